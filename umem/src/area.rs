@@ -1,0 +1,246 @@
+use std::io;
+use std::ptr::NonNull;
+
+use memmap2::{MmapMut, MmapOptions};
+
+use crate::{Frame, FrameLedger};
+
+/// How to lay out a UMEM.
+#[derive(Clone, Debug)]
+pub struct UmemConfig {
+    /// Bytes per frame: 2048 or 4096 (the kernel's aligned mode needs a power of two
+    /// between 2048 and the page size).
+    pub frame_size: u32,
+    pub frame_count: u32,
+    /// Ask for 2 MiB huge pages; falls back to normal pages with a message.
+    pub hugepages: bool,
+}
+
+impl Default for UmemConfig {
+    fn default() -> Self {
+        UmemConfig { frame_size: 2048, frame_count: 4096, hugepages: false }
+    }
+}
+
+/// One contiguous area of frames. The kernel reads and writes it too (once `pmd` registers
+/// it), so frame bytes are only reached through a [`Frame`] token: whoever holds the token
+/// may touch those bytes.
+pub struct Umem {
+    // Kept only to unmap on drop; all access goes through `base`.
+    _map: MmapMut,
+    base: NonNull<u8>,
+    len: usize,
+    frame_size: u32,
+    frame_count: u32,
+    hugepages: bool,
+    ledger: FrameLedger,
+}
+
+// SAFETY: the area is plain memory; concurrent access to one frame is prevented by the
+// `Frame` token discipline (a frame's bytes are only reachable through its unique token).
+unsafe impl Send for Umem {}
+// SAFETY: as above; `&Umem` alone gives access to no frame bytes without a token.
+unsafe impl Sync for Umem {}
+
+impl Umem {
+    /// Maps the area and hands out every frame token, once.
+    pub fn create(config: &UmemConfig) -> io::Result<(Umem, Vec<Frame>)> {
+        let frame_size = config.frame_size;
+        if !(frame_size == 2048 || frame_size == 4096) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("frame size {frame_size} is not supported: use 2048 or 4096"),
+            ));
+        }
+        if config.frame_count == 0 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "a UMEM needs at least one frame"));
+        }
+        let len = frame_size as usize * config.frame_count as usize;
+        let (mut map, hugepages) = if config.hugepages {
+            const HUGE_2M_SHIFT: u8 = 21;
+            let huge_len = len.next_multiple_of(1 << HUGE_2M_SHIFT);
+            match MmapOptions::new().len(huge_len).huge(Some(HUGE_2M_SHIFT)).map_anon() {
+                Ok(map) => (map, true),
+                Err(err) => {
+                    eprintln!(
+                        "umem: no 2 MiB huge pages for {huge_len} bytes ({err}); using normal pages \
+                         (reserve some with: echo 512 > /proc/sys/vm/nr_hugepages)"
+                    );
+                    (MmapOptions::new().len(len).map_anon()?, false)
+                }
+            }
+        } else {
+            (MmapOptions::new().len(len).map_anon()?, false)
+        };
+        let base = NonNull::new(map.as_mut_ptr()).expect("mmap never returns null");
+        let umem = Umem {
+            _map: map,
+            base,
+            len,
+            frame_size,
+            frame_count: config.frame_count,
+            hugepages,
+            ledger: FrameLedger::new(frame_size, config.frame_count),
+        };
+        let frames = (0..config.frame_count)
+            .map(|i| Frame::from_raw(u64::from(i) * u64::from(frame_size), 0))
+            .collect();
+        Ok((umem, frames))
+    }
+
+    /// Start of the area, for `XDP_UMEM_REG`.
+    pub fn as_ptr(&self) -> *mut u8 {
+        self.base.as_ptr()
+    }
+
+    /// Size of the area in bytes.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn frame_size(&self) -> u32 {
+        self.frame_size
+    }
+
+    pub fn frame_count(&self) -> u32 {
+        self.frame_count
+    }
+
+    /// Whether the area really sits on huge pages.
+    pub fn hugepages(&self) -> bool {
+        self.hugepages
+    }
+
+    /// The hand-over bookkeeping the rings of this UMEM share.
+    pub fn ledger(&self) -> &FrameLedger {
+        &self.ledger
+    }
+
+    /// Room from the frame's first data byte to the end of its chunk.
+    #[inline]
+    pub fn room(&self, frame: &Frame) -> usize {
+        (frame.chunk_base(self.frame_size) + u64::from(self.frame_size) - frame.addr()) as usize
+    }
+
+    /// The frame's data bytes.
+    #[inline]
+    pub fn data<'a>(&'a self, frame: &'a Frame) -> &'a [u8] {
+        let start = self.checked_start(frame, frame.len());
+        // SAFETY: `checked_start` proved [addr, addr+len) lies inside the mapping and inside
+        // the frame's own chunk; the shared borrow of the unique token means no `&mut` to
+        // these bytes exists in user space.
+        unsafe { std::slice::from_raw_parts(self.base.as_ptr().add(start), frame.len()) }
+    }
+
+    /// The frame's data bytes, writable.
+    #[inline]
+    pub fn data_mut<'a>(&'a self, frame: &'a mut Frame) -> &'a mut [u8] {
+        let len = frame.len();
+        let start = self.checked_start(frame, len);
+        // SAFETY: in bounds as above; the exclusive borrow of the unique token makes this the
+        // only user-space reference to these bytes, and the kernel does not touch a frame
+        // user space holds.
+        unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr().add(start), len) }
+    }
+
+    /// All of the frame's room (from its data start to the end of its chunk), for writing a
+    /// new frame; set the length afterwards with [`Frame::set_len`].
+    #[inline]
+    pub fn buffer_mut<'a>(&'a self, frame: &'a mut Frame) -> &'a mut [u8] {
+        let room = self.room(frame);
+        let start = self.checked_start(frame, room);
+        // SAFETY: as in `data_mut`; the range ends at the frame's chunk end.
+        unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr().add(start), room) }
+    }
+
+    /// Copies `bytes` into the frame (from its data start) and sets its length. Returns false,
+    /// changing nothing, when they do not fit.
+    pub fn write(&self, frame: &mut Frame, bytes: &[u8]) -> bool {
+        let buffer = self.buffer_mut(frame);
+        if bytes.len() > buffer.len() {
+            return false;
+        }
+        buffer[..bytes.len()].copy_from_slice(bytes);
+        frame.set_len(bytes.len());
+        true
+    }
+
+    #[inline]
+    fn checked_start(&self, frame: &Frame, len: usize) -> usize {
+        let start = frame.addr() as usize;
+        let chunk_end = frame.chunk_base(self.frame_size) as usize + self.frame_size as usize;
+        // A descriptor past its chunk or the area is a driver bug; stop before touching memory.
+        assert!(
+            start + len <= chunk_end && chunk_end <= self.len,
+            "frame at {start:#x} with {len} bytes overruns its chunk or the UMEM"
+        );
+        start
+    }
+}
+
+impl std::fmt::Debug for Umem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Umem")
+            .field("len", &self.len)
+            .field("frame_size", &self.frame_size)
+            .field("frame_count", &self.frame_count)
+            .field("hugepages", &self.hugepages)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn create_hands_out_every_frame_once() {
+        let (umem, frames) = Umem::create(&UmemConfig { frame_size: 2048, frame_count: 8, hugepages: false }).unwrap();
+        assert_eq!(umem.len(), 8 * 2048);
+        let addrs: Vec<u64> = frames.iter().map(Frame::addr).collect();
+        assert_eq!(addrs, (0..8).map(|i| i * 2048).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn write_and_read_back() {
+        let (umem, mut frames) = Umem::create(&UmemConfig { frame_count: 2, ..Default::default() }).unwrap();
+        let mut frame = frames.pop().unwrap();
+        assert!(umem.write(&mut frame, b"hello"));
+        assert_eq!(umem.data(&frame), b"hello");
+        umem.data_mut(&mut frame)[0] = b'j';
+        assert_eq!(umem.data(&frame), b"jello");
+        assert!(!umem.write(&mut frame, &[0; 4096]), "larger than the frame");
+        assert_eq!(umem.room(&frame), 2048);
+    }
+
+    #[test]
+    fn rejects_bad_frame_sizes() {
+        for size in [0, 1000, 1024, 8192] {
+            let err = Umem::create(&UmemConfig { frame_size: size, ..Default::default() }).unwrap_err();
+            assert!(err.to_string().contains("2048 or 4096"), "{err}");
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "overruns")]
+    fn a_length_past_the_chunk_panics_before_touching_memory() {
+        let (umem, mut frames) = Umem::create(&UmemConfig { frame_count: 2, ..Default::default() }).unwrap();
+        let mut frame = frames.pop().unwrap();
+        frame.set_len(3000);
+        let _ = umem.data(&frame);
+    }
+
+    #[test]
+    fn hugepages_fall_back_to_normal_pages() {
+        // Whether huge pages exist depends on the machine; either way the area works.
+        let (umem, mut frames) =
+            Umem::create(&UmemConfig { frame_count: 16, hugepages: true, ..Default::default() }).unwrap();
+        let mut frame = frames.pop().unwrap();
+        assert!(umem.write(&mut frame, &[7; 100]));
+        assert_eq!(umem.data(&frame), &[7; 100][..]);
+    }
+}

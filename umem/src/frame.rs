@@ -1,0 +1,53 @@
+/// One UMEM frame, owned by whoever holds this token.
+///
+/// `addr` is the offset of the first data byte from the start of the UMEM (as in an AF_XDP
+/// descriptor), `len` the number of data bytes. Only this crate creates frames: the UMEM hands
+/// out each one once, and the rings turn descriptors back into tokens only for frames the
+/// kernel gives back.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Frame {
+    addr: u64,
+    len: u32,
+}
+
+impl Frame {
+    pub(crate) fn from_raw(addr: u64, len: u32) -> Frame {
+        Frame { addr, len }
+    }
+
+    /// Offset of the first data byte in the UMEM.
+    #[inline]
+    pub fn addr(&self) -> u64 {
+        self.addr
+    }
+
+    /// Number of data bytes.
+    #[inline]
+    pub fn len(&self) -> usize {
+        self.len as usize
+    }
+
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Sets the data length. [`crate::Umem::data`] refuses lengths past the end of the frame.
+    #[inline]
+    pub fn set_len(&mut self, len: usize) {
+        self.len = len as u32;
+    }
+
+    /// The start of the frame's chunk, for a power-of-two frame size.
+    #[inline]
+    pub(crate) fn chunk_base(&self, frame_size: u32) -> u64 {
+        self.addr & !(u64::from(frame_size) - 1)
+    }
+
+    /// Back to the empty state a pool keeps: data starts at the chunk, no bytes.
+    #[inline]
+    pub(crate) fn reset(&mut self, frame_size: u32) {
+        self.addr = self.chunk_base(frame_size);
+        self.len = 0;
+    }
+}
