@@ -145,7 +145,8 @@ fn check_entries(entries: u32) -> io::Result<()> {
 
 /// One end of a ring: the indices, the cache of the other side's index, typed descriptors.
 pub(crate) struct RingEnd<T> {
-    region: Arc<RingRegion>,
+    // Keeps the memory mapped as long as this end exists.
+    _region: Arc<RingRegion>,
     producer: NonNull<AtomicU32>,
     consumer: NonNull<AtomicU32>,
     flags: NonNull<AtomicU32>,
@@ -173,7 +174,7 @@ impl<T: Copy> RingEnd<T> {
         let descs = at(region.offsets.desc).cast::<T>();
         let size = region.entries;
         let mut end = RingEnd {
-            region,
+            _region: region.clone(),
             producer,
             consumer,
             flags,

@@ -1,0 +1,60 @@
+//! CPU lists as taskset and DPDK's `-l` write them: `1`, `0-3`, `0,2-3`.
+
+pub fn parse_core_list(text: &str) -> Result<Vec<usize>, String> {
+    let bad = || format!("'{text}' is not a core list like 1, 0-3 or 0,2-3");
+    let mut cores = Vec::new();
+    for part in text.split(',') {
+        let (first, last) = match part.split_once('-') {
+            Some((a, b)) => (a.trim().parse().map_err(|_| bad())?, b.trim().parse().map_err(|_| bad())?),
+            None => {
+                let core: usize = part.trim().parse().map_err(|_| bad())?;
+                (core, core)
+            }
+        };
+        if first > last {
+            return Err(bad());
+        }
+        for core in first..=last {
+            if !cores.contains(&core) {
+                cores.push(core);
+            }
+        }
+    }
+    let online = available_cores();
+    if let Some(core) = cores.iter().find(|c| !online.contains(c)) {
+        return Err(format!("core {core} is not available to this process (available: {online:?})"));
+    }
+    Ok(cores)
+}
+
+/// Cores this process may run on.
+pub fn available_cores() -> Vec<usize> {
+    core_affinity::get_core_ids().map(|ids| ids.into_iter().map(|c| c.id).collect()).unwrap_or_else(|| vec![0])
+}
+
+/// The default worker core: the last one, leaving core 0 to the system and the generator.
+pub fn default_core() -> usize {
+    available_cores().into_iter().max().unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lists_and_ranges() {
+        assert_eq!(parse_core_list("0").unwrap(), vec![0]);
+        if available_cores().len() >= 2 {
+            assert_eq!(parse_core_list("0-1").unwrap(), vec![0, 1]);
+            assert_eq!(parse_core_list("1,0,1").unwrap(), vec![1, 0]);
+        }
+    }
+
+    #[test]
+    fn bad_lists_say_so() {
+        for text in ["", "a", "3-1", "1-", "0,,1"] {
+            assert!(parse_core_list(text).unwrap_err().contains("core list"), "{text}");
+        }
+        assert!(parse_core_list("4096").unwrap_err().contains("not available"));
+    }
+}

@@ -1,0 +1,15 @@
+//! The dataplane: poll-mode workers over `pmd` ports, and the tools around them.
+//!
+//! The path of one frame: a [`worker::Worker`] calls `rx_burst` on a port queue, applies
+//! its [`worker::Action`], and calls `tx_burst` (or frees the frame), counting everything in
+//! its own [`stats::WorkerStats`]. [`run`] sets workers up and reports; [`gen`] and
+//! [`sink`] are the traffic generator and counter the tests and benchmarks use.
+
+pub mod cores;
+pub mod csum;
+pub mod gen;
+pub mod run;
+pub mod sink;
+pub mod stats;
+pub mod template;
+pub mod worker;

@@ -1,0 +1,313 @@
+//! The `dataplane` command: `run`, `gen`, `sink`.
+
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use dataplane::gen::{generate, GenConfig};
+use dataplane::run::{run, RunConfig};
+use dataplane::sink::{sink, SinkConfig};
+use dataplane::stats::format_pps;
+use dataplane::template::{parse_mac, UdpTemplate, MAX_FRAME, MIN_FRAME};
+use dataplane::worker::Action;
+use dataplane::{cores, template};
+use pmd::{BindMode, PortSpec};
+
+#[derive(Parser)]
+#[command(name = "dataplane", version, about = "A DPDK-style kernel-bypass dataplane on AF_XDP")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run poll-mode workers over ports: receive, act, transmit, count.
+    #[command(after_help = RUN_EXAMPLES)]
+    Run(RunArgs),
+    /// Generate IPv4/UDP traffic out of an interface with AF_XDP.
+    #[command(after_help = GEN_EXAMPLES)]
+    Gen(GenArgs),
+    /// Count the frames arriving on an interface (an XDP counter; frames are dropped).
+    #[command(after_help = SINK_EXAMPLES)]
+    Sink(SinkArgs),
+}
+
+const RUN_EXAMPLES: &str = "\
+Ports (DPDK devargs style, numbered 0, 1, ... in order):
+  af_xdp:iface=NAME[,queues=0-3][,mode=auto|copy|zerocopy][,steer=EXPR][,ring=N][,frame=2048|4096][,hugepages=1]
+      steer=EXPR sends only matching traffic to the dataplane, the rest to the kernel:
+      udp:PORT, tcp:PORT, proto:NUM|udp|tcp|..., ethertype:0xNNNN, joined by '+'
+  pcap:rx=IN.pcap[,tx=OUT.pcap]     replay a pcap/pcapng file once, write a pcap file
+  mem[:depth=N,preload=N,size=N]    in-memory loopback holding `preload` UDP frames
+
+Examples:
+  dataplane run --port af_xdp:iface=veth0 --action drop --cores 1
+  dataplane run --port af_xdp:iface=dut0 --port af_xdp:iface=dut1 --action fwd --stats-json stats.jsonl
+  dataplane run --port af_xdp:iface=eth1,queues=0-1,steer=udp:4789 --action reflect --cores 0-1
+  dataplane run --port pcap:rx=in.pcap,tx=out.pcap --action reflect
+  dataplane run --port mem --port mem --action fwd --duration 5
+
+SIGINT/SIGTERM stop the workers and print totals (exit 0).";
+
+const GEN_EXAMPLES: &str = "\
+Examples:
+  dataplane gen --iface veth0 --count 100000 --rate 50000
+  dataplane gen --iface gen0 --size 60 --duration 10 --core 0 --json
+  dataplane gen --pcap udp.pcap --count 10 --size 128";
+
+const SINK_EXAMPLES: &str = "\
+Examples:
+  dataplane sink --iface sink0 --duration 10 --json
+  dataplane sink --iface veth1          (until Ctrl-C)";
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum ActionArg {
+    Drop,
+    Reflect,
+    Fwd,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// A port (repeatable), e.g. af_xdp:iface=veth0 — see the list below.
+    #[arg(long = "port", value_name = "SPEC", required = true, value_parser = parse_port)]
+    ports: Vec<PortSpec>,
+    /// What to do with each frame [default: fwd with two ports, else drop].
+    #[arg(long, value_enum)]
+    action: Option<ActionArg>,
+    /// Cores for the workers, one worker per core, e.g. 1 or 0-3 [default: the last core].
+    #[arg(long, value_name = "LIST", value_parser = parse_cores)]
+    cores: Option<CoreList>,
+    /// Seconds between statistics lines; 0 prints only the totals.
+    #[arg(long, value_name = "S", default_value_t = 1.0)]
+    stats_interval: f64,
+    /// Also write statistics as JSON lines to FILE ('-' for stdout).
+    #[arg(long, value_name = "FILE")]
+    stats_json: Option<PathBuf>,
+    /// Stop after S seconds.
+    #[arg(long, value_name = "S")]
+    duration: Option<f64>,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum TemplateArg {
+    /// Ethernet / IPv4 / UDP.
+    Udp,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum ModeArg {
+    Auto,
+    Copy,
+    Zerocopy,
+}
+
+#[derive(Args)]
+struct GenArgs {
+    /// Interface to send on.
+    #[arg(long, value_name = "NAME")]
+    iface: Option<String>,
+    /// Frame template.
+    #[arg(long, value_enum, default_value = "udp")]
+    template: TemplateArg,
+    /// Frame size in bytes without FCS (60 to 1514).
+    #[arg(long, value_name = "N", default_value_t = 60, value_parser = clap::value_parser!(u16).range(MIN_FRAME as i64..=MAX_FRAME as i64))]
+    size: u16,
+    /// Send N frames, then stop.
+    #[arg(long, value_name = "N")]
+    count: Option<u64>,
+    /// Send for S seconds, then stop.
+    #[arg(long, value_name = "S")]
+    duration: Option<f64>,
+    /// Frames per second (token bucket); default: as fast as possible.
+    #[arg(long, value_name = "PPS")]
+    rate: Option<f64>,
+    /// Also (or, without --iface, only) write the frames to a pcap file.
+    #[arg(long, value_name = "OUT")]
+    pcap: Option<PathBuf>,
+    #[arg(long, value_name = "MAC", value_parser = parse_mac)]
+    src_mac: Option<[u8; 6]>,
+    #[arg(long, value_name = "MAC", value_parser = parse_mac, default_value = "02:00:00:00:01:00")]
+    dst_mac: [u8; 6],
+    #[arg(long, value_name = "IP", default_value = "198.18.0.1")]
+    src_ip: Ipv4Addr,
+    #[arg(long, value_name = "IP", default_value = "198.19.0.1")]
+    dst_ip: Ipv4Addr,
+    #[arg(long, value_name = "PORT", default_value_t = 1024)]
+    src_port: u16,
+    #[arg(long, value_name = "PORT", default_value_t = 9)]
+    dst_port: u16,
+    /// Transmit queue.
+    #[arg(long, value_name = "Q", default_value_t = 0)]
+    queue: u32,
+    /// AF_XDP mode.
+    #[arg(long, value_enum, default_value = "auto")]
+    mode: ModeArg,
+    /// Pin the generator to this core.
+    #[arg(long, value_name = "N")]
+    core: Option<usize>,
+    /// Print the result as one JSON line: {"sent":N,"seconds":S,"pps":P}.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args)]
+struct SinkArgs {
+    /// Interface to count on.
+    #[arg(long, value_name = "NAME")]
+    iface: String,
+    /// Stop after S seconds (default: at SIGINT/SIGTERM).
+    #[arg(long, value_name = "S")]
+    duration: Option<f64>,
+    /// Print the result as one JSON line: {"packets":N,"bytes":B,"seconds":S,"pps":P}.
+    #[arg(long)]
+    json: bool,
+    /// Seconds between progress lines on stderr; 0 for none.
+    #[arg(long, value_name = "S", default_value_t = 1.0)]
+    interval: f64,
+}
+
+/// A whole core list as one value (clap would treat a bare Vec as repeated values).
+#[derive(Clone, Debug)]
+struct CoreList(Vec<usize>);
+
+fn parse_cores(text: &str) -> Result<CoreList, String> {
+    cores::parse_core_list(text).map(CoreList)
+}
+
+fn parse_port(text: &str) -> Result<PortSpec, String> {
+    text.parse()
+}
+
+fn seconds(value: Option<f64>, flag: &str) -> Result<Option<Duration>, String> {
+    match value {
+        None => Ok(None),
+        Some(s) if s.is_finite() && s > 0.0 => Ok(Some(Duration::from_secs_f64(s))),
+        Some(s) => Err(format!("{flag} {s}: give a positive number of seconds")),
+    }
+}
+
+/// SIGINT and SIGTERM set the returned flag; workers and loops poll it.
+fn stop_on_signals() -> Arc<AtomicBool> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, stop.clone()).expect("registering a signal handler");
+    }
+    stop
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => cmd_run(args),
+        Command::Gen(args) => cmd_gen(args),
+        Command::Sink(args) => cmd_sink(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("dataplane: error: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn cmd_run(args: RunArgs) -> Result<(), String> {
+    let action = match args.action {
+        Some(ActionArg::Drop) => Action::Drop,
+        Some(ActionArg::Reflect) => Action::Reflect,
+        Some(ActionArg::Fwd) => Action::Fwd,
+        None if args.ports.len() == 2 => Action::Fwd,
+        None => Action::Drop,
+    };
+    let interval = if args.stats_interval > 0.0 { Some(Duration::from_secs_f64(args.stats_interval)) } else { None };
+    let config = RunConfig {
+        ports: args.ports,
+        action,
+        cores: args.cores.map_or_else(|| vec![cores::default_core()], |c| c.0),
+        stats_interval: interval,
+        stats_json: args.stats_json,
+        duration: seconds(args.duration, "--duration")?,
+    };
+    run(config, stop_on_signals()).map(drop)
+}
+
+fn cmd_gen(args: GenArgs) -> Result<(), String> {
+    let TemplateArg::Udp = args.template;
+    let src_mac = match (args.src_mac, &args.iface) {
+        (Some(mac), _) => mac,
+        (None, Some(iface)) => pmd::netdev::mac(iface).unwrap_or(UdpTemplate::default().src_mac),
+        (None, None) => UdpTemplate::default().src_mac,
+    };
+    let config = GenConfig {
+        iface: args.iface,
+        template: template::UdpTemplate {
+            src_mac,
+            dst_mac: args.dst_mac,
+            src_ip: args.src_ip,
+            dst_ip: args.dst_ip,
+            src_port: args.src_port,
+            dst_port: args.dst_port,
+            size: args.size as usize,
+        },
+        count: args.count,
+        duration: seconds(args.duration, "--duration")?,
+        rate: match args.rate {
+            Some(r) if !(r.is_finite() && r > 0.0) => return Err(format!("--rate {r}: give frames per second > 0")),
+            r => r,
+        },
+        queue: args.queue,
+        mode: match args.mode {
+            ModeArg::Auto => BindMode::Auto,
+            ModeArg::Copy => BindMode::Copy,
+            ModeArg::Zerocopy => BindMode::ZeroCopy,
+        },
+        core: args.core,
+        pcap: args.pcap,
+    };
+    if config.iface.is_some() && config.count.is_none() && config.duration.is_none() {
+        eprintln!("dataplane gen: sending until Ctrl-C (give --count or --duration to stop by itself)");
+    }
+    let report = generate(&config, &stop_on_signals())?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({"sent": report.sent, "seconds": report.seconds, "pps": report.pps()})
+        );
+    } else {
+        println!("sent {} frames in {:.3} s ({})", report.sent, report.seconds, format_pps(report.pps()));
+    }
+    Ok(())
+}
+
+fn cmd_sink(args: SinkArgs) -> Result<(), String> {
+    let config = SinkConfig {
+        iface: args.iface,
+        duration: seconds(args.duration, "--duration")?,
+        interval: if args.interval > 0.0 && !args.json { Some(Duration::from_secs_f64(args.interval)) } else { None },
+    };
+    let report = sink(&config, &stop_on_signals(), || eprintln!("dataplane sink: counting on {}", config.iface))?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::json!({
+                "packets": report.packets, "bytes": report.bytes, "seconds": report.seconds,
+                "active_seconds": report.active_seconds, "pps": report.pps(),
+            })
+        );
+    } else {
+        println!(
+            "received {} frames, {} bytes in {:.3} s ({} while traffic arrived)",
+            report.packets,
+            report.bytes,
+            report.seconds,
+            format_pps(report.pps())
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,370 @@
+//! `dataplane run`: opens the ports, starts one pinned worker per core, prints statistics
+//! and stops cleanly on SIGINT/SIGTERM, after `--duration`, or when capture inputs end.
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pmd::af_xdp::{AfXdpDevice, WorkerUmems, XdpStatistics, XskStatsReader};
+use pmd::mem::MemPort;
+use pmd::pcap::PcapPort;
+use pmd::{Port, PortSpec, BURST};
+use serde_json::{json, Value};
+use umem::UmemConfig;
+
+use crate::stats::{drops_json, format_pps, DropReason, Snapshot, WorkerStats};
+use crate::template::UdpTemplate;
+use crate::worker::{Action, PortQueue, Worker};
+
+pub struct RunConfig {
+    pub ports: Vec<PortSpec>,
+    pub action: Action,
+    pub cores: Vec<usize>,
+    pub stats_interval: Option<Duration>,
+    pub stats_json: Option<PathBuf>,
+    pub duration: Option<Duration>,
+}
+
+/// What a finished run counted.
+pub struct RunSummary {
+    pub snapshot: Snapshot,
+    pub seconds: f64,
+}
+
+/// The kernel's counters of one socket.
+struct KernelCounters {
+    port: usize,
+    queue: u32,
+    reader: XskStatsReader,
+}
+
+pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, String> {
+    if config.ports.is_empty() {
+        return Err("give at least one --port, e.g. --port af_xdp:iface=veth0".into());
+    }
+    if config.action == Action::Fwd && config.ports.len() != 2 {
+        return Err(format!(
+            "--action fwd forwards port 0 <-> port 1: give exactly two --port (got {})",
+            config.ports.len()
+        ));
+    }
+    let queue_lists: Vec<Vec<u32>> = config.ports.iter().map(PortSpec::queues).collect();
+    if config.action == Action::Fwd && queue_lists[0].len() != queue_lists[1].len() {
+        return Err(format!(
+            "--action fwd pairs queue i of port 0 with queue i of port 1: both ports need as many queues \
+             (port 0 has {}, port 1 has {})",
+            queue_lists[0].len(),
+            queue_lists[1].len()
+        ));
+    }
+
+    // Interfaces first: a missing interface or a bad queue is reported before anything else.
+    let mut devices: Vec<Option<AfXdpDevice>> = Vec::new();
+    for spec in &config.ports {
+        devices.push(match spec {
+            PortSpec::AfXdp(spec) => Some(AfXdpDevice::open(spec).map_err(|e| e.to_string())?),
+            _ => None,
+        });
+    }
+
+    let max_queues = queue_lists.iter().map(Vec::len).max().unwrap_or(1);
+    let mut cores = config.cores.clone();
+    if cores.len() > max_queues {
+        eprintln!(
+            "dataplane: {} cores for at most {max_queues} queue(s) per port; using cores {:?}",
+            cores.len(),
+            &cores[..max_queues]
+        );
+        cores.truncate(max_queues);
+    }
+
+    let umem_config = umem_config_for(&config.ports, cores.len());
+    let mut workers = Vec::new();
+    let mut kernel_counters = Vec::new();
+    let mut zerocopy = vec![false; config.ports.len()];
+    for (w, &core) in cores.iter().enumerate() {
+        let mut umems = WorkerUmems::new(umem_config.clone()).map_err(|e| format!("UMEM: {e}"))?;
+        let mut queues: Vec<PortQueue> = Vec::new();
+        let mut placed: Vec<(usize, usize)> = Vec::new(); // (port, queue position)
+        for (p, spec) in config.ports.iter().enumerate() {
+            for (j, &queue) in queue_lists[p].iter().enumerate().filter(|(j, _)| j % cores.len() == w) {
+                let (port, slot): (Box<dyn Port>, usize) = match spec {
+                    PortSpec::AfXdp(_) => {
+                        let device = devices[p].as_ref().expect("opened above");
+                        let (port, slot) = device.open_queue(queue, &mut umems).map_err(|e| e.to_string())?;
+                        kernel_counters.push(KernelCounters { port: p, queue, reader: port.socket().stats_reader() });
+                        zerocopy[p] |= port.socket().zerocopy();
+                        (Box::new(port), slot)
+                    }
+                    PortSpec::Pcap(spec) => {
+                        let port = PcapPort::open(spec, umems.slots[0].umem.clone()).map_err(|e| e.to_string())?;
+                        (Box::new(port), 0)
+                    }
+                    PortSpec::Mem(spec) => {
+                        let slot = &mut umems.slots[0];
+                        let mut port = MemPort::new(slot.umem.clone(), spec.depth as usize);
+                        let frame = UdpTemplate { size: spec.size as usize, ..Default::default() }.build();
+                        for _ in 0..spec.preload {
+                            if !port.inject(&mut slot.pool, &frame) {
+                                return Err(format!("mem port: could not preload {} frames", spec.preload));
+                            }
+                        }
+                        (Box::new(port), 0)
+                    }
+                };
+                placed.push((p, j));
+                queues.push(PortQueue { port, slot, fwd_to: 0 });
+            }
+        }
+        for (index, &(p, j)) in placed.iter().enumerate() {
+            queues[index].fwd_to = placed.iter().position(|&(q, k)| q == 1 - p.min(1) && k == j).unwrap_or(index);
+        }
+        let stats = Arc::new(WorkerStats::new(Some(core), placed.iter().map(|&(p, _)| p).collect()));
+        workers.push(Worker::new(queues, umems, config.action, stats));
+    }
+
+    // Every socket is in its XSK map: now let traffic in.
+    for (p, device) in devices.iter_mut().enumerate().filter_map(|(p, d)| d.as_mut().map(|d| (p, d))) {
+        let mode = device.attach().map_err(|e| e.to_string())?;
+        eprintln!(
+            "dataplane: {} attached ({}), AF_XDP {} mode",
+            device.name(),
+            match mode {
+                bpf::XdpMode::Driver => "native XDP",
+                bpf::XdpMode::Generic => "generic XDP",
+            },
+            if zerocopy[p] { "zero-copy" } else { "copy" }
+        );
+    }
+    for (w, worker) in workers.iter().enumerate() {
+        let names: Vec<String> = worker.queues.iter().map(|q| q.port.describe()).collect();
+        eprintln!("dataplane: worker {w} on core {}: {}", cores[w], names.join(", "));
+    }
+    if workers.iter().any(|w| w.umems.slots.len() > 1) {
+        eprintln!("dataplane: some ports do not share a UMEM: forwarding between them copies frames");
+    }
+
+    let all_stats: Vec<Arc<WorkerStats>> = workers.iter().map(|w| w.stats.clone()).collect();
+    let port_names: Vec<String> = config.ports.iter().map(port_label).collect();
+    let handles: Vec<_> = workers
+        .into_iter()
+        .enumerate()
+        .map(|(w, worker)| {
+            let stop = stop.clone();
+            std::thread::Builder::new()
+                .name(format!("worker-{w}"))
+                .spawn(move || worker.run(&stop))
+                .expect("spawning a worker thread")
+        })
+        .collect();
+
+    let mut json_out: Option<Box<dyn Write>> = match &config.stats_json {
+        None => None,
+        Some(path) if path.as_os_str() == "-" => Some(Box::new(io::stdout())),
+        Some(path) => Some(Box::new(File::create(path).map_err(|e| format!("{}: {e}", path.display()))?)),
+    };
+    let start = Instant::now();
+    let mut last = (start, Snapshot::take(&all_stats, config.ports.len()));
+    loop {
+        std::thread::sleep(Duration::from_millis(20));
+        let now = Instant::now();
+        let duration_over = config.duration.is_some_and(|d| now - start >= d);
+        let workers_done = handles.iter().all(|h| h.is_finished());
+        if stop.load(Ordering::Relaxed) || duration_over || workers_done {
+            break;
+        }
+        if let Some(interval) = config.stats_interval {
+            if now - last.0 >= interval {
+                let snap = Snapshot::take(&all_stats, config.ports.len());
+                let kernel = read_kernel(&kernel_counters);
+                let dt = (now - last.0).as_secs_f64();
+                eprintln!("{}", human_line(&snap, &last.1, dt, (now - start).as_secs_f64(), &kernel));
+                if let Some(out) = &mut json_out {
+                    let line = stats_json(&snap, &last.1, dt, (now - start).as_secs_f64(), &kernel, &port_names, false);
+                    writeln!(out, "{line}").and_then(|_| out.flush()).map_err(|e| format!("--stats-json: {e}"))?;
+                }
+                last = (now, snap);
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for handle in handles {
+        if handle.join().is_err() {
+            return Err("a worker panicked; its counters above are what it did before".into());
+        }
+    }
+    let seconds = start.elapsed().as_secs_f64();
+    let snap = Snapshot::take(&all_stats, config.ports.len());
+    let kernel = read_kernel(&kernel_counters);
+    if let Some(out) = &mut json_out {
+        let line = stats_json(&snap, &Snapshot::default(), seconds, seconds, &kernel, &port_names, true);
+        writeln!(out, "{line}").and_then(|_| out.flush()).map_err(|e| format!("--stats-json: {e}"))?;
+    }
+    eprintln!("{}", totals_line(&snap, seconds, &kernel));
+    Ok(RunSummary { snapshot: snap, seconds })
+}
+
+fn port_label(spec: &PortSpec) -> String {
+    match spec {
+        PortSpec::AfXdp(s) => format!("af_xdp:{}", s.iface),
+        PortSpec::Pcap(s) => format!("pcap:{}", s.rx.display()),
+        PortSpec::Mem(_) => "mem".to_string(),
+    }
+}
+
+/// Enough frames for every ring of every socket a worker opens, plus bursts in hand.
+fn umem_config_for(ports: &[PortSpec], workers: usize) -> UmemConfig {
+    let mut frame_size = 2048;
+    let mut hugepages = false;
+    let mut frames = 2 * BURST as u32;
+    for spec in ports {
+        let queues_per_worker = spec.queues().len().div_ceil(workers) as u32;
+        frames += queues_per_worker
+            * match spec {
+                PortSpec::AfXdp(s) => {
+                    frame_size = frame_size.max(s.frame_size);
+                    hugepages |= s.hugepages;
+                    // fill + rx + tx + completion, all full at once in the worst case.
+                    4 * s.ring_size
+                }
+                PortSpec::Mem(s) => s.depth + 2 * BURST as u32,
+                PortSpec::Pcap(_) => 4 * BURST as u32,
+            };
+    }
+    UmemConfig { frame_size, frame_count: frames, hugepages }
+}
+
+fn read_kernel(counters: &[KernelCounters]) -> Vec<(usize, u32, XdpStatistics)> {
+    counters.iter().filter_map(|k| k.reader.read().ok().map(|s| (k.port, k.queue, s))).collect()
+}
+
+fn kernel_sum(kernel: &[(usize, u32, XdpStatistics)]) -> XdpStatistics {
+    let mut sum = XdpStatistics::default();
+    for (_, _, s) in kernel {
+        sum.rx_dropped += s.rx_dropped;
+        sum.rx_invalid_descs += s.rx_invalid_descs;
+        sum.tx_invalid_descs += s.tx_invalid_descs;
+        sum.rx_ring_full += s.rx_ring_full;
+        sum.rx_fill_ring_empty_descs += s.rx_fill_ring_empty_descs;
+        sum.tx_ring_empty_descs += s.tx_ring_empty_descs;
+    }
+    sum
+}
+
+fn xdp_json(s: &XdpStatistics) -> Value {
+    json!({
+        "rx_dropped": s.rx_dropped,
+        "rx_invalid_descs": s.rx_invalid_descs,
+        "tx_invalid_descs": s.tx_invalid_descs,
+        "rx_ring_full": s.rx_ring_full,
+        "rx_fill_ring_empty_descs": s.rx_fill_ring_empty_descs,
+        "tx_ring_empty_descs": s.tx_ring_empty_descs,
+    })
+}
+
+fn nonzero_drops(drops: &[u64; DropReason::COUNT]) -> String {
+    let parts: Vec<String> = DropReason::ALL
+        .iter()
+        .filter(|r| drops[**r as usize] > 0)
+        .map(|r| format!("{} {}", r.name(), drops[*r as usize]))
+        .collect();
+    if parts.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", parts.join(", "))
+    }
+}
+
+fn human_line(snap: &Snapshot, prev: &Snapshot, dt: f64, elapsed: f64, kernel: &[(usize, u32, XdpStatistics)]) -> String {
+    let k = kernel_sum(kernel);
+    format!(
+        "{elapsed:6.1}s  rx {:>11}  tx {:>11} | total rx {} tx {} dropped {}{} | kernel rx_dropped {} rx_ring_full {} fill_empty {}",
+        format_pps((snap.rx() - prev.rx()) as f64 / dt),
+        format_pps((snap.tx() - prev.tx()) as f64 / dt),
+        snap.rx(),
+        snap.tx(),
+        snap.dropped(),
+        nonzero_drops(&snap.drops),
+        k.rx_dropped,
+        k.rx_ring_full,
+        k.rx_fill_ring_empty_descs,
+    )
+}
+
+fn totals_line(snap: &Snapshot, seconds: f64, kernel: &[(usize, u32, XdpStatistics)]) -> String {
+    let k = kernel_sum(kernel);
+    let unaccounted = snap.rx() as i64 - snap.tx() as i64 - snap.dropped() as i64;
+    format!(
+        "totals: rx {} tx {} dropped {}{} in {seconds:.2} s ({} rx){}; kernel: rx_dropped {} rx_ring_full {} \
+         fill_empty {} tx_invalid {}",
+        snap.rx(),
+        snap.tx(),
+        snap.dropped(),
+        nonzero_drops(&snap.drops),
+        format_pps(snap.rx() as f64 / seconds.max(1e-9)),
+        if unaccounted == 0 { String::new() } else { format!(" UNACCOUNTED {unaccounted}") },
+        k.rx_dropped,
+        k.rx_ring_full,
+        k.rx_fill_ring_empty_descs,
+        k.tx_invalid_descs,
+    )
+}
+
+/// One stats JSON line: totals, per port (with the kernel's XDP_STATISTICS per socket), per
+/// worker, per drop reason.
+fn stats_json(
+    snap: &Snapshot,
+    prev: &Snapshot,
+    dt: f64,
+    elapsed: f64,
+    kernel: &[(usize, u32, XdpStatistics)],
+    port_names: &[String],
+    is_final: bool,
+) -> Value {
+    let rate = |now: u64, before: u64| (now.saturating_sub(before)) as f64 / dt.max(1e-9);
+    let ports: Vec<Value> = snap
+        .ports
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let before = prev.ports.get(i).cloned().unwrap_or_default();
+            let sockets: Vec<Value> = kernel
+                .iter()
+                .filter(|(port, _, _)| *port == i)
+                .map(|(_, queue, s)| json!({"queue": queue, "xdp": xdp_json(s)}))
+                .collect();
+            json!({
+                "port": i,
+                "name": port_names[i],
+                "rx": p.rx_packets, "tx": p.tx_packets,
+                "rx_bytes": p.rx_bytes, "tx_bytes": p.tx_bytes,
+                "rx_pps": rate(p.rx_packets, before.rx_packets),
+                "tx_pps": rate(p.tx_packets, before.tx_packets),
+                "sockets": sockets,
+            })
+        })
+        .collect();
+    let workers: Vec<Value> = snap
+        .workers
+        .iter()
+        .enumerate()
+        .map(|(i, w)| json!({"worker": i, "core": w.core, "rx": w.rx_packets, "tx": w.tx_packets, "drops": drops_json(&w.drops)}))
+        .collect();
+    json!({
+        "final": is_final,
+        "seconds": elapsed,
+        "interval": dt,
+        "totals": {
+            "rx": snap.rx(), "tx": snap.tx(), "dropped": snap.dropped(),
+            "rx_pps": rate(snap.rx(), prev.rx()), "tx_pps": rate(snap.tx(), prev.tx()),
+        },
+        "drops": drops_json(&snap.drops),
+        "ports": ports,
+        "workers": workers,
+        "rules": [],
+        "xdp": xdp_json(&kernel_sum(kernel)),
+    })
+}

@@ -1,0 +1,137 @@
+//! The pcap port end to end: `dataplane run` reflects a capture into another capture.
+
+mod common;
+
+use std::borrow::Cow;
+use std::fs::File;
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{last_json, text, DATAPLANE};
+use dataplane::template::UdpTemplate;
+use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
+use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
+use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock;
+use pcap_file::pcapng::PcapNgWriter;
+use pcap_file::DataLink;
+
+fn frames() -> Vec<Vec<u8>> {
+    (0..50u16)
+        .map(|i| {
+            let mut t = UdpTemplate { size: 60 + usize::from(i) * 29, src_port: 1000 + i, ..Default::default() };
+            t.src_mac[5] = i as u8;
+            t.build()
+        })
+        .collect()
+}
+
+fn write_pcap(path: &Path, frames: &[Vec<u8>]) {
+    let mut writer = PcapWriter::new(File::create(path).unwrap()).unwrap();
+    for (i, f) in frames.iter().enumerate() {
+        writer.write_packet(&PcapPacket::new(Duration::from_millis(i as u64), f.len() as u32, f)).unwrap();
+    }
+}
+
+fn write_pcapng(path: &Path, frames: &[Vec<u8>]) {
+    let mut writer = PcapNgWriter::new(File::create(path).unwrap()).unwrap();
+    let interface = InterfaceDescriptionBlock { linktype: DataLink::ETHERNET, snaplen: 0, options: vec![] };
+    writer.write_pcapng_block(interface).unwrap();
+    for (i, f) in frames.iter().enumerate() {
+        let packet = EnhancedPacketBlock {
+            interface_id: 0,
+            timestamp: Duration::from_millis(i as u64),
+            original_len: f.len() as u32,
+            data: Cow::Borrowed(f),
+            options: vec![],
+        };
+        writer.write_pcapng_block(packet).unwrap();
+    }
+}
+
+fn read_pcap(path: &Path) -> Vec<Vec<u8>> {
+    let mut reader = PcapReader::new(File::open(path).unwrap()).unwrap();
+    let mut out = Vec::new();
+    while let Some(p) = reader.next_packet() {
+        out.push(p.unwrap().data.into_owned());
+    }
+    out
+}
+
+fn reflect_through(input: &Path, output: &Path) -> serde_json::Value {
+    let stats = input.with_extension("jsonl");
+    let out = Command::new(DATAPLANE)
+        .args(["run", "--cores", "0", "--stats-interval", "0", "--action", "reflect", "--port"])
+        .arg(format!("pcap:rx={},tx={}", input.display(), output.display()))
+        .arg("--stats-json")
+        .arg(&stats)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    last_json(&std::fs::read_to_string(&stats).unwrap())
+}
+
+fn check_reflected(input: &[Vec<u8>], output: &[Vec<u8>]) {
+    assert_eq!(output.len(), input.len());
+    for (sent, back) in input.iter().zip(output) {
+        assert_eq!(back.len(), sent.len());
+        assert_eq!(&back[0..6], &sent[6..12], "destination is the old source");
+        assert_eq!(&back[6..12], &sent[0..6], "source is the old destination");
+        assert_eq!(&back[12..], &sent[12..], "the rest is untouched");
+    }
+}
+
+#[test]
+fn reflecting_a_pcap_swaps_every_mac_and_keeps_the_rest() {
+    let dir = tempdir("pcap");
+    let (input, output) = (dir.join("in.pcap"), dir.join("out.pcap"));
+    let frames = frames();
+    write_pcap(&input, &frames);
+    let stats = reflect_through(&input, &output);
+    check_reflected(&frames, &read_pcap(&output));
+    assert_eq!(stats["totals"]["rx"], 50);
+    assert_eq!(stats["totals"]["tx"], 50);
+    assert_eq!(stats["totals"]["dropped"], 0);
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn pcapng_input_works_too() {
+    let dir = tempdir("pcapng");
+    let (input, output) = (dir.join("in.pcapng"), dir.join("out.pcap"));
+    let frames = frames();
+    write_pcapng(&input, &frames);
+    reflect_through(&input, &output);
+    check_reflected(&frames, &read_pcap(&output));
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn a_missing_capture_is_a_clear_error() {
+    let out = Command::new(DATAPLANE).args(["run", "--cores", "0", "--port", "pcap:rx=/nonexistent/in.pcap"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("/nonexistent/in.pcap"), "{}", text(&out.stderr));
+}
+
+#[test]
+fn gen_writes_its_frames_to_a_capture() {
+    let dir = tempdir("gen");
+    let path = dir.join("gen.pcap");
+    let out = Command::new(DATAPLANE)
+        .args(["gen", "--count", "3", "--size", "128", "--pcap"])
+        .arg(&path)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let frames = read_pcap(&path);
+    assert_eq!(frames.len(), 3);
+    assert!(frames.iter().all(|f| f.len() == 128));
+    assert_eq!(frames[0], UdpTemplate { size: 128, ..Default::default() }.build());
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+fn tempdir(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("dataplane-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}

@@ -1,0 +1,223 @@
+//! The real thing, as root: veth pairs in fresh namespaces, AF_XDP sockets, XDP programs,
+//! the generator and the sink. Traffic tests take a lock so they do not compete for the two
+//! cores (a starved worker would drop frames and make "exactly" flaky); each test still has
+//! its own uniquely named topology.
+
+mod common;
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use common::*;
+
+static TRAFFIC: Mutex<()> = Mutex::new(());
+
+const FRAMES: &str = "100000";
+const RATE: &str = "100000";
+
+fn traffic_lock() -> std::sync::MutexGuard<'static, ()> {
+    TRAFFIC.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// Starts the sink on `iface` in namespace `role` and waits until it counts.
+fn start_sink(lab: &Lab, role: &str, iface: &str) -> Proc {
+    let sink = Proc::spawn(lab.dataplane(role, &["sink", "--iface", iface, "--json"]), "sink");
+    assert!(lab.wait_xdp(role, iface, true, Duration::from_secs(5)), "the sink did not attach to {iface}");
+    sink
+}
+
+fn start_dut(lab: &Lab, args: &[&str], stats: &std::path::Path) -> Proc {
+    let core = dut_core();
+    let mut full = vec!["run", "--cores", &core, "--stats-interval", "0.5", "--stats-json"];
+    let stats = stats.to_str().unwrap();
+    full.push(stats);
+    full.extend_from_slice(args);
+    let dut = Proc::spawn(lab.dataplane("dut", &full), "dataplane run");
+    assert!(lab.wait_xdp("dut", "dut0", true, Duration::from_secs(5)), "the dataplane did not attach to dut0");
+    dut
+}
+
+fn send(lab: &Lab, count: &str, rate: &str) -> serde_json::Value {
+    let out = lab
+        .dataplane("gen", &["gen", "--iface", "gen0", "--count", count, "--rate", rate, "--core", "0", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "gen failed: {}", text(&out.stderr));
+    last_json(&text(&out.stdout))
+}
+
+/// Stops the dataplane with SIGINT and returns its final stats line.
+fn stop_dut(dut: Proc, stats: &std::path::Path) -> serde_json::Value {
+    let out = dut.finish(libc::SIGINT, Duration::from_secs(10));
+    assert!(out.status.success(), "dataplane run exited with {}: {}", out.status, text(&out.stderr));
+    assert!(text(&out.stderr).contains("totals:"), "no totals printed: {}", text(&out.stderr));
+    let final_line = last_json(&std::fs::read_to_string(stats).unwrap());
+    assert_eq!(final_line["final"], true);
+    final_line
+}
+
+fn stop_sink(sink: Proc) -> serde_json::Value {
+    let out = sink.finish(libc::SIGINT, Duration::from_secs(10));
+    assert!(out.status.success(), "sink: {}", text(&out.stderr));
+    last_json(&text(&out.stdout))
+}
+
+fn temp_path(name: &str) -> std::path::PathBuf {
+    std::env::temp_dir().join(format!("dataplane-test-{}-{name}", std::process::id()))
+}
+
+#[test]
+fn fwd_delivers_every_frame_and_the_counters_agree() {
+    if !require_root("fwd_delivers_every_frame_and_the_counters_agree") {
+        return;
+    }
+    let _serial = traffic_lock();
+    let lab = Lab::up("f");
+    let stats = temp_path("fwd.jsonl");
+    let sink = start_sink(&lab, "sink", "sink0");
+    let dut = start_dut(
+        &lab,
+        &["--port", "af_xdp:iface=dut0", "--port", "af_xdp:iface=dut1", "--action", "fwd"],
+        &stats,
+    );
+    let gen = send(&lab, FRAMES, RATE);
+    std::thread::sleep(Duration::from_millis(500));
+    let dut = stop_dut(dut, &stats);
+    let sink = stop_sink(sink);
+    let _ = std::fs::remove_file(&stats);
+
+    assert_eq!(gen["sent"], 100_000, "generator: {gen}");
+    assert_eq!(sink["packets"], 100_000, "sink: {sink}\ndataplane: {dut}");
+    assert_eq!(dut["ports"][0]["rx"], 100_000, "{dut}");
+    assert_eq!(dut["ports"][1]["tx"], 100_000, "{dut}");
+    assert_eq!(dut["totals"]["dropped"], 0, "{dut}");
+    assert_eq!(dut["ports"][0]["rx_bytes"], 100_000 * 60, "{dut}");
+    assert_eq!(dut["ports"][0]["sockets"][0]["xdp"]["rx_dropped"], 0, "{dut}");
+}
+
+#[test]
+fn reflect_sends_every_frame_back() {
+    if !require_root("reflect_sends_every_frame_back") {
+        return;
+    }
+    let _serial = traffic_lock();
+    let lab = Lab::up("r");
+    let stats = temp_path("reflect.jsonl");
+    // Reflected frames come back to gen0: count them there.
+    let sink = start_sink(&lab, "gen", "gen0");
+    let dut = start_dut(&lab, &["--port", "af_xdp:iface=dut0", "--action", "reflect"], &stats);
+    let gen = send(&lab, FRAMES, RATE);
+    std::thread::sleep(Duration::from_millis(500));
+    let dut = stop_dut(dut, &stats);
+    let sink = stop_sink(sink);
+    let _ = std::fs::remove_file(&stats);
+
+    assert_eq!(gen["sent"], 100_000);
+    assert_eq!(sink["packets"], 100_000, "sink: {sink}\ndataplane: {dut}");
+    assert_eq!(dut["ports"][0]["rx"], 100_000, "{dut}");
+    assert_eq!(dut["ports"][0]["tx"], 100_000, "{dut}");
+    assert_eq!(dut["totals"]["dropped"], 0, "{dut}");
+}
+
+#[test]
+fn drop_counts_every_frame_as_dropped() {
+    if !require_root("drop_counts_every_frame_as_dropped") {
+        return;
+    }
+    let _serial = traffic_lock();
+    let lab = Lab::up("d");
+    let stats = temp_path("drop.jsonl");
+    let sink = start_sink(&lab, "sink", "sink0");
+    let dut = start_dut(&lab, &["--port", "af_xdp:iface=dut0", "--action", "drop"], &stats);
+    let gen = send(&lab, FRAMES, RATE);
+    std::thread::sleep(Duration::from_millis(500));
+    let dut = stop_dut(dut, &stats);
+    let sink = stop_sink(sink);
+    let _ = std::fs::remove_file(&stats);
+
+    assert_eq!(gen["sent"], 100_000);
+    assert_eq!(dut["totals"]["rx"], 100_000, "{dut}");
+    assert_eq!(dut["totals"]["tx"], 0, "{dut}");
+    assert_eq!(dut["drops"]["action"], 100_000, "{dut}");
+    assert_eq!(dut["totals"]["dropped"], 100_000, "{dut}");
+    assert_eq!(sink["packets"], 0, "nothing leaves a dropping dataplane: {sink}");
+}
+
+#[test]
+fn kill_9_leaves_no_xdp_program_behind() {
+    if !require_root("kill_9_leaves_no_xdp_program_behind") {
+        return;
+    }
+    let lab = Lab::up("k");
+    assert!(!lab.has_xdp("dut", "dut0"));
+    let dut = Proc::spawn(
+        lab.dataplane("dut", &["run", "--port", "af_xdp:iface=dut0", "--port", "af_xdp:iface=dut1"]),
+        "dataplane run",
+    );
+    assert!(lab.wait_xdp("dut", "dut0", true, Duration::from_secs(5)));
+    assert!(lab.wait_xdp("dut", "dut1", true, Duration::from_secs(5)));
+    let out = dut.finish(libc::SIGKILL, Duration::from_secs(5));
+    assert!(!out.status.success());
+    assert!(lab.wait_xdp("dut", "dut0", false, Duration::from_secs(5)), "dut0 still has an XDP program");
+    assert!(lab.wait_xdp("dut", "dut1", false, Duration::from_secs(5)), "dut1 still has an XDP program");
+}
+
+#[test]
+fn a_second_dataplane_on_the_same_queue_gets_a_clear_error() {
+    if !require_root("a_second_dataplane_on_the_same_queue_gets_a_clear_error") {
+        return;
+    }
+    let lab = Lab::up("s");
+    let first = Proc::spawn(lab.dataplane("dut", &["run", "--port", "af_xdp:iface=dut0"]), "first dataplane");
+    assert!(lab.wait_xdp("dut", "dut0", true, Duration::from_secs(5)));
+    let second = lab.dataplane("dut", &["run", "--port", "af_xdp:iface=dut0"]).output().unwrap();
+    assert_eq!(second.status.code(), Some(1));
+    let message = text(&second.stderr);
+    assert!(message.contains("queue 0 of dut0 is already taken"), "{message}");
+    // The first one is unharmed and still attached; it stops cleanly.
+    assert!(lab.has_xdp("dut", "dut0"));
+    let out = first.finish(libc::SIGTERM, Duration::from_secs(5));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(lab.wait_xdp("dut", "dut0", false, Duration::from_secs(5)));
+}
+
+#[test]
+fn bad_input_gets_a_clear_message_and_leaves_nothing_attached() {
+    if !require_root("bad_input_gets_a_clear_message_and_leaves_nothing_attached") {
+        return;
+    }
+    let lab = Lab::up("b");
+    let cases: [(&[&str], i32, &str); 5] = [
+        (&["run", "--port", "foo:iface=dut0"], 2, "unknown port type 'foo'"),
+        (&["run", "--port", "af_xdp:iface=nosuch0"], 1, "no interface named 'nosuch0'"),
+        (&["run", "--port", "af_xdp:iface=dut0,queues=3"], 1, "queue 3 is out of range"),
+        (&["run", "--port", "af_xdp:iface=dut0", "--action", "fwd"], 1, "exactly two --port"),
+        (&["gen", "--iface", "nosuch0", "--count", "1"], 1, "no interface named 'nosuch0'"),
+    ];
+    for (args, code, expected) in cases {
+        let out = lab.dataplane("dut", args).output().unwrap();
+        let message = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(code), "{args:?}: {message}");
+        assert!(message.contains(expected), "{args:?}: {message}");
+    }
+    // Not root: nobody, without capabilities. A copy under /tmp, so nobody may execute it
+    // wherever the build tree lives.
+    let copy = std::env::temp_dir().join(format!("dataplane-nobody-{}", std::process::id()));
+    std::fs::copy(DATAPLANE, &copy).unwrap();
+    std::fs::set_permissions(&copy, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let copy_path = copy.to_str().unwrap();
+    let out = lab
+        .command(
+            "dut",
+            "setpriv",
+            &["--reuid=65534", "--regid=65534", "--clear-groups", copy_path, "run", "--port", "af_xdp:iface=dut0"],
+        )
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_file(&copy);
+    let message = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{message}");
+    assert!(message.contains("needs root"), "{message}");
+    assert!(!lab.has_xdp("dut", "dut0"));
+    assert!(!lab.has_xdp("dut", "dut1"));
+}

@@ -1,0 +1,366 @@
+//! The AF_XDP poll-mode driver.
+//!
+//! One [`AfXdpDevice`] per interface owns the XSK map and the redirect program, attached
+//! through a bpf_link held by this process: when the process dies, however it dies, the
+//! kernel closes the link and the interface is left as it was found. One [`AfXdpQueue`] per
+//! (interface, queue) owns a socket and implements [`Port`].
+//!
+//! UMEM sharing: a worker's sockets share one UMEM where the kernel allows it (copy mode
+//! always; zero-copy when every device supports it), each socket with its own fill and
+//! completion ring, so forwarding from one port to another moves a descriptor and copies no
+//! bytes. Where the kernel refuses, the socket gets a UMEM of its own and the worker copies.
+
+mod socket;
+pub mod sys;
+
+use std::io;
+use std::sync::Arc;
+
+use umem::{Frame, PoolCache, Umem, UmemConfig};
+
+pub use socket::{BindFlags, RingSizes, XskSocket, XskStatsReader};
+pub use sys::XdpStatistics;
+
+use crate::netdev;
+use crate::port::{Port, PortError, BURST};
+use crate::spec::{AfXdpSpec, BindMode};
+use crate::xdp_prog;
+
+/// `XDP_PACKET_HEADROOM`: the kernel keeps this much room before received data.
+const XDP_PACKET_HEADROOM: u32 = 256;
+
+/// One UMEM of a worker, its free frames, and the socket that registered it (if any).
+pub struct UmemSlot {
+    pub umem: Arc<Umem>,
+    pub pool: PoolCache,
+    owner_fd: Option<i32>,
+}
+
+/// The UMEMs of one worker: usually one, shared by all its sockets.
+pub struct WorkerUmems {
+    pub slots: Vec<UmemSlot>,
+    config: UmemConfig,
+}
+
+impl WorkerUmems {
+    /// Creates the first UMEM; more appear only where the kernel refuses to share.
+    pub fn new(config: UmemConfig) -> io::Result<WorkerUmems> {
+        let mut umems = WorkerUmems { slots: Vec::new(), config };
+        umems.add()?;
+        Ok(umems)
+    }
+
+    fn add(&mut self) -> io::Result<usize> {
+        let (umem, frames) = Umem::create(&self.config)?;
+        let pool = PoolCache::owning(frames, umem.frame_size());
+        self.slots.push(UmemSlot { umem: Arc::new(umem), pool, owner_fd: None });
+        Ok(self.slots.len() - 1)
+    }
+
+    pub fn hugepages(&self) -> bool {
+        self.slots.first().is_some_and(|s| s.umem.hugepages())
+    }
+}
+
+/// An interface prepared for AF_XDP: XSK map and redirect program loaded, attached once
+/// every queue's socket is in the map.
+pub struct AfXdpDevice {
+    spec: AfXdpSpec,
+    ifindex: u32,
+    xsk_map: bpf::Map,
+    program: bpf::Program,
+    link: Option<bpf::Link>,
+    xdp_mode: Option<bpf::XdpMode>,
+}
+
+impl AfXdpDevice {
+    /// Checks the interface and loads the program; nothing is attached yet.
+    pub fn open(spec: &AfXdpSpec) -> Result<AfXdpDevice, PortError> {
+        netdev::check_privileges()?;
+        netdev::raise_memlock_limit();
+        let ifindex = netdev::ifindex(&spec.iface)?;
+        let queue_count = netdev::rx_queue_count(&spec.iface).unwrap_or(1);
+        if let Some(&bad) = spec.queues.iter().find(|&&q| q >= queue_count) {
+            return Err(PortError::new(format!(
+                "queue {bad} is out of range: {} has {queue_count} receive queue(s), 0 to {} \
+                 (ethtool -l {} shows them; ethtool -L changes them)",
+                spec.iface,
+                queue_count - 1,
+                spec.iface
+            )));
+        }
+        if let Some(mtu) = netdev::mtu(&spec.iface) {
+            const ETH_AND_VLAN: u32 = 14 + 4;
+            let room = spec.frame_size - XDP_PACKET_HEADROOM;
+            if mtu + ETH_AND_VLAN > room {
+                let hint = if spec.frame_size < 4096 && mtu + ETH_AND_VLAN <= 4096 - XDP_PACKET_HEADROOM {
+                    "add frame=4096 to the port spec, or lower the MTU".to_string()
+                } else {
+                    format!("lower the MTU: ip link set {} mtu 1500", spec.iface)
+                };
+                return Err(PortError::new(format!(
+                    "the MTU of {} ({mtu}) is larger than a {}-byte frame can receive ({room} bytes after the \
+                     kernel's headroom, with Ethernet and VLAN headers): {hint}",
+                    spec.iface, spec.frame_size
+                )));
+            }
+        }
+        let max_queue = spec.queues.iter().copied().max().unwrap_or(0);
+        let xsk_map = bpf::Map::create(bpf::MapType::XskMap, "xsks", 4, 4, max_queue + 1)?;
+        let insns = xdp_prog::xsk_redirect_program(xsk_map.raw_fd(), &spec.steer);
+        let program = bpf::Program::load(bpf::ProgType::Xdp, "xsk_redirect", &insns)?;
+        Ok(AfXdpDevice { spec: spec.clone(), ifindex, xsk_map, program, link: None, xdp_mode: None })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.spec.iface
+    }
+
+    pub fn spec(&self) -> &AfXdpSpec {
+        &self.spec
+    }
+
+    /// How the program is attached (after [`AfXdpDevice::attach`]).
+    pub fn xdp_mode(&self) -> Option<bpf::XdpMode> {
+        self.xdp_mode
+    }
+
+    /// Opens the socket of `queue` on one of the worker's UMEMs and enters it in the XSK
+    /// map. Returns the port and the index of the UMEM slot its frames live in.
+    pub fn open_queue(&self, queue: u32, umems: &mut WorkerUmems) -> Result<(AfXdpQueue, usize), PortError> {
+        let ring = self.spec.ring_size;
+        let sizes = RingSizes { fill: ring, comp: ring, rx: ring, tx: ring };
+        let mut slot_index = None;
+        // Share a UMEM some socket of this worker registered already.
+        if let Some(index) = umems.slots.iter().position(|s| s.owner_fd.is_some()) {
+            let slot = &umems.slots[index];
+            let owner_fd = slot.owner_fd.expect("position() checked");
+            match XskSocket::create(&slot.umem, self.ifindex, queue, sizes, BindFlags::Shared { owner_fd }) {
+                Ok(socket) => return self.finish_queue(socket, queue, index, umems),
+                Err(err) if err.raw_os_error() == Some(libc::EBUSY) => {
+                    return Err(explain_bind_error(&err, &self.spec.iface, queue))
+                }
+                Err(err) => {
+                    eprintln!(
+                        "af_xdp {}/q{queue}: the kernel would not share the UMEM ({err}); this queue gets a \
+                         UMEM of its own and forwarding to it copies frames",
+                        self.spec.iface
+                    );
+                    slot_index = Some(umems.add().map_err(|e| PortError::new(format!("UMEM: {e}")))?);
+                }
+            }
+        }
+        let index = match slot_index {
+            Some(index) => index,
+            None => match umems.slots.iter().position(|s| s.owner_fd.is_none()) {
+                Some(index) => index,
+                None => umems.add().map_err(|e| PortError::new(format!("UMEM: {e}")))?,
+            },
+        };
+        let socket = open_owner_socket(&umems.slots[index].umem, &self.spec.iface, self.ifindex, queue, sizes, self.spec.mode)?;
+        umems.slots[index].owner_fd = Some(socket.raw_fd());
+        self.finish_queue(socket, queue, index, umems)
+    }
+
+    fn finish_queue(
+        &self,
+        socket: XskSocket,
+        queue: u32,
+        slot_index: usize,
+        umems: &mut WorkerUmems,
+    ) -> Result<(AfXdpQueue, usize), PortError> {
+        self.xsk_map.update(&queue.to_ne_bytes(), &socket.raw_fd().to_ne_bytes())?;
+        // Copy mode sends from inside sendto(), 32 frames per call by default; a budget as
+        // large as a burst halves the syscalls (Linux 6.17+; older kernels refuse, harmlessly).
+        if !socket.zerocopy() {
+            let _ = socket.set_tx_budget((2 * BURST) as u32);
+        }
+        let slot = &mut umems.slots[slot_index];
+        let name = format!("af_xdp:{}/q{queue}", self.spec.iface);
+        let mut port = AfXdpQueue::new(socket, slot.umem.clone(), name);
+        port.prime_fill_ring(&mut slot.pool);
+        Ok((port, slot_index))
+    }
+
+    /// Attaches the program (driver mode, else generic with a message). Until then the
+    /// interface's traffic is untouched.
+    pub fn attach(&mut self) -> Result<bpf::XdpMode, PortError> {
+        let (link, mode) = bpf::Link::attach_xdp_auto(&self.program, self.ifindex).map_err(|err| {
+            PortError::new(format!("cannot attach the XDP program to {}: {err}", self.spec.iface))
+        })?;
+        self.link = Some(link);
+        self.xdp_mode = Some(mode);
+        Ok(mode)
+    }
+}
+
+/// Creates the socket that registers `umem`: zero-copy first under `mode=auto`, then copy.
+pub fn open_owner_socket(
+    umem: &Umem,
+    iface: &str,
+    ifindex: u32,
+    queue: u32,
+    sizes: RingSizes,
+    mode: BindMode,
+) -> Result<XskSocket, PortError> {
+    let try_bind = |zerocopy| XskSocket::create(umem, ifindex, queue, sizes, BindFlags::Owner { zerocopy });
+    match mode {
+        BindMode::Copy => try_bind(false),
+        BindMode::ZeroCopy => try_bind(true).map_err(|err| {
+            if matches!(err.raw_os_error(), Some(libc::EOPNOTSUPP) | Some(libc::EINVAL)) {
+                return io::Error::new(
+                    err.kind(),
+                    format!("{err}: the driver of {iface} has no zero-copy AF_XDP (use mode=copy or mode=auto)"),
+                );
+            }
+            err
+        }),
+        BindMode::Auto => match try_bind(true) {
+            Err(err) if err.raw_os_error() != Some(libc::EBUSY) => try_bind(false),
+            other => other,
+        },
+    }
+    .map_err(|err| explain_bind_error(&err, iface, queue))
+}
+
+fn explain_bind_error(err: &io::Error, iface: &str, queue: u32) -> PortError {
+    let what = match err.raw_os_error() {
+        Some(libc::EBUSY) => format!(
+            "queue {queue} of {iface} is already taken by another AF_XDP socket (another dataplane or \
+             testpmd running on it?)"
+        ),
+        Some(libc::EPERM) | Some(libc::EACCES) => {
+            "permission denied: AF_XDP needs root or CAP_NET_ADMIN and CAP_NET_RAW".to_string()
+        }
+        Some(libc::ENOMEM) | Some(libc::ENOBUFS) => format!(
+            "{err}: the kernel could not pin the UMEM; raise the locked-memory limit (ulimit -l unlimited) \
+             or give the process CAP_IPC_LOCK"
+        ),
+        Some(libc::EAFNOSUPPORT) => "this kernel has no AF_XDP (CONFIG_XDP_SOCKETS)".to_string(),
+        _ => err.to_string(),
+    };
+    PortError::new(format!("af_xdp {iface}/q{queue}: {what}"))
+}
+
+/// One AF_XDP socket as a [`Port`].
+pub struct AfXdpQueue {
+    socket: XskSocket,
+    umem: Arc<Umem>,
+    name: String,
+    /// Scratch for completions and fill-ring refills; sized once, never grows.
+    scratch: Vec<Frame>,
+    /// Frames handed to the tx ring and not yet back on the completion ring.
+    tx_outstanding: usize,
+}
+
+impl AfXdpQueue {
+    pub fn new(socket: XskSocket, umem: Arc<Umem>, name: String) -> AfXdpQueue {
+        let capacity = socket.fill.size().max(socket.comp.size()) as usize;
+        AfXdpQueue { socket, umem, name, scratch: Vec::with_capacity(capacity), tx_outstanding: 0 }
+    }
+
+    pub fn socket(&self) -> &XskSocket {
+        &self.socket
+    }
+
+    /// Gives the kernel as many empty frames as the fill ring holds.
+    pub fn prime_fill_ring(&mut self, pool: &mut PoolCache) {
+        let size = self.socket.fill.size();
+        self.refill(pool, size);
+    }
+
+    #[inline]
+    fn refill(&mut self, pool: &mut PoolCache, want: u32) {
+        let batch = self.socket.fill.reserve(want);
+        if batch.capacity() > 0 {
+            pool.get_many(&mut self.scratch, batch.capacity() as usize);
+            batch.commit_from(&mut self.scratch);
+            pool.put_all(&mut self.scratch);
+        }
+        if self.socket.fill.needs_wakeup() {
+            self.socket.kick_rx();
+        }
+    }
+
+    #[inline]
+    fn reclaim(&mut self, pool: &mut PoolCache) {
+        let max = self.socket.comp.size();
+        let done = self.socket.comp.complete_into(&mut self.scratch, max);
+        self.tx_outstanding -= done;
+        pool.put_all(&mut self.scratch);
+    }
+
+    #[inline]
+    fn kick_tx_if_needed(&mut self) {
+        let Some(tx) = &self.socket.tx else { return };
+        if tx.needs_wakeup() && tx.in_flight() > 0 {
+            if let Err(err) = self.socket.kick_tx() {
+                // Not transient (the device went away?): say so; the frames stay accounted
+                // for as outstanding.
+                eprintln!("{}: transmit wakeup failed: {err}", self.name);
+            }
+        }
+    }
+
+    /// Sends nothing new; waits up to `timeout` for outstanding frames to complete.
+    pub fn drain(&mut self, pool: &mut PoolCache, timeout: std::time::Duration) {
+        let start = std::time::Instant::now();
+        while self.tx_outstanding > 0 && start.elapsed() < timeout {
+            self.kick_tx_if_needed();
+            self.reclaim(pool);
+            if self.tx_outstanding > 0 {
+                std::thread::sleep(std::time::Duration::from_micros(50));
+            }
+        }
+    }
+}
+
+impl Port for AfXdpQueue {
+    fn describe(&self) -> String {
+        self.name.clone()
+    }
+
+    fn umem(&self) -> &Arc<Umem> {
+        &self.umem
+    }
+
+    #[inline]
+    fn rx_burst(&mut self, pool: &mut PoolCache, out: &mut Vec<Frame>, max: usize) -> usize {
+        // Give back as many empty frames as were taken, in batches of at least a burst.
+        self.refill(pool, (2 * BURST) as u32);
+        match &mut self.socket.rx {
+            Some(rx) => rx.receive_into(out, max as u32),
+            None => 0,
+        }
+    }
+
+    #[inline]
+    fn tx_burst(&mut self, pool: &mut PoolCache, frames: &mut Vec<Frame>) -> usize {
+        self.reclaim(pool);
+        let sent = match &mut self.socket.tx {
+            Some(tx) => tx.send_from(frames),
+            None => 0,
+        };
+        self.tx_outstanding += sent;
+        self.kick_tx_if_needed();
+        sent
+    }
+
+    fn poll(&mut self, pool: &mut PoolCache) {
+        self.reclaim(pool);
+        self.kick_tx_if_needed();
+    }
+
+    fn tx_pending(&self) -> usize {
+        self.tx_outstanding
+    }
+
+    fn finish(&mut self, pool: &mut PoolCache) -> io::Result<()> {
+        self.drain(pool, std::time::Duration::from_millis(500));
+        Ok(())
+    }
+
+    fn kernel_stats(&self) -> Option<XskStatsReader> {
+        Some(self.socket.stats_reader())
+    }
+}

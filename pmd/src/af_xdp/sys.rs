@@ -1,0 +1,171 @@
+//! The AF_XDP socket system calls and `<linux/if_xdp.h>` layouts.
+
+use std::io;
+use std::mem::size_of;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+pub const AF_XDP: i32 = 44;
+pub const SOL_XDP: i32 = 283;
+
+// Socket options (level SOL_XDP).
+pub const XDP_MMAP_OFFSETS: i32 = 1;
+pub const XDP_RX_RING: i32 = 2;
+pub const XDP_TX_RING: i32 = 3;
+pub const XDP_UMEM_REG: i32 = 4;
+pub const XDP_UMEM_FILL_RING: i32 = 5;
+pub const XDP_UMEM_COMPLETION_RING: i32 = 6;
+pub const XDP_STATISTICS: i32 = 7;
+pub const XDP_OPTIONS: i32 = 8;
+/// Linux 6.17+: how many frames one `sendto` may turn into skbs in copy mode (default 32).
+pub const XDP_MAX_TX_SKB_BUDGET: i32 = 9;
+
+// bind() flags (`sxdp_flags`).
+pub const XDP_SHARED_UMEM: u16 = 1 << 0;
+pub const XDP_COPY: u16 = 1 << 1;
+pub const XDP_ZEROCOPY: u16 = 1 << 2;
+pub const XDP_USE_NEED_WAKEUP: u16 = 1 << 3;
+
+/// `XDP_OPTIONS` result bit: the socket runs in zero-copy mode.
+pub const XDP_OPTIONS_ZEROCOPY: u32 = 1 << 0;
+
+// mmap page offsets of the four rings.
+pub const XDP_PGOFF_RX_RING: u64 = 0;
+pub const XDP_PGOFF_TX_RING: u64 = 0x8000_0000;
+pub const XDP_UMEM_PGOFF_FILL_RING: u64 = 0x1_0000_0000;
+pub const XDP_UMEM_PGOFF_COMPLETION_RING: u64 = 0x1_8000_0000;
+
+/// `struct xdp_umem_reg` (with the 6.8+ `tx_metadata_len`; older kernels accept the
+/// shorter prefix, so we pass the size they know when they refuse the long one).
+#[repr(C)]
+#[derive(Default)]
+pub struct XdpUmemReg {
+    pub addr: u64,
+    pub len: u64,
+    pub chunk_size: u32,
+    pub headroom: u32,
+    pub flags: u32,
+    pub tx_metadata_len: u32,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct XdpRingOffset {
+    pub producer: u64,
+    pub consumer: u64,
+    pub desc: u64,
+    pub flags: u64,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default)]
+pub struct XdpMmapOffsets {
+    pub rx: XdpRingOffset,
+    pub tx: XdpRingOffset,
+    pub fr: XdpRingOffset,
+    pub cr: XdpRingOffset,
+}
+
+/// `struct xdp_statistics`: what the kernel dropped or could not do for one socket.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct XdpStatistics {
+    pub rx_dropped: u64,
+    pub rx_invalid_descs: u64,
+    pub tx_invalid_descs: u64,
+    pub rx_ring_full: u64,
+    pub rx_fill_ring_empty_descs: u64,
+    pub tx_ring_empty_descs: u64,
+}
+
+#[repr(C)]
+struct SockaddrXdp {
+    sxdp_family: u16,
+    sxdp_flags: u16,
+    sxdp_ifindex: u32,
+    sxdp_queue_id: u32,
+    sxdp_shared_umem_fd: u32,
+}
+
+fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
+    if ret < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(ret)
+    }
+}
+
+pub fn socket() -> io::Result<OwnedFd> {
+    // SAFETY: plain syscall with constant arguments.
+    let fd = check(unsafe { libc::socket(AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: `fd` was just returned by socket(2) and is owned by nobody else.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// setsockopt(SOL_XDP, name) with a plain-old-data value.
+pub fn set_option<T>(fd: &OwnedFd, name: i32, value: &T) -> io::Result<()> {
+    set_option_sized(fd, name, value, size_of::<T>())
+}
+
+/// As [`set_option`], passing only the first `len` bytes of `value`.
+pub fn set_option_sized<T>(fd: &OwnedFd, name: i32, value: &T, len: usize) -> io::Result<()> {
+    assert!(len <= size_of::<T>());
+    // SAFETY: `value` points to at least `len` readable bytes of a repr(C) value.
+    check(unsafe {
+        libc::setsockopt(fd.as_raw_fd(), SOL_XDP, name, (value as *const T).cast(), len as libc::socklen_t)
+    })
+    .map(drop)
+}
+
+/// getsockopt(SOL_XDP, name) into a zeroed plain-old-data value.
+pub fn get_option<T: Default>(fd: RawFd, name: i32) -> io::Result<T> {
+    let mut value = T::default();
+    let mut len = size_of::<T>() as libc::socklen_t;
+    // SAFETY: `value` is a writable repr(C) value of `len` bytes; the kernel writes at most
+    // `len` bytes and reports how many.
+    check(unsafe { libc::getsockopt(fd, SOL_XDP, name, (&mut value as *mut T).cast(), &mut len) })?;
+    Ok(value)
+}
+
+pub fn bind(fd: &OwnedFd, ifindex: u32, queue: u32, flags: u16, shared_umem_fd: Option<RawFd>) -> io::Result<()> {
+    let addr = SockaddrXdp {
+        sxdp_family: AF_XDP as u16,
+        sxdp_flags: flags,
+        sxdp_ifindex: ifindex,
+        sxdp_queue_id: queue,
+        sxdp_shared_umem_fd: shared_umem_fd.map_or(0, |fd| fd as u32),
+    };
+    // SAFETY: `addr` is a valid sockaddr_xdp of the size passed.
+    check(unsafe {
+        libc::bind(
+            fd.as_raw_fd(),
+            (&addr as *const SockaddrXdp).cast(),
+            size_of::<SockaddrXdp>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
+
+/// Wakes the kernel to transmit what is in the tx ring (copy mode sends from here).
+/// Returns false on the benign "try again" errors (busy, no buffers, budget used up).
+#[inline]
+pub fn kick_tx(fd: RawFd) -> io::Result<bool> {
+    // SAFETY: a zero-length sendto with null buffers is the documented AF_XDP wakeup.
+    let ret = unsafe { libc::sendto(fd, std::ptr::null(), 0, libc::MSG_DONTWAIT, std::ptr::null(), 0) };
+    if ret >= 0 {
+        return Ok(true);
+    }
+    let err = io::Error::last_os_error();
+    match err.raw_os_error() {
+        Some(libc::EAGAIN | libc::EBUSY | libc::ENOBUFS | libc::ENETDOWN) => Ok(false),
+        _ => Err(err),
+    }
+}
+
+/// Wakes the kernel to look at the fill ring (zero-copy drivers sleep when it ran dry).
+#[inline]
+pub fn kick_rx(fd: RawFd) {
+    // SAFETY: a zero-length non-blocking recvfrom with null buffers is the documented wakeup.
+    unsafe {
+        libc::recvfrom(fd, std::ptr::null_mut(), 0, libc::MSG_DONTWAIT, std::ptr::null_mut(), std::ptr::null_mut());
+    }
+}

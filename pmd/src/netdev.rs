@@ -1,0 +1,94 @@
+//! Facts about a network interface, from sysfs and if_nametoindex.
+
+use std::fs;
+
+use crate::port::PortError;
+
+/// Kernel interface index, or an error telling the user how to list interfaces.
+pub fn ifindex(name: &str) -> Result<u32, PortError> {
+    bpf::ifindex(name).map_err(|_| {
+        PortError::new(format!(
+            "no interface named '{name}' in this network namespace (list them with: ip link show)"
+        ))
+    })
+}
+
+fn read_sys(name: &str, file: &str) -> Option<String> {
+    fs::read_to_string(format!("/sys/class/net/{name}/{file}")).ok().map(|s| s.trim().to_string())
+}
+
+pub fn mtu(name: &str) -> Option<u32> {
+    read_sys(name, "mtu")?.parse().ok()
+}
+
+pub fn mac(name: &str) -> Option<[u8; 6]> {
+    let text = read_sys(name, "address")?;
+    let mut mac = [0u8; 6];
+    let mut parts = text.split(':');
+    for byte in &mut mac {
+        *byte = u8::from_str_radix(parts.next()?, 16).ok()?;
+    }
+    Some(mac)
+}
+
+/// Receive queues the kernel uses now (`real_num_rx_queues`).
+pub fn rx_queue_count(name: &str) -> Option<u32> {
+    let dir = fs::read_dir(format!("/sys/class/net/{name}/queues")).ok()?;
+    Some(dir.filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().starts_with("rx-")).count() as u32)
+}
+
+/// Whether the driver is veth (copy mode only; its XDP needs the peer up).
+pub fn driver(name: &str) -> Option<String> {
+    let link = fs::read_link(format!("/sys/class/net/{name}/device/driver")).ok();
+    if let Some(link) = link {
+        return link.file_name().map(|n| n.to_string_lossy().into_owned());
+    }
+    // Virtual devices have no device/driver link; uevent names their type.
+    read_sys(name, "uevent")?
+        .lines()
+        .find_map(|l| l.strip_prefix("DEVTYPE=").map(str::to_string))
+}
+
+/// Checks that this process may create AF_XDP sockets and load BPF programs.
+pub fn check_privileges() -> Result<(), PortError> {
+    const CAP_NET_ADMIN: u32 = 12;
+    const CAP_NET_RAW: u32 = 13;
+    const CAP_SYS_ADMIN: u32 = 21;
+    const CAP_BPF: u32 = 39;
+    let status = fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let effective = status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|hex| u64::from_str_radix(hex.trim(), 16).ok())
+        .unwrap_or(0);
+    let has = |cap: u32| effective & (1 << cap) != 0;
+    let mut missing = Vec::new();
+    if !has(CAP_NET_ADMIN) {
+        missing.push("CAP_NET_ADMIN");
+    }
+    if !has(CAP_NET_RAW) {
+        missing.push("CAP_NET_RAW");
+    }
+    if !has(CAP_BPF) && !has(CAP_SYS_ADMIN) {
+        missing.push("CAP_BPF");
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(PortError::new(format!(
+        "AF_XDP needs root, or the capabilities {} (missing: {}); run with sudo, or \
+         sudo setcap cap_net_admin,cap_net_raw,cap_bpf,cap_ipc_lock+ep $(which dataplane)",
+        "CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF",
+        missing.join(", ")
+    )))
+}
+
+/// Lifts RLIMIT_MEMLOCK where allowed: kernels before 5.11 charge BPF maps to it, and UMEM
+/// registration is charged to it without CAP_IPC_LOCK.
+pub fn raise_memlock_limit() {
+    let unlimited = libc::rlimit { rlim_cur: libc::RLIM_INFINITY, rlim_max: libc::RLIM_INFINITY };
+    // SAFETY: setrlimit reads a valid rlimit; failure leaves the limit as it was.
+    unsafe {
+        libc::setrlimit(libc::RLIMIT_MEMLOCK, &unlimited);
+    }
+}

@@ -1,0 +1,79 @@
+use std::io;
+use std::sync::Arc;
+
+use umem::{Frame, PoolCache, Umem};
+
+use crate::af_xdp::XskStatsReader;
+
+/// Frames per burst, as in DPDK's default `nb_pkt_per_burst`.
+pub const BURST: usize = 64;
+
+/// One queue of one port: what a worker polls. DPDK's `rx_burst(port, queue)` and
+/// `tx_burst(port, queue)` as a trait object owned by the worker.
+///
+/// Frames come from and go back to the worker's [`PoolCache`] for the port's UMEM; a port
+/// never keeps a frame it was not asked to keep.
+pub trait Port: Send {
+    /// For messages: `af_xdp:dut0/q0`, `pcap:in.pcap`, `mem`.
+    fn describe(&self) -> String;
+
+    /// The memory this port's frames live in. Two ports on the same UMEM can pass frames
+    /// without copying.
+    fn umem(&self) -> &Arc<Umem>;
+
+    /// Receives up to `max` frames onto the end of `out`; returns how many.
+    fn rx_burst(&mut self, pool: &mut PoolCache, out: &mut Vec<Frame>, max: usize) -> usize;
+
+    /// Sends frames from the front of `frames`, in order; returns how many the port took.
+    /// Those it could not take (ring full) stay in `frames` for the caller to account for.
+    fn tx_burst(&mut self, pool: &mut PoolCache, frames: &mut Vec<Frame>) -> usize;
+
+    /// Housekeeping when a worker found nothing to do: reclaim sent frames, wake the kernel.
+    fn poll(&mut self, _pool: &mut PoolCache) {}
+
+    /// True once a finite source (a capture file) has delivered everything.
+    fn rx_exhausted(&self) -> bool {
+        false
+    }
+
+    /// Frames handed to `tx_burst` that have not finished sending yet.
+    fn tx_pending(&self) -> usize {
+        0
+    }
+
+    /// Flushes output and hands back every frame the port still holds.
+    fn finish(&mut self, _pool: &mut PoolCache) -> io::Result<()> {
+        Ok(())
+    }
+
+    /// The kernel's per-socket counters, for AF_XDP ports.
+    fn kernel_stats(&self) -> Option<XskStatsReader> {
+        None
+    }
+}
+
+/// Why a port could not be set up: one readable sentence saying what to do.
+#[derive(Debug)]
+pub struct PortError {
+    message: String,
+}
+
+impl PortError {
+    pub fn new(message: impl Into<String>) -> PortError {
+        PortError { message: message.into() }
+    }
+}
+
+impl std::fmt::Display for PortError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for PortError {}
+
+impl From<bpf::Error> for PortError {
+    fn from(err: bpf::Error) -> Self {
+        PortError::new(err.to_string())
+    }
+}

@@ -1,0 +1,242 @@
+//! Port specifications in DPDK devargs style:
+//!
+//! * `af_xdp:iface=NAME[,queues=0-3][,mode=auto|copy|zerocopy][,steer=EXPR][,ring=N][,frame=2048|4096][,hugepages=1]`
+//! * `pcap:rx=IN.pcap[,tx=OUT.pcap]`
+//! * `mem[:depth=N,preload=N,size=N]`
+
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use crate::xdp_prog::Steer;
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum PortSpec {
+    AfXdp(AfXdpSpec),
+    Pcap(PcapSpec),
+    Mem(MemSpec),
+}
+
+/// Zero-copy or copy mode for AF_XDP.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BindMode {
+    /// Zero-copy if the driver can, else copy.
+    Auto,
+    Copy,
+    ZeroCopy,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AfXdpSpec {
+    pub iface: String,
+    pub queues: Vec<u32>,
+    pub mode: BindMode,
+    pub steer: Steer,
+    /// Entries of each ring (fill, completion, rx, tx).
+    pub ring_size: u32,
+    pub frame_size: u32,
+    pub hugepages: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PcapSpec {
+    pub rx: PathBuf,
+    pub tx: Option<PathBuf>,
+}
+
+/// An in-memory loopback: what is sent comes back on receive.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct MemSpec {
+    /// How many frames the loop holds at most.
+    pub depth: u32,
+    /// Frames put in the loop at start (the caller decides their contents).
+    pub preload: u32,
+    /// Bytes per preloaded frame.
+    pub size: u32,
+}
+
+impl Default for MemSpec {
+    fn default() -> Self {
+        MemSpec { depth: 4096, preload: 1024, size: 60 }
+    }
+}
+
+impl PortSpec {
+    /// Queues a worker can poll (one for pcap and mem).
+    pub fn queues(&self) -> Vec<u32> {
+        match self {
+            PortSpec::AfXdp(spec) => spec.queues.clone(),
+            PortSpec::Pcap(_) | PortSpec::Mem(_) => vec![0],
+        }
+    }
+}
+
+impl FromStr for PortSpec {
+    type Err = String;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        let (kind, args) = text.split_once(':').unwrap_or((text, ""));
+        let mut pairs = Vec::new();
+        for item in args.split(',').filter(|s| !s.is_empty()) {
+            let (key, value) = item
+                .split_once('=')
+                .ok_or_else(|| format!("port '{text}': '{item}' should be key=value"))?;
+            pairs.push((key, value));
+        }
+        let unknown = |key: &str, known: &str| format!("port '{text}': unknown key '{key}' for {kind} (known: {known})");
+        match kind {
+            "af_xdp" => {
+                let mut spec = AfXdpSpec {
+                    iface: String::new(),
+                    queues: vec![0],
+                    mode: BindMode::Auto,
+                    steer: Steer::default(),
+                    ring_size: 2048,
+                    frame_size: 2048,
+                    hugepages: false,
+                };
+                for (key, value) in pairs {
+                    match key {
+                        "iface" => spec.iface = value.to_string(),
+                        "queues" | "queue" => spec.queues = parse_queue_list(value).map_err(|e| format!("port '{text}': {e}"))?,
+                        "mode" => {
+                            spec.mode = match value {
+                                "auto" => BindMode::Auto,
+                                "copy" => BindMode::Copy,
+                                "zerocopy" | "zc" => BindMode::ZeroCopy,
+                                _ => return Err(format!("port '{text}': mode '{value}' should be auto, copy or zerocopy")),
+                            }
+                        }
+                        "steer" => spec.steer = value.parse().map_err(|e| format!("port '{text}': steer: {e}"))?,
+                        "ring" => {
+                            spec.ring_size = parse_number(value, "ring")?;
+                            if !spec.ring_size.is_power_of_two() || !(64..=16384).contains(&spec.ring_size) {
+                                return Err(format!("port '{text}': ring={value} should be a power of two from 64 to 16384"));
+                            }
+                        }
+                        "frame" => {
+                            spec.frame_size = parse_number(value, "frame")?;
+                            if !(spec.frame_size == 2048 || spec.frame_size == 4096) {
+                                return Err(format!("port '{text}': frame={value} should be 2048 or 4096"));
+                            }
+                        }
+                        "hugepages" => spec.hugepages = parse_bool(value, "hugepages")?,
+                        _ => return Err(unknown(key, "iface, queues, mode, steer, ring, frame, hugepages")),
+                    }
+                }
+                if spec.iface.is_empty() {
+                    return Err(format!("port '{text}': af_xdp needs iface=NAME, e.g. af_xdp:iface=veth0"));
+                }
+                Ok(PortSpec::AfXdp(spec))
+            }
+            "pcap" => {
+                let mut rx = None;
+                let mut tx = None;
+                for (key, value) in pairs {
+                    match key {
+                        "rx" => rx = Some(PathBuf::from(value)),
+                        "tx" => tx = Some(PathBuf::from(value)),
+                        _ => return Err(unknown(key, "rx, tx")),
+                    }
+                }
+                let rx = rx.ok_or_else(|| format!("port '{text}': pcap needs rx=FILE, e.g. pcap:rx=in.pcap,tx=out.pcap"))?;
+                Ok(PortSpec::Pcap(PcapSpec { rx, tx }))
+            }
+            "mem" => {
+                let mut spec = MemSpec::default();
+                for (key, value) in pairs {
+                    match key {
+                        "depth" => spec.depth = parse_number(value, "depth")?,
+                        "preload" => spec.preload = parse_number(value, "preload")?,
+                        "size" => spec.size = parse_number(value, "size")?,
+                        _ => return Err(unknown(key, "depth, preload, size")),
+                    }
+                }
+                if spec.preload > spec.depth {
+                    return Err(format!("port '{text}': preload={} exceeds depth={}", spec.preload, spec.depth));
+                }
+                if !(14..=1514).contains(&spec.size) {
+                    return Err(format!("port '{text}': size={} should be 14 to 1514", spec.size));
+                }
+                Ok(PortSpec::Mem(spec))
+            }
+            _ => Err(format!(
+                "unknown port type '{kind}' in '{text}': expected af_xdp:iface=NAME, pcap:rx=FILE or mem"
+            )),
+        }
+    }
+}
+
+fn parse_number(value: &str, key: &str) -> Result<u32, String> {
+    value.parse().map_err(|_| format!("{key}={value} is not a number"))
+}
+
+fn parse_bool(value: &str, key: &str) -> Result<bool, String> {
+    match value {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" => Ok(false),
+        _ => Err(format!("{key}={value} should be 1 or 0")),
+    }
+}
+
+/// `3` or `0-3` (commas separate devargs keys, so lists are ranges).
+pub fn parse_queue_list(value: &str) -> Result<Vec<u32>, String> {
+    let bad = || format!("queues={value} should be N or FIRST-LAST, e.g. queues=0-3");
+    let (first, last) = match value.split_once('-') {
+        Some((a, b)) => (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?),
+        None => {
+            let q = value.parse().map_err(|_| bad())?;
+            (q, q)
+        }
+    };
+    if first > last || last - first >= 1024 {
+        return Err(bad());
+    }
+    Ok((first..=last).collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_af_xdp_with_every_key() {
+        let spec: PortSpec = "af_xdp:iface=eth1,queues=0-3,mode=copy,steer=udp:4789,ring=4096,frame=4096,hugepages=1"
+            .parse()
+            .unwrap();
+        let PortSpec::AfXdp(spec) = spec else { panic!("not af_xdp") };
+        assert_eq!(spec.iface, "eth1");
+        assert_eq!(spec.queues, vec![0, 1, 2, 3]);
+        assert_eq!(spec.mode, BindMode::Copy);
+        assert_eq!(spec.steer.to_string(), "udp:4789");
+        assert_eq!((spec.ring_size, spec.frame_size, spec.hugepages), (4096, 4096, true));
+    }
+
+    #[test]
+    fn defaults() {
+        let PortSpec::AfXdp(spec) = "af_xdp:iface=veth0".parse().unwrap() else { panic!() };
+        assert_eq!((spec.queues, spec.mode, spec.ring_size), (vec![0], BindMode::Auto, 2048));
+        assert_eq!("mem".parse::<PortSpec>().unwrap(), PortSpec::Mem(MemSpec::default()));
+        let PortSpec::Pcap(p) = "pcap:rx=a.pcap".parse().unwrap() else { panic!() };
+        assert_eq!((p.rx, p.tx), (PathBuf::from("a.pcap"), None));
+    }
+
+    #[test]
+    fn errors_say_what_is_wrong() {
+        let cases = [
+            ("foo:bar=1", "unknown port type 'foo'"),
+            ("af_xdp:queues=1", "needs iface=NAME"),
+            ("af_xdp:iface=x,color=red", "unknown key 'color'"),
+            ("af_xdp:iface=x,mode=fast", "auto, copy or zerocopy"),
+            ("af_xdp:iface=x,queues=3-1", "FIRST-LAST"),
+            ("af_xdp:iface=x,ring=1000", "power of two"),
+            ("af_xdp:iface=x,frame=1500", "2048 or 4096"),
+            ("af_xdp:iface", "key=value"),
+            ("pcap:tx=out.pcap", "needs rx=FILE"),
+            ("mem:preload=10,depth=5", "exceeds depth"),
+        ];
+        for (text, expected) in cases {
+            let err = text.parse::<PortSpec>().unwrap_err();
+            assert!(err.contains(expected), "{text}: {err}");
+        }
+    }
+}
