@@ -2,7 +2,7 @@
 # veth-compare: the dataplane against DPDK's testpmd (net_af_xdp) and against
 # trafgen, in one run, over veth pairs in network namespaces.
 #
-# Usage: benches/veth-compare.sh [--seconds N] [--out FILE.md] [--keep-logs]
+# Usage: benches/veth-compare.sh [--seconds N] [--rounds R] [--out FILE.md] [--keep-logs]
 #
 #   (1) rxdrop   dataplane run --action drop      vs  dpdk-testpmd rxonly
 #   (2) io fwd   dataplane run --action fwd       vs  dpdk-testpmd io (dut0 -> dut1)
@@ -20,6 +20,10 @@
 # rx_packets. Every rate is count / seconds the generator ran. Each half runs
 # on a freshly built topology, so both start from the same state.
 #
+# With --rounds R every measurement is repeated R times, the two halves of a
+# test alternating which goes first; the table shows medians (the machine is
+# shared and noisy: look at the spread before trusting a ratio).
+#
 # Environment: DATAPLANE (default target/release/dataplane, relative to the
 # repository root). Halves whose tool is missing are reported as skipped.
 #
@@ -32,6 +36,7 @@ DP=${DATAPLANE:-target/release/dataplane}
 [[ $DP == /* ]] || DP="$ROOT/$DP"
 
 SECONDS_PER_TEST=10
+ROUNDS=1
 OUT=""
 KEEP_LOGS=0
 
@@ -45,6 +50,11 @@ while [[ $# -gt 0 ]]; do
     --seconds)
         [[ $# -ge 2 && $2 =~ ^[1-9][0-9]{0,3}$ ]] || { echo "--seconds needs 1..9999" >&2; exit 2; }
         SECONDS_PER_TEST=$2
+        shift 2
+        ;;
+    --rounds)
+        [[ $# -ge 2 && $2 =~ ^[1-9][0-9]?$ ]] || { echo "--rounds needs 1..99" >&2; exit 2; }
+        ROUNDS=$2
         shift 2
         ;;
     --out)
@@ -522,9 +532,10 @@ measure_gen() { # KIND TAG
 
 # ---------------------------------------------------------------- run
 
+# Per key, space-separated values, one per round.
 declare -A PPS OFFERED EXTRA
 
-run_case() { # KEY KIND WHAT...
+run_case() { # KEY HAVE FUNCTION ARGS...
     local key=$1 have=$2
     shift 2
     if [[ $have -ne 1 ]]; then
@@ -532,29 +543,76 @@ run_case() { # KEY KIND WHAT...
         return
     fi
     "$@"
-    PPS[$key]=${R_PPS:-n/a}
-    OFFERED[$key]=$R_OFFERED
-    EXTRA[$key]=$R_EXTRA
+    PPS[$key]="${PPS[$key]:-}${R_PPS:-n/a} "
+    OFFERED[$key]="${OFFERED[$key]:-}${R_OFFERED:-n/a} "
+    EXTRA[$key]="${EXTRA[$key]:-}${EXTRA[$key]:+; }$R_EXTRA"
 }
 
-log "prefix $PREFIX, $N s per measurement, generator $GEN_KIND, sink $SINK_KIND"
-run_case rxdrop_dp "$HAVE_DP_RUN" measure_dut dataplane rxonly rxdrop-dataplane
-run_case rxdrop_tp "$HAVE_TESTPMD" measure_dut testpmd rxonly rxdrop-testpmd
-run_case fwd_dp "$HAVE_DP_RUN" measure_dut dataplane fwd fwd-dataplane
-run_case fwd_tp "$HAVE_TESTPMD" measure_dut testpmd fwd fwd-testpmd
-run_case gen_dp "$HAVE_DP_GEN" measure_gen dataplane gen-dataplane
-run_case gen_tg "$HAVE_TRAFGEN" measure_gen trafgen gen-trafgen
+# Runs both halves of one test; odd rounds start with the dataplane, even
+# rounds with the baseline, so neither always gets the quieter slot.
+run_pair() { # ROUND DPKEY DPHAVE DPFUNC... -- BASEKEY BASEHAVE BASEFUNC...
+    local round=$1 a=() b=()
+    shift
+    while [[ $1 != -- ]]; do a+=("$1"); shift; done
+    shift
+    b=("$@")
+    if ((round % 2 == 1)); then
+        run_case "${a[@]}"
+        run_case "${b[@]}"
+    else
+        run_case "${b[@]}"
+        run_case "${a[@]}"
+    fi
+}
+
+log "prefix $PREFIX, $N s per measurement, $ROUNDS round(s), generator $GEN_KIND, sink $SINK_KIND"
+for ((round = 1; round <= ROUNDS; round++)); do
+    [[ $ROUNDS -eq 1 ]] || log "round $round of $ROUNDS"
+    run_pair "$round" rxdrop_dp "$HAVE_DP_RUN" measure_dut dataplane rxonly "rxdrop-dataplane-r$round" \
+        -- rxdrop_tp "$HAVE_TESTPMD" measure_dut testpmd rxonly "rxdrop-testpmd-r$round"
+    run_pair "$round" fwd_dp "$HAVE_DP_RUN" measure_dut dataplane fwd "fwd-dataplane-r$round" \
+        -- fwd_tp "$HAVE_TESTPMD" measure_dut testpmd fwd "fwd-testpmd-r$round"
+    run_pair "$round" gen_dp "$HAVE_DP_GEN" measure_gen dataplane "gen-dataplane-r$round" \
+        -- gen_tg "$HAVE_TRAFGEN" measure_gen trafgen "gen-trafgen-r$round"
+done
 
 # ---------------------------------------------------------------- report
+
+# Median of the numeric values in a list ("skipped" or "n/a" when none).
+median() { # "V1 V2 ..."
+    local v
+    for v in $1; do echo "$v"; done | sort -n | awk '
+        /^skipped$/ { skipped = 1 }
+        /^[0-9]+$/ { x[++n] = $1 }
+        END {
+            if (n == 0) { print (skipped ? "skipped" : "n/a"); exit }
+            if (n % 2) print x[(n + 1) / 2]; else printf "%.0f\n", (x[n / 2] + x[n / 2 + 1]) / 2
+        }'
+}
 
 ratio() {
     awk -v a="$1" -v b="$2" 'BEGIN {
         if (a ~ /^[0-9]+$/ && b ~ /^[0-9]+$/ && b > 0) printf "%.2f", a / b; else print "n/a" }'
 }
 
+# A cell: the median, and with several rounds every value after it.
+cell() { # "V1 V2 ..."
+    local m
+    m=$(median "$1")
+    if [[ $ROUNDS -gt 1 && $m != skipped ]]; then
+        echo "$m (${1% })"
+    else
+        echo "$m"
+    fi
+}
+
 row() { # TITLE DPKEY BASELINE BASEKEY
-    printf '| %s | %s | %s | %s | %s | %s / %s |\n' "$1" "${PPS[$2]}" "$3" "${PPS[$4]}" \
-        "$(ratio "${PPS[$2]}" "${PPS[$4]}")" "${OFFERED[$2]:--}" "${OFFERED[$4]:--}"
+    local a b
+    a=$(median "${PPS[$2]}")
+    b=$(median "${PPS[$4]}")
+    printf '| %s | %s | %s | %s | %s | %s / %s |\n' "$1" "$(cell "${PPS[$2]}")" "$3" \
+        "$(cell "${PPS[$4]}")" "$(ratio "$a" "$b")" \
+        "$(median "${OFFERED[$2]:-skipped}")" "$(median "${OFFERED[$4]:-skipped}")"
 }
 
 report() {
@@ -563,7 +621,7 @@ report() {
     echo
     echo "$(date -u '+%Y-%m-%d %H:%M UTC'), kernel $(uname -r), CPU $(lscpu | awk -F: '/Model name/ { gsub(/^ +/, "", $2); print $2; exit }'), $(nproc) cores;"
     echo "DPDK $(dpkg-query -W -f='${Version}' dpdk-dev 2>/dev/null || echo '?'), netsniff-ng $(dpkg-query -W -f='${Version}' netsniff-ng 2>/dev/null || echo '?');"
-    echo "$N s per measurement; 60-byte UDP frames (64 with FCS); generator/sink on core 0, DUT on core 1."
+    echo "$N s per measurement, $ROUNDS round(s) (medians); 60-byte UDP frames (64 with FCS); generator/sink on core 0, DUT on core 1."
     echo "Generator for (1) and (2): $GEN_KIND. Delivered count for (2): $SINK_KIND."
     echo
     echo "| test | dataplane pps | baseline | baseline pps | ratio | offered pps at dut0 (dataplane run / baseline run) |"

@@ -126,8 +126,10 @@ impl fmt::Display for Error {
                 log,
             } => write!(
                 f,
-                "the kernel verifier rejected BPF program `{program}` ({}); end of the verifier log:\n{}",
-                errno_text(*errno),
+                // The bare errno, not its text: the verifier reports most rejections as
+                // EACCES, whose "Permission denied" would send readers after privileges.
+                "the kernel verifier rejected BPF program `{program}` (errno {errno}); \
+                 end of the verifier log:\n{}",
                 Error::verifier_log_tail(log)
             ),
             Error::XdpAlreadyAttached { interface, errno } => write!(

@@ -1,7 +1,8 @@
 //! The real thing, as root: veth pairs in fresh namespaces, AF_XDP sockets, XDP programs,
-//! the generator and the sink. Traffic tests take a lock so they do not compete for the two
-//! cores (a starved worker would drop frames and make "exactly" flaky); each test still has
-//! its own uniquely named topology.
+//! the generator and the sink. Every test that starts a polling dataplane takes a lock, so
+//! no two spinning workers share a core: a worker starved for ~10 ms lets the kernel run out
+//! of fill-ring frames, and "every frame arrives" would be flaky. Each test still has its
+//! own uniquely named topology, so nothing else stops them from running in parallel.
 
 mod common;
 
@@ -148,6 +149,7 @@ fn kill_9_leaves_no_xdp_program_behind() {
     if !require_root("kill_9_leaves_no_xdp_program_behind") {
         return;
     }
+    let _serial = traffic_lock();
     let lab = Lab::up("k");
     assert!(!lab.has_xdp("dut", "dut0"));
     let dut = Proc::spawn(
@@ -167,6 +169,7 @@ fn a_second_dataplane_on_the_same_queue_gets_a_clear_error() {
     if !require_root("a_second_dataplane_on_the_same_queue_gets_a_clear_error") {
         return;
     }
+    let _serial = traffic_lock();
     let lab = Lab::up("s");
     let first = Proc::spawn(lab.dataplane("dut", &["run", "--port", "af_xdp:iface=dut0"]), "first dataplane");
     assert!(lab.wait_xdp("dut", "dut0", true, Duration::from_secs(5)));
@@ -186,6 +189,7 @@ fn bad_input_gets_a_clear_message_and_leaves_nothing_attached() {
     if !require_root("bad_input_gets_a_clear_message_and_leaves_nothing_attached") {
         return;
     }
+    let _serial = traffic_lock();
     let lab = Lab::up("b");
     let cases: [(&[&str], i32, &str); 5] = [
         (&["run", "--port", "foo:iface=dut0"], 2, "unknown port type 'foo'"),

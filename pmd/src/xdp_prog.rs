@@ -786,7 +786,9 @@ mod tests {
         let gre_fragment = ethernet(&[], ETHERTYPE_IPV4, &ipv4(47, 5, 100, &[0; 8]));
         let tagged_arp = ethernet(&[ETHERTYPE_VLAN], 0x0806, &arp()[14..]);
         let custom = ethernet(&[], 0x88b5, &[0; 46]);
-        let cases: &[(&str, &[(&[u8], bool)])] = &[
+        /// (steer text, [(frame, expected to match)])
+        type Case<'a> = (&'a str, &'a [(&'a [u8], bool)]);
+        let cases: &[Case] = &[
             (
                 "tcp:80",
                 &[

@@ -251,31 +251,55 @@ pub struct AfXdpQueue {
     scratch: Vec<Frame>,
     /// Frames handed to the tx ring and not yet back on the completion ring.
     tx_outstanding: usize,
+    /// Frames given to the fill ring and not yet back on the rx ring.
+    fill_outstanding: u32,
+    /// How many frames the kernel should hold for receiving: half the fill ring (see
+    /// [`AfXdpQueue::refill`]).
+    fill_target: u32,
 }
 
 impl AfXdpQueue {
     pub fn new(socket: XskSocket, umem: Arc<Umem>, name: String) -> AfXdpQueue {
         let capacity = socket.fill.size().max(socket.comp.size()) as usize;
-        AfXdpQueue { socket, umem, name, scratch: Vec::with_capacity(capacity), tx_outstanding: 0 }
+        let fill_target = socket.fill.size() / 2;
+        AfXdpQueue {
+            socket,
+            umem,
+            name,
+            scratch: Vec::with_capacity(capacity),
+            tx_outstanding: 0,
+            fill_outstanding: 0,
+            fill_target,
+        }
     }
 
     pub fn socket(&self) -> &XskSocket {
         &self.socket
     }
 
-    /// Gives the kernel as many empty frames as the fill ring holds.
+    /// Gives the kernel its share of empty frames to receive into.
     pub fn prime_fill_ring(&mut self, pool: &mut PoolCache) {
-        let size = self.socket.fill.size();
-        self.refill(pool, size);
+        self.refill(pool);
     }
 
+    /// Tops the kernel's empty frames up to half the fill ring.
+    ///
+    /// Why half: the kernel reads the fill ring in batches and publishes its consumer index
+    /// only when it comes back for more. A ring kept full is seen whole at one visit, and
+    /// until the kernel has used all of it user space sees no free slot, so the next visit
+    /// finds nothing and frames are dropped (`rx_fill_ring_empty_descs`). With half the ring
+    /// outstanding, user space always has room to refill while the kernel works through its
+    /// batch (DPDK's af_xdp PMD fills half for the same reason).
     #[inline]
-    fn refill(&mut self, pool: &mut PoolCache, want: u32) {
-        let batch = self.socket.fill.reserve(want);
-        if batch.capacity() > 0 {
-            pool.get_many(&mut self.scratch, batch.capacity() as usize);
-            batch.commit_from(&mut self.scratch);
-            pool.put_all(&mut self.scratch);
+    fn refill(&mut self, pool: &mut PoolCache) {
+        let want = self.fill_target.saturating_sub(self.fill_outstanding);
+        if want >= BURST as u32 / 2 || self.fill_outstanding == 0 {
+            let batch = self.socket.fill.reserve(want);
+            if batch.capacity() > 0 {
+                pool.get_many(&mut self.scratch, batch.capacity() as usize);
+                self.fill_outstanding += batch.commit_from(&mut self.scratch) as u32;
+                pool.put_all(&mut self.scratch);
+            }
         }
         if self.socket.fill.needs_wakeup() {
             self.socket.kick_rx();
@@ -326,12 +350,13 @@ impl Port for AfXdpQueue {
 
     #[inline]
     fn rx_burst(&mut self, pool: &mut PoolCache, out: &mut Vec<Frame>, max: usize) -> usize {
-        // Give back as many empty frames as were taken, in batches of at least a burst.
-        self.refill(pool, (2 * BURST) as u32);
-        match &mut self.socket.rx {
+        self.refill(pool);
+        let received = match &mut self.socket.rx {
             Some(rx) => rx.receive_into(out, max as u32),
             None => 0,
-        }
+        };
+        self.fill_outstanding -= received as u32;
+        received
     }
 
     #[inline]
