@@ -13,31 +13,18 @@ pub enum AsmError {
     /// A jump names a label that was never placed.
     UnknownLabel { label: String, at: usize },
     /// The same label was placed twice (at both indices).
-    DuplicateLabel {
-        label: String,
-        first: usize,
-        second: usize,
-    },
+    DuplicateLabel { label: String, first: usize, second: usize },
     /// The jump distance does not fit the 16-bit offset field.
-    OffsetOverflow {
-        label: String,
-        from: usize,
-        to: usize,
-    },
+    OffsetOverflow { label: String, from: usize, to: usize },
 }
 
 impl fmt::Display for AsmError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            AsmError::UnknownLabel { label, at } => write!(
-                f,
-                "instruction {at} jumps to label `{label}`, which is never placed (call Asm::label)"
-            ),
-            AsmError::DuplicateLabel {
-                label,
-                first,
-                second,
-            } => write!(
+            AsmError::UnknownLabel { label, at } => {
+                write!(f, "instruction {at} jumps to label `{label}`, which is never placed (call Asm::label)")
+            }
+            AsmError::DuplicateLabel { label, first, second } => write!(
                 f,
                 "label `{label}` is placed twice (before instructions {first} and {second}); \
                  labels must be unique"
@@ -101,11 +88,7 @@ impl Asm {
     pub fn label(&mut self, name: &str) -> &mut Asm {
         let here = self.insns.len();
         if let Some(&first) = self.labels.get(name) {
-            self.duplicates.push(AsmError::DuplicateLabel {
-                label: name.to_owned(),
-                first,
-                second: here,
-            });
+            self.duplicates.push(AsmError::DuplicateLabel { label: name.to_owned(), first, second: here });
         } else {
             self.labels.insert(name.to_owned(), here);
         }
@@ -149,12 +132,7 @@ impl Asm {
 
     /// Resolves every labelled jump and returns the program.
     pub fn finish(self) -> Result<Vec<Insn>, AsmError> {
-        let Asm {
-            mut insns,
-            labels,
-            pending,
-            duplicates,
-        } = self;
+        let Asm { mut insns, labels, pending, duplicates } = self;
         if let Some(duplicate) = duplicates.into_iter().next() {
             return Err(duplicate);
         }
@@ -165,11 +143,8 @@ impl Asm {
             debug_assert!(insns[at].is_jump());
             // Offsets count from the instruction after the jump.
             let distance = target as i64 - (at as i64 + 1);
-            insns[at].off = i16::try_from(distance).map_err(|_| AsmError::OffsetOverflow {
-                label,
-                from: at,
-                to: target,
-            })?;
+            insns[at].off =
+                i16::try_from(distance).map_err(|_| AsmError::OffsetOverflow { label, from: at, to: target })?;
         }
         Ok(insns)
     }
@@ -197,10 +172,7 @@ mod tests {
     #[test]
     fn wide_instructions_count_two_slots() {
         let mut asm = Asm::new();
-        asm.ja("after")
-            .push2(Insn::ld_imm64(Reg::R1, u64::MAX))
-            .label("after")
-            .push(Insn::exit());
+        asm.ja("after").push2(Insn::ld_imm64(Reg::R1, u64::MAX)).label("after").push(Insn::exit());
         let insns = asm.finish().unwrap();
         assert_eq!(insns[0], Insn::ja(2));
     }
@@ -208,9 +180,7 @@ mod tests {
     #[test]
     fn jump_to_next_instruction_has_offset_zero() {
         let mut asm = Asm::new();
-        asm.jmp32_imm(Jmp::Gt, Reg::R2, 3, "next")
-            .label("next")
-            .push(Insn::exit());
+        asm.jmp32_imm(Jmp::Gt, Reg::R2, 3, "next").label("next").push(Insn::exit());
         assert_eq!(asm.finish().unwrap()[0].off, 0);
     }
 
@@ -218,31 +188,15 @@ mod tests {
     fn unknown_label_is_reported() {
         let mut asm = Asm::new();
         asm.push(Insn::mov64_imm(Reg::R0, 0)).ja("nowhere");
-        assert_eq!(
-            asm.finish(),
-            Err(AsmError::UnknownLabel {
-                label: "nowhere".into(),
-                at: 1
-            })
-        );
+        assert_eq!(asm.finish(), Err(AsmError::UnknownLabel { label: "nowhere".into(), at: 1 }));
     }
 
     #[test]
     fn duplicate_label_is_reported() {
         let mut asm = Asm::new();
-        asm.label("x")
-            .push(Insn::exit())
-            .label("x")
-            .push(Insn::exit());
+        asm.label("x").push(Insn::exit()).label("x").push(Insn::exit());
         let err = asm.finish().unwrap_err();
-        assert_eq!(
-            err,
-            AsmError::DuplicateLabel {
-                label: "x".into(),
-                first: 0,
-                second: 1
-            }
-        );
+        assert_eq!(err, AsmError::DuplicateLabel { label: "x".into(), first: 0, second: 1 });
         assert!(err.to_string().contains("placed twice"));
     }
 
@@ -254,13 +208,6 @@ mod tests {
             asm.push(Insn::mov64_imm(Reg::R0, 0));
         }
         asm.label("far").push(Insn::exit());
-        assert_eq!(
-            asm.finish(),
-            Err(AsmError::OffsetOverflow {
-                label: "far".into(),
-                from: 0,
-                to: 40_001
-            })
-        );
+        assert_eq!(asm.finish(), Err(AsmError::OffsetOverflow { label: "far".into(), from: 0, to: 40_001 }));
     }
 }

@@ -20,20 +20,12 @@ pub enum Error {
     /// The kernel refused for lack of privilege (EPERM, or EACCES outside the verifier).
     PermissionDenied { operation: String, errno: i32 },
     /// The verifier rejected a program. `log` is the whole log; `Display` shows its tail.
-    Verifier {
-        program: String,
-        errno: i32,
-        log: String,
-    },
+    Verifier { program: String, errno: i32, log: String },
     /// The interface already runs an XDP program (EBUSY: same mode or attached without a
     /// link; EEXIST: attached in the other mode).
     XdpAlreadyAttached { interface: String, errno: i32 },
     /// The driver does not support the requested XDP mode.
-    XdpModeUnsupported {
-        interface: String,
-        mode: XdpMode,
-        errno: i32,
-    },
+    XdpModeUnsupported { interface: String, mode: XdpMode, errno: i32 },
     /// No network interface has this name (in the calling thread's network namespace).
     NoSuchInterface { name: String },
     /// No network interface has this index (in the calling thread's network namespace).
@@ -46,18 +38,11 @@ pub enum Error {
     NotOnBpffs { path: PathBuf, errno: i32 },
     /// A key or value buffer had the wrong length (checked before calling the kernel, which
     /// would otherwise read or write past it).
-    WrongLength {
-        what: &'static str,
-        expected: usize,
-        actual: usize,
-    },
+    WrongLength { what: &'static str, expected: usize, actual: usize },
     /// An argument that can never be valid (for example a path containing a NUL byte).
     InvalidArgument { what: String },
     /// Any other failure of a system call, with what we were doing.
-    Syscall {
-        operation: String,
-        source: io::Error,
-    },
+    Syscall { operation: String, source: io::Error },
 }
 
 impl Error {
@@ -80,14 +65,10 @@ impl Error {
     /// Wraps a failed system call, turning EPERM/EACCES into [`Error::PermissionDenied`].
     pub(crate) fn os(operation: impl Into<String>, source: io::Error) -> Error {
         match source.raw_os_error() {
-            Some(errno @ (libc::EPERM | libc::EACCES)) => Error::PermissionDenied {
-                operation: operation.into(),
-                errno,
-            },
-            _ => Error::Syscall {
-                operation: operation.into(),
-                source,
-            },
+            Some(errno @ (libc::EPERM | libc::EACCES)) => {
+                Error::PermissionDenied { operation: operation.into(), errno }
+            }
+            _ => Error::Syscall { operation: operation.into(), source },
         }
     }
 
@@ -115,16 +96,10 @@ fn errno_text(errno: i32) -> String {
 impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Error::PermissionDenied { operation, errno } => write!(
-                f,
-                "{operation}: {}: {PRIVILEGE_HINT}",
-                errno_text(*errno)
-            ),
-            Error::Verifier {
-                program,
-                errno,
-                log,
-            } => write!(
+            Error::PermissionDenied { operation, errno } => {
+                write!(f, "{operation}: {}: {PRIVILEGE_HINT}", errno_text(*errno))
+            }
+            Error::Verifier { program, errno, log } => write!(
                 f,
                 // The bare errno, not its text: the verifier reports most rejections as
                 // EACCES, whose "Permission denied" would send readers after privileges.
@@ -139,11 +114,7 @@ impl fmt::Display for Error {
                  (or `xdpgeneric off`) ({})",
                 errno_text(*errno)
             ),
-            Error::XdpModeUnsupported {
-                interface,
-                mode,
-                errno,
-            } => write!(
+            Error::XdpModeUnsupported { interface, mode, errno } => write!(
                 f,
                 "the driver of {interface} cannot run XDP in {mode} mode ({}); \
                  try generic mode (mode=auto falls back by itself)",
@@ -178,11 +149,9 @@ impl fmt::Display for Error {
                 path.display(),
                 errno_text(*errno)
             ),
-            Error::WrongLength {
-                what,
-                expected,
-                actual,
-            } => write!(f, "{what} must be {expected} bytes long, got {actual}"),
+            Error::WrongLength { what, expected, actual } => {
+                write!(f, "{what} must be {expected} bytes long, got {actual}")
+            }
             Error::InvalidArgument { what } => write!(f, "invalid argument: {what}"),
             Error::Syscall { operation, source } => {
                 write!(f, "{operation} failed: {source}")?;
@@ -190,10 +159,9 @@ impl fmt::Display for Error {
                     Some(libc::ENOSYS) => {
                         write!(f, " (this kernel was built without the bpf(2) system call)")
                     }
-                    Some(libc::E2BIG) | Some(libc::EINVAL) => write!(
-                        f,
-                        " (the kernel rejected the arguments; it may be too old for this feature)"
-                    ),
+                    Some(libc::E2BIG) | Some(libc::EINVAL) => {
+                        write!(f, " (the kernel rejected the arguments; it may be too old for this feature)")
+                    }
                     _ => Ok(()),
                 }
             }
@@ -218,9 +186,7 @@ mod tests {
     fn permission_errors_say_what_is_needed() {
         let err = Error::os("create map", io::Error::from_raw_os_error(libc::EPERM));
         assert!(matches!(err, Error::PermissionDenied { .. }));
-        assert!(err
-            .to_string()
-            .contains("needs root, or CAP_BPF and CAP_NET_ADMIN"));
+        assert!(err.to_string().contains("needs root, or CAP_BPF and CAP_NET_ADMIN"));
         assert_eq!(err.raw_os_error(), Some(libc::EPERM));
     }
 
@@ -234,11 +200,7 @@ mod tests {
     #[test]
     fn verifier_message_shows_only_the_tail_of_a_long_log() {
         let log: String = (0..100).map(|i| format!("line {i}\n")).collect();
-        let err = Error::Verifier {
-            program: "p".into(),
-            errno: libc::EACCES,
-            log,
-        };
+        let err = Error::Verifier { program: "p".into(), errno: libc::EACCES, log };
         let text = err.to_string();
         assert!(text.contains("line 99"));
         assert!(text.contains("line 60"));
@@ -248,12 +210,7 @@ mod tests {
 
     #[test]
     fn busy_interface_message_names_the_interface() {
-        let err = Error::XdpAlreadyAttached {
-            interface: "veth0".into(),
-            errno: libc::EBUSY,
-        };
-        assert!(err
-            .to_string()
-            .contains("interface veth0 already has an XDP program attached (another dataplane?)"));
+        let err = Error::XdpAlreadyAttached { interface: "veth0".into(), errno: libc::EBUSY };
+        assert!(err.to_string().contains("interface veth0 already has an XDP program attached (another dataplane?)"));
     }
 }

@@ -240,12 +240,7 @@ macro_rules! alu_shorthands {
 impl Insn {
     /// An instruction from its raw parts.
     pub const fn new(code: u8, dst: Reg, src: Reg, off: i16, imm: i32) -> Insn {
-        Insn {
-            code,
-            regs: pack_regs(dst, src),
-            off,
-            imm,
-        }
+        Insn { code, regs: pack_regs(dst, src), off, imm }
     }
 
     /// The destination register number.
@@ -270,9 +265,7 @@ impl Insn {
     pub const fn to_bytes(&self) -> [u8; 8] {
         let off = self.off.to_ne_bytes();
         let imm = self.imm.to_ne_bytes();
-        [
-            self.code, self.regs, off[0], off[1], imm[0], imm[1], imm[2], imm[3],
-        ]
+        [self.code, self.regs, off[0], off[1], imm[0], imm[1], imm[2], imm[3]]
     }
 
     // ---- ALU ----
@@ -383,24 +376,12 @@ impl Insn {
 
     /// Atomic `*(u64 *)(dst + off) += src` (`lock xadd`).
     pub const fn atomic_add64(dst: Reg, off: i16, src: Reg) -> Insn {
-        Insn::new(
-            CLASS_STX | MODE_ATOMIC | Size::DW.bits(),
-            dst,
-            src,
-            off,
-            ATOMIC_ADD,
-        )
+        Insn::new(CLASS_STX | MODE_ATOMIC | Size::DW.bits(), dst, src, off, ATOMIC_ADD)
     }
 
     /// Atomic `*(u32 *)(dst + off) += src`.
     pub const fn atomic_add32(dst: Reg, off: i16, src: Reg) -> Insn {
-        Insn::new(
-            CLASS_STX | MODE_ATOMIC | Size::W.bits(),
-            dst,
-            src,
-            off,
-            ATOMIC_ADD,
-        )
+        Insn::new(CLASS_STX | MODE_ATOMIC | Size::W.bits(), dst, src, off, ATOMIC_ADD)
     }
 
     /// `dst = imm` for a full 64-bit immediate. Takes two instruction slots, which count
@@ -420,20 +401,9 @@ impl Insn {
 
     const fn ld_imm64_raw(dst: Reg, src: Reg, imm: u64) -> [Insn; 2] {
         [
-            Insn::new(
-                CLASS_LD | MODE_IMM | Size::DW.bits(),
-                dst,
-                src,
-                0,
-                imm as u32 as i32,
-            ),
+            Insn::new(CLASS_LD | MODE_IMM | Size::DW.bits(), dst, src, 0, imm as u32 as i32),
             // The second slot carries only the upper half of the immediate.
-            Insn {
-                code: 0,
-                regs: 0,
-                off: 0,
-                imm: (imm >> 32) as u32 as i32,
-            },
+            Insn { code: 0, regs: 0, off: 0, imm: (imm >> 32) as u32 as i32 },
         ]
     }
 
@@ -479,18 +449,12 @@ impl Insn {
     pub(crate) const fn is_jump(&self) -> bool {
         let class = self.code & 0x07;
         let operation = self.code & 0xf0;
-        (class == CLASS_JMP || class == CLASS_JMP32)
-            && operation != JMP_CALL
-            && operation != JMP_EXIT
+        (class == CLASS_JMP || class == CLASS_JMP32) && operation != JMP_CALL && operation != JMP_EXIT
     }
 }
 
 /// `PSEUDO_MAP_FD` placed in the source-register nibble.
-const PSEUDO_MAP_FD_NIBBLE: u8 = if cfg!(target_endian = "little") {
-    PSEUDO_MAP_FD << 4
-} else {
-    PSEUDO_MAP_FD
-};
+const PSEUDO_MAP_FD_NIBBLE: u8 = if cfg!(target_endian = "little") { PSEUDO_MAP_FD << 4 } else { PSEUDO_MAP_FD };
 
 #[cfg(test)]
 mod tests {
@@ -504,54 +468,18 @@ mod tests {
     // kernel's instruction-set document (little-endian host).
     #[test]
     fn alu_encodings() {
-        assert_eq!(
-            bytes(Insn::mov64_imm(Reg::R0, 2)),
-            [0xb7, 0x00, 0, 0, 2, 0, 0, 0]
-        );
-        assert_eq!(
-            bytes(Insn::mov64_reg(Reg::R6, Reg::R1)),
-            [0xbf, 0x16, 0, 0, 0, 0, 0, 0]
-        );
-        assert_eq!(
-            bytes(Insn::mov32_imm(Reg::R0, 1)),
-            [0xb4, 0x00, 0, 0, 1, 0, 0, 0]
-        );
-        assert_eq!(
-            bytes(Insn::add64_imm(Reg::R2, -4)),
-            [0x07, 0x02, 0, 0, 0xfc, 0xff, 0xff, 0xff]
-        );
-        assert_eq!(
-            bytes(Insn::add64_reg(Reg::R1, Reg::R7)),
-            [0x0f, 0x71, 0, 0, 0, 0, 0, 0]
-        );
-        assert_eq!(
-            bytes(Insn::sub64_reg(Reg::R2, Reg::R3)),
-            [0x1f, 0x32, 0, 0, 0, 0, 0, 0]
-        );
-        assert_eq!(
-            bytes(Insn::and64_imm(Reg::R4, 0x0f)),
-            [0x57, 0x04, 0, 0, 0x0f, 0, 0, 0]
-        );
-        assert_eq!(
-            bytes(Insn::or64_reg(Reg::R1, Reg::R2)),
-            [0x4f, 0x21, 0, 0, 0, 0, 0, 0]
-        );
-        assert_eq!(
-            bytes(Insn::lsh64_imm(Reg::R4, 2)),
-            [0x67, 0x04, 0, 0, 2, 0, 0, 0]
-        );
-        assert_eq!(
-            bytes(Insn::rsh64_imm(Reg::R1, 32)),
-            [0x77, 0x01, 0, 0, 32, 0, 0, 0]
-        );
-        assert_eq!(
-            bytes(Insn::arsh64_imm(Reg::R1, 1)),
-            [0xc7, 0x01, 0, 0, 1, 0, 0, 0]
-        );
-        assert_eq!(
-            bytes(Insn::xor32_reg(Reg::R0, Reg::R0)),
-            [0xac, 0x00, 0, 0, 0, 0, 0, 0]
-        );
+        assert_eq!(bytes(Insn::mov64_imm(Reg::R0, 2)), [0xb7, 0x00, 0, 0, 2, 0, 0, 0]);
+        assert_eq!(bytes(Insn::mov64_reg(Reg::R6, Reg::R1)), [0xbf, 0x16, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(bytes(Insn::mov32_imm(Reg::R0, 1)), [0xb4, 0x00, 0, 0, 1, 0, 0, 0]);
+        assert_eq!(bytes(Insn::add64_imm(Reg::R2, -4)), [0x07, 0x02, 0, 0, 0xfc, 0xff, 0xff, 0xff]);
+        assert_eq!(bytes(Insn::add64_reg(Reg::R1, Reg::R7)), [0x0f, 0x71, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(bytes(Insn::sub64_reg(Reg::R2, Reg::R3)), [0x1f, 0x32, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(bytes(Insn::and64_imm(Reg::R4, 0x0f)), [0x57, 0x04, 0, 0, 0x0f, 0, 0, 0]);
+        assert_eq!(bytes(Insn::or64_reg(Reg::R1, Reg::R2)), [0x4f, 0x21, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(bytes(Insn::lsh64_imm(Reg::R4, 2)), [0x67, 0x04, 0, 0, 2, 0, 0, 0]);
+        assert_eq!(bytes(Insn::rsh64_imm(Reg::R1, 32)), [0x77, 0x01, 0, 0, 32, 0, 0, 0]);
+        assert_eq!(bytes(Insn::arsh64_imm(Reg::R1, 1)), [0xc7, 0x01, 0, 0, 1, 0, 0, 0]);
+        assert_eq!(bytes(Insn::xor32_reg(Reg::R0, Reg::R0)), [0xac, 0x00, 0, 0, 0, 0, 0, 0]);
         assert_eq!(bytes(Insn::neg64(Reg::R3)), [0x87, 0x03, 0, 0, 0, 0, 0, 0]);
     }
 
@@ -564,42 +492,15 @@ mod tests {
 
     #[test]
     fn memory_encodings() {
-        assert_eq!(
-            bytes(Insn::ldx(Size::W, Reg::R2, Reg::R1, 0)),
-            [0x61, 0x12, 0, 0, 0, 0, 0, 0]
-        );
-        assert_eq!(
-            bytes(Insn::ldx(Size::W, Reg::R3, Reg::R1, 4)),
-            [0x61, 0x13, 4, 0, 0, 0, 0, 0]
-        );
-        assert_eq!(
-            bytes(Insn::ldx(Size::H, Reg::R4, Reg::R2, 12)),
-            [0x69, 0x24, 12, 0, 0, 0, 0, 0]
-        );
-        assert_eq!(
-            bytes(Insn::ldx(Size::B, Reg::R4, Reg::R7, 9)),
-            [0x71, 0x74, 9, 0, 0, 0, 0, 0]
-        );
-        assert_eq!(
-            bytes(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 8)),
-            [0x79, 0x01, 8, 0, 0, 0, 0, 0]
-        );
-        assert_eq!(
-            bytes(Insn::stx(Size::DW, Reg::R10, -8, Reg::R1)),
-            [0x7b, 0x1a, 0xf8, 0xff, 0, 0, 0, 0]
-        );
-        assert_eq!(
-            bytes(Insn::st(Size::W, Reg::R10, -4, 0)),
-            [0x62, 0x0a, 0xfc, 0xff, 0, 0, 0, 0]
-        );
-        assert_eq!(
-            bytes(Insn::atomic_add64(Reg::R0, 0, Reg::R1)),
-            [0xdb, 0x10, 0, 0, 0, 0, 0, 0]
-        );
-        assert_eq!(
-            bytes(Insn::atomic_add32(Reg::R0, 4, Reg::R1)),
-            [0xc3, 0x10, 4, 0, 0, 0, 0, 0]
-        );
+        assert_eq!(bytes(Insn::ldx(Size::W, Reg::R2, Reg::R1, 0)), [0x61, 0x12, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(bytes(Insn::ldx(Size::W, Reg::R3, Reg::R1, 4)), [0x61, 0x13, 4, 0, 0, 0, 0, 0]);
+        assert_eq!(bytes(Insn::ldx(Size::H, Reg::R4, Reg::R2, 12)), [0x69, 0x24, 12, 0, 0, 0, 0, 0]);
+        assert_eq!(bytes(Insn::ldx(Size::B, Reg::R4, Reg::R7, 9)), [0x71, 0x74, 9, 0, 0, 0, 0, 0]);
+        assert_eq!(bytes(Insn::ldx(Size::DW, Reg::R1, Reg::R0, 8)), [0x79, 0x01, 8, 0, 0, 0, 0, 0]);
+        assert_eq!(bytes(Insn::stx(Size::DW, Reg::R10, -8, Reg::R1)), [0x7b, 0x1a, 0xf8, 0xff, 0, 0, 0, 0]);
+        assert_eq!(bytes(Insn::st(Size::W, Reg::R10, -4, 0)), [0x62, 0x0a, 0xfc, 0xff, 0, 0, 0, 0]);
+        assert_eq!(bytes(Insn::atomic_add64(Reg::R0, 0, Reg::R1)), [0xdb, 0x10, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(bytes(Insn::atomic_add32(Reg::R0, 4, Reg::R1)), [0xc3, 0x10, 4, 0, 0, 0, 0, 0]);
     }
 
     #[test]
@@ -619,34 +520,13 @@ mod tests {
         assert_eq!(bytes(Insn::exit()), [0x95, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(bytes(Insn::call(1)), [0x85, 0, 0, 0, 1, 0, 0, 0]);
         assert_eq!(bytes(Insn::ja(-1)), [0x05, 0, 0xff, 0xff, 0, 0, 0, 0]);
-        assert_eq!(
-            bytes(Insn::jmp_imm(Jmp::Eq, Reg::R0, 0, 3)),
-            [0x15, 0, 3, 0, 0, 0, 0, 0]
-        );
-        assert_eq!(
-            bytes(Insn::jmp_reg(Jmp::Gt, Reg::R4, Reg::R3, 7)),
-            [0x2d, 0x34, 7, 0, 0, 0, 0, 0]
-        );
-        assert_eq!(
-            bytes(Insn::jmp_imm(Jmp::Ne, Reg::R1, 17, 1)),
-            [0x55, 0x01, 1, 0, 17, 0, 0, 0]
-        );
-        assert_eq!(
-            bytes(Insn::jmp_imm(Jmp::Set, Reg::R1, 0x40, 2)),
-            [0x45, 0x01, 2, 0, 0x40, 0, 0, 0]
-        );
-        assert_eq!(
-            bytes(Insn::jmp_reg(Jmp::Le, Reg::R1, Reg::R2, 1)),
-            [0xbd, 0x21, 1, 0, 0, 0, 0, 0]
-        );
-        assert_eq!(
-            bytes(Insn::jmp32_imm(Jmp::Lt, Reg::R1, 5, 1)),
-            [0xa6, 0x01, 1, 0, 5, 0, 0, 0]
-        );
-        assert_eq!(
-            bytes(Insn::jmp_imm(Jmp::Sgt, Reg::R1, -1, 1)),
-            [0x65, 0x01, 1, 0, 0xff, 0xff, 0xff, 0xff]
-        );
+        assert_eq!(bytes(Insn::jmp_imm(Jmp::Eq, Reg::R0, 0, 3)), [0x15, 0, 3, 0, 0, 0, 0, 0]);
+        assert_eq!(bytes(Insn::jmp_reg(Jmp::Gt, Reg::R4, Reg::R3, 7)), [0x2d, 0x34, 7, 0, 0, 0, 0, 0]);
+        assert_eq!(bytes(Insn::jmp_imm(Jmp::Ne, Reg::R1, 17, 1)), [0x55, 0x01, 1, 0, 17, 0, 0, 0]);
+        assert_eq!(bytes(Insn::jmp_imm(Jmp::Set, Reg::R1, 0x40, 2)), [0x45, 0x01, 2, 0, 0x40, 0, 0, 0]);
+        assert_eq!(bytes(Insn::jmp_reg(Jmp::Le, Reg::R1, Reg::R2, 1)), [0xbd, 0x21, 1, 0, 0, 0, 0, 0]);
+        assert_eq!(bytes(Insn::jmp32_imm(Jmp::Lt, Reg::R1, 5, 1)), [0xa6, 0x01, 1, 0, 5, 0, 0, 0]);
+        assert_eq!(bytes(Insn::jmp_imm(Jmp::Sgt, Reg::R1, -1, 1)), [0x65, 0x01, 1, 0, 0xff, 0xff, 0xff, 0xff]);
     }
 
     #[test]

@@ -112,12 +112,7 @@ pub mod xdp {
         /// A context for a frame of `frame_len` bytes arriving on `ingress_ifindex`, queue
         /// `rx_queue_index`.
         pub fn for_frame(frame_len: usize, ingress_ifindex: u32, rx_queue_index: u32) -> XdpMd {
-            XdpMd {
-                data_end: frame_len as u32,
-                ingress_ifindex,
-                rx_queue_index,
-                ..XdpMd::default()
-            }
+            XdpMd { data_end: frame_len as u32, ingress_ifindex, rx_queue_index, ..XdpMd::default() }
         }
 
         pub fn to_bytes(&self) -> [u8; 24] {
@@ -188,9 +183,7 @@ fn parse_cpu_list(text: &str) -> Option<usize> {
 
 /// The index of interface `name` in the calling thread's network namespace.
 pub fn ifindex(name: &str) -> Result<u32, Error> {
-    let not_found = || Error::NoSuchInterface {
-        name: name.to_owned(),
-    };
+    let not_found = || Error::NoSuchInterface { name: name.to_owned() };
     let c_name = CString::new(name).map_err(|_| not_found())?;
     // SAFETY: c_name is NUL-terminated.
     match unsafe { libc::if_nametoindex(c_name.as_ptr()) } {

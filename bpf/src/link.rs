@@ -73,21 +73,9 @@ impl Link {
                 return Error::NoSuchIfindex { ifindex };
             };
             match err.raw_os_error() {
-                Some(errno @ (libc::EBUSY | libc::EEXIST)) => {
-                    Error::XdpAlreadyAttached { interface, errno }
-                }
-                Some(errno @ libc::EOPNOTSUPP) => Error::XdpModeUnsupported {
-                    interface,
-                    mode,
-                    errno,
-                },
-                _ => Error::os(
-                    format!(
-                        "attach XDP program `{}` to {interface} in {mode} mode",
-                        prog.name()
-                    ),
-                    err,
-                ),
+                Some(errno @ (libc::EBUSY | libc::EEXIST)) => Error::XdpAlreadyAttached { interface, errno },
+                Some(errno @ libc::EOPNOTSUPP) => Error::XdpModeUnsupported { interface, mode, errno },
+                _ => Error::os(format!("attach XDP program `{}` to {interface} in {mode} mode", prog.name()), err),
             }
         })
     }
@@ -98,9 +86,7 @@ impl Link {
     pub fn attach_xdp_auto(prog: &Program, ifindex: u32) -> Result<(Link, XdpMode), Error> {
         match Link::attach_xdp(prog, ifindex, XdpMode::Driver) {
             Ok(link) => Ok((link, XdpMode::Driver)),
-            Err(err @ (Error::XdpAlreadyAttached { .. } | Error::PermissionDenied { .. })) => {
-                Err(err)
-            }
+            Err(err @ (Error::XdpAlreadyAttached { .. } | Error::PermissionDenied { .. })) => Err(err),
             Err(err) => {
                 eprintln!(
                     "bpf: native XDP attach failed, falling back to generic (skb) mode, \
@@ -131,10 +117,7 @@ impl Link {
                     err,
                 ),
                 _ => Error::os(
-                    format!(
-                        "attach tcx {dir:?} program `{}` to {interface} (tcx needs Linux 6.6+)",
-                        prog.name()
-                    ),
+                    format!("attach tcx {dir:?} program `{}` to {interface} (tcx needs Linux 6.6+)", prog.name()),
                     err,
                 ),
             }
@@ -167,11 +150,7 @@ fn expect_kind(prog: &Program, kind: ProgType, operation: &str) -> Result<(), Er
         Ok(())
     } else {
         Err(Error::InvalidArgument {
-            what: format!(
-                "{operation} needs a {kind:?} program, but `{}` is {:?}",
-                prog.name(),
-                prog.kind()
-            ),
+            what: format!("{operation} needs a {kind:?} program, but `{}` is {:?}", prog.name(), prog.kind()),
         })
     }
 }
@@ -198,11 +177,7 @@ pub fn tcx_program_ids(ifindex: u32, dir: TcxDirection) -> Result<Vec<u32>, Erro
         let mut attr = sys::QueryAttr {
             target: ifindex,
             attach_type: dir.attach_type(),
-            prog_ids: if capacity == 0 {
-                0
-            } else {
-                sys::addr(ids.as_mut_ptr() as *const u32)
-            },
+            prog_ids: if capacity == 0 { 0 } else { sys::addr(ids.as_mut_ptr() as *const u32) },
             prog_cnt: capacity as u32,
             ..Default::default()
         };
@@ -231,12 +206,7 @@ mod tests {
     use crate::{tc, xdp};
 
     fn returning(kind: ProgType, name: &str, action: i32) -> Program {
-        Program::load(
-            kind,
-            name,
-            &[Insn::mov64_imm(Reg::R0, action), Insn::exit()],
-        )
-        .unwrap()
+        Program::load(kind, name, &[Insn::mov64_imm(Reg::R0, action), Insn::exit()]).unwrap()
     }
 
     #[test]
@@ -248,19 +218,14 @@ mod tests {
         let prog = returning(ProgType::Xdp, "xdp_pass", xdp::PASS);
         let shown_id = format!("prog/xdp id {}", prog.id().unwrap());
 
-        let link = netns.run(|| {
-            Link::attach_xdp(&prog, crate::ifindex("veth0").unwrap(), XdpMode::Driver).unwrap()
-        });
+        let link = netns.run(|| Link::attach_xdp(&prog, crate::ifindex("veth0").unwrap(), XdpMode::Driver).unwrap());
         let details = netns.ip(&["-d", "link", "show", "dev", "veth0"]);
         assert!(details.contains(" xdp "), "{details}");
         assert!(details.contains(&shown_id), "{details}");
 
         drop(link);
         let details = netns.wait_for_link_details("veth0", |d| !d.contains("prog/xdp"));
-        assert!(
-            !details.contains("prog/xdp"),
-            "still attached after drop: {details}"
-        );
+        assert!(!details.contains("prog/xdp"), "still attached after drop: {details}");
     }
 
     #[test]
@@ -280,9 +245,7 @@ mod tests {
             assert!(matches!(err, Error::XdpAlreadyAttached { .. }), "{err:?}");
             assert_eq!(err.raw_os_error(), Some(libc::EBUSY));
             assert!(
-                err.to_string().contains(
-                    "interface veth0 already has an XDP program attached (another dataplane?)"
-                ),
+                err.to_string().contains("interface veth0 already has an XDP program attached (another dataplane?)"),
                 "{err}"
             );
 
@@ -302,9 +265,7 @@ mod tests {
         }
         let netns = TestNetns::with_veth_pair();
         let prog = returning(ProgType::Xdp, "generic", xdp::PASS);
-        let link = netns.run(|| {
-            Link::attach_xdp(&prog, crate::ifindex("veth1").unwrap(), XdpMode::Generic).unwrap()
-        });
+        let link = netns.run(|| Link::attach_xdp(&prog, crate::ifindex("veth1").unwrap(), XdpMode::Generic).unwrap());
         let details = netns.ip(&["-d", "link", "show", "dev", "veth1"]);
         assert!(details.contains("xdpgeneric"), "{details}");
         drop(link);
@@ -326,24 +287,15 @@ mod tests {
             assert_eq!(tcx_program_ids(ifindex, TcxDirection::Ingress).unwrap(), []);
             let link = Link::attach_tcx(&prog, ifindex, TcxDirection::Ingress).unwrap();
             let other = Link::attach_tcx(&next, ifindex, TcxDirection::Ingress).unwrap();
-            assert_eq!(
-                tcx_program_ids(ifindex, TcxDirection::Ingress).unwrap(),
-                ids
-            );
+            assert_eq!(tcx_program_ids(ifindex, TcxDirection::Ingress).unwrap(), ids);
             let err = Link::attach_tcx(&prog, ifindex, TcxDirection::Ingress).unwrap_err();
             assert!(err.to_string().contains("already attached there"), "{err}");
             assert_eq!(tcx_program_ids(ifindex, TcxDirection::Egress).unwrap(), []);
             drop(other);
             drop(link);
             let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
-            while !tcx_program_ids(ifindex, TcxDirection::Ingress)
-                .unwrap()
-                .is_empty()
-            {
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "tcx program still attached"
-                );
+            while !tcx_program_ids(ifindex, TcxDirection::Ingress).unwrap().is_empty() {
+                assert!(std::time::Instant::now() < deadline, "tcx program still attached");
                 std::thread::sleep(std::time::Duration::from_millis(20));
             }
         });
@@ -360,10 +312,7 @@ mod tests {
         netns.run(|| {
             let ifindex = crate::ifindex("veth0").unwrap();
             let err = Link::attach_tcx(&xdp_prog, ifindex, TcxDirection::Egress).unwrap_err();
-            assert!(
-                err.to_string().contains("needs a SchedCls program"),
-                "{err}"
-            );
+            assert!(err.to_string().contains("needs a SchedCls program"), "{err}");
             let err = Link::attach_xdp(&tc_prog, ifindex, XdpMode::Driver).unwrap_err();
             assert!(err.to_string().contains("needs a Xdp program"), "{err}");
             let err = Link::attach_xdp(&xdp_prog, 999_999, XdpMode::Driver).unwrap_err();

@@ -68,10 +68,7 @@ impl MapType {
 
     /// True when user space sees one value per possible CPU.
     pub const fn is_per_cpu(self) -> bool {
-        matches!(
-            self,
-            MapType::PercpuArray | MapType::PercpuHash | MapType::LruPercpuHash
-        )
+        matches!(self, MapType::PercpuArray | MapType::PercpuHash | MapType::LruPercpuHash)
     }
 }
 
@@ -95,18 +92,8 @@ pub struct Map {
 impl Map {
     /// Creates a map. `name` is cut to 15 characters of `[A-Za-z0-9_.]` (others become
     /// `_`). LPM tries get the `BPF_F_NO_PREALLOC` flag they require.
-    pub fn create(
-        kind: MapType,
-        name: &str,
-        key_size: u32,
-        value_size: u32,
-        max_entries: u32,
-    ) -> Result<Map, Error> {
-        let flags = if kind == MapType::LpmTrie {
-            BPF_F_NO_PREALLOC
-        } else {
-            0
-        };
+    pub fn create(kind: MapType, name: &str, key_size: u32, value_size: u32, max_entries: u32) -> Result<Map, Error> {
+        let flags = if kind == MapType::LpmTrie { BPF_F_NO_PREALLOC } else { 0 };
         Map::create_with_flags(kind, name, key_size, value_size, max_entries, flags)
     }
 
@@ -140,36 +127,19 @@ impl Map {
         let mut info = sys::MapInfo::default();
         object_info(fd.as_fd(), &mut info, "read BPF map info")?;
         let kind = MapType::from_uapi(info.map_type).ok_or_else(|| Error::InvalidArgument {
-            what: format!(
-                "map type {} is not one this crate knows (see bpf::MapType)",
-                info.map_type
-            ),
+            what: format!("map type {} is not one this crate knows (see bpf::MapType)", info.map_type),
         })?;
         Map::with_layout(fd, kind, info.key_size, info.value_size, info.max_entries)
     }
 
-    fn with_layout(
-        fd: OwnedFd,
-        kind: MapType,
-        key_size: u32,
-        value_size: u32,
-        max_entries: u32,
-    ) -> Result<Map, Error> {
+    fn with_layout(fd: OwnedFd, kind: MapType, key_size: u32, value_size: u32, max_entries: u32) -> Result<Map, Error> {
         let value_buf_len = if kind.is_per_cpu() {
-            let cpus = crate::possible_cpus()
-                .map_err(|err| Error::os("read /sys/devices/system/cpu/possible", err))?;
+            let cpus = crate::possible_cpus().map_err(|err| Error::os("read /sys/devices/system/cpu/possible", err))?;
             (value_size as usize).next_multiple_of(8) * cpus
         } else {
             value_size as usize
         };
-        Ok(Map {
-            fd,
-            kind,
-            key_size,
-            value_size,
-            max_entries,
-            value_buf_len,
-        })
+        Ok(Map { fd, kind, key_size, value_size, max_entries, value_buf_len })
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
@@ -251,10 +221,7 @@ impl Map {
         match unsafe { sys::bpf(sys::BPF_MAP_LOOKUP_ELEM, &mut attr) } {
             Ok(_) => Ok(true),
             Err(err) if err.raw_os_error() == Some(libc::ENOENT) => Ok(false),
-            Err(err) => Err(Error::os(
-                format!("look up {:?} map element", self.kind),
-                err,
-            )),
+            Err(err) => Err(Error::os(format!("look up {:?} map element", self.kind), err)),
         }
     }
 
@@ -262,19 +229,13 @@ impl Map {
     /// cannot delete (EINVAL): overwrite instead.
     pub fn delete(&self, key: &[u8]) -> Result<(), Error> {
         self.check_key(key)?;
-        let mut attr = sys::MapElemAttr {
-            map_fd: self.raw_fd() as u32,
-            key: sys::addr(key.as_ptr()),
-            ..Default::default()
-        };
+        let mut attr =
+            sys::MapElemAttr { map_fd: self.raw_fd() as u32, key: sys::addr(key.as_ptr()), ..Default::default() };
         // SAFETY: key is readable for key_size bytes.
         match unsafe { sys::bpf(sys::BPF_MAP_DELETE_ELEM, &mut attr) } {
             Ok(_) => Ok(()),
             Err(err) if err.raw_os_error() == Some(libc::ENOENT) => Ok(()),
-            Err(err) => Err(Error::os(
-                format!("delete {:?} map element", self.kind),
-                err,
-            )),
+            Err(err) => Err(Error::os(format!("delete {:?} map element", self.kind), err)),
         }
     }
 
@@ -316,11 +277,7 @@ fn check_len(what: &'static str, expected: usize, actual: usize) -> Result<(), E
     if expected == actual {
         Ok(())
     } else {
-        Err(Error::WrongLength {
-            what,
-            expected,
-            actual,
-        })
+        Err(Error::WrongLength { what, expected, actual })
     }
 }
 
@@ -336,19 +293,14 @@ unsafe impl ObjectInfo for sys::MapInfo {}
 
 /// `BPF_OBJ_GET_INFO_BY_FD` into the head of an info struct. The kernel fills at most
 /// `info_len` bytes, so asking for just the fields we need works on every version.
-pub(crate) fn object_info<T: ObjectInfo>(
-    fd: BorrowedFd<'_>,
-    info: &mut T,
-    operation: &str,
-) -> Result<(), Error> {
+pub(crate) fn object_info<T: ObjectInfo>(fd: BorrowedFd<'_>, info: &mut T, operation: &str) -> Result<(), Error> {
     let mut attr = sys::InfoAttr {
         bpf_fd: fd.as_raw_fd() as u32,
         info_len: std::mem::size_of::<T>() as u32,
         info: sys::addr(info as *const T),
     };
     // SAFETY: info points to a writable T of info_len bytes that any bytes make valid.
-    unsafe { sys::bpf(sys::BPF_OBJ_GET_INFO_BY_FD, &mut attr) }
-        .map_err(|err| Error::os(operation, err))?;
+    unsafe { sys::bpf(sys::BPF_OBJ_GET_INFO_BY_FD, &mut attr) }.map_err(|err| Error::os(operation, err))?;
     Ok(())
 }
 
@@ -385,10 +337,7 @@ mod tests {
         let err = map.update(&[0u8; 2], &[0u8; 8]).unwrap_err();
         assert_eq!(err.to_string(), "map key must be 4 bytes long, got 2");
         let mut short = [0u8; 4];
-        assert!(matches!(
-            map.lookup(&[0u8; 4], &mut short),
-            Err(Error::WrongLength { expected: 8, .. })
-        ));
+        assert!(matches!(map.lookup(&[0u8; 4], &mut short), Err(Error::WrongLength { expected: 8, .. })));
     }
 
     #[test]
@@ -398,18 +347,14 @@ mod tests {
         }
         let map = Map::create(MapType::Hash, "hash", 4, 4, 16).unwrap();
         for k in [1u32, 2, 3] {
-            map.update(&k.to_ne_bytes(), &(k * 10).to_ne_bytes())
-                .unwrap();
+            map.update(&k.to_ne_bytes(), &(k * 10).to_ne_bytes()).unwrap();
         }
         map.delete(&2u32.to_ne_bytes()).unwrap();
         map.delete(&2u32.to_ne_bytes()).unwrap();
         let mut keys = Vec::new();
         let mut cursor: Option<[u8; 4]> = None;
         let mut next = [0u8; 4];
-        while map
-            .next_key(cursor.as_ref().map(|k| &k[..]), &mut next)
-            .unwrap()
-        {
+        while map.next_key(cursor.as_ref().map(|k| &k[..]), &mut next).unwrap() {
             keys.push(u32::from_ne_bytes(next));
             cursor = Some(next);
         }
@@ -446,21 +391,10 @@ mod tests {
         Map::create(MapType::XskMap, "xsks", 4, 4, 4).unwrap();
         Map::create(MapType::DevMap, "ports", 4, 4, 4).unwrap();
         Map::create(MapType::LpmTrie, "prefixes", 8, 4, 16).unwrap();
-        let copy = Map::from_fd(
-            Map::create(MapType::PercpuHash, "info", 4, 8, 2)
-                .unwrap()
-                .fd
-                .try_clone()
-                .unwrap(),
-        )
-        .unwrap();
+        let copy =
+            Map::from_fd(Map::create(MapType::PercpuHash, "info", 4, 8, 2).unwrap().fd.try_clone().unwrap()).unwrap();
         assert_eq!(
-            (
-                copy.kind(),
-                copy.key_size(),
-                copy.value_size(),
-                copy.max_entries()
-            ),
+            (copy.kind(), copy.key_size(), copy.value_size(), copy.max_entries()),
             (MapType::PercpuHash, 4, 8, 2)
         );
     }

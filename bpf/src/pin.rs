@@ -11,9 +11,8 @@ use crate::error::Error;
 use crate::sys;
 
 fn c_path(path: &Path) -> Result<CString, Error> {
-    CString::new(path.as_os_str().as_bytes()).map_err(|_| Error::InvalidArgument {
-        what: format!("path {} contains a NUL byte", path.display()),
-    })
+    CString::new(path.as_os_str().as_bytes())
+        .map_err(|_| Error::InvalidArgument { what: format!("path {} contains a NUL byte", path.display()) })
 }
 
 /// Whether `path` lies on a bpf filesystem (false if it cannot be inspected).
@@ -41,11 +40,7 @@ fn parent_dir(path: &Path) -> &Path {
 /// [`ensure_bpffs`]) and must not exist yet.
 pub fn pin(fd: BorrowedFd<'_>, path: &Path) -> Result<(), Error> {
     let c_path = c_path(path)?;
-    let mut attr = sys::ObjAttr {
-        pathname: sys::addr(c_path.as_ptr()),
-        bpf_fd: fd.as_raw_fd() as u32,
-        file_flags: 0,
-    };
+    let mut attr = sys::ObjAttr { pathname: sys::addr(c_path.as_ptr()), bpf_fd: fd.as_raw_fd() as u32, file_flags: 0 };
     // SAFETY: pathname points to a NUL-terminated string that outlives the call.
     match unsafe { sys::bpf(sys::BPF_OBJ_PIN, &mut attr) } {
         Ok(_) => Ok(()),
@@ -55,21 +50,14 @@ pub fn pin(fd: BorrowedFd<'_>, path: &Path) -> Result<(), Error> {
 
 fn pin_error(path: &Path, err: io::Error) -> Error {
     match err.raw_os_error() {
-        Some(libc::EEXIST) => Error::PinExists {
-            path: path.to_owned(),
-        },
+        Some(libc::EEXIST) => Error::PinExists { path: path.to_owned() },
         // The kernel answers EPERM for a directory that is not bpffs, which would
         // otherwise read as a privilege problem.
-        Some(errno @ libc::EPERM) if !is_on_bpffs(parent_dir(path)) => Error::NotOnBpffs {
-            path: path.to_owned(),
-            errno,
-        },
+        Some(errno @ libc::EPERM) if !is_on_bpffs(parent_dir(path)) => {
+            Error::NotOnBpffs { path: path.to_owned(), errno }
+        }
         Some(libc::ENOENT) => Error::os(
-            format!(
-                "pin at {} (its directory {} must exist)",
-                path.display(),
-                parent_dir(path).display()
-            ),
+            format!("pin at {} (its directory {} must exist)", path.display(), parent_dir(path).display()),
             err,
         ),
         _ => Error::os(format!("pin at {}", path.display()), err),
@@ -79,21 +67,14 @@ fn pin_error(path: &Path, err: io::Error) -> Error {
 /// Opens the object pinned at `path`. Wrap the fd with [`crate::Map::from_fd`] for maps.
 pub fn get_pinned(path: &Path) -> Result<OwnedFd, Error> {
     let c_path = c_path(path)?;
-    let mut attr = sys::ObjAttr {
-        pathname: sys::addr(c_path.as_ptr()),
-        bpf_fd: 0,
-        file_flags: 0,
-    };
+    let mut attr = sys::ObjAttr { pathname: sys::addr(c_path.as_ptr()), bpf_fd: 0, file_flags: 0 };
     // SAFETY: pathname points to a NUL-terminated string that outlives the call.
     unsafe { sys::bpf_fd(sys::BPF_OBJ_GET, &mut attr) }.map_err(|err| match err.raw_os_error() {
-        Some(libc::ENOENT) => Error::PinNotFound {
-            path: path.to_owned(),
-        },
+        Some(libc::ENOENT) => Error::PinNotFound { path: path.to_owned() },
         // A file that is not a pinned object (not on bpffs) gives EACCES.
-        Some(errno @ (libc::EACCES | libc::EPERM)) if !is_on_bpffs(path) => Error::NotOnBpffs {
-            path: path.to_owned(),
-            errno,
-        },
+        Some(errno @ (libc::EACCES | libc::EPERM)) if !is_on_bpffs(path) => {
+            Error::NotOnBpffs { path: path.to_owned(), errno }
+        }
         _ => Error::os(format!("open pinned object {}", path.display()), err),
     })
 }
@@ -109,27 +90,15 @@ pub fn ensure_bpffs(dir: &Path) -> Result<(), Error> {
     if is_on_bpffs(dir) {
         return Ok(());
     }
-    std::fs::create_dir_all(dir)
-        .map_err(|err| Error::os(format!("create directory {}", dir.display()), err))?;
+    std::fs::create_dir_all(dir).map_err(|err| Error::os(format!("create directory {}", dir.display()), err))?;
     let target = c_path(dir)?;
     // bpffs ignores the source name; "bpf" is what `mount -t bpf bpf DIR` passes and what
     // /proc/mounts then shows. Mode 0700 as systemd mounts it: pins are root's business.
     let (source, fstype, options) = (c"bpf", c"bpf", c"mode=0700");
     // SAFETY: all four strings are NUL-terminated and live across the call.
-    let ret = unsafe {
-        libc::mount(
-            source.as_ptr(),
-            target.as_ptr(),
-            fstype.as_ptr(),
-            0,
-            options.as_ptr().cast(),
-        )
-    };
+    let ret = unsafe { libc::mount(source.as_ptr(), target.as_ptr(), fstype.as_ptr(), 0, options.as_ptr().cast()) };
     if ret != 0 {
-        return Err(Error::os(
-            format!("mount bpffs on {}", dir.display()),
-            io::Error::last_os_error(),
-        ));
+        return Err(Error::os(format!("mount bpffs on {}", dir.display()), io::Error::last_os_error()));
     }
     Ok(())
 }
@@ -182,8 +151,7 @@ mod tests {
             ensure_bpffs(&dir).unwrap();
 
             let map = Map::create(MapType::Array, "pinned", 4, 4, 1).unwrap();
-            map.update(&0u32.to_ne_bytes(), &7u32.to_ne_bytes())
-                .unwrap();
+            map.update(&0u32.to_ne_bytes(), &7u32.to_ne_bytes()).unwrap();
             let path = dir.join("counters");
             pin(map.fd(), &path).unwrap();
 

@@ -99,9 +99,7 @@ impl Program {
     /// the verifier log.
     pub fn load(kind: ProgType, name: &str, insns: &[Insn]) -> Result<Program, Error> {
         if insns.is_empty() {
-            return Err(Error::InvalidArgument {
-                what: format!("BPF program `{name}` has no instructions"),
-            });
+            return Err(Error::InvalidArgument { what: format!("BPF program `{name}` has no instructions") });
         }
         let operation = || format!("load BPF program `{name}`");
         let first_error = match load_with_log(kind, name, insns, None) {
@@ -131,21 +129,13 @@ impl Program {
                     Some(libc::ENOSPC) | None => errno,
                     Some(retry_errno) => retry_errno,
                 };
-                Err(Error::Verifier {
-                    program: name.to_owned(),
-                    errno,
-                    log,
-                })
+                Err(Error::Verifier { program: name.to_owned(), errno, log })
             }
         }
     }
 
     fn new(fd: OwnedFd, kind: ProgType, name: &str) -> Program {
-        Program {
-            fd,
-            kind,
-            name: name.to_owned(),
-        }
+        Program { fd, kind, name: name.to_owned() }
     }
 
     pub fn fd(&self) -> BorrowedFd<'_> {
@@ -175,21 +165,11 @@ impl Program {
     /// Runs the program `repeat` times (0 counts as 1) on `data` with
     /// `BPF_PROG_TEST_RUN`. `data` must be at least a 14-byte Ethernet header.
     pub fn test_run(&self, data: &[u8], repeat: u32) -> Result<TestRun, Error> {
-        self.test_run_with(
-            data,
-            &TestRunOptions {
-                repeat,
-                ..TestRunOptions::default()
-            },
-        )
+        self.test_run_with(data, &TestRunOptions { repeat, ..TestRunOptions::default() })
     }
 
     /// [`Program::test_run`] with every option, e.g. live frames for a packet generator.
-    pub fn test_run_with(
-        &self,
-        data: &[u8],
-        options: &TestRunOptions<'_>,
-    ) -> Result<TestRun, Error> {
+    pub fn test_run_with(&self, data: &[u8], options: &TestRunOptions<'_>) -> Result<TestRun, Error> {
         if data.len() < MIN_TEST_RUN_DATA {
             return Err(Error::InvalidArgument {
                 what: format!(
@@ -201,29 +181,17 @@ impl Program {
         }
         let live = options.flags & TestRunOptions::XDP_LIVE_FRAMES != 0;
         // Live-frames runs must not ask for output: the frames have left.
-        let mut data_out = if live {
-            Vec::new()
-        } else {
-            vec![0u8; data.len() + TEST_RUN_OUTPUT_SLACK]
-        };
+        let mut data_out = if live { Vec::new() } else { vec![0u8; data.len() + TEST_RUN_OUTPUT_SLACK] };
         let ctx_in = options.ctx_in.unwrap_or(&[]);
         let mut attr = sys::TestRunAttr {
             prog_fd: self.raw_fd() as u32,
             data_size_in: len_u32(data.len(), "test-run data")?,
             data_in: sys::addr(data.as_ptr()),
             data_size_out: data_out.len() as u32,
-            data_out: if live {
-                0
-            } else {
-                sys::addr(data_out.as_ptr())
-            },
+            data_out: if live { 0 } else { sys::addr(data_out.as_ptr()) },
             repeat: options.repeat,
             ctx_size_in: len_u32(ctx_in.len(), "test-run context")?,
-            ctx_in: if ctx_in.is_empty() {
-                0
-            } else {
-                sys::addr(ctx_in.as_ptr())
-            },
+            ctx_in: if ctx_in.is_empty() { 0 } else { sys::addr(ctx_in.as_ptr()) },
             flags: options.flags,
             cpu: options.cpu,
             batch_size: options.batch_size,
@@ -234,11 +202,7 @@ impl Program {
         unsafe { sys::bpf(sys::BPF_PROG_TEST_RUN, &mut attr) }
             .map_err(|err| Error::os(format!("test-run BPF program `{}`", self.name), err))?;
         data_out.truncate(attr.data_size_out as usize);
-        Ok(TestRun {
-            retval: attr.retval,
-            duration_ns: attr.duration,
-            data_out,
-        })
+        Ok(TestRun { retval: attr.retval, duration_ns: attr.duration, data_out })
     }
 }
 
@@ -255,34 +219,20 @@ impl AsRawFd for Program {
 }
 
 fn len_u32(len: usize, what: &'static str) -> Result<u32, Error> {
-    u32::try_from(len).map_err(|_| Error::WrongLength {
-        what,
-        expected: u32::MAX as usize,
-        actual: len,
-    })
+    u32::try_from(len).map_err(|_| Error::WrongLength { what, expected: u32::MAX as usize, actual: len })
 }
 
-fn load_with_log(
-    kind: ProgType,
-    name: &str,
-    insns: &[Insn],
-    log: Option<&mut [u8]>,
-) -> io::Result<OwnedFd> {
+fn load_with_log(kind: ProgType, name: &str, insns: &[Insn], log: Option<&mut [u8]>) -> io::Result<OwnedFd> {
     const LICENSE: &CStr = c"GPL";
     let (log_level, log_size, log_buf) = match log {
-        Some(buf) => (
-            VERIFIER_LOG_LEVEL,
-            buf.len() as u32,
-            sys::addr(buf.as_ptr()),
-        ),
+        Some(buf) => (VERIFIER_LOG_LEVEL, buf.len() as u32, sys::addr(buf.as_ptr())),
         None => (0, 0, 0),
     };
     let mut attempts = 0;
     loop {
         let mut attr = sys::ProgLoadAttr {
             prog_type: kind.uapi(),
-            insn_cnt: u32::try_from(insns.len())
-                .map_err(|_| io::Error::from_raw_os_error(libc::E2BIG))?,
+            insn_cnt: u32::try_from(insns.len()).map_err(|_| io::Error::from_raw_os_error(libc::E2BIG))?,
             insns: sys::addr(insns.as_ptr()),
             license: sys::addr(LICENSE.as_ptr()),
             log_level,
@@ -295,10 +245,7 @@ fn load_with_log(
         // 8 bytes), license to a NUL-terminated string, log_buf (if set) to log_size
         // writable bytes; all outlive the call.
         match unsafe { sys::bpf_fd(sys::BPF_PROG_LOAD, &mut attr) } {
-            Err(err)
-                if err.raw_os_error() == Some(libc::EAGAIN)
-                    && attempts + 1 < LOAD_ATTEMPTS_ON_EAGAIN =>
-            {
+            Err(err) if err.raw_os_error() == Some(libc::EAGAIN) && attempts + 1 < LOAD_ATTEMPTS_ON_EAGAIN => {
                 attempts += 1;
             }
             result => return result,
@@ -360,11 +307,8 @@ mod tests {
             return;
         }
         // Reads packet memory without a bounds check: the verifier must refuse.
-        let insns = [
-            Insn::ldx(Size::W, Reg::R2, Reg::R1, xdp::MD_DATA),
-            Insn::ldx(Size::B, Reg::R0, Reg::R2, 0),
-            Insn::exit(),
-        ];
+        let insns =
+            [Insn::ldx(Size::W, Reg::R2, Reg::R1, xdp::MD_DATA), Insn::ldx(Size::B, Reg::R0, Reg::R2, 0), Insn::exit()];
         let err = Program::load(ProgType::Xdp, "xdp_unchecked", &insns).unwrap_err();
         let Error::Verifier { ref log, .. } = err else {
             panic!("expected a verifier error, got {err:?}");
@@ -402,10 +346,7 @@ mod tests {
             return;
         }
         // Returns skb->len, which the test run sets to the frame length.
-        let insns = [
-            Insn::ldx(Size::W, Reg::R0, Reg::R1, crate::tc::SKB_LEN),
-            Insn::exit(),
-        ];
+        let insns = [Insn::ldx(Size::W, Reg::R0, Reg::R1, crate::tc::SKB_LEN), Insn::exit()];
         let prog = Program::load(ProgType::SchedCls, "skb_len", &insns).unwrap();
         assert_eq!(prog.test_run(&[0u8; 60], 1).unwrap().retval, 60);
     }
@@ -415,21 +356,12 @@ mod tests {
         if !root_or_skip("xdp_context_sets_the_rx_queue") {
             return;
         }
-        let insns = [
-            Insn::ldx(Size::W, Reg::R0, Reg::R1, xdp::MD_INGRESS_IFINDEX),
-            Insn::exit(),
-        ];
+        let insns = [Insn::ldx(Size::W, Reg::R0, Reg::R1, xdp::MD_INGRESS_IFINDEX), Insn::exit()];
         let prog = Program::load(ProgType::Xdp, "ifindex", &insns).unwrap();
         // ifindex 1 is the loopback device of whatever namespace the test runs in.
         let ctx = xdp::XdpMd::for_frame(60, 1, 0);
         let run = prog
-            .test_run_with(
-                &[0u8; 60],
-                &TestRunOptions {
-                    ctx_in: Some(&ctx.to_bytes()),
-                    ..Default::default()
-                },
-            )
+            .test_run_with(&[0u8; 60], &TestRunOptions { ctx_in: Some(&ctx.to_bytes()), ..Default::default() })
             .unwrap();
         assert_eq!(run.retval, 1);
     }

@@ -216,12 +216,7 @@ pub unsafe fn bpf<A: BpfAttr>(cmd: u32, attr: &mut A) -> io::Result<i64> {
     // SAFETY: `attr` is a live, exclusive reference to an initialised BpfAttr of the size we
     // pass; the caller vouches for the addresses inside it.
     let ret = unsafe {
-        libc::syscall(
-            libc::SYS_bpf,
-            cmd as libc::c_long,
-            attr as *mut A,
-            std::mem::size_of::<A>() as libc::c_long,
-        )
+        libc::syscall(libc::SYS_bpf, cmd as libc::c_long, attr as *mut A, std::mem::size_of::<A>() as libc::c_long)
     };
     if ret < 0 {
         Err(io::Error::last_os_error())
@@ -253,11 +248,7 @@ pub fn addr<T: ?Sized>(ptr: *const T) -> u64 {
 pub fn object_name(name: &str) -> [u8; OBJ_NAME_LEN] {
     let mut out = [0u8; OBJ_NAME_LEN];
     for (slot, byte) in out[..OBJ_NAME_LEN - 1].iter_mut().zip(name.bytes()) {
-        *slot = if byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'.' {
-            byte
-        } else {
-            b'_'
-        };
+        *slot = if byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'.' { byte } else { b'_' };
     }
     out
 }

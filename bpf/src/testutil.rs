@@ -25,11 +25,7 @@ pub fn root_or_skip(test: &str) -> bool {
 /// A process-unique suffix so parallel tests never share a name.
 fn unique(tag: &str) -> String {
     static NEXT: AtomicUsize = AtomicUsize::new(0);
-    format!(
-        "{tag}-{}-{}",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
-    )
+    format!("{tag}-{}-{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed))
 }
 
 /// A directory under the system temp dir, removed on drop.
@@ -55,10 +51,7 @@ impl Drop for ScratchDir {
 
 /// Runs a command, panicking with its stderr if it fails; returns stdout.
 pub fn run(program: &str, args: &[&str]) -> String {
-    let output = Command::new(program)
-        .args(args)
-        .output()
-        .unwrap_or_else(|err| panic!("cannot run {program}: {err}"));
+    let output = Command::new(program).args(args).output().unwrap_or_else(|err| panic!("cannot run {program}: {err}"));
     assert!(
         output.status.success(),
         "{program} {} failed: {}",
@@ -76,14 +69,10 @@ pub struct TestNetns {
 
 impl TestNetns {
     pub fn with_veth_pair() -> TestNetns {
-        let netns = TestNetns {
-            name: unique("bpftest"),
-        };
+        let netns = TestNetns { name: unique("bpftest") };
         run("ip", &["netns", "add", &netns.name]);
         // Created inside the namespace, so nothing ever appears in the root namespace.
-        netns.ip(&[
-            "link", "add", "veth0", "type", "veth", "peer", "name", "veth1",
-        ]);
+        netns.ip(&["link", "add", "veth0", "type", "veth", "peer", "name", "veth1"]);
         netns.ip(&["link", "set", "veth0", "up"]);
         netns.ip(&["link", "set", "veth1", "up"]);
         netns
@@ -130,8 +119,6 @@ impl TestNetns {
 
 impl Drop for TestNetns {
     fn drop(&mut self) {
-        let _ = Command::new("ip")
-            .args(["netns", "del", &self.name])
-            .status();
+        let _ = Command::new("ip").args(["netns", "del", &self.name]).status();
     }
 }

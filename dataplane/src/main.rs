@@ -275,10 +275,7 @@ fn cmd_gen(args: GenArgs) -> Result<(), String> {
     }
     let report = generate(&config, &stop_on_signals())?;
     if args.json {
-        println!(
-            "{}",
-            serde_json::json!({"sent": report.sent, "seconds": report.seconds, "pps": report.pps()})
-        );
+        println!("{}", serde_json::json!({"sent": report.sent, "seconds": report.seconds, "pps": report.pps()}));
     } else {
         println!("sent {} frames in {:.3} s ({})", report.sent, report.seconds, format_pps(report.pps()));
     }

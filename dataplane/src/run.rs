@@ -278,7 +278,13 @@ fn nonzero_drops(drops: &[u64; DropReason::COUNT]) -> String {
     }
 }
 
-fn human_line(snap: &Snapshot, prev: &Snapshot, dt: f64, elapsed: f64, kernel: &[(usize, u32, XdpStatistics)]) -> String {
+fn human_line(
+    snap: &Snapshot,
+    prev: &Snapshot,
+    dt: f64,
+    elapsed: f64,
+    kernel: &[(usize, u32, XdpStatistics)],
+) -> String {
     let k = kernel_sum(kernel);
     format!(
         "{elapsed:6.1}s  rx {:>11}  tx {:>11} | total rx {} tx {} dropped {}{} | kernel rx_dropped {} rx_ring_full {} fill_empty {}",

@@ -53,7 +53,7 @@ pub fn sink(config: &SinkConfig, stop: &AtomicBool, ready: impl FnOnce()) -> Res
     let (mut first_seen, mut last_growth): (Option<Instant>, Option<Instant>) = (None, None);
     let mut last_print = (start, 0u64);
     let mut packets = 0;
-    while !stop.load(Ordering::Relaxed) && !config.duration.is_some_and(|d| start.elapsed() >= d) {
+    while !stop.load(Ordering::Relaxed) && config.duration.is_none_or(|d| start.elapsed() < d) {
         std::thread::sleep(SAMPLE);
         let (p, _) = counter.read().map_err(|e| e.to_string())?;
         let now = Instant::now();

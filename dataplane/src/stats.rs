@@ -21,8 +21,7 @@ pub enum DropReason {
 }
 
 impl DropReason {
-    pub const ALL: [DropReason; 4] =
-        [DropReason::Action, DropReason::TxFull, DropReason::Runt, DropReason::NoFrame];
+    pub const ALL: [DropReason; 4] = [DropReason::Action, DropReason::TxFull, DropReason::Runt, DropReason::NoFrame];
     pub const COUNT: usize = Self::ALL.len();
 
     pub fn name(self) -> &'static str {

@@ -42,14 +42,7 @@ pub struct Worker {
 
 impl Worker {
     pub fn new(queues: Vec<PortQueue>, umems: WorkerUmems, action: Action, stats: Arc<WorkerStats>) -> Worker {
-        Worker {
-            queues,
-            umems,
-            action,
-            stats,
-            burst: Vec::with_capacity(BURST),
-            copies: Vec::with_capacity(BURST),
-        }
+        Worker { queues, umems, action, stats, burst: Vec::with_capacity(BURST), copies: Vec::with_capacity(BURST) }
     }
 
     /// Polls until `stop` is set, or until every queue's input is exhausted (capture files)

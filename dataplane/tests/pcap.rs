@@ -108,7 +108,10 @@ fn pcapng_input_works_too() {
 
 #[test]
 fn a_missing_capture_is_a_clear_error() {
-    let out = Command::new(DATAPLANE).args(["run", "--cores", "0", "--port", "pcap:rx=/nonexistent/in.pcap"]).output().unwrap();
+    let out = Command::new(DATAPLANE)
+        .args(["run", "--cores", "0", "--port", "pcap:rx=/nonexistent/in.pcap"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("/nonexistent/in.pcap"), "{}", text(&out.stderr));
 }
@@ -117,11 +120,8 @@ fn a_missing_capture_is_a_clear_error() {
 fn gen_writes_its_frames_to_a_capture() {
     let dir = tempdir("gen");
     let path = dir.join("gen.pcap");
-    let out = Command::new(DATAPLANE)
-        .args(["gen", "--count", "3", "--size", "128", "--pcap"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out =
+        Command::new(DATAPLANE).args(["gen", "--count", "3", "--size", "128", "--pcap"]).arg(&path).output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
     let frames = read_pcap(&path);
     assert_eq!(frames.len(), 3);

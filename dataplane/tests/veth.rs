@@ -76,11 +76,8 @@ fn fwd_delivers_every_frame_and_the_counters_agree() {
     let lab = Lab::up("f");
     let stats = temp_path("fwd.jsonl");
     let sink = start_sink(&lab, "sink", "sink0");
-    let dut = start_dut(
-        &lab,
-        &["--port", "af_xdp:iface=dut0", "--port", "af_xdp:iface=dut1", "--action", "fwd"],
-        &stats,
-    );
+    let dut =
+        start_dut(&lab, &["--port", "af_xdp:iface=dut0", "--port", "af_xdp:iface=dut1", "--action", "fwd"], &stats);
     let gen = send(&lab, FRAMES, RATE);
     std::thread::sleep(Duration::from_millis(500));
     let dut = stop_dut(dut, &stats);

@@ -7,9 +7,7 @@ use crate::port::PortError;
 /// Kernel interface index, or an error telling the user how to list interfaces.
 pub fn ifindex(name: &str) -> Result<u32, PortError> {
     bpf::ifindex(name).map_err(|_| {
-        PortError::new(format!(
-            "no interface named '{name}' in this network namespace (list them with: ip link show)"
-        ))
+        PortError::new(format!("no interface named '{name}' in this network namespace (list them with: ip link show)"))
     })
 }
 
@@ -44,9 +42,7 @@ pub fn driver(name: &str) -> Option<String> {
         return link.file_name().map(|n| n.to_string_lossy().into_owned());
     }
     // Virtual devices have no device/driver link; uevent names their type.
-    read_sys(name, "uevent")?
-        .lines()
-        .find_map(|l| l.strip_prefix("DEVTYPE=").map(str::to_string))
+    read_sys(name, "uevent")?.lines().find_map(|l| l.strip_prefix("DEVTYPE=").map(str::to_string))
 }
 
 /// Checks that this process may create AF_XDP sockets and load BPF programs.

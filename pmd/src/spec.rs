@@ -77,12 +77,12 @@ impl FromStr for PortSpec {
         let (kind, args) = text.split_once(':').unwrap_or((text, ""));
         let mut pairs = Vec::new();
         for item in args.split(',').filter(|s| !s.is_empty()) {
-            let (key, value) = item
-                .split_once('=')
-                .ok_or_else(|| format!("port '{text}': '{item}' should be key=value"))?;
+            let (key, value) =
+                item.split_once('=').ok_or_else(|| format!("port '{text}': '{item}' should be key=value"))?;
             pairs.push((key, value));
         }
-        let unknown = |key: &str, known: &str| format!("port '{text}': unknown key '{key}' for {kind} (known: {known})");
+        let unknown =
+            |key: &str, known: &str| format!("port '{text}': unknown key '{key}' for {kind} (known: {known})");
         match kind {
             "af_xdp" => {
                 let mut spec = AfXdpSpec {
@@ -97,20 +97,28 @@ impl FromStr for PortSpec {
                 for (key, value) in pairs {
                     match key {
                         "iface" => spec.iface = value.to_string(),
-                        "queues" | "queue" => spec.queues = parse_queue_list(value).map_err(|e| format!("port '{text}': {e}"))?,
+                        "queues" | "queue" => {
+                            spec.queues = parse_queue_list(value).map_err(|e| format!("port '{text}': {e}"))?
+                        }
                         "mode" => {
                             spec.mode = match value {
                                 "auto" => BindMode::Auto,
                                 "copy" => BindMode::Copy,
                                 "zerocopy" | "zc" => BindMode::ZeroCopy,
-                                _ => return Err(format!("port '{text}': mode '{value}' should be auto, copy or zerocopy")),
+                                _ => {
+                                    return Err(format!(
+                                        "port '{text}': mode '{value}' should be auto, copy or zerocopy"
+                                    ))
+                                }
                             }
                         }
                         "steer" => spec.steer = value.parse().map_err(|e| format!("port '{text}': steer: {e}"))?,
                         "ring" => {
                             spec.ring_size = parse_number(value, "ring")?;
                             if !spec.ring_size.is_power_of_two() || !(64..=16384).contains(&spec.ring_size) {
-                                return Err(format!("port '{text}': ring={value} should be a power of two from 64 to 16384"));
+                                return Err(format!(
+                                    "port '{text}': ring={value} should be a power of two from 64 to 16384"
+                                ));
                             }
                         }
                         "frame" => {
@@ -138,7 +146,8 @@ impl FromStr for PortSpec {
                         _ => return Err(unknown(key, "rx, tx")),
                     }
                 }
-                let rx = rx.ok_or_else(|| format!("port '{text}': pcap needs rx=FILE, e.g. pcap:rx=in.pcap,tx=out.pcap"))?;
+                let rx =
+                    rx.ok_or_else(|| format!("port '{text}': pcap needs rx=FILE, e.g. pcap:rx=in.pcap,tx=out.pcap"))?;
                 Ok(PortSpec::Pcap(PcapSpec { rx, tx }))
             }
             "mem" => {
@@ -159,9 +168,9 @@ impl FromStr for PortSpec {
                 }
                 Ok(PortSpec::Mem(spec))
             }
-            _ => Err(format!(
-                "unknown port type '{kind}' in '{text}': expected af_xdp:iface=NAME, pcap:rx=FILE or mem"
-            )),
+            _ => {
+                Err(format!("unknown port type '{kind}' in '{text}': expected af_xdp:iface=NAME, pcap:rx=FILE or mem"))
+            }
         }
     }
 }
@@ -200,9 +209,8 @@ mod tests {
 
     #[test]
     fn parses_af_xdp_with_every_key() {
-        let spec: PortSpec = "af_xdp:iface=eth1,queues=0-3,mode=copy,steer=udp:4789,ring=4096,frame=4096,hugepages=1"
-            .parse()
-            .unwrap();
+        let spec: PortSpec =
+            "af_xdp:iface=eth1,queues=0-3,mode=copy,steer=udp:4789,ring=4096,frame=4096,hugepages=1".parse().unwrap();
         let PortSpec::AfXdp(spec) = spec else { panic!("not af_xdp") };
         assert_eq!(spec.iface, "eth1");
         assert_eq!(spec.queues, vec![0, 1, 2, 3]);

@@ -89,8 +89,7 @@ const PROTO_NAMES: &[(&str, u8)] = &[
     ("udplite", 136),
 ];
 
-const STEER_SYNTAX: &str =
-    "expected conditions joined by '+', each udp:PORT, tcp:PORT, proto:NAME|NUMBER \
+const STEER_SYNTAX: &str = "expected conditions joined by '+', each udp:PORT, tcp:PORT, proto:NAME|NUMBER \
      (names: icmp, igmp, ipip, tcp, udp, ipv6, gre, esp, ah, icmpv6, ospf, sctp, udplite) \
      or ethertype:0xHEX, e.g. udp:4789+ethertype:0x88b5; or `all`";
 
@@ -102,9 +101,7 @@ fn parse_number(text: &str) -> Option<u64> {
 }
 
 fn parse_port(text: &str, kind: &str) -> Result<u16, String> {
-    text.parse::<u16>().map_err(|_| {
-        format!("steer: `{kind}:{text}`: expected a port number 0-65535, got `{text}`")
-    })
+    text.parse::<u16>().map_err(|_| format!("steer: `{kind}:{text}`: expected a port number 0-65535, got `{text}`"))
 }
 
 fn parse_proto(text: &str) -> Result<u8, String> {
@@ -112,26 +109,20 @@ fn parse_proto(text: &str) -> Result<u8, String> {
     if let Some(&(_, number)) = PROTO_NAMES.iter().find(|(name, _)| *name == lower) {
         return Ok(number);
     }
-    parse_number(text)
-        .and_then(|number| u8::try_from(number).ok())
-        .ok_or_else(|| {
-            format!(
-                "steer: `proto:{text}`: expected a protocol number 0-255 or one of the names \
+    parse_number(text).and_then(|number| u8::try_from(number).ok()).ok_or_else(|| {
+        format!(
+            "steer: `proto:{text}`: expected a protocol number 0-255 or one of the names \
                  icmp, igmp, ipip, tcp, udp, ipv6, gre, esp, ah, icmpv6, ospf, sctp, udplite"
-            )
-        })
+        )
+    })
 }
 
 fn parse_ethertype(text: &str) -> Result<u16, String> {
     let value = parse_number(text)
         .and_then(|number| u16::try_from(number).ok())
-        .ok_or_else(|| {
-            format!("steer: `ethertype:{text}`: expected 0x0600-0xffff in hex (0x88b5) or decimal")
-        })?;
+        .ok_or_else(|| format!("steer: `ethertype:{text}`: expected 0x0600-0xffff in hex (0x88b5) or decimal"))?;
     if value < ETHERTYPE_MIN {
-        return Err(format!(
-            "steer: `ethertype:{text}`: values below 0x0600 are 802.3 frame lengths, not EtherTypes"
-        ));
+        return Err(format!("steer: `ethertype:{text}`: values below 0x0600 are 802.3 frame lengths, not EtherTypes"));
     }
     Ok(value)
 }
@@ -157,15 +148,11 @@ impl FromStr for Steer {
                 ));
             }
             let Some((kind, values)) = alternative.split_once(':') else {
-                return Err(format!(
-                    "steer: `{alternative}` is not KIND:VALUE; {STEER_SYNTAX}"
-                ));
+                return Err(format!("steer: `{alternative}` is not KIND:VALUE; {STEER_SYNTAX}"));
             };
             for value in values.split('|').map(str::trim) {
                 if value.is_empty() {
-                    return Err(format!(
-                        "steer: `{alternative}` has an empty value; {STEER_SYNTAX}"
-                    ));
+                    return Err(format!("steer: `{alternative}` has an empty value; {STEER_SYNTAX}"));
                 }
                 any_of.push(match kind.trim() {
                     "udp" => SteerCond::UdpDstPort(parse_port(value, "udp")?),
@@ -247,12 +234,8 @@ struct Wanted {
 
 impl Wanted {
     fn of(steer: &Steer) -> Wanted {
-        let mut wanted = Wanted {
-            ethertypes: Vec::new(),
-            protos: Vec::new(),
-            udp_ports: Vec::new(),
-            tcp_ports: Vec::new(),
-        };
+        let mut wanted =
+            Wanted { ethertypes: Vec::new(), protos: Vec::new(), udp_ports: Vec::new(), tcp_ports: Vec::new() };
         for cond in &steer.any_of {
             match *cond {
                 SteerCond::EtherType(ethertype) => wanted.ethertypes.push(ethertype),
@@ -275,9 +258,12 @@ impl Wanted {
 
 /// `if DATA_END < from + len goto not_matched`, i.e. make `len` bytes at `from` readable.
 fn require_bytes(asm: &mut Asm, from: Reg, len: i32) {
-    asm.push(Insn::mov64_reg(SCRATCH, from))
-        .push(Insn::add64_imm(SCRATCH, len))
-        .jmp_reg(Jmp::Gt, SCRATCH, DATA_END, NOT_MATCHED);
+    asm.push(Insn::mov64_reg(SCRATCH, from)).push(Insn::add64_imm(SCRATCH, len)).jmp_reg(
+        Jmp::Gt,
+        SCRATCH,
+        DATA_END,
+        NOT_MATCHED,
+    );
 }
 
 fn jump_if_any(asm: &mut Asm, reg: Reg, values: impl IntoIterator<Item = i32>, label: &str) {
@@ -291,8 +277,7 @@ fn emit_matcher(asm: &mut Asm, steer: &Steer) {
     let wanted = Wanted::of(steer);
     let ethertypes = || wanted.ethertypes.iter().map(|&e| i32::from(e));
 
-    asm.push(Insn::ldx(Size::W, DATA, CTX, xdp::MD_DATA))
-        .push(Insn::ldx(Size::W, DATA_END, CTX, xdp::MD_DATA_END));
+    asm.push(Insn::ldx(Size::W, DATA, CTX, xdp::MD_DATA)).push(Insn::ldx(Size::W, DATA_END, CTX, xdp::MD_DATA_END));
 
     // Ethernet: destination, source, EtherType (network order, hence be16).
     require_bytes(asm, DATA, ETH_HEADER_LEN);
@@ -318,8 +303,12 @@ fn emit_matcher(asm: &mut Asm, steer: &Steer) {
         return;
     }
     let protos = || wanted.protos.iter().map(|&p| i32::from(p));
-    asm.jmp_imm(Jmp::Eq, ETHERTYPE, ETHERTYPE_IPV4.into(), "ipv4")
-        .jmp_imm(Jmp::Ne, ETHERTYPE, ETHERTYPE_IPV6.into(), NOT_MATCHED);
+    asm.jmp_imm(Jmp::Eq, ETHERTYPE, ETHERTYPE_IPV4.into(), "ipv4").jmp_imm(
+        Jmp::Ne,
+        ETHERTYPE,
+        ETHERTYPE_IPV6.into(),
+        NOT_MATCHED,
+    );
 
     // IPv6 (RFC 8200 section 3): version in the top nibble, next header at byte 6.
     require_bytes(asm, L3, IPV6_HEADER_LEN);
@@ -356,27 +345,22 @@ fn emit_matcher(asm: &mut Asm, steer: &Steer) {
     // the verifier allows only with CAP_PERFMON (Spectre v1 hardening); dispatching on the
     // eleven possible values and adding constants loads with CAP_BPF alone. IHL 5 (no
     // options, nearly every packet) is tested first.
-    asm.push(Insn::ldx(Size::B, SCRATCH, L3, 0))
-        .push(Insn::and64_imm(SCRATCH, 0x0f));
+    asm.push(Insn::ldx(Size::B, SCRATCH, L3, 0)).push(Insn::and64_imm(SCRATCH, 0x0f));
     for ihl in IPV4_IHL_RANGE {
         asm.jmp_imm(Jmp::Eq, SCRATCH, ihl, &format!("ihl_{ihl}"));
     }
     asm.ja(NOT_MATCHED);
     for ihl in IPV4_IHL_RANGE {
-        asm.label(&format!("ihl_{ihl}"))
-            .push(Insn::add64_imm(L3, ihl * 4))
-            .ja("l4");
+        asm.label(&format!("ihl_{ihl}")).push(Insn::add64_imm(L3, ihl * 4)).ja("l4");
     }
 
     // L4: L3 points at the UDP or TCP header, IP_PROTO says which.
     asm.label("l4");
     require_bytes(asm, L3, L4_PORTS_LEN);
-    asm.push(Insn::ldx(Size::H, SCRATCH, L3, 2))
-        .push(Insn::be16(SCRATCH));
-    for (proto, ports, skip) in [
-        (IPPROTO_UDP, &wanted.udp_ports, "not_udp"),
-        (IPPROTO_TCP, &wanted.tcp_ports, "not_tcp"),
-    ] {
+    asm.push(Insn::ldx(Size::H, SCRATCH, L3, 2)).push(Insn::be16(SCRATCH));
+    for (proto, ports, skip) in
+        [(IPPROTO_UDP, &wanted.udp_ports, "not_udp"), (IPPROTO_TCP, &wanted.tcp_ports, "not_tcp")]
+    {
         if ports.is_empty() {
             continue;
         }
@@ -406,18 +390,14 @@ pub fn steer_program(steer: &Steer, on_match: OnMatch) -> Vec<Insn> {
                 .push(Insn::exit());
         }
         OnMatch::Return(action) => {
-            asm.push(Insn::mov64_imm(Reg::R0, action))
-                .push(Insn::exit());
+            asm.push(Insn::mov64_imm(Reg::R0, action)).push(Insn::exit());
         }
     }
     // With no conditions nothing jumps here, and the verifier refuses unreachable code.
     if !steer.any_of.is_empty() {
-        asm.label(NOT_MATCHED)
-            .push(Insn::mov64_imm(Reg::R0, xdp::PASS))
-            .push(Insn::exit());
+        asm.label(NOT_MATCHED).push(Insn::mov64_imm(Reg::R0, xdp::PASS)).push(Insn::exit());
     }
-    asm.finish()
-        .expect("the steering program places every label it jumps to")
+    asm.finish().expect("the steering program places every label it jumps to")
 }
 
 /// Redirects the frames `steer` selects (all of them if it is empty) to the AF_XDP socket
@@ -462,8 +442,7 @@ pub fn count_and_drop_program(counters_fd: RawFd) -> Vec<Insn> {
         .label("drop")
         .push(Insn::mov64_imm(Reg::R0, xdp::DROP))
         .push(Insn::exit());
-    asm.finish()
-        .expect("the counting program places every label it jumps to")
+    asm.finish().expect("the counting program places every label it jumps to")
 }
 
 /// The sink's program together with its counters.
@@ -477,18 +456,8 @@ pub struct XdpCounter {
 impl XdpCounter {
     /// Creates the per-CPU counters and loads [`count_and_drop_program`] on them.
     pub fn load() -> Result<XdpCounter, bpf::Error> {
-        let counters = Map::create(
-            MapType::PercpuArray,
-            "sink_counters",
-            4,
-            COUNTER_VALUE_SIZE,
-            1,
-        )?;
-        let program = Program::load(
-            ProgType::Xdp,
-            "count_and_drop",
-            &count_and_drop_program(counters.raw_fd()),
-        )?;
+        let counters = Map::create(MapType::PercpuArray, "sink_counters", 4, COUNTER_VALUE_SIZE, 1)?;
+        let program = Program::load(ProgType::Xdp, "count_and_drop", &count_and_drop_program(counters.raw_fd()))?;
         Ok(XdpCounter { counters, program })
     }
 
@@ -510,9 +479,7 @@ impl XdpCounter {
         // The per-CPU stride is the value size rounded up to 8, which 16 already is.
         Ok(per_cpu
             .chunks_exact(COUNTER_VALUE_SIZE as usize)
-            .fold((0, 0), |(packets, bytes), slot| {
-                (packets + field(&slot[..8]), bytes + field(&slot[8..]))
-            }))
+            .fold((0, 0), |(packets, bytes), slot| (packets + field(&slot[..8]), bytes + field(&slot[8..]))))
     }
 }
 
@@ -528,10 +495,7 @@ mod tests {
         if unsafe { libc::geteuid() } == 0 {
             return true;
         }
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "{test} needs root and CI is set, so it must run"
-        );
+        assert!(std::env::var_os("CI").is_none(), "{test} needs root and CI is set, so it must run");
         eprintln!("skipping {test}: needs root");
         false
     }
@@ -601,13 +565,7 @@ mod tests {
     }
 
     fn arp() -> Vec<u8> {
-        ethernet(
-            &[],
-            0x0806,
-            &[
-                0, 1, 8, 0, 6, 4, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
-            ],
-        )
+        ethernet(&[], 0x0806, &[0, 1, 8, 0, 6, 4, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0])
     }
 
     fn udp4(port: u16) -> Vec<u8> {
@@ -624,9 +582,7 @@ mod tests {
     }
 
     fn be16_at(bytes: &[u8], at: usize) -> Option<u16> {
-        bytes
-            .get(at..at + 2)
-            .map(|b| u16::from_be_bytes([b[0], b[1]]))
+        bytes.get(at..at + 2).map(|b| u16::from_be_bytes([b[0], b[1]]))
     }
 
     fn reference_parse(frame: &[u8]) -> Parsed {
@@ -671,12 +627,8 @@ mod tests {
             || steer.any_of.iter().any(|cond| match *cond {
                 SteerCond::EtherType(ethertype) => parsed.ethertypes.contains(&ethertype),
                 SteerCond::IpProto(proto) => parsed.proto == Some(proto),
-                SteerCond::UdpDstPort(port) => {
-                    parsed.proto == Some(IPPROTO_UDP) && parsed.dst_port == Some(port)
-                }
-                SteerCond::TcpDstPort(port) => {
-                    parsed.proto == Some(IPPROTO_TCP) && parsed.dst_port == Some(port)
-                }
+                SteerCond::UdpDstPort(port) => parsed.proto == Some(IPPROTO_UDP) && parsed.dst_port == Some(port),
+                SteerCond::TcpDstPort(port) => parsed.proto == Some(IPPROTO_TCP) && parsed.dst_port == Some(port),
             })
     }
 
@@ -707,21 +659,9 @@ mod tests {
         let ihl6 = ethernet(&[], ETHERTYPE_IPV4, &ipv4(IPPROTO_UDP, 6, 0, &udp(4789)));
         let ihl15 = ethernet(&[], ETHERTYPE_IPV4, &ipv4(IPPROTO_UDP, 15, 0, &udp(4789)));
         let over_ipv6 = ethernet(&[], ETHERTYPE_IPV6, &ipv6(IPPROTO_UDP, &udp(4789)));
-        let dot1q = ethernet(
-            &[ETHERTYPE_VLAN],
-            ETHERTYPE_IPV4,
-            &ipv4(IPPROTO_UDP, 5, 0, &udp(4789)),
-        );
-        let dot1ad = ethernet(
-            &[ETHERTYPE_QINQ],
-            ETHERTYPE_IPV6,
-            &ipv6(IPPROTO_UDP, &udp(4789)),
-        );
-        let first_fragment = ethernet(
-            &[],
-            ETHERTYPE_IPV4,
-            &ipv4(IPPROTO_UDP, 5, 0x2000, &udp(4789)),
-        );
+        let dot1q = ethernet(&[ETHERTYPE_VLAN], ETHERTYPE_IPV4, &ipv4(IPPROTO_UDP, 5, 0, &udp(4789)));
+        let dot1ad = ethernet(&[ETHERTYPE_QINQ], ETHERTYPE_IPV6, &ipv6(IPPROTO_UDP, &udp(4789)));
+        let first_fragment = ethernet(&[], ETHERTYPE_IPV4, &ipv4(IPPROTO_UDP, 5, 0x2000, &udp(4789)));
         let cases: &[(&str, Vec<u8>, bool)] = &[
             ("UDP/4789 over IPv4, IHL 5", udp4(4789), true),
             ("UDP/4789 over IPv4, IHL 6", ihl6.clone(), true),
@@ -731,46 +671,22 @@ mod tests {
             ("UDP/4789 in an 802.1ad tag", dot1ad, true),
             ("first fragment (MF set, offset 0)", first_fragment, true),
             ("UDP/4790", udp4(4790), false),
-            (
-                "TCP/4789",
-                ethernet(&[], ETHERTYPE_IPV4, &ipv4(IPPROTO_TCP, 5, 0, &tcp(4789))),
-                false,
-            ),
+            ("TCP/4789", ethernet(&[], ETHERTYPE_IPV4, &ipv4(IPPROTO_TCP, 5, 0, &tcp(4789))), false),
             (
                 "non-first fragment whose payload looks like UDP/4789",
                 ethernet(&[], ETHERTYPE_IPV4, &ipv4(IPPROTO_UDP, 5, 185, &udp(4789))),
                 false,
             ),
-            (
-                "IHL 6 frame cut inside the UDP ports",
-                ihl6[..14 + 24 + 3].to_vec(),
-                false,
-            ),
-            (
-                "IPv4 header cut short",
-                udp4(4789)[..14 + 10].to_vec(),
-                false,
-            ),
+            ("IHL 6 frame cut inside the UDP ports", ihl6[..14 + 24 + 3].to_vec(), false),
+            ("IPv4 header cut short", udp4(4789)[..14 + 10].to_vec(), false),
             ("Ethernet header only", udp4(4789)[..14].to_vec(), false),
-            (
-                "VLAN tag cut short",
-                ethernet(&[ETHERTYPE_VLAN], ETHERTYPE_IPV4, &[])[..16].to_vec(),
-                false,
-            ),
-            (
-                "IHL 4 (malformed)",
-                ethernet(&[], ETHERTYPE_IPV4, &ipv4(IPPROTO_UDP, 4, 0, &udp(4789))),
-                false,
-            ),
+            ("VLAN tag cut short", ethernet(&[ETHERTYPE_VLAN], ETHERTYPE_IPV4, &[])[..16].to_vec(), false),
+            ("IHL 4 (malformed)", ethernet(&[], ETHERTYPE_IPV4, &ipv4(IPPROTO_UDP, 4, 0, &udp(4789))), false),
             ("ARP", arp(), false),
         ];
         for (what, frame, expected) in cases {
             assert_eq!(matches(&program, frame), *expected, "{what}");
-            assert_eq!(
-                reference_matches(&steer, frame),
-                *expected,
-                "reference: {what}"
-            );
+            assert_eq!(reference_matches(&steer, frame), *expected, "reference: {what}");
         }
     }
 
@@ -789,58 +705,23 @@ mod tests {
         /// (steer text, [(frame, expected to match)])
         type Case<'a> = (&'a str, &'a [(&'a [u8], bool)]);
         let cases: &[Case] = &[
-            (
-                "tcp:80",
-                &[
-                    (&tcp80, true),
-                    (&tcp80_v6, true),
-                    (&udp4(80), false),
-                    (&arp(), false),
-                ],
-            ),
-            (
-                "proto:gre",
-                &[
-                    (&gre, true),
-                    (&gre_v6, true),
-                    (&gre_fragment, true),
-                    (&tcp80, false),
-                ],
-            ),
-            (
-                "ethertype:0x0806",
-                &[(&arp(), true), (&tagged_arp, true), (&tcp80, false)],
-            ),
+            ("tcp:80", &[(&tcp80, true), (&tcp80_v6, true), (&udp4(80), false), (&arp(), false)]),
+            ("proto:gre", &[(&gre, true), (&gre_v6, true), (&gre_fragment, true), (&tcp80, false)]),
+            ("ethertype:0x0806", &[(&arp(), true), (&tagged_arp, true), (&tcp80, false)]),
             ("ethertype:0x8100", &[(&tagged_arp, true), (&arp(), false)]),
             (
                 "udp:4789+udp:6081+ethertype:0x88b5",
-                &[
-                    (&udp4(6081), true),
-                    (&custom, true),
-                    (&udp4(4789), true),
-                    (&tcp80, false),
-                ],
+                &[(&udp4(6081), true), (&custom, true), (&udp4(4789), true), (&tcp80, false)],
             ),
-            (
-                "proto:udp|tcp",
-                &[(&udp4(1), true), (&tcp80_v6, true), (&gre, false)],
-            ),
+            ("proto:udp|tcp", &[(&udp4(1), true), (&tcp80_v6, true), (&gre, false)]),
             // Empty steer: everything, even a bare Ethernet header.
             ("all", &[(&arp(), true), (&udp4(4789)[..14], true)]),
         ];
         for (steer_text, frames) in cases {
             let (steer, program) = load_tx_on_match(steer_text);
             for (i, (frame, expected)) in frames.iter().enumerate() {
-                assert_eq!(
-                    matches(&program, frame),
-                    *expected,
-                    "{steer_text}, frame {i}"
-                );
-                assert_eq!(
-                    reference_matches(&steer, frame),
-                    *expected,
-                    "reference: {steer_text}, frame {i}"
-                );
+                assert_eq!(matches(&program, frame), *expected, "{steer_text}, frame {i}");
+                assert_eq!(reference_matches(&steer, frame), *expected, "reference: {steer_text}, frame {i}");
             }
         }
     }
@@ -876,39 +757,24 @@ mod tests {
         let bad_version = prop::bool::weighted(0.1);
         let cut = any::<prop::sample::Index>();
         let whole = prop::bool::weighted(0.6);
-        (
-            tags,
-            ethertype,
-            proto,
-            ihl,
-            fragment,
-            port,
-            bad_version,
-            cut,
-            whole,
+        (tags, ethertype, proto, ihl, fragment, port, bad_version, cut, whole).prop_map(
+            |(tags, ethertype, proto, ihl, fragment, port, bad_version, cut, whole)| {
+                let l4 = if proto == IPPROTO_TCP { tcp(port) } else { udp(port) };
+                let mut l3 = match ethertype {
+                    ETHERTYPE_IPV4 => ipv4(proto, ihl, fragment, &l4),
+                    ETHERTYPE_IPV6 => ipv6(proto, &l4),
+                    _ => l4,
+                };
+                if bad_version {
+                    l3[0] ^= 0x20;
+                }
+                let mut frame = ethernet(&tags, ethertype, &l3);
+                if !whole {
+                    frame.truncate(14 + cut.index(frame.len() - 14));
+                }
+                frame
+            },
         )
-            .prop_map(
-                |(tags, ethertype, proto, ihl, fragment, port, bad_version, cut, whole)| {
-                    let l4 = if proto == IPPROTO_TCP {
-                        tcp(port)
-                    } else {
-                        udp(port)
-                    };
-                    let mut l3 = match ethertype {
-                        ETHERTYPE_IPV4 => ipv4(proto, ihl, fragment, &l4),
-                        ETHERTYPE_IPV6 => ipv6(proto, &l4),
-                        _ => l4,
-                    };
-                    if bad_version {
-                        l3[0] ^= 0x20;
-                    }
-                    let mut frame = ethernet(&tags, ethertype, &l3);
-                    if !whole {
-                        frame.truncate(14 + cut.index(frame.len() - 14));
-                    }
-                    frame
-                },
-            )
     }
 
     #[test]
@@ -945,11 +811,7 @@ mod tests {
             return;
         }
         let xsks = Map::create(MapType::XskMap, "xsks", 4, 4, 4).unwrap();
-        for steer in [
-            "all",
-            "udp:4789+udp:6081+ethertype:0x88b5",
-            "proto:gre|udp+tcp:80",
-        ] {
+        for steer in ["all", "udp:4789+udp:6081+ethertype:0x88b5", "proto:gre|udp+tcp:80"] {
             let steer: Steer = steer.parse().unwrap();
             let insns = xsk_redirect_program(xsks.raw_fd(), &steer);
             let program = Program::load(ProgType::Xdp, "xsk_redirect", &insns)
@@ -969,10 +831,7 @@ mod tests {
         assert_eq!(counter.read().unwrap(), (0, 0));
         let (mut packets, mut bytes) = (0u64, 0u64);
         for (size, repeat) in [(60usize, 1u32), (64, 3), (1514, 2), (14, 5)] {
-            let run = counter
-                .program()
-                .test_run(&vec![0xab; size], repeat)
-                .unwrap();
+            let run = counter.program().test_run(&vec![0xab; size], repeat).unwrap();
             assert_eq!(run.retval as i32, xdp::DROP);
             packets += u64::from(repeat);
             bytes += size as u64 * u64::from(repeat);
@@ -1010,15 +869,8 @@ mod tests {
                     .filter(|&&cap| cap / 32 == word)
                     .fold(0u32, |mask, &cap| mask | 1 << (cap % 32))
             };
-            let header = CapHeader {
-                version: LINUX_CAPABILITY_VERSION_3,
-                pid: 0,
-            };
-            let data = [0, 1].map(|word| CapData {
-                effective: keep(word),
-                permitted: keep(word),
-                inheritable: 0,
-            });
+            let header = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+            let data = [0, 1].map(|word| CapData { effective: keep(word), permitted: keep(word), inheritable: 0 });
             // SAFETY: capset reads one header and the two data words version 3 defines.
             let ret = unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) };
             assert_eq!(ret, 0, "capset: {}", std::io::Error::last_os_error());
@@ -1028,12 +880,7 @@ mod tests {
             assert_eq!(counter.read().unwrap(), (1, udp4(53).len() as u64));
             let xsks = Map::create(MapType::XskMap, "xsks", 4, 4, 1).unwrap();
             let steer: Steer = "udp:4789+proto:gre+ethertype:0x88b5".parse().unwrap();
-            Program::load(
-                ProgType::Xdp,
-                "xsk_redirect",
-                &xsk_redirect_program(xsks.raw_fd(), &steer),
-            )
-            .unwrap();
+            Program::load(ProgType::Xdp, "xsk_redirect", &xsk_redirect_program(xsks.raw_fd(), &steer)).unwrap();
         })
         .join()
         .unwrap();
@@ -1045,29 +892,13 @@ mod tests {
     fn steer_text_parses() {
         use SteerCond::*;
         let steer: Steer = "udp:4789+udp:6081+ethertype:0x88b5".parse().unwrap();
+        assert_eq!(steer.any_of, [UdpDstPort(4789), UdpDstPort(6081), EtherType(0x88b5)]);
+        let steer: Steer = "proto:udp|tcp|gre|icmp+proto:17+tcp:80|443".parse().unwrap();
         assert_eq!(
             steer.any_of,
-            [UdpDstPort(4789), UdpDstPort(6081), EtherType(0x88b5)]
+            [IpProto(17), IpProto(6), IpProto(47), IpProto(1), IpProto(17), TcpDstPort(80), TcpDstPort(443)]
         );
-        let steer: Steer = "proto:udp|tcp|gre|icmp+proto:17+tcp:80|443"
-            .parse()
-            .unwrap();
-        assert_eq!(
-            steer.any_of,
-            [
-                IpProto(17),
-                IpProto(6),
-                IpProto(47),
-                IpProto(1),
-                IpProto(17),
-                TcpDstPort(80),
-                TcpDstPort(443)
-            ]
-        );
-        assert_eq!(
-            "ethertype:35093".parse::<Steer>().unwrap().any_of,
-            [EtherType(0x8915)]
-        );
+        assert_eq!("ethertype:35093".parse::<Steer>().unwrap().any_of, [EtherType(0x8915)]);
         assert_eq!("proto:0x2f".parse::<Steer>().unwrap().any_of, [IpProto(47)]);
         assert_eq!("all".parse::<Steer>().unwrap(), Steer::default());
         assert_eq!("".parse::<Steer>().unwrap(), Steer::default());
@@ -1091,13 +922,8 @@ mod tests {
 
     #[test]
     fn steer_display_is_readable() {
-        let steer: Steer = "udp:4789+proto:47+proto:200+ethertype:35093"
-            .parse()
-            .unwrap();
-        assert_eq!(
-            steer.to_string(),
-            "udp:4789+proto:gre+proto:200+ethertype:0x8915"
-        );
+        let steer: Steer = "udp:4789+proto:47+proto:200+ethertype:35093".parse().unwrap();
+        assert_eq!(steer.to_string(), "udp:4789+proto:gre+proto:200+ethertype:0x8915");
         assert_eq!(Steer::default().to_string(), "all");
     }
 

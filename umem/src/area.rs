@@ -82,9 +82,8 @@ impl Umem {
             hugepages,
             ledger: FrameLedger::new(frame_size, config.frame_count),
         };
-        let frames = (0..config.frame_count)
-            .map(|i| Frame::from_raw(u64::from(i) * u64::from(frame_size), 0))
-            .collect();
+        let frames =
+            (0..config.frame_count).map(|i| Frame::from_raw(u64::from(i) * u64::from(frame_size), 0)).collect();
         Ok((umem, frames))
     }
 

@@ -62,14 +62,8 @@ impl FrameLedger {
     #[cfg(debug_assertions)]
     fn transition(&self, addr: u64, from: u8, to: u8, what: &str) {
         let index = (addr >> self.frame_shift) as usize;
-        let state = self
-            .states
-            .get(index)
-            .unwrap_or_else(|| panic!("frame address {addr:#x} is outside the UMEM"));
-        if state
-            .compare_exchange(from, to, Ordering::Relaxed, Ordering::Relaxed)
-            .is_err()
-        {
+        let state = self.states.get(index).unwrap_or_else(|| panic!("frame address {addr:#x} is outside the UMEM"));
+        if state.compare_exchange(from, to, Ordering::Relaxed, Ordering::Relaxed).is_err() {
             panic!("frame {index} (address {addr:#x}) {what}: one frame in two places");
         }
     }

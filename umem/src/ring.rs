@@ -87,11 +87,7 @@ impl RingRegion {
     ) -> io::Result<RingRegion> {
         check_entries(entries)?;
         let len = offsets.desc as usize + entries as usize * desc_size;
-        let map = MmapOptions::new()
-            .offset(page_offset)
-            .len(len)
-            .populate()
-            .map_raw(socket.as_raw_fd())?;
+        let map = MmapOptions::new().offset(page_offset).len(len).populate().map_raw(socket.as_raw_fd())?;
         let base = NonNull::new(map.as_mut_ptr()).expect("mmap never returns null");
         let region = RingRegion { base, len, offsets, entries, _owner: Owner::Mapped(map) };
         region.check_layout(desc_size)?;
@@ -117,7 +113,7 @@ impl RingRegion {
     fn check_layout(&self, desc_size: usize) -> io::Result<()> {
         let o = self.offsets;
         let fits = |off: u64, size: usize| off as usize + size <= self.len;
-        let aligned = |off: u64, align: u64| off % align == 0;
+        let aligned = |off: u64, align: u64| off.is_multiple_of(align);
         let ok = fits(o.producer, 4)
             && fits(o.consumer, 4)
             && fits(o.flags, 4)
@@ -126,11 +122,14 @@ impl RingRegion {
             && aligned(o.consumer, 4)
             && aligned(o.flags, 4)
             && aligned(o.desc, 8)
-            && (self.base.as_ptr() as usize) % 8 == 0;
+            && (self.base.as_ptr() as usize).is_multiple_of(8);
         if ok {
             Ok(())
         } else {
-            Err(io::Error::new(io::ErrorKind::InvalidData, format!("ring layout {o:?} does not fit {} bytes", self.len)))
+            Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("ring layout {o:?} does not fit {} bytes", self.len),
+            ))
         }
     }
 }

@@ -20,11 +20,8 @@ fn topology_script() -> PathBuf {
 pub fn require_root(test: &str) -> bool {
     // SAFETY-free: geteuid through libc is not needed; /proc tells the effective uid.
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    let euid = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Uid:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .unwrap_or("1");
+    let euid =
+        status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|l| l.split_whitespace().nth(1)).unwrap_or("1");
     if euid == "0" {
         return true;
     }
@@ -45,7 +42,11 @@ impl Lab {
     pub fn up(tag: &str) -> Lab {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let prefix = format!("d{}{}{}", std::process::id() % 100_000, tag, NEXT.fetch_add(1, Ordering::Relaxed));
-        let out = Command::new("bash").arg(topology_script()).args(["up", &prefix]).output().expect("running lab-topology.sh");
+        let out = Command::new("bash")
+            .arg(topology_script())
+            .args(["up", &prefix])
+            .output()
+            .expect("running lab-topology.sh");
         assert!(out.status.success(), "lab-topology.sh up {prefix}: {}", String::from_utf8_lossy(&out.stderr));
         Lab { prefix }
     }

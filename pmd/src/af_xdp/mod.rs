@@ -157,7 +157,8 @@ impl AfXdpDevice {
                 None => umems.add().map_err(|e| PortError::new(format!("UMEM: {e}")))?,
             },
         };
-        let socket = open_owner_socket(&umems.slots[index].umem, &self.spec.iface, self.ifindex, queue, sizes, self.spec.mode)?;
+        let socket =
+            open_owner_socket(&umems.slots[index].umem, &self.spec.iface, self.ifindex, queue, sizes, self.spec.mode)?;
         umems.slots[index].owner_fd = Some(socket.raw_fd());
         self.finish_queue(socket, queue, index, umems)
     }
@@ -185,9 +186,8 @@ impl AfXdpDevice {
     /// Attaches the program (driver mode, else generic with a message). Until then the
     /// interface's traffic is untouched.
     pub fn attach(&mut self) -> Result<bpf::XdpMode, PortError> {
-        let (link, mode) = bpf::Link::attach_xdp_auto(&self.program, self.ifindex).map_err(|err| {
-            PortError::new(format!("cannot attach the XDP program to {}: {err}", self.spec.iface))
-        })?;
+        let (link, mode) = bpf::Link::attach_xdp_auto(&self.program, self.ifindex)
+            .map_err(|err| PortError::new(format!("cannot attach the XDP program to {}: {err}", self.spec.iface)))?;
         self.link = Some(link);
         self.xdp_mode = Some(mode);
         Ok(mode)

@@ -72,8 +72,7 @@ impl XskSocket {
         // The fill and completion rings must be mapped before bind: bind hands them to the
         // UMEM's buffer pool and the socket's offsets stop reaching them.
         let fill = FillRing::new(map(sys::XDP_UMEM_PGOFF_FILL_RING, offsets.fr, sizes.fill, 8)?, ledger.clone());
-        let comp =
-            CompRing::new(map(sys::XDP_UMEM_PGOFF_COMPLETION_RING, offsets.cr, sizes.comp, 8)?, ledger.clone());
+        let comp = CompRing::new(map(sys::XDP_UMEM_PGOFF_COMPLETION_RING, offsets.cr, sizes.comp, 8)?, ledger.clone());
         let rx = if sizes.rx > 0 {
             Some(RxRing::new(map(sys::XDP_PGOFF_RX_RING, offsets.rx, sizes.rx, 16)?, ledger.clone()))
         } else {
@@ -99,14 +98,7 @@ impl XskSocket {
             flags: u32,
         }
         let options: XdpOptions = sys::get_option(fd.as_raw_fd(), sys::XDP_OPTIONS)?;
-        Ok(XskSocket {
-            fd: Arc::new(fd),
-            fill,
-            comp,
-            rx,
-            tx,
-            zerocopy: options.flags & sys::XDP_OPTIONS_ZEROCOPY != 0,
-        })
+        Ok(XskSocket { fd: Arc::new(fd), fill, comp, rx, tx, zerocopy: options.flags & sys::XDP_OPTIONS_ZEROCOPY != 0 })
     }
 
     pub fn raw_fd(&self) -> RawFd {

@@ -136,11 +136,7 @@ pub fn bind(fd: &OwnedFd, ifindex: u32, queue: u32, flags: u16, shared_umem_fd: 
     };
     // SAFETY: `addr` is a valid sockaddr_xdp of the size passed.
     check(unsafe {
-        libc::bind(
-            fd.as_raw_fd(),
-            (&addr as *const SockaddrXdp).cast(),
-            size_of::<SockaddrXdp>() as libc::socklen_t,
-        )
+        libc::bind(fd.as_raw_fd(), (&addr as *const SockaddrXdp).cast(), size_of::<SockaddrXdp>() as libc::socklen_t)
     })
     .map(drop)
 }
