@@ -127,7 +127,7 @@ cleanup() {
         kill -KILL -- "-$pid" 2>/dev/null || true
     done
     kill_ns_procs
-    wait 2>/dev/null || true
+    { wait || true; } 2>/dev/null
     "$TOPO" down "$PREFIX" >/dev/null 2>&1 || true
     rm -rf "/var/run/dpdk/$DPDK_PREFIX"
     if [[ $DPDK_RUNDIR_EXISTED -eq 0 ]]; then
@@ -361,7 +361,7 @@ run_gen() { # KIND LOGFILE
         wait_ns_empty "$NS_GEN"
         GEN_SENT=$(json_get "$logf" sent) || GEN_SENT=""
         s=$(json_get "$logf" seconds) || s=""
-        GEN_SECS=${s:-$(fsub "$t1" "$t0")}
+        GEN_SECS=$(awk -v s="${s:-$(fsub "$t1" "$t0")}" 'BEGIN { printf "%.3f", s }')
         if [[ $rc -ne 0 ]]; then
             FAILURES+=("dataplane gen exited $rc (log: $(tail -n 3 "$logf" | tr '\n' ' '))")
         fi

@@ -1,0 +1,14 @@
+#!/usr/bin/env bash
+# Everything the tests need, on a fresh machine: system packages, build, format and lint
+# checks, then every test. The network tests (veth, AF_XDP, XDP) need root; as another user
+# they skip with a message, except under CI=true, where they must run.
+#
+#   sudo bash scripts/test.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/ci-deps.sh
+cargo build --workspace --all-targets --locked
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo test --workspace --locked
