@@ -222,3 +222,58 @@ fn bad_input_gets_a_clear_message_and_leaves_nothing_attached() {
     assert!(!lab.has_xdp("dut", "dut0"));
     assert!(!lab.has_xdp("dut", "dut1"));
 }
+
+#[test]
+fn steer_sends_only_matching_traffic_to_the_dataplane() {
+    if !require_root("steer_sends_only_matching_traffic_to_the_dataplane") {
+        return;
+    }
+    let _serial = traffic_lock();
+    let lab = Lab::up("t");
+    let stats = temp_path("steer.jsonl");
+    let dut = start_dut(&lab, &["--port", "af_xdp:iface=dut0,steer=udp:9", "--action", "drop"], &stats);
+    for dst_port in ["9", "10"] {
+        let out = lab
+            .dataplane("gen", &["gen", "--iface", "gen0", "--count", "1000", "--rate", "20000", "--dst-port", dst_port])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{}", text(&out.stderr));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let dut = stop_dut(dut, &stats);
+    let _ = std::fs::remove_file(&stats);
+    assert_eq!(dut["totals"]["rx"], 1000, "only UDP port 9 reaches the dataplane: {dut}");
+}
+
+#[test]
+fn preflight_refuses_a_busy_interface_and_a_too_large_mtu() {
+    if !require_root("preflight_refuses_a_busy_interface_and_a_too_large_mtu") {
+        return;
+    }
+    let _serial = traffic_lock();
+    let lab = Lab::up("p");
+    // Another program (here our sink's counter) already holds dut0's XDP hook.
+    let sink = start_sink(&lab, "dut", "dut0");
+    let out = lab.dataplane("dut", &["run", "--port", "af_xdp:iface=dut0"]).output().unwrap();
+    let message = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{message}");
+    assert!(message.contains("cannot attach the XDP program to dut0"), "{message}");
+    assert!(message.contains("already"), "{message}");
+    drop(sink);
+    assert!(lab.wait_xdp("dut", "dut0", false, Duration::from_secs(5)));
+
+    let set_mtu = |mtu: &str| {
+        let ok = lab.command("dut", "ip", &["link", "set", "dut1", "mtu", mtu]).status().unwrap().success();
+        assert!(ok, "setting the MTU of dut1 to {mtu}");
+    };
+    set_mtu("3000");
+    let out = lab.dataplane("dut", &["run", "--port", "af_xdp:iface=dut1"]).output().unwrap();
+    let message = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{message}");
+    assert!(message.contains("MTU of dut1 (3000)") && message.contains("frame=4096"), "{message}");
+    set_mtu("9000");
+    let out = lab.dataplane("dut", &["run", "--port", "af_xdp:iface=dut1,frame=4096"]).output().unwrap();
+    let message = text(&out.stderr);
+    assert!(message.contains("MTU of dut1 (9000)") && message.contains("lower the MTU"), "{message}");
+    assert!(!lab.has_xdp("dut", "dut1"));
+}

@@ -3,11 +3,15 @@
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use umem::ring::RingOffsets;
 use umem::{CompRing, FillRing, RingRegion, RxRing, TxRing, Umem};
 
 use super::sys::{self, XdpStatistics};
+
+/// How long a bind waits for a queue that another socket is still letting go of.
+const BUSY_QUEUE_GRACE: Duration = Duration::from_millis(500);
 
 /// Ring sizes in entries (powers of two); 0 for rx or tx means "no such ring".
 #[derive(Clone, Copy, Debug)]
@@ -83,13 +87,20 @@ impl XskSocket {
         } else {
             None
         };
-        match flags {
-            BindFlags::Owner { zerocopy } => {
-                let mode = if zerocopy { sys::XDP_ZEROCOPY } else { sys::XDP_COPY };
-                sys::bind(&fd, ifindex, queue, mode | sys::XDP_USE_NEED_WAKEUP, None)?;
-            }
-            BindFlags::Shared { owner_fd } => {
-                sys::bind(&fd, ifindex, queue, sys::XDP_SHARED_UMEM, Some(owner_fd))?;
+        let (bind_flags, shared_fd) = match flags {
+            BindFlags::Owner { zerocopy: true } => (sys::XDP_ZEROCOPY | sys::XDP_USE_NEED_WAKEUP, None),
+            BindFlags::Owner { zerocopy: false } => (sys::XDP_COPY | sys::XDP_USE_NEED_WAKEUP, None),
+            BindFlags::Shared { owner_fd } => (sys::XDP_SHARED_UMEM, Some(owner_fd)),
+        };
+        // A socket closed a moment ago may still hold the queue: the kernel releases its
+        // buffer pool from a workqueue. Give that a moment before calling the queue taken.
+        let deadline = Instant::now() + BUSY_QUEUE_GRACE;
+        loop {
+            match sys::bind(&fd, ifindex, queue, bind_flags, shared_fd) {
+                Err(err) if err.raw_os_error() == Some(libc::EBUSY) && Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                result => break result?,
             }
         }
         #[repr(C)]
