@@ -168,6 +168,45 @@ impl Umem {
         true
     }
 
+    /// Bytes free in front of the frame's data (in its chunk).
+    #[inline]
+    pub fn headroom(&self, frame: &Frame) -> usize {
+        (frame.addr() - frame.chunk_base(self.frame_size)) as usize
+    }
+
+    /// Grows (`delta > 0`) or shrinks (`delta < 0`) the frame at its front, like the XDP
+    /// helper `bpf_xdp_adjust_head`: for a header pushed in front (encapsulation) or
+    /// stripped (decapsulation). Growing uses the headroom, and when that is too small moves
+    /// the data back within the chunk. Returns false, changing nothing, when the chunk
+    /// cannot hold the result. New bytes in front are left as they were: the caller writes
+    /// them.
+    pub fn adjust_head(&self, frame: &mut Frame, delta: isize) -> bool {
+        let len = frame.len();
+        if delta <= 0 {
+            let cut = delta.unsigned_abs();
+            if cut > len {
+                return false;
+            }
+            frame.move_to(frame.addr() + cut as u64, len - cut);
+            return true;
+        }
+        let grow = delta as usize;
+        let room = self.room(frame);
+        let headroom = self.headroom(frame);
+        if headroom + room < len + grow {
+            return false;
+        }
+        if headroom < grow {
+            // Slide the data back so `grow` bytes fit in front.
+            let shift = grow - headroom;
+            let buffer = self.buffer_mut(frame);
+            buffer.copy_within(0..len, shift);
+            frame.move_to(frame.addr() + shift as u64, len);
+        }
+        frame.move_to(frame.addr() - grow as u64, len + grow);
+        true
+    }
+
     #[inline]
     fn checked_start(&self, frame: &Frame, len: usize) -> usize {
         let start = frame.addr() as usize;
@@ -214,6 +253,26 @@ mod tests {
         assert_eq!(umem.data(&frame), b"jello");
         assert!(!umem.write(&mut frame, &[0; 4096]), "larger than the frame");
         assert_eq!(umem.room(&frame), 2048);
+    }
+
+    #[test]
+    fn adjust_head_pushes_and_strips_headers() {
+        let (umem, mut frames) = Umem::create(&UmemConfig { frame_count: 2, ..Default::default() }).unwrap();
+        let mut frame = frames.pop().unwrap();
+        assert!(umem.write(&mut frame, b"payload"));
+        // No headroom at the chunk start: the data slides back.
+        assert!(umem.adjust_head(&mut frame, 4));
+        umem.data_mut(&mut frame)[..4].copy_from_slice(b"hdr:");
+        assert_eq!(umem.data(&frame), b"hdr:payload");
+        assert!(umem.adjust_head(&mut frame, -4));
+        assert_eq!(umem.data(&frame), b"payload");
+        assert_eq!(umem.headroom(&frame), 4);
+        // Now the headroom is used without moving anything.
+        assert!(umem.adjust_head(&mut frame, 4));
+        assert_eq!(umem.headroom(&frame), 0);
+        assert!(!umem.adjust_head(&mut frame, -100), "cannot strip more than there is");
+        assert!(!umem.adjust_head(&mut frame, 2048), "cannot grow past the chunk");
+        assert_eq!(umem.data(&frame), b"hdr:payload");
     }
 
     #[test]

@@ -38,6 +38,13 @@ impl Frame {
         self.len = len as u32;
     }
 
+    /// Moves the data start within the chunk (the caller checked the bounds).
+    #[inline]
+    pub(crate) fn move_to(&mut self, addr: u64, len: usize) {
+        self.addr = addr;
+        self.len = len as u32;
+    }
+
     /// The start of the frame's chunk, for a power-of-two frame size.
     #[inline]
     pub(crate) fn chunk_base(&self, frame_size: u32) -> u64 {
