@@ -99,7 +99,9 @@ READY_TIMEOUT=30
 DUT_LIMIT=$((N + 60))
 STOP_GRACE=10
 
-PIDS=()       # background processes we started (each leads its own process group)
+PIDS=()       # background processes we started and have not reaped yet
+              # (each leads its own process group; reaped ones are dropped
+              # from the list at once, since their PIDs can be reused)
 FAILURES=()   # what went wrong, for the report
 NOTES=()      # what the reader should know (fallbacks, skipped halves)
 COMMANDS=()   # every measuring command, for the report
@@ -120,14 +122,21 @@ kill_ns_procs() {
 }
 
 cleanup() {
-    local rc=$? pid
+    local rc=$? pid i
     trap - EXIT INT TERM
+    # Disowned, bash does not print a "Killed" line for each of them.
+    disown -a 2>/dev/null || true
     for pid in "${PIDS[@]}"; do
         # `timeout` made each of them a process group leader.
         kill -KILL -- "-$pid" 2>/dev/null || true
     done
     kill_ns_procs
-    { wait || true; } 2>/dev/null
+    for pid in "${PIDS[@]}"; do
+        for ((i = 0; i < 50; i++)); do
+            alive "$pid" || break
+            sleep 0.1
+        done
+    done
     "$TOPO" down "$PREFIX" >/dev/null 2>&1 || true
     rm -rf "/var/run/dpdk/$DPDK_PREFIX"
     if [[ $DPDK_RUNDIR_EXISTED -eq 0 ]]; then
@@ -171,6 +180,17 @@ start_bg() { # LOGFILE NS LIMIT CMD...
     PIDS+=("$STARTED_PID")
 }
 
+# Waits for (reaps) a background process and forgets it. Returns its status.
+reap() { # PID
+    local rc=0 p keep=()
+    wait "$1" 2>/dev/null || rc=$?
+    for p in "${PIDS[@]}"; do
+        [[ $p == "$1" ]] || keep+=("$p")
+    done
+    PIDS=("${keep[@]}")
+    return "$rc"
+}
+
 # SIGINT, then a bounded wait, then SIGKILL to the group. Returns the exit code.
 stop_bg() { # PID
     local pid=$1 i rc=0
@@ -185,7 +205,7 @@ stop_bg() { # PID
             kill -KILL -- "-$pid" 2>/dev/null || true
         fi
     fi
-    wait "$pid" 2>/dev/null || rc=$?
+    reap "$pid" || rc=$?
     return "$rc"
 }
 
@@ -233,9 +253,8 @@ wait_ready() { # PID LOGFILE PATTERN NS IFACE...
     return 1
 }
 
-# trafgen's worker is a child of the process `timeout` watches, and prints
-# the summary (and may send a last burst) after its parent is gone: wait
-# until nothing runs in the namespace before reading counters.
+# trafgen forks its worker (timeout watches only its parent): make sure
+# nothing is left sending in the namespace before counters are read.
 wait_ns_empty() { # NS
     local i pid
     for ((i = 0; i < STOP_GRACE * 10; i++)); do
@@ -346,7 +365,8 @@ EOF
 
 # ---------------------------------------------------------------- pieces
 
-# Runs the generator in the gen namespace on core 0 for N seconds (foreground).
+# Runs the generator in the gen namespace on core 0 for N seconds. (In the
+# background plus `wait`, so that SIGINT/SIGTERM to this script act at once.)
 # Sets GEN_SENT (its own count, may be empty) and GEN_SECS.
 run_gen() { # KIND LOGFILE
     local kind=$1 logf=$2 t0 t1 rc=0 s
@@ -355,15 +375,15 @@ run_gen() { # KIND LOGFILE
         local cmd=("$DP" gen --iface gen0 --template udp --size 60 --duration "$N" --json)
         COMMANDS+=("ip netns exec $NS_GEN taskset -c 0 ${cmd[*]}")
         t0=$(now)
-        ip netns exec "$NS_GEN" timeout -k "$STOP_GRACE" -s INT $((N + 30)) \
-            taskset -c 0 "${cmd[@]}" </dev/null >"$logf" 2>&1 || rc=$?
+        start_bg "$logf" "$NS_GEN" $((N + 30)) taskset -c 0 "${cmd[@]}"
+        reap "$STARTED_PID" || rc=$?
         t1=$(now)
         wait_ns_empty "$NS_GEN"
         GEN_SENT=$(json_get "$logf" sent) || GEN_SENT=""
         s=$(json_get "$logf" seconds) || s=""
         GEN_SECS=$(awk -v s="${s:-$(fsub "$t1" "$t0")}" 'BEGIN { printf "%.3f", s }')
         if [[ $rc -ne 0 ]]; then
-            FAILURES+=("dataplane gen exited $rc (log: $(tail -n 3 "$logf" | tr '\n' ' '))")
+            FAILURES+=("$(basename "$logf" .log): dataplane gen exited $rc (log: $(tail -n 3 "$logf" | tr '\n' ' '))")
         fi
     else
         # trafgen: -P 1 one process (else one per CPU); --no-sock-mem and -Q
@@ -372,8 +392,8 @@ run_gen() { # KIND LOGFILE
         local cmd=(trafgen -o gen0 -i "$TRAFGEN_CFG" -P 1 --no-sock-mem -Q)
         COMMANDS+=("ip netns exec $NS_GEN timeout -s INT $N taskset -c 0 ${cmd[*]}")
         t0=$(now)
-        ip netns exec "$NS_GEN" timeout -k "$STOP_GRACE" -s INT "$N" \
-            taskset -c 0 "${cmd[@]}" </dev/null >"$logf" 2>&1 || rc=$?
+        start_bg "$logf" "$NS_GEN" "$N" taskset -c 0 "${cmd[@]}"
+        reap "$STARTED_PID" || rc=$?
         t1=$(now)
         GEN_SECS=$(fsub "$t1" "$t0")
         wait_ns_empty "$NS_GEN"
@@ -381,7 +401,7 @@ run_gen() { # KIND LOGFILE
         GEN_SENT=$(tr -d '\r' <"$logf" | awk '/packets outgoing/ { print $1 }' | tail -n 1)
         # 124 = stopped by timeout, which is how it is meant to end.
         if [[ $rc -ne 0 && $rc -ne 124 ]] || grep -q 'failed' "$logf"; then
-            FAILURES+=("trafgen: exit $rc: $(grep -m1 -i 'fail' "$logf" || tail -n 1 "$logf")")
+            FAILURES+=("$(basename "$logf" .log): trafgen exit $rc: $(grep -m1 -i 'fail' "$logf" || tail -n 1 "$logf")")
         fi
     fi
 }
@@ -421,7 +441,7 @@ start_dut() { # KIND(dataplane|testpmd) MODE(drop|fwd|rxonly) LOGFILE STATSFILE
     start_bg "$logf" "$NS_DUT" "$DUT_LIMIT" taskset -c 1 "${cmd[@]}"
     DUT_PID=$STARTED_PID
     if ! wait_ready "$DUT_PID" "$logf" "$pattern" "$NS_DUT" "${ifaces[@]}"; then
-        FAILURES+=("$kind ($mode) did not start; see its log")
+        FAILURES+=("$(basename "$logf" .log): $kind ($mode) did not start: $(tail -n 1 "$logf")")
         stop_bg "$DUT_PID" || true
         return 1
     fi
@@ -455,7 +475,7 @@ measure_dut() { # KIND MODE(rxonly|fwd) TAG
         start_bg "$sinklog" "$NS_SINK" $((N + 30)) taskset -c 0 "${sink_cmd[@]}"
         sink_pid=$STARTED_PID
         if ! wait_ready "$sink_pid" "$sinklog" "" "$NS_SINK" sink0; then
-            FAILURES+=("dataplane sink did not start")
+            FAILURES+=("$tag: dataplane sink did not start: $(tail -n 1 "$sinklog")")
             stop_bg "$sink_pid" || true
             stop_bg "$DUT_PID" || true
             return 0
@@ -473,26 +493,26 @@ measure_dut() { # KIND MODE(rxonly|fwd) TAG
 
     if [[ -n $sink_pid ]]; then
         finish_bg "$sink_pid" 15 || rc=$?
-        [[ $rc -eq 0 ]] || FAILURES+=("dataplane sink exited $rc")
+        [[ $rc -eq 0 ]] || FAILURES+=("$tag: dataplane sink exited $rc")
         delivered=$(json_get "$sinklog" packets) || delivered=""
     else
         delivered=$((s1 - s0))
     fi
 
     if ! alive "$DUT_PID"; then
-        FAILURES+=("$kind ($mode) died while measuring; see its log")
+        FAILURES+=("$tag: $kind ($mode) died while measuring: $(tail -n 1 "$logf")")
     fi
     rc=0
     stop_bg "$DUT_PID" || rc=$?
     # testpmd is ended by timeout's SIGINT forwarding; both 0 and 130 are fine.
     if [[ $rc -ne 0 && $rc -ne 130 ]]; then
-        FAILURES+=("$kind ($mode) exited $rc on SIGINT")
+        FAILURES+=("$tag: $kind ($mode) exited $rc on SIGINT")
     fi
     processed=$(dut_processed "$kind" "$logf" "$stats")
 
     R_OFFERED=$(fdiv $((rx1 - rx0)) "$GEN_SECS")
     if [[ $mode == rxonly ]]; then
-        [[ -n $processed ]] || FAILURES+=("$kind ($mode): no processed count found")
+        [[ -n $processed ]] || FAILURES+=("$tag: $kind ($mode): no processed count found")
         R_PPS=$(fdiv "${processed:-0}" "$GEN_SECS")
         [[ -n $processed ]] || R_PPS=""
     else
@@ -545,7 +565,7 @@ run_case() { # KEY HAVE FUNCTION ARGS...
     "$@"
     PPS[$key]="${PPS[$key]:-}${R_PPS:-n/a} "
     OFFERED[$key]="${OFFERED[$key]:-}${R_OFFERED:-n/a} "
-    EXTRA[$key]="${EXTRA[$key]:-}${EXTRA[$key]:+; }$R_EXTRA"
+    EXTRA[$key]="${EXTRA[$key]:-}${EXTRA[$key]:+|}$R_EXTRA"
 }
 
 # Runs both halves of one test; odd rounds start with the dataplane, even
@@ -615,6 +635,23 @@ row() { # TITLE DPKEY BASELINE BASEKEY
         "$(median "${OFFERED[$2]:-skipped}")" "$(median "${OFFERED[$4]:-skipped}")"
 }
 
+# A DUT that handled (nearly) all it was offered was not the bottleneck:
+# when both halves did, the row measures the generator.
+saturation_note() { # TITLE DPKEY BASEKEY
+    local k p o all=1 any=0
+    for k in "$2" "$3"; do
+        p=$(median "${PPS[$k]}")
+        o=$(median "${OFFERED[$k]:-skipped}")
+        [[ $p =~ ^[0-9]+$ && $o =~ ^[0-9]+$ ]] || continue
+        any=1
+        awk -v p="$p" -v o="$o" 'BEGIN { exit !(p >= 0.97 * o) }' || all=0
+    done
+    if [[ $any -eq 1 && $all -eq 1 ]]; then
+        echo "**$1: every DUT measured kept up with what it was offered (>= 97%): this row measures the generator, not the DUTs; its ratio says little.**"
+        echo
+    fi
+}
+
 report() {
     local k c n f
     echo "# veth-compare: dataplane vs testpmd / trafgen"
@@ -633,9 +670,13 @@ report() {
     echo "Counts per measurement:"
     echo
     for k in rxdrop_dp rxdrop_tp fwd_dp fwd_tp gen_dp gen_tg; do
-        [[ -n ${EXTRA[$k]:-} ]] && echo "- $k: ${EXTRA[$k]}"
+        [[ -n ${EXTRA[$k]:-} ]] || continue
+        echo "- $k:"
+        tr '|' '\n' <<<"${EXTRA[$k]}" | awk '{ printf "  - round %d: %s\n", NR, $0 }'
     done
     echo
+    saturation_note "(1) rxdrop" rxdrop_dp rxdrop_tp
+    saturation_note "(2) io forward" fwd_dp fwd_tp
     if [[ ${#NOTES[@]} -gt 0 ]]; then
         echo "Notes:"
         echo
@@ -651,7 +692,7 @@ report() {
     echo "Commands (namespaces are made by scripts/lab-topology.sh up $PREFIX):"
     echo
     echo '```'
-    for c in "${COMMANDS[@]}"; do echo "$c"; done | awk '!seen[$0]++'
+    for c in "${COMMANDS[@]}"; do echo "$c"; done | sed -E 's/-r[0-9]+-stats/-rN-stats/' | awk '!seen[$0]++'
     echo '```'
 }
 

@@ -12,4 +12,5 @@ pub mod run;
 pub mod sink;
 pub mod stats;
 pub mod template;
+pub mod wire;
 pub mod worker;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use dataplane::gen::{generate, GenConfig};
+use dataplane::gen::{generate, Engine, GenConfig};
 use dataplane::run::{run, RunConfig};
 use dataplane::sink::{sink, SinkConfig};
 use dataplane::stats::format_pps;
@@ -58,6 +58,7 @@ const GEN_EXAMPLES: &str = "\
 Examples:
   dataplane gen --iface veth0 --count 100000 --rate 50000
   dataplane gen --iface gen0 --size 60 --duration 10 --core 0 --json
+  dataplane gen --iface gen0 --engine live --duration 10 --core 0   (as fast as the kernel can)
   dataplane gen --pcap udp.pcap --count 10 --size 128";
 
 const SINK_EXAMPLES: &str = "\
@@ -107,8 +108,19 @@ enum ModeArg {
     Zerocopy,
 }
 
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum EngineArg {
+    /// AF_XDP transmit (copy mode on veth: every frame becomes an skb).
+    AfXdp,
+    /// BPF_PROG_RUN live frames: several Mpps per core; the peer needs XDP or GRO.
+    Live,
+}
+
 #[derive(Args)]
 struct GenArgs {
+    /// How frames are sent.
+    #[arg(long, value_enum, default_value = "af-xdp")]
+    engine: EngineArg,
     /// Interface to send on.
     #[arg(long, value_name = "NAME")]
     iface: Option<String>,
@@ -245,6 +257,10 @@ fn cmd_gen(args: GenArgs) -> Result<(), String> {
         (None, None) => UdpTemplate::default().src_mac,
     };
     let config = GenConfig {
+        engine: match args.engine {
+            EngineArg::AfXdp => Engine::AfXdp,
+            EngineArg::Live => Engine::Live,
+        },
         iface: args.iface,
         template: template::UdpTemplate {
             src_mac,

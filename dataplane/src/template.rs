@@ -76,10 +76,7 @@ impl UdpTemplate {
         }
         let sum = ipv4_pseudo_header(self.src_ip.octets(), self.dst_ip.octets(), IPPROTO_UDP, udp_len).add_bytes(udp);
         // RFC 768: a computed checksum of zero is sent as all ones (zero means "none").
-        let udp_checksum = match sum.checksum() {
-            0 => 0xffff,
-            c => c,
-        };
+        let udp_checksum = sum.checksum().udp_wire();
         udp[6..8].copy_from_slice(&udp_checksum.to_be_bytes());
         frame
     }

@@ -29,6 +29,11 @@ pub fn mac(name: &str) -> Option<[u8; 6]> {
     Some(mac)
 }
 
+/// The interface's `tx_packets` counter (for veth it includes XDP frames its peer took).
+pub fn tx_packets(name: &str) -> Option<u64> {
+    read_sys(name, "statistics/tx_packets")?.parse().ok()
+}
+
 /// Receive queues the kernel uses now (`real_num_rx_queues`).
 pub fn rx_queue_count(name: &str) -> Option<u32> {
     let dir = fs::read_dir(format!("/sys/class/net/{name}/queues")).ok()?;

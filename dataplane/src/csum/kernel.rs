@@ -1,0 +1,198 @@
+//! The summing loops behind [`Sum::add_bytes`](super::Sum::add_bytes).
+//!
+//! Every kernel reads the buffer in *native* byte order and returns an unfolded `u64`. RFC 1071
+//! §2(B) (byte-order independence) makes that correct: on a little-endian machine the folded
+//! sum of byte-swapped words is the byte-swapped sum, so one swap at the very end (in
+//! [`Sum::fold`](super::Sum::fold)) replaces one per word. RFC 1071 §2(C) (parallel summation)
+//! lets the kernels add 32-bit words into 64-bit lanes and fold the carries once at the end:
+//! 2^16 ≡ 1 (mod 2^16 - 1), so every 16-bit half of a wider word lands where it belongs.
+//!
+//! Kernels see at most [`MAX_CHUNK`] bytes at a time, so a `u64` lane that only ever receives
+//! 32-bit words cannot overflow (2^28 words of less than 2^32 each sum to less than 2^60).
+
+use std::sync::OnceLock;
+
+/// Buffers shorter than this take [`short`] with no dispatch: the dataplane sums a 20-byte
+/// IPv4 header per packet, where a function pointer and a vector setup cost more than they save.
+pub const SHORT: usize = 64;
+
+/// The largest piece one kernel call sees (even, so pieces keep word alignment).
+const MAX_CHUNK: usize = 1 << 30;
+
+type Kernel = fn(&[u8]) -> u64;
+
+/// The kernel picked at run time, cached so the feature test runs once per process.
+static KERNEL: OnceLock<(Kernel, &'static str)> = OnceLock::new();
+
+fn pick() -> (Kernel, &'static str) {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        return (avx2::checked, "avx2");
+    }
+    (scalar, "scalar")
+}
+
+/// The name of the kernel [`Sum::add_bytes`](super::Sum::add_bytes) uses for long buffers on
+/// this machine: `"avx2"` or `"scalar"`.
+pub fn name() -> &'static str {
+    KERNEL.get_or_init(pick).1
+}
+
+/// The unfolded native-order sum of `bytes`, through the fastest kernel for its length.
+#[inline]
+pub(super) fn sum_native(bytes: &[u8]) -> u64 {
+    if bytes.len() < SHORT {
+        return short(bytes);
+    }
+    let kernel = KERNEL.get_or_init(pick).0;
+    if bytes.len() <= MAX_CHUNK {
+        return kernel(bytes);
+    }
+    bytes.chunks(MAX_CHUNK).fold(0, |acc, chunk| add_carry(acc, kernel(chunk)))
+}
+
+/// The folded sum of `bytes` through the portable scalar kernel alone, whatever the machine
+/// has: for tests and for the benchmark's comparison. Equal to
+/// [`reference::sum16`](super::reference::sum16).
+pub fn scalar_sum16(bytes: &[u8]) -> u16 {
+    let acc = bytes.chunks(MAX_CHUNK).fold(0, |acc, chunk| add_carry(acc, scalar(chunk)));
+    u16::from_be(fold_native(acc))
+}
+
+/// The folded sum of `bytes` through the AVX2 kernel, or `None` when the CPU lacks AVX2.
+pub fn avx2_sum16(bytes: &[u8]) -> Option<u16> {
+    #[cfg(target_arch = "x86_64")]
+    if std::is_x86_feature_detected!("avx2") {
+        let acc = bytes.chunks(MAX_CHUNK).fold(0, |acc, chunk| add_carry(acc, avx2::checked(chunk)));
+        return Some(u16::from_be(fold_native(acc)));
+    }
+    let _ = bytes;
+    None
+}
+
+/// One's-complement addition of two 64-bit values: the carry out of bit 63 comes back in at
+/// bit 0 (2^64 ≡ 1 mod 2^16 - 1). Never yields 0 unless both inputs are 0.
+#[inline]
+pub(super) fn add_carry(a: u64, b: u64) -> u64 {
+    let (sum, carry) = a.overflowing_add(b);
+    // No second carry: if the first add overflowed, `sum` is at most 2^64 - 2.
+    sum + u64::from(carry)
+}
+
+/// Folds a 64-bit one's-complement sum to 16 bits, branch-free. The byte order is whatever
+/// the input's was. Returns 0 only for 0, so a sum of nonzero data stays in 1..=0xffff,
+/// exactly as the word-by-word reference does.
+#[inline]
+pub(super) fn fold_native(acc: u64) -> u16 {
+    let (sum, carry) = (acc as u32).overflowing_add((acc >> 32) as u32);
+    let sum = sum + u32::from(carry);
+    let (sum, carry) = (sum as u16).overflowing_add((sum >> 16) as u16);
+    sum + u16::from(carry)
+}
+
+/// Short buffers: 32-bit words into one `u64`, then the 0..3 byte tail. At most
+/// `len / 4` words of less than 2^32 each, so it cannot overflow below 2^34 bytes.
+#[inline]
+fn short(bytes: &[u8]) -> u64 {
+    let mut acc = 0u64;
+    let mut words = bytes.chunks_exact(8);
+    for w in &mut words {
+        let w = u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]);
+        acc += (w & 0xffff_ffff) + (w >> 32);
+    }
+    let rest = words.remainder();
+    if rest.len() >= 4 {
+        acc += u64::from(u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]]));
+        return acc + tail(&rest[4..]);
+    }
+    acc + tail(rest)
+}
+
+/// The last 0..=3 bytes: a whole 16-bit word, then an odd byte padded with zero on its
+/// right in wire order (RFC 1071 §4.1), which `from_ne_bytes([b, 0])` is in either order.
+#[inline]
+fn tail(rest: &[u8]) -> u64 {
+    match *rest {
+        [] => 0,
+        [a] => u64::from(u16::from_ne_bytes([a, 0])),
+        [a, b] => u64::from(u16::from_ne_bytes([a, b])),
+        [a, b, c] => u64::from(u16::from_ne_bytes([a, b])) + u64::from(u16::from_ne_bytes([c, 0])),
+        _ => unreachable!("tail takes at most 3 bytes"),
+    }
+}
+
+/// The portable kernel: four independent `u64` accumulators over 32-byte blocks, each
+/// taking two 32-bit words per block, so the adds do not wait on each other or on a carry.
+fn scalar(bytes: &[u8]) -> u64 {
+    debug_assert!(bytes.len() <= MAX_CHUNK);
+    let word = |b: &[u8], i: usize| u64::from(u32::from_ne_bytes([b[i], b[i + 1], b[i + 2], b[i + 3]]));
+    let (mut a0, mut a1, mut a2, mut a3) = (0u64, 0u64, 0u64, 0u64);
+    let mut blocks = bytes.chunks_exact(32);
+    for b in &mut blocks {
+        a0 += word(b, 0) + word(b, 16);
+        a1 += word(b, 4) + word(b, 20);
+        a2 += word(b, 8) + word(b, 24);
+        a3 += word(b, 12) + word(b, 28);
+    }
+    // Below MAX_CHUNK the four lanes together stay under 2^60: plain adds suffice.
+    a0 + a1 + a2 + a3 + short(blocks.remainder())
+}
+
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use std::arch::x86_64::{
+        __m256i, _mm256_add_epi64, _mm256_and_si256, _mm256_castsi256_si128, _mm256_extracti128_si256,
+        _mm256_loadu_si256, _mm256_set1_epi64x, _mm256_setzero_si256, _mm256_srli_epi64, _mm_add_epi64,
+        _mm_cvtsi128_si64, _mm_unpackhi_epi64,
+    };
+
+    /// Installed by [`super::pick`] only after `is_x86_feature_detected!("avx2")` said yes,
+    /// and called by [`super::avx2_sum16`] only after the same test.
+    pub(super) fn checked(bytes: &[u8]) -> u64 {
+        // SAFETY: every path to this function runs after the AVX2 feature test succeeded
+        // (see the doc comment); it is private to the kernel module so nothing else can.
+        unsafe { sum(bytes) }
+    }
+
+    /// Splits each 64-bit lane of `v` into its two 32-bit words and adds them to `acc`.
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn add_words(acc: __m256i, v: __m256i) -> __m256i {
+        let low = _mm256_and_si256(v, _mm256_set1_epi64x(0xffff_ffff));
+        _mm256_add_epi64(_mm256_add_epi64(acc, low), _mm256_srli_epi64::<32>(v))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2")]
+    fn load(block: &[u8]) -> __m256i {
+        assert!(block.len() >= 32);
+        // SAFETY: the assert keeps the 32-byte read inside `block`; loadu has no alignment
+        // requirement, and AVX2 is enabled for this function.
+        unsafe { _mm256_loadu_si256(block.as_ptr().cast::<__m256i>()) }
+    }
+
+    /// 128-byte blocks into four vector accumulators (four 32-byte loads in flight), then
+    /// 32-byte blocks, then the scalar short path for the last 0..31 bytes. Each 64-bit lane
+    /// gets only 32-bit words, and the caller keeps `bytes` within MAX_CHUNK, so no lane and
+    /// no sum of lanes can overflow.
+    #[target_feature(enable = "avx2")]
+    fn sum(bytes: &[u8]) -> u64 {
+        let (mut a0, mut a1, mut a2, mut a3) =
+            (_mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256(), _mm256_setzero_si256());
+        let mut blocks = bytes.chunks_exact(128);
+        for b in &mut blocks {
+            a0 = add_words(a0, load(&b[0..32]));
+            a1 = add_words(a1, load(&b[32..64]));
+            a2 = add_words(a2, load(&b[64..96]));
+            a3 = add_words(a3, load(&b[96..128]));
+        }
+        let mut rest = blocks.remainder().chunks_exact(32);
+        for b in &mut rest {
+            a0 = add_words(a0, load(b));
+        }
+        let acc = _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3));
+        let half = _mm_add_epi64(_mm256_castsi256_si128(acc), _mm256_extracti128_si256::<1>(acc));
+        let lanes = _mm_add_epi64(half, _mm_unpackhi_epi64(half, half));
+        _mm_cvtsi128_si64(lanes) as u64 + super::short(rest.remainder())
+    }
+}

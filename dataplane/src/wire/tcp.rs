@@ -1,0 +1,154 @@
+//! TCP header with options (RFC 9293 §3.1).
+
+use super::{check_len, clamped, clamped_mut, read_u16, read_u32, write_u16, ErrorKind, Layer, WireError};
+
+/// The header without options (data offset 5).
+pub const MIN_HEADER_LEN: usize = 20;
+
+mod field {
+    pub const SRC_PORT: usize = 0;
+    pub const DST_PORT: usize = 2;
+    pub const SEQ: usize = 4;
+    pub const ACK: usize = 8;
+    pub const OFFSET_FLAGS: usize = 12;
+    pub const WINDOW: usize = 14;
+    pub const CHECKSUM: usize = 16;
+    pub const URGENT: usize = 18;
+}
+
+/// A view over a TCP segment; the buffer is the IP payload. After `new_checked` the header
+/// with its options fits it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TcpPacket<T: AsRef<[u8]>> {
+    buffer: T,
+}
+
+impl<T: AsRef<[u8]>> TcpPacket<T> {
+    /// Checks that the data offset is at least 5 and the header it gives fits (RFC 9293 §3.1).
+    pub fn new_checked(buffer: T) -> Result<Self, WireError> {
+        let data = buffer.as_ref();
+        check_len(Layer::Tcp, data, MIN_HEADER_LEN)?;
+        let header_len = usize::from(data[field::OFFSET_FLAGS] >> 4) * 4;
+        if header_len < MIN_HEADER_LEN {
+            return Err(WireError::new(ErrorKind::BadTcpOffset, Layer::Tcp, 0, MIN_HEADER_LEN, header_len));
+        }
+        if header_len > data.len() {
+            return Err(WireError::new(ErrorKind::BadTcpOffset, Layer::Tcp, 0, header_len, data.len()));
+        }
+        Ok(TcpPacket { buffer })
+    }
+
+    pub fn into_inner(self) -> T {
+        self.buffer
+    }
+
+    #[inline]
+    pub fn src_port(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), field::SRC_PORT)
+    }
+
+    #[inline]
+    pub fn dst_port(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), field::DST_PORT)
+    }
+
+    #[inline]
+    pub fn seq_number(&self) -> u32 {
+        read_u32(self.buffer.as_ref(), field::SEQ)
+    }
+
+    #[inline]
+    pub fn ack_number(&self) -> u32 {
+        read_u32(self.buffer.as_ref(), field::ACK)
+    }
+
+    /// Data offset in bytes, 20..=60.
+    #[inline]
+    pub fn header_len(&self) -> usize {
+        usize::from(self.buffer.as_ref()[field::OFFSET_FLAGS] >> 4) * 4
+    }
+
+    /// The control bits CWR..FIN (the low byte of the offset/flags word).
+    #[inline]
+    pub fn flags(&self) -> u8 {
+        self.buffer.as_ref()[field::OFFSET_FLAGS + 1]
+    }
+
+    #[inline]
+    pub fn window(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), field::WINDOW)
+    }
+
+    #[inline]
+    pub fn checksum(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), field::CHECKSUM)
+    }
+
+    #[inline]
+    pub fn urgent_pointer(&self) -> u16 {
+        read_u16(self.buffer.as_ref(), field::URGENT)
+    }
+
+    #[inline]
+    pub fn options(&self) -> &[u8] {
+        clamped(self.buffer.as_ref(), MIN_HEADER_LEN, self.header_len())
+    }
+
+    /// The segment data: everything after the header (TCP has no length of its own).
+    #[inline]
+    pub fn payload(&self) -> &[u8] {
+        clamped(self.buffer.as_ref(), self.header_len(), usize::MAX)
+    }
+}
+
+impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
+    #[inline]
+    pub fn set_checksum(&mut self, checksum: u16) {
+        write_u16(self.buffer.as_mut(), field::CHECKSUM, checksum);
+    }
+
+    #[inline]
+    pub fn payload_mut(&mut self) -> &mut [u8] {
+        let start = self.header_len();
+        clamped_mut(self.buffer.as_mut(), start, usize::MAX)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// SYN with an MSS option (data offset 6).
+    const SEGMENT: [u8; 26] = [
+        0x04, 0x00, 0x00, 0x50, 0, 0, 0, 1, 0, 0, 0, 0, 0x60, 0x02, 0xff, 0xff, 0x12, 0x34, 0, 0, 2, 4, 5, 0xb4, 0xde,
+        0xad,
+    ];
+
+    #[test]
+    fn reads_fields_and_options() {
+        let segment = TcpPacket::new_checked(&SEGMENT[..]).unwrap();
+        assert_eq!((segment.src_port(), segment.dst_port(), segment.seq_number()), (1024, 80, 1));
+        assert_eq!((segment.header_len(), segment.flags(), segment.window()), (24, 0x02, 0xffff));
+        assert_eq!(segment.options(), &[2, 4, 5, 0xb4]);
+        assert_eq!(segment.payload(), &[0xde, 0xad]);
+        assert_eq!(segment.checksum(), 0x1234);
+    }
+
+    #[test]
+    fn bad_offsets() {
+        let kind = |b: &[u8]| TcpPacket::new_checked(b).unwrap_err().kind;
+        assert_eq!(kind(&SEGMENT[..19]), ErrorKind::Truncated);
+        assert_eq!(kind(&SEGMENT[..23]), ErrorKind::BadTcpOffset, "options cut off");
+        let mut b = SEGMENT;
+        b[12] = 0x40;
+        assert_eq!(kind(&b), ErrorKind::BadTcpOffset);
+    }
+
+    #[test]
+    fn set_checksum() {
+        let mut b = SEGMENT;
+        let mut segment = TcpPacket::new_checked(&mut b[..]).unwrap();
+        segment.set_checksum(0xbeef);
+        assert_eq!(segment.checksum(), 0xbeef);
+    }
+}

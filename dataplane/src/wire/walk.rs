@@ -1,0 +1,614 @@
+//! The layer walker: one pass over a frame, filling [`Offsets`] (DPDK's `rte_net_hdr_lens`
+//! and mbuf offsets, for outer and inner headers).
+//!
+//! Rules, each next to the code that applies it:
+//! - Every region is bounded by the header that contains it: the IP total length (IPv4) or
+//!   payload length (IPv6), then the UDP length, so Ethernet padding never joins a layer.
+//! - Walking stops at the innermost L4 header; payloads are not walked.
+//! - Tunnels are recognised one level deep: inside a tunnel, a UDP packet to the VXLAN port,
+//!   GRE or IP-in-IP is just an L4 payload (a second tunnel level would need a second set of
+//!   offsets, and no checksum offload or classifier here looks that deep).
+//! - Fragments: a later fragment has no L4 header; a first fragment has one, marked
+//!   incomplete, and its payload (a tunnel, say) is not decoded.
+
+use super::{
+    ethernet, ethertype, ip_protocol, ipv4, ipv6, udp, udp_port, vlan, walk_ext_headers, ErrorKind, EthernetFrame,
+    Fragment, GenevePacket, GrePacket, IcmpPacket, Icmpv6Packet, Ipv4Packet, Ipv6Packet, Layer, TcpPacket, UdpPacket,
+    VlanHeader, VxlanHeader, WalkError, WireError,
+};
+
+/// Ports a [`PortSet`] holds.
+pub const MAX_PORTS: usize = 8;
+/// VLAN tags the walker accepts in one Ethernet header (802.1ad QinQ: service + customer).
+pub const MAX_VLANS: usize = 2;
+/// Longest layer list: eth vlan vlan ipv6 udp geneve eth vlan vlan ipv6 tcp is 11.
+pub const MAX_LAYERS: usize = 12;
+
+/// A small set of UDP ports, searched linearly (8 compares beat any hashing here).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PortSet {
+    ports: [u16; MAX_PORTS],
+    len: u8,
+}
+
+impl PortSet {
+    pub const fn empty() -> PortSet {
+        PortSet { ports: [0; MAX_PORTS], len: 0 }
+    }
+
+    pub const fn single(port: u16) -> PortSet {
+        let mut ports = [0; MAX_PORTS];
+        ports[0] = port;
+        PortSet { ports, len: 1 }
+    }
+
+    /// `None` when there are more than [`MAX_PORTS`] distinct ports.
+    pub fn from_ports(ports: &[u16]) -> Option<PortSet> {
+        let mut set = PortSet::empty();
+        ports.iter().all(|&port| set.insert(port)).then_some(set)
+    }
+
+    /// Adds `port`; false when the set is full (a port already there is fine).
+    pub fn insert(&mut self, port: u16) -> bool {
+        if self.contains(port) {
+            return true;
+        }
+        match self.ports.get_mut(usize::from(self.len)) {
+            Some(slot) => {
+                *slot = port;
+                self.len += 1;
+                true
+            }
+            None => false,
+        }
+    }
+
+    #[inline]
+    pub fn contains(&self, port: u16) -> bool {
+        self.ports.iter().take(usize::from(self.len)).any(|&p| p == port)
+    }
+
+    pub fn as_slice(&self) -> &[u16] {
+        self.ports.get(..usize::from(self.len)).unwrap_or(&[])
+    }
+
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+/// What the walker decodes. A UDP destination port in `vxlan_ports` means VXLAN, else in
+/// `geneve_ports` Geneve (VXLAN wins if a port is in both).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct WalkConfig {
+    /// Default 4789 (RFC 7348 §5).
+    pub vxlan_ports: PortSet,
+    /// Default 6081 (RFC 8926 §3.3).
+    pub geneve_ports: PortSet,
+    /// Decode GRE (IP protocol 47). Default true.
+    pub gre: bool,
+    /// Decode IP-in-IP (IP protocol 4 and 41). Default true.
+    pub ip_in_ip: bool,
+}
+
+impl Default for WalkConfig {
+    fn default() -> Self {
+        WalkConfig {
+            vxlan_ports: PortSet::single(udp_port::VXLAN),
+            geneve_ports: PortSet::single(udp_port::GENEVE),
+            gre: true,
+            ip_in_ip: true,
+        }
+    }
+}
+
+/// The layers of a frame in order, e.g. `eth ipv4 udp vxlan eth ipv4 tcp`. Extension headers
+/// and unknown L4 protocols are not layers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct LayerList {
+    layers: [Layer; MAX_LAYERS],
+    len: u8,
+}
+
+impl LayerList {
+    pub const fn new() -> LayerList {
+        LayerList { layers: [Layer::Eth; MAX_LAYERS], len: 0 }
+    }
+
+    /// Appends `layer`. [`MAX_LAYERS`] covers the longest frame the walker accepts, so the
+    /// list cannot overflow; if it ever did, the extra layer would be left out, not panic.
+    #[inline]
+    fn push(&mut self, layer: Layer) {
+        if let Some(slot) = self.layers.get_mut(usize::from(self.len)) {
+            *slot = layer;
+            self.len += 1;
+        }
+        debug_assert!(usize::from(self.len) <= MAX_LAYERS);
+    }
+
+    #[inline]
+    pub fn as_slice(&self) -> &[Layer] {
+        self.layers.get(..usize::from(self.len)).unwrap_or(&[])
+    }
+
+    #[inline]
+    pub fn len(&self) -> usize {
+        usize::from(self.len)
+    }
+
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    pub fn iter(&self) -> core::iter::Copied<core::slice::Iter<'_, Layer>> {
+        self.as_slice().iter().copied()
+    }
+
+    /// The names, as in `inspect --json`'s `"layers"`.
+    pub fn names(&self) -> impl Iterator<Item = &'static str> + '_ {
+        self.iter().map(Layer::name)
+    }
+}
+
+impl Default for LayerList {
+    fn default() -> Self {
+        LayerList::new()
+    }
+}
+
+impl core::fmt::Debug for LayerList {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_list().entries(self.names()).finish()
+    }
+}
+
+/// One 802.1Q / 802.1ad tag.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct VlanTag {
+    /// 0x8100, 0x88a8 or 0x9100.
+    pub tpid: u16,
+    /// 12-bit VLAN ID.
+    pub id: u16,
+    pub pcp: u8,
+    pub dei: bool,
+}
+
+/// The Ethernet header and its VLAN tags.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct L2Info {
+    pub offset: usize,
+    /// 14 plus 4 per VLAN tag.
+    pub len: usize,
+    /// Outermost first.
+    pub vlans: [Option<VlanTag>; MAX_VLANS],
+}
+
+impl L2Info {
+    pub fn vlan_count(&self) -> usize {
+        self.vlans.iter().flatten().count()
+    }
+
+    /// Offset of the EtherType that announces L3 (after the last tag).
+    pub fn ethertype_offset(&self) -> usize {
+        self.offset + self.len - 2
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum L3Kind {
+    Ipv4,
+    Ipv6,
+}
+
+/// The IP header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct L3Info {
+    pub kind: L3Kind,
+    pub offset: usize,
+    /// IPv4: IHL × 4. IPv6: 40 plus the extension headers up to the upper layer.
+    pub header_len: usize,
+    /// `offset` + total length (IPv4) or + 40 + payload length (IPv6): never the frame end,
+    /// so Ethernet padding is outside.
+    pub end: usize,
+    pub fragment: Fragment,
+    /// The upper-layer protocol, after any IPv6 extension headers.
+    pub protocol: u8,
+    /// Offset of the address the L4 pseudo-header uses as destination: the IPv4 destination,
+    /// the IPv6 destination, or with an IPv6 routing header in transit the final destination
+    /// inside it (RFC 8200 §8.1).
+    pub dst_offset: usize,
+}
+
+impl L3Info {
+    /// 4 or 16.
+    #[inline]
+    pub const fn addr_len(&self) -> usize {
+        match self.kind {
+            L3Kind::Ipv4 => 4,
+            L3Kind::Ipv6 => 16,
+        }
+    }
+
+    /// Offset of the source address.
+    #[inline]
+    pub const fn src_offset(&self) -> usize {
+        match self.kind {
+            L3Kind::Ipv4 => self.offset + ipv4::SRC_ADDR_OFFSET,
+            L3Kind::Ipv6 => self.offset + ipv6::SRC_ADDR_OFFSET,
+        }
+    }
+
+    /// Where the upper layer starts.
+    #[inline]
+    pub const fn payload_offset(&self) -> usize {
+        self.offset + self.header_len
+    }
+
+    /// Upper-layer bytes (the L4 length of the pseudo-header for an unfragmented packet).
+    #[inline]
+    pub const fn payload_len(&self) -> usize {
+        self.end.saturating_sub(self.payload_offset())
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum L4Kind {
+    Udp,
+    Tcp,
+    Icmp,
+    Icmpv6,
+    /// Not decoded; the IP protocol number.
+    Other(u8),
+}
+
+/// The L4 header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct L4Info {
+    pub kind: L4Kind,
+    pub offset: usize,
+    /// To the L3 end (from the IP header, not the UDP length).
+    pub len: usize,
+    /// False in a first fragment: the L4 payload is not all here, so its checksum cannot be
+    /// verified or fixed.
+    pub complete: bool,
+}
+
+impl L4Info {
+    #[inline]
+    pub const fn end(&self) -> usize {
+        self.offset + self.len
+    }
+}
+
+/// One set of headers: the outer ones, or those inside a tunnel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct Headers {
+    /// None inside IP-in-IP and GRE or Geneve carrying IP.
+    pub l2: Option<L2Info>,
+    /// None for non-IP EtherTypes.
+    pub l3: Option<L3Info>,
+    /// None for later fragments, IPv6 "no next header", and when a GRE or IP-in-IP tunnel
+    /// follows the outer IP header (see [`Offsets::tunnel`]).
+    pub l4: Option<L4Info>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TunnelKind {
+    Vxlan,
+    Geneve,
+    Gre,
+    IpInIp,
+}
+
+/// The tunnel header between outer and inner headers.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TunnelInfo {
+    pub kind: TunnelKind,
+    /// Start of the tunnel header (for IP-in-IP, of the inner IP header).
+    pub offset: usize,
+    /// VXLAN 8; Geneve 8 + options; GRE 4..16; IP-in-IP 0.
+    pub header_len: usize,
+    /// End of the tunnel's payload: the UDP end for VXLAN and Geneve, the outer L3 end otherwise.
+    pub end: usize,
+    /// EtherType of the payload: 0x6558 Ethernet, 0x0800 IPv4, 0x86dd IPv6, or another
+    /// Geneve/GRE protocol type (then there are no inner headers).
+    pub protocol: u16,
+    /// VXLAN or Geneve VNI.
+    pub vni: Option<u32>,
+    pub gre_key: Option<u32>,
+    pub gre_sequence: Option<u32>,
+    /// Offset of the GRE checksum field, when the C bit is set (RFC 2784 §2.5: it covers the
+    /// GRE header and payload, from `offset` to `end`).
+    pub gre_checksum_offset: Option<usize>,
+}
+
+impl TunnelInfo {
+    const fn new(kind: TunnelKind, offset: usize, header_len: usize, end: usize, protocol: u16) -> TunnelInfo {
+        TunnelInfo {
+            kind,
+            offset,
+            header_len,
+            end,
+            protocol,
+            vni: None,
+            gre_key: None,
+            gre_sequence: None,
+            gre_checksum_offset: None,
+        }
+    }
+
+    /// Where the inner headers start.
+    #[inline]
+    pub const fn payload_offset(&self) -> usize {
+        self.offset + self.header_len
+    }
+
+    /// GRE with the C bit: a checksum to verify.
+    #[inline]
+    pub const fn has_gre_checksum(&self) -> bool {
+        self.gre_checksum_offset.is_some()
+    }
+}
+
+/// Where every layer of one frame is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Offsets {
+    pub layers: LayerList,
+    /// The only or outermost headers.
+    pub outer: Headers,
+    pub tunnel: Option<TunnelInfo>,
+    /// The headers inside the tunnel: None without a tunnel, or when its payload is neither
+    /// Ethernet nor IP.
+    pub inner: Option<Headers>,
+}
+
+impl Offsets {
+    /// The inner headers if there are any, else the outer ones.
+    #[inline]
+    pub fn innermost(&self) -> &Headers {
+        self.inner.as_ref().unwrap_or(&self.outer)
+    }
+}
+
+/// What a region of bytes starts with.
+#[derive(Clone, Copy)]
+enum Start {
+    Ethernet,
+    Ip(L3Kind),
+}
+
+impl Start {
+    /// From an EtherType (or GRE / Geneve protocol type).
+    #[inline]
+    fn from_ethertype(ethertype: u16) -> Option<Start> {
+        match ethertype {
+            ethertype::TRANSPARENT_ETHERNET => Some(Start::Ethernet),
+            ethertype::IPV4 => Some(Start::Ip(L3Kind::Ipv4)),
+            ethertype::IPV6 => Some(Start::Ip(L3Kind::Ipv6)),
+            _ => None,
+        }
+    }
+}
+
+/// A tunnel found after the outer headers, and what its payload starts with.
+struct Tunnel {
+    info: TunnelInfo,
+    inner: Option<Start>,
+}
+
+struct Walker<'a> {
+    frame: &'a [u8],
+    config: &'a WalkConfig,
+    layers: LayerList,
+}
+
+/// Walks `frame` from its Ethernet header to the innermost L4 header. Never panics, never
+/// allocates; on error says which layer failed where (see [`WalkError`]).
+pub fn walk(frame: &[u8], config: &WalkConfig) -> Result<Offsets, WalkError> {
+    let mut walker = Walker { frame, config, layers: LayerList::new() };
+    let (outer, tunnel) = walker.headers(Start::Ethernet, 0, frame.len(), true)?;
+    let mut inner = None;
+    let tunnel = match tunnel {
+        None => None,
+        Some(Tunnel { info, inner: start }) => {
+            if let Some(start) = start {
+                // One level deep: tunnels inside are payload.
+                inner = Some(walker.headers(start, info.payload_offset(), info.end, false)?.0);
+            }
+            Some(info)
+        }
+    };
+    Ok(Offsets { layers: walker.layers, outer, tunnel, inner })
+}
+
+impl<'a> Walker<'a> {
+    /// `frame[start..end]`, or empty if that is out of range (which the checks upstream rule
+    /// out; an empty region makes the next `new_checked` report truncation instead of a panic).
+    #[inline]
+    fn region(&self, start: usize, end: usize) -> &'a [u8] {
+        self.frame.get(start..end).unwrap_or(&[])
+    }
+
+    fn headers(
+        &mut self,
+        start: Start,
+        offset: usize,
+        end: usize,
+        tunnels: bool,
+    ) -> Result<(Headers, Option<Tunnel>), WalkError> {
+        let mut headers = Headers::default();
+        let (kind, l3_offset) = match start {
+            Start::Ip(kind) => (kind, offset),
+            Start::Ethernet => {
+                let (l2, ethertype) = self.l2(offset, end)?;
+                headers.l2 = Some(l2);
+                match Start::from_ethertype(ethertype) {
+                    Some(Start::Ip(kind)) => (kind, l2.offset + l2.len),
+                    // Not IP (ARP, LLDP, an 802.3 length...): L2 is all there is to walk.
+                    _ => return Ok((headers, None)),
+                }
+            }
+        };
+        let l3 = match kind {
+            L3Kind::Ipv4 => self.ipv4(l3_offset, end)?,
+            L3Kind::Ipv6 => self.ipv6(l3_offset, end)?,
+        };
+        headers.l3 = Some(l3);
+        let (l4, tunnel) = self.l4(&l3, tunnels)?;
+        headers.l4 = l4;
+        Ok((headers, tunnel))
+    }
+
+    fn l2(&mut self, offset: usize, end: usize) -> Result<(L2Info, u16), WalkError> {
+        let frame = EthernetFrame::new_checked(self.region(offset, end)).map_err(|e| e.at(offset))?;
+        self.layers.push(Layer::Eth);
+        let mut ethertype = frame.ethertype();
+        let mut l2 = L2Info { offset, len: ethernet::HEADER_LEN, vlans: [None; MAX_VLANS] };
+        let mut count = 0;
+        while vlan::is_vlan_tpid(ethertype) {
+            let at = offset + l2.len;
+            let Some(slot) = l2.vlans.get_mut(count) else {
+                return Err(WireError::new(ErrorKind::TooManyVlans, Layer::Vlan, 0, MAX_VLANS, count + 1).at(at));
+            };
+            let tag = VlanHeader::new_checked(self.region(at, end)).map_err(|e| e.at(at))?;
+            self.layers.push(Layer::Vlan);
+            *slot = Some(VlanTag { tpid: ethertype, id: tag.vid(), pcp: tag.pcp(), dei: tag.dei() });
+            count += 1;
+            l2.len += vlan::HEADER_LEN;
+            ethertype = tag.ethertype();
+        }
+        Ok((l2, ethertype))
+    }
+
+    fn ipv4(&mut self, offset: usize, end: usize) -> Result<L3Info, WalkError> {
+        let packet = Ipv4Packet::new_checked(self.region(offset, end)).map_err(|e| e.at(offset))?;
+        self.layers.push(Layer::Ipv4);
+        Ok(L3Info {
+            kind: L3Kind::Ipv4,
+            offset,
+            header_len: packet.header_len(),
+            end: offset + usize::from(packet.total_len()),
+            fragment: packet.fragment(),
+            protocol: packet.protocol(),
+            dst_offset: offset + ipv4::DST_ADDR_OFFSET,
+        })
+    }
+
+    fn ipv6(&mut self, offset: usize, end: usize) -> Result<L3Info, WalkError> {
+        let packet = Ipv6Packet::new_checked(self.region(offset, end)).map_err(|e| e.at(offset))?;
+        self.layers.push(Layer::Ipv6);
+        let payload_at = offset + ipv6::HEADER_LEN;
+        let chain = walk_ext_headers(packet.next_header(), packet.payload()).map_err(|e| e.at(payload_at))?;
+        Ok(L3Info {
+            kind: L3Kind::Ipv6,
+            offset,
+            header_len: ipv6::HEADER_LEN + chain.len,
+            end: payload_at + usize::from(packet.payload_len()),
+            fragment: chain.fragment,
+            protocol: chain.protocol,
+            dst_offset: chain.final_destination_offset.map_or(offset + ipv6::DST_ADDR_OFFSET, |o| payload_at + o),
+        })
+    }
+
+    fn l4(&mut self, l3: &L3Info, tunnels: bool) -> Result<(Option<L4Info>, Option<Tunnel>), WalkError> {
+        // RFC 791 §3.2, RFC 8200 §4.5: only the fragment at offset 0 holds the L4 header.
+        if l3.fragment == Fragment::Later {
+            return Ok((None, None));
+        }
+        let offset = l3.payload_offset();
+        let end = l3.end;
+        let bytes = self.region(offset, end);
+        let at = |e: WireError| e.at(offset);
+        let complete = !l3.fragment.is_fragment();
+        // A tunnel inside a first fragment is not all here: leave it undecoded.
+        let tunnels = tunnels && complete;
+        let info = |kind| Some(L4Info { kind, offset, len: end.saturating_sub(offset), complete });
+        match l3.protocol {
+            ip_protocol::UDP => {
+                let datagram =
+                    if complete { UdpPacket::new_checked(bytes) } else { UdpPacket::new_checked_first_fragment(bytes) }
+                        .map_err(at)?;
+                self.layers.push(Layer::Udp);
+                let tunnel = if tunnels {
+                    let (payload_at, udp_end) = (offset + udp::HEADER_LEN, offset + usize::from(datagram.len()));
+                    let port = datagram.dst_port();
+                    if self.config.vxlan_ports.contains(port) {
+                        Some(self.vxlan(payload_at, udp_end)?)
+                    } else if self.config.geneve_ports.contains(port) {
+                        Some(self.geneve(payload_at, udp_end)?)
+                    } else {
+                        None
+                    }
+                } else {
+                    None
+                };
+                Ok((info(L4Kind::Udp), tunnel))
+            }
+            ip_protocol::TCP => {
+                TcpPacket::new_checked(bytes).map_err(at)?;
+                self.layers.push(Layer::Tcp);
+                Ok((info(L4Kind::Tcp), None))
+            }
+            ip_protocol::ICMP => {
+                IcmpPacket::new_checked(bytes).map_err(at)?;
+                self.layers.push(Layer::Icmp);
+                Ok((info(L4Kind::Icmp), None))
+            }
+            ip_protocol::ICMPV6 => {
+                Icmpv6Packet::new_checked(bytes).map_err(at)?;
+                self.layers.push(Layer::Icmpv6);
+                Ok((info(L4Kind::Icmpv6), None))
+            }
+            ip_protocol::GRE if tunnels && self.config.gre => Ok((None, Some(self.gre(offset, end)?))),
+            // RFC 2003 (4in4), RFC 4213 §3.5 (6in4); the same numbers after IPv6 (RFC 2473).
+            ip_protocol::IPV4 if tunnels && self.config.ip_in_ip => {
+                let info = TunnelInfo::new(TunnelKind::IpInIp, offset, 0, end, ethertype::IPV4);
+                Ok((None, Some(Tunnel { info, inner: Some(Start::Ip(L3Kind::Ipv4)) })))
+            }
+            ip_protocol::IPV6 if tunnels && self.config.ip_in_ip => {
+                let info = TunnelInfo::new(TunnelKind::IpInIp, offset, 0, end, ethertype::IPV6);
+                Ok((None, Some(Tunnel { info, inner: Some(Start::Ip(L3Kind::Ipv6)) })))
+            }
+            // RFC 8200 §4.7: nothing follows.
+            ip_protocol::NO_NEXT_HEADER => Ok((None, None)),
+            other => Ok((info(L4Kind::Other(other)), None)),
+        }
+    }
+
+    /// VXLAN (RFC 7348 §5) in `[offset, end)`, the UDP payload.
+    fn vxlan(&mut self, offset: usize, end: usize) -> Result<Tunnel, WalkError> {
+        let header = VxlanHeader::new_checked(self.region(offset, end)).map_err(|e| e.at(offset))?;
+        self.layers.push(Layer::Vxlan);
+        let mut info =
+            TunnelInfo::new(TunnelKind::Vxlan, offset, super::vxlan::HEADER_LEN, end, ethertype::TRANSPARENT_ETHERNET);
+        info.vni = Some(header.vni());
+        Ok(Tunnel { info, inner: Some(Start::Ethernet) })
+    }
+
+    /// Geneve (RFC 8926 §3.4) in `[offset, end)`, the UDP payload.
+    fn geneve(&mut self, offset: usize, end: usize) -> Result<Tunnel, WalkError> {
+        let header = GenevePacket::new_checked(self.region(offset, end)).map_err(|e| e.at(offset))?;
+        self.layers.push(Layer::Geneve);
+        let protocol = header.protocol_type();
+        let mut info = TunnelInfo::new(TunnelKind::Geneve, offset, header.header_len(), end, protocol);
+        info.vni = Some(header.vni());
+        Ok(Tunnel { info, inner: Start::from_ethertype(protocol) })
+    }
+
+    /// GRE (RFC 2784, RFC 2890) in `[offset, end)`, the IP payload.
+    fn gre(&mut self, offset: usize, end: usize) -> Result<Tunnel, WalkError> {
+        let header = GrePacket::new_checked(self.region(offset, end)).map_err(|e| e.at(offset))?;
+        self.layers.push(Layer::Gre);
+        let protocol = header.protocol_type();
+        let mut info = TunnelInfo::new(TunnelKind::Gre, offset, header.header_len(), end, protocol);
+        info.gre_key = header.key();
+        info.gre_sequence = header.sequence();
+        info.gre_checksum_offset = header.checksum_offset().map(|o| offset + o);
+        Ok(Tunnel { info, inner: Start::from_ethertype(protocol) })
+    }
+}
