@@ -4,7 +4,7 @@
 //! IPv4 minimum reassembly size (576), a full Ethernet MTU (1500) and a jumbo frame (9000).
 //!
 //! Three functions per size: `fast` (`Sum::add_bytes`, which picks AVX2 at run time when the
-//! CPU has it and a dispatch-free loop below 64 bytes), `scalar` (the portable kernel alone)
+//! CPU has it and a dispatch-free loop below `kernel::SHORT` bytes), `scalar` (the portable kernel alone)
 //! and `reference`. The ratio fast / reference is the figure to keep; the machines are shared.
 
 use std::hint::black_box;

@@ -33,7 +33,7 @@ fn mem_worker(ports: usize, action: Action) -> Worker {
         queues.push(PortQueue { port: Box::new(port), slot: 0, fwd_to: (index + 1) % ports });
     }
     let stats = Arc::new(WorkerStats::new(None, (0..ports).collect()));
-    Worker::new(queues, umems, action, stats)
+    Worker::new(queues, umems, action, None, stats)
 }
 
 fn io_forward(c: &mut Criterion) {

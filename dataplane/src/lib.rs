@@ -1,5 +1,8 @@
 //! The dataplane: poll-mode workers over `pmd` ports, and the tools around them.
 //!
+//! Per frame: [`wire`] walks the layers, [`pipeline`] applies the checksum policy (with
+//! [`csum`]), the worker's action sends or drops it.
+//!
 //! The path of one frame: a [`worker::Worker`] calls `rx_burst` on a port queue, applies
 //! its [`worker::Action`], and calls `tx_burst` (or frees the frame), counting everything in
 //! its own [`stats::WorkerStats`]. [`run`] sets workers up and reports; [`gen`] and
@@ -8,6 +11,8 @@
 pub mod cores;
 pub mod csum;
 pub mod gen;
+pub mod inspect;
+pub mod pipeline;
 pub mod run;
 pub mod sink;
 pub mod stats;

@@ -13,6 +13,8 @@ use dataplane::run::{run, RunConfig};
 use dataplane::sink::{sink, SinkConfig};
 use dataplane::stats::format_pps;
 use dataplane::template::{parse_mac, UdpTemplate, MAX_FRAME, MIN_FRAME};
+use dataplane::pipeline::{CsumMode, Pipeline, ZeroPolicy};
+use dataplane::wire::{PortSet, WalkConfig};
 use dataplane::worker::Action;
 use dataplane::{cores, template};
 use pmd::{BindMode, PortSpec};
@@ -35,6 +37,39 @@ enum Command {
     /// Count the frames arriving on an interface (an XDP counter; frames are dropped).
     #[command(after_help = SINK_EXAMPLES)]
     Sink(SinkArgs),
+    /// Show the layers and checksum statuses of every packet in a pcap or pcapng file.
+    #[command(after_help = INSPECT_EXAMPLES)]
+    Inspect(InspectArgs),
+}
+
+const INSPECT_EXAMPLES: &str = "\
+Examples:
+  dataplane inspect capture.pcapng
+  dataplane inspect capture.pcap --json | jq -c 'select(.csum.inner_l4 == \"bad\")'
+
+Checksum statuses: good, bad, zero (a UDP checksum of 0), absent (no such layer or no
+checksum field), unverifiable (an L4 checksum of an IP fragment). outer = the only or
+outermost headers, inner = inside the tunnel (VXLAN 4789, Geneve 6081, GRE, IP-in-IP).";
+
+#[derive(Args)]
+struct InspectArgs {
+    /// A pcap or pcapng file.
+    file: PathBuf,
+    /// One JSON object per packet per line.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum CsumArg {
+    /// Drop a frame with a bad checksum at any layer (counted per layer).
+    Verify,
+    /// Recompute every checksum present (the outer UDP one of a tunnel by LCO).
+    Fix,
+    /// Compute the inner checksums fully and the outer UDP one by LCO only.
+    Lco,
+    /// Leave checksums alone.
+    Off,
 }
 
 const RUN_EXAMPLES: &str = "\
@@ -51,6 +86,8 @@ Examples:
   dataplane run --port af_xdp:iface=eth1,queues=0-1,steer=udp:4789 --action reflect --cores 0-1
   dataplane run --port pcap:rx=in.pcap,tx=out.pcap --action reflect
   dataplane run --port mem --port mem --action fwd --duration 5
+  dataplane run --port pcap:rx=bad-csums.pcap,tx=fixed.pcap --csum fix --action reflect
+  dataplane run --port af_xdp:iface=dut0 --port af_xdp:iface=dut1 --csum verify --vxlan-port 8472
 
 SIGINT/SIGTERM stop the workers and print totals (exit 0).";
 
@@ -93,6 +130,18 @@ struct RunArgs {
     /// Stop after S seconds.
     #[arg(long, value_name = "S")]
     duration: Option<f64>,
+    /// Checksum policy. Frames that cannot be parsed are dropped in every mode.
+    #[arg(long, value_enum, default_value = "off")]
+    csum: CsumArg,
+    /// UDP ports that carry VXLAN (repeatable) [default: 4789].
+    #[arg(long = "vxlan-port", value_name = "PORT")]
+    vxlan_ports: Vec<u16>,
+    /// UDP ports that carry Geneve (repeatable) [default: 6081].
+    #[arg(long = "geneve-port", value_name = "PORT")]
+    geneve_ports: Vec<u16>,
+    /// UDP ports (tunnels) whose IPv6 checksum may be zero, RFC 6935 (repeatable) [default: none].
+    #[arg(long = "udp6-zero-port", value_name = "PORT")]
+    udp6_zero_ports: Vec<u16>,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -219,6 +268,9 @@ fn main() -> ExitCode {
         Command::Run(args) => cmd_run(args),
         Command::Gen(args) => cmd_gen(args),
         Command::Sink(args) => cmd_sink(args),
+        Command::Inspect(args) => {
+            dataplane::inspect::inspect_file(&args.file, args.json, &mut std::io::stdout().lock())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -238,9 +290,31 @@ fn cmd_run(args: RunArgs) -> Result<(), String> {
         None => Action::Drop,
     };
     let interval = if args.stats_interval > 0.0 { Some(Duration::from_secs_f64(args.stats_interval)) } else { None };
+    let port_set = |ports: &[u16], default: PortSet, flag: &str| -> Result<PortSet, String> {
+        if ports.is_empty() {
+            return Ok(default);
+        }
+        PortSet::from_ports(ports).ok_or_else(|| format!("{flag}: at most {} ports", dataplane::wire::MAX_PORTS))
+    };
+    let defaults = WalkConfig::default();
+    let pipeline = Pipeline {
+        walk: WalkConfig {
+            vxlan_ports: port_set(&args.vxlan_ports, defaults.vxlan_ports, "--vxlan-port")?,
+            geneve_ports: port_set(&args.geneve_ports, defaults.geneve_ports, "--geneve-port")?,
+            ..defaults
+        },
+        csum: match args.csum {
+            CsumArg::Verify => CsumMode::Verify,
+            CsumArg::Fix => CsumMode::Fix,
+            CsumArg::Lco => CsumMode::Lco,
+            CsumArg::Off => CsumMode::Off,
+        },
+        zero: ZeroPolicy { ipv6_zero_ports: port_set(&args.udp6_zero_ports, PortSet::empty(), "--udp6-zero-port")? },
+    };
     let config = RunConfig {
         ports: args.ports,
         action,
+        pipeline,
         cores: args.cores.map_or_else(|| vec![cores::default_core()], |c| c.0),
         stats_interval: interval,
         stats_json: args.stats_json,

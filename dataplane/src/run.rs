@@ -15,6 +15,7 @@ use pmd::{Port, PortSpec, BURST};
 use serde_json::{json, Value};
 use umem::UmemConfig;
 
+use crate::pipeline::Pipeline;
 use crate::stats::{drops_json, format_pps, DropReason, Snapshot, WorkerStats};
 use crate::template::UdpTemplate;
 use crate::worker::{Action, PortQueue, Worker};
@@ -22,6 +23,7 @@ use crate::worker::{Action, PortQueue, Worker};
 pub struct RunConfig {
     pub ports: Vec<PortSpec>,
     pub action: Action,
+    pub pipeline: Pipeline,
     pub cores: Vec<usize>,
     pub stats_interval: Option<Duration>,
     pub stats_json: Option<PathBuf>,
@@ -123,7 +125,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, Strin
             queues[index].fwd_to = placed.iter().position(|&(q, k)| q == 1 - p.min(1) && k == j).unwrap_or(index);
         }
         let stats = Arc::new(WorkerStats::new(Some(core), placed.iter().map(|&(p, _)| p).collect()));
-        workers.push(Worker::new(queues, umems, config.action, stats));
+        workers.push(Worker::new(queues, umems, config.action, Some(config.pipeline.clone()), stats));
     }
 
     // Every socket is in its XSK map: now let traffic in.
@@ -266,11 +268,8 @@ fn xdp_json(s: &XdpStatistics) -> Value {
 }
 
 fn nonzero_drops(drops: &[u64; DropReason::COUNT]) -> String {
-    let parts: Vec<String> = DropReason::ALL
-        .iter()
-        .filter(|r| drops[**r as usize] > 0)
-        .map(|r| format!("{} {}", r.name(), drops[*r as usize]))
-        .collect();
+    let parts: Vec<String> =
+        DropReason::all().filter(|r| drops[r.index()] > 0).map(|r| format!("{} {}", r.name(), drops[r.index()])).collect();
     if parts.is_empty() {
         String::new()
     } else {

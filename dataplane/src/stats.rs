@@ -4,6 +4,9 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use crossbeam::utils::CachePadded;
+
+use crate::pipeline::CsumLayer;
+use crate::wire::ErrorKind;
 use serde_json::{json, Map, Value};
 
 /// Why a frame was dropped. Every frame a worker receives is sent or dropped for one of
@@ -18,18 +21,64 @@ pub enum DropReason {
     Runt,
     /// Forwarding had to copy to another UMEM and that UMEM had no free frame.
     NoFrame,
+    /// The walker could not parse the frame to its end.
+    Malformed(ErrorKind),
+    /// `--csum verify`: this layer's checksum is wrong (or a forbidden zero).
+    Csum(CsumLayer),
+    /// `ttl-dec` on a TTL or hop limit of 0 or 1 (RFC 791, RFC 8200 §3).
+    TtlExpired,
+    /// A rewrite (encapsulation) needed more room than the frame has.
+    NoRoom,
+    /// A rewrite does not apply to this frame (e.g. decapsulating a frame with no tunnel).
+    NotApplicable,
 }
 
-impl DropReason {
-    pub const ALL: [DropReason; 4] = [DropReason::Action, DropReason::TxFull, DropReason::Runt, DropReason::NoFrame];
-    pub const COUNT: usize = Self::ALL.len();
+const FIXED_REASONS: [DropReason; 4] = [DropReason::Action, DropReason::TxFull, DropReason::Runt, DropReason::NoFrame];
+const TAIL_REASONS: [DropReason; 3] = [DropReason::TtlExpired, DropReason::NoRoom, DropReason::NotApplicable];
 
-    pub fn name(self) -> &'static str {
+impl DropReason {
+    pub const COUNT: usize = FIXED_REASONS.len() + ErrorKind::ALL.len() + CsumLayer::ALL.len() + TAIL_REASONS.len();
+
+    /// Every reason, in counter order.
+    pub fn all() -> impl Iterator<Item = DropReason> {
+        FIXED_REASONS
+            .into_iter()
+            .chain(ErrorKind::ALL.into_iter().map(DropReason::Malformed))
+            .chain(CsumLayer::ALL.into_iter().map(DropReason::Csum))
+            .chain(TAIL_REASONS)
+    }
+
+    /// The counter slot.
+    #[inline]
+    pub fn index(self) -> usize {
+        const MALFORMED: usize = FIXED_REASONS.len();
+        const CSUM: usize = MALFORMED + ErrorKind::ALL.len();
+        const TAIL: usize = CSUM + CsumLayer::ALL.len();
         match self {
-            DropReason::Action => "action",
-            DropReason::TxFull => "tx_full",
-            DropReason::Runt => "runt",
-            DropReason::NoFrame => "no_frame",
+            DropReason::Action => 0,
+            DropReason::TxFull => 1,
+            DropReason::Runt => 2,
+            DropReason::NoFrame => 3,
+            DropReason::Malformed(kind) => MALFORMED + kind as usize,
+            DropReason::Csum(layer) => CSUM + layer as usize,
+            DropReason::TtlExpired => TAIL,
+            DropReason::NoRoom => TAIL + 1,
+            DropReason::NotApplicable => TAIL + 2,
+        }
+    }
+
+    /// The counter's name in stats: `action`, `malformed_truncated`, `csum_inner_l4`, ...
+    pub fn name(self) -> String {
+        match self {
+            DropReason::Action => "action".into(),
+            DropReason::TxFull => "tx_full".into(),
+            DropReason::Runt => "runt".into(),
+            DropReason::NoFrame => "no_frame".into(),
+            DropReason::Malformed(kind) => format!("malformed_{}", kind.name()),
+            DropReason::Csum(layer) => format!("csum_{}", layer.name()),
+            DropReason::TtlExpired => "ttl_expired".into(),
+            DropReason::NoRoom => "no_room".into(),
+            DropReason::NotApplicable => "not_applicable".into(),
         }
     }
 }
@@ -84,7 +133,7 @@ impl WorkerStats {
 
     #[inline]
     pub fn count_drop(&self, reason: DropReason, n: u64) {
-        self.drops[reason as usize].add(n);
+        self.drops[reason.index()].add(n);
     }
 }
 
@@ -126,10 +175,9 @@ impl Snapshot {
                 totals.rx_packets += queue.rx_packets.get();
                 totals.tx_packets += queue.tx_packets.get();
             }
-            for reason in DropReason::ALL {
-                let n = worker.drops[reason as usize].get();
-                totals.drops[reason as usize] = n;
-                snap.drops[reason as usize] += n;
+            for (slot, counter) in worker.drops.iter().enumerate() {
+                totals.drops[slot] = counter.get();
+                snap.drops[slot] += counter.get();
             }
             snap.workers.push(totals);
         }
@@ -151,8 +199,8 @@ impl Snapshot {
 
 pub fn drops_json(drops: &[u64; DropReason::COUNT]) -> Value {
     let mut map = Map::new();
-    for reason in DropReason::ALL {
-        map.insert(reason.name().to_string(), json!(drops[reason as usize]));
+    for reason in DropReason::all() {
+        map.insert(reason.name(), json!(drops[reason.index()]));
     }
     Value::Object(map)
 }
@@ -186,8 +234,23 @@ mod tests {
         assert_eq!(snap.ports[0].rx_packets, 15);
         assert_eq!(snap.ports[1].tx_packets, 9);
         assert_eq!((snap.rx(), snap.tx(), snap.dropped()), (15, 9, 6));
-        assert_eq!(snap.workers[1].drops[DropReason::Action as usize], 5);
+        assert_eq!(snap.workers[1].drops[DropReason::Action.index()], 5);
         assert_eq!(drops_json(&snap.drops)["tx_full"], 1);
+    }
+
+    #[test]
+    fn every_drop_reason_has_its_own_slot_and_name() {
+        let reasons: Vec<DropReason> = DropReason::all().collect();
+        assert_eq!(reasons.len(), DropReason::COUNT);
+        for (slot, reason) in reasons.iter().enumerate() {
+            assert_eq!(reason.index(), slot, "{reason:?}");
+        }
+        let mut names: Vec<String> = reasons.iter().map(|r| r.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), DropReason::COUNT);
+        assert!(names.contains(&"malformed_bad_ihl".to_string()));
+        assert!(names.contains(&"csum_inner_l4".to_string()));
     }
 
     #[test]

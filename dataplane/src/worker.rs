@@ -9,7 +9,9 @@ use pmd::af_xdp::WorkerUmems;
 use pmd::{Port, BURST};
 use umem::Frame;
 
+use crate::pipeline::Pipeline;
 use crate::stats::{DropReason, WorkerStats};
+use crate::wire::Offsets;
 
 /// What the worker does with every frame it receives.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -36,13 +38,31 @@ pub struct Worker {
     pub umems: WorkerUmems,
     pub action: Action,
     pub stats: Arc<WorkerStats>,
+    /// `None`: raw io forwarding (no parsing), for benchmarks of the I/O path alone.
+    pub pipeline: Option<Pipeline>,
     burst: Vec<Frame>,
     copies: Vec<Frame>,
+    offsets: Offsets,
 }
 
 impl Worker {
-    pub fn new(queues: Vec<PortQueue>, umems: WorkerUmems, action: Action, stats: Arc<WorkerStats>) -> Worker {
-        Worker { queues, umems, action, stats, burst: Vec::with_capacity(BURST), copies: Vec::with_capacity(BURST) }
+    pub fn new(
+        queues: Vec<PortQueue>,
+        umems: WorkerUmems,
+        action: Action,
+        pipeline: Option<Pipeline>,
+        stats: Arc<WorkerStats>,
+    ) -> Worker {
+        Worker {
+            queues,
+            umems,
+            action,
+            stats,
+            pipeline,
+            burst: Vec::with_capacity(BURST),
+            copies: Vec::with_capacity(BURST),
+            offsets: Offsets::default(),
+        }
     }
 
     /// Polls until `stop` is set, or until every queue's input is exhausted (capture files)
@@ -80,6 +100,14 @@ impl Worker {
             let counters = &self.stats.queues[index];
             counters.rx_packets.add(n as u64);
             counters.rx_bytes.add(self.burst.iter().map(|f| f.len() as u64).sum());
+            if self.pipeline.is_some() {
+                self.run_pipeline(slot);
+                if self.burst.is_empty() {
+                    continue;
+                }
+            }
+            let pool = &mut self.umems.slots[slot].pool;
+            let n = self.burst.len();
             match self.action {
                 Action::Drop => {
                     pool.put_all(&mut self.burst);
@@ -96,6 +124,27 @@ impl Worker {
             }
         }
         received
+    }
+
+    /// Runs every frame of the burst through the pipeline; keeps the survivors in order and
+    /// frees the rest under their drop reason.
+    #[inline]
+    fn run_pipeline(&mut self, slot: usize) {
+        let Some(pipeline) = &self.pipeline else { return };
+        let slot = &mut self.umems.slots[slot];
+        let mut kept = 0;
+        for i in 0..self.burst.len() {
+            match pipeline.process(&slot.umem, &mut self.burst[i], &mut self.offsets) {
+                Ok(()) => {
+                    self.burst.swap(kept, i);
+                    kept += 1;
+                }
+                Err(reason) => self.stats.count_drop(reason, 1),
+            }
+        }
+        for frame in self.burst.drain(kept..) {
+            slot.pool.put(frame);
+        }
     }
 
     fn swap_macs(&mut self, slot: usize) {

@@ -49,7 +49,8 @@ impl<T: AsRef<[u8]>> GenevePacket<T> {
         }
         let header_len = MIN_HEADER_LEN + usize::from(data[0] & 0x3f) * 4;
         check_len(Layer::Geneve, data, header_len)?;
-        check_options(&data[MIN_HEADER_LEN..header_len]).map_err(|e| e.shifted(MIN_HEADER_LEN))?;
+        // Reported at the Geneve header, like every other error: the layer that is malformed.
+        check_options(&data[MIN_HEADER_LEN..header_len]).map_err(|e| WireError { offset: 0, ..e })?;
         Ok(GenevePacket { buffer })
     }
 
@@ -184,7 +185,7 @@ impl<'a> GeneveRepr<'a> {
     /// are not whole TLVs or too long are `bad_geneve_options`.
     pub fn emit(&self, buffer: &mut [u8]) -> Result<usize, WireError> {
         let options_len = self.options.len();
-        if options_len % 4 != 0 || options_len > MAX_OPTIONS_LEN {
+        if !options_len.is_multiple_of(4) || options_len > MAX_OPTIONS_LEN {
             let needed = options_len.next_multiple_of(4);
             return Err(WireError::new(
                 ErrorKind::BadGeneveOptions,
@@ -241,9 +242,9 @@ mod tests {
         let mut bytes = header();
         let error = GenevePacket::new_checked(&bytes[..19]).unwrap_err();
         assert_eq!((error.kind, error.needed, error.available), (ErrorKind::Truncated, 20, 19));
-        bytes[11] = 0x02; // the first option claims 8 data bytes: runs past the options
+        bytes[11] = 0x03; // the first option claims 12 data bytes: runs past the options
         let error = GenevePacket::new_checked(&bytes[..]).unwrap_err();
-        assert_eq!((error.kind, error.offset, error.needed, error.available), (ErrorKind::BadGeneveOptions, 8, 12, 12));
+        assert_eq!((error.kind, error.offset, error.needed, error.available), (ErrorKind::BadGeneveOptions, 0, 16, 12));
         bytes[11] = 0x01;
         bytes[0] |= 0x40; // version 1
         let error = GenevePacket::new_checked(&bytes[..]).unwrap_err();

@@ -125,7 +125,7 @@ impl<T: AsRef<[u8]>> Ipv6RoutingHeader<T> {
     /// originator finds in the last element of the routing header and the recipient in the
     /// destination field. So with segments left 0 the destination field is final. Otherwise:
     /// types 0 and 2 list the route in order, the final destination last; type 4 (SRH)
-    /// lists it in reverse, so "last" is Segment List[0], the first on the wire (RFC 8754
+    /// lists it in reverse, so "last" is `Segment List[0]`, the first on the wire (RFC 8754
     /// §2). Other types are not understood: `None` (the destination field is the best we know).
     pub fn final_destination_offset(&self) -> Option<usize> {
         if self.segments_left() == 0 {

@@ -65,9 +65,10 @@ impl PortSet {
 
     #[inline]
     pub fn contains(&self, port: u16) -> bool {
-        self.ports.iter().take(usize::from(self.len)).any(|&p| p == port)
+        self.as_slice().contains(&port)
     }
 
+    #[inline]
     pub fn as_slice(&self) -> &[u16] {
         self.ports.get(..usize::from(self.len)).unwrap_or(&[])
     }
@@ -117,6 +118,11 @@ pub struct LayerList {
 impl LayerList {
     pub const fn new() -> LayerList {
         LayerList { layers: [Layer::Eth; MAX_LAYERS], len: 0 }
+    }
+
+    #[inline]
+    fn clear(&mut self) {
+        self.len = 0;
     }
 
     /// Appends `layer`. [`MAX_LAYERS`] covers the longest frame the walker accepts, so the
@@ -356,7 +362,7 @@ impl TunnelInfo {
 }
 
 /// Where every layer of one frame is.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Offsets {
     pub layers: LayerList,
     /// The only or outermost headers.
@@ -395,35 +401,40 @@ impl Start {
     }
 }
 
-/// A tunnel found after the outer headers, and what its payload starts with.
-struct Tunnel {
-    info: TunnelInfo,
-    inner: Option<Start>,
+/// Walks `frame` from its Ethernet header to the innermost L4 header. Never panics, never
+/// allocates; on error says which layer failed where (see [`WalkError`]). The per-packet path
+/// should prefer [`walk_into`], which fills an `Offsets` in place instead of returning ~300
+/// bytes by value.
+pub fn walk(frame: &[u8], config: &WalkConfig) -> Result<Offsets, WalkError> {
+    let mut offsets = Offsets::default();
+    walk_into(frame, config, &mut offsets)?;
+    Ok(offsets)
 }
 
+/// [`walk`], writing into `out` (reset first). On error `out` keeps what was parsed before the
+/// failing layer, e.g. for `inspect` to show how far it got.
+pub fn walk_into(frame: &[u8], config: &WalkConfig, out: &mut Offsets) -> Result<(), WalkError> {
+    let Offsets { layers, outer, tunnel, inner } = out;
+    layers.clear();
+    *outer = Headers::default();
+    *tunnel = None;
+    *inner = None;
+    let mut walker = Walker { frame, config, layers };
+    let inner_start = walker.headers(Start::Ethernet, 0, frame.len(), Some(tunnel), outer)?;
+    if let (Some(start), Some(info)) = (inner_start, tunnel.as_ref()) {
+        // One level deep: the inner walk is not offered a tunnel slot, so tunnels inside are payload.
+        let (offset, end) = (info.payload_offset(), info.end);
+        walker.headers(start, offset, end, None, inner.insert(Headers::default()))?;
+    }
+    Ok(())
+}
+
+/// The walk's state. Results are written in place into the caller's [`Offsets`]: returning
+/// them through the stack cost more than the parsing (store-forwarding stalls on the copies).
 struct Walker<'a> {
     frame: &'a [u8],
     config: &'a WalkConfig,
-    layers: LayerList,
-}
-
-/// Walks `frame` from its Ethernet header to the innermost L4 header. Never panics, never
-/// allocates; on error says which layer failed where (see [`WalkError`]).
-pub fn walk(frame: &[u8], config: &WalkConfig) -> Result<Offsets, WalkError> {
-    let mut walker = Walker { frame, config, layers: LayerList::new() };
-    let (outer, tunnel) = walker.headers(Start::Ethernet, 0, frame.len(), true)?;
-    let mut inner = None;
-    let tunnel = match tunnel {
-        None => None,
-        Some(Tunnel { info, inner: start }) => {
-            if let Some(start) = start {
-                // One level deep: tunnels inside are payload.
-                inner = Some(walker.headers(start, info.payload_offset(), info.end, false)?.0);
-            }
-            Some(info)
-        }
-    };
-    Ok(Offsets { layers: walker.layers, outer, tunnel, inner })
+    layers: &'a mut LayerList,
 }
 
 impl<'a> Walker<'a> {
@@ -434,41 +445,38 @@ impl<'a> Walker<'a> {
         self.frame.get(start..end).unwrap_or(&[])
     }
 
+    /// Fills `out` with the headers in `frame[offset..end]`. With a `tunnel` slot, a tunnel
+    /// after them is decoded into it and what its payload starts with is returned.
     fn headers(
         &mut self,
         start: Start,
         offset: usize,
         end: usize,
-        tunnels: bool,
-    ) -> Result<(Headers, Option<Tunnel>), WalkError> {
-        let mut headers = Headers::default();
+        tunnel: Option<&mut Option<TunnelInfo>>,
+        out: &mut Headers,
+    ) -> Result<Option<Start>, WalkError> {
         let (kind, l3_offset) = match start {
             Start::Ip(kind) => (kind, offset),
-            Start::Ethernet => {
-                let (l2, ethertype) = self.l2(offset, end)?;
-                headers.l2 = Some(l2);
-                match Start::from_ethertype(ethertype) {
-                    Some(Start::Ip(kind)) => (kind, l2.offset + l2.len),
-                    // Not IP (ARP, LLDP, an 802.3 length...): L2 is all there is to walk.
-                    _ => return Ok((headers, None)),
-                }
-            }
+            Start::Ethernet => match Start::from_ethertype(self.l2(offset, end, &mut out.l2)?) {
+                Some(Start::Ip(kind)) => (kind, offset + out.l2.map_or(0, |l2| l2.len)),
+                // Not IP (ARP, LLDP, an 802.3 length...): L2 is all there is to walk.
+                _ => return Ok(None),
+            },
         };
         let l3 = match kind {
             L3Kind::Ipv4 => self.ipv4(l3_offset, end)?,
             L3Kind::Ipv6 => self.ipv6(l3_offset, end)?,
         };
-        headers.l3 = Some(l3);
-        let (l4, tunnel) = self.l4(&l3, tunnels)?;
-        headers.l4 = l4;
-        Ok((headers, tunnel))
+        out.l3 = Some(l3);
+        self.l4(&l3, tunnel, &mut out.l4)
     }
 
-    fn l2(&mut self, offset: usize, end: usize) -> Result<(L2Info, u16), WalkError> {
+    /// Ethernet and up to [`MAX_VLANS`] tags into `out`; returns the EtherType after them.
+    fn l2(&mut self, offset: usize, end: usize, out: &mut Option<L2Info>) -> Result<u16, WalkError> {
         let frame = EthernetFrame::new_checked(self.region(offset, end)).map_err(|e| e.at(offset))?;
         self.layers.push(Layer::Eth);
+        let l2 = out.insert(L2Info { offset, len: ethernet::HEADER_LEN, vlans: [None; MAX_VLANS] });
         let mut ethertype = frame.ethertype();
-        let mut l2 = L2Info { offset, len: ethernet::HEADER_LEN, vlans: [None; MAX_VLANS] };
         let mut count = 0;
         while vlan::is_vlan_tpid(ethertype) {
             let at = offset + l2.len;
@@ -482,7 +490,7 @@ impl<'a> Walker<'a> {
             l2.len += vlan::HEADER_LEN;
             ethertype = tag.ethertype();
         }
-        Ok((l2, ethertype))
+        Ok(ethertype)
     }
 
     fn ipv4(&mut self, offset: usize, end: usize) -> Result<L3Info, WalkError> {
@@ -515,10 +523,17 @@ impl<'a> Walker<'a> {
         })
     }
 
-    fn l4(&mut self, l3: &L3Info, tunnels: bool) -> Result<(Option<L4Info>, Option<Tunnel>), WalkError> {
+    /// The L4 header into `out`, or with a `tunnel` slot a tunnel into it (then `out` stays
+    /// None for GRE and IP-in-IP, which replace L4); returns what the tunnel payload starts with.
+    fn l4(
+        &mut self,
+        l3: &L3Info,
+        tunnel: Option<&mut Option<TunnelInfo>>,
+        out: &mut Option<L4Info>,
+    ) -> Result<Option<Start>, WalkError> {
         // RFC 791 §3.2, RFC 8200 §4.5: only the fragment at offset 0 holds the L4 header.
         if l3.fragment == Fragment::Later {
-            return Ok((None, None));
+            return Ok(None);
         }
         let offset = l3.payload_offset();
         let end = l3.end;
@@ -526,89 +541,105 @@ impl<'a> Walker<'a> {
         let at = |e: WireError| e.at(offset);
         let complete = !l3.fragment.is_fragment();
         // A tunnel inside a first fragment is not all here: leave it undecoded.
-        let tunnels = tunnels && complete;
+        let tunnel = if complete { tunnel } else { None };
         let info = |kind| Some(L4Info { kind, offset, len: end.saturating_sub(offset), complete });
-        match l3.protocol {
+        let (kind, layer) = match l3.protocol {
             ip_protocol::UDP => {
                 let datagram =
                     if complete { UdpPacket::new_checked(bytes) } else { UdpPacket::new_checked_first_fragment(bytes) }
                         .map_err(at)?;
                 self.layers.push(Layer::Udp);
-                let tunnel = if tunnels {
-                    let (payload_at, udp_end) = (offset + udp::HEADER_LEN, offset + usize::from(datagram.len()));
-                    let port = datagram.dst_port();
-                    if self.config.vxlan_ports.contains(port) {
-                        Some(self.vxlan(payload_at, udp_end)?)
-                    } else if self.config.geneve_ports.contains(port) {
-                        Some(self.geneve(payload_at, udp_end)?)
-                    } else {
-                        None
-                    }
+                *out = info(L4Kind::Udp);
+                let Some(tunnel) = tunnel else { return Ok(None) };
+                let (payload_at, udp_end) = (offset + udp::HEADER_LEN, offset + usize::from(datagram.len()));
+                let port = datagram.dst_port();
+                return if self.config.vxlan_ports.contains(port) {
+                    self.vxlan(payload_at, udp_end, tunnel)
+                } else if self.config.geneve_ports.contains(port) {
+                    self.geneve(payload_at, udp_end, tunnel)
                 } else {
-                    None
+                    Ok(None)
                 };
-                Ok((info(L4Kind::Udp), tunnel))
             }
             ip_protocol::TCP => {
                 TcpPacket::new_checked(bytes).map_err(at)?;
-                self.layers.push(Layer::Tcp);
-                Ok((info(L4Kind::Tcp), None))
+                (L4Kind::Tcp, Layer::Tcp)
             }
             ip_protocol::ICMP => {
                 IcmpPacket::new_checked(bytes).map_err(at)?;
-                self.layers.push(Layer::Icmp);
-                Ok((info(L4Kind::Icmp), None))
+                (L4Kind::Icmp, Layer::Icmp)
             }
             ip_protocol::ICMPV6 => {
                 Icmpv6Packet::new_checked(bytes).map_err(at)?;
-                self.layers.push(Layer::Icmpv6);
-                Ok((info(L4Kind::Icmpv6), None))
+                (L4Kind::Icmpv6, Layer::Icmpv6)
             }
-            ip_protocol::GRE if tunnels && self.config.gre => Ok((None, Some(self.gre(offset, end)?))),
+            ip_protocol::GRE if self.config.gre => {
+                if let Some(tunnel) = tunnel {
+                    return self.gre(offset, end, tunnel);
+                }
+                *out = info(L4Kind::Other(ip_protocol::GRE));
+                return Ok(None);
+            }
             // RFC 2003 (4in4), RFC 4213 §3.5 (6in4); the same numbers after IPv6 (RFC 2473).
-            ip_protocol::IPV4 if tunnels && self.config.ip_in_ip => {
-                let info = TunnelInfo::new(TunnelKind::IpInIp, offset, 0, end, ethertype::IPV4);
-                Ok((None, Some(Tunnel { info, inner: Some(Start::Ip(L3Kind::Ipv4)) })))
-            }
-            ip_protocol::IPV6 if tunnels && self.config.ip_in_ip => {
-                let info = TunnelInfo::new(TunnelKind::IpInIp, offset, 0, end, ethertype::IPV6);
-                Ok((None, Some(Tunnel { info, inner: Some(Start::Ip(L3Kind::Ipv6)) })))
+            protocol @ (ip_protocol::IPV4 | ip_protocol::IPV6) if self.config.ip_in_ip => {
+                if let Some(tunnel) = tunnel {
+                    let (ethertype, kind) = if protocol == ip_protocol::IPV4 {
+                        (ethertype::IPV4, L3Kind::Ipv4)
+                    } else {
+                        (ethertype::IPV6, L3Kind::Ipv6)
+                    };
+                    *tunnel = Some(TunnelInfo::new(TunnelKind::IpInIp, offset, 0, end, ethertype));
+                    return Ok(Some(Start::Ip(kind)));
+                }
+                *out = info(L4Kind::Other(protocol));
+                return Ok(None);
             }
             // RFC 8200 §4.7: nothing follows.
-            ip_protocol::NO_NEXT_HEADER => Ok((None, None)),
-            other => Ok((info(L4Kind::Other(other)), None)),
-        }
+            ip_protocol::NO_NEXT_HEADER => return Ok(None),
+            other => {
+                *out = info(L4Kind::Other(other));
+                return Ok(None);
+            }
+        };
+        self.layers.push(layer);
+        *out = info(kind);
+        Ok(None)
     }
 
     /// VXLAN (RFC 7348 §5) in `[offset, end)`, the UDP payload.
-    fn vxlan(&mut self, offset: usize, end: usize) -> Result<Tunnel, WalkError> {
+    fn vxlan(&mut self, offset: usize, end: usize, out: &mut Option<TunnelInfo>) -> Result<Option<Start>, WalkError> {
         let header = VxlanHeader::new_checked(self.region(offset, end)).map_err(|e| e.at(offset))?;
         self.layers.push(Layer::Vxlan);
-        let mut info =
-            TunnelInfo::new(TunnelKind::Vxlan, offset, super::vxlan::HEADER_LEN, end, ethertype::TRANSPARENT_ETHERNET);
+        let info = out.insert(TunnelInfo::new(
+            TunnelKind::Vxlan,
+            offset,
+            super::vxlan::HEADER_LEN,
+            end,
+            ethertype::TRANSPARENT_ETHERNET,
+        ));
         info.vni = Some(header.vni());
-        Ok(Tunnel { info, inner: Some(Start::Ethernet) })
+        Ok(Some(Start::Ethernet))
     }
 
     /// Geneve (RFC 8926 §3.4) in `[offset, end)`, the UDP payload.
-    fn geneve(&mut self, offset: usize, end: usize) -> Result<Tunnel, WalkError> {
+    fn geneve(&mut self, offset: usize, end: usize, out: &mut Option<TunnelInfo>) -> Result<Option<Start>, WalkError> {
         let header = GenevePacket::new_checked(self.region(offset, end)).map_err(|e| e.at(offset))?;
         self.layers.push(Layer::Geneve);
         let protocol = header.protocol_type();
-        let mut info = TunnelInfo::new(TunnelKind::Geneve, offset, header.header_len(), end, protocol);
+        let info = out.insert(TunnelInfo::new(TunnelKind::Geneve, offset, header.header_len(), end, protocol));
         info.vni = Some(header.vni());
-        Ok(Tunnel { info, inner: Start::from_ethertype(protocol) })
+        Ok(Start::from_ethertype(protocol))
     }
 
     /// GRE (RFC 2784, RFC 2890) in `[offset, end)`, the IP payload.
-    fn gre(&mut self, offset: usize, end: usize) -> Result<Tunnel, WalkError> {
+    fn gre(&mut self, offset: usize, end: usize, out: &mut Option<TunnelInfo>) -> Result<Option<Start>, WalkError> {
         let header = GrePacket::new_checked(self.region(offset, end)).map_err(|e| e.at(offset))?;
         self.layers.push(Layer::Gre);
         let protocol = header.protocol_type();
-        let mut info = TunnelInfo::new(TunnelKind::Gre, offset, header.header_len(), end, protocol);
+        let info = out.insert(TunnelInfo::new(TunnelKind::Gre, offset, header.header_len(), end, protocol));
         info.gre_key = header.key();
         info.gre_sequence = header.sequence();
         info.gre_checksum_offset = header.checksum_offset().map(|o| offset + o);
-        Ok(Tunnel { info, inner: Start::from_ethertype(protocol) })
+        Ok(Start::from_ethertype(protocol))
     }
 }

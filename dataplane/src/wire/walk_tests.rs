@@ -1,1 +1,515 @@
+//! Tests of [`walk`] on hand-built frames, and property tests that it never panics and that
+//! every offset it returns is inside the frame and in order.
 
+use proptest::prelude::*;
+
+use super::test_frames::*;
+use super::*;
+use Layer::*;
+
+fn walk_default(frame: &[u8]) -> Result<Offsets, WalkError> {
+    let offsets = walk(frame, &WalkConfig::default());
+    if let Ok(o) = &offsets {
+        check_invariants(frame.len(), o);
+    }
+    offsets
+}
+
+fn error(frame: &[u8]) -> (ErrorKind, Layer, usize) {
+    let e = walk_default(frame).unwrap_err();
+    (e.kind, e.layer, e.offset)
+}
+
+/// Every offset within the frame, each layer after the one before, each region inside the one
+/// that contains it.
+fn check_invariants(frame_len: usize, offsets: &Offsets) {
+    let outer_end = check_headers(&offsets.outer, 0, frame_len);
+    match (&offsets.tunnel, &offsets.inner) {
+        (None, inner) => assert!(inner.is_none()),
+        (Some(tunnel), inner) => {
+            let l3 = offsets.outer.l3.expect("a tunnel needs an outer IP header");
+            assert!(tunnel.offset >= l3.payload_offset());
+            assert!(tunnel.payload_offset() <= tunnel.end && tunnel.end <= l3.end && l3.end <= outer_end);
+            if let Some(l4) = offsets.outer.l4 {
+                assert_eq!(l4.kind, L4Kind::Udp);
+                assert_eq!(tunnel.offset, l4.offset + 8);
+                assert!(tunnel.end <= l4.end());
+            }
+            if let Some(at) = tunnel.gre_checksum_offset {
+                assert!(at >= tunnel.offset && at + 2 <= tunnel.payload_offset());
+            }
+            if let Some(inner) = inner {
+                check_headers(inner, tunnel.payload_offset(), tunnel.end);
+            }
+        }
+    }
+    assert!(!offsets.layers.is_empty() && offsets.layers.as_slice()[0] == Eth);
+}
+
+fn check_headers(headers: &Headers, start: usize, limit: usize) -> usize {
+    let mut cursor = start;
+    if let Some(l2) = headers.l2 {
+        assert!(l2.offset >= cursor && l2.offset + l2.len <= limit, "{l2:?} in {start}..{limit}");
+        assert_eq!(l2.len, 14 + 4 * l2.vlan_count());
+        cursor = l2.offset + l2.len;
+    }
+    let Some(l3) = headers.l3 else {
+        assert!(headers.l4.is_none());
+        return limit;
+    };
+    assert!(l3.offset >= cursor, "{l3:?} after {cursor}");
+    assert!(l3.payload_offset() <= l3.end && l3.end <= limit, "{l3:?} in {start}..{limit}");
+    assert!(l3.dst_offset >= l3.offset && l3.dst_offset + l3.addr_len() <= l3.payload_offset());
+    assert!(l3.src_offset() + l3.addr_len() <= l3.payload_offset());
+    if let Some(l4) = headers.l4 {
+        assert_eq!(l4.offset, l3.payload_offset());
+        assert_eq!(l4.end(), l3.end);
+        assert_eq!(l4.complete, !l3.fragment.is_fragment());
+        assert_ne!(l3.fragment, Fragment::Later);
+    }
+    l3.end
+}
+
+#[test]
+fn plain_udp() {
+    let frame = udp4_frame(9, b"hello");
+    let o = walk_default(&frame).unwrap();
+    assert_eq!(o.layers.as_slice(), [Eth, Ipv4, Udp]);
+    assert_eq!(o.layers.names().collect::<Vec<_>>(), ["eth", "ipv4", "udp"]);
+    let l3 = o.outer.l3.unwrap();
+    assert_eq!((l3.kind, l3.offset, l3.header_len, l3.end, l3.protocol), (L3Kind::Ipv4, 14, 20, frame.len(), 17));
+    assert_eq!((l3.src_offset(), l3.dst_offset), (26, 30));
+    assert_eq!(o.outer.l4, Some(L4Info { kind: L4Kind::Udp, offset: 34, len: 13, complete: true }));
+    assert!(o.tunnel.is_none() && o.inner.is_none());
+}
+
+#[test]
+fn ethernet_padding_stays_out() {
+    // A 32-byte IP packet padded to the 60-byte minimum frame.
+    let frame = padded(udp4_frame(9, b"abcd"), 60);
+    let o = walk_default(&frame).unwrap();
+    assert_eq!(o.outer.l3.unwrap().end, 46);
+    assert_eq!(o.outer.l4.unwrap().len, 12);
+    // A 46-byte IP packet (the smallest that needs no padding) followed by a 4-byte trailer.
+    let mut frame = udp4_frame(9, &[7u8; 18]);
+    assert_eq!(frame.len(), 60);
+    frame.extend_from_slice(&[0xde, 0xad, 0xbe, 0xef]);
+    let o = walk_default(&frame).unwrap();
+    assert_eq!((o.outer.l3.unwrap().end, o.outer.l4.unwrap().end()), (60, 60));
+}
+
+#[test]
+fn vlan_and_qinq() {
+    let payload = ipv4(17, &udp(1, 2, b""));
+    let frame = ethernet_tagged(&[(0x8100, 100)], ethertype::IPV4, &payload);
+    let o = walk_default(&frame).unwrap();
+    assert_eq!(o.layers.as_slice(), [Eth, Vlan, Ipv4, Udp]);
+    let l2 = o.outer.l2.unwrap();
+    assert_eq!((l2.len, l2.ethertype_offset()), (18, 16));
+    assert_eq!(l2.vlans, [Some(VlanTag { tpid: 0x8100, id: 100, pcp: 5, dei: false }), None]);
+    assert_eq!(o.outer.l3.unwrap().offset, 18);
+
+    for outer_tpid in [0x88a8, 0x9100] {
+        let frame = ethernet_tagged(&[(outer_tpid, 10), (0x8100, 20)], ethertype::IPV4, &payload);
+        let o = walk_default(&frame).unwrap();
+        assert_eq!(o.layers.as_slice(), [Eth, Vlan, Vlan, Ipv4, Udp]);
+        let vlans = o.outer.l2.unwrap().vlans;
+        assert_eq!((vlans[0].unwrap().tpid, vlans[0].unwrap().id), (outer_tpid, 10));
+        assert_eq!((vlans[1].unwrap().tpid, vlans[1].unwrap().id), (0x8100, 20));
+        assert_eq!(o.outer.l3.unwrap().offset, 22);
+    }
+
+    let frame = ethernet_tagged(&[(0x88a8, 1), (0x8100, 2), (0x8100, 3)], ethertype::IPV4, &payload);
+    assert_eq!(error(&frame), (ErrorKind::TooManyVlans, Vlan, 22));
+}
+
+#[test]
+fn not_ip_stops_at_l2() {
+    let frame = padded(ethernet(ethertype::ARP, &[0u8; 28]), 60);
+    let o = walk_default(&frame).unwrap();
+    assert_eq!(o.layers.as_slice(), [Eth]);
+    assert!(o.outer.l3.is_none());
+}
+
+#[test]
+fn ipv4_options() {
+    let frame = ethernet(ethertype::IPV4, &ipv4_with_options(6, &[0x94, 0x04, 0, 0, 1, 1, 1, 0], &tcp(1, 2, b"")));
+    let o = walk_default(&frame).unwrap();
+    let l3 = o.outer.l3.unwrap();
+    assert_eq!((l3.header_len, l3.payload_offset()), (28, 42));
+    assert_eq!(o.outer.l4.unwrap().offset, 42);
+    assert_eq!(o.layers.as_slice(), [Eth, Ipv4, Tcp]);
+}
+
+#[test]
+fn malformed_ipv4() {
+    let mut frame = udp4_frame(9, b"x");
+    frame[14] = 0x44; // IHL 4
+    assert_eq!(error(&frame), (ErrorKind::BadIhl, Ipv4, 14));
+    let mut frame = udp4_frame(9, b"x");
+    frame[17] += 1; // total length one past the frame
+    let e = walk_default(&frame).unwrap_err();
+    assert_eq!((e.kind, e.needed, e.available), (ErrorKind::BadTotalLength, 30, 29));
+    let mut frame = udp4_frame(9, b"x");
+    frame[14] = 0x65;
+    assert_eq!(error(&frame), (ErrorKind::BadVersion, Ipv4, 14));
+}
+
+#[test]
+fn truncated_at_each_layer() {
+    let eth4 = |payload: &[u8]| ethernet(ethertype::IPV4, payload);
+    let udp_to = |port, payload: &[u8]| eth4(&ipv4(17, &udp(1, port, payload)));
+    let cases: Vec<(Vec<u8>, Layer, usize, usize)> = vec![
+        (udp4_frame(9, b"")[..13].to_vec(), Eth, 0, 13),
+        (ethernet(0x8100, &[0, 1]), Vlan, 14, 2),
+        (eth4(&[0x45; 12]), Ipv4, 14, 12),
+        (ethernet(ethertype::IPV6, &[0x60; 30]), Ipv6, 14, 30),
+        (eth4(&ipv4(17, &[0; 4])), Udp, 34, 4),
+        (eth4(&ipv4(6, &[0; 12])), Tcp, 34, 12),
+        (eth4(&ipv4(1, &[8, 0, 0, 0])), Icmp, 34, 4),
+        (ethernet(ethertype::IPV6, &ipv6(58, &[128, 0])), Icmpv6, 54, 2),
+        (udp_to(4789, &[8, 0, 0, 0, 0]), Vxlan, 42, 5),
+        (udp_to(6081, &[0; 6]), Geneve, 42, 6),
+        (eth4(&ipv4(47, &[0, 0])), Gre, 34, 2),
+        (udp_to(4789, &vxlan(1, &[0; 10])), Eth, 50, 10),
+        (udp_to(4789, &vxlan(1, &ethernet(ethertype::IPV4, &[0x45; 10]))), Ipv4, 64, 10),
+        (eth4(&ipv4(4, &[0x45; 10])), Ipv4, 34, 10),
+    ];
+    for (frame, layer, offset, available) in cases {
+        let e = walk_default(&frame).unwrap_err();
+        assert_eq!((e.kind, e.layer, e.offset, e.available), (ErrorKind::Truncated, layer, offset, available), "{e}");
+    }
+    let e = walk_default(&eth4(&[0x45; 12])).unwrap_err();
+    assert_eq!(e.to_string(), "ipv4 at offset 14: header needs 20 bytes, 12 available");
+}
+
+#[test]
+fn udp_and_tcp_lengths() {
+    let mut frame = udp4_frame(9, b"abcd");
+    frame[38..40].copy_from_slice(&13u16.to_be_bytes()); // UDP length beyond the IP payload
+    let e = walk_default(&frame).unwrap_err();
+    assert_eq!((e.kind, e.layer, e.needed, e.available), (ErrorKind::BadUdpLength, Udp, 13, 12));
+    assert_eq!(e.kind.name(), "bad_udp_length");
+    frame[38..40].copy_from_slice(&7u16.to_be_bytes());
+    assert_eq!(error(&frame), (ErrorKind::BadUdpLength, Udp, 34));
+    frame[38..40].copy_from_slice(&10u16.to_be_bytes()); // shorter than the IP payload: fine
+    assert_eq!(walk_default(&frame).unwrap().outer.l4.unwrap().len, 12, "L4 length comes from IP");
+
+    let mut frame = ethernet(ethertype::IPV4, &ipv4(6, &tcp(1, 2, b"")));
+    frame[34 + 12] = 0x40;
+    assert_eq!(error(&frame), (ErrorKind::BadTcpOffset, Tcp, 34));
+    frame[34 + 12] = 0x70; // 28 bytes of header in a 24-byte segment
+    assert_eq!(error(&frame), (ErrorKind::BadTcpOffset, Tcp, 34));
+}
+
+#[test]
+fn icmp() {
+    let o = walk_default(&ethernet(ethertype::IPV4, &ipv4(1, &icmp_echo()))).unwrap();
+    assert_eq!((o.layers.as_slice(), o.outer.l4.unwrap().kind), ([Eth, Ipv4, Icmp].as_slice(), L4Kind::Icmp));
+    let o = walk_default(&ethernet(ethertype::IPV6, &ipv6(58, &icmpv6_echo()))).unwrap();
+    assert_eq!((o.layers.as_slice(), o.outer.l4.unwrap().kind), ([Eth, Ipv6, Icmpv6].as_slice(), L4Kind::Icmpv6));
+}
+
+#[test]
+fn unknown_l4_is_other() {
+    let frame = ethernet(ethertype::IPV4, &ipv4(132, &[0; 12])); // SCTP
+    let o = walk_default(&frame).unwrap();
+    assert_eq!(o.layers.as_slice(), [Eth, Ipv4]);
+    assert_eq!(o.outer.l4, Some(L4Info { kind: L4Kind::Other(132), offset: 34, len: 12, complete: true }));
+    let o = walk_default(&ethernet(ethertype::IPV6, &ipv6(59, &[]))).unwrap();
+    assert!(o.outer.l4.is_none(), "no next header");
+}
+
+#[test]
+fn ipv4_fragments() {
+    let datagram = udp(1, 4789, &[0u8; 100]);
+    let mut first = ipv4_repr(17, 48);
+    first.more_fragments = true;
+    first.dont_fragment = false;
+    let frame = ethernet(ethertype::IPV4, &ipv4_from(first, &datagram[..48]));
+    let o = walk_default(&frame).unwrap();
+    let l3 = o.outer.l3.unwrap();
+    assert_eq!(l3.fragment, Fragment::First);
+    assert_eq!(o.outer.l4, Some(L4Info { kind: L4Kind::Udp, offset: 34, len: 48, complete: false }));
+    assert!(o.tunnel.is_none(), "a tunnel in a fragment is not decoded");
+    assert_eq!(o.layers.as_slice(), [Eth, Ipv4, Udp]);
+
+    let later = Ipv4Repr { more_fragments: false, fragment_offset: 48, ..first };
+    let frame = ethernet(ethertype::IPV4, &ipv4_from(later, &datagram[48..]));
+    let o = walk_default(&frame).unwrap();
+    assert_eq!((o.outer.l3.unwrap().fragment, o.outer.l4), (Fragment::Later, None));
+    assert_eq!(o.layers.as_slice(), [Eth, Ipv4]);
+}
+
+#[test]
+fn ipv6_hop_by_hop_srh_fragment() {
+    let frame = ethernet(ethertype::IPV6, &srv6_fragment_payload());
+    let o = walk_default(&frame).unwrap();
+    assert_eq!(o.layers.as_slice(), [Eth, Ipv6, Udp]);
+    let l3 = o.outer.l3.unwrap();
+    assert_eq!((l3.header_len, l3.protocol, l3.fragment), (40 + 8 + 40 + 8, 17, Fragment::First));
+    // The pseudo-header destination is Segment List[0], not the destination field (::51).
+    let dst = &frame[l3.dst_offset..l3.dst_offset + 16];
+    assert_eq!(dst, ipv6_addr(0xd).octets());
+    assert_eq!(l3.dst_offset, 14 + 40 + 8 + 8);
+    let l4 = o.outer.l4.unwrap();
+    assert_eq!((l4.offset, l4.len, l4.complete), (14 + 96, 24, false));
+
+    // The same chain at its final destination (segments left 0): the destination field is final.
+    let mut arrived = frame.clone();
+    arrived[14 + 48 + 3] = 0;
+    let l3 = walk_default(&arrived).unwrap().outer.l3.unwrap();
+    assert_eq!(l3.dst_offset, 14 + 24);
+
+    // A later fragment: no L4.
+    let mut later = frame.clone();
+    later[14 + 88 + 3] = 0x08; // offset 8 bytes, M clear
+    let o = walk_default(&later).unwrap();
+    assert_eq!((o.outer.l3.unwrap().fragment, o.outer.l4), (Fragment::Later, None));
+    assert_eq!(o.outer.l3.unwrap().header_len, 96);
+}
+
+#[test]
+fn ipv6_malformed() {
+    let mut frame = ethernet(ethertype::IPV6, &srv6_fragment_payload());
+    frame[14 + 40 + 8 + 1] = 200; // the SRH claims 1608 bytes: past the payload
+    let e = walk_default(&frame).unwrap_err();
+    assert_eq!((e.kind, e.layer, e.offset, e.needed), (ErrorKind::Truncated, Ipv6, 62, 1608));
+    let mut frame = ethernet(ethertype::IPV6, &ipv6(17, &udp(1, 2, b"")));
+    frame[19] += 1; // payload length past the frame
+    assert_eq!(error(&frame), (ErrorKind::BadPayloadLength, Ipv6, 14));
+    let frame = ethernet(ethertype::IPV6, &ipv6(60, &[0, 0, 0, 0, 0, 0, 0, 0, 17, 0, 0, 0, 0, 0, 0, 0]));
+    assert_eq!(error(&frame), (ErrorKind::BadExtHeaderOrder, Ipv6, 62));
+    let frame = ethernet(ethertype::IPV6, &ipv6(60, &[60, 0, 0, 0, 0, 0, 0, 0].repeat(9)));
+    assert_eq!(error(&frame), (ErrorKind::TooManyExtHeaders, Ipv6, 54 + 64));
+}
+
+#[test]
+fn vxlan_default_port() {
+    let frame = vxlan_frame();
+    let o = walk_default(&frame).unwrap();
+    assert_eq!(o.layers.as_slice(), [Eth, Ipv4, Udp, Vxlan, Eth, Ipv4, Tcp]);
+    let tunnel = o.tunnel.unwrap();
+    assert_eq!((tunnel.kind, tunnel.offset, tunnel.header_len, tunnel.end), (TunnelKind::Vxlan, 42, 8, frame.len()));
+    assert_eq!((tunnel.vni, tunnel.protocol), (Some(0xbeef), ethertype::TRANSPARENT_ETHERNET));
+    let inner = o.inner.unwrap();
+    assert_eq!(inner.l2.unwrap().offset, 50);
+    assert_eq!(inner.l3.unwrap().offset, 64);
+    assert_eq!(inner.l4.unwrap().offset, 84);
+    assert_eq!(inner.l4.unwrap().end(), frame.len());
+    assert_eq!(o.innermost(), &inner);
+}
+
+#[test]
+fn inner_padding_and_nested_tunnel_stay_payload() {
+    // The inner frame is padded to 60 bytes and carries VXLAN itself: one level only.
+    let nested = vxlan(2, &udp4_frame(9, b""));
+    let inner = padded(ethernet(ethertype::IPV4, &ipv4(17, &udp(1, 4789, &nested[..8]))), 60);
+    let frame = ethernet(ethertype::IPV4, &ipv4(17, &udp(1, 4789, &vxlan(1, &inner))));
+    let o = walk_default(&frame).unwrap();
+    assert_eq!(o.layers.as_slice(), [Eth, Ipv4, Udp, Vxlan, Eth, Ipv4, Udp]);
+    let l3 = o.inner.unwrap().l3.unwrap();
+    assert_eq!(l3.end, 50 + 14 + 36, "the inner IP end, not the inner frame's padding");
+}
+
+#[test]
+fn vxlan_on_a_configured_port() {
+    let inner = ethernet(ethertype::IPV4, &ipv4(17, &udp(1, 2, b"")));
+    let frame = udp4_frame(8472, &vxlan(5, &inner));
+    let o = walk_default(&frame).unwrap();
+    assert_eq!(o.layers.as_slice(), [Eth, Ipv4, Udp], "8472 is not VXLAN by default");
+    let config = WalkConfig { vxlan_ports: PortSet::from_ports(&[4789, 8472]).unwrap(), ..WalkConfig::default() };
+    let o = walk(&frame, &config).unwrap();
+    check_invariants(frame.len(), &o);
+    assert_eq!(o.layers.as_slice(), [Eth, Ipv4, Udp, Vxlan, Eth, Ipv4, Udp]);
+    assert_eq!(o.tunnel.unwrap().vni, Some(5));
+    let mut frame = frame;
+    frame[42] = 0; // I flag clear
+    let e = walk(&frame, &config).unwrap_err();
+    assert_eq!((e.kind, e.layer, e.offset), (ErrorKind::BadVxlanFlags, Vxlan, 42));
+}
+
+#[test]
+fn port_set() {
+    let mut set = PortSet::empty();
+    for port in 1..=8 {
+        assert!(set.insert(port));
+    }
+    assert!(set.insert(3), "already there");
+    assert!(!set.insert(9), "full");
+    assert_eq!((set.len(), set.contains(8), set.contains(9)), (8, true, false));
+    assert!(PortSet::from_ports(&[1, 2, 3, 4, 5, 6, 7, 8, 9]).is_none());
+    assert_eq!(PortSet::single(4789).as_slice(), [4789]);
+}
+
+#[test]
+fn geneve_with_options() {
+    let options = [0x01, 0x02, 0x03, 0x01, 0xde, 0xad, 0xbe, 0xef, 0x01, 0x03, 0x80, 0x00];
+    let inner = ethernet(ethertype::IPV4, &ipv4(6, &tcp(1, 2, b"")));
+    let frame = udp4_frame(6081, &geneve(0x77, ethertype::TRANSPARENT_ETHERNET, &options, &inner));
+    let o = walk_default(&frame).unwrap();
+    assert_eq!(o.layers.as_slice(), [Eth, Ipv4, Udp, Geneve, Eth, Ipv4, Tcp]);
+    let tunnel = o.tunnel.unwrap();
+    assert_eq!((tunnel.kind, tunnel.header_len, tunnel.vni), (TunnelKind::Geneve, 20, Some(0x77)));
+    assert_eq!(o.inner.unwrap().l2.unwrap().offset, 62);
+
+    // Geneve carrying IPv6 straight away: no inner L2.
+    let frame = udp4_frame(6081, &geneve(1, ethertype::IPV6, &[], &ipv6(17, &udp(1, 2, b""))));
+    let o = walk_default(&frame).unwrap();
+    assert_eq!(o.layers.as_slice(), [Eth, Ipv4, Udp, Geneve, Ipv6, Udp]);
+    assert!(o.inner.unwrap().l2.is_none());
+
+    // An unknown protocol type: the tunnel is there, its payload is not walked.
+    let frame = udp4_frame(6081, &geneve(1, 0x88cc, &[], &[0; 20]));
+    let o = walk_default(&frame).unwrap();
+    assert_eq!((o.tunnel.unwrap().protocol, o.inner), (0x88cc, None));
+}
+
+#[test]
+fn geneve_malformed() {
+    let options = [0x01, 0x02, 0x03, 0x01, 0xde, 0xad, 0xbe, 0xef];
+    let good = udp4_frame(6081, &geneve(1, ethertype::TRANSPARENT_ETHERNET, &options, &udp4_frame(9, b"")));
+    let mut frame = good.clone();
+    frame[42] |= 0x80; // version 2
+    let e = walk_default(&frame).unwrap_err();
+    assert_eq!((e.kind, e.layer, e.offset, e.available), (ErrorKind::BadGeneveVersion, Geneve, 42, 2));
+    let mut frame = good.clone();
+    frame[50 + 3] = 0x02; // the option claims 8 data bytes, the options hold 4
+    let e = walk_default(&frame).unwrap_err();
+    assert_eq!((e.kind, e.offset, e.needed, e.available), (ErrorKind::BadGeneveOptions, 42, 12, 8));
+    let mut frame = good;
+    frame[42] = 0x3f; // 252 bytes of options: past the UDP payload
+    assert_eq!(error(&frame), (ErrorKind::Truncated, Geneve, 42));
+}
+
+#[test]
+fn gre_with_checksum_key_sequence_and_inner_ethernet() {
+    let repr = GreRepr {
+        protocol_type: ethertype::TRANSPARENT_ETHERNET,
+        checksum_present: true,
+        key: Some(0x1234_5678),
+        sequence: Some(99),
+    };
+    let inner = ethernet(ethertype::IPV4, &ipv4(17, &udp(1, 2, b"abc")));
+    let frame = ethernet(ethertype::IPV4, &ipv4(47, &gre(repr, &inner)));
+    let o = walk_default(&frame).unwrap();
+    assert_eq!(o.layers.as_slice(), [Eth, Ipv4, Gre, Eth, Ipv4, Udp]);
+    assert!(o.outer.l4.is_none(), "GRE is the tunnel, not an L4");
+    let tunnel = o.tunnel.unwrap();
+    assert_eq!((tunnel.kind, tunnel.offset, tunnel.header_len, tunnel.end), (TunnelKind::Gre, 34, 16, frame.len()));
+    assert_eq!(
+        (tunnel.gre_key, tunnel.gre_sequence, tunnel.gre_checksum_offset),
+        (Some(0x1234_5678), Some(99), Some(38))
+    );
+    assert!(tunnel.has_gre_checksum());
+    assert_eq!(o.inner.unwrap().l2.unwrap().offset, 50);
+
+    // Key only, carrying IPv4: no inner L2, no checksum.
+    let repr = GreRepr { protocol_type: ethertype::IPV4, checksum_present: false, key: Some(1), sequence: None };
+    let frame = ethernet(ethertype::IPV4, &ipv4(47, &gre(repr, &ipv4(6, &tcp(1, 2, b"")))));
+    let o = walk_default(&frame).unwrap();
+    assert_eq!(o.layers.as_slice(), [Eth, Ipv4, Gre, Ipv4, Tcp]);
+    let tunnel = o.tunnel.unwrap();
+    assert_eq!((tunnel.header_len, tunnel.has_gre_checksum()), (8, false));
+    assert_eq!(o.inner.unwrap().l3.unwrap().offset, 42);
+    assert!(o.inner.unwrap().l2.is_none());
+
+    // GRE can be turned off: then it is an undecoded L4.
+    let config = WalkConfig { gre: false, ..WalkConfig::default() };
+    let o = walk(&frame, &config).unwrap();
+    assert_eq!((o.layers.as_slice(), o.outer.l4.unwrap().kind), ([Eth, Ipv4].as_slice(), L4Kind::Other(47)));
+}
+
+#[test]
+fn gre_malformed() {
+    let repr = GreRepr { protocol_type: ethertype::IPV4, checksum_present: false, key: None, sequence: None };
+    let good = ethernet(ethertype::IPV4, &ipv4(47, &gre(repr, &ipv4(6, &tcp(1, 2, b"")))));
+    let mut frame = good.clone();
+    frame[35] = 0x01; // version 1 (PPTP)
+    assert_eq!(error(&frame), (ErrorKind::BadGreVersion, Gre, 34));
+    let mut frame = good.clone();
+    frame[34] = 0x40; // the RFC 1701 routing bit
+    assert_eq!(error(&frame), (ErrorKind::BadGreFlags, Gre, 34));
+    let frame = ethernet(ethertype::IPV4, &ipv4(47, &[0x80, 0x00, 0x08, 0x00, 0, 0])); // C set, checksum cut
+    let e = walk_default(&frame).unwrap_err();
+    assert_eq!((e.kind, e.layer, e.offset, e.needed, e.available), (ErrorKind::Truncated, Gre, 34, 8, 6));
+    // Bits 6-12 are ignored on receipt (RFC 2784 §2.3).
+    let mut frame = good;
+    frame[35] = 0x08;
+    assert!(walk_default(&frame).is_ok());
+}
+
+#[test]
+fn ip_in_ip() {
+    let frame = ethernet(ethertype::IPV4, &ipv4(4, &ipv4(6, &tcp(1, 2, b"x"))));
+    let o = walk_default(&frame).unwrap();
+    assert_eq!(o.layers.as_slice(), [Eth, Ipv4, Ipv4, Tcp]);
+    let tunnel = o.tunnel.unwrap();
+    assert_eq!((tunnel.kind, tunnel.offset, tunnel.header_len), (TunnelKind::IpInIp, 34, 0));
+    assert!(o.outer.l4.is_none());
+    let inner = o.inner.unwrap();
+    assert_eq!((inner.l2, inner.l3.unwrap().offset, inner.l4.unwrap().offset), (None, 34, 54));
+
+    let frame = ethernet(ethertype::IPV4, &ipv4(41, &ipv6(17, &udp(1, 2, b""))));
+    let o = walk_default(&frame).unwrap();
+    assert_eq!(o.layers.as_slice(), [Eth, Ipv4, Ipv6, Udp]);
+    assert_eq!(o.inner.unwrap().l3.unwrap().kind, L3Kind::Ipv6);
+
+    let frame = ethernet(ethertype::IPV6, &ipv6(4, &ipv4(17, &udp(1, 2, b""))));
+    assert_eq!(walk_default(&frame).unwrap().layers.as_slice(), [Eth, Ipv6, Ipv4, Udp]);
+
+    // Protocol 4 with an IPv6 packet inside is malformed.
+    let frame = ethernet(ethertype::IPV4, &ipv4(4, &ipv6(17, &udp(1, 2, b""))));
+    assert_eq!(error(&frame), (ErrorKind::BadVersion, Ipv4, 34));
+}
+
+#[test]
+fn every_shape_walks() {
+    for frame in all_shapes() {
+        walk_default(&frame).unwrap_or_else(|e| panic!("{e}: {frame:02x?}"));
+    }
+}
+
+proptest! {
+    #[test]
+    fn never_panics_on_arbitrary_bytes(frame in proptest::collection::vec(any::<u8>(), 0..300)) {
+        let _ = walk_default(&frame);
+    }
+
+    /// Random bytes rarely get past the EtherType; these start each layer's dice right.
+    #[test]
+    fn never_panics_on_random_ip_packets(
+        ethertype in prop::sample::select(vec![0x0800u16, 0x86dd, 0x8100, 0x88a8]),
+        version_ihl in prop::sample::select(vec![0x45u8, 0x46, 0x4f, 0x60, 0x00]),
+        protocol in prop::sample::select(vec![0u8, 4, 6, 17, 41, 43, 44, 47, 58, 60]),
+        mut body in proptest::collection::vec(any::<u8>(), 0..200),
+    ) {
+        if body.len() > 10 {
+            body[0] = version_ihl;
+            body[6] = protocol; // IPv6 next header
+            body[9] = protocol; // IPv4 protocol
+        }
+        let _ = walk_default(&ethernet(ethertype, &body));
+    }
+
+    #[test]
+    fn never_panics_on_damaged_frames(
+        shape in 0..all_shapes().len(),
+        cut in any::<prop::sample::Index>(),
+        damage in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+        vxlan_port in prop_oneof![Just(4789u16), any::<u16>()],
+    ) {
+        let mut frame = all_shapes().swap_remove(shape);
+        frame.truncate(cut.index(frame.len() + 1));
+        for (at, byte) in damage {
+            if !frame.is_empty() {
+                let at = at.index(frame.len());
+                frame[at] = byte;
+            }
+        }
+        let config = WalkConfig { vxlan_ports: PortSet::single(vxlan_port), ..WalkConfig::default() };
+        if let Ok(offsets) = walk(&frame, &config) {
+            check_invariants(frame.len(), &offsets);
+        }
+    }
+}

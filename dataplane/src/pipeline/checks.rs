@@ -1,0 +1,339 @@
+//! Checksums per layer: verify (a status for each), and compute (full, or the outer one by
+//! Local Checksum Offload).
+//!
+//! Local Checksum Offload (Linux `Documentation/networking/checksum-offloads.rst`,
+//! `lco_csum()` in `include/linux/skbuff.h`): once an inner L4 checksum is correct, the
+//! one's-complement sum of the inner L4 segment (checksum included) is the negated sum of
+//! its pseudo-header, because the two together sum to zero. So the sum over the whole outer
+//! UDP payload (or GRE packet) needs only the bytes in front of the inner L4 header plus that
+//! negated pseudo-header sum: the payload is never read again.
+
+use crate::csum::{ipv4_pseudo_header, ipv6_pseudo_header, verify, Checksum, Sum};
+use crate::wire::{Headers, L3Info, L3Kind, L4Info, L4Kind, Offsets, PortSet, TunnelKind};
+
+/// A checksum's state, as `inspect` reports it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    Good,
+    Bad,
+    /// A UDP checksum of 0: "none" on IPv4 (RFC 768); forbidden on IPv6 (RFC 8200 §8.1)
+    /// except for tunnels configured for it (RFC 6935, RFC 6936).
+    Zero,
+    /// No such layer, or a layer without a checksum (IPv6 header, GRE without the C bit).
+    Absent,
+    /// An L4 checksum of an IP fragment: it covers the whole datagram, which one fragment
+    /// does not hold.
+    Unverifiable,
+}
+
+impl Status {
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Good => "good",
+            Status::Bad => "bad",
+            Status::Zero => "zero",
+            Status::Absent => "absent",
+            Status::Unverifiable => "unverifiable",
+        }
+    }
+}
+
+/// The checksum layers, in the order a frame is checked.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CsumLayer {
+    OuterL3,
+    OuterL4,
+    Tunnel,
+    InnerL3,
+    InnerL4,
+}
+
+impl CsumLayer {
+    pub const ALL: [CsumLayer; 5] =
+        [CsumLayer::OuterL3, CsumLayer::OuterL4, CsumLayer::Tunnel, CsumLayer::InnerL3, CsumLayer::InnerL4];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            CsumLayer::OuterL3 => "outer_l3",
+            CsumLayer::OuterL4 => "outer_l4",
+            CsumLayer::Tunnel => "tunnel",
+            CsumLayer::InnerL3 => "inner_l3",
+            CsumLayer::InnerL4 => "inner_l4",
+        }
+    }
+}
+
+/// The status of every checksum layer of one frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Verdicts(pub [Status; 5]);
+
+impl Verdicts {
+    pub fn get(&self, layer: CsumLayer) -> Status {
+        self.0[layer as usize]
+    }
+}
+
+/// Which zero checksums are acceptable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ZeroPolicy {
+    /// UDP destination ports (tunnels) whose IPv6 checksum may be zero (RFC 6935 §5,
+    /// RFC 6936); empty by default, as RFC 8200 §8.1 requires.
+    pub ipv6_zero_ports: PortSet,
+}
+
+impl Default for ZeroPolicy {
+    fn default() -> Self {
+        ZeroPolicy { ipv6_zero_ports: PortSet::empty() }
+    }
+}
+
+/// Statuses of every layer. A frame the walker could not finish still gets statuses for the
+/// layers it did parse.
+pub fn verdicts(frame: &[u8], offsets: &Offsets) -> Verdicts {
+    let mut out = [Status::Absent; 5];
+    out[CsumLayer::OuterL3 as usize] = l3_status(frame, offsets.outer.l3.as_ref());
+    out[CsumLayer::OuterL4 as usize] = l4_status(frame, &offsets.outer);
+    if let Some(tunnel) = &offsets.tunnel {
+        if let Some(at) = tunnel.gre_checksum_offset {
+            // RFC 2784 §2.5: over the GRE header and payload, checksum field included.
+            let end = offsets.outer.l3.map_or(frame.len(), |l3| l3.end);
+            out[CsumLayer::Tunnel as usize] = match frame.get(tunnel.offset..end) {
+                Some(gre) if at < end => status_of(verify(Sum::new().add_bytes(gre))),
+                _ => Status::Absent,
+            };
+        }
+    }
+    if let Some(inner) = &offsets.inner {
+        out[CsumLayer::InnerL3 as usize] = l3_status(frame, inner.l3.as_ref());
+        out[CsumLayer::InnerL4 as usize] = l4_status(frame, inner);
+    }
+    Verdicts(out)
+}
+
+fn status_of(good: bool) -> Status {
+    if good {
+        Status::Good
+    } else {
+        Status::Bad
+    }
+}
+
+fn l3_status(frame: &[u8], l3: Option<&L3Info>) -> Status {
+    match l3 {
+        Some(l3) if l3.kind == L3Kind::Ipv4 => match frame.get(l3.offset..l3.offset + l3.header_len) {
+            Some(header) => status_of(verify(Sum::new().add_bytes(header))),
+            None => Status::Absent,
+        },
+        // RFC 8200: the IPv6 header has no checksum.
+        _ => Status::Absent,
+    }
+}
+
+fn l4_status(frame: &[u8], headers: &Headers) -> Status {
+    let (Some(l3), l4) = (headers.l3.as_ref(), headers.l4.as_ref()) else { return Status::Absent };
+    if l3.fragment.is_fragment() {
+        // A later fragment has no L4 header at all, but its datagram does have a checksum.
+        return match l4.map(|l4| l4.kind) {
+            Some(L4Kind::Other(_)) => Status::Absent,
+            _ if is_checksummed_protocol(l3.protocol) => Status::Unverifiable,
+            _ => Status::Absent,
+        };
+    }
+    let Some(l4) = l4 else { return Status::Absent };
+    let Some(field) = checksum_field(l4) else { return Status::Absent };
+    let Some(segment) = l4_segment(frame, l3, l4) else { return Status::Absent };
+    let Some(value) = segment.get(field..field + 2) else { return Status::Absent };
+    if l4.kind == L4Kind::Udp && value == [0, 0] {
+        return Status::Zero;
+    }
+    status_of(verify(l4_pseudo_header(frame, l3, l4, segment.len()).add_bytes(segment)))
+}
+
+fn is_checksummed_protocol(protocol: u8) -> bool {
+    matches!(protocol, 6 | 17 | 1 | 58)
+}
+
+/// Where the checksum field sits in the L4 header, for the protocols that have one.
+fn checksum_field(l4: &L4Info) -> Option<usize> {
+    match l4.kind {
+        L4Kind::Udp => Some(6),
+        L4Kind::Tcp => Some(16),
+        L4Kind::Icmp | L4Kind::Icmpv6 => Some(2),
+        L4Kind::Other(_) => None,
+    }
+}
+
+/// The bytes an L4 checksum covers: for UDP the datagram by its own length field (which
+/// the walker checked is within the IP payload), else the IP payload.
+fn l4_segment<'a>(frame: &'a [u8], l3: &L3Info, l4: &L4Info) -> Option<&'a [u8]> {
+    let end = match l4.kind {
+        L4Kind::Udp => {
+            let len = frame.get(l4.offset + 4..l4.offset + 6)?;
+            l4.offset + usize::from(u16::from_be_bytes([len[0], len[1]]))
+        }
+        _ => l3.end,
+    };
+    frame.get(l4.offset..end.min(l3.end))
+}
+
+/// The pseudo-header sum for this L4 header (zero for ICMPv4, which has none).
+fn l4_pseudo_header(frame: &[u8], l3: &L3Info, l4: &L4Info, len: usize) -> Sum {
+    if l4.kind == L4Kind::Icmp {
+        return Sum::new();
+    }
+    match l3.kind {
+        L3Kind::Ipv4 => {
+            let src = array4(frame, l3.offset + 12);
+            let dst = array4(frame, l3.offset + 16);
+            ipv4_pseudo_header(src, dst, l3.protocol, len as u16)
+        }
+        L3Kind::Ipv6 => {
+            let src = array16(frame, l3.offset + 8);
+            // RFC 8200 §8.1: the final destination when a routing header is present.
+            let dst = array16(frame, l3.dst_offset);
+            ipv6_pseudo_header(&src, &dst, len as u32, l3.protocol)
+        }
+    }
+}
+
+fn array4(frame: &[u8], at: usize) -> [u8; 4] {
+    frame.get(at..at + 4).and_then(|s| s.try_into().ok()).unwrap_or_default()
+}
+
+fn array16(frame: &[u8], at: usize) -> [u8; 16] {
+    frame.get(at..at + 16).and_then(|s| s.try_into().ok()).unwrap_or_default()
+}
+
+/// The first layer whose checksum makes the frame unacceptable, if any.
+pub fn first_failure(frame: &[u8], offsets: &Offsets, verdicts: &Verdicts, policy: &ZeroPolicy) -> Option<CsumLayer> {
+    for layer in CsumLayer::ALL {
+        match verdicts.get(layer) {
+            Status::Bad => return Some(layer),
+            Status::Zero => {
+                let headers = if layer == CsumLayer::OuterL4 { Some(&offsets.outer) } else { offsets.inner.as_ref() };
+                if let Some(headers) = headers {
+                    if !zero_allowed(frame, headers, policy) {
+                        return Some(layer);
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    None
+}
+
+fn zero_allowed(frame: &[u8], headers: &Headers, policy: &ZeroPolicy) -> bool {
+    match (headers.l3.as_ref(), headers.l4.as_ref()) {
+        (Some(l3), _) if l3.kind == L3Kind::Ipv4 => true,
+        (Some(_), Some(l4)) => {
+            let port = frame.get(l4.offset + 2..l4.offset + 4).map_or(0, |p| u16::from_be_bytes([p[0], p[1]]));
+            policy.ipv6_zero_ports.contains(port)
+        }
+        _ => false,
+    }
+}
+
+/// How `fix`/`lco` treat the outer UDP checksum of a tunnel.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OuterMode {
+    /// Recompute the checksums that are present; an outer UDP checksum of zero stays zero.
+    Fix,
+    /// Always compute the outer UDP checksum, by LCO.
+    Lco,
+}
+
+/// Recomputes every checksum of the frame, innermost first (each outer one covers the
+/// inner ones). Fragments keep their L4 checksum (the datagram is not all here).
+pub fn compute(frame: &mut [u8], offsets: &Offsets, mode: OuterMode) {
+    let inner_segment_sum = offsets.inner.as_ref().and_then(|inner| {
+        fill_l3(frame, inner.l3.as_ref());
+        fill_l4_full(frame, inner)
+    });
+    if let Some(tunnel) = offsets.tunnel {
+        let outer_end = offsets.outer.l3.map_or(frame.len(), |l3| l3.end);
+        match tunnel.kind {
+            TunnelKind::Gre => {
+                if let Some(at) = tunnel.gre_checksum_offset {
+                    let field = tunnel.offset + at;
+                    write_u16(frame, field, 0);
+                    let sum = sum_by_lco(frame, tunnel.offset, outer_end, offsets, inner_segment_sum);
+                    write_u16(frame, field, sum.checksum().get());
+                }
+            }
+            TunnelKind::Vxlan | TunnelKind::Geneve => {
+                if let (Some(l3), Some(l4)) = (offsets.outer.l3.as_ref(), offsets.outer.l4.as_ref()) {
+                    let field = l4.offset + 6;
+                    let was_zero = frame.get(field..field + 2) == Some(&[0, 0]);
+                    if !(was_zero && mode == OuterMode::Fix) && !l3.fragment.is_fragment() {
+                        write_u16(frame, field, 0);
+                        let end = l4_segment(frame, l3, l4).map_or(l4.offset, |s| l4.offset + s.len());
+                        let payload = sum_by_lco(frame, l4.offset, end, offsets, inner_segment_sum);
+                        let sum = l4_pseudo_header(frame, l3, l4, end - l4.offset).add(payload);
+                        write_u16(frame, field, sum.checksum().udp_wire().get());
+                    }
+                }
+            }
+            TunnelKind::IpInIp => {}
+        }
+        fill_l3(frame, offsets.outer.l3.as_ref());
+    } else {
+        fill_l3(frame, offsets.outer.l3.as_ref());
+        fill_l4_full(frame, &offsets.outer);
+    }
+}
+
+/// The sum of `frame[start..end]`, reading only up to the inner L4 header when its
+/// segment sum is known (LCO), else every byte.
+fn sum_by_lco(frame: &[u8], start: usize, end: usize, offsets: &Offsets, inner_segment: Option<Sum>) -> Sum {
+    let inner_l4 = offsets.inner.as_ref().and_then(|h| h.l4.as_ref());
+    match (inner_segment, inner_l4) {
+        (Some(segment), Some(l4)) if l4.offset >= start && l4.offset <= end => {
+            Sum::new().add_bytes(frame.get(start..l4.offset).unwrap_or(&[])).add(segment)
+        }
+        _ => Sum::new().add_bytes(frame.get(start..end).unwrap_or(&[])),
+    }
+}
+
+fn fill_l3(frame: &mut [u8], l3: Option<&L3Info>) {
+    let Some(l3) = l3.filter(|l3| l3.kind == L3Kind::Ipv4) else { return };
+    write_u16(frame, l3.offset + 10, 0);
+    let sum = Sum::new().add_bytes(frame.get(l3.offset..l3.offset + l3.header_len).unwrap_or(&[]));
+    write_u16(frame, l3.offset + 10, sum.checksum().get());
+}
+
+/// Computes the L4 checksum over the whole segment. Returns the segment's sum (checksum
+/// included) when it is known without reading it again: the negated pseudo-header sum.
+fn fill_l4_full(frame: &mut [u8], headers: &Headers) -> Option<Sum> {
+    let (l3, l4) = (headers.l3.as_ref()?, headers.l4.as_ref()?);
+    if l3.fragment.is_fragment() {
+        return None;
+    }
+    let field = l4.offset + checksum_field(l4)?;
+    if l4.kind == L4Kind::Udp && l3.kind == L3Kind::Ipv4 && frame.get(field..field + 2) == Some(&[0, 0]) {
+        // IPv4 UDP without a checksum stays without one (RFC 768).
+        return None;
+    }
+    write_u16(frame, field, 0);
+    let len = l4_segment(frame, l3, l4)?.len();
+    let pseudo = l4_pseudo_header(frame, l3, l4, len);
+    let sum = pseudo.add_bytes(frame.get(l4.offset..l4.offset + len)?);
+    let checksum = if l4.kind == L4Kind::Udp { sum.checksum().udp_wire() } else { sum.checksum() };
+    write_u16(frame, field, checksum.get());
+    if l4.offset + len != l3.end {
+        // UDP shorter than its IP payload: the bytes after it are not in the segment sum.
+        return None;
+    }
+    Some(pseudo.negate())
+}
+
+fn write_u16(frame: &mut [u8], at: usize, value: u16) {
+    if let Some(field) = frame.get_mut(at..at + 2) {
+        field.copy_from_slice(&value.to_be_bytes());
+    }
+}
+
+/// A checksum field's value, for tests and `inspect`.
+pub fn read_checksum(frame: &[u8], at: usize) -> Option<Checksum> {
+    frame.get(at..at + 2).map(|b| Checksum::from_be_bytes([b[0], b[1]]))
+}
