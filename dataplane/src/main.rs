@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use dataplane::gen::{generate, Engine, GenConfig};
+use dataplane::pipeline::{CsumMode, Pipeline, ZeroPolicy};
 use dataplane::run::{run, RunConfig};
 use dataplane::sink::{sink, SinkConfig};
 use dataplane::stats::format_pps;
 use dataplane::template::{parse_mac, UdpTemplate, MAX_FRAME, MIN_FRAME};
-use dataplane::pipeline::{CsumMode, Pipeline, ZeroPolicy};
 use dataplane::wire::{PortSet, WalkConfig};
 use dataplane::worker::Action;
 use dataplane::{cores, template};

@@ -268,8 +268,10 @@ fn xdp_json(s: &XdpStatistics) -> Value {
 }
 
 fn nonzero_drops(drops: &[u64; DropReason::COUNT]) -> String {
-    let parts: Vec<String> =
-        DropReason::all().filter(|r| drops[r.index()] > 0).map(|r| format!("{} {}", r.name(), drops[r.index()])).collect();
+    let parts: Vec<String> = DropReason::all()
+        .filter(|r| drops[r.index()] > 0)
+        .map(|r| format!("{} {}", r.name(), drops[r.index()]))
+        .collect();
     if parts.is_empty() {
         String::new()
     } else {

@@ -320,7 +320,11 @@ fn place_verdicts(line: &str) -> Result<Vec<TsharkVerdict>, String> {
 
 /// tshark's verdicts for every frame of csum.pcap, in frame order.
 fn tshark_verdicts() -> Vec<Vec<TsharkVerdict>> {
-    let capture = fixture("csum.pcap");
+    tshark_verdicts_of(&fixture("csum.pcap"))
+}
+
+/// tshark's verdicts for every frame of a capture, in frame order.
+fn tshark_verdicts_of(capture: &std::path::Path) -> Vec<Vec<TsharkVerdict>> {
     let args = tshark_args(capture.to_str().expect("a UTF-8 path"));
     let out = Command::new("tshark").args(&args).output().expect("running tshark");
     let command = format!("tshark {}", args.join(" "));
@@ -462,4 +466,72 @@ fn tshark_agrees_with_inspect() {
     let verdicts = inspect_json("csum");
     let (failures, compared) = disagreements_with_tshark(&tshark_verdicts(), &verdicts, &names, "inspect");
     report(&failures, compared, "inspect");
+}
+
+/// `dataplane run --csum fix --action reflect` over a capture of every checksum case (bad
+/// ones included) and every malformed case: tshark finds no bad checksum in what comes out,
+/// and every malformed frame was dropped and counted under its own kind.
+#[test]
+fn csum_fix_repairs_every_checksum_and_drops_malformed_frames() {
+    if !tshark_available("csum_fix_repairs_every_checksum_and_drops_malformed_frames") {
+        return;
+    }
+    let dir = std::env::temp_dir().join(format!("dataplane-csum-fix-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (input, output, stats) = (dir.join("in.pcap"), dir.join("out.pcap"), dir.join("stats.jsonl"));
+
+    // Both fixture captures, one after the other, into one input.
+    let mut frames = Vec::new();
+    for stem in ["csum", "malformed"] {
+        let mut reader =
+            pcap_file::pcap::PcapReader::new(std::fs::File::open(fixture(&format!("{stem}.pcap"))).unwrap()).unwrap();
+        while let Some(packet) = reader.next_packet() {
+            frames.push(packet.unwrap().data.into_owned());
+        }
+    }
+    let mut writer = pcap_file::pcap::PcapWriter::new(std::fs::File::create(&input).unwrap()).unwrap();
+    for frame in &frames {
+        let packet = pcap_file::pcap::PcapPacket::new(std::time::Duration::ZERO, frame.len() as u32, frame);
+        writer.write_packet(&packet).unwrap();
+    }
+    drop(writer);
+
+    let out = Command::new(DATAPLANE)
+        .args(["run", "--cores", "0", "--stats-interval", "0", "--csum", "fix", "--action", "reflect", "--port"])
+        .arg(format!("pcap:rx={},tx={}", input.display(), output.display()))
+        .arg("--stats-json")
+        .arg(&stats)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let last = std::fs::read_to_string(&stats).unwrap();
+    let totals: Value = serde_json::from_str(last.lines().last().unwrap()).unwrap();
+
+    // Every malformed frame is dropped under its own kind; nothing else is dropped.
+    let malformed = expected_frames("malformed");
+    let mut expected_drops: std::collections::BTreeMap<String, u64> = Default::default();
+    for frame in &malformed {
+        let kind = frame.verdict["error"]["kind"].as_str().expect("every malformed case has an error kind");
+        *expected_drops.entry(format!("malformed_{kind}")).or_default() += 1;
+    }
+    let csum_cases = expected_frames("csum").len() as u64;
+    assert_eq!(totals["totals"]["rx"], csum_cases + malformed.len() as u64, "{totals}");
+    assert_eq!(totals["totals"]["tx"], csum_cases, "{totals}");
+    for (name, count) in totals["drops"].as_object().unwrap() {
+        let expected = expected_drops.get(name).copied().unwrap_or(0);
+        assert_eq!(count.as_u64().unwrap(), expected, "drop counter {name}: {totals}");
+    }
+
+    // tshark: no bad checksum anywhere in the output. The only non-good verdicts allowed are
+    // "unverified" (fragments) and "not present" (IPv4 UDP without a checksum stays so).
+    let mut failures = Vec::new();
+    for (index, verdicts) in tshark_verdicts_of(&output).iter().enumerate() {
+        for verdict in verdicts {
+            if matches!(verdict.status, TsharkStatus::Bad | TsharkStatus::Illegal) {
+                failures.push(format!("frame {index}: {} {} is {:?}", verdict.slot, verdict.field, verdict.status));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "after --csum fix:\n{}", failures.join("\n"));
+    let _ = std::fs::remove_dir_all(dir);
 }

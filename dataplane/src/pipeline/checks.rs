@@ -94,12 +94,12 @@ pub fn verdicts(frame: &[u8], offsets: &Offsets) -> Verdicts {
     out[CsumLayer::OuterL3 as usize] = l3_status(frame, offsets.outer.l3.as_ref());
     out[CsumLayer::OuterL4 as usize] = l4_status(frame, &offsets.outer);
     if let Some(tunnel) = &offsets.tunnel {
-        if let Some(at) = tunnel.gre_checksum_offset {
+        if tunnel.gre_checksum_offset.is_some() {
             // RFC 2784 §2.5: over the GRE header and payload, checksum field included.
             let end = offsets.outer.l3.map_or(frame.len(), |l3| l3.end);
             out[CsumLayer::Tunnel as usize] = match frame.get(tunnel.offset..end) {
-                Some(gre) if at < end => status_of(verify(Sum::new().add_bytes(gre))),
-                _ => Status::Absent,
+                Some(gre) => status_of(verify(Sum::new().add_bytes(gre))),
+                None => Status::Absent,
             };
         }
     }
@@ -244,18 +244,19 @@ pub enum OuterMode {
 }
 
 /// Recomputes every checksum of the frame, innermost first (each outer one covers the
-/// inner ones). Fragments keep their L4 checksum (the datagram is not all here).
-pub fn compute(frame: &mut [u8], offsets: &Offsets, mode: OuterMode) {
+/// inner ones). Fragments keep their L4 checksum (the datagram is not all here). A UDP
+/// checksum of zero stays zero where `policy` allows it (IPv4; IPv6 on the listed tunnel
+/// ports), and is computed where it does not.
+pub fn compute(frame: &mut [u8], offsets: &Offsets, mode: OuterMode, policy: &ZeroPolicy) {
     let inner_segment_sum = offsets.inner.as_ref().and_then(|inner| {
         fill_l3(frame, inner.l3.as_ref());
-        fill_l4_full(frame, inner)
+        fill_l4_full(frame, inner, policy)
     });
     if let Some(tunnel) = offsets.tunnel {
         let outer_end = offsets.outer.l3.map_or(frame.len(), |l3| l3.end);
         match tunnel.kind {
             TunnelKind::Gre => {
-                if let Some(at) = tunnel.gre_checksum_offset {
-                    let field = tunnel.offset + at;
+                if let Some(field) = tunnel.gre_checksum_offset {
                     write_u16(frame, field, 0);
                     let sum = sum_by_lco(frame, tunnel.offset, outer_end, offsets, inner_segment_sum);
                     write_u16(frame, field, sum.checksum().get());
@@ -264,8 +265,10 @@ pub fn compute(frame: &mut [u8], offsets: &Offsets, mode: OuterMode) {
             TunnelKind::Vxlan | TunnelKind::Geneve => {
                 if let (Some(l3), Some(l4)) = (offsets.outer.l3.as_ref(), offsets.outer.l4.as_ref()) {
                     let field = l4.offset + 6;
-                    let was_zero = frame.get(field..field + 2) == Some(&[0, 0]);
-                    if !(was_zero && mode == OuterMode::Fix) && !l3.fragment.is_fragment() {
+                    let keep_zero = frame.get(field..field + 2) == Some(&[0, 0])
+                        && mode == OuterMode::Fix
+                        && zero_allowed(frame, &offsets.outer, policy);
+                    if !keep_zero && !l3.fragment.is_fragment() {
                         write_u16(frame, field, 0);
                         let end = l4_segment(frame, l3, l4).map_or(l4.offset, |s| l4.offset + s.len());
                         let payload = sum_by_lco(frame, l4.offset, end, offsets, inner_segment_sum);
@@ -279,7 +282,7 @@ pub fn compute(frame: &mut [u8], offsets: &Offsets, mode: OuterMode) {
         fill_l3(frame, offsets.outer.l3.as_ref());
     } else {
         fill_l3(frame, offsets.outer.l3.as_ref());
-        fill_l4_full(frame, &offsets.outer);
+        fill_l4_full(frame, &offsets.outer, policy);
     }
 }
 
@@ -304,14 +307,14 @@ fn fill_l3(frame: &mut [u8], l3: Option<&L3Info>) {
 
 /// Computes the L4 checksum over the whole segment. Returns the segment's sum (checksum
 /// included) when it is known without reading it again: the negated pseudo-header sum.
-fn fill_l4_full(frame: &mut [u8], headers: &Headers) -> Option<Sum> {
+fn fill_l4_full(frame: &mut [u8], headers: &Headers, policy: &ZeroPolicy) -> Option<Sum> {
     let (l3, l4) = (headers.l3.as_ref()?, headers.l4.as_ref()?);
     if l3.fragment.is_fragment() {
         return None;
     }
     let field = l4.offset + checksum_field(l4)?;
-    if l4.kind == L4Kind::Udp && l3.kind == L3Kind::Ipv4 && frame.get(field..field + 2) == Some(&[0, 0]) {
-        // IPv4 UDP without a checksum stays without one (RFC 768).
+    if l4.kind == L4Kind::Udp && frame.get(field..field + 2) == Some(&[0, 0]) && zero_allowed(frame, headers, policy) {
+        // UDP without a checksum stays without one where that is allowed (RFC 768, RFC 6935).
         return None;
     }
     write_u16(frame, field, 0);

@@ -53,8 +53,8 @@ impl Pipeline {
                     return Err(DropReason::Csum(layer));
                 }
             }
-            CsumMode::Fix => checks::compute(umem.data_mut(frame), offsets, OuterMode::Fix),
-            CsumMode::Lco => checks::compute(umem.data_mut(frame), offsets, OuterMode::Lco),
+            CsumMode::Fix => checks::compute(umem.data_mut(frame), offsets, OuterMode::Fix, &self.zero),
+            CsumMode::Lco => checks::compute(umem.data_mut(frame), offsets, OuterMode::Lco, &self.zero),
         }
         Ok(())
     }
