@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use dataplane::gen::{generate, Engine, GenConfig};
-use dataplane::pipeline::{CsumMode, Pipeline, ZeroPolicy};
+use dataplane::pipeline::{CsumMode, Pipeline, Rewrite, ZeroPolicy};
 use dataplane::run::{run, RunConfig};
 use dataplane::sink::{sink, SinkConfig};
 use dataplane::stats::format_pps;
@@ -88,6 +88,7 @@ Examples:
   dataplane run --port mem --port mem --action fwd --duration 5
   dataplane run --port pcap:rx=bad-csums.pcap,tx=fixed.pcap --csum fix --action reflect
   dataplane run --port af_xdp:iface=dut0 --port af_xdp:iface=dut1 --csum verify --vxlan-port 8472
+  dataplane run --port af_xdp:iface=dut0 --port af_xdp:iface=dut1 --rewrite encap:vxlan,src=10.0.0.1,dst=10.0.0.2,vni=42
 
 SIGINT/SIGTERM stop the workers and print totals (exit 0).";
 
@@ -142,6 +143,14 @@ struct RunArgs {
     /// UDP ports (tunnels) whose IPv6 checksum may be zero, RFC 6935 (repeatable) [default: none].
     #[arg(long = "udp6-zero-port", value_name = "PORT")]
     udp6_zero_ports: Vec<u16>,
+    /// Rewrite every frame: ttl-dec, decap, or
+    /// encap:vxlan|geneve|gre,src=IP,dst=IP[,vni=N][,smac=MAC][,dmac=MAC][,port=N][,ttl=N][,csum=lco|zero]
+    #[arg(long, value_name = "ACTION", value_parser = parse_rewrite)]
+    rewrite: Option<Rewrite>,
+}
+
+fn parse_rewrite(text: &str) -> Result<Rewrite, String> {
+    text.parse()
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -310,6 +319,7 @@ fn cmd_run(args: RunArgs) -> Result<(), String> {
             CsumArg::Off => CsumMode::Off,
         },
         zero: ZeroPolicy { ipv6_zero_ports: port_set(&args.udp6_zero_ports, PortSet::empty(), "--udp6-zero-port")? },
+        rewrite: args.rewrite,
     };
     let config = RunConfig {
         ports: args.ports,

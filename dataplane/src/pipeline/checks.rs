@@ -252,6 +252,38 @@ pub fn compute(frame: &mut [u8], offsets: &Offsets, mode: OuterMode, policy: &Ze
         fill_l3(frame, inner.l3.as_ref());
         fill_l4_full(frame, inner, policy)
     });
+    compute_outer(frame, offsets, mode, policy, inner_segment_sum);
+}
+
+/// The sum of an inner L4 segment whose checksum is taken as correct: the negated
+/// pseudo-header sum (the premise of LCO). `None` where the segment has no such checksum
+/// (a UDP checksum of zero, a fragment, an unknown protocol, UDP shorter than its IP payload).
+pub fn trusted_segment_sum(frame: &[u8], headers: &Headers) -> Option<Sum> {
+    let (l3, l4) = (headers.l3.as_ref()?, headers.l4.as_ref()?);
+    if l3.fragment.is_fragment() {
+        return None;
+    }
+    let field = l4.offset + checksum_field(l4)?;
+    if l4.kind == L4Kind::Udp && frame.get(field..field + 2) == Some(&[0, 0]) {
+        return None;
+    }
+    let len = l4_segment(frame, l3, l4)?.len();
+    if l4.offset + len != l3.end {
+        return None;
+    }
+    Some(l4_pseudo_header(frame, l3, l4, len).negate())
+}
+
+/// Computes the outer checksums only (L3, and the tunnel's UDP or GRE checksum by LCO when
+/// `inner_segment_sum` is known), leaving the inner headers as they are. For encapsulation:
+/// the inner frame arrives with its checksums, the new outer headers need theirs.
+pub fn compute_outer(
+    frame: &mut [u8],
+    offsets: &Offsets,
+    mode: OuterMode,
+    policy: &ZeroPolicy,
+    inner_segment_sum: Option<Sum>,
+) {
     if let Some(tunnel) = offsets.tunnel {
         let outer_end = offsets.outer.l3.map_or(frame.len(), |l3| l3.end);
         match tunnel.kind {

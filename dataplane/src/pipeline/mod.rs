@@ -3,10 +3,12 @@
 //! under the reason the step names, so every frame is accounted for.
 
 pub mod checks;
+pub mod rewrite;
 
 use umem::{Frame, Umem};
 
 pub use checks::{CsumLayer, OuterMode, Status, Verdicts, ZeroPolicy};
+pub use rewrite::Rewrite;
 
 use crate::stats::DropReason;
 use crate::wire::{walk_into, Offsets, WalkConfig};
@@ -30,31 +32,43 @@ pub struct Pipeline {
     pub walk: WalkConfig,
     pub csum: CsumMode,
     pub zero: ZeroPolicy,
+    /// Applied after `verify` and before `fix`/`lco`, so what is verified is what arrived
+    /// and what is computed is what leaves.
+    pub rewrite: Option<Rewrite>,
 }
 
 impl Default for Pipeline {
     fn default() -> Self {
-        Pipeline { walk: WalkConfig::default(), csum: CsumMode::Off, zero: ZeroPolicy::default() }
+        Pipeline { walk: WalkConfig::default(), csum: CsumMode::Off, zero: ZeroPolicy::default(), rewrite: None }
     }
 }
 
 impl Pipeline {
+    fn computes(&self) -> bool {
+        matches!(self.csum, CsumMode::Fix | CsumMode::Lco)
+    }
+
     /// Runs one frame through the pipeline. `offsets` is the worker's scratch space, so no
     /// frame allocates. `Err` says why the frame must be dropped.
     #[inline]
     pub fn process(&self, umem: &Umem, frame: &mut Frame, offsets: &mut Offsets) -> Result<(), DropReason> {
         walk_into(umem.data(frame), &self.walk, offsets).map_err(|err| DropReason::Malformed(err.kind))?;
-        match self.csum {
-            CsumMode::Off => {}
-            CsumMode::Verify => {
-                let data = umem.data(frame);
-                let verdicts = checks::verdicts(data, offsets);
-                if let Some(layer) = checks::first_failure(data, offsets, &verdicts, &self.zero) {
-                    return Err(DropReason::Csum(layer));
-                }
+        if self.csum == CsumMode::Verify {
+            let data = umem.data(frame);
+            let verdicts = checks::verdicts(data, offsets);
+            if let Some(layer) = checks::first_failure(data, offsets, &verdicts, &self.zero) {
+                return Err(DropReason::Csum(layer));
             }
+        }
+        if let Some(rewrite) = &self.rewrite {
+            if rewrite.apply(umem, frame, offsets, &self.walk, &self.zero)? && self.computes() {
+                walk_into(umem.data(frame), &self.walk, offsets).map_err(|err| DropReason::Malformed(err.kind))?;
+            }
+        }
+        match self.csum {
             CsumMode::Fix => checks::compute(umem.data_mut(frame), offsets, OuterMode::Fix, &self.zero),
             CsumMode::Lco => checks::compute(umem.data_mut(frame), offsets, OuterMode::Lco, &self.zero),
+            CsumMode::Off | CsumMode::Verify => {}
         }
         Ok(())
     }
