@@ -24,7 +24,8 @@
 # test alternating which goes first; the table shows medians (the machine is
 # shared and noisy: look at the spread before trusting a ratio).
 #
-# Environment: DATAPLANE (default target/release/dataplane, relative to the
+# Environment: GEN_ENGINE (live, the default, or af-xdp: how `dataplane gen` feeds
+# tests (1) and (2)); DATAPLANE (default target/release/dataplane, relative to the
 # repository root). Halves whose tool is missing are reported as skipped.
 #
 # Needs root, scripts/lab-topology.sh, and scripts/ci-deps.sh's packages.
@@ -36,6 +37,9 @@ DP=${DATAPLANE:-target/release/dataplane}
 [[ $DP == /* ]] || DP="$ROOT/$DP"
 
 SECONDS_PER_TEST=10
+# The generator that feeds the devices under test: live frames (BPF_PROG_RUN) out-runs
+# both of them on veth; af-xdp does not (see docs/veth-bench-notes.md).
+GEN_ENGINE=${GEN_ENGINE:-live}
 ROUNDS=1
 OUT=""
 KEEP_LOGS=0
@@ -372,7 +376,7 @@ run_gen() { # KIND LOGFILE
     local kind=$1 logf=$2 t0 t1 rc=0 s
     GEN_SENT=""
     if [[ $kind == dataplane ]]; then
-        local cmd=("$DP" gen --iface gen0 --template udp --size 60 --duration "$N" --json)
+        local cmd=("$DP" gen --iface gen0 --engine "$GEN_ENGINE" --template udp --size 60 --duration "$N" --json)
         COMMANDS+=("ip netns exec $NS_GEN taskset -c 0 ${cmd[*]}")
         t0=$(now)
         start_bg "$logf" "$NS_GEN" $((N + 30)) taskset -c 0 "${cmd[@]}"
@@ -528,6 +532,8 @@ measure_dut() { # KIND MODE(rxonly|fwd) TAG
 # frames in); without testpmd, GRO on dut0 does the same.
 measure_gen() { # KIND TAG
     local kind=$1 tag=$2 genlog="$WORK/$2-gen.log" recv_pid="" tx0 tx1 rx0 rx1
+    # Generator against generator: AF_XDP transmit, the like of trafgen's packet socket.
+    local GEN_ENGINE=af-xdp
     R_PPS=""
     R_OFFERED=""
     R_EXTRA=""
