@@ -145,8 +145,8 @@ fn drop_counts_every_frame_as_dropped() {
 }
 
 #[test]
-fn encap_on_the_wire_delivers_vxlan_with_good_checksums() {
-    if !require_root("encap_on_the_wire_delivers_vxlan_with_good_checksums") {
+fn encap_on_the_wire_delivers_every_frame_as_vxlan() {
+    if !require_root("encap_on_the_wire_delivers_every_frame_as_vxlan") {
         return;
     }
     let _serial = traffic_lock();
