@@ -74,8 +74,9 @@ impl Sum {
 
     /// Adds `bytes` as big-endian 16-bit words, continuing at whatever position the bytes
     /// added before ended; an odd last byte counts as padded with zero (RFC 1071 §4.1) until
-    /// more bytes follow. This is the fast path: AVX2 when the CPU has it, otherwise four
-    /// 64-bit accumulators, and a dispatch-free loop for buffers under [`kernel::SHORT`] bytes.
+    /// more bytes follow. This is the fast path: a dispatch-free loop for buffers under
+    /// [`kernel::SHORT`] bytes, and above that AVX2 when the CPU has it (chosen once per
+    /// process), otherwise four 64-bit words per 32 bytes into independent accumulators.
     #[inline]
     pub fn add_bytes(self, bytes: &[u8]) -> Sum {
         self.add_native(sum_native(bytes), bytes.len())

@@ -321,9 +321,13 @@ pub fn compute_outer(
 /// The sum of `frame[start..end]`, reading only up to the inner L4 header when its
 /// segment sum is known (LCO), else every byte.
 fn sum_by_lco(frame: &[u8], start: usize, end: usize, offsets: &Offsets, inner_segment: Option<Sum>) -> Sum {
-    let inner_l4 = offsets.inner.as_ref().and_then(|h| h.l4.as_ref());
+    let inner = offsets.inner.as_ref();
+    let inner_l4 = inner.and_then(|h| h.l4.as_ref());
+    // The shortcut stands for the bytes up to the inner IP end; where the tunnel carries more
+    // (inner Ethernet padding), sum everything rather than splice at an odd position.
+    let inner_ends_the_tunnel = inner.and_then(|h| h.l3.as_ref()).is_some_and(|l3| l3.end == end);
     match (inner_segment, inner_l4) {
-        (Some(segment), Some(l4)) if l4.offset >= start && l4.offset <= end => {
+        (Some(segment), Some(l4)) if inner_ends_the_tunnel && l4.offset >= start && l4.offset <= end => {
             Sum::new().add_bytes(frame.get(start..l4.offset).unwrap_or(&[])).add(segment)
         }
         _ => Sum::new().add_bytes(frame.get(start..end).unwrap_or(&[])),

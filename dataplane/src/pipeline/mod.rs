@@ -3,6 +3,8 @@
 //! under the reason the step names, so every frame is accounted for.
 
 pub mod checks;
+#[cfg(test)]
+mod lco_tests;
 pub mod rewrite;
 
 use umem::{Frame, Umem};
