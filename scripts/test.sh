@@ -11,4 +11,5 @@ bash scripts/ci-deps.sh
 cargo build --workspace --all-targets --locked
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo build --manifest-path fuzz/Cargo.toml --locked
 cargo test --workspace --locked

@@ -1,2 +1,9 @@
+//! Fuzz target `inspect`: one raw Ethernet frame through `properties::check_inspect` (see ../README.md).
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| { let _ = data; });
+
+// Shared with dataplane/tests/fuzz_corpus.rs, which replays the corpus through the same checks.
+#[path = "../properties.rs"]
+#[allow(dead_code)]
+mod properties;
+
+libfuzzer_sys::fuzz_target!(|frame: &[u8]| properties::check_inspect(frame));

@@ -1,0 +1,466 @@
+// The properties the fuzz targets check, shared word for word by the regression test.
+//
+// One file, two users: each fuzz target (fuzz/fuzz_targets/*.rs) and the corpus replay test
+// (dataplane/tests/fuzz_corpus.rs) import it with `#[path = ...] mod properties;`. The fuzz
+// crate depends on dataplane, so dataplane's tests cannot depend on the fuzz crate (and should
+// not build libFuzzer); a module included by path needs neither crate to know the other, and
+// what the fuzzers check and what `cargo test` replays can never drift apart. The file uses
+// only `dataplane` and `serde_json`, which both crates have.
+//
+// Every input is one raw Ethernet frame, for all three targets, so a frame from a capture is
+// a seed for any of them and any corpus file can be wrapped in a pcap for `dataplane inspect`.
+// Each check runs the frame under several fixed configurations (walker configs, `--csum`
+// modes, zero-checksum policies) rather than spending input bytes on choosing one.
+//
+// A violated property panics with a message saying which one; the replay test adds the file.
+
+use dataplane::inspect::{inspect_frame, report_json, report_line};
+use dataplane::pipeline::checks::{compute, first_failure, verdicts, CsumLayer, OuterMode, Status, ZeroPolicy};
+use dataplane::wire::{
+    walk, walk_into, ErrorKind, Headers, L3Kind, L4Kind, Layer, Offsets, PortSet, TunnelKind, WalkConfig, MAX_LAYERS,
+};
+use serde_json::Value;
+
+/// Every layer name `inspect --json` may print (design.md section 4).
+pub const LAYER_NAMES: [&str; 11] =
+    ["eth", "vlan", "ipv4", "ipv6", "udp", "tcp", "icmp", "icmpv6", "vxlan", "gre", "geneve"];
+
+/// The five `csum` keys and their possible values (design.md section 4).
+pub const CSUM_KEYS: [&str; 5] = ["outer_l3", "outer_l4", "tunnel", "inner_l3", "inner_l4"];
+pub const CSUM_VALUES: [&str; 5] = ["good", "bad", "zero", "absent", "unverifiable"];
+
+/// The walker configurations every frame is walked with: the default, one that decodes
+/// more ports (and puts 4789 in both sets: VXLAN must win), and one that decodes no tunnel.
+pub fn walk_configs() -> [WalkConfig; 3] {
+    let default = WalkConfig::default();
+    let wide = WalkConfig {
+        vxlan_ports: PortSet::from_ports(&[4789, 8472, 0]).expect("3 ports fit"),
+        geneve_ports: PortSet::from_ports(&[6081, 4789, 65535]).expect("3 ports fit"),
+        gre: true,
+        ip_in_ip: true,
+    };
+    let flat =
+        WalkConfig { vxlan_ports: PortSet::empty(), geneve_ports: PortSet::empty(), gre: false, ip_in_ip: false };
+    [default, wide, flat]
+}
+
+/// Target `walk`: [`walk`] and [`walk_into`] never panic, agree with each other, and return
+/// offsets that are inside the frame, ordered, and match the layer list.
+pub fn check_walk(frame: &[u8]) {
+    // Scratch that already holds another walk's result: walk_into must reset it.
+    let mut dirty = Offsets::default();
+    for config in walk_configs() {
+        let result = walk(frame, &config);
+        let mut out = dirty;
+        let result_into = walk_into(frame, &config, &mut out);
+        let mut fresh = Offsets::default();
+        let result_fresh = walk_into(frame, &config, &mut fresh);
+        assert_eq!(result.map(|_| ()), result_into, "walk and walk_into disagree ({config:?})");
+        assert_eq!(result_into, result_fresh, "walk_into depends on what its output held ({config:?})");
+        assert!(same(&out, &fresh), "walk_into left stale offsets behind ({config:?}):\n{out:?}\n{fresh:?}");
+        match result {
+            Ok(offsets) => {
+                assert!(same(&offsets, &out), "walk and walk_into differ ({config:?}):\n{offsets:?}\n{out:?}");
+                check_offsets(frame, &offsets, &config, true);
+            }
+            Err(err) => {
+                // What was parsed before the error is what inspect reports: it must be as sound.
+                check_offsets(frame, &out, &config, false);
+                assert!(err.offset <= frame.len(), "error offset {} beyond the frame ({})", err.offset, frame.len());
+                assert!(ErrorKind::ALL.contains(&err.kind));
+                assert!(LAYER_NAMES.contains(&err.layer.name()));
+            }
+        }
+        dirty = out;
+    }
+}
+
+/// The same walk result. Not `==`: `LayerList`'s derived `PartialEq` also compares the unused
+/// slots after its length, which keep whatever an earlier walk into the same `Offsets` left
+/// there, so two equal walks can compare unequal (its `Debug` shows only the used slots).
+pub fn same(a: &Offsets, b: &Offsets) -> bool {
+    a.layers.as_slice() == b.layers.as_slice() && a.outer == b.outer && a.tunnel == b.tunnel && a.inner == b.inner
+}
+
+/// Bounds, order and consistency of one walk's offsets. `complete`: the walk succeeded (else
+/// `offsets` is what it filled before the error, and may stop anywhere).
+pub fn check_offsets(frame: &[u8], offsets: &Offsets, config: &WalkConfig, complete: bool) {
+    let len = frame.len();
+    let layers = offsets.layers.as_slice();
+    assert!(layers.len() <= MAX_LAYERS);
+    let outer_end = check_headers(frame, &offsets.outer, 0, len, "outer");
+    if complete {
+        assert!(offsets.outer.l2.is_some(), "a walked frame has an Ethernet header");
+        assert_eq!(layers, expected_layers(offsets).as_slice(), "layer list does not match the offsets");
+    } else {
+        // Partial: the list is a prefix of what the offsets filled so far would list, or
+        // exactly it (a header that fails is not listed; its offsets are not filled either).
+        let expected = expected_layers(offsets);
+        assert!(
+            expected.starts_with(layers) || layers.starts_with(&expected),
+            "layer list {layers:?} does not match the partial offsets ({expected:?})"
+        );
+    }
+    // Mark where the outer headers end, in order: l2 <= l3 <= l4 <= tunnel <= inner.
+    let mut at = outer_end;
+    if let Some(tunnel) = &offsets.tunnel {
+        let l3 = offsets.outer.l3.expect("a tunnel has an outer IP header");
+        assert!(!l3.fragment.is_fragment(), "a tunnel was decoded inside a fragment");
+        assert!(tunnel.offset >= at, "tunnel at {} before the outer headers end ({at})", tunnel.offset);
+        assert!(tunnel.payload_offset() <= tunnel.end, "tunnel header past its end: {tunnel:?}");
+        assert!(tunnel.end <= l3.end && l3.end <= len, "tunnel end {} beyond outer IP end {}", tunnel.end, l3.end);
+        match tunnel.kind {
+            TunnelKind::Vxlan | TunnelKind::Geneve => {
+                let l4 = offsets.outer.l4.expect("a UDP tunnel has an outer UDP header");
+                assert_eq!(l4.kind, L4Kind::Udp);
+                assert_eq!(tunnel.offset, l4.offset + 8, "UDP tunnel not right after the UDP header");
+                assert!(tunnel.end <= l4.end());
+                let port = u16::from_be_bytes([frame[l4.offset + 2], frame[l4.offset + 3]]);
+                if tunnel.kind == TunnelKind::Vxlan {
+                    assert!(config.vxlan_ports.contains(port), "VXLAN on port {port}");
+                    assert_eq!(tunnel.header_len, 8);
+                } else {
+                    assert!(config.geneve_ports.contains(port) && !config.vxlan_ports.contains(port), "Geneve {port}");
+                }
+            }
+            TunnelKind::Gre | TunnelKind::IpInIp => {
+                assert!(offsets.outer.l4.is_none(), "GRE / IP-in-IP replace the outer L4 header");
+                assert_eq!(tunnel.offset, l3.payload_offset(), "GRE / IP-in-IP not right after the IP header");
+                assert_eq!(tunnel.end, l3.end);
+                if tunnel.kind == TunnelKind::Gre {
+                    assert!(config.gre);
+                } else {
+                    assert!(config.ip_in_ip);
+                    assert_eq!(tunnel.header_len, 0);
+                }
+            }
+        }
+        if let Some(field) = tunnel.gre_checksum_offset {
+            assert_eq!(tunnel.kind, TunnelKind::Gre);
+            assert_eq!(field, tunnel.offset + 4, "GRE checksum field");
+            assert!(field + 2 <= tunnel.payload_offset());
+        }
+        at = tunnel.payload_offset();
+        if let Some(inner) = &offsets.inner {
+            check_headers(frame, inner, at, tunnel.end, "inner");
+        }
+    } else {
+        assert!(offsets.inner.is_none(), "inner headers without a tunnel");
+    }
+}
+
+/// One set of headers within `[start, end)`: each inside the frame, each starting where the
+/// one before ends. Returns where the last one ends (its start for an L4 header: the payload
+/// behind it is not walked).
+fn check_headers(frame: &[u8], headers: &Headers, start: usize, end: usize, which: &str) -> usize {
+    assert!(end <= frame.len(), "{which}: region end {end} beyond the frame ({})", frame.len());
+    let mut at = start;
+    if let Some(l2) = &headers.l2 {
+        assert_eq!(l2.offset, start, "{which} l2 offset");
+        assert_eq!(l2.len, 14 + 4 * l2.vlan_count(), "{which} l2 length");
+        assert!(l2.vlans.iter().skip_while(|v| v.is_some()).all(Option::is_none), "{which} VLAN gap");
+        at = l2.offset + l2.len;
+        assert!(at <= end, "{which} l2 ends at {at}, past {end}");
+    }
+    if let Some(l3) = &headers.l3 {
+        assert_eq!(l3.offset, at, "{which} l3 not right after l2");
+        let min = match l3.kind {
+            L3Kind::Ipv4 => 20,
+            L3Kind::Ipv6 => 40,
+        };
+        assert!(l3.header_len >= min, "{which} l3 header {} bytes", l3.header_len);
+        assert!(l3.payload_offset() <= l3.end, "{which} l3 header past its end: {l3:?}");
+        assert!(l3.end <= end, "{which} l3 end {} past {end}", l3.end);
+        assert!(l3.src_offset() + l3.addr_len() <= l3.payload_offset(), "{which} source address");
+        assert!(l3.dst_offset >= l3.offset, "{which} destination address");
+        assert!(l3.dst_offset + l3.addr_len() <= l3.payload_offset(), "{which} destination address past header");
+        at = l3.payload_offset();
+        if let Some(l4) = &headers.l4 {
+            assert!(l3.fragment != dataplane::wire::Fragment::Later, "{which} l4 in a later fragment");
+            assert_eq!(l4.offset, at, "{which} l4 not right after l3");
+            assert_eq!(l4.end(), l3.end, "{which} l4 does not reach the l3 end");
+            assert_eq!(l4.complete, !l3.fragment.is_fragment(), "{which} l4 completeness");
+            let min = match l4.kind {
+                L4Kind::Udp | L4Kind::Icmp => 8,
+                // Type, code, checksum (RFC 4443 §2.1); the message body is not walked.
+                L4Kind::Icmpv6 => 4,
+                L4Kind::Tcp => 20,
+                L4Kind::Other(_) => 0,
+            };
+            assert!(l4.len >= min, "{which} {:?} header in {} bytes", l4.kind, l4.len);
+            if l4.kind == L4Kind::Udp && l4.complete {
+                let udp_len = usize::from(u16::from_be_bytes([frame[l4.offset + 4], frame[l4.offset + 5]]));
+                assert!((8..=l4.len).contains(&udp_len), "{which} UDP length {udp_len} not in 8..={}", l4.len);
+            }
+            if l4.kind == L4Kind::Tcp {
+                let data_offset = usize::from(frame[l4.offset + 12] >> 4) * 4;
+                assert!((20..=l4.len).contains(&data_offset), "{which} TCP data offset {data_offset}");
+            }
+        }
+    } else {
+        assert!(headers.l4.is_none(), "{which} l4 without l3");
+    }
+    at
+}
+
+/// The layer list the offsets imply.
+fn expected_layers(offsets: &Offsets) -> Vec<Layer> {
+    let mut layers = Vec::new();
+    push_headers(&mut layers, &offsets.outer);
+    if let Some(tunnel) = &offsets.tunnel {
+        match tunnel.kind {
+            TunnelKind::Vxlan => layers.push(Layer::Vxlan),
+            TunnelKind::Geneve => layers.push(Layer::Geneve),
+            TunnelKind::Gre => layers.push(Layer::Gre),
+            TunnelKind::IpInIp => {}
+        }
+    }
+    if let Some(inner) = &offsets.inner {
+        push_headers(&mut layers, inner);
+    }
+    layers
+}
+
+fn push_headers(layers: &mut Vec<Layer>, headers: &Headers) {
+    if let Some(l2) = &headers.l2 {
+        layers.push(Layer::Eth);
+        layers.extend(std::iter::repeat_n(Layer::Vlan, l2.vlan_count()));
+    }
+    if let Some(l3) = &headers.l3 {
+        layers.push(match l3.kind {
+            L3Kind::Ipv4 => Layer::Ipv4,
+            L3Kind::Ipv6 => Layer::Ipv6,
+        });
+    }
+    match headers.l4.map(|l4| l4.kind) {
+        Some(L4Kind::Udp) => layers.push(Layer::Udp),
+        Some(L4Kind::Tcp) => layers.push(Layer::Tcp),
+        Some(L4Kind::Icmp) => layers.push(Layer::Icmp),
+        Some(L4Kind::Icmpv6) => layers.push(Layer::Icmpv6),
+        Some(L4Kind::Other(_)) | None => {}
+    }
+}
+
+/// Target `inspect`: [`inspect_frame`], [`report_json`] and [`report_line`] never panic, the
+/// report agrees with [`walk`], and the JSON follows design.md section 4.
+pub fn check_inspect(frame: &[u8]) {
+    let config = WalkConfig::default();
+    let report = inspect_frame(frame, &config);
+    match walk(frame, &config) {
+        Ok(offsets) => {
+            assert!(report.error.is_none(), "inspect reports {:?}, walk succeeds", report.error);
+            assert!(same(&report.offsets, &offsets), "inspect and walk differ:\n{:?}\n{offsets:?}", report.offsets);
+        }
+        Err(err) => assert_eq!(report.error, Some(err), "inspect and walk report different errors"),
+    }
+    let index = frame.len() * 7 + 3;
+    let json = report_json(index, &report);
+    let text = json.to_string();
+    let reparsed: Value = serde_json::from_str(&text).expect("report_json prints valid JSON");
+    assert_eq!(reparsed, json, "JSON does not survive a round trip");
+    let object = json.as_object().expect("a JSON object");
+    let mut keys: Vec<&str> = object.keys().map(String::as_str).collect();
+    keys.sort_unstable();
+    assert_eq!(keys, ["csum", "error", "index", "layers"], "top-level keys");
+    assert_eq!(object["index"].as_u64(), Some(index as u64), "index");
+
+    let layers: Vec<&str> = object["layers"]
+        .as_array()
+        .expect("layers is an array")
+        .iter()
+        .map(|l| l.as_str().expect("a layer is a string"))
+        .collect();
+    for layer in &layers {
+        assert!(LAYER_NAMES.contains(layer), "unknown layer {layer:?}");
+    }
+    let walked: Vec<&str> = report.offsets.layers.names().collect();
+    assert_eq!(layers, walked, "JSON layers differ from the walk's");
+
+    let csum = object["csum"].as_object().expect("csum is an object");
+    let mut csum_keys: Vec<&str> = csum.keys().map(String::as_str).collect();
+    csum_keys.sort_unstable();
+    let mut want = CSUM_KEYS;
+    want.sort_unstable();
+    assert_eq!(csum_keys, want, "csum keys");
+    for layer in CsumLayer::ALL {
+        let value = csum[layer.name()].as_str().expect("a csum status is a string");
+        assert!(CSUM_VALUES.contains(&value), "{}: unknown status {value:?}", layer.name());
+        assert_eq!(value, report.verdicts.get(layer).name(), "{}", layer.name());
+    }
+    check_statuses(&report.offsets, &report.verdicts);
+
+    match (&report.error, &object["error"]) {
+        (None, Value::Null) => {}
+        (Some(err), Value::Object(error)) => {
+            let mut keys: Vec<&str> = error.keys().map(String::as_str).collect();
+            keys.sort_unstable();
+            assert_eq!(keys, ["kind", "layer", "offset"], "error keys");
+            let kind = error["kind"].as_str().expect("error.kind is a string");
+            assert!(ErrorKind::ALL.iter().any(|k| k.name() == kind), "unknown error kind {kind:?}");
+            assert_eq!(kind, err.kind.name());
+            let layer = error["layer"].as_str().expect("error.layer is a string");
+            assert!(LAYER_NAMES.contains(&layer), "unknown error layer {layer:?}");
+            let offset = error["offset"].as_u64().expect("error.offset is a number");
+            assert!(offset <= frame.len() as u64, "error offset {offset} beyond the frame");
+        }
+        (error, json) => panic!("error {error:?} printed as {json}"),
+    }
+    let line = report_line(index, frame.len(), &report);
+    assert!(line.starts_with(&format!("#{index}")), "report line {line:?}");
+}
+
+/// Which statuses a layer can have at all, whatever its bytes: `absent` exactly where there is
+/// no checksum to check, `zero` only for UDP, `unverifiable` only for an L4 header of a fragment.
+pub fn check_statuses(offsets: &Offsets, verdicts: &dataplane::pipeline::Verdicts) {
+    let l3_has = |h: Option<&Headers>| h.and_then(|h| h.l3).is_some_and(|l3| l3.kind == L3Kind::Ipv4);
+    let l4_status_ok = |h: Option<&Headers>, status: Status| {
+        let Some(l3) = h.and_then(|h| h.l3) else { return status == Status::Absent };
+        let l4 = h.and_then(|h| h.l4);
+        match status {
+            Status::Unverifiable => l3.fragment.is_fragment(),
+            Status::Zero => !l3.fragment.is_fragment() && l4.is_some_and(|l4| l4.kind == L4Kind::Udp),
+            Status::Good | Status::Bad => {
+                !l3.fragment.is_fragment() && l4.is_some_and(|l4| !matches!(l4.kind, L4Kind::Other(_)))
+            }
+            Status::Absent => !l4.is_some_and(|l4| !matches!(l4.kind, L4Kind::Other(_))) || l3.fragment.is_fragment(),
+        }
+    };
+    let outer = Some(&offsets.outer);
+    let inner = offsets.inner.as_ref();
+    let gre_csum = offsets.tunnel.is_some_and(|t| t.gre_checksum_offset.is_some());
+    for layer in CsumLayer::ALL {
+        let status = verdicts.get(layer);
+        let ok = match layer {
+            CsumLayer::OuterL3 => (status == Status::Absent) != l3_has(outer),
+            CsumLayer::InnerL3 => (status == Status::Absent) != l3_has(inner),
+            CsumLayer::Tunnel => (status == Status::Absent) != gre_csum,
+            CsumLayer::OuterL4 => l4_status_ok(outer, status),
+            CsumLayer::InnerL4 => l4_status_ok(inner, status),
+        };
+        let ok = ok && (matches!(layer, CsumLayer::OuterL4 | CsumLayer::InnerL4) || status != Status::Zero);
+        assert!(ok, "{} is {} for {offsets:?}", layer.name(), status.name());
+    }
+}
+
+/// The zero-checksum policies `compute` is run with: the default (zero only on IPv4) and one
+/// that allows zero on IPv6 for every UDP destination port this frame uses.
+fn zero_policies(frame: &[u8], offsets: &Offsets) -> [ZeroPolicy; 2] {
+    let mut ports = PortSet::empty();
+    for headers in [Some(&offsets.outer), offsets.inner.as_ref()].into_iter().flatten() {
+        if let Some(l4) = headers.l4.filter(|l4| l4.kind == L4Kind::Udp) {
+            ports.insert(u16::from_be_bytes([frame[l4.offset + 2], frame[l4.offset + 3]]));
+        }
+    }
+    [ZeroPolicy::default(), ZeroPolicy { ipv6_zero_ports: ports }]
+}
+
+/// Target `csum_fix`: on a frame that walks, `compute` (`--csum fix` and `lco`) does not
+/// panic, keeps the length, writes only checksum fields, leaves the frame walking to the same
+/// offsets, and leaves nothing `bad`: every checksum present is `good`, except a UDP zero the
+/// policy keeps (`zero`) and a fragment's L4 checksum (`unverifiable`). The fixed frame passes
+/// `--csum verify` under the same policy, and fixing it again changes nothing.
+pub fn check_csum_fix(frame: &[u8]) {
+    let config = WalkConfig::default();
+    let Ok(offsets) = walk(frame, &config) else { return };
+    let fields = checksum_fields(&offsets);
+    for policy in zero_policies(frame, &offsets) {
+        for mode in [OuterMode::Fix, OuterMode::Lco] {
+            let mut fixed = frame.to_vec();
+            compute(&mut fixed, &offsets, mode, &policy);
+            assert_eq!(fixed.len(), frame.len(), "{mode:?}: length changed");
+            for (i, (a, b)) in frame.iter().zip(&fixed).enumerate() {
+                assert!(a == b || fields.iter().any(|f| (*f..f + 2).contains(&i)), "{mode:?}: byte {i} changed");
+            }
+            let again = walk(&fixed, &config).unwrap_or_else(|e| panic!("{mode:?}: fixed frame no longer walks: {e}"));
+            assert!(same(&again, &offsets), "{mode:?}: fixed frame walks differently:\n{again:?}\n{offsets:?}");
+            let statuses = verdicts(&fixed, &offsets);
+            check_statuses(&offsets, &statuses);
+            for layer in CsumLayer::ALL {
+                let want = expected_after_fix(frame, &offsets, layer, mode, &policy);
+                let got = statuses.get(layer);
+                assert_eq!(got, want, "{mode:?} {policy:?}: {} is {} after the fix", layer.name(), got.name());
+            }
+            assert_eq!(first_failure(&fixed, &offsets, &statuses, &policy), None, "{mode:?}: fails verify");
+            let mut twice = fixed.clone();
+            compute(&mut twice, &offsets, mode, &policy);
+            assert_eq!(twice, fixed, "{mode:?}: fixing a fixed frame changed it");
+        }
+    }
+}
+
+/// Frame offsets of every checksum field `compute` may write.
+fn checksum_fields(offsets: &Offsets) -> Vec<usize> {
+    let mut fields = Vec::new();
+    for headers in [Some(&offsets.outer), offsets.inner.as_ref()].into_iter().flatten() {
+        if let Some(l3) = headers.l3.filter(|l3| l3.kind == L3Kind::Ipv4) {
+            fields.push(l3.offset + 10);
+        }
+        match headers.l4.map(|l4| (l4.kind, l4.offset)) {
+            Some((L4Kind::Udp, at)) => fields.push(at + 6),
+            Some((L4Kind::Tcp, at)) => fields.push(at + 16),
+            Some((L4Kind::Icmp | L4Kind::Icmpv6, at)) => fields.push(at + 2),
+            _ => {}
+        }
+    }
+    fields.extend(offsets.tunnel.and_then(|t| t.gre_checksum_offset));
+    fields
+}
+
+/// The status `layer` must have after `compute(frame, offsets, mode, policy)`.
+fn expected_after_fix(
+    frame: &[u8],
+    offsets: &Offsets,
+    layer: CsumLayer,
+    mode: OuterMode,
+    policy: &ZeroPolicy,
+) -> Status {
+    let l3_status = |h: Option<&Headers>| match h.and_then(|h| h.l3) {
+        Some(l3) if l3.kind == L3Kind::Ipv4 => Status::Good,
+        _ => Status::Absent,
+    };
+    // Whether `compute` keeps a UDP checksum of 0 here: allowed on IPv4 and on IPv6 for the
+    // policy's ports; for the outer UDP header of a UDP tunnel, only in `fix` mode.
+    let l4_status = |h: Option<&Headers>, outer_of_udp_tunnel: bool| {
+        let Some(h) = h else { return Status::Absent };
+        let Some(l3) = h.l3 else { return Status::Absent };
+        if l3.fragment.is_fragment() {
+            let checksummed = matches!(l3.protocol, 1 | 6 | 17 | 58);
+            return match h.l4.map(|l4| l4.kind) {
+                Some(L4Kind::Other(_)) => Status::Absent,
+                _ if checksummed => Status::Unverifiable,
+                _ => Status::Absent,
+            };
+        }
+        match h.l4.map(|l4| (l4.kind, l4.offset)) {
+            Some((L4Kind::Udp, at)) => {
+                let was_zero = frame[at + 6..at + 8] == [0, 0];
+                let allowed = match l3.kind {
+                    L3Kind::Ipv4 => true,
+                    L3Kind::Ipv6 => policy.ipv6_zero_ports.contains(u16::from_be_bytes([frame[at + 2], frame[at + 3]])),
+                };
+                let keep = was_zero && allowed && !(outer_of_udp_tunnel && mode == OuterMode::Lco);
+                if keep {
+                    Status::Zero
+                } else {
+                    Status::Good
+                }
+            }
+            Some((L4Kind::Tcp | L4Kind::Icmp | L4Kind::Icmpv6, _)) => Status::Good,
+            _ => Status::Absent,
+        }
+    };
+    let udp_tunnel = offsets.tunnel.is_some_and(|t| matches!(t.kind, TunnelKind::Vxlan | TunnelKind::Geneve));
+    match layer {
+        CsumLayer::OuterL3 => l3_status(Some(&offsets.outer)),
+        CsumLayer::OuterL4 => l4_status(Some(&offsets.outer), udp_tunnel),
+        CsumLayer::Tunnel => {
+            if offsets.tunnel.is_some_and(|t| t.gre_checksum_offset.is_some()) {
+                Status::Good
+            } else {
+                Status::Absent
+            }
+        }
+        CsumLayer::InnerL3 => l3_status(offsets.inner.as_ref()),
+        CsumLayer::InnerL4 => l4_status(offsets.inner.as_ref(), false),
+    }
+}
