@@ -250,6 +250,12 @@ impl<T: Copy> RingEnd<T> {
         ready.min(want)
     }
 
+    /// Consumer side: entries known to be ready from the cached producer index.
+    #[inline]
+    pub(crate) fn known_ready(&self) -> u32 {
+        self.cached_prod.wrapping_sub(self.cached_cons)
+    }
+
     /// Consumer side: reads the `i`-th ready entry.
     #[inline]
     pub(crate) fn read(&self, i: u32) -> T {
@@ -449,6 +455,13 @@ impl RxRing {
     #[inline]
     pub fn receive_into(&mut self, out: &mut Vec<Frame>, max: u32) -> usize {
         self.peek(max).commit_into(out)
+    }
+
+    /// Received frames still waiting in the ring, as last seen (no shared-memory access: it
+    /// is the cached producer index minus the consumer index).
+    #[inline]
+    pub fn known_waiting(&self) -> u32 {
+        self.end.known_ready()
     }
 }
 

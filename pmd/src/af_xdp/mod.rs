@@ -292,7 +292,12 @@ impl AfXdpQueue {
     /// batch (DPDK's af_xdp PMD fills half for the same reason).
     #[inline]
     fn refill(&mut self, pool: &mut PoolCache) {
-        let want = self.fill_target.saturating_sub(self.fill_outstanding);
+        // Frames the kernel already put in the rx ring are not empty frames it can receive
+        // into: count only what it still holds for receiving, or a backlog in the rx ring
+        // (a worker busy transmitting) would starve the fill ring.
+        let waiting = self.socket.rx.as_ref().map_or(0, |rx| rx.known_waiting());
+        let held_for_receive = self.fill_outstanding.saturating_sub(waiting);
+        let want = self.fill_target.saturating_sub(held_for_receive);
         if want >= BURST as u32 / 2 || self.fill_outstanding == 0 {
             let batch = self.socket.fill.reserve(want);
             if batch.capacity() > 0 {
@@ -350,12 +355,13 @@ impl Port for AfXdpQueue {
 
     #[inline]
     fn rx_burst(&mut self, pool: &mut PoolCache, out: &mut Vec<Frame>, max: usize) -> usize {
-        self.refill(pool);
         let received = match &mut self.socket.rx {
             Some(rx) => rx.receive_into(out, max as u32),
             None => 0,
         };
         self.fill_outstanding -= received as u32;
+        // Refill right after taking frames out, with what is left in the rx ring known.
+        self.refill(pool);
         received
     }
 
