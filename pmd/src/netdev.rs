@@ -40,16 +40,6 @@ pub fn rx_queue_count(name: &str) -> Option<u32> {
     Some(dir.filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().starts_with("rx-")).count() as u32)
 }
 
-/// Whether the driver is veth (copy mode only; its XDP needs the peer up).
-pub fn driver(name: &str) -> Option<String> {
-    let link = fs::read_link(format!("/sys/class/net/{name}/device/driver")).ok();
-    if let Some(link) = link {
-        return link.file_name().map(|n| n.to_string_lossy().into_owned());
-    }
-    // Virtual devices have no device/driver link; uevent names their type.
-    read_sys(name, "uevent")?.lines().find_map(|l| l.strip_prefix("DEVTYPE=").map(str::to_string))
-}
-
 /// Checks that this process may create AF_XDP sockets and load BPF programs.
 pub fn check_privileges() -> Result<(), PortError> {
     const CAP_NET_ADMIN: u32 = 12;

@@ -80,11 +80,6 @@ impl PcapPort {
         let writer = spec.tx.as_deref().map(create_capture).transpose()?;
         Ok(PcapPort { umem, name: format!("pcap:{}", spec.rx.display()), packets, next: 0, writer })
     }
-
-    /// Packets in the input file.
-    pub fn input_len(&self) -> usize {
-        self.packets.len()
-    }
 }
 
 impl Port for PcapPort {

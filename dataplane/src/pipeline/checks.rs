@@ -8,7 +8,7 @@
 //! UDP payload (or GRE packet) needs only the bytes in front of the inner L4 header plus that
 //! negated pseudo-header sum: the payload is never read again.
 
-use crate::csum::{ipv4_pseudo_header, ipv6_pseudo_header, verify, Checksum, Sum};
+use crate::csum::{ipv4_pseudo_header, ipv6_pseudo_header, verify, Sum};
 use crate::wire::{Headers, L3Info, L3Kind, L4Info, L4Kind, Offsets, PortSet, TunnelKind};
 
 /// A checksum's state, as `inspect` reports it.
@@ -387,11 +387,6 @@ fn write_u16(frame: &mut [u8], at: usize, value: u16) {
     if let Some(field) = frame.get_mut(at..at + 2) {
         field.copy_from_slice(&value.to_be_bytes());
     }
-}
-
-/// A checksum field's value, for tests and `inspect`.
-pub fn read_checksum(frame: &[u8], at: usize) -> Option<Checksum> {
-    frame.get(at..at + 2).map(|b| Checksum::from_be_bytes([b[0], b[1]]))
 }
 
 #[cfg(test)]

@@ -56,10 +56,6 @@ impl WorkerUmems {
         self.slots.push(UmemSlot { umem: Arc::new(umem), pool, owner_fd: None });
         Ok(self.slots.len() - 1)
     }
-
-    pub fn hugepages(&self) -> bool {
-        self.slots.first().is_some_and(|s| s.umem.hugepages())
-    }
 }
 
 /// An interface prepared for AF_XDP: XSK map and redirect program loaded, attached once
