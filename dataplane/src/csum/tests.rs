@@ -378,3 +378,18 @@ proptest! {
         prop_assert_eq!(ipv4_pseudo_header(src, dst, proto, len).fold(), reference::sum16(&manual));
     }
 }
+
+#[test]
+fn the_ipv4_header_sum_equals_the_reference() {
+    let mut header = [0u8; 60];
+    for (i, byte) in header.iter_mut().enumerate() {
+        *byte = (i as u8).wrapping_mul(151).wrapping_add(0xf7);
+    }
+    for len in (20..=60).step_by(4) {
+        assert_eq!(super::ipv4_header_sum(&header[..len]), super::reference::sum16(&header[..len]), "{len} bytes");
+    }
+    assert_eq!(super::ipv4_header_sum(&[0xff; 60]), super::reference::sum16(&[0xff; 60]));
+    for len in 0..20 {
+        assert_eq!(super::ipv4_header_sum(&header[..len]), super::reference::sum16(&header[..len]), "cut to {len}");
+    }
+}

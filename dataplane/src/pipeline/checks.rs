@@ -8,7 +8,7 @@
 //! UDP payload (or GRE packet) needs only the bytes in front of the inner L4 header plus that
 //! negated pseudo-header sum: the payload is never read again.
 
-use crate::csum::{ipv4_pseudo_header, ipv6_pseudo_header, verify, Sum};
+use crate::csum::{ipv4_header_sum, ipv4_pseudo_header, ipv6_pseudo_header, verify, Sum};
 use crate::wire::{Headers, L3Info, L3Kind, L4Info, L4Kind, Offsets, PortSet, TunnelKind};
 
 /// A checksum's state, as `inspect` reports it.
@@ -116,22 +116,6 @@ fn status_of(good: bool) -> Status {
     } else {
         Status::Bad
     }
-}
-
-/// The folded RFC 1071 sum of an IPv4 header, 32 bits at a time: the header is always a
-/// multiple of 4 bytes long (IHL), so this needs none of the general sum's handling of odd
-/// lengths and alignment (Linux's `ip_fast_csum` does the same).
-#[inline]
-fn ipv4_header_sum(header: &[u8]) -> u16 {
-    let mut acc: u64 = 0;
-    for word in header.chunks_exact(4) {
-        acc += u64::from(u32::from_be_bytes([word[0], word[1], word[2], word[3]]));
-    }
-    acc = (acc & 0xffff_ffff) + (acc >> 32);
-    acc = (acc & 0xffff) + (acc >> 16);
-    acc = (acc & 0xffff) + (acc >> 16);
-    acc = (acc & 0xffff) + (acc >> 16);
-    acc as u16
 }
 
 fn l3_status(frame: &[u8], l3: Option<&L3Info>) -> Status {
@@ -386,23 +370,5 @@ fn fill_l4_full(frame: &mut [u8], headers: &Headers, policy: &ZeroPolicy) -> Opt
 fn write_u16(frame: &mut [u8], at: usize, value: u16) {
     if let Some(field) = frame.get_mut(at..at + 2) {
         field.copy_from_slice(&value.to_be_bytes());
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::csum::reference::sum16;
-
-    #[test]
-    fn the_ipv4_header_sum_equals_the_reference() {
-        let mut header = [0u8; 60];
-        for (i, byte) in header.iter_mut().enumerate() {
-            *byte = (i as u8).wrapping_mul(151).wrapping_add(0xf7);
-        }
-        for len in (20..=60).step_by(4) {
-            assert_eq!(ipv4_header_sum(&header[..len]), sum16(&header[..len]), "{len} bytes");
-        }
-        assert_eq!(ipv4_header_sum(&[0xff; 60]), sum16(&[0xff; 60]));
     }
 }

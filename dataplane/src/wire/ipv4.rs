@@ -2,6 +2,8 @@
 
 use std::net::Ipv4Addr;
 
+use crate::csum::ipv4_header_sum;
+
 use super::{check_len, clamped, clamped_mut, read_u16, write_u16, ErrorKind, Fragment, Layer, WireError};
 
 /// The header without options (IHL 5).
@@ -163,7 +165,7 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
 
     /// True when the header checksum is right (RFC 791 §3.1: the header sums to 0xffff).
     pub fn verify_checksum(&self) -> bool {
-        header_sum(clamped(self.buffer.as_ref(), 0, self.header_len())) == 0xffff
+        ipv4_header_sum(clamped(self.buffer.as_ref(), 0, self.header_len())) == 0xffff
     }
 }
 
@@ -204,7 +206,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
     pub fn fill_checksum(&mut self) {
         self.set_checksum(0);
         let header_len = self.header_len();
-        let sum = header_sum(clamped(self.buffer.as_ref(), 0, header_len));
+        let sum = ipv4_header_sum(clamped(self.buffer.as_ref(), 0, header_len));
         self.set_checksum(!sum);
     }
 
@@ -213,16 +215,6 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         let (start, end) = (self.header_len(), usize::from(self.total_len()));
         clamped_mut(self.buffer.as_mut(), start, end)
     }
-}
-
-/// The folded one's-complement sum of a header (at most 60 bytes, so u32 cannot overflow).
-/// The project's checksum module serves the per-packet paths; this keeps the views standalone.
-fn header_sum(header: &[u8]) -> u16 {
-    let mut sum: u32 = header.chunks_exact(2).map(|w| u32::from(u16::from_be_bytes([w[0], w[1]]))).sum();
-    while sum > 0xffff {
-        sum = (sum & 0xffff) + (sum >> 16);
-    }
-    sum as u16
 }
 
 /// An IPv4 header (without options) as values.
@@ -291,7 +283,7 @@ impl Ipv4Repr {
         header[field::SRC..field::SRC + 4].copy_from_slice(&self.src_addr.octets());
         header[field::DST..field::DST + 4].copy_from_slice(&self.dst_addr.octets());
         write_u16(header, field::CHECKSUM, 0);
-        let checksum = !header_sum(header);
+        let checksum = !ipv4_header_sum(header);
         write_u16(header, field::CHECKSUM, checksum);
         Ok(MIN_HEADER_LEN)
     }
