@@ -2,7 +2,8 @@
 
 use std::net::Ipv4Addr;
 
-use crate::csum::{ipv4_pseudo_header, Sum};
+use crate::csum::ipv4_pseudo_header;
+use crate::wire::{ethertype, ip_protocol, EthernetRepr, Ipv4Repr, UdpRepr};
 
 pub const ETH_HEADER: usize = 14;
 pub const IPV4_HEADER: usize = 20;
@@ -11,9 +12,6 @@ pub const UDP_HEADER: usize = 8;
 pub const MIN_FRAME: usize = 60;
 /// The largest untagged frame at MTU 1500, without FCS.
 pub const MAX_FRAME: usize = 1514;
-
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const IPPROTO_UDP: u8 = 17;
 
 /// Addresses and ports of an IPv4/UDP frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -48,36 +46,39 @@ impl UdpTemplate {
     /// a counting pattern so a corrupted byte shows.
     pub fn build(&self) -> Vec<u8> {
         let size = self.size.clamp(MIN_FRAME, MAX_FRAME);
+        let udp_len = size - ETH_HEADER - IPV4_HEADER;
         let mut frame = vec![0u8; size];
-        frame[0..6].copy_from_slice(&self.dst_mac);
-        frame[6..12].copy_from_slice(&self.src_mac);
-        frame[12..14].copy_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+        let emitted = EthernetRepr { dst_addr: self.dst_mac, src_addr: self.src_mac, ethertype: ethertype::IPV4 }
+            .emit(&mut frame)
+            .and_then(|_| {
+                Ipv4Repr {
+                    src_addr: self.src_ip,
+                    dst_addr: self.dst_ip,
+                    protocol: ip_protocol::UDP,
+                    ttl: 64,
+                    tos: 0,
+                    ident: 0,
+                    dont_fragment: true,
+                    more_fragments: false,
+                    fragment_offset: 0,
+                    payload_len: udp_len,
+                }
+                .emit(&mut frame[ETH_HEADER..])
+            })
+            .and_then(|_| {
+                UdpRepr { src_port: self.src_port, dst_port: self.dst_port, payload_len: udp_len - UDP_HEADER }
+                    .emit(&mut frame[ETH_HEADER + IPV4_HEADER..])
+            });
+        emitted.expect("a frame of MIN_FRAME..=MAX_FRAME bytes holds the headers");
 
-        let ip_len = (size - ETH_HEADER) as u16;
-        let udp_len = ip_len - IPV4_HEADER as u16;
-        let ip = &mut frame[ETH_HEADER..ETH_HEADER + IPV4_HEADER];
-        ip[0] = 0x45; // version 4, IHL 5
-        ip[2..4].copy_from_slice(&ip_len.to_be_bytes());
-        ip[6] = 0x40; // don't fragment
-        ip[8] = 64; // TTL
-        ip[9] = IPPROTO_UDP;
-        ip[12..16].copy_from_slice(&self.src_ip.octets());
-        ip[16..20].copy_from_slice(&self.dst_ip.octets());
-        let ip_checksum = Sum::default().add_bytes(ip).checksum();
-        ip[10..12].copy_from_slice(&ip_checksum.to_be_bytes());
-
-        let l4 = ETH_HEADER + IPV4_HEADER;
-        let udp = &mut frame[l4..];
-        udp[0..2].copy_from_slice(&self.src_port.to_be_bytes());
-        udp[2..4].copy_from_slice(&self.dst_port.to_be_bytes());
-        udp[4..6].copy_from_slice(&udp_len.to_be_bytes());
+        let udp = &mut frame[ETH_HEADER + IPV4_HEADER..];
         for (i, byte) in udp[UDP_HEADER..].iter_mut().enumerate() {
             *byte = i as u8;
         }
-        let sum = ipv4_pseudo_header(self.src_ip.octets(), self.dst_ip.octets(), IPPROTO_UDP, udp_len).add_bytes(udp);
+        let sum = ipv4_pseudo_header(self.src_ip.octets(), self.dst_ip.octets(), ip_protocol::UDP, udp_len as u16)
+            .add_bytes(udp);
         // RFC 768: a computed checksum of zero is sent as all ones (zero means "none").
-        let udp_checksum = sum.checksum().udp_wire();
-        udp[6..8].copy_from_slice(&udp_checksum.to_be_bytes());
+        udp[6..8].copy_from_slice(&sum.checksum().udp_wire().to_be_bytes());
         frame
     }
 }
@@ -103,6 +104,7 @@ pub fn parse_mac(text: &str) -> Result<[u8; 6], String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::csum::Sum;
 
     #[test]
     fn checksums_verify() {
