@@ -121,8 +121,11 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, Strin
                 queues.push(PortQueue { port, slot, fwd_to: 0 });
             }
         }
-        for (index, &(p, j)) in placed.iter().enumerate() {
-            queues[index].fwd_to = placed.iter().position(|&(q, k)| q == 1 - p.min(1) && k == j).unwrap_or(index);
+        // `fwd` pairs queue j of port 0 with queue j of port 1 (checked above to exist);
+        // other actions never read `fwd_to`.
+        for (index, &(port, j)) in placed.iter().enumerate() {
+            let peer_port = if port == 0 { 1 } else { 0 };
+            queues[index].fwd_to = placed.iter().position(|&(p, k)| p == peer_port && k == j).unwrap_or(index);
         }
         let stats = Arc::new(WorkerStats::new(Some(core), placed.iter().map(|&(p, _)| p).collect()));
         workers.push(Worker::new(queues, umems, config.action, Some(config.pipeline.clone()), stats));
