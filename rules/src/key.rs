@@ -1,0 +1,86 @@
+//! The header fields of one packet that rules can test, extracted once per packet (by the
+//! dataplane from the layer walker's offsets, by `rules classify` from a trace line).
+
+/// The address family of an L3 header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub enum Family {
+    /// No IP header (e.g. ARP), or none where the key looks.
+    #[default]
+    None,
+    V4,
+    V6,
+}
+
+/// Addresses are kept as u128: IPv6 as is, IPv4 in the low 32 bits (the family says which).
+///
+/// "Plain" fields describe the headers the plain keys match: the inner ones on a tunnelled
+/// frame, otherwise the only ones. `enc_*` fields describe the outer headers of a tunnel.
+/// A field that the packet does not have is marked absent by its `has_*` flag (or by
+/// `Family::None`), and a rule that tests it does not match.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct PacketKey {
+    /// The plain headers have an Ethernet header (not so inside IP-in-IP, or GRE carrying IP).
+    pub has_l2: bool,
+    pub src_mac: [u8; 6],
+    pub dst_mac: [u8; 6],
+    /// The outermost 802.1Q/802.1ad tag of the plain headers' Ethernet header.
+    pub has_vlan: bool,
+    pub vlan_id: u16,
+    pub vlan_prio: u8,
+    pub family: Family,
+    /// IPv4 protocol, or the IPv6 upper-layer next header (after extension headers).
+    pub ip_proto: u8,
+    pub src_ip: u128,
+    /// The final destination (IPv6 routing header: RFC 8200 §8.1).
+    pub dst_ip: u128,
+    /// IPv4 TOS byte / IPv6 traffic class.
+    pub ip_tos: u8,
+    /// IPv4 TTL / IPv6 hop limit.
+    pub ip_ttl: u8,
+    /// Bit [`IP_FLAG_FRAG`]: the packet is a fragment; bit [`IP_FLAG_FIRSTFRAG`]: it is the
+    /// first fragment (offset 0). As flower's `ip_flags frag/firstfrag`.
+    pub ip_flags: u8,
+    /// UDP, TCP or SCTP with its header present (not in a later fragment).
+    pub has_ports: bool,
+    pub src_port: u16,
+    pub dst_port: u16,
+    /// TCP header present.
+    pub has_tcp_flags: bool,
+    /// The 12 flag bits of the TCP header (RFC 9293 §3.1 + RFC 3168), FIN = 0x001.
+    pub tcp_flags: u16,
+    /// The frame is tunnelled (VXLAN, Geneve, GRE, IP-in-IP); `enc_*` describe the outer side.
+    pub tunnel: bool,
+    /// VXLAN/Geneve VNI or GRE key, when the tunnel has one.
+    pub has_enc_key_id: bool,
+    pub enc_key_id: u32,
+    pub enc_family: Family,
+    pub enc_src_ip: u128,
+    pub enc_dst_ip: u128,
+    /// Outer UDP destination port of a UDP tunnel.
+    pub has_enc_dst_port: bool,
+    pub enc_dst_port: u16,
+}
+
+/// [`PacketKey::ip_flags`]: a fragment (more-fragments set or a non-zero offset).
+pub const IP_FLAG_FRAG: u8 = 0x1;
+/// [`PacketKey::ip_flags`]: the first fragment (offset 0, more-fragments set).
+pub const IP_FLAG_FIRSTFRAG: u8 = 0x2;
+
+impl PacketKey {
+    /// A key for a plain IPv4 5-tuple (ClassBench traces, tests). The ports count as present
+    /// whatever the protocol, as a ClassBench trace line gives them.
+    pub fn ipv4_5tuple(src: [u8; 4], dst: [u8; 4], proto: u8, src_port: u16, dst_port: u16) -> PacketKey {
+        PacketKey {
+            family: Family::V4,
+            ip_proto: proto,
+            src_ip: u128::from(u32::from_be_bytes(src)),
+            dst_ip: u128::from(u32::from_be_bytes(dst)),
+            ip_ttl: 64,
+            has_ports: true,
+            src_port,
+            dst_port,
+            has_tcp_flags: proto == 6,
+            ..PacketKey::default()
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! Rules: the language (tc flower's keys and syntax), the classifiers that look a packet up
+//! in a rule set, and the emitters that express the same rules for the kernel's classifiers.
+//!
+//! One rule file, one meaning, in every engine. The meaning is [`Rule::matches`] on a
+//! [`PacketKey`]; [`linear::Linear`] applies it rule by rule and is the reference every other
+//! classifier is tested against.
+//!
+//! Order: first match wins, by lowest `prio`, then file order ([`RuleSet::rules`] is kept
+//! in that order).
+//!
+//! Tunnels: on a tunnelled frame, the plain keys (and `protocol`) match the inner headers and
+//! the `enc_` keys the outer ones, as flower does on a tunnel device after decapsulation.
+
+pub mod key;
+pub mod linear;
+pub mod rule;
+
+pub use key::{Family, PacketKey};
+pub use linear::Linear;
+pub use rule::{Action, Keys, Masked, PortMatch, Prefix, Protocol, Rule, RuleSet};
+
+/// What a classifier answers: the index (in [`RuleSet::rules`], which is also the rule's
+/// ordinal in its file) of the first rule that matches.
+pub trait Classifier: Send + Sync {
+    /// `None` when no rule matches.
+    fn classify(&self, key: &PacketKey) -> Option<usize>;
+    /// A short name for reports ("linear", ...).
+    fn name(&self) -> &'static str;
+}
