@@ -15,6 +15,10 @@ use serde_json::{json, Map, Value};
 pub enum DropReason {
     /// `--action drop`.
     Action,
+    /// A rule's `action drop`.
+    Rule,
+    /// No rule matched and `--default drop`.
+    NoMatch,
     /// The transmit ring had no room.
     TxFull,
     /// Shorter than an Ethernet header.
@@ -31,10 +35,20 @@ pub enum DropReason {
     NoRoom,
     /// A rewrite does not apply to this frame (e.g. decapsulating a frame with no tunnel).
     NotApplicable,
+    /// A rule forwards to a port this worker has no queue of.
+    NoRoute,
 }
 
-const FIXED_REASONS: [DropReason; 4] = [DropReason::Action, DropReason::TxFull, DropReason::Runt, DropReason::NoFrame];
-const TAIL_REASONS: [DropReason; 3] = [DropReason::TtlExpired, DropReason::NoRoom, DropReason::NotApplicable];
+const FIXED_REASONS: [DropReason; 6] = [
+    DropReason::Action,
+    DropReason::Rule,
+    DropReason::NoMatch,
+    DropReason::TxFull,
+    DropReason::Runt,
+    DropReason::NoFrame,
+];
+const TAIL_REASONS: [DropReason; 4] =
+    [DropReason::TtlExpired, DropReason::NoRoom, DropReason::NotApplicable, DropReason::NoRoute];
 
 impl DropReason {
     pub const COUNT: usize = FIXED_REASONS.len() + ErrorKind::ALL.len() + CsumLayer::ALL.len() + TAIL_REASONS.len();
@@ -56,14 +70,17 @@ impl DropReason {
         const TAIL: usize = CSUM + CsumLayer::ALL.len();
         match self {
             DropReason::Action => 0,
-            DropReason::TxFull => 1,
-            DropReason::Runt => 2,
-            DropReason::NoFrame => 3,
+            DropReason::Rule => 1,
+            DropReason::NoMatch => 2,
+            DropReason::TxFull => 3,
+            DropReason::Runt => 4,
+            DropReason::NoFrame => 5,
             DropReason::Malformed(kind) => MALFORMED + kind as usize,
             DropReason::Csum(layer) => CSUM + layer as usize,
             DropReason::TtlExpired => TAIL,
             DropReason::NoRoom => TAIL + 1,
             DropReason::NotApplicable => TAIL + 2,
+            DropReason::NoRoute => TAIL + 3,
         }
     }
 
@@ -71,6 +88,8 @@ impl DropReason {
     pub fn name(self) -> String {
         match self {
             DropReason::Action => "action".into(),
+            DropReason::Rule => "rule".into(),
+            DropReason::NoMatch => "no_match".into(),
             DropReason::TxFull => "tx_full".into(),
             DropReason::Runt => "runt".into(),
             DropReason::NoFrame => "no_frame".into(),
@@ -79,6 +98,7 @@ impl DropReason {
             DropReason::TtlExpired => "ttl_expired".into(),
             DropReason::NoRoom => "no_room".into(),
             DropReason::NotApplicable => "not_applicable".into(),
+            DropReason::NoRoute => "no_route".into(),
         }
     }
 }

@@ -9,7 +9,7 @@ use pmd::af_xdp::WorkerUmems;
 use pmd::{Port, BURST};
 use umem::Frame;
 
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Disposition, Pipeline, RuleTable, Scratch, SharedRules};
 use crate::stats::{DropReason, WorkerStats};
 use crate::wire::Offsets;
 
@@ -40,9 +40,24 @@ pub struct Worker {
     pub stats: Arc<WorkerStats>,
     /// `None`: raw io forwarding (no parsing), for benchmarks of the I/O path alone.
     pub pipeline: Option<Pipeline>,
+    /// With `--rules`: the classified path, frame by frame.
+    rules: Option<WorkerRules>,
     burst: Vec<Frame>,
     copies: Vec<Frame>,
     offsets: Offsets,
+}
+
+/// A worker's hold on the rule table, and where classified frames go.
+struct WorkerRules {
+    shared: Arc<SharedRules>,
+    table: Arc<RuleTable>,
+    /// This worker's number (its hit counters in the table).
+    worker: usize,
+    /// For `fwd N`: the queue (index in `queues`) of port N this worker transmits on.
+    port_queue: Vec<Option<usize>>,
+    scratch: Scratch,
+    /// Per queue: the frames of this burst that leave through it.
+    out: Vec<Vec<Frame>>,
 }
 
 impl Worker {
@@ -59,10 +74,25 @@ impl Worker {
             action,
             stats,
             pipeline,
+            rules: None,
             burst: Vec::with_capacity(BURST),
             copies: Vec::with_capacity(BURST),
             offsets: Offsets::default(),
         }
+    }
+
+    /// Classifies every frame against the shared rule table. `worker` is this worker's
+    /// number among the table's hit counters; `queue_ports[i]` is the port of queue i.
+    pub fn with_rules(mut self, shared: Arc<SharedRules>, worker: usize) -> Worker {
+        let ports = self.stats.queue_ports.iter().copied().max().map_or(0, |p| p + 1);
+        let mut port_queue = vec![None; ports];
+        for (queue, &port) in self.stats.queue_ports.iter().enumerate() {
+            port_queue[port].get_or_insert(queue);
+        }
+        let out = self.queues.iter().map(|_| Vec::with_capacity(BURST)).collect();
+        let table = shared.current();
+        self.rules = Some(WorkerRules { shared, table, worker, port_queue, scratch: Scratch::default(), out });
+        self
     }
 
     /// Polls until `stop` is set, or until every queue's input is exhausted (capture files)
@@ -100,6 +130,10 @@ impl Worker {
             let counters = &self.stats.queues[index];
             counters.rx_packets.add(n as u64);
             counters.rx_bytes.add(self.burst.iter().map(|f| f.len() as u64).sum());
+            if self.rules.is_some() {
+                self.classify_burst(index);
+                continue;
+            }
             if self.pipeline.is_some() {
                 self.run_pipeline(slot);
                 if self.burst.is_empty() {
@@ -124,6 +158,67 @@ impl Worker {
             }
         }
         received
+    }
+
+    /// The classified path: each frame goes where its rule says. A new rule table is taken
+    /// here, between bursts, so one burst never sees two tables.
+    fn classify_burst(&mut self, index: usize) {
+        let Some(rules) = &mut self.rules else { return };
+        if rules.shared.generation() != rules.table.generation {
+            rules.table = rules.shared.current();
+        }
+        let slot = self.queues[index].slot;
+        let default_pipeline = Pipeline::default();
+        let pipeline = self.pipeline.as_ref().unwrap_or(&default_pipeline);
+        let umem_slot = &mut self.umems.slots[slot];
+        for mut frame in self.burst.drain(..) {
+            let disposition = pipeline.process_classified(
+                &umem_slot.umem,
+                &mut frame,
+                &mut rules.scratch,
+                &rules.table,
+                rules.worker,
+            );
+            let to = match disposition {
+                Err(reason) => Err(reason),
+                Ok(Disposition::Pass) => match self.action {
+                    Action::Drop => Err(DropReason::Action),
+                    Action::Reflect => Ok((index, true)),
+                    Action::Fwd => Ok((self.queues[index].fwd_to, false)),
+                },
+                Ok(Disposition::Reflect) => Ok((index, true)),
+                Ok(Disposition::Fwd(port)) => {
+                    rules.port_queue.get(port).copied().flatten().map(|q| (q, false)).ok_or(DropReason::NoRoute)
+                }
+                Ok(Disposition::Drop) => Err(DropReason::Rule),
+            };
+            match to {
+                Ok((queue, swap)) => {
+                    if swap && !swap_macs(umem_slot.umem.data_mut(&mut frame)) {
+                        self.stats.count_drop(DropReason::Runt, 1);
+                        umem_slot.pool.put(frame);
+                        continue;
+                    }
+                    rules.out[queue].push(frame);
+                }
+                Err(reason) => {
+                    self.stats.count_drop(reason, 1);
+                    umem_slot.pool.put(frame);
+                }
+            }
+        }
+        for queue in 0..self.queues.len() {
+            let Some(rules) = &mut self.rules else { return };
+            if rules.out[queue].is_empty() {
+                continue;
+            }
+            // `burst` is empty here: lend it the queue's frames, then give the (empty) vector back.
+            std::mem::swap(&mut self.burst, &mut rules.out[queue]);
+            self.transmit(index, queue);
+            if let Some(rules) = &mut self.rules {
+                std::mem::swap(&mut self.burst, &mut rules.out[queue]);
+            }
+        }
     }
 
     /// Runs every frame of the burst through the pipeline; keeps the survivors in order and
@@ -151,15 +246,12 @@ impl Worker {
         let slot = &mut self.umems.slots[slot];
         let mut i = 0;
         while i < self.burst.len() {
-            let data = slot.umem.data_mut(&mut self.burst[i]);
-            if data.len() < 14 {
+            if !swap_macs(slot.umem.data_mut(&mut self.burst[i])) {
                 // Shorter than an Ethernet header: nothing to swap (rare path, so remove()).
                 slot.pool.put(self.burst.remove(i));
                 self.stats.count_drop(DropReason::Runt, 1);
                 continue;
             }
-            let (dst, src) = data.split_at_mut(6);
-            dst.swap_with_slice(&mut src[..6]);
             i += 1;
         }
     }
@@ -222,6 +314,17 @@ impl Worker {
             }
         }
     }
+}
+
+/// Swaps the Ethernet destination and source; false when the frame is too short to have them.
+#[inline]
+fn swap_macs(data: &mut [u8]) -> bool {
+    if data.len() < 14 {
+        return false;
+    }
+    let (dst, src) = data.split_at_mut(6);
+    dst.swap_with_slice(&mut src[..6]);
+    true
 }
 
 fn two_slots(

@@ -3,6 +3,8 @@
 //! under the reason the step names, so every frame is accounted for.
 
 pub mod checks;
+pub mod classify;
+pub mod key;
 #[cfg(test)]
 mod lco_tests;
 pub mod rewrite;
@@ -10,6 +12,8 @@ pub mod rewrite;
 use umem::{Frame, Umem};
 
 pub use checks::{CsumLayer, OuterMode, Status, Verdicts, ZeroPolicy};
+pub use classify::{Disposition, RuleAction, RuleTable, Scratch, SharedRules};
+pub use key::packet_key;
 pub use rewrite::Rewrite;
 
 use crate::stats::DropReason;
@@ -54,16 +58,59 @@ impl Pipeline {
     /// frame allocates. `Err` says why the frame must be dropped.
     #[inline]
     pub fn process(&self, umem: &Umem, frame: &mut Frame, offsets: &mut Offsets) -> Result<(), DropReason> {
-        walk_into(umem.data(frame), &self.walk, offsets).map_err(|err| DropReason::Malformed(err.kind))?;
+        self.ingress(umem.data(frame), offsets)?;
+        self.egress(umem, frame, offsets, None)
+    }
+
+    /// [`process`](Self::process) with a rule lookup between checking what arrived and
+    /// computing what leaves: the matching rule (or the default) says where the frame goes
+    /// and may rewrite it. The lookup is counted against `worker`'s hit counters.
+    #[inline]
+    pub fn process_classified(
+        &self,
+        umem: &Umem,
+        frame: &mut Frame,
+        scratch: &mut Scratch,
+        rules: &RuleTable,
+        worker: usize,
+    ) -> Result<Disposition, DropReason> {
+        self.ingress(umem.data(frame), &mut scratch.offsets)?;
+        packet_key(umem.data(frame), &scratch.offsets, &mut scratch.key);
+        let (matched, action) = rules.lookup(&scratch.key, worker);
+        if action.disposition == Disposition::Drop {
+            return Err(if matched.is_some() { DropReason::Rule } else { DropReason::NoMatch });
+        }
+        self.egress(umem, frame, &mut scratch.offsets, action.rewrite.as_ref())?;
+        Ok(action.disposition)
+    }
+
+    /// Walk, then `--csum verify`.
+    #[inline]
+    fn ingress(&self, data: &[u8], offsets: &mut Offsets) -> Result<(), DropReason> {
+        walk_into(data, &self.walk, offsets).map_err(|err| DropReason::Malformed(err.kind))?;
         if self.csum == CsumMode::Verify {
-            let data = umem.data(frame);
             let verdicts = checks::verdicts(data, offsets);
             if let Some(layer) = checks::first_failure(data, offsets, &verdicts, &self.zero) {
                 return Err(DropReason::Csum(layer));
             }
         }
-        if let Some(rewrite) = &self.rewrite {
-            if rewrite.apply(umem, frame, offsets, &self.walk, &self.zero)? && self.computes() {
+        Ok(())
+    }
+
+    /// `--rewrite`, then a rule's rewrite, then `--csum fix|lco`.
+    #[inline]
+    fn egress(
+        &self,
+        umem: &Umem,
+        frame: &mut Frame,
+        offsets: &mut Offsets,
+        rule_rewrite: Option<&Rewrite>,
+    ) -> Result<(), DropReason> {
+        let mut rewrites = [self.rewrite.as_ref(), rule_rewrite].into_iter().flatten().peekable();
+        while let Some(rewrite) = rewrites.next() {
+            let layout_changed = rewrite.apply(umem, frame, offsets, &self.walk, &self.zero)?;
+            // Offsets are stale after encap/decap: walk again if anything still reads them.
+            if layout_changed && (self.computes() || rewrites.peek().is_some()) {
                 walk_into(umem.data(frame), &self.walk, offsets).map_err(|err| DropReason::Malformed(err.kind))?;
             }
         }
