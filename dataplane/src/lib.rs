@@ -13,6 +13,7 @@ pub mod csum;
 pub mod gen;
 pub mod inspect;
 pub mod pipeline;
+pub mod rules_cmd;
 pub mod run;
 pub mod sink;
 pub mod stats;

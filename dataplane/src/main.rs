@@ -1,4 +1,4 @@
-//! The `dataplane` command: `run`, `gen`, `sink`.
+//! The `dataplane` command: `run`, `gen`, `sink`, `inspect`, `rules`.
 
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
@@ -9,14 +9,15 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use dataplane::gen::{generate, Engine, GenConfig};
-use dataplane::pipeline::{CsumMode, Pipeline, Rewrite, ZeroPolicy};
-use dataplane::run::{run, RunConfig};
+use dataplane::pipeline::classify::ClassifierKind;
+use dataplane::pipeline::{CsumMode, Disposition, Pipeline, Rewrite, ZeroPolicy};
+use dataplane::run::{run, RulesConfig, RunConfig};
 use dataplane::sink::{sink, SinkConfig};
 use dataplane::stats::format_pps;
 use dataplane::template::{parse_mac, UdpTemplate, MAX_FRAME, MIN_FRAME};
 use dataplane::wire::{PortSet, WalkConfig};
 use dataplane::worker::Action;
-use dataplane::{cores, template};
+use dataplane::{cores, rules_cmd, template};
 use pmd::{BindMode, PortSpec};
 
 #[derive(Parser)]
@@ -40,6 +41,96 @@ enum Command {
     /// Show the layers and checksum statuses of every packet in a pcap or pcapng file.
     #[command(after_help = INSPECT_EXAMPLES)]
     Inspect(InspectArgs),
+    /// Check a rule file, classify a trace against it, or compile it for tc / XDP.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+#[derive(Subcommand)]
+enum RulesCommand {
+    /// Parse a rule file and report every error as file:line:col: message.
+    #[command(after_help = RULES_CHECK_EXAMPLES)]
+    Check(RulesCheckArgs),
+    /// Classify the packets of a trace: the first matching rule of each, and the lookup rate.
+    #[command(after_help = RULES_CLASSIFY_EXAMPLES)]
+    Classify(RulesClassifyArgs),
+    /// Express a rule file for the kernel: a `tc -b` batch, or BPF programs loaded and attached.
+    #[command(after_help = RULES_COMPILE_EXAMPLES)]
+    Compile(RulesCompileArgs),
+}
+
+const RULES_CHECK_EXAMPLES: &str = "\
+Examples:
+  dataplane rules check acl.rules
+  dataplane rules check fw1_10k --format classbench
+
+A rule per line, tc flower's keys and syntax (a pasted `tc filter add ... flower ...` line works):
+  prio 10 protocol ip ip_proto tcp dst_ip 10.0.0.0/8 dst_port 1024-65535 action drop
+  protocol ipv6 ip_proto udp src_ip 2001:db8::/32 action fwd 1
+  enc_key_id 42 ip_proto udp dst_port 53 action decap
+First match wins: lowest prio, then file order. On a tunnelled frame the plain keys match the
+inner headers and the enc_ keys the outer ones.";
+
+const RULES_CLASSIFY_EXAMPLES: &str = "\
+Examples:
+  dataplane rules classify acl.rules --trace acl.trace --json
+  dataplane rules classify acl1_10k --format classbench --trace acl1_10k_trace --repeat 100
+
+Trace lines: src dst sport dport proto (addresses as u32 decimals or dotted quads; further
+columns ignored). --json prints {\"index\":i,\"rule\":k} per packet (k: 0-based rule of the
+file, -1 for none), then a summary line.";
+
+const RULES_COMPILE_EXAMPLES: &str = "\
+Examples:
+  dataplane rules compile acl.rules --to tc-u32 --dev dut0 --port-dev sink0 > acl.tc && tc -b acl.tc
+  dataplane rules compile acl.rules --to xdp --dev dut0          # loads, pins and attaches
+  dataplane rules compile acl.rules --to tc-bpf-per-rule --dev dut0 --remove";
+
+#[derive(Args)]
+struct RulesCheckArgs {
+    file: PathBuf,
+    #[arg(long, value_enum, default_value = "native")]
+    format: FormatArg,
+}
+
+#[derive(Args)]
+struct RulesClassifyArgs {
+    /// The rule file.
+    rules: PathBuf,
+    /// The packets: one `src dst sport dport proto` per line.
+    #[arg(long, value_name = "FILE")]
+    trace: PathBuf,
+    #[arg(long, value_enum, default_value = "native")]
+    format: FormatArg,
+    /// Classify the whole trace N times for the rate.
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    repeat: u32,
+    #[arg(long)]
+    json: bool,
+    #[arg(long, value_enum, default_value = "fast")]
+    classifier: ClassifierArg,
+}
+
+#[derive(Args)]
+struct RulesCompileArgs {
+    file: PathBuf,
+    /// tc-u32, tc-flower, tc-bpf, tc-bpf-per-rule or xdp.
+    #[arg(long, value_name = "TARGET")]
+    to: String,
+    /// The interface whose ingress gets the rules.
+    #[arg(long, value_name = "NAME")]
+    dev: String,
+    /// For `fwd N`: the interface of port N (repeatable, in port order).
+    #[arg(long = "port-dev", value_name = "NAME")]
+    port_devs: Vec<String>,
+    /// For `drop` where the kernel has no act_gact: redirect to this (dead-end) interface.
+    #[arg(long, value_name = "NAME")]
+    drop_dev: Option<String>,
+    #[arg(long, value_enum, default_value = "native")]
+    format: FormatArg,
+    /// Remove what an earlier compile for this target attached to --dev.
+    #[arg(long)]
+    remove: bool,
 }
 
 const INSPECT_EXAMPLES: &str = "\
@@ -89,6 +180,8 @@ Examples:
   dataplane run --port pcap:rx=bad-csums.pcap,tx=fixed.pcap --csum fix --action reflect
   dataplane run --port af_xdp:iface=dut0 --port af_xdp:iface=dut1 --csum verify --vxlan-port 8472
   dataplane run --port af_xdp:iface=dut0 --port af_xdp:iface=dut1 --rewrite encap:vxlan,src=10.0.0.1,dst=10.0.0.2,vni=42
+  dataplane run --port af_xdp:iface=dut0 --port af_xdp:iface=dut1 --rules acl.rules --default drop
+      (kill -HUP the process to reload acl.rules; a bad file keeps the old rules)
 
 SIGINT/SIGTERM stop the workers and print totals (exit 0).";
 
@@ -147,6 +240,56 @@ struct RunArgs {
     /// encap:vxlan|geneve|gre,src=IP,dst=IP[,vni=N][,smac=MAC][,dmac=MAC][,port=N][,ttl=N][,csum=lco|zero]
     #[arg(long, value_name = "ACTION", value_parser = parse_rewrite)]
     rewrite: Option<Rewrite>,
+    /// Classify every frame against a rule file (tc flower syntax); SIGHUP reloads it.
+    #[arg(long, value_name = "FILE")]
+    rules: Option<PathBuf>,
+    /// The rule file's format.
+    #[arg(long, value_enum, default_value = "native", requires = "rules")]
+    format: FormatArg,
+    /// What happens to a frame no rule matches: `pass` goes on as --action says.
+    #[arg(long, value_enum, default_value = "pass", requires = "rules")]
+    default: DefaultArg,
+    /// The classifier: `fast` (flat as rules grow) or `linear` (rule by rule, as tc does).
+    #[arg(long, value_enum, default_value = "fast")]
+    classifier: ClassifierArg,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum FormatArg {
+    /// tc flower's keys and syntax, one rule per line.
+    Native,
+    /// ClassBench filter lines (`@src/len dst/len lo : hi lo : hi proto/mask`), action drop.
+    Classbench,
+}
+
+impl From<FormatArg> for rules::parse::Format {
+    fn from(format: FormatArg) -> Self {
+        match format {
+            FormatArg::Native => rules::parse::Format::Native,
+            FormatArg::Classbench => rules::parse::Format::Classbench,
+        }
+    }
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum DefaultArg {
+    Drop,
+    Pass,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum ClassifierArg {
+    Fast,
+    Linear,
+}
+
+impl From<ClassifierArg> for ClassifierKind {
+    fn from(kind: ClassifierArg) -> Self {
+        match kind {
+            ClassifierArg::Fast => ClassifierKind::Fast,
+            ClassifierArg::Linear => ClassifierKind::Linear,
+        }
+    }
 }
 
 fn parse_rewrite(text: &str) -> Result<Rewrite, String> {
@@ -280,6 +423,7 @@ fn main() -> ExitCode {
         Command::Inspect(args) => {
             dataplane::inspect::inspect_file(&args.file, args.json, &mut std::io::stdout().lock())
         }
+        Command::Rules(command) => cmd_rules(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -329,8 +473,47 @@ fn cmd_run(args: RunArgs) -> Result<(), String> {
         stats_interval: interval,
         stats_json: args.stats_json,
         duration: seconds(args.duration, "--duration")?,
+        rules: args.rules.map(|path| RulesConfig {
+            path,
+            format: args.format.into(),
+            default: match args.default {
+                DefaultArg::Drop => Disposition::Drop,
+                DefaultArg::Pass => Disposition::Pass,
+            },
+            classifier: args.classifier.into(),
+        }),
     };
     run(config, stop_on_signals()).map(drop)
+}
+
+fn cmd_rules(command: RulesCommand) -> Result<(), String> {
+    let mut out = std::io::stdout().lock();
+    match command {
+        RulesCommand::Check(args) => rules_cmd::check(&args.file, args.format.into(), &mut out),
+        RulesCommand::Classify(args) => rules_cmd::classify(
+            &rules_cmd::ClassifyArgs {
+                rules: &args.rules,
+                trace: &args.trace,
+                format: args.format.into(),
+                repeat: args.repeat,
+                json: args.json,
+                classifier: args.classifier.into(),
+            },
+            &mut out,
+        ),
+        RulesCommand::Compile(args) => rules_cmd::compile(
+            &rules_cmd::CompileArgs {
+                file: &args.file,
+                format: args.format.into(),
+                target: &args.to,
+                dev: &args.dev,
+                port_devs: &args.port_devs,
+                drop_dev: args.drop_dev.as_deref(),
+                remove: args.remove,
+            },
+            &mut out,
+        ),
+    }
 }
 
 fn cmd_gen(args: GenArgs) -> Result<(), String> {

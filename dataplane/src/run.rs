@@ -15,7 +15,8 @@ use pmd::{Port, PortSpec, BURST};
 use serde_json::{json, Value};
 use umem::UmemConfig;
 
-use crate::pipeline::Pipeline;
+use crate::pipeline::classify::ClassifierKind;
+use crate::pipeline::{Disposition, Pipeline, RuleTable, SharedRules};
 use crate::stats::{drops_json, format_pps, DropReason, Snapshot, WorkerStats};
 use crate::template::UdpTemplate;
 use crate::worker::{Action, PortQueue, Worker};
@@ -28,6 +29,29 @@ pub struct RunConfig {
     pub stats_interval: Option<Duration>,
     pub stats_json: Option<PathBuf>,
     pub duration: Option<Duration>,
+    /// `--rules FILE`: classify every frame; SIGHUP reloads the file.
+    pub rules: Option<RulesConfig>,
+}
+
+/// `--rules`, `--format`, `--default`, `--classifier`.
+#[derive(Clone, Debug)]
+pub struct RulesConfig {
+    pub path: PathBuf,
+    pub format: rules::parse::Format,
+    /// When no rule matches.
+    pub default: Disposition,
+    pub classifier: ClassifierKind,
+}
+
+impl RulesConfig {
+    /// Reads, parses and resolves the file: every error as `file:line:col: message`.
+    pub fn load(&self, ports: usize, workers: usize) -> Result<RuleTable, Vec<String>> {
+        let set = rules::parse::parse_file(&self.path, self.format)
+            .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+        let source = self.path.display().to_string();
+        RuleTable::build(set, &source, ports, workers, self.default, self.classifier)
+            .map_err(|errors| errors.iter().map(ToString::to_string).collect())
+    }
 }
 
 /// What a finished run counted.
@@ -83,6 +107,26 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, Strin
         cores.truncate(max_queues);
     }
 
+    // Rules before any socket: a bad file is reported and nothing is attached.
+    let shared_rules = match &config.rules {
+        None => None,
+        Some(rules) => {
+            let table = rules.load(config.ports.len(), cores.len()).map_err(|errors| errors.join("\n"))?;
+            eprintln!(
+                "dataplane: {} rules from {} ({} classifier)",
+                table.set.len(),
+                rules.path.display(),
+                table.classifier_name()
+            );
+            Some(Arc::new(SharedRules::new(table)))
+        }
+    };
+    let reload = Arc::new(AtomicBool::new(false));
+    if shared_rules.is_some() {
+        signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone())
+            .map_err(|e| format!("registering SIGHUP: {e}"))?;
+    }
+
     let umem_config = umem_config_for(&config.ports, cores.len());
     let mut workers = Vec::new();
     let mut kernel_counters = Vec::new();
@@ -128,7 +172,11 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, Strin
             queues[index].fwd_to = placed.iter().position(|&(p, k)| p == peer_port && k == j).unwrap_or(index);
         }
         let stats = Arc::new(WorkerStats::new(Some(core), placed.iter().map(|&(p, _)| p).collect()));
-        workers.push(Worker::new(queues, umems, config.action, Some(config.pipeline.clone()), stats));
+        let worker = Worker::new(queues, umems, config.action, Some(config.pipeline.clone()), stats);
+        workers.push(match &shared_rules {
+            Some(shared) => worker.with_rules(shared.clone(), w),
+            None => worker,
+        });
     }
 
     // Every socket is in its XSK map: now let traffic in.
@@ -181,6 +229,11 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, Strin
         if stop.load(Ordering::Relaxed) || duration_over || workers_done {
             break;
         }
+        if let (Some(shared), Some(rules)) = (&shared_rules, &config.rules) {
+            if reload.swap(false, Ordering::Relaxed) {
+                reload_rules(shared, rules, config.ports.len(), cores.len());
+            }
+        }
         if let Some(interval) = config.stats_interval {
             if now - last.0 >= interval {
                 let snap = Snapshot::take(&all_stats, config.ports.len());
@@ -188,7 +241,8 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, Strin
                 let dt = (now - last.0).as_secs_f64();
                 eprintln!("{}", human_line(&snap, &last.1, dt, (now - start).as_secs_f64(), &kernel));
                 if let Some(out) = &mut json_out {
-                    let line = stats_json(&snap, &last.1, dt, (now - start).as_secs_f64(), &kernel, &port_names, false);
+                    let mut line = stats_json(&snap, &last.1, dt, (now - start).as_secs_f64(), &kernel, &port_names, false);
+                    line["rules"] = rules_json(shared_rules.as_deref());
                     writeln!(out, "{line}").and_then(|_| out.flush()).map_err(|e| format!("--stats-json: {e}"))?;
                 }
                 last = (now, snap);
@@ -205,11 +259,81 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, Strin
     let snap = Snapshot::take(&all_stats, config.ports.len());
     let kernel = read_kernel(&kernel_counters);
     if let Some(out) = &mut json_out {
-        let line = stats_json(&snap, &Snapshot::default(), seconds, seconds, &kernel, &port_names, true);
+        let mut line = stats_json(&snap, &Snapshot::default(), seconds, seconds, &kernel, &port_names, true);
+        line["rules"] = rules_json(shared_rules.as_deref());
         writeln!(out, "{line}").and_then(|_| out.flush()).map_err(|e| format!("--stats-json: {e}"))?;
     }
     eprintln!("{}", totals_line(&snap, seconds, &kernel));
+    if let Some(shared) = &shared_rules {
+        eprintln!("{}", rules_line(&shared.current()));
+    }
     Ok(RunSummary { snapshot: snap, seconds })
+}
+
+/// SIGHUP: build the new table here, off the data path, and hand it over; a bad file keeps
+/// the old rules and every error is logged.
+fn reload_rules(shared: &SharedRules, rules: &RulesConfig, ports: usize, workers: usize) {
+    let started = Instant::now();
+    match rules.load(ports, workers) {
+        Ok(table) => {
+            let count = table.set.len();
+            let generation = shared.publish(table);
+            eprintln!(
+                "dataplane: SIGHUP: {count} rules from {} (generation {generation}, built in {:.1} ms)",
+                rules.path.display(),
+                started.elapsed().as_secs_f64() * 1e3
+            );
+        }
+        Err(errors) => {
+            for error in &errors {
+                eprintln!("{error}");
+            }
+            eprintln!(
+                "dataplane: SIGHUP: {} error(s) in {}; keeping the rules of generation {}",
+                errors.len(),
+                rules.path.display(),
+                shared.generation()
+            );
+        }
+    }
+}
+
+/// The `"rules"` object of a stats line: hits per rule of the current table.
+fn rules_json(shared: Option<&SharedRules>) -> Value {
+    let Some(shared) = shared else { return Value::Null };
+    let table = shared.current();
+    let (hits, unmatched) = table.hits();
+    let per_rule: Vec<Value> = table
+        .set
+        .rules
+        .iter()
+        .zip(&hits)
+        .enumerate()
+        .map(|(index, (rule, hits))| json!({"rule": index, "line": rule.line, "hits": hits}))
+        .collect();
+    json!({
+        "file": table.source,
+        "generation": table.generation,
+        "classifier": table.classifier_name(),
+        "hits": per_rule,
+        "no_match": unmatched,
+    })
+}
+
+fn rules_line(table: &RuleTable) -> String {
+    let (hits, unmatched) = table.hits();
+    let matched: u64 = hits.iter().sum();
+    let busiest: Vec<String> = {
+        let mut ranked: Vec<(usize, u64)> = hits.iter().copied().enumerate().filter(|&(_, h)| h > 0).collect();
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        ranked.iter().take(5).map(|(i, h)| format!("#{i} (line {}) {h}", table.set.rules[*i].line)).collect()
+    };
+    format!(
+        "rules: generation {}, {} rules, matched {matched}, no match {unmatched}{}",
+        table.generation,
+        table.set.len(),
+        if busiest.is_empty() { String::new() } else { format!("; most hits: {}", busiest.join(", ")) }
+    )
 }
 
 fn port_label(spec: &PortSpec) -> String {
@@ -374,7 +498,7 @@ fn stats_json(
         "drops": drops_json(&snap.drops),
         "ports": ports,
         "workers": workers,
-        "rules": [],
+        "rules": Value::Null,
         "xdp": xdp_json(&kernel_sum(kernel)),
     })
 }

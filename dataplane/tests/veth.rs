@@ -310,3 +310,73 @@ fn preflight_refuses_a_busy_interface_and_a_too_large_mtu() {
     assert!(message.contains("MTU of dut1 (9000)") && message.contains("lower the MTU"), "{message}");
     assert!(!lab.has_xdp("dut", "dut1"));
 }
+
+/// Replaces `path` atomically (the dataplane may read it at any moment).
+fn write_rules(path: &std::path::Path, contents: &str) {
+    let staging = path.with_extension("staging");
+    std::fs::write(&staging, contents).unwrap();
+    std::fs::rename(&staging, path).unwrap();
+}
+
+#[test]
+fn rules_reload_under_traffic_loses_nothing() {
+    if !require_root("rules_reload_under_traffic_loses_nothing") {
+        return;
+    }
+    let _serial = traffic_lock();
+    let lab = Lab::up("h");
+    let rules = temp_path(&format!("{}.rules", lab.prefix));
+    // Two files with one meaning for the generator's flow (UDP to port 9: pass), one of
+    // them 500 rules long, and a broken one that must leave the running rules in place.
+    let mut long = String::new();
+    for i in 0..500 {
+        long.push_str(&format!("ip_proto udp dst_port {} action drop\n", 10_000 + i));
+    }
+    long.push_str("ip_proto udp dst_port 9 action pass\n");
+    let short = "ip_proto udp dst_port 9 action pass\nip_proto tcp action drop\n";
+    let broken = "ip_proto udp dst_port 9 action pass\nip_proto udp dst_port nine action drop\n";
+    write_rules(&rules, short);
+
+    let stats = temp_path(&format!("{}.jsonl", lab.prefix));
+    let sink = start_sink(&lab, "sink", "sink0");
+    let rules_arg = rules.to_str().unwrap().to_string();
+    let dut = start_dut(
+        &lab,
+        &["--port", "af_xdp:iface=dut0", "--port", "af_xdp:iface=dut1", "--action", "fwd", "--rules", &rules_arg, "--default", "drop"],
+        &stats,
+    );
+    // The generator runs in a thread; this one rewrites the file and sends SIGHUP meanwhile.
+    let gen = std::thread::scope(|scope| {
+        let gen = scope.spawn(|| send(&lab, FRAMES, RATE));
+        let mut reloads = 0;
+        while !gen.is_finished() {
+            let contents = match reloads % 3 {
+                0 => long.as_str(),
+                1 => broken,
+                _ => short,
+            };
+            write_rules(&rules, contents);
+            dut.signal(libc::SIGHUP);
+            reloads += 1;
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(reloads >= 6, "only {reloads} reloads during the run");
+        gen.join().unwrap()
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let out = dut.finish(libc::SIGINT, Duration::from_secs(10));
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "dataplane run exited with {}: {stderr}", out.status);
+    let dut = last_json(&std::fs::read_to_string(&stats).unwrap());
+    let sink = stop_sink(sink);
+    let _ = std::fs::remove_file(&stats);
+    let _ = std::fs::remove_file(&rules);
+
+    assert_eq!(gen["sent"], 100_000, "generator: {gen}");
+    assert_eq!(sink["packets"], 100_000, "sink: {sink}\ndataplane: {dut}\n{stderr}");
+    assert_eq!(dut["totals"]["dropped"], 0, "{dut}");
+    assert!(stderr.matches("SIGHUP: 501 rules").count() >= 2, "{stderr}");
+    assert!(stderr.contains("keeping the rules of generation"), "{stderr}");
+    assert!(stderr.contains(":2:23: "), "the broken line is reported with its position: {stderr}");
+    assert!(dut["rules"]["generation"].as_u64().unwrap() >= 4, "{dut}");
+}

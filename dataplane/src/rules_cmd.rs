@@ -1,0 +1,126 @@
+//! `dataplane rules check | classify | compile`: the rule file outside a running dataplane.
+
+use std::io::Write;
+use std::path::Path;
+use std::time::Instant;
+
+use rules::parse::{parse_file, parse_trace, Format};
+use rules::{Action, RuleSet};
+use serde_json::json;
+
+use crate::pipeline::classify::{build_classifier, ClassifierKind};
+use crate::pipeline::Rewrite;
+
+/// Parses `path` and checks what only the dataplane knows (the `encap` arguments).
+/// Every error as `file:line:col: message`.
+pub fn load_checked(path: &Path, format: Format) -> Result<RuleSet, Vec<String>> {
+    let set = parse_file(path, format).map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+    let errors: Vec<String> = set
+        .rules
+        .iter()
+        .filter_map(|rule| match &rule.action {
+            Action::Encap(args) => format!("encap:{args}")
+                .parse::<Rewrite>()
+                .err()
+                .map(|message| format!("{}:{}:{}: {message}", path.display(), rule.line, rule.action_col)),
+            _ => None,
+        })
+        .collect();
+    if errors.is_empty() {
+        Ok(set)
+    } else {
+        Err(errors)
+    }
+}
+
+/// `rules check FILE`: a one-line summary, or every error and `Err`.
+pub fn check(path: &Path, format: Format, out: &mut dyn Write) -> Result<(), String> {
+    let set = load_checked(path, format).map_err(|errors| report(path, &errors))?;
+    let started = Instant::now();
+    let classifier = build_classifier(&set, ClassifierKind::Fast);
+    let built = started.elapsed();
+    let tunnel_rules = set
+        .rules
+        .iter()
+        .filter(|r| r.keys.enc_key_id.is_some() || r.keys.enc_src_ip.is_some() || r.keys.enc_dst_ip.is_some() || r.keys.enc_dst_port.is_some())
+        .count();
+    writeln!(
+        out,
+        "{}: {} rules OK ({} with tunnel keys); {} classifier built in {:.2} ms",
+        path.display(),
+        set.len(),
+        tunnel_rules,
+        classifier.name(),
+        built.as_secs_f64() * 1e3
+    )
+    .map_err(|e| e.to_string())
+}
+
+fn report(path: &Path, errors: &[String]) -> String {
+    format!("{}\n{}: {} error(s), nothing applied", errors.join("\n"), path.display(), errors.len())
+}
+
+/// `rules classify RULES --trace TRACE`.
+pub struct ClassifyArgs<'a> {
+    pub rules: &'a Path,
+    pub trace: &'a Path,
+    pub format: Format,
+    pub repeat: u32,
+    pub json: bool,
+    pub classifier: ClassifierKind,
+}
+
+/// Classifies every trace packet (`repeat` times, for a stable rate) and prints the first
+/// matching rule of each (`--json`) and the lookup rate.
+pub fn classify(args: &ClassifyArgs, out: &mut dyn Write) -> Result<(), String> {
+    let set = load_checked(args.rules, args.format).map_err(|errors| report(args.rules, &errors))?;
+    let text = std::fs::read_to_string(args.trace).map_err(|e| format!("{}: {e}", args.trace.display()))?;
+    let trace_name = args.trace.display().to_string();
+    let keys = parse_trace(&trace_name, &text).map_err(|errors| {
+        let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        lines.join("\n")
+    })?;
+    let built_at = Instant::now();
+    let classifier = build_classifier(&set, args.classifier);
+    let build_seconds = built_at.elapsed().as_secs_f64();
+    let answers: Vec<Option<usize>> = keys.iter().map(|key| classifier.classify(key)).collect();
+    let repeat = args.repeat.max(1);
+    let started = Instant::now();
+    let mut checksum = 0usize;
+    for _ in 0..repeat {
+        for key in &keys {
+            checksum = checksum.wrapping_add(classifier.classify(std::hint::black_box(key)).unwrap_or(usize::MAX));
+        }
+    }
+    let seconds = started.elapsed().as_secs_f64();
+    std::hint::black_box(checksum);
+    let lookups = keys.len() as f64 * f64::from(repeat);
+    let mpps = if seconds > 0.0 { lookups / seconds / 1e6 } else { 0.0 };
+    let io = |e: std::io::Error| e.to_string();
+    if args.json {
+        for (index, answer) in answers.iter().enumerate() {
+            let rule = answer.map_or(-1, |k| k as i64);
+            writeln!(out, "{}", json!({"index": index, "rule": rule})).map_err(io)?;
+        }
+        let summary = json!({
+            "packets": keys.len(), "repeat": repeat, "seconds": seconds, "mpps": mpps,
+            "classifier": classifier.name(), "rules": set.len(), "build_seconds": build_seconds,
+        });
+        writeln!(out, "{summary}").map_err(io)?;
+    } else {
+        let matched = answers.iter().filter(|a| a.is_some()).count();
+        writeln!(
+            out,
+            "{} packets x {repeat} against {} rules: {matched} matched, {} no match; {:.2} Mpps ({:.1} ns/lookup, {} classifier, built in {:.2} ms)",
+            keys.len(),
+            set.len(),
+            keys.len() - matched,
+            mpps,
+            if lookups > 0.0 { seconds * 1e9 / lookups } else { 0.0 },
+            classifier.name(),
+            build_seconds * 1e3
+        )
+        .map_err(io)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,200 @@
+//! Rules end to end without a network: `dataplane rules check|classify`, and `dataplane run
+//! --rules` over capture files (what each rule dropped, passed or forwarded, counted per rule).
+
+mod common;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use common::{last_json, text, DATAPLANE};
+use dataplane::template::UdpTemplate;
+use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
+
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("dataplane-rules-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    fn file(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn dataplane(args: &[&str]) -> Output {
+    Command::new(DATAPLANE).args(args).output().unwrap()
+}
+
+/// 40 UDP frames 198.18.0.1 -> 198.19.0.1, source ports 1000..1040, destination port 9.
+fn write_frames(path: &Path) {
+    let mut writer = PcapWriter::new(File::create(path).unwrap()).unwrap();
+    for i in 0..40u16 {
+        let frame = UdpTemplate { src_port: 1000 + i, ..Default::default() }.build();
+        writer.write_packet(&PcapPacket::new(Duration::from_millis(u64::from(i)), frame.len() as u32, &frame)).unwrap();
+    }
+}
+
+fn src_ports(path: &Path) -> Vec<u16> {
+    let mut reader = PcapReader::new(File::open(path).unwrap()).unwrap();
+    let mut ports = Vec::new();
+    while let Some(packet) = reader.next_packet() {
+        let data = packet.unwrap().data;
+        ports.push(u16::from_be_bytes([data[34], data[35]]));
+    }
+    ports
+}
+
+fn run_pcap(dir: &TempDir, rules: &Path, extra: &[&str]) -> (Output, serde_json::Value, Vec<u16>) {
+    let input = dir.path("in.pcap");
+    write_frames(&input);
+    let output = dir.path("out.pcap");
+    let stats = dir.path("stats.jsonl");
+    let port = format!("pcap:rx={},tx={}", input.display(), output.display());
+    let mut args = vec!["run", "--cores", "0", "--stats-interval", "0", "--action", "reflect", "--port", &port];
+    let (rules, stats_s) = (rules.to_str().unwrap(), stats.to_str().unwrap());
+    args.extend_from_slice(&["--rules", rules, "--stats-json", stats_s]);
+    args.extend_from_slice(extra);
+    let out = dataplane(&args);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let json = last_json(&std::fs::read_to_string(&stats).unwrap());
+    (out, json, src_ports(&output))
+}
+
+const RULES: &str = "\
+# drop ten flows, let five through early, count the rest
+prio 2 protocol ip ip_proto udp src_port 1000-1009 action drop
+prio 1 protocol ip ip_proto udp src_port 1005-1014 action pass
+prio 2 protocol ip ip_proto udp dst_ip 198.19.0.0/16 src_port 1015 action drop
+prio 3 protocol ipv6 ip_proto udp action drop
+";
+
+#[test]
+fn run_applies_rules_by_priority_and_counts_every_rule() {
+    for classifier in ["fast", "linear"] {
+        let dir = TempDir::new(&format!("prio-{classifier}"));
+        let rules = dir.file("acl.rules", RULES);
+        let (_, stats, ports) = run_pcap(&dir, &rules, &["--classifier", classifier]);
+        // prio 1 passes 1005..=1014 first; prio 2 drops 1000..=1004 and 1015.
+        let expected: Vec<u16> = (1005..1040).filter(|&p| p != 1015).collect();
+        assert_eq!(ports, expected, "{classifier}: {stats}");
+        let hits: Vec<u64> = stats["rules"]["hits"].as_array().unwrap().iter().map(|h| h["hits"].as_u64().unwrap()).collect();
+        assert_eq!(hits, vec![5, 10, 1, 0], "{stats}");
+        assert_eq!(stats["rules"]["no_match"], 24, "{stats}");
+        assert_eq!(stats["rules"]["hits"][1]["line"], 3, "{stats}");
+        assert_eq!(stats["drops"]["rule"], 6, "{stats}");
+        assert_eq!(stats["totals"]["rx"], 40, "{stats}");
+        assert_eq!(stats["totals"]["tx"], 34, "{stats}");
+    }
+}
+
+#[test]
+fn default_drop_drops_what_no_rule_matches_under_its_own_counter() {
+    let dir = TempDir::new("default-drop");
+    let rules = dir.file("allow.rules", "ip_proto udp src_port 1030-1039 action pass\n");
+    let (_, stats, ports) = run_pcap(&dir, &rules, &["--default", "drop"]);
+    assert_eq!(ports, (1030..1040).collect::<Vec<u16>>());
+    assert_eq!(stats["drops"]["no_match"], 30, "{stats}");
+    assert_eq!(stats["drops"]["rule"], 0, "{stats}");
+}
+
+#[test]
+fn rule_rewrites_apply_to_matching_frames_only() {
+    let dir = TempDir::new("rewrite");
+    let rules = dir.file("encap.rules", "ip_proto udp src_port 1000 action encap vxlan,src=198.18.1.1,dst=198.18.1.2,vni=7\n");
+    let input = dir.path("in.pcap");
+    write_frames(&input);
+    let output = dir.path("out.pcap");
+    let port = format!("pcap:rx={},tx={}", input.display(), output.display());
+    let out = dataplane(&["run", "--cores", "0", "--stats-interval", "0", "--action", "reflect", "--csum", "fix", "--port", &port, "--rules", rules.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lengths: Vec<usize> = {
+        let mut reader = PcapReader::new(File::open(&output).unwrap()).unwrap();
+        let mut lengths = Vec::new();
+        while let Some(packet) = reader.next_packet() {
+            lengths.push(packet.unwrap().data.len());
+        }
+        lengths
+    };
+    assert_eq!(lengths.len(), 40);
+    assert_eq!(lengths[0], 60 + 50, "the first frame gets a VXLAN/UDP/IPv4/Ethernet header");
+    assert!(lengths[1..].iter().all(|&l| l == 60), "{lengths:?}");
+}
+
+#[test]
+fn a_bad_rule_file_is_refused_with_every_error_and_nothing_runs() {
+    let dir = TempDir::new("bad");
+    let rules = dir.file(
+        "bad.rules",
+        "ip_proto udp dst_port 80 action drop\nip_proto udp dst_prot 80 action drop\nvlan_id 5000 action pass\nip_proto tcp action fwd 3\n",
+    );
+    let input = dir.path("in.pcap");
+    write_frames(&input);
+    let port = format!("pcap:rx={},tx={}", input.display(), dir.path("out.pcap").display());
+    let out = dataplane(&["run", "--cores", "0", "--port", &port, "--action", "reflect", "--rules", rules.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    let name = rules.display().to_string();
+    assert!(stderr.contains(&format!("{name}:2:")), "{stderr}");
+    assert!(stderr.contains(&format!("{name}:3:")), "{stderr}");
+    assert!(!dir.path("out.pcap").exists(), "nothing ran");
+
+    // Syntax first; the port check only once the file parses.
+    let rules = dir.file("fwd.rules", "ip_proto tcp action fwd 3\n");
+    let out = dataplane(&["run", "--cores", "0", "--port", &port, "--action", "reflect", "--rules", rules.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains(&format!("{}:1:", rules.display())) && stderr.contains("fwd 3: this dataplane has 1 port(s)"), "{stderr}");
+}
+
+#[test]
+fn check_reports_ok_or_every_error() {
+    let dir = TempDir::new("check");
+    let good = dir.file("good.rules", RULES);
+    let out = dataplane(&["rules", "check", good.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(text(&out.stdout).contains("4 rules OK"), "{}", text(&out.stdout));
+
+    let bad = dir.file("bad.rules", "action drop\nip_proto udp dst_port 70000 action drop\nip_proto udp action encap vxlan\n");
+    let out = dataplane(&["rules", "check", bad.to_str().unwrap()]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    let name = bad.display().to_string();
+    assert!(stderr.contains(&format!("{name}:2:")), "{stderr}");
+    assert!(stderr.contains(&format!("{name}:3:")) && stderr.contains("give the outer addresses"), "{stderr}");
+}
+
+#[test]
+fn classify_answers_the_first_matching_rule_of_each_trace_packet() {
+    let dir = TempDir::new("classify");
+    let rules = dir.file(
+        "acl.cb",
+        "@10.0.0.0/8 0.0.0.0/0 0 : 65535 80 : 80 0x06/0xFF\n@10.1.0.0/16 0.0.0.0/0 0 : 65535 0 : 65535 0x00/0x00\n@0.0.0.0/0 0.0.0.0/0 0 : 65535 0 : 65535 0x11/0xFF\n",
+    );
+    // 10.1.2.3 = 167838211
+    let trace = dir.file("acl.trace", "167838211 1 5 80 6 0\n167838211 1 5 81 6 0\n1 2 3 4 17 0\n1 2 3 4 6 0\n");
+    let out = dataplane(&["rules", "classify", rules.to_str().unwrap(), "--format", "classbench", "--trace", trace.to_str().unwrap(), "--json", "--repeat", "3"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rules_of: Vec<i64> = lines[..4].iter().map(|l| l["rule"].as_i64().unwrap()).collect();
+    assert_eq!(rules_of, vec![0, 1, 2, -1]);
+    assert_eq!(lines[4]["packets"], 4);
+    assert_eq!(lines[4]["repeat"], 3);
+    assert!(lines[4]["mpps"].as_f64().unwrap() > 0.0);
+}
