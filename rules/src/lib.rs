@@ -11,12 +11,16 @@
 //! Tunnels: on a tunnelled frame, the plain keys (and `protocol`) match the inner headers and
 //! the `enc_` keys the outer ones, as flower does on a tunnel device after decapsulation.
 
+pub mod classbench;
 pub mod key;
 pub mod linear;
+pub mod parse;
 pub mod rule;
 
 pub use key::{Family, PacketKey};
+pub use classbench::{parse_classbench, parse_trace, parse_trace_file};
 pub use linear::Linear;
+pub use parse::{parse, parse_as, parse_file, Format, ParseError};
 pub use rule::{Action, Keys, Masked, PortMatch, Prefix, Protocol, Rule, RuleSet};
 
 /// What a classifier answers: the index (in [`RuleSet::rules`], which is also the rule's
