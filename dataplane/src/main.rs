@@ -262,11 +262,11 @@ enum FormatArg {
     Classbench,
 }
 
-impl From<FormatArg> for rules::parse::Format {
+impl From<FormatArg> for rules::Format {
     fn from(format: FormatArg) -> Self {
         match format {
-            FormatArg::Native => rules::parse::Format::Native,
-            FormatArg::Classbench => rules::parse::Format::Classbench,
+            FormatArg::Native => rules::Format::Native,
+            FormatArg::Classbench => rules::Format::Classbench,
         }
     }
 }

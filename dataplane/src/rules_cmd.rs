@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use rules::parse::{parse_file, parse_trace, Format};
+use rules::{parse_file, parse_trace, Format};
 use rules::{Action, RuleSet};
 use serde_json::json;
 
@@ -42,7 +42,12 @@ pub fn check(path: &Path, format: Format, out: &mut dyn Write) -> Result<(), Str
     let tunnel_rules = set
         .rules
         .iter()
-        .filter(|r| r.keys.enc_key_id.is_some() || r.keys.enc_src_ip.is_some() || r.keys.enc_dst_ip.is_some() || r.keys.enc_dst_port.is_some())
+        .filter(|r| {
+            r.keys.enc_key_id.is_some()
+                || r.keys.enc_src_ip.is_some()
+                || r.keys.enc_dst_ip.is_some()
+                || r.keys.enc_dst_port.is_some()
+        })
         .count();
     writeln!(
         out,
@@ -123,4 +128,20 @@ pub fn classify(args: &ClassifyArgs, out: &mut dyn Write) -> Result<(), String> 
         .map_err(io)?;
     }
     Ok(())
+}
+
+/// `rules compile FILE --to TARGET --dev NAME`.
+pub struct CompileArgs<'a> {
+    pub file: &'a Path,
+    pub format: Format,
+    pub target: &'a str,
+    pub dev: &'a str,
+    pub port_devs: &'a [String],
+    pub drop_dev: Option<&'a str>,
+    pub remove: bool,
+}
+
+pub fn compile(args: &CompileArgs, _out: &mut dyn Write) -> Result<(), String> {
+    let _set = load_checked(args.file, args.format).map_err(|errors| report(args.file, &errors))?;
+    Err(format!("--to {}: emitters not wired yet", args.target))
 }

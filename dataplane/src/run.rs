@@ -37,7 +37,7 @@ pub struct RunConfig {
 #[derive(Clone, Debug)]
 pub struct RulesConfig {
     pub path: PathBuf,
-    pub format: rules::parse::Format,
+    pub format: rules::Format,
     /// When no rule matches.
     pub default: Disposition,
     pub classifier: ClassifierKind,
@@ -46,7 +46,7 @@ pub struct RulesConfig {
 impl RulesConfig {
     /// Reads, parses and resolves the file: every error as `file:line:col: message`.
     pub fn load(&self, ports: usize, workers: usize) -> Result<RuleTable, Vec<String>> {
-        let set = rules::parse::parse_file(&self.path, self.format)
+        let set = rules::parse_file(&self.path, self.format)
             .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())?;
         let source = self.path.display().to_string();
         RuleTable::build(set, &source, ports, workers, self.default, self.classifier)
@@ -241,7 +241,8 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, Strin
                 let dt = (now - last.0).as_secs_f64();
                 eprintln!("{}", human_line(&snap, &last.1, dt, (now - start).as_secs_f64(), &kernel));
                 if let Some(out) = &mut json_out {
-                    let mut line = stats_json(&snap, &last.1, dt, (now - start).as_secs_f64(), &kernel, &port_names, false);
+                    let mut line =
+                        stats_json(&snap, &last.1, dt, (now - start).as_secs_f64(), &kernel, &port_names, false);
                     line["rules"] = rules_json(shared_rules.as_deref());
                     writeln!(out, "{line}").and_then(|_| out.flush()).map_err(|e| format!("--stats-json: {e}"))?;
                 }

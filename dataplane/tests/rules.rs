@@ -94,7 +94,8 @@ fn run_applies_rules_by_priority_and_counts_every_rule() {
         // prio 1 passes 1005..=1014 first; prio 2 drops 1000..=1004 and 1015.
         let expected: Vec<u16> = (1005..1040).filter(|&p| p != 1015).collect();
         assert_eq!(ports, expected, "{classifier}: {stats}");
-        let hits: Vec<u64> = stats["rules"]["hits"].as_array().unwrap().iter().map(|h| h["hits"].as_u64().unwrap()).collect();
+        let hits: Vec<u64> =
+            stats["rules"]["hits"].as_array().unwrap().iter().map(|h| h["hits"].as_u64().unwrap()).collect();
         assert_eq!(hits, vec![5, 10, 1, 0], "{stats}");
         assert_eq!(stats["rules"]["no_match"], 24, "{stats}");
         assert_eq!(stats["rules"]["hits"][1]["line"], 3, "{stats}");
@@ -117,12 +118,27 @@ fn default_drop_drops_what_no_rule_matches_under_its_own_counter() {
 #[test]
 fn rule_rewrites_apply_to_matching_frames_only() {
     let dir = TempDir::new("rewrite");
-    let rules = dir.file("encap.rules", "ip_proto udp src_port 1000 action encap vxlan,src=198.18.1.1,dst=198.18.1.2,vni=7\n");
+    let rules =
+        dir.file("encap.rules", "ip_proto udp src_port 1000 action encap vxlan,src=198.18.1.1,dst=198.18.1.2,vni=7\n");
     let input = dir.path("in.pcap");
     write_frames(&input);
     let output = dir.path("out.pcap");
     let port = format!("pcap:rx={},tx={}", input.display(), output.display());
-    let out = dataplane(&["run", "--cores", "0", "--stats-interval", "0", "--action", "reflect", "--csum", "fix", "--port", &port, "--rules", rules.to_str().unwrap()]);
+    let out = dataplane(&[
+        "run",
+        "--cores",
+        "0",
+        "--stats-interval",
+        "0",
+        "--action",
+        "reflect",
+        "--csum",
+        "fix",
+        "--port",
+        &port,
+        "--rules",
+        rules.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let lengths: Vec<usize> = {
         let mut reader = PcapReader::new(File::open(&output).unwrap()).unwrap();
@@ -147,7 +163,8 @@ fn a_bad_rule_file_is_refused_with_every_error_and_nothing_runs() {
     let input = dir.path("in.pcap");
     write_frames(&input);
     let port = format!("pcap:rx={},tx={}", input.display(), dir.path("out.pcap").display());
-    let out = dataplane(&["run", "--cores", "0", "--port", &port, "--action", "reflect", "--rules", rules.to_str().unwrap()]);
+    let out =
+        dataplane(&["run", "--cores", "0", "--port", &port, "--action", "reflect", "--rules", rules.to_str().unwrap()]);
     assert!(!out.status.success());
     let stderr = text(&out.stderr);
     let name = rules.display().to_string();
@@ -157,10 +174,14 @@ fn a_bad_rule_file_is_refused_with_every_error_and_nothing_runs() {
 
     // Syntax first; the port check only once the file parses.
     let rules = dir.file("fwd.rules", "ip_proto tcp action fwd 3\n");
-    let out = dataplane(&["run", "--cores", "0", "--port", &port, "--action", "reflect", "--rules", rules.to_str().unwrap()]);
+    let out =
+        dataplane(&["run", "--cores", "0", "--port", &port, "--action", "reflect", "--rules", rules.to_str().unwrap()]);
     assert!(!out.status.success());
     let stderr = text(&out.stderr);
-    assert!(stderr.contains(&format!("{}:1:", rules.display())) && stderr.contains("fwd 3: this dataplane has 1 port(s)"), "{stderr}");
+    assert!(
+        stderr.contains(&format!("{}:1:", rules.display())) && stderr.contains("fwd 3: this dataplane has 1 port(s)"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -171,7 +192,8 @@ fn check_reports_ok_or_every_error() {
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(text(&out.stdout).contains("4 rules OK"), "{}", text(&out.stdout));
 
-    let bad = dir.file("bad.rules", "action drop\nip_proto udp dst_port 70000 action drop\nip_proto udp action encap vxlan\n");
+    let bad = dir
+        .file("bad.rules", "action drop\nip_proto udp dst_port 70000 action drop\nip_proto udp action encap vxlan\n");
     let out = dataplane(&["rules", "check", bad.to_str().unwrap()]);
     assert!(!out.status.success());
     let stderr = text(&out.stderr);
@@ -189,7 +211,18 @@ fn classify_answers_the_first_matching_rule_of_each_trace_packet() {
     );
     // 10.1.2.3 = 167838211
     let trace = dir.file("acl.trace", "167838211 1 5 80 6 0\n167838211 1 5 81 6 0\n1 2 3 4 17 0\n1 2 3 4 6 0\n");
-    let out = dataplane(&["rules", "classify", rules.to_str().unwrap(), "--format", "classbench", "--trace", trace.to_str().unwrap(), "--json", "--repeat", "3"]);
+    let out = dataplane(&[
+        "rules",
+        "classify",
+        rules.to_str().unwrap(),
+        "--format",
+        "classbench",
+        "--trace",
+        trace.to_str().unwrap(),
+        "--json",
+        "--repeat",
+        "3",
+    ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let lines: Vec<serde_json::Value> = text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     let rules_of: Vec<i64> = lines[..4].iter().map(|l| l["rule"].as_i64().unwrap()).collect();

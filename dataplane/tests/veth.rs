@@ -342,7 +342,18 @@ fn rules_reload_under_traffic_loses_nothing() {
     let rules_arg = rules.to_str().unwrap().to_string();
     let dut = start_dut(
         &lab,
-        &["--port", "af_xdp:iface=dut0", "--port", "af_xdp:iface=dut1", "--action", "fwd", "--rules", &rules_arg, "--default", "drop"],
+        &[
+            "--port",
+            "af_xdp:iface=dut0",
+            "--port",
+            "af_xdp:iface=dut1",
+            "--action",
+            "fwd",
+            "--rules",
+            &rules_arg,
+            "--default",
+            "drop",
+        ],
         &stats,
     );
     // The generator runs in a thread; this one rewrites the file and sends SIGHUP meanwhile.

@@ -115,7 +115,10 @@ fn word<'a>(tokens: &[Token<'a>], index: usize, raw: &str, expected: &str) -> Re
 fn filter_line(tokens: &[Token<'_>], raw: &str) -> Result<(Protocol, Keys), LineError> {
     let first = tokens[0];
     let Some(src_text) = first.text.strip_prefix('@') else {
-        return Err((first.col, format!("a ClassBench filter starts with '@' (`{FILTER_SHAPE}`), found '{}'", first.text)));
+        return Err((
+            first.col,
+            format!("a ClassBench filter starts with '@' (`{FILTER_SHAPE}`), found '{}'", first.text),
+        ));
     };
     let src = classbench_prefix("source prefix", src_text, first.col + 1)?;
     let dst_token = word(tokens, 1, raw, "destination prefix")?;
@@ -189,7 +192,8 @@ fn protocol(token: Token<'_>) -> Result<Option<u8>, LineError> {
         return Err((token.col, format!("protocol expects PROTO/MASK like 0x06/0xFF, found '{}'", token.text)));
     };
     let value_token = Token { text: value, ..token };
-    let mask_token = Token { text: mask, col: token.col + value.chars().count() + 1, offset: token.offset + value.len() + 1 };
+    let mask_token =
+        Token { text: mask, col: token.col + value.chars().count() + 1, offset: token.offset + value.len() + 1 };
     let value = number("protocol", value_token, 0xff)? as u8;
     match number("protocol mask", mask_token, 0xff)? {
         0 => Ok(None),

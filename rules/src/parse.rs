@@ -155,9 +155,12 @@ pub fn parse(file: &str, text: &str) -> Result<RuleSet, Vec<ParseError>> {
                     action: parsed.action,
                 });
             }
-            Err(line_errors) => errors.extend(
-                line_errors.into_iter().map(|(col, message)| ParseError { file: file.to_string(), line, col, message }),
-            ),
+            Err(line_errors) => errors.extend(line_errors.into_iter().map(|(col, message)| ParseError {
+                file: file.to_string(),
+                line,
+                col,
+                message,
+            })),
         }
     }
     if errors.is_empty() {
@@ -257,26 +260,8 @@ pub const KEYS: [&str; 17] = [
 
 /// Words of a line other than keys (for "did you mean").
 const WORDS: [&str; 20] = [
-    "prio",
-    "pref",
-    "protocol",
-    "chain",
-    "action",
-    "flower",
-    "skip_sw",
-    "skip_hw",
-    "dev",
-    "ingress",
-    "egress",
-    "parent",
-    "handle",
-    "classid",
-    "flowid",
-    "root",
-    "block",
-    "verbose",
-    "tc",
-    "filter",
+    "prio", "pref", "protocol", "chain", "action", "flower", "skip_sw", "skip_hw", "dev", "ingress", "egress",
+    "parent", "handle", "classid", "flowid", "root", "block", "verbose", "tc", "filter",
 ];
 
 /// flower keys this language does not have (a clearer message than "unknown key").
@@ -482,7 +467,10 @@ fn ip_flags(text: &str) -> Result<Masked<u8>, String> {
             }
         };
         if mask & bit != 0 {
-            return Err(format!("ip_flags {text} says {} twice", if bit == IP_FLAG_FRAG { "frag" } else { "firstfrag" }));
+            return Err(format!(
+                "ip_flags {text} says {} twice",
+                if bit == IP_FLAG_FRAG { "frag" } else { "firstfrag" }
+            ));
         }
         mask |= bit;
         if set {
@@ -636,13 +624,9 @@ fn parse_line(raw: &str) -> Result<Option<ParsedLine>, Vec<(usize, String)>> {
         p.check_across_keys();
     }
     match p.action {
-        Some(action) if p.errors.is_empty() => Ok(Some(ParsedLine {
-            prio: p.prio,
-            protocol: p.protocol,
-            keys: p.keys,
-            action,
-            action_col: p.action_col,
-        })),
+        Some(action) if p.errors.is_empty() => {
+            Ok(Some(ParsedLine { prio: p.prio, protocol: p.protocol, keys: p.keys, action, action_col: p.action_col }))
+        }
         _ => Err(p.errors),
     }
 }
@@ -679,7 +663,10 @@ impl<'a> LineParser<'a> {
                 Some(t) if t.text == "filter" => {}
                 other => {
                     let col = other.map_or(end_col(self.content), |t| t.col);
-                    self.error(col, "expected 'filter' after 'tc' (only `tc filter add|replace|change` lines are rules)");
+                    self.error(
+                        col,
+                        "expected 'filter' after 'tc' (only `tc filter add|replace|change` lines are rules)",
+                    );
                     return false;
                 }
             }
@@ -689,7 +676,10 @@ impl<'a> LineParser<'a> {
             match self.next() {
                 Some(t) if matches!(t.text, "add" | "replace" | "change") => {}
                 Some(t) => {
-                    self.error(t.col, format!("only `tc filter add|replace|change` lines are rules, found '{}'", t.text));
+                    self.error(
+                        t.col,
+                        format!("only `tc filter add|replace|change` lines are rules, found '{}'", t.text),
+                    );
                     return false;
                 }
                 None => {
@@ -809,7 +799,10 @@ impl<'a> LineParser<'a> {
     fn action(&mut self, action_word: Token<'a>) {
         self.action_col = action_word.col;
         let Some(mut word) = self.next() else {
-            self.error(action_word.col, format!("missing action after '{}' (expected {EXPECTED_ACTION})", action_word.text));
+            self.error(
+                action_word.col,
+                format!("missing action after '{}' (expected {EXPECTED_ACTION})", action_word.text),
+            );
             return;
         };
         if word.text == "gact" {
