@@ -12,6 +12,7 @@ pub mod cores;
 pub mod csum;
 pub mod gen;
 pub mod inspect;
+pub mod lab;
 pub mod pipeline;
 pub mod rules_cmd;
 pub mod run;

@@ -44,6 +44,9 @@ enum Command {
     /// Check a rule file, classify a trace against it, or compile it for tc / XDP.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// The head-to-head benchmark: the same rules through the dataplane, tc, XDP and testpmd.
+    #[command(after_help = dataplane::lab::LAB_EXAMPLES)]
+    Lab(dataplane::lab::LabArgs),
 }
 
 #[derive(Subcommand)]
@@ -424,6 +427,7 @@ fn main() -> ExitCode {
             dataplane::inspect::inspect_file(&args.file, args.json, &mut std::io::stdout().lock())
         }
         Command::Rules(command) => cmd_rules(command),
+        Command::Lab(args) => dataplane::lab::main(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,0 +1,550 @@
+//! `dataplane lab`: the head-to-head benchmark. The same rule file goes through the dataplane
+//! and through the kernel's own classifiers (tc u32, tc flower, tc cls_bpf, XDP, all loaded
+//! with `dataplane rules compile`), and the forwarding path is also compared with DPDK's
+//! testpmd. Generator namespace <-> device under test <-> sink namespace, over veth; the
+//! generator and the sink on core 0, all of the device's work on core 1. See docs/lab.md.
+//!
+//! - [`topo`]: the topology and the processes, each a guard that removes itself on drop (so
+//!   an error, a failing target or Ctrl-C leaves nothing behind).
+//! - [`targets`]: rule files, loading each target, one trial.
+//! - [`measure`]: /proc/stat, thread times, the tools' counters.
+//! - [`report`] and [`plot`]: results.csv, results.json, report.md, SVG figures.
+
+pub mod measure;
+pub mod model;
+pub mod plot;
+pub mod report;
+pub mod targets;
+pub mod topo;
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Instant;
+
+use clap::{Args, ValueEnum};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use model::{Action, Match, Point, Row, Status, Target, Traffic};
+use targets::{Dut, DUT_CORE, GEN_CORE};
+use topo::{Topology, INTERRUPTED};
+
+pub const LAB_EXAMPLES: &str = "\
+Examples:
+  sudo dataplane lab --profile quick --out lab-out       (every target, under 5 minutes)
+  sudo dataplane lab --profile full --out lab-full --ndr
+  sudo dataplane lab --targets dataplane,tc-u32 --rules 1,100,1000 --match last --trials 5
+
+Profiles (each list can be overridden by its flag):
+  quick  drop: rules 1,1000 x last x 64 B x udp, every classifier; fwd: 1 rule, every target;
+         3 trials of 2 s
+  full   drop: rules 1,10,100,1000 x first,last x 64,512,1500 B x udp,vxlan;
+         fwd: rules 1,1000 x last x 64,512,1500 B x udp,vxlan; 3 trials of 3 s
+  smoke  one rule, 64 B udp, every target, 1 trial of 0.5 s (CI)
+
+Writes DIR/results.csv, results.json, report.md and SVG plots. Needs root, iproute2, ethtool;
+dpdk-testpmd (Debian's dpdk-dev) for that target. Ctrl-C stops, cleans up and writes what was
+measured so far.";
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Profile {
+    Quick,
+    Full,
+    Smoke,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum NapiMode {
+    /// The ingress veth's NAPI as a kernel thread pinned to the device's core.
+    Threaded,
+    /// Left in softirq, i.e. on the sender's core (the generator's).
+    Softirq,
+}
+
+#[derive(Args, Debug)]
+pub struct LabArgs {
+    /// The matrix and trial length (the flags below override parts of it).
+    #[arg(long, value_enum, default_value = "quick")]
+    pub profile: Profile,
+    /// Where results.csv, results.json, report.md and the plots go.
+    #[arg(long, value_name = "DIR", default_value = "lab-out")]
+    pub out: PathBuf,
+    /// Targets, comma-separated: dataplane, tc-u32, tc-flower, tc-bpf, tc-bpf-per-rule, xdp, dpdk-testpmd.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub targets: Vec<Target>,
+    /// Rule counts, comma-separated.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub rules: Vec<usize>,
+    /// Where the matching rule is: first, last.
+    #[arg(long = "match", value_delimiter = ',', value_name = "LIST")]
+    pub matching: Vec<Match>,
+    /// Frame sizes in bytes including the FCS (64 to 1518).
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub sizes: Vec<u16>,
+    /// Traffic: udp, vxlan.
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub traffic: Vec<Traffic>,
+    /// Which comparisons: drop (rule scaling), fwd (forwarding).
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub actions: Vec<Action>,
+    /// Trials per point (the median is reported).
+    #[arg(long, value_name = "N")]
+    pub trials: Option<usize>,
+    /// Seconds of traffic per trial.
+    #[arg(long, value_name = "S")]
+    pub seconds: Option<f64>,
+    /// Also search the zero-loss rate of each point (RFC 2544 section 26.1), by bisection.
+    #[arg(long)]
+    pub ndr: bool,
+    /// Loss the zero-loss search still accepts, in percent.
+    #[arg(long, value_name = "PCT", default_value_t = 0.0)]
+    pub ndr_loss: f64,
+    /// Where the AF_XDP targets' ingress NAPI runs (kernel targets: always threaded on core 1).
+    #[arg(long, value_enum, default_value = "threaded")]
+    pub afxdp_napi: NapiMode,
+    /// Keep the per-trial logs (printed at the end).
+    #[arg(long)]
+    pub keep_logs: bool,
+    /// Namespace prefix (default: dl + the pid).
+    #[arg(long, hide = true)]
+    pub prefix: Option<String>,
+    /// Test hook: TARGET makes that target fail after it was set up; TARGET:abort makes
+    /// the whole lab fail there (env DATAPLANE_LAB_INJECT works too).
+    #[arg(long, hide = true, value_name = "TARGET[:abort]")]
+    pub inject_failure: Option<String>,
+}
+
+/// What a run needs everywhere.
+pub struct Ctx {
+    /// The `dataplane` binary (this one).
+    pub bin: PathBuf,
+    pub stop: Arc<AtomicBool>,
+    /// Per-trial logs and rule files.
+    pub work: PathBuf,
+    pub seconds: f64,
+    pub gen_vxlan: bool,
+    pub gen_match_rule: bool,
+    pub napi_afxdp: bool,
+    pub dpdk_prefix: String,
+    inject: Option<(Target, bool)>,
+}
+
+/// The machine and what it lacks, for the report.
+#[derive(Clone, Debug, Default)]
+pub struct Machine {
+    pub date: String,
+    pub kernel: String,
+    pub cpu: String,
+    pub cores: usize,
+    pub dpdk: String,
+    pub iproute2: String,
+    pub commit: String,
+    pub lacks: Vec<String>,
+    pub notes: Vec<String>,
+    pub command: String,
+    pub profile: String,
+    pub trials: usize,
+    pub seconds: f64,
+}
+
+/// The matrix of a profile.
+pub struct Matrix {
+    pub points: Vec<Point>,
+    pub trials: usize,
+    pub seconds: f64,
+}
+
+fn or<T: Clone>(given: &[T], default: &[T]) -> Vec<T> {
+    if given.is_empty() {
+        default.to_vec()
+    } else {
+        given.to_vec()
+    }
+}
+
+pub fn matrix(args: &LabArgs) -> Result<Matrix, String> {
+    use Match::*;
+    use Traffic::*;
+    type Lists = (Vec<usize>, Vec<Match>, Vec<u16>, Vec<Traffic>);
+    let (drop, fwd, trials, seconds): (Lists, Lists, usize, f64) = match args.profile {
+        Profile::Quick => ((vec![1, 1000], vec![Last], vec![64], vec![Udp]), (vec![1], vec![Last], vec![64], vec![Udp]), 3, 2.0),
+        Profile::Full => (
+            (vec![1, 10, 100, 1000], vec![First, Last], vec![64, 512, 1500], vec![Udp, Vxlan]),
+            (vec![1, 1000], vec![Last], vec![64, 512, 1500], vec![Udp, Vxlan]),
+            3,
+            3.0,
+        ),
+        Profile::Smoke => ((vec![1], vec![Last], vec![64], vec![Udp]), (vec![1], vec![Last], vec![64], vec![Udp]), 1, 0.5),
+    };
+    let targets = or(&args.targets, &Target::ALL);
+    let actions = or(&args.actions, &[Action::Drop, Action::Fwd]);
+    if let Some(&bad) = args.sizes.iter().find(|&&s| !(64..=1518).contains(&s)) {
+        return Err(format!("--sizes {bad}: frame sizes are 64 to 1518 bytes (with the FCS)"));
+    }
+    if let Some(&bad) = args.rules.iter().find(|&&n| n == 0 || n > 100_000) {
+        return Err(format!("--rules {bad}: give 1 to 100000 rules"));
+    }
+    let seconds = args.seconds.unwrap_or(seconds);
+    if !(seconds.is_finite() && (0.1..=3600.0).contains(&seconds)) {
+        return Err(format!("--seconds {seconds}: give 0.1 to 3600"));
+    }
+    let trials = args.trials.unwrap_or(trials);
+    if !(1..=99).contains(&trials) {
+        return Err(format!("--trials {trials}: give 1 to 99"));
+    }
+    let mut points = BTreeSet::new();
+    for action in actions {
+        let lists = if action == Action::Drop { &drop } else { &fwd };
+        let rules = or(&args.rules, &lists.0);
+        let matches = or(&args.matching, &lists.1);
+        let sizes = or(&args.sizes, &lists.2);
+        let traffics = or(&args.traffic, &lists.3);
+        for &traffic in &traffics {
+            for &size in &sizes {
+                for &matching in &matches {
+                    for &n in &rules {
+                        for &target in &targets {
+                            let (n, matching) = if target.classifies() { (n, matching) } else { (0, Last) };
+                            points.insert(Point { action, target, rules: n, matching, size, traffic });
+                        }
+                    }
+                }
+            }
+        }
+    }
+    // Targets innermost: neighbours in time are different targets, so a slow minute on this
+    // shared machine does not fall on one target only.
+    let mut points: Vec<Point> = points.into_iter().collect();
+    points.sort_by_key(|p| (p.action, p.traffic, p.size, p.matching, p.rules, p.target));
+    Ok(Matrix { points, trials, seconds })
+}
+
+/// Removes the work directory and DPDK's run directory on drop.
+struct Cleanup {
+    work: PathBuf,
+    keep: bool,
+    dpdk_dir: PathBuf,
+    dpdk_parent_existed: bool,
+}
+
+impl Drop for Cleanup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dpdk_dir);
+        if !self.dpdk_parent_existed {
+            if let Some(parent) = self.dpdk_dir.parent() {
+                let _ = std::fs::remove_dir(parent);
+            }
+        }
+        if !self.keep {
+            let _ = std::fs::remove_dir_all(&self.work);
+        }
+    }
+}
+
+fn text_of(cmd: &mut Command) -> String {
+    cmd.output().map(|o| String::from_utf8_lossy(&o.stdout).trim().to_string()).unwrap_or_default()
+}
+
+fn machine(ctx: &Ctx, args: &LabArgs, matrix: &Matrix) -> Machine {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("model name").and_then(|r| r.split_once(':')).map(|(_, v)| v.trim().to_string()))
+        .unwrap_or_else(|| "?".into());
+    let repo = ctx.bin.parent().and_then(Path::parent).and_then(Path::parent).map(Path::to_path_buf);
+    let commit = repo
+        .map(|r| text_of(Command::new("git").arg("-C").arg(r).args(["rev-parse", "--short", "HEAD"])))
+        .unwrap_or_default();
+    Machine {
+        date: text_of(Command::new("date").args(["-u", "+%Y-%m-%d %H:%M UTC"])),
+        kernel: text_of(Command::new("uname").arg("-r")),
+        cpu,
+        cores: std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+        dpdk: text_of(Command::new("dpkg-query").args(["-W", "-f=${Version}", "dpdk-dev"])),
+        iproute2: text_of(Command::new("tc").arg("-V")),
+        commit,
+        lacks: Vec::new(),
+        notes: Vec::new(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        profile: format!("{:?}", args.profile).to_lowercase(),
+        trials: matrix.trials,
+        seconds: matrix.seconds,
+    }
+}
+
+/// Why a target cannot run at all here (tool or kernel feature missing), if so.
+fn unavailable(ctx: &Ctx, point: &Point, flower: &Result<(), String>) -> Option<String> {
+    match point.target {
+        Target::DpdkTestpmd if !targets::have("dpdk-testpmd") => {
+            return Some("dpdk-testpmd not installed (Debian package dpdk-dev)".into())
+        }
+        Target::DpdkTestpmd if point.action == Action::Drop => {
+            return Some("testpmd does not classify: it is in the forwarding comparison only".into())
+        }
+        Target::TcFlower => {
+            if let Err(e) = flower {
+                return Some(format!("the kernel has no tc flower (cls_flower): {e}"));
+            }
+        }
+        _ => {}
+    }
+    if point.traffic == Traffic::Vxlan && !ctx.gen_vxlan {
+        return Some("`dataplane gen` has no vxlan template in this build".into());
+    }
+    if point.traffic == Traffic::Vxlan && !ctx.gen_match_rule && point.target.classifies() {
+        return Some("`dataplane gen` cannot aim VXLAN's inner headers at a rule (--match-rule) in this build".into());
+    }
+    None
+}
+
+/// A fatal error stops the lab; anything else fails one point only.
+fn is_fatal(error: &str) -> bool {
+    error == INTERRUPTED || error.starts_with("injected abort")
+}
+
+struct Runner<'a> {
+    ctx: &'a Ctx,
+    trials: usize,
+    ndr: Option<f64>,
+    bar: ProgressBar,
+    prefix: String,
+    seq: usize,
+}
+
+impl Runner<'_> {
+    fn say(&self, line: String) {
+        if self.bar.is_hidden() {
+            eprintln!("{line}");
+        } else {
+            self.bar.println(line);
+        }
+    }
+
+    fn point(&mut self, point: Point) -> Result<Row, String> {
+        self.seq += 1;
+        let prefix = format!("{}p{}", self.prefix, self.seq);
+        let topo = Topology::up(&prefix, &self.ctx.work)?;
+        let (napi, mut placement) = if point.target.is_kernel() || self.ctx.napi_afxdp {
+            let pids = topo::threaded_napi(&topo, "dut", "dut0", DUT_CORE)?;
+            let text = if pids.is_empty() {
+                "dut0: threaded NAPI asked for, but no napi/dut0 thread found; its receive work ran in softirq".into()
+            } else {
+                format!("dut0: threaded NAPI, thread(s) {pids:?} pinned to core {DUT_CORE}")
+            };
+            (pids, text)
+        } else {
+            run_checked_gro(&topo, "dut", "dut0")?;
+            (Vec::new(), "dut0: NAPI in softirq (runs on the generator's core 0)".to_string())
+        };
+        // The sink's receive work (its veth NAPI) on the sink's core, not the device's.
+        let sink_napi = topo::threaded_napi(&topo, "sink", "sink0", GEN_CORE)?;
+        placement.push_str(if sink_napi.is_empty() {
+            "; sink0: softirq of the sender (the device's core)"
+        } else {
+            "; sink0: threaded NAPI pinned to core 0"
+        });
+        let dut = Dut::setup(self.ctx, &topo, point, napi)?;
+        if let Some((target, abort)) = self.ctx.inject {
+            if target == point.target {
+                return Err(if abort { "injected abort (test hook)" } else { "injected failure (test hook)" }.into());
+            }
+        }
+        let mut row = Row::new(point, Status::Ok);
+        row.processed_source = dut.processed_source;
+        for i in 0..self.trials {
+            self.bar.set_message(format!("{point} (trial {}/{})", i + 1, self.trials));
+            let trial = dut.trial(self.ctx, &format!("{prefix}-t{i}"), None)?;
+            row.trials.push(trial);
+            self.bar.inc(1);
+        }
+        if let Some(limit) = self.ndr {
+            row.ndr_pps = Some(self.ndr_search(&dut, &row, limit, &prefix)?);
+        }
+        if let Some(first) = row.trials.first() {
+            if let (Some(busy), Some(cpu)) = (first.napi_busy, first.napi_cpu) {
+                placement.push_str(&format!("; napi/dut0 {:.0}% of a core, last on cpu {cpu}", busy * 100.0));
+            }
+        }
+        row.placement = placement;
+        Ok(row)
+    }
+
+    /// RFC 2544 section 26.1 by bisection between 0 and the unpaced offered rate: the
+    /// highest rate whose loss is at most `limit` percent (one trial per step).
+    fn ndr_search(&mut self, dut: &Dut, row: &Row, limit: f64, prefix: &str) -> Result<f64, String> {
+        let top = row.offered().unwrap_or(0.0);
+        let (mut lo, mut hi) = (0.0f64, top);
+        if row.loss_pct().is_some_and(|l| l <= limit) {
+            return Ok(top);
+        }
+        for step in 0..6 {
+            let rate = (lo + hi) / 2.0;
+            if rate < 1000.0 {
+                break;
+            }
+            self.bar.set_message(format!("{} (zero-loss search, {:.0} kpps)", row.point, rate / 1e3));
+            let trial = dut.trial(self.ctx, &format!("{prefix}-ndr{step}"), Some(rate))?;
+            let got = match row.point.action {
+                Action::Drop => trial.processed_pps,
+                Action::Fwd => trial.delivered_pps,
+            };
+            let loss = if trial.offered_pps > 0.0 { (1.0 - got / trial.offered_pps) * 100.0 } else { 100.0 };
+            if loss <= limit {
+                lo = trial.offered_pps.min(rate);
+            } else {
+                hi = rate;
+            }
+        }
+        Ok(lo)
+    }
+}
+
+fn run_checked_gro(topo: &Topology, role: &str, dev: &str) -> Result<(), String> {
+    topo::run_checked(topo.exec(role, "ethtool").args(["-K", dev, "gro", "on"]), "ethtool -K gro on").map(drop)
+}
+
+fn parse_injection(text: &str) -> Result<(Target, bool), String> {
+    let (name, abort) = match text.strip_suffix(":abort") {
+        Some(name) => (name, true),
+        None => (text, false),
+    };
+    Ok((name.parse()?, abort))
+}
+
+/// `dataplane lab`.
+pub fn main(args: LabArgs) -> Result<(), String> {
+    // The namespaces need CAP_SYS_ADMIN (and XDP, tc and bpffs need root too).
+    let uid = text_of(Command::new("id").arg("-u"));
+    if uid != "0" {
+        return Err("dataplane lab needs root (network namespaces, veth, XDP, tc): run it with sudo".into());
+    }
+    for tool in ["ip", "tc", "ethtool", "taskset", "nsenter"] {
+        if !targets::have(tool) {
+            return Err(format!("{tool} not found (packages iproute2, ethtool, util-linux)"));
+        }
+    }
+    let matrix = matrix(&args)?;
+    let inject = match args.inject_failure.clone().or_else(|| std::env::var("DATAPLANE_LAB_INJECT").ok()) {
+        Some(text) if !text.is_empty() => Some(parse_injection(&text)?),
+        _ => None,
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        // A second Ctrl-C ends the lab at once (cleanup skipped); the first one stops it
+        // cleanly.
+        signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone()).map_err(|e| e.to_string())?;
+        signal_hook::flag::register(signal, stop.clone()).map_err(|e| e.to_string())?;
+    }
+    let pid = std::process::id();
+    let prefix = args.prefix.clone().unwrap_or_else(|| format!("dl{pid}"));
+    let work = std::env::temp_dir().join(format!("dataplane-lab-{prefix}"));
+    std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+    let dpdk_dir = PathBuf::from("/var/run/dpdk").join(format!("{prefix}-tp"));
+    let _cleanup = Cleanup {
+        work: work.clone(),
+        keep: args.keep_logs,
+        dpdk_parent_existed: Path::new("/var/run/dpdk").exists(),
+        dpdk_dir,
+    };
+    let bin = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+    let gen_help = text_of(Command::new(&bin).args(["gen", "--help"]));
+    let ctx = Ctx {
+        bin,
+        stop,
+        work: work.clone(),
+        seconds: matrix.seconds,
+        gen_vxlan: gen_help.contains("vxlan"),
+        gen_match_rule: gen_help.contains("--match-rule"),
+        napi_afxdp: args.afxdp_napi == NapiMode::Threaded,
+        dpdk_prefix: format!("{prefix}-tp"),
+        inject,
+    };
+    let mut machine = machine(&ctx, &args, &matrix);
+
+    // What the kernel has, probed once on a scratch topology.
+    let flower;
+    {
+        let topo = Topology::up(&format!("{prefix}p0"), &work)?;
+        flower = targets::probe_tc(&topo, "flower");
+        if flower.is_err() {
+            machine.lacks.push("tc flower (cls_flower): the tc-flower target is skipped".into());
+        }
+        if targets::probe_tc(&topo, "gact").is_err() {
+            machine.lacks.push("act_gact: tc u32/flower drop by mirred redirect to a dead-end veth (dead0, peer down)".into());
+        }
+    }
+    if !Path::new("/proc/net/pktgen").exists() {
+        machine.lacks.push("pktgen (not loaded/available): the generator is BPF_PROG_RUN live frames".into());
+    }
+    if !targets::have("dpdk-testpmd") {
+        machine.lacks.push("dpdk-testpmd (Debian package dpdk-dev): that target is skipped".into());
+    }
+    if !ctx.gen_match_rule {
+        machine.notes.push("`dataplane gen` has no --match-rule yet: it sends its default flow, which the lab's rule files match".into());
+    }
+    machine.notes.push(format!(
+        "AF_XDP targets' ingress NAPI: {}",
+        if ctx.napi_afxdp { "threaded, pinned to core 1" } else { "softirq (the generator's core)" }
+    ));
+
+    let runnable = matrix.points.iter().filter(|p| unavailable(&ctx, p, &flower).is_none()).count();
+    let bar = ProgressBar::new((runnable * matrix.trials) as u64);
+    bar.set_style(
+        ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} trials, ETA {eta}  {msg}")
+            .map_err(|e| e.to_string())?
+            .progress_chars("=> "),
+    );
+    let mut runner = Runner {
+        ctx: &ctx,
+        trials: matrix.trials,
+        ndr: args.ndr.then_some(args.ndr_loss),
+        bar,
+        prefix: prefix.clone(),
+        seq: 0,
+    };
+    runner.say(format!(
+        "dataplane lab: {} points ({} runnable) x {} trials of {} s; namespaces {prefix}p*; generator and sink on core {GEN_CORE}, device on core {DUT_CORE}",
+        matrix.points.len(),
+        runnable,
+        matrix.trials,
+        matrix.seconds
+    ));
+    let started = Instant::now();
+    let mut rows = Vec::new();
+    let mut fatal = None;
+    for &point in &matrix.points {
+        if let Some(reason) = unavailable(&ctx, &point, &flower) {
+            rows.push(Row::new(point, Status::Skipped(reason)));
+            continue;
+        }
+        let row = match runner.point(point) {
+            Ok(row) => row,
+            Err(e) if is_fatal(&e) => {
+                fatal = Some(e);
+                break;
+            }
+            Err(e) => {
+                let mut row = Row::new(point, Status::Failed(e));
+                row.processed_source = "";
+                row
+            }
+        };
+        runner.say(report::one_line(&row));
+        rows.push(row);
+    }
+    runner.bar.finish_and_clear();
+    machine.notes.push(format!("the run took {:.0} s", started.elapsed().as_secs_f64()));
+    report::write_all(&args.out, &machine, &rows).map_err(|e| format!("writing results to {}: {e}", args.out.display()))?;
+    if args.keep_logs {
+        eprintln!("dataplane lab: logs kept in {}", work.display());
+    }
+    match fatal {
+        Some(e) => Err(format!("{e}; partial results in {}", args.out.display())),
+        None => {
+            eprintln!("dataplane lab: wrote {}/report.md, results.csv, results.json and plots", args.out.display());
+            Ok(())
+        }
+    }
+}

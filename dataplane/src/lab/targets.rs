@@ -1,0 +1,335 @@
+//! Each target set up on a fresh topology, then measured trial by trial: the generator on
+//! core 0 for a few seconds, the device on core 1, the sink on core 0; counters read before
+//! and after.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use super::measure::{self, CpuTimes};
+use super::model::{Action, Match, Point, Target, Traffic, Trial};
+use super::topo::{self, nap, run_checked, Proc, Topology};
+use super::Ctx;
+
+/// The generator's flow (its defaults): the rule that matches it.
+const FLOW: &str = "src_ip 198.18.0.1 dst_ip 198.19.0.1 src_port 1024 dst_port 9";
+/// The generator's core, and the sink's; the device's core.
+pub const GEN_CORE: usize = 0;
+pub const DUT_CORE: usize = 1;
+
+/// Writes a rule file of `n` rules where exactly one, the first or the last, matches the
+/// generator's flow; the others differ from it only in the destination address, so every
+/// classifier has to look at each of them. Returns the path and the matching rule's index.
+pub fn rule_file(dir: &Path, n: usize, matching: Match, action: Action) -> Result<(PathBuf, usize), String> {
+    let n = n.max(1);
+    let verb = match action {
+        Action::Drop => "drop",
+        Action::Fwd => "fwd 1",
+    };
+    let hit = match matching {
+        Match::First => 0,
+        Match::Last => n - 1,
+    };
+    let mut text = format!("# dataplane lab: {n} rules, rule {hit} (0-based) matches the generator's flow\n");
+    let mut other = 0usize;
+    for index in 0..n {
+        if index == hit {
+            text.push_str(&format!("protocol ip ip_proto udp {FLOW} action {verb}\n"));
+        } else {
+            // 10.H.L.1: distinct, never the generator's destination.
+            text.push_str(&format!(
+                "protocol ip ip_proto udp src_ip 198.18.0.1 dst_ip 10.{}.{}.1 src_port 1024 dst_port 9 action {verb}\n",
+                other / 256 % 256,
+                other % 256
+            ));
+            other += 1;
+        }
+    }
+    let path = dir.join(format!("rules-{n}-{}-{}.rules", matching.name(), action.name()));
+    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok((path, hit))
+}
+
+/// A target set up on a topology, ready for trials.
+pub struct Dut<'a> {
+    pub point: Point,
+    pub topo: &'a Topology,
+    pub rules: PathBuf,
+    pub hit: usize,
+    /// The ingress NAPI threads (dut0) and the sink's (sink0), if threaded.
+    pub napi: Vec<u32>,
+    pub processed_source: &'static str,
+}
+
+impl<'a> Dut<'a> {
+    /// Loads the rules into a kernel target with `dataplane rules compile`; nothing to do
+    /// for the process targets, which start per trial.
+    pub fn setup(ctx: &Ctx, topo: &'a Topology, point: Point, napi: Vec<u32>) -> Result<Dut<'a>, String> {
+        let (rules, hit) = rule_file(&ctx.work, point.rules, point.matching, point.action)?;
+        let processed_source = match point.target {
+            Target::Dataplane => "dataplane --stats-json totals.rx",
+            Target::DpdkTestpmd => "testpmd accumulated RX-packets",
+            Target::Xdp => "veth rx_queue_*_xdp_packets (ethtool -S dut0)",
+            _ => "clsact qdisc packets (tc -s qdisc show dev dut0)",
+        };
+        let dut = Dut { point, topo, rules, hit, napi, processed_source };
+        if point.target.is_kernel() {
+            dut.compile(ctx)?;
+        }
+        Ok(dut)
+    }
+
+    fn compile(&self, ctx: &Ctx) -> Result<(), String> {
+        let target = self.point.target.name();
+        let mut cmd = self.topo.exec_dut_pinned(&ctx.bin.display().to_string())?;
+        cmd.args(["rules", "compile"]).arg(&self.rules);
+        cmd.args(["--to", target, "--dev", "dut0", "--port-dev", "dut0", "--port-dev", "dut1"]);
+        // The 2016 study's drop: redirect to a dead end. tc u32 and flower need it where
+        // the kernel has no act_gact; the BPF targets drop natively (TC_ACT_SHOT, XDP_DROP).
+        if self.point.action == Action::Drop && matches!(self.point.target, Target::TcU32 | Target::TcFlower) {
+            cmd.args(["--drop-dev", "dead0"]);
+        }
+        let out = run_checked(&mut cmd, &format!("dataplane rules compile --to {target}"))?;
+        let batch = String::from_utf8_lossy(&out.stdout).to_string();
+        let is_batch = batch.lines().any(|l| l.starts_with("filter ") || l.starts_with("qdisc "));
+        // The tc targets print a `tc -b` batch; apply it unless the compiler already did.
+        if is_batch && !self.has_tc_filters()? {
+            let path = self.rules.with_extension(format!("{target}.tc"));
+            std::fs::write(&path, &batch).map_err(|e| format!("{}: {e}", path.display()))?;
+            run_checked(self.topo.exec_dut_pinned("tc")?.arg("-b").arg(&path), &format!("tc -b ({target})"))?;
+        }
+        let loaded = match self.point.target {
+            Target::Xdp => self.topo.xdp_attached("dut", "dut0"),
+            _ => self.has_tc_filters()?,
+        };
+        if !loaded {
+            return Err(format!("rules compile --to {target} ran but nothing is attached to dut0"));
+        }
+        Ok(())
+    }
+
+    fn has_tc_filters(&self) -> Result<bool, String> {
+        let out = self.topo.exec("dut", "tc").args(["filter", "show", "dev", "dut0", "ingress"]).output();
+        Ok(out.map(|o| !String::from_utf8_lossy(&o.stdout).trim().is_empty()).unwrap_or(false))
+    }
+
+    /// The kernel target's cumulative processed count.
+    fn kernel_processed(&self) -> Result<u64, String> {
+        if self.point.target == Target::Xdp {
+            let out = run_checked(self.topo.exec("dut", "ethtool").args(["-S", "dut0"]), "ethtool -S dut0")?;
+            measure::ethtool_sum(&String::from_utf8_lossy(&out.stdout), "_xdp_packets")
+                .ok_or_else(|| "ethtool -S dut0 has no rx_queue_N_xdp_packets".to_string())
+        } else {
+            let out = run_checked(
+                self.topo.exec("dut", "tc").args(["-s", "-j", "qdisc", "show", "dev", "dut0"]),
+                "tc -s qdisc show dev dut0",
+            )?;
+            measure::clsact_packets(&String::from_utf8_lossy(&out.stdout))
+                .ok_or_else(|| "no clsact qdisc on dut0".to_string())
+        }
+    }
+
+    /// Starts the process target for one trial and waits until it receives.
+    fn start_process(&self, ctx: &Ctx, tag: &str) -> Result<(Proc, PathBuf), String> {
+        let log = ctx.work.join(format!("{tag}-dut.log"));
+        let stats = ctx.work.join(format!("{tag}-stats.jsonl"));
+        let fwd = self.point.action == Action::Fwd;
+        let mut cmd = self.topo.exec("dut", "taskset");
+        cmd.args(["-c", &DUT_CORE.to_string()]);
+        let pattern;
+        match self.point.target {
+            Target::Dataplane => {
+                cmd.arg(&ctx.bin).args(["run", "--port", "af_xdp:iface=dut0"]);
+                if fwd {
+                    cmd.args(["--port", "af_xdp:iface=dut1"]);
+                }
+                cmd.args(["--action", self.point.action.name(), "--cores", &DUT_CORE.to_string()]);
+                cmd.args(["--stats-interval", "0", "--stats-json"]).arg(&stats);
+                cmd.arg("--rules").arg(&self.rules).args(["--default", "drop"]);
+                if self.point.traffic == Traffic::Vxlan {
+                    cmd.args(["--csum", "verify"]);
+                }
+                pattern = None;
+            }
+            Target::DpdkTestpmd => {
+                // design.md section 5 and docs/veth-bench-notes.md: both lcores on the
+                // device's core, no hugepages, no shared files, a prefix of our own;
+                // --stats-period keeps a non-interactive testpmd running; busy_budget=0
+                // keeps the PMD from busy polling the veth's NAPI, which otherwise starves
+                // the threaded NAPI sharing its core.
+                let busy = if ctx.napi_afxdp { ",busy_budget=0" } else { "" };
+                cmd.args(["stdbuf", "-oL", "-eL", "dpdk-testpmd", "--lcores", "0@1,1@1", "--main-lcore", "0"]);
+                cmd.args(["--no-pci", "--no-huge", "-m", "1024", "--no-shconf", "--file-prefix", &ctx.dpdk_prefix]);
+                cmd.args(["--vdev", &format!("net_af_xdp0,iface=dut0{busy}")]);
+                cmd.args(["--vdev", &format!("net_af_xdp1,iface=dut1{busy}")]);
+                cmd.args(["--", "--forward-mode=io", "--auto-start", "--stats-period", "1", "--total-num-mbufs", "16384"]);
+                pattern = Some("forwards packets");
+            }
+            other => return Err(format!("{other} is not a process target")),
+        }
+        let mut proc = Proc::spawn(self.point.target.name(), &mut cmd, &log)?;
+        let end = Instant::now() + Duration::from_secs(30);
+        loop {
+            topo::check_stop(&ctx.stop)?;
+            if !proc.alive() {
+                return Err(format!("{} exited during start-up: {}", self.point.target, proc.log_tail()));
+            }
+            let attached = self.topo.xdp_attached("dut", "dut0") && (!fwd || self.topo.xdp_attached("dut", "dut1"));
+            if attached && pattern.is_none_or(|p| proc.log_text().contains(p)) {
+                break;
+            }
+            if Instant::now() > end {
+                return Err(format!("{} not ready after 30 s: {}", self.point.target, proc.log_tail()));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        // The XSK map entry is written after the program is attached.
+        nap(Duration::from_millis(500), &ctx.stop)?;
+        Ok((proc, stats))
+    }
+
+    /// One trial: `rate` paces the generator (None: as fast as it goes).
+    pub fn trial(&self, ctx: &Ctx, tag: &str, rate: Option<f64>) -> Result<Trial, String> {
+        let topo = self.topo;
+        let fwd = self.point.action == Action::Fwd;
+        let mut process = if self.point.target.is_kernel() { None } else { Some(self.start_process(ctx, tag)?) };
+        let mut sink = if fwd {
+            let log = ctx.work.join(format!("{tag}-sink.log"));
+            let mut cmd = topo.exec("sink", "taskset");
+            cmd.args(["-c", &GEN_CORE.to_string()]).arg(&ctx.bin).args(["sink", "--iface", "sink0", "--json"]);
+            let mut sink = Proc::spawn("sink", &mut cmd, &log)?;
+            let end = Instant::now() + Duration::from_secs(10);
+            while !sink.log_text().contains("counting on") {
+                topo::check_stop(&ctx.stop)?;
+                if !sink.alive() || Instant::now() > end {
+                    return Err(format!("the sink did not start: {}", sink.log_tail()));
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Some(sink)
+        } else {
+            None
+        };
+
+        let kernel_before = if self.point.target.is_kernel() { Some(self.kernel_processed()?) } else { None };
+        let arrived_before = topo.counter("dut", "dut0", "rx_packets")?;
+        let napi_before: Vec<_> = self.napi.iter().filter_map(|&p| measure::read_task(p)).collect();
+        let cpu_before = measure::read_proc_stat();
+
+        let gen_log = ctx.work.join(format!("{tag}-gen.log"));
+        let mut cmd = topo.exec("gen", "taskset");
+        cmd.args(["-c", &GEN_CORE.to_string()]).arg(&ctx.bin).args(["gen", "--iface", "gen0", "--engine", "live"]);
+        cmd.args(["--size", &(self.point.size.saturating_sub(4)).to_string()]);
+        cmd.args(["--duration", &format!("{:.3}", ctx.seconds), "--core", &GEN_CORE.to_string(), "--json"]);
+        if self.point.traffic == Traffic::Vxlan {
+            cmd.args(["--template", "vxlan"]);
+        }
+        if ctx.gen_match_rule {
+            cmd.arg("--rules").arg(&self.rules).args(["--match-rule", &self.hit.to_string()]);
+        }
+        if let Some(rate) = rate {
+            cmd.args(["--rate", &format!("{rate:.0}")]);
+        }
+        let mut gen = Proc::spawn("generator", &mut cmd, &gen_log)?;
+        let status = gen.wait_exit(Duration::from_secs_f64(ctx.seconds + 30.0), &ctx.stop)?;
+        let cpu_after = measure::read_proc_stat();
+        let napi_after: Vec<_> = self.napi.iter().filter_map(|&p| measure::read_task(p)).collect();
+        let gen_text = gen.log_text();
+        if !status.success() {
+            return Err(format!("the generator failed ({status}): {}", topo::last_lines(&gen_text, 3)));
+        }
+        let sent = measure::json_last(&gen_text, "sent", false).and_then(|v| v.as_u64());
+        let seconds = measure::json_last(&gen_text, "seconds", false).and_then(|v| v.as_f64());
+        let (Some(sent), Some(seconds)) = (sent, seconds) else {
+            return Err(format!("no result from the generator: {}", topo::last_lines(&gen_text, 3)));
+        };
+        if seconds <= 0.0 {
+            return Err("the generator ran for 0 s".into());
+        }
+        // Let the device drain its rings before the counts are read.
+        nap(Duration::from_millis(300), &ctx.stop)?;
+        let arrived = topo.counter("dut", "dut0", "rx_packets")?.saturating_sub(arrived_before);
+        let mut processed = match kernel_before {
+            Some(before) => Some(self.kernel_processed()?.saturating_sub(before)),
+            None => None,
+        };
+        let delivered = match sink.as_mut() {
+            Some(sink) => {
+                sink.interrupt(Duration::from_secs(5))?;
+                let text = sink.log_text();
+                Some(
+                    measure::json_last(&text, "packets", false)
+                        .and_then(|v| v.as_u64())
+                        .ok_or_else(|| format!("no count from the sink: {}", topo::last_lines(&text, 3)))?,
+                )
+            }
+            None => None,
+        };
+        if let Some((proc, stats)) = process.as_mut() {
+            if !proc.alive() {
+                return Err(format!("{} died while measuring: {}", self.point.target, proc.log_tail()));
+            }
+            proc.interrupt(Duration::from_secs(10))?;
+            processed = match self.point.target {
+                Target::Dataplane => {
+                    let text = std::fs::read_to_string(&*stats).unwrap_or_default();
+                    measure::json_last(&text, "totals.rx", true).and_then(|v| v.as_u64())
+                }
+                _ => measure::testpmd_total(&proc.log_text(), "RX"),
+            };
+            if processed.is_none() {
+                return Err(format!("{}: no processed count in its output: {}", self.point.target, proc.log_tail()));
+            }
+        }
+        let processed = processed.unwrap_or(0);
+
+        let cpus: Vec<CpuTimes> = cpu_after.iter().zip(&cpu_before).map(|(a, b)| a.since(b)).collect();
+        let core = |i: usize| cpus.get(i).copied().unwrap_or_default();
+        let napi_ticks: u64 = napi_after.iter().zip(&napi_before).map(|(a, b)| a.ticks.saturating_sub(b.ticks)).sum();
+        let window = core(DUT_CORE).total as f64 / measure::USER_HZ;
+        Ok(Trial {
+            seconds,
+            offered_pps: sent as f64 / seconds,
+            arrived_pps: arrived as f64 / seconds,
+            processed_pps: processed as f64 / seconds,
+            delivered_pps: delivered.unwrap_or(0) as f64 / seconds,
+            dut_cpu_ns_per_pkt: (processed > 0).then(|| core(DUT_CORE).busy_ns() / processed as f64),
+            core_busy: [core(GEN_CORE).busy_fraction(), core(DUT_CORE).busy_fraction()],
+            core_softirq: [0, 1].map(|i| {
+                let c = core(i);
+                if c.total > 0 {
+                    c.softirq as f64 / c.total as f64
+                } else {
+                    0.0
+                }
+            }),
+            napi_busy: (!napi_after.is_empty() && window > 0.0)
+                .then(|| napi_ticks as f64 / measure::USER_HZ / window),
+            napi_cpu: napi_after.first().and_then(|t| t.last_cpu),
+        })
+    }
+}
+
+/// Probes whether the kernel has a tc feature, on dut0 of a scratch topology: a flower
+/// filter, or a gact action.
+pub fn probe_tc(topo: &Topology, what: &str) -> Result<(), String> {
+    let mut add = topo.exec("dut", "tc");
+    add.args(["filter", "add", "dev", "dead0", "ingress", "protocol", "ip", "prio", "1"]);
+    match what {
+        "flower" => add.args(["flower", "ip_proto", "udp"]),
+        _ => add.args(["u32", "match", "u32", "0", "0", "action", "gact", "pass"]),
+    };
+    let _ = topo.exec("dut", "tc").args(["qdisc", "add", "dev", "dead0", "clsact"]).output();
+    let result = run_checked(&mut add, &format!("tc filter add ... {what}")).map(drop);
+    let _ = topo.exec("dut", "tc").args(["qdisc", "del", "dev", "dead0", "clsact"]).output();
+    result
+}
+
+/// Whether a program is on the PATH.
+pub fn have(program: &str) -> bool {
+    Command::new("sh")
+        .args(["-c", &format!("command -v {program}")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
