@@ -17,8 +17,8 @@ pub mod linear;
 pub mod parse;
 pub mod rule;
 
-pub use key::{Family, PacketKey};
 pub use classbench::{parse_classbench, parse_trace, parse_trace_file};
+pub use key::{Family, PacketKey};
 pub use linear::Linear;
 pub use parse::{parse, parse_as, parse_file, Format, ParseError};
 pub use rule::{Action, Keys, Masked, PortMatch, Prefix, Protocol, Rule, RuleSet};

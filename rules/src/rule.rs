@@ -77,7 +77,8 @@ impl Prefix {
             0
         } else {
             let ones = u128::MAX >> (128 - width); // `width` low bits
-            ones & !(ones >> len)
+                                                   // checked: a shift by the full width (a /128) would overflow.
+            ones & !ones.checked_shr(len).unwrap_or(0)
         }
     }
 
@@ -93,7 +94,10 @@ impl Prefix {
 pub enum PortMatch {
     Masked(Masked<u16>),
     /// Inclusive.
-    Range { lo: u16, hi: u16 },
+    Range {
+        lo: u16,
+        hi: u16,
+    },
 }
 
 impl PortMatch {
