@@ -18,6 +18,7 @@
 //! addresses as u32 decimals or dotted quads; the extra column (the filter that matched) is
 //! ignored.
 
+use std::fmt;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
@@ -109,7 +110,12 @@ type LineError = (usize, String);
 const FILTER_SHAPE: &str = "@SRC/LEN DST/LEN SPLO : SPHI DPLO : DPHI PROTO/MASK";
 
 /// The word at `index`, or an error at the end of the line saying what was expected there.
-fn word<'a>(tokens: &[Token<'a>], index: usize, raw: &str, expected: &str) -> Result<Token<'a>, LineError> {
+fn word<'a>(
+    tokens: &[Token<'a>],
+    index: usize,
+    raw: &str,
+    expected: fmt::Arguments<'_>,
+) -> Result<Token<'a>, LineError> {
     tokens.get(index).copied().ok_or_else(|| {
         (raw.trim_end().chars().count() + 1, format!("missing {expected} (a ClassBench filter is `{FILTER_SHAPE}`)"))
     })
@@ -124,14 +130,14 @@ fn filter_line(tokens: &[Token<'_>], raw: &str) -> Result<(Protocol, Keys), Line
         ));
     };
     let src = classbench_prefix("source prefix", src_text, first.col + 1)?;
-    let dst_token = word(tokens, 1, raw, "destination prefix")?;
+    let dst_token = word(tokens, 1, raw, format_args!("destination prefix"))?;
     let dst = classbench_prefix("destination prefix", dst_token.text, dst_token.col)?;
     if src.family != dst.family {
         return Err((dst_token.col, "the source and destination prefixes are of different families".to_string()));
     }
     let src_port = port_range(tokens, 2, raw, "source port")?;
     let dst_port = port_range(tokens, 5, raw, "destination port")?;
-    let proto_token = word(tokens, 8, raw, "protocol PROTO/MASK")?;
+    let proto_token = word(tokens, 8, raw, format_args!("protocol PROTO/MASK"))?;
     let ip_proto = protocol(proto_token)?;
     let keys = Keys {
         src_ip: (src.len > 0).then_some(src),
@@ -154,12 +160,12 @@ fn classbench_prefix(what: &str, text: &str, col: usize) -> Result<Prefix, LineE
 
 /// `LO : HI` from `tokens[at..at + 3]`; the full range is no key.
 fn port_range(tokens: &[Token<'_>], at: usize, raw: &str, what: &str) -> Result<Option<PortMatch>, LineError> {
-    let lo_token = word(tokens, at, raw, &format!("{what} range LO : HI"))?;
-    let colon = word(tokens, at + 1, raw, &format!("':' in the {what} range"))?;
+    let lo_token = word(tokens, at, raw, format_args!("{what} range LO : HI"))?;
+    let colon = word(tokens, at + 1, raw, format_args!("':' in the {what} range"))?;
     if colon.text != ":" {
         return Err((colon.col, format!("expected ':' in the {what} range LO : HI, found '{}'", colon.text)));
     }
-    let hi_token = word(tokens, at + 2, raw, &format!("{what} range high end"))?;
+    let hi_token = word(tokens, at + 2, raw, format_args!("{what} range high end"))?;
     let lo = port(what, lo_token)?;
     let hi = port(what, hi_token)?;
     if lo > hi {

@@ -317,7 +317,7 @@ fn parse_u64(text: &str) -> Result<u64, NumError> {
 }
 
 /// A number in `0..=max`; `what` names it in the message.
-fn number(what: &str, text: &str, max: u64) -> Result<u64, String> {
+fn number(what: impl fmt::Display, text: &str, max: u64) -> Result<u64, String> {
     match parse_u64(text) {
         Ok(n) if n <= max => Ok(n),
         Ok(_) | Err(NumError::TooBig) => Err(format!("{what} {text} is out of range 0..={max}")),
@@ -333,7 +333,7 @@ fn masked_u8(what: &str, text: &str) -> Result<Masked<u8>, String> {
 /// `value[/mask]` with both in `0..=max`; no mask means all of `max`'s bits.
 fn split_mask(what: &str, text: &str, max: u64) -> Result<(u64, u64), String> {
     match text.split_once('/') {
-        Some((value, mask)) => Ok((number(what, value, max)?, number(&format!("{what} mask"), mask, max)?)),
+        Some((value, mask)) => Ok((number(what, value, max)?, number(format_args!("{what} mask"), mask, max)?)),
         None => Ok((number(what, text, max)?, max)),
     }
 }
@@ -364,7 +364,7 @@ fn masked_mac(what: &str, text: &str) -> Result<Masked<u64>, String> {
         None => MAC_BITS,
         Some(mask) if mask.contains(':') => mac(mask).ok_or_else(bad)?,
         Some(len) => {
-            let len = number(&format!("{what} prefix length"), len, 48)?;
+            let len = number(format_args!("{what} prefix length"), len, 48)?;
             MAC_BITS & !(MAC_BITS >> len)
         }
     };
@@ -413,7 +413,7 @@ pub(crate) fn prefix(what: &str, text: &str) -> Result<Prefix, String> {
             .map_err(|_| format!("{what} expects an IPv4 or IPv6 address, optionally /LEN, found '{text}'"))?;
         let len = match len {
             None => 128,
-            Some(len) => number(&format!("{what} prefix length"), len, 128)? as u8,
+            Some(len) => number(format_args!("{what} prefix length"), len, 128)? as u8,
         };
         Ok(Prefix::v6(addr.octets(), len))
     } else {
@@ -431,7 +431,7 @@ pub(crate) fn prefix(what: &str, text: &str) -> Result<Prefix, String> {
                     .ok_or_else(|| format!("{what} mask {mask} is not a contiguous netmask like 255.255.255.0"))?;
                 bits.leading_ones() as u8
             }
-            Some(len) => number(&format!("{what} prefix length"), len, 32)? as u8,
+            Some(len) => number(format_args!("{what} prefix length"), len, 32)? as u8,
         };
         Ok(Prefix::v4(addr.octets(), len))
     }
