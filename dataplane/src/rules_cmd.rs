@@ -4,32 +4,24 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use rules::{parse_file, parse_trace, Format};
+use rules::{parse_file_checked, parse_trace, Format};
 use rules::{Action, RuleSet};
 use serde_json::json;
 
 use crate::pipeline::classify::{build_classifier, ClassifierKind};
 use crate::pipeline::Rewrite;
 
-/// Parses `path` and checks what only the dataplane knows (the `encap` arguments).
-/// Every error as `file:line:col: message`.
+/// Parses `path`, checking what only the dataplane knows (the `encap` arguments) with every
+/// other error: each as `file:line:col: message`.
 pub fn load_checked(path: &Path, format: Format) -> Result<RuleSet, Vec<String>> {
-    let set = parse_file(path, format).map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())?;
-    let errors: Vec<String> = set
-        .rules
-        .iter()
-        .filter_map(|rule| match &rule.action {
-            Action::Encap(args) => format!("encap:{args}")
-                .parse::<Rewrite>()
-                .err()
-                .map(|message| format!("{}:{}:{}: {message}", path.display(), rule.line, rule.action_col)),
-            _ => None,
-        })
-        .collect();
-    if errors.is_empty() {
-        Ok(set)
-    } else {
-        Err(errors)
+    parse_file_checked(path, format, &check_action).map_err(|errors| errors.iter().map(ToString::to_string).collect())
+}
+
+/// The dataplane's part of checking a rule: its rewrite arguments parse.
+pub fn check_action(action: &Action) -> Result<(), String> {
+    match action {
+        Action::Encap(args) => format!("encap:{args}").parse::<Rewrite>().map(drop),
+        _ => Ok(()),
     }
 }
 

@@ -20,7 +20,7 @@ pub mod rule;
 pub use classbench::{parse_classbench, parse_trace, parse_trace_file};
 pub use key::{Family, PacketKey};
 pub use linear::Linear;
-pub use parse::{parse, parse_as, parse_file, Format, ParseError};
+pub use parse::{parse, parse_as, parse_checked, parse_file, parse_file_checked, ActionCheck, Format, ParseError};
 pub use rule::{Action, Keys, Masked, PortMatch, Prefix, Protocol, Rule, RuleSet};
 
 /// What a classifier answers: the index (in [`RuleSet::rules`], which is also the rule's

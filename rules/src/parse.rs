@@ -137,6 +137,16 @@ impl fmt::Display for Format {
 
 /// Reads a native rules file's text; `file` names it in the errors.
 pub fn parse(file: &str, text: &str) -> Result<RuleSet, Vec<ParseError>> {
+    parse_checked(file, text, &|_| Ok(()))
+}
+
+/// A check of an action's arguments that only the user of the rules can make (the dataplane
+/// knows its `encap` syntax); its error is reported at the action like any other.
+pub type ActionCheck<'a> = &'a dyn Fn(&Action) -> Result<(), String>;
+
+/// [`parse`], with `check` run on every action, so a bad action argument is reported
+/// together with every other error of the file.
+pub fn parse_checked(file: &str, text: &str, check: ActionCheck) -> Result<RuleSet, Vec<ParseError>> {
     let mut rules = Vec::new();
     let mut errors = Vec::new();
     let mut prio = 1;
@@ -145,6 +155,10 @@ pub fn parse(file: &str, text: &str) -> Result<RuleSet, Vec<ParseError>> {
         match parse_line(raw) {
             Ok(None) => {}
             Ok(Some(parsed)) => {
+                if let Err(message) = check(&parsed.action) {
+                    errors.push(ParseError { file: file.to_string(), line, col: parsed.action_col, message });
+                    continue;
+                }
                 prio = parsed.prio.unwrap_or(prio);
                 rules.push(Rule {
                     line,
@@ -180,9 +194,17 @@ pub fn parse_as(file: &str, text: &str, format: Format) -> Result<RuleSet, Vec<P
 
 /// Reads a rules file; a file that cannot be read is one error `file: message`.
 pub fn parse_file(path: &Path, format: Format) -> Result<RuleSet, Vec<ParseError>> {
+    parse_file_checked(path, format, &|_| Ok(()))
+}
+
+/// [`parse_file`] with an action check (see [`parse_checked`]).
+pub fn parse_file_checked(path: &Path, format: Format, check: ActionCheck) -> Result<RuleSet, Vec<ParseError>> {
     let file = path.display().to_string();
     let text = read_text(path)?;
-    parse_as(&file, &text, format)
+    match format {
+        Format::Native => parse_checked(&file, &text, check),
+        Format::Classbench => crate::classbench::parse_classbench(&file, &text),
+    }
 }
 
 /// The text of a file, or the one error saying why not.
