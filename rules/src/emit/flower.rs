@@ -244,7 +244,9 @@ mod tests {
             filters[0],
             "filter add dev d ingress prio 1 protocol 802.1q flower vlan_id 7 vlan_ethtype ipv4 ip_proto tcp dst_port 53 action pass"
         );
-        assert!(filters[5].starts_with("filter add dev d ingress prio 2 protocol 802.1q flower vlan_id 7 vlan_ethtype ipv6 ip_proto sctp"));
+        assert!(filters[5].starts_with(
+            "filter add dev d ingress prio 2 protocol 802.1q flower vlan_id 7 vlan_ethtype ipv6 ip_proto sctp"
+        ));
         assert_eq!(filters[6], "filter add dev d ingress prio 3 protocol ipv6 flower ip_proto icmpv6 action pass");
     }
 
@@ -253,7 +255,8 @@ mod tests {
         let caps = KernelCaps { cls_flower: false, act_gact: false, ..KernelCaps::everything() };
         let mut opts = EmitOptions::new("d", caps);
         opts.drop_dev = Some("dead".into());
-        let set = RuleSet::new(vec![rule(1, Protocol::All, Keys { enc_key_id: Some(42), ..Keys::default() }, Action::Drop)]);
+        let set =
+            RuleSet::new(vec![rule(1, Protocol::All, Keys { enc_key_id: Some(42), ..Keys::default() }, Action::Drop)]);
         let batch = compile_tc(&set, Target::TcFlower, &opts).unwrap();
         assert!(batch.notes[0].contains("this kernel has no tc flower (cls_flower)"), "{:?}", batch.notes);
         assert!(batch.text.contains("protocol all flower enc_key_id 42 action mirred egress redirect dev dead\n"));

@@ -92,7 +92,8 @@ pub(crate) struct BatchWriter {
 
 impl BatchWriter {
     pub fn new(target: Target, set: &RuleSet, opts: &EmitOptions) -> BatchWriter {
-        let mut text = format!("# {target} for {} rules on {} ingress, first match wins by prio\n", set.len(), opts.dev);
+        let mut text =
+            format!("# {target} for {} rules on {} ingress, first match wins by prio\n", set.len(), opts.dev);
         if opts.setup_qdisc {
             // `replace` is idempotent on an existing clsact; the flush removes old filters
             // that would otherwise share (or precede) our prios.
@@ -428,8 +429,11 @@ fn probe() -> Result<KernelCaps, String> {
 }
 
 fn parse_probe(out: &str) -> Result<KernelCaps, String> {
-    let results: BTreeMap<&str, bool> =
-        out.lines().filter_map(|l| l.split_once('=')).map(|(name, status)| (name.trim(), status.trim() == "0")).collect();
+    let results: BTreeMap<&str, bool> = out
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(name, status)| (name.trim(), status.trim() == "0"))
+        .collect();
     let get = |name: &str| results.get(name).copied().ok_or_else(|| format!("kernel probe: no answer for {name}"));
     Ok(KernelCaps {
         clsact: get("clsact")?,
@@ -609,7 +613,9 @@ filter protocol all pref 3 u32 chain 0 fh 802::800 order 2048 key ht 802 bkt 0 *
     fn probe_output_is_parsed() {
         let out = "clsact=0\ncls_u32=0\nact_mirred=0\nact_gact=2\nact_police=2\nact_pedit=2\ncls_flower=2\ncls_bpf=0\nu32_perf=1\n";
         let caps = parse_probe(out).unwrap();
-        assert!(caps.cls_u32 && caps.act_mirred && caps.cls_bpf && !caps.act_gact && !caps.cls_flower && !caps.u32_perf);
+        assert!(
+            caps.cls_u32 && caps.act_mirred && caps.cls_bpf && !caps.act_gact && !caps.cls_flower && !caps.u32_perf
+        );
         assert!(caps.can_apply(Target::TcU32).is_ok());
         let err = caps.can_apply(Target::TcFlower).unwrap_err();
         assert!(err.contains("no tc flower (cls_flower)"), "{err}");

@@ -100,7 +100,10 @@ pub(crate) fn compile(set: &RuleSet, opts: &EmitOptions) -> Result<TcBatch, Emit
             }
             let ht = next_ht;
             next_ht += 1;
-            w.filter(&format!("filter add dev {} ingress prio {prio} handle {ht:x}: protocol {protocol} u32 divisor 1", opts.dev));
+            w.filter(&format!(
+                "filter add dev {} ingress prio {prio} handle {ht:x}: protocol {protocol} u32 divisor 1",
+                opts.dev
+            ));
             let leaves = l4_leaves(rule);
             for keys in &leaves {
                 w.filter(&format!("{head} ht {ht:x}: {} {}", keys.join(" "), action.words));
@@ -282,7 +285,13 @@ mod tests {
 
     /// This lab's kernel: u32 and mirred, no gact.
     fn lab_opts() -> EmitOptions {
-        let caps = KernelCaps { act_gact: false, act_police: false, cls_flower: false, u32_perf: false, ..KernelCaps::everything() };
+        let caps = KernelCaps {
+            act_gact: false,
+            act_police: false,
+            cls_flower: false,
+            u32_perf: false,
+            ..KernelCaps::everything()
+        };
         let mut opts = EmitOptions::new("dut0", caps);
         opts.ports = vec!["out0".into()];
         opts.drop_dev = Some("dead0".into());
@@ -291,7 +300,12 @@ mod tests {
 
     #[test]
     fn one_prio_per_rule_in_matching_order() {
-        let mut late = rule(1, Protocol::Ipv4, Keys { src_ip: Some(Prefix::v4([10, 0, 0, 0], 8)), ..Keys::default() }, Action::Drop);
+        let mut late = rule(
+            1,
+            Protocol::Ipv4,
+            Keys { src_ip: Some(Prefix::v4([10, 0, 0, 0], 8)), ..Keys::default() },
+            Action::Drop,
+        );
         late.prio = 5;
         let early = rule(2, Protocol::Ipv4, Keys { ip_proto: Some(1), ..Keys::default() }, Action::Fwd(0));
         let set = RuleSet::new(vec![late, early]);
@@ -379,7 +393,12 @@ mod tests {
             rule(1, Protocol::Vlan, Keys::default(), Action::Drop),
             rule(2, Protocol::Ipv4, Keys { enc_key_id: Some(5), ..Keys::default() }, Action::Drop),
             rule(3, Protocol::Ipv4, Keys::default(), Action::Reflect),
-            rule(4, Protocol::Ipv4, Keys { ip_flags: Some(Masked::<u8>::exact(IP_FLAG_FRAG)), ..Keys::default() }, Action::Drop),
+            rule(
+                4,
+                Protocol::Ipv4,
+                Keys { ip_flags: Some(Masked::<u8>::exact(IP_FLAG_FRAG)), ..Keys::default() },
+                Action::Drop,
+            ),
             rule(5, Protocol::Ipv4, Keys::default(), Action::Fwd(3)),
             rule(6, Protocol::Ipv4, Keys::default(), Action::Drop),
         ]);
