@@ -93,10 +93,7 @@ impl Prefix {
 pub enum PortMatch {
     Masked(Masked<u16>),
     /// Inclusive.
-    Range {
-        lo: u16,
-        hi: u16,
-    },
+    Range { lo: u16, hi: u16 },
 }
 
 impl PortMatch {
