@@ -267,6 +267,7 @@ fn mixed_rules_are_counted_and_disposed_at_the_right_rule() {
         return;
     }
     let caps = KernelCaps::running().expect("kernel probe");
+    eprintln!("{test}: the kernel lacks {:?}", caps.missing());
     let set = mixed_rules();
     for target in [Target::TcU32, Target::TcFlower] {
         if let Err(why) = caps.can_apply(target) {
@@ -315,4 +316,73 @@ fn a_thousand_rules_first_and_last() {
     let keys = vec![(0, key(0)), (999, key(999)), (500, key(500))];
     check_semantics(Target::TcU32, &set, &keys, &lab, caps);
     let _ = mac_u64; // (MAC helper kept in scope for rules written with MAC keys)
+}
+
+/// Without cls_flower the flower batch cannot run, but iproute2 still parses every line
+/// before asking the kernel: each line must fail only for the missing classifier, never for
+/// its syntax.
+#[test]
+fn flower_batch_is_valid_tc_syntax() {
+    let test = "flower_batch_is_valid_tc_syntax";
+    if !require_root(test) {
+        return;
+    }
+    let caps = KernelCaps::running().expect("kernel probe");
+    if caps.cls_flower {
+        eprintln!("{test}: this kernel has flower; the semantics test covers the batch");
+        return;
+    }
+    let mut set = mixed_rules();
+    // Keys only flower has: VLAN, enc_*, fragment tests u32 refuses.
+    let extra = vec![
+        rule(11, 1, Protocol::Vlan, Keys { vlan_id: Some(7), vlan_prio: Some(3), ..Keys::default() }, Action::Drop),
+        rule(
+            12,
+            1,
+            Protocol::Ipv4,
+            Keys {
+                enc_key_id: Some(42),
+                enc_src_ip: Some(Prefix::v4([192, 0, 2, 0], 24)),
+                enc_dst_ip: Some(Prefix::v6([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0], 64)),
+                enc_dst_port: Some(4789),
+                ip_flags: Some(Masked::<u8>::new(1, 3)),
+                ..Keys::default()
+            },
+            Action::Pass,
+        ),
+        rule(
+            13,
+            1,
+            Protocol::All,
+            Keys {
+                dst_mac: Some(Masked::<u64>::new(mac_u64([1, 0, 0x5e, 0, 0, 0]), 0xffff_ff80_0000)),
+                ip_tos: Some(Masked::<u8>::new(0xb8, 0xfc)),
+                ip_proto: Some(47),
+                ..Keys::default()
+            },
+            Action::Drop,
+        ),
+    ];
+    set = RuleSet::new(set.rules.into_iter().chain(extra).collect());
+    let batch = compile_tc(&set, Target::TcFlower, &options(caps)).expect("flower batch");
+    let lab = lab();
+    let output = std::process::Command::new("ip")
+        .args(["netns", "exec", &lab.dut.name, "tc", "-force", "-b", "-"])
+        .stdin(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            use std::io::Write;
+            child.stdin.take().expect("stdin").write_all(batch.text.as_bytes())?;
+            child.wait_with_output()
+        })
+        .expect("tc -force -b");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let failed = stderr.lines().filter(|l| l.starts_with("Command failed")).count();
+    assert_eq!(failed, batch.filters, "every flower line fails, and only in the kernel:\n{stderr}\n{}", batch.text);
+    for line in stderr.lines() {
+        let kernel_said =
+            ["Error: TC classifier not found", "We have an error talking to the kernel", "Command failed"];
+        assert!(kernel_said.iter().any(|k| line.starts_with(k)), "tc rejected the syntax: {line}\n{}", batch.text);
+    }
 }

@@ -134,3 +134,18 @@ impl fmt::Display for EmitError {
 }
 
 impl std::error::Error for EmitError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn target_names_round_trip() {
+        for target in Target::ALL {
+            assert_eq!(target.name().parse::<Target>(), Ok(target));
+            assert_eq!(target.to_string(), target.name());
+        }
+        let err = "tc-bfp".parse::<Target>().unwrap_err();
+        assert!(err.contains("tc-u32, tc-flower, tc-bpf, tc-bpf-per-rule, xdp"), "{err}");
+    }
+}
