@@ -315,7 +315,6 @@ fn a_thousand_rules_first_and_last() {
     };
     let keys = vec![(0, key(0)), (999, key(999)), (500, key(500))];
     check_semantics(Target::TcU32, &set, &keys, &lab, caps);
-    let _ = mac_u64; // (MAC helper kept in scope for rules written with MAC keys)
 }
 
 /// Without cls_flower the flower batch cannot run, but iproute2 still parses every line
