@@ -12,6 +12,7 @@
 //! the `enc_` keys the outer ones, as flower does on a tunnel device after decapsulation.
 
 pub mod classbench;
+pub mod emit;
 pub mod key;
 pub mod linear;
 pub mod parse;
