@@ -11,6 +11,7 @@
 //! Tunnels: on a tunnelled frame, the plain keys (and `protocol`) match the inner headers and
 //! the `enc_` keys the outer ones, as flower does on a tunnel device after decapsulation.
 
+pub mod emit_bpf;
 pub mod key;
 pub mod linear;
 pub mod rule;
