@@ -53,6 +53,7 @@ use parse::Hook;
 
 /// The default root of the pins: `/sys/fs/bpf/dataplane/DEV/TARGET/...`.
 pub const DEFAULT_PIN_ROOT: &str = "/sys/fs/bpf/dataplane";
+const SYS_FS_BPF: &str = "/sys/fs/bpf";
 
 /// The eBPF targets of `rules compile --to`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -379,7 +380,10 @@ pub fn compile_bpf(set: &RuleSet, target: BpfTarget, opts: &BpfOptions) -> Resul
 pub fn install(loaded: Loaded, opts: &BpfOptions) -> Result<Compiled, EmitBpfError> {
     let target = loaded.target;
     let dir = opts.pin_dir(target);
-    bpf::ensure_bpffs(&opts.pin_root).map_err(bpf_err("mount bpffs for the pins"))?;
+    // Under /sys/fs/bpf the mount belongs at /sys/fs/bpf itself (sysfs has no room for
+    // new directories); elsewhere, at the pin root.
+    let bpffs = if opts.pin_root.starts_with(SYS_FS_BPF) { Path::new(SYS_FS_BPF) } else { opts.pin_root.as_path() };
+    bpf::ensure_bpffs(bpffs).map_err(bpf_err("mount bpffs for the pins"))?;
     // The old programs stay attached while tc replaces them; their pins go now.
     let old_prios = pinned_prios(&dir);
     if target == BpfTarget::Xdp {

@@ -397,21 +397,3 @@ fn a_thousand_rules_load_in_every_target() {
         assert_eq!(Counters::read(&loaded.counters).unwrap().per_rule[999], 1);
     }
 }
-
-#[test]
-#[ignore]
-fn parser_load_time_probe() {
-    let set = RuleSet::new(vec![Rule {
-        line: 1,
-        action_col: 1,
-        prio: 1,
-        protocol: Protocol::Ipv4,
-        keys: Keys { ip_proto: Some(17), ..Keys::default() },
-        action: Action::Drop,
-    }]);
-    let started = std::time::Instant::now();
-    for _ in 0..20 {
-        load(&set, BpfTarget::TcBpf, &BpfOptions::new("lo")).unwrap();
-    }
-    eprintln!("one-rule tc program: {:?} per load", started.elapsed() / 20);
-}
