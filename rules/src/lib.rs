@@ -13,6 +13,7 @@
 
 pub mod classbench;
 pub mod emit;
+pub mod emit_bpf;
 pub mod key;
 pub mod linear;
 pub mod parse;
