@@ -4,32 +4,25 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use rules::{parse_file, parse_trace, Format};
+use rules::emit::{compile_tc, EmitOptions, KernelCaps, Target};
+use rules::{parse_file_checked, parse_trace, Format};
 use rules::{Action, RuleSet};
 use serde_json::json;
 
 use crate::pipeline::classify::{build_classifier, ClassifierKind};
 use crate::pipeline::Rewrite;
 
-/// Parses `path` and checks what only the dataplane knows (the `encap` arguments).
-/// Every error as `file:line:col: message`.
+/// Parses `path`, checking what only the dataplane knows (the `encap` arguments) with every
+/// other error: each as `file:line:col: message`.
 pub fn load_checked(path: &Path, format: Format) -> Result<RuleSet, Vec<String>> {
-    let set = parse_file(path, format).map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())?;
-    let errors: Vec<String> = set
-        .rules
-        .iter()
-        .filter_map(|rule| match &rule.action {
-            Action::Encap(args) => format!("encap:{args}")
-                .parse::<Rewrite>()
-                .err()
-                .map(|message| format!("{}:{}:{}: {message}", path.display(), rule.line, rule.action_col)),
-            _ => None,
-        })
-        .collect();
-    if errors.is_empty() {
-        Ok(set)
-    } else {
-        Err(errors)
+    parse_file_checked(path, format, &check_action).map_err(|errors| errors.iter().map(ToString::to_string).collect())
+}
+
+/// The dataplane's part of checking a rule: its rewrite arguments parse.
+pub fn check_action(action: &Action) -> Result<(), String> {
+    match action {
+        Action::Encap(args) => format!("encap:{args}").parse::<Rewrite>().map(drop),
+        _ => Ok(()),
     }
 }
 
@@ -141,7 +134,42 @@ pub struct CompileArgs<'a> {
     pub remove: bool,
 }
 
-pub fn compile(args: &CompileArgs, _out: &mut dyn Write) -> Result<(), String> {
-    let _set = load_checked(args.file, args.format).map_err(|errors| report(args.file, &errors))?;
-    Err(format!("--to {}: emitters not wired yet", args.target))
+pub fn compile(args: &CompileArgs, out: &mut dyn Write) -> Result<(), String> {
+    let target: Target = args.target.parse()?;
+    let set = load_checked(args.file, args.format).map_err(|errors| report(args.file, &errors))?;
+    let caps = match KernelCaps::running() {
+        Ok(caps) => caps,
+        Err(why) => {
+            eprintln!("dataplane: could not probe this kernel ({why}); writing for a kernel that has every tc module");
+            KernelCaps::everything()
+        }
+    };
+    match target {
+        Target::TcU32 | Target::TcFlower => {
+            let mut opts = EmitOptions::new(args.dev, caps);
+            opts.ports = args.port_devs.to_vec();
+            opts.drop_dev = args.drop_dev.map(str::to_string);
+            let batch =
+                compile_tc(&set, target, &opts).map_err(|e| format!("{}: --to {target}: {e}", args.file.display()))?;
+            out.write_all(batch.text.as_bytes()).map_err(|e| e.to_string())?;
+            if !batch.text.ends_with('\n') {
+                writeln!(out).map_err(|e| e.to_string())?;
+            }
+            eprintln!(
+                "dataplane: {} rules -> {} tc filters (expansion factor {:.2}) for {} ingress",
+                set.len(),
+                batch.filters,
+                batch.expansion_factor,
+                args.dev
+            );
+            for note in &batch.notes {
+                eprintln!("  note: {note}");
+            }
+            if let Err(why) = caps.can_apply(target) {
+                eprintln!("dataplane: {why}");
+            }
+            Ok(())
+        }
+        Target::TcBpf | Target::TcBpfPerRule | Target::Xdp => Err(format!("--to {target}: not available yet")),
+    }
 }

@@ -46,8 +46,7 @@ pub struct RulesConfig {
 impl RulesConfig {
     /// Reads, parses and resolves the file: every error as `file:line:col: message`.
     pub fn load(&self, ports: usize, workers: usize) -> Result<RuleTable, Vec<String>> {
-        let set = rules::parse_file(&self.path, self.format)
-            .map_err(|errors| errors.iter().map(ToString::to_string).collect::<Vec<_>>())?;
+        let set = crate::rules_cmd::load_checked(&self.path, self.format)?;
         let source = self.path.display().to_string();
         RuleTable::build(set, &source, ports, workers, self.default, self.classifier)
             .map_err(|errors| errors.iter().map(ToString::to_string).collect())
@@ -214,6 +213,18 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, Strin
         })
         .collect();
 
+    // This thread (stats, rule reloads) must not steal time from a polling worker: a rule
+    // build of some milliseconds on a worker's core starves its fill ring. DPDK keeps its
+    // main lcore apart from the workers for the same reason.
+    match crate::cores::available_cores().into_iter().find(|core| !cores.contains(core)) {
+        Some(core) => {
+            core_affinity::set_for_current(core_affinity::CoreId { id: core });
+        }
+        None if shared_rules.is_some() => {
+            eprintln!("dataplane: every core runs a worker: rule reloads will share a worker's core");
+        }
+        None => {}
+    }
     let mut json_out: Option<Box<dyn Write>> = match &config.stats_json {
         None => None,
         Some(path) if path.as_os_str() == "-" => Some(Box::new(io::stdout())),

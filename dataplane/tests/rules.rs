@@ -231,3 +231,41 @@ fn classify_answers_the_first_matching_rule_of_each_trace_packet() {
     assert_eq!(lines[4]["repeat"], 3);
     assert!(lines[4]["mpps"].as_f64().unwrap() > 0.0);
 }
+
+#[test]
+fn compile_writes_a_tc_batch_with_one_prio_per_rule() {
+    let dir = TempDir::new("compile");
+    let rules = dir.file(
+        "acl.rules",
+        "ip_proto udp dst_port 1000-2000 action drop\nip_proto tcp dst_ip 10.0.0.0/8 action fwd 0\n",
+    );
+    let out = dataplane(&[
+        "rules",
+        "compile",
+        rules.to_str().unwrap(),
+        "--to",
+        "tc-u32",
+        "--dev",
+        "dut0",
+        "--port-dev",
+        "dut1",
+        "--drop-dev",
+        "dead0",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let batch = text(&out.stdout);
+    assert!(batch.contains("filter add dev dut0 ingress prio 1 "), "{batch}");
+    assert!(batch.contains("filter add dev dut0 ingress prio 2 protocol ip u32 match ip dst 10.0.0.0/8"), "{batch}");
+    assert!(batch.contains("mirred egress redirect dev dut1"), "{batch}");
+    assert!(text(&out.stderr).contains("expansion factor"), "{}", text(&out.stderr));
+
+    let out = dataplane(&["rules", "compile", rules.to_str().unwrap(), "--to", "tc-nope", "--dev", "dut0"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("expected one of tc-u32, tc-flower"), "{}", text(&out.stderr));
+    // u32 cannot rewrite: refused with the line, nothing written.
+    let rules = dir.file("ttl.rules", "ip_proto udp action ttl-dec\n");
+    let out = dataplane(&["rules", "compile", rules.to_str().unwrap(), "--to", "tc-u32", "--dev", "dut0"]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("line 1 (rule 0)"), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+}

@@ -18,6 +18,7 @@
 //! addresses as u32 decimals or dotted quads; the extra column (the filter that matched) is
 //! ignored.
 
+use std::fmt;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
@@ -31,7 +32,10 @@ pub fn parse_classbench(file: &str, text: &str) -> Result<RuleSet, Vec<ParseErro
     let mut errors = Vec::new();
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
-        let tokens = split_colons(tokenize(strip_comment(raw)));
+        // The ports' ':' may be written without spaces; the addresses (IPv6) keep theirs.
+        let mut tokens = tokenize(strip_comment(raw));
+        let ports = split_colons(tokens.split_off(tokens.len().min(2)));
+        tokens.extend(ports);
         if tokens.is_empty() {
             continue;
         }
@@ -106,7 +110,12 @@ type LineError = (usize, String);
 const FILTER_SHAPE: &str = "@SRC/LEN DST/LEN SPLO : SPHI DPLO : DPHI PROTO/MASK";
 
 /// The word at `index`, or an error at the end of the line saying what was expected there.
-fn word<'a>(tokens: &[Token<'a>], index: usize, raw: &str, expected: &str) -> Result<Token<'a>, LineError> {
+fn word<'a>(
+    tokens: &[Token<'a>],
+    index: usize,
+    raw: &str,
+    expected: fmt::Arguments<'_>,
+) -> Result<Token<'a>, LineError> {
     tokens.get(index).copied().ok_or_else(|| {
         (raw.trim_end().chars().count() + 1, format!("missing {expected} (a ClassBench filter is `{FILTER_SHAPE}`)"))
     })
@@ -121,14 +130,14 @@ fn filter_line(tokens: &[Token<'_>], raw: &str) -> Result<(Protocol, Keys), Line
         ));
     };
     let src = classbench_prefix("source prefix", src_text, first.col + 1)?;
-    let dst_token = word(tokens, 1, raw, "destination prefix")?;
+    let dst_token = word(tokens, 1, raw, format_args!("destination prefix"))?;
     let dst = classbench_prefix("destination prefix", dst_token.text, dst_token.col)?;
     if src.family != dst.family {
         return Err((dst_token.col, "the source and destination prefixes are of different families".to_string()));
     }
     let src_port = port_range(tokens, 2, raw, "source port")?;
     let dst_port = port_range(tokens, 5, raw, "destination port")?;
-    let proto_token = word(tokens, 8, raw, "protocol PROTO/MASK")?;
+    let proto_token = word(tokens, 8, raw, format_args!("protocol PROTO/MASK"))?;
     let ip_proto = protocol(proto_token)?;
     let keys = Keys {
         src_ip: (src.len > 0).then_some(src),
@@ -151,12 +160,12 @@ fn classbench_prefix(what: &str, text: &str, col: usize) -> Result<Prefix, LineE
 
 /// `LO : HI` from `tokens[at..at + 3]`; the full range is no key.
 fn port_range(tokens: &[Token<'_>], at: usize, raw: &str, what: &str) -> Result<Option<PortMatch>, LineError> {
-    let lo_token = word(tokens, at, raw, &format!("{what} range LO : HI"))?;
-    let colon = word(tokens, at + 1, raw, &format!("':' in the {what} range"))?;
+    let lo_token = word(tokens, at, raw, format_args!("{what} range LO : HI"))?;
+    let colon = word(tokens, at + 1, raw, format_args!("':' in the {what} range"))?;
     if colon.text != ":" {
         return Err((colon.col, format!("expected ':' in the {what} range LO : HI, found '{}'", colon.text)));
     }
-    let hi_token = word(tokens, at + 2, raw, &format!("{what} range high end"))?;
+    let hi_token = word(tokens, at + 2, raw, format_args!("{what} range high end"))?;
     let lo = port(what, lo_token)?;
     let hi = port(what, hi_token)?;
     if lo > hi {
@@ -227,5 +236,146 @@ fn trace_address(what: &str, token: Token<'_>) -> Result<[u8; 4], LineError> {
             .map_err(|_| (token.col, format!("{what} expects a dotted quad or a u32, found '{}'", token.text)))
     } else {
         Ok((number(what, token, u64::from(u32::MAX))? as u32).to_be_bytes())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Classifier, Linear};
+
+    fn errors(text: &str) -> Vec<String> {
+        parse_classbench("acl1", text).unwrap_err().iter().map(ToString::to_string).collect()
+    }
+
+    #[test]
+    fn filter_lines() {
+        let text = "\
+@1.2.3.0/24\t5.6.0.0/16\t0 : 65535\t80 : 80\t0x06/0xFF\t0x0000/0x0200
+@0.0.0.0/0 10.0.0.1/32 1024 : 65535 0 : 65535 0x00/0x00
+@192.168.0.0/16 0.0.0.0/0 53:53 1000:2000 0x11/0xff
+
+@2001:db8::/32 ::/0 0 : 65535 0 : 65535 0x3a/0xFF
+";
+        let set = parse_classbench("acl1", text).unwrap();
+        let r = &set.rules;
+        assert_eq!(r.len(), 4);
+        assert_eq!(set.order, [0, 1, 2, 3]);
+        assert_eq!((r[0].line, r[0].prio, r[0].protocol, r[0].action.clone()), (1, 1, Protocol::Ipv4, Action::Drop));
+        assert_eq!(r[0].keys.src_ip, Some(Prefix::v4([1, 2, 3, 0], 24)));
+        assert_eq!(r[0].keys.dst_ip, Some(Prefix::v4([5, 6, 0, 0], 16)));
+        assert_eq!(r[0].keys.src_port, None);
+        assert_eq!(r[0].keys.dst_port, Some(PortMatch::exact(80)));
+        assert_eq!(r[0].keys.ip_proto, Some(6));
+        assert_eq!(
+            r[1].keys,
+            Keys {
+                dst_ip: Some(Prefix::v4([10, 0, 0, 1], 32)),
+                src_port: Some(PortMatch::Range { lo: 1024, hi: 65535 }),
+                ..Keys::default()
+            }
+        );
+        assert_eq!(r[2].keys.src_port, Some(PortMatch::exact(53)));
+        assert_eq!(r[2].keys.dst_port, Some(PortMatch::Range { lo: 1000, hi: 2000 }));
+        assert_eq!((r[2].keys.ip_proto, r[2].keys.dst_ip, r[2].line, r[2].prio), (Some(17), None, 3, 3));
+        assert_eq!((r[3].protocol, r[3].keys.ip_proto, r[3].keys.dst_ip), (Protocol::Ipv6, Some(58), None));
+
+        let linear = Linear::new(&set);
+        let key = PacketKey::ipv4_5tuple([1, 2, 3, 4], [5, 6, 7, 8], 6, 9, 80);
+        assert_eq!(linear.classify(&key), Some(0));
+        let key = PacketKey::ipv4_5tuple([1, 2, 3, 4], [10, 0, 0, 1], 6, 2000, 80);
+        assert_eq!(linear.classify(&key), Some(1));
+        let key = PacketKey::ipv4_5tuple([9, 9, 9, 9], [10, 0, 0, 1], 17, 2000, 1);
+        assert_eq!(linear.classify(&key), Some(1));
+        let key = PacketKey::ipv4_5tuple([192, 168, 1, 1], [10, 0, 0, 2], 17, 53, 1500);
+        assert_eq!(linear.classify(&key), Some(2));
+        let key = PacketKey::ipv4_5tuple([192, 168, 1, 1], [10, 0, 0, 2], 6, 53, 1500);
+        assert_eq!(linear.classify(&key), None);
+    }
+
+    #[test]
+    fn filter_errors_all_at_once() {
+        let text = "\
+1.2.3.0/24 5.6.0.0/16 0 : 65535 80 : 80 0x06/0xFF
+@1.2.3.0/24 5.6.0.0/16 0 : 65535 80 : 80 0x06/0x0F
+@1.2.3.0/33 5.6.0.0/16 0 : 65535 80 : 80 0x06/0xFF
+@1.2.3.0/24 5.6.0.0/16 0 : 65536 80 : 80 0x06/0xFF
+@1.2.3.0/24 5.6.0.0/16 9 : 8 80 : 80 0x06/0xFF
+@1.2.3.0/24 5.6.0.0/16 0 - 65535 80 : 80 0x06/0xFF
+@1.2.3.0/24 5.6.0.0/16 0 : 65535 80 : 80
+@1.2.3.0/24 5.6.0.0 0 : 65535 80 : 80 0x06/0xFF
+@1.2.3.0/24 5.6.0.0/16 0 : 65535 80 : 80 6
+@1.2.3.0/24 ::/0 0 : 65535 80 : 80 0x06/0xFF
+@1.2.3.0/24 5.6.0.0/16 0 : 65535 80 : 80 0x106/0xFF
+";
+        assert_eq!(
+            errors(text),
+            [
+                "acl1:1:1: a ClassBench filter starts with '@' (`@SRC/LEN DST/LEN SPLO : SPHI DPLO : DPHI PROTO/MASK`), found '1.2.3.0/24'",
+                "acl1:2:47: protocol mask 0x0f is not supported (expected 0x00 or 0xFF)",
+                "acl1:3:2: source prefix prefix length 33 is out of range 0..=32",
+                "acl1:4:28: source port 65536 is out of range 0..=65535",
+                "acl1:5:24: source port range 9 : 8 is empty (the low end is above the high end)",
+                "acl1:6:26: expected ':' in the source port range LO : HI, found '-'",
+                "acl1:7:41: missing protocol PROTO/MASK (a ClassBench filter is `@SRC/LEN DST/LEN SPLO : SPHI DPLO : DPHI PROTO/MASK`)",
+                "acl1:8:13: destination prefix needs its length: ADDR/LEN, found '5.6.0.0'",
+                "acl1:9:42: protocol expects PROTO/MASK like 0x06/0xFF, found '6'",
+                "acl1:10:13: the source and destination prefixes are of different families",
+                "acl1:11:42: protocol 0x106 is out of range 0..=255",
+            ]
+        );
+    }
+
+    #[test]
+    fn traces() {
+        let text = "\
+16909060\t84281096\t1024\t80\t6\t3
+1.2.3.4 5.6.7.8 53 53 17
+
+0 4294967295 0 65535 0
+";
+        let keys = parse_trace("trace", text).unwrap();
+        assert_eq!(
+            keys,
+            [
+                PacketKey::ipv4_5tuple([1, 2, 3, 4], [5, 6, 7, 8], 6, 1024, 80),
+                PacketKey::ipv4_5tuple([1, 2, 3, 4], [5, 6, 7, 8], 17, 53, 53),
+                PacketKey::ipv4_5tuple([0, 0, 0, 0], [255, 255, 255, 255], 0, 0, 65535),
+            ]
+        );
+        let errors: Vec<String> =
+            parse_trace("trace", "1 2 3 4\n4294967296 1 2 3 4\n1.2.3 1 2 3 4\n1 2 3 70000 6\n1 2 3 4 256\n")
+                .unwrap_err()
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+        assert_eq!(
+            errors,
+            [
+                "trace:1:8: a trace line has 5 columns `SRC DST SPORT DPORT PROTO`, found 4",
+                "trace:2:1: source address 4294967296 is out of range 0..=4294967295",
+                "trace:3:1: source address expects a dotted quad or a u32, found '1.2.3'",
+                "trace:4:7: destination port 70000 is out of range 0..=65535",
+                "trace:5:9: protocol 256 is out of range 0..=255",
+            ]
+        );
+    }
+
+    #[test]
+    fn files() {
+        let dir = std::env::temp_dir();
+        let rules = dir.join(format!("rules-cb-test-{}.rules", std::process::id()));
+        let trace = dir.join(format!("rules-cb-test-{}.trace", std::process::id()));
+        std::fs::write(&rules, "@1.2.3.0/24 5.6.0.0/16 0 : 65535 80 : 80 0x06/0xFF\n").unwrap();
+        std::fs::write(&trace, "16909060 84281096 1024 80 6\n").unwrap();
+        let set = crate::parse_file(&rules, crate::Format::Classbench);
+        let keys = parse_trace_file(&trace);
+        let _ = std::fs::remove_file(&rules);
+        let _ = std::fs::remove_file(&trace);
+        let set = set.unwrap();
+        let keys = keys.unwrap();
+        assert_eq!(Linear::new(&set).classify(&keys[0]), Some(0));
+        let missing = parse_trace_file(Path::new("/nonexistent/t")).unwrap_err();
+        assert!(missing[0].to_string().starts_with("/nonexistent/t: cannot read: "), "{}", missing[0]);
     }
 }

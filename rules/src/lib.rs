@@ -12,6 +12,8 @@
 //! the `enc_` keys the outer ones, as flower does on a tunnel device after decapsulation.
 
 pub mod classbench;
+pub mod emit;
+pub mod emit_bpf;
 pub mod key;
 pub mod linear;
 pub mod parse;
@@ -20,7 +22,7 @@ pub mod rule;
 pub use classbench::{parse_classbench, parse_trace, parse_trace_file};
 pub use key::{Family, PacketKey};
 pub use linear::Linear;
-pub use parse::{parse, parse_as, parse_file, Format, ParseError};
+pub use parse::{parse, parse_as, parse_checked, parse_file, parse_file_checked, ActionCheck, Format, ParseError};
 pub use rule::{Action, Keys, Masked, PortMatch, Prefix, Protocol, Rule, RuleSet};
 
 /// What a classifier answers: the index (in [`RuleSet::rules`], which is also the rule's

@@ -1,4 +1,4 @@
-//! The reference classifier: every rule in matching order, [`Rule::matches`] on each.
+//! The reference classifier: every rule in matching order, [`Rule::matches`](crate::Rule::matches) on each.
 //! Its cost grows with the rules before the match, as tc's classifiers do.
 
 use crate::{Classifier, PacketKey, RuleSet};

@@ -137,6 +137,16 @@ impl fmt::Display for Format {
 
 /// Reads a native rules file's text; `file` names it in the errors.
 pub fn parse(file: &str, text: &str) -> Result<RuleSet, Vec<ParseError>> {
+    parse_checked(file, text, &|_| Ok(()))
+}
+
+/// A check of an action's arguments that only the user of the rules can make (the dataplane
+/// knows its `encap` syntax); its error is reported at the action like any other.
+pub type ActionCheck<'a> = &'a dyn Fn(&Action) -> Result<(), String>;
+
+/// [`parse`], with `check` run on every action, so a bad action argument is reported
+/// together with every other error of the file.
+pub fn parse_checked(file: &str, text: &str, check: ActionCheck) -> Result<RuleSet, Vec<ParseError>> {
     let mut rules = Vec::new();
     let mut errors = Vec::new();
     let mut prio = 1;
@@ -145,6 +155,10 @@ pub fn parse(file: &str, text: &str) -> Result<RuleSet, Vec<ParseError>> {
         match parse_line(raw) {
             Ok(None) => {}
             Ok(Some(parsed)) => {
+                if let Err(message) = check(&parsed.action) {
+                    errors.push(ParseError { file: file.to_string(), line, col: parsed.action_col, message });
+                    continue;
+                }
                 prio = parsed.prio.unwrap_or(prio);
                 rules.push(Rule {
                     line,
@@ -180,9 +194,17 @@ pub fn parse_as(file: &str, text: &str, format: Format) -> Result<RuleSet, Vec<P
 
 /// Reads a rules file; a file that cannot be read is one error `file: message`.
 pub fn parse_file(path: &Path, format: Format) -> Result<RuleSet, Vec<ParseError>> {
+    parse_file_checked(path, format, &|_| Ok(()))
+}
+
+/// [`parse_file`] with an action check (see [`parse_checked`]).
+pub fn parse_file_checked(path: &Path, format: Format, check: ActionCheck) -> Result<RuleSet, Vec<ParseError>> {
     let file = path.display().to_string();
     let text = read_text(path)?;
-    parse_as(&file, &text, format)
+    match format {
+        Format::Native => parse_checked(&file, &text, check),
+        Format::Classbench => crate::classbench::parse_classbench(&file, &text),
+    }
 }
 
 /// The text of a file, or the one error saying why not.
@@ -317,7 +339,7 @@ fn parse_u64(text: &str) -> Result<u64, NumError> {
 }
 
 /// A number in `0..=max`; `what` names it in the message.
-fn number(what: &str, text: &str, max: u64) -> Result<u64, String> {
+fn number(what: impl fmt::Display, text: &str, max: u64) -> Result<u64, String> {
     match parse_u64(text) {
         Ok(n) if n <= max => Ok(n),
         Ok(_) | Err(NumError::TooBig) => Err(format!("{what} {text} is out of range 0..={max}")),
@@ -333,7 +355,7 @@ fn masked_u8(what: &str, text: &str) -> Result<Masked<u8>, String> {
 /// `value[/mask]` with both in `0..=max`; no mask means all of `max`'s bits.
 fn split_mask(what: &str, text: &str, max: u64) -> Result<(u64, u64), String> {
     match text.split_once('/') {
-        Some((value, mask)) => Ok((number(what, value, max)?, number(&format!("{what} mask"), mask, max)?)),
+        Some((value, mask)) => Ok((number(what, value, max)?, number(format_args!("{what} mask"), mask, max)?)),
         None => Ok((number(what, text, max)?, max)),
     }
 }
@@ -364,7 +386,7 @@ fn masked_mac(what: &str, text: &str) -> Result<Masked<u64>, String> {
         None => MAC_BITS,
         Some(mask) if mask.contains(':') => mac(mask).ok_or_else(bad)?,
         Some(len) => {
-            let len = number(&format!("{what} prefix length"), len, 48)?;
+            let len = number(format_args!("{what} prefix length"), len, 48)?;
             MAC_BITS & !(MAC_BITS >> len)
         }
     };
@@ -413,7 +435,7 @@ pub(crate) fn prefix(what: &str, text: &str) -> Result<Prefix, String> {
             .map_err(|_| format!("{what} expects an IPv4 or IPv6 address, optionally /LEN, found '{text}'"))?;
         let len = match len {
             None => 128,
-            Some(len) => number(&format!("{what} prefix length"), len, 128)? as u8,
+            Some(len) => number(format_args!("{what} prefix length"), len, 128)? as u8,
         };
         Ok(Prefix::v6(addr.octets(), len))
     } else {
@@ -431,7 +453,7 @@ pub(crate) fn prefix(what: &str, text: &str) -> Result<Prefix, String> {
                     .ok_or_else(|| format!("{what} mask {mask} is not a contiguous netmask like 255.255.255.0"))?;
                 bits.leading_ones() as u8
             }
-            Some(len) => number(&format!("{what} prefix length"), len, 32)? as u8,
+            Some(len) => number(format_args!("{what} prefix length"), len, 32)? as u8,
         };
         Ok(Prefix::v4(addr.octets(), len))
     }
@@ -537,8 +559,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {
@@ -1102,5 +1124,487 @@ impl fmt::Display for RuleSet {
             writeln!(f, "{rule}")?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::key::PacketKey;
+    use crate::{Classifier, Linear};
+    use proptest::prelude::*;
+
+    fn rules(text: &str) -> Vec<Rule> {
+        match parse("r.rules", text) {
+            Ok(set) => set.rules,
+            Err(errors) => panic!("unexpected errors: {errors:?}"),
+        }
+    }
+
+    fn keys(line: &str) -> Keys {
+        rules(line).remove(0).keys
+    }
+
+    fn errors(text: &str) -> Vec<String> {
+        match parse("r.rules", text) {
+            Ok(set) => panic!("expected errors, got {set:?}"),
+            Err(errors) => errors.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    /// The single error of a one-line file.
+    fn error(line: &str) -> String {
+        let all = errors(line);
+        assert_eq!(all.len(), 1, "{all:?}");
+        all[0].clone()
+    }
+
+    #[test]
+    fn every_key_good() {
+        let k = keys("src_mac 02:00:00:00:00:01 action drop");
+        assert_eq!(k.src_mac, Some(Masked::<u64>::new(0x0200_0000_0001, MAC_BITS)));
+        let k = keys("dst_mac 02:00:00:00:ab:CD/ff:ff:ff:00:00:00 action drop");
+        assert_eq!(k.dst_mac, Some(Masked::<u64>::new(0x0200_0000_abcd, 0xffff_ff00_0000)));
+        let k = keys("dst_mac 02:00:00:00:ab:cd/24 action drop");
+        assert_eq!(k.dst_mac, Some(Masked::<u64>::new(0x0200_0000_0000, 0xffff_ff00_0000)));
+        assert_eq!(keys("vlan_id 4095 action drop").vlan_id, Some(4095));
+        assert_eq!(keys("vlan_id 0x10 action drop").vlan_id, Some(16));
+        assert_eq!(keys("vlan_prio 7 action drop").vlan_prio, Some(7));
+        for (name, proto) in
+            [("tcp", 6), ("udp", 17), ("sctp", 132), ("icmp", 1), ("icmpv6", 58), ("47", 47), ("0xff", 255)]
+        {
+            assert_eq!(keys(&format!("ip_proto {name} action drop")).ip_proto, Some(proto), "{name}");
+        }
+        assert_eq!(keys("src_ip 10.1.2.3/8 action drop").src_ip, Some(Prefix::v4([10, 0, 0, 0], 8)));
+        assert_eq!(keys("src_ip 10.1.2.3 action drop").src_ip, Some(Prefix::v4([10, 1, 2, 3], 32)));
+        assert_eq!(keys("dst_ip 10.1.2.3/255.255.0.0 action drop").dst_ip, Some(Prefix::v4([10, 1, 0, 0], 16)));
+        let v6: Ipv6Addr = "2001:db8::".parse().unwrap();
+        assert_eq!(keys("dst_ip 2001:db8::1/32 action drop").dst_ip, Some(Prefix::v6(v6.octets(), 32)));
+        assert_eq!(keys("dst_ip 2001:db8:: action drop").dst_ip, Some(Prefix::v6(v6.octets(), 128)));
+        let k = keys("ip_proto tcp src_port 80 dst_port 0x50/0xfff0 action drop");
+        assert_eq!(k.src_port, Some(PortMatch::exact(80)));
+        assert_eq!(k.dst_port, Some(PortMatch::Masked(Masked::<u16>::new(0x50, 0xfff0))));
+        let k = keys("ip_proto udp dst_port 1024-65535 action drop");
+        assert_eq!(k.dst_port, Some(PortMatch::Range { lo: 1024, hi: 65535 }));
+        let k = keys("ip_proto sctp dst_port 9 action drop");
+        assert_eq!(k.dst_port, Some(PortMatch::exact(9)));
+        assert_eq!(keys("ip_tos 0x10 action drop").ip_tos, Some(Masked::<u8>::exact(0x10)));
+        assert_eq!(keys("ip_tos 0x10/0xfc action drop").ip_tos, Some(Masked::<u8>::new(0x10, 0xfc)));
+        assert_eq!(keys("ip_ttl 1 action drop").ip_ttl, Some(Masked::<u8>::exact(1)));
+        assert_eq!(keys("ip_proto tcp tcp_flags 0x02/0x12 action drop").tcp_flags, Some(Masked::<u16>::new(2, 0x12)));
+        assert_eq!(keys("ip_proto tcp tcp_flags 0x02 action drop").tcp_flags, Some(Masked::<u16>::new(2, 0xfff)));
+        let frag = IP_FLAG_FRAG;
+        let first = IP_FLAG_FIRSTFRAG;
+        assert_eq!(keys("ip_flags frag action drop").ip_flags, Some(Masked::<u8>::new(frag, frag)));
+        assert_eq!(keys("ip_flags nofrag action drop").ip_flags, Some(Masked::<u8>::new(0, frag)));
+        assert_eq!(
+            keys("ip_flags frag/firstfrag action drop").ip_flags,
+            Some(Masked::<u8>::new(frag | first, frag | first))
+        );
+        assert_eq!(keys("ip_flags frag/nofirstfrag action drop").ip_flags, Some(Masked::<u8>::new(frag, frag | first)));
+        assert_eq!(keys("ip_flags nofirstfrag action drop").ip_flags, Some(Masked::<u8>::new(0, first)));
+        assert_eq!(keys("enc_key_id 4294967295 action drop").enc_key_id, Some(u32::MAX));
+        assert_eq!(keys("enc_src_ip 192.0.2.1 action drop").enc_src_ip, Some(Prefix::v4([192, 0, 2, 1], 32)));
+        assert_eq!(keys("enc_dst_ip 2001:db8::/32 action drop").enc_dst_ip, Some(Prefix::v6(v6.octets(), 32)));
+        assert_eq!(keys("enc_dst_port 4789 action drop").enc_dst_port, Some(4789));
+    }
+
+    #[test]
+    fn every_key_bad() {
+        let cases = [
+            ("src_mac 02:00:00:00:00 action drop", "r.rules:1:9: src_mac expects a MAC address aa:bb:cc:dd:ee:ff, optionally /MASK or /LEN, found '02:00:00:00:00'"),
+            ("dst_mac 02:00:00:00:00:0g action drop", "r.rules:1:9: dst_mac expects a MAC address aa:bb:cc:dd:ee:ff, optionally /MASK or /LEN, found '02:00:00:00:00:0g'"),
+            ("dst_mac 02:00:00:00:00:01/49 action drop", "r.rules:1:9: dst_mac prefix length 49 is out of range 0..=48"),
+            ("vlan_id 5000 action drop", "r.rules:1:9: vlan_id 5000 is out of range 0..=4095"),
+            ("vlan_id ten action drop", "r.rules:1:9: vlan_id expects a number (decimal or 0x hex), found 'ten'"),
+            ("vlan_prio 8 action drop", "r.rules:1:11: vlan_prio 8 is out of range 0..=7"),
+            ("ip_proto tcpp action drop", "r.rules:1:10: ip_proto expects tcp, udp, sctp, icmp, icmpv6 or a number 0..=255, found 'tcpp'"),
+            ("ip_proto 256 action drop", "r.rules:1:10: ip_proto 256 is out of range 0..=255"),
+            ("src_ip 10.0.0.256 action drop", "r.rules:1:8: src_ip expects an IPv4 or IPv6 address, optionally /LEN, found '10.0.0.256'"),
+            ("dst_ip 10.0.0.0/33 action drop", "r.rules:1:8: dst_ip prefix length 33 is out of range 0..=32"),
+            ("dst_ip 2001:db8::/129 action drop", "r.rules:1:8: dst_ip prefix length 129 is out of range 0..=128"),
+            ("dst_ip 10.0.0.0/255.0.255.0 action drop", "r.rules:1:8: dst_ip mask 255.0.255.0 is not a contiguous netmask like 255.255.255.0"),
+            ("ip_proto tcp src_port 65536 action drop", "r.rules:1:23: src_port 65536 is out of range 0..=65535"),
+            ("ip_proto tcp dst_port 90-80 action drop", "r.rules:1:23: dst_port range 90-80 is empty (the low end is above the high end)"),
+            ("ip_proto tcp dst_port 80/0x1ffff action drop", "r.rules:1:23: dst_port mask 0x1ffff is out of range 0..=65535"),
+            ("ip_tos 0x100 action drop", "r.rules:1:8: ip_tos 0x100 is out of range 0..=255"),
+            ("ip_ttl 1/x action drop", "r.rules:1:8: ip_ttl mask expects a number (decimal or 0x hex), found 'x'"),
+            ("ip_proto tcp tcp_flags 0x1000 action drop", "r.rules:1:24: tcp_flags 0x1000 is out of range 0..=4095"),
+            ("ip_flags frag/frag action drop", "r.rules:1:10: ip_flags frag/frag says frag twice"),
+            ("ip_flags fragment action drop", "r.rules:1:10: ip_flags expects frag, nofrag, firstfrag or nofirstfrag (two joined by '/'), found 'fragment'"),
+            ("enc_key_id 4294967296 action drop", "r.rules:1:12: enc_key_id 4294967296 is out of range 0..=4294967295"),
+            ("enc_src_ip foo action drop", "r.rules:1:12: enc_src_ip expects an IPv4 or IPv6 address, optionally /LEN, found 'foo'"),
+            ("enc_dst_ip 1.2.3.4/40 action drop", "r.rules:1:12: enc_dst_ip prefix length 40 is out of range 0..=32"),
+            ("enc_dst_port -1 action drop", "r.rules:1:14: enc_dst_port expects a number (decimal or 0x hex), found '-1'"),
+            ("prio x action drop", "r.rules:1:6: prio expects a number (decimal or 0x hex), found 'x'"),
+            ("protocol arp action drop", "r.rules:1:10: protocol expects ip, ipv6, 802.1q, 802.1ad or all, found 'arp'"),
+        ];
+        for (line, want) in cases {
+            assert_eq!(error(line), want, "{line}");
+        }
+    }
+
+    #[test]
+    fn every_error_kind_with_its_position() {
+        let cases = [
+            ("ip_proto tcp dst_prot 80 action drop", "r.rules:1:14: unknown key 'dst_prot' (did you mean dst_port?)"),
+            ("frobnicate 1 action drop", "r.rules:1:1: unknown key 'frobnicate'"),
+            ("ip_proto udp", "r.rules:1:13: missing action (expected `action drop, pass, fwd PORT, reflect, encap SPEC, decap or ttl-dec`)"),
+            ("src_ip 1.2.3.4   # no action", "r.rules:1:15: missing action (expected `action drop, pass, fwd PORT, reflect, encap SPEC, decap or ttl-dec`)"),
+            ("src_ip 1.2.3.4 src_ip 1.2.3.5 action drop", "r.rules:1:16: duplicate key src_ip"),
+            ("prio 1 pref 2 action drop", "r.rules:1:8: duplicate key prio"),
+            ("src_ip action drop", "r.rules:1:1: missing value for src_ip (expected an IPv4 or IPv6 address, optionally /LEN)"),
+            ("src_ip dst_ip 1.2.3.4 action drop", "r.rules:1:1: missing value for src_ip (expected an IPv4 or IPv6 address, optionally /LEN)"),
+            ("action", "r.rules:1:1: missing action after 'action' (expected drop, pass, fwd PORT, reflect, encap SPEC, decap or ttl-dec)"),
+            ("action dorp", "r.rules:1:8: unknown action 'dorp' (did you mean drop?) (expected drop, pass, fwd PORT, reflect, encap SPEC, decap or ttl-dec)"),
+            ("action fwd", "r.rules:1:8: missing port for fwd (expected the dataplane port number, 0-based)"),
+            ("action fwd eth1", "r.rules:1:12: fwd port expects a number (decimal or 0x hex), found 'eth1'"),
+            ("action fwd 70000", "r.rules:1:12: fwd port 70000 is out of range 0..=65535"),
+            ("action encap   ", "r.rules:1:8: missing tunnel spec for encap (expected e.g. vxlan,src=IP,dst=IP,vni=N)"),
+            ("action drop src_ip 1.2.3.4", "r.rules:1:13: unexpected 'src_ip' after the action (one action per rule, keys go before it)"),
+            ("action drop action pass", "r.rules:1:13: unexpected 'action' after the action (one action per rule, keys go before it)"),
+            ("dst_port 80 action drop", "r.rules:1:1: dst_port needs ip_proto tcp, udp or sctp (as in flower)"),
+            ("ip_proto icmp src_port 80 action drop", "r.rules:1:15: src_port needs ip_proto tcp, udp or sctp (as in flower), not icmp"),
+            ("ip_proto udp tcp_flags 2 action drop", "r.rules:1:14: tcp_flags needs ip_proto tcp (as in flower), not udp"),
+            ("protocol ip dst_ip 2001:db8::1 action drop", "r.rules:1:20: dst_ip is an IPv6 address but the rule says `protocol ip`"),
+            ("protocol ipv6 src_ip 10.0.0.1 action drop", "r.rules:1:22: src_ip is an IPv4 address but the rule says `protocol ipv6`"),
+            ("src_ip 10.0.0.1 dst_ip ::1 action drop", "r.rules:1:24: dst_ip is an IPv6 address but src_ip is IPv4: no packet has both"),
+            ("enc_src_ip ::1 enc_dst_ip 10.0.0.1 action drop", "r.rules:1:27: enc_dst_ip is an IPv4 address but enc_src_ip is IPv6: no packet has both"),
+            ("chain 1 action drop", "r.rules:1:7: chain 1 is not supported: rules live in chain 0 (there is no goto)"),
+            ("icmp_type 8 action drop", "r.rules:1:1: flower key 'icmp_type' is not supported here (keys: src_mac, dst_mac, vlan_id, vlan_prio, ip_proto, src_ip, dst_ip, src_port, dst_port, ip_tos, ip_ttl, tcp_flags, ip_flags, enc_key_id, enc_src_ip, enc_dst_ip, enc_dst_port)"),
+        ];
+        for (line, want) in cases {
+            assert_eq!(error(line), want, "{line}");
+        }
+    }
+
+    #[test]
+    fn all_errors_of_a_file_at_once_and_nothing_applied() {
+        let text = "\
+# a file with good and bad lines
+prio 1 ip_proto tcp dst_port 80 action drop
+vlan_id 5000 action drop
+ip_proto udp dst_port 53 action pass
+
+src_ip 1.2.3.4 src_ip 5.6.7.8 action drop
+ip_proto tcp
+vlan_id 4096 vlan_prio 9 action fwd x
+";
+        assert_eq!(
+            errors(text),
+            [
+                "r.rules:3:9: vlan_id 5000 is out of range 0..=4095",
+                "r.rules:6:16: duplicate key src_ip",
+                "r.rules:7:13: missing action (expected `action drop, pass, fwd PORT, reflect, encap SPEC, decap or ttl-dec`)",
+                "r.rules:8:9: vlan_id 4096 is out of range 0..=4095",
+                "r.rules:8:24: vlan_prio 9 is out of range 0..=7",
+                "r.rules:8:37: fwd port expects a number (decimal or 0x hex), found 'x'",
+            ]
+        );
+    }
+
+    #[test]
+    fn actions() {
+        let actions: Vec<Action> = rules(
+            "action drop\naction pass\naction ok\naction fwd 3\naction reflect\naction decap\naction ttl-dec\n\
+             action gact drop\naction gact ok\naction shot\n\
+             action encap vxlan,src=10.0.0.1,dst=10.0.0.2,vni=42   # comment\n",
+        )
+        .into_iter()
+        .map(|r| r.action)
+        .collect();
+        assert_eq!(
+            actions,
+            [
+                Action::Drop,
+                Action::Pass,
+                Action::Pass,
+                Action::Fwd(3),
+                Action::Reflect,
+                Action::Decap,
+                Action::TtlDec,
+                Action::Drop,
+                Action::Pass,
+                Action::Drop,
+                Action::Encap("vxlan,src=10.0.0.1,dst=10.0.0.2,vni=42".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn line_and_action_col() {
+        let r = rules("\n# c\n  ip_proto tcp   action drop\n");
+        assert_eq!((r[0].line, r[0].action_col), (3, 18));
+    }
+
+    #[test]
+    fn pasted_tc_lines() {
+        let r = rules(
+            "tc filter add dev eth0 ingress prio 1 protocol ip flower ip_proto udp dst_port 4789 action drop\n\
+             tc filter replace dev eth0 parent ffff: pref 7 chain 0 handle 0x1 protocol ipv6 flower skip_hw \
+             dst_ip 2001:db8::/32 action gact drop\n\
+             tc filter add dev eth0 egress protocol 802.1Q flower skip_sw vlan_id 10 classid 1:1 action ok\n\
+             filter change block 3 root flowid 1:2 protocol all flower verbose action pass\n",
+        );
+        assert_eq!(r[0].prio, 1);
+        assert_eq!(r[0].protocol, Protocol::Ipv4);
+        assert_eq!(r[0].keys.ip_proto, Some(17));
+        assert_eq!(r[0].keys.dst_port, Some(PortMatch::exact(4789)));
+        assert_eq!(r[0].action, Action::Drop);
+        assert_eq!(r[1].prio, 7);
+        assert_eq!(r[1].protocol, Protocol::Ipv6);
+        assert_eq!(r[1].action, Action::Drop);
+        assert_eq!(
+            (r[2].prio, r[2].protocol, r[2].keys.vlan_id, r[2].action.clone()),
+            (7, Protocol::Vlan, Some(10), Action::Pass)
+        );
+        assert_eq!(r[3].protocol, Protocol::All);
+
+        assert_eq!(
+            error("tc filter add dev eth0 ingress flower action mirred egress redirect dev eth1"),
+            "r.rules:1:46: mirred sends to a network device, but in this language ports are numbers: \
+             write `action fwd N`, N being the 0-based number of the dataplane's --port"
+        );
+        assert_eq!(
+            error("tc filter del dev eth0 ingress prio 1"),
+            "r.rules:1:11: only `tc filter add|replace|change` lines are rules, found 'del'"
+        );
+        assert_eq!(
+            error("tc qdisc add dev eth0 clsact"),
+            "r.rules:1:4: expected 'filter' after 'tc' (only `tc filter add|replace|change` lines are rules)"
+        );
+        assert_eq!(
+            error("tc filter add dev eth0 ingress u32 match ip dst 1.2.3.4/32 action drop"),
+            "r.rules:1:32: only flower filters can be read, this is a 'u32' filter"
+        );
+        assert_eq!(
+            error("tc filter add dev eth0 ingress flower action gact reclassify"),
+            "r.rules:1:51: gact reclassify is not supported (expected drop or pass/ok)"
+        );
+    }
+
+    #[test]
+    fn prio_inherits_from_the_rule_before() {
+        let prios: Vec<u32> =
+            rules("action drop\nprio 5 action drop\naction drop\n# c\nprio 2 action drop\naction drop\n")
+                .iter()
+                .map(|r| r.prio)
+                .collect();
+        assert_eq!(prios, [1, 5, 5, 2, 2]);
+    }
+
+    #[test]
+    fn comments_blank_lines_whitespace_crlf() {
+        let r = rules("# only a comment\n\n   \t\nip_proto tcp action drop   \t# trailing\r\n\taction pass\r\n");
+        assert_eq!(r.len(), 2);
+        assert_eq!((r[0].line, r[1].line), (4, 5));
+        assert_eq!(r[1].action_col, 2);
+        assert!(parse("empty", "").unwrap().is_empty());
+    }
+
+    #[test]
+    fn file_errors() {
+        let missing = Path::new("/nonexistent/dir/rules.txt");
+        let errors = parse_file(missing, Format::Native).unwrap_err();
+        assert_eq!(errors.len(), 1);
+        let shown = errors[0].to_string();
+        assert!(shown.starts_with("/nonexistent/dir/rules.txt: cannot read: "), "{shown}");
+
+        let path = std::env::temp_dir().join(format!("rules-parse-test-{}.rules", std::process::id()));
+        std::fs::write(&path, "ip_proto tcp dst_port 22 action drop\n").unwrap();
+        let set = parse_file(&path, Format::Native);
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(set.unwrap().len(), 1);
+        assert_eq!("classbench".parse::<Format>(), Ok(Format::Classbench));
+        assert!("xml".parse::<Format>().is_err());
+    }
+
+    /// The reference classifier gives the expected answers on a hand-written file: prio order
+    /// over file order, and "no prio" inheriting the previous rule's.
+    #[test]
+    fn linear_on_a_small_file() {
+        let text = "\
+# 0: ssh to the admin net, first among prio 10
+prio 10 protocol ip ip_proto tcp dst_ip 10.0.0.0/8 dst_port 22 action pass
+# 1: inherits prio 10, after rule 0
+ip_proto tcp dst_port 1-1023 action drop
+# 2: prio 5: before both
+prio 5 protocol ip src_ip 192.0.2.0/24 action fwd 1
+# 3: inherits prio 5, after rule 2
+ip_proto udp dst_port 53 action pass
+# 4: catch-all last
+prio 100 action drop
+";
+        let set = parse("small.rules", text).unwrap();
+        assert_eq!(set.order, [2, 3, 0, 1, 4]);
+        let linear = Linear::new(&set);
+        let tcp = |src: [u8; 4], dst: [u8; 4], port| PacketKey::ipv4_5tuple(src, dst, 6, 40000, port);
+        let udp = |src: [u8; 4], dst: [u8; 4], port| PacketKey::ipv4_5tuple(src, dst, 17, 40000, port);
+        assert_eq!(linear.classify(&tcp([1, 1, 1, 1], [10, 1, 2, 3], 22)), Some(0));
+        assert_eq!(linear.classify(&tcp([1, 1, 1, 1], [11, 1, 2, 3], 22)), Some(1));
+        assert_eq!(linear.classify(&tcp([192, 0, 2, 9], [10, 1, 2, 3], 22)), Some(2));
+        assert_eq!(linear.classify(&udp([192, 0, 2, 9], [10, 1, 2, 3], 53)), Some(2));
+        assert_eq!(linear.classify(&udp([1, 1, 1, 1], [10, 1, 2, 3], 53)), Some(3));
+        assert_eq!(linear.classify(&tcp([1, 1, 1, 1], [10, 1, 2, 3], 8080)), Some(4));
+        let none = PacketKey::default();
+        assert_eq!(linear.classify(&none), Some(4));
+        let only_specific =
+            parse("s.rules", "prio 3 ip_proto udp action drop\nprio 1 ip_proto tcp action pass\n").unwrap();
+        assert_eq!(Linear::new(&only_specific).classify(&none), None);
+        assert_eq!(Linear::new(&only_specific).classify(&udp([1; 4], [2; 4], 9)), Some(0));
+    }
+
+    #[test]
+    fn display_examples() {
+        let line = "prio 3 protocol ip src_mac 02:00:00:00:00:00/ff:ff:ff:00:00:00 ip_proto tcp src_ip 10.0.0.0/8 \
+                    dst_port 1024-2047 tcp_flags 0x2/0x12 ip_flags frag/nofirstfrag enc_key_id 42 action encap vxlan,vni=1";
+        let rule = rules(line).remove(0);
+        assert_eq!(rule.to_string(), line);
+        assert_eq!(rules("action fwd 2").remove(0).to_string(), "prio 1 action fwd 2");
+    }
+
+    // ---- round trip
+
+    fn masked_u8_strategy() -> impl Strategy<Value = Masked<u8>> {
+        (any::<u8>(), prop_oneof![Just(0xffu8), any::<u8>()]).prop_map(|(v, m)| Masked::<u8>::new(v, m))
+    }
+
+    fn prefix_strategy(v6: bool) -> BoxedStrategy<Prefix> {
+        if v6 {
+            (any::<[u8; 16]>(), 0u8..=128).prop_map(|(a, l)| Prefix::v6(a, l)).boxed()
+        } else {
+            (any::<[u8; 4]>(), 0u8..=32).prop_map(|(a, l)| Prefix::v4(a, l)).boxed()
+        }
+    }
+
+    fn port_strategy() -> impl Strategy<Value = PortMatch> {
+        prop_oneof![
+            any::<u16>().prop_map(PortMatch::exact),
+            (any::<u16>(), any::<u16>()).prop_map(|(v, m)| PortMatch::Masked(Masked::<u16>::new(v, m))),
+            (any::<u16>(), any::<u16>()).prop_map(|(a, b)| PortMatch::Range { lo: a.min(b), hi: a.max(b) }),
+        ]
+    }
+
+    fn mac_strategy() -> impl Strategy<Value = Masked<u64>> {
+        (0..=MAC_BITS, prop_oneof![Just(MAC_BITS), 0..=MAC_BITS]).prop_map(|(v, m)| Masked::<u64>::new(v, m))
+    }
+
+    fn action_strategy() -> impl Strategy<Value = Action> {
+        prop_oneof![
+            Just(Action::Drop),
+            Just(Action::Pass),
+            any::<u16>().prop_map(Action::Fwd),
+            Just(Action::Reflect),
+            "[a-z0-9=,.:]{1,30}( [a-z0-9=,.]{1,10})?".prop_map(Action::Encap),
+            Just(Action::Decap),
+            Just(Action::TtlDec),
+        ]
+    }
+
+    /// Rules that the parser accepts: flower's constraints and one family per address pair.
+    fn rule_strategy() -> impl Strategy<Value = Rule> {
+        let protocol =
+            prop_oneof![Just(Protocol::All), Just(Protocol::Ipv4), Just(Protocol::Ipv6), Just(Protocol::Vlan)];
+        (protocol, any::<bool>(), any::<bool>())
+            .prop_flat_map(|(protocol, v6_any, enc_v6)| {
+                let v6 = match protocol {
+                    Protocol::Ipv4 => false,
+                    Protocol::Ipv6 => true,
+                    _ => v6_any,
+                };
+                let l2 = (
+                    proptest::option::of(mac_strategy()),
+                    proptest::option::of(mac_strategy()),
+                    proptest::option::of(0u16..=4095),
+                    proptest::option::of(0u8..=7),
+                );
+                let proto = proptest::option::of(prop_oneof![Just(6u8), Just(17), Just(132), any::<u8>()]);
+                let l3 = (
+                    proto,
+                    proptest::option::of(prefix_strategy(v6)),
+                    proptest::option::of(prefix_strategy(v6)),
+                    proptest::option::of(port_strategy()),
+                    proptest::option::of(port_strategy()),
+                    proptest::option::of(masked_u8_strategy()),
+                    proptest::option::of(masked_u8_strategy()),
+                    proptest::option::of(
+                        (0u16..=0xfff, prop_oneof![Just(0xfffu16), 0u16..=0xfff])
+                            .prop_map(|(v, m)| Masked::<u16>::new(v, m)),
+                    ),
+                    proptest::option::of((0u8..=3, 1u8..=3).prop_map(|(v, m)| Masked::<u8>::new(v, m))),
+                );
+                let enc = (
+                    proptest::option::of(any::<u32>()),
+                    proptest::option::of(prefix_strategy(enc_v6)),
+                    proptest::option::of(prefix_strategy(enc_v6)),
+                    proptest::option::of(any::<u16>()),
+                );
+                (Just(protocol), any::<u32>(), l2, l3, enc, action_strategy())
+            })
+            .prop_map(|(protocol, prio, l2, l3, enc, action)| {
+                let (src_mac, dst_mac, vlan_id, vlan_prio) = l2;
+                let (ip_proto, src_ip, dst_ip, src_port, dst_port, ip_tos, ip_ttl, tcp_flags, ip_flags) = l3;
+                let (enc_key_id, enc_src_ip, enc_dst_ip, enc_dst_port) = enc;
+                let mut keys = Keys {
+                    src_mac,
+                    dst_mac,
+                    vlan_id,
+                    vlan_prio,
+                    ip_proto,
+                    src_ip,
+                    dst_ip,
+                    src_port,
+                    dst_port,
+                    ip_tos,
+                    ip_ttl,
+                    tcp_flags,
+                    ip_flags,
+                    enc_key_id,
+                    enc_src_ip,
+                    enc_dst_ip,
+                    enc_dst_port,
+                };
+                if !matches!(keys.ip_proto, Some(6 | 17 | 132)) {
+                    keys.src_port = None;
+                    keys.dst_port = None;
+                }
+                if keys.ip_proto != Some(6) {
+                    keys.tcp_flags = None;
+                }
+                Rule { line: 1, action_col: 0, prio, protocol, keys, action }
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn display_parses_back_to_the_same_rule(rule in rule_strategy()) {
+            let line = rule.to_string();
+            let parsed = parse("rt", &line);
+            prop_assert!(parsed.is_ok(), "{line}: {parsed:?}");
+            let mut back = parsed.unwrap().rules.remove(0);
+            prop_assert_eq!(back.action_col, line.find(" action ").unwrap() + 2);
+            back.action_col = rule.action_col;
+            prop_assert_eq!(back, rule, "{}", line);
+        }
+
+        #[test]
+        fn arbitrary_text_never_panics(text in "\\PC{0,80}(\n\\PC{0,80}){0,3}") {
+            let _ = parse("fuzz", &text);
+            let _ = crate::classbench::parse_classbench("fuzz", &text);
+            let _ = crate::classbench::parse_trace("fuzz", &text);
+        }
+
+        #[test]
+        fn mangled_rule_lines_never_panic(rule in rule_strategy(), cut in 0usize..200, insert in "[ :/.x0-9a-z#-]{0,4}") {
+            let mut line = rule.to_string();
+            let mut at = cut.min(line.len());
+            while !line.is_char_boundary(at) { at -= 1; }
+            line.insert_str(at, &insert);
+            if let Err(errors) = parse("m", &line) {
+                for e in errors {
+                    prop_assert!(e.line == 1 && e.col >= 1 && e.col <= line.chars().count() + 1, "{e}");
+                }
+            }
+        }
     }
 }

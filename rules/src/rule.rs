@@ -77,7 +77,8 @@ impl Prefix {
             0
         } else {
             let ones = u128::MAX >> (128 - width); // `width` low bits
-            ones & !(ones >> len)
+                                                   // Checked: shifting by the full width (a /128) would overflow.
+            ones & !ones.checked_shr(len).unwrap_or(0)
         }
     }
 

@@ -1,0 +1,264 @@
+//! tc flower: the rule language is flower's, so keys map one to one. Each rule gets one prio
+//! per address family it needs (a prio holds one protocol), in matching order; a rule with
+//! ports but no `ip_proto` becomes one filter per port protocol (tcp, udp, sctp) at its prio,
+//! as flower tests ports only under an `ip_proto`.
+//!
+//! `enc_*` keys are flower's tunnel keys: they only match on a tunnel device (vxlan, geneve,
+//! gretap), where the kernel has decapsulated and the plain keys see the inner headers, as
+//! the rules mean. On a plain device a rule with them never matches.
+//!
+//! Kernels without cls_flower (such as this lab's) still get a batch; [`KernelCaps::can_apply`]
+//! says it cannot be applied there, and the batch's notes say so too.
+//!
+//! [`KernelCaps::can_apply`]: super::KernelCaps::can_apply
+
+use std::net::{Ipv4Addr, Ipv6Addr};
+
+use super::tc::{action_notes, action_words, has_enc_keys, shape, BatchWriter, TcBatch, L3};
+use super::{EmitError, EmitOptions, Target};
+use crate::key::{IP_FLAG_FIRSTFRAG, IP_FLAG_FRAG};
+use crate::{Family, Masked, PortMatch, Prefix, Protocol, Rule, RuleSet};
+
+pub(crate) fn compile(set: &RuleSet, opts: &EmitOptions) -> Result<TcBatch, EmitError> {
+    let mut w = BatchWriter::new(Target::TcFlower, set, opts);
+    if let Err(why) = opts.caps.can_apply(Target::TcFlower) {
+        w.note(why);
+    }
+    if set.rules.iter().any(|r| has_enc_keys(&r.keys)) {
+        w.note(
+            "enc_* keys match only on a tunnel device (vxlan, geneve, gretap), where the plain keys \
+             see the inner headers; on a plain device those rules never match",
+        );
+    }
+    if set.rules.iter().any(|r| r.protocol == Protocol::Vlan) {
+        w.note("`protocol 802.1q` matches C-tagged frames only; the rules' vlan protocol also covers 802.1ad");
+    }
+    action_notes(&mut w, set, opts);
+    for &index in &set.order {
+        let rule = &set.rules[index];
+        let action = match action_words(&rule.action, opts, Target::TcFlower) {
+            Ok(action) => action,
+            Err(reason) => {
+                w.refuse(index, rule, reason);
+                continue;
+            }
+        };
+        let shape = match shape(rule) {
+            Ok(shape) => shape,
+            Err(why) => {
+                w.comment(&format!("rule {index} (line {}) left out: it can never match ({why})", rule.line));
+                continue;
+            }
+        };
+        w.comment(&format!("rule {index}, line {}", rule.line));
+        let k = &rule.keys;
+        let vlan = rule.protocol == Protocol::Vlan || k.vlan_id.is_some() || k.vlan_prio.is_some();
+        for &l3 in &shape.l3 {
+            let Some(prio) = w.prio_for(index) else {
+                return Err(EmitError::Unsupported("more filters than tc prios (65535)".into()));
+            };
+            let protocol = match (vlan, l3) {
+                (true, _) => "802.1q",
+                (false, L3::V4) => "ip",
+                (false, L3::V6) => "ipv6",
+                (false, L3::Any) => "all",
+            };
+            for &proto in &shape.protos {
+                let keys = keys(rule, vlan, l3, proto);
+                let keys = if keys.is_empty() { String::new() } else { format!("{} ", keys.join(" ")) };
+                w.filter(&format!(
+                    "filter add dev {} ingress prio {prio} protocol {protocol} flower {keys}{}",
+                    opts.dev, action.words
+                ));
+            }
+            w.rules[index].matches += shape.protos.len();
+        }
+        w.rules[index].counted = action.counted;
+    }
+    w.finish()
+}
+
+/// The flower keys of one (family, ip_proto) variant, in the order tc's parser needs
+/// (`vlan_ethtype` before L3 keys, `ip_proto` before ports).
+fn keys(rule: &Rule, vlan: bool, l3: L3, proto: Option<u8>) -> Vec<String> {
+    let k = &rule.keys;
+    let mut keys = Vec::new();
+    if let Some(id) = k.vlan_id {
+        keys.push(format!("vlan_id {id}"));
+    }
+    if let Some(prio) = k.vlan_prio {
+        keys.push(format!("vlan_prio {prio}"));
+    }
+    if vlan {
+        match l3 {
+            L3::V4 => keys.push("vlan_ethtype ipv4".into()),
+            L3::V6 => keys.push("vlan_ethtype ipv6".into()),
+            L3::Any => {}
+        }
+    }
+    for (word, mac) in [("dst_mac", k.dst_mac), ("src_mac", k.src_mac)] {
+        if let Some(m) = mac {
+            keys.push(format!("{word} {}", masked_mac(m)));
+        }
+    }
+    if let Some(p) = proto {
+        keys.push(format!("ip_proto {}", proto_name(p, l3)));
+    }
+    for (word, prefix) in [("src_ip", k.src_ip), ("dst_ip", k.dst_ip)] {
+        if let Some(p) = prefix {
+            keys.push(format!("{word} {}", prefix_text(p)));
+        }
+    }
+    if let Some(m) = k.ip_tos {
+        keys.push(format!("ip_tos 0x{:02x}/0x{:02x}", m.value, m.mask));
+    }
+    if let Some(m) = k.ip_ttl {
+        keys.push(format!("ip_ttl 0x{:02x}/0x{:02x}", m.value, m.mask));
+    }
+    if let Some(flags) = k.ip_flags.filter(|f| f.mask != 0) {
+        keys.push(format!("ip_flags {}", ip_flags_text(flags)));
+    }
+    for (word, port) in [("src_port", k.src_port), ("dst_port", k.dst_port)] {
+        if let Some(p) = port {
+            keys.push(format!("{word} {}", port_text(p)));
+        }
+    }
+    if let Some(m) = k.tcp_flags {
+        keys.push(format!("tcp_flags 0x{:03x}/0x{:03x}", m.value & 0x0fff, m.mask & 0x0fff));
+    }
+    if let Some(id) = k.enc_key_id {
+        keys.push(format!("enc_key_id {id}"));
+    }
+    for (word, prefix) in [("enc_src_ip", k.enc_src_ip), ("enc_dst_ip", k.enc_dst_ip)] {
+        if let Some(p) = prefix {
+            keys.push(format!("{word} {}", prefix_text(p)));
+        }
+    }
+    if let Some(port) = k.enc_dst_port {
+        keys.push(format!("enc_dst_port {port}"));
+    }
+    keys
+}
+
+fn proto_name(proto: u8, l3: L3) -> String {
+    match (proto, l3) {
+        (6, _) => "tcp".into(),
+        (17, _) => "udp".into(),
+        (132, _) => "sctp".into(),
+        (1, L3::V4) => "icmp".into(),
+        (58, L3::V6) => "icmpv6".into(),
+        // tc reads a number here as hex.
+        (p, _) => format!("0x{p:02x}"),
+    }
+}
+
+fn prefix_text(p: Prefix) -> String {
+    match p.family {
+        Family::V6 => format!("{}/{}", Ipv6Addr::from(p.addr), p.len),
+        _ => format!("{}/{}", Ipv4Addr::from(p.addr as u32), p.len),
+    }
+}
+
+fn port_text(p: PortMatch) -> String {
+    match p {
+        PortMatch::Masked(m) if m.mask == u16::MAX => format!("{}", m.value),
+        PortMatch::Masked(m) => format!("{}/0x{:04x}", m.value, m.mask),
+        // flower wants min < max for a range.
+        PortMatch::Range { lo, hi } if lo == hi => format!("{lo}"),
+        PortMatch::Range { lo, hi } => format!("{lo}-{hi}"),
+    }
+}
+
+fn masked_mac(m: Masked<u64>) -> String {
+    let bytes = |x: u64| {
+        let b = x.to_be_bytes();
+        format!("{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", b[2], b[3], b[4], b[5], b[6], b[7])
+    };
+    if m.mask & 0xffff_ffff_ffff == 0xffff_ffff_ffff {
+        bytes(m.value)
+    } else {
+        format!("{}/{}", bytes(m.value), bytes(m.mask))
+    }
+}
+
+/// flower's `frag`/`nofrag`, `firstfrag`/`nofirstfrag`, joined by `/`.
+fn ip_flags_text(flags: Masked<u8>) -> String {
+    let mut words = Vec::new();
+    if flags.mask & IP_FLAG_FRAG != 0 {
+        words.push(if flags.value & IP_FLAG_FRAG != 0 { "frag" } else { "nofrag" });
+    }
+    if flags.mask & IP_FLAG_FIRSTFRAG != 0 {
+        words.push(if flags.value & IP_FLAG_FIRSTFRAG != 0 { "firstfrag" } else { "nofirstfrag" });
+    }
+    words.join("/")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::emit::{compile_tc, KernelCaps};
+    use crate::{Action, Keys};
+
+    fn rule(line: usize, protocol: Protocol, keys: Keys, action: Action) -> Rule {
+        Rule { line, action_col: 1, prio: 1, protocol, keys, action }
+    }
+
+    #[test]
+    fn keys_map_one_to_one() {
+        let keys = Keys {
+            dst_mac: Some(Masked::<u64>::new(0x0200_0000_0001, 0xffff_ff00_0000)),
+            ip_proto: Some(6),
+            src_ip: Some(Prefix::v4([10, 0, 0, 0], 8)),
+            dst_port: Some(PortMatch::Range { lo: 1000, hi: 2000 }),
+            src_port: Some(PortMatch::Masked(Masked::<u16>::new(0x50, 0xfff0))),
+            tcp_flags: Some(Masked::<u16>::new(0x002, 0x012)),
+            ip_flags: Some(Masked::<u8>::new(0, IP_FLAG_FRAG)),
+            ..Keys::default()
+        };
+        let set = RuleSet::new(vec![rule(1, Protocol::Ipv4, keys, Action::Drop)]);
+        let batch = compile_tc(&set, Target::TcFlower, &EmitOptions::new("eth9", KernelCaps::everything())).unwrap();
+        let line = batch.text.lines().find(|l| l.starts_with("filter add")).unwrap();
+        assert_eq!(
+            line,
+            "filter add dev eth9 ingress prio 1 protocol ip flower dst_mac 02:00:00:00:00:00/ff:ff:ff:00:00:00 \
+             ip_proto tcp src_ip 10.0.0.0/8 ip_flags nofrag src_port 80/0xfff0 dst_port 1000-2000 \
+             tcp_flags 0x002/0x012 action drop"
+        );
+        assert_eq!(batch.expansion_factor, 1.0);
+        assert!(batch.notes.is_empty(), "{:?}", batch.notes);
+    }
+
+    #[test]
+    fn a_rule_over_both_families_takes_two_prios() {
+        let keys = Keys { vlan_id: Some(7), dst_port: Some(PortMatch::exact(53)), ..Keys::default() };
+        let set = RuleSet::new(vec![
+            rule(1, Protocol::All, keys, Action::Pass),
+            rule(2, Protocol::Ipv6, Keys { ip_proto: Some(58), ..Keys::default() }, Action::Pass),
+        ]);
+        let batch = compile_tc(&set, Target::TcFlower, &EmitOptions::new("d", KernelCaps::everything())).unwrap();
+        assert_eq!(batch.rules[0].prios, [1, 2]);
+        assert_eq!(batch.rules[1].prios, [3]);
+        assert_eq!(batch.matches, 7);
+        let filters: Vec<&str> = batch.text.lines().filter(|l| l.starts_with("filter add")).collect();
+        assert_eq!(
+            filters[0],
+            "filter add dev d ingress prio 1 protocol 802.1q flower vlan_id 7 vlan_ethtype ipv4 ip_proto tcp dst_port 53 action pass"
+        );
+        assert!(filters[5].starts_with(
+            "filter add dev d ingress prio 2 protocol 802.1q flower vlan_id 7 vlan_ethtype ipv6 ip_proto sctp"
+        ));
+        assert_eq!(filters[6], "filter add dev d ingress prio 3 protocol ipv6 flower ip_proto icmpv6 action pass");
+    }
+
+    #[test]
+    fn a_kernel_without_flower_still_gets_the_batch_and_the_reason() {
+        let caps = KernelCaps { cls_flower: false, act_gact: false, ..KernelCaps::everything() };
+        let mut opts = EmitOptions::new("d", caps);
+        opts.drop_dev = Some("dead".into());
+        let set =
+            RuleSet::new(vec![rule(1, Protocol::All, Keys { enc_key_id: Some(42), ..Keys::default() }, Action::Drop)]);
+        let batch = compile_tc(&set, Target::TcFlower, &opts).unwrap();
+        assert!(batch.notes[0].contains("this kernel has no tc flower (cls_flower)"), "{:?}", batch.notes);
+        assert!(batch.text.contains("protocol all flower enc_key_id 42 action mirred egress redirect dev dead\n"));
+    }
+}

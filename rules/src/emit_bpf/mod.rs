@@ -1,0 +1,516 @@
+//! The eBPF emitters: rules compiled to eBPF instructions with the `bpf` crate (no clang),
+//! loaded, pinned under bpffs and attached to an interface.
+//!
+//! Targets ([`BpfTarget`]):
+//! - `xdp`: one XDP program holding every rule, attached with a bpf_link that is pinned
+//!   (`PIN_DIR/link`), so it stays attached after `rules compile` exits; [`remove`]
+//!   unpins it, which detaches it.
+//! - `tc-bpf`: one cls_bpf program (direct action) holding every rule, on the clsact
+//!   ingress hook at prio [`BpfOptions::first_prio`].
+//! - `tc-bpf-per-rule`: one cls_bpf program per rule, as in the Netdev 1.1 (2016)
+//!   classifier study, each at its own prio in matching order. cls_bpf puts a program
+//!   added to an existing prio at the head of that prio's list, so programs sharing a
+//!   prio would run newest first; one prio per program keeps the order tc's prio order.
+//!
+//! Why cls_bpf (through `tc -b`, programs pinned and attached with `object-pinned`) and
+//! not tcx for the tc targets: the study measured cls_bpf, `tc -s filter show` then
+//! reports per-filter statistics like the u32 target's, the filters outlive the loader
+//! without pinned links, and one mechanism serves both tc targets (tcx would need 1000
+//! pinned links for per-rule).
+//!
+//! Every program counts matches in one per-CPU array pinned at `PIN_DIR/counters`:
+//! entry `i` is rule `i` of the file ([`crate::RuleSet::rules`]), the last entry frames
+//! that no rule matched ([`read_counters`]). No match means XDP_PASS for `xdp` and
+//! TC_ACT_UNSPEC (go on with the next filter) for the tc targets; only the last per-rule
+//! program counts "no match".
+//!
+//! Actions: `drop` -> XDP_DROP / TC_ACT_SHOT, `pass` -> XDP_PASS / TC_ACT_OK, `fwd N` ->
+//! `bpf_redirect` to the interface named by [`BpfOptions::ports`]`[N]` (for XDP into a
+//! veth, the peer needs an XDP program or GRO, or the kernel drops the frame),
+//! `reflect` -> MACs swapped then XDP_TX / redirect out of the arriving interface.
+//! `encap`, `decap` and `ttl-dec` are refused ([`Refusal`]).
+//!
+//! What the parser understands is in [`parse`]'s documentation.
+//!
+//! Pins: `PIN_DIR` = `pin_root/DEV/TARGET` (default `/sys/fs/bpf/dataplane/DEV/xdp`, ...):
+//! `counters`, and `prog` + `link` (xdp) or `prio-P` per cls_bpf program.
+
+pub mod codegen;
+pub mod frame;
+pub mod parse;
+
+use std::fmt;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use bpf::{Insn, Link, Map, MapType, ProgType, Program, XdpMode};
+
+use crate::rule::Action;
+use crate::RuleSet;
+use codegen::{ProgramSpec, RuleCode, Verdict};
+use parse::Hook;
+
+/// The default root of the pins: `/sys/fs/bpf/dataplane/DEV/TARGET/...`.
+pub const DEFAULT_PIN_ROOT: &str = "/sys/fs/bpf/dataplane";
+const SYS_FS_BPF: &str = "/sys/fs/bpf";
+
+/// The eBPF targets of `rules compile --to`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum BpfTarget {
+    TcBpf,
+    TcBpfPerRule,
+    Xdp,
+}
+
+impl BpfTarget {
+    /// The name on the command line and in pin paths.
+    pub fn name(self) -> &'static str {
+        match self {
+            BpfTarget::TcBpf => "tc-bpf",
+            BpfTarget::TcBpfPerRule => "tc-bpf-per-rule",
+            BpfTarget::Xdp => "xdp",
+        }
+    }
+
+    fn hook(self) -> Hook {
+        match self {
+            BpfTarget::Xdp => Hook::Xdp,
+            BpfTarget::TcBpf | BpfTarget::TcBpfPerRule => Hook::Tc,
+        }
+    }
+
+    fn miss_action(self) -> i32 {
+        match self {
+            BpfTarget::Xdp => bpf::xdp::PASS,
+            // TC_ACT_UNSPEC: the next filter decides.
+            BpfTarget::TcBpf | BpfTarget::TcBpfPerRule => -1,
+        }
+    }
+}
+
+impl fmt::Display for BpfTarget {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Where and how to install.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BpfOptions {
+    /// The interface the programs are attached to (ingress).
+    pub dev: String,
+    /// Interface names of the dataplane ports, by number: `fwd N` sends to `ports[N]`.
+    pub ports: Vec<String>,
+    /// Pins go to `pin_root/DEV/TARGET/`; must be on (or become) a bpffs mount.
+    pub pin_root: PathBuf,
+    /// tc prio of the first (or only) cls_bpf program; per-rule programs take the prios
+    /// after it, in matching order.
+    pub first_prio: u32,
+}
+
+impl BpfOptions {
+    pub fn new(dev: &str) -> BpfOptions {
+        BpfOptions { dev: dev.to_owned(), ports: Vec::new(), pin_root: PathBuf::from(DEFAULT_PIN_ROOT), first_prio: 1 }
+    }
+
+    /// `pin_root/DEV/TARGET`.
+    pub fn pin_dir(&self, target: BpfTarget) -> PathBuf {
+        self.pin_root.join(&self.dev).join(target.name())
+    }
+}
+
+/// A rule the target cannot express.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Refusal {
+    /// Index in [`RuleSet::rules`].
+    pub rule_index: usize,
+    /// 1-based line in the rules file.
+    pub line: usize,
+    pub reason: String,
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}: {}", self.line, self.reason)
+    }
+}
+
+/// Why compiling, loading or installing failed.
+#[derive(Debug)]
+pub enum EmitBpfError {
+    /// Rules this target cannot express; nothing was loaded.
+    Refused(Vec<Refusal>),
+    /// A bpf(2) step failed (load with the verifier log, pin, attach, map access).
+    Bpf { what: String, source: bpf::Error },
+    /// The `tc` command failed.
+    Tc { command: String, stderr: String },
+    /// A file-system step failed.
+    Io { what: String, source: std::io::Error },
+    /// Anything else, said in words.
+    Other(String),
+}
+
+impl fmt::Display for EmitBpfError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            EmitBpfError::Refused(refusals) => {
+                write!(f, "{} rule(s) cannot be compiled for this target:", refusals.len())?;
+                for refusal in refusals {
+                    write!(f, "\n  {refusal}")?;
+                }
+                Ok(())
+            }
+            EmitBpfError::Bpf { what, source } => write!(f, "{what}: {source}"),
+            EmitBpfError::Tc { command, stderr } => write!(f, "`{command}` failed: {}", stderr.trim()),
+            EmitBpfError::Io { what, source } => write!(f, "{what}: {source}"),
+            EmitBpfError::Other(text) => f.write_str(text),
+        }
+    }
+}
+
+impl std::error::Error for EmitBpfError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            EmitBpfError::Bpf { source, .. } => Some(source),
+            EmitBpfError::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+fn bpf_err(what: impl Into<String>) -> impl FnOnce(bpf::Error) -> EmitBpfError {
+    let what = what.into();
+    move |source| EmitBpfError::Bpf { what, source }
+}
+
+fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> EmitBpfError {
+    let what = what.into();
+    move |source| EmitBpfError::Io { what, source }
+}
+
+/// The verdict of every rule, or why some cannot have one. Resolves `fwd` ports to
+/// interface indexes in the calling thread's network namespace.
+pub fn verdicts(set: &RuleSet, ports: &[String]) -> Result<Vec<Verdict>, Vec<Refusal>> {
+    let mut verdicts = Vec::with_capacity(set.rules.len());
+    let mut refusals = Vec::new();
+    for (rule_index, rule) in set.rules.iter().enumerate() {
+        let verdict = match &rule.action {
+            Action::Drop => Ok(Verdict::Drop),
+            Action::Pass => Ok(Verdict::Pass),
+            Action::Reflect => Ok(Verdict::Reflect),
+            Action::Fwd(port) => match ports.get(usize::from(*port)) {
+                None => Err(format!(
+                    "`fwd {port}` names port {port}, but only {} port(s) were given (ports are numbered from 0)",
+                    ports.len()
+                )),
+                Some(name) => bpf::ifindex(name)
+                    .map(Verdict::Redirect)
+                    .map_err(|err| format!("`fwd {port}`: port {port} is interface `{name}`: {err}")),
+            },
+            Action::Encap(spec) => Err(format!(
+                "`encap:{spec}` is not supported by the eBPF targets (pushing a tunnel header needs \
+                 bpf_xdp_adjust_head and checksums; use the dataplane)"
+            )),
+            Action::Decap => Err("`decap` is not supported by the eBPF targets (use the dataplane)".to_owned()),
+            Action::TtlDec => Err("`ttl-dec` is not supported by the eBPF targets (use the dataplane)".to_owned()),
+        };
+        match verdict {
+            Ok(verdict) => verdicts.push(verdict),
+            Err(reason) => refusals.push(Refusal { rule_index, line: rule.line, reason }),
+        }
+    }
+    if refusals.is_empty() {
+        Ok(verdicts)
+    } else {
+        Err(refusals)
+    }
+}
+
+/// One loaded program.
+#[derive(Debug)]
+pub struct LoadedProgram {
+    pub program: Program,
+    /// tc prio (tc targets).
+    pub prio: Option<u32>,
+    /// The rule it holds (per-rule target).
+    pub rule_index: Option<usize>,
+    pub instructions: usize,
+}
+
+/// Programs loaded and verified, not yet attached.
+#[derive(Debug)]
+pub struct Loaded {
+    pub target: BpfTarget,
+    pub programs: Vec<LoadedProgram>,
+    /// Per-CPU u64 counters: `rules.len() + 1` entries.
+    pub counters: Map,
+    pub rule_count: usize,
+}
+
+/// Generates and loads the programs of `target` for `set`. Nothing is attached or pinned.
+pub fn load(set: &RuleSet, target: BpfTarget, opts: &BpfOptions) -> Result<Loaded, EmitBpfError> {
+    let verdicts = verdicts(set, &opts.ports).map_err(EmitBpfError::Refused)?;
+    let rule_count = set.rules.len();
+    let entries = u32::try_from(rule_count + 1).map_err(|_| EmitBpfError::Other("too many rules".into()))?;
+    let counters = Map::create(MapType::PercpuArray, "rule_counters", 4, 8, entries)
+        .map_err(bpf_err("create the rule counters map"))?;
+    let scratch =
+        Map::create(MapType::PercpuArray, "rules_scratch", 4, 8, 1).map_err(bpf_err("create the scratch map"))?;
+    let code = |index: usize| RuleCode { index, rule: &set.rules[index], verdict: verdicts[index] };
+    let hook = target.hook();
+    let miss_index = rule_count as u32;
+    let kind = if hook == Hook::Xdp { ProgType::Xdp } else { ProgType::SchedCls };
+    let load_one = |name: &str, spec: ProgramSpec<'_>, prio: Option<u32>, rule_index: Option<usize>| {
+        let insns: Vec<Insn> =
+            codegen::generate(&spec).map_err(|err| EmitBpfError::Other(format!("assemble `{name}`: {err}")))?;
+        let program = Program::load(kind, name, &insns).map_err(bpf_err(format!("load BPF program `{name}`")))?;
+        Ok::<LoadedProgram, EmitBpfError>(LoadedProgram { program, prio, rule_index, instructions: insns.len() })
+    };
+    let programs = match target {
+        BpfTarget::Xdp | BpfTarget::TcBpf => {
+            let spec = ProgramSpec {
+                hook,
+                rules: set.order.iter().map(|&i| code(i)).collect(),
+                counters_fd: counters.raw_fd(),
+                scratch_fd: scratch.raw_fd(),
+                miss_counter: Some(miss_index),
+                miss_action: target.miss_action(),
+            };
+            let prio = (target == BpfTarget::TcBpf).then_some(opts.first_prio);
+            vec![load_one(if target == BpfTarget::Xdp { "rules_xdp" } else { "rules_tc" }, spec, prio, None)?]
+        }
+        BpfTarget::TcBpfPerRule => {
+            let last_prio = u64::from(opts.first_prio) + set.order.len() as u64;
+            if last_prio > u64::from(u16::MAX) {
+                return Err(EmitBpfError::Other(format!(
+                    "{} rules from prio {} run past tc's highest prio 65535",
+                    set.order.len(),
+                    opts.first_prio
+                )));
+            }
+            let load_rule = |position: usize| {
+                let index = set.order[position];
+                let spec = ProgramSpec {
+                    hook,
+                    rules: vec![code(index)],
+                    counters_fd: counters.raw_fd(),
+                    scratch_fd: scratch.raw_fd(),
+                    miss_counter: (position + 1 == set.order.len()).then_some(miss_index),
+                    miss_action: target.miss_action(),
+                };
+                load_one(&format!("rule_{index}"), spec, Some(opts.first_prio + position as u32), Some(index))
+            };
+            // The verifier takes ~20 ms per program (the parser): spread them over the CPUs.
+            let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(set.order.len().max(1));
+            let mut slots: Vec<Option<Result<LoadedProgram, EmitBpfError>>> = Vec::new();
+            slots.resize_with(set.order.len(), || None);
+            std::thread::scope(|scope| {
+                for (thread, chunk) in slots.chunks_mut(set.order.len().div_ceil(threads).max(1)).enumerate() {
+                    let load_rule = &load_rule;
+                    let first = thread * set.order.len().div_ceil(threads).max(1);
+                    scope.spawn(move || {
+                        for (offset, slot) in chunk.iter_mut().enumerate() {
+                            *slot = Some(load_rule(first + offset));
+                        }
+                    });
+                }
+            });
+            slots
+                .into_iter()
+                .map(|slot| slot.unwrap_or_else(|| Err(EmitBpfError::Other("a loader thread died".into()))))
+                .collect::<Result<Vec<_>, _>>()?
+        }
+    };
+    Ok(Loaded { target, programs, counters, rule_count })
+}
+
+/// Per-rule hit counts, summed over CPUs.
+#[derive(Clone, Debug, PartialEq, Eq, Default)]
+pub struct Counters {
+    /// Index = rule's index in the file.
+    pub per_rule: Vec<u64>,
+    /// Frames no rule matched (counted by the last program).
+    pub no_match: u64,
+}
+
+impl Counters {
+    /// Reads a counters map (as [`Loaded::counters`] or a pinned one).
+    pub fn read(map: &Map) -> Result<Counters, EmitBpfError> {
+        let mut values = vec![0u8; map.value_buf_len()];
+        let mut sums = Vec::with_capacity(map.max_entries() as usize);
+        for index in 0..map.max_entries() {
+            map.lookup(&index.to_ne_bytes(), &mut values).map_err(bpf_err("read the rule counters"))?;
+            let sum = values.chunks_exact(8).map(|c| u64::from_ne_bytes(c.try_into().unwrap_or([0; 8]))).sum();
+            sums.push(sum);
+        }
+        let no_match = sums.pop().unwrap_or(0);
+        Ok(Counters { per_rule: sums, no_match })
+    }
+}
+
+/// The counters of an installed target, from its pinned map.
+pub fn read_counters(opts: &BpfOptions, target: BpfTarget) -> Result<Counters, EmitBpfError> {
+    let path = opts.pin_dir(target).join("counters");
+    let fd = bpf::get_pinned(&path).map_err(bpf_err(format!("open the counters of {target} on {}", opts.dev)))?;
+    Counters::read(&Map::from_fd(fd).map_err(bpf_err("open the counters map"))?)
+}
+
+/// What [`compile_bpf`] installed.
+#[derive(Debug)]
+pub struct Compiled {
+    pub target: BpfTarget,
+    pub pin_dir: PathBuf,
+    /// The `tc -b` batch that attached the programs (tc targets).
+    pub tc_batch: Option<String>,
+    /// XDP attach mode (xdp target).
+    pub xdp_mode: Option<XdpMode>,
+    pub programs: usize,
+    pub instructions: usize,
+}
+
+/// Loads, pins and attaches: what `rules compile --to tc-bpf|tc-bpf-per-rule|xdp` does.
+/// A previous installation of the same target on the same device is replaced.
+pub fn compile_bpf(set: &RuleSet, target: BpfTarget, opts: &BpfOptions) -> Result<Compiled, EmitBpfError> {
+    let loaded = load(set, target, opts)?;
+    install(loaded, opts)
+}
+
+/// Pins and attaches loaded programs.
+pub fn install(loaded: Loaded, opts: &BpfOptions) -> Result<Compiled, EmitBpfError> {
+    let target = loaded.target;
+    let dir = opts.pin_dir(target);
+    // Under /sys/fs/bpf the mount belongs at /sys/fs/bpf itself (sysfs has no room for
+    // new directories); elsewhere, at the pin root.
+    let bpffs = if opts.pin_root.starts_with(SYS_FS_BPF) { Path::new(SYS_FS_BPF) } else { opts.pin_root.as_path() };
+    bpf::ensure_bpffs(bpffs).map_err(bpf_err("mount bpffs for the pins"))?;
+    // The old programs stay attached while tc replaces them; their pins go now.
+    let old_prios = pinned_prios(&dir);
+    if target == BpfTarget::Xdp {
+        remove(opts, target)?;
+    } else {
+        remove_pins(&dir)?;
+    }
+    std::fs::create_dir_all(&dir).map_err(io_err(format!("create pin directory {}", dir.display())))?;
+    let pin = |fd, name: &str| {
+        let path = dir.join(name);
+        bpf::pin(fd, &path).map_err(bpf_err(format!("pin {}", path.display())))
+    };
+    pin(loaded.counters.fd(), "counters")?;
+    let instructions = loaded.programs.iter().map(|p| p.instructions).sum();
+    let programs = loaded.programs.len();
+    match target {
+        BpfTarget::Xdp => {
+            let program = &loaded.programs[0].program;
+            pin(program.fd(), "prog")?;
+            let ifindex = bpf::ifindex(&opts.dev).map_err(bpf_err("find the interface"))?;
+            let (link, mode) = Link::attach_xdp_auto(program, ifindex).map_err(bpf_err("attach the XDP program"))?;
+            pin(link.fd(), "link")?;
+            Ok(Compiled { target, pin_dir: dir, tc_batch: None, xdp_mode: Some(mode), programs, instructions })
+        }
+        BpfTarget::TcBpf | BpfTarget::TcBpfPerRule => {
+            let mut batch = String::new();
+            if !has_clsact(&opts.dev)? {
+                batch.push_str(&format!("qdisc add dev {} clsact\n", opts.dev));
+            }
+            let mut new_prios = Vec::new();
+            for program in &loaded.programs {
+                let prio = program.prio.unwrap_or(opts.first_prio);
+                let name = format!("prio-{prio}");
+                pin(program.program.fd(), &name)?;
+                // `replace` creates, or swaps the program of an existing filter in place.
+                batch.push_str(&format!(
+                    "filter replace dev {} ingress prio {prio} handle 1 bpf object-pinned {} direct-action\n",
+                    opts.dev,
+                    dir.join(&name).display()
+                ));
+                new_prios.push(prio);
+            }
+            for prio in old_prios.into_iter().filter(|p| !new_prios.contains(p)) {
+                batch.push_str(&format!("filter del dev {} ingress prio {prio}\n", opts.dev));
+            }
+            run_tc_batch(&batch, false)?;
+            Ok(Compiled { target, pin_dir: dir, tc_batch: Some(batch), xdp_mode: None, programs, instructions })
+        }
+    }
+}
+
+/// Detaches and unpins what [`compile_bpf`] installed for `target` on `opts.dev`.
+/// Nothing installed is not an error.
+pub fn remove(opts: &BpfOptions, target: BpfTarget) -> Result<(), EmitBpfError> {
+    let dir = opts.pin_dir(target);
+    if target != BpfTarget::Xdp {
+        let prios = pinned_prios(&dir);
+        if !prios.is_empty() && bpf::ifindex(&opts.dev).is_ok() {
+            let batch: String =
+                prios.iter().map(|prio| format!("filter del dev {} ingress prio {prio}\n", opts.dev)).collect();
+            // A filter someone already deleted is no reason to keep the rest.
+            run_tc_batch(&batch, true)?;
+        }
+    }
+    // Unpinning the XDP link drops its last reference: the program detaches.
+    remove_pins(&dir)
+}
+
+fn remove_pins(dir: &Path) -> Result<(), EmitBpfError> {
+    match std::fs::read_dir(dir) {
+        Ok(entries) => {
+            for entry in entries.flatten() {
+                std::fs::remove_file(entry.path()).map_err(io_err(format!("unpin {}", entry.path().display())))?;
+            }
+            let _ = std::fs::remove_dir(dir);
+            Ok(())
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(err) => Err(io_err(format!("list pins in {}", dir.display()))(err)),
+    }
+}
+
+fn pinned_prios(dir: &Path) -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut prios: Vec<u32> =
+        entries.flatten().filter_map(|e| e.file_name().to_str()?.strip_prefix("prio-")?.parse().ok()).collect();
+    prios.sort_unstable();
+    prios
+}
+
+fn has_clsact(dev: &str) -> Result<bool, EmitBpfError> {
+    let output = Command::new("tc")
+        .args(["qdisc", "show", "dev", dev])
+        .output()
+        .map_err(io_err("run `tc` (is iproute2 installed?)"))?;
+    if !output.status.success() {
+        return Err(EmitBpfError::Tc {
+            command: format!("tc qdisc show dev {dev}"),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        });
+    }
+    Ok(String::from_utf8_lossy(&output.stdout).contains("qdisc clsact"))
+}
+
+/// Runs `tc -b -` on `batch` (with `-force` to go on after errors when `force`).
+fn run_tc_batch(batch: &str, force: bool) -> Result<(), EmitBpfError> {
+    let mut command = Command::new("tc");
+    if force {
+        command.arg("-force");
+    }
+    command.args(["-b", "-"]).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
+    let mut child = command.spawn().map_err(io_err("run `tc` (is iproute2 installed?)"))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        stdin.write_all(batch.as_bytes()).map_err(io_err("write the tc batch"))?;
+    }
+    let output = child.wait_with_output().map_err(io_err("wait for `tc`"))?;
+    if output.status.success() || force {
+        Ok(())
+    } else {
+        Err(EmitBpfError::Tc {
+            command: format!("tc -b - <<EOF\n{batch}EOF"),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests;
