@@ -101,8 +101,9 @@ pub struct LabArgs {
     /// Loss the zero-loss search still accepts, in percent.
     #[arg(long, value_name = "PCT", default_value_t = 0.0)]
     pub ndr_loss: f64,
-    /// Where the AF_XDP targets' ingress NAPI runs (kernel targets: always threaded on core 1).
-    #[arg(long, value_enum, default_value = "threaded")]
+    /// Where the AF_XDP targets' ingress NAPI runs (kernel targets: always threaded on
+    /// core 1). Threaded puts it beside the busy-polling worker, which starves it.
+    #[arg(long, value_enum, default_value = "softirq")]
     pub afxdp_napi: NapiMode,
     /// Keep the per-trial logs (printed at the end).
     #[arg(long)]
@@ -128,7 +129,9 @@ pub struct Ctx {
     pub gen_match_rule: bool,
     pub napi_afxdp: bool,
     pub dpdk_prefix: String,
-    inject: Option<(Target, bool)>,
+    /// Test hook: this target fails in the middle of its first trial (everything running);
+    /// with `true` the whole lab fails there.
+    pub inject: Option<(Target, bool)>,
 }
 
 /// The machine and what it lacks, for the report.
@@ -327,11 +330,14 @@ impl Runner<'_> {
         let prefix = format!("{}p{}", self.prefix, self.seq);
         let topo = Topology::up(&prefix, &self.ctx.work)?;
         let (napi, mut placement) = if point.target.is_kernel() || self.ctx.napi_afxdp {
-            let pids = topo::threaded_napi(&topo, "dut", "dut0", DUT_CORE)?;
+            let pids = topo::threaded_napi(&topo, "dut", "dut0", DUT_CORE, point.target.is_kernel())?;
             let text = if pids.is_empty() {
                 "dut0: threaded NAPI asked for, but no napi/dut0 thread found; its receive work ran in softirq".into()
             } else {
-                format!("dut0: threaded NAPI, thread(s) {pids:?} pinned to core {DUT_CORE}")
+                format!(
+                    "dut0: threaded NAPI, thread(s) {pids:?} pinned to core {DUT_CORE}{}",
+                    if point.target.is_kernel() { " (SCHED_FIFO)" } else { "" }
+                )
             };
             (pids, text)
         } else {
@@ -339,18 +345,13 @@ impl Runner<'_> {
             (Vec::new(), "dut0: NAPI in softirq (runs on the generator's core 0)".to_string())
         };
         // The sink's receive work (its veth NAPI) on the sink's core, not the device's.
-        let sink_napi = topo::threaded_napi(&topo, "sink", "sink0", GEN_CORE)?;
+        let sink_napi = topo::threaded_napi(&topo, "sink", "sink0", GEN_CORE, true)?;
         placement.push_str(if sink_napi.is_empty() {
             "; sink0: softirq of the sender (the device's core)"
         } else {
-            "; sink0: threaded NAPI pinned to core 0"
+            "; sink0: threaded NAPI pinned to core 0 (SCHED_FIFO)"
         });
         let dut = Dut::setup(self.ctx, &topo, point, napi)?;
-        if let Some((target, abort)) = self.ctx.inject {
-            if target == point.target {
-                return Err(if abort { "injected abort (test hook)" } else { "injected failure (test hook)" }.into());
-            }
-        }
         let mut row = Row::new(point, Status::Ok);
         row.processed_source = dut.processed_source;
         for i in 0..self.trials {

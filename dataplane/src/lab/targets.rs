@@ -16,6 +16,10 @@ const FLOW: &str = "src_ip 198.18.0.1 dst_ip 198.19.0.1 src_port 1024 dst_port 9
 /// The generator's core, and the sink's; the device's core.
 pub const GEN_CORE: usize = 0;
 pub const DUT_CORE: usize = 1;
+/// The lab's processes and NAPI threads run at this niceness, so that other work on a shared
+/// machine takes as little of cores 0 and 1 from them as the scheduler allows.
+pub const NICENESS: &str = "-15";
+const NICE: [&str; 2] = ["-n", NICENESS];
 
 /// Writes a rule file of `n` rules where exactly one, the first or the last, matches the
 /// generator's flow; the others differ from it only in the destination address, so every
@@ -134,8 +138,8 @@ impl<'a> Dut<'a> {
         let log = ctx.work.join(format!("{tag}-dut.log"));
         let stats = ctx.work.join(format!("{tag}-stats.jsonl"));
         let fwd = self.point.action == Action::Fwd;
-        let mut cmd = self.topo.exec("dut", "taskset");
-        cmd.args(["-c", &DUT_CORE.to_string()]);
+        let mut cmd = self.topo.exec("dut", "nice");
+        cmd.args(NICE).args(["taskset", "-c", &DUT_CORE.to_string()]);
         let pattern;
         match self.point.target {
             Target::Dataplane => {
@@ -195,8 +199,8 @@ impl<'a> Dut<'a> {
         let mut process = if self.point.target.is_kernel() { None } else { Some(self.start_process(ctx, tag)?) };
         let mut sink = if fwd {
             let log = ctx.work.join(format!("{tag}-sink.log"));
-            let mut cmd = topo.exec("sink", "taskset");
-            cmd.args(["-c", &GEN_CORE.to_string()]).arg(&ctx.bin).args(["sink", "--iface", "sink0", "--json"]);
+            let mut cmd = topo.exec("sink", "nice");
+            cmd.args(NICE).args(["taskset", "-c", &GEN_CORE.to_string()]).arg(&ctx.bin).args(["sink", "--iface", "sink0", "--json"]);
             let mut sink = Proc::spawn("sink", &mut cmd, &log)?;
             let end = Instant::now() + Duration::from_secs(10);
             while !sink.log_text().contains("counting on") {
@@ -217,8 +221,8 @@ impl<'a> Dut<'a> {
         let cpu_before = measure::read_proc_stat();
 
         let gen_log = ctx.work.join(format!("{tag}-gen.log"));
-        let mut cmd = topo.exec("gen", "taskset");
-        cmd.args(["-c", &GEN_CORE.to_string()]).arg(&ctx.bin).args(["gen", "--iface", "gen0", "--engine", "live"]);
+        let mut cmd = topo.exec("gen", "nice");
+        cmd.args(NICE).args(["taskset", "-c", &GEN_CORE.to_string()]).arg(&ctx.bin).args(["gen", "--iface", "gen0", "--engine", "live"]);
         cmd.args(["--size", &(self.point.size.saturating_sub(4)).to_string()]);
         cmd.args(["--duration", &format!("{:.3}", ctx.seconds), "--core", &GEN_CORE.to_string(), "--json"]);
         if self.point.traffic == Traffic::Vxlan {
@@ -233,6 +237,11 @@ impl<'a> Dut<'a> {
         let mut gen = Proc::spawn("generator", &mut cmd, &gen_log)?;
         let status = gen.wait_exit(Duration::from_secs_f64(ctx.seconds + 30.0), &ctx.stop)?;
         let cpu_after = measure::read_proc_stat();
+        if let Some((target, abort)) = ctx.inject {
+            if target == self.point.target {
+                return Err(if abort { "injected abort (test hook)" } else { "injected failure (test hook)" }.into());
+            }
+        }
         let napi_after: Vec<_> = self.napi.iter().filter_map(|&p| measure::read_task(p)).collect();
         let gen_text = gen.log_text();
         if !status.success() {

@@ -369,7 +369,12 @@ pub fn napi_threads(dev: &str) -> Vec<u32> {
 /// Turns on threaded NAPI for `dev` in the namespace and pins its new thread(s) to `core`.
 /// The threads are told apart from same-named ones of other namespaces by appearing only
 /// after the switch. Returns their pids (empty: none found, the caller says so).
-pub fn threaded_napi(topo: &Topology, role: &str, dev: &str, core: usize) -> Result<Vec<u32>, String> {
+///
+/// With `realtime`, the threads run SCHED_FIFO (as softirq work would preempt any task):
+/// on a shared machine a normal-priority NAPI thread waits behind other tasks while the veth's
+/// ring overflows. Not for a thread that shares its core with a busy-polling worker, which it
+/// would starve.
+pub fn threaded_napi(topo: &Topology, role: &str, dev: &str, core: usize, realtime: bool) -> Result<Vec<u32>, String> {
     let before = napi_threads(dev);
     // GRO on keeps the veth's NAPI instance alive with or without an XDP program, so the
     // thread survives devices under test that come and go; it is also what lets the
@@ -393,6 +398,14 @@ pub fn threaded_napi(topo: &Topology, role: &str, dev: &str, core: usize) -> Res
             Command::new("taskset").args(["-pc", &core.to_string(), &pid.to_string()]),
             &format!("taskset -pc {core} {pid}"),
         )?;
+        if realtime {
+            run_checked(Command::new("chrt").args(["-f", "-p", "50", &pid.to_string()]), &format!("chrt -f -p 50 {pid}"))?;
+        } else {
+            run_checked(
+                Command::new("renice").args(["-n", super::targets::NICENESS, "-p", &pid.to_string()]),
+                &format!("renice {pid}"),
+            )?;
+        }
     }
     Ok(new)
 }
