@@ -84,7 +84,11 @@ const RULES_COMPILE_EXAMPLES: &str = "\
 Examples:
   dataplane rules compile acl.rules --to tc-u32 --dev dut0 --port-dev sink0 > acl.tc && tc -b acl.tc
   dataplane rules compile acl.rules --to xdp --dev dut0          # loads, pins and attaches
-  dataplane rules compile acl.rules --to tc-bpf-per-rule --dev dut0 --remove";
+  dataplane rules compile acl.rules --to tc-bpf-per-rule --dev dut0 --remove
+  ip netns exec dut dataplane rules compile acl.rules --to xdp --dev dut0 --pin-root /run/lab/bpf
+
+tc targets print a batch for `tc -b` (kernel gaps and limits on stderr); BPF targets are
+loaded, pinned (PIN_ROOT/DEV/TARGET, with the per-rule counter map) and attached.";
 
 #[derive(Args)]
 struct RulesCheckArgs {
@@ -131,6 +135,11 @@ struct RulesCompileArgs {
     /// Remove what an earlier compile for this target attached to --dev.
     #[arg(long)]
     remove: bool,
+    /// BPF targets: pin under DIR (a bpffs; mounted there if it is not one) instead of
+    /// /sys/fs/bpf/dataplane. Under `ip netns exec`, /sys is the command's own: pins there
+    /// vanish when it exits (and an XDP link with them), so pass a DIR outside /sys.
+    #[arg(long, value_name = "DIR")]
+    pin_root: Option<PathBuf>,
 }
 
 const INSPECT_EXAMPLES: &str = "\
@@ -510,6 +519,7 @@ fn cmd_rules(command: RulesCommand) -> Result<(), String> {
                 port_devs: &args.port_devs,
                 drop_dev: args.drop_dev.as_deref(),
                 remove: args.remove,
+                pin_root: args.pin_root.as_deref(),
             },
             &mut out,
         ),
