@@ -151,10 +151,32 @@ impl FramePlan {
         }
     }
 
+    /// How many of the frames before `index` carry a stamp: the sequence number of frame
+    /// `index`, so frames too small for a stamp (IMIX's smallest in a tunnel) leave no holes
+    /// that would look like loss.
+    pub fn stamped_before(&self, index: u64) -> u64 {
+        match self.sizes {
+            FrameSize::Fixed(size) => {
+                if self.template.has_stamp_room(size) {
+                    index
+                } else {
+                    0
+                }
+            }
+            FrameSize::Imix => {
+                let imix = &crate::template::IMIX;
+                let stamped =
+                    |sizes: &[usize]| sizes.iter().filter(|&&s| self.template.has_stamp_room(s)).count() as u64;
+                let cycle = imix.len() as u64;
+                index / cycle * stamped(imix) + stamped(&imix[..(index % cycle) as usize])
+            }
+        }
+    }
+
     /// Writes frame `index` at the start of `out`, stamped with `sent_ns`; returns its length.
     pub fn write(&self, index: u64, sent_ns: u64, out: &mut [u8]) -> Result<usize, String> {
         let template = self.template.for_flow((index % u64::from(self.flows)) as u32);
-        let seq = if self.sequenced { index } else { 0 };
+        let seq = if self.sequenced { self.stamped_before(index) } else { 0 };
         let stamp = Stamp { sequenced: self.sequenced, stream: self.stream, seq, sent_ns };
         template.build_into(out, self.sizes.at(index), self.bad_layer(index), Some(&stamp))
     }
@@ -499,6 +521,23 @@ mod tests {
         assert_eq!(p.len_of(0), 92);
         assert_eq!(p.max_len(), 1514);
         assert!(!p.stamped(), "a 92-byte VXLAN frame has no room for the stamp");
+    }
+
+    #[test]
+    fn sequence_numbers_skip_frames_without_a_stamp() {
+        // VXLAN over IPv6 with IMIX: the 60-byte entries become 132-byte frames, no room.
+        let p = FramePlan::new(Template::new(TemplateKind::Vxlan, true), FrameSize::Imix, 1, None, true).unwrap();
+        let mut buf = [0u8; MAX_FRAME];
+        let mut seqs = Vec::new();
+        for i in 0..36 {
+            let len = p.write(i, 0, &mut buf).unwrap();
+            let offsets = crate::wire::walk(&buf[..len], &crate::wire::WalkConfig::default()).unwrap();
+            if let Some(stamp) = crate::stamp::find(&buf[..len], &offsets) {
+                assert_eq!(stamp.seq, p.stamped_before(i));
+                seqs.push(stamp.seq);
+            }
+        }
+        assert_eq!(seqs, (0..15).collect::<Vec<u64>>(), "5 of every 12 have room, numbered without holes");
     }
 
     #[test]

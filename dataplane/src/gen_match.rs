@@ -101,7 +101,9 @@ fn first_pick(rule: &Rule, base: &PacketKey) -> Result<PacketKey, String> {
         Protocol::All | Protocol::Vlan => None,
     };
     let prefix_family = match (keys.src_ip, keys.dst_ip) {
-        (Some(a), Some(b)) if a.family != b.family => return Err("its source and destination prefixes differ in family".into()),
+        (Some(a), Some(b)) if a.family != b.family => {
+            return Err("its source and destination prefixes differ in family".into())
+        }
         (Some(p), _) | (None, Some(p)) => Some(p.family),
         (None, None) => None,
     };

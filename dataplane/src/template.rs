@@ -14,8 +14,8 @@ use crate::csum::{ipv4_pseudo_header, ipv6_pseudo_header, Sum};
 use crate::pipeline::CsumLayer;
 use crate::stamp::{Stamp, STAMP_LEN};
 use crate::wire::{
-    ethertype, ip_protocol, udp_port, EthernetRepr, GeneveRepr, GreRepr, Ipv4Repr, Ipv6Repr, TcpRepr, UdpRepr, VlanRepr,
-    VxlanRepr,
+    ethertype, ip_protocol, udp_port, EthernetRepr, GeneveRepr, GreRepr, Ipv4Repr, Ipv6Repr, TcpRepr, UdpRepr,
+    VlanRepr, VxlanRepr,
 };
 
 pub const ETH_HEADER: usize = 14;
@@ -399,7 +399,13 @@ fn fill_l4_checksum(frame: &mut [u8], at: usize, field: usize, src: IpAddr, dst:
     frame[at + field..at + field + 2].copy_from_slice(&value.to_be_bytes());
 }
 
-fn emit_eth(buffer: &mut [u8], src: [u8; 6], dst: [u8; 6], vlan: Option<Vlan>, ethertype: u16) -> Result<usize, String> {
+fn emit_eth(
+    buffer: &mut [u8],
+    src: [u8; 6],
+    dst: [u8; 6],
+    vlan: Option<Vlan>,
+    ethertype: u16,
+) -> Result<usize, String> {
     let outer_type = if vlan.is_some() { ethertype::VLAN } else { ethertype };
     let mut len = EthernetRepr { dst_addr: dst, src_addr: src, ethertype: outer_type }.emit(buffer).map_err(wire)?;
     if let Some(tag) = vlan {
@@ -538,7 +544,10 @@ impl Template {
         }
         if let Some(t) = &self.tunnel {
             if t.src_ip.is_ipv4() != t.dst_ip.is_ipv4() {
-                return Err(format!("tunnel source {} and destination {} are of different families", t.src_ip, t.dst_ip));
+                return Err(format!(
+                    "tunnel source {} and destination {} are of different families",
+                    t.src_ip, t.dst_ip
+                ));
             }
             if !p.l2 && t.kind != TunnelType::Gre {
                 return Err("VXLAN and Geneve carry Ethernet frames: the inner headers need an Ethernet header".into());
@@ -583,7 +592,11 @@ impl Template {
 
     fn gre_repr(&self, t: &TunnelHeaders) -> GreRepr {
         GreRepr {
-            protocol_type: if self.plain.l2 { ethertype::TRANSPARENT_ETHERNET } else { ip_ethertype(self.plain.src_ip) },
+            protocol_type: if self.plain.l2 {
+                ethertype::TRANSPARENT_ETHERNET
+            } else {
+                ip_ethertype(self.plain.src_ip)
+            },
             checksum_present: t.gre_checksum,
             key: t.key,
             sequence: None,
@@ -691,7 +704,8 @@ impl Template {
             let payload_protocol = if p.l2 { ethertype::TRANSPARENT_ETHERNET } else { ip_ethertype(p.src_ip) };
             match t.kind {
                 TunnelType::Vxlan | TunnelType::Geneve => {
-                    let udp = UdpRepr { src_port: t.src_port, dst_port: t.dst_port, payload_len: len - at - UDP_HEADER };
+                    let udp =
+                        UdpRepr { src_port: t.src_port, dst_port: t.dst_port, payload_len: len - at - UDP_HEADER };
                     at += udp.emit(&mut frame[at..]).map_err(wire)?;
                     let vni = t.key.unwrap_or(0);
                     at += if t.kind == TunnelType::Vxlan {
@@ -738,8 +752,11 @@ impl Template {
         }
 
         // Checksums from the inside out: each outer one covers the inner ones as sent.
-        let (plain_l3, plain_l4) =
-            if outer.is_some() { (CsumLayer::InnerL3, CsumLayer::InnerL4) } else { (CsumLayer::OuterL3, CsumLayer::OuterL4) };
+        let (plain_l3, plain_l4) = if outer.is_some() {
+            (CsumLayer::InnerL3, CsumLayer::InnerL4)
+        } else {
+            (CsumLayer::OuterL3, CsumLayer::OuterL4)
+        };
         fill_l4_checksum(frame, l4_at, p.l4.checksum_offset(), p.src_ip, p.dst_ip, protocol);
         if bad == Some(plain_l4) {
             corrupt_at(frame, l4_at + p.l4.checksum_offset());
@@ -830,7 +847,11 @@ pub fn from_key(key: &PacketKey, kind: TemplateKind, size: usize) -> Result<Temp
         other => return Err(format!("the key needs IP protocol {other}; the generator sends UDP (17) or TCP (6)")),
     };
     if kind == TemplateKind::Tcp && p.l4 == L4Proto::Udp || kind == TemplateKind::Udp && p.l4 == L4Proto::Tcp {
-        return Err(format!("the key needs IP protocol {}, the {} template sends the other", key.ip_proto, kind.name()));
+        return Err(format!(
+            "the key needs IP protocol {}, the {} template sends the other",
+            key.ip_proto,
+            kind.name()
+        ));
     }
     if !key.has_ports {
         return Err("the key has no ports (a later fragment); the generator sends whole datagrams".into());
@@ -1070,7 +1091,9 @@ mod tests {
     #[test]
     fn from_key_refuses_what_it_cannot_send() {
         let udp = Template::new(TemplateKind::Udp, false).key();
-        assert!(from_key(&PacketKey { ip_proto: 1, ..udp }, TemplateKind::Udp, 60).unwrap_err().contains("IP protocol 1"));
+        assert!(from_key(&PacketKey { ip_proto: 1, ..udp }, TemplateKind::Udp, 60)
+            .unwrap_err()
+            .contains("IP protocol 1"));
         assert!(from_key(&PacketKey { family: Family::None, ..udp }, TemplateKind::Udp, 60).is_err());
         assert!(from_key(&PacketKey { ip_flags: 1, ..udp }, TemplateKind::Udp, 60).unwrap_err().contains("fragment"));
         let vxlan = Template::new(TemplateKind::Vxlan, false).key();

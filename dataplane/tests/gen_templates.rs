@@ -33,7 +33,9 @@ fn variants() -> Vec<Vec<String>> {
             for vlan in [false, true] {
                 for size in ["60", "imix"] {
                     let mut args: Vec<String> =
-                        ["--template", template, "--size", size, "--flows", "5", "--count", "24"].map(String::from).into();
+                        ["--template", template, "--size", size, "--flows", "5", "--count", "24"]
+                            .map(String::from)
+                            .into();
                     if ipv6 {
                         args.push("--ipv6".into());
                     }
@@ -68,7 +70,11 @@ fn every_template_parses_back_with_every_checksum_good() {
             let v = verdicts(frame, &offsets);
             for layer in CsumLayer::ALL {
                 let status = v.get(layer);
-                assert!(matches!(status, Status::Good | Status::Absent), "{args:?} frame {i}: {} {status:?}", slot(layer));
+                assert!(
+                    matches!(status, Status::Good | Status::Absent),
+                    "{args:?} frame {i}: {} {status:?}",
+                    slot(layer)
+                );
             }
             let is_tunnel = ["vxlan", "gre", "geneve"].iter().any(|t| args.contains(&t.to_string()));
             assert_eq!(offsets.tunnel.is_some(), is_tunnel, "{args:?}");
@@ -90,7 +96,18 @@ fn bad_checksums_are_bad_at_the_layer_asked_for_only() {
     for (template, layers) in cases {
         for &layer in layers {
             let path = dir.join(format!("bad-{template}-{layer}.pcap"));
-            let args = ["--template", template, "--size", "imix", "--count", "12", "--bad-csum", "100", "--bad-csum-layer", layer];
+            let args = [
+                "--template",
+                template,
+                "--size",
+                "imix",
+                "--count",
+                "12",
+                "--bad-csum",
+                "100",
+                "--bad-csum-layer",
+                layer,
+            ];
             for (i, frame) in gen_pcap(&path, &args).iter().enumerate() {
                 let offsets = walk(frame, &WalkConfig::default()).unwrap();
                 let v = verdicts(frame, &offsets);
@@ -99,7 +116,11 @@ fn bad_checksums_are_bad_at_the_layer_asked_for_only() {
                     if l.name() == layer {
                         assert_eq!(status, Status::Bad, "{template} bad {layer}, frame {i}");
                     } else {
-                        assert!(matches!(status, Status::Good | Status::Absent), "{template} bad {layer}: {}", l.name());
+                        assert!(
+                            matches!(status, Status::Good | Status::Absent),
+                            "{template} bad {layer}: {}",
+                            l.name()
+                        );
                     }
                 }
             }
@@ -141,7 +162,8 @@ fn tshark_available(test: &str) -> bool {
 }
 
 /// The checksum status fields tshark has (PROTO_CHECKSUM_E_*: 0 bad, 1 good, 2 unverified).
-const STATUS_FIELDS: [&str; 4] = ["ip.checksum.status", "udp.checksum.status", "tcp.checksum.status", "gre.checksum.status"];
+const STATUS_FIELDS: [&str; 4] =
+    ["ip.checksum.status", "udp.checksum.status", "tcp.checksum.status", "gre.checksum.status"];
 
 /// For each frame, every checksum status tshark gives, as (field, status) in field order.
 fn tshark_statuses(capture: &Path) -> Vec<Vec<(&'static str, String)>> {
@@ -230,7 +252,8 @@ fn tshark_finds_the_bad_checksum_where_it_was_asked_for() {
     ];
     for (template, layer, field, occurrence) in cases {
         let path = dir.join(format!("tshark-bad-{template}-{layer}.pcap"));
-        let args = ["--template", template, "--size", "300", "--count", "4", "--bad-csum", "100", "--bad-csum-layer", layer];
+        let args =
+            ["--template", template, "--size", "300", "--count", "4", "--bad-csum", "100", "--bad-csum-layer", layer];
         gen_pcap(&path, &args);
         for (i, statuses) in tshark_statuses(&path).iter().enumerate() {
             let bad: Vec<(usize, &&str)> = statuses

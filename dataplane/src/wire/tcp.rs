@@ -1,8 +1,6 @@
 //! TCP header with options (RFC 9293 §3.1).
 
-use super::{
-    check_len, clamped, clamped_mut, read_u16, read_u32, write_u16, write_u32, ErrorKind, Layer, WireError,
-};
+use super::{check_len, clamped, clamped_mut, read_u16, read_u32, write_u16, write_u32, ErrorKind, Layer, WireError};
 
 /// The header without options (data offset 5).
 pub const MIN_HEADER_LEN: usize = 20;
@@ -195,8 +193,7 @@ mod tests {
 
     #[test]
     fn repr_round_trip() {
-        let repr =
-            TcpRepr { src_port: 1, dst_port: 80, seq_number: 7, ack_number: 9, flags: 0x112, window: 512 };
+        let repr = TcpRepr { src_port: 1, dst_port: 80, seq_number: 7, ack_number: 9, flags: 0x112, window: 512 };
         let mut bytes = [0xffu8; 24];
         assert_eq!(repr.emit(&mut bytes), Ok(20));
         let segment = TcpPacket::new_checked(&bytes[..]).unwrap();
