@@ -516,8 +516,7 @@ mod tests {
             total += len as u64;
         }
         assert_eq!(p.bytes_of_first(30), total);
-        // VXLAN over IPv4 needs 92 bytes of headers: the 60-byte IMIX frames grow to 110
-        // with the stamp room... no: to the header length, 92.
+        // VXLAN over IPv4 needs 92 bytes of headers: the 60-byte IMIX frames grow to 92.
         assert_eq!(p.len_of(0), 92);
         assert_eq!(p.max_len(), 1514);
         assert!(!p.stamped(), "a 92-byte VXLAN frame has no room for the stamp");
