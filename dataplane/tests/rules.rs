@@ -374,3 +374,81 @@ fn compile_loads_pins_and_attaches_every_bpf_target_and_removes_it() {
         assert!(!lab.ingress_filters().contains("bpf"), "{target}: {}", lab.ingress_filters());
     }
 }
+
+/// Rules of the shapes an ACL has; the last one is a catch-all for UDP.
+fn acl_rules(n: usize) -> String {
+    let mut text = String::new();
+    for i in 0..n - 1 {
+        let (a, b) = ((i >> 8) & 0xff, i & 0xff);
+        text.push_str(&match i % 3 {
+            0 => format!("ip_proto udp dst_ip 10.{a}.{b}.0/24 dst_port {} action drop\n", 1000 + i),
+            1 => format!("ip_proto tcp src_ip 172.16.{b}.0/24 dst_port 1024-65535 action drop\n"),
+            _ => format!("ip_proto udp src_ip 192.168.{a}.{b}/32 src_port 2000-2999 action drop\n"),
+        });
+    }
+    text.push_str("ip_proto udp action pass\n");
+    text
+}
+
+#[test]
+fn gen_builds_frames_that_the_classifier_matches_at_the_asked_rule() {
+    let dir = TempDir::new("gen-match");
+    let rules = dir.file("acl.rules", &acl_rules(300));
+    let rules_s = rules.to_str().unwrap();
+    for (which, expected, template) in
+        [("first", 0, "udp"), ("last", 299, "udp"), ("151", 151, "tcp"), ("150", 150, "vxlan"), ("152", 152, "geneve")]
+    {
+        let capture = dir.path(&format!("gen-{which}.pcap"));
+        let out = dataplane(&[
+            "gen",
+            "--template",
+            template,
+            "--count",
+            "20",
+            "--flows",
+            "4",
+            "--rules",
+            rules_s,
+            "--match-rule",
+            which,
+            "--pcap",
+            capture.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{which}: {}", text(&out.stderr));
+        let stats = dir.path("stats.jsonl");
+        let port = format!("pcap:rx={}", capture.display());
+        let out = dataplane(&[
+            "run",
+            "--cores",
+            "0",
+            "--stats-interval",
+            "0",
+            "--action",
+            "drop",
+            "--port",
+            &port,
+            "--rules",
+            rules_s,
+            "--stats-json",
+            stats.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let json = last_json(&std::fs::read_to_string(&stats).unwrap());
+        assert_eq!(json["rules"]["hits"][expected]["hits"], 20, "{which} ({template}): {}", json["rules"]);
+    }
+    // A rule no frame of the template can match first is refused before anything is sent.
+    let shadowed = dir.file("shadow.rules", "ip_proto udp action pass\nip_proto udp dst_port 9 action drop\n");
+    let out = dataplane(&[
+        "gen",
+        "--count",
+        "1",
+        "--rules",
+        shadowed.to_str().unwrap(),
+        "--match-rule",
+        "1",
+        "--pcap",
+        dir.path("x.pcap").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("shadowed"), "{}", text(&out.stderr));
+}
