@@ -1,5 +1,12 @@
-//! `dataplane gen`: sends an IPv4/UDP template out of an interface with AF_XDP, as fast as
-//! possible or at a paced rate, recycling frames through the completion ring.
+//! `dataplane gen`: sends frames of a [`Template`] (UDP, TCP, VXLAN, GRE, Geneve; IPv4 or
+//! IPv6) out of an interface, as fast as possible or at a paced rate, with flows, IMIX
+//! sizes and bad checksums as asked ([`FramePlan`]), or writes them to a capture.
+//!
+//! Every frame of the af-xdp engine is built anew in its UMEM frame just before it goes in
+//! the transmit ring, with a stamp ([`crate::stamp`]) holding its sequence number (its index,
+//! from 0) and the time, for the sink's loss, reorder and latency counts. The live engine
+//! repeats one buffer many times per system call, so its frames carry a static stamp (no
+//! sequence), and flows, sizes and bad checksums change per call, not per frame.
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,7 +16,9 @@ use pmd::af_xdp::{open_owner_socket, RingSizes};
 use pmd::{netdev, BindMode};
 use umem::{Frame, Umem, UmemConfig};
 
-use crate::template::UdpTemplate;
+use crate::pipeline::CsumLayer;
+use crate::stamp::Stamp;
+use crate::template::{FrameSize, Template, MAX_FRAME};
 
 /// How frames are put on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -24,10 +33,163 @@ pub enum Engine {
     Live,
 }
 
+/// `--bad-csum PCT [--bad-csum-layer LAYER]`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BadCsum {
+    /// 0 to 100: that share of frames, spread evenly (frame i is bad when
+    /// floor((i+1)·p) > floor(i·p), p = percent/100), so N frames hold exactly floor(N·p) bad ones.
+    pub percent: f64,
+    /// The layer whose checksum is wrong; `None`: each layer the template has in turn.
+    pub layer: Option<CsumLayer>,
+}
+
+/// Which frame is which: template, flow, size, bad checksum and stamp of frame `index`.
+#[derive(Clone, Debug)]
+pub struct FramePlan {
+    template: Template,
+    sizes: FrameSize,
+    flows: u32,
+    bad: Option<BadCsum>,
+    /// The layers a bad checksum goes to, in turn.
+    bad_layers: Vec<CsumLayer>,
+    stream: u16,
+    sequenced: bool,
+}
+
+impl FramePlan {
+    /// `sequenced`: stamps carry the frame index (false for the live engine, which sends
+    /// each buffer many times).
+    pub fn new(
+        template: Template,
+        sizes: FrameSize,
+        flows: u32,
+        bad: Option<BadCsum>,
+        sequenced: bool,
+    ) -> Result<FramePlan, String> {
+        template.validate()?;
+        if flows == 0 {
+            return Err("--flows 0: give at least 1".into());
+        }
+        let available = template.csum_layers();
+        let bad_layers = match bad {
+            Some(b) if !(b.percent.is_finite() && (0.0..=100.0).contains(&b.percent)) => {
+                return Err(format!("--bad-csum {}: give a percentage from 0 to 100", b.percent))
+            }
+            Some(BadCsum { layer: Some(layer), .. }) if !available.contains(&layer) => {
+                let names: Vec<&str> = available.iter().map(|l| l.name()).collect();
+                return Err(format!(
+                    "{} frames have no {} checksum; they have: {}",
+                    template.describe(),
+                    layer.name(),
+                    names.join(", ")
+                ));
+            }
+            Some(BadCsum { layer: Some(layer), .. }) => vec![layer],
+            _ => available,
+        };
+        // Tells generator runs apart at the sink; any value will do, as long as two runs
+        // in a row differ.
+        let stream = (pmd::clock::monotonic_ns() ^ u64::from(std::process::id()) << 7) as u16;
+        Ok(FramePlan { template, sizes, flows, bad, bad_layers, stream, sequenced })
+    }
+
+    pub fn template(&self) -> &Template {
+        &self.template
+    }
+
+    /// The stream id in this run's stamps.
+    pub fn stream(&self) -> u16 {
+        self.stream
+    }
+
+    /// The length of frame `index`.
+    pub fn len_of(&self, index: u64) -> usize {
+        self.template.frame_len(self.sizes.at(index))
+    }
+
+    /// The largest frame this plan sends.
+    pub fn max_len(&self) -> usize {
+        match self.sizes {
+            FrameSize::Fixed(size) => self.template.frame_len(size),
+            FrameSize::Imix => crate::template::IMIX.iter().map(|&s| self.template.frame_len(s)).max().unwrap_or(0),
+        }
+    }
+
+    /// True when the smallest frame has room for the stamp.
+    pub fn stamped(&self) -> bool {
+        match self.sizes {
+            FrameSize::Fixed(size) => self.template.has_stamp_room(size),
+            FrameSize::Imix => crate::template::IMIX.iter().all(|&s| self.template.has_stamp_room(s)),
+        }
+    }
+
+    /// Which checksum of frame `index` is wrong, if any.
+    pub fn bad_layer(&self, index: u64) -> Option<CsumLayer> {
+        let p = self.bad?.percent / 100.0;
+        let before = (index as f64 * p).floor();
+        if ((index + 1) as f64 * p).floor() > before {
+            Some(self.bad_layers[(before as u64 % self.bad_layers.len() as u64) as usize])
+        } else {
+            None
+        }
+    }
+
+    /// How many of the first `n` frames have a bad checksum.
+    pub fn bad_in_first(&self, n: u64) -> u64 {
+        self.bad.map_or(0, |b| (n as f64 * b.percent / 100.0).floor() as u64)
+    }
+
+    /// Bytes of the first `n` frames (without FCS).
+    pub fn bytes_of_first(&self, n: u64) -> u64 {
+        match self.sizes {
+            FrameSize::Fixed(size) => n * self.template.frame_len(size) as u64,
+            FrameSize::Imix => {
+                let cycle = crate::template::IMIX.len() as u64;
+                let cycle_bytes: u64 = (0..cycle).map(|i| self.len_of(i) as u64).sum();
+                (n / cycle) * cycle_bytes + (0..n % cycle).map(|i| self.len_of(i) as u64).sum::<u64>()
+            }
+        }
+    }
+
+    /// How many of the frames before `index` carry a stamp: the sequence number of frame
+    /// `index`, so frames too small for a stamp (IMIX's smallest in a tunnel) leave no holes
+    /// that would look like loss.
+    pub fn stamped_before(&self, index: u64) -> u64 {
+        match self.sizes {
+            FrameSize::Fixed(size) => {
+                if self.template.has_stamp_room(size) {
+                    index
+                } else {
+                    0
+                }
+            }
+            FrameSize::Imix => {
+                let imix = &crate::template::IMIX;
+                let stamped =
+                    |sizes: &[usize]| sizes.iter().filter(|&&s| self.template.has_stamp_room(s)).count() as u64;
+                let cycle = imix.len() as u64;
+                index / cycle * stamped(imix) + stamped(&imix[..(index % cycle) as usize])
+            }
+        }
+    }
+
+    /// Writes frame `index` at the start of `out`, stamped with `sent_ns`; returns its length.
+    pub fn write(&self, index: u64, sent_ns: u64, out: &mut [u8]) -> Result<usize, String> {
+        let template = self.template.for_flow((index % u64::from(self.flows)) as u32);
+        let seq = if self.sequenced { self.stamped_before(index) } else { 0 };
+        let stamp = Stamp { sequenced: self.sequenced, stream: self.stream, seq, sent_ns };
+        template.build_into(out, self.sizes.at(index), self.bad_layer(index), Some(&stamp))
+    }
+}
+
 pub struct GenConfig {
     pub engine: Engine,
     pub iface: Option<String>,
-    pub template: UdpTemplate,
+    pub template: Template,
+    pub sizes: FrameSize,
+    /// `--flows N`: see [`Template::for_flow`].
+    pub flows: u32,
+    pub bad_csum: Option<BadCsum>,
     pub count: Option<u64>,
     pub duration: Option<Duration>,
     pub rate: Option<f64>,
@@ -41,13 +203,27 @@ pub struct GenConfig {
 pub struct GenReport {
     /// Frames the kernel took and completed.
     pub sent: u64,
+    /// Their bytes, without FCS.
+    pub bytes: u64,
+    /// How many of them have a bad checksum.
+    pub bad_csum: u64,
     pub seconds: f64,
 }
 
 impl GenReport {
+    /// The offered rate.
     pub fn pps(&self) -> f64 {
         if self.seconds > 0.0 {
             self.sent as f64 / self.seconds
+        } else {
+            0.0
+        }
+    }
+
+    /// The offered rate in Gbit/s of frame bytes (without FCS, preamble and gap).
+    pub fn gbps(&self) -> f64 {
+        if self.seconds > 0.0 {
+            self.bytes as f64 * 8.0 / self.seconds / 1e9
         } else {
             0.0
         }
@@ -95,16 +271,22 @@ impl Pacer {
 }
 
 pub fn generate(config: &GenConfig, stop: &AtomicBool) -> Result<GenReport, String> {
-    let frame = config.template.build();
+    let sequenced = config.engine == Engine::AfXdp;
+    let plan = FramePlan::new(config.template, config.sizes, config.flows, config.bad_csum, sequenced)?;
     if let Some(path) = &config.pcap {
         let count = config.count.unwrap_or(1);
         let mut writer = pmd::pcap::create_capture(path).map_err(|e| e.to_string())?;
-        for _ in 0..count {
-            let packet = pcap_file::pcap::PcapPacket::new(Duration::ZERO, frame.len() as u32, &frame);
+        let mut frame = vec![0u8; MAX_FRAME];
+        // The capture holds what the af-xdp engine would send: sequenced stamps.
+        let file_plan = FramePlan { sequenced: true, ..plan.clone() };
+        for index in 0..count {
+            let len = file_plan.write(index, pmd::clock::monotonic_ns(), &mut frame)?;
+            let packet = pcap_file::pcap::PcapPacket::new(Duration::ZERO, len as u32, &frame[..len]);
             writer.write_packet(&packet).map_err(|e| format!("{}: {e}", path.display()))?;
         }
         if config.iface.is_none() {
-            return Ok(GenReport { sent: count, seconds: 0.0 });
+            let bytes = file_plan.bytes_of_first(count);
+            return Ok(GenReport { sent: count, bytes, bad_csum: file_plan.bad_in_first(count), seconds: 0.0 });
         }
     }
     let iface = config.iface.as_deref().ok_or("give --iface NAME to send, or --pcap FILE to write a capture")?;
@@ -117,19 +299,25 @@ pub fn generate(config: &GenConfig, stop: &AtomicBool) -> Result<GenReport, Stri
     netdev::raise_memlock_limit();
     let ifindex = netdev::ifindex(iface).map_err(|e| e.to_string())?;
     if let Some(mtu) = netdev::mtu(iface) {
-        if frame.len() > mtu as usize + 14 {
-            return Err(format!("a {}-byte frame does not fit the MTU of {iface} ({mtu})", frame.len()));
+        // The MTU counts from the outermost IP header: a VLAN tag on the wire is extra.
+        let l2 = crate::template::ETH_HEADER + if has_wire_vlan(&config.template) { 4 } else { 0 };
+        if plan.max_len() > mtu as usize + l2 {
+            return Err(format!("a {}-byte frame does not fit the MTU of {iface} ({mtu})", plan.max_len()));
         }
     }
     match config.engine {
-        Engine::AfXdp => send_af_xdp(config, &frame, iface, ifindex, stop),
-        Engine::Live => send_live(config, &frame, iface, ifindex, stop),
+        Engine::AfXdp => send_af_xdp(config, &plan, iface, ifindex, stop),
+        Engine::Live => send_live(config, &plan, iface, ifindex, stop),
     }
+}
+
+fn has_wire_vlan(template: &Template) -> bool {
+    template.tunnel.map_or(template.plain.vlan.is_some(), |t| t.vlan.is_some())
 }
 
 fn send_af_xdp(
     config: &GenConfig,
-    frame: &[u8],
+    plan: &FramePlan,
     iface: &str,
     ifindex: u32,
     stop: &AtomicBool,
@@ -142,11 +330,7 @@ fn send_af_xdp(
         open_owner_socket(&umem, iface, ifindex, config.queue, sizes, config.mode).map_err(|e| e.to_string())?;
     let _ = socket.set_tx_budget(BURST as u32 * 4);
 
-    let mut free: Vec<Frame> = Vec::with_capacity(frames.len());
-    for mut f in frames {
-        umem.write(&mut f, frame);
-        free.push(f);
-    }
+    let mut free: Vec<Frame> = frames;
     let mut batch: Vec<Frame> = Vec::with_capacity(BURST);
     let mut done: Vec<Frame> = Vec::with_capacity(TX_RING as usize);
     // Bursts of at most 1 frame per token: paced traffic is smooth.
@@ -159,10 +343,7 @@ fn send_af_xdp(
 
     let reap = |comp: &mut umem::CompRing, free: &mut Vec<Frame>, done: &mut Vec<Frame>| {
         let n = comp.complete_into(done, TX_RING);
-        for mut f in done.drain(..) {
-            f.set_len(frame.len());
-            free.push(f);
-        }
+        free.append(done);
         n as u64
     };
 
@@ -177,6 +358,13 @@ fn send_af_xdp(
         }
         if want > 0 {
             batch.extend(free.drain(free.len() - want..));
+            // Frame `submitted + j` in the j-th slot; frames the ring does not take are
+            // written again (same index) next time, so sequence numbers have no holes.
+            let now = pmd::clock::monotonic_ns();
+            for (j, frame) in batch.iter_mut().enumerate() {
+                let len = plan.write(submitted + j as u64, now, umem.buffer_mut(frame))?;
+                frame.set_len(len);
+            }
             submitted += tx.send_from(&mut batch) as u64;
             free.append(&mut batch);
         }
@@ -192,7 +380,13 @@ fn send_af_xdp(
         }
         completed += reap(&mut socket.comp, &mut free, &mut done);
     }
-    Ok(GenReport { sent: completed, seconds: start.elapsed().as_secs_f64() })
+    // The ring completes in order: the completed frames are the first ones.
+    Ok(GenReport {
+        sent: completed,
+        bytes: plan.bytes_of_first(completed),
+        bad_csum: plan.bad_in_first(completed),
+        seconds: start.elapsed().as_secs_f64(),
+    })
 }
 
 /// Frames per `BPF_PROG_RUN` call when sending as fast as possible: large enough that the
@@ -201,7 +395,7 @@ const LIVE_CHUNK: u32 = 16 * 1024;
 
 fn send_live(
     config: &GenConfig,
-    frame: &[u8],
+    plan: &FramePlan,
     iface: &str,
     ifindex: u32,
     stop: &AtomicBool,
@@ -211,15 +405,19 @@ fn send_live(
     // XDP_TX in a live-frames run is a redirect back out of the "ingress" interface.
     let program = Program::load(ProgType::Xdp, "gen_xdp_tx", &[Insn::mov64_imm(Reg::R0, bpf::xdp::TX), Insn::exit()])
         .map_err(|e| e.to_string())?;
-    let context = bpf::xdp::XdpMd::for_frame(frame.len(), ifindex, config.queue).to_bytes();
-    let run = |count: u32| {
+    // Call number `call` sends `count` copies of frame `call` of the plan.
+    let mut buffer = vec![0u8; MAX_FRAME];
+    let mut run = |call: u64, count: u32| -> Result<(u64, bool), String> {
+        let len = plan.write(call, pmd::clock::monotonic_ns(), &mut buffer)?;
+        let context = bpf::xdp::XdpMd::for_frame(len, ifindex, config.queue).to_bytes();
         let options = TestRunOptions {
             repeat: count,
             flags: TestRunOptions::XDP_LIVE_FRAMES,
             ctx_in: Some(&context),
             ..Default::default()
         };
-        program.test_run_with(frame, &options).map(drop).map_err(|e| format!("live frames on {iface}: {e}"))
+        program.test_run_with(&buffer[..len], &options).map_err(|e| format!("live frames on {iface}: {e}"))?;
+        Ok((u64::from(count) * len as u64, plan.bad_layer(call).is_some()))
     };
 
     // A redirect into a veth whose peer has neither an XDP program nor GRO fails silently
@@ -228,7 +426,7 @@ fn send_live(
     let limit = config.count.unwrap_or(u64::MAX);
     let probe = limit.min(64) as u32;
     let sent_before = netdev::tx_packets(iface).unwrap_or(0);
-    run(probe)?;
+    let (mut bytes, probe_bad) = run(0, probe)?;
     let probe_start = Instant::now();
     while netdev::tx_packets(iface).unwrap_or(0) == sent_before {
         if probe_start.elapsed() > Duration::from_millis(200) {
@@ -242,6 +440,8 @@ fn send_live(
 
     // The probe frames count: they went out.
     let mut sent = u64::from(probe);
+    let mut bad_csum = if probe_bad { sent } else { 0 };
+    let mut call = 1;
     // Each call sets the kernel up anew (a page pool, torn down behind an RCU grace period:
     // milliseconds), so paced traffic goes in slices of 50 ms, each sent at full speed. The
     // af_xdp engine paces frame by frame.
@@ -257,9 +457,99 @@ fn send_live(
             None => room,
         };
         if count > 0 {
-            run(count)?;
+            let (call_bytes, bad) = run(call, count)?;
+            call += 1;
             sent += u64::from(count);
+            bytes += call_bytes;
+            if bad {
+                bad_csum += u64::from(count);
+            }
         }
     }
-    Ok(GenReport { sent, seconds: start.elapsed().as_secs_f64() })
+    Ok(GenReport { sent, bytes, bad_csum, seconds: start.elapsed().as_secs_f64() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::template::TemplateKind;
+
+    fn plan(sizes: FrameSize, flows: u32, bad: Option<BadCsum>) -> FramePlan {
+        FramePlan::new(Template::new(TemplateKind::Vxlan, false), sizes, flows, bad, true).unwrap()
+    }
+
+    #[test]
+    fn bad_checksums_are_exact_and_take_turns() {
+        let p = plan(FrameSize::Fixed(128), 1, Some(BadCsum { percent: 10.0, layer: None }));
+        let bad: Vec<(u64, CsumLayer)> = (0..1000).filter_map(|i| p.bad_layer(i).map(|l| (i, l))).collect();
+        assert_eq!(bad.len(), 100);
+        assert_eq!(p.bad_in_first(1000), 100);
+        assert_eq!(bad[0].0, 9, "spread out, not the first ten");
+        let layers = Template::new(TemplateKind::Vxlan, false).csum_layers();
+        for (n, (_, layer)) in bad.iter().enumerate() {
+            assert_eq!(*layer, layers[n % layers.len()]);
+        }
+        let all = plan(FrameSize::Fixed(128), 1, Some(BadCsum { percent: 100.0, layer: Some(CsumLayer::InnerL4) }));
+        assert!((0..50).all(|i| all.bad_layer(i) == Some(CsumLayer::InnerL4)));
+        assert!(plan(FrameSize::Fixed(128), 1, None).bad_layer(3).is_none());
+    }
+
+    #[test]
+    fn plans_refuse_what_cannot_be() {
+        let t = Template::new(TemplateKind::Udp, true);
+        let no_l3 = Some(BadCsum { percent: 1.0, layer: Some(CsumLayer::OuterL3) });
+        let why = FramePlan::new(t, FrameSize::Fixed(100), 1, no_l3, true).unwrap_err();
+        assert!(why.contains("no outer_l3 checksum") && why.contains("outer_l4"), "{why}");
+        assert!(FramePlan::new(t, FrameSize::Fixed(100), 0, None, true).is_err());
+        let over = Some(BadCsum { percent: 101.0, layer: None });
+        assert!(FramePlan::new(t, FrameSize::Fixed(100), 1, over, true).is_err());
+    }
+
+    #[test]
+    fn imix_bytes_and_frames_agree() {
+        let p = plan(FrameSize::Imix, 3, None);
+        let mut buf = [0u8; MAX_FRAME];
+        let mut total = 0;
+        for i in 0..30 {
+            let len = p.write(i, 0, &mut buf).unwrap();
+            assert_eq!(len, p.len_of(i));
+            total += len as u64;
+        }
+        assert_eq!(p.bytes_of_first(30), total);
+        // VXLAN over IPv4 needs 92 bytes of headers: the 60-byte IMIX frames grow to 92.
+        assert_eq!(p.len_of(0), 92);
+        assert_eq!(p.max_len(), 1514);
+        assert!(!p.stamped(), "a 92-byte VXLAN frame has no room for the stamp");
+    }
+
+    #[test]
+    fn sequence_numbers_skip_frames_without_a_stamp() {
+        // VXLAN over IPv6 with IMIX: the 60-byte entries become 132-byte frames, no room.
+        let p = FramePlan::new(Template::new(TemplateKind::Vxlan, true), FrameSize::Imix, 1, None, true).unwrap();
+        let mut buf = [0u8; MAX_FRAME];
+        let mut seqs = Vec::new();
+        for i in 0..36 {
+            let len = p.write(i, 0, &mut buf).unwrap();
+            let offsets = crate::wire::walk(&buf[..len], &crate::wire::WalkConfig::default()).unwrap();
+            if let Some(stamp) = crate::stamp::find(&buf[..len], &offsets) {
+                assert_eq!(stamp.seq, p.stamped_before(i));
+                seqs.push(stamp.seq);
+            }
+        }
+        assert_eq!(seqs, (0..15).collect::<Vec<u64>>(), "5 of every 12 have room, numbered without holes");
+    }
+
+    #[test]
+    fn each_frame_carries_its_index_and_flow() {
+        let p = FramePlan::new(Template::new(TemplateKind::Tcp, true), FrameSize::Fixed(200), 4, None, true).unwrap();
+        let mut buf = [0u8; MAX_FRAME];
+        for i in 0..8u64 {
+            let len = p.write(i, 1000 + i, &mut buf).unwrap();
+            let offsets = crate::wire::walk(&buf[..len], &crate::wire::WalkConfig::default()).unwrap();
+            let stamp = crate::stamp::find(&buf[..len], &offsets).unwrap();
+            assert_eq!((stamp.seq, stamp.sent_ns, stamp.stream, stamp.sequenced), (i, 1000 + i, p.stream(), true));
+            let l4 = offsets.innermost().l4.unwrap();
+            assert_eq!(u16::from_be_bytes([buf[l4.offset], buf[l4.offset + 1]]), 1024 + (i % 4) as u16);
+        }
+    }
 }

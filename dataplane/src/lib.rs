@@ -11,12 +11,14 @@
 pub mod cores;
 pub mod csum;
 pub mod gen;
+pub mod gen_match;
 pub mod inspect;
 pub mod lab;
 pub mod pipeline;
 pub mod rules_cmd;
 pub mod run;
 pub mod sink;
+pub mod stamp;
 pub mod stats;
 pub mod template;
 pub mod wire;

@@ -1,6 +1,6 @@
 //! The `dataplane` command: `run`, `gen`, `sink`, `inspect`, `rules`.
 
-use std::net::Ipv4Addr;
+use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
@@ -8,16 +8,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use dataplane::gen::{generate, Engine, GenConfig};
+use dataplane::gen::{generate, BadCsum, Engine, GenConfig};
 use dataplane::pipeline::classify::ClassifierKind;
-use dataplane::pipeline::{CsumMode, Disposition, Pipeline, Rewrite, ZeroPolicy};
+use dataplane::pipeline::{CsumLayer, CsumMode, Disposition, Pipeline, Rewrite, ZeroPolicy};
 use dataplane::run::{run, RulesConfig, RunConfig};
-use dataplane::sink::{sink, SinkConfig};
+use dataplane::sink::{sink, SinkConfig, SinkEngine};
 use dataplane::stats::format_pps;
-use dataplane::template::{parse_mac, UdpTemplate, MAX_FRAME, MIN_FRAME};
+use dataplane::template::{parse_mac, FrameSize, Template, TemplateKind, Vlan};
 use dataplane::wire::{PortSet, WalkConfig};
 use dataplane::worker::Action;
-use dataplane::{cores, rules_cmd, template};
+use dataplane::{cores, rules_cmd};
 use pmd::{BindMode, PortSpec};
 
 #[derive(Parser)]
@@ -32,10 +32,11 @@ enum Command {
     /// Run poll-mode workers over ports: receive, act, transmit, count.
     #[command(after_help = RUN_EXAMPLES)]
     Run(RunArgs),
-    /// Generate IPv4/UDP traffic out of an interface with AF_XDP.
+    /// Generate UDP, TCP, VXLAN, GRE or Geneve traffic (IPv4 or IPv6) out of an interface.
     #[command(after_help = GEN_EXAMPLES)]
     Gen(GenArgs),
-    /// Count the frames arriving on an interface (an XDP counter; frames are dropped).
+    /// Count the frames arriving on an interface (frames are dropped); with --engine af-xdp
+    /// also loss, reordering and latency from the generator's stamps.
     #[command(after_help = SINK_EXAMPLES)]
     Sink(SinkArgs),
     /// Show the layers and checksum statuses of every packet in a pcap or pcapng file.
@@ -87,7 +88,11 @@ const RULES_COMPILE_EXAMPLES: &str = "\
 Examples:
   dataplane rules compile acl.rules --to tc-u32 --dev dut0 --port-dev sink0 > acl.tc && tc -b acl.tc
   dataplane rules compile acl.rules --to xdp --dev dut0          # loads, pins and attaches
-  dataplane rules compile acl.rules --to tc-bpf-per-rule --dev dut0 --remove";
+  dataplane rules compile acl.rules --to tc-bpf-per-rule --dev dut0 --remove
+  ip netns exec dut dataplane rules compile acl.rules --to xdp --dev dut0 --pin-root /run/lab/bpf
+
+tc targets print a batch for `tc -b` (kernel gaps and limits on stderr); BPF targets are
+loaded, pinned (PIN_ROOT/DEV/TARGET, with the per-rule counter map) and attached.";
 
 #[derive(Args)]
 struct RulesCheckArgs {
@@ -134,6 +139,11 @@ struct RulesCompileArgs {
     /// Remove what an earlier compile for this target attached to --dev.
     #[arg(long)]
     remove: bool,
+    /// BPF targets: pin under DIR (a bpffs; mounted there if it is not one) instead of
+    /// /sys/fs/bpf/dataplane. Under `ip netns exec`, /sys is the command's own: pins there
+    /// vanish when it exits (and an XDP link with them), so pass a DIR outside /sys.
+    #[arg(long, value_name = "DIR")]
+    pin_root: Option<PathBuf>,
 }
 
 const INSPECT_EXAMPLES: &str = "\
@@ -193,12 +203,37 @@ Examples:
   dataplane gen --iface veth0 --count 100000 --rate 50000
   dataplane gen --iface gen0 --size 60 --duration 10 --core 0 --json
   dataplane gen --iface gen0 --engine live --duration 10 --core 0   (as fast as the kernel can)
-  dataplane gen --pcap udp.pcap --count 10 --size 128";
+  dataplane gen --iface gen0 --template vxlan --ipv6 --size imix --flows 1000 --rate 100000 --count 1000000
+  dataplane gen --iface gen0 --template tcp --vlan 100 --bad-csum 1 --bad-csum-layer outer_l4 --count 10000
+  dataplane gen --pcap gre.pcap --template gre --count 10 --size 128
+
+Templates (the CLI addresses, ports and --vlan apply to the plain frame; inside a tunnel that
+is the inner one, and --vlan tags the outer Ethernet header):
+  udp, tcp       Ethernet / IPv4|IPv6 / UDP|TCP
+  vxlan, geneve  Ethernet / IP / UDP 4789|6081 / VXLAN|Geneve (VNI 42) / Ethernet / IP / UDP
+  gre            Ethernet / IP / GRE (checksum, key 42) / IP / UDP
+Sizes are frame bytes without FCS, 60 to 1514, raised to the template's headers if those need
+more; imix is the 7:4:1 mix of 60, 590 and 1514 (IP packets of 40, 576, 1500 bytes).
+--flows N: the source port counts up from --src-port (then the source address), and a
+tunnel's outer source port follows the flow.
+--bad-csum PCT: that share of frames, spread evenly, gets one wrong checksum, at
+--bad-csum-layer or else at each layer the template has in turn; the others stay right.
+Frames carry an 18-byte stamp at the start of the innermost payload (stream, sequence
+number, send time) when they have room (a 60-byte IPv4 UDP frame does; 60-byte TCP does
+not): `dataplane sink --engine af-xdp` reads it. The live engine sends one buffer many
+times per call, so its stamps carry no sequence, and flows, sizes and bad checksums
+change per call (16384 frames, or a 50 ms slice when paced), not per frame.";
 
 const SINK_EXAMPLES: &str = "\
 Examples:
   dataplane sink --iface sink0 --duration 10 --json
-  dataplane sink --iface veth1          (until Ctrl-C)";
+  dataplane sink --iface veth1          (until Ctrl-C)
+  dataplane sink --iface sink0 --engine af-xdp --json   (loss, reordering, latency)
+
+--json prints one line: {\"packets\":N,\"delivered\":N,\"bytes\":B,\"seconds\":S,\"pps\":P,
+\"lost\":L,\"reordered\":R,\"duplicates\":D,\"latency_ns\":{\"p50\":..,\"p90\":..,\"p99\":..,\"max\":..}}
+(lost, reordered, duplicates and latency_ns are null with the xdp engine). `lost` counts
+sequence numbers from 0 to the highest one seen that never arrived: start the sink first.";
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 enum ActionArg {
@@ -301,8 +336,63 @@ fn parse_rewrite(text: &str) -> Result<Rewrite, String> {
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 enum TemplateArg {
-    /// Ethernet / IPv4 / UDP.
+    /// Ethernet / IP / UDP.
     Udp,
+    /// Ethernet / IP / TCP.
+    Tcp,
+    /// UDP inside VXLAN.
+    Vxlan,
+    /// UDP inside GRE (IP in GRE, with checksum and key).
+    Gre,
+    /// UDP inside Geneve.
+    Geneve,
+}
+
+impl TemplateArg {
+    fn kind(self) -> TemplateKind {
+        match self {
+            TemplateArg::Udp => TemplateKind::Udp,
+            TemplateArg::Tcp => TemplateKind::Tcp,
+            TemplateArg::Vxlan => TemplateKind::Vxlan,
+            TemplateArg::Gre => TemplateKind::Gre,
+            TemplateArg::Geneve => TemplateKind::Geneve,
+        }
+    }
+}
+
+/// The checksum slots, named as `inspect` names them.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum CsumLayerArg {
+    #[value(name = "outer_l3")]
+    OuterL3,
+    #[value(name = "outer_l4")]
+    OuterL4,
+    #[value(name = "tunnel")]
+    Tunnel,
+    #[value(name = "inner_l3")]
+    InnerL3,
+    #[value(name = "inner_l4")]
+    InnerL4,
+}
+
+impl CsumLayerArg {
+    fn layer(self) -> CsumLayer {
+        match self {
+            CsumLayerArg::OuterL3 => CsumLayer::OuterL3,
+            CsumLayerArg::OuterL4 => CsumLayer::OuterL4,
+            CsumLayerArg::Tunnel => CsumLayer::Tunnel,
+            CsumLayerArg::InnerL3 => CsumLayer::InnerL3,
+            CsumLayerArg::InnerL4 => CsumLayer::InnerL4,
+        }
+    }
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum SinkEngineArg {
+    /// An XDP program counts and drops: the fastest, counts only.
+    Xdp,
+    /// AF_XDP receive: also loss, reordering, duplicates and latency from the stamps.
+    AfXdp,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -328,12 +418,30 @@ struct GenArgs {
     /// Interface to send on.
     #[arg(long, value_name = "NAME")]
     iface: Option<String>,
-    /// Frame template.
+    /// Frame template (see below).
     #[arg(long, value_enum, default_value = "udp")]
     template: TemplateArg,
-    /// Frame size in bytes without FCS (60 to 1514).
-    #[arg(long, value_name = "N", default_value_t = 60, value_parser = clap::value_parser!(u16).range(MIN_FRAME as i64..=MAX_FRAME as i64))]
-    size: u16,
+    /// IPv6 instead of IPv4 (inner and outer headers).
+    #[arg(long)]
+    ipv6: bool,
+    /// Frame size in bytes without FCS (60 to 1514), or imix.
+    #[arg(long, value_name = "N|imix", default_value = "60", value_parser = FrameSize::parse)]
+    size: FrameSize,
+    /// Number of flows (source ports, then source addresses).
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..))]
+    flows: u32,
+    /// Percentage of frames (0 to 100) with one wrong checksum.
+    #[arg(long, value_name = "PCT")]
+    bad_csum: Option<f64>,
+    /// The layer of the wrong checksum [default: each layer the template has, in turn].
+    #[arg(long, value_enum, value_name = "LAYER", requires = "bad_csum")]
+    bad_csum_layer: Option<CsumLayerArg>,
+    /// Tag the outermost Ethernet header with this 802.1Q VLAN id (0 to 4095).
+    #[arg(long, value_name = "ID", value_parser = clap::value_parser!(u16).range(0..=4095))]
+    vlan: Option<u16>,
+    /// VXLAN / Geneve VNI or GRE key of the tunnel templates [default: 42].
+    #[arg(long, value_name = "N")]
+    vni: Option<u32>,
     /// Send N frames, then stop.
     #[arg(long, value_name = "N")]
     count: Option<u64>,
@@ -346,14 +454,26 @@ struct GenArgs {
     /// Also (or, without --iface, only) write the frames to a pcap file.
     #[arg(long, value_name = "OUT")]
     pcap: Option<PathBuf>,
+    /// With --match-rule: the rule file the frames are built against.
+    #[arg(long, value_name = "FILE", requires = "match_rule")]
+    rules: Option<PathBuf>,
+    /// The rule file's format.
+    #[arg(long, value_enum, default_value = "native", requires = "rules")]
+    format: FormatArg,
+    /// Build frames that match rule K of --rules and no rule before it in matching order:
+    /// K is the rule's 0-based index in the file, or `first` / `last` in matching order.
+    #[arg(long, value_name = "K|first|last", requires = "rules")]
+    match_rule: Option<String>,
     #[arg(long, value_name = "MAC", value_parser = parse_mac)]
     src_mac: Option<[u8; 6]>,
     #[arg(long, value_name = "MAC", value_parser = parse_mac, default_value = "02:00:00:00:01:00")]
     dst_mac: [u8; 6],
-    #[arg(long, value_name = "IP", default_value = "198.18.0.1")]
-    src_ip: Ipv4Addr,
-    #[arg(long, value_name = "IP", default_value = "198.19.0.1")]
-    dst_ip: Ipv4Addr,
+    /// [default: 198.18.0.1, with --ipv6 2001:2::1]
+    #[arg(long, value_name = "IP")]
+    src_ip: Option<IpAddr>,
+    /// [default: 198.19.0.1, with --ipv6 2001:2:0:1::1]
+    #[arg(long, value_name = "IP")]
+    dst_ip: Option<IpAddr>,
     #[arg(long, value_name = "PORT", default_value_t = 1024)]
     src_port: u16,
     #[arg(long, value_name = "PORT", default_value_t = 9)]
@@ -367,7 +487,7 @@ struct GenArgs {
     /// Pin the generator to this core.
     #[arg(long, value_name = "N")]
     core: Option<usize>,
-    /// Print the result as one JSON line: {"sent":N,"seconds":S,"pps":P}.
+    /// Print the result as one JSON line: {"sent":N,"bytes":B,"seconds":S,"pps":P,"gbps":G,...}.
     #[arg(long)]
     json: bool,
 }
@@ -380,7 +500,13 @@ struct SinkArgs {
     /// Stop after S seconds (default: at SIGINT/SIGTERM).
     #[arg(long, value_name = "S")]
     duration: Option<f64>,
-    /// Print the result as one JSON line: {"packets":N,"bytes":B,"seconds":S,"pps":P}.
+    /// How frames are counted.
+    #[arg(long, value_enum, default_value = "xdp")]
+    engine: SinkEngineArg,
+    /// AF_XDP mode of the af-xdp engine.
+    #[arg(long, value_enum, default_value = "auto")]
+    mode: ModeArg,
+    /// Print the result as one JSON line (fields below).
     #[arg(long)]
     json: bool,
     /// Seconds between progress lines on stderr; 0 for none.
@@ -514,34 +640,97 @@ fn cmd_rules(command: RulesCommand) -> Result<(), String> {
                 port_devs: &args.port_devs,
                 drop_dev: args.drop_dev.as_deref(),
                 remove: args.remove,
+                pin_root: args.pin_root.as_deref(),
             },
             &mut out,
         ),
     }
 }
 
+/// `--rules FILE --match-rule K`: `template` changed where rule K needs it, so that every
+/// flow's frames match rule K first (checked before anything is sent).
+fn template_for_rule(
+    template: Template,
+    kind: TemplateKind,
+    path: &std::path::Path,
+    format: rules::Format,
+    which: &str,
+    flows: u32,
+) -> Result<Template, String> {
+    let set = rules_cmd::load_checked(path, format).map_err(|errors| errors.join("\n"))?;
+    let k = match which {
+        "first" => set.order.first().copied(),
+        "last" => set.order.last().copied(),
+        number => Some(
+            number.parse::<usize>().map_err(|_| format!("--match-rule {number}: give a rule index, first or last"))?,
+        ),
+    }
+    .ok_or_else(|| format!("{}: no rules", path.display()))?;
+    let key = dataplane::gen_match::key_matching_rule_from(&set, k, &template.key())?;
+    let mut matched = dataplane::template::from_key(&key, kind, template.size)?;
+    let rule = &set.rules.get(k).ok_or_else(|| format!("--match-rule {k}: the file has {} rules", set.len()))?;
+    // Keep the wire's own MACs and tag unless the rule tests the headers they are in.
+    let tests_plain_l2 = rule.keys.src_mac.is_some() || rule.keys.dst_mac.is_some();
+    let (wire_macs, wire_vlan) = match &template.tunnel {
+        Some(t) => ((t.src_mac, t.dst_mac), t.vlan),
+        None => ((template.plain.src_mac, template.plain.dst_mac), template.plain.vlan),
+    };
+    if matched.tunnel.is_some() || !tests_plain_l2 {
+        matched.set_wire_macs(wire_macs.0, wire_macs.1);
+    }
+    if matched.tunnel.is_some() || (rule.keys.vlan_id.is_none() && rule.keys.vlan_prio.is_none()) {
+        matched.set_outer_vlan(wire_vlan);
+    }
+    matched.validate()?;
+    dataplane::gen_match::check_template_matches(&set, k, &matched, flows)?;
+    eprintln!("dataplane gen: frames built to match rule {k} (line {}) of {} first", rule.line, path.display());
+    Ok(matched)
+}
+
 fn cmd_gen(args: GenArgs) -> Result<(), String> {
-    let TemplateArg::Udp = args.template;
-    let src_mac = match (args.src_mac, &args.iface) {
+    let kind = args.template.kind();
+    let mut template = Template::new(kind, args.ipv6);
+    let wire_src_mac = match (args.src_mac, &args.iface) {
         (Some(mac), _) => mac,
-        (None, Some(iface)) => pmd::netdev::mac(iface).unwrap_or(UdpTemplate::default().src_mac),
-        (None, None) => UdpTemplate::default().src_mac,
+        (None, Some(iface)) => pmd::netdev::mac(iface).unwrap_or(template.key().src_mac),
+        (None, None) => dataplane::template::UdpTemplate::default().src_mac,
+    };
+    template.set_wire_macs(wire_src_mac, args.dst_mac);
+    template.set_outer_vlan(args.vlan.map(|id| Vlan { id, pcp: 0 }));
+    for (addr, flag) in [(args.src_ip, "--src-ip"), (args.dst_ip, "--dst-ip")] {
+        if addr.is_some_and(|a| a.is_ipv6() != args.ipv6) {
+            let want = if args.ipv6 { "an IPv6 address (--ipv6 is on)" } else { "an IPv4 address (or add --ipv6)" };
+            return Err(format!("{flag} {}: give {want}", addr.unwrap_or(IpAddr::from([0, 0, 0, 0]))));
+        }
+    }
+    template.plain.src_ip = args.src_ip.unwrap_or(template.plain.src_ip);
+    template.plain.dst_ip = args.dst_ip.unwrap_or(template.plain.dst_ip);
+    (template.plain.src_port, template.plain.dst_port) = (args.src_port, args.dst_port);
+    if let Some(vni) = args.vni {
+        match &mut template.tunnel {
+            Some(tunnel) => tunnel.key = Some(vni),
+            None => return Err(format!("--vni {vni}: only the vxlan, geneve and gre templates have a tunnel")),
+        }
+    }
+    template.validate()?;
+    if let (Some(path), Some(which)) = (&args.rules, &args.match_rule) {
+        template = template_for_rule(template, kind, path, args.format.into(), which, args.flows)?;
+    }
+    let bad_csum = match args.bad_csum {
+        None => None,
+        Some(percent) => Some(BadCsum { percent, layer: args.bad_csum_layer.map(CsumLayerArg::layer) }),
+    };
+    let engine = match args.engine {
+        EngineArg::AfXdp => Engine::AfXdp,
+        EngineArg::Live => Engine::Live,
     };
     let config = GenConfig {
-        engine: match args.engine {
-            EngineArg::AfXdp => Engine::AfXdp,
-            EngineArg::Live => Engine::Live,
-        },
+        engine,
         iface: args.iface,
-        template: template::UdpTemplate {
-            src_mac,
-            dst_mac: args.dst_mac,
-            src_ip: args.src_ip,
-            dst_ip: args.dst_ip,
-            src_port: args.src_port,
-            dst_port: args.dst_port,
-            size: args.size as usize,
-        },
+        template,
+        sizes: args.size,
+        flows: args.flows,
+        bad_csum,
         count: args.count,
         duration: seconds(args.duration, "--duration")?,
         rate: match args.rate {
@@ -557,14 +746,55 @@ fn cmd_gen(args: GenArgs) -> Result<(), String> {
         core: args.core,
         pcap: args.pcap,
     };
+    if let FrameSize::Fixed(size) = config.sizes {
+        if template.frame_len(size) > size {
+            eprintln!(
+                "dataplane gen: {} frames need {} bytes of headers: sending {}-byte frames",
+                template.describe(),
+                template.headers_len(),
+                template.frame_len(size)
+            );
+        }
+    }
+    let smallest = match config.sizes {
+        FrameSize::Fixed(size) => size,
+        FrameSize::Imix => dataplane::template::MIN_FRAME,
+    };
+    if engine == Engine::AfXdp && !template.has_stamp_room(smallest) {
+        eprintln!(
+            "dataplane gen: {}-byte {} frames have no room for the {}-byte sequence stamp: a sink counts them \
+             but sees no loss or latency (from {} bytes on they have)",
+            template.frame_len(smallest),
+            template.describe(),
+            dataplane::stamp::STAMP_LEN,
+            template.headers_len() + dataplane::stamp::STAMP_LEN
+        );
+    }
     if config.iface.is_some() && config.count.is_none() && config.duration.is_none() {
         eprintln!("dataplane gen: sending until Ctrl-C (give --count or --duration to stop by itself)");
     }
     let report = generate(&config, &stop_on_signals())?;
     if args.json {
-        println!("{}", serde_json::json!({"sent": report.sent, "seconds": report.seconds, "pps": report.pps()}));
+        println!(
+            "{}",
+            serde_json::json!({
+                "sent": report.sent, "bytes": report.bytes, "bad_csum": report.bad_csum,
+                "seconds": report.seconds, "pps": report.pps(), "gbps": report.gbps(),
+                "template": kind.name(), "ipv6": args.ipv6, "flows": args.flows,
+            })
+        );
+    } else if config.iface.is_none() {
+        println!("wrote {} frames ({} bytes) to the capture", report.sent, report.bytes);
     } else {
-        println!("sent {} frames in {:.3} s ({})", report.sent, report.seconds, format_pps(report.pps()));
+        println!(
+            "sent {} frames, {} bytes in {:.3} s: offered {} ({:.3} Gbps of frame bytes){}",
+            report.sent,
+            report.bytes,
+            report.seconds,
+            format_pps(report.pps()),
+            report.gbps(),
+            if report.bad_csum > 0 { format!(", {} with a bad checksum", report.bad_csum) } else { String::new() }
+        );
     }
     Ok(())
 }
@@ -574,24 +804,36 @@ fn cmd_sink(args: SinkArgs) -> Result<(), String> {
         iface: args.iface,
         duration: seconds(args.duration, "--duration")?,
         interval: if args.interval > 0.0 && !args.json { Some(Duration::from_secs_f64(args.interval)) } else { None },
+        engine: match args.engine {
+            SinkEngineArg::Xdp => SinkEngine::Xdp,
+            SinkEngineArg::AfXdp => SinkEngine::AfXdp,
+        },
+        mode: match args.mode {
+            ModeArg::Auto => BindMode::Auto,
+            ModeArg::Copy => BindMode::Copy,
+            ModeArg::Zerocopy => BindMode::ZeroCopy,
+        },
     };
     let report = sink(&config, &stop_on_signals(), || eprintln!("dataplane sink: counting on {}", config.iface))?;
     if args.json {
+        println!("{}", report.to_json());
+        return Ok(());
+    }
+    println!(
+        "received {} frames, {} bytes in {:.3} s ({} while traffic arrived)",
+        report.packets,
+        report.bytes,
+        report.seconds,
+        format_pps(report.pps())
+    );
+    if let Some(s) = &report.sequence {
         println!(
-            "{}",
-            serde_json::json!({
-                "packets": report.packets, "bytes": report.bytes, "seconds": report.seconds,
-                "active_seconds": report.active_seconds, "pps": report.pps(),
-            })
+            "sequenced {} (unsequenced {}), lost {}, reordered {}, duplicates {}, dropped by the sink {}",
+            s.sequenced, s.unsequenced, s.lost, s.reordered, s.duplicates, s.dropped_by_sink
         );
-    } else {
-        println!(
-            "received {} frames, {} bytes in {:.3} s ({} while traffic arrived)",
-            report.packets,
-            report.bytes,
-            report.seconds,
-            format_pps(report.pps())
-        );
+        if let Some(l) = &s.latency {
+            println!("latency ns: p50 {} p90 {} p99 {} max {}", l.p50, l.p90, l.p99, l.max);
+        }
     }
     Ok(())
 }

@@ -4,6 +4,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
+use rules::emit::bpf::{self, BpfOptions, BpfTarget, EmitBpfError};
 use rules::emit::{compile_tc, EmitOptions, KernelCaps, Target};
 use rules::{parse_file_checked, parse_trace, Format};
 use rules::{Action, RuleSet};
@@ -132,6 +133,7 @@ pub struct CompileArgs<'a> {
     pub port_devs: &'a [String],
     pub drop_dev: Option<&'a str>,
     pub remove: bool,
+    pub pin_root: Option<&'a Path>,
 }
 
 pub fn compile(args: &CompileArgs, out: &mut dyn Write) -> Result<(), String> {
@@ -145,6 +147,9 @@ pub fn compile(args: &CompileArgs, out: &mut dyn Write) -> Result<(), String> {
         }
     };
     match target {
+        Target::TcU32 | Target::TcFlower if args.remove => {
+            writeln!(out, "filter del dev {} ingress", args.dev).map_err(|e| e.to_string())
+        }
         Target::TcU32 | Target::TcFlower => {
             let mut opts = EmitOptions::new(args.dev, caps);
             opts.ports = args.port_devs.to_vec();
@@ -170,6 +175,40 @@ pub fn compile(args: &CompileArgs, out: &mut dyn Write) -> Result<(), String> {
             }
             Ok(())
         }
-        Target::TcBpf | Target::TcBpfPerRule | Target::Xdp => Err(format!("--to {target}: not available yet")),
+        Target::TcBpf | Target::TcBpfPerRule | Target::Xdp => {
+            let bpf_target = BpfTarget::try_from(target)?;
+            let mut opts = BpfOptions::new(args.dev);
+            opts.ports = args.port_devs.to_vec();
+            if let Some(root) = args.pin_root {
+                opts.pin_root = root.to_path_buf();
+            }
+            let fail = |e: EmitBpfError| format!("{}: --to {target}: {e}", args.file.display());
+            if args.remove {
+                bpf::remove(&opts, bpf_target).map_err(fail)?;
+                eprintln!("dataplane: removed {target} from {} ({})", args.dev, opts.pin_dir(bpf_target).display());
+                return Ok(());
+            }
+            let started = std::time::Instant::now();
+            let compiled = bpf::compile_bpf(&set, bpf_target, &opts).map_err(fail)?;
+            if let Some(batch) = &compiled.tc_batch {
+                writeln!(out, "{}", batch.trim_end()).map_err(|e| e.to_string())?;
+            }
+            eprintln!(
+                "dataplane: {} rules -> {} program(s), {} instructions, loaded and attached to {}{} in {:.1} s; \
+                 pinned under {} (per-rule counters in its map; remove with --remove)",
+                set.len(),
+                compiled.programs,
+                compiled.instructions,
+                args.dev,
+                match compiled.xdp_mode {
+                    Some(::bpf::XdpMode::Driver) => " (native XDP)",
+                    Some(::bpf::XdpMode::Generic) => " (generic XDP)",
+                    None => " ingress (cls_bpf, direct action)",
+                },
+                started.elapsed().as_secs_f64(),
+                compiled.pin_dir.display()
+            );
+            Ok(())
+        }
     }
 }

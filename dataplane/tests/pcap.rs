@@ -126,7 +126,14 @@ fn gen_writes_its_frames_to_a_capture() {
     let frames = read_pcap(&path);
     assert_eq!(frames.len(), 3);
     assert!(frames.iter().all(|f| f.len() == 128));
-    assert_eq!(frames[0], UdpTemplate { size: 128, ..Default::default() }.build());
+    // The plain UDP template's headers (up to the UDP checksum, which covers the stamp),
+    // then the stamp with each frame's sequence number.
+    let plain = UdpTemplate { size: 128, ..Default::default() }.build();
+    for (seq, frame) in frames.iter().enumerate() {
+        assert_eq!(frame[..40], plain[..40]);
+        let stamp = dataplane::stamp::Stamp::read(&frame[42..]).expect("a stamp after the UDP header");
+        assert_eq!((stamp.seq, stamp.sequenced), (seq as u64, true));
+    }
     let _ = std::fs::remove_dir_all(dir);
 }
 

@@ -269,3 +269,186 @@ fn compile_writes_a_tc_batch_with_one_prio_per_rule() {
     assert!(text(&out.stderr).contains("line 1 (rule 0)"), "{}", text(&out.stderr));
     assert!(out.stdout.is_empty());
 }
+
+/// A network namespace with one veth pair (`ca` <-> `cb`) and a bpffs for pins mounted
+/// outside /sys (visible inside `ip netns exec`), all removed on drop.
+struct CompileLab {
+    ns: String,
+    pins: PathBuf,
+}
+
+impl CompileLab {
+    fn up(tag: &str) -> CompileLab {
+        let ns = format!("dprc{}{tag}", std::process::id());
+        let pins = std::env::temp_dir().join(format!("dataplane-pins-{}-{tag}", std::process::id()));
+        let lab = CompileLab { ns, pins };
+        let ok = |cmd: &mut Command| {
+            let out = cmd.output().unwrap();
+            assert!(out.status.success(), "{cmd:?}: {}", text(&out.stderr));
+        };
+        ok(Command::new("ip").args(["netns", "add", &lab.ns]));
+        ok(Command::new("ip").args(["-n", &lab.ns, "link", "add", "ca", "type", "veth", "peer", "name", "cb"]));
+        ok(Command::new("ip").args(["-n", &lab.ns, "link", "set", "ca", "up"]));
+        ok(Command::new("ip").args(["-n", &lab.ns, "link", "set", "cb", "up"]));
+        std::fs::create_dir_all(&lab.pins).unwrap();
+        ok(Command::new("mount").args(["-t", "bpf", "bpf"]).arg(&lab.pins));
+        lab
+    }
+
+    fn dataplane(&self, args: &[&str]) -> Output {
+        Command::new("ip").args(["netns", "exec", &self.ns, DATAPLANE]).args(args).output().unwrap()
+    }
+
+    fn link(&self) -> String {
+        text(&Command::new("ip").args(["-n", &self.ns, "-d", "link", "show", "ca"]).output().unwrap().stdout)
+    }
+
+    fn ingress_filters(&self) -> String {
+        text(
+            &Command::new("tc")
+                .args(["-n", &self.ns, "filter", "show", "dev", "ca", "ingress"])
+                .output()
+                .unwrap()
+                .stdout,
+        )
+    }
+}
+
+impl Drop for CompileLab {
+    fn drop(&mut self) {
+        let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
+        let _ = Command::new("umount").arg(&self.pins).output();
+        let _ = std::fs::remove_dir(&self.pins);
+    }
+}
+
+#[test]
+fn compile_loads_pins_and_attaches_every_bpf_target_and_removes_it() {
+    if !common::require_root("compile_loads_pins_and_attaches_every_bpf_target_and_removes_it") {
+        return;
+    }
+    let dir = TempDir::new("compile-bpf");
+    let rules = dir.file("acl.rules", "ip_proto udp dst_port 1000-2000 action drop\nip_proto tcp dst_ip 10.0.0.0/8 action pass\nip_proto udp action fwd 0\n");
+    let lab = CompileLab::up("b");
+    let pins = lab.pins.to_str().unwrap();
+    for target in ["xdp", "tc-bpf", "tc-bpf-per-rule"] {
+        let out = lab.dataplane(&[
+            "rules",
+            "compile",
+            rules.to_str().unwrap(),
+            "--to",
+            target,
+            "--dev",
+            "ca",
+            "--port-dev",
+            "cb",
+            "--pin-root",
+            pins,
+        ]);
+        assert!(out.status.success(), "{target}: {}", text(&out.stderr));
+        assert!(text(&out.stderr).contains("loaded and attached to ca"), "{target}: {}", text(&out.stderr));
+        let pin_dir = lab.pins.join("ca").join(target);
+        assert!(pin_dir.exists(), "{target}: nothing pinned at {}", pin_dir.display());
+        if target == "xdp" {
+            assert!(lab.link().contains("prog/xdp"), "{target}: not attached after the command exited: {}", lab.link());
+        } else {
+            let filters = lab.ingress_filters();
+            let expected = if target == "tc-bpf" { 1 } else { 3 };
+            assert_eq!(filters.matches("direct-action").count(), expected, "{target}: {filters}");
+        }
+        let out = lab.dataplane(&[
+            "rules",
+            "compile",
+            rules.to_str().unwrap(),
+            "--to",
+            target,
+            "--dev",
+            "ca",
+            "--pin-root",
+            pins,
+            "--remove",
+        ]);
+        assert!(out.status.success(), "{target} --remove: {}", text(&out.stderr));
+        assert!(!pin_dir.exists(), "{target}: pins left at {}", pin_dir.display());
+        assert!(!lab.link().contains("prog/xdp"), "{target}: {}", lab.link());
+        assert!(!lab.ingress_filters().contains("bpf"), "{target}: {}", lab.ingress_filters());
+    }
+}
+
+/// Rules of the shapes an ACL has; the last one is a catch-all for UDP.
+fn acl_rules(n: usize) -> String {
+    let mut text = String::new();
+    for i in 0..n - 1 {
+        let (a, b) = ((i >> 8) & 0xff, i & 0xff);
+        text.push_str(&match i % 3 {
+            0 => format!("ip_proto udp dst_ip 10.{a}.{b}.0/24 dst_port {} action drop\n", 1000 + i),
+            1 => format!("ip_proto tcp src_ip 172.16.{b}.0/24 dst_port 1024-65535 action drop\n"),
+            _ => format!("ip_proto udp src_ip 192.168.{a}.{b}/32 src_port 2000-2999 action drop\n"),
+        });
+    }
+    text.push_str("ip_proto udp action pass\n");
+    text
+}
+
+#[test]
+fn gen_builds_frames_that_the_classifier_matches_at_the_asked_rule() {
+    let dir = TempDir::new("gen-match");
+    let rules = dir.file("acl.rules", &acl_rules(300));
+    let rules_s = rules.to_str().unwrap();
+    for (which, expected, template) in
+        [("first", 0, "udp"), ("last", 299, "udp"), ("151", 151, "tcp"), ("150", 150, "vxlan"), ("152", 152, "geneve")]
+    {
+        let capture = dir.path(&format!("gen-{which}.pcap"));
+        let out = dataplane(&[
+            "gen",
+            "--template",
+            template,
+            "--count",
+            "20",
+            "--flows",
+            "4",
+            "--rules",
+            rules_s,
+            "--match-rule",
+            which,
+            "--pcap",
+            capture.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{which}: {}", text(&out.stderr));
+        let stats = dir.path("stats.jsonl");
+        let port = format!("pcap:rx={}", capture.display());
+        let out = dataplane(&[
+            "run",
+            "--cores",
+            "0",
+            "--stats-interval",
+            "0",
+            "--action",
+            "drop",
+            "--port",
+            &port,
+            "--rules",
+            rules_s,
+            "--stats-json",
+            stats.to_str().unwrap(),
+        ]);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        let json = last_json(&std::fs::read_to_string(&stats).unwrap());
+        assert_eq!(json["rules"]["hits"][expected]["hits"], 20, "{which} ({template}): {}", json["rules"]);
+    }
+    // A rule no frame of the template can match first is refused before anything is sent.
+    let shadowed = dir.file("shadow.rules", "ip_proto udp action pass\nip_proto udp dst_port 9 action drop\n");
+    let out = dataplane(&[
+        "gen",
+        "--count",
+        "1",
+        "--rules",
+        shadowed.to_str().unwrap(),
+        "--match-rule",
+        "1",
+        "--pcap",
+        dir.path("x.pcap").to_str().unwrap(),
+    ]);
+    assert!(!out.status.success());
+    assert!(text(&out.stderr).contains("shadowed"), "{}", text(&out.stderr));
+}

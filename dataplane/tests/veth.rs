@@ -391,3 +391,89 @@ fn rules_reload_under_traffic_loses_nothing() {
     assert!(stderr.contains(":2:23: "), "the broken line is reported with its position: {stderr}");
     assert!(dut["rules"]["generation"].as_u64().unwrap() >= 4, "{dut}");
 }
+
+/// Sends `args` from gen0 (paced, counted) and returns the generator's JSON line.
+fn gen_json(lab: &Lab, args: &[&str]) -> serde_json::Value {
+    let mut full = vec!["gen", "--iface", "gen0", "--core", "0", "--json"];
+    full.extend_from_slice(args);
+    let out = lab.dataplane("gen", &full).output().unwrap();
+    assert!(out.status.success(), "gen {args:?}: {}", text(&out.stderr));
+    last_json(&text(&out.stdout))
+}
+
+#[test]
+fn the_af_xdp_sink_counts_every_frame_with_no_loss_or_reordering() {
+    if !require_root("the_af_xdp_sink_counts_every_frame_with_no_loss_or_reordering") {
+        return;
+    }
+    let _serial = traffic_lock();
+    let lab = Lab::up("q");
+    // Straight from gen0 to its peer dut0: nothing in between to lose or reorder.
+    let sink = Proc::spawn(lab.dataplane("dut", &["sink", "--iface", "dut0", "--engine", "af-xdp", "--json"]), "sink");
+    assert!(lab.wait_xdp("dut", "dut0", true, Duration::from_secs(5)), "the sink did not attach to dut0");
+    let udp = gen_json(&lab, &["--count", "20000", "--rate", "20000"]);
+    let vxlan = gen_json(
+        &lab,
+        &["--template", "vxlan", "--ipv6", "--size", "imix", "--flows", "100", "--count", "12000", "--rate", "20000"],
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    let sink = stop_sink(sink);
+    assert_eq!((udp["sent"].as_u64(), vxlan["sent"].as_u64()), (Some(20_000), Some(12_000)), "{udp}\n{vxlan}");
+    assert_eq!(sink["delivered"], 32_000, "{sink}");
+    assert_eq!(sink["bytes"], udp["bytes"].as_u64().unwrap() + vxlan["bytes"].as_u64().unwrap(), "{sink}");
+    // IMIX's 60-byte entries become 132-byte VXLAN/IPv6 frames with no room for the stamp:
+    // the sink counts them unsequenced, and the others are numbered without holes.
+    assert_eq!(sink["sequenced"], 20_000 + 5_000, "{sink}");
+    assert_eq!(sink["unsequenced"], 7_000, "{sink}");
+    assert_eq!(sink["streams"], 2, "{sink}");
+    assert_eq!(
+        (sink["lost"].as_u64(), sink["reordered"].as_u64(), sink["duplicates"].as_u64()),
+        (Some(0), Some(0), Some(0)),
+        "{sink}"
+    );
+    assert_eq!(sink["dropped_by_sink"], 0, "{sink}");
+    let latency = &sink["latency_ns"];
+    let (p50, p99, max) =
+        (latency["p50"].as_u64().unwrap(), latency["p99"].as_u64().unwrap(), latency["max"].as_u64().unwrap());
+    assert!(0 < p50 && p50 <= p99 && p99 <= max, "{sink}");
+}
+
+#[test]
+fn the_xdp_sink_counts_exactly_what_a_paced_generator_sent_of_every_template() {
+    if !require_root("the_xdp_sink_counts_exactly_what_a_paced_generator_sent_of_every_template") {
+        return;
+    }
+    let _serial = traffic_lock();
+    let lab = Lab::up("x");
+    let sink = start_sink(&lab, "dut", "dut0");
+    let mut sent = 0;
+    let mut bytes = 0;
+    for template in ["udp", "tcp", "vxlan", "gre", "geneve"] {
+        let report = gen_json(
+            &lab,
+            &[
+                "--template",
+                template,
+                "--size",
+                "imix",
+                "--vlan",
+                "7",
+                "--bad-csum",
+                "10",
+                "--count",
+                "3000",
+                "--rate",
+                "30000",
+            ],
+        );
+        assert_eq!(report["sent"], 3000, "{report}");
+        assert_eq!(report["bad_csum"], 300, "{report}");
+        sent += report["sent"].as_u64().unwrap();
+        bytes += report["bytes"].as_u64().unwrap();
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    let sink = stop_sink(sink);
+    assert_eq!(sink["packets"], sent, "{sink}");
+    assert_eq!(sink["bytes"], bytes, "{sink}");
+    assert!(sink["lost"].is_null(), "the xdp engine sees no sequence numbers: {sink}");
+}

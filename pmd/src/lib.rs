@@ -11,6 +11,7 @@
 //! Ports are named by devargs strings ([`spec::PortSpec`]).
 
 pub mod af_xdp;
+pub mod clock;
 pub mod mem;
 pub mod netdev;
 pub mod pcap;

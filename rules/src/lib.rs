@@ -13,7 +13,6 @@
 
 pub mod classbench;
 pub mod emit;
-pub mod emit_bpf;
 pub mod key;
 pub mod linear;
 pub mod parse;

@@ -12,8 +12,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use bpf::{Insn, Link, ProgType, Program, Reg, TestRunOptions, XdpMode};
-use rules::emit_bpf::frame::{build, FrameShape};
-use rules::emit_bpf::{compile_bpf, read_counters, remove, BpfOptions, BpfTarget, Counters};
+use rules::emit::bpf::frame::{build, FrameShape};
+use rules::emit::bpf::{compile_bpf, read_counters, remove, BpfOptions, BpfTarget, Counters};
 use rules::{Action, Family, Keys, PacketKey, PortMatch, Prefix, Protocol, Rule, RuleSet};
 
 const NETNS_ENV: &str = "EMIT_BPF_TEST_NETNS";

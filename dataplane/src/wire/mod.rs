@@ -40,7 +40,7 @@ pub use icmpv6::Icmpv6Packet;
 pub use ipv4::{Ipv4Packet, Ipv4Repr};
 pub use ipv6::{Ipv6Packet, Ipv6Repr};
 pub use ipv6_ext::{walk_ext_headers, Ipv6ExtChain, Ipv6ExtHeader, Ipv6FragmentHeader, Ipv6RoutingHeader};
-pub use tcp::TcpPacket;
+pub use tcp::{TcpPacket, TcpRepr};
 pub use udp::{UdpPacket, UdpRepr};
 pub use vlan::{VlanHeader, VlanRepr};
 pub use vxlan::{VxlanHeader, VxlanRepr};

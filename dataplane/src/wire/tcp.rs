@@ -1,6 +1,6 @@
 //! TCP header with options (RFC 9293 §3.1).
 
-use super::{check_len, clamped, clamped_mut, read_u16, read_u32, write_u16, ErrorKind, Layer, WireError};
+use super::{check_len, clamped, clamped_mut, read_u16, read_u32, write_u16, write_u32, ErrorKind, Layer, WireError};
 
 /// The header without options (data offset 5).
 pub const MIN_HEADER_LEN: usize = 20;
@@ -114,6 +114,53 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
     }
 }
 
+/// A TCP header without options as values. The checksum is the caller's: `emit` writes 0.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TcpRepr {
+    pub src_port: u16,
+    pub dst_port: u16,
+    pub seq_number: u32,
+    pub ack_number: u32,
+    /// The 12 bits after the data offset: 3 reserved, then AE (RFC 3540 / RFC 9293 §3.1),
+    /// CWR, ECE, URG, ACK, PSH, RST, SYN, FIN (0x001).
+    pub flags: u16,
+    pub window: u16,
+}
+
+impl TcpRepr {
+    /// Reads the fixed header; options are skipped.
+    pub fn parse<T: AsRef<[u8]>>(packet: &TcpPacket<T>) -> TcpRepr {
+        let d = packet.buffer.as_ref();
+        TcpRepr {
+            src_port: packet.src_port(),
+            dst_port: packet.dst_port(),
+            seq_number: packet.seq_number(),
+            ack_number: packet.ack_number(),
+            flags: read_u16(d, field::OFFSET_FLAGS) & 0x0fff,
+            window: packet.window(),
+        }
+    }
+
+    pub const fn header_len(&self) -> usize {
+        MIN_HEADER_LEN
+    }
+
+    /// Writes a 20-byte header (data offset 5, checksum and urgent pointer 0) at the start of
+    /// `buffer`; returns its length.
+    pub fn emit(&self, buffer: &mut [u8]) -> Result<usize, WireError> {
+        check_len(Layer::Tcp, buffer, MIN_HEADER_LEN)?;
+        write_u16(buffer, field::SRC_PORT, self.src_port);
+        write_u16(buffer, field::DST_PORT, self.dst_port);
+        write_u32(buffer, field::SEQ, self.seq_number);
+        write_u32(buffer, field::ACK, self.ack_number);
+        write_u16(buffer, field::OFFSET_FLAGS, 5 << 12 | (self.flags & 0x0fff));
+        write_u16(buffer, field::WINDOW, self.window);
+        write_u16(buffer, field::CHECKSUM, 0);
+        write_u16(buffer, field::URGENT, 0);
+        Ok(MIN_HEADER_LEN)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -142,6 +189,17 @@ mod tests {
         let mut b = SEGMENT;
         b[12] = 0x40;
         assert_eq!(kind(&b), ErrorKind::BadTcpOffset);
+    }
+
+    #[test]
+    fn repr_round_trip() {
+        let repr = TcpRepr { src_port: 1, dst_port: 80, seq_number: 7, ack_number: 9, flags: 0x112, window: 512 };
+        let mut bytes = [0xffu8; 24];
+        assert_eq!(repr.emit(&mut bytes), Ok(20));
+        let segment = TcpPacket::new_checked(&bytes[..]).unwrap();
+        assert_eq!((segment.header_len(), segment.flags(), segment.checksum()), (20, 0x12, 0));
+        assert_eq!(TcpRepr::parse(&segment), repr);
+        assert_eq!(repr.emit(&mut [0u8; 19]).unwrap_err().kind, ErrorKind::Truncated);
     }
 
     #[test]

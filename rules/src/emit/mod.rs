@@ -4,7 +4,8 @@
 //! - [`u32`] and [`flower`] write a `tc -b` batch ([`TcBatch`]) with [`compile_tc`];
 //!   [`tc`] applies it, probes what the running kernel can do ([`KernelCaps`]) and reads the
 //!   per-rule hit counters back.
-//! - The BPF targets (`tc-bpf`, `tc-bpf-per-rule`, `xdp`) live in their own modules.
+//! - [`bpf`] generates eBPF for `tc-bpf`, `tc-bpf-per-rule` and `xdp`, loads, pins and
+//!   attaches it, and reads its per-rule counters.
 //!
 //! Every emitter either reproduces [`crate::Rule::matches`] for a rule or refuses the rule
 //! with a [`Refusal`] that says why; it never emits a rule that means something else, except
@@ -13,6 +14,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+pub mod bpf;
 pub mod flower;
 pub mod tc;
 pub mod u32;

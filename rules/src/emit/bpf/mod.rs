@@ -89,6 +89,19 @@ impl BpfTarget {
     }
 }
 
+impl TryFrom<super::Target> for BpfTarget {
+    type Error = String;
+
+    fn try_from(target: super::Target) -> Result<BpfTarget, String> {
+        match target {
+            super::Target::TcBpf => Ok(BpfTarget::TcBpf),
+            super::Target::TcBpfPerRule => Ok(BpfTarget::TcBpfPerRule),
+            super::Target::Xdp => Ok(BpfTarget::Xdp),
+            other => Err(format!("{other} is not an eBPF target")),
+        }
+    }
+}
+
 impl fmt::Display for BpfTarget {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -120,21 +133,7 @@ impl BpfOptions {
     }
 }
 
-/// A rule the target cannot express.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Refusal {
-    /// Index in [`RuleSet::rules`].
-    pub rule_index: usize,
-    /// 1-based line in the rules file.
-    pub line: usize,
-    pub reason: String,
-}
-
-impl fmt::Display for Refusal {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}: {}", self.line, self.reason)
-    }
-}
+pub use super::Refusal;
 
 /// Why compiling, loading or installing failed.
 #[derive(Debug)]
