@@ -129,7 +129,8 @@ fn an_injected_failure_leaves_nothing_behind() {
     // One target failing: the lab goes on, records the failure, cleans up.
     let prefix = format!("lf{}", std::process::id() % 100_000);
     let out = out_dir("fail");
-    let result = lab(&prefix, &out, &["--targets", "tc-u32,dataplane", "--actions", "drop", "--inject-failure", "tc-u32"]);
+    let result =
+        lab(&prefix, &out, &["--targets", "tc-u32,dataplane", "--actions", "drop", "--inject-failure", "tc-u32"]);
     assert!(result.status.success(), "{}", String::from_utf8_lossy(&result.stderr));
     let (_, rows) = csv_rows(&out);
     let row = rows.iter().find(|r| r[0] == "tc-u32").expect("a tc-u32 row");
@@ -141,7 +142,8 @@ fn an_injected_failure_leaves_nothing_behind() {
     // The whole lab failing in the middle of a target: everything goes anyway.
     let prefix = format!("la{}", std::process::id() % 100_000);
     let out = out_dir("abort");
-    let result = lab(&prefix, &out, &["--targets", "dataplane", "--actions", "fwd", "--inject-failure", "dataplane:abort"]);
+    let result =
+        lab(&prefix, &out, &["--targets", "dataplane", "--actions", "fwd", "--inject-failure", "dataplane:abort"]);
     assert!(!result.status.success(), "an abort must fail the lab");
     let stderr = String::from_utf8_lossy(&result.stderr);
     assert!(stderr.contains("injected abort"), "{stderr}");

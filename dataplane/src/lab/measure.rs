@@ -156,7 +156,12 @@ pub fn ethtool_sum(text: &str, suffix: &str) -> Option<u64> {
 /// entered tc ingress, i.e. was classified.
 pub fn clsact_packets(json: &str) -> Option<u64> {
     let qdiscs: Value = serde_json::from_str(json).ok()?;
-    qdiscs.as_array()?.iter().find(|q| q.get("kind").and_then(Value::as_str) == Some("clsact"))?.get("packets")?.as_u64()
+    qdiscs
+        .as_array()?
+        .iter()
+        .find(|q| q.get("kind").and_then(Value::as_str) == Some("clsact"))?
+        .get("packets")?
+        .as_u64()
 }
 
 /// The median of some values (the mean of the middle two for an even count).

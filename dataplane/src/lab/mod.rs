@@ -63,6 +63,14 @@ pub enum NapiMode {
     Softirq,
 }
 
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+pub enum KernelNapi {
+    /// RPS to core 1 (dut0's NAPI stays in the sender's softirq).
+    Rps,
+    /// Threaded NAPI pinned to core 1 (SCHED_FIFO).
+    Threaded,
+}
+
 #[derive(Args, Debug)]
 pub struct LabArgs {
     /// The matrix and trial length (the flags below override parts of it).
@@ -105,6 +113,12 @@ pub struct LabArgs {
     /// core 1). Threaded puts it beside the busy-polling worker, which starves it.
     #[arg(long, value_enum, default_value = "softirq")]
     pub afxdp_napi: NapiMode,
+    /// How the tc targets' classification gets onto core 1: `rps` (dut0's NAPI in the
+    /// sender's softirq, RPS moves the stack and tc ingress to core 1's softirq) or
+    /// `threaded` (the whole NAPI as a thread on core 1). XDP is always threaded (RPS cannot
+    /// move it). See docs/lab.md for why rps is the default.
+    #[arg(long, value_enum, default_value = "rps")]
+    pub kernel_napi: KernelNapi,
     /// Keep the per-trial logs (printed at the end).
     #[arg(long)]
     pub keep_logs: bool,
@@ -128,6 +142,7 @@ pub struct Ctx {
     pub gen_vxlan: bool,
     pub gen_match_rule: bool,
     pub napi_afxdp: bool,
+    pub kernel_rps: bool,
     pub dpdk_prefix: String,
     /// Test hook: this target fails in the middle of its first trial (everything running);
     /// with `true` the whole lab fails there.
@@ -172,14 +187,18 @@ pub fn matrix(args: &LabArgs) -> Result<Matrix, String> {
     use Traffic::*;
     type Lists = (Vec<usize>, Vec<Match>, Vec<u16>, Vec<Traffic>);
     let (drop, fwd, trials, seconds): (Lists, Lists, usize, f64) = match args.profile {
-        Profile::Quick => ((vec![1, 1000], vec![Last], vec![64], vec![Udp]), (vec![1], vec![Last], vec![64], vec![Udp]), 3, 2.0),
+        Profile::Quick => {
+            ((vec![1, 1000], vec![Last], vec![64], vec![Udp]), (vec![1], vec![Last], vec![64], vec![Udp]), 3, 2.0)
+        }
         Profile::Full => (
             (vec![1, 10, 100, 1000], vec![First, Last], vec![64, 512, 1500], vec![Udp, Vxlan]),
             (vec![1, 1000], vec![Last], vec![64, 512, 1500], vec![Udp, Vxlan]),
             3,
             3.0,
         ),
-        Profile::Smoke => ((vec![1], vec![Last], vec![64], vec![Udp]), (vec![1], vec![Last], vec![64], vec![Udp]), 1, 0.5),
+        Profile::Smoke => {
+            ((vec![1], vec![Last], vec![64], vec![Udp]), (vec![1], vec![Last], vec![64], vec![Udp]), 1, 0.5)
+        }
     };
     let targets = or(&args.targets, &Target::ALL);
     let actions = or(&args.actions, &[Action::Drop, Action::Fwd]);
@@ -329,7 +348,18 @@ impl Runner<'_> {
         self.seq += 1;
         let prefix = format!("{}p{}", self.prefix, self.seq);
         let topo = Topology::up(&prefix, &self.ctx.work)?;
-        let (napi, mut placement) = if point.target.is_kernel() || self.ctx.napi_afxdp {
+        let rps = point.target.is_kernel() && point.target != Target::Xdp && self.ctx.kernel_rps;
+        let (napi, mut placement) = if rps {
+            run_checked_gro(&topo, "dut", "dut0")?;
+            // Bit 1: core 1 (DUT_CORE).
+            topo.write_sys("dut", "/sys/class/net/dut0/queues/rx-0/rps_cpus", &format!("{:x}", 1u64 << DUT_CORE))?;
+            (
+                Vec::new(),
+                format!(
+                    "dut0: NAPI (veth poll, GRO) in the sender's softirq on core {GEN_CORE}; RPS moves the stack, tc ingress included, to core {DUT_CORE}'s softirq"
+                ),
+            )
+        } else if point.target.is_kernel() || self.ctx.napi_afxdp {
             let pids = topo::threaded_napi(&topo, "dut", "dut0", DUT_CORE, point.target.is_kernel())?;
             let text = if pids.is_empty() {
                 "dut0: threaded NAPI asked for, but no napi/dut0 thread found; its receive work ran in softirq".into()
@@ -365,8 +395,13 @@ impl Runner<'_> {
         }
         if let Some(first) = row.trials.first() {
             if let (Some(busy), Some(cpu)) = (first.napi_busy, first.napi_cpu) {
-                placement.push_str(&format!("; napi/dut0 {:.0}% of a core, last on cpu {cpu}", busy * 100.0));
+                placement.push_str(&format!("; napi/dut0 used {:.0}% of a core, last on cpu {cpu}", busy * 100.0));
             }
+            placement.push_str(&format!(
+                "; softirq share: core 0 {:.0}%, core 1 {:.0}%",
+                first.core_softirq[0] * 100.0,
+                first.core_softirq[1] * 100.0
+            ));
         }
         row.placement = placement;
         Ok(row)
@@ -459,6 +494,7 @@ pub fn main(args: LabArgs) -> Result<(), String> {
         gen_vxlan: gen_help.contains("vxlan"),
         gen_match_rule: gen_help.contains("--match-rule"),
         napi_afxdp: args.afxdp_napi == NapiMode::Threaded,
+        kernel_rps: args.kernel_napi == KernelNapi::Rps,
         dpdk_prefix: format!("{prefix}-tp"),
         inject,
     };
@@ -473,7 +509,9 @@ pub fn main(args: LabArgs) -> Result<(), String> {
             machine.lacks.push("tc flower (cls_flower): the tc-flower target is skipped".into());
         }
         if targets::probe_tc(&topo, "gact").is_err() {
-            machine.lacks.push("act_gact: tc u32/flower drop by mirred redirect to a dead-end veth (dead0, peer down)".into());
+            machine
+                .lacks
+                .push("act_gact: tc u32/flower drop by mirred redirect to a dead-end veth (dead0, peer down)".into());
         }
     }
     if !Path::new("/proc/net/pktgen").exists() {
@@ -483,11 +521,22 @@ pub fn main(args: LabArgs) -> Result<(), String> {
         machine.lacks.push("dpdk-testpmd (Debian package dpdk-dev): that target is skipped".into());
     }
     if !ctx.gen_match_rule {
-        machine.notes.push("`dataplane gen` has no --match-rule yet: it sends its default flow, which the lab's rule files match".into());
+        machine.notes.push(
+            "`dataplane gen` has no --match-rule yet: it sends its default flow, which the lab's rule files match"
+                .into(),
+        );
     }
     machine.notes.push(format!(
         "AF_XDP targets' ingress NAPI: {}",
         if ctx.napi_afxdp { "threaded, pinned to core 1" } else { "softirq (the generator's core)" }
+    ));
+    machine.notes.push(format!(
+        "tc targets' ingress: {}; xdp: threaded NAPI on core 1 (SCHED_FIFO)",
+        if ctx.kernel_rps {
+            "dut0's NAPI in the sender's softirq (core 0), RPS to core 1 for the stack and tc"
+        } else {
+            "threaded NAPI on core 1 (SCHED_FIFO)"
+        }
     ));
 
     let runnable = matrix.points.iter().filter(|p| unavailable(&ctx, p, &flower).is_none()).count();
@@ -537,7 +586,8 @@ pub fn main(args: LabArgs) -> Result<(), String> {
     }
     runner.bar.finish_and_clear();
     machine.notes.push(format!("the run took {:.0} s", started.elapsed().as_secs_f64()));
-    report::write_all(&args.out, &machine, &rows).map_err(|e| format!("writing results to {}: {e}", args.out.display()))?;
+    report::write_all(&args.out, &machine, &rows)
+        .map_err(|e| format!("writing results to {}: {e}", args.out.display()))?;
     if args.keep_logs {
         eprintln!("dataplane lab: logs kept in {}", work.display());
     }

@@ -283,13 +283,16 @@ pub fn json(machine: &Machine, rows: &[Row]) -> Value {
         .collect();
     let conclusions: Vec<Value> = conclusions(rows)
         .iter()
-        .map(|c| json!({"claim": c.claim, "ratio": c.ratio, "goal": c.goal, "verdict": c.verdict(), "detail": c.detail}))
+        .map(
+            |c| json!({"claim": c.claim, "ratio": c.ratio, "goal": c.goal, "verdict": c.verdict(), "detail": c.detail}),
+        )
         .collect();
     json!({"machine": machine_json(machine), "rows": values, "conclusions": conclusions})
 }
 
 fn md_rule_tables(out: &mut String, rows: &[Row]) {
-    let drop: Vec<&Row> = rows.iter().filter(|r| r.point.action == Action::Drop && r.point.target.classifies()).collect();
+    let drop: Vec<&Row> =
+        rows.iter().filter(|r| r.point.action == Action::Drop && r.point.target.classifies()).collect();
     let combos: BTreeSet<(Traffic, u16, Match)> =
         drop.iter().map(|r| (r.point.traffic, r.point.size, r.point.matching)).collect();
     let counts: BTreeSet<usize> = drop.iter().map(|r| r.point.rules).collect();
@@ -319,11 +322,7 @@ fn md_rule_tables(out: &mut String, rows: &[Row]) {
                     Some(r) if r.status == Status::Ok => {
                         any = true;
                         offered = offered.or(r.offered());
-                        format!(
-                            "{} ({} ns)",
-                            r.processed().map(pps).unwrap_or_default(),
-                            opt(r.ns_per_pkt(), 0)
-                        )
+                        format!("{} ({} ns)", r.processed().map(pps).unwrap_or_default(), opt(r.ns_per_pkt(), 0))
                     }
                     Some(r) => {
                         any = true;
@@ -544,8 +543,14 @@ mod tests {
 
     #[test]
     fn skipped_rows_have_no_numbers() {
-        let point =
-            Point { action: Action::Drop, target: Target::TcFlower, rules: 1, matching: Match::Last, size: 64, traffic: Traffic::Udp };
+        let point = Point {
+            action: Action::Drop,
+            target: Target::TcFlower,
+            rules: 1,
+            matching: Match::Last,
+            size: 64,
+            traffic: Traffic::Udp,
+        };
         let text = csv(&[Row::new(point, Status::Skipped("no cls_flower, here".into()))]);
         let line = text.lines().nth(1).unwrap();
         assert!(line.starts_with("tc-flower,1,last,drop,64,udp,,,,,,,"), "{line}");

@@ -140,8 +140,7 @@ impl<'a> Dut<'a> {
         let fwd = self.point.action == Action::Fwd;
         let mut cmd = self.topo.exec("dut", "nice");
         cmd.args(NICE).args(["taskset", "-c", &DUT_CORE.to_string()]);
-        let pattern;
-        match self.point.target {
+        let pattern = match self.point.target {
             Target::Dataplane => {
                 cmd.arg(&ctx.bin).args(["run", "--port", "af_xdp:iface=dut0"]);
                 if fwd {
@@ -153,7 +152,7 @@ impl<'a> Dut<'a> {
                 if self.point.traffic == Traffic::Vxlan {
                     cmd.args(["--csum", "verify"]);
                 }
-                pattern = None;
+                None
             }
             Target::DpdkTestpmd => {
                 // design.md section 5 and docs/veth-bench-notes.md: both lcores on the
@@ -166,11 +165,19 @@ impl<'a> Dut<'a> {
                 cmd.args(["--no-pci", "--no-huge", "-m", "1024", "--no-shconf", "--file-prefix", &ctx.dpdk_prefix]);
                 cmd.args(["--vdev", &format!("net_af_xdp0,iface=dut0{busy}")]);
                 cmd.args(["--vdev", &format!("net_af_xdp1,iface=dut1{busy}")]);
-                cmd.args(["--", "--forward-mode=io", "--auto-start", "--stats-period", "1", "--total-num-mbufs", "16384"]);
-                pattern = Some("forwards packets");
+                cmd.args([
+                    "--",
+                    "--forward-mode=io",
+                    "--auto-start",
+                    "--stats-period",
+                    "1",
+                    "--total-num-mbufs",
+                    "16384",
+                ]);
+                Some("forwards packets")
             }
             other => return Err(format!("{other} is not a process target")),
-        }
+        };
         let mut proc = Proc::spawn(self.point.target.name(), &mut cmd, &log)?;
         let end = Instant::now() + Duration::from_secs(30);
         loop {
@@ -200,7 +207,10 @@ impl<'a> Dut<'a> {
         let mut sink = if fwd {
             let log = ctx.work.join(format!("{tag}-sink.log"));
             let mut cmd = topo.exec("sink", "nice");
-            cmd.args(NICE).args(["taskset", "-c", &GEN_CORE.to_string()]).arg(&ctx.bin).args(["sink", "--iface", "sink0", "--json"]);
+            cmd.args(NICE)
+                .args(["taskset", "-c", &GEN_CORE.to_string()])
+                .arg(&ctx.bin)
+                .args(["sink", "--iface", "sink0", "--json"]);
             let mut sink = Proc::spawn("sink", &mut cmd, &log)?;
             let end = Instant::now() + Duration::from_secs(10);
             while !sink.log_text().contains("counting on") {
@@ -222,7 +232,10 @@ impl<'a> Dut<'a> {
 
         let gen_log = ctx.work.join(format!("{tag}-gen.log"));
         let mut cmd = topo.exec("gen", "nice");
-        cmd.args(NICE).args(["taskset", "-c", &GEN_CORE.to_string()]).arg(&ctx.bin).args(["gen", "--iface", "gen0", "--engine", "live"]);
+        cmd.args(NICE)
+            .args(["taskset", "-c", &GEN_CORE.to_string()])
+            .arg(&ctx.bin)
+            .args(["gen", "--iface", "gen0", "--engine", "live"]);
         cmd.args(["--size", &(self.point.size.saturating_sub(4)).to_string()]);
         cmd.args(["--duration", &format!("{:.3}", ctx.seconds), "--core", &GEN_CORE.to_string(), "--json"]);
         if self.point.traffic == Traffic::Vxlan {
@@ -312,8 +325,7 @@ impl<'a> Dut<'a> {
                     0.0
                 }
             }),
-            napi_busy: (!napi_after.is_empty() && window > 0.0)
-                .then(|| napi_ticks as f64 / measure::USER_HZ / window),
+            napi_busy: (!napi_after.is_empty() && window > 0.0).then(|| napi_ticks as f64 / measure::USER_HZ / window),
             napi_cpu: napi_after.first().and_then(|t| t.last_cpu),
         })
     }

@@ -178,7 +178,8 @@ fn signal(pid: u32, sig: &str) {
 }
 
 fn signal_group(pgid: u32, sig: &str) {
-    let _ = Command::new("kill").arg(format!("-{sig}")).arg("--").arg(format!("-{pgid}")).stderr(Stdio::null()).status();
+    let _ =
+        Command::new("kill").arg(format!("-{sig}")).arg("--").arg(format!("-{pgid}")).stderr(Stdio::null()).status();
 }
 
 /// The three namespaces and their links; removed on drop.
@@ -399,7 +400,10 @@ pub fn threaded_napi(topo: &Topology, role: &str, dev: &str, core: usize, realti
             &format!("taskset -pc {core} {pid}"),
         )?;
         if realtime {
-            run_checked(Command::new("chrt").args(["-f", "-p", "50", &pid.to_string()]), &format!("chrt -f -p 50 {pid}"))?;
+            run_checked(
+                Command::new("chrt").args(["-f", "-p", "50", &pid.to_string()]),
+                &format!("chrt -f -p 50 {pid}"),
+            )?;
         } else {
             run_checked(
                 Command::new("renice").args(["-n", super::targets::NICENESS, "-p", &pid.to_string()]),
