@@ -193,7 +193,7 @@ mod tests {
     fn task_stat_with_spaces_in_name() {
         let mut text = String::from("42 (napi/dut 0-9) S 2 0 0 0 -1 2129984 0 0 0 0 7 13");
         for i in 0..30 {
-            text.push_str(&format!(" {}", if i == 21 { 1 } else { 0 }));
+            text.push_str(&format!(" {}", if i == 23 { 1 } else { 0 }));
         }
         let t = parse_task_stat(&text).unwrap();
         assert_eq!(t.ticks, 20);
