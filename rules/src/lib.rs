@@ -11,10 +11,14 @@
 //! Tunnels: on a tunnelled frame, the plain keys (and `protocol`) match the inner headers and
 //! the `enc_` keys the outer ones, as flower does on a tunnel device after decapsulation.
 
+pub mod fast;
+pub mod gen;
 pub mod key;
 pub mod linear;
 pub mod rule;
+pub mod tss;
 
+pub use fast::Fast;
 pub use key::{Family, PacketKey};
 pub use linear::Linear;
 pub use rule::{Action, Keys, Masked, PortMatch, Prefix, Protocol, Rule, RuleSet};
@@ -26,4 +30,9 @@ pub trait Classifier: Send + Sync {
     fn classify(&self, key: &PacketKey) -> Option<usize>;
     /// A short name for reports ("linear", ...).
     fn name(&self) -> &'static str;
+}
+
+/// The classifier to use by default: [`fast::build`] (why: see the crate documentation).
+pub fn default_classifier(set: &RuleSet) -> Box<dyn Classifier> {
+    Box::new(fast::build(set))
 }
