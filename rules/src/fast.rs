@@ -1,6 +1,7 @@
-//! The fast classifier: a forest of multi-way cutting decision trees over the 5-tuple
-//! (HiCuts with EffiCuts-style separation of wide rules and redundancy pruning), with the
-//! exact rule test at the leaves, so every key of the model keeps its meaning.
+//! The fast classifier: a few multi-way cutting decision trees over the 5-tuple (HiCuts'
+//! equal-size cuts, EffiCuts' separation of wide rules, path compression and redundancy
+//! pruning), with the exact rule test at the leaves, so every key of the model keeps its
+//! meaning.
 //!
 //! # How it works
 //!
@@ -10,43 +11,42 @@
 //! packet without ports), and IP protocol. Each rule is a box in that space.
 //!
 //! - Rules are first split by address family (no IP, IPv4, IPv6: a rule goes to every family
-//!   it can match), then, inside a family, by which address dimensions they are *wide* in
-//!   (prefix shorter than [`Params::wide_below`] bits): wide rules would be copied into every
-//!   child of a cut on that dimension, so they get trees of their own (EffiCuts' insight).
-//! - Each tree cuts its region into 2^k equal, aligned parts along the dimension and k that
-//!   minimise the largest child, within a space budget ([`Params::space_factor`]) — HiCuts.
-//!   A child whose rules all span it is shared with an identical neighbour. Under a rule that
-//!   covers a node's whole region and is *exact* (its box is its whole meaning), the later
-//!   rules can never win there and are dropped.
+//!   it can match), then by which addresses they are *wide* in (prefix shorter than
+//!   [`Params::wide_below`] bits). A wide rule would be copied into every child of a cut on
+//!   that address, so each of the four groups gets a tree of its own (EffiCuts' observation).
+//! - A node cuts one dimension of its region into 2^k equal, aligned parts, taking the
+//!   dimension and k whose largest child is smallest within a copy budget
+//!   ([`Params::space_factor`]). Before cutting, the region shrinks to the bits its rules
+//!   do not all share (path compression: clustered addresses cost no empty levels). Under a
+//!   rule that covers the node's whole region and is *exact* (its box is its whole meaning),
+//!   later rules can never win there and are dropped. Neighbouring children whose rules all
+//!   span them share one subtree.
 //! - A leaf holds at most [`Params::leaf_rules`] rules (more only where no cut separates
-//!   them), in matching order, each with its box. Lookup walks one tree per category with
-//!   a shift and a mask per level, then scans the leaf: box test, and for rules with keys
-//!   beyond the 5-tuple (MACs, VLAN, TOS, TTL, flags, tunnel keys, IPv6 prefixes longer
-//!   than 64 bits, non-contiguous port masks, `protocol 802.1q`) [`Rule::matches`] itself.
+//!   them), in matching order, each with its box. Lookup walks each tree of the packet's
+//!   family with one shift, mask and load per level; at the leaf it tests the box, and for
+//!   rules with keys beyond the 5-tuple (MACs, VLAN, TOS, TTL, flags, tunnel keys, IPv6
+//!   prefixes longer than 64 bits, non-contiguous port masks, `protocol 802.1q`)
+//!   [`Rule::matches`] itself.
 //! - Priority pruning: trees are visited by their best rule; once a match is found, trees
 //!   (and leaf entries) that cannot beat it are skipped.
+//! - [`Fast::classify_burst`] walks several packets in lockstep, so their cache misses
+//!   overlap instead of queueing (what DPDK's ACL does with its parallel flows).
 //!
 //! The answer is always [`crate::Linear`]'s: the first rule in [`RuleSet::order`] that
-//! matches (differential property tests in `tests/`).
+//! matches (unit tests here, differential property tests in `tests/`).
 //!
-//! # Why this design (measured, see BENCHMARKS.md "Classifier")
-//!
-//! Candidates were measured on generated ClassBench-style sets ([`crate::gen`]):
-//! tuple space search with priority pruning ([`crate::tss`]) and this forest. See the crate
-//! documentation for the numbers and the choice.
+//! Why this design and not another: measured, see the crate documentation.
 
 use crate::key::{Family, PacketKey};
 use crate::rule::{Keys, PortMatch, Prefix, Protocol, Rule, RuleSet};
 use crate::Classifier;
 
 const DIMS: usize = 5;
+/// The port value of a packet without ports (above every real port).
+const NO_PORTS: u64 = 1 << 16;
 /// Bits of each dimension's space: addresses (top 64 bits), ports (16 bits + "no ports"),
 /// protocol.
 const WIDTH: [u8; DIMS] = [64, 64, 17, 17, 8];
-/// The port value of a packet without ports (above every real port).
-const NO_PORTS: u64 = 1 << 16;
-/// The shared empty leaf.
-const EMPTY: u32 = 0;
 /// Deeper than this, a node becomes a leaf whatever its size (pathological sets).
 const MAX_DEPTH: usize = 24;
 
@@ -55,30 +55,61 @@ const MAX_DEPTH: usize = 24;
 pub struct Params {
     /// A node with at most this many rules becomes a leaf.
     pub leaf_rules: usize,
-    /// A cut may copy rules into children up to `space_factor` times the node's rules.
+    /// A cut may copy rules into children up to this many times the node's rules.
     pub space_factor: f64,
-    /// Most cuts in one node, as a power of two.
+    /// Most cuts in one node, as a power of two (1..=16).
     pub max_cut_bits: u8,
     /// A prefix shorter than this many bits (IPv4 length; IPv6 counts the same bits) is
-    /// *wide*: such rules get trees of their own. `0` puts all rules of a family in one tree.
+    /// *wide*. `0` puts all rules of a family in one tree.
     pub wide_below: u8,
+    /// A family with at most this many rules gets one tree (copies are cheap there, and
+    /// every extra tree is one more walk).
+    pub one_tree_up_to: usize,
 }
 
 impl Default for Params {
     fn default() -> Params {
-        Params { leaf_rules: 8, space_factor: 4.0, max_cut_bits: 8, wide_below: 12 }
+        Params { leaf_rules: 8, space_factor: 4.0, max_cut_bits: 8, wide_below: 8, one_tree_up_to: 128 }
     }
 }
 
-/// One tree node, 12 bytes. `bits == 0`: a leaf of `len` entries from `start`; otherwise
-/// `2^bits` children at `children[start..]`, picked by `(value(dim) >> shift) & (2^bits - 1)`.
-#[derive(Clone, Copy, Debug)]
-struct Node {
-    dim: u8,
-    shift: u8,
-    bits: u8,
-    start: u32,
-    len: u32,
+/// A node packed in a u64, so a parent's child table holds its children themselves (one
+/// dependent load per level). Bit 0: 1 for a cut, 0 for a leaf. A cut: dimension in bits
+/// 1..4, shift in bits 4..10, cut bits in bits 10..15, children at `words[start..]`. A leaf:
+/// entry count in bits 4..24. Both: start in bits 32..64.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Node(u64);
+
+impl Node {
+    const MAX_LEAF: usize = (1 << 20) - 1;
+    const EMPTY: Node = Node(0);
+
+    fn leaf(start: usize, len: usize) -> Node {
+        Node(((start as u64) << 32) | ((len.min(Self::MAX_LEAF) as u64) << 4))
+    }
+    fn cut(dim: usize, shift: u32, bits: u8, start: usize) -> Node {
+        Node(((start as u64) << 32) | (u64::from(bits) << 10) | (u64::from(shift) << 4) | ((dim as u64) << 1) | 1)
+    }
+    #[inline(always)]
+    fn is_cut(self) -> bool {
+        self.0 & 1 != 0
+    }
+    /// The child a value falls in (cuts only).
+    #[inline(always)]
+    fn child(self, v: &[u64; DIMS]) -> usize {
+        let dim = ((self.0 >> 1) & 0x7) as usize;
+        let shift = (self.0 >> 4) & 0x3f;
+        let bits = (self.0 >> 10) & 0x1f;
+        self.start() + ((v[dim % DIMS] >> shift) & ((1 << bits) - 1)) as usize
+    }
+    #[inline(always)]
+    fn len(self) -> usize {
+        ((self.0 >> 4) & 0xf_ffff) as usize
+    }
+    #[inline(always)]
+    fn start(self) -> usize {
+        (self.0 >> 32) as usize
+    }
 }
 
 /// A rule as a leaf holds it: its box, and whether the box is its whole meaning.
@@ -102,18 +133,18 @@ impl Entry {
             & (v[0] <= self.hi[0])
             & (self.lo[1] <= v[1])
             & (v[1] <= self.hi[1])
-            & (self.ports[0] as u64 <= v[2])
-            & (v[2] <= self.ports[1] as u64)
-            & (self.ports[2] as u64 <= v[3])
-            & (v[3] <= self.ports[3] as u64)
-            & (self.proto[0] as u64 <= v[4])
-            & (v[4] <= self.proto[1] as u64)
+            & (u64::from(self.ports[0]) <= v[2])
+            & (v[2] <= u64::from(self.ports[1]))
+            & (u64::from(self.ports[2]) <= v[3])
+            & (v[3] <= u64::from(self.ports[3]))
+            & (u64::from(self.proto[0]) <= v[4])
+            & (v[4] <= u64::from(self.proto[1]))
     }
 }
 
 #[derive(Clone, Copy, Debug)]
 struct Tree {
-    root: u32,
+    root: Node,
     /// The best (lowest) matching-order position of any rule in the tree.
     best_pos: u32,
 }
@@ -124,14 +155,28 @@ struct Tree {
 pub struct Fast {
     /// Trees per family (none, IPv4, IPv6), sorted by `best_pos`.
     families: [Vec<Tree>; 3],
-    nodes: Vec<Node>,
-    children: Vec<u32>,
+    /// Child tables (children as `Node` words).
+    words: Vec<u64>,
     entries: Vec<Entry>,
     /// Rules by matching-order position, for the keys beyond the 5-tuple.
     rules: Vec<Rule>,
     /// File index by matching-order position.
     file_index: Vec<u32>,
     params: Params,
+    stats: FastStats,
+}
+
+/// See [`Fast::stats`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct FastStats {
+    /// Trees over all families (a lookup walks at most those of its packet's family).
+    pub trees: usize,
+    /// Cut nodes.
+    pub cuts: usize,
+    /// Leaf entries (rules, counted once per leaf that holds them).
+    pub entries: usize,
+    /// Cuts above the deepest leaf.
+    pub max_depth: usize,
 }
 
 /// Builds the fast classifier with the default [`Params`]. Deterministic: the same set gives
@@ -259,9 +304,14 @@ struct Region {
     width: [u8; DIMS],
 }
 
+/// The low `width` bits set.
+fn low_bits(width: u32) -> u64 {
+    u64::MAX.checked_shr(64 - width).unwrap_or(0)
+}
+
 impl Region {
     fn hi(&self, dim: usize) -> u64 {
-        self.base[dim] | u64::MAX.checked_shr(64 - u32::from(self.width[dim])).unwrap_or(0)
+        self.base[dim] | low_bits(u32::from(self.width[dim]))
     }
 
     fn covered_by(&self, rule: &BuildRule) -> bool {
@@ -272,14 +322,18 @@ impl Region {
 struct Builder<'a> {
     rules: &'a [BuildRule],
     params: Params,
-    nodes: Vec<Node>,
-    children: Vec<u32>,
+    words: Vec<u64>,
     entries: Vec<Entry>,
+    stats: FastStats,
 }
 
 impl Builder<'_> {
-    fn leaf(&mut self, list: &[u32]) -> u32 {
-        let start = self.entries.len() as u32;
+    fn leaf(&mut self, list: &[u32], depth: usize) -> Node {
+        if list.is_empty() {
+            return Node::EMPTY;
+        }
+        self.stats.max_depth = self.stats.max_depth.max(depth);
+        let start = self.entries.len();
         for &index in list {
             let r = &self.rules[index as usize];
             self.entries.push(Entry {
@@ -291,11 +345,31 @@ impl Builder<'_> {
                 pos: r.pos,
             });
         }
-        self.nodes.push(Node { dim: 0, shift: 0, bits: 0, start, len: list.len() as u32 });
-        (self.nodes.len() - 1) as u32
+        Node::leaf(start, list.len())
     }
 
-    /// The child index range `[a, b]` a rule spans when `dim` of `region` is cut in `2^bits`.
+    /// The smallest aligned region, per dimension, that still holds every rule's part of
+    /// `region`: the bits all rules agree on need no cut (path compression). A packet
+    /// outside it lands in some child all the same, but no rule of this node can match it,
+    /// and every leaf entry is checked in full.
+    fn shrink(&self, list: &[u32], region: &Region) -> Region {
+        let mut shrunk = *region;
+        for dim in 0..DIMS {
+            let (base, top) = (region.base[dim], region.hi(dim));
+            let (mut lo, mut hi) = (u64::MAX, 0);
+            for &index in list {
+                let rule = &self.rules[index as usize];
+                lo = lo.min(rule.lo[dim].max(base));
+                hi = hi.max(rule.hi[dim].min(top));
+            }
+            let width = 64 - (lo ^ hi).leading_zeros();
+            shrunk.width[dim] = width as u8;
+            shrunk.base[dim] = lo & !low_bits(width);
+        }
+        shrunk
+    }
+
+    /// The child index range `[a, b]` a rule spans when `dim` of `region` is cut at `shift`.
     fn span(rule: &BuildRule, region: &Region, dim: usize, shift: u32) -> (usize, usize) {
         let base = region.base[dim];
         let lo = rule.lo[dim].max(base) - base;
@@ -309,7 +383,7 @@ impl Builder<'_> {
         let budget = self.params.space_factor * n as f64;
         // More children than about twice the rules buys nothing.
         let useful_bits = (usize::BITS - n.leading_zeros()) as u8 + 1;
-        let mut best: Option<(usize, usize, usize, u8)> = None; // (max child, total, dim, bits)
+        let mut best: Option<(usize, usize, usize, u8)> = None; // (largest child, copies, dim, bits)
         let mut counts: Vec<i64> = Vec::new();
         for dim in 0..DIMS {
             let width = region.width[dim];
@@ -318,23 +392,23 @@ impl Builder<'_> {
                 let shift = u32::from(width - bits);
                 counts.clear();
                 counts.resize(cuts + 1, 0);
-                let mut total = 0usize;
+                let mut copies = 0usize;
                 for &index in list {
                     let (a, b) = Self::span(&self.rules[index as usize], region, dim, shift);
-                    total += b - a + 1;
+                    copies += b - a + 1;
                     counts[a] += 1;
                     counts[b + 1] -= 1;
                 }
-                if bits > 1 && (total + cuts) as f64 > budget {
+                if bits > 1 && (copies + cuts) as f64 > budget {
                     break;
                 }
                 let mut running = 0i64;
-                let mut max_child = 0i64;
+                let mut largest = 0i64;
                 for &delta in &counts[..cuts] {
                     running += delta;
-                    max_child = max_child.max(running);
+                    largest = largest.max(running);
                 }
-                let candidate = (max_child as usize, total, dim, bits);
+                let candidate = (largest as usize, copies, dim, bits);
                 if best.is_none_or(|b| (candidate.0, candidate.1) < (b.0, b.1)) {
                     best = Some(candidate);
                 }
@@ -343,7 +417,7 @@ impl Builder<'_> {
         best.filter(|b| b.0 < n).map(|b| (b.2, b.3))
     }
 
-    fn node(&mut self, list: &[u32], region: &Region, depth: usize) -> u32 {
+    fn node(&mut self, list: &[u32], region: &Region, depth: usize) -> Node {
         // Rules after an exact rule that covers the whole region can never win here.
         let keep = list
             .iter()
@@ -353,20 +427,18 @@ impl Builder<'_> {
             })
             .map_or(list.len(), |at| at + 1);
         let list = &list[..keep];
-        if list.is_empty() {
-            return EMPTY;
-        }
         if list.len() <= self.params.leaf_rules || depth >= MAX_DEPTH {
-            return self.leaf(list);
+            return self.leaf(list, depth);
         }
+        let region = &self.shrink(list, region);
         let Some((dim, bits)) = self.choose_cut(list, region) else {
-            return self.leaf(list);
+            return self.leaf(list, depth);
         };
         let cuts = 1usize << bits;
         let shift = u32::from(region.width[dim] - bits);
         let mut lists: Vec<Vec<u32>> = vec![Vec::new(); cuts];
-        // Whether every rule of a child spans all of that child (then an identical
-        // neighbour can share its subtree).
+        // Whether every rule of a child spans all of it (then an identical neighbour can
+        // share its subtree: the subtree cannot tell the two apart).
         let mut all_span = vec![true; cuts];
         for &index in list {
             let rule = &self.rules[index as usize];
@@ -374,51 +446,41 @@ impl Builder<'_> {
             for (child, child_list) in lists.iter_mut().enumerate().take(b + 1).skip(a) {
                 child_list.push(index);
                 let child_lo = region.base[dim] + ((child as u64) << shift);
-                let child_hi = child_lo | u64::MAX.checked_shr(64 - shift).unwrap_or(0);
+                let child_hi = child_lo | low_bits(shift);
                 if rule.lo[dim] > child_lo || rule.hi[dim] < child_hi {
                     all_span[child] = false;
                 }
             }
         }
-        let node_index = self.nodes.len() as u32;
-        self.nodes.push(Node { dim: dim as u8, shift: shift as u8, bits, start: 0, len: 0 });
-        let start = self.children.len();
-        self.children.resize(start + cuts, EMPTY);
-        self.nodes[node_index as usize].start = start as u32;
+        self.stats.cuts += 1;
+        let start = self.words.len();
+        self.words.resize(start + cuts, Node::EMPTY.0);
         let mut child_region = *region;
         child_region.width[dim] = region.width[dim] - bits;
         for child in 0..cuts {
             let shared = child > 0 && all_span[child] && all_span[child - 1] && lists[child] == lists[child - 1];
-            let child_node = if shared {
-                self.children[start + child - 1]
+            self.words[start + child] = if shared {
+                self.words[start + child - 1]
             } else {
                 child_region.base[dim] = region.base[dim] + ((child as u64) << shift);
-                self.node(&lists[child], &child_region, depth + 1)
+                self.node(&lists[child], &child_region, depth + 1).0
             };
-            self.children[start + child] = child_node;
         }
-        node_index
+        Node::cut(dim, shift, bits, start)
     }
 }
 
 impl Fast {
     /// Builds with explicit tuning (benchmarks compare settings with this).
     pub fn with_params(set: &RuleSet, params: Params) -> Fast {
+        let params = Params { max_cut_bits: params.max_cut_bits.clamp(1, 16), ..params };
         let rules: Vec<Rule> = set.order.iter().map(|&i| set.rules[i].clone()).collect();
         let file_index: Vec<u32> = set.order.iter().map(|&i| i as u32).collect();
-        let mut fast = Fast {
-            families: [Vec::new(), Vec::new(), Vec::new()],
-            nodes: vec![Node { dim: 0, shift: 0, bits: 0, start: 0, len: 0 }], // EMPTY
-            children: Vec::new(),
-            entries: Vec::new(),
-            rules,
-            file_index,
-            params,
-        };
+        let (mut words, mut entries, mut stats) = (Vec::new(), Vec::new(), FastStats::default());
+        let mut families: [Vec<Tree>; 3] = Default::default();
         for family in FAMILIES {
             let slot = family_slot(family);
-            let build_rules: Vec<BuildRule> = fast
-                .rules
+            let build_rules: Vec<BuildRule> = rules
                 .iter()
                 .enumerate()
                 .filter(|(_, rule)| families_of(rule)[slot])
@@ -427,116 +489,153 @@ impl Fast {
                     BuildRule { pos: pos as u32, lo, hi, exact }
                 })
                 .collect();
-            // Categories by wideness in the two address dimensions.
+            // Groups by wideness in the two address dimensions.
             let wide_span = u64::MAX.checked_shr(u32::from(params.wide_below)).unwrap_or(0);
-            let mut categories: [Vec<u32>; 4] = Default::default();
+            let mut groups: [Vec<u32>; 4] = Default::default();
             for (index, rule) in build_rules.iter().enumerate() {
-                let wide = |d: usize| params.wide_below > 0 && rule.hi[d] - rule.lo[d] > wide_span;
-                categories[usize::from(wide(0)) | (usize::from(wide(1)) << 1)].push(index as u32);
+                let separate = params.wide_below > 0 && build_rules.len() > params.one_tree_up_to;
+                let wide = |d: usize| separate && rule.hi[d] - rule.lo[d] > wide_span;
+                groups[usize::from(wide(0)) | (usize::from(wide(1)) << 1)].push(index as u32);
             }
-            let mut builder = Builder {
-                rules: &build_rules,
-                params,
-                nodes: std::mem::take(&mut fast.nodes),
-                children: std::mem::take(&mut fast.children),
-                entries: std::mem::take(&mut fast.entries),
-            };
+            let mut builder = Builder { rules: &build_rules, params, words, entries, stats };
             let region = Region { base: [0; DIMS], width: WIDTH };
-            let mut trees = Vec::new();
-            for list in categories.iter().filter(|list| !list.is_empty()) {
+            for list in groups.iter().filter(|list| !list.is_empty()) {
                 let root = builder.node(list, &region, 0);
-                let best_pos = build_rules[list[0] as usize].pos;
-                trees.push(Tree { root, best_pos });
+                families[slot].push(Tree { root, best_pos: build_rules[list[0] as usize].pos });
             }
-            trees.sort_by_key(|tree| tree.best_pos);
-            fast.nodes = builder.nodes;
-            fast.children = builder.children;
-            fast.entries = builder.entries;
-            fast.families[slot] = trees;
+            families[slot].sort_by_key(|tree| tree.best_pos);
+            (words, entries, stats) = (builder.words, builder.entries, builder.stats);
         }
-        fast
+        stats.trees = families.iter().map(Vec::len).sum();
+        stats.entries = entries.len();
+        Fast { families, words, entries, rules, file_index, params, stats }
     }
 
-    /// Bytes of the lookup structures (nodes, child tables, leaf entries, rule copies).
+    /// Bytes of the lookup structures (child tables, leaf entries, rule copies).
     pub fn memory_bytes(&self) -> usize {
-        self.nodes.len() * std::mem::size_of::<Node>()
-            + self.children.len() * 4
+        self.words.len() * 8
             + self.entries.len() * std::mem::size_of::<Entry>()
             + self.rules.len() * (std::mem::size_of::<Rule>() + 4)
             + self.families.iter().map(|f| f.len() * std::mem::size_of::<Tree>()).sum::<usize>()
     }
 
-    /// Shape, for reports and tuning: (trees, nodes, leaf entries, deepest leaf).
+    /// Shape, for reports and tuning.
     pub fn stats(&self) -> FastStats {
-        let mut depth = 0;
-        for tree in self.families.iter().flatten() {
-            depth = depth.max(self.depth(tree.root));
-        }
-        FastStats {
-            trees: self.families.iter().map(Vec::len).sum(),
-            nodes: self.nodes.len(),
-            entries: self.entries.len(),
-            max_depth: depth,
-        }
-    }
-
-    fn depth(&self, node: u32) -> usize {
-        let n = self.nodes[node as usize];
-        if n.bits == 0 {
-            return 0;
-        }
-        let children = &self.children[n.start as usize..n.start as usize + (1 << n.bits)];
-        let mut deepest = 0;
-        let mut previous = u32::MAX;
-        for &child in children {
-            if child != previous {
-                deepest = deepest.max(self.depth(child));
-                previous = child;
-            }
-        }
-        1 + deepest
+        self.stats
     }
 
     pub fn params(&self) -> Params {
         self.params
     }
-}
 
-/// See [`Fast::stats`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct FastStats {
-    pub trees: usize,
-    pub nodes: usize,
-    pub entries: usize,
-    pub max_depth: usize,
-}
+    /// The leaf of `tree` that `v` falls in, and the cuts walked.
+    #[inline(always)]
+    fn walk(&self, tree: &Tree, v: &[u64; DIMS]) -> (Node, usize) {
+        let mut node = tree.root;
+        let mut levels = 0;
+        while node.is_cut() {
+            node = Node(self.words[node.child(v)]);
+            levels += 1;
+        }
+        (node, levels)
+    }
 
-impl Classifier for Fast {
-    #[inline]
-    fn classify(&self, key: &PacketKey) -> Option<usize> {
+    /// Tests the entries of `leaf` that could beat `best`; returns the new best.
+    #[inline(always)]
+    fn scan(&self, leaf: Node, v: &[u64; DIMS], key: &PacketKey, best: u32, tested: &mut usize) -> u32 {
+        for entry in &self.entries[leaf.start()..leaf.start() + leaf.len()] {
+            if entry.pos >= best {
+                break;
+            }
+            *tested += 1;
+            if entry.contains(v) && (entry.exact || self.rules[entry.pos as usize].matches(key)) {
+                return entry.pos;
+            }
+        }
+        best
+    }
+
+    /// The lookup, counting its work: (trees walked, cuts walked, leaf entries tested).
+    #[inline(always)]
+    fn lookup(&self, key: &PacketKey) -> (u32, [usize; 3]) {
         let v = point(key);
         let mut best = u32::MAX;
+        let mut work = [0; 3];
         for tree in &self.families[family_slot(key.family)] {
             if tree.best_pos >= best {
                 break;
             }
-            let mut node = self.nodes[tree.root as usize];
-            while node.bits != 0 {
-                let child = (v[node.dim as usize] >> node.shift) as usize & ((1 << node.bits) - 1);
-                node = self.nodes[self.children[node.start as usize + child] as usize];
+            let (leaf, levels) = self.walk(tree, &v);
+            work[0] += 1;
+            work[1] += levels;
+            best = self.scan(leaf, &v, key, best, &mut work[2]);
+        }
+        (best, work)
+    }
+
+    /// What one lookup of `key` costs in work rather than time (deterministic, for tuning on
+    /// a noisy machine): trees walked, cuts walked, leaf entries tested.
+    pub fn lookup_cost(&self, key: &PacketKey) -> [usize; 3] {
+        self.lookup(key).1
+    }
+
+    fn answer(&self, best: u32) -> Option<usize> {
+        self.file_index.get(best as usize).map(|&i| i as usize)
+    }
+}
+
+/// Packets a burst lookup walks in lockstep.
+const LANES: usize = 8;
+
+impl Classifier for Fast {
+    #[inline]
+    fn classify(&self, key: &PacketKey) -> Option<usize> {
+        self.answer(self.lookup(key).0)
+    }
+
+    /// Walks [`LANES`] packets at a time, one tree level for each in turn: the loads of
+    /// different packets do not depend on each other, so the CPU overlaps their misses.
+    fn classify_burst(&self, keys: &[PacketKey], out: &mut [Option<usize>]) {
+        let trees = self.families.iter().map(Vec::len).max().unwrap_or(0);
+        for (keys, out) in keys.chunks(LANES).zip(out.chunks_mut(LANES)) {
+            let lanes = keys.len().min(out.len());
+            let mut v = [[0u64; DIMS]; LANES];
+            let mut family = [0usize; LANES];
+            let mut best = [u32::MAX; LANES];
+            for lane in 0..lanes {
+                v[lane] = point(&keys[lane]);
+                family[lane] = family_slot(keys[lane].family);
             }
-            let leaf = &self.entries[node.start as usize..(node.start + node.len) as usize];
-            for entry in leaf {
-                if entry.pos >= best {
-                    break;
+            for tree in 0..trees {
+                let mut node = [Node::EMPTY; LANES];
+                for lane in 0..lanes {
+                    if let Some(t) = self.families[family[lane]].get(tree) {
+                        if t.best_pos < best[lane] {
+                            node[lane] = t.root;
+                        }
+                    }
                 }
-                if entry.contains(&v) && (entry.exact || self.rules[entry.pos as usize].matches(key)) {
-                    best = entry.pos;
-                    break;
+                loop {
+                    let mut walking = false;
+                    for lane in 0..lanes {
+                        if node[lane].is_cut() {
+                            node[lane] = Node(self.words[node[lane].child(&v[lane])]);
+                            walking = true;
+                        }
+                    }
+                    if !walking {
+                        break;
+                    }
                 }
+                let mut tested = 0;
+                for lane in 0..lanes {
+                    best[lane] = self.scan(node[lane], &v[lane], &keys[lane], best[lane], &mut tested);
+                }
+            }
+            for lane in 0..lanes {
+                out[lane] = self.answer(best[lane]);
             }
         }
-        self.file_index.get(best as usize).map(|&i| i as usize)
     }
 
     fn name(&self) -> &'static str {
@@ -554,8 +653,13 @@ mod tests {
         let fast = Fast::with_params(set, params);
         let linear = Linear::new(set);
         for kind in [TraceKind::Hits, TraceKind::Random, TraceKind::LastRule] {
-            for packet in gen::trace(set, kind, 2000, 9) {
-                assert_eq!(fast.classify(&packet), linear.classify(&packet), "{packet:?}");
+            let packets = gen::trace(set, kind, 2000, 9);
+            let mut burst = vec![None; packets.len()];
+            fast.classify_burst(&packets, &mut burst);
+            for (packet, from_burst) in packets.iter().zip(burst) {
+                let want = linear.classify(packet);
+                assert_eq!(fast.classify(packet), want, "{packet:?}");
+                assert_eq!(from_burst, want, "burst: {packet:?}");
             }
         }
     }
