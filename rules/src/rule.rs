@@ -77,7 +77,8 @@ impl Prefix {
             0
         } else {
             let ones = u128::MAX >> (128 - width); // `width` low bits
-            ones & !(ones >> len)
+            // checked: a shift by 128 (an IPv6 /128) would overflow.
+            ones & !ones.checked_shr(len).unwrap_or(0)
         }
     }
 

@@ -75,7 +75,7 @@ fn mask(family: Family, len: u8) -> u128 {
         0
     } else {
         let ones = u128::MAX >> (128 - width);
-        ones & !(ones >> len)
+        ones & !ones.checked_shr(len).unwrap_or(0)
     }
 }
 
