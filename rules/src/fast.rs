@@ -231,7 +231,7 @@ fn families_of(rule: &Rule) -> [bool; 3] {
 /// (for packets of that family).
 fn rule_box(rule: &Rule, family: Family) -> ([u64; DIMS], [u64; DIMS], bool) {
     let k = &rule.keys;
-    let mut exact = Keys { src_ip: None, dst_ip: None, src_port: None, dst_port: None, ip_proto: None, ..k.clone() }
+    let mut exact = Keys { src_ip: None, dst_ip: None, src_port: None, dst_port: None, ip_proto: None, ..*k }
         == Keys::default()
         && match rule.protocol {
             Protocol::All => true,
@@ -281,11 +281,7 @@ fn rule_box(rule: &Rule, family: Family) -> ([u64; DIMS], [u64; DIMS], bool) {
     let (sport_lo, sport_hi) = port_range(k.src_port);
     let (dport_lo, dport_hi) = port_range(k.dst_port);
     let (proto_lo, proto_hi) = k.ip_proto.map_or((0, 255), |p| (u64::from(p), u64::from(p)));
-    (
-        [src_lo, dst_lo, sport_lo, dport_lo, proto_lo],
-        [src_hi, dst_hi, sport_hi, dport_hi, proto_hi],
-        exact,
-    )
+    ([src_lo, dst_lo, sport_lo, dport_lo, proto_lo], [src_hi, dst_hi, sport_hi, dport_hi, proto_hi], exact)
 }
 
 /// A rule while building: matching-order position and box.

@@ -490,14 +490,8 @@ pub fn write_classbench(set: &RuleSet) -> Result<String, NotClassBench> {
     for (index, rule) in set.rules.iter().enumerate() {
         let fail = |reason| NotClassBench { rule: index, reason };
         let k = &rule.keys;
-        let five_tuple_only = Keys {
-            src_ip: None,
-            dst_ip: None,
-            src_port: None,
-            dst_port: None,
-            ip_proto: None,
-            ..*k
-        } == Keys::default();
+        let five_tuple_only = Keys { src_ip: None, dst_ip: None, src_port: None, dst_port: None, ip_proto: None, ..*k }
+            == Keys::default();
         if !five_tuple_only {
             return Err(fail("it tests keys beyond the IPv4 5-tuple"));
         }
@@ -509,9 +503,7 @@ pub fn write_classbench(set: &RuleSet) -> Result<String, NotClassBench> {
         }
         let prefix = |p: Option<Prefix>| match p {
             None => Ok("0.0.0.0/0".to_string()),
-            Some(p) if p.family == Family::V4 => {
-                Ok(format!("{}/{}", std::net::Ipv4Addr::from(p.addr as u32), p.len))
-            }
+            Some(p) if p.family == Family::V4 => Ok(format!("{}/{}", std::net::Ipv4Addr::from(p.addr as u32), p.len)),
             Some(_) => Err(fail("it has an IPv6 prefix")),
         };
         let port = |p: Option<PortMatch>| match p {
@@ -533,7 +525,8 @@ pub fn write_classbench(set: &RuleSet) -> Result<String, NotClassBench> {
 pub fn write_trace(packets: &[PacketKey]) -> String {
     let mut out = String::new();
     for p in packets.iter().filter(|p| p.family == Family::V4) {
-        let _ = writeln!(out, "{}\t{}\t{}\t{}\t{}", p.src_ip as u32, p.dst_ip as u32, p.src_port, p.dst_port, p.ip_proto);
+        let _ =
+            writeln!(out, "{}\t{}\t{}\t{}\t{}", p.src_ip as u32, p.dst_ip as u32, p.src_port, p.dst_port, p.ip_proto);
     }
     out
 }
@@ -589,10 +582,7 @@ mod tests {
             Some(PortMatch::Range { lo: 1024, hi: 65535 }),
             Some(6),
         )]);
-        assert_eq!(
-            write_classbench(&set).unwrap(),
-            "@10.1.2.0/24\t0.0.0.0/0\t0 : 65535\t1024 : 65535\t0x06/0xFF\n"
-        );
+        assert_eq!(write_classbench(&set).unwrap(), "@10.1.2.0/24\t0.0.0.0/0\t0 : 65535\t1024 : 65535\t0x06/0xFF\n");
         let packet = PacketKey::ipv4_5tuple([10, 1, 2, 3], [1, 2, 3, 4], 17, 5, 6);
         assert_eq!(write_trace(&[packet]), "167838211\t16909060\t5\t6\t17\n");
     }

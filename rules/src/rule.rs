@@ -77,7 +77,7 @@ impl Prefix {
             0
         } else {
             let ones = u128::MAX >> (128 - width); // `width` low bits
-            // checked: a shift by 128 (an IPv6 /128) would overflow.
+                                                   // checked: a shift by 128 (an IPv6 /128) would overflow.
             ones & !ones.checked_shr(len).unwrap_or(0)
         }
     }
@@ -94,7 +94,10 @@ impl Prefix {
 pub enum PortMatch {
     Masked(Masked<u16>),
     /// Inclusive.
-    Range { lo: u16, hi: u16 },
+    Range {
+        lo: u16,
+        hi: u16,
+    },
 }
 
 impl PortMatch {

@@ -59,11 +59,18 @@ fn rule() -> impl Strategy<Value = Rule> {
         prop::option::weighted(0.5, prop_oneof![Just(6u8), Just(17), Just(1)]),
     );
     let others = (
-        prop::option::weighted(0.05, (any::<u64>(), any::<u64>()).prop_map(|(v, m)| Masked::<u64>::new(v & 0xffff_ffff_ffff, m & 0xffff_ffff_ffff))),
+        prop::option::weighted(
+            0.05,
+            (any::<u64>(), any::<u64>())
+                .prop_map(|(v, m)| Masked::<u64>::new(v & 0xffff_ffff_ffff, m & 0xffff_ffff_ffff)),
+        ),
         prop::option::weighted(0.05, 0u16..4),
         prop::option::weighted(0.05, masked_u8()),
         prop::option::weighted(0.05, masked_u8()),
-        prop::option::weighted(0.05, (any::<u16>(), any::<u16>()).prop_map(|(v, m)| Masked::<u16>::new(v & 0xfff, m & 0xfff))),
+        prop::option::weighted(
+            0.05,
+            (any::<u16>(), any::<u16>()).prop_map(|(v, m)| Masked::<u16>::new(v & 0xfff, m & 0xfff)),
+        ),
         prop::option::weighted(0.05, (0u8..4, 0u8..4).prop_map(|(v, m)| Masked::<u8>::new(v, m))),
         prop::option::weighted(0.05, 0u32..3),
         prop::option::weighted(0.05, v4_prefix()),
@@ -133,45 +140,58 @@ fn rule_set(max: usize) -> impl Strategy<Value = RuleSet> {
 
 /// A packet from the same small pools the rules use.
 fn packet() -> impl Strategy<Value = PacketKey> {
-    let addresses = (prop_oneof![3 => Just(Family::V4), 1 => Just(Family::V6), 1 => Just(Family::None)], any::<u64>(), 0..3usize, 0..3usize);
-    let l4 = (0..PORTS.len(), 0..PORTS.len(), any::<u16>(), any::<bool>(), prop_oneof![Just(6u8), Just(17), Just(1), Just(47)]);
+    let addresses = (
+        prop_oneof![3 => Just(Family::V4), 1 => Just(Family::V6), 1 => Just(Family::None)],
+        any::<u64>(),
+        0..3usize,
+        0..3usize,
+    );
+    let l4 = (
+        0..PORTS.len(),
+        0..PORTS.len(),
+        any::<u16>(),
+        any::<bool>(),
+        prop_oneof![Just(6u8), Just(17), Just(1), Just(47)],
+    );
     let rest = (any::<bool>(), any::<bool>(), any::<u64>());
-    (addresses, l4, rest).prop_map(|((family, noise, a, b), (sp, dp, random_port, use_random, proto), (vlan, tunnel, bits))| {
-        let address = |base: usize| match family {
-            Family::V4 => u128::from(V4_BASES[base] ^ (noise as u32 & 0x0000_ffff)),
-            Family::V6 => V6_BASES[base] ^ (u128::from(noise) << 40),
-            Family::None => 0,
-        };
-        let has_ports = family != Family::None && proto != 1 && proto != 47;
-        PacketKey {
-            has_l2: true,
-            src_mac: [0, 1, 2, 3, 4, bits as u8],
-            dst_mac: [6, 7, 8, 9, 10, 11],
-            has_vlan: vlan,
-            vlan_id: (bits >> 8) as u16 & 3,
-            vlan_prio: 0,
-            family,
-            ip_proto: proto,
-            src_ip: address(a),
-            dst_ip: address(b),
-            ip_tos: (bits >> 16) as u8,
-            ip_ttl: (bits >> 24) as u8,
-            ip_flags: (bits >> 32) as u8 & 3,
-            has_ports,
-            src_port: if use_random { random_port } else { PORTS[sp] },
-            dst_port: PORTS[dp],
-            has_tcp_flags: has_ports && proto == 6,
-            tcp_flags: (bits >> 40) as u16 & 0xfff,
-            tunnel,
-            has_enc_key_id: tunnel,
-            enc_key_id: (bits >> 52) as u32 & 3,
-            enc_family: if tunnel { Family::V4 } else { Family::None },
-            enc_src_ip: if tunnel { u128::from(V4_BASES[a]) } else { 0 },
-            enc_dst_ip: 0,
-            has_enc_dst_port: tunnel,
-            enc_dst_port: 4789,
-        }
-    })
+    (addresses, l4, rest).prop_map(
+        |((family, noise, a, b), (sp, dp, random_port, use_random, proto), (vlan, tunnel, bits))| {
+            let address = |base: usize| match family {
+                Family::V4 => u128::from(V4_BASES[base] ^ (noise as u32 & 0x0000_ffff)),
+                Family::V6 => V6_BASES[base] ^ (u128::from(noise) << 40),
+                Family::None => 0,
+            };
+            let has_ports = family != Family::None && proto != 1 && proto != 47;
+            PacketKey {
+                has_l2: true,
+                src_mac: [0, 1, 2, 3, 4, bits as u8],
+                dst_mac: [6, 7, 8, 9, 10, 11],
+                has_vlan: vlan,
+                vlan_id: (bits >> 8) as u16 & 3,
+                vlan_prio: 0,
+                family,
+                ip_proto: proto,
+                src_ip: address(a),
+                dst_ip: address(b),
+                ip_tos: (bits >> 16) as u8,
+                ip_ttl: (bits >> 24) as u8,
+                ip_flags: (bits >> 32) as u8 & 3,
+                has_ports,
+                src_port: if use_random { random_port } else { PORTS[sp] },
+                dst_port: PORTS[dp],
+                has_tcp_flags: has_ports && proto == 6,
+                tcp_flags: (bits >> 40) as u16 & 0xfff,
+                tunnel,
+                has_enc_key_id: tunnel,
+                enc_key_id: (bits >> 52) as u32 & 3,
+                enc_family: if tunnel { Family::V4 } else { Family::None },
+                enc_src_ip: if tunnel { u128::from(V4_BASES[a]) } else { 0 },
+                enc_dst_ip: 0,
+                has_enc_dst_port: tunnel,
+                enc_dst_port: 4789,
+            }
+        },
+    )
 }
 
 fn tunings() -> Vec<Params> {
