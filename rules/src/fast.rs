@@ -589,7 +589,7 @@ impl Classifier for Fast {
         self.answer(self.lookup(key).0)
     }
 
-    /// Walks [`LANES`] packets at a time, one tree level for each in turn: the loads of
+    /// Walks 8 packets at a time, one tree level for each in turn: the loads of
     /// different packets do not depend on each other, so the CPU overlaps their misses.
     fn classify_burst(&self, keys: &[PacketKey], out: &mut [Option<usize>]) {
         let trees = self.families.iter().map(Vec::len).max().unwrap_or(0);
