@@ -102,7 +102,12 @@ fn main() {
                 ns_per_lookup(&tss, &trace)
             );
             if n <= 1000 {
-                println!("{:4} {:6} linear {:6.1} ns", style.name(), n, ns_per_lookup(&rules::Linear::new(&set), &trace));
+                println!(
+                    "{:4} {:6} linear {:6.1} ns",
+                    style.name(),
+                    n,
+                    ns_per_lookup(&rules::Linear::new(&set), &trace)
+                );
             }
         }
     }
