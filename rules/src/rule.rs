@@ -77,7 +77,7 @@ impl Prefix {
             0
         } else {
             let ones = u128::MAX >> (128 - width); // `width` low bits
-                                                   // Checked: shifting by the full width (a /128) would overflow.
+                                                   // checked: a shift by 128 (an IPv6 /128) would overflow.
             ones & !ones.checked_shr(len).unwrap_or(0)
         }
     }

@@ -70,8 +70,7 @@ impl std::str::FromStr for ClassifierKind {
 pub fn build_classifier(set: &RuleSet, kind: ClassifierKind) -> Box<dyn Classifier> {
     match kind {
         ClassifierKind::Linear => Box::new(rules::Linear::new(set)),
-        // Until the fast classifier lands, both are the reference.
-        ClassifierKind::Fast => Box::new(rules::Linear::new(set)),
+        ClassifierKind::Fast => Box::new(rules::fast::build(set)),
     }
 }
 

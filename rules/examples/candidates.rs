@@ -1,0 +1,114 @@
+//! Quick side-by-side of classifier designs and tunings on generated ClassBench-style sets:
+//! build time, memory, tree shape, and lookup ns per packet (one core, a 64k-packet trace
+//! of packets built to hit random rules plus random ones). A tuning aid; the figures in
+//! BENCHMARKS.md come from the criterion bench `classify`.
+//!
+//! `cargo run --release -p rules --example candidates -- [N...]`
+
+use std::hint::black_box;
+use std::time::Instant;
+
+use rules::fast::{Fast, Params};
+use rules::gen::{self, Style, TraceKind};
+use rules::{Classifier, PacketKey};
+
+fn ns_per_lookup(classifier: &dyn Classifier, trace: &[PacketKey]) -> f64 {
+    let start = Instant::now();
+    let mut rounds = 0;
+    let mut sink = 0usize;
+    while start.elapsed().as_secs_f64() < 0.3 {
+        for packet in trace {
+            sink = sink.wrapping_add(classifier.classify(black_box(packet)).unwrap_or(0));
+        }
+        rounds += 1;
+    }
+    black_box(sink);
+    start.elapsed().as_secs_f64() * 1e9 / (rounds * trace.len()) as f64
+}
+
+fn ns_per_burst_lookup(classifier: &dyn Classifier, trace: &[PacketKey]) -> f64 {
+    let mut out = vec![None; 64];
+    let start = Instant::now();
+    let mut rounds = 0;
+    while start.elapsed().as_secs_f64() < 0.3 {
+        for burst in trace.chunks(64) {
+            classifier.classify_burst(black_box(burst), &mut out);
+            black_box(&out);
+        }
+        rounds += 1;
+    }
+    start.elapsed().as_secs_f64() * 1e9 / (rounds * trace.len()) as f64
+}
+
+fn main() {
+    let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let sizes = if sizes.is_empty() { vec![10, 1000, 10000] } else { sizes };
+    let variants: Vec<(&str, Params)> = vec![
+        ("default", Params::default()),
+        ("one-tree", Params { wide_below: 0, ..Params::default() }),
+        ("wide<8", Params { wide_below: 8, ..Params::default() }),
+        ("wide<16", Params { wide_below: 16, ..Params::default() }),
+        ("bits4", Params { max_cut_bits: 4, ..Params::default() }),
+        ("bits12", Params { max_cut_bits: 12, ..Params::default() }),
+        ("bits16", Params { max_cut_bits: 16, ..Params::default() }),
+        ("leaf4", Params { leaf_rules: 4, ..Params::default() }),
+        ("leaf16", Params { leaf_rules: 16, ..Params::default() }),
+        ("space2", Params { space_factor: 2.0, ..Params::default() }),
+        ("space8", Params { space_factor: 8.0, ..Params::default() }),
+    ];
+    for style in Style::ALL {
+        for &n in &sizes {
+            let set = gen::rule_set(style, n, 1);
+            let trace = gen::trace(&set, TraceKind::Mixed, 1 << 16, 2);
+            for (name, params) in &variants {
+                let start = Instant::now();
+                let fast = Fast::with_params(&set, *params);
+                let build = start.elapsed();
+                let stats = fast.stats();
+                let (mut trees, mut levels, mut tested) = (0, 0, 0);
+                for packet in &trace {
+                    let [t, l, e] = fast.lookup_cost(packet);
+                    trees += t;
+                    levels += l;
+                    tested += e;
+                }
+                let per = |x: usize| x as f64 / trace.len() as f64;
+                println!(
+                    "{:4} {:6} fast/{:9} build {:7.1} ms mem {:7} KiB trees {} cuts {:6} entries {:7} depth {:2} | walks {:.1} levels {:4.1} tests {:4.1} | {:6.1} ns burst {:6.1} ns",
+                    style.name(),
+                    n,
+                    name,
+                    build.as_secs_f64() * 1e3,
+                    fast.memory_bytes() / 1024,
+                    stats.trees,
+                    stats.cuts,
+                    stats.entries,
+                    stats.max_depth,
+                    per(trees),
+                    per(levels),
+                    per(tested),
+                    ns_per_lookup(&fast, &trace),
+                    ns_per_burst_lookup(&fast, &trace)
+                );
+            }
+            let start = Instant::now();
+            let tss = rules::tss::Tss::new(&set);
+            println!(
+                "{:4} {:6} tss            build {:8.1} ms  tables {:?}  {:6.1} ns",
+                style.name(),
+                n,
+                start.elapsed().as_secs_f64() * 1e3,
+                tss.tables(),
+                ns_per_lookup(&tss, &trace)
+            );
+            if n <= 1000 {
+                println!(
+                    "{:4} {:6} linear {:6.1} ns",
+                    style.name(),
+                    n,
+                    ns_per_lookup(&rules::Linear::new(&set), &trace)
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,682 @@
+//! The fast classifier: a few multi-way cutting decision trees over the 5-tuple (HiCuts'
+//! equal-size cuts, EffiCuts' separation of wide rules, path compression and redundancy
+//! pruning), with the exact rule test at the leaves, so every key of the model keeps its
+//! meaning.
+//!
+//! # How it works
+//!
+//! Each packet is seen as a point in five dimensions: source and destination address (the
+//! top 64 bits: IPv4 shifted to the top, IPv6's first 64 bits), source and destination port
+//! (with one extra value, 65536, for "no ports", so a rule with a port key never covers a
+//! packet without ports), and IP protocol. Each rule is a box in that space.
+//!
+//! - Rules are first split by address family (no IP, IPv4, IPv6: a rule goes to every family
+//!   it can match), then by which addresses they are *wide* in (prefix shorter than
+//!   [`Params::wide_below`] bits). A wide rule would be copied into every child of a cut on
+//!   that address, so each of the four groups gets a tree of its own (EffiCuts' observation).
+//! - A node cuts one dimension of its region into 2^k equal, aligned parts, taking the
+//!   dimension and k whose largest child is smallest within a copy budget
+//!   ([`Params::space_factor`]). Before cutting, the region shrinks to the bits its rules
+//!   do not all share (path compression: clustered addresses cost no empty levels). Under a
+//!   rule that covers the node's whole region and is *exact* (its box is its whole meaning),
+//!   later rules can never win there and are dropped. Neighbouring children whose rules all
+//!   span them share one subtree.
+//! - A leaf holds at most [`Params::leaf_rules`] rules (more only where no cut separates
+//!   them), in matching order, each with its box. Lookup walks each tree of the packet's
+//!   family with one shift, mask and load per level; at the leaf it tests the box, and for
+//!   rules with keys beyond the 5-tuple (MACs, VLAN, TOS, TTL, flags, tunnel keys, IPv6
+//!   prefixes longer than 64 bits, non-contiguous port masks, `protocol 802.1q`)
+//!   [`Rule::matches`] itself.
+//! - Priority pruning: trees are visited by their best rule; once a match is found, trees
+//!   (and leaf entries) that cannot beat it are skipped.
+//! - [`Fast::classify_burst`] walks several packets in lockstep, so their cache misses
+//!   overlap instead of queueing (what DPDK's ACL does with its parallel flows).
+//!
+//! The answer is always [`crate::Linear`]'s: the first rule in [`RuleSet::order`] that
+//! matches (unit tests here, differential property tests in `tests/`).
+//!
+//! Why this design and not another: measured, see the crate documentation.
+
+use crate::key::{Family, PacketKey};
+use crate::rule::{Keys, PortMatch, Prefix, Protocol, Rule, RuleSet};
+use crate::Classifier;
+
+const DIMS: usize = 5;
+/// The port value of a packet without ports (above every real port).
+const NO_PORTS: u64 = 1 << 16;
+/// Bits of each dimension's space: addresses (top 64 bits), ports (16 bits + "no ports"),
+/// protocol.
+const WIDTH: [u8; DIMS] = [64, 64, 17, 17, 8];
+/// Deeper than this, a node becomes a leaf whatever its size (pathological sets).
+const MAX_DEPTH: usize = 24;
+
+/// Tuning of the build. [`Params::default`] is what [`build`] uses (chosen by measurement).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Params {
+    /// A node with at most this many rules becomes a leaf.
+    pub leaf_rules: usize,
+    /// A cut may copy rules into children up to this many times the node's rules.
+    pub space_factor: f64,
+    /// Most cuts in one node, as a power of two (1..=16).
+    pub max_cut_bits: u8,
+    /// A prefix shorter than this many bits (IPv4 length; IPv6 counts the same bits) is
+    /// *wide*. `0` puts all rules of a family in one tree.
+    pub wide_below: u8,
+    /// A family with at most this many rules gets one tree (copies are cheap there, and
+    /// every extra tree is one more walk).
+    pub one_tree_up_to: usize,
+}
+
+impl Default for Params {
+    fn default() -> Params {
+        Params { leaf_rules: 8, space_factor: 4.0, max_cut_bits: 8, wide_below: 8, one_tree_up_to: 128 }
+    }
+}
+
+/// A node packed in a u64, so a parent's child table holds its children themselves (one
+/// dependent load per level). Bit 0: 1 for a cut, 0 for a leaf. A cut: dimension in bits
+/// 1..4, shift in bits 4..10, cut bits in bits 10..15, children at `words[start..]`. A leaf:
+/// entry count in bits 4..24. Both: start in bits 32..64.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Node(u64);
+
+impl Node {
+    const MAX_LEAF: usize = (1 << 20) - 1;
+    const EMPTY: Node = Node(0);
+
+    fn leaf(start: usize, len: usize) -> Node {
+        Node(((start as u64) << 32) | ((len.min(Self::MAX_LEAF) as u64) << 4))
+    }
+    fn cut(dim: usize, shift: u32, bits: u8, start: usize) -> Node {
+        Node(((start as u64) << 32) | (u64::from(bits) << 10) | (u64::from(shift) << 4) | ((dim as u64) << 1) | 1)
+    }
+    #[inline(always)]
+    fn is_cut(self) -> bool {
+        self.0 & 1 != 0
+    }
+    /// The child a value falls in (cuts only).
+    #[inline(always)]
+    fn child(self, v: &[u64; DIMS]) -> usize {
+        let dim = ((self.0 >> 1) & 0x7) as usize;
+        let shift = (self.0 >> 4) & 0x3f;
+        let bits = (self.0 >> 10) & 0x1f;
+        self.start() + ((v[dim % DIMS] >> shift) & ((1 << bits) - 1)) as usize
+    }
+    #[inline(always)]
+    fn len(self) -> usize {
+        ((self.0 >> 4) & 0xf_ffff) as usize
+    }
+    #[inline(always)]
+    fn start(self) -> usize {
+        (self.0 >> 32) as usize
+    }
+}
+
+/// A rule as a leaf holds it: its box, and whether the box is its whole meaning.
+#[derive(Clone, Copy, Debug)]
+struct Entry {
+    lo: [u64; 2],
+    hi: [u64; 2],
+    /// Source port lo/hi, destination port lo/hi (17-bit values).
+    ports: [u32; 4],
+    proto: [u8; 2],
+    exact: bool,
+    /// The rule's position in matching order.
+    pos: u32,
+}
+
+impl Entry {
+    #[inline(always)]
+    fn contains(&self, v: &[u64; DIMS]) -> bool {
+        // Non-short-circuit `&`: one branch, no mispredictions on which field failed.
+        (self.lo[0] <= v[0])
+            & (v[0] <= self.hi[0])
+            & (self.lo[1] <= v[1])
+            & (v[1] <= self.hi[1])
+            & (u64::from(self.ports[0]) <= v[2])
+            & (v[2] <= u64::from(self.ports[1]))
+            & (u64::from(self.ports[2]) <= v[3])
+            & (v[3] <= u64::from(self.ports[3]))
+            & (u64::from(self.proto[0]) <= v[4])
+            & (v[4] <= u64::from(self.proto[1]))
+    }
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Tree {
+    root: Node,
+    /// The best (lowest) matching-order position of any rule in the tree.
+    best_pos: u32,
+}
+
+/// The fast classifier. Build with [`build`] (or [`Fast::with_params`]); lookups do not
+/// allocate.
+#[derive(Clone, Debug)]
+pub struct Fast {
+    /// Trees per family (none, IPv4, IPv6), sorted by `best_pos`.
+    families: [Vec<Tree>; 3],
+    /// Child tables (children as `Node` words).
+    words: Vec<u64>,
+    entries: Vec<Entry>,
+    /// Rules by matching-order position, for the keys beyond the 5-tuple.
+    rules: Vec<Rule>,
+    /// File index by matching-order position.
+    file_index: Vec<u32>,
+    params: Params,
+    stats: FastStats,
+}
+
+/// See [`Fast::stats`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct FastStats {
+    /// Trees over all families (a lookup walks at most those of its packet's family).
+    pub trees: usize,
+    /// Cut nodes.
+    pub cuts: usize,
+    /// Leaf entries (rules, counted once per leaf that holds them).
+    pub entries: usize,
+    /// Cuts above the deepest leaf.
+    pub max_depth: usize,
+}
+
+/// Builds the fast classifier with the default [`Params`]. Deterministic: the same set gives
+/// the same structure.
+pub fn build(set: &RuleSet) -> Fast {
+    Fast::with_params(set, Params::default())
+}
+
+fn family_slot(family: Family) -> usize {
+    match family {
+        Family::None => 0,
+        Family::V4 => 1,
+        Family::V6 => 2,
+    }
+}
+
+const FAMILIES: [Family; 3] = [Family::None, Family::V4, Family::V6];
+
+/// The packet as a point.
+#[inline(always)]
+fn point(key: &PacketKey) -> [u64; DIMS] {
+    let ip = |addr: u128| match key.family {
+        Family::V4 => (addr as u64) << 32,
+        Family::V6 => (addr >> 64) as u64,
+        Family::None => 0,
+    };
+    let port = |port: u16| if key.has_ports { u64::from(port) } else { NO_PORTS };
+    [ip(key.src_ip), ip(key.dst_ip), port(key.src_port), port(key.dst_port), u64::from(key.ip_proto)]
+}
+
+/// Which families a rule can match at all.
+fn families_of(rule: &Rule) -> [bool; 3] {
+    let k = &rule.keys;
+    let mut ok = match rule.protocol {
+        Protocol::Ipv4 => [false, true, false],
+        Protocol::Ipv6 => [false, false, true],
+        Protocol::All | Protocol::Vlan => [true; 3],
+    };
+    for prefix in [k.src_ip, k.dst_ip].into_iter().flatten() {
+        let slot = family_slot(prefix.family);
+        for (index, flag) in ok.iter_mut().enumerate() {
+            *flag &= index == slot;
+        }
+    }
+    if k.ip_proto.is_some() || k.ip_tos.is_some() || k.ip_ttl.is_some() || k.ip_flags.is_some() {
+        ok[0] = false;
+    }
+    ok
+}
+
+/// A rule's box in `family`'s space, and whether the box says everything the rule tests
+/// (for packets of that family).
+fn rule_box(rule: &Rule, family: Family) -> ([u64; DIMS], [u64; DIMS], bool) {
+    let k = &rule.keys;
+    let mut exact = Keys { src_ip: None, dst_ip: None, src_port: None, dst_port: None, ip_proto: None, ..*k }
+        == Keys::default()
+        && match rule.protocol {
+            Protocol::All => true,
+            Protocol::Ipv4 => family == Family::V4,
+            Protocol::Ipv6 => family == Family::V6,
+            Protocol::Vlan => false,
+        };
+    let mut prefix_range = |p: Option<Prefix>| -> (u64, u64) {
+        let Some(p) = p else { return (0, u64::MAX) };
+        match (p.family, family) {
+            (Family::V4, Family::V4) => {
+                let lo = (p.addr as u64) << 32;
+                (lo, lo | (u64::MAX >> p.len.min(32)))
+            }
+            (Family::V6, Family::V6) => {
+                if p.len > 64 {
+                    exact = false;
+                }
+                let host = u64::MAX.checked_shr(u32::from(p.len.min(64))).unwrap_or(0);
+                let lo = (p.addr >> 64) as u64 & !host;
+                (lo, lo | host)
+            }
+            _ => {
+                // Never matches this family's packets (families_of keeps such rules out);
+                // the whole range and Rule::matches keep it correct regardless.
+                exact = false;
+                (0, u64::MAX)
+            }
+        }
+    };
+    let (src_lo, src_hi) = prefix_range(k.src_ip);
+    let (dst_lo, dst_hi) = prefix_range(k.dst_ip);
+    let mut port_range = |p: Option<PortMatch>| -> (u64, u64) {
+        match p {
+            None => (0, NO_PORTS),
+            Some(PortMatch::Range { lo, hi }) => (u64::from(lo), u64::from(hi)),
+            Some(PortMatch::Masked(m)) => {
+                let host = !m.mask;
+                if host & host.wrapping_add(1) != 0 {
+                    exact = false; // not a contiguous range: the bounds are a superset
+                }
+                let (lo, hi) = PortMatch::Masked(m).bounds();
+                (u64::from(lo), u64::from(hi))
+            }
+        }
+    };
+    let (sport_lo, sport_hi) = port_range(k.src_port);
+    let (dport_lo, dport_hi) = port_range(k.dst_port);
+    let (proto_lo, proto_hi) = k.ip_proto.map_or((0, 255), |p| (u64::from(p), u64::from(p)));
+    ([src_lo, dst_lo, sport_lo, dport_lo, proto_lo], [src_hi, dst_hi, sport_hi, dport_hi, proto_hi], exact)
+}
+
+/// A rule while building: matching-order position and box.
+#[derive(Clone, Copy, Debug)]
+struct BuildRule {
+    pos: u32,
+    lo: [u64; DIMS],
+    hi: [u64; DIMS],
+    exact: bool,
+}
+
+/// An aligned region: per dimension `[base, base + 2^width - 1]`.
+#[derive(Clone, Copy, Debug)]
+struct Region {
+    base: [u64; DIMS],
+    width: [u8; DIMS],
+}
+
+/// The low `width` bits set.
+fn low_bits(width: u32) -> u64 {
+    u64::MAX.checked_shr(64 - width).unwrap_or(0)
+}
+
+impl Region {
+    fn hi(&self, dim: usize) -> u64 {
+        self.base[dim] | low_bits(u32::from(self.width[dim]))
+    }
+
+    fn covered_by(&self, rule: &BuildRule) -> bool {
+        (0..DIMS).all(|d| rule.lo[d] <= self.base[d] && self.hi(d) <= rule.hi[d])
+    }
+}
+
+struct Builder<'a> {
+    rules: &'a [BuildRule],
+    params: Params,
+    words: Vec<u64>,
+    entries: Vec<Entry>,
+    stats: FastStats,
+}
+
+impl Builder<'_> {
+    fn leaf(&mut self, list: &[u32], depth: usize) -> Node {
+        if list.is_empty() {
+            return Node::EMPTY;
+        }
+        self.stats.max_depth = self.stats.max_depth.max(depth);
+        let start = self.entries.len();
+        for &index in list {
+            let r = &self.rules[index as usize];
+            self.entries.push(Entry {
+                lo: [r.lo[0], r.lo[1]],
+                hi: [r.hi[0], r.hi[1]],
+                ports: [r.lo[2] as u32, r.hi[2] as u32, r.lo[3] as u32, r.hi[3] as u32],
+                proto: [r.lo[4] as u8, r.hi[4] as u8],
+                exact: r.exact,
+                pos: r.pos,
+            });
+        }
+        Node::leaf(start, list.len())
+    }
+
+    /// The smallest aligned region, per dimension, that still holds every rule's part of
+    /// `region`: the bits all rules agree on need no cut (path compression). A packet
+    /// outside it lands in some child all the same, but no rule of this node can match it,
+    /// and every leaf entry is checked in full.
+    fn shrink(&self, list: &[u32], region: &Region) -> Region {
+        let mut shrunk = *region;
+        for dim in 0..DIMS {
+            let (base, top) = (region.base[dim], region.hi(dim));
+            let (mut lo, mut hi) = (u64::MAX, 0);
+            for &index in list {
+                let rule = &self.rules[index as usize];
+                lo = lo.min(rule.lo[dim].max(base));
+                hi = hi.max(rule.hi[dim].min(top));
+            }
+            let width = 64 - (lo ^ hi).leading_zeros();
+            shrunk.width[dim] = width as u8;
+            shrunk.base[dim] = lo & !low_bits(width);
+        }
+        shrunk
+    }
+
+    /// The child index range `[a, b]` a rule spans when `dim` of `region` is cut at `shift`.
+    fn span(rule: &BuildRule, region: &Region, dim: usize, shift: u32) -> (usize, usize) {
+        let base = region.base[dim];
+        let lo = rule.lo[dim].max(base) - base;
+        let hi = rule.hi[dim].min(region.hi(dim)) - base;
+        ((lo >> shift) as usize, (hi >> shift) as usize)
+    }
+
+    /// The best cut: (dim, bits), or None when no cut makes the largest child smaller.
+    fn choose_cut(&self, list: &[u32], region: &Region) -> Option<(usize, u8)> {
+        let n = list.len();
+        let budget = self.params.space_factor * n as f64;
+        // More children than about twice the rules buys nothing.
+        let useful_bits = (usize::BITS - n.leading_zeros()) as u8 + 1;
+        let mut best: Option<(usize, usize, usize, u8)> = None; // (largest child, copies, dim, bits)
+        let mut counts: Vec<i64> = Vec::new();
+        for dim in 0..DIMS {
+            let width = region.width[dim];
+            for bits in 1..=width.min(self.params.max_cut_bits).min(useful_bits) {
+                let cuts = 1usize << bits;
+                let shift = u32::from(width - bits);
+                counts.clear();
+                counts.resize(cuts + 1, 0);
+                let mut copies = 0usize;
+                for &index in list {
+                    let (a, b) = Self::span(&self.rules[index as usize], region, dim, shift);
+                    copies += b - a + 1;
+                    counts[a] += 1;
+                    counts[b + 1] -= 1;
+                }
+                if bits > 1 && (copies + cuts) as f64 > budget {
+                    break;
+                }
+                let mut running = 0i64;
+                let mut largest = 0i64;
+                for &delta in &counts[..cuts] {
+                    running += delta;
+                    largest = largest.max(running);
+                }
+                let candidate = (largest as usize, copies, dim, bits);
+                if best.is_none_or(|b| (candidate.0, candidate.1) < (b.0, b.1)) {
+                    best = Some(candidate);
+                }
+            }
+        }
+        best.filter(|b| b.0 < n).map(|b| (b.2, b.3))
+    }
+
+    fn node(&mut self, list: &[u32], region: &Region, depth: usize) -> Node {
+        // Rules after an exact rule that covers the whole region can never win here.
+        let keep = list
+            .iter()
+            .position(|&index| {
+                let rule = &self.rules[index as usize];
+                rule.exact && region.covered_by(rule)
+            })
+            .map_or(list.len(), |at| at + 1);
+        let list = &list[..keep];
+        if list.len() <= self.params.leaf_rules || depth >= MAX_DEPTH {
+            return self.leaf(list, depth);
+        }
+        let region = &self.shrink(list, region);
+        let Some((dim, bits)) = self.choose_cut(list, region) else {
+            return self.leaf(list, depth);
+        };
+        let cuts = 1usize << bits;
+        let shift = u32::from(region.width[dim] - bits);
+        let mut lists: Vec<Vec<u32>> = vec![Vec::new(); cuts];
+        // Whether every rule of a child spans all of it (then an identical neighbour can
+        // share its subtree: the subtree cannot tell the two apart).
+        let mut all_span = vec![true; cuts];
+        for &index in list {
+            let rule = &self.rules[index as usize];
+            let (a, b) = Self::span(rule, region, dim, shift);
+            for (child, child_list) in lists.iter_mut().enumerate().take(b + 1).skip(a) {
+                child_list.push(index);
+                let child_lo = region.base[dim] + ((child as u64) << shift);
+                let child_hi = child_lo | low_bits(shift);
+                if rule.lo[dim] > child_lo || rule.hi[dim] < child_hi {
+                    all_span[child] = false;
+                }
+            }
+        }
+        self.stats.cuts += 1;
+        let start = self.words.len();
+        self.words.resize(start + cuts, Node::EMPTY.0);
+        let mut child_region = *region;
+        child_region.width[dim] = region.width[dim] - bits;
+        for child in 0..cuts {
+            let shared = child > 0 && all_span[child] && all_span[child - 1] && lists[child] == lists[child - 1];
+            self.words[start + child] = if shared {
+                self.words[start + child - 1]
+            } else {
+                child_region.base[dim] = region.base[dim] + ((child as u64) << shift);
+                self.node(&lists[child], &child_region, depth + 1).0
+            };
+        }
+        Node::cut(dim, shift, bits, start)
+    }
+}
+
+impl Fast {
+    /// Builds with explicit tuning (benchmarks compare settings with this).
+    pub fn with_params(set: &RuleSet, params: Params) -> Fast {
+        let params = Params { max_cut_bits: params.max_cut_bits.clamp(1, 16), ..params };
+        let rules: Vec<Rule> = set.order.iter().map(|&i| set.rules[i].clone()).collect();
+        let file_index: Vec<u32> = set.order.iter().map(|&i| i as u32).collect();
+        let (mut words, mut entries, mut stats) = (Vec::new(), Vec::new(), FastStats::default());
+        let mut families: [Vec<Tree>; 3] = Default::default();
+        for family in FAMILIES {
+            let slot = family_slot(family);
+            let build_rules: Vec<BuildRule> = rules
+                .iter()
+                .enumerate()
+                .filter(|(_, rule)| families_of(rule)[slot])
+                .map(|(pos, rule)| {
+                    let (lo, hi, exact) = rule_box(rule, family);
+                    BuildRule { pos: pos as u32, lo, hi, exact }
+                })
+                .collect();
+            // Groups by wideness in the two address dimensions.
+            let wide_span = u64::MAX.checked_shr(u32::from(params.wide_below)).unwrap_or(0);
+            let mut groups: [Vec<u32>; 4] = Default::default();
+            for (index, rule) in build_rules.iter().enumerate() {
+                let separate = params.wide_below > 0 && build_rules.len() > params.one_tree_up_to;
+                let wide = |d: usize| separate && rule.hi[d] - rule.lo[d] > wide_span;
+                groups[usize::from(wide(0)) | (usize::from(wide(1)) << 1)].push(index as u32);
+            }
+            let mut builder = Builder { rules: &build_rules, params, words, entries, stats };
+            let region = Region { base: [0; DIMS], width: WIDTH };
+            for list in groups.iter().filter(|list| !list.is_empty()) {
+                let root = builder.node(list, &region, 0);
+                families[slot].push(Tree { root, best_pos: build_rules[list[0] as usize].pos });
+            }
+            families[slot].sort_by_key(|tree| tree.best_pos);
+            (words, entries, stats) = (builder.words, builder.entries, builder.stats);
+        }
+        stats.trees = families.iter().map(Vec::len).sum();
+        stats.entries = entries.len();
+        Fast { families, words, entries, rules, file_index, params, stats }
+    }
+
+    /// Bytes of the lookup structures (child tables, leaf entries, rule copies).
+    pub fn memory_bytes(&self) -> usize {
+        self.words.len() * 8
+            + self.entries.len() * std::mem::size_of::<Entry>()
+            + self.rules.len() * (std::mem::size_of::<Rule>() + 4)
+            + self.families.iter().map(|f| f.len() * std::mem::size_of::<Tree>()).sum::<usize>()
+    }
+
+    /// Shape, for reports and tuning.
+    pub fn stats(&self) -> FastStats {
+        self.stats
+    }
+
+    pub fn params(&self) -> Params {
+        self.params
+    }
+
+    /// The leaf of `tree` that `v` falls in, and the cuts walked.
+    #[inline(always)]
+    fn walk(&self, tree: &Tree, v: &[u64; DIMS]) -> (Node, usize) {
+        let mut node = tree.root;
+        let mut levels = 0;
+        while node.is_cut() {
+            node = Node(self.words[node.child(v)]);
+            levels += 1;
+        }
+        (node, levels)
+    }
+
+    /// Tests the entries of `leaf` that could beat `best`; returns the new best.
+    #[inline(always)]
+    fn scan(&self, leaf: Node, v: &[u64; DIMS], key: &PacketKey, best: u32, tested: &mut usize) -> u32 {
+        for entry in &self.entries[leaf.start()..leaf.start() + leaf.len()] {
+            if entry.pos >= best {
+                break;
+            }
+            *tested += 1;
+            if entry.contains(v) && (entry.exact || self.rules[entry.pos as usize].matches(key)) {
+                return entry.pos;
+            }
+        }
+        best
+    }
+
+    /// The lookup, counting its work: (trees walked, cuts walked, leaf entries tested).
+    #[inline(always)]
+    fn lookup(&self, key: &PacketKey) -> (u32, [usize; 3]) {
+        let v = point(key);
+        let mut best = u32::MAX;
+        let mut work = [0; 3];
+        for tree in &self.families[family_slot(key.family)] {
+            if tree.best_pos >= best {
+                break;
+            }
+            let (leaf, levels) = self.walk(tree, &v);
+            work[0] += 1;
+            work[1] += levels;
+            best = self.scan(leaf, &v, key, best, &mut work[2]);
+        }
+        (best, work)
+    }
+
+    /// What one lookup of `key` costs in work rather than time (deterministic, for tuning on
+    /// a noisy machine): trees walked, cuts walked, leaf entries tested.
+    pub fn lookup_cost(&self, key: &PacketKey) -> [usize; 3] {
+        self.lookup(key).1
+    }
+
+    fn answer(&self, best: u32) -> Option<usize> {
+        self.file_index.get(best as usize).map(|&i| i as usize)
+    }
+}
+
+/// Packets a burst lookup walks in lockstep.
+const LANES: usize = 8;
+
+impl Classifier for Fast {
+    #[inline]
+    fn classify(&self, key: &PacketKey) -> Option<usize> {
+        self.answer(self.lookup(key).0)
+    }
+
+    /// Walks 8 packets at a time, one tree level for each in turn: the loads of
+    /// different packets do not depend on each other, so the CPU overlaps their misses.
+    fn classify_burst(&self, keys: &[PacketKey], out: &mut [Option<usize>]) {
+        let trees = self.families.iter().map(Vec::len).max().unwrap_or(0);
+        for (keys, out) in keys.chunks(LANES).zip(out.chunks_mut(LANES)) {
+            let lanes = keys.len().min(out.len());
+            let mut v = [[0u64; DIMS]; LANES];
+            let mut family = [0usize; LANES];
+            let mut best = [u32::MAX; LANES];
+            for lane in 0..lanes {
+                v[lane] = point(&keys[lane]);
+                family[lane] = family_slot(keys[lane].family);
+            }
+            for tree in 0..trees {
+                let mut node = [Node::EMPTY; LANES];
+                for lane in 0..lanes {
+                    if let Some(t) = self.families[family[lane]].get(tree) {
+                        if t.best_pos < best[lane] {
+                            node[lane] = t.root;
+                        }
+                    }
+                }
+                loop {
+                    let mut walking = false;
+                    for lane in 0..lanes {
+                        if node[lane].is_cut() {
+                            node[lane] = Node(self.words[node[lane].child(&v[lane])]);
+                            walking = true;
+                        }
+                    }
+                    if !walking {
+                        break;
+                    }
+                }
+                let mut tested = 0;
+                for lane in 0..lanes {
+                    best[lane] = self.scan(node[lane], &v[lane], &keys[lane], best[lane], &mut tested);
+                }
+            }
+            for lane in 0..lanes {
+                out[lane] = self.answer(best[lane]);
+            }
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        "fast"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::gen::{self, Style, TraceKind};
+    use crate::Linear;
+
+    fn same_as_linear(set: &RuleSet, params: Params) {
+        let fast = Fast::with_params(set, params);
+        let linear = Linear::new(set);
+        for kind in [TraceKind::Hits, TraceKind::Random, TraceKind::LastRule] {
+            let packets = gen::trace(set, kind, 2000, 9);
+            let mut burst = vec![None; packets.len()];
+            fast.classify_burst(&packets, &mut burst);
+            for (packet, from_burst) in packets.iter().zip(burst) {
+                let want = linear.classify(packet);
+                assert_eq!(fast.classify(packet), want, "{packet:?}");
+                assert_eq!(from_burst, want, "burst: {packet:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn generated_sets_agree_with_linear() {
+        for style in Style::ALL {
+            for n in [0, 1, 10, 100, 2000] {
+                let set = gen::rule_set(style, n, 11);
+                same_as_linear(&set, Params::default());
+                same_as_linear(&set, Params { wide_below: 0, ..Params::default() });
+                same_as_linear(&set, Params { leaf_rules: 1, max_cut_bits: 2, ..Params::default() });
+            }
+        }
+    }
+
+    #[test]
+    fn build_is_deterministic() {
+        let set = gen::rule_set(Style::Fw, 1000, 3);
+        let (a, b) = (build(&set), build(&set));
+        assert_eq!(a.stats(), b.stats());
+        assert_eq!(a.memory_bytes(), b.memory_bytes());
+    }
+}
