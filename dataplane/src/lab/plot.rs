@@ -45,6 +45,7 @@ fn draw(path: &Path, title: &str, x_desc: &str, log_x: bool, series: &Series) ->
                 .x_desc(x_desc)
                 .y_desc("packets per second")
                 .y_label_formatter(&y_fmt)
+                .x_label_formatter(&|v: &f64| format!("{v:.0}"))
                 .draw()
                 .map_err(err)?;
             for (target, s) in series {
