@@ -388,7 +388,8 @@ pub fn markdown(machine: &Machine, rows: &[Row], figures: &[(String, String)]) -
     let _ = writeln!(
         out,
         "`{}` (profile {}, {} trial(s) of {} s per point, medians). Generator (`dataplane gen --engine live`, \
-         BPF_PROG_RUN live frames) and sink on core 0; everything the device under test does on core 1. \
+         BPF_PROG_RUN live frames) and sink on core 0; the device under test's processes and classification on core 1 \
+         (where each kernel half ran: see below). \
          Method and caveats: docs/lab.md.\n",
         machine.command, machine.profile, machine.trials, machine.seconds
     );
