@@ -384,6 +384,7 @@ impl Runner<'_> {
         let dut = Dut::setup(self.ctx, &topo, point, napi)?;
         let mut row = Row::new(point, Status::Ok);
         row.processed_source = dut.processed_source;
+        row.notes = dut.notes.clone();
         for i in 0..self.trials {
             self.bar.set_message(format!("{point} (trial {}/{})", i + 1, self.trials));
             let trial = dut.trial(self.ctx, &format!("{prefix}-t{i}"), None)?;

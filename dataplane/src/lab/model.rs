@@ -244,6 +244,8 @@ pub struct Row {
     pub trials: Vec<Trial>,
     /// What `processed_pps` was read from.
     pub processed_source: &'static str,
+    /// What the rule compiler said (e.g. keys this target reads differently).
+    pub notes: Vec<String>,
     /// The zero-loss rate found by the search, when asked for.
     pub ndr_pps: Option<f64>,
     /// Where the device's ingress receive work ran ("napi/dut0 thread on cpu 1", ...).
@@ -252,7 +254,15 @@ pub struct Row {
 
 impl Row {
     pub fn new(point: Point, status: Status) -> Row {
-        Row { point, status, trials: Vec::new(), processed_source: "", ndr_pps: None, placement: String::new() }
+        Row {
+            point,
+            status,
+            trials: Vec::new(),
+            processed_source: "",
+            notes: Vec::new(),
+            ndr_pps: None,
+            placement: String::new(),
+        }
     }
 
     fn med(&self, f: impl Fn(&Trial) -> f64) -> Option<f64> {

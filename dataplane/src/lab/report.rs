@@ -276,7 +276,7 @@ pub fn json(machine: &Machine, rows: &[Row]) -> Value {
                 "offered_pps": r.offered(), "arrived_pps": r.arrived(), "processed_pps": r.processed(),
                 "delivered_pps": r.delivered(), "delivered_gbps": r.delivered_gbps(), "loss_pct": r.loss_pct(),
                 "dut_cpu_ns_per_pkt": r.ns_per_pkt(), "ndr_pps": r.ndr_pps,
-                "processed_source": r.processed_source, "placement": r.placement,
+                "processed_source": r.processed_source, "placement": r.placement, "notes": r.notes,
                 "trials": r.trials.iter().map(|t| t.to_json()).collect::<Vec<_>>(),
             })
         })
@@ -457,6 +457,31 @@ pub fn markdown(machine: &Machine, rows: &[Row], figures: &[(String, String)]) -
          machine is shared, so other work inflates these and the ns/frame figures."
     );
 
+    let mut notes: Vec<(Target, &str)> = Vec::new();
+    for r in rows {
+        for n in &r.notes {
+            if !notes.contains(&(r.point.target, n.as_str())) {
+                notes.push((r.point.target, n));
+            }
+        }
+    }
+    if !notes.is_empty() {
+        let _ = writeln!(out, "\n## What the rule compiler said\n");
+        for (target, note) in notes {
+            let _ = writeln!(out, "- {target}: {note}");
+        }
+    }
+    if rows.iter().any(|r| r.ndr_pps.is_some()) {
+        let _ = writeln!(out, "\n## Zero-loss rates (RFC 2544 section 26.1, AF_XDP-paced generator)\n");
+        let _ = writeln!(out, "| point | zero-loss rate |");
+        let _ = writeln!(out, "|---|---|");
+        for r in rows.iter().filter(|r| r.status == Status::Ok) {
+            if let Some(ndr) = r.ndr_pps {
+                let cell = if ndr > 0.0 { pps(ndr) } else { "none found >= 1 kpps".to_string() };
+                let _ = writeln!(out, "| {} | {cell} |", r.point);
+            }
+        }
+    }
     let not_ok: Vec<&Row> = rows.iter().filter(|r| r.status != Status::Ok).collect();
     if !not_ok.is_empty() {
         let _ = writeln!(out, "\n## Skipped and failed\n");

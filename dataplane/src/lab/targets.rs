@@ -63,6 +63,8 @@ pub struct Dut<'a> {
     /// The ingress NAPI threads (dut0) and the sink's (sink0), if threaded.
     pub napi: Vec<u32>,
     pub processed_source: &'static str,
+    /// What `rules compile` said about the rules (e.g. keys a target reads differently).
+    pub notes: Vec<String>,
 }
 
 impl<'a> Dut<'a> {
@@ -76,14 +78,15 @@ impl<'a> Dut<'a> {
             Target::Xdp => "veth rx_queue_*_xdp_packets (ethtool -S dut0)",
             _ => "clsact qdisc packets (tc -s qdisc show dev dut0)",
         };
-        let dut = Dut { point, topo, rules, hit, napi, processed_source };
+        let mut dut = Dut { point, topo, rules, hit, napi, processed_source, notes: Vec::new() };
         if point.target.is_kernel() {
-            dut.compile(ctx)?;
+            dut.notes = dut.compile(ctx)?;
         }
         Ok(dut)
     }
 
-    fn compile(&self, ctx: &Ctx) -> Result<(), String> {
+    /// Returns the compiler's notes.
+    fn compile(&self, ctx: &Ctx) -> Result<Vec<String>, String> {
         let target = self.point.target.name();
         let mut cmd = self.topo.exec_dut_pinned(&ctx.bin.display().to_string())?;
         cmd.args(["rules", "compile"]).arg(&self.rules);
@@ -109,7 +112,8 @@ impl<'a> Dut<'a> {
         if !loaded {
             return Err(format!("rules compile --to {target} ran but nothing is attached to dut0"));
         }
-        Ok(())
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        Ok(stderr.lines().filter_map(|l| l.trim().strip_prefix("note: ")).map(str::to_string).collect())
     }
 
     fn has_tc_filters(&self) -> Result<bool, String> {
@@ -235,7 +239,10 @@ impl<'a> Dut<'a> {
         cmd.args(NICE)
             .args(["taskset", "-c", &GEN_CORE.to_string()])
             .arg(&ctx.bin)
-            .args(["gen", "--iface", "gen0", "--engine", "live"]);
+            .args(["gen", "--iface", "gen0", "--engine"]);
+        // Paced trials (the zero-loss search) use AF_XDP transmit: its token bucket sends
+        // bursts of 64, where the live engine sends 50 ms slices at full speed.
+        cmd.arg(if rate.is_some() { "af-xdp" } else { "live" });
         cmd.args(["--size", &(self.point.size.saturating_sub(4)).to_string()]);
         cmd.args(["--duration", &format!("{:.3}", ctx.seconds), "--core", &GEN_CORE.to_string(), "--json"]);
         if self.point.traffic == Traffic::Vxlan {
