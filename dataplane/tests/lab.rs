@@ -28,10 +28,14 @@ fn leftovers(prefix: &str) -> Vec<String> {
             }
         }
     }
-    let ps = Command::new("ps").args(["-eo", "pid,args"]).output().expect("ps");
-    for line in String::from_utf8_lossy(&ps.stdout).lines() {
-        if line.contains(&format!("{prefix}p")) && !line.contains(" ps ") {
-            found.push(format!("process {}", line.trim()));
+    // Processes whose command line names one of this lab's namespaces or files.
+    if let Ok(entries) = std::fs::read_dir("/proc") {
+        for entry in entries.flatten() {
+            let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else { continue };
+            let args = String::from_utf8_lossy(&raw).replace('\0', " ");
+            if args.contains(&format!("{prefix}p")) {
+                found.push(format!("process {}: {}", entry.file_name().to_string_lossy(), args.trim()));
+            }
         }
     }
     if Path::new(&format!("/tmp/dataplane-lab-{prefix}")).exists() {
