@@ -8,7 +8,7 @@
 //! UDP payload (or GRE packet) needs only the bytes in front of the inner L4 header plus that
 //! negated pseudo-header sum: the payload is never read again.
 
-use crate::csum::{ipv4_header_sum, ipv4_pseudo_header, ipv6_pseudo_header, verify, Sum};
+use crate::csum::{ipv4_header_sum, ipv4_pseudo_header_addresses, ipv6_pseudo_header, verify, Sum};
 use crate::wire::{Headers, L3Info, L3Kind, L4Info, L4Kind, Offsets, PortSet, TunnelKind};
 
 /// A checksum's state, as `inspect` reports it.
@@ -91,25 +91,30 @@ impl Default for ZeroPolicy {
 /// layers it did parse.
 pub fn verdicts(frame: &[u8], offsets: &Offsets) -> Verdicts {
     let mut out = [Status::Absent; 5];
-    out[CsumLayer::OuterL3 as usize] = l3_status(frame, offsets.outer.l3.as_ref());
-    out[CsumLayer::OuterL4 as usize] = l4_status(frame, &offsets.outer);
+    let [outer_l3, outer_l4, tunnel_status, inner_l3, inner_l4] = &mut out;
+    (*outer_l3, *outer_l4) = headers_status(frame, &offsets.outer);
     if let Some(tunnel) = &offsets.tunnel {
         if tunnel.gre_checksum_offset.is_some() {
-            // RFC 2784 §2.5: over the GRE header and payload, checksum field included.
-            let end = offsets.outer.l3.map_or(frame.len(), |l3| l3.end);
-            out[CsumLayer::Tunnel as usize] = match frame.get(tunnel.offset..end) {
-                Some(gre) => status_of(verify(Sum::new().add_bytes(gre))),
-                None => Status::Absent,
-            };
+            *tunnel_status = gre_status(frame, offsets, tunnel.offset);
         }
     }
     if let Some(inner) = &offsets.inner {
-        out[CsumLayer::InnerL3 as usize] = l3_status(frame, inner.l3.as_ref());
-        out[CsumLayer::InnerL4 as usize] = l4_status(frame, inner);
+        (*inner_l3, *inner_l4) = headers_status(frame, inner);
     }
     Verdicts(out)
 }
 
+/// RFC 2784 §2.5: over the GRE header and payload, checksum field included.
+#[cold]
+fn gre_status(frame: &[u8], offsets: &Offsets, start: usize) -> Status {
+    let end = offsets.outer.l3.map_or(frame.len(), |l3| l3.end);
+    match frame.get(start..end) {
+        Some(gre) => status_of(verify(Sum::new().add_bytes(gre))),
+        None => Status::Absent,
+    }
+}
+
+#[inline]
 fn status_of(good: bool) -> Status {
     if good {
         Status::Good
@@ -118,28 +123,40 @@ fn status_of(good: bool) -> Status {
     }
 }
 
-fn l3_status(frame: &[u8], l3: Option<&L3Info>) -> Status {
-    match l3 {
-        Some(l3) if l3.kind == L3Kind::Ipv4 => match frame.get(l3.offset..l3.offset + l3.header_len) {
+/// The L3 and L4 statuses of one set of headers.
+#[inline]
+fn headers_status(frame: &[u8], headers: &Headers) -> (Status, Status) {
+    let Some(l3) = headers.l3.as_ref() else { return (Status::Absent, Status::Absent) };
+    let l3_status = match l3.kind {
+        L3Kind::Ipv4 => match frame.get(l3.offset..l3.offset + l3.header_len) {
             Some(header) => status_of(ipv4_header_sum(header) == 0xffff),
             None => Status::Absent,
         },
         // RFC 8200: the IPv6 header has no checksum.
+        L3Kind::Ipv6 => Status::Absent,
+    };
+    let l4_status = match headers.l4.as_ref() {
+        _ if l3.fragment.is_fragment() => fragment_l4_status(l3, headers.l4.as_ref()),
+        Some(l4) => l4_status(frame, l3, l4),
+        None => Status::Absent,
+    };
+    (l3_status, l4_status)
+}
+
+/// A fragment's L4 status: a later fragment has no L4 header at all, but its datagram does
+/// have a checksum, which no one fragment holds.
+#[cold]
+fn fragment_l4_status(l3: &L3Info, l4: Option<&L4Info>) -> Status {
+    match l4.map(|l4| l4.kind) {
+        Some(L4Kind::Other(_)) => Status::Absent,
+        _ if is_checksummed_protocol(l3.protocol) => Status::Unverifiable,
         _ => Status::Absent,
     }
 }
 
-fn l4_status(frame: &[u8], headers: &Headers) -> Status {
-    let (Some(l3), l4) = (headers.l3.as_ref(), headers.l4.as_ref()) else { return Status::Absent };
-    if l3.fragment.is_fragment() {
-        // A later fragment has no L4 header at all, but its datagram does have a checksum.
-        return match l4.map(|l4| l4.kind) {
-            Some(L4Kind::Other(_)) => Status::Absent,
-            _ if is_checksummed_protocol(l3.protocol) => Status::Unverifiable,
-            _ => Status::Absent,
-        };
-    }
-    let Some(l4) = l4 else { return Status::Absent };
+/// The status of the L4 checksum of a packet that is not a fragment.
+#[inline]
+fn l4_status(frame: &[u8], l3: &L3Info, l4: &L4Info) -> Status {
     let Some(field) = checksum_field(l4) else { return Status::Absent };
     let Some(segment) = l4_segment(frame, l3, l4) else { return Status::Absent };
     let Some(value) = segment.get(field..field + 2) else { return Status::Absent };
@@ -184,9 +201,10 @@ fn l4_pseudo_header(frame: &[u8], l3: &L3Info, l4: &L4Info, len: usize) -> Sum {
     }
     match l3.kind {
         L3Kind::Ipv4 => {
-            let src = array4(frame, l3.offset + 12);
-            let dst = array4(frame, l3.offset + 16);
-            ipv4_pseudo_header(src, dst, l3.protocol, len as u16)
+            // Source and destination are adjacent (RFC 791 §3.1): one read for both.
+            let addresses =
+                frame.get(l3.offset + 12..l3.offset + 20).and_then(|s| s.try_into().ok()).unwrap_or_default();
+            ipv4_pseudo_header_addresses(addresses, l3.protocol, len as u16)
         }
         L3Kind::Ipv6 => {
             let src = array16(frame, l3.offset + 8);
@@ -195,10 +213,6 @@ fn l4_pseudo_header(frame: &[u8], l3: &L3Info, l4: &L4Info, len: usize) -> Sum {
             ipv6_pseudo_header(&src, &dst, len as u32, l3.protocol)
         }
     }
-}
-
-fn array4(frame: &[u8], at: usize) -> [u8; 4] {
-    frame.get(at..at + 4).and_then(|s| s.try_into().ok()).unwrap_or_default()
 }
 
 fn array16(frame: &[u8], at: usize) -> [u8; 16] {
