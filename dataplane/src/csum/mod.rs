@@ -212,11 +212,17 @@ pub fn verify(sum_including_checksum_field: Sum) -> bool {
 /// a multiple of 4 bytes long (IHL), so this needs none of [`Sum::add_bytes`]' handling of
 /// odd lengths and positions; for a header that is per packet, twice for a tunnel (Linux's
 /// `ip_fast_csum` does the same). A correct header sums to 0xffff.
-#[inline]
+#[inline(always)]
 pub fn ipv4_header_sum(header: &[u8]) -> u16 {
-    if let Ok(header) = <&[u8; 20]>::try_from(header) {
-        return ipv4_header_sum_20(header);
+    match <&[u8; 20]>::try_from(header) {
+        Ok(header) => ipv4_header_sum_20(header),
+        Err(_) => ipv4_header_sum_any(header),
     }
+}
+
+/// [`ipv4_header_sum`] of a header with options (or cut short).
+#[inline(never)]
+fn ipv4_header_sum_any(header: &[u8]) -> u16 {
     let mut acc: u64 = 0;
     let mut words = header.chunks_exact(4);
     for word in &mut words {
@@ -236,7 +242,7 @@ pub fn ipv4_header_sum(header: &[u8]) -> u16 {
 /// [`ipv4_header_sum`] of a header without options (IHL 5), nearly every IPv4 header: two
 /// 64-bit words and a 32-bit one in native order with end-around carry, folded and swapped
 /// once (RFC 1071 §2(B), §2(C)).
-#[inline]
+#[inline(always)]
 fn ipv4_header_sum_20(header: &[u8; 20]) -> u16 {
     let [a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7, c0, c1, c2, c3] = *header;
     let acc = add_carry(

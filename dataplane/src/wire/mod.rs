@@ -27,7 +27,7 @@ pub mod vxlan;
 mod walk;
 
 #[cfg(test)]
-mod test_frames;
+pub(crate) mod test_frames;
 #[cfg(test)]
 mod walk_tests;
 
