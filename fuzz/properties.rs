@@ -17,7 +17,8 @@
 use dataplane::inspect::{inspect_frame, report_json, report_line};
 use dataplane::pipeline::checks::{compute, first_failure, verdicts, CsumLayer, OuterMode, Status, ZeroPolicy};
 use dataplane::wire::{
-    walk, walk_into, walk_into_general, ErrorKind, Headers, L3Kind, L4Kind, Layer, Offsets, PortSet, TunnelKind, WalkConfig, MAX_LAYERS,
+    walk, walk_into, walk_into_general, ErrorKind, Headers, L3Kind, L4Kind, Layer, Offsets, PortSet, TunnelKind,
+    WalkConfig, MAX_LAYERS,
 };
 use serde_json::Value;
 
