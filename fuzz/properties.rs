@@ -17,7 +17,8 @@
 use dataplane::inspect::{inspect_frame, report_json, report_line};
 use dataplane::pipeline::checks::{compute, first_failure, verdicts, CsumLayer, OuterMode, Status, ZeroPolicy};
 use dataplane::wire::{
-    walk, walk_into, ErrorKind, Headers, L3Kind, L4Kind, Layer, Offsets, PortSet, TunnelKind, WalkConfig, MAX_LAYERS,
+    walk, walk_into, walk_into_general, ErrorKind, Headers, L3Kind, L4Kind, Layer, Offsets, PortSet, TunnelKind,
+    WalkConfig, MAX_LAYERS,
 };
 use serde_json::Value;
 
@@ -58,6 +59,12 @@ pub fn check_walk(frame: &[u8]) {
         assert_eq!(result.map(|_| ()), result_into, "walk and walk_into disagree ({config:?})");
         assert_eq!(result_into, result_fresh, "walk_into depends on what its output held ({config:?})");
         assert!(same(&out, &fresh), "walk_into left stale offsets behind ({config:?}):\n{out:?}\n{fresh:?}");
+        // The shortcut for common frames gives exactly what the general walk gives, error
+        // and partial offsets included.
+        let mut general = Offsets::default();
+        let result_general = walk_into_general(frame, &config, &mut general);
+        assert_eq!(result_into, result_general, "walk_into and the general walk disagree ({config:?})");
+        assert!(same(&out, &general), "walk_into and the general walk differ ({config:?}):\n{out:?}\n{general:?}");
         match result {
             Ok(offsets) => {
                 assert!(same(&offsets, &out), "walk and walk_into differ ({config:?}):\n{offsets:?}\n{out:?}");
@@ -75,9 +82,8 @@ pub fn check_walk(frame: &[u8]) {
     }
 }
 
-/// The same walk result. Not `==`: `LayerList`'s derived `PartialEq` also compares the unused
-/// slots after its length, which keep whatever an earlier walk into the same `Offsets` left
-/// there, so two equal walks can compare unequal (its `Debug` shows only the used slots).
+/// The same walk result, field by field (`LayerList` compares only the listed layers, not
+/// the unused slots an earlier walk into the same `Offsets` left behind).
 pub fn same(a: &Offsets, b: &Offsets) -> bool {
     a.layers.as_slice() == b.layers.as_slice() && a.outer == b.outer && a.tunnel == b.tunnel && a.inner == b.inner
 }

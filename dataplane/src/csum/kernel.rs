@@ -45,11 +45,18 @@ pub fn name() -> &'static str {
 }
 
 /// The unfolded native-order sum of `bytes`, through the fastest kernel for its length.
-#[inline]
+#[inline(always)]
 pub(super) fn sum_native(bytes: &[u8]) -> u64 {
     if bytes.len() < SHORT {
         return short(bytes);
     }
+    long(bytes)
+}
+
+/// [`sum_native`] from [`SHORT`] bytes on: out of line, so the short path inlines into the
+/// per-packet code without carrying the dispatch along.
+#[inline(never)]
+fn long(bytes: &[u8]) -> u64 {
     let kernel = KERNEL.get_or_init(pick).0;
     if bytes.len() <= MAX_CHUNK {
         return kernel(bytes);
@@ -100,35 +107,47 @@ pub(super) fn fold_native(acc: u64) -> u16 {
     sum + u16::from(carry)
 }
 
-/// Short buffers: 64-bit words with end-around carry, then the 0..7 byte tail. The
-/// accumulator may reach 2^64 - 1, so every add here carries around.
+/// Short buffers: 32-byte blocks of 64-bit words with end-around carry, then at most one
+/// 16-, 8-, 4- and 2-byte piece and an odd byte, by length bits rather than a remainder loop
+/// (straight-line code for the tails of headers and small packets). The accumulator may
+/// reach 2^64 - 1, so every 64-bit add carries around.
 #[inline]
 fn short(bytes: &[u8]) -> u64 {
+    // Constant offsets inside a fixed-size block: the conversions cannot fail.
+    let word = |b: &[u8], i: usize| u64::from_ne_bytes(b[i..i + 8].try_into().unwrap());
     let mut acc = 0u64;
-    let mut words = bytes.chunks_exact(8);
-    for w in &mut words {
-        acc = add_carry(acc, u64::from_ne_bytes([w[0], w[1], w[2], w[3], w[4], w[5], w[6], w[7]]));
+    let mut rest = bytes;
+    while let Some((block, tail)) = rest.split_first_chunk::<32>() {
+        acc = add_carry(acc, word(block, 0));
+        acc = add_carry(acc, word(block, 8));
+        acc = add_carry(acc, word(block, 16));
+        acc = add_carry(acc, word(block, 24));
+        rest = tail;
     }
-    let rest = words.remainder();
+    if let Some((pair, tail)) = rest.split_first_chunk::<16>() {
+        acc = add_carry(add_carry(acc, word(pair, 0)), word(pair, 8));
+        rest = tail;
+    }
+    if let Some((w, tail)) = rest.split_first_chunk::<8>() {
+        acc = add_carry(acc, u64::from_ne_bytes(*w));
+        rest = tail;
+    }
     // Under 2^33: a 32-bit word plus at most two 16-bit ones.
-    let last = match rest.len() {
-        4.. => u64::from(u32::from_ne_bytes([rest[0], rest[1], rest[2], rest[3]])) + tail(&rest[4..]),
-        _ => tail(rest),
-    };
-    add_carry(acc, last)
-}
-
-/// The last 0..=3 bytes: a whole 16-bit word, then an odd byte padded with zero on its
-/// right in wire order (RFC 1071 §4.1), which `from_ne_bytes([b, 0])` is in either order.
-#[inline]
-fn tail(rest: &[u8]) -> u64 {
-    match *rest {
-        [] => 0,
-        [a] => u64::from(u16::from_ne_bytes([a, 0])),
-        [a, b] => u64::from(u16::from_ne_bytes([a, b])),
-        [a, b, c] => u64::from(u16::from_ne_bytes([a, b])) + u64::from(u16::from_ne_bytes([c, 0])),
-        _ => unreachable!("tail takes at most 3 bytes"),
+    let mut last = 0u64;
+    if let Some((w, tail)) = rest.split_first_chunk::<4>() {
+        last += u64::from(u32::from_ne_bytes(*w));
+        rest = tail;
     }
+    if let Some((w, tail)) = rest.split_first_chunk::<2>() {
+        last += u64::from(u16::from_ne_bytes(*w));
+        rest = tail;
+    }
+    // An odd byte, padded with zero on its right in wire order (RFC 1071 §4.1), which
+    // `from_ne_bytes([b, 0])` is in either order.
+    if let [byte] = *rest {
+        last += u64::from(u16::from_ne_bytes([byte, 0]));
+    }
+    add_carry(acc, last)
 }
 
 /// The portable kernel: four independent `u128` accumulators over 32-byte blocks, one 64-bit

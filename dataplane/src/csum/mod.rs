@@ -212,8 +212,17 @@ pub fn verify(sum_including_checksum_field: Sum) -> bool {
 /// a multiple of 4 bytes long (IHL), so this needs none of [`Sum::add_bytes`]' handling of
 /// odd lengths and positions; for a header that is per packet, twice for a tunnel (Linux's
 /// `ip_fast_csum` does the same). A correct header sums to 0xffff.
-#[inline]
+#[inline(always)]
 pub fn ipv4_header_sum(header: &[u8]) -> u16 {
+    match <&[u8; 20]>::try_from(header) {
+        Ok(header) => ipv4_header_sum_20(header),
+        Err(_) => ipv4_header_sum_any(header),
+    }
+}
+
+/// [`ipv4_header_sum`] of a header with options (or cut short).
+#[inline(never)]
+fn ipv4_header_sum_any(header: &[u8]) -> u16 {
     let mut acc: u64 = 0;
     let mut words = header.chunks_exact(4);
     for word in &mut words {
@@ -228,6 +237,29 @@ pub fn ipv4_header_sum(header: &[u8]) -> u16 {
     acc = (acc & 0xffff) + (acc >> 16);
     acc = (acc & 0xffff) + (acc >> 16);
     acc as u16
+}
+
+/// [`ipv4_header_sum`] of a header without options (IHL 5), nearly every IPv4 header: two
+/// 64-bit words and a 32-bit one in native order with end-around carry, folded and swapped
+/// once (RFC 1071 §2(B), §2(C)).
+#[inline(always)]
+fn ipv4_header_sum_20(header: &[u8; 20]) -> u16 {
+    let [a0, a1, a2, a3, a4, a5, a6, a7, b0, b1, b2, b3, b4, b5, b6, b7, c0, c1, c2, c3] = *header;
+    let acc = add_carry(
+        u64::from_ne_bytes([a0, a1, a2, a3, a4, a5, a6, a7]),
+        u64::from_ne_bytes([b0, b1, b2, b3, b4, b5, b6, b7]),
+    );
+    let acc = add_carry(acc, u64::from(u32::from_ne_bytes([c0, c1, c2, c3])));
+    u16::from_be(fold_native(acc))
+}
+
+/// [`ipv4_pseudo_header`] from the header's source and destination addresses as they lie
+/// there, one after the other (bytes 12..20 of the IPv4 header): one 64-bit word.
+#[inline]
+pub fn ipv4_pseudo_header_addresses(addresses: [u8; 8], protocol: u8, l4_len: u16) -> Sum {
+    let rest = u64::from(u16::from(protocol).to_be()) + u64::from(l4_len.to_be());
+    // 12 bytes: the parity stays even.
+    Sum { acc: add_carry(u64::from_ne_bytes(addresses), rest), odd: false }
 }
 
 /// The IPv4 pseudo-header for a UDP or TCP checksum: source, destination, a zero byte, the

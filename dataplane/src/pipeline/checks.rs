@@ -8,7 +8,7 @@
 //! UDP payload (or GRE packet) needs only the bytes in front of the inner L4 header plus that
 //! negated pseudo-header sum: the payload is never read again.
 
-use crate::csum::{ipv4_header_sum, ipv4_pseudo_header, ipv6_pseudo_header, verify, Sum};
+use crate::csum::{ipv4_header_sum, ipv4_pseudo_header_addresses, ipv6_pseudo_header, verify, Sum};
 use crate::wire::{Headers, L3Info, L3Kind, L4Info, L4Kind, Offsets, PortSet, TunnelKind};
 
 /// A checksum's state, as `inspect` reports it.
@@ -91,25 +91,30 @@ impl Default for ZeroPolicy {
 /// layers it did parse.
 pub fn verdicts(frame: &[u8], offsets: &Offsets) -> Verdicts {
     let mut out = [Status::Absent; 5];
-    out[CsumLayer::OuterL3 as usize] = l3_status(frame, offsets.outer.l3.as_ref());
-    out[CsumLayer::OuterL4 as usize] = l4_status(frame, &offsets.outer);
+    let [outer_l3, outer_l4, tunnel_status, inner_l3, inner_l4] = &mut out;
+    (*outer_l3, *outer_l4) = headers_status(frame, &offsets.outer);
     if let Some(tunnel) = &offsets.tunnel {
         if tunnel.gre_checksum_offset.is_some() {
-            // RFC 2784 §2.5: over the GRE header and payload, checksum field included.
-            let end = offsets.outer.l3.map_or(frame.len(), |l3| l3.end);
-            out[CsumLayer::Tunnel as usize] = match frame.get(tunnel.offset..end) {
-                Some(gre) => status_of(verify(Sum::new().add_bytes(gre))),
-                None => Status::Absent,
-            };
+            *tunnel_status = gre_status(frame, offsets, tunnel.offset);
         }
     }
     if let Some(inner) = &offsets.inner {
-        out[CsumLayer::InnerL3 as usize] = l3_status(frame, inner.l3.as_ref());
-        out[CsumLayer::InnerL4 as usize] = l4_status(frame, inner);
+        (*inner_l3, *inner_l4) = headers_status(frame, inner);
     }
     Verdicts(out)
 }
 
+/// RFC 2784 §2.5: over the GRE header and payload, checksum field included.
+#[cold]
+fn gre_status(frame: &[u8], offsets: &Offsets, start: usize) -> Status {
+    let end = offsets.outer.l3.map_or(frame.len(), |l3| l3.end);
+    match frame.get(start..end) {
+        Some(gre) => status_of(verify(Sum::new().add_bytes(gre))),
+        None => Status::Absent,
+    }
+}
+
+#[inline]
 fn status_of(good: bool) -> Status {
     if good {
         Status::Good
@@ -118,28 +123,92 @@ fn status_of(good: bool) -> Status {
     }
 }
 
-fn l3_status(frame: &[u8], l3: Option<&L3Info>) -> Status {
-    match l3 {
-        Some(l3) if l3.kind == L3Kind::Ipv4 => match frame.get(l3.offset..l3.offset + l3.header_len) {
+/// The L3 and L4 statuses of one set of headers.
+#[inline]
+fn headers_status(frame: &[u8], headers: &Headers) -> (Status, Status) {
+    let Some(l3) = headers.l3.as_ref() else { return (Status::Absent, Status::Absent) };
+    match ipv4_tcp_udp_status(frame, l3, headers.l4.as_ref()) {
+        Some(statuses) => statuses,
+        None => headers_status_general(frame, l3, headers.l4.as_ref()),
+    }
+}
+
+/// [`headers_status`] for any headers.
+#[inline]
+fn headers_status_general(frame: &[u8], l3: &L3Info, l4: Option<&L4Info>) -> (Status, Status) {
+    let l3_status = match l3.kind {
+        L3Kind::Ipv4 => match frame.get(l3.offset..l3.offset + l3.header_len) {
             Some(header) => status_of(ipv4_header_sum(header) == 0xffff),
             None => Status::Absent,
         },
         // RFC 8200: the IPv6 header has no checksum.
+        L3Kind::Ipv6 => Status::Absent,
+    };
+    let l4_status = match l4 {
+        _ if l3.fragment.is_fragment() => fragment_l4_status(l3, l4),
+        Some(l4) => l4_status(frame, l3, l4),
+        None => Status::Absent,
+    };
+    (l3_status, l4_status)
+}
+
+/// [`headers_status`] for the headers nearly every frame has: IPv4 without options, not a
+/// fragment, and TCP or UDP right after it, in one bounds check for both headers. `None`
+/// for anything else (or a packet too short for both headers), which the general code
+/// handles; where this answers, it answers as the general code would.
+#[inline]
+fn ipv4_tcp_udp_status(frame: &[u8], l3: &L3Info, l4: Option<&L4Info>) -> Option<(Status, Status)> {
+    const IP: usize = 20;
+    let l4 = l4?;
+    let common = l3.kind == L3Kind::Ipv4
+        && l3.header_len == IP
+        && !l3.fragment.is_fragment()
+        && l4.offset == l3.offset + IP
+        && matches!(l4.kind, L4Kind::Tcp | L4Kind::Udp);
+    if !common {
+        return None;
+    }
+    let packet = frame.get(l3.offset..l3.end)?;
+    let (header, l4_bytes) = packet.split_first_chunk::<IP>()?;
+    let l3_status = status_of(ipv4_header_sum(header) == 0xffff);
+    let segment = if l4.kind == L4Kind::Udp {
+        let udp = l4_bytes.first_chunk::<8>()?;
+        // The UDP length, within the IP payload (as `l4_segment`); one that leaves out the
+        // checksum field goes to the general code.
+        let udp_len = usize::from(u16::from_be_bytes([udp[4], udp[5]]));
+        if udp_len < 8 {
+            return None;
+        }
+        if udp[6..8] == [0, 0] {
+            return Some((l3_status, Status::Zero));
+        }
+        l4_bytes.get(..udp_len.min(l4_bytes.len()))?
+    } else {
+        // The TCP checksum field must be inside the segment.
+        if l4_bytes.len() < 18 {
+            return None;
+        }
+        l4_bytes
+    };
+    let addresses = header[12..20].try_into().unwrap_or_default();
+    let pseudo = ipv4_pseudo_header_addresses(addresses, l3.protocol, segment.len() as u16);
+    Some((l3_status, status_of(verify(pseudo.add_bytes(segment)))))
+}
+
+/// A fragment's L4 status: a later fragment has no L4 header at all, but its datagram does
+/// have a checksum, which no one fragment holds.
+#[cold]
+fn fragment_l4_status(l3: &L3Info, l4: Option<&L4Info>) -> Status {
+    match l4.map(|l4| l4.kind) {
+        Some(L4Kind::Other(_)) => Status::Absent,
+        _ if is_checksummed_protocol(l3.protocol) => Status::Unverifiable,
         _ => Status::Absent,
     }
 }
 
-fn l4_status(frame: &[u8], headers: &Headers) -> Status {
-    let (Some(l3), l4) = (headers.l3.as_ref(), headers.l4.as_ref()) else { return Status::Absent };
-    if l3.fragment.is_fragment() {
-        // A later fragment has no L4 header at all, but its datagram does have a checksum.
-        return match l4.map(|l4| l4.kind) {
-            Some(L4Kind::Other(_)) => Status::Absent,
-            _ if is_checksummed_protocol(l3.protocol) => Status::Unverifiable,
-            _ => Status::Absent,
-        };
-    }
-    let Some(l4) = l4 else { return Status::Absent };
+/// The status of the L4 checksum of a packet that is not a fragment.
+#[inline]
+fn l4_status(frame: &[u8], l3: &L3Info, l4: &L4Info) -> Status {
     let Some(field) = checksum_field(l4) else { return Status::Absent };
     let Some(segment) = l4_segment(frame, l3, l4) else { return Status::Absent };
     let Some(value) = segment.get(field..field + 2) else { return Status::Absent };
@@ -184,9 +253,10 @@ fn l4_pseudo_header(frame: &[u8], l3: &L3Info, l4: &L4Info, len: usize) -> Sum {
     }
     match l3.kind {
         L3Kind::Ipv4 => {
-            let src = array4(frame, l3.offset + 12);
-            let dst = array4(frame, l3.offset + 16);
-            ipv4_pseudo_header(src, dst, l3.protocol, len as u16)
+            // Source and destination are adjacent (RFC 791 §3.1): one read for both.
+            let addresses =
+                frame.get(l3.offset + 12..l3.offset + 20).and_then(|s| s.try_into().ok()).unwrap_or_default();
+            ipv4_pseudo_header_addresses(addresses, l3.protocol, len as u16)
         }
         L3Kind::Ipv6 => {
             let src = array16(frame, l3.offset + 8);
@@ -195,10 +265,6 @@ fn l4_pseudo_header(frame: &[u8], l3: &L3Info, l4: &L4Info, len: usize) -> Sum {
             ipv6_pseudo_header(&src, &dst, len as u32, l3.protocol)
         }
     }
-}
-
-fn array4(frame: &[u8], at: usize) -> [u8; 4] {
-    frame.get(at..at + 4).and_then(|s| s.try_into().ok()).unwrap_or_default()
 }
 
 fn array16(frame: &[u8], at: usize) -> [u8; 16] {
@@ -370,5 +436,101 @@ fn fill_l4_full(frame: &mut [u8], headers: &Headers, policy: &ZeroPolicy) -> Opt
 fn write_u16(frame: &mut [u8], at: usize, value: u16) {
     if let Some(field) = frame.get_mut(at..at + 2) {
         field.copy_from_slice(&value.to_be_bytes());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::wire::test_frames::{all_shapes, ethernet, ipv4, udp};
+    use crate::wire::{ethertype, walk, WalkConfig};
+
+    /// The shortcut for IPv4 with TCP or UDP answers as the general code does.
+    fn check_shortcut(frame: &[u8], offsets: &Offsets) {
+        let mut sets = vec![&offsets.outer];
+        sets.extend(offsets.inner.as_ref());
+        for headers in sets {
+            let Some(l3) = headers.l3.as_ref() else { continue };
+            if let Some(fast) = ipv4_tcp_udp_status(frame, l3, headers.l4.as_ref()) {
+                assert_eq!(fast, headers_status_general(frame, l3, headers.l4.as_ref()), "{frame:02x?}");
+            }
+        }
+    }
+
+    /// The walked shapes with every checksum computed, so the shortcut sees good ones too.
+    fn fixed_shapes() -> Vec<(Vec<u8>, Offsets)> {
+        let config = WalkConfig::default();
+        let policy = ZeroPolicy::default();
+        let mut shapes = all_shapes();
+        // UDP shorter than its IP payload: the bytes after it are not in its checksum.
+        shapes.push(ethernet(ethertype::IPV4, &ipv4(17, &[&udp(1, 2, b"data")[..], b"trailer"].concat())));
+        shapes
+            .into_iter()
+            .map(|mut frame| {
+                let offsets = walk(&frame, &config).unwrap();
+                // A UDP checksum of zero stays zero over IPv4: make every one nonzero first.
+                for headers in [Some(&offsets.outer), offsets.inner.as_ref()].into_iter().flatten() {
+                    if let Some(l4) = headers.l4.filter(|l4| l4.kind == L4Kind::Udp) {
+                        frame[l4.offset + 6] = 1;
+                    }
+                }
+                compute(&mut frame, &offsets, OuterMode::Lco, &policy);
+                (frame, offsets)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn shortcut_on_every_shape() {
+        let mut answered = 0;
+        for (frame, offsets) in fixed_shapes() {
+            check_shortcut(&frame, &offsets);
+            let verdicts = verdicts(&frame, &offsets);
+            assert!(!verdicts.0.contains(&Status::Bad), "{verdicts:?}: {frame:02x?}");
+            answered += usize::from(
+                ipv4_tcp_udp_status(&frame, offsets.outer.l3.as_ref().unwrap(), offsets.outer.l4.as_ref()).is_some(),
+            );
+        }
+        assert!(answered >= 2, "the shortcut took {answered} shapes");
+    }
+
+    proptest! {
+        /// Damaged bytes (lengths, addresses, checksums) under the offsets of the undamaged
+        /// frame, and shortened offsets: wherever the shortcut answers, the general code agrees.
+        #[test]
+        fn shortcut_on_damaged_frames(
+            shape in any::<prop::sample::Index>(),
+            damage in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+            cut in any::<prop::sample::Index>(),
+            shrink_l3_end in 0usize..40,
+            udp_len in prop::option::of(0u16..120),
+            zero_udp_checksum in any::<bool>(),
+        ) {
+            let mut shapes = fixed_shapes();
+            let (mut frame, mut offsets) = shapes.swap_remove(shape.index(shapes.len()));
+            for (at, byte) in damage {
+                let at = at.index(frame.len());
+                frame[at] = byte;
+            }
+            if let Some(l4) = offsets.outer.l4.filter(|l4| l4.kind == L4Kind::Udp) {
+                if let Some(len) = udp_len {
+                    frame[l4.offset + 4..l4.offset + 6].copy_from_slice(&len.to_be_bytes());
+                }
+                if zero_udp_checksum {
+                    frame[l4.offset + 6..l4.offset + 8].fill(0);
+                }
+            }
+            check_shortcut(&frame, &offsets);
+            for headers in [Some(&mut offsets.outer), offsets.inner.as_mut()].into_iter().flatten() {
+                if let Some(l3) = headers.l3.as_mut() {
+                    l3.end = l3.end.saturating_sub(shrink_l3_end);
+                }
+            }
+            check_shortcut(&frame, &offsets);
+            frame.truncate(cut.index(frame.len() + 1));
+            check_shortcut(&frame, &offsets);
+        }
     }
 }

@@ -45,8 +45,8 @@ pub use udp::{UdpPacket, UdpRepr};
 pub use vlan::{VlanHeader, VlanRepr};
 pub use vxlan::{VxlanHeader, VxlanRepr};
 pub use walk::{
-    walk, walk_into, Headers, L2Info, L3Info, L3Kind, L4Info, L4Kind, LayerList, Offsets, PortSet, TunnelInfo,
-    TunnelKind, VlanTag, WalkConfig, MAX_LAYERS, MAX_PORTS, MAX_VLANS,
+    walk, walk_into, walk_into_general, Headers, L2Info, L3Info, L3Kind, L4Info, L4Kind, LayerList, Offsets, PortSet,
+    TunnelInfo, TunnelKind, VlanTag, WalkConfig, MAX_LAYERS, MAX_PORTS, MAX_VLANS,
 };
 
 /// EtherType values (IEEE 802 numbers as registered with IANA).

@@ -12,7 +12,22 @@ fn walk_default(frame: &[u8]) -> Result<Offsets, WalkError> {
     if let Ok(o) = &offsets {
         check_invariants(frame.len(), o);
     }
+    check_same_as_general(frame, &WalkConfig::default());
     offsets
+}
+
+/// `walk_into` (with its shortcut for common frames) gives what the general walk gives:
+/// the same result, and the same offsets, also those parsed before an error. Into scratch
+/// that holds another frame's walk, as a worker's does.
+fn check_same_as_general(frame: &[u8], config: &WalkConfig) {
+    // GRE with checksum, key and sequence: every field the shortcut has to clear.
+    let stale = walk(&all_shapes()[10], &WalkConfig::default()).unwrap();
+    assert!(stale.tunnel.is_some_and(|t| t.gre_key.is_some()));
+    let (mut fast, mut general) = (stale, stale);
+    let fast_result = walk_into(frame, config, &mut fast);
+    let general_result = walk_into_general(frame, config, &mut general);
+    assert_eq!(fast_result, general_result, "{frame:02x?}");
+    assert_eq!(fast, general, "{frame:02x?}");
 }
 
 fn error(frame: &[u8]) -> (ErrorKind, Layer, usize) {
@@ -508,6 +523,7 @@ proptest! {
             }
         }
         let config = WalkConfig { vxlan_ports: PortSet::single(vxlan_port), ..WalkConfig::default() };
+        check_same_as_general(&frame, &config);
         if let Ok(offsets) = walk(&frame, &config) {
             check_invariants(frame.len(), &offsets);
         }
