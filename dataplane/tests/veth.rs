@@ -31,10 +31,19 @@ fn start_sink(lab: &Lab, role: &str, iface: &str) -> Proc {
 
 fn start_dut(lab: &Lab, args: &[&str], stats: &std::path::Path) -> Proc {
     let core = dut_core();
-    let mut full = vec!["run", "--cores", &core, "--stats-interval", "0.5", "--stats-json"];
-    let stats = stats.to_str().unwrap();
-    full.push(stats);
-    full.extend_from_slice(args);
+    let mut full: Vec<String> =
+        ["run", "--cores", &core, "--stats-interval", "0.5", "--stats-json"].iter().map(|s| s.to_string()).collect();
+    full.push(stats.to_str().unwrap().to_string());
+    // Rings of 4096 (the kernel holds 2048 empty frames): at RATE a worker descheduled for
+    // ~40 ms on a busy machine still loses nothing; the default 2048 absorbs half of that.
+    full.extend(args.iter().map(|arg| {
+        if arg.starts_with("af_xdp:") && !arg.contains("ring=") {
+            format!("{arg},ring=4096")
+        } else {
+            arg.to_string()
+        }
+    }));
+    let full: Vec<&str> = full.iter().map(String::as_str).collect();
     let dut = Proc::spawn(lab.dataplane("dut", &full), "dataplane run");
     assert!(lab.wait_xdp("dut", "dut0", true, Duration::from_secs(5)), "the dataplane did not attach to dut0");
     dut
