@@ -3,7 +3,8 @@
 //! of packets built to hit random rules plus random ones). A tuning aid; the figures in
 //! BENCHMARKS.md come from the criterion bench `classify`.
 //!
-//! `cargo run --release -p rules --example candidates -- [N...]`
+//! `cargo run --release -p rules --example candidates -- [N...] [VARIANT...]` (variants by
+//! name, e.g. `default bits12`; all when none is given).
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -41,8 +42,10 @@ fn ns_per_burst_lookup(classifier: &dyn Classifier, trace: &[PacketKey]) -> f64 
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
     let sizes = if sizes.is_empty() { vec![10, 1000, 10000] } else { sizes };
+    let wanted: Vec<&String> = args.iter().filter(|a| a.parse::<usize>().is_err()).collect();
     let variants: Vec<(&str, Params)> = vec![
         ("default", Params::default()),
         ("one-tree", Params { wide_below: 0, ..Params::default() }),
@@ -60,21 +63,21 @@ fn main() {
         for &n in &sizes {
             let set = gen::rule_set(style, n, 1);
             let trace = gen::trace(&set, TraceKind::Mixed, 1 << 16, 2);
-            for (name, params) in &variants {
+            for (name, params) in variants.iter().filter(|(name, _)| wanted.is_empty() || wanted.iter().any(|w| w == name)) {
                 let start = Instant::now();
                 let fast = Fast::with_params(&set, *params);
                 let build = start.elapsed();
                 let stats = fast.stats();
-                let (mut trees, mut levels, mut tested) = (0, 0, 0);
+                let mut sum = [0usize; 6];
                 for packet in &trace {
-                    let [t, l, e] = fast.lookup_cost(packet);
-                    trees += t;
-                    levels += l;
-                    tested += e;
+                    let c = fast.lookup_cost(packet);
+                    for (total, x) in sum.iter_mut().zip([c.trees, c.levels, c.chain, c.tests, c.rule_checks, c.lines]) {
+                        *total += x;
+                    }
                 }
                 let per = |x: usize| x as f64 / trace.len() as f64;
                 println!(
-                    "{:4} {:6} fast/{:9} build {:7.1} ms mem {:7} KiB trees {} cuts {:6} entries {:7} depth {:2} | walks {:.1} levels {:4.1} tests {:4.1} | {:6.1} ns burst {:6.1} ns",
+                    "{:4} {:6} fast/{:9} build {:6.1} ms mem {:6} KiB trees {} cuts {:5} entries {:6} depth {:2} | walks {:.1} levels {:4.1} chain {:4.1} tests {:4.1} rule {:3.1} lines {:4.1} | {:6.1} ns burst {:6.1} ns",
                     style.name(),
                     n,
                     name,
@@ -84,9 +87,12 @@ fn main() {
                     stats.cuts,
                     stats.entries,
                     stats.max_depth,
-                    per(trees),
-                    per(levels),
-                    per(tested),
+                    per(sum[0]),
+                    per(sum[1]),
+                    per(sum[2]),
+                    per(sum[3]),
+                    per(sum[4]),
+                    per(sum[5]),
                     ns_per_lookup(&fast, &trace),
                     ns_per_burst_lookup(&fast, &trace)
                 );
