@@ -566,7 +566,8 @@ impl Fast {
         let params = Params { max_cut_bits: params.max_cut_bits.clamp(1, 16), ..params };
         let rules: Vec<Rule> = set.order.iter().map(|&i| set.rules[i].clone()).collect();
         let file_index: Vec<u32> = set.order.iter().map(|&i| i as u32).collect();
-        let (mut words, mut leaves, mut stats) = (Vec::new(), Leaves::default(), FastStats::default());
+        // Word 0 is never a child: finished walks read it (see `walk`).
+        let (mut words, mut leaves, mut stats) = (vec![Node::EMPTY.0], Leaves::default(), FastStats::default());
         let mut families: [Vec<Tree>; 3] = Default::default();
         for family in FAMILIES {
             let slot = family_slot(family);
@@ -622,21 +623,30 @@ impl Fast {
     /// every tree in turn: the trees' loads do not depend on each other, so their cache
     /// misses overlap instead of queueing. Counts the levels walked and the longest walk.
     #[inline(always)]
-    fn walk(&self, nodes: &mut [Node; MAX_TREES], v: &[u64; DIMS], cost: &mut LookupCost) {
+    fn walk(&self, nodes: &mut [Node], v: &[u64; DIMS], cost: &mut LookupCost) {
         loop {
             let mut walking = false;
             for node in nodes.iter_mut() {
-                if node.is_cut() {
-                    *node = Node(self.words[node.child(v)]);
-                    walking = true;
-                    cost.levels += 1;
-                }
+                let cut = self.step(node, v);
+                walking |= cut;
+                cost.levels += usize::from(cut);
             }
             if !walking {
                 break;
             }
             cost.chain += 1;
         }
+    }
+
+    /// One level down, if `node` is a cut; whether it was. Without a branch (which trees
+    /// are done differs per packet, so a branch would mispredict): a finished walk reloads
+    /// word 0, in L1.
+    #[inline(always)]
+    fn step(&self, node: &mut Node, v: &[u64; DIMS]) -> bool {
+        let cut = node.is_cut();
+        let next = Node(self.words[if cut { node.child(v) } else { 0 }]);
+        *node = if cut { next } else { *node };
+        cut
     }
 
     /// Tests the entries of `leaf` that could beat `best`; returns the new best. Entries are
@@ -675,17 +685,39 @@ impl Fast {
     /// tree that cannot beat the match so far ends the search).
     #[inline(always)]
     fn scan_leaves(&self, slot: usize, nodes: &[Node; MAX_TREES], key: &PacketKey, v: &[u64; DIMS], cost: &mut LookupCost) -> u32 {
+        if slot == 2 {
+            self.scan_family(&self.leaves.wide, slot, nodes, &Probe::new(key, v), key, cost)
+        } else {
+            self.scan_family(&self.leaves.narrow, slot, nodes, &Probe::new(key, v), key, cost)
+        }
+    }
+
+    #[inline(always)]
+    fn scan_family<A: Addr>(
+        &self,
+        entries: &[Entry<A>],
+        slot: usize,
+        nodes: &[Node; MAX_TREES],
+        probe: &Probe<A>,
+        key: &PacketKey,
+        cost: &mut LookupCost,
+    ) -> u32 {
+        // Every leaf's first entry is loaded before any leaf is scanned: independent loads,
+        // so their misses overlap; a scan's branches cannot hold the next leaf's load back.
+        let mut first = [u32::MAX; MAX_TREES];
+        for (first, leaf) in first.iter_mut().zip(nodes).take(self.families[slot].len()) {
+            *first = entries.get(leaf.start()).map_or(u32::MAX, |entry| entry.pos);
+        }
         let mut best = u32::MAX;
-        for (tree, &leaf) in self.families[slot].iter().zip(nodes) {
+        for ((tree, &leaf), first) in self.families[slot].iter().zip(nodes).zip(first) {
             if tree.best_pos >= best {
                 break;
             }
+            if first >= best {
+                continue;
+            }
             cost.entry_lines = 0;
-            best = if slot == 2 {
-                self.scan(&self.leaves.wide, leaf, &Probe::new(key, v), key, best, cost)
-            } else {
-                self.scan(&self.leaves.narrow, leaf, &Probe::new(key, v), key, best, cost)
-            };
+            best = self.scan(entries, leaf, probe, key, best, cost);
             cost.leaves += 1;
             cost.lines += cost.entry_lines.div_ceil(64);
         }
@@ -708,7 +740,7 @@ impl Fast {
         let slot = family_slot(key.family);
         let mut cost = LookupCost { trees: self.families[slot].len(), ..LookupCost::default() };
         let mut nodes = self.roots(slot);
-        self.walk(&mut nodes, &v, &mut cost);
+        self.walk(&mut nodes[..cost.trees], &v, &mut cost);
         cost.lines += cost.levels;
         let best = self.scan_leaves(slot, &nodes, key, &v, &mut cost);
         (best, cost)
@@ -746,18 +778,17 @@ impl Classifier for Fast {
             let lanes = keys.len().min(out.len());
             let mut v = [[0u64; DIMS]; LANES];
             let mut nodes = [[Node::EMPTY; MAX_TREES]; LANES];
+            let mut family = [0; LANES];
             for lane in 0..lanes {
+                family[lane] = family_slot(keys[lane].family);
                 v[lane] = point(&keys[lane]);
                 nodes[lane] = self.roots(family_slot(keys[lane].family));
             }
             loop {
                 let mut walking = false;
                 for lane in 0..lanes {
-                    for node in nodes[lane].iter_mut() {
-                        if node.is_cut() {
-                            *node = Node(self.words[node.child(&v[lane])]);
-                            walking = true;
-                        }
+                    for node in nodes[lane].iter_mut().take(self.families[family[lane]].len()) {
+                        walking |= self.step(node, &v[lane]);
                     }
                 }
                 if !walking {
