@@ -624,15 +624,12 @@ impl Fast {
     /// misses overlap instead of queueing. Counts the levels walked and the longest walk.
     #[inline(always)]
     fn walk(&self, nodes: &mut [Node], v: &[u64; DIMS], cost: &mut LookupCost) {
-        loop {
-            let mut walking = false;
+        let mut walking = nodes.iter().any(|node| node.is_cut());
+        while walking {
+            walking = false;
             for node in nodes.iter_mut() {
-                let cut = self.step(node, v);
-                walking |= cut;
-                cost.levels += usize::from(cut);
-            }
-            if !walking {
-                break;
+                cost.levels += usize::from(self.step(node, v));
+                walking |= node.is_cut();
             }
             cost.chain += 1;
         }
@@ -784,15 +781,14 @@ impl Classifier for Fast {
                 v[lane] = point(&keys[lane]);
                 nodes[lane] = self.roots(family_slot(keys[lane].family));
             }
-            loop {
-                let mut walking = false;
+            let mut walking = true;
+            while walking {
+                walking = false;
                 for lane in 0..lanes {
                     for node in nodes[lane].iter_mut().take(self.families[family[lane]].len()) {
-                        walking |= self.step(node, &v[lane]);
+                        self.step(node, &v[lane]);
+                        walking |= node.is_cut();
                     }
-                }
-                if !walking {
-                    break;
                 }
             }
             for lane in 0..lanes {
