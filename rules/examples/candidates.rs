@@ -62,6 +62,8 @@ fn main() {
         ("bits4", Params { max_cut_bits: 4, ..Params::default() }),
         ("bits12", Params { max_cut_bits: 12, ..Params::default() }),
         ("bits16", Params { max_cut_bits: 16, ..Params::default() }),
+        ("bits8", Params { max_cut_bits: 8, ..Params::default() }),
+        ("b8s4", Params { max_cut_bits: 8, space_factor: 4.0, ..Params::default() }),
         ("leaf4", Params { leaf_rules: 4, ..Params::default() }),
         ("leaf16", Params { leaf_rules: 16, ..Params::default() }),
         ("space2", Params { space_factor: 2.0, ..Params::default() }),

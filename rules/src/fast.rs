@@ -69,7 +69,7 @@ pub struct Params {
 
 impl Default for Params {
     fn default() -> Params {
-        Params { leaf_rules: 8, space_factor: 4.0, max_cut_bits: 8, wide_below: 8, one_tree_up_to: 128 }
+        Params { leaf_rules: 8, space_factor: 8.0, max_cut_bits: 12, wide_below: 8, one_tree_up_to: 128 }
     }
 }
 
