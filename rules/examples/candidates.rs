@@ -73,7 +73,9 @@ fn main() {
         for &n in &sizes {
             let set = gen::rule_set(style, n, 1);
             let trace = gen::trace(&set, TraceKind::Mixed, 1 << 16, 2);
-            for (name, params) in variants.iter().filter(|(name, _)| wanted.is_empty() || wanted.iter().any(|w| w == name)) {
+            for (name, params) in
+                variants.iter().filter(|(name, _)| wanted.is_empty() || wanted.iter().any(|w| w == name))
+            {
                 let start = Instant::now();
                 let fast = Fast::with_params(&set, *params);
                 let build = start.elapsed();
@@ -81,7 +83,8 @@ fn main() {
                 let mut sum = [0usize; 6];
                 for packet in &trace {
                     let c = fast.lookup_cost(packet);
-                    for (total, x) in sum.iter_mut().zip([c.trees, c.levels, c.chain, c.tests, c.rule_checks, c.lines]) {
+                    for (total, x) in sum.iter_mut().zip([c.trees, c.levels, c.chain, c.tests, c.rule_checks, c.lines])
+                    {
                         *total += x;
                     }
                 }

@@ -681,7 +681,14 @@ impl Fast {
     /// The first match among the leaves a walk reached (trees in `best_pos` order, so a
     /// tree that cannot beat the match so far ends the search).
     #[inline(always)]
-    fn scan_leaves(&self, slot: usize, nodes: &[Node; MAX_TREES], key: &PacketKey, v: &[u64; DIMS], cost: &mut LookupCost) -> u32 {
+    fn scan_leaves(
+        &self,
+        slot: usize,
+        nodes: &[Node; MAX_TREES],
+        key: &PacketKey,
+        v: &[u64; DIMS],
+        cost: &mut LookupCost,
+    ) -> u32 {
         if slot == 2 {
             self.scan_family(&self.leaves.wide, slot, nodes, &Probe::new(key, v), key, cost)
         } else {
@@ -832,6 +839,54 @@ mod tests {
                 same_as_linear(&set, Params::default());
                 same_as_linear(&set, Params { wide_below: 0, ..Params::default() });
                 same_as_linear(&set, Params { leaf_rules: 1, max_cut_bits: 2, ..Params::default() });
+            }
+        }
+    }
+
+    #[test]
+    fn compact_entries_keep_ports_and_long_ipv6_prefixes_exact() {
+        // A port key that covers every port still needs ports; an IPv6 /96 is tested past
+        // the 64 bits an entry holds; both with enough rules for several trees and cuts.
+        let mut rules = Vec::new();
+        let any_port = PortMatch::Masked(crate::Masked::<u16>::new(0, 0));
+        for i in 0..300u32 {
+            let mut rule = gen::five_tuple_rule(0, None, None, None, None, None);
+            rule.prio = 1;
+            match i % 3 {
+                0 => rule.keys.dst_port = Some(any_port),
+                1 => {
+                    rule.protocol = Protocol::Ipv6;
+                    let addr = (0x2001_0db8u128 << 96) | u128::from(i);
+                    rule.keys.dst_ip = Some(Prefix::v6(addr.to_be_bytes(), 96 + (i % 33) as u8));
+                }
+                _ => rule.keys.src_ip = Some(Prefix::v4((0x0a00_0000 | i << 8).to_be_bytes(), 24)),
+            }
+            rules.push(rule);
+        }
+        let set = RuleSet::new(rules);
+        let linear = Linear::new(&set);
+        let mut packets = Vec::new();
+        for i in 0..300u32 {
+            let mut v4 = PacketKey::ipv4_5tuple((0x0a00_0000 | i << 8 | 7).to_be_bytes(), [1, 2, 3, 4], 1, 9, 9);
+            packets.push(v4);
+            v4.has_ports = false;
+            packets.push(v4);
+            let v6 = PacketKey {
+                family: Family::V6,
+                dst_ip: (0x2001_0db8u128 << 96) | u128::from(i) | (u128::from(i & 1) << 20),
+                ..v4
+            };
+            packets.push(v6);
+        }
+        for params in
+            [Params::default(), Params { leaf_rules: 1, max_cut_bits: 16, one_tree_up_to: 0, ..Params::default() }]
+        {
+            let fast = Fast::with_params(&set, params);
+            let mut burst = vec![None; packets.len()];
+            fast.classify_burst(&packets, &mut burst);
+            for (packet, from_burst) in packets.iter().zip(burst) {
+                assert_eq!(fast.classify(packet), linear.classify(packet), "{packet:?}");
+                assert_eq!(from_burst, linear.classify(packet), "burst: {packet:?}");
             }
         }
     }
