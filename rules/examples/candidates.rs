@@ -3,7 +3,8 @@
 //! of packets built to hit random rules plus random ones). A tuning aid; the figures in
 //! BENCHMARKS.md come from the criterion bench `classify`.
 //!
-//! `cargo run --release -p rules --example candidates -- [N...]`
+//! `cargo run --release -p rules --example candidates -- [N...] [VARIANT...]` (variants by
+//! name, e.g. `default bits12`; all when none is given).
 
 use std::hint::black_box;
 use std::time::Instant;
@@ -12,37 +13,47 @@ use rules::fast::{Fast, Params};
 use rules::gen::{self, Style, TraceKind};
 use rules::{Classifier, PacketKey};
 
+/// The fastest of several short runs: on a shared machine, the minimum is the run least
+/// disturbed by others.
+fn min_ns(trace_len: usize, mut run: impl FnMut()) -> f64 {
+    let mut best = f64::MAX;
+    for _ in 0..9 {
+        let start = Instant::now();
+        let mut rounds = 0;
+        while start.elapsed().as_secs_f64() < 0.03 {
+            run();
+            rounds += 1;
+        }
+        best = best.min(start.elapsed().as_secs_f64() * 1e9 / (rounds * trace_len) as f64);
+    }
+    best
+}
+
 fn ns_per_lookup(classifier: &dyn Classifier, trace: &[PacketKey]) -> f64 {
-    let start = Instant::now();
-    let mut rounds = 0;
-    let mut sink = 0usize;
-    while start.elapsed().as_secs_f64() < 0.3 {
+    min_ns(trace.len(), || {
+        let mut sink = 0usize;
         for packet in trace {
             sink = sink.wrapping_add(classifier.classify(black_box(packet)).unwrap_or(0));
         }
-        rounds += 1;
-    }
-    black_box(sink);
-    start.elapsed().as_secs_f64() * 1e9 / (rounds * trace.len()) as f64
+        black_box(sink);
+    })
 }
 
 fn ns_per_burst_lookup(classifier: &dyn Classifier, trace: &[PacketKey]) -> f64 {
     let mut out = vec![None; 64];
-    let start = Instant::now();
-    let mut rounds = 0;
-    while start.elapsed().as_secs_f64() < 0.3 {
+    min_ns(trace.len(), || {
         for burst in trace.chunks(64) {
             classifier.classify_burst(black_box(burst), &mut out);
             black_box(&out);
         }
-        rounds += 1;
-    }
-    start.elapsed().as_secs_f64() * 1e9 / (rounds * trace.len()) as f64
+    })
 }
 
 fn main() {
-    let sizes: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let sizes: Vec<usize> = args.iter().filter_map(|a| a.parse().ok()).collect();
     let sizes = if sizes.is_empty() { vec![10, 1000, 10000] } else { sizes };
+    let wanted: Vec<&String> = args.iter().filter(|a| a.parse::<usize>().is_err()).collect();
     let variants: Vec<(&str, Params)> = vec![
         ("default", Params::default()),
         ("one-tree", Params { wide_below: 0, ..Params::default() }),
@@ -51,6 +62,8 @@ fn main() {
         ("bits4", Params { max_cut_bits: 4, ..Params::default() }),
         ("bits12", Params { max_cut_bits: 12, ..Params::default() }),
         ("bits16", Params { max_cut_bits: 16, ..Params::default() }),
+        ("bits8", Params { max_cut_bits: 8, ..Params::default() }),
+        ("b8s4", Params { max_cut_bits: 8, space_factor: 4.0, ..Params::default() }),
         ("leaf4", Params { leaf_rules: 4, ..Params::default() }),
         ("leaf16", Params { leaf_rules: 16, ..Params::default() }),
         ("space2", Params { space_factor: 2.0, ..Params::default() }),
@@ -60,21 +73,24 @@ fn main() {
         for &n in &sizes {
             let set = gen::rule_set(style, n, 1);
             let trace = gen::trace(&set, TraceKind::Mixed, 1 << 16, 2);
-            for (name, params) in &variants {
+            for (name, params) in
+                variants.iter().filter(|(name, _)| wanted.is_empty() || wanted.iter().any(|w| w == name))
+            {
                 let start = Instant::now();
                 let fast = Fast::with_params(&set, *params);
                 let build = start.elapsed();
                 let stats = fast.stats();
-                let (mut trees, mut levels, mut tested) = (0, 0, 0);
+                let mut sum = [0usize; 6];
                 for packet in &trace {
-                    let [t, l, e] = fast.lookup_cost(packet);
-                    trees += t;
-                    levels += l;
-                    tested += e;
+                    let c = fast.lookup_cost(packet);
+                    for (total, x) in sum.iter_mut().zip([c.trees, c.levels, c.chain, c.tests, c.rule_checks, c.lines])
+                    {
+                        *total += x;
+                    }
                 }
                 let per = |x: usize| x as f64 / trace.len() as f64;
                 println!(
-                    "{:4} {:6} fast/{:9} build {:7.1} ms mem {:7} KiB trees {} cuts {:6} entries {:7} depth {:2} | walks {:.1} levels {:4.1} tests {:4.1} | {:6.1} ns burst {:6.1} ns",
+                    "{:4} {:6} fast/{:9} build {:6.1} ms mem {:6} KiB trees {} cuts {:5} entries {:6} depth {:2} | walks {:.1} levels {:4.1} chain {:4.1} tests {:4.1} rule {:3.1} lines {:4.1} | {:6.1} ns burst {:6.1} ns",
                     style.name(),
                     n,
                     name,
@@ -84,9 +100,12 @@ fn main() {
                     stats.cuts,
                     stats.entries,
                     stats.max_depth,
-                    per(trees),
-                    per(levels),
-                    per(tested),
+                    per(sum[0]),
+                    per(sum[1]),
+                    per(sum[2]),
+                    per(sum[3]),
+                    per(sum[4]),
+                    per(sum[5]),
                     ns_per_lookup(&fast, &trace),
                     ns_per_burst_lookup(&fast, &trace)
                 );

@@ -22,15 +22,22 @@
 //!   later rules can never win there and are dropped. Neighbouring children whose rules all
 //!   span them share one subtree.
 //! - A leaf holds at most [`Params::leaf_rules`] rules (more only where no cut separates
-//!   them), in matching order, each with its box. Lookup walks each tree of the packet's
-//!   family with one shift, mask and load per level; at the leaf it tests the box, and for
-//!   rules with keys beyond the 5-tuple (MACs, VLAN, TOS, TTL, flags, tunnel keys, IPv6
-//!   prefixes longer than 64 bits, non-contiguous port masks, `protocol 802.1q`)
-//!   [`Rule::matches`] itself.
-//! - Priority pruning: trees are visited by their best rule; once a match is found, trees
-//!   (and leaf entries) that cannot beat it are skipped.
-//! - [`Fast::classify_burst`] walks several packets in lockstep, so their cache misses
-//!   overlap instead of queueing (what DPDK's ACL does with its parallel flows).
+//!   them), in matching order, each as a compact entry of its box: 32 bytes for IPv4 (and
+//!   packets without IP), two to a cache line, 48 for IPv6 (top 64 address bits), with a
+//!   flag for "has a port key" and one for "exact". Only an entry whose box matches and that
+//!   is not exact costs a [`Rule::matches`] call (rules with MACs, VLAN, TOS, TTL, flags,
+//!   tunnel keys, IPv6 prefixes longer than 64 bits, non-contiguous port masks, `protocol
+//!   802.1q`), so a scan reads one or two cache lines and no `Rule` on 5-tuple sets.
+//! - Lookup walks *all* trees of the packet's family in lockstep, one level of each in
+//!   turn, with one shift, mask and load per level and no branch per tree (a finished walk
+//!   rereads word 0): the trees' loads are independent, so their cache misses overlap, and
+//!   the latency is the deepest tree's, not the sum ([`LookupCost::chain`] against
+//!   [`LookupCost::levels`]). Then every leaf's first entry is loaded before any leaf is
+//!   scanned, for the same reason.
+//! - Priority pruning: leaves are scanned by their tree's best rule; once a match is found,
+//!   trees and leaf entries that cannot beat it are skipped; within a leaf the first hit
+//!   is the answer.
+//! - [`Fast::classify_burst`] walks 8 packets' trees in lockstep (up to 32 walks at once).
 //!
 //! The answer is always [`crate::Linear`]'s: the first rule in [`RuleSet::order`] that
 //! matches (unit tests here, differential property tests in `tests/`).
@@ -69,7 +76,7 @@ pub struct Params {
 
 impl Default for Params {
     fn default() -> Params {
-        Params { leaf_rules: 8, space_factor: 4.0, max_cut_bits: 8, wide_below: 8, one_tree_up_to: 128 }
+        Params { leaf_rules: 8, space_factor: 8.0, max_cut_bits: 12, wide_below: 8, one_tree_up_to: 128 }
     }
 }
 
@@ -112,33 +119,98 @@ impl Node {
     }
 }
 
-/// A rule as a leaf holds it: its box, and whether the box is its whole meaning.
+/// An address as a leaf entry holds it: IPv4 as its 32 bits (packets without IP too, as
+/// 0), IPv6 as its top 64 bits (longer prefixes are checked by [`Rule::matches`]).
+trait Addr: Copy + PartialOrd + std::fmt::Debug {
+    /// From the top bits of the tree's 64-bit address dimension.
+    fn from_top(v: u64) -> Self;
+}
+
+impl Addr for u32 {
+    #[inline(always)]
+    fn from_top(v: u64) -> u32 {
+        (v >> 32) as u32
+    }
+}
+
+impl Addr for u64 {
+    #[inline(always)]
+    fn from_top(v: u64) -> u64 {
+        v
+    }
+}
+
+/// [`Entry::flags`]: the box is the rule's whole meaning (no [`Rule::matches`] needed).
+const EXACT: u8 = 1;
+/// [`Entry::flags`]: the rule tests a port, so a packet without ports never matches.
+const NEEDS_PORTS: u8 = 2;
+
+/// A rule as a leaf holds it: its box, compact (32 bytes for IPv4, two to a cache line; 48
+/// for IPv6), and whether the box is its whole meaning.
 #[derive(Clone, Copy, Debug)]
-struct Entry {
-    lo: [u64; 2],
-    hi: [u64; 2],
-    /// Source port lo/hi, destination port lo/hi (17-bit values).
-    ports: [u32; 4],
+struct Entry<A> {
+    src: [A; 2],
+    dst: [A; 2],
+    /// Source port lo/hi, destination port lo/hi.
+    ports: [u16; 4],
     proto: [u8; 2],
-    exact: bool,
+    flags: u8,
     /// The rule's position in matching order.
     pos: u32,
 }
 
-impl Entry {
+/// The packet as leaf entries test it.
+#[derive(Clone, Copy, Debug)]
+struct Probe<A> {
+    src: A,
+    dst: A,
+    ports: [u16; 2],
+    proto: u8,
+    /// [`NEEDS_PORTS`] when the packet has no ports, else 0.
+    no_ports: u8,
+}
+
+impl<A: Addr> Probe<A> {
     #[inline(always)]
-    fn contains(&self, v: &[u64; DIMS]) -> bool {
+    fn new(key: &PacketKey, v: &[u64; DIMS]) -> Probe<A> {
+        Probe {
+            src: A::from_top(v[0]),
+            dst: A::from_top(v[1]),
+            ports: [key.src_port, key.dst_port],
+            proto: key.ip_proto,
+            no_ports: if key.has_ports { 0 } else { NEEDS_PORTS },
+        }
+    }
+}
+
+impl<A: Addr> Entry<A> {
+    fn new(rule: &BuildRule) -> Entry<A> {
+        let port = |v: u64| v.min(u64::from(u16::MAX)) as u16;
+        let needs_ports = rule.hi[2] < NO_PORTS || rule.hi[3] < NO_PORTS;
+        Entry {
+            src: [A::from_top(rule.lo[0]), A::from_top(rule.hi[0])],
+            dst: [A::from_top(rule.lo[1]), A::from_top(rule.hi[1])],
+            ports: [port(rule.lo[2]), port(rule.hi[2]), port(rule.lo[3]), port(rule.hi[3])],
+            proto: [rule.lo[4] as u8, rule.hi[4] as u8],
+            flags: if rule.exact { EXACT } else { 0 } | if needs_ports { NEEDS_PORTS } else { 0 },
+            pos: rule.pos,
+        }
+    }
+
+    #[inline(always)]
+    fn contains(&self, p: &Probe<A>) -> bool {
         // Non-short-circuit `&`: one branch, no mispredictions on which field failed.
-        (self.lo[0] <= v[0])
-            & (v[0] <= self.hi[0])
-            & (self.lo[1] <= v[1])
-            & (v[1] <= self.hi[1])
-            & (u64::from(self.ports[0]) <= v[2])
-            & (v[2] <= u64::from(self.ports[1]))
-            & (u64::from(self.ports[2]) <= v[3])
-            & (v[3] <= u64::from(self.ports[3]))
-            & (u64::from(self.proto[0]) <= v[4])
-            & (v[4] <= u64::from(self.proto[1]))
+        (self.src[0] <= p.src)
+            & (p.src <= self.src[1])
+            & (self.dst[0] <= p.dst)
+            & (p.dst <= self.dst[1])
+            & (self.ports[0] <= p.ports[0])
+            & (p.ports[0] <= self.ports[1])
+            & (self.ports[2] <= p.ports[1])
+            & (p.ports[1] <= self.ports[3])
+            & (self.proto[0] <= p.proto)
+            & (p.proto <= self.proto[1])
+            & (self.flags & p.no_ports == 0)
     }
 }
 
@@ -157,13 +229,35 @@ pub struct Fast {
     families: [Vec<Tree>; 3],
     /// Child tables (children as `Node` words).
     words: Vec<u64>,
-    entries: Vec<Entry>,
+    leaves: Leaves,
     /// Rules by matching-order position, for the keys beyond the 5-tuple.
     rules: Vec<Rule>,
     /// File index by matching-order position.
     file_index: Vec<u32>,
     params: Params,
     stats: FastStats,
+}
+
+/// What one lookup did ([`Fast::lookup_cost`]): deterministic, unlike its time on a shared
+/// machine, and close to it: each level and each cache line of leaf entries is a likely
+/// cache miss on a large set.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub struct LookupCost {
+    /// Trees of the packet's family (all are walked, in lockstep).
+    pub trees: usize,
+    /// Cut nodes walked over all trees.
+    pub levels: usize,
+    /// The longest walk: dependent loads in a row, the latency that overlapping cannot hide.
+    pub chain: usize,
+    /// Leaves scanned (trees whose best rule could still win).
+    pub leaves: usize,
+    /// Leaf entries tested.
+    pub tests: usize,
+    /// Entries whose box matched but whose rule has more keys: [`Rule::matches`] calls.
+    pub rule_checks: usize,
+    /// Cache lines read: one per level, plus the leaf entry lines scanned.
+    pub lines: usize,
+    entry_lines: usize,
 }
 
 /// See [`Fast::stats`].
@@ -315,11 +409,19 @@ impl Region {
     }
 }
 
+/// Leaf entries: those of IPv4 and no-IP trees with 32-bit addresses, IPv6 with 64.
+#[derive(Clone, Debug, Default)]
+struct Leaves {
+    narrow: Vec<Entry<u32>>,
+    wide: Vec<Entry<u64>>,
+}
+
 struct Builder<'a> {
     rules: &'a [BuildRule],
     params: Params,
+    family: Family,
     words: Vec<u64>,
-    entries: Vec<Entry>,
+    leaves: Leaves,
     stats: FastStats,
 }
 
@@ -329,18 +431,17 @@ impl Builder<'_> {
             return Node::EMPTY;
         }
         self.stats.max_depth = self.stats.max_depth.max(depth);
-        let start = self.entries.len();
-        for &index in list {
-            let r = &self.rules[index as usize];
-            self.entries.push(Entry {
-                lo: [r.lo[0], r.lo[1]],
-                hi: [r.hi[0], r.hi[1]],
-                ports: [r.lo[2] as u32, r.hi[2] as u32, r.lo[3] as u32, r.hi[3] as u32],
-                proto: [r.lo[4] as u8, r.hi[4] as u8],
-                exact: r.exact,
-                pos: r.pos,
-            });
-        }
+        let entries = list.iter().map(|&index| &self.rules[index as usize]);
+        let start = if self.family == Family::V6 {
+            let start = self.leaves.wide.len();
+            self.leaves.wide.extend(entries.map(Entry::new));
+            start
+        } else {
+            let start = self.leaves.narrow.len();
+            self.leaves.narrow.extend(entries.map(Entry::new));
+            start
+        };
+        self.stats.entries += list.len();
         Node::leaf(start, list.len())
     }
 
@@ -472,7 +573,8 @@ impl Fast {
         let params = Params { max_cut_bits: params.max_cut_bits.clamp(1, 16), ..params };
         let rules: Vec<Rule> = set.order.iter().map(|&i| set.rules[i].clone()).collect();
         let file_index: Vec<u32> = set.order.iter().map(|&i| i as u32).collect();
-        let (mut words, mut entries, mut stats) = (Vec::new(), Vec::new(), FastStats::default());
+        // Word 0 is never a child: finished walks read it (see `walk`).
+        let (mut words, mut leaves, mut stats) = (vec![Node::EMPTY.0], Leaves::default(), FastStats::default());
         let mut families: [Vec<Tree>; 3] = Default::default();
         for family in FAMILIES {
             let slot = family_slot(family);
@@ -493,24 +595,24 @@ impl Fast {
                 let wide = |d: usize| separate && rule.hi[d] - rule.lo[d] > wide_span;
                 groups[usize::from(wide(0)) | (usize::from(wide(1)) << 1)].push(index as u32);
             }
-            let mut builder = Builder { rules: &build_rules, params, words, entries, stats };
+            let mut builder = Builder { rules: &build_rules, params, family, words, leaves, stats };
             let region = Region { base: [0; DIMS], width: WIDTH };
             for list in groups.iter().filter(|list| !list.is_empty()) {
                 let root = builder.node(list, &region, 0);
                 families[slot].push(Tree { root, best_pos: build_rules[list[0] as usize].pos });
             }
             families[slot].sort_by_key(|tree| tree.best_pos);
-            (words, entries, stats) = (builder.words, builder.entries, builder.stats);
+            (words, leaves, stats) = (builder.words, builder.leaves, builder.stats);
         }
         stats.trees = families.iter().map(Vec::len).sum();
-        stats.entries = entries.len();
-        Fast { families, words, entries, rules, file_index, params, stats }
+        Fast { families, words, leaves, rules, file_index, params, stats }
     }
 
     /// Bytes of the lookup structures (child tables, leaf entries, rule copies).
     pub fn memory_bytes(&self) -> usize {
         self.words.len() * 8
-            + self.entries.len() * std::mem::size_of::<Entry>()
+            + self.leaves.narrow.len() * std::mem::size_of::<Entry<u32>>()
+            + self.leaves.wide.len() * std::mem::size_of::<Entry<u64>>()
             + self.rules.len() * (std::mem::size_of::<Rule>() + 4)
             + self.families.iter().map(|f| f.len() * std::mem::size_of::<Tree>()).sum::<usize>()
     }
@@ -524,61 +626,150 @@ impl Fast {
         self.params
     }
 
-    /// The leaf of `tree` that `v` falls in, and the cuts walked.
+    /// Walks `roots` (the trees of one family) in lockstep to their leaves, one level of
+    /// every tree in turn: the trees' loads do not depend on each other, so their cache
+    /// misses overlap instead of queueing. Counts the levels walked and the longest walk.
     #[inline(always)]
-    fn walk(&self, tree: &Tree, v: &[u64; DIMS]) -> (Node, usize) {
-        let mut node = tree.root;
-        let mut levels = 0;
-        while node.is_cut() {
-            node = Node(self.words[node.child(v)]);
-            levels += 1;
+    fn walk(&self, nodes: &mut [Node], v: &[u64; DIMS], cost: &mut LookupCost) {
+        let mut walking = nodes.iter().any(|node| node.is_cut());
+        while walking {
+            walking = false;
+            for node in nodes.iter_mut() {
+                cost.levels += usize::from(self.step(node, v));
+                walking |= node.is_cut();
+            }
+            cost.chain += 1;
         }
-        (node, levels)
     }
 
-    /// Tests the entries of `leaf` that could beat `best`; returns the new best.
+    /// One level down, if `node` is a cut; whether it was. Without a branch (which trees
+    /// are done differs per packet, so a branch would mispredict): a finished walk reloads
+    /// word 0, in L1.
     #[inline(always)]
-    fn scan(&self, leaf: Node, v: &[u64; DIMS], key: &PacketKey, best: u32, tested: &mut usize) -> u32 {
-        for entry in &self.entries[leaf.start()..leaf.start() + leaf.len()] {
+    fn step(&self, node: &mut Node, v: &[u64; DIMS]) -> bool {
+        let cut = node.is_cut();
+        let next = Node(self.words[if cut { node.child(v) } else { 0 }]);
+        *node = if cut { next } else { *node };
+        cut
+    }
+
+    /// Tests the entries of `leaf` that could beat `best`; returns the new best. Entries are
+    /// in matching order, so the first hit is the leaf's answer.
+    #[inline(always)]
+    fn scan<A: Addr>(
+        &self,
+        entries: &[Entry<A>],
+        leaf: Node,
+        probe: &Probe<A>,
+        key: &PacketKey,
+        best: u32,
+        cost: &mut LookupCost,
+    ) -> u32 {
+        let start = leaf.start();
+        for (at, entry) in entries[start..start + leaf.len()].iter().enumerate() {
             if entry.pos >= best {
                 break;
             }
-            *tested += 1;
-            if entry.contains(v) && (entry.exact || self.rules[entry.pos as usize].matches(key)) {
-                return entry.pos;
+            cost.tests += 1;
+            cost.entry_lines = cost.entry_lines.max((at + 1) * std::mem::size_of::<Entry<A>>());
+            if entry.contains(probe) {
+                if entry.flags & EXACT != 0 {
+                    return entry.pos;
+                }
+                cost.rule_checks += 1;
+                if self.rules[entry.pos as usize].matches(key) {
+                    return entry.pos;
+                }
             }
         }
         best
     }
 
-    /// The lookup, counting its work: (trees walked, cuts walked, leaf entries tested).
+    /// The first match among the leaves a walk reached (trees in `best_pos` order, so a
+    /// tree that cannot beat the match so far ends the search).
     #[inline(always)]
-    fn lookup(&self, key: &PacketKey) -> (u32, [usize; 3]) {
-        let v = point(key);
+    fn scan_leaves(
+        &self,
+        slot: usize,
+        nodes: &[Node; MAX_TREES],
+        key: &PacketKey,
+        v: &[u64; DIMS],
+        cost: &mut LookupCost,
+    ) -> u32 {
+        if slot == 2 {
+            self.scan_family(&self.leaves.wide, slot, nodes, &Probe::new(key, v), key, cost)
+        } else {
+            self.scan_family(&self.leaves.narrow, slot, nodes, &Probe::new(key, v), key, cost)
+        }
+    }
+
+    #[inline(always)]
+    fn scan_family<A: Addr>(
+        &self,
+        entries: &[Entry<A>],
+        slot: usize,
+        nodes: &[Node; MAX_TREES],
+        probe: &Probe<A>,
+        key: &PacketKey,
+        cost: &mut LookupCost,
+    ) -> u32 {
+        // Every leaf's first entry is loaded before any leaf is scanned: independent loads,
+        // so their misses overlap; a scan's branches cannot hold the next leaf's load back.
+        let mut first = [u32::MAX; MAX_TREES];
+        for (first, leaf) in first.iter_mut().zip(nodes).take(self.families[slot].len()) {
+            *first = entries.get(leaf.start()).map_or(u32::MAX, |entry| entry.pos);
+        }
         let mut best = u32::MAX;
-        let mut work = [0; 3];
-        for tree in &self.families[family_slot(key.family)] {
+        for ((tree, &leaf), first) in self.families[slot].iter().zip(nodes).zip(first) {
             if tree.best_pos >= best {
                 break;
             }
-            let (leaf, levels) = self.walk(tree, &v);
-            work[0] += 1;
-            work[1] += levels;
-            best = self.scan(leaf, &v, key, best, &mut work[2]);
+            if first >= best {
+                continue;
+            }
+            cost.entry_lines = 0;
+            best = self.scan(entries, leaf, probe, key, best, cost);
+            cost.leaves += 1;
+            cost.lines += cost.entry_lines.div_ceil(64);
         }
-        (best, work)
+        best
+    }
+
+    #[inline(always)]
+    fn roots(&self, slot: usize) -> [Node; MAX_TREES] {
+        let mut nodes = [Node::EMPTY; MAX_TREES];
+        for (node, tree) in nodes.iter_mut().zip(&self.families[slot]) {
+            *node = tree.root;
+        }
+        nodes
+    }
+
+    /// The lookup, counting its work.
+    #[inline(always)]
+    fn lookup(&self, key: &PacketKey) -> (u32, LookupCost) {
+        let v = point(key);
+        let slot = family_slot(key.family);
+        let mut cost = LookupCost { trees: self.families[slot].len(), ..LookupCost::default() };
+        let mut nodes = self.roots(slot);
+        self.walk(&mut nodes[..cost.trees], &v, &mut cost);
+        cost.lines += cost.levels;
+        let best = self.scan_leaves(slot, &nodes, key, &v, &mut cost);
+        (best, cost)
     }
 
     /// What one lookup of `key` costs in work rather than time (deterministic, for tuning on
-    /// a noisy machine): trees walked, cuts walked, leaf entries tested.
-    pub fn lookup_cost(&self, key: &PacketKey) -> [usize; 3] {
-        self.lookup(key).1
+    /// a noisy machine).
+    pub fn lookup_cost(&self, key: &PacketKey) -> LookupCost {
+        LookupCost { entry_lines: 0, ..self.lookup(key).1 }
     }
 
     fn answer(&self, best: u32) -> Option<usize> {
         self.file_index.get(best as usize).map(|&i| i as usize)
     }
 }
+
+/// Most trees per family (the four wideness groups).
+const MAX_TREES: usize = 4;
 
 /// Packets a burst lookup walks in lockstep.
 const LANES: usize = 8;
@@ -589,47 +780,34 @@ impl Classifier for Fast {
         self.answer(self.lookup(key).0)
     }
 
-    /// Walks 8 packets at a time, one tree level for each in turn: the loads of
-    /// different packets do not depend on each other, so the CPU overlaps their misses.
+    /// Walks 8 packets at a time, one tree level of every tree for each in turn: the loads
+    /// of different packets and trees do not depend on each other, so the CPU overlaps
+    /// their misses.
     fn classify_burst(&self, keys: &[PacketKey], out: &mut [Option<usize>]) {
-        let trees = self.families.iter().map(Vec::len).max().unwrap_or(0);
+        let mut cost = LookupCost::default();
         for (keys, out) in keys.chunks(LANES).zip(out.chunks_mut(LANES)) {
             let lanes = keys.len().min(out.len());
             let mut v = [[0u64; DIMS]; LANES];
-            let mut family = [0usize; LANES];
-            let mut best = [u32::MAX; LANES];
+            let mut nodes = [[Node::EMPTY; MAX_TREES]; LANES];
+            let mut family = [0; LANES];
             for lane in 0..lanes {
-                v[lane] = point(&keys[lane]);
                 family[lane] = family_slot(keys[lane].family);
+                v[lane] = point(&keys[lane]);
+                nodes[lane] = self.roots(family_slot(keys[lane].family));
             }
-            for tree in 0..trees {
-                let mut node = [Node::EMPTY; LANES];
+            let mut walking = true;
+            while walking {
+                walking = false;
                 for lane in 0..lanes {
-                    if let Some(t) = self.families[family[lane]].get(tree) {
-                        if t.best_pos < best[lane] {
-                            node[lane] = t.root;
-                        }
+                    for node in nodes[lane].iter_mut().take(self.families[family[lane]].len()) {
+                        self.step(node, &v[lane]);
+                        walking |= node.is_cut();
                     }
-                }
-                loop {
-                    let mut walking = false;
-                    for lane in 0..lanes {
-                        if node[lane].is_cut() {
-                            node[lane] = Node(self.words[node[lane].child(&v[lane])]);
-                            walking = true;
-                        }
-                    }
-                    if !walking {
-                        break;
-                    }
-                }
-                let mut tested = 0;
-                for lane in 0..lanes {
-                    best[lane] = self.scan(node[lane], &v[lane], &keys[lane], best[lane], &mut tested);
                 }
             }
             for lane in 0..lanes {
-                out[lane] = self.answer(best[lane]);
+                let slot = family_slot(keys[lane].family);
+                out[lane] = self.answer(self.scan_leaves(slot, &nodes[lane], &keys[lane], &v[lane], &mut cost));
             }
         }
     }
@@ -668,6 +846,54 @@ mod tests {
                 same_as_linear(&set, Params::default());
                 same_as_linear(&set, Params { wide_below: 0, ..Params::default() });
                 same_as_linear(&set, Params { leaf_rules: 1, max_cut_bits: 2, ..Params::default() });
+            }
+        }
+    }
+
+    #[test]
+    fn compact_entries_keep_ports_and_long_ipv6_prefixes_exact() {
+        // A port key that covers every port still needs ports; an IPv6 /96 is tested past
+        // the 64 bits an entry holds; both with enough rules for several trees and cuts.
+        let mut rules = Vec::new();
+        let any_port = PortMatch::Masked(crate::Masked::<u16>::new(0, 0));
+        for i in 0..300u32 {
+            let mut rule = gen::five_tuple_rule(0, None, None, None, None, None);
+            rule.prio = 1;
+            match i % 3 {
+                0 => rule.keys.dst_port = Some(any_port),
+                1 => {
+                    rule.protocol = Protocol::Ipv6;
+                    let addr = (0x2001_0db8u128 << 96) | u128::from(i);
+                    rule.keys.dst_ip = Some(Prefix::v6(addr.to_be_bytes(), 96 + (i % 33) as u8));
+                }
+                _ => rule.keys.src_ip = Some(Prefix::v4((0x0a00_0000 | i << 8).to_be_bytes(), 24)),
+            }
+            rules.push(rule);
+        }
+        let set = RuleSet::new(rules);
+        let linear = Linear::new(&set);
+        let mut packets = Vec::new();
+        for i in 0..300u32 {
+            let mut v4 = PacketKey::ipv4_5tuple((0x0a00_0000 | i << 8 | 7).to_be_bytes(), [1, 2, 3, 4], 1, 9, 9);
+            packets.push(v4);
+            v4.has_ports = false;
+            packets.push(v4);
+            let v6 = PacketKey {
+                family: Family::V6,
+                dst_ip: (0x2001_0db8u128 << 96) | u128::from(i) | (u128::from(i & 1) << 20),
+                ..v4
+            };
+            packets.push(v6);
+        }
+        for params in
+            [Params::default(), Params { leaf_rules: 1, max_cut_bits: 16, one_tree_up_to: 0, ..Params::default() }]
+        {
+            let fast = Fast::with_params(&set, params);
+            let mut burst = vec![None; packets.len()];
+            fast.classify_burst(&packets, &mut burst);
+            for (packet, from_burst) in packets.iter().zip(burst) {
+                assert_eq!(fast.classify(packet), linear.classify(packet), "{packet:?}");
+                assert_eq!(from_burst, linear.classify(packet), "burst: {packet:?}");
             }
         }
     }

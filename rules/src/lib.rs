@@ -33,22 +33,50 @@
 //!   2.5 s to build for acl 10k, 0.6 GB for ipc; out of the question.
 //! - Range splits at rule endpoints (a 16-way HyperSplit) were tried too: fewer levels on
 //!   acl (9 instead of 14) but up to 2.9 M leaf entries and 2 s builds on ipc.
-//! - The cut forest (4 trees per family, wide rules apart, 8-bit cuts, leaves of 8): 3.8 to
-//!   8.1 MiB, 14 to 56 ms to build, about 10 to 16 tree levels plus 3 to 7 leaf tests per
-//!   lookup over all trees; 3.4 to 4.8 Mpps one packet at a time under load, 1.4 to 24x
-//!   linear and 1.2 to 8.6x tuple space search in the same run. Its cost is cache misses,
-//!   one per level, which the burst lookup tries to overlap. Against DPDK's rte_acl (AVX2) on
-//!   the same files: 0.49 to 1.29x (`benches/acl-compare.sh`), the same answers.
+//! - The cut forest (4 trees per family, wide rules apart, leaves of 8). First version
+//!   (8-bit cuts, space factor 4, trees walked one after the other, 56-byte leaf entries):
+//!   3.4 to 4.8 Mpps at 10k under load, 10 to 16 dependent loads in a row per lookup.
+//!   Current version (below): 3.7 to 7.2 MiB, 12 to 48 ms to build, 5.2 to 9.4 Mpps one
+//!   packet at a time at 10k (load 2.5 to 4), 1.8 to 36x linear and 1.5 to 12x tuple space
+//!   search in the same run. Against DPDK's rte_acl (AVX2) on the same files, first
+//!   version: 0.49 to 1.29x (`benches/acl-compare.sh`), the same answers.
 //!
-//! Tuning was done on the work a lookup does ([`fast::Fast::lookup_cost`]: trees, levels,
-//! leaf tests), which is deterministic, because wall time on this machine was not:
-//! `cargo run --release -p rules --example candidates` prints both for each setting.
-//! Candidates that cut levels further (12- or 16-bit cuts, space factor 8) cost 2 to 10x
-//! the memory on ipc/fw for 10 to 20% fewer levels; `wide_below` 8 gave the smallest
-//! structures on all three styles.
+//! ## What made the forest faster (and what did not)
 //!
-//! What it does not reach (yet): lookup cost is not flat. From 10 to 10,000 rules it
-//! grows several-fold (tree depth and cache misses), not the 2x the issue asks for.
+//! Tuned on the work a lookup does ([`fast::Fast::lookup_cost`], a [`fast::LookupCost`]:
+//! levels, the longest chain of dependent loads, leaf tests, cache lines), which is
+//! deterministic, and on the minimum of repeated short timings, because single timings on
+//! this machine varied by 30%: `cargo run --release -p rules --example candidates -- 10
+//! 10000 default bits8 ...` prints both. Figures at 10k rules, acl / fw / ipc:
+//!
+//! - Walking the trees of a family in lockstep, without a branch per tree, and loading
+//!   every leaf's first entry before scanning any: the dependent loads in a row drop from
+//!   the sum of the trees' depths (12.8 / 10.1 / 15.5 levels, walked one tree after the
+//!   other) to the deepest tree (5.0 / 5.0 / 5.9). It walks every tree (fw: 4 instead of
+//!   3.2 walks; pruning now only skips leaf scans). Timing with the rest unchanged: about
+//!   -10% (acl, ipc), fw unchanged; with leaf scans removed the walks alone took 60 to 70
+//!   ns of the 140 to 230 ns, so the leaves (cache misses on 0.6 to 3 MB of entries) were
+//!   the larger part.
+//! - Compact leaf entries (32 bytes for IPv4 instead of 56; ports as u16 with a "needs
+//!   ports" flag): hot memory (child tables + entries) 0.7 / 3.3 / 1.8 MB instead of 1.2 /
+//!   5.6 / 2.9 MB; leaf scans read 1.1 lines per leaf. `Rule` structs (272 bytes each) are
+//!   read only for entries that are not exact: none on these sets.
+//! - With entries this small, wider cuts are affordable: 12-bit cuts and space factor 8
+//!   (was 8 and 4) take the chain to 3.6 / 4.3 / 4.9 and cache lines per lookup from 17.0
+//!   / 14.1 / 19.8 to 13.3 / 11.5 / 15.9, for 3.7 / 7.2 / 5.0 MiB in all, 1.1 / 4.7 / 2.5
+//!   MB of it hot (the old default needed 3.8 / 8.1 / 5.5 MiB) and builds of 12 to 48 ms; timing -10 to -15%. 16-bit cuts
+//!   gained nothing over 12; leaves of 4 or 16 were worse (more levels, or more tests).
+//! - Tried and dropped: testing every entry of a leaf into a bit mask, then taking the
+//!   first hit (no data-dependent exit): 4x the tests (pruning within a leaf is lost) and
+//!   15 to 30% slower.
+//!
+//! What it does not reach: lookup cost is not flat. From 10 to 10,000 rules a lookup costs
+//! 3.4x (fw) to 6.6x (acl) more (criterion, BENCHMARKS.md), not the 2x the issue asks for:
+//! a 10-rule set is one leaf in L1 (about 25 ns here), while at 10k the walks alone (4
+//! trees, 3.6 to 4.9 dependent loads into L2/L3) take 60 to 70 ns before any leaf is read.
+//! The lockstep machinery also costs the 10-rule case 2 to 3 ns (the minimum timings;
+//! criterion runs at different load put acl/10 at 34 against 44 Mpps, ipc/10 at 39
+//! against 32).
 
 pub mod classbench;
 pub mod emit;

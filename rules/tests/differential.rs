@@ -200,6 +200,8 @@ fn tunings() -> Vec<Params> {
         // Forces the wide/narrow trees and deep trees even on small sets.
         Params { leaf_rules: 1, max_cut_bits: 2, one_tree_up_to: 0, ..Params::default() },
         Params { wide_below: 0, leaf_rules: 2, ..Params::default() },
+        // Wide cuts and single-rule leaves (compact entries, lockstep walks of 4 trees).
+        Params { leaf_rules: 1, max_cut_bits: 16, space_factor: 16.0, one_tree_up_to: 0, ..Params::default() },
     ]
 }
 
