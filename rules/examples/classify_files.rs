@@ -9,16 +9,15 @@
 //!     K answers (0-based rule or -1), one per line, before it
 //! ```
 //!
-//! The reader here is a minimal one for exactly what `write` produces (and ClassBench's own
-//! files): `@src/len dst/len lo : hi lo : hi 0xPP/0xMM`; the product's reader is
-//! `dataplane rules classify --format classbench`.
+//! Files are read with the crate's own readers (`rules::parse_classbench`,
+//! `rules::parse_trace`), as `dataplane rules classify --format classbench` reads them.
 
 use std::hint::black_box;
 use std::process::ExitCode;
 use std::time::Instant;
 
 use rules::gen::{self, Style, TraceKind};
-use rules::{Classifier, Linear, PacketKey, PortMatch, Prefix, RuleSet};
+use rules::{Classifier, Linear};
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -60,74 +59,6 @@ fn write(args: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-fn parse_prefix(text: &str, line: usize) -> Result<Option<Prefix>, String> {
-    let (addr, len) = text.split_once('/').ok_or(format!("line {line}: {text:?} is not addr/len"))?;
-    let addr: std::net::Ipv4Addr = addr.parse().map_err(|_| format!("line {line}: bad address {addr:?}"))?;
-    let len: u8 = len.parse().map_err(|_| format!("line {line}: bad length {len:?}"))?;
-    Ok((len > 0).then(|| Prefix::v4(addr.octets(), len)))
-}
-
-fn parse_rules(text: &str) -> Result<RuleSet, String> {
-    let mut rules = Vec::new();
-    for (number, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())) {
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let body = line.strip_prefix('@').ok_or(format!("line {number}: a rule starts with '@'"))?;
-        let f: Vec<&str> = body.split_whitespace().collect();
-        if f.len() < 9 || f[3] != ":" || f[6] != ":" {
-            return Err(format!("line {number}: expected `@src/len dst/len lo : hi lo : hi proto/mask`"));
-        }
-        let port = |lo: &str, hi: &str| -> Result<Option<PortMatch>, String> {
-            let lo: u16 = lo.parse().map_err(|_| format!("line {number}: bad port {lo:?}"))?;
-            let hi: u16 = hi.parse().map_err(|_| format!("line {number}: bad port {hi:?}"))?;
-            Ok(if (lo, hi) == (0, 65535) { None } else { Some(PortMatch::Range { lo, hi }) })
-        };
-        let (proto, mask) = f[8].split_once('/').ok_or(format!("line {number}: protocol is not value/mask"))?;
-        let hex = |t: &str| u8::from_str_radix(t.trim_start_matches("0x").trim_start_matches("0X"), 16);
-        let (proto, mask) = (hex(proto), hex(mask));
-        let proto = match (proto, mask) {
-            (Ok(p), Ok(0xff)) => Some(p),
-            (Ok(_), Ok(0)) => None,
-            _ => return Err(format!("line {number}: protocol mask must be 0x00 or 0xFF")),
-        };
-        rules.push(gen::five_tuple_rule(
-            rules.len(),
-            parse_prefix(f[0], number)?,
-            parse_prefix(f[1], number)?,
-            port(f[2], f[4])?,
-            port(f[5], f[7])?,
-            proto,
-        ));
-    }
-    Ok(RuleSet::new(rules))
-}
-
-fn parse_trace(text: &str) -> Result<Vec<PacketKey>, String> {
-    let mut packets = Vec::new();
-    for (number, line) in text.lines().enumerate().map(|(i, l)| (i + 1, l.trim())) {
-        if line.is_empty() || line.starts_with('#') {
-            continue;
-        }
-        let f: Vec<u32> = line
-            .split_whitespace()
-            .take(5)
-            .map(|t| t.parse().map_err(|_| format!("trace line {number}: bad number {t:?}")))
-            .collect::<Result<_, _>>()?;
-        if f.len() < 5 {
-            return Err(format!("trace line {number}: expected `src dst sport dport proto`"));
-        }
-        packets.push(PacketKey::ipv4_5tuple(
-            f[0].to_be_bytes(),
-            f[1].to_be_bytes(),
-            f[4] as u8,
-            f[2] as u16,
-            f[3] as u16,
-        ));
-    }
-    Ok(packets)
-}
-
 fn mpps(packets: usize, seconds: f64) -> f64 {
     packets as f64 / seconds / 1e6
 }
@@ -140,8 +71,9 @@ fn run(args: &[String]) -> Result<(), String> {
     let repeat = number(args, "--repeat", 20)?.max(1);
     let answers = number(args, "--answers", 0)?;
     let read = |path: &str| std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"));
-    let set = parse_rules(&read(rules_path)?)?;
-    let trace = parse_trace(&read(trace_path)?)?;
+    let errors = |errors: Vec<rules::ParseError>| errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n");
+    let set = rules::parse_classbench(rules_path, &read(rules_path)?).map_err(errors)?;
+    let trace = rules::parse_trace(trace_path, &read(trace_path)?).map_err(errors)?;
     let start = Instant::now();
     let fast = rules::fast::build(&set);
     let build_ms = start.elapsed().as_secs_f64() * 1e3;
