@@ -91,6 +91,8 @@ impl Worker {
         }
         let out = self.queues.iter().map(|_| Vec::with_capacity(BURST)).collect();
         let table = shared.current();
+        // Classifying needs the walk: a worker without a pipeline gets the default one.
+        self.pipeline.get_or_insert_with(Pipeline::default);
         self.rules = Some(WorkerRules { shared, table, worker, port_queue, scratch: Scratch::default(), out });
         self
     }
@@ -163,14 +165,13 @@ impl Worker {
     /// The classified path: each frame goes where its rule says. A new rule table is taken
     /// here, between bursts, so one burst never sees two tables.
     fn classify_burst(&mut self, index: usize) {
-        let Some(rules) = &mut self.rules else { return };
+        // Held apart from `self` for the burst, so transmitting (which borrows `self`) can
+        // take the per-queue vectors without re-borrowing; put back at the end.
+        let (Some(mut rules), Some(pipeline)) = (self.rules.take(), self.pipeline.as_ref()) else { return };
         if rules.shared.generation() != rules.table.generation {
             rules.table = rules.shared.current();
         }
-        let slot = self.queues[index].slot;
-        let default_pipeline = Pipeline::default();
-        let pipeline = self.pipeline.as_ref().unwrap_or(&default_pipeline);
-        let umem_slot = &mut self.umems.slots[slot];
+        let umem_slot = &mut self.umems.slots[self.queues[index].slot];
         for mut frame in self.burst.drain(..) {
             let disposition = pipeline.process_classified(
                 &umem_slot.umem,
@@ -207,18 +208,13 @@ impl Worker {
                 }
             }
         }
-        for queue in 0..self.queues.len() {
-            let Some(rules) = &mut self.rules else { return };
-            if rules.out[queue].is_empty() {
-                continue;
-            }
-            // `burst` is empty here: lend it the queue's frames, then give the (empty) vector back.
-            std::mem::swap(&mut self.burst, &mut rules.out[queue]);
+        for (queue, frames) in rules.out.iter_mut().enumerate().filter(|(_, frames)| !frames.is_empty()) {
+            // `burst` is empty here: lend it the queue's frames, then take the (empty) vector back.
+            std::mem::swap(&mut self.burst, frames);
             self.transmit(index, queue);
-            if let Some(rules) = &mut self.rules {
-                std::mem::swap(&mut self.burst, &mut rules.out[queue]);
-            }
+            std::mem::swap(&mut self.burst, frames);
         }
+        self.rules = Some(rules);
     }
 
     /// Runs every frame of the burst through the pipeline; keeps the survivors in order and
