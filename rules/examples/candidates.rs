@@ -9,7 +9,7 @@
 use std::hint::black_box;
 use std::time::Instant;
 
-use rules::fast::{Fast, Params};
+use rules::fast::{Fast, Params, TreeSplit};
 use rules::gen::{self, Style, TraceKind};
 use rules::{Classifier, PacketKey};
 
@@ -57,6 +57,9 @@ fn main() {
     let variants: Vec<(&str, Params)> = vec![
         ("default", Params::default()),
         ("one-tree", Params { wide_below: 0, ..Params::default() }),
+        ("two-src", Params { split: TreeSplit::Src, ..Params::default() }),
+        ("two-dst", Params { split: TreeSplit::Dst, ..Params::default() }),
+        ("two-either", Params { split: TreeSplit::Either, ..Params::default() }),
         ("wide<8", Params { wide_below: 8, ..Params::default() }),
         ("wide<16", Params { wide_below: 16, ..Params::default() }),
         ("bits4", Params { max_cut_bits: 4, ..Params::default() }),

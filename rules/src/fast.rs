@@ -72,11 +72,36 @@ pub struct Params {
     /// A family with at most this many rules gets one tree (copies are cheap there, and
     /// every extra tree is one more walk).
     pub one_tree_up_to: usize,
+    /// Which wideness separates trees: four trees by source and destination, or two.
+    pub split: TreeSplit,
+}
+
+/// How rules are grouped into trees by their wide addresses ([`Params::wide_below`]).
+/// Fewer trees mean fewer walks per lookup but more copies of the wide rules: at 10k rules
+/// two trees cost 10 MiB to 930 MiB and are slower than four (BENCHMARKS.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum TreeSplit {
+    /// Four groups: narrow, wide source, wide destination, both wide (the default).
+    #[default]
+    SrcAndDst,
+    /// Two groups: wide source or not.
+    Src,
+    /// Two groups: wide destination or not.
+    Dst,
+    /// Two groups: wide in either address or in neither.
+    Either,
 }
 
 impl Default for Params {
     fn default() -> Params {
-        Params { leaf_rules: 8, space_factor: 8.0, max_cut_bits: 12, wide_below: 8, one_tree_up_to: 128 }
+        Params {
+            leaf_rules: 8,
+            space_factor: 8.0,
+            max_cut_bits: 12,
+            wide_below: 8,
+            one_tree_up_to: 128,
+            split: TreeSplit::SrcAndDst,
+        }
     }
 }
 
@@ -107,7 +132,7 @@ impl Node {
         let dim = ((self.0 >> 1) & 0x7) as usize;
         let shift = (self.0 >> 4) & 0x3f;
         let bits = (self.0 >> 10) & 0x1f;
-        self.start() + ((v[dim % DIMS] >> shift) & ((1 << bits) - 1)) as usize
+        self.start() + ((v[dim] >> shift) & ((1 << bits) - 1)) as usize
     }
     #[inline(always)]
     fn len(self) -> usize {
@@ -593,7 +618,13 @@ impl Fast {
             for (index, rule) in build_rules.iter().enumerate() {
                 let separate = params.wide_below > 0 && build_rules.len() > params.one_tree_up_to;
                 let wide = |d: usize| separate && rule.hi[d] - rule.lo[d] > wide_span;
-                groups[usize::from(wide(0)) | (usize::from(wide(1)) << 1)].push(index as u32);
+                let group = match params.split {
+                    TreeSplit::SrcAndDst => usize::from(wide(0)) | (usize::from(wide(1)) << 1),
+                    TreeSplit::Src => usize::from(wide(0)),
+                    TreeSplit::Dst => usize::from(wide(1)),
+                    TreeSplit::Either => usize::from(wide(0) | wide(1)),
+                };
+                groups[group].push(index as u32);
             }
             let mut builder = Builder { rules: &build_rules, params, family, words, leaves, stats };
             let region = Region { base: [0; DIMS], width: WIDTH };
@@ -846,6 +877,9 @@ mod tests {
                 same_as_linear(&set, Params::default());
                 same_as_linear(&set, Params { wide_below: 0, ..Params::default() });
                 same_as_linear(&set, Params { leaf_rules: 1, max_cut_bits: 2, ..Params::default() });
+                for split in [TreeSplit::Src, TreeSplit::Dst, TreeSplit::Either] {
+                    same_as_linear(&set, Params { split, one_tree_up_to: 16, ..Params::default() });
+                }
             }
         }
     }
