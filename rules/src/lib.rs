@@ -71,12 +71,16 @@
 //!   15 to 30% slower.
 //!
 //! What it does not reach: lookup cost is not flat. From 10 to 10,000 rules a lookup costs
-//! 3.4x (fw) to 6.6x (acl) more (criterion, BENCHMARKS.md), not the 2x the issue asks for:
-//! a 10-rule set is one leaf in L1 (about 25 ns here), while at 10k the walks alone (4
-//! trees, 3.6 to 4.9 dependent loads into L2/L3) take 60 to 70 ns before any leaf is read.
-//! The lockstep machinery also costs the 10-rule case 2 to 3 ns (the minimum timings;
-//! criterion runs at different load put acl/10 at 34 against 44 Mpps, ipc/10 at 39
-//! against 32).
+//! 2.8x (fw) to 6.0x (ipc) more (criterion, BENCHMARKS.md "Flatness"), not the 2x the issue
+//! asks for, and DPDK's rte_acl on the same files costs 2.9x (acl) and 5.5x (ipc) more (it
+//! is flat on fw only). Half of it is work: with every lookup in cache and every branch
+//! predicted, 10k still costs 3.3 to 4.3x (four trees walked, 9.6 to 12.3 levels, four
+//! leaves scanned, against one cut and one leaf at 10 rules; 740 to 981 instructions against
+//! about 280). The other half is memory: the 10k structures' hot parts (1.1 to 4.7 MB) are
+//! beyond L2, where a dependent load costs 14 to 17 ns here. Two trees instead of four
+//! ([`fast::TreeSplit`]) copy wide rules into 10 MiB to 0.9 GiB; bursts walked 32 packets at
+//! a time measured the same as 8; recursive flow classification, whose lookup cost is fixed,
+//! would need tables of 1.3 G to 3.8 T entries on these sets (`examples/rfc_size.rs`).
 
 pub mod classbench;
 pub mod emit;
