@@ -5,10 +5,11 @@
 // crate depends on dataplane, so dataplane's tests cannot depend on the fuzz crate (and should
 // not build libFuzzer); a module included by path needs neither crate to know the other, and
 // what the fuzzers check and what `cargo test` replays can never drift apart. The file uses
-// only `dataplane` and `serde_json`, which both crates have.
+// only `dataplane`, `rules` and `serde_json`, which both crates have.
 //
-// Every input is one raw Ethernet frame, for all three targets, so a frame from a capture is
-// a seed for any of them and any corpus file can be wrapped in a pcap for `dataplane inspect`.
+// Every input of `walk`, `inspect` and `csum_fix` is one raw Ethernet frame, so a frame from a
+// capture is a seed for any of them and any of their corpus files can be wrapped in a pcap for
+// `dataplane inspect`. The inputs of `rules_text` and `classbench` are text files.
 // Each check runs the frame under several fixed configurations (walker configs, `--csum`
 // modes, zero-checksum policies) rather than spending input bytes on choosing one.
 //
@@ -20,6 +21,7 @@ use dataplane::wire::{
     walk, walk_into, walk_into_general, ErrorKind, Headers, L3Kind, L4Kind, Layer, Offsets, PortSet, TunnelKind,
     WalkConfig, MAX_LAYERS,
 };
+use rules::Classifier;
 use serde_json::Value;
 
 /// Every layer name `inspect --json` may print (design.md section 4).
@@ -468,5 +470,175 @@ fn expected_after_fix(
         }
         CsumLayer::InnerL3 => l3_status(offsets.inner.as_ref()),
         CsumLayer::InnerL4 => l4_status(offsets.inner.as_ref(), false),
+    }
+}
+
+/// The file name the rule targets parse under: every error must name it.
+pub const RULES_FILE: &str = "fuzz.rules";
+
+/// At most this many rules are turned into probe packets (a fuzz input of a few KiB has
+/// fewer anyway; the cap keeps one input's checks short).
+const PROBED_RULES: usize = 64;
+
+/// Target `rules_text`: the rule file parser (tc flower syntax, pasted `tc filter` lines).
+/// Never panics; a bad file gets errors that name the file and a line and column inside the
+/// text; a good file prints back (`Display`) as a file that parses to the same rules; and
+/// every classifier answers as the linear reference on packets built around each rule.
+pub fn check_rules_text(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    match rules::parse(RULES_FILE, &text) {
+        Err(errors) => check_rule_errors(&text, &errors),
+        Ok(set) => {
+            let printed = set.to_string();
+            let back = match rules::parse(RULES_FILE, &printed) {
+                Ok(back) => back,
+                Err(errors) => panic!("the printed rules do not parse: {errors:?}\n{printed}"),
+            };
+            assert_eq!(without_positions(&back), without_positions(&set), "printed and parsed back differ:\n{printed}");
+            assert_eq!(back.order, set.order, "printed rules are matched in another order:\n{printed}");
+            check_classifiers_agree(&set, data);
+        }
+    }
+}
+
+/// Target `classbench`: the ClassBench filter and trace parsers. Never panic; errors are
+/// located; a filter set written back (`gen::write_classbench`) parses to rules that match
+/// exactly the same packets and write back to the same text; classifiers agree with linear
+/// on packets built around each rule and on the input read as a trace.
+pub fn check_classbench(data: &[u8]) {
+    let text = String::from_utf8_lossy(data);
+    let trace = match rules::parse_trace(RULES_FILE, &text) {
+        Ok(keys) => keys,
+        Err(errors) => {
+            check_rule_errors(&text, &errors);
+            Vec::new()
+        }
+    };
+    let set = match rules::parse_classbench(RULES_FILE, &text) {
+        Ok(set) => set,
+        Err(errors) => return check_rule_errors(&text, &errors),
+    };
+    assert!(set.rules.iter().all(|rule| rule.action == rules::Action::Drop), "ClassBench rules are drop rules");
+    let ours = rules::Linear::new(&set);
+    // ClassBench orders by line, so the writer wants one prio; IPv6 lines have no ClassBench
+    // form to write back.
+    let ipv4_only = set.rules.iter().all(|rule| {
+        matches!(rule.protocol, rules::Protocol::Ipv4 | rules::Protocol::All)
+            && [rule.keys.src_ip, rule.keys.dst_ip].into_iter().flatten().all(|p| p.family == rules::Family::V4)
+    });
+    if ipv4_only {
+        let one_prio =
+            rules::RuleSet::new(set.rules.iter().map(|rule| rules::Rule { prio: 1, ..rule.clone() }).collect());
+        let written = match rules::gen::write_classbench(&one_prio) {
+            Ok(written) => written,
+            Err(err) => panic!("an IPv4 ClassBench set cannot be written back: {err}"),
+        };
+        let back = match rules::parse_classbench(RULES_FILE, &written) {
+            Ok(back) => back,
+            Err(errors) => panic!("the written filter set does not parse: {errors:?}\n{written}"),
+        };
+        let back_one_prio =
+            rules::RuleSet::new(back.rules.iter().map(|rule| rules::Rule { prio: 1, ..rule.clone() }).collect());
+        let rewritten = rules::gen::write_classbench(&back_one_prio).ok();
+        assert_eq!(rewritten.as_deref(), Some(written.as_str()), "writing is not a fixed point");
+        let theirs = rules::Linear::new(&back);
+        for key in probe_keys(&set, data).iter().chain(&trace) {
+            assert_eq!(
+                ours.classify(key),
+                theirs.classify(key),
+                "written set answers otherwise for {key:?}\n{written}"
+            );
+        }
+    }
+    check_classifiers_agree(&set, data);
+    let fast = rules::fast::build(&set);
+    for key in &trace {
+        assert_eq!(fast.classify(key), ours.classify(key), "fast and linear disagree on trace key {key:?}");
+    }
+}
+
+/// Errors of a rule or trace parse: at least one, each naming [`RULES_FILE`], a line of the
+/// text (1-based) and a column within it or 0 (the whole line), shown as `file:line:col: message`.
+fn check_rule_errors(text: &str, errors: &[rules::ParseError]) {
+    assert!(!errors.is_empty(), "a failed parse must say why");
+    let lines: Vec<&str> = text.lines().collect();
+    for error in errors {
+        assert_eq!(error.file, RULES_FILE);
+        assert!(
+            error.line >= 1 && error.line <= lines.len(),
+            "error outside the text: {error} ({} lines)",
+            lines.len()
+        );
+        let chars = lines[error.line - 1].chars().count();
+        assert!(error.col <= chars + 1, "error column beyond its line ({chars} characters): {error}");
+        assert!(!error.message.is_empty(), "an error without a message: {error:?}");
+        let shown = error.to_string();
+        let position = if error.col == 0 {
+            format!("{RULES_FILE}:{}: ", error.line)
+        } else {
+            format!("{RULES_FILE}:{}:{}: ", error.line, error.col)
+        };
+        assert!(shown.starts_with(&position), "not shown as file:line:col: message: {shown}");
+    }
+}
+
+/// The rules without where they stood in their file (a printed set has one rule per line).
+fn without_positions(set: &rules::RuleSet) -> Vec<rules::Rule> {
+    set.rules.iter().map(|rule| rules::Rule { line: 0, action_col: 0, ..rule.clone() }).collect()
+}
+
+/// Packets around each of the first rules: one built to fall in it, its neighbours at the
+/// edges of its port ranges and prefixes, and the same without ports; seeded by the input.
+fn probe_keys(set: &rules::RuleSet, data: &[u8]) -> Vec<rules::PacketKey> {
+    let seed = data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3));
+    let mut rng = rules::gen::Rng::new(seed);
+    let mut keys = Vec::new();
+    for rule in set.rules.iter().take(PROBED_RULES) {
+        let key = rules::gen::packet_for_rule(rule, &mut rng);
+        keys.push(key);
+        let k = &rule.keys;
+        for port in [k.src_port, k.dst_port].into_iter().flatten() {
+            let (lo, hi) = port.bounds();
+            for value in [lo.wrapping_sub(1), lo, hi, hi.wrapping_add(1)] {
+                keys.push(rules::PacketKey { src_port: value, ..key });
+                keys.push(rules::PacketKey { dst_port: value, ..key });
+            }
+        }
+        for prefix in [k.src_ip, k.dst_ip].into_iter().flatten() {
+            let width = if prefix.family == rules::Family::V4 { 32 } else { 128 };
+            let host = u128::MAX.checked_shr(u32::from(prefix.len) + 128 - width).unwrap_or(0);
+            let family_bits = u128::MAX.checked_shr(128 - width).unwrap_or(0);
+            let (first, last) = (prefix.addr, prefix.addr | host);
+            for addr in [first, last, first.wrapping_sub(1) & family_bits, last.wrapping_add(1) & family_bits] {
+                keys.push(rules::PacketKey { src_ip: addr, ..key });
+                keys.push(rules::PacketKey { dst_ip: addr, ..key });
+            }
+        }
+        keys.push(rules::PacketKey { has_ports: false, ..key });
+    }
+    keys
+}
+
+/// `fast` (default and tiny-leaf tunings), its burst lookup and tuple space search give the
+/// linear reference's answer on [`probe_keys`].
+fn check_classifiers_agree(set: &rules::RuleSet, data: &[u8]) {
+    use rules::fast::{Fast, Params, TreeSplit};
+    let keys = probe_keys(set, data);
+    let linear = rules::Linear::new(set);
+    let want: Vec<Option<usize>> = keys.iter().map(|key| linear.classify(key)).collect();
+    let tiny =
+        Params { leaf_rules: 1, max_cut_bits: 2, one_tree_up_to: 0, split: TreeSplit::SrcAndDst, ..Params::default() };
+    let classifiers: [Box<dyn Classifier>; 3] = [
+        Box::new(rules::fast::build(set)),
+        Box::new(Fast::with_params(set, tiny)),
+        Box::new(rules::tss::Tss::new(set)),
+    ];
+    for classifier in &classifiers {
+        let mut burst = vec![None; keys.len()];
+        classifier.classify_burst(&keys, &mut burst);
+        for ((key, &want), got) in keys.iter().zip(&want).zip(burst) {
+            assert_eq!(classifier.classify(key), want, "{} and linear disagree on {key:?}", classifier.name());
+            assert_eq!(got, want, "{} (burst) and linear disagree on {key:?}", classifier.name());
+        }
     }
 }

@@ -26,7 +26,9 @@ fn check_for(target: &str) -> fn(&[u8]) {
         "walk" => properties::check_walk,
         "inspect" => properties::check_inspect,
         "csum_fix" => properties::check_csum_fix,
-        other => panic!("fuzz/*/{other}: no such fuzz target (walk, inspect, csum_fix)"),
+        "rules_text" => properties::check_rules_text,
+        "classbench" => properties::check_classbench,
+        other => panic!("fuzz/*/{other}: no such fuzz target (walk, inspect, csum_fix, rules_text, classbench)"),
     }
 }
 
@@ -83,7 +85,7 @@ fn replay<'a>(inputs: impl Iterator<Item = &'a (String, String, PathBuf)>) -> (u
 #[test]
 fn replay_corpus() {
     let all = inputs();
-    for target in ["walk", "inspect", "csum_fix"] {
+    for target in ["walk", "inspect", "csum_fix", "rules_text", "classbench"] {
         assert!(all.iter().any(|(_, t, _)| t == target), "fuzz/corpus/{target}/ is missing or empty");
     }
     for (name, _) in KNOWN_BUGS {
