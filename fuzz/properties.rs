@@ -71,6 +71,7 @@ pub fn check_walk(frame: &[u8]) {
             Ok(offsets) => {
                 assert!(same(&offsets, &out), "walk and walk_into differ ({config:?}):\n{offsets:?}\n{out:?}");
                 check_offsets(frame, &offsets, &config, true);
+                check_packet_key(frame, &offsets);
             }
             Err(err) => {
                 // What was parsed before the error is what inspect reports: it must be as sound.
@@ -82,6 +83,29 @@ pub fn check_walk(frame: &[u8]) {
         }
         dirty = out;
     }
+}
+
+/// The classifier's key from a complete walk's offsets (`pipeline::key::packet_key`): it
+/// reads only where the walker looked, says what the walk found (tunnel, family, ports),
+/// and does not depend on what the key held before.
+pub fn check_packet_key(frame: &[u8], offsets: &Offsets) {
+    let mut key = rules::PacketKey::default();
+    dataplane::pipeline::key::packet_key(frame, offsets, &mut key);
+    let mut dirty = rules::PacketKey { tunnel: true, has_ports: true, src_port: 7, ..key };
+    dataplane::pipeline::key::packet_key(frame, offsets, &mut dirty);
+    assert_eq!(key, dirty, "packet_key depends on what the key held before");
+    assert_eq!(key.tunnel, offsets.tunnel.is_some(), "key.tunnel disagrees with the walk");
+    let inner = offsets.innermost();
+    let family = match inner.l3.as_ref().map(|l3| l3.kind) {
+        None => rules::Family::None,
+        Some(L3Kind::Ipv4) => rules::Family::V4,
+        Some(L3Kind::Ipv6) => rules::Family::V6,
+    };
+    assert_eq!(key.family, family, "key family disagrees with the innermost L3 header");
+    if key.has_ports {
+        assert!(inner.l4.is_some(), "a key with ports from a walk without L4");
+    }
+    assert_eq!(key.has_l2, inner.l2.is_some(), "key.has_l2 disagrees with the walk");
 }
 
 /// The same walk result, field by field (`LayerList` compares only the listed layers, not
