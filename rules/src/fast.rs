@@ -781,10 +781,35 @@ impl Fast {
         let v = point(key);
         let slot = family_slot(key.family);
         let mut cost = LookupCost { trees: self.families[slot].len(), ..LookupCost::default() };
+        if let [tree] = self.families[slot].as_slice() {
+            // One tree (every set of up to `one_tree_up_to` rules): nothing to walk in
+            // lockstep and nothing to prune, so a plain walk and one scan.
+            let mut node = tree.root;
+            while node.is_cut() {
+                node = Node(self.words[node.child(&v)]);
+                cost.levels += 1;
+            }
+            cost.chain = cost.levels;
+            let best = if slot == 2 {
+                self.scan(&self.leaves.wide, node, &Probe::new(key, &v), key, u32::MAX, &mut cost)
+            } else {
+                self.scan(&self.leaves.narrow, node, &Probe::new(key, &v), key, u32::MAX, &mut cost)
+            };
+            cost.leaves = 1;
+            cost.lines = cost.levels + cost.entry_lines.div_ceil(64);
+            return (best, cost);
+        }
+        self.lookup_forest(key, &v, slot, cost)
+    }
+
+    /// [`Fast::lookup`] in a family of several trees. Kept out of line, so the one-tree
+    /// lookup of small sets stays a small function (fewer registers to save per call).
+    #[inline(never)]
+    fn lookup_forest(&self, key: &PacketKey, v: &[u64; DIMS], slot: usize, mut cost: LookupCost) -> (u32, LookupCost) {
         let mut nodes = self.roots(slot);
-        self.walk(&mut nodes[..cost.trees], &v, &mut cost);
+        self.walk(&mut nodes[..cost.trees], v, &mut cost);
         cost.lines += cost.levels;
-        let best = self.scan_leaves(slot, &nodes, key, &v, &mut cost);
+        let best = self.scan_leaves(slot, &nodes, key, v, &mut cost);
         (best, cost)
     }
 
