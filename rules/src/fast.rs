@@ -802,9 +802,8 @@ impl Fast {
         self.lookup_forest(key, &v, slot, cost)
     }
 
-    /// [`Fast::lookup`] in a family of several trees. Kept out of line, so the one-tree
-    /// lookup of small sets stays a small function (fewer registers to save per call).
-    #[inline(never)]
+    /// [`Fast::lookup`] in a family of several trees.
+    #[inline(always)]
     fn lookup_forest(&self, key: &PacketKey, v: &[u64; DIMS], slot: usize, mut cost: LookupCost) -> (u32, LookupCost) {
         let mut nodes = self.roots(slot);
         self.walk(&mut nodes[..cost.trees], v, &mut cost);
@@ -840,6 +839,14 @@ impl Classifier for Fast {
     /// of different packets and trees do not depend on each other, so the CPU overlaps
     /// their misses.
     fn classify_burst(&self, keys: &[PacketKey], out: &mut [Option<usize>]) {
+        if self.families.iter().all(|trees| trees.len() <= 1) {
+            // Small sets: one tree per family, whose lookup is short and already cheaper
+            // than the lockstep machinery.
+            for (key, answer) in keys.iter().zip(out.iter_mut()) {
+                *answer = self.classify(key);
+            }
+            return;
+        }
         let mut cost = LookupCost::default();
         for (keys, out) in keys.chunks(LANES).zip(out.chunks_mut(LANES)) {
             let lanes = keys.len().min(out.len());
