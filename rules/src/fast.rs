@@ -38,6 +38,8 @@
 //!   trees and leaf entries that cannot beat it are skipped; within a leaf the first hit
 //!   is the answer.
 //! - [`Fast::classify_burst`] walks 8 packets' trees in lockstep (up to 32 walks at once).
+//! - A family of one tree (small sets) skips the lockstep: a plain walk, one leaf scan; its
+//!   bursts go key by key.
 //!
 //! The answer is always [`crate::Linear`]'s: the first rule in [`RuleSet::order`] that
 //! matches (unit tests here, differential property tests in `tests/`).

@@ -71,16 +71,20 @@
 //!   15 to 30% slower.
 //!
 //! What it does not reach: lookup cost is not flat. From 10 to 10,000 rules a lookup costs
-//! 2.8x (fw) to 6.0x (ipc) more (criterion, BENCHMARKS.md "Flatness"), not the 2x the issue
-//! asks for, and DPDK's rte_acl on the same files costs 2.9x (acl) and 5.5x (ipc) more (it
-//! is flat on fw only). Half of it is work: with every lookup in cache and every branch
-//! predicted, 10k still costs 3.3 to 4.3x (four trees walked, 9.6 to 12.3 levels, four
-//! leaves scanned, against one cut and one leaf at 10 rules; 740 to 981 instructions against
-//! about 280). The other half is memory: the 10k structures' hot parts (1.1 to 4.7 MB) are
+//! 4.6x (fw) to 9.3x (ipc) more (criterion, BENCHMARKS.md "Flatness"), not the 2x the issue
+//! asks for, and DPDK's rte_acl on the same files costs 2.9 to 3.3x (acl) and 5.5 to 8.8x
+//! (ipc) more (it is flat on fw only). Most of it is work: with every lookup in cache and
+//! every branch predicted, 10k still costs 4.6 to 6x (four trees walked, 9.6 to 12.3 levels,
+//! four leaves scanned, against one cut and one leaf at 10 rules; 752 to 995 instructions
+//! against 172 to 196). The rest is memory: the 10k structures' hot parts (1.1 to 4.7 MB) are
 //! beyond L2, where a dependent load costs 14 to 17 ns here. Two trees instead of four
 //! ([`fast::TreeSplit`]) copy wide rules into 10 MiB to 0.9 GiB; bursts walked 32 packets at
 //! a time measured the same as 8; recursive flow classification, whose lookup cost is fixed,
 //! would need tables of 1.3 G to 3.8 T entries on these sets (`examples/rfc_size.rs`).
+//!
+//! Small sets (one tree per family: up to [`fast::Params::one_tree_up_to`] rules) take a
+//! plain walk and one leaf scan, without the four-tree lockstep: 1.3 to 2x faster at 10
+//! rules, and so a larger 10k / 10 ratio than before (2.8x to 6.0x then).
 
 pub mod classbench;
 pub mod emit;
