@@ -7,9 +7,13 @@
 //! The test body runs in a child process started with `ip netns exec`, so it needs no
 //! setns and its bpffs mount (pins) vanishes with it.
 
+mod common;
+
 use std::path::PathBuf;
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use common::{require_root, run, wait_until, Netns};
 
 use bpf::{Insn, Link, ProgType, Program, Reg, TestRunOptions, XdpMode};
 use rules::emit::bpf::frame::{build, FrameShape};
@@ -24,73 +28,40 @@ const SINK: &str = "ebsink";
 /// Each frame is sent this many times.
 const COPIES: u32 = 5;
 
-fn root_or_skip(test: &str) -> bool {
-    let is_root = std::process::Command::new("id").arg("-u").output().is_ok_and(|o| o.stdout.trim_ascii() == b"0");
-    if is_root {
-        return true;
+/// The test's namespace, with `TX` <-> `DUT` and `FWD` <-> `SINK`; deleting it (on drop)
+/// deletes the veths and everything attached.
+fn topology() -> Netns {
+    let netns = Netns::new("eb");
+    // No IPv6 on the test's own interfaces (this namespace's sysctls only): their router
+    // solicitations and MLD reports would be counted as forwarded frames.
+    for scope in ["all", "default"] {
+        netns.sysctl(&format!("net.ipv6.conf.{scope}.disable_ipv6"), "1");
     }
-    assert!(std::env::var_os("CI").is_none(), "{test} needs root and CI is set, so it must run");
-    eprintln!("skipping {test}: needs root");
-    false
-}
-
-fn run(program: &str, args: &[&str]) -> String {
-    let output = Command::new(program).args(args).output().unwrap_or_else(|err| panic!("cannot run {program}: {err}"));
-    assert!(
-        output.status.success(),
-        "{program} {} failed: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).into_owned()
-}
-
-/// The test's namespace; deleting it deletes the veths and everything attached.
-struct Netns(String);
-
-impl Netns {
-    fn new() -> Netns {
-        let netns = Netns(format!("ebpf-test-{}", std::process::id()));
-        let _ = Command::new("ip").args(["netns", "del", &netns.0]).status();
-        run("ip", &["netns", "add", &netns.0]);
-        // No IPv6 on the test's own interfaces (this namespace's sysctls only): their
-        // router solicitations and MLD reports would be counted as forwarded frames.
-        for scope in ["all", "default"] {
-            let key = format!("net.ipv6.conf.{scope}.disable_ipv6=1");
-            run("ip", &["netns", "exec", &netns.0, "sysctl", "-qw", &key]);
-        }
-        for (a, b) in [(TX, DUT), (FWD, SINK)] {
-            run("ip", &["-n", &netns.0, "link", "add", a, "type", "veth", "peer", "name", b]);
-            run("ip", &["-n", &netns.0, "link", "set", a, "up"]);
-            run("ip", &["-n", &netns.0, "link", "set", b, "up"]);
-        }
-        netns
+    for (a, b) in [(TX, DUT), (FWD, SINK)] {
+        netns.exec(&["ip", "link", "add", a, "type", "veth", "peer", "name", b]);
+        netns.exec(&["ip", "link", "set", a, "up"]);
+        netns.exec(&["ip", "link", "set", b, "up"]);
     }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-    }
+    netns
 }
 
 #[test]
 fn every_bpf_target_counts_and_disposes_at_the_matching_rule() {
     if std::env::var_os(NETNS_ENV).is_some()
-        || !root_or_skip("every_bpf_target_counts_and_disposes_at_the_matching_rule")
+        || !require_root("every_bpf_target_counts_and_disposes_at_the_matching_rule")
     {
         return;
     }
-    let netns = Netns::new();
+    let netns = topology();
     let exe = std::env::current_exe().unwrap();
     let status = Command::new("ip")
-        .args(["netns", "exec", &netns.0])
+        .args(["netns", "exec", &netns.name])
         .arg(exe)
         .args(["--exact", "in_netns_body", "--nocapture", "--test-threads", "1"])
-        .env(NETNS_ENV, &netns.0)
+        .env(NETNS_ENV, &netns.name)
         .status()
         .unwrap();
-    assert!(status.success(), "the test body failed in namespace {} (output above)", netns.0);
+    assert!(status.success(), "the test body failed in namespace {} (output above)", netns.name);
 }
 
 fn rule(line: usize, protocol: Protocol, keys: Keys, action: Action) -> Rule {
@@ -204,18 +175,6 @@ fn send(sender: &Program, frame: &[u8]) {
             },
         )
         .unwrap();
-}
-
-/// Waits (up to 5 s) until `done` holds; the kernel counts asynchronously (NAPI).
-fn wait_until(mut done: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline {
-        if done() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    done()
 }
 
 /// The body, run inside the namespace by the test above.
