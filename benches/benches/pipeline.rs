@@ -18,25 +18,18 @@
 
 use std::hint::black_box;
 use std::net::Ipv4Addr;
-use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dataplane::csum::reference;
 use dataplane::pipeline::checks::{compute, verdicts, OuterMode, Status};
 use dataplane::pipeline::{CsumMode, Pipeline, ZeroPolicy};
-use dataplane::stats::WorkerStats;
 use dataplane::template::UdpTemplate;
 use dataplane::wire::{
     ethertype, ip_protocol, udp_port, walk, walk_into, EthernetRepr, Ipv4Repr, Offsets, UdpRepr, VxlanRepr, WalkConfig,
 };
-use dataplane::worker::{Action, PortQueue, Worker};
-use pmd::af_xdp::WorkerUmems;
-use pmd::mem::MemPort;
+use dataplane::worker::Worker;
 use pmd::BURST;
-use umem::UmemConfig;
 
-/// Frames waiting on each mem port; a poll moves one burst from each.
-const PRELOAD: usize = 512;
 const VXLAN_FRAME_LEN: usize = 110;
 
 /// The 64-byte IPv4/UDP template (60 bytes of headers and payload would be the minimum; 64
@@ -159,22 +152,8 @@ fn per_frame(c: &mut Criterion, name: &str, frame: &[u8], with_compute: bool) {
 
 /// A worker forwarding between two mem ports, each preloaded with copies of `frame`.
 fn mem_worker(frame: &[u8], pipeline: Option<Pipeline>) -> Worker {
-    let mut umems = WorkerUmems::new(UmemConfig { frame_size: 2048, frame_count: 8192, hugepages: false }).unwrap();
-    let mut queues = Vec::new();
-    for index in 0..2 {
-        let slot = &mut umems.slots[0];
-        let mut port = MemPort::new(slot.umem.clone(), 4096);
-        for _ in 0..PRELOAD {
-            assert!(port.inject(&mut slot.pool, frame));
-        }
-        queues.push(PortQueue { port: Box::new(port), slot: 0, fwd_to: (index + 1) % 2 });
-    }
-    let stats = Arc::new(WorkerStats::new(None, vec![0, 1]));
-    let mut worker = Worker::new(queues, umems, Action::Fwd, pipeline, stats);
-    // Nothing may be dropped, or the ports would drain and the numbers mean nothing.
-    for _ in 0..4 * PRELOAD / BURST {
-        assert_eq!(worker.poll_once(), 2 * BURST);
-    }
+    let mut worker = benches::mem_worker(frame, pipeline);
+    benches::prime(&mut worker);
     worker
 }
 

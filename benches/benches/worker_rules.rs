@@ -14,15 +14,9 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use dataplane::pipeline::classify::ClassifierKind;
 use dataplane::pipeline::{Disposition, Pipeline, RuleTable, SharedRules};
-use dataplane::stats::WorkerStats;
 use dataplane::template::UdpTemplate;
-use dataplane::worker::{Action, PortQueue, Worker};
-use pmd::af_xdp::WorkerUmems;
-use pmd::mem::MemPort;
+use dataplane::worker::Worker;
 use pmd::BURST;
-use umem::UmemConfig;
-
-const PRELOAD: usize = 512;
 
 /// N-1 rules that never match the template's flow (198.18.0.1:1024 -> 198.19.0.1:9 UDP),
 /// in the shapes of an ACL (nested destination prefixes, port ranges, protocols), then one
@@ -45,27 +39,13 @@ fn rules_text(n: usize) -> String {
 
 fn worker(rules: Option<(usize, ClassifierKind)>) -> Worker {
     let frame = UdpTemplate { size: 64, ..Default::default() }.build();
-    let mut umems = WorkerUmems::new(UmemConfig { frame_size: 2048, frame_count: 8192, hugepages: false }).unwrap();
-    let mut queues = Vec::new();
-    for index in 0..2 {
-        let slot = &mut umems.slots[0];
-        let mut port = MemPort::new(slot.umem.clone(), 4096);
-        for _ in 0..PRELOAD {
-            assert!(port.inject(&mut slot.pool, &frame));
-        }
-        queues.push(PortQueue { port: Box::new(port), slot: 0, fwd_to: (index + 1) % 2 });
-    }
-    let stats = Arc::new(WorkerStats::new(None, vec![0, 1]));
-    let mut worker = Worker::new(queues, umems, Action::Fwd, Some(Pipeline::default()), stats);
+    let mut worker = benches::mem_worker(&frame, Some(Pipeline::default()));
     if let Some((n, kind)) = rules {
         let set = rules::parse("bench.rules", &rules_text(n)).expect("the bench's rules parse");
         let table = RuleTable::build(set, "bench.rules", 2, 1, Disposition::Drop, kind).expect("resolvable");
         worker = worker.with_rules(Arc::new(SharedRules::new(table)), 0);
     }
-    // Every frame must come out again, or the ports drain and the numbers mean nothing.
-    for _ in 0..4 * PRELOAD / BURST {
-        assert_eq!(worker.poll_once(), 2 * BURST);
-    }
+    benches::prime(&mut worker);
     worker
 }
 

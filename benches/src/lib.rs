@@ -1,2 +1,41 @@
 //! Criterion benchmarks across the crates live in `benches/`; `benches/veth-compare.sh` is
-//! the head-to-head on veth against dpdk-testpmd and trafgen.
+//! the head-to-head on veth against dpdk-testpmd and trafgen. This library holds what
+//! several of them set up the same way.
+
+use std::sync::Arc;
+
+use dataplane::pipeline::Pipeline;
+use dataplane::stats::WorkerStats;
+use dataplane::worker::{Action, PortQueue, Worker};
+use pmd::af_xdp::WorkerUmems;
+use pmd::mem::MemPort;
+use pmd::BURST;
+use umem::UmemConfig;
+
+/// Frames preloaded into each mem port of [`mem_worker`].
+pub const PRELOAD: usize = 512;
+
+/// A worker forwarding (`--action fwd`) between two mem ports, each preloaded with
+/// [`PRELOAD`] copies of `frame`. Call [`prime`] once its rule stage (if any) is set.
+pub fn mem_worker(frame: &[u8], pipeline: Option<Pipeline>) -> Worker {
+    let mut umems = WorkerUmems::new(UmemConfig { frame_size: 2048, frame_count: 8192, hugepages: false }).unwrap();
+    let mut queues = Vec::new();
+    for index in 0..2 {
+        let slot = &mut umems.slots[0];
+        let mut port = MemPort::new(slot.umem.clone(), 4096);
+        for _ in 0..PRELOAD {
+            assert!(port.inject(&mut slot.pool, frame));
+        }
+        queues.push(PortQueue { port: Box::new(port), slot: 0, fwd_to: (index + 1) % 2 });
+    }
+    let stats = Arc::new(WorkerStats::new(None, vec![0, 1]));
+    Worker::new(queues, umems, Action::Fwd, pipeline, stats)
+}
+
+/// Polls a few rounds and checks that every frame came out again: a worker that drops would
+/// drain its ports, and the numbers would mean nothing.
+pub fn prime(worker: &mut Worker) {
+    for _ in 0..4 * PRELOAD / BURST {
+        assert_eq!(worker.poll_once(), 2 * BURST);
+    }
+}
