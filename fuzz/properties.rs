@@ -646,12 +646,11 @@ fn probe_keys(set: &rules::RuleSet, data: &[u8]) -> Vec<rules::PacketKey> {
 /// `fast` (default and tiny-leaf tunings), its burst lookup and tuple space search give the
 /// linear reference's answer on [`probe_keys`].
 fn check_classifiers_agree(set: &rules::RuleSet, data: &[u8]) {
-    use rules::fast::{Fast, Params, TreeSplit};
+    use rules::fast::{Fast, Params};
     let keys = probe_keys(set, data);
     let linear = rules::Linear::new(set);
     let want: Vec<Option<usize>> = keys.iter().map(|key| linear.classify(key)).collect();
-    let tiny =
-        Params { leaf_rules: 1, max_cut_bits: 2, one_tree_up_to: 0, split: TreeSplit::SrcAndDst, ..Params::default() };
+    let tiny = Params { leaf_rules: 1, max_cut_bits: 2, one_tree_up_to: 0, ..Params::default() };
     let classifiers: [Box<dyn Classifier>; 3] = [
         Box::new(rules::fast::build(set)),
         Box::new(Fast::with_params(set, tiny)),
