@@ -16,7 +16,7 @@ use dataplane::sink::{sink, SinkConfig, SinkEngine};
 use dataplane::stats::format_pps;
 use dataplane::template::{parse_mac, FrameSize, Template, TemplateKind, Vlan};
 use dataplane::wire::{PortSet, WalkConfig};
-use dataplane::worker::Action;
+use dataplane::worker::{Action, IdlePolicy};
 use dataplane::{cores, rules_cmd};
 use pmd::{BindMode, PortSpec};
 
@@ -262,6 +262,11 @@ struct RunArgs {
     /// Stop after S seconds.
     #[arg(long, value_name = "S")]
     duration: Option<f64>,
+    /// After a poll that found nothing: `busy` polls again at once (the core stays 100 %
+    /// busy); `sleep:US` sleeps that many microseconds, giving the core to the kernel's
+    /// receive work when both share it (a veth's threaded NAPI on the worker's core).
+    #[arg(long, value_name = "busy|sleep:US", default_value = "busy", value_parser = parse_idle)]
+    idle: IdlePolicy,
     /// Checksum policy. Frames that cannot be parsed are dropped in every mode.
     #[arg(long, value_enum, default_value = "off")]
     csum: CsumArg,
@@ -518,6 +523,17 @@ struct SinkArgs {
 #[derive(Clone, Debug)]
 struct CoreList(Vec<usize>);
 
+fn parse_idle(text: &str) -> Result<IdlePolicy, String> {
+    match text.split_once(':') {
+        None if text == "busy" => Ok(IdlePolicy::Busy),
+        Some(("sleep", us)) => match us.parse::<u64>() {
+            Ok(us @ 1..=100_000) => Ok(IdlePolicy::Sleep(Duration::from_micros(us))),
+            _ => Err(format!("sleep:{us}: give 1 to 100000 microseconds")),
+        },
+        _ => Err(format!("{text}: expected busy or sleep:US (e.g. sleep:20)")),
+    }
+}
+
 fn parse_cores(text: &str) -> Result<CoreList, String> {
     cores::parse_core_list(text).map(CoreList)
 }
@@ -603,6 +619,7 @@ fn cmd_run(args: RunArgs) -> Result<(), String> {
         stats_interval: interval,
         stats_json: args.stats_json,
         duration: seconds(args.duration, "--duration")?,
+        idle: args.idle,
         rules: args.rules.map(|path| RulesConfig {
             path,
             format: args.format.into(),

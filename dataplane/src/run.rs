@@ -29,6 +29,8 @@ pub struct RunConfig {
     pub stats_interval: Option<Duration>,
     pub stats_json: Option<PathBuf>,
     pub duration: Option<Duration>,
+    /// `--idle`: what workers do after an empty poll.
+    pub idle: crate::worker::IdlePolicy,
     /// `--rules FILE`: classify every frame; SIGHUP reloads the file.
     pub rules: Option<RulesConfig>,
 }
@@ -171,7 +173,8 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, Strin
             queues[index].fwd_to = placed.iter().position(|&(p, k)| p == peer_port && k == j).unwrap_or(index);
         }
         let stats = Arc::new(WorkerStats::new(Some(core), placed.iter().map(|&(p, _)| p).collect()));
-        let worker = Worker::new(queues, umems, config.action, Some(config.pipeline.clone()), stats);
+        let worker =
+            Worker::new(queues, umems, config.action, Some(config.pipeline.clone()), stats).with_idle(config.idle);
         workers.push(match &shared_rules {
             Some(shared) => worker.with_rules(shared.clone(), w),
             None => worker,
@@ -497,7 +500,7 @@ fn stats_json(
         .workers
         .iter()
         .enumerate()
-        .map(|(i, w)| json!({"worker": i, "core": w.core, "rx": w.rx_packets, "tx": w.tx_packets, "drops": drops_json(&w.drops)}))
+        .map(|(i, w)| json!({"worker": i, "core": w.core, "rx": w.rx_packets, "tx": w.tx_packets, "drops": drops_json(&w.drops), "busy": w.busy_json()}))
         .collect();
     json!({
         "final": is_final,

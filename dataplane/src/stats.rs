@@ -130,6 +130,19 @@ pub struct QueueCounters {
     pub tx_bytes: Counter,
 }
 
+/// How a worker spends its polls: all of them, and those that received something.
+#[derive(Debug, Default)]
+pub struct BusyCounters {
+    /// Every poll of the worker's queues (updated every 1024 empty polls and at exit).
+    pub polls: Counter,
+    /// Polls that received at least one frame.
+    pub busy_polls: Counter,
+    /// Frames those polls received.
+    pub busy_frames: Counter,
+    /// Wall time inside those polls (receive, process, transmit), in ns.
+    pub busy_ns: Counter,
+}
+
 /// Everything one worker counts.
 #[derive(Debug)]
 pub struct WorkerStats {
@@ -139,6 +152,7 @@ pub struct WorkerStats {
     /// Global port number of each queue.
     pub queue_ports: Vec<usize>,
     pub drops: CachePadded<[Counter; DropReason::COUNT]>,
+    pub busy: CachePadded<BusyCounters>,
 }
 
 impl WorkerStats {
@@ -148,6 +162,7 @@ impl WorkerStats {
             queues: queue_ports.iter().map(|_| CachePadded::new(QueueCounters::default())).collect(),
             queue_ports,
             drops: CachePadded::new(Default::default()),
+            busy: CachePadded::new(BusyCounters::default()),
         }
     }
 
@@ -179,13 +194,39 @@ pub struct WorkerTotals {
     pub rx_packets: u64,
     pub tx_packets: u64,
     pub drops: [u64; DropReason::COUNT],
+    pub polls: u64,
+    pub busy_polls: u64,
+    pub busy_frames: u64,
+    pub busy_ns: u64,
+}
+
+impl WorkerTotals {
+    /// The busy-poll accounting as stats JSON: time in polls that found work, frames per
+    /// such poll, and ns of real work per frame (a busy-polling worker's core is 100 % busy
+    /// whatever the rate, so its CPU time says nothing; this does).
+    pub fn busy_json(&self) -> Value {
+        let per = |a: u64, b: u64| if b > 0 { json!(a as f64 / b as f64) } else { Value::Null };
+        json!({
+            "polls": self.polls, "busy_polls": self.busy_polls, "busy_frames": self.busy_frames,
+            "busy_ns": self.busy_ns,
+            "frames_per_busy_poll": per(self.busy_frames, self.busy_polls),
+            "ns_per_frame": per(self.busy_ns, self.busy_frames),
+        })
+    }
 }
 
 impl Snapshot {
     pub fn take(workers: &[std::sync::Arc<WorkerStats>], port_count: usize) -> Snapshot {
         let mut snap = Snapshot { ports: vec![PortTotals::default(); port_count], ..Default::default() };
         for worker in workers {
-            let mut totals = WorkerTotals { core: worker.core, ..Default::default() };
+            let mut totals = WorkerTotals {
+                core: worker.core,
+                polls: worker.busy.polls.get(),
+                busy_polls: worker.busy.busy_polls.get(),
+                busy_frames: worker.busy.busy_frames.get(),
+                busy_ns: worker.busy.busy_ns.get(),
+                ..Default::default()
+            };
             for (queue, &port) in worker.queues.iter().zip(&worker.queue_ports) {
                 let p = &mut snap.ports[port];
                 p.rx_packets += queue.rx_packets.get();

@@ -14,6 +14,17 @@ use crate::stats::{DropReason, WorkerStats};
 use crate::wire::Offsets;
 
 /// What the worker does with every frame it receives.
+/// What a worker does after a poll that found nothing (`run --idle`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum IdlePolicy {
+    /// Poll again at once (DPDK's way): lowest latency, the core stays 100 % busy.
+    #[default]
+    Busy,
+    /// Sleep this long, giving the core away: for a worker that shares its core with the
+    /// kernel's receive work (a veth's threaded NAPI), which fills the rx ring meanwhile.
+    Sleep(std::time::Duration),
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Action {
     /// Count and free (DPDK testpmd's `rxonly`).
@@ -45,6 +56,7 @@ pub struct Worker {
     burst: Vec<Frame>,
     copies: Vec<Frame>,
     offsets: Offsets,
+    idle: IdlePolicy,
 }
 
 /// A worker's hold on the rule table, and where classified frames go.
@@ -78,7 +90,14 @@ impl Worker {
             burst: Vec::with_capacity(BURST),
             copies: Vec::with_capacity(BURST),
             offsets: Offsets::default(),
+            idle: IdlePolicy::Busy,
         }
+    }
+
+    /// How the worker waits when a poll finds nothing.
+    pub fn with_idle(mut self, idle: IdlePolicy) -> Worker {
+        self.idle = idle;
+        self
     }
 
     /// Classifies every frame against the shared rule table. `worker` is this worker's
@@ -105,15 +124,39 @@ impl Worker {
                 eprintln!("worker: could not pin to core {core}; running unpinned");
             }
         }
+        if let IdlePolicy::Sleep(_) = self.idle {
+            // Sleeps of some microseconds: the default 50 µs timer slack would double them.
+            pmd::sched::set_timer_slack_ns(1_000);
+        }
+        // Busy-poll accounting (VPP's vectors per call and clocks per packet): the time of
+        // polls that found work, and how many there were.
+        let stats = self.stats.clone();
+        let busy = &stats.busy;
+        let mut polls = 0u64;
         while !stop.load(Ordering::Relaxed) {
-            if self.poll_once() == 0 {
-                self.idle();
-                if self.finished() {
-                    break;
-                }
-                std::hint::spin_loop();
+            let start = std::time::Instant::now();
+            let received = self.poll_once();
+            polls += 1;
+            if polls >= 1024 {
+                busy.polls.add(polls);
+                polls = 0;
+            }
+            if received > 0 {
+                busy.busy_ns.add(start.elapsed().as_nanos() as u64);
+                busy.busy_polls.add(1);
+                busy.busy_frames.add(received as u64);
+                continue;
+            }
+            self.idle();
+            if self.finished() {
+                break;
+            }
+            match self.idle {
+                IdlePolicy::Busy => std::hint::spin_loop(),
+                IdlePolicy::Sleep(pause) => std::thread::sleep(pause),
             }
         }
+        busy.polls.add(polls);
         self.finish();
     }
 
@@ -335,5 +378,53 @@ fn two_slots(
     } else {
         let (left, right) = slots.split_at_mut(a);
         (&mut right[0], &mut left[b])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pmd::mem::MemPort;
+    use umem::UmemConfig;
+
+    /// A worker over one mem port holding `frames` frames, dropping everything.
+    fn dropping_worker(frames: usize, idle: IdlePolicy) -> Worker {
+        let mut umems = WorkerUmems::new(UmemConfig { frame_size: 2048, frame_count: 1024, hugepages: false }).unwrap();
+        let slot = &mut umems.slots[0];
+        let mut port = MemPort::new(slot.umem.clone(), 1024);
+        let frame = crate::template::UdpTemplate::default().build();
+        for _ in 0..frames {
+            assert!(port.inject(&mut slot.pool, &frame));
+        }
+        let queues = vec![PortQueue { port: Box::new(port), slot: 0, fwd_to: 0 }];
+        let stats = Arc::new(WorkerStats::new(None, vec![0]));
+        Worker::new(queues, umems, Action::Drop, None, stats).with_idle(idle)
+    }
+
+    #[test]
+    fn busy_accounting_counts_the_polls_that_found_work() {
+        for idle in [IdlePolicy::Busy, IdlePolicy::Sleep(std::time::Duration::from_micros(50))] {
+            let worker = dropping_worker(300, idle);
+            let stats = worker.stats.clone();
+            let stop = Arc::new(AtomicBool::new(false));
+            let handle = {
+                let stop = stop.clone();
+                std::thread::spawn(move || worker.run(&stop))
+            };
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            stop.store(true, Ordering::Relaxed);
+            handle.join().unwrap();
+            let snap = crate::stats::Snapshot::take(&[stats], 1);
+            let w = &snap.workers[0];
+            assert_eq!(w.rx_packets, 300, "{idle:?}");
+            assert_eq!(w.busy_frames, 300, "every received frame is in a busy poll");
+            // 300 frames in bursts of at most BURST: ceil(300 / BURST) polls found work.
+            assert_eq!(w.busy_polls, 300u64.div_ceil(BURST as u64));
+            assert!(w.polls > w.busy_polls, "the empty polls are counted too");
+            assert!(w.busy_ns > 0);
+            let json = w.busy_json();
+            assert!(json["ns_per_frame"].as_f64().unwrap() > 0.0);
+            assert_eq!(json["frames_per_busy_poll"].as_f64().unwrap(), 300.0 / w.busy_polls as f64);
+        }
     }
 }

@@ -16,6 +16,7 @@ pub mod mem;
 pub mod netdev;
 pub mod pcap;
 mod port;
+pub mod sched;
 pub mod spec;
 pub mod xdp_prog;
 
