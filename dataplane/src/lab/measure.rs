@@ -1,5 +1,13 @@
 //! What the lab reads: per-CPU time from /proc/stat, the CPU time and last CPU of threads
-//! (/proc/PID/stat), and the counters the tools print.
+//! (/proc/PID/stat), exact per-thread CPU time (/proc/PID/task/TID/schedstat), and the
+//! counters the tools print.
+//!
+//! Why schedstat: /proc/stat's busy fields and /proc/PID/stat's utime/stime are sampled at
+//! the tick here (HZ 250, no IRQ time accounting), so bursty work aliases with the tick (a
+//! NAPI thread that ran 13 % of a core by its own clock read 0 % in /proc/stat). schedstat's
+//! first field is the task's time on a CPU in ns, kept by the scheduler at every switch.
+//! Idle time comes from the tickless idle accounting, so a core's busy time is taken as the
+//! wall window minus its idle time.
 
 use serde_json::Value;
 
@@ -83,6 +91,48 @@ pub fn parse_task_stat(text: &str) -> Option<TaskTimes> {
 
 pub fn read_task(pid: u32) -> Option<TaskTimes> {
     parse_task_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
+}
+
+/// Time on CPU of a task (thread), in ns: the first field of /proc/PID/task/TID/schedstat
+/// (or /proc/PID/schedstat for a thread given by its TID).
+pub fn parse_schedstat(text: &str) -> Option<u64> {
+    text.split_whitespace().next()?.parse().ok()
+}
+
+/// Time on CPU of one thread (a NAPI kthread, ksoftirqd), in ns.
+pub fn thread_ns(tid: u32) -> Option<u64> {
+    parse_schedstat(&std::fs::read_to_string(format!("/proc/{tid}/schedstat")).ok()?)
+}
+
+/// Time on CPU of every thread of a process, in ns (threads that exited are not counted:
+/// read before and after while the process lives).
+pub fn process_ns(pid: u32) -> Option<u64> {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
+    let mut sum = 0;
+    for task in tasks.flatten() {
+        if let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) {
+            sum += parse_schedstat(&text).unwrap_or(0);
+        }
+    }
+    Some(sum)
+}
+
+/// The pid of the kernel thread named `name` exactly (e.g. `ksoftirqd/1`).
+pub fn kthread(name: &str) -> Option<u32> {
+    let entries = std::fs::read_dir("/proc").ok()?;
+    for entry in entries.flatten() {
+        let Some(pid) = entry.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        if std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == name) {
+            return Some(pid);
+        }
+    }
+    None
+}
+
+/// Idle time of each CPU in ns (/proc/stat idle + iowait, USER_HZ ticks: the kernel fills
+/// them from its tickless idle accounting, not by sampling).
+pub fn idle_ns() -> Vec<f64> {
+    read_proc_stat().iter().map(|c| (c.total - c.busy) as f64 * 1e9 / USER_HZ).collect()
 }
 
 /// The value at a dotted path of the last JSON line in `text` that has it; with
@@ -178,6 +228,26 @@ pub fn median(values: &[f64]) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn schedstat_and_own_threads() {
+        assert_eq!(parse_schedstat("123456789 42 7\n"), Some(123_456_789));
+        assert_eq!(parse_schedstat(""), None);
+        // This test process has run, so its threads have a positive time, growing. A running
+        // task's clock is brought up to date at a tick or a switch: spin past a few ticks,
+        // then sleep so this thread is switched out.
+        let pid = std::process::id();
+        let a = process_ns(pid).unwrap();
+        let start = std::time::Instant::now();
+        let mut x = 0u64;
+        while start.elapsed() < std::time::Duration::from_millis(30) {
+            x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(1));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        assert!(process_ns(pid).unwrap() >= a + 10_000_000, "30 ms of spinning shows");
+        assert!(thread_ns(pid).unwrap() > 0);
+        assert_eq!(idle_ns().len(), read_proc_stat().len());
+    }
 
     #[test]
     fn proc_stat_lines() {

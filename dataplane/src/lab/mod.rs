@@ -27,8 +27,8 @@ use std::time::Instant;
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use model::{Action, Match, Point, Row, Status, Target, Traffic};
-use targets::{Dut, DUT_CORE, GEN_CORE};
+use model::{Action, Match, Placement, Point, Row, Status, Target, Traffic};
+use targets::{Dut, Load, DUT_CORE, GEN_CORE};
 use topo::{Topology, INTERRUPTED};
 
 pub const LAB_EXAMPLES: &str = "\
@@ -38,11 +38,17 @@ Examples:
   sudo dataplane lab --targets dataplane,tc-u32 --rules 1,100,1000 --match last --trials 5
 
 Profiles (each list can be overridden by its flag):
-  quick  drop: rules 1,1000 x last x 64 B x udp, every classifier; fwd: 1 rule, every target;
-         3 trials of 2 s
+  quick  drop: rules 1,10,100,1000 x last x 64 B x udp, every classifier, dedicated placement
+         (the fewest and most rules also in the softirq placement); fwd: 1 rule, every
+         target, both placements; 1 trial of 2 s at maximum load, then a zero-loss search
+         (6 trials of 0.5 s) and a bursty trial per point
   full   drop: rules 1,10,100,1000 x first,last x 64,512,1500 B x udp,vxlan;
-         fwd: rules 1,1000 x last x 64,512,1500 B x udp,vxlan; 3 trials of 3 s
-  smoke  one rule, 64 B udp, every target, 1 trial of 0.5 s (CI)
+         fwd: rules 1,1000 x last x 64,512,1500 B x udp,vxlan; both placements;
+         3 trials of 3 s, zero-loss search of 1 s trials
+  smoke  one rule, 64 B udp, every target, dedicated, 1 trial of 0.5 s, no search (CI)
+
+Placements: dedicated = everything the device does on core 1 (dut0's NAPI as a thread
+pinned there); softirq = dut0's NAPI in the generator's softirq on core 0.
 
 Writes DIR/results.csv, results.json, report.md and SVG plots. Needs root, iproute2, ethtool;
 dpdk-testpmd (Debian's dpdk-dev) for that target. Ctrl-C stops, cleans up and writes what was
@@ -53,22 +59,6 @@ pub enum Profile {
     Quick,
     Full,
     Smoke,
-}
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum NapiMode {
-    /// The ingress veth's NAPI as a kernel thread pinned to the device's core.
-    Threaded,
-    /// Left in softirq, i.e. on the sender's core (the generator's).
-    Softirq,
-}
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
-pub enum KernelNapi {
-    /// RPS to core 1 (dut0's NAPI stays in the sender's softirq).
-    Rps,
-    /// Threaded NAPI pinned to core 1 (SCHED_FIFO).
-    Threaded,
 }
 
 #[derive(Args, Debug)]
@@ -103,22 +93,24 @@ pub struct LabArgs {
     /// Seconds of traffic per trial.
     #[arg(long, value_name = "S")]
     pub seconds: Option<f64>,
-    /// Also search the zero-loss rate of each point (RFC 2544 section 26.1), by bisection.
-    #[arg(long)]
+    /// Where the device's receive work runs: dedicated (all on core 1), softirq (dut0's NAPI
+    /// on the generator's core), comma-separated [default: as the profile says].
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    pub placement: Vec<Placement>,
+    /// Search the zero-loss rate of each point (RFC 2544 section 26.1), by bisection with
+    /// the paced generator [default: on, except in the smoke profile].
+    #[arg(long, overrides_with = "no_ndr")]
     pub ndr: bool,
+    /// No zero-loss search and no bursty trial.
+    #[arg(long)]
+    pub no_ndr: bool,
     /// Loss the zero-loss search still accepts, in percent.
     #[arg(long, value_name = "PCT", default_value_t = 0.0)]
     pub ndr_loss: f64,
-    /// Where the AF_XDP targets' ingress NAPI runs (kernel targets: always threaded on
-    /// core 1). Threaded puts it beside the busy-polling worker, which starves it.
-    #[arg(long, value_enum, default_value = "softirq")]
-    pub afxdp_napi: NapiMode,
-    /// How the tc targets' classification gets onto core 1: `rps` (dut0's NAPI in the
-    /// sender's softirq, RPS moves the stack and tc ingress to core 1's softirq) or
-    /// `threaded` (the whole NAPI as a thread on core 1). XDP is always threaded (RPS cannot
-    /// move it). See docs/lab.md for why rps is the default.
-    #[arg(long, value_enum, default_value = "rps")]
-    pub kernel_napi: KernelNapi,
+    /// How long the dataplane's worker sleeps after an empty poll in the dedicated placement,
+    /// where it shares core 1 with dut0's NAPI thread (`run --idle sleep:US`).
+    #[arg(long, value_name = "US", default_value_t = 100)]
+    pub idle_us: u64,
     /// Keep the per-trial logs (printed at the end).
     #[arg(long)]
     pub keep_logs: bool,
@@ -139,10 +131,12 @@ pub struct Ctx {
     /// Per-trial logs and rule files.
     pub work: PathBuf,
     pub seconds: f64,
+    /// Seconds of each zero-loss search trial.
+    pub ndr_seconds: f64,
     pub gen_vxlan: bool,
     pub gen_match_rule: bool,
-    pub napi_afxdp: bool,
-    pub kernel_rps: bool,
+    /// The dataplane worker's sleep after an empty poll in the dedicated placement.
+    pub idle_us: u64,
     pub dpdk_prefix: String,
     /// Test hook: this target fails in the middle of its first trial (everything running);
     /// with `true` the whole lab fails there.
@@ -172,6 +166,9 @@ pub struct Matrix {
     pub points: Vec<Point>,
     pub trials: usize,
     pub seconds: f64,
+    pub ndr_seconds: f64,
+    /// Whether to search the zero-loss rates (and run the bursty trials).
+    pub ndr: bool,
 }
 
 fn or<T: Clone>(given: &[T], default: &[T]) -> Vec<T> {
@@ -186,20 +183,48 @@ pub fn matrix(args: &LabArgs) -> Result<Matrix, String> {
     use Match::*;
     use Traffic::*;
     type Lists = (Vec<usize>, Vec<Match>, Vec<u16>, Vec<Traffic>);
-    let (drop, fwd, trials, seconds): (Lists, Lists, usize, f64) = match args.profile {
-        Profile::Quick => {
-            ((vec![1, 1000], vec![Last], vec![64], vec![Udp]), (vec![1], vec![Last], vec![64], vec![Udp]), 3, 2.0)
+    // (drop, fwd, trials, seconds, zero-loss trial seconds, search by default, the softirq
+    // placement only at the fewest and most rules of drop)
+    let (drop, fwd, trials, seconds, ndr_seconds, ndr, softirq_ends): (Lists, Lists, usize, f64, f64, bool, bool) =
+        match args.profile {
+            Profile::Quick => (
+                (vec![1, 10, 100, 1000], vec![Last], vec![64], vec![Udp]),
+                (vec![1], vec![Last], vec![64], vec![Udp]),
+                1,
+                2.0,
+                0.5,
+                true,
+                true,
+            ),
+            Profile::Full => (
+                (vec![1, 10, 100, 1000], vec![First, Last], vec![64, 512, 1500], vec![Udp, Vxlan]),
+                (vec![1, 1000], vec![Last], vec![64, 512, 1500], vec![Udp, Vxlan]),
+                3,
+                3.0,
+                1.0,
+                true,
+                false,
+            ),
+            Profile::Smoke => (
+                (vec![1], vec![Last], vec![64], vec![Udp]),
+                (vec![1], vec![Last], vec![64], vec![Udp]),
+                1,
+                0.5,
+                0.5,
+                false,
+                false,
+            ),
+        };
+    let placements = if args.placement.is_empty() {
+        if args.profile == Profile::Smoke {
+            vec![Placement::Dedicated]
+        } else {
+            vec![Placement::Dedicated, Placement::Softirq]
         }
-        Profile::Full => (
-            (vec![1, 10, 100, 1000], vec![First, Last], vec![64, 512, 1500], vec![Udp, Vxlan]),
-            (vec![1, 1000], vec![Last], vec![64, 512, 1500], vec![Udp, Vxlan]),
-            3,
-            3.0,
-        ),
-        Profile::Smoke => {
-            ((vec![1], vec![Last], vec![64], vec![Udp]), (vec![1], vec![Last], vec![64], vec![Udp]), 1, 0.5)
-        }
+    } else {
+        args.placement.clone()
     };
+    let ndr = (ndr || args.ndr) && !args.no_ndr;
     let targets = or(&args.targets, &Target::ALL);
     let actions = or(&args.actions, &[Action::Drop, Action::Fwd]);
     if let Some(&bad) = args.sizes.iter().find(|&&s| !(64..=1518).contains(&s)) {
@@ -223,13 +248,21 @@ pub fn matrix(args: &LabArgs) -> Result<Matrix, String> {
         let matches = or(&args.matching, &lists.1);
         let sizes = or(&args.sizes, &lists.2);
         let traffics = or(&args.traffic, &lists.3);
-        for &traffic in &traffics {
-            for &size in &sizes {
-                for &matching in &matches {
-                    for &n in &rules {
-                        for &target in &targets {
-                            let (n, matching) = if target.classifies() { (n, matching) } else { (0, Last) };
-                            points.insert(Point { action, target, rules: n, matching, size, traffic });
+        let (fewest, most) = (rules.iter().min().copied(), rules.iter().max().copied());
+        for &placement in &placements {
+            for &traffic in &traffics {
+                for &size in &sizes {
+                    for &matching in &matches {
+                        for &n in &rules {
+                            // The quick profile shows the softirq placement at the ends only.
+                            let ends_only = softirq_ends && args.rules.is_empty() && placement == Placement::Softirq;
+                            if ends_only && Some(n) != fewest && Some(n) != most {
+                                continue;
+                            }
+                            for &target in &targets {
+                                let (n, matching) = if target.classifies() { (n, matching) } else { (0, Last) };
+                                points.insert(Point { action, placement, target, rules: n, matching, size, traffic });
+                            }
                         }
                     }
                 }
@@ -239,8 +272,8 @@ pub fn matrix(args: &LabArgs) -> Result<Matrix, String> {
     // Targets innermost: neighbours in time are different targets, so a slow minute on this
     // shared machine does not fall on one target only.
     let mut points: Vec<Point> = points.into_iter().collect();
-    points.sort_by_key(|p| (p.action, p.traffic, p.size, p.matching, p.rules, p.target));
-    Ok(Matrix { points, trials, seconds })
+    points.sort_by_key(|p| (p.action, p.placement, p.traffic, p.size, p.matching, p.rules, p.target));
+    Ok(Matrix { points, trials, seconds, ndr_seconds, ndr })
 }
 
 /// Removes the work directory and DPDK's run directory on drop.
@@ -348,31 +381,27 @@ impl Runner<'_> {
         self.seq += 1;
         let prefix = format!("{}p{}", self.prefix, self.seq);
         let topo = Topology::up(&prefix, &self.ctx.work)?;
-        let rps = point.target.is_kernel() && point.target != Target::Xdp && self.ctx.kernel_rps;
-        let (napi, mut placement) = if rps {
-            run_checked_gro(&topo, "dut", "dut0")?;
-            // Bit 1: core 1 (DUT_CORE).
-            topo.write_sys("dut", "/sys/class/net/dut0/queues/rx-0/rps_cpus", &format!("{:x}", 1u64 << DUT_CORE))?;
-            (
-                Vec::new(),
-                format!(
-                    "dut0: NAPI (veth poll, GRO) in the sender's softirq on core {GEN_CORE}; RPS moves the stack, tc ingress included, to core {DUT_CORE}'s softirq"
-                ),
-            )
-        } else if point.target.is_kernel() || self.ctx.napi_afxdp {
-            let pids = topo::threaded_napi(&topo, "dut", "dut0", DUT_CORE, point.target.is_kernel())?;
-            let text = if pids.is_empty() {
-                "dut0: threaded NAPI asked for, but no napi/dut0 thread found; its receive work ran in softirq".into()
-            } else {
-                format!(
-                    "dut0: threaded NAPI, thread(s) {pids:?} pinned to core {DUT_CORE}{}",
-                    if point.target.is_kernel() { " (SCHED_FIFO)" } else { "" }
-                )
-            };
-            (pids, text)
-        } else {
-            run_checked_gro(&topo, "dut", "dut0")?;
-            (Vec::new(), "dut0: NAPI in softirq (runs on the generator's core 0)".to_string())
+        let (napi, mut placement) = match point.placement {
+            Placement::Dedicated => {
+                // Kernel targets: the NAPI thread is all the device does, so it runs
+                // SCHED_FIFO (other work on this shared machine cannot take the core from
+                // it). Process targets share the core with it: it stays SCHED_OTHER and the
+                // process decides when it runs (the dataplane sleeps after empty polls).
+                let fifo = point.target.is_kernel();
+                let pids = topo::threaded_napi(&topo, "dut", "dut0", DUT_CORE, fifo)?;
+                if pids.is_empty() {
+                    return Err("dedicated placement: no napi/dut0 thread appeared after threaded=1".into());
+                }
+                let text = format!(
+                    "dut0: threaded NAPI {pids:?} pinned to core {DUT_CORE} ({})",
+                    if fifo { "SCHED_FIFO" } else { "SCHED_OTHER, sharing the core with the device's process" }
+                );
+                (pids, text)
+            }
+            Placement::Softirq => {
+                run_checked_gro(&topo, "dut", "dut0")?;
+                (Vec::new(), format!("dut0: NAPI in the generator's softirq on core {GEN_CORE}"))
+            }
         };
         // The sink's receive work (its veth NAPI) on the sink's core, not the device's.
         let sink_napi = topo::threaded_napi(&topo, "sink", "sink0", GEN_CORE, true)?;
@@ -381,62 +410,68 @@ impl Runner<'_> {
         } else {
             "; sink0: threaded NAPI pinned to core 0 (SCHED_FIFO)"
         });
-        let dut = Dut::setup(self.ctx, &topo, point, napi)?;
+        let dut = Dut::setup(self.ctx, &topo, point, napi, sink_napi)?;
         let mut row = Row::new(point, Status::Ok);
         row.processed_source = dut.processed_source;
         row.notes = dut.notes.clone();
         for i in 0..self.trials {
             self.bar.set_message(format!("{point} (trial {}/{})", i + 1, self.trials));
-            let trial = dut.trial(self.ctx, &format!("{prefix}-t{i}"), None)?;
+            let trial = dut.trial(self.ctx, &format!("{prefix}-t{i}"), Load::Max, self.ctx.seconds)?;
             row.trials.push(trial);
             self.bar.inc(1);
         }
         if let Some(limit) = self.ndr {
-            row.ndr_pps = Some(self.ndr_search(&dut, &row, limit, &prefix)?);
+            row.ndr_pps = Some(self.ndr_search(&dut, &mut row, limit, &prefix)?);
+            // Bursts as large as the veth's ring (256 frames) at half the zero-loss rate: a
+            // device that holds its zero-loss rate smoothly should not lose them.
+            if let Some(ndr) = row.ndr_pps.filter(|&n| n >= 2_000.0) {
+                self.bar.set_message(format!("{point} (bursty load)"));
+                let load = Load::Paced { rate: ndr / 2.0, burst: Some(BURST_FRAMES) };
+                row.burst_trial = Some(dut.trial(self.ctx, &format!("{prefix}-burst"), load, self.ctx.ndr_seconds)?);
+            }
         }
         if let Some(first) = row.trials.first() {
             if let (Some(busy), Some(cpu)) = (first.napi_busy, first.napi_cpu) {
-                placement.push_str(&format!("; napi/dut0 used {:.0}% of a core, last on cpu {cpu}", busy * 100.0));
+                placement.push_str(&format!("; napi/dut0 ran {:.0}% of the window, last on cpu {cpu}", busy * 100.0));
             }
-            placement.push_str(&format!(
-                "; softirq share: core 0 {:.0}%, core 1 {:.0}%",
-                first.core_softirq[0] * 100.0,
-                first.core_softirq[1] * 100.0
-            ));
         }
         row.placement = placement;
         Ok(row)
     }
 
     /// RFC 2544 section 26.1 by bisection between 0 and the unpaced offered rate: the
-    /// highest rate whose loss is at most `limit` percent (one trial per step).
-    fn ndr_search(&mut self, dut: &Dut, row: &Row, limit: f64, prefix: &str) -> Result<f64, String> {
+    /// highest rate whose loss is at most `limit` percent (one paced trial per step, the
+    /// first one just under what the device handled at maximum load).
+    fn ndr_search(&mut self, dut: &Dut, row: &mut Row, limit: f64, prefix: &str) -> Result<f64, String> {
         let top = row.offered().unwrap_or(0.0);
-        let (mut lo, mut hi) = (0.0f64, top);
+        let handled = row.figure().unwrap_or(0.0);
         if row.loss_pct().is_some_and(|l| l <= limit) {
             return Ok(top);
         }
-        for step in 0..6 {
-            let rate = (lo + hi) / 2.0;
+        let (mut lo, mut hi) = (0.0f64, top);
+        for step in 0..NDR_STEPS {
+            let rate = if step == 0 && handled > 0.0 { handled * 0.95 } else { (lo + hi) / 2.0 };
             if rate < 1000.0 {
                 break;
             }
             self.bar.set_message(format!("{} (zero-loss search, {:.0} kpps)", row.point, rate / 1e3));
-            let trial = dut.trial(self.ctx, &format!("{prefix}-ndr{step}"), Some(rate))?;
-            let got = match row.point.action {
-                Action::Drop => trial.processed_pps,
-                Action::Fwd => trial.delivered_pps,
-            };
-            let loss = if trial.offered_pps > 0.0 { (1.0 - got / trial.offered_pps) * 100.0 } else { 100.0 };
-            if loss <= limit {
-                lo = trial.offered_pps.min(rate);
+            let load = Load::Paced { rate, burst: None };
+            let trial = dut.trial(self.ctx, &format!("{prefix}-ndr{step}"), load, self.ctx.ndr_seconds)?;
+            if trial.loss_pct(row.point.action) <= limit {
+                lo = trial.offered_pps.min(rate).max(lo);
             } else {
                 hi = rate;
             }
+            row.ndr_trials.push(trial);
         }
         Ok(lo)
     }
 }
+
+/// Bisection steps of the zero-loss search.
+const NDR_STEPS: usize = 6;
+/// Frames per burst in the bursty trial: the veth's ring (VETH_RING_SIZE).
+const BURST_FRAMES: u32 = 256;
 
 fn run_checked_gro(topo: &Topology, role: &str, dev: &str) -> Result<(), String> {
     topo::run_checked(topo.exec(role, "ethtool").args(["-K", dev, "gro", "on"]), "ethtool -K gro on").map(drop)
@@ -492,10 +527,10 @@ pub fn main(args: LabArgs) -> Result<(), String> {
         stop,
         work: work.clone(),
         seconds: matrix.seconds,
+        ndr_seconds: matrix.ndr_seconds,
         gen_vxlan: gen_help.contains("vxlan"),
         gen_match_rule: gen_help.contains("--match-rule"),
-        napi_afxdp: args.afxdp_napi == NapiMode::Threaded,
-        kernel_rps: args.kernel_napi == KernelNapi::Rps,
+        idle_us: args.idle_us,
         dpdk_prefix: format!("{prefix}-tp"),
         inject,
     };
@@ -528,18 +563,11 @@ pub fn main(args: LabArgs) -> Result<(), String> {
         );
     }
     machine.notes.push(format!(
-        "AF_XDP targets' ingress NAPI: {}",
-        if ctx.napi_afxdp { "threaded, pinned to core 1" } else { "softirq (the generator's core)" }
+        "placements: dedicated = dut0's NAPI threaded on core {DUT_CORE} (SCHED_FIFO for kernel targets; \
+         SCHED_OTHER beside the dataplane, whose worker runs SCHED_FIFO and sleeps {} us after an empty poll, \
+         and beside testpmd); softirq = dut0's NAPI in the generator's softirq on core {GEN_CORE}",
+        ctx.idle_us
     ));
-    machine.notes.push(format!(
-        "tc targets' ingress: {}; xdp: threaded NAPI on core 1 (SCHED_FIFO)",
-        if ctx.kernel_rps {
-            "dut0's NAPI in the sender's softirq (core 0), RPS to core 1 for the stack and tc"
-        } else {
-            "threaded NAPI on core 1 (SCHED_FIFO)"
-        }
-    ));
-
     let runnable = matrix.points.iter().filter(|p| unavailable(&ctx, p, &flower).is_none()).count();
     let bar = ProgressBar::new((runnable * matrix.trials) as u64);
     bar.set_style(
@@ -550,7 +578,7 @@ pub fn main(args: LabArgs) -> Result<(), String> {
     let mut runner = Runner {
         ctx: &ctx,
         trials: matrix.trials,
-        ndr: args.ndr.then_some(args.ndr_loss),
+        ndr: matrix.ndr.then_some(args.ndr_loss),
         bar,
         prefix: prefix.clone(),
         seq: 0,
@@ -587,6 +615,7 @@ pub fn main(args: LabArgs) -> Result<(), String> {
     }
     runner.bar.finish_and_clear();
     machine.notes.push(format!("the run took {:.0} s", started.elapsed().as_secs_f64()));
+    report::attribute_softirq(&mut rows);
     report::write_all(&args.out, &machine, &rows)
         .map_err(|e| format!("writing results to {}: {e}", args.out.display()))?;
     if args.keep_logs {

@@ -6,7 +6,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::model::{Action, Match, Row, Status, Target, Traffic};
+use super::model::{Action, Match, Placement, Row, Status, Target, Traffic};
 
 fn color(target: Target) -> RGBColor {
     match target {
@@ -23,6 +23,9 @@ fn color(target: Target) -> RGBColor {
 type Series = Vec<(Target, Vec<(f64, f64)>)>;
 
 fn draw(path: &Path, title: &str, x_desc: &str, log_x: bool, series: &Series) -> Result<(), String> {
+    // Rules against pps spans three orders of magnitude on both axes (the Netdev 1.1
+    // figure): log x goes with log y.
+    let log_y = log_x;
     let points: Vec<(f64, f64)> = series.iter().flat_map(|(_, s)| s.iter().copied()).collect();
     if points.is_empty() {
         return Err("nothing to plot".into());
@@ -66,9 +69,10 @@ fn draw(path: &Path, title: &str, x_desc: &str, log_x: bool, series: &Series) ->
                 .map_err(err)?;
         }};
     }
-    if log_x {
+    if log_x && log_y {
         let (lo, hi) = (x_min.max(1.0) / 1.5, x_max.max(2.0) * 1.5);
-        body!(builder.build_cartesian_2d((lo..hi).log_scale(), 0.0..y_max).map_err(err)?);
+        let y_min = points.iter().map(|p| p.1).filter(|&v| v > 0.0).fold(f64::INFINITY, f64::min).max(1.0) / 1.5;
+        body!(builder.build_cartesian_2d((lo..hi).log_scale(), (y_min..y_max).log_scale()).map_err(err)?);
     } else {
         let pad = ((x_max - x_min) * 0.05).max(16.0);
         body!(builder.build_cartesian_2d((x_min - pad)..(x_max + pad), 0.0..y_max).map_err(err)?);
@@ -95,11 +99,11 @@ pub fn all(dir: &Path, rows: &[Row]) -> Vec<(String, String)> {
         }
     };
     // pps against rules, per (size, traffic, match), drop.
-    let combos: BTreeSet<(u16, Traffic, Match)> = ok(rows)
+    let combos: BTreeSet<(Placement, u16, Traffic, Match)> = ok(rows)
         .filter(|r| r.point.action == Action::Drop)
-        .map(|r| (r.point.size, r.point.traffic, r.point.matching))
+        .map(|r| (r.point.placement, r.point.size, r.point.traffic, r.point.matching))
         .collect();
-    for (size, traffic, matching) in combos {
+    for (placement, size, traffic, matching) in combos {
         let series: Series = Target::ALL
             .into_iter()
             .map(|t| {
@@ -107,6 +111,7 @@ pub fn all(dir: &Path, rows: &[Row]) -> Vec<(String, String)> {
                     .filter(|r| {
                         r.point.action == Action::Drop
                             && r.point.target == t
+                            && r.point.placement == placement
                             && (r.point.size, r.point.traffic, r.point.matching) == (size, traffic, matching)
                     })
                     .filter_map(|r| Some((r.point.rules as f64, r.processed()?)))
@@ -116,9 +121,14 @@ pub fn all(dir: &Path, rows: &[Row]) -> Vec<(String, String)> {
             })
             .collect();
         emit(
-            format!("pps-vs-rules-{size}-{}-{}.svg", traffic.name(), matching.name()),
-            format!("drop: processed pps vs rules ({} rule matches, {size} B {})", matching.name(), traffic.name()),
-            "rules (log scale)",
+            format!("pps-vs-rules-{size}-{}-{}-{}.svg", traffic.name(), matching.name(), placement.name()),
+            format!(
+                "drop, {}: processed pps vs rules ({} rule matches, {size} B {})",
+                placement.name(),
+                matching.name(),
+                traffic.name()
+            ),
+            "rules (log scale; pps log scale too)",
             true,
             series,
         );
@@ -133,6 +143,7 @@ pub fn all(dir: &Path, rows: &[Row]) -> Vec<(String, String)> {
                         .filter(|r| {
                             r.point.action == action
                                 && r.point.target == t
+                                && r.point.placement == Placement::Dedicated
                                 && r.point.traffic == traffic
                                 && r.point.matching == Match::Last
                         })
@@ -150,7 +161,7 @@ pub fn all(dir: &Path, rows: &[Row]) -> Vec<(String, String)> {
             let what = if action == Action::Drop { "processed" } else { "delivered" };
             emit(
                 format!("pps-vs-size-{}-{}.svg", action.name(), traffic.name()),
-                format!("{}: {what} pps vs frame size ({}, fewest rules)", action.name(), traffic.name()),
+                format!("{}: {what} pps vs frame size ({}, fewest rules, dedicated)", action.name(), traffic.name()),
                 "frame size, bytes with FCS",
                 false,
                 series,

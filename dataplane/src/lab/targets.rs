@@ -7,7 +7,7 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use super::measure::{self, CpuTimes};
-use super::model::{Action, Match, Point, Target, Traffic, Trial};
+use super::model::{Action, CpuUse, Match, Placement, Point, Target, Traffic, Trial};
 use super::topo::{self, nap, run_checked, Proc, Topology};
 use super::Ctx;
 
@@ -60,8 +60,9 @@ pub struct Dut<'a> {
     pub topo: &'a Topology,
     pub rules: PathBuf,
     pub hit: usize,
-    /// The ingress NAPI threads (dut0) and the sink's (sink0), if threaded.
+    /// The ingress NAPI threads (dut0), if threaded, and the sink's (sink0).
     pub napi: Vec<u32>,
+    pub sink_napi: Vec<u32>,
     pub processed_source: &'static str,
     /// What `rules compile` said about the rules (e.g. keys a target reads differently).
     pub notes: Vec<String>,
@@ -70,7 +71,13 @@ pub struct Dut<'a> {
 impl<'a> Dut<'a> {
     /// Loads the rules into a kernel target with `dataplane rules compile`; nothing to do
     /// for the process targets, which start per trial.
-    pub fn setup(ctx: &Ctx, topo: &'a Topology, point: Point, napi: Vec<u32>) -> Result<Dut<'a>, String> {
+    pub fn setup(
+        ctx: &Ctx,
+        topo: &'a Topology,
+        point: Point,
+        napi: Vec<u32>,
+        sink_napi: Vec<u32>,
+    ) -> Result<Dut<'a>, String> {
         let (rules, hit) = rule_file(&ctx.work, point.rules, point.matching, point.action)?;
         let processed_source = match point.target {
             Target::Dataplane => "dataplane --stats-json totals.rx",
@@ -78,7 +85,7 @@ impl<'a> Dut<'a> {
             Target::Xdp => "veth rx_queue_*_xdp_packets (ethtool -S dut0)",
             _ => "clsact qdisc packets (tc -s qdisc show dev dut0)",
         };
-        let mut dut = Dut { point, topo, rules, hit, napi, processed_source, notes: Vec::new() };
+        let mut dut = Dut { point, topo, rules, hit, napi, sink_napi, processed_source, notes: Vec::new() };
         if point.target.is_kernel() {
             dut.notes = dut.compile(ctx)?;
         }
@@ -142,11 +149,22 @@ impl<'a> Dut<'a> {
         let log = ctx.work.join(format!("{tag}-dut.log"));
         let stats = ctx.work.join(format!("{tag}-stats.jsonl"));
         let fwd = self.point.action == Action::Fwd;
+        let dedicated = self.point.placement == Placement::Dedicated;
         let mut cmd = self.topo.exec("dut", "nice");
-        cmd.args(NICE).args(["taskset", "-c", &DUT_CORE.to_string()]);
+        cmd.args(NICE);
+        if dedicated && self.point.target == Target::Dataplane {
+            // The worker shares core 1 with dut0's NAPI thread: SCHED_FIFO, so it runs
+            // whenever it has frames, and a sleep after every empty poll, in which the NAPI
+            // thread fills the rx ring (docs/lab.md, "Placement").
+            cmd.args(["chrt", "-f", "50"]);
+        }
+        cmd.args(["taskset", "-c", &DUT_CORE.to_string()]);
         let pattern = match self.point.target {
             Target::Dataplane => {
                 cmd.arg(&ctx.bin).args(["run", "--port", "af_xdp:iface=dut0"]);
+                if dedicated {
+                    cmd.args(["--idle", &format!("sleep:{}", ctx.idle_us)]);
+                }
                 if fwd {
                     cmd.args(["--port", "af_xdp:iface=dut1"]);
                 }
@@ -161,10 +179,11 @@ impl<'a> Dut<'a> {
             Target::DpdkTestpmd => {
                 // design.md section 5 and docs/veth-bench-notes.md: both lcores on the
                 // device's core, no hugepages, no shared files, a prefix of our own;
-                // --stats-period keeps a non-interactive testpmd running; busy_budget=0
-                // keeps the PMD from busy polling the veth's NAPI, which otherwise starves
-                // the threaded NAPI sharing its core.
-                let busy = if ctx.napi_afxdp { ",busy_budget=0" } else { "" };
+                // --stats-period keeps a non-interactive testpmd running. busy_budget=0 is
+                // its best setting on veth in both placements (8.28 against 4.87 Mpps rxonly
+                // in softirq, design.md section 6): veth registers no NAPI id, so preferred
+                // busy polling only costs syscalls, and beside a threaded NAPI it starves it.
+                let busy = ",busy_budget=0";
                 cmd.args(["stdbuf", "-oL", "-eL", "dpdk-testpmd", "--lcores", "0@1,1@1", "--main-lcore", "0"]);
                 cmd.args(["--no-pci", "--no-huge", "-m", "1024", "--no-shconf", "--file-prefix", &ctx.dpdk_prefix]);
                 cmd.args(["--vdev", &format!("net_af_xdp0,iface=dut0{busy}")]);
@@ -203,8 +222,8 @@ impl<'a> Dut<'a> {
         Ok((proc, stats))
     }
 
-    /// One trial: `rate` paces the generator (None: as fast as it goes).
-    pub fn trial(&self, ctx: &Ctx, tag: &str, rate: Option<f64>) -> Result<Trial, String> {
+    /// One trial of `seconds` of traffic at `load`.
+    pub fn trial(&self, ctx: &Ctx, tag: &str, load: Load, seconds: f64) -> Result<Trial, String> {
         let topo = self.topo;
         let fwd = self.point.action == Action::Fwd;
         let mut process = if self.point.target.is_kernel() { None } else { Some(self.start_process(ctx, tag)?) };
@@ -231,7 +250,9 @@ impl<'a> Dut<'a> {
 
         let kernel_before = if self.point.target.is_kernel() { Some(self.kernel_processed()?) } else { None };
         let arrived_before = topo.counter("dut", "dut0", "rx_packets")?;
-        let napi_before: Vec<_> = self.napi.iter().filter_map(|&p| measure::read_task(p)).collect();
+        let process_pid = process.as_ref().and_then(|(p, _)| p.pid());
+        let sink_pid = sink.as_ref().and_then(|s| s.pid());
+        let clocks_before = self.clocks(process_pid, sink_pid);
         let cpu_before = measure::read_proc_stat();
 
         let gen_log = ctx.work.join(format!("{tag}-gen.log"));
@@ -239,24 +260,29 @@ impl<'a> Dut<'a> {
         cmd.args(NICE)
             .args(["taskset", "-c", &GEN_CORE.to_string()])
             .arg(&ctx.bin)
-            .args(["gen", "--iface", "gen0", "--engine"]);
-        // Paced trials (the zero-loss search) use AF_XDP transmit: its token bucket sends
-        // bursts of 64, where the live engine sends 50 ms slices at full speed.
-        cmd.arg(if rate.is_some() { "af-xdp" } else { "live" });
+            .args(["gen", "--iface", "gen0", "--engine", "live"]);
         cmd.args(["--size", &(self.point.size.saturating_sub(4)).to_string()]);
-        cmd.args(["--duration", &format!("{:.3}", ctx.seconds), "--core", &GEN_CORE.to_string(), "--json"]);
+        cmd.args(["--duration", &format!("{seconds:.3}"), "--core", &GEN_CORE.to_string(), "--json"]);
         if self.point.traffic == Traffic::Vxlan {
             cmd.args(["--template", "vxlan"]);
         }
         if ctx.gen_match_rule {
             cmd.arg("--rules").arg(&self.rules).args(["--match-rule", &self.hit.to_string()]);
         }
-        if let Some(rate) = rate {
-            cmd.args(["--rate", &format!("{rate:.0}")]);
-        }
+        let (asked, burst) = match load {
+            Load::Max => (None, None),
+            Load::Paced { rate, burst } => {
+                cmd.args(["--rate", &format!("{rate:.0}")]);
+                if let Some(burst) = burst {
+                    cmd.args(["--burst", &burst.to_string()]);
+                }
+                (Some(rate), burst)
+            }
+        };
         let mut gen = Proc::spawn("generator", &mut cmd, &gen_log)?;
-        let status = gen.wait_exit(Duration::from_secs_f64(ctx.seconds + 30.0), &ctx.stop)?;
+        let status = gen.wait_exit(Duration::from_secs_f64(seconds + 30.0), &ctx.stop)?;
         let cpu_after = measure::read_proc_stat();
+        let clocks_after = self.clocks(process_pid, sink_pid);
         if let Some((target, abort)) = ctx.inject {
             if target == self.point.target {
                 return Err(if abort { "injected abort (test hook)" } else { "injected failure (test hook)" }.into());
@@ -267,14 +293,20 @@ impl<'a> Dut<'a> {
         if !status.success() {
             return Err(format!("the generator failed ({status}): {}", topo::last_lines(&gen_text, 3)));
         }
-        let sent = measure::json_last(&gen_text, "sent", false).and_then(|v| v.as_u64());
-        let seconds = measure::json_last(&gen_text, "seconds", false).and_then(|v| v.as_f64());
-        let (Some(sent), Some(seconds)) = (sent, seconds) else {
+        let gen_field = |name: &str| measure::json_last(&gen_text, name, false);
+        let sent = gen_field("sent").and_then(|v| v.as_u64());
+        let gen_seconds = gen_field("seconds").and_then(|v| v.as_f64());
+        let (Some(sent), Some(gen_seconds)) = (sent, gen_seconds) else {
             return Err(format!("no result from the generator: {}", topo::last_lines(&gen_text, 3)));
         };
-        if seconds <= 0.0 {
+        if gen_seconds <= 0.0 {
             return Err("the generator ran for 0 s".into());
         }
+        let generated = gen_field("generated").and_then(|v| v.as_u64()).unwrap_or(sent);
+        let offered_src = gen_field("offered_src").and_then(|v| v.as_str().map(str::to_string)).unwrap_or_else(|| {
+            "frames the generator's calls asked for (this generator reports no transmit counters)".to_string()
+        });
+        let gen_cpu_ns = gen_field("cpu_ns").and_then(|v| v.as_f64());
         // Let the device drain its rings before the counts are read.
         nap(Duration::from_millis(300), &ctx.stop)?;
         let arrived = topo.counter("dut", "dut0", "rx_packets")?.saturating_sub(arrived_before);
@@ -282,18 +314,21 @@ impl<'a> Dut<'a> {
             Some(before) => Some(self.kernel_processed()?.saturating_sub(before)),
             None => None,
         };
-        let delivered = match sink.as_mut() {
-            Some(sink) => {
-                sink.interrupt(Duration::from_secs(5))?;
-                let text = sink.log_text();
-                Some(
-                    measure::json_last(&text, "packets", false)
-                        .and_then(|v| v.as_u64())
-                        .ok_or_else(|| format!("no count from the sink: {}", topo::last_lines(&text, 3)))?,
-                )
-            }
-            None => None,
-        };
+        let (mut delivered, mut lost, mut p50, mut p99) = (None, None, None, None);
+        if let Some(sink) = sink.as_mut() {
+            sink.interrupt(Duration::from_secs(5))?;
+            let text = sink.log_text();
+            let field = |path: &str| measure::json_last(&text, path, false);
+            delivered = Some(
+                field("packets")
+                    .and_then(|v| v.as_u64())
+                    .ok_or_else(|| format!("no count from the sink: {}", topo::last_lines(&text, 3)))?,
+            );
+            lost = field("lost").and_then(|v| v.as_u64());
+            p50 = field("latency_ns.p50").and_then(|v| v.as_f64());
+            p99 = field("latency_ns.p99").and_then(|v| v.as_f64());
+        }
+        let (mut worker_ns, mut worker_batch) = (None, None);
         if let Some((proc, stats)) = process.as_mut() {
             if !proc.alive() {
                 return Err(format!("{} died while measuring: {}", self.point.target, proc.log_tail()));
@@ -302,6 +337,10 @@ impl<'a> Dut<'a> {
             processed = match self.point.target {
                 Target::Dataplane => {
                     let text = std::fs::read_to_string(&*stats).unwrap_or_default();
+                    worker_ns = measure::json_last(&text, "workers", true)
+                        .and_then(|w| w.get(0)?.get("busy")?.get("ns_per_frame")?.as_f64());
+                    worker_batch = measure::json_last(&text, "workers", true)
+                        .and_then(|w| w.get(0)?.get("busy")?.get("frames_per_busy_poll")?.as_f64());
                     measure::json_last(&text, "totals.rx", true).and_then(|v| v.as_u64())
                 }
                 _ => measure::testpmd_total(&proc.log_text(), "RX"),
@@ -314,16 +353,35 @@ impl<'a> Dut<'a> {
 
         let cpus: Vec<CpuTimes> = cpu_after.iter().zip(&cpu_before).map(|(a, b)| a.since(b)).collect();
         let core = |i: usize| cpus.get(i).copied().unwrap_or_default();
-        let napi_ticks: u64 = napi_after.iter().zip(&napi_before).map(|(a, b)| a.ticks.saturating_sub(b.ticks)).sum();
-        let window = core(DUT_CORE).total as f64 / measure::USER_HZ;
+        let mut cpu = clocks_after.since(&clocks_before);
+        if let Some(ns) = gen_cpu_ns {
+            cpu.gen_ns = ns;
+        }
+        let window = cpu.window_ns;
+        let napi_ns = cpu.napi_ns;
+        // Everything the device did, by the scheduler's clock. Dedicated: its process, its
+        // NAPI thread and what core 1's ksoftirqd ran, all on core 1. Softirq: its receive
+        // half ran in the generator's context on core 0 and is attributed afterwards
+        // (report::attribute_softirq), against the generator's own cost per frame.
+        let dut_core1 = cpu.process_ns + napi_ns + cpu.ksoftirqd_ns[DUT_CORE];
+        let (dut_ns_per_pkt, dut_core0_share) = match self.point.placement {
+            Placement::Dedicated if processed > 0 => (Some(dut_core1 / processed as f64), Some(0.0)),
+            _ => (None, None),
+        };
         Ok(Trial {
-            seconds,
-            offered_pps: sent as f64 / seconds,
-            arrived_pps: arrived as f64 / seconds,
-            processed_pps: processed as f64 / seconds,
-            delivered_pps: delivered.unwrap_or(0) as f64 / seconds,
+            seconds: gen_seconds,
+            offered_pps: sent as f64 / gen_seconds,
+            offered_src,
+            generated_pps: generated as f64 / gen_seconds,
+            arrived_pps: arrived as f64 / gen_seconds,
+            processed_pps: processed as f64 / gen_seconds,
+            delivered_pps: delivered.unwrap_or(0) as f64 / gen_seconds,
+            asked_pps: asked,
+            burst,
             dut_cpu_ns_per_pkt: (processed > 0).then(|| core(DUT_CORE).busy_ns() / processed as f64),
-            core_busy: [core(GEN_CORE).busy_fraction(), core(DUT_CORE).busy_fraction()],
+            dut_ns_per_pkt,
+            dut_core0_share,
+            core_busy: [0, 1].map(|i| if window > 0.0 { (cpu.core_busy_ns[i] / window).clamp(0.0, 1.0) } else { 0.0 }),
             core_softirq: [0, 1].map(|i| {
                 let c = core(i);
                 if c.total > 0 {
@@ -332,9 +390,65 @@ impl<'a> Dut<'a> {
                     0.0
                 }
             }),
-            napi_busy: (!napi_after.is_empty() && window > 0.0).then(|| napi_ticks as f64 / measure::USER_HZ / window),
+            napi_busy: (!napi_after.is_empty() && window > 0.0).then(|| napi_ns / window),
             napi_cpu: napi_after.first().and_then(|t| t.last_cpu),
+            cpu,
+            lost,
+            latency_p50_ns: p50,
+            latency_p99_ns: p99,
+            worker_ns_per_frame: worker_ns,
+            worker_frames_per_poll: worker_batch,
         })
+    }
+
+    /// The scheduler's clocks of everything that takes part, at one instant.
+    fn clocks(&self, process: Option<u32>, sink: Option<u32>) -> Clocks {
+        let sum = |pids: &[u32]| pids.iter().filter_map(|&p| measure::thread_ns(p)).sum::<u64>() as f64;
+        Clocks {
+            at: Instant::now(),
+            idle_ns: measure::idle_ns(),
+            process_ns: process.and_then(measure::process_ns).unwrap_or(0) as f64,
+            napi_ns: sum(&self.napi),
+            ksoftirqd_ns: [GEN_CORE, DUT_CORE]
+                .map(|c| measure::kthread(&format!("ksoftirqd/{c}")).and_then(measure::thread_ns).unwrap_or(0) as f64),
+            sink_ns: sum(&self.sink_napi) + sink.and_then(measure::process_ns).unwrap_or(0) as f64,
+        }
+    }
+}
+
+/// What the generator offers in a trial.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Load {
+    /// As fast as it goes.
+    Max,
+    /// Paced at `rate` frames per second, smoothly or in bursts of `burst` frames.
+    Paced { rate: f64, burst: Option<u32> },
+}
+
+/// A reading of the clocks [`Dut::clocks`] takes.
+struct Clocks {
+    at: Instant,
+    idle_ns: Vec<f64>,
+    process_ns: f64,
+    napi_ns: f64,
+    ksoftirqd_ns: [f64; 2],
+    sink_ns: f64,
+}
+
+impl Clocks {
+    fn since(&self, before: &Clocks) -> CpuUse {
+        let window_ns = (self.at - before.at).as_nanos() as f64;
+        let idle =
+            |c: usize| self.idle_ns.get(c).copied().unwrap_or(0.0) - before.idle_ns.get(c).copied().unwrap_or(0.0);
+        CpuUse {
+            window_ns,
+            core_busy_ns: [0, 1].map(|c| (window_ns - idle(c)).max(0.0)),
+            gen_ns: 0.0,
+            process_ns: self.process_ns - before.process_ns,
+            napi_ns: self.napi_ns - before.napi_ns,
+            ksoftirqd_ns: [0, 1].map(|c| self.ksoftirqd_ns[c] - before.ksoftirqd_ns[c]),
+            sink_ns: self.sink_ns - before.sink_ns,
+        }
     }
 }
 
