@@ -107,14 +107,26 @@ pub fn thread_ns(tid: u32) -> Option<u64> {
 /// Time on CPU of every thread of a process, in ns (threads that exited are not counted:
 /// read before and after while the process lives).
 pub fn process_ns(pid: u32) -> Option<u64> {
+    process_ns_by_core(pid, usize::MAX).map(|(_, rest)| rest)
+}
+
+/// Like [`process_ns`], split in two: the threads allowed on `core` only (e.g. the
+/// dataplane's control thread, which moves itself off the workers' cores), and the rest.
+pub fn process_ns_by_core(pid: u32, core: usize) -> Option<(u64, u64)> {
     let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).ok()?;
-    let mut sum = 0;
+    let (mut on_core, mut rest) = (0, 0);
     for task in tasks.flatten() {
-        if let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) {
-            sum += parse_schedstat(&text).unwrap_or(0);
+        let Ok(text) = std::fs::read_to_string(task.path().join("schedstat")) else { continue };
+        let ns = parse_schedstat(&text).unwrap_or(0);
+        let status = std::fs::read_to_string(task.path().join("status")).unwrap_or_default();
+        let allowed = status.lines().find_map(|l| l.strip_prefix("Cpus_allowed_list:")).map(str::trim);
+        if allowed == Some(core.to_string().as_str()) {
+            on_core += ns;
+        } else {
+            rest += ns;
         }
     }
-    Some(sum)
+    Some((on_core, rest))
 }
 
 /// The pid of the kernel thread named `name` exactly (e.g. `ksoftirqd/1`).

@@ -221,8 +221,10 @@ pub struct CpuUse {
     pub core_busy_ns: [f64; 2],
     /// The generator process (with the softirq work that ran in its context).
     pub gen_ns: f64,
-    /// The device's processes (dataplane, testpmd: every thread).
+    /// The device's processes (dataplane, testpmd: every thread), and the part of it in
+    /// threads kept on the generator's core 0 (the dataplane's control thread).
     pub process_ns: f64,
+    pub process_core0_ns: f64,
     /// dut0's NAPI thread(s) (dedicated placement).
     pub napi_ns: f64,
     /// ksoftirqd/0 and ksoftirqd/1 (softirq work the kernel deferred to them).
@@ -235,7 +237,7 @@ impl CpuUse {
     pub fn to_json(&self) -> Value {
         json!({
             "window_ns": self.window_ns, "core_busy_ns": self.core_busy_ns, "gen_ns": self.gen_ns,
-            "process_ns": self.process_ns, "napi_ns": self.napi_ns, "ksoftirqd_ns": self.ksoftirqd_ns,
+            "process_ns": self.process_ns, "process_core0_ns": self.process_core0_ns, "napi_ns": self.napi_ns, "ksoftirqd_ns": self.ksoftirqd_ns,
             "sink_ns": self.sink_ns,
         })
     }

@@ -348,8 +348,10 @@ pub fn attribute_softirq(rows: &mut [Row]) {
             if t.cpu.gen_ns <= 0.0 || processed <= 0.0 {
                 continue;
             }
-            let core0 = (t.cpu.gen_ns - per * t.generated_pps * t.seconds).max(0.0) + t.cpu.ksoftirqd_ns[0];
-            let core1 = t.cpu.process_ns + t.cpu.napi_ns + t.cpu.ksoftirqd_ns[1];
+            let core0 = (t.cpu.gen_ns - per * t.generated_pps * t.seconds).max(0.0)
+                + t.cpu.ksoftirqd_ns[0]
+                + t.cpu.process_core0_ns;
+            let core1 = t.cpu.process_ns - t.cpu.process_core0_ns + t.cpu.napi_ns + t.cpu.ksoftirqd_ns[1];
             t.dut_ns_per_pkt = Some((core0 + core1) / processed);
             t.dut_core0_share = Some(if core0 + core1 > 0.0 { core0 / (core0 + core1) } else { 0.0 });
         }
@@ -558,13 +560,20 @@ pub fn markdown(machine: &Machine, rows: &[Row], figures: &[(String, String)]) -
     );
     let _ = writeln!(
         out,
-        "`{}` (profile {}, {} trial(s) of {} s per point at maximum load, medians; then a zero-loss search and a \
-         bursty trial). Generator (`dataplane gen --engine live`: BPF_PROG_RUN live frames, its XDP program kept \
+        "`{}` (profile {}, {} trial(s) of {} s per point at maximum load, medians{}). Generator (`dataplane gen --engine live`: BPF_PROG_RUN live frames, its XDP program kept \
          attached to an idle ifb device so calls go back to back, every frame varied in the kernel) and sink (an XDP \
          program counting sequence numbers and latency) on core 0. Placements: **dedicated** (everything the device \
          does on core 1, dut0's NAPI included) and **softirq** (dut0's NAPI in the generator's softirq on core 0). \
          Method and caveats: docs/lab.md.\n",
-        machine.command, machine.profile, machine.trials, machine.seconds
+        machine.command,
+        machine.profile,
+        machine.trials,
+        machine.seconds,
+        if rows.iter().any(|r| r.ndr_pps.is_some()) {
+            "; then a zero-loss search and a bursty trial per point"
+        } else {
+            ""
+        }
     );
     if !machine.lacks.is_empty() {
         let _ = writeln!(out, "What this kernel/machine lacks:\n");

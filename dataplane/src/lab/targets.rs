@@ -363,9 +363,12 @@ impl<'a> Dut<'a> {
         // NAPI thread and what core 1's ksoftirqd ran, all on core 1. Softirq: its receive
         // half ran in the generator's context on core 0 and is attributed afterwards
         // (report::attribute_softirq), against the generator's own cost per frame.
-        let dut_core1 = cpu.process_ns + napi_ns + cpu.ksoftirqd_ns[DUT_CORE];
+        let dut_all = cpu.process_ns + napi_ns + cpu.ksoftirqd_ns[DUT_CORE];
         let (dut_ns_per_pkt, dut_core0_share) = match self.point.placement {
-            Placement::Dedicated if processed > 0 => (Some(dut_core1 / processed as f64), Some(0.0)),
+            Placement::Dedicated if processed > 0 => (
+                Some(dut_all / processed as f64),
+                Some(if dut_all > 0.0 { cpu.process_core0_ns / dut_all } else { 0.0 }),
+            ),
             _ => (None, None),
         };
         Ok(Trial {
@@ -404,10 +407,13 @@ impl<'a> Dut<'a> {
     /// The scheduler's clocks of everything that takes part, at one instant.
     fn clocks(&self, process: Option<u32>, sink: Option<u32>) -> Clocks {
         let sum = |pids: &[u32]| pids.iter().filter_map(|&p| measure::thread_ns(p)).sum::<u64>() as f64;
+        let process_split = process.and_then(|p| measure::process_ns_by_core(p, GEN_CORE)).unwrap_or((0, 0));
+        let process_split = (process_split.0, process_split.0 + process_split.1);
         Clocks {
             at: Instant::now(),
             idle_ns: measure::idle_ns(),
-            process_ns: process.and_then(measure::process_ns).unwrap_or(0) as f64,
+            process_ns: process_split.1 as f64,
+            process_core0_ns: process_split.0 as f64,
             napi_ns: sum(&self.napi),
             ksoftirqd_ns: [GEN_CORE, DUT_CORE]
                 .map(|c| measure::kthread(&format!("ksoftirqd/{c}")).and_then(measure::thread_ns).unwrap_or(0) as f64),
@@ -430,6 +436,7 @@ struct Clocks {
     at: Instant,
     idle_ns: Vec<f64>,
     process_ns: f64,
+    process_core0_ns: f64,
     napi_ns: f64,
     ksoftirqd_ns: [f64; 2],
     sink_ns: f64,
@@ -445,6 +452,7 @@ impl Clocks {
             core_busy_ns: [0, 1].map(|c| (window_ns - idle(c)).max(0.0)),
             gen_ns: 0.0,
             process_ns: self.process_ns - before.process_ns,
+            process_core0_ns: self.process_core0_ns - before.process_core0_ns,
             napi_ns: self.napi_ns - before.napi_ns,
             ksoftirqd_ns: [0, 1].map(|c| self.ksoftirqd_ns[c] - before.ksoftirqd_ns[c]),
             sink_ns: self.sink_ns - before.sink_ns,
