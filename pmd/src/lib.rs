@@ -8,6 +8,9 @@
 //! * [`pcap`]: replay a capture file, write a capture file.
 //! * [`mem`]: an in-memory loopback for tests and benchmarks.
 //!
+//! [`sink_prog`] is the sink's XDP program (sequence state and latency in the kernel),
+//! [`xdp_prog`] the AF_XDP redirect program and the plain packet counter.
+//!
 //! Ports are named by devargs strings ([`spec::PortSpec`]).
 
 pub mod af_xdp;
@@ -16,6 +19,7 @@ pub mod mem;
 pub mod netdev;
 pub mod pcap;
 mod port;
+pub mod sink_prog;
 pub mod spec;
 pub mod xdp_prog;
 
