@@ -7,22 +7,27 @@
 //! The stamp (18 bytes: `magic 0xd5a1 | stream u16 | seq 48 bits | CLOCK_MONOTONIC send ns
 //! u64`, big-endian) sits at the start of the innermost UDP/TCP payload. Where that is
 //! depends only on the template the generator used, so the caller (the `dataplane` crate,
-//! which knows the templates) passes the set of possible offsets, and the program tries them
-//! in ascending order, each behind a bounds check against `data_end`, taking the first that
-//! holds [`MAGIC_SEQUENCED`]. Frames where none does (no stamp, a static stamp 0xd5a0, no
-//! room) count as `unsequenced`; every frame counts as a packet.
+//! which knows the templates) passes the possible places ([`StampCandidate`]), and the
+//! program tries them in ascending order of offset, each behind a bounds check against
+//! `data_end`, taking the first that holds [`MAGIC_SEQUENCED`] and whose length field (the
+//! innermost UDP length, or for TCP the IP length) agrees with the frame's length. The
+//! magic alone is not enough: an earlier candidate can fall on a checksum or a flow's port
+//! of a frame whose stamp lies further in, and those take the value 0xd5a1 now and then;
+//! a length field matching too makes that a 2^-32 chance for bytes that vary. Frames where
+//! no candidate matches (no stamp, a static stamp 0xd5a0, no room) count as `unsequenced`;
+//! every frame counts as a packet.
 //!
-//! The offsets are immediates of the generated program rather than values read from a map:
+//! The candidates are immediates of the generated program rather than values read from a map:
 //! adding a value read at run time to a packet pointer is variable-offset packet arithmetic,
 //! which the verifier refuses without CAP_PERFMON (Spectre v1 hardening), and a
 //! `bpf_xdp_load_bytes` call per candidate would cost a helper call each. A new set of
-//! offsets means loading a new program (the sink loads once per run).
+//! candidates means loading a new program (the sink loads once per run).
 //!
 //! # Per-stream state
 //!
 //! A per-CPU hash keyed by the 16-bit stream id ([`MAX_STREAMS`] entries; a stream that does
-//! not fit counts in `stream_overflow`) holds, per CPU: `next` (highest sequence number seen
-//! + 1; 0 = none yet), `received`, `reordered` (below the highest and not seen before),
+//! not fit counts in `stream_overflow`) holds, per CPU: `next` (the highest sequence number
+//! seen, plus one; 0 = none yet), `received`, `reordered` (below the highest and not seen before),
 //! `duplicates` (seen before, within the window), `late` (older than the window: cannot tell,
 //! counted as received) and a ring bitmap of the last [`WINDOW`] sequence numbers. Advancing
 //! the highest clears the bitmap words between the old and the new highest (unrolled, at most
@@ -60,7 +65,7 @@ pub const WINDOW: u64 = 1024;
 pub const WINDOW_WORDS: usize = (WINDOW / 64) as usize;
 /// Streams tracked at once (each generator run is one).
 pub const MAX_STREAMS: u32 = 256;
-/// Most candidate stamp offsets a program is built for.
+/// Most stamp candidates a program is built for.
 pub const MAX_OFFSETS: usize = 128;
 
 /// Histogram buckets: 16 direct ones, then 8 per power of two from 2^4 to 2^63.
@@ -160,6 +165,8 @@ fn increment(asm: &mut Asm, base: Reg, off: i16) {
 
 /// Register roles.
 const CTX: Reg = Reg::R6;
+/// The frame's length, once the context is no longer needed.
+const LEN: Reg = Reg::R6;
 const TOTALS: Reg = Reg::R7;
 /// The frame's start, then (once the stamp is read) the receive time.
 const DATA: Reg = Reg::R8;
@@ -168,13 +175,30 @@ const NOW: Reg = Reg::R8;
 const DATA_END: Reg = Reg::R9;
 const STREAM: Reg = Reg::R9;
 
+/// One place a stamp may be: at `offset` from the frame's start, in frames whose big-endian
+/// 16-bit length field at `len_field` equals the frame's length minus `len_base` (for UDP
+/// the innermost UDP length: base = the UDP header's offset; for TCP the IPv4 total length,
+/// base = the IP header's offset, or the IPv6 payload length, base = its offset + 40).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct StampCandidate {
+    pub offset: u16,
+    pub len_field: u16,
+    pub len_base: u16,
+}
+
+/// Sorted by offset (then the rest), without repeats: the order the program tries them in.
+fn sorted(candidates: &[StampCandidate]) -> Vec<StampCandidate> {
+    let mut candidates = candidates.to_vec();
+    candidates.sort_unstable();
+    candidates.dedup();
+    candidates
+}
+
 /// The sink program over `totals_fd` (PERCPU_ARRAY, 1 entry of the totals layout) and
 /// `streams_fd` (PERCPU_HASH, u32 key, stream layout), trying the stamp at each of
-/// `offsets` (from the frame's start; tried in ascending order). Returns XDP_DROP.
-pub fn sink_program(totals_fd: RawFd, streams_fd: RawFd, offsets: &[u16]) -> Vec<Insn> {
-    let mut offsets: Vec<u16> = offsets.to_vec();
-    offsets.sort_unstable();
-    offsets.dedup();
+/// `candidates` (in ascending order of offset). Returns XDP_DROP.
+pub fn sink_program(totals_fd: RawFd, streams_fd: RawFd, candidates: &[StampCandidate]) -> Vec<Insn> {
+    let candidates = sorted(candidates);
     let magic_as_loaded = i32::from(u16::from_ne_bytes(MAGIC_SEQUENCED.to_be_bytes()));
     let mut asm = Asm::new();
     asm.push(Insn::mov64_reg(CTX, Reg::R1))
@@ -193,19 +217,28 @@ pub fn sink_program(totals_fd: RawFd, streams_fd: RawFd, offsets: &[u16]) -> Vec
     asm.push(Insn::ldx(Size::DW, Reg::R1, TOTALS, T_BYTES))
         .push(Insn::add64_reg(Reg::R1, DATA_END))
         .push(Insn::stx(Size::DW, TOTALS, T_BYTES, Reg::R1))
-        .push(Insn::ldx(Size::W, DATA, CTX, xdp::MD_DATA))
-        .push(Insn::ldx(Size::W, DATA_END, CTX, xdp::MD_DATA_END));
+        .push(Insn::mov64_reg(Reg::R1, CTX))
+        .push(Insn::mov64_reg(LEN, DATA_END))
+        .push(Insn::ldx(Size::W, DATA, Reg::R1, xdp::MD_DATA))
+        .push(Insn::ldx(Size::W, DATA_END, Reg::R1, xdp::MD_DATA_END));
 
-    // The candidates, each: bounds check, magic, then copy the stamp's fields to the stack.
-    for (i, &off) in offsets.iter().enumerate() {
-        let next = if i + 1 < offsets.len() { format!("cand_{}", i + 1) } else { "unsequenced".to_owned() };
-        let off = off as i16;
+    // The candidates, each: bounds check, magic, length field, then copy the stamp's
+    // fields to the stack.
+    for (i, c) in candidates.iter().enumerate() {
+        let next = if i + 1 < candidates.len() { format!("cand_{}", i + 1) } else { "unsequenced".to_owned() };
+        let off = c.offset as i16;
+        let end = (i32::from(c.offset) + STAMP_LEN as i32).max(i32::from(c.len_field) + 2);
         asm.label(&format!("cand_{i}"))
             .push(Insn::mov64_reg(Reg::R2, DATA))
-            .push(Insn::add64_imm(Reg::R2, i32::from(off) + STAMP_LEN as i32))
+            .push(Insn::add64_imm(Reg::R2, end))
             .jmp_reg(Jmp::Gt, Reg::R2, DATA_END, &next)
             .push(Insn::ldx(Size::H, Reg::R3, DATA, off))
             .jmp_imm(Jmp::Ne, Reg::R3, magic_as_loaded, &next)
+            .push(Insn::ldx(Size::H, Reg::R3, DATA, c.len_field as i16))
+            .push(Insn::be16(Reg::R3))
+            .push(Insn::mov64_reg(Reg::R4, LEN))
+            .push(Insn::sub64_imm(Reg::R4, c.len_base.into()))
+            .jmp_reg(Jmp::Ne, Reg::R3, Reg::R4, &next)
             .push(Insn::ldx(Size::H, Reg::R1, DATA, off + 2))
             .push(Insn::be16(Reg::R1))
             .push(Insn::stx(Size::W, Reg::R10, STACK_STREAM_KEY, Reg::R1))
@@ -223,7 +256,7 @@ pub fn sink_program(totals_fd: RawFd, streams_fd: RawFd, offsets: &[u16]) -> Vec
     }
     asm.label("unsequenced");
     increment(&mut asm, TOTALS, T_UNSEQUENCED);
-    if offsets.is_empty() {
+    if candidates.is_empty() {
         // Nothing below is reachable, and the verifier refuses unreachable code.
         asm.label("drop").push(Insn::mov64_imm(Reg::R0, xdp::DROP)).push(Insn::exit());
         return asm.finish().expect("the sink program places every label it jumps to");
@@ -456,25 +489,23 @@ pub struct SinkProgram {
     totals: Map,
     streams: Map,
     program: Program,
-    offsets: Vec<u16>,
+    candidates: Vec<StampCandidate>,
 }
 
 impl SinkProgram {
-    /// Creates the maps and loads [`sink_program`] for these candidate stamp offsets.
-    pub fn load(offsets: &[u16]) -> Result<SinkProgram, bpf::Error> {
-        if offsets.len() > MAX_OFFSETS {
+    /// Creates the maps and loads [`sink_program`] for these stamp candidates.
+    pub fn load(candidates: &[StampCandidate]) -> Result<SinkProgram, bpf::Error> {
+        let candidates = sorted(candidates);
+        if candidates.len() > MAX_OFFSETS {
             return Err(bpf::Error::InvalidArgument {
-                what: format!("{} stamp offsets: the sink program takes at most {MAX_OFFSETS}", offsets.len()),
+                what: format!("{} stamp candidates: the sink program takes at most {MAX_OFFSETS}", candidates.len()),
             });
         }
         let totals = Map::create(MapType::PercpuArray, "sink_totals", 4, TOTALS_SIZE as u32, 1)?;
         let streams = Map::create(MapType::PercpuHash, "sink_streams", 4, STREAM_SIZE as u32, MAX_STREAMS)?;
         let program =
-            Program::load(ProgType::Xdp, "sink_seq", &sink_program(totals.raw_fd(), streams.raw_fd(), offsets))?;
-        let mut offsets = offsets.to_vec();
-        offsets.sort_unstable();
-        offsets.dedup();
-        Ok(SinkProgram { totals, streams, program, offsets })
+            Program::load(ProgType::Xdp, "sink_seq", &sink_program(totals.raw_fd(), streams.raw_fd(), &candidates))?;
+        Ok(SinkProgram { totals, streams, program, candidates })
     }
 
     /// The program, to attach with `bpf::Link::attach_xdp`.
@@ -482,9 +513,9 @@ impl SinkProgram {
         &self.program
     }
 
-    /// The candidate offsets, ascending.
-    pub fn offsets(&self) -> &[u16] {
-        &self.offsets
+    /// The stamp candidates, in the order the program tries them.
+    pub fn candidates(&self) -> &[StampCandidate] {
+        &self.candidates
     }
 
     /// Packets, summed over CPUs (cheaper than [`SinkProgram::read`]: no streams).
@@ -670,8 +701,12 @@ mod tests {
         b
     }
 
-    /// The offsets of the frames above: after Ethernet / IPv4 / UDP, with and without a tag.
-    const OFFSETS: [u16; 2] = [42, 46];
+    /// The stamps of the frames above: after Ethernet / IPv4 / UDP, with and without a tag
+    /// (UDP length at 38 or 42).
+    const OFFSETS: [StampCandidate; 2] = [
+        StampCandidate { offset: 42, len_field: 38, len_base: 34 },
+        StampCandidate { offset: 46, len_field: 42, len_base: 38 },
+    ];
 
     fn sequenced(stream: u16, seq: u64) -> Vec<u8> {
         udp_frame(false, &stamp(MAGIC_SEQUENCED, stream, seq, pmd_now()))
@@ -754,13 +789,17 @@ mod tests {
         run(&sink, &udp_frame(false, &stamp(0xd5a0, 7, 10, 0)));
         run(&sink, &udp_frame(false, &stamp(MAGIC_SEQUENCED, 7, 10, 0)[..17]));
         run(&sink, &udp_frame(true, &stamp(0xd5a0, 7, 10, 0)));
+        // The magic where a stamp would be, but the UDP length is not this frame's.
+        let mut wrong_length = sequenced(7, 10);
+        wrong_length[39] ^= 1;
+        run(&sink, &wrong_length);
         // A tagged one with a sequenced stamp: found at 46. Stream 9.
         run(&sink, &udp_frame(true, &stamp(MAGIC_SEQUENCED, 9, 0, pmd_now())));
 
         let c = sink.read().unwrap();
-        assert_eq!(c.packets, order.len() as u64 + 5);
+        assert_eq!(c.packets, order.len() as u64 + 6);
         assert_eq!(c.sequenced, order.len() as u64 + 1);
-        assert_eq!(c.unsequenced, 4);
+        assert_eq!(c.unsequenced, 5);
         assert_eq!(c.stream_overflow, 0);
         let s7 = c.streams.iter().find(|s| s.stream == 7).copied().unwrap();
         // Seen: 0 1 2 3 5 6 7 8 9 4990 5000 (+ 9 late) of 0..=5000.
@@ -879,10 +918,7 @@ mod tests {
         pin_to_one_cpu();
         let counter = crate::xdp_prog::XdpCounter::load().unwrap();
         let frame = sequenced(1, 0);
-        let offsets: Vec<u16> = std::env::var("SINK_OFFSETS")
-            .map(|v| v.split(',').map(|o| o.parse().unwrap()).collect())
-            .unwrap_or_else(|_| OFFSETS.to_vec());
-        let sink = SinkProgram::load(&offsets).unwrap();
+        let sink = SinkProgram::load(&OFFSETS).unwrap();
         const REPEAT: u32 = 1_000_000;
         for round in 0..3 {
             let plain = counter.program().test_run(&frame, REPEAT).unwrap().duration_ns;
