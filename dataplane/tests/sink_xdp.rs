@@ -115,3 +115,53 @@ fn xdp_sink_counts_the_generators_stamps_over_veth() {
     // Below a second: same clock on both ends.
     assert!(max < Some(1_000_000_000), "{sink}");
 }
+
+/// Not a test of behaviour: prints the kernel's per-run time (`BPF_PROG_RUN` repeat,
+/// `duration_ns`) of the sink program against the plain counter on the same frames, e.g.
+/// `cargo test --release -p dataplane --test sink_xdp sink_program_cost -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn sink_program_cost() {
+    if !require_root("sink_program_cost") {
+        return;
+    }
+    pin_to_cpu0();
+    use dataplane::template::{Template, TemplateKind, Vlan};
+    let counter = pmd::xdp_prog::XdpCounter::load().unwrap();
+    let sink = SinkProgram::load(&stamp_candidates()).unwrap();
+    let build = |t: &Template, stream: u16, seq: u64| {
+        let size = t.headers_len() + dataplane::stamp::STAMP_LEN;
+        let mut frame = vec![0u8; t.frame_len(size)];
+        let stamp = Stamp { sequenced: true, stream, seq, sent_ns: pmd::clock::monotonic_ns() };
+        let len = t.build_into(&mut frame, size, None, Some(&stamp)).unwrap();
+        frame.truncate(len);
+        frame
+    };
+    let udp = Template::new(TemplateKind::Udp, false);
+    let mut vxlan6 = Template::new(TemplateKind::Vxlan, true);
+    vxlan6.set_outer_vlan(Some(Vlan { id: 7, pcp: 0 }));
+    const REPEAT: u32 = 2_000_000;
+    let time = |program: &bpf::Program, frame: &[u8]| program.test_run(frame, REPEAT).unwrap().duration_ns;
+    println!("{} stamp candidates", sink.candidates().len());
+    for round in 0..3u16 {
+        let frame = build(&udp, 100 + round, 0);
+        let plain = time(counter.program(), &frame);
+        // The same frame over and over: every run after the first is a duplicate (no clock).
+        let duplicate = time(sink.program(), &frame);
+        // Highest 5000, then 0 over and over: late every time, which takes the whole
+        // latency path (clock, maximum, histogram) but sets no bit.
+        sink.program().test_run(&build(&udp, 200 + round, 5000), 1).unwrap();
+        let late = time(sink.program(), &build(&udp, 200 + round, 0));
+        // A stamp behind the most candidates, and a frame without one (every candidate).
+        sink.program().test_run(&build(&vxlan6, 300 + round, 5000), 1).unwrap();
+        let late_vxlan6 = time(sink.program(), &build(&vxlan6, 300 + round, 0));
+        let mut unstamped = build(&udp, 0, 0);
+        unstamped[42] = 0;
+        let unsequenced = time(sink.program(), &unstamped);
+        println!(
+            "round {round}: 60-byte udp: count_and_drop {plain} ns, sink_seq: duplicate {duplicate} ns, latency path \
+             {late} ns, unsequenced {unsequenced} ns; {}-byte vxlan/ipv6/vlan latency path {late_vxlan6} ns",
+            build(&vxlan6, 0, 0).len()
+        );
+    }
+}
