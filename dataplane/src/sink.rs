@@ -52,6 +52,9 @@ pub struct SinkConfig {
     pub engine: SinkEngine,
     /// AF_XDP bind mode (the af-xdp engine).
     pub mode: BindMode,
+    /// The xdp engine measures the latency of frames whose sequence number is a multiple of
+    /// this (a power of two; 1: every frame).
+    pub latency_every: u32,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -92,6 +95,7 @@ impl SinkReport {
             json["late"] = s.late.into();
             json["latency_invalid"] = s.latency_invalid.into();
             json["stream_overflow"] = s.stream_overflow.into();
+            json["latency_every"] = s.latency_every.max(1).into();
             json["sequenced"] = s.sequenced.into();
             json["unsequenced"] = s.unsequenced.into();
             json["streams"] = s.streams.into();
@@ -128,6 +132,9 @@ pub struct SequenceReport {
     pub latency_invalid: u64,
     /// Sequenced frames of streams beyond what the xdp engine tracks at once (256).
     pub stream_overflow: u64,
+    /// The latency figures are of frames whose sequence number is a multiple of this (0 or
+    /// 1: every frame).
+    pub latency_every: u32,
     /// Generator runs (stamp stream ids) seen.
     pub streams: usize,
     /// Frames the kernel dropped at this socket for want of fill-ring slots or rx-ring room:
@@ -157,7 +164,7 @@ pub fn sink(config: &SinkConfig, stop: &AtomicBool, ready: impl FnOnce()) -> Res
 
 fn sink_xdp(config: &SinkConfig, stop: &AtomicBool, ready: impl FnOnce()) -> Result<SinkReport, String> {
     let ifindex = netdev::ifindex(&config.iface).map_err(|e| e.to_string())?;
-    let program = SinkProgram::load(&stamp_candidates()).map_err(|e| e.to_string())?;
+    let program = SinkProgram::load_sampled(&stamp_candidates(), config.latency_every).map_err(|e| e.to_string())?;
     let (_link, _mode) = bpf::Link::attach_xdp_auto(program.program(), ifindex)
         .map_err(|e| format!("cannot attach the counting program to {}: {e}", config.iface))?;
     ready();
@@ -177,7 +184,7 @@ fn sink_xdp(config: &SinkConfig, stop: &AtomicBool, ready: impl FnOnce()) -> Res
         bytes: counts.bytes,
         seconds: start.elapsed().as_secs_f64(),
         active_seconds: activity.seconds(),
-        sequence: Some(sequence_report(&counts)),
+        sequence: Some(SequenceReport { latency_every: config.latency_every, ..sequence_report(&counts) }),
     })
 }
 
@@ -199,6 +206,7 @@ fn sequence_report(c: &pmd::sink_prog::SinkCounts) -> SequenceReport {
         streams: c.streams.len(),
         // XDP sees every frame the interface receives: the sink drops none unseen.
         dropped_by_sink: 0,
+        latency_every: 1,
         latency,
     }
 }

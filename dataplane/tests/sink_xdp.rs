@@ -155,12 +155,17 @@ fn sink_program_cost() {
         // A stamp behind the most candidates, and a frame without one (every candidate).
         sink.program().test_run(&build(&vxlan6, 300 + round, 5000), 1).unwrap();
         let late_vxlan6 = time(sink.program(), &build(&vxlan6, 300 + round, 0));
+        // The same with the latency of every 16th frame (this one's seq is not a multiple).
+        let sampled = SinkProgram::load_sampled(&stamp_candidates(), 16).unwrap();
+        sampled.program().test_run(&build(&udp, 200 + round, 5000), 1).unwrap();
+        let late_unsampled = time(sampled.program(), &build(&udp, 200 + round, 1));
         let mut unstamped = build(&udp, 0, 0);
         unstamped[42] = 0;
         let unsequenced = time(sink.program(), &unstamped);
         println!(
             "round {round}: 60-byte udp: count_and_drop {plain} ns, sink_seq: duplicate {duplicate} ns, latency path \
-             {late} ns, unsequenced {unsequenced} ns; {}-byte vxlan/ipv6/vlan latency path {late_vxlan6} ns",
+             {late} ns (not sampled: {late_unsampled} ns), unsequenced {unsequenced} ns; {}-byte vxlan/ipv6/vlan \
+             latency path {late_vxlan6} ns",
             build(&vxlan6, 0, 0).len()
         );
     }
