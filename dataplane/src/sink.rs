@@ -3,17 +3,22 @@
 //! Two engines:
 //! - `xdp` (the default): an XDP program ([`pmd::sink_prog`]) counts in the kernel, at any
 //!   rate the generator reaches, and drops. It finds the generator's stamp
-//!   ([`crate::stamp`]) without parsing headers: [`stamp_offsets`] builds a frame of every
-//!   template the generator has (udp, tcp, vxlan, gre, geneve; IPv4 and IPv6, inner and
-//!   outer; with and without VLAN tags) and walks it to find where its stamp lies, and the
-//!   program tries those offsets in ascending order, taking the first that holds a
-//!   sequenced stamp. Per stream (generator run) and per CPU it keeps the highest sequence
-//!   number, the frames received, reordered, duplicated (a window of the last 1024 numbers)
-//!   and late (older than that window), and a log-linear latency histogram (stamp send time
-//!   to `bpf_ktime_get_ns`, both `CLOCK_MONOTONIC`; 8 sub-buckets per power of two, so
-//!   percentiles are bucket upper bounds within 12.5 %; the maximum is exact). Frames
-//!   without a sequenced stamp (none, a static one, another sender) count as
-//!   `unsequenced`. User space merges the CPUs (see [`pmd::sink_prog::SinkProgram::read`]).
+//!   ([`crate::stamp`]) without parsing headers: [`stamp_candidates`] builds a frame of
+//!   every template the generator has (udp, tcp, vxlan, gre, geneve; IPv4 and IPv6, inner
+//!   and outer; with and without VLAN tags) and walks it to find where its stamp lies and
+//!   which length field (innermost UDP length, or IP length for TCP) confirms it; the
+//!   program tries those offsets in ascending order, taking the first that holds a sequenced
+//!   stamp and the right length. Per stream (generator run) and per CPU it keeps the highest
+//!   sequence number, the frames received, reordered, duplicated (a window of about the last
+//!   1024 numbers) and late (older than that window: counted as received, not as duplicates),
+//!   and a log-linear latency histogram (stamp send time to `bpf_ktime_get_ns`, both
+//!   `CLOCK_MONOTONIC`; 8 sub-buckets per power of two, so percentiles are bucket upper
+//!   bounds within 12.5 %; the maximum is exact; duplicates are left out, send times in the
+//!   future count as `latency_invalid`). `--latency-every N` measures only sequence numbers
+//!   that are multiples of N, to save the clock read. Frames without a sequenced stamp
+//!   (none, a static one, another sender) count as `unsequenced`. User space merges the CPUs
+//!   (see [`pmd::sink_prog::SinkProgram::read`]): `lost` per stream is the highest + 1
+//!   minus the distinct numbers received.
 //! - `af-xdp`: an AF_XDP socket per receive queue (copy mode on veth) hands every frame to
 //!   user space, which finds the generator's stamp ([`crate::stamp`]) behind whatever
 //!   headers the frame has (tunnels included) and counts loss, reordering and duplicates per

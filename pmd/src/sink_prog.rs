@@ -17,9 +17,14 @@
 //! no candidate matches (no stamp, a static stamp 0xd5a0, no room) count as `unsequenced`;
 //! every frame counts as a packet.
 //!
+//! A frame padded to the Ethernet minimum after its IP datagram (a NIC padding a
+//! decapsulated frame below 60 bytes) fails the length check and counts unsequenced; the
+//! generator's frames are never padded (their lengths cover the whole frame).
+//!
 //! The candidates are immediates of the generated program rather than values read from a map:
 //! adding a value read at run time to a packet pointer is variable-offset packet arithmetic,
-//! which the verifier refuses without CAP_PERFMON (Spectre v1 hardening), and a
+//! which the verifier refuses without CAP_PERFMON ("R2 has pointer with unsupported alu
+//! operation, pointer arithmetic with it prohibited for !root": Spectre v1 hardening), and a
 //! `bpf_xdp_load_bytes` call per candidate would cost a helper call each. A new set of
 //! candidates means loading a new program (the sink loads once per run).
 //!
@@ -29,9 +34,11 @@
 //! not fit counts in `stream_overflow`) holds, per CPU: `next` (the highest sequence number
 //! seen, plus one; 0 = none yet), `received`, `reordered` (below the highest and not seen before),
 //! `duplicates` (seen before, within the window), `late` (older than the window: cannot tell,
-//! counted as received) and a ring bitmap of the last [`WINDOW`] sequence numbers. Advancing
-//! the highest clears the bitmap words between the old and the new highest (unrolled, at most
-//! [`WINDOW_WORDS`] stores).
+//! counted as received) and a ring bitmap of [`WINDOW`] sequence numbers in [`WINDOW_WORDS`]
+//! 64-bit words: a number is remembered while its word is the highest's or one of the 15
+//! before it (961 to 1024 numbers back, depending on where in its word the highest is).
+//! Advancing the highest clears the words between the old and the new highest's (unrolled,
+//! at most [`WINDOW_WORDS`] stores).
 //!
 //! # Latency
 //!
@@ -44,7 +51,7 @@
 //!
 //! # Merging CPUs
 //!
-//! See [`SinkCounts::read`]: per stream, `next` is the maximum over CPUs and the counts are
+//! See [`SinkProgram::read`]: per stream, `next` is the maximum over CPUs and the counts are
 //! summed. Frames of one stream that the kernel spreads over two CPUs have no order between
 //! them: each CPU sees its own subsequence, so `reordered` counts only what one CPU saw out of
 //! order, and a frame seen once on each CPU is not found to be a duplicate (it lowers `lost`
