@@ -170,3 +170,128 @@ fn sink_program_cost() {
         );
     }
 }
+
+/// Set in the child this test starts inside the generator's namespace: it sends live frames.
+const SENDER_ENV: &str = "DATAPLANE_SINK_RATE_SENDER";
+
+/// Not a test of behaviour: how fast the xdp sink counts, fed by a bare live-frames sender
+/// (`BPF_PROG_RUN` with XDP_TX on gen0, its program kept attached to an idle ifb so calls run
+/// back to back) on core 0, the sink on gen0's peer dut0 (its XDP runs in the sender's
+/// softirq, on core 0 too), against the plain counter (`count_and_drop`) fed the same way.
+/// Every frame takes the sink's full latency path (a stream whose highest is 5000, then
+/// number 1 over and over: late, clock, histogram), or with `--latency-every 1024` skips
+/// the clock. The latencies are meaningless (one frame, stamped once, sent for seconds).
+/// Prints the sender's and the receivers' counts:
+/// `cargo test --release -p dataplane --test sink_xdp sink_rate -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn sink_rate_with_a_live_frames_sender() {
+    if let Ok(spec) = std::env::var(SENDER_ENV) {
+        return match spec.strip_prefix("counter,") {
+            Some(spec) => plain_counter(spec),
+            None => live_sender(&spec),
+        };
+    }
+    if !require_root("sink_rate_with_a_live_frames_sender") {
+        return;
+    }
+    let lab = Lab::up("zr");
+    let ns = lab.ns("gen");
+    let ifb = "zsifb";
+    for args in [vec!["link", "add", ifb, "type", "ifb"], vec!["link", "set", ifb, "up"]] {
+        let out = std::process::Command::new("ip").args(["-n", &ns]).args(&args).output().unwrap();
+        assert!(out.status.success(), "ip {args:?}: {}", text(&out.stderr));
+    }
+    let exe = std::env::current_exe().unwrap();
+    let helper = |role: &str, spec: String| {
+        let mut cmd = lab.command(role, exe.to_str().unwrap(), &["sink_rate_with_a_live_frames_sender", "--exact"]);
+        cmd.args(["--ignored", "--nocapture"]).env(SENDER_ENV, spec);
+        cmd
+    };
+    let send = || {
+        let sender = helper("gen", format!("gen0,{ifb},2")).output().unwrap();
+        let sender_text = text(&sender.stdout);
+        assert!(sender.status.success(), "sender: {sender_text}\n{}", text(&sender.stderr));
+        sender_text.lines().find(|l| l.starts_with("sender")).unwrap_or("sender: ?").to_string()
+    };
+    // The baseline: the plain per-CPU counter (count_and_drop) on dut0, same sender.
+    let counter = Proc::spawn(helper("dut", "counter,dut0,3".into()), "counter");
+    assert!(lab.wait_xdp("dut", "dut0", true, Duration::from_secs(5)), "the counter did not attach to dut0");
+    let sent = send();
+    let counted = text(&counter.finish(0, Duration::from_secs(10)).stdout);
+    println!("count_and_drop: {sent}; {}", counted.lines().find(|l| l.starts_with("counter")).unwrap_or("?"));
+    assert!(lab.wait_xdp("dut", "dut0", false, Duration::from_secs(5)), "the counter is still attached");
+    for sink_args in [vec![], vec!["--latency-every", "1024"]] {
+        let mut full = vec!["sink", "--iface", "dut0", "--json"];
+        full.extend(&sink_args);
+        let sink = Proc::spawn(lab.dataplane("dut", &full), "sink");
+        assert!(lab.wait_xdp("dut", "dut0", true, Duration::from_secs(5)), "the sink did not attach to dut0");
+        let sender_text = send();
+        std::thread::sleep(Duration::from_millis(200));
+        let out = sink.finish(libc::SIGINT, Duration::from_secs(10));
+        assert!(out.status.success(), "sink: {}", text(&out.stderr));
+        let report = last_json(&text(&out.stdout));
+        println!(
+            "sink {sink_args:?}: {sender_text}; sink counted {} frames at {:.2} Mpps, sequenced {}, late {}, \
+             latency_ns {}",
+            report["packets"],
+            report["pps"].as_f64().unwrap_or(0.0) / 1e6,
+            report["sequenced"],
+            report["late"],
+            report["latency_ns"]
+        );
+    }
+}
+
+/// The child's part: `IFACE,IFB,SECONDS`.
+fn live_sender(spec: &str) {
+    use bpf::{Insn, Link, ProgType, Program, Reg, TestRunOptions, XdpMode};
+    let parts: Vec<&str> = spec.split(',').collect();
+    let (iface, ifb, seconds) = (parts[0], parts[1], parts[2].parse::<f64>().unwrap());
+    pin_to_cpu0();
+    let program =
+        Program::load(ProgType::Xdp, "rate_xdp_tx", &[Insn::mov64_imm(Reg::R0, bpf::xdp::TX), Insn::exit()]).unwrap();
+    // Attached to an idle device, the program stays in the kernel's XDP dispatcher, so the
+    // live-frames calls do not each wait for it to be added and removed.
+    let _keep = Link::attach_xdp(&program, bpf::ifindex(ifb).unwrap(), XdpMode::Generic).unwrap();
+    let ifindex = bpf::ifindex(iface).unwrap();
+    let udp = dataplane::template::Template::new(dataplane::template::TemplateKind::Udp, false);
+    let frame = |seq: u64| {
+        let mut frame = vec![0u8; 60];
+        let stamp = Stamp { sequenced: true, stream: 9, seq, sent_ns: pmd::clock::monotonic_ns() };
+        let len = udp.build_into(&mut frame, 60, None, Some(&stamp)).unwrap();
+        frame.truncate(len);
+        frame
+    };
+    let context = bpf::xdp::XdpMd::for_frame(60, ifindex, 0).to_bytes();
+    let send = |frame: &[u8], count: u32| {
+        let options = TestRunOptions {
+            repeat: count,
+            flags: TestRunOptions::XDP_LIVE_FRAMES,
+            ctx_in: Some(&context),
+            ..Default::default()
+        };
+        program.test_run_with(frame, &options).unwrap();
+    };
+    send(&frame(5000), 1);
+    std::thread::sleep(Duration::from_millis(50));
+    // Not a multiple of any --latency-every but 1.
+    let late = frame(1);
+    let start = std::time::Instant::now();
+    let mut sent = 1u64;
+    while start.elapsed().as_secs_f64() < seconds {
+        send(&late, 1 << 16);
+        sent += 1 << 16;
+    }
+    let elapsed = start.elapsed().as_secs_f64();
+    println!("sender: {sent} frames in {elapsed:.2} s, {:.2} Mpps offered", (sent - 1) as f64 / elapsed / 1e6);
+}
+
+/// The other child: the plain counter on `IFACE` for `SECONDS`, then its count.
+fn plain_counter(spec: &str) {
+    let (iface, seconds) = spec.split_once(',').unwrap();
+    let counter = pmd::xdp_prog::XdpCounter::load().unwrap();
+    let _link = bpf::Link::attach_xdp(counter.program(), bpf::ifindex(iface).unwrap(), bpf::XdpMode::Driver).unwrap();
+    std::thread::sleep(Duration::from_secs_f64(seconds.parse().unwrap()));
+    println!("counter: {} frames", counter.read().unwrap().0);
+}
