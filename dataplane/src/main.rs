@@ -847,9 +847,17 @@ fn cmd_sink(args: SinkArgs) -> Result<(), String> {
     );
     if let Some(s) = &report.sequence {
         println!(
-            "sequenced {} (unsequenced {}) in {} streams, lost {}, reordered {}, duplicates {}, late {}, dropped by \
-             the sink {}",
-            s.sequenced, s.unsequenced, s.streams, s.lost, s.reordered, s.duplicates, s.late, s.dropped_by_sink
+            "sequenced {} (unsequenced {}) in {} stream{}, lost {}, reordered {}, duplicates {}, late {}, \
+             dropped by the sink {}",
+            s.sequenced,
+            s.unsequenced,
+            s.streams,
+            if s.streams == 1 { "" } else { "s" },
+            s.lost,
+            s.reordered,
+            s.duplicates,
+            s.late,
+            s.dropped_by_sink
         );
         match &s.latency {
             Some(l) => println!(
