@@ -1005,6 +1005,36 @@ mod tests {
     }
 
     #[test]
+    fn the_most_candidates_load_and_the_last_one_is_found() {
+        if !root_or_skip("the_most_candidates_load_and_the_last_one_is_found") {
+            return;
+        }
+        pin_to_one_cpu();
+        // Offsets 42, 44, ... with two length fields each (the UDP length, and another).
+        let candidates: Vec<StampCandidate> = (0..MAX_OFFSETS as u16)
+            .map(|i| {
+                let offset = 42 + 2 * (i / 2);
+                let (len_field, len_base) = if i % 2 == 0 { (offset - 4, offset - 8) } else { (offset - 6, 0) };
+                StampCandidate { offset, len_field, len_base }
+            })
+            .collect();
+        let sink = SinkProgram::load(&candidates).unwrap();
+        let last = candidates.last().unwrap().offset as usize;
+        // A frame whose stamp is at the last offset: UDP length right for a UDP header at
+        // last - 8, and zeroes before it (no magic at an earlier offset).
+        let mut frame = vec![0u8; last + STAMP_LEN];
+        frame[last..].copy_from_slice(&stamp(MAGIC_SEQUENCED, 4, 0, pmd_now()));
+        frame[last - 4..last - 2].copy_from_slice(&((STAMP_LEN + 8) as u16).to_be_bytes());
+        run(&sink, &frame);
+        let c = sink.read().unwrap();
+        assert_eq!((c.sequenced, c.unsequenced, c.streams.len()), (1, 0, 1));
+        assert!(SinkProgram::load(
+            &[candidates.clone(), vec![StampCandidate { offset: 1000, len_field: 996, len_base: 992 }]].concat()
+        )
+        .is_err());
+    }
+
+    #[test]
     fn streams_beyond_the_map_count_as_overflow() {
         if !root_or_skip("streams_beyond_the_map_count_as_overflow") {
             return;
