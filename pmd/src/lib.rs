@@ -8,6 +8,9 @@
 //! * [`pcap`]: replay a capture file, write a capture file.
 //! * [`mem`]: an in-memory loopback for tests and benchmarks.
 //!
+//! [`sink_prog`] is the sink's XDP program (sequence state and latency in the kernel),
+//! [`xdp_prog`] the AF_XDP redirect program and the plain packet counter.
+//!
 //! Ports are named by devargs strings ([`spec::PortSpec`]).
 
 pub mod af_xdp;
@@ -17,6 +20,7 @@ pub mod netdev;
 pub mod pcap;
 mod port;
 pub mod sched;
+pub mod sink_prog;
 pub mod spec;
 pub mod xdp_prog;
 
