@@ -6,11 +6,11 @@
 # OUT/report.md, results.csv, results.json and SVG plots, prints the conclusions, and removes
 # everything it made, also on failure or Ctrl-C.
 #
-#   sudo bash scripts/quick.sh [OUT]        (default OUT: lab-out)
+#   bash scripts/quick.sh [OUT]        (as root; default OUT: lab-out)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-lab-out}
-[[ $EUID -eq 0 ]] || { echo "quick.sh: needs root (veth, namespaces, XDP, tc): sudo bash $0" >&2; exit 1; }
+[[ $EUID -eq 0 ]] || { echo "quick.sh: needs root (veth, namespaces, XDP, tc): run it in a root shell, or with sudo" >&2; exit 1; }
 
 bash scripts/ci-deps.sh >/dev/null
 cargo build --release --locked -p dataplane

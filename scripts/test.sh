@@ -3,7 +3,7 @@
 # checks, then every test. The network tests (veth, AF_XDP, XDP) need root; as another user
 # they skip with a message, except under CI=true, where they must run.
 #
-#   sudo bash scripts/test.sh
+#   bash scripts/test.sh        (as root; the network tests skip otherwise)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -33,9 +33,9 @@ use topo::{Topology, INTERRUPTED};
 
 pub const LAB_EXAMPLES: &str = "\
 Examples:
-  sudo dataplane lab --profile quick --out lab-out       (every target, under 5 minutes)
-  sudo dataplane lab --profile full --out lab-full --ndr
-  sudo dataplane lab --targets dataplane,tc-u32 --rules 1,100,1000 --match last --trials 5
+  dataplane lab --profile quick --out lab-out       (as root; every target, about 6 minutes)
+  dataplane lab --profile full --out lab-full
+  dataplane lab --targets dataplane,tc-u32 --rules 1,100,1000 --match last --placement dedicated --trials 5
 
 Profiles (each list can be overridden by its flag):
   quick  drop: rules 1,10,100,1000 x last x 64 B x udp, every classifier, dedicated placement
@@ -490,7 +490,7 @@ pub fn main(args: LabArgs) -> Result<(), String> {
     // The namespaces need CAP_SYS_ADMIN (and XDP, tc and bpffs need root too).
     let uid = text_of(Command::new("id").arg("-u"));
     if uid != "0" {
-        return Err("dataplane lab needs root (network namespaces, veth, XDP, tc): run it with sudo".into());
+        return Err("dataplane lab needs root (network namespaces, veth, XDP, tc): run it as root (or with sudo)".into());
     }
     for tool in ["ip", "tc", "ethtool", "taskset", "nsenter"] {
         if !targets::have(tool) {
