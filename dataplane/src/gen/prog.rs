@@ -1,0 +1,310 @@
+//! The live engine's XDP program and its maps: every frame of a live-frames run becomes
+//! frame `i` of the plan in the kernel ([`super::patch`] says how the table is made).
+//!
+//! Per frame, from its CPU's state and the config:
+//! 1. variant: bad when floor((i+1)p) > floor(ip) (an accumulator of p in millionths), the
+//!    layers in turn; flow = i mod flows (a counter);
+//! 2. copies the entry's words (`first_entry + flow * variants + variant`) over the frame,
+//!    the innermost L4 checksum among them;
+//! 3. when the call's size has room: the stamp (stream = base + CPU id, the CPU's
+//!    sequence number, `bpf_ktime_get_ns`) and its one's-complement sum added to the
+//!    innermost L4 checksum (RFC 1624 eqn. 3; a UDP result of 0 is written 0xffff, RFC 768).
+//!    Outer checksums (VXLAN / Geneve outer UDP, GRE) need no change: a segment whose own
+//!    checksum was updated for new bytes has the same one's-complement total as before, so
+//!    every checksum covering the whole inner segment stays right (the reasoning of Local
+//!    Checksum Offload, Documentation/networking/checksum-offloads.rst). This holds for a
+//!    deliberately wrong inner checksum too: it stays wrong by the same amount;
+//! 4. counts the frame in the CPU's state and returns XDP_TX.
+//!
+//! Nothing depends on what the recycled page held: every varying byte is written each time.
+
+use std::os::fd::RawFd;
+
+use bpf::{helpers, xdp, Asm, Insn, Jmp, Map, MapType, ProgType, Program, Reg, Size};
+
+use super::patch::{CpuState, PatchTable, Slice, BAD_DEN, MAX_WORDS};
+
+// Config map value (one entry), all little-endian host u32 unless said.
+const C_FLOWS: i16 = 0;
+const C_VARIANTS: i16 = 4;
+const C_BAD_NUM: i16 = 8;
+const C_BAD_DEN: i16 = 12;
+const C_LAYERS: i16 = 16;
+const C_FIRST_ENTRY: i16 = 20;
+const C_NWORDS: i16 = 24;
+/// 0: the call's frames have no room for a stamp.
+const C_STAMP_AT: i16 = 28;
+const C_CSUM_AT: i16 = 32;
+const C_UDP: i16 = 36;
+const C_STREAM: i16 = 40;
+/// `MAX_WORDS` u16 byte offsets.
+const C_OFFSETS: i16 = 48;
+const CONFIG_SIZE: u32 = C_OFFSETS as u32 + 2 * MAX_WORDS as u32;
+
+// Per-CPU state value: u64 fields, as [`CpuState`].
+const S_GENERATED: i16 = 0;
+const S_SEQ: i16 = 8;
+const S_FLOW: i16 = 16;
+const S_ACC: i16 = 24;
+const S_TURN: i16 = 32;
+const STATE_SIZE: u32 = 40;
+
+// Stack slots.
+const KEY: i16 = -4;
+const ENTRY_KEY: i16 = -8;
+const NOW: i16 = -16;
+const CPU: i16 = -24;
+
+/// Offsets are masked to this before they touch a packet pointer (the verifier needs a
+/// bound; frames are at most 1514 bytes plus tunnel headers).
+const OFFSET_MASK: i32 = 0x7fe;
+
+/// The program for maps `config`, `state` and `table`.
+pub fn program(config: RawFd, state: RawFd, table: RawFd) -> Vec<Insn> {
+    let (ctx, entry, st, cfg) = (Reg::R6, Reg::R7, Reg::R8, Reg::R9);
+    let mut a = Asm::new();
+    a.push(Insn::mov64_reg(ctx, Reg::R1)).push(Insn::st(Size::W, Reg::R10, KEY, 0));
+    for (fd, into) in [(config, cfg), (state, st)] {
+        a.push2(Insn::ld_map_fd(Reg::R1, fd))
+            .push(Insn::mov64_reg(Reg::R2, Reg::R10))
+            .push(Insn::add64_imm(Reg::R2, KEY.into()))
+            .push(Insn::call(helpers::MAP_LOOKUP_ELEM))
+            .jmp_imm(Jmp::Eq, Reg::R0, 0, "abort")
+            .push(Insn::mov64_reg(into, Reg::R0));
+    }
+    a.push(Insn::call(helpers::KTIME_GET_NS))
+        .push(Insn::stx(Size::DW, Reg::R10, NOW, Reg::R0))
+        .push(Insn::call(helpers::GET_SMP_PROCESSOR_ID))
+        .push(Insn::stx(Size::DW, Reg::R10, CPU, Reg::R0));
+
+    // 1. The variant (R3) and the flow.
+    a.push(Insn::ldx(Size::DW, Reg::R1, st, S_ACC))
+        .push(Insn::ldx(Size::W, Reg::R2, cfg, C_BAD_NUM))
+        .push(Insn::add64_reg(Reg::R1, Reg::R2))
+        .push(Insn::mov64_imm(Reg::R3, 0))
+        .push(Insn::ldx(Size::W, Reg::R4, cfg, C_BAD_DEN))
+        .jmp_reg(Jmp::Lt, Reg::R1, Reg::R4, "good")
+        .push(Insn::sub64_reg(Reg::R1, Reg::R4))
+        .push(Insn::ldx(Size::DW, Reg::R5, st, S_TURN))
+        .push(Insn::mov64_reg(Reg::R3, Reg::R5))
+        .push(Insn::add64_imm(Reg::R3, 1))
+        .push(Insn::add64_imm(Reg::R5, 1))
+        .push(Insn::ldx(Size::W, Reg::R0, cfg, C_LAYERS))
+        .jmp_reg(Jmp::Lt, Reg::R5, Reg::R0, "turn_ok")
+        .push(Insn::mov64_imm(Reg::R5, 0))
+        .label("turn_ok")
+        .push(Insn::stx(Size::DW, st, S_TURN, Reg::R5))
+        .label("good")
+        .push(Insn::stx(Size::DW, st, S_ACC, Reg::R1))
+        .push(Insn::ldx(Size::DW, Reg::R1, st, S_FLOW))
+        .push(Insn::ldx(Size::W, Reg::R2, cfg, C_VARIANTS))
+        .push(Insn::mul64_reg(Reg::R2, Reg::R1))
+        .push(Insn::add64_reg(Reg::R2, Reg::R3))
+        .push(Insn::ldx(Size::W, Reg::R0, cfg, C_FIRST_ENTRY))
+        .push(Insn::add64_reg(Reg::R2, Reg::R0))
+        .push(Insn::stx(Size::W, Reg::R10, ENTRY_KEY, Reg::R2))
+        .push(Insn::add64_imm(Reg::R1, 1))
+        .push(Insn::ldx(Size::W, Reg::R0, cfg, C_FLOWS))
+        .jmp_reg(Jmp::Lt, Reg::R1, Reg::R0, "flow_ok")
+        .push(Insn::mov64_imm(Reg::R1, 0))
+        .label("flow_ok")
+        .push(Insn::stx(Size::DW, st, S_FLOW, Reg::R1))
+        .push2(Insn::ld_map_fd(Reg::R1, table))
+        .push(Insn::mov64_reg(Reg::R2, Reg::R10))
+        .push(Insn::add64_imm(Reg::R2, ENTRY_KEY.into()))
+        .push(Insn::call(helpers::MAP_LOOKUP_ELEM))
+        .jmp_imm(Jmp::Eq, Reg::R0, 0, "abort")
+        .push(Insn::mov64_reg(entry, Reg::R0));
+
+    // 2. The words. R2 = data, R3 = data_end, R5 = word count.
+    let (data, end) = (Reg::R2, Reg::R3);
+    a.push(Insn::ldx(Size::W, data, ctx, xdp::MD_DATA))
+        .push(Insn::ldx(Size::W, end, ctx, xdp::MD_DATA_END))
+        .push(Insn::ldx(Size::W, Reg::R5, cfg, C_NWORDS));
+    for k in 0..MAX_WORDS {
+        let next = format!("word{}", k + 1);
+        a.jmp_imm(Jmp::Le, Reg::R5, k as i32, "patched")
+            .push(Insn::ldx(Size::H, Reg::R1, cfg, C_OFFSETS + 2 * k as i16))
+            .push(Insn::and64_imm(Reg::R1, OFFSET_MASK))
+            .push(Insn::mov64_reg(Reg::R4, data))
+            .push(Insn::add64_reg(Reg::R4, Reg::R1))
+            .push(Insn::mov64_reg(Reg::R1, Reg::R4))
+            .push(Insn::add64_imm(Reg::R1, 2))
+            .jmp_reg(Jmp::Gt, Reg::R1, end, &next)
+            .push(Insn::ldx(Size::H, Reg::R1, entry, 2 * k as i16))
+            .push(Insn::stx(Size::H, Reg::R4, 0, Reg::R1))
+            .label(&next);
+    }
+    a.label("patched");
+
+    // 3. The stamp. R4 = stamp, R5 = checksum field, then R2 = the stamp's sum.
+    let (stamp, csum, sum) = (Reg::R4, Reg::R5, Reg::R2);
+    a.push(Insn::ldx(Size::W, Reg::R1, cfg, C_STAMP_AT))
+        .jmp_imm(Jmp::Eq, Reg::R1, 0, "count")
+        .push(Insn::and64_imm(Reg::R1, OFFSET_MASK))
+        .push(Insn::mov64_reg(stamp, data))
+        .push(Insn::add64_reg(stamp, Reg::R1))
+        .push(Insn::mov64_reg(Reg::R1, stamp))
+        .push(Insn::add64_imm(Reg::R1, crate::stamp::STAMP_LEN as i32))
+        .jmp_reg(Jmp::Gt, Reg::R1, end, "count")
+        .push(Insn::ldx(Size::W, Reg::R1, cfg, C_CSUM_AT))
+        .push(Insn::and64_imm(Reg::R1, OFFSET_MASK))
+        .push(Insn::mov64_reg(csum, data))
+        .push(Insn::add64_reg(csum, Reg::R1))
+        .push(Insn::mov64_reg(Reg::R1, csum))
+        .push(Insn::add64_imm(Reg::R1, 2))
+        .jmp_reg(Jmp::Gt, Reg::R1, end, "count")
+        // Stream: the run's base plus the CPU, so two CPUs never share numbering.
+        .push(Insn::ldx(Size::DW, Reg::R0, Reg::R10, CPU))
+        .push(Insn::ldx(Size::W, Reg::R1, cfg, C_STREAM))
+        .push(Insn::add64_reg(Reg::R0, Reg::R1))
+        .push(Insn::and64_imm(Reg::R0, 0xffff))
+        .push(Insn::mov64_reg(sum, Reg::R0))
+        .push(Insn::be16(Reg::R0))
+        .push(Insn::stx(Size::H, stamp, 2, Reg::R0))
+        .push(Insn::ldx(Size::DW, Reg::R1, st, S_SEQ))
+        .push(Insn::mov64_reg(Reg::R3, Reg::R1))
+        .push(Insn::add64_imm(Reg::R3, 1))
+        .push(Insn::stx(Size::DW, st, S_SEQ, Reg::R3));
+    let words = |a: &mut Asm, fields: &[(i32, i16)]| {
+        for &(shift, at) in fields {
+            a.push(Insn::mov64_reg(Reg::R0, Reg::R1));
+            if shift > 0 {
+                a.push(Insn::rsh64_imm(Reg::R0, shift));
+            }
+            a.push(Insn::and64_imm(Reg::R0, 0xffff))
+                .push(Insn::add64_reg(sum, Reg::R0))
+                .push(Insn::be16(Reg::R0))
+                .push(Insn::stx(Size::H, stamp, at, Reg::R0));
+        }
+    };
+    // 48-bit sequence number at 4..10, send time at 10..18, big-endian.
+    words(&mut a, &[(32, 4), (16, 6), (0, 8)]);
+    a.push(Insn::ldx(Size::DW, Reg::R1, Reg::R10, NOW));
+    words(&mut a, &[(48, 10), (32, 12), (16, 14), (0, 16)]);
+    // RFC 1624 eqn. 3, the old stamp words all zero: HC' = ~(~HC + sum).
+    a.push(Insn::ldx(Size::H, Reg::R0, csum, 0))
+        .push(Insn::be16(Reg::R0))
+        .push(Insn::mov64_imm(Reg::R3, 0xffff))
+        .push(Insn::sub64_reg(Reg::R3, Reg::R0))
+        .push(Insn::add64_reg(Reg::R3, sum));
+    for _ in 0..2 {
+        a.push(Insn::mov64_reg(Reg::R0, Reg::R3))
+            .push(Insn::rsh64_imm(Reg::R0, 16))
+            .push(Insn::and64_imm(Reg::R3, 0xffff))
+            .push(Insn::add64_reg(Reg::R3, Reg::R0));
+    }
+    a.push(Insn::mov64_imm(Reg::R0, 0xffff))
+        .push(Insn::sub64_reg(Reg::R0, Reg::R3))
+        .push(Insn::ldx(Size::W, Reg::R1, cfg, C_UDP))
+        .jmp_imm(Jmp::Eq, Reg::R1, 0, "store_csum")
+        .jmp_imm(Jmp::Ne, Reg::R0, 0, "store_csum")
+        .push(Insn::mov64_imm(Reg::R0, 0xffff))
+        .label("store_csum")
+        .push(Insn::be16(Reg::R0))
+        .push(Insn::stx(Size::H, csum, 0, Reg::R0));
+
+    // 4. Count, send.
+    a.label("count")
+        .push(Insn::ldx(Size::DW, Reg::R1, st, S_GENERATED))
+        .push(Insn::add64_imm(Reg::R1, 1))
+        .push(Insn::stx(Size::DW, st, S_GENERATED, Reg::R1))
+        .push(Insn::mov64_imm(Reg::R0, xdp::TX))
+        .push(Insn::exit())
+        .label("abort")
+        .push(Insn::mov64_imm(Reg::R0, xdp::ABORTED))
+        .push(Insn::exit());
+    a.finish().expect("the live program places every label it jumps to")
+}
+
+/// The loaded program with its maps.
+#[derive(Debug)]
+pub struct LiveProgram {
+    config: Map,
+    state: Map,
+    pub program: Program,
+    table: PatchTable,
+    stream: u16,
+}
+
+impl LiveProgram {
+    /// Creates the maps, fills the table and loads the program.
+    pub fn load(table: PatchTable, stream: u16) -> Result<LiveProgram, String> {
+        let err = |e: bpf::Error| e.to_string();
+        let config = Map::create(MapType::Array, "gen_config", 4, CONFIG_SIZE, 1).map_err(err)?;
+        let state = Map::create(MapType::PercpuArray, "gen_state", 4, STATE_SIZE, 1).map_err(err)?;
+        let entries = table.values.len().max(1) as u32;
+        let values = Map::create(MapType::Array, "gen_patches", 4, 2 * MAX_WORDS as u32, entries).map_err(err)?;
+        for (i, words) in table.values.iter().enumerate() {
+            let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();
+            values.update(&(i as u32).to_ne_bytes(), &bytes).map_err(err)?;
+        }
+        let insns = program(config.raw_fd(), state.raw_fd(), values.raw_fd());
+        let program = Program::load(ProgType::Xdp, "gen_live", &insns).map_err(err)?;
+        // The program holds the table map; our fd may go.
+        drop(values);
+        Ok(LiveProgram { config, state, program, table, stream })
+    }
+
+    pub fn table(&self) -> &PatchTable {
+        &self.table
+    }
+
+    /// Points the program at slice `slice` (the size of the next calls).
+    pub fn select(&self, slice: usize) -> Result<(), String> {
+        let s: &Slice = &self.table.slices[slice];
+        let t = &self.table;
+        let mut v = vec![0u8; CONFIG_SIZE as usize];
+        let mut put = |at: i16, value: u32| v[at as usize..at as usize + 4].copy_from_slice(&value.to_ne_bytes());
+        put(C_FLOWS, t.flows);
+        put(C_VARIANTS, t.variants);
+        put(C_BAD_NUM, t.bad_num);
+        put(C_BAD_DEN, BAD_DEN as u32);
+        put(C_LAYERS, t.layers.max(1));
+        put(C_FIRST_ENTRY, s.first_entry);
+        put(C_NWORDS, s.offsets.len() as u32);
+        put(C_STAMP_AT, s.stamp_at.map_or(0, |at| at as u32));
+        put(C_CSUM_AT, s.csum_at as u32);
+        put(C_UDP, u32::from(t.udp));
+        put(C_STREAM, u32::from(self.stream));
+        for (k, &at) in s.offsets.iter().enumerate() {
+            let o = C_OFFSETS as usize + 2 * k;
+            v[o..o + 2].copy_from_slice(&at.to_ne_bytes());
+        }
+        self.config.update(&0u32.to_ne_bytes(), &v).map_err(|e| e.to_string())
+    }
+
+    /// Every CPU's state (index = CPU id).
+    pub fn states(&self) -> Result<Vec<CpuState>, String> {
+        let mut buf = vec![0u8; self.state.value_buf_len()];
+        self.state.lookup(&0u32.to_ne_bytes(), &mut buf).map_err(|e| e.to_string())?;
+        let field = |b: &[u8], at: i16| u64::from_ne_bytes(b[at as usize..at as usize + 8].try_into().unwrap());
+        Ok(buf
+            .chunks_exact(STATE_SIZE.next_multiple_of(8) as usize)
+            .map(|b| CpuState {
+                generated: field(b, S_GENERATED),
+                seq: field(b, S_SEQ),
+                flow: field(b, S_FLOW),
+                acc: field(b, S_ACC),
+                turn: field(b, S_TURN),
+            })
+            .collect())
+    }
+
+    /// Frames the program has generated, over all CPUs.
+    pub fn generated(&self) -> Result<u64, String> {
+        Ok(self.states()?.iter().map(|s| s.generated).sum())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_program_assembles_and_stays_small() {
+        let insns = program(3, 4, 5);
+        assert!(insns.len() < 400, "{} instructions", insns.len());
+        assert_eq!(insns.last().unwrap(), &Insn::exit());
+    }
+}
