@@ -214,26 +214,22 @@ pub fn next_entry(table: &PatchTable, slice: &Slice, state: &mut CpuState) -> us
     entry as usize
 }
 
-/// One's-complement sum of the stamp's variable words (stream, sequence, time): the magic
-/// is in the base frame already.
+/// A number congruent (modulo 0xffff) to the one's-complement sum of the stamp's variable
+/// words (stream, sequence, time; the magic is in the base frame already), as the program
+/// computes it: 32-bit halves, since 2^16 = 1 modulo 0xffff.
 pub fn stamp_sum(stream: u16, seq: u64, sent_ns: u64) -> u64 {
-    let word = |v: u64, shift: u32| (v >> shift) & 0xffff;
-    u64::from(stream)
-        + word(seq, 32)
-        + word(seq, 16)
-        + word(seq, 0)
-        + word(sent_ns, 48)
-        + word(sent_ns, 32)
-        + word(sent_ns, 16)
-        + word(sent_ns, 0)
+    let seq = seq & ((1 << 48) - 1);
+    u64::from(stream) + (seq >> 32) + (seq & 0xffff_ffff) + (sent_ns >> 32) + (sent_ns & 0xffff_ffff)
 }
 
 /// RFC 1624 eqn. 3 with the old words all zero: HC' = ~(~HC + m'), folded to 16 bits.
 /// `udp`: a result of 0 is sent as 0xffff (RFC 768; the same number in one's complement).
 pub fn add_to_checksum(checksum: u16, sum: u64, udp: bool) -> u16 {
     let mut s = u64::from(!checksum) + sum;
-    s = (s & 0xffff) + (s >> 16);
-    s = (s & 0xffff) + (s >> 16);
+    for _ in 0..3 {
+        s = (s & 0xffff) + (s >> 16);
+    }
+    debug_assert!(s <= 0xffff);
     let out = !(s as u16);
     if udp && out == 0 {
         0xffff
