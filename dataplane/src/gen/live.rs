@@ -267,7 +267,7 @@ pub fn send_reference(config: &GenConfig, iface: &str, ifindex: u32, stop: &Atom
     let limit = config.count.unwrap_or(u64::MAX);
     let xmit_before = xmit_counters(iface);
     let (mut asked, start) = (0u64, Instant::now());
-    while asked < limit && !stop.load(Ordering::Relaxed) && !config.duration.is_some_and(|d| start.elapsed() >= d) {
+    while asked < limit && !stop.load(Ordering::Relaxed) && config.duration.is_none_or(|d| start.elapsed() < d) {
         let count = (limit - asked).min(u64::from(LIVE_CALL)) as u32;
         let options = TestRunOptions {
             repeat: count,
