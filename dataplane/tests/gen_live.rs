@@ -68,7 +68,11 @@ fn capture(lab: &Lab, name: &str, frames: usize, send: impl FnOnce()) -> (PathBu
     let _ = std::fs::remove_file(&path);
     let count = frames.to_string();
     let tshark = Proc::spawn(
-        lab.command("dut", "tshark", &["-n", "-q", "-i", "dut0", "-F", "pcap", "-c", &count, "-w", path.to_str().unwrap()]),
+        lab.command(
+            "dut",
+            "tshark",
+            &["-n", "-q", "-i", "dut0", "-F", "pcap", "-c", &count, "-w", path.to_str().unwrap()],
+        ),
         "tshark",
     );
     let start = Instant::now();
@@ -162,7 +166,11 @@ fn live_frames_carry_sequence_numbers_without_holes() {
     let got = last_json(&text(&out.stdout));
     assert_eq!(got["delivered"], 30000, "{got}");
     assert_eq!(got["sequenced"], 30000, "{got}");
-    assert_eq!((got["lost"].as_u64(), got["duplicates"].as_u64(), got["reordered"].as_u64()), (Some(0), Some(0), Some(0)), "{got}");
+    assert_eq!(
+        (got["lost"].as_u64(), got["duplicates"].as_u64(), got["reordered"].as_u64()),
+        (Some(0), Some(0), Some(0)),
+        "{got}"
+    );
     assert_eq!(got["streams"], 1, "one CPU, one stream: {got}");
 }
 
@@ -178,7 +186,20 @@ fn live_frames_vary_flows_and_bad_checksums_per_frame() {
     let (path, frames) = capture(&lab, "bad.pcap", 1000, || {
         let report = live(
             &lab,
-            &["--template", "vxlan", "--size", "128", "--flows", "8", "--bad-csum", "20", "--count", "1000", "--rate", "20000"],
+            &[
+                "--template",
+                "vxlan",
+                "--size",
+                "128",
+                "--flows",
+                "8",
+                "--bad-csum",
+                "20",
+                "--count",
+                "1000",
+                "--rate",
+                "20000",
+            ],
         );
         assert_eq!(report["sent"], 1000, "{report}");
         assert_eq!(report["bad_csum"], 200, "{report}");
@@ -304,7 +325,8 @@ fn live_engine_says_when_the_peer_takes_nothing() {
     let _guard = lock();
     let lab = Lab::up("zg");
     let _ = lab.command("dut", "ethtool", &["-K", "dut0", "gro", "off"]).output();
-    let out = lab.dataplane("gen", &["gen", "--iface", "gen0", "--engine", "live", "--count", "1000"]).output().unwrap();
+    let out =
+        lab.dataplane("gen", &["gen", "--iface", "gen0", "--engine", "live", "--count", "1000"]).output().unwrap();
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("took none of"), "{}", text(&out.stderr));
     let links = Command::new("ip").args(["-n", &lab.ns("gen"), "link", "show"]).output().unwrap();

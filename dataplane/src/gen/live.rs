@@ -208,6 +208,9 @@ pub fn send_live(
         let count = (limit - asked).min(u64::from(per_call)) as u32;
         if let Some(rate) = config.rate {
             let due = epoch + Duration::from_secs_f64(scheduled as f64 / rate);
+            if config.duration.is_some_and(|d| due >= start + d) {
+                break;
+            }
             let now = Instant::now();
             if now > due + Duration::from_millis(10) {
                 // Fallen far behind (descheduled): go on from now instead of a flood.

@@ -120,27 +120,31 @@ impl PatchTable {
             let base = frame[..len].to_vec();
             let stamp_at = template.has_stamp_room(size).then(|| template.headers_len());
             let csum_at = template.l4_checksum_at();
-            // First pass: every entry's frame, and which words differ from the base.
-            let mut frames = Vec::with_capacity(per_size as usize);
+            // First pass: which words any entry changes; second pass: their values (building
+            // twice costs less than holding every frame).
             let mut differ = vec![false; len.div_ceil(2)];
-            for flow in 0..flows {
-                let t = template.for_flow(flow);
-                for variant in 0..variants {
-                    let bad = (variant > 0).then(|| plan.bad_layers[variant as usize - 1]);
-                    let got = t.build_into(&mut frame, size, bad, Some(&zero))?;
-                    if got != len {
-                        return Err(format!("flow {flow} builds a {got}-byte frame where flow 0 has {len} bytes"));
-                    }
-                    let built = &frame[..len];
-                    for (w, d) in differ.iter_mut().enumerate() {
-                        let at = 2 * w;
-                        if built[at] != base[at] || built.get(at + 1) != base.get(at + 1) {
-                            *d = true;
+            let mut each = |f: &mut dyn FnMut(&[u8])| -> Result<(), String> {
+                for flow in 0..flows {
+                    let t = template.for_flow(flow);
+                    for variant in 0..variants {
+                        let bad = (variant > 0).then(|| plan.bad_layers[variant as usize - 1]);
+                        let got = t.build_into(&mut frame, size, bad, Some(&zero))?;
+                        if got != len {
+                            return Err(format!("flow {flow} builds a {got}-byte frame where flow 0 has {len} bytes"));
                         }
+                        f(&frame[..len]);
                     }
-                    frames.push(frame[..len].to_vec());
                 }
-            }
+                Ok(())
+            };
+            each(&mut |built| {
+                for (w, d) in differ.iter_mut().enumerate() {
+                    let at = 2 * w;
+                    if built[at] != base[at] || built.get(at + 1) != base.get(at + 1) {
+                        *d = true;
+                    }
+                }
+            })?;
             differ[csum_at / 2] = true;
             let offsets: Vec<u16> =
                 differ.iter().enumerate().filter(|(_, d)| **d).map(|(w, _)| (2 * w) as u16).collect();
@@ -157,14 +161,14 @@ impl PatchTable {
                     "a {len}-byte frame varies in its last, odd byte: the live engine cannot write it"
                 ));
             }
-            for f in &frames {
+            each(&mut |built| {
                 let mut entry = [0u16; MAX_WORDS];
                 for (k, &at) in offsets.iter().enumerate() {
                     // Wire-order bytes, loaded and stored by the program as they are.
-                    entry[k] = u16::from_ne_bytes([f[at as usize], f[at as usize + 1]]);
+                    entry[k] = u16::from_ne_bytes([built[at as usize], built[at as usize + 1]]);
                 }
                 values.push(entry);
-            }
+            })?;
             slices.push(Slice { size, base, offsets, first_entry: (n as u64 * per_size) as u32, stamp_at, csum_at });
         }
         let bad_num = plan.bad.map_or(0, |b| bad_num(b.percent));
