@@ -381,6 +381,7 @@ fn send_af_xdp(
     let mut pacer = config.rate.map(|rate| Pacer::new(rate, config.burst.unwrap_or(1) as usize));
     let limit = config.count.unwrap_or(u64::MAX);
     let (mut submitted, mut completed) = (0u64, 0u64);
+    let mut burst_left = 0usize;
     let start = Instant::now();
     let fd = socket.raw_fd();
     let tx = socket.tx.as_mut().expect("the socket has a tx ring");
@@ -397,8 +398,16 @@ fn send_af_xdp(
         }
         completed += reap(&mut socket.comp, &mut free, &mut done);
         let mut want = BURST.min(free.len()).min((limit - submitted) as usize);
-        if let Some(pacer) = &mut pacer {
-            want = pacer.allow(want, stop);
+        match (&mut pacer, config.burst) {
+            // --burst N: wait for N tokens, then send them back to back.
+            (Some(pacer), Some(burst)) => {
+                if burst_left == 0 {
+                    burst_left = pacer.allow(burst as usize, stop);
+                }
+                want = want.min(burst_left);
+            }
+            (Some(pacer), None) => want = pacer.allow(want, stop),
+            (None, _) => {}
         }
         if want > 0 {
             batch.extend(free.drain(free.len() - want..));
@@ -409,7 +418,9 @@ fn send_af_xdp(
                 let len = plan.write(submitted + j as u64, now, umem.buffer_mut(frame))?;
                 frame.set_len(len);
             }
-            submitted += tx.send_from(&mut batch) as u64;
+            let taken = tx.send_from(&mut batch);
+            submitted += taken as u64;
+            burst_left = burst_left.saturating_sub(taken);
             free.append(&mut batch);
         }
         if tx.needs_wakeup() && tx.in_flight() > 0 {
