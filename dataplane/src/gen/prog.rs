@@ -353,3 +353,76 @@ mod tests {
         assert_eq!(insns.last().unwrap(), &Insn::exit());
     }
 }
+
+/// The program in the kernel against the plain reference ([`super::patch::apply`]): a
+/// plain (not live) test run hands back the frame as the program left it.
+#[cfg(test)]
+mod kernel_tests {
+    use super::*;
+    use crate::gen::patch::{apply, next_entry};
+    use crate::gen::{BadCsum, FramePlan};
+    use crate::stamp::Stamp;
+    use crate::template::{FrameSize, Template, TemplateKind, Vlan};
+
+    /// Root, or skip with a message; under CI a skip would hide a failure.
+    fn root(test: &str) -> bool {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let euid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|l| l.split_whitespace().nth(1));
+        if euid == Some("0") {
+            return true;
+        }
+        assert!(std::env::var_os("CI").is_none(), "{test} needs root and CI is set, so it must run");
+        eprintln!("skipping {test}: needs root (loads an XDP program)");
+        false
+    }
+
+    #[test]
+    fn the_kernel_writes_what_the_reference_writes() {
+        if !root("the_kernel_writes_what_the_reference_writes") {
+            return;
+        }
+        // The state is per CPU: stay on one.
+        assert!(core_affinity::set_for_current(core_affinity::CoreId { id: 0 }), "pinning to core 0");
+        let mut vlan = Template::new(TemplateKind::Tcp, true);
+        vlan.set_outer_vlan(Some(Vlan { id: 7, pcp: 0 }));
+        let cases = [
+            (Template::new(TemplateKind::Udp, false), FrameSize::Fixed(60)),
+            (vlan, FrameSize::Fixed(300)),
+            (Template::new(TemplateKind::Vxlan, false), FrameSize::Imix),
+            (Template::new(TemplateKind::Gre, true), FrameSize::Fixed(200)),
+            (Template::new(TemplateKind::Geneve, false), FrameSize::Fixed(128)),
+        ];
+        for (template, sizes) in cases {
+            let bad = Some(BadCsum { percent: 30.0, layer: None });
+            let plan = FramePlan::new(template, sizes, 5, bad, true).unwrap();
+            let live = LiveProgram::load(PatchTable::build(&plan).unwrap(), 0xfff0).unwrap();
+            let table = live.table();
+            let mut state = CpuState::default();
+            for i in 0..60u64 {
+                // One frame per call, each call of the IMIX size frame i has.
+                let slice = table.slice_of(sizes.at(i)).unwrap();
+                live.begin_call(slice).unwrap();
+                let s = &table.slices[slice];
+                let out = live.program.test_run(&s.base, 1).unwrap();
+                assert_eq!(out.retval, xdp::TX as u32);
+                let mut want = s.base.clone();
+                let entry = next_entry(table, s, &mut state);
+                let stamp = s.stamp_at.map(|at| {
+                    // The CPU and clock are the kernel's: take them from its stamp.
+                    let st = Stamp::read(&out.data_out[at..]).expect("a stamp");
+                    assert!(st.sequenced && st.stream.wrapping_sub(0xfff0) < 1024, "{st:?}");
+                    assert_eq!(st.seq, state.seq, "frame {i}");
+                    (st.stream, st.seq, st.sent_ns)
+                });
+                apply(table, s, entry, stamp, &mut want);
+                if stamp.is_some() {
+                    state.seq += 1;
+                }
+                assert_eq!(out.data_out, want, "{} frame {i}", template.describe());
+            }
+            let states = live.states().unwrap();
+            assert_eq!(states.iter().map(|s| s.generated).sum::<u64>(), 60);
+            assert_eq!(states.iter().map(|s| s.seq).sum::<u64>(), state.seq);
+        }
+    }
+}
