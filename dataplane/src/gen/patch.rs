@@ -34,7 +34,8 @@ pub struct Slice {
     pub size: usize,
     /// Flow 0, no bad checksum, a zero stamp: what the call hands the kernel.
     pub base: Vec<u8>,
-    /// Byte offsets of the words every frame of this size gets written.
+    /// Byte offsets of the words every frame of this size gets written; the first is the
+    /// innermost L4 checksum.
     pub offsets: Vec<u16>,
     /// Index of the first entry (flow 0, variant 0) of this size in the table.
     pub first_entry: u32,
@@ -146,8 +147,11 @@ impl PatchTable {
                 }
             })?;
             differ[csum_at / 2] = true;
-            let offsets: Vec<u16> =
-                differ.iter().enumerate().filter(|(_, d)| **d).map(|(w, _)| (2 * w) as u16).collect();
+            // The checksum word first: the program keeps its address for the stamp's update.
+            let mut offsets = vec![csum_at as u16];
+            offsets.extend(
+                differ.iter().enumerate().filter(|&(w, d)| *d && 2 * w != csum_at).map(|(w, _)| (2 * w) as u16),
+            );
             if offsets.len() > MAX_WORDS {
                 return Err(format!(
                     "{} frames of {size} bytes differ from flow to flow in {} 16-bit words; the live engine \

@@ -34,7 +34,7 @@ const C_FIRST_ENTRY: i16 = 20;
 const C_NWORDS: i16 = 24;
 /// 0: the call's frames have no room for a stamp.
 const C_STAMP_AT: i16 = 28;
-const C_CSUM_AT: i16 = 32;
+// 32: unused (the checksum field is word 0 of the patch).
 const C_UDP: i16 = 36;
 const C_STREAM: i16 = 40;
 /// Bumped by user space before every call: a new call reads the clock on its first frame.
@@ -49,8 +49,8 @@ const S_SEQ: i16 = 8;
 const S_FLOW: i16 = 16;
 const S_ACC: i16 = 24;
 const S_TURN: i16 = 32;
-/// The CPU id + 1 (0: not read yet).
-const S_CPU1: i16 = 40;
+/// 0x10000 | the stamps' stream (the run's base + the CPU id); 0: not read yet.
+const S_STREAM1: i16 = 40;
 /// The send time stamps get, read every [`CLOCK_EVERY`] stamped frames.
 const S_NOW: i16 = 48;
 const S_SINCE: i16 = 56;
@@ -123,30 +123,10 @@ pub fn program(config: RawFd, state: RawFd, table: RawFd) -> Vec<Insn> {
         .jmp_imm(Jmp::Eq, Reg::R0, 0, "abort")
         .push(Insn::mov64_reg(entry, Reg::R0));
 
-    // 2. The words. R2 = data, R3 = data_end, R5 = word count.
-    let (data, end) = (Reg::R2, Reg::R3);
-    a.push(Insn::ldx(Size::W, data, ctx, xdp::MD_DATA))
-        .push(Insn::ldx(Size::W, end, ctx, xdp::MD_DATA_END))
-        .push(Insn::ldx(Size::W, Reg::R5, cfg, C_NWORDS));
-    for k in 0..MAX_WORDS {
-        let next = format!("word{}", k + 1);
-        a.jmp_imm(Jmp::Le, Reg::R5, k as i32, "patched")
-            .push(Insn::ldx(Size::H, Reg::R1, cfg, C_OFFSETS + 2 * k as i16))
-            .push(Insn::and64_imm(Reg::R1, OFFSET_MASK))
-            .push(Insn::mov64_reg(Reg::R4, data))
-            .push(Insn::add64_reg(Reg::R4, Reg::R1))
-            .push(Insn::mov64_reg(Reg::R1, Reg::R4))
-            .push(Insn::add64_imm(Reg::R1, 2))
-            .jmp_reg(Jmp::Gt, Reg::R1, end, &next)
-            .push(Insn::ldx(Size::H, Reg::R1, entry, 2 * k as i16))
-            .push(Insn::stx(Size::H, Reg::R4, 0, Reg::R1))
-            .label(&next);
-    }
-    a.label("patched");
-
-    // 3. The stamp. First the time (cached, see CLOCK_EVERY) and the CPU (read once).
+    // 2. The clock (cached, see CLOCK_EVERY) and the stream (the run's base plus the CPU,
+    // read once), before anything holds a packet pointer: helpers clobber R1-R5.
     a.push(Insn::ldx(Size::W, Reg::R1, cfg, C_STAMP_AT))
-        .jmp_imm(Jmp::Eq, Reg::R1, 0, "count")
+        .jmp_imm(Jmp::Eq, Reg::R1, 0, "words")
         .push(Insn::ldx(Size::DW, Reg::R1, st, S_SINCE))
         .push(Insn::ldx(Size::DW, Reg::R2, st, S_EPOCH))
         .push(Insn::ldx(Size::W, Reg::R3, cfg, C_EPOCH))
@@ -161,35 +141,56 @@ pub fn program(config: RawFd, state: RawFd, table: RawFd) -> Vec<Insn> {
         .push(Insn::call(helpers::KTIME_GET_NS))
         .push(Insn::stx(Size::DW, st, S_NOW, Reg::R0))
         .label("have_time")
-        .push(Insn::ldx(Size::DW, Reg::R1, st, S_CPU1))
-        .jmp_imm(Jmp::Ne, Reg::R1, 0, "have_cpu")
+        .push(Insn::ldx(Size::DW, Reg::R1, st, S_STREAM1))
+        .jmp_imm(Jmp::Ne, Reg::R1, 0, "words")
         .push(Insn::call(helpers::GET_SMP_PROCESSOR_ID))
-        .push(Insn::add64_imm(Reg::R0, 1))
-        .push(Insn::stx(Size::DW, st, S_CPU1, Reg::R0))
-        .label("have_cpu")
+        .push(Insn::ldx(Size::W, Reg::R1, cfg, C_STREAM))
+        .push(Insn::add64_reg(Reg::R0, Reg::R1))
+        .push(Insn::and64_imm(Reg::R0, 0xffff))
+        .push(Insn::or64_imm(Reg::R0, 0x1_0000))
+        .push(Insn::stx(Size::DW, st, S_STREAM1, Reg::R0));
+
+    // 3. The words. R2 = data, R3 = data_end, R5 = word count; word 0 is the innermost L4
+    // checksum, whose address R0 keeps.
+    let (data, end) = (Reg::R2, Reg::R3);
+    a.label("words")
         .push(Insn::ldx(Size::W, data, ctx, xdp::MD_DATA))
-        .push(Insn::ldx(Size::W, end, ctx, xdp::MD_DATA_END));
-    // R4 = stamp, R5 = checksum field, then R2 = the stamp's sum.
+        .push(Insn::ldx(Size::W, end, ctx, xdp::MD_DATA_END))
+        .push(Insn::ldx(Size::W, Reg::R5, cfg, C_NWORDS));
+    for k in 0..MAX_WORDS {
+        let next = format!("word{}", k + 1);
+        let (at, skip) = if k == 0 { (Reg::R0, "count") } else { (Reg::R4, next.as_str()) };
+        if k > 0 {
+            a.jmp_imm(Jmp::Le, Reg::R5, k as i32, "patched");
+        }
+        a.push(Insn::ldx(Size::H, Reg::R1, cfg, C_OFFSETS + 2 * k as i16))
+            .push(Insn::and64_imm(Reg::R1, OFFSET_MASK))
+            .push(Insn::mov64_reg(at, data))
+            .push(Insn::add64_reg(at, Reg::R1))
+            .push(Insn::mov64_reg(Reg::R1, at))
+            .push(Insn::add64_imm(Reg::R1, 2))
+            .jmp_reg(Jmp::Gt, Reg::R1, end, skip)
+            .push(Insn::ldx(Size::H, Reg::R1, entry, 2 * k as i16))
+            .push(Insn::stx(Size::H, at, 0, Reg::R1));
+        if k > 0 {
+            a.label(&next);
+        }
+    }
+    a.label("patched");
+
+    // 4. The stamp. R4 = stamp, R5 = checksum field, then R2 = the stamp's sum.
     let (stamp, csum, sum) = (Reg::R4, Reg::R5, Reg::R2);
-    a.push(Insn::ldx(Size::W, Reg::R1, cfg, C_STAMP_AT))
+    a.push(Insn::mov64_reg(csum, Reg::R0))
+        .push(Insn::ldx(Size::W, Reg::R1, cfg, C_STAMP_AT))
+        .jmp_imm(Jmp::Eq, Reg::R1, 0, "count")
         .push(Insn::and64_imm(Reg::R1, OFFSET_MASK))
         .push(Insn::mov64_reg(stamp, data))
         .push(Insn::add64_reg(stamp, Reg::R1))
         .push(Insn::mov64_reg(Reg::R1, stamp))
         .push(Insn::add64_imm(Reg::R1, crate::stamp::STAMP_LEN as i32))
         .jmp_reg(Jmp::Gt, Reg::R1, end, "count")
-        .push(Insn::ldx(Size::W, Reg::R1, cfg, C_CSUM_AT))
-        .push(Insn::and64_imm(Reg::R1, OFFSET_MASK))
-        .push(Insn::mov64_reg(csum, data))
-        .push(Insn::add64_reg(csum, Reg::R1))
-        .push(Insn::mov64_reg(Reg::R1, csum))
-        .push(Insn::add64_imm(Reg::R1, 2))
-        .jmp_reg(Jmp::Gt, Reg::R1, end, "count")
         // Stream: the run's base plus the CPU, so two CPUs never share numbering.
-        .push(Insn::ldx(Size::DW, Reg::R0, st, S_CPU1))
-        .push(Insn::sub64_imm(Reg::R0, 1))
-        .push(Insn::ldx(Size::W, Reg::R1, cfg, C_STREAM))
-        .push(Insn::add64_reg(Reg::R0, Reg::R1))
+        .push(Insn::ldx(Size::DW, Reg::R0, st, S_STREAM1))
         .push(Insn::and64_imm(Reg::R0, 0xffff))
         .push(Insn::mov64_reg(sum, Reg::R0))
         .push(Insn::be16(Reg::R0))
@@ -308,7 +309,6 @@ impl LiveProgram {
         put(C_FIRST_ENTRY, s.first_entry);
         put(C_NWORDS, s.offsets.len() as u32);
         put(C_STAMP_AT, s.stamp_at.map_or(0, |at| at as u32));
-        put(C_CSUM_AT, s.csum_at as u32);
         put(C_UDP, u32::from(t.udp));
         put(C_STREAM, u32::from(self.stream));
         put(C_EPOCH, epoch.wrapping_add(1));
