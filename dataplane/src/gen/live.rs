@@ -179,6 +179,19 @@ pub fn send_live(
     // (the call still succeeds). Frames the peer did take show up in this end's tx_packets
     // once the peer's NAPI has run, so probe with a few frames and look.
     let limit = config.count.unwrap_or(u64::MAX);
+    if limit == 0 {
+        // A call with repeat 0 would still send one frame.
+        return Ok(GenReport {
+            sent: 0,
+            bytes: 0,
+            bad_csum: 0,
+            seconds: 0.0,
+            generated: Some(0),
+            xmit_errors: Some(0),
+            offered_src: "xdp-program-count-minus-veth-xmit-errors",
+            stream: Some(plan.stream()),
+        });
+    }
     let per_call = call_frames(config.rate, config.burst);
     let probe = limit.min(64).min(u64::from(per_call)) as u32;
     let sent_before = netdev::tx_packets(iface).unwrap_or(0);
