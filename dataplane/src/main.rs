@@ -227,7 +227,7 @@ tables (at most 262144 = sizes x flows x checksum variants). It creates an ifb d
 dpgen<PID> in the current namespace to keep the program attached (removed at exit). IMIX
 goes as calls of one size each, 7:4:1 exactly over every 12 calls. Paced: an absolute
 schedule, calls of at most 256 frames (--burst N: bursts of N). `sent` counts the frames
-that left: the program's own count minus what the veth's XDP transmit refused.
+that left: those the veth's XDP transmit accepted (at most what the program generated).
 --json adds generated, xmit_errors, offered_src (how sent was counted) and stream.";
 
 const SINK_EXAMPLES: &str = "\

@@ -47,7 +47,7 @@ fn live(lab: &Lab, args: &[&str]) -> serde_json::Value {
     let out = lab.dataplane("gen", &full).output().unwrap();
     assert!(out.status.success(), "gen {args:?}: {}", text(&out.stderr));
     let report = last_json(&text(&out.stdout));
-    assert_eq!(report["offered_src"], "xdp-program-count-minus-veth-xmit-errors", "{report}");
+    assert_eq!(report["offered_src"], "veth-xdp-xmit", "{report}");
     assert_eq!(
         report["sent"].as_u64().unwrap() + report["xmit_errors"].as_u64().unwrap(),
         report["generated"].as_u64().unwrap(),

@@ -13,9 +13,11 @@
 //! frames (the receiving veth's ring), or of `--burst N`. Unpaced: calls of
 //! [`LIVE_CALL`] frames.
 //!
-//! Offered: the program's own per-CPU count of frames it generated, minus the frames the
-//! veth's XDP transmit refused (`ethtool -S`: `tx_queue_N_xdp_xmit_errors`, a full peer
-//! ring), not frames asked for.
+//! Offered: frames that left, by gen0's own counters, not frames asked for: those the
+//! veth's XDP transmit accepted (`ethtool -S`: `tx_queue_N_xdp_xmit`; refused ones, a full
+//! peer ring, are `tx_queue_N_xdp_xmit_errors`), at most the program's per-CPU count of
+//! frames it generated. A peer with neither XDP nor GRO drops frames without counting
+//! them anywhere; those are not sent either (the probe at the start catches that case).
 
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -105,6 +107,19 @@ fn parse_xmit(text: &str) -> Option<(u64, u64)> {
     seen.then_some((ok, errors))
 }
 
+/// What left: (sent, refused, how it was counted). With the veth's counters, the frames
+/// its XDP transmit accepted (`xdp_xmit`; at most `generated`): the ones it refused
+/// (`xdp_xmit_errors`, a full peer ring) are not, nor those it drops without counting
+/// (a peer with neither XDP nor GRO). Without them, every frame generated.
+fn offered(generated: u64, before: Option<(u64, u64)>, after: Option<(u64, u64)>) -> (u64, Option<u64>, &'static str) {
+    match (before, after) {
+        (Some((ok0, err0)), Some((ok1, err1))) => {
+            (ok1.saturating_sub(ok0).min(generated), Some(err1.saturating_sub(err0)), "veth-xdp-xmit")
+        }
+        _ => (generated, None, "xdp-program-count"),
+    }
+}
+
 /// The size of call `call`.
 fn call_size(sizes: FrameSize, call: u64) -> usize {
     match sizes {
@@ -188,7 +203,7 @@ pub fn send_live(
             seconds: 0.0,
             generated: Some(0),
             xmit_errors: Some(0),
-            offered_src: "xdp-program-count-minus-veth-xmit-errors",
+            offered_src: "veth-xdp-xmit",
             stream: Some(plan.stream()),
         });
     }
@@ -242,11 +257,7 @@ pub fn send_live(
 
     let states = live.states()?;
     let generated: u64 = states.iter().map(|s| s.generated).sum();
-    let xmit_errors = match (xmit_before, xmit_counters(iface)) {
-        (Some((_, before)), Some((_, after))) => Some(after.saturating_sub(before)),
-        _ => None,
-    };
-    let sent = generated.saturating_sub(xmit_errors.unwrap_or(0));
+    let (sent, xmit_errors, offered_src) = offered(generated, xmit_before, xmit_counters(iface));
     // The busiest CPU's stream (the generator's, when pinned).
     let cpu = states.iter().enumerate().max_by_key(|(_, s)| s.generated).map_or(0, |(cpu, _)| cpu);
     let stream = plan.stream().wrapping_add(cpu as u16);
@@ -258,11 +269,7 @@ pub fn send_live(
         seconds,
         generated: Some(generated),
         xmit_errors,
-        offered_src: if xmit_errors.is_some() {
-            "xdp-program-count-minus-veth-xmit-errors"
-        } else {
-            "xdp-program-count"
-        },
+        offered_src,
         stream: Some(stream),
     })
 }
@@ -296,11 +303,7 @@ pub fn send_reference(config: &GenConfig, iface: &str, ifindex: u32, stop: &Atom
         asked += u64::from(count);
     }
     let seconds = start.elapsed().as_secs_f64();
-    let xmit_errors = match (xmit_before, xmit_counters(iface)) {
-        (Some((_, before)), Some((_, after))) => Some(after.saturating_sub(before)),
-        _ => None,
-    };
-    let sent = asked.saturating_sub(xmit_errors.unwrap_or(0));
+    let (sent, xmit_errors, offered_src) = offered(asked, xmit_before, xmit_counters(iface));
     Ok(GenReport {
         sent,
         bytes: sent * frame.len() as u64,
@@ -308,7 +311,7 @@ pub fn send_reference(config: &GenConfig, iface: &str, ifindex: u32, stop: &Atom
         seconds,
         generated: Some(asked),
         xmit_errors,
-        offered_src: "frames-asked-minus-veth-xmit-errors",
+        offered_src,
         stream: None,
     })
 }
@@ -324,6 +327,14 @@ mod tests {
                     tx_queue_1_xdp_xmit_errors: 2\n";
         assert_eq!(parse_xmit(text), Some((14, 3)));
         assert_eq!(parse_xmit("NIC statistics:\n     rx_packets: 3\n"), None);
+    }
+
+    #[test]
+    fn sent_is_what_the_veth_accepted() {
+        assert_eq!(offered(100, Some((5, 1)), Some((95, 11))), (90, Some(10), "veth-xdp-xmit"));
+        // Dropped uncounted (a peer without XDP or GRO): not sent either.
+        assert_eq!(offered(100, Some((0, 0)), Some((40, 0))), (40, Some(0), "veth-xdp-xmit"));
+        assert_eq!(offered(100, None, Some((40, 0))), (100, None, "xdp-program-count"));
     }
 
     #[test]
