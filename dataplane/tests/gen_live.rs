@@ -225,6 +225,15 @@ fn live_frames_vary_flows_and_bad_checksums_per_frame() {
     assert_eq!(bad_frames.len(), 200);
     assert!(statuses.iter().all(|s| s.iter().filter(|v| *v == "0").count() <= 1));
     assert_eq!(bad_frames.iter().map(|i| i % 5).collect::<HashSet<_>>(), HashSet::from([4]));
+    // Per layer, by tshark's fields: ip (outer, inner), then udp (outer, inner).
+    let mut per_field = [0usize; 4];
+    for s in &statuses {
+        assert_eq!(s.len(), 4, "{s:?}");
+        for (k, v) in s.iter().enumerate() {
+            per_field[k] += usize::from(v == "0");
+        }
+    }
+    assert_eq!(per_field, [50, 50, 50, 50], "outer_l3, inner_l3, outer_l4, inner_l4");
     let _ = std::fs::remove_file(path);
 }
 
