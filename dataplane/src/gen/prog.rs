@@ -7,7 +7,8 @@
 //! 2. copies the entry's words (`first_entry + flow * variants + variant`) over the frame,
 //!    the innermost L4 checksum among them;
 //! 3. when the call's size has room: the stamp (stream = base + CPU id, the CPU's
-//!    sequence number, `bpf_ktime_get_ns`) and its one's-complement sum added to the
+//!    sequence number, `bpf_ktime_get_ns` read every [`CLOCK_EVERY`] frames and at each
+//!    call's first) and its one's-complement sum added to the
 //!    innermost L4 checksum (RFC 1624 eqn. 3; a UDP result of 0 is written 0xffff, RFC 768).
 //!    Outer checksums (VXLAN / Geneve outer UDP, GRE) need no change: a segment whose own
 //!    checksum was updated for new bytes has the same one's-complement total as before, so
