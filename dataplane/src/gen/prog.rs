@@ -35,14 +35,18 @@ const C_FIRST_ENTRY: i16 = 20;
 const C_NWORDS: i16 = 24;
 /// 0: the call's frames have no room for a stamp.
 const C_STAMP_AT: i16 = 28;
-// 32: unused (the checksum field is word 0 of the patch).
+/// 1: the run has one entry per size (one flow, no bad checksums): the program takes
+/// [`C_ENTRY0`] and skips the flow, the variant and the table.
+const C_SINGLE: i16 = 32;
 const C_UDP: i16 = 36;
 const C_STREAM: i16 = 40;
 /// Bumped by user space before every call: a new call reads the clock on its first frame.
 const C_EPOCH: i16 = 44;
 /// `MAX_WORDS` u16 byte offsets.
 const C_OFFSETS: i16 = 48;
-const CONFIG_SIZE: u32 = C_OFFSETS as u32 + 2 * MAX_WORDS as u32;
+/// The slice's first entry (its values), for [`C_SINGLE`] runs.
+const C_ENTRY0: i16 = C_OFFSETS + 2 * MAX_WORDS as i16;
+const CONFIG_SIZE: u32 = C_ENTRY0 as u32 + 2 * MAX_WORDS as u32;
 
 // Per-CPU state value: u64 fields, as [`CpuState`].
 const S_GENERATED: i16 = 0;
@@ -102,7 +106,14 @@ pub fn program(config: RawFd, state: RawFd, table: RawFd) -> Vec<Insn> {
         .jmp_imm(Jmp::Eq, Reg::R0, 0, "abort")
         .push(Insn::mov64_reg(st, Reg::R0));
 
-    // 1. The variant (R3) and the flow.
+    // 1. The entry: the config's copy when there is only one, else by variant (R3) and
+    // flow.
+    a.push(Insn::ldx(Size::W, Reg::R1, cfg, C_SINGLE))
+        .jmp_imm(Jmp::Eq, Reg::R1, 0, "by_flow")
+        .push(Insn::mov64_reg(entry, cfg))
+        .push(Insn::add64_imm(entry, C_ENTRY0.into()))
+        .ja("have_entry")
+        .label("by_flow");
     a.push(Insn::mov64_imm(Reg::R3, 0))
         .push(Insn::ldx(Size::W, Reg::R2, cfg, C_BAD_NUM))
         .jmp_imm(Jmp::Eq, Reg::R2, 0, "no_bad")
@@ -141,7 +152,8 @@ pub fn program(config: RawFd, state: RawFd, table: RawFd) -> Vec<Insn> {
         .push(Insn::add64_imm(Reg::R2, ENTRY_KEY.into()))
         .push(Insn::call(helpers::MAP_LOOKUP_ELEM))
         .jmp_imm(Jmp::Eq, Reg::R0, 0, "abort")
-        .push(Insn::mov64_reg(entry, Reg::R0));
+        .push(Insn::mov64_reg(entry, Reg::R0))
+        .label("have_entry");
 
     // 2. The clock (cached, see CLOCK_EVERY) and the stream (the run's base plus the CPU,
     // read once), before anything holds a packet pointer: helpers clobber R1-R5.
@@ -334,10 +346,15 @@ impl LiveProgram {
         put(C_STAMP_AT, s.stamp_at.map_or(0, |at| at as u32));
         put(C_UDP, u32::from(t.udp));
         put(C_STREAM, u32::from(self.stream));
+        put(C_SINGLE, u32::from(t.flows == 1 && t.variants == 1));
         put(C_EPOCH, epoch.wrapping_add(1));
         for (k, &at) in s.offsets.iter().enumerate() {
             let o = C_OFFSETS as usize + 2 * k;
             v[o..o + 2].copy_from_slice(&at.to_ne_bytes());
+        }
+        for (k, word) in t.values[s.first_entry as usize].iter().enumerate() {
+            let o = C_ENTRY0 as usize + 2 * k;
+            v[o..o + 2].copy_from_slice(&word.to_ne_bytes());
         }
         self.config.update(&0u32.to_ne_bytes(), &v).map_err(|e| e.to_string())
     }
@@ -415,9 +432,11 @@ mod kernel_tests {
             (Template::new(TemplateKind::Gre, true), FrameSize::Fixed(200)),
             (Template::new(TemplateKind::Geneve, false), FrameSize::Fixed(128)),
         ];
-        for (template, sizes) in cases {
-            let bad = Some(BadCsum { percent: 30.0, layer: None });
-            let plan = FramePlan::new(template, sizes, 5, bad, true).unwrap();
+        let runs = cases
+            .iter()
+            .flat_map(|&(t, sizes)| [(t, sizes, 5, Some(BadCsum { percent: 30.0, layer: None })), (t, sizes, 1, None)]);
+        for (template, sizes, flows, bad) in runs {
+            let plan = FramePlan::new(template, sizes, flows, bad, true).unwrap();
             let live = LiveProgram::load(PatchTable::build(&plan).unwrap(), 0xfff0).unwrap();
             let table = live.table();
             let mut state = CpuState::default();
