@@ -220,9 +220,15 @@ tunnel's outer source port follows the flow.
 --bad-csum-layer or else at each layer the template has in turn; the others stay right.
 Frames carry an 18-byte stamp at the start of the innermost payload (stream, sequence
 number, send time) when they have room (a 60-byte IPv4 UDP frame does; 60-byte TCP does
-not): `dataplane sink` reads it. The live engine sends one buffer many
-times per call, so its stamps carry no sequence, and flows, sizes and bad checksums
-change per call (16384 frames, or a 50 ms slice when paced), not per frame.";
+not): `dataplane sink` reads it (in the kernel; --engine af-xdp in user space).
+--engine live: BPF_PROG_RUN live frames; its XDP program varies every frame in the kernel
+(flow, bad checksum, stamp numbered per CPU: stream = base + CPU id) from per-size patch
+tables (at most 262144 = sizes x flows x checksum variants). It creates an ifb device
+dpgen<PID> in the current namespace to keep the program attached (removed at exit). IMIX
+goes as calls of one size each, 7:4:1 exactly over every 12 calls. Paced: an absolute
+schedule, calls of at most 256 frames (--burst N: bursts of N). `sent` counts the frames
+that left: those the veth's XDP transmit accepted (at most what the program generated).
+--json adds generated, xmit_errors, offered_src (how sent was counted) and stream.";
 
 const SINK_EXAMPLES: &str = "\
 Examples:
@@ -417,8 +423,12 @@ enum ModeArg {
 enum EngineArg {
     /// AF_XDP transmit (copy mode on veth: every frame becomes an skb).
     AfXdp,
-    /// BPF_PROG_RUN live frames: several Mpps per core; the peer needs XDP or GRO.
+    /// BPF_PROG_RUN live frames, every frame varied by an XDP program in the kernel (line
+    /// rate on one core); the peer needs XDP or GRO; creates an ifb device for the run.
     Live,
+    /// Bench helper: the bare live-frames loop (one 60-byte frame), the live engine's reference.
+    #[value(hide = true)]
+    LiveReference,
 }
 
 #[derive(Args)]
@@ -459,9 +469,13 @@ struct GenArgs {
     /// Send for S seconds, then stop.
     #[arg(long, value_name = "S")]
     duration: Option<f64>,
-    /// Frames per second (token bucket); default: as fast as possible.
+    /// Frames per second; default: as fast as possible.
     #[arg(long, value_name = "PPS")]
     rate: Option<f64>,
+    /// With --rate: frames leave in back-to-back bursts of N at the average rate (bursty
+    /// load for overload tests).
+    #[arg(long, value_name = "N", requires = "rate", value_parser = clap::value_parser!(u32).range(1..))]
+    burst: Option<u32>,
     /// Also (or, without --iface, only) write the frames to a pcap file.
     #[arg(long, value_name = "OUT")]
     pcap: Option<PathBuf>,
@@ -758,6 +772,7 @@ fn cmd_gen(args: GenArgs) -> Result<(), String> {
     let engine = match args.engine {
         EngineArg::AfXdp => Engine::AfXdp,
         EngineArg::Live => Engine::Live,
+        EngineArg::LiveReference => Engine::LiveReference,
     };
     let config = GenConfig {
         engine,
@@ -772,6 +787,7 @@ fn cmd_gen(args: GenArgs) -> Result<(), String> {
             Some(r) if !(r.is_finite() && r > 0.0) => return Err(format!("--rate {r}: give frames per second > 0")),
             r => r,
         },
+        burst: args.burst,
         queue: args.queue,
         mode: match args.mode {
             ModeArg::Auto => BindMode::Auto,
@@ -795,7 +811,7 @@ fn cmd_gen(args: GenArgs) -> Result<(), String> {
         FrameSize::Fixed(size) => size,
         FrameSize::Imix => dataplane::template::MIN_FRAME,
     };
-    if engine == Engine::AfXdp && !template.has_stamp_room(smallest) {
+    if engine != Engine::LiveReference && !template.has_stamp_room(smallest) {
         eprintln!(
             "dataplane gen: {}-byte {} frames have no room for the {}-byte sequence stamp: a sink counts them \
              but sees no loss or latency (from {} bytes on they have)",
@@ -816,6 +832,8 @@ fn cmd_gen(args: GenArgs) -> Result<(), String> {
                 "sent": report.sent, "bytes": report.bytes, "bad_csum": report.bad_csum,
                 "seconds": report.seconds, "pps": report.pps(), "gbps": report.gbps(),
                 "template": kind.name(), "ipv6": args.ipv6, "flows": args.flows,
+                "generated": report.generated, "xmit_errors": report.xmit_errors,
+                "offered_src": report.offered_src, "stream": report.stream,
             })
         );
     } else if config.iface.is_none() {

@@ -613,6 +613,11 @@ impl Template {
         size.max(self.min_len())
     }
 
+    /// Where the innermost L4 header's checksum field sits (the same for every size and flow).
+    pub fn l4_checksum_at(&self) -> usize {
+        self.headers_len() - self.plain.l4.header_len() + self.plain.l4.checksum_offset()
+    }
+
     /// Whether a frame of `size` has room for the sequence stamp.
     pub fn has_stamp_room(&self, size: usize) -> bool {
         self.frame_len(size) - self.headers_len() >= STAMP_LEN

@@ -2,11 +2,16 @@
 //! IPv6) out of an interface, as fast as possible or at a paced rate, with flows, IMIX
 //! sizes and bad checksums as asked ([`FramePlan`]), or writes them to a capture.
 //!
-//! Every frame of the af-xdp engine is built anew in its UMEM frame just before it goes in
-//! the transmit ring, with a stamp ([`crate::stamp`]) holding its sequence number (its index,
-//! from 0) and the time, for the sink's loss, reorder and latency counts. The live engine
-//! repeats one buffer many times per system call, so its frames carry a static stamp (no
-//! sequence), and flows, sizes and bad checksums change per call, not per frame.
+//! Both engines vary every frame: its flow, its size, its bad checksum and its stamp
+//! ([`crate::stamp`]: stream, sequence number, send time, for the sink's loss, reorder and
+//! latency counts).
+//! - af-xdp: every frame is built anew in its UMEM frame just before it goes in the
+//!   transmit ring; its sequence number is its index.
+//! - live: `BPF_PROG_RUN` live frames, the variation done in the kernel by an XDP program
+//!   ([`prog`]) from a table of per-(size, flow, checksum variant) word patches ([`patch`])
+//!   and per-CPU state; the program stays attached to an idle `ifb` device the generator
+//!   creates in its namespace (and removes), so calls go back to back ([`live`]). Stamps
+//!   are numbered per CPU (stream = the run's base stream + the CPU id).
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -20,17 +25,26 @@ use crate::pipeline::CsumLayer;
 use crate::stamp::Stamp;
 use crate::template::{FrameSize, Template, MAX_FRAME};
 
+pub mod live;
+pub mod patch;
+pub mod prog;
+
 /// How frames are put on the wire.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Engine {
     /// AF_XDP transmit: in copy mode every frame becomes an skb (about 0.5 Mpps per core
     /// on veth).
     AfXdp,
-    /// `BPF_PROG_RUN` with `BPF_F_TEST_XDP_LIVE_FRAMES`: the kernel runs an XDP_TX program
-    /// on the frame in a loop and each copy leaves through the interface's XDP transmit path
-    /// (several Mpps per core). The receiving side needs an XDP program or GRO. With a rate,
-    /// frames go in 50 ms slices at full speed (coarse pacing).
+    /// `BPF_PROG_RUN` with `BPF_F_TEST_XDP_LIVE_FRAMES`: the kernel runs the generator's XDP
+    /// program ([`prog`]) on copies of a base frame; it turns each into the plan's next frame
+    /// and it leaves through the interface's XDP transmit path (millions of frames per second
+    /// per core). The receiving side needs an XDP program or GRO. Creates an `ifb` device
+    /// (`dpgen<pid>`) for the run: see [`live`].
     Live,
+    /// A bench helper, not a product path: the bare live-frames loop (one 60-byte frame, an
+    /// XDP_TX program kept attached to an ifb), the reference the live engine is measured
+    /// against.
+    LiveReference,
 }
 
 /// `--bad-csum PCT [--bad-csum-layer LAYER]`.
@@ -57,8 +71,8 @@ pub struct FramePlan {
 }
 
 impl FramePlan {
-    /// `sequenced`: stamps carry the frame index (false for the live engine, which sends
-    /// each buffer many times).
+    /// `sequenced`: stamps carry the frame index (false: [`crate::stamp::MAGIC_STATIC`]
+    /// stamps, for frames repeated as the same bytes).
     pub fn new(
         template: Template,
         sizes: FrameSize,
@@ -123,12 +137,20 @@ impl FramePlan {
         }
     }
 
+    /// floor(n·p) for the plan's share p, in whole numbers (p is the percentage to four
+    /// decimals, [`patch::bad_num`] out of [`patch::BAD_DEN`]): the live engine's program
+    /// counts the same way.
+    fn bad_before(&self, n: u64) -> u64 {
+        self.bad
+            .map_or(0, |b| (u128::from(n) * u128::from(patch::bad_num(b.percent)) / u128::from(patch::BAD_DEN)) as u64)
+    }
+
     /// Which checksum of frame `index` is wrong, if any.
     pub fn bad_layer(&self, index: u64) -> Option<CsumLayer> {
-        let p = self.bad?.percent / 100.0;
-        let before = (index as f64 * p).floor();
-        if ((index + 1) as f64 * p).floor() > before {
-            Some(self.bad_layers[(before as u64 % self.bad_layers.len() as u64) as usize])
+        self.bad?;
+        let before = self.bad_before(index);
+        if self.bad_before(index + 1) > before {
+            Some(self.bad_layers[(before % self.bad_layers.len() as u64) as usize])
         } else {
             None
         }
@@ -136,7 +158,7 @@ impl FramePlan {
 
     /// How many of the first `n` frames have a bad checksum.
     pub fn bad_in_first(&self, n: u64) -> u64 {
-        self.bad.map_or(0, |b| (n as f64 * b.percent / 100.0).floor() as u64)
+        self.bad_before(n)
     }
 
     /// Bytes of the first `n` frames (without FCS).
@@ -193,6 +215,9 @@ pub struct GenConfig {
     pub count: Option<u64>,
     pub duration: Option<Duration>,
     pub rate: Option<f64>,
+    /// `--burst N` (with a rate): frames leave in back-to-back bursts of N at the average
+    /// rate.
+    pub burst: Option<u32>,
     pub queue: u32,
     pub mode: BindMode,
     pub core: Option<usize>,
@@ -201,13 +226,22 @@ pub struct GenConfig {
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct GenReport {
-    /// Frames the kernel took and completed.
+    /// Frames that left the interface: completed by the kernel (af-xdp), or accepted by
+    /// the veth's XDP transmit, at most what the program generated (live).
     pub sent: u64,
     /// Their bytes, without FCS.
     pub bytes: u64,
     /// How many of them have a bad checksum.
     pub bad_csum: u64,
     pub seconds: f64,
+    /// Live engine: frames its XDP program generated (all CPUs).
+    pub generated: Option<u64>,
+    /// Live engine: frames the veth's XDP transmit refused (`ethtool -S`), if readable.
+    pub xmit_errors: Option<u64>,
+    /// How `sent` was counted.
+    pub offered_src: &'static str,
+    /// The stamps' stream id (live: of the CPU that generated).
+    pub stream: Option<u16>,
 }
 
 impl GenReport {
@@ -271,8 +305,8 @@ impl Pacer {
 }
 
 pub fn generate(config: &GenConfig, stop: &AtomicBool) -> Result<GenReport, String> {
-    let sequenced = config.engine == Engine::AfXdp;
-    let plan = FramePlan::new(config.template, config.sizes, config.flows, config.bad_csum, sequenced)?;
+    // Both engines number every frame (the live engine in its XDP program).
+    let plan = FramePlan::new(config.template, config.sizes, config.flows, config.bad_csum, true)?;
     if let Some(path) = &config.pcap {
         let count = config.count.unwrap_or(1);
         let mut writer = pmd::pcap::create_capture(path).map_err(|e| e.to_string())?;
@@ -286,7 +320,16 @@ pub fn generate(config: &GenConfig, stop: &AtomicBool) -> Result<GenReport, Stri
         }
         if config.iface.is_none() {
             let bytes = file_plan.bytes_of_first(count);
-            return Ok(GenReport { sent: count, bytes, bad_csum: file_plan.bad_in_first(count), seconds: 0.0 });
+            return Ok(GenReport {
+                sent: count,
+                bytes,
+                bad_csum: file_plan.bad_in_first(count),
+                seconds: 0.0,
+                generated: None,
+                xmit_errors: None,
+                offered_src: "capture",
+                stream: Some(file_plan.stream),
+            });
         }
     }
     let iface = config.iface.as_deref().ok_or("give --iface NAME to send, or --pcap FILE to write a capture")?;
@@ -307,7 +350,8 @@ pub fn generate(config: &GenConfig, stop: &AtomicBool) -> Result<GenReport, Stri
     }
     match config.engine {
         Engine::AfXdp => send_af_xdp(config, &plan, iface, ifindex, stop),
-        Engine::Live => send_live(config, &plan, iface, ifindex, stop),
+        Engine::Live => live::send_live(config, &plan, iface, ifindex, stop),
+        Engine::LiveReference => live::send_reference(config, iface, ifindex, stop),
     }
 }
 
@@ -333,10 +377,11 @@ fn send_af_xdp(
     let mut free: Vec<Frame> = frames;
     let mut batch: Vec<Frame> = Vec::with_capacity(BURST);
     let mut done: Vec<Frame> = Vec::with_capacity(TX_RING as usize);
-    // Bursts of at most 1 frame per token: paced traffic is smooth.
-    let mut pacer = config.rate.map(|rate| Pacer::new(rate, 1));
+    // Bursts of at most 1 frame per token (paced traffic is smooth), or of --burst.
+    let mut pacer = config.rate.map(|rate| Pacer::new(rate, config.burst.unwrap_or(1) as usize));
     let limit = config.count.unwrap_or(u64::MAX);
     let (mut submitted, mut completed) = (0u64, 0u64);
+    let mut burst_left = 0usize;
     let start = Instant::now();
     let fd = socket.raw_fd();
     let tx = socket.tx.as_mut().expect("the socket has a tx ring");
@@ -353,8 +398,16 @@ fn send_af_xdp(
         }
         completed += reap(&mut socket.comp, &mut free, &mut done);
         let mut want = BURST.min(free.len()).min((limit - submitted) as usize);
-        if let Some(pacer) = &mut pacer {
-            want = pacer.allow(want, stop);
+        match (&mut pacer, config.burst) {
+            // --burst N: wait for N tokens, then send them back to back.
+            (Some(pacer), Some(burst)) => {
+                if burst_left == 0 {
+                    burst_left = pacer.allow(burst as usize, stop);
+                }
+                want = want.min(burst_left);
+            }
+            (Some(pacer), None) => want = pacer.allow(want, stop),
+            (None, _) => {}
         }
         if want > 0 {
             batch.extend(free.drain(free.len() - want..));
@@ -365,7 +418,9 @@ fn send_af_xdp(
                 let len = plan.write(submitted + j as u64, now, umem.buffer_mut(frame))?;
                 frame.set_len(len);
             }
-            submitted += tx.send_from(&mut batch) as u64;
+            let taken = tx.send_from(&mut batch);
+            submitted += taken as u64;
+            burst_left = burst_left.saturating_sub(taken);
             free.append(&mut batch);
         }
         if tx.needs_wakeup() && tx.in_flight() > 0 {
@@ -386,87 +441,11 @@ fn send_af_xdp(
         bytes: plan.bytes_of_first(completed),
         bad_csum: plan.bad_in_first(completed),
         seconds: start.elapsed().as_secs_f64(),
+        generated: None,
+        xmit_errors: None,
+        offered_src: "af-xdp-completions",
+        stream: Some(plan.stream),
     })
-}
-
-/// Frames per `BPF_PROG_RUN` call when sending as fast as possible: large enough that the
-/// syscall costs nothing per frame, small enough to stop on time.
-const LIVE_CHUNK: u32 = 16 * 1024;
-
-fn send_live(
-    config: &GenConfig,
-    plan: &FramePlan,
-    iface: &str,
-    ifindex: u32,
-    stop: &AtomicBool,
-) -> Result<GenReport, String> {
-    use bpf::{Insn, ProgType, Program, Reg, TestRunOptions};
-
-    // XDP_TX in a live-frames run is a redirect back out of the "ingress" interface.
-    let program = Program::load(ProgType::Xdp, "gen_xdp_tx", &[Insn::mov64_imm(Reg::R0, bpf::xdp::TX), Insn::exit()])
-        .map_err(|e| e.to_string())?;
-    // Call number `call` sends `count` copies of frame `call` of the plan.
-    let mut buffer = vec![0u8; MAX_FRAME];
-    let mut run = |call: u64, count: u32| -> Result<(u64, bool), String> {
-        let len = plan.write(call, pmd::clock::monotonic_ns(), &mut buffer)?;
-        let context = bpf::xdp::XdpMd::for_frame(len, ifindex, config.queue).to_bytes();
-        let options = TestRunOptions {
-            repeat: count,
-            flags: TestRunOptions::XDP_LIVE_FRAMES,
-            ctx_in: Some(&context),
-            ..Default::default()
-        };
-        program.test_run_with(&buffer[..len], &options).map_err(|e| format!("live frames on {iface}: {e}"))?;
-        Ok((u64::from(count) * len as u64, plan.bad_layer(call).is_some()))
-    };
-
-    // A redirect into a veth whose peer has neither an XDP program nor GRO fails silently
-    // (the call still succeeds). Frames the peer did take show up in this end's tx_packets
-    // once the peer's NAPI has run, so probe with one batch and look.
-    let limit = config.count.unwrap_or(u64::MAX);
-    let probe = limit.min(64) as u32;
-    let sent_before = netdev::tx_packets(iface).unwrap_or(0);
-    let (mut bytes, probe_bad) = run(0, probe)?;
-    let probe_start = Instant::now();
-    while netdev::tx_packets(iface).unwrap_or(0) == sent_before {
-        if probe_start.elapsed() > Duration::from_millis(200) {
-            return Err(format!(
-                "the peer of {iface} took none of {probe} probe frames: it needs an XDP program (start the \
-                 dataplane or the sink on it first) or GRO (ethtool -K PEER gro on)"
-            ));
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-
-    // The probe frames count: they went out.
-    let mut sent = u64::from(probe);
-    let mut bad_csum = if probe_bad { sent } else { 0 };
-    let mut call = 1;
-    // Each call sets the kernel up anew (a page pool, torn down behind an RCU grace period:
-    // milliseconds), so paced traffic goes in slices of 50 ms, each sent at full speed. The
-    // af_xdp engine paces frame by frame.
-    let mut pacer = config.rate.map(|rate| Pacer::new(rate, (rate / 20.0).max(1.0) as usize));
-    let start = Instant::now();
-    while sent < limit && !stop.load(Ordering::Relaxed) {
-        if config.duration.is_some_and(|d| start.elapsed() >= d) {
-            break;
-        }
-        let room = (limit - sent).min(u64::from(LIVE_CHUNK)) as u32;
-        let count = match &mut pacer {
-            Some(pacer) => pacer.allow(room as usize, stop) as u32,
-            None => room,
-        };
-        if count > 0 {
-            let (call_bytes, bad) = run(call, count)?;
-            call += 1;
-            sent += u64::from(count);
-            bytes += call_bytes;
-            if bad {
-                bad_csum += u64::from(count);
-            }
-        }
-    }
-    Ok(GenReport { sent, bytes, bad_csum, seconds: start.elapsed().as_secs_f64() })
 }
 
 #[cfg(test)]

@@ -1,0 +1,485 @@
+//! The live engine's XDP program and its maps: every frame of a live-frames run becomes
+//! frame `i` of the plan in the kernel ([`super::patch`] says how the table is made).
+//!
+//! Per frame, from its CPU's state and the config:
+//! 1. variant: bad when floor((i+1)p) > floor(ip) (an accumulator of p in millionths), the
+//!    layers in turn; flow = i mod flows (a counter);
+//! 2. copies the entry's words (`first_entry + flow * variants + variant`) over the frame,
+//!    the innermost L4 checksum among them;
+//! 3. when the call's size has room: the stamp (stream = base + CPU id, the CPU's
+//!    sequence number, `bpf_ktime_get_ns` read every [`CLOCK_EVERY`] frames and at each
+//!    call's first) and its one's-complement sum added to the
+//!    innermost L4 checksum (RFC 1624 eqn. 3; a UDP result of 0 is written 0xffff, RFC 768).
+//!    Outer checksums (VXLAN / Geneve outer UDP, GRE) need no change: a segment whose own
+//!    checksum was updated for new bytes has the same one's-complement total as before, so
+//!    every checksum covering the whole inner segment stays right (the reasoning of Local
+//!    Checksum Offload, Documentation/networking/checksum-offloads.rst). This holds for a
+//!    deliberately wrong inner checksum too: it stays wrong by the same amount;
+//! 4. counts the frame in the CPU's state and returns XDP_TX.
+//!
+//! Nothing depends on what the recycled page held: every varying byte is written each time.
+
+use std::os::fd::RawFd;
+
+use bpf::{helpers, xdp, Asm, Insn, Jmp, Map, MapType, ProgType, Program, Reg, Size};
+
+use super::patch::{CpuState, PatchTable, Slice, BAD_DEN, MAX_WORDS};
+
+// Config map value (one entry), all little-endian host u32 unless said.
+const C_FLOWS: i16 = 0;
+const C_VARIANTS: i16 = 4;
+const C_BAD_NUM: i16 = 8;
+const C_BAD_DEN: i16 = 12;
+const C_LAYERS: i16 = 16;
+const C_FIRST_ENTRY: i16 = 20;
+const C_NWORDS: i16 = 24;
+/// 0: the call's frames have no room for a stamp.
+const C_STAMP_AT: i16 = 28;
+/// 1: the run has one entry per size (one flow, no bad checksums): the program takes
+/// [`C_ENTRY0`] and skips the flow, the variant and the table.
+const C_SINGLE: i16 = 32;
+const C_UDP: i16 = 36;
+const C_STREAM: i16 = 40;
+/// Bumped by user space before every call: a new call reads the clock on its first frame.
+const C_EPOCH: i16 = 44;
+/// `MAX_WORDS` u16 byte offsets.
+const C_OFFSETS: i16 = 48;
+/// The slice's first entry (its values), for [`C_SINGLE`] runs.
+const C_ENTRY0: i16 = C_OFFSETS + 2 * MAX_WORDS as i16;
+const CONFIG_SIZE: u32 = C_ENTRY0 as u32 + 2 * MAX_WORDS as u32;
+
+// Per-CPU state value: u64 fields, as [`CpuState`].
+const S_GENERATED: i16 = 0;
+const S_SEQ: i16 = 8;
+const S_FLOW: i16 = 16;
+const S_ACC: i16 = 24;
+const S_TURN: i16 = 32;
+/// 0x10000 | the stamps' stream (the run's base + the CPU id) in wire order; 0: not read
+/// yet.
+const S_STREAM_BE: i16 = 40;
+/// The send time stamps get, in wire order, read every [`CLOCK_EVERY`] stamped frames.
+const S_NOW_BE: i16 = 48;
+const S_SINCE: i16 = 56;
+const S_EPOCH: i16 = 64;
+/// The stream, host order.
+const S_STREAM: i16 = 72;
+/// The stream plus the send time's two 32-bit halves: their part of the stamp's sum.
+const S_CONST_SUM: i16 = 80;
+const STATE_SIZE: u32 = 88;
+
+/// Stamped frames per `bpf_ktime_get_ns`: the helper costs ~35 ns here, half of a frame's
+/// whole budget at line rate; 32 frames at ~13 Mpps are ~2.5 µs, so a stamp's send time is
+/// at most that early (latencies here are tens of µs). Each call's first stamped frame
+/// reads the clock anew (paced calls may be a millisecond apart).
+pub const CLOCK_EVERY: i32 = 32;
+
+// Stack slots.
+const KEY: i16 = -4;
+const ENTRY_KEY: i16 = -8;
+
+/// Offsets are masked to this before they touch a packet pointer (the verifier needs a
+/// bound; frames are at most 1514 bytes plus tunnel headers).
+const OFFSET_MASK: i32 = 0x7fe;
+
+/// `dst = &value` of the single-entry array map `fd` (`BPF_PSEUDO_MAP_VALUE`: the source
+/// register field says 2, the second slot's immediate is the offset into the value).
+fn ld_map_value(dst: Reg, fd: RawFd) -> [Insn; 2] {
+    let mut pair = Insn::ld_imm64(dst, u64::from(fd as u32));
+    // Reg::R2 stands for the number 2 in the source field.
+    pair[0] = Insn::new(pair[0].code, dst, Reg::R2, 0, fd);
+    pair
+}
+
+/// The program for maps `config` (one entry: its value is read by address), `state` and
+/// `table`.
+pub fn program(config: RawFd, state: RawFd, table: RawFd) -> Vec<Insn> {
+    let (ctx, entry, st, cfg) = (Reg::R6, Reg::R7, Reg::R8, Reg::R9);
+    let mut a = Asm::new();
+    // The config's one value by address (no lookup); this CPU's state by lookup.
+    a.push(Insn::mov64_reg(ctx, Reg::R1))
+        .push(Insn::st(Size::W, Reg::R10, KEY, 0))
+        .push2(ld_map_value(cfg, config))
+        .push2(Insn::ld_map_fd(Reg::R1, state))
+        .push(Insn::mov64_reg(Reg::R2, Reg::R10))
+        .push(Insn::add64_imm(Reg::R2, KEY.into()))
+        .push(Insn::call(helpers::MAP_LOOKUP_ELEM))
+        .jmp_imm(Jmp::Eq, Reg::R0, 0, "abort")
+        .push(Insn::mov64_reg(st, Reg::R0));
+
+    // 1. The entry: the config's copy when there is only one, else by variant (R3) and
+    // flow.
+    a.push(Insn::ldx(Size::W, Reg::R1, cfg, C_SINGLE))
+        .jmp_imm(Jmp::Eq, Reg::R1, 0, "by_flow")
+        .push(Insn::mov64_reg(entry, cfg))
+        .push(Insn::add64_imm(entry, C_ENTRY0.into()))
+        .ja("have_entry")
+        .label("by_flow");
+    a.push(Insn::mov64_imm(Reg::R3, 0))
+        .push(Insn::ldx(Size::W, Reg::R2, cfg, C_BAD_NUM))
+        .jmp_imm(Jmp::Eq, Reg::R2, 0, "no_bad")
+        .push(Insn::ldx(Size::DW, Reg::R1, st, S_ACC))
+        .push(Insn::add64_reg(Reg::R1, Reg::R2))
+        .push(Insn::ldx(Size::W, Reg::R4, cfg, C_BAD_DEN))
+        .jmp_reg(Jmp::Lt, Reg::R1, Reg::R4, "good")
+        .push(Insn::sub64_reg(Reg::R1, Reg::R4))
+        .push(Insn::ldx(Size::DW, Reg::R5, st, S_TURN))
+        .push(Insn::mov64_reg(Reg::R3, Reg::R5))
+        .push(Insn::add64_imm(Reg::R3, 1))
+        .push(Insn::add64_imm(Reg::R5, 1))
+        .push(Insn::ldx(Size::W, Reg::R0, cfg, C_LAYERS))
+        .jmp_reg(Jmp::Lt, Reg::R5, Reg::R0, "turn_ok")
+        .push(Insn::mov64_imm(Reg::R5, 0))
+        .label("turn_ok")
+        .push(Insn::stx(Size::DW, st, S_TURN, Reg::R5))
+        .label("good")
+        .push(Insn::stx(Size::DW, st, S_ACC, Reg::R1))
+        .label("no_bad")
+        .push(Insn::ldx(Size::DW, Reg::R1, st, S_FLOW))
+        .push(Insn::ldx(Size::W, Reg::R2, cfg, C_VARIANTS))
+        .push(Insn::mul64_reg(Reg::R2, Reg::R1))
+        .push(Insn::add64_reg(Reg::R2, Reg::R3))
+        .push(Insn::ldx(Size::W, Reg::R0, cfg, C_FIRST_ENTRY))
+        .push(Insn::add64_reg(Reg::R2, Reg::R0))
+        .push(Insn::stx(Size::W, Reg::R10, ENTRY_KEY, Reg::R2))
+        .push(Insn::add64_imm(Reg::R1, 1))
+        .push(Insn::ldx(Size::W, Reg::R0, cfg, C_FLOWS))
+        .jmp_reg(Jmp::Lt, Reg::R1, Reg::R0, "flow_ok")
+        .push(Insn::mov64_imm(Reg::R1, 0))
+        .label("flow_ok")
+        .push(Insn::stx(Size::DW, st, S_FLOW, Reg::R1))
+        .push2(Insn::ld_map_fd(Reg::R1, table))
+        .push(Insn::mov64_reg(Reg::R2, Reg::R10))
+        .push(Insn::add64_imm(Reg::R2, ENTRY_KEY.into()))
+        .push(Insn::call(helpers::MAP_LOOKUP_ELEM))
+        .jmp_imm(Jmp::Eq, Reg::R0, 0, "abort")
+        .push(Insn::mov64_reg(entry, Reg::R0))
+        .label("have_entry");
+
+    // 2. The clock (cached, see CLOCK_EVERY) and the stream (the run's base plus the CPU,
+    // read once), before anything holds a packet pointer: helpers clobber R1-R5.
+    a.push(Insn::ldx(Size::W, Reg::R1, cfg, C_STAMP_AT))
+        .jmp_imm(Jmp::Eq, Reg::R1, 0, "words")
+        .push(Insn::ldx(Size::DW, Reg::R1, st, S_STREAM_BE))
+        .jmp_imm(Jmp::Ne, Reg::R1, 0, "have_stream")
+        .push(Insn::call(helpers::GET_SMP_PROCESSOR_ID))
+        .push(Insn::ldx(Size::W, Reg::R1, cfg, C_STREAM))
+        .push(Insn::add64_reg(Reg::R0, Reg::R1))
+        .push(Insn::and64_imm(Reg::R0, 0xffff))
+        .push(Insn::stx(Size::DW, st, S_STREAM, Reg::R0))
+        .push(Insn::be16(Reg::R0))
+        .push(Insn::or64_imm(Reg::R0, 0x1_0000))
+        .push(Insn::stx(Size::DW, st, S_STREAM_BE, Reg::R0))
+        .label("have_stream")
+        .push(Insn::ldx(Size::DW, Reg::R1, st, S_SINCE))
+        .push(Insn::ldx(Size::DW, Reg::R2, st, S_EPOCH))
+        .push(Insn::ldx(Size::W, Reg::R3, cfg, C_EPOCH))
+        .jmp_reg(Jmp::Ne, Reg::R2, Reg::R3, "clock")
+        .jmp_imm(Jmp::Ge, Reg::R1, CLOCK_EVERY, "clock")
+        .push(Insn::add64_imm(Reg::R1, 1))
+        .push(Insn::stx(Size::DW, st, S_SINCE, Reg::R1))
+        .ja("words")
+        .label("clock")
+        .push(Insn::stx(Size::DW, st, S_EPOCH, Reg::R3))
+        .push(Insn::st(Size::DW, st, S_SINCE, 1))
+        .push(Insn::call(helpers::KTIME_GET_NS))
+        .push(Insn::mov64_reg(Reg::R1, Reg::R0))
+        .push(Insn::be64(Reg::R1))
+        .push(Insn::stx(Size::DW, st, S_NOW_BE, Reg::R1))
+        // The sum: any value is congruent to the sum of its 16-bit words modulo 0xffff,
+        // so its 32-bit halves will do.
+        .push(Insn::mov64_reg(Reg::R1, Reg::R0))
+        .push(Insn::rsh64_imm(Reg::R1, 32))
+        .push(Insn::mov32_reg(Reg::R0, Reg::R0))
+        .push(Insn::add64_reg(Reg::R1, Reg::R0))
+        .push(Insn::ldx(Size::DW, Reg::R0, st, S_STREAM))
+        .push(Insn::add64_reg(Reg::R1, Reg::R0))
+        .push(Insn::stx(Size::DW, st, S_CONST_SUM, Reg::R1));
+
+    // 3. The words. R2 = data, R3 = data_end, R5 = word count; word 0 is the innermost L4
+    // checksum, whose address R0 keeps.
+    let (data, end) = (Reg::R2, Reg::R3);
+    a.label("words")
+        .push(Insn::ldx(Size::W, data, ctx, xdp::MD_DATA))
+        .push(Insn::ldx(Size::W, end, ctx, xdp::MD_DATA_END))
+        .push(Insn::ldx(Size::W, Reg::R5, cfg, C_NWORDS));
+    for k in 0..MAX_WORDS {
+        let next = format!("word{}", k + 1);
+        let (at, skip) = if k == 0 { (Reg::R0, "count") } else { (Reg::R4, next.as_str()) };
+        if k > 0 {
+            a.jmp_imm(Jmp::Le, Reg::R5, k as i32, "patched");
+        }
+        a.push(Insn::ldx(Size::H, Reg::R1, cfg, C_OFFSETS + 2 * k as i16))
+            .push(Insn::and64_imm(Reg::R1, OFFSET_MASK))
+            .push(Insn::mov64_reg(at, data))
+            .push(Insn::add64_reg(at, Reg::R1))
+            .push(Insn::mov64_reg(Reg::R1, at))
+            .push(Insn::add64_imm(Reg::R1, 2))
+            .jmp_reg(Jmp::Gt, Reg::R1, end, skip)
+            .push(Insn::ldx(Size::H, Reg::R1, entry, 2 * k as i16))
+            .push(Insn::stx(Size::H, at, 0, Reg::R1));
+        if k > 0 {
+            a.label(&next);
+        }
+    }
+    a.label("patched");
+
+    // 4. The stamp. R4 = stamp, R5 = checksum field, then R2 = the stamp's sum.
+    let (stamp, csum, sum) = (Reg::R4, Reg::R5, Reg::R2);
+    a.push(Insn::mov64_reg(csum, Reg::R0))
+        .push(Insn::ldx(Size::W, Reg::R1, cfg, C_STAMP_AT))
+        .jmp_imm(Jmp::Eq, Reg::R1, 0, "count")
+        .push(Insn::and64_imm(Reg::R1, OFFSET_MASK))
+        .push(Insn::mov64_reg(stamp, data))
+        .push(Insn::add64_reg(stamp, Reg::R1))
+        .push(Insn::mov64_reg(Reg::R1, stamp))
+        .push(Insn::add64_imm(Reg::R1, crate::stamp::STAMP_LEN as i32))
+        .jmp_reg(Jmp::Gt, Reg::R1, end, "count")
+        // Stream: the run's base plus the CPU, so two CPUs never share numbering.
+        .push(Insn::ldx(Size::DW, Reg::R0, st, S_STREAM_BE))
+        .push(Insn::stx(Size::H, stamp, 2, Reg::R0))
+        .push(Insn::ldx(Size::DW, Reg::R1, st, S_SEQ))
+        .push(Insn::mov64_reg(Reg::R3, Reg::R1))
+        .push(Insn::add64_imm(Reg::R3, 1))
+        .push(Insn::stx(Size::DW, st, S_SEQ, Reg::R3))
+        .push(Insn::ldx(Size::DW, sum, st, S_CONST_SUM));
+    // 48-bit sequence number at 4..10 (16 + 32 bits), send time at 10..18, big-endian
+    // (unaligned stores are fine on the hosts this runs on).
+    a.push(Insn::mov64_reg(Reg::R0, Reg::R1))
+        .push(Insn::rsh64_imm(Reg::R0, 32))
+        .push(Insn::and64_imm(Reg::R0, 0xffff))
+        .push(Insn::add64_reg(sum, Reg::R0))
+        .push(Insn::be16(Reg::R0))
+        .push(Insn::stx(Size::H, stamp, 4, Reg::R0))
+        .push(Insn::mov32_reg(Reg::R0, Reg::R1))
+        .push(Insn::add64_reg(sum, Reg::R0))
+        .push(Insn::be32(Reg::R0))
+        .push(Insn::stx(Size::W, stamp, 6, Reg::R0))
+        .push(Insn::ldx(Size::DW, Reg::R0, st, S_NOW_BE))
+        .push(Insn::stx(Size::DW, stamp, 10, Reg::R0));
+    // RFC 1624 eqn. 3, the old stamp words all zero: HC' = ~(~HC + sum).
+    a.push(Insn::ldx(Size::H, Reg::R0, csum, 0))
+        .push(Insn::be16(Reg::R0))
+        .push(Insn::mov64_imm(Reg::R3, 0xffff))
+        .push(Insn::sub64_reg(Reg::R3, Reg::R0))
+        .push(Insn::add64_reg(Reg::R3, sum));
+    // Below 2^36: three folds leave 16 bits.
+    for _ in 0..3 {
+        a.push(Insn::mov64_reg(Reg::R0, Reg::R3))
+            .push(Insn::rsh64_imm(Reg::R0, 16))
+            .push(Insn::and64_imm(Reg::R3, 0xffff))
+            .push(Insn::add64_reg(Reg::R3, Reg::R0));
+    }
+    a.push(Insn::mov64_imm(Reg::R0, 0xffff))
+        .push(Insn::sub64_reg(Reg::R0, Reg::R3))
+        .push(Insn::ldx(Size::W, Reg::R1, cfg, C_UDP))
+        .jmp_imm(Jmp::Eq, Reg::R1, 0, "store_csum")
+        .jmp_imm(Jmp::Ne, Reg::R0, 0, "store_csum")
+        .push(Insn::mov64_imm(Reg::R0, 0xffff))
+        .label("store_csum")
+        .push(Insn::be16(Reg::R0))
+        .push(Insn::stx(Size::H, csum, 0, Reg::R0));
+
+    // 4. Count, send.
+    a.label("count")
+        .push(Insn::ldx(Size::DW, Reg::R1, st, S_GENERATED))
+        .push(Insn::add64_imm(Reg::R1, 1))
+        .push(Insn::stx(Size::DW, st, S_GENERATED, Reg::R1))
+        .push(Insn::mov64_imm(Reg::R0, xdp::TX))
+        .push(Insn::exit())
+        .label("abort")
+        .push(Insn::mov64_imm(Reg::R0, xdp::ABORTED))
+        .push(Insn::exit());
+    a.finish().expect("the live program places every label it jumps to")
+}
+
+/// The loaded program with its maps.
+#[derive(Debug)]
+pub struct LiveProgram {
+    config: Map,
+    state: Map,
+    pub program: Program,
+    table: PatchTable,
+    stream: u16,
+    /// The config value as last written (slice, epoch).
+    current: std::cell::RefCell<Vec<u8>>,
+}
+
+impl LiveProgram {
+    /// Creates the maps, fills the table and loads the program.
+    pub fn load(table: PatchTable, stream: u16) -> Result<LiveProgram, String> {
+        let err = |e: bpf::Error| e.to_string();
+        let config = Map::create(MapType::Array, "gen_config", 4, CONFIG_SIZE, 1).map_err(err)?;
+        let state = Map::create(MapType::PercpuArray, "gen_state", 4, STATE_SIZE, 1).map_err(err)?;
+        let entries = table.values.len().max(1) as u32;
+        let values = Map::create(MapType::Array, "gen_patches", 4, 2 * MAX_WORDS as u32, entries).map_err(err)?;
+        for (i, words) in table.values.iter().enumerate() {
+            let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();
+            values.update(&(i as u32).to_ne_bytes(), &bytes).map_err(err)?;
+        }
+        let insns = program(config.raw_fd(), state.raw_fd(), values.raw_fd());
+        let program = Program::load(ProgType::Xdp, "gen_live", &insns).map_err(err)?;
+        // The program holds the table map; our fd may go.
+        drop(values);
+        let current = std::cell::RefCell::new(vec![0u8; CONFIG_SIZE as usize]);
+        Ok(LiveProgram { config, state, program, table, stream, current })
+    }
+
+    pub fn table(&self) -> &PatchTable {
+        &self.table
+    }
+
+    /// Before a call: points the program at slice `slice` (the size of the call's frames)
+    /// and tells it a new call starts (so it reads the clock anew).
+    pub fn begin_call(&self, slice: usize) -> Result<(), String> {
+        let s: &Slice = &self.table.slices[slice];
+        let t = &self.table;
+        let mut v = self.current.borrow_mut();
+        let epoch = u32::from_ne_bytes(v[C_EPOCH as usize..C_EPOCH as usize + 4].try_into().unwrap());
+        let mut put = |at: i16, value: u32| v[at as usize..at as usize + 4].copy_from_slice(&value.to_ne_bytes());
+        put(C_FLOWS, t.flows);
+        put(C_VARIANTS, t.variants);
+        put(C_BAD_NUM, t.bad_num);
+        put(C_BAD_DEN, BAD_DEN as u32);
+        put(C_LAYERS, t.layers.max(1));
+        put(C_FIRST_ENTRY, s.first_entry);
+        put(C_NWORDS, s.offsets.len() as u32);
+        put(C_STAMP_AT, s.stamp_at.map_or(0, |at| at as u32));
+        put(C_UDP, u32::from(t.udp));
+        put(C_STREAM, u32::from(self.stream));
+        put(C_SINGLE, u32::from(t.flows == 1 && t.variants == 1));
+        put(C_EPOCH, epoch.wrapping_add(1));
+        for (k, &at) in s.offsets.iter().enumerate() {
+            let o = C_OFFSETS as usize + 2 * k;
+            v[o..o + 2].copy_from_slice(&at.to_ne_bytes());
+        }
+        for (k, word) in t.values[s.first_entry as usize].iter().enumerate() {
+            let o = C_ENTRY0 as usize + 2 * k;
+            v[o..o + 2].copy_from_slice(&word.to_ne_bytes());
+        }
+        self.config.update(&0u32.to_ne_bytes(), &v).map_err(|e| e.to_string())
+    }
+
+    /// Every CPU's state (index = CPU id).
+    pub fn states(&self) -> Result<Vec<CpuState>, String> {
+        let mut buf = vec![0u8; self.state.value_buf_len()];
+        self.state.lookup(&0u32.to_ne_bytes(), &mut buf).map_err(|e| e.to_string())?;
+        let field = |b: &[u8], at: i16| u64::from_ne_bytes(b[at as usize..at as usize + 8].try_into().unwrap());
+        Ok(buf
+            .chunks_exact(STATE_SIZE.next_multiple_of(8) as usize)
+            .map(|b| CpuState {
+                generated: field(b, S_GENERATED),
+                seq: field(b, S_SEQ),
+                flow: field(b, S_FLOW),
+                acc: field(b, S_ACC),
+                turn: field(b, S_TURN),
+            })
+            .collect())
+    }
+
+    /// Frames the program has generated, over all CPUs.
+    pub fn generated(&self) -> Result<u64, String> {
+        Ok(self.states()?.iter().map(|s| s.generated).sum())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_program_assembles_and_stays_small() {
+        let insns = program(3, 4, 5);
+        assert!(insns.len() < 400, "{} instructions", insns.len());
+        assert_eq!(insns.last().unwrap(), &Insn::exit());
+    }
+}
+
+/// The program in the kernel against the plain reference ([`super::patch::apply`]): a
+/// plain (not live) test run hands back the frame as the program left it.
+#[cfg(test)]
+mod kernel_tests {
+    use super::*;
+    use crate::gen::patch::{apply, next_entry};
+    use crate::gen::{BadCsum, FramePlan};
+    use crate::stamp::Stamp;
+    use crate::template::{FrameSize, Template, TemplateKind, Vlan};
+
+    /// Root, or skip with a message; under CI a skip would hide a failure.
+    fn root(test: &str) -> bool {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+        let euid = status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|l| l.split_whitespace().nth(1));
+        if euid == Some("0") {
+            return true;
+        }
+        assert!(std::env::var_os("CI").is_none(), "{test} needs root and CI is set, so it must run");
+        eprintln!("skipping {test}: needs root (loads an XDP program)");
+        false
+    }
+
+    #[test]
+    fn the_kernel_writes_what_the_reference_writes() {
+        if !root("the_kernel_writes_what_the_reference_writes") {
+            return;
+        }
+        // The state is per CPU: stay on one.
+        assert!(core_affinity::set_for_current(core_affinity::CoreId { id: 0 }), "pinning to core 0");
+        let mut vlan = Template::new(TemplateKind::Tcp, true);
+        vlan.set_outer_vlan(Some(Vlan { id: 7, pcp: 0 }));
+        let cases = [
+            (Template::new(TemplateKind::Udp, false), FrameSize::Fixed(60)),
+            (vlan, FrameSize::Fixed(300)),
+            (Template::new(TemplateKind::Vxlan, false), FrameSize::Imix),
+            (Template::new(TemplateKind::Gre, true), FrameSize::Fixed(200)),
+            (Template::new(TemplateKind::Geneve, false), FrameSize::Fixed(128)),
+        ];
+        let runs = cases
+            .iter()
+            .flat_map(|&(t, sizes)| [(t, sizes, 5, Some(BadCsum { percent: 30.0, layer: None })), (t, sizes, 1, None)]);
+        for (template, sizes, flows, bad) in runs {
+            let plan = FramePlan::new(template, sizes, flows, bad, true).unwrap();
+            let live = LiveProgram::load(PatchTable::build(&plan).unwrap(), 0xfff0).unwrap();
+            let table = live.table();
+            let mut state = CpuState::default();
+            let mut last = None;
+            let mut times = Vec::new();
+            for i in 0..80u64 {
+                // One frame per test run; a new call (new epoch) only when the size changes,
+                // so the cached clock is used and refreshed as in a live run.
+                let slice = table.slice_of(sizes.at(i)).unwrap();
+                if last != Some(slice) {
+                    live.begin_call(slice).unwrap();
+                    last = Some(slice);
+                }
+                let s = &table.slices[slice];
+                let out = live.program.test_run(&s.base, 1).unwrap();
+                assert_eq!(out.retval, xdp::TX as u32);
+                let mut want = s.base.clone();
+                let entry = next_entry(table, s, &mut state);
+                let stamp = s.stamp_at.map(|at| {
+                    // The CPU and clock are the kernel's: take them from its stamp.
+                    let st = Stamp::read(&out.data_out[at..]).expect("a stamp");
+                    assert!(st.sequenced && st.stream.wrapping_sub(0xfff0) < 1024, "{st:?}");
+                    assert_eq!(st.seq, state.seq, "frame {i}");
+                    times.push(st.sent_ns);
+                    (st.stream, st.seq, st.sent_ns)
+                });
+                apply(table, s, entry, stamp, &mut want);
+                if stamp.is_some() {
+                    state.seq += 1;
+                }
+                assert_eq!(out.data_out, want, "{} frame {i}", template.describe());
+            }
+            if sizes != FrameSize::Imix {
+                // One call: the clock is read on the first stamped frame and every
+                // CLOCK_EVERY after it.
+                let changes = times.windows(2).filter(|w| w[0] != w[1]).count();
+                assert!(times.windows(2).all(|w| w[0] <= w[1]));
+                assert!(changes <= times.len().div_ceil(CLOCK_EVERY as usize), "{times:?}");
+                assert!(times.windows(2).take(CLOCK_EVERY as usize - 1).all(|w| w[0] == w[1]), "{times:?}");
+            }
+            let states = live.states().unwrap();
+            assert_eq!(states.iter().map(|s| s.generated).sum::<u64>(), 80);
+            assert_eq!(states.iter().map(|s| s.seq).sum::<u64>(), state.seq);
+        }
+    }
+}
