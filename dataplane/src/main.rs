@@ -555,6 +555,19 @@ fn parse_power_of_two(text: &str) -> Result<u32, String> {
 #[derive(Clone, Debug)]
 struct CoreList(Vec<usize>);
 
+/// This process's time on CPU by the scheduler's clock, every thread (schedstat, in ns):
+/// `gen --json` reports it so the lab can tell the generator's own cost from the work that
+/// ran in its softirq.
+fn own_cpu_ns() -> Option<u64> {
+    let tasks = std::fs::read_dir("/proc/self/task").ok()?;
+    let mut sum = 0;
+    for task in tasks.flatten() {
+        let text = std::fs::read_to_string(task.path().join("schedstat")).ok()?;
+        sum += text.split_whitespace().next()?.parse::<u64>().ok()?;
+    }
+    Some(sum)
+}
+
 fn parse_idle(text: &str) -> Result<IdlePolicy, String> {
     match text.split_once(':') {
         None if text == "busy" => Ok(IdlePolicy::Busy),
@@ -834,6 +847,7 @@ fn cmd_gen(args: GenArgs) -> Result<(), String> {
                 "template": kind.name(), "ipv6": args.ipv6, "flows": args.flows,
                 "generated": report.generated, "xmit_errors": report.xmit_errors,
                 "offered_src": report.offered_src, "stream": report.stream,
+                "cpu_ns": own_cpu_ns(),
             })
         );
     } else if config.iface.is_none() {

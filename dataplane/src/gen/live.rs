@@ -27,7 +27,7 @@ use bpf::{Link, TestRunOptions, XdpMode};
 use pmd::netdev;
 
 use super::patch::{distinct_sizes, PatchTable};
-use super::prog::LiveProgram;
+use super::prog::{LiveProgram, Pace};
 use super::{FramePlan, GenConfig, GenReport};
 use crate::template::{FrameSize, IMIX};
 
@@ -41,6 +41,10 @@ pub const LIVE_BATCH: u32 = 256;
 pub const PACED_CALL_MAX: u32 = 256;
 /// Paced calls are about this far apart (fewer frames per call at low rates).
 const PACED_PERIOD: f64 = 1e-3;
+/// Paced: the most test runs in one call (a few ms at the gate's ~40 ns a run).
+const PACED_RUNS_MAX: u32 = 1 << 17;
+/// Paced: a late slot may send this long's worth of frames at once (8 to 128 frames).
+const CATCH_UP: f64 = 50e-6;
 
 /// An `ifb` device in the generator's namespace, removed when dropped.
 pub struct IdleDevice {
@@ -138,22 +142,6 @@ pub fn call_frames(rate: Option<f64>, burst: Option<u32>) -> u32 {
     }
 }
 
-/// Waits until `due` (sleeping, then spinning the last stretch).
-fn wait_until(due: Instant, stop: &AtomicBool) {
-    loop {
-        let now = Instant::now();
-        if now >= due || stop.load(Ordering::Relaxed) {
-            return;
-        }
-        let left = due - now;
-        if left > Duration::from_micros(300) {
-            std::thread::sleep(left - Duration::from_micros(200));
-        } else {
-            std::hint::spin_loop();
-        }
-    }
-}
-
 pub fn send_live(
     config: &GenConfig,
     plan: &FramePlan,
@@ -226,32 +214,69 @@ pub fn send_live(
     // The probe was call 0 (of the first size); IMIX goes on with the next size.
     let mut call = 1u64;
     let start = Instant::now();
-    // The schedule: frames `scheduled` are due at `epoch + scheduled / rate`.
-    let mut epoch = start;
-    let mut scheduled = 0u64;
-    while asked < limit && !stop.load(Ordering::Relaxed) {
-        if config.duration.is_some_and(|d| start.elapsed() >= d) {
-            break;
-        }
-        let count = (limit - asked).min(u64::from(per_call)) as u32;
-        if let Some(rate) = config.rate {
-            let due = epoch + Duration::from_secs_f64(scheduled as f64 / rate);
-            if config.duration.is_some_and(|d| due >= start + d) {
-                break;
+    match config.rate {
+        None => {
+            while asked < limit && !stop.load(Ordering::Relaxed) {
+                if config.duration.is_some_and(|d| start.elapsed() >= d) {
+                    break;
+                }
+                let count = (limit - asked).min(u64::from(per_call)) as u32;
+                run(call, count)?;
+                call += 1;
+                asked += u64::from(count);
             }
-            let now = Instant::now();
-            if now > due + Duration::from_millis(10) {
-                // Fallen far behind (descheduled): go on from now instead of a flood.
-                epoch = now;
-                scheduled = 0;
-            } else {
-                wait_until(due, stop);
-            }
-            scheduled += u64::from(count);
         }
-        run(call, count)?;
-        call += 1;
-        asked += u64::from(count);
+        Some(rate) => {
+            // The program paces (its gate, see super::prog): user space only hands it a
+            // budget of frames per size and runs calls until the budget is spent.
+            let burst = config.burst.unwrap_or(1);
+            let lag = if config.burst.is_some() { burst } else { ((rate * CATCH_UP) as u32).clamp(8, 128) };
+            let pace = Pace::new(rate, burst, lag);
+            // Fixed sizes: one budget for the whole run; IMIX: one per call of one size.
+            let per_slice =
+                if plan.sizes == FrameSize::Imix { u64::from(per_call) } else { limit.saturating_sub(asked) };
+            // Test runs per frame sent, learnt as the run goes: sizes each call so it ends
+            // about when its budget does.
+            let mut runs_per_frame = (15e6 / rate).max(1.0);
+            let deadline = config.duration.map(|d| start + d);
+            'slices: while asked < limit && !stop.load(Ordering::Relaxed) {
+                let size = call_size(plan.sizes, call);
+                let slice = live.table().slice_of(size).expect("a slice for every size");
+                let base = &live.table().slices[slice].base;
+                let want = per_slice.min(limit - asked);
+                live.begin_call_paced(slice, Some(pace))?;
+                live.set_budget(want)?;
+                let mut spent = 0;
+                while spent < want {
+                    if stop.load(Ordering::Relaxed) || deadline.is_some_and(|d| Instant::now() >= d) {
+                        let went = live.budget_spent(want)?.min(want);
+                        asked += went;
+                        bytes += went * base.len() as u64;
+                        break 'slices;
+                    }
+                    let left = want - spent;
+                    let runs = (left as f64 * runs_per_frame * 1.05).clamp(64.0, f64::from(PACED_RUNS_MAX)) as u32;
+                    let context = bpf::xdp::XdpMd::for_frame(base.len(), ifindex, config.queue).to_bytes();
+                    let options = TestRunOptions {
+                        repeat: runs,
+                        flags: TestRunOptions::XDP_LIVE_FRAMES,
+                        ctx_in: Some(&context),
+                        batch_size: LIVE_BATCH,
+                        ..Default::default()
+                    };
+                    live.program.test_run_with(base, &options).map_err(|e| format!("live frames on {iface}: {e}"))?;
+                    let now_spent = live.budget_spent(want)?;
+                    let went = now_spent.saturating_sub(spent);
+                    if went > 0 {
+                        runs_per_frame = 0.7 * runs_per_frame + 0.3 * (f64::from(runs) / went as f64);
+                    }
+                    spent = now_spent;
+                }
+                asked += want;
+                bytes += want * base.len() as u64;
+                call += 1;
+            }
+        }
     }
     let seconds = start.elapsed().as_secs_f64();
 

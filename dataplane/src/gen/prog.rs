@@ -17,7 +17,23 @@
 //!    deliberately wrong inner checksum too: it stays wrong by the same amount;
 //! 4. counts the frame in the CPU's state and returns XDP_TX.
 //!
-//! Nothing depends on what the recycled page held: every varying byte is written each time.
+//! Paced runs put a gate in front of all that (`C_PACE_STEP` non-zero): the call runs the
+//! program many more times than frames are due, and each run reads the clock and lets a
+//! frame through only when its slot has come (`S_NEXT`, in ns << 8, steps by one slot of
+//! `C_PACE_BURST` frames), else returns XDP_DROP, which the kernel recycles in place. So
+//! frames leave evenly spaced at any rate (or in bursts of exactly `--burst`), never in a
+//! call-sized burst, and one large call per millisecond or so replaces one small call per
+//! slot (small calls cost ~0.5 ms of CPU each when the receiver frees the pages on another
+//! core: each call has its own page pool). A slot that comes late sends at most
+//! `C_PACE_LAG` of catch-up; `S_BUDGET` (set by user space before each call) bounds the
+//! frames a call may send, so counts stay exact.
+//!
+//! Nothing depends on what the recycled page held: every varying byte is written each time,
+//! and the headers (up to the stamp, at most [`HDR_MAX`] bytes) are copied from the base
+//! frame first. A page comes back to the generator's pool after the receiver is done with
+//! it, and receivers write to it: the kernel's VLAN untagging moves the MAC addresses 4
+//! bytes in place, an XDP target rewrites MACs before it forwards; without the copy a
+//! later frame would leave with those bytes.
 
 use std::os::fd::RawFd;
 
@@ -46,7 +62,17 @@ const C_EPOCH: i16 = 44;
 const C_OFFSETS: i16 = 48;
 /// The slice's first entry (its values), for [`C_SINGLE`] runs.
 const C_ENTRY0: i16 = C_OFFSETS + 2 * MAX_WORDS as i16;
-const CONFIG_SIZE: u32 = C_ENTRY0 as u32 + 2 * MAX_WORDS as u32;
+/// Pacing (u64, 8-aligned): one slot in ns << 8 (0: unpaced), the most catch-up a late
+/// slot may send (ns << 8), and the frames of a slot (u32).
+const C_PACE_STEP: i16 = (C_ENTRY0 + 2 * MAX_WORDS as i16 + 7) / 8 * 8;
+const C_PACE_LAG: i16 = C_PACE_STEP + 8;
+const C_PACE_BURST: i16 = C_PACE_LAG + 8;
+/// Header bytes to copy from the base (u32, a multiple of 8), then the bytes.
+const C_HDR_LEN: i16 = C_PACE_BURST + 8;
+const C_HDR: i16 = C_HDR_LEN + 8;
+/// The most header bytes copied each frame (the deepest template's stamp sits at 158).
+pub const HDR_MAX: usize = 192;
+const CONFIG_SIZE: u32 = C_HDR as u32 + HDR_MAX as u32;
 
 // Per-CPU state value: u64 fields, as [`CpuState`].
 const S_GENERATED: i16 = 0;
@@ -65,7 +91,13 @@ const S_EPOCH: i16 = 64;
 const S_STREAM: i16 = 72;
 /// The stream plus the send time's two 32-bit halves: their part of the stamp's sum.
 const S_CONST_SUM: i16 = 80;
-const STATE_SIZE: u32 = 88;
+/// Paced runs: when the next slot is due (ns << 8), frames left in the current slot, frames
+/// this call may still send, and runs the gate turned away.
+const S_NEXT: i16 = 88;
+const S_LEFT: i16 = 96;
+const S_BUDGET: i16 = 104;
+const S_GATED: i16 = 112;
+const STATE_SIZE: u32 = 120;
 
 /// Stamped frames per `bpf_ktime_get_ns`: the helper costs ~35 ns here, half of a frame's
 /// whole budget at line rate; 32 frames at ~13 Mpps are ~2.5 µs, so a stamp's send time is
@@ -105,6 +137,52 @@ pub fn program(config: RawFd, state: RawFd, table: RawFd) -> Vec<Insn> {
         .push(Insn::call(helpers::MAP_LOOKUP_ELEM))
         .jmp_imm(Jmp::Eq, Reg::R0, 0, "abort")
         .push(Insn::mov64_reg(st, Reg::R0));
+
+    // 0. The pacing gate (paced runs only).
+    a.push(Insn::ldx(Size::DW, Reg::R1, cfg, C_PACE_STEP))
+        .jmp_imm(Jmp::Eq, Reg::R1, 0, "ungated")
+        .push(Insn::ldx(Size::DW, Reg::R2, st, S_BUDGET))
+        .jmp_imm(Jmp::Eq, Reg::R2, 0, "gate_drop")
+        .push(Insn::ldx(Size::DW, Reg::R2, st, S_LEFT))
+        .jmp_imm(Jmp::Eq, Reg::R2, 0, "slot")
+        // Within a slot (a burst): the next frame goes at once.
+        .push(Insn::add64_imm(Reg::R2, -1))
+        .push(Insn::stx(Size::DW, st, S_LEFT, Reg::R2))
+        .ja("pass_gate")
+        .label("slot")
+        .push(Insn::call(helpers::KTIME_GET_NS))
+        .push(Insn::lsh64_imm(Reg::R0, 8))
+        .push(Insn::ldx(Size::DW, Reg::R1, st, S_NEXT))
+        .jmp_reg(Jmp::Gt, Reg::R1, Reg::R0, "gate_drop")
+        // Due. Late by more than the catch-up allowed: start the schedule again from
+        // now less that much, so a stall never turns into a flood.
+        .push(Insn::mov64_reg(Reg::R2, Reg::R0))
+        .push(Insn::sub64_reg(Reg::R2, Reg::R1))
+        .push(Insn::ldx(Size::DW, Reg::R3, cfg, C_PACE_LAG))
+        .jmp_reg(Jmp::Le, Reg::R2, Reg::R3, "lag_ok")
+        .push(Insn::mov64_reg(Reg::R1, Reg::R0))
+        .push(Insn::sub64_reg(Reg::R1, Reg::R3))
+        .label("lag_ok")
+        .push(Insn::ldx(Size::DW, Reg::R2, cfg, C_PACE_STEP))
+        .push(Insn::add64_reg(Reg::R1, Reg::R2))
+        .push(Insn::stx(Size::DW, st, S_NEXT, Reg::R1))
+        .push(Insn::ldx(Size::W, Reg::R2, cfg, C_PACE_BURST))
+        .push(Insn::add64_imm(Reg::R2, -1))
+        .push(Insn::stx(Size::DW, st, S_LEFT, Reg::R2))
+        // A slot's first frame gets a fresh send time in its stamp.
+        .push(Insn::st(Size::DW, st, S_SINCE, CLOCK_EVERY))
+        .label("pass_gate")
+        .push(Insn::ldx(Size::DW, Reg::R2, st, S_BUDGET))
+        .push(Insn::add64_imm(Reg::R2, -1))
+        .push(Insn::stx(Size::DW, st, S_BUDGET, Reg::R2))
+        .ja("ungated")
+        .label("gate_drop")
+        .push(Insn::ldx(Size::DW, Reg::R1, st, S_GATED))
+        .push(Insn::add64_imm(Reg::R1, 1))
+        .push(Insn::stx(Size::DW, st, S_GATED, Reg::R1))
+        .push(Insn::mov64_imm(Reg::R0, xdp::DROP))
+        .push(Insn::exit())
+        .label("ungated");
 
     // 1. The entry: the config's copy when there is only one, else by variant (R3) and
     // flow.
@@ -201,7 +279,18 @@ pub fn program(config: RawFd, state: RawFd, table: RawFd) -> Vec<Insn> {
     a.label("words")
         .push(Insn::ldx(Size::W, data, ctx, xdp::MD_DATA))
         .push(Insn::ldx(Size::W, end, ctx, xdp::MD_DATA_END))
-        .push(Insn::ldx(Size::W, Reg::R5, cfg, C_NWORDS));
+        .push(Insn::ldx(Size::W, Reg::R5, cfg, C_HDR_LEN));
+    // The headers from the base, 8 bytes at a time (see the module docs).
+    for k in 0..HDR_MAX / 8 {
+        let at = (8 * k) as i16;
+        a.jmp_imm(Jmp::Le, Reg::R5, 8 * k as i32, "headers_done")
+            .push(Insn::mov64_reg(Reg::R1, data))
+            .push(Insn::add64_imm(Reg::R1, 8 * k as i32 + 8))
+            .jmp_reg(Jmp::Gt, Reg::R1, end, "headers_done")
+            .push(Insn::ldx(Size::DW, Reg::R1, cfg, C_HDR + at))
+            .push(Insn::stx(Size::DW, data, at, Reg::R1));
+    }
+    a.label("headers_done").push(Insn::ldx(Size::W, Reg::R5, cfg, C_NWORDS));
     for k in 0..MAX_WORDS {
         let next = format!("word{}", k + 1);
         let (at, skip) = if k == 0 { (Reg::R0, "count") } else { (Reg::R4, next.as_str()) };
@@ -292,6 +381,27 @@ pub fn program(config: RawFd, state: RawFd, table: RawFd) -> Vec<Insn> {
     a.finish().expect("the live program places every label it jumps to")
 }
 
+/// The pacing gate's setting: a slot of `burst` frames every `step_fp` / 256 ns, and at
+/// most `lag_fp` / 256 ns of catch-up when a slot comes late.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Pace {
+    pub step_fp: u64,
+    pub lag_fp: u64,
+    pub burst: u32,
+}
+
+impl Pace {
+    /// `rate` frames per second in slots of `burst`; catch-up of at most `lag_frames`
+    /// frames' time (at least one slot).
+    pub fn new(rate: f64, burst: u32, lag_frames: u32) -> Pace {
+        let burst = burst.max(1);
+        let frame_fp = 1e9 * 256.0 / rate.max(1.0);
+        let step_fp = (frame_fp * f64::from(burst)).round().max(1.0) as u64;
+        let lag_fp = ((frame_fp * f64::from(lag_frames)).round() as u64).max(step_fp);
+        Pace { step_fp, lag_fp, burst }
+    }
+}
+
 /// The loaded program with its maps.
 #[derive(Debug)]
 pub struct LiveProgram {
@@ -331,6 +441,11 @@ impl LiveProgram {
     /// Before a call: points the program at slice `slice` (the size of the call's frames)
     /// and tells it a new call starts (so it reads the clock anew).
     pub fn begin_call(&self, slice: usize) -> Result<(), String> {
+        self.begin_call_paced(slice, None)
+    }
+
+    /// Like [`LiveProgram::begin_call`], with the program's pacing gate set to `pace`.
+    pub fn begin_call_paced(&self, slice: usize, pace: Option<Pace>) -> Result<(), String> {
         let s: &Slice = &self.table.slices[slice];
         let t = &self.table;
         let mut v = self.current.borrow_mut();
@@ -356,7 +471,53 @@ impl LiveProgram {
             let o = C_ENTRY0 as usize + 2 * k;
             v[o..o + 2].copy_from_slice(&word.to_ne_bytes());
         }
+        // The headers up to the stamp (or the first HDR_MAX bytes), rounded up to whole
+        // 8-byte stores, within the frame.
+        let hdr = s.stamp_at.unwrap_or(HDR_MAX).min(HDR_MAX).next_multiple_of(8).min(s.base.len() / 8 * 8).min(HDR_MAX);
+        v[C_HDR_LEN as usize..][..4].copy_from_slice(&(hdr as u32).to_ne_bytes());
+        v[C_HDR as usize..][..HDR_MAX].fill(0);
+        v[C_HDR as usize..][..hdr].copy_from_slice(&s.base[..hdr]);
+        let pace = pace.unwrap_or(Pace { step_fp: 0, lag_fp: 0, burst: 1 });
+        v[C_PACE_STEP as usize..][..8].copy_from_slice(&pace.step_fp.to_ne_bytes());
+        v[C_PACE_LAG as usize..][..8].copy_from_slice(&pace.lag_fp.to_ne_bytes());
+        v[C_PACE_BURST as usize..][..4].copy_from_slice(&pace.burst.max(1).to_ne_bytes());
         self.config.update(&0u32.to_ne_bytes(), &v).map_err(|e| e.to_string())
+    }
+
+    /// Sets every CPU's budget (the frames a paced call may send) and returns what the
+    /// budgets held before, summed: what the previous call left unsent.
+    pub fn set_budget(&self, frames: u64) -> Result<u64, String> {
+        let mut buf = vec![0u8; self.state.value_buf_len()];
+        self.state.lookup(&0u32.to_ne_bytes(), &mut buf).map_err(|e| e.to_string())?;
+        let mut left = 0;
+        for cpu in buf.chunks_exact_mut(STATE_SIZE.next_multiple_of(8) as usize) {
+            let field = &mut cpu[S_BUDGET as usize..][..8];
+            left += u64::from_ne_bytes((&*field).try_into().expect("8 bytes"));
+            field.copy_from_slice(&frames.to_ne_bytes());
+        }
+        self.state.update(&0u32.to_ne_bytes(), &buf).map_err(|e| e.to_string())?;
+        Ok(left)
+    }
+
+    /// Frames sent against the budgets [`LiveProgram::set_budget`] gave every CPU: what
+    /// each spent, summed (a call runs on one CPU; a thread that moved spends on two).
+    pub fn budget_spent(&self, given: u64) -> Result<u64, String> {
+        let mut buf = vec![0u8; self.state.value_buf_len()];
+        self.state.lookup(&0u32.to_ne_bytes(), &mut buf).map_err(|e| e.to_string())?;
+        Ok(buf
+            .chunks_exact(STATE_SIZE.next_multiple_of(8) as usize)
+            .map(|b| given.saturating_sub(u64::from_ne_bytes(b[S_BUDGET as usize..][..8].try_into().expect("8 bytes"))))
+            .sum())
+    }
+
+    /// Runs the pacing gate turned away (test runs that sent nothing), over all CPUs.
+    pub fn gated(&self) -> Result<u64, String> {
+        let mut buf = vec![0u8; self.state.value_buf_len()];
+        self.state.lookup(&0u32.to_ne_bytes(), &mut buf).map_err(|e| e.to_string())?;
+        Ok(buf
+            .chunks_exact(STATE_SIZE.next_multiple_of(8) as usize)
+            .map(|b| u64::from_ne_bytes(b[S_GATED as usize..][..8].try_into().expect("8 bytes")))
+            .sum())
     }
 
     /// Every CPU's state (index = CPU id).
@@ -389,7 +550,8 @@ mod tests {
     #[test]
     fn the_program_assembles_and_stays_small() {
         let insns = program(3, 4, 5);
-        assert!(insns.len() < 400, "{} instructions", insns.len());
+        // The header copy is 24 unrolled 8-byte stores of 5 instructions each.
+        assert!(insns.len() < 600, "{} instructions", insns.len());
         assert_eq!(insns.last().unwrap(), &Insn::exit());
     }
 }
@@ -451,7 +613,12 @@ mod kernel_tests {
                     last = Some(slice);
                 }
                 let s = &table.slices[slice];
-                let out = live.program.test_run(&s.base, 1).unwrap();
+                // The page as a receiver may hand it back: the MAC addresses moved 4 bytes
+                // (VLAN untagging), the first bytes rewritten. The program restores them.
+                let mut dirty = s.base.clone();
+                dirty.copy_within(0..12, 4);
+                dirty[..4].fill(0xee);
+                let out = live.program.test_run(&dirty, 1).unwrap();
                 assert_eq!(out.retval, xdp::TX as u32);
                 let mut want = s.base.clone();
                 let entry = next_entry(table, s, &mut state);

@@ -490,7 +490,9 @@ pub fn main(args: LabArgs) -> Result<(), String> {
     // The namespaces need CAP_SYS_ADMIN (and XDP, tc and bpffs need root too).
     let uid = text_of(Command::new("id").arg("-u"));
     if uid != "0" {
-        return Err("dataplane lab needs root (network namespaces, veth, XDP, tc): run it as root (or with sudo)".into());
+        return Err(
+            "dataplane lab needs root (network namespaces, veth, XDP, tc): run it as root (or with sudo)".into()
+        );
     }
     for tool in ["ip", "tc", "ethtool", "taskset", "nsenter"] {
         if !targets::have(tool) {
