@@ -303,9 +303,18 @@ impl<'a> Dut<'a> {
             return Err("the generator ran for 0 s".into());
         }
         let generated = gen_field("generated").and_then(|v| v.as_u64()).unwrap_or(sent);
-        let offered_src = gen_field("offered_src").and_then(|v| v.as_str().map(str::to_string)).unwrap_or_else(|| {
-            "frames the generator's calls asked for (this generator reports no transmit counters)".to_string()
-        });
+        // Offered: every frame gen0's XDP transmit handed to dut0's receive ring, taken or
+        // refused for want of room. A refused frame is the device's loss (its ring was full:
+        // a NIC counts that as rx_missed), so it was offered; frames a generator's call was
+        // asked for but never made are not.
+        let xmit_errors = gen_field("xmit_errors").and_then(|v| v.as_u64());
+        let gen_src = gen_field("offered_src").and_then(|v| v.as_str().map(str::to_string)).unwrap_or_default();
+        let (sent, offered_src) = match xmit_errors {
+            Some(refused) if gen_src == "veth-xdp-xmit" => {
+                (sent + refused, "gen0 veth XDP transmits: taken by dut0's ring + refused by it (full)".to_string())
+            }
+            _ => (sent, format!("the generator's sent count ({gen_src})")),
+        };
         let gen_cpu_ns = gen_field("cpu_ns").and_then(|v| v.as_f64());
         // Let the device drain its rings before the counts are read.
         nap(Duration::from_millis(300), &ctx.stop)?;
