@@ -408,6 +408,9 @@ enum SinkEngineArg {
     /// An XDP program counts packets, loss, reordering, duplicates and latency in the
     /// kernel, and drops: the fastest.
     Xdp,
+    /// An XDP program counts packets and bytes only, and drops: the cheapest receiver, for
+    /// measuring a generator.
+    Count,
     /// AF_XDP receive: every frame in user space (slower; for frame-level inspection).
     AfXdp,
 }
@@ -873,6 +876,7 @@ fn cmd_sink(args: SinkArgs) -> Result<(), String> {
         interval: if args.interval > 0.0 && !args.json { Some(Duration::from_secs_f64(args.interval)) } else { None },
         engine: match args.engine {
             SinkEngineArg::Xdp => SinkEngine::Xdp,
+            SinkEngineArg::Count => SinkEngine::Count,
             SinkEngineArg::AfXdp => SinkEngine::AfXdp,
         },
         mode: match args.mode {

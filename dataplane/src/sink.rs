@@ -43,8 +43,11 @@ use crate::wire::{walk_into, L3Kind, L4Kind, Offsets, WalkConfig};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SinkEngine {
-    /// Count in an XDP program.
+    /// Count in an XDP program: packets, bytes, sequence state and latency.
     Xdp,
+    /// Count packets and bytes only (a per-CPU counter, then XDP_DROP): the cheapest
+    /// receiver there is, for measuring a generator.
+    Count,
     /// Receive with AF_XDP and read the stamps.
     AfXdp,
 }
@@ -163,6 +166,7 @@ pub fn sink(config: &SinkConfig, stop: &AtomicBool, ready: impl FnOnce()) -> Res
     netdev::raise_memlock_limit();
     match config.engine {
         SinkEngine::Xdp => sink_xdp(config, stop, ready),
+        SinkEngine::Count => sink_count(config, stop, ready),
         SinkEngine::AfXdp => sink_af_xdp(config, stop, ready),
     }
 }
@@ -190,6 +194,32 @@ fn sink_xdp(config: &SinkConfig, stop: &AtomicBool, ready: impl FnOnce()) -> Res
         seconds: start.elapsed().as_secs_f64(),
         active_seconds: activity.seconds(),
         sequence: Some(SequenceReport { latency_every: config.latency_every, ..sequence_report(&counts) }),
+    })
+}
+
+fn sink_count(config: &SinkConfig, stop: &AtomicBool, ready: impl FnOnce()) -> Result<SinkReport, String> {
+    let ifindex = netdev::ifindex(&config.iface).map_err(|e| e.to_string())?;
+    let counter = pmd::xdp_prog::XdpCounter::load().map_err(|e| e.to_string())?;
+    let (_link, _mode) = bpf::Link::attach_xdp_auto(counter.program(), ifindex)
+        .map_err(|e| format!("cannot attach the counting program to {}: {e}", config.iface))?;
+    ready();
+    let start = Instant::now();
+    let mut activity = Activity::default();
+    let mut progress = Progress::new(start);
+    while !stop.load(Ordering::Relaxed) && config.duration.is_none_or(|d| start.elapsed() < d) {
+        std::thread::sleep(SAMPLE);
+        let (packets, _) = counter.read().map_err(|e| e.to_string())?;
+        activity.sample(packets, Instant::now());
+        progress.maybe_print(config.interval, packets, start);
+    }
+    let (packets, bytes) = counter.read().map_err(|e| e.to_string())?;
+    activity.sample(packets, Instant::now());
+    Ok(SinkReport {
+        packets,
+        bytes,
+        seconds: start.elapsed().as_secs_f64(),
+        active_seconds: activity.seconds(),
+        sequence: None,
     })
 }
 
