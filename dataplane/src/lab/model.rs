@@ -356,8 +356,10 @@ pub struct Row {
     pub processed_source: &'static str,
     /// What the rule compiler said (e.g. keys this target reads differently).
     pub notes: Vec<String>,
-    /// The zero-loss rate found by the search, when asked for.
+    /// The zero-loss rate found by the search, when asked for, and the partial drop rate
+    /// (at most 0.5 % lost).
     pub ndr_pps: Option<f64>,
+    pub pdr_pps: Option<f64>,
     /// The trials of the zero-loss search (paced), and the bursty-load trial.
     pub ndr_trials: Vec<Trial>,
     pub burst_trial: Option<Trial>,
@@ -374,6 +376,7 @@ impl Row {
             processed_source: "",
             notes: Vec::new(),
             ndr_pps: None,
+            pdr_pps: None,
             ndr_trials: Vec::new(),
             burst_trial: None,
             placement: String::new(),
@@ -442,17 +445,22 @@ impl Row {
         }
     }
 
-    /// Throughput at maximum offered load against the zero-loss rate: how well the device
-    /// holds under overload (1.0: it still handles its zero-loss rate).
-    pub fn overload_ratio(&self) -> Option<f64> {
-        let ndr = self.ndr_pps.filter(|&n| n > 0.0)?;
-        Some(self.figure()? / ndr)
+    /// The rate overload is judged against: the partial drop rate when searched, else the
+    /// zero-loss rate.
+    fn sustained(&self) -> Option<f64> {
+        self.pdr_pps.or(self.ndr_pps).filter(|&n| n > 0.0)
     }
 
-    /// Offered load at maximum against the zero-loss rate.
+    /// Throughput at maximum offered load against the partial drop rate: how well the
+    /// device holds under overload (1.0: it still handles what it sustains when not
+    /// overloaded).
+    pub fn overload_ratio(&self) -> Option<f64> {
+        Some(self.figure()? / self.sustained()?)
+    }
+
+    /// Offered load at maximum against the partial drop rate.
     pub fn overload_factor(&self) -> Option<f64> {
-        let ndr = self.ndr_pps.filter(|&n| n > 0.0)?;
-        Some(self.offered()? / ndr)
+        Some(self.offered()? / self.sustained()?)
     }
 
     /// The figure under bursty load.
