@@ -225,8 +225,8 @@ not): `dataplane sink` reads it (in the kernel; --engine af-xdp in user space).
 (flow, bad checksum, stamp numbered per CPU: stream = base + CPU id) from per-size patch
 tables (at most 262144 = sizes x flows x checksum variants). It creates an ifb device
 dpgen<PID> in the current namespace to keep the program attached (removed at exit). IMIX
-goes as calls of one size each, 7:4:1 exactly over every 12 calls. Paced: an absolute
-schedule, calls of at most 256 frames (--burst N: bursts of N). `sent` counts the frames
+goes as calls of one size each, 7:4:1 exactly over every 12 calls. Paced: by the program
+(a clock gate), frames evenly spaced (--burst N: bursts of N). `sent` counts the frames
 that left: those the veth's XDP transmit accepted (at most what the program generated).
 --json adds generated, xmit_errors, offered_src (how sent was counted) and stream.";
 

@@ -172,35 +172,38 @@ pub fn sink(config: &SinkConfig, stop: &AtomicBool, ready: impl FnOnce()) -> Res
 }
 
 fn sink_xdp(config: &SinkConfig, stop: &AtomicBool, ready: impl FnOnce()) -> Result<SinkReport, String> {
-    let ifindex = netdev::ifindex(&config.iface).map_err(|e| e.to_string())?;
     let program = SinkProgram::load_sampled(&stamp_candidates(), config.latency_every).map_err(|e| e.to_string())?;
-    let (_link, _mode) = bpf::Link::attach_xdp_auto(program.program(), ifindex)
-        .map_err(|e| format!("cannot attach the counting program to {}: {e}", config.iface))?;
-    ready();
-    let start = Instant::now();
-    let mut activity = Activity::default();
-    let mut progress = Progress::new(start);
-    while !stop.load(Ordering::Relaxed) && config.duration.is_none_or(|d| start.elapsed() < d) {
-        std::thread::sleep(SAMPLE);
-        let packets = program.packets().map_err(|e| e.to_string())?;
-        activity.sample(packets, Instant::now());
-        progress.maybe_print(config.interval, packets, start);
-    }
+    let (start, active_seconds) =
+        count_until_stopped(config, stop, ready, program.program(), || program.packets().map_err(|e| e.to_string()))?;
     let counts = program.read().map_err(|e| e.to_string())?;
-    activity.sample(counts.packets, Instant::now());
     Ok(SinkReport {
         packets: counts.packets,
         bytes: counts.bytes,
         seconds: start.elapsed().as_secs_f64(),
-        active_seconds: activity.seconds(),
+        active_seconds,
         sequence: Some(SequenceReport { latency_every: config.latency_every, ..sequence_report(&counts) }),
     })
 }
 
 fn sink_count(config: &SinkConfig, stop: &AtomicBool, ready: impl FnOnce()) -> Result<SinkReport, String> {
-    let ifindex = netdev::ifindex(&config.iface).map_err(|e| e.to_string())?;
     let counter = pmd::xdp_prog::XdpCounter::load().map_err(|e| e.to_string())?;
-    let (_link, _mode) = bpf::Link::attach_xdp_auto(counter.program(), ifindex)
+    let read = || counter.read().map(|(packets, _)| packets).map_err(|e| e.to_string());
+    let (start, active_seconds) = count_until_stopped(config, stop, ready, counter.program(), read)?;
+    let (packets, bytes) = counter.read().map_err(|e| e.to_string())?;
+    Ok(SinkReport { packets, bytes, seconds: start.elapsed().as_secs_f64(), active_seconds, sequence: None })
+}
+
+/// Attaches `program` to the sink's interface and samples `packets` until stopped (or the
+/// duration ends), printing progress; returns the start and the seconds traffic arrived.
+fn count_until_stopped(
+    config: &SinkConfig,
+    stop: &AtomicBool,
+    ready: impl FnOnce(),
+    program: &bpf::Program,
+    packets: impl Fn() -> Result<u64, String>,
+) -> Result<(Instant, f64), String> {
+    let ifindex = netdev::ifindex(&config.iface).map_err(|e| e.to_string())?;
+    let (_link, _mode) = bpf::Link::attach_xdp_auto(program, ifindex)
         .map_err(|e| format!("cannot attach the counting program to {}: {e}", config.iface))?;
     ready();
     let start = Instant::now();
@@ -208,19 +211,12 @@ fn sink_count(config: &SinkConfig, stop: &AtomicBool, ready: impl FnOnce()) -> R
     let mut progress = Progress::new(start);
     while !stop.load(Ordering::Relaxed) && config.duration.is_none_or(|d| start.elapsed() < d) {
         std::thread::sleep(SAMPLE);
-        let (packets, _) = counter.read().map_err(|e| e.to_string())?;
-        activity.sample(packets, Instant::now());
-        progress.maybe_print(config.interval, packets, start);
+        let count = packets()?;
+        activity.sample(count, Instant::now());
+        progress.maybe_print(config.interval, count, start);
     }
-    let (packets, bytes) = counter.read().map_err(|e| e.to_string())?;
-    activity.sample(packets, Instant::now());
-    Ok(SinkReport {
-        packets,
-        bytes,
-        seconds: start.elapsed().as_secs_f64(),
-        active_seconds: activity.seconds(),
-        sequence: None,
-    })
+    activity.sample(packets()?, Instant::now());
+    Ok((start, activity.seconds()))
 }
 
 /// The xdp engine's counts in the report's terms.

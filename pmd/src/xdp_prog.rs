@@ -488,17 +488,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    /// Root-only tests skip without root, unless CI is set (CI runs as root, so there a
-    /// missing privilege is a failure).
-    fn root_or_skip(test: &str) -> bool {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } == 0 {
-            return true;
-        }
-        assert!(std::env::var_os("CI").is_none(), "{test} needs root and CI is set, so it must run");
-        eprintln!("skipping {test}: needs root");
-        false
-    }
+    use crate::root_or_skip;
 
     // ---- frames ----
 

@@ -8,10 +8,10 @@
 //! then calls go back to back.
 //!
 //! Sizes: a fixed size is one stream of calls; IMIX is calls of one size each, in the
-//! [`IMIX`] order, so 12 calls hold exactly 7:4:1. Pacing: an absolute schedule (call k
-//! leaves when frames before it / rate have passed), calls of at most [`PACED_CALL_MAX`]
-//! frames (the receiving veth's ring), or of `--burst N`. Unpaced: calls of
-//! [`LIVE_CALL`] frames.
+//! [`IMIX`] order, so 12 calls hold exactly 7:4:1. Pacing is the program's (its clock
+//! gate, see [`super::prog`]): user space gives it a budget of frames (the whole run for a
+//! fixed size; per IMIX size, [`PACED_CALL_MAX`] frames at most, or `--burst N`) and runs
+//! calls until the budget is spent. Unpaced: calls of [`LIVE_CALL`] frames.
 //!
 //! Offered: frames that left, by gen0's own counters, not frames asked for: those the
 //! veth's XDP transmit accepted (`ethtool -S`: `tx_queue_N_xdp_xmit`; refused ones, a full
@@ -142,6 +142,27 @@ pub fn call_frames(rate: Option<f64>, burst: Option<u32>) -> u32 {
     }
 }
 
+/// One live-frames call: `repeat` runs of `program` on `frame`, as if it arrived on
+/// `ifindex` queue `queue` (XDP_TX then sends each copy out of that interface).
+fn live_run(
+    program: &bpf::Program,
+    frame: &[u8],
+    ifindex: u32,
+    queue: u32,
+    repeat: u32,
+    iface: &str,
+) -> Result<(), String> {
+    let context = bpf::xdp::XdpMd::for_frame(frame.len(), ifindex, queue).to_bytes();
+    let options = TestRunOptions {
+        repeat,
+        flags: TestRunOptions::XDP_LIVE_FRAMES,
+        ctx_in: Some(&context),
+        batch_size: LIVE_BATCH.min(repeat),
+        ..Default::default()
+    };
+    program.test_run_with(frame, &options).map(drop).map_err(|e| format!("live frames on {iface}: {e}"))
+}
+
 pub fn send_live(
     config: &GenConfig,
     plan: &FramePlan,
@@ -165,15 +186,7 @@ pub fn send_live(
         let slice = live.table().slice_of(size).expect("a slice for every size");
         live.begin_call(slice)?;
         let base = &live.table().slices[slice].base;
-        let context = bpf::xdp::XdpMd::for_frame(base.len(), ifindex, config.queue).to_bytes();
-        let options = TestRunOptions {
-            repeat: count,
-            flags: TestRunOptions::XDP_LIVE_FRAMES,
-            ctx_in: Some(&context),
-            batch_size: LIVE_BATCH.min(count),
-            ..Default::default()
-        };
-        live.program.test_run_with(base, &options).map_err(|e| format!("live frames on {iface}: {e}"))?;
+        live_run(&live.program, base, ifindex, config.queue, count, iface)?;
         bytes += u64::from(count) * base.len() as u64;
         Ok(())
     };
@@ -256,15 +269,7 @@ pub fn send_live(
                     }
                     let left = want - spent;
                     let runs = (left as f64 * runs_per_frame * 1.05).clamp(64.0, f64::from(PACED_RUNS_MAX)) as u32;
-                    let context = bpf::xdp::XdpMd::for_frame(base.len(), ifindex, config.queue).to_bytes();
-                    let options = TestRunOptions {
-                        repeat: runs,
-                        flags: TestRunOptions::XDP_LIVE_FRAMES,
-                        ctx_in: Some(&context),
-                        batch_size: LIVE_BATCH,
-                        ..Default::default()
-                    };
-                    live.program.test_run_with(base, &options).map_err(|e| format!("live frames on {iface}: {e}"))?;
+                    live_run(&live.program, base, ifindex, config.queue, runs, iface)?;
                     let now_spent = live.budget_spent(want)?;
                     let went = now_spent.saturating_sub(spent);
                     if went > 0 {
@@ -311,20 +316,12 @@ pub fn send_reference(config: &GenConfig, iface: &str, ifindex: u32, stop: &Atom
     let mut frame = vec![0u8; crate::template::MAX_FRAME];
     let len = config.template.build_into(&mut frame, 60, None, None)?;
     frame.truncate(len);
-    let context = bpf::xdp::XdpMd::for_frame(frame.len(), ifindex, config.queue).to_bytes();
     let limit = config.count.unwrap_or(u64::MAX);
     let xmit_before = xmit_counters(iface);
     let (mut asked, start) = (0u64, Instant::now());
     while asked < limit && !stop.load(Ordering::Relaxed) && config.duration.is_none_or(|d| start.elapsed() < d) {
         let count = (limit - asked).min(u64::from(LIVE_CALL)) as u32;
-        let options = TestRunOptions {
-            repeat: count,
-            flags: TestRunOptions::XDP_LIVE_FRAMES,
-            ctx_in: Some(&context),
-            batch_size: LIVE_BATCH,
-            ..Default::default()
-        };
-        program.test_run_with(&frame, &options).map_err(|e| format!("live frames on {iface}: {e}"))?;
+        live_run(&program, &frame, ifindex, config.queue, count, iface)?;
         asked += u64::from(count);
     }
     let seconds = start.elapsed().as_secs_f64();
