@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The main job: build, then run the lab's quick profile (under 5 minutes): the same rule
+# The main job: build, then run the lab's quick profile (about 7 minutes): the same rule
 # file (1 and 1000 rules, the last one matching) through the dataplane, tc u32, tc flower,
 # tc cls_bpf (one program, and one per rule) and XDP, and the forwarding path also through
 # DPDK's testpmd; generator and sink on core 0, the device under test on core 1. Writes

@@ -100,11 +100,12 @@ const S_BUDGET: i16 = 104;
 const S_GATED: i16 = 112;
 const STATE_SIZE: u32 = 120;
 
-/// Stamped frames per `bpf_ktime_get_ns`: the helper costs ~35 ns here, half of a frame's
-/// whole budget at line rate; 32 frames at ~13 Mpps are ~2.5 µs, so a stamp's send time is
-/// at most that early (latencies here are tens of µs). Each call's first stamped frame
-/// reads the clock anew (paced calls may be a millisecond apart).
-pub const CLOCK_EVERY: i32 = 32;
+/// Stamped frames per `bpf_ktime_get_ns`: the helper costs ~35 ns here, more than half of
+/// a frame's whole budget at line rate; 64 frames at ~17 Mpps are ~3.8 µs, so at full
+/// speed a stamp's send time is at most that early (latencies under overload are hundreds
+/// of µs). Each call's first stamped frame and, paced, each slot's first frame read the
+/// clock anew, so paced stamps are exact. (32: ~1 % less rate, BENCHMARKS.md "Generator".)
+pub const CLOCK_EVERY: i32 = 64;
 
 // Stack slots.
 const KEY: i16 = -4;
@@ -123,9 +124,49 @@ fn ld_map_value(dst: Reg, fd: RawFd) -> [Insn; 2] {
     pair
 }
 
+/// What every call of a run shares, when it does: then the program is built with these
+/// as constants (one bounds check, stores at fixed offsets, no per-frame tests of the
+/// config), which is most of the difference to the bare loop (BENCHMARKS.md, "Generator").
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FixedLayout {
+    /// Header bytes copied from the base (a multiple of 8, at most [`HDR_MAX`]).
+    hdr: usize,
+    /// The words' offsets, the innermost L4 checksum first.
+    offsets: Vec<u16>,
+    stamp_at: Option<usize>,
+    /// One entry per size (one flow, no bad checksums).
+    single: bool,
+    udp: bool,
+    /// Bytes every frame has: the one bound the program checks.
+    need: usize,
+}
+
+impl FixedLayout {
+    /// The layout every slice of `table` shares, if they share one.
+    pub fn of(table: &PatchTable) -> Option<FixedLayout> {
+        let first = table.slices.first()?;
+        let min_len = table.slices.iter().map(Slice::len).min()?;
+        let same = table.slices.iter().all(|s| s.offsets == first.offsets && s.stamp_at == first.stamp_at);
+        let hdr = HDR_MAX.min(min_len / 8 * 8);
+        let words_end = first.offsets.iter().map(|&o| usize::from(o) + 2).max().unwrap_or(0);
+        let stamp_end = first.stamp_at.map_or(0, |at| at + crate::stamp::STAMP_LEN);
+        let need = hdr.max(words_end).max(stamp_end);
+        let fits = need <= min_len && need <= OFFSET_MASK as usize && !first.offsets.is_empty();
+        (same && fits && table.slices.iter().all(|s| HDR_MAX.min(s.len() / 8 * 8) == hdr)).then(|| FixedLayout {
+            hdr,
+            offsets: first.offsets.clone(),
+            stamp_at: first.stamp_at,
+            single: table.flows == 1 && table.variants == 1,
+            udp: table.udp,
+            need,
+        })
+    }
+}
+
 /// The program for maps `config` (one entry: its value is read by address), `state` and
-/// `table`.
-pub fn program(config: RawFd, state: RawFd, table: RawFd) -> Vec<Insn> {
+/// `table`; with `fixed`, specialised to that layout (the config's per-call layout fields
+/// are then not read).
+pub fn program(config: RawFd, state: RawFd, table: RawFd, fixed: Option<&FixedLayout>) -> Vec<Insn> {
     let (ctx, entry, st, cfg) = (Reg::R6, Reg::R7, Reg::R8, Reg::R9);
     let mut a = Asm::new();
     // The config's one value by address (no lookup); this CPU's state by lookup.
@@ -187,13 +228,130 @@ pub fn program(config: RawFd, state: RawFd, table: RawFd) -> Vec<Insn> {
 
     // 1. The entry: the config's copy when there is only one, else by variant (R3) and
     // flow.
-    a.push(Insn::ldx(Size::W, Reg::R1, cfg, C_SINGLE))
-        .jmp_imm(Jmp::Eq, Reg::R1, 0, "by_flow")
-        .push(Insn::mov64_reg(entry, cfg))
-        .push(Insn::add64_imm(entry, C_ENTRY0.into()))
-        .ja("have_entry")
-        .label("by_flow");
-    a.push(Insn::mov64_imm(Reg::R3, 0))
+    match fixed.map(|f| f.single) {
+        Some(true) => {
+            a.push(Insn::mov64_reg(entry, cfg)).push(Insn::add64_imm(entry, C_ENTRY0.into()));
+        }
+        Some(false) => {}
+        None => {
+            a.push(Insn::ldx(Size::W, Reg::R1, cfg, C_SINGLE))
+                .jmp_imm(Jmp::Eq, Reg::R1, 0, "by_flow")
+                .push(Insn::mov64_reg(entry, cfg))
+                .push(Insn::add64_imm(entry, C_ENTRY0.into()))
+                .ja("have_entry");
+        }
+    }
+    if fixed.is_none_or(|f| !f.single) {
+        entry_by_flow(&mut a, cfg, st, entry, table);
+    }
+    a.label("have_entry");
+
+    // 2. The clock (cached, see CLOCK_EVERY) and the stream (the run's base plus the CPU,
+    // read once), before anything holds a packet pointer: helpers clobber R1-R5.
+    match fixed.map(|f| f.stamp_at.is_some()) {
+        Some(true) => clock(&mut a, cfg, st),
+        Some(false) => {}
+        None => {
+            a.push(Insn::ldx(Size::W, Reg::R1, cfg, C_STAMP_AT)).jmp_imm(Jmp::Eq, Reg::R1, 0, "words");
+            clock(&mut a, cfg, st);
+        }
+    }
+
+    // 3. The words. R2 = data, R3 = data_end, R5 = word count; word 0 is the innermost L4
+    // checksum, whose address R0 keeps.
+    let (data, end) = (Reg::R2, Reg::R3);
+    a.label("words").push(Insn::ldx(Size::W, data, ctx, xdp::MD_DATA)).push(Insn::ldx(
+        Size::W,
+        end,
+        ctx,
+        xdp::MD_DATA_END,
+    ));
+    if let Some(f) = fixed {
+        fixed_words(&mut a, f, data, end, entry, cfg);
+    } else {
+        general_words(&mut a, data, end, entry, cfg);
+    }
+
+    // 4. The stamp. R4 = stamp, R5 = checksum field, then R2 = the stamp's sum.
+    let (stamp, csum, sum) = (Reg::R4, Reg::R5, Reg::R2);
+    match fixed {
+        Some(f) => {
+            let Some(at) = f.stamp_at else { return finish(a) };
+            a.push(Insn::mov64_reg(csum, data))
+                .push(Insn::add64_imm(csum, i32::from(f.offsets[0])))
+                .push(Insn::mov64_reg(stamp, data))
+                .push(Insn::add64_imm(stamp, at as i32));
+        }
+        None => {
+            a.push(Insn::mov64_reg(csum, Reg::R0))
+                .push(Insn::ldx(Size::W, Reg::R1, cfg, C_STAMP_AT))
+                .jmp_imm(Jmp::Eq, Reg::R1, 0, "count")
+                .push(Insn::and64_imm(Reg::R1, OFFSET_MASK))
+                .push(Insn::mov64_reg(stamp, data))
+                .push(Insn::add64_reg(stamp, Reg::R1))
+                .push(Insn::mov64_reg(Reg::R1, stamp))
+                .push(Insn::add64_imm(Reg::R1, crate::stamp::STAMP_LEN as i32))
+                .jmp_reg(Jmp::Gt, Reg::R1, end, "count");
+        }
+    }
+    // Stream: the run's base plus the CPU, so two CPUs never share numbering.
+    a.push(Insn::ldx(Size::DW, Reg::R0, st, S_STREAM_BE))
+        .push(Insn::stx(Size::H, stamp, 2, Reg::R0))
+        .push(Insn::ldx(Size::DW, Reg::R1, st, S_SEQ))
+        .push(Insn::mov64_reg(Reg::R3, Reg::R1))
+        .push(Insn::add64_imm(Reg::R3, 1))
+        .push(Insn::stx(Size::DW, st, S_SEQ, Reg::R3))
+        .push(Insn::ldx(Size::DW, sum, st, S_CONST_SUM));
+    // 48-bit sequence number at 4..10 (16 + 32 bits), send time at 10..18, big-endian
+    // (unaligned stores are fine on the hosts this runs on).
+    a.push(Insn::mov64_reg(Reg::R0, Reg::R1))
+        .push(Insn::rsh64_imm(Reg::R0, 32))
+        .push(Insn::and64_imm(Reg::R0, 0xffff))
+        .push(Insn::add64_reg(sum, Reg::R0))
+        .push(Insn::be16(Reg::R0))
+        .push(Insn::stx(Size::H, stamp, 4, Reg::R0))
+        .push(Insn::mov32_reg(Reg::R0, Reg::R1))
+        .push(Insn::add64_reg(sum, Reg::R0))
+        .push(Insn::be32(Reg::R0))
+        .push(Insn::stx(Size::W, stamp, 6, Reg::R0))
+        .push(Insn::ldx(Size::DW, Reg::R0, st, S_NOW_BE))
+        .push(Insn::stx(Size::DW, stamp, 10, Reg::R0));
+    // RFC 1624 eqn. 3, the old stamp words all zero: HC' = ~(~HC + sum).
+    a.push(Insn::ldx(Size::H, Reg::R0, csum, 0))
+        .push(Insn::be16(Reg::R0))
+        .push(Insn::mov64_imm(Reg::R3, 0xffff))
+        .push(Insn::sub64_reg(Reg::R3, Reg::R0))
+        .push(Insn::add64_reg(Reg::R3, sum));
+    // Below 2^36: three folds leave 16 bits.
+    for _ in 0..3 {
+        a.push(Insn::mov64_reg(Reg::R0, Reg::R3))
+            .push(Insn::rsh64_imm(Reg::R0, 16))
+            .push(Insn::and64_imm(Reg::R3, 0xffff))
+            .push(Insn::add64_reg(Reg::R3, Reg::R0));
+    }
+    a.push(Insn::mov64_imm(Reg::R0, 0xffff)).push(Insn::sub64_reg(Reg::R0, Reg::R3));
+    match fixed.map(|f| f.udp) {
+        Some(false) => {}
+        Some(true) => {
+            a.jmp_imm(Jmp::Ne, Reg::R0, 0, "store_csum").push(Insn::mov64_imm(Reg::R0, 0xffff));
+        }
+        None => {
+            a.push(Insn::ldx(Size::W, Reg::R1, cfg, C_UDP))
+                .jmp_imm(Jmp::Eq, Reg::R1, 0, "store_csum")
+                .jmp_imm(Jmp::Ne, Reg::R0, 0, "store_csum")
+                .push(Insn::mov64_imm(Reg::R0, 0xffff));
+        }
+    }
+    a.label("store_csum").push(Insn::be16(Reg::R0)).push(Insn::stx(Size::H, csum, 0, Reg::R0));
+
+    finish(a)
+}
+
+/// 1, several entries: the variant (bad checksums in turn) and the flow pick the entry
+/// from the table.
+fn entry_by_flow(a: &mut Asm, cfg: Reg, st: Reg, entry: Reg, table: RawFd) {
+    a.label("by_flow")
+        .push(Insn::mov64_imm(Reg::R3, 0))
         .push(Insn::ldx(Size::W, Reg::R2, cfg, C_BAD_NUM))
         .jmp_imm(Jmp::Eq, Reg::R2, 0, "no_bad")
         .push(Insn::ldx(Size::DW, Reg::R1, st, S_ACC))
@@ -231,14 +389,13 @@ pub fn program(config: RawFd, state: RawFd, table: RawFd) -> Vec<Insn> {
         .push(Insn::add64_imm(Reg::R2, ENTRY_KEY.into()))
         .push(Insn::call(helpers::MAP_LOOKUP_ELEM))
         .jmp_imm(Jmp::Eq, Reg::R0, 0, "abort")
-        .push(Insn::mov64_reg(entry, Reg::R0))
-        .label("have_entry");
+        .push(Insn::mov64_reg(entry, Reg::R0));
+}
 
-    // 2. The clock (cached, see CLOCK_EVERY) and the stream (the run's base plus the CPU,
-    // read once), before anything holds a packet pointer: helpers clobber R1-R5.
-    a.push(Insn::ldx(Size::W, Reg::R1, cfg, C_STAMP_AT))
-        .jmp_imm(Jmp::Eq, Reg::R1, 0, "words")
-        .push(Insn::ldx(Size::DW, Reg::R1, st, S_STREAM_BE))
+/// 2. The stamp's clock, read every [`CLOCK_EVERY`] frames and at each call's first,
+/// and its stream.
+fn clock(a: &mut Asm, cfg: Reg, st: Reg) {
+    a.push(Insn::ldx(Size::DW, Reg::R1, st, S_STREAM_BE))
         .jmp_imm(Jmp::Ne, Reg::R1, 0, "have_stream")
         .push(Insn::call(helpers::GET_SMP_PROCESSOR_ID))
         .push(Insn::ldx(Size::W, Reg::R1, cfg, C_STREAM))
@@ -273,14 +430,45 @@ pub fn program(config: RawFd, state: RawFd, table: RawFd) -> Vec<Insn> {
         .push(Insn::ldx(Size::DW, Reg::R0, st, S_STREAM))
         .push(Insn::add64_reg(Reg::R1, Reg::R0))
         .push(Insn::stx(Size::DW, st, S_CONST_SUM, Reg::R1));
+}
 
-    // 3. The words. R2 = data, R3 = data_end, R5 = word count; word 0 is the innermost L4
-    // checksum, whose address R0 keeps.
-    let (data, end) = (Reg::R2, Reg::R3);
-    a.label("words")
-        .push(Insn::ldx(Size::W, data, ctx, xdp::MD_DATA))
-        .push(Insn::ldx(Size::W, end, ctx, xdp::MD_DATA_END))
-        .push(Insn::ldx(Size::W, Reg::R5, cfg, C_HDR_LEN));
+/// 5. Count, send; and the abort every failed lookup or bound jumps to.
+fn finish(mut a: Asm) -> Vec<Insn> {
+    let st = Reg::R8;
+    a.label("count")
+        .push(Insn::ldx(Size::DW, Reg::R1, st, S_GENERATED))
+        .push(Insn::add64_imm(Reg::R1, 1))
+        .push(Insn::stx(Size::DW, st, S_GENERATED, Reg::R1))
+        .push(Insn::mov64_imm(Reg::R0, xdp::TX))
+        .push(Insn::exit())
+        .label("abort")
+        .push(Insn::mov64_imm(Reg::R0, xdp::ABORTED))
+        .push(Insn::exit());
+    a.finish().expect("the live program places every label it jumps to")
+}
+
+/// 3, fixed layout: one bound for everything, then the header and the words at constant
+/// offsets. Leaves `data` and `end` as they were.
+fn fixed_words(a: &mut Asm, f: &FixedLayout, data: Reg, end: Reg, entry: Reg, cfg: Reg) {
+    a.push(Insn::mov64_reg(Reg::R1, data)).push(Insn::add64_imm(Reg::R1, f.need as i32)).jmp_reg(
+        Jmp::Gt,
+        Reg::R1,
+        end,
+        "abort",
+    );
+    for k in 0..f.hdr / 8 {
+        let at = (8 * k) as i16;
+        a.push(Insn::ldx(Size::DW, Reg::R1, cfg, C_HDR + at)).push(Insn::stx(Size::DW, data, at, Reg::R1));
+    }
+    for (k, &at) in f.offsets.iter().enumerate() {
+        a.push(Insn::ldx(Size::H, Reg::R1, entry, 2 * k as i16)).push(Insn::stx(Size::H, data, at as i16, Reg::R1));
+    }
+}
+
+/// 3, general: the header and each word only where the frame has them; R0 = the address
+/// of word 0 (the innermost L4 checksum).
+fn general_words(a: &mut Asm, data: Reg, end: Reg, entry: Reg, cfg: Reg) {
+    a.push(Insn::ldx(Size::W, Reg::R5, cfg, C_HDR_LEN));
     // The headers from the base, 8 bytes at a time (see the module docs).
     for k in 0..HDR_MAX / 8 {
         let at = (8 * k) as i16;
@@ -312,74 +500,6 @@ pub fn program(config: RawFd, state: RawFd, table: RawFd) -> Vec<Insn> {
         }
     }
     a.label("patched");
-
-    // 4. The stamp. R4 = stamp, R5 = checksum field, then R2 = the stamp's sum.
-    let (stamp, csum, sum) = (Reg::R4, Reg::R5, Reg::R2);
-    a.push(Insn::mov64_reg(csum, Reg::R0))
-        .push(Insn::ldx(Size::W, Reg::R1, cfg, C_STAMP_AT))
-        .jmp_imm(Jmp::Eq, Reg::R1, 0, "count")
-        .push(Insn::and64_imm(Reg::R1, OFFSET_MASK))
-        .push(Insn::mov64_reg(stamp, data))
-        .push(Insn::add64_reg(stamp, Reg::R1))
-        .push(Insn::mov64_reg(Reg::R1, stamp))
-        .push(Insn::add64_imm(Reg::R1, crate::stamp::STAMP_LEN as i32))
-        .jmp_reg(Jmp::Gt, Reg::R1, end, "count")
-        // Stream: the run's base plus the CPU, so two CPUs never share numbering.
-        .push(Insn::ldx(Size::DW, Reg::R0, st, S_STREAM_BE))
-        .push(Insn::stx(Size::H, stamp, 2, Reg::R0))
-        .push(Insn::ldx(Size::DW, Reg::R1, st, S_SEQ))
-        .push(Insn::mov64_reg(Reg::R3, Reg::R1))
-        .push(Insn::add64_imm(Reg::R3, 1))
-        .push(Insn::stx(Size::DW, st, S_SEQ, Reg::R3))
-        .push(Insn::ldx(Size::DW, sum, st, S_CONST_SUM));
-    // 48-bit sequence number at 4..10 (16 + 32 bits), send time at 10..18, big-endian
-    // (unaligned stores are fine on the hosts this runs on).
-    a.push(Insn::mov64_reg(Reg::R0, Reg::R1))
-        .push(Insn::rsh64_imm(Reg::R0, 32))
-        .push(Insn::and64_imm(Reg::R0, 0xffff))
-        .push(Insn::add64_reg(sum, Reg::R0))
-        .push(Insn::be16(Reg::R0))
-        .push(Insn::stx(Size::H, stamp, 4, Reg::R0))
-        .push(Insn::mov32_reg(Reg::R0, Reg::R1))
-        .push(Insn::add64_reg(sum, Reg::R0))
-        .push(Insn::be32(Reg::R0))
-        .push(Insn::stx(Size::W, stamp, 6, Reg::R0))
-        .push(Insn::ldx(Size::DW, Reg::R0, st, S_NOW_BE))
-        .push(Insn::stx(Size::DW, stamp, 10, Reg::R0));
-    // RFC 1624 eqn. 3, the old stamp words all zero: HC' = ~(~HC + sum).
-    a.push(Insn::ldx(Size::H, Reg::R0, csum, 0))
-        .push(Insn::be16(Reg::R0))
-        .push(Insn::mov64_imm(Reg::R3, 0xffff))
-        .push(Insn::sub64_reg(Reg::R3, Reg::R0))
-        .push(Insn::add64_reg(Reg::R3, sum));
-    // Below 2^36: three folds leave 16 bits.
-    for _ in 0..3 {
-        a.push(Insn::mov64_reg(Reg::R0, Reg::R3))
-            .push(Insn::rsh64_imm(Reg::R0, 16))
-            .push(Insn::and64_imm(Reg::R3, 0xffff))
-            .push(Insn::add64_reg(Reg::R3, Reg::R0));
-    }
-    a.push(Insn::mov64_imm(Reg::R0, 0xffff))
-        .push(Insn::sub64_reg(Reg::R0, Reg::R3))
-        .push(Insn::ldx(Size::W, Reg::R1, cfg, C_UDP))
-        .jmp_imm(Jmp::Eq, Reg::R1, 0, "store_csum")
-        .jmp_imm(Jmp::Ne, Reg::R0, 0, "store_csum")
-        .push(Insn::mov64_imm(Reg::R0, 0xffff))
-        .label("store_csum")
-        .push(Insn::be16(Reg::R0))
-        .push(Insn::stx(Size::H, csum, 0, Reg::R0));
-
-    // 4. Count, send.
-    a.label("count")
-        .push(Insn::ldx(Size::DW, Reg::R1, st, S_GENERATED))
-        .push(Insn::add64_imm(Reg::R1, 1))
-        .push(Insn::stx(Size::DW, st, S_GENERATED, Reg::R1))
-        .push(Insn::mov64_imm(Reg::R0, xdp::TX))
-        .push(Insn::exit())
-        .label("abort")
-        .push(Insn::mov64_imm(Reg::R0, xdp::ABORTED))
-        .push(Insn::exit());
-    a.finish().expect("the live program places every label it jumps to")
 }
 
 /// The pacing gate's setting: a slot of `burst` frames every `step_fp` / 256 ns, and at
@@ -416,8 +536,15 @@ pub struct LiveProgram {
 }
 
 impl LiveProgram {
-    /// Creates the maps, fills the table and loads the program.
+    /// Creates the maps, fills the table and loads the program (specialised to the run's
+    /// layout where every call shares one).
     pub fn load(table: PatchTable, stream: u16) -> Result<LiveProgram, String> {
+        let fixed = FixedLayout::of(&table);
+        Self::load_with(table, stream, fixed)
+    }
+
+    /// [`LiveProgram::load`] with the layout given (`None`: the general program).
+    pub fn load_with(table: PatchTable, stream: u16, fixed: Option<FixedLayout>) -> Result<LiveProgram, String> {
         let err = |e: bpf::Error| e.to_string();
         let config = Map::create(MapType::Array, "gen_config", 4, CONFIG_SIZE, 1).map_err(err)?;
         let state = Map::create(MapType::PercpuArray, "gen_state", 4, STATE_SIZE, 1).map_err(err)?;
@@ -427,7 +554,7 @@ impl LiveProgram {
             let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();
             values.update(&(i as u32).to_ne_bytes(), &bytes).map_err(err)?;
         }
-        let insns = program(config.raw_fd(), state.raw_fd(), values.raw_fd());
+        let insns = program(config.raw_fd(), state.raw_fd(), values.raw_fd(), fixed.as_ref());
         let program = Program::load(ProgType::Xdp, "gen_live", &insns).map_err(err)?;
         // The program holds the table map; our fd may go.
         drop(values);
@@ -549,9 +676,22 @@ mod tests {
 
     #[test]
     fn the_program_assembles_and_stays_small() {
-        let insns = program(3, 4, 5);
+        let insns = program(3, 4, 5, None);
         assert!(insns.len() < 450, "{} instructions", insns.len());
         assert_eq!(insns.last().unwrap(), &Insn::exit());
+        let plan = crate::gen::FramePlan::new(
+            crate::template::Template::new(crate::template::TemplateKind::Udp, false),
+            crate::template::FrameSize::Fixed(60),
+            1,
+            None,
+            true,
+        )
+        .unwrap();
+        let table = PatchTable::build(&plan).unwrap();
+        let fixed = FixedLayout::of(&table).expect("one size, one flow: a fixed layout");
+        assert!(fixed.single && fixed.stamp_at.is_some() && fixed.need <= 60, "{fixed:?}");
+        let specialised = program(3, 4, 5, Some(&fixed));
+        assert!(specialised.len() * 2 < insns.len(), "{} against {}", specialised.len(), insns.len());
     }
 }
 
@@ -598,54 +738,58 @@ mod kernel_tests {
             .flat_map(|&(t, sizes)| [(t, sizes, 5, Some(BadCsum { percent: 30.0, layer: None })), (t, sizes, 1, None)]);
         for (template, sizes, flows, bad) in runs {
             let plan = FramePlan::new(template, sizes, flows, bad, true).unwrap();
-            let live = LiveProgram::load(PatchTable::build(&plan).unwrap(), 0xfff0).unwrap();
-            let table = live.table();
-            let mut state = CpuState::default();
-            let mut last = None;
-            let mut times = Vec::new();
-            for i in 0..80u64 {
-                // One frame per test run; a new call (new epoch) only when the size changes,
-                // so the cached clock is used and refreshed as in a live run.
-                let slice = table.slice_of(sizes.at(i)).unwrap();
-                if last != Some(slice) {
-                    live.begin_call(slice).unwrap();
-                    last = Some(slice);
+            let table = PatchTable::build(&plan).unwrap();
+            // The specialised program where the run has one layout, and the general one.
+            for fixed in [FixedLayout::of(&table), None] {
+                let live = LiveProgram::load_with(table.clone(), 0xfff0, fixed.clone()).unwrap();
+                let table = live.table();
+                let mut state = CpuState::default();
+                let mut last = None;
+                let mut times = Vec::new();
+                for i in 0..80u64 {
+                    // One frame per test run; a new call (new epoch) only when the size changes,
+                    // so the cached clock is used and refreshed as in a live run.
+                    let slice = table.slice_of(sizes.at(i)).unwrap();
+                    if last != Some(slice) {
+                        live.begin_call(slice).unwrap();
+                        last = Some(slice);
+                    }
+                    let s = &table.slices[slice];
+                    // The page as a receiver may hand it back: the MAC addresses moved 4 bytes
+                    // (VLAN untagging), the first bytes rewritten. The program restores them.
+                    let mut dirty = s.base.clone();
+                    dirty.copy_within(0..12, 4);
+                    dirty[..4].fill(0xee);
+                    let out = live.program.test_run(&dirty, 1).unwrap();
+                    assert_eq!(out.retval, xdp::TX as u32);
+                    let mut want = s.base.clone();
+                    let entry = next_entry(table, s, &mut state);
+                    let stamp = s.stamp_at.map(|at| {
+                        // The CPU and clock are the kernel's: take them from its stamp.
+                        let st = Stamp::read(&out.data_out[at..]).expect("a stamp");
+                        assert!(st.sequenced && st.stream.wrapping_sub(0xfff0) < 1024, "{st:?}");
+                        assert_eq!(st.seq, state.seq, "frame {i}");
+                        times.push(st.sent_ns);
+                        (st.stream, st.seq, st.sent_ns)
+                    });
+                    apply(table, s, entry, stamp, &mut want);
+                    if stamp.is_some() {
+                        state.seq += 1;
+                    }
+                    assert_eq!(out.data_out, want, "{} frame {i}", template.describe());
                 }
-                let s = &table.slices[slice];
-                // The page as a receiver may hand it back: the MAC addresses moved 4 bytes
-                // (VLAN untagging), the first bytes rewritten. The program restores them.
-                let mut dirty = s.base.clone();
-                dirty.copy_within(0..12, 4);
-                dirty[..4].fill(0xee);
-                let out = live.program.test_run(&dirty, 1).unwrap();
-                assert_eq!(out.retval, xdp::TX as u32);
-                let mut want = s.base.clone();
-                let entry = next_entry(table, s, &mut state);
-                let stamp = s.stamp_at.map(|at| {
-                    // The CPU and clock are the kernel's: take them from its stamp.
-                    let st = Stamp::read(&out.data_out[at..]).expect("a stamp");
-                    assert!(st.sequenced && st.stream.wrapping_sub(0xfff0) < 1024, "{st:?}");
-                    assert_eq!(st.seq, state.seq, "frame {i}");
-                    times.push(st.sent_ns);
-                    (st.stream, st.seq, st.sent_ns)
-                });
-                apply(table, s, entry, stamp, &mut want);
-                if stamp.is_some() {
-                    state.seq += 1;
+                if sizes != FrameSize::Imix {
+                    // One call: the clock is read on the first stamped frame and every
+                    // CLOCK_EVERY after it.
+                    let changes = times.windows(2).filter(|w| w[0] != w[1]).count();
+                    assert!(times.windows(2).all(|w| w[0] <= w[1]));
+                    assert!(changes <= times.len().div_ceil(CLOCK_EVERY as usize), "{times:?}");
+                    assert!(times.windows(2).take(CLOCK_EVERY as usize - 1).all(|w| w[0] == w[1]), "{times:?}");
                 }
-                assert_eq!(out.data_out, want, "{} frame {i}", template.describe());
+                let states = live.states().unwrap();
+                assert_eq!(states.iter().map(|s| s.generated).sum::<u64>(), 80);
+                assert_eq!(states.iter().map(|s| s.seq).sum::<u64>(), state.seq);
             }
-            if sizes != FrameSize::Imix {
-                // One call: the clock is read on the first stamped frame and every
-                // CLOCK_EVERY after it.
-                let changes = times.windows(2).filter(|w| w[0] != w[1]).count();
-                assert!(times.windows(2).all(|w| w[0] <= w[1]));
-                assert!(changes <= times.len().div_ceil(CLOCK_EVERY as usize), "{times:?}");
-                assert!(times.windows(2).take(CLOCK_EVERY as usize - 1).all(|w| w[0] == w[1]), "{times:?}");
-            }
-            let states = live.states().unwrap();
-            assert_eq!(states.iter().map(|s| s.generated).sum::<u64>(), 80);
-            assert_eq!(states.iter().map(|s| s.seq).sum::<u64>(), state.seq);
         }
     }
 }

@@ -602,7 +602,10 @@ pub fn markdown(machine: &Machine, rows: &[Row], figures: &[(String, String)]) -
             "| {} | {} | {} | >= {} | {} |",
             c.claim,
             c.detail,
-            c.ratio.map(|r| format!("{r:.2}x")).unwrap_or_else(|| "-".into()),
+            // An infinite ratio is a zero denominator (no device work on core 0): say so.
+            c.ratio
+                .map(|r| if r.is_finite() { format!("{r:.2}x") } else { "no share".into() })
+                .unwrap_or_else(|| "-".into()),
             c.goal,
             c.verdict()
         );
