@@ -347,7 +347,7 @@ pub fn program(config: RawFd, state: RawFd, table: RawFd, fixed: Option<&FixedLa
     finish(a)
 }
 
-/// 1, several entries: the variant (bad checksums in turn) and the flow pick the entry
+/// Step 1 with several entries: the variant (bad checksums in turn) and the flow pick the entry
 /// from the table.
 fn entry_by_flow(a: &mut Asm, cfg: Reg, st: Reg, entry: Reg, table: RawFd) {
     a.label("by_flow")
@@ -392,7 +392,7 @@ fn entry_by_flow(a: &mut Asm, cfg: Reg, st: Reg, entry: Reg, table: RawFd) {
         .push(Insn::mov64_reg(entry, Reg::R0));
 }
 
-/// 2. The stamp's clock, read every [`CLOCK_EVERY`] frames and at each call's first,
+/// Step 2, the stamp's clock: read every [`CLOCK_EVERY`] frames and at each call's first,
 /// and its stream.
 fn clock(a: &mut Asm, cfg: Reg, st: Reg) {
     a.push(Insn::ldx(Size::DW, Reg::R1, st, S_STREAM_BE))
@@ -432,7 +432,7 @@ fn clock(a: &mut Asm, cfg: Reg, st: Reg) {
         .push(Insn::stx(Size::DW, st, S_CONST_SUM, Reg::R1));
 }
 
-/// 5. Count, send; and the abort every failed lookup or bound jumps to.
+/// Step 5: count, send; and the abort every failed lookup or bound jumps to.
 fn finish(mut a: Asm) -> Vec<Insn> {
     let st = Reg::R8;
     a.label("count")
@@ -447,7 +447,7 @@ fn finish(mut a: Asm) -> Vec<Insn> {
     a.finish().expect("the live program places every label it jumps to")
 }
 
-/// 3, fixed layout: one bound for everything, then the header and the words at constant
+/// Step 3 for a fixed layout: one bound for everything, then the header and the words at constant
 /// offsets. Leaves `data` and `end` as they were.
 fn fixed_words(a: &mut Asm, f: &FixedLayout, data: Reg, end: Reg, entry: Reg, cfg: Reg) {
     a.push(Insn::mov64_reg(Reg::R1, data)).push(Insn::add64_imm(Reg::R1, f.need as i32)).jmp_reg(
@@ -465,7 +465,7 @@ fn fixed_words(a: &mut Asm, f: &FixedLayout, data: Reg, end: Reg, entry: Reg, cf
     }
 }
 
-/// 3, general: the header and each word only where the frame has them; R0 = the address
+/// Step 3 in general: the header and each word only where the frame has them; R0 = the address
 /// of word 0 (the innermost L4 checksum).
 fn general_words(a: &mut Asm, data: Reg, end: Reg, entry: Reg, cfg: Reg) {
     a.push(Insn::ldx(Size::W, Reg::R5, cfg, C_HDR_LEN));
