@@ -134,12 +134,14 @@ impl Dropped {
     /// One line for the start-up messages.
     pub fn describe(&self) -> String {
         let count = self.had.count_ones();
+        // The ones setup needed, by name; a full root set would be a paragraph.
+        const SETUP: u64 = 1 << 12 | 1 << 13 | 1 << 14 | 1 << 21 | 1 << 38 | 1 << 39;
         let what = if count == 0 {
             "it held none".to_string()
-        } else if count as usize >= NAMES.len() {
-            format!("all {count} of root's")
-        } else {
+        } else if count <= 6 {
             names(self.had).join(", ")
+        } else {
+            format!("{count}, among them {}", names(self.had & SETUP).join(", "))
         };
         format!(
             "capabilities dropped ({what}{}): the workers and SIGHUP reloads run with none",

@@ -479,20 +479,21 @@ fn pinned_xdp_link(dir: &Path, ifindex: u32) -> Option<Link> {
 }
 
 /// Swaps the program of the pinned XDP `link` for the loaded one, without a moment when
-/// the interface has no program: the new counters and program are pinned under `.new`
-/// names first (a failure there changes nothing), then `BPF_LINK_UPDATE` (a failure keeps
-/// the old program attached and its pins), then the new pins are renamed over the old.
+/// the interface has no program: the new counters and program are pinned under `-new`
+/// names first (bpffs reserves dots in names; a failure there changes nothing), then
+/// `BPF_LINK_UPDATE` (a failure keeps the old program attached and its pins), then the
+/// new pins are renamed over the old.
 fn replace_xdp(loaded: &Loaded, dir: &Path, link: &Link) -> Result<Compiled, EmitBpfError> {
     let program = &loaded.programs[0].program;
     let staged = [("counters", loaded.counters.fd()), ("prog", program.fd())];
     let unstage = || {
         for (name, _) in &staged {
-            let _ = std::fs::remove_file(dir.join(format!("{name}.new")));
+            let _ = std::fs::remove_file(dir.join(format!("{name}-new")));
         }
     };
     unstage();
     for (name, fd) in &staged {
-        let path = dir.join(format!("{name}.new"));
+        let path = dir.join(format!("{name}-new"));
         if let Err(err) = bpf::pin(*fd, &path) {
             unstage();
             return Err(bpf_err(format!("pin {}", path.display()))(err));
@@ -506,7 +507,7 @@ fn replace_xdp(loaded: &Loaded, dir: &Path, link: &Link) -> Result<Compiled, Emi
         ))(err));
     }
     for (name, _) in &staged {
-        let (from, to) = (dir.join(format!("{name}.new")), dir.join(name));
+        let (from, to) = (dir.join(format!("{name}-new")), dir.join(name));
         std::fs::rename(&from, &to).map_err(io_err(format!(
             "move pin {} to {} (the new program is attached)",
             from.display(),
