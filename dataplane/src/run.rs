@@ -54,7 +54,8 @@ pub const PANIC_WORKER_ENV: &str = "DATAPLANE_TEST_PANIC_WORKER";
 ///   kernel can apply without classifying).
 /// - `--default pass`: `pass` means "as --action says" (forward, reflect), which the XDP
 ///   program cannot do, and passing to the kernel would skip every drop rule; so if
-///   anything is uncovered, `run` refuses to start and names it.
+///   anything is uncovered, `run` refuses to start and names it. If nothing is, the
+///   fallback only acts on a socket that vanishes mid-run (a dying worker): XDP_DROP.
 /// - without `--rules`: XDP_PASS (no ACL to bypass; SSH and ARP keep working).
 pub fn uncovered_policy(
     spec: &pmd::AfXdpSpec,
@@ -77,7 +78,9 @@ pub fn uncovered_policy(
         what.push(format!("frames outside steer={} are not steered to the sockets", spec.steer));
     }
     if what.is_empty() {
-        return Ok(Uncovered::Pass);
+        // Every frame goes to a socket; the fallback acts only if a socket goes away while
+        // the program is attached (a worker dying): then fail closed.
+        return Ok(Uncovered::Drop);
     }
     Err(format!(
         "{}: {}: that traffic would reach the kernel with no rule of {} applied. Cover it \
@@ -655,4 +658,48 @@ fn stats_json(
         "rules": Value::Null,
         "xdp": xdp_json(&kernel_sum(kernel)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(text: &str) -> pmd::AfXdpSpec {
+        match text.parse::<PortSpec>().unwrap() {
+            PortSpec::AfXdp(spec) => spec,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn rules(default: Disposition) -> RulesConfig {
+        RulesConfig {
+            path: "acl.rules".into(),
+            format: rules::Format::Native,
+            default,
+            classifier: ClassifierKind::Fast,
+        }
+    }
+
+    #[test]
+    fn uncovered_traffic_cannot_bypass_the_rules() {
+        let all = spec("af_xdp:iface=eth1,queues=0");
+        let steered = spec("af_xdp:iface=eth1,steer=udp:4789");
+        let (drop, pass) = (rules(Disposition::Drop), rules(Disposition::Pass));
+        // Without rules: the kernel gets what the dataplane does not take.
+        assert_eq!(uncovered_policy(&steered, &[1, 2], None, None), Ok(Uncovered::Pass));
+        // --default drop: dropped in XDP, whatever is uncovered.
+        assert_eq!(uncovered_policy(&steered, &[1, 2], Some(&drop), None), Ok(Uncovered::Drop));
+        // --default pass: refused, naming what is uncovered and the ways out.
+        let err = uncovered_policy(&all, &[1, 3], Some(&pass), None).unwrap_err();
+        assert!(err.starts_with("eth1: receive queue(s) 1,3 have no socket"), "{err}");
+        assert!(err.contains("--uncovered pass") && err.contains("--default drop"), "{err}");
+        let err = uncovered_policy(&steered, &[], Some(&pass), None).unwrap_err();
+        assert!(err.contains("frames outside steer=udp:4789"), "{err}");
+        // Nothing uncovered: allowed, and a socket that vanishes fails closed.
+        assert_eq!(uncovered_policy(&all, &[], Some(&pass), None), Ok(Uncovered::Drop));
+        // Told: as told.
+        for told in [Uncovered::Pass, Uncovered::Drop] {
+            assert_eq!(uncovered_policy(&steered, &[1], Some(&pass), Some(told)), Ok(told));
+        }
+    }
 }
