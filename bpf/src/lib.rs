@@ -32,7 +32,7 @@ mod sys;
 pub use asm::{Asm, AsmError};
 pub use error::Error;
 pub use insn::{op, Alu, Insn, Jmp, Reg, Size};
-pub use link::{tcx_program_ids, Link, TcxDirection, XdpMode};
+pub use link::{tcx_program_ids, Link, LinkInfo, TcxDirection, XdpMode};
 pub use map::{Map, MapType};
 pub use pin::{ensure_bpffs, get_pinned, pin};
 pub use prog::{ProgType, Program, TestRun, TestRunOptions};

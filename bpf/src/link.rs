@@ -124,6 +124,50 @@ impl Link {
         })
     }
 
+    /// Wraps a link fd (from [`crate::get_pinned`]).
+    pub fn from_fd(fd: OwnedFd) -> Link {
+        Link { fd }
+    }
+
+    /// The kernel's view of this link: its id, the id of the program it runs, and for an
+    /// XDP link its interface.
+    pub fn info(&self) -> Result<LinkInfo, Error> {
+        let mut info = sys::LinkInfo::default();
+        crate::map::object_info(self.fd(), &mut info, "read BPF link info")?;
+        let xdp = info.link_type == sys::BPF_LINK_TYPE_XDP;
+        Ok(LinkInfo { id: info.id, prog_id: info.prog_id, xdp_ifindex: xdp.then_some(info.ifindex) })
+    }
+
+    /// Swaps the program this link runs for `new`, atomically (`BPF_LINK_UPDATE`): every
+    /// frame meets either the old program or the new one, never none. With `expected`,
+    /// only if the link still runs that program (`BPF_F_REPLACE`), so two updaters cannot
+    /// overwrite each other unseen. On failure the link keeps its old program.
+    pub fn update(&self, new: &Program, expected: Option<&Program>) -> Result<(), Error> {
+        let mut attr = sys::LinkUpdateAttr {
+            link_fd: self.raw_fd() as u32,
+            new_prog_fd: new.raw_fd() as u32,
+            flags: if expected.is_some() { sys::BPF_F_REPLACE } else { 0 },
+            old_prog_fd: expected.map_or(0, |p| p.raw_fd() as u32),
+        };
+        // SAFETY: the attr holds no addresses; both fds are open for the duration.
+        unsafe { sys::bpf(sys::BPF_LINK_UPDATE, &mut attr) }.map(drop).map_err(|err| {
+            let what = match err.raw_os_error() {
+                Some(libc::EPERM) if expected.is_some() => {
+                    "(the link no longer runs the expected program: someone else replaced it)"
+                }
+                Some(libc::ENOLINK) => "(the link is defunct: its interface is gone)",
+                Some(libc::EINVAL) => "(a program of another type or attach type?)",
+                _ => "",
+            };
+            let operation = format!("replace the program of link fd {} with `{}` {what}", self.raw_fd(), new.name());
+            if expected.is_some() && err.raw_os_error() == Some(libc::EPERM) {
+                // Not a privilege problem: the kernel's answer to a stale `old_prog_fd`.
+                return Error::Syscall { operation, source: err };
+            }
+            Error::os(operation, err)
+        })
+    }
+
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
@@ -143,6 +187,17 @@ impl AsRawFd for Link {
     fn as_raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
+}
+
+/// What [`Link::info`] reports.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LinkInfo {
+    /// The link's id (`bpftool link`).
+    pub id: u32,
+    /// The id of the program it runs (`ip link` shows it as `prog/xdp id N`).
+    pub prog_id: u32,
+    /// For an XDP link: the interface it is attached to.
+    pub xdp_ifindex: Option<u32>,
 }
 
 fn expect_kind(prog: &Program, kind: ProgType, operation: &str) -> Result<(), Error> {
@@ -226,6 +281,41 @@ mod tests {
         drop(link);
         let details = netns.wait_for_link_details("veth0", |d| !d.contains("prog/xdp"));
         assert!(!details.contains("prog/xdp"), "still attached after drop: {details}");
+    }
+
+    #[test]
+    fn xdp_link_update_swaps_the_program_and_keeps_the_link() {
+        if !root_or_skip("xdp_link_update_swaps_the_program_and_keeps_the_link") {
+            return;
+        }
+        let netns = TestNetns::with_veth_pair();
+        let first = returning(ProgType::Xdp, "first", xdp::PASS);
+        let second = returning(ProgType::Xdp, "second", xdp::DROP);
+        let third = returning(ProgType::Xdp, "third", xdp::PASS);
+        let tc_prog = returning(ProgType::SchedCls, "tc", tc::PASS);
+        netns.run(|| {
+            let ifindex = crate::ifindex("veth0").unwrap();
+            let link = Link::attach_xdp(&first, ifindex, XdpMode::Driver).unwrap();
+            let before = link.info().unwrap();
+            assert_eq!(before.prog_id, first.id().unwrap());
+            assert_eq!(before.xdp_ifindex, Some(ifindex));
+
+            link.update(&second, Some(&first)).unwrap();
+            let after = link.info().unwrap();
+            assert_eq!(after.id, before.id, "the same link");
+            assert_eq!(after.prog_id, second.id().unwrap(), "runs the new program");
+
+            // The link runs `second` now: expecting `first` is refused and changes nothing.
+            let err = link.update(&third, Some(&first)).unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::EPERM), "{err}");
+            assert!(err.to_string().contains("no longer runs the expected program"), "{err}");
+            // A program of the wrong type is refused too.
+            assert!(link.update(&tc_prog, None).is_err());
+            assert_eq!(link.info().unwrap().prog_id, second.id().unwrap(), "a failed update keeps the old one");
+
+            link.update(&third, None).unwrap();
+            assert_eq!(link.info().unwrap().prog_id, third.id().unwrap());
+        });
     }
 
     #[test]

@@ -290,6 +290,8 @@ pub(crate) unsafe trait ObjectInfo: Default {}
 unsafe impl ObjectInfo for sys::ProgInfo {}
 // SAFETY: repr(C), integers and byte arrays only.
 unsafe impl ObjectInfo for sys::MapInfo {}
+// SAFETY: repr(C), integers only.
+unsafe impl ObjectInfo for sys::LinkInfo {}
 
 /// `BPF_OBJ_GET_INFO_BY_FD` into the head of an info struct. The kernel fills at most
 /// `info_len` bytes, so asking for just the fields we need works on every version.

@@ -23,6 +23,7 @@ pub const BPF_PROG_TEST_RUN: u32 = 10;
 pub const BPF_OBJ_GET_INFO_BY_FD: u32 = 15;
 pub const BPF_PROG_QUERY: u32 = 16;
 pub const BPF_LINK_CREATE: u32 = 28;
+pub const BPF_LINK_UPDATE: u32 = 29;
 
 /// `enum bpf_attach_type` values we attach with.
 pub const BPF_XDP: u32 = 37;
@@ -158,6 +159,37 @@ pub struct LinkCreateAttr {
     pub tcx_expected_revision: u64,
 }
 
+/// `BPF_LINK_UPDATE` (the `link_update` member): swap the program of a link in place.
+#[repr(C)]
+#[derive(Default)]
+pub struct LinkUpdateAttr {
+    pub link_fd: u32,
+    pub new_prog_fd: u32,
+    /// `BPF_F_REPLACE`: only if the link still runs `old_prog_fd`.
+    pub flags: u32,
+    pub old_prog_fd: u32,
+}
+
+/// `BPF_F_REPLACE` for [`LinkUpdateAttr::flags`].
+pub const BPF_F_REPLACE: u32 = 1 << 2;
+
+/// The head of `struct bpf_link_info`, with the `xdp` member of its union (8-aligned,
+/// since other members hold `__aligned_u64`s).
+#[repr(C)]
+#[derive(Default)]
+pub struct LinkInfo {
+    pub link_type: u32,
+    pub id: u32,
+    pub prog_id: u32,
+    pub _pad: u32,
+    /// `xdp.ifindex` (and the first word of the other members).
+    pub ifindex: u32,
+    pub _pad2: u32,
+}
+
+/// `enum bpf_link_type`: `BPF_LINK_TYPE_XDP`.
+pub const BPF_LINK_TYPE_XDP: u32 = 6;
+
 /// The head of `struct bpf_prog_info`.
 #[repr(C)]
 #[derive(Default)]
@@ -205,6 +237,8 @@ unsafe impl BpfAttr for InfoAttr {}
 unsafe impl BpfAttr for QueryAttr {}
 // SAFETY: as above.
 unsafe impl BpfAttr for LinkCreateAttr {}
+// SAFETY: as above.
+unsafe impl BpfAttr for LinkUpdateAttr {}
 
 /// Calls `bpf(cmd, attr, sizeof(*attr))`. Returns the syscall's non-negative result.
 ///
@@ -280,6 +314,8 @@ mod tests {
         assert_eq!(offset_of!(LinkCreateAttr, tcx_relative_fd), 16);
         assert_eq!(offset_of!(LinkCreateAttr, tcx_expected_revision), 24);
         assert_eq!(offset_of!(MapInfo, name), 24);
+        assert_eq!(size_of::<LinkUpdateAttr>(), 16);
+        assert_eq!(offset_of!(LinkInfo, ifindex), 16);
     }
 
     #[test]

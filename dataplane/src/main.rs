@@ -196,7 +196,19 @@ Examples:
   dataplane run --port af_xdp:iface=dut0 --port af_xdp:iface=dut1 --rules acl.rules --default drop
       (kill -HUP the process to reload acl.rules; a bad file keeps the old rules)
 
-SIGINT/SIGTERM stop the workers and print totals (exit 0).";
+Traffic the sockets do not see (receive queues without a socket, frames outside steer=) is
+handled by the XDP program itself. Without --rules it goes to the kernel (XDP_PASS). With
+--rules it must not bypass them: under --default drop the program drops it (XDP_DROP); under
+--default pass (\"as --action says\", which the kernel cannot do) run refuses to start and
+names the uncovered queues, unless told --uncovered drop or --uncovered pass. At the end the
+programs are detached before any socket closes.
+
+After setup (sockets bound, programs attached) run drops every capability: the workers and
+SIGHUP reloads need none. The rule file must then be readable by its owner bits alone.
+
+SIGINT/SIGTERM stop the workers and print totals (exit 0). SIGHUP reloads --rules (without
+--rules: a message, nothing else). A worker that dies stops run at once: an error naming it,
+everything detached, exit 1.";
 
 const GEN_EXAMPLES: &str = "\
 Examples:
@@ -306,6 +318,19 @@ struct RunArgs {
     /// The classifier: `fast` (flat as rules grow) or `linear` (rule by rule, as tc does).
     #[arg(long, value_enum, default_value = "fast")]
     classifier: ClassifierArg,
+    /// What the XDP program does with frames no socket sees (queues without a socket,
+    /// frames outside steer=) [default: pass; with --rules: drop under --default drop,
+    /// else refuse to start if anything is uncovered]. See "Traffic the sockets do not see".
+    #[arg(long, value_enum, value_name = "drop|pass")]
+    uncovered: Option<UncoveredArg>,
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
+enum UncoveredArg {
+    /// XDP_DROP in the program: nothing reaches the kernel unclassified.
+    Drop,
+    /// XDP_PASS: up the kernel stack, unfiltered (on purpose).
+    Pass,
 }
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
@@ -545,6 +570,10 @@ struct SinkArgs {
     /// highest rates.
     #[arg(long, value_name = "N", default_value_t = 1, value_parser = parse_power_of_two)]
     latency_every: u32,
+    /// Attach even if the interface carries IP addresses or a default route (the sink drops
+    /// everything arriving there; by default such an interface is refused).
+    #[arg(long)]
+    force: bool,
 }
 
 fn parse_power_of_two(text: &str) -> Result<u32, String> {
@@ -676,6 +705,10 @@ fn cmd_run(args: RunArgs) -> Result<(), String> {
                 DefaultArg::Pass => Disposition::Pass,
             },
             classifier: args.classifier.into(),
+        }),
+        uncovered: args.uncovered.map(|u| match u {
+            UncoveredArg::Drop => pmd::xdp_prog::Uncovered::Drop,
+            UncoveredArg::Pass => pmd::xdp_prog::Uncovered::Pass,
         }),
     };
     run(config, stop_on_signals()).map(drop)
@@ -885,6 +918,7 @@ fn cmd_sink(args: SinkArgs) -> Result<(), String> {
             ModeArg::Zerocopy => BindMode::ZeroCopy,
         },
         latency_every: args.latency_every,
+        force: args.force,
     };
     let report = sink(&config, &stop_on_signals(), || eprintln!("dataplane sink: counting on {}", config.iface))?;
     if args.json {

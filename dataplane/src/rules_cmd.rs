@@ -203,6 +203,7 @@ pub fn compile(args: &CompileArgs, out: &mut dyn Write) -> Result<(), String> {
                 match compiled.xdp_mode {
                     Some(::bpf::XdpMode::Driver) => " (native XDP)",
                     Some(::bpf::XdpMode::Generic) => " (generic XDP)",
+                    None if compiled.replaced_in_place => " (replacing the previous program in its link, atomically)",
                     None => " ingress (cls_bpf, direct action)",
                 },
                 started.elapsed().as_secs_f64(),

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use pmd::af_xdp::{AfXdpDevice, WorkerUmems, XdpStatistics, XskStatsReader};
 use pmd::mem::MemPort;
 use pmd::pcap::PcapPort;
+use pmd::xdp_prog::Uncovered;
 use pmd::{Port, PortSpec, BURST};
 use serde_json::{json, Value};
 use umem::UmemConfig;
@@ -33,6 +34,66 @@ pub struct RunConfig {
     pub idle: crate::worker::IdlePolicy,
     /// `--rules FILE`: classify every frame; SIGHUP reloads the file.
     pub rules: Option<RulesConfig>,
+    /// `--uncovered`: what the XDP program does with frames no socket sees (queues
+    /// without a socket, frames outside `steer`). `None`: see [`uncovered_policy`].
+    pub uncovered: Option<Uncovered>,
+}
+
+/// The environment variable of the test-only fault injection: `DATAPLANE_TEST_PANIC_WORKER=N`
+/// makes worker N panic right after its first burst of frames, so tests can check that a
+/// dying worker stops `run` with an error and detaches everything. Not a flag, so it stays
+/// out of `--help`; nothing but tests sets it.
+pub const PANIC_WORKER_ENV: &str = "DATAPLANE_TEST_PANIC_WORKER";
+
+/// What the redirect program does with the frames of `device` that no socket sees.
+///
+/// With `--rules`, such frames would otherwise reach the kernel with no rule applied: on a
+/// multi-queue NIC, every RSS queue without a socket bypasses the ACL. So:
+/// - `--uncovered drop|pass`: as told.
+/// - `--default drop`: XDP_DROP, in the program itself (the rule set's default, which the
+///   kernel can apply without classifying).
+/// - `--default pass`: `pass` means "as --action says" (forward, reflect), which the XDP
+///   program cannot do, and passing to the kernel would skip every drop rule; so if
+///   anything is uncovered, `run` refuses to start and names it. If nothing is, the
+///   fallback only acts on a socket that vanishes mid-run (a dying worker): XDP_DROP.
+/// - without `--rules`: XDP_PASS (no ACL to bypass; SSH and ARP keep working).
+pub fn uncovered_policy(
+    spec: &pmd::AfXdpSpec,
+    queues_without_socket: &[u32],
+    rules: Option<&RulesConfig>,
+    told: Option<Uncovered>,
+) -> Result<Uncovered, String> {
+    if let Some(told) = told {
+        return Ok(told);
+    }
+    let Some(rules) = rules else { return Ok(Uncovered::Pass) };
+    if rules.default == Disposition::Drop {
+        return Ok(Uncovered::Drop);
+    }
+    let mut what = Vec::new();
+    if !queues_without_socket.is_empty() {
+        what.push(format!("receive queue(s) {} have no socket", queue_list(queues_without_socket)));
+    }
+    if !spec.steer.any_of.is_empty() {
+        what.push(format!("frames outside steer={} are not steered to the sockets", spec.steer));
+    }
+    if what.is_empty() {
+        // Every frame goes to a socket; the fallback acts only if a socket goes away while
+        // the program is attached (a worker dying): then fail closed.
+        return Ok(Uncovered::Drop);
+    }
+    Err(format!(
+        "{}: {}: that traffic would reach the kernel with no rule of {} applied. Cover it \
+         (queues=0-N, no steer), drop it (--default drop, or --uncovered drop), or let it \
+         pass unfiltered on purpose (--uncovered pass)",
+        spec.iface,
+        what.join(", and "),
+        rules.path.display()
+    ))
+}
+
+fn queue_list(queues: &[u32]) -> String {
+    queues.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
 }
 
 /// `--rules`, `--format`, `--default`, `--classifier`.
@@ -89,10 +150,31 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, Strin
     }
 
     // Interfaces first: a missing interface or a bad queue is reported before anything else.
+    // Each program is built with its action for what no socket sees (see uncovered_policy).
     let mut devices: Vec<Option<AfXdpDevice>> = Vec::new();
     for spec in &config.ports {
         devices.push(match spec {
-            PortSpec::AfXdp(spec) => Some(AfXdpDevice::open(spec).map_err(|e| e.to_string())?),
+            PortSpec::AfXdp(spec) => {
+                // The queue count is known once the device is open; the action does not
+                // depend on it (only whether to refuse does), and nothing is attached yet.
+                let policy = uncovered_policy(spec, &[], config.rules.as_ref(), config.uncovered)?;
+                let device = AfXdpDevice::open_with(spec, policy).map_err(|e| e.to_string())?;
+                let missing = device.queues_without_socket();
+                uncovered_policy(spec, &missing, config.rules.as_ref(), config.uncovered)?;
+                if !missing.is_empty() || !spec.steer.any_of.is_empty() {
+                    eprintln!(
+                        "dataplane: {}: {}frames outside steer={} get {policy} in the XDP program",
+                        spec.iface,
+                        if missing.is_empty() {
+                            String::new()
+                        } else {
+                            format!("queue(s) {} have no socket; their frames and ", queue_list(&missing))
+                        },
+                        spec.steer
+                    );
+                }
+                Some(device)
+            }
             _ => None,
         });
     }
@@ -122,11 +204,10 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, Strin
             Some(Arc::new(SharedRules::new(table)))
         }
     };
+    // Always: SIGHUP's default action would kill the process.
     let reload = Arc::new(AtomicBool::new(false));
-    if shared_rules.is_some() {
-        signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone())
-            .map_err(|e| format!("registering SIGHUP: {e}"))?;
-    }
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone())
+        .map_err(|e| format!("registering SIGHUP: {e}"))?;
 
     let umem_config = umem_config_for(&config.ports, cores.len());
     let mut workers = Vec::new();
@@ -202,17 +283,32 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, Strin
         eprintln!("dataplane: some ports do not share a UMEM: forwarding between them copies frames");
     }
 
+    // Opened before the privileges go: its directory may need them.
+    let mut json_out: Option<Box<dyn Write>> = match &config.stats_json {
+        None => None,
+        Some(path) if path.as_os_str() == "-" => Some(Box::new(io::stdout())),
+        Some(path) => Some(Box::new(File::create(path).map_err(|e| format!("{}: {e}", path.display()))?)),
+    };
+    // Setup is over: the data path, the statistics and SIGHUP reloads need no privilege.
+    // Before the workers exist, so they start with none (capabilities are per thread).
+    let dropped = pmd::caps::drop_all().map_err(|e| format!("dropping capabilities after setup: {e}"))?;
+    eprintln!("dataplane: {}", dropped.describe());
+
+    let panic_worker: Option<usize> = std::env::var(PANIC_WORKER_ENV).ok().and_then(|v| v.parse().ok());
     let all_stats: Vec<Arc<WorkerStats>> = workers.iter().map(|w| w.stats.clone()).collect();
     let port_names: Vec<String> = config.ports.iter().map(port_label).collect();
-    let handles: Vec<_> = workers
+    let mut handles: Vec<Option<std::thread::JoinHandle<()>>> = workers
         .into_iter()
         .enumerate()
         .map(|(w, worker)| {
             let stop = stop.clone();
-            std::thread::Builder::new()
-                .name(format!("worker-{w}"))
-                .spawn(move || worker.run(&stop))
-                .expect("spawning a worker thread")
+            let worker = if panic_worker == Some(w) { worker.panic_after_first_burst() } else { worker };
+            Some(
+                std::thread::Builder::new()
+                    .name(format!("worker-{w}"))
+                    .spawn(move || worker.run(&stop))
+                    .expect("spawning a worker thread"),
+            )
         })
         .collect();
 
@@ -228,26 +324,47 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, Strin
         }
         None => {}
     }
-    let mut json_out: Option<Box<dyn Write>> = match &config.stats_json {
-        None => None,
-        Some(path) if path.as_os_str() == "-" => Some(Box::new(io::stdout())),
-        Some(path) => Some(Box::new(File::create(path).map_err(|e| format!("{}: {e}", path.display()))?)),
-    };
     let start = Instant::now();
+    // Tables replaced by a reload, until every worker has let go of them.
+    let mut retired: Vec<(u64, std::sync::Weak<RuleTable>)> = Vec::new();
+    let mut died: Option<String> = None;
     let mut last = (start, Snapshot::take(&all_stats, config.ports.len()));
     loop {
         std::thread::sleep(Duration::from_millis(20));
         let now = Instant::now();
         let duration_over = config.duration.is_some_and(|d| now - start >= d);
-        let workers_done = handles.iter().all(|h| h.is_finished());
-        if stop.load(Ordering::Relaxed) || duration_over || workers_done {
-            break;
-        }
-        if let (Some(shared), Some(rules)) = (&shared_rules, &config.rules) {
-            if reload.swap(false, Ordering::Relaxed) {
-                reload_rules(shared, rules, config.ports.len(), cores.len());
+        // A worker that ended on its own either finished its capture input or died.
+        for (w, slot) in handles.iter_mut().enumerate() {
+            if slot.as_ref().is_some_and(|h| h.is_finished()) {
+                if let Err(panic) = slot.take().expect("checked above").join() {
+                    died = Some(format!("worker {w} (core {}) panicked: {}", cores[w], panic_message(&*panic)));
+                }
             }
         }
+        let workers_done = handles.iter().all(Option::is_none);
+        if stop.load(Ordering::Relaxed) || duration_over || workers_done || died.is_some() {
+            break;
+        }
+        if reload.swap(false, Ordering::Relaxed) {
+            match (&shared_rules, &config.rules) {
+                (Some(shared), Some(rules)) => {
+                    let old = shared.current();
+                    if reload_rules(shared, rules, config.ports.len(), cores.len()) {
+                        retired.push((old.generation, Arc::downgrade(&old)));
+                    }
+                }
+                _ => eprintln!("dataplane: SIGHUP: no --rules file to reload; still running"),
+            }
+        }
+        // An idle worker takes the new table at its next empty poll, so this comes within
+        // moments of a reload, traffic or not.
+        retired.retain(|(generation, table)| {
+            let held = table.strong_count() > 0;
+            if !held {
+                eprintln!("dataplane: rules of generation {generation} released by every worker");
+            }
+            held
+        });
         if let Some(interval) = config.stats_interval {
             if now - last.0 >= interval {
                 let snap = Snapshot::take(&all_stats, config.ports.len());
@@ -264,11 +381,25 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, Strin
             }
         }
     }
+    // Programs first, sockets after: once the links are gone the interfaces are as they
+    // were found, and no frame meets a program whose XSK map is losing its sockets.
+    for device in devices.iter_mut().flatten() {
+        device.detach();
+    }
     stop.store(true, Ordering::Relaxed);
-    for handle in handles {
-        if handle.join().is_err() {
-            return Err("a worker panicked; its counters above are what it did before".into());
+    for (w, handle) in handles.into_iter().enumerate() {
+        if let Some(Err(panic)) = handle.map(std::thread::JoinHandle::join) {
+            died.get_or_insert(format!("worker {w} (core {}) panicked: {}", cores[w], panic_message(&*panic)));
         }
+    }
+    drop(devices);
+    if let Some(died) = died {
+        let snap = Snapshot::take(&all_stats, config.ports.len());
+        eprintln!("{}", totals_line(&snap, start.elapsed().as_secs_f64(), &[]));
+        return Err(format!(
+            "{died}; every program is detached and the other workers are stopped (the totals above are \
+             what the workers did until then)"
+        ));
     }
     let seconds = start.elapsed().as_secs_f64();
     let snap = Snapshot::take(&all_stats, config.ports.len());
@@ -285,9 +416,18 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, Strin
     Ok(RunSummary { snapshot: snap, seconds })
 }
 
+/// A panic's message, as the panic hook printed it.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    match (panic.downcast_ref::<&str>(), panic.downcast_ref::<String>()) {
+        (Some(text), _) => (*text).to_string(),
+        (_, Some(text)) => text.clone(),
+        _ => "(a panic without a message)".to_string(),
+    }
+}
+
 /// SIGHUP: build the new table here, off the data path, and hand it over; a bad file keeps
-/// the old rules and every error is logged.
-fn reload_rules(shared: &SharedRules, rules: &RulesConfig, ports: usize, workers: usize) {
+/// the old rules and every error is logged. True when a new table was published.
+fn reload_rules(shared: &SharedRules, rules: &RulesConfig, ports: usize, workers: usize) -> bool {
     let started = Instant::now();
     match rules.load(ports, workers) {
         Ok(table) => {
@@ -309,8 +449,10 @@ fn reload_rules(shared: &SharedRules, rules: &RulesConfig, ports: usize, workers
                 rules.path.display(),
                 shared.generation()
             );
+            return false;
         }
     }
+    true
 }
 
 /// The `"rules"` object of a stats line: hits per rule of the current table.
@@ -516,4 +658,48 @@ fn stats_json(
         "rules": Value::Null,
         "xdp": xdp_json(&kernel_sum(kernel)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(text: &str) -> pmd::AfXdpSpec {
+        match text.parse::<PortSpec>().unwrap() {
+            PortSpec::AfXdp(spec) => spec,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn rules(default: Disposition) -> RulesConfig {
+        RulesConfig {
+            path: "acl.rules".into(),
+            format: rules::Format::Native,
+            default,
+            classifier: ClassifierKind::Fast,
+        }
+    }
+
+    #[test]
+    fn uncovered_traffic_cannot_bypass_the_rules() {
+        let all = spec("af_xdp:iface=eth1,queues=0");
+        let steered = spec("af_xdp:iface=eth1,steer=udp:4789");
+        let (drop, pass) = (rules(Disposition::Drop), rules(Disposition::Pass));
+        // Without rules: the kernel gets what the dataplane does not take.
+        assert_eq!(uncovered_policy(&steered, &[1, 2], None, None), Ok(Uncovered::Pass));
+        // --default drop: dropped in XDP, whatever is uncovered.
+        assert_eq!(uncovered_policy(&steered, &[1, 2], Some(&drop), None), Ok(Uncovered::Drop));
+        // --default pass: refused, naming what is uncovered and the ways out.
+        let err = uncovered_policy(&all, &[1, 3], Some(&pass), None).unwrap_err();
+        assert!(err.starts_with("eth1: receive queue(s) 1,3 have no socket"), "{err}");
+        assert!(err.contains("--uncovered pass") && err.contains("--default drop"), "{err}");
+        let err = uncovered_policy(&steered, &[], Some(&pass), None).unwrap_err();
+        assert!(err.contains("frames outside steer=udp:4789"), "{err}");
+        // Nothing uncovered: allowed, and a socket that vanishes fails closed.
+        assert_eq!(uncovered_policy(&all, &[], Some(&pass), None), Ok(Uncovered::Drop));
+        // Told: as told.
+        for told in [Uncovered::Pass, Uncovered::Drop] {
+            assert_eq!(uncovered_policy(&steered, &[1], Some(&pass), Some(told)), Ok(told));
+        }
+    }
 }

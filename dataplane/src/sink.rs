@@ -63,6 +63,9 @@ pub struct SinkConfig {
     /// The xdp engine measures the latency of frames whose sequence number is a multiple of
     /// this (a power of two; 1: every frame).
     pub latency_every: u32,
+    /// `--force`: attach even to an interface that carries IP addresses or a default route
+    /// (see [`check_unaddressed`]).
+    pub force: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -163,12 +166,65 @@ const SAMPLE: Duration = Duration::from_millis(50);
 
 pub fn sink(config: &SinkConfig, stop: &AtomicBool, ready: impl FnOnce()) -> Result<SinkReport, String> {
     netdev::check_privileges().map_err(|e| e.to_string())?;
+    if !config.force {
+        check_unaddressed(&config.iface)?;
+    }
     netdev::raise_memlock_limit();
     match config.engine {
         SinkEngine::Xdp => sink_xdp(config, stop, ready),
         SinkEngine::Count => sink_count(config, stop, ready),
         SinkEngine::AfXdp => sink_af_xdp(config, stop, ready),
     }
+}
+
+/// The sink drops every frame of its interface: on one that carries IP addresses or a
+/// default route (an uplink, the machine's management interface) that cuts the machine
+/// off. Refuses such an interface, saying what it carries. IPv6 link-local addresses
+/// (fe80::/10, on every interface that is up) do not count. Asks `ip -j` (iproute2).
+pub fn check_unaddressed(iface: &str) -> Result<(), String> {
+    let ip_json = |args: &[&str]| -> Result<serde_json::Value, String> {
+        let out = std::process::Command::new("ip").args(args).output().map_err(|e| {
+            format!("sink: cannot run `ip` to check {iface} for addresses ({e}); --force skips the check")
+        })?;
+        if !out.status.success() {
+            return Err(format!("sink: ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
+        }
+        let text = String::from_utf8_lossy(&out.stdout);
+        // `ip -j` prints nothing at all (not `[]`) for some empty answers.
+        if text.trim().is_empty() {
+            return Ok(serde_json::Value::Array(Vec::new()));
+        }
+        serde_json::from_str(&text).map_err(|e| format!("sink: reading `ip {}`: {e}", args.join(" ")))
+    };
+    let mut carries = Vec::new();
+    let links = ip_json(&["-j", "addr", "show", "dev", iface])?;
+    for info in links.as_array().into_iter().flatten().filter_map(|l| l["addr_info"].as_array()).flatten() {
+        if info["scope"] == "link" && info["family"] == "inet6" {
+            continue;
+        }
+        carries.push(format!(
+            "address {}/{}",
+            info["local"].as_str().unwrap_or("?"),
+            info["prefixlen"].as_u64().map_or("?".to_string(), |p| p.to_string())
+        ));
+    }
+    for family in ["-4", "-6"] {
+        let routes = ip_json(&["-j", family, "route", "show", "default", "dev", iface])?;
+        for route in routes.as_array().into_iter().flatten() {
+            carries.push(match route["gateway"].as_str() {
+                Some(gateway) => format!("a default route via {gateway}"),
+                None => "a default route".to_string(),
+            });
+        }
+    }
+    if carries.is_empty() {
+        return Ok(());
+    }
+    Err(format!(
+        "sink: {iface} carries {}: the sink drops every frame arriving there, which would cut this machine \
+         off that network. Use an interface of its own (a veth of a test namespace), or --force if you mean it",
+        carries.join(", ")
+    ))
 }
 
 fn sink_xdp(config: &SinkConfig, stop: &AtomicBool, ready: impl FnOnce()) -> Result<SinkReport, String> {

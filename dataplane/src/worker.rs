@@ -57,6 +57,8 @@ pub struct Worker {
     copies: Vec<Frame>,
     offsets: Offsets,
     idle: IdlePolicy,
+    /// Test-only fault injection (see [`crate::run::PANIC_WORKER_ENV`]).
+    panic_after_first_burst: bool,
 }
 
 /// A worker's hold on the rule table, and where classified frames go.
@@ -91,7 +93,15 @@ impl Worker {
             copies: Vec::with_capacity(BURST),
             offsets: Offsets::default(),
             idle: IdlePolicy::Busy,
+            panic_after_first_burst: false,
         }
+    }
+
+    /// Test-only: panic right after the first burst of frames (how tests make a worker die;
+    /// `run` sets it from [`crate::run::PANIC_WORKER_ENV`]).
+    pub fn panic_after_first_burst(mut self) -> Worker {
+        self.panic_after_first_burst = true;
+        self
     }
 
     /// How the worker waits when a poll finds nothing.
@@ -142,6 +152,9 @@ impl Worker {
                 polls = 0;
             }
             if received > 0 {
+                if self.panic_after_first_burst {
+                    panic!("injected by {} after a burst of {received} frame(s)", crate::run::PANIC_WORKER_ENV);
+                }
                 busy.busy_ns.add(start.elapsed().as_nanos() as u64);
                 busy.busy_polls.add(1);
                 busy.busy_frames.add(received as u64);
@@ -336,6 +349,13 @@ impl Worker {
     }
 
     fn idle(&mut self) {
+        // A reload is taken here too, not only at the next burst: a worker without traffic
+        // would otherwise hold the old table (and its memory) for ever.
+        if let Some(rules) = &mut self.rules {
+            if rules.shared.generation() != rules.table.generation {
+                rules.table = rules.shared.current();
+            }
+        }
         for queue in &mut self.queues {
             queue.port.poll(&mut self.umems.slots[queue.slot].pool);
         }

@@ -371,8 +371,44 @@ fn emit_matcher(asm: &mut Asm, steer: &Steer) {
     asm.ja(NOT_MATCHED);
 }
 
+/// What the redirect program does with the traffic no AF_XDP socket sees: frames `steer`
+/// does not select, and frames of RX queues without a socket in the XSK map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Uncovered {
+    /// XDP_PASS: up the kernel stack, as if no dataplane were there (SSH, ARP keep working).
+    #[default]
+    Pass,
+    /// XDP_DROP: nothing reaches the kernel unclassified (an ACL whose default is drop).
+    Drop,
+}
+
+impl Uncovered {
+    /// The XDP action.
+    pub fn action(self) -> i32 {
+        match self {
+            Uncovered::Pass => xdp::PASS,
+            Uncovered::Drop => xdp::DROP,
+        }
+    }
+}
+
+impl fmt::Display for Uncovered {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Uncovered::Pass => "XDP_PASS (to the kernel stack)",
+            Uncovered::Drop => "XDP_DROP",
+        })
+    }
+}
+
 /// The steering program: `on_match` for frames `steer` selects, XDP_PASS for the rest.
 pub fn steer_program(steer: &Steer, on_match: OnMatch) -> Vec<Insn> {
+    steer_program_with(steer, on_match, Uncovered::Pass)
+}
+
+/// The steering program: `on_match` for frames `steer` selects, `uncovered` for the rest
+/// (and, with [`OnMatch::Redirect`], for frames of queues without a socket).
+pub fn steer_program_with(steer: &Steer, on_match: OnMatch, uncovered: Uncovered) -> Vec<Insn> {
     let mut asm = Asm::new();
     // Helper calls clobber R1-R5, so the context lives in a callee-saved register.
     asm.push(Insn::mov64_reg(CTX, Reg::R1));
@@ -382,10 +418,11 @@ pub fn steer_program(steer: &Steer, on_match: OnMatch) -> Vec<Insn> {
     asm.label(MATCHED);
     match on_match {
         OnMatch::Redirect(xsk_map_fd) => {
-            // The low bits of the flags are the action when the queue has no socket.
+            // The low bits of the flags are the action when the queue has no socket (or
+            // its index is past the map's end): a queue the dataplane does not serve.
             asm.push2(Insn::ld_map_fd(Reg::R1, xsk_map_fd))
                 .push(Insn::ldx(Size::W, Reg::R2, CTX, xdp::MD_RX_QUEUE_INDEX))
-                .push(Insn::mov64_imm(Reg::R3, xdp::PASS))
+                .push(Insn::mov64_imm(Reg::R3, uncovered.action()))
                 .push(Insn::call(helpers::REDIRECT_MAP))
                 .push(Insn::exit());
         }
@@ -395,7 +432,7 @@ pub fn steer_program(steer: &Steer, on_match: OnMatch) -> Vec<Insn> {
     }
     // With no conditions nothing jumps here, and the verifier refuses unreachable code.
     if !steer.any_of.is_empty() {
-        asm.label(NOT_MATCHED).push(Insn::mov64_imm(Reg::R0, xdp::PASS)).push(Insn::exit());
+        asm.label(NOT_MATCHED).push(Insn::mov64_imm(Reg::R0, uncovered.action())).push(Insn::exit());
     }
     asm.finish().expect("the steering program places every label it jumps to")
 }
@@ -405,6 +442,12 @@ pub fn steer_program(steer: &Steer, on_match: OnMatch) -> Vec<Insn> {
 /// everything else, and frames of queues without a socket, get XDP_PASS.
 pub fn xsk_redirect_program(xsk_map_fd: RawFd, steer: &Steer) -> Vec<Insn> {
     steer_program(steer, OnMatch::Redirect(xsk_map_fd))
+}
+
+/// [`xsk_redirect_program`] with `uncovered` for what no socket sees: unsteered frames and
+/// frames of queues without a socket.
+pub fn xsk_redirect_program_with(xsk_map_fd: RawFd, steer: &Steer, uncovered: Uncovered) -> Vec<Insn> {
+    steer_program_with(steer, OnMatch::Redirect(xsk_map_fd), uncovered)
 }
 
 /// Counter value layout: per CPU, `[packets, bytes]` as native-endian u64s.
@@ -810,6 +853,26 @@ mod tests {
             let verdict = program.test_run(&udp4(4789), 1).unwrap().retval;
             assert_eq!(verdict as i32, xdp::PASS, "steer {steer}");
         }
+    }
+
+    #[test]
+    fn uncovered_drop_drops_unsteered_frames_and_queues_without_a_socket() {
+        if !root_or_skip("uncovered_drop_drops_unsteered_frames_and_queues_without_a_socket") {
+            return;
+        }
+        let xsks = Map::create(MapType::XskMap, "xsks", 4, 4, 1).unwrap();
+        let steer: Steer = "udp:4789".parse().unwrap();
+        let drop = xsk_redirect_program_with(xsks.raw_fd(), &steer, Uncovered::Drop);
+        let program = Program::load(ProgType::Xdp, "xsk_guarded", &drop).unwrap();
+        // Steered, but queue 0 has no socket in the map; not steered. (Queues past the
+        // map's end take the same fallback: the multi-queue veth test in
+        // dataplane/tests/policy.rs sends on one.)
+        for (what, frame) in [("steered", udp4(4789)), ("not steered", arp())] {
+            let verdict = program.test_run(&frame, 1).unwrap().retval as i32;
+            assert_eq!(verdict, xdp::DROP, "{what}");
+        }
+        let pass = xsk_redirect_program_with(xsks.raw_fd(), &steer, Uncovered::Pass);
+        assert_eq!(pass, xsk_redirect_program(xsks.raw_fd(), &steer), "Pass is the plain program");
     }
 
     #[test]

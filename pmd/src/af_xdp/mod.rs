@@ -63,6 +63,10 @@ impl WorkerUmems {
 pub struct AfXdpDevice {
     spec: AfXdpSpec,
     ifindex: u32,
+    /// The interface's receive queues (sockets may cover fewer of them).
+    queue_count: u32,
+    /// What the program does with frames no socket sees.
+    uncovered: xdp_prog::Uncovered,
     xsk_map: bpf::Map,
     program: bpf::Program,
     link: Option<bpf::Link>,
@@ -70,8 +74,15 @@ pub struct AfXdpDevice {
 }
 
 impl AfXdpDevice {
-    /// Checks the interface and loads the program; nothing is attached yet.
+    /// Checks the interface and loads the program; nothing is attached yet. Frames no
+    /// socket sees (not steered, or on a queue without a socket) go to the kernel.
     pub fn open(spec: &AfXdpSpec) -> Result<AfXdpDevice, PortError> {
+        AfXdpDevice::open_with(spec, xdp_prog::Uncovered::Pass)
+    }
+
+    /// [`AfXdpDevice::open`], with `uncovered` for the frames no socket sees: with an ACL,
+    /// `Uncovered::Drop` keeps the other RSS queues and unsteered frames from bypassing it.
+    pub fn open_with(spec: &AfXdpSpec, uncovered: xdp_prog::Uncovered) -> Result<AfXdpDevice, PortError> {
         netdev::check_privileges()?;
         netdev::raise_memlock_limit();
         let ifindex = netdev::ifindex(&spec.iface)?;
@@ -103,9 +114,35 @@ impl AfXdpDevice {
         }
         let max_queue = spec.queues.iter().copied().max().unwrap_or(0);
         let xsk_map = bpf::Map::create(bpf::MapType::XskMap, "xsks", 4, 4, max_queue + 1)?;
-        let insns = xdp_prog::xsk_redirect_program(xsk_map.raw_fd(), &spec.steer);
+        let insns = xdp_prog::xsk_redirect_program_with(xsk_map.raw_fd(), &spec.steer, uncovered);
         let program = bpf::Program::load(bpf::ProgType::Xdp, "xsk_redirect", &insns)?;
-        Ok(AfXdpDevice { spec: spec.clone(), ifindex, xsk_map, program, link: None, xdp_mode: None })
+        Ok(AfXdpDevice {
+            spec: spec.clone(),
+            ifindex,
+            queue_count,
+            uncovered,
+            xsk_map,
+            program,
+            link: None,
+            xdp_mode: None,
+        })
+    }
+
+    /// The interface's receive queues that get no socket: their frames never reach the
+    /// dataplane (RSS spreads flows over every queue).
+    pub fn queues_without_socket(&self) -> Vec<u32> {
+        (0..self.queue_count).filter(|q| !self.spec.queues.contains(q)).collect()
+    }
+
+    /// What the program does with frames no socket sees.
+    pub fn uncovered(&self) -> xdp_prog::Uncovered {
+        self.uncovered
+    }
+
+    /// Detaches the program (drops the bpf_link): the interface is as it was found. Call
+    /// it before the sockets close, so no frame meets a program whose map lost its socket.
+    pub fn detach(&mut self) {
+        self.link = None;
     }
 
     pub fn name(&self) -> &str {

@@ -4,7 +4,9 @@
 //! Targets ([`BpfTarget`]):
 //! - `xdp`: one XDP program holding every rule, attached with a bpf_link that is pinned
 //!   (`PIN_DIR/link`), so it stays attached after `rules compile` exits; [`remove`]
-//!   unpins it, which detaches it.
+//!   unpins it, which detaches it. Compiling again while that link is attached swaps the
+//!   program inside the link (`BPF_LINK_UPDATE`): no frame meets an interface without
+//!   rules, and if the swap fails the old program stays.
 //! - `tc-bpf`: one cls_bpf program (direct action) holding every rule, on the clsact
 //!   ingress hook at prio [`BpfOptions::first_prio`].
 //! - `tc-bpf-per-rule`: one cls_bpf program per rule, as in the Netdev 1.1 (2016)
@@ -362,8 +364,11 @@ pub struct Compiled {
     pub pin_dir: PathBuf,
     /// The `tc -b` batch that attached the programs (tc targets).
     pub tc_batch: Option<String>,
-    /// XDP attach mode (xdp target).
+    /// XDP attach mode (xdp target, when newly attached).
     pub xdp_mode: Option<XdpMode>,
+    /// xdp target: an earlier compile's pinned link now runs the new program (swapped in
+    /// place with `BPF_LINK_UPDATE`, no moment without a program); its mode is unchanged.
+    pub replaced_in_place: bool,
     pub programs: usize,
     pub instructions: usize,
 }
@@ -383,11 +388,17 @@ pub fn install(loaded: Loaded, opts: &BpfOptions) -> Result<Compiled, EmitBpfErr
     // new directories); elsewhere, at the pin root.
     let bpffs = if opts.pin_root.starts_with(SYS_FS_BPF) { Path::new(SYS_FS_BPF) } else { opts.pin_root.as_path() };
     bpf::ensure_bpffs(bpffs).map_err(bpf_err("mount bpffs for the pins"))?;
+    if target == BpfTarget::Xdp {
+        let ifindex = bpf::ifindex(&opts.dev).map_err(bpf_err("find the interface"))?;
+        if let Some(link) = pinned_xdp_link(&dir, ifindex) {
+            return replace_xdp(&loaded, &dir, &link);
+        }
+        // Nothing of ours attached (or only a defunct link of a vanished interface).
+        remove(opts, target)?;
+    }
     // The old programs stay attached while tc replaces them; their pins go now.
     let old_prios = pinned_prios(&dir);
-    if target == BpfTarget::Xdp {
-        remove(opts, target)?;
-    } else {
+    if target != BpfTarget::Xdp {
         remove_pins(&dir)?;
     }
     std::fs::create_dir_all(&dir).map_err(io_err(format!("create pin directory {}", dir.display())))?;
@@ -403,9 +414,25 @@ pub fn install(loaded: Loaded, opts: &BpfOptions) -> Result<Compiled, EmitBpfErr
             let program = &loaded.programs[0].program;
             pin(program.fd(), "prog")?;
             let ifindex = bpf::ifindex(&opts.dev).map_err(bpf_err("find the interface"))?;
-            let (link, mode) = Link::attach_xdp_auto(program, ifindex).map_err(bpf_err("attach the XDP program"))?;
+            let attached = Link::attach_xdp_auto(program, ifindex).map_err(bpf_err("attach the XDP program"));
+            let (link, mode) = match attached {
+                Ok(attached) => attached,
+                Err(err) => {
+                    // Nothing is attached: leave no pins suggesting otherwise.
+                    let _ = remove_pins(&dir);
+                    return Err(err);
+                }
+            };
             pin(link.fd(), "link")?;
-            Ok(Compiled { target, pin_dir: dir, tc_batch: None, xdp_mode: Some(mode), programs, instructions })
+            Ok(Compiled {
+                target,
+                pin_dir: dir,
+                tc_batch: None,
+                xdp_mode: Some(mode),
+                replaced_in_place: false,
+                programs,
+                instructions,
+            })
         }
         BpfTarget::TcBpf | BpfTarget::TcBpfPerRule => {
             let mut batch = String::new();
@@ -429,9 +456,73 @@ pub fn install(loaded: Loaded, opts: &BpfOptions) -> Result<Compiled, EmitBpfErr
                 batch.push_str(&format!("filter del dev {} ingress prio {prio}\n", opts.dev));
             }
             run_tc_batch(&batch, false)?;
-            Ok(Compiled { target, pin_dir: dir, tc_batch: Some(batch), xdp_mode: None, programs, instructions })
+            Ok(Compiled {
+                target,
+                pin_dir: dir,
+                tc_batch: Some(batch),
+                xdp_mode: None,
+                replaced_in_place: false,
+                programs,
+                instructions,
+            })
         }
     }
+}
+
+/// The link an earlier `--to xdp` pinned in `dir`, if it is still attached to `ifindex`.
+fn pinned_xdp_link(dir: &Path, ifindex: u32) -> Option<Link> {
+    let link = Link::from_fd(bpf::get_pinned(&dir.join("link")).ok()?);
+    match link.info() {
+        Ok(info) if info.xdp_ifindex == Some(ifindex) => Some(link),
+        _ => None,
+    }
+}
+
+/// Swaps the program of the pinned XDP `link` for the loaded one, without a moment when
+/// the interface has no program: the new counters and program are pinned under `-new`
+/// names first (bpffs reserves dots in names; a failure there changes nothing), then
+/// `BPF_LINK_UPDATE` (a failure keeps the old program attached and its pins), then the
+/// new pins are renamed over the old.
+fn replace_xdp(loaded: &Loaded, dir: &Path, link: &Link) -> Result<Compiled, EmitBpfError> {
+    let program = &loaded.programs[0].program;
+    let staged = [("counters", loaded.counters.fd()), ("prog", program.fd())];
+    let unstage = || {
+        for (name, _) in &staged {
+            let _ = std::fs::remove_file(dir.join(format!("{name}-new")));
+        }
+    };
+    unstage();
+    for (name, fd) in &staged {
+        let path = dir.join(format!("{name}-new"));
+        if let Err(err) = bpf::pin(*fd, &path) {
+            unstage();
+            return Err(bpf_err(format!("pin {}", path.display()))(err));
+        }
+    }
+    if let Err(err) = link.update(program, None) {
+        unstage();
+        return Err(bpf_err(format!(
+            "replace the attached XDP program (the old one stays attached, pinned at {})",
+            dir.join("link").display()
+        ))(err));
+    }
+    for (name, _) in &staged {
+        let (from, to) = (dir.join(format!("{name}-new")), dir.join(name));
+        std::fs::rename(&from, &to).map_err(io_err(format!(
+            "move pin {} to {} (the new program is attached)",
+            from.display(),
+            to.display()
+        )))?;
+    }
+    Ok(Compiled {
+        target: BpfTarget::Xdp,
+        pin_dir: dir.to_path_buf(),
+        tc_batch: None,
+        xdp_mode: None,
+        replaced_in_place: true,
+        programs: loaded.programs.len(),
+        instructions: loaded.programs.iter().map(|p| p.instructions).sum(),
+    })
 }
 
 /// Detaches and unpins what [`compile_bpf`] installed for `target` on `opts.dev`.
