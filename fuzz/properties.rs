@@ -575,7 +575,7 @@ pub fn check_classbench(data: &[u8]) {
         }
     }
     check_classifiers_agree(&set, data);
-    let fast = rules::fast::build(&set);
+    let fast = rules::fast::build(&set).expect("the fast classifier holds the set");
     for key in &trace {
         assert_eq!(fast.classify(key), ours.classify(key), "fast and linear disagree on trace key {key:?}");
     }
@@ -652,8 +652,8 @@ fn check_classifiers_agree(set: &rules::RuleSet, data: &[u8]) {
     let want: Vec<Option<usize>> = keys.iter().map(|key| linear.classify(key)).collect();
     let tiny = Params { leaf_rules: 1, max_cut_bits: 2, one_tree_up_to: 0, ..Params::default() };
     let classifiers: [Box<dyn Classifier>; 3] = [
-        Box::new(rules::fast::build(set)),
-        Box::new(Fast::with_params(set, tiny)),
+        Box::new(rules::fast::build(set).expect("a fuzz input is far below the fast classifier's limits")),
+        Box::new(Fast::with_params(set, tiny).expect("a fuzz input is far below the fast classifier's limits")),
         Box::new(rules::tss::Tss::new(set)),
     ];
     for classifier in &classifiers {
