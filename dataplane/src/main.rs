@@ -291,7 +291,10 @@ struct RunArgs {
     #[arg(long = "udp6-zero-port", value_name = "PORT")]
     udp6_zero_ports: Vec<u16>,
     /// Rewrite every frame: ttl-dec, decap, or
-    /// encap:vxlan|geneve|gre,src=IP,dst=IP[,vni=N][,smac=MAC][,dmac=MAC][,port=N][,ttl=N][,csum=lco|zero]
+    /// encap:vxlan|geneve|gre,src=IP,dst=IP[,vni=N][,smac=MAC][,dmac=MAC][,port=N][,ttl=N][,csum=lco|zero].
+    /// An encapsulated packet longer than the MTU is dropped and counted as mtu_exceeded (never
+    /// fragmented): the MTU is the smallest of every port's, an af_xdp port's being its
+    /// interface's MTU and a pcap or mem port's 1500.
     #[arg(long, value_name = "ACTION", value_parser = parse_rewrite)]
     rewrite: Option<Rewrite>,
     /// Classify every frame against a rule file (tc flower syntax); SIGHUP reloads it.
@@ -687,6 +690,8 @@ fn cmd_run(args: RunArgs) -> Result<(), String> {
         },
         zero: ZeroPolicy { ipv6_zero_ports: port_set(&args.udp6_zero_ports, PortSet::empty(), "--udp6-zero-port")? },
         rewrite: args.rewrite,
+        // `run` sets it from the ports (see --rewrite's help).
+        mtu: dataplane::pipeline::DEFAULT_MTU,
     };
     let config = RunConfig {
         ports: args.ports,

@@ -129,6 +129,15 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, Strin
     }
 
     let umem_config = umem_config_for(&config.ports, cores.len())?;
+    let mut pipeline = config.pipeline.clone();
+    pipeline.mtu = egress_mtu(&config.ports);
+    if pipeline.rewrite.as_ref().is_some_and(|r| r.overhead() > 0) {
+        eprintln!(
+            "dataplane: encapsulated packets longer than {} bytes (the smallest MTU of the ports) are dropped as \
+             mtu_exceeded",
+            pipeline.mtu
+        );
+    }
     let mut workers = Vec::new();
     let mut kernel_counters = Vec::new();
     let mut zerocopy = vec![false; config.ports.len()];
@@ -173,8 +182,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, Strin
             queues[index].fwd_to = placed.iter().position(|&(p, k)| p == peer_port && k == j).unwrap_or(index);
         }
         let stats = Arc::new(WorkerStats::new(Some(core), placed.iter().map(|&(p, _)| p).collect()));
-        let worker =
-            Worker::new(queues, umems, config.action, Some(config.pipeline.clone()), stats).with_idle(config.idle);
+        let worker = Worker::new(queues, umems, config.action, Some(pipeline.clone()), stats).with_idle(config.idle);
         workers.push(match &shared_rules {
             Some(shared) => worker.with_rules(shared.clone(), w),
             None => worker,
@@ -357,6 +365,21 @@ fn port_label(spec: &PortSpec) -> String {
         PortSpec::Pcap(s) => format!("pcap:{}", s.rx.display()),
         PortSpec::Mem(_) => "mem".to_string(),
     }
+}
+
+/// The MTU an encapsulation must fit: the smallest of the ports', since a frame may leave by
+/// any of them (reflect, fwd, a rule's fwd). An af_xdp port's is its interface's MTU (from
+/// sysfs; 1500 if it cannot be read); pcap and mem ports have none and take Ethernet's 1500.
+/// A frame the UMEM cannot hold is refused earlier, as no_room.
+fn egress_mtu(ports: &[PortSpec]) -> usize {
+    ports
+        .iter()
+        .map(|spec| match spec {
+            PortSpec::AfXdp(s) => pmd::netdev::mtu(&s.iface).map_or(crate::pipeline::DEFAULT_MTU, |mtu| mtu as usize),
+            PortSpec::Pcap(_) | PortSpec::Mem(_) => crate::pipeline::DEFAULT_MTU,
+        })
+        .min()
+        .unwrap_or(crate::pipeline::DEFAULT_MTU)
 }
 
 /// Enough frames for every ring of every socket a worker opens, plus bursts in hand. Every
