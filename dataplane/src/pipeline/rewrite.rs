@@ -403,7 +403,7 @@ mod tests {
         for (spec, overhead) in [
             ("encap:vxlan,src=198.18.0.1,dst=198.18.0.2", 50),
             ("encap:geneve,src=2001:db8::1,dst=2001:db8::2", 70),
-            ("encap:gre,src=198.18.0.1,dst=198.18.0.2,key=5", 42),
+            ("encap:gre,src=198.18.0.1,dst=198.18.0.2,key=5", 46),
             ("encap:gre,src=198.18.0.1,dst=198.18.0.2,csum=zero", 38),
         ] {
             let rewrite: Rewrite = spec.parse().unwrap();
