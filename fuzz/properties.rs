@@ -5,7 +5,7 @@
 // crate depends on dataplane, so dataplane's tests cannot depend on the fuzz crate (and should
 // not build libFuzzer); a module included by path needs neither crate to know the other, and
 // what the fuzzers check and what `cargo test` replays can never drift apart. The file uses
-// only `dataplane`, `rules` and `serde_json`, which both crates have.
+// only `dataplane`, `rules`, `pmd`, `umem` and `serde_json`, which both crates have.
 //
 // Every input of `walk`, `inspect` and `csum_fix` is one raw Ethernet frame, so a frame from a
 // capture is a seed for any of them and any of their corpus files can be wrapped in a pcap for
@@ -575,7 +575,7 @@ pub fn check_classbench(data: &[u8]) {
         }
     }
     check_classifiers_agree(&set, data);
-    let fast = rules::fast::build(&set);
+    let fast = rules::fast::build(&set).expect("the fast classifier holds the set");
     for key in &trace {
         assert_eq!(fast.classify(key), ours.classify(key), "fast and linear disagree on trace key {key:?}");
     }
@@ -652,8 +652,8 @@ fn check_classifiers_agree(set: &rules::RuleSet, data: &[u8]) {
     let want: Vec<Option<usize>> = keys.iter().map(|key| linear.classify(key)).collect();
     let tiny = Params { leaf_rules: 1, max_cut_bits: 2, one_tree_up_to: 0, ..Params::default() };
     let classifiers: [Box<dyn Classifier>; 3] = [
-        Box::new(rules::fast::build(set)),
-        Box::new(Fast::with_params(set, tiny)),
+        Box::new(rules::fast::build(set).expect("a fuzz input is far below the fast classifier's limits")),
+        Box::new(Fast::with_params(set, tiny).expect("a fuzz input is far below the fast classifier's limits")),
         Box::new(rules::tss::Tss::new(set)),
     ];
     for classifier in &classifiers {
@@ -662,6 +662,174 @@ fn check_classifiers_agree(set: &rules::RuleSet, data: &[u8]) {
         for ((key, &want), got) in keys.iter().zip(&want).zip(burst) {
             assert_eq!(classifier.classify(key), want, "{} and linear disagree on {key:?}", classifier.name());
             assert_eq!(got, want, "{} (burst) and linear disagree on {key:?}", classifier.name());
+        }
+    }
+}
+
+/// The rewrites target `rewrite` applies to every frame: each tunnel kind over IPv4 and IPv6,
+/// with and without an outer checksum, and the two rewrites that do not push headers.
+pub const REWRITES: [&str; 8] = [
+    "ttl-dec",
+    "decap",
+    "encap:vxlan,src=198.18.0.1,dst=198.18.0.2,vni=42",
+    "encap:vxlan,src=198.18.0.1,dst=198.18.0.2,csum=zero",
+    "encap:geneve,src=2001:db8::1,dst=2001:db8::2,vni=9",
+    "encap:gre,src=198.18.0.1,dst=198.18.0.2,key=5",
+    "encap:gre,src=2001:db8::1,dst=2001:db8::2,csum=zero",
+    "encap:vxlan,src=2001:db8::1,dst=2001:db8::2,port=8472,ttl=1",
+];
+
+/// Target `rewrite`: `ttl-dec`, `decap` and `encap` ([`dataplane::pipeline::Rewrite`]) on one
+/// frame in a UMEM frame, under two MTUs. Only frames that walk are rewritten (the pipeline
+/// drops the others first). No panic; every outcome is one the rewrite may have:
+/// - `ttl-dec`: same length, only the TTL / hop limit byte and the IPv4 header checksum
+///   change, a good IPv4 header checksum stays good (RFC 1624); `ttl_expired` only for a TTL
+///   of 0 or 1;
+/// - `decap`: never longer; `not_applicable` only without a tunnel;
+/// - `encap`: the frame up to its IP end (padding left behind) behind exactly the tunnel's
+///   headers, the outer IP packet within the MTU; `mtu_exceeded` exactly when it would not
+///   be, leaving the frame as it was; `no_room` only when the UMEM frame cannot hold it; and
+///   `decap` of what `encap` made gives the carried frame back, byte for byte.
+pub fn check_rewrite(frame: &[u8]) {
+    use dataplane::pipeline::Rewrite;
+    use dataplane::stats::DropReason;
+
+    // The wide config: VXLAN on 8472 too, as a `--vxlan-port 8472` run that encapsulates to
+    // port 8472 would have it (else its own tunnels would not walk as tunnels).
+    let config = walk_configs()[1];
+    let Ok(offsets) = walk(frame, &config) else { return };
+    let (umem, mut frames) =
+        umem::Umem::create(&umem::UmemConfig { frame_count: 2, ..Default::default() }).expect("a 2-frame UMEM");
+    let mut token = frames.pop().expect("2 frames");
+    // Frames longer than a UMEM frame never arrive from a port.
+    if !umem.write(&mut token, frame) {
+        return;
+    }
+    let policy = ZeroPolicy::default();
+    let carried = offsets.outer.l3.map_or(frame.len(), |l3| l3.end.min(frame.len()));
+    for spec in REWRITES {
+        let rewrite: Rewrite = spec.parse().unwrap_or_else(|e| panic!("{spec}: {e}"));
+        for mtu in [1500, 9000] {
+            // Back to the chunk start, then the original bytes.
+            let head = umem.headroom(&token);
+            assert!(umem.adjust_head(&mut token, head as isize));
+            assert!(umem.write(&mut token, frame), "the frame fit before");
+            let mut scratch = offsets;
+            let result = rewrite.apply(&umem, &mut token, &mut scratch, &config, &policy, mtu);
+            let out = umem.data(&token).to_vec();
+            match (&rewrite, result) {
+                (Rewrite::TtlDec, Ok(changed)) => {
+                    assert!(!changed, "ttl-dec changed the layout");
+                    assert_eq!(out.len(), frame.len(), "ttl-dec changed the length");
+                    let allowed: &[usize] = match offsets.outer.l3 {
+                        Some(l3) if l3.kind == L3Kind::Ipv4 => &[l3.offset + 8, l3.offset + 10, l3.offset + 11],
+                        Some(l3) => &[l3.offset + 7],
+                        None => &[],
+                    };
+                    for (at, (a, b)) in frame.iter().zip(&out).enumerate() {
+                        assert!(a == b || allowed.contains(&at), "ttl-dec changed byte {at}");
+                    }
+                    let before = verdicts(frame, &offsets).get(CsumLayer::OuterL3);
+                    if before == Status::Good {
+                        let after_offsets = walk(&out, &config).expect("ttl-dec leaves a frame that walks");
+                        assert_eq!(verdicts(&out, &after_offsets).get(CsumLayer::OuterL3), Status::Good);
+                    }
+                }
+                (Rewrite::TtlDec, Err(reason)) => {
+                    assert_eq!(reason, DropReason::TtlExpired, "{spec}");
+                    let l3 = offsets.outer.l3.expect("ttl_expired without IP");
+                    let ttl = frame[if l3.kind == L3Kind::Ipv4 { l3.offset + 8 } else { l3.offset + 7 }];
+                    assert!(ttl <= 1, "ttl_expired with a TTL of {ttl}");
+                }
+                (Rewrite::Decap, Ok(_)) => {
+                    assert!(offsets.tunnel.is_some(), "decap of a frame without a tunnel");
+                    assert!(out.len() <= frame.len(), "decap made the frame longer");
+                }
+                (Rewrite::Decap, Err(reason)) => {
+                    assert_eq!(reason, DropReason::NotApplicable, "{spec}");
+                }
+                (Rewrite::Encap(_), Ok(_)) => {
+                    let overhead = rewrite.overhead();
+                    assert_eq!(out.len(), carried + overhead, "{spec}: length");
+                    assert!(out.len() - 14 <= mtu, "{spec}: {} bytes past the MTU {mtu}", out.len() - 14);
+                    assert_eq!(&out[overhead..], &frame[..carried], "{spec}: the inner frame changed");
+                    // And back: decap of the encapsulated frame is the carried frame.
+                    let mut outer = walk(&out, &config).unwrap_or_else(|e| panic!("{spec}: encap made {e:?}"));
+                    assert!(outer.tunnel.is_some(), "{spec}: no tunnel after encap");
+                    let back = Rewrite::Decap.apply(&umem, &mut token, &mut outer, &config, &policy, mtu);
+                    assert_eq!(back, Ok(true), "{spec}: decap of encap");
+                    assert_eq!(umem.data(&token), &frame[..carried], "{spec}: decap of encap differs");
+                }
+                (Rewrite::Encap(_), Err(DropReason::MtuExceeded)) => {
+                    assert!(carried + rewrite.overhead() - 14 > mtu, "{spec}: mtu_exceeded within the MTU {mtu}");
+                    assert_eq!(out, frame, "{spec}: a frame dropped for its MTU was changed");
+                }
+                (Rewrite::Encap(_), Err(DropReason::NoRoom)) => {
+                    assert!(carried + rewrite.overhead() > umem::UmemConfig::default().frame_size as usize);
+                }
+                // The encapsulated frame failed to walk: possible only where the inner frame
+                // makes it so (the headers encap wrote are sound).
+                (Rewrite::Encap(_), Err(DropReason::Malformed(kind))) => {
+                    let err = walk(&out, &config).expect_err("encap said malformed, the frame walks");
+                    assert_eq!(err.kind, kind);
+                    assert!(err.offset >= rewrite.overhead(), "{spec}: encap's own headers are malformed: {err:?}");
+                }
+                (_, Err(reason)) => panic!("{spec}: unexpected drop {reason:?}"),
+            }
+        }
+    }
+}
+
+/// Target `args`: the command-line value parsers on every line of the input and on the whole
+/// of it: port devargs (`pmd::PortSpec`), `steer=` expressions, `--rewrite` actions, core
+/// and queue lists. No panic; an error is `Err` with a message; what parses is within the
+/// documented bounds, and a steer expression prints back as one that parses to the same.
+pub fn check_args(data: &[u8]) {
+    use dataplane::pipeline::rewrite::{EncapKind, Rewrite};
+    use pmd::xdp_prog::Steer;
+    use pmd::{MemSpec, PortSpec};
+
+    let text = String::from_utf8_lossy(data);
+    for line in text.lines().chain(std::iter::once(text.as_ref())) {
+        match line.parse::<PortSpec>() {
+            Ok(PortSpec::Mem(mem)) => {
+                assert!((1..=MemSpec::MAX_DEPTH).contains(&mem.depth), "mem depth {}", mem.depth);
+                assert!(mem.preload <= mem.depth && (14..=1514).contains(&mem.size), "{mem:?}");
+            }
+            Ok(PortSpec::AfXdp(spec)) => {
+                assert!(!spec.iface.is_empty());
+                assert!(spec.ring_size.is_power_of_two() && (64..=16384).contains(&spec.ring_size));
+                assert!(spec.frame_size == 2048 || spec.frame_size == 4096);
+                assert!(!spec.queues.is_empty() && spec.queues.len() <= 1024, "{} queues", spec.queues.len());
+                let again: Steer = spec.steer.to_string().parse().expect("a parsed steer prints as one");
+                assert_eq!(again, spec.steer);
+            }
+            Ok(PortSpec::Pcap(_)) => {}
+            Err(message) => assert!(!message.is_empty()),
+        }
+        match line.parse::<Steer>() {
+            Ok(steer) => {
+                let printed = steer.to_string();
+                assert_eq!(printed.parse::<Steer>().as_ref(), Ok(&steer), "steer {line:?} printed as {printed:?}");
+            }
+            Err(message) => assert!(!message.is_empty()),
+        }
+        match line.parse::<Rewrite>() {
+            Ok(Rewrite::Encap(encap)) => {
+                assert_eq!(encap.src_ip.is_ipv4(), encap.dst_ip.is_ipv4(), "{line:?}");
+                if encap.kind != EncapKind::Gre {
+                    assert!(encap.vni.is_some_and(|vni| vni <= 0xff_ffff), "{line:?}: vni {:?}", encap.vni);
+                }
+            }
+            Ok(_) => {}
+            Err(message) => assert!(!message.is_empty()),
+        }
+        if let Ok(cores) = dataplane::cores::parse_core_list(line) {
+            let online = dataplane::cores::available_cores();
+            assert!(!cores.is_empty() && cores.iter().all(|c| online.contains(c)), "{line:?}: {cores:?}");
+        }
+        if let Ok(queues) = pmd::spec::parse_queue_list(line) {
+            assert!(!queues.is_empty() && queues.len() <= 1024 && queues.windows(2).all(|w| w[0] + 1 == w[1]));
         }
     }
 }

@@ -46,7 +46,7 @@ fn lookups(c: &mut Criterion) {
         for n in SIZES {
             let set = gen::rule_set(style, n, 1);
             let trace = gen::trace(&set, TraceKind::Mixed, TRACE, 2);
-            let fast = fast::build(&set);
+            let fast = fast::build(&set).expect("the fast classifier holds the set");
             let tss = Tss::new(&set);
             let linear = Linear::new(&set);
             let stats = fast.stats();
@@ -82,7 +82,7 @@ fn last_rule(c: &mut Criterion) {
     for style in Style::ALL {
         let set = gen::rule_set(style, n, 1);
         let trace = gen::trace(&set, TraceKind::LastRule, 256, 3);
-        let fast = fast::build(&set);
+        let fast = fast::build(&set).expect("the fast classifier holds the set");
         let linear = Linear::new(&set);
         let mut group = c.benchmark_group(format!("last/{}/{n}", style.name()));
         group.sample_size(10);
@@ -98,7 +98,9 @@ fn build(c: &mut Criterion) {
     group.sample_size(10);
     for style in Style::ALL {
         let set = gen::rule_set(style, 10_000, 1);
-        group.bench_with_input(BenchmarkId::new("fast", style.name()), &set, |b, set| b.iter(|| fast::build(set)));
+        group.bench_with_input(BenchmarkId::new("fast", style.name()), &set, |b, set| {
+            b.iter(|| fast::build(set).expect("fits"))
+        });
         group.bench_with_input(BenchmarkId::new("tss", style.name()), &set, |b, set| b.iter(|| Tss::new(set)));
     }
     group.finish();

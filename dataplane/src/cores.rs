@@ -2,6 +2,7 @@
 
 pub fn parse_core_list(text: &str) -> Result<Vec<usize>, String> {
     let bad = || format!("'{text}' is not a core list like 1, 0-3 or 0,2-3");
+    let online = available_cores();
     let mut cores = Vec::new();
     for part in text.split(',') {
         let (first, last) = match part.split_once('-') {
@@ -14,13 +15,19 @@ pub fn parse_core_list(text: &str) -> Result<Vec<usize>, String> {
         if first > last {
             return Err(bad());
         }
+        // A range past the last online core is refused before it is expanded: `0-18446744073709551615`
+        // would otherwise be a loop over every usize.
+        if let Some(highest) = online.iter().max().filter(|&&highest| last > highest) {
+            return Err(format!(
+                "core {last} is not available to this process (available: {online:?}; highest {highest})"
+            ));
+        }
         for core in first..=last {
             if !cores.contains(&core) {
                 cores.push(core);
             }
         }
     }
-    let online = available_cores();
     if let Some(core) = cores.iter().find(|c| !online.contains(c)) {
         return Err(format!("core {core} is not available to this process (available: {online:?})"));
     }
@@ -56,5 +63,10 @@ mod tests {
             assert!(parse_core_list(text).unwrap_err().contains("core list"), "{text}");
         }
         assert!(parse_core_list("4096").unwrap_err().contains("not available"));
+        // Refused before the range is expanded (this would loop over every usize).
+        assert!(parse_core_list("0-18446744073709551615")
+            .unwrap_err()
+            .contains("core 18446744073709551615 is not available"));
+        assert!(parse_core_list("0-18446744073709551616").unwrap_err().contains("core list"));
     }
 }

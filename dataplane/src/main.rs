@@ -276,13 +276,13 @@ struct RunArgs {
     /// Cores for the workers, one worker per core, e.g. 1 or 0-3 [default: the last core].
     #[arg(long, value_name = "LIST", value_parser = parse_cores)]
     cores: Option<CoreList>,
-    /// Seconds between statistics lines; 0 prints only the totals.
+    /// Seconds between statistics lines; 0 prints only the totals (at most 10 years).
     #[arg(long, value_name = "S", default_value_t = 1.0)]
     stats_interval: f64,
     /// Also write statistics as JSON lines to FILE ('-' for stdout).
     #[arg(long, value_name = "FILE")]
     stats_json: Option<PathBuf>,
-    /// Stop after S seconds.
+    /// Stop after S seconds (more than 0, at most 10 years).
     #[arg(long, value_name = "S")]
     duration: Option<f64>,
     /// After a poll that found nothing: `busy` polls again at once (the core stays 100 %
@@ -303,7 +303,10 @@ struct RunArgs {
     #[arg(long = "udp6-zero-port", value_name = "PORT")]
     udp6_zero_ports: Vec<u16>,
     /// Rewrite every frame: ttl-dec, decap, or
-    /// encap:vxlan|geneve|gre,src=IP,dst=IP[,vni=N][,smac=MAC][,dmac=MAC][,port=N][,ttl=N][,csum=lco|zero]
+    /// encap:vxlan|geneve|gre,src=IP,dst=IP[,vni=N][,smac=MAC][,dmac=MAC][,port=N][,ttl=N][,csum=lco|zero].
+    /// An encapsulated packet longer than the MTU is dropped and counted as mtu_exceeded (never
+    /// fragmented): the MTU is the smallest of every port's, an af_xdp port's being its
+    /// interface's MTU and a pcap or mem port's 1500.
     #[arg(long, value_name = "ACTION", value_parser = parse_rewrite)]
     rewrite: Option<Rewrite>,
     /// Classify every frame against a rule file (tc flower syntax); SIGHUP reloads it.
@@ -619,11 +622,40 @@ fn parse_port(text: &str) -> Result<PortSpec, String> {
     text.parse()
 }
 
+/// The longest duration or interval taken: 10 years, far past any run, and well inside
+/// what `Duration` and `Instant` arithmetic can hold (`Instant + Duration` panics on overflow).
+const MAX_SECONDS: f64 = 10.0 * 365.0 * 86400.0;
+
 fn seconds(value: Option<f64>, flag: &str) -> Result<Option<Duration>, String> {
     match value {
         None => Ok(None),
-        Some(s) if s.is_finite() && s > 0.0 => Ok(Some(Duration::from_secs_f64(s))),
-        Some(s) => Err(format!("{flag} {s}: give a positive number of seconds")),
+        Some(s) if s.is_finite() && s > 0.0 && s <= MAX_SECONDS => {
+            Duration::try_from_secs_f64(s).map(Some).map_err(|e| format!("{flag} {s}: {e}"))
+        }
+        Some(s) => Err(format!("{flag} {s}: give a positive number of seconds, at most {MAX_SECONDS}")),
+    }
+}
+
+/// An interval where 0 means "none": `Ok(None)` for 0, else as [`seconds`].
+fn interval(value: f64, flag: &str) -> Result<Option<Duration>, String> {
+    if value == 0.0 {
+        return Ok(None);
+    }
+    seconds(Some(value), flag).map_err(|e| format!("{e} (or 0 for none)"))
+}
+
+/// The highest `--rate`: 10^10 frames per second, past any link (a 400 Gbit/s one carries
+/// 0.6 * 10^9 minimum-size frames per second).
+const MAX_RATE: f64 = 1e10;
+/// The lowest `--rate`: one frame every 1000 s (the pacer sleeps at most 1 s at a time).
+const MIN_RATE: f64 = 1e-3;
+
+fn rate(value: Option<f64>) -> Result<Option<f64>, String> {
+    match value {
+        Some(r) if !(r.is_finite() && (MIN_RATE..=MAX_RATE).contains(&r)) => {
+            Err(format!("--rate {r}: give frames per second from {MIN_RATE} to {MAX_RATE}"))
+        }
+        r => Ok(r),
     }
 }
 
@@ -665,7 +697,7 @@ fn cmd_run(args: RunArgs) -> Result<(), String> {
         None if args.ports.len() == 2 => Action::Fwd,
         None => Action::Drop,
     };
-    let interval = if args.stats_interval > 0.0 { Some(Duration::from_secs_f64(args.stats_interval)) } else { None };
+    let interval = interval(args.stats_interval, "--stats-interval")?;
     let port_set = |ports: &[u16], default: PortSet, flag: &str| -> Result<PortSet, String> {
         if ports.is_empty() {
             return Ok(default);
@@ -687,6 +719,8 @@ fn cmd_run(args: RunArgs) -> Result<(), String> {
         },
         zero: ZeroPolicy { ipv6_zero_ports: port_set(&args.udp6_zero_ports, PortSet::empty(), "--udp6-zero-port")? },
         rewrite: args.rewrite,
+        // `run` sets it from the ports (see --rewrite's help).
+        mtu: dataplane::pipeline::DEFAULT_MTU,
     };
     let config = RunConfig {
         ports: args.ports,
@@ -832,10 +866,7 @@ fn cmd_gen(args: GenArgs) -> Result<(), String> {
         bad_csum,
         count: args.count,
         duration: seconds(args.duration, "--duration")?,
-        rate: match args.rate {
-            Some(r) if !(r.is_finite() && r > 0.0) => return Err(format!("--rate {r}: give frames per second > 0")),
-            r => r,
-        },
+        rate: rate(args.rate)?,
         burst: args.burst,
         queue: args.queue,
         mode: match args.mode {
@@ -906,7 +937,7 @@ fn cmd_sink(args: SinkArgs) -> Result<(), String> {
     let config = SinkConfig {
         iface: args.iface,
         duration: seconds(args.duration, "--duration")?,
-        interval: if args.interval > 0.0 && !args.json { Some(Duration::from_secs_f64(args.interval)) } else { None },
+        interval: if args.json { None } else { interval(args.interval, "--interval")? },
         engine: match args.engine {
             SinkEngineArg::Xdp => SinkEngine::Xdp,
             SinkEngineArg::Count => SinkEngine::Count,
@@ -963,4 +994,52 @@ fn cmd_sink(args: SinkArgs) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_and_intervals_from_the_command_line_are_checked() {
+        assert_eq!(seconds(Some(1.5), "--duration"), Ok(Some(Duration::from_millis(1500))));
+        assert_eq!(seconds(None, "--duration"), Ok(None));
+        for bad in [0.0, -1.0, f64::NAN, f64::INFINITY, 1e300, MAX_SECONDS * 1.01] {
+            let err = seconds(Some(bad), "--duration").unwrap_err();
+            assert!(err.starts_with("--duration ") && err.contains("positive number of seconds"), "{bad}: {err}");
+        }
+        assert_eq!(seconds(Some(MAX_SECONDS), "--duration"), Ok(Some(Duration::from_secs(MAX_SECONDS as u64))));
+        assert_eq!(interval(0.0, "--stats-interval"), Ok(None));
+        assert_eq!(interval(0.25, "--stats-interval"), Ok(Some(Duration::from_millis(250))));
+        for bad in [-1.0, f64::NAN, 1e30] {
+            assert!(interval(bad, "--stats-interval").unwrap_err().ends_with("(or 0 for none)"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn rates_are_bounded() {
+        assert_eq!(rate(None), Ok(None));
+        assert_eq!(rate(Some(1e6)), Ok(Some(1e6)));
+        for bad in [0.0, -5.0, 1e-9, 1e300, f64::NAN, f64::INFINITY] {
+            assert!(rate(Some(bad)).unwrap_err().contains("give frames per second from"), "{bad}");
+        }
+    }
+
+    /// Every size on the command line that clap parses into a number is refused with a
+    /// message, never a panic, when it does not fit.
+    #[test]
+    fn oversized_numbers_are_clap_errors() {
+        let cases: [&[&str]; 7] = [
+            &["dataplane", "run", "--port", "mem:depth=99999999999"],
+            &["dataplane", "run", "--port", "mem:depth=300000"],
+            &["dataplane", "run", "--port", "mem", "--vxlan-port", "70000"],
+            &["dataplane", "sink", "--iface", "x", "--latency-every", "3"],
+            &["dataplane", "gen", "--flows", "4294967296", "--pcap", "x"],
+            &["dataplane", "gen", "--vlan", "4096", "--pcap", "x"],
+            &["dataplane", "rules", "classify", "r", "--trace", "t", "--repeat", "4294967296"],
+        ];
+        for args in cases {
+            assert!(Cli::try_parse_from(args).is_err(), "{args:?}");
+        }
+    }
 }

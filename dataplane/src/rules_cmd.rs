@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use rules::emit::bpf::{self, BpfOptions, BpfTarget, EmitBpfError};
 use rules::emit::{compile_tc, EmitOptions, KernelCaps, Target};
-use rules::{parse_file_checked, parse_trace, Format};
+use rules::{parse_file_checked, parse_trace_file, Format};
 use rules::{Action, RuleSet};
 use serde_json::json;
 
@@ -31,7 +31,8 @@ pub fn check_action(action: &Action) -> Result<(), String> {
 pub fn check(path: &Path, format: Format, out: &mut dyn Write) -> Result<(), String> {
     let set = load_checked(path, format).map_err(|errors| report(path, &errors))?;
     let started = Instant::now();
-    let classifier = build_classifier(&set, ClassifierKind::Fast);
+    let classifier =
+        build_classifier(&set, ClassifierKind::Fast).map_err(|message| format!("{}: {message}", path.display()))?;
     let built = started.elapsed();
     let tunnel_rules = set
         .rules
@@ -73,14 +74,14 @@ pub struct ClassifyArgs<'a> {
 /// matching rule of each (`--json`) and the lookup rate.
 pub fn classify(args: &ClassifyArgs, out: &mut dyn Write) -> Result<(), String> {
     let set = load_checked(args.rules, args.format).map_err(|errors| report(args.rules, &errors))?;
-    let text = std::fs::read_to_string(args.trace).map_err(|e| format!("{}: {e}", args.trace.display()))?;
-    let trace_name = args.trace.display().to_string();
-    let keys = parse_trace(&trace_name, &text).map_err(|errors| {
+    // At most rules::MAX_TRACE_FILE_BYTES, lines and words bounded as in rule files.
+    let keys = parse_trace_file(args.trace).map_err(|errors| {
         let lines: Vec<String> = errors.iter().map(ToString::to_string).collect();
         lines.join("\n")
     })?;
     let built_at = Instant::now();
-    let classifier = build_classifier(&set, args.classifier);
+    let classifier =
+        build_classifier(&set, args.classifier).map_err(|message| format!("{}: {message}", args.rules.display()))?;
     let build_seconds = built_at.elapsed().as_secs_f64();
     let answers: Vec<Option<usize>> = keys.iter().map(|key| classifier.classify(key)).collect();
     let repeat = args.repeat.max(1);

@@ -209,7 +209,16 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, Strin
     signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone())
         .map_err(|e| format!("registering SIGHUP: {e}"))?;
 
-    let umem_config = umem_config_for(&config.ports, cores.len());
+    let umem_config = umem_config_for(&config.ports, cores.len())?;
+    let mut pipeline = config.pipeline.clone();
+    pipeline.mtu = egress_mtu(&config.ports);
+    if pipeline.rewrite.as_ref().is_some_and(|r| r.overhead() > 0) {
+        eprintln!(
+            "dataplane: encapsulated packets longer than {} bytes (the smallest MTU of the ports) are dropped as \
+             mtu_exceeded",
+            pipeline.mtu
+        );
+    }
     let mut workers = Vec::new();
     let mut kernel_counters = Vec::new();
     let mut zerocopy = vec![false; config.ports.len()];
@@ -254,8 +263,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, Strin
             queues[index].fwd_to = placed.iter().position(|&(p, k)| p == peer_port && k == j).unwrap_or(index);
         }
         let stats = Arc::new(WorkerStats::new(Some(core), placed.iter().map(|&(p, _)| p).collect()));
-        let worker =
-            Worker::new(queues, umems, config.action, Some(config.pipeline.clone()), stats).with_idle(config.idle);
+        let worker = Worker::new(queues, umems, config.action, Some(pipeline.clone()), stats).with_idle(config.idle);
         workers.push(match &shared_rules {
             Some(shared) => worker.with_rules(shared.clone(), w),
             None => worker,
@@ -501,26 +509,53 @@ fn port_label(spec: &PortSpec) -> String {
     }
 }
 
-/// Enough frames for every ring of every socket a worker opens, plus bursts in hand.
-fn umem_config_for(ports: &[PortSpec], workers: usize) -> UmemConfig {
-    let mut frame_size = 2048;
+/// The MTU an encapsulation must fit: the smallest of the ports', since a frame may leave by
+/// any of them (reflect, fwd, a rule's fwd). An af_xdp port's is its interface's MTU (from
+/// sysfs; 1500 if it cannot be read); pcap and mem ports have none and take Ethernet's 1500.
+/// A frame the UMEM cannot hold is refused earlier, as no_room.
+fn egress_mtu(ports: &[PortSpec]) -> usize {
+    ports
+        .iter()
+        .map(|spec| match spec {
+            PortSpec::AfXdp(s) => pmd::netdev::mtu(&s.iface).map_or(crate::pipeline::DEFAULT_MTU, |mtu| mtu as usize),
+            PortSpec::Pcap(_) | PortSpec::Mem(_) => crate::pipeline::DEFAULT_MTU,
+        })
+        .min()
+        .unwrap_or(crate::pipeline::DEFAULT_MTU)
+}
+
+/// Enough frames for every ring of every socket a worker opens, plus bursts in hand. Every
+/// size comes from the command line, so the sums are checked: a total past `u32` frames (or
+/// past what the address space can map) is an error saying which port asked for it.
+fn umem_config_for(ports: &[PortSpec], workers: usize) -> Result<UmemConfig, String> {
+    let mut frame_size = 2048u32;
     let mut hugepages = false;
     let mut frames = 2 * BURST as u32;
-    for spec in ports {
-        let queues_per_worker = spec.queues().len().div_ceil(workers) as u32;
-        frames += queues_per_worker
-            * match spec {
-                PortSpec::AfXdp(s) => {
-                    frame_size = frame_size.max(s.frame_size);
-                    hugepages |= s.hugepages;
-                    // fill + rx + tx + completion, all full at once in the worst case.
-                    4 * s.ring_size
-                }
-                PortSpec::Mem(s) => s.depth + 2 * BURST as u32,
-                PortSpec::Pcap(_) => 4 * BURST as u32,
-            };
+    let too_many = |port: usize| {
+        format!("the UMEM for --port {port} and the ports before it would need more than {} frames", u32::MAX)
+    };
+    for (p, spec) in ports.iter().enumerate() {
+        let queues_per_worker = u32::try_from(spec.queues().len().div_ceil(workers.max(1))).map_err(|_| too_many(p))?;
+        let per_queue = match spec {
+            PortSpec::AfXdp(s) => {
+                frame_size = frame_size.max(s.frame_size);
+                hugepages |= s.hugepages;
+                // fill + rx + tx + completion, all full at once in the worst case.
+                s.ring_size.checked_mul(4)
+            }
+            PortSpec::Mem(s) => s.depth.checked_add(2 * BURST as u32),
+            PortSpec::Pcap(_) => Some(4 * BURST as u32),
+        };
+        frames = per_queue
+            .and_then(|n| n.checked_mul(queues_per_worker))
+            .and_then(|n| frames.checked_add(n))
+            .ok_or_else(|| too_many(p))?;
     }
-    UmemConfig { frame_size, frame_count: frames, hugepages }
+    let bytes = u64::from(frames) * u64::from(frame_size);
+    if usize::try_from(bytes).is_err() || bytes > isize::MAX as u64 {
+        return Err(format!("a UMEM of {frames} frames of {frame_size} bytes does not fit this address space"));
+    }
+    Ok(UmemConfig { frame_size, frame_count: frames, hugepages })
 }
 
 fn read_kernel(counters: &[KernelCounters]) -> Vec<(usize, u32, XdpStatistics)> {
@@ -701,5 +736,29 @@ mod tests {
         for told in [Uncovered::Pass, Uncovered::Drop] {
             assert_eq!(uncovered_policy(&steered, &[1], Some(&pass), Some(told)), Ok(told));
         }
+    }
+
+    fn ports(specs: &[&str]) -> Vec<PortSpec> {
+        specs.iter().map(|s| s.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn umem_size_adds_every_ring_and_loop() {
+        let config =
+            umem_config_for(&ports(&["af_xdp:iface=x,queues=0-1,ring=1024", "mem:depth=100,preload=10"]), 1).unwrap();
+        let burst = BURST as u32;
+        assert_eq!(config.frame_count, 2 * burst + 2 * 4 * 1024 + 100 + 2 * burst);
+        assert_eq!(config.frame_size, 2048);
+    }
+
+    #[test]
+    fn umem_size_past_u32_frames_is_an_error_naming_the_port() {
+        // 1024 queues x 4 rings x 16384 frames = 2^26 per port: 64 such ports pass 2^32.
+        let spec = "af_xdp:iface=x,queues=0-1023,ring=16384";
+        let many: Vec<&str> = std::iter::repeat_n(spec, 64).collect();
+        let err = umem_config_for(&ports(&many), 1).unwrap_err();
+        assert!(err.contains("--port 63") && err.contains("more than 4294967295 frames"), "{err}");
+        // Spread over workers, the same ports fit.
+        assert!(umem_config_for(&ports(&many), 1024).is_ok());
     }
 }

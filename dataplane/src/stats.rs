@@ -37,6 +37,9 @@ pub enum DropReason {
     NotApplicable,
     /// A rule forwards to a port this worker has no queue of.
     NoRoute,
+    /// An encapsulation would make the IP packet longer than the MTU
+    /// ([`crate::pipeline::Pipeline::mtu`]); it is not fragmented (the outer header says DF).
+    MtuExceeded,
 }
 
 const FIXED_REASONS: [DropReason; 6] = [
@@ -47,8 +50,13 @@ const FIXED_REASONS: [DropReason; 6] = [
     DropReason::Runt,
     DropReason::NoFrame,
 ];
-const TAIL_REASONS: [DropReason; 4] =
-    [DropReason::TtlExpired, DropReason::NoRoom, DropReason::NotApplicable, DropReason::NoRoute];
+const TAIL_REASONS: [DropReason; 5] = [
+    DropReason::TtlExpired,
+    DropReason::NoRoom,
+    DropReason::NotApplicable,
+    DropReason::NoRoute,
+    DropReason::MtuExceeded,
+];
 
 impl DropReason {
     pub const COUNT: usize = FIXED_REASONS.len() + ErrorKind::ALL.len() + CsumLayer::ALL.len() + TAIL_REASONS.len();
@@ -81,6 +89,7 @@ impl DropReason {
             DropReason::NoRoom => TAIL + 1,
             DropReason::NotApplicable => TAIL + 2,
             DropReason::NoRoute => TAIL + 3,
+            DropReason::MtuExceeded => TAIL + 4,
         }
     }
 
@@ -99,6 +108,7 @@ impl DropReason {
             DropReason::NoRoom => "no_room".into(),
             DropReason::NotApplicable => "not_applicable".into(),
             DropReason::NoRoute => "no_route".into(),
+            DropReason::MtuExceeded => "mtu_exceeded".into(),
         }
     }
 }
@@ -312,6 +322,7 @@ mod tests {
         assert_eq!(names.len(), DropReason::COUNT);
         assert!(names.contains(&"malformed_bad_ihl".to_string()));
         assert!(names.contains(&"csum_inner_l4".to_string()));
+        assert!(names.contains(&"mtu_exceeded".to_string()));
     }
 
     #[test]

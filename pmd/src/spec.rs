@@ -54,6 +54,13 @@ pub struct MemSpec {
     pub size: u32,
 }
 
+impl MemSpec {
+    /// The deepest loop: 262,144 frames (512 MiB of UMEM at 2 KiB per frame). Every frame of
+    /// the loop is a UMEM frame, and the UMEM is sized from `depth`, so a bigger number only
+    /// asks for memory that no test or bench needs.
+    pub const MAX_DEPTH: u32 = 1 << 18;
+}
+
 impl Default for MemSpec {
     fn default() -> Self {
         MemSpec { depth: 4096, preload: 1024, size: 60 }
@@ -160,6 +167,13 @@ impl FromStr for PortSpec {
                         _ => return Err(unknown(key, "depth, preload, size")),
                     }
                 }
+                if !(1..=MemSpec::MAX_DEPTH).contains(&spec.depth) {
+                    return Err(format!(
+                        "port '{text}': depth={} should be 1 to {} frames",
+                        spec.depth,
+                        MemSpec::MAX_DEPTH
+                    ));
+                }
                 if spec.preload > spec.depth {
                     return Err(format!("port '{text}': preload={} exceeds depth={}", spec.preload, spec.depth));
                 }
@@ -176,7 +190,7 @@ impl FromStr for PortSpec {
 }
 
 fn parse_number(value: &str, key: &str) -> Result<u32, String> {
-    value.parse().map_err(|_| format!("{key}={value} is not a number"))
+    value.parse().map_err(|_| format!("{key}={value} is not a number from 0 to {}", u32::MAX))
 }
 
 fn parse_bool(value: &str, key: &str) -> Result<bool, String> {
@@ -241,10 +255,22 @@ mod tests {
             ("af_xdp:iface", "key=value"),
             ("pcap:tx=out.pcap", "needs rx=FILE"),
             ("mem:preload=10,depth=5", "exceeds depth"),
+            ("mem:depth=0", "depth=0 should be 1 to 262144"),
+            ("mem:depth=262145", "depth=262145 should be 1 to 262144"),
+            ("mem:depth=4294967295", "should be 1 to 262144"),
+            ("mem:depth=4294967296", "depth=4294967296 is not a number from 0 to 4294967295"),
+            ("mem:depth=-1", "is not a number"),
+            ("mem:size=99999999999999999999", "size=99999999999999999999 is not a number"),
+            ("af_xdp:iface=x,ring=4294967296", "ring=4294967296 is not a number"),
+            ("af_xdp:iface=x,ring=2147483648", "power of two from 64 to 16384"),
+            ("af_xdp:iface=x,queues=0-4294967295", "FIRST-LAST"),
+            ("af_xdp:iface=x,queues=4294967296", "FIRST-LAST"),
         ];
         for (text, expected) in cases {
             let err = text.parse::<PortSpec>().unwrap_err();
             assert!(err.contains(expected), "{text}: {err}");
         }
+        let PortSpec::Mem(deepest) = "mem:depth=262144,preload=262144".parse().unwrap() else { panic!("not mem") };
+        assert_eq!((deepest.depth, deepest.preload), (MemSpec::MAX_DEPTH, MemSpec::MAX_DEPTH));
     }
 }

@@ -167,9 +167,19 @@ impl FromStr for Steer {
                 });
             }
         }
+        if any_of.len() > MAX_STEER_CONDITIONS {
+            return Err(format!(
+                "steer: {} conditions; at most {MAX_STEER_CONDITIONS} (each is a test in the XDP program)",
+                any_of.len()
+            ));
+        }
         Ok(Steer { any_of })
     }
 }
+
+/// The most conditions one `steer=` expression may hold: each adds instructions to the
+/// redirect program, and the command line is no place for thousands.
+pub const MAX_STEER_CONDITIONS: usize = 64;
 
 impl fmt::Display for SteerCond {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -808,6 +818,15 @@ mod tests {
                 frame
             },
         )
+    }
+
+    #[test]
+    fn steer_condition_count_is_bounded() {
+        let at_limit = vec!["udp:1"; MAX_STEER_CONDITIONS].join("+");
+        assert_eq!(at_limit.parse::<Steer>().unwrap().any_of.len(), MAX_STEER_CONDITIONS);
+        let over = format!("{at_limit}|2");
+        let err = over.parse::<Steer>().unwrap_err();
+        assert!(err.contains("65 conditions; at most 64"), "{err}");
     }
 
     #[test]

@@ -85,7 +85,7 @@ fn main() {
                 variants.iter().filter(|(name, _)| wanted.is_empty() || wanted.iter().any(|w| w == name))
             {
                 let start = Instant::now();
-                let fast = Fast::with_params(&set, *params);
+                let fast = Fast::with_params(&set, *params).expect("the fast classifier holds the set");
                 let build = start.elapsed();
                 let stats = fast.stats();
                 let mut sum = [0usize; 6];

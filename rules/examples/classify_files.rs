@@ -75,7 +75,7 @@ fn run(args: &[String]) -> Result<(), String> {
     let set = rules::parse_classbench(rules_path, &read(rules_path)?).map_err(errors)?;
     let trace = rules::parse_trace(trace_path, &read(trace_path)?).map_err(errors)?;
     let start = Instant::now();
-    let fast = rules::fast::build(&set);
+    let fast = rules::fast::build(&set).expect("the fast classifier holds the set");
     let build_ms = start.elapsed().as_secs_f64() * 1e3;
     for packet in trace.iter().take(answers) {
         println!("{}", fast.classify(packet).map_or(-1, |i| i as i64));

@@ -23,7 +23,10 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 
 use crate::key::{Family, PacketKey};
-use crate::parse::{prefix, read_text, strip_comment, tokenize, ParseError, Token};
+use crate::parse::{
+    check_line_length, check_token_lengths, prefix, read_text, strip_comment, tokenize, ParseError, Token,
+    MAX_TRACE_FILE_BYTES,
+};
 use crate::rule::{Action, Keys, PortMatch, Prefix, Protocol, Rule, RuleSet};
 
 /// Reads a ClassBench filter set; `file` names it in the errors.
@@ -33,7 +36,17 @@ pub fn parse_classbench(file: &str, text: &str) -> Result<RuleSet, Vec<ParseErro
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
         // The ports' ':' may be written without spaces; the addresses (IPv6) keep theirs.
-        let mut tokens = tokenize(strip_comment(raw));
+        let mut tokens = match check_line_length(raw) {
+            Ok(()) => tokenize(strip_comment(raw)),
+            Err((col, message)) => {
+                errors.push(ParseError { file: file.to_string(), line, col, message });
+                continue;
+            }
+        };
+        if let Err((col, message)) = check_token_lengths(&tokens) {
+            errors.push(ParseError { file: file.to_string(), line, col, message });
+            continue;
+        }
         let ports = split_colons(tokens.split_off(tokens.len().min(2)));
         tokens.extend(ports);
         if tokens.is_empty() {
@@ -63,8 +76,18 @@ pub fn parse_trace(file: &str, text: &str) -> Result<Vec<PacketKey>, Vec<ParseEr
     let mut keys = Vec::new();
     let mut errors = Vec::new();
     for (index, raw) in text.lines().enumerate() {
-        let tokens = tokenize(strip_comment(raw));
+        let tokens = match check_line_length(raw) {
+            Ok(()) => tokenize(strip_comment(raw)),
+            Err((col, message)) => {
+                errors.push(ParseError { file: file.to_string(), line: index + 1, col, message });
+                continue;
+            }
+        };
         if tokens.is_empty() {
+            continue;
+        }
+        if let Err((col, message)) = check_token_lengths(&tokens) {
+            errors.push(ParseError { file: file.to_string(), line: index + 1, col, message });
             continue;
         }
         match trace_line(&tokens, raw) {
@@ -79,18 +102,26 @@ pub fn parse_trace(file: &str, text: &str) -> Result<Vec<PacketKey>, Vec<ParseEr
     }
 }
 
-/// Reads a ClassBench trace file; a file that cannot be read is one error `file: message`.
+/// Reads a ClassBench trace file of at most [`MAX_TRACE_FILE_BYTES`]; a file that cannot be
+/// read (or is larger) is one error `file: message`.
 pub fn parse_trace_file(path: &Path) -> Result<Vec<PacketKey>, Vec<ParseError>> {
-    parse_trace(&path.display().to_string(), &read_text(path)?)
+    parse_trace(&path.display().to_string(), &read_text(path, MAX_TRACE_FILE_BYTES)?)
 }
 
 /// Splits words at ':' (kept as words of their own), so `0:65535` reads as `0 : 65535`.
+/// Linear in the words' length: the column is counted on from the previous piece, never
+/// from the start of the word again.
 fn split_colons(tokens: Vec<Token<'_>>) -> Vec<Token<'_>> {
     let mut out = Vec::with_capacity(tokens.len());
     for token in tokens {
-        let mut start = 0;
         let text = token.text;
-        let col_at = |byte: usize| token.col + text[..byte].chars().count();
+        // (byte, col) of the last place the column was counted to.
+        let mut counted = (0, token.col);
+        let mut col_at = |byte: usize| {
+            counted = (byte, counted.1 + text[counted.0..byte].chars().count());
+            counted.1
+        };
+        let mut start = 0;
         for (at, _) in text.match_indices(':') {
             if at > start {
                 out.push(Token { text: &text[start..at], col: col_at(start), offset: token.offset + start });
@@ -242,6 +273,7 @@ fn trace_address(what: &str, token: Token<'_>) -> Result<[u8; 4], LineError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parse::MAX_LINE_BYTES;
     use crate::{Classifier, Linear};
 
     fn errors(text: &str) -> Vec<String> {
@@ -359,6 +391,35 @@ mod tests {
                 "trace:5:9: protocol 256 is out of range 0..=255",
             ]
         );
+    }
+
+    /// A word of many colons splits into the right pieces at the right columns (the column of
+    /// each piece was once counted from the word's start, quadratic in its length).
+    #[test]
+    fn split_colons_is_linear_and_exact_on_a_long_word() {
+        let pieces = 20_000;
+        let text = "é1:".repeat(pieces);
+        let token = Token { text: &text, col: 5, offset: 9 };
+        let out = split_colons(vec![token]);
+        assert_eq!(out.len(), 2 * pieces);
+        for (i, pair) in out.chunks(2).enumerate() {
+            let col = 5 + 3 * i;
+            assert_eq!((pair[0].text, pair[0].col, pair[0].offset), ("é1", col, 9 + 4 * i));
+            assert_eq!((pair[1].text, pair[1].col, pair[1].offset), (":", col + 2, 9 + 4 * i + 3));
+        }
+    }
+
+    #[test]
+    fn long_lines_and_words_are_refused_in_filters_and_traces() {
+        let long = format!("@1.2.3.0/24 5.6.0.0/16 0 : 65535 80 : 80 0x06/0xFF {}", "1".repeat(MAX_LINE_BYTES));
+        let found = errors(&format!("{long}\n@0.0.0.0/0 0.0.0.0/0 0 : 65535 0 : 65535 0x00/0x00\n"));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert!(found[0].starts_with(&format!("acl1:1:{}: line of ", MAX_LINE_BYTES + 1)), "{}", found[0]);
+        let word = format!("@1.2.3.0/24 5.6.0.0/16 0:65535:{} 80 : 80 0x06/0xFF", "7:".repeat(300));
+        assert!(errors(&word)[0].starts_with("acl1:1:24: word of 608 bytes"), "{:?}", errors(&word));
+        let trace = format!("1 2 3 4 6\n1 2 3 4 6 {}\n", "9".repeat(MAX_LINE_BYTES));
+        let trace_errors = parse_trace("t", &trace).unwrap_err();
+        assert_eq!((trace_errors.len(), trace_errors[0].line), (1, 2));
     }
 
     #[test]

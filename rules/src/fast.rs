@@ -248,8 +248,8 @@ struct Tree {
     best_pos: u32,
 }
 
-/// The fast classifier. Build with [`build`] (or [`Fast::with_params`]); lookups do not
-/// allocate.
+/// The fast classifier. Build with [`build`] (or [`Fast::with_params`]), which refuses a set
+/// it cannot hold ([`TooLarge`]); lookups do not allocate.
 #[derive(Clone, Debug)]
 pub struct Fast {
     /// Trees per family (none, IPv4, IPv6), sorted by `best_pos`.
@@ -301,10 +301,57 @@ pub struct FastStats {
 }
 
 /// Builds the fast classifier with the default [`Params`]. Deterministic: the same set gives
-/// the same structure.
-pub fn build(set: &RuleSet) -> Fast {
+/// the same structure. `Err` for a set the structure cannot hold (see [`TooLarge`]): the
+/// caller says so, and may choose another classifier (the linear one holds any set).
+pub fn build(set: &RuleSet) -> Result<Fast, TooLarge> {
     Fast::with_params(set, Params::default())
 }
+
+/// A rule set the fast classifier cannot hold. A leaf keeps its entry count in 20 bits of its
+/// node word, so at most [`MAX_LEAF_RULES`] rules may share one leaf: more rules than that
+/// which no cut separates (the same addresses, ports and protocol, told apart only by keys
+/// the trees do not cut on, such as VLAN or TTL) would leave the rest of the leaf untested.
+/// The build refuses the set instead. Likewise for offsets past the 32 bits a node keeps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TooLarge {
+    /// Rules in the set.
+    pub rules: usize,
+    /// What does not fit.
+    pub reason: TooLargeReason,
+}
+
+/// See [`TooLarge`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TooLargeReason {
+    /// This many rules fall in one leaf that no cut separates (more than the limit).
+    Leaf { rules: usize, limit: usize },
+    /// The child tables or leaf entries grew past the 2^32 a node can address.
+    Offsets,
+    /// More rules than the 32-bit positions leaf entries keep.
+    Positions,
+}
+
+/// The most rules one leaf of the fast classifier holds (see [`TooLarge`]).
+pub const MAX_LEAF_RULES: usize = Node::MAX_LEAF;
+
+impl std::fmt::Display for TooLarge {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "the fast classifier cannot hold these {} rules: ", self.rules)?;
+        match self.reason {
+            TooLargeReason::Leaf { rules, limit } => write!(
+                f,
+                "{rules} of them fall in one leaf that no cut on addresses, ports or protocol separates, \
+                 and a leaf holds at most {limit}; use the linear classifier"
+            ),
+            TooLargeReason::Offsets => {
+                f.write_str("its tables would need offsets past 2^32; use the linear classifier")
+            }
+            TooLargeReason::Positions => f.write_str("more than 2^32 rules; split the set"),
+        }
+    }
+}
+
+impl std::error::Error for TooLarge {}
 
 fn family_slot(family: Family) -> usize {
     match family {
@@ -450,6 +497,10 @@ struct Builder<'a> {
     words: Vec<u64>,
     leaves: Leaves,
     stats: FastStats,
+    /// The most entries a leaf may hold ([`Node::MAX_LEAF`]; lower in tests).
+    leaf_limit: usize,
+    /// What did not fit, if anything (the build goes on and is then refused).
+    overflow: Option<TooLargeReason>,
 }
 
 impl Builder<'_> {
@@ -469,6 +520,18 @@ impl Builder<'_> {
             start
         };
         self.stats.entries += list.len();
+        if list.len() > self.leaf_limit {
+            let worst = match self.overflow {
+                Some(TooLargeReason::Leaf { rules, .. }) => rules.max(list.len()),
+                _ => list.len(),
+            };
+            if !matches!(self.overflow, Some(TooLargeReason::Offsets)) {
+                self.overflow = Some(TooLargeReason::Leaf { rules: worst, limit: self.leaf_limit });
+            }
+        }
+        if u32::try_from(start).is_err() {
+            self.overflow = Some(TooLargeReason::Offsets);
+        }
         Node::leaf(start, list.len())
     }
 
@@ -578,6 +641,9 @@ impl Builder<'_> {
         }
         self.stats.cuts += 1;
         let start = self.words.len();
+        if u32::try_from(start + cuts).is_err() {
+            self.overflow = Some(TooLargeReason::Offsets);
+        }
         self.words.resize(start + cuts, Node::EMPTY.0);
         let mut child_region = *region;
         child_region.width[dim] = region.width[dim] - bits;
@@ -595,8 +661,21 @@ impl Builder<'_> {
 }
 
 impl Fast {
-    /// Builds with explicit tuning (benchmarks compare settings with this).
-    pub fn with_params(set: &RuleSet, params: Params) -> Fast {
+    /// Builds with explicit tuning (benchmarks compare settings with this); `Err` as
+    /// [`build`] says.
+    pub fn with_params(set: &RuleSet, params: Params) -> Result<Fast, TooLarge> {
+        Fast::with_leaf_limit(set, params, Node::MAX_LEAF)
+    }
+
+    /// [`Fast::with_params`] with leaves of at most `leaf_limit` entries (at most
+    /// [`Node::MAX_LEAF`]): tests reach the refusal without a million rules.
+    pub(crate) fn with_leaf_limit(set: &RuleSet, params: Params, leaf_limit: usize) -> Result<Fast, TooLarge> {
+        let too_large = |reason| TooLarge { rules: set.len(), reason };
+        if u32::try_from(set.len()).is_err() {
+            return Err(too_large(TooLargeReason::Positions));
+        }
+        let leaf_limit = leaf_limit.min(Node::MAX_LEAF);
+        let mut overflow = None;
         let params = Params { max_cut_bits: params.max_cut_bits.clamp(1, 16), ..params };
         let rules: Vec<Rule> = set.order.iter().map(|&i| set.rules[i].clone()).collect();
         let file_index: Vec<u32> = set.order.iter().map(|&i| i as u32).collect();
@@ -628,17 +707,22 @@ impl Fast {
                 };
                 groups[group].push(index as u32);
             }
-            let mut builder = Builder { rules: &build_rules, params, family, words, leaves, stats };
+            let mut builder =
+                Builder { rules: &build_rules, params, family, words, leaves, stats, leaf_limit, overflow: None };
             let region = Region { base: [0; DIMS], width: WIDTH };
             for list in groups.iter().filter(|list| !list.is_empty()) {
                 let root = builder.node(list, &region, 0);
                 families[slot].push(Tree { root, best_pos: build_rules[list[0] as usize].pos });
             }
             families[slot].sort_by_key(|tree| tree.best_pos);
+            overflow = overflow.or(builder.overflow);
             (words, leaves, stats) = (builder.words, builder.leaves, builder.stats);
         }
+        if let Some(reason) = overflow {
+            return Err(too_large(reason));
+        }
         stats.trees = families.iter().map(Vec::len).sum();
-        Fast { families, words, leaves, rules, file_index, params, stats }
+        Ok(Fast { families, words, leaves, rules, file_index, params, stats })
     }
 
     /// Bytes of the lookup structures (child tables, leaf entries, rule copies).
@@ -889,7 +973,7 @@ mod tests {
     use crate::Linear;
 
     fn same_as_linear(set: &RuleSet, params: Params) {
-        let fast = Fast::with_params(set, params);
+        let fast = Fast::with_params(set, params).expect("a small set fits");
         let linear = Linear::new(set);
         for kind in [TraceKind::Hits, TraceKind::Random, TraceKind::LastRule] {
             let packets = gen::trace(set, kind, 2000, 9);
@@ -956,7 +1040,7 @@ mod tests {
         for params in
             [Params::default(), Params { leaf_rules: 1, max_cut_bits: 16, one_tree_up_to: 0, ..Params::default() }]
         {
-            let fast = Fast::with_params(&set, params);
+            let fast = Fast::with_params(&set, params).expect("300 rules fit");
             let mut burst = vec![None; packets.len()];
             fast.classify_burst(&packets, &mut burst);
             for (packet, from_burst) in packets.iter().zip(burst) {
@@ -969,8 +1053,56 @@ mod tests {
     #[test]
     fn build_is_deterministic() {
         let set = gen::rule_set(Style::Fw, 1000, 3);
-        let (a, b) = (build(&set), build(&set));
+        let (a, b) = (build(&set).unwrap(), build(&set).unwrap());
         assert_eq!(a.stats(), b.stats());
         assert_eq!(a.memory_bytes(), b.memory_bytes());
+    }
+
+    /// `n` rules no cut separates: one 5-tuple, told apart only by the VLAN (which no tree
+    /// cuts on, and which makes them inexact, so none hides the ones after it).
+    fn inseparable(n: u16) -> RuleSet {
+        let rules = (0..n)
+            .map(|vlan| {
+                let mut rule = gen::five_tuple_rule(0, None, None, None, None, None);
+                rule.keys.vlan_id = Some(vlan);
+                rule
+            })
+            .collect();
+        RuleSet::new(rules)
+    }
+
+    #[test]
+    fn a_leaf_past_its_limit_is_refused_with_the_rule_count() {
+        let set = inseparable(40);
+        let err = Fast::with_leaf_limit(&set, Params::default(), 16).unwrap_err();
+        assert_eq!(err, TooLarge { rules: 40, reason: TooLargeReason::Leaf { rules: 40, limit: 16 } });
+        let shown = err.to_string();
+        assert!(shown.contains("40 rules") && shown.contains("at most 16") && shown.contains("linear"), "{shown}");
+        // At the limit it builds, and answers every rule as linear does.
+        let fast = Fast::with_leaf_limit(&set, Params::default(), 40).unwrap();
+        let linear = Linear::new(&set);
+        for vlan in 0..41 {
+            let key = PacketKey { has_vlan: true, vlan_id: vlan, family: Family::V4, ..PacketKey::default() };
+            assert_eq!(fast.classify(&key), linear.classify(&key), "vlan {vlan}");
+            assert_eq!(linear.classify(&key), (vlan < 40).then_some(usize::from(vlan)));
+        }
+    }
+
+    /// The real limit: 2^20 rules in one leaf (about 1 GB while building).
+    #[test]
+    #[ignore = "builds 2^20 rules: about 1 GB of memory"]
+    fn more_rules_than_a_leaf_holds_are_refused_not_skipped() {
+        let rules = (0..=MAX_LEAF_RULES as u32)
+            .map(|i| {
+                let mut rule = gen::five_tuple_rule(0, None, None, None, None, None);
+                rule.keys.vlan_id = Some((i % 4096) as u16);
+                rule.keys.ip_ttl = Some(crate::Masked::<u8>::new((i / 4096) as u8, 0xff));
+                rule
+            })
+            .collect();
+        let set = RuleSet::new(rules);
+        let err = build(&set).unwrap_err();
+        assert_eq!(err.rules, MAX_LEAF_RULES + 1);
+        assert!(matches!(err.reason, TooLargeReason::Leaf { limit: MAX_LEAF_RULES, .. }), "{err}");
     }
 }

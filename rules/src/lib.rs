@@ -100,7 +100,10 @@ pub use classbench::{parse_classbench, parse_trace, parse_trace_file};
 pub use fast::Fast;
 pub use key::{Family, PacketKey};
 pub use linear::Linear;
-pub use parse::{parse, parse_as, parse_checked, parse_file, parse_file_checked, ActionCheck, Format, ParseError};
+pub use parse::{
+    parse, parse_as, parse_checked, parse_file, parse_file_checked, ActionCheck, Format, ParseError, MAX_LINE_BYTES,
+    MAX_RULES_FILE_BYTES, MAX_TOKEN_BYTES, MAX_TRACE_FILE_BYTES,
+};
 pub use rule::{Action, Keys, Masked, PortMatch, Prefix, Protocol, Rule, RuleSet};
 
 /// What a classifier answers: the index (in [`RuleSet::rules`], which is also the rule's
@@ -119,7 +122,8 @@ pub trait Classifier: Send + Sync {
     fn name(&self) -> &'static str;
 }
 
-/// The classifier to use by default: [`fast::build`] (why: see the crate documentation).
-pub fn default_classifier(set: &RuleSet) -> Box<dyn Classifier> {
-    Box::new(fast::build(set))
+/// The classifier to use by default: [`fast::build`] (why: see the crate documentation);
+/// `Err` for a set it cannot hold ([`fast::TooLarge`]).
+pub fn default_classifier(set: &RuleSet) -> Result<Box<dyn Classifier>, fast::TooLarge> {
+    Ok(Box::new(fast::build(set)?))
 }

@@ -69,6 +69,16 @@
 //! at the offending token); if there is any, no rule is returned, so a reload never applies
 //! half a file.
 //!
+//! # Limits
+//!
+//! A rules file is read whole, so its size is limited: [`MAX_RULES_FILE_BYTES`] (64 MiB; a
+//! ClassBench set of 10,000 rules is under 1 MB), [`MAX_TRACE_FILE_BYTES`] for traces
+//! (512 MiB). A bigger file is one error before anything is read. A line may hold at most
+//! [`MAX_LINE_BYTES`] and a word [`MAX_TOKEN_BYTES`]; a longer one is an error at that line
+//! (the column where the limit is passed, or where the word starts) and the line is not
+//! read further, so no step costs more than the limits allow (a 10 MB word is refused after
+//! one length check, not compared with every key).
+//!
 //! # ClassBench
 //!
 //! [`Format::Classbench`] reads ClassBench filter sets, see [`crate::classbench`].
@@ -152,6 +162,10 @@ pub fn parse_checked(file: &str, text: &str, check: ActionCheck) -> Result<RuleS
     let mut prio = 1;
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
+        if let Err((col, message)) = check_line_length(raw) {
+            errors.push(ParseError { file: file.to_string(), line, col, message });
+            continue;
+        }
         match parse_line(raw) {
             Ok(None) => {}
             Ok(Some(parsed)) => {
@@ -200,18 +214,79 @@ pub fn parse_file(path: &Path, format: Format) -> Result<RuleSet, Vec<ParseError
 /// [`parse_file`] with an action check (see [`parse_checked`]).
 pub fn parse_file_checked(path: &Path, format: Format, check: ActionCheck) -> Result<RuleSet, Vec<ParseError>> {
     let file = path.display().to_string();
-    let text = read_text(path)?;
+    let text = read_text(path, MAX_RULES_FILE_BYTES)?;
     match format {
         Format::Native => parse_checked(&file, &text, check),
         Format::Classbench => crate::classbench::parse_classbench(&file, &text),
     }
 }
 
-/// The text of a file, or the one error saying why not.
-pub(crate) fn read_text(path: &Path) -> Result<String, Vec<ParseError>> {
-    std::fs::read_to_string(path).map_err(|err| {
-        vec![ParseError { file: path.display().to_string(), line: 0, col: 0, message: format!("cannot read: {err}") }]
+/// The largest rules file (native or ClassBench) read: 64 MiB.
+pub const MAX_RULES_FILE_BYTES: u64 = 64 << 20;
+/// The largest trace file read: 512 MiB (a line per packet, about 40 bytes each).
+pub const MAX_TRACE_FILE_BYTES: u64 = 512 << 20;
+/// The longest line of a rules file or trace, in bytes.
+pub const MAX_LINE_BYTES: usize = 4096;
+/// The longest word of a line, in bytes (an IPv6 prefix with a mask, or an `encap` spec, is
+/// well under it).
+pub const MAX_TOKEN_BYTES: usize = 512;
+
+/// The text of a file of at most `limit` bytes, or the one error saying why not. The size is
+/// checked before reading and again while reading (a pipe or a file that grows has no
+/// trustworthy size), so no more than `limit + 1` bytes are ever held.
+pub(crate) fn read_text(path: &Path, limit: u64) -> Result<String, Vec<ParseError>> {
+    use std::io::Read;
+    let error = |message: String| vec![ParseError { file: path.display().to_string(), line: 0, col: 0, message }];
+    let too_big =
+        |size: String| error(format!("{size} bytes is larger than the {} MiB this reader accepts", limit >> 20));
+    let file = std::fs::File::open(path).map_err(|err| error(format!("cannot read: {err}")))?;
+    if let Ok(meta) = file.metadata() {
+        if meta.is_file() && meta.len() > limit {
+            return Err(too_big(meta.len().to_string()));
+        }
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes).map_err(|err| error(format!("cannot read: {err}")))?;
+    if bytes.len() as u64 > limit {
+        return Err(too_big(format!("more than {limit}")));
+    }
+    String::from_utf8(bytes).map_err(|err| {
+        let at = err.utf8_error().valid_up_to();
+        let text = String::from_utf8_lossy(&err.as_bytes()[..at]);
+        let line = text.matches('\n').count() + 1;
+        let col = text.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+        vec![ParseError {
+            file: path.display().to_string(),
+            line,
+            col,
+            message: format!("not UTF-8 text (invalid byte at offset {at})"),
+        }]
     })
+}
+
+/// `Err((col, message))` when `raw` is longer than [`MAX_LINE_BYTES`]: the column is that
+/// of the first character past the limit. Cheap on any line (one length check, then at most
+/// `MAX_LINE_BYTES` bytes counted).
+pub(crate) fn check_line_length(raw: &str) -> Result<(), (usize, String)> {
+    if raw.len() <= MAX_LINE_BYTES {
+        return Ok(());
+    }
+    let mut end = MAX_LINE_BYTES;
+    while !raw.is_char_boundary(end) {
+        end -= 1;
+    }
+    let col = raw[..end].chars().count() + 1;
+    Err((col, format!("line of {} bytes: a line may hold at most {MAX_LINE_BYTES} bytes", raw.len())))
+}
+
+/// `Err((col, message))` for the first word longer than [`MAX_TOKEN_BYTES`].
+pub(crate) fn check_token_lengths(tokens: &[Token<'_>]) -> Result<(), (usize, String)> {
+    match tokens.iter().find(|t| t.text.len() > MAX_TOKEN_BYTES) {
+        None => Ok(()),
+        Some(t) => {
+            Err((t.col, format!("word of {} bytes: a word may hold at most {MAX_TOKEN_BYTES} bytes", t.text.len())))
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -551,37 +626,52 @@ fn set_key(keys: &mut Keys, key: &str, text: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Optimal string alignment distance (edits, adjacent swaps counting as one).
-fn edit_distance(a: &str, b: &str) -> usize {
+/// Optimal string alignment distance (edits, adjacent swaps counting as one), or `None` when
+/// it is more than `bound`. Bounded in time and memory by the shorter word: words whose
+/// lengths differ by more than `bound` are not compared at all (the distance is at least the
+/// difference), and three rows of `b.len() + 1` cells are all it keeps (the swap looks two
+/// rows back).
+fn edit_distance_within(a: &str, b: &str, bound: usize) -> Option<usize> {
+    let (a_len, b_len) = (a.chars().count(), b.chars().count());
+    if a_len.abs_diff(b_len) > bound {
+        return None;
+    }
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
-    for (i, row) in d.iter_mut().enumerate() {
-        row[0] = i;
-    }
-    for (j, cell) in d[0].iter_mut().enumerate() {
-        *cell = j;
-    }
+    let width = b.len() + 1;
+    let (mut before, mut previous, mut current) = (vec![0usize; width], (0..width).collect::<Vec<_>>(), vec![0; width]);
     for i in 1..=a.len() {
+        current[0] = i;
         for j in 1..=b.len() {
             let cost = usize::from(a[i - 1] != b[j - 1]);
-            let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+            let mut best = (previous[j] + 1).min(current[j - 1] + 1).min(previous[j - 1] + cost);
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
-                best = best.min(d[i - 2][j - 2] + 1);
+                best = best.min(before[j - 2] + 1);
             }
-            d[i][j] = best;
+            current[j] = best;
         }
+        // before <- previous <- current; the old `before` row is overwritten next round.
+        std::mem::swap(&mut before, &mut previous);
+        std::mem::swap(&mut previous, &mut current);
     }
-    d[a.len()][b.len()]
+    Some(previous[b.len()]).filter(|&d| d <= bound)
 }
+
+/// The longest word a suggestion is computed for: longer than any key or action plus the
+/// distance bound, so a longer word can be no candidate's near miss.
+const SUGGEST_MAX_CHARS: usize = 32;
 
 /// " (did you mean X?)" when a candidate is close enough, else "".
 fn did_you_mean<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) -> String {
+    // Bytes bound chars from above: a word of more bytes than this may still be short in
+    // chars, so count those (at most 4 * SUGGEST_MAX_CHARS bytes).
+    if word.len() > 4 * SUGGEST_MAX_CHARS || word.chars().count() > SUGGEST_MAX_CHARS {
+        return String::new();
+    }
     let limit = if word.chars().count() >= 5 { 2 } else { 1 };
     candidates
         .into_iter()
-        .map(|c| (edit_distance(word, c), c))
-        .filter(|&(distance, _)| distance <= limit)
+        .filter_map(|c| edit_distance_within(word, c, limit).map(|distance| (distance, c)))
         .min_by_key(|&(distance, _)| distance)
         .map_or_else(String::new, |(_, c)| format!(" (did you mean {c}?)"))
 }
@@ -626,6 +716,7 @@ fn parse_line(raw: &str) -> Result<Option<ParsedLine>, Vec<(usize, String)>> {
     if tokens.is_empty() {
         return Ok(None);
     }
+    check_token_lengths(&tokens).map_err(|error| vec![error])?;
     let mut p = LineParser {
         content,
         tokens,
@@ -1400,6 +1491,127 @@ vlan_id 4096 vlan_prio 9 action fwd x
         assert_eq!((r[0].line, r[1].line), (4, 5));
         assert_eq!(r[1].action_col, 2);
         assert!(parse("empty", "").unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_line_past_the_limit_is_one_error_at_the_column_past_it() {
+        let long = format!("ip_proto tcp action drop # {}", "x".repeat(MAX_LINE_BYTES));
+        let text = format!("action drop\n{long}\nbogus_key 1 action drop\n");
+        let all = errors(&text);
+        assert_eq!(
+            all,
+            [
+                format!(
+                    "r.rules:2:{}: line of {} bytes: a line may hold at most {MAX_LINE_BYTES} bytes",
+                    MAX_LINE_BYTES + 1,
+                    long.len()
+                ),
+                "r.rules:3:1: unknown key 'bogus_key'".to_string(),
+            ]
+        );
+        // Exactly at the limit is a line like any other.
+        let at_limit = format!("action drop #{}", "x".repeat(MAX_LINE_BYTES - 13));
+        assert_eq!(at_limit.len(), MAX_LINE_BYTES);
+        assert_eq!(rules(&at_limit).len(), 1);
+        // The column counts characters: multi-byte ones before the limit.
+        let wide = format!("action drop # {}", "é".repeat(MAX_LINE_BYTES));
+        let (col, _) = check_line_length(&wide).unwrap_err();
+        assert_eq!(col, 14 + (MAX_LINE_BYTES - 14) / 2 + 1);
+    }
+
+    #[test]
+    fn a_word_past_the_limit_is_an_error_at_the_word() {
+        let word = "y".repeat(MAX_TOKEN_BYTES + 1);
+        assert_eq!(
+            error(&format!("ip_proto tcp {word} action drop")),
+            format!("r.rules:1:14: word of {} bytes: a word may hold at most {MAX_TOKEN_BYTES} bytes", word.len())
+        );
+        // A word at the limit is read (and here is an unknown key, without a suggestion).
+        let word = "y".repeat(MAX_TOKEN_BYTES);
+        assert_eq!(error(&format!("{word} action drop")), format!("r.rules:1:1: unknown key '{word}'"));
+    }
+
+    #[test]
+    fn bounded_edit_distance_agrees_with_the_full_one_within_its_bound() {
+        // The plain matrix distance (optimal string alignment), as a reference.
+        fn full(a: &str, b: &str) -> usize {
+            let (a, b): (Vec<char>, Vec<char>) = (a.chars().collect(), b.chars().collect());
+            let mut d = vec![vec![0usize; b.len() + 1]; a.len() + 1];
+            for i in 0..=a.len() {
+                for j in 0..=b.len() {
+                    d[i][j] = if i == 0 || j == 0 {
+                        i + j
+                    } else {
+                        let cost = usize::from(a[i - 1] != b[j - 1]);
+                        let mut best = (d[i - 1][j] + 1).min(d[i][j - 1] + 1).min(d[i - 1][j - 1] + cost);
+                        if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                            best = best.min(d[i - 2][j - 2] + 1);
+                        }
+                        best
+                    };
+                }
+            }
+            d[a.len()][b.len()]
+        }
+        let words = ["", "a", "ab", "ba", "dst_port", "dst_prot", "dts_port", "src_ip", "sport", "ip_proto", "éa"];
+        for a in words {
+            for b in words.iter().chain(KEYS.iter()) {
+                for bound in 0..4 {
+                    let want = Some(full(a, b)).filter(|&d| d <= bound);
+                    assert_eq!(edit_distance_within(a, b, bound), want, "{a:?} {b:?} within {bound}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn suggestions_for_huge_words_cost_nothing() {
+        let huge = "k".repeat(10 << 20);
+        assert_eq!(did_you_mean(&huge, KEYS), "");
+        assert_eq!(did_you_mean("dst_prot", KEYS), " (did you mean dst_port?)");
+        assert_eq!(did_you_mean("drpo", ACTIONS), " (did you mean drop?)");
+    }
+
+    /// A 10 MB word in a rules file: one error, short, found after a length check (the file
+    /// is read, 10 MB; nothing is compared with it). The generous timeout only catches a
+    /// return of the quadratic suggestion (gigabytes, minutes), it does not time anything.
+    #[test]
+    fn a_ten_megabyte_word_in_a_file_is_refused_fast() {
+        let path = std::env::temp_dir().join(format!("rules-parse-huge-{}.rules", std::process::id()));
+        let text = format!("action drop\n{} action drop\nip_proto udp action pass\n", "z".repeat(10 << 20));
+        std::fs::write(&path, text).unwrap();
+        let (send, receive) = std::sync::mpsc::channel();
+        let reading = path.clone();
+        std::thread::spawn(move || send.send(parse_file(&reading, Format::Native)));
+        let result = receive.recv_timeout(std::time::Duration::from_secs(60));
+        let _ = std::fs::remove_file(&path);
+        let errors = result.expect("parsing a 10 MB word took over a minute").unwrap_err();
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!((errors[0].line, errors[0].col), (2, MAX_LINE_BYTES + 1));
+        assert!(errors[0].to_string().len() < 200, "the error echoes the word: {} bytes", errors[0].to_string().len());
+    }
+
+    #[test]
+    fn files_past_the_size_limit_or_not_utf8_are_one_error() {
+        let dir = std::env::temp_dir();
+        let big = dir.join(format!("rules-parse-big-{}.rules", std::process::id()));
+        // Sparse: its size says it is too big, and nothing is read.
+        std::fs::File::create(&big).unwrap().set_len(MAX_RULES_FILE_BYTES + 1).unwrap();
+        let errors = parse_file(&big, Format::Native).unwrap_err();
+        let _ = std::fs::remove_file(&big);
+        assert_eq!(errors.len(), 1);
+        assert_eq!(
+            errors[0].message,
+            format!("{} bytes is larger than the 64 MiB this reader accepts", MAX_RULES_FILE_BYTES + 1)
+        );
+        let bad = dir.join(format!("rules-parse-latin1-{}.rules", std::process::id()));
+        std::fs::write(&bad, b"action drop\nip_proto tcp \xe9 action drop\n").unwrap();
+        let errors = parse_file(&bad, Format::Native).unwrap_err();
+        let _ = std::fs::remove_file(&bad);
+        assert_eq!(
+            errors.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            [format!("{}:2:14: not UTF-8 text (invalid byte at offset 25)", bad.display())]
+        );
     }
 
     #[test]

@@ -208,7 +208,8 @@ fn tunings() -> Vec<Params> {
 fn check(set: &RuleSet, packets: &[PacketKey]) -> Result<(), TestCaseError> {
     let linear = Linear::new(set);
     let tss = Tss::new(set);
-    let fasts: Vec<Fast> = tunings().into_iter().map(|params| Fast::with_params(set, params)).collect();
+    let fasts: Vec<Fast> =
+        tunings().into_iter().map(|params| Fast::with_params(set, params).expect("the set fits")).collect();
     let mut burst = vec![None; packets.len()];
     for fast in &fasts {
         fast.classify_burst(packets, &mut burst);
@@ -254,9 +255,9 @@ fn a_packet_without_ports_never_matches_a_full_port_range() {
     let set = RuleSet::new(vec![rule]);
     let mut packet = PacketKey::ipv4_5tuple([1, 2, 3, 4], [5, 6, 7, 8], 1, 0, 0);
     packet.has_ports = false;
-    assert_eq!(rules::fast::build(&set).classify(&packet), None);
+    assert_eq!(rules::fast::build(&set).unwrap().classify(&packet), None);
     packet.has_ports = true;
-    assert_eq!(rules::fast::build(&set).classify(&packet), Some(0));
+    assert_eq!(rules::fast::build(&set).unwrap().classify(&packet), Some(0));
 }
 
 #[test]
@@ -264,7 +265,7 @@ fn ties_in_prio_go_to_the_earlier_line_and_lower_prio_wins() {
     let any_rule = |prio| Rule { prio, ..gen::five_tuple_rule(0, None, None, None, None, None) };
     let set = RuleSet::new(vec![any_rule(5), any_rule(2), any_rule(2)]);
     let packet = PacketKey::ipv4_5tuple([1, 2, 3, 4], [5, 6, 7, 8], 6, 1, 2);
-    assert_eq!(rules::default_classifier(&set).classify(&packet), Some(1));
+    assert_eq!(rules::default_classifier(&set).unwrap().classify(&packet), Some(1));
 }
 
 #[test]

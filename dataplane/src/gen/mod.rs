@@ -296,7 +296,9 @@ impl Pacer {
             }
             let wait = (need - self.tokens) / self.rate;
             if wait > 200e-6 {
-                std::thread::sleep(Duration::from_secs_f64(wait * 0.8));
+                // At most a second at a time: a slow rate still sees `stop` soon, and a wait
+                // that no Duration can hold (a tiny rate) is never built.
+                std::thread::sleep(Duration::from_secs_f64((wait * 0.8).min(1.0)));
             } else {
                 std::hint::spin_loop();
             }

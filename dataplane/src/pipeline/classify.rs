@@ -66,11 +66,16 @@ impl std::str::FromStr for ClassifierKind {
     }
 }
 
-/// Builds the classifier of `kind` over `set`.
-pub fn build_classifier(set: &RuleSet, kind: ClassifierKind) -> Box<dyn Classifier> {
+/// Builds the classifier of `kind` over `set`. The fast one refuses a set it cannot hold
+/// (the rule count and why, with `--classifier linear` as the way out); there is no silent
+/// fall-back to another classifier.
+pub fn build_classifier(set: &RuleSet, kind: ClassifierKind) -> Result<Box<dyn Classifier>, String> {
     match kind {
-        ClassifierKind::Linear => Box::new(rules::Linear::new(set)),
-        ClassifierKind::Fast => Box::new(rules::fast::build(set)),
+        ClassifierKind::Linear => Ok(Box::new(rules::Linear::new(set))),
+        ClassifierKind::Fast => match rules::fast::build(set) {
+            Ok(fast) => Ok(Box::new(fast)),
+            Err(too_large) => Err(format!("{too_large} (--classifier linear)")),
+        },
     }
 }
 
@@ -101,7 +106,11 @@ pub struct ActionError {
 
 impl fmt::Display for ActionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.message)
+        match (self.line, self.col) {
+            // About the whole set (the classifier cannot hold it), not one rule.
+            (0, _) => write!(f, "{}: {}", self.file, self.message),
+            _ => write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.message),
+        }
     }
 }
 
@@ -152,7 +161,8 @@ impl RuleTable {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let classifier = build_classifier(&set, kind);
+        let classifier = build_classifier(&set, kind)
+            .map_err(|message| vec![ActionError { file: source.to_string(), line: 0, col: 0, message }])?;
         let counters = set.len() + 1;
         let hits = (0..workers.max(1))
             .map(|_| CachePadded::new((0..counters).map(|_| Counter::default()).collect::<Box<[Counter]>>()))

@@ -41,11 +41,24 @@ pub struct Pipeline {
     /// Applied after `verify` and before `fix`/`lco`, so what is verified is what arrived
     /// and what is computed is what leaves.
     pub rewrite: Option<Rewrite>,
+    /// The largest IP packet (bytes after the Ethernet header) an encapsulation may make;
+    /// a longer one is dropped as `mtu_exceeded`. `dataplane run` sets it to the smallest
+    /// MTU of its ports (see [`crate::run`]); [`DEFAULT_MTU`] otherwise.
+    pub mtu: usize,
 }
+
+/// The MTU of a port that has none of its own (pcap, mem): Ethernet's 1500 (RFC 894).
+pub const DEFAULT_MTU: usize = 1500;
 
 impl Default for Pipeline {
     fn default() -> Self {
-        Pipeline { walk: WalkConfig::default(), csum: CsumMode::Off, zero: ZeroPolicy::default(), rewrite: None }
+        Pipeline {
+            walk: WalkConfig::default(),
+            csum: CsumMode::Off,
+            zero: ZeroPolicy::default(),
+            rewrite: None,
+            mtu: DEFAULT_MTU,
+        }
     }
 }
 
@@ -108,7 +121,7 @@ impl Pipeline {
     ) -> Result<(), DropReason> {
         let mut rewrites = [self.rewrite.as_ref(), rule_rewrite].into_iter().flatten().peekable();
         while let Some(rewrite) = rewrites.next() {
-            let layout_changed = rewrite.apply(umem, frame, offsets, &self.walk, &self.zero)?;
+            let layout_changed = rewrite.apply(umem, frame, offsets, &self.walk, &self.zero, self.mtu)?;
             // Offsets are stale after encap/decap: walk again if anything still reads them.
             if layout_changed && (self.computes() || rewrites.peek().is_some()) {
                 walk_into(umem.data(frame), &self.walk, offsets).map_err(|err| DropReason::Malformed(err.kind))?;

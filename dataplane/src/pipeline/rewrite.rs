@@ -153,6 +153,10 @@ impl FromStr for Rewrite {
 impl Rewrite {
     /// Applies the rewrite to a frame whose layers are in `offsets` (walked just before).
     /// Returns whether the layout changed (the caller walks again before using `offsets`).
+    /// `mtu`: the largest IP packet (bytes after the outer Ethernet header) `encap` may
+    /// make; a longer one is `Err(MtuExceeded)` and the frame is left as it was. The outer
+    /// IPv4 header says DF (RFC 6864 §4.1) and tunnels are not fragmented here (RFC 7348
+    /// §4.3: VTEPs must not fragment VXLAN packets), so past the MTU the frame is dropped.
     pub fn apply(
         &self,
         umem: &Umem,
@@ -160,11 +164,40 @@ impl Rewrite {
         offsets: &mut Offsets,
         walk: &WalkConfig,
         policy: &ZeroPolicy,
+        mtu: usize,
     ) -> Result<bool, DropReason> {
         match self {
             Rewrite::TtlDec => ttl_dec(umem.data_mut(frame), offsets).map(|()| false),
             Rewrite::Decap => decap(umem, frame, offsets).map(|()| true),
-            Rewrite::Encap(encap) => encap_frame(encap, umem, frame, offsets, walk, policy).map(|()| true),
+            Rewrite::Encap(encap) => encap_frame(encap, umem, frame, offsets, walk, policy, mtu).map(|()| true),
+        }
+    }
+
+    /// How many bytes `encap` adds in front of a frame (0 for the other rewrites): outer
+    /// Ethernet, IP, and UDP + VXLAN/Geneve or the GRE header with its optional fields.
+    pub fn overhead(&self) -> usize {
+        match self {
+            Rewrite::Encap(encap) => 14 + encap.l3_len() + encap.tunnel_len(),
+            Rewrite::TtlDec | Rewrite::Decap => 0,
+        }
+    }
+}
+
+impl Encap {
+    fn l3_len(&self) -> usize {
+        if self.src_ip.is_ipv6() {
+            40
+        } else {
+            20
+        }
+    }
+
+    fn tunnel_len(&self) -> usize {
+        match self.kind {
+            EncapKind::Vxlan | EncapKind::Geneve => 8 + 8,
+            EncapKind::Gre => {
+                4 + if self.csum == EncapCsum::Lco { 4 } else { 0 } + if self.vni.is_some() { 4 } else { 0 }
+            }
         }
     }
 }
@@ -254,20 +287,21 @@ fn encap_frame(
     offsets: &mut Offsets,
     walk: &WalkConfig,
     policy: &ZeroPolicy,
+    mtu: usize,
 ) -> Result<(), DropReason> {
-    let source_port = entropy_port(umem.data(frame), offsets);
     // Ethernet padding of the inner frame is not part of it: carry only up to its IP end.
-    if let Some(l3) = offsets.outer.l3 {
-        frame.set_len(l3.end.min(frame.len()));
-    }
-    let inner_len = frame.len();
+    let inner_len = offsets.outer.l3.map_or(frame.len(), |l3| l3.end.min(frame.len()));
     let ipv6 = encap.src_ip.is_ipv6();
-    let l3_len = if ipv6 { 40 } else { 20 };
+    let l3_len = encap.l3_len();
     let gre_checksum = encap.csum == EncapCsum::Lco;
-    let tunnel_len = match encap.kind {
-        EncapKind::Vxlan | EncapKind::Geneve => 8 + 8,
-        EncapKind::Gre => 4 + if gre_checksum { 4 } else { 0 } + if encap.vni.is_some() { 4 } else { 0 },
-    };
+    let tunnel_len = encap.tunnel_len();
+    // The outer IP packet: its header, the tunnel header, the inner frame. Checked before
+    // anything is changed, so a dropped frame is the frame that arrived.
+    if l3_len + tunnel_len + inner_len > mtu {
+        return Err(DropReason::MtuExceeded);
+    }
+    let source_port = entropy_port(umem.data(frame), offsets);
+    frame.set_len(inner_len);
     let push = 14 + l3_len + tunnel_len;
     if !umem.adjust_head(frame, push as isize) {
         return Err(DropReason::NoRoom);
@@ -360,8 +394,43 @@ mod tests {
         let config = WalkConfig::default();
         let mut offsets = walk(umem.data(&frame), &config).unwrap();
         let rewrite: Rewrite = rewrite.parse().unwrap();
-        rewrite.apply(&umem, &mut frame, &mut offsets, &config, &ZeroPolicy::default())?;
+        rewrite.apply(&umem, &mut frame, &mut offsets, &config, &ZeroPolicy::default(), 9000)?;
         Ok(umem.data(&frame).to_vec())
+    }
+
+    #[test]
+    fn encap_past_the_mtu_is_dropped_and_the_frame_left_alone() {
+        for (spec, overhead) in [
+            ("encap:vxlan,src=198.18.0.1,dst=198.18.0.2", 50),
+            ("encap:geneve,src=2001:db8::1,dst=2001:db8::2", 70),
+            ("encap:gre,src=198.18.0.1,dst=198.18.0.2,key=5", 46),
+            ("encap:gre,src=198.18.0.1,dst=198.18.0.2,csum=zero", 38),
+        ] {
+            let rewrite: Rewrite = spec.parse().unwrap();
+            assert_eq!(rewrite.overhead(), overhead, "{spec}");
+            // A frame whose encapsulated IP packet is exactly the MTU fits; one byte more does not.
+            let fits = UdpTemplate { size: 1514 - overhead, ..Default::default() }.build();
+            let (umem, mut frame) = frame_in_umem(&fits);
+            let config = WalkConfig::default();
+            let mut offsets = walk(umem.data(&frame), &config).unwrap();
+            let zero = ZeroPolicy::default();
+            assert_eq!(rewrite.apply(&umem, &mut frame, &mut offsets, &config, &zero, 1500), Ok(true), "{spec}");
+            assert_eq!(frame.len(), 1514, "{spec}");
+            let over = UdpTemplate { size: 1514 - overhead + 1, ..Default::default() }.build();
+            let (umem, mut frame) = frame_in_umem(&over);
+            let mut offsets = walk(umem.data(&frame), &config).unwrap();
+            let result = rewrite.apply(&umem, &mut frame, &mut offsets, &config, &zero, 1500);
+            assert_eq!(result, Err(DropReason::MtuExceeded), "{spec}");
+            assert_eq!(umem.data(&frame), &over[..], "{spec}: a dropped frame is changed");
+        }
+        // Ethernet padding is not carried, so it does not count against the MTU.
+        let mut padded = UdpTemplate { size: 1464, ..Default::default() }.build();
+        padded.extend_from_slice(&[0; 20]);
+        let (umem, mut frame) = frame_in_umem(&padded);
+        let config = WalkConfig::default();
+        let mut offsets = walk(umem.data(&frame), &config).unwrap();
+        let vxlan: Rewrite = "encap:vxlan,src=198.18.0.1,dst=198.18.0.2".parse().unwrap();
+        assert_eq!(vxlan.apply(&umem, &mut frame, &mut offsets, &config, &ZeroPolicy::default(), 1500), Ok(true));
     }
 
     fn all_good(bytes: &[u8]) -> Vec<(&'static str, &'static str)> {
