@@ -37,6 +37,9 @@ pub enum DropReason {
     NotApplicable,
     /// A rule forwards to a port this worker has no queue of.
     NoRoute,
+    /// The kernel's rx descriptor was refused (outside the UMEM, across a chunk, a bad
+    /// length, or a chunk user space already held): counted as received, never read.
+    BadDesc,
 }
 
 const FIXED_REASONS: [DropReason; 6] = [
@@ -47,8 +50,8 @@ const FIXED_REASONS: [DropReason; 6] = [
     DropReason::Runt,
     DropReason::NoFrame,
 ];
-const TAIL_REASONS: [DropReason; 4] =
-    [DropReason::TtlExpired, DropReason::NoRoom, DropReason::NotApplicable, DropReason::NoRoute];
+const TAIL_REASONS: [DropReason; 5] =
+    [DropReason::TtlExpired, DropReason::NoRoom, DropReason::NotApplicable, DropReason::NoRoute, DropReason::BadDesc];
 
 impl DropReason {
     pub const COUNT: usize = FIXED_REASONS.len() + ErrorKind::ALL.len() + CsumLayer::ALL.len() + TAIL_REASONS.len();
@@ -81,6 +84,7 @@ impl DropReason {
             DropReason::NoRoom => TAIL + 1,
             DropReason::NotApplicable => TAIL + 2,
             DropReason::NoRoute => TAIL + 3,
+            DropReason::BadDesc => TAIL + 4,
         }
     }
 
@@ -99,6 +103,7 @@ impl DropReason {
             DropReason::NoRoom => "no_room".into(),
             DropReason::NotApplicable => "not_applicable".into(),
             DropReason::NoRoute => "no_route".into(),
+            DropReason::BadDesc => "bad_desc".into(),
         }
     }
 }
@@ -128,6 +133,35 @@ pub struct QueueCounters {
     pub rx_bytes: Counter,
     pub tx_packets: Counter,
     pub tx_bytes: Counter,
+    /// Refused rx descriptors (also in `rx_packets` and the `bad_desc` drop reason).
+    pub bad_desc: Counter,
+    /// Refused completion-ring addresses (each a sent frame that did not come back).
+    pub bad_completion: Counter,
+}
+
+/// Where a worker's frames were when it stopped: every one of its UMEMs' frames is free
+/// (back in its pool), lent to the kernel to receive into (the fill ring, kept until the
+/// socket closes), or still sending. Anything else is lost.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrameReport {
+    pub total: u64,
+    pub free: u64,
+    pub rx_lent: u64,
+    pub tx_pending: u64,
+}
+
+impl FrameReport {
+    /// Frames in none of the places above (a leak, or frames a bad descriptor replaced).
+    pub fn lost(&self) -> i64 {
+        self.total as i64 - (self.free + self.rx_lent + self.tx_pending) as i64
+    }
+
+    pub fn json(&self) -> Value {
+        json!({
+            "total": self.total, "free": self.free, "rx_lent": self.rx_lent,
+            "tx_pending": self.tx_pending, "lost": self.lost(),
+        })
+    }
 }
 
 /// How a worker spends its polls: all of them, and those that received something.
@@ -153,6 +187,8 @@ pub struct WorkerStats {
     pub queue_ports: Vec<usize>,
     pub drops: CachePadded<[Counter; DropReason::COUNT]>,
     pub busy: CachePadded<BusyCounters>,
+    /// Set once, when the worker has stopped and handed its frames back.
+    pub frames_at_exit: std::sync::OnceLock<FrameReport>,
 }
 
 impl WorkerStats {
@@ -163,6 +199,7 @@ impl WorkerStats {
             queue_ports,
             drops: CachePadded::new(Default::default()),
             busy: CachePadded::new(BusyCounters::default()),
+            frames_at_exit: std::sync::OnceLock::new(),
         }
     }
 
@@ -186,6 +223,8 @@ pub struct PortTotals {
     pub rx_bytes: u64,
     pub tx_packets: u64,
     pub tx_bytes: u64,
+    pub bad_desc: u64,
+    pub bad_completion: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -198,6 +237,8 @@ pub struct WorkerTotals {
     pub busy_polls: u64,
     pub busy_frames: u64,
     pub busy_ns: u64,
+    /// `None` while the worker runs.
+    pub frames_at_exit: Option<FrameReport>,
 }
 
 impl WorkerTotals {
@@ -225,6 +266,7 @@ impl Snapshot {
                 busy_polls: worker.busy.busy_polls.get(),
                 busy_frames: worker.busy.busy_frames.get(),
                 busy_ns: worker.busy.busy_ns.get(),
+                frames_at_exit: worker.frames_at_exit.get().copied(),
                 ..Default::default()
             };
             for (queue, &port) in worker.queues.iter().zip(&worker.queue_ports) {
@@ -233,6 +275,8 @@ impl Snapshot {
                 p.rx_bytes += queue.rx_bytes.get();
                 p.tx_packets += queue.tx_packets.get();
                 p.tx_bytes += queue.tx_bytes.get();
+                p.bad_desc += queue.bad_desc.get();
+                p.bad_completion += queue.bad_completion.get();
                 totals.rx_packets += queue.rx_packets.get();
                 totals.tx_packets += queue.tx_packets.get();
             }
@@ -312,6 +356,7 @@ mod tests {
         assert_eq!(names.len(), DropReason::COUNT);
         assert!(names.contains(&"malformed_bad_ihl".to_string()));
         assert!(names.contains(&"csum_inner_l4".to_string()));
+        assert!(names.contains(&"bad_desc".to_string()));
     }
 
     #[test]
