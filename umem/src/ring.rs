@@ -20,6 +20,14 @@
 //! what the kernel produced, and frames come out only in `commit_into`, which releases the
 //! slots in one store; dropping the batch leaves the entries for the next peek. Either way a
 //! frame is never in the ring and in user space at once.
+//!
+//! What safe code cannot do with these types: build a ring on a region sized for another
+//! descriptor ([`RingRegion`] carries its descriptor type), map one ring twice (two
+//! producers on one index), put a frame of another UMEM in a ring (refused, left with the
+//! caller), or turn a kernel descriptor into a token without a check: rx and completion
+//! entries are checked against the area and the [`FrameLedger`] with checked arithmetic in
+//! every build, and a bad one is released, dropped and counted ([`RxRing::bad_descs`],
+//! [`CompRing::bad_descs`]).
 
 use std::io;
 use std::marker::PhantomData;
