@@ -18,7 +18,7 @@ use umem::UmemConfig;
 
 use crate::pipeline::classify::ClassifierKind;
 use crate::pipeline::{Disposition, Pipeline, RuleTable, SharedRules};
-use crate::stats::{drops_json, format_pps, DropReason, Snapshot, WorkerStats};
+use crate::stats::{drops_json, format_pps, DropReason, FrameReport, Snapshot, WorkerStats};
 use crate::template::UdpTemplate;
 use crate::worker::{Action, PortQueue, Worker};
 
@@ -669,6 +669,7 @@ fn stats_json(
                 "rx_bytes": p.rx_bytes, "tx_bytes": p.tx_bytes,
                 "rx_pps": rate(p.rx_packets, before.rx_packets),
                 "tx_pps": rate(p.tx_packets, before.tx_packets),
+                "bad_desc": p.bad_desc, "bad_completion": p.bad_completion,
                 "sockets": sockets,
             })
         })
@@ -677,7 +678,13 @@ fn stats_json(
         .workers
         .iter()
         .enumerate()
-        .map(|(i, w)| json!({"worker": i, "core": w.core, "rx": w.rx_packets, "tx": w.tx_packets, "drops": drops_json(&w.drops), "busy": w.busy_json()}))
+        .map(|(i, w)| {
+            json!({
+                "worker": i, "core": w.core, "rx": w.rx_packets, "tx": w.tx_packets,
+                "drops": drops_json(&w.drops), "busy": w.busy_json(),
+                "frames_at_exit": w.frames_at_exit.as_ref().map_or(Value::Null, FrameReport::json),
+            })
+        })
         .collect();
     json!({
         "final": is_final,

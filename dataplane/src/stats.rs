@@ -40,6 +40,9 @@ pub enum DropReason {
     /// An encapsulation would make the IP packet longer than the MTU
     /// ([`crate::pipeline::Pipeline::mtu`]); it is not fragmented (the outer header says DF).
     MtuExceeded,
+    /// The kernel's rx descriptor was refused (outside the UMEM, across a chunk, a bad
+    /// length, or a chunk user space already held): counted as received, never read.
+    BadDesc,
 }
 
 const FIXED_REASONS: [DropReason; 6] = [
@@ -50,12 +53,13 @@ const FIXED_REASONS: [DropReason; 6] = [
     DropReason::Runt,
     DropReason::NoFrame,
 ];
-const TAIL_REASONS: [DropReason; 5] = [
+const TAIL_REASONS: [DropReason; 6] = [
     DropReason::TtlExpired,
     DropReason::NoRoom,
     DropReason::NotApplicable,
     DropReason::NoRoute,
     DropReason::MtuExceeded,
+    DropReason::BadDesc,
 ];
 
 impl DropReason {
@@ -90,6 +94,7 @@ impl DropReason {
             DropReason::NotApplicable => TAIL + 2,
             DropReason::NoRoute => TAIL + 3,
             DropReason::MtuExceeded => TAIL + 4,
+            DropReason::BadDesc => TAIL + 5,
         }
     }
 
@@ -109,6 +114,7 @@ impl DropReason {
             DropReason::NotApplicable => "not_applicable".into(),
             DropReason::NoRoute => "no_route".into(),
             DropReason::MtuExceeded => "mtu_exceeded".into(),
+            DropReason::BadDesc => "bad_desc".into(),
         }
     }
 }
@@ -138,6 +144,35 @@ pub struct QueueCounters {
     pub rx_bytes: Counter,
     pub tx_packets: Counter,
     pub tx_bytes: Counter,
+    /// Refused rx descriptors (also in `rx_packets` and the `bad_desc` drop reason).
+    pub bad_desc: Counter,
+    /// Refused completion-ring addresses (each a sent frame that did not come back).
+    pub bad_completion: Counter,
+}
+
+/// Where a worker's frames were when it stopped: every one of its UMEMs' frames is free
+/// (back in its pool), lent to the kernel to receive into (the fill ring, kept until the
+/// socket closes), or still sending. Anything else is lost.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrameReport {
+    pub total: u64,
+    pub free: u64,
+    pub rx_lent: u64,
+    pub tx_pending: u64,
+}
+
+impl FrameReport {
+    /// Frames in none of the places above (a leak, or frames a bad descriptor replaced).
+    pub fn lost(&self) -> i64 {
+        self.total as i64 - (self.free + self.rx_lent + self.tx_pending) as i64
+    }
+
+    pub fn json(&self) -> Value {
+        json!({
+            "total": self.total, "free": self.free, "rx_lent": self.rx_lent,
+            "tx_pending": self.tx_pending, "lost": self.lost(),
+        })
+    }
 }
 
 /// How a worker spends its polls: all of them, and those that received something.
@@ -163,6 +198,8 @@ pub struct WorkerStats {
     pub queue_ports: Vec<usize>,
     pub drops: CachePadded<[Counter; DropReason::COUNT]>,
     pub busy: CachePadded<BusyCounters>,
+    /// Set once, when the worker has stopped and handed its frames back.
+    pub frames_at_exit: std::sync::OnceLock<FrameReport>,
 }
 
 impl WorkerStats {
@@ -173,6 +210,7 @@ impl WorkerStats {
             queue_ports,
             drops: CachePadded::new(Default::default()),
             busy: CachePadded::new(BusyCounters::default()),
+            frames_at_exit: std::sync::OnceLock::new(),
         }
     }
 
@@ -196,6 +234,8 @@ pub struct PortTotals {
     pub rx_bytes: u64,
     pub tx_packets: u64,
     pub tx_bytes: u64,
+    pub bad_desc: u64,
+    pub bad_completion: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -208,6 +248,8 @@ pub struct WorkerTotals {
     pub busy_polls: u64,
     pub busy_frames: u64,
     pub busy_ns: u64,
+    /// `None` while the worker runs.
+    pub frames_at_exit: Option<FrameReport>,
 }
 
 impl WorkerTotals {
@@ -235,6 +277,7 @@ impl Snapshot {
                 busy_polls: worker.busy.busy_polls.get(),
                 busy_frames: worker.busy.busy_frames.get(),
                 busy_ns: worker.busy.busy_ns.get(),
+                frames_at_exit: worker.frames_at_exit.get().copied(),
                 ..Default::default()
             };
             for (queue, &port) in worker.queues.iter().zip(&worker.queue_ports) {
@@ -243,6 +286,8 @@ impl Snapshot {
                 p.rx_bytes += queue.rx_bytes.get();
                 p.tx_packets += queue.tx_packets.get();
                 p.tx_bytes += queue.tx_bytes.get();
+                p.bad_desc += queue.bad_desc.get();
+                p.bad_completion += queue.bad_completion.get();
                 totals.rx_packets += queue.rx_packets.get();
                 totals.tx_packets += queue.tx_packets.get();
             }
@@ -323,6 +368,7 @@ mod tests {
         assert!(names.contains(&"malformed_bad_ihl".to_string()));
         assert!(names.contains(&"csum_inner_l4".to_string()));
         assert!(names.contains(&"mtu_exceeded".to_string()));
+        assert!(names.contains(&"bad_desc".to_string()));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use pmd::{Port, BURST};
 use umem::Frame;
 
 use crate::pipeline::{Disposition, Pipeline, RuleTable, Scratch, SharedRules};
-use crate::stats::{DropReason, WorkerStats};
+use crate::stats::{DropReason, FrameReport, WorkerStats};
 use crate::wire::Offsets;
 
 /// What the worker does with every frame it receives.
@@ -150,6 +150,8 @@ impl Worker {
             if polls >= 1024 {
                 busy.polls.add(polls);
                 polls = 0;
+                // Under steady traffic the idle path below never runs: collect here too.
+                self.collect_bad_descs();
             }
             if received > 0 {
                 if self.panic_after_first_burst {
@@ -359,6 +361,25 @@ impl Worker {
         for queue in &mut self.queues {
             queue.port.poll(&mut self.umems.slots[queue.slot].pool);
         }
+        self.collect_bad_descs();
+    }
+
+    /// Counts the descriptors the ports refused since the last call (off the per-burst
+    /// path: when idle, every 1024 polls, at exit). A refused rx descriptor is a frame the
+    /// kernel says it received: it counts as received and dropped (`bad_desc`), so
+    /// rx = tx + drops still holds.
+    fn collect_bad_descs(&mut self) {
+        for (index, queue) in self.queues.iter_mut().enumerate() {
+            let bad = queue.port.take_bad_descs();
+            if bad.rx == 0 && bad.completion == 0 {
+                continue;
+            }
+            let counters = &self.stats.queues[index];
+            counters.rx_packets.add(bad.rx);
+            counters.bad_desc.add(bad.rx);
+            counters.bad_completion.add(bad.completion);
+            self.stats.count_drop(DropReason::BadDesc, bad.rx);
+        }
     }
 
     /// Every input is a finished capture and nothing is left to send.
@@ -371,6 +392,24 @@ impl Worker {
             if let Err(err) = queue.port.finish(&mut self.umems.slots[queue.slot].pool) {
                 eprintln!("{}: {err}", queue.port.describe());
             }
+        }
+        self.collect_bad_descs();
+        let report = self.frame_report();
+        if report.lost() != 0 {
+            let names: Vec<String> = self.queues.iter().map(|q| q.port.describe()).collect();
+            eprintln!("worker ({}): {} frame(s) unaccounted for at exit: {report:?}", names.join(", "), report.lost());
+        }
+        let _ = self.stats.frames_at_exit.set(report);
+    }
+
+    /// Where every frame of this worker's UMEMs is now.
+    pub fn frame_report(&self) -> FrameReport {
+        let slots = &self.umems.slots;
+        FrameReport {
+            total: slots.iter().map(|s| u64::from(s.umem.frame_count())).sum(),
+            free: slots.iter().map(|s| s.pool.len() as u64).sum(),
+            rx_lent: self.queues.iter().map(|q| q.port.rx_lent() as u64).sum(),
+            tx_pending: self.queues.iter().map(|q| q.port.tx_pending() as u64).sum(),
         }
     }
 }
@@ -442,9 +481,74 @@ mod tests {
             assert_eq!(w.busy_polls, 300u64.div_ceil(BURST as u64));
             assert!(w.polls > w.busy_polls, "the empty polls are counted too");
             assert!(w.busy_ns > 0);
+            assert_eq!(
+                w.frames_at_exit,
+                Some(FrameReport { total: 1024, free: 1024, rx_lent: 0, tx_pending: 0 }),
+                "every frame back in the pool"
+            );
             let json = w.busy_json();
             assert!(json["ns_per_frame"].as_f64().unwrap() > 0.0);
             assert_eq!(json["frames_per_busy_poll"].as_f64().unwrap(), 300.0 / w.busy_polls as f64);
         }
+    }
+
+    /// A mem port whose "kernel" also refused some descriptors, reported once.
+    struct RefusingPort {
+        inner: MemPort,
+        bad: Option<pmd::BadDescCount>,
+    }
+
+    impl Port for RefusingPort {
+        fn describe(&self) -> String {
+            "refusing".into()
+        }
+        fn umem(&self) -> &Arc<umem::Umem> {
+            self.inner.umem()
+        }
+        fn rx_burst(&mut self, pool: &mut umem::PoolCache, out: &mut Vec<Frame>, max: usize) -> usize {
+            self.inner.rx_burst(pool, out, max)
+        }
+        fn tx_burst(&mut self, pool: &mut umem::PoolCache, frames: &mut Vec<Frame>) -> usize {
+            self.inner.tx_burst(pool, frames)
+        }
+        fn finish(&mut self, pool: &mut umem::PoolCache) -> std::io::Result<()> {
+            self.inner.finish(pool)
+        }
+        fn take_bad_descs(&mut self) -> pmd::BadDescCount {
+            self.bad.take().unwrap_or_default()
+        }
+    }
+
+    #[test]
+    fn refused_descriptors_count_as_received_and_dropped_and_nothing_is_unaccounted() {
+        let mut umems = WorkerUmems::new(UmemConfig { frame_size: 2048, frame_count: 256, hugepages: false }).unwrap();
+        let slot = &mut umems.slots[0];
+        let mut inner = MemPort::new(slot.umem.clone(), 256);
+        let frame = crate::template::UdpTemplate::default().build();
+        for _ in 0..100 {
+            assert!(inner.inject(&mut slot.pool, &frame));
+        }
+        let port = RefusingPort { inner, bad: Some(pmd::BadDescCount { rx: 3, completion: 2 }) };
+        let queues = vec![PortQueue { port: Box::new(port), slot: 0, fwd_to: 0 }];
+        let stats = Arc::new(WorkerStats::new(None, vec![0]));
+        let worker = Worker::new(queues, umems, Action::Drop, None, stats.clone());
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let run = scope.spawn(|| worker.run(&stop));
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while stats.drops[DropReason::BadDesc.index()].get() == 0 && std::time::Instant::now() < deadline {
+                std::thread::yield_now();
+            }
+            stop.store(true, Ordering::Relaxed);
+            run.join().unwrap();
+        });
+        let snap = crate::stats::Snapshot::take(&[stats], 1);
+        assert_eq!(snap.rx(), 103, "the refused rx descriptors count as received");
+        assert_eq!(snap.drops[DropReason::BadDesc.index()], 3);
+        assert_eq!(snap.drops[DropReason::Action.index()], 100);
+        assert_eq!(snap.rx(), snap.tx() + snap.dropped(), "nothing unaccounted");
+        assert_eq!((snap.ports[0].bad_desc, snap.ports[0].bad_completion), (3, 2));
+        let frames = snap.workers[0].frames_at_exit.expect("set at exit");
+        assert_eq!((frames.total, frames.free, frames.lost()), (256, 256, 0));
     }
 }

@@ -58,13 +58,68 @@ fn send(lab: &Lab, count: &str, rate: &str) -> serde_json::Value {
     last_json(&text(&out.stdout))
 }
 
-/// Stops the dataplane with SIGINT and returns its final stats line.
+/// Waits (up to 10 s) until the dataplane's latest stats line says it received at least
+/// `frames` and has sent or dropped every frame it received: then nothing is left in it to
+/// wait for. Returns that line. Stats lines come every 0.5 s (`start_dut`).
+fn wait_processed(stats: &std::path::Path, frames: u64) -> serde_json::Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let mut line = serde_json::Value::Null;
+    while std::time::Instant::now() < deadline {
+        if let Some(last) = std::fs::read_to_string(stats)
+            .ok()
+            .and_then(|all| all.lines().rev().find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()))
+        {
+            line = last;
+            let totals = &line["totals"];
+            let (rx, tx, dropped) =
+                (totals["rx"].as_u64().unwrap(), totals["tx"].as_u64().unwrap(), totals["dropped"].as_u64().unwrap());
+            if rx >= frames && tx + dropped == rx {
+                return line;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("the dataplane did not process {frames} frames within 10 s; last stats: {line}");
+}
+
+/// What every run of the dataplane must show in its final stats line: every frame received
+/// was sent or dropped under a named reason (rx = tx + every drop reason, in total, per
+/// port and per worker), nothing was refused from the kernel, and after the workers stopped
+/// every frame of their UMEMs was back in its pool or lent to the kernel's fill ring (the
+/// kernel keeps those until the socket closes), none still sending and none lost.
+fn assert_accounted(dut: &serde_json::Value) {
+    let n = |v: &serde_json::Value| v.as_u64().unwrap_or_else(|| panic!("not a count: {v} in {dut}"));
+    let sum_drops = |drops: &serde_json::Value| drops.as_object().unwrap().values().map(n).sum::<u64>();
+    let totals = &dut["totals"];
+    assert_eq!(n(&totals["rx"]), n(&totals["tx"]) + n(&totals["dropped"]), "unaccounted frames: {dut}");
+    assert_eq!(sum_drops(&dut["drops"]), n(&totals["dropped"]), "drop reasons do not add up: {dut}");
+    let ports = dut["ports"].as_array().unwrap();
+    assert_eq!(ports.iter().map(|p| n(&p["rx"])).sum::<u64>(), n(&totals["rx"]), "{dut}");
+    assert_eq!(ports.iter().map(|p| n(&p["tx"])).sum::<u64>(), n(&totals["tx"]), "{dut}");
+    for port in ports {
+        assert_eq!((n(&port["bad_desc"]), n(&port["bad_completion"])), (0, 0), "refused descriptors: {port}");
+    }
+    for worker in dut["workers"].as_array().unwrap() {
+        assert_eq!(n(&worker["rx"]), n(&worker["tx"]) + sum_drops(&worker["drops"]), "worker unaccounted: {worker}");
+        let frames = &worker["frames_at_exit"];
+        assert_eq!(frames["lost"], 0, "frames lost by a worker: {worker}");
+        assert_eq!(frames["tx_pending"], 0, "frames still sending at exit: {worker}");
+        assert_eq!(n(&frames["free"]) + n(&frames["rx_lent"]), n(&frames["total"]), "{worker}");
+        assert!(n(&frames["free"]) > 0, "{worker}");
+    }
+}
+
+/// Stops the dataplane with SIGINT and returns its final stats line, checked with
+/// [`assert_accounted`].
 fn stop_dut(dut: Proc, stats: &std::path::Path) -> serde_json::Value {
     let out = dut.finish(libc::SIGINT, Duration::from_secs(10));
     assert!(out.status.success(), "dataplane run exited with {}: {}", out.status, text(&out.stderr));
     assert!(text(&out.stderr).contains("totals:"), "no totals printed: {}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("UNACCOUNTED"), "{}", text(&out.stderr));
+    assert!(!text(&out.stderr).contains("unaccounted for at exit"), "{}", text(&out.stderr));
     let final_line = last_json(&std::fs::read_to_string(stats).unwrap());
     assert_eq!(final_line["final"], true);
+    assert_accounted(&final_line);
     final_line
 }
 
@@ -93,7 +148,7 @@ fn run_traffic(lab: &Lab, sink_at: (&str, &str), dut_args: &[&str]) -> Counted {
     let sink = start_sink(lab, sink_at.0, sink_at.1);
     let dut = start_dut(lab, dut_args, &stats);
     let gen = send(lab, FRAMES, RATE);
-    std::thread::sleep(Duration::from_millis(500));
+    wait_processed(&stats, gen["sent"].as_u64().unwrap());
     let dut = stop_dut(dut, &stats);
     let sink = stop_sink(sink);
     let _ = std::fs::remove_file(&stats);
@@ -281,7 +336,8 @@ fn steer_sends_only_matching_traffic_to_the_dataplane() {
             .unwrap();
         assert!(out.status.success(), "{}", text(&out.stderr));
     }
-    std::thread::sleep(Duration::from_millis(300));
+    // Port 9's frames went first; port 10's, sent after them, would have arrived by then.
+    wait_processed(&stats, 1000);
     let dut = stop_dut(dut, &stats);
     let _ = std::fs::remove_file(&stats);
     assert_eq!(dut["totals"]["rx"], 1000, "only UDP port 9 reaches the dataplane: {dut}");
@@ -383,11 +439,13 @@ fn rules_reload_under_traffic_loses_nothing() {
         assert!(reloads >= 6, "only {reloads} reloads during the run");
         gen.join().unwrap()
     });
-    std::thread::sleep(Duration::from_millis(500));
+    wait_processed(&stats, gen["sent"].as_u64().unwrap());
     let out = dut.finish(libc::SIGINT, Duration::from_secs(10));
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "dataplane run exited with {}: {stderr}", out.status);
     let dut = last_json(&std::fs::read_to_string(&stats).unwrap());
+    assert_eq!(dut["final"], true);
+    assert_accounted(&dut);
     let sink = stop_sink(sink);
     let _ = std::fs::remove_file(&stats);
     let _ = std::fs::remove_file(&rules);

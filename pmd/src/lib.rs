@@ -38,5 +38,5 @@ fn root_or_skip(test: &str) -> bool {
     false
 }
 
-pub use port::{Port, PortError, BURST};
+pub use port::{BadDescCount, Port, PortError, BURST};
 pub use spec::{AfXdpSpec, BindMode, MemSpec, PcapSpec, PortSpec};

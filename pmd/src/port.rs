@@ -50,6 +50,28 @@ pub trait Port: Send {
     fn kernel_stats(&self) -> Option<XskStatsReader> {
         None
     }
+
+    /// Descriptors the kernel handed back that were refused (outside the UMEM, across a
+    /// chunk, a bad length, or a chunk user space already held) since the last call. Not
+    /// for every burst: a worker collects them when idle and at exit.
+    fn take_bad_descs(&mut self) -> BadDescCount {
+        BadDescCount::default()
+    }
+
+    /// Frames lent to the kernel to receive into (the AF_XDP fill ring): neither in the
+    /// pool nor sent. The kernel keeps them until the socket closes.
+    fn rx_lent(&self) -> usize {
+        0
+    }
+}
+
+/// Refused descriptors of one port, by ring.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BadDescCount {
+    /// From the rx ring: each one was a frame the kernel says it received.
+    pub rx: u64,
+    /// From the completion ring.
+    pub completion: u64,
 }
 
 /// Why a port could not be set up: one readable sentence saying what to do.

@@ -1,5 +1,6 @@
 use std::io;
 use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use memmap2::{MmapMut, MmapOptions};
 
@@ -22,14 +23,23 @@ impl Default for UmemConfig {
     }
 }
 
+/// Ids of UMEMs, unique in the process (0 is never used).
+static NEXT_UMEM_ID: AtomicU32 = AtomicU32::new(1);
+
 /// One contiguous area of frames. The kernel reads and writes it too (once `pmd` registers
 /// it), so frame bytes are only reached through a [`Frame`] token: whoever holds the token
 /// may touch those bytes.
+///
+/// A frame of another UMEM is refused, never read as the chunk at the same offset here:
+/// [`Umem::data`], [`Umem::data_mut`] and [`Umem::buffer_mut`] give an empty slice for it
+/// (so a parser sees a runt and drops it), and [`Umem::write`] and [`Umem::adjust_head`]
+/// return false. [`Umem::owns`] says beforehand.
 pub struct Umem {
     // Kept only to unmap on drop; all access goes through `base`.
     _map: MmapMut,
     base: NonNull<u8>,
     len: usize,
+    id: u32,
     frame_size: u32,
     frame_count: u32,
     hugepages: bool,
@@ -73,18 +83,34 @@ impl Umem {
             (MmapOptions::new().len(len).map_anon()?, false)
         };
         let base = NonNull::new(map.as_mut_ptr()).expect("mmap never returns null");
+        let id = NEXT_UMEM_ID.fetch_add(1, Ordering::Relaxed);
+        if id == 0 {
+            return Err(io::Error::other("more than 2^32 UMEMs created in one process"));
+        }
         let umem = Umem {
             _map: map,
             base,
             len,
+            id,
             frame_size,
             frame_count: config.frame_count,
             hugepages,
-            ledger: FrameLedger::new(frame_size, config.frame_count),
+            ledger: FrameLedger::new(id, frame_size, config.frame_count),
         };
         let frames =
-            (0..config.frame_count).map(|i| Frame::from_raw(u64::from(i) * u64::from(frame_size), 0)).collect();
+            (0..config.frame_count).map(|i| Frame::from_raw(id, u64::from(i) * u64::from(frame_size), 0)).collect();
         Ok((umem, frames))
+    }
+
+    /// This UMEM's id, unique in the process; every frame of it carries it.
+    pub fn id(&self) -> u32 {
+        self.id
+    }
+
+    /// Whether `frame` is a frame of this UMEM.
+    #[inline]
+    pub fn owns(&self, frame: &Frame) -> bool {
+        frame.umem_id() == self.id
     }
 
     /// Start of the area, for `XDP_UMEM_REG`.
@@ -128,7 +154,7 @@ impl Umem {
     /// The frame's data bytes.
     #[inline]
     pub fn data<'a>(&'a self, frame: &'a Frame) -> &'a [u8] {
-        let start = self.checked_start(frame, frame.len());
+        let Some(start) = self.checked_start(frame, frame.len()) else { return &[] };
         // SAFETY: `checked_start` proved [addr, addr+len) lies inside the mapping and inside
         // the frame's own chunk; the shared borrow of the unique token means no `&mut` to
         // these bytes exists in user space.
@@ -139,7 +165,7 @@ impl Umem {
     #[inline]
     pub fn data_mut<'a>(&'a self, frame: &'a mut Frame) -> &'a mut [u8] {
         let len = frame.len();
-        let start = self.checked_start(frame, len);
+        let Some(start) = self.checked_start(frame, len) else { return &mut [] };
         // SAFETY: in bounds as above; the exclusive borrow of the unique token makes this the
         // only user-space reference to these bytes, and the kernel does not touch a frame
         // user space holds.
@@ -151,7 +177,7 @@ impl Umem {
     #[inline]
     pub fn buffer_mut<'a>(&'a self, frame: &'a mut Frame) -> &'a mut [u8] {
         let room = self.room(frame);
-        let start = self.checked_start(frame, room);
+        let Some(start) = self.checked_start(frame, room) else { return &mut [] };
         // SAFETY: as in `data_mut`; the range ends at the frame's chunk end.
         unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr().add(start), room) }
     }
@@ -159,6 +185,9 @@ impl Umem {
     /// Copies `bytes` into the frame (from its data start) and sets its length. Returns false,
     /// changing nothing, when they do not fit.
     pub fn write(&self, frame: &mut Frame, bytes: &[u8]) -> bool {
+        if !self.owns(frame) {
+            return false;
+        }
         let buffer = self.buffer_mut(frame);
         if bytes.len() > buffer.len() {
             return false;
@@ -181,6 +210,9 @@ impl Umem {
     /// cannot hold the result. New bytes in front are left as they were: the caller writes
     /// them.
     pub fn adjust_head(&self, frame: &mut Frame, delta: isize) -> bool {
+        if !self.owns(frame) {
+            return false;
+        }
         let len = frame.len();
         if delta <= 0 {
             let cut = delta.unsigned_abs();
@@ -207,16 +239,22 @@ impl Umem {
         true
     }
 
+    /// Where the frame's bytes start in the area: `None` for a frame of another UMEM. A
+    /// length past the chunk (set with [`Frame::set_len`]) is the caller's bug and panics
+    /// before any memory is touched. Descriptors from the kernel were checked by the ring.
     #[inline]
-    fn checked_start(&self, frame: &Frame, len: usize) -> usize {
-        let start = frame.addr() as usize;
-        let chunk_end = frame.chunk_base(self.frame_size) as usize + self.frame_size as usize;
-        // A descriptor past its chunk or the area is a driver bug; stop before touching memory.
+    fn checked_start(&self, frame: &Frame, len: usize) -> Option<usize> {
+        if !self.owns(frame) {
+            return None;
+        }
+        let start = frame.addr();
+        let chunk_end = frame.chunk_base(self.frame_size) + u64::from(self.frame_size);
+        let end = start.checked_add(len as u64);
         assert!(
-            start + len <= chunk_end && chunk_end <= self.len,
+            end.is_some_and(|end| end <= chunk_end) && chunk_end <= self.len as u64,
             "frame at {start:#x} with {len} bytes overruns its chunk or the UMEM"
         );
-        start
+        Some(start as usize)
     }
 }
 
@@ -290,6 +328,24 @@ mod tests {
         let mut frame = frames.pop().unwrap();
         frame.set_len(3000);
         let _ = umem.data(&frame);
+    }
+
+    #[test]
+    fn a_frame_of_another_umem_is_refused_not_aliased() {
+        let (a, mut frames_a) = Umem::create(&UmemConfig { frame_count: 2, ..Default::default() }).unwrap();
+        let (b, mut frames_b) = Umem::create(&UmemConfig { frame_count: 2, ..Default::default() }).unwrap();
+        assert_ne!(a.id(), b.id());
+        let mut fa = frames_a.pop().unwrap();
+        let mut fb = frames_b.pop().unwrap();
+        assert_eq!(fa.addr(), fb.addr(), "same offset in both areas");
+        assert!(b.write(&mut fb, b"bbbb"));
+        assert!(a.owns(&fa) && !a.owns(&fb));
+        assert!(!a.write(&mut fb, b"aaaa"), "writing b's frame through a is refused");
+        assert!(a.data(&fb).is_empty() && a.data_mut(&mut fb).is_empty() && a.buffer_mut(&mut fb).is_empty());
+        assert!(!a.adjust_head(&mut fb, 4) && !a.adjust_head(&mut fb, -2));
+        assert_eq!(b.data(&fb), b"bbbb", "b's frame is untouched");
+        assert!(a.write(&mut fa, b"a"));
+        assert_eq!(a.data(&fa), b"a");
     }
 
     #[test]

@@ -4,15 +4,27 @@
 /// descriptor), `len` the number of data bytes. Only this crate creates frames: the UMEM hands
 /// out each one once, and the rings turn descriptors back into tokens only for frames the
 /// kernel gives back.
+///
+/// A frame also carries the identity of its UMEM (`umem_id`, unique in the process): a
+/// [`crate::Umem`] or ring refuses a frame of another UMEM instead of reading or writing the
+/// chunk at the same offset of its own area (see [`crate::Umem::owns`]). The token stays 16
+/// bytes: the id fills what was padding.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Frame {
     addr: u64,
     len: u32,
+    umem: u32,
 }
 
 impl Frame {
-    pub(crate) fn from_raw(addr: u64, len: u32) -> Frame {
-        Frame { addr, len }
+    pub(crate) fn from_raw(umem: u32, addr: u64, len: u32) -> Frame {
+        Frame { addr, len, umem }
+    }
+
+    /// The id of the UMEM this frame belongs to ([`crate::Umem::id`]).
+    #[inline]
+    pub fn umem_id(&self) -> u32 {
+        self.umem
     }
 
     /// Offset of the first data byte in the UMEM.

@@ -1,70 +1,165 @@
-//! Debug-build bookkeeping of who holds each frame.
+//! Who holds each frame: user space or the kernel, in every build.
 //!
 //! Every frame is either with user space (a pool, a burst, a worker) or with the kernel (in the
-//! fill or tx ring, or in flight to the rx or completion ring). Rings report each hand-over;
-//! handing the kernel a frame it already has, or receiving one it does not have, is the bug
-//! "one frame in two places", and it panics at once. Release builds compile this away.
+//! fill or tx ring, or in flight to the rx or completion ring). Rings report each hand-over.
+//! What the kernel hands back (rx and completion descriptors) is checked here before it
+//! becomes a token: inside the area, inside one chunk, and held by the kernel. A descriptor
+//! that fails is refused and counted by the ring ([`BadDescs`]); it never becomes a second
+//! token for a chunk user space already holds. This runs in release builds too: it costs one
+//! compare-and-swap on a byte of the frame's state per descriptor.
+//!
+//! Handing the kernel a frame it already has is a bug of this crate (tokens are unique), and
+//! panics in debug builds.
 
-#[cfg(debug_assertions)]
-use std::sync::{
-    atomic::{AtomicU8, Ordering},
-    Arc,
-};
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::Arc;
 
-#[cfg(debug_assertions)]
 const WITH_USER: u8 = 0;
-#[cfg(debug_assertions)]
 const WITH_KERNEL: u8 = 1;
+
+/// Why a descriptor from the kernel was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BadDesc {
+    /// Address (or address + length) past the end of the UMEM.
+    OutOfRange,
+    /// `addr + len` overflows 64 bits.
+    Wrapped,
+    /// The data runs past the end of its chunk (aligned mode: a frame is one chunk).
+    CrossesChunk,
+    /// An rx descriptor of 0 bytes, or more than a chunk.
+    BadLength,
+    /// The chunk is not with the kernel: user space holds it already (a duplicate, or a
+    /// frame never given).
+    NotHeld,
+}
+
+/// Descriptors a ring refused, by reason (cumulative).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct BadDescs {
+    pub out_of_range: u64,
+    pub wrapped: u64,
+    pub crosses_chunk: u64,
+    pub bad_length: u64,
+    pub not_held: u64,
+}
+
+impl BadDescs {
+    pub fn total(&self) -> u64 {
+        self.out_of_range + self.wrapped + self.crosses_chunk + self.bad_length + self.not_held
+    }
+
+    #[cold]
+    pub(crate) fn count(&mut self, why: BadDesc) {
+        let slot = match why {
+            BadDesc::OutOfRange => &mut self.out_of_range,
+            BadDesc::Wrapped => &mut self.wrapped,
+            BadDesc::CrossesChunk => &mut self.crosses_chunk,
+            BadDesc::BadLength => &mut self.bad_length,
+            BadDesc::NotHeld => &mut self.not_held,
+        };
+        *slot += 1;
+    }
+}
 
 /// Shared by a UMEM and every ring that carries its frames.
 #[derive(Clone, Debug)]
 pub struct FrameLedger {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    umem_id: u32,
     frame_shift: u32,
-    #[cfg(debug_assertions)]
-    states: Arc<[AtomicU8]>,
+    area_len: u64,
+    states: Box<[AtomicU8]>,
 }
 
 impl FrameLedger {
-    pub(crate) fn new(frame_size: u32, frame_count: u32) -> FrameLedger {
+    pub(crate) fn new(umem_id: u32, frame_size: u32, frame_count: u32) -> FrameLedger {
         assert!(frame_size.is_power_of_two());
-        #[cfg(not(debug_assertions))]
-        let _ = frame_count;
         FrameLedger {
-            frame_shift: frame_size.trailing_zeros(),
-            #[cfg(debug_assertions)]
-            states: (0..frame_count).map(|_| AtomicU8::new(WITH_USER)).collect(),
+            inner: Arc::new(Inner {
+                umem_id,
+                frame_shift: frame_size.trailing_zeros(),
+                area_len: u64::from(frame_size) * u64::from(frame_count),
+                states: (0..frame_count).map(|_| AtomicU8::new(WITH_USER)).collect(),
+            }),
         }
     }
 
     #[inline]
     pub fn frame_size(&self) -> u32 {
-        1 << self.frame_shift
+        1 << self.inner.frame_shift
     }
 
-    /// The frame at `addr` goes to the kernel (fill or tx ring).
+    /// The id of the UMEM this ledger belongs to ([`crate::Umem::id`]).
     #[inline]
-    pub fn to_kernel(&self, addr: u64) {
-        #[cfg(debug_assertions)]
-        self.transition(addr, WITH_USER, WITH_KERNEL, "given to the kernel twice");
-        #[cfg(not(debug_assertions))]
-        let _ = addr;
+    pub fn umem_id(&self) -> u32 {
+        self.inner.umem_id
     }
 
-    /// The kernel gives the frame at `addr` back (rx or completion ring).
+    /// Frames the kernel holds now (a scan; for exit checks and tests, not the data path).
+    pub fn with_kernel(&self) -> usize {
+        self.inner.states.iter().filter(|s| s.load(Ordering::Relaxed) == WITH_KERNEL).count()
+    }
+
+    /// The frame at `addr` (of this UMEM: the ring checked its id) goes to the kernel.
     #[inline]
-    pub fn from_kernel(&self, addr: u64) {
-        #[cfg(debug_assertions)]
-        self.transition(addr, WITH_KERNEL, WITH_USER, "returned by the kernel but never given to it");
-        #[cfg(not(debug_assertions))]
-        let _ = addr;
-    }
-
-    #[cfg(debug_assertions)]
-    fn transition(&self, addr: u64, from: u8, to: u8, what: &str) {
-        let index = (addr >> self.frame_shift) as usize;
-        let state = self.states.get(index).unwrap_or_else(|| panic!("frame address {addr:#x} is outside the UMEM"));
-        if state.compare_exchange(from, to, Ordering::Relaxed, Ordering::Relaxed).is_err() {
-            panic!("frame {index} (address {addr:#x}) {what}: one frame in two places");
+    pub(crate) fn to_kernel(&self, addr: u64) {
+        let index = (addr >> self.inner.frame_shift) as usize;
+        let Some(state) = self.inner.states.get(index) else {
+            // A token of this UMEM is always inside it; nothing to record otherwise.
+            debug_assert!(false, "frame address {addr:#x} is outside the UMEM");
+            return;
+        };
+        if cfg!(debug_assertions) {
+            if state.compare_exchange(WITH_USER, WITH_KERNEL, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+                panic!("frame {index} (address {addr:#x}) given to the kernel twice: one frame in two places");
+            }
+        } else {
+            // Only the holder of the unique token gets here, so a plain store is enough.
+            state.store(WITH_KERNEL, Ordering::Relaxed);
         }
+    }
+
+    /// Checks an rx descriptor and takes its chunk back from the kernel.
+    #[inline]
+    pub(crate) fn claim_rx(&self, addr: u64, len: u32) -> Result<(), BadDesc> {
+        let frame_size = u64::from(self.frame_size());
+        if len == 0 || u64::from(len) > frame_size {
+            return Err(BadDesc::BadLength);
+        }
+        let end = addr.checked_add(u64::from(len)).ok_or(BadDesc::Wrapped)?;
+        if end > self.inner.area_len {
+            return Err(BadDesc::OutOfRange);
+        }
+        // `addr < end <= area_len`, and the area is whole chunks: the chunk end does not overflow.
+        let chunk_end = (addr & !(frame_size - 1)) + frame_size;
+        if end > chunk_end {
+            return Err(BadDesc::CrossesChunk);
+        }
+        self.claim(addr)
+    }
+
+    /// Checks a completion address and takes its chunk back from the kernel.
+    #[inline]
+    pub(crate) fn claim_completion(&self, addr: u64) -> Result<(), BadDesc> {
+        if addr >= self.inner.area_len {
+            return Err(BadDesc::OutOfRange);
+        }
+        self.claim(addr)
+    }
+
+    #[inline]
+    fn claim(&self, addr: u64) -> Result<(), BadDesc> {
+        let index = (addr >> self.inner.frame_shift) as usize;
+        let state = self.inner.states.get(index).ok_or(BadDesc::OutOfRange)?;
+        // An atomic exchange: two rings of one UMEM in two threads handed the same chunk at
+        // the same moment still make one token, not two.
+        state
+            .compare_exchange(WITH_KERNEL, WITH_USER, Ordering::Relaxed, Ordering::Relaxed)
+            .map(drop)
+            .map_err(|_| BadDesc::NotHeld)
     }
 }

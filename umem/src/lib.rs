@@ -9,8 +9,11 @@
 //! * [`ring`]: the four AF_XDP rings, each its own type, with cached producer/consumer
 //!   indices and batches that publish on commit and roll back when dropped.
 //!
-//! In debug builds a [`FrameLedger`] records, for every frame, whether user space or the
-//! kernel holds it, and panics the moment one frame would be in two places.
+//! A [`FrameLedger`] records, for every frame, whether user space or the kernel holds it.
+//! Descriptors the kernel hands back (rx and completion rings) are checked against it and
+//! against the area before they become tokens, in every build: a bad one is dropped and
+//! counted ([`BadDescs`]), never turned into a second token for one chunk. Frames carry the
+//! id of their UMEM, and a UMEM or ring refuses the frames of another.
 
 mod area;
 mod frame;
@@ -21,6 +24,6 @@ pub mod sim;
 
 pub use area::{Umem, UmemConfig};
 pub use frame::Frame;
-pub use ledger::FrameLedger;
+pub use ledger::{BadDesc, BadDescs, FrameLedger};
 pub use pool::{FramePool, PoolCache};
 pub use ring::{CompRing, FillRing, RingRegion, RxRing, TxRing, XdpDesc};

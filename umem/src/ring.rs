@@ -20,24 +20,37 @@
 //! what the kernel produced, and frames come out only in `commit_into`, which releases the
 //! slots in one store; dropping the batch leaves the entries for the next peek. Either way a
 //! frame is never in the ring and in user space at once.
+//!
+//! What safe code cannot do with these types: build a ring on a region sized for another
+//! descriptor ([`RingRegion`] carries its descriptor type), map one ring twice (two
+//! producers on one index), put a frame of another UMEM in a ring (refused, left with the
+//! caller), or turn a kernel descriptor into a token without a check: rx and completion
+//! entries are checked against the area and the [`FrameLedger`] with checked arithmetic in
+//! every build, and a bad one is released, dropped and counted ([`RxRing::bad_descs`],
+//! [`CompRing::bad_descs`]).
 
 use std::io;
 use std::marker::PhantomData;
 use std::os::fd::AsRawFd;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use bytemuck::{Pod, Zeroable};
 use memmap2::{MmapOptions, MmapRaw};
 
+use crate::ledger::BadDescs;
 use crate::{Frame, FrameLedger};
 
 /// `XDP_RING_NEED_WAKEUP` from `<linux/if_xdp.h>`: the kernel sleeps until woken by a syscall.
 pub const XDP_RING_NEED_WAKEUP: u32 = 1;
 
+/// `AF_XDP` from `<linux/socket.h>`.
+const AF_XDP: i32 = 44;
+
 /// An rx or tx descriptor (`struct xdp_desc`).
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 pub struct XdpDesc {
     pub addr: u64,
     pub len: u32,
@@ -54,55 +67,122 @@ pub struct RingOffsets {
     pub desc: u64,
 }
 
+/// Rings mapped now, as (device, inode of the socket, page offset): a ring mapped twice
+/// would have two user-space producers (or consumers) racing on one index.
+static MAPPED: Mutex<Vec<(u64, u64, u64)>> = Mutex::new(Vec::new());
+
+struct MappedRing {
+    _map: MmapRaw,
+    key: (u64, u64, u64),
+}
+
+impl Drop for MappedRing {
+    fn drop(&mut self) {
+        let mut mapped = MAPPED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        mapped.retain(|key| *key != self.key);
+    }
+}
+
 enum Owner {
-    Mapped(#[allow(dead_code)] MmapRaw),
+    Mapped(#[allow(dead_code)] MappedRing),
     Heap(#[allow(dead_code)] Box<[u64]>),
 }
 
-/// The memory of one ring: a mapping of an AF_XDP socket, or a heap block for tests and
-/// simulations.
-pub struct RingRegion {
+/// The memory of one ring holding descriptors of type `D` (`u64` addresses for the fill and
+/// completion rings, [`XdpDesc`] for rx and tx): a mapping of an AF_XDP socket, or a heap
+/// block for tests and simulations. The descriptor type is part of the region's type, so a
+/// ring can only be built on a region sized for its own descriptors.
+pub struct RingRegion<D: Pod> {
     base: NonNull<u8>,
     len: usize,
     offsets: RingOffsets,
     entries: u32,
     _owner: Owner,
+    _desc: PhantomData<D>,
 }
 
 // SAFETY: the region is plain shared memory; all index access goes through atomics and
 // descriptor access is partitioned between producer and consumer by the ring protocol.
-unsafe impl Send for RingRegion {}
+unsafe impl<D: Pod> Send for RingRegion<D> {}
 // SAFETY: as above.
-unsafe impl Sync for RingRegion {}
+unsafe impl<D: Pod> Sync for RingRegion<D> {}
 
-impl RingRegion {
+fn invalid(message: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidInput, message)
+}
+
+impl<D: Pod> RingRegion<D> {
     /// Maps the ring of an AF_XDP socket at `page_offset` (one of the `XDP_PGOFF_*` values)
-    /// with the layout the kernel reported in `XDP_MMAP_OFFSETS`.
+    /// with the layout the kernel reported in `XDP_MMAP_OFFSETS`. Refuses a descriptor that
+    /// is not an AF_XDP socket, and a ring this process has mapped already (until that
+    /// mapping is gone).
     pub fn map(
         socket: &impl AsRawFd,
         page_offset: u64,
         offsets: RingOffsets,
         entries: u32,
-        desc_size: usize,
-    ) -> io::Result<RingRegion> {
+    ) -> io::Result<RingRegion<D>> {
         check_entries(entries)?;
-        let len = offsets.desc as usize + entries as usize * desc_size;
-        let map = MmapOptions::new().offset(page_offset).len(len).populate().map_raw(socket.as_raw_fd())?;
+        let fd = socket.as_raw_fd();
+        if socket_domain(fd)? != AF_XDP {
+            return Err(invalid(format!("fd {fd} is not an AF_XDP socket: no ring to map")));
+        }
+        let key = {
+            // SAFETY: an all-zero `stat` is a valid value; fstat fills it.
+            let mut st: libc::stat = unsafe { std::mem::zeroed() };
+            // SAFETY: `st` is a writable `stat`; `fd` is open (borrowed from `socket`).
+            if unsafe { libc::fstat(fd, &mut st) } < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            (st.st_dev, st.st_ino, page_offset)
+        };
+        let len = ring_len::<D>(offsets, entries)?;
+        let mut mapped = MAPPED.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if mapped.contains(&key) {
+            return Err(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                format!(
+                    "the ring at page offset {page_offset:#x} of this socket is mapped already: one mapping per ring"
+                ),
+            ));
+        }
+        let map = MmapOptions::new().offset(page_offset).len(len).populate().map_raw(fd)?;
         let base = NonNull::new(map.as_mut_ptr()).expect("mmap never returns null");
-        let region = RingRegion { base, len, offsets, entries, _owner: Owner::Mapped(map) };
-        region.check_layout(desc_size)?;
+        // Registered while the lock is held, so two threads cannot both map the ring.
+        mapped.push(key);
+        drop(mapped);
+        let region = RingRegion {
+            base,
+            len,
+            offsets,
+            entries,
+            _owner: Owner::Mapped(MappedRing { _map: map, key }),
+            _desc: PhantomData,
+        };
+        region.check_layout()?;
         Ok(region)
     }
 
     /// A ring on the heap with a compact layout (producer, consumer, flags, descriptors).
-    pub fn heap(entries: u32, desc_size: usize) -> io::Result<RingRegion> {
+    pub fn heap(entries: u32) -> io::Result<RingRegion<D>> {
+        RingRegion::heap_at(entries, 0)
+    }
+
+    /// As [`RingRegion::heap`], with both indices starting at `start` instead of 0: for
+    /// exercising the wrap of the 32-bit indices (start near `u32::MAX`).
+    pub fn heap_at(entries: u32, start: u32) -> io::Result<RingRegion<D>> {
         check_entries(entries)?;
         let offsets = RingOffsets { producer: 0, consumer: 64, flags: 128, desc: 192 };
-        let len = offsets.desc as usize + entries as usize * desc_size;
+        let len = ring_len::<D>(offsets, entries)?;
         let mut words = vec![0u64; len.div_ceil(8)].into_boxed_slice();
         let base = NonNull::new(words.as_mut_ptr().cast::<u8>()).expect("boxes are never null");
-        let region = RingRegion { base, len, offsets, entries, _owner: Owner::Heap(words) };
-        region.check_layout(desc_size)?;
+        let region = RingRegion { base, len, offsets, entries, _owner: Owner::Heap(words), _desc: PhantomData };
+        region.check_layout()?;
+        for off in [offsets.producer, offsets.consumer] {
+            // SAFETY: `check_layout` proved the index words are inside the region and 4-byte
+            // aligned; nothing else references the fresh region yet.
+            unsafe { (*region.base.as_ptr().add(off as usize).cast::<AtomicU32>()).store(start, Ordering::Relaxed) };
+        }
         Ok(region)
     }
 
@@ -110,42 +190,70 @@ impl RingRegion {
         self.entries
     }
 
-    fn check_layout(&self, desc_size: usize) -> io::Result<()> {
+    fn check_layout(&self) -> io::Result<()> {
         let o = self.offsets;
-        let fits = |off: u64, size: usize| off as usize + size <= self.len;
-        let aligned = |off: u64, align: u64| off.is_multiple_of(align);
-        let ok = fits(o.producer, 4)
+        let fits = |off: u64, size: usize| (off as usize).checked_add(size).is_some_and(|end| end <= self.len);
+        let aligned = |off: u64, align: usize| (off as usize).is_multiple_of(align);
+        let descs = (self.entries as usize).checked_mul(size_of::<D>());
+        let ok = descs.is_some_and(|descs| fits(o.desc, descs))
+            && fits(o.producer, 4)
             && fits(o.consumer, 4)
             && fits(o.flags, 4)
-            && fits(o.desc, self.entries as usize * desc_size)
             && aligned(o.producer, 4)
             && aligned(o.consumer, 4)
             && aligned(o.flags, 4)
-            && aligned(o.desc, 8)
+            && aligned(o.desc, align_of::<D>().max(8))
             && (self.base.as_ptr() as usize).is_multiple_of(8);
         if ok {
             Ok(())
         } else {
             Err(io::Error::new(
                 io::ErrorKind::InvalidData,
-                format!("ring layout {o:?} does not fit {} bytes", self.len),
+                format!(
+                    "ring layout {o:?} of {} descriptors of {} bytes does not fit {} bytes",
+                    self.entries,
+                    size_of::<D>(),
+                    self.len
+                ),
             ))
         }
     }
+}
+
+/// Bytes a ring of `entries` descriptors of `D` spans from the start of its mapping.
+fn ring_len<D>(offsets: RingOffsets, entries: u32) -> io::Result<usize> {
+    usize::try_from(offsets.desc)
+        .ok()
+        .and_then(|desc| desc.checked_add((entries as usize).checked_mul(size_of::<D>())?))
+        .ok_or_else(|| invalid(format!("a ring of {entries} descriptors at offset {} overflows", offsets.desc)))
+}
+
+fn socket_domain(fd: i32) -> io::Result<i32> {
+    let mut domain: libc::c_int = 0;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `domain` is a writable c_int of `len` bytes.
+    let ret = unsafe {
+        libc::getsockopt(fd, libc::SOL_SOCKET, libc::SO_DOMAIN, (&mut domain as *mut libc::c_int).cast(), &mut len)
+    };
+    if ret < 0 {
+        let err = io::Error::last_os_error();
+        return Err(invalid(format!("fd {fd} is not an AF_XDP socket: {err}")));
+    }
+    Ok(domain)
 }
 
 fn check_entries(entries: u32) -> io::Result<()> {
     if entries.is_power_of_two() {
         Ok(())
     } else {
-        Err(io::Error::new(io::ErrorKind::InvalidInput, format!("ring size {entries} is not a power of two")))
+        Err(invalid(format!("ring size {entries} is not a power of two (and at least 1)")))
     }
 }
 
 /// One end of a ring: the indices, the cache of the other side's index, typed descriptors.
-pub(crate) struct RingEnd<T> {
+pub(crate) struct RingEnd<T: Pod> {
     // Keeps the memory mapped as long as this end exists.
-    _region: Arc<RingRegion>,
+    _region: Arc<RingRegion<T>>,
     producer: NonNull<AtomicU32>,
     consumer: NonNull<AtomicU32>,
     flags: NonNull<AtomicU32>,
@@ -159,10 +267,10 @@ pub(crate) struct RingEnd<T> {
 
 // SAFETY: the end owns its share of the region through the Arc; each ring has exactly one
 // user-space end (the ring types are not Clone), so moving it to a worker thread is sound.
-unsafe impl<T: Send> Send for RingEnd<T> {}
+unsafe impl<T: Pod> Send for RingEnd<T> {}
 
-impl<T: Copy> RingEnd<T> {
-    pub(crate) fn new(region: Arc<RingRegion>, producer_side: bool) -> RingEnd<T> {
+impl<T: Pod> RingEnd<T> {
+    pub(crate) fn new(region: Arc<RingRegion<T>>, producer_side: bool) -> RingEnd<T> {
         let at = |off: u64| {
             // SAFETY: `check_layout` proved every offset lies inside the region.
             unsafe { NonNull::new_unchecked(region.base.as_ptr().add(off as usize)) }
@@ -260,7 +368,8 @@ impl<T: Copy> RingEnd<T> {
     #[inline]
     pub(crate) fn read(&self, i: u32) -> T {
         let slot = (self.cached_cons.wrapping_add(i) & self.mask) as usize;
-        // SAFETY: slot < size, and the producer published it (acquire in `ready`).
+        // SAFETY: slot < size, and the producer published it (acquire in `ready`). `T: Pod`:
+        // whatever bytes the other side wrote are a valid `T`.
         unsafe { self.descs.as_ptr().add(slot).read() }
     }
 
@@ -323,11 +432,13 @@ pub struct FillRing {
 ring_common!(FillRing);
 
 impl FillRing {
-    pub fn new(region: RingRegion, ledger: FrameLedger) -> FillRing {
+    /// A fill ring for the frames of the UMEM `ledger` belongs to; frames of any other UMEM
+    /// are refused (left with the caller).
+    pub fn new(region: RingRegion<u64>, ledger: FrameLedger) -> FillRing {
         FillRing { end: RingEnd::new(Arc::new(region), true), ledger }
     }
 
-    pub(crate) fn shared(region: Arc<RingRegion>, ledger: FrameLedger) -> FillRing {
+    pub(crate) fn shared(region: Arc<RingRegion<u64>>, ledger: FrameLedger) -> FillRing {
         FillRing { end: RingEnd::new(region, true), ledger }
     }
 
@@ -358,15 +469,22 @@ impl FillBatch<'_> {
     }
 
     /// Moves up to `capacity()` frames from the back of `frames` into the ring and publishes
-    /// them; returns how many moved.
+    /// them; returns how many moved. Stops at a frame of another UMEM (it stays in `frames`).
     #[inline]
     pub fn commit_from(self, frames: &mut Vec<Frame>) -> usize {
-        let n = self.slots.min(frames.len() as u32);
+        let want = self.slots.min(frames.len() as u32);
         let frame_size = self.ring.ledger.frame_size();
-        for i in 0..n {
-            let frame = frames.pop().expect("n <= frames.len()");
+        let umem = self.ring.ledger.umem_id();
+        let mut n = 0;
+        while n < want {
+            match frames.last() {
+                Some(frame) if frame.umem_id() == umem => {}
+                _ => break,
+            }
+            let frame = frames.pop().expect("checked above");
             self.ring.ledger.to_kernel(frame.addr());
-            self.ring.end.write(i, frame.chunk_base(frame_size));
+            self.ring.end.write(n, frame.chunk_base(frame_size));
+            n += 1;
         }
         self.ring.end.publish(n);
         n as usize
@@ -381,11 +499,13 @@ pub struct TxRing {
 ring_common!(TxRing);
 
 impl TxRing {
-    pub fn new(region: RingRegion, ledger: FrameLedger) -> TxRing {
+    /// A tx ring for the frames of the UMEM `ledger` belongs to; frames of any other UMEM
+    /// are refused (left with the caller).
+    pub fn new(region: RingRegion<XdpDesc>, ledger: FrameLedger) -> TxRing {
         TxRing { end: RingEnd::new(Arc::new(region), true), ledger }
     }
 
-    pub(crate) fn shared(region: Arc<RingRegion>, ledger: FrameLedger) -> TxRing {
+    pub(crate) fn shared(region: Arc<RingRegion<XdpDesc>>, ledger: FrameLedger) -> TxRing {
         TxRing { end: RingEnd::new(region, true), ledger }
     }
 
@@ -415,33 +535,47 @@ impl TxBatch<'_> {
     }
 
     /// Moves up to `capacity()` frames from the front of `frames` (keeping their order) into
-    /// the ring and publishes them; returns how many moved.
+    /// the ring and publishes them; returns how many moved. Stops at a frame of another UMEM
+    /// (it and those after it stay in `frames`).
     #[inline]
     pub fn commit_from(self, frames: &mut Vec<Frame>) -> usize {
-        let n = self.slots.min(frames.len() as u32);
-        for (i, frame) in frames.drain(..n as usize).enumerate() {
+        let want = self.slots.min(frames.len() as u32) as usize;
+        let umem = self.ring.ledger.umem_id();
+        let mut n = 0;
+        for frame in &frames[..want] {
+            if frame.umem_id() != umem {
+                break;
+            }
             self.ring.ledger.to_kernel(frame.addr());
-            self.ring.end.write(i as u32, XdpDesc { addr: frame.addr(), len: frame.len() as u32, options: 0 });
+            self.ring.end.write(n as u32, XdpDesc { addr: frame.addr(), len: frame.len() as u32, options: 0 });
+            n += 1;
         }
-        self.ring.end.publish(n);
-        n as usize
+        // The tokens of the written slots go with them into the ring.
+        frames.drain(..n);
+        self.ring.end.publish(n as u32);
+        n
     }
 }
 
 /// Received frames. User space consumes.
+///
+/// Every descriptor is checked before it becomes a token (inside the UMEM with checked
+/// arithmetic, inside one chunk, a length of 1 to a chunk, its chunk held by the kernel);
+/// a bad one is dropped, its slot released, and counted in [`RxRing::bad_descs`].
 pub struct RxRing {
     end: RingEnd<XdpDesc>,
     ledger: FrameLedger,
+    bad: BadDescs,
 }
 ring_common!(RxRing);
 
 impl RxRing {
-    pub fn new(region: RingRegion, ledger: FrameLedger) -> RxRing {
-        RxRing { end: RingEnd::new(Arc::new(region), false), ledger }
+    pub fn new(region: RingRegion<XdpDesc>, ledger: FrameLedger) -> RxRing {
+        RxRing { end: RingEnd::new(Arc::new(region), false), ledger, bad: BadDescs::default() }
     }
 
-    pub(crate) fn shared(region: Arc<RingRegion>, ledger: FrameLedger) -> RxRing {
-        RxRing { end: RingEnd::new(region, false), ledger }
+    pub(crate) fn shared(region: Arc<RingRegion<XdpDesc>>, ledger: FrameLedger) -> RxRing {
+        RxRing { end: RingEnd::new(region, false), ledger, bad: BadDescs::default() }
     }
 
     /// Looks at up to `n` received descriptors.
@@ -451,7 +585,8 @@ impl RxRing {
         RxBatch { ring: self, ready }
     }
 
-    /// Moves up to `max` received frames onto `out`.
+    /// Moves up to `max` received frames onto `out`; returns how many frames moved (bad
+    /// descriptors among them are not counted here but in [`RxRing::bad_descs`]).
     #[inline]
     pub fn receive_into(&mut self, out: &mut Vec<Frame>, max: u32) -> usize {
         self.peek(max).commit_into(out)
@@ -463,6 +598,11 @@ impl RxRing {
     pub fn known_waiting(&self) -> u32 {
         self.end.known_ready()
     }
+
+    /// Descriptors refused so far, by reason.
+    pub fn bad_descs(&self) -> BadDescs {
+        self.bad
+    }
 }
 
 /// Received descriptors seen but not yet taken; dropping the batch leaves them in the ring.
@@ -472,6 +612,7 @@ pub struct RxBatch<'a> {
 }
 
 impl RxBatch<'_> {
+    /// Descriptors in the batch (good and bad).
     pub fn len(&self) -> u32 {
         self.ready
     }
@@ -480,39 +621,51 @@ impl RxBatch<'_> {
         self.ready == 0
     }
 
-    /// The `i`-th descriptor, `i < len()`.
+    /// The `i`-th descriptor as the kernel wrote it (unchecked), `i < len()`.
     pub fn desc(&self, i: u32) -> XdpDesc {
         assert!(i < self.ready, "descriptor {i} of a batch of {}", self.ready);
         self.ring.end.read(i)
     }
 
-    /// Takes every frame of the batch onto `out` and releases the slots.
+    /// Takes every good frame of the batch onto `out`, counts the bad ones, and releases
+    /// all the slots. Returns how many frames moved.
     #[inline]
     pub fn commit_into(self, out: &mut Vec<Frame>) -> usize {
+        let umem = self.ring.ledger.umem_id();
+        let mut taken = 0;
         for i in 0..self.ready {
             let desc = self.ring.end.read(i);
-            self.ring.ledger.from_kernel(desc.addr);
-            out.push(Frame::from_raw(desc.addr, desc.len));
+            match self.ring.ledger.claim_rx(desc.addr, desc.len) {
+                Ok(()) => {
+                    out.push(Frame::from_raw(umem, desc.addr, desc.len));
+                    taken += 1;
+                }
+                Err(why) => self.ring.bad.count(why),
+            }
         }
         self.ring.end.release(self.ready);
-        self.ready as usize
+        taken
     }
 }
 
 /// Sent frames, free again. User space consumes.
+///
+/// Every address is checked as the rx ring checks descriptors (inside the UMEM, its chunk
+/// held by the kernel); a bad one is dropped and counted in [`CompRing::bad_descs`].
 pub struct CompRing {
     end: RingEnd<u64>,
     ledger: FrameLedger,
+    bad: BadDescs,
 }
 ring_common!(CompRing);
 
 impl CompRing {
-    pub fn new(region: RingRegion, ledger: FrameLedger) -> CompRing {
-        CompRing { end: RingEnd::new(Arc::new(region), false), ledger }
+    pub fn new(region: RingRegion<u64>, ledger: FrameLedger) -> CompRing {
+        CompRing { end: RingEnd::new(Arc::new(region), false), ledger, bad: BadDescs::default() }
     }
 
-    pub(crate) fn shared(region: Arc<RingRegion>, ledger: FrameLedger) -> CompRing {
-        CompRing { end: RingEnd::new(region, false), ledger }
+    pub(crate) fn shared(region: Arc<RingRegion<u64>>, ledger: FrameLedger) -> CompRing {
+        CompRing { end: RingEnd::new(region, false), ledger, bad: BadDescs::default() }
     }
 
     #[inline]
@@ -521,10 +674,15 @@ impl CompRing {
         CompBatch { ring: self, ready }
     }
 
-    /// Moves up to `max` completed frames onto `out`.
+    /// Moves up to `max` completed frames onto `out`; returns how many frames moved.
     #[inline]
     pub fn complete_into(&mut self, out: &mut Vec<Frame>, max: u32) -> usize {
         self.peek(max).commit_into(out)
+    }
+
+    /// Addresses refused so far, by reason.
+    pub fn bad_descs(&self) -> BadDescs {
+        self.bad
     }
 }
 
@@ -535,6 +693,7 @@ pub struct CompBatch<'a> {
 }
 
 impl CompBatch<'_> {
+    /// Completions in the batch (good and bad).
     pub fn len(&self) -> u32 {
         self.ready
     }
@@ -543,21 +702,85 @@ impl CompBatch<'_> {
         self.ready == 0
     }
 
-    /// Takes every completed frame (length 0) onto `out` and releases the slots.
+    /// Takes every good completed frame (length 0) onto `out`, counts the bad ones, and
+    /// releases all the slots. Returns how many frames moved.
     #[inline]
     pub fn commit_into(self, out: &mut Vec<Frame>) -> usize {
+        let umem = self.ring.ledger.umem_id();
+        let mut taken = 0;
         for i in 0..self.ready {
             let addr = self.ring.end.read(i);
-            self.ring.ledger.from_kernel(addr);
-            out.push(Frame::from_raw(addr, 0));
+            match self.ring.ledger.claim_completion(addr) {
+                Ok(()) => {
+                    out.push(Frame::from_raw(umem, addr, 0));
+                    taken += 1;
+                }
+                Err(why) => self.ring.bad.count(why),
+            }
         }
         self.ring.end.release(self.ready);
-        self.ready as usize
+        taken
     }
 }
 
-impl std::fmt::Debug for RingRegion {
+impl<D: Pod> std::fmt::Debug for RingRegion<D> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("RingRegion").field("entries", &self.entries).field("offsets", &self.offsets).finish()
+        f.debug_struct("RingRegion")
+            .field("entries", &self.entries)
+            .field("desc_size", &size_of::<D>())
+            .field("offsets", &self.offsets)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn constructors_refuse_sizes_that_are_not_a_power_of_two() {
+        for entries in [0, 3, 6, 1000, u32::MAX] {
+            let err = RingRegion::<XdpDesc>::heap(entries).unwrap_err();
+            assert!(err.to_string().contains("not a power of two"), "{entries}: {err}");
+            assert!(RingRegion::<u64>::heap_at(entries, 7).is_err(), "{entries}");
+        }
+        assert_eq!(RingRegion::<u64>::heap(1).unwrap().entries(), 1);
+    }
+
+    #[test]
+    fn the_region_is_sized_for_its_own_descriptor_type() {
+        // The bug this type closes: a region of 8-byte entries under a ring of 16-byte
+        // descriptors. Now the size comes from the type; the layout check holds each.
+        let fill = RingRegion::<u64>::heap(64).unwrap();
+        let tx = RingRegion::<XdpDesc>::heap(64).unwrap();
+        assert_eq!(fill.len, 192 + 64 * 8);
+        assert_eq!(tx.len, 192 + 64 * 16);
+        fill.check_layout().unwrap();
+        tx.check_layout().unwrap();
+    }
+
+    #[test]
+    fn a_layout_that_does_not_fit_its_region_is_refused() {
+        let mut region = RingRegion::<XdpDesc>::heap(64).unwrap();
+        // Offsets as a (hostile) kernel might report them, against the same length.
+        for offsets in [
+            RingOffsets { desc: 200, ..region.offsets },
+            RingOffsets { desc: 192 + 8, ..region.offsets },
+            RingOffsets { producer: region.len as u64 - 2, ..region.offsets },
+            RingOffsets { consumer: 2, ..region.offsets },
+            RingOffsets { flags: u64::MAX - 1, ..region.offsets },
+            RingOffsets { desc: u64::MAX - 7, ..region.offsets },
+        ] {
+            region.offsets = offsets;
+            assert!(region.check_layout().is_err(), "{offsets:?}");
+        }
+        assert!(ring_len::<XdpDesc>(RingOffsets { desc: u64::MAX, ..Default::default() }, 2).is_err());
+    }
+
+    #[test]
+    fn map_refuses_what_is_not_an_af_xdp_socket() {
+        let file = std::fs::File::open("/proc/self/stat").unwrap();
+        let err = RingRegion::<u64>::map(&file, 0, RingOffsets::default(), 8).unwrap_err();
+        assert!(err.to_string().contains("not an AF_XDP socket"), "{err}");
     }
 }

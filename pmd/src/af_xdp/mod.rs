@@ -18,11 +18,11 @@ use std::sync::Arc;
 
 use umem::{Frame, PoolCache, Umem, UmemConfig};
 
-pub use socket::{BindFlags, RingSizes, XskSocket, XskStatsReader};
+pub use socket::{BindFlags, RingSizes, UmemOwner, XskSocket, XskStatsReader};
 pub use sys::XdpStatistics;
 
 use crate::netdev;
-use crate::port::{Port, PortError, BURST};
+use crate::port::{BadDescCount, Port, PortError, BURST};
 use crate::spec::{AfXdpSpec, BindMode};
 use crate::xdp_prog;
 
@@ -33,7 +33,7 @@ const XDP_PACKET_HEADROOM: u32 = 256;
 pub struct UmemSlot {
     pub umem: Arc<Umem>,
     pub pool: PoolCache,
-    owner_fd: Option<i32>,
+    owner: Option<UmemOwner>,
 }
 
 /// The UMEMs of one worker: usually one, shared by all its sockets.
@@ -53,7 +53,7 @@ impl WorkerUmems {
     fn add(&mut self) -> io::Result<usize> {
         let (umem, frames) = Umem::create(&self.config)?;
         let pool = PoolCache::owning(frames, umem.frame_size());
-        self.slots.push(UmemSlot { umem: Arc::new(umem), pool, owner_fd: None });
+        self.slots.push(UmemSlot { umem: Arc::new(umem), pool, owner: None });
         Ok(self.slots.len() - 1)
     }
 }
@@ -165,10 +165,10 @@ impl AfXdpDevice {
         let sizes = RingSizes { fill: ring, comp: ring, rx: ring, tx: ring };
         let mut slot_index = None;
         // Share a UMEM some socket of this worker registered already.
-        if let Some(index) = umems.slots.iter().position(|s| s.owner_fd.is_some()) {
+        if let Some(index) = umems.slots.iter().position(|s| s.owner.is_some()) {
             let slot = &umems.slots[index];
-            let owner_fd = slot.owner_fd.expect("position() checked");
-            match XskSocket::create(&slot.umem, self.ifindex, queue, sizes, BindFlags::Shared { owner_fd }) {
+            let owner = slot.owner.clone().expect("position() checked");
+            match XskSocket::create(&slot.umem, self.ifindex, queue, sizes, BindFlags::Shared(owner)) {
                 Ok(socket) => return self.finish_queue(socket, queue, index, umems),
                 Err(err) if err.raw_os_error() == Some(libc::EBUSY) => {
                     return Err(explain_bind_error(&err, &self.spec.iface, queue))
@@ -185,14 +185,14 @@ impl AfXdpDevice {
         }
         let index = match slot_index {
             Some(index) => index,
-            None => match umems.slots.iter().position(|s| s.owner_fd.is_none()) {
+            None => match umems.slots.iter().position(|s| s.owner.is_none()) {
                 Some(index) => index,
                 None => umems.add().map_err(|e| PortError::new(format!("UMEM: {e}")))?,
             },
         };
         let socket =
             open_owner_socket(&umems.slots[index].umem, &self.spec.iface, self.ifindex, queue, sizes, self.spec.mode)?;
-        umems.slots[index].owner_fd = Some(socket.raw_fd());
+        umems.slots[index].owner = socket.umem_owner();
         self.finish_queue(socket, queue, index, umems)
     }
 
@@ -289,6 +289,8 @@ pub struct AfXdpQueue {
     /// How many frames the kernel should hold for receiving: half the fill ring (see
     /// [`AfXdpQueue::refill`]).
     fill_target: u32,
+    /// Refused descriptors already handed to the worker by `take_bad_descs`.
+    bad_reported: BadDescCount,
 }
 
 impl AfXdpQueue {
@@ -303,6 +305,7 @@ impl AfXdpQueue {
             tx_outstanding: 0,
             fill_outstanding: 0,
             fill_target,
+            bad_reported: BadDescCount::default(),
         }
     }
 
@@ -346,9 +349,12 @@ impl AfXdpQueue {
 
     #[inline]
     fn reclaim(&mut self, pool: &mut PoolCache) {
-        let max = self.socket.comp.size();
-        let done = self.socket.comp.complete_into(&mut self.scratch, max);
-        self.tx_outstanding -= done;
+        let batch = self.socket.comp.peek(self.socket.comp.size());
+        // Every completion the kernel wrote ends one send, refused or not; a kernel that
+        // completes more than was sent cannot drive the count below zero.
+        let completed = batch.len() as usize;
+        batch.commit_into(&mut self.scratch);
+        self.tx_outstanding = self.tx_outstanding.saturating_sub(completed);
         pool.put_all(&mut self.scratch);
     }
 
@@ -388,11 +394,17 @@ impl Port for AfXdpQueue {
 
     #[inline]
     fn rx_burst(&mut self, pool: &mut PoolCache, out: &mut Vec<Frame>, max: usize) -> usize {
-        let received = match &mut self.socket.rx {
-            Some(rx) => rx.receive_into(out, max as u32),
-            None => 0,
+        let (received, consumed) = match &mut self.socket.rx {
+            Some(rx) => {
+                let batch = rx.peek(max as u32);
+                let consumed = batch.len();
+                (batch.commit_into(out), consumed)
+            }
+            None => (0, 0),
         };
-        self.fill_outstanding -= received as u32;
+        // Each rx descriptor, good or refused, used up one fill entry; a kernel that
+        // returns more than it was given cannot drive the count below zero.
+        self.fill_outstanding = self.fill_outstanding.saturating_sub(consumed);
         // Refill right after taking frames out, with what is left in the rx ring known.
         self.refill(pool);
         received
@@ -426,5 +438,22 @@ impl Port for AfXdpQueue {
 
     fn kernel_stats(&self) -> Option<XskStatsReader> {
         Some(self.socket.stats_reader())
+    }
+
+    fn take_bad_descs(&mut self) -> BadDescCount {
+        let now = BadDescCount {
+            rx: self.socket.rx.as_ref().map_or(0, |rx| rx.bad_descs().total()),
+            completion: self.socket.comp.bad_descs().total(),
+        };
+        let new = BadDescCount {
+            rx: now.rx - self.bad_reported.rx,
+            completion: now.completion - self.bad_reported.completion,
+        };
+        self.bad_reported = now;
+        new
+    }
+
+    fn rx_lent(&self) -> usize {
+        self.fill_outstanding as usize
     }
 }

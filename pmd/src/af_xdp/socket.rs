@@ -23,17 +23,46 @@ pub struct RingSizes {
 }
 
 /// How the socket was bound.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug)]
 pub enum BindFlags {
     /// The first socket of a UMEM: registers it; `XDP_COPY` or `XDP_ZEROCOPY`.
     Owner { zerocopy: bool },
-    /// Shares the UMEM registered by the socket `owner_fd` (its own fill and completion
-    /// rings); the kernel takes copy/zero-copy and need-wakeup from the owner.
-    Shared { owner_fd: RawFd },
+    /// Shares the UMEM registered by `owner` (its own fill and completion rings); the
+    /// kernel takes copy/zero-copy and need-wakeup from the owner.
+    Shared(UmemOwner),
+}
+
+/// The socket that registered a UMEM, as another socket names it to share that UMEM. Only
+/// [`XskSocket::umem_owner`] makes one, so it always says truly which UMEM the kernel will
+/// use: [`XskSocket::create`] refuses to share it under rings of another UMEM (the kernel
+/// would receive into chunks of one area that user space holds tokens for in the other).
+#[derive(Clone)]
+pub struct UmemOwner {
+    fd: Arc<OwnedFd>,
+    umem_id: u32,
+}
+
+impl UmemOwner {
+    pub fn raw_fd(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// The id of the UMEM ([`Umem::id`]) the owner registered.
+    pub fn umem_id(&self) -> u32 {
+        self.umem_id
+    }
+}
+
+impl std::fmt::Debug for UmemOwner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "UmemOwner(fd {}, umem {})", self.fd.as_raw_fd(), self.umem_id)
+    }
 }
 
 pub struct XskSocket {
     fd: Arc<OwnedFd>,
+    /// Set when this socket registered its UMEM.
+    registered: Option<u32>,
     pub fill: FillRing,
     pub comp: CompRing,
     pub rx: Option<RxRing>,
@@ -44,6 +73,19 @@ pub struct XskSocket {
 impl XskSocket {
     /// Creates, maps and binds a socket on `ifindex`/`queue` over `umem`.
     pub fn create(umem: &Umem, ifindex: u32, queue: u32, sizes: RingSizes, flags: BindFlags) -> io::Result<XskSocket> {
+        if let BindFlags::Shared(owner) = &flags {
+            if owner.umem_id != umem.id() {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!(
+                        "socket {} registered UMEM {}, not UMEM {}: a socket shares only the UMEM its rings carry",
+                        owner.raw_fd(),
+                        owner.umem_id,
+                        umem.id()
+                    ),
+                ));
+            }
+        }
         let fd = sys::socket()?;
         if let BindFlags::Owner { .. } = flags {
             let reg = sys::XdpUmemReg {
@@ -68,29 +110,36 @@ impl XskSocket {
         }
         let offsets: sys::XdpMmapOffsets = sys::get_option(fd.as_raw_fd(), sys::XDP_MMAP_OFFSETS)?;
         let ledger = umem.ledger();
-        let map = |pgoff, off: sys::XdpRingOffset, entries, desc_size| {
-            let offsets =
-                RingOffsets { producer: off.producer, consumer: off.consumer, flags: off.flags, desc: off.desc };
-            RingRegion::map(&fd, pgoff, offsets, entries, desc_size)
+        let ring = |off: sys::XdpRingOffset| RingOffsets {
+            producer: off.producer,
+            consumer: off.consumer,
+            flags: off.flags,
+            desc: off.desc,
         };
         // The fill and completion rings must be mapped before bind: bind hands them to the
         // UMEM's buffer pool and the socket's offsets stop reaching them.
-        let fill = FillRing::new(map(sys::XDP_UMEM_PGOFF_FILL_RING, offsets.fr, sizes.fill, 8)?, ledger.clone());
-        let comp = CompRing::new(map(sys::XDP_UMEM_PGOFF_COMPLETION_RING, offsets.cr, sizes.comp, 8)?, ledger.clone());
+        let fill = FillRing::new(
+            RingRegion::map(&fd, sys::XDP_UMEM_PGOFF_FILL_RING, ring(offsets.fr), sizes.fill)?,
+            ledger.clone(),
+        );
+        let comp = CompRing::new(
+            RingRegion::map(&fd, sys::XDP_UMEM_PGOFF_COMPLETION_RING, ring(offsets.cr), sizes.comp)?,
+            ledger.clone(),
+        );
         let rx = if sizes.rx > 0 {
-            Some(RxRing::new(map(sys::XDP_PGOFF_RX_RING, offsets.rx, sizes.rx, 16)?, ledger.clone()))
+            Some(RxRing::new(RingRegion::map(&fd, sys::XDP_PGOFF_RX_RING, ring(offsets.rx), sizes.rx)?, ledger.clone()))
         } else {
             None
         };
         let tx = if sizes.tx > 0 {
-            Some(TxRing::new(map(sys::XDP_PGOFF_TX_RING, offsets.tx, sizes.tx, 16)?, ledger.clone()))
+            Some(TxRing::new(RingRegion::map(&fd, sys::XDP_PGOFF_TX_RING, ring(offsets.tx), sizes.tx)?, ledger.clone()))
         } else {
             None
         };
-        let (bind_flags, shared_fd) = match flags {
+        let (bind_flags, shared_fd) = match &flags {
             BindFlags::Owner { zerocopy: true } => (sys::XDP_ZEROCOPY | sys::XDP_USE_NEED_WAKEUP, None),
             BindFlags::Owner { zerocopy: false } => (sys::XDP_COPY | sys::XDP_USE_NEED_WAKEUP, None),
-            BindFlags::Shared { owner_fd } => (sys::XDP_SHARED_UMEM, Some(owner_fd)),
+            BindFlags::Shared(owner) => (sys::XDP_SHARED_UMEM, Some(owner.raw_fd())),
         };
         // A socket closed a moment ago may still hold the queue: the kernel releases its
         // buffer pool from a workqueue. Give that a moment before calling the queue taken.
@@ -103,13 +152,23 @@ impl XskSocket {
                 result => break result?,
             }
         }
-        #[repr(C)]
-        #[derive(Default)]
-        struct XdpOptions {
-            flags: u32,
-        }
-        let options: XdpOptions = sys::get_option(fd.as_raw_fd(), sys::XDP_OPTIONS)?;
-        Ok(XskSocket { fd: Arc::new(fd), fill, comp, rx, tx, zerocopy: options.flags & sys::XDP_OPTIONS_ZEROCOPY != 0 })
+        // `struct xdp_options` is one u32 of flags.
+        let options: u32 = sys::get_option(fd.as_raw_fd(), sys::XDP_OPTIONS)?;
+        let registered = matches!(flags, BindFlags::Owner { .. }).then(|| umem.id());
+        Ok(XskSocket {
+            fd: Arc::new(fd),
+            registered,
+            fill,
+            comp,
+            rx,
+            tx,
+            zerocopy: options & sys::XDP_OPTIONS_ZEROCOPY != 0,
+        })
+    }
+
+    /// For a socket that registered its UMEM: what another socket passes to share it.
+    pub fn umem_owner(&self) -> Option<UmemOwner> {
+        self.registered.map(|umem_id| UmemOwner { fd: self.fd.clone(), umem_id })
     }
 
     pub fn raw_fd(&self) -> RawFd {
@@ -159,5 +218,92 @@ impl XskStatsReader {
 impl std::fmt::Debug for XskStatsReader {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "XskStatsReader(fd {})", self.fd.as_raw_fd())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::root_or_skip;
+    use std::process::Command;
+    use umem::UmemConfig;
+
+    /// A network namespace of this test's own with a veth pair, deleted on drop (with the
+    /// veths in it), also when the test fails.
+    struct Netns(String);
+
+    impl Netns {
+        fn with_veth_pair(tag: &str) -> Netns {
+            let name = format!("pmdtest-{tag}-{}", std::process::id());
+            let ip = |args: &[&str]| {
+                let out = Command::new("ip").args(args).output().unwrap();
+                assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+            };
+            ip(&["netns", "add", &name]);
+            let netns = Netns(name);
+            ip(&["-n", &netns.0, "link", "add", "veth0", "type", "veth", "peer", "name", "veth1"]);
+            ip(&["-n", &netns.0, "link", "set", "veth0", "up"]);
+            ip(&["-n", &netns.0, "link", "set", "veth1", "up"]);
+            netns
+        }
+
+        /// Runs `f` on a thread inside the namespace.
+        fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+            let handle = std::fs::File::open(format!("/run/netns/{}", self.0)).unwrap();
+            std::thread::scope(|scope| {
+                scope
+                    .spawn(|| {
+                        // SAFETY: setns on an open netns fd changes only this thread's namespace.
+                        let ret = unsafe { libc::setns(handle.as_raw_fd(), libc::CLONE_NEWNET) };
+                        assert_eq!(ret, 0, "setns: {}", io::Error::last_os_error());
+                        f()
+                    })
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            })
+        }
+    }
+
+    impl Drop for Netns {
+        fn drop(&mut self) {
+            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
+        }
+    }
+
+    #[test]
+    fn a_ring_cannot_be_mapped_twice_nor_a_umem_shared_under_another() {
+        if !root_or_skip("a_ring_cannot_be_mapped_twice_nor_a_umem_shared_under_another") {
+            return;
+        }
+        crate::netdev::raise_memlock_limit();
+        let netns = Netns::with_veth_pair("map");
+        netns.run(|| {
+            let ifindex = bpf::ifindex("veth0").unwrap();
+            let config = UmemConfig { frame_count: 64, ..Default::default() };
+            let (a, _frames_a) = Umem::create(&config).unwrap();
+            let (b, _frames_b) = Umem::create(&config).unwrap();
+            let sizes = RingSizes { fill: 32, comp: 32, rx: 32, tx: 32 };
+            let owner = XskSocket::create(&a, ifindex, 0, sizes, BindFlags::Owner { zerocopy: false }).unwrap();
+            let fd = owner.raw_fd();
+            let offsets = sys::get_option::<sys::XdpMmapOffsets>(fd, sys::XDP_MMAP_OFFSETS).unwrap();
+            let rx = offsets.rx;
+            let rx = RingOffsets { producer: rx.producer, consumer: rx.consumer, flags: rx.flags, desc: rx.desc };
+            // A second rx ring end would be a second consumer of the same descriptors.
+            let err = RingRegion::<umem::XdpDesc>::map(&fd, sys::XDP_PGOFF_RX_RING, rx, 32).unwrap_err();
+            assert_eq!(err.kind(), io::ErrorKind::AlreadyExists, "{err}");
+            assert!(err.to_string().contains("one mapping per ring"), "{err}");
+
+            // Sharing a's registration under rings that carry b's frames is refused before
+            // any socket exists.
+            let share = BindFlags::Shared(owner.umem_owner().expect("the owner registered a"));
+            let err = XskSocket::create(&b, ifindex, 0, sizes, share).err().expect("b is not the owner's UMEM");
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+            assert!(err.to_string().contains(&format!("registered UMEM {}, not UMEM {}", a.id(), b.id())), "{err}");
+
+            // Once the socket is gone, so are its mappings: a new socket maps its rings.
+            drop(owner);
+            let again = XskSocket::create(&a, ifindex, 0, sizes, BindFlags::Owner { zerocopy: false }).unwrap();
+            assert!(again.umem_owner().is_some());
+        });
     }
 }

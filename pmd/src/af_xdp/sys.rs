@@ -1,8 +1,15 @@
 //! The AF_XDP socket system calls and `<linux/if_xdp.h>` layouts.
+//!
+//! The socket options are reached only through this crate: `XDP_UMEM_REG` with an arbitrary
+//! address would let the kernel write anywhere in the process, so the generic option calls
+//! are `pub(crate)` and bounded by [`bytemuck::Pod`] (every byte pattern the kernel writes is
+//! a valid value, and no padding is read), and [`super::XskSocket`] is the one caller.
 
 use std::io;
 use std::mem::size_of;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+
+use bytemuck::{Pod, Zeroable};
 
 pub const AF_XDP: i32 = 44;
 pub const SOL_XDP: i32 = 283;
@@ -37,7 +44,7 @@ pub const XDP_UMEM_PGOFF_COMPLETION_RING: u64 = 0x1_8000_0000;
 /// `struct xdp_umem_reg` (with the 6.8+ `tx_metadata_len`; older kernels accept the
 /// shorter prefix, so we pass the size they know when they refuse the long one).
 #[repr(C)]
-#[derive(Default)]
+#[derive(Clone, Copy, Default, Pod, Zeroable)]
 pub struct XdpUmemReg {
     pub addr: u64,
     pub len: u64,
@@ -48,7 +55,7 @@ pub struct XdpUmemReg {
 }
 
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
 pub struct XdpRingOffset {
     pub producer: u64,
     pub consumer: u64,
@@ -57,7 +64,7 @@ pub struct XdpRingOffset {
 }
 
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
 pub struct XdpMmapOffsets {
     pub rx: XdpRingOffset,
     pub tx: XdpRingOffset,
@@ -67,7 +74,7 @@ pub struct XdpMmapOffsets {
 
 /// `struct xdp_statistics`: what the kernel dropped or could not do for one socket.
 #[repr(C)]
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 pub struct XdpStatistics {
     pub rx_dropped: u64,
     pub rx_invalid_descs: u64,
@@ -102,31 +109,41 @@ pub fn socket() -> io::Result<OwnedFd> {
 }
 
 /// setsockopt(SOL_XDP, name) with a plain-old-data value.
-pub fn set_option<T>(fd: &OwnedFd, name: i32, value: &T) -> io::Result<()> {
-    set_option_sized(fd, name, value, size_of::<T>())
+pub(crate) fn set_option<T: Pod>(fd: &OwnedFd, name: i32, value: &T) -> io::Result<()> {
+    set_option_bytes(fd, name, bytemuck::bytes_of(value))
 }
 
-/// As [`set_option`], passing only the first `len` bytes of `value`.
-pub fn set_option_sized<T>(fd: &OwnedFd, name: i32, value: &T, len: usize) -> io::Result<()> {
-    assert!(len <= size_of::<T>());
-    // SAFETY: `value` points to at least `len` readable bytes of a repr(C) value.
+/// setsockopt(SOL_XDP, name) with the bytes of a value (a prefix of a longer struct, for
+/// kernels that know only its first fields).
+pub(crate) fn set_option_bytes(fd: &OwnedFd, name: i32, value: &[u8]) -> io::Result<()> {
+    // SAFETY: `value` is `value.len()` readable, initialised bytes; the kernel only reads them.
     check(unsafe {
-        libc::setsockopt(fd.as_raw_fd(), SOL_XDP, name, (value as *const T).cast(), len as libc::socklen_t)
+        libc::setsockopt(fd.as_raw_fd(), SOL_XDP, name, value.as_ptr().cast(), value.len() as libc::socklen_t)
     })
     .map(drop)
 }
 
 /// getsockopt(SOL_XDP, name) into a zeroed plain-old-data value.
-pub fn get_option<T: Default>(fd: RawFd, name: i32) -> io::Result<T> {
-    let mut value = T::default();
-    let mut len = size_of::<T>() as libc::socklen_t;
-    // SAFETY: `value` is a writable repr(C) value of `len` bytes; the kernel writes at most
-    // `len` bytes and reports how many.
-    check(unsafe { libc::getsockopt(fd, SOL_XDP, name, (&mut value as *mut T).cast(), &mut len) })?;
+pub(crate) fn get_option<T: Pod>(fd: RawFd, name: i32) -> io::Result<T> {
+    let mut value = T::zeroed();
+    let bytes = bytemuck::bytes_of_mut(&mut value);
+    let mut len = bytes.len() as libc::socklen_t;
+    // SAFETY: `bytes` is writable for `len` bytes; the kernel writes at most `len` bytes
+    // (and reports how many), and any bytes are a valid `T` (`T: Pod`).
+    check(unsafe { libc::getsockopt(fd, SOL_XDP, name, bytes.as_mut_ptr().cast(), &mut len) })?;
     Ok(value)
 }
 
-pub fn bind(fd: &OwnedFd, ifindex: u32, queue: u32, flags: u16, shared_umem_fd: Option<RawFd>) -> io::Result<()> {
+/// bind(2) of an AF_XDP socket; with `XDP_SHARED_UMEM` the socket uses the UMEM registered
+/// on `shared_umem_fd`, so only [`super::XskSocket::create`] (which checks that UMEM is the
+/// one its rings carry frames of) calls it.
+pub(crate) fn bind(
+    fd: &OwnedFd,
+    ifindex: u32,
+    queue: u32,
+    flags: u16,
+    shared_umem_fd: Option<RawFd>,
+) -> io::Result<()> {
     let addr = SockaddrXdp {
         sxdp_family: AF_XDP as u16,
         sxdp_flags: flags,
