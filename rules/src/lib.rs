@@ -94,6 +94,7 @@ pub mod key;
 pub mod linear;
 pub mod parse;
 pub mod rule;
+pub mod tc_words;
 pub mod tss;
 
 pub use classbench::{parse_classbench, parse_trace, parse_trace_file};
@@ -101,8 +102,8 @@ pub use fast::Fast;
 pub use key::{Family, PacketKey};
 pub use linear::Linear;
 pub use parse::{
-    parse, parse_as, parse_checked, parse_file, parse_file_checked, ActionCheck, Format, ParseError, MAX_LINE_BYTES,
-    MAX_RULES_FILE_BYTES, MAX_TOKEN_BYTES, MAX_TRACE_FILE_BYTES,
+    parse, parse_as, parse_checked, parse_file, parse_file_checked, parse_file_noted, parse_noted, ActionCheck, Format,
+    ParseError, MAX_LINE_BYTES, MAX_RULES_FILE_BYTES, MAX_TOKEN_BYTES, MAX_TRACE_FILE_BYTES,
 };
 pub use rule::{Action, Keys, Masked, PortMatch, Prefix, Protocol, Rule, RuleSet};
 

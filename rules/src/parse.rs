@@ -90,6 +90,7 @@ use std::str::FromStr;
 
 use crate::key::{Family, IP_FLAG_FIRSTFRAG, IP_FLAG_FRAG};
 use crate::rule::{Action, Keys, Masked, PortMatch, Prefix, Protocol, Rule, RuleSet};
+use crate::tc_words::{self, parse_in, Base, NumError};
 
 /// One problem in a rule file, shown as `file:line:col: message` (`file: message` when it is
 /// about the whole file, e.g. it cannot be read: then `line` and `col` are 0).
@@ -157,8 +158,16 @@ pub type ActionCheck<'a> = &'a dyn Fn(&Action) -> Result<(), String>;
 /// [`parse`], with `check` run on every action, so a bad action argument is reported
 /// together with every other error of the file.
 pub fn parse_checked(file: &str, text: &str, check: ActionCheck) -> Result<RuleSet, Vec<ParseError>> {
+    parse_noted(file, text, check).map(|(set, _)| set)
+}
+
+/// [`parse_checked`], and the warnings of a file that parsed (`message` starts with
+/// `warning: `): where tc reads a number otherwise than as decimal (`ip_proto 17` is 0x17
+/// to tc), for `rules check --explain`.
+pub fn parse_noted(file: &str, text: &str, check: ActionCheck) -> Result<(RuleSet, Vec<ParseError>), Vec<ParseError>> {
     let mut rules = Vec::new();
     let mut errors = Vec::new();
+    let mut notes = Vec::new();
     let mut prio = 1;
     for (index, raw) in text.lines().enumerate() {
         let line = index + 1;
@@ -174,6 +183,12 @@ pub fn parse_checked(file: &str, text: &str, check: ActionCheck) -> Result<RuleS
                     continue;
                 }
                 prio = parsed.prio.unwrap_or(prio);
+                notes.extend(parsed.notes.into_iter().map(|(col, note)| ParseError {
+                    file: file.to_string(),
+                    line,
+                    col,
+                    message: format!("warning: {note}"),
+                }));
                 rules.push(Rule {
                     line,
                     action_col: parsed.action_col,
@@ -192,10 +207,16 @@ pub fn parse_checked(file: &str, text: &str, check: ActionCheck) -> Result<RuleS
         }
     }
     if errors.is_empty() {
-        Ok(RuleSet::new(rules))
+        Ok((RuleSet::new(rules), notes))
     } else {
         Err(errors)
     }
+}
+
+/// [`parse_noted`] on a native rules file.
+pub fn parse_file_noted(path: &Path, check: ActionCheck) -> Result<(RuleSet, Vec<ParseError>), Vec<ParseError>> {
+    let text = read_text(path, MAX_RULES_FILE_BYTES)?;
+    parse_noted(&path.display().to_string(), &text, check)
 }
 
 /// Reads text in either format.
@@ -355,51 +376,9 @@ pub const KEYS: [&str; 17] = [
     "enc_dst_port",
 ];
 
-/// Words of a line other than keys (for "did you mean").
-const WORDS: [&str; 20] = [
-    "prio", "pref", "protocol", "chain", "action", "flower", "skip_sw", "skip_hw", "dev", "ingress", "egress",
-    "parent", "handle", "classid", "flowid", "root", "block", "verbose", "tc", "filter",
-];
-
-/// flower keys this language does not have (a clearer message than "unknown key").
-const FLOWER_UNSUPPORTED: [&str; 26] = [
-    "indev",
-    "eth_type",
-    "vlan_ethtype",
-    "cvlan_id",
-    "cvlan_prio",
-    "cvlan_ethtype",
-    "mpls",
-    "mpls_label",
-    "mpls_tc",
-    "mpls_bos",
-    "mpls_ttl",
-    "icmp_type",
-    "icmp_code",
-    "arp_tip",
-    "arp_sip",
-    "arp_op",
-    "arp_tha",
-    "arp_sha",
-    "enc_src_port",
-    "enc_tos",
-    "enc_ttl",
-    "enc_opts",
-    "geneve_opts",
-    "ct_state",
-    "ct_zone",
-    "ct_mark",
-];
-
 const ACTIONS: [&str; 7] = ["drop", "pass", "fwd", "reflect", "encap", "decap", "ttl-dec"];
 
 const EXPECTED_ACTION: &str = "drop, pass, fwd PORT, reflect, encap SPEC, decap or ttl-dec";
-
-/// Why a word is not a number in range.
-enum NumError {
-    NotNumber,
-    TooBig,
-}
 
 /// Decimal or `0x` hex.
 fn parse_u64(text: &str) -> Result<u64, NumError> {
@@ -422,8 +401,62 @@ fn number(what: impl fmt::Display, text: &str, max: u64) -> Result<u64, String> 
     }
 }
 
-fn masked_u8(what: &str, text: &str) -> Result<Masked<u8>, String> {
-    let (value, mask) = split_mask(what, text, 0xff)?;
+/// A number as tc reads this value (`base`, see [`crate::tc_words`]) in `0..=max`; a
+/// warning in `notes` where tc's reading differs from the decimal one.
+fn number_in(
+    what: impl fmt::Display,
+    text: &str,
+    max: u64,
+    base: Base,
+    notes: &mut Vec<String>,
+) -> Result<u64, String> {
+    let shown_max = if base == Base::Hex { format!("{max:#x}") } else { max.to_string() };
+    match parse_in(text, base) {
+        Ok(n) if n <= max => {
+            let digits_only = text.len() > 1 && text.chars().all(|c| c.is_ascii_digit());
+            if digits_only && base == Base::Hex {
+                notes.push(format!("{what} {text} is 0x{text} ({n}) to tc, which reads it in hex"));
+            } else if digits_only && base == Base::Auto && text.starts_with('0') {
+                notes.push(format!("{what} {text} is octal to tc ({n})"));
+            }
+            Ok(n)
+        }
+        Ok(n) if base == Base::Hex && !text.starts_with("0x") => {
+            Err(format!("{what} {text} (0x{text} = {n} to tc, which reads it in hex) is out of range 0..={shown_max}"))
+        }
+        Ok(_) | Err(NumError::TooBig) => Err(format!("{what} {text} is out of range 0..={shown_max}")),
+        Err(NumError::NotNumber) => Err(format!(
+            "{what} expects {}, found '{text}'",
+            match base {
+                Base::Dec => "a decimal number (tc reads it in base 10)",
+                Base::Hex => "a hexadecimal number (tc reads it in base 16, 0x optional)",
+                Base::Auto => "a number (decimal, 0x hex or 0-prefixed octal, as tc reads it)",
+            }
+        )),
+    }
+}
+
+/// `ip_tos` / `ip_ttl` (f_flower.c `flower_parse_ip_tos_ttl`): the value decimal, else hex;
+/// the mask hex.
+fn tos_ttl(what: &str, text: &str, notes: &mut Vec<String>) -> Result<Masked<u8>, String> {
+    let (value, mask) = match text.split_once('/') {
+        Some((value, mask)) => (value, Some(mask)),
+        None => (text, None),
+    };
+    let value = match parse_in(value, Base::Dec) {
+        Ok(_) => number_in(what, value, 0xff, Base::Dec, notes)?,
+        Err(_) => {
+            let n = number_in(what, value, 0xff, Base::Hex, notes)?;
+            if !value.starts_with("0x") {
+                notes.push(format!("{what} {value} is not decimal, so tc reads it in hex: 0x{value} ({n})"));
+            }
+            n
+        }
+    };
+    let mask = match mask {
+        Some(mask) => number_in(format_args!("{what} mask"), mask, 0xff, Base::Hex, notes)?,
+        None => 0xff,
+    };
     Ok(Masked::<u8>::new(value as u8, mask as u8))
 }
 
@@ -468,22 +501,31 @@ fn masked_mac(what: &str, text: &str) -> Result<Masked<u64>, String> {
     Ok(Masked::<u64>::new(value, mask))
 }
 
-fn ip_proto(text: &str) -> Result<u8, String> {
-    Ok(match text {
-        "tcp" => 6,
-        "udp" => 17,
-        "sctp" => 132,
-        "icmp" => 1,
-        "icmpv6" => 58,
-        _ => match parse_u64(text) {
-            Err(NumError::NotNumber) => {
-                return Err(format!(
-                    "ip_proto expects tcp, udp, sctp, icmp, icmpv6 or a number 0..=255, found '{text}'"
-                ))
-            }
-            _ => number("ip_proto", text, 255)? as u8,
-        },
-    })
+/// `ip_proto` (f_flower.c `flower_parse_ip_proto`): tcp, udp, sctp, icmp, icmpv6 or their
+/// abbreviations, l2tp, esp, ah, else a hex number (`17` is 0x17 = 23, not UDP).
+fn ip_proto(text: &str, notes: &mut Vec<String>) -> Result<u8, String> {
+    if let Some(proto) = tc_words::ip_proto_word(text) {
+        return Ok(proto);
+    }
+    let mut own = Vec::new();
+    let proto = match parse_in(text, Base::Hex) {
+        Err(NumError::NotNumber) => {
+            return Err(format!(
+                "ip_proto expects tcp, udp, sctp, icmp, icmpv6, l2tp, esp, ah or a hex number (tc reads 17 as 0x17), found '{text}'"
+            ))
+        }
+        _ => number_in("ip_proto", text, 255, Base::Hex, &mut own)? as u8,
+    };
+    for mut note in own {
+        let decimal = text.parse::<u8>().ok();
+        if let Some(name) = decimal.and_then(ip_proto_name) {
+            note.push_str(&format!("; for {} write {name}", name.to_uppercase()));
+        } else if let Some(d) = decimal {
+            note.push_str(&format!("; for protocol {d} write 0x{d:x}"));
+        }
+        notes.push(note);
+    }
+    Ok(proto)
 }
 
 fn ip_proto_name(proto: u8) -> Option<&'static str> {
@@ -534,17 +576,21 @@ pub(crate) fn prefix(what: &str, text: &str) -> Result<Prefix, String> {
     }
 }
 
-fn port_match(what: &str, text: &str) -> Result<PortMatch, String> {
+/// A port as tc reads it (decimal, or a decimal range `LO-HI`); `PORT/MASK` (this
+/// language's own, which tc does not read) takes decimal or `0x` hex.
+fn port_match(what: &str, text: &str, notes: &mut Vec<String>) -> Result<PortMatch, String> {
     if let Some((lo, hi)) = text.split_once('-') {
-        let lo = number(what, lo, 0xffff)? as u16;
-        let hi = number(what, hi, 0xffff)? as u16;
+        let lo = number_in(what, lo, 0xffff, Base::Dec, notes)? as u16;
+        let hi = number_in(what, hi, 0xffff, Base::Dec, notes)? as u16;
         if lo > hi {
             return Err(format!("{what} range {text} is empty (the low end is above the high end)"));
         }
         Ok(PortMatch::Range { lo, hi })
-    } else {
+    } else if text.contains('/') {
         let (value, mask) = split_mask(what, text, 0xffff)?;
         Ok(PortMatch::Masked(Masked::<u16>::new(value as u16, mask as u16)))
+    } else {
+        Ok(PortMatch::Masked(Masked::<u16>::exact(number_in(what, text, 0xffff, Base::Dec, notes)? as u16)))
     }
 }
 
@@ -598,29 +644,39 @@ fn expected_value(key: &str) -> &'static str {
     }
 }
 
-/// Sets `key` in `keys` from its value word.
-fn set_key(keys: &mut Keys, key: &str, text: &str) -> Result<(), String> {
+/// Sets `key` in `keys` from its value word, read as tc reads it; `notes` gets a warning
+/// where tc's reading differs from the decimal one.
+fn set_key(keys: &mut Keys, key: &str, text: &str, notes: &mut Vec<String>) -> Result<(), String> {
     match key {
         "src_mac" => keys.src_mac = Some(masked_mac(key, text)?),
         "dst_mac" => keys.dst_mac = Some(masked_mac(key, text)?),
-        "vlan_id" => keys.vlan_id = Some(number(key, text, 4095)? as u16),
-        "vlan_prio" => keys.vlan_prio = Some(number(key, text, 7)? as u8),
-        "ip_proto" => keys.ip_proto = Some(ip_proto(text)?),
+        "vlan_id" => keys.vlan_id = Some(number_in(key, text, 4095, Base::Dec, notes)? as u16),
+        "vlan_prio" => keys.vlan_prio = Some(number_in(key, text, 7, Base::Dec, notes)? as u8),
+        "ip_proto" => keys.ip_proto = Some(ip_proto(text, notes)?),
         "src_ip" => keys.src_ip = Some(prefix(key, text)?),
         "dst_ip" => keys.dst_ip = Some(prefix(key, text)?),
-        "src_port" => keys.src_port = Some(port_match(key, text)?),
-        "dst_port" => keys.dst_port = Some(port_match(key, text)?),
-        "ip_tos" => keys.ip_tos = Some(masked_u8(key, text)?),
-        "ip_ttl" => keys.ip_ttl = Some(masked_u8(key, text)?),
+        "src_port" => keys.src_port = Some(port_match(key, text, notes)?),
+        "dst_port" => keys.dst_port = Some(port_match(key, text, notes)?),
+        "ip_tos" => keys.ip_tos = Some(tos_ttl(key, text, notes)?),
+        "ip_ttl" => keys.ip_ttl = Some(tos_ttl(key, text, notes)?),
         "tcp_flags" => {
-            let (value, mask) = split_mask(key, text, 0xfff)?;
+            // f_flower.c `flower_parse_tcp_flags`: value and mask hex (`10` is 0x10, ACK).
+            let (value, mask) = match text.split_once('/') {
+                Some((value, mask)) => (value, Some(mask)),
+                None => (text, None),
+            };
+            let value = number_in(key, value, 0xfff, Base::Hex, notes)?;
+            let mask = match mask {
+                Some(mask) => number_in("tcp_flags mask", mask, 0xfff, Base::Hex, notes)?,
+                None => 0xfff,
+            };
             keys.tcp_flags = Some(Masked::<u16>::new(value as u16, mask as u16));
         }
         "ip_flags" => keys.ip_flags = Some(ip_flags(text)?),
-        "enc_key_id" => keys.enc_key_id = Some(number(key, text, u64::from(u32::MAX))? as u32),
+        "enc_key_id" => keys.enc_key_id = Some(number_in(key, text, u64::from(u32::MAX), Base::Dec, notes)? as u32),
         "enc_src_ip" => keys.enc_src_ip = Some(prefix(key, text)?),
         "enc_dst_ip" => keys.enc_dst_ip = Some(prefix(key, text)?),
-        "enc_dst_port" => keys.enc_dst_port = Some(number(key, text, 0xffff)? as u16),
+        "enc_dst_port" => keys.enc_dst_port = Some(number_in(key, text, 0xffff, Base::Dec, notes)? as u16),
         _ => unreachable!("set_key is called with names from KEYS"),
     }
     Ok(())
@@ -686,6 +742,8 @@ struct ParsedLine {
     keys: Keys,
     action: Action,
     action_col: usize,
+    /// Warnings (col, message) for `rules check --explain`.
+    notes: Vec<(usize, String)>,
 }
 
 /// Where a key and its value were written, for the checks across keys.
@@ -707,6 +765,10 @@ struct LineParser<'a> {
     keys: Keys,
     action: Option<Action>,
     action_col: usize,
+    /// The word `flower` has been read (tc's abbreviations then prefer flower's keys).
+    flower_seen: bool,
+    /// Warnings (col, message): where tc reads a number otherwise than as decimal.
+    notes: Vec<(usize, String)>,
 }
 
 /// `Ok(None)` for a blank or comment line; errors as (col, message).
@@ -729,6 +791,8 @@ fn parse_line(raw: &str) -> Result<Option<ParsedLine>, Vec<(usize, String)>> {
         keys: Keys::default(),
         action: None,
         action_col: 0,
+        flower_seen: false,
+        notes: Vec::new(),
     };
     if p.tc_prefix() {
         p.items();
@@ -737,9 +801,14 @@ fn parse_line(raw: &str) -> Result<Option<ParsedLine>, Vec<(usize, String)>> {
         p.check_across_keys();
     }
     match p.action {
-        Some(action) if p.errors.is_empty() => {
-            Ok(Some(ParsedLine { prio: p.prio, protocol: p.protocol, keys: p.keys, action, action_col: p.action_col }))
-        }
+        Some(action) if p.errors.is_empty() => Ok(Some(ParsedLine {
+            prio: p.prio,
+            protocol: p.protocol,
+            keys: p.keys,
+            action,
+            action_col: p.action_col,
+            notes: p.notes,
+        })),
         _ => Err(p.errors),
     }
 }
@@ -830,82 +899,126 @@ impl<'a> LineParser<'a> {
     }
 
     /// The items up to and including the action. Stops at a word it cannot place, since what
-    /// follows it cannot be read reliably.
+    /// follows it cannot be read reliably. Words are read as tc reads them: whole, or as
+    /// tc's abbreviations ([`tc_words::resolve`]: `proto` is `protocol`).
     fn items(&mut self) {
         while let Some(token) = self.next() {
             let word = token.text;
-            if is_action_word(word) {
+            if word == "flower" {
+                self.flower_seen = true;
+                continue;
+            }
+            let option = tc_words::resolve(word, self.flower_seen);
+            if word == "actions" || option == Some("action") {
                 self.action(token);
                 return;
             }
-            if let Some(&key) = KEYS.iter().find(|&&k| k == word) {
+            // What a value's error adds when the word was an abbreviation.
+            let abbreviated = match option {
+                // `prio` and `pref` are this language's own words too.
+                Some(option) if option != word && !matches!(word, "prio" | "pref") => {
+                    format!(" ('{word}' is tc's abbreviation of {option})")
+                }
+                _ => String::new(),
+            };
+            let name = option.unwrap_or(word);
+            if let Some(&key) = KEYS.iter().find(|&&k| k == name) {
                 let Some(value) = self.value(token, expected_value(key)) else { continue };
                 if self.first_time(key, token) {
-                    match set_key(&mut self.keys, key, value.text) {
+                    let mut notes = Vec::new();
+                    match set_key(&mut self.keys, key, value.text, &mut notes) {
                         Ok(()) => self.at.push(KeyAt { key, key_col: token.col, value_col: value.col }),
-                        Err(message) => self.error(value.col, message),
+                        Err(message) => self.error(value.col, format!("{message}{abbreviated}")),
                     }
+                    self.notes.extend(notes.into_iter().map(|note| (value.col, note)));
                 }
                 continue;
             }
-            match word {
+            match name {
+                // tc_filter.c: `get_u32(.., 0)`; tc itself stops at 0xffff, this language at
+                // 2^32-1 (large ClassBench sets keep one prio per rule).
                 "prio" | "pref" | "preference" | "priority" => {
                     let Some(value) = self.value(token, expected_value("prio")) else { continue };
                     if self.first_time("prio", token) {
-                        match number(word, value.text, u64::from(u32::MAX)) {
+                        let mut notes = Vec::new();
+                        match number_in(word, value.text, u64::from(u32::MAX), Base::Auto, &mut notes) {
                             Ok(prio) => self.prio = Some(prio as u32),
-                            Err(message) => self.error(value.col, message),
+                            Err(message) => self.error(value.col, format!("{message}{abbreviated}")),
                         }
+                        self.notes.extend(notes.into_iter().map(|note| (value.col, note)));
                     }
                 }
                 "protocol" => {
                     let Some(value) = self.value(token, expected_value("protocol")) else { continue };
                     if self.first_time("protocol", token) {
-                        match value.text.to_ascii_lowercase().as_str() {
-                            "ip" | "ipv4" => self.protocol = Protocol::Ipv4,
-                            "ipv6" => self.protocol = Protocol::Ipv6,
-                            "802.1q" | "802.1ad" => self.protocol = Protocol::Vlan,
-                            "all" => self.protocol = Protocol::All,
-                            _ => self.error(
-                                value.col,
-                                format!("protocol expects ip, ipv6, 802.1q, 802.1ad or all, found '{}'", value.text),
-                            ),
-                        }
+                        self.protocol(value, &abbreviated);
                     }
                 }
                 "chain" => {
                     let Some(value) = self.value(token, expected_value("chain")) else { continue };
-                    if self.first_time("chain", token) && !matches!(parse_u64(value.text), Ok(0)) {
+                    if self.first_time("chain", token) && !matches!(parse_in(value.text, Base::Auto), Ok(0)) {
                         self.error(
                             value.col,
                             format!("chain {} is not supported: rules live in chain 0 (there is no goto)", value.text),
                         );
                     }
                 }
-                // tc words that take a value and do not change the rule's meaning.
+                // tc words that take a value and do not change the rule's meaning here:
+                // `block N` shares a filter among devices, and rules here apply to every port.
                 "dev" | "parent" | "handle" | "classid" | "flowid" | "block" => {
                     self.value(token, "a value");
                 }
-                "flower" | "ingress" | "egress" | "root" | "skip_sw" | "skip_hw" | "verbose" => {}
+                "ingress" | "root" | "skip_hw" | "verbose" => {}
                 "u32" | "bpf" | "matchall" | "basic" | "fw" | "route" | "flow" | "cgroup" | "tcindex" | "rsvp" => {
                     self.error(token.col, format!("only flower filters can be read, this is a '{word}' filter"));
                     return;
                 }
-                _ if FLOWER_UNSUPPORTED.contains(&word) => {
-                    self.error(
-                        token.col,
-                        format!("flower key '{word}' is not supported here (keys: {})", KEYS.join(", ")),
-                    );
+                _ if tc_words::unsupported_reason(name).is_some() => {
+                    let reason = tc_words::unsupported_reason(name).unwrap_or_default();
+                    let what =
+                        if tc_words::FLOWER_WORDS.iter().any(|&(o, _)| o == name) { "flower key" } else { "tc word" };
+                    self.error(token.col, format!("{what} '{word}'{abbreviated} is not supported here: {reason}"));
                     return;
                 }
                 _ => {
-                    let hint = did_you_mean(word, KEYS.iter().chain(WORDS.iter()).copied());
+                    let vocabulary =
+                        tc_words::FILTER_WORDS.iter().chain(tc_words::FLOWER_WORDS.iter()).map(|&(o, _)| o);
+                    let hint = if matches!(word, "icmp_type" | "icmp_code") {
+                        " (flower spells ICMP's type and code `type` and `code`)".to_string()
+                    } else {
+                        did_you_mean(word, vocabulary.chain(["prio", "pref", "flower"]))
+                    };
                     self.error(token.col, format!("unknown key '{word}'{hint}"));
                     return;
                 }
             }
         }
         self.error(end_col(self.content), format!("missing action (expected `action {EXPECTED_ACTION}`)"));
+    }
+
+    /// `protocol`: an ethertype by tc's name or number (lib/ll_proto.c, `get_be16(.., 0)`).
+    fn protocol(&mut self, value: Token<'a>, abbreviated: &str) {
+        let text = value.text;
+        let known = "ip, ipv6, 802.1q, 802.1ad, all or an ethertype number";
+        let Some((id, name)) = tc_words::ethertype(text) else {
+            let hint = if text.eq_ignore_ascii_case("ipv4") { " (tc calls IPv4 'ip')" } else { "" };
+            self.error(value.col, format!("protocol expects {known}, found '{text}'{hint}{abbreviated}"));
+            return;
+        };
+        self.protocol = match id {
+            0x0800 => Protocol::Ipv4,
+            0x86dd => Protocol::Ipv6,
+            0x8100 | 0x88a8 => Protocol::Vlan,
+            0x0003 => Protocol::All,
+            _ => {
+                let name = if name.is_empty() { String::new() } else { format!(" ({name})") };
+                self.error(
+                    value.col,
+                    format!("protocol {text}{name} is not matched here: rules match {known} (0x800, 0x86dd, 0x8100, 0x88a8, 0x3)"),
+                );
+                return;
+            }
+        };
     }
 
     /// The action after the word `action`, then the end of the line.
@@ -1150,9 +1263,10 @@ impl fmt::Display for Rule {
             write!(f, " vlan_prio {prio}")?;
         }
         if let Some(proto) = k.ip_proto {
+            // tc reads an ip_proto number in hex.
             match ip_proto_name(proto) {
                 Some(name) => write!(f, " ip_proto {name}")?,
-                None => write!(f, " ip_proto {proto}")?,
+                None => write!(f, " ip_proto {proto:#x}")?,
             }
         }
         if let Some(p) = k.src_ip {
@@ -1181,8 +1295,13 @@ impl fmt::Display for Rule {
         }
         if let Some(m) = k.tcp_flags {
             // The field has 12 bits: a mask over 16 (Masked::exact) means the same as 0xfff.
-            f.write_str(" tcp_flags ")?;
-            write_masked(f, (m.value & 0xfff).into(), (m.mask & 0xfff).into(), 0xfff)?;
+            // tc reads tcp_flags (value and mask) in hex.
+            let (value, mask) = (m.value & 0xfff, m.mask & 0xfff);
+            if mask == 0xfff {
+                write!(f, " tcp_flags {value:#x}")?;
+            } else {
+                write!(f, " tcp_flags {value:#x}/{mask:#x}")?;
+            }
         }
         if let Some(m) = k.ip_flags {
             if m.mask & (IP_FLAG_FRAG | IP_FLAG_FIRSTFRAG) != 0 {
@@ -1259,10 +1378,23 @@ mod tests {
         let k = keys("dst_mac 02:00:00:00:ab:cd/24 action drop");
         assert_eq!(k.dst_mac, Some(Masked::<u64>::new(0x0200_0000_0000, 0xffff_ff00_0000)));
         assert_eq!(keys("vlan_id 4095 action drop").vlan_id, Some(4095));
-        assert_eq!(keys("vlan_id 0x10 action drop").vlan_id, Some(16));
+        // tc reads VLAN ids in decimal only (f_flower.c `get_u16(.., 10)`).
+        assert_eq!(keys("vlan_id 010 action drop").vlan_id, Some(10));
         assert_eq!(keys("vlan_prio 7 action drop").vlan_prio, Some(7));
         for (name, proto) in
-            [("tcp", 6), ("udp", 17), ("sctp", 132), ("icmp", 1), ("icmpv6", 58), ("47", 47), ("0xff", 255)]
+            // Numbers in hex, as tc reads them: 47 is 0x47; abbreviations as tc's `matches`.
+            [
+                ("tcp", 6),
+                ("udp", 17),
+                ("sctp", 132),
+                ("icmp", 1),
+                ("icmpv6", 58),
+                ("47", 0x47),
+                ("0xff", 255),
+                ("2f", 47),
+                ("u", 17),
+                ("esp", 50),
+            ]
         {
             assert_eq!(keys(&format!("ip_proto {name} action drop")).ip_proto, Some(proto), "{name}");
         }
@@ -1282,6 +1414,12 @@ mod tests {
         assert_eq!(keys("ip_tos 0x10 action drop").ip_tos, Some(Masked::<u8>::exact(0x10)));
         assert_eq!(keys("ip_tos 0x10/0xfc action drop").ip_tos, Some(Masked::<u8>::new(0x10, 0xfc)));
         assert_eq!(keys("ip_ttl 1 action drop").ip_ttl, Some(Masked::<u8>::exact(1)));
+        // The value decimal (else hex), the mask hex: f_flower.c `flower_parse_ip_tos_ttl`.
+        assert_eq!(keys("ip_ttl 40/ff action drop").ip_ttl, Some(Masked::<u8>::new(40, 0xff)));
+        assert_eq!(keys("ip_tos 9/08 action drop").ip_tos, Some(Masked::<u8>::new(8, 8)));
+        assert_eq!(keys("ip_tos 1f action drop").ip_tos, Some(Masked::<u8>::exact(0x1f)));
+        // tcp_flags in hex, value and mask: 10 is 0x10 (ACK).
+        assert_eq!(keys("ip_proto tcp tcp_flags 10/12 action drop").tcp_flags, Some(Masked::<u16>::new(0x10, 0x12)));
         assert_eq!(keys("ip_proto tcp tcp_flags 0x02/0x12 action drop").tcp_flags, Some(Masked::<u16>::new(2, 0x12)));
         assert_eq!(keys("ip_proto tcp tcp_flags 0x02 action drop").tcp_flags, Some(Masked::<u16>::new(2, 0xfff)));
         let frag = IP_FLAG_FRAG;
@@ -1307,10 +1445,13 @@ mod tests {
             ("dst_mac 02:00:00:00:00:0g action drop", "r.rules:1:9: dst_mac expects a MAC address aa:bb:cc:dd:ee:ff, optionally /MASK or /LEN, found '02:00:00:00:00:0g'"),
             ("dst_mac 02:00:00:00:00:01/49 action drop", "r.rules:1:9: dst_mac prefix length 49 is out of range 0..=48"),
             ("vlan_id 5000 action drop", "r.rules:1:9: vlan_id 5000 is out of range 0..=4095"),
-            ("vlan_id ten action drop", "r.rules:1:9: vlan_id expects a number (decimal or 0x hex), found 'ten'"),
+            ("vlan_id ten action drop", "r.rules:1:9: vlan_id expects a decimal number (tc reads it in base 10), found 'ten'"),
             ("vlan_prio 8 action drop", "r.rules:1:11: vlan_prio 8 is out of range 0..=7"),
-            ("ip_proto tcpp action drop", "r.rules:1:10: ip_proto expects tcp, udp, sctp, icmp, icmpv6 or a number 0..=255, found 'tcpp'"),
-            ("ip_proto 256 action drop", "r.rules:1:10: ip_proto 256 is out of range 0..=255"),
+            ("ip_proto tcpp action drop", "r.rules:1:10: ip_proto expects tcp, udp, sctp, icmp, icmpv6, l2tp, esp, ah or a hex number (tc reads 17 as 0x17), found 'tcpp'"),
+            ("ip_proto 100 action drop", "r.rules:1:10: ip_proto 100 (0x100 = 256 to tc, which reads it in hex) is out of range 0..=0xff"),
+            ("ip_proto 0x100 action drop", "r.rules:1:10: ip_proto 0x100 is out of range 0..=0xff"),
+            ("ip_proto udplite action drop", "r.rules:1:10: ip_proto expects tcp, udp, sctp, icmp, icmpv6, l2tp, esp, ah or a hex number (tc reads 17 as 0x17), found 'udplite'"),
+            ("vlan_id 0x10 action drop", "r.rules:1:9: vlan_id expects a decimal number (tc reads it in base 10), found '0x10'"),
             ("src_ip 10.0.0.256 action drop", "r.rules:1:8: src_ip expects an IPv4 or IPv6 address, optionally /LEN, found '10.0.0.256'"),
             ("dst_ip 10.0.0.0/33 action drop", "r.rules:1:8: dst_ip prefix length 33 is out of range 0..=32"),
             ("dst_ip 2001:db8::/129 action drop", "r.rules:1:8: dst_ip prefix length 129 is out of range 0..=128"),
@@ -1318,17 +1459,20 @@ mod tests {
             ("ip_proto tcp src_port 65536 action drop", "r.rules:1:23: src_port 65536 is out of range 0..=65535"),
             ("ip_proto tcp dst_port 90-80 action drop", "r.rules:1:23: dst_port range 90-80 is empty (the low end is above the high end)"),
             ("ip_proto tcp dst_port 80/0x1ffff action drop", "r.rules:1:23: dst_port mask 0x1ffff is out of range 0..=65535"),
-            ("ip_tos 0x100 action drop", "r.rules:1:8: ip_tos 0x100 is out of range 0..=255"),
-            ("ip_ttl 1/x action drop", "r.rules:1:8: ip_ttl mask expects a number (decimal or 0x hex), found 'x'"),
-            ("ip_proto tcp tcp_flags 0x1000 action drop", "r.rules:1:24: tcp_flags 0x1000 is out of range 0..=4095"),
+            ("ip_tos 0x100 action drop", "r.rules:1:8: ip_tos 0x100 is out of range 0..=0xff"),
+            ("ip_ttl 1/x action drop", "r.rules:1:8: ip_ttl mask expects a hexadecimal number (tc reads it in base 16, 0x optional), found 'x'"),
+            ("ip_proto tcp tcp_flags 0x1000 action drop", "r.rules:1:24: tcp_flags 0x1000 is out of range 0..=0xfff"),
             ("ip_flags frag/frag action drop", "r.rules:1:10: ip_flags frag/frag says frag twice"),
             ("ip_flags fragment action drop", "r.rules:1:10: ip_flags expects frag, nofrag, firstfrag or nofirstfrag (two joined by '/'), found 'fragment'"),
             ("enc_key_id 4294967296 action drop", "r.rules:1:12: enc_key_id 4294967296 is out of range 0..=4294967295"),
             ("enc_src_ip foo action drop", "r.rules:1:12: enc_src_ip expects an IPv4 or IPv6 address, optionally /LEN, found 'foo'"),
             ("enc_dst_ip 1.2.3.4/40 action drop", "r.rules:1:12: enc_dst_ip prefix length 40 is out of range 0..=32"),
-            ("enc_dst_port -1 action drop", "r.rules:1:14: enc_dst_port expects a number (decimal or 0x hex), found '-1'"),
-            ("prio x action drop", "r.rules:1:6: prio expects a number (decimal or 0x hex), found 'x'"),
-            ("protocol arp action drop", "r.rules:1:10: protocol expects ip, ipv6, 802.1q, 802.1ad or all, found 'arp'"),
+            ("enc_dst_port -1 action drop", "r.rules:1:14: enc_dst_port expects a decimal number (tc reads it in base 10), found '-1'"),
+            ("prio x action drop", "r.rules:1:6: prio expects a number (decimal, 0x hex or 0-prefixed octal, as tc reads it), found 'x'"),
+            ("protocol arp action drop", "r.rules:1:10: protocol arp (arp) is not matched here: rules match ip, ipv6, 802.1q, 802.1ad, all or an ethertype number (0x800, 0x86dd, 0x8100, 0x88a8, 0x3)"),
+            ("protocol ipv4 action drop", "r.rules:1:10: protocol expects ip, ipv6, 802.1q, 802.1ad, all or an ethertype number, found 'ipv4' (tc calls IPv4 'ip')"),
+            ("proto 0x806 action drop", "r.rules:1:7: protocol 0x806 (arp) is not matched here: rules match ip, ipv6, 802.1q, 802.1ad, all or an ethertype number (0x800, 0x86dd, 0x8100, 0x88a8, 0x3)"),
+            ("ip 1 action drop", "r.rules:1:4: ip_flags expects frag, nofrag, firstfrag or nofirstfrag (two joined by '/'), found '1' ('ip' is tc's abbreviation of ip_flags)"),
         ];
         for (line, want) in cases {
             assert_eq!(error(line), want, "{line}");
@@ -1362,7 +1506,9 @@ mod tests {
             ("src_ip 10.0.0.1 dst_ip ::1 action drop", "r.rules:1:24: dst_ip is an IPv6 address but src_ip is IPv4: no packet has both"),
             ("enc_src_ip ::1 enc_dst_ip 10.0.0.1 action drop", "r.rules:1:27: enc_dst_ip is an IPv4 address but enc_src_ip is IPv6: no packet has both"),
             ("chain 1 action drop", "r.rules:1:7: chain 1 is not supported: rules live in chain 0 (there is no goto)"),
-            ("icmp_type 8 action drop", "r.rules:1:1: flower key 'icmp_type' is not supported here (keys: src_mac, dst_mac, vlan_id, vlan_prio, ip_proto, src_ip, dst_ip, src_port, dst_port, ip_tos, ip_ttl, tcp_flags, ip_flags, enc_key_id, enc_src_ip, enc_dst_ip, enc_dst_port)"),
+            ("icmp_type 8 action drop", "r.rules:1:1: unknown key 'icmp_type' (flower spells ICMP's type and code `type` and `code`)"),
+            ("type 8 action drop", "r.rules:1:1: flower key 'type' is not supported here: ICMP type and code are not matched yet"),
+            ("ip_proto tcp skip_sw action drop", "r.rules:1:14: flower key 'skip_sw' is not supported here: skip_sw puts the rule in hardware only, and there is no hardware here (skip_hw is accepted)"),
         ];
         for (line, want) in cases {
             assert_eq!(error(line), want, "{line}");
@@ -1434,7 +1580,7 @@ vlan_id 4096 vlan_prio 9 action fwd x
             "tc filter add dev eth0 ingress prio 1 protocol ip flower ip_proto udp dst_port 4789 action drop\n\
              tc filter replace dev eth0 parent ffff: pref 7 chain 0 handle 0x1 protocol ipv6 flower skip_hw \
              dst_ip 2001:db8::/32 action gact drop\n\
-             tc filter add dev eth0 egress protocol 802.1Q flower skip_sw vlan_id 10 classid 1:1 action ok\n\
+             tc filter add dev eth0 ingress proto 802.1Q flower skip_hw vlan_id 10 classid 1:1 action ok\n\
              filter change block 3 root flowid 1:2 protocol all flower verbose action pass\n",
         );
         assert_eq!(r[0].prio, 1);

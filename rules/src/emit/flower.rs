@@ -91,7 +91,7 @@ fn keys(rule: &Rule, vlan: bool, l3: L3, proto: Option<u8>) -> Vec<String> {
     }
     if vlan {
         match l3 {
-            L3::V4 => keys.push("vlan_ethtype ipv4".into()),
+            L3::V4 => keys.push("vlan_ethtype ip".into()),
             L3::V6 => keys.push("vlan_ethtype ipv6".into()),
             L3::Any => {}
         }
@@ -242,7 +242,7 @@ mod tests {
         let filters: Vec<&str> = batch.text.lines().filter(|l| l.starts_with("filter add")).collect();
         assert_eq!(
             filters[0],
-            "filter add dev d ingress prio 1 protocol 802.1q flower vlan_id 7 vlan_ethtype ipv4 ip_proto tcp dst_port 53 action pass"
+            "filter add dev d ingress prio 1 protocol 802.1q flower vlan_id 7 vlan_ethtype ip ip_proto tcp dst_port 53 action pass"
         );
         assert!(filters[5].starts_with(
             "filter add dev d ingress prio 2 protocol 802.1q flower vlan_id 7 vlan_ethtype ipv6 ip_proto sctp"

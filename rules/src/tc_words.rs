@@ -1,0 +1,301 @@
+//! tc's own reading of words and numbers, so that a pasted `tc filter ... flower` line means
+//! here what it means to tc: iproute2's tc/tc_filter.c (the filter's options), tc/f_flower.c
+//! (flower's keys), lib/utils.c (`matches`, `get_u8`/`get_u16`/`get_u32`) and
+//! lib/ll_proto.c (ethertype names).
+//!
+//! Two habits of iproute2 matter:
+//! - **Abbreviations**: most options are compared with `matches(word, option)`, true when
+//!   `word` is a non-empty prefix of `option`, tried in the order of the source; the first
+//!   hit wins. So `proto` is `protocol`, `pref` is `preference`, and `ip` is flower's
+//!   `ip_flags` (the first key starting with `ip`). Some options are compared exactly
+//!   (`strcmp`): `dev`, `ingress`, `num_of_vlans`...
+//! - **Number bases**: each value is read with `strtoul` in a base of its own. `ip_proto`,
+//!   `tcp_flags` and the masks of `ip_tos`/`ip_ttl` are hexadecimal even without `0x`
+//!   (`ip_proto 17` is protocol 0x17 = 23); VLAN ids, ports, `enc_key_id` and `ip_tos`
+//!   values are decimal; `prio`, `chain` and numeric ethertypes take C's prefixes (`0x`
+//!   hex, a leading `0` octal).
+
+/// How iproute2 reads a number (`strtoul`'s base).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Base {
+    /// Base 10: digits only (`0x10` is not a number).
+    Dec,
+    /// Base 16: hex digits, `0x` optional.
+    Hex,
+    /// Base 0: `0x` hex, a leading `0` octal, else decimal.
+    Auto,
+}
+
+/// Why a word is not a number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum NumError {
+    NotNumber,
+    TooBig,
+}
+
+fn strip_hex(text: &str) -> Option<&str> {
+    text.strip_prefix("0x").or_else(|| text.strip_prefix("0X"))
+}
+
+/// `text` read as `strtoul(text, &end, base)` with `*end == 0` required (as `get_u32` does).
+pub fn parse_in(text: &str, base: Base) -> Result<u64, NumError> {
+    let (digits, radix) = match base {
+        Base::Dec => (text, 10),
+        Base::Hex => (strip_hex(text).unwrap_or(text), 16),
+        Base::Auto => match strip_hex(text) {
+            Some(hex) => (hex, 16),
+            None if text.len() > 1 && text.starts_with('0') => (&text[1..], 8),
+            None => (text, 10),
+        },
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return Err(NumError::NotNumber);
+    }
+    u64::from_str_radix(digits, radix).map_err(|_| NumError::TooBig)
+}
+
+/// How tc compares a word with an option.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Cmp {
+    /// `matches()`: any non-empty prefix of the option.
+    Prefix,
+    /// `strcmp()`: the option itself.
+    Exact,
+}
+
+use Cmp::{Exact, Prefix};
+
+/// An option tc knows, and how it compares a word with it.
+type TcOption = (&'static str, Cmp);
+
+/// tc_filter.c's options before the filter kind, in the order it tries them.
+pub const FILTER_WORDS: [TcOption; 12] = [
+    ("dev", Exact),
+    ("block", Prefix),
+    ("root", Exact),
+    ("ingress", Exact),
+    ("egress", Exact),
+    ("parent", Exact),
+    ("handle", Exact),
+    ("preference", Prefix),
+    ("priority", Prefix),
+    ("protocol", Prefix),
+    ("chain", Prefix),
+    ("estimator", Prefix),
+];
+
+/// f_flower.c's options, in the order `flower_parse_opt` tries them.
+pub const FLOWER_WORDS: [TcOption; 60] = [
+    ("classid", Prefix),
+    ("flowid", Prefix),
+    ("hw_tc", Prefix),
+    ("ip_flags", Prefix),
+    ("l2_miss", Exact),
+    ("verbose", Prefix),
+    ("skip_hw", Prefix),
+    ("skip_sw", Prefix),
+    ("ct_state", Prefix),
+    ("ct_zone", Prefix),
+    ("ct_mark", Prefix),
+    ("ct_label", Prefix),
+    ("indev", Prefix),
+    ("num_of_vlans", Exact),
+    ("vlan_id", Prefix),
+    ("vlan_prio", Prefix),
+    ("vlan_ethtype", Prefix),
+    ("cvlan_id", Prefix),
+    ("cvlan_prio", Prefix),
+    ("cvlan_ethtype", Prefix),
+    ("mpls", Prefix),
+    ("mpls_label", Prefix),
+    ("mpls_tc", Prefix),
+    ("mpls_bos", Prefix),
+    ("mpls_ttl", Prefix),
+    ("dst_mac", Prefix),
+    ("src_mac", Prefix),
+    ("ip_proto", Prefix),
+    ("ip_tos", Prefix),
+    ("ip_ttl", Prefix),
+    ("dst_ip", Prefix),
+    ("src_ip", Prefix),
+    ("dst_port", Prefix),
+    ("src_port", Prefix),
+    ("tcp_flags", Prefix),
+    ("type", Prefix),
+    ("code", Prefix),
+    ("l2tpv3_sid", Exact),
+    ("spi", Exact),
+    ("arp_tip", Prefix),
+    ("arp_sip", Prefix),
+    ("arp_op", Prefix),
+    ("arp_tha", Prefix),
+    ("arp_sha", Prefix),
+    ("pppoe_sid", Exact),
+    ("ppp_proto", Exact),
+    ("enc_dst_ip", Prefix),
+    ("enc_src_ip", Prefix),
+    ("enc_key_id", Prefix),
+    ("enc_dst_port", Prefix),
+    ("enc_tos", Prefix),
+    ("enc_ttl", Prefix),
+    ("geneve_opts", Prefix),
+    ("vxlan_opts", Prefix),
+    ("erspan_opts", Prefix),
+    ("gtp_opts", Exact),
+    ("pfcp_opts", Exact),
+    ("enc_flags", Exact),
+    ("action", Prefix),
+    ("cfm", Exact),
+];
+
+/// `matches(word, option) == 0` (lib/utils.c): `word` is a non-empty prefix of `option`.
+pub fn matches(word: &str, option: &str) -> bool {
+    !word.is_empty() && option.starts_with(word)
+}
+
+fn first_in(word: &str, table: &[TcOption]) -> Option<&'static str> {
+    table
+        .iter()
+        .find(|&&(option, cmp)| if cmp == Exact { word == option } else { matches(word, option) })
+        .map(|&(o, _)| o)
+}
+
+/// The option tc reads `word` as: the whole word first, then tc's abbreviations, in the
+/// tables of the part of the line being read (`flower_seen`: after the word `flower`), then
+/// in the other's (the native format mixes both).
+pub fn resolve(word: &str, flower_seen: bool) -> Option<&'static str> {
+    let exact = FILTER_WORDS.iter().chain(FLOWER_WORDS.iter()).find(|&&(option, _)| option == word);
+    if let Some(&(option, _)) = exact {
+        return Some(option);
+    }
+    let (first, second): (&[TcOption], &[TcOption]) =
+        if flower_seen { (&FLOWER_WORDS, &FILTER_WORDS) } else { (&FILTER_WORDS, &FLOWER_WORDS) };
+    first_in(word, first).or_else(|| first_in(word, second))
+}
+
+/// Why flower keys this dataplane does not match are refused (one reason per family).
+pub fn unsupported_reason(option: &str) -> Option<&'static str> {
+    Some(match option {
+        "ct_state" | "ct_zone" | "ct_mark" | "ct_label" => {
+            "it needs connection tracking, which this dataplane does not do"
+        }
+        "indev" => "ingress devices by name are not matched yet (every port's frames are classified alike)",
+        "skip_sw" => "skip_sw puts the rule in hardware only, and there is no hardware here (skip_hw is accepted)",
+        "hw_tc" => "it names a hardware traffic class, and there is no hardware here",
+        "l2_miss" => "it needs the bridge's FDB lookup result, which frames here do not carry",
+        "num_of_vlans" | "vlan_ethtype" | "cvlan_id" | "cvlan_prio" | "cvlan_ethtype" => {
+            "stacked VLANs (QinQ) and the ethertype inside a tag are not matched yet"
+        }
+        "mpls" | "mpls_label" | "mpls_tc" | "mpls_bos" | "mpls_ttl" => {
+            "MPLS labels are not parsed by this dataplane yet"
+        }
+        "type" | "code" => "ICMP type and code are not matched yet",
+        "arp_tip" | "arp_sip" | "arp_op" | "arp_tha" | "arp_sha" => "ARP is not matched by this dataplane yet",
+        "l2tpv3_sid" | "spi" | "pppoe_sid" | "ppp_proto" | "cfm" => "this protocol is not parsed by this dataplane",
+        "enc_tos" | "enc_ttl" | "geneve_opts" | "vxlan_opts" | "erspan_opts" | "gtp_opts" | "pfcp_opts"
+        | "enc_flags" => "only enc_key_id, enc_src_ip, enc_dst_ip and enc_dst_port are matched on tunnels",
+        "estimator" => "rate estimators are not kept here",
+        "egress" => {
+            "rules apply to frames as this dataplane receives them (tc ingress); an egress filter has no counterpart"
+        }
+        _ => return None,
+    })
+}
+
+/// An ethertype (`protocol`, lib/ll_proto.c's names, compared case-insensitively): the
+/// number, and its tc name.
+pub fn ethertype(text: &str) -> Option<(u16, &'static str)> {
+    const NAMES: [(u16, &str); 14] = [
+        (0x0800, "ip"),
+        (0x0806, "arp"),
+        (0x8035, "rarp"),
+        (0x86dd, "ipv6"),
+        (0x8100, "802.1q"),
+        (0x88a8, "802.1ad"),
+        (0x8847, "mpls_uc"),
+        (0x8848, "mpls_mc"),
+        (0x0003, "all"),
+        (0x8863, "ppp_disc"),
+        (0x8864, "ppp_ses"),
+        (0x88cc, "lldp"),
+        (0x8906, "fcoe"),
+        (0x88f7, "1588"),
+    ];
+    if let Some(&(id, name)) = NAMES.iter().find(|(_, name)| name.eq_ignore_ascii_case(text)) {
+        return Some((id, name));
+    }
+    let id = u16::try_from(parse_in(text, Base::Auto).ok()?).ok()?;
+    Some((id, NAMES.iter().find(|&&(n, _)| n == id).map_or("", |&(_, name)| name)))
+}
+
+/// `ip_proto`'s words (f_flower.c `flower_parse_ip_proto`): abbreviations of tcp, udp, sctp,
+/// icmp, icmpv6 in that order, then l2tp, esp, ah exactly, else a hex number.
+pub fn ip_proto_word(text: &str) -> Option<u8> {
+    for (name, proto) in [("tcp", 6), ("udp", 17), ("sctp", 132), ("icmp", 1), ("icmpv6", 58)] {
+        if matches(text, name) {
+            return Some(proto);
+        }
+    }
+    match text {
+        "l2tp" => Some(115),
+        "esp" => Some(50),
+        "ah" => Some(51),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_in_tc_bases() {
+        assert_eq!(parse_in("17", Base::Hex), Ok(0x17));
+        assert_eq!(parse_in("0x17", Base::Hex), Ok(0x17));
+        assert_eq!(parse_in("0x17", Base::Dec), Err(NumError::NotNumber));
+        assert_eq!(parse_in("010", Base::Auto), Ok(8));
+        assert_eq!(parse_in("0", Base::Auto), Ok(0));
+        assert_eq!(parse_in("0x806", Base::Auto), Ok(0x806));
+        assert_eq!(parse_in("", Base::Dec), Err(NumError::NotNumber));
+        assert_eq!(parse_in("08", Base::Auto), Err(NumError::NotNumber));
+    }
+
+    #[test]
+    fn abbreviations_resolve_in_tc_order() {
+        assert_eq!(resolve("proto", false), Some("protocol"));
+        assert_eq!(resolve("prot", false), Some("protocol"));
+        assert_eq!(resolve("pr", false), Some("preference"));
+        assert_eq!(resolve("pref", false), Some("preference"));
+        assert_eq!(resolve("prio", false), Some("priority"));
+        // The first flower key starting with "ip" is ip_flags; "dst" is dst_mac.
+        assert_eq!(resolve("ip", true), Some("ip_flags"));
+        assert_eq!(resolve("dst", true), Some("dst_mac"));
+        assert_eq!(resolve("mpls_l", true), Some("mpls_label"));
+        assert_eq!(resolve("ip_proto", true), Some("ip_proto"));
+        // Exact-only options need the whole word.
+        assert_eq!(resolve("num_of", true), None);
+        assert_eq!(resolve("ingres", false), None);
+        // Before `flower`, "c" is chain; after it, classid.
+        assert_eq!(resolve("c", false), Some("chain"));
+        assert_eq!(resolve("c", true), Some("classid"));
+    }
+
+    #[test]
+    fn ethertypes_by_name_or_number() {
+        assert_eq!(ethertype("IP"), Some((0x800, "ip")));
+        assert_eq!(ethertype("0x806"), Some((0x806, "arp")));
+        assert_eq!(ethertype("0x8100"), Some((0x8100, "802.1q")));
+        assert_eq!(ethertype("2048"), Some((0x800, "ip")));
+        assert_eq!(ethertype("0x1234"), Some((0x1234, "")));
+        assert_eq!(ethertype("ipv4"), None);
+    }
+
+    #[test]
+    fn ip_proto_words() {
+        assert_eq!(ip_proto_word("t"), Some(6));
+        assert_eq!(ip_proto_word("icmp"), Some(1));
+        assert_eq!(ip_proto_word("icmpv"), Some(58));
+        assert_eq!(ip_proto_word("esp"), Some(50));
+        assert_eq!(ip_proto_word("17"), None);
+    }
+}
