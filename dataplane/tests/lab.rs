@@ -382,6 +382,21 @@ fn kill_mid_trial(tag: &str, args: &[&str], running: &str, expect_pins: bool) {
         assert!(Instant::now() < end, "no running trial of {prefix} after 90 s: {}", stderr());
         std::thread::sleep(Duration::from_millis(20));
     };
+    // The death signal is set by setpriv and has to reach the program through nsenter,
+    // nice, chrt and taskset: it does only if each of them execs, so the program is still
+    // the lab's own child.
+    let mut checked = 0;
+    for pid in pids() {
+        let args = String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default())
+            .replace('\0', " ");
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let ppid: Option<u32> = text.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(1)?.parse().ok());
+        if args.contains(running) && args.contains(&format!("{prefix}p")) {
+            assert_eq!(ppid, Some(lab_pid), "{args}: not the lab's child (a wrapper forked)");
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "no process with {running:?} and {prefix}p on its command line");
     let mut processes: BTreeSet<Task> = holders.iter().cloned().collect();
     for pid in pids() {
         let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
