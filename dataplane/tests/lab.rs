@@ -1,10 +1,13 @@
-//! `dataplane lab` end to end (root): a tiny matrix over every target, and an injected
-//! failure that must leave no namespace, process or pinned object behind.
+//! `dataplane lab` end to end (root): a tiny matrix over every target, an injected
+//! failure that must leave no namespace, process or pinned object behind, and a lab killed
+//! with `kill -9` that must leave nothing within 5 s.
 
 mod common;
 
+use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 use common::{require_root, DATAPLANE};
 
@@ -17,9 +20,37 @@ fn out_dir(tag: &str) -> PathBuf {
     dir
 }
 
-/// The namespaces, processes and bpffs pins a lab with this prefix could have left.
+/// Where the lab keeps its state files, and the variable that marks its processes (both
+/// as dataplane/src/lab says).
+const REGISTRY: &str = "/run/dataplane-lab";
+const MARK: &str = "DATAPLANE_LAB";
+
+fn pids() -> Vec<u32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect()
+}
+
+/// Processes that belong to the lab with this prefix: marked as one of its topologies'
+/// (`DATAPLANE_LAB=<prefix>p<N>` in their environment) or naming them on their command line.
+fn lab_processes(prefix: &str) -> Vec<String> {
+    let mark = format!("{MARK}={prefix}p");
+    let mut found = Vec::new();
+    for pid in pids() {
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        let marked = environ.split(|&b| b == 0).any(|var| var.starts_with(mark.as_bytes()));
+        let args = String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default())
+            .replace('\0', " ");
+        if marked || args.contains(&format!("{prefix}p")) {
+            found.push(format!("process {pid}: {}", args.trim()));
+        }
+    }
+    found
+}
+
+/// The namespaces, processes, files and bpffs pins a lab with this prefix could have left.
 fn leftovers(prefix: &str) -> Vec<String> {
     let mut found = Vec::new();
+    // The lab names no namespace any more; one named after it would be a regression.
     if let Ok(entries) = std::fs::read_dir("/run/netns") {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().to_string();
@@ -28,21 +59,25 @@ fn leftovers(prefix: &str) -> Vec<String> {
             }
         }
     }
-    // Processes whose command line names one of this lab's namespaces or files.
-    if let Ok(entries) = std::fs::read_dir("/proc") {
+    found.extend(lab_processes(prefix));
+    let stem = format!("dataplane-lab-{prefix}-");
+    if let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) {
         for entry in entries.flatten() {
-            let Ok(raw) = std::fs::read(entry.path().join("cmdline")) else { continue };
-            let args = String::from_utf8_lossy(&raw).replace('\0', " ");
-            if args.contains(&format!("{prefix}p")) {
-                found.push(format!("process {}: {}", entry.file_name().to_string_lossy(), args.trim()));
+            if entry.file_name().to_string_lossy().starts_with(&stem) {
+                found.push(format!("work directory {}", entry.path().display()));
             }
         }
     }
-    if Path::new(&format!("/tmp/dataplane-lab-{prefix}")).exists() {
-        found.push(format!("work directory /tmp/dataplane-lab-{prefix}"));
-    }
     if Path::new(&format!("/var/run/dpdk/{prefix}-tp")).exists() {
         found.push(format!("/var/run/dpdk/{prefix}-tp"));
+    }
+    if let Ok(entries) = std::fs::read_dir(REGISTRY) {
+        for entry in entries.flatten() {
+            let text = std::fs::read_to_string(entry.path()).unwrap_or_default();
+            if text.lines().any(|l| l == format!("prefix {prefix}")) {
+                found.push(format!("state file {}", entry.path().display()));
+            }
+        }
     }
     found
 }
@@ -162,4 +197,270 @@ fn an_injected_failure_leaves_nothing_behind() {
     assert!(stderr.contains("injected abort"), "{stderr}");
     assert_eq!(leftovers(&prefix), Vec::<String>::new());
     let _ = std::fs::remove_dir_all(&out);
+}
+
+/// A task seen while the lab ran: pid and start time (/proc/PID/stat field 22), so a pid
+/// reused afterwards is not mistaken for it.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+struct Task {
+    pid: u32,
+    start: u64,
+    name: String,
+}
+
+/// (state, start time, policy) of a task, from /proc/PID/stat (proc(5): fields 3, 22, 41,
+/// counted after the parenthesised name).
+fn stat(pid: u32) -> Option<(char, u64, u32)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    let fields: Vec<&str> = text[text.rfind(')')? + 1..].split_whitespace().collect();
+    Some((fields[0].chars().next()?, fields[22 - 3].parse().ok()?, fields[41 - 3].parse().ok()?))
+}
+
+impl Task {
+    fn of(pid: u32, name: &str) -> Option<Task> {
+        Some(Task { pid, start: stat(pid)?.1, name: name.to_string() })
+    }
+
+    /// Still there and not a zombie (a zombie holds no namespace, file or priority).
+    fn alive(&self) -> bool {
+        stat(self.pid).is_some_and(|(state, start, _)| start == self.start && state != 'Z' && state != 'X')
+    }
+
+    fn policy(&self) -> Option<u32> {
+        stat(self.pid).filter(|s| s.1 == self.start && s.0 != 'Z').map(|s| s.2)
+    }
+}
+
+const SCHED_FIFO: u32 = 1;
+const SCHED_RR: u32 = 2;
+
+/// The holders (namespace-holding processes) and NAPI threads of the lab's state file.
+fn registry_entries(lab_pid: u32) -> (Vec<Task>, Vec<Task>) {
+    let text = std::fs::read_to_string(format!("{REGISTRY}/{lab_pid}")).unwrap_or_default();
+    let (mut holders, mut napi) = (Vec::new(), Vec::new());
+    for line in text.lines() {
+        let words: Vec<&str> = line.split(' ').collect();
+        let task = |w: &[&str]| Task {
+            pid: w[1].parse().unwrap(),
+            start: w[2].parse().unwrap(),
+            name: w.last().unwrap().to_string(),
+        };
+        match words[0] {
+            "holder" => holders.push(task(&words)),
+            "napi" => napi.push(task(&words)),
+            _ => {}
+        }
+    }
+    (holders, napi)
+}
+
+/// Every file under `dir` (bpffs pins), recursively, as paths relative to it.
+fn files_under(dir: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if entry.file_type().is_ok_and(|t| t.is_dir()) {
+                todo.push(path);
+            } else {
+                found.push(path.strip_prefix(dir).unwrap_or(&path).display().to_string());
+            }
+        }
+    }
+    found
+}
+
+/// Kills the lab if the test fails before it does, and runs `lab --clean` after it, so a
+/// failing test leaves nothing either.
+struct LabGuard(Child);
+
+impl Drop for LabGuard {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+        let _ = Command::new(DATAPLANE).args(["lab", "--clean"]).stderr(Stdio::null()).status();
+    }
+}
+
+/// What a running lab had, looked at just before it was killed.
+struct Seen {
+    /// Its holders and every other process of it.
+    processes: BTreeSet<Task>,
+    /// The holders' network and mount namespaces (`net:[N]`, `mnt:[N]`).
+    namespaces: BTreeSet<String>,
+    /// NAPI threads it re-prioritised (of its veths, so they go with them).
+    napi: Vec<Task>,
+}
+
+/// Whatever of `seen` (and of the prefix) still exists.
+fn still_there(prefix: &str, seen: &Seen) -> Vec<String> {
+    let mut left = Vec::new();
+    for task in seen.processes.iter().filter(|t| t.alive()) {
+        left.push(format!("process {} ({})", task.pid, task.name));
+    }
+    left.extend(lab_processes(prefix));
+    // A namespace lives while a process is in it or holds a descriptor of it; it is never
+    // bound in /run/netns (leftovers() checks that by name).
+    for pid in pids() {
+        for kind in ["net", "mnt"] {
+            if let Ok(link) = std::fs::read_link(format!("/proc/{pid}/ns/{kind}")) {
+                if seen.namespaces.contains(&*link.to_string_lossy()) {
+                    left.push(format!("{} still has process {pid} in it", link.display()));
+                }
+            }
+        }
+        if let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) {
+            for fd in fds.flatten() {
+                if let Ok(link) = std::fs::read_link(fd.path()) {
+                    if seen.namespaces.contains(&*link.to_string_lossy()) {
+                        left.push(format!("{} held open by process {pid}", link.display()));
+                    }
+                }
+            }
+        }
+    }
+    // A NAPI thread exists as long as its veth: gone means the links are gone too.
+    for napi in seen.napi.iter().filter(|t| t.alive()) {
+        let policy = napi.policy();
+        let realtime = matches!(policy, Some(SCHED_FIFO | SCHED_RR));
+        left.push(format!(
+            "{} ({}) still there, policy {policy:?}{}",
+            napi.name,
+            napi.pid,
+            if realtime { " (real-time)" } else { "" }
+        ));
+    }
+    if let Ok(entries) = std::fs::read_dir("/run/netns") {
+        for entry in entries.flatten() {
+            if entry.file_name().to_string_lossy().starts_with(prefix) {
+                left.push(format!("namespace {}", entry.file_name().to_string_lossy()));
+            }
+        }
+    }
+    for pin in files_under(Path::new("/sys/fs/bpf")).into_iter().filter(|p| p.contains(prefix)) {
+        left.push(format!("pin /sys/fs/bpf/{pin}"));
+    }
+    left
+}
+
+/// Starts a lab (`args` pick the target), waits until its namespaces exist and a trial is
+/// running (a process of it whose command line has `running`), kills it with SIGKILL and
+/// checks that within 5 s nothing of it is left, then that `lab --clean` removes the files
+/// it could not (its private work directory and its state file).
+fn kill_mid_trial(tag: &str, args: &[&str], running: &str, expect_pins: bool) {
+    let prefix = format!("{tag}{}", std::process::id() % 100_000);
+    let out = out_dir(tag);
+    let log = std::env::temp_dir().join(format!("lab-test-{tag}-{}.stderr", std::process::id()));
+    let child = Command::new(DATAPLANE)
+        // Trials far longer than the test waits: the kill falls in the middle of one.
+        .args(["lab", "--profile", "smoke", "--seconds", "30", "--prefix", &prefix, "--out"])
+        .arg(&out)
+        .args(args)
+        .env_remove("DATAPLANE_LAB_INJECT")
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("starting dataplane lab");
+    let mut lab = LabGuard(child);
+    let lab_pid = lab.0.id();
+    let stderr = || std::fs::read_to_string(&log).unwrap_or_default();
+
+    // Up: three holders of a point's topology recorded, and the trial's process running.
+    let end = Instant::now() + Duration::from_secs(90);
+    let (holders, napi) = loop {
+        if let Some(status) = lab.0.try_wait().unwrap() {
+            panic!("the lab ended ({status}) before it could be killed: {}", stderr());
+        }
+        let (holders, napi) = registry_entries(lab_pid);
+        let point: Vec<Task> = holders.into_iter().filter(|h| h.name.starts_with(&format!("{prefix}p1-"))).collect();
+        let trial = lab_processes(&prefix).iter().any(|p| p.contains(running));
+        if point.len() == 3 && trial {
+            break (point, napi);
+        }
+        assert!(Instant::now() < end, "no running trial of {prefix} after 90 s: {}", stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // The death signal is set by setpriv and has to reach the program through nsenter,
+    // nice, chrt and taskset: it does only if each of them execs, so the program is still
+    // the lab's own child.
+    let mut checked = 0;
+    for pid in pids() {
+        let args = String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default())
+            .replace('\0', " ");
+        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+        let ppid: Option<u32> = text.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(1)?.parse().ok());
+        if args.contains(running) && args.contains(&format!("{prefix}p")) {
+            assert_eq!(ppid, Some(lab_pid), "{args}: not the lab's child (a wrapper forked)");
+            checked += 1;
+        }
+    }
+    assert!(checked > 0, "no process with {running:?} and {prefix}p on its command line");
+    let mut processes: BTreeSet<Task> = holders.iter().cloned().collect();
+    for pid in pids() {
+        let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
+        if environ.split(|&b| b == 0).any(|v| v.starts_with(format!("{MARK}={prefix}p").as_bytes())) {
+            processes.extend(Task::of(pid, "marked"));
+        }
+    }
+    let namespaces: BTreeSet<String> = holders
+        .iter()
+        .flat_map(|h| ["net", "mnt"].map(|k| std::fs::read_link(format!("/proc/{}/ns/{k}", h.pid))))
+        .filter_map(|l| l.ok().map(|l| l.to_string_lossy().into_owned()))
+        .collect();
+    assert_eq!(namespaces.len(), 6, "three network and three mount namespaces: {namespaces:?}");
+    let dut = holders.iter().find(|h| h.name.ends_with("-dut")).expect("the device's holder");
+    let pins = files_under(&PathBuf::from(format!("/proc/{}/root/sys/fs/bpf", dut.pid)));
+    if expect_pins {
+        assert!(!pins.is_empty(), "the BPF target pinned nothing in the device's bpffs");
+    }
+    let realtime: Vec<&Task> = napi.iter().filter(|t| t.policy() == Some(SCHED_FIFO)).collect();
+    assert!(!realtime.is_empty(), "no SCHED_FIFO NAPI thread to see restored: {napi:?}");
+    let seen = Seen { processes, namespaces, napi };
+
+    lab.0.kill().expect("kill -9 the lab");
+    let killed = Instant::now();
+    let _ = lab.0.wait();
+    let mut left = still_there(&prefix, &seen);
+    while !left.is_empty() && killed.elapsed() < Duration::from_secs(5) {
+        std::thread::sleep(Duration::from_millis(50));
+        left = still_there(&prefix, &seen);
+    }
+    assert_eq!(
+        left,
+        Vec::<String>::new(),
+        "5 s after kill -9 of the lab, with {} pins, {} processes and NAPI threads {:?} seen",
+        pins.len(),
+        seen.processes.len(),
+        seen.napi
+    );
+    eprintln!(
+        "{tag}: {} processes, 6 namespaces, {} pins and {} NAPI threads gone {} ms after kill -9",
+        seen.processes.len(),
+        pins.len(),
+        seen.napi.len(),
+        killed.elapsed().as_millis()
+    );
+
+    // What only another run can remove: the work directory and the state file.
+    let clean = Command::new(DATAPLANE).args(["lab", "--clean"]).output().expect("dataplane lab --clean");
+    let said = String::from_utf8_lossy(&clean.stderr);
+    assert!(clean.status.success(), "{said}");
+    assert!(said.contains(&format!("({prefix})")), "--clean did not name the killed run: {said}");
+    assert_eq!(leftovers(&prefix), Vec::<String>::new(), "after lab --clean: {said}");
+    let _ = std::fs::remove_dir_all(&out);
+    let _ = std::fs::remove_file(&log);
+}
+
+#[test]
+fn a_lab_killed_with_sigkill_leaves_nothing_within_5_s() {
+    if !require_root("a_lab_killed_with_sigkill_leaves_nothing_within_5_s") {
+        return;
+    }
+    // A kernel target: the XDP program pinned in the device's bpffs, dut0's NAPI thread and
+    // sink0's SCHED_FIFO, the generator running.
+    kill_mid_trial("kx", &["--targets", "xdp", "--actions", "drop"], " gen --iface gen0", true);
+    // A process target: the dataplane (SCHED_FIFO worker), the sink and the generator.
+    kill_mid_trial("kd", &["--targets", "dataplane", "--actions", "fwd"], " gen --iface gen0", false);
 }

@@ -5,7 +5,10 @@
 //! generator and the sink on core 0, all of the device's work on core 1. See docs/lab.md.
 //!
 //! - [`topo`]: the topology and the processes, each a guard that removes itself on drop (so
-//!   an error, a failing target or Ctrl-C leaves nothing behind).
+//!   an error, a failing target or Ctrl-C leaves nothing behind), each process killed with
+//!   the lab (so `kill -9` leaves none either).
+//! - [`private`]: the run's private work directory and files.
+//! - [`registry`]: what a run made, for `lab --clean` and the next run to take away.
 //! - [`targets`]: rule files, loading each target, one trial.
 //! - [`measure`]: /proc/stat, thread times, the tools' counters.
 //! - [`report`] and [`plot`]: results.csv, results.json, report.md, SVG figures.
@@ -13,6 +16,8 @@
 pub mod measure;
 pub mod model;
 pub mod plot;
+pub mod private;
+pub mod registry;
 pub mod report;
 pub mod targets;
 pub mod topo;
@@ -22,13 +27,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
 use model::{Action, Match, Placement, Point, Row, Status, Target, Traffic};
-use targets::{Dut, Load, DUT_CORE, GEN_CORE};
+use registry::Registry;
+use targets::{Dut, Load, CHILD_SLACK_S, DUT_CORE, GEN_CORE};
 use topo::{Topology, INTERRUPTED};
 
 pub const LAB_EXAMPLES: &str = "\
@@ -36,6 +42,7 @@ Examples:
   dataplane lab --profile quick --out lab-out       (as root; every target, about 6 minutes)
   dataplane lab --profile full --out lab-full
   dataplane lab --targets dataplane,tc-u32 --rules 1,100,1000 --match last --placement dedicated --trials 5
+  dataplane lab --clean                             (after a lab that was killed: see below)
 
 Profiles (each list can be overridden by its flag):
   quick  drop: rules 1,10,100,1000 x last x 64 B x udp, every classifier, dedicated placement
@@ -53,7 +60,14 @@ pinned there); softirq = dut0's NAPI in the generator's softirq on core 0.
 
 Writes DIR/results.csv, results.json, report.md and SVG plots. Needs root, iproute2, ethtool;
 dpdk-testpmd (Debian's dpdk-dev) for that target. Ctrl-C stops, cleans up and writes what was
-measured so far.";
+measured so far.
+
+A killed lab (kill -9) leaves no namespace, veth, pin, process or raised priority: its
+processes die with it and its namespaces with them. Its work directory (a private
+dataplane-lab-PREFIX-RANDOM in $TMPDIR or /tmp) and DPDK's run directory stay, listed in
+/run/dataplane-lab/PID; `dataplane lab --clean` removes them (and kills and restores whatever
+a lab killed at the wrong instant left) for every lab no longer running, and so does every
+lab when it starts.";
 
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Profile {
@@ -64,6 +78,10 @@ pub enum Profile {
 
 #[derive(Args, Debug)]
 pub struct LabArgs {
+    /// Clean up after labs that were killed (work directories, DPDK run directories, and any
+    /// process or NAPI priority left), as listed in /run/dataplane-lab, then exit.
+    #[arg(long)]
+    pub clean: bool,
     /// The matrix and trial length (the flags below override parts of it).
     #[arg(long, value_enum, default_value = "quick")]
     pub profile: Profile,
@@ -143,6 +161,10 @@ pub struct Ctx {
     /// The dataplane worker's sleep after an empty poll in the dedicated placement.
     pub idle_us: u64,
     pub dpdk_prefix: String,
+    /// This run's state file (namespace holders and NAPI threads are recorded there).
+    pub registry: Arc<Registry>,
+    /// How long one point can take at most: its topology's holders live no longer.
+    pub point_limit: Duration,
     /// Test hook: this target fails in the middle of its first trial (everything running);
     /// with `true` the whole lab fails there.
     pub inject: Option<(Target, bool)>,
@@ -281,6 +303,14 @@ pub fn matrix(args: &LabArgs) -> Result<Matrix, String> {
     Ok(Matrix { points, trials, seconds, ndr_seconds, ndr })
 }
 
+/// The longest a point can take: every trial (maximum load, the searches' steps, the
+/// bursty one) running into each time limit the lab has, plus its set-up.
+fn point_limit(matrix: &Matrix) -> Duration {
+    let trial = |seconds: f64| seconds + CHILD_SLACK_S + 30.0;
+    let searched = (PDR_STEPS + NDR_STEPS + 1) as f64 * trial(matrix.ndr_seconds);
+    Duration::from_secs_f64(matrix.trials as f64 * trial(matrix.seconds) + searched + 120.0)
+}
+
 /// Removes the work directory and DPDK's run directory on drop.
 struct Cleanup {
     work: PathBuf,
@@ -405,7 +435,7 @@ impl Runner<'_> {
     fn point(&mut self, point: Point) -> Result<Row, String> {
         self.seq += 1;
         let prefix = format!("{}p{}", self.prefix, self.seq);
-        let topo = Topology::up(&prefix, &self.ctx.work)?;
+        let topo = Topology::up(&prefix, &self.ctx.work, self.ctx.point_limit, self.ctx.registry.clone())?;
         let (napi, mut placement) = match point.placement {
             Placement::Dedicated => {
                 // Kernel targets: the NAPI thread is all the device does, so it runs
@@ -558,7 +588,19 @@ pub fn main(args: LabArgs) -> Result<(), String> {
             "dataplane lab needs root (network namespaces, veth, XDP, tc): run it as root (or with sudo)".into()
         );
     }
-    for tool in ["ip", "tc", "ethtool", "taskset", "nsenter"] {
+    // What killed labs left (their pid is gone), before anything else.
+    let cleaned =
+        registry::clean(Path::new(registry::DIR)).into_iter().chain(registry::clean_named_netns()).collect::<Vec<_>>();
+    for line in &cleaned {
+        eprintln!("dataplane lab: {line}");
+    }
+    if args.clean {
+        if cleaned.is_empty() {
+            eprintln!("dataplane lab --clean: nothing left by an earlier lab");
+        }
+        return Ok(());
+    }
+    for tool in ["ip", "tc", "ethtool", "taskset", "nsenter", "unshare", "setpriv", "prlimit", "chrt", "renice"] {
         if !targets::have(tool) {
             return Err(format!("{tool} not found (packages iproute2, ethtool, util-linux)"));
         }
@@ -577,9 +619,18 @@ pub fn main(args: LabArgs) -> Result<(), String> {
     }
     let pid = std::process::id();
     let prefix = args.prefix.clone().unwrap_or_else(|| format!("dl{pid}"));
-    let work = std::env::temp_dir().join(format!("dataplane-lab-{prefix}"));
-    std::fs::create_dir_all(&work).map_err(|e| format!("{}: {e}", work.display()))?;
+    if !prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || prefix.is_empty() || prefix.len() > 16 {
+        return Err(format!("--prefix {prefix:?}: 1 to 16 of [A-Za-z0-9_]"));
+    }
+    let temp = std::env::temp_dir();
+    let work =
+        private::create_dir(&temp, &prefix).map_err(|e| format!("a private directory in {}: {e}", temp.display()))?;
     let dpdk_dir = PathBuf::from("/var/run/dpdk").join(format!("{prefix}-tp"));
+    // Declared before the cleanup guard, so dropped after it: the state file goes last.
+    let registry =
+        Arc::new(Registry::create(Path::new(registry::DIR), &prefix, &work, &dpdk_dir).inspect_err(|_| {
+            let _ = std::fs::remove_dir_all(&work);
+        })?);
     let _cleanup = Cleanup {
         work: work.clone(),
         keep: args.keep_logs,
@@ -598,6 +649,8 @@ pub fn main(args: LabArgs) -> Result<(), String> {
         gen_match_rule: gen_help.contains("--match-rule"),
         idle_us: args.idle_us,
         dpdk_prefix: format!("{prefix}-tp"),
+        registry: registry.clone(),
+        point_limit: point_limit(&matrix),
         inject,
     };
     let mut machine = machine(&ctx, &args, &matrix);
@@ -626,7 +679,7 @@ pub fn main(args: LabArgs) -> Result<(), String> {
     // What the kernel has, probed once on a scratch topology.
     let flower;
     {
-        let topo = Topology::up(&format!("{prefix}p0"), &work)?;
+        let topo = Topology::up(&format!("{prefix}p0"), &work, Duration::from_secs(120), registry.clone())?;
         flower = targets::probe_tc(&topo, "flower");
         if flower.is_err() {
             machine.lacks.push("tc flower (cls_flower): the tc-flower target is skipped".into());

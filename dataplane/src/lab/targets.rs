@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use super::measure::{self, CpuTimes};
 use super::model::{Action, CpuUse, Match, Placement, Point, Target, Traffic, Trial};
+use super::private;
 use super::topo::{self, nap, run_checked, Proc, Topology};
 use super::Ctx;
 
@@ -21,10 +22,21 @@ pub const DUT_CORE: usize = 1;
 pub const NICENESS: &str = "-15";
 const NICE: [&str; 2] = ["-n", NICENESS];
 
+/// How long the lab waits for a process target to be ready, and for the generator past its
+/// own duration.
+const READY_LIMIT: Duration = Duration::from_secs(30);
+/// What a child started for one trial gets as its own time limit beyond the trial's seconds
+/// (`--duration`, or the CPU limit of testpmd, which has none): more than the lab's own
+/// waits around a trial (start-up, the generator's slack, the drain), so a running lab always
+/// stops it first, and a child orphaned by a lab killed before its death signal was set
+/// still stops by itself.
+pub const CHILD_SLACK_S: f64 = 2.0 * 30.0 + 15.0;
+
 /// Writes a rule file of `n` rules where exactly one, the first or the last, matches the
 /// generator's flow; the others differ from it only in the destination address, so every
 /// classifier has to look at each of them. Returns the path and the matching rule's index.
-pub fn rule_file(dir: &Path, n: usize, matching: Match, action: Action) -> Result<(PathBuf, usize), String> {
+/// The file is new (`tag` makes its name unique in the run's private directory).
+pub fn rule_file(dir: &Path, tag: &str, n: usize, matching: Match, action: Action) -> Result<(PathBuf, usize), String> {
     let n = n.max(1);
     let verb = match action {
         Action::Drop => "drop",
@@ -49,8 +61,8 @@ pub fn rule_file(dir: &Path, n: usize, matching: Match, action: Action) -> Resul
             other += 1;
         }
     }
-    let path = dir.join(format!("rules-{n}-{}-{}.rules", matching.name(), action.name()));
-    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    let path = dir.join(format!("{tag}-rules-{n}-{}-{}.rules", matching.name(), action.name()));
+    private::write_file(&path, text.as_bytes())?;
     Ok((path, hit))
 }
 
@@ -78,7 +90,7 @@ impl<'a> Dut<'a> {
         napi: Vec<u32>,
         sink_napi: Vec<u32>,
     ) -> Result<Dut<'a>, String> {
-        let (rules, hit) = rule_file(&ctx.work, point.rules, point.matching, point.action)?;
+        let (rules, hit) = rule_file(&ctx.work, &topo.prefix, point.rules, point.matching, point.action)?;
         let processed_source = match point.target {
             Target::Dataplane => "dataplane --stats-json totals.rx",
             Target::DpdkTestpmd => "testpmd accumulated RX-packets",
@@ -95,7 +107,7 @@ impl<'a> Dut<'a> {
     /// Returns the compiler's notes.
     fn compile(&self, ctx: &Ctx) -> Result<Vec<String>, String> {
         let target = self.point.target.name();
-        let mut cmd = self.topo.exec_dut_pinned(&ctx.bin.display().to_string())?;
+        let mut cmd = self.topo.exec("dut", &ctx.bin.display().to_string());
         cmd.args(["rules", "compile"]).arg(&self.rules);
         cmd.args(["--to", target, "--dev", "dut0", "--port-dev", "dut0", "--port-dev", "dut1"]);
         // The 2016 study's drop: redirect to a dead end. tc u32 and flower need it where
@@ -109,8 +121,8 @@ impl<'a> Dut<'a> {
         // The tc targets print a `tc -b` batch; apply it unless the compiler already did.
         if is_batch && !self.has_tc_filters()? {
             let path = self.rules.with_extension(format!("{target}.tc"));
-            std::fs::write(&path, &batch).map_err(|e| format!("{}: {e}", path.display()))?;
-            run_checked(self.topo.exec_dut_pinned("tc")?.arg("-b").arg(&path), &format!("tc -b ({target})"))?;
+            private::write_file(&path, batch.as_bytes())?;
+            run_checked(self.topo.exec("dut", "tc").arg("-b").arg(&path), &format!("tc -b ({target})"))?;
         }
         let loaded = match self.point.target {
             Target::Xdp => self.topo.xdp_attached("dut", "dut0"),
@@ -145,7 +157,7 @@ impl<'a> Dut<'a> {
     }
 
     /// Starts the process target for one trial and waits until it receives.
-    fn start_process(&self, ctx: &Ctx, tag: &str) -> Result<(Proc, PathBuf), String> {
+    fn start_process(&self, ctx: &Ctx, tag: &str, seconds: f64) -> Result<(Proc, PathBuf), String> {
         let log = ctx.work.join(format!("{tag}-dut.log"));
         let stats = ctx.work.join(format!("{tag}-stats.jsonl"));
         let fwd = self.point.action == Action::Fwd;
@@ -162,6 +174,7 @@ impl<'a> Dut<'a> {
         let pattern = match self.point.target {
             Target::Dataplane => {
                 cmd.arg(&ctx.bin).args(["run", "--port", "af_xdp:iface=dut0"]);
+                cmd.args(["--duration", &format!("{:.3}", seconds + CHILD_SLACK_S)]);
                 if dedicated {
                     cmd.args(["--idle", &format!("sleep:{}", ctx.idle_us)]);
                 }
@@ -184,6 +197,10 @@ impl<'a> Dut<'a> {
                 // in softirq, design.md section 6): veth registers no NAPI id, so preferred
                 // busy polling only costs syscalls, and beside a threaded NAPI it starves it.
                 let busy = ",busy_budget=0";
+                // testpmd has no duration: a CPU-time limit (it polls, so about its wall
+                // time) ends an orphan, SIGXCPU at the soft limit, SIGKILL at the hard one.
+                let cpu = (seconds + CHILD_SLACK_S).ceil() as u64;
+                cmd.args(["prlimit", &format!("--cpu={cpu}:{}", cpu + 5), "--"]);
                 cmd.args(["stdbuf", "-oL", "-eL", "dpdk-testpmd", "--lcores", "0@1,1@1", "--main-lcore", "0"]);
                 cmd.args(["--no-pci", "--no-huge", "-m", "1024", "--no-shconf", "--file-prefix", &ctx.dpdk_prefix]);
                 cmd.args(["--vdev", &format!("net_af_xdp0,iface=dut0{busy}")]);
@@ -202,7 +219,7 @@ impl<'a> Dut<'a> {
             other => return Err(format!("{other} is not a process target")),
         };
         let mut proc = Proc::spawn(self.point.target.name(), &mut cmd, &log)?;
-        let end = Instant::now() + Duration::from_secs(30);
+        let end = Instant::now() + READY_LIMIT;
         loop {
             topo::check_stop(&ctx.stop)?;
             if !proc.alive() {
@@ -213,7 +230,12 @@ impl<'a> Dut<'a> {
                 break;
             }
             if Instant::now() > end {
-                return Err(format!("{} not ready after 30 s: {}", self.point.target, proc.log_tail()));
+                return Err(format!(
+                    "{} not ready after {} s: {}",
+                    self.point.target,
+                    READY_LIMIT.as_secs(),
+                    proc.log_tail()
+                ));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -226,14 +248,16 @@ impl<'a> Dut<'a> {
     pub fn trial(&self, ctx: &Ctx, tag: &str, load: Load, seconds: f64) -> Result<Trial, String> {
         let topo = self.topo;
         let fwd = self.point.action == Action::Fwd;
-        let mut process = if self.point.target.is_kernel() { None } else { Some(self.start_process(ctx, tag)?) };
+        let mut process =
+            if self.point.target.is_kernel() { None } else { Some(self.start_process(ctx, tag, seconds)?) };
         let mut sink = if fwd {
             let log = ctx.work.join(format!("{tag}-sink.log"));
             let mut cmd = topo.exec("sink", "nice");
             cmd.args(NICE)
                 .args(["taskset", "-c", &GEN_CORE.to_string()])
                 .arg(&ctx.bin)
-                .args(["sink", "--iface", "sink0", "--json"]);
+                .args(["sink", "--iface", "sink0", "--json"])
+                .args(["--duration", &format!("{:.3}", seconds + CHILD_SLACK_S)]);
             let mut sink = Proc::spawn("sink", &mut cmd, &log)?;
             let end = Instant::now() + Duration::from_secs(10);
             while !sink.log_text().contains("counting on") {
@@ -280,7 +304,7 @@ impl<'a> Dut<'a> {
             }
         };
         let mut gen = Proc::spawn("generator", &mut cmd, &gen_log)?;
-        let status = gen.wait_exit(Duration::from_secs_f64(seconds + 30.0), &ctx.stop)?;
+        let status = gen.wait_exit(Duration::from_secs_f64(seconds) + READY_LIMIT, &ctx.stop)?;
         let cpu_after = measure::read_proc_stat();
         let clocks_after = self.clocks(process_pid, sink_pid);
         if let Some((target, abort)) = ctx.inject {

@@ -9,17 +9,46 @@
 //! ```
 //!
 //! Every link is created inside its namespace, never in the root namespace, and nothing
-//! has an address, so no generated frame can leave the machine. A "holder" process sits in
-//! the device's namespace with a mount namespace of its own in which bpffs is mounted: the
-//! BPF emitters pin their programs and counters there, and all of it disappears with the
-//! holder (no stale pins in the host's bpffs, whatever happens).
+//! has an address, so no generated frame can leave the machine.
+//!
+//! Nothing of a topology outlives the lab, even one killed with `kill -9`. Each namespace is
+//! held by a "holder" process (`unshare --net --mount`, then `sleep`) and by nothing else: it
+//! is never named in /run/netns, so it goes with the last process inside it. The holder has a
+//! mount namespace of its own with the namespace's sysfs at /sys (what `ip netns exec` gives a
+//! command), and the device's holder a bpffs at /sys/fs/bpf: the BPF emitters pin their
+//! programs and counters there, and the pins go with the holder. Every process the lab
+//! starts is killed when the lab dies ([`command`]: PR_SET_PDEATHSIG) and has a time limit of
+//! its own; what must still be cleaned by another run is in [`super::registry`].
 
-use std::fs::File;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+use super::private;
+use super::registry::{self, Registry};
+
+/// The environment variable every process of a topology carries, set to the topology's
+/// prefix, so a test (or a person) can find whatever of a lab is still running.
+pub const MARK: &str = "DATAPLANE_LAB";
+
+/// A command for a process the lab starts: `setpriv --pdeathsig KILL -- PROGRAM`. The parent
+/// death signal (PR_SET_PDEATHSIG, prctl(2)) kills it the moment the lab dies, however it
+/// dies; it survives execve, and every wrapper the lab puts in front of a program (nsenter
+/// without --fork or a PID namespace, unshare without --fork, nice, chrt, taskset, prlimit,
+/// stdbuf, `sh -c '... exec sleep'`) execs rather than forks, so the program itself keeps
+/// it. setpriv(1) sets it without unsafe code in this crate (a `pre_exec` would need some).
+/// It is tied to the thread that spawned the child: the lab spawns from its main thread
+/// only. A lab killed in the instant between the fork and setpriv's prctl leaves an orphan;
+/// each long-running child has its own time limit for that case, and `lab --clean` kills
+/// holders left so.
+pub fn command(mark: &str, program: &str) -> Command {
+    let mut cmd = Command::new("setpriv");
+    cmd.args(["--pdeathsig", "KILL", "--", program]).env(MARK, mark);
+    cmd
+}
 
 /// MAC addresses as `scripts/lab-topology.sh` gives them.
 const LINKS: [(&str, &str, &str, &str, &str, &str); 3] = [
@@ -83,7 +112,7 @@ pub struct Proc {
 impl Proc {
     /// Starts `cmd` with stdout and stderr to `log` (or stdout to `stdout_to` when given).
     pub fn spawn(name: &str, cmd: &mut Command, log: &Path) -> Result<Proc, String> {
-        let out = File::create(log).map_err(|e| format!("{}: {e}", log.display()))?;
+        let out = private::create_file(log).map_err(|e| format!("{}: {e}", log.display()))?;
         let err = out.try_clone().map_err(|e| e.to_string())?;
         let child = cmd
             .stdin(Stdio::null())
@@ -182,46 +211,76 @@ fn signal_group(pgid: u32, sig: &str) {
         Command::new("kill").arg(format!("-{sig}")).arg("--").arg(format!("-{pgid}")).stderr(Stdio::null()).status();
 }
 
-/// The three namespaces and their links; removed on drop.
+/// The three namespaces, their holders and links; removed on drop.
 pub struct Topology {
     pub prefix: String,
-    created: Vec<String>,
-    holder: Option<Proc>,
+    /// (role, holder), in the order they were made.
+    holders: Vec<(&'static str, Proc)>,
+    registry: Arc<Registry>,
 }
 
+/// The namespaces' roles; the device's holder also mounts the bpffs.
+const ROLES: [&str; 3] = ["gen", "dut", "sink"];
+
 impl Topology {
+    /// The namespace's name, for messages (namespaces are not named in /run/netns).
     pub fn ns(&self, role: &str) -> String {
         format!("{}-{role}", self.prefix)
     }
 
-    /// Builds the topology. `log_dir` gets the holder's log.
-    pub fn up(prefix: &str, log_dir: &Path) -> Result<Topology, String> {
+    /// A command for a process of this topology (see [`command`]).
+    pub fn command(&self, program: &str) -> Command {
+        command(&self.prefix, program)
+    }
+
+    fn holder_pid(&self, role: &str) -> Option<u32> {
+        self.holders.iter().find(|(r, _)| *r == role).and_then(|(_, p)| p.pid())
+    }
+
+    /// Builds the topology: holders that live at most `lifetime` (the point's longest
+    /// possible run: an orphan ends by itself), recorded in `registry`. `log_dir` gets their
+    /// logs.
+    pub fn up(prefix: &str, log_dir: &Path, lifetime: Duration, registry: Arc<Registry>) -> Result<Topology, String> {
         if !prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || prefix.is_empty() || prefix.len() > 20 {
             return Err(format!("bad topology prefix {prefix:?}"));
         }
-        let mut topo = Topology { prefix: prefix.to_string(), created: Vec::new(), holder: None };
-        for role in ["gen", "dut", "sink"] {
+        let mut topo = Topology { prefix: prefix.to_string(), holders: Vec::new(), registry };
+        let seconds = lifetime.as_secs().max(1);
+        for role in ROLES {
             let ns = topo.ns(role);
-            if Path::new("/run/netns").join(&ns).exists() {
-                return Err(format!("namespace {ns} exists already (another lab with the same prefix?)"));
+            // ip netns exec's /sys: the sysfs of the new network namespace (the old one
+            // detached, as it does).
+            let bpffs = if role == "dut" { " && mount -t bpf bpf /sys/fs/bpf" } else { "" };
+            let script = format!(
+                "umount -l /sys 2>/dev/null; mount -t sysfs sysfs /sys{bpffs} && echo ready && exec sleep {seconds}"
+            );
+            let mut cmd = topo.command("unshare");
+            cmd.args(["--net", "--mount", "--propagation", "private", "--", "sh", "-c", &script]);
+            let mut holder = Proc::spawn(&format!("{ns} holder"), &mut cmd, &log_dir.join(format!("{ns}-holder.log")))?;
+            let pid = holder.pid().ok_or("holder without a pid")?;
+            topo.registry.add_holder(pid, &ns)?;
+            let end = Instant::now() + Duration::from_secs(10);
+            while !holder.log_text().contains("ready") {
+                if !holder.alive() || Instant::now() > end {
+                    return Err(format!("cannot make namespace {ns}: {}", holder.log_tail()));
+                }
+                std::thread::sleep(Duration::from_millis(10));
             }
-            run_checked(Command::new("ip").args(["netns", "add", &ns]), &format!("ip netns add {ns}"))?;
-            topo.created.push(ns.clone());
+            topo.holders.push((role, holder));
             // No IPv6: no router solicitations, DAD or MLD, so counters see test traffic only.
             for key in ["net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"] {
-                run_checked(
-                    Command::new("ip").args(["netns", "exec", &ns, "sysctl", "-q", "-w", key]),
-                    &format!("sysctl {key} in {ns}"),
-                )?;
+                run_checked(topo.exec(role, "sysctl").args(["-q", "-w", key]), &format!("sysctl {key} in {ns}"))?;
             }
             topo.ip(role, &["link", "set", "lo", "up"])?;
         }
         for (ns_a, a, mac_a, ns_b, b, mac_b) in LINKS {
-            let (ns_a, ns_b) = (topo.ns(ns_a), topo.ns(ns_b));
+            // `netns PID`: created straight in the holders' namespaces.
+            let pid_a = topo.holder_pid(ns_a).ok_or("no holder")?.to_string();
+            let pid_b = topo.holder_pid(ns_b).ok_or("no holder")?.to_string();
             run_checked(
-                Command::new("ip").args([
-                    "link", "add", a, "netns", &ns_a, "address", mac_a, "type", "veth", "peer", "name", b, "netns",
-                    &ns_b, "address", mac_b,
+                topo.command("ip").args([
+                    "link", "add", a, "netns", &pid_a, "address", mac_a, "type", "veth", "peer", "name", b, "netns",
+                    &pid_b, "address", mac_b,
                 ]),
                 &format!("ip link add {a} type veth peer {b}"),
             )?;
@@ -234,55 +293,22 @@ impl Topology {
         for (role, dev) in [("gen", "gen0"), ("dut", "dut0"), ("dut", "dut1"), ("sink", "sink0")] {
             topo.wait_oper_up(role, dev)?;
         }
-        let holder_log = log_dir.join(format!("{prefix}-holder.log"));
-        let dut = topo.ns("dut");
-        let holder = Proc::spawn(
-            "bpffs holder",
-            Command::new("ip").args([
-                "netns",
-                "exec",
-                &dut,
-                "sh",
-                "-c",
-                "mount -t bpf bpf /sys/fs/bpf && echo ready && exec sleep 86400",
-            ]),
-            &holder_log,
-        )?;
-        topo.holder = Some(holder);
-        let end = Instant::now() + Duration::from_secs(10);
-        loop {
-            let holder = topo.holder.as_mut().ok_or("no holder")?;
-            if holder.log_text().contains("ready") {
-                break;
-            }
-            if !holder.alive() || Instant::now() > end {
-                return Err(format!("cannot mount bpffs in {dut}: {}", holder.log_tail()));
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
         Ok(topo)
     }
 
-    /// `ip -n NS ARGS...`.
+    /// `ip ARGS...` in the namespace `role`.
     pub fn ip(&self, role: &str, args: &[&str]) -> Result<Output, String> {
-        let ns = self.ns(role);
-        run_checked(Command::new("ip").arg("-n").arg(&ns).args(args), &format!("ip -n {ns} {}", args.join(" ")))
+        run_checked(self.exec(role, "ip").args(args), &format!("ip {} in {}", args.join(" "), self.ns(role)))
     }
 
-    /// A command run inside the namespace `role` (`ip netns exec`: its own /sys).
+    /// A command run inside the namespace `role` and its holder's mount namespace (its own
+    /// /sys; in the device's, the bpffs where the BPF emitters' pins live).
     pub fn exec(&self, role: &str, program: &str) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.ns(role), program]);
+        // No holder (a bug): pid 0, which nsenter refuses with a message.
+        let pid = self.holder_pid(role).unwrap_or(0);
+        let mut cmd = self.command("nsenter");
+        cmd.args(["--target", &pid.to_string(), "--net", "--mount", "--", program]);
         cmd
-    }
-
-    /// A command run in the device's namespace and in the holder's mount namespace (where
-    /// bpffs is mounted and the pins of the BPF emitters live).
-    pub fn exec_dut_pinned(&self, program: &str) -> Result<Command, String> {
-        let pid = self.holder.as_ref().and_then(Proc::pid).ok_or("the bpffs holder is not running")?;
-        let mut cmd = Command::new("nsenter");
-        cmd.args(["--target", &pid.to_string(), "--mount", "--net", "--", program]);
-        Ok(cmd)
     }
 
     /// Reads a file under the namespace's /sys or /proc (e.g. interface counters).
@@ -326,21 +352,21 @@ impl Topology {
             .unwrap_or(false)
     }
 
-    /// Removes everything: processes left in the namespaces, the holder (and with its
-    /// mount namespace the bpffs pins), the namespaces (and with them every veth, tc filter
-    /// and XDP program on them).
+    /// Removes everything: processes left in the namespaces, then the holders, and with
+    /// them the namespaces (every veth, tc filter and XDP program on them) and the bpffs
+    /// with the pins.
     fn down(&mut self) {
-        for ns in &self.created {
-            if let Ok(out) = Command::new("ip").args(["netns", "pids", ns]).stderr(Stdio::null()).output() {
-                for pid in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                    let _ = Command::new("kill").args(["-KILL", pid]).stderr(Stdio::null()).status();
+        for (_, holder) in &self.holders {
+            let Some(pid) = holder.pid() else { continue };
+            if let Some(ns) = registry::net_ns(pid) {
+                for other in registry::pids_in_net_ns(&ns).into_iter().filter(|&p| p != pid) {
+                    signal(other, "KILL");
                 }
             }
         }
-        self.holder = None;
-        for ns in self.created.drain(..).rev() {
-            let _ = Command::new("ip").args(["netns", "del", &ns]).stderr(Stdio::null()).status();
-        }
+        let pids: Vec<u32> = self.holders.iter().filter_map(|(_, h)| h.pid()).collect();
+        self.holders.clear();
+        self.registry.remove_holders(&pids);
     }
 }
 
@@ -395,18 +421,20 @@ pub fn threaded_napi(topo: &Topology, role: &str, dev: &str, core: usize, realti
         std::thread::sleep(Duration::from_millis(20));
     }
     for pid in &new {
+        // What it was, so that `lab --clean` can give it back if its veth outlives the lab.
+        topo.registry.add_napi(*pid)?;
         run_checked(
-            Command::new("taskset").args(["-pc", &core.to_string(), &pid.to_string()]),
+            topo.command("taskset").args(["-pc", &core.to_string(), &pid.to_string()]),
             &format!("taskset -pc {core} {pid}"),
         )?;
         if realtime {
             run_checked(
-                Command::new("chrt").args(["-f", "-p", "50", &pid.to_string()]),
+                topo.command("chrt").args(["-f", "-p", "50", &pid.to_string()]),
                 &format!("chrt -f -p 50 {pid}"),
             )?;
         } else {
             run_checked(
-                Command::new("renice").args(["-n", super::targets::NICENESS, "-p", &pid.to_string()]),
+                topo.command("renice").args(["-n", super::targets::NICENESS, "-p", &pid.to_string()]),
                 &format!("renice {pid}"),
             )?;
         }
