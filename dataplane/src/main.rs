@@ -67,6 +67,7 @@ const RULES_CHECK_EXAMPLES: &str = "\
 Examples:
   dataplane rules check acl.rules
   dataplane rules check fw1_10k --format classbench
+  dataplane rules check pasted.rules --explain    # each rule as tc reads it, and warnings
 
 A rule per line, tc flower's keys and syntax (a pasted `tc filter add ... flower ...` line works):
   prio 10 protocol ip ip_proto tcp dst_ip 10.0.0.0/8 dst_port 1024-65535 action drop
@@ -99,6 +100,10 @@ struct RulesCheckArgs {
     file: PathBuf,
     #[arg(long, value_enum, default_value = "native")]
     format: FormatArg,
+    /// Print every rule as it was read: tc's words, numbers as tc reads them (a pasted
+    /// `ip_proto 17` is 0x17, not UDP: the warnings say where that differs from decimal).
+    #[arg(long)]
+    explain: bool,
 }
 
 #[derive(Args)]
@@ -751,7 +756,7 @@ fn cmd_run(args: RunArgs) -> Result<(), String> {
 fn cmd_rules(command: RulesCommand) -> Result<(), String> {
     let mut out = std::io::stdout().lock();
     match command {
-        RulesCommand::Check(args) => rules_cmd::check(&args.file, args.format.into(), &mut out),
+        RulesCommand::Check(args) => rules_cmd::check(&args.file, args.format.into(), args.explain, &mut out),
         RulesCommand::Classify(args) => rules_cmd::classify(
             &rules_cmd::ClassifyArgs {
                 rules: &args.rules,

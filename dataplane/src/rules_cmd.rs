@@ -6,7 +6,7 @@ use std::time::Instant;
 
 use rules::emit::bpf::{self, BpfOptions, BpfTarget, EmitBpfError};
 use rules::emit::{compile_tc, EmitOptions, KernelCaps, Target};
-use rules::{parse_file_checked, parse_trace_file, Format};
+use rules::{parse_file_checked, parse_file_noted, parse_trace_file, Format};
 use rules::{Action, RuleSet};
 use serde_json::json;
 
@@ -27,9 +27,24 @@ pub fn check_action(action: &Action) -> Result<(), String> {
     }
 }
 
-/// `rules check FILE`: a one-line summary, or every error and `Err`.
-pub fn check(path: &Path, format: Format, out: &mut dyn Write) -> Result<(), String> {
-    let set = load_checked(path, format).map_err(|errors| report(path, &errors))?;
+/// `rules check FILE`: the warnings (a number tc reads otherwise than as decimal), with
+/// `explain` each rule as it was read (in tc's words, numbers as tc reads them), and a
+/// one-line summary; or every error and `Err`.
+pub fn check(path: &Path, format: Format, explain: bool, out: &mut dyn Write) -> Result<(), String> {
+    let (set, notes) = match format {
+        Format::Native => parse_file_noted(path, &check_action)
+            .map_err(|errors| report(path, &errors.iter().map(ToString::to_string).collect::<Vec<_>>()))?,
+        Format::Classbench => (load_checked(path, format).map_err(|errors| report(path, &errors))?, Vec::new()),
+    };
+    let io = |e: std::io::Error| e.to_string();
+    if explain {
+        for rule in &set.rules {
+            writeln!(out, "{}:{}: {rule}", path.display(), rule.line).map_err(io)?;
+        }
+    }
+    for note in &notes {
+        writeln!(out, "{note}").map_err(io)?;
+    }
     let started = Instant::now();
     let classifier =
         build_classifier(&set, ClassifierKind::Fast).map_err(|message| format!("{}: {message}", path.display()))?;

@@ -15,18 +15,23 @@
 //! | key            | value                                                      |
 //! |----------------|------------------------------------------------------------|
 //! | `src_mac`, `dst_mac` | `aa:bb:cc:dd:ee:ff`, `MAC/MASK-MAC` or `MAC/LEN` (0..=48) |
-//! | `vlan_id`      | 0..=4095                                                   |
-//! | `vlan_prio`    | 0..=7                                                      |
-//! | `ip_proto`     | `tcp`, `udp`, `sctp`, `icmp`, `icmpv6` or 0..=255          |
+//! | `vlan_id`      | 0..=4095, decimal                                          |
+//! | `vlan_prio`    | 0..=7, decimal                                             |
+//! | `ip_proto`     | `tcp`, `udp`, `sctp`, `icmp`, `icmpv6`, `l2tp`, `esp`, `ah` or 0..=0xff in **hex** (`17` is 0x17) |
 //! | `src_ip`, `dst_ip`, `enc_src_ip`, `enc_dst_ip` | IPv4 or IPv6 address, optional `/LEN` (IPv4 also `/255.255.255.0`) |
-//! | `src_port`, `dst_port` | `80`, `0x50/0xfff0` (value/mask) or `1024-65535` (inclusive range) |
-//! | `ip_tos`, `ip_ttl` | `N` or `N/MASK` (8 bits)                                |
-//! | `tcp_flags`    | `N` or `N/MASK` (12 bits, FIN = 0x001)                     |
+//! | `src_port`, `dst_port` | `80` or `1024-65535` (decimal, inclusive range); `0x50/0xfff0` (value/mask, this language's own) |
+//! | `ip_tos`, `ip_ttl` | `N` or `N/MASK` (8 bits; N decimal, else hex; MASK **hex**) |
+//! | `tcp_flags`    | `N` or `N/MASK` (12 bits, both **hex**: `10` is ACK, FIN = 1) |
 //! | `ip_flags`     | `frag`, `nofrag`, `firstfrag`, `nofirstfrag`, two joined by `/` (`frag/nofirstfrag`) |
-//! | `enc_key_id`   | 0..=4294967295 (VXLAN/Geneve VNI, GRE key)                 |
-//! | `enc_dst_port` | 0..=65535 (outer UDP destination port)                     |
+//! | `enc_key_id`   | 0..=4294967295, decimal (VXLAN/Geneve VNI, GRE key)        |
+//! | `enc_dst_port` | 0..=65535, decimal (outer UDP destination port)            |
 //!
-//! Numbers are decimal or `0x` hex. Each key at most once per rule. As in flower, `src_port`
+//! Words and numbers are read as tc reads them ([`crate::tc_words`]): every word may be
+//! abbreviated where tc's `matches()` allows (`proto` is `protocol`, `pref` is `prio`), each
+//! number in the base iproute2 reads it in (above; `prio`, `chain`, `protocol` numbers and
+//! masks of this language's own take `0x` hex, and `prio`/`chain` a leading `0` as octal).
+//! `rules check --explain` prints each rule as read and warns where a number's reading
+//! differs from the decimal one. Each key at most once per rule. As in flower, `src_port`
 //! and `dst_port` need `ip_proto tcp|udp|sctp`, and `tcp_flags` needs `ip_proto tcp` (here
 //! anywhere in the line, not necessarily before). IP addresses must agree with `protocol`
 //! (`protocol ip` with an IPv6 address is an error), and `src_ip`/`dst_ip` with each other
@@ -45,8 +50,10 @@
 //! A whole `tc filter add|replace|change ...` line is read as the same rule:
 //! `tc filter add dev eth0 ingress prio 1 protocol ip flower ip_proto udp dst_port 4789 action drop`.
 //! The tc words that do not change a rule's meaning are skipped: `tc filter add|replace|change`,
-//! `dev X`, `ingress`, `egress`, `root`, `parent X`, `block N`, `handle X`, `classid X`,
-//! `flowid X`, `flower`, `skip_sw`, `skip_hw`, `verbose`; `pref N` is `prio N`; `chain 0` is
+//! `dev X`, `ingress`, `root`, `parent X`, `block N` (rules here apply to every port, as a
+//! shared block's to its devices), `handle X`, `classid X`, `flowid X`, `flower`, `skip_hw`,
+//! `verbose`; `skip_sw` (hardware only) and `egress` are refused with the reason, as are
+//! flower keys this dataplane does not match; `pref N` is `prio N`; `chain 0` is
 //! accepted (other chains are not: there is no `goto`). `action gact drop|pass|ok`, `action ok`
 //! (= `pass`) and `action shot` (= `drop`) are accepted; `action mirred ... dev X` is refused:
 //! ports are numbers in this language (`action fwd N`).
@@ -413,7 +420,8 @@ fn number_in(
     let shown_max = if base == Base::Hex { format!("{max:#x}") } else { max.to_string() };
     match parse_in(text, base) {
         Ok(n) if n <= max => {
-            let digits_only = text.len() > 1 && text.chars().all(|c| c.is_ascii_digit());
+            // Only where the decimal reading would differ (08 is 8 either way).
+            let digits_only = text.chars().all(|c| c.is_ascii_digit()) && text.parse::<u64>().is_ok_and(|d| d != n);
             if digits_only && base == Base::Hex {
                 notes.push(format!("{what} {text} is 0x{text} ({n}) to tc, which reads it in hex"));
             } else if digits_only && base == Base::Auto && text.starts_with('0') {
@@ -1011,7 +1019,11 @@ impl<'a> LineParser<'a> {
             0x8100 | 0x88a8 => Protocol::Vlan,
             0x0003 => Protocol::All,
             _ => {
-                let name = if name.is_empty() { String::new() } else { format!(" ({name})") };
+                let name = if name.is_empty() || name.eq_ignore_ascii_case(text) {
+                    String::new()
+                } else {
+                    format!(" ({name})")
+                };
                 self.error(
                     value.col,
                     format!("protocol {text}{name} is not matched here: rules match {known} (0x800, 0x86dd, 0x8100, 0x88a8, 0x3)"),
@@ -1112,7 +1124,10 @@ impl<'a> LineParser<'a> {
                 Some(proto) if allowed.contains(&proto) => {}
                 Some(proto) => {
                     let name = ip_proto_name(proto).map_or_else(|| proto.to_string(), str::to_string);
-                    self.error(col, format!("{key} needs ip_proto {needs} (as in flower), not {name}"));
+                    // A pasted decimal number is the usual cause: say how tc read it.
+                    let read = self.notes.iter().find(|(_, note)| note.starts_with("ip_proto "));
+                    let read = read.map_or_else(String::new, |(_, note)| format!(" ({note})"));
+                    self.error(col, format!("{key} needs ip_proto {needs} (as in flower), not {name}{read}"));
                 }
                 None => self.error(col, format!("{key} needs ip_proto {needs} (as in flower)")),
             }
@@ -1469,7 +1484,7 @@ mod tests {
             ("enc_dst_ip 1.2.3.4/40 action drop", "r.rules:1:12: enc_dst_ip prefix length 40 is out of range 0..=32"),
             ("enc_dst_port -1 action drop", "r.rules:1:14: enc_dst_port expects a decimal number (tc reads it in base 10), found '-1'"),
             ("prio x action drop", "r.rules:1:6: prio expects a number (decimal, 0x hex or 0-prefixed octal, as tc reads it), found 'x'"),
-            ("protocol arp action drop", "r.rules:1:10: protocol arp (arp) is not matched here: rules match ip, ipv6, 802.1q, 802.1ad, all or an ethertype number (0x800, 0x86dd, 0x8100, 0x88a8, 0x3)"),
+            ("protocol arp action drop", "r.rules:1:10: protocol arp is not matched here: rules match ip, ipv6, 802.1q, 802.1ad, all or an ethertype number (0x800, 0x86dd, 0x8100, 0x88a8, 0x3)"),
             ("protocol ipv4 action drop", "r.rules:1:10: protocol expects ip, ipv6, 802.1q, 802.1ad, all or an ethertype number, found 'ipv4' (tc calls IPv4 'ip')"),
             ("proto 0x806 action drop", "r.rules:1:7: protocol 0x806 (arp) is not matched here: rules match ip, ipv6, 802.1q, 802.1ad, all or an ethertype number (0x800, 0x86dd, 0x8100, 0x88a8, 0x3)"),
             ("ip 1 action drop", "r.rules:1:4: ip_flags expects frag, nofrag, firstfrag or nofirstfrag (two joined by '/'), found '1' ('ip' is tc's abbreviation of ip_flags)"),
@@ -1564,6 +1579,22 @@ vlan_id 4096 vlan_prio 9 action fwd x
                 Action::Pass,
                 Action::Drop,
                 Action::Encap("vxlan,src=10.0.0.1,dst=10.0.0.2,vni=42".to_string()),
+            ]
+        );
+    }
+
+    #[test]
+    fn warnings_where_tc_reads_a_number_otherwise() {
+        let text = "ip_proto 17 action drop\nip_proto udp dst_port 53 action drop\nprio 010 ip_proto tcp tcp_flags 12 action pass\n";
+        let (set, notes) = parse_noted("r.rules", text, &|_| Ok(())).unwrap();
+        assert_eq!(set.rules[0].keys.ip_proto, Some(0x17));
+        let notes: Vec<String> = notes.iter().map(ToString::to_string).collect();
+        assert_eq!(
+            notes,
+            [
+                "r.rules:1:10: warning: ip_proto 17 is 0x17 (23) to tc, which reads it in hex; for UDP write udp",
+                "r.rules:3:6: warning: prio 010 is octal to tc (8)",
+                "r.rules:3:33: warning: tcp_flags 12 is 0x12 (18) to tc, which reads it in hex",
             ]
         );
     }

@@ -1,0 +1,82 @@
+//! tc flower lines written outside this project (../shared/corpora/flower/lines.jsonl: the
+//! kernel's selftests, iproute2's man pages and testsuite, NIC vendors' scripts), read as tc
+//! reads them: every line is accepted with tc's meaning or refused at a located word, and
+//! the number accepted never falls. The corpus is data only; it is not part of the project.
+
+use std::path::PathBuf;
+
+use rules::{parse, Masked, PortMatch, Protocol, Rule};
+
+fn corpus() -> Option<Vec<String>> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpora/flower/lines.jsonl");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        eprintln!("skipping: {} is not here (the corpus lives beside the project, not in it)", path.display());
+        return None;
+    };
+    Some(
+        text.lines()
+            .map(|l| {
+                let v: serde_json::Value = serde_json::from_str(l).expect("a JSON line");
+                v["line"].as_str().expect("a line field").to_string()
+            })
+            .collect(),
+    )
+}
+
+/// Accepted today: a ratchet (raise it when more of tc's words are supported).
+const ACCEPTED_AT_LEAST: usize = 93;
+
+#[test]
+fn every_line_is_accepted_or_refused_at_a_located_word() {
+    let Some(lines) = corpus() else { return };
+    let mut accepted = 0;
+    for (i, line) in lines.iter().enumerate() {
+        match parse("corpus", line) {
+            Ok(set) => {
+                accepted += 1;
+                // What the printer writes, the parser reads back as the same rule.
+                let printed = set.rules[0].to_string();
+                let again = parse("printed", &printed).unwrap_or_else(|e| panic!("line {i}: {printed}: {e:?}"));
+                let strip = |r: &Rule| Rule { line: 0, action_col: 0, ..r.clone() };
+                assert_eq!(strip(&again.rules[0]), strip(&set.rules[0]), "line {i}: {line} printed as {printed}");
+            }
+            Err(errors) => {
+                for e in &errors {
+                    assert!(e.line == 1 && e.col >= 1 && e.col <= line.chars().count() + 1, "line {i}: {e}");
+                    assert!(!e.message.is_empty(), "line {i}");
+                }
+            }
+        }
+    }
+    eprintln!("flower corpus: {accepted} of {} lines accepted", lines.len());
+    assert!(accepted >= ACCEPTED_AT_LEAST, "{accepted} accepted, fewer than {ACCEPTED_AT_LEAST}");
+}
+
+/// Lines of the corpus and what tc makes of them (tc/f_flower.c read by hand).
+#[test]
+fn numbers_and_words_mean_what_they_mean_to_tc() {
+    let Some(lines) = corpus() else { return };
+    let find = |needle: &str| -> Rule {
+        let line = lines.iter().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no corpus line has {needle:?}"));
+        parse("corpus", line).unwrap_or_else(|e| panic!("{line}: {e:?}")).rules[0].clone()
+    };
+    // protocol as a number (`get_be16(.., 0)`), ports decimal.
+    let r = find("protocol 0x800 ingress prio 10 handle 1 flower skip_hw dst_mac e4:11:22:33:44:50 ip_proto udp");
+    assert_eq!((r.protocol, r.prio, r.keys.ip_proto), (Protocol::Ipv4, 10, Some(17)));
+    assert_eq!(r.keys.dst_port, Some(PortMatch::exact(1)));
+    // ip_tos: the value decimal, the mask hex.
+    assert_eq!(find("ip_tos 5/0xf").keys.ip_tos, Some(Masked::<u8>::new(5, 0xf)));
+    assert_eq!(find("flower ip_tos 9/0x08").keys.ip_tos, Some(Masked::<u8>::new(8, 8)));
+    assert_eq!(find("flower ip_ttl 66/0x41").keys.ip_ttl, Some(Masked::<u8>::new(66, 0x41)));
+    // ip_proto in hex: 1 is 0x1, 0x06 is TCP.
+    assert_eq!(find("protocol ip flower ip_proto 1 action drop").keys.ip_proto, Some(1));
+    assert_eq!(find("protocol ip flower ip_proto 0x06 action drop").keys.ip_proto, Some(6));
+    // `prot` is tc's abbreviation of protocol (`matches`): refused here for its actions only.
+    let prot = lines.iter().find(|l| l.contains(" prot all prio 5 root flower")).expect("a `prot` line");
+    let errors = parse("corpus", prot).unwrap_err();
+    assert!(errors[0].message.contains("unknown action 'tunnel_key'"), "{}", errors[0]);
+    // skip_sw: hardware only, refused with the reason.
+    let line = lines.iter().find(|l| l.contains("tcp_flags 0x02/0x3f skip_sw")).expect("a skip_sw line");
+    let errors = parse("corpus", line).unwrap_err();
+    assert!(errors[0].message.contains("no hardware here"), "{}", errors[0]);
+}
