@@ -14,6 +14,7 @@
 //! Ports are named by devargs strings ([`spec::PortSpec`]).
 
 pub mod af_xdp;
+pub mod capture;
 pub mod clock;
 pub mod mem;
 pub mod netdev;
