@@ -715,3 +715,220 @@ fn unsupported(name: &str, number: u32) -> CaptureError {
         ),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A pcap file: header with `link_field` and `snaplen`, then `(incl_len, orig_len, data)`
+    /// records (`incl_len` written as given, so a test can lie about it).
+    fn pcap(big_endian: bool, nanos: bool, snaplen: u32, link_field: u32, records: &[(u32, u32, &[u8])]) -> Vec<u8> {
+        let u32b = |v: u32| if big_endian { v.to_be_bytes() } else { v.to_le_bytes() };
+        let u16b = |v: u16| if big_endian { v.to_be_bytes() } else { v.to_le_bytes() };
+        let mut out = Vec::new();
+        out.extend_from_slice(&u32b(if nanos { PCAP_MAGIC_NANO } else { PCAP_MAGIC_MICRO }));
+        out.extend_from_slice(&u16b(2));
+        out.extend_from_slice(&u16b(4));
+        out.extend_from_slice(&[0; 8]);
+        out.extend_from_slice(&u32b(snaplen));
+        out.extend_from_slice(&u32b(link_field));
+        for (i, (incl, orig, data)) in records.iter().enumerate() {
+            out.extend_from_slice(&u32b(1000 + i as u32));
+            out.extend_from_slice(&u32b(7));
+            out.extend_from_slice(&u32b(*incl));
+            out.extend_from_slice(&u32b(*orig));
+            out.extend_from_slice(data);
+        }
+        out
+    }
+
+    fn read_all(bytes: &[u8]) -> (Vec<(usize, LinkType, Vec<u8>)>, Vec<RecordError>) {
+        let mut reader = CaptureReader::new(bytes, "test.pcap").expect("a capture");
+        let (mut ok, mut errors) = (Vec::new(), Vec::new());
+        while let Some(record) = reader.next_record() {
+            match record {
+                Ok(r) => ok.push((r.index, r.link, r.data.to_vec())),
+                Err(e) => errors.push(e),
+            }
+        }
+        (ok, errors)
+    }
+
+    #[test]
+    fn pcap_in_both_byte_orders_and_both_resolutions() {
+        for big in [false, true] {
+            for nanos in [false, true] {
+                let bytes = pcap(big, nanos, 65535, 1, &[(3, 3, b"abc"), (2, 60, b"de")]);
+                let mut reader = CaptureReader::new(&bytes[..], "t").unwrap();
+                assert_eq!(reader.pcap_link_type(), Some(LinkType::Ethernet));
+                let first = reader.next_record().unwrap().unwrap();
+                assert_eq!((first.index, first.data, first.orig_len), (0, &b"abc"[..], 3));
+                assert_eq!(first.timestamp_ns, 1000 * 1_000_000_000 + if nanos { 7 } else { 7000 });
+                let second = reader.next_record().unwrap().unwrap();
+                assert_eq!((second.index, second.data, second.orig_len), (1, &b"de"[..], 60));
+                assert!(reader.next_record().is_none());
+            }
+        }
+    }
+
+    #[test]
+    fn link_type_upper_bits_are_masked_and_fcs_stripped() {
+        // 0x30000001: FCS length bits without the "present" bit (tcpdump's test files): Ethernet, no FCS.
+        let (ok, errors) = read_all(&pcap(false, false, 65535, 0x3000_0001, &[(4, 4, b"abcd")]));
+        assert!(errors.is_empty());
+        assert_eq!(ok, [(0, LinkType::Ethernet, b"abcd".to_vec())]);
+        // Present bit and 2 16-bit words: 4 bytes of FCS at the end of every whole frame.
+        let field = 0x2000_0000 | LT_FCS_LENGTH_PRESENT | 1;
+        assert_eq!(split_pcap_link_field(field), (1, 4));
+        let (ok, _) = read_all(&pcap(false, false, 65535, field, &[(6, 6, b"abFCS!"), (3, 6, b"abF")]));
+        assert_eq!(ok[0].2, b"ab", "the FCS of a whole frame is stripped");
+        assert_eq!(ok[1].2, b"abF", "a record cut by the snaplen holds no FCS to strip");
+    }
+
+    #[test]
+    fn records_longer_than_the_snaplen_are_read_up_to_the_maximum() {
+        let big = vec![0xaa; 70_000];
+        let (ok, errors) = read_all(&pcap(false, false, 64, 1, &[(70_000, 70_000, &big), (2, 2, b"ok")]));
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!((ok[0].2.len(), ok[1].2.as_slice()), (70_000, &b"ok"[..]));
+        // Beyond libpcap's 262,144: reported with its index, stepped over, the rest read.
+        let huge = vec![0u8; MAX_RECORD_LEN + 1];
+        let n = huge.len() as u32;
+        let (ok, errors) = read_all(&pcap(false, false, 64, 1, &[(1, 1, b"a"), (n, n, &huge), (1, 1, b"b")]));
+        assert_eq!(ok.iter().map(|r| r.0).collect::<Vec<_>>(), [0, 2]);
+        assert_eq!((errors.len(), errors[0].index, errors[0].kind), (1, 1, RecordErrorKind::Malformed));
+        assert!(errors[0].to_string().contains("262144"), "{}", errors[0]);
+    }
+
+    #[test]
+    fn a_truncated_last_record_is_reported_after_every_earlier_one() {
+        let mut bytes = pcap(false, false, 65535, 1, &[(2, 2, b"ab"), (2, 2, b"cd"), (10, 10, b"efghijklmn")]);
+        bytes.truncate(bytes.len() - 4);
+        let (ok, errors) = read_all(&bytes);
+        assert_eq!(ok.len(), 2);
+        assert_eq!((errors.len(), errors[0].index, errors[0].kind), (1, 2, RecordErrorKind::Truncated));
+        assert!(errors[0].to_string().contains("10 captured bytes announced, 6 there"), "{}", errors[0]);
+        // Cut inside the record header.
+        let mut bytes = pcap(false, false, 65535, 1, &[(2, 2, b"ab"), (2, 2, b"cd")]);
+        bytes.truncate(bytes.len() - 10);
+        let (ok, errors) = read_all(&bytes);
+        assert_eq!((ok.len(), errors[0].index), (1, 1));
+        assert!(errors[0].to_string().contains("16 bytes needed, 8 there"), "{}", errors[0]);
+    }
+
+    #[test]
+    fn cooked_and_raw_link_types_are_read_others_refused_by_name() {
+        for (number, link) in [
+            (113, LinkType::LinuxSll),
+            (276, LinkType::LinuxSll2),
+            (101, LinkType::Raw),
+            (228, LinkType::Ipv4),
+            (229, LinkType::Ipv6),
+        ] {
+            let (ok, _) = read_all(&pcap(false, false, 65535, number, &[(1, 1, b"x")]));
+            assert_eq!(ok[0].1, link);
+            assert_eq!(link.number(), number);
+        }
+        let err = CaptureReader::new(&pcap(false, false, 65535, 105, &[])[..], "wifi.pcap").err().unwrap();
+        assert!(err.to_string().starts_with("wifi.pcap: link type ieee802_11 (105)"), "{err}");
+        let err = CaptureReader::new(&b"hello world, not a capture"[..], "x.txt").err().unwrap();
+        assert!(err.to_string().contains("not a pcap or pcapng file"), "{err}");
+    }
+
+    /// A pcapng block of `block_type` with `body` (padded to 32 bits).
+    fn block(big: bool, block_type: u32, body: &[u8]) -> Vec<u8> {
+        let u32b = |v: u32| if big { v.to_be_bytes() } else { v.to_le_bytes() };
+        let padded = body.len().div_ceil(4) * 4;
+        let len = (12 + padded) as u32;
+        let mut out = Vec::new();
+        out.extend_from_slice(&u32b(block_type));
+        out.extend_from_slice(&u32b(len));
+        out.extend_from_slice(body);
+        out.resize(8 + padded, 0);
+        out.extend_from_slice(&u32b(len));
+        out
+    }
+
+    fn pcapng(big: bool, links: &[u16], packets: &[(u32, &[u8])]) -> Vec<u8> {
+        let u32b = |v: u32| if big { v.to_be_bytes() } else { v.to_le_bytes() };
+        let u16b = |v: u16| if big { v.to_be_bytes() } else { v.to_le_bytes() };
+        let mut shb = u32b(PCAPNG_BYTE_ORDER_MAGIC).to_vec();
+        shb.extend_from_slice(&u16b(1));
+        shb.extend_from_slice(&u16b(0));
+        shb.extend_from_slice(&[0xff; 8]);
+        let mut out = block(big, PCAPNG_SHB, &shb);
+        for link in links {
+            let mut idb = u16b(*link).to_vec();
+            idb.extend_from_slice(&[0, 0]);
+            idb.extend_from_slice(&u32b(0));
+            // if_tsresol 9 (nanoseconds) and an option this reader does not know.
+            idb.extend_from_slice(&u16b(9));
+            idb.extend_from_slice(&u16b(1));
+            idb.extend_from_slice(&[9, 0, 0, 0]);
+            idb.extend_from_slice(&u16b(0x7777));
+            idb.extend_from_slice(&u16b(3));
+            idb.extend_from_slice(&[1, 2, 3, 0]);
+            out.extend(block(big, block::IDB, &idb));
+        }
+        for (interface, data) in packets {
+            let mut epb = u32b(*interface).to_vec();
+            epb.extend_from_slice(&u32b(0));
+            epb.extend_from_slice(&u32b(1_500));
+            epb.extend_from_slice(&u32b(data.len() as u32));
+            epb.extend_from_slice(&u32b(data.len() as u32));
+            epb.extend_from_slice(data);
+            out.extend(block(big, block::EPB, &epb));
+        }
+        out
+    }
+
+    #[test]
+    fn pcapng_in_both_byte_orders_with_a_link_type_per_interface() {
+        for big in [false, true] {
+            let bytes = pcapng(big, &[1, 113], &[(0, b"eth"), (1, b"cooked"), (5, b"nobody")]);
+            let mut reader = CaptureReader::new(&bytes[..], "t.pcapng").unwrap();
+            let first = reader.next_record().unwrap().unwrap();
+            assert_eq!((first.link, first.data, first.timestamp_ns), (LinkType::Ethernet, &b"eth"[..], 1_500));
+            let second = reader.next_record().unwrap().unwrap();
+            assert_eq!((second.index, second.link, second.data), (1, LinkType::LinuxSll, &b"cooked"[..]));
+            let third = reader.next_record().unwrap().unwrap_err();
+            assert_eq!((third.index, third.kind), (2, RecordErrorKind::Malformed));
+            assert!(third.to_string().contains("interface 5"), "{third}");
+            assert!(reader.next_record().is_none());
+        }
+    }
+
+    #[test]
+    fn pcapng_refuses_an_interface_it_cannot_walk_and_reports_a_cut_block() {
+        let bytes = pcapng(false, &[127], &[(0, b"radio")]);
+        let mut reader = CaptureReader::new(&bytes[..], "w.pcapng").unwrap();
+        let err = reader.next_record().unwrap().unwrap_err();
+        assert_eq!(err.kind, RecordErrorKind::UnsupportedLinkType);
+        assert!(err.to_string().contains("ieee802_11_radiotap (127)"), "{err}");
+        assert!(reader.next_record().is_none());
+
+        let mut bytes = pcapng(false, &[1], &[(0, b"one"), (0, b"two")]);
+        bytes.truncate(bytes.len() - 3);
+        let (ok, errors) = read_all(&bytes);
+        assert_eq!(ok.len(), 1);
+        assert_eq!((errors[0].index, errors[0].kind), (1, RecordErrorKind::Truncated));
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic_and_reading_ends() {
+        // A cheap stand-in for the fuzz target (fuzz/fuzz_targets/capture.rs): every prefix
+        // of valid files, and each with one byte changed.
+        let files = [
+            pcap(false, false, 65535, 1, &[(3, 3, b"abc"), (2, 2, b"de")]),
+            pcapng(true, &[1, 276], &[(0, b"eth"), (1, b"cooked")]),
+        ];
+        for file in &files {
+            for cut in 0..file.len() {
+                let _ = CaptureReader::new(&file[..cut], "t").map(|mut r| while r.next_record().is_some() {});
+                let mut changed = file.clone();
+                changed[cut] ^= 0x5a;
+                let _ = CaptureReader::new(&changed[..], "t").map(|mut r| while r.next_record().is_some() {});
+            }
+        }
+    }
+}
