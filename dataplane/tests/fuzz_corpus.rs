@@ -28,7 +28,10 @@ fn check_for(target: &str) -> fn(&[u8]) {
         "csum_fix" => properties::check_csum_fix,
         "rules_text" => properties::check_rules_text,
         "classbench" => properties::check_classbench,
-        other => panic!("fuzz/*/{other}: no such fuzz target (walk, inspect, csum_fix, rules_text, classbench)"),
+        "capture" => properties::check_capture,
+        other => {
+            panic!("fuzz/*/{other}: no such fuzz target (walk, inspect, csum_fix, rules_text, classbench, capture)")
+        }
     }
 }
 
@@ -85,7 +88,7 @@ fn replay<'a>(inputs: impl Iterator<Item = &'a (String, String, PathBuf)>) -> (u
 #[test]
 fn replay_corpus() {
     let all = inputs();
-    for target in ["walk", "inspect", "csum_fix", "rules_text", "classbench"] {
+    for target in ["walk", "inspect", "csum_fix", "rules_text", "classbench", "capture"] {
         assert!(all.iter().any(|(_, t, _)| t == target), "fuzz/corpus/{target}/ is missing or empty");
     }
     for (name, _) in KNOWN_BUGS {
