@@ -472,7 +472,7 @@ impl<R: Read> CaptureReader<R> {
         let len = endian.u32(&self.buffer, 4) as usize;
         // pcapng §3.1: a block is at least 12 bytes (type, length, trailing length), in
         // 32-bit units. A length that breaks this leaves no way to find the next block.
-        if len < 12.max(have) || len % 4 != 0 || len > MAX_BLOCK_LEN {
+        if len < 12.max(have) || !len.is_multiple_of(4) || len > MAX_BLOCK_LEN {
             return Err(self.error(
                 RecordErrorKind::Truncated,
                 format!(
@@ -742,7 +742,10 @@ mod tests {
         out
     }
 
-    fn read_all(bytes: &[u8]) -> (Vec<(usize, LinkType, Vec<u8>)>, Vec<RecordError>) {
+    /// (index, link type, data) of a record read.
+    type ReadRecord = (usize, LinkType, Vec<u8>);
+
+    fn read_all(bytes: &[u8]) -> (Vec<ReadRecord>, Vec<RecordError>) {
         let mut reader = CaptureReader::new(bytes, "test.pcap").expect("a capture");
         let (mut ok, mut errors) = (Vec::new(), Vec::new());
         while let Some(record) = reader.next_record() {
