@@ -15,7 +15,7 @@
 //
 // A violated property panics with a message saying which one; the replay test adds the file.
 
-use dataplane::inspect::{inspect_frame, report_json, report_line};
+use dataplane::inspect::{frame_start, inspect_config, inspect_frame, inspect_frame_from, report_json, report_line};
 use dataplane::pipeline::checks::{compute, first_failure, verdicts, CsumLayer, OuterMode, Status, ZeroPolicy};
 use dataplane::wire::{
     walk, walk_into, walk_into_general, ErrorKind, Headers, L3Kind, L4Kind, Layer, Offsets, PortSet, TunnelKind,
@@ -25,8 +25,8 @@ use rules::Classifier;
 use serde_json::Value;
 
 /// Every layer name `inspect --json` may print (design.md section 4).
-pub const LAYER_NAMES: [&str; 11] =
-    ["eth", "vlan", "ipv4", "ipv6", "udp", "tcp", "icmp", "icmpv6", "vxlan", "gre", "geneve"];
+pub const LAYER_NAMES: [&str; 13] =
+    ["eth", "vlan", "ipv4", "ipv6", "udp", "tcp", "icmp", "icmpv6", "vxlan", "gre", "geneve", "sll", "sll2"];
 
 /// The five `csum` keys and their possible values (design.md section 4).
 pub const CSUM_KEYS: [&str; 5] = ["outer_l3", "outer_l4", "tunnel", "inner_l3", "inner_l4"];
@@ -41,9 +41,16 @@ pub fn walk_configs() -> [WalkConfig; 3] {
         geneve_ports: PortSet::from_ports(&[6081, 4789, 65535]).expect("3 ports fit"),
         gre: true,
         ip_in_ip: true,
+        // inspect's reading of an IPv4 total length of 0 (the frame's length).
+        ipv4_zero_len_is_frame: true,
     };
-    let flat =
-        WalkConfig { vxlan_ports: PortSet::empty(), geneve_ports: PortSet::empty(), gre: false, ip_in_ip: false };
+    let flat = WalkConfig {
+        vxlan_ports: PortSet::empty(),
+        geneve_ports: PortSet::empty(),
+        gre: false,
+        ip_in_ip: false,
+        ipv4_zero_len_is_frame: false,
+    };
     [default, wide, flat]
 }
 
@@ -111,7 +118,11 @@ pub fn check_packet_key(frame: &[u8], offsets: &Offsets) {
 /// The same walk result, field by field (`LayerList` compares only the listed layers, not
 /// the unused slots an earlier walk into the same `Offsets` left behind).
 pub fn same(a: &Offsets, b: &Offsets) -> bool {
-    a.layers.as_slice() == b.layers.as_slice() && a.outer == b.outer && a.tunnel == b.tunnel && a.inner == b.inner
+    a.layers.as_slice() == b.layers.as_slice()
+        && a.outer == b.outer
+        && a.tunnel == b.tunnel
+        && a.inner == b.inner
+        && a.ipv4_len_from_frame == b.ipv4_len_from_frame
 }
 
 /// Bounds, order and consistency of one walk's offsets. `complete`: the walk succeeded (else
@@ -830,6 +841,46 @@ pub fn check_args(data: &[u8]) {
         }
         if let Ok(queues) = pmd::spec::parse_queue_list(line) {
             assert!(!queues.is_empty() && queues.len() <= 1024 && queues.windows(2).all(|w| w[0] + 1 == w[1]));
+        }
+    }
+}
+
+/// Records the `capture` target reads at most from one input (a few KB of input hold far
+/// fewer; the bound keeps a pathological input from running long).
+const MAX_CAPTURE_RECORDS: usize = 10_000;
+
+/// Target `capture`: the pcap / pcapng reader (`pmd::capture`) on arbitrary bytes never
+/// panics, ends, numbers records 0, 1, 2... (errors included), hands out no record over
+/// libpcap's maximum and nothing it did not read, and goes on after a recoverable error
+/// only; every record it yields walks through `inspect` without panicking.
+pub fn check_capture(data: &[u8]) {
+    use pmd::capture::{CaptureReader, MAX_RECORD_LEN};
+    let Ok(mut reader) = CaptureReader::new(data, "fuzz") else { return };
+    let config = inspect_config();
+    let mut expected = 0;
+    let mut records = 0;
+    while let Some(record) = reader.next_record() {
+        records += 1;
+        match record {
+            Ok(record) => {
+                assert_eq!(record.index, expected, "records are numbered in order");
+                assert!(record.data.len() <= MAX_RECORD_LEN, "a record over libpcap's maximum");
+                assert!(record.data.len() <= data.len(), "a record longer than the input");
+                let report = inspect_frame_from(record.data, frame_start(record.link), &config);
+                let _ = report_json(record.index, &report);
+            }
+            Err(err) => {
+                assert_eq!(err.index, expected, "an error names the record it is about");
+                assert!(!err.to_string().is_empty());
+                if !err.is_recoverable() {
+                    assert!(reader.next_record().is_none(), "the reader went on after {err}");
+                    break;
+                }
+            }
+        }
+        expected += 1;
+        if records >= MAX_CAPTURE_RECORDS {
+            break;
         }
     }
 }

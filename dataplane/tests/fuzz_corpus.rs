@@ -30,8 +30,9 @@ fn check_for(target: &str) -> fn(&[u8]) {
         "classbench" => properties::check_classbench,
         "rewrite" => properties::check_rewrite,
         "args" => properties::check_args,
+        "capture" => properties::check_capture,
         other => panic!(
-            "fuzz/*/{other}: no such fuzz target (walk, inspect, csum_fix, rules_text, classbench, rewrite, args)"
+            "fuzz/*/{other}: no such fuzz target (walk, inspect, csum_fix, rules_text, classbench, rewrite, args, capture)"
         ),
     }
 }
@@ -89,7 +90,7 @@ fn replay<'a>(inputs: impl Iterator<Item = &'a (String, String, PathBuf)>) -> (u
 #[test]
 fn replay_corpus() {
     let all = inputs();
-    for target in ["walk", "inspect", "csum_fix", "rules_text", "classbench", "rewrite", "args"] {
+    for target in ["walk", "inspect", "csum_fix", "rules_text", "classbench", "rewrite", "args", "capture"] {
         assert!(all.iter().any(|(_, t, _)| t == target), "fuzz/corpus/{target}/ is missing or empty");
     }
     for (name, _) in KNOWN_BUGS {

@@ -107,6 +107,33 @@ fn pcapng_input_works_too() {
 }
 
 #[test]
+fn the_port_refuses_a_capture_that_is_not_ethernet_and_inspect_reads_it() {
+    let dir = tempdir("sll");
+    let path = dir.join("cooked.pcap");
+    let header = pcap_file::pcap::PcapHeader { datalink: DataLink::LINUX_SLL, ..Default::default() };
+    let mut writer = PcapWriter::with_header(File::create(&path).unwrap(), header).unwrap();
+    let mut frame = vec![0, 0, 0, 1, 0, 6, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00];
+    frame.extend_from_slice(&frames()[0][14..]);
+    frame.drain(14..16); // a 16-byte SLL header: protocol right after the 8 address bytes
+    writer.write_packet(&PcapPacket::new(Duration::ZERO, frame.len() as u32, &frame)).unwrap();
+    drop(writer);
+    let out = Command::new(DATAPLANE)
+        .args(["run", "--cores", "0", "--port"])
+        .arg(format!("pcap:rx={}", path.display()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(stderr.contains("linux_sll (113)") && stderr.contains("Ethernet captures only"), "{stderr}");
+    let out = Command::new(DATAPLANE).arg("inspect").arg(&path).arg("--json").output().unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let line: serde_json::Value = serde_json::from_str(text(&out.stdout).trim()).unwrap();
+    assert_eq!(line["layers"], serde_json::json!(["sll", "ipv4", "udp"]), "{line}");
+    assert_eq!(line["link"], "linux_sll");
+    assert_eq!(line["csum"]["outer_l4"], "good", "{line}");
+}
+
+#[test]
 fn a_missing_capture_is_a_clear_error() {
     let out = Command::new(DATAPLANE)
         .args(["run", "--cores", "0", "--port", "pcap:rx=/nonexistent/in.pcap"])

@@ -15,6 +15,7 @@
 
 pub mod af_xdp;
 pub mod caps;
+pub mod capture;
 pub mod clock;
 pub mod mem;
 pub mod netdev;

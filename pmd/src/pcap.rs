@@ -2,58 +2,53 @@
 //! pcap file. For tests, for replaying real traffic, and for `--csum fix` on captures.
 
 use std::fs::File;
-use std::io::{self, BufReader, BufWriter, Read};
+use std::io::{self, BufReader, BufWriter};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter};
-use pcap_file::pcapng::{Block, PcapNgReader};
+use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
 use pcap_file::DataLink;
 use umem::{Frame, PoolCache, Umem};
 
+use crate::capture::{CaptureReader, LinkType};
 use crate::port::{Port, PortError};
 use crate::spec::PcapSpec;
 
+/// Messages about skipped records a port prints before it only counts them.
+const SKIP_MESSAGES: u64 = 10;
+
+/// Receives a capture record by record (see [`crate::capture`]): a file of any size replays in
+/// constant memory. The data path walks Ethernet only: a pcap file of another link type is
+/// refused at open, and records that cannot become a frame (another link type on a pcapng
+/// interface, too big for a frame, unreadable) are skipped, reported on stderr and counted,
+/// the count printed at the end.
 pub struct PcapPort {
     umem: Arc<Umem>,
     name: String,
-    packets: Vec<Vec<u8>>,
-    next: usize,
+    reader: CaptureReader<BufReader<File>>,
+    exhausted: bool,
+    skipped: u64,
     writer: Option<PcapWriter<BufWriter<File>>>,
 }
 
-/// Reads every Ethernet packet of a pcap or pcapng file (told apart by the magic number).
+/// Reads every Ethernet packet of a pcap or pcapng file into memory: for tests and small
+/// files (the port and `inspect` stream instead). Any unreadable record or non-Ethernet
+/// link type is an error.
 pub fn read_capture(path: &Path) -> Result<Vec<Vec<u8>>, PortError> {
-    let open_err = |e: &dyn std::fmt::Display| PortError::new(format!("{}: {e}", path.display()));
-    let mut file = File::open(path).map_err(|e| open_err(&e))?;
-    let mut magic = [0u8; 4];
-    file.read_exact(&mut magic).map_err(|e| open_err(&format!("not a capture file ({e})")))?;
-    let file = File::open(path).map_err(|e| open_err(&e))?;
-    let reader = BufReader::new(file);
+    let mut reader = CaptureReader::open(path).map_err(|e| PortError::new(e.to_string()))?;
     let mut packets = Vec::new();
-    const PCAPNG_SECTION_HEADER: [u8; 4] = [0x0a, 0x0d, 0x0d, 0x0a];
-    if magic == PCAPNG_SECTION_HEADER {
-        let mut reader = PcapNgReader::new(reader).map_err(|e| open_err(&e))?;
-        while let Some(block) = reader.next_block() {
-            match block.map_err(|e| open_err(&format!("packet {}: {e}", packets.len())))? {
-                Block::EnhancedPacket(p) => packets.push(p.data.into_owned()),
-                Block::SimplePacket(p) => packets.push(p.data.into_owned()),
-                Block::InterfaceDescription(idb) if idb.linktype != DataLink::ETHERNET => {
-                    return Err(open_err(&format!("link type {:?} is not Ethernet", idb.linktype)));
-                }
-                _ => {}
-            }
+    while let Some(record) = reader.next_record() {
+        let record = record.map_err(|e| PortError::new(e.to_string()))?;
+        if record.link != LinkType::Ethernet {
+            return Err(PortError::new(format!(
+                "{}: record {}: link type {} is not Ethernet",
+                path.display(),
+                record.index,
+                record.link.name()
+            )));
         }
-    } else {
-        let mut reader = PcapReader::new(reader).map_err(|e| open_err(&e))?;
-        if reader.header().datalink != DataLink::ETHERNET {
-            return Err(open_err(&format!("link type {:?} is not Ethernet", reader.header().datalink)));
-        }
-        while let Some(packet) = reader.next_packet() {
-            let packet = packet.map_err(|e| open_err(&format!("packet {}: {e}", packets.len())))?;
-            packets.push(packet.data.into_owned());
-        }
+        packets.push(record.data.to_vec());
     }
     Ok(packets)
 }
@@ -68,17 +63,26 @@ pub fn create_capture(path: &Path) -> Result<PcapWriter<BufWriter<File>>, PortEr
 
 impl PcapPort {
     pub fn open(spec: &PcapSpec, umem: Arc<Umem>) -> Result<PcapPort, PortError> {
-        let packets = read_capture(&spec.rx)?;
-        let room = umem.frame_size() as usize;
-        if let Some((index, p)) = packets.iter().enumerate().find(|(_, p)| p.len() > room) {
+        let reader = CaptureReader::open(&spec.rx).map_err(|e| PortError::new(e.to_string()))?;
+        if let Some(link) = reader.pcap_link_type().filter(|l| *l != LinkType::Ethernet) {
             return Err(PortError::new(format!(
-                "{}: packet {index} has {} bytes, more than a {room}-byte frame holds",
+                "{}: link type {} ({}): the pcap port replays Ethernet captures only (`dataplane inspect` reads this one)",
                 spec.rx.display(),
-                p.len()
+                link.name(),
+                link.number()
             )));
         }
         let writer = spec.tx.as_deref().map(create_capture).transpose()?;
-        Ok(PcapPort { umem, name: format!("pcap:{}", spec.rx.display()), packets, next: 0, writer })
+        Ok(PcapPort { umem, name: format!("pcap:{}", spec.rx.display()), reader, exhausted: false, skipped: 0, writer })
+    }
+
+    /// Counts a skipped record, and says why for the first few.
+    #[cold]
+    fn skip(&mut self, why: std::fmt::Arguments<'_>) {
+        self.skipped += 1;
+        if self.skipped <= SKIP_MESSAGES {
+            eprintln!("{}: {why}; skipped", self.name);
+        }
     }
 }
 
@@ -93,13 +97,44 @@ impl Port for PcapPort {
 
     fn rx_burst(&mut self, pool: &mut PoolCache, out: &mut Vec<Frame>, max: usize) -> usize {
         let mut received = 0;
-        while received < max && self.next < self.packets.len() {
+        let room = self.umem.frame_size() as usize;
+        while received < max && !self.exhausted {
             let Some(mut frame) = pool.get() else { break };
-            let written = self.umem.write(&mut frame, &self.packets[self.next]);
-            debug_assert!(written, "sizes were checked at open");
-            out.push(frame);
-            self.next += 1;
-            received += 1;
+            let taken = match self.reader.next_record() {
+                None => {
+                    self.exhausted = true;
+                    false
+                }
+                Some(Ok(record)) if record.link != LinkType::Ethernet => {
+                    let (index, link) = (record.index, record.link.name());
+                    self.skip(format_args!("record {index}: link type {link} is not Ethernet"));
+                    false
+                }
+                Some(Ok(record)) if record.data.len() > room => {
+                    let (index, len) = (record.index, record.data.len());
+                    self.skip(format_args!("record {index} has {len} bytes, more than a {room}-byte frame holds"));
+                    false
+                }
+                Some(Ok(record)) => {
+                    let written = self.umem.write(&mut frame, record.data);
+                    debug_assert!(written, "the size was checked against the frame");
+                    written
+                }
+                Some(Err(err)) => {
+                    let message = err.to_string();
+                    self.skipped += 1;
+                    if self.skipped <= SKIP_MESSAGES {
+                        eprintln!("{message}");
+                    }
+                    false
+                }
+            };
+            if taken {
+                out.push(frame);
+                received += 1;
+            } else {
+                pool.put(frame);
+            }
         }
         received
     }
@@ -122,10 +157,16 @@ impl Port for PcapPort {
     }
 
     fn rx_exhausted(&self) -> bool {
-        self.next >= self.packets.len()
+        self.exhausted
     }
 
     fn finish(&mut self, _pool: &mut PoolCache) -> io::Result<()> {
+        if self.skipped > 0 {
+            eprintln!(
+                "{}: {} records skipped (not Ethernet, too big for a frame, or unreadable)",
+                self.name, self.skipped
+            );
+        }
         if let Some(writer) = self.writer.take() {
             let mut inner = writer.into_writer();
             io::Write::flush(&mut inner)?;

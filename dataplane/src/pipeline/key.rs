@@ -41,6 +41,10 @@ pub fn packet_key(frame: &[u8], offsets: &Offsets, key: &mut PacketKey) {
     }
 }
 
+const IPPROTO_SCTP: u8 = 132;
+/// Source port, destination port, verification tag, checksum (RFC 9260 §3.1).
+const SCTP_COMMON_HEADER_LEN: usize = 12;
+
 fn plain_fields(frame: &[u8], headers: &Headers, key: &mut PacketKey) {
     if let Some(l2) = headers.l2.as_ref() {
         key.has_l2 = true;
@@ -74,8 +78,16 @@ fn plain_fields(frame: &[u8], headers: &Headers, key: &mut PacketKey) {
         Fragment::Later => IP_FLAG_FRAG,
     };
     let Some(l4) = headers.l4.as_ref() else { return };
+    // SCTP's ports are in its 12-byte common header (RFC 9260 §3.1): a shorter L4 region has
+    // no ports to read (the walker does not decode SCTP, so the length is checked here).
+    let sctp_header = l4.kind == L4Kind::Other(IPPROTO_SCTP) && l4.len >= SCTP_COMMON_HEADER_LEN;
     match l4.kind {
-        L4Kind::Udp | L4Kind::Tcp | L4Kind::Other(132) => {
+        L4Kind::Udp | L4Kind::Tcp => {
+            key.has_ports = true;
+            key.src_port = be16(frame, l4.offset);
+            key.dst_port = be16(frame, l4.offset + 2);
+        }
+        L4Kind::Other(IPPROTO_SCTP) if sctp_header => {
             key.has_ports = true;
             key.src_port = be16(frame, l4.offset);
             key.dst_port = be16(frame, l4.offset + 2);
@@ -158,6 +170,18 @@ mod tests {
         // Plain keys are the inner TCP flow.
         assert_eq!((key.ip_proto, key.src_port, key.dst_port), (6, 1000, 80));
         assert_eq!((key.has_tcp_flags, key.tcp_flags), (true, 0x018));
+    }
+
+    #[test]
+    fn sctp_ports_need_the_whole_common_header() {
+        let mut sctp = vec![0u8; 12];
+        sctp[..4].copy_from_slice(&[0x0b, 0xb8, 0x00, 0x50]); // 3000 -> 80
+        let key = key_of(&ethernet(ethertype::IPV4, &ipv4(132, &sctp)));
+        assert_eq!((key.has_ports, key.src_port, key.dst_port), (true, 3000, 80));
+        // 11 bytes: the ports are there but the header is not; no ports (RFC 9260 §3.1).
+        let key = key_of(&ethernet(ethertype::IPV4, &ipv4(132, &sctp[..11])));
+        assert_eq!((key.has_ports, key.src_port, key.dst_port), (false, 0, 0));
+        assert_eq!(key.ip_proto, 132);
     }
 
     #[test]

@@ -66,6 +66,13 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         Ok(Ipv4Packet { buffer })
     }
 
+    /// A view without the total-length check, for a header `new_checked` refused with
+    /// [`ErrorKind::BadTotalLength`] (which it checks last): the caller knows the header, IHL
+    /// included, is in `buffer`, so the header accessors cannot panic.
+    pub(crate) fn new_unchecked(buffer: T) -> Self {
+        Ipv4Packet { buffer }
+    }
+
     pub fn into_inner(self) -> T {
         self.buffer
     }

@@ -2,7 +2,7 @@
 
 use std::net::Ipv6Addr;
 
-use super::{check_len, clamped, clamped_mut, ip_protocol, read_u16, write_u16, ErrorKind, Layer, WireError};
+use super::{check_len, clamped, clamped_mut, read_u16, write_u16, ErrorKind, Layer, WireError};
 
 pub const HEADER_LEN: usize = 40;
 
@@ -43,11 +43,9 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
             return Err(WireError::new(ErrorKind::BadVersion, Layer::Ipv6, 0, 6, version.into()));
         }
         let payload_len = usize::from(read_u16(data, field::PAYLOAD_LEN));
-        // RFC 2675 §3: payload length 0 with a hop-by-hop header announces a jumbogram; we
-        // do not take those (they cannot occur on an AF_XDP frame anyway).
-        if payload_len == 0 && data[field::NEXT_HEADER] == ip_protocol::HOP_BY_HOP {
-            return Err(WireError::new(ErrorKind::BadPayloadLength, Layer::Ipv6, 0, HEADER_LEN + 1, HEADER_LEN));
-        }
+        // RFC 2675 §3: payload length 0 with a hop-by-hop header announces a jumbogram, whose
+        // length is in the hop-by-hop Jumbo Payload option: the walker reads it
+        // ([`super::ipv6_ext::jumbo_payload_len`]); this view's payload is then empty.
         if HEADER_LEN + payload_len > data.len() {
             return Err(WireError::new(
                 ErrorKind::BadPayloadLength,
@@ -235,9 +233,11 @@ mod tests {
         let mut b = bytes;
         b[0] = 0x40;
         assert_eq!(kind(&b), ErrorKind::BadVersion);
+        // Payload length 0 with hop-by-hop options may be a jumbogram (RFC 2675 §3): the view
+        // takes it with an empty payload, the walker reads the Jumbo Payload option.
         let mut jumbo = [0u8; 48];
         Ipv6Repr { next_header: 0, ..repr(0) }.emit(&mut jumbo).unwrap();
-        assert_eq!(kind(&jumbo), ErrorKind::BadPayloadLength);
+        assert_eq!(Ipv6Packet::new_checked(&jumbo[..]).unwrap().payload(), &[] as &[u8]);
         let mut empty = [0u8; 40];
         Ipv6Repr { next_header: 59, ..repr(0) }.emit(&mut empty).unwrap();
         assert!(Ipv6Packet::new_checked(&empty[..]).is_ok(), "no next header, no payload: fine");

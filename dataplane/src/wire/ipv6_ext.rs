@@ -69,6 +69,31 @@ impl<T: AsRef<[u8]>> Ipv6ExtHeader<T> {
     }
 }
 
+/// The Jumbo Payload option's type (RFC 2675 §2).
+pub const OPTION_JUMBO_PAYLOAD: u8 = 0xc2;
+
+/// The Jumbo Payload Length of a hop-by-hop options header (`header`: the whole extension
+/// header, checked), if it carries the option (RFC 2675 §2). Options are TLVs after the
+/// first two bytes, Pad1 (type 0) a single byte (RFC 8200 §4.2); a TLV that runs past the
+/// header ends the search.
+pub fn jumbo_payload_len(header: &Ipv6ExtHeader<&[u8]>) -> Option<u32> {
+    let options = header.data();
+    let mut at = 0;
+    while let Some(&kind) = options.get(at) {
+        if kind == 0 {
+            at += 1;
+            continue;
+        }
+        let len = usize::from(*options.get(at + 1)?);
+        let value = options.get(at + 2..at + 2 + len)?;
+        if kind == OPTION_JUMBO_PAYLOAD && len == 4 {
+            return Some(u32::from_be_bytes([value[0], value[1], value[2], value[3]]));
+        }
+        at += 2 + len;
+    }
+    None
+}
+
 /// A view over a routing header (RFC 8200 §4.4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Ipv6RoutingHeader<T: AsRef<[u8]>> {

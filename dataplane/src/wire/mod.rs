@@ -45,8 +45,8 @@ pub use udp::{UdpPacket, UdpRepr};
 pub use vlan::{VlanHeader, VlanRepr};
 pub use vxlan::{VxlanHeader, VxlanRepr};
 pub use walk::{
-    walk, walk_into, walk_into_general, Headers, L2Info, L3Info, L3Kind, L4Info, L4Kind, LayerList, Offsets, PortSet,
-    TunnelInfo, TunnelKind, VlanTag, WalkConfig, MAX_LAYERS, MAX_PORTS, MAX_VLANS,
+    walk, walk_from_into, walk_into, walk_into_general, FrameStart, Headers, L2Info, L3Info, L3Kind, L4Info, L4Kind,
+    LayerList, Offsets, PortSet, TunnelInfo, TunnelKind, VlanTag, WalkConfig, MAX_LAYERS, MAX_PORTS, MAX_VLANS,
 };
 
 /// EtherType values (IEEE 802 numbers as registered with IANA).
@@ -80,6 +80,8 @@ pub mod ip_protocol {
     pub const ICMPV6: u8 = 58;
     pub const NO_NEXT_HEADER: u8 = 59;
     pub const DESTINATION_OPTIONS: u8 = 60;
+    /// An Ethernet frame follows (RFC 8986 §10.1: SRv6 End.DX2 / L2 VPN payloads).
+    pub const ETHERNET: u8 = 143;
 }
 
 /// Well-known UDP destination ports of the UDP tunnels.
@@ -104,6 +106,10 @@ pub enum Layer {
     Vxlan,
     Gre,
     Geneve,
+    /// Linux cooked capture v1 header (LINKTYPE_LINUX_SLL, 16 bytes).
+    LinuxSll,
+    /// Linux cooked capture v2 header (LINKTYPE_LINUX_SLL2, 20 bytes).
+    LinuxSll2,
 }
 
 impl Layer {
@@ -121,6 +127,8 @@ impl Layer {
             Layer::Vxlan => "vxlan",
             Layer::Gre => "gre",
             Layer::Geneve => "geneve",
+            Layer::LinuxSll => "sll",
+            Layer::LinuxSll2 => "sll2",
         }
     }
 }

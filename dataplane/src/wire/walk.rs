@@ -99,8 +99,14 @@ pub struct WalkConfig {
     pub geneve_ports: PortSet,
     /// Decode GRE (IP protocol 47). Default true.
     pub gre: bool,
-    /// Decode IP-in-IP (IP protocol 4 and 41). Default true.
+    /// Decode IP-in-IP (IP protocol 4 and 41) and Ethernet over IP (143, SRv6 L2 payloads).
+    /// Default true.
     pub ip_in_ip: bool,
+    /// Read an IPv4 total length of 0 as "to the end of the frame" and say so in
+    /// [`Offsets::ipv4_len_from_frame`], as tshark does for captures of TSO / BIG TCP senders
+    /// (the NIC writes the lengths later). For `inspect` only: on the data path (default
+    /// false) such a header is malformed (RFC 791 §3.1).
+    pub ipv4_zero_len_is_frame: bool,
 }
 
 impl Default for WalkConfig {
@@ -110,6 +116,7 @@ impl Default for WalkConfig {
             geneve_ports: PortSet::single(udp_port::GENEVE),
             gre: true,
             ip_in_ip: true,
+            ipv4_zero_len_is_frame: false,
         }
     }
 }
@@ -398,6 +405,9 @@ pub struct Offsets {
     /// The headers inside the tunnel: None without a tunnel, or when its payload is neither
     /// Ethernet nor IP.
     pub inner: Option<Headers>,
+    /// An IPv4 total length of 0 was read as the frame's length
+    /// ([`WalkConfig::ipv4_zero_len_is_frame`]).
+    pub ipv4_len_from_frame: bool,
 }
 
 impl Offsets {
@@ -428,6 +438,23 @@ impl Start {
     }
 }
 
+/// What a captured frame starts with, from its capture's link type.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FrameStart {
+    /// An Ethernet header (LINKTYPE_ETHERNET).
+    Ethernet,
+    /// Linux cooked capture v1 (LINKTYPE_LINUX_SLL): 16 bytes, the EtherType in the last two.
+    LinuxSll,
+    /// Linux cooked capture v2 (LINKTYPE_LINUX_SLL2): 20 bytes, the EtherType in the first two.
+    LinuxSll2,
+    /// An IP packet, IPv4 or IPv6 by its version nibble (LINKTYPE_RAW).
+    RawIp,
+    /// An IPv4 packet (LINKTYPE_IPV4).
+    Ipv4,
+    /// An IPv6 packet (LINKTYPE_IPV6).
+    Ipv6,
+}
+
 /// Walks `frame` from its Ethernet header to the innermost L4 header. Never panics, never
 /// allocates; on error says which layer failed where (see [`WalkError`]). The per-packet path
 /// should prefer [`walk_into`], which fills an `Offsets` in place instead of returning ~300
@@ -453,13 +480,56 @@ pub fn walk_into(frame: &[u8], config: &WalkConfig, out: &mut Offsets) -> Result
 /// hold the shortcut to it); public only for them.
 #[doc(hidden)]
 pub fn walk_into_general(frame: &[u8], config: &WalkConfig, out: &mut Offsets) -> Result<(), WalkError> {
-    let Offsets { layers, outer, tunnel, inner } = out;
+    walk_from_into(frame, FrameStart::Ethernet, config, out)
+}
+
+/// The general walk of a frame that starts with `start` (what its capture's link type says):
+/// Linux cooked headers are stepped over to the EtherType they carry, raw IP is walked from
+/// its IP header. `inspect` uses it for captures of every link type it reads.
+pub fn walk_from_into(
+    frame: &[u8],
+    start: FrameStart,
+    config: &WalkConfig,
+    out: &mut Offsets,
+) -> Result<(), WalkError> {
+    let Offsets { layers, outer, tunnel, inner, ipv4_len_from_frame } = out;
     layers.clear();
     *outer = Headers::default();
     *tunnel = None;
     *inner = None;
-    let mut walker = Walker { frame, config, layers };
-    let inner_start = walker.headers(Start::Ethernet, 0, frame.len(), Some(tunnel), outer)?;
+    *ipv4_len_from_frame = false;
+    let mut walker = Walker { frame, config, layers, len_from_frame: ipv4_len_from_frame };
+    let (first, offset) = match start {
+        FrameStart::Ethernet => (Start::Ethernet, 0),
+        FrameStart::LinuxSll | FrameStart::LinuxSll2 => {
+            let (layer, header_len, ethertype_at) = match start {
+                FrameStart::LinuxSll => (Layer::LinuxSll, 16, 14),
+                _ => (Layer::LinuxSll2, 20, 0),
+            };
+            if frame.len() < header_len {
+                return Err(WireError::new(ErrorKind::Truncated, layer, 0, header_len, frame.len()).at(0));
+            }
+            walker.layers.push(layer);
+            match Start::from_ethertype(super::read_u16(frame, ethertype_at)) {
+                Some(first) => (first, header_len),
+                // ARP, an 802.2 frame (protocol below 0x0600), ...: the link header is all.
+                None => return Ok(()),
+            }
+        }
+        FrameStart::RawIp => match frame.first().map(|b| b >> 4) {
+            Some(6) => (Start::Ip(L3Kind::Ipv6), 0),
+            Some(4) => (Start::Ip(L3Kind::Ipv4), 0),
+            Some(version) => {
+                return Err(WireError::new(ErrorKind::BadVersion, Layer::Ipv4, 0, 4, version.into()).at(0));
+            }
+            None => {
+                return Err(WireError::new(ErrorKind::Truncated, Layer::Ipv4, 0, ipv4::MIN_HEADER_LEN, 0).at(0));
+            }
+        },
+        FrameStart::Ipv4 => (Start::Ip(L3Kind::Ipv4), 0),
+        FrameStart::Ipv6 => (Start::Ip(L3Kind::Ipv6), 0),
+    };
+    let inner_start = walker.headers(first, offset, frame.len(), Some(tunnel), outer)?;
     if let (Some(start), Some(info)) = (inner_start, tunnel.as_ref()) {
         // One level deep: the inner walk is not offered a tunnel slot, so tunnels inside are payload.
         let (offset, end) = (info.payload_offset(), info.end);
@@ -474,6 +544,8 @@ struct Walker<'a> {
     frame: &'a [u8],
     config: &'a WalkConfig,
     layers: &'a mut LayerList,
+    /// [`Offsets::ipv4_len_from_frame`].
+    len_from_frame: &'a mut bool,
 }
 
 impl<'a> Walker<'a> {
@@ -503,7 +575,7 @@ impl<'a> Walker<'a> {
             },
         };
         let l3 = match kind {
-            L3Kind::Ipv4 => self.ipv4(l3_offset, end)?,
+            L3Kind::Ipv4 => self.ipv4(l3_offset, end, &mut out.l3)?,
             L3Kind::Ipv6 => self.ipv6(l3_offset, end)?,
         };
         out.l3 = Some(l3);
@@ -532,34 +604,88 @@ impl<'a> Walker<'a> {
         Ok(ethertype)
     }
 
-    fn ipv4(&mut self, offset: usize, end: usize) -> Result<L3Info, WalkError> {
-        let packet = Ipv4Packet::new_checked(self.region(offset, end)).map_err(|e| e.at(offset))?;
-        self.layers.push(Layer::Ipv4);
-        Ok(L3Info {
+    /// The IPv4 header. One whose total length is wrong but whose header (IHL) is all there
+    /// still goes into `out` before the error is returned, so its checksum is judged (tshark
+    /// does the same); its end is then the end of what is there.
+    fn ipv4(&mut self, offset: usize, end: usize, out: &mut Option<L3Info>) -> Result<L3Info, WalkError> {
+        let region = self.region(offset, end);
+        let info = |header_len: usize, l3_end: usize| L3Info {
             kind: L3Kind::Ipv4,
             offset,
-            header_len: packet.header_len(),
-            end: offset + usize::from(packet.total_len()),
-            fragment: packet.fragment(),
-            protocol: packet.protocol(),
+            header_len,
+            end: l3_end,
+            fragment: Fragment::NotFragment,
+            protocol: region.get(9).copied().unwrap_or(0),
             dst_offset: offset + ipv4::DST_ADDR_OFFSET,
-        })
+        };
+        match Ipv4Packet::new_checked(region) {
+            Ok(packet) => {
+                self.layers.push(Layer::Ipv4);
+                Ok(L3Info {
+                    fragment: packet.fragment(),
+                    ..info(packet.header_len(), offset + usize::from(packet.total_len()))
+                })
+            }
+            // `new_checked` checks the total length last: the header itself is complete.
+            Err(err) if err.kind == ErrorKind::BadTotalLength => {
+                let packet = ipv4::Ipv4Packet::new_unchecked(region);
+                let header_len = packet.header_len();
+                self.layers.push(Layer::Ipv4);
+                if packet.total_len() == 0 && self.config.ipv4_zero_len_is_frame {
+                    *self.len_from_frame = true;
+                    return Ok(L3Info { fragment: packet.fragment(), ..info(header_len, end) });
+                }
+                let l3_end = offset + usize::from(packet.total_len()).clamp(header_len, region.len());
+                *out = Some(L3Info { fragment: packet.fragment(), ..info(header_len, l3_end) });
+                Err(err.at(offset))
+            }
+            Err(err) => Err(err.at(offset)),
+        }
     }
 
     fn ipv6(&mut self, offset: usize, end: usize) -> Result<L3Info, WalkError> {
-        let packet = Ipv6Packet::new_checked(self.region(offset, end)).map_err(|e| e.at(offset))?;
+        let region = self.region(offset, end);
+        let packet = Ipv6Packet::new_checked(region).map_err(|e| e.at(offset))?;
         self.layers.push(Layer::Ipv6);
         let payload_at = offset + ipv6::HEADER_LEN;
-        let chain = walk_ext_headers(packet.next_header(), packet.payload()).map_err(|e| e.at(payload_at))?;
+        let payload_len = match packet.payload_len() {
+            0 if packet.next_header() == ip_protocol::HOP_BY_HOP => {
+                Self::jumbo_len(region).map_err(|e| e.at(offset))?
+            }
+            len => usize::from(len),
+        };
+        let payload = region.get(ipv6::HEADER_LEN..ipv6::HEADER_LEN + payload_len).unwrap_or(&[]);
+        let chain = walk_ext_headers(packet.next_header(), payload).map_err(|e| e.at(payload_at))?;
         Ok(L3Info {
             kind: L3Kind::Ipv6,
             offset,
             header_len: ipv6::HEADER_LEN + chain.len,
-            end: payload_at + usize::from(packet.payload_len()),
+            end: payload_at + payload_len,
             fragment: chain.fragment,
             protocol: chain.protocol,
             dst_offset: chain.final_destination_offset.map_or(offset + ipv6::DST_ADDR_OFFSET, |o| payload_at + o),
         })
+    }
+
+    /// The payload length of a jumbogram (RFC 2675 §2-3): payload length 0, a hop-by-hop
+    /// header with the Jumbo Payload option, whose length must exceed 65,535 and fit the bytes
+    /// there. Errors are [`ErrorKind::BadPayloadLength`] at the IPv6 header.
+    #[cold]
+    fn jumbo_len(packet: &[u8]) -> Result<usize, WireError> {
+        let bad = |needed, available| WireError::new(ErrorKind::BadPayloadLength, Layer::Ipv6, 0, needed, available);
+        let after = packet.get(ipv6::HEADER_LEN..).unwrap_or(&[]);
+        let header = super::Ipv6ExtHeader::new_checked(after).map_err(|_| bad(ipv6::HEADER_LEN + 8, packet.len()))?;
+        // No option: payload length 0 means nothing then, and the packet is malformed.
+        let len = super::ipv6_ext::jumbo_payload_len(&header).ok_or(bad(ipv6::HEADER_LEN + 1, ipv6::HEADER_LEN))?;
+        let len = len as usize;
+        // RFC 2675 §3: a Jumbo Payload Length of 65,535 or less is an error.
+        if len <= usize::from(u16::MAX) {
+            return Err(bad(usize::from(u16::MAX) + 1, len));
+        }
+        if ipv6::HEADER_LEN + len > packet.len() {
+            return Err(bad(ipv6::HEADER_LEN + len, packet.len()));
+        }
+        Ok(len)
     }
 
     /// The L4 header into `out`, or with a `tunnel` slot a tunnel into it (then `out` stays
@@ -631,6 +757,17 @@ impl<'a> Walker<'a> {
                     return Ok(Some(Start::Ip(kind)));
                 }
                 *out = info(L4Kind::Other(protocol));
+                return Ok(None);
+            }
+            // RFC 8986 §10.1 (SRv6 End.DX2 and friends): an Ethernet frame as the IP payload,
+            // decoded as IP-in-IP is, its inner headers starting with Ethernet.
+            ip_protocol::ETHERNET if self.config.ip_in_ip => {
+                if let Some(tunnel) = tunnel {
+                    let info = TunnelInfo::new(TunnelKind::IpInIp, offset, 0, end, ethertype::TRANSPARENT_ETHERNET);
+                    *tunnel = Some(info);
+                    return Ok(Some(Start::Ethernet));
+                }
+                *out = info(L4Kind::Other(ip_protocol::ETHERNET));
                 return Ok(None);
             }
             // RFC 8200 §4.7: nothing follows.
@@ -810,6 +947,7 @@ fn walk_common(frame: &[u8], config: &WalkConfig, out: &mut Offsets) -> bool {
     out.outer = outer.headers();
     out.tunnel = None;
     out.inner = None;
+    out.ipv4_len_from_frame = false;
     true
 }
 
@@ -837,5 +975,6 @@ fn walk_common_vxlan(frame: &[u8], outer: &CommonHeaders, out: &mut Offsets) -> 
     tunnel.vni = Some(vni);
     out.tunnel = Some(tunnel);
     out.inner = Some(inner.headers());
+    out.ipv4_len_from_frame = false;
     true
 }

@@ -529,3 +529,144 @@ proptest! {
         }
     }
 }
+
+// --- captures of other link types, lengths tshark reads, RFC 2675, SRv6 ----------------------
+
+/// IPv6 with payload length 0 and a hop-by-hop header holding a Jumbo Payload option of
+/// `jumbo_len` (RFC 2675 §2), then `upper` (protocol `next`) padded to `jumbo_len`.
+fn jumbogram(next: u8, jumbo_len: u32, upper: &[u8]) -> Vec<u8> {
+    let mut hbh = vec![next, 0, 0xc2, 4];
+    hbh.extend_from_slice(&jumbo_len.to_be_bytes());
+    let mut payload = hbh;
+    payload.extend_from_slice(upper);
+    payload.resize(jumbo_len as usize, 0);
+    // The fixed header alone (the Repr refuses payloads over 65,535), payload length 0.
+    let mut packet = ipv6(0, &[]);
+    packet.extend_from_slice(&payload);
+    packet
+}
+
+#[test]
+fn jumbogram_length_comes_from_the_jumbo_payload_option() {
+    let tcp = tcp_segment_bytes();
+    let frame = ethernet(ethertype::IPV6, &jumbogram(6, 70_000, &tcp));
+    let o = walk_default(&frame).unwrap();
+    assert_eq!(o.layers.as_slice(), [Eth, Ipv6, Tcp]);
+    let l3 = o.outer.l3.unwrap();
+    assert_eq!((l3.header_len, l3.end, l3.protocol), (48, 14 + 40 + 70_000, 6));
+    assert_eq!(o.outer.l4.unwrap().len, 70_000 - 8);
+}
+
+#[test]
+fn malformed_jumbograms_are_payload_length_errors() {
+    let tcp = tcp_segment_bytes();
+    // RFC 2675 §3: a Jumbo Payload Length of 65,535 or less is an error.
+    let small = ethernet(ethertype::IPV6, &jumbogram(6, 1000, &tcp));
+    assert_eq!(walk_default(&small).unwrap_err().kind, ErrorKind::BadPayloadLength);
+    // More than the frame holds.
+    let mut cut = ethernet(ethertype::IPV6, &jumbogram(6, 70_000, &tcp));
+    cut.truncate(60_000);
+    let err = walk_default(&cut).unwrap_err();
+    assert_eq!((err.kind, err.layer, err.needed), (ErrorKind::BadPayloadLength, Ipv6, 40 + 70_000));
+    // Payload length 0 and hop-by-hop options without the Jumbo Payload option.
+    let mut missing = ethernet(ethertype::IPV6, &ipv6(0, &[6, 0, 1, 4, 0, 0, 0, 0]));
+    missing[14 + 4..14 + 6].copy_from_slice(&[0, 0]);
+    assert_eq!(walk_default(&missing).unwrap_err().kind, ErrorKind::BadPayloadLength);
+}
+
+fn tcp_segment_bytes() -> Vec<u8> {
+    let mut tcp = vec![0u8; 20];
+    tcp[12] = 5 << 4;
+    tcp
+}
+
+#[test]
+fn srv6_carrying_ethernet_is_walked_into() {
+    // RFC 8754 SRH (routing type 4), next header 143: an Ethernet frame (RFC 8986 §10.1).
+    let inner = ethernet(ethertype::IPV4, &ipv4(17, &udp(1, 2, b"in")));
+    let mut srh = vec![143, 2, 4, 0, 0, 0, 0, 0];
+    srh.extend_from_slice(&ipv6_addr(9).octets());
+    srh.extend_from_slice(&inner);
+    let frame = ethernet(ethertype::IPV6, &ipv6(43, &srh));
+    let o = walk_default(&frame).unwrap();
+    assert_eq!(o.layers.as_slice(), [Eth, Ipv6, Eth, Ipv4, Udp]);
+    let tunnel = o.tunnel.unwrap();
+    assert_eq!((tunnel.kind, tunnel.offset, tunnel.protocol), (TunnelKind::IpInIp, 14 + 40 + 24, 0x6558));
+    assert!(o.inner.unwrap().l2.is_some());
+    // And IPv4 / IPv6 after an SRH, as after any extension header.
+    let mut srh4 = vec![4, 2, 4, 0, 0, 0, 0, 0];
+    srh4.extend_from_slice(&ipv6_addr(9).octets());
+    srh4.extend_from_slice(&ipv4(17, &udp(1, 2, b"in")));
+    let o = walk_default(&ethernet(ethertype::IPV6, &ipv6(43, &srh4))).unwrap();
+    assert_eq!(o.layers.as_slice(), [Eth, Ipv6, Ipv4, Udp]);
+}
+
+#[test]
+fn ipv4_header_with_a_bad_total_length_is_kept_with_the_error() {
+    let mut frame = ethernet(ethertype::IPV4, &ipv4(17, &udp(1, 2, b"data")));
+    frame[14 + 2..14 + 4].copy_from_slice(&500u16.to_be_bytes());
+    let mut o = Offsets::default();
+    let err = walk_into(&frame, &WalkConfig::default(), &mut o).unwrap_err();
+    assert_eq!((err.kind, err.layer, err.offset), (ErrorKind::BadTotalLength, Ipv4, 14));
+    assert_eq!(o.layers.as_slice(), [Eth, Ipv4]);
+    let l3 = o.outer.l3.expect("the complete header is kept, so its checksum is judged");
+    assert_eq!((l3.offset, l3.header_len, l3.end), (14, 20, frame.len()));
+    assert!(o.outer.l4.is_none());
+    check_same_as_general(&frame, &WalkConfig::default());
+}
+
+#[test]
+fn ipv4_total_length_zero_is_the_frame_length_only_when_configured() {
+    let mut frame = ethernet(ethertype::IPV4, &ipv4(17, &udp(1, 2, b"data")));
+    frame[14 + 2..14 + 4].copy_from_slice(&[0, 0]);
+    // The data path: malformed (RFC 791 §3.1).
+    let err = walk_default(&frame).unwrap_err();
+    assert_eq!(err.kind, ErrorKind::BadTotalLength);
+    // inspect: read as the frame's length (TSO / BIG TCP captures), and flagged.
+    let config = WalkConfig { ipv4_zero_len_is_frame: true, ..WalkConfig::default() };
+    let o = walk(&frame, &config).unwrap();
+    assert_eq!(o.layers.as_slice(), [Eth, Ipv4, Udp]);
+    assert!(o.ipv4_len_from_frame);
+    assert_eq!(o.outer.l3.unwrap().end, frame.len());
+    check_same_as_general(&frame, &config);
+    // A sound frame walked after it into the same offsets clears the flag.
+    let mut o2 = o;
+    walk_into(&udp4_frame(80, b"x"), &config, &mut o2).unwrap();
+    assert!(!o2.ipv4_len_from_frame);
+}
+
+#[test]
+fn linux_cooked_and_raw_ip_frames_are_walked_from_their_network_layer() {
+    let ip = ipv4(17, &udp(1, 2, b"data"));
+    // SLL: packet type, ARPHRD, address length, 8 address bytes, protocol (EtherType).
+    let mut sll = vec![0, 0, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00];
+    sll.extend_from_slice(&ip);
+    let mut o = Offsets::default();
+    walk_from_into(&sll, FrameStart::LinuxSll, &WalkConfig::default(), &mut o).unwrap();
+    assert_eq!(o.layers.as_slice(), [LinuxSll, Ipv4, Udp]);
+    assert_eq!((o.outer.l2, o.outer.l3.unwrap().offset), (None, 16));
+    // SLL2: protocol first, then reserved, ifindex, ARPHRD, packet type, address.
+    let mut sll2 = vec![0x86, 0xdd, 0, 0, 0, 0, 0, 2, 0, 1, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0];
+    sll2.extend_from_slice(&ipv6(17, &udp(1, 2, b"data")));
+    walk_from_into(&sll2, FrameStart::LinuxSll2, &WalkConfig::default(), &mut o).unwrap();
+    assert_eq!(o.layers.as_slice(), [LinuxSll2, Ipv6, Udp]);
+    assert_eq!(o.outer.l3.unwrap().offset, 20);
+    // An ARP frame in SLL: the link header is all there is.
+    let mut arp = sll.clone();
+    arp[14..16].copy_from_slice(&[0x08, 0x06]);
+    walk_from_into(&arp, FrameStart::LinuxSll, &WalkConfig::default(), &mut o).unwrap();
+    assert_eq!(o.layers.as_slice(), [LinuxSll]);
+    // Too short for the cooked header.
+    let err = walk_from_into(&sll[..10], FrameStart::LinuxSll, &WalkConfig::default(), &mut o).unwrap_err();
+    assert_eq!((err.kind, err.layer, err.needed, err.available), (ErrorKind::Truncated, LinuxSll, 16, 10));
+    // Raw IP: the version nibble decides.
+    walk_from_into(&ip, FrameStart::RawIp, &WalkConfig::default(), &mut o).unwrap();
+    assert_eq!(o.layers.as_slice(), [Ipv4, Udp]);
+    let v6 = ipv6(6, &tcp_segment_bytes());
+    walk_from_into(&v6, FrameStart::RawIp, &WalkConfig::default(), &mut o).unwrap();
+    assert_eq!(o.layers.as_slice(), [Ipv6, Tcp]);
+    walk_from_into(&v6, FrameStart::Ipv6, &WalkConfig::default(), &mut o).unwrap();
+    assert_eq!(o.layers.as_slice(), [Ipv6, Tcp]);
+    let err = walk_from_into(&[0x50; 20], FrameStart::RawIp, &WalkConfig::default(), &mut o).unwrap_err();
+    assert_eq!((err.kind, err.available), (ErrorKind::BadVersion, 5));
+}
