@@ -42,7 +42,8 @@ fn worker(rules: Option<(usize, ClassifierKind)>) -> Worker {
     let mut worker = benches::mem_worker(&frame, Some(Pipeline::default()));
     if let Some((n, kind)) = rules {
         let set = rules::parse("bench.rules", &rules_text(n)).expect("the bench's rules parse");
-        let table = RuleTable::build(set, "bench.rules", 2, 1, Disposition::Drop, kind).expect("resolvable");
+        let table = RuleTable::build(set, "bench.rules", &["".to_string(), String::new()], 1, Disposition::Drop, kind)
+            .expect("resolvable");
         worker = worker.with_rules(Arc::new(SharedRules::new(table)), 0);
     }
     benches::prime(&mut worker);

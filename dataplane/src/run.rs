@@ -92,6 +92,17 @@ pub fn uncovered_policy(
     ))
 }
 
+/// Each port's interface name ("" for pcap and mem ports): what `mirred ... dev NAME` names.
+fn interface_names(ports: &[PortSpec]) -> Vec<String> {
+    ports
+        .iter()
+        .map(|spec| match spec {
+            PortSpec::AfXdp(spec) => spec.iface.clone(),
+            _ => String::new(),
+        })
+        .collect()
+}
+
 fn queue_list(queues: &[u32]) -> String {
     queues.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
 }
@@ -108,7 +119,8 @@ pub struct RulesConfig {
 
 impl RulesConfig {
     /// Reads, parses and resolves the file: every error as `file:line:col: message`.
-    pub fn load(&self, ports: usize, workers: usize) -> Result<RuleTable, Vec<String>> {
+    /// `ports`: each port's interface name ("" for pcap and mem ports), in --port order.
+    pub fn load(&self, ports: &[String], workers: usize) -> Result<RuleTable, Vec<String>> {
         let set = crate::rules_cmd::load_checked(&self.path, self.format)?;
         let source = self.path.display().to_string();
         RuleTable::build(set, &source, ports, workers, self.default, self.classifier)
@@ -194,7 +206,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, Strin
     let shared_rules = match &config.rules {
         None => None,
         Some(rules) => {
-            let table = rules.load(config.ports.len(), cores.len()).map_err(|errors| errors.join("\n"))?;
+            let table = rules.load(&interface_names(&config.ports), cores.len()).map_err(|errors| errors.join("\n"))?;
             eprintln!(
                 "dataplane: {} rules from {} ({} classifier)",
                 table.set.len(),
@@ -357,7 +369,7 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, Strin
             match (&shared_rules, &config.rules) {
                 (Some(shared), Some(rules)) => {
                     let old = shared.current();
-                    if reload_rules(shared, rules, config.ports.len(), cores.len()) {
+                    if reload_rules(shared, rules, &interface_names(&config.ports), cores.len()) {
                         retired.push((old.generation, Arc::downgrade(&old)));
                     }
                 }
@@ -435,7 +447,7 @@ fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
 
 /// SIGHUP: build the new table here, off the data path, and hand it over; a bad file keeps
 /// the old rules and every error is logged. True when a new table was published.
-fn reload_rules(shared: &SharedRules, rules: &RulesConfig, ports: usize, workers: usize) -> bool {
+fn reload_rules(shared: &SharedRules, rules: &RulesConfig, ports: &[String], workers: usize) -> bool {
     let started = Instant::now();
     match rules.load(ports, workers) {
         Ok(table) => {

@@ -176,6 +176,32 @@ fn fwd_delivers_every_frame_and_the_counters_agree() {
     assert_eq!(dut["ports"][0]["sockets"][0]["xdp"]["rx_dropped"], 0, "{dut}");
 }
 
+/// A pasted tc line's `mirred egress redirect dev dut1` forwards out of the port whose
+/// interface is dut1; with `--action drop` nothing else would leave.
+#[test]
+fn a_mirred_rule_forwards_to_the_port_it_names() {
+    if !require_root("a_mirred_rule_forwards_to_the_port_it_names") {
+        return;
+    }
+    let _serial = traffic_lock();
+    let lab = Lab::up("m");
+    let rules = temp_path(&format!("{}.rules", lab.prefix));
+    write_rules(
+        &rules,
+        "tc filter add dev dut0 ingress pref 1 proto ip flower ip_proto udp action mirred egress redirect dev dut1\n",
+    );
+    let rules_arg = rules.to_str().unwrap().to_string();
+    let Counted { dut, sink, .. } = run_traffic(
+        &lab,
+        ("sink", "sink0"),
+        &["--port", "af_xdp:iface=dut0", "--port", "af_xdp:iface=dut1", "--action", "drop", "--rules", &rules_arg],
+    );
+    let _ = std::fs::remove_file(&rules);
+    assert_eq!(sink["packets"], 100_000, "sink: {sink}\ndataplane: {dut}");
+    assert_eq!(dut["ports"][1]["tx"], 100_000, "{dut}");
+    assert_eq!(dut["totals"]["dropped"], 0, "{dut}");
+}
+
 #[test]
 fn reflect_sends_every_frame_back() {
     if !require_root("reflect_sends_every_frame_back") {

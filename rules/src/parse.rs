@@ -55,8 +55,10 @@
 //! `verbose`; `skip_sw` (hardware only) and `egress` are refused with the reason, as are
 //! flower keys this dataplane does not match; `pref N` is `prio N`; `chain 0` is
 //! accepted (other chains are not: there is no `goto`). `action gact drop|pass|ok`, `action ok`
-//! (= `pass`) and `action shot` (= `drop`) are accepted; `action mirred ... dev X` is refused:
-//! ports are numbers in this language (`action fwd N`).
+//! (= `pass`) and `action shot` (= `drop`) are accepted;
+//! `action mirred egress redirect dev NAME` forwards out of the port whose interface is NAME
+//! (the dataplane resolves it when it loads the rules: a name that is none of its ports is an
+//! error then); `mirred ... mirror` and `mirred ingress` are refused with the reason.
 //!
 //! # Order: `prio`
 //!
@@ -383,9 +385,10 @@ pub const KEYS: [&str; 17] = [
     "enc_dst_port",
 ];
 
-const ACTIONS: [&str; 7] = ["drop", "pass", "fwd", "reflect", "encap", "decap", "ttl-dec"];
+const ACTIONS: [&str; 8] = ["drop", "pass", "fwd", "reflect", "encap", "decap", "ttl-dec", "mirred"];
 
-const EXPECTED_ACTION: &str = "drop, pass, fwd PORT, reflect, encap SPEC, decap or ttl-dec";
+const EXPECTED_ACTION: &str =
+    "drop, pass, fwd PORT, mirred egress redirect dev NAME, reflect, encap SPEC, decap or ttl-dec";
 
 /// Decimal or `0x` hex.
 fn parse_u64(text: &str) -> Result<u64, NumError> {
@@ -1085,14 +1088,10 @@ impl<'a> LineParser<'a> {
                 }
                 Action::Encap(spec.to_string())
             }
-            "mirred" => {
-                self.error(
-                    word.col,
-                    "mirred sends to a network device, but in this language ports are numbers: \
-                     write `action fwd N`, N being the 0-based number of the dataplane's --port",
-                );
-                return;
-            }
+            "mirred" => match self.mirred() {
+                Some(action) => action,
+                None => return,
+            },
             other => {
                 let hint = did_you_mean(other, ACTIONS);
                 self.error(word.col, format!("unknown action '{other}'{hint} (expected {EXPECTED_ACTION})"));
@@ -1107,6 +1106,60 @@ impl<'a> LineParser<'a> {
             return;
         }
         self.action = Some(action);
+    }
+
+    /// `mirred egress redirect dev NAME` (tc/m_mirred.c, its words abbreviated as tc
+    /// allows), then an optional control word that changes nothing for a redirect.
+    fn mirred(&mut self) -> Option<Action> {
+        let expected = "expected `mirred egress redirect dev NAME`";
+        let next = |p: &mut Self, what: &str| {
+            let t = p.next();
+            if t.is_none() {
+                p.error(end_col(p.content), format!("mirred: missing {what} ({expected})"));
+            }
+            t
+        };
+        let direction = next(self, "egress")?;
+        if tc_words::matches(direction.text, "ingress") {
+            self.error(
+                direction.col,
+                "mirred ingress (back into a device's receive path) has no counterpart here: frames leave by egress",
+            );
+            return None;
+        }
+        if !tc_words::matches(direction.text, "egress") {
+            self.error(
+                direction.col,
+                format!("mirred expects egress or ingress, found '{}' ({expected})", direction.text),
+            );
+            return None;
+        }
+        let how = next(self, "redirect")?;
+        if tc_words::matches(how.text, "mirror") {
+            self.error(how.col, "mirred mirror (a copy that goes on) is not supported yet: redirect is");
+            return None;
+        }
+        if !tc_words::matches(how.text, "redirect") {
+            self.error(how.col, format!("mirred expects redirect or mirror, found '{}' ({expected})", how.text));
+            return None;
+        }
+        let dev = next(self, "dev")?;
+        if dev.text != "dev" {
+            self.error(dev.col, format!("mirred expects dev NAME, found '{}' ({expected})", dev.text));
+            return None;
+        }
+        let Some(name) = self.next() else {
+            self.error(dev.col, format!("mirred: missing the device name after dev ({expected})"));
+            return None;
+        };
+        // A redirect ends the rule's actions whatever the control word says (tc: stolen).
+        if self
+            .peek()
+            .is_some_and(|t| matches!(t.text, "pipe" | "pass" | "ok" | "continue" | "drop" | "shot" | "reclassify"))
+        {
+            self.pos += 1;
+        }
+        Some(Action::Redirect(name.text.to_string()))
     }
 
     fn find(&self, key: &str) -> Option<&KeyAt> {
@@ -1243,6 +1296,7 @@ impl fmt::Display for Action {
             Action::Pass => f.write_str("pass"),
             Action::Fwd(port) => write!(f, "fwd {port}"),
             Action::Reflect => f.write_str("reflect"),
+            Action::Redirect(dev) => write!(f, "mirred egress redirect dev {dev}"),
             Action::Encap(spec) => write!(f, "encap {spec}"),
             Action::Decap => f.write_str("decap"),
             Action::TtlDec => f.write_str("ttl-dec"),
@@ -1499,14 +1553,14 @@ mod tests {
         let cases = [
             ("ip_proto tcp dst_prot 80 action drop", "r.rules:1:14: unknown key 'dst_prot' (did you mean dst_port?)"),
             ("frobnicate 1 action drop", "r.rules:1:1: unknown key 'frobnicate'"),
-            ("ip_proto udp", "r.rules:1:13: missing action (expected `action drop, pass, fwd PORT, reflect, encap SPEC, decap or ttl-dec`)"),
-            ("src_ip 1.2.3.4   # no action", "r.rules:1:15: missing action (expected `action drop, pass, fwd PORT, reflect, encap SPEC, decap or ttl-dec`)"),
+            ("ip_proto udp", "r.rules:1:13: missing action (expected `action drop, pass, fwd PORT, mirred egress redirect dev NAME, reflect, encap SPEC, decap or ttl-dec`)"),
+            ("src_ip 1.2.3.4   # no action", "r.rules:1:15: missing action (expected `action drop, pass, fwd PORT, mirred egress redirect dev NAME, reflect, encap SPEC, decap or ttl-dec`)"),
             ("src_ip 1.2.3.4 src_ip 1.2.3.5 action drop", "r.rules:1:16: duplicate key src_ip"),
             ("prio 1 pref 2 action drop", "r.rules:1:8: duplicate key prio"),
             ("src_ip action drop", "r.rules:1:1: missing value for src_ip (expected an IPv4 or IPv6 address, optionally /LEN)"),
             ("src_ip dst_ip 1.2.3.4 action drop", "r.rules:1:1: missing value for src_ip (expected an IPv4 or IPv6 address, optionally /LEN)"),
-            ("action", "r.rules:1:1: missing action after 'action' (expected drop, pass, fwd PORT, reflect, encap SPEC, decap or ttl-dec)"),
-            ("action dorp", "r.rules:1:8: unknown action 'dorp' (did you mean drop?) (expected drop, pass, fwd PORT, reflect, encap SPEC, decap or ttl-dec)"),
+            ("action", "r.rules:1:1: missing action after 'action' (expected drop, pass, fwd PORT, mirred egress redirect dev NAME, reflect, encap SPEC, decap or ttl-dec)"),
+            ("action dorp", "r.rules:1:8: unknown action 'dorp' (did you mean drop?) (expected drop, pass, fwd PORT, mirred egress redirect dev NAME, reflect, encap SPEC, decap or ttl-dec)"),
             ("action fwd", "r.rules:1:8: missing port for fwd (expected the dataplane port number, 0-based)"),
             ("action fwd eth1", "r.rules:1:12: fwd port expects a number (decimal or 0x hex), found 'eth1'"),
             ("action fwd 70000", "r.rules:1:12: fwd port 70000 is out of range 0..=65535"),
@@ -1547,7 +1601,7 @@ vlan_id 4096 vlan_prio 9 action fwd x
             [
                 "r.rules:3:9: vlan_id 5000 is out of range 0..=4095",
                 "r.rules:6:16: duplicate key src_ip",
-                "r.rules:7:13: missing action (expected `action drop, pass, fwd PORT, reflect, encap SPEC, decap or ttl-dec`)",
+                "r.rules:7:13: missing action (expected `action drop, pass, fwd PORT, mirred egress redirect dev NAME, reflect, encap SPEC, decap or ttl-dec`)",
                 "r.rules:8:9: vlan_id 4096 is out of range 0..=4095",
                 "r.rules:8:24: vlan_prio 9 is out of range 0..=7",
                 "r.rules:8:37: fwd port expects a number (decimal or 0x hex), found 'x'",
@@ -1628,10 +1682,27 @@ vlan_id 4096 vlan_prio 9 action fwd x
         );
         assert_eq!(r[3].protocol, Protocol::All);
 
+        // mirred by device name (tc/m_mirred.c), its words abbreviated as tc allows.
+        let r = rules(
+            "tc filter add dev eth0 ingress flower action mirred egress redirect dev eth1 pipe\n\
+                       ip_proto tcp action mirred egr red dev dut0\n",
+        );
         assert_eq!(
-            error("tc filter add dev eth0 ingress flower action mirred egress redirect dev eth1"),
-            "r.rules:1:46: mirred sends to a network device, but in this language ports are numbers: \
-             write `action fwd N`, N being the 0-based number of the dataplane's --port"
+            (r[0].action.clone(), r[1].action.clone()),
+            (Action::Redirect("eth1".into()), Action::Redirect("dut0".into()))
+        );
+        assert_eq!(r[0].to_string(), "prio 1 action mirred egress redirect dev eth1");
+        assert_eq!(
+            error("action mirred egress mirror dev eth1"),
+            "r.rules:1:22: mirred mirror (a copy that goes on) is not supported yet: redirect is"
+        );
+        assert_eq!(
+            error("action mirred ingress redirect dev eth1"),
+            "r.rules:1:15: mirred ingress (back into a device's receive path) has no counterpart here: frames leave by egress"
+        );
+        assert_eq!(
+            error("action mirred egress redirect eth1"),
+            "r.rules:1:31: mirred expects dev NAME, found 'eth1' (expected `mirred egress redirect dev NAME`)"
         );
         assert_eq!(
             error("tc filter del dev eth0 ingress prio 1"),
@@ -1883,6 +1954,7 @@ prio 100 action drop
             Just(Action::Drop),
             Just(Action::Pass),
             any::<u16>().prop_map(Action::Fwd),
+            "[a-z][a-z0-9]{0,7}".prop_map(Action::Redirect),
             Just(Action::Reflect),
             "[a-z0-9=,.:]{1,30}( [a-z0-9=,.]{1,10})?".prop_map(Action::Encap),
             Just(Action::Decap),

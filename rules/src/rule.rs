@@ -159,6 +159,9 @@ pub enum Action {
     Pass,
     /// Send it out of the dataplane port with this number.
     Fwd(u16),
+    /// tc's `mirred egress redirect dev NAME`: send it out of the port whose interface is
+    /// NAME (resolved when the rules are loaded; a name that is no port is an error then).
+    Redirect(String),
     /// Back out of the port it came in on, MACs swapped.
     Reflect,
     /// Push a tunnel header. The text is the dataplane's rewrite spec after `encap:`

@@ -24,7 +24,7 @@ fn corpus() -> Option<Vec<String>> {
 }
 
 /// Accepted today: a ratchet (raise it when more of tc's words are supported).
-const ACCEPTED_AT_LEAST: usize = 93;
+const ACCEPTED_AT_LEAST: usize = 100;
 
 #[test]
 fn every_line_is_accepted_or_refused_at_a_located_word() {

@@ -115,16 +115,18 @@ impl fmt::Display for ActionError {
 }
 
 impl RuleTable {
-    /// Resolves every rule's action for a dataplane with `ports` ports and `workers`
-    /// workers. All errors at once; nothing is built unless every rule can be carried out.
+    /// Resolves every rule's action for a dataplane whose ports have these interface names
+    /// ("" for pcap and mem ports) and `workers` workers. All errors at once; nothing is
+    /// built unless every rule can be carried out.
     pub fn build(
         set: RuleSet,
         source: &str,
-        ports: usize,
+        port_names: &[String],
         workers: usize,
         default: Disposition,
         kind: ClassifierKind,
     ) -> Result<RuleTable, Vec<ActionError>> {
+        let ports = port_names.len();
         let mut errors = Vec::new();
         let mut actions = Vec::with_capacity(set.len());
         for rule in &set.rules {
@@ -146,6 +148,18 @@ impl RuleTable {
                     )));
                     continue;
                 }
+                Action::Redirect(dev) => match port_names.iter().position(|name| name == dev) {
+                    Some(port) => RuleAction::to(Disposition::Fwd(port)),
+                    None => {
+                        let named: Vec<&str> =
+                            port_names.iter().filter(|n| !n.is_empty()).map(String::as_str).collect();
+                        errors.push(error(format!(
+                            "mirred egress redirect dev {dev}: no --port of this run is interface {dev} (its af_xdp ports: {})",
+                            if named.is_empty() { "none".to_string() } else { named.join(", ") }
+                        )));
+                        continue;
+                    }
+                },
                 Action::Decap => RuleAction { disposition: Disposition::Pass, rewrite: Some(Rewrite::Decap) },
                 Action::TtlDec => RuleAction { disposition: Disposition::Pass, rewrite: Some(Rewrite::TtlDec) },
                 Action::Encap(args) => match format!("encap:{args}").parse::<Rewrite>() {
@@ -258,6 +272,11 @@ mod tests {
     use super::*;
     use rules::{Keys, PortMatch, Protocol, Rule};
 
+    /// `n` ports named dut0, dut1, ...
+    fn names(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("dut{i}")).collect()
+    }
+
     fn rule(line: usize, dst_port: Option<u16>, action: Action) -> Rule {
         Rule {
             line,
@@ -280,7 +299,7 @@ mod tests {
             rule(2, Some(80), Action::Fwd(1)),
             rule(3, Some(81), Action::TtlDec),
         ]);
-        let table = RuleTable::build(set, "r.rules", 2, 2, Disposition::Pass, ClassifierKind::Linear).unwrap();
+        let table = RuleTable::build(set, "r.rules", &names(2), 2, Disposition::Pass, ClassifierKind::Linear).unwrap();
         assert_eq!(table.lookup(&key(53), 0), (Some(0), &RuleAction::to(Disposition::Drop)));
         assert_eq!(table.lookup(&key(80), 1), (Some(1), &RuleAction::to(Disposition::Fwd(1))));
         let (matched, action) = table.lookup(&key(81), 1);
@@ -296,22 +315,34 @@ mod tests {
             rule(3, None, Action::Fwd(2)),
             rule(4, None, Action::Encap("vxlan".into())),
             rule(5, None, Action::Drop),
+            rule(6, None, Action::Redirect("eth7".into())),
         ]);
-        let errors = match RuleTable::build(set, "r.rules", 2, 1, Disposition::Pass, ClassifierKind::Fast) {
+        let errors = match RuleTable::build(set, "r.rules", &names(2), 1, Disposition::Pass, ClassifierKind::Fast) {
             Err(errors) => errors,
             Ok(_) => panic!("built a table with unrunnable actions"),
         };
         let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
-        assert_eq!(text.len(), 2, "{text:?}");
+        assert_eq!(text.len(), 3, "{text:?}");
         assert!(text[0].starts_with("r.rules:3:20: fwd 2: this dataplane has 2 port(s)"), "{text:?}");
         assert!(text[1].starts_with("r.rules:4:20: encap: give the outer addresses"), "{text:?}");
+        assert_eq!(
+            text[2],
+            "r.rules:6:20: mirred egress redirect dev eth7: no --port of this run is interface eth7 (its af_xdp ports: dut0, dut1)"
+        );
+    }
+
+    #[test]
+    fn mirred_redirect_goes_to_the_port_with_that_interface() {
+        let set = RuleSet::new(vec![rule(1, Some(80), Action::Redirect("dut1".into()))]);
+        let table = RuleTable::build(set, "r.rules", &names(2), 1, Disposition::Pass, ClassifierKind::Linear).unwrap();
+        assert_eq!(table.actions[0], RuleAction::to(Disposition::Fwd(1)));
     }
 
     #[test]
     fn publish_bumps_the_generation_and_hands_over_the_new_table() {
         let table = |action| {
             let set = RuleSet::new(vec![rule(1, None, action)]);
-            RuleTable::build(set, "r", 1, 1, Disposition::Pass, ClassifierKind::Linear).unwrap()
+            RuleTable::build(set, "r", &names(1), 1, Disposition::Pass, ClassifierKind::Linear).unwrap()
         };
         let shared = SharedRules::new(table(Action::Drop));
         let seen = shared.current();

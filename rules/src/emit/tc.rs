@@ -295,6 +295,7 @@ pub(crate) fn action_words(action: &Action, opts: &EmitOptions, target: Target) 
             Some(dev) => mirred(dev),
             None => Err(format!("fwd {port}: only {} port(s) given (EmitOptions::ports)", opts.ports.len())),
         },
+        Action::Redirect(dev) => mirred(dev),
         Action::Reflect => Err(format!("reflect swaps the MACs, which {target} cannot (it needs act_pedit)")),
         Action::Encap(_) => Err(format!("encap is a dataplane rewrite; {target} has no equivalent here")),
         Action::Decap => Err(format!("decap is a dataplane rewrite; {target} has no equivalent here")),

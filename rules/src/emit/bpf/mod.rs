@@ -209,6 +209,10 @@ pub fn verdicts(set: &RuleSet, ports: &[String]) -> Result<Vec<Verdict>, Vec<Ref
                     .map(Verdict::Redirect)
                     .map_err(|err| format!("`fwd {port}`: port {port} is interface `{name}`: {err}")),
             },
+            // The device by name: any interface of the namespace the program runs in.
+            Action::Redirect(dev) => bpf::ifindex(dev)
+                .map(Verdict::Redirect)
+                .map_err(|err| format!("`mirred egress redirect dev {dev}`: {err}")),
             Action::Encap(spec) => Err(format!(
                 "`encap:{spec}` is not supported by the eBPF targets (pushing a tunnel header needs \
                  bpf_xdp_adjust_head and checksums; use the dataplane)"
