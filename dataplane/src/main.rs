@@ -731,7 +731,8 @@ fn cmd_run(args: RunArgs) -> Result<(), String> {
         ports: args.ports,
         action,
         pipeline,
-        cores: args.cores.map_or_else(|| vec![cores::default_core()], |c| c.0),
+        // Empty: `run` picks (the last core; with queues=all one per queue).
+        cores: args.cores.map_or_else(Vec::new, |c| c.0),
         stats_interval: interval,
         stats_json: args.stats_json,
         duration: seconds(args.duration, "--duration")?,
