@@ -219,6 +219,10 @@ pub fn run(mut config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, S
             Err(err) => eprintln!("dataplane: {}: busy polling without the device's NAPI settings: {err}", spec.iface),
         }
     }
+    // The NAPI settings go back after the run however it ends (an error, kill -9): a helper
+    // process forked now keeps the privilege that needs, as this process drops it after
+    // setup. Now: one thread still, and a kill from here on finds the helper there.
+    let _napi_restorer = if napi_tunings.is_empty() { None } else { Some(pmd::napi::spawn_restorer(napi_tunings)?) };
 
     // Interfaces first: a missing interface or a bad queue is reported before anything else.
     // Each program is built with its action for what no socket sees (see uncovered_policy).
@@ -368,9 +372,6 @@ pub fn run(mut config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, S
         Some(path) if path.as_os_str() == "-" => Some(Box::new(io::stdout())),
         Some(path) => Some(Box::new(File::create(path).map_err(|e| format!("{}: {e}", path.display()))?)),
     };
-    // The NAPI settings go back after the run however it ends; the helper keeps the
-    // privilege that needs (this process is about to drop it). One thread here still.
-    let _napi_restorer = if napi_tunings.is_empty() { None } else { Some(pmd::napi::spawn_restorer(napi_tunings)?) };
     // Setup is over: the data path, the statistics and SIGHUP reloads need no privilege.
     // Before the workers exist, so they start with none (capabilities are per thread).
     let dropped = pmd::caps::drop_all().map_err(|e| format!("dropping capabilities after setup: {e}"))?;

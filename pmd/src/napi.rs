@@ -108,9 +108,13 @@ impl State {
     }
 }
 
+/// Whether `pid` runs: a zombie does not (a killed helper whose new parent has not reaped it
+/// yet, as a container's init may never do).
 fn alive(pid: i32) -> bool {
-    // SAFETY: kill with signal 0 sends nothing; it only checks that the process exists.
-    pid > 0 && (unsafe { libc::kill(pid, 0) } == 0 || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM))
+    let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else { return false };
+    // `pid (comm) S ...`: the state follows the last ')' (comm may hold one).
+    let state = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().next());
+    pid > 0 && !matches!(state, Some("Z" | "X"))
 }
 
 /// What [`restore_stale`] found.
