@@ -122,6 +122,11 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
+        // A failed test may leave a run's state file (named by the namespace's inode).
+        use std::os::unix::fs::MetadataExt;
+        if let Ok(meta) = std::fs::metadata(format!("/run/netns/{}", self.0)) {
+            let _ = std::fs::remove_file(format!("/run/dataplane/qb.{}.busy-poll", meta.ino()));
+        }
         let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
     }
 }
