@@ -183,7 +183,12 @@ enum CsumArg {
 
 const RUN_EXAMPLES: &str = "\
 Ports (DPDK devargs style, numbered 0, 1, ... in order):
-  af_xdp:iface=NAME[,queues=0-3][,mode=auto|copy|zerocopy][,steer=EXPR][,ring=N][,frame=2048|4096][,hugepages=1]
+  af_xdp:iface=NAME[,queues=0-3|all][,mode=auto|copy|zerocopy][,steer=EXPR][,ring=N][,frame=2048|4096][,hugepages=1][,busy_poll=BUDGET]
+      queues=all binds every receive queue the interface has, one worker per queue without --cores
+      busy_poll=BUDGET: preferred busy polling, BUDGET frames per NAPI poll (default 64; 0: off); sets the
+      device's napi_defer_hard_irqs=2 and gro_flush_timeout=200000 for the run and puts them back at exit
+      (after kill -9 too: a helper process, else the next run on that interface from
+      /run/dataplane/IFACE.NETNS.busy-poll); a queue without a NAPI id (veth) says so and polls as usual
       steer=EXPR sends only matching traffic to the dataplane, the rest to the kernel:
       udp:PORT, tcp:PORT, proto:NUM|udp|tcp|..., ethertype:0xNNNN, joined by '+'
   pcap:rx=IN.pcap[,tx=OUT.pcap]     replay a pcap/pcapng file once, write a pcap file
@@ -193,6 +198,7 @@ Examples:
   dataplane run --port af_xdp:iface=veth0 --action drop --cores 1
   dataplane run --port af_xdp:iface=dut0 --port af_xdp:iface=dut1 --action fwd --stats-json stats.jsonl
   dataplane run --port af_xdp:iface=eth1,queues=0-1,steer=udp:4789 --action reflect --cores 0-1
+  dataplane run --port af_xdp:iface=eth1,queues=all,busy_poll=64 --action drop
   dataplane run --port pcap:rx=in.pcap,tx=out.pcap --action reflect
   dataplane run --port mem --port mem --action fwd --duration 5
   dataplane run --port pcap:rx=bad-csums.pcap,tx=fixed.pcap --csum fix --action reflect
@@ -278,7 +284,8 @@ struct RunArgs {
     /// What to do with each frame [default: fwd with two ports, else drop].
     #[arg(long, value_enum)]
     action: Option<ActionArg>,
-    /// Cores for the workers, one worker per core, e.g. 1 or 0-3 [default: the last core].
+    /// Cores for the workers, one worker per core, e.g. 1 or 0-3 [default: the last core; with
+    /// queues=all one per queue].
     #[arg(long, value_name = "LIST", value_parser = parse_cores)]
     cores: Option<CoreList>,
     /// Seconds between statistics lines; 0 prints only the totals (at most 10 years).
@@ -731,7 +738,8 @@ fn cmd_run(args: RunArgs) -> Result<(), String> {
         ports: args.ports,
         action,
         pipeline,
-        cores: args.cores.map_or_else(|| vec![cores::default_core()], |c| c.0),
+        // Empty: `run` picks (the last core; with queues=all one per queue).
+        cores: args.cores.map_or_else(Vec::new, |c| c.0),
         stats_interval: interval,
         stats_json: args.stats_json,
         duration: seconds(args.duration, "--duration")?,

@@ -26,6 +26,7 @@ pub struct RunConfig {
     pub ports: Vec<PortSpec>,
     pub action: Action,
     pub pipeline: Pipeline,
+    /// One worker per core; empty: the last core, or with `queues=all` one per queue.
     pub cores: Vec<usize>,
     pub stats_interval: Option<Duration>,
     pub stats_json: Option<PathBuf>,
@@ -103,6 +104,18 @@ fn interface_names(ports: &[PortSpec]) -> Vec<String> {
         .collect()
 }
 
+/// Without `--cores`: the last core, or with `queues=all` one worker per queue (the last
+/// cores, as many as there are queues and cores).
+fn default_cores(ports: &[PortSpec]) -> Vec<usize> {
+    let all = ports.iter().filter(|p| matches!(p, PortSpec::AfXdp(s) if s.all_queues)).map(|p| p.queues().len()).max();
+    let Some(queues) = all else { return vec![crate::cores::default_core()] };
+    let mut available = crate::cores::available_cores();
+    available.sort_unstable_by(|a, b| b.cmp(a));
+    available.truncate(queues.max(1));
+    available.reverse();
+    available
+}
+
 fn queue_list(queues: &[u32]) -> String {
     queues.iter().map(u32::to_string).collect::<Vec<_>>().join(",")
 }
@@ -141,9 +154,18 @@ struct KernelCounters {
     reader: XskStatsReader,
 }
 
-pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, String> {
+pub fn run(mut config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, String> {
     if config.ports.is_empty() {
         return Err("give at least one --port, e.g. --port af_xdp:iface=veth0".into());
+    }
+    // `queues=all`: every receive queue the interface has now.
+    for spec in &mut config.ports {
+        if let PortSpec::AfXdp(spec) = spec {
+            spec.resolve_queues()?;
+        }
+    }
+    if config.cores.is_empty() {
+        config.cores = default_cores(&config.ports);
     }
     if config.action == Action::Fwd && config.ports.len() != 2 {
         return Err(format!(
@@ -160,6 +182,68 @@ pub fn run(config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, Strin
             queue_lists[1].len()
         ));
     }
+
+    // Busy polling: the device's NAPI settings for the run, the originals kept to be put
+    // back (see pmd::napi); first whatever a run that was killed left behind.
+    let mut napi_tunings = Vec::new();
+    let mut seen = Vec::new();
+    for spec in config.ports.iter().filter_map(|p| if let PortSpec::AfXdp(s) = p { Some(s) } else { None }) {
+        if seen.contains(&spec.iface) || pmd::netdev::mtu(&spec.iface).is_none() {
+            continue;
+        }
+        seen.push(spec.iface.clone());
+        let live = match pmd::napi::restore_stale(&spec.iface)? {
+            pmd::napi::Stale::Restored(message) => {
+                eprintln!("{message}");
+                None
+            }
+            pmd::napi::Stale::Live(pid) => Some(pid),
+            pmd::napi::Stale::None => None,
+        };
+        let busy_poll =
+            config.ports.iter().any(|p| matches!(p, PortSpec::AfXdp(s) if s.iface == spec.iface && s.busy_poll > 0));
+        if !busy_poll {
+            continue;
+        }
+        // A virtual device (no bus: veth, ...) keeps its NAPI settings unless busy_poll= was
+        // written: its queues have no NAPI ids to busy-poll, and a gro_flush_timeout there
+        // would only hold its NAPI back (measured by the lab on veth).
+        let physical = std::path::Path::new(&format!("/sys/class/net/{}/device", spec.iface)).exists();
+        let asked =
+            config.ports.iter().any(|p| matches!(p, PortSpec::AfXdp(s) if s.iface == spec.iface && s.busy_poll_given));
+        if !physical && !asked {
+            continue;
+        }
+        if let Some(pid) = live {
+            eprintln!(
+                "dataplane: {}: another dataplane run (pid {pid}) has changed its NAPI settings; leaving them as they are",
+                spec.iface
+            );
+            continue;
+        }
+        let values = pmd::napi::NapiValues::BUSY_POLL;
+        match pmd::napi::NapiTuning::apply(&spec.iface, values) {
+            Ok(tuning) => {
+                let was = tuning.original();
+                eprintln!(
+                    "dataplane: {}: napi_defer_hard_irqs {} -> {}, gro_flush_timeout {} -> {} for the run (put back at \
+                     exit; by hand: {})",
+                    spec.iface,
+                    was.defer_hard_irqs,
+                    values.defer_hard_irqs,
+                    was.gro_flush_timeout,
+                    values.gro_flush_timeout,
+                    pmd::napi::restore_commands(&spec.iface, was)
+                );
+                napi_tunings.push(tuning);
+            }
+            Err(err) => eprintln!("dataplane: {}: busy polling without the device's NAPI settings: {err}", spec.iface),
+        }
+    }
+    // The NAPI settings go back after the run however it ends (an error, kill -9): a helper
+    // process forked now keeps the privilege that needs, as this process drops it after
+    // setup. Now: one thread still, and a kill from here on finds the helper there.
+    let _napi_restorer = if napi_tunings.is_empty() { None } else { Some(pmd::napi::spawn_restorer(napi_tunings)?) };
 
     // Interfaces first: a missing interface or a bad queue is reported before anything else.
     // Each program is built with its action for what no socket sees (see uncovered_policy).

@@ -18,6 +18,7 @@ pub mod caps;
 pub mod capture;
 pub mod clock;
 pub mod mem;
+pub mod napi;
 pub mod netdev;
 pub mod pcap;
 mod port;

@@ -1,6 +1,6 @@
 //! Port specifications in DPDK devargs style:
 //!
-//! * `af_xdp:iface=NAME[,queues=0-3][,mode=auto|copy|zerocopy][,steer=EXPR][,ring=N][,frame=2048|4096][,hugepages=1]`
+//! * `af_xdp:iface=NAME[,queues=0-3|all][,mode=auto|copy|zerocopy][,steer=EXPR][,ring=N][,frame=2048|4096][,hugepages=1][,busy_poll=BUDGET]`
 //! * `pcap:rx=IN.pcap[,tx=OUT.pcap]`
 //! * `mem[:depth=N,preload=N,size=N]`
 
@@ -35,6 +35,37 @@ pub struct AfXdpSpec {
     pub ring_size: u32,
     pub frame_size: u32,
     pub hugepages: bool,
+    /// `queues=all`: every receive queue the interface has; `queues` is filled in by
+    /// [`AfXdpSpec::resolve_queues`] once the interface can be asked.
+    pub all_queues: bool,
+    /// `busy_poll=BUDGET`: preferred busy polling with this NAPI budget per poll; 0 = off.
+    pub busy_poll: u32,
+    /// `busy_poll=` was written. Only then are a virtual device's NAPI settings changed (a
+    /// veth has no NAPI ids for its queues, and `gro_flush_timeout` there only delays its
+    /// NAPI); a device with a bus (a NIC) gets them by default.
+    pub busy_poll_given: bool,
+}
+
+impl AfXdpSpec {
+    /// The default `busy_poll` budget (DPDK's net_af_xdp `busy_budget` default).
+    pub const DEFAULT_BUSY_POLL_BUDGET: u32 = 64;
+
+    /// For `queues=all`: lists every receive queue of the interface (in this network
+    /// namespace). Other specs are left as they are.
+    pub fn resolve_queues(&mut self) -> Result<(), String> {
+        if !self.all_queues {
+            return Ok(());
+        }
+        let count = crate::netdev::rx_queue_count(&self.iface).filter(|&n| n > 0).ok_or_else(|| {
+            format!(
+                "queues=all: cannot count the receive queues of {} (/sys/class/net/{}/queues/rx-*): no such \
+                     interface in this network namespace? (ip link show)",
+                self.iface, self.iface
+            )
+        })?;
+        self.queues = (0..count).collect();
+        Ok(())
+    }
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -100,11 +131,16 @@ impl FromStr for PortSpec {
                     ring_size: 2048,
                     frame_size: 2048,
                     hugepages: false,
+                    all_queues: false,
+                    busy_poll: AfXdpSpec::DEFAULT_BUSY_POLL_BUDGET,
+                    busy_poll_given: false,
                 };
                 for (key, value) in pairs {
                     match key {
                         "iface" => spec.iface = value.to_string(),
+                        "queues" | "queue" if value == "all" => spec.all_queues = true,
                         "queues" | "queue" => {
+                            spec.all_queues = false;
                             spec.queues = parse_queue_list(value).map_err(|e| format!("port '{text}': {e}"))?
                         }
                         "mode" => {
@@ -135,7 +171,18 @@ impl FromStr for PortSpec {
                             }
                         }
                         "hugepages" => spec.hugepages = parse_bool(value, "hugepages")?,
-                        _ => return Err(unknown(key, "iface, queues, mode, steer, ring, frame, hugepages")),
+                        "busy_poll" => {
+                            spec.busy_poll_given = true;
+                            // The kernel takes SO_BUSY_POLL_BUDGET up to U16_MAX (net/core/sock.c).
+                            spec.busy_poll =
+                                value.parse().ok().filter(|&b| b <= u32::from(u16::MAX)).ok_or_else(|| {
+                                    format!(
+                                    "port '{text}': busy_poll={value} should be a NAPI budget from 1 to 65535, or 0 \
+                                     for no busy polling"
+                                )
+                                })?;
+                        }
+                        _ => return Err(unknown(key, "iface, queues, mode, steer, ring, frame, hugepages, busy_poll")),
                     }
                 }
                 if spec.iface.is_empty() {
@@ -201,9 +248,10 @@ fn parse_bool(value: &str, key: &str) -> Result<bool, String> {
     }
 }
 
-/// `3` or `0-3` (commas separate devargs keys, so lists are ranges).
+/// `3` or `0-3` (commas separate devargs keys, so lists are ranges); `all` is handled by
+/// the caller.
 pub fn parse_queue_list(value: &str) -> Result<Vec<u32>, String> {
-    let bad = || format!("queues={value} should be N or FIRST-LAST, e.g. queues=0-3");
+    let bad = || format!("queues={value} should be N, FIRST-LAST or all, e.g. queues=0-3");
     let (first, last) = match value.split_once('-') {
         Some((a, b)) => (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?),
         None => {
@@ -240,6 +288,38 @@ mod tests {
         assert_eq!("mem".parse::<PortSpec>().unwrap(), PortSpec::Mem(MemSpec::default()));
         let PortSpec::Pcap(p) = "pcap:rx=a.pcap".parse().unwrap() else { panic!() };
         assert_eq!((p.rx, p.tx), (PathBuf::from("a.pcap"), None));
+    }
+
+    #[test]
+    fn busy_poll_budget_is_on_by_default_and_zero_turns_it_off() {
+        let budget = |text: &str| match text.parse::<PortSpec>() {
+            Ok(PortSpec::AfXdp(spec)) => Ok(spec.busy_poll),
+            Ok(other) => panic!("{other:?}"),
+            Err(err) => Err(err),
+        };
+        assert_eq!(budget("af_xdp:iface=x"), Ok(64));
+        assert_eq!(budget("af_xdp:iface=x,busy_poll=0"), Ok(0));
+        assert_eq!(budget("af_xdp:iface=x,busy_poll=64"), Ok(64));
+        assert_eq!(budget("af_xdp:iface=x,busy_poll=65535"), Ok(65535));
+        for bad in ["busy_poll=65536", "busy_poll=fast", "busy_poll=-1", "busy_poll="] {
+            let err = budget(&format!("af_xdp:iface=x,{bad}")).unwrap_err();
+            assert!(err.contains("should be a NAPI budget from 1 to 65535, or 0"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn queues_all_is_resolved_from_the_interface() {
+        let PortSpec::AfXdp(mut spec) = "af_xdp:iface=lo,queues=all".parse().unwrap() else { panic!() };
+        assert!(spec.all_queues);
+        // A later queues= wins, as every repeated key does.
+        let PortSpec::AfXdp(listed) = "af_xdp:iface=lo,queues=all,queues=1".parse().unwrap() else { panic!() };
+        assert_eq!((listed.all_queues, listed.queues), (false, vec![1]));
+        // lo has one receive queue in every network namespace.
+        spec.resolve_queues().unwrap();
+        assert_eq!(spec.queues, vec![0]);
+        let PortSpec::AfXdp(mut missing) = "af_xdp:iface=no-such-if0,queues=all".parse().unwrap() else { panic!() };
+        let err = missing.resolve_queues().unwrap_err();
+        assert!(err.contains("queues=all: cannot count the receive queues of no-such-if0"), "{err}");
     }
 
     #[test]

@@ -26,6 +26,10 @@ use crate::port::{BadDescCount, Port, PortError, BURST};
 use crate::spec::{AfXdpSpec, BindMode};
 use crate::xdp_prog;
 
+/// `SO_BUSY_POLL` with preferred busy polling: how long one busy poll may spin in the
+/// kernel (xskxceiver's busy-poll test and DPDK's net_af_xdp use 20 µs).
+pub const BUSY_POLL_USECS: u32 = 20;
+
 /// `XDP_PACKET_HEADROOM`: the kernel keeps this much room before received data.
 const XDP_PACKET_HEADROOM: u32 = 256;
 
@@ -85,6 +89,9 @@ impl AfXdpDevice {
     pub fn open_with(spec: &AfXdpSpec, uncovered: xdp_prog::Uncovered) -> Result<AfXdpDevice, PortError> {
         netdev::check_privileges()?;
         netdev::raise_memlock_limit();
+        let mut spec = spec.clone();
+        spec.resolve_queues().map_err(PortError::new)?;
+        let spec = &spec;
         let ifindex = netdev::ifindex(&spec.iface)?;
         let queue_count = netdev::rx_queue_count(&spec.iface).unwrap_or(1);
         if let Some(&bad) = spec.queues.iter().find(|&&q| q >= queue_count) {
@@ -209,11 +216,39 @@ impl AfXdpDevice {
         if !socket.zerocopy() {
             let _ = socket.set_tx_budget((2 * BURST) as u32);
         }
+        let busy_poll = if self.spec.busy_poll > 0 { self.enable_busy_poll(&socket, queue) } else { BusyPoll::Off };
         let slot = &mut umems.slots[slot_index];
         let name = format!("af_xdp:{}/q{queue}", self.spec.iface);
         let mut port = AfXdpQueue::new(socket, slot.umem.clone(), name);
+        port.busy_poll = busy_poll;
         port.prime_fill_ring(&mut slot.pool);
         Ok((port, slot_index))
+    }
+
+    /// Sets the busy-poll options (they need CAP_NET_ADMIN, so here at setup) and tells
+    /// whether busy polling can drive this queue: only where the socket has a NAPI id.
+    fn enable_busy_poll(&self, socket: &XskSocket, queue: u32) -> BusyPoll {
+        let iface = &self.spec.iface;
+        if let Err(err) = socket.set_busy_poll(BUSY_POLL_USECS, self.spec.busy_poll) {
+            eprintln!("dataplane: busy polling unavailable on {iface} queue {queue}: {err}");
+            return BusyPoll::Off;
+        }
+        match socket.napi_id() {
+            Ok(id) if id != 0 => {
+                eprintln!(
+                    "dataplane: busy polling on {iface} queue {queue} (NAPI id {id}, budget {}, {BUSY_POLL_USECS} µs)",
+                    self.spec.busy_poll
+                );
+                BusyPoll::On
+            }
+            _ => {
+                eprintln!(
+                    "dataplane: busy polling unavailable on {iface} queue {queue}: no NAPI id (asked again after \
+                     the first frames)"
+                );
+                BusyPoll::AskAfterFirstFrames
+            }
+        }
     }
 
     /// Attaches the program (driver mode, else generic with a message). Until then the
@@ -275,8 +310,22 @@ fn explain_bind_error(err: &io::Error, iface: &str, queue: u32) -> PortError {
     PortError::new(format!("af_xdp {iface}/q{queue}: {what}"))
 }
 
+/// Whether the worker drives a queue by preferred busy polling.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BusyPoll {
+    /// Not asked for (`busy_poll=0`), or the kernel refused the options.
+    Off,
+    /// The socket had no NAPI id at bind: asked once more when the first frames arrive
+    /// (the kernel learns it from the first frame it redirects).
+    AskAfterFirstFrames,
+    /// `recvfrom`/`sendto` every poll drive the device's NAPI from the worker.
+    On,
+}
+
 /// One AF_XDP socket as a [`Port`].
 pub struct AfXdpQueue {
+    /// Preferred busy polling on this queue.
+    busy_poll: BusyPoll,
     socket: XskSocket,
     umem: Arc<Umem>,
     name: String,
@@ -298,6 +347,7 @@ impl AfXdpQueue {
         let capacity = socket.fill.size().max(socket.comp.size()) as usize;
         let fill_target = socket.fill.size() / 2;
         AfXdpQueue {
+            busy_poll: BusyPoll::Off,
             socket,
             umem,
             name,
@@ -311,6 +361,26 @@ impl AfXdpQueue {
 
     pub fn socket(&self) -> &XskSocket {
         &self.socket
+    }
+
+    /// Whether busy polling drives this queue.
+    pub fn busy_poll(&self) -> BusyPoll {
+        self.busy_poll
+    }
+
+    /// Once, at the first frames of a queue that had no NAPI id at bind.
+    #[cold]
+    fn ask_napi_id_again(&mut self) {
+        match self.socket.napi_id() {
+            Ok(id) if id != 0 => {
+                eprintln!("dataplane: busy polling on {} from now on: NAPI id {id} after the first frames", self.name);
+                self.busy_poll = BusyPoll::On;
+            }
+            _ => {
+                eprintln!("dataplane: {}: still no NAPI id after the first frames: no busy polling", self.name);
+                self.busy_poll = BusyPoll::Off;
+            }
+        }
     }
 
     /// Gives the kernel its share of empty frames to receive into.
@@ -342,7 +412,8 @@ impl AfXdpQueue {
                 pool.put_all(&mut self.scratch);
             }
         }
-        if self.socket.fill.needs_wakeup() {
+        // Under busy polling rx_burst's recvfrom already woke the kernel this poll.
+        if self.socket.fill.needs_wakeup() && self.busy_poll != BusyPoll::On {
             self.socket.kick_rx();
         }
     }
@@ -361,7 +432,11 @@ impl AfXdpQueue {
     #[inline]
     fn kick_tx_if_needed(&mut self) {
         let Some(tx) = &self.socket.tx else { return };
-        if tx.needs_wakeup() && tx.in_flight() > 0 {
+        // Busy polling: the kernel transmits (and completes) only inside sendto, whatever
+        // the need-wakeup flag says, so every poll with frames outstanding calls it
+        // (samples' xdpsock and DPDK's net_af_xdp do the same under busy polling).
+        let busy = self.busy_poll == BusyPoll::On && self.tx_outstanding > 0;
+        if busy || (tx.needs_wakeup() && tx.in_flight() > 0) {
             if let Err(err) = self.socket.kick_tx() {
                 // Not transient (the device went away?): say so; the frames stay accounted
                 // for as outstanding.
@@ -394,6 +469,12 @@ impl Port for AfXdpQueue {
 
     #[inline]
     fn rx_burst(&mut self, pool: &mut PoolCache, out: &mut Vec<Frame>, max: usize) -> usize {
+        // Busy polling: recvfrom(MSG_DONTWAIT) runs the device's NAPI in this thread, which
+        // fills the rx ring; then the ring is read (the order of xdpsock's rx path under busy
+        // polling: wake, then peek).
+        if self.busy_poll == BusyPoll::On {
+            self.socket.kick_rx();
+        }
         let (received, consumed) = match &mut self.socket.rx {
             Some(rx) => {
                 let batch = rx.peek(max as u32);
@@ -407,6 +488,9 @@ impl Port for AfXdpQueue {
         self.fill_outstanding = self.fill_outstanding.saturating_sub(consumed);
         // Refill right after taking frames out, with what is left in the rx ring known.
         self.refill(pool);
+        if consumed > 0 && self.busy_poll == BusyPoll::AskAfterFirstFrames {
+            self.ask_napi_id_again();
+        }
         received
     }
 

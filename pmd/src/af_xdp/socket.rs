@@ -186,6 +186,22 @@ impl XskSocket {
         sys::set_option(&self.fd, sys::XDP_MAX_TX_SKB_BUDGET, &budget)
     }
 
+    /// Preferred busy polling (Linux 5.11+): `SO_PREFER_BUSY_POLL`, `SO_BUSY_POLL` of
+    /// `usecs` and `SO_BUSY_POLL_BUDGET` of `budget` frames per NAPI poll. Raising the budget
+    /// needs CAP_NET_ADMIN: call it during setup.
+    pub fn set_busy_poll(&self, usecs: u32, budget: u32) -> io::Result<()> {
+        let int = |v: u32| i32::try_from(v).unwrap_or(i32::MAX);
+        sys::set_socket_int(&self.fd, sys::SO_PREFER_BUSY_POLL, 1)?;
+        sys::set_socket_int(&self.fd, sys::SO_BUSY_POLL, int(usecs))?;
+        sys::set_socket_int(&self.fd, sys::SO_BUSY_POLL_BUDGET, int(budget))
+    }
+
+    /// The NAPI instance the socket's frames come from (`SO_INCOMING_NAPI_ID`); 0 while the
+    /// kernel knows none (no frame yet, or a device whose queues have no NAPI).
+    pub fn napi_id(&self) -> io::Result<u32> {
+        sys::get_socket_u32(self.raw_fd(), sys::SO_INCOMING_NAPI_ID)
+    }
+
     /// A handle the control thread uses to read `XDP_STATISTICS` while a worker owns the
     /// socket.
     pub fn stats_reader(&self) -> XskStatsReader {

@@ -134,6 +134,31 @@ pub(crate) fn get_option<T: Pod>(fd: RawFd, name: i32) -> io::Result<T> {
     Ok(value)
 }
 
+// Socket options of level SOL_SOCKET for preferred busy polling (include/uapi/asm-generic/socket.h).
+pub const SO_BUSY_POLL: i32 = 46;
+pub const SO_INCOMING_NAPI_ID: i32 = 56;
+pub const SO_PREFER_BUSY_POLL: i32 = 69;
+pub const SO_BUSY_POLL_BUDGET: i32 = 70;
+
+/// setsockopt(SOL_SOCKET, name) with an int, as the busy-poll options take.
+pub(crate) fn set_socket_int(fd: &OwnedFd, name: i32, value: i32) -> io::Result<()> {
+    let bytes = value.to_ne_bytes();
+    // SAFETY: `bytes` is 4 readable, initialised bytes; the kernel only reads them.
+    check(unsafe {
+        libc::setsockopt(fd.as_raw_fd(), libc::SOL_SOCKET, name, bytes.as_ptr().cast(), bytes.len() as libc::socklen_t)
+    })
+    .map(drop)
+}
+
+/// getsockopt(SOL_SOCKET, name) of an unsigned int (`SO_INCOMING_NAPI_ID`).
+pub(crate) fn get_socket_u32(fd: RawFd, name: i32) -> io::Result<u32> {
+    let mut value = 0u32;
+    let mut len = size_of::<u32>() as libc::socklen_t;
+    // SAFETY: `value` is writable for `len` bytes; the kernel writes at most `len` bytes.
+    check(unsafe { libc::getsockopt(fd, libc::SOL_SOCKET, name, (&mut value as *mut u32).cast(), &mut len) })?;
+    Ok(value)
+}
+
 /// bind(2) of an AF_XDP socket; with `XDP_SHARED_UMEM` the socket uses the UMEM registered
 /// on `shared_umem_fd`, so only [`super::XskSocket::create`] (which checks that UMEM is the
 /// one its rings carry frames of) calls it.
