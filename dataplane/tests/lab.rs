@@ -14,6 +14,14 @@ use common::{require_root, DATAPLANE};
 const CONTRACT: &str = "target,rules,match,action,size,traffic,offered_pps,processed_pps,delivered_pps,delivered_gbps,loss_pct,dut_cpu_ns_per_pkt";
 const TARGETS: [&str; 7] = ["dataplane", "tc-u32", "tc-flower", "tc-bpf", "tc-bpf-per-rule", "xdp", "dpdk-testpmd"];
 
+/// One lab at a time: each pins its device to core 1 and runs testpmd, tc and XDP targets;
+/// two at once on this 2-core machine slow each other down, and the kill test's 5 s are
+/// about what the lab leaves, not about a machine busy with another lab.
+fn one_lab_at_a_time() -> std::sync::MutexGuard<'static, ()> {
+    static LABS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LABS.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
 fn out_dir(tag: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("lab-test-{tag}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -120,6 +128,7 @@ fn smoke_matrix_has_a_row_for_every_target_and_leaves_nothing() {
     if !require_root("smoke_matrix_has_a_row_for_every_target_and_leaves_nothing") {
         return;
     }
+    let _one_lab = one_lab_at_a_time();
     let prefix = format!("lt{}", std::process::id() % 100_000);
     let out = out_dir("smoke");
     let result = lab(&prefix, &out, &[]);
@@ -174,6 +183,7 @@ fn an_injected_failure_leaves_nothing_behind() {
     if !require_root("an_injected_failure_leaves_nothing_behind") {
         return;
     }
+    let _one_lab = one_lab_at_a_time();
     // One target failing: the lab goes on, records the failure, cleans up.
     let prefix = format!("lf{}", std::process::id() % 100_000);
     let out = out_dir("fail");
@@ -307,7 +317,20 @@ fn still_there(prefix: &str, seen: &Seen) -> Vec<String> {
         for kind in ["net", "mnt"] {
             if let Ok(link) = std::fs::read_link(format!("/proc/{pid}/ns/{kind}")) {
                 if seen.namespaces.contains(&*link.to_string_lossy()) {
-                    left.push(format!("{} still has process {pid} in it", link.display()));
+                    // What it is, so a failure says who outlived the lab.
+                    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+                    let state = std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                        .ok()
+                        .and_then(|s| {
+                            s.rsplit_once(") ").map(|(_, rest)| rest.split(' ').take(2).collect::<Vec<_>>().join(" "))
+                        })
+                        .unwrap_or_default();
+                    left.push(format!(
+                        "{} still has process {pid} in it ({}; state, parent: {state})",
+                        link.display(),
+                        cmdline.trim()
+                    ));
                 }
             }
         }
@@ -458,6 +481,7 @@ fn a_lab_killed_with_sigkill_leaves_nothing_within_5_s() {
     if !require_root("a_lab_killed_with_sigkill_leaves_nothing_within_5_s") {
         return;
     }
+    let _one_lab = one_lab_at_a_time();
     // A kernel target: the XDP program pinned in the device's bpffs, dut0's NAPI thread and
     // sink0's SCHED_FIFO, the generator running.
     kill_mid_trial("kx", &["--targets", "xdp", "--actions", "drop"], " gen --iface gen0", true);
