@@ -11,40 +11,13 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{last_json, require_root, text, Lab, DATAPLANE};
+use common::{last_json, require_root, text, Lab, TempDir, DATAPLANE};
 
 /// The tests that send traffic take turns: two of them at once on two cores would starve
 /// each other's workers.
 fn traffic_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-/// A scratch directory removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("dataplane-policy-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn file(&self, name: &str, contents: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, contents).unwrap();
-        path
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
 }
 
 /// A running `dataplane` whose stderr is read as it comes, so a test can wait for a
@@ -112,8 +85,7 @@ impl Running {
 
     fn signal(&self, signal: i32) {
         // `ip netns exec` execs the program, so the pid is the dataplane's own.
-        // kill(1), so the tests need no unsafe code (unsafe lives in umem, bpf, pmd, csum).
-        let _ = std::process::Command::new("kill").arg(format!("-{signal}")).arg(self.child.id().to_string()).status();
+        common::kill(self.child.id(), signal);
     }
 
     fn running(&mut self) -> bool {
@@ -211,36 +183,19 @@ impl Netns {
     }
 
     fn exec(&self, program: &str, args: &[&str]) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.ns, program]).args(args);
-        cmd
+        common::netns_exec(&self.ns, program, args)
     }
 
     fn dataplane(&self, args: &[&str]) -> Command {
         self.exec(DATAPLANE, args)
     }
 
-    /// One `ethtool -S` counter of `dev` (veth: per receive queue XDP counts).
     fn counter(&self, dev: &str, name: &str) -> u64 {
-        let out = self.exec("ethtool", &["-S", dev]).output().unwrap();
-        let stats = text(&out.stdout);
-        stats
-            .lines()
-            .find_map(|l| l.trim().strip_prefix(&format!("{name}: ")))
-            .unwrap_or_else(|| panic!("no {name} in ethtool -S {dev}:\n{stats}"))
-            .parse()
-            .unwrap()
+        common::ethtool_counter(&self.ns, dev, name)
     }
 
     fn wait_counter(&self, dev: &str, name: &str, at_least: u64, timeout: Duration) -> u64 {
-        let start = Instant::now();
-        loop {
-            let value = self.counter(dev, name);
-            if value >= at_least || start.elapsed() > timeout {
-                return value;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        common::wait_ethtool_counter(&self.ns, dev, name, at_least, timeout)
     }
 
     fn xdp_prog_id(&self, dev: &str) -> Option<u32> {
@@ -337,7 +292,7 @@ fn sighup_without_rules_is_reported_and_run_goes_on() {
 
 #[test]
 fn an_idle_worker_lets_go_of_the_old_rules_after_a_reload() {
-    let dir = TempDir::new("idle-reload");
+    let dir = TempDir::new("policy", "idle-reload");
     let rules = dir.file("acl.rules", "ip_proto udp dst_port 9 action pass\n");
     let rules_s = rules.to_str().unwrap();
     // No frame ever arrives (an empty mem port): only the idle path can take the new table.
@@ -419,7 +374,7 @@ fn queues_without_a_socket_get_the_default_drop_in_xdp() {
     }
     let _serial = traffic_lock();
     let netns = Netns::up("q", false, false);
-    let dir = TempDir::new("uncovered");
+    let dir = TempDir::new("policy", "uncovered");
     let rules = dir.file("acl.rules", "ip_proto udp dst_port 9 action pass\n");
     let rules_s = rules.to_str().unwrap();
     let stats = dir.path("stats.jsonl");
@@ -528,7 +483,7 @@ fn compiling_to_xdp_again_swaps_the_program_in_its_link_and_a_failure_keeps_the_
     let netns = Netns::up("x", false, true);
     let pins = netns.pins.clone().unwrap();
     let pins_s = pins.to_str().unwrap().to_string();
-    let dir = TempDir::new("swap");
+    let dir = TempDir::new("policy", "swap");
     let first = dir.file("first.rules", "ip_proto udp dst_port 9 action drop\n");
     let second = dir.file("second.rules", "ip_proto udp dst_port 9 action pass\nip_proto tcp action drop\n");
     let broken = dir.file("broken.rules", "ip_proto udp dst_port nine action drop\n");

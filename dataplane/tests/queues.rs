@@ -34,36 +34,15 @@ impl Netns {
     }
 
     fn exec(&self, program: &str, args: &[&str]) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.0, program]).args(args);
-        cmd
+        common::netns_exec(&self.0, program, args)
     }
 
     fn dataplane(&self, args: &[&str]) -> Command {
         self.exec(DATAPLANE, args)
     }
 
-    /// `ethtool -S` counter of `dev` (veth counts XDP verdicts per receive queue).
-    fn counter(&self, dev: &str, name: &str) -> u64 {
-        let out = self.exec("ethtool", &["-S", dev]).output().unwrap();
-        let stats = text(&out.stdout);
-        stats
-            .lines()
-            .find_map(|l| l.trim().strip_prefix(&format!("{name}: ")))
-            .unwrap_or_else(|| panic!("no {name} in ethtool -S {dev}:\n{stats}"))
-            .parse()
-            .unwrap()
-    }
-
     fn wait_counter(&self, dev: &str, name: &str, at_least: u64) -> u64 {
-        let start = Instant::now();
-        loop {
-            let value = self.counter(dev, name);
-            if value >= at_least || start.elapsed() > Duration::from_secs(10) {
-                return value;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        common::wait_ethtool_counter(&self.0, dev, name, at_least, Duration::from_secs(10))
     }
 
     /// `napi_defer_hard_irqs` and `gro_flush_timeout` of `dev`, read inside the namespace.
@@ -134,13 +113,6 @@ impl Drop for Netns {
 fn run_ok(cmd: &mut Command) {
     let out = cmd.output().unwrap();
     assert!(out.status.success(), "{cmd:?}: {}", text(&out.stderr));
-}
-
-fn kill(pid: i32, signal: i32) {
-    // SAFETY: kill(2) on a process this test started (or that process's own helper).
-    unsafe {
-        libc::kill(pid, signal);
-    }
 }
 
 /// The children of `pid` (the NAPI settings helper of a run).
@@ -332,7 +304,7 @@ fn napi_settings_are_put_back_after_exit_and_after_kill() {
     assert_eq!(netns.wait_napi("qb", running), running);
     let helpers = children(run.pid());
     assert_eq!(helpers.len(), 1, "one helper: {helpers:?}");
-    kill(helpers[0], libc::SIGKILL);
+    common::kill(helpers[0] as u32, libc::SIGKILL);
     run.signal(libc::SIGKILL);
     drop(run);
     std::thread::sleep(Duration::from_millis(100));

@@ -8,35 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::Duration;
 
-use common::{last_json, text, DATAPLANE};
+use common::{last_json, text, TempDir, DATAPLANE};
 use dataplane::template::UdpTemplate;
 use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
-
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(format!("dataplane-rules-{}-{name}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        TempDir(dir)
-    }
-
-    fn file(&self, name: &str, contents: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, contents).unwrap();
-        path
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 fn dataplane(args: &[&str]) -> Output {
     Command::new(DATAPLANE).args(args).output().unwrap()
@@ -88,7 +62,7 @@ prio 3 protocol ipv6 ip_proto udp action drop
 #[test]
 fn run_applies_rules_by_priority_and_counts_every_rule() {
     for classifier in ["fast", "linear"] {
-        let dir = TempDir::new(&format!("prio-{classifier}"));
+        let dir = TempDir::new("rules", &format!("prio-{classifier}"));
         let rules = dir.file("acl.rules", RULES);
         let (_, stats, ports) = run_pcap(&dir, &rules, &["--classifier", classifier]);
         // prio 1 passes 1005..=1014 first; prio 2 drops 1000..=1004 and 1015.
@@ -107,7 +81,7 @@ fn run_applies_rules_by_priority_and_counts_every_rule() {
 
 #[test]
 fn default_drop_drops_what_no_rule_matches_under_its_own_counter() {
-    let dir = TempDir::new("default-drop");
+    let dir = TempDir::new("rules", "default-drop");
     let rules = dir.file("allow.rules", "ip_proto udp src_port 1030-1039 action pass\n");
     let (_, stats, ports) = run_pcap(&dir, &rules, &["--default", "drop"]);
     assert_eq!(ports, (1030..1040).collect::<Vec<u16>>());
@@ -117,7 +91,7 @@ fn default_drop_drops_what_no_rule_matches_under_its_own_counter() {
 
 #[test]
 fn rule_rewrites_apply_to_matching_frames_only() {
-    let dir = TempDir::new("rewrite");
+    let dir = TempDir::new("rules", "rewrite");
     let rules =
         dir.file("encap.rules", "ip_proto udp src_port 1000 action encap vxlan,src=198.18.1.1,dst=198.18.1.2,vni=7\n");
     let input = dir.path("in.pcap");
@@ -155,7 +129,7 @@ fn rule_rewrites_apply_to_matching_frames_only() {
 
 #[test]
 fn a_bad_rule_file_is_refused_with_every_error_and_nothing_runs() {
-    let dir = TempDir::new("bad");
+    let dir = TempDir::new("rules", "bad");
     let rules = dir.file(
         "bad.rules",
         "ip_proto udp dst_port 80 action drop\nip_proto udp dst_prot 80 action drop\nvlan_id 5000 action pass\nip_proto tcp action fwd 3\n",
@@ -186,7 +160,7 @@ fn a_bad_rule_file_is_refused_with_every_error_and_nothing_runs() {
 
 #[test]
 fn check_reports_ok_or_every_error() {
-    let dir = TempDir::new("check");
+    let dir = TempDir::new("rules", "check");
     let good = dir.file("good.rules", RULES);
     let out = dataplane(&["rules", "check", good.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -204,7 +178,7 @@ fn check_reports_ok_or_every_error() {
 
 #[test]
 fn classify_answers_the_first_matching_rule_of_each_trace_packet() {
-    let dir = TempDir::new("classify");
+    let dir = TempDir::new("rules", "classify");
     let rules = dir.file(
         "acl.cb",
         "@10.0.0.0/8 0.0.0.0/0 0 : 65535 80 : 80 0x06/0xFF\n@10.1.0.0/16 0.0.0.0/0 0 : 65535 0 : 65535 0x00/0x00\n@0.0.0.0/0 0.0.0.0/0 0 : 65535 0 : 65535 0x11/0xFF\n",
@@ -234,7 +208,7 @@ fn classify_answers_the_first_matching_rule_of_each_trace_packet() {
 
 #[test]
 fn compile_writes_a_tc_batch_with_one_prio_per_rule() {
-    let dir = TempDir::new("compile");
+    let dir = TempDir::new("rules", "compile");
     let rules = dir.file(
         "acl.rules",
         "ip_proto udp dst_port 1000-2000 action drop\nip_proto tcp dst_ip 10.0.0.0/8 action fwd 0\n",
@@ -327,7 +301,7 @@ fn compile_loads_pins_and_attaches_every_bpf_target_and_removes_it() {
     if !common::require_root("compile_loads_pins_and_attaches_every_bpf_target_and_removes_it") {
         return;
     }
-    let dir = TempDir::new("compile-bpf");
+    let dir = TempDir::new("rules", "compile-bpf");
     let rules = dir.file("acl.rules", "ip_proto udp dst_port 1000-2000 action drop\nip_proto tcp dst_ip 10.0.0.0/8 action pass\nip_proto udp action fwd 0\n");
     let lab = CompileLab::up("b");
     let pins = lab.pins.to_str().unwrap();
@@ -392,7 +366,7 @@ fn acl_rules(n: usize) -> String {
 
 #[test]
 fn gen_builds_frames_that_the_classifier_matches_at_the_asked_rule() {
-    let dir = TempDir::new("gen-match");
+    let dir = TempDir::new("rules", "gen-match");
     let rules = dir.file("acl.rules", &acl_rules(300));
     let rules_s = rules.to_str().unwrap();
     for (which, expected, template) in

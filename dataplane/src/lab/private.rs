@@ -53,16 +53,16 @@ fn random_suffix() -> io::Result<String> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::os::unix::fs::{symlink, PermissionsExt};
 
-    /// A scratch directory for one test, removed on drop.
-    struct Scratch(PathBuf);
+    /// A scratch directory for one test, removed on drop (the registry's tests use it too).
+    pub(crate) struct Scratch(pub(crate) PathBuf);
 
     impl Scratch {
-        fn new(tag: &str) -> Scratch {
-            let path = std::env::temp_dir().join(format!("private-test-{tag}-{}", std::process::id()));
+        pub(crate) fn new(tag: &str) -> Scratch {
+            let path = std::env::temp_dir().join(format!("lab-test-{tag}-{}", std::process::id()));
             let _ = std::fs::remove_dir_all(&path);
             std::fs::create_dir(&path).unwrap();
             Scratch(path)

@@ -463,23 +463,7 @@ fn old_lab_pid(name: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    struct Scratch(PathBuf);
-
-    impl Scratch {
-        fn new(tag: &str) -> Scratch {
-            let path = std::env::temp_dir().join(format!("registry-test-{tag}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&path);
-            std::fs::create_dir(&path).unwrap();
-            Scratch(path)
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    use crate::lab::private::tests::Scratch;
 
     /// A pid that no longer runs: a child that exited and was reaped.
     fn dead_task() -> Task {

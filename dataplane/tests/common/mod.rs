@@ -57,9 +57,7 @@ impl Lab {
 
     /// `ip netns exec NS program args...`
     pub fn command(&self, role: &str, program: &str, args: &[&str]) -> Command {
-        let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &self.ns(role), program]).args(args);
-        cmd
+        netns_exec(&self.ns(role), program, args)
     }
 
     pub fn dataplane(&self, role: &str, args: &[&str]) -> Command {
@@ -111,8 +109,7 @@ impl Proc {
 
     pub fn signal(&self, signal: i32) {
         // `ip netns exec` execs the program, so the pid is the dataplane's own.
-        // kill(1), so the tests need no unsafe code (unsafe lives in umem, bpf, pmd, csum).
-        let _ = std::process::Command::new("kill").arg(format!("-{signal}")).arg(self.pid().to_string()).status();
+        kill(self.pid(), signal);
     }
 
     pub fn exited(&mut self) -> Option<ExitStatus> {
@@ -178,4 +175,70 @@ pub fn last_json(output: &str) -> serde_json::Value {
 pub fn dut_core() -> String {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     (cores - 1).to_string()
+}
+
+/// Sends `signal` to `pid` with kill(1), so the tests need no unsafe code (unsafe lives in
+/// umem, bpf, pmd and the checksum).
+pub fn kill(pid: u32, signal: i32) {
+    let _ = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status();
+}
+
+/// `ip netns exec NS program args...`
+pub fn netns_exec(ns: &str, program: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new("ip");
+    cmd.args(["netns", "exec", ns, program]).args(args);
+    cmd
+}
+
+/// One `ethtool -S` counter of `dev` in namespace `ns` (veth counts XDP verdicts per
+/// receive queue).
+pub fn ethtool_counter(ns: &str, dev: &str, name: &str) -> u64 {
+    let out = netns_exec(ns, "ethtool", &["-S", dev]).output().unwrap();
+    let stats = text(&out.stdout);
+    stats
+        .lines()
+        .find_map(|l| l.trim().strip_prefix(&format!("{name}: ")))
+        .unwrap_or_else(|| panic!("no {name} in ethtool -S {dev}:\n{stats}"))
+        .parse()
+        .unwrap()
+}
+
+/// [`ethtool_counter`] polled until it reaches `at_least` or `timeout` passes; the last value.
+pub fn wait_ethtool_counter(ns: &str, dev: &str, name: &str, at_least: u64, timeout: Duration) -> u64 {
+    let start = Instant::now();
+    loop {
+        let value = ethtool_counter(ns, dev, name);
+        if value >= at_least || start.elapsed() > timeout {
+            return value;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A scratch directory removed on drop: `dataplane-SUITE-PID-NAME` under the temp dir.
+pub struct TempDir(PathBuf);
+
+impl TempDir {
+    pub fn new(suite: &str, name: &str) -> TempDir {
+        let dir = std::env::temp_dir().join(format!("dataplane-{suite}-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        TempDir(dir)
+    }
+
+    /// Writes `contents` to `name` in the directory.
+    pub fn file(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, contents).unwrap();
+        path
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
