@@ -391,24 +391,10 @@ const EXPECTED_ACTION: &str =
     "drop, pass, fwd PORT, mirred egress redirect dev NAME, reflect, encap SPEC, decap or ttl-dec";
 
 /// Decimal or `0x` hex.
-fn parse_u64(text: &str) -> Result<u64, NumError> {
-    let (digits, radix) = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        Some(hex) => (hex, 16),
-        None => (text, 10),
-    };
-    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
-        return Err(NumError::NotNumber);
-    }
-    u64::from_str_radix(digits, radix).map_err(|_| NumError::TooBig)
-}
-
 /// A number in `0..=max`; `what` names it in the message.
 fn number(what: impl fmt::Display, text: &str, max: u64) -> Result<u64, String> {
-    match parse_u64(text) {
-        Ok(n) if n <= max => Ok(n),
-        Ok(_) | Err(NumError::TooBig) => Err(format!("{what} {text} is out of range 0..={max}")),
-        Err(NumError::NotNumber) => Err(format!("{what} expects a number (decimal or 0x hex), found '{text}'")),
-    }
+    // This language's own numbers: no reading of tc's to warn about.
+    number_in(what, text, max, Base::DecOrHex, &mut Vec::new())
 }
 
 /// A number as tc reads this value (`base`, see [`crate::tc_words`]) in `0..=max`; a
@@ -442,6 +428,7 @@ fn number_in(
                 Base::Dec => "a decimal number (tc reads it in base 10)",
                 Base::Hex => "a hexadecimal number (tc reads it in base 16, 0x optional)",
                 Base::Auto => "a number (decimal, 0x hex or 0-prefixed octal, as tc reads it)",
+                Base::DecOrHex => "a number (decimal or 0x hex)",
             }
         )),
     }

@@ -24,6 +24,9 @@ pub enum Base {
     Hex,
     /// Base 0: `0x` hex, a leading `0` octal, else decimal.
     Auto,
+    /// This language's own numbers (fwd ports, prefix lengths, port masks): `0x` hex, else
+    /// decimal (a leading 0 is not octal).
+    DecOrHex,
 }
 
 /// Why a word is not a number.
@@ -47,6 +50,7 @@ pub fn parse_in(text: &str, base: Base) -> Result<u64, NumError> {
             None if text.len() > 1 && text.starts_with('0') => (&text[1..], 8),
             None => (text, 10),
         },
+        Base::DecOrHex => strip_hex(text).map_or((text, 10), |hex| (hex, 16)),
     };
     if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
         return Err(NumError::NotNumber);
