@@ -4,8 +4,8 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use rules::emit::bpf::{self, BpfOptions, BpfTarget, EmitBpfError};
-use rules::emit::{compile_tc, EmitOptions, KernelCaps, Target};
+use emit::bpf::{self, BpfOptions, BpfTarget, EmitBpfError};
+use emit::{compile_tc, EmitOptions, KernelCaps, Target};
 use rules::{parse_file_checked, parse_file_noted, parse_trace_file, Format};
 use rules::{Action, RuleSet};
 use serde_json::json;

@@ -1,5 +1,5 @@
-//! Rules: the language (tc flower's keys and syntax), the classifiers that look a packet up
-//! in a rule set, and the emitters that express the same rules for the kernel's classifiers.
+//! Rules: the language (tc flower's keys and syntax) and the classifiers that look a packet
+//! up in a rule set. The same rules for the kernel's own classifiers are the `emit` crate's.
 //!
 //! One rule file, one meaning, in every engine. The meaning is [`Rule::matches`] on a
 //! [`PacketKey`]; [`linear::Linear`] applies it rule by rule and is the reference every other
@@ -87,7 +87,6 @@
 //! rules, and so a larger 10k / 10 ratio than before (2.8x to 6.0x then).
 
 pub mod classbench;
-pub mod emit;
 pub mod fast;
 pub mod gen;
 pub mod key;

@@ -6,8 +6,8 @@ use std::os::fd::RawFd;
 use bpf::{helpers, tc, xdp, Asm, AsmError, Insn, Jmp, Reg, Size};
 
 use super::parse::{emit_parser, Hook, Slot, CTX, DATA, DATA_END, FAMILY_V4, FAMILY_V6};
-use crate::rule::{Keys, Masked, PortMatch, Prefix, Protocol, Rule};
-use crate::Family;
+use rules::rule::{Keys, Masked, PortMatch, Prefix, Protocol, Rule};
+use rules::Family;
 
 /// What a matching rule makes the program do, resolved for one program.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

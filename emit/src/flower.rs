@@ -16,8 +16,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::tc::{action_notes, action_words, has_enc_keys, shape, BatchWriter, TcBatch, L3};
 use super::{EmitError, EmitOptions, Target};
-use crate::key::{IP_FLAG_FIRSTFRAG, IP_FLAG_FRAG};
-use crate::{Family, Masked, PortMatch, Prefix, Protocol, Rule, RuleSet};
+use rules::key::{IP_FLAG_FIRSTFRAG, IP_FLAG_FRAG};
+use rules::{Family, Masked, PortMatch, Prefix, Protocol, Rule, RuleSet};
 
 pub(crate) fn compile(set: &RuleSet, opts: &EmitOptions) -> Result<TcBatch, EmitError> {
     let mut w = BatchWriter::new(Target::TcFlower, set, opts);
@@ -196,8 +196,8 @@ fn ip_flags_text(flags: Masked<u8>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::emit::{compile_tc, KernelCaps};
-    use crate::{Action, Keys};
+    use crate::{compile_tc, KernelCaps};
+    use rules::{Action, Keys};
 
     fn rule(line: usize, protocol: Protocol, keys: Keys, action: Action) -> Rule {
         Rule { line, action_col: 1, prio: 1, protocol, keys, action }

@@ -1,8 +1,8 @@
 //! The packet parser in eBPF: walks the frame once and leaves every field a rule can test
-//! in a stack slot (the eBPF twin of [`crate::PacketKey`]), so the rule blocks that follow
+//! in a stack slot (the eBPF twin of [`rules::PacketKey`]), so the rule blocks that follow
 //! are loads and compares only.
 //!
-//! What it parses (and so what the eBPF targets can match), per [`crate::PacketKey`]:
+//! What it parses (and so what the eBPF targets can match), per [`rules::PacketKey`]:
 //! - Ethernet; one or two 802.1Q (0x8100) / 802.1ad (0x88a8) tags, the outermost giving
 //!   `vlan_id`/`vlan_prio`. In tc the kernel has usually moved the outer tag into
 //!   `skb->vlan_tci` before ingress; the tc prologue reads it from there.
@@ -333,13 +333,13 @@ fn emit_ipv4(a: &mut Asm, p: &str) {
     a.push(Insn::mov64_reg(Reg::R3, Reg::R1));
     a.push(Insn::and64_imm(Reg::R3, 0x1fff));
     a.jmp_imm(Jmp::Eq, Reg::R3, 0, &l("v4_first"));
-    store_imm(a, Slot::IpFlags, i32::from(crate::key::IP_FLAG_FRAG));
+    store_imm(a, Slot::IpFlags, i32::from(rules::key::IP_FLAG_FRAG));
     a.ja(&done); // a later fragment: no L4 header
     a.label(&l("v4_first"));
     a.jmp_imm(Jmp::Set, Reg::R1, 0x2000, &l("v4_firstfrag"));
     a.ja(&l("v4_l4"));
     a.label(&l("v4_firstfrag"));
-    store_imm(a, Slot::IpFlags, i32::from(crate::key::IP_FLAG_FRAG | crate::key::IP_FLAG_FIRSTFRAG));
+    store_imm(a, Slot::IpFlags, i32::from(rules::key::IP_FLAG_FRAG | rules::key::IP_FLAG_FIRSTFRAG));
     a.label(&l("v4_l4"));
     a.push(Insn::add64_reg(CURSOR, Reg::R5));
     a.ja(&l("l4"));
@@ -446,14 +446,14 @@ fn emit_ipv6(a: &mut Asm, p: &str) {
         a.push(Insn::mov64_reg(Reg::R3, Reg::R1));
         a.push(Insn::rsh64_imm(Reg::R3, 3));
         a.jmp_imm(Jmp::Eq, Reg::R3, 0, &here("frag_first"));
-        store_imm(a, Slot::IpFlags, i32::from(crate::key::IP_FLAG_FRAG));
+        store_imm(a, Slot::IpFlags, i32::from(rules::key::IP_FLAG_FRAG));
         store(a, Slot::IpProto, NEXT);
         a.ja(&done); // a later fragment: no L4 header
         a.label(&here("frag_first"));
         a.jmp_imm(Jmp::Set, Reg::R1, 1, &here("frag_m"));
         a.ja(&here("frag_next"));
         a.label(&here("frag_m"));
-        store_imm(a, Slot::IpFlags, i32::from(crate::key::IP_FLAG_FRAG | crate::key::IP_FLAG_FIRSTFRAG));
+        store_imm(a, Slot::IpFlags, i32::from(rules::key::IP_FLAG_FRAG | rules::key::IP_FLAG_FIRSTFRAG));
         a.label(&here("frag_next"));
         a.push(Insn::add64_imm(CURSOR, 8));
         a.ja(&next);

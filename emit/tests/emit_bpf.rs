@@ -16,8 +16,8 @@ use std::time::Duration;
 use common::{require_root, run, wait_until, Netns};
 
 use bpf::{Insn, Link, ProgType, Program, Reg, TestRunOptions, XdpMode};
-use rules::emit::bpf::frame::{build, FrameShape};
-use rules::emit::bpf::{compile_bpf, read_counters, remove, BpfOptions, BpfTarget, Counters};
+use emit::bpf::frame::{build, FrameShape};
+use emit::bpf::{compile_bpf, read_counters, remove, BpfOptions, BpfTarget, Counters};
 use rules::{Action, Family, Keys, PacketKey, PortMatch, Prefix, Protocol, Rule, RuleSet};
 
 const NETNS_ENV: &str = "EMIT_BPF_TEST_NETNS";

@@ -7,7 +7,7 @@
 //! - [`bpf`] generates eBPF for `tc-bpf`, `tc-bpf-per-rule` and `xdp`, loads, pins and
 //!   attaches it, and reads its per-rule counters.
 //!
-//! Every emitter either reproduces [`crate::Rule::matches`] for a rule or refuses the rule
+//! Every emitter either reproduces [`rules::Rule::matches`] for a rule or refuses the rule
 //! with a [`Refusal`] that says why; it never emits a rule that means something else, except
 //! for the limits it states in [`TcBatch::notes`].
 
@@ -98,7 +98,7 @@ impl EmitOptions {
 /// A rule an emitter cannot express faithfully, and why.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Refusal {
-    /// Index in [`crate::RuleSet::rules`] (the rule's ordinal in its file).
+    /// Index in [`rules::RuleSet::rules`] (the rule's ordinal in its file).
     pub rule_index: usize,
     /// 1-based line in the rules file.
     pub line: usize,

@@ -20,7 +20,7 @@ use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use super::{EmitError, EmitOptions, Target};
-use crate::{Action, Family, Keys, Masked, PortMatch, Protocol, Rule, RuleSet};
+use rules::{Action, Family, Keys, Masked, PortMatch, Protocol, Rule, RuleSet};
 
 /// A `tc -b` batch for one device's clsact ingress, and how its filters map back to rules.
 #[derive(Clone, Debug, PartialEq)]
@@ -186,7 +186,7 @@ pub(crate) struct Shape {
 pub(crate) const IPPROTO_TCP: u8 = 6;
 pub(crate) const IPPROTO_UDP: u8 = 17;
 pub(crate) const IPPROTO_SCTP: u8 = 132;
-/// The protocols whose ports the rules' `src_port`/`dst_port` see ([`crate::PacketKey::has_ports`]).
+/// The protocols whose ports the rules' `src_port`/`dst_port` see ([`rules::PacketKey::has_ports`]).
 pub(crate) const PORT_PROTOS: [u8; 3] = [IPPROTO_TCP, IPPROTO_UDP, IPPROTO_SCTP];
 
 /// Splits a rule into the variants tc needs. `Err` says why the rule can never match (it is

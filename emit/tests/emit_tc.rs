@@ -10,7 +10,7 @@
 mod common;
 
 use common::{frame, require_root, require_tool, wait_until, Netns};
-use rules::emit::{compile_tc, EmitOptions, KernelCaps, Target, Tc, TcBatch};
+use emit::{compile_tc, EmitOptions, KernelCaps, Target, Tc, TcBatch};
 use rules::key::IP_FLAG_FRAG;
 use rules::rule::mac_u64;
 use rules::{Action, Classifier, Family, Keys, Linear, Masked, PacketKey, PortMatch, Prefix, Protocol, Rule, RuleSet};

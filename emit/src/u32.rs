@@ -12,7 +12,7 @@
 //!
 //! Port ranges are cut into value/mask blocks ([`super::tc::range_prefixes`]); the batch's
 //! expansion factor says what that cost. IPv4 port keys also require fragment offset 0, as
-//! a later fragment has no ports ([`crate::PacketKey::has_ports`]).
+//! a later fragment has no ports ([`rules::PacketKey::has_ports`]).
 //!
 //! Refused: VLAN keys and `protocol 802.1q` (at tc ingress the tag is already metadata, not
 //! bytes u32 can read), `enc_*` keys (u32 cannot look inside a tunnel), fragment tests u32
@@ -23,8 +23,8 @@ use std::net::{Ipv4Addr, Ipv6Addr};
 
 use super::tc::{action_notes, action_words, has_enc_keys, port_prefixes, shape, BatchWriter, Shape, TcBatch, L3};
 use super::{EmitError, EmitOptions, Target};
-use crate::key::{IP_FLAG_FIRSTFRAG, IP_FLAG_FRAG};
-use crate::{Family, Masked, PortMatch, Prefix, Protocol, Rule, RuleSet};
+use rules::key::{IP_FLAG_FIRSTFRAG, IP_FLAG_FRAG};
+use rules::{Family, Masked, PortMatch, Prefix, Protocol, Rule, RuleSet};
 
 /// The highest u32 hash table id a batch creates: ids are 12 bits and the kernel numbers the
 /// per-prio root tables from 0x800 up.
@@ -276,8 +276,8 @@ fn mac_keys(m: Masked<u64>, at: i32) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::emit::{compile_tc, KernelCaps};
-    use crate::{Action, Keys, PortMatch, Prefix};
+    use crate::{compile_tc, KernelCaps};
+    use rules::{Action, Keys, PortMatch, Prefix};
 
     pub(crate) fn rule(line: usize, protocol: Protocol, keys: Keys, action: Action) -> Rule {
         Rule { line, action_col: 1, prio: 1, protocol, keys, action }

@@ -1,11 +1,11 @@
 //! Differential tests: the generated programs, run on frames with BPF_PROG_TEST_RUN, must
-//! give the verdict and count the rule that [`crate::Linear`] picks for the same key.
+//! give the verdict and count the rule that [`rules::Linear`] picks for the same key.
 
 use super::frame::{build, FrameShape, Ipv6Ext};
 use super::*;
-use crate::key::{Family, PacketKey, IP_FLAG_FIRSTFRAG, IP_FLAG_FRAG};
-use crate::rule::{mac_u64, Keys, Masked, PortMatch, Prefix, Protocol, Rule};
-use crate::{Classifier, Linear};
+use rules::key::{Family, PacketKey, IP_FLAG_FIRSTFRAG, IP_FLAG_FRAG};
+use rules::rule::{mac_u64, Keys, Masked, PortMatch, Prefix, Protocol, Rule};
+use rules::{Classifier, Linear};
 
 /// Root-or-skip: tests that load programs need CAP_BPF; in CI they must run.
 pub(crate) fn root_or_skip(test: &str) -> bool {

@@ -2,7 +2,7 @@
 //! [`super::parse`]) gives back that key. For tests and the lab ("a frame that matches
 //! rule k"), not for the hot path.
 
-use crate::key::{Family, PacketKey, IP_FLAG_FIRSTFRAG, IP_FLAG_FRAG};
+use rules::key::{Family, PacketKey, IP_FLAG_FIRSTFRAG, IP_FLAG_FRAG};
 
 use super::parse::GENEVE_PORT;
 

@@ -21,7 +21,7 @@
 //! pinned links for per-rule).
 //!
 //! Every program counts matches in one per-CPU array pinned at `PIN_DIR/counters`:
-//! entry `i` is rule `i` of the file ([`crate::RuleSet::rules`]), the last entry frames
+//! entry `i` is rule `i` of the file ([`rules::RuleSet::rules`]), the last entry frames
 //! that no rule matched ([`read_counters`]). No match means XDP_PASS for `xdp` and
 //! TC_ACT_UNSPEC (go on with the next filter) for the tc targets; only the last per-rule
 //! program counts "no match".
@@ -48,8 +48,8 @@ use std::process::{Command, Stdio};
 
 use bpf::{Insn, Link, Map, MapType, ProgType, Program, XdpMode};
 
-use crate::rule::Action;
-use crate::RuleSet;
+use rules::rule::Action;
+use rules::RuleSet;
 use codegen::{ProgramSpec, RuleCode, Verdict};
 use parse::Hook;
 
