@@ -48,10 +48,10 @@ use std::process::{Command, Stdio};
 
 use bpf::{Insn, Link, Map, MapType, ProgType, Program, XdpMode};
 
-use rules::rule::Action;
-use rules::RuleSet;
 use codegen::{ProgramSpec, RuleCode, Verdict};
 use parse::Hook;
+use rules::rule::Action;
+use rules::RuleSet;
 
 /// The default root of the pins: `/sys/fs/bpf/dataplane/DEV/TARGET/...`.
 pub const DEFAULT_PIN_ROOT: &str = "/sys/fs/bpf/dataplane";
