@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 /// True when the test may go on. Without root it skips (returns false) with a message,
 /// unless `CI` is set: CI runs as root, so missing root there is a failure, not a skip.
-pub fn root_or_skip(test: &str) -> bool {
+pub(crate) fn root_or_skip(test: &str) -> bool {
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } == 0 {
         return true;
@@ -29,16 +29,16 @@ fn unique(tag: &str) -> String {
 }
 
 /// A directory under the system temp dir, removed on drop.
-pub struct ScratchDir(PathBuf);
+pub(crate) struct ScratchDir(PathBuf);
 
 impl ScratchDir {
-    pub fn new(tag: &str) -> ScratchDir {
+    pub(crate) fn new(tag: &str) -> ScratchDir {
         let path = std::env::temp_dir().join(unique(&format!("bpftest-{tag}")));
         std::fs::create_dir_all(&path).unwrap();
         ScratchDir(path)
     }
 
-    pub fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 }
@@ -50,7 +50,7 @@ impl Drop for ScratchDir {
 }
 
 /// Runs a command, panicking with its stderr if it fails; returns stdout.
-pub fn run(program: &str, args: &[&str]) -> String {
+pub(crate) fn run(program: &str, args: &[&str]) -> String {
     let output = Command::new(program).args(args).output().unwrap_or_else(|err| panic!("cannot run {program}: {err}"));
     assert!(
         output.status.success(),
@@ -63,12 +63,12 @@ pub fn run(program: &str, args: &[&str]) -> String {
 
 /// A network namespace of our own holding a veth pair `veth0` <-> `veth1`, both up.
 /// Deleting the namespace on drop deletes the veths and anything attached to them.
-pub struct TestNetns {
+pub(crate) struct TestNetns {
     name: String,
 }
 
 impl TestNetns {
-    pub fn with_veth_pair() -> TestNetns {
+    pub(crate) fn with_veth_pair() -> TestNetns {
         let netns = TestNetns { name: unique("bpftest") };
         run("ip", &["netns", "add", &netns.name]);
         // Created inside the namespace, so nothing ever appears in the root namespace.
@@ -79,7 +79,7 @@ impl TestNetns {
     }
 
     /// `ip -n NAME args...`
-    pub fn ip(&self, args: &[&str]) -> String {
+    pub(crate) fn ip(&self, args: &[&str]) -> String {
         let mut full = vec!["-n", self.name.as_str()];
         full.extend_from_slice(args);
         run("ip", &full)
@@ -87,7 +87,7 @@ impl TestNetns {
 
     /// Runs `f` on a thread that has entered this namespace, so ifindexes and attach
     /// calls refer to its interfaces. Only that thread moves; panics propagate.
-    pub fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+    pub(crate) fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
         let handle = File::open(format!("/run/netns/{}", self.name)).unwrap();
         std::thread::scope(|scope| {
             scope
@@ -105,7 +105,7 @@ impl TestNetns {
     /// Polls `ip -d link show DEV` until `check` accepts it (up to 2 s), returning the
     /// last output. Detaching is not always visible at once: a concurrent test's fork can
     /// briefly hold a copy of our link fd until its exec closes it.
-    pub fn wait_for_link_details(&self, dev: &str, check: impl Fn(&str) -> bool) -> String {
+    pub(crate) fn wait_for_link_details(&self, dev: &str, check: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(2);
         loop {
             let details = self.ip(&["-d", "link", "show", "dev", dev]);
