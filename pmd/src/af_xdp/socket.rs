@@ -9,6 +9,7 @@ use umem::ring::RingOffsets;
 use umem::{CompRing, FillRing, RingRegion, RxRing, TxRing, Umem};
 
 use super::sys::{self, XdpStatistics};
+use crate::counters::{CounterSource, PortCounters};
 
 /// How long a bind waits for a queue that another socket is still letting go of.
 const BUSY_QUEUE_GRACE: Duration = Duration::from_millis(500);
@@ -228,6 +229,20 @@ pub struct XskStatsReader {
 impl XskStatsReader {
     pub fn read(&self) -> io::Result<XdpStatistics> {
         sys::get_option(self.fd.as_raw_fd(), sys::XDP_STATISTICS)
+    }
+}
+
+/// `XDP_STATISTICS` are the counters of an AF_XDP port.
+impl CounterSource for XskStatsReader {
+    fn read(&self) -> io::Result<PortCounters> {
+        XskStatsReader::read(self).map(|s| PortCounters {
+            rx_dropped: s.rx_dropped,
+            rx_invalid_descs: s.rx_invalid_descs,
+            tx_invalid_descs: s.tx_invalid_descs,
+            rx_ring_full: s.rx_ring_full,
+            rx_fill_ring_empty_descs: s.rx_fill_ring_empty_descs,
+            tx_ring_empty_descs: s.tx_ring_empty_descs,
+        })
     }
 }
 
