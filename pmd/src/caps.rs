@@ -86,8 +86,11 @@ struct CapData {
 /// The calling thread's capability sets, as 64-bit masks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CapSets {
+    /// What the thread can use now.
     pub effective: u64,
+    /// What the thread may make effective.
     pub permitted: u64,
+    /// What an `execve` may keep.
     pub inheritable: u64,
 }
 
@@ -110,6 +113,7 @@ impl CapSets {
         })
     }
 
+    /// No capability in any of the three sets.
     pub fn is_empty(&self) -> bool {
         self.effective == 0 && self.permitted == 0 && self.inheritable == 0
     }

@@ -28,7 +28,9 @@ use crate::error::Error;
 /// The two settings, as the kernel shows them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NapiValues {
+    /// `napi_defer_hard_irqs`: empty polls before interrupts come back.
     pub defer_hard_irqs: u64,
+    /// `gro_flush_timeout`: nanoseconds the device waits before it takes over again.
     pub gro_flush_timeout: u64,
 }
 
@@ -183,10 +185,12 @@ impl NapiTuning {
         Ok(tuning)
     }
 
+    /// The interface changed.
     pub fn iface(&self) -> &str {
         &self.iface
     }
 
+    /// The settings it had before.
     pub fn original(&self) -> NapiValues {
         self.original
     }
@@ -322,6 +326,7 @@ unsafe fn run_helper(read_fd: i32, prepared: &[Prepared]) -> ! {
 }
 
 impl Restorer {
+    /// The helper's process id.
     pub fn pid(&self) -> i32 {
         self.pid
     }

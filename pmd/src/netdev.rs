@@ -13,10 +13,12 @@ fn read_sys(name: &str, file: &str) -> Option<String> {
     fs::read_to_string(format!("/sys/class/net/{name}/{file}")).ok().map(|s| s.trim().to_string())
 }
 
+/// The interface's MTU (from sysfs).
 pub fn mtu(name: &str) -> Option<u32> {
     read_sys(name, "mtu")?.parse().ok()
 }
 
+/// The interface's MAC address (from sysfs).
 pub fn mac(name: &str) -> Option<[u8; 6]> {
     let text = read_sys(name, "address")?;
     let mut mac = [0u8; 6];

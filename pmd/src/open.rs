@@ -26,7 +26,7 @@ pub struct OpenWith<'a> {
 /// Opens queue `queue` of the port `spec` names (0 for pcap and mem, which have one).
 ///
 /// ```
-/// use pmd::{MemSpec, OpenWith, PortSpec, Umems};
+/// use pmd::{OpenWith, PortSpec, Umems};
 /// use umem::UmemConfig;
 ///
 /// let spec: PortSpec = "mem:depth=64,preload=8,size=60".parse()?;

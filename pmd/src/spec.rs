@@ -11,10 +11,14 @@ use crate::error::Error;
 use crate::netdev;
 use crate::xdp_prog::Steer;
 
+/// One `--port` argument, parsed: which driver and its settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PortSpec {
+    /// `af_xdp:iface=NAME,...`: AF_XDP sockets on the interface's queues.
     AfXdp(AfXdpSpec),
+    /// `pcap:rx=IN[,tx=OUT]`: replay a capture, write one.
     Pcap(PcapSpec),
+    /// `mem[:depth=N,preload=N,size=N]`: an in-memory loopback.
     Mem(MemSpec),
 }
 
@@ -23,19 +27,28 @@ pub enum PortSpec {
 pub enum BindMode {
     /// Zero-copy if the driver can, else copy.
     Auto,
+    /// `XDP_COPY`: the kernel copies frames (every driver).
     Copy,
+    /// `XDP_ZEROCOPY`: the driver receives into and sends from the UMEM (fails if it cannot).
     ZeroCopy,
 }
 
+/// `af_xdp:` devargs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AfXdpSpec {
+    /// `iface=`: the interface (in the calling thread's network namespace).
     pub iface: String,
+    /// `queues=`: the receive queues to open sockets on.
     pub queues: Vec<u32>,
+    /// `mode=`: copy or zero-copy.
     pub mode: BindMode,
+    /// `steer=`: which frames go to the sockets (the rest to the kernel).
     pub steer: Steer,
     /// Entries of each ring (fill, completion, rx, tx).
     pub ring_size: u32,
+    /// `frame=`: bytes per UMEM frame, 2048 or 4096.
     pub frame_size: u32,
+    /// `hugepages=1`: the UMEM on 2 MiB pages.
     pub hugepages: bool,
     /// `queues=all`: every receive queue the interface has; `queues` is filled in by
     /// [`AfXdpSpec::resolve_queues`] once the interface can be asked.
@@ -66,9 +79,12 @@ impl AfXdpSpec {
     }
 }
 
+/// `pcap:` devargs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PcapSpec {
+    /// `rx=`: the capture (pcap or pcapng) to replay once.
     pub rx: PathBuf,
+    /// `tx=`: the pcap file sent frames are written to.
     pub tx: Option<PathBuf>,
 }
 

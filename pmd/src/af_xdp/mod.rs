@@ -117,10 +117,12 @@ impl AfXdpDevice {
         self.link = None;
     }
 
+    /// The interface's name.
     pub fn name(&self) -> &str {
         &self.spec.iface
     }
 
+    /// The spec the device was opened with (`queues=all` resolved).
     pub fn spec(&self) -> &AfXdpSpec {
         &self.spec
     }
@@ -286,6 +288,8 @@ pub struct AfXdpQueue {
 }
 
 impl AfXdpQueue {
+    /// A port over a bound socket whose frames live in `umem`; `name` is for messages
+    /// (`af_xdp:dut0/q0`). Prime its fill ring before the first receive.
     pub fn new(socket: XskSocket, umem: Arc<Umem>, name: String) -> AfXdpQueue {
         let capacity = socket.fill.size().max(socket.comp.size()) as usize;
         let fill_target = socket.fill.size() / 2;
@@ -302,6 +306,7 @@ impl AfXdpQueue {
         }
     }
 
+    /// The socket (its rings, its `XDP_STATISTICS`).
     pub fn socket(&self) -> &XskSocket {
         &self.socket
     }
