@@ -9,12 +9,12 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use dataplane::stats::WorkerStats;
-use dataplane::template::UdpTemplate;
-use dataplane::worker::{Action, PortQueue, Worker};
+use engine::stats::WorkerStats;
+use engine::worker::{Action, PortQueue, Worker};
 use pmd::af_xdp::WorkerUmems;
 use pmd::mem::MemPort;
 use pmd::BURST;
+use traffic::template::UdpTemplate;
 use umem::{Frame, Umem, UmemConfig};
 
 const PRELOAD: usize = 512;

@@ -10,8 +10,8 @@ use rules::{parse_file_checked, parse_file_noted, parse_trace_file, Format};
 use rules::{Action, RuleSet};
 use serde_json::json;
 
-use crate::pipeline::classify::{build_classifier, ClassifierKind};
-use crate::pipeline::Rewrite;
+use engine::pipeline::classify::{build_classifier, ClassifierKind};
+use engine::pipeline::Rewrite;
 
 /// Parses `path`, checking what only the dataplane knows (the `encap` arguments) with every
 /// other error: each as `file:line:col: message`.

@@ -8,8 +8,7 @@
 //! * [`pcap`]: replay a capture file, write a capture file.
 //! * [`mem`]: an in-memory loopback for tests and benchmarks.
 //!
-//! [`sink_prog`] is the sink's XDP program (sequence state and latency in the kernel),
-//! [`xdp_prog`] the AF_XDP redirect program and the plain packet counter.
+//! [`xdp_prog`] is the AF_XDP redirect program and the plain packet counter.
 //!
 //! Ports are named by devargs strings ([`spec::PortSpec`]).
 
@@ -23,7 +22,6 @@ pub mod netdev;
 pub mod pcap;
 mod port;
 pub mod sched;
-pub mod sink_prog;
 pub mod spec;
 pub mod xdp_prog;
 
