@@ -44,11 +44,11 @@
 //! The answer is always [`crate::Linear`]'s: the first rule in [`RuleSet::order`] that
 //! matches (unit tests here, differential property tests in `tests/`).
 //!
-//! Why this design and not another: measured, see the crate documentation.
+//! Why this design and not another: measured, see BENCHMARKS.md, "Classifier".
 
+use crate::classifier::Classifier;
 use crate::key::{Family, PacketKey};
 use crate::rule::{Keys, PortMatch, Prefix, Protocol, Rule, RuleSet};
-use crate::Classifier;
 
 const DIMS: usize = 5;
 /// The port value of a packet without ports (above every real port).
@@ -305,6 +305,12 @@ pub struct FastStats {
 /// caller says so, and may choose another classifier (the linear one holds any set).
 pub fn build(set: &RuleSet) -> Result<Fast, TooLarge> {
     Fast::with_params(set, Params::default())
+}
+
+/// The classifier to use by default: [`build`]'s, as a [`Classifier`] (why this one: the
+/// measurements in BENCHMARKS.md, "Classifier"); `Err` for a set it cannot hold.
+pub fn default_classifier(set: &RuleSet) -> Result<Box<dyn Classifier>, TooLarge> {
+    Ok(Box::new(build(set)?))
 }
 
 /// A rule set the fast classifier cannot hold. A leaf keeps its entry count in 20 bits of its
@@ -970,7 +976,7 @@ impl Classifier for Fast {
 mod tests {
     use super::*;
     use crate::gen::{self, Style, TraceKind};
-    use crate::Linear;
+    use crate::linear::Linear;
 
     fn same_as_linear(set: &RuleSet, params: Params) {
         let fast = Fast::with_params(set, params).expect("a small set fits");

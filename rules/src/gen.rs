@@ -24,6 +24,7 @@
 use std::fmt::Write as _;
 
 use crate::key::{Family, PacketKey};
+use crate::lex::UnknownName;
 use crate::rule::{Action, Keys, Masked, PortMatch, Prefix, Protocol, Rule, RuleSet};
 
 /// A small deterministic generator (SplitMix64): the same seed gives the same sets on every
@@ -100,14 +101,13 @@ impl Style {
 }
 
 impl std::str::FromStr for Style {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Style, String> {
-        match text {
-            "acl" => Ok(Style::Acl),
-            "fw" => Ok(Style::Fw),
-            "ipc" => Ok(Style::Ipc),
-            other => Err(format!("unknown rule-set style {other:?} (expected acl, fw or ipc)")),
-        }
+    type Err = UnknownName;
+    fn from_str(text: &str) -> Result<Style, UnknownName> {
+        Style::ALL.into_iter().find(|style| style.name() == text).ok_or_else(|| UnknownName {
+            what: "rule-set style",
+            found: text.into(),
+            known: &["acl", "fw", "ipc"],
+        })
     }
 }
 
@@ -534,7 +534,8 @@ pub fn write_trace(packets: &[PacketKey]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Classifier, Linear};
+    use crate::classifier::Classifier;
+    use crate::linear::Linear;
 
     #[test]
     fn same_seed_same_set_and_different_seed_different_set() {
