@@ -1,7 +1,7 @@
 //! Emit: one rule set (the `rules` crate's) expressed for the kernel's own classifiers, so
 //! the lab can run the same rules through tc and eBPF and compare them with the dataplane.
 //!
-//! - [`compile_tc`] writes a `tc -b` batch ([`TcBatch`]) of [`u32`] or [`flower`] filters;
+//! - [`compile_tc`] writes a `tc -b` batch ([`TcBatch`]) of [`u32`](mod@u32) or [`flower`] filters;
 //!   [`Tc`] applies it and reads the per-rule hit counters back; [`KernelCaps`] says what the
 //!   running kernel has, which decides how actions are spelled and whether a target applies.
 //! - [`bpf`] generates eBPF for `tc-bpf`, `tc-bpf-per-rule` and `xdp`, loads, pins and

@@ -330,7 +330,12 @@ pub struct TooLarge {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TooLargeReason {
     /// This many rules fall in one leaf that no cut separates (more than the limit).
-    Leaf { rules: usize, limit: usize },
+    Leaf {
+        /// Rules in that leaf.
+        rules: usize,
+        /// The most one leaf holds ([`MAX_LEAF_RULES`]).
+        limit: usize,
+    },
     /// The child tables or leaf entries grew past the 2^32 a node can address.
     Offsets,
     /// More rules than the 32-bit positions leaf entries keep.
@@ -745,6 +750,7 @@ impl Fast {
         self.stats
     }
 
+    /// The parameters it was built with.
     pub fn params(&self) -> Params {
         self.params
     }

@@ -14,7 +14,7 @@
 //!
 //! # Use
 //!
-//! Read a file ([`parse_file`], or [`parse`] on text; every error of the file at once, each
+//! Read a file ([`parse_file`], or [`parse()`] on text; every error of the file at once, each
 //! `file:line:col: message`), build a classifier once ([`default_classifier`]), then ask it
 //! for each packet's key, one at a time or a burst at a time ([`Classifier::classify_burst`]):
 //!

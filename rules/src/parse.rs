@@ -88,6 +88,10 @@
 //! read further, so no step costs more than the limits allow (a 10 MB word is refused after
 //! one length check, not compared with every key).
 //!
+//! [`MAX_TRACE_FILE_BYTES`]: crate::MAX_TRACE_FILE_BYTES
+//! [`MAX_LINE_BYTES`]: crate::MAX_LINE_BYTES
+//! [`MAX_TOKEN_BYTES`]: crate::MAX_TOKEN_BYTES
+//!
 //! # ClassBench
 //!
 //! [`Format::Classbench`] reads ClassBench filter sets, see [`crate::classbench`].

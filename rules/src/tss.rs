@@ -80,6 +80,7 @@ fn mask(family: Family, len: u8) -> u128 {
 }
 
 impl Tss {
+    /// Builds the tables of `set` (any set: nothing here has a size limit).
     pub fn new(set: &RuleSet) -> Tss {
         let rules: Vec<Rule> = set.order.iter().map(|&i| set.rules[i].clone()).collect();
         let file_index = set.order.iter().map(|&i| i as u32).collect();

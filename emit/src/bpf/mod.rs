@@ -32,12 +32,13 @@
 //! `reflect` -> MACs swapped then XDP_TX / redirect out of the arriving interface.
 //! `encap`, `decap` and `ttl-dec` are refused ([`Refusal`]).
 //!
-//! What the parser understands is in [`parse`]'s documentation.
+//! What the parser understands (and so what these targets can match) is in [`parse`]'s
+//! documentation.
 //!
 //! Pins: `PIN_DIR` = `pin_root/DEV/TARGET` (default `/sys/fs/bpf/dataplane/DEV/xdp`, ...):
 //! `counters`, and `prog` + `link` (xdp) or `prio-P` per cls_bpf program.
 
-pub mod codegen;
+mod codegen;
 pub mod frame;
 pub mod parse;
 
@@ -163,7 +164,7 @@ fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
 
 /// The verdict of every rule, or why some cannot have one. Resolves `fwd` ports to
 /// interface indexes in the calling thread's network namespace.
-pub fn verdicts(set: &RuleSet, ports: &[String]) -> Result<Vec<Verdict>, Vec<Refusal>> {
+pub(crate) fn verdicts(set: &RuleSet, ports: &[String]) -> Result<Vec<Verdict>, Vec<Refusal>> {
     let mut verdicts = Vec::with_capacity(set.rules.len());
     let mut refusals = Vec::new();
     for (rule_index, rule) in set.rules.iter().enumerate() {
@@ -206,21 +207,26 @@ pub fn verdicts(set: &RuleSet, ports: &[String]) -> Result<Vec<Verdict>, Vec<Ref
 /// One loaded program.
 #[derive(Debug)]
 pub struct LoadedProgram {
+    /// The verified program (its fd).
     pub program: Program,
     /// tc prio (tc targets).
     pub prio: Option<u32>,
     /// The rule it holds (per-rule target).
     pub rule_index: Option<usize>,
+    /// Its length in instructions.
     pub instructions: usize,
 }
 
 /// Programs loaded and verified, not yet attached.
 #[derive(Debug)]
 pub struct Loaded {
+    /// What the programs are for.
     pub target: BpfTarget,
+    /// One, or one per rule (in matching order).
     pub programs: Vec<LoadedProgram>,
     /// Per-CPU u64 counters: `rules.len() + 1` entries.
     pub counters: Map,
+    /// Rules in the set (the counters map has one more entry).
     pub rule_count: usize,
 }
 
@@ -332,7 +338,9 @@ pub fn read_counters(opts: &BpfOptions, target: BpfTarget) -> Result<Counters, E
 /// What [`compile_bpf`] installed.
 #[derive(Debug)]
 pub struct Compiled {
+    /// What was installed.
     pub target: BpfTarget,
+    /// Where its pins are (`remove` takes them away).
     pub pin_dir: PathBuf,
     /// The `tc -b` batch that attached the programs (tc targets).
     pub tc_batch: Option<String>,
@@ -341,7 +349,9 @@ pub struct Compiled {
     /// xdp target: an earlier compile's pinned link now runs the new program (swapped in
     /// place with `BPF_LINK_UPDATE`, no moment without a program); its mode is unchanged.
     pub replaced_in_place: bool,
+    /// Programs loaded.
     pub programs: usize,
+    /// Instructions over all of them.
     pub instructions: usize,
 }
 
