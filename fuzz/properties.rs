@@ -16,13 +16,13 @@
 // A violated property panics with a message saying which one; the replay test adds the file.
 
 use dataplane::inspect::{frame_start, inspect_config, inspect_frame, inspect_frame_from, report_json, report_line};
-use dataplane::pipeline::checks::{compute, first_failure, verdicts, CsumLayer, OuterMode, Status, ZeroPolicy};
-use dataplane::wire::{
+use rules::Classifier;
+use serde_json::Value;
+use wire::checks::{compute, first_failure, verdicts, CsumLayer, OuterMode, Status, ZeroPolicy};
+use wire::{
     walk, walk_into, walk_into_general, ErrorKind, Headers, L3Kind, L4Kind, Layer, Offsets, PortSet, TunnelKind,
     WalkConfig, MAX_LAYERS,
 };
-use rules::Classifier;
-use serde_json::Value;
 
 /// Every layer name `inspect --json` may print (design.md section 4).
 pub const LAYER_NAMES: [&str; 13] =
@@ -97,9 +97,9 @@ pub fn check_walk(frame: &[u8]) {
 /// and does not depend on what the key held before.
 pub fn check_packet_key(frame: &[u8], offsets: &Offsets) {
     let mut key = rules::PacketKey::default();
-    dataplane::pipeline::key::packet_key(frame, offsets, &mut key);
+    engine::pipeline::key::packet_key(frame, offsets, &mut key);
     let mut dirty = rules::PacketKey { tunnel: true, has_ports: true, src_port: 7, ..key };
-    dataplane::pipeline::key::packet_key(frame, offsets, &mut dirty);
+    engine::pipeline::key::packet_key(frame, offsets, &mut dirty);
     assert_eq!(key, dirty, "packet_key depends on what the key held before");
     assert_eq!(key.tunnel, offsets.tunnel.is_some(), "key.tunnel disagrees with the walk");
     let inner = offsets.innermost();
@@ -219,7 +219,7 @@ fn check_headers(frame: &[u8], headers: &Headers, start: usize, end: usize, whic
         assert!(l3.dst_offset + l3.addr_len() <= l3.payload_offset(), "{which} destination address past header");
         at = l3.payload_offset();
         if let Some(l4) = &headers.l4 {
-            assert!(l3.fragment != dataplane::wire::Fragment::Later, "{which} l4 in a later fragment");
+            assert!(l3.fragment != wire::Fragment::Later, "{which} l4 in a later fragment");
             assert_eq!(l4.offset, at, "{which} l4 not right after l3");
             assert_eq!(l4.end(), l3.end, "{which} l4 does not reach the l3 end");
             assert_eq!(l4.complete, !l3.fragment.is_fragment(), "{which} l4 completeness");
@@ -354,7 +354,7 @@ pub fn check_inspect(frame: &[u8]) {
 
 /// Which statuses a layer can have at all, whatever its bytes: `absent` exactly where there is
 /// no checksum to check, `zero` only for UDP, `unverifiable` only for an L4 header of a fragment.
-pub fn check_statuses(offsets: &Offsets, verdicts: &dataplane::pipeline::Verdicts) {
+pub fn check_statuses(offsets: &Offsets, verdicts: &wire::checks::Verdicts) {
     let l3_has = |h: Option<&Headers>| h.and_then(|h| h.l3).is_some_and(|l3| l3.kind == L3Kind::Ipv4);
     let l4_status_ok = |h: Option<&Headers>, status: Status| {
         let Some(l3) = h.and_then(|h| h.l3) else { return status == Status::Absent };
@@ -690,7 +690,7 @@ pub const REWRITES: [&str; 8] = [
     "encap:vxlan,src=2001:db8::1,dst=2001:db8::2,port=8472,ttl=1",
 ];
 
-/// Target `rewrite`: `ttl-dec`, `decap` and `encap` ([`dataplane::pipeline::Rewrite`]) on one
+/// Target `rewrite`: `ttl-dec`, `decap` and `encap` ([`engine::pipeline::Rewrite`]) on one
 /// frame in a UMEM frame, under two MTUs. Only frames that walk are rewritten (the pipeline
 /// drops the others first). No panic; every outcome is one the rewrite may have:
 /// - `ttl-dec`: same length, only the TTL / hop limit byte and the IPv4 header checksum
@@ -702,8 +702,8 @@ pub const REWRITES: [&str; 8] = [
 ///   be, leaving the frame as it was; `no_room` only when the UMEM frame cannot hold it; and
 ///   `decap` of what `encap` made gives the carried frame back, byte for byte.
 pub fn check_rewrite(frame: &[u8]) {
-    use dataplane::pipeline::Rewrite;
-    use dataplane::stats::DropReason;
+    use engine::pipeline::Rewrite;
+    use engine::stats::DropReason;
 
     // The wide config: VXLAN on 8472 too, as a `--vxlan-port 8472` run that encapsulates to
     // port 8472 would have it (else its own tunnels would not walk as tunnels).
@@ -796,7 +796,7 @@ pub fn check_rewrite(frame: &[u8]) {
 /// and queue lists. No panic; an error is `Err` with a message; what parses is within the
 /// documented bounds, and a steer expression prints back as one that parses to the same.
 pub fn check_args(data: &[u8]) {
-    use dataplane::pipeline::rewrite::{EncapKind, Rewrite};
+    use engine::pipeline::rewrite::{EncapKind, Rewrite};
     use pmd::xdp_prog::Steer;
     use pmd::{MemSpec, PortSpec};
 
@@ -839,8 +839,8 @@ pub fn check_args(data: &[u8]) {
             Ok(_) => {}
             Err(message) => assert!(!message.is_empty()),
         }
-        if let Ok(cores) = dataplane::cores::parse_core_list(line) {
-            let online = dataplane::cores::available_cores();
+        if let Ok(cores) = engine::cores::parse_core_list(line) {
+            let online = engine::cores::available_cores();
             assert!(!cores.is_empty() && cores.iter().all(|c| online.contains(c)), "{line:?}: {cores:?}");
         }
         if let Ok(queues) = pmd::spec::parse_queue_list(line) {

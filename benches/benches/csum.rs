@@ -10,7 +10,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use dataplane::csum::{kernel, reference, Sum};
+use wire::csum::{kernel, reference, Sum};
 
 const SIZES: [usize; 6] = [20, 40, 64, 576, 1500, 9000];
 

@@ -9,11 +9,11 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use dataplane::stats::WorkerStats;
-use dataplane::template::UdpTemplate;
-use dataplane::worker::{Action, PortQueue, Worker};
+use engine::stats::WorkerStats;
+use engine::worker::{Action, PortQueue, Worker};
 use pmd::mem::MemPort;
 use pmd::{Umems, BURST};
+use traffic::template::UdpTemplate;
 use umem::{Frame, Umem, UmemConfig};
 
 const PRELOAD: usize = 512;

@@ -20,15 +20,16 @@ use std::hint::black_box;
 use std::net::Ipv4Addr;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use dataplane::csum::reference;
-use dataplane::pipeline::checks::{compute, verdicts, OuterMode, Status};
-use dataplane::pipeline::{CsumMode, Pipeline, ZeroPolicy};
-use dataplane::template::UdpTemplate;
-use dataplane::wire::{
+use engine::pipeline::{CsumMode, Pipeline};
+use engine::worker::Worker;
+use pmd::BURST;
+use traffic::template::UdpTemplate;
+use wire::checks::{compute, verdicts, OuterMode, Status};
+use wire::csum::reference;
+use wire::ZeroPolicy;
+use wire::{
     ethertype, ip_protocol, udp_port, walk, walk_into, EthernetRepr, Ipv4Repr, Offsets, UdpRepr, VxlanRepr, WalkConfig,
 };
-use dataplane::worker::Worker;
-use pmd::BURST;
 
 const VXLAN_FRAME_LEN: usize = 110;
 

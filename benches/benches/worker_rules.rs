@@ -12,11 +12,11 @@
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use dataplane::pipeline::classify::ClassifierKind;
-use dataplane::pipeline::{Disposition, Pipeline, RuleTable, SharedRules};
-use dataplane::template::UdpTemplate;
-use dataplane::worker::Worker;
+use engine::pipeline::classify::ClassifierKind;
+use engine::pipeline::{Disposition, Pipeline, RuleTable, SharedRules};
+use engine::worker::Worker;
 use pmd::BURST;
+use traffic::template::UdpTemplate;
 
 /// N-1 rules that never match the template's flow (198.18.0.1:1024 -> 198.19.0.1:9 UDP),
 /// in the shapes of an ACL (nested destination prefixes, port ranges, protocols), then one

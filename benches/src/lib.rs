@@ -4,9 +4,9 @@
 
 use std::sync::Arc;
 
-use dataplane::pipeline::Pipeline;
-use dataplane::stats::WorkerStats;
-use dataplane::worker::{Action, PortQueue, Worker};
+use engine::pipeline::Pipeline;
+use engine::stats::WorkerStats;
+use engine::worker::{Action, PortQueue, Worker};
 use pmd::mem::MemPort;
 use pmd::{Umems, BURST};
 use umem::UmemConfig;

@@ -8,8 +8,8 @@ use serde_json::{json, Value};
 
 use pmd::capture::{CaptureReader, LinkType};
 
-use crate::pipeline::checks::{verdicts, CsumLayer, Verdicts};
-use crate::wire::{walk_from_into, walk_into, FrameStart, Offsets, WalkConfig, WalkError};
+use wire::checks::{verdicts, CsumLayer, Verdicts};
+use wire::{walk_from_into, walk_into, FrameStart, Offsets, WalkConfig, WalkError};
 
 /// What `inspect` finds in one frame.
 pub struct Report {
@@ -91,7 +91,7 @@ pub fn report_line(index: usize, len: usize, report: &Report) -> String {
     let layers: Vec<&str> = report.offsets.layers.names().collect();
     let statuses: Vec<String> = CsumLayer::ALL
         .iter()
-        .filter(|l| report.verdicts.get(**l) != crate::pipeline::Status::Absent)
+        .filter(|l| report.verdicts.get(**l) != wire::checks::Status::Absent)
         .map(|l| format!("{} {}", l.name(), report.verdicts.get(*l).name()))
         .collect();
     let mut line = format!("#{index:<5} {len:>5} B  {:<40}  {}", layers.join(" "), statuses.join(", "));

@@ -1,25 +1,13 @@
-//! The dataplane: poll-mode workers over `pmd` ports, and the tools around them.
+//! The `dataplane` binary's library half: the subcommands that are more than argument
+//! parsing, and the output formats. The engine is in the `engine` crate, the tools in
+//! `traffic`, `lab` and `emit`.
 //!
-//! Per frame: [`wire`] walks the layers, [`pipeline`] applies the checksum policy (with
-//! [`csum`]), the worker's action sends or drops it.
-//!
-//! The path of one frame: a [`worker::Worker`] calls `rx_burst` on a port queue, applies
-//! its [`worker::Action`], and calls `tx_burst` (or frees the frame), counting everything in
-//! its own [`stats::WorkerStats`]. [`run`] sets workers up and reports; [`gen`] and
-//! [`sink`] are the traffic generator and counter the tests and benchmarks use.
+//! - [`run`]: ports and workers set up, stats printed, rules reloaded.
+//! - [`inspect`]: one capture's frames walked and judged, as text or JSON lines.
+//! - [`rules_cmd`]: `dataplane rules check|compile|classify`.
+//! - [`stats_json`]: the engine's counters as `run`'s stats JSON.
 
-pub mod cores;
-pub mod csum;
-pub mod gen;
-pub mod gen_match;
 pub mod inspect;
-pub mod lab;
-pub mod pipeline;
 pub mod rules_cmd;
 pub mod run;
-pub mod sink;
-pub mod stamp;
-pub mod stats;
-pub mod template;
-pub mod wire;
-pub mod worker;
+pub mod stats_json;

@@ -8,17 +8,20 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use dataplane::gen::{generate, BadCsum, Engine, GenConfig};
-use dataplane::pipeline::classify::ClassifierKind;
-use dataplane::pipeline::{CsumLayer, CsumMode, Disposition, Pipeline, Rewrite, ZeroPolicy};
+use dataplane::rules_cmd;
 use dataplane::run::{run, RulesConfig, RunConfig};
-use dataplane::sink::{sink, SinkConfig, SinkEngine};
-use dataplane::stats::format_pps;
-use dataplane::template::{parse_mac, FrameSize, Template, TemplateKind, Vlan};
-use dataplane::wire::{PortSet, WalkConfig};
-use dataplane::worker::{Action, IdlePolicy};
-use dataplane::{cores, rules_cmd};
+use engine::cores;
+use engine::pipeline::classify::ClassifierKind;
+use engine::pipeline::{CsumMode, Disposition, Pipeline, Rewrite};
+use engine::worker::{Action, IdlePolicy};
 use pmd::{BindMode, PortSpec};
+use traffic::gen::{generate, BadCsum, Engine, GenConfig};
+use traffic::rate::format_pps;
+use traffic::sink::{sink, SinkConfig, SinkEngine};
+use traffic::template::{FrameSize, Template, TemplateKind, Vlan};
+use wire::ethernet::parse_mac;
+use wire::{CsumLayer, ZeroPolicy};
+use wire::{PortSet, WalkConfig};
 
 #[derive(Parser)]
 #[command(name = "dataplane", version, about = "A DPDK-style kernel-bypass dataplane on AF_XDP")]
@@ -46,8 +49,8 @@ enum Command {
     #[command(subcommand)]
     Rules(RulesCommand),
     /// The head-to-head benchmark: the same rules through the dataplane, tc, XDP and testpmd.
-    #[command(after_help = dataplane::lab::LAB_EXAMPLES)]
-    Lab(dataplane::lab::LabArgs),
+    #[command(after_help = lab::LAB_EXAMPLES)]
+    Lab(lab::LabArgs),
 }
 
 #[derive(Subcommand)]
@@ -690,7 +693,7 @@ fn main() -> ExitCode {
             dataplane::inspect::inspect_file(&args.file, args.json, &mut std::io::stdout().lock())
         }
         Command::Rules(command) => cmd_rules(command),
-        Command::Lab(args) => dataplane::lab::main(args),
+        Command::Lab(args) => lab::main(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -714,7 +717,7 @@ fn cmd_run(args: RunArgs) -> Result<(), String> {
         if ports.is_empty() {
             return Ok(default);
         }
-        PortSet::from_ports(ports).ok_or_else(|| format!("{flag}: at most {} ports", dataplane::wire::MAX_PORTS))
+        PortSet::from_ports(ports).ok_or_else(|| format!("{flag}: at most {} ports", wire::MAX_PORTS))
     };
     let defaults = WalkConfig::default();
     let pipeline = Pipeline {
@@ -732,7 +735,7 @@ fn cmd_run(args: RunArgs) -> Result<(), String> {
         zero: ZeroPolicy { ipv6_zero_ports: port_set(&args.udp6_zero_ports, PortSet::empty(), "--udp6-zero-port")? },
         rewrite: args.rewrite,
         // `run` sets it from the ports (see --rewrite's help).
-        mtu: dataplane::pipeline::DEFAULT_MTU,
+        mtu: engine::pipeline::DEFAULT_MTU,
     };
     let config = RunConfig {
         ports: args.ports,
@@ -811,8 +814,8 @@ fn template_for_rule(
         ),
     }
     .ok_or_else(|| format!("{}: no rules", path.display()))?;
-    let key = dataplane::gen_match::key_matching_rule_from(&set, k, &template.key())?;
-    let mut matched = dataplane::template::from_key(&key, kind, template.size)?;
+    let key = traffic::gen_match::key_matching_rule_from(&set, k, &template.key())?;
+    let mut matched = traffic::template::from_key(&key, kind, template.size)?;
     let rule = &set.rules.get(k).ok_or_else(|| format!("--match-rule {k}: the file has {} rules", set.len()))?;
     // Keep the wire's own MACs and tag unless the rule tests the headers they are in.
     let tests_plain_l2 = rule.keys.src_mac.is_some() || rule.keys.dst_mac.is_some();
@@ -827,7 +830,7 @@ fn template_for_rule(
         matched.set_outer_vlan(wire_vlan);
     }
     matched.validate()?;
-    dataplane::gen_match::check_template_matches(&set, k, &matched, flows)?;
+    traffic::gen_match::check_template_matches(&set, k, &matched, flows)?;
     eprintln!("dataplane gen: frames built to match rule {k} (line {}) of {} first", rule.line, path.display());
     Ok(matched)
 }
@@ -838,7 +841,7 @@ fn cmd_gen(args: GenArgs) -> Result<(), String> {
     let wire_src_mac = match (args.src_mac, &args.iface) {
         (Some(mac), _) => mac,
         (None, Some(iface)) => pmd::netdev::mac(iface).unwrap_or(template.key().src_mac),
-        (None, None) => dataplane::template::UdpTemplate::default().src_mac,
+        (None, None) => traffic::template::UdpTemplate::default().src_mac,
     };
     template.set_wire_macs(wire_src_mac, args.dst_mac);
     template.set_outer_vlan(args.vlan.map(|id| Vlan { id, pcp: 0 }));
@@ -902,7 +905,7 @@ fn cmd_gen(args: GenArgs) -> Result<(), String> {
     }
     let smallest = match config.sizes {
         FrameSize::Fixed(size) => size,
-        FrameSize::Imix => dataplane::template::MIN_FRAME,
+        FrameSize::Imix => traffic::template::MIN_FRAME,
     };
     if engine != Engine::LiveReference && !template.has_stamp_room(smallest) {
         eprintln!(
@@ -910,8 +913,8 @@ fn cmd_gen(args: GenArgs) -> Result<(), String> {
              but sees no loss or latency (from {} bytes on they have)",
             template.frame_len(smallest),
             template.describe(),
-            dataplane::stamp::STAMP_LEN,
-            template.headers_len() + dataplane::stamp::STAMP_LEN
+            traffic::stamp::STAMP_LEN,
+            template.headers_len() + traffic::stamp::STAMP_LEN
         );
     }
     if config.iface.is_some() && config.count.is_none() && config.duration.is_none() {

@@ -12,13 +12,15 @@ use pmd::af_xdp::AfXdpDevice;
 use pmd::xdp_prog::Uncovered;
 use pmd::{CounterSource, OpenWith, PortCounters, PortSpec, Umems, BURST};
 use serde_json::{json, Value};
+use traffic::rate::format_pps;
 use umem::UmemConfig;
 
-use crate::pipeline::classify::ClassifierKind;
-use crate::pipeline::{Disposition, Pipeline, RuleTable, SharedRules};
-use crate::stats::{drops_json, format_pps, DropReason, FrameReport, Snapshot, WorkerStats};
-use crate::template::UdpTemplate;
-use crate::worker::{Action, PortQueue, Worker};
+use crate::stats_json::{busy_json, drops_json, frame_report_json};
+use engine::pipeline::classify::ClassifierKind;
+use engine::pipeline::{Disposition, Pipeline, RuleTable, SharedRules};
+use engine::stats::{DropReason, Snapshot, WorkerStats};
+use engine::worker::{Action, PortQueue, Worker};
+use traffic::template::UdpTemplate;
 
 pub struct RunConfig {
     pub ports: Vec<PortSpec>,
@@ -30,19 +32,13 @@ pub struct RunConfig {
     pub stats_json: Option<PathBuf>,
     pub duration: Option<Duration>,
     /// `--idle`: what workers do after an empty poll.
-    pub idle: crate::worker::IdlePolicy,
+    pub idle: engine::worker::IdlePolicy,
     /// `--rules FILE`: classify every frame; SIGHUP reloads the file.
     pub rules: Option<RulesConfig>,
     /// `--uncovered`: what the XDP program does with frames no socket sees (queues
     /// without a socket, frames outside `steer`). `None`: see [`uncovered_policy`].
     pub uncovered: Option<Uncovered>,
 }
-
-/// The environment variable of the test-only fault injection: `DATAPLANE_TEST_PANIC_WORKER=N`
-/// makes worker N panic right after its first burst of frames, so tests can check that a
-/// dying worker stops `run` with an error and detaches everything. Not a flag, so it stays
-/// out of `--help`; nothing but tests sets it.
-pub const PANIC_WORKER_ENV: &str = "DATAPLANE_TEST_PANIC_WORKER";
 
 /// What the redirect program does with the frames of `device` that no socket sees.
 ///
@@ -106,8 +102,8 @@ fn interface_names(ports: &[PortSpec]) -> Vec<String> {
 /// cores, as many as there are queues and cores).
 fn default_cores(ports: &[PortSpec]) -> Vec<usize> {
     let all = ports.iter().filter(|p| matches!(p, PortSpec::AfXdp(s) if s.all_queues)).map(|p| p.queues().len()).max();
-    let Some(queues) = all else { return vec![crate::cores::default_core()] };
-    let mut available = crate::cores::available_cores();
+    let Some(queues) = all else { return vec![engine::cores::default_core()] };
+    let mut available = engine::cores::available_cores();
     available.sort_unstable_by(|a, b| b.cmp(a));
     available.truncate(queues.max(1));
     available.reverse();
@@ -388,7 +384,7 @@ pub fn run(mut config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, S
     let dropped = pmd::caps::drop_all().map_err(|e| format!("dropping capabilities after setup: {e}"))?;
     eprintln!("dataplane: {}", dropped.describe());
 
-    let panic_worker: Option<usize> = std::env::var(PANIC_WORKER_ENV).ok().and_then(|v| v.parse().ok());
+    let panic_worker: Option<usize> = std::env::var(engine::worker::PANIC_WORKER_ENV).ok().and_then(|v| v.parse().ok());
     let all_stats: Vec<Arc<WorkerStats>> = workers.iter().map(|w| w.stats.clone()).collect();
     let port_names: Vec<String> = config.ports.iter().map(port_label).collect();
     let mut handles: Vec<Option<std::thread::JoinHandle<()>>> = workers
@@ -409,7 +405,7 @@ pub fn run(mut config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, S
     // This thread (stats, rule reloads) must not steal time from a polling worker: a rule
     // build of some milliseconds on a worker's core starves its fill ring. DPDK keeps its
     // main lcore apart from the workers for the same reason.
-    match crate::cores::available_cores().into_iter().find(|core| !cores.contains(core)) {
+    match engine::cores::available_cores().into_iter().find(|core| !cores.contains(core)) {
         Some(core) => {
             core_affinity::set_for_current(core_affinity::CoreId { id: core });
         }
@@ -603,11 +599,11 @@ fn egress_mtu(ports: &[PortSpec]) -> usize {
     ports
         .iter()
         .map(|spec| match spec {
-            PortSpec::AfXdp(s) => pmd::netdev::mtu(&s.iface).map_or(crate::pipeline::DEFAULT_MTU, |mtu| mtu as usize),
-            PortSpec::Pcap(_) | PortSpec::Mem(_) => crate::pipeline::DEFAULT_MTU,
+            PortSpec::AfXdp(s) => pmd::netdev::mtu(&s.iface).map_or(engine::pipeline::DEFAULT_MTU, |mtu| mtu as usize),
+            PortSpec::Pcap(_) | PortSpec::Mem(_) => engine::pipeline::DEFAULT_MTU,
         })
         .min()
-        .unwrap_or(crate::pipeline::DEFAULT_MTU)
+        .unwrap_or(engine::pipeline::DEFAULT_MTU)
 }
 
 /// Enough frames for every ring of every socket a worker opens, plus bursts in hand. Every
@@ -762,8 +758,8 @@ fn stats_json(
         .map(|(i, w)| {
             json!({
                 "worker": i, "core": w.core, "rx": w.rx_packets, "tx": w.tx_packets,
-                "drops": drops_json(&w.drops), "busy": w.busy_json(),
-                "frames_at_exit": w.frames_at_exit.as_ref().map_or(Value::Null, FrameReport::json),
+                "drops": drops_json(&w.drops), "busy": busy_json(w),
+                "frames_at_exit": w.frames_at_exit.as_ref().map_or(Value::Null, frame_report_json),
             })
         })
         .collect();

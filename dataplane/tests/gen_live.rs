@@ -13,9 +13,9 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use common::*;
-use dataplane::pipeline::checks::verdicts;
-use dataplane::pipeline::{CsumLayer, Status};
-use dataplane::wire::{walk, WalkConfig};
+use wire::checks::verdicts;
+use wire::{walk, WalkConfig};
+use wire::{CsumLayer, Status};
 
 /// One traffic test at a time: the pacing test must not share the generator's core with
 /// another generator.

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::{text, DATAPLANE};
-use dataplane::pipeline::checks::verdicts;
-use dataplane::pipeline::{CsumLayer, Status};
-use dataplane::wire::{walk, WalkConfig};
+use wire::checks::verdicts;
+use wire::{walk, WalkConfig};
+use wire::{CsumLayer, Status};
 
 fn tempdir(test: &str) -> PathBuf {
     let dir = std::env::temp_dir().join(format!("dataplane-gen-{test}-{}", std::process::id()));

@@ -9,12 +9,12 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{last_json, text, DATAPLANE};
-use dataplane::template::UdpTemplate;
 use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
 use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock;
 use pcap_file::pcapng::PcapNgWriter;
 use pcap_file::DataLink;
+use traffic::template::UdpTemplate;
 
 fn frames() -> Vec<Vec<u8>> {
     (0..50u16)
@@ -158,7 +158,7 @@ fn gen_writes_its_frames_to_a_capture() {
     let plain = UdpTemplate { size: 128, ..Default::default() }.build();
     for (seq, frame) in frames.iter().enumerate() {
         assert_eq!(frame[..40], plain[..40]);
-        let stamp = dataplane::stamp::Stamp::read(&frame[42..]).expect("a stamp after the UDP header");
+        let stamp = traffic::stamp::Stamp::read(&frame[42..]).expect("a stamp after the UDP header");
         assert_eq!((stamp.seq, stamp.sequenced), (seq as u64, true));
     }
     let _ = std::fs::remove_dir_all(dir);

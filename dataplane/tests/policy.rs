@@ -233,7 +233,7 @@ impl Drop for Netns {
 fn a_worker_that_panics_stops_run_with_an_error() {
     // A mem port: frames from the first poll on, no root needed.
     let out: Output = dataplane(&["run", "--port", "mem:preload=64", "--action", "drop", "--cores", "0"])
-        .env(dataplane::run::PANIC_WORKER_ENV, "0")
+        .env(engine::worker::PANIC_WORKER_ENV, "0")
         .output()
         .unwrap();
     let stderr = text(&out.stderr);
@@ -253,7 +253,7 @@ fn a_panicking_af_xdp_worker_exits_non_zero_and_leaves_nothing_attached() {
         "dut",
         &["run", "--port", "af_xdp:iface=dut0", "--port", "af_xdp:iface=dut1", "--cores", &common::dut_core()],
     );
-    cmd.env(dataplane::run::PANIC_WORKER_ENV, "0");
+    cmd.env(engine::worker::PANIC_WORKER_ENV, "0");
     let mut dut = Running::spawn(cmd, "dataplane run");
     dut.wait_for("worker 0 on core", Duration::from_secs(10));
     assert!(lab.has_xdp("dut", "dut0") && lab.has_xdp("dut", "dut1"));

@@ -10,9 +10,9 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::{last_json, text, DATAPLANE};
-use dataplane::template::UdpTemplate;
 use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
 use serde_json::Value;
+use traffic::template::UdpTemplate;
 
 const VXLAN: &str = "encap:vxlan,src=198.18.0.1,dst=198.18.0.2,vni=7";
 /// Outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8.

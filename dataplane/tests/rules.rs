@@ -9,8 +9,8 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use common::{last_json, text, TempDir, DATAPLANE};
-use dataplane::template::UdpTemplate;
 use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
+use traffic::template::UdpTemplate;
 
 fn dataplane(args: &[&str]) -> Output {
     Command::new(DATAPLANE).args(args).output().unwrap()

@@ -6,9 +6,9 @@ mod common;
 use std::time::Duration;
 
 use common::*;
-use dataplane::sink::{stamp_candidates, stamp_templates};
-use dataplane::stamp::Stamp;
-use pmd::sink_prog::SinkProgram;
+use traffic::sink::{stamp_candidates, stamp_templates};
+use traffic::sink_prog::SinkProgram;
+use traffic::stamp::Stamp;
 
 /// The program keeps its state per CPU: one CPU for the whole test makes the counts exact.
 fn pin_to_cpu0() {
@@ -50,7 +50,7 @@ fn every_template_variant_finds_its_stamp_in_the_program() {
     assert_eq!(counts.latency_invalid, 0);
 
     // No stamp (a 60-byte TCP frame has no room), and a static stamp: unsequenced.
-    let tcp = dataplane::template::Template::new(dataplane::template::TemplateKind::Tcp, false);
+    let tcp = traffic::template::Template::new(traffic::template::TemplateKind::Tcp, false);
     let mut frame = vec![0u8; 60];
     let stamp = Stamp { sequenced: true, stream: 1, seq: 9, sent_ns: 0 };
     let len = tcp.build_into(&mut frame, 60, None, Some(&stamp)).unwrap();
@@ -126,11 +126,11 @@ fn sink_program_cost() {
         return;
     }
     pin_to_cpu0();
-    use dataplane::template::{Template, TemplateKind, Vlan};
+    use traffic::template::{Template, TemplateKind, Vlan};
     let counter = pmd::xdp_prog::XdpCounter::load().unwrap();
     let sink = SinkProgram::load(&stamp_candidates()).unwrap();
     let build = |t: &Template, stream: u16, seq: u64| {
-        let size = t.headers_len() + dataplane::stamp::STAMP_LEN;
+        let size = t.headers_len() + traffic::stamp::STAMP_LEN;
         let mut frame = vec![0u8; t.frame_len(size)];
         let stamp = Stamp { sequenced: true, stream, seq, sent_ns: pmd::clock::monotonic_ns() };
         let len = t.build_into(&mut frame, size, None, Some(&stamp)).unwrap();
@@ -255,7 +255,7 @@ fn live_sender(spec: &str) {
     // live-frames calls do not each wait for it to be added and removed.
     let _keep = Link::attach_xdp(&program, bpf::ifindex(ifb).unwrap(), XdpMode::Generic).unwrap();
     let ifindex = bpf::ifindex(iface).unwrap();
-    let udp = dataplane::template::Template::new(dataplane::template::TemplateKind::Udp, false);
+    let udp = traffic::template::Template::new(traffic::template::TemplateKind::Udp, false);
     let frame = |seq: u64| {
         let mut frame = vec![0u8; 60];
         let stamp = Stamp { sequenced: true, stream: 9, seq, sent_ns: pmd::clock::monotonic_ns() };

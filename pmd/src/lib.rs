@@ -30,8 +30,7 @@
 //! # Ok::<(), pmd::Error>(())
 //! ```
 //!
-//! [`xdp_prog`] holds the AF_XDP redirect program and the plain packet counter,
-//! [`sink_prog`] the sink's XDP program (sequence state and latency in the kernel).
+//! [`xdp_prog`] holds the AF_XDP redirect program and the plain packet counter.
 
 pub mod af_xdp;
 pub mod caps;
@@ -46,9 +45,6 @@ mod open;
 pub mod pcap;
 mod port;
 pub mod sched;
-// Moves to the traffic tools (issue 11); documented there.
-#[allow(missing_docs, unreachable_pub)]
-pub mod sink_prog;
 pub mod spec;
 mod umems;
 pub mod xdp_prog;

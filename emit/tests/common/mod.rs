@@ -13,7 +13,7 @@ use rules::{Family, PacketKey};
 
 /// True when the test may go on. Without root: skip with a message, unless CI is set (then
 /// the test must run, so it fails).
-pub fn require_root(test: &str) -> bool {
+pub(crate) fn require_root(test: &str) -> bool {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let euid = status.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(2));
     if euid == Some("0") {
@@ -25,7 +25,7 @@ pub fn require_root(test: &str) -> bool {
 }
 
 /// Whether a program is on PATH; in CI its absence fails the test.
-pub fn require_tool(test: &str, program: &str) -> bool {
+pub(crate) fn require_tool(test: &str, program: &str) -> bool {
     let found = Command::new("sh")
         .args(["-c", &format!("command -v {program}")])
         .stdout(Stdio::null())
@@ -40,7 +40,7 @@ pub fn require_tool(test: &str, program: &str) -> bool {
 }
 
 /// Runs a command, panicking with its stderr on failure (test setup only).
-pub fn run(program: &str, args: &[&str]) -> String {
+pub(crate) fn run(program: &str, args: &[&str]) -> String {
     let output = Command::new(program).args(args).stdin(Stdio::null()).output().expect("spawn");
     assert!(
         output.status.success(),
@@ -52,13 +52,13 @@ pub fn run(program: &str, args: &[&str]) -> String {
 }
 
 /// A network namespace of this test, deleted (with its interfaces) on drop.
-pub struct Netns {
-    pub name: String,
+pub(crate) struct Netns {
+    pub(crate) name: String,
 }
 
 impl Netns {
     /// A fresh namespace with a name unique to this process and call.
-    pub fn new(tag: &str) -> Netns {
+    pub(crate) fn new(tag: &str) -> Netns {
         static NEXT: AtomicUsize = AtomicUsize::new(0);
         let name = format!("rtc{}{tag}{}", std::process::id(), NEXT.fetch_add(1, Ordering::Relaxed));
         run("ip", &["netns", "add", &name]);
@@ -68,18 +68,18 @@ impl Netns {
     }
 
     /// Runs a program inside the namespace.
-    pub fn exec(&self, args: &[&str]) -> String {
+    pub(crate) fn exec(&self, args: &[&str]) -> String {
         let mut all = vec!["netns", "exec", &self.name];
         all.extend_from_slice(args);
         run("ip", &all)
     }
 
-    pub fn sysctl(&self, key: &str, value: &str) {
+    pub(crate) fn sysctl(&self, key: &str, value: &str) {
         self.exec(&["sysctl", "-qw", &format!("{key}={value}")]);
     }
 
     /// The MAC of one of its interfaces.
-    pub fn mac(&self, dev: &str) -> [u8; 6] {
+    pub(crate) fn mac(&self, dev: &str) -> [u8; 6] {
         let out = self.exec(&["ip", "link", "show", dev]);
         let text = out.split("link/ether ").nth(1).and_then(|s| s.split_whitespace().next()).expect("link/ether");
         let mut mac = [0u8; 6];
@@ -90,7 +90,7 @@ impl Netns {
     }
 
     /// Received packets of an interface (`ip -s link`).
-    pub fn rx_packets(&self, dev: &str) -> u64 {
+    pub(crate) fn rx_packets(&self, dev: &str) -> u64 {
         let out = self.exec(&["ip", "-s", "link", "show", dev]);
         let mut lines = out.lines().skip_while(|l| !l.trim_start().starts_with("RX:"));
         lines.nth(1).and_then(|l| l.split_whitespace().nth(1)).and_then(|n| n.parse().ok()).expect("rx packets")
@@ -98,7 +98,7 @@ impl Netns {
 
     /// Packets the IPv4 and IPv6 stacks took in (`InReceives`, `Ip6InReceives`): frames that
     /// tc let pass.
-    pub fn ip_in_receives(&self) -> (u64, u64) {
+    pub(crate) fn ip_in_receives(&self) -> (u64, u64) {
         let snmp = self.exec(&["cat", "/proc/net/snmp"]);
         let mut ip = snmp.lines().filter(|l| l.starts_with("Ip:"));
         let (names, values) = (ip.next().unwrap_or(""), ip.next().unwrap_or(""));
@@ -115,7 +115,7 @@ impl Netns {
     }
 
     /// Sends `frame` `count` times out of `dev` (mausezahn in raw mode: the bytes as given).
-    pub fn send(&self, dev: &str, frame: &[u8], count: usize) {
+    pub(crate) fn send(&self, dev: &str, frame: &[u8], count: usize) {
         let hex: Vec<String> = frame.iter().map(|b| format!("{b:02x}")).collect();
         self.exec(&["mausezahn", dev, "-q", "-c", &count.to_string(), &hex.join(":")]);
     }
@@ -128,7 +128,7 @@ impl Drop for Netns {
 }
 
 /// Polls `done` until it holds or 10 s pass (an event wait, not a timed assertion).
-pub fn wait_until(mut done: impl FnMut() -> bool) -> bool {
+pub(crate) fn wait_until(mut done: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         if done() {
@@ -145,7 +145,7 @@ pub fn wait_until(mut done: impl FnMut() -> bool) -> bool {
 /// of NOP options, so the IHL varies) or IPv6, then TCP, UDP, SCTP or a bare payload. A key
 /// without an IP family becomes a frame of the local experimental ethertype 0x88b5.
 /// Checksums: IPv4 header only (tc does not look at the others).
-pub fn frame(key: &PacketKey, ipv4_option_words: usize) -> Vec<u8> {
+pub(crate) fn frame(key: &PacketKey, ipv4_option_words: usize) -> Vec<u8> {
     let mut f = Vec::with_capacity(128);
     f.extend_from_slice(&key.dst_mac);
     f.extend_from_slice(&key.src_mac);

@@ -1,0 +1,357 @@
+//! The rule stage: a rule set resolved for this dataplane (ports checked, rewrites parsed),
+//! its classifier, per-worker hit counters, and the hand-over that lets `SIGHUP` swap in a
+//! new table while workers run.
+//!
+//! The swap: the control thread builds the new [`RuleTable`] (parse, classifier build,
+//! everything that allocates) and publishes it in [`SharedRules`]. Each worker compares one
+//! atomic generation number between bursts and takes the new table only then, so every
+//! frame of a burst is classified by one table, none is lost, and the hot path holds no
+//! lock (the mutex is taken once per reload, by each worker, between bursts).
+
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crossbeam::utils::CachePadded;
+use rules::{Action, Classifier, PacketKey, RuleSet};
+
+use super::Rewrite;
+use crate::stats::Counter;
+use wire::Offsets;
+
+/// Where a frame goes after the rule stage.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Disposition {
+    /// Dropped by a rule (counted as `rule`).
+    Drop,
+    /// As `--action` says (drop, reflect or fwd).
+    Pass,
+    /// Out of this dataplane port.
+    Fwd(usize),
+    /// Back out of the port it came from, MACs swapped.
+    Reflect,
+}
+
+/// A rule's action, resolved: where the frame goes and what is rewritten first.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RuleAction {
+    pub disposition: Disposition,
+    pub rewrite: Option<Rewrite>,
+}
+
+impl RuleAction {
+    pub const fn to(disposition: Disposition) -> RuleAction {
+        RuleAction { disposition, rewrite: None }
+    }
+}
+
+/// Which classifier a table uses (`--classifier`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum ClassifierKind {
+    /// The fast default.
+    #[default]
+    Fast,
+    /// Rule by rule, as tc does (the reference).
+    Linear,
+}
+
+impl std::str::FromStr for ClassifierKind {
+    type Err = String;
+    fn from_str(text: &str) -> Result<Self, String> {
+        match text {
+            "fast" => Ok(ClassifierKind::Fast),
+            "linear" => Ok(ClassifierKind::Linear),
+            other => Err(format!("unknown classifier '{other}': expected fast or linear")),
+        }
+    }
+}
+
+/// Builds the classifier of `kind` over `set`. The fast one refuses a set it cannot hold
+/// (the rule count and why, with `--classifier linear` as the way out); there is no silent
+/// fall-back to another classifier.
+pub fn build_classifier(set: &RuleSet, kind: ClassifierKind) -> Result<Box<dyn Classifier>, String> {
+    match kind {
+        ClassifierKind::Linear => Ok(Box::new(rules::Linear::new(set))),
+        ClassifierKind::Fast => match rules::fast::build(set) {
+            Ok(fast) => Ok(Box::new(fast)),
+            Err(too_large) => Err(format!("{too_large} (--classifier linear)")),
+        },
+    }
+}
+
+/// A rule set ready for the workers.
+pub struct RuleTable {
+    pub set: RuleSet,
+    /// Where it came from (a file path), for messages.
+    pub source: String,
+    /// Increases with every reload; the first table is 1.
+    pub generation: u64,
+    classifier: Box<dyn Classifier>,
+    /// By rule index (file order).
+    actions: Vec<RuleAction>,
+    /// When no rule matches (`--default`).
+    default: RuleAction,
+    /// Per worker: one counter per rule, then one for "no rule matched".
+    hits: Vec<CachePadded<Box<[Counter]>>>,
+}
+
+/// A rule the dataplane cannot carry out: `file:line:col: message`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ActionError {
+    pub file: String,
+    pub line: usize,
+    pub col: usize,
+    pub message: String,
+}
+
+impl fmt::Display for ActionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.col) {
+            // About the whole set (the classifier cannot hold it), not one rule.
+            (0, _) => write!(f, "{}: {}", self.file, self.message),
+            _ => write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.message),
+        }
+    }
+}
+
+impl RuleTable {
+    /// Resolves every rule's action for a dataplane whose ports have these interface names
+    /// ("" for pcap and mem ports) and `workers` workers. All errors at once; nothing is
+    /// built unless every rule can be carried out.
+    pub fn build(
+        set: RuleSet,
+        source: &str,
+        port_names: &[String],
+        workers: usize,
+        default: Disposition,
+        kind: ClassifierKind,
+    ) -> Result<RuleTable, Vec<ActionError>> {
+        let ports = port_names.len();
+        let mut errors = Vec::new();
+        let mut actions = Vec::with_capacity(set.len());
+        for rule in &set.rules {
+            let error = |message: String| ActionError {
+                file: source.to_string(),
+                line: rule.line,
+                col: rule.action_col,
+                message,
+            };
+            let action = match &rule.action {
+                Action::Drop => RuleAction::to(Disposition::Drop),
+                Action::Pass => RuleAction::to(Disposition::Pass),
+                Action::Reflect => RuleAction::to(Disposition::Reflect),
+                Action::Fwd(port) if usize::from(*port) < ports => RuleAction::to(Disposition::Fwd(usize::from(*port))),
+                Action::Fwd(port) => {
+                    errors.push(error(format!(
+                        "fwd {port}: this dataplane has {ports} port(s), numbered 0..={} in --port order",
+                        ports.saturating_sub(1)
+                    )));
+                    continue;
+                }
+                Action::Redirect(dev) => match port_names.iter().position(|name| name == dev) {
+                    Some(port) => RuleAction::to(Disposition::Fwd(port)),
+                    None => {
+                        let named: Vec<&str> =
+                            port_names.iter().filter(|n| !n.is_empty()).map(String::as_str).collect();
+                        errors.push(error(format!(
+                            "mirred egress redirect dev {dev}: no --port of this run is interface {dev} (its af_xdp ports: {})",
+                            if named.is_empty() { "none".to_string() } else { named.join(", ") }
+                        )));
+                        continue;
+                    }
+                },
+                Action::Decap => RuleAction { disposition: Disposition::Pass, rewrite: Some(Rewrite::Decap) },
+                Action::TtlDec => RuleAction { disposition: Disposition::Pass, rewrite: Some(Rewrite::TtlDec) },
+                Action::Encap(args) => match format!("encap:{args}").parse::<Rewrite>() {
+                    Ok(rewrite) => RuleAction { disposition: Disposition::Pass, rewrite: Some(rewrite) },
+                    Err(message) => {
+                        errors.push(error(message));
+                        continue;
+                    }
+                },
+            };
+            actions.push(action);
+        }
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+        let classifier = build_classifier(&set, kind)
+            .map_err(|message| vec![ActionError { file: source.to_string(), line: 0, col: 0, message }])?;
+        let counters = set.len() + 1;
+        let hits = (0..workers.max(1))
+            .map(|_| CachePadded::new((0..counters).map(|_| Counter::default()).collect::<Box<[Counter]>>()))
+            .collect();
+        Ok(RuleTable {
+            source: source.to_string(),
+            generation: 1,
+            classifier,
+            actions,
+            default: RuleAction::to(default),
+            hits,
+            set,
+        })
+    }
+
+    /// The action for `key` (`None`: no rule matched, here is the default), counted
+    /// against `worker`.
+    #[inline]
+    pub fn lookup(&self, key: &PacketKey, worker: usize) -> (Option<usize>, &RuleAction) {
+        let matched = self.classifier.classify(key);
+        let hits = &self.hits[worker];
+        match matched {
+            Some(index) => {
+                hits[index].add(1);
+                (matched, &self.actions[index])
+            }
+            None => {
+                hits[self.set.len()].add(1);
+                (None, &self.default)
+            }
+        }
+    }
+
+    pub fn classifier_name(&self) -> &'static str {
+        self.classifier.name()
+    }
+
+    /// Hits per rule (file order) summed over workers, and the no-match count.
+    pub fn hits(&self) -> (Vec<u64>, u64) {
+        let mut sums = vec![0u64; self.set.len() + 1];
+        for worker in &self.hits {
+            for (sum, counter) in sums.iter_mut().zip(worker.iter()) {
+                *sum += counter.get();
+            }
+        }
+        let unmatched = sums.pop().unwrap_or(0);
+        (sums, unmatched)
+    }
+}
+
+/// The current table, shared by the control thread (which replaces it) and the workers
+/// (which pick it up between bursts).
+pub struct SharedRules {
+    generation: AtomicU64,
+    table: Mutex<Arc<RuleTable>>,
+}
+
+impl SharedRules {
+    pub fn new(table: RuleTable) -> SharedRules {
+        SharedRules { generation: AtomicU64::new(table.generation), table: Mutex::new(Arc::new(table)) }
+    }
+
+    /// Replaces the table; workers take it at their next burst. Returns its generation.
+    pub fn publish(&self, mut table: RuleTable) -> u64 {
+        let mut slot = self.table.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        table.generation = slot.generation + 1;
+        let generation = table.generation;
+        *slot = Arc::new(table);
+        // Release: a worker that sees the new number finds the new table behind the lock.
+        self.generation.store(generation, Ordering::Release);
+        generation
+    }
+
+    #[inline]
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    pub fn current(&self) -> Arc<RuleTable> {
+        self.table.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
+    }
+}
+
+/// Per-worker scratch space of the classified pipeline: nothing is allocated per frame.
+#[derive(Default)]
+pub struct Scratch {
+    pub offsets: Offsets,
+    pub key: PacketKey,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rules::{Keys, PortMatch, Protocol, Rule};
+
+    /// `n` ports named dut0, dut1, ...
+    fn names(n: usize) -> Vec<String> {
+        (0..n).map(|i| format!("dut{i}")).collect()
+    }
+
+    fn rule(line: usize, dst_port: Option<u16>, action: Action) -> Rule {
+        Rule {
+            line,
+            action_col: 20,
+            prio: 1,
+            protocol: Protocol::All,
+            keys: Keys { dst_port: dst_port.map(PortMatch::exact), ..Keys::default() },
+            action,
+        }
+    }
+
+    fn key(dst_port: u16) -> PacketKey {
+        PacketKey::ipv4_5tuple([10, 0, 0, 1], [10, 0, 0, 2], 17, 1000, dst_port)
+    }
+
+    #[test]
+    fn lookup_resolves_actions_and_counts_hits_per_rule() {
+        let set = RuleSet::new(vec![
+            rule(1, Some(53), Action::Drop),
+            rule(2, Some(80), Action::Fwd(1)),
+            rule(3, Some(81), Action::TtlDec),
+        ]);
+        let table = RuleTable::build(set, "r.rules", &names(2), 2, Disposition::Pass, ClassifierKind::Linear).unwrap();
+        assert_eq!(table.lookup(&key(53), 0), (Some(0), &RuleAction::to(Disposition::Drop)));
+        assert_eq!(table.lookup(&key(80), 1), (Some(1), &RuleAction::to(Disposition::Fwd(1))));
+        let (matched, action) = table.lookup(&key(81), 1);
+        assert_eq!((matched, action.rewrite.clone()), (Some(2), Some(Rewrite::TtlDec)));
+        assert_eq!(table.lookup(&key(9), 0), (None, &RuleAction::to(Disposition::Pass)));
+        table.lookup(&key(80), 0);
+        assert_eq!(table.hits(), (vec![1, 2, 1], 1));
+    }
+
+    #[test]
+    fn every_unrunnable_action_is_reported_with_its_position() {
+        let set = RuleSet::new(vec![
+            rule(3, None, Action::Fwd(2)),
+            rule(4, None, Action::Encap("vxlan".into())),
+            rule(5, None, Action::Drop),
+            rule(6, None, Action::Redirect("eth7".into())),
+        ]);
+        let errors = match RuleTable::build(set, "r.rules", &names(2), 1, Disposition::Pass, ClassifierKind::Fast) {
+            Err(errors) => errors,
+            Ok(_) => panic!("built a table with unrunnable actions"),
+        };
+        let text: Vec<String> = errors.iter().map(ToString::to_string).collect();
+        assert_eq!(text.len(), 3, "{text:?}");
+        assert!(text[0].starts_with("r.rules:3:20: fwd 2: this dataplane has 2 port(s)"), "{text:?}");
+        assert!(text[1].starts_with("r.rules:4:20: encap: give the outer addresses"), "{text:?}");
+        assert_eq!(
+            text[2],
+            "r.rules:6:20: mirred egress redirect dev eth7: no --port of this run is interface eth7 (its af_xdp ports: dut0, dut1)"
+        );
+    }
+
+    #[test]
+    fn mirred_redirect_goes_to_the_port_with_that_interface() {
+        let set = RuleSet::new(vec![rule(1, Some(80), Action::Redirect("dut1".into()))]);
+        let table = RuleTable::build(set, "r.rules", &names(2), 1, Disposition::Pass, ClassifierKind::Linear).unwrap();
+        assert_eq!(table.actions[0], RuleAction::to(Disposition::Fwd(1)));
+    }
+
+    #[test]
+    fn publish_bumps_the_generation_and_hands_over_the_new_table() {
+        let table = |action| {
+            let set = RuleSet::new(vec![rule(1, None, action)]);
+            RuleTable::build(set, "r", &names(1), 1, Disposition::Pass, ClassifierKind::Linear).unwrap()
+        };
+        let shared = SharedRules::new(table(Action::Drop));
+        let seen = shared.current();
+        assert_eq!((shared.generation(), seen.generation), (1, 1));
+        assert_eq!(shared.publish(table(Action::Pass)), 2);
+        assert_eq!(shared.generation(), 2);
+        let now = shared.current();
+        assert_eq!(now.lookup(&key(1), 0).1.disposition, Disposition::Pass);
+        // The old table stays usable by whoever still holds it.
+        assert_eq!(seen.lookup(&key(1), 0).1.disposition, Disposition::Drop);
+    }
+}

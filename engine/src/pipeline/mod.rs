@@ -1,0 +1,136 @@
+//! What a worker does to each frame between receive and transmit: walk its layers, apply the
+//! checksum policy, rewrite it if asked. A frame that fails any step is dropped and counted
+//! under the reason the step names, so every frame is accounted for.
+
+pub mod classify;
+pub mod key;
+#[cfg(test)]
+mod lco_tests;
+pub mod rewrite;
+
+use umem::{Frame, Umem};
+
+pub use classify::{Disposition, RuleAction, RuleTable, Scratch, SharedRules};
+pub use key::packet_key;
+pub use rewrite::Rewrite;
+
+use crate::stats::DropReason;
+use wire::checks::{self, OuterMode, ZeroPolicy};
+use wire::{walk_into, Offsets, WalkConfig};
+
+/// `--csum`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CsumMode {
+    /// Drop a frame with a bad checksum at any layer (counted per layer).
+    Verify,
+    /// Recompute every checksum present; the outer UDP one of a tunnel by LCO.
+    Fix,
+    /// Compute the inner checksums fully and the outer UDP one by LCO, also where it was 0.
+    Lco,
+    /// Leave checksums alone.
+    Off,
+}
+
+/// The per-frame processing of one worker (each worker has its own copy).
+#[derive(Clone, Debug)]
+pub struct Pipeline {
+    pub walk: WalkConfig,
+    pub csum: CsumMode,
+    pub zero: ZeroPolicy,
+    /// Applied after `verify` and before `fix`/`lco`, so what is verified is what arrived
+    /// and what is computed is what leaves.
+    pub rewrite: Option<Rewrite>,
+    /// The largest IP packet (bytes after the Ethernet header) an encapsulation may make;
+    /// a longer one is dropped as `mtu_exceeded`. `dataplane run` sets it to the smallest
+    /// MTU of its ports (see [`crate::run`]); [`DEFAULT_MTU`] otherwise.
+    pub mtu: usize,
+}
+
+/// The MTU of a port that has none of its own (pcap, mem): Ethernet's 1500 (RFC 894).
+pub const DEFAULT_MTU: usize = 1500;
+
+impl Default for Pipeline {
+    fn default() -> Self {
+        Pipeline {
+            walk: WalkConfig::default(),
+            csum: CsumMode::Off,
+            zero: ZeroPolicy::default(),
+            rewrite: None,
+            mtu: DEFAULT_MTU,
+        }
+    }
+}
+
+impl Pipeline {
+    fn computes(&self) -> bool {
+        matches!(self.csum, CsumMode::Fix | CsumMode::Lco)
+    }
+
+    /// Runs one frame through the pipeline. `offsets` is the worker's scratch space, so no
+    /// frame allocates. `Err` says why the frame must be dropped.
+    #[inline]
+    pub fn process(&self, umem: &Umem, frame: &mut Frame, offsets: &mut Offsets) -> Result<(), DropReason> {
+        self.ingress(umem.data(frame), offsets)?;
+        self.egress(umem, frame, offsets, None)
+    }
+
+    /// [`process`](Self::process) with a rule lookup between checking what arrived and
+    /// computing what leaves: the matching rule (or the default) says where the frame goes
+    /// and may rewrite it. The lookup is counted against `worker`'s hit counters.
+    #[inline]
+    pub fn process_classified(
+        &self,
+        umem: &Umem,
+        frame: &mut Frame,
+        scratch: &mut Scratch,
+        rules: &RuleTable,
+        worker: usize,
+    ) -> Result<Disposition, DropReason> {
+        self.ingress(umem.data(frame), &mut scratch.offsets)?;
+        packet_key(umem.data(frame), &scratch.offsets, &mut scratch.key);
+        let (matched, action) = rules.lookup(&scratch.key, worker);
+        if action.disposition == Disposition::Drop {
+            return Err(if matched.is_some() { DropReason::Rule } else { DropReason::NoMatch });
+        }
+        self.egress(umem, frame, &mut scratch.offsets, action.rewrite.as_ref())?;
+        Ok(action.disposition)
+    }
+
+    /// Walk, then `--csum verify`.
+    #[inline]
+    fn ingress(&self, data: &[u8], offsets: &mut Offsets) -> Result<(), DropReason> {
+        walk_into(data, &self.walk, offsets).map_err(|err| DropReason::Malformed(err.kind))?;
+        if self.csum == CsumMode::Verify {
+            let verdicts = checks::verdicts(data, offsets);
+            if let Some(layer) = checks::first_failure(data, offsets, &verdicts, &self.zero) {
+                return Err(DropReason::Csum(layer));
+            }
+        }
+        Ok(())
+    }
+
+    /// `--rewrite`, then a rule's rewrite, then `--csum fix|lco`.
+    #[inline]
+    fn egress(
+        &self,
+        umem: &Umem,
+        frame: &mut Frame,
+        offsets: &mut Offsets,
+        rule_rewrite: Option<&Rewrite>,
+    ) -> Result<(), DropReason> {
+        let mut rewrites = [self.rewrite.as_ref(), rule_rewrite].into_iter().flatten().peekable();
+        while let Some(rewrite) = rewrites.next() {
+            let layout_changed = rewrite.apply(umem, frame, offsets, &self.walk, &self.zero, self.mtu)?;
+            // Offsets are stale after encap/decap: walk again if anything still reads them.
+            if layout_changed && (self.computes() || rewrites.peek().is_some()) {
+                walk_into(umem.data(frame), &self.walk, offsets).map_err(|err| DropReason::Malformed(err.kind))?;
+            }
+        }
+        match self.csum {
+            CsumMode::Fix => checks::compute(umem.data_mut(frame), offsets, OuterMode::Fix, &self.zero),
+            CsumMode::Lco => checks::compute(umem.data_mut(frame), offsets, OuterMode::Lco, &self.zero),
+            CsumMode::Off | CsumMode::Verify => {}
+        }
+        Ok(())
+    }
+}

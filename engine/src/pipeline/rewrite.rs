@@ -1,0 +1,520 @@
+//! Rewriting actions: the per-packet work that makes "compute" real.
+//!
+//! * `ttl-dec`: the outermost IPv4 TTL or IPv6 hop limit minus one, the IPv4 header checksum
+//!   updated incrementally (RFC 1624 Eqn. 3); a frame whose TTL would reach 0 is dropped
+//!   (RFC 791; RFC 8200 §3). Frames without IP pass unchanged.
+//! * `decap`: removes the outer headers of a VXLAN, Geneve, GRE or IP-in-IP frame. Where the
+//!   tunnel carries an Ethernet frame, that frame is what remains; where it carries an IP
+//!   packet, the outer Ethernet addresses are kept in front of it.
+//! * `encap`: pushes Ethernet/IPv4-or-IPv6/UDP/VXLAN or Geneve, or Ethernet/IP/GRE, in front
+//!   of the frame. The outer UDP checksum (or GRE checksum) is computed by Local Checksum
+//!   Offload from the inner L4 checksum and the headers in between, without reading the
+//!   payload; or left zero where the tunnel allows it (VXLAN over IPv4, RFC 7348 §5).
+
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use umem::{Frame, Umem};
+
+use crate::stats::DropReason;
+use wire::checks::{self, OuterMode, ZeroPolicy};
+use wire::csum::{update_u16, Checksum};
+use wire::{
+    ethertype, ip_protocol, walk_into, EthernetRepr, GeneveRepr, GreRepr, Ipv4Repr, Ipv6Repr, L3Kind, Offsets, UdpRepr,
+    VxlanRepr, WalkConfig,
+};
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Rewrite {
+    TtlDec,
+    Decap,
+    Encap(Encap),
+}
+
+/// Which tunnel `encap` builds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EncapKind {
+    Vxlan,
+    Geneve,
+    Gre,
+}
+
+/// How the outer checksum of a new tunnel is made.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EncapCsum {
+    /// By LCO (GRE: with the C bit set).
+    Lco,
+    /// UDP checksum 0 (IPv4 only); GRE without the C bit.
+    Zero,
+}
+
+/// The outer headers `encap` pushes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Encap {
+    pub kind: EncapKind,
+    /// VXLAN/Geneve VNI (24 bits), GRE key (32 bits, sent when given).
+    pub vni: Option<u32>,
+    pub src_mac: [u8; 6],
+    pub dst_mac: [u8; 6],
+    pub src_ip: IpAddr,
+    pub dst_ip: IpAddr,
+    pub dst_port: u16,
+    pub ttl: u8,
+    pub csum: EncapCsum,
+}
+
+impl FromStr for Rewrite {
+    type Err = String;
+
+    /// `ttl-dec`, `decap`, or
+    /// `encap:vxlan|geneve|gre,src=IP,dst=IP[,vni=N][,smac=MAC][,dmac=MAC][,port=N][,ttl=N][,csum=lco|zero]`.
+    fn from_str(text: &str) -> Result<Rewrite, String> {
+        match text {
+            "ttl-dec" => return Ok(Rewrite::TtlDec),
+            "decap" => return Ok(Rewrite::Decap),
+            _ => {}
+        }
+        let Some(args) = text.strip_prefix("encap:") else {
+            return Err(format!("'{text}': expected ttl-dec, decap or encap:vxlan|geneve|gre,src=IP,dst=IP,..."));
+        };
+        let mut items = args.split(',');
+        let kind = match items.next() {
+            Some("vxlan") => EncapKind::Vxlan,
+            Some("geneve") => EncapKind::Geneve,
+            Some("gre") => EncapKind::Gre,
+            other => return Err(format!("encap: unknown tunnel {other:?}: expected vxlan, geneve or gre")),
+        };
+        let (mut src_ip, mut dst_ip) = (None, None);
+        let mut encap = Encap {
+            kind,
+            vni: None,
+            src_mac: [0x02, 0, 0, 0, 0, 0x10],
+            dst_mac: [0x02, 0, 0, 0, 0, 0x20],
+            src_ip: IpAddr::from([0, 0, 0, 0]),
+            dst_ip: IpAddr::from([0, 0, 0, 0]),
+            dst_port: match kind {
+                EncapKind::Vxlan => wire::udp_port::VXLAN,
+                EncapKind::Geneve => wire::udp_port::GENEVE,
+                EncapKind::Gre => 0,
+            },
+            ttl: 64,
+            csum: EncapCsum::Lco,
+        };
+        for item in items {
+            let (key, value) = item.split_once('=').ok_or_else(|| format!("encap: '{item}' should be key=value"))?;
+            let number = |max: u64| -> Result<u64, String> {
+                value
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n <= max)
+                    .ok_or_else(|| format!("encap: {key}={value} is not 0..={max}"))
+            };
+            match key {
+                "src" => src_ip = Some(value.parse::<IpAddr>().map_err(|e| format!("encap: src={value}: {e}"))?),
+                "dst" => dst_ip = Some(value.parse::<IpAddr>().map_err(|e| format!("encap: dst={value}: {e}"))?),
+                "vni" | "key" => {
+                    encap.vni = Some(number(if kind == EncapKind::Gre { u32::MAX.into() } else { 0xff_ffff })? as u32)
+                }
+                "smac" => encap.src_mac = wire::ethernet::parse_mac(value).map_err(|e| format!("encap: {e}"))?,
+                "dmac" => encap.dst_mac = wire::ethernet::parse_mac(value).map_err(|e| format!("encap: {e}"))?,
+                "port" => encap.dst_port = number(u16::MAX.into())? as u16,
+                "ttl" => encap.ttl = number(255)? as u8,
+                "csum" => {
+                    encap.csum = match value {
+                        "lco" => EncapCsum::Lco,
+                        "zero" => EncapCsum::Zero,
+                        _ => return Err(format!("encap: csum={value} should be lco or zero")),
+                    }
+                }
+                _ => {
+                    return Err(format!(
+                        "encap: unknown key '{key}' (known: src, dst, vni, smac, dmac, port, ttl, csum)"
+                    ))
+                }
+            }
+        }
+        let (Some(src), Some(dst)) = (src_ip, dst_ip) else {
+            return Err("encap: give the outer addresses, e.g. encap:vxlan,src=198.18.0.1,dst=198.18.0.2,vni=42".into());
+        };
+        if src.is_ipv4() != dst.is_ipv4() {
+            return Err("encap: src and dst must both be IPv4 or both IPv6".into());
+        }
+        if src.is_ipv6() && encap.csum == EncapCsum::Zero && kind != EncapKind::Gre {
+            return Err("encap: csum=zero is not allowed over IPv6 (RFC 8200 §8.1); use csum=lco".into());
+        }
+        if encap.vni.is_none() && kind != EncapKind::Gre {
+            encap.vni = Some(0);
+        }
+        (encap.src_ip, encap.dst_ip) = (src, dst);
+        Ok(Rewrite::Encap(encap))
+    }
+}
+
+impl Rewrite {
+    /// Applies the rewrite to a frame whose layers are in `offsets` (walked just before).
+    /// Returns whether the layout changed (the caller walks again before using `offsets`).
+    /// `mtu`: the largest IP packet (bytes after the outer Ethernet header) `encap` may
+    /// make; a longer one is `Err(MtuExceeded)` and the frame is left as it was. The outer
+    /// IPv4 header says DF (RFC 6864 §4.1) and tunnels are not fragmented here (RFC 7348
+    /// §4.3: VTEPs must not fragment VXLAN packets), so past the MTU the frame is dropped.
+    pub fn apply(
+        &self,
+        umem: &Umem,
+        frame: &mut Frame,
+        offsets: &mut Offsets,
+        walk: &WalkConfig,
+        policy: &ZeroPolicy,
+        mtu: usize,
+    ) -> Result<bool, DropReason> {
+        match self {
+            Rewrite::TtlDec => ttl_dec(umem.data_mut(frame), offsets).map(|()| false),
+            Rewrite::Decap => decap(umem, frame, offsets).map(|()| true),
+            Rewrite::Encap(encap) => encap_frame(encap, umem, frame, offsets, walk, policy, mtu).map(|()| true),
+        }
+    }
+
+    /// How many bytes `encap` adds in front of a frame (0 for the other rewrites): outer
+    /// Ethernet, IP, and UDP + VXLAN/Geneve or the GRE header with its optional fields.
+    pub fn overhead(&self) -> usize {
+        match self {
+            Rewrite::Encap(encap) => 14 + encap.l3_len() + encap.tunnel_len(),
+            Rewrite::TtlDec | Rewrite::Decap => 0,
+        }
+    }
+}
+
+impl Encap {
+    fn l3_len(&self) -> usize {
+        if self.src_ip.is_ipv6() {
+            40
+        } else {
+            20
+        }
+    }
+
+    fn tunnel_len(&self) -> usize {
+        match self.kind {
+            EncapKind::Vxlan | EncapKind::Geneve => 8 + 8,
+            EncapKind::Gre => {
+                4 + if self.csum == EncapCsum::Lco { 4 } else { 0 } + if self.vni.is_some() { 4 } else { 0 }
+            }
+        }
+    }
+}
+
+fn ttl_dec(data: &mut [u8], offsets: &Offsets) -> Result<(), DropReason> {
+    let Some(l3) = offsets.outer.l3 else { return Ok(()) };
+    match l3.kind {
+        L3Kind::Ipv4 => {
+            let (ttl_at, sum_at) = (l3.offset + 8, l3.offset + 10);
+            let ttl = data[ttl_at];
+            if ttl <= 1 {
+                return Err(DropReason::TtlExpired);
+            }
+            // TTL and protocol share one 16-bit word of the header.
+            let old_word = u16::from_be_bytes([ttl, data[ttl_at + 1]]);
+            let new_word = old_word - 0x0100;
+            let old_sum = Checksum::from_be_bytes([data[sum_at], data[sum_at + 1]]);
+            data[ttl_at] = ttl - 1;
+            data[sum_at..sum_at + 2].copy_from_slice(&update_u16(old_sum, old_word, new_word).to_be_bytes());
+        }
+        L3Kind::Ipv6 => {
+            let at = l3.offset + 7;
+            if data[at] <= 1 {
+                return Err(DropReason::TtlExpired);
+            }
+            data[at] -= 1;
+        }
+    }
+    Ok(())
+}
+
+fn decap(umem: &Umem, frame: &mut Frame, offsets: &Offsets) -> Result<(), DropReason> {
+    let (Some(tunnel), Some(inner)) = (offsets.tunnel, offsets.inner.as_ref()) else {
+        return Err(DropReason::NotApplicable);
+    };
+    let inner_end = match (inner.l2, inner.l3) {
+        (_, Some(l3)) => l3.end,
+        _ => tunnel.end,
+    };
+    if let Some(l2) = inner.l2 {
+        // The tunnel carries an Ethernet frame: it is the new frame.
+        frame.set_len(inner_end.min(frame.len()));
+        if !umem.adjust_head(frame, -(l2.offset as isize)) {
+            return Err(DropReason::NotApplicable);
+        }
+        return Ok(());
+    }
+    let Some(l3) = inner.l3 else { return Err(DropReason::NotApplicable) };
+    // An IP packet: keep the outer MAC addresses, retype, and drop everything between.
+    let data = umem.data_mut(frame);
+    let ether = if l3.kind == L3Kind::Ipv4 { ethertype::IPV4 } else { ethertype::IPV6 };
+    let header_start = l3.offset - 14;
+    data.copy_within(0..12, header_start);
+    data[header_start + 12..header_start + 14].copy_from_slice(&ether.to_be_bytes());
+    frame.set_len(inner_end.min(frame.len()));
+    if !umem.adjust_head(frame, -(header_start as isize)) {
+        return Err(DropReason::NotApplicable);
+    }
+    Ok(())
+}
+
+/// RFC 7348 §5 / RFC 8926 §3.3: the outer UDP source port comes from a hash of the inner
+/// flow, in the dynamic range, so the underlay's ECMP spreads tunnels the way it would
+/// spread their flows.
+fn entropy_port(data: &[u8], offsets: &Offsets) -> u16 {
+    let mut hash: u32 = 0x811c_9dc5;
+    let mut mix = |bytes: &[u8]| {
+        for &b in bytes {
+            hash = (hash ^ u32::from(b)).wrapping_mul(0x0100_0193);
+        }
+    };
+    if let Some(l3) = offsets.outer.l3 {
+        let len = l3.addr_len();
+        mix(data.get(l3.src_offset()..l3.src_offset() + 2 * len).unwrap_or(&[]));
+        mix(&[l3.protocol]);
+    }
+    if let Some(l4) = offsets.outer.l4 {
+        mix(data.get(l4.offset..l4.offset + 4).unwrap_or(&[]));
+    }
+    49152 | (hash as u16 & 0x3fff)
+}
+
+fn encap_frame(
+    encap: &Encap,
+    umem: &Umem,
+    frame: &mut Frame,
+    offsets: &mut Offsets,
+    walk: &WalkConfig,
+    policy: &ZeroPolicy,
+    mtu: usize,
+) -> Result<(), DropReason> {
+    // Ethernet padding of the inner frame is not part of it: carry only up to its IP end.
+    let inner_len = offsets.outer.l3.map_or(frame.len(), |l3| l3.end.min(frame.len()));
+    let ipv6 = encap.src_ip.is_ipv6();
+    let l3_len = encap.l3_len();
+    let gre_checksum = encap.csum == EncapCsum::Lco;
+    let tunnel_len = encap.tunnel_len();
+    // The outer IP packet: its header, the tunnel header, the inner frame. Checked before
+    // anything is changed, so a dropped frame is the frame that arrived.
+    if l3_len + tunnel_len + inner_len > mtu {
+        return Err(DropReason::MtuExceeded);
+    }
+    let source_port = entropy_port(umem.data(frame), offsets);
+    frame.set_len(inner_len);
+    let push = 14 + l3_len + tunnel_len;
+    if !umem.adjust_head(frame, push as isize) {
+        return Err(DropReason::NoRoom);
+    }
+    let data = umem.data_mut(frame);
+    let ether = if ipv6 { ethertype::IPV6 } else { ethertype::IPV4 };
+    let at = EthernetRepr { dst_addr: encap.dst_mac, src_addr: encap.src_mac, ethertype: ether }
+        .emit(data)
+        .map_err(|_| DropReason::NoRoom)?;
+    let protocol = if encap.kind == EncapKind::Gre { ip_protocol::GRE } else { ip_protocol::UDP };
+    let l3_payload = tunnel_len + inner_len;
+    let emitted = match (encap.src_ip, encap.dst_ip) {
+        (IpAddr::V4(src), IpAddr::V4(dst)) => Ipv4Repr {
+            src_addr: src,
+            dst_addr: dst,
+            protocol,
+            ttl: encap.ttl,
+            tos: 0,
+            // RFC 6864 §4.1: the ID of an atomic datagram (DF set, never fragmented) has no meaning.
+            ident: 0,
+            dont_fragment: true,
+            more_fragments: false,
+            fragment_offset: 0,
+            payload_len: l3_payload,
+        }
+        .emit(&mut data[at..]),
+        (IpAddr::V6(src), IpAddr::V6(dst)) => Ipv6Repr {
+            src_addr: src,
+            dst_addr: dst,
+            next_header: protocol,
+            hop_limit: encap.ttl,
+            traffic_class: 0,
+            flow_label: 0,
+            payload_len: l3_payload,
+        }
+        .emit(&mut data[at..]),
+        _ => unreachable!("parse() requires both addresses of one family"),
+    };
+    let at = at + emitted.map_err(|_| DropReason::NoRoom)?;
+    let written = match encap.kind {
+        EncapKind::Vxlan | EncapKind::Geneve => {
+            let at_tunnel = at
+                + UdpRepr { src_port: source_port, dst_port: encap.dst_port, payload_len: tunnel_len - 8 + inner_len }
+                    .emit(&mut data[at..])
+                    .map_err(|_| DropReason::NoRoom)?;
+            let vni = encap.vni.unwrap_or(0);
+            if encap.kind == EncapKind::Vxlan {
+                VxlanRepr { vni }.emit(&mut data[at_tunnel..])
+            } else {
+                let options = &[];
+                GeneveRepr { oam: false, critical: false, protocol_type: ethertype::TRANSPARENT_ETHERNET, vni, options }
+                    .emit(&mut data[at_tunnel..])
+            }
+        }
+        EncapKind::Gre => GreRepr {
+            protocol_type: ethertype::TRANSPARENT_ETHERNET,
+            checksum_present: gre_checksum,
+            key: encap.vni,
+            sequence: None,
+        }
+        .emit(&mut data[at..]),
+    };
+    written.map_err(|_| DropReason::NoRoom)?;
+
+    // The outer checksums, by LCO from the inner frame as it is.
+    walk_into(data, walk, offsets).map_err(|e| DropReason::Malformed(e.kind))?;
+    let inner_segment = offsets.inner.as_ref().and_then(|inner| checks::trusted_segment_sum(data, inner));
+    let mode = if encap.csum == EncapCsum::Zero { OuterMode::Fix } else { OuterMode::Lco };
+    checks::compute_outer(data, offsets, mode, policy, inner_segment);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use traffic::template::UdpTemplate;
+    use umem::UmemConfig;
+    use wire::checks::{verdicts, CsumLayer, Status};
+    use wire::walk;
+
+    fn frame_in_umem(bytes: &[u8]) -> (Umem, Frame) {
+        let (umem, mut frames) = Umem::create(&UmemConfig { frame_count: 2, ..Default::default() }).unwrap();
+        let mut frame = frames.pop().unwrap();
+        assert!(umem.write(&mut frame, bytes));
+        (umem, frame)
+    }
+
+    fn apply(rewrite: &str, bytes: &[u8]) -> Result<Vec<u8>, DropReason> {
+        let (umem, mut frame) = frame_in_umem(bytes);
+        let config = WalkConfig::default();
+        let mut offsets = walk(umem.data(&frame), &config).unwrap();
+        let rewrite: Rewrite = rewrite.parse().unwrap();
+        rewrite.apply(&umem, &mut frame, &mut offsets, &config, &ZeroPolicy::default(), 9000)?;
+        Ok(umem.data(&frame).to_vec())
+    }
+
+    #[test]
+    fn encap_past_the_mtu_is_dropped_and_the_frame_left_alone() {
+        for (spec, overhead) in [
+            ("encap:vxlan,src=198.18.0.1,dst=198.18.0.2", 50),
+            ("encap:geneve,src=2001:db8::1,dst=2001:db8::2", 70),
+            ("encap:gre,src=198.18.0.1,dst=198.18.0.2,key=5", 46),
+            ("encap:gre,src=198.18.0.1,dst=198.18.0.2,csum=zero", 38),
+        ] {
+            let rewrite: Rewrite = spec.parse().unwrap();
+            assert_eq!(rewrite.overhead(), overhead, "{spec}");
+            // A frame whose encapsulated IP packet is exactly the MTU fits; one byte more does not.
+            let fits = UdpTemplate { size: 1514 - overhead, ..Default::default() }.build();
+            let (umem, mut frame) = frame_in_umem(&fits);
+            let config = WalkConfig::default();
+            let mut offsets = walk(umem.data(&frame), &config).unwrap();
+            let zero = ZeroPolicy::default();
+            assert_eq!(rewrite.apply(&umem, &mut frame, &mut offsets, &config, &zero, 1500), Ok(true), "{spec}");
+            assert_eq!(frame.len(), 1514, "{spec}");
+            let over = UdpTemplate { size: 1514 - overhead + 1, ..Default::default() }.build();
+            let (umem, mut frame) = frame_in_umem(&over);
+            let mut offsets = walk(umem.data(&frame), &config).unwrap();
+            let result = rewrite.apply(&umem, &mut frame, &mut offsets, &config, &zero, 1500);
+            assert_eq!(result, Err(DropReason::MtuExceeded), "{spec}");
+            assert_eq!(umem.data(&frame), &over[..], "{spec}: a dropped frame is changed");
+        }
+        // Ethernet padding is not carried, so it does not count against the MTU.
+        let mut padded = UdpTemplate { size: 1464, ..Default::default() }.build();
+        padded.extend_from_slice(&[0; 20]);
+        let (umem, mut frame) = frame_in_umem(&padded);
+        let config = WalkConfig::default();
+        let mut offsets = walk(umem.data(&frame), &config).unwrap();
+        let vxlan: Rewrite = "encap:vxlan,src=198.18.0.1,dst=198.18.0.2".parse().unwrap();
+        assert_eq!(vxlan.apply(&umem, &mut frame, &mut offsets, &config, &ZeroPolicy::default(), 1500), Ok(true));
+    }
+
+    fn all_good(bytes: &[u8]) -> Vec<(&'static str, &'static str)> {
+        let offsets = walk(bytes, &WalkConfig::default()).unwrap();
+        let v = verdicts(bytes, &offsets);
+        CsumLayer::ALL.iter().map(|l| (l.name(), v.get(*l).name())).collect()
+    }
+
+    #[test]
+    fn ttl_dec_updates_the_header_checksum_incrementally() {
+        let original = UdpTemplate::default().build();
+        let out = apply("ttl-dec", &original).unwrap();
+        assert_eq!(out[22], 63);
+        let offsets = walk(&out, &WalkConfig::default()).unwrap();
+        assert_eq!(verdicts(&out, &offsets).get(CsumLayer::OuterL3), Status::Good);
+        let mut frame = original.clone();
+        frame[22] = 1;
+        wire::Ipv4Packet::new_checked(&mut frame[14..]).unwrap().fill_checksum();
+        assert_eq!(apply("ttl-dec", &frame), Err(DropReason::TtlExpired));
+    }
+
+    #[test]
+    fn vxlan_encap_then_decap_gives_back_the_frame() {
+        let original = UdpTemplate { size: 111, ..Default::default() }.build();
+        let encapped = apply("encap:vxlan,src=198.18.0.1,dst=198.18.0.2,vni=42", &original).unwrap();
+        assert_eq!(encapped.len(), original.len() + 50);
+        let offsets = walk(&encapped, &WalkConfig::default()).unwrap();
+        let layers: Vec<&str> = offsets.layers.names().collect();
+        assert_eq!(layers, ["eth", "ipv4", "udp", "vxlan", "eth", "ipv4", "udp"]);
+        assert_eq!(offsets.tunnel.unwrap().vni, Some(42));
+        assert!(all_good(&encapped).iter().all(|(_, s)| *s == "good" || *s == "absent"), "{:?}", all_good(&encapped));
+        assert_eq!(apply("decap", &encapped).unwrap(), original);
+    }
+
+    #[test]
+    fn every_tunnel_kind_gets_correct_outer_checksums() {
+        let original = UdpTemplate { size: 200, ..Default::default() }.build();
+        for spec in [
+            "encap:vxlan,src=198.18.0.1,dst=198.18.0.2",
+            "encap:vxlan,src=2001:db8::1,dst=2001:db8::2,vni=7",
+            "encap:geneve,src=198.18.0.1,dst=198.18.0.2,vni=9",
+            "encap:geneve,src=2001:db8::1,dst=2001:db8::2",
+            "encap:gre,src=198.18.0.1,dst=198.18.0.2,key=5",
+            "encap:gre,src=2001:db8::1,dst=2001:db8::2",
+        ] {
+            let out = apply(spec, &original).unwrap();
+            let statuses = all_good(&out);
+            assert!(statuses.iter().all(|(_, s)| *s == "good" || *s == "absent"), "{spec}: {statuses:?}");
+            let offsets = walk(&out, &WalkConfig::default()).unwrap();
+            assert!(offsets.tunnel.is_some(), "{spec}");
+            assert_eq!(apply("decap", &out).unwrap(), original, "{spec}");
+        }
+    }
+
+    #[test]
+    fn csum_zero_leaves_the_outer_udp_checksum_out() {
+        let original = UdpTemplate::default().build();
+        let out = apply("encap:vxlan,src=198.18.0.1,dst=198.18.0.2,csum=zero", &original).unwrap();
+        assert_eq!(&out[40..42], &[0, 0]);
+        let offsets = walk(&out, &WalkConfig::default()).unwrap();
+        assert_eq!(verdicts(&out, &offsets).get(CsumLayer::OuterL4), Status::Zero);
+        let gre = apply("encap:gre,src=198.18.0.1,dst=198.18.0.2,csum=zero", &original).unwrap();
+        let offsets = walk(&gre, &WalkConfig::default()).unwrap();
+        assert!(offsets.tunnel.unwrap().gre_checksum_offset.is_none());
+    }
+
+    #[test]
+    fn decap_of_a_plain_frame_is_not_applicable() {
+        assert_eq!(apply("decap", &UdpTemplate::default().build()), Err(DropReason::NotApplicable));
+    }
+
+    #[test]
+    fn bad_specs_say_what_is_wrong() {
+        for (spec, expected) in [
+            ("encap", "expected ttl-dec"),
+            ("encap:ipip,src=1.1.1.1,dst=2.2.2.2", "unknown tunnel"),
+            ("encap:vxlan", "give the outer addresses"),
+            ("encap:vxlan,src=1.1.1.1,dst=2001:db8::1", "must both be IPv4 or both IPv6"),
+            ("encap:vxlan,src=2001:db8::1,dst=2001:db8::2,csum=zero", "not allowed over IPv6"),
+            ("encap:vxlan,src=1.1.1.1,dst=2.2.2.2,vni=16777216", "vni=16777216"),
+            ("encap:vxlan,src=1.1.1.1,dst=2.2.2.2,color=red", "unknown key"),
+        ] {
+            let err = spec.parse::<Rewrite>().unwrap_err();
+            assert!(err.contains(expected), "{spec}: {err}");
+        }
+    }
+}

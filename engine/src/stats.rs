@@ -1,0 +1,331 @@
+//! Per-worker counters: each worker writes only its own (plain relaxed stores, no locked
+//! instructions, each block on its own cache lines); the control thread reads and sums.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crossbeam::utils::CachePadded;
+
+use wire::checks::CsumLayer;
+use wire::ErrorKind;
+
+/// Why a frame was dropped. Every frame a worker receives is sent or dropped for one of
+/// these reasons.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DropReason {
+    /// `--action drop`.
+    Action,
+    /// A rule's `action drop`.
+    Rule,
+    /// No rule matched and `--default drop`.
+    NoMatch,
+    /// The transmit ring had no room.
+    TxFull,
+    /// Shorter than an Ethernet header.
+    Runt,
+    /// Forwarding had to copy to another UMEM and that UMEM had no free frame.
+    NoFrame,
+    /// The walker could not parse the frame to its end.
+    Malformed(ErrorKind),
+    /// `--csum verify`: this layer's checksum is wrong (or a forbidden zero).
+    Csum(CsumLayer),
+    /// `ttl-dec` on a TTL or hop limit of 0 or 1 (RFC 791, RFC 8200 §3).
+    TtlExpired,
+    /// A rewrite (encapsulation) needed more room than the frame has.
+    NoRoom,
+    /// A rewrite does not apply to this frame (e.g. decapsulating a frame with no tunnel).
+    NotApplicable,
+    /// A rule forwards to a port this worker has no queue of.
+    NoRoute,
+    /// An encapsulation would make the IP packet longer than the MTU
+    /// ([`crate::pipeline::Pipeline::mtu`]); it is not fragmented (the outer header says DF).
+    MtuExceeded,
+    /// The kernel's rx descriptor was refused (outside the UMEM, across a chunk, a bad
+    /// length, or a chunk user space already held): counted as received, never read.
+    BadDesc,
+}
+
+const FIXED_REASONS: [DropReason; 6] = [
+    DropReason::Action,
+    DropReason::Rule,
+    DropReason::NoMatch,
+    DropReason::TxFull,
+    DropReason::Runt,
+    DropReason::NoFrame,
+];
+const TAIL_REASONS: [DropReason; 6] = [
+    DropReason::TtlExpired,
+    DropReason::NoRoom,
+    DropReason::NotApplicable,
+    DropReason::NoRoute,
+    DropReason::MtuExceeded,
+    DropReason::BadDesc,
+];
+
+impl DropReason {
+    pub const COUNT: usize = FIXED_REASONS.len() + ErrorKind::ALL.len() + CsumLayer::ALL.len() + TAIL_REASONS.len();
+
+    /// Every reason, in counter order.
+    pub fn all() -> impl Iterator<Item = DropReason> {
+        FIXED_REASONS
+            .into_iter()
+            .chain(ErrorKind::ALL.into_iter().map(DropReason::Malformed))
+            .chain(CsumLayer::ALL.into_iter().map(DropReason::Csum))
+            .chain(TAIL_REASONS)
+    }
+
+    /// The counter slot.
+    #[inline]
+    pub fn index(self) -> usize {
+        const MALFORMED: usize = FIXED_REASONS.len();
+        const CSUM: usize = MALFORMED + ErrorKind::ALL.len();
+        const TAIL: usize = CSUM + CsumLayer::ALL.len();
+        match self {
+            DropReason::Action => 0,
+            DropReason::Rule => 1,
+            DropReason::NoMatch => 2,
+            DropReason::TxFull => 3,
+            DropReason::Runt => 4,
+            DropReason::NoFrame => 5,
+            DropReason::Malformed(kind) => MALFORMED + kind as usize,
+            DropReason::Csum(layer) => CSUM + layer as usize,
+            DropReason::TtlExpired => TAIL,
+            DropReason::NoRoom => TAIL + 1,
+            DropReason::NotApplicable => TAIL + 2,
+            DropReason::NoRoute => TAIL + 3,
+            DropReason::MtuExceeded => TAIL + 4,
+            DropReason::BadDesc => TAIL + 5,
+        }
+    }
+
+    /// The counter's name in stats: `action`, `malformed_truncated`, `csum_inner_l4`, ...
+    pub fn name(self) -> String {
+        match self {
+            DropReason::Action => "action".into(),
+            DropReason::Rule => "rule".into(),
+            DropReason::NoMatch => "no_match".into(),
+            DropReason::TxFull => "tx_full".into(),
+            DropReason::Runt => "runt".into(),
+            DropReason::NoFrame => "no_frame".into(),
+            DropReason::Malformed(kind) => format!("malformed_{}", kind.name()),
+            DropReason::Csum(layer) => format!("csum_{}", layer.name()),
+            DropReason::TtlExpired => "ttl_expired".into(),
+            DropReason::NoRoom => "no_room".into(),
+            DropReason::NotApplicable => "not_applicable".into(),
+            DropReason::NoRoute => "no_route".into(),
+            DropReason::MtuExceeded => "mtu_exceeded".into(),
+            DropReason::BadDesc => "bad_desc".into(),
+        }
+    }
+}
+
+/// A counter with one writer.
+#[derive(Debug, Default)]
+pub struct Counter(AtomicU64);
+
+impl Counter {
+    /// Adds `n`. Only the owning worker calls this, so a load and a store suffice: no
+    /// read-modify-write instruction, no contention.
+    #[inline]
+    pub fn add(&self, n: u64) {
+        self.0.store(self.0.load(Ordering::Relaxed) + n, Ordering::Relaxed);
+    }
+
+    #[inline]
+    pub fn get(&self) -> u64 {
+        self.0.load(Ordering::Relaxed)
+    }
+}
+
+/// Counters of one (worker, port queue).
+#[derive(Debug, Default)]
+pub struct QueueCounters {
+    pub rx_packets: Counter,
+    pub rx_bytes: Counter,
+    pub tx_packets: Counter,
+    pub tx_bytes: Counter,
+    /// Refused rx descriptors (also in `rx_packets` and the `bad_desc` drop reason).
+    pub bad_desc: Counter,
+    /// Refused completion-ring addresses (each a sent frame that did not come back).
+    pub bad_completion: Counter,
+}
+
+/// Where a worker's frames were when it stopped: every one of its UMEMs' frames is free
+/// (back in its pool), lent to the kernel to receive into (the fill ring, kept until the
+/// socket closes), or still sending. Anything else is lost.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct FrameReport {
+    pub total: u64,
+    pub free: u64,
+    pub rx_lent: u64,
+    pub tx_pending: u64,
+}
+
+impl FrameReport {
+    /// Frames in none of the places above (a leak, or frames a bad descriptor replaced).
+    pub fn lost(&self) -> i64 {
+        self.total as i64 - (self.free + self.rx_lent + self.tx_pending) as i64
+    }
+}
+
+/// How a worker spends its polls: all of them, and those that received something.
+#[derive(Debug, Default)]
+pub struct BusyCounters {
+    /// Every poll of the worker's queues (updated every 1024 empty polls and at exit).
+    pub polls: Counter,
+    /// Polls that received at least one frame.
+    pub busy_polls: Counter,
+    /// Frames those polls received.
+    pub busy_frames: Counter,
+    /// Wall time inside those polls (receive, process, transmit), in ns.
+    pub busy_ns: Counter,
+}
+
+/// Everything one worker counts.
+#[derive(Debug)]
+pub struct WorkerStats {
+    pub core: Option<usize>,
+    /// Indexed like the worker's port queues.
+    pub queues: Vec<CachePadded<QueueCounters>>,
+    /// Global port number of each queue.
+    pub queue_ports: Vec<usize>,
+    pub drops: CachePadded<[Counter; DropReason::COUNT]>,
+    pub busy: CachePadded<BusyCounters>,
+    /// Set once, when the worker has stopped and handed its frames back.
+    pub frames_at_exit: std::sync::OnceLock<FrameReport>,
+}
+
+impl WorkerStats {
+    pub fn new(core: Option<usize>, queue_ports: Vec<usize>) -> WorkerStats {
+        WorkerStats {
+            core,
+            queues: queue_ports.iter().map(|_| CachePadded::new(QueueCounters::default())).collect(),
+            queue_ports,
+            drops: CachePadded::new(Default::default()),
+            busy: CachePadded::new(BusyCounters::default()),
+            frames_at_exit: std::sync::OnceLock::new(),
+        }
+    }
+
+    #[inline]
+    pub fn count_drop(&self, reason: DropReason, n: u64) {
+        self.drops[reason.index()].add(n);
+    }
+}
+
+/// A summed reading of every worker, taken by the control thread.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Snapshot {
+    pub ports: Vec<PortTotals>,
+    pub workers: Vec<WorkerTotals>,
+    pub drops: [u64; DropReason::COUNT],
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PortTotals {
+    pub rx_packets: u64,
+    pub rx_bytes: u64,
+    pub tx_packets: u64,
+    pub tx_bytes: u64,
+    pub bad_desc: u64,
+    pub bad_completion: u64,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct WorkerTotals {
+    pub core: Option<usize>,
+    pub rx_packets: u64,
+    pub tx_packets: u64,
+    pub drops: [u64; DropReason::COUNT],
+    pub polls: u64,
+    pub busy_polls: u64,
+    pub busy_frames: u64,
+    pub busy_ns: u64,
+    /// `None` while the worker runs.
+    pub frames_at_exit: Option<FrameReport>,
+}
+
+impl Snapshot {
+    pub fn take(workers: &[std::sync::Arc<WorkerStats>], port_count: usize) -> Snapshot {
+        let mut snap = Snapshot { ports: vec![PortTotals::default(); port_count], ..Default::default() };
+        for worker in workers {
+            let mut totals = WorkerTotals {
+                core: worker.core,
+                polls: worker.busy.polls.get(),
+                busy_polls: worker.busy.busy_polls.get(),
+                busy_frames: worker.busy.busy_frames.get(),
+                busy_ns: worker.busy.busy_ns.get(),
+                frames_at_exit: worker.frames_at_exit.get().copied(),
+                ..Default::default()
+            };
+            for (queue, &port) in worker.queues.iter().zip(&worker.queue_ports) {
+                let p = &mut snap.ports[port];
+                p.rx_packets += queue.rx_packets.get();
+                p.rx_bytes += queue.rx_bytes.get();
+                p.tx_packets += queue.tx_packets.get();
+                p.tx_bytes += queue.tx_bytes.get();
+                p.bad_desc += queue.bad_desc.get();
+                p.bad_completion += queue.bad_completion.get();
+                totals.rx_packets += queue.rx_packets.get();
+                totals.tx_packets += queue.tx_packets.get();
+            }
+            for (slot, counter) in worker.drops.iter().enumerate() {
+                totals.drops[slot] = counter.get();
+                snap.drops[slot] += counter.get();
+            }
+            snap.workers.push(totals);
+        }
+        snap
+    }
+
+    pub fn rx(&self) -> u64 {
+        self.ports.iter().map(|p| p.rx_packets).sum()
+    }
+
+    pub fn tx(&self) -> u64 {
+        self.ports.iter().map(|p| p.tx_packets).sum()
+    }
+
+    pub fn dropped(&self) -> u64 {
+        self.drops.iter().sum()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    #[test]
+    fn snapshot_sums_workers_per_port() {
+        let a = Arc::new(WorkerStats::new(Some(0), vec![0, 1]));
+        let b = Arc::new(WorkerStats::new(Some(1), vec![0, 1]));
+        a.queues[0].rx_packets.add(10);
+        b.queues[0].rx_packets.add(5);
+        a.queues[1].tx_packets.add(9);
+        a.count_drop(DropReason::TxFull, 1);
+        b.count_drop(DropReason::Action, 5);
+        let snap = Snapshot::take(&[a, b], 2);
+        assert_eq!(snap.ports[0].rx_packets, 15);
+        assert_eq!(snap.ports[1].tx_packets, 9);
+        assert_eq!((snap.rx(), snap.tx(), snap.dropped()), (15, 9, 6));
+        assert_eq!(snap.workers[1].drops[DropReason::Action.index()], 5);
+        assert_eq!(snap.drops[DropReason::TxFull.index()], 1);
+    }
+
+    #[test]
+    fn every_drop_reason_has_its_own_slot_and_name() {
+        let reasons: Vec<DropReason> = DropReason::all().collect();
+        assert_eq!(reasons.len(), DropReason::COUNT);
+        for (slot, reason) in reasons.iter().enumerate() {
+            assert_eq!(reason.index(), slot, "{reason:?}");
+        }
+        let mut names: Vec<String> = reasons.iter().map(|r| r.name()).collect();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), DropReason::COUNT);
+        assert!(names.contains(&"malformed_bad_ihl".to_string()));
+        assert!(names.contains(&"csum_inner_l4".to_string()));
+        assert!(names.contains(&"mtu_exceeded".to_string()));
+        assert!(names.contains(&"bad_desc".to_string()));
+    }
+}

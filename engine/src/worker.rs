@@ -1,0 +1,552 @@
+//! A poll-mode worker: one thread, pinned to one core, running its port queues to
+//! completion in bursts. No allocation, no locks, no system calls but the AF_XDP wakeups
+//! inside the ports.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use pmd::{Port, Umems, BURST};
+use umem::Frame;
+
+use crate::pipeline::{Disposition, Pipeline, RuleTable, Scratch, SharedRules};
+use crate::stats::{DropReason, FrameReport, WorkerStats};
+use wire::Offsets;
+
+/// The environment variable of the test-only fault injection: `DATAPLANE_TEST_PANIC_WORKER=N`
+/// makes worker N panic right after its first burst of frames, so tests can check that a
+/// dying worker stops `run` with an error and detaches everything. Not a flag, so it stays
+/// out of `--help`; nothing but tests sets it.
+pub const PANIC_WORKER_ENV: &str = "DATAPLANE_TEST_PANIC_WORKER";
+
+/// What a worker does after a poll that found nothing (`run --idle`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum IdlePolicy {
+    /// Poll again at once (DPDK's way): lowest latency, the core stays 100 % busy.
+    #[default]
+    Busy,
+    /// Sleep this long, giving the core away: for a worker that shares its core with the
+    /// kernel's receive work (a veth's threaded NAPI), which fills the rx ring meanwhile.
+    Sleep(std::time::Duration),
+}
+
+/// What the worker does with every frame it receives.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Count and free (DPDK testpmd's `rxonly`).
+    Drop,
+    /// Swap the Ethernet addresses and send back out of the same port (`macswap`).
+    Reflect,
+    /// Send out of the paired port unchanged (`io` forwarding, port 0 <-> port 1).
+    Fwd,
+}
+
+/// One port queue a worker polls, and where its frames go.
+pub struct PortQueue {
+    pub port: Box<dyn Port>,
+    /// The worker UMEM (and pool) this queue's frames live in.
+    pub slot: usize,
+    /// Index (in the worker's queues) of the queue `Fwd` transmits on.
+    pub fwd_to: usize,
+}
+
+pub struct Worker {
+    pub queues: Vec<PortQueue>,
+    pub umems: Umems,
+    pub action: Action,
+    pub stats: Arc<WorkerStats>,
+    /// `None`: raw io forwarding (no parsing), for benchmarks of the I/O path alone.
+    pub pipeline: Option<Pipeline>,
+    /// With `--rules`: the classified path, frame by frame.
+    rules: Option<WorkerRules>,
+    burst: Vec<Frame>,
+    copies: Vec<Frame>,
+    offsets: Offsets,
+    idle: IdlePolicy,
+    /// Test-only fault injection (see [`crate::worker::PANIC_WORKER_ENV`]).
+    panic_after_first_burst: bool,
+}
+
+/// A worker's hold on the rule table, and where classified frames go.
+struct WorkerRules {
+    shared: Arc<SharedRules>,
+    table: Arc<RuleTable>,
+    /// This worker's number (its hit counters in the table).
+    worker: usize,
+    /// For `fwd N`: the queue (index in `queues`) of port N this worker transmits on.
+    port_queue: Vec<Option<usize>>,
+    scratch: Scratch,
+    /// Per queue: the frames of this burst that leave through it.
+    out: Vec<Vec<Frame>>,
+}
+
+impl Worker {
+    pub fn new(
+        queues: Vec<PortQueue>,
+        umems: Umems,
+        action: Action,
+        pipeline: Option<Pipeline>,
+        stats: Arc<WorkerStats>,
+    ) -> Worker {
+        Worker {
+            queues,
+            umems,
+            action,
+            stats,
+            pipeline,
+            rules: None,
+            burst: Vec::with_capacity(BURST),
+            copies: Vec::with_capacity(BURST),
+            offsets: Offsets::default(),
+            idle: IdlePolicy::Busy,
+            panic_after_first_burst: false,
+        }
+    }
+
+    /// Test-only: panic right after the first burst of frames (how tests make a worker die;
+    /// `run` sets it from [`crate::worker::PANIC_WORKER_ENV`]).
+    pub fn panic_after_first_burst(mut self) -> Worker {
+        self.panic_after_first_burst = true;
+        self
+    }
+
+    /// How the worker waits when a poll finds nothing.
+    pub fn with_idle(mut self, idle: IdlePolicy) -> Worker {
+        self.idle = idle;
+        self
+    }
+
+    /// Classifies every frame against the shared rule table. `worker` is this worker's
+    /// number among the table's hit counters; `queue_ports[i]` is the port of queue i.
+    pub fn with_rules(mut self, shared: Arc<SharedRules>, worker: usize) -> Worker {
+        let ports = self.stats.queue_ports.iter().copied().max().map_or(0, |p| p + 1);
+        let mut port_queue = vec![None; ports];
+        for (queue, &port) in self.stats.queue_ports.iter().enumerate() {
+            port_queue[port].get_or_insert(queue);
+        }
+        let out = self.queues.iter().map(|_| Vec::with_capacity(BURST)).collect();
+        let table = shared.current();
+        // Classifying needs the walk: a worker without a pipeline gets the default one.
+        self.pipeline.get_or_insert_with(Pipeline::default);
+        self.rules = Some(WorkerRules { shared, table, worker, port_queue, scratch: Scratch::default(), out });
+        self
+    }
+
+    /// Polls until `stop` is set, or until every queue's input is exhausted (capture files)
+    /// and everything sent has left; then hands every frame back.
+    pub fn run(mut self, stop: &AtomicBool) {
+        if let Some(core) = self.stats.core {
+            if !core_affinity::set_for_current(core_affinity::CoreId { id: core }) {
+                eprintln!("worker: could not pin to core {core}; running unpinned");
+            }
+        }
+        if let IdlePolicy::Sleep(_) = self.idle {
+            // Sleeps of some microseconds: the default 50 µs timer slack would double them.
+            pmd::sched::set_timer_slack_ns(1_000);
+        }
+        // Busy-poll accounting (VPP's vectors per call and clocks per packet): the time of
+        // polls that found work, and how many there were.
+        let stats = self.stats.clone();
+        let busy = &stats.busy;
+        let mut polls = 0u64;
+        while !stop.load(Ordering::Relaxed) {
+            let start = std::time::Instant::now();
+            let received = self.poll_once();
+            polls += 1;
+            if polls >= 1024 {
+                busy.polls.add(polls);
+                polls = 0;
+                // Under steady traffic the idle path below never runs: collect here too.
+                self.collect_bad_descs();
+            }
+            if received > 0 {
+                if self.panic_after_first_burst {
+                    panic!("injected by {} after a burst of {received} frame(s)", crate::worker::PANIC_WORKER_ENV);
+                }
+                busy.busy_ns.add(start.elapsed().as_nanos() as u64);
+                busy.busy_polls.add(1);
+                busy.busy_frames.add(received as u64);
+                continue;
+            }
+            self.idle();
+            if self.finished() {
+                break;
+            }
+            match self.idle {
+                IdlePolicy::Busy => std::hint::spin_loop(),
+                IdlePolicy::Sleep(pause) => std::thread::sleep(pause),
+            }
+        }
+        busy.polls.add(polls);
+        self.finish();
+    }
+
+    /// One pass over every queue: receive a burst, act on it. Returns the frames received.
+    #[inline]
+    pub fn poll_once(&mut self) -> usize {
+        let mut received = 0;
+        for index in 0..self.queues.len() {
+            let slot = self.queues[index].slot;
+            let pool = &mut self.umems.slots[slot].pool;
+            let n = self.queues[index].port.rx_burst(pool, &mut self.burst, BURST);
+            if n == 0 {
+                continue;
+            }
+            received += n;
+            let counters = &self.stats.queues[index];
+            counters.rx_packets.add(n as u64);
+            counters.rx_bytes.add(self.burst.iter().map(|f| f.len() as u64).sum());
+            if self.rules.is_some() {
+                self.classify_burst(index);
+                continue;
+            }
+            if self.pipeline.is_some() {
+                self.run_pipeline(slot);
+                if self.burst.is_empty() {
+                    continue;
+                }
+            }
+            let pool = &mut self.umems.slots[slot].pool;
+            let n = self.burst.len();
+            match self.action {
+                Action::Drop => {
+                    pool.put_all(&mut self.burst);
+                    self.stats.count_drop(DropReason::Action, n as u64);
+                }
+                Action::Reflect => {
+                    self.swap_macs(slot);
+                    self.transmit(index, index);
+                }
+                Action::Fwd => {
+                    let to = self.queues[index].fwd_to;
+                    self.transmit(index, to);
+                }
+            }
+        }
+        received
+    }
+
+    /// The classified path: each frame goes where its rule says. A new rule table is taken
+    /// here, between bursts, so one burst never sees two tables.
+    fn classify_burst(&mut self, index: usize) {
+        // Held apart from `self` for the burst, so transmitting (which borrows `self`) can
+        // take the per-queue vectors without re-borrowing; put back at the end.
+        let (Some(mut rules), Some(pipeline)) = (self.rules.take(), self.pipeline.as_ref()) else { return };
+        if rules.shared.generation() != rules.table.generation {
+            rules.table = rules.shared.current();
+        }
+        let umem_slot = &mut self.umems.slots[self.queues[index].slot];
+        for mut frame in self.burst.drain(..) {
+            let disposition = pipeline.process_classified(
+                &umem_slot.umem,
+                &mut frame,
+                &mut rules.scratch,
+                &rules.table,
+                rules.worker,
+            );
+            let to = match disposition {
+                Err(reason) => Err(reason),
+                Ok(Disposition::Pass) => match self.action {
+                    Action::Drop => Err(DropReason::Action),
+                    Action::Reflect => Ok((index, true)),
+                    Action::Fwd => Ok((self.queues[index].fwd_to, false)),
+                },
+                Ok(Disposition::Reflect) => Ok((index, true)),
+                Ok(Disposition::Fwd(port)) => {
+                    rules.port_queue.get(port).copied().flatten().map(|q| (q, false)).ok_or(DropReason::NoRoute)
+                }
+                Ok(Disposition::Drop) => Err(DropReason::Rule),
+            };
+            match to {
+                Ok((queue, swap)) => {
+                    if swap && !swap_macs(umem_slot.umem.data_mut(&mut frame)) {
+                        self.stats.count_drop(DropReason::Runt, 1);
+                        umem_slot.pool.put(frame);
+                        continue;
+                    }
+                    rules.out[queue].push(frame);
+                }
+                Err(reason) => {
+                    self.stats.count_drop(reason, 1);
+                    umem_slot.pool.put(frame);
+                }
+            }
+        }
+        for (queue, frames) in rules.out.iter_mut().enumerate().filter(|(_, frames)| !frames.is_empty()) {
+            // `burst` is empty here: lend it the queue's frames, then take the (empty) vector back.
+            std::mem::swap(&mut self.burst, frames);
+            self.transmit(index, queue);
+            std::mem::swap(&mut self.burst, frames);
+        }
+        self.rules = Some(rules);
+    }
+
+    /// Runs every frame of the burst through the pipeline; keeps the survivors in order and
+    /// frees the rest under their drop reason.
+    #[inline]
+    fn run_pipeline(&mut self, slot: usize) {
+        let Some(pipeline) = &self.pipeline else { return };
+        let slot = &mut self.umems.slots[slot];
+        let mut kept = 0;
+        for i in 0..self.burst.len() {
+            match pipeline.process(&slot.umem, &mut self.burst[i], &mut self.offsets) {
+                Ok(()) => {
+                    self.burst.swap(kept, i);
+                    kept += 1;
+                }
+                Err(reason) => self.stats.count_drop(reason, 1),
+            }
+        }
+        for frame in self.burst.drain(kept..) {
+            slot.pool.put(frame);
+        }
+    }
+
+    fn swap_macs(&mut self, slot: usize) {
+        let slot = &mut self.umems.slots[slot];
+        let mut i = 0;
+        while i < self.burst.len() {
+            if !swap_macs(slot.umem.data_mut(&mut self.burst[i])) {
+                // Shorter than an Ethernet header: nothing to swap (rare path, so remove()).
+                slot.pool.put(self.burst.remove(i));
+                self.stats.count_drop(DropReason::Runt, 1);
+                continue;
+            }
+            i += 1;
+        }
+    }
+
+    /// Sends the burst on queue `to`; whatever the ring cannot take is dropped and counted.
+    #[inline]
+    fn transmit(&mut self, from: usize, to: usize) {
+        let from_slot = self.queues[from].slot;
+        let to_slot = self.queues[to].slot;
+        if from_slot != to_slot {
+            self.copy_to_slot(from_slot, to_slot);
+        }
+        let bytes: u64 = self.burst.iter().map(|f| f.len() as u64).sum();
+        let pool = &mut self.umems.slots[to_slot].pool;
+        let sent = self.queues[to].port.tx_burst(pool, &mut self.burst);
+        let counters = &self.stats.queues[to];
+        counters.tx_packets.add(sent as u64);
+        if self.burst.is_empty() {
+            counters.tx_bytes.add(bytes);
+        } else {
+            let unsent_bytes: u64 = self.burst.iter().map(|f| f.len() as u64).sum();
+            counters.tx_bytes.add(bytes - unsent_bytes);
+            self.stats.count_drop(DropReason::TxFull, self.burst.len() as u64);
+            pool.put_all(&mut self.burst);
+        }
+    }
+
+    /// Moves the burst's bytes into frames of another UMEM (when the kernel would not let
+    /// two sockets share one).
+    fn copy_to_slot(&mut self, from: usize, to: usize) {
+        let (src, dst) = two_slots(&mut self.umems.slots, from, to);
+        for frame in self.burst.drain(..) {
+            match dst.pool.get() {
+                Some(mut copy) => {
+                    dst.umem.write(&mut copy, src.umem.data(&frame));
+                    self.copies.push(copy);
+                }
+                None => self.stats.count_drop(DropReason::NoFrame, 1),
+            }
+            src.pool.put(frame);
+        }
+        std::mem::swap(&mut self.burst, &mut self.copies);
+    }
+
+    fn idle(&mut self) {
+        // A reload is taken here too, not only at the next burst: a worker without traffic
+        // would otherwise hold the old table (and its memory) for ever.
+        if let Some(rules) = &mut self.rules {
+            if rules.shared.generation() != rules.table.generation {
+                rules.table = rules.shared.current();
+            }
+        }
+        for queue in &mut self.queues {
+            queue.port.poll(&mut self.umems.slots[queue.slot].pool);
+        }
+        self.collect_bad_descs();
+    }
+
+    /// Counts the descriptors the ports refused since the last call (off the per-burst
+    /// path: when idle, every 1024 polls, at exit). A refused rx descriptor is a frame the
+    /// kernel says it received: it counts as received and dropped (`bad_desc`), so
+    /// rx = tx + drops still holds.
+    fn collect_bad_descs(&mut self) {
+        for (index, queue) in self.queues.iter_mut().enumerate() {
+            let bad = queue.port.take_bad_descs();
+            if bad.rx == 0 && bad.completion == 0 {
+                continue;
+            }
+            let counters = &self.stats.queues[index];
+            counters.rx_packets.add(bad.rx);
+            counters.bad_desc.add(bad.rx);
+            counters.bad_completion.add(bad.completion);
+            self.stats.count_drop(DropReason::BadDesc, bad.rx);
+        }
+    }
+
+    /// Every input is a finished capture and nothing is left to send.
+    fn finished(&self) -> bool {
+        self.queues.iter().all(|q| q.port.rx_exhausted() && q.port.tx_pending() == 0)
+    }
+
+    fn finish(&mut self) {
+        for queue in &mut self.queues {
+            if let Err(err) = queue.port.finish(&mut self.umems.slots[queue.slot].pool) {
+                eprintln!("{}: {err}", queue.port.describe());
+            }
+        }
+        self.collect_bad_descs();
+        let report = self.frame_report();
+        if report.lost() != 0 {
+            let names: Vec<String> = self.queues.iter().map(|q| q.port.describe()).collect();
+            eprintln!("worker ({}): {} frame(s) unaccounted for at exit: {report:?}", names.join(", "), report.lost());
+        }
+        let _ = self.stats.frames_at_exit.set(report);
+    }
+
+    /// Where every frame of this worker's UMEMs is now.
+    pub fn frame_report(&self) -> FrameReport {
+        let slots = &self.umems.slots;
+        FrameReport {
+            total: slots.iter().map(|s| u64::from(s.umem.frame_count())).sum(),
+            free: slots.iter().map(|s| s.pool.len() as u64).sum(),
+            rx_lent: self.queues.iter().map(|q| q.port.rx_lent() as u64).sum(),
+            tx_pending: self.queues.iter().map(|q| q.port.tx_pending() as u64).sum(),
+        }
+    }
+}
+
+/// Swaps the Ethernet destination and source; false when the frame is too short to have them.
+#[inline]
+fn swap_macs(data: &mut [u8]) -> bool {
+    if data.len() < 14 {
+        return false;
+    }
+    let (dst, src) = data.split_at_mut(6);
+    dst.swap_with_slice(&mut src[..6]);
+    true
+}
+
+fn two_slots(slots: &mut [pmd::UmemSlot], a: usize, b: usize) -> (&mut pmd::UmemSlot, &mut pmd::UmemSlot) {
+    assert_ne!(a, b);
+    if a < b {
+        let (left, right) = slots.split_at_mut(b);
+        (&mut left[a], &mut right[0])
+    } else {
+        let (left, right) = slots.split_at_mut(a);
+        (&mut right[0], &mut left[b])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use pmd::mem::MemPort;
+    use umem::UmemConfig;
+
+    /// A worker over one mem port holding `frames` frames, dropping everything.
+    fn dropping_worker(frames: usize, idle: IdlePolicy) -> Worker {
+        let mut umems = Umems::new(UmemConfig { frame_size: 2048, frame_count: 1024, hugepages: false }).unwrap();
+        let slot = &mut umems.slots[0];
+        let mut port = MemPort::new(slot.umem.clone(), 1024);
+        let frame = traffic::template::UdpTemplate::default().build();
+        for _ in 0..frames {
+            assert!(port.inject(&mut slot.pool, &frame));
+        }
+        let queues = vec![PortQueue { port: Box::new(port), slot: 0, fwd_to: 0 }];
+        let stats = Arc::new(WorkerStats::new(None, vec![0]));
+        Worker::new(queues, umems, Action::Drop, None, stats).with_idle(idle)
+    }
+
+    #[test]
+    fn busy_accounting_counts_the_polls_that_found_work() {
+        for idle in [IdlePolicy::Busy, IdlePolicy::Sleep(std::time::Duration::from_micros(50))] {
+            let worker = dropping_worker(300, idle);
+            let stats = worker.stats.clone();
+            let stop = Arc::new(AtomicBool::new(false));
+            let handle = {
+                let stop = stop.clone();
+                std::thread::spawn(move || worker.run(&stop))
+            };
+            std::thread::sleep(std::time::Duration::from_millis(50));
+            stop.store(true, Ordering::Relaxed);
+            handle.join().unwrap();
+            let snap = crate::stats::Snapshot::take(&[stats], 1);
+            let w = &snap.workers[0];
+            assert_eq!(w.rx_packets, 300, "{idle:?}");
+            assert_eq!(w.busy_frames, 300, "every received frame is in a busy poll");
+            // 300 frames in bursts of at most BURST: ceil(300 / BURST) polls found work.
+            assert_eq!(w.busy_polls, 300u64.div_ceil(BURST as u64));
+            assert!(w.polls > w.busy_polls, "the empty polls are counted too");
+            assert!(w.busy_ns > 0);
+            assert_eq!(
+                w.frames_at_exit,
+                Some(FrameReport { total: 1024, free: 1024, rx_lent: 0, tx_pending: 0 }),
+                "every frame back in the pool"
+            );
+        }
+    }
+
+    /// A mem port whose "kernel" also refused some descriptors, reported once.
+    struct RefusingPort {
+        inner: MemPort,
+        bad: Option<pmd::BadDescCount>,
+    }
+
+    impl Port for RefusingPort {
+        fn describe(&self) -> String {
+            "refusing".into()
+        }
+        fn umem(&self) -> &Arc<umem::Umem> {
+            self.inner.umem()
+        }
+        fn rx_burst(&mut self, pool: &mut umem::PoolCache, out: &mut Vec<Frame>, max: usize) -> usize {
+            self.inner.rx_burst(pool, out, max)
+        }
+        fn tx_burst(&mut self, pool: &mut umem::PoolCache, frames: &mut Vec<Frame>) -> usize {
+            self.inner.tx_burst(pool, frames)
+        }
+        fn finish(&mut self, pool: &mut umem::PoolCache) -> std::io::Result<()> {
+            self.inner.finish(pool)
+        }
+        fn take_bad_descs(&mut self) -> pmd::BadDescCount {
+            self.bad.take().unwrap_or_default()
+        }
+    }
+
+    #[test]
+    fn refused_descriptors_count_as_received_and_dropped_and_nothing_is_unaccounted() {
+        let mut umems = Umems::new(UmemConfig { frame_size: 2048, frame_count: 256, hugepages: false }).unwrap();
+        let slot = &mut umems.slots[0];
+        let mut inner = MemPort::new(slot.umem.clone(), 256);
+        let frame = traffic::template::UdpTemplate::default().build();
+        for _ in 0..100 {
+            assert!(inner.inject(&mut slot.pool, &frame));
+        }
+        let port = RefusingPort { inner, bad: Some(pmd::BadDescCount { rx: 3, completion: 2 }) };
+        let queues = vec![PortQueue { port: Box::new(port), slot: 0, fwd_to: 0 }];
+        let stats = Arc::new(WorkerStats::new(None, vec![0]));
+        let worker = Worker::new(queues, umems, Action::Drop, None, stats.clone());
+        let stop = AtomicBool::new(false);
+        std::thread::scope(|scope| {
+            let run = scope.spawn(|| worker.run(&stop));
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+            while stats.drops[DropReason::BadDesc.index()].get() == 0 && std::time::Instant::now() < deadline {
+                std::thread::yield_now();
+            }
+            stop.store(true, Ordering::Relaxed);
+            run.join().unwrap();
+        });
+        let snap = crate::stats::Snapshot::take(&[stats], 1);
+        assert_eq!(snap.rx(), 103, "the refused rx descriptors count as received");
+        assert_eq!(snap.drops[DropReason::BadDesc.index()], 3);
+        assert_eq!(snap.drops[DropReason::Action.index()], 100);
+        assert_eq!(snap.rx(), snap.tx() + snap.dropped(), "nothing unaccounted");
+        assert_eq!((snap.ports[0].bad_desc, snap.ports[0].bad_completion), (3, 2));
+        let frames = snap.workers[0].frames_at_exit.expect("set at exit");
+        assert_eq!((frames.total, frames.free, frames.lost()), (256, 256, 0));
+    }
+}
