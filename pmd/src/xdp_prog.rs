@@ -55,15 +55,11 @@ pub enum SteerCond {
     TcpDstPort(u16),
 }
 
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const ETHERTYPE_IPV6: u16 = 0x86dd;
-const ETHERTYPE_VLAN: u16 = 0x8100;
-const ETHERTYPE_QINQ: u16 = 0x88a8;
+use wire::ethertype::{IPV4 as ETHERTYPE_IPV4, IPV6 as ETHERTYPE_IPV6, QINQ as ETHERTYPE_QINQ, VLAN as ETHERTYPE_VLAN};
 /// IEEE 802.3 clause 3.2.6: values below this in the type field are frame lengths.
 const ETHERTYPE_MIN: u16 = 0x0600;
 
-const IPPROTO_TCP: u8 = 6;
-const IPPROTO_UDP: u8 = 17;
+use wire::ip_protocol::{TCP as IPPROTO_TCP, UDP as IPPROTO_UDP};
 
 const ETH_HEADER_LEN: i32 = 14;
 const VLAN_TAG_LEN: i32 = 4;
