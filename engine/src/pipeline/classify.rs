@@ -210,6 +210,26 @@ impl RuleTable {
         }
     }
 
+    /// [`lookup`](Self::lookup) for a burst, in one classifier call: `matched[i]` answers
+    /// `keys[i]` (up to the shorter of the two), each answer counted against `worker` as
+    /// `lookup` counts it. [`action`](Self::action) says what an answer means.
+    #[inline]
+    pub fn lookup_burst(&self, keys: &[PacketKey], matched: &mut [Option<usize>], worker: usize) {
+        let answers = keys.len().min(matched.len());
+        self.classifier.classify_burst(&keys[..answers], &mut matched[..answers]);
+        let hits = &self.hits[worker];
+        for answer in &matched[..answers] {
+            hits[answer.unwrap_or(self.set.len())].add(1);
+        }
+    }
+
+    /// The action of a lookup's answer: the rule's, or the default when none matched.
+    #[inline]
+    pub fn action(&self, matched: Option<usize>) -> &RuleAction {
+        matched.map_or(&self.default, |index| &self.actions[index])
+    }
+
+    /// The classifier's short name ("fast", "linear").
     pub fn classifier_name(&self) -> &'static str {
         self.classifier.name()
     }
