@@ -17,6 +17,8 @@ pub mod classified;
 #[doc(hidden)]
 pub mod frame_by_frame;
 pub mod io;
+#[cfg(test)]
+mod tests;
 
 use umem::Frame;
 
