@@ -6,6 +6,7 @@
 //! with `wire`, apply the checksum policy, build the keys and classify with `rules`, rewrite)
 //! and sends each frame through [`queues::Queues`] or frees it, counting everything in the
 //! worker's own [`stats::WorkerStats`]. [`cores`] reads which cores a worker may be pinned to.
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod cores;
 pub mod engines;

@@ -34,8 +34,11 @@ pub enum CsumMode {
 /// The per-frame processing of one worker (each worker has its own copy).
 #[derive(Clone, Debug)]
 pub struct Pipeline {
+    /// What the walker decodes (the VXLAN and Geneve ports, GRE, IP-in-IP).
     pub walk: WalkConfig,
+    /// What happens to checksums (`--csum`).
     pub csum: CsumMode,
+    /// Which zero checksums are acceptable (IPv6 UDP tunnel ports, RFC 6935).
     pub zero: ZeroPolicy,
     /// Applied after `verify` and before `fix`/`lco`, so what is verified is what arrived
     /// and what is computed is what leaves.
