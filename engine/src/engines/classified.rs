@@ -147,12 +147,14 @@ impl ForwardingEngine for Classified {
         let (stats, fwd_to) = (queues.stats(), queues.fwd_to(from));
         let slot = queues.slot(from);
         let s = &mut *self.stages;
+        // The stages of the module documentation, 1 to 7.
         s.walk(&self.pipeline, &slot.umem, burst);
         if self.pipeline.verifies() {
             s.verify(&self.pipeline, &slot.umem, burst);
         }
         s.keys(&slot.umem, burst);
         table.lookup_burst(&s.keys[..s.live], &mut s.matched[..s.live], worker);
+        // 5: per frame, as its rule says.
         for (j, &i) in s.live_at[..s.live].iter().enumerate() {
             let (matched, frame) = (s.matched[j], &mut burst[i]);
             let fate = self
@@ -161,6 +163,7 @@ impl ForwardingEngine for Classified {
                 .and_then(|disposition| self.routes.route(disposition, from, fwd_to, slot.umem.data_mut(frame)));
             s.fate[i] = fate.map_or_else(Fate::Drop, Fate::Out);
         }
+        // 6 and 7: sort the burst into the pool and the queues, then send.
         for (i, frame) in burst.drain(..).enumerate() {
             match s.fate[i] {
                 Fate::Out(queue) => self.out[queue].push(frame),
