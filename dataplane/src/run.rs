@@ -16,6 +16,9 @@ use traffic::rate::format_pps;
 use umem::UmemConfig;
 
 use crate::stats_json::{busy_json, drops_json, frame_report_json};
+use engine::engines::checked::Checked;
+use engine::engines::classified::Classified;
+use engine::engines::ForwardingEngine;
 use engine::pipeline::classify::ClassifierKind;
 use engine::pipeline::{Disposition, Pipeline, RuleTable, SharedRules};
 use engine::stats::{DropReason, Snapshot, WorkerStats};
@@ -345,11 +348,13 @@ pub fn run(mut config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, S
             queues[index].fwd_to = placed.iter().position(|&(p, k)| p == peer_port && k == j).unwrap_or(index);
         }
         let stats = Arc::new(WorkerStats::new(Some(core), placed.iter().map(|&(p, _)| p).collect()));
-        let worker = Worker::new(queues, umems, config.action, Some(pipeline.clone()), stats).with_idle(config.idle);
-        workers.push(match &shared_rules {
-            Some(shared) => worker.with_rules(shared.clone(), w),
-            None => worker,
-        });
+        let engine: Box<dyn ForwardingEngine> = match &shared_rules {
+            Some(shared) => {
+                Box::new(Classified::new(config.action, pipeline.clone(), shared.clone(), w, &stats.queue_ports))
+            }
+            None => Box::new(Checked::new(config.action, pipeline.clone())),
+        };
+        workers.push(Worker::new(queues, umems, engine, stats).with_idle(config.idle));
     }
 
     // Every socket is in its XSK map: now let traffic in.

@@ -1,5 +1,7 @@
 //! CPU lists as taskset and DPDK's `-l` write them: `1`, `0-3`, `0,2-3`.
 
+/// Reads `--cores`: the cores listed, in order, without repeats, each one this process may
+/// run on; `Err` says what is wrong with the list.
 pub fn parse_core_list(text: &str) -> Result<Vec<usize>, String> {
     let bad = || format!("'{text}' is not a core list like 1, 0-3 or 0,2-3");
     let online = available_cores();

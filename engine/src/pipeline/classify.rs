@@ -35,11 +35,14 @@ pub enum Disposition {
 /// A rule's action, resolved: where the frame goes and what is rewritten first.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RuleAction {
+    /// Where the frame goes.
     pub disposition: Disposition,
+    /// What is rewritten first (`decap`, `ttl-dec`, `encap`).
     pub rewrite: Option<Rewrite>,
 }
 
 impl RuleAction {
+    /// Goes to `disposition`, rewriting nothing.
     pub const fn to(disposition: Disposition) -> RuleAction {
         RuleAction { disposition, rewrite: None }
     }
@@ -81,6 +84,7 @@ pub fn build_classifier(set: &RuleSet, kind: ClassifierKind) -> Result<Box<dyn C
 
 /// A rule set ready for the workers.
 pub struct RuleTable {
+    /// The rules, in file order.
     pub set: RuleSet,
     /// Where it came from (a file path), for messages.
     pub source: String,
@@ -98,9 +102,13 @@ pub struct RuleTable {
 /// A rule the dataplane cannot carry out: `file:line:col: message`.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ActionError {
+    /// The rules file.
     pub file: String,
+    /// 1-based line of the rule (0: about the whole set).
     pub line: usize,
+    /// 1-based column of its `action`.
     pub col: usize,
+    /// What is wrong, and what to do instead.
     pub message: String,
 }
 
@@ -210,6 +218,26 @@ impl RuleTable {
         }
     }
 
+    /// [`lookup`](Self::lookup) for a burst, in one classifier call: `matched[i]` answers
+    /// `keys[i]` (up to the shorter of the two), each answer counted against `worker` as
+    /// `lookup` counts it. [`action`](Self::action) says what an answer means.
+    #[inline]
+    pub fn lookup_burst(&self, keys: &[PacketKey], matched: &mut [Option<usize>], worker: usize) {
+        let answers = keys.len().min(matched.len());
+        self.classifier.classify_burst(&keys[..answers], &mut matched[..answers]);
+        let hits = &self.hits[worker];
+        for answer in &matched[..answers] {
+            hits[answer.unwrap_or(self.set.len())].add(1);
+        }
+    }
+
+    /// The action of a lookup's answer: the rule's, or the default when none matched.
+    #[inline]
+    pub fn action(&self, matched: Option<usize>) -> &RuleAction {
+        matched.map_or(&self.default, |index| &self.actions[index])
+    }
+
+    /// The classifier's short name ("fast", "linear").
     pub fn classifier_name(&self) -> &'static str {
         self.classifier.name()
     }
@@ -235,6 +263,7 @@ pub struct SharedRules {
 }
 
 impl SharedRules {
+    /// Shares `table` (its generation stays as built: 1).
     pub fn new(table: RuleTable) -> SharedRules {
         SharedRules { generation: AtomicU64::new(table.generation), table: Mutex::new(Arc::new(table)) }
     }
@@ -251,10 +280,12 @@ impl SharedRules {
     }
 
     #[inline]
+    /// The generation of the current table (one atomic load: what workers check per burst).
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
 
+    /// The current table (takes the lock: between bursts only).
     pub fn current(&self) -> Arc<RuleTable> {
         self.table.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
@@ -263,7 +294,9 @@ impl SharedRules {
 /// Per-worker scratch space of the classified pipeline: nothing is allocated per frame.
 #[derive(Default)]
 pub struct Scratch {
+    /// The frame's layers.
     pub offsets: Offsets,
+    /// The frame's key.
     pub key: PacketKey,
 }
 

@@ -25,17 +25,24 @@ use wire::{
 };
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+/// A rewrite of a frame (`--rewrite`, or a rule's action).
 pub enum Rewrite {
+    /// `ttl-dec`: the outermost TTL or hop limit minus one.
     TtlDec,
+    /// `decap`: the outer headers of a tunnel removed.
     Decap,
+    /// `encap:...`: new outer headers pushed.
     Encap(Encap),
 }
 
 /// Which tunnel `encap` builds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EncapKind {
+    /// Ethernet / IP / UDP 4789 / VXLAN (RFC 7348).
     Vxlan,
+    /// Ethernet / IP / UDP 6081 / Geneve (RFC 8926).
     Geneve,
+    /// Ethernet / IP / GRE (RFC 2784, RFC 2890 for the key).
     Gre,
 }
 
@@ -51,15 +58,23 @@ pub enum EncapCsum {
 /// The outer headers `encap` pushes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Encap {
+    /// Which tunnel.
     pub kind: EncapKind,
     /// VXLAN/Geneve VNI (24 bits), GRE key (32 bits, sent when given).
     pub vni: Option<u32>,
+    /// Outer Ethernet source.
     pub src_mac: [u8; 6],
+    /// Outer Ethernet destination.
     pub dst_mac: [u8; 6],
+    /// Outer IP source (its family is the outer header's).
     pub src_ip: IpAddr,
+    /// Outer IP destination, of the same family.
     pub dst_ip: IpAddr,
+    /// UDP destination port of VXLAN or Geneve.
     pub dst_port: u16,
+    /// Outer TTL or hop limit.
     pub ttl: u8,
+    /// How the outer checksum is made.
     pub csum: EncapCsum,
 }
 
