@@ -2,8 +2,8 @@
 //! one burst: where a frame's bytes are, how to free a frame under a drop reason, and how to
 //! send frames out of a queue (copying them into another UMEM where two ports share none).
 
-use pmd::{UmemSlot, Umems};
 use pmd::Port;
+use pmd::{UmemSlot, Umems};
 use umem::Frame;
 
 use crate::stats::{DropReason, WorkerStats};

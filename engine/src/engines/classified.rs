@@ -2,9 +2,11 @@
 //! each stage runs as one tight loop and the classifier sees the burst at once (its
 //! `classify_burst` overlaps the memory accesses of several lookups):
 //!
-//! 1. walk every frame's layers (a frame the walker cannot parse is dropped, `malformed_*`);
-//! 2. the checksum policy (`--csum verify`: a bad checksum is dropped, `csum_<layer>`);
-//! 3. the key of every frame still in the burst;
+//! 1. walk every frame's layers (a frame the walker cannot parse is dropped, `malformed_*`),
+//! 2. apply the checksum policy (`--csum verify`: a bad checksum is dropped, `csum_<layer>`),
+//! 3. and build the key of every frame still in the burst (1 to 3 frame by frame in one loop,
+//!    while the frame is in L1: three loops over the burst measured 0.87x of this,
+//!    BENCHMARKS.md "Engines");
 //! 4. one `classify_burst` for those keys (each answer counted in the rule's hit counter);
 //! 5. per frame: its rule's drop, rewrite (and `--csum fix|lco`), and route;
 //! 6. the dropped frames back to the pool under their reason, the rest onto their queues;
@@ -147,12 +149,8 @@ impl ForwardingEngine for Classified {
         let (stats, fwd_to) = (queues.stats(), queues.fwd_to(from));
         let slot = queues.slot(from);
         let s = &mut *self.stages;
-        // The stages of the module documentation, 1 to 7.
-        s.walk(&self.pipeline, &slot.umem, burst);
-        if self.pipeline.verifies() {
-            s.verify(&self.pipeline, &slot.umem, burst);
-        }
-        s.keys(&slot.umem, burst);
+        // The stages of the module documentation: 1 to 3, then 4.
+        s.prepare(&self.pipeline, &slot.umem, burst);
         table.lookup_burst(&s.keys[..s.live], &mut s.matched[..s.live], worker);
         // 5: per frame, as its rule says.
         for (j, &i) in s.live_at[..s.live].iter().enumerate() {
@@ -218,44 +216,23 @@ impl Default for Stages {
 }
 
 impl Stages {
-    /// Stage 1: walks every frame; those that parse are in play.
+    /// Stages 1 to 3, frame by frame: walk, checksum policy, key. The frames that pass are in
+    /// play, their keys side by side for `classify_burst`.
     #[inline]
-    fn walk(&mut self, pipeline: &Pipeline, umem: &Umem, burst: &[Frame]) {
+    fn prepare(&mut self, pipeline: &Pipeline, umem: &Umem, burst: &[Frame]) {
         self.live = 0;
         for (i, frame) in burst.iter().enumerate() {
-            match pipeline.walk(umem.data(frame), &mut self.offsets[i]) {
+            let data = umem.data(frame);
+            let checked =
+                pipeline.walk(data, &mut self.offsets[i]).and_then(|()| pipeline.verify(data, &self.offsets[i]));
+            match checked {
                 Ok(()) => {
+                    packet_key(data, &self.offsets[i], &mut self.keys[self.live]);
                     self.live_at[self.live] = i;
                     self.live += 1;
                 }
                 Err(reason) => self.fate[i] = Fate::Drop(reason),
             }
-        }
-    }
-
-    /// Stage 2: the checksum policy on the frames in play; a failure leaves play.
-    #[inline]
-    fn verify(&mut self, pipeline: &Pipeline, umem: &Umem, burst: &[Frame]) {
-        let mut kept = 0;
-        for j in 0..self.live {
-            let i = self.live_at[j];
-            match pipeline.verify(umem.data(&burst[i]), &self.offsets[i]) {
-                Ok(()) => {
-                    self.live_at[kept] = i;
-                    kept += 1;
-                }
-                Err(reason) => self.fate[i] = Fate::Drop(reason),
-            }
-        }
-        self.live = kept;
-    }
-
-    /// Stage 3: the keys of the frames in play, side by side for `classify_burst`.
-    #[inline]
-    fn keys(&mut self, umem: &Umem, burst: &[Frame]) {
-        for j in 0..self.live {
-            let i = self.live_at[j];
-            packet_key(umem.data(&burst[i]), &self.offsets[i], &mut self.keys[j]);
         }
     }
 }
