@@ -9,7 +9,7 @@
 //! negated pseudo-header sum: the payload is never read again.
 
 use crate::csum::{ipv4_header_sum, ipv4_pseudo_header_addresses, ipv6_pseudo_header, verify, Sum};
-use crate::{Headers, L3Info, L3Kind, L4Info, L4Kind, Offsets, PortSet, TunnelKind};
+use crate::walk::{Headers, L3Info, L3Kind, L4Info, L4Kind, Offsets, PortSet, TunnelKind};
 
 /// A checksum's state, as `inspect` reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -1,6 +1,10 @@
 //! Ethernet II header (IEEE 802.3 clause 3.2.6 with an EtherType), without FCS.
 
-use super::{check_len, clamped, clamped_mut, read_u16, write_u16, Layer, WireError};
+use core::fmt;
+
+use crate::bytes::{clamped, clamped_mut, read_u16, write_u16};
+use crate::error::{check_len, WireError};
+use crate::layer::Layer;
 
 /// Destination MAC, source MAC, EtherType.
 pub const HEADER_LEN: usize = 14;
@@ -111,9 +115,24 @@ impl EthernetRepr {
     }
 }
 
-/// Parses `aa:bb:cc:dd:ee:ff`.
-pub fn parse_mac(text: &str) -> Result<[u8; 6], String> {
-    let bad = || format!("'{text}' is not a MAC address like 02:00:00:00:00:01");
+/// A MAC address that [`parse_mac`] could not read: the text as given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseMacError {
+    /// What was given.
+    pub text: String,
+}
+
+impl fmt::Display for ParseMacError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "'{}' is not a MAC address like 02:00:00:00:00:01", self.text)
+    }
+}
+
+impl std::error::Error for ParseMacError {}
+
+/// Parses `aa:bb:cc:dd:ee:ff` (six bytes, two hex digits each).
+pub fn parse_mac(text: &str) -> Result<[u8; 6], ParseMacError> {
+    let bad = || ParseMacError { text: text.to_string() };
     let mut mac = [0u8; 6];
     let mut parts = text.split(':');
     for byte in &mut mac {
@@ -138,7 +157,10 @@ mod tests {
     fn mac_parsing() {
         assert_eq!(parse_mac("02:00:00:00:01:0a").unwrap(), [2, 0, 0, 0, 1, 10]);
         for bad in ["", "02:00", "02:00:00:00:01:0a:00", "zz:00:00:00:00:00", "2:0:0:0:0:0"] {
-            assert!(parse_mac(bad).is_err(), "{bad}");
+            assert_eq!(
+                parse_mac(bad).unwrap_err().to_string(),
+                format!("'{bad}' is not a MAC address like 02:00:00:00:00:01")
+            );
         }
     }
 

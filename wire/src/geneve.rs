@@ -1,6 +1,8 @@
 //! Geneve (RFC 8926): fixed header, variable-length options as TLVs.
 
-use super::{check_len, clamped, read_u16, read_u32, write_u16, write_u32, ErrorKind, Layer, WireError};
+use crate::bytes::{clamped, read_u16, read_u32, write_u16, write_u32};
+use crate::error::{check_len, ErrorKind, WireError};
+use crate::layer::Layer;
 
 /// The header without options.
 pub const MIN_HEADER_LEN: usize = 8;

@@ -1,6 +1,8 @@
 //! GRE (RFC 2784) with the key and sequence number extensions (RFC 2890).
 
-use super::{check_len, clamped, read_u16, read_u32, write_u16, write_u32, ErrorKind, Layer, WireError};
+use crate::bytes::{clamped, read_u16, read_u32, write_u16, write_u32};
+use crate::error::{check_len, ErrorKind, WireError};
+use crate::layer::Layer;
 
 /// Flags/version word and protocol type.
 pub const MIN_HEADER_LEN: usize = 4;

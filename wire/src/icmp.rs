@@ -1,6 +1,8 @@
 //! ICMP for IPv4 (RFC 792).
 
-use super::{check_len, clamped, read_u16, write_u16, Layer, WireError};
+use crate::bytes::{clamped, read_u16, write_u16};
+use crate::error::{check_len, WireError};
+use crate::layer::Layer;
 
 /// Type, code, checksum and the 4-byte rest of header every message has (RFC 792).
 pub const HEADER_LEN: usize = 8;

@@ -1,6 +1,8 @@
 //! ICMPv6 (RFC 4443).
 
-use super::{check_len, clamped, read_u16, write_u16, Layer, WireError};
+use crate::bytes::{clamped, read_u16, write_u16};
+use crate::error::{check_len, WireError};
+use crate::layer::Layer;
 
 /// Type, code and checksum: the part every message shares (RFC 4443 §2.1).
 pub const HEADER_LEN: usize = 4;

@@ -4,7 +4,9 @@ use std::net::Ipv4Addr;
 
 use crate::csum::ipv4_header_sum;
 
-use super::{check_len, clamped, clamped_mut, read_u16, write_u16, ErrorKind, Fragment, Layer, WireError};
+use crate::bytes::{clamped, clamped_mut, read_u16, write_u16};
+use crate::error::{check_len, ErrorKind, WireError};
+use crate::layer::{Fragment, Layer};
 
 /// The header without options (IHL 5).
 pub const MIN_HEADER_LEN: usize = 20;

@@ -4,7 +4,10 @@
 
 use std::net::Ipv6Addr;
 
-use super::{check_len, clamped, ip_protocol, read_u16, read_u32, ErrorKind, Fragment, Layer, WireError};
+use crate::bytes::{clamped, read_u16, read_u32};
+use crate::error::{check_len, ErrorKind, WireError};
+use crate::ip_protocol;
+use crate::layer::{Fragment, Layer};
 
 /// The most extension headers [`walk_ext_headers`] follows before calling the packet
 /// malformed. RFC 8200 §4.1 expects each at most once (destination options twice), so 8 is

@@ -1,6 +1,8 @@
 //! TCP header with options (RFC 9293 §3.1).
 
-use super::{check_len, clamped, clamped_mut, read_u16, read_u32, write_u16, write_u32, ErrorKind, Layer, WireError};
+use crate::bytes::{clamped, clamped_mut, read_u16, read_u32, write_u16, write_u32};
+use crate::error::{check_len, ErrorKind, WireError};
+use crate::layer::Layer;
 
 /// The header without options (data offset 5).
 pub const MIN_HEADER_LEN: usize = 20;

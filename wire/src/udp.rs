@@ -1,6 +1,8 @@
 //! UDP header (RFC 768).
 
-use super::{check_len, clamped, clamped_mut, read_u16, write_u16, ErrorKind, Layer, WireError};
+use crate::bytes::{clamped, clamped_mut, read_u16, write_u16};
+use crate::error::{check_len, ErrorKind, WireError};
+use crate::layer::Layer;
 
 pub const HEADER_LEN: usize = 8;
 

@@ -1,7 +1,10 @@
 //! IEEE 802.1Q / 802.1ad VLAN tag. The view covers the 4 bytes after the TPID: the tag control
 //! information and the EtherType of what follows, so tags chain like any other header.
 
-use super::{check_len, ethertype, read_u16, write_u16, Layer, WireError};
+use crate::bytes::{read_u16, write_u16};
+use crate::error::{check_len, WireError};
+use crate::ethertype;
+use crate::layer::Layer;
 
 /// TCI + inner EtherType.
 pub const HEADER_LEN: usize = 4;

@@ -1,6 +1,8 @@
 //! VXLAN header (RFC 7348 §5). An Ethernet frame always follows.
 
-use super::{check_len, clamped, read_u32, write_u32, ErrorKind, Layer, WireError};
+use crate::bytes::{clamped, read_u32, write_u32};
+use crate::error::{check_len, ErrorKind, WireError};
+use crate::layer::Layer;
 
 pub const HEADER_LEN: usize = 8;
 

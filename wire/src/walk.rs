@@ -18,11 +18,21 @@
 //! which [`walk_into_general`] exposes so the tests and fuzz properties can hold the two to
 //! the same result.
 
-use super::{
-    ethernet, ethertype, ip_protocol, ipv4, ipv6, udp, udp_port, vlan, walk_ext_headers, ErrorKind, EthernetFrame,
-    Fragment, GenevePacket, GrePacket, IcmpPacket, Icmpv6Packet, Ipv4Packet, Ipv6Packet, Layer, TcpPacket, UdpPacket,
-    VlanHeader, VxlanHeader, WalkError, WireError,
-};
+use crate::error::{ErrorKind, WalkError, WireError};
+use crate::ethernet::EthernetFrame;
+use crate::geneve::GenevePacket;
+use crate::gre::GrePacket;
+use crate::icmp::IcmpPacket;
+use crate::icmpv6::Icmpv6Packet;
+use crate::ipv4::Ipv4Packet;
+use crate::ipv6::Ipv6Packet;
+use crate::ipv6_ext::{walk_ext_headers, Ipv6ExtHeader};
+use crate::layer::{Fragment, Layer};
+use crate::tcp::TcpPacket;
+use crate::udp::UdpPacket;
+use crate::vlan::VlanHeader;
+use crate::vxlan::VxlanHeader;
+use crate::{ethernet, ethertype, ip_protocol, ipv4, ipv6, udp, udp_port, vlan, vxlan};
 
 /// Ports a [`PortSet`] holds.
 pub const MAX_PORTS: usize = 8;
@@ -510,7 +520,7 @@ pub fn walk_from_into(
                 return Err(WireError::new(ErrorKind::Truncated, layer, 0, header_len, frame.len()).at(0));
             }
             walker.layers.push(layer);
-            match Start::from_ethertype(super::read_u16(frame, ethertype_at)) {
+            match Start::from_ethertype(crate::bytes::read_u16(frame, ethertype_at)) {
                 Some(first) => (first, header_len),
                 // ARP, an 802.2 frame (protocol below 0x0600), ...: the link header is all.
                 None => return Ok(()),
@@ -674,9 +684,9 @@ impl<'a> Walker<'a> {
     fn jumbo_len(packet: &[u8]) -> Result<usize, WireError> {
         let bad = |needed, available| WireError::new(ErrorKind::BadPayloadLength, Layer::Ipv6, 0, needed, available);
         let after = packet.get(ipv6::HEADER_LEN..).unwrap_or(&[]);
-        let header = super::Ipv6ExtHeader::new_checked(after).map_err(|_| bad(ipv6::HEADER_LEN + 8, packet.len()))?;
+        let header = Ipv6ExtHeader::new_checked(after).map_err(|_| bad(ipv6::HEADER_LEN + 8, packet.len()))?;
         // No option: payload length 0 means nothing then, and the packet is malformed.
-        let len = super::ipv6_ext::jumbo_payload_len(&header).ok_or(bad(ipv6::HEADER_LEN + 1, ipv6::HEADER_LEN))?;
+        let len = crate::ipv6_ext::jumbo_payload_len(&header).ok_or(bad(ipv6::HEADER_LEN + 1, ipv6::HEADER_LEN))?;
         let len = len as usize;
         // RFC 2675 §3: a Jumbo Payload Length of 65,535 or less is an error.
         if len <= usize::from(u16::MAX) {
@@ -789,7 +799,7 @@ impl<'a> Walker<'a> {
         let info = out.insert(TunnelInfo::new(
             TunnelKind::Vxlan,
             offset,
-            super::vxlan::HEADER_LEN,
+            vxlan::HEADER_LEN,
             end,
             ethertype::TRANSPARENT_ETHERNET,
         ));
@@ -957,21 +967,16 @@ fn walk_common_vxlan(frame: &[u8], outer: &CommonHeaders, out: &mut Offsets) -> 
     let vxlan_offset = outer.l4_offset() + udp::HEADER_LEN;
     let udp_end = outer.l4_offset() + outer.udp_len;
     let Some(vxlan) = frame.get(vxlan_offset..udp_end) else { return false };
-    let Some(header) = vxlan.get(..super::vxlan::HEADER_LEN) else { return false };
-    if header[0] & super::vxlan::FLAG_VNI == 0 {
+    let Some(header) = vxlan.get(..vxlan::HEADER_LEN) else { return false };
+    if header[0] & vxlan::FLAG_VNI == 0 {
         return false;
     }
     let vni = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) >> 8;
-    let Some(inner) = common_headers(frame, vxlan_offset + super::vxlan::HEADER_LEN, udp_end) else { return false };
+    let Some(inner) = common_headers(frame, vxlan_offset + vxlan::HEADER_LEN, udp_end) else { return false };
     out.layers.set(&[Layer::Eth, Layer::Ipv4, Layer::Udp, Layer::Vxlan, Layer::Eth, Layer::Ipv4, inner.l4_kind().1]);
     out.outer = outer.headers();
-    let mut tunnel = TunnelInfo::new(
-        TunnelKind::Vxlan,
-        vxlan_offset,
-        super::vxlan::HEADER_LEN,
-        udp_end,
-        ethertype::TRANSPARENT_ETHERNET,
-    );
+    let mut tunnel =
+        TunnelInfo::new(TunnelKind::Vxlan, vxlan_offset, vxlan::HEADER_LEN, udp_end, ethertype::TRANSPARENT_ETHERNET);
     tunnel.vni = Some(vni);
     out.tunnel = Some(tunnel);
     out.inner = Some(inner.headers());
