@@ -833,7 +833,7 @@ pub fn check_args(data: &[u8]) {
                 }
             }
             Ok(_) => {}
-            Err(message) => assert!(!message.is_empty()),
+            Err(error) => assert!(!error.to_string().is_empty()),
         }
         if let Ok(cores) = engine::cores::parse_core_list(line) {
             let online = engine::cores::available_cores();

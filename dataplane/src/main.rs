@@ -12,6 +12,7 @@ use dataplane::rules_cmd;
 use dataplane::run::{run, RulesConfig, RunConfig};
 use engine::cores;
 use engine::pipeline::classify::ClassifierKind;
+use engine::pipeline::rewrite::RewriteError;
 use engine::pipeline::{CsumMode, Disposition, Pipeline, Rewrite};
 use engine::worker::{Action, IdlePolicy};
 use pmd::{BindMode, PortSpec};
@@ -389,7 +390,7 @@ impl From<ClassifierArg> for ClassifierKind {
     }
 }
 
-fn parse_rewrite(text: &str) -> Result<Rewrite, String> {
+fn parse_rewrite(text: &str) -> Result<Rewrite, RewriteError> {
     text.parse()
 }
 
@@ -629,7 +630,7 @@ fn parse_idle(text: &str) -> Result<IdlePolicy, String> {
     }
 }
 
-fn parse_cores(text: &str) -> Result<CoreList, String> {
+fn parse_cores(text: &str) -> Result<CoreList, engine::SetupError> {
     cores::parse_core_list(text).map(CoreList)
 }
 

@@ -22,7 +22,7 @@ pub fn load_checked(path: &Path, format: Format) -> Result<RuleSet, Vec<String>>
 /// The dataplane's part of checking a rule: its rewrite arguments parse.
 pub fn check_action(action: &Action) -> Result<(), String> {
     match action {
-        Action::Encap(args) => format!("encap:{args}").parse::<Rewrite>().map(drop),
+        Action::Encap(args) => format!("encap:{args}").parse::<Rewrite>().map(drop).map_err(|e| e.to_string()),
         _ => Ok(()),
     }
 }

@@ -6,6 +6,9 @@
 //! [`stats::WorkerStats`]. [`cores`] reads which cores a worker may be pinned to.
 
 pub mod cores;
+mod error;
 pub mod pipeline;
 pub mod stats;
 pub mod worker;
+
+pub use error::SetupError;
