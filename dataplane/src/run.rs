@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use traffic::rate::format_pps;
 use umem::UmemConfig;
 
+use crate::error::CliError;
 use crate::stats_json::{busy_json, drops_json, frame_report_json};
 use engine::pipeline::classify::ClassifierKind;
 use engine::pipeline::{Disposition, Pipeline, RuleTable, SharedRules};
@@ -150,7 +151,9 @@ struct KernelCounters {
     reader: XskStatsReader,
 }
 
-pub fn run(mut config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, String> {
+/// Runs the dataplane `config` describes until `stop` is set, `--duration` ends or every
+/// capture input is done; a bad rule file is a [`CliError::File`] with every error.
+pub fn run(mut config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, CliError> {
     if config.ports.is_empty() {
         return Err("give at least one --port, e.g. --port af_xdp:iface=veth0".into());
     }
@@ -167,7 +170,8 @@ pub fn run(mut config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, S
         return Err(format!(
             "--action fwd forwards port 0 <-> port 1: give exactly two --port (got {})",
             config.ports.len()
-        ));
+        )
+        .into());
     }
     let queue_lists: Vec<Vec<u32>> = config.ports.iter().map(PortSpec::queues).collect();
     if config.action == Action::Fwd && queue_lists[0].len() != queue_lists[1].len() {
@@ -176,7 +180,8 @@ pub fn run(mut config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, S
              (port 0 has {}, port 1 has {})",
             queue_lists[0].len(),
             queue_lists[1].len()
-        ));
+        )
+        .into());
     }
 
     // Busy polling: the device's NAPI settings for the run, the originals kept to be put
@@ -286,7 +291,9 @@ pub fn run(mut config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, S
     let shared_rules = match &config.rules {
         None => None,
         Some(rules) => {
-            let table = rules.load(&interface_names(&config.ports), cores.len()).map_err(|errors| errors.join("\n"))?;
+            let table = rules
+                .load(&interface_names(&config.ports), cores.len())
+                .map_err(|errors| CliError::file_lines(&errors))?;
             eprintln!(
                 "dataplane: {} rules from {} ({} classifier)",
                 table.set.len(),
@@ -338,7 +345,7 @@ pub fn run(mut config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, S
                         let frame = UdpTemplate { size: spec.size as usize, ..Default::default() }.build();
                         for _ in 0..spec.preload {
                             if !port.inject(&mut slot.pool, &frame) {
-                                return Err(format!("mem port: could not preload {} frames", spec.preload));
+                                return Err(format!("mem port: could not preload {} frames", spec.preload).into());
                             }
                         }
                         (Box::new(port), 0)
@@ -387,7 +394,9 @@ pub fn run(mut config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, S
     let mut json_out: Option<Box<dyn Write>> = match &config.stats_json {
         None => None,
         Some(path) if path.as_os_str() == "-" => Some(Box::new(io::stdout())),
-        Some(path) => Some(Box::new(File::create(path).map_err(|e| format!("{}: {e}", path.display()))?)),
+        Some(path) => {
+            Some(Box::new(File::create(path).map_err(|e| CliError::File(format!("{}: {e}", path.display())))?))
+        }
     };
     // Setup is over: the data path, the statistics and SIGHUP reloads need no privilege.
     // Before the workers exist, so they start with none (capabilities are per thread).
@@ -499,7 +508,8 @@ pub fn run(mut config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, S
         return Err(format!(
             "{died}; every program is detached and the other workers are stopped (the totals above are \
              what the workers did until then)"
-        ));
+        )
+        .into());
     }
     let seconds = start.elapsed().as_secs_f64();
     let snap = Snapshot::take(&all_stats, config.ports.len());
@@ -543,10 +553,11 @@ fn reload_rules(shared: &SharedRules, rules: &RulesConfig, ports: &[String], wor
             for error in &errors {
                 eprintln!("{error}");
             }
+            // About the file, so it starts with it, as the errors above do.
             eprintln!(
-                "dataplane: SIGHUP: {} error(s) in {}; keeping the rules of generation {}",
-                errors.len(),
+                "{}: SIGHUP: {} error(s); keeping the rules of generation {}",
                 rules.path.display(),
+                errors.len(),
                 shared.generation()
             );
             return false;
