@@ -67,6 +67,7 @@ other_from!(
     traffic::TemplateError,
     engine::SetupError,
     engine::pipeline::rewrite::RewriteError,
+    lab::Error,
     std::io::Error,
 );
 

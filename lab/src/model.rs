@@ -1,9 +1,43 @@
-//! The lab's vocabulary: targets, matrix points, profiles, measured rows.
+//! The lab's vocabulary: targets, matrix points, profiles, measured rows, the machine, and
+//! the constants every part of the lab shares (its cores, its niceness).
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde_json::{json, Value};
+
+/// The generator's core, and the sink's.
+pub const GEN_CORE: usize = 0;
+/// The device under test's core.
+pub const DUT_CORE: usize = 1;
+/// The lab's processes and NAPI threads run at this niceness, so that other work on a shared
+/// machine takes as little of cores 0 and 1 from them as the scheduler allows.
+pub const NICENESS: &str = "-15";
+
+/// A name that is none of the known ones (`--targets`, `--match`, ...).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownName {
+    /// What kind of name (`target`, `match`, ...).
+    pub kind: &'static str,
+    /// The name given.
+    pub given: String,
+    /// The names that would do, for the message.
+    pub expected: String,
+}
+
+impl fmt::Display for UnknownName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown {} `{}`: expected {}", self.kind, self.given, self.expected)
+    }
+}
+
+impl std::error::Error for UnknownName {}
+
+impl UnknownName {
+    fn new(kind: &'static str, given: &str, expected: &str) -> UnknownName {
+        UnknownName { kind, given: given.to_string(), expected: expected.to_string() }
+    }
+}
 
 /// A device under test. The names are those of `results.csv` (design.md section 4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -58,11 +92,11 @@ impl fmt::Display for Target {
 }
 
 impl FromStr for Target {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Target, String> {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Target, UnknownName> {
         Target::ALL.into_iter().find(|t| t.name() == s).ok_or_else(|| {
             let names: Vec<&str> = Target::ALL.iter().map(|t| t.name()).collect();
-            format!("unknown target `{s}`: expected one of {}", names.join(", "))
+            UnknownName::new("target", s, &format!("one of {}", names.join(", ")))
         })
     }
 }
@@ -84,12 +118,12 @@ impl Match {
 }
 
 impl FromStr for Match {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Match, String> {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Match, UnknownName> {
         match s {
             "first" => Ok(Match::First),
             "last" => Ok(Match::Last),
-            _ => Err(format!("unknown match `{s}`: expected first or last")),
+            _ => Err(UnknownName::new("match", s, "first or last")),
         }
     }
 }
@@ -113,12 +147,12 @@ impl Action {
 }
 
 impl FromStr for Action {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Action, String> {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Action, UnknownName> {
         match s {
             "drop" => Ok(Action::Drop),
             "fwd" => Ok(Action::Fwd),
-            _ => Err(format!("unknown action `{s}`: expected drop or fwd")),
+            _ => Err(UnknownName::new("action", s, "drop or fwd")),
         }
     }
 }
@@ -141,12 +175,12 @@ impl Traffic {
 }
 
 impl FromStr for Traffic {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Traffic, String> {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Traffic, UnknownName> {
         match s {
             "udp" => Ok(Traffic::Udp),
             "vxlan" => Ok(Traffic::Vxlan),
-            _ => Err(format!("unknown traffic `{s}`: expected udp or vxlan")),
+            _ => Err(UnknownName::new("traffic", s, "udp or vxlan")),
         }
     }
 }
@@ -172,14 +206,32 @@ impl Placement {
 }
 
 impl FromStr for Placement {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Placement, String> {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Placement, UnknownName> {
         match s {
             "dedicated" => Ok(Placement::Dedicated),
             "softirq" => Ok(Placement::Softirq),
-            _ => Err(format!("unknown placement `{s}`: expected dedicated or softirq")),
+            _ => Err(UnknownName::new("placement", s, "dedicated or softirq")),
         }
     }
+}
+
+/// The machine and what it lacks, for the report.
+#[derive(Clone, Debug, Default)]
+pub struct Machine {
+    pub date: String,
+    pub kernel: String,
+    pub cpu: String,
+    pub cores: usize,
+    pub dpdk: String,
+    pub iproute2: String,
+    pub commit: String,
+    pub lacks: Vec<String>,
+    pub notes: Vec<String>,
+    pub command: String,
+    pub profile: String,
+    pub trials: usize,
+    pub seconds: f64,
 }
 
 /// One point of the matrix.

@@ -6,8 +6,8 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use super::model::{Action, Match, Placement, Row, Status, Target, Traffic};
-use super::{plot, Machine};
+use crate::model::{Action, Machine, Match, Placement, Row, Status, Target, Traffic};
+use crate::plot;
 
 /// The columns of results.csv: the contract's first (design.md section 4), then extras.
 pub const CSV_COLUMNS: [&str; 36] = [
