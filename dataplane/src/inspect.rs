@@ -15,8 +15,11 @@ use crate::error::CliError;
 
 /// What `inspect` finds in one frame.
 pub struct Report {
+    /// Where each layer is.
     pub offsets: Offsets,
+    /// The status of each checksum the walk reached.
     pub verdicts: Verdicts,
+    /// Why the walk stopped before the frame's end, if it did.
     pub error: Option<WalkError>,
 }
 

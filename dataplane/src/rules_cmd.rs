@@ -80,11 +80,17 @@ fn report(path: &Path, errors: &[String]) -> CliError {
 
 /// `rules classify RULES --trace TRACE`.
 pub struct ClassifyArgs<'a> {
+    /// The rule file.
     pub rules: &'a Path,
+    /// The packets: one `src dst sport dport proto` per line.
     pub trace: &'a Path,
+    /// The rule file's format.
     pub format: Format,
+    /// How many times the whole trace is classified, for the rate.
     pub repeat: u32,
+    /// JSON lines instead of the human summary.
     pub json: bool,
+    /// Which classifier.
     pub classifier: ClassifierKind,
 }
 
@@ -145,13 +151,21 @@ pub fn classify(args: &ClassifyArgs, out: &mut dyn Write) -> Result<(), CliError
 
 /// `rules compile FILE --to TARGET --dev NAME`.
 pub struct CompileArgs<'a> {
+    /// The rule file.
     pub file: &'a Path,
+    /// The rule file's format.
     pub format: Format,
+    /// `--to`: tc-u32, tc-flower, tc-bpf, tc-bpf-per-rule or xdp.
     pub target: &'a str,
+    /// The interface whose ingress gets the rules.
     pub dev: &'a str,
+    /// For `fwd N`: the interface of port N, in port order.
     pub port_devs: &'a [String],
+    /// For `drop` where the kernel has no act_gact: the dead-end interface.
     pub drop_dev: Option<&'a str>,
+    /// Remove what an earlier compile attached instead.
     pub remove: bool,
+    /// Where BPF targets pin (default /sys/fs/bpf/dataplane).
     pub pin_root: Option<&'a Path>,
 }
 

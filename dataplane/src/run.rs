@@ -25,14 +25,21 @@ use engine::stats::{DropReason, Snapshot, WorkerStats};
 use engine::worker::{Action, PortQueue, Worker};
 use traffic::template::UdpTemplate;
 
+/// `dataplane run`'s settings, from its command line.
 pub struct RunConfig {
+    /// The ports, numbered in this order.
     pub ports: Vec<PortSpec>,
+    /// What a worker does with a frame without a rule saying otherwise.
     pub action: Action,
+    /// The per-frame processing (walk, checksums, rewrite).
     pub pipeline: Pipeline,
     /// One worker per core; empty: the last core, or with `queues=all` one per queue.
     pub cores: Vec<usize>,
+    /// Statistics lines this often (`None`: totals only).
     pub stats_interval: Option<Duration>,
+    /// `--stats-json FILE` (`-` for stdout).
     pub stats_json: Option<PathBuf>,
+    /// Stop after this long.
     pub duration: Option<Duration>,
     /// `--idle`: what workers do after an empty poll.
     pub idle: engine::worker::IdlePolicy,
@@ -120,10 +127,13 @@ fn queue_list(queues: &[u32]) -> String {
 /// `--rules`, `--format`, `--default`, `--classifier`.
 #[derive(Clone, Debug)]
 pub struct RulesConfig {
+    /// The rule file.
     pub path: PathBuf,
+    /// Its format.
     pub format: rules::Format,
     /// When no rule matches.
     pub default: Disposition,
+    /// Which classifier.
     pub classifier: ClassifierKind,
 }
 
@@ -140,7 +150,9 @@ impl RulesConfig {
 
 /// What a finished run counted.
 pub struct RunSummary {
+    /// Every counter at the end.
     pub snapshot: Snapshot,
+    /// How long the workers ran.
     pub seconds: f64,
 }
 

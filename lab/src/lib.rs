@@ -39,6 +39,7 @@ use registry::Registry;
 use targets::{Ctx, Dut, Load, CHILD_SLACK_S};
 use topo::Topology;
 
+/// The `--help` text after the flags: examples, profiles, placements, cleanup.
 pub const LAB_EXAMPLES: &str = "\
 Examples:
   dataplane lab --profile quick --out lab-out       (as root; every target, about 6 minutes)
@@ -71,13 +72,18 @@ dataplane-lab-PREFIX-RANDOM in $TMPDIR or /tmp) and DPDK's run directory stay, l
 a lab killed at the wrong instant left) for every lab no longer running, and so does every
 lab when it starts.";
 
+/// `--profile`: the matrix and the trial length.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Profile {
+    /// Every classifier at 1 to 1000 rules, 64 B UDP, one trial of 2 s, searches (about 6 minutes).
     Quick,
+    /// First and last rule, three sizes, UDP and VXLAN, both placements, three trials of 3 s.
     Full,
+    /// One rule, 64 B UDP, every target, one trial of 0.5 s, no search (CI).
     Smoke,
 }
 
+/// `dataplane lab`'s flags.
 #[derive(Args, Debug)]
 pub struct LabArgs {
     /// Clean up after labs that were killed (work directories, DPDK run directories, and any
@@ -150,9 +156,13 @@ pub struct LabArgs {
 
 /// The matrix of a profile.
 pub struct Matrix {
+    /// Every point, in the order they run.
     pub points: Vec<Point>,
+    /// Trials per point at maximum load.
     pub trials: usize,
+    /// Seconds of traffic per trial.
     pub seconds: f64,
+    /// Seconds of each trial of the zero-loss search.
     pub ndr_seconds: f64,
     /// Whether to search the zero-loss rates (and run the bursty trials).
     pub ndr: bool,

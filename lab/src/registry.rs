@@ -27,9 +27,11 @@ pub const DIR: &str = "/run/dataplane-lab";
 /// A process or thread, told apart from a later one with the same pid by its start time.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Task {
+    /// Its pid.
     pub pid: u32,
     /// /proc/PID/stat field 22 (clock ticks after boot).
     pub start: u64,
+    /// For messages (a namespace's or thread's name).
     pub name: String,
 }
 
@@ -43,10 +45,13 @@ impl Task {
 /// A NAPI thread's scheduling before the lab changed it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Napi {
+    /// The thread.
     pub task: Task,
     /// SCHED_OTHER 0, SCHED_FIFO 1, SCHED_RR 2, SCHED_BATCH 3, SCHED_IDLE 5.
     pub policy: u32,
+    /// Its real-time priority (0 for SCHED_OTHER).
     pub priority: u32,
+    /// Its nice value.
     pub nice: i32,
     /// CPU list as /proc/PID/status's Cpus_allowed_list gives it, e.g. `0-1`.
     pub cpus: String,
@@ -55,10 +60,15 @@ pub struct Napi {
 /// What /proc/PID/stat says that the registry needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stat {
+    /// Its state letter (`R`, `S`, `Z`, ...).
     pub state: char,
+    /// Its start time (field 22, clock ticks after boot).
     pub start: u64,
+    /// Its nice value (field 19).
     pub nice: i32,
+    /// Its real-time priority (field 40).
     pub priority: u32,
+    /// Its scheduling policy (field 41).
     pub policy: u32,
 }
 
@@ -78,6 +88,7 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
     })
 }
 
+/// /proc/PID/stat of `pid` (`None`: no such task).
 pub fn read_stat(pid: u32) -> Option<Stat> {
     parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
@@ -235,6 +246,7 @@ impl Registry {
         Ok(Registry { path, state: Mutex::new(state) })
     }
 
+    /// The state file.
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -251,6 +263,7 @@ impl Registry {
         self.update(|s| s.holders.push(task))
     }
 
+    /// Namespace holders that are gone (their topology went down).
     pub fn remove_holders(&self, pids: &[u32]) {
         let _ = self.update(|s| s.holders.retain(|h| !pids.contains(&h.pid)));
     }

@@ -104,6 +104,7 @@ pub struct Dut<'a> {
     pub hit: usize,
     /// The ingress NAPI threads (dut0), if threaded, and the sink's (sink0).
     pub napi: Vec<u32>,
+    /// The sink's NAPI threads (sink0), if threaded.
     pub sink_napi: Vec<u32>,
     /// Where the processed count comes from, for the report.
     pub processed_source: &'static str,

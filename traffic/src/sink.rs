@@ -157,11 +157,15 @@ pub enum SinkEngine {
     AfXdp,
 }
 
+/// `dataplane sink`'s settings, from its command line.
 pub struct SinkConfig {
+    /// The interface to count on.
     pub iface: String,
+    /// Stop after this long (`None`: at `stop`).
     pub duration: Option<Duration>,
     /// Print a progress line this often (None: only the total).
     pub interval: Option<Duration>,
+    /// How frames are counted.
     pub engine: SinkEngine,
     /// AF_XDP bind mode (the af-xdp engine).
     pub mode: BindMode,
@@ -173,9 +177,12 @@ pub struct SinkConfig {
     pub force: bool,
 }
 
+/// What the sink counted.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SinkReport {
+    /// Frames that arrived.
     pub packets: u64,
+    /// Their bytes, without FCS.
     pub bytes: u64,
     /// From attach to stop.
     pub seconds: f64,
@@ -256,14 +263,20 @@ pub struct SequenceReport {
     /// Frames the kernel dropped at this socket for want of fill-ring slots or rx-ring room:
     /// the sink did not keep up (`XDP_STATISTICS`).
     pub dropped_by_sink: u64,
+    /// Latency percentiles (`None`: no sequenced frame arrived).
     pub latency: Option<LatencySummary>,
 }
 
+/// Latency percentiles, ns: bucket upper bounds (the maximum is exact).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LatencySummary {
+    /// Median.
     pub p50: u64,
+    /// 90th percentile.
     pub p90: u64,
+    /// 99th percentile.
     pub p99: u64,
+    /// The largest latency seen.
     pub max: u64,
 }
 
@@ -739,6 +752,7 @@ impl SequenceTracker {
         }
     }
 
+    /// What the stamps told so far.
     pub fn report(&self) -> SequenceReport {
         SequenceReport {
             sequenced: self.sequenced,
@@ -794,6 +808,7 @@ impl Histogram {
         low + ((1u64 << shift) - 1)
     }
 
+    /// Counts one latency of `value` ns.
     pub fn record(&mut self, value: u64) {
         self.counts[Self::index(value)] += 1;
         self.count += 1;
@@ -817,6 +832,7 @@ impl Histogram {
         Some(self.max)
     }
 
+    /// The percentiles (`None`: nothing recorded).
     pub fn summary(&self) -> Option<LatencySummary> {
         Some(LatencySummary {
             p50: self.quantile(0.50)?,

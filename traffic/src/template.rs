@@ -19,8 +19,11 @@ use wire::{
     VlanRepr, VxlanRepr,
 };
 
+/// An untagged Ethernet header.
 pub const ETH_HEADER: usize = 14;
+/// An IPv4 header without options.
 pub const IPV4_HEADER: usize = 20;
+/// A UDP header.
 pub const UDP_HEADER: usize = 8;
 /// The smallest Ethernet frame without FCS.
 pub const MIN_FRAME: usize = 60;
@@ -188,11 +191,17 @@ impl From<wire::WireError> for TemplateError {
 /// Addresses and ports of an IPv4/UDP frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UdpTemplate {
+    /// The source MAC address.
     pub src_mac: [u8; 6],
+    /// The destination MAC address.
     pub dst_mac: [u8; 6],
+    /// The source IP address.
     pub src_ip: Ipv4Addr,
+    /// The destination IP address.
     pub dst_ip: Ipv4Addr,
+    /// The UDP source port.
     pub src_port: u16,
+    /// The UDP destination port.
     pub dst_port: u16,
     /// Frame length without FCS, `MIN_FRAME..=MAX_FRAME`.
     pub size: usize,
@@ -274,9 +283,11 @@ pub enum TemplateKind {
 }
 
 impl TemplateKind {
+    /// Every kind, in `--help` order.
     pub const ALL: [TemplateKind; 5] =
         [TemplateKind::Udp, TemplateKind::Tcp, TemplateKind::Vxlan, TemplateKind::Gre, TemplateKind::Geneve];
 
+    /// The name `--template` takes.
     pub fn name(self) -> &'static str {
         match self {
             TemplateKind::Udp => "udp",
@@ -287,6 +298,7 @@ impl TemplateKind {
         }
     }
 
+    /// The tunnel its frames are in, if any.
     pub fn tunnel(self) -> Option<TunnelType> {
         match self {
             TemplateKind::Udp | TemplateKind::Tcp => None,
@@ -297,20 +309,28 @@ impl TemplateKind {
     }
 }
 
+/// The tunnel of a template.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TunnelType {
+    /// VXLAN over UDP 4789 (RFC 7348).
     Vxlan,
+    /// GRE with checksum and key (RFC 2784, RFC 2890).
     Gre,
+    /// Geneve over UDP 6081 (RFC 8926).
     Geneve,
 }
 
+/// The innermost transport.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum L4Proto {
+    /// UDP (RFC 768).
     Udp,
+    /// TCP (RFC 9293).
     Tcp,
 }
 
 impl L4Proto {
+    /// Its IP protocol number.
     pub const fn number(self) -> u8 {
         match self {
             L4Proto::Udp => ip_protocol::UDP,
@@ -348,18 +368,25 @@ pub struct Vlan {
 pub struct PlainHeaders {
     /// An Ethernet header (always, except inside GRE carrying IP).
     pub l2: bool,
+    /// The source MAC address (with `l2`).
     pub src_mac: [u8; 6],
+    /// The destination MAC address (with `l2`).
     pub dst_mac: [u8; 6],
+    /// A VLAN tag on the Ethernet header.
     pub vlan: Option<Vlan>,
     /// Both of one family.
     pub src_ip: IpAddr,
+    /// The destination IP address.
     pub dst_ip: IpAddr,
     /// IPv4 TOS / IPv6 traffic class.
     pub tos: u8,
     /// IPv4 TTL / IPv6 hop limit.
     pub ttl: u8,
+    /// UDP or TCP.
     pub l4: L4Proto,
+    /// The source port.
     pub src_port: u16,
+    /// The destination port.
     pub dst_port: u16,
     /// TCP only: the 12 flag bits as in [`TcpRepr::flags`].
     pub tcp_flags: u16,
@@ -368,18 +395,25 @@ pub struct PlainHeaders {
 /// The outer headers of a tunnelled frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TunnelHeaders {
+    /// Which tunnel.
     pub kind: TunnelType,
+    /// The outer source MAC address.
     pub src_mac: [u8; 6],
+    /// The outer destination MAC address.
     pub dst_mac: [u8; 6],
+    /// A VLAN tag on the outer Ethernet header.
     pub vlan: Option<Vlan>,
     /// Both of one family.
     pub src_ip: IpAddr,
+    /// The outer destination IP address.
     pub dst_ip: IpAddr,
+    /// The outer TTL / hop limit.
     pub ttl: u8,
     /// The VXLAN or Geneve VNI (24 bits; `None` sends 0), or the GRE key (`None`: no key field).
     pub key: Option<u32>,
     /// UDP tunnels: the outer source port (flow entropy, RFC 7348 §5) and destination port.
     pub src_port: u16,
+    /// The outer UDP destination port.
     pub dst_port: u16,
     /// GRE: the C bit and a checksum over GRE header and payload (RFC 2784 §2.5).
     pub gre_checksum: bool,
@@ -388,7 +422,9 @@ pub struct TunnelHeaders {
 /// A frame template: the plain headers, optionally inside a tunnel, and the frame size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Template {
+    /// The only headers, or those inside the tunnel.
     pub plain: PlainHeaders,
+    /// The outer headers, for a tunnelled frame.
     pub tunnel: Option<TunnelHeaders>,
     /// Frame length without FCS; a size below [`Template::min_len`] is raised to it.
     pub size: usize,
@@ -397,6 +433,7 @@ pub struct Template {
 /// Frame sizes without FCS, `--size N|imix`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FrameSize {
+    /// Every frame this long.
     Fixed(usize),
     /// [`IMIX`], in that order, over and over.
     Imix,

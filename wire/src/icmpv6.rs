@@ -14,20 +14,24 @@ pub struct Icmpv6Packet<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
+    /// A view over `buffer`, once its length is checked against the header.
     pub fn new_checked(buffer: T) -> Result<Self, WireError> {
         check_len(Layer::Icmpv6, buffer.as_ref(), HEADER_LEN)?;
         Ok(Icmpv6Packet { buffer })
     }
 
+    /// The buffer, given back.
     pub fn into_inner(self) -> T {
         self.buffer
     }
 
+    /// The message type.
     #[inline]
     pub fn msg_type(&self) -> u8 {
         self.buffer.as_ref()[0]
     }
 
+    /// The code.
     #[inline]
     pub fn code(&self) -> u8 {
         self.buffer.as_ref()[1]
@@ -47,6 +51,7 @@ impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv6Packet<T> {
+    /// Writes the checksum.
     #[inline]
     pub fn set_checksum(&mut self, checksum: u16) {
         write_u16(self.buffer.as_mut(), 2, checksum);

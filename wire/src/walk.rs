@@ -49,10 +49,12 @@ pub struct PortSet {
 }
 
 impl PortSet {
+    /// The set with no port.
     pub const fn empty() -> PortSet {
         PortSet { ports: [0; MAX_PORTS], len: 0 }
     }
 
+    /// The set of `port` alone.
     pub const fn single(port: u16) -> PortSet {
         let mut ports = [0; MAX_PORTS];
         ports[0] = port;
@@ -80,20 +82,24 @@ impl PortSet {
         }
     }
 
+    /// Whether `port` is in the set.
     #[inline]
     pub fn contains(&self, port: u16) -> bool {
         self.as_slice().contains(&port)
     }
 
+    /// The ports, in the order added.
     #[inline]
     pub fn as_slice(&self) -> &[u16] {
         self.ports.get(..usize::from(self.len)).unwrap_or(&[])
     }
 
+    /// How many ports.
     pub fn len(&self) -> usize {
         usize::from(self.len)
     }
 
+    /// Whether the set has no port.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -140,6 +146,7 @@ pub struct LayerList {
 }
 
 impl LayerList {
+    /// The empty list.
     pub const fn new() -> LayerList {
         LayerList { layers: [Layer::Eth; MAX_LAYERS], len: 0 }
     }
@@ -170,21 +177,25 @@ impl LayerList {
         debug_assert!(usize::from(self.len) <= MAX_LAYERS);
     }
 
+    /// The layers, outermost first.
     #[inline]
     pub fn as_slice(&self) -> &[Layer] {
         self.layers.get(..usize::from(self.len)).unwrap_or(&[])
     }
 
+    /// How many layers.
     #[inline]
     pub fn len(&self) -> usize {
         usize::from(self.len)
     }
 
+    /// Whether the list has no layer.
     #[inline]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
+    /// The layers, outermost first.
     pub fn iter(&self) -> core::iter::Copied<core::slice::Iter<'_, Layer>> {
         self.as_slice().iter().copied()
     }
@@ -224,13 +235,16 @@ pub struct VlanTag {
     pub tpid: u16,
     /// 12-bit VLAN ID.
     pub id: u16,
+    /// The priority code point (3 bits).
     pub pcp: u8,
+    /// The drop eligible indicator.
     pub dei: bool,
 }
 
 /// The Ethernet header and its VLAN tags.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct L2Info {
+    /// Where the Ethernet header starts in the frame.
     pub offset: usize,
     /// 14 plus 4 per VLAN tag.
     pub len: usize,
@@ -239,6 +253,7 @@ pub struct L2Info {
 }
 
 impl L2Info {
+    /// How many VLAN tags the header has.
     pub fn vlan_count(&self) -> usize {
         self.vlans.iter().flatten().count()
     }
@@ -249,22 +264,28 @@ impl L2Info {
     }
 }
 
+/// Which IP version an L3 header is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum L3Kind {
+    /// IPv4 (RFC 791).
     Ipv4,
+    /// IPv6 (RFC 8200).
     Ipv6,
 }
 
 /// The IP header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct L3Info {
+    /// IPv4 or IPv6.
     pub kind: L3Kind,
+    /// Where the IP header starts in the frame.
     pub offset: usize,
     /// IPv4: IHL × 4. IPv6: 40 plus the extension headers up to the upper layer.
     pub header_len: usize,
     /// `offset` + total length (IPv4) or + 40 + payload length (IPv6): never the frame end,
     /// so Ethernet padding is outside.
     pub end: usize,
+    /// The where the packet sits in its datagram.
     pub fragment: Fragment,
     /// The upper-layer protocol, after any IPv6 extension headers.
     pub protocol: u8,
@@ -306,11 +327,16 @@ impl L3Info {
     }
 }
 
+/// Which upper-layer protocol an L4 header is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum L4Kind {
+    /// UDP (RFC 768).
     Udp,
+    /// TCP (RFC 9293).
     Tcp,
+    /// ICMP (RFC 792).
     Icmp,
+    /// ICMPv6 (RFC 4443).
     Icmpv6,
     /// Not decoded; the IP protocol number.
     Other(u8),
@@ -319,7 +345,9 @@ pub enum L4Kind {
 /// The L4 header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct L4Info {
+    /// Which protocol.
     pub kind: L4Kind,
+    /// Where the L4 header starts in the frame.
     pub offset: usize,
     /// To the L3 end (from the IP header, not the UDP length).
     pub len: usize,
@@ -329,6 +357,7 @@ pub struct L4Info {
 }
 
 impl L4Info {
+    /// Where the L4 segment ends in the frame (`offset + len`).
     #[inline]
     pub const fn end(&self) -> usize {
         self.offset + self.len
@@ -347,17 +376,23 @@ pub struct Headers {
     pub l4: Option<L4Info>,
 }
 
+/// Which tunnel a frame is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TunnelKind {
+    /// VXLAN over UDP (RFC 7348).
     Vxlan,
+    /// Geneve over UDP (RFC 8926).
     Geneve,
+    /// GRE (RFC 2784, RFC 2890).
     Gre,
+    /// IP inside IP (RFC 2003, RFC 2473).
     IpInIp,
 }
 
 /// The tunnel header between outer and inner headers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TunnelInfo {
+    /// Which tunnel.
     pub kind: TunnelKind,
     /// Start of the tunnel header (for IP-in-IP, of the inner IP header).
     pub offset: usize,
@@ -370,7 +405,9 @@ pub struct TunnelInfo {
     pub protocol: u16,
     /// VXLAN or Geneve VNI.
     pub vni: Option<u32>,
+    /// The GRE key (K bit set).
     pub gre_key: Option<u32>,
+    /// The GRE sequence number (S bit set).
     pub gre_sequence: Option<u32>,
     /// Offset of the GRE checksum field, when the C bit is set (RFC 2784 §2.5: it covers the
     /// GRE header and payload, from `offset` to `end`).
@@ -408,9 +445,11 @@ impl TunnelInfo {
 /// Where every layer of one frame is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Offsets {
+    /// Every layer found, outermost first (what `inspect --json` lists).
     pub layers: LayerList,
     /// The only or outermost headers.
     pub outer: Headers,
+    /// The tunnel header, if the frame is in a tunnel.
     pub tunnel: Option<TunnelInfo>,
     /// The headers inside the tunnel: None without a tunnel, or when its payload is neither
     /// Ethernet nor IP.

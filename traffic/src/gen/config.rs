@@ -28,22 +28,34 @@ pub enum Engine {
 
 /// `dataplane gen`'s settings, from its command line.
 pub struct GenConfig {
+    /// How frames are put on the wire.
     pub engine: Engine,
+    /// The interface to send on (`None`: only write `pcap`).
     pub iface: Option<String>,
+    /// What the frames are.
     pub template: Template,
+    /// Their sizes.
     pub sizes: FrameSize,
     /// `--flows N`: see [`Template::for_flow`].
     pub flows: u32,
+    /// `--bad-csum`.
     pub bad_csum: Option<BadCsum>,
+    /// Send this many frames, then stop.
     pub count: Option<u64>,
+    /// Send this long, then stop.
     pub duration: Option<Duration>,
+    /// Frames per second (`None`: as fast as possible).
     pub rate: Option<f64>,
     /// `--burst N` (with a rate): frames leave in back-to-back bursts of N at the average
     /// rate.
     pub burst: Option<u32>,
+    /// The transmit queue (af-xdp).
     pub queue: u32,
+    /// The AF_XDP bind mode.
     pub mode: BindMode,
+    /// Pin the generator to this core.
     pub core: Option<usize>,
+    /// Also (or, without an interface, only) write the frames to this capture.
     pub pcap: Option<PathBuf>,
 }
 
@@ -57,6 +69,7 @@ pub struct GenReport {
     pub bytes: u64,
     /// How many of them have a bad checksum.
     pub bad_csum: u64,
+    /// How long it sent.
     pub seconds: f64,
     /// Live engine: frames its XDP program generated (all CPUs).
     pub generated: Option<u64>,

@@ -51,6 +51,7 @@ const CATCH_UP: f64 = 50e-6;
 /// An `ifb` device in the generator's namespace, removed when dropped.
 pub struct IdleDevice {
     name: String,
+    /// Its interface index.
     pub ifindex: u32,
 }
 
@@ -61,6 +62,7 @@ impl IdleDevice {
         Self::create_named(&name)
     }
 
+    /// Creates an `ifb` device named `name`.
     pub fn create_named(name: &str) -> Result<IdleDevice, GenError> {
         let out = Command::new("ip")
             .args(["link", "add", name, "type", "ifb"])
@@ -79,6 +81,7 @@ impl IdleDevice {
         Ok(device)
     }
 
+    /// Its name.
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -169,6 +172,7 @@ fn live_run(
         .map_err(|source| GenError::LiveRun { iface: iface.to_string(), source })
 }
 
+/// Sends `plan` out of `iface` with live frames, until the count, the duration or `stop`.
 pub fn send_live(
     config: &GenConfig,
     plan: &FramePlan,

@@ -46,10 +46,12 @@ pub struct Slice {
 }
 
 impl Slice {
+    /// The frame's length.
     pub fn len(&self) -> usize {
         self.base.len()
     }
 
+    /// Whether the frame is empty.
     pub fn is_empty(&self) -> bool {
         self.base.is_empty()
     }
@@ -60,10 +62,13 @@ impl Slice {
 /// [`FramePlan::bad_layers`]`[k]` wrong.
 #[derive(Clone, Debug)]
 pub struct PatchTable {
+    /// One per distinct frame size, in the order of [`distinct_sizes`].
     pub slices: Vec<Slice>,
     /// Per entry, the words' values in wire order (big-endian bytes), padded with zeros.
     pub values: Vec<[u16; MAX_WORDS]>,
+    /// `--flows`.
     pub flows: u32,
+    /// Checksum variants per flow: all right, then one per bad layer.
     pub variants: u32,
     /// Layers bad checksums take turns over (`variants - 1`, or 0 without --bad-csum).
     pub layers: u32,

@@ -70,6 +70,7 @@ impl FramePlan {
         Ok(FramePlan { template, sizes, flows, bad, bad_layers, stream, sequenced })
     }
 
+    /// The frames' template.
     pub fn template(&self) -> &Template {
         &self.template
     }

@@ -506,8 +506,11 @@ fn general_words(a: &mut Asm, data: Reg, end: Reg, entry: Reg, cfg: Reg) {
 /// most `lag_fp` / 256 ns of catch-up when a slot comes late.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pace {
+    /// Nanoseconds << 8 between slots.
     pub step_fp: u64,
+    /// Nanoseconds << 8 of catch-up at most.
     pub lag_fp: u64,
+    /// Frames per slot.
     pub burst: u32,
 }
 
@@ -528,6 +531,7 @@ impl Pace {
 pub struct LiveProgram {
     config: Map,
     state: Map,
+    /// The XDP program the live-frames calls run.
     pub program: Program,
     table: PatchTable,
     stream: u16,
@@ -561,6 +565,7 @@ impl LiveProgram {
         Ok(LiveProgram { config, state, program, table, stream, current })
     }
 
+    /// The patch table it was loaded with.
     pub fn table(&self) -> &PatchTable {
         &self.table
     }
