@@ -25,16 +25,16 @@ use wire::{
 };
 
 /// Every layer name `inspect --json` may print (design.md section 4).
-pub const LAYER_NAMES: [&str; 13] =
+pub(crate) const LAYER_NAMES: [&str; 13] =
     ["eth", "vlan", "ipv4", "ipv6", "udp", "tcp", "icmp", "icmpv6", "vxlan", "gre", "geneve", "sll", "sll2"];
 
 /// The five `csum` keys and their possible values (design.md section 4).
-pub const CSUM_KEYS: [&str; 5] = ["outer_l3", "outer_l4", "tunnel", "inner_l3", "inner_l4"];
-pub const CSUM_VALUES: [&str; 5] = ["good", "bad", "zero", "absent", "unverifiable"];
+pub(crate) const CSUM_KEYS: [&str; 5] = ["outer_l3", "outer_l4", "tunnel", "inner_l3", "inner_l4"];
+pub(crate) const CSUM_VALUES: [&str; 5] = ["good", "bad", "zero", "absent", "unverifiable"];
 
 /// The walker configurations every frame is walked with: the default, one that decodes
 /// more ports (and puts 4789 in both sets: VXLAN must win), and one that decodes no tunnel.
-pub fn walk_configs() -> [WalkConfig; 3] {
+pub(crate) fn walk_configs() -> [WalkConfig; 3] {
     let default = WalkConfig::default();
     let wide = WalkConfig {
         vxlan_ports: PortSet::from_ports(&[4789, 8472, 0]).expect("3 ports fit"),
@@ -56,7 +56,7 @@ pub fn walk_configs() -> [WalkConfig; 3] {
 
 /// Target `walk`: [`walk`] and [`walk_into`] never panic, agree with each other, and return
 /// offsets that are inside the frame, ordered, and match the layer list.
-pub fn check_walk(frame: &[u8]) {
+pub(crate) fn check_walk(frame: &[u8]) {
     // Scratch that already holds another walk's result: walk_into must reset it.
     let mut dirty = Offsets::default();
     for config in walk_configs() {
@@ -95,7 +95,7 @@ pub fn check_walk(frame: &[u8]) {
 /// The classifier's key from a complete walk's offsets (`pipeline::key::packet_key`): it
 /// reads only where the walker looked, says what the walk found (tunnel, family, ports),
 /// and does not depend on what the key held before.
-pub fn check_packet_key(frame: &[u8], offsets: &Offsets) {
+pub(crate) fn check_packet_key(frame: &[u8], offsets: &Offsets) {
     let mut key = rules::PacketKey::default();
     engine::pipeline::key::packet_key(frame, offsets, &mut key);
     let mut dirty = rules::PacketKey { tunnel: true, has_ports: true, src_port: 7, ..key };
@@ -117,7 +117,7 @@ pub fn check_packet_key(frame: &[u8], offsets: &Offsets) {
 
 /// The same walk result, field by field (`LayerList` compares only the listed layers, not
 /// the unused slots an earlier walk into the same `Offsets` left behind).
-pub fn same(a: &Offsets, b: &Offsets) -> bool {
+pub(crate) fn same(a: &Offsets, b: &Offsets) -> bool {
     a.layers.as_slice() == b.layers.as_slice()
         && a.outer == b.outer
         && a.tunnel == b.tunnel
@@ -127,7 +127,7 @@ pub fn same(a: &Offsets, b: &Offsets) -> bool {
 
 /// Bounds, order and consistency of one walk's offsets. `complete`: the walk succeeded (else
 /// `offsets` is what it filled before the error, and may stop anywhere).
-pub fn check_offsets(frame: &[u8], offsets: &Offsets, config: &WalkConfig, complete: bool) {
+pub(crate) fn check_offsets(frame: &[u8], offsets: &Offsets, config: &WalkConfig, complete: bool) {
     let len = frame.len();
     let layers = offsets.layers.as_slice();
     assert!(layers.len() <= MAX_LAYERS);
@@ -286,7 +286,7 @@ fn push_headers(layers: &mut Vec<Layer>, headers: &Headers) {
 
 /// Target `inspect`: [`inspect_frame`], [`report_json`] and [`report_line`] never panic, the
 /// report agrees with [`walk`], and the JSON follows design.md section 4.
-pub fn check_inspect(frame: &[u8]) {
+pub(crate) fn check_inspect(frame: &[u8]) {
     let config = WalkConfig::default();
     let report = inspect_frame(frame, &config);
     match walk(frame, &config) {
@@ -354,7 +354,7 @@ pub fn check_inspect(frame: &[u8]) {
 
 /// Which statuses a layer can have at all, whatever its bytes: `absent` exactly where there is
 /// no checksum to check, `zero` only for UDP, `unverifiable` only for an L4 header of a fragment.
-pub fn check_statuses(offsets: &Offsets, verdicts: &wire::checks::Verdicts) {
+pub(crate) fn check_statuses(offsets: &Offsets, verdicts: &wire::checks::Verdicts) {
     let l3_has = |h: Option<&Headers>| h.and_then(|h| h.l3).is_some_and(|l3| l3.kind == L3Kind::Ipv4);
     let l4_status_ok = |h: Option<&Headers>, status: Status| {
         let Some(l3) = h.and_then(|h| h.l3) else { return status == Status::Absent };
@@ -402,7 +402,7 @@ fn zero_policies(frame: &[u8], offsets: &Offsets) -> [ZeroPolicy; 2] {
 /// offsets, and leaves nothing `bad`: every checksum present is `good`, except a UDP zero the
 /// policy keeps (`zero`) and a fragment's L4 checksum (`unverifiable`). The fixed frame passes
 /// `--csum verify` under the same policy, and fixing it again changes nothing.
-pub fn check_csum_fix(frame: &[u8]) {
+pub(crate) fn check_csum_fix(frame: &[u8]) {
     let config = WalkConfig::default();
     let Ok(offsets) = walk(frame, &config) else { return };
     let fields = checksum_fields(&offsets);
@@ -509,7 +509,7 @@ fn expected_after_fix(
 }
 
 /// The file name the rule targets parse under: every error must name it.
-pub const RULES_FILE: &str = "fuzz.rules";
+pub(crate) const RULES_FILE: &str = "fuzz.rules";
 
 /// At most this many rules are turned into probe packets (a fuzz input of a few KiB has
 /// fewer anyway; the cap keeps one input's checks short).
@@ -519,7 +519,7 @@ const PROBED_RULES: usize = 64;
 /// Never panics; a bad file gets errors that name the file and a line and column inside the
 /// text; a good file prints back (`Display`) as a file that parses to the same rules; and
 /// every classifier answers as the linear reference on packets built around each rule.
-pub fn check_rules_text(data: &[u8]) {
+pub(crate) fn check_rules_text(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     match rules::parse(RULES_FILE, &text) {
         Err(errors) => check_rule_errors(&text, &errors),
@@ -540,7 +540,7 @@ pub fn check_rules_text(data: &[u8]) {
 /// located; a filter set written back (`gen::write_classbench`) parses to rules that match
 /// exactly the same packets and write back to the same text; classifiers agree with linear
 /// on packets built around each rule and on the input read as a trace.
-pub fn check_classbench(data: &[u8]) {
+pub(crate) fn check_classbench(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let trace = match rules::parse_trace(RULES_FILE, &text) {
         Ok(keys) => keys,
@@ -679,7 +679,7 @@ fn check_classifiers_agree(set: &rules::RuleSet, data: &[u8]) {
 
 /// The rewrites target `rewrite` applies to every frame: each tunnel kind over IPv4 and IPv6,
 /// with and without an outer checksum, and the two rewrites that do not push headers.
-pub const REWRITES: [&str; 8] = [
+pub(crate) const REWRITES: [&str; 8] = [
     "ttl-dec",
     "decap",
     "encap:vxlan,src=198.18.0.1,dst=198.18.0.2,vni=42",
@@ -701,7 +701,7 @@ pub const REWRITES: [&str; 8] = [
 ///   headers, the outer IP packet within the MTU; `mtu_exceeded` exactly when it would not
 ///   be, leaving the frame as it was; `no_room` only when the UMEM frame cannot hold it; and
 ///   `decap` of what `encap` made gives the carried frame back, byte for byte.
-pub fn check_rewrite(frame: &[u8]) {
+pub(crate) fn check_rewrite(frame: &[u8]) {
     use engine::pipeline::Rewrite;
     use engine::stats::DropReason;
 
@@ -795,7 +795,7 @@ pub fn check_rewrite(frame: &[u8]) {
 /// of it: port devargs (`pmd::PortSpec`), `steer=` expressions, `--rewrite` actions, core
 /// and queue lists. No panic; an error is `Err` with a message; what parses is within the
 /// documented bounds, and a steer expression prints back as one that parses to the same.
-pub fn check_args(data: &[u8]) {
+pub(crate) fn check_args(data: &[u8]) {
     use engine::pipeline::rewrite::{EncapKind, Rewrite};
     use pmd::xdp_prog::Steer;
     use pmd::{MemSpec, PortSpec};
@@ -837,7 +837,7 @@ pub fn check_args(data: &[u8]) {
                 }
             }
             Ok(_) => {}
-            Err(message) => assert!(!message.is_empty()),
+            Err(error) => assert!(!error.to_string().is_empty()),
         }
         if let Ok(cores) = engine::cores::parse_core_list(line) {
             let online = engine::cores::available_cores();
@@ -857,7 +857,7 @@ const MAX_CAPTURE_RECORDS: usize = 10_000;
 /// panics, ends, numbers records 0, 1, 2... (errors included), hands out no record over
 /// libpcap's maximum and nothing it did not read, and goes on after a recoverable error
 /// only; every record it yields walks through `inspect` without panicking.
-pub fn check_capture(data: &[u8]) {
+pub(crate) fn check_capture(data: &[u8]) {
     use pmd::capture::{CaptureReader, MAX_RECORD_LEN};
     let Ok(mut reader) = CaptureReader::new(data, "fuzz") else { return };
     let config = inspect_config();

@@ -10,7 +10,10 @@
 
 pub mod cores;
 pub mod engines;
+mod error;
 pub mod pipeline;
 pub mod queues;
 pub mod stats;
 pub mod worker;
+
+pub use error::SetupError;

@@ -9,7 +9,7 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-pub const DATAPLANE: &str = env!("CARGO_BIN_EXE_dataplane");
+pub(crate) const DATAPLANE: &str = env!("CARGO_BIN_EXE_dataplane");
 
 fn topology_script() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/lab-topology.sh")
@@ -17,7 +17,7 @@ fn topology_script() -> PathBuf {
 
 /// True when the test may touch the network. Not root: skip with a message, unless this is
 /// CI, where a skipped network test would hide a failure.
-pub fn require_root(test: &str) -> bool {
+pub(crate) fn require_root(test: &str) -> bool {
     // SAFETY-free: geteuid through libc is not needed; /proc tells the effective uid.
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     let euid =
@@ -34,12 +34,12 @@ pub fn require_root(test: &str) -> bool {
 
 /// generator ns (gen0) <-> device under test ns (dut0, dut1) <-> sink ns (sink0), made by
 /// scripts/lab-topology.sh and removed when dropped, also when the test panics.
-pub struct Lab {
+pub(crate) struct Lab {
     pub prefix: String,
 }
 
 impl Lab {
-    pub fn up(tag: &str) -> Lab {
+    pub(crate) fn up(tag: &str) -> Lab {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let prefix = format!("d{}{}{}", std::process::id() % 100_000, tag, NEXT.fetch_add(1, Ordering::Relaxed));
         let out = Command::new("bash")
@@ -51,28 +51,28 @@ impl Lab {
         Lab { prefix }
     }
 
-    pub fn ns(&self, role: &str) -> String {
+    pub(crate) fn ns(&self, role: &str) -> String {
         format!("{}-{role}", self.prefix)
     }
 
     /// `ip netns exec NS program args...`
-    pub fn command(&self, role: &str, program: &str, args: &[&str]) -> Command {
+    pub(crate) fn command(&self, role: &str, program: &str, args: &[&str]) -> Command {
         netns_exec(&self.ns(role), program, args)
     }
 
-    pub fn dataplane(&self, role: &str, args: &[&str]) -> Command {
+    pub(crate) fn dataplane(&self, role: &str, args: &[&str]) -> Command {
         self.command(role, DATAPLANE, args)
     }
 
     /// Whether `iface` in namespace `role` has an XDP program attached.
-    pub fn has_xdp(&self, role: &str, iface: &str) -> bool {
+    pub(crate) fn has_xdp(&self, role: &str, iface: &str) -> bool {
         let out = Command::new("ip").args(["-n", &self.ns(role), "link", "show", "dev", iface]).output().unwrap();
         let text = String::from_utf8_lossy(&out.stdout);
         text.contains(" xdp") || text.contains("prog/xdp")
     }
 
     /// Waits until `iface` has (or has not) an XDP program.
-    pub fn wait_xdp(&self, role: &str, iface: &str, attached: bool, timeout: Duration) -> bool {
+    pub(crate) fn wait_xdp(&self, role: &str, iface: &str, attached: bool, timeout: Duration) -> bool {
         let start = Instant::now();
         while start.elapsed() < timeout {
             if self.has_xdp(role, iface) == attached {
@@ -91,33 +91,33 @@ impl Drop for Lab {
 }
 
 /// A child process killed when dropped (a failing test leaves nothing running).
-pub struct Proc {
+pub(crate) struct Proc {
     child: Option<Child>,
     what: String,
 }
 
 impl Proc {
-    pub fn spawn(mut cmd: Command, what: &str) -> Proc {
+    pub(crate) fn spawn(mut cmd: Command, what: &str) -> Proc {
         cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).stdin(Stdio::null());
         let child = cmd.spawn().unwrap_or_else(|e| panic!("starting {what}: {e}"));
         Proc { child: Some(child), what: what.to_string() }
     }
 
-    pub fn pid(&self) -> u32 {
+    pub(crate) fn pid(&self) -> u32 {
         self.child.as_ref().unwrap().id()
     }
 
-    pub fn signal(&self, signal: i32) {
+    pub(crate) fn signal(&self, signal: i32) {
         // `ip netns exec` execs the program, so the pid is the dataplane's own.
         kill(self.pid(), signal);
     }
 
-    pub fn exited(&mut self) -> Option<ExitStatus> {
+    pub(crate) fn exited(&mut self) -> Option<ExitStatus> {
         self.child.as_mut().unwrap().try_wait().unwrap()
     }
 
     /// Sends `signal` (unless 0), waits up to `timeout`, returns what the process printed.
-    pub fn finish(mut self, signal: i32, timeout: Duration) -> Output {
+    pub(crate) fn finish(mut self, signal: i32, timeout: Duration) -> Output {
         if signal != 0 {
             self.signal(signal);
         }
@@ -158,12 +158,12 @@ impl Drop for Proc {
     }
 }
 
-pub fn text(bytes: &[u8]) -> String {
+pub(crate) fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// The last line of `output` that parses as a JSON object.
-pub fn last_json(output: &str) -> serde_json::Value {
+pub(crate) fn last_json(output: &str) -> serde_json::Value {
     output
         .lines()
         .rev()
@@ -172,19 +172,19 @@ pub fn last_json(output: &str) -> serde_json::Value {
 }
 
 /// The core for the device under test: the last one (core 0 is the generator's).
-pub fn dut_core() -> String {
+pub(crate) fn dut_core() -> String {
     let cores = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     (cores - 1).to_string()
 }
 
 /// Sends `signal` to `pid` with kill(1), so the tests need no unsafe code (unsafe lives in
 /// umem, bpf, pmd and the checksum).
-pub fn kill(pid: u32, signal: i32) {
+pub(crate) fn kill(pid: u32, signal: i32) {
     let _ = Command::new("kill").arg(format!("-{signal}")).arg(pid.to_string()).status();
 }
 
 /// `ip netns exec NS program args...`
-pub fn netns_exec(ns: &str, program: &str, args: &[&str]) -> Command {
+pub(crate) fn netns_exec(ns: &str, program: &str, args: &[&str]) -> Command {
     let mut cmd = Command::new("ip");
     cmd.args(["netns", "exec", ns, program]).args(args);
     cmd
@@ -192,7 +192,7 @@ pub fn netns_exec(ns: &str, program: &str, args: &[&str]) -> Command {
 
 /// One `ethtool -S` counter of `dev` in namespace `ns` (veth counts XDP verdicts per
 /// receive queue).
-pub fn ethtool_counter(ns: &str, dev: &str, name: &str) -> u64 {
+pub(crate) fn ethtool_counter(ns: &str, dev: &str, name: &str) -> u64 {
     let out = netns_exec(ns, "ethtool", &["-S", dev]).output().unwrap();
     let stats = text(&out.stdout);
     stats
@@ -204,7 +204,7 @@ pub fn ethtool_counter(ns: &str, dev: &str, name: &str) -> u64 {
 }
 
 /// [`ethtool_counter`] polled until it reaches `at_least` or `timeout` passes; the last value.
-pub fn wait_ethtool_counter(ns: &str, dev: &str, name: &str, at_least: u64, timeout: Duration) -> u64 {
+pub(crate) fn wait_ethtool_counter(ns: &str, dev: &str, name: &str, at_least: u64, timeout: Duration) -> u64 {
     let start = Instant::now();
     loop {
         let value = ethtool_counter(ns, dev, name);
@@ -216,23 +216,23 @@ pub fn wait_ethtool_counter(ns: &str, dev: &str, name: &str, at_least: u64, time
 }
 
 /// A scratch directory removed on drop: `dataplane-SUITE-PID-NAME` under the temp dir.
-pub struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
-    pub fn new(suite: &str, name: &str) -> TempDir {
+    pub(crate) fn new(suite: &str, name: &str) -> TempDir {
         let dir = std::env::temp_dir().join(format!("dataplane-{suite}-{}-{name}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
         TempDir(dir)
     }
 
     /// Writes `contents` to `name` in the directory.
-    pub fn file(&self, name: &str, contents: &str) -> PathBuf {
+    pub(crate) fn file(&self, name: &str, contents: &str) -> PathBuf {
         let path = self.0.join(name);
         std::fs::write(&path, contents).unwrap();
         path
     }
 
-    pub fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.0.join(name)
     }
 }

@@ -15,7 +15,8 @@ use std::sync::{Arc, Mutex};
 use crossbeam::utils::CachePadded;
 use rules::{Action, Classifier, PacketKey, RuleSet};
 
-use super::Rewrite;
+use super::rewrite::{Rewrite, RewriteError};
+use crate::error::SetupError;
 use crate::stats::Counter;
 use wire::Offsets;
 
@@ -59,12 +60,12 @@ pub enum ClassifierKind {
 }
 
 impl std::str::FromStr for ClassifierKind {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
+    type Err = SetupError;
+    fn from_str(text: &str) -> Result<Self, SetupError> {
         match text {
             "fast" => Ok(ClassifierKind::Fast),
             "linear" => Ok(ClassifierKind::Linear),
-            other => Err(format!("unknown classifier '{other}': expected fast or linear")),
+            other => Err(SetupError::UnknownClassifier { name: other.to_string() }),
         }
     }
 }
@@ -72,12 +73,12 @@ impl std::str::FromStr for ClassifierKind {
 /// Builds the classifier of `kind` over `set`. The fast one refuses a set it cannot hold
 /// (the rule count and why, with `--classifier linear` as the way out); there is no silent
 /// fall-back to another classifier.
-pub fn build_classifier(set: &RuleSet, kind: ClassifierKind) -> Result<Box<dyn Classifier>, String> {
+pub fn build_classifier(set: &RuleSet, kind: ClassifierKind) -> Result<Box<dyn Classifier>, SetupError> {
     match kind {
         ClassifierKind::Linear => Ok(Box::new(rules::Linear::new(set))),
         ClassifierKind::Fast => match rules::fast::build(set) {
             Ok(fast) => Ok(Box::new(fast)),
-            Err(too_large) => Err(format!("{too_large} (--classifier linear)")),
+            Err(too_large) => Err(SetupError::ClassifierTooLarge(too_large)),
         },
     }
 }
@@ -99,25 +100,77 @@ pub struct RuleTable {
     hits: Vec<CachePadded<Box<[Counter]>>>,
 }
 
-/// A rule the dataplane cannot carry out: `file:line:col: message`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A rule the dataplane cannot carry out, where it is: `file:line:col: message`.
+#[derive(Clone, Debug, PartialEq)]
 pub struct ActionError {
-    /// The rules file.
+    /// The rule file, as given.
     pub file: String,
-    /// 1-based line of the rule (0: about the whole set).
+    /// 1-based; 0 when the error is about the whole set.
     pub line: usize,
-    /// 1-based column of its `action`.
+    /// 1-based column of the rule's action.
     pub col: usize,
-    /// What is wrong, and what to do instead.
-    pub message: String,
+    /// What is wrong.
+    pub problem: ActionProblem,
+}
+
+/// Why a rule (or the whole set) cannot be carried out by this dataplane.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ActionProblem {
+    /// `fwd N` past the last port.
+    NoSuchPort {
+        /// The port the rule names.
+        port: u16,
+        /// How many ports this run has.
+        ports: usize,
+    },
+    /// `mirred egress redirect dev NAME` where no port is that interface.
+    NoSuchDevice {
+        /// The interface the rule names.
+        dev: String,
+        /// The interfaces of this run's af_xdp ports.
+        named: Vec<String>,
+    },
+    /// `encap ARGS` whose arguments do not parse.
+    Encap(RewriteError),
+    /// The classifier cannot hold the set (about the whole file).
+    Classifier(SetupError),
+}
+
+impl fmt::Display for ActionProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ActionProblem::NoSuchPort { port, ports } => write!(
+                f,
+                "fwd {port}: this dataplane has {ports} port(s), numbered 0..={} in --port order",
+                ports.saturating_sub(1)
+            ),
+            ActionProblem::NoSuchDevice { dev, named } => write!(
+                f,
+                "mirred egress redirect dev {dev}: no --port of this run is interface {dev} (its af_xdp ports: {})",
+                if named.is_empty() { "none".to_string() } else { named.join(", ") }
+            ),
+            ActionProblem::Encap(error) => write!(f, "{error}"),
+            ActionProblem::Classifier(error) => write!(f, "{error}"),
+        }
+    }
 }
 
 impl fmt::Display for ActionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.line, self.col) {
             // About the whole set (the classifier cannot hold it), not one rule.
-            (0, _) => write!(f, "{}: {}", self.file, self.message),
-            _ => write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.message),
+            (0, _) => write!(f, "{}: {}", self.file, self.problem),
+            _ => write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.problem),
+        }
+    }
+}
+
+impl std::error::Error for ActionError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.problem {
+            ActionProblem::Encap(error) => Some(error),
+            ActionProblem::Classifier(error) => Some(error),
+            ActionProblem::NoSuchPort { .. } | ActionProblem::NoSuchDevice { .. } => None,
         }
     }
 }
@@ -138,11 +191,11 @@ impl RuleTable {
         let mut errors = Vec::new();
         let mut actions = Vec::with_capacity(set.len());
         for rule in &set.rules {
-            let error = |message: String| ActionError {
+            let error = |problem: ActionProblem| ActionError {
                 file: source.to_string(),
                 line: rule.line,
                 col: rule.action_col,
-                message,
+                problem,
             };
             let action = match &rule.action {
                 Action::Drop => RuleAction::to(Disposition::Drop),
@@ -150,21 +203,14 @@ impl RuleTable {
                 Action::Reflect => RuleAction::to(Disposition::Reflect),
                 Action::Fwd(port) if usize::from(*port) < ports => RuleAction::to(Disposition::Fwd(usize::from(*port))),
                 Action::Fwd(port) => {
-                    errors.push(error(format!(
-                        "fwd {port}: this dataplane has {ports} port(s), numbered 0..={} in --port order",
-                        ports.saturating_sub(1)
-                    )));
+                    errors.push(error(ActionProblem::NoSuchPort { port: *port, ports }));
                     continue;
                 }
                 Action::Redirect(dev) => match port_names.iter().position(|name| name == dev) {
                     Some(port) => RuleAction::to(Disposition::Fwd(port)),
                     None => {
-                        let named: Vec<&str> =
-                            port_names.iter().filter(|n| !n.is_empty()).map(String::as_str).collect();
-                        errors.push(error(format!(
-                            "mirred egress redirect dev {dev}: no --port of this run is interface {dev} (its af_xdp ports: {})",
-                            if named.is_empty() { "none".to_string() } else { named.join(", ") }
-                        )));
+                        let named = port_names.iter().filter(|n| !n.is_empty()).cloned().collect();
+                        errors.push(error(ActionProblem::NoSuchDevice { dev: dev.clone(), named }));
                         continue;
                     }
                 },
@@ -172,8 +218,8 @@ impl RuleTable {
                 Action::TtlDec => RuleAction { disposition: Disposition::Pass, rewrite: Some(Rewrite::TtlDec) },
                 Action::Encap(args) => match format!("encap:{args}").parse::<Rewrite>() {
                     Ok(rewrite) => RuleAction { disposition: Disposition::Pass, rewrite: Some(rewrite) },
-                    Err(message) => {
-                        errors.push(error(message));
+                    Err(rewrite_error) => {
+                        errors.push(error(ActionProblem::Encap(rewrite_error)));
                         continue;
                     }
                 },
@@ -183,8 +229,9 @@ impl RuleTable {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let classifier = build_classifier(&set, kind)
-            .map_err(|message| vec![ActionError { file: source.to_string(), line: 0, col: 0, message }])?;
+        let classifier = build_classifier(&set, kind).map_err(|setup| {
+            vec![ActionError { file: source.to_string(), line: 0, col: 0, problem: ActionProblem::Classifier(setup) }]
+        })?;
         let counters = set.len() + 1;
         let hits = (0..workers.max(1))
             .map(|_| CachePadded::new((0..counters).map(|_| Counter::default()).collect::<Box<[Counter]>>()))

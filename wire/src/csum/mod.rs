@@ -161,6 +161,7 @@ impl std::ops::AddAssign for Sum {
 pub struct Checksum(u16);
 
 impl Checksum {
+    /// A checksum of this value (as it is, not inverted).
     pub const fn new(value: u16) -> Checksum {
         Checksum(value)
     }
@@ -175,6 +176,7 @@ impl Checksum {
         self.0.to_be_bytes()
     }
 
+    /// The 16-bit value.
     pub const fn get(self) -> u16 {
         self.0
     }
