@@ -206,9 +206,6 @@ pub fn ifname(index: u32) -> Result<String, Error> {
 }
 
 #[cfg(test)]
-mod testutil;
-
-#[cfg(test)]
 mod tests {
     use super::*;
 

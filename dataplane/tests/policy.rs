@@ -11,7 +11,7 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{last_json, require_root, text, Lab, TempDir, DATAPLANE};
+use common::{last_json, require_root, text, Lab, LabDataplane, TempDir, DATAPLANE};
 
 /// The tests that send traffic take turns: two of them at once on two cores would starve
 /// each other's workers.

@@ -1103,6 +1103,19 @@ mod tests {
         assert_eq!(t.build(), UdpTemplate { size: 128, ..Default::default() }.build());
     }
 
+    /// Engine tests and the benches build this frame with testkit (they do not depend on the
+    /// generator): the two must stay the same bytes, or the benches measure another frame.
+    #[test]
+    fn udp_template_is_testkits_generator_frame() {
+        for size in [0, 60, 64, 111, 1464, 1514, 9000] {
+            assert_eq!(
+                UdpTemplate { size, ..Default::default() }.build(),
+                testkit::frames::generator_udp(size),
+                "{size}"
+            );
+        }
+    }
+
     #[test]
     fn checksums_verify() {
         for size in [60, 61, 64, 128, 1514] {

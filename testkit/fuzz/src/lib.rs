@@ -1,19 +1,18 @@
-// The properties the fuzz targets check, shared word for word by the regression test.
-//
-// One file, two users: each fuzz target (fuzz/fuzz_targets/*.rs) and the corpus replay test
-// (dataplane/tests/fuzz_corpus.rs) import it with `#[path = ...] mod properties;`. The fuzz
-// crate depends on dataplane, so dataplane's tests cannot depend on the fuzz crate (and should
-// not build libFuzzer); a module included by path needs neither crate to know the other, and
-// what the fuzzers check and what `cargo test` replays can never drift apart. The file uses
-// only `dataplane`, `rules`, `pmd`, `umem` and `serde_json`, which both crates have.
-//
-// Every input of `walk`, `inspect` and `csum_fix` is one raw Ethernet frame, so a frame from a
-// capture is a seed for any of them and any of their corpus files can be wrapped in a pcap for
-// `dataplane inspect`. The inputs of `rules_text` and `classbench` are text files.
-// Each check runs the frame under several fixed configurations (walker configs, `--csum`
-// modes, zero-checksum policies) rather than spending input bytes on choosing one.
-//
-// A violated property panics with a message saying which one; the replay test adds the file.
+//! The properties the fuzz targets check, shared word for word by the regression test.
+//!
+//! Two users: each fuzz target (fuzz/fuzz_targets/*.rs) and the corpus replay test
+//! (dataplane/tests/fuzz_corpus.rs) call these functions, so what the fuzzers check and what
+//! `cargo test` replays can never drift apart. Beside testkit rather than in it: these checks
+//! use `dataplane` (inspect), `wire`, `engine`, `rules`, `pmd` and `umem`, which a crate's own
+//! tests should not have to build (see Cargo.toml).
+//!
+//! Every input of `walk`, `inspect` and `csum_fix` is one raw Ethernet frame, so a frame from a
+//! capture is a seed for any of them and any of their corpus files can be wrapped in a pcap for
+//! `dataplane inspect`. The inputs of `rules_text` and `classbench` are text files.
+//! Each check runs the frame under several fixed configurations (walker configs, `--csum`
+//! modes, zero-checksum policies) rather than spending input bytes on choosing one.
+//!
+//! A violated property panics with a message saying which one; the replay test adds the file.
 
 use dataplane::inspect::{frame_start, inspect_config, inspect_frame, inspect_frame_from, report_json, report_line};
 use rules::Classifier;
@@ -28,8 +27,9 @@ use wire::{
 pub const LAYER_NAMES: [&str; 13] =
     ["eth", "vlan", "ipv4", "ipv6", "udp", "tcp", "icmp", "icmpv6", "vxlan", "gre", "geneve", "sll", "sll2"];
 
-/// The five `csum` keys and their possible values (design.md section 4).
+/// The five `csum` keys of `inspect --json` (design.md section 4).
 pub const CSUM_KEYS: [&str; 5] = ["outer_l3", "outer_l4", "tunnel", "inner_l3", "inner_l4"];
+/// The values a `csum` key may have (design.md section 4).
 pub const CSUM_VALUES: [&str; 5] = ["good", "bad", "zero", "absent", "unverifiable"];
 
 /// The walker configurations every frame is walked with: the default, one that decodes
