@@ -58,7 +58,7 @@ impl Lab {
     /// Waits up to `timeout` until `iface` has (`attached`) or has not an XDP program; false
     /// if it did not come to that.
     pub fn wait_xdp(&self, role: &str, iface: &str, attached: bool, timeout: Duration) -> bool {
-        crate::wait_until(timeout, || self.has_xdp(role, iface) == attached)
+        crate::wait::wait_until(timeout, || self.has_xdp(role, iface) == attached)
     }
 }
 

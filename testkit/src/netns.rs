@@ -55,7 +55,7 @@ pub struct Netns {
 impl Netns {
     /// A fresh namespace; `tag` (a few letters) goes into its name to say whose it is.
     pub fn new(tag: &str) -> Netns {
-        let netns = Netns { name: crate::unique_name(tag) };
+        let netns = Netns { name: crate::wait::unique_name(tag) };
         run("ip", &["netns", "add", &netns.name]);
         netns.ip(&["link", "set", "lo", "up"]);
         netns
@@ -158,7 +158,7 @@ impl Netns {
     }
 
     /// Sends `frame` `count` times out of `dev`, the bytes as given (mausezahn, from
-    /// netsniff-ng, in raw mode; see [`crate::require_tool`]).
+    /// netsniff-ng, in raw mode; see [`crate::require::require_tool`]).
     pub fn send(&self, dev: &str, frame: &[u8], count: usize) {
         let hex: Vec<String> = frame.iter().map(|b| format!("{b:02x}")).collect();
         self.exec(&["mausezahn", dev, "-q", "-c", &count.to_string(), &hex.join(":")]);

@@ -9,7 +9,7 @@ pub struct TempDir(PathBuf);
 impl TempDir {
     /// A fresh, empty directory; `suite` and `name` say whose it is when one is left behind.
     pub fn new(suite: &str, name: &str) -> TempDir {
-        let dir = std::env::temp_dir().join(crate::unique_name(&format!("testkit-{suite}-{name}-")));
+        let dir = std::env::temp_dir().join(crate::wait::unique_name(&format!("testkit-{suite}-{name}-")));
         std::fs::create_dir_all(&dir).unwrap_or_else(|e| panic!("creating {}: {e}", dir.display()));
         TempDir(dir)
     }
