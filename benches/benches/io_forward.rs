@@ -11,16 +11,15 @@ use std::sync::Arc;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use engine::stats::WorkerStats;
 use engine::worker::{Action, PortQueue, Worker};
-use pmd::af_xdp::WorkerUmems;
 use pmd::mem::MemPort;
-use pmd::BURST;
+use pmd::{Umems, BURST};
 use umem::{Frame, Umem, UmemConfig};
 
 const PRELOAD: usize = 512;
 
 /// A worker polling `ports` mem ports, each holding PRELOAD frames.
 fn mem_worker(ports: usize, action: Action) -> Worker {
-    let mut umems = WorkerUmems::new(UmemConfig { frame_size: 2048, frame_count: 8192, hugepages: false }).unwrap();
+    let mut umems = Umems::new(UmemConfig { frame_size: 2048, frame_count: 8192, hugepages: false }).unwrap();
     let frame = testkit::frames::generator_udp(60);
     let mut queues = Vec::new();
     for index in 0..ports {

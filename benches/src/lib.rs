@@ -7,9 +7,8 @@ use std::sync::Arc;
 use engine::pipeline::Pipeline;
 use engine::stats::WorkerStats;
 use engine::worker::{Action, PortQueue, Worker};
-use pmd::af_xdp::WorkerUmems;
 use pmd::mem::MemPort;
-use pmd::BURST;
+use pmd::{Umems, BURST};
 use umem::UmemConfig;
 
 /// Frames preloaded into each mem port of [`mem_worker`].
@@ -18,7 +17,7 @@ pub const PRELOAD: usize = 512;
 /// A worker forwarding (`--action fwd`) between two mem ports, each preloaded with
 /// [`PRELOAD`] copies of `frame`. Call [`prime`] once its rule stage (if any) is set.
 pub fn mem_worker(frame: &[u8], pipeline: Option<Pipeline>) -> Worker {
-    let mut umems = WorkerUmems::new(UmemConfig { frame_size: 2048, frame_count: 8192, hugepages: false }).unwrap();
+    let mut umems = Umems::new(UmemConfig { frame_size: 2048, frame_count: 8192, hugepages: false }).unwrap();
     let mut queues = Vec::new();
     for index in 0..2 {
         let slot = &mut umems.slots[0];

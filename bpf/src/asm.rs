@@ -11,11 +11,30 @@ use crate::insn::{Insn, Jmp, Reg};
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum AsmError {
     /// A jump names a label that was never placed.
-    UnknownLabel { label: String, at: usize },
+    UnknownLabel {
+        /// The label.
+        label: String,
+        /// The index of the jump.
+        at: usize,
+    },
     /// The same label was placed twice (at both indices).
-    DuplicateLabel { label: String, first: usize, second: usize },
+    DuplicateLabel {
+        /// The label.
+        label: String,
+        /// Where it was placed first.
+        first: usize,
+        /// Where it was placed again.
+        second: usize,
+    },
     /// The jump distance does not fit the 16-bit offset field.
-    OffsetOverflow { label: String, from: usize, to: usize },
+    OffsetOverflow {
+        /// The label jumped to.
+        label: String,
+        /// The index of the jump.
+        from: usize,
+        /// The index of the label.
+        to: usize,
+    },
 }
 
 impl fmt::Display for AsmError {
@@ -53,6 +72,7 @@ pub struct Asm {
 }
 
 impl Asm {
+    /// An empty program.
     pub fn new() -> Asm {
         Asm::default()
     }
@@ -62,6 +82,7 @@ impl Asm {
         self.insns.len()
     }
 
+    /// No instruction pushed yet.
     pub fn is_empty(&self) -> bool {
         self.insns.is_empty()
     }

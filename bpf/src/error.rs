@@ -4,7 +4,7 @@ use std::fmt;
 use std::io;
 use std::path::PathBuf;
 
-use crate::link::XdpMode;
+use crate::xdp_mode::XdpMode;
 
 /// How many trailing lines of the verifier log an error message shows: the reason for a
 /// rejection is at the end, the register-state dump before it is rarely needed.
@@ -18,31 +18,87 @@ const PRIVILEGE_HINT: &str = "needs root, or CAP_BPF and CAP_NET_ADMIN \
 #[non_exhaustive]
 pub enum Error {
     /// The kernel refused for lack of privilege (EPERM, or EACCES outside the verifier).
-    PermissionDenied { operation: String, errno: i32 },
+    PermissionDenied {
+        /// What was refused, e.g. `create map xsks`.
+        operation: String,
+        /// EPERM or EACCES.
+        errno: i32,
+    },
     /// The verifier rejected a program. `log` is the whole log; `Display` shows its tail.
-    Verifier { program: String, errno: i32, log: String },
+    Verifier {
+        /// The program's name.
+        program: String,
+        /// The errno of BPF_PROG_LOAD (mostly EACCES or EINVAL).
+        errno: i32,
+        /// The verifier's whole log.
+        log: String,
+    },
     /// The interface already runs an XDP program (EBUSY: same mode or attached without a
     /// link; EEXIST: attached in the other mode).
-    XdpAlreadyAttached { interface: String, errno: i32 },
+    XdpAlreadyAttached {
+        /// The interface's name.
+        interface: String,
+        /// EBUSY or EEXIST.
+        errno: i32,
+    },
     /// The driver does not support the requested XDP mode.
-    XdpModeUnsupported { interface: String, mode: XdpMode, errno: i32 },
+    XdpModeUnsupported {
+        /// The interface's name.
+        interface: String,
+        /// The mode asked for.
+        mode: XdpMode,
+        /// EOPNOTSUPP.
+        errno: i32,
+    },
     /// No network interface has this name (in the calling thread's network namespace).
-    NoSuchInterface { name: String },
+    NoSuchInterface {
+        /// The name looked up.
+        name: String,
+    },
     /// No network interface has this index (in the calling thread's network namespace).
-    NoSuchIfindex { ifindex: u32 },
+    NoSuchIfindex {
+        /// The index looked up.
+        ifindex: u32,
+    },
     /// Nothing is pinned at this path.
-    PinNotFound { path: PathBuf },
+    PinNotFound {
+        /// The pin's path.
+        path: PathBuf,
+    },
     /// Something already exists at this path, so a new pin cannot go there.
-    PinExists { path: PathBuf },
+    PinExists {
+        /// The pin's path.
+        path: PathBuf,
+    },
     /// The path is not on a bpf filesystem, so nothing can be pinned to or read from it.
-    NotOnBpffs { path: PathBuf, errno: i32 },
+    NotOnBpffs {
+        /// The path given.
+        path: PathBuf,
+        /// The errno of the pin or get call.
+        errno: i32,
+    },
     /// A key or value buffer had the wrong length (checked before calling the kernel, which
     /// would otherwise read or write past it).
-    WrongLength { what: &'static str, expected: usize, actual: usize },
+    WrongLength {
+        /// `key` or `value`.
+        what: &'static str,
+        /// The length the map was created with.
+        expected: usize,
+        /// The length given.
+        actual: usize,
+    },
     /// An argument that can never be valid (for example a path containing a NUL byte).
-    InvalidArgument { what: String },
+    InvalidArgument {
+        /// Which argument, and why.
+        what: String,
+    },
     /// Any other failure of a system call, with what we were doing.
-    Syscall { operation: String, source: io::Error },
+    Syscall {
+        /// What was being done, e.g. `update map xsks`.
+        operation: String,
+        /// The system call's error.
+        source: io::Error,
+    },
 }
 
 impl Error {

@@ -31,16 +31,27 @@ const _: () = assert!(std::mem::size_of::<Insn>() == 8);
 /// clobbered by calls, `R6`-`R9` survive calls, `R10` is the read-only frame pointer.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Reg {
+    /// Return value of helper calls and of the program.
     R0,
+    /// First argument; the program's context on entry.
     R1,
+    /// Second argument.
     R2,
+    /// Third argument.
     R3,
+    /// Fourth argument.
     R4,
+    /// Fifth argument.
     R5,
+    /// Callee-saved.
     R6,
+    /// Callee-saved.
     R7,
+    /// Callee-saved.
     R8,
+    /// Callee-saved.
     R9,
+    /// Read-only frame pointer: the stack is the 512 bytes below it.
     R10,
 }
 
@@ -94,16 +105,27 @@ impl Size {
 /// Arithmetic and logic operations (the high nibble of an ALU opcode).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Alu {
+    /// `dst += src`
     Add,
+    /// `dst -= src`
     Sub,
+    /// `dst *= src`
     Mul,
+    /// `dst /= src` (unsigned; division by zero gives 0)
     Div,
+    /// `dst |= src`
     Or,
+    /// `dst &= src`
     And,
+    /// `dst <<= src`
     Lsh,
+    /// `dst >>= src` (logical)
     Rsh,
+    /// `dst %= src` (unsigned; modulo zero leaves `dst`)
     Mod,
+    /// `dst ^= src`
     Xor,
+    /// `dst = src`
     Mov,
     /// Arithmetic (sign-extending) right shift.
     Arsh,
@@ -131,17 +153,27 @@ impl Alu {
 /// Conditional jump comparisons. Plain names compare unsigned; `S*` compare signed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Jmp {
+    /// `dst == src`
     Eq,
+    /// `dst != src`
     Ne,
+    /// `dst > src`, unsigned
     Gt,
+    /// `dst >= src`, unsigned
     Ge,
+    /// `dst < src`, unsigned
     Lt,
+    /// `dst <= src`, unsigned
     Le,
     /// Jump if `dst & src != 0`.
     Set,
+    /// `dst > src`, signed
     Sgt,
+    /// `dst >= src`, signed
     Sge,
+    /// `dst < src`, signed
     Slt,
+    /// `dst <= src`, signed
     Sle,
 }
 
@@ -166,17 +198,28 @@ impl Jmp {
 /// Raw opcode pieces, for readers cross-checking against the kernel's `bpf_common.h` and
 /// `bpf.h`, and for building instructions this module has no constructor for.
 pub mod op {
+    /// `BPF_LD`: loads of immediates (the 16-byte `ld_imm64`).
     pub const CLASS_LD: u8 = 0x00;
+    /// `BPF_LDX`: loads from memory into a register.
     pub const CLASS_LDX: u8 = 0x01;
+    /// `BPF_ST`: stores of an immediate.
     pub const CLASS_ST: u8 = 0x02;
+    /// `BPF_STX`: stores of a register (and atomics).
     pub const CLASS_STX: u8 = 0x03;
+    /// `BPF_ALU`: 32-bit arithmetic.
     pub const CLASS_ALU: u8 = 0x04;
+    /// `BPF_JMP`: 64-bit jumps, calls and exit.
     pub const CLASS_JMP: u8 = 0x05;
+    /// `BPF_JMP32`: jumps comparing the low 32 bits.
     pub const CLASS_JMP32: u8 = 0x06;
+    /// `BPF_ALU64`: 64-bit arithmetic.
     pub const CLASS_ALU64: u8 = 0x07;
 
+    /// `BPF_IMM`: the operand is an immediate (with `CLASS_LD`: `ld_imm64`).
     pub const MODE_IMM: u8 = 0x00;
+    /// `BPF_MEM`: a memory access at register + offset.
     pub const MODE_MEM: u8 = 0x60;
+    /// `BPF_ATOMIC`: an atomic read-modify-write (the operation is in the immediate).
     pub const MODE_ATOMIC: u8 = 0xc0;
 
     /// Operand is the immediate.
@@ -184,15 +227,20 @@ pub mod op {
     /// Operand is the source register.
     pub const SRC_X: u8 = 0x08;
 
+    /// `BPF_NEG`: `dst = -dst`.
     pub const ALU_NEG: u8 = 0x80;
+    /// `BPF_END`: byte swap to the order `END_TO_*` says, width in the immediate.
     pub const ALU_END: u8 = 0xd0;
     /// With `ALU_END`: convert to little endian (`SRC_K` position).
     pub const END_TO_LE: u8 = 0x00;
     /// With `ALU_END`: convert to big endian (`SRC_X` position).
     pub const END_TO_BE: u8 = 0x08;
 
+    /// `BPF_JA`: jump always.
     pub const JMP_JA: u8 = 0x00;
+    /// `BPF_CALL`: call the helper numbered in the immediate.
     pub const JMP_CALL: u8 = 0x80;
+    /// `BPF_EXIT`: return R0.
     pub const JMP_EXIT: u8 = 0x90;
 
     /// Atomic operation codes go in the immediate of a `STX | ATOMIC` instruction.

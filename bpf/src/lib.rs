@@ -21,72 +21,109 @@
 //! ```
 
 mod asm;
+mod cpu;
 mod error;
+mod iface;
 mod insn;
 mod link;
 mod map;
 mod pin;
 mod prog;
 mod sys;
+mod xdp_mode;
 
 pub use asm::{Asm, AsmError};
+pub use cpu::possible_cpus;
 pub use error::Error;
+pub use iface::{ifindex, ifname};
 pub use insn::{op, Alu, Insn, Jmp, Reg, Size};
-pub use link::{tcx_program_ids, Link, LinkInfo, TcxDirection, XdpMode};
+pub use link::{tcx_program_ids, Link, LinkInfo, TcxDirection};
 pub use map::{Map, MapType};
 pub use pin::{ensure_bpffs, get_pinned, pin};
 pub use prog::{ProgType, Program, TestRun, TestRunOptions};
-
-use std::ffi::{CStr, CString};
+pub use xdp_mode::XdpMode;
 
 /// Helper function ids for [`Insn::call`] (`enum bpf_func_id`).
 pub mod helpers {
+    /// `bpf_map_lookup_elem(map, key)`: a pointer to the value, or NULL.
     pub const MAP_LOOKUP_ELEM: i32 = 1;
+    /// `bpf_map_update_elem(map, key, value, flags)`: 0 or a negative errno.
     pub const MAP_UPDATE_ELEM: i32 = 2;
+    /// `bpf_map_delete_elem(map, key)`.
     pub const MAP_DELETE_ELEM: i32 = 3;
+    /// `bpf_ktime_get_ns()`: `CLOCK_MONOTONIC` in nanoseconds.
     pub const KTIME_GET_NS: i32 = 5;
+    /// `bpf_trace_printk(fmt, fmt_size, ...)`: a line in the kernel's trace pipe (debugging).
     pub const TRACE_PRINTK: i32 = 6;
+    /// `bpf_get_prandom_u32()`: a pseudo-random number (not for cryptography).
     pub const GET_PRANDOM_U32: i32 = 7;
+    /// `bpf_get_smp_processor_id()`: the CPU the program runs on.
     pub const GET_SMP_PROCESSOR_ID: i32 = 8;
+    /// `bpf_skb_store_bytes(skb, offset, from, len, flags)`.
     pub const SKB_STORE_BYTES: i32 = 9;
+    /// `bpf_l3_csum_replace(skb, offset, from, to, size)`: an incremental IP checksum update.
     pub const L3_CSUM_REPLACE: i32 = 10;
+    /// `bpf_l4_csum_replace(skb, offset, from, to, flags)`: an incremental L4 checksum update.
     pub const L4_CSUM_REPLACE: i32 = 11;
+    /// `bpf_tail_call(ctx, prog_array, index)`: continues in another program, not returning.
     pub const TAIL_CALL: i32 = 12;
+    /// `bpf_clone_redirect(skb, ifindex, flags)`: a copy of the packet to another device.
     pub const CLONE_REDIRECT: i32 = 13;
+    /// `bpf_redirect(ifindex, flags)`: the packet to another device (return its result).
     pub const REDIRECT: i32 = 23;
+    /// `bpf_skb_load_bytes(skb, offset, to, len)`.
     pub const SKB_LOAD_BYTES: i32 = 26;
+    /// `bpf_csum_diff(from, from_size, to, to_size, seed)`: a one's-complement sum difference.
     pub const CSUM_DIFF: i32 = 28;
+    /// `bpf_xdp_adjust_head(xdp_md, delta)`: grows (negative delta) or shrinks the frame at its start.
     pub const XDP_ADJUST_HEAD: i32 = 44;
     /// `bpf_redirect_map(map, key, flags)`: the low two bits of `flags` are the action
     /// returned when `key` has no entry (e.g. `xdp::PASS`).
     pub const REDIRECT_MAP: i32 = 51;
+    /// `bpf_xdp_adjust_meta(xdp_md, delta)`: makes room for metadata before the frame.
     pub const XDP_ADJUST_META: i32 = 54;
+    /// `bpf_xdp_adjust_tail(xdp_md, delta)`: grows or shrinks the frame at its end.
     pub const XDP_ADJUST_TAIL: i32 = 65;
+    /// `bpf_fib_lookup(ctx, params, plen, flags)`: a route and neighbour lookup.
     pub const FIB_LOOKUP: i32 = 69;
+    /// `bpf_ktime_get_boot_ns()`: `CLOCK_BOOTTIME` in nanoseconds.
     pub const KTIME_GET_BOOT_NS: i32 = 125;
+    /// `bpf_redirect_neigh(ifindex, params, plen, flags)`: to another device, the neighbour resolved by the kernel.
     pub const REDIRECT_NEIGH: i32 = 152;
+    /// `bpf_redirect_peer(ifindex, flags)`: to the peer of a veth or netkit device (tc ingress only).
     pub const REDIRECT_PEER: i32 = 155;
     /// `bpf_xdp_get_buff_len(ctx)`: frame length including fragments.
     pub const XDP_GET_BUFF_LEN: i32 = 188;
+    /// `bpf_xdp_load_bytes(xdp_md, offset, buf, len)`: reads across fragments.
     pub const XDP_LOAD_BYTES: i32 = 189;
+    /// `bpf_xdp_store_bytes(xdp_md, offset, buf, len)`: writes across fragments.
     pub const XDP_STORE_BYTES: i32 = 190;
 }
 
 /// XDP actions and the layout of `struct xdp_md`, the context an XDP program gets in R1.
 pub mod xdp {
+    /// `XDP_ABORTED`: a program error: dropped, and traced as `xdp:xdp_exception`.
     pub const ABORTED: i32 = 0;
+    /// `XDP_DROP`: dropped.
     pub const DROP: i32 = 1;
+    /// `XDP_PASS`: on to the kernel's network stack.
     pub const PASS: i32 = 2;
+    /// `XDP_TX`: back out of the interface it came in on.
     pub const TX: i32 = 3;
+    /// `XDP_REDIRECT`: where `bpf_redirect` or `bpf_redirect_map` said (another device, a CPU, an AF_XDP socket).
     pub const REDIRECT: i32 = 4;
 
     /// `xdp_md.data` (u32; the verifier turns the load into a packet pointer).
     pub const MD_DATA: i16 = 0;
     /// `xdp_md.data_end`: one past the last byte; every packet access is checked against it.
     pub const MD_DATA_END: i16 = 4;
+    /// `xdp_md.data_meta`: start of the metadata area before `data`.
     pub const MD_DATA_META: i16 = 8;
+    /// `xdp_md.ingress_ifindex`: the interface the frame arrived on.
     pub const MD_INGRESS_IFINDEX: i16 = 12;
+    /// `xdp_md.rx_queue_index`: the receive queue the frame arrived on.
     pub const MD_RX_QUEUE_INDEX: i16 = 16;
+    /// `xdp_md.egress_ifindex`: the target interface, for programs in a devmap.
     pub const MD_EGRESS_IFINDEX: i16 = 20;
 
     /// `struct xdp_md` as a test-run context ([`crate::TestRunOptions::ctx_in`]), to make
@@ -115,6 +152,7 @@ pub mod xdp {
             XdpMd { data_end: frame_len as u32, ingress_ifindex, rx_queue_index, ..XdpMd::default() }
         }
 
+        /// The 24 bytes the kernel reads, in host byte order.
         pub fn to_bytes(&self) -> [u8; 24] {
             let fields = [
                 self.data,
@@ -144,91 +182,25 @@ pub mod tc {
     /// `TC_ACT_REDIRECT` / `TCX_REDIRECT`.
     pub const REDIRECT: i32 = 7;
 
+    /// `__sk_buff.len`: the packet's length in bytes.
     pub const SKB_LEN: i16 = 0;
+    /// `__sk_buff.mark`: the packet mark (`fwmark`), readable and writable.
     pub const SKB_MARK: i16 = 8;
+    /// `__sk_buff.protocol`: the EtherType, in network byte order.
     pub const SKB_PROTOCOL: i16 = 16;
+    /// `__sk_buff.ingress_ifindex`: the interface the packet arrived on.
     pub const SKB_INGRESS_IFINDEX: i16 = 36;
+    /// `__sk_buff.ifindex`: the interface the packet is on now.
     pub const SKB_IFINDEX: i16 = 40;
+    /// `__sk_buff.data`: start of the linear packet data (a packet pointer).
     pub const SKB_DATA: i16 = 76;
+    /// `__sk_buff.data_end`: one past the linear data; accesses are checked against it.
     pub const SKB_DATA_END: i16 = 80;
-}
-
-/// The number of possible CPUs, which sizes per-CPU map values. Parsed from
-/// `/sys/devices/system/cpu/possible` ("0-1", "0,2-3"); may exceed the online count.
-pub fn possible_cpus() -> std::io::Result<usize> {
-    let text = std::fs::read_to_string("/sys/devices/system/cpu/possible")?;
-    parse_cpu_list(&text).ok_or_else(|| {
-        std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
-            format!("cannot parse CPU list {text:?} from /sys/devices/system/cpu/possible"),
-        )
-    })
-}
-
-/// Counts the CPUs in a kernel CPU list such as "0-3,8,10-11".
-fn parse_cpu_list(text: &str) -> Option<usize> {
-    let mut count = 0;
-    for part in text.trim().split(',') {
-        let (first, last) = match part.split_once('-') {
-            Some((first, last)) => (first.parse::<usize>().ok()?, last.parse::<usize>().ok()?),
-            None => {
-                let cpu = part.parse::<usize>().ok()?;
-                (cpu, cpu)
-            }
-        };
-        count += last.checked_sub(first)? + 1;
-    }
-    Some(count)
-}
-
-/// The index of interface `name` in the calling thread's network namespace.
-pub fn ifindex(name: &str) -> Result<u32, Error> {
-    let not_found = || Error::NoSuchInterface { name: name.to_owned() };
-    let c_name = CString::new(name).map_err(|_| not_found())?;
-    // SAFETY: c_name is NUL-terminated.
-    match unsafe { libc::if_nametoindex(c_name.as_ptr()) } {
-        0 => Err(not_found()),
-        index => Ok(index),
-    }
-}
-
-/// The name of interface `index` in the calling thread's network namespace.
-pub fn ifname(index: u32) -> Result<String, Error> {
-    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
-    // SAFETY: buf has the IF_NAMESIZE bytes if_indextoname may write.
-    let ret = unsafe { libc::if_indextoname(index, buf.as_mut_ptr()) };
-    if ret.is_null() {
-        return Err(Error::NoSuchIfindex { ifindex: index });
-    }
-    // SAFETY: on success buf holds a NUL-terminated name.
-    let name = unsafe { CStr::from_ptr(buf.as_ptr()) };
-    Ok(name.to_string_lossy().into_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn cpu_lists_are_counted() {
-        assert_eq!(parse_cpu_list("0\n"), Some(1));
-        assert_eq!(parse_cpu_list("0-1\n"), Some(2));
-        assert_eq!(parse_cpu_list("0,2-3"), Some(3));
-        assert_eq!(parse_cpu_list("0-3,8,10-11"), Some(7));
-        assert_eq!(parse_cpu_list("3-1"), None);
-        assert_eq!(parse_cpu_list("x"), None);
-        assert!(possible_cpus().unwrap() >= 1);
-    }
-
-    #[test]
-    fn loopback_is_found_and_unknown_names_are_not() {
-        let lo = ifindex("lo").unwrap();
-        assert_eq!(ifname(lo).unwrap(), "lo");
-        let err = ifindex("no-such-if0").unwrap_err();
-        assert!(matches!(err, Error::NoSuchInterface { .. }));
-        assert!(err.to_string().contains("no-such-if0"));
-        assert!(ifindex("bad\0name").is_err());
-    }
 
     #[test]
     fn xdp_md_bytes_follow_the_struct() {

@@ -5,44 +5,21 @@
 //! netlink `ip link set xdp` attachment which outlives its loader. (Pin the link with
 //! [`crate::pin`] to keep it attached on purpose.)
 
-use std::fmt;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use crate::error::Error;
+use crate::iface::ifname;
+use crate::map::object_info;
 use crate::prog::{ProgType, Program};
 use crate::sys;
-
-/// Where the kernel runs an XDP program.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum XdpMode {
-    /// In the driver's receive path, before an skb exists (`XDP_FLAGS_DRV_MODE`).
-    Driver,
-    /// After the skb is built, for any device (`XDP_FLAGS_SKB_MODE`); slower.
-    Generic,
-}
-
-impl XdpMode {
-    const fn flags(self) -> u32 {
-        match self {
-            XdpMode::Generic => 1 << 1,
-            XdpMode::Driver => 1 << 2,
-        }
-    }
-}
-
-impl fmt::Display for XdpMode {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            XdpMode::Driver => "driver",
-            XdpMode::Generic => "generic",
-        })
-    }
-}
+use crate::xdp_mode::XdpMode;
 
 /// Which side of an interface a tcx program sees.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TcxDirection {
+    /// Packets the interface receives (`BPF_TCX_INGRESS`).
     Ingress,
+    /// Packets the interface sends (`BPF_TCX_EGRESS`).
     Egress,
 }
 
@@ -69,7 +46,7 @@ impl Link {
         expect_kind(prog, ProgType::Xdp, "attach_xdp")?;
         create(prog, ifindex, sys::BPF_XDP, mode.flags()).map_err(|err| {
             // A missing interface comes back as a bare EINVAL for XDP, so look it up.
-            let Ok(interface) = crate::ifname(ifindex) else {
+            let Ok(interface) = ifname(ifindex) else {
                 return Error::NoSuchIfindex { ifindex };
             };
             match err.raw_os_error() {
@@ -103,7 +80,7 @@ impl Link {
     pub fn attach_tcx(prog: &Program, ifindex: u32, dir: TcxDirection) -> Result<Link, Error> {
         expect_kind(prog, ProgType::SchedCls, "attach_tcx")?;
         create(prog, ifindex, dir.attach_type(), 0).map_err(|err| {
-            let Ok(interface) = crate::ifname(ifindex) else {
+            let Ok(interface) = ifname(ifindex) else {
                 return Error::NoSuchIfindex { ifindex };
             };
             match err.raw_os_error() {
@@ -133,7 +110,7 @@ impl Link {
     /// XDP link its interface.
     pub fn info(&self) -> Result<LinkInfo, Error> {
         let mut info = sys::LinkInfo::default();
-        crate::map::object_info(self.fd(), &mut info, "read BPF link info")?;
+        object_info(self.fd(), &mut info, "read BPF link info")?;
         let xdp = info.link_type == sys::BPF_LINK_TYPE_XDP;
         Ok(LinkInfo { id: info.id, prog_id: info.prog_id, xdp_ifindex: xdp.then_some(info.ifindex) })
     }
@@ -168,10 +145,12 @@ impl Link {
         })
     }
 
+    /// The link's file descriptor (for pinning).
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
 
+    /// The link's file descriptor as a number.
     pub fn raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }

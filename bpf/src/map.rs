@@ -2,20 +2,26 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
+use crate::cpu::possible_cpus;
 use crate::error::Error;
 use crate::sys;
 
 /// Map types this crate creates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum MapType {
+    /// `BPF_MAP_TYPE_HASH`: keys hashed to values, up to `max_entries`.
     Hash,
+    /// `BPF_MAP_TYPE_ARRAY`: `u32` indexes to values, every entry present (zeroed).
     Array,
     /// Programs for `bpf_tail_call`; values are program fds.
     ProgArray,
+    /// A [`MapType::Hash`] with one value per possible CPU.
     PercpuHash,
     /// One value per possible CPU per entry: lock-free counters.
     PercpuArray,
+    /// A [`MapType::Hash`] that evicts the least recently used entry when full.
     LruHash,
+    /// A [`MapType::LruHash`] with one value per possible CPU.
     LruPercpuHash,
     /// Longest-prefix match; keys are `u32 prefix_len` + address bytes.
     LpmTrie,
@@ -134,7 +140,7 @@ impl Map {
 
     fn with_layout(fd: OwnedFd, kind: MapType, key_size: u32, value_size: u32, max_entries: u32) -> Result<Map, Error> {
         let value_buf_len = if kind.is_per_cpu() {
-            let cpus = crate::possible_cpus().map_err(|err| Error::os("read /sys/devices/system/cpu/possible", err))?;
+            let cpus = possible_cpus().map_err(|err| Error::os("read /sys/devices/system/cpu/possible", err))?;
             (value_size as usize).next_multiple_of(8) * cpus
         } else {
             value_size as usize
@@ -142,18 +148,22 @@ impl Map {
         Ok(Map { fd, kind, key_size, value_size, max_entries, value_buf_len })
     }
 
+    /// The map's file descriptor (for pinning).
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
 
+    /// The map's file descriptor as a number, as [`crate::Insn::ld_map_fd`] takes it.
     pub fn raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
 
+    /// The type the map was created with.
     pub fn kind(&self) -> MapType {
         self.kind
     }
 
+    /// The size of one key in bytes.
     pub fn key_size(&self) -> u32 {
         self.key_size
     }
@@ -163,6 +173,7 @@ impl Map {
         self.value_size
     }
 
+    /// How many entries the map holds at most.
     pub fn max_entries(&self) -> u32 {
         self.max_entries
     }
@@ -371,7 +382,7 @@ mod tests {
         if !require_root("per_cpu_values_have_one_slot_per_possible_cpu") {
             return;
         }
-        let cpus = crate::possible_cpus().unwrap();
+        let cpus = possible_cpus().unwrap();
         let map = Map::create(MapType::PercpuArray, "percpu", 4, 12, 1).unwrap();
         // 12 rounds up to 16 per CPU.
         assert_eq!(map.value_buf_len(), 16 * cpus);

@@ -7,6 +7,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 
 use crate::error::Error;
 use crate::insn::Insn;
+use crate::map::object_info;
 use crate::sys;
 
 /// The kinds of program this crate loads.
@@ -138,14 +139,17 @@ impl Program {
         Program { fd, kind, name: name.to_owned() }
     }
 
+    /// The program's file descriptor (for attaching and pinning).
     pub fn fd(&self) -> BorrowedFd<'_> {
         self.fd.as_fd()
     }
 
+    /// The program's file descriptor as a number (for a program array).
     pub fn raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
 
+    /// The type the program was loaded as.
     pub fn kind(&self) -> ProgType {
         self.kind
     }
@@ -158,7 +162,7 @@ impl Program {
     /// The kernel's id for this program, as `ip link` and `bpftool prog` show it.
     pub fn id(&self) -> Result<u32, Error> {
         let mut info = sys::ProgInfo::default();
-        crate::map::object_info(self.fd(), &mut info, "read BPF program info")?;
+        object_info(self.fd(), &mut info, "read BPF program info")?;
         Ok(info.id)
     }
 

@@ -11,38 +11,38 @@
 use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 
-pub const BPF_MAP_CREATE: u32 = 0;
-pub const BPF_MAP_LOOKUP_ELEM: u32 = 1;
-pub const BPF_MAP_UPDATE_ELEM: u32 = 2;
-pub const BPF_MAP_DELETE_ELEM: u32 = 3;
-pub const BPF_MAP_GET_NEXT_KEY: u32 = 4;
-pub const BPF_PROG_LOAD: u32 = 5;
-pub const BPF_OBJ_PIN: u32 = 6;
-pub const BPF_OBJ_GET: u32 = 7;
-pub const BPF_PROG_TEST_RUN: u32 = 10;
-pub const BPF_OBJ_GET_INFO_BY_FD: u32 = 15;
-pub const BPF_PROG_QUERY: u32 = 16;
-pub const BPF_LINK_CREATE: u32 = 28;
-pub const BPF_LINK_UPDATE: u32 = 29;
+pub(crate) const BPF_MAP_CREATE: u32 = 0;
+pub(crate) const BPF_MAP_LOOKUP_ELEM: u32 = 1;
+pub(crate) const BPF_MAP_UPDATE_ELEM: u32 = 2;
+pub(crate) const BPF_MAP_DELETE_ELEM: u32 = 3;
+pub(crate) const BPF_MAP_GET_NEXT_KEY: u32 = 4;
+pub(crate) const BPF_PROG_LOAD: u32 = 5;
+pub(crate) const BPF_OBJ_PIN: u32 = 6;
+pub(crate) const BPF_OBJ_GET: u32 = 7;
+pub(crate) const BPF_PROG_TEST_RUN: u32 = 10;
+pub(crate) const BPF_OBJ_GET_INFO_BY_FD: u32 = 15;
+pub(crate) const BPF_PROG_QUERY: u32 = 16;
+pub(crate) const BPF_LINK_CREATE: u32 = 28;
+pub(crate) const BPF_LINK_UPDATE: u32 = 29;
 
 /// `enum bpf_attach_type` values we attach with.
-pub const BPF_XDP: u32 = 37;
-pub const BPF_TCX_INGRESS: u32 = 46;
-pub const BPF_TCX_EGRESS: u32 = 47;
+pub(crate) const BPF_XDP: u32 = 37;
+pub(crate) const BPF_TCX_INGRESS: u32 = 46;
+pub(crate) const BPF_TCX_EGRESS: u32 = 47;
 
 /// `BPF_ANY` for map updates: create or replace.
-pub const BPF_ANY: u64 = 0;
+pub(crate) const BPF_ANY: u64 = 0;
 
 /// `BPF_OBJ_NAME_LEN`: object names are at most 15 bytes plus a NUL.
-pub const OBJ_NAME_LEN: usize = 16;
+pub(crate) const OBJ_NAME_LEN: usize = 16;
 
 /// Filesystem magic of bpffs, as `statfs(2)` reports it.
-pub const BPF_FS_MAGIC: u32 = 0xcafe_4a11;
+pub(crate) const BPF_FS_MAGIC: u32 = 0xcafe_4a11;
 
 /// `BPF_MAP_CREATE`.
 #[repr(C)]
 #[derive(Default)]
-pub struct MapCreateAttr {
+pub(crate) struct MapCreateAttr {
     pub map_type: u32,
     pub key_size: u32,
     pub value_size: u32,
@@ -56,7 +56,7 @@ pub struct MapCreateAttr {
 /// `BPF_MAP_*_ELEM` and `BPF_MAP_GET_NEXT_KEY` (`value` doubles as `next_key`).
 #[repr(C)]
 #[derive(Default)]
-pub struct MapElemAttr {
+pub(crate) struct MapElemAttr {
     pub map_fd: u32,
     pub _pad: u32,
     pub key: u64,
@@ -68,7 +68,7 @@ pub struct MapElemAttr {
 /// are for clang-built objects).
 #[repr(C)]
 #[derive(Default)]
-pub struct ProgLoadAttr {
+pub(crate) struct ProgLoadAttr {
     pub prog_type: u32,
     pub insn_cnt: u32,
     pub insns: u64,
@@ -86,7 +86,7 @@ pub struct ProgLoadAttr {
 /// `BPF_OBJ_PIN` and `BPF_OBJ_GET`.
 #[repr(C)]
 #[derive(Default)]
-pub struct ObjAttr {
+pub(crate) struct ObjAttr {
     pub pathname: u64,
     pub bpf_fd: u32,
     pub file_flags: u32,
@@ -95,7 +95,7 @@ pub struct ObjAttr {
 /// `BPF_PROG_TEST_RUN` (the `test` member).
 #[repr(C)]
 #[derive(Default)]
-pub struct TestRunAttr {
+pub(crate) struct TestRunAttr {
     pub prog_fd: u32,
     pub retval: u32,
     pub data_size_in: u32,
@@ -117,7 +117,7 @@ pub struct TestRunAttr {
 /// `BPF_OBJ_GET_INFO_BY_FD` (the `info` member).
 #[repr(C)]
 #[derive(Default)]
-pub struct InfoAttr {
+pub(crate) struct InfoAttr {
     pub bpf_fd: u32,
     pub info_len: u32,
     pub info: u64,
@@ -126,7 +126,7 @@ pub struct InfoAttr {
 /// `BPF_PROG_QUERY` (the `query` member, as extended for tcx in Linux 6.6).
 #[repr(C)]
 #[derive(Default)]
-pub struct QueryAttr {
+pub(crate) struct QueryAttr {
     /// A cgroup fd, or for tcx the ifindex.
     pub target: u32,
     pub attach_type: u32,
@@ -146,7 +146,7 @@ pub struct QueryAttr {
 /// one after the common part that we fill.
 #[repr(C)]
 #[derive(Default)]
-pub struct LinkCreateAttr {
+pub(crate) struct LinkCreateAttr {
     pub prog_fd: u32,
     /// `target_fd` or `target_ifindex` depending on the attach type.
     pub target: u32,
@@ -162,7 +162,7 @@ pub struct LinkCreateAttr {
 /// `BPF_LINK_UPDATE` (the `link_update` member): swap the program of a link in place.
 #[repr(C)]
 #[derive(Default)]
-pub struct LinkUpdateAttr {
+pub(crate) struct LinkUpdateAttr {
     pub link_fd: u32,
     pub new_prog_fd: u32,
     /// `BPF_F_REPLACE`: only if the link still runs `old_prog_fd`.
@@ -171,13 +171,13 @@ pub struct LinkUpdateAttr {
 }
 
 /// `BPF_F_REPLACE` for [`LinkUpdateAttr::flags`].
-pub const BPF_F_REPLACE: u32 = 1 << 2;
+pub(crate) const BPF_F_REPLACE: u32 = 1 << 2;
 
 /// The head of `struct bpf_link_info`, with the `xdp` member of its union (8-aligned,
 /// since other members hold `__aligned_u64`s).
 #[repr(C)]
 #[derive(Default)]
-pub struct LinkInfo {
+pub(crate) struct LinkInfo {
     pub link_type: u32,
     pub id: u32,
     pub prog_id: u32,
@@ -188,12 +188,12 @@ pub struct LinkInfo {
 }
 
 /// `enum bpf_link_type`: `BPF_LINK_TYPE_XDP`.
-pub const BPF_LINK_TYPE_XDP: u32 = 6;
+pub(crate) const BPF_LINK_TYPE_XDP: u32 = 6;
 
 /// The head of `struct bpf_prog_info`.
 #[repr(C)]
 #[derive(Default)]
-pub struct ProgInfo {
+pub(crate) struct ProgInfo {
     pub prog_type: u32,
     pub id: u32,
     pub tag: [u8; 8],
@@ -202,7 +202,7 @@ pub struct ProgInfo {
 /// The head of `struct bpf_map_info`.
 #[repr(C)]
 #[derive(Default)]
-pub struct MapInfo {
+pub(crate) struct MapInfo {
     pub map_type: u32,
     pub id: u32,
     pub key_size: u32,
@@ -218,7 +218,7 @@ pub struct MapInfo {
 /// # Safety
 /// Implementors must be exactly such structs, so that handing the kernel a pointer to one
 /// and its size reads only initialised bytes laid out as the UAPI expects.
-pub unsafe trait BpfAttr {}
+pub(crate) unsafe trait BpfAttr {}
 
 // SAFETY: every struct below is #[repr(C)] with u32/u64/byte-array fields ordered and
 // explicitly padded to match the UAPI layout.
@@ -246,7 +246,7 @@ unsafe impl BpfAttr for LinkUpdateAttr {}
 /// Every address stored in `attr` (as a `u64`) must point to memory valid for the kernel
 /// to read or write, for the length the matching size field gives, until this returns;
 /// and any fd stored in it must be open.
-pub unsafe fn bpf<A: BpfAttr>(cmd: u32, attr: &mut A) -> io::Result<i64> {
+pub(crate) unsafe fn bpf<A: BpfAttr>(cmd: u32, attr: &mut A) -> io::Result<i64> {
     // SAFETY: `attr` is a live, exclusive reference to an initialised BpfAttr of the size we
     // pass; the caller vouches for the addresses inside it.
     let ret = unsafe {
@@ -263,7 +263,7 @@ pub unsafe fn bpf<A: BpfAttr>(cmd: u32, attr: &mut A) -> io::Result<i64> {
 ///
 /// # Safety
 /// As for [`bpf`].
-pub unsafe fn bpf_fd<A: BpfAttr>(cmd: u32, attr: &mut A) -> io::Result<OwnedFd> {
+pub(crate) unsafe fn bpf_fd<A: BpfAttr>(cmd: u32, attr: &mut A) -> io::Result<OwnedFd> {
     // SAFETY: forwarded contract.
     let fd = unsafe { bpf(cmd, attr) }?;
     // SAFETY: for the fd-returning commands the kernel returns a fresh descriptor (opened
@@ -272,14 +272,14 @@ pub unsafe fn bpf_fd<A: BpfAttr>(cmd: u32, attr: &mut A) -> io::Result<OwnedFd> 
 }
 
 /// A pointer as the kernel's `__aligned_u64`.
-pub fn addr<T: ?Sized>(ptr: *const T) -> u64 {
+pub(crate) fn addr<T: ?Sized>(ptr: *const T) -> u64 {
     ptr as *const u8 as usize as u64
 }
 
 /// Copies `name` into a fixed, NUL-terminated object-name field. The kernel accepts only
 /// `[A-Za-z0-9_.]` and at most 15 bytes, and rejects anything else with a bare EINVAL, so
 /// other characters become `_` and longer names are cut (as libbpf does).
-pub fn object_name(name: &str) -> [u8; OBJ_NAME_LEN] {
+pub(crate) fn object_name(name: &str) -> [u8; OBJ_NAME_LEN] {
     let mut out = [0u8; OBJ_NAME_LEN];
     for (slot, byte) in out[..OBJ_NAME_LEN - 1].iter_mut().zip(name.bytes()) {
         *slot = if byte.is_ascii_alphanumeric() || byte == b'_' || byte == b'.' { byte } else { b'_' };

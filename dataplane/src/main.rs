@@ -634,7 +634,7 @@ fn parse_cores(text: &str) -> Result<CoreList, String> {
 }
 
 fn parse_port(text: &str) -> Result<PortSpec, String> {
-    text.parse()
+    text.parse().map_err(|e: pmd::Error| e.to_string())
 }
 
 /// The longest duration or interval taken: 10 years, far past any run, and well inside

@@ -4,7 +4,7 @@ use std::io::Write;
 use std::path::Path;
 use std::time::Instant;
 
-use emit::bpf::{self, BpfOptions, BpfTarget, EmitBpfError};
+use emit::bpf::{self, BpfOptions, BpfTarget};
 use emit::{compile_tc, EmitOptions, KernelCaps, Target};
 use rules::{parse_file_checked, parse_file_noted, parse_trace_file, Format};
 use rules::{Action, RuleSet};
@@ -153,7 +153,7 @@ pub struct CompileArgs<'a> {
 }
 
 pub fn compile(args: &CompileArgs, out: &mut dyn Write) -> Result<(), String> {
-    let target: Target = args.target.parse()?;
+    let target: Target = args.target.parse().map_err(|e: emit::UnknownTarget| e.to_string())?;
     let set = load_checked(args.file, args.format).map_err(|errors| report(args.file, &errors))?;
     let caps = match KernelCaps::running() {
         Ok(caps) => caps,
@@ -192,13 +192,13 @@ pub fn compile(args: &CompileArgs, out: &mut dyn Write) -> Result<(), String> {
             Ok(())
         }
         Target::TcBpf | Target::TcBpfPerRule | Target::Xdp => {
-            let bpf_target = BpfTarget::try_from(target)?;
+            let bpf_target = BpfTarget::try_from(target).map_err(|e| e.to_string())?;
             let mut opts = BpfOptions::new(args.dev);
             opts.ports = args.port_devs.to_vec();
             if let Some(root) = args.pin_root {
                 opts.pin_root = root.to_path_buf();
             }
-            let fail = |e: EmitBpfError| format!("{}: --to {target}: {e}", args.file.display());
+            let fail = |e: emit::Error| format!("{}: --to {target}: {e}", args.file.display());
             if args.remove {
                 bpf::remove(&opts, bpf_target).map_err(fail)?;
                 eprintln!("dataplane: removed {target} from {} ({})", args.dev, opts.pin_dir(bpf_target).display());

@@ -8,11 +8,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use pmd::af_xdp::{AfXdpDevice, WorkerUmems, XdpStatistics, XskStatsReader};
-use pmd::mem::MemPort;
-use pmd::pcap::PcapPort;
+use pmd::af_xdp::AfXdpDevice;
 use pmd::xdp_prog::Uncovered;
-use pmd::{Port, PortSpec, BURST};
+use pmd::{CounterSource, OpenWith, PortCounters, PortSpec, Umems, BURST};
 use serde_json::{json, Value};
 use traffic::rate::format_pps;
 use umem::UmemConfig;
@@ -143,11 +141,11 @@ pub struct RunSummary {
     pub seconds: f64,
 }
 
-/// The kernel's counters of one socket.
+/// The counters kept outside the worker for one port queue (the kernel's, for AF_XDP).
 struct KernelCounters {
     port: usize,
     queue: u32,
-    reader: XskStatsReader,
+    reader: Box<dyn CounterSource>,
 }
 
 pub fn run(mut config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, String> {
@@ -157,7 +155,7 @@ pub fn run(mut config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, S
     // `queues=all`: every receive queue the interface has now.
     for spec in &mut config.ports {
         if let PortSpec::AfXdp(spec) = spec {
-            spec.resolve_queues()?;
+            spec.resolve_queues().map_err(|e| e.to_string())?;
         }
     }
     if config.cores.is_empty() {
@@ -188,7 +186,7 @@ pub fn run(mut config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, S
             continue;
         }
         seen.push(spec.iface.clone());
-        let live = match pmd::napi::restore_stale(&spec.iface)? {
+        let live = match pmd::napi::restore_stale(&spec.iface).map_err(|e| e.to_string())? {
             pmd::napi::Stale::Restored(message) => {
                 eprintln!("{message}");
                 None
@@ -239,7 +237,11 @@ pub fn run(mut config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, S
     // The NAPI settings go back after the run however it ends (an error, kill -9): a helper
     // process forked now keeps the privilege that needs, as this process drops it after
     // setup. Now: one thread still, and a kill from here on finds the helper there.
-    let _napi_restorer = if napi_tunings.is_empty() { None } else { Some(pmd::napi::spawn_restorer(napi_tunings)?) };
+    let _napi_restorer = if napi_tunings.is_empty() {
+        None
+    } else {
+        Some(pmd::napi::spawn_restorer(napi_tunings).map_err(|e| e.to_string())?)
+    };
 
     // Interfaces first: a missing interface or a bad queue is reported before anything else.
     // Each program is built with its action for what no socket sees (see uncovered_policy).
@@ -315,35 +317,23 @@ pub fn run(mut config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, S
     let mut kernel_counters = Vec::new();
     let mut zerocopy = vec![false; config.ports.len()];
     for (w, &core) in cores.iter().enumerate() {
-        let mut umems = WorkerUmems::new(umem_config.clone()).map_err(|e| format!("UMEM: {e}"))?;
+        let mut umems = Umems::new(umem_config.clone()).map_err(|e| e.to_string())?;
         let mut queues: Vec<PortQueue> = Vec::new();
         let mut placed: Vec<(usize, usize)> = Vec::new(); // (port, queue position)
         for (p, spec) in config.ports.iter().enumerate() {
+            // What a mem port's loop starts with: a UDP frame of its size=.
+            let preload = match spec {
+                PortSpec::Mem(spec) => UdpTemplate { size: spec.size as usize, ..Default::default() }.build(),
+                _ => Vec::new(),
+            };
             for (j, &queue) in queue_lists[p].iter().enumerate().filter(|(j, _)| j % cores.len() == w) {
-                let (port, slot): (Box<dyn Port>, usize) = match spec {
-                    PortSpec::AfXdp(_) => {
-                        let device = devices[p].as_ref().expect("opened above");
-                        let (port, slot) = device.open_queue(queue, &mut umems).map_err(|e| e.to_string())?;
-                        kernel_counters.push(KernelCounters { port: p, queue, reader: port.socket().stats_reader() });
-                        zerocopy[p] |= port.socket().zerocopy();
-                        (Box::new(port), slot)
-                    }
-                    PortSpec::Pcap(spec) => {
-                        let port = PcapPort::open(spec, umems.slots[0].umem.clone()).map_err(|e| e.to_string())?;
-                        (Box::new(port), 0)
-                    }
-                    PortSpec::Mem(spec) => {
-                        let slot = &mut umems.slots[0];
-                        let mut port = MemPort::new(slot.umem.clone(), spec.depth as usize);
-                        let frame = UdpTemplate { size: spec.size as usize, ..Default::default() }.build();
-                        for _ in 0..spec.preload {
-                            if !port.inject(&mut slot.pool, &frame) {
-                                return Err(format!("mem port: could not preload {} frames", spec.preload));
-                            }
-                        }
-                        (Box::new(port), 0)
-                    }
-                };
+                let with = OpenWith { umems: &mut umems, device: devices[p].as_ref(), preload: &preload };
+                let port = pmd::open(spec, queue, with).map_err(|e| e.to_string())?;
+                let slot = umems.slot_of(port.umem()).expect("pmd::open takes frames from the worker's UMEMs");
+                if let Some(reader) = port.counters() {
+                    kernel_counters.push(KernelCounters { port: p, queue, reader });
+                }
+                zerocopy[p] |= port.zerocopy();
                 placed.push((p, j));
                 queues.push(PortQueue { port, slot, fwd_to: 0 });
             }
@@ -650,24 +640,19 @@ fn umem_config_for(ports: &[PortSpec], workers: usize) -> Result<UmemConfig, Str
     Ok(UmemConfig { frame_size, frame_count: frames, hugepages })
 }
 
-fn read_kernel(counters: &[KernelCounters]) -> Vec<(usize, u32, XdpStatistics)> {
+fn read_kernel(counters: &[KernelCounters]) -> Vec<(usize, u32, PortCounters)> {
     counters.iter().filter_map(|k| k.reader.read().ok().map(|s| (k.port, k.queue, s))).collect()
 }
 
-fn kernel_sum(kernel: &[(usize, u32, XdpStatistics)]) -> XdpStatistics {
-    let mut sum = XdpStatistics::default();
+fn kernel_sum(kernel: &[(usize, u32, PortCounters)]) -> PortCounters {
+    let mut sum = PortCounters::default();
     for (_, _, s) in kernel {
-        sum.rx_dropped += s.rx_dropped;
-        sum.rx_invalid_descs += s.rx_invalid_descs;
-        sum.tx_invalid_descs += s.tx_invalid_descs;
-        sum.rx_ring_full += s.rx_ring_full;
-        sum.rx_fill_ring_empty_descs += s.rx_fill_ring_empty_descs;
-        sum.tx_ring_empty_descs += s.tx_ring_empty_descs;
+        sum += *s;
     }
     sum
 }
 
-fn xdp_json(s: &XdpStatistics) -> Value {
+fn xdp_json(s: &PortCounters) -> Value {
     json!({
         "rx_dropped": s.rx_dropped,
         "rx_invalid_descs": s.rx_invalid_descs,
@@ -695,7 +680,7 @@ fn human_line(
     prev: &Snapshot,
     dt: f64,
     elapsed: f64,
-    kernel: &[(usize, u32, XdpStatistics)],
+    kernel: &[(usize, u32, PortCounters)],
 ) -> String {
     let k = kernel_sum(kernel);
     format!(
@@ -712,7 +697,7 @@ fn human_line(
     )
 }
 
-fn totals_line(snap: &Snapshot, seconds: f64, kernel: &[(usize, u32, XdpStatistics)]) -> String {
+fn totals_line(snap: &Snapshot, seconds: f64, kernel: &[(usize, u32, PortCounters)]) -> String {
     let k = kernel_sum(kernel);
     let unaccounted = snap.rx() as i64 - snap.tx() as i64 - snap.dropped() as i64;
     format!(
@@ -738,7 +723,7 @@ fn stats_json(
     prev: &Snapshot,
     dt: f64,
     elapsed: f64,
-    kernel: &[(usize, u32, XdpStatistics)],
+    kernel: &[(usize, u32, PortCounters)],
     port_names: &[String],
     is_final: bool,
 ) -> Value {

@@ -29,7 +29,7 @@ fn out_dir(tag: &str) -> PathBuf {
 }
 
 /// Where the lab keeps its state files, and the variable that marks its processes (both
-/// as dataplane/src/lab says).
+/// as lab/src says).
 const REGISTRY: &str = "/run/dataplane-lab";
 const MARK: &str = "DATAPLANE_LAB";
 

@@ -295,7 +295,7 @@ fn expand_use(prefix: Vec<String>, tree: &str, out: &mut Vec<Vec<String>>) {
 fn module_files(src: &Path) -> Vec<ModuleFile> {
     let mut files = Vec::new();
     collect(src, src, &mut files);
-    let test_only: BTreeSet<Vec<String>> = files.iter().flat_map(|f| test_children(f)).collect();
+    let test_only: BTreeSet<Vec<String>> = files.iter().flat_map(test_children).collect();
     files.retain(|f| !test_only.iter().any(|t| f.module.starts_with(t)));
     files
 }

@@ -10,19 +10,21 @@
 //! Kernels without cls_flower (such as this lab's) still get a batch; [`KernelCaps::can_apply`]
 //! says it cannot be applied there, and the batch's notes say so too.
 //!
-//! [`KernelCaps::can_apply`]: super::KernelCaps::can_apply
+//! [`KernelCaps::can_apply`]: crate::KernelCaps::can_apply
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::tc::{action_notes, action_words, has_enc_keys, shape, BatchWriter, TcBatch, L3};
-use super::{EmitError, EmitOptions, Target};
+use crate::batch::{action_notes, action_words, has_enc_keys, shape, BatchWriter, EmitOptions, TcBatch, L3};
+use crate::error::Error;
+use crate::target::Target;
 use rules::key::{IP_FLAG_FIRSTFRAG, IP_FLAG_FRAG};
 use rules::{Family, Masked, PortMatch, Prefix, Protocol, Rule, RuleSet};
 
-pub(crate) fn compile(set: &RuleSet, opts: &EmitOptions) -> Result<TcBatch, EmitError> {
+/// The flower batch of `set` (see the module documentation).
+pub(crate) fn compile(set: &RuleSet, opts: &EmitOptions) -> Result<TcBatch, Error> {
     let mut w = BatchWriter::new(Target::TcFlower, set, opts);
     if let Err(why) = opts.caps.can_apply(Target::TcFlower) {
-        w.note(why);
+        w.note(why.to_string());
     }
     if set.rules.iter().any(|r| has_enc_keys(&r.keys)) {
         w.note(
@@ -54,9 +56,7 @@ pub(crate) fn compile(set: &RuleSet, opts: &EmitOptions) -> Result<TcBatch, Emit
         let k = &rule.keys;
         let vlan = rule.protocol == Protocol::Vlan || k.vlan_id.is_some() || k.vlan_prio.is_some();
         for &l3 in &shape.l3 {
-            let Some(prio) = w.prio_for(index) else {
-                return Err(EmitError::Unsupported("more filters than tc prios (65535)".into()));
-            };
+            let prio = w.prio_for(index)?;
             let protocol = match (vlan, l3) {
                 (true, _) => "802.1q",
                 (false, L3::V4) => "ip",
@@ -196,7 +196,8 @@ fn ip_flags_text(flags: Masked<u8>) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{compile_tc, KernelCaps};
+    use crate::caps::KernelCaps;
+    use crate::tc::compile_tc;
     use rules::{Action, Keys};
 
     fn rule(line: usize, protocol: Protocol, keys: Keys, action: Action) -> Rule {

@@ -10,7 +10,7 @@
 //!   IHL * 4 bytes, options included, RFC 791 §3.1) or `offset plus 40 eat` (IPv6). If no
 //!   port knode matches, u32 goes back to the root table and then to the next prio.
 //!
-//! Port ranges are cut into value/mask blocks ([`super::tc::range_prefixes`]); the batch's
+//! Port ranges are cut into the fewest aligned value/mask blocks covering them; the batch's
 //! expansion factor says what that cost. IPv4 port keys also require fragment offset 0, as
 //! a later fragment has no ports ([`rules::PacketKey::has_ports`]).
 //!
@@ -21,8 +21,11 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use super::tc::{action_notes, action_words, has_enc_keys, port_prefixes, shape, BatchWriter, Shape, TcBatch, L3};
-use super::{EmitError, EmitOptions, Target};
+use crate::batch::{
+    action_notes, action_words, has_enc_keys, port_prefixes, shape, BatchWriter, EmitOptions, Shape, TcBatch, L3,
+};
+use crate::error::Error;
+use crate::target::Target;
 use rules::key::{IP_FLAG_FIRSTFRAG, IP_FLAG_FRAG};
 use rules::{Family, Masked, PortMatch, Prefix, Protocol, Rule, RuleSet};
 
@@ -34,7 +37,8 @@ const MAX_HT: u32 = 0x7ff;
 const FRAG_OFFSET_MASK: u16 = 0x1fff;
 const MF_AND_OFFSET_MASK: u16 = 0x3fff;
 
-pub(crate) fn compile(set: &RuleSet, opts: &EmitOptions) -> Result<TcBatch, EmitError> {
+/// The u32 batch of `set` (see the module documentation).
+pub(crate) fn compile(set: &RuleSet, opts: &EmitOptions) -> Result<TcBatch, Error> {
     let mut w = BatchWriter::new(Target::TcU32, set, opts);
     w.note(
         "u32 reads the frame as it arrives: on tunnelled traffic those are the outer headers, \
@@ -69,9 +73,7 @@ pub(crate) fn compile(set: &RuleSet, opts: &EmitOptions) -> Result<TcBatch, Emit
                 continue;
             }
         };
-        let Some(prio) = w.prio_for(index) else {
-            return Err(EmitError::Unsupported("more rules than tc prios (65535)".into()));
-        };
+        let prio = w.prio_for(index)?;
         w.comment(&format!("rule {index}, line {}", rule.line));
         let frag_word = fragment.flatten();
         let protocol = match shape.l3.as_slice() {
@@ -94,9 +96,7 @@ pub(crate) fn compile(set: &RuleSet, opts: &EmitOptions) -> Result<TcBatch, Emit
             w.rules[index].matches = variants.len();
         } else {
             if next_ht > MAX_HT {
-                return Err(EmitError::Unsupported(format!(
-                    "more than {MAX_HT} rules test ports or TCP flags: u32 hash table ids are 12 bits"
-                )));
+                return Err(Error::OutOfHashTables { limit: MAX_HT });
             }
             let ht = next_ht;
             next_ht += 1;
@@ -124,13 +124,13 @@ pub(crate) fn compile(set: &RuleSet, opts: &EmitOptions) -> Result<TcBatch, Emit
 
 /// Refuses what u32 cannot express. `Ok(None)`: the fragment test can never match;
 /// `Ok(Some(word))`: the IPv4 flags/offset test (`None` inside: no test).
-fn check(rule: &Rule) -> Result<Option<Option<Masked<u16>>>, String> {
+fn check(rule: &Rule) -> Result<Option<Option<Masked<u16>>>, &'static str> {
     let k = &rule.keys;
     if rule.protocol == Protocol::Vlan || k.vlan_id.is_some() || k.vlan_prio.is_some() {
-        return Err("u32 cannot test VLAN tags: at tc ingress the tag is skb metadata, not packet bytes".into());
+        return Err("u32 cannot test VLAN tags: at tc ingress the tag is skb metadata, not packet bytes");
     }
     if has_enc_keys(k) {
-        return Err("u32 cannot test enc_* keys: it reads the frame as it arrives and does not parse tunnels".into());
+        return Err("u32 cannot test enc_* keys: it reads the frame as it arrives and does not parse tunnels");
     }
     let Some(flags) = k.ip_flags else {
         return Ok(Some(None));
@@ -138,13 +138,13 @@ fn check(rule: &Rule) -> Result<Option<Option<Masked<u16>>>, String> {
     let v6_possible = rule.protocol != Protocol::Ipv4
         && [k.src_ip, k.dst_ip].iter().flatten().all(|p: &Prefix| p.family == Family::V6);
     if flags.mask != 0 && v6_possible {
-        return Err("u32 cannot test ip_flags on IPv6 (the fragment header is an extension header)".into());
+        return Err("u32 cannot test ip_flags on IPv6 (the fragment header is an extension header)");
     }
     fragment_word(flags)
 }
 
 /// `ip_flags` as a test of the IPv4 MF bit and fragment offset (RFC 791 §3.1).
-fn fragment_word(flags: Masked<u8>) -> Result<Option<Option<Masked<u16>>>, String> {
+fn fragment_word(flags: Masked<u8>) -> Result<Option<Option<Masked<u16>>>, &'static str> {
     let frag = (flags.mask & IP_FLAG_FRAG != 0).then_some(flags.value & IP_FLAG_FRAG != 0);
     let first = (flags.mask & IP_FLAG_FIRSTFRAG != 0).then_some(flags.value & IP_FLAG_FIRSTFRAG != 0);
     match (frag, first) {
@@ -154,8 +154,8 @@ fn fragment_word(flags: Masked<u8>) -> Result<Option<Option<Masked<u16>>>, Strin
         (Some(false), Some(true)) => Ok(None),
         // The first fragment: MF set, offset 0.
         (None | Some(true), Some(true)) => Ok(Some(Some(Masked::<u16>::new(0x2000, MF_AND_OFFSET_MASK)))),
-        (Some(true), None) => Err("u32 cannot test `frag` (MF set OR offset non-zero is two tests)".into()),
-        (_, Some(false)) => Err("u32 cannot test `nofirstfrag` (a negated test of two fields)".into()),
+        (Some(true), None) => Err("u32 cannot test `frag` (MF set OR offset non-zero is two tests)"),
+        (_, Some(false)) => Err("u32 cannot test `nofirstfrag` (a negated test of two fields)"),
     }
 }
 
@@ -276,7 +276,8 @@ fn mac_keys(m: Masked<u64>, at: i32) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{compile_tc, KernelCaps};
+    use crate::caps::KernelCaps;
+    use crate::tc::compile_tc;
     use rules::{Action, Keys, PortMatch, Prefix};
 
     pub(crate) fn rule(line: usize, protocol: Protocol, keys: Keys, action: Action) -> Rule {
@@ -402,7 +403,7 @@ mod tests {
             rule(5, Protocol::Ipv4, Keys::default(), Action::Fwd(3)),
             rule(6, Protocol::Ipv4, Keys::default(), Action::Drop),
         ]);
-        let Err(EmitError::Refused(refusals)) = compile_tc(&set, Target::TcU32, &lab_opts()) else {
+        let Err(Error::Refused { refusals, .. }) = compile_tc(&set, Target::TcU32, &lab_opts()) else {
             panic!("expected refusals");
         };
         let lines: Vec<usize> = refusals.iter().map(|r| r.line).collect();
@@ -416,7 +417,7 @@ mod tests {
         let mut opts = lab_opts();
         opts.drop_dev = None;
         let set = RuleSet::new(vec![rule(1, Protocol::All, Keys::default(), Action::Drop)]);
-        let Err(EmitError::Refused(refusals)) = compile_tc(&set, Target::TcU32, &opts) else { panic!() };
+        let Err(Error::Refused { refusals, .. }) = compile_tc(&set, Target::TcU32, &opts) else { panic!() };
         assert!(refusals[0].reason.contains("no act_gact"), "{}", refusals[0].reason);
         opts.caps.act_gact = true;
         let batch = compile_tc(&set, Target::TcU32, &opts).unwrap();

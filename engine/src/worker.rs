@@ -5,8 +5,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use pmd::af_xdp::WorkerUmems;
-use pmd::{Port, BURST};
+use pmd::{Port, Umems, BURST};
 use umem::Frame;
 
 use crate::pipeline::{Disposition, Pipeline, RuleTable, Scratch, SharedRules};
@@ -52,7 +51,7 @@ pub struct PortQueue {
 
 pub struct Worker {
     pub queues: Vec<PortQueue>,
-    pub umems: WorkerUmems,
+    pub umems: Umems,
     pub action: Action,
     pub stats: Arc<WorkerStats>,
     /// `None`: raw io forwarding (no parsing), for benchmarks of the I/O path alone.
@@ -83,7 +82,7 @@ struct WorkerRules {
 impl Worker {
     pub fn new(
         queues: Vec<PortQueue>,
-        umems: WorkerUmems,
+        umems: Umems,
         action: Action,
         pipeline: Option<Pipeline>,
         stats: Arc<WorkerStats>,
@@ -431,11 +430,7 @@ fn swap_macs(data: &mut [u8]) -> bool {
     true
 }
 
-fn two_slots(
-    slots: &mut [pmd::af_xdp::UmemSlot],
-    a: usize,
-    b: usize,
-) -> (&mut pmd::af_xdp::UmemSlot, &mut pmd::af_xdp::UmemSlot) {
+fn two_slots(slots: &mut [pmd::UmemSlot], a: usize, b: usize) -> (&mut pmd::UmemSlot, &mut pmd::UmemSlot) {
     assert_ne!(a, b);
     if a < b {
         let (left, right) = slots.split_at_mut(b);
@@ -454,7 +449,7 @@ mod tests {
 
     /// A worker over one mem port holding `frames` frames, dropping everything.
     fn dropping_worker(frames: usize, idle: IdlePolicy) -> Worker {
-        let mut umems = WorkerUmems::new(UmemConfig { frame_size: 2048, frame_count: 1024, hugepages: false }).unwrap();
+        let mut umems = Umems::new(UmemConfig { frame_size: 2048, frame_count: 1024, hugepages: false }).unwrap();
         let slot = &mut umems.slots[0];
         let mut port = MemPort::new(slot.umem.clone(), 1024);
         let frame = testkit::frames::generator_udp(60);
@@ -524,7 +519,7 @@ mod tests {
 
     #[test]
     fn refused_descriptors_count_as_received_and_dropped_and_nothing_is_unaccounted() {
-        let mut umems = WorkerUmems::new(UmemConfig { frame_size: 2048, frame_count: 256, hugepages: false }).unwrap();
+        let mut umems = Umems::new(UmemConfig { frame_size: 2048, frame_count: 256, hugepages: false }).unwrap();
         let slot = &mut umems.slots[0];
         let mut inner = MemPort::new(slot.umem.clone(), 256);
         let frame = testkit::frames::generator_udp(60);

@@ -19,6 +19,8 @@
 
 use std::io;
 
+use crate::error::Error;
+
 /// `_LINUX_CAPABILITY_VERSION_3`: two 32-bit words per set.
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 
@@ -84,8 +86,11 @@ struct CapData {
 /// The calling thread's capability sets, as 64-bit masks.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CapSets {
+    /// What the thread can use now.
     pub effective: u64,
+    /// What the thread may make effective.
     pub permitted: u64,
+    /// What an `execve` may keep.
     pub inheritable: u64,
 }
 
@@ -108,6 +113,7 @@ impl CapSets {
         })
     }
 
+    /// No capability in any of the three sets.
     pub fn is_empty(&self) -> bool {
         self.effective == 0 && self.permitted == 0 && self.inheritable == 0
     }
@@ -152,8 +158,8 @@ impl Dropped {
 
 /// Empties the calling thread's capability sets (and the bounding and ambient sets), and
 /// sets no-new-privileges; checks the result. Threads created afterwards inherit this.
-pub fn drop_all() -> io::Result<Dropped> {
-    let before = CapSets::current()?;
+pub fn drop_all() -> Result<Dropped, Error> {
+    let before = CapSets::current().map_err(|source| Error::Capabilities { call: "capget", source })?;
     // The bounding set first: dropping from it needs CAP_SETPCAP, which goes below.
     let mut bounding_cleared = before.effective & (1 << 8) != 0;
     if bounding_cleared {
@@ -176,18 +182,18 @@ pub fn drop_all() -> io::Result<Dropped> {
     }
     // SAFETY: as above.
     if unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) } != 0 {
-        return Err(io::Error::last_os_error());
+        return Err(Error::Capabilities { call: "prctl(PR_SET_NO_NEW_PRIVS)", source: io::Error::last_os_error() });
     }
     let header = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
     let data = [CapData::default(); 2];
     // SAFETY: capset reads one header and the two data words version 3 defines.
     let ret = unsafe { libc::syscall(libc::SYS_capset, &header as *const CapHeader, data.as_ptr()) };
     if ret != 0 {
-        return Err(io::Error::last_os_error());
+        return Err(Error::Capabilities { call: "capset", source: io::Error::last_os_error() });
     }
-    let after = CapSets::current()?;
+    let after = CapSets::current().map_err(|source| Error::Capabilities { call: "capget", source })?;
     if !after.is_empty() {
-        return Err(io::Error::other(format!("capabilities still held after capset: {:?}", names(after.permitted))));
+        return Err(Error::CapabilitiesKept { names: names(after.permitted) });
     }
     Ok(Dropped { had: before.permitted, bounding_cleared })
 }

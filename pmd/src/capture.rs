@@ -56,6 +56,7 @@ pub enum LinkType {
 }
 
 impl LinkType {
+    /// The link type of a LINKTYPE_ number, if the walker understands it.
     pub const fn from_number(number: u32) -> Option<LinkType> {
         match number {
             1 => Some(LinkType::Ethernet),
@@ -68,6 +69,7 @@ impl LinkType {
         }
     }
 
+    /// The LINKTYPE_ number.
     pub const fn number(self) -> u32 {
         match self {
             LinkType::Ethernet => 1,
@@ -142,11 +144,13 @@ pub const fn split_pcap_link_field(field: u32) -> (u32, usize) {
 pub struct Record<'a> {
     /// 0-based, counting every record, unreadable ones included.
     pub index: usize,
+    /// How the frame starts (the pcap file's, or the pcapng interface's).
     pub link: LinkType,
     /// Since the epoch, in nanoseconds.
     pub timestamp_ns: u64,
     /// The frame's length on the wire, as the record says.
     pub orig_len: u32,
+    /// The captured bytes (without any FCS).
     pub data: &'a [u8],
 }
 
@@ -187,9 +191,13 @@ pub enum RecordErrorKind {
 /// A record that could not be read: which, and why.
 #[derive(Debug)]
 pub struct RecordError {
+    /// The file, as messages name it.
     pub name: String,
+    /// The record's index (0-based, counting every record).
     pub index: usize,
+    /// What kind of problem, and whether the reader goes on.
     pub kind: RecordErrorKind,
+    /// What is wrong with the record.
     pub message: String,
 }
 
@@ -265,10 +273,10 @@ const PCAP_HEADER_LEN: usize = 24;
 const PCAP_RECORD_HEADER_LEN: usize = 16;
 
 mod block {
-    pub const IDB: u32 = 1;
-    pub const OPB: u32 = 2;
-    pub const SPB: u32 = 3;
-    pub const EPB: u32 = 6;
+    pub(super) const IDB: u32 = 1;
+    pub(super) const OPB: u32 = 2;
+    pub(super) const SPB: u32 = 3;
+    pub(super) const EPB: u32 = 6;
 }
 
 /// Reads until `buf` is full or the source ends; how many bytes were read.

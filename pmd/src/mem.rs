@@ -8,6 +8,7 @@ use umem::{Frame, PoolCache, Umem};
 
 use crate::port::Port;
 
+/// The loopback port: a queue of frames, [`MemPort::inject`] to put frames on it.
 pub struct MemPort {
     umem: Arc<Umem>,
     wire: VecDeque<Frame>,
@@ -40,6 +41,7 @@ impl MemPort {
         self.wire.len()
     }
 
+    /// No frame on the loop.
     pub fn is_empty(&self) -> bool {
         self.wire.is_empty()
     }

@@ -23,10 +23,14 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::MetadataExt;
 use std::path::PathBuf;
 
+use crate::error::Error;
+
 /// The two settings, as the kernel shows them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct NapiValues {
+    /// `napi_defer_hard_irqs`: empty polls before interrupts come back.
     pub defer_hard_irqs: u64,
+    /// `gro_flush_timeout`: nanoseconds the device waits before it takes over again.
     pub gro_flush_timeout: u64,
 }
 
@@ -45,19 +49,24 @@ fn sysfs(iface: &str, file: &str) -> PathBuf {
 }
 
 /// Reads the interface's current settings.
-pub fn read(iface: &str) -> Result<NapiValues, String> {
-    let one = |file: &str| -> Result<u64, String> {
+pub fn read(iface: &str) -> Result<NapiValues, Error> {
+    let one = |file: &str| -> Result<u64, Error> {
         let path = sysfs(iface, file);
-        let text = fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-        text.trim().parse().map_err(|_| format!("{}: '{}' is not a number", path.display(), text.trim()))
+        let text = match fs::read_to_string(&path) {
+            Ok(text) => text,
+            Err(source) => return Err(Error::File { path, source }),
+        };
+        text.trim().parse().map_err(|_| Error::NotANumber { text: text.trim().to_string(), path })
     };
     Ok(NapiValues { defer_hard_irqs: one(DEFER)?, gro_flush_timeout: one(GRO)? })
 }
 
-fn write(iface: &str, values: NapiValues) -> Result<(), String> {
+fn write(iface: &str, values: NapiValues) -> Result<(), Error> {
     for (file, value) in [(DEFER, values.defer_hard_irqs), (GRO, values.gro_flush_timeout)] {
         let path = sysfs(iface, file);
-        fs::write(&path, format!("{value}\n")).map_err(|e| format!("writing {value} to {}: {e}", path.display()))?;
+        if let Err(source) = fs::write(&path, format!("{value}\n")) {
+            return Err(Error::SysfsWrite { path, value, source });
+        }
     }
     Ok(())
 }
@@ -129,24 +138,20 @@ pub enum Stale {
 }
 
 /// Puts back what a run that died without cleaning up (its helper killed too) changed.
-pub fn restore_stale(iface: &str) -> Result<Stale, String> {
+pub fn restore_stale(iface: &str) -> Result<Stale, Error> {
     let path = state_path(iface);
     let Ok(text) = fs::read_to_string(&path) else { return Ok(Stale::None) };
     let Some(state) = State::parse(&text) else {
-        return Err(format!(
-            "{}: not a state file this dataplane wrote; look at it, put the settings back by hand, and remove it",
-            path.display()
-        ));
+        return Err(Error::NapiStateUnknown { path });
     };
     if let Some(&pid) = state.pids.iter().find(|&&pid| alive(pid)) {
         return Ok(Stale::Live(pid));
     }
-    write(iface, state.original).map_err(|e| {
-        format!(
-            "{e}: could not put back the NAPI settings a dataplane run (pid {:?}) left on {iface}; do it by hand: {}",
-            state.pids,
-            restore_commands(iface, state.original)
-        )
+    write(iface, state.original).map_err(|e| Error::NapiStaleNotRestored {
+        iface: iface.to_string(),
+        pids: state.pids.clone(),
+        by_hand: restore_commands(iface, state.original),
+        source: Box::new(e),
     })?;
     let _ = fs::remove_file(&path);
     Ok(Stale::Restored(format!(
@@ -167,32 +172,34 @@ pub struct NapiTuning {
 
 impl NapiTuning {
     /// Records the originals in the state file, then sets `values`.
-    pub fn apply(iface: &str, values: NapiValues) -> Result<NapiTuning, String> {
+    pub fn apply(iface: &str, values: NapiValues) -> Result<NapiTuning, Error> {
         let original = read(iface)?;
         let state = state_path(iface);
-        fs::create_dir_all(STATE_DIR).map_err(|e| format!("{STATE_DIR}: {e}"))?;
+        fs::create_dir_all(STATE_DIR).map_err(|source| Error::File { path: STATE_DIR.into(), source })?;
         let record = State { pids: vec![std::process::id() as i32], original };
-        fs::write(&state, record.text(iface)).map_err(|e| format!("{}: {e}", state.display()))?;
+        if let Err(source) = fs::write(&state, record.text(iface)) {
+            return Err(Error::File { path: state, source });
+        }
         let tuning = NapiTuning { iface: iface.to_string(), original, state };
         write(iface, values)?;
         Ok(tuning)
     }
 
+    /// The interface changed.
     pub fn iface(&self) -> &str {
         &self.iface
     }
 
+    /// The settings it had before.
     pub fn original(&self) -> NapiValues {
         self.original
     }
 
-    fn restore(&self) -> Result<(), String> {
-        write(&self.iface, self.original).map_err(|e| {
-            format!(
-                "{e}: the NAPI settings of {} are still changed; put them back by hand: {}",
-                self.iface,
-                restore_commands(&self.iface, self.original)
-            )
+    fn restore(&self) -> Result<(), Error> {
+        write(&self.iface, self.original).map_err(|e| Error::NapiStillChanged {
+            iface: self.iface.clone(),
+            by_hand: restore_commands(&self.iface, self.original),
+            source: Box::new(e),
         })?;
         let _ = fs::remove_file(&self.state);
         Ok(())
@@ -224,7 +231,7 @@ struct Prepared {
 
 /// Forks the helper that owns the restoring of `tunings` from now on. Call it while the
 /// process has one thread and its capabilities (it keeps them for the sysfs writes).
-pub fn spawn_restorer(tunings: Vec<NapiTuning>) -> Result<Restorer, String> {
+pub fn spawn_restorer(tunings: Vec<NapiTuning>) -> Result<Restorer, Error> {
     use std::os::fd::{FromRawFd, OwnedFd};
     let prepared: Vec<Prepared> = tunings
         .iter()
@@ -248,12 +255,14 @@ pub fn spawn_restorer(tunings: Vec<NapiTuning>) -> Result<Restorer, String> {
     let mut fds = [0; 2];
     // SAFETY: pipe2 writes two fds into the array it is given.
     if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
-        return Err(format!("pipe for the NAPI settings helper: {}", io::Error::last_os_error()));
+        let source = io::Error::last_os_error();
+        return Err(Error::NapiHelper { doing: "pipe for the NAPI settings helper", source });
     }
     // SAFETY: the child runs only async-signal-safe calls on memory prepared before the fork.
     let pid = unsafe { libc::fork() };
     if pid < 0 {
-        return Err(format!("fork of the NAPI settings helper: {}", io::Error::last_os_error()));
+        let source = io::Error::last_os_error();
+        return Err(Error::NapiHelper { doing: "fork of the NAPI settings helper", source });
     }
     if pid == 0 {
         // SAFETY: in the child: fds are this process's own; nothing here allocates.
@@ -317,6 +326,7 @@ unsafe fn run_helper(read_fd: i32, prepared: &[Prepared]) -> ! {
 }
 
 impl Restorer {
+    /// The helper's process id.
     pub fn pid(&self) -> i32 {
         self.pid
     }

@@ -2,23 +2,23 @@
 
 use std::fs;
 
-use crate::port::PortError;
+use crate::error::Error;
 
 /// Kernel interface index, or an error telling the user how to list interfaces.
-pub fn ifindex(name: &str) -> Result<u32, PortError> {
-    bpf::ifindex(name).map_err(|_| {
-        PortError::new(format!("no interface named '{name}' in this network namespace (list them with: ip link show)"))
-    })
+pub fn ifindex(name: &str) -> Result<u32, Error> {
+    bpf::ifindex(name).map_err(|source| Error::NoSuchInterface { iface: name.to_string(), source })
 }
 
 fn read_sys(name: &str, file: &str) -> Option<String> {
     fs::read_to_string(format!("/sys/class/net/{name}/{file}")).ok().map(|s| s.trim().to_string())
 }
 
+/// The interface's MTU (from sysfs).
 pub fn mtu(name: &str) -> Option<u32> {
     read_sys(name, "mtu")?.parse().ok()
 }
 
+/// The interface's MAC address (from sysfs).
 pub fn mac(name: &str) -> Option<[u8; 6]> {
     let text = read_sys(name, "address")?;
     let mut mac = [0u8; 6];
@@ -41,7 +41,7 @@ pub fn rx_queue_count(name: &str) -> Option<u32> {
 }
 
 /// Checks that this process may create AF_XDP sockets and load BPF programs.
-pub fn check_privileges() -> Result<(), PortError> {
+pub fn check_privileges() -> Result<(), Error> {
     const CAP_NET_ADMIN: u32 = 12;
     const CAP_NET_RAW: u32 = 13;
     const CAP_SYS_ADMIN: u32 = 21;
@@ -66,12 +66,7 @@ pub fn check_privileges() -> Result<(), PortError> {
     if missing.is_empty() {
         return Ok(());
     }
-    Err(PortError::new(format!(
-        "AF_XDP needs root, or the capabilities {} (missing: {}); run with sudo, or \
-         sudo setcap cap_net_admin,cap_net_raw,cap_bpf,cap_ipc_lock+ep $(which dataplane)",
-        "CAP_NET_ADMIN, CAP_NET_RAW and CAP_BPF",
-        missing.join(", ")
-    )))
+    Err(Error::MissingCapabilities { missing })
 }
 
 /// Lifts RLIMIT_MEMLOCK where allowed: kernels before 5.11 charge BPF maps to it, and UMEM

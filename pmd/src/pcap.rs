@@ -8,11 +8,12 @@ use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
-use pcap_file::DataLink;
+use pcap_file::{DataLink, PcapError};
 use umem::{Frame, PoolCache, Umem};
 
 use crate::capture::{CaptureReader, LinkType};
-use crate::port::{Port, PortError};
+use crate::error::Error;
+use crate::port::Port;
 use crate::spec::PcapSpec;
 
 /// Messages about skipped records a port prints before it only counts them.
@@ -35,18 +36,13 @@ pub struct PcapPort {
 /// Reads every Ethernet packet of a pcap or pcapng file into memory: for tests and small
 /// files (the port and `inspect` stream instead). Any unreadable record or non-Ethernet
 /// link type is an error.
-pub fn read_capture(path: &Path) -> Result<Vec<Vec<u8>>, PortError> {
-    let mut reader = CaptureReader::open(path).map_err(|e| PortError::new(e.to_string()))?;
+pub fn read_capture(path: &Path) -> Result<Vec<Vec<u8>>, Error> {
+    let mut reader = CaptureReader::open(path)?;
     let mut packets = Vec::new();
     while let Some(record) = reader.next_record() {
-        let record = record.map_err(|e| PortError::new(e.to_string()))?;
+        let record = record?;
         if record.link != LinkType::Ethernet {
-            return Err(PortError::new(format!(
-                "{}: record {}: link type {} is not Ethernet",
-                path.display(),
-                record.index,
-                record.link.name()
-            )));
+            return Err(Error::RecordNotEthernet { path: path.to_path_buf(), index: record.index, link: record.link });
         }
         packets.push(record.data.to_vec());
     }
@@ -54,23 +50,22 @@ pub fn read_capture(path: &Path) -> Result<Vec<Vec<u8>>, PortError> {
 }
 
 /// Writes Ethernet packets to a pcap file.
-pub fn create_capture(path: &Path) -> Result<PcapWriter<BufWriter<File>>, PortError> {
-    let file = File::create(path).map_err(|e| PortError::new(format!("{}: {e}", path.display())))?;
+pub fn create_capture(path: &Path) -> Result<PcapWriter<BufWriter<File>>, Error> {
+    let failed = |source| Error::CreateCapture { path: path.to_path_buf(), source };
+    let file = File::create(path).map_err(failed)?;
     let header = PcapHeader { datalink: DataLink::ETHERNET, ..Default::default() };
-    PcapWriter::with_header(BufWriter::new(file), header)
-        .map_err(|e| PortError::new(format!("{}: {e}", path.display())))
+    PcapWriter::with_header(BufWriter::new(file), header).map_err(|err| match err {
+        PcapError::IoError(source) => failed(source),
+        other => failed(io::Error::other(other)),
+    })
 }
 
 impl PcapPort {
-    pub fn open(spec: &PcapSpec, umem: Arc<Umem>) -> Result<PcapPort, PortError> {
-        let reader = CaptureReader::open(&spec.rx).map_err(|e| PortError::new(e.to_string()))?;
+    /// Opens the capture to replay (and the one to write, if any); frames go in `umem`.
+    pub fn open(spec: &PcapSpec, umem: Arc<Umem>) -> Result<PcapPort, Error> {
+        let reader = CaptureReader::open(&spec.rx)?;
         if let Some(link) = reader.pcap_link_type().filter(|l| *l != LinkType::Ethernet) {
-            return Err(PortError::new(format!(
-                "{}: link type {} ({}): the pcap port replays Ethernet captures only (`dataplane inspect` reads this one)",
-                spec.rx.display(),
-                link.name(),
-                link.number()
-            )));
+            return Err(Error::NotEthernet { path: spec.rx.clone(), link });
         }
         let writer = spec.tx.as_deref().map(create_capture).transpose()?;
         Ok(PcapPort { umem, name: format!("pcap:{}", spec.rx.display()), reader, exhausted: false, skipped: 0, writer })

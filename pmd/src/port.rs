@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use umem::{Frame, PoolCache, Umem};
 
-use crate::af_xdp::XskStatsReader;
+use crate::counters::CounterSource;
 
 /// Frames per burst, as in DPDK's default `nb_pkt_per_burst`.
 pub const BURST: usize = 64;
@@ -46,9 +46,17 @@ pub trait Port: Send {
         Ok(())
     }
 
-    /// The kernel's per-socket counters, for AF_XDP ports.
-    fn kernel_stats(&self) -> Option<XskStatsReader> {
+    /// The counters kept outside the worker for this queue (for AF_XDP, the kernel's
+    /// `XDP_STATISTICS` of its socket), as a handle the control thread reads while a worker
+    /// owns the port; `None` for a port without any.
+    fn counters(&self) -> Option<Box<dyn CounterSource>> {
         None
+    }
+
+    /// Whether the kernel moves this queue's frames between the device and the UMEM without
+    /// copying them (AF_XDP zero-copy); false for every port that has no device.
+    fn zerocopy(&self) -> bool {
+        false
     }
 
     /// Descriptors the kernel handed back that were refused (outside the UMEM, across a
@@ -72,30 +80,4 @@ pub struct BadDescCount {
     pub rx: u64,
     /// From the completion ring.
     pub completion: u64,
-}
-
-/// Why a port could not be set up: one readable sentence saying what to do.
-#[derive(Debug)]
-pub struct PortError {
-    message: String,
-}
-
-impl PortError {
-    pub fn new(message: impl Into<String>) -> PortError {
-        PortError { message: message.into() }
-    }
-}
-
-impl std::fmt::Display for PortError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for PortError {}
-
-impl From<bpf::Error> for PortError {
-    fn from(err: bpf::Error) -> Self {
-        PortError::new(err.to_string())
-    }
 }

@@ -7,12 +7,18 @@
 use std::path::PathBuf;
 use std::str::FromStr;
 
+use crate::error::Error;
+use crate::netdev;
 use crate::xdp_prog::Steer;
 
+/// One `--port` argument, parsed: which driver and its settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PortSpec {
+    /// `af_xdp:iface=NAME,...`: AF_XDP sockets on the interface's queues.
     AfXdp(AfXdpSpec),
+    /// `pcap:rx=IN[,tx=OUT]`: replay a capture, write one.
     Pcap(PcapSpec),
+    /// `mem[:depth=N,preload=N,size=N]`: an in-memory loopback.
     Mem(MemSpec),
 }
 
@@ -21,19 +27,28 @@ pub enum PortSpec {
 pub enum BindMode {
     /// Zero-copy if the driver can, else copy.
     Auto,
+    /// `XDP_COPY`: the kernel copies frames (every driver).
     Copy,
+    /// `XDP_ZEROCOPY`: the driver receives into and sends from the UMEM (fails if it cannot).
     ZeroCopy,
 }
 
+/// `af_xdp:` devargs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AfXdpSpec {
+    /// `iface=`: the interface (in the calling thread's network namespace).
     pub iface: String,
+    /// `queues=`: the receive queues to open sockets on.
     pub queues: Vec<u32>,
+    /// `mode=`: copy or zero-copy.
     pub mode: BindMode,
+    /// `steer=`: which frames go to the sockets (the rest to the kernel).
     pub steer: Steer,
     /// Entries of each ring (fill, completion, rx, tx).
     pub ring_size: u32,
+    /// `frame=`: bytes per UMEM frame, 2048 or 4096.
     pub frame_size: u32,
+    /// `hugepages=1`: the UMEM on 2 MiB pages.
     pub hugepages: bool,
     /// `queues=all`: every receive queue the interface has; `queues` is filled in by
     /// [`AfXdpSpec::resolve_queues`] once the interface can be asked.
@@ -52,25 +67,24 @@ impl AfXdpSpec {
 
     /// For `queues=all`: lists every receive queue of the interface (in this network
     /// namespace). Other specs are left as they are.
-    pub fn resolve_queues(&mut self) -> Result<(), String> {
+    pub fn resolve_queues(&mut self) -> Result<(), Error> {
         if !self.all_queues {
             return Ok(());
         }
-        let count = crate::netdev::rx_queue_count(&self.iface).filter(|&n| n > 0).ok_or_else(|| {
-            format!(
-                "queues=all: cannot count the receive queues of {} (/sys/class/net/{}/queues/rx-*): no such \
-                     interface in this network namespace? (ip link show)",
-                self.iface, self.iface
-            )
-        })?;
+        let count = netdev::rx_queue_count(&self.iface)
+            .filter(|&n| n > 0)
+            .ok_or_else(|| Error::QueuesUncountable { iface: self.iface.clone() })?;
         self.queues = (0..count).collect();
         Ok(())
     }
 }
 
+/// `pcap:` devargs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PcapSpec {
+    /// `rx=`: the capture (pcap or pcapng) to replay once.
     pub rx: PathBuf,
+    /// `tx=`: the pcap file sent frames are written to.
     pub tx: Option<PathBuf>,
 }
 
@@ -108,19 +122,35 @@ impl PortSpec {
     }
 }
 
+/// What a `depth=` must be, in words ([`MemSpec::MAX_DEPTH`] spelled out).
+const DEPTH_RANGE: &str = "should be 1 to 262144 frames";
+const _: () = assert!(MemSpec::MAX_DEPTH == 262_144, "DEPTH_RANGE says 262144");
+
 impl FromStr for PortSpec {
-    type Err = String;
+    type Err = Error;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let (kind, args) = text.split_once(':').unwrap_or((text, ""));
         let mut pairs = Vec::new();
         for item in args.split(',').filter(|s| !s.is_empty()) {
-            let (key, value) =
-                item.split_once('=').ok_or_else(|| format!("port '{text}': '{item}' should be key=value"))?;
+            let (key, value) = item
+                .split_once('=')
+                .ok_or_else(|| Error::NotKeyValue { port: text.to_string(), item: item.to_string() })?;
             pairs.push((key, value));
         }
-        let unknown =
-            |key: &str, known: &str| format!("port '{text}': unknown key '{key}' for {kind} (known: {known})");
+        let unknown = |driver: &'static str, key: &str, known: &'static str| Error::UnknownKey {
+            port: text.to_string(),
+            driver,
+            key: key.to_string(),
+            known,
+        };
+        let bad = |key: &'static str, value: &str, expected: &'static str| Error::Devarg {
+            port: text.to_string(),
+            key,
+            value: value.to_string(),
+            expected,
+        };
+        let number = |key: &'static str, value: &str| parse_number(value, key).map_err(|e| e.in_port(text));
         match kind {
             "af_xdp" => {
                 let mut spec = AfXdpSpec {
@@ -141,52 +171,58 @@ impl FromStr for PortSpec {
                         "queues" | "queue" if value == "all" => spec.all_queues = true,
                         "queues" | "queue" => {
                             spec.all_queues = false;
-                            spec.queues = parse_queue_list(value).map_err(|e| format!("port '{text}': {e}"))?
+                            spec.queues = parse_queue_list(value).map_err(|e| e.in_port(text))?
                         }
                         "mode" => {
                             spec.mode = match value {
                                 "auto" => BindMode::Auto,
                                 "copy" => BindMode::Copy,
                                 "zerocopy" | "zc" => BindMode::ZeroCopy,
-                                _ => {
-                                    return Err(format!(
-                                        "port '{text}': mode '{value}' should be auto, copy or zerocopy"
-                                    ))
-                                }
+                                _ => return Err(bad("mode", value, "should be auto, copy or zerocopy")),
                             }
                         }
-                        "steer" => spec.steer = value.parse().map_err(|e| format!("port '{text}': steer: {e}"))?,
+                        "steer" => spec.steer = value.parse().map_err(|e: Error| e.in_port(text))?,
                         "ring" => {
-                            spec.ring_size = parse_number(value, "ring")?;
+                            spec.ring_size = number("ring", value)?;
                             if !spec.ring_size.is_power_of_two() || !(64..=16384).contains(&spec.ring_size) {
-                                return Err(format!(
-                                    "port '{text}': ring={value} should be a power of two from 64 to 16384"
-                                ));
+                                return Err(bad("ring", value, "should be a power of two from 64 to 16384"));
                             }
                         }
                         "frame" => {
-                            spec.frame_size = parse_number(value, "frame")?;
+                            spec.frame_size = number("frame", value)?;
                             if !(spec.frame_size == 2048 || spec.frame_size == 4096) {
-                                return Err(format!("port '{text}': frame={value} should be 2048 or 4096"));
+                                return Err(bad("frame", value, "should be 2048 or 4096"));
                             }
                         }
-                        "hugepages" => spec.hugepages = parse_bool(value, "hugepages")?,
+                        "hugepages" => spec.hugepages = parse_bool(value, "hugepages").map_err(|e| e.in_port(text))?,
                         "busy_poll" => {
                             spec.busy_poll_given = true;
                             // The kernel takes SO_BUSY_POLL_BUDGET up to U16_MAX (net/core/sock.c).
                             spec.busy_poll =
                                 value.parse().ok().filter(|&b| b <= u32::from(u16::MAX)).ok_or_else(|| {
-                                    format!(
-                                    "port '{text}': busy_poll={value} should be a NAPI budget from 1 to 65535, or 0 \
-                                     for no busy polling"
-                                )
+                                    bad(
+                                        "busy_poll",
+                                        value,
+                                        "should be a NAPI budget from 1 to 65535, or 0 for no busy polling",
+                                    )
                                 })?;
                         }
-                        _ => return Err(unknown(key, "iface, queues, mode, steer, ring, frame, hugepages, busy_poll")),
+                        _ => {
+                            return Err(unknown(
+                                "af_xdp",
+                                key,
+                                "iface, queues, mode, steer, ring, frame, hugepages, busy_poll",
+                            ))
+                        }
                     }
                 }
                 if spec.iface.is_empty() {
-                    return Err(format!("port '{text}': af_xdp needs iface=NAME, e.g. af_xdp:iface=veth0"));
+                    return Err(Error::MissingKey {
+                        port: text.to_string(),
+                        driver: "af_xdp",
+                        needs: "iface=NAME",
+                        example: "af_xdp:iface=veth0",
+                    });
                 }
                 Ok(PortSpec::AfXdp(spec))
             }
@@ -197,61 +233,74 @@ impl FromStr for PortSpec {
                     match key {
                         "rx" => rx = Some(PathBuf::from(value)),
                         "tx" => tx = Some(PathBuf::from(value)),
-                        _ => return Err(unknown(key, "rx, tx")),
+                        _ => return Err(unknown("pcap", key, "rx, tx")),
                     }
                 }
-                let rx =
-                    rx.ok_or_else(|| format!("port '{text}': pcap needs rx=FILE, e.g. pcap:rx=in.pcap,tx=out.pcap"))?;
+                let rx = rx.ok_or_else(|| Error::MissingKey {
+                    port: text.to_string(),
+                    driver: "pcap",
+                    needs: "rx=FILE",
+                    example: "pcap:rx=in.pcap,tx=out.pcap",
+                })?;
                 Ok(PortSpec::Pcap(PcapSpec { rx, tx }))
             }
             "mem" => {
                 let mut spec = MemSpec::default();
                 for (key, value) in pairs {
                     match key {
-                        "depth" => spec.depth = parse_number(value, "depth")?,
-                        "preload" => spec.preload = parse_number(value, "preload")?,
-                        "size" => spec.size = parse_number(value, "size")?,
-                        _ => return Err(unknown(key, "depth, preload, size")),
+                        "depth" => spec.depth = number("depth", value)?,
+                        "preload" => spec.preload = number("preload", value)?,
+                        "size" => spec.size = number("size", value)?,
+                        _ => return Err(unknown("mem", key, "depth, preload, size")),
                     }
                 }
                 if !(1..=MemSpec::MAX_DEPTH).contains(&spec.depth) {
-                    return Err(format!(
-                        "port '{text}': depth={} should be 1 to {} frames",
-                        spec.depth,
-                        MemSpec::MAX_DEPTH
-                    ));
+                    return Err(bad("depth", &spec.depth.to_string(), DEPTH_RANGE));
                 }
                 if spec.preload > spec.depth {
-                    return Err(format!("port '{text}': preload={} exceeds depth={}", spec.preload, spec.depth));
+                    return Err(Error::PreloadExceedsDepth {
+                        port: text.to_string(),
+                        preload: spec.preload,
+                        depth: spec.depth,
+                    });
                 }
                 if !(14..=1514).contains(&spec.size) {
-                    return Err(format!("port '{text}': size={} should be 14 to 1514", spec.size));
+                    return Err(bad("size", &spec.size.to_string(), "should be 14 to 1514"));
                 }
                 Ok(PortSpec::Mem(spec))
             }
-            _ => {
-                Err(format!("unknown port type '{kind}' in '{text}': expected af_xdp:iface=NAME, pcap:rx=FILE or mem"))
-            }
+            _ => Err(Error::UnknownPortType { port: text.to_string(), kind: kind.to_string() }),
         }
     }
 }
 
-fn parse_number(value: &str, key: &str) -> Result<u32, String> {
-    value.parse().map_err(|_| format!("{key}={value} is not a number from 0 to {}", u32::MAX))
+/// A number devarg on its own (the caller names the port: [`Error::in_port`]).
+fn parse_number(value: &str, key: &'static str) -> Result<u32, Error> {
+    value.parse().map_err(|_| Error::Devarg {
+        port: String::new(),
+        key,
+        value: value.to_string(),
+        expected: "is not a number from 0 to 4294967295",
+    })
 }
 
-fn parse_bool(value: &str, key: &str) -> Result<bool, String> {
+fn parse_bool(value: &str, key: &'static str) -> Result<bool, Error> {
     match value {
         "1" | "true" | "yes" | "on" => Ok(true),
         "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(format!("{key}={value} should be 1 or 0")),
+        _ => Err(Error::Devarg { port: String::new(), key, value: value.to_string(), expected: "should be 1 or 0" }),
     }
 }
 
 /// `3` or `0-3` (commas separate devargs keys, so lists are ranges); `all` is handled by
 /// the caller.
-pub fn parse_queue_list(value: &str) -> Result<Vec<u32>, String> {
-    let bad = || format!("queues={value} should be N, FIRST-LAST or all, e.g. queues=0-3");
+pub fn parse_queue_list(value: &str) -> Result<Vec<u32>, Error> {
+    let bad = || Error::Devarg {
+        port: String::new(),
+        key: "queues",
+        value: value.to_string(),
+        expected: "should be N, FIRST-LAST or all, e.g. queues=0-3",
+    };
     let (first, last) = match value.split_once('-') {
         Some((a, b)) => (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?),
         None => {
@@ -295,12 +344,12 @@ mod tests {
         let budget = |text: &str| match text.parse::<PortSpec>() {
             Ok(PortSpec::AfXdp(spec)) => Ok(spec.busy_poll),
             Ok(other) => panic!("{other:?}"),
-            Err(err) => Err(err),
+            Err(err) => Err(err.to_string()),
         };
-        assert_eq!(budget("af_xdp:iface=x"), Ok(64));
-        assert_eq!(budget("af_xdp:iface=x,busy_poll=0"), Ok(0));
-        assert_eq!(budget("af_xdp:iface=x,busy_poll=64"), Ok(64));
-        assert_eq!(budget("af_xdp:iface=x,busy_poll=65535"), Ok(65535));
+        assert_eq!(budget("af_xdp:iface=x").unwrap(), 64);
+        assert_eq!(budget("af_xdp:iface=x,busy_poll=0").unwrap(), 0);
+        assert_eq!(budget("af_xdp:iface=x,busy_poll=64").unwrap(), 64);
+        assert_eq!(budget("af_xdp:iface=x,busy_poll=65535").unwrap(), 65535);
         for bad in ["busy_poll=65536", "busy_poll=fast", "busy_poll=-1", "busy_poll="] {
             let err = budget(&format!("af_xdp:iface=x,{bad}")).unwrap_err();
             assert!(err.contains("should be a NAPI budget from 1 to 65535, or 0"), "{bad}: {err}");
@@ -318,7 +367,7 @@ mod tests {
         spec.resolve_queues().unwrap();
         assert_eq!(spec.queues, vec![0]);
         let PortSpec::AfXdp(mut missing) = "af_xdp:iface=no-such-if0,queues=all".parse().unwrap() else { panic!() };
-        let err = missing.resolve_queues().unwrap_err();
+        let err = missing.resolve_queues().unwrap_err().to_string();
         assert!(err.contains("queues=all: cannot count the receive queues of no-such-if0"), "{err}");
     }
 
@@ -347,7 +396,7 @@ mod tests {
             ("af_xdp:iface=x,queues=4294967296", "FIRST-LAST"),
         ];
         for (text, expected) in cases {
-            let err = text.parse::<PortSpec>().unwrap_err();
+            let err = text.parse::<PortSpec>().unwrap_err().to_string();
             assert!(err.contains(expected), "{text}: {err}");
         }
         let PortSpec::Mem(deepest) = "mem:depth=262144,preload=262144".parse().unwrap() else { panic!("not mem") };

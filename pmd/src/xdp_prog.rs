@@ -27,6 +27,8 @@ use std::str::FromStr;
 
 use bpf::{helpers, xdp, Asm, Insn, Jmp, Map, MapType, ProgType, Program, Reg, Size};
 
+use crate::error::{Error, SteerProblem};
+
 /// Which frames the XSK redirect program sends to the AF_XDP sockets; the rest get
 /// XDP_PASS (go to the kernel), so on a real NIC SSH keeps working.
 ///
@@ -53,15 +55,11 @@ pub enum SteerCond {
     TcpDstPort(u16),
 }
 
-const ETHERTYPE_IPV4: u16 = 0x0800;
-const ETHERTYPE_IPV6: u16 = 0x86dd;
-const ETHERTYPE_VLAN: u16 = 0x8100;
-const ETHERTYPE_QINQ: u16 = 0x88a8;
+use wire::ethertype::{IPV4 as ETHERTYPE_IPV4, IPV6 as ETHERTYPE_IPV6, QINQ as ETHERTYPE_QINQ, VLAN as ETHERTYPE_VLAN};
 /// IEEE 802.3 clause 3.2.6: values below this in the type field are frame lengths.
 const ETHERTYPE_MIN: u16 = 0x0600;
 
-const IPPROTO_TCP: u8 = 6;
-const IPPROTO_UDP: u8 = 17;
+use wire::ip_protocol::{TCP as IPPROTO_TCP, UDP as IPPROTO_UDP};
 
 const ETH_HEADER_LEN: i32 = 14;
 const VLAN_TAG_LEN: i32 = 4;
@@ -89,10 +87,6 @@ const PROTO_NAMES: &[(&str, u8)] = &[
     ("udplite", 136),
 ];
 
-const STEER_SYNTAX: &str = "expected conditions joined by '+', each udp:PORT, tcp:PORT, proto:NAME|NUMBER \
-     (names: icmp, igmp, ipip, tcp, udp, ipv6, gre, esp, ah, icmpv6, ospf, sctp, udplite) \
-     or ethertype:0xHEX, e.g. udp:4789+ethertype:0x88b5; or `all`";
-
 fn parse_number(text: &str) -> Option<u64> {
     match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
         Some(hex) => u64::from_str_radix(hex, 16).ok(),
@@ -100,38 +94,36 @@ fn parse_number(text: &str) -> Option<u64> {
     }
 }
 
-fn parse_port(text: &str, kind: &str) -> Result<u16, String> {
-    text.parse::<u16>().map_err(|_| format!("steer: `{kind}:{text}`: expected a port number 0-65535, got `{text}`"))
+fn parse_port(text: &str, kind: &'static str) -> Result<u16, SteerProblem> {
+    text.parse::<u16>().map_err(|_| SteerProblem::BadPort { kind, value: text.to_string() })
 }
 
-fn parse_proto(text: &str) -> Result<u8, String> {
+fn parse_proto(text: &str) -> Result<u8, SteerProblem> {
     let lower = text.to_ascii_lowercase();
     if let Some(&(_, number)) = PROTO_NAMES.iter().find(|(name, _)| *name == lower) {
         return Ok(number);
     }
-    parse_number(text).and_then(|number| u8::try_from(number).ok()).ok_or_else(|| {
-        format!(
-            "steer: `proto:{text}`: expected a protocol number 0-255 or one of the names \
-                 icmp, igmp, ipip, tcp, udp, ipv6, gre, esp, ah, icmpv6, ospf, sctp, udplite"
-        )
-    })
+    parse_number(text)
+        .and_then(|number| u8::try_from(number).ok())
+        .ok_or_else(|| SteerProblem::BadProto { value: text.to_string() })
 }
 
-fn parse_ethertype(text: &str) -> Result<u16, String> {
+fn parse_ethertype(text: &str) -> Result<u16, SteerProblem> {
     let value = parse_number(text)
         .and_then(|number| u16::try_from(number).ok())
-        .ok_or_else(|| format!("steer: `ethertype:{text}`: expected 0x0600-0xffff in hex (0x88b5) or decimal"))?;
+        .ok_or_else(|| SteerProblem::BadEtherType { value: text.to_string() })?;
     if value < ETHERTYPE_MIN {
-        return Err(format!("steer: `ethertype:{text}`: values below 0x0600 are 802.3 frame lengths, not EtherTypes"));
+        return Err(SteerProblem::EtherTypeIsLength { value: text.to_string() });
     }
     Ok(value)
 }
 
 impl FromStr for Steer {
-    type Err = String;
+    type Err = Error;
 
-    fn from_str(text: &str) -> Result<Steer, String> {
+    fn from_str(text: &str) -> Result<Steer, Error> {
         let text = text.trim();
+        let error = |problem| Error::Steer { port: String::new(), expression: text.to_string(), problem };
         if text.is_empty() || text == "all" {
             return Ok(Steer::default());
         }
@@ -139,39 +131,32 @@ impl FromStr for Steer {
         for alternative in text.split('+') {
             let alternative = alternative.trim();
             if alternative.is_empty() {
-                return Err(format!("steer `{text}`: empty condition; {STEER_SYNTAX}"));
+                return Err(error(SteerProblem::EmptyCondition));
             }
             if alternative == "all" {
-                return Err(format!(
-                    "steer `{text}`: `all` already steers every frame and cannot be combined \
-                     with other conditions"
-                ));
+                return Err(error(SteerProblem::AllCombined));
             }
             let Some((kind, values)) = alternative.split_once(':') else {
-                return Err(format!("steer: `{alternative}` is not KIND:VALUE; {STEER_SYNTAX}"));
+                return Err(error(SteerProblem::NotKindValue { alternative: alternative.to_string() }));
             };
             for value in values.split('|').map(str::trim) {
                 if value.is_empty() {
-                    return Err(format!("steer: `{alternative}` has an empty value; {STEER_SYNTAX}"));
+                    return Err(error(SteerProblem::EmptyValue { alternative: alternative.to_string() }));
                 }
-                any_of.push(match kind.trim() {
-                    "udp" => SteerCond::UdpDstPort(parse_port(value, "udp")?),
-                    "tcp" => SteerCond::TcpDstPort(parse_port(value, "tcp")?),
-                    "proto" => SteerCond::IpProto(parse_proto(value)?),
-                    "ethertype" => SteerCond::EtherType(parse_ethertype(value)?),
+                let cond = match kind.trim() {
+                    "udp" => parse_port(value, "udp").map(SteerCond::UdpDstPort),
+                    "tcp" => parse_port(value, "tcp").map(SteerCond::TcpDstPort),
+                    "proto" => parse_proto(value).map(SteerCond::IpProto),
+                    "ethertype" => parse_ethertype(value).map(SteerCond::EtherType),
                     other => {
-                        return Err(format!(
-                            "steer: unknown condition kind `{other}` in `{alternative}`; {STEER_SYNTAX}"
-                        ))
+                        Err(SteerProblem::UnknownKind { kind: other.to_string(), alternative: alternative.to_string() })
                     }
-                });
+                };
+                any_of.push(cond.map_err(error)?);
             }
         }
         if any_of.len() > MAX_STEER_CONDITIONS {
-            return Err(format!(
-                "steer: {} conditions; at most {MAX_STEER_CONDITIONS} (each is a test in the XDP program)",
-                any_of.len()
-            ));
+            return Err(error(SteerProblem::TooMany { count: any_of.len(), max: MAX_STEER_CONDITIONS }));
         }
         Ok(Steer { any_of })
     }
@@ -825,7 +810,7 @@ mod tests {
         let at_limit = vec!["udp:1"; MAX_STEER_CONDITIONS].join("+");
         assert_eq!(at_limit.parse::<Steer>().unwrap().any_of.len(), MAX_STEER_CONDITIONS);
         let over = format!("{at_limit}|2");
-        let err = over.parse::<Steer>().unwrap_err();
+        let err = over.parse::<Steer>().unwrap_err().to_string();
         assert!(err.contains("65 conditions; at most 64"), "{err}");
     }
 
@@ -954,7 +939,7 @@ mod tests {
 
     #[test]
     fn steer_text_errors_say_what_was_expected() {
-        let error = |text: &str| text.parse::<Steer>().unwrap_err();
+        let error = |text: &str| text.parse::<Steer>().unwrap_err().to_string();
         assert!(error("udp:70000").contains("expected a port number 0-65535"));
         assert!(error("udp:").contains("empty value"));
         assert!(error("udp:53++tcp:80").contains("empty condition"));
@@ -986,7 +971,7 @@ mod tests {
             let steer = Steer { any_of: conds };
             let text = steer.to_string();
             prop_assert!(!text.contains(','), "{}", text);
-            prop_assert_eq!(text.parse::<Steer>(), Ok(steer));
+            prop_assert_eq!(text.parse::<Steer>().ok(), Some(steer));
         }
     }
 }

@@ -44,7 +44,8 @@ fn number(args: &[String], name: &str, default: usize) -> Result<usize, String> 
 }
 
 fn write(args: &[String]) -> Result<(), String> {
-    let style: Style = option(args, "--style").unwrap_or("acl").parse()?;
+    let style: Style =
+        option(args, "--style").unwrap_or("acl").parse().map_err(|e: rules::UnknownName| e.to_string())?;
     let n = number(args, "--rules", 10_000)?;
     let seed = number(args, "--seed", 1)? as u64;
     let packets = number(args, "--packets", 65_536)?;

@@ -23,9 +23,9 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 
 use crate::key::{Family, PacketKey};
-use crate::parse::{
-    check_line_length, check_token_lengths, prefix, read_text, strip_comment, tokenize, ParseError, Token,
-    MAX_TRACE_FILE_BYTES,
+use crate::lex::{
+    check_line_length, check_token_lengths, end_col, number, prefix, read_text, strip_comment, tokenize, ParseError,
+    Token, ValueError, MAX_TRACE_FILE_BYTES,
 };
 use crate::rule::{Action, Keys, PortMatch, Prefix, Protocol, Rule, RuleSet};
 
@@ -147,9 +147,10 @@ fn word<'a>(
     raw: &str,
     expected: fmt::Arguments<'_>,
 ) -> Result<Token<'a>, LineError> {
-    tokens.get(index).copied().ok_or_else(|| {
-        (raw.trim_end().chars().count() + 1, format!("missing {expected} (a ClassBench filter is `{FILTER_SHAPE}`)"))
-    })
+    tokens
+        .get(index)
+        .copied()
+        .ok_or_else(|| (end_col(raw), format!("missing {expected} (a ClassBench filter is `{FILTER_SHAPE}`)")))
 }
 
 fn filter_line(tokens: &[Token<'_>], raw: &str) -> Result<(Protocol, Keys), LineError> {
@@ -186,7 +187,7 @@ fn classbench_prefix(what: &str, text: &str, col: usize) -> Result<Prefix, LineE
     if !text.contains('/') {
         return Err((col, format!("{what} needs its length: ADDR/LEN, found '{text}'")));
     }
-    prefix(what, text).map_err(|message| (col, message))
+    prefix(what, text).map_err(|error| (col, error.to_string()))
 }
 
 /// `LO : HI` from `tokens[at..at + 3]`; the full range is no key.
@@ -200,7 +201,10 @@ fn port_range(tokens: &[Token<'_>], at: usize, raw: &str, what: &str) -> Result<
     let lo = port(what, lo_token)?;
     let hi = port(what, hi_token)?;
     if lo > hi {
-        return Err((lo_token.col, format!("{what} range {lo} : {hi} is empty (the low end is above the high end)")));
+        return Err((
+            lo_token.col,
+            ValueError::EmptyRange { what: what.into(), word: format!("{lo} : {hi}") }.to_string(),
+        ));
     }
     Ok(match (lo, hi) {
         (0, 0xffff) => None,
@@ -209,21 +213,13 @@ fn port_range(tokens: &[Token<'_>], at: usize, raw: &str, what: &str) -> Result<
     })
 }
 
-fn number(what: &str, token: Token<'_>, max: u64) -> Result<u64, LineError> {
-    let text = token.text;
-    let parsed = match text.strip_prefix("0x").or_else(|| text.strip_prefix("0X")) {
-        Some(hex) if !hex.is_empty() && hex.chars().all(|c| c.is_ascii_hexdigit()) => u64::from_str_radix(hex, 16).ok(),
-        None if !text.is_empty() && text.chars().all(|c| c.is_ascii_digit()) => text.parse().ok(),
-        _ => return Err((token.col, format!("{what} expects a number (decimal or 0x hex), found '{text}'"))),
-    };
-    match parsed {
-        Some(n) if n <= max => Ok(n),
-        _ => Err((token.col, format!("{what} {text} is out of range 0..={max}"))),
-    }
+/// A number (decimal or `0x` hex) in `0..=max`, as the native format's own numbers.
+fn number_at(what: &str, token: Token<'_>, max: u64) -> Result<u64, LineError> {
+    number(what, token.text, max).map_err(|error| (token.col, error.to_string()))
 }
 
 fn port(what: &str, token: Token<'_>) -> Result<u16, LineError> {
-    Ok(number(what, token, 0xffff)? as u16)
+    Ok(number_at(what, token, 0xffff)? as u16)
 }
 
 /// `0xVV/0xMM`: mask 0 is no key, 0xFF an exact protocol.
@@ -234,8 +230,8 @@ fn protocol(token: Token<'_>) -> Result<Option<u8>, LineError> {
     let value_token = Token { text: value, ..token };
     let mask_token =
         Token { text: mask, col: token.col + value.chars().count() + 1, offset: token.offset + value.len() + 1 };
-    let value = number("protocol", value_token, 0xff)? as u8;
-    match number("protocol mask", mask_token, 0xff)? {
+    let value = number_at("protocol", value_token, 0xff)? as u8;
+    match number_at("protocol mask", mask_token, 0xff)? {
         0 => Ok(None),
         0xff => Ok(Some(value)),
         other => Err((mask_token.col, format!("protocol mask {other:#04x} is not supported (expected 0x00 or 0xFF)"))),
@@ -245,7 +241,7 @@ fn protocol(token: Token<'_>) -> Result<Option<u8>, LineError> {
 fn trace_line(tokens: &[Token<'_>], raw: &str) -> Result<PacketKey, LineError> {
     if tokens.len() < 5 {
         return Err((
-            raw.trim_end().chars().count() + 1,
+            end_col(raw),
             format!("a trace line has 5 columns `SRC DST SPORT DPORT PROTO`, found {}", tokens.len()),
         ));
     }
@@ -253,7 +249,7 @@ fn trace_line(tokens: &[Token<'_>], raw: &str) -> Result<PacketKey, LineError> {
     let dst = trace_address("destination address", tokens[1])?;
     let src_port = port("source port", tokens[2])?;
     let dst_port = port("destination port", tokens[3])?;
-    let proto = number("protocol", tokens[4], 0xff)? as u8;
+    let proto = number_at("protocol", tokens[4], 0xff)? as u8;
     Ok(PacketKey::ipv4_5tuple(src, dst, proto, src_port, dst_port))
 }
 
@@ -266,15 +262,17 @@ fn trace_address(what: &str, token: Token<'_>) -> Result<[u8; 4], LineError> {
             .map(|addr| addr.octets())
             .map_err(|_| (token.col, format!("{what} expects a dotted quad or a u32, found '{}'", token.text)))
     } else {
-        Ok((number(what, token, u64::from(u32::MAX))? as u32).to_be_bytes())
+        Ok((number_at(what, token, u64::from(u32::MAX))? as u32).to_be_bytes())
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::parse::MAX_LINE_BYTES;
-    use crate::{Classifier, Linear};
+    use crate::classifier::Classifier;
+    use crate::lex::MAX_LINE_BYTES;
+    use crate::linear::Linear;
+    use crate::parse::{parse_file, Format};
 
     fn errors(text: &str) -> Vec<String> {
         parse_classbench("acl1", text).unwrap_err().iter().map(ToString::to_string).collect()
@@ -429,7 +427,7 @@ mod tests {
         let trace = dir.join(format!("rules-cb-test-{}.trace", std::process::id()));
         std::fs::write(&rules, "@1.2.3.0/24 5.6.0.0/16 0 : 65535 80 : 80 0x06/0xFF\n").unwrap();
         std::fs::write(&trace, "16909060 84281096 1024 80 6\n").unwrap();
-        let set = crate::parse_file(&rules, crate::Format::Classbench);
+        let set = parse_file(&rules, Format::Classbench);
         let keys = parse_trace_file(&trace);
         let _ = std::fs::remove_file(&rules);
         let _ = std::fs::remove_file(&trace);

@@ -44,11 +44,11 @@
 //! The answer is always [`crate::Linear`]'s: the first rule in [`RuleSet::order`] that
 //! matches (unit tests here, differential property tests in `tests/`).
 //!
-//! Why this design and not another: measured, see the crate documentation.
+//! Why this design and not another: measured, see BENCHMARKS.md, "Classifier".
 
+use crate::classifier::Classifier;
 use crate::key::{Family, PacketKey};
 use crate::rule::{Keys, PortMatch, Prefix, Protocol, Rule, RuleSet};
-use crate::Classifier;
 
 const DIMS: usize = 5;
 /// The port value of a packet without ports (above every real port).
@@ -307,6 +307,12 @@ pub fn build(set: &RuleSet) -> Result<Fast, TooLarge> {
     Fast::with_params(set, Params::default())
 }
 
+/// The classifier to use by default: [`build`]'s, as a [`Classifier`] (why this one: the
+/// measurements in BENCHMARKS.md, "Classifier"); `Err` for a set it cannot hold.
+pub fn default_classifier(set: &RuleSet) -> Result<Box<dyn Classifier>, TooLarge> {
+    Ok(Box::new(build(set)?))
+}
+
 /// A rule set the fast classifier cannot hold. A leaf keeps its entry count in 20 bits of its
 /// node word, so at most [`MAX_LEAF_RULES`] rules may share one leaf: more rules than that
 /// which no cut separates (the same addresses, ports and protocol, told apart only by keys
@@ -324,7 +330,12 @@ pub struct TooLarge {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum TooLargeReason {
     /// This many rules fall in one leaf that no cut separates (more than the limit).
-    Leaf { rules: usize, limit: usize },
+    Leaf {
+        /// Rules in that leaf.
+        rules: usize,
+        /// The most one leaf holds ([`MAX_LEAF_RULES`]).
+        limit: usize,
+    },
     /// The child tables or leaf entries grew past the 2^32 a node can address.
     Offsets,
     /// More rules than the 32-bit positions leaf entries keep.
@@ -739,6 +750,7 @@ impl Fast {
         self.stats
     }
 
+    /// The parameters it was built with.
     pub fn params(&self) -> Params {
         self.params
     }
@@ -970,7 +982,7 @@ impl Classifier for Fast {
 mod tests {
     use super::*;
     use crate::gen::{self, Style, TraceKind};
-    use crate::Linear;
+    use crate::linear::Linear;
 
     fn same_as_linear(set: &RuleSet, params: Params) {
         let fast = Fast::with_params(set, params).expect("a small set fits");

@@ -24,6 +24,7 @@
 use std::fmt::Write as _;
 
 use crate::key::{Family, PacketKey};
+use crate::lex::UnknownName;
 use crate::rule::{Action, Keys, Masked, PortMatch, Prefix, Protocol, Rule, RuleSet};
 
 /// A small deterministic generator (SplitMix64): the same seed gives the same sets on every
@@ -32,10 +33,12 @@ use crate::rule::{Action, Keys, Masked, PortMatch, Prefix, Protocol, Rule, RuleS
 pub struct Rng(u64);
 
 impl Rng {
+    /// A generator seeded with `seed` (any value).
     pub fn new(seed: u64) -> Rng {
         Rng(seed ^ 0x5851_f42d_4c95_7f2d)
     }
 
+    /// The next 64 random bits.
     pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
@@ -82,14 +85,19 @@ impl Rng {
 /// Which ClassBench seed family to imitate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Style {
+    /// Access control lists: long destination prefixes, mostly exact destination ports.
     Acl,
+    /// Firewalls: many wildcards, port ranges.
     Fw,
+    /// IP chains: between the two.
     Ipc,
 }
 
 impl Style {
+    /// Every style, in the order reports list them.
     pub const ALL: [Style; 3] = [Style::Acl, Style::Fw, Style::Ipc];
 
+    /// The name on command lines and in file names (`acl`, `fw`, `ipc`).
     pub fn name(self) -> &'static str {
         match self {
             Style::Acl => "acl",
@@ -100,14 +108,13 @@ impl Style {
 }
 
 impl std::str::FromStr for Style {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Style, String> {
-        match text {
-            "acl" => Ok(Style::Acl),
-            "fw" => Ok(Style::Fw),
-            "ipc" => Ok(Style::Ipc),
-            other => Err(format!("unknown rule-set style {other:?} (expected acl, fw or ipc)")),
-        }
+    type Err = UnknownName;
+    fn from_str(text: &str) -> Result<Style, UnknownName> {
+        Style::ALL.into_iter().find(|style| style.name() == text).ok_or_else(|| UnknownName {
+            what: "rule-set style",
+            found: text.into(),
+            known: &["acl", "fw", "ipc"],
+        })
     }
 }
 
@@ -470,6 +477,7 @@ fn mac_bytes(mac: u64) -> [u8; 6] {
 pub struct NotClassBench {
     /// 0-based index of the rule in the set.
     pub rule: usize,
+    /// What it has that ClassBench lines cannot say.
     pub reason: &'static str,
 }
 
@@ -534,7 +542,8 @@ pub fn write_trace(packets: &[PacketKey]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Classifier, Linear};
+    use crate::classifier::Classifier;
+    use crate::linear::Linear;
 
     #[test]
     fn same_seed_same_set_and_different_seed_different_set() {

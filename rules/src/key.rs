@@ -7,7 +7,9 @@ pub enum Family {
     /// No IP header (e.g. ARP), or none where the key looks.
     #[default]
     None,
+    /// IPv4 (addresses in the low 32 bits).
     V4,
+    /// IPv6.
     V6,
 }
 
@@ -21,15 +23,21 @@ pub enum Family {
 pub struct PacketKey {
     /// The plain headers have an Ethernet header (not so inside IP-in-IP, or GRE carrying IP).
     pub has_l2: bool,
+    /// Source MAC of the plain headers' Ethernet header.
     pub src_mac: [u8; 6],
+    /// Destination MAC.
     pub dst_mac: [u8; 6],
     /// The outermost 802.1Q/802.1ad tag of the plain headers' Ethernet header.
     pub has_vlan: bool,
+    /// Its VLAN id (12 bits).
     pub vlan_id: u16,
+    /// Its priority (PCP, 3 bits).
     pub vlan_prio: u8,
+    /// The plain headers' L3.
     pub family: Family,
     /// IPv4 protocol, or the IPv6 upper-layer next header (after extension headers).
     pub ip_proto: u8,
+    /// Source address.
     pub src_ip: u128,
     /// The final destination (IPv6 routing header: RFC 8200 §8.1).
     pub dst_ip: u128,
@@ -42,7 +50,9 @@ pub struct PacketKey {
     pub ip_flags: u8,
     /// UDP, TCP or SCTP with its header present (not in a later fragment).
     pub has_ports: bool,
+    /// Source port (with `has_ports`).
     pub src_port: u16,
+    /// Destination port (with `has_ports`).
     pub dst_port: u16,
     /// TCP header present.
     pub has_tcp_flags: bool,
@@ -52,12 +62,17 @@ pub struct PacketKey {
     pub tunnel: bool,
     /// VXLAN/Geneve VNI or GRE key, when the tunnel has one.
     pub has_enc_key_id: bool,
+    /// The VNI or key (with `has_enc_key_id`).
     pub enc_key_id: u32,
+    /// The outer L3.
     pub enc_family: Family,
+    /// Outer source address.
     pub enc_src_ip: u128,
+    /// Outer destination address.
     pub enc_dst_ip: u128,
     /// Outer UDP destination port of a UDP tunnel.
     pub has_enc_dst_port: bool,
+    /// The port (with `has_enc_dst_port`).
     pub enc_dst_port: u16,
 }
 

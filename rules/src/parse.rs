@@ -88,42 +88,28 @@
 //! read further, so no step costs more than the limits allow (a 10 MB word is refused after
 //! one length check, not compared with every key).
 //!
+//! [`MAX_TRACE_FILE_BYTES`]: crate::MAX_TRACE_FILE_BYTES
+//! [`MAX_LINE_BYTES`]: crate::MAX_LINE_BYTES
+//! [`MAX_TOKEN_BYTES`]: crate::MAX_TOKEN_BYTES
+//!
 //! # ClassBench
 //!
 //! [`Format::Classbench`] reads ClassBench filter sets, see [`crate::classbench`].
 
+use std::convert::Infallible;
 use std::fmt;
 use std::net::{Ipv4Addr, Ipv6Addr};
 use std::path::Path;
 use std::str::FromStr;
 
+use crate::classbench::parse_classbench;
 use crate::key::{Family, IP_FLAG_FIRSTFRAG, IP_FLAG_FRAG};
+use crate::lex::{
+    check_line_length, check_token_lengths, end_col, number, number_in, prefix, read_text, strip_comment, tokenize,
+    ParseError, Token, UnknownName, ValueError, MAX_RULES_FILE_BYTES,
+};
 use crate::rule::{Action, Keys, Masked, PortMatch, Prefix, Protocol, Rule, RuleSet};
 use crate::tc_words::{self, parse_in, Base, NumError};
-
-/// One problem in a rule file, shown as `file:line:col: message` (`file: message` when it is
-/// about the whole file, e.g. it cannot be read: then `line` and `col` are 0).
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct ParseError {
-    pub file: String,
-    /// 1-based; 0 for the whole file.
-    pub line: usize,
-    /// 1-based, in characters; 0 for the whole line or file.
-    pub col: usize,
-    pub message: String,
-}
-
-impl fmt::Display for ParseError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match (self.line, self.col) {
-            (0, _) => write!(f, "{}: {}", self.file, self.message),
-            (line, 0) => write!(f, "{}:{}: {}", self.file, line, self.message),
-            (line, col) => write!(f, "{}:{}:{}: {}", self.file, line, col, self.message),
-        }
-    }
-}
-
-impl std::error::Error for ParseError {}
 
 /// The syntax of a rules file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -136,12 +122,12 @@ pub enum Format {
 }
 
 impl FromStr for Format {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Format, String> {
+    type Err = UnknownName;
+    fn from_str(text: &str) -> Result<Format, UnknownName> {
         match text {
             "native" => Ok(Format::Native),
             "classbench" => Ok(Format::Classbench),
-            other => Err(format!("unknown rules format '{other}' (expected native or classbench)")),
+            other => Err(UnknownName { what: "rules format", found: other.into(), known: &["native", "classbench"] }),
         }
     }
 }
@@ -157,23 +143,37 @@ impl fmt::Display for Format {
 
 /// Reads a native rules file's text; `file` names it in the errors.
 pub fn parse(file: &str, text: &str) -> Result<RuleSet, Vec<ParseError>> {
-    parse_checked(file, text, &|_| Ok(()))
+    parse_checked(file, text, &no_check)
 }
 
 /// A check of an action's arguments that only the user of the rules can make (the dataplane
-/// knows its `encap` syntax); its error is reported at the action like any other.
-pub type ActionCheck<'a> = &'a dyn Fn(&Action) -> Result<(), String>;
+/// knows its `encap` syntax); its error (the caller's type, shown with `Display`) is
+/// reported at the action like any other.
+pub type ActionCheck<'a, E> = &'a dyn Fn(&Action) -> Result<(), E>;
+
+/// The check of callers that have none.
+fn no_check(_: &Action) -> Result<(), Infallible> {
+    Ok(())
+}
 
 /// [`parse`], with `check` run on every action, so a bad action argument is reported
 /// together with every other error of the file.
-pub fn parse_checked(file: &str, text: &str, check: ActionCheck) -> Result<RuleSet, Vec<ParseError>> {
+pub fn parse_checked<E: fmt::Display>(
+    file: &str,
+    text: &str,
+    check: ActionCheck<'_, E>,
+) -> Result<RuleSet, Vec<ParseError>> {
     parse_noted(file, text, check).map(|(set, _)| set)
 }
 
 /// [`parse_checked`], and the warnings of a file that parsed (`message` starts with
 /// `warning: `): where tc reads a number otherwise than as decimal (`ip_proto 17` is 0x17
 /// to tc), for `rules check --explain`.
-pub fn parse_noted(file: &str, text: &str, check: ActionCheck) -> Result<(RuleSet, Vec<ParseError>), Vec<ParseError>> {
+pub fn parse_noted<E: fmt::Display>(
+    file: &str,
+    text: &str,
+    check: ActionCheck<'_, E>,
+) -> Result<(RuleSet, Vec<ParseError>), Vec<ParseError>> {
     let mut rules = Vec::new();
     let mut errors = Vec::new();
     let mut notes = Vec::new();
@@ -187,7 +187,8 @@ pub fn parse_noted(file: &str, text: &str, check: ActionCheck) -> Result<(RuleSe
         match parse_line(raw) {
             Ok(None) => {}
             Ok(Some(parsed)) => {
-                if let Err(message) = check(&parsed.action) {
+                if let Err(refused) = check(&parsed.action) {
+                    let message = refused.to_string();
                     errors.push(ParseError { file: file.to_string(), line, col: parsed.action_col, message });
                     continue;
                 }
@@ -223,7 +224,10 @@ pub fn parse_noted(file: &str, text: &str, check: ActionCheck) -> Result<(RuleSe
 }
 
 /// [`parse_noted`] on a native rules file.
-pub fn parse_file_noted(path: &Path, check: ActionCheck) -> Result<(RuleSet, Vec<ParseError>), Vec<ParseError>> {
+pub fn parse_file_noted<E: fmt::Display>(
+    path: &Path,
+    check: ActionCheck<'_, E>,
+) -> Result<(RuleSet, Vec<ParseError>), Vec<ParseError>> {
     let text = read_text(path, MAX_RULES_FILE_BYTES)?;
     parse_noted(&path.display().to_string(), &text, check)
 }
@@ -232,133 +236,28 @@ pub fn parse_file_noted(path: &Path, check: ActionCheck) -> Result<(RuleSet, Vec
 pub fn parse_as(file: &str, text: &str, format: Format) -> Result<RuleSet, Vec<ParseError>> {
     match format {
         Format::Native => parse(file, text),
-        Format::Classbench => crate::classbench::parse_classbench(file, text),
+        Format::Classbench => parse_classbench(file, text),
     }
 }
 
 /// Reads a rules file; a file that cannot be read is one error `file: message`.
 pub fn parse_file(path: &Path, format: Format) -> Result<RuleSet, Vec<ParseError>> {
-    parse_file_checked(path, format, &|_| Ok(()))
+    parse_file_checked(path, format, &no_check)
 }
 
-/// [`parse_file`] with an action check (see [`parse_checked`]).
-pub fn parse_file_checked(path: &Path, format: Format, check: ActionCheck) -> Result<RuleSet, Vec<ParseError>> {
+/// [`parse_file`] with an action check (see [`parse_checked`]; ClassBench rules are all
+/// `drop`, so the check has nothing to see there).
+pub fn parse_file_checked<E: fmt::Display>(
+    path: &Path,
+    format: Format,
+    check: ActionCheck<'_, E>,
+) -> Result<RuleSet, Vec<ParseError>> {
     let file = path.display().to_string();
     let text = read_text(path, MAX_RULES_FILE_BYTES)?;
     match format {
         Format::Native => parse_checked(&file, &text, check),
-        Format::Classbench => crate::classbench::parse_classbench(&file, &text),
+        Format::Classbench => parse_classbench(&file, &text),
     }
-}
-
-/// The largest rules file (native or ClassBench) read: 64 MiB.
-pub const MAX_RULES_FILE_BYTES: u64 = 64 << 20;
-/// The largest trace file read: 512 MiB (a line per packet, about 40 bytes each).
-pub const MAX_TRACE_FILE_BYTES: u64 = 512 << 20;
-/// The longest line of a rules file or trace, in bytes.
-pub const MAX_LINE_BYTES: usize = 4096;
-/// The longest word of a line, in bytes (an IPv6 prefix with a mask, or an `encap` spec, is
-/// well under it).
-pub const MAX_TOKEN_BYTES: usize = 512;
-
-/// The text of a file of at most `limit` bytes, or the one error saying why not. The size is
-/// checked before reading and again while reading (a pipe or a file that grows has no
-/// trustworthy size), so no more than `limit + 1` bytes are ever held.
-pub(crate) fn read_text(path: &Path, limit: u64) -> Result<String, Vec<ParseError>> {
-    use std::io::Read;
-    let error = |message: String| vec![ParseError { file: path.display().to_string(), line: 0, col: 0, message }];
-    let too_big =
-        |size: String| error(format!("{size} bytes is larger than the {} MiB this reader accepts", limit >> 20));
-    let file = std::fs::File::open(path).map_err(|err| error(format!("cannot read: {err}")))?;
-    if let Ok(meta) = file.metadata() {
-        if meta.is_file() && meta.len() > limit {
-            return Err(too_big(meta.len().to_string()));
-        }
-    }
-    let mut bytes = Vec::new();
-    file.take(limit + 1).read_to_end(&mut bytes).map_err(|err| error(format!("cannot read: {err}")))?;
-    if bytes.len() as u64 > limit {
-        return Err(too_big(format!("more than {limit}")));
-    }
-    String::from_utf8(bytes).map_err(|err| {
-        let at = err.utf8_error().valid_up_to();
-        let text = String::from_utf8_lossy(&err.as_bytes()[..at]);
-        let line = text.matches('\n').count() + 1;
-        let col = text.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
-        vec![ParseError {
-            file: path.display().to_string(),
-            line,
-            col,
-            message: format!("not UTF-8 text (invalid byte at offset {at})"),
-        }]
-    })
-}
-
-/// `Err((col, message))` when `raw` is longer than [`MAX_LINE_BYTES`]: the column is that
-/// of the first character past the limit. Cheap on any line (one length check, then at most
-/// `MAX_LINE_BYTES` bytes counted).
-pub(crate) fn check_line_length(raw: &str) -> Result<(), (usize, String)> {
-    if raw.len() <= MAX_LINE_BYTES {
-        return Ok(());
-    }
-    let mut end = MAX_LINE_BYTES;
-    while !raw.is_char_boundary(end) {
-        end -= 1;
-    }
-    let col = raw[..end].chars().count() + 1;
-    Err((col, format!("line of {} bytes: a line may hold at most {MAX_LINE_BYTES} bytes", raw.len())))
-}
-
-/// `Err((col, message))` for the first word longer than [`MAX_TOKEN_BYTES`].
-pub(crate) fn check_token_lengths(tokens: &[Token<'_>]) -> Result<(), (usize, String)> {
-    match tokens.iter().find(|t| t.text.len() > MAX_TOKEN_BYTES) {
-        None => Ok(()),
-        Some(t) => {
-            Err((t.col, format!("word of {} bytes: a word may hold at most {MAX_TOKEN_BYTES} bytes", t.text.len())))
-        }
-    }
-}
-
-// ---------------------------------------------------------------------------------------------
-// Tokens
-
-/// A whitespace-separated word of a line and where it starts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) struct Token<'a> {
-    pub text: &'a str,
-    /// 1-based, in characters.
-    pub col: usize,
-    /// Byte offset in the line.
-    pub offset: usize,
-}
-
-/// The line up to a `#` comment.
-pub(crate) fn strip_comment(line: &str) -> &str {
-    line.find('#').map_or(line, |at| &line[..at])
-}
-
-/// The words of a line, with their columns.
-pub(crate) fn tokenize(line: &str) -> Vec<Token<'_>> {
-    let mut tokens = Vec::new();
-    let mut start: Option<(usize, usize)> = None; // (byte offset, col)
-    for (col0, (offset, ch)) in line.char_indices().enumerate() {
-        if ch.is_whitespace() {
-            if let Some((begin, col)) = start.take() {
-                tokens.push(Token { text: &line[begin..offset], col, offset: begin });
-            }
-        } else if start.is_none() {
-            start = Some((offset, col0 + 1));
-        }
-    }
-    if let Some((begin, col)) = start {
-        tokens.push(Token { text: &line[begin..], col, offset: begin });
-    }
-    tokens
-}
-
-/// The column just after the last character of `line` (where a missing word would go).
-fn end_col(line: &str) -> usize {
-    line.trim_end().chars().count() + 1
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -390,53 +289,9 @@ const ACTIONS: [&str; 8] = ["drop", "pass", "fwd", "reflect", "encap", "decap", 
 const EXPECTED_ACTION: &str =
     "drop, pass, fwd PORT, mirred egress redirect dev NAME, reflect, encap SPEC, decap or ttl-dec";
 
-/// Decimal or `0x` hex.
-/// A number in `0..=max`; `what` names it in the message.
-fn number(what: impl fmt::Display, text: &str, max: u64) -> Result<u64, String> {
-    // This language's own numbers: no reading of tc's to warn about.
-    number_in(what, text, max, Base::DecOrHex, &mut Vec::new())
-}
-
-/// A number as tc reads this value (`base`, see [`crate::tc_words`]) in `0..=max`; a
-/// warning in `notes` where tc's reading differs from the decimal one.
-fn number_in(
-    what: impl fmt::Display,
-    text: &str,
-    max: u64,
-    base: Base,
-    notes: &mut Vec<String>,
-) -> Result<u64, String> {
-    let shown_max = if base == Base::Hex { format!("{max:#x}") } else { max.to_string() };
-    match parse_in(text, base) {
-        Ok(n) if n <= max => {
-            // Only where the decimal reading would differ (08 is 8 either way).
-            let digits_only = text.chars().all(|c| c.is_ascii_digit()) && text.parse::<u64>().is_ok_and(|d| d != n);
-            if digits_only && base == Base::Hex {
-                notes.push(format!("{what} {text} is 0x{text} ({n}) to tc, which reads it in hex"));
-            } else if digits_only && base == Base::Auto && text.starts_with('0') {
-                notes.push(format!("{what} {text} is octal to tc ({n})"));
-            }
-            Ok(n)
-        }
-        Ok(n) if base == Base::Hex && !text.starts_with("0x") => {
-            Err(format!("{what} {text} (0x{text} = {n} to tc, which reads it in hex) is out of range 0..={shown_max}"))
-        }
-        Ok(_) | Err(NumError::TooBig) => Err(format!("{what} {text} is out of range 0..={shown_max}")),
-        Err(NumError::NotNumber) => Err(format!(
-            "{what} expects {}, found '{text}'",
-            match base {
-                Base::Dec => "a decimal number (tc reads it in base 10)",
-                Base::Hex => "a hexadecimal number (tc reads it in base 16, 0x optional)",
-                Base::Auto => "a number (decimal, 0x hex or 0-prefixed octal, as tc reads it)",
-                Base::DecOrHex => "a number (decimal or 0x hex)",
-            }
-        )),
-    }
-}
-
 /// `ip_tos` / `ip_ttl` (f_flower.c `flower_parse_ip_tos_ttl`): the value decimal, else hex;
 /// the mask hex.
-fn tos_ttl(what: &str, text: &str, notes: &mut Vec<String>) -> Result<Masked<u8>, String> {
+fn tos_ttl(what: &str, text: &str, notes: &mut Vec<String>) -> Result<Masked<u8>, ValueError> {
     let (value, mask) = match text.split_once('/') {
         Some((value, mask)) => (value, Some(mask)),
         None => (text, None),
@@ -459,7 +314,7 @@ fn tos_ttl(what: &str, text: &str, notes: &mut Vec<String>) -> Result<Masked<u8>
 }
 
 /// `value[/mask]` with both in `0..=max`; no mask means all of `max`'s bits.
-fn split_mask(what: &str, text: &str, max: u64) -> Result<(u64, u64), String> {
+fn split_mask(what: &str, text: &str, max: u64) -> Result<(u64, u64), ValueError> {
     match text.split_once('/') {
         Some((value, mask)) => Ok((number(what, value, max)?, number(format_args!("{what} mask"), mask, max)?)),
         None => Ok((number(what, text, max)?, max)),
@@ -481,8 +336,12 @@ fn mac(text: &str) -> Option<u64> {
     (count == 6).then_some(value)
 }
 
-fn masked_mac(what: &str, text: &str) -> Result<Masked<u64>, String> {
-    let bad = || format!("{what} expects a MAC address aa:bb:cc:dd:ee:ff, optionally /MASK or /LEN, found '{text}'");
+fn masked_mac(what: &str, text: &str) -> Result<Masked<u64>, ValueError> {
+    let bad = || ValueError::Malformed {
+        what: what.into(),
+        word: text.into(),
+        expected: "a MAC address aa:bb:cc:dd:ee:ff, optionally /MASK or /LEN",
+    };
     let (addr, mask) = match text.split_once('/') {
         None => (text, None),
         Some((addr, mask)) => (addr, Some(mask)),
@@ -501,16 +360,18 @@ fn masked_mac(what: &str, text: &str) -> Result<Masked<u64>, String> {
 
 /// `ip_proto` (f_flower.c `flower_parse_ip_proto`): tcp, udp, sctp, icmp, icmpv6 or their
 /// abbreviations, l2tp, esp, ah, else a hex number (`17` is 0x17 = 23, not UDP).
-fn ip_proto(text: &str, notes: &mut Vec<String>) -> Result<u8, String> {
+fn ip_proto(text: &str, notes: &mut Vec<String>) -> Result<u8, ValueError> {
     if let Some(proto) = tc_words::ip_proto_word(text) {
         return Ok(proto);
     }
     let mut own = Vec::new();
     let proto = match parse_in(text, Base::Hex) {
         Err(NumError::NotNumber) => {
-            return Err(format!(
-                "ip_proto expects tcp, udp, sctp, icmp, icmpv6, l2tp, esp, ah or a hex number (tc reads 17 as 0x17), found '{text}'"
-            ))
+            return Err(ValueError::Malformed {
+                what: "ip_proto".into(),
+                word: text.into(),
+                expected: "tcp, udp, sctp, icmp, icmpv6, l2tp, esp, ah or a hex number (tc reads 17 as 0x17)",
+            })
         }
         _ => number_in("ip_proto", text, 255, Base::Hex, &mut own)? as u8,
     };
@@ -537,51 +398,14 @@ fn ip_proto_name(proto: u8) -> Option<&'static str> {
     })
 }
 
-/// `ADDR[/LEN]`, IPv4 or IPv6; IPv4 also takes a contiguous dotted mask. Host bits are
-/// cleared, as tc does.
-pub(crate) fn prefix(what: &str, text: &str) -> Result<Prefix, String> {
-    let (addr, len) = match text.split_once('/') {
-        None => (text, None),
-        Some((addr, len)) => (addr, Some(len)),
-    };
-    if addr.contains(':') {
-        let addr: Ipv6Addr = addr
-            .parse()
-            .map_err(|_| format!("{what} expects an IPv4 or IPv6 address, optionally /LEN, found '{text}'"))?;
-        let len = match len {
-            None => 128,
-            Some(len) => number(format_args!("{what} prefix length"), len, 128)? as u8,
-        };
-        Ok(Prefix::v6(addr.octets(), len))
-    } else {
-        let addr: Ipv4Addr = addr
-            .parse()
-            .map_err(|_| format!("{what} expects an IPv4 or IPv6 address, optionally /LEN, found '{text}'"))?;
-        let len = match len {
-            None => 32,
-            Some(mask) if mask.contains('.') => {
-                let bits = mask
-                    .parse::<Ipv4Addr>()
-                    .ok()
-                    .map(u32::from)
-                    .filter(|bits| bits.leading_ones() + bits.trailing_zeros() == 32)
-                    .ok_or_else(|| format!("{what} mask {mask} is not a contiguous netmask like 255.255.255.0"))?;
-                bits.leading_ones() as u8
-            }
-            Some(len) => number(format_args!("{what} prefix length"), len, 32)? as u8,
-        };
-        Ok(Prefix::v4(addr.octets(), len))
-    }
-}
-
 /// A port as tc reads it (decimal, or a decimal range `LO-HI`); `PORT/MASK` (this
 /// language's own, which tc does not read) takes decimal or `0x` hex.
-fn port_match(what: &str, text: &str, notes: &mut Vec<String>) -> Result<PortMatch, String> {
+fn port_match(what: &str, text: &str, notes: &mut Vec<String>) -> Result<PortMatch, ValueError> {
     if let Some((lo, hi)) = text.split_once('-') {
         let lo = number_in(what, lo, 0xffff, Base::Dec, notes)? as u16;
         let hi = number_in(what, hi, 0xffff, Base::Dec, notes)? as u16;
         if lo > hi {
-            return Err(format!("{what} range {text} is empty (the low end is above the high end)"));
+            return Err(ValueError::EmptyRange { what: what.into(), word: text.into() });
         }
         Ok(PortMatch::Range { lo, hi })
     } else if text.contains('/') {
@@ -592,7 +416,7 @@ fn port_match(what: &str, text: &str, notes: &mut Vec<String>) -> Result<PortMat
     }
 }
 
-fn ip_flags(text: &str) -> Result<Masked<u8>, String> {
+fn ip_flags(text: &str) -> Result<Masked<u8>, ValueError> {
     let mut value = 0u8;
     let mut mask = 0u8;
     for word in text.split('/') {
@@ -602,16 +426,16 @@ fn ip_flags(text: &str) -> Result<Masked<u8>, String> {
             "firstfrag" => (IP_FLAG_FIRSTFRAG, true),
             "nofirstfrag" => (IP_FLAG_FIRSTFRAG, false),
             _ => {
-                return Err(format!(
-                    "ip_flags expects frag, nofrag, firstfrag or nofirstfrag (two joined by '/'), found '{word}'"
-                ))
+                return Err(ValueError::Malformed {
+                    what: "ip_flags".into(),
+                    word: word.into(),
+                    expected: "frag, nofrag, firstfrag or nofirstfrag (two joined by '/')",
+                })
             }
         };
         if mask & bit != 0 {
-            return Err(format!(
-                "ip_flags {text} says {} twice",
-                if bit == IP_FLAG_FRAG { "frag" } else { "firstfrag" }
-            ));
+            let flag = if bit == IP_FLAG_FRAG { "frag" } else { "firstfrag" };
+            return Err(ValueError::FlagTwice { word: text.into(), flag });
         }
         mask |= bit;
         if set {
@@ -644,7 +468,7 @@ fn expected_value(key: &str) -> &'static str {
 
 /// Sets `key` in `keys` from its value word, read as tc reads it; `notes` gets a warning
 /// where tc's reading differs from the decimal one.
-fn set_key(keys: &mut Keys, key: &str, text: &str, notes: &mut Vec<String>) -> Result<(), String> {
+fn set_key(keys: &mut Keys, key: &str, text: &str, notes: &mut Vec<String>) -> Result<(), ValueError> {
     match key {
         "src_mac" => keys.src_mac = Some(masked_mac(key, text)?),
         "dst_mac" => keys.dst_mac = Some(masked_mac(key, text)?),
@@ -1061,7 +885,7 @@ impl<'a> LineParser<'a> {
                 match number("fwd port", port.text, 0xffff) {
                     Ok(port) => Action::Fwd(port as u16),
                     Err(message) => {
-                        self.error(port.col, message);
+                        self.error(port.col, message.to_string());
                         return;
                     }
                 }
@@ -1396,8 +1220,11 @@ impl fmt::Display for RuleSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::classbench::parse_trace;
+    use crate::classifier::Classifier;
     use crate::key::PacketKey;
-    use crate::{Classifier, Linear};
+    use crate::lex::{MAX_LINE_BYTES, MAX_TOKEN_BYTES};
+    use crate::linear::Linear;
     use proptest::prelude::*;
 
     fn rules(text: &str) -> Vec<Rule> {
@@ -1627,7 +1454,7 @@ vlan_id 4096 vlan_prio 9 action fwd x
     #[test]
     fn warnings_where_tc_reads_a_number_otherwise() {
         let text = "ip_proto 17 action drop\nip_proto udp dst_port 53 action drop\nprio 010 ip_proto tcp tcp_flags 12 action pass\n";
-        let (set, notes) = parse_noted("r.rules", text, &|_| Ok(())).unwrap();
+        let (set, notes) = parse_noted("r.rules", text, &no_check).unwrap();
         assert_eq!(set.rules[0].keys.ip_proto, Some(0x17));
         let notes: Vec<String> = notes.iter().map(ToString::to_string).collect();
         assert_eq!(
@@ -2038,8 +1865,8 @@ prio 100 action drop
         #[test]
         fn arbitrary_text_never_panics(text in "\\PC{0,80}(\n\\PC{0,80}){0,3}") {
             let _ = parse("fuzz", &text);
-            let _ = crate::classbench::parse_classbench("fuzz", &text);
-            let _ = crate::classbench::parse_trace("fuzz", &text);
+            let _ = parse_classbench("fuzz", &text);
+            let _ = parse_trace("fuzz", &text);
         }
 
         #[test]

@@ -20,7 +20,9 @@ pub enum Protocol {
 /// A value under a mask: matches when `field & mask == value` (`value` is stored pre-masked).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Masked<T> {
+    /// The bits that must be set, under `mask`.
     pub value: T,
+    /// The bits tested.
     pub mask: T,
 }
 
@@ -36,6 +38,7 @@ macro_rules! masked_impl {
                 Masked { value: value & mask, mask }
             }
             #[inline]
+            /// `field & mask == value`.
             pub const fn matches(&self, field: $t) -> bool {
                 field & self.mask == self.value
             }
@@ -47,6 +50,7 @@ masked_impl!(u8, u16, u32, u64);
 /// An IPv4 or IPv6 prefix. IPv4 addresses live in the low 32 bits (see [`PacketKey`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Prefix {
+    /// IPv4 or IPv6 (never [`Family::None`]).
     pub family: Family,
     /// Network address, host bits cleared.
     pub addr: u128,
@@ -55,11 +59,13 @@ pub struct Prefix {
 }
 
 impl Prefix {
+    /// An IPv4 prefix (`len` capped at 32, host bits cleared).
     pub fn v4(addr: [u8; 4], len: u8) -> Prefix {
         let len = len.min(32);
         Prefix { family: Family::V4, addr: u128::from(u32::from_be_bytes(addr)) & Self::mask_of(Family::V4, len), len }
     }
 
+    /// An IPv6 prefix (`len` capped at 128, host bits cleared).
     pub fn v6(addr: [u8; 16], len: u8) -> Prefix {
         let len = len.min(128);
         Prefix { family: Family::V6, addr: u128::from_be_bytes(addr) & Self::mask_of(Family::V6, len), len }
@@ -92,20 +98,25 @@ impl Prefix {
 /// `src_port` / `dst_port`: `80`, `0x50/0xfff0`, or `1024-65535`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum PortMatch {
+    /// A value under a mask (`80` is an exact one).
     Masked(Masked<u16>),
     /// Inclusive.
     Range {
+        /// The lowest port matched.
         lo: u16,
+        /// The highest port matched.
         hi: u16,
     },
 }
 
 impl PortMatch {
+    /// Exactly `port`.
     pub const fn exact(port: u16) -> PortMatch {
         PortMatch::Masked(Masked::<u16>::exact(port))
     }
 
     #[inline]
+    /// Whether `port` is matched.
     pub fn matches(&self, port: u16) -> bool {
         match *self {
             PortMatch::Masked(m) => m.matches(port),
@@ -128,31 +139,44 @@ impl PortMatch {
 pub struct Keys {
     /// MACs as u64 in their low 48 bits, first octet most significant.
     pub src_mac: Option<Masked<u64>>,
+    /// Destination MAC, as `src_mac`.
     pub dst_mac: Option<Masked<u64>>,
     /// 12 bits.
     pub vlan_id: Option<u16>,
     /// 3 bits (PCP).
     pub vlan_prio: Option<u8>,
+    /// IPv4 protocol / IPv6 upper-layer next header.
     pub ip_proto: Option<u8>,
+    /// Source address prefix.
     pub src_ip: Option<Prefix>,
+    /// Destination address prefix.
     pub dst_ip: Option<Prefix>,
+    /// TCP, UDP or SCTP source port.
     pub src_port: Option<PortMatch>,
+    /// TCP, UDP or SCTP destination port.
     pub dst_port: Option<PortMatch>,
+    /// IPv4 TOS byte / IPv6 traffic class.
     pub ip_tos: Option<Masked<u8>>,
+    /// IPv4 TTL / IPv6 hop limit.
     pub ip_ttl: Option<Masked<u8>>,
     /// 12 bits, as [`PacketKey::tcp_flags`].
     pub tcp_flags: Option<Masked<u16>>,
     /// Bits [`crate::key::IP_FLAG_FRAG`] and [`crate::key::IP_FLAG_FIRSTFRAG`].
     pub ip_flags: Option<Masked<u8>>,
+    /// The tunnel's VNI (VXLAN, Geneve) or GRE key.
     pub enc_key_id: Option<u32>,
+    /// Outer source address prefix.
     pub enc_src_ip: Option<Prefix>,
+    /// Outer destination address prefix.
     pub enc_dst_ip: Option<Prefix>,
+    /// Outer UDP destination port.
     pub enc_dst_port: Option<u16>,
 }
 
 /// What a matching rule does with the frame.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
+    /// Drop it (tc: `drop`, `shot`).
     Drop,
     /// Let it continue as if no rule had matched the frame's disposition: forward it the way
     /// `dataplane run --action` says (in tc: `pass`/`ok`).
@@ -167,7 +191,9 @@ pub enum Action {
     /// Push a tunnel header. The text is the dataplane's rewrite spec after `encap:`
     /// (`vxlan,src=IP,dst=IP,vni=N,...`); the dataplane validates it when it loads the rules.
     Encap(String),
+    /// Strip the outer headers of a tunnelled frame.
     Decap,
+    /// Decrement the IP TTL / hop limit (checksum updated).
     TtlDec,
 }
 
@@ -181,8 +207,11 @@ pub struct Rule {
     /// Lower is earlier. A rule without `prio` takes the prio of the rule before it (1 for
     /// the first), so a file without any `prio` is matched in file order.
     pub prio: u32,
+    /// Which L3 the plain headers must carry.
     pub protocol: Protocol,
+    /// What it tests.
     pub keys: Keys,
+    /// What it does.
     pub action: Action,
 }
 
@@ -248,10 +277,12 @@ impl RuleSet {
         RuleSet { rules, order }
     }
 
+    /// Rules in the set.
     pub fn len(&self) -> usize {
         self.rules.len()
     }
 
+    /// No rules at all.
     pub fn is_empty(&self) -> bool {
         self.rules.is_empty()
     }

@@ -32,7 +32,9 @@ pub enum Base {
 /// Why a word is not a number.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NumError {
+    /// Not digits of the base (or nothing at all).
     NotNumber,
+    /// Digits of the base, but more than 64 bits hold.
     TooBig,
 }
 

@@ -4,16 +4,16 @@
 //! beats every table left. Ports, protocol and every other key are checked with
 //! [`Rule::matches`] on the rules of the probed bucket.
 //!
-//! Kept as the measured alternative to [`crate::fast`] (see the crate documentation for why
+//! Kept as the measured alternative to [`crate::fast`] (see BENCHMARKS.md, "Classifier", for why
 //! the tree forest is the default): its lookup cost grows with the number of distinct
 //! prefix-length pairs, which ClassBench-like sets have many of.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+use crate::classifier::Classifier;
 use crate::key::{Family, PacketKey};
 use crate::rule::{Rule, RuleSet};
-use crate::Classifier;
 
 /// A multiply-rotate hasher (FxHash's scheme): SipHash would cost more than the rest of
 /// a probe.
@@ -80,6 +80,7 @@ fn mask(family: Family, len: u8) -> u128 {
 }
 
 impl Tss {
+    /// Builds the tables of `set` (any set: nothing here has a size limit).
     pub fn new(set: &RuleSet) -> Tss {
         let rules: Vec<Rule> = set.order.iter().map(|&i| set.rules[i].clone()).collect();
         let file_index = set.order.iter().map(|&i| i as u32).collect();

@@ -32,8 +32,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::sink_prog::{SinkProgram, StampCandidate};
-use pmd::af_xdp::{AfXdpDevice, WorkerUmems};
-use pmd::{netdev, BindMode, Port, PortSpec, BURST};
+use pmd::af_xdp::AfXdpDevice;
+use pmd::{netdev, BindMode, Port, PortSpec, Umems, BURST};
 use umem::{Frame, UmemConfig};
 
 use crate::rate::format_pps;
@@ -459,13 +459,13 @@ fn sink_af_xdp(config: &SinkConfig, stop: &AtomicBool, ready: impl FnOnce()) -> 
     // Rings of 8192: the kernel holds 4096 empty frames, tens of milliseconds of slack at
     // the rates AF_XDP copy mode reaches, for a sink on a busy (or shared) core.
     let text = format!("af_xdp:iface={},queues=0-{},mode={mode},ring=8192", config.iface, queues - 1);
-    let PortSpec::AfXdp(spec) = text.parse::<PortSpec>()? else {
+    let PortSpec::AfXdp(spec) = text.parse::<PortSpec>().map_err(|e| e.to_string())? else {
         return Err(format!("'{text}' is not an AF_XDP port"));
     };
     let mut device = AfXdpDevice::open(&spec).map_err(|e| e.to_string())?;
     let frame_count = queues * 2 * spec.ring_size + 2 * BURST as u32;
-    let mut umems = WorkerUmems::new(UmemConfig { frame_size: spec.frame_size, frame_count, hugepages: false })
-        .map_err(|e| format!("UMEM: {e}"))?;
+    let mut umems = Umems::new(UmemConfig { frame_size: spec.frame_size, frame_count, hugepages: false })
+        .map_err(|e| e.to_string())?;
     let mut ports = Vec::new();
     for &queue in &spec.queues {
         ports.push(device.open_queue(queue, &mut umems).map_err(|e| e.to_string())?);

@@ -65,7 +65,7 @@ use std::os::fd::RawFd;
 
 use bpf::{helpers, xdp, Asm, Insn, Jmp, Map, MapType, ProgType, Program, Reg, Size};
 
-/// Bytes of the stamp (must match `dataplane::stamp::STAMP_LEN`; a test there checks).
+/// Bytes of the stamp (must match `crate::stamp::STAMP_LEN`; a test there checks).
 pub const STAMP_LEN: usize = 18;
 /// The magic of a stamp whose sequence number counts frames.
 pub const MAGIC_SEQUENCED: u16 = 0xd5a1;

@@ -12,6 +12,7 @@ pub struct UmemConfig {
     /// Bytes per frame: 2048 or 4096 (the kernel's aligned mode needs a power of two
     /// between 2048 and the page size).
     pub frame_size: u32,
+    /// How many frames the area holds.
     pub frame_count: u32,
     /// Ask for 2 MiB huge pages; falls back to normal pages with a message.
     pub hugepages: bool,
@@ -123,14 +124,17 @@ impl Umem {
         self.len
     }
 
+    /// True for an area of no bytes (never the case for a created UMEM).
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
+    /// Bytes per frame.
     pub fn frame_size(&self) -> u32 {
         self.frame_size
     }
 
+    /// How many frames the area holds.
     pub fn frame_count(&self) -> u32 {
         self.frame_count
     }

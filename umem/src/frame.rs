@@ -39,6 +39,7 @@ impl Frame {
         self.len as usize
     }
 
+    /// True when the frame holds no bytes.
     #[inline]
     pub fn is_empty(&self) -> bool {
         self.len == 0

@@ -36,14 +36,20 @@ pub enum BadDesc {
 /// Descriptors a ring refused, by reason (cumulative).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct BadDescs {
+    /// Address (or address + length) past the end of the UMEM.
     pub out_of_range: u64,
+    /// `addr + len` overflows 64 bits.
     pub wrapped: u64,
+    /// The data runs past the end of its chunk.
     pub crosses_chunk: u64,
+    /// An rx descriptor of 0 bytes, or more than a chunk.
     pub bad_length: u64,
+    /// A chunk user space already held.
     pub not_held: u64,
 }
 
 impl BadDescs {
+    /// Refused descriptors of every reason.
     pub fn total(&self) -> u64 {
         self.out_of_range + self.wrapped + self.crosses_chunk + self.bad_length + self.not_held
     }
@@ -88,6 +94,7 @@ impl FrameLedger {
         }
     }
 
+    /// Bytes per frame of the UMEM this ledger records.
     #[inline]
     pub fn frame_size(&self) -> u32 {
         1 << self.inner.frame_shift

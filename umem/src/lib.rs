@@ -14,6 +14,29 @@
 //! against the area before they become tokens, in every build: a bad one is dropped and
 //! counted ([`BadDescs`]), never turned into a second token for one chunk. Frames carry the
 //! id of their UMEM, and a UMEM or ring refuses the frames of another.
+//!
+//! How it is used: the AF_XDP driver creates a UMEM, registers it with a socket and maps
+//! the socket's rings over it ([`RingRegion::map`]); a worker keeps the free frames in a
+//! [`PoolCache`] and moves tokens between the pool, the rings and its bursts. [`sim`] plays
+//! the kernel's side on heap rings, for tests without one.
+//!
+//! ```
+//! use umem::{sim, PoolCache, Umem, UmemConfig};
+//!
+//! let (umem, frames) = Umem::create(&UmemConfig { frame_count: 64, ..Default::default() })?;
+//! let mut pool = PoolCache::owning(frames, umem.frame_size());
+//! let (mut rings, mut kernel) = sim::socket(32, umem.ledger())?;
+//! // Lend the kernel frames to receive into; it fills 4 of them with 60 bytes.
+//! let mut empty = Vec::new();
+//! pool.get_many(&mut empty, 16);
+//! rings.fill.fill_from(&mut empty, 16);
+//! kernel.receive(4, 60);
+//! let mut burst = Vec::new();
+//! assert_eq!(rings.rx.receive_into(&mut burst, 64), 4);
+//! assert_eq!(umem.data(&burst[0]).len(), 60);
+//! pool.put_all(&mut burst);
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
 mod area;
 mod frame;

@@ -23,10 +23,12 @@ impl FramePool {
         Arc::new(pool)
     }
 
+    /// Free frames in the shared pool now.
     pub fn available(&self) -> usize {
         self.free.len()
     }
 
+    /// Bytes per frame.
     pub fn frame_size(&self) -> u32 {
         self.frame_size
     }
@@ -132,10 +134,12 @@ impl PoolCache {
         self.local.len()
     }
 
+    /// No frame held locally.
     pub fn is_empty(&self) -> bool {
         self.local.is_empty()
     }
 
+    /// Bytes per frame.
     pub fn frame_size(&self) -> u32 {
         self.frame_size
     }

@@ -52,8 +52,11 @@ const AF_XDP: i32 = 44;
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 pub struct XdpDesc {
+    /// Offset of the frame's data in the UMEM.
     pub addr: u64,
+    /// Bytes of data.
     pub len: u32,
+    /// `XDP_*` option bits (0: a whole frame).
     pub options: u32,
 }
 
@@ -61,9 +64,13 @@ pub struct XdpDesc {
 /// mapping (`struct xdp_ring_offset`).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct RingOffsets {
+    /// Offset of the producer index (a `u32`).
     pub producer: u64,
+    /// Offset of the consumer index (a `u32`).
     pub consumer: u64,
+    /// Offset of the flags word (`XDP_RING_NEED_WAKEUP`).
     pub flags: u64,
+    /// Offset of the descriptor array.
     pub desc: u64,
 }
 
@@ -186,6 +193,7 @@ impl<D: Pod> RingRegion<D> {
         Ok(region)
     }
 
+    /// Entries of the ring (a power of two).
     pub fn entries(&self) -> u32 {
         self.entries
     }
@@ -464,6 +472,7 @@ pub struct FillBatch<'a> {
 }
 
 impl FillBatch<'_> {
+    /// Slots claimed: at most this many frames go in at commit.
     pub fn capacity(&self) -> u32 {
         self.slots
     }
@@ -509,6 +518,7 @@ impl TxRing {
         TxRing { end: RingEnd::new(region, true), ledger }
     }
 
+    /// Claims up to `n` free slots.
     #[inline]
     pub fn reserve(&mut self, n: u32) -> TxBatch<'_> {
         let slots = self.end.free_slots(n);
@@ -530,6 +540,7 @@ pub struct TxBatch<'a> {
 }
 
 impl TxBatch<'_> {
+    /// Slots claimed: at most this many frames go in at commit.
     pub fn capacity(&self) -> u32 {
         self.slots
     }
@@ -570,6 +581,8 @@ pub struct RxRing {
 ring_common!(RxRing);
 
 impl RxRing {
+    /// An rx ring for the frames of the UMEM `ledger` belongs to; a descriptor the ledger does
+    /// not know as the kernel's is refused and counted.
     pub fn new(region: RingRegion<XdpDesc>, ledger: FrameLedger) -> RxRing {
         RxRing { end: RingEnd::new(Arc::new(region), false), ledger, bad: BadDescs::default() }
     }
@@ -617,6 +630,7 @@ impl RxBatch<'_> {
         self.ready
     }
 
+    /// No descriptor in the batch.
     pub fn is_empty(&self) -> bool {
         self.ready == 0
     }
@@ -660,6 +674,8 @@ pub struct CompRing {
 ring_common!(CompRing);
 
 impl CompRing {
+    /// A completion ring for the frames of the UMEM `ledger` belongs to; an address the ledger
+    /// does not know as the kernel's is refused and counted.
     pub fn new(region: RingRegion<u64>, ledger: FrameLedger) -> CompRing {
         CompRing { end: RingEnd::new(Arc::new(region), false), ledger, bad: BadDescs::default() }
     }
@@ -668,6 +684,7 @@ impl CompRing {
         CompRing { end: RingEnd::new(region, false), ledger, bad: BadDescs::default() }
     }
 
+    /// Looks at up to `n` completions.
     #[inline]
     pub fn peek(&mut self, n: u32) -> CompBatch<'_> {
         let ready = self.end.ready(n);
@@ -698,6 +715,7 @@ impl CompBatch<'_> {
         self.ready
     }
 
+    /// No completion in the batch.
     pub fn is_empty(&self) -> bool {
         self.ready == 0
     }

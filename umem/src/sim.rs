@@ -9,9 +9,13 @@ use crate::{CompRing, FillRing, FrameLedger, RxRing, TxRing, XdpDesc};
 
 /// The user-space rings of a simulated socket.
 pub struct SimRings {
+    /// Where the test gives empty frames to receive into.
     pub fill: FillRing,
+    /// Where the simulated kernel puts the frames it received.
     pub rx: RxRing,
+    /// Where the test puts frames to send.
     pub tx: TxRing,
+    /// Where the simulated kernel hands sent frames back.
     pub comp: CompRing,
 }
 

@@ -11,7 +11,7 @@ use rules::Family;
 
 /// What a matching rule makes the program do, resolved for one program.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     Drop,
     Pass,
     /// `bpf_redirect` to this interface.
@@ -21,29 +21,29 @@ pub enum Verdict {
 }
 
 /// One rule to compile: its index in the file (the counter index) and its verdict.
-pub struct RuleCode<'a> {
-    pub index: usize,
-    pub rule: &'a Rule,
-    pub verdict: Verdict,
+pub(crate) struct RuleCode<'a> {
+    pub(crate) index: usize,
+    pub(crate) rule: &'a Rule,
+    pub(crate) verdict: Verdict,
 }
 
 /// A program's shape.
-pub struct ProgramSpec<'a> {
-    pub hook: Hook,
+pub(crate) struct ProgramSpec<'a> {
+    pub(crate) hook: Hook,
     /// In matching order.
-    pub rules: Vec<RuleCode<'a>>,
+    pub(crate) rules: Vec<RuleCode<'a>>,
     /// The per-CPU array of u64 counters (one per rule of the file, then "no match").
-    pub counters_fd: RawFd,
+    pub(crate) counters_fd: RawFd,
     /// A per-CPU array with one u64 entry, the parser's scratch.
-    pub scratch_fd: RawFd,
+    pub(crate) scratch_fd: RawFd,
     /// `Some(index)`: count frames no rule matched at this counter index.
-    pub miss_counter: Option<u32>,
+    pub(crate) miss_counter: Option<u32>,
     /// Returned when no rule matched.
-    pub miss_action: i32,
+    pub(crate) miss_action: i32,
 }
 
 /// The instructions of one program.
-pub fn generate(spec: &ProgramSpec<'_>) -> Result<Vec<Insn>, AsmError> {
+pub(crate) fn generate(spec: &ProgramSpec<'_>) -> Result<Vec<Insn>, AsmError> {
     let mut a = Asm::new();
     emit_parser(&mut a, spec.hook, spec.scratch_fd, spec.miss_action);
     // The verifier refuses unreachable code, so rules that can never match are left out

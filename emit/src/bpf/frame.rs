@@ -26,13 +26,16 @@ pub struct FrameShape {
 pub enum Ipv6Ext {
     /// Hop-by-hop options, `len8` extra 8-octet units of padding.
     HopByHop {
+        /// Extra 8-octet units (padding).
         len8: u8,
     },
+    /// Destination options, `len8` extra 8-octet units of padding.
     DestOpts {
+        /// Extra 8-octet units (padding).
         len8: u8,
     },
     /// A segment routing header (RFC 8754) with segments left 1: the IPv6 header's
-    /// destination is an intermediate hop, the key's `dst_ip` is segment list [0].
+    /// destination is an intermediate hop, the key's `dst_ip` is segment list `[0]`.
     Srh,
 }
 

@@ -32,22 +32,25 @@
 //! `reflect` -> MACs swapped then XDP_TX / redirect out of the arriving interface.
 //! `encap`, `decap` and `ttl-dec` are refused ([`Refusal`]).
 //!
-//! What the parser understands is in [`parse`]'s documentation.
+//! What the parser understands (and so what these targets can match) is in [`parse`]'s
+//! documentation.
 //!
 //! Pins: `PIN_DIR` = `pin_root/DEV/TARGET` (default `/sys/fs/bpf/dataplane/DEV/xdp`, ...):
 //! `counters`, and `prog` + `link` (xdp) or `prio-P` per cls_bpf program.
 
-pub mod codegen;
+mod codegen;
 pub mod frame;
 pub mod parse;
 
 use std::fmt;
-use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 
 use bpf::{Insn, Link, Map, MapType, ProgType, Program, XdpMode};
 
+use crate::command::run;
+use crate::error::{Error, Refusal};
+use crate::target::Target;
 use codegen::{ProgramSpec, RuleCode, Verdict};
 use parse::Hook;
 use rules::rule::Action;
@@ -60,8 +63,11 @@ const SYS_FS_BPF: &str = "/sys/fs/bpf";
 /// The eBPF targets of `rules compile --to`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum BpfTarget {
+    /// One cls_bpf program holding every rule.
     TcBpf,
+    /// One cls_bpf program per rule.
     TcBpfPerRule,
+    /// One XDP program holding every rule.
     Xdp,
 }
 
@@ -91,15 +97,25 @@ impl BpfTarget {
     }
 }
 
-impl TryFrom<super::Target> for BpfTarget {
-    type Error = String;
+impl TryFrom<Target> for BpfTarget {
+    type Error = Error;
 
-    fn try_from(target: super::Target) -> Result<BpfTarget, String> {
+    fn try_from(target: Target) -> Result<BpfTarget, Error> {
         match target {
-            super::Target::TcBpf => Ok(BpfTarget::TcBpf),
-            super::Target::TcBpfPerRule => Ok(BpfTarget::TcBpfPerRule),
-            super::Target::Xdp => Ok(BpfTarget::Xdp),
-            other => Err(format!("{other} is not an eBPF target")),
+            Target::TcBpf => Ok(BpfTarget::TcBpf),
+            Target::TcBpfPerRule => Ok(BpfTarget::TcBpfPerRule),
+            Target::Xdp => Ok(BpfTarget::Xdp),
+            other => Err(Error::NotBpf(other)),
+        }
+    }
+}
+
+impl From<BpfTarget> for Target {
+    fn from(target: BpfTarget) -> Target {
+        match target {
+            BpfTarget::TcBpf => Target::TcBpf,
+            BpfTarget::TcBpfPerRule => Target::TcBpfPerRule,
+            BpfTarget::Xdp => Target::Xdp,
         }
     }
 }
@@ -125,6 +141,7 @@ pub struct BpfOptions {
 }
 
 impl BpfOptions {
+    /// Options for `dev`: no ports, pins under [`DEFAULT_PIN_ROOT`], first prio 1.
     pub fn new(dev: &str) -> BpfOptions {
         BpfOptions { dev: dev.to_owned(), ports: Vec::new(), pin_root: PathBuf::from(DEFAULT_PIN_ROOT), first_prio: 1 }
     }
@@ -135,64 +152,19 @@ impl BpfOptions {
     }
 }
 
-pub use super::Refusal;
-
-/// Why compiling, loading or installing failed.
-#[derive(Debug)]
-pub enum EmitBpfError {
-    /// Rules this target cannot express; nothing was loaded.
-    Refused(Vec<Refusal>),
-    /// A bpf(2) step failed (load with the verifier log, pin, attach, map access).
-    Bpf { what: String, source: bpf::Error },
-    /// The `tc` command failed.
-    Tc { command: String, stderr: String },
-    /// A file-system step failed.
-    Io { what: String, source: std::io::Error },
-    /// Anything else, said in words.
-    Other(String),
-}
-
-impl fmt::Display for EmitBpfError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            EmitBpfError::Refused(refusals) => {
-                write!(f, "{} rule(s) cannot be compiled for this target:", refusals.len())?;
-                for refusal in refusals {
-                    write!(f, "\n  {refusal}")?;
-                }
-                Ok(())
-            }
-            EmitBpfError::Bpf { what, source } => write!(f, "{what}: {source}"),
-            EmitBpfError::Tc { command, stderr } => write!(f, "`{command}` failed: {}", stderr.trim()),
-            EmitBpfError::Io { what, source } => write!(f, "{what}: {source}"),
-            EmitBpfError::Other(text) => f.write_str(text),
-        }
-    }
-}
-
-impl std::error::Error for EmitBpfError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            EmitBpfError::Bpf { source, .. } => Some(source),
-            EmitBpfError::Io { source, .. } => Some(source),
-            _ => None,
-        }
-    }
-}
-
-fn bpf_err(what: impl Into<String>) -> impl FnOnce(bpf::Error) -> EmitBpfError {
+fn bpf_err(what: impl Into<String>) -> impl FnOnce(bpf::Error) -> Error {
     let what = what.into();
-    move |source| EmitBpfError::Bpf { what, source }
+    move |source| Error::Bpf { what, source }
 }
 
-fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> EmitBpfError {
+fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> Error {
     let what = what.into();
-    move |source| EmitBpfError::Io { what, source }
+    move |source| Error::Io { what, source }
 }
 
 /// The verdict of every rule, or why some cannot have one. Resolves `fwd` ports to
 /// interface indexes in the calling thread's network namespace.
-pub fn verdicts(set: &RuleSet, ports: &[String]) -> Result<Vec<Verdict>, Vec<Refusal>> {
+pub(crate) fn verdicts(set: &RuleSet, ports: &[String]) -> Result<Vec<Verdict>, Vec<Refusal>> {
     let mut verdicts = Vec::with_capacity(set.rules.len());
     let mut refusals = Vec::new();
     for (rule_index, rule) in set.rules.iter().enumerate() {
@@ -235,29 +207,34 @@ pub fn verdicts(set: &RuleSet, ports: &[String]) -> Result<Vec<Verdict>, Vec<Ref
 /// One loaded program.
 #[derive(Debug)]
 pub struct LoadedProgram {
+    /// The verified program (its fd).
     pub program: Program,
     /// tc prio (tc targets).
     pub prio: Option<u32>,
     /// The rule it holds (per-rule target).
     pub rule_index: Option<usize>,
+    /// Its length in instructions.
     pub instructions: usize,
 }
 
 /// Programs loaded and verified, not yet attached.
 #[derive(Debug)]
 pub struct Loaded {
+    /// What the programs are for.
     pub target: BpfTarget,
+    /// One, or one per rule (in matching order).
     pub programs: Vec<LoadedProgram>,
     /// Per-CPU u64 counters: `rules.len() + 1` entries.
     pub counters: Map,
+    /// Rules in the set (the counters map has one more entry).
     pub rule_count: usize,
 }
 
 /// Generates and loads the programs of `target` for `set`. Nothing is attached or pinned.
-pub fn load(set: &RuleSet, target: BpfTarget, opts: &BpfOptions) -> Result<Loaded, EmitBpfError> {
-    let verdicts = verdicts(set, &opts.ports).map_err(EmitBpfError::Refused)?;
+pub fn load(set: &RuleSet, target: BpfTarget, opts: &BpfOptions) -> Result<Loaded, Error> {
+    let verdicts = verdicts(set, &opts.ports).map_err(|refusals| Error::Refused { target: target.into(), refusals })?;
     let rule_count = set.rules.len();
-    let entries = u32::try_from(rule_count + 1).map_err(|_| EmitBpfError::Other("too many rules".into()))?;
+    let entries = u32::try_from(rule_count + 1).map_err(|_| Error::TooManyRules { rules: rule_count })?;
     let counters = Map::create(MapType::PercpuArray, "rule_counters", 4, 8, entries)
         .map_err(bpf_err("create the rule counters map"))?;
     let scratch =
@@ -268,9 +245,9 @@ pub fn load(set: &RuleSet, target: BpfTarget, opts: &BpfOptions) -> Result<Loade
     let kind = if hook == Hook::Xdp { ProgType::Xdp } else { ProgType::SchedCls };
     let load_one = |name: &str, spec: ProgramSpec<'_>, prio: Option<u32>, rule_index: Option<usize>| {
         let insns: Vec<Insn> =
-            codegen::generate(&spec).map_err(|err| EmitBpfError::Other(format!("assemble `{name}`: {err}")))?;
+            codegen::generate(&spec).map_err(|source| Error::Assemble { program: name.to_string(), source })?;
         let program = Program::load(kind, name, &insns).map_err(bpf_err(format!("load BPF program `{name}`")))?;
-        Ok::<LoadedProgram, EmitBpfError>(LoadedProgram { program, prio, rule_index, instructions: insns.len() })
+        Ok::<LoadedProgram, Error>(LoadedProgram { program, prio, rule_index, instructions: insns.len() })
     };
     let programs = match target {
         BpfTarget::Xdp | BpfTarget::TcBpf => {
@@ -288,11 +265,11 @@ pub fn load(set: &RuleSet, target: BpfTarget, opts: &BpfOptions) -> Result<Loade
         BpfTarget::TcBpfPerRule => {
             let last_prio = u64::from(opts.first_prio) + set.order.len() as u64;
             if last_prio > u64::from(u16::MAX) {
-                return Err(EmitBpfError::Other(format!(
-                    "{} rules from prio {} run past tc's highest prio 65535",
-                    set.order.len(),
-                    opts.first_prio
-                )));
+                return Err(Error::OutOfPrios {
+                    target: target.into(),
+                    rules: set.order.len(),
+                    first_prio: opts.first_prio,
+                });
             }
             let load_rule = |position: usize| {
                 let index = set.order[position];
@@ -308,7 +285,7 @@ pub fn load(set: &RuleSet, target: BpfTarget, opts: &BpfOptions) -> Result<Loade
             };
             // The verifier takes ~20 ms per program (the parser): spread them over the CPUs.
             let threads = std::thread::available_parallelism().map_or(1, |n| n.get()).min(set.order.len().max(1));
-            let mut slots: Vec<Option<Result<LoadedProgram, EmitBpfError>>> = Vec::new();
+            let mut slots: Vec<Option<Result<LoadedProgram, Error>>> = Vec::new();
             slots.resize_with(set.order.len(), || None);
             std::thread::scope(|scope| {
                 for (thread, chunk) in slots.chunks_mut(set.order.len().div_ceil(threads).max(1)).enumerate() {
@@ -321,10 +298,7 @@ pub fn load(set: &RuleSet, target: BpfTarget, opts: &BpfOptions) -> Result<Loade
                     });
                 }
             });
-            slots
-                .into_iter()
-                .map(|slot| slot.unwrap_or_else(|| Err(EmitBpfError::Other("a loader thread died".into()))))
-                .collect::<Result<Vec<_>, _>>()?
+            slots.into_iter().map(|slot| slot.unwrap_or(Err(Error::LoaderThread))).collect::<Result<Vec<_>, _>>()?
         }
     };
     Ok(Loaded { target, programs, counters, rule_count })
@@ -341,7 +315,7 @@ pub struct Counters {
 
 impl Counters {
     /// Reads a counters map (as [`Loaded::counters`] or a pinned one).
-    pub fn read(map: &Map) -> Result<Counters, EmitBpfError> {
+    pub fn read(map: &Map) -> Result<Counters, Error> {
         let mut values = vec![0u8; map.value_buf_len()];
         let mut sums = Vec::with_capacity(map.max_entries() as usize);
         for index in 0..map.max_entries() {
@@ -355,7 +329,7 @@ impl Counters {
 }
 
 /// The counters of an installed target, from its pinned map.
-pub fn read_counters(opts: &BpfOptions, target: BpfTarget) -> Result<Counters, EmitBpfError> {
+pub fn read_counters(opts: &BpfOptions, target: BpfTarget) -> Result<Counters, Error> {
     let path = opts.pin_dir(target).join("counters");
     let fd = bpf::get_pinned(&path).map_err(bpf_err(format!("open the counters of {target} on {}", opts.dev)))?;
     Counters::read(&Map::from_fd(fd).map_err(bpf_err("open the counters map"))?)
@@ -364,7 +338,9 @@ pub fn read_counters(opts: &BpfOptions, target: BpfTarget) -> Result<Counters, E
 /// What [`compile_bpf`] installed.
 #[derive(Debug)]
 pub struct Compiled {
+    /// What was installed.
     pub target: BpfTarget,
+    /// Where its pins are (`remove` takes them away).
     pub pin_dir: PathBuf,
     /// The `tc -b` batch that attached the programs (tc targets).
     pub tc_batch: Option<String>,
@@ -373,19 +349,21 @@ pub struct Compiled {
     /// xdp target: an earlier compile's pinned link now runs the new program (swapped in
     /// place with `BPF_LINK_UPDATE`, no moment without a program); its mode is unchanged.
     pub replaced_in_place: bool,
+    /// Programs loaded.
     pub programs: usize,
+    /// Instructions over all of them.
     pub instructions: usize,
 }
 
 /// Loads, pins and attaches: what `rules compile --to tc-bpf|tc-bpf-per-rule|xdp` does.
 /// A previous installation of the same target on the same device is replaced.
-pub fn compile_bpf(set: &RuleSet, target: BpfTarget, opts: &BpfOptions) -> Result<Compiled, EmitBpfError> {
+pub fn compile_bpf(set: &RuleSet, target: BpfTarget, opts: &BpfOptions) -> Result<Compiled, Error> {
     let loaded = load(set, target, opts)?;
     install(loaded, opts)
 }
 
 /// Pins and attaches loaded programs.
-pub fn install(loaded: Loaded, opts: &BpfOptions) -> Result<Compiled, EmitBpfError> {
+pub fn install(loaded: Loaded, opts: &BpfOptions) -> Result<Compiled, Error> {
     let target = loaded.target;
     let dir = opts.pin_dir(target);
     // Under /sys/fs/bpf the mount belongs at /sys/fs/bpf itself (sysfs has no room for
@@ -487,7 +465,7 @@ fn pinned_xdp_link(dir: &Path, ifindex: u32) -> Option<Link> {
 /// names first (bpffs reserves dots in names; a failure there changes nothing), then
 /// `BPF_LINK_UPDATE` (a failure keeps the old program attached and its pins), then the
 /// new pins are renamed over the old.
-fn replace_xdp(loaded: &Loaded, dir: &Path, link: &Link) -> Result<Compiled, EmitBpfError> {
+fn replace_xdp(loaded: &Loaded, dir: &Path, link: &Link) -> Result<Compiled, Error> {
     let program = &loaded.programs[0].program;
     let staged = [("counters", loaded.counters.fd()), ("prog", program.fd())];
     let unstage = || {
@@ -531,7 +509,7 @@ fn replace_xdp(loaded: &Loaded, dir: &Path, link: &Link) -> Result<Compiled, Emi
 
 /// Detaches and unpins what [`compile_bpf`] installed for `target` on `opts.dev`.
 /// Nothing installed is not an error.
-pub fn remove(opts: &BpfOptions, target: BpfTarget) -> Result<(), EmitBpfError> {
+pub fn remove(opts: &BpfOptions, target: BpfTarget) -> Result<(), Error> {
     let dir = opts.pin_dir(target);
     if target != BpfTarget::Xdp {
         let prios = pinned_prios(&dir);
@@ -546,7 +524,7 @@ pub fn remove(opts: &BpfOptions, target: BpfTarget) -> Result<(), EmitBpfError> 
     remove_pins(&dir)
 }
 
-fn remove_pins(dir: &Path) -> Result<(), EmitBpfError> {
+fn remove_pins(dir: &Path) -> Result<(), Error> {
     match std::fs::read_dir(dir) {
         Ok(entries) => {
             for entry in entries.flatten() {
@@ -570,39 +548,23 @@ fn pinned_prios(dir: &Path) -> Vec<u32> {
     prios
 }
 
-fn has_clsact(dev: &str) -> Result<bool, EmitBpfError> {
-    let output = Command::new("tc")
-        .args(["qdisc", "show", "dev", dev])
-        .output()
-        .map_err(io_err("run `tc` (is iproute2 installed?)"))?;
-    if !output.status.success() {
-        return Err(EmitBpfError::Tc {
-            command: format!("tc qdisc show dev {dev}"),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        });
-    }
-    Ok(String::from_utf8_lossy(&output.stdout).contains("qdisc clsact"))
+fn has_clsact(dev: &str) -> Result<bool, Error> {
+    let shown = format!("tc qdisc show dev {dev}");
+    let out = run(Command::new("tc").args(["qdisc", "show", "dev", dev]), &shown, None, "")?;
+    Ok(out.contains("qdisc clsact"))
 }
 
-/// Runs `tc -b -` on `batch` (with `-force` to go on after errors when `force`).
-fn run_tc_batch(batch: &str, force: bool) -> Result<(), EmitBpfError> {
+/// Runs `tc -b -` on `batch` (with `-force` to go on after errors when `force`, and then
+/// a failing line is no error).
+fn run_tc_batch(batch: &str, force: bool) -> Result<(), Error> {
     let mut command = Command::new("tc");
     if force {
         command.arg("-force");
     }
-    command.args(["-b", "-"]).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::piped());
-    let mut child = command.spawn().map_err(io_err("run `tc` (is iproute2 installed?)"))?;
-    if let Some(mut stdin) = child.stdin.take() {
-        stdin.write_all(batch.as_bytes()).map_err(io_err("write the tc batch"))?;
-    }
-    let output = child.wait_with_output().map_err(io_err("wait for `tc`"))?;
-    if output.status.success() || force {
-        Ok(())
-    } else {
-        Err(EmitBpfError::Tc {
-            command: format!("tc -b - <<EOF\n{batch}EOF"),
-            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-        })
+    command.args(["-b", "-"]);
+    match run(&mut command, &format!("tc -b - <<EOF\n{batch}EOF"), Some(batch), "") {
+        Err(Error::Command { .. }) if force => Ok(()),
+        other => other.map(drop),
     }
 }
 

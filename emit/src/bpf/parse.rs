@@ -9,13 +9,13 @@
 //! - IPv4 with options (IHL); a header that is truncated, not version 4 or with IHL < 5
 //!   is not IP (`Family::None`). Fragments set `ip_flags` (RFC 791 §3.1: MF, offset);
 //!   a non-first fragment has no L4 header, so no ports.
-//! - IPv6 (RFC 8200 §4): up to [`IPV6_EXT_HEADERS_MAX`] hop-by-hop (0), routing (43),
+//! - IPv6 (RFC 8200 §4): up to 4 (`IPV6_EXT_HEADERS_MAX`) hop-by-hop (0), routing (43),
 //!   fragment (44) and destination-options (60) headers; `ip_proto` is the upper-layer
 //!   header after them. More, or a truncated one, leave `ip_proto` at that extension
 //!   header's number and no ports. A fragment header with offset 0 and M clear (an atomic
 //!   fragment, RFC 6946 §4) is not a fragment. A routing header with segments left
 //!   makes `dst_ip` the final destination (RFC 8200 §8.1): the last address for type 0,
-//!   segment list [0] for type 4 (SRH, RFC 8754 §2), the home address for type 2.
+//!   segment list `[0]` for type 4 (SRH, RFC 8754 §2), the home address for type 2.
 //! - TCP (20-byte header needed: ports and flags), UDP (8 bytes), SCTP (12 bytes): ports.
 //! - VXLAN on UDP 4789 (RFC 7348 §5) and Geneve on UDP 6081 carrying Ethernet (protocol
 //!   0x6558, version 0, RFC 8926 §3.4): the outer IP and UDP go to the `enc_` fields and
@@ -23,7 +23,7 @@
 //!   options) followed by less than a full inner Ethernet header is plain UDP. Tunnels
 //!   inside tunnels, GRE and IP-in-IP are not parsed (their frames match on the outer
 //!   headers as plain ones).
-//! - Headers must start within the first [`MAX_HEADER_OFFSET`] bytes.
+//! - Headers must start within the first 4096 bytes (`MAX_HEADER_OFFSET`).
 
 use std::os::fd::RawFd;
 
@@ -31,7 +31,7 @@ use bpf::{helpers, tc, xdp, Asm, Insn, Jmp, Reg, Size};
 
 /// Where the frame comes from: decides how the prologue finds the packet and the VLAN tag.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Hook {
+pub(crate) enum Hook {
     Xdp,
     Tc,
 }
@@ -39,7 +39,8 @@ pub enum Hook {
 /// One u64 stack slot per field. Absent fields read 0 with their `Has*` slot 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[repr(u8)]
-pub enum Slot {
+#[allow(dead_code, reason = "the address words after the first are reached as Slot::word(Src0, i), never named")]
+pub(crate) enum Slot {
     // Plain fields (inner on a tunnelled frame): reset before the inner parse.
     DstMac,
     SrcMac,
@@ -92,7 +93,7 @@ const ALL_SLOTS: u8 = Slot::MapKey as u8 + 1; // ScratchPtr is written before us
 
 impl Slot {
     /// The slot's offset from R10 (the frame pointer).
-    pub const fn off(self) -> i16 {
+    pub(crate) const fn off(self) -> i16 {
         -8 * (self as i16 + 1)
     }
 
@@ -101,23 +102,23 @@ impl Slot {
     }
 
     /// Word `i` (0 = most significant) of the source or destination address slots.
-    pub fn word(base: Slot, i: usize) -> i16 {
+    pub(crate) fn word(base: Slot, i: usize) -> i16 {
         base.off() - 8 * i as i16
     }
 }
 
 /// Family slot values.
-pub const FAMILY_V4: i32 = 4;
-pub const FAMILY_V6: i32 = 6;
+pub(crate) const FAMILY_V4: i32 = 4;
+pub(crate) const FAMILY_V6: i32 = 6;
 
 /// Headers starting beyond this offset are not parsed; it also bounds the verifier's view
 /// of the cursor.
-pub const MAX_HEADER_OFFSET: i32 = 4096;
+pub(crate) const MAX_HEADER_OFFSET: i32 = 4096;
 /// IPv6 extension headers followed before giving up.
-pub const IPV6_EXT_HEADERS_MAX: usize = 4;
+pub(crate) const IPV6_EXT_HEADERS_MAX: usize = 4;
 
-pub const VXLAN_PORT: u16 = 4789;
-pub const GENEVE_PORT: u16 = 6081;
+pub(crate) const VXLAN_PORT: u16 = 4789;
+pub(crate) const GENEVE_PORT: u16 = 6081;
 
 const ETHERTYPE_IPV4: i32 = 0x0800;
 const ETHERTYPE_IPV6: i32 = 0x86dd;
@@ -130,16 +131,16 @@ const ETH_HLEN: i32 = 14;
 
 // Registers while parsing: R6 context, R7 packet start, R8 packet end, R9 cursor (offset
 // of the header being parsed), R4 the next protocol; R0-R5 otherwise scratch.
-pub const CTX: Reg = Reg::R6;
-pub const DATA: Reg = Reg::R7;
-pub const DATA_END: Reg = Reg::R8;
+pub(crate) const CTX: Reg = Reg::R6;
+pub(crate) const DATA: Reg = Reg::R7;
+pub(crate) const DATA_END: Reg = Reg::R8;
 const CURSOR: Reg = Reg::R9;
 const NEXT: Reg = Reg::R4;
 
 /// Emits the prologue and the whole parse; falls through (at label `parsed`) with every
 /// slot written. `scratch_fd` is a per-CPU array with one u64 entry (see [`launder`]);
 /// if its lookup fails (it cannot), the program returns `miss_action`.
-pub fn emit_parser(a: &mut Asm, hook: Hook, scratch_fd: RawFd, miss_action: i32) {
+pub(crate) fn emit_parser(a: &mut Asm, hook: Hook, scratch_fd: RawFd, miss_action: i32) {
     a.push(Insn::mov64_reg(CTX, Reg::R1));
     match hook {
         Hook::Xdp => {

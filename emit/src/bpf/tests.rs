@@ -344,7 +344,7 @@ fn encap_decap_ttl_dec_and_unknown_ports_are_refused() {
     assert!(refusals[0].reason.contains("encap"), "{}", refusals[0]);
     assert!(refusals[3].reason.contains("only 1 port"), "{}", refusals[3]);
     let err = load(&set, BpfTarget::Xdp, &BpfOptions::new("lo")).unwrap_err();
-    assert!(matches!(err, EmitBpfError::Refused(_)));
+    assert!(matches!(err, Error::Refused { target: Target::Xdp, .. }), "{err}");
     assert!(err.to_string().contains("line 3 (rule 2): `decap`"), "{err}");
 }
 

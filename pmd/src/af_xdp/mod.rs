@@ -16,14 +16,17 @@ pub mod sys;
 use std::io;
 use std::sync::Arc;
 
-use umem::{Frame, PoolCache, Umem, UmemConfig};
+use umem::{Frame, PoolCache, Umem};
 
 pub use socket::{BindFlags, RingSizes, UmemOwner, XskSocket, XskStatsReader};
 pub use sys::XdpStatistics;
 
+use crate::counters::CounterSource;
+use crate::error::Error;
 use crate::netdev;
-use crate::port::{BadDescCount, Port, PortError, BURST};
+use crate::port::{BadDescCount, Port, BURST};
 use crate::spec::{AfXdpSpec, BindMode};
+use crate::umems::Umems;
 use crate::xdp_prog;
 
 /// `SO_BUSY_POLL` with preferred busy polling: how long one busy poll may spin in the
@@ -32,35 +35,6 @@ pub const BUSY_POLL_USECS: u32 = 20;
 
 /// `XDP_PACKET_HEADROOM`: the kernel keeps this much room before received data.
 const XDP_PACKET_HEADROOM: u32 = 256;
-
-/// One UMEM of a worker, its free frames, and the socket that registered it (if any).
-pub struct UmemSlot {
-    pub umem: Arc<Umem>,
-    pub pool: PoolCache,
-    owner: Option<UmemOwner>,
-}
-
-/// The UMEMs of one worker: usually one, shared by all its sockets.
-pub struct WorkerUmems {
-    pub slots: Vec<UmemSlot>,
-    config: UmemConfig,
-}
-
-impl WorkerUmems {
-    /// Creates the first UMEM; more appear only where the kernel refuses to share.
-    pub fn new(config: UmemConfig) -> io::Result<WorkerUmems> {
-        let mut umems = WorkerUmems { slots: Vec::new(), config };
-        umems.add()?;
-        Ok(umems)
-    }
-
-    fn add(&mut self) -> io::Result<usize> {
-        let (umem, frames) = Umem::create(&self.config)?;
-        let pool = PoolCache::owning(frames, umem.frame_size());
-        self.slots.push(UmemSlot { umem: Arc::new(umem), pool, owner: None });
-        Ok(self.slots.len() - 1)
-    }
-}
 
 /// An interface prepared for AF_XDP: XSK map and redirect program loaded, attached once
 /// every queue's socket is in the map.
@@ -80,43 +54,34 @@ pub struct AfXdpDevice {
 impl AfXdpDevice {
     /// Checks the interface and loads the program; nothing is attached yet. Frames no
     /// socket sees (not steered, or on a queue without a socket) go to the kernel.
-    pub fn open(spec: &AfXdpSpec) -> Result<AfXdpDevice, PortError> {
+    pub fn open(spec: &AfXdpSpec) -> Result<AfXdpDevice, Error> {
         AfXdpDevice::open_with(spec, xdp_prog::Uncovered::Pass)
     }
 
     /// [`AfXdpDevice::open`], with `uncovered` for the frames no socket sees: with an ACL,
     /// `Uncovered::Drop` keeps the other RSS queues and unsteered frames from bypassing it.
-    pub fn open_with(spec: &AfXdpSpec, uncovered: xdp_prog::Uncovered) -> Result<AfXdpDevice, PortError> {
+    pub fn open_with(spec: &AfXdpSpec, uncovered: xdp_prog::Uncovered) -> Result<AfXdpDevice, Error> {
         netdev::check_privileges()?;
         netdev::raise_memlock_limit();
         let mut spec = spec.clone();
-        spec.resolve_queues().map_err(PortError::new)?;
+        spec.resolve_queues()?;
         let spec = &spec;
         let ifindex = netdev::ifindex(&spec.iface)?;
         let queue_count = netdev::rx_queue_count(&spec.iface).unwrap_or(1);
-        if let Some(&bad) = spec.queues.iter().find(|&&q| q >= queue_count) {
-            return Err(PortError::new(format!(
-                "queue {bad} is out of range: {} has {queue_count} receive queue(s), 0 to {} \
-                 (ethtool -l {} shows them; ethtool -L changes them)",
-                spec.iface,
-                queue_count - 1,
-                spec.iface
-            )));
+        if let Some(&queue) = spec.queues.iter().find(|&&q| q >= queue_count) {
+            return Err(Error::QueueOutOfRange { iface: spec.iface.clone(), queue, queue_count });
         }
         if let Some(mtu) = netdev::mtu(&spec.iface) {
             const ETH_AND_VLAN: u32 = 14 + 4;
             let room = spec.frame_size - XDP_PACKET_HEADROOM;
             if mtu + ETH_AND_VLAN > room {
-                let hint = if spec.frame_size < 4096 && mtu + ETH_AND_VLAN <= 4096 - XDP_PACKET_HEADROOM {
-                    "add frame=4096 to the port spec, or lower the MTU".to_string()
-                } else {
-                    format!("lower the MTU: ip link set {} mtu 1500", spec.iface)
-                };
-                return Err(PortError::new(format!(
-                    "the MTU of {} ({mtu}) is larger than a {}-byte frame can receive ({room} bytes after the \
-                     kernel's headroom, with Ethernet and VLAN headers): {hint}",
-                    spec.iface, spec.frame_size
-                )));
+                return Err(Error::MtuTooLarge {
+                    iface: spec.iface.clone(),
+                    mtu,
+                    frame_size: spec.frame_size,
+                    room,
+                    larger_frame_fits: spec.frame_size < 4096 && mtu + ETH_AND_VLAN <= 4096 - XDP_PACKET_HEADROOM,
+                });
             }
         }
         let max_queue = spec.queues.iter().copied().max().unwrap_or(0);
@@ -152,10 +117,12 @@ impl AfXdpDevice {
         self.link = None;
     }
 
+    /// The interface's name.
     pub fn name(&self) -> &str {
         &self.spec.iface
     }
 
+    /// The spec the device was opened with (`queues=all` resolved).
     pub fn spec(&self) -> &AfXdpSpec {
         &self.spec
     }
@@ -167,18 +134,18 @@ impl AfXdpDevice {
 
     /// Opens the socket of `queue` on one of the worker's UMEMs and enters it in the XSK
     /// map. Returns the port and the index of the UMEM slot its frames live in.
-    pub fn open_queue(&self, queue: u32, umems: &mut WorkerUmems) -> Result<(AfXdpQueue, usize), PortError> {
+    pub fn open_queue(&self, queue: u32, umems: &mut Umems) -> Result<(AfXdpQueue, usize), Error> {
         let ring = self.spec.ring_size;
         let sizes = RingSizes { fill: ring, comp: ring, rx: ring, tx: ring };
         let mut slot_index = None;
         // Share a UMEM some socket of this worker registered already.
-        if let Some(index) = umems.slots.iter().position(|s| s.owner.is_some()) {
+        if let Some(index) = umems.slots.iter().position(|s| s.xsk_owner.is_some()) {
             let slot = &umems.slots[index];
-            let owner = slot.owner.clone().expect("position() checked");
+            let owner = slot.xsk_owner.clone().expect("position() checked");
             match XskSocket::create(&slot.umem, self.ifindex, queue, sizes, BindFlags::Shared(owner)) {
                 Ok(socket) => return self.finish_queue(socket, queue, index, umems),
-                Err(err) if err.raw_os_error() == Some(libc::EBUSY) => {
-                    return Err(explain_bind_error(&err, &self.spec.iface, queue))
+                Err(source) if source.raw_os_error() == Some(libc::EBUSY) => {
+                    return Err(Error::Bind { iface: self.spec.iface.clone(), queue, source })
                 }
                 Err(err) => {
                     eprintln!(
@@ -186,20 +153,20 @@ impl AfXdpDevice {
                          UMEM of its own and forwarding to it copies frames",
                         self.spec.iface
                     );
-                    slot_index = Some(umems.add().map_err(|e| PortError::new(format!("UMEM: {e}")))?);
+                    slot_index = Some(umems.add()?);
                 }
             }
         }
         let index = match slot_index {
             Some(index) => index,
-            None => match umems.slots.iter().position(|s| s.owner.is_none()) {
+            None => match umems.slots.iter().position(|s| s.xsk_owner.is_none()) {
                 Some(index) => index,
-                None => umems.add().map_err(|e| PortError::new(format!("UMEM: {e}")))?,
+                None => umems.add()?,
             },
         };
         let socket =
             open_owner_socket(&umems.slots[index].umem, &self.spec.iface, self.ifindex, queue, sizes, self.spec.mode)?;
-        umems.slots[index].owner = socket.umem_owner();
+        umems.slots[index].xsk_owner = socket.umem_owner();
         self.finish_queue(socket, queue, index, umems)
     }
 
@@ -208,8 +175,8 @@ impl AfXdpDevice {
         socket: XskSocket,
         queue: u32,
         slot_index: usize,
-        umems: &mut WorkerUmems,
-    ) -> Result<(AfXdpQueue, usize), PortError> {
+        umems: &mut Umems,
+    ) -> Result<(AfXdpQueue, usize), Error> {
         self.xsk_map.update(&queue.to_ne_bytes(), &socket.raw_fd().to_ne_bytes())?;
         // Copy mode sends from inside sendto(), 32 frames per call by default; a budget as
         // large as a burst halves the syscalls (Linux 6.17+; older kernels refuse, harmlessly).
@@ -253,9 +220,9 @@ impl AfXdpDevice {
 
     /// Attaches the program (driver mode, else generic with a message). Until then the
     /// interface's traffic is untouched.
-    pub fn attach(&mut self) -> Result<bpf::XdpMode, PortError> {
+    pub fn attach(&mut self) -> Result<bpf::XdpMode, Error> {
         let (link, mode) = bpf::Link::attach_xdp_auto(&self.program, self.ifindex)
-            .map_err(|err| PortError::new(format!("cannot attach the XDP program to {}: {err}", self.spec.iface)))?;
+            .map_err(|source| Error::Attach { iface: self.spec.iface.clone(), source })?;
         self.link = Some(link);
         self.xdp_mode = Some(mode);
         Ok(mode)
@@ -270,44 +237,22 @@ pub fn open_owner_socket(
     queue: u32,
     sizes: RingSizes,
     mode: BindMode,
-) -> Result<XskSocket, PortError> {
+) -> Result<XskSocket, Error> {
     let try_bind = |zerocopy| XskSocket::create(umem, ifindex, queue, sizes, BindFlags::Owner { zerocopy });
-    match mode {
+    let bound = match mode {
         BindMode::Copy => try_bind(false),
-        BindMode::ZeroCopy => try_bind(true).map_err(|err| {
-            if matches!(err.raw_os_error(), Some(libc::EOPNOTSUPP) | Some(libc::EINVAL)) {
-                return io::Error::new(
-                    err.kind(),
-                    format!("{err}: the driver of {iface} has no zero-copy AF_XDP (use mode=copy or mode=auto)"),
-                );
+        BindMode::ZeroCopy => match try_bind(true) {
+            Err(source) if matches!(source.raw_os_error(), Some(libc::EOPNOTSUPP) | Some(libc::EINVAL)) => {
+                return Err(Error::NoZeroCopy { iface: iface.to_string(), queue, source })
             }
-            err
-        }),
+            other => other,
+        },
         BindMode::Auto => match try_bind(true) {
             Err(err) if err.raw_os_error() != Some(libc::EBUSY) => try_bind(false),
             other => other,
         },
-    }
-    .map_err(|err| explain_bind_error(&err, iface, queue))
-}
-
-fn explain_bind_error(err: &io::Error, iface: &str, queue: u32) -> PortError {
-    let what = match err.raw_os_error() {
-        Some(libc::EBUSY) => format!(
-            "queue {queue} of {iface} is already taken by another AF_XDP socket (another dataplane or \
-             testpmd running on it?)"
-        ),
-        Some(libc::EPERM) | Some(libc::EACCES) => {
-            "permission denied: AF_XDP needs root or CAP_NET_ADMIN and CAP_NET_RAW".to_string()
-        }
-        Some(libc::ENOMEM) | Some(libc::ENOBUFS) => format!(
-            "{err}: the kernel could not pin the UMEM; raise the locked-memory limit (ulimit -l unlimited) \
-             or give the process CAP_IPC_LOCK"
-        ),
-        Some(libc::EAFNOSUPPORT) => "this kernel has no AF_XDP (CONFIG_XDP_SOCKETS)".to_string(),
-        _ => err.to_string(),
     };
-    PortError::new(format!("af_xdp {iface}/q{queue}: {what}"))
+    bound.map_err(|source| Error::Bind { iface: iface.to_string(), queue, source })
 }
 
 /// Whether the worker drives a queue by preferred busy polling.
@@ -343,6 +288,8 @@ pub struct AfXdpQueue {
 }
 
 impl AfXdpQueue {
+    /// A port over a bound socket whose frames live in `umem`; `name` is for messages
+    /// (`af_xdp:dut0/q0`). Prime its fill ring before the first receive.
     pub fn new(socket: XskSocket, umem: Arc<Umem>, name: String) -> AfXdpQueue {
         let capacity = socket.fill.size().max(socket.comp.size()) as usize;
         let fill_target = socket.fill.size() / 2;
@@ -359,6 +306,7 @@ impl AfXdpQueue {
         }
     }
 
+    /// The socket (its rings, its `XDP_STATISTICS`).
     pub fn socket(&self) -> &XskSocket {
         &self.socket
     }
@@ -520,8 +468,12 @@ impl Port for AfXdpQueue {
         Ok(())
     }
 
-    fn kernel_stats(&self) -> Option<XskStatsReader> {
-        Some(self.socket.stats_reader())
+    fn counters(&self) -> Option<Box<dyn CounterSource>> {
+        Some(Box::new(self.socket.stats_reader()))
+    }
+
+    fn zerocopy(&self) -> bool {
+        self.socket.zerocopy()
     }
 
     fn take_bad_descs(&mut self) -> BadDescCount {

@@ -9,6 +9,7 @@ use umem::ring::RingOffsets;
 use umem::{CompRing, FillRing, RingRegion, RxRing, TxRing, Umem};
 
 use super::sys::{self, XdpStatistics};
+use crate::counters::{CounterSource, PortCounters};
 
 /// How long a bind waits for a queue that another socket is still letting go of.
 const BUSY_QUEUE_GRACE: Duration = Duration::from_millis(500);
@@ -16,9 +17,13 @@ const BUSY_QUEUE_GRACE: Duration = Duration::from_millis(500);
 /// Ring sizes in entries (powers of two); 0 for rx or tx means "no such ring".
 #[derive(Clone, Copy, Debug)]
 pub struct RingSizes {
+    /// Fill ring: empty frames for the kernel to receive into.
     pub fill: u32,
+    /// Completion ring: sent frames handed back.
     pub comp: u32,
+    /// Rx ring: received frames (0: a socket that only sends).
     pub rx: u32,
+    /// Tx ring: frames to send (0: a socket that only receives).
     pub tx: u32,
 }
 
@@ -26,7 +31,10 @@ pub struct RingSizes {
 #[derive(Clone, Debug)]
 pub enum BindFlags {
     /// The first socket of a UMEM: registers it; `XDP_COPY` or `XDP_ZEROCOPY`.
-    Owner { zerocopy: bool },
+    Owner {
+        /// Bind with `XDP_ZEROCOPY` (else `XDP_COPY`).
+        zerocopy: bool,
+    },
     /// Shares the UMEM registered by `owner` (its own fill and completion rings); the
     /// kernel takes copy/zero-copy and need-wakeup from the owner.
     Shared(UmemOwner),
@@ -43,6 +51,7 @@ pub struct UmemOwner {
 }
 
 impl UmemOwner {
+    /// The owner socket's file descriptor, as `bind` names it.
     pub fn raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
@@ -59,13 +68,18 @@ impl std::fmt::Debug for UmemOwner {
     }
 }
 
+/// An AF_XDP socket bound to one queue of one interface, with its rings mapped.
 pub struct XskSocket {
     fd: Arc<OwnedFd>,
     /// Set when this socket registered its UMEM.
     registered: Option<u32>,
+    /// Empty frames for the kernel to receive into.
     pub fill: FillRing,
+    /// Sent frames the kernel hands back.
     pub comp: CompRing,
+    /// Received frames (`None`: created without an rx ring).
     pub rx: Option<RxRing>,
+    /// Frames to send (`None`: created without a tx ring).
     pub tx: Option<TxRing>,
     zerocopy: bool,
 }
@@ -171,6 +185,7 @@ impl XskSocket {
         self.registered.map(|umem_id| UmemOwner { fd: self.fd.clone(), umem_id })
     }
 
+    /// The socket's file descriptor.
     pub fn raw_fd(&self) -> RawFd {
         self.fd.as_raw_fd()
     }
@@ -208,11 +223,14 @@ impl XskSocket {
         XskStatsReader { fd: self.fd.clone() }
     }
 
+    /// Wakes the kernel to send what is in the tx ring; false on a transient refusal.
     #[inline]
     pub fn kick_tx(&self) -> io::Result<bool> {
         sys::kick_tx(self.raw_fd())
     }
 
+    /// Wakes the kernel to look at the fill ring (and, under busy polling, run the device's
+    /// NAPI).
     #[inline]
     pub fn kick_rx(&self) {
         sys::kick_rx(self.raw_fd())
@@ -226,8 +244,23 @@ pub struct XskStatsReader {
 }
 
 impl XskStatsReader {
+    /// The counters now (one `getsockopt`).
     pub fn read(&self) -> io::Result<XdpStatistics> {
         sys::get_option(self.fd.as_raw_fd(), sys::XDP_STATISTICS)
+    }
+}
+
+/// `XDP_STATISTICS` are the counters of an AF_XDP port.
+impl CounterSource for XskStatsReader {
+    fn read(&self) -> io::Result<PortCounters> {
+        XskStatsReader::read(self).map(|s| PortCounters {
+            rx_dropped: s.rx_dropped,
+            rx_invalid_descs: s.rx_invalid_descs,
+            tx_invalid_descs: s.tx_invalid_descs,
+            rx_ring_full: s.rx_ring_full,
+            rx_fill_ring_empty_descs: s.rx_fill_ring_empty_descs,
+            tx_ring_empty_descs: s.tx_ring_empty_descs,
+        })
     }
 }
 

@@ -11,34 +11,52 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
 use bytemuck::{Pod, Zeroable};
 
+/// `AF_XDP` address family.
 pub const AF_XDP: i32 = 44;
+/// `SOL_XDP` socket option level.
 pub const SOL_XDP: i32 = 283;
 
 // Socket options (level SOL_XDP).
+/// Where the four rings sit in their mappings (`struct xdp_mmap_offsets`).
 pub const XDP_MMAP_OFFSETS: i32 = 1;
+/// Sets the rx ring's entries.
 pub const XDP_RX_RING: i32 = 2;
+/// Sets the tx ring's entries.
 pub const XDP_TX_RING: i32 = 3;
+/// Registers a UMEM (`struct xdp_umem_reg`).
 pub const XDP_UMEM_REG: i32 = 4;
+/// Sets the fill ring's entries.
 pub const XDP_UMEM_FILL_RING: i32 = 5;
+/// Sets the completion ring's entries.
 pub const XDP_UMEM_COMPLETION_RING: i32 = 6;
+/// Reads `struct xdp_statistics`.
 pub const XDP_STATISTICS: i32 = 7;
+/// Reads `struct xdp_options` (the zero-copy bit).
 pub const XDP_OPTIONS: i32 = 8;
 /// Linux 6.17+: how many frames one `sendto` may turn into skbs in copy mode (default 32).
 pub const XDP_MAX_TX_SKB_BUDGET: i32 = 9;
 
 // bind() flags (`sxdp_flags`).
+/// Bind over the UMEM another socket registered.
 pub const XDP_SHARED_UMEM: u16 = 1 << 0;
+/// Bind in copy mode.
 pub const XDP_COPY: u16 = 1 << 1;
+/// Bind in zero-copy mode.
 pub const XDP_ZEROCOPY: u16 = 1 << 2;
+/// Asks the kernel to set `XDP_RING_NEED_WAKEUP` on a ring while it waits for a system call.
 pub const XDP_USE_NEED_WAKEUP: u16 = 1 << 3;
 
 /// `XDP_OPTIONS` result bit: the socket runs in zero-copy mode.
 pub const XDP_OPTIONS_ZEROCOPY: u32 = 1 << 0;
 
 // mmap page offsets of the four rings.
+/// mmap offset of the rx ring.
 pub const XDP_PGOFF_RX_RING: u64 = 0;
+/// mmap offset of the tx ring.
 pub const XDP_PGOFF_TX_RING: u64 = 0x8000_0000;
+/// mmap offset of the fill ring.
 pub const XDP_UMEM_PGOFF_FILL_RING: u64 = 0x1_0000_0000;
+/// mmap offset of the completion ring.
 pub const XDP_UMEM_PGOFF_COMPLETION_RING: u64 = 0x1_8000_0000;
 
 /// `struct xdp_umem_reg` (with the 6.8+ `tx_metadata_len`; older kernels accept the
@@ -46,29 +64,45 @@ pub const XDP_UMEM_PGOFF_COMPLETION_RING: u64 = 0x1_8000_0000;
 #[repr(C)]
 #[derive(Clone, Copy, Default, Pod, Zeroable)]
 pub struct XdpUmemReg {
+    /// Start of the area.
     pub addr: u64,
+    /// Bytes of the area.
     pub len: u64,
+    /// Bytes per chunk (frame).
     pub chunk_size: u32,
+    /// Bytes the kernel leaves free before received data, beyond its own headroom.
     pub headroom: u32,
+    /// `XDP_UMEM_*` flags (0: aligned chunks).
     pub flags: u32,
+    /// Bytes of tx metadata before each frame (Linux 6.8+; 0: none).
     pub tx_metadata_len: u32,
 }
 
+/// `struct xdp_ring_offset`: where one ring's parts sit in its mapping.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
 pub struct XdpRingOffset {
+    /// Offset of the producer index.
     pub producer: u64,
+    /// Offset of the consumer index.
     pub consumer: u64,
+    /// Offset of the descriptor array.
     pub desc: u64,
+    /// Offset of the flags word.
     pub flags: u64,
 }
 
+/// `struct xdp_mmap_offsets`: the four rings' offsets.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, Pod, Zeroable)]
 pub struct XdpMmapOffsets {
+    /// The rx ring.
     pub rx: XdpRingOffset,
+    /// The tx ring.
     pub tx: XdpRingOffset,
+    /// The fill ring.
     pub fr: XdpRingOffset,
+    /// The completion ring.
     pub cr: XdpRingOffset,
 }
 
@@ -76,11 +110,17 @@ pub struct XdpMmapOffsets {
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
 pub struct XdpStatistics {
+    /// Dropped for other reasons.
     pub rx_dropped: u64,
+    /// Received frames dropped for an invalid descriptor.
     pub rx_invalid_descs: u64,
+    /// Frames to send dropped for an invalid descriptor.
     pub tx_invalid_descs: u64,
+    /// Dropped because the rx ring was full.
     pub rx_ring_full: u64,
+    /// Times the fill ring had no frame to receive into.
     pub rx_fill_ring_empty_descs: u64,
+    /// Times the tx ring had nothing to send.
     pub tx_ring_empty_descs: u64,
 }
 
@@ -101,6 +141,7 @@ fn check(ret: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
+/// A new AF_XDP socket (close-on-exec).
 pub fn socket() -> io::Result<OwnedFd> {
     // SAFETY: plain syscall with constant arguments.
     let fd = check(unsafe { libc::socket(AF_XDP, libc::SOCK_RAW | libc::SOCK_CLOEXEC, 0) })?;
@@ -135,9 +176,13 @@ pub(crate) fn get_option<T: Pod>(fd: RawFd, name: i32) -> io::Result<T> {
 }
 
 // Socket options of level SOL_SOCKET for preferred busy polling (include/uapi/asm-generic/socket.h).
+/// How long one busy poll may spin, in microseconds.
 pub const SO_BUSY_POLL: i32 = 46;
+/// The NAPI instance the socket's frames come from (read only).
 pub const SO_INCOMING_NAPI_ID: i32 = 56;
+/// Busy polls defer the device's interrupts (Linux 5.11+).
 pub const SO_PREFER_BUSY_POLL: i32 = 69;
+/// Frames one busy poll may take (Linux 5.11+; raising it needs CAP_NET_ADMIN).
 pub const SO_BUSY_POLL_BUDGET: i32 = 70;
 
 /// setsockopt(SOL_SOCKET, name) with an int, as the busy-poll options take.

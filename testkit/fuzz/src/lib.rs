@@ -816,14 +816,18 @@ pub fn check_args(data: &[u8]) {
                 assert_eq!(again, spec.steer);
             }
             Ok(PortSpec::Pcap(_)) => {}
-            Err(message) => assert!(!message.is_empty()),
+            Err(err) => assert!(!err.to_string().is_empty()),
         }
         match line.parse::<Steer>() {
             Ok(steer) => {
                 let printed = steer.to_string();
-                assert_eq!(printed.parse::<Steer>().as_ref(), Ok(&steer), "steer {line:?} printed as {printed:?}");
+                assert_eq!(
+                    printed.parse::<Steer>().ok().as_ref(),
+                    Some(&steer),
+                    "steer {line:?} printed as {printed:?}"
+                );
             }
-            Err(message) => assert!(!message.is_empty()),
+            Err(err) => assert!(!err.to_string().is_empty()),
         }
         match line.parse::<Rewrite>() {
             Ok(Rewrite::Encap(encap)) => {

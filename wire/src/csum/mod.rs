@@ -7,7 +7,7 @@
 //! never written to the wire by accident.
 //!
 //! ```
-//! use dataplane::csum::{ipv4_pseudo_header, verify, Sum};
+//! use wire::csum::{ipv4_pseudo_header, verify, Sum};
 //!
 //! // An IPv4 header with its checksum field zeroed.
 //! let mut header = [
