@@ -9,6 +9,7 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use engine::engines::io::Io;
 use engine::stats::WorkerStats;
 use engine::worker::{Action, PortQueue, Worker};
 use pmd::mem::MemPort;
@@ -31,7 +32,7 @@ fn mem_worker(ports: usize, action: Action) -> Worker {
         queues.push(PortQueue { port: Box::new(port), slot: 0, fwd_to: (index + 1) % ports });
     }
     let stats = Arc::new(WorkerStats::new(None, (0..ports).collect()));
-    Worker::new(queues, umems, action, None, stats)
+    Worker::new(queues, umems, Box::new(Io::new(action)), stats)
 }
 
 fn io_forward(c: &mut Criterion) {

@@ -12,6 +12,8 @@
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use engine::engines::classified::Classified;
+use engine::engines::Action;
 use engine::pipeline::classify::ClassifierKind;
 use engine::pipeline::{Disposition, Pipeline, RuleTable, SharedRules};
 use engine::worker::Worker;
@@ -38,13 +40,19 @@ fn rules_text(n: usize) -> String {
 
 fn worker(rules: Option<(usize, ClassifierKind)>) -> Worker {
     let frame = testkit::frames::generator_udp(64);
-    let mut worker = benches::mem_worker(&frame, Some(Pipeline::default()));
-    if let Some((n, kind)) = rules {
-        let set = rules::parse("bench.rules", &rules_text(n)).expect("the bench's rules parse");
-        let table = RuleTable::build(set, "bench.rules", &["".to_string(), String::new()], 1, Disposition::Drop, kind)
-            .expect("resolvable");
-        worker = worker.with_rules(Arc::new(SharedRules::new(table)), 0);
-    }
+    let mut worker = match rules {
+        None => benches::mem_worker(&frame, Some(Pipeline::default())),
+        Some((n, kind)) => {
+            let set = rules::parse("bench.rules", &rules_text(n)).expect("the bench's rules parse");
+            let table =
+                RuleTable::build(set, "bench.rules", &["".to_string(), String::new()], 1, Disposition::Drop, kind)
+                    .expect("resolvable");
+            let shared = Arc::new(SharedRules::new(table));
+            benches::mem_worker_with(&[frame], |queue_ports| {
+                Box::new(Classified::new(Action::Fwd, Pipeline::default(), shared, 0, queue_ports))
+            })
+        }
+    };
     benches::prime(&mut worker);
     worker
 }

@@ -4,6 +4,9 @@
 
 use std::sync::Arc;
 
+use engine::engines::checked::Checked;
+use engine::engines::io::Io;
+use engine::engines::ForwardingEngine;
 use engine::pipeline::Pipeline;
 use engine::stats::WorkerStats;
 use engine::worker::{Action, PortQueue, Worker};
@@ -15,20 +18,32 @@ use umem::UmemConfig;
 pub const PRELOAD: usize = 512;
 
 /// A worker forwarding (`--action fwd`) between two mem ports, each preloaded with
-/// [`PRELOAD`] copies of `frame`. Call [`prime`] once its rule stage (if any) is set.
+/// [`PRELOAD`] copies of `frame`; with `pipeline` the `checked` engine, without it `io`.
+/// Call [`prime`] before measuring.
 pub fn mem_worker(frame: &[u8], pipeline: Option<Pipeline>) -> Worker {
+    mem_worker_with(&[frame.to_vec()], |_| match pipeline {
+        Some(pipeline) => Box::new(Checked::new(Action::Fwd, pipeline)),
+        None => Box::new(Io::new(Action::Fwd)),
+    })
+}
+
+/// A worker with the engine `engine` builds for its queues' ports (queue 0 is port 0,
+/// queue 1 port 1, each forwarding to the other), each port preloaded with [`PRELOAD`]
+/// frames taken from `frames` in turn.
+pub fn mem_worker_with(frames: &[Vec<u8>], engine: impl FnOnce(&[usize]) -> Box<dyn ForwardingEngine>) -> Worker {
     let mut umems = Umems::new(UmemConfig { frame_size: 2048, frame_count: 8192, hugepages: false }).unwrap();
     let mut queues = Vec::new();
     for index in 0..2 {
         let slot = &mut umems.slots[0];
         let mut port = MemPort::new(slot.umem.clone(), 4096);
-        for _ in 0..PRELOAD {
+        for frame in frames.iter().cycle().take(PRELOAD) {
             assert!(port.inject(&mut slot.pool, frame));
         }
         queues.push(PortQueue { port: Box::new(port), slot: 0, fwd_to: (index + 1) % 2 });
     }
     let stats = Arc::new(WorkerStats::new(None, vec![0, 1]));
-    Worker::new(queues, umems, Action::Fwd, pipeline, stats)
+    let engine = engine(&stats.queue_ports);
+    Worker::new(queues, umems, engine, stats)
 }
 
 /// Polls a few rounds and checks that every frame came out again: a worker that drops would

@@ -20,6 +20,10 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 
+// This crate talks to the kernel through raw memory and system calls; every unsafe block
+// says why it is sound in a `// SAFETY:` comment.
+#![allow(unsafe_code)]
+
 mod asm;
 mod cpu;
 mod error;

@@ -11,10 +11,15 @@ use pmd::capture::{CaptureReader, LinkType};
 use wire::checks::{verdicts, CsumLayer, Verdicts};
 use wire::{walk_from_into, walk_into, FrameStart, Offsets, WalkConfig, WalkError};
 
+use crate::error::CliError;
+
 /// What `inspect` finds in one frame.
 pub struct Report {
+    /// Where each layer is.
     pub offsets: Offsets,
+    /// The status of each checksum the walk reached.
     pub verdicts: Verdicts,
+    /// Why the walk stopped before the frame's end, if it did.
     pub error: Option<WalkError>,
 }
 
@@ -107,9 +112,11 @@ pub fn report_line(index: usize, len: usize, report: &Report) -> String {
 /// Prints every record of the capture at `path`, read one at a time (a capture of any size
 /// runs in constant memory). A record that cannot be read is reported on stderr with its
 /// index, and the file goes on where it can; then the command fails, saying how many records
-/// were unreadable, after printing everything readable.
-pub fn inspect_file(path: &Path, json_lines: bool, out: &mut impl Write) -> Result<(), String> {
-    let mut reader = CaptureReader::open(path).map_err(|e| e.to_string())?;
+/// were unreadable, after printing everything readable. Every line about the file starts
+/// with its path (`PATH: record N: ...`).
+pub fn inspect_file(path: &Path, json_lines: bool, out: &mut impl Write) -> Result<(), CliError> {
+    // The reader's messages start with the file's name.
+    let mut reader = CaptureReader::open(path).map_err(|e| CliError::File(e.to_string()))?;
     let config = inspect_config();
     let (mut unreadable, mut records) = (0usize, 0usize);
     while let Some(record) = reader.next_record() {
@@ -118,7 +125,7 @@ pub fn inspect_file(path: &Path, json_lines: bool, out: &mut impl Write) -> Resu
             Ok(record) => record,
             Err(err) => {
                 unreadable += 1;
-                eprintln!("dataplane: {err}");
+                eprintln!("{err}");
                 continue;
             }
         };
@@ -136,14 +143,14 @@ pub fn inspect_file(path: &Path, json_lines: bool, out: &mut impl Write) -> Resu
             Ok(()) => {}
             // `inspect ... | head`: the reader has seen enough.
             Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => return Ok(()),
-            Err(e) => return Err(format!("writing output: {e}")),
+            Err(e) => return Err(CliError::Other(format!("writing output: {e}"))),
         }
     }
     if unreadable > 0 {
-        return Err(format!(
+        return Err(CliError::File(format!(
             "{}: {unreadable} of {records} records could not be read (said above); the others are printed",
             path.display()
-        ));
+        )));
     }
     Ok(())
 }

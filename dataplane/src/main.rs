@@ -8,10 +8,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use dataplane::error::CliError;
 use dataplane::rules_cmd;
 use dataplane::run::{run, RulesConfig, RunConfig};
 use engine::cores;
 use engine::pipeline::classify::ClassifierKind;
+use engine::pipeline::rewrite::RewriteError;
 use engine::pipeline::{CsumMode, Disposition, Pipeline, Rewrite};
 use engine::worker::{Action, IdlePolicy};
 use pmd::{BindMode, PortSpec};
@@ -389,7 +391,7 @@ impl From<ClassifierArg> for ClassifierKind {
     }
 }
 
-fn parse_rewrite(text: &str) -> Result<Rewrite, String> {
+fn parse_rewrite(text: &str) -> Result<Rewrite, RewriteError> {
     text.parse()
 }
 
@@ -629,7 +631,7 @@ fn parse_idle(text: &str) -> Result<IdlePolicy, String> {
     }
 }
 
-fn parse_cores(text: &str) -> Result<CoreList, String> {
+fn parse_cores(text: &str) -> Result<CoreList, engine::SetupError> {
     cores::parse_core_list(text).map(CoreList)
 }
 
@@ -693,18 +695,18 @@ fn main() -> ExitCode {
             dataplane::inspect::inspect_file(&args.file, args.json, &mut std::io::stdout().lock())
         }
         Command::Rules(command) => cmd_rules(command),
-        Command::Lab(args) => lab::main(args),
+        Command::Lab(args) => lab::main(args).map_err(CliError::from),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("dataplane: error: {message}");
+        Err(error) => {
+            eprintln!("{}", error.printed());
             ExitCode::FAILURE
         }
     }
 }
 
-fn cmd_run(args: RunArgs) -> Result<(), String> {
+fn cmd_run(args: RunArgs) -> Result<(), CliError> {
     let action = match args.action {
         Some(ActionArg::Drop) => Action::Drop,
         Some(ActionArg::Reflect) => Action::Reflect,
@@ -713,11 +715,11 @@ fn cmd_run(args: RunArgs) -> Result<(), String> {
         None => Action::Drop,
     };
     let interval = interval(args.stats_interval, "--stats-interval")?;
-    let port_set = |ports: &[u16], default: PortSet, flag: &str| -> Result<PortSet, String> {
+    let port_set = |ports: &[u16], default: PortSet, flag: &str| -> Result<PortSet, CliError> {
         if ports.is_empty() {
             return Ok(default);
         }
-        PortSet::from_ports(ports).ok_or_else(|| format!("{flag}: at most {} ports", wire::MAX_PORTS))
+        PortSet::from_ports(ports).ok_or_else(|| CliError::Other(format!("{flag}: at most {} ports", wire::MAX_PORTS)))
     };
     let defaults = WalkConfig::default();
     let pipeline = Pipeline {
@@ -764,7 +766,7 @@ fn cmd_run(args: RunArgs) -> Result<(), String> {
     run(config, stop_on_signals()).map(drop)
 }
 
-fn cmd_rules(command: RulesCommand) -> Result<(), String> {
+fn cmd_rules(command: RulesCommand) -> Result<(), CliError> {
     let mut out = std::io::stdout().lock();
     match command {
         RulesCommand::Check(args) => rules_cmd::check(&args.file, args.format.into(), args.explain, &mut out),
@@ -804,8 +806,8 @@ fn template_for_rule(
     format: rules::Format,
     which: &str,
     flows: u32,
-) -> Result<Template, String> {
-    let set = rules_cmd::load_checked(path, format).map_err(|errors| errors.join("\n"))?;
+) -> Result<Template, CliError> {
+    let set = rules_cmd::load_checked(path, format).map_err(|errors| CliError::file_lines(&errors))?;
     let k = match which {
         "first" => set.order.first().copied(),
         "last" => set.order.last().copied(),
@@ -813,10 +815,14 @@ fn template_for_rule(
             number.parse::<usize>().map_err(|_| format!("--match-rule {number}: give a rule index, first or last"))?,
         ),
     }
-    .ok_or_else(|| format!("{}: no rules", path.display()))?;
-    let key = traffic::gen_match::key_matching_rule_from(&set, k, &template.key())?;
-    let mut matched = traffic::template::from_key(&key, kind, template.size)?;
-    let rule = &set.rules.get(k).ok_or_else(|| format!("--match-rule {k}: the file has {} rules", set.len()))?;
+    .ok_or_else(|| CliError::File(format!("{}: no rules", path.display())))?;
+    let rule = set.rules.get(k).ok_or_else(|| format!("--match-rule {k}: the file has {} rules", set.len()))?;
+    // What stands in the way of rule K is said at the rule.
+    let at_rule = |message: String| CliError::File(format!("{}:{}:1: {message}", path.display(), rule.line));
+    let key =
+        traffic::gen_match::key_matching_rule_from(&set, k, &template.key()).map_err(|e| at_rule(e.to_string()))?;
+    let mut matched =
+        traffic::template::from_key(&key, kind, template.size).map_err(|e| at_rule(format!("rule {k}: {e}")))?;
     // Keep the wire's own MACs and tag unless the rule tests the headers they are in.
     let tests_plain_l2 = rule.keys.src_mac.is_some() || rule.keys.dst_mac.is_some();
     let (wire_macs, wire_vlan) = match &template.tunnel {
@@ -830,12 +836,12 @@ fn template_for_rule(
         matched.set_outer_vlan(wire_vlan);
     }
     matched.validate()?;
-    traffic::gen_match::check_template_matches(&set, k, &matched, flows)?;
+    traffic::gen_match::check_template_matches(&set, k, &matched, flows).map_err(|e| at_rule(e.to_string()))?;
     eprintln!("dataplane gen: frames built to match rule {k} (line {}) of {} first", rule.line, path.display());
     Ok(matched)
 }
 
-fn cmd_gen(args: GenArgs) -> Result<(), String> {
+fn cmd_gen(args: GenArgs) -> Result<(), CliError> {
     let kind = args.template.kind();
     let mut template = Template::new(kind, args.ipv6);
     let wire_src_mac = match (args.src_mac, &args.iface) {
@@ -848,7 +854,7 @@ fn cmd_gen(args: GenArgs) -> Result<(), String> {
     for (addr, flag) in [(args.src_ip, "--src-ip"), (args.dst_ip, "--dst-ip")] {
         if addr.is_some_and(|a| a.is_ipv6() != args.ipv6) {
             let want = if args.ipv6 { "an IPv6 address (--ipv6 is on)" } else { "an IPv4 address (or add --ipv6)" };
-            return Err(format!("{flag} {}: give {want}", addr.unwrap_or(IpAddr::from([0, 0, 0, 0]))));
+            return Err(format!("{flag} {}: give {want}", addr.unwrap_or(IpAddr::from([0, 0, 0, 0]))).into());
         }
     }
     template.plain.src_ip = args.src_ip.unwrap_or(template.plain.src_ip);
@@ -857,7 +863,7 @@ fn cmd_gen(args: GenArgs) -> Result<(), String> {
     if let Some(vni) = args.vni {
         match &mut template.tunnel {
             Some(tunnel) => tunnel.key = Some(vni),
-            None => return Err(format!("--vni {vni}: only the vxlan, geneve and gre templates have a tunnel")),
+            None => return Err(format!("--vni {vni}: only the vxlan, geneve and gre templates have a tunnel").into()),
         }
     }
     template.validate()?;
@@ -949,7 +955,7 @@ fn cmd_gen(args: GenArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn cmd_sink(args: SinkArgs) -> Result<(), String> {
+fn cmd_sink(args: SinkArgs) -> Result<(), CliError> {
     let config = SinkConfig {
         iface: args.iface,
         duration: seconds(args.duration, "--duration")?,

@@ -15,21 +15,32 @@ use serde_json::{json, Value};
 use traffic::rate::format_pps;
 use umem::UmemConfig;
 
+use crate::error::CliError;
 use crate::stats_json::{busy_json, drops_json, frame_report_json};
+use engine::engines::checked::Checked;
+use engine::engines::classified::Classified;
+use engine::engines::ForwardingEngine;
 use engine::pipeline::classify::ClassifierKind;
 use engine::pipeline::{Disposition, Pipeline, RuleTable, SharedRules};
 use engine::stats::{DropReason, Snapshot, WorkerStats};
 use engine::worker::{Action, PortQueue, Worker};
 use traffic::template::UdpTemplate;
 
+/// `dataplane run`'s settings, from its command line.
 pub struct RunConfig {
+    /// The ports, numbered in this order.
     pub ports: Vec<PortSpec>,
+    /// What a worker does with a frame without a rule saying otherwise.
     pub action: Action,
+    /// The per-frame processing (walk, checksums, rewrite).
     pub pipeline: Pipeline,
     /// One worker per core; empty: the last core, or with `queues=all` one per queue.
     pub cores: Vec<usize>,
+    /// Statistics lines this often (`None`: totals only).
     pub stats_interval: Option<Duration>,
+    /// `--stats-json FILE` (`-` for stdout).
     pub stats_json: Option<PathBuf>,
+    /// Stop after this long.
     pub duration: Option<Duration>,
     /// `--idle`: what workers do after an empty poll.
     pub idle: engine::worker::IdlePolicy,
@@ -117,10 +128,13 @@ fn queue_list(queues: &[u32]) -> String {
 /// `--rules`, `--format`, `--default`, `--classifier`.
 #[derive(Clone, Debug)]
 pub struct RulesConfig {
+    /// The rule file.
     pub path: PathBuf,
+    /// Its format.
     pub format: rules::Format,
     /// When no rule matches.
     pub default: Disposition,
+    /// Which classifier.
     pub classifier: ClassifierKind,
 }
 
@@ -137,7 +151,9 @@ impl RulesConfig {
 
 /// What a finished run counted.
 pub struct RunSummary {
+    /// Every counter at the end.
     pub snapshot: Snapshot,
+    /// How long the workers ran.
     pub seconds: f64,
 }
 
@@ -148,7 +164,9 @@ struct KernelCounters {
     reader: Box<dyn CounterSource>,
 }
 
-pub fn run(mut config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, String> {
+/// Runs the dataplane `config` describes until `stop` is set, `--duration` ends or every
+/// capture input is done; a bad rule file is a [`CliError::File`] with every error.
+pub fn run(mut config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, CliError> {
     if config.ports.is_empty() {
         return Err("give at least one --port, e.g. --port af_xdp:iface=veth0".into());
     }
@@ -165,7 +183,8 @@ pub fn run(mut config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, S
         return Err(format!(
             "--action fwd forwards port 0 <-> port 1: give exactly two --port (got {})",
             config.ports.len()
-        ));
+        )
+        .into());
     }
     let queue_lists: Vec<Vec<u32>> = config.ports.iter().map(PortSpec::queues).collect();
     if config.action == Action::Fwd && queue_lists[0].len() != queue_lists[1].len() {
@@ -174,7 +193,8 @@ pub fn run(mut config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, S
              (port 0 has {}, port 1 has {})",
             queue_lists[0].len(),
             queue_lists[1].len()
-        ));
+        )
+        .into());
     }
 
     // Busy polling: the device's NAPI settings for the run, the originals kept to be put
@@ -288,7 +308,9 @@ pub fn run(mut config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, S
     let shared_rules = match &config.rules {
         None => None,
         Some(rules) => {
-            let table = rules.load(&interface_names(&config.ports), cores.len()).map_err(|errors| errors.join("\n"))?;
+            let table = rules
+                .load(&interface_names(&config.ports), cores.len())
+                .map_err(|errors| CliError::file_lines(&errors))?;
             eprintln!(
                 "dataplane: {} rules from {} ({} classifier)",
                 table.set.len(),
@@ -345,11 +367,13 @@ pub fn run(mut config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, S
             queues[index].fwd_to = placed.iter().position(|&(p, k)| p == peer_port && k == j).unwrap_or(index);
         }
         let stats = Arc::new(WorkerStats::new(Some(core), placed.iter().map(|&(p, _)| p).collect()));
-        let worker = Worker::new(queues, umems, config.action, Some(pipeline.clone()), stats).with_idle(config.idle);
-        workers.push(match &shared_rules {
-            Some(shared) => worker.with_rules(shared.clone(), w),
-            None => worker,
-        });
+        let engine: Box<dyn ForwardingEngine> = match &shared_rules {
+            Some(shared) => {
+                Box::new(Classified::new(config.action, pipeline.clone(), shared.clone(), w, &stats.queue_ports))
+            }
+            None => Box::new(Checked::new(config.action, pipeline.clone())),
+        };
+        workers.push(Worker::new(queues, umems, engine, stats).with_idle(config.idle));
     }
 
     // Every socket is in its XSK map: now let traffic in.
@@ -377,7 +401,9 @@ pub fn run(mut config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, S
     let mut json_out: Option<Box<dyn Write>> = match &config.stats_json {
         None => None,
         Some(path) if path.as_os_str() == "-" => Some(Box::new(io::stdout())),
-        Some(path) => Some(Box::new(File::create(path).map_err(|e| format!("{}: {e}", path.display()))?)),
+        Some(path) => {
+            Some(Box::new(File::create(path).map_err(|e| CliError::File(format!("{}: {e}", path.display())))?))
+        }
     };
     // Setup is over: the data path, the statistics and SIGHUP reloads need no privilege.
     // Before the workers exist, so they start with none (capabilities are per thread).
@@ -489,7 +515,8 @@ pub fn run(mut config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, S
         return Err(format!(
             "{died}; every program is detached and the other workers are stopped (the totals above are \
              what the workers did until then)"
-        ));
+        )
+        .into());
     }
     let seconds = start.elapsed().as_secs_f64();
     let snap = Snapshot::take(&all_stats, config.ports.len());
@@ -533,10 +560,11 @@ fn reload_rules(shared: &SharedRules, rules: &RulesConfig, ports: &[String], wor
             for error in &errors {
                 eprintln!("{error}");
             }
+            // About the file, so it starts with it, as the errors above do.
             eprintln!(
-                "dataplane: SIGHUP: {} error(s) in {}; keeping the rules of generation {}",
-                errors.len(),
+                "{}: SIGHUP: {} error(s); keeping the rules of generation {}",
                 rules.path.display(),
+                errors.len(),
                 shared.generation()
             );
             return false;

@@ -160,3 +160,24 @@ fn gen_writes_its_frames_to_a_capture() {
         assert_eq!((stamp.seq, stamp.sequenced), (seq as u64, true));
     }
 }
+
+/// A capture's errors start with its path, then the record (a capture has no lines): the
+/// first line of stderr of a truncated file names it.
+#[test]
+fn errors_about_a_capture_start_with_its_path_and_record() {
+    let dir = TempDir::new("pcap", "truncated");
+    let path = dir.path("cut.pcap");
+    write_pcap(&path, &frames()[..3]);
+    let len = std::fs::metadata(&path).unwrap().len();
+    File::options().write(true).open(&path).unwrap().set_len(len - 10).unwrap();
+    let out = Command::new(DATAPLANE).arg("inspect").arg(&path).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    let first = stderr.lines().next().unwrap_or_default();
+    assert!(first.starts_with(&format!("{}: record 2: ", path.display())), "{stderr}");
+    assert!(stderr.lines().all(|l| l.starts_with(&format!("{}: ", path.display()))), "{stderr}");
+    // Not a capture at all: the path first too.
+    std::fs::write(&path, b"no").unwrap();
+    let out = Command::new(DATAPLANE).arg("inspect").arg(&path).output().unwrap();
+    assert!(text(&out.stderr).starts_with(&format!("{}: not a capture file", path.display())), "{}", text(&out.stderr));
+}

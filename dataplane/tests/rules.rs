@@ -420,3 +420,52 @@ fn gen_builds_frames_that_the_classifier_matches_at_the_asked_rule() {
     assert!(!out.status.success());
     assert!(text(&out.stderr).contains("shadowed"), "{}", text(&out.stderr));
 }
+
+/// `PATH:LINE:COL: ` at the start of `line`, as a compiler prints it (LINE and COL numbers).
+fn starts_at_position(line: &str, path: &str, want_line: usize) -> bool {
+    let Some(rest) = line.strip_prefix(&format!("{path}:{want_line}:")) else { return false };
+    let Some((col, message)) = rest.split_once(':') else { return false };
+    !col.is_empty() && col.bytes().all(|b| b.is_ascii_digit()) && message.starts_with(' ')
+}
+
+/// An error about a rule (or trace) file starts with the file and the place in it, so an
+/// editor can jump there; every other error keeps the `dataplane: error:` prefix.
+#[test]
+fn errors_about_a_file_start_with_its_path_line_and_column() {
+    let dir = TempDir::new("rules", "position");
+    let input = dir.path("in.pcap");
+    write_frames(&input);
+    let port = format!("pcap:rx={}", input.display());
+    let syntax =
+        dir.file("syntax.rules", "ip_proto udp dst_port 80 action drop\nip_proto udp dst_prot 80 action drop\n");
+    let fwd = dir.file("fwd.rules", "ip_proto udp action drop\nip_proto tcp action fwd 3\n");
+    let shadowed = dir.file("shadowed.rules", "ip_proto udp action drop\nip_proto udp dst_port 53 action drop\n");
+    let trace = dir.file("bad.trace", "1 2 3 4 17\n1 2 x 4 17\n");
+    let capture = dir.path("gen.pcap");
+    let (syntax, fwd, shadowed) = (syntax.to_str().unwrap(), fwd.to_str().unwrap(), shadowed.to_str().unwrap());
+    let cases: [(&[&str], &str, usize); 6] = [
+        (&["run", "--cores", "0", "--port", &port, "--rules", syntax], syntax, 2),
+        // A rule the dataplane cannot carry out: at its action.
+        (&["run", "--cores", "0", "--port", &port, "--rules", fwd], fwd, 2),
+        (&["rules", "check", syntax], syntax, 2),
+        (&["rules", "classify", syntax, "--trace", trace.to_str().unwrap()], syntax, 2),
+        (&["rules", "classify", fwd, "--trace", trace.to_str().unwrap()], trace.to_str().unwrap(), 2),
+        // No frame can match rule 1 first: said at rule 1.
+        (&["gen", "--pcap", capture.to_str().unwrap(), "--rules", shadowed, "--match-rule", "1"], shadowed, 2),
+    ];
+    for (args, path, line) in cases {
+        let out = dataplane(args);
+        assert_eq!(out.status.code(), Some(1), "{args:?}");
+        let stderr = text(&out.stderr);
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(starts_at_position(first, path, line), "{args:?}: the first line is not {path}:{line}:COL:\n{stderr}");
+        assert!(!stderr.contains("dataplane: error:"), "{args:?}: {stderr}");
+    }
+    // A missing rule file has no position: its path first all the same.
+    let missing = dir.path("missing.rules");
+    let out = dataplane(&["rules", "check", missing.to_str().unwrap()]);
+    assert!(text(&out.stderr).starts_with(&format!("{}: ", missing.display())), "{}", text(&out.stderr));
+    // An error about no file keeps the prefix.
+    let out = dataplane(&["run", "--port", "mem", "--action", "fwd", "--cores", "0"]);
+    assert!(text(&out.stderr).starts_with("dataplane: error: --action fwd"), "{}", text(&out.stderr));
+}

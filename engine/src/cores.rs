@@ -1,7 +1,11 @@
 //! CPU lists as taskset and DPDK's `-l` write them: `1`, `0-3`, `0,2-3`.
 
-pub fn parse_core_list(text: &str) -> Result<Vec<usize>, String> {
-    let bad = || format!("'{text}' is not a core list like 1, 0-3 or 0,2-3");
+use crate::error::SetupError;
+
+/// The cores of `text`, in the order given, each once; every one must be available to this
+/// process ([`available_cores`]).
+pub fn parse_core_list(text: &str) -> Result<Vec<usize>, SetupError> {
+    let bad = || SetupError::BadCoreList { text: text.to_string() };
     let online = available_cores();
     let mut cores = Vec::new();
     for part in text.split(',') {
@@ -18,9 +22,7 @@ pub fn parse_core_list(text: &str) -> Result<Vec<usize>, String> {
         // A range past the last online core is refused before it is expanded: `0-18446744073709551615`
         // would otherwise be a loop over every usize.
         if let Some(highest) = online.iter().max().filter(|&&highest| last > highest) {
-            return Err(format!(
-                "core {last} is not available to this process (available: {online:?}; highest {highest})"
-            ));
+            return Err(SetupError::CoreUnavailable { core: last, available: online.clone(), highest: Some(*highest) });
         }
         for core in first..=last {
             if !cores.contains(&core) {
@@ -29,7 +31,7 @@ pub fn parse_core_list(text: &str) -> Result<Vec<usize>, String> {
         }
     }
     if let Some(core) = cores.iter().find(|c| !online.contains(c)) {
-        return Err(format!("core {core} is not available to this process (available: {online:?})"));
+        return Err(SetupError::CoreUnavailable { core: *core, available: online, highest: None });
     }
     Ok(cores)
 }
@@ -60,13 +62,14 @@ mod tests {
     #[test]
     fn bad_lists_say_so() {
         for text in ["", "a", "3-1", "1-", "0,,1"] {
-            assert!(parse_core_list(text).unwrap_err().contains("core list"), "{text}");
+            assert!(parse_core_list(text).unwrap_err().to_string().contains("core list"), "{text}");
         }
-        assert!(parse_core_list("4096").unwrap_err().contains("not available"));
+        assert!(parse_core_list("4096").unwrap_err().to_string().contains("not available"));
         // Refused before the range is expanded (this would loop over every usize).
         assert!(parse_core_list("0-18446744073709551615")
             .unwrap_err()
+            .to_string()
             .contains("core 18446744073709551615 is not available"));
-        assert!(parse_core_list("0-18446744073709551616").unwrap_err().contains("core list"));
+        assert!(parse_core_list("0-18446744073709551616").unwrap_err().to_string().contains("core list"));
     }
 }

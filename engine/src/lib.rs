@@ -1,11 +1,19 @@
 //! The engine: what a worker does with the frames a port gives it.
 //!
-//! The path of one frame: a [`worker::Worker`] calls `rx_burst` on a `pmd` port queue, runs
-//! the [`pipeline`] (walk the layers with `wire`, apply the checksum policy, classify with
-//! `rules`, rewrite) and calls `tx_burst` or frees the frame, counting everything in its own
-//! [`stats::WorkerStats`]. [`cores`] reads which cores a worker may be pinned to.
+//! The path of one frame: a [`worker::Worker`] calls `rx_burst` on a `pmd` port queue and
+//! hands the burst to its forwarding engine ([`engines`]: `io`, `checked` or `classified`,
+//! chosen when the worker is built). The engine runs the [`pipeline`] stages (walk the layers
+//! with `wire`, apply the checksum policy, build the keys and classify with `rules`, rewrite)
+//! and sends each frame through [`queues::Queues`] or frees it, counting everything in the
+//! worker's own [`stats::WorkerStats`]. [`cores`] reads which cores a worker may be pinned to.
+#![warn(missing_docs, unreachable_pub)]
 
 pub mod cores;
+pub mod engines;
+mod error;
 pub mod pipeline;
+pub mod queues;
 pub mod stats;
 pub mod worker;
+
+pub use error::SetupError;

@@ -62,6 +62,7 @@ const TAIL_REASONS: [DropReason; 6] = [
 ];
 
 impl DropReason {
+    /// How many reasons there are (the drop counters' length).
     pub const COUNT: usize = FIXED_REASONS.len() + ErrorKind::ALL.len() + CsumLayer::ALL.len() + TAIL_REASONS.len();
 
     /// Every reason, in counter order.
@@ -131,6 +132,7 @@ impl Counter {
     }
 
     #[inline]
+    /// The count so far.
     pub fn get(&self) -> u64 {
         self.0.load(Ordering::Relaxed)
     }
@@ -139,9 +141,13 @@ impl Counter {
 /// Counters of one (worker, port queue).
 #[derive(Debug, Default)]
 pub struct QueueCounters {
+    /// Frames received.
     pub rx_packets: Counter,
+    /// Bytes received.
     pub rx_bytes: Counter,
+    /// Frames sent.
     pub tx_packets: Counter,
+    /// Bytes sent.
     pub tx_bytes: Counter,
     /// Refused rx descriptors (also in `rx_packets` and the `bad_desc` drop reason).
     pub bad_desc: Counter,
@@ -154,9 +160,13 @@ pub struct QueueCounters {
 /// socket closes), or still sending. Anything else is lost.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct FrameReport {
+    /// Frames of the worker's UMEMs.
     pub total: u64,
+    /// Back in their pools.
     pub free: u64,
+    /// Lent to the kernel to receive into.
     pub rx_lent: u64,
+    /// Handed to a port and not yet sent.
     pub tx_pending: u64,
 }
 
@@ -183,18 +193,22 @@ pub struct BusyCounters {
 /// Everything one worker counts.
 #[derive(Debug)]
 pub struct WorkerStats {
+    /// The core the worker is pinned to (`None`: unpinned).
     pub core: Option<usize>,
     /// Indexed like the worker's port queues.
     pub queues: Vec<CachePadded<QueueCounters>>,
     /// Global port number of each queue.
     pub queue_ports: Vec<usize>,
+    /// One counter per [`DropReason`], at [`DropReason::index`].
     pub drops: CachePadded<[Counter; DropReason::COUNT]>,
+    /// How the worker spends its polls.
     pub busy: CachePadded<BusyCounters>,
     /// Set once, when the worker has stopped and handed its frames back.
     pub frames_at_exit: std::sync::OnceLock<FrameReport>,
 }
 
 impl WorkerStats {
+    /// Zeroed counters for a worker on `core` whose queue `i` belongs to port `queue_ports[i]`.
     pub fn new(core: Option<usize>, queue_ports: Vec<usize>) -> WorkerStats {
         WorkerStats {
             core,
@@ -207,6 +221,7 @@ impl WorkerStats {
     }
 
     #[inline]
+    /// Counts `n` frames dropped for `reason`.
     pub fn count_drop(&self, reason: DropReason, n: u64) {
         self.drops[reason.index()].add(n);
     }
@@ -215,36 +230,56 @@ impl WorkerStats {
 /// A summed reading of every worker, taken by the control thread.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Snapshot {
+    /// Per port, by port number.
     pub ports: Vec<PortTotals>,
+    /// Per worker, in the order given.
     pub workers: Vec<WorkerTotals>,
+    /// Drops per reason, over all workers (at [`DropReason::index`]).
     pub drops: [u64; DropReason::COUNT],
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// One port's counters, summed over the workers that have queues of it.
 pub struct PortTotals {
+    /// Frames received.
     pub rx_packets: u64,
+    /// Bytes received.
     pub rx_bytes: u64,
+    /// Frames sent.
     pub tx_packets: u64,
+    /// Bytes sent.
     pub tx_bytes: u64,
+    /// Refused rx descriptors.
     pub bad_desc: u64,
+    /// Refused completion-ring addresses.
     pub bad_completion: u64,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// One worker's counters, summed over its queues.
 pub struct WorkerTotals {
+    /// The core it is pinned to.
     pub core: Option<usize>,
+    /// Frames received.
     pub rx_packets: u64,
+    /// Frames sent.
     pub tx_packets: u64,
+    /// Drops per reason (at [`DropReason::index`]).
     pub drops: [u64; DropReason::COUNT],
+    /// Every poll of its queues.
     pub polls: u64,
+    /// Polls that received at least one frame.
     pub busy_polls: u64,
+    /// Frames those polls received.
     pub busy_frames: u64,
+    /// Wall time inside those polls, in ns.
     pub busy_ns: u64,
     /// `None` while the worker runs.
     pub frames_at_exit: Option<FrameReport>,
 }
 
 impl Snapshot {
+    /// Reads and sums the counters of `workers`, whose queues belong to `port_count` ports.
     pub fn take(workers: &[std::sync::Arc<WorkerStats>], port_count: usize) -> Snapshot {
         let mut snap = Snapshot { ports: vec![PortTotals::default(); port_count], ..Default::default() };
         for worker in workers {
@@ -277,14 +312,17 @@ impl Snapshot {
         snap
     }
 
+    /// Frames received, over all ports.
     pub fn rx(&self) -> u64 {
         self.ports.iter().map(|p| p.rx_packets).sum()
     }
 
+    /// Frames sent, over all ports.
     pub fn tx(&self) -> u64 {
         self.ports.iter().map(|p| p.tx_packets).sum()
     }
 
+    /// Frames dropped, for any reason.
     pub fn dropped(&self) -> u64 {
         self.drops.iter().sum()
     }

@@ -1,16 +1,20 @@
 //! A poll-mode worker: one thread, pinned to one core, running its port queues to
 //! completion in bursts. No allocation, no locks, no system calls but the AF_XDP wakeups
-//! inside the ports.
+//! inside the ports. What it does with each burst is its forwarding engine's business
+//! ([`crate::engines`]); the worker receives, counts, idles and accounts for its frames.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use pmd::{Port, Umems, BURST};
+use pmd::Umems;
+use pmd::BURST;
 use umem::Frame;
 
-use crate::pipeline::{Disposition, Pipeline, RuleTable, Scratch, SharedRules};
+pub use crate::engines::Action;
+use crate::engines::ForwardingEngine;
+pub use crate::queues::PortQueue;
+use crate::queues::Queues;
 use crate::stats::{DropReason, FrameReport, WorkerStats};
-use wire::Offsets;
 
 /// The environment variable of the test-only fault injection: `DATAPLANE_TEST_PANIC_WORKER=N`
 /// makes worker N panic right after its first burst of frames, so tests can check that a
@@ -29,74 +33,39 @@ pub enum IdlePolicy {
     Sleep(std::time::Duration),
 }
 
-/// What the worker does with every frame it receives.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Action {
-    /// Count and free (DPDK testpmd's `rxonly`).
-    Drop,
-    /// Swap the Ethernet addresses and send back out of the same port (`macswap`).
-    Reflect,
-    /// Send out of the paired port unchanged (`io` forwarding, port 0 <-> port 1).
-    Fwd,
-}
-
-/// One port queue a worker polls, and where its frames go.
-pub struct PortQueue {
-    pub port: Box<dyn Port>,
-    /// The worker UMEM (and pool) this queue's frames live in.
-    pub slot: usize,
-    /// Index (in the worker's queues) of the queue `Fwd` transmits on.
-    pub fwd_to: usize,
-}
-
+/// One worker: its port queues, the UMEMs their frames live in, its engine and counters.
 pub struct Worker {
+    /// The queues it polls, in order.
     pub queues: Vec<PortQueue>,
+    /// The UMEMs (and pools) of its queues' frames.
     pub umems: Umems,
-    pub action: Action,
+    /// Its counters, read by the control thread.
     pub stats: Arc<WorkerStats>,
-    /// `None`: raw io forwarding (no parsing), for benchmarks of the I/O path alone.
-    pub pipeline: Option<Pipeline>,
-    /// With `--rules`: the classified path, frame by frame.
-    rules: Option<WorkerRules>,
+    engine: Box<dyn ForwardingEngine>,
     burst: Vec<Frame>,
+    /// Scratch for forwarding across UMEMs.
     copies: Vec<Frame>,
-    offsets: Offsets,
     idle: IdlePolicy,
     /// Test-only fault injection (see [`crate::worker::PANIC_WORKER_ENV`]).
     panic_after_first_burst: bool,
 }
 
-/// A worker's hold on the rule table, and where classified frames go.
-struct WorkerRules {
-    shared: Arc<SharedRules>,
-    table: Arc<RuleTable>,
-    /// This worker's number (its hit counters in the table).
-    worker: usize,
-    /// For `fwd N`: the queue (index in `queues`) of port N this worker transmits on.
-    port_queue: Vec<Option<usize>>,
-    scratch: Scratch,
-    /// Per queue: the frames of this burst that leave through it.
-    out: Vec<Vec<Frame>>,
-}
-
 impl Worker {
+    /// A worker polling `queues` (their frames in `umems`), handing every burst to `engine`
+    /// (built for these queues: `stats.queue_ports` are their ports) and counting in `stats`.
     pub fn new(
         queues: Vec<PortQueue>,
         umems: Umems,
-        action: Action,
-        pipeline: Option<Pipeline>,
+        engine: Box<dyn ForwardingEngine>,
         stats: Arc<WorkerStats>,
     ) -> Worker {
         Worker {
             queues,
             umems,
-            action,
             stats,
-            pipeline,
-            rules: None,
+            engine,
             burst: Vec::with_capacity(BURST),
             copies: Vec::with_capacity(BURST),
-            offsets: Offsets::default(),
             idle: IdlePolicy::Busy,
             panic_after_first_burst: false,
         }
@@ -112,22 +81,6 @@ impl Worker {
     /// How the worker waits when a poll finds nothing.
     pub fn with_idle(mut self, idle: IdlePolicy) -> Worker {
         self.idle = idle;
-        self
-    }
-
-    /// Classifies every frame against the shared rule table. `worker` is this worker's
-    /// number among the table's hit counters; `queue_ports[i]` is the port of queue i.
-    pub fn with_rules(mut self, shared: Arc<SharedRules>, worker: usize) -> Worker {
-        let ports = self.stats.queue_ports.iter().copied().max().map_or(0, |p| p + 1);
-        let mut port_queue = vec![None; ports];
-        for (queue, &port) in self.stats.queue_ports.iter().enumerate() {
-            port_queue[port].get_or_insert(queue);
-        }
-        let out = self.queues.iter().map(|_| Vec::with_capacity(BURST)).collect();
-        let table = shared.current();
-        // Classifying needs the walk: a worker without a pipeline gets the default one.
-        self.pipeline.get_or_insert_with(Pipeline::default);
-        self.rules = Some(WorkerRules { shared, table, worker, port_queue, scratch: Scratch::default(), out });
         self
     }
 
@@ -180,13 +133,13 @@ impl Worker {
         self.finish();
     }
 
-    /// One pass over every queue: receive a burst, act on it. Returns the frames received.
+    /// One pass over every queue: receive a burst, count it, hand it to the engine. Returns
+    /// the frames received.
     #[inline]
     pub fn poll_once(&mut self) -> usize {
         let mut received = 0;
         for index in 0..self.queues.len() {
-            let slot = self.queues[index].slot;
-            let pool = &mut self.umems.slots[slot].pool;
+            let pool = &mut self.umems.slots[self.queues[index].slot].pool;
             let n = self.queues[index].port.rx_burst(pool, &mut self.burst, BURST);
             if n == 0 {
                 continue;
@@ -195,174 +148,17 @@ impl Worker {
             let counters = &self.stats.queues[index];
             counters.rx_packets.add(n as u64);
             counters.rx_bytes.add(self.burst.iter().map(|f| f.len() as u64).sum());
-            if self.rules.is_some() {
-                self.classify_burst(index);
-                continue;
-            }
-            if self.pipeline.is_some() {
-                self.run_pipeline(slot);
-                if self.burst.is_empty() {
-                    continue;
-                }
-            }
-            let pool = &mut self.umems.slots[slot].pool;
-            let n = self.burst.len();
-            match self.action {
-                Action::Drop => {
-                    pool.put_all(&mut self.burst);
-                    self.stats.count_drop(DropReason::Action, n as u64);
-                }
-                Action::Reflect => {
-                    self.swap_macs(slot);
-                    self.transmit(index, index);
-                }
-                Action::Fwd => {
-                    let to = self.queues[index].fwd_to;
-                    self.transmit(index, to);
-                }
-            }
+            let mut queues = Queues::new(&mut self.queues, &mut self.umems, &self.stats, &mut self.copies);
+            self.engine.forward(&mut self.burst, index, &mut queues);
+            debug_assert!(self.burst.is_empty(), "the engine accounts for every frame of the burst");
         }
         received
-    }
-
-    /// The classified path: each frame goes where its rule says. A new rule table is taken
-    /// here, between bursts, so one burst never sees two tables.
-    fn classify_burst(&mut self, index: usize) {
-        // Held apart from `self` for the burst, so transmitting (which borrows `self`) can
-        // take the per-queue vectors without re-borrowing; put back at the end.
-        let (Some(mut rules), Some(pipeline)) = (self.rules.take(), self.pipeline.as_ref()) else { return };
-        if rules.shared.generation() != rules.table.generation {
-            rules.table = rules.shared.current();
-        }
-        let umem_slot = &mut self.umems.slots[self.queues[index].slot];
-        for mut frame in self.burst.drain(..) {
-            let disposition = pipeline.process_classified(
-                &umem_slot.umem,
-                &mut frame,
-                &mut rules.scratch,
-                &rules.table,
-                rules.worker,
-            );
-            let to = match disposition {
-                Err(reason) => Err(reason),
-                Ok(Disposition::Pass) => match self.action {
-                    Action::Drop => Err(DropReason::Action),
-                    Action::Reflect => Ok((index, true)),
-                    Action::Fwd => Ok((self.queues[index].fwd_to, false)),
-                },
-                Ok(Disposition::Reflect) => Ok((index, true)),
-                Ok(Disposition::Fwd(port)) => {
-                    rules.port_queue.get(port).copied().flatten().map(|q| (q, false)).ok_or(DropReason::NoRoute)
-                }
-                Ok(Disposition::Drop) => Err(DropReason::Rule),
-            };
-            match to {
-                Ok((queue, swap)) => {
-                    if swap && !swap_macs(umem_slot.umem.data_mut(&mut frame)) {
-                        self.stats.count_drop(DropReason::Runt, 1);
-                        umem_slot.pool.put(frame);
-                        continue;
-                    }
-                    rules.out[queue].push(frame);
-                }
-                Err(reason) => {
-                    self.stats.count_drop(reason, 1);
-                    umem_slot.pool.put(frame);
-                }
-            }
-        }
-        for (queue, frames) in rules.out.iter_mut().enumerate().filter(|(_, frames)| !frames.is_empty()) {
-            // `burst` is empty here: lend it the queue's frames, then take the (empty) vector back.
-            std::mem::swap(&mut self.burst, frames);
-            self.transmit(index, queue);
-            std::mem::swap(&mut self.burst, frames);
-        }
-        self.rules = Some(rules);
-    }
-
-    /// Runs every frame of the burst through the pipeline; keeps the survivors in order and
-    /// frees the rest under their drop reason.
-    #[inline]
-    fn run_pipeline(&mut self, slot: usize) {
-        let Some(pipeline) = &self.pipeline else { return };
-        let slot = &mut self.umems.slots[slot];
-        let mut kept = 0;
-        for i in 0..self.burst.len() {
-            match pipeline.process(&slot.umem, &mut self.burst[i], &mut self.offsets) {
-                Ok(()) => {
-                    self.burst.swap(kept, i);
-                    kept += 1;
-                }
-                Err(reason) => self.stats.count_drop(reason, 1),
-            }
-        }
-        for frame in self.burst.drain(kept..) {
-            slot.pool.put(frame);
-        }
-    }
-
-    fn swap_macs(&mut self, slot: usize) {
-        let slot = &mut self.umems.slots[slot];
-        let mut i = 0;
-        while i < self.burst.len() {
-            if !swap_macs(slot.umem.data_mut(&mut self.burst[i])) {
-                // Shorter than an Ethernet header: nothing to swap (rare path, so remove()).
-                slot.pool.put(self.burst.remove(i));
-                self.stats.count_drop(DropReason::Runt, 1);
-                continue;
-            }
-            i += 1;
-        }
-    }
-
-    /// Sends the burst on queue `to`; whatever the ring cannot take is dropped and counted.
-    #[inline]
-    fn transmit(&mut self, from: usize, to: usize) {
-        let from_slot = self.queues[from].slot;
-        let to_slot = self.queues[to].slot;
-        if from_slot != to_slot {
-            self.copy_to_slot(from_slot, to_slot);
-        }
-        let bytes: u64 = self.burst.iter().map(|f| f.len() as u64).sum();
-        let pool = &mut self.umems.slots[to_slot].pool;
-        let sent = self.queues[to].port.tx_burst(pool, &mut self.burst);
-        let counters = &self.stats.queues[to];
-        counters.tx_packets.add(sent as u64);
-        if self.burst.is_empty() {
-            counters.tx_bytes.add(bytes);
-        } else {
-            let unsent_bytes: u64 = self.burst.iter().map(|f| f.len() as u64).sum();
-            counters.tx_bytes.add(bytes - unsent_bytes);
-            self.stats.count_drop(DropReason::TxFull, self.burst.len() as u64);
-            pool.put_all(&mut self.burst);
-        }
-    }
-
-    /// Moves the burst's bytes into frames of another UMEM (when the kernel would not let
-    /// two sockets share one).
-    fn copy_to_slot(&mut self, from: usize, to: usize) {
-        let (src, dst) = two_slots(&mut self.umems.slots, from, to);
-        for frame in self.burst.drain(..) {
-            match dst.pool.get() {
-                Some(mut copy) => {
-                    dst.umem.write(&mut copy, src.umem.data(&frame));
-                    self.copies.push(copy);
-                }
-                None => self.stats.count_drop(DropReason::NoFrame, 1),
-            }
-            src.pool.put(frame);
-        }
-        std::mem::swap(&mut self.burst, &mut self.copies);
     }
 
     fn idle(&mut self) {
         // A reload is taken here too, not only at the next burst: a worker without traffic
         // would otherwise hold the old table (and its memory) for ever.
-        if let Some(rules) = &mut self.rules {
-            if rules.shared.generation() != rules.table.generation {
-                rules.table = rules.shared.current();
-            }
-        }
+        self.engine.idle();
         for queue in &mut self.queues {
             queue.port.poll(&mut self.umems.slots[queue.slot].pool);
         }
@@ -419,32 +215,12 @@ impl Worker {
     }
 }
 
-/// Swaps the Ethernet destination and source; false when the frame is too short to have them.
-#[inline]
-fn swap_macs(data: &mut [u8]) -> bool {
-    if data.len() < 14 {
-        return false;
-    }
-    let (dst, src) = data.split_at_mut(6);
-    dst.swap_with_slice(&mut src[..6]);
-    true
-}
-
-fn two_slots(slots: &mut [pmd::UmemSlot], a: usize, b: usize) -> (&mut pmd::UmemSlot, &mut pmd::UmemSlot) {
-    assert_ne!(a, b);
-    if a < b {
-        let (left, right) = slots.split_at_mut(b);
-        (&mut left[a], &mut right[0])
-    } else {
-        let (left, right) = slots.split_at_mut(a);
-        (&mut right[0], &mut left[b])
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::engines::io::Io;
     use pmd::mem::MemPort;
+    use pmd::Port;
     use umem::UmemConfig;
 
     /// A worker over one mem port holding `frames` frames, dropping everything.
@@ -458,7 +234,7 @@ mod tests {
         }
         let queues = vec![PortQueue { port: Box::new(port), slot: 0, fwd_to: 0 }];
         let stats = Arc::new(WorkerStats::new(None, vec![0]));
-        Worker::new(queues, umems, Action::Drop, None, stats).with_idle(idle)
+        Worker::new(queues, umems, Box::new(Io::new(Action::Drop)), stats).with_idle(idle)
     }
 
     #[test]
@@ -529,7 +305,7 @@ mod tests {
         let port = RefusingPort { inner, bad: Some(pmd::BadDescCount { rx: 3, completion: 2 }) };
         let queues = vec![PortQueue { port: Box::new(port), slot: 0, fwd_to: 0 }];
         let stats = Arc::new(WorkerStats::new(None, vec![0]));
-        let worker = Worker::new(queues, umems, Action::Drop, None, stats.clone());
+        let worker = Worker::new(queues, umems, Box::new(Io::new(Action::Drop)), stats.clone());
         let stop = AtomicBool::new(false);
         std::thread::scope(|scope| {
             let run = scope.spawn(|| worker.run(&stop));

@@ -13,6 +13,7 @@
 //! - [`measure`]: /proc/stat, thread times, the tools' counters.
 //! - [`report`] and [`plot`]: results.csv, results.json, report.md, SVG figures.
 
+mod error;
 pub mod measure;
 pub mod model;
 pub mod plot;
@@ -32,11 +33,13 @@ use std::time::{Duration, Instant};
 use clap::{Args, ValueEnum};
 use indicatif::{ProgressBar, ProgressStyle};
 
-use model::{Action, Match, Placement, Point, Row, Status, Target, Traffic};
+pub use error::{Error, ProcessEvent};
+use model::{Action, Machine, Match, Placement, Point, Row, Status, Target, Traffic, DUT_CORE, GEN_CORE};
 use registry::Registry;
-use targets::{Dut, Load, CHILD_SLACK_S, DUT_CORE, GEN_CORE};
-use topo::{Topology, INTERRUPTED};
+use targets::{Ctx, Dut, Load, CHILD_SLACK_S};
+use topo::Topology;
 
+/// The `--help` text after the flags: examples, profiles, placements, cleanup.
 pub const LAB_EXAMPLES: &str = "\
 Examples:
   dataplane lab --profile quick --out lab-out       (as root; every target, about 6 minutes)
@@ -69,13 +72,18 @@ dataplane-lab-PREFIX-RANDOM in $TMPDIR or /tmp) and DPDK's run directory stay, l
 a lab killed at the wrong instant left) for every lab no longer running, and so does every
 lab when it starts.";
 
+/// `--profile`: the matrix and the trial length.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Profile {
+    /// Every classifier at 1 to 1000 rules, 64 B UDP, one trial of 2 s, searches (about 6 minutes).
     Quick,
+    /// First and last rule, three sizes, UDP and VXLAN, both placements, three trials of 3 s.
     Full,
+    /// One rule, 64 B UDP, every target, one trial of 0.5 s, no search (CI).
     Smoke,
 }
 
+/// `dataplane lab`'s flags.
 #[derive(Args, Debug)]
 pub struct LabArgs {
     /// Clean up after labs that were killed (work directories, DPDK run directories, and any
@@ -146,53 +154,15 @@ pub struct LabArgs {
     pub inject_failure: Option<String>,
 }
 
-/// What a run needs everywhere.
-pub struct Ctx {
-    /// The `dataplane` binary (this one).
-    pub bin: PathBuf,
-    pub stop: Arc<AtomicBool>,
-    /// Per-trial logs and rule files.
-    pub work: PathBuf,
-    pub seconds: f64,
-    /// Seconds of each zero-loss search trial.
-    pub ndr_seconds: f64,
-    pub gen_vxlan: bool,
-    pub gen_match_rule: bool,
-    /// The dataplane worker's sleep after an empty poll in the dedicated placement.
-    pub idle_us: u64,
-    pub dpdk_prefix: String,
-    /// This run's state file (namespace holders and NAPI threads are recorded there).
-    pub registry: Arc<Registry>,
-    /// How long one point can take at most: its topology's holders live no longer.
-    pub point_limit: Duration,
-    /// Test hook: this target fails in the middle of its first trial (everything running);
-    /// with `true` the whole lab fails there.
-    pub inject: Option<(Target, bool)>,
-}
-
-/// The machine and what it lacks, for the report.
-#[derive(Clone, Debug, Default)]
-pub struct Machine {
-    pub date: String,
-    pub kernel: String,
-    pub cpu: String,
-    pub cores: usize,
-    pub dpdk: String,
-    pub iproute2: String,
-    pub commit: String,
-    pub lacks: Vec<String>,
-    pub notes: Vec<String>,
-    pub command: String,
-    pub profile: String,
-    pub trials: usize,
-    pub seconds: f64,
-}
-
 /// The matrix of a profile.
 pub struct Matrix {
+    /// Every point, in the order they run.
     pub points: Vec<Point>,
+    /// Trials per point at maximum load.
     pub trials: usize,
+    /// Seconds of traffic per trial.
     pub seconds: f64,
+    /// Seconds of each trial of the zero-loss search.
     pub ndr_seconds: f64,
     /// Whether to search the zero-loss rates (and run the bursty trials).
     pub ndr: bool,
@@ -206,7 +176,8 @@ fn or<T: Clone>(given: &[T], default: &[T]) -> Vec<T> {
     }
 }
 
-pub fn matrix(args: &LabArgs) -> Result<Matrix, String> {
+/// The points, trials and lengths `args` ask for (its profile, with the flags' lists).
+pub fn matrix(args: &LabArgs) -> Result<Matrix, Error> {
     use Match::*;
     use Traffic::*;
     type Lists = (Vec<usize>, Vec<Match>, Vec<u16>, Vec<Traffic>);
@@ -255,18 +226,22 @@ pub fn matrix(args: &LabArgs) -> Result<Matrix, String> {
     let targets = or(&args.targets, &Target::ALL);
     let actions = or(&args.actions, &[Action::Drop, Action::Fwd]);
     if let Some(&bad) = args.sizes.iter().find(|&&s| !(64..=1518).contains(&s)) {
-        return Err(format!("--sizes {bad}: frame sizes are 64 to 1518 bytes (with the FCS)"));
+        return Err(Error::BadArgument {
+            flag: "--sizes",
+            value: bad.to_string(),
+            expected: "frame sizes are 64 to 1518 bytes (with the FCS)",
+        });
     }
     if let Some(&bad) = args.rules.iter().find(|&&n| n == 0 || n > 100_000) {
-        return Err(format!("--rules {bad}: give 1 to 100000 rules"));
+        return Err(Error::BadArgument { flag: "--rules", value: bad.to_string(), expected: "give 1 to 100000 rules" });
     }
     let seconds = args.seconds.unwrap_or(seconds);
     if !(seconds.is_finite() && (0.1..=3600.0).contains(&seconds)) {
-        return Err(format!("--seconds {seconds}: give 0.1 to 3600"));
+        return Err(Error::BadArgument { flag: "--seconds", value: seconds.to_string(), expected: "give 0.1 to 3600" });
     }
     let trials = args.trials.unwrap_or(trials);
     if !(1..=99).contains(&trials) {
-        return Err(format!("--trials {trials}: give 1 to 99"));
+        return Err(Error::BadArgument { flag: "--trials", value: trials.to_string(), expected: "give 1 to 99" });
     }
     let mut points = BTreeSet::new();
     for action in actions {
@@ -365,7 +340,7 @@ fn machine(ctx: &Ctx, args: &LabArgs, matrix: &Matrix) -> Machine {
 }
 
 /// Why a target cannot run at all here (tool or kernel feature missing), if so.
-fn unavailable(ctx: &Ctx, point: &Point, flower: &Result<(), String>) -> Option<String> {
+fn unavailable(ctx: &Ctx, point: &Point, flower: &Result<(), Error>) -> Option<String> {
     match point.target {
         Target::DpdkTestpmd if !targets::have("dpdk-testpmd") => {
             return Some("dpdk-testpmd not installed (Debian package dpdk-dev)".into())
@@ -398,20 +373,14 @@ fn unavailable(ctx: &Ctx, point: &Point, flower: &Result<(), String>) -> Option<
 struct KeepCoresAwake(#[allow(dead_code)] std::fs::File);
 
 impl KeepCoresAwake {
-    fn request() -> Result<KeepCoresAwake, String> {
+    fn request() -> Result<KeepCoresAwake, Error> {
         use std::io::Write;
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .open("/dev/cpu_dma_latency")
-            .map_err(|e| format!("/dev/cpu_dma_latency: {e}"))?;
-        file.write_all(&0i32.to_ne_bytes()).map_err(|e| format!("/dev/cpu_dma_latency: {e}"))?;
+        const PATH: &str = "/dev/cpu_dma_latency";
+        let file_error = |source| Error::File { path: PATH.into(), source };
+        let mut file = std::fs::OpenOptions::new().write(true).open(PATH).map_err(file_error)?;
+        file.write_all(&0i32.to_ne_bytes()).map_err(file_error)?;
         Ok(KeepCoresAwake(file))
     }
-}
-
-/// A fatal error stops the lab; anything else fails one point only.
-fn is_fatal(error: &str) -> bool {
-    error == INTERRUPTED || error.starts_with("injected abort")
 }
 
 struct Runner<'a> {
@@ -432,7 +401,7 @@ impl Runner<'_> {
         }
     }
 
-    fn point(&mut self, point: Point) -> Result<Row, String> {
+    fn point(&mut self, point: Point) -> Result<Row, Error> {
         self.seq += 1;
         let prefix = format!("{}p{}", self.prefix, self.seq);
         let topo = Topology::up(&prefix, &self.ctx.work, self.ctx.point_limit, self.ctx.registry.clone())?;
@@ -445,7 +414,7 @@ impl Runner<'_> {
                 let fifo = point.target.is_kernel();
                 let pids = topo::threaded_napi(&topo, "dut", "dut0", DUT_CORE, fifo)?;
                 if pids.is_empty() {
-                    return Err("dedicated placement: no napi/dut0 thread appeared after threaded=1".into());
+                    return Err(Error::NoNapiThread { dev: "dut0" });
                 }
                 let text = format!(
                     "dut0: threaded NAPI {pids:?} pinned to core {DUT_CORE} ({})",
@@ -506,7 +475,7 @@ impl Runner<'_> {
     /// and then (the host stalls a vCPU for longer than the veth's 256-frame ring lasts),
     /// which pulls the zero-loss rate far under what the device can do; the partial drop
     /// rate is the one the overload check holds the device to.
-    fn ndr_search(&mut self, dut: &Dut, row: &mut Row, limit: f64, prefix: &str) -> Result<(f64, f64), String> {
+    fn ndr_search(&mut self, dut: &Dut, row: &mut Row, limit: f64, prefix: &str) -> Result<(f64, f64), Error> {
         let top = row.offered().unwrap_or(0.0);
         let handled = row.figure().unwrap_or(0.0);
         let mut step = 0;
@@ -518,7 +487,7 @@ impl Runner<'_> {
                           first: Option<f64>,
                           steps: usize| {
             if row.loss_pct().is_some_and(|l| l <= loss) && lo == 0.0 {
-                return Ok::<f64, String>(top);
+                return Ok::<f64, Error>(top);
             }
             for k in 0..steps {
                 let rate = match first {
@@ -567,11 +536,11 @@ const NDR_STEPS: usize = 3;
 /// Frames per burst in the bursty trial: the veth's ring (VETH_RING_SIZE).
 const BURST_FRAMES: u32 = 256;
 
-fn run_checked_gro(topo: &Topology, role: &str, dev: &str) -> Result<(), String> {
+fn run_checked_gro(topo: &Topology, role: &str, dev: &str) -> Result<(), Error> {
     topo::run_checked(topo.exec(role, "ethtool").args(["-K", dev, "gro", "on"]), "ethtool -K gro on").map(drop)
 }
 
-fn parse_injection(text: &str) -> Result<(Target, bool), String> {
+fn parse_injection(text: &str) -> Result<(Target, bool), Error> {
     let (name, abort) = match text.strip_suffix(":abort") {
         Some(name) => (name, true),
         None => (text, false),
@@ -580,13 +549,11 @@ fn parse_injection(text: &str) -> Result<(Target, bool), String> {
 }
 
 /// `dataplane lab`.
-pub fn main(args: LabArgs) -> Result<(), String> {
+pub fn main(args: LabArgs) -> Result<(), Error> {
     // The namespaces need CAP_SYS_ADMIN (and XDP, tc and bpffs need root too).
     let uid = text_of(Command::new("id").arg("-u"));
     if uid != "0" {
-        return Err(
-            "dataplane lab needs root (network namespaces, veth, XDP, tc): run it as root (or with sudo)".into()
-        );
+        return Err(Error::NotRoot);
     }
     // What killed labs left (their pid is gone), before anything else.
     let cleaned =
@@ -602,7 +569,7 @@ pub fn main(args: LabArgs) -> Result<(), String> {
     }
     for tool in ["ip", "tc", "ethtool", "taskset", "nsenter", "unshare", "setpriv", "prlimit", "chrt", "renice"] {
         if !targets::have(tool) {
-            return Err(format!("{tool} not found (packages iproute2, ethtool, util-linux)"));
+            return Err(Error::MissingTool { tool });
         }
     }
     let matrix = matrix(&args)?;
@@ -614,17 +581,21 @@ pub fn main(args: LabArgs) -> Result<(), String> {
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         // A second Ctrl-C ends the lab at once (cleanup skipped); the first one stops it
         // cleanly.
-        signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone()).map_err(|e| e.to_string())?;
-        signal_hook::flag::register(signal, stop.clone()).map_err(|e| e.to_string())?;
+        let handler = |source| Error::System { what: format!("registering a handler of signal {signal}"), source };
+        signal_hook::flag::register_conditional_shutdown(signal, 130, stop.clone()).map_err(handler)?;
+        signal_hook::flag::register(signal, stop.clone()).map_err(handler)?;
     }
     let pid = std::process::id();
     let prefix = args.prefix.clone().unwrap_or_else(|| format!("dl{pid}"));
     if !prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || prefix.is_empty() || prefix.len() > 16 {
-        return Err(format!("--prefix {prefix:?}: 1 to 16 of [A-Za-z0-9_]"));
+        return Err(Error::BadArgument {
+            flag: "--prefix",
+            value: format!("{prefix:?}"),
+            expected: "1 to 16 of [A-Za-z0-9_]",
+        });
     }
     let temp = std::env::temp_dir();
-    let work =
-        private::create_dir(&temp, &prefix).map_err(|e| format!("a private directory in {}: {e}", temp.display()))?;
+    let work = private::create_dir(&temp, &prefix).map_err(|source| Error::WorkDir { parent: temp.clone(), source })?;
     let dpdk_dir = PathBuf::from("/var/run/dpdk").join(format!("{prefix}-tp"));
     // Declared before the cleanup guard, so dropped after it: the state file goes last.
     let registry =
@@ -637,7 +608,8 @@ pub fn main(args: LabArgs) -> Result<(), String> {
         dpdk_parent_existed: Path::new("/var/run/dpdk").exists(),
         dpdk_dir,
     };
-    let bin = std::env::current_exe().map_err(|e| format!("cannot find this binary: {e}"))?;
+    let bin = std::env::current_exe()
+        .map_err(|source| Error::System { what: "cannot find this binary".to_string(), source })?;
     let gen_help = text_of(Command::new(&bin).args(["gen", "--help"]));
     let ctx = Ctx {
         bin,
@@ -712,7 +684,7 @@ pub fn main(args: LabArgs) -> Result<(), String> {
     let bar = ProgressBar::new((runnable * matrix.trials) as u64);
     bar.set_style(
         ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {pos}/{len} trials, ETA {eta}  {msg}")
-            .map_err(|e| e.to_string())?
+            .expect("the progress template is valid")
             .progress_chars("=> "),
     );
     let mut runner = Runner {
@@ -740,12 +712,12 @@ pub fn main(args: LabArgs) -> Result<(), String> {
         }
         let row = match runner.point(point) {
             Ok(row) => row,
-            Err(e) if is_fatal(&e) => {
+            Err(e) if e.is_fatal() => {
                 fatal = Some(e);
                 break;
             }
             Err(e) => {
-                let mut row = Row::new(point, Status::Failed(e));
+                let mut row = Row::new(point, Status::Failed(e.to_string()));
                 row.processed_source = "";
                 row
             }
@@ -756,13 +728,12 @@ pub fn main(args: LabArgs) -> Result<(), String> {
     runner.bar.finish_and_clear();
     machine.notes.push(format!("the run took {:.0} s", started.elapsed().as_secs_f64()));
     report::attribute_softirq(&mut rows);
-    report::write_all(&args.out, &machine, &rows)
-        .map_err(|e| format!("writing results to {}: {e}", args.out.display()))?;
+    report::write_all(&args.out, &machine, &rows).map_err(|source| Error::Results { dir: args.out.clone(), source })?;
     if args.keep_logs {
         eprintln!("dataplane lab: logs kept in {}", work.display());
     }
     match fatal {
-        Some(e) => Err(format!("{e}; partial results in {}", args.out.display())),
+        Some(e) => Err(Error::Stopped { cause: Box::new(e), results: args.out.clone() }),
         None => {
             eprintln!("dataplane lab: wrote {}/report.md, results.csv, results.json and plots", args.out.display());
             Ok(())

@@ -27,6 +27,7 @@ pub struct CpuTimes {
 }
 
 impl CpuTimes {
+    /// The time from `earlier` to this reading.
     pub fn since(&self, earlier: &CpuTimes) -> CpuTimes {
         CpuTimes {
             busy: self.busy.saturating_sub(earlier.busy),
@@ -35,10 +36,12 @@ impl CpuTimes {
         }
     }
 
+    /// Busy time in ns (ticks at USER_HZ).
     pub fn busy_ns(&self) -> f64 {
         self.busy as f64 * 1e9 / USER_HZ
     }
 
+    /// Busy time as a share of the total (0 when there is none).
     pub fn busy_fraction(&self) -> f64 {
         if self.total > 0 {
             self.busy as f64 / self.total as f64
@@ -67,6 +70,7 @@ pub fn parse_proc_stat(text: &str) -> Vec<CpuTimes> {
     cpus
 }
 
+/// Every core's times now (empty when /proc/stat cannot be read).
 pub fn read_proc_stat() -> Vec<CpuTimes> {
     parse_proc_stat(&std::fs::read_to_string("/proc/stat").unwrap_or_default())
 }
@@ -74,7 +78,9 @@ pub fn read_proc_stat() -> Vec<CpuTimes> {
 /// A thread's or process's CPU time (user + system, ticks) and the CPU it last ran on.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct TaskTimes {
+    /// User plus system time, in clock ticks.
     pub ticks: u64,
+    /// The CPU it last ran on.
     pub last_cpu: Option<usize>,
 }
 
@@ -89,6 +95,7 @@ pub fn parse_task_stat(text: &str) -> Option<TaskTimes> {
     Some(TaskTimes { ticks: utime + stime, last_cpu })
 }
 
+/// The task's times now (`None`: no such task).
 pub fn read_task(pid: u32) -> Option<TaskTimes> {
     parse_task_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }

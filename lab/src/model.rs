@@ -1,23 +1,65 @@
-//! The lab's vocabulary: targets, matrix points, profiles, measured rows.
+//! The lab's vocabulary: targets, matrix points, profiles, measured rows, the machine, and
+//! the constants every part of the lab shares (its cores, its niceness).
 
 use std::fmt;
 use std::str::FromStr;
 
 use serde_json::{json, Value};
 
+/// The generator's core, and the sink's.
+pub const GEN_CORE: usize = 0;
+/// The device under test's core.
+pub const DUT_CORE: usize = 1;
+/// The lab's processes and NAPI threads run at this niceness, so that other work on a shared
+/// machine takes as little of cores 0 and 1 from them as the scheduler allows.
+pub const NICENESS: &str = "-15";
+
+/// A name that is none of the known ones (`--targets`, `--match`, ...).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownName {
+    /// What kind of name (`target`, `match`, ...).
+    pub kind: &'static str,
+    /// The name given.
+    pub given: String,
+    /// The names that would do, for the message.
+    pub expected: String,
+}
+
+impl fmt::Display for UnknownName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "unknown {} `{}`: expected {}", self.kind, self.given, self.expected)
+    }
+}
+
+impl std::error::Error for UnknownName {}
+
+impl UnknownName {
+    fn new(kind: &'static str, given: &str, expected: &str) -> UnknownName {
+        UnknownName { kind, given: given.to_string(), expected: expected.to_string() }
+    }
+}
+
 /// A device under test. The names are those of `results.csv` (design.md section 4).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Target {
+    /// `dataplane run --rules` over AF_XDP.
     Dataplane,
+    /// tc u32 filters (`rules compile --to tc-u32`).
     TcU32,
+    /// tc flower filters.
     TcFlower,
+    /// One cls_bpf program for the whole rule set.
     TcBpf,
+    /// One cls_bpf program per rule.
     TcBpfPerRule,
+    /// One XDP program for the whole rule set.
     Xdp,
+    /// DPDK's testpmd forwarding over its AF_XDP driver (forwarding only).
     DpdkTestpmd,
 }
 
 impl Target {
+    /// Every target, in the report's order.
     pub const ALL: [Target; 7] = [
         Target::Dataplane,
         Target::TcU32,
@@ -28,6 +70,7 @@ impl Target {
         Target::DpdkTestpmd,
     ];
 
+    /// The name in results.csv and on the command line.
     pub const fn name(self) -> &'static str {
         match self {
             Target::Dataplane => "dataplane",
@@ -58,11 +101,11 @@ impl fmt::Display for Target {
 }
 
 impl FromStr for Target {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Target, String> {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Target, UnknownName> {
         Target::ALL.into_iter().find(|t| t.name() == s).ok_or_else(|| {
             let names: Vec<&str> = Target::ALL.iter().map(|t| t.name()).collect();
-            format!("unknown target `{s}`: expected one of {}", names.join(", "))
+            UnknownName::new("target", s, &format!("one of {}", names.join(", ")))
         })
     }
 }
@@ -70,11 +113,14 @@ impl FromStr for Target {
 /// Where the matching rule sits in the file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Match {
+    /// The first rule of the file matches the generator's flow.
     First,
+    /// The last rule matches: every classifier looks at every rule.
     Last,
 }
 
 impl Match {
+    /// The name in results.csv and on the command line.
     pub const fn name(self) -> &'static str {
         match self {
             Match::First => "first",
@@ -84,12 +130,12 @@ impl Match {
 }
 
 impl FromStr for Match {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Match, String> {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Match, UnknownName> {
         match s {
             "first" => Ok(Match::First),
             "last" => Ok(Match::Last),
-            _ => Err(format!("unknown match `{s}`: expected first or last")),
+            _ => Err(UnknownName::new("match", s, "first or last")),
         }
     }
 }
@@ -104,6 +150,7 @@ pub enum Action {
 }
 
 impl Action {
+    /// The name in results.csv and on the command line.
     pub const fn name(self) -> &'static str {
         match self {
             Action::Drop => "drop",
@@ -113,16 +160,17 @@ impl Action {
 }
 
 impl FromStr for Action {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Action, String> {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Action, UnknownName> {
         match s {
             "drop" => Ok(Action::Drop),
             "fwd" => Ok(Action::Fwd),
-            _ => Err(format!("unknown action `{s}`: expected drop or fwd")),
+            _ => Err(UnknownName::new("action", s, "drop or fwd")),
         }
     }
 }
 
+/// What the generator sends.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Traffic {
     /// Ethernet / IPv4 / UDP.
@@ -132,6 +180,7 @@ pub enum Traffic {
 }
 
 impl Traffic {
+    /// The name in results.csv and on the command line.
     pub const fn name(self) -> &'static str {
         match self {
             Traffic::Udp => "udp",
@@ -141,12 +190,12 @@ impl Traffic {
 }
 
 impl FromStr for Traffic {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Traffic, String> {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Traffic, UnknownName> {
         match s {
             "udp" => Ok(Traffic::Udp),
             "vxlan" => Ok(Traffic::Vxlan),
-            _ => Err(format!("unknown traffic `{s}`: expected udp or vxlan")),
+            _ => Err(UnknownName::new("traffic", s, "udp or vxlan")),
         }
     }
 }
@@ -163,6 +212,7 @@ pub enum Placement {
 }
 
 impl Placement {
+    /// The name in results.csv and on the command line.
     pub const fn name(self) -> &'static str {
         match self {
             Placement::Dedicated => "dedicated",
@@ -172,27 +222,63 @@ impl Placement {
 }
 
 impl FromStr for Placement {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Placement, String> {
+    type Err = UnknownName;
+    fn from_str(s: &str) -> Result<Placement, UnknownName> {
         match s {
             "dedicated" => Ok(Placement::Dedicated),
             "softirq" => Ok(Placement::Softirq),
-            _ => Err(format!("unknown placement `{s}`: expected dedicated or softirq")),
+            _ => Err(UnknownName::new("placement", s, "dedicated or softirq")),
         }
     }
+}
+
+/// The machine and what it lacks, for the report.
+#[derive(Clone, Debug, Default)]
+pub struct Machine {
+    /// When the lab ran (UTC).
+    pub date: String,
+    /// `uname -r`.
+    pub kernel: String,
+    /// The CPU model.
+    pub cpu: String,
+    /// Cores available to the lab.
+    pub cores: usize,
+    /// The dpdk-dev package's version, if installed.
+    pub dpdk: String,
+    /// `tc -V`.
+    pub iproute2: String,
+    /// The source commit of the binary.
+    pub commit: String,
+    /// What the machine lacks, and what that means for the results.
+    pub lacks: Vec<String>,
+    /// Anything else the report should say (placements, power management, run time).
+    pub notes: Vec<String>,
+    /// The command line.
+    pub command: String,
+    /// `--profile`.
+    pub profile: String,
+    /// Trials per point.
+    pub trials: usize,
+    /// Seconds per trial.
+    pub seconds: f64,
 }
 
 /// One point of the matrix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Point {
+    /// Drop (rule scaling) or fwd (forwarding).
     pub action: Action,
+    /// Where the device's receive work runs.
     pub placement: Placement,
+    /// The device under test.
     pub target: Target,
     /// Rules in the file (0: the target does not classify).
     pub rules: usize,
+    /// Whether the first or the last rule matches.
     pub matching: Match,
     /// Frame size in bytes including the 4-byte FCS (RFC 2544 section 9 counts it).
     pub size: u16,
+    /// UDP or VXLAN.
     pub traffic: Traffic,
 }
 
@@ -224,6 +310,7 @@ pub struct CpuUse {
     /// The device's processes (dataplane, testpmd: every thread), and the part of it in
     /// threads kept on the generator's core 0 (the dataplane's control thread).
     pub process_ns: f64,
+    /// The part of `process_ns` on core 0.
     pub process_core0_ns: f64,
     /// dut0's NAPI thread(s) (dedicated placement).
     pub napi_ns: f64,
@@ -234,6 +321,7 @@ pub struct CpuUse {
 }
 
 impl CpuUse {
+    /// As results.json has it.
     pub fn to_json(&self) -> Value {
         json!({
             "window_ns": self.window_ns, "core_busy_ns": self.core_busy_ns, "gen_ns": self.gen_ns,
@@ -246,6 +334,7 @@ impl CpuUse {
 /// One trial's numbers.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Trial {
+    /// How long the generator sent.
     pub seconds: f64,
     /// Frames that left gen0, by the generator's own counters, per second.
     pub offered_pps: f64,
@@ -255,10 +344,13 @@ pub struct Trial {
     pub generated_pps: f64,
     /// Frames that arrived at dut0 (its rx_packets), per second.
     pub arrived_pps: f64,
+    /// Frames the device classified, by its own counters, per second.
     pub processed_pps: f64,
+    /// Frames the sink counted, per second (0 for drop).
     pub delivered_pps: f64,
     /// The rate the generator was asked for (None: as fast as it goes), and its burst size.
     pub asked_pps: Option<f64>,
+    /// The burst size asked for (`None`: evenly spaced).
     pub burst: Option<u32>,
     /// Busy time of the device's core per processed frame (/proc/stat, kept for the
     /// contract column `dut_cpu_ns_per_pkt`).
@@ -274,19 +366,25 @@ pub struct Trial {
     /// CPU time of the ingress NAPI thread(s) per second of the window, and the CPU they
     /// last ran on.
     pub napi_busy: Option<f64>,
+    /// The CPU the ingress NAPI thread last ran on.
     pub napi_cpu: Option<usize>,
+    /// Everyone's CPU time over the trial's window.
     pub cpu: CpuUse,
     /// What the sink's stamps said (fwd): frames lost on the way, latency percentiles.
     pub lost: Option<u64>,
+    /// Median latency, ns.
     pub latency_p50_ns: Option<f64>,
+    /// 99th percentile latency, ns.
     pub latency_p99_ns: Option<f64>,
     /// The dataplane's own busy-poll accounting: ns of real work per frame, frames per
     /// busy poll.
     pub worker_ns_per_frame: Option<f64>,
+    /// Frames per busy poll of the dataplane's worker.
     pub worker_frames_per_poll: Option<f64>,
 }
 
 impl Trial {
+    /// As results.json has it.
     pub fn to_json(&self) -> Value {
         json!({
             "seconds": self.seconds, "offered_pps": self.offered_pps, "offered_src": self.offered_src,
@@ -320,8 +418,10 @@ impl Trial {
     }
 }
 
+/// How a point went.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Status {
+    /// Measured.
     Ok,
     /// Not measured for a reason that is not a fault (the tool or kernel feature is missing).
     Skipped(String),
@@ -330,6 +430,7 @@ pub enum Status {
 }
 
 impl Status {
+    /// The name in results.csv.
     pub fn name(&self) -> &'static str {
         match self {
             Status::Ok => "ok",
@@ -338,6 +439,7 @@ impl Status {
         }
     }
 
+    /// Why it was skipped or failed (empty when it was measured).
     pub fn reason(&self) -> &str {
         match self {
             Status::Ok => "",
@@ -349,8 +451,11 @@ impl Status {
 /// A point, its trials and their medians.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Row {
+    /// What was measured.
     pub point: Point,
+    /// How it went.
     pub status: Status,
+    /// The trials at maximum load.
     pub trials: Vec<Trial>,
     /// What `processed_pps` was read from.
     pub processed_source: &'static str,
@@ -359,15 +464,18 @@ pub struct Row {
     /// The zero-loss rate found by the search, when asked for, and the partial drop rate
     /// (at most 0.5 % lost).
     pub ndr_pps: Option<f64>,
+    /// The partial drop rate (at most 0.5 % lost).
     pub pdr_pps: Option<f64>,
     /// The trials of the zero-loss search (paced), and the bursty-load trial.
     pub ndr_trials: Vec<Trial>,
+    /// The trial at bursty load.
     pub burst_trial: Option<Trial>,
     /// Where the device's ingress receive work ran ("napi/dut0 thread on cpu 1", ...).
     pub placement: String,
 }
 
 impl Row {
+    /// A row with no trial yet.
     pub fn new(point: Point, status: Status) -> Row {
         Row {
             point,
@@ -387,42 +495,55 @@ impl Row {
         crate::measure::median(&self.trials.iter().map(f).collect::<Vec<_>>())
     }
 
+    /// The median offered rate, frames per second.
     pub fn offered(&self) -> Option<f64> {
         self.med(|t| t.offered_pps)
     }
+    /// The median rate that arrived at dut0.
     pub fn arrived(&self) -> Option<f64> {
         self.med(|t| t.arrived_pps)
     }
+    /// The median processed rate.
     pub fn processed(&self) -> Option<f64> {
         self.med(|t| t.processed_pps)
     }
+    /// The median delivered rate.
     pub fn delivered(&self) -> Option<f64> {
         self.med(|t| t.delivered_pps)
     }
+    /// The median busy time of the device's core per processed frame, ns.
     pub fn ns_per_pkt(&self) -> Option<f64> {
         self.med(|t| t.dut_cpu_ns_per_pkt.unwrap_or(f64::NAN))
     }
+    /// The median busy share of `core`.
     pub fn core_busy(&self, core: usize) -> Option<f64> {
         self.med(|t| t.core_busy[core])
     }
+    /// The median busy share of the ingress NAPI thread.
     pub fn napi_busy(&self) -> Option<f64> {
         self.med(|t| t.napi_busy.unwrap_or(f64::NAN))
     }
+    /// The median of all the device's work per processed frame, ns.
     pub fn dut_ns_per_pkt(&self) -> Option<f64> {
         self.med(|t| t.dut_ns_per_pkt.unwrap_or(f64::NAN))
     }
+    /// The median share of the device's work on core 0.
     pub fn dut_core0_share(&self) -> Option<f64> {
         self.med(|t| t.dut_core0_share.unwrap_or(f64::NAN))
     }
+    /// The median rate the generator's program made.
     pub fn generated(&self) -> Option<f64> {
         self.med(|t| t.generated_pps)
     }
+    /// The median of the trials' median latencies, ns.
     pub fn latency_p50(&self) -> Option<f64> {
         self.med(|t| t.latency_p50_ns.unwrap_or(f64::NAN))
     }
+    /// The median of the trials' 99th percentile latencies, ns.
     pub fn latency_p99(&self) -> Option<f64> {
         self.med(|t| t.latency_p99_ns.unwrap_or(f64::NAN))
     }
+    /// How the offered rate was counted (the first trial says).
     pub fn offered_src(&self) -> &str {
         self.trials.first().map_or("", |t| t.offered_src.as_str())
     }

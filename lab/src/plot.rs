@@ -6,7 +6,8 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::model::{Action, Match, Placement, Row, Status, Target, Traffic};
+use crate::error::Error;
+use crate::model::{Action, Match, Placement, Row, Status, Target, Traffic};
 
 fn color(target: Target) -> RGBColor {
     match target {
@@ -22,18 +23,19 @@ fn color(target: Target) -> RGBColor {
 
 type Series = Vec<(Target, Vec<(f64, f64)>)>;
 
-fn draw(path: &Path, title: &str, x_desc: &str, log_x: bool, series: &Series) -> Result<(), String> {
+fn draw(path: &Path, title: &str, x_desc: &str, log_x: bool, series: &Series) -> Result<(), Error> {
     // Rules against pps spans three orders of magnitude on both axes (the Netdev 1.1
     // figure): log x goes with log y.
     let log_y = log_x;
     let points: Vec<(f64, f64)> = series.iter().flat_map(|(_, s)| s.iter().copied()).collect();
     if points.is_empty() {
-        return Err("nothing to plot".into());
+        return Err(Error::NothingToPlot);
     }
     let x_min = points.iter().map(|p| p.0).fold(f64::INFINITY, f64::min);
     let x_max = points.iter().map(|p| p.0).fold(0.0, f64::max);
     let y_max = points.iter().map(|p| p.1).fold(0.0, f64::max).max(1.0) * 1.15;
-    let err = |e: DrawingAreaErrorKind<_>| e.to_string();
+    // The backend's error type is generic; its message is what the lab can keep.
+    let err = |e: DrawingAreaErrorKind<_>| Error::Plot { message: e.to_string() };
     let root = SVGBackend::new(path, (860, 520)).into_drawing_area();
     root.fill(&WHITE).map_err(err)?;
     let mut builder = ChartBuilder::on(&root);

@@ -11,13 +11,16 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 
+use crate::error::Error;
+
 /// Where the lab's work directories are made: `PARENT/dataplane-lab-<prefix>-<random>`.
 pub const WORK_STEM: &str = "dataplane-lab-";
 
 /// Makes `parent/dataplane-lab-<prefix>-<random>`, mode 0700, and returns its path.
 pub fn create_dir(parent: &Path, prefix: &str) -> io::Result<PathBuf> {
     for _ in 0..16 {
-        let path = parent.join(format!("{WORK_STEM}{prefix}-{}", random_suffix()?));
+        let suffix: String = random_suffix()?.iter().collect();
+        let path = parent.join(format!("{WORK_STEM}{prefix}-{suffix}"));
         match DirBuilder::new().mode(0o700).create(&path) {
             Ok(()) => return Ok(path),
             // Someone else's name (or a planted symlink): draw another.
@@ -34,22 +37,23 @@ pub fn create_file(path: &Path) -> io::Result<File> {
 }
 
 /// Creates `path` (as [`create_file`]) with `contents`; the error names the file.
-pub fn write_file(path: &Path, contents: &[u8]) -> Result<(), String> {
-    create_file(path).and_then(|mut f| f.write_all(contents)).map_err(|e| format!("{}: {e}", path.display()))
+pub fn write_file(path: &Path, contents: &[u8]) -> Result<(), Error> {
+    create_file(path)
+        .and_then(|mut f| f.write_all(contents))
+        .map_err(|source| Error::File { path: path.to_path_buf(), source })
 }
 
 /// Ten characters of [a-z2-7] (50 bits) from the kernel's random source.
-fn random_suffix() -> io::Result<String> {
+fn random_suffix() -> io::Result<[char; 10]> {
     const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
     let mut bytes = [0u8; 8];
     File::open("/dev/urandom")?.read_exact(&mut bytes)?;
     let mut bits = u64::from_le_bytes(bytes);
-    let mut out = String::with_capacity(10);
-    for _ in 0..10 {
-        out.push(ALPHABET[(bits & 31) as usize] as char);
+    Ok(std::array::from_fn(|_| {
+        let c = ALPHABET[(bits & 31) as usize] as char;
         bits >>= 5;
-    }
-    Ok(out)
+        c
+    }))
 }
 
 #[cfg(test)]

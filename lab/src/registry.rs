@@ -18,7 +18,8 @@ use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use super::private::{self, WORK_STEM};
+use crate::error::Error;
+use crate::private::{self, WORK_STEM};
 
 /// Where the state files are (root's, mode 0700).
 pub const DIR: &str = "/run/dataplane-lab";
@@ -26,9 +27,11 @@ pub const DIR: &str = "/run/dataplane-lab";
 /// A process or thread, told apart from a later one with the same pid by its start time.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Task {
+    /// Its pid.
     pub pid: u32,
     /// /proc/PID/stat field 22 (clock ticks after boot).
     pub start: u64,
+    /// For messages (a namespace's or thread's name).
     pub name: String,
 }
 
@@ -42,10 +45,13 @@ impl Task {
 /// A NAPI thread's scheduling before the lab changed it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Napi {
+    /// The thread.
     pub task: Task,
     /// SCHED_OTHER 0, SCHED_FIFO 1, SCHED_RR 2, SCHED_BATCH 3, SCHED_IDLE 5.
     pub policy: u32,
+    /// Its real-time priority (0 for SCHED_OTHER).
     pub priority: u32,
+    /// Its nice value.
     pub nice: i32,
     /// CPU list as /proc/PID/status's Cpus_allowed_list gives it, e.g. `0-1`.
     pub cpus: String,
@@ -54,10 +60,15 @@ pub struct Napi {
 /// What /proc/PID/stat says that the registry needs.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Stat {
+    /// Its state letter (`R`, `S`, `Z`, ...).
     pub state: char,
+    /// Its start time (field 22, clock ticks after boot).
     pub start: u64,
+    /// Its nice value (field 19).
     pub nice: i32,
+    /// Its real-time priority (field 40).
     pub priority: u32,
+    /// Its scheduling policy (field 41).
     pub policy: u32,
 }
 
@@ -77,6 +88,7 @@ pub fn parse_stat(text: &str) -> Option<Stat> {
     })
 }
 
+/// /proc/PID/stat of `pid` (`None`: no such task).
 pub fn read_stat(pid: u32) -> Option<Stat> {
     parse_stat(&std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?)
 }
@@ -149,14 +161,14 @@ impl State {
 
     /// Reads what [`State::render`] wrote; lines it does not know are an error (a file from
     /// something else is left alone).
-    fn parse(text: &str) -> Result<State, String> {
+    fn parse(text: &str) -> Result<State, Error> {
         let mut state = State::default();
         for (i, line) in text.lines().enumerate() {
             let line = line.trim_end();
             if line.is_empty() || line.starts_with('#') {
                 continue;
             }
-            let bad = || format!("line {}: cannot read {line:?}", i + 1);
+            let bad = || Error::StateLine { line: i + 1, text: line.to_string() };
             let (key, rest) = line.split_once(' ').ok_or_else(bad)?;
             let mut words = rest.splitn(7, ' ');
             let mut num = || words.next().and_then(|w| w.parse::<u64>().ok()).ok_or_else(bad);
@@ -197,17 +209,18 @@ impl State {
 }
 
 /// Makes `dir` (mode 0700) or checks that the one there is a real directory of root's.
-fn ensure_dir(dir: &Path) -> Result<(), String> {
+fn ensure_dir(dir: &Path) -> Result<(), Error> {
+    let file = |source| Error::File { path: dir.to_path_buf(), source };
     match DirBuilder::new().mode(0o700).create(dir) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            let meta = std::fs::symlink_metadata(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            let meta = std::fs::symlink_metadata(dir).map_err(file)?;
             if !meta.is_dir() || meta.uid() != 0 && meta.uid() != current_uid() {
-                return Err(format!("{}: not a directory of ours (a symlink or someone else's)", dir.display()));
+                return Err(Error::NotOurDirectory { path: dir.to_path_buf() });
             }
             Ok(())
         }
-        Err(e) => Err(format!("{}: {e}", dir.display())),
+        Err(e) => Err(file(e)),
     }
 }
 
@@ -217,10 +230,10 @@ fn current_uid() -> u32 {
 
 impl Registry {
     /// Starts this run's state file in `dir` ([`DIR`] outside tests).
-    pub fn create(dir: &Path, prefix: &str, work: &Path, dpdk: &Path) -> Result<Registry, String> {
+    pub fn create(dir: &Path, prefix: &str, work: &Path, dpdk: &Path) -> Result<Registry, Error> {
         ensure_dir(dir)?;
         let pid = std::process::id();
-        let lab = task(pid, "lab").ok_or("cannot read /proc/self/stat")?;
+        let lab = task(pid, "lab").ok_or(Error::SelfUnreadable)?;
         let state = State {
             lab: Some(lab),
             prefix: prefix.to_string(),
@@ -233,40 +246,42 @@ impl Registry {
         Ok(Registry { path, state: Mutex::new(state) })
     }
 
+    /// The state file.
     pub fn path(&self) -> &Path {
         &self.path
     }
 
-    fn update(&self, change: impl FnOnce(&mut State)) -> Result<(), String> {
-        let mut state = self.state.lock().map_err(|_| "registry lock poisoned")?;
+    fn update(&self, change: impl FnOnce(&mut State)) -> Result<(), Error> {
+        let mut state = self.state.lock().map_err(|_| Error::Internal { what: "the registry's lock is poisoned" })?;
         change(&mut state);
         save(&self.path, &state)
     }
 
     /// A namespace holder started (`name`: the namespace's name in messages).
-    pub fn add_holder(&self, pid: u32, name: &str) -> Result<(), String> {
-        let task = task(pid, name).ok_or_else(|| format!("{name}: holder {pid} is gone"))?;
+    pub fn add_holder(&self, pid: u32, name: &str) -> Result<(), Error> {
+        let task = task(pid, name).ok_or_else(|| Error::HolderGone { ns: name.to_string(), pid })?;
         self.update(|s| s.holders.push(task))
     }
 
+    /// Namespace holders that are gone (their topology went down).
     pub fn remove_holders(&self, pids: &[u32]) {
         let _ = self.update(|s| s.holders.retain(|h| !pids.contains(&h.pid)));
     }
 
     /// Notes a NAPI thread's scheduling before the lab changes it.
-    pub fn add_napi(&self, pid: u32) -> Result<(), String> {
-        let napi = read_napi(pid).ok_or_else(|| format!("NAPI thread {pid}: cannot read its scheduling"))?;
+    pub fn add_napi(&self, pid: u32) -> Result<(), Error> {
+        let napi = read_napi(pid).ok_or(Error::NapiUnreadable { pid })?;
         self.update(|s| s.napi.push(napi))
     }
 }
 
 /// Writes the whole file anew: a fresh file renamed over the old one, so a reader (or a lab
 /// killed half-way through a write) never sees half of it.
-fn save(path: &Path, state: &State) -> Result<(), String> {
+fn save(path: &Path, state: &State) -> Result<(), Error> {
     let fresh = path.with_extension("new");
     let _ = std::fs::remove_file(&fresh);
     private::write_file(&fresh, state.render().as_bytes())?;
-    std::fs::rename(&fresh, path).map_err(|e| format!("{}: {e}", path.display()))
+    std::fs::rename(&fresh, path).map_err(|source| Error::File { path: path.to_path_buf(), source })
 }
 
 impl Drop for Registry {
@@ -323,6 +338,11 @@ pub fn clean(dir: &Path) -> Vec<String> {
         };
         let state = match State::parse(&text) {
             Ok(state) => state,
+            // At the line, as a compiler says it.
+            Err(Error::StateLine { line, text }) => {
+                said.push(format!("{}:{line}:1: cannot read {text:?} (left alone)", file.display()));
+                continue;
+            }
             Err(e) => {
                 said.push(format!("{}: {e} (left alone)", file.display()));
                 continue;

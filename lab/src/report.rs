@@ -6,8 +6,8 @@ use std::path::Path;
 
 use serde_json::{json, Value};
 
-use super::model::{Action, Match, Placement, Row, Status, Target, Traffic};
-use super::{plot, Machine};
+use crate::model::{Action, Machine, Match, Placement, Row, Status, Target, Traffic};
+use crate::plot;
 
 /// The columns of results.csv: the contract's first (design.md section 4), then extras.
 pub const CSV_COLUMNS: [&str; 36] = [
@@ -72,6 +72,7 @@ fn csv_field(text: &str) -> String {
     }
 }
 
+/// results.csv: the contract columns of design.md section 4 first, then the rest.
 pub fn csv(rows: &[Row]) -> String {
     let mut out = CSV_COLUMNS.join(",");
     out.push('\n');
@@ -148,13 +149,18 @@ fn find(rows: &[Row], f: impl Fn(&Row) -> bool) -> Option<&Row> {
 
 /// A conclusion: what was asked, the measured ratio, and whether it holds.
 pub struct Conclusion {
+    /// What was asked.
     pub claim: String,
+    /// The measured ratio (`None`: not measured).
     pub ratio: Option<f64>,
+    /// The ratio that meets it.
     pub goal: f64,
+    /// How the ratio was found.
     pub detail: String,
 }
 
 impl Conclusion {
+    /// `met`, `not met` or `not measured`.
     pub fn verdict(&self) -> &'static str {
         match self.ratio {
             Some(r) if r >= self.goal => "met",
@@ -170,6 +176,7 @@ fn base(rows: &[Row]) -> (u16, Traffic) {
     (size, Traffic::Udp)
 }
 
+/// The report's conclusions: each claim against what was measured.
 pub fn conclusions(rows: &[Row]) -> Vec<Conclusion> {
     let (size, traffic) = base(rows);
     let dedicated = |r: &Row| r.point.placement == Placement::Dedicated;
@@ -390,6 +397,7 @@ fn machine_json(m: &Machine) -> Value {
     })
 }
 
+/// results.json: the machine and every row with its trials.
 pub fn json(machine: &Machine, rows: &[Row]) -> Value {
     let values: Vec<Value> = rows
         .iter()
@@ -571,6 +579,7 @@ fn md_cpu_table(out: &mut String, rows: &[Row]) {
     );
 }
 
+/// report.md: the machine, the conclusions, the tables and the figures.
 pub fn markdown(machine: &Machine, rows: &[Row], figures: &[(String, String)]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "# dataplane lab report\n");

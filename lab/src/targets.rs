@@ -4,22 +4,48 @@
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::measure::{self, CpuTimes};
-use super::model::{Action, CpuUse, Match, Placement, Point, Target, Traffic, Trial};
-use super::private;
-use super::topo::{self, nap, run_checked, Proc, Topology};
-use super::Ctx;
+use crate::error::{Error, ProcessEvent};
+use crate::measure::{self, CpuTimes};
+use crate::model::{Action, CpuUse, Match, Placement, Point, Target, Traffic, Trial, DUT_CORE, GEN_CORE, NICENESS};
+use crate::private;
+use crate::registry::Registry;
+use crate::topo::{self, nap, run_checked, Proc, Topology};
+
+/// What every trial of a run needs.
+pub struct Ctx {
+    /// The `dataplane` binary (this one).
+    pub bin: PathBuf,
+    /// Set by Ctrl-C or SIGTERM: every wait ends with [`Error::Interrupted`].
+    pub stop: Arc<AtomicBool>,
+    /// Per-trial logs and rule files.
+    pub work: PathBuf,
+    /// Seconds of traffic of each trial at maximum load.
+    pub seconds: f64,
+    /// Seconds of each zero-loss search trial.
+    pub ndr_seconds: f64,
+    /// `dataplane gen` has the vxlan template.
+    pub gen_vxlan: bool,
+    /// `dataplane gen` has `--match-rule`.
+    pub gen_match_rule: bool,
+    /// The dataplane worker's sleep after an empty poll in the dedicated placement.
+    pub idle_us: u64,
+    /// testpmd's `--file-prefix`.
+    pub dpdk_prefix: String,
+    /// This run's state file (namespace holders and NAPI threads are recorded there).
+    pub registry: Arc<Registry>,
+    /// How long one point can take at most: its topology's holders live no longer.
+    pub point_limit: Duration,
+    /// Test hook: this target fails in the middle of its first trial (everything running);
+    /// with `true` the whole lab fails there.
+    pub inject: Option<(Target, bool)>,
+}
 
 /// The generator's flow (its defaults): the rule that matches it.
 const FLOW: &str = "src_ip 198.18.0.1 dst_ip 198.19.0.1 src_port 1024 dst_port 9";
-/// The generator's core, and the sink's; the device's core.
-pub const GEN_CORE: usize = 0;
-pub const DUT_CORE: usize = 1;
-/// The lab's processes and NAPI threads run at this niceness, so that other work on a shared
-/// machine takes as little of cores 0 and 1 from them as the scheduler allows.
-pub const NICENESS: &str = "-15";
 const NICE: [&str; 2] = ["-n", NICENESS];
 
 /// How long the lab waits for a process target to be ready, and for the generator past its
@@ -36,7 +62,7 @@ pub const CHILD_SLACK_S: f64 = 2.0 * 30.0 + 15.0;
 /// generator's flow; the others differ from it only in the destination address, so every
 /// classifier has to look at each of them. Returns the path and the matching rule's index.
 /// The file is new (`tag` makes its name unique in the run's private directory).
-pub fn rule_file(dir: &Path, tag: &str, n: usize, matching: Match, action: Action) -> Result<(PathBuf, usize), String> {
+pub fn rule_file(dir: &Path, tag: &str, n: usize, matching: Match, action: Action) -> Result<(PathBuf, usize), Error> {
     let n = n.max(1);
     let verb = match action {
         Action::Drop => "drop",
@@ -68,13 +94,19 @@ pub fn rule_file(dir: &Path, tag: &str, n: usize, matching: Match, action: Actio
 
 /// A target set up on a topology, ready for trials.
 pub struct Dut<'a> {
+    /// What is measured.
     pub point: Point,
+    /// The fresh topology it runs on.
     pub topo: &'a Topology,
+    /// Its rule file.
     pub rules: PathBuf,
+    /// The index of the rule the generator's frames match.
     pub hit: usize,
     /// The ingress NAPI threads (dut0), if threaded, and the sink's (sink0).
     pub napi: Vec<u32>,
+    /// The sink's NAPI threads (sink0), if threaded.
     pub sink_napi: Vec<u32>,
+    /// Where the processed count comes from, for the report.
     pub processed_source: &'static str,
     /// What `rules compile` said about the rules (e.g. keys a target reads differently).
     pub notes: Vec<String>,
@@ -89,7 +121,7 @@ impl<'a> Dut<'a> {
         point: Point,
         napi: Vec<u32>,
         sink_napi: Vec<u32>,
-    ) -> Result<Dut<'a>, String> {
+    ) -> Result<Dut<'a>, Error> {
         let (rules, hit) = rule_file(&ctx.work, &topo.prefix, point.rules, point.matching, point.action)?;
         let processed_source = match point.target {
             Target::Dataplane => "dataplane --stats-json totals.rx",
@@ -99,13 +131,13 @@ impl<'a> Dut<'a> {
         };
         let mut dut = Dut { point, topo, rules, hit, napi, sink_napi, processed_source, notes: Vec::new() };
         if point.target.is_kernel() {
-            dut.notes = dut.compile(ctx)?;
+            dut.compile(ctx)?;
         }
         Ok(dut)
     }
 
-    /// Returns the compiler's notes.
-    fn compile(&self, ctx: &Ctx) -> Result<Vec<String>, String> {
+    /// Loads the rules; keeps what the compiler noted in `notes`.
+    fn compile(&mut self, ctx: &Ctx) -> Result<(), Error> {
         let target = self.point.target.name();
         let mut cmd = self.topo.exec("dut", &ctx.bin.display().to_string());
         cmd.args(["rules", "compile"]).arg(&self.rules);
@@ -129,35 +161,36 @@ impl<'a> Dut<'a> {
             _ => self.has_tc_filters()?,
         };
         if !loaded {
-            return Err(format!("rules compile --to {target} ran but nothing is attached to dut0"));
+            return Err(Error::NotAttached { target: self.point.target, dev: "dut0" });
         }
         let stderr = String::from_utf8_lossy(&out.stderr);
-        Ok(stderr.lines().filter_map(|l| l.trim().strip_prefix("note: ")).map(str::to_string).collect())
+        self.notes = stderr.lines().filter_map(|l| l.trim().strip_prefix("note: ")).map(str::to_string).collect();
+        Ok(())
     }
 
-    fn has_tc_filters(&self) -> Result<bool, String> {
+    fn has_tc_filters(&self) -> Result<bool, Error> {
         let out = self.topo.exec("dut", "tc").args(["filter", "show", "dev", "dut0", "ingress"]).output();
         Ok(out.map(|o| !String::from_utf8_lossy(&o.stdout).trim().is_empty()).unwrap_or(false))
     }
 
     /// The kernel target's cumulative processed count.
-    fn kernel_processed(&self) -> Result<u64, String> {
+    fn kernel_processed(&self) -> Result<u64, Error> {
         if self.point.target == Target::Xdp {
             let out = run_checked(self.topo.exec("dut", "ethtool").args(["-S", "dut0"]), "ethtool -S dut0")?;
             measure::ethtool_sum(&String::from_utf8_lossy(&out.stdout), "_xdp_packets")
-                .ok_or_else(|| "ethtool -S dut0 has no rx_queue_N_xdp_packets".to_string())
+                .ok_or(Error::NoCounter { what: "ethtool -S dut0 has no rx_queue_N_xdp_packets" })
         } else {
             let out = run_checked(
                 self.topo.exec("dut", "tc").args(["-s", "-j", "qdisc", "show", "dev", "dut0"]),
                 "tc -s qdisc show dev dut0",
             )?;
             measure::clsact_packets(&String::from_utf8_lossy(&out.stdout))
-                .ok_or_else(|| "no clsact qdisc on dut0".to_string())
+                .ok_or(Error::NoCounter { what: "no clsact qdisc on dut0" })
         }
     }
 
     /// Starts the process target for one trial and waits until it receives.
-    fn start_process(&self, ctx: &Ctx, tag: &str, seconds: f64) -> Result<(Proc, PathBuf), String> {
+    fn start_process(&self, ctx: &Ctx, tag: &str, seconds: f64) -> Result<(Proc, PathBuf), Error> {
         let log = ctx.work.join(format!("{tag}-dut.log"));
         let stats = ctx.work.join(format!("{tag}-stats.jsonl"));
         let fwd = self.point.action == Action::Fwd;
@@ -216,26 +249,22 @@ impl<'a> Dut<'a> {
                 ]);
                 Some("forwards packets")
             }
-            other => return Err(format!("{other} is not a process target")),
+            other => return Err(Error::NotProcessTarget { target: other }),
         };
         let mut proc = Proc::spawn(self.point.target.name(), &mut cmd, &log)?;
         let end = Instant::now() + READY_LIMIT;
         loop {
             topo::check_stop(&ctx.stop)?;
             if !proc.alive() {
-                return Err(format!("{} exited during start-up: {}", self.point.target, proc.log_tail()));
+                return Err(process_error(self.point.target.name(), ProcessEvent::ExitedAtStart, &proc));
             }
             let attached = self.topo.xdp_attached("dut", "dut0") && (!fwd || self.topo.xdp_attached("dut", "dut1"));
             if attached && pattern.is_none_or(|p| proc.log_text().contains(p)) {
                 break;
             }
             if Instant::now() > end {
-                return Err(format!(
-                    "{} not ready after {} s: {}",
-                    self.point.target,
-                    READY_LIMIT.as_secs(),
-                    proc.log_tail()
-                ));
+                let event = ProcessEvent::NotReady { seconds: READY_LIMIT.as_secs() };
+                return Err(process_error(self.point.target.name(), event, &proc));
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -245,7 +274,7 @@ impl<'a> Dut<'a> {
     }
 
     /// One trial of `seconds` of traffic at `load`.
-    pub fn trial(&self, ctx: &Ctx, tag: &str, load: Load, seconds: f64) -> Result<Trial, String> {
+    pub fn trial(&self, ctx: &Ctx, tag: &str, load: Load, seconds: f64) -> Result<Trial, Error> {
         let topo = self.topo;
         let fwd = self.point.action == Action::Fwd;
         let mut process =
@@ -263,7 +292,7 @@ impl<'a> Dut<'a> {
             while !sink.log_text().contains("counting on") {
                 topo::check_stop(&ctx.stop)?;
                 if !sink.alive() || Instant::now() > end {
-                    return Err(format!("the sink did not start: {}", sink.log_tail()));
+                    return Err(process_error("the sink", ProcessEvent::DidNotStart, &sink));
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
@@ -309,22 +338,24 @@ impl<'a> Dut<'a> {
         let clocks_after = self.clocks(process_pid, sink_pid);
         if let Some((target, abort)) = ctx.inject {
             if target == self.point.target {
-                return Err(if abort { "injected abort (test hook)" } else { "injected failure (test hook)" }.into());
+                return Err(Error::Injected { abort });
             }
         }
         let napi_after: Vec<_> = self.napi.iter().filter_map(|&p| measure::read_task(p)).collect();
         let gen_text = gen.log_text();
+        let generator =
+            |event| Error::Process { name: "the generator".into(), event, log_tail: topo::last_lines(&gen_text, 3) };
         if !status.success() {
-            return Err(format!("the generator failed ({status}): {}", topo::last_lines(&gen_text, 3)));
+            return Err(generator(ProcessEvent::Failed(status)));
         }
         let gen_field = |name: &str| measure::json_last(&gen_text, name, false);
         let sent = gen_field("sent").and_then(|v| v.as_u64());
         let gen_seconds = gen_field("seconds").and_then(|v| v.as_f64());
         let (Some(sent), Some(gen_seconds)) = (sent, gen_seconds) else {
-            return Err(format!("no result from the generator: {}", topo::last_lines(&gen_text, 3)));
+            return Err(generator(ProcessEvent::NoResult));
         };
         if gen_seconds <= 0.0 {
-            return Err("the generator ran for 0 s".into());
+            return Err(Error::ZeroSeconds);
         }
         let generated = gen_field("generated").and_then(|v| v.as_u64()).unwrap_or(sent);
         // Offered: every frame gen0's XDP transmit handed to dut0's receive ring, taken or
@@ -352,11 +383,11 @@ impl<'a> Dut<'a> {
             sink.interrupt(Duration::from_secs(5))?;
             let text = sink.log_text();
             let field = |path: &str| measure::json_last(&text, path, false);
-            delivered = Some(
-                field("packets")
-                    .and_then(|v| v.as_u64())
-                    .ok_or_else(|| format!("no count from the sink: {}", topo::last_lines(&text, 3)))?,
-            );
+            delivered = Some(field("packets").and_then(|v| v.as_u64()).ok_or_else(|| Error::Process {
+                name: "the sink".into(),
+                event: ProcessEvent::NoCount,
+                log_tail: topo::last_lines(&text, 3),
+            })?);
             lost = field("lost").and_then(|v| v.as_u64());
             p50 = field("latency_ns.p50").and_then(|v| v.as_f64());
             p99 = field("latency_ns.p99").and_then(|v| v.as_f64());
@@ -364,7 +395,7 @@ impl<'a> Dut<'a> {
         let (mut worker_ns, mut worker_batch) = (None, None);
         if let Some((proc, stats)) = process.as_mut() {
             if !proc.alive() {
-                return Err(format!("{} died while measuring: {}", self.point.target, proc.log_tail()));
+                return Err(process_error(self.point.target.name(), ProcessEvent::Died, proc));
             }
             proc.interrupt(Duration::from_secs(10))?;
             processed = match self.point.target {
@@ -379,7 +410,7 @@ impl<'a> Dut<'a> {
                 _ => measure::testpmd_total(&proc.log_text(), "RX"),
             };
             if processed.is_none() {
-                return Err(format!("{}: no processed count in its output: {}", self.point.target, proc.log_tail()));
+                return Err(process_error(self.point.target.name(), ProcessEvent::NoProcessedCount, proc));
             }
         }
         let processed = processed.unwrap_or(0);
@@ -455,13 +486,23 @@ impl<'a> Dut<'a> {
     }
 }
 
+/// `event` of the process `name`, with the end of its log.
+fn process_error(name: &str, event: ProcessEvent, proc: &Proc) -> Error {
+    Error::Process { name: name.to_string(), event, log_tail: proc.log_tail() }
+}
+
 /// What the generator offers in a trial.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Load {
     /// As fast as it goes.
     Max,
     /// Paced at `rate` frames per second, smoothly or in bursts of `burst` frames.
-    Paced { rate: f64, burst: Option<u32> },
+    Paced {
+        /// Frames per second.
+        rate: f64,
+        /// Frames per burst (`None`: evenly spaced).
+        burst: Option<u32>,
+    },
 }
 
 /// A reading of the clocks [`Dut::clocks`] takes.
@@ -495,7 +536,7 @@ impl Clocks {
 
 /// Probes whether the kernel has a tc feature, on dut0 of a scratch topology: a flower
 /// filter, or a gact action.
-pub fn probe_tc(topo: &Topology, what: &str) -> Result<(), String> {
+pub fn probe_tc(topo: &Topology, what: &str) -> Result<(), Error> {
     let mut add = topo.exec("dut", "tc");
     add.args(["filter", "add", "dev", "dead0", "ingress", "protocol", "ip", "prio", "1"]);
     match what {

@@ -23,12 +23,15 @@
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
+use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::private;
-use super::registry::{self, Registry};
+use crate::error::Error;
+use crate::model::NICENESS;
+use crate::private;
+use crate::registry::{self, Registry};
 
 /// The environment variable every process of a topology carries, set to the topology's
 /// prefix, so a test (or a person) can find whatever of a lab is still running.
@@ -57,20 +60,17 @@ const LINKS: [(&str, &str, &str, &str, &str, &str); 3] = [
     ("dut", "dead0", "02:00:00:00:0d:00", "dut", "dead1", "02:00:00:00:0d:01"),
 ];
 
-/// An error that also says "the user asked to stop" so the caller can tell them apart.
-pub const INTERRUPTED: &str = "interrupted";
-
-/// Returns `Err(INTERRUPTED)` once the stop flag is set.
-pub fn check_stop(stop: &AtomicBool) -> Result<(), String> {
+/// Returns [`Error::Interrupted`] once the stop flag is set.
+pub fn check_stop(stop: &AtomicBool) -> Result<(), Error> {
     if stop.load(Ordering::Relaxed) {
-        Err(INTERRUPTED.to_string())
+        Err(Error::Interrupted)
     } else {
         Ok(())
     }
 }
 
 /// Sleeps, waking early (with `Err`) when the stop flag is set.
-pub fn nap(duration: Duration, stop: &AtomicBool) -> Result<(), String> {
+pub fn nap(duration: Duration, stop: &AtomicBool) -> Result<(), Error> {
     let end = Instant::now() + duration;
     loop {
         check_stop(stop)?;
@@ -83,15 +83,15 @@ pub fn nap(duration: Duration, stop: &AtomicBool) -> Result<(), String> {
 }
 
 /// Runs a command to its end; an error carries its stderr.
-pub fn run_checked(cmd: &mut Command, what: &str) -> Result<Output, String> {
-    let output = cmd.stdin(Stdio::null()).output().map_err(|e| format!("{what}: cannot start: {e}"))?;
+pub fn run_checked(cmd: &mut Command, what: &str) -> Result<Output, Error> {
+    let output = cmd.stdin(Stdio::null()).output().map_err(|source| Error::Spawn { what: what.to_string(), source })?;
     if output.status.success() {
         Ok(output)
     } else {
         let err = String::from_utf8_lossy(&output.stderr);
         let out = String::from_utf8_lossy(&output.stdout);
         let text = if err.trim().is_empty() { out } else { err };
-        Err(format!("{what}: {} ({})", last_lines(&text, 3), output.status))
+        Err(Error::Command { what: what.to_string(), status: output.status, output: last_lines(&text, 3) })
     }
 }
 
@@ -104,26 +104,30 @@ pub fn last_lines(text: &str, n: usize) -> String {
 /// A started process: its own process group (so the terminal's Ctrl-C reaches only the lab,
 /// which stops everything in order), output in a log file, killed on drop if still running.
 pub struct Proc {
+    /// For messages.
     pub name: String,
     child: Option<Child>,
+    /// Where its stdout and stderr go.
     pub log: PathBuf,
 }
 
 impl Proc {
     /// Starts `cmd` with stdout and stderr to `log` (or stdout to `stdout_to` when given).
-    pub fn spawn(name: &str, cmd: &mut Command, log: &Path) -> Result<Proc, String> {
-        let out = private::create_file(log).map_err(|e| format!("{}: {e}", log.display()))?;
-        let err = out.try_clone().map_err(|e| e.to_string())?;
+    pub fn spawn(name: &str, cmd: &mut Command, log: &Path) -> Result<Proc, Error> {
+        let file = |source| Error::File { path: log.to_path_buf(), source };
+        let out = private::create_file(log).map_err(file)?;
+        let err = out.try_clone().map_err(file)?;
         let child = cmd
             .stdin(Stdio::null())
             .stdout(out)
             .stderr(err)
             .process_group(0)
             .spawn()
-            .map_err(|e| format!("{name}: cannot start: {e}"))?;
+            .map_err(|source| Error::Spawn { what: name.to_string(), source })?;
         Ok(Proc { name: name.to_string(), child: Some(child), log: log.to_path_buf() })
     }
 
+    /// Its pid, until it is reaped.
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
@@ -136,6 +140,7 @@ impl Proc {
         }
     }
 
+    /// All it has printed so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -146,17 +151,17 @@ impl Proc {
     }
 
     /// Waits for the process to exit by itself, at most `limit`; the stop flag ends the wait.
-    pub fn wait_exit(&mut self, limit: Duration, stop: &AtomicBool) -> Result<ExitStatus, String> {
+    pub fn wait_exit(&mut self, limit: Duration, stop: &AtomicBool) -> Result<ExitStatus, Error> {
         let end = Instant::now() + limit;
         loop {
-            let child = self.child.as_mut().ok_or("already reaped")?;
-            if let Some(status) = child.try_wait().map_err(|e| e.to_string())? {
+            let child = self.child.as_mut().ok_or_else(|| Error::Reaped { name: self.name.clone() })?;
+            if let Some(status) = child.try_wait().map_err(|source| self.wait_error(source))? {
                 self.child = None;
                 return Ok(status);
             }
             check_stop(stop)?;
             if Instant::now() >= end {
-                return Err(format!("{} did not finish within {:.0} s", self.name, limit.as_secs_f64()));
+                return Err(Error::Timeout { name: self.name.clone(), seconds: limit.as_secs_f64() });
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -164,27 +169,33 @@ impl Proc {
 
     /// SIGINT (how every tool here stops cleanly and prints its totals), then SIGKILL after
     /// `grace`. Returns the exit status.
-    pub fn interrupt(&mut self, grace: Duration) -> Result<ExitStatus, String> {
-        let Some(child) = self.child.as_mut() else { return Err(format!("{} already reaped", self.name)) };
-        if child.try_wait().map_err(|e| e.to_string())?.is_none() {
+    pub fn interrupt(&mut self, grace: Duration) -> Result<ExitStatus, Error> {
+        let name = self.name.clone();
+        let wait_error = |source| Error::System { what: format!("waiting for {name}"), source };
+        let Some(child) = self.child.as_mut() else { return Err(Error::Reaped { name: self.name.clone() }) };
+        if child.try_wait().map_err(wait_error)?.is_none() {
             signal(child.id(), "INT");
             let end = Instant::now() + grace;
             while Instant::now() < end {
-                if child.try_wait().map_err(|e| e.to_string())?.is_some() {
+                if child.try_wait().map_err(wait_error)?.is_some() {
                     break;
                 }
                 std::thread::sleep(Duration::from_millis(20));
             }
         }
-        let status = match child.try_wait().map_err(|e| e.to_string())? {
+        let status = match child.try_wait().map_err(wait_error)? {
             Some(status) => status,
             None => {
                 let _ = child.kill();
-                child.wait().map_err(|e| e.to_string())?
+                child.wait().map_err(wait_error)?
             }
         };
         self.child = None;
         Ok(status)
+    }
+
+    fn wait_error(&self, source: std::io::Error) -> Error {
+        Error::System { what: format!("waiting for {}", self.name), source }
     }
 }
 
@@ -213,6 +224,7 @@ fn signal_group(pgid: u32, sig: &str) {
 
 /// The three namespaces, their holders and links; removed on drop.
 pub struct Topology {
+    /// Every namespace's name starts with it.
     pub prefix: String,
     /// (role, holder), in the order they were made.
     holders: Vec<(&'static str, Proc)>,
@@ -240,9 +252,9 @@ impl Topology {
     /// Builds the topology: holders that live at most `lifetime` (the point's longest
     /// possible run: an orphan ends by itself), recorded in `registry`. `log_dir` gets their
     /// logs.
-    pub fn up(prefix: &str, log_dir: &Path, lifetime: Duration, registry: Arc<Registry>) -> Result<Topology, String> {
+    pub fn up(prefix: &str, log_dir: &Path, lifetime: Duration, registry: Arc<Registry>) -> Result<Topology, Error> {
         if !prefix.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') || prefix.is_empty() || prefix.len() > 20 {
-            return Err(format!("bad topology prefix {prefix:?}"));
+            return Err(Error::BadTopologyPrefix { prefix: prefix.to_string() });
         }
         let mut topo = Topology { prefix: prefix.to_string(), holders: Vec::new(), registry };
         let seconds = lifetime.as_secs().max(1);
@@ -257,12 +269,12 @@ impl Topology {
             let mut cmd = topo.command("unshare");
             cmd.args(["--net", "--mount", "--propagation", "private", "--", "sh", "-c", &script]);
             let mut holder = Proc::spawn(&format!("{ns} holder"), &mut cmd, &log_dir.join(format!("{ns}-holder.log")))?;
-            let pid = holder.pid().ok_or("holder without a pid")?;
+            let pid = holder.pid().ok_or(Error::Internal { what: "a namespace holder without a pid" })?;
             topo.registry.add_holder(pid, &ns)?;
             let end = Instant::now() + Duration::from_secs(10);
             while !holder.log_text().contains("ready") {
                 if !holder.alive() || Instant::now() > end {
-                    return Err(format!("cannot make namespace {ns}: {}", holder.log_tail()));
+                    return Err(Error::Namespace { ns, log_tail: holder.log_tail() });
                 }
                 std::thread::sleep(Duration::from_millis(10));
             }
@@ -275,8 +287,9 @@ impl Topology {
         }
         for (ns_a, a, mac_a, ns_b, b, mac_b) in LINKS {
             // `netns PID`: created straight in the holders' namespaces.
-            let pid_a = topo.holder_pid(ns_a).ok_or("no holder")?.to_string();
-            let pid_b = topo.holder_pid(ns_b).ok_or("no holder")?.to_string();
+            let no_holder = || Error::Internal { what: "a link between namespaces without a holder" };
+            let pid_a = topo.holder_pid(ns_a).ok_or_else(no_holder)?.to_string();
+            let pid_b = topo.holder_pid(ns_b).ok_or_else(no_holder)?.to_string();
             run_checked(
                 topo.command("ip").args([
                     "link", "add", a, "netns", &pid_a, "address", mac_a, "type", "veth", "peer", "name", b, "netns",
@@ -297,7 +310,7 @@ impl Topology {
     }
 
     /// `ip ARGS...` in the namespace `role`.
-    pub fn ip(&self, role: &str, args: &[&str]) -> Result<Output, String> {
+    pub fn ip(&self, role: &str, args: &[&str]) -> Result<Output, Error> {
         run_checked(self.exec(role, "ip").args(args), &format!("ip {} in {}", args.join(" "), self.ns(role)))
     }
 
@@ -311,19 +324,20 @@ impl Topology {
         cmd
     }
 
-    /// Reads a file under the namespace's /sys or /proc (e.g. interface counters).
-    pub fn read_in(&self, role: &str, path: &str) -> Result<String, String> {
+    /// Reads a file under the namespace's /sys or /proc (e.g. interface counters), as a `T`.
+    pub fn read_in<T: FromStr>(&self, role: &str, path: &str) -> Result<T, Error> {
         let out = run_checked(self.exec(role, "cat").arg(path), &format!("cat {path} in {}", self.ns(role)))?;
-        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        text.parse().map_err(|_| Error::NotANumber { what: format!("{path} in {}", self.ns(role)), text })
     }
 
-    pub fn counter(&self, role: &str, dev: &str, stat: &str) -> Result<u64, String> {
-        let text = self.read_in(role, &format!("/sys/class/net/{dev}/statistics/{stat}"))?;
-        text.parse().map_err(|_| format!("{dev} {stat}: not a number: {text:?}"))
+    /// An interface counter of `/sys/class/net/DEV/statistics/`.
+    pub fn counter(&self, role: &str, dev: &str, stat: &str) -> Result<u64, Error> {
+        self.read_in(role, &format!("/sys/class/net/{dev}/statistics/{stat}"))
     }
 
     /// Writes a sysfs file inside the namespace (its own /sys).
-    pub fn write_sys(&self, role: &str, path: &str, value: &str) -> Result<(), String> {
+    pub fn write_sys(&self, role: &str, path: &str, value: &str) -> Result<(), Error> {
         run_checked(
             self.exec(role, "sh").args(["-c", &format!("echo {value} > {path}")]),
             &format!("echo {value} > {path} in {}", self.ns(role)),
@@ -331,15 +345,15 @@ impl Topology {
         .map(drop)
     }
 
-    fn wait_oper_up(&self, role: &str, dev: &str) -> Result<(), String> {
+    fn wait_oper_up(&self, role: &str, dev: &str) -> Result<(), Error> {
         let end = Instant::now() + Duration::from_secs(5);
         loop {
-            let state = self.read_in(role, &format!("/sys/class/net/{dev}/operstate"))?;
+            let state: String = self.read_in(role, &format!("/sys/class/net/{dev}/operstate"))?;
             if state == "up" {
                 return Ok(());
             }
             if Instant::now() > end {
-                return Err(format!("{dev} in {} not up after 5 s (operstate {state})", self.ns(role)));
+                return Err(Error::LinkDown { dev: dev.to_string(), ns: self.ns(role), operstate: state });
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -401,7 +415,7 @@ pub fn napi_threads(dev: &str) -> Vec<u32> {
 /// on a shared machine a normal-priority NAPI thread waits behind other tasks while the veth's
 /// ring overflows. Not for a thread that shares its core with a busy-polling worker, which it
 /// would starve.
-pub fn threaded_napi(topo: &Topology, role: &str, dev: &str, core: usize, realtime: bool) -> Result<Vec<u32>, String> {
+pub fn threaded_napi(topo: &Topology, role: &str, dev: &str, core: usize, realtime: bool) -> Result<Vec<u32>, Error> {
     let before = napi_threads(dev);
     // GRO on keeps the veth's NAPI instance alive with or without an XDP program, so the
     // thread survives devices under test that come and go; it is also what lets the
@@ -434,7 +448,7 @@ pub fn threaded_napi(topo: &Topology, role: &str, dev: &str, core: usize, realti
             )?;
         } else {
             run_checked(
-                topo.command("renice").args(["-n", super::targets::NICENESS, "-p", &pid.to_string()]),
+                topo.command("renice").args(["-n", NICENESS, "-p", &pid.to_string()]),
                 &format!("renice {pid}"),
             )?;
         }

@@ -32,6 +32,10 @@
 //!
 //! [`xdp_prog`] holds the AF_XDP redirect program and the plain packet counter.
 
+// This crate talks to the kernel through raw memory and system calls; every unsafe block
+// says why it is sound in a `// SAFETY:` comment.
+#![allow(unsafe_code)]
+
 pub mod af_xdp;
 pub mod caps;
 pub mod capture;

@@ -321,25 +321,198 @@ pub fn vxlan_frame() -> Vec<u8> {
 }
 
 /// The generator's default UDP frame (`traffic`'s `UdpTemplate::default()`) of `size` bytes
-/// without FCS (held to 60..=1514): 02:00:00:00:00:01 -> 02:00:00:00:01:00, IPv4
-/// 198.18.0.1:1024 -> 198.19.0.1:9, TTL 64, ident 0, DF, a counting payload, both checksums
-/// right. traffic's tests hold the template to these bytes.
+/// without FCS (held to 60..=1514): [`GeneratorFrame::udp`] at that size.
 pub fn generator_udp(size: usize) -> Vec<u8> {
-    let size = size.clamp(60, 1514);
-    let udp_len = size - 14 - 20;
-    let src = Ipv4Addr::new(198, 18, 0, 1);
-    let dst = Ipv4Addr::new(198, 19, 0, 1);
-    let header = Ipv4Header { ident: 0, src_addr: src, dst_addr: dst, ..ipv4_header(17, udp_len) };
-    let payload: Vec<u8> = (0..udp_len - 8).map(|i| i as u8).collect();
-    let mut datagram = udp(1024, 9, &payload);
-    let sum = ipv4_l4_checksum(src, dst, 17, &datagram);
-    datagram[6..8].copy_from_slice(&sum.to_be_bytes());
-    let mut frame = Vec::with_capacity(size);
-    frame.extend_from_slice(&[0x02, 0, 0, 0, 0x01, 0x00]);
-    frame.extend_from_slice(&SRC_MAC);
-    frame.extend_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
-    frame.extend_from_slice(&ipv4_from(header, &datagram));
-    frame
+    GeneratorFrame { size: size.clamp(60, 1514), ..GeneratorFrame::udp() }.build()
+}
+
+/// A checksum of a [`GeneratorFrame`] to get wrong (the names `inspect` gives them: the
+/// outer headers are the only ones of a plain frame).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Checksum {
+    /// The outer (or only) IPv4 header checksum.
+    OuterL3,
+    /// The outer (or only) UDP or TCP checksum.
+    OuterL4,
+    /// The inner IPv4 header checksum of a tunnelled frame.
+    InnerL3,
+    /// The inner UDP or TCP checksum of a tunnelled frame.
+    InnerL4,
+}
+
+/// The outer headers of a VXLAN [`GeneratorFrame`] (RFC 7348 over IPv4).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct VxlanOuter {
+    /// Outer IPv4 source.
+    pub src_ip: Ipv4Addr,
+    /// Outer IPv4 destination.
+    pub dst_ip: Ipv4Addr,
+    /// Outer TTL.
+    pub ttl: u8,
+    /// Outer UDP source port.
+    pub src_port: u16,
+    /// Outer UDP destination port.
+    pub dst_port: u16,
+    /// The VNI.
+    pub vni: u32,
+}
+
+/// The frames of the generator's templates (`traffic`'s `Template`, IPv4 without VLAN tags):
+/// Ethernet / IPv4 / UDP or TCP / a counting payload, optionally inside VXLAN. Every checksum
+/// is right except the one in `bad`, and the outer ones cover the inner bytes as sent, so only
+/// that one is wrong. traffic's tests hold its templates to these bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GeneratorFrame {
+    /// The (inner) source MAC.
+    pub src_mac: [u8; 6],
+    /// The (inner) destination MAC.
+    pub dst_mac: [u8; 6],
+    /// The (inner) IPv4 source.
+    pub src_ip: Ipv4Addr,
+    /// The (inner) IPv4 destination.
+    pub dst_ip: Ipv4Addr,
+    /// The (inner) TTL.
+    pub ttl: u8,
+    /// TCP (ACK, seq 1, ack 1, window 65535) rather than UDP.
+    pub tcp: bool,
+    /// The (inner) L4 source port.
+    pub src_port: u16,
+    /// The (inner) L4 destination port.
+    pub dst_port: u16,
+    /// The VXLAN headers in front, if any.
+    pub vxlan: Option<VxlanOuter>,
+    /// The frame length without FCS, raised to the headers' length and to 60.
+    pub size: usize,
+    /// The checksum to get wrong, if any.
+    pub bad: Option<Checksum>,
+}
+
+impl GeneratorFrame {
+    /// `--template udp`: 02:00:00:00:00:01 -> 02:00:00:00:01:00, 198.18.0.1:1024 ->
+    /// 198.19.0.1:9 (RFC 2544 §12 benchmarking addresses), TTL 64, ident 0, DF, 60 bytes.
+    pub fn udp() -> GeneratorFrame {
+        GeneratorFrame {
+            src_mac: SRC_MAC,
+            dst_mac: [0x02, 0, 0, 0, 0x01, 0x00],
+            src_ip: Ipv4Addr::new(198, 18, 0, 1),
+            dst_ip: Ipv4Addr::new(198, 19, 0, 1),
+            ttl: 64,
+            tcp: false,
+            src_port: 1024,
+            dst_port: 9,
+            vxlan: None,
+            size: 60,
+            bad: None,
+        }
+    }
+
+    /// `--template vxlan`: [`GeneratorFrame::udp`]'s addresses and ports inside, MACs
+    /// 02:00:00:00:02:01 -> 02:00:00:00:02:02 there; outside 198.18.100.1:49152 ->
+    /// 198.19.100.1:4789, TTL 64, VNI 42, the plain frame's MACs.
+    pub fn vxlan() -> GeneratorFrame {
+        GeneratorFrame {
+            src_mac: [0x02, 0, 0, 0, 0x02, 0x01],
+            dst_mac: [0x02, 0, 0, 0, 0x02, 0x02],
+            vxlan: Some(VxlanOuter {
+                src_ip: Ipv4Addr::new(198, 18, 100, 1),
+                dst_ip: Ipv4Addr::new(198, 19, 100, 1),
+                ttl: 64,
+                src_port: 49152,
+                dst_port: 4789,
+                vni: 42,
+            }),
+            ..GeneratorFrame::udp()
+        }
+    }
+
+    /// The frame's bytes.
+    pub fn build(&self) -> Vec<u8> {
+        let l4_len = if self.tcp { 20 } else { 8 };
+        let headers = if self.vxlan.is_some() { 50 } else { 0 } + 14 + 20 + l4_len;
+        let len = self.size.max(headers).max(60);
+        let plain_len = len - if self.vxlan.is_some() { 50 } else { 0 };
+        let (plain_l3, plain_l4) = match self.vxlan {
+            Some(_) => (Checksum::InnerL3, Checksum::InnerL4),
+            None => (Checksum::OuterL3, Checksum::OuterL4),
+        };
+
+        let mut segment = vec![0u8; plain_len - 14 - 20];
+        segment[0..2].copy_from_slice(&self.src_port.to_be_bytes());
+        segment[2..4].copy_from_slice(&self.dst_port.to_be_bytes());
+        let checksum_at = if self.tcp {
+            segment[4..8].copy_from_slice(&1u32.to_be_bytes()); // seq
+            segment[8..12].copy_from_slice(&1u32.to_be_bytes()); // ack
+            segment[12..14].copy_from_slice(&(5u16 << 12 | 0x010).to_be_bytes()); // offset 5, ACK
+            segment[14..16].copy_from_slice(&0xffffu16.to_be_bytes()); // window
+            16
+        } else {
+            let udp_len = segment.len() as u16;
+            segment[4..6].copy_from_slice(&udp_len.to_be_bytes());
+            6
+        };
+        for (i, byte) in segment[l4_len..].iter_mut().enumerate() {
+            *byte = i as u8; // a counting pattern, so a corrupted byte shows
+        }
+        let protocol = if self.tcp { 6 } else { 17 };
+        let sum = ipv4_l4_checksum(self.src_ip, self.dst_ip, protocol, &segment);
+        segment[checksum_at..checksum_at + 2].copy_from_slice(&sum.to_be_bytes());
+        if self.bad == Some(plain_l4) {
+            corrupt(&mut segment[checksum_at..checksum_at + 2]);
+        }
+        let plain_ip = Ipv4Header {
+            src_addr: self.src_ip,
+            dst_addr: self.dst_ip,
+            ttl: self.ttl,
+            ident: 0,
+            ..ipv4_header(protocol, segment.len())
+        };
+        let mut plain = eth_header(self.dst_mac, self.src_mac);
+        plain.extend_from_slice(&ipv4_from(plain_ip, &segment));
+        if self.bad == Some(plain_l3) {
+            corrupt(&mut plain[24..26]);
+        }
+        let Some(outer) = self.vxlan else { return plain };
+
+        let mut datagram = udp(outer.src_port, outer.dst_port, &vxlan(outer.vni, &plain));
+        let sum = ipv4_l4_checksum(outer.src_ip, outer.dst_ip, 17, &datagram);
+        datagram[6..8].copy_from_slice(&sum.to_be_bytes());
+        if self.bad == Some(Checksum::OuterL4) {
+            corrupt(&mut datagram[6..8]);
+        }
+        let outer_ip = Ipv4Header {
+            src_addr: outer.src_ip,
+            dst_addr: outer.dst_ip,
+            ttl: outer.ttl,
+            ident: 0,
+            ..ipv4_header(17, datagram.len())
+        };
+        let mut frame = eth_header([0x02, 0, 0, 0, 0x01, 0x00], SRC_MAC);
+        frame.extend_from_slice(&ipv4_from(outer_ip, &datagram));
+        if self.bad == Some(Checksum::OuterL3) {
+            corrupt(&mut frame[24..26]);
+        }
+        frame
+    }
+}
+
+/// An Ethernet header for IPv4.
+fn eth_header(dst: [u8; 6], src: [u8; 6]) -> Vec<u8> {
+    let mut header = Vec::with_capacity(14);
+    header.extend_from_slice(&dst);
+    header.extend_from_slice(&src);
+    header.extend_from_slice(&ETHERTYPE_IPV4.to_be_bytes());
+    header
+}
+
+/// Makes a checksum field wrong, and never 0 or 0xffff (for UDP 0 means "no checksum", and
+/// the two are one number in one's complement), so a verifier must see it as bad.
+fn corrupt(field: &mut [u8]) {
+    let value = u16::from_be_bytes([field[0], field[1]]);
+    let wrong = match value ^ 0x8001 {
+        0 | 0xffff => value ^ 0x4002,
+        other => other,
+    };
+    field.copy_from_slice(&wrong.to_be_bytes());
 }
 
 /// The benches' VXLAN frame, 110 bytes, every checksum right (the outer UDP one included):

@@ -7,10 +7,145 @@
 //! varied at random, a bounded number of times, until no earlier rule matches. Every answer
 //! is checked with [`Rule::matches`], the meaning every classifier shares.
 
+use std::fmt;
+
 use rules::key::IP_FLAG_FRAG;
 use rules::{Family, Masked, PacketKey, PortMatch, Prefix, Protocol, Rule, RuleSet};
 
-use crate::template::{from_key, Template, TemplateKind};
+use crate::template::{from_key, Template, TemplateError, TemplateKind};
+
+/// Why no frame could be made to match a rule first; the message names the rule (index and
+/// line) and what stands in the way.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum MatchError {
+    /// An index past the file's rules.
+    NoSuchRule {
+        /// The index asked for.
+        k: usize,
+        /// The rules in the file.
+        rules: usize,
+    },
+    /// The rule is missing from the set's matching order (a bug in the set).
+    NotInOrder {
+        /// The rule's index.
+        k: usize,
+    },
+    /// The rule's own keys contradict each other.
+    Contradiction {
+        /// The rule's index.
+        k: usize,
+        /// Its line in the file.
+        line: usize,
+        /// Which keys.
+        why: Contradiction,
+    },
+    /// No key of the generator's kind (IP, UDP or TCP) matches the rule.
+    NoKeyOfKind {
+        /// The rule's index.
+        k: usize,
+        /// Its line in the file.
+        line: usize,
+    },
+    /// Every key tried that matches the rule matches an earlier one too.
+    Shadowed {
+        /// The rule's index.
+        k: usize,
+        /// Its line in the file.
+        line: usize,
+        /// How many keys were tried.
+        tries: u32,
+        /// The line of the last earlier rule in the way.
+        blocker: usize,
+    },
+    /// A flow of the template matches another rule (or none) first.
+    FlowMatchesOther {
+        /// The flow.
+        flow: u32,
+        /// The frames, as [`Template::describe`] says.
+        frames: String,
+        /// The rule it matches first, as (index, line); `None`: no rule.
+        found: Option<(usize, usize)>,
+        /// The rule it should match.
+        k: usize,
+    },
+    /// The key found cannot be sent by the template.
+    Template {
+        /// The rule's index.
+        k: usize,
+        /// Why the template cannot carry it.
+        source: TemplateError,
+    },
+}
+
+/// Keys of one rule that no packet can satisfy together.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Contradiction {
+    /// `src_ip` and `dst_ip` of different families.
+    PrefixFamilies,
+    /// `protocol` of one family, an address prefix of the other.
+    ProtocolAndPrefixes,
+    /// `tcp_flags` with an `ip_proto` other than TCP.
+    TcpFlagsWithoutTcp,
+    /// Ports of an IP protocol that has none.
+    PortsWithoutPorts {
+        /// The protocol.
+        protocol: u8,
+    },
+    /// `enc_src_ip` and `enc_dst_ip` of different families.
+    OuterPrefixFamilies,
+}
+
+impl fmt::Display for Contradiction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Contradiction::PrefixFamilies => f.write_str("its source and destination prefixes differ in family"),
+            Contradiction::ProtocolAndPrefixes => f.write_str("its protocol and its address prefixes differ in family"),
+            Contradiction::TcpFlagsWithoutTcp => f.write_str("it tests TCP flags of a protocol other than TCP"),
+            Contradiction::PortsWithoutPorts { protocol } => {
+                write!(f, "it tests ports of IP protocol {protocol}, which has none")
+            }
+            Contradiction::OuterPrefixFamilies => {
+                f.write_str("its outer source and destination prefixes differ in family")
+            }
+        }
+    }
+}
+
+impl fmt::Display for MatchError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            MatchError::NoSuchRule { k, rules } => write!(f, "there is no rule {k}: the file has {rules} rules"),
+            MatchError::NotInOrder { k } => write!(f, "rule {k} is not in the order"),
+            MatchError::Contradiction { k, line, why } => write!(f, "rule {k} (line {line}): {why}"),
+            MatchError::NoKeyOfKind { k, line } => {
+                write!(f, "rule {k} (line {line}): no key of the generator's kind matches it")
+            }
+            MatchError::Shadowed { k, line, tries, blocker } => write!(
+                f,
+                "rule {k} (line {line}): every one of {tries} keys that match it also matches an earlier rule (last: \
+                 line {blocker}); it may be shadowed entirely"
+            ),
+            MatchError::FlowMatchesOther { flow, frames, found, k } => {
+                let found = found.map_or("no rule".to_string(), |(i, line)| format!("rule {i} (line {line})"));
+                write!(
+                    f,
+                    "flow {flow} of the {frames} frames matches {found}, not rule {k}: use fewer --flows, or a rule \
+                     that leaves the source port free"
+                )
+            }
+            MatchError::Template { k, source } => write!(f, "rule {k}: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for MatchError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MatchError::Template { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
 
 /// How many varied keys to try before giving up.
 const TRIES: u32 = 20_000;
@@ -25,13 +160,13 @@ pub fn key_matching_rule(set: &rules::RuleSet, k: usize) -> Option<rules::Packet
 /// [`key_matching_rule`] starting from `base` (a template's key): the fields rule `k` does
 /// not test keep `base`'s values where no earlier rule is in the way. The error says why no
 /// key was found.
-pub fn key_matching_rule_from(set: &RuleSet, k: usize, base: &PacketKey) -> Result<PacketKey, String> {
-    let rule = set.rules.get(k).ok_or_else(|| format!("there is no rule {k}: the file has {} rules", set.len()))?;
-    let position = set.order.iter().position(|&i| i == k).ok_or_else(|| format!("rule {k} is not in the order"))?;
+pub fn key_matching_rule_from(set: &RuleSet, k: usize, base: &PacketKey) -> Result<PacketKey, MatchError> {
+    let rule = set.rules.get(k).ok_or(MatchError::NoSuchRule { k, rules: set.len() })?;
+    let position = set.order.iter().position(|&i| i == k).ok_or(MatchError::NotInOrder { k })?;
     let earlier: Vec<&Rule> = set.order[..position].iter().map(|&i| &set.rules[i]).collect();
-    let first = first_pick(rule, base).map_err(|why| format!("rule {k} (line {}): {why}", rule.line))?;
+    let first = first_pick(rule, base).map_err(|why| MatchError::Contradiction { k, line: rule.line, why })?;
     if !rule.matches(&first) {
-        return Err(format!("rule {k} (line {}): no key of the generator's kind matches it", rule.line));
+        return Err(MatchError::NoKeyOfKind { k, line: rule.line });
     }
     let shadows = |key: &PacketKey| earlier.iter().find(|r| r.matches(key)).map(|r| r.line);
     let Some(mut blocker) = shadows(&first) else { return Ok(first) };
@@ -46,28 +181,24 @@ pub fn key_matching_rule_from(set: &RuleSet, k: usize, base: &PacketKey) -> Resu
             Some(line) => blocker = line,
         }
     }
-    Err(format!(
-        "rule {k} (line {}): every one of {TRIES} keys that match it also matches an earlier rule (last: line \
-         {blocker}); it may be shadowed entirely",
-        rule.line
-    ))
+    Err(MatchError::Shadowed { k, line: rule.line, tries: TRIES, blocker })
 }
 
 /// The frames of `template` (each of its `flows`) match rule `k` first: checks what
 /// `--match-rule` promises before anything is sent.
-pub fn check_template_matches(set: &RuleSet, k: usize, template: &Template, flows: u32) -> Result<(), String> {
+pub fn check_template_matches(set: &RuleSet, k: usize, template: &Template, flows: u32) -> Result<(), MatchError> {
     let first_match = |key: &PacketKey| set.order.iter().copied().find(|&i| set.rules[i].matches(key));
     for flow in 0..flows.max(1) {
         let key = template.for_flow(flow).key();
         match first_match(&key) {
             Some(i) if i == k => {}
             other => {
-                let found = other.map_or("no rule".to_string(), |i| format!("rule {i} (line {})", set.rules[i].line));
-                return Err(format!(
-                    "flow {flow} of the {} frames matches {found}, not rule {k}: use fewer --flows, or a rule that \
-                     leaves the source port free",
-                    template.describe()
-                ));
+                return Err(MatchError::FlowMatchesOther {
+                    flow,
+                    frames: template.describe(),
+                    found: other.map(|i| (i, set.rules[i].line)),
+                    k,
+                });
             }
         }
     }
@@ -81,17 +212,17 @@ pub fn template_matching_rule(
     kind: TemplateKind,
     ipv6: bool,
     size: usize,
-) -> Result<Template, String> {
+) -> Result<Template, MatchError> {
     let mut base = Template::new(kind, ipv6);
     base.size = size;
     let key = key_matching_rule_from(set, k, &base.key())?;
-    let template = from_key(&key, kind, size).map_err(|why| format!("rule {k}: {why}"))?;
+    let template = from_key(&key, kind, size).map_err(|source| MatchError::Template { k, source })?;
     check_template_matches(set, k, &template, 1)?;
     Ok(template)
 }
 
 /// `base` with every field rule `rule` tests set to a value the rule accepts.
-fn first_pick(rule: &Rule, base: &PacketKey) -> Result<PacketKey, String> {
+fn first_pick(rule: &Rule, base: &PacketKey) -> Result<PacketKey, Contradiction> {
     let keys = &rule.keys;
     let mut key = *base;
     // The family: from the protocol, else from an address key.
@@ -101,14 +232,12 @@ fn first_pick(rule: &Rule, base: &PacketKey) -> Result<PacketKey, String> {
         Protocol::All | Protocol::Vlan => None,
     };
     let prefix_family = match (keys.src_ip, keys.dst_ip) {
-        (Some(a), Some(b)) if a.family != b.family => {
-            return Err("its source and destination prefixes differ in family".into())
-        }
+        (Some(a), Some(b)) if a.family != b.family => return Err(Contradiction::PrefixFamilies),
         (Some(p), _) | (None, Some(p)) => Some(p.family),
         (None, None) => None,
     };
     let family = match (family, prefix_family) {
-        (Some(a), Some(b)) if a != b => return Err("its protocol and its address prefixes differ in family".into()),
+        (Some(a), Some(b)) if a != b => return Err(Contradiction::ProtocolAndPrefixes),
         (Some(f), _) | (None, Some(f)) => f,
         (None, None) if key.family == Family::None => Family::V4,
         (None, None) => key.family,
@@ -128,7 +257,7 @@ fn first_pick(rule: &Rule, base: &PacketKey) -> Result<PacketKey, String> {
         key.dst_ip = in_prefix(&p, key.dst_ip);
     }
     if keys.tcp_flags.is_some() && keys.ip_proto.is_some_and(|p| p != 6) {
-        return Err("it tests TCP flags of a protocol other than TCP".into());
+        return Err(Contradiction::TcpFlagsWithoutTcp);
     }
     if let Some(proto) = keys.ip_proto {
         key.ip_proto = proto;
@@ -141,7 +270,7 @@ fn first_pick(rule: &Rule, base: &PacketKey) -> Result<PacketKey, String> {
         key.tcp_flags = 0;
     }
     if (keys.src_port.is_some() || keys.dst_port.is_some()) && !key.has_ports {
-        return Err(format!("it tests ports of IP protocol {}, which has none", key.ip_proto));
+        return Err(Contradiction::PortsWithoutPorts { protocol: key.ip_proto });
     }
     if let Some(m) = keys.src_port {
         key.src_port = port_in(&m, key.src_port);
@@ -187,9 +316,7 @@ fn first_pick(rule: &Rule, base: &PacketKey) -> Result<PacketKey, String> {
     if tunnel_keys {
         key.tunnel = true;
         let enc_family = match (keys.enc_src_ip, keys.enc_dst_ip) {
-            (Some(a), Some(b)) if a.family != b.family => {
-                return Err("its outer source and destination prefixes differ in family".into())
-            }
+            (Some(a), Some(b)) if a.family != b.family => return Err(Contradiction::OuterPrefixFamilies),
             (Some(p), _) | (None, Some(p)) => p.family,
             (None, None) if key.enc_family == Family::None => Family::V4,
             (None, None) => key.enc_family,
@@ -393,8 +520,12 @@ mod tests {
         let set = RuleSet::new(vec![broad, narrow]);
         assert!(key_matching_rule(&set, 1).is_none());
         let why = key_matching_rule_from(&set, 1, &PacketKey::default()).unwrap_err();
+        assert!(matches!(why, MatchError::Shadowed { k: 1, line: 2, blocker: 1, .. }), "{why:?}");
+        let why = why.to_string();
         assert!(why.contains("line 1") && why.contains("shadowed"), "{why}");
-        assert!(key_matching_rule_from(&set, 7, &PacketKey::default()).unwrap_err().contains("no rule 7"));
+        let missing = key_matching_rule_from(&set, 7, &PacketKey::default()).unwrap_err();
+        assert_eq!(missing, MatchError::NoSuchRule { k: 7, rules: 2 });
+        assert!(missing.to_string().contains("no rule 7"));
     }
 
     #[test]
@@ -445,7 +576,8 @@ mod tests {
             }
         }
         let why = template_matching_rule(&set, 0, TemplateKind::Tcp, false, 128).unwrap_err();
-        assert!(why.contains("IP protocol 17"), "{why}");
+        assert!(matches!(why, MatchError::Template { k: 0, source: TemplateError::KeyProtocolNotTemplate { .. } }));
+        assert!(why.to_string().contains("IP protocol 17"), "{why}");
         // Flow 1 has another source port: still rule 1000 (it leaves the source free).
         let template = template_matching_rule(&set, 1000, TemplateKind::Udp, false, 128).unwrap();
         check_template_matches(&set, 1000, &template, 64).unwrap();
@@ -453,6 +585,7 @@ mod tests {
         let set = RuleSet::new(vec![pinned]);
         let template = template_matching_rule(&set, 0, TemplateKind::Udp, false, 128).unwrap();
         let why = check_template_matches(&set, 0, &template, 2).unwrap_err();
-        assert!(why.contains("flow 1"), "{why}");
+        assert!(matches!(why, MatchError::FlowMatchesOther { flow: 1, found: None, k: 0, .. }), "{why:?}");
+        assert!(why.to_string().contains("flow 1"), "{why}");
     }
 }

@@ -16,3 +16,8 @@ pub mod sink;
 pub mod sink_prog;
 pub mod stamp;
 pub mod template;
+
+pub use gen::GenError;
+pub use gen_match::MatchError;
+pub use sink::SinkError;
+pub use template::TemplateError;

@@ -28,6 +28,8 @@
 //!   as `dropped_by_sink`, not as network loss. It stays for frame-level inspection.
 
 use std::collections::HashMap;
+use std::fmt;
+use std::io;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -41,6 +43,110 @@ use crate::stamp::{self, Stamp};
 use crate::template::{Template, TemplateKind, TunnelType, Vlan};
 use wire::{walk_into, L3Kind, L4Kind, Offsets, WalkConfig};
 
+/// A lower crate's error (pmd's), kept whole as the source.
+type BoxedError = Box<dyn std::error::Error + Send + Sync>;
+
+/// What stopped `dataplane sink`; each message says what to change.
+#[derive(Debug)]
+pub enum SinkError {
+    /// The interface or its sockets (privileges, lookup, AF_XDP bind and attach).
+    Port {
+        /// The interface.
+        iface: String,
+        /// pmd's error, which names the interface and the fix.
+        source: BoxedError,
+    },
+    /// `ip` could not be run to check the interface for addresses.
+    IpCommand {
+        /// The interface.
+        iface: String,
+        /// Why `ip` did not start.
+        source: io::Error,
+    },
+    /// `ip ARGS` failed.
+    IpFailed {
+        /// The arguments.
+        args: String,
+        /// What `ip` said.
+        stderr: String,
+    },
+    /// `ip -j ARGS` printed something that is not JSON.
+    IpJson {
+        /// The arguments.
+        args: String,
+        /// The parse error.
+        source: serde_json::Error,
+    },
+    /// The interface carries addresses or a default route: the sink would cut the machine
+    /// off that network.
+    Addressed {
+        /// The interface.
+        iface: String,
+        /// What it carries (`address 192.0.2.7/24`, `a default route via ...`).
+        carries: Vec<String>,
+    },
+    /// The sink's XDP program or its maps.
+    Bpf(bpf::Error),
+    /// The counting program could not be attached.
+    Attach {
+        /// The interface.
+        iface: String,
+        /// The bpf(2) error with its errno.
+        source: bpf::Error,
+    },
+    /// The UMEM could not be made (memory, locked-memory limit).
+    Umem(pmd::Error),
+}
+
+impl fmt::Display for SinkError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SinkError::Port { source, .. } => write!(f, "{source}"),
+            SinkError::IpCommand { iface, source } => {
+                write!(f, "sink: cannot run `ip` to check {iface} for addresses ({source}); --force skips the check")
+            }
+            SinkError::IpFailed { args, stderr } => write!(f, "sink: ip {args}: {stderr}"),
+            SinkError::IpJson { args, source } => write!(f, "sink: reading `ip {args}`: {source}"),
+            SinkError::Addressed { iface, carries } => write!(
+                f,
+                "sink: {iface} carries {}: the sink drops every frame arriving there, which would cut this machine \
+                 off that network. Use an interface of its own (a veth of a test namespace), or --force if you mean it",
+                carries.join(", ")
+            ),
+            SinkError::Bpf(error) => write!(f, "{error}"),
+            SinkError::Attach { iface, source } => write!(f, "cannot attach the counting program to {iface}: {source}"),
+            SinkError::Umem(source) => write!(f, "UMEM: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for SinkError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SinkError::Port { source, .. } => Some(source.as_ref()),
+            SinkError::IpCommand { source, .. } => Some(source),
+            SinkError::Umem(source) => Some(source),
+            SinkError::IpJson { source, .. } => Some(source),
+            SinkError::Bpf(source) | SinkError::Attach { source, .. } => Some(source),
+            SinkError::IpFailed { .. } | SinkError::Addressed { .. } => None,
+        }
+    }
+}
+
+impl SinkError {
+    /// Wraps pmd's error about `iface` (for `map_err`).
+    fn port<E: Into<BoxedError>>(iface: &str) -> impl FnOnce(E) -> SinkError + '_ {
+        move |error| SinkError::Port { iface: iface.to_string(), source: error.into() }
+    }
+}
+
+impl From<bpf::Error> for SinkError {
+    fn from(error: bpf::Error) -> Self {
+        SinkError::Bpf(error)
+    }
+}
+
+/// How the sink counts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SinkEngine {
     /// Count in an XDP program: packets, bytes, sequence state and latency.
@@ -52,11 +158,15 @@ pub enum SinkEngine {
     AfXdp,
 }
 
+/// `dataplane sink`'s settings, from its command line.
 pub struct SinkConfig {
+    /// The interface to count on.
     pub iface: String,
+    /// Stop after this long (`None`: at `stop`).
     pub duration: Option<Duration>,
     /// Print a progress line this often (None: only the total).
     pub interval: Option<Duration>,
+    /// How frames are counted.
     pub engine: SinkEngine,
     /// AF_XDP bind mode (the af-xdp engine).
     pub mode: BindMode,
@@ -68,9 +178,12 @@ pub struct SinkConfig {
     pub force: bool,
 }
 
+/// What the sink counted.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SinkReport {
+    /// Frames that arrived.
     pub packets: u64,
+    /// Their bytes, without FCS.
     pub bytes: u64,
     /// From attach to stop.
     pub seconds: f64,
@@ -151,21 +264,29 @@ pub struct SequenceReport {
     /// Frames the kernel dropped at this socket for want of fill-ring slots or rx-ring room:
     /// the sink did not keep up (`XDP_STATISTICS`).
     pub dropped_by_sink: u64,
+    /// Latency percentiles (`None`: no sequenced frame arrived).
     pub latency: Option<LatencySummary>,
 }
 
+/// Latency percentiles, ns: bucket upper bounds (the maximum is exact).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LatencySummary {
+    /// Median.
     pub p50: u64,
+    /// 90th percentile.
     pub p90: u64,
+    /// 99th percentile.
     pub p99: u64,
+    /// The largest latency seen.
     pub max: u64,
 }
 
 const SAMPLE: Duration = Duration::from_millis(50);
 
-pub fn sink(config: &SinkConfig, stop: &AtomicBool, ready: impl FnOnce()) -> Result<SinkReport, String> {
-    netdev::check_privileges().map_err(|e| e.to_string())?;
+/// Counts on `config.iface` until `stop` is set or the duration ends; `ready` runs once the
+/// counting has started.
+pub fn sink(config: &SinkConfig, stop: &AtomicBool, ready: impl FnOnce()) -> Result<SinkReport, SinkError> {
+    netdev::check_privileges().map_err(SinkError::port(&config.iface))?;
     if !config.force {
         check_unaddressed(&config.iface)?;
     }
@@ -181,20 +302,24 @@ pub fn sink(config: &SinkConfig, stop: &AtomicBool, ready: impl FnOnce()) -> Res
 /// default route (an uplink, the machine's management interface) that cuts the machine
 /// off. Refuses such an interface, saying what it carries. IPv6 link-local addresses
 /// (fe80::/10, on every interface that is up) do not count. Asks `ip -j` (iproute2).
-pub fn check_unaddressed(iface: &str) -> Result<(), String> {
-    let ip_json = |args: &[&str]| -> Result<serde_json::Value, String> {
-        let out = std::process::Command::new("ip").args(args).output().map_err(|e| {
-            format!("sink: cannot run `ip` to check {iface} for addresses ({e}); --force skips the check")
-        })?;
+pub fn check_unaddressed(iface: &str) -> Result<(), SinkError> {
+    let ip_json = |args: &[&str]| -> Result<serde_json::Value, SinkError> {
+        let out = std::process::Command::new("ip")
+            .args(args)
+            .output()
+            .map_err(|source| SinkError::IpCommand { iface: iface.to_string(), source })?;
         if !out.status.success() {
-            return Err(format!("sink: ip {}: {}", args.join(" "), String::from_utf8_lossy(&out.stderr).trim()));
+            return Err(SinkError::IpFailed {
+                args: args.join(" "),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
         }
         let text = String::from_utf8_lossy(&out.stdout);
         // `ip -j` prints nothing at all (not `[]`) for some empty answers.
         if text.trim().is_empty() {
             return Ok(serde_json::Value::Array(Vec::new()));
         }
-        serde_json::from_str(&text).map_err(|e| format!("sink: reading `ip {}`: {e}", args.join(" ")))
+        serde_json::from_str(&text).map_err(|source| SinkError::IpJson { args: args.join(" "), source })
     };
     let mut carries = Vec::new();
     let links = ip_json(&["-j", "addr", "show", "dev", iface])?;
@@ -220,18 +345,13 @@ pub fn check_unaddressed(iface: &str) -> Result<(), String> {
     if carries.is_empty() {
         return Ok(());
     }
-    Err(format!(
-        "sink: {iface} carries {}: the sink drops every frame arriving there, which would cut this machine \
-         off that network. Use an interface of its own (a veth of a test namespace), or --force if you mean it",
-        carries.join(", ")
-    ))
+    Err(SinkError::Addressed { iface: iface.to_string(), carries })
 }
 
-fn sink_xdp(config: &SinkConfig, stop: &AtomicBool, ready: impl FnOnce()) -> Result<SinkReport, String> {
-    let program = SinkProgram::load_sampled(&stamp_candidates(), config.latency_every).map_err(|e| e.to_string())?;
-    let (start, active_seconds) =
-        count_until_stopped(config, stop, ready, program.program(), || program.packets().map_err(|e| e.to_string()))?;
-    let counts = program.read().map_err(|e| e.to_string())?;
+fn sink_xdp(config: &SinkConfig, stop: &AtomicBool, ready: impl FnOnce()) -> Result<SinkReport, SinkError> {
+    let program = SinkProgram::load_sampled(&stamp_candidates(), config.latency_every)?;
+    let (start, active_seconds) = count_until_stopped(config, stop, ready, program.program(), || program.packets())?;
+    let counts = program.read()?;
     Ok(SinkReport {
         packets: counts.packets,
         bytes: counts.bytes,
@@ -241,11 +361,11 @@ fn sink_xdp(config: &SinkConfig, stop: &AtomicBool, ready: impl FnOnce()) -> Res
     })
 }
 
-fn sink_count(config: &SinkConfig, stop: &AtomicBool, ready: impl FnOnce()) -> Result<SinkReport, String> {
-    let counter = pmd::xdp_prog::XdpCounter::load().map_err(|e| e.to_string())?;
-    let read = || counter.read().map(|(packets, _)| packets).map_err(|e| e.to_string());
+fn sink_count(config: &SinkConfig, stop: &AtomicBool, ready: impl FnOnce()) -> Result<SinkReport, SinkError> {
+    let counter = pmd::xdp_prog::XdpCounter::load()?;
+    let read = || counter.read().map(|(packets, _)| packets);
     let (start, active_seconds) = count_until_stopped(config, stop, ready, counter.program(), read)?;
-    let (packets, bytes) = counter.read().map_err(|e| e.to_string())?;
+    let (packets, bytes) = counter.read()?;
     Ok(SinkReport { packets, bytes, seconds: start.elapsed().as_secs_f64(), active_seconds, sequence: None })
 }
 
@@ -256,11 +376,11 @@ fn count_until_stopped(
     stop: &AtomicBool,
     ready: impl FnOnce(),
     program: &bpf::Program,
-    packets: impl Fn() -> Result<u64, String>,
-) -> Result<(Instant, f64), String> {
-    let ifindex = netdev::ifindex(&config.iface).map_err(|e| e.to_string())?;
+    packets: impl Fn() -> Result<u64, bpf::Error>,
+) -> Result<(Instant, f64), SinkError> {
+    let ifindex = netdev::ifindex(&config.iface).map_err(SinkError::port(&config.iface))?;
     let (_link, _mode) = bpf::Link::attach_xdp_auto(program, ifindex)
-        .map_err(|e| format!("cannot attach the counting program to {}: {e}", config.iface))?;
+        .map_err(|source| SinkError::Attach { iface: config.iface.clone(), source })?;
     ready();
     let start = Instant::now();
     let mut activity = Activity::default();
@@ -449,7 +569,7 @@ impl Progress {
 /// sink leaves the core to a generator that shares it.
 const IDLE_SLEEP: Duration = Duration::from_micros(20);
 
-fn sink_af_xdp(config: &SinkConfig, stop: &AtomicBool, ready: impl FnOnce()) -> Result<SinkReport, String> {
+fn sink_af_xdp(config: &SinkConfig, stop: &AtomicBool, ready: impl FnOnce()) -> Result<SinkReport, SinkError> {
     let queues = netdev::rx_queue_count(&config.iface).unwrap_or(1).max(1);
     let mode = match config.mode {
         BindMode::Auto => "auto",
@@ -459,18 +579,18 @@ fn sink_af_xdp(config: &SinkConfig, stop: &AtomicBool, ready: impl FnOnce()) -> 
     // Rings of 8192: the kernel holds 4096 empty frames, tens of milliseconds of slack at
     // the rates AF_XDP copy mode reaches, for a sink on a busy (or shared) core.
     let text = format!("af_xdp:iface={},queues=0-{},mode={mode},ring=8192", config.iface, queues - 1);
-    let PortSpec::AfXdp(spec) = text.parse::<PortSpec>().map_err(|e| e.to_string())? else {
-        return Err(format!("'{text}' is not an AF_XDP port"));
+    let PortSpec::AfXdp(spec) = text.parse::<PortSpec>().map_err(SinkError::port(&config.iface))? else {
+        unreachable!("an af_xdp: spec parses as an AF_XDP port")
     };
-    let mut device = AfXdpDevice::open(&spec).map_err(|e| e.to_string())?;
+    let mut device = AfXdpDevice::open(&spec).map_err(SinkError::port(&config.iface))?;
     let frame_count = queues * 2 * spec.ring_size + 2 * BURST as u32;
     let mut umems = Umems::new(UmemConfig { frame_size: spec.frame_size, frame_count, hugepages: false })
-        .map_err(|e| e.to_string())?;
+        .map_err(SinkError::Umem)?;
     let mut ports = Vec::new();
     for &queue in &spec.queues {
-        ports.push(device.open_queue(queue, &mut umems).map_err(|e| e.to_string())?);
+        ports.push(device.open_queue(queue, &mut umems).map_err(SinkError::port(&config.iface))?);
     }
-    device.attach().map_err(|e| e.to_string())?;
+    device.attach().map_err(SinkError::port(&config.iface))?;
     ready();
 
     let walk_config = WalkConfig::default();
@@ -633,6 +753,7 @@ impl SequenceTracker {
         }
     }
 
+    /// What the stamps told so far.
     pub fn report(&self) -> SequenceReport {
         SequenceReport {
             sequenced: self.sequenced,
@@ -688,6 +809,7 @@ impl Histogram {
         low + ((1u64 << shift) - 1)
     }
 
+    /// Counts one latency of `value` ns.
     pub fn record(&mut self, value: u64) {
         self.counts[Self::index(value)] += 1;
         self.count += 1;
@@ -711,6 +833,7 @@ impl Histogram {
         Some(self.max)
     }
 
+    /// The percentiles (`None`: nothing recorded).
     pub fn summary(&self) -> Option<LatencySummary> {
         Some(LatencySummary {
             p50: self.quantile(0.50)?,

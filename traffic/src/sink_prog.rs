@@ -192,8 +192,11 @@ const STREAM: Reg = Reg::R9;
 /// base = the IP header's offset, or the IPv6 payload length, base = its offset + 40).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct StampCandidate {
+    /// Where the stamp would start.
     pub offset: u16,
+    /// Where the big-endian length field is.
     pub len_field: u16,
+    /// What the frame's length minus the field must be.
     pub len_base: u16,
 }
 
@@ -450,12 +453,15 @@ fn emit_bit(asm: &mut Asm) {
 /// One stream, merged over CPUs.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StreamCounts {
+    /// The stamps' stream id.
     pub stream: u16,
     /// Highest sequence number seen + 1 (the maximum over CPUs).
     pub next: u64,
     /// Sequenced frames of this stream, duplicates and late ones included.
     pub received: u64,
+    /// Frames that came after a higher sequence number.
     pub reordered: u64,
+    /// Frames whose sequence number had come already.
     pub duplicates: u64,
     /// Older than the window when they came: taken as not seen before.
     pub late: u64,
@@ -472,9 +478,13 @@ impl StreamCounts {
 /// What the sink program counted, merged over CPUs.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct SinkCounts {
+    /// Every frame that arrived.
     pub packets: u64,
+    /// Their bytes.
     pub bytes: u64,
+    /// Frames with a sequenced stamp.
     pub sequenced: u64,
+    /// Frames without one.
     pub unsequenced: u64,
     /// Sequenced frames whose send time lies in the future (not in the histogram).
     pub latency_invalid: u64,
@@ -491,18 +501,22 @@ pub struct SinkCounts {
 }
 
 impl SinkCounts {
+    /// Lost frames, over every stream.
     pub fn lost(&self) -> u64 {
         self.streams.iter().map(StreamCounts::lost).sum()
     }
 
+    /// Reordered frames, over every stream.
     pub fn reordered(&self) -> u64 {
         self.streams.iter().map(|s| s.reordered).sum()
     }
 
+    /// Duplicated frames, over every stream.
     pub fn duplicates(&self) -> u64 {
         self.streams.iter().map(|s| s.duplicates).sum()
     }
 
+    /// Late frames (older than the window), over every stream.
     pub fn late(&self) -> u64 {
         self.streams.iter().map(|s| s.late).sum()
     }

@@ -13,6 +13,7 @@
 
 use wire::{L4Kind, Offsets, TcpPacket};
 
+/// Bytes of a stamp: magic (2), stream (2), sequence number (6), send time (8).
 pub const STAMP_LEN: usize = 18;
 
 /// A stamp whose sequence number counts frames: loss, order and latency apply.
@@ -23,6 +24,7 @@ pub const MAGIC_STATIC: u16 = 0xd5a0;
 
 const SEQ_MASK: u64 = (1 << 48) - 1;
 
+/// What the generator writes at the start of the innermost payload.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Stamp {
     /// False for [`MAGIC_STATIC`] stamps.

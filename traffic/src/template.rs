@@ -6,6 +6,7 @@
 //! unless one is asked to be wrong. [`from_key`] turns a rule key into a template, so frames
 //! can be made to match a given rule.
 
+use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use rules::{Family, PacketKey};
@@ -18,22 +19,189 @@ use wire::{
     VlanRepr, VxlanRepr,
 };
 
+/// An untagged Ethernet header.
 pub const ETH_HEADER: usize = 14;
+/// An IPv4 header without options.
 pub const IPV4_HEADER: usize = 20;
+/// A UDP header.
 pub const UDP_HEADER: usize = 8;
 /// The smallest Ethernet frame without FCS.
 pub const MIN_FRAME: usize = 60;
 /// The largest untagged frame at MTU 1500, without FCS.
 pub const MAX_FRAME: usize = 1514;
 
+/// A frame the templates cannot build, or a key they cannot turn into one; the message says
+/// what would work.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TemplateError {
+    /// `--size` that is neither a frame size in range nor `imix`.
+    BadSize {
+        /// The text as given.
+        text: String,
+    },
+    /// Source and destination addresses of different families.
+    MixedFamilies {
+        /// The source address.
+        src: IpAddr,
+        /// The destination address.
+        dst: IpAddr,
+        /// They are the tunnel's outer addresses.
+        tunnel: bool,
+    },
+    /// VXLAN or Geneve around inner headers without Ethernet.
+    InnerNeedsEthernet,
+    /// A VXLAN or Geneve VNI past 24 bits.
+    VniTooLarge {
+        /// The VNI given.
+        vni: u32,
+    },
+    /// A plain frame without an Ethernet header.
+    PlainNeedsEthernet,
+    /// A VLAN tag on headers without Ethernet.
+    VlanNeedsEthernet,
+    /// A VLAN id past 12 bits or a priority past 3.
+    BadVlan {
+        /// The id given.
+        id: u16,
+        /// The priority given.
+        pcp: u8,
+    },
+    /// The output buffer is shorter than the frame.
+    BufferTooSmall {
+        /// The frame's length.
+        len: usize,
+        /// The buffer's length.
+        buffer: usize,
+    },
+    /// A bad checksum asked for at a layer the frames do not have.
+    NoSuchChecksum {
+        /// The frames, as [`Template::describe`] says.
+        frames: String,
+        /// The layer asked for.
+        layer: CsumLayer,
+    },
+    /// A header the wire views refused to write.
+    Wire(wire::WireError),
+    /// The key has no IP header.
+    KeyWithoutIp,
+    /// The key's IP protocol is neither UDP nor TCP.
+    KeyProtocol {
+        /// The protocol number.
+        protocol: u8,
+    },
+    /// The key's protocol is the other one of UDP and TCP than the template sends.
+    KeyProtocolNotTemplate {
+        /// The protocol number.
+        protocol: u8,
+        /// The template.
+        kind: TemplateKind,
+    },
+    /// The key is of a later fragment (no ports).
+    KeyWithoutPorts,
+    /// The key is of a fragment.
+    KeyFragment {
+        /// Its IP flags.
+        ip_flags: u8,
+    },
+    /// The key's plain headers lack Ethernet, which only the GRE template can send.
+    KeyWithoutEthernet {
+        /// The template.
+        kind: TemplateKind,
+    },
+    /// The key is of a tunnelled frame, the template is not a tunnel.
+    KeyTunnelled {
+        /// The template.
+        kind: TemplateKind,
+    },
+    /// The key has an outer UDP port, the template is GRE.
+    KeyPortOnGre,
+}
+
+impl fmt::Display for TemplateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TemplateError::BadSize { text } => {
+                write!(f, "'{text}': give a frame size from {MIN_FRAME} to {MAX_FRAME} bytes, or imix")
+            }
+            TemplateError::MixedFamilies { src, dst, tunnel } => write!(
+                f,
+                "{}source {src} and destination {dst} are of different families",
+                if *tunnel { "tunnel " } else { "" }
+            ),
+            TemplateError::InnerNeedsEthernet => {
+                f.write_str("VXLAN and Geneve carry Ethernet frames: the inner headers need an Ethernet header")
+            }
+            TemplateError::VniTooLarge { vni } => write!(f, "a VNI has 24 bits: {vni} is too large"),
+            TemplateError::PlainNeedsEthernet => f.write_str("a frame without a tunnel starts with an Ethernet header"),
+            TemplateError::VlanNeedsEthernet => f.write_str("a VLAN tag needs an Ethernet header"),
+            TemplateError::BadVlan { id, pcp } => {
+                write!(f, "VLAN id {id} / priority {pcp}: ids have 12 bits, priorities 3")
+            }
+            TemplateError::BufferTooSmall { len, buffer } => {
+                write!(f, "a {len}-byte frame does not fit a {buffer}-byte buffer")
+            }
+            TemplateError::NoSuchChecksum { frames, layer } => {
+                write!(f, "{frames} frames have no {} checksum", layer.name())
+            }
+            TemplateError::Wire(error) => write!(f, "{error}"),
+            TemplateError::KeyWithoutIp => f.write_str("the key has no IP header; the generator sends IP"),
+            TemplateError::KeyProtocol { protocol } => {
+                write!(f, "the key needs IP protocol {protocol}; the generator sends UDP (17) or TCP (6)")
+            }
+            TemplateError::KeyProtocolNotTemplate { protocol, kind } => {
+                write!(f, "the key needs IP protocol {protocol}, the {} template sends the other", kind.name())
+            }
+            TemplateError::KeyWithoutPorts => {
+                f.write_str("the key has no ports (a later fragment); the generator sends whole datagrams")
+            }
+            TemplateError::KeyFragment { ip_flags } => {
+                write!(f, "the key has ip_flags {ip_flags:#x} (a fragment); the generator sends no fragments")
+            }
+            TemplateError::KeyWithoutEthernet { kind } => write!(
+                f,
+                "the key's plain headers have no Ethernet header (IP inside a tunnel): the {} template cannot \
+                 send that, gre can",
+                kind.name()
+            ),
+            TemplateError::KeyTunnelled { kind } => write!(
+                f,
+                "the key is of a tunnelled frame (enc_* keys): use --template vxlan, geneve or gre, not {}",
+                kind.name()
+            ),
+            TemplateError::KeyPortOnGre => f.write_str("the key has an outer UDP port (enc_dst_port); GRE has none"),
+        }
+    }
+}
+
+impl std::error::Error for TemplateError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TemplateError::Wire(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
+impl From<wire::WireError> for TemplateError {
+    fn from(error: wire::WireError) -> Self {
+        TemplateError::Wire(error)
+    }
+}
+
 /// Addresses and ports of an IPv4/UDP frame.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UdpTemplate {
+    /// The source MAC address.
     pub src_mac: [u8; 6],
+    /// The destination MAC address.
     pub dst_mac: [u8; 6],
+    /// The source IP address.
     pub src_ip: Ipv4Addr,
+    /// The destination IP address.
     pub dst_ip: Ipv4Addr,
+    /// The UDP source port.
     pub src_port: u16,
+    /// The UDP destination port.
     pub dst_port: u16,
     /// Frame length without FCS, `MIN_FRAME..=MAX_FRAME`.
     pub size: usize,
@@ -115,9 +283,11 @@ pub enum TemplateKind {
 }
 
 impl TemplateKind {
+    /// Every kind, in `--help` order.
     pub const ALL: [TemplateKind; 5] =
         [TemplateKind::Udp, TemplateKind::Tcp, TemplateKind::Vxlan, TemplateKind::Gre, TemplateKind::Geneve];
 
+    /// The name `--template` takes.
     pub fn name(self) -> &'static str {
         match self {
             TemplateKind::Udp => "udp",
@@ -128,6 +298,7 @@ impl TemplateKind {
         }
     }
 
+    /// The tunnel its frames are in, if any.
     pub fn tunnel(self) -> Option<TunnelType> {
         match self {
             TemplateKind::Udp | TemplateKind::Tcp => None,
@@ -138,20 +309,28 @@ impl TemplateKind {
     }
 }
 
+/// The tunnel of a template.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TunnelType {
+    /// VXLAN over UDP 4789 (RFC 7348).
     Vxlan,
+    /// GRE with checksum and key (RFC 2784, RFC 2890).
     Gre,
+    /// Geneve over UDP 6081 (RFC 8926).
     Geneve,
 }
 
+/// The innermost transport.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum L4Proto {
+    /// UDP (RFC 768).
     Udp,
+    /// TCP (RFC 9293).
     Tcp,
 }
 
 impl L4Proto {
+    /// Its IP protocol number.
     pub const fn number(self) -> u8 {
         match self {
             L4Proto::Udp => ip_protocol::UDP,
@@ -189,18 +368,25 @@ pub struct Vlan {
 pub struct PlainHeaders {
     /// An Ethernet header (always, except inside GRE carrying IP).
     pub l2: bool,
+    /// The source MAC address (with `l2`).
     pub src_mac: [u8; 6],
+    /// The destination MAC address (with `l2`).
     pub dst_mac: [u8; 6],
+    /// A VLAN tag on the Ethernet header.
     pub vlan: Option<Vlan>,
     /// Both of one family.
     pub src_ip: IpAddr,
+    /// The destination IP address.
     pub dst_ip: IpAddr,
     /// IPv4 TOS / IPv6 traffic class.
     pub tos: u8,
     /// IPv4 TTL / IPv6 hop limit.
     pub ttl: u8,
+    /// UDP or TCP.
     pub l4: L4Proto,
+    /// The source port.
     pub src_port: u16,
+    /// The destination port.
     pub dst_port: u16,
     /// TCP only: the 12 flag bits as in [`TcpRepr::flags`].
     pub tcp_flags: u16,
@@ -209,18 +395,25 @@ pub struct PlainHeaders {
 /// The outer headers of a tunnelled frame.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TunnelHeaders {
+    /// Which tunnel.
     pub kind: TunnelType,
+    /// The outer source MAC address.
     pub src_mac: [u8; 6],
+    /// The outer destination MAC address.
     pub dst_mac: [u8; 6],
+    /// A VLAN tag on the outer Ethernet header.
     pub vlan: Option<Vlan>,
     /// Both of one family.
     pub src_ip: IpAddr,
+    /// The outer destination IP address.
     pub dst_ip: IpAddr,
+    /// The outer TTL / hop limit.
     pub ttl: u8,
     /// The VXLAN or Geneve VNI (24 bits; `None` sends 0), or the GRE key (`None`: no key field).
     pub key: Option<u32>,
     /// UDP tunnels: the outer source port (flow entropy, RFC 7348 §5) and destination port.
     pub src_port: u16,
+    /// The outer UDP destination port.
     pub dst_port: u16,
     /// GRE: the C bit and a checksum over GRE header and payload (RFC 2784 §2.5).
     pub gre_checksum: bool,
@@ -229,7 +422,9 @@ pub struct TunnelHeaders {
 /// A frame template: the plain headers, optionally inside a tunnel, and the frame size.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Template {
+    /// The only headers, or those inside the tunnel.
     pub plain: PlainHeaders,
+    /// The outer headers, for a tunnelled frame.
     pub tunnel: Option<TunnelHeaders>,
     /// Frame length without FCS; a size below [`Template::min_len`] is raised to it.
     pub size: usize,
@@ -238,6 +433,7 @@ pub struct Template {
 /// Frame sizes without FCS, `--size N|imix`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FrameSize {
+    /// Every frame this long.
     Fixed(usize),
     /// [`IMIX`], in that order, over and over.
     Imix,
@@ -259,13 +455,13 @@ impl FrameSize {
     }
 
     /// Parses `N` (60 to 1514) or `imix`.
-    pub fn parse(text: &str) -> Result<FrameSize, String> {
+    pub fn parse(text: &str) -> Result<FrameSize, TemplateError> {
         if text.eq_ignore_ascii_case("imix") {
             return Ok(FrameSize::Imix);
         }
         match text.parse::<usize>() {
             Ok(n) if (MIN_FRAME..=MAX_FRAME).contains(&n) => Ok(FrameSize::Fixed(n)),
-            _ => Err(format!("'{text}': give a frame size from {MIN_FRAME} to {MAX_FRAME} bytes, or imix")),
+            _ => Err(TemplateError::BadSize { text: text.to_string() }),
         }
     }
 }
@@ -387,12 +583,12 @@ fn emit_eth(
     dst: [u8; 6],
     vlan: Option<Vlan>,
     ethertype: u16,
-) -> Result<usize, String> {
+) -> Result<usize, TemplateError> {
     let outer_type = if vlan.is_some() { ethertype::VLAN } else { ethertype };
-    let mut len = EthernetRepr { dst_addr: dst, src_addr: src, ethertype: outer_type }.emit(buffer).map_err(wire)?;
+    let mut len = EthernetRepr { dst_addr: dst, src_addr: src, ethertype: outer_type }.emit(buffer)?;
     if let Some(tag) = vlan {
         // The TPID is the Ethernet header's EtherType; the tag is TCI and the real EtherType.
-        len += VlanRepr { pcp: tag.pcp, dei: false, vid: tag.id, ethertype }.emit(&mut buffer[len..]).map_err(wire)?;
+        len += VlanRepr { pcp: tag.pcp, dei: false, vid: tag.id, ethertype }.emit(&mut buffer[len..])?;
     }
     Ok(len)
 }
@@ -405,7 +601,7 @@ fn emit_ip(
     tos: u8,
     ttl: u8,
     payload_len: usize,
-) -> Result<usize, String> {
+) -> Result<usize, TemplateError> {
     match (src, dst) {
         (IpAddr::V4(src_addr), IpAddr::V4(dst_addr)) => Ipv4Repr {
             src_addr,
@@ -430,13 +626,9 @@ fn emit_ip(
             payload_len,
         }
         .emit(buffer),
-        _ => return Err(format!("source {src} and destination {dst} are of different families")),
+        _ => return Err(TemplateError::MixedFamilies { src, dst, tunnel: false }),
     }
-    .map_err(wire)
-}
-
-fn wire(error: wire::WireError) -> String {
-    error.to_string()
+    .map_err(TemplateError::Wire)
 }
 
 impl Template {
@@ -519,33 +711,30 @@ impl Template {
     }
 
     /// Checks what the types cannot: families agree, Ethernet where a frame starts.
-    pub fn validate(&self) -> Result<(), String> {
+    pub fn validate(&self) -> Result<(), TemplateError> {
         let p = &self.plain;
         if p.src_ip.is_ipv4() != p.dst_ip.is_ipv4() {
-            return Err(format!("source {} and destination {} are of different families", p.src_ip, p.dst_ip));
+            return Err(TemplateError::MixedFamilies { src: p.src_ip, dst: p.dst_ip, tunnel: false });
         }
         if let Some(t) = &self.tunnel {
             if t.src_ip.is_ipv4() != t.dst_ip.is_ipv4() {
-                return Err(format!(
-                    "tunnel source {} and destination {} are of different families",
-                    t.src_ip, t.dst_ip
-                ));
+                return Err(TemplateError::MixedFamilies { src: t.src_ip, dst: t.dst_ip, tunnel: true });
             }
             if !p.l2 && t.kind != TunnelType::Gre {
-                return Err("VXLAN and Geneve carry Ethernet frames: the inner headers need an Ethernet header".into());
+                return Err(TemplateError::InnerNeedsEthernet);
             }
             if t.kind != TunnelType::Gre && t.key.is_some_and(|k| k > 0x00ff_ffff) {
-                return Err(format!("a VNI has 24 bits: {} is too large", t.key.unwrap_or(0)));
+                return Err(TemplateError::VniTooLarge { vni: t.key.unwrap_or(0) });
             }
         } else if !p.l2 {
-            return Err("a frame without a tunnel starts with an Ethernet header".into());
+            return Err(TemplateError::PlainNeedsEthernet);
         }
         if p.vlan.is_some() && !p.l2 {
-            return Err("a VLAN tag needs an Ethernet header".into());
+            return Err(TemplateError::VlanNeedsEthernet);
         }
         for vlan in [p.vlan, self.tunnel.and_then(|t| t.vlan)].into_iter().flatten() {
             if vlan.id > 0x0fff || vlan.pcp > 7 {
-                return Err(format!("VLAN id {} / priority {}: ids have 12 bits, priorities 3", vlan.id, vlan.pcp));
+                return Err(TemplateError::BadVlan { id: vlan.id, pcp: vlan.pcp });
             }
         }
         Ok(())
@@ -667,14 +856,14 @@ impl Template {
         size: usize,
         bad: Option<CsumLayer>,
         stamp: Option<&Stamp>,
-    ) -> Result<usize, String> {
+    ) -> Result<usize, TemplateError> {
         let len = self.frame_len(size);
         if len > out.len() {
-            return Err(format!("a {len}-byte frame does not fit a {}-byte buffer", out.len()));
+            return Err(TemplateError::BufferTooSmall { len, buffer: out.len() });
         }
         if let Some(layer) = bad {
             if !self.csum_layers().contains(&layer) {
-                return Err(format!("{} frames have no {} checksum", self.describe(), layer.name()));
+                return Err(TemplateError::NoSuchChecksum { frames: self.describe(), layer });
             }
         }
         let frame = &mut out[..len];
@@ -693,17 +882,16 @@ impl Template {
                 TunnelType::Vxlan | TunnelType::Geneve => {
                     let udp =
                         UdpRepr { src_port: t.src_port, dst_port: t.dst_port, payload_len: len - at - UDP_HEADER };
-                    at += udp.emit(&mut frame[at..]).map_err(wire)?;
+                    at += udp.emit(&mut frame[at..])?;
                     let vni = t.key.unwrap_or(0);
                     at += if t.kind == TunnelType::Vxlan {
                         VxlanRepr { vni }.emit(&mut frame[at..])
                     } else {
                         GeneveRepr { oam: false, critical: false, protocol_type: payload_protocol, vni, options: &[] }
                             .emit(&mut frame[at..])
-                    }
-                    .map_err(wire)?;
+                    }?;
                 }
-                TunnelType::Gre => at += self.gre_repr(t).emit(&mut frame[at..]).map_err(wire)?,
+                TunnelType::Gre => at += self.gre_repr(t).emit(&mut frame[at..])?,
             }
             outer = Some((ip_at, tunnel_at));
         }
@@ -726,8 +914,7 @@ impl Template {
                 window: 0xffff,
             }
             .emit(&mut frame[at..]),
-        }
-        .map_err(wire)?;
+        }?;
 
         // A counting pattern, so a corrupted byte shows; the stamp in front when it fits.
         let payload = &mut frame[at..];
@@ -822,29 +1009,25 @@ impl Template {
 /// carry them), `size` bytes long. The plain fields of the key go to the plain headers (the
 /// inner ones of a tunnel), the `enc_*` fields to the tunnel's outer headers; what the key
 /// leaves out keeps the template's default. Errors say what the generator cannot send.
-pub fn from_key(key: &PacketKey, kind: TemplateKind, size: usize) -> Result<Template, String> {
+pub fn from_key(key: &PacketKey, kind: TemplateKind, size: usize) -> Result<Template, TemplateError> {
     let mut t = Template::new(kind, key.family == Family::V6);
     t.size = size;
     let p = &mut t.plain;
-    p.src_ip = addr_from_u128(key.family, key.src_ip).ok_or("the key has no IP header; the generator sends IP")?;
-    p.dst_ip = addr_from_u128(key.family, key.dst_ip).ok_or("the key has no IP header; the generator sends IP")?;
+    p.src_ip = addr_from_u128(key.family, key.src_ip).ok_or(TemplateError::KeyWithoutIp)?;
+    p.dst_ip = addr_from_u128(key.family, key.dst_ip).ok_or(TemplateError::KeyWithoutIp)?;
     p.l4 = match key.ip_proto {
         ip_protocol::UDP => L4Proto::Udp,
         ip_protocol::TCP => L4Proto::Tcp,
-        other => return Err(format!("the key needs IP protocol {other}; the generator sends UDP (17) or TCP (6)")),
+        other => return Err(TemplateError::KeyProtocol { protocol: other }),
     };
     if kind == TemplateKind::Tcp && p.l4 == L4Proto::Udp || kind == TemplateKind::Udp && p.l4 == L4Proto::Tcp {
-        return Err(format!(
-            "the key needs IP protocol {}, the {} template sends the other",
-            key.ip_proto,
-            kind.name()
-        ));
+        return Err(TemplateError::KeyProtocolNotTemplate { protocol: key.ip_proto, kind });
     }
     if !key.has_ports {
-        return Err("the key has no ports (a later fragment); the generator sends whole datagrams".into());
+        return Err(TemplateError::KeyWithoutPorts);
     }
     if key.ip_flags != 0 {
-        return Err(format!("the key has ip_flags {:#x} (a fragment); the generator sends no fragments", key.ip_flags));
+        return Err(TemplateError::KeyFragment { ip_flags: key.ip_flags });
     }
     (p.src_port, p.dst_port, p.tos, p.ttl) = (key.src_port, key.dst_port, key.ip_tos, key.ip_ttl);
     if p.l4 == L4Proto::Tcp {
@@ -856,22 +1039,11 @@ pub fn from_key(key: &PacketKey, kind: TemplateKind, size: usize) -> Result<Temp
             (p.src_mac, p.dst_mac) = (key.src_mac, key.dst_mac);
         }
         (false, Some(TunnelType::Gre)) => p.l2 = false,
-        (false, _) => {
-            return Err(format!(
-                "the key's plain headers have no Ethernet header (IP inside a tunnel): the {} template cannot \
-                 send that, gre can",
-                kind.name()
-            ))
-        }
+        (false, _) => return Err(TemplateError::KeyWithoutEthernet { kind }),
     }
     p.vlan = key.has_vlan.then_some(Vlan { id: key.vlan_id & 0x0fff, pcp: key.vlan_prio & 7 });
     match (&mut t.tunnel, key.tunnel) {
-        (None, true) => {
-            return Err(format!(
-                "the key is of a tunnelled frame (enc_* keys): use --template vxlan, geneve or gre, not {}",
-                kind.name()
-            ))
-        }
+        (None, true) => return Err(TemplateError::KeyTunnelled { kind }),
         (Some(tunnel), true) => {
             if key.enc_family != Family::None {
                 tunnel.src_ip = addr_from_u128(key.enc_family, key.enc_src_ip).unwrap_or(tunnel.src_ip);
@@ -881,7 +1053,7 @@ pub fn from_key(key: &PacketKey, kind: TemplateKind, size: usize) -> Result<Temp
                 TunnelType::Gre => {
                     tunnel.key = key.has_enc_key_id.then_some(key.enc_key_id);
                     if key.has_enc_dst_port {
-                        return Err("the key has an outer UDP port (enc_dst_port); GRE has none".into());
+                        return Err(TemplateError::KeyPortOnGre);
                     }
                 }
                 TunnelType::Vxlan | TunnelType::Geneve => {
@@ -1078,13 +1250,17 @@ mod tests {
     #[test]
     fn from_key_refuses_what_it_cannot_send() {
         let udp = Template::new(TemplateKind::Udp, false).key();
-        assert!(from_key(&PacketKey { ip_proto: 1, ..udp }, TemplateKind::Udp, 60)
-            .unwrap_err()
-            .contains("IP protocol 1"));
+        assert_eq!(
+            from_key(&PacketKey { ip_proto: 1, ..udp }, TemplateKind::Udp, 60),
+            Err(TemplateError::KeyProtocol { protocol: 1 })
+        );
         assert!(from_key(&PacketKey { family: Family::None, ..udp }, TemplateKind::Udp, 60).is_err());
-        assert!(from_key(&PacketKey { ip_flags: 1, ..udp }, TemplateKind::Udp, 60).unwrap_err().contains("fragment"));
+        assert!(from_key(&PacketKey { ip_flags: 1, ..udp }, TemplateKind::Udp, 60)
+            .unwrap_err()
+            .to_string()
+            .contains("fragment"));
         let vxlan = Template::new(TemplateKind::Vxlan, false).key();
-        assert!(from_key(&vxlan, TemplateKind::Udp, 60).unwrap_err().contains("--template vxlan"));
+        assert!(from_key(&vxlan, TemplateKind::Udp, 60).unwrap_err().to_string().contains("--template vxlan"));
         let ip_in_gre = Template::new(TemplateKind::Gre, false).key();
         assert!(from_key(&ip_in_gre, TemplateKind::Vxlan, 60).is_err());
         for kind in TemplateKind::ALL {
@@ -1113,6 +1289,53 @@ mod tests {
                 testkit::frames::generator_udp(size),
                 "{size}"
             );
+        }
+    }
+
+    /// The templates the engine tests and the benches build with testkit, byte for byte, bad
+    /// checksums included.
+    #[test]
+    fn udp_tcp_and_vxlan_templates_are_testkits_generator_frames() {
+        use testkit::frames::{Checksum, GeneratorFrame};
+        let layers = [
+            (None, None),
+            (Some(CsumLayer::OuterL3), Some(Checksum::OuterL3)),
+            (Some(CsumLayer::OuterL4), Some(Checksum::OuterL4)),
+            (Some(CsumLayer::InnerL3), Some(Checksum::InnerL3)),
+            (Some(CsumLayer::InnerL4), Some(Checksum::InnerL4)),
+        ];
+        for kind in [TemplateKind::Udp, TemplateKind::Tcp, TemplateKind::Vxlan] {
+            for size in [0, 64, 111, 1514] {
+                for (tcp, ttl, (src_port, dst_port)) in [(false, 64, (1024, 9)), (true, 1, (53, 80))] {
+                    let mut template = Template::new(kind, false);
+                    let mut ours =
+                        if kind == TemplateKind::Vxlan { GeneratorFrame::vxlan() } else { GeneratorFrame::udp() };
+                    let tcp = match kind {
+                        TemplateKind::Udp => false,
+                        TemplateKind::Tcp => true,
+                        _ => tcp,
+                    };
+                    template.plain.l4 = if tcp { L4Proto::Tcp } else { L4Proto::Udp };
+                    ours.tcp = tcp;
+                    (template.size, ours.size) = (size, size);
+                    (template.plain.ttl, ours.ttl) = (ttl, ttl);
+                    (template.plain.src_port, template.plain.dst_port) = (src_port, dst_port);
+                    (ours.src_port, ours.dst_port) = (src_port, dst_port);
+                    if let (Some(t), Some(o)) = (template.tunnel.as_mut(), ours.vxlan.as_mut()) {
+                        (t.ttl, o.ttl) = (ttl, ttl);
+                    }
+                    for (layer, checksum) in layers {
+                        if layer.is_some_and(|l| !template.csum_layers().contains(&l)) {
+                            continue;
+                        }
+                        let mut frame = vec![0u8; template.frame_len(size)];
+                        let len = template.build_into(&mut frame, size, layer, None).unwrap();
+                        frame.truncate(len);
+                        let built = GeneratorFrame { bad: checksum, ..ours }.build();
+                        assert_eq!(frame, built, "{} size {size} bad {layer:?}", template.describe());
+                    }
+                }
+            }
         }
     }
 

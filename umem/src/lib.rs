@@ -38,6 +38,10 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
+// This crate talks to the kernel through raw memory and system calls; every unsafe block
+// says why it is sound in a `// SAFETY:` comment.
+#![allow(unsafe_code)]
+
 mod area;
 mod frame;
 mod ledger;

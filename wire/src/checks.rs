@@ -9,12 +9,14 @@
 //! negated pseudo-header sum: the payload is never read again.
 
 use crate::csum::{ipv4_header_sum, ipv4_pseudo_header_addresses, ipv6_pseudo_header, verify, Sum};
-use crate::{Headers, L3Info, L3Kind, L4Info, L4Kind, Offsets, PortSet, TunnelKind};
+use crate::walk::{Headers, L3Info, L3Kind, L4Info, L4Kind, Offsets, PortSet, TunnelKind};
 
 /// A checksum's state, as `inspect` reports it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Status {
+    /// The checksum is right.
     Good,
+    /// The checksum is wrong.
     Bad,
     /// A UDP checksum of 0: "none" on IPv4 (RFC 768); forbidden on IPv6 (RFC 8200 §8.1)
     /// except for tunnels configured for it (RFC 6935, RFC 6936).
@@ -27,6 +29,7 @@ pub enum Status {
 }
 
 impl Status {
+    /// The stable name used in `inspect --json`.
     pub fn name(self) -> &'static str {
         match self {
             Status::Good => "good",
@@ -41,17 +44,24 @@ impl Status {
 /// The checksum layers, in the order a frame is checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum CsumLayer {
+    /// The only or outermost IPv4 header checksum.
     OuterL3,
+    /// The only or outermost UDP or TCP (or ICMP) checksum.
     OuterL4,
+    /// The GRE checksum (C bit set).
     Tunnel,
+    /// The IPv4 header checksum inside the tunnel.
     InnerL3,
+    /// The UDP or TCP (or ICMP) checksum inside the tunnel.
     InnerL4,
 }
 
 impl CsumLayer {
+    /// Every layer, in order.
     pub const ALL: [CsumLayer; 5] =
         [CsumLayer::OuterL3, CsumLayer::OuterL4, CsumLayer::Tunnel, CsumLayer::InnerL3, CsumLayer::InnerL4];
 
+    /// The stable name used in `inspect --json` and on the command line (`outer_l3`, ...).
     pub fn name(self) -> &'static str {
         match self {
             CsumLayer::OuterL3 => "outer_l3",
@@ -68,6 +78,7 @@ impl CsumLayer {
 pub struct Verdicts(pub [Status; 5]);
 
 impl Verdicts {
+    /// The status of `layer`.
     pub fn get(&self, layer: CsumLayer) -> Status {
         self.0[layer as usize]
     }

@@ -3,7 +3,7 @@
 
 use core::fmt;
 
-use super::Layer;
+use crate::layer::Layer;
 
 /// Why a header could not be parsed. [`ErrorKind::name`] is stable: it names the drop-reason
 /// counter and appears in JSON.
@@ -99,14 +99,21 @@ impl fmt::Display for ErrorKind {
 /// kinds they are the limit and the count found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct WireError {
+    /// What is wrong.
     pub kind: ErrorKind,
+    /// The header at fault.
     pub layer: Layer,
+    /// Where it starts: from the start of the view's buffer ([`WireError`]) or of the frame
+    /// ([`WalkError`]).
     pub offset: usize,
+    /// The bytes (or the value, or the limit) needed.
     pub needed: usize,
+    /// The bytes (or the value, or the count) found.
     pub available: usize,
 }
 
 impl WireError {
+    /// An error of `kind` in `layer`'s header at `offset`.
     #[inline]
     pub(crate) const fn new(kind: ErrorKind, layer: Layer, offset: usize, needed: usize, available: usize) -> Self {
         WireError { kind, layer, offset, needed, available }
@@ -131,14 +138,30 @@ impl WireError {
     }
 }
 
+/// Checks that `buffer` holds at least `needed` bytes for `layer`'s header.
+#[inline]
+pub(crate) fn check_len(layer: Layer, buffer: &[u8], needed: usize) -> Result<(), WireError> {
+    if buffer.len() < needed {
+        Err(WireError::new(ErrorKind::Truncated, layer, 0, needed, buffer.len()))
+    } else {
+        Ok(())
+    }
+}
+
 /// A frame [`walk`](super::walk) could not parse to the end. `offset` is from the start of
 /// the frame; `needed` and `available` mean what they mean in [`WireError`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct WalkError {
+    /// What is wrong.
     pub kind: ErrorKind,
+    /// The header at fault.
     pub layer: Layer,
+    /// Where it starts: from the start of the view's buffer ([`WireError`]) or of the frame
+    /// ([`WalkError`]).
     pub offset: usize,
+    /// The bytes (or the value, or the limit) needed.
     pub needed: usize,
+    /// The bytes (or the value, or the count) found.
     pub available: usize,
 }
 

@@ -1,15 +1,19 @@
 //! Ethernet II header (IEEE 802.3 clause 3.2.6 with an EtherType), without FCS.
 
-use super::{check_len, clamped, clamped_mut, read_u16, write_u16, Layer, WireError};
+use core::fmt;
+
+use crate::bytes::{clamped, clamped_mut, read_u16, write_u16};
+use crate::error::{check_len, WireError};
+use crate::layer::Layer;
 
 /// Destination MAC, source MAC, EtherType.
 pub const HEADER_LEN: usize = 14;
 
 mod field {
     use core::ops::Range;
-    pub const DST: Range<usize> = 0..6;
-    pub const SRC: Range<usize> = 6..12;
-    pub const ETHERTYPE: usize = 12;
+    pub(super) const DST: Range<usize> = 0..6;
+    pub(super) const SRC: Range<usize> = 6..12;
+    pub(super) const ETHERTYPE: usize = 12;
 }
 
 /// A view over an Ethernet II frame.
@@ -25,10 +29,12 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
         Ok(EthernetFrame { buffer })
     }
 
+    /// The buffer, given back.
     pub fn into_inner(self) -> T {
         self.buffer
     }
 
+    /// The destination address.
     #[inline]
     pub fn dst_addr(&self) -> [u8; 6] {
         let mut mac = [0; 6];
@@ -36,6 +42,7 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
         mac
     }
 
+    /// The source address.
     #[inline]
     pub fn src_addr(&self) -> [u8; 6] {
         let mut mac = [0; 6];
@@ -49,6 +56,7 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
         read_u16(self.buffer.as_ref(), field::ETHERTYPE)
     }
 
+    /// The header's length in bytes.
     #[inline]
     pub const fn header_len(&self) -> usize {
         HEADER_LEN
@@ -62,21 +70,25 @@ impl<T: AsRef<[u8]>> EthernetFrame<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
+    /// Writes the destination address.
     #[inline]
     pub fn set_dst_addr(&mut self, mac: [u8; 6]) {
         self.buffer.as_mut()[field::DST].copy_from_slice(&mac);
     }
 
+    /// Writes the source address.
     #[inline]
     pub fn set_src_addr(&mut self, mac: [u8; 6]) {
         self.buffer.as_mut()[field::SRC].copy_from_slice(&mac);
     }
 
+    /// Writes the EtherType.
     #[inline]
     pub fn set_ethertype(&mut self, ethertype: u16) {
         write_u16(self.buffer.as_mut(), field::ETHERTYPE, ethertype);
     }
 
+    /// The bytes after the header, to write.
     #[inline]
     pub fn payload_mut(&mut self) -> &mut [u8] {
         clamped_mut(self.buffer.as_mut(), HEADER_LEN, usize::MAX)
@@ -86,16 +98,21 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> EthernetFrame<T> {
 /// The Ethernet header as values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct EthernetRepr {
+    /// The destination address.
     pub dst_addr: [u8; 6],
+    /// The source address.
     pub src_addr: [u8; 6],
+    /// The EtherType.
     pub ethertype: u16,
 }
 
 impl EthernetRepr {
+    /// The header's fields, read from the view.
     pub fn parse<T: AsRef<[u8]>>(frame: &EthernetFrame<T>) -> EthernetRepr {
         EthernetRepr { dst_addr: frame.dst_addr(), src_addr: frame.src_addr(), ethertype: frame.ethertype() }
     }
 
+    /// The header's length in bytes.
     pub const fn header_len(&self) -> usize {
         HEADER_LEN
     }
@@ -111,9 +128,24 @@ impl EthernetRepr {
     }
 }
 
-/// Parses `aa:bb:cc:dd:ee:ff`.
-pub fn parse_mac(text: &str) -> Result<[u8; 6], String> {
-    let bad = || format!("'{text}' is not a MAC address like 02:00:00:00:00:01");
+/// A MAC address that [`parse_mac`] could not read: the text as given.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ParseMacError {
+    /// What was given.
+    pub text: String,
+}
+
+impl fmt::Display for ParseMacError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "'{}' is not a MAC address like 02:00:00:00:00:01", self.text)
+    }
+}
+
+impl std::error::Error for ParseMacError {}
+
+/// Parses `aa:bb:cc:dd:ee:ff` (six bytes, two hex digits each).
+pub fn parse_mac(text: &str) -> Result<[u8; 6], ParseMacError> {
+    let bad = || ParseMacError { text: text.to_string() };
     let mut mac = [0u8; 6];
     let mut parts = text.split(':');
     for byte in &mut mac {
@@ -138,7 +170,10 @@ mod tests {
     fn mac_parsing() {
         assert_eq!(parse_mac("02:00:00:00:01:0a").unwrap(), [2, 0, 0, 0, 1, 10]);
         for bad in ["", "02:00", "02:00:00:00:01:0a:00", "zz:00:00:00:00:00", "2:0:0:0:0:0"] {
-            assert!(parse_mac(bad).is_err(), "{bad}");
+            assert_eq!(
+                parse_mac(bad).unwrap_err().to_string(),
+                format!("'{bad}' is not a MAC address like 02:00:00:00:00:01")
+            );
         }
     }
 

@@ -1,6 +1,8 @@
 //! Geneve (RFC 8926): fixed header, variable-length options as TLVs.
 
-use super::{check_len, clamped, read_u16, read_u32, write_u16, write_u32, ErrorKind, Layer, WireError};
+use crate::bytes::{clamped, read_u16, read_u32, write_u16, write_u32};
+use crate::error::{check_len, ErrorKind, WireError};
+use crate::layer::Layer;
 
 /// The header without options.
 pub const MIN_HEADER_LEN: usize = 8;
@@ -54,10 +56,12 @@ impl<T: AsRef<[u8]>> GenevePacket<T> {
         Ok(GenevePacket { buffer })
     }
 
+    /// The buffer, given back.
     pub fn into_inner(self) -> T {
         self.buffer
     }
 
+    /// The version field.
     #[inline]
     pub fn version(&self) -> u8 {
         self.buffer.as_ref()[0] >> 6
@@ -111,6 +115,7 @@ impl<T: AsRef<[u8]>> GenevePacket<T> {
         GeneveOptions { rest: self.options() }
     }
 
+    /// The bytes after the header.
     #[inline]
     pub fn payload(&self) -> &[u8] {
         clamped(self.buffer.as_ref(), self.header_len(), usize::MAX)
@@ -120,6 +125,7 @@ impl<T: AsRef<[u8]>> GenevePacket<T> {
 /// One Geneve option.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct GeneveOption<'a> {
+    /// The option class.
     pub class: u16,
     /// The type byte, critical bit included.
     pub option_type: u8,
@@ -158,15 +164,20 @@ impl<'a> Iterator for GeneveOptions<'a> {
 /// A Geneve header as values; the options are raw TLV bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct GeneveRepr<'a> {
+    /// The O bit: an OAM packet.
     pub oam: bool,
+    /// The C bit: critical options are present.
     pub critical: bool,
+    /// The protocol type of the payload (an EtherType).
     pub protocol_type: u16,
+    /// The VNI (24 bits).
     pub vni: u32,
     /// Whole TLVs, a multiple of 4 bytes, at most [`MAX_OPTIONS_LEN`].
     pub options: &'a [u8],
 }
 
 impl<'a> GeneveRepr<'a> {
+    /// The header's fields, read from the view.
     pub fn parse<T: AsRef<[u8]>>(packet: &'a GenevePacket<T>) -> GeneveRepr<'a> {
         GeneveRepr {
             oam: packet.oam(),
@@ -177,6 +188,7 @@ impl<'a> GeneveRepr<'a> {
         }
     }
 
+    /// The header's length in bytes.
     pub const fn header_len(&self) -> usize {
         MIN_HEADER_LEN + self.options.len()
     }

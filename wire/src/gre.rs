@@ -1,6 +1,8 @@
 //! GRE (RFC 2784) with the key and sequence number extensions (RFC 2890).
 
-use super::{check_len, clamped, read_u16, read_u32, write_u16, write_u32, ErrorKind, Layer, WireError};
+use crate::bytes::{clamped, read_u16, read_u32, write_u16, write_u32};
+use crate::error::{check_len, ErrorKind, WireError};
+use crate::layer::Layer;
 
 /// Flags/version word and protocol type.
 pub const MIN_HEADER_LEN: usize = 4;
@@ -58,6 +60,7 @@ impl<T: AsRef<[u8]>> GrePacket<T> {
         Ok(GrePacket { buffer })
     }
 
+    /// The buffer, given back.
     pub fn into_inner(self) -> T {
         self.buffer
     }
@@ -67,21 +70,25 @@ impl<T: AsRef<[u8]>> GrePacket<T> {
         read_u16(self.buffer.as_ref(), 0)
     }
 
+    /// The C bit: the header carries a checksum.
     #[inline]
     pub fn checksum_present(&self) -> bool {
         self.flags() & FLAG_CHECKSUM != 0
     }
 
+    /// The K bit: the header carries a key.
     #[inline]
     pub fn key_present(&self) -> bool {
         self.flags() & FLAG_KEY != 0
     }
 
+    /// The S bit: the header carries a sequence number.
     #[inline]
     pub fn sequence_present(&self) -> bool {
         self.flags() & FLAG_SEQUENCE != 0
     }
 
+    /// The version field.
     #[inline]
     pub fn version(&self) -> u8 {
         (self.flags() & VERSION_MASK) as u8
@@ -129,6 +136,7 @@ impl<T: AsRef<[u8]>> GrePacket<T> {
         self.sequence_present().then(|| read_u32(self.buffer.as_ref(), at))
     }
 
+    /// The bytes after the header.
     #[inline]
     pub fn payload(&self) -> &[u8] {
         clamped(self.buffer.as_ref(), self.header_len(), usize::MAX)
@@ -150,13 +158,18 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> GrePacket<T> {
 /// A GRE header as values. The checksum value is the caller's: `emit` writes 0 there.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct GreRepr {
+    /// The protocol type of the payload (an EtherType).
     pub protocol_type: u16,
+    /// The C bit: the header carries a checksum.
     pub checksum_present: bool,
+    /// The key, when the K bit is set.
     pub key: Option<u32>,
+    /// The sequence number, when the S bit is set.
     pub sequence: Option<u32>,
 }
 
 impl GreRepr {
+    /// The header's fields, read from the view.
     pub fn parse<T: AsRef<[u8]>>(packet: &GrePacket<T>) -> GreRepr {
         GreRepr {
             protocol_type: packet.protocol_type(),
@@ -166,6 +179,7 @@ impl GreRepr {
         }
     }
 
+    /// The header's length in bytes.
     pub const fn header_len(&self) -> usize {
         header_len_for(self.flags())
     }

@@ -1,6 +1,8 @@
 //! ICMP for IPv4 (RFC 792).
 
-use super::{check_len, clamped, read_u16, write_u16, Layer, WireError};
+use crate::bytes::{clamped, read_u16, write_u16};
+use crate::error::{check_len, WireError};
+use crate::layer::Layer;
 
 /// Type, code, checksum and the 4-byte rest of header every message has (RFC 792).
 pub const HEADER_LEN: usize = 8;
@@ -12,20 +14,24 @@ pub struct IcmpPacket<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> IcmpPacket<T> {
+    /// A view over `buffer`, once its length is checked against the header.
     pub fn new_checked(buffer: T) -> Result<Self, WireError> {
         check_len(Layer::Icmp, buffer.as_ref(), HEADER_LEN)?;
         Ok(IcmpPacket { buffer })
     }
 
+    /// The buffer, given back.
     pub fn into_inner(self) -> T {
         self.buffer
     }
 
+    /// The message type.
     #[inline]
     pub fn msg_type(&self) -> u8 {
         self.buffer.as_ref()[0]
     }
 
+    /// The code.
     #[inline]
     pub fn code(&self) -> u8 {
         self.buffer.as_ref()[1]
@@ -44,6 +50,7 @@ impl<T: AsRef<[u8]>> IcmpPacket<T> {
         [d[4], d[5], d[6], d[7]]
     }
 
+    /// The bytes after the header.
     #[inline]
     pub fn payload(&self) -> &[u8] {
         clamped(self.buffer.as_ref(), HEADER_LEN, usize::MAX)
@@ -51,6 +58,7 @@ impl<T: AsRef<[u8]>> IcmpPacket<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> IcmpPacket<T> {
+    /// Writes the checksum.
     #[inline]
     pub fn set_checksum(&mut self, checksum: u16) {
         write_u16(self.buffer.as_mut(), 2, checksum);

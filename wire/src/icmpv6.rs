@@ -1,6 +1,8 @@
 //! ICMPv6 (RFC 4443).
 
-use super::{check_len, clamped, read_u16, write_u16, Layer, WireError};
+use crate::bytes::{clamped, read_u16, write_u16};
+use crate::error::{check_len, WireError};
+use crate::layer::Layer;
 
 /// Type, code and checksum: the part every message shares (RFC 4443 §2.1).
 pub const HEADER_LEN: usize = 4;
@@ -12,20 +14,24 @@ pub struct Icmpv6Packet<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
+    /// A view over `buffer`, once its length is checked against the header.
     pub fn new_checked(buffer: T) -> Result<Self, WireError> {
         check_len(Layer::Icmpv6, buffer.as_ref(), HEADER_LEN)?;
         Ok(Icmpv6Packet { buffer })
     }
 
+    /// The buffer, given back.
     pub fn into_inner(self) -> T {
         self.buffer
     }
 
+    /// The message type.
     #[inline]
     pub fn msg_type(&self) -> u8 {
         self.buffer.as_ref()[0]
     }
 
+    /// The code.
     #[inline]
     pub fn code(&self) -> u8 {
         self.buffer.as_ref()[1]
@@ -45,6 +51,7 @@ impl<T: AsRef<[u8]>> Icmpv6Packet<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Icmpv6Packet<T> {
+    /// Writes the checksum.
     #[inline]
     pub fn set_checksum(&mut self, checksum: u16) {
         write_u16(self.buffer.as_mut(), 2, checksum);

@@ -4,22 +4,24 @@ use std::net::Ipv4Addr;
 
 use crate::csum::ipv4_header_sum;
 
-use super::{check_len, clamped, clamped_mut, read_u16, write_u16, ErrorKind, Fragment, Layer, WireError};
+use crate::bytes::{clamped, clamped_mut, read_u16, write_u16};
+use crate::error::{check_len, ErrorKind, WireError};
+use crate::layer::{Fragment, Layer};
 
 /// The header without options (IHL 5).
 pub const MIN_HEADER_LEN: usize = 20;
 
 mod field {
-    pub const VER_IHL: usize = 0;
-    pub const TOS: usize = 1;
-    pub const TOTAL_LEN: usize = 2;
-    pub const IDENT: usize = 4;
-    pub const FLAGS_FRAG: usize = 6;
-    pub const TTL: usize = 8;
-    pub const PROTOCOL: usize = 9;
-    pub const CHECKSUM: usize = 10;
-    pub const SRC: usize = 12;
-    pub const DST: usize = 16;
+    pub(super) const VER_IHL: usize = 0;
+    pub(super) const TOS: usize = 1;
+    pub(super) const TOTAL_LEN: usize = 2;
+    pub(super) const IDENT: usize = 4;
+    pub(super) const FLAGS_FRAG: usize = 6;
+    pub(super) const TTL: usize = 8;
+    pub(super) const PROTOCOL: usize = 9;
+    pub(super) const CHECKSUM: usize = 10;
+    pub(super) const SRC: usize = 12;
+    pub(super) const DST: usize = 16;
 }
 
 /// Offset of the source address.
@@ -73,10 +75,12 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         Ipv4Packet { buffer }
     }
 
+    /// The buffer, given back.
     pub fn into_inner(self) -> T {
         self.buffer
     }
 
+    /// The version field.
     #[inline]
     pub fn version(&self) -> u8 {
         self.buffer.as_ref()[field::VER_IHL] >> 4
@@ -88,11 +92,13 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         usize::from(self.buffer.as_ref()[field::VER_IHL] & 0x0f) * 4
     }
 
+    /// The DSCP (the top six bits of the TOS byte).
     #[inline]
     pub fn dscp(&self) -> u8 {
         self.buffer.as_ref()[field::TOS] >> 2
     }
 
+    /// The ECN bits (the low two bits of the TOS byte).
     #[inline]
     pub fn ecn(&self) -> u8 {
         self.buffer.as_ref()[field::TOS] & 3
@@ -104,16 +110,19 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         read_u16(self.buffer.as_ref(), field::TOTAL_LEN)
     }
 
+    /// The identification.
     #[inline]
     pub fn ident(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::IDENT)
     }
 
+    /// The Don't Fragment flag.
     #[inline]
     pub fn dont_fragment(&self) -> bool {
         read_u16(self.buffer.as_ref(), field::FLAGS_FRAG) & FLAG_DONT_FRAGMENT != 0
     }
 
+    /// The More Fragments flag.
     #[inline]
     pub fn more_fragments(&self) -> bool {
         read_u16(self.buffer.as_ref(), field::FLAGS_FRAG) & FLAG_MORE_FRAGMENTS != 0
@@ -131,27 +140,32 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
         Fragment::from_offset(self.fragment_offset(), self.more_fragments())
     }
 
+    /// The time to live.
     #[inline]
     pub fn ttl(&self) -> u8 {
         self.buffer.as_ref()[field::TTL]
     }
 
+    /// The protocol number of the payload.
     #[inline]
     pub fn protocol(&self) -> u8 {
         self.buffer.as_ref()[field::PROTOCOL]
     }
 
+    /// The checksum.
     #[inline]
     pub fn checksum(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
+    /// The source address.
     #[inline]
     pub fn src_addr(&self) -> Ipv4Addr {
         let d = self.buffer.as_ref();
         Ipv4Addr::new(d[field::SRC], d[field::SRC + 1], d[field::SRC + 2], d[field::SRC + 3])
     }
 
+    /// The destination address.
     #[inline]
     pub fn dst_addr(&self) -> Ipv4Addr {
         let d = self.buffer.as_ref();
@@ -177,11 +191,13 @@ impl<T: AsRef<[u8]>> Ipv4Packet<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
+    /// Writes the time to live.
     #[inline]
     pub fn set_ttl(&mut self, ttl: u8) {
         self.buffer.as_mut()[field::TTL] = ttl;
     }
 
+    /// Writes the checksum.
     #[inline]
     pub fn set_checksum(&mut self, checksum: u16) {
         write_u16(self.buffer.as_mut(), field::CHECKSUM, checksum);
@@ -194,16 +210,19 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         write_u16(self.buffer.as_mut(), field::TOTAL_LEN, total_len);
     }
 
+    /// Writes the identification.
     #[inline]
     pub fn set_ident(&mut self, ident: u16) {
         write_u16(self.buffer.as_mut(), field::IDENT, ident);
     }
 
+    /// Writes the source address.
     #[inline]
     pub fn set_src_addr(&mut self, addr: Ipv4Addr) {
         self.buffer.as_mut()[field::SRC..field::SRC + 4].copy_from_slice(&addr.octets());
     }
 
+    /// Writes the destination address.
     #[inline]
     pub fn set_dst_addr(&mut self, addr: Ipv4Addr) {
         self.buffer.as_mut()[field::DST..field::DST + 4].copy_from_slice(&addr.octets());
@@ -217,6 +236,7 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
         self.set_checksum(!sum);
     }
 
+    /// The bytes after the header, to write.
     #[inline]
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let (start, end) = (self.header_len(), usize::from(self.total_len()));
@@ -227,14 +247,21 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv4Packet<T> {
 /// An IPv4 header (without options) as values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Ipv4Repr {
+    /// The source address.
     pub src_addr: Ipv4Addr,
+    /// The destination address.
     pub dst_addr: Ipv4Addr,
+    /// The protocol number of the payload.
     pub protocol: u8,
+    /// The time to live.
     pub ttl: u8,
     /// DSCP << 2 | ECN.
     pub tos: u8,
+    /// The identification.
     pub ident: u16,
+    /// The Don't Fragment flag.
     pub dont_fragment: bool,
+    /// The More Fragments flag.
     pub more_fragments: bool,
     /// In bytes, a multiple of 8.
     pub fragment_offset: u16,
@@ -260,6 +287,7 @@ impl Ipv4Repr {
         }
     }
 
+    /// The header's length in bytes.
     pub const fn header_len(&self) -> usize {
         MIN_HEADER_LEN
     }

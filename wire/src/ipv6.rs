@@ -2,17 +2,20 @@
 
 use std::net::Ipv6Addr;
 
-use super::{check_len, clamped, clamped_mut, read_u16, write_u16, ErrorKind, Layer, WireError};
+use crate::bytes::{clamped, clamped_mut, read_u16, write_u16};
+use crate::error::{check_len, ErrorKind, WireError};
+use crate::layer::Layer;
 
+/// The fixed header (RFC 8200 §3); extension headers follow it.
 pub const HEADER_LEN: usize = 40;
 
 mod field {
-    pub const VER_TC_FLOW: usize = 0;
-    pub const PAYLOAD_LEN: usize = 4;
-    pub const NEXT_HEADER: usize = 6;
-    pub const HOP_LIMIT: usize = 7;
-    pub const SRC: usize = 8;
-    pub const DST: usize = 24;
+    pub(super) const VER_TC_FLOW: usize = 0;
+    pub(super) const PAYLOAD_LEN: usize = 4;
+    pub(super) const NEXT_HEADER: usize = 6;
+    pub(super) const HOP_LIMIT: usize = 7;
+    pub(super) const SRC: usize = 8;
+    pub(super) const DST: usize = 24;
 }
 
 /// Offset of the destination address in the fixed header.
@@ -58,20 +61,24 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
         Ok(Ipv6Packet { buffer })
     }
 
+    /// The buffer, given back.
     pub fn into_inner(self) -> T {
         self.buffer
     }
 
+    /// The version field.
     #[inline]
     pub fn version(&self) -> u8 {
         self.buffer.as_ref()[field::VER_TC_FLOW] >> 4
     }
 
+    /// The traffic class.
     #[inline]
     pub fn traffic_class(&self) -> u8 {
         (read_u16(self.buffer.as_ref(), field::VER_TC_FLOW) >> 4) as u8
     }
 
+    /// The flow label (20 bits).
     #[inline]
     pub fn flow_label(&self) -> u32 {
         let d = self.buffer.as_ref();
@@ -84,16 +91,19 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
         read_u16(self.buffer.as_ref(), field::PAYLOAD_LEN)
     }
 
+    /// The next header number.
     #[inline]
     pub fn next_header(&self) -> u8 {
         self.buffer.as_ref()[field::NEXT_HEADER]
     }
 
+    /// The hop limit.
     #[inline]
     pub fn hop_limit(&self) -> u8 {
         self.buffer.as_ref()[field::HOP_LIMIT]
     }
 
+    /// The source address.
     #[inline]
     pub fn src_addr(&self) -> Ipv6Addr {
         addr_at(self.buffer.as_ref(), field::SRC)
@@ -114,6 +124,7 @@ impl<T: AsRef<[u8]>> Ipv6Packet<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
+    /// Writes the hop limit.
     #[inline]
     pub fn set_hop_limit(&mut self, hop_limit: u8) {
         self.buffer.as_mut()[field::HOP_LIMIT] = hop_limit;
@@ -125,16 +136,19 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
         write_u16(self.buffer.as_mut(), field::PAYLOAD_LEN, payload_len);
     }
 
+    /// Writes the source address.
     #[inline]
     pub fn set_src_addr(&mut self, addr: Ipv6Addr) {
         self.buffer.as_mut()[field::SRC..field::SRC + 16].copy_from_slice(&addr.octets());
     }
 
+    /// Writes the destination address.
     #[inline]
     pub fn set_dst_addr(&mut self, addr: Ipv6Addr) {
         self.buffer.as_mut()[field::DST..field::DST + 16].copy_from_slice(&addr.octets());
     }
 
+    /// The bytes after the header, to write.
     #[inline]
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let end = HEADER_LEN + usize::from(self.payload_len());
@@ -145,10 +159,15 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> Ipv6Packet<T> {
 /// The IPv6 fixed header as values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct Ipv6Repr {
+    /// The source address.
     pub src_addr: Ipv6Addr,
+    /// The destination address.
     pub dst_addr: Ipv6Addr,
+    /// The next header number.
     pub next_header: u8,
+    /// The hop limit.
     pub hop_limit: u8,
+    /// The traffic class.
     pub traffic_class: u8,
     /// 20 bits.
     pub flow_label: u32,
@@ -157,6 +176,7 @@ pub struct Ipv6Repr {
 }
 
 impl Ipv6Repr {
+    /// The header's fields, read from the view.
     pub fn parse<T: AsRef<[u8]>>(packet: &Ipv6Packet<T>) -> Ipv6Repr {
         Ipv6Repr {
             src_addr: packet.src_addr(),
@@ -169,6 +189,7 @@ impl Ipv6Repr {
         }
     }
 
+    /// The header's length in bytes.
     pub const fn header_len(&self) -> usize {
         HEADER_LEN
     }

@@ -4,7 +4,10 @@
 
 use std::net::Ipv6Addr;
 
-use super::{check_len, clamped, ip_protocol, read_u16, read_u32, ErrorKind, Fragment, Layer, WireError};
+use crate::bytes::{clamped, read_u16, read_u32};
+use crate::error::{check_len, ErrorKind, WireError};
+use crate::ip_protocol;
+use crate::layer::{Fragment, Layer};
 
 /// The most extension headers [`walk_ext_headers`] follows before calling the packet
 /// malformed. RFC 8200 §4.1 expects each at most once (destination options twice), so 8 is
@@ -46,11 +49,13 @@ pub struct Ipv6ExtHeader<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> Ipv6ExtHeader<T> {
+    /// A view over `buffer`, once its length is checked against the header.
     pub fn new_checked(buffer: T) -> Result<Self, WireError> {
         check_ext(buffer.as_ref())?;
         Ok(Ipv6ExtHeader { buffer })
     }
 
+    /// The next header number.
     #[inline]
     pub fn next_header(&self) -> u8 {
         self.buffer.as_ref()[0]
@@ -112,26 +117,31 @@ pub const ROUTING_TYPE_SRH: u8 = 4;
 const ROUTING_ADDRS: usize = 8;
 
 impl<T: AsRef<[u8]>> Ipv6RoutingHeader<T> {
+    /// A view over `buffer`, once its length is checked against the header.
     pub fn new_checked(buffer: T) -> Result<Self, WireError> {
         check_ext(buffer.as_ref())?;
         Ok(Ipv6RoutingHeader { buffer })
     }
 
+    /// The next header number.
     #[inline]
     pub fn next_header(&self) -> u8 {
         self.buffer.as_ref()[0]
     }
 
+    /// The header's length in bytes.
     #[inline]
     pub fn header_len(&self) -> usize {
         ext_len(self.buffer.as_ref())
     }
 
+    /// The routing type.
     #[inline]
     pub fn routing_type(&self) -> u8 {
         self.buffer.as_ref()[2]
     }
 
+    /// The segments left.
     #[inline]
     pub fn segments_left(&self) -> u8 {
         self.buffer.as_ref()[3]
@@ -180,11 +190,13 @@ pub struct Ipv6FragmentHeader<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> Ipv6FragmentHeader<T> {
+    /// A view over `buffer`, once its length is checked against the header.
     pub fn new_checked(buffer: T) -> Result<Self, WireError> {
         check_len(Layer::Ipv6, buffer.as_ref(), FRAGMENT_HEADER_LEN)?;
         Ok(Ipv6FragmentHeader { buffer })
     }
 
+    /// The next header number.
     #[inline]
     pub fn next_header(&self) -> u8 {
         self.buffer.as_ref()[0]
@@ -196,11 +208,13 @@ impl<T: AsRef<[u8]>> Ipv6FragmentHeader<T> {
         read_u16(self.buffer.as_ref(), 2) & 0xfff8
     }
 
+    /// The More Fragments flag.
     #[inline]
     pub fn more_fragments(&self) -> bool {
         read_u16(self.buffer.as_ref(), 2) & 1 != 0
     }
 
+    /// The identification.
     #[inline]
     pub fn ident(&self) -> u32 {
         read_u32(self.buffer.as_ref(), 4)
@@ -223,6 +237,7 @@ pub struct Ipv6ExtChain {
     pub len: usize,
     /// Extension headers walked.
     pub count: usize,
+    /// The where the packet sits in its datagram.
     pub fragment: Fragment,
     /// Offset, from the start of the walked bytes, of the final destination address when a
     /// routing header holds it (RFC 8200 §8.1); the first such routing header counts.

@@ -1,19 +1,21 @@
 //! TCP header with options (RFC 9293 §3.1).
 
-use super::{check_len, clamped, clamped_mut, read_u16, read_u32, write_u16, write_u32, ErrorKind, Layer, WireError};
+use crate::bytes::{clamped, clamped_mut, read_u16, read_u32, write_u16, write_u32};
+use crate::error::{check_len, ErrorKind, WireError};
+use crate::layer::Layer;
 
 /// The header without options (data offset 5).
 pub const MIN_HEADER_LEN: usize = 20;
 
 mod field {
-    pub const SRC_PORT: usize = 0;
-    pub const DST_PORT: usize = 2;
-    pub const SEQ: usize = 4;
-    pub const ACK: usize = 8;
-    pub const OFFSET_FLAGS: usize = 12;
-    pub const WINDOW: usize = 14;
-    pub const CHECKSUM: usize = 16;
-    pub const URGENT: usize = 18;
+    pub(super) const SRC_PORT: usize = 0;
+    pub(super) const DST_PORT: usize = 2;
+    pub(super) const SEQ: usize = 4;
+    pub(super) const ACK: usize = 8;
+    pub(super) const OFFSET_FLAGS: usize = 12;
+    pub(super) const WINDOW: usize = 14;
+    pub(super) const CHECKSUM: usize = 16;
+    pub(super) const URGENT: usize = 18;
 }
 
 /// A view over a TCP segment; the buffer is the IP payload. After `new_checked` the header
@@ -38,25 +40,30 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         Ok(TcpPacket { buffer })
     }
 
+    /// The buffer, given back.
     pub fn into_inner(self) -> T {
         self.buffer
     }
 
+    /// The source port.
     #[inline]
     pub fn src_port(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::SRC_PORT)
     }
 
+    /// The destination port.
     #[inline]
     pub fn dst_port(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::DST_PORT)
     }
 
+    /// The sequence number.
     #[inline]
     pub fn seq_number(&self) -> u32 {
         read_u32(self.buffer.as_ref(), field::SEQ)
     }
 
+    /// The acknowledgment number.
     #[inline]
     pub fn ack_number(&self) -> u32 {
         read_u32(self.buffer.as_ref(), field::ACK)
@@ -74,21 +81,25 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
         self.buffer.as_ref()[field::OFFSET_FLAGS + 1]
     }
 
+    /// The receive window.
     #[inline]
     pub fn window(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::WINDOW)
     }
 
+    /// The checksum.
     #[inline]
     pub fn checksum(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::CHECKSUM)
     }
 
+    /// The urgent pointer.
     #[inline]
     pub fn urgent_pointer(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::URGENT)
     }
 
+    /// The options: the bytes between the fixed header and the data offset.
     #[inline]
     pub fn options(&self) -> &[u8] {
         clamped(self.buffer.as_ref(), MIN_HEADER_LEN, self.header_len())
@@ -102,11 +113,13 @@ impl<T: AsRef<[u8]>> TcpPacket<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
+    /// Writes the checksum.
     #[inline]
     pub fn set_checksum(&mut self, checksum: u16) {
         write_u16(self.buffer.as_mut(), field::CHECKSUM, checksum);
     }
 
+    /// The bytes after the header, to write.
     #[inline]
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let start = self.header_len();
@@ -117,13 +130,18 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> TcpPacket<T> {
 /// A TCP header without options as values. The checksum is the caller's: `emit` writes 0.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TcpRepr {
+    /// The source port.
     pub src_port: u16,
+    /// The destination port.
     pub dst_port: u16,
+    /// The sequence number.
     pub seq_number: u32,
+    /// The acknowledgment number.
     pub ack_number: u32,
     /// The 12 bits after the data offset: 3 reserved, then AE (RFC 3540 / RFC 9293 §3.1),
     /// CWR, ECE, URG, ACK, PSH, RST, SYN, FIN (0x001).
     pub flags: u16,
+    /// The receive window.
     pub window: u16,
 }
 
@@ -141,6 +159,7 @@ impl TcpRepr {
         }
     }
 
+    /// The header's length in bytes.
     pub const fn header_len(&self) -> usize {
         MIN_HEADER_LEN
     }

@@ -1,14 +1,17 @@
 //! UDP header (RFC 768).
 
-use super::{check_len, clamped, clamped_mut, read_u16, write_u16, ErrorKind, Layer, WireError};
+use crate::bytes::{clamped, clamped_mut, read_u16, write_u16};
+use crate::error::{check_len, ErrorKind, WireError};
+use crate::layer::Layer;
 
+/// Source port, destination port, length, checksum (RFC 768).
 pub const HEADER_LEN: usize = 8;
 
 mod field {
-    pub const SRC_PORT: usize = 0;
-    pub const DST_PORT: usize = 2;
-    pub const LENGTH: usize = 4;
-    pub const CHECKSUM: usize = 6;
+    pub(super) const SRC_PORT: usize = 0;
+    pub(super) const DST_PORT: usize = 2;
+    pub(super) const LENGTH: usize = 4;
+    pub(super) const CHECKSUM: usize = 6;
 }
 
 /// A view over a UDP datagram. The buffer is the IP payload; after `new_checked` the UDP
@@ -49,15 +52,18 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
         Ok(UdpPacket { buffer })
     }
 
+    /// The buffer, given back.
     pub fn into_inner(self) -> T {
         self.buffer
     }
 
+    /// The source port.
     #[inline]
     pub fn src_port(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::SRC_PORT)
     }
 
+    /// The destination port.
     #[inline]
     pub fn dst_port(&self) -> u16 {
         read_u16(self.buffer.as_ref(), field::DST_PORT)
@@ -90,11 +96,13 @@ impl<T: AsRef<[u8]>> UdpPacket<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
+    /// Writes the source port.
     #[inline]
     pub fn set_src_port(&mut self, port: u16) {
         write_u16(self.buffer.as_mut(), field::SRC_PORT, port);
     }
 
+    /// Writes the destination port.
     #[inline]
     pub fn set_dst_port(&mut self, port: u16) {
         write_u16(self.buffer.as_mut(), field::DST_PORT, port);
@@ -106,11 +114,13 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
         write_u16(self.buffer.as_mut(), field::LENGTH, length);
     }
 
+    /// Writes the checksum.
     #[inline]
     pub fn set_checksum(&mut self, checksum: u16) {
         write_u16(self.buffer.as_mut(), field::CHECKSUM, checksum);
     }
 
+    /// The bytes after the header, to write.
     #[inline]
     pub fn payload_mut(&mut self) -> &mut [u8] {
         let end = usize::from(self.len());
@@ -121,13 +131,16 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> UdpPacket<T> {
 /// A UDP header as values; the checksum is the caller's (it needs the IP pseudo-header).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct UdpRepr {
+    /// The source port.
     pub src_port: u16,
+    /// The destination port.
     pub dst_port: u16,
     /// Bytes after the header.
     pub payload_len: usize,
 }
 
 impl UdpRepr {
+    /// The header's fields, read from the view.
     pub fn parse<T: AsRef<[u8]>>(packet: &UdpPacket<T>) -> UdpRepr {
         UdpRepr {
             src_port: packet.src_port(),
@@ -136,6 +149,7 @@ impl UdpRepr {
         }
     }
 
+    /// The header's length in bytes.
     pub const fn header_len(&self) -> usize {
         HEADER_LEN
     }

@@ -1,7 +1,10 @@
 //! IEEE 802.1Q / 802.1ad VLAN tag. The view covers the 4 bytes after the TPID: the tag control
 //! information and the EtherType of what follows, so tags chain like any other header.
 
-use super::{check_len, ethertype, read_u16, write_u16, Layer, WireError};
+use crate::bytes::{read_u16, write_u16};
+use crate::error::{check_len, WireError};
+use crate::ethertype;
+use crate::layer::Layer;
 
 /// TCI + inner EtherType.
 pub const HEADER_LEN: usize = 4;
@@ -20,11 +23,13 @@ pub struct VlanHeader<T: AsRef<[u8]>> {
 }
 
 impl<T: AsRef<[u8]>> VlanHeader<T> {
+    /// A view over `buffer`, once its length is checked against the header.
     pub fn new_checked(buffer: T) -> Result<Self, WireError> {
         check_len(Layer::Vlan, buffer.as_ref(), HEADER_LEN)?;
         Ok(VlanHeader { buffer })
     }
 
+    /// The buffer, given back.
     pub fn into_inner(self) -> T {
         self.buffer
     }
@@ -35,16 +40,19 @@ impl<T: AsRef<[u8]>> VlanHeader<T> {
         read_u16(self.buffer.as_ref(), 0)
     }
 
+    /// The priority code point (3 bits).
     #[inline]
     pub fn pcp(&self) -> u8 {
         (self.tci() >> 13) as u8
     }
 
+    /// The drop eligible indicator.
     #[inline]
     pub fn dei(&self) -> bool {
         self.tci() & 0x1000 != 0
     }
 
+    /// The VLAN identifier (12 bits).
     #[inline]
     pub fn vid(&self) -> u16 {
         self.tci() & 0x0fff
@@ -58,11 +66,13 @@ impl<T: AsRef<[u8]>> VlanHeader<T> {
 }
 
 impl<T: AsRef<[u8]> + AsMut<[u8]>> VlanHeader<T> {
+    /// Writes the whole tag control information (priority, DEI, VLAN id).
     #[inline]
     pub fn set_tci(&mut self, tci: u16) {
         write_u16(self.buffer.as_mut(), 0, tci);
     }
 
+    /// Writes the EtherType.
     #[inline]
     pub fn set_ethertype(&mut self, ethertype: u16) {
         write_u16(self.buffer.as_mut(), 2, ethertype);
@@ -72,13 +82,18 @@ impl<T: AsRef<[u8]> + AsMut<[u8]>> VlanHeader<T> {
 /// A VLAN tag as values.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct VlanRepr {
+    /// The priority code point (3 bits).
     pub pcp: u8,
+    /// The drop eligible indicator.
     pub dei: bool,
+    /// The VLAN identifier (12 bits).
     pub vid: u16,
+    /// The EtherType.
     pub ethertype: u16,
 }
 
 impl VlanRepr {
+    /// The header's fields, read from the view.
     pub fn parse<T: AsRef<[u8]>>(header: &VlanHeader<T>) -> VlanRepr {
         VlanRepr { pcp: header.pcp(), dei: header.dei(), vid: header.vid(), ethertype: header.ethertype() }
     }

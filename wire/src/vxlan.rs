@@ -1,7 +1,10 @@
 //! VXLAN header (RFC 7348 §5). An Ethernet frame always follows.
 
-use super::{check_len, clamped, read_u32, write_u32, ErrorKind, Layer, WireError};
+use crate::bytes::{clamped, read_u32, write_u32};
+use crate::error::{check_len, ErrorKind, WireError};
+use crate::layer::Layer;
 
+/// Flags, reserved bits, VNI, reserved byte (RFC 7348 §5).
 pub const HEADER_LEN: usize = 8;
 
 /// The I flag: the VNI is valid (RFC 7348 §5).
@@ -25,10 +28,12 @@ impl<T: AsRef<[u8]>> VxlanHeader<T> {
         Ok(VxlanHeader { buffer })
     }
 
+    /// The buffer, given back.
     pub fn into_inner(self) -> T {
         self.buffer
     }
 
+    /// The flags byte (the I flag says the VNI is valid).
     #[inline]
     pub fn flags(&self) -> u8 {
         self.buffer.as_ref()[0]
@@ -65,10 +70,12 @@ pub struct VxlanRepr {
 }
 
 impl VxlanRepr {
+    /// The header's fields, read from the view.
     pub fn parse<T: AsRef<[u8]>>(header: &VxlanHeader<T>) -> VxlanRepr {
         VxlanRepr { vni: header.vni() }
     }
 
+    /// The header's length in bytes.
     pub const fn header_len(&self) -> usize {
         HEADER_LEN
     }

@@ -18,11 +18,21 @@
 //! which [`walk_into_general`] exposes so the tests and fuzz properties can hold the two to
 //! the same result.
 
-use super::{
-    ethernet, ethertype, ip_protocol, ipv4, ipv6, udp, udp_port, vlan, walk_ext_headers, ErrorKind, EthernetFrame,
-    Fragment, GenevePacket, GrePacket, IcmpPacket, Icmpv6Packet, Ipv4Packet, Ipv6Packet, Layer, TcpPacket, UdpPacket,
-    VlanHeader, VxlanHeader, WalkError, WireError,
-};
+use crate::error::{ErrorKind, WalkError, WireError};
+use crate::ethernet::EthernetFrame;
+use crate::geneve::GenevePacket;
+use crate::gre::GrePacket;
+use crate::icmp::IcmpPacket;
+use crate::icmpv6::Icmpv6Packet;
+use crate::ipv4::Ipv4Packet;
+use crate::ipv6::Ipv6Packet;
+use crate::ipv6_ext::{walk_ext_headers, Ipv6ExtHeader};
+use crate::layer::{Fragment, Layer};
+use crate::tcp::TcpPacket;
+use crate::udp::UdpPacket;
+use crate::vlan::VlanHeader;
+use crate::vxlan::VxlanHeader;
+use crate::{ethernet, ethertype, ip_protocol, ipv4, ipv6, udp, udp_port, vlan, vxlan};
 
 /// Ports a [`PortSet`] holds.
 pub const MAX_PORTS: usize = 8;
@@ -39,10 +49,12 @@ pub struct PortSet {
 }
 
 impl PortSet {
+    /// The set with no port.
     pub const fn empty() -> PortSet {
         PortSet { ports: [0; MAX_PORTS], len: 0 }
     }
 
+    /// The set of `port` alone.
     pub const fn single(port: u16) -> PortSet {
         let mut ports = [0; MAX_PORTS];
         ports[0] = port;
@@ -70,20 +82,24 @@ impl PortSet {
         }
     }
 
+    /// Whether `port` is in the set.
     #[inline]
     pub fn contains(&self, port: u16) -> bool {
         self.as_slice().contains(&port)
     }
 
+    /// The ports, in the order added.
     #[inline]
     pub fn as_slice(&self) -> &[u16] {
         self.ports.get(..usize::from(self.len)).unwrap_or(&[])
     }
 
+    /// How many ports.
     pub fn len(&self) -> usize {
         usize::from(self.len)
     }
 
+    /// Whether the set has no port.
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
@@ -130,6 +146,7 @@ pub struct LayerList {
 }
 
 impl LayerList {
+    /// The empty list.
     pub const fn new() -> LayerList {
         LayerList { layers: [Layer::Eth; MAX_LAYERS], len: 0 }
     }
@@ -160,21 +177,25 @@ impl LayerList {
         debug_assert!(usize::from(self.len) <= MAX_LAYERS);
     }
 
+    /// The layers, outermost first.
     #[inline]
     pub fn as_slice(&self) -> &[Layer] {
         self.layers.get(..usize::from(self.len)).unwrap_or(&[])
     }
 
+    /// How many layers.
     #[inline]
     pub fn len(&self) -> usize {
         usize::from(self.len)
     }
 
+    /// Whether the list has no layer.
     #[inline]
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
 
+    /// The layers, outermost first.
     pub fn iter(&self) -> core::iter::Copied<core::slice::Iter<'_, Layer>> {
         self.as_slice().iter().copied()
     }
@@ -214,13 +235,16 @@ pub struct VlanTag {
     pub tpid: u16,
     /// 12-bit VLAN ID.
     pub id: u16,
+    /// The priority code point (3 bits).
     pub pcp: u8,
+    /// The drop eligible indicator.
     pub dei: bool,
 }
 
 /// The Ethernet header and its VLAN tags.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct L2Info {
+    /// Where the Ethernet header starts in the frame.
     pub offset: usize,
     /// 14 plus 4 per VLAN tag.
     pub len: usize,
@@ -229,6 +253,7 @@ pub struct L2Info {
 }
 
 impl L2Info {
+    /// How many VLAN tags the header has.
     pub fn vlan_count(&self) -> usize {
         self.vlans.iter().flatten().count()
     }
@@ -239,22 +264,28 @@ impl L2Info {
     }
 }
 
+/// Which IP version an L3 header is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum L3Kind {
+    /// IPv4 (RFC 791).
     Ipv4,
+    /// IPv6 (RFC 8200).
     Ipv6,
 }
 
 /// The IP header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct L3Info {
+    /// IPv4 or IPv6.
     pub kind: L3Kind,
+    /// Where the IP header starts in the frame.
     pub offset: usize,
     /// IPv4: IHL × 4. IPv6: 40 plus the extension headers up to the upper layer.
     pub header_len: usize,
     /// `offset` + total length (IPv4) or + 40 + payload length (IPv6): never the frame end,
     /// so Ethernet padding is outside.
     pub end: usize,
+    /// The where the packet sits in its datagram.
     pub fragment: Fragment,
     /// The upper-layer protocol, after any IPv6 extension headers.
     pub protocol: u8,
@@ -296,11 +327,16 @@ impl L3Info {
     }
 }
 
+/// Which upper-layer protocol an L4 header is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum L4Kind {
+    /// UDP (RFC 768).
     Udp,
+    /// TCP (RFC 9293).
     Tcp,
+    /// ICMP (RFC 792).
     Icmp,
+    /// ICMPv6 (RFC 4443).
     Icmpv6,
     /// Not decoded; the IP protocol number.
     Other(u8),
@@ -309,7 +345,9 @@ pub enum L4Kind {
 /// The L4 header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct L4Info {
+    /// Which protocol.
     pub kind: L4Kind,
+    /// Where the L4 header starts in the frame.
     pub offset: usize,
     /// To the L3 end (from the IP header, not the UDP length).
     pub len: usize,
@@ -319,6 +357,7 @@ pub struct L4Info {
 }
 
 impl L4Info {
+    /// Where the L4 segment ends in the frame (`offset + len`).
     #[inline]
     pub const fn end(&self) -> usize {
         self.offset + self.len
@@ -337,17 +376,23 @@ pub struct Headers {
     pub l4: Option<L4Info>,
 }
 
+/// Which tunnel a frame is in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TunnelKind {
+    /// VXLAN over UDP (RFC 7348).
     Vxlan,
+    /// Geneve over UDP (RFC 8926).
     Geneve,
+    /// GRE (RFC 2784, RFC 2890).
     Gre,
+    /// IP inside IP (RFC 2003, RFC 2473).
     IpInIp,
 }
 
 /// The tunnel header between outer and inner headers.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub struct TunnelInfo {
+    /// Which tunnel.
     pub kind: TunnelKind,
     /// Start of the tunnel header (for IP-in-IP, of the inner IP header).
     pub offset: usize,
@@ -360,7 +405,9 @@ pub struct TunnelInfo {
     pub protocol: u16,
     /// VXLAN or Geneve VNI.
     pub vni: Option<u32>,
+    /// The GRE key (K bit set).
     pub gre_key: Option<u32>,
+    /// The GRE sequence number (S bit set).
     pub gre_sequence: Option<u32>,
     /// Offset of the GRE checksum field, when the C bit is set (RFC 2784 §2.5: it covers the
     /// GRE header and payload, from `offset` to `end`).
@@ -398,9 +445,11 @@ impl TunnelInfo {
 /// Where every layer of one frame is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub struct Offsets {
+    /// Every layer found, outermost first (what `inspect --json` lists).
     pub layers: LayerList,
     /// The only or outermost headers.
     pub outer: Headers,
+    /// The tunnel header, if the frame is in a tunnel.
     pub tunnel: Option<TunnelInfo>,
     /// The headers inside the tunnel: None without a tunnel, or when its payload is neither
     /// Ethernet nor IP.
@@ -510,7 +559,7 @@ pub fn walk_from_into(
                 return Err(WireError::new(ErrorKind::Truncated, layer, 0, header_len, frame.len()).at(0));
             }
             walker.layers.push(layer);
-            match Start::from_ethertype(super::read_u16(frame, ethertype_at)) {
+            match Start::from_ethertype(crate::bytes::read_u16(frame, ethertype_at)) {
                 Some(first) => (first, header_len),
                 // ARP, an 802.2 frame (protocol below 0x0600), ...: the link header is all.
                 None => return Ok(()),
@@ -674,9 +723,9 @@ impl<'a> Walker<'a> {
     fn jumbo_len(packet: &[u8]) -> Result<usize, WireError> {
         let bad = |needed, available| WireError::new(ErrorKind::BadPayloadLength, Layer::Ipv6, 0, needed, available);
         let after = packet.get(ipv6::HEADER_LEN..).unwrap_or(&[]);
-        let header = super::Ipv6ExtHeader::new_checked(after).map_err(|_| bad(ipv6::HEADER_LEN + 8, packet.len()))?;
+        let header = Ipv6ExtHeader::new_checked(after).map_err(|_| bad(ipv6::HEADER_LEN + 8, packet.len()))?;
         // No option: payload length 0 means nothing then, and the packet is malformed.
-        let len = super::ipv6_ext::jumbo_payload_len(&header).ok_or(bad(ipv6::HEADER_LEN + 1, ipv6::HEADER_LEN))?;
+        let len = crate::ipv6_ext::jumbo_payload_len(&header).ok_or(bad(ipv6::HEADER_LEN + 1, ipv6::HEADER_LEN))?;
         let len = len as usize;
         // RFC 2675 §3: a Jumbo Payload Length of 65,535 or less is an error.
         if len <= usize::from(u16::MAX) {
@@ -789,7 +838,7 @@ impl<'a> Walker<'a> {
         let info = out.insert(TunnelInfo::new(
             TunnelKind::Vxlan,
             offset,
-            super::vxlan::HEADER_LEN,
+            vxlan::HEADER_LEN,
             end,
             ethertype::TRANSPARENT_ETHERNET,
         ));
@@ -957,21 +1006,16 @@ fn walk_common_vxlan(frame: &[u8], outer: &CommonHeaders, out: &mut Offsets) -> 
     let vxlan_offset = outer.l4_offset() + udp::HEADER_LEN;
     let udp_end = outer.l4_offset() + outer.udp_len;
     let Some(vxlan) = frame.get(vxlan_offset..udp_end) else { return false };
-    let Some(header) = vxlan.get(..super::vxlan::HEADER_LEN) else { return false };
-    if header[0] & super::vxlan::FLAG_VNI == 0 {
+    let Some(header) = vxlan.get(..vxlan::HEADER_LEN) else { return false };
+    if header[0] & vxlan::FLAG_VNI == 0 {
         return false;
     }
     let vni = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) >> 8;
-    let Some(inner) = common_headers(frame, vxlan_offset + super::vxlan::HEADER_LEN, udp_end) else { return false };
+    let Some(inner) = common_headers(frame, vxlan_offset + vxlan::HEADER_LEN, udp_end) else { return false };
     out.layers.set(&[Layer::Eth, Layer::Ipv4, Layer::Udp, Layer::Vxlan, Layer::Eth, Layer::Ipv4, inner.l4_kind().1]);
     out.outer = outer.headers();
-    let mut tunnel = TunnelInfo::new(
-        TunnelKind::Vxlan,
-        vxlan_offset,
-        super::vxlan::HEADER_LEN,
-        udp_end,
-        ethertype::TRANSPARENT_ETHERNET,
-    );
+    let mut tunnel =
+        TunnelInfo::new(TunnelKind::Vxlan, vxlan_offset, vxlan::HEADER_LEN, udp_end, ethertype::TRANSPARENT_ETHERNET);
     tunnel.vni = Some(vni);
     out.tunnel = Some(tunnel);
     out.inner = Some(inner.headers());

@@ -6,13 +6,15 @@
 
 use std::process::Command;
 
-pub use testkit::{ethtool_counter, kill, netns_exec, require_root, text, wait_ethtool_counter, Lab, Proc, TempDir};
+pub(crate) use testkit::{
+    ethtool_counter, kill, netns_exec, require_root, text, wait_ethtool_counter, Lab, Proc, TempDir,
+};
 
 /// The `dataplane` binary cargo built for these tests.
-pub const DATAPLANE: &str = env!("CARGO_BIN_EXE_dataplane");
+pub(crate) const DATAPLANE: &str = env!("CARGO_BIN_EXE_dataplane");
 
 /// `dataplane args...` inside a [`Lab`] namespace.
-pub trait LabDataplane {
+pub(crate) trait LabDataplane {
     /// `ip netns exec NS dataplane args...` in the namespace of `role`.
     fn dataplane(&self, role: &str, args: &[&str]) -> Command;
 }
@@ -25,7 +27,7 @@ impl LabDataplane for Lab {
 
 /// The last line of `output` that parses as a JSON object (the summary after the progress
 /// lines).
-pub fn last_json(output: &str) -> serde_json::Value {
+pub(crate) fn last_json(output: &str) -> serde_json::Value {
     output
         .lines()
         .rev()
@@ -34,6 +36,6 @@ pub fn last_json(output: &str) -> serde_json::Value {
 }
 
 /// The core for the device under test: the last one (core 0 is the generator's).
-pub fn dut_core() -> String {
+pub(crate) fn dut_core() -> String {
     testkit::last_core()
 }

@@ -15,7 +15,8 @@ use std::sync::{Arc, Mutex};
 use crossbeam::utils::CachePadded;
 use rules::{Action, Classifier, PacketKey, RuleSet};
 
-use super::Rewrite;
+use super::rewrite::{Rewrite, RewriteError};
+use crate::error::SetupError;
 use crate::stats::Counter;
 use wire::Offsets;
 
@@ -35,11 +36,14 @@ pub enum Disposition {
 /// A rule's action, resolved: where the frame goes and what is rewritten first.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RuleAction {
+    /// Where the frame goes.
     pub disposition: Disposition,
+    /// What is rewritten first (`decap`, `ttl-dec`, `encap`).
     pub rewrite: Option<Rewrite>,
 }
 
 impl RuleAction {
+    /// Goes to `disposition`, rewriting nothing.
     pub const fn to(disposition: Disposition) -> RuleAction {
         RuleAction { disposition, rewrite: None }
     }
@@ -56,12 +60,12 @@ pub enum ClassifierKind {
 }
 
 impl std::str::FromStr for ClassifierKind {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
+    type Err = SetupError;
+    fn from_str(text: &str) -> Result<Self, SetupError> {
         match text {
             "fast" => Ok(ClassifierKind::Fast),
             "linear" => Ok(ClassifierKind::Linear),
-            other => Err(format!("unknown classifier '{other}': expected fast or linear")),
+            other => Err(SetupError::UnknownClassifier { name: other.to_string() }),
         }
     }
 }
@@ -69,18 +73,19 @@ impl std::str::FromStr for ClassifierKind {
 /// Builds the classifier of `kind` over `set`. The fast one refuses a set it cannot hold
 /// (the rule count and why, with `--classifier linear` as the way out); there is no silent
 /// fall-back to another classifier.
-pub fn build_classifier(set: &RuleSet, kind: ClassifierKind) -> Result<Box<dyn Classifier>, String> {
+pub fn build_classifier(set: &RuleSet, kind: ClassifierKind) -> Result<Box<dyn Classifier>, SetupError> {
     match kind {
         ClassifierKind::Linear => Ok(Box::new(rules::Linear::new(set))),
         ClassifierKind::Fast => match rules::fast::build(set) {
             Ok(fast) => Ok(Box::new(fast)),
-            Err(too_large) => Err(format!("{too_large} (--classifier linear)")),
+            Err(too_large) => Err(SetupError::ClassifierTooLarge(too_large)),
         },
     }
 }
 
 /// A rule set ready for the workers.
 pub struct RuleTable {
+    /// The rules, in file order.
     pub set: RuleSet,
     /// Where it came from (a file path), for messages.
     pub source: String,
@@ -95,21 +100,77 @@ pub struct RuleTable {
     hits: Vec<CachePadded<Box<[Counter]>>>,
 }
 
-/// A rule the dataplane cannot carry out: `file:line:col: message`.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// A rule the dataplane cannot carry out, where it is: `file:line:col: message`.
+#[derive(Clone, Debug, PartialEq)]
 pub struct ActionError {
+    /// The rule file, as given.
     pub file: String,
+    /// 1-based; 0 when the error is about the whole set.
     pub line: usize,
+    /// 1-based column of the rule's action.
     pub col: usize,
-    pub message: String,
+    /// What is wrong.
+    pub problem: ActionProblem,
+}
+
+/// Why a rule (or the whole set) cannot be carried out by this dataplane.
+#[derive(Clone, Debug, PartialEq)]
+pub enum ActionProblem {
+    /// `fwd N` past the last port.
+    NoSuchPort {
+        /// The port the rule names.
+        port: u16,
+        /// How many ports this run has.
+        ports: usize,
+    },
+    /// `mirred egress redirect dev NAME` where no port is that interface.
+    NoSuchDevice {
+        /// The interface the rule names.
+        dev: String,
+        /// The interfaces of this run's af_xdp ports.
+        named: Vec<String>,
+    },
+    /// `encap ARGS` whose arguments do not parse.
+    Encap(RewriteError),
+    /// The classifier cannot hold the set (about the whole file).
+    Classifier(SetupError),
+}
+
+impl fmt::Display for ActionProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ActionProblem::NoSuchPort { port, ports } => write!(
+                f,
+                "fwd {port}: this dataplane has {ports} port(s), numbered 0..={} in --port order",
+                ports.saturating_sub(1)
+            ),
+            ActionProblem::NoSuchDevice { dev, named } => write!(
+                f,
+                "mirred egress redirect dev {dev}: no --port of this run is interface {dev} (its af_xdp ports: {})",
+                if named.is_empty() { "none".to_string() } else { named.join(", ") }
+            ),
+            ActionProblem::Encap(error) => write!(f, "{error}"),
+            ActionProblem::Classifier(error) => write!(f, "{error}"),
+        }
+    }
 }
 
 impl fmt::Display for ActionError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match (self.line, self.col) {
             // About the whole set (the classifier cannot hold it), not one rule.
-            (0, _) => write!(f, "{}: {}", self.file, self.message),
-            _ => write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.message),
+            (0, _) => write!(f, "{}: {}", self.file, self.problem),
+            _ => write!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.problem),
+        }
+    }
+}
+
+impl std::error::Error for ActionError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.problem {
+            ActionProblem::Encap(error) => Some(error),
+            ActionProblem::Classifier(error) => Some(error),
+            ActionProblem::NoSuchPort { .. } | ActionProblem::NoSuchDevice { .. } => None,
         }
     }
 }
@@ -130,11 +191,11 @@ impl RuleTable {
         let mut errors = Vec::new();
         let mut actions = Vec::with_capacity(set.len());
         for rule in &set.rules {
-            let error = |message: String| ActionError {
+            let error = |problem: ActionProblem| ActionError {
                 file: source.to_string(),
                 line: rule.line,
                 col: rule.action_col,
-                message,
+                problem,
             };
             let action = match &rule.action {
                 Action::Drop => RuleAction::to(Disposition::Drop),
@@ -142,21 +203,14 @@ impl RuleTable {
                 Action::Reflect => RuleAction::to(Disposition::Reflect),
                 Action::Fwd(port) if usize::from(*port) < ports => RuleAction::to(Disposition::Fwd(usize::from(*port))),
                 Action::Fwd(port) => {
-                    errors.push(error(format!(
-                        "fwd {port}: this dataplane has {ports} port(s), numbered 0..={} in --port order",
-                        ports.saturating_sub(1)
-                    )));
+                    errors.push(error(ActionProblem::NoSuchPort { port: *port, ports }));
                     continue;
                 }
                 Action::Redirect(dev) => match port_names.iter().position(|name| name == dev) {
                     Some(port) => RuleAction::to(Disposition::Fwd(port)),
                     None => {
-                        let named: Vec<&str> =
-                            port_names.iter().filter(|n| !n.is_empty()).map(String::as_str).collect();
-                        errors.push(error(format!(
-                            "mirred egress redirect dev {dev}: no --port of this run is interface {dev} (its af_xdp ports: {})",
-                            if named.is_empty() { "none".to_string() } else { named.join(", ") }
-                        )));
+                        let named = port_names.iter().filter(|n| !n.is_empty()).cloned().collect();
+                        errors.push(error(ActionProblem::NoSuchDevice { dev: dev.clone(), named }));
                         continue;
                     }
                 },
@@ -164,8 +218,8 @@ impl RuleTable {
                 Action::TtlDec => RuleAction { disposition: Disposition::Pass, rewrite: Some(Rewrite::TtlDec) },
                 Action::Encap(args) => match format!("encap:{args}").parse::<Rewrite>() {
                     Ok(rewrite) => RuleAction { disposition: Disposition::Pass, rewrite: Some(rewrite) },
-                    Err(message) => {
-                        errors.push(error(message));
+                    Err(rewrite_error) => {
+                        errors.push(error(ActionProblem::Encap(rewrite_error)));
                         continue;
                     }
                 },
@@ -175,8 +229,9 @@ impl RuleTable {
         if !errors.is_empty() {
             return Err(errors);
         }
-        let classifier = build_classifier(&set, kind)
-            .map_err(|message| vec![ActionError { file: source.to_string(), line: 0, col: 0, message }])?;
+        let classifier = build_classifier(&set, kind).map_err(|setup| {
+            vec![ActionError { file: source.to_string(), line: 0, col: 0, problem: ActionProblem::Classifier(setup) }]
+        })?;
         let counters = set.len() + 1;
         let hits = (0..workers.max(1))
             .map(|_| CachePadded::new((0..counters).map(|_| Counter::default()).collect::<Box<[Counter]>>()))
@@ -210,6 +265,26 @@ impl RuleTable {
         }
     }
 
+    /// [`lookup`](Self::lookup) for a burst, in one classifier call: `matched[i]` answers
+    /// `keys[i]` (up to the shorter of the two), each answer counted against `worker` as
+    /// `lookup` counts it. [`action`](Self::action) says what an answer means.
+    #[inline]
+    pub fn lookup_burst(&self, keys: &[PacketKey], matched: &mut [Option<usize>], worker: usize) {
+        let answers = keys.len().min(matched.len());
+        self.classifier.classify_burst(&keys[..answers], &mut matched[..answers]);
+        let hits = &self.hits[worker];
+        for answer in &matched[..answers] {
+            hits[answer.unwrap_or(self.set.len())].add(1);
+        }
+    }
+
+    /// The action of a lookup's answer: the rule's, or the default when none matched.
+    #[inline]
+    pub fn action(&self, matched: Option<usize>) -> &RuleAction {
+        matched.map_or(&self.default, |index| &self.actions[index])
+    }
+
+    /// The classifier's short name ("fast", "linear").
     pub fn classifier_name(&self) -> &'static str {
         self.classifier.name()
     }
@@ -235,6 +310,7 @@ pub struct SharedRules {
 }
 
 impl SharedRules {
+    /// Shares `table` (its generation stays as built: 1).
     pub fn new(table: RuleTable) -> SharedRules {
         SharedRules { generation: AtomicU64::new(table.generation), table: Mutex::new(Arc::new(table)) }
     }
@@ -251,10 +327,12 @@ impl SharedRules {
     }
 
     #[inline]
+    /// The generation of the current table (one atomic load: what workers check per burst).
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::Acquire)
     }
 
+    /// The current table (takes the lock: between bursts only).
     pub fn current(&self) -> Arc<RuleTable> {
         self.table.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
@@ -263,7 +341,9 @@ impl SharedRules {
 /// Per-worker scratch space of the classified pipeline: nothing is allocated per frame.
 #[derive(Default)]
 pub struct Scratch {
+    /// The frame's layers.
     pub offsets: Offsets,
+    /// The frame's key.
     pub key: PacketKey,
 }
 

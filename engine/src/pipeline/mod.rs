@@ -34,8 +34,11 @@ pub enum CsumMode {
 /// The per-frame processing of one worker (each worker has its own copy).
 #[derive(Clone, Debug)]
 pub struct Pipeline {
+    /// What the walker decodes (the VXLAN and Geneve ports, GRE, IP-in-IP).
     pub walk: WalkConfig,
+    /// What happens to checksums (`--csum`).
     pub csum: CsumMode,
+    /// Which zero checksums are acceptable (IPv6 UDP tunnel ports, RFC 6935).
     pub zero: ZeroPolicy,
     /// Applied after `verify` and before `fix`/`lco`, so what is verified is what arrived
     /// and what is computed is what leaves.
@@ -70,7 +73,8 @@ impl Pipeline {
     /// frame allocates. `Err` says why the frame must be dropped.
     #[inline]
     pub fn process(&self, umem: &Umem, frame: &mut Frame, offsets: &mut Offsets) -> Result<(), DropReason> {
-        self.ingress(umem.data(frame), offsets)?;
+        self.walk(umem.data(frame), offsets)?;
+        self.verify(umem.data(frame), offsets)?;
         self.egress(umem, frame, offsets, None)
     }
 
@@ -86,21 +90,50 @@ impl Pipeline {
         rules: &RuleTable,
         worker: usize,
     ) -> Result<Disposition, DropReason> {
-        self.ingress(umem.data(frame), &mut scratch.offsets)?;
+        self.walk(umem.data(frame), &mut scratch.offsets)?;
+        self.verify(umem.data(frame), &scratch.offsets)?;
         packet_key(umem.data(frame), &scratch.offsets, &mut scratch.key);
         let (matched, action) = rules.lookup(&scratch.key, worker);
+        self.apply_rule(umem, frame, &mut scratch.offsets, matched, action)
+    }
+
+    /// After the lookup: the rule's drop (`matched`: which rule, `None` for the default),
+    /// else its rewrite and [`egress`](Self::egress). Where the frame goes, or why it is
+    /// dropped.
+    #[inline]
+    pub fn apply_rule(
+        &self,
+        umem: &Umem,
+        frame: &mut Frame,
+        offsets: &mut Offsets,
+        matched: Option<usize>,
+        action: &RuleAction,
+    ) -> Result<Disposition, DropReason> {
         if action.disposition == Disposition::Drop {
             return Err(if matched.is_some() { DropReason::Rule } else { DropReason::NoMatch });
         }
-        self.egress(umem, frame, &mut scratch.offsets, action.rewrite.as_ref())?;
+        self.egress(umem, frame, offsets, action.rewrite.as_ref())?;
         Ok(action.disposition)
     }
 
-    /// Walk, then `--csum verify`.
+    /// The first stage: the frame's layers into `offsets`; a frame the walker cannot parse
+    /// to its end is `malformed_*`.
     #[inline]
-    fn ingress(&self, data: &[u8], offsets: &mut Offsets) -> Result<(), DropReason> {
-        walk_into(data, &self.walk, offsets).map_err(|err| DropReason::Malformed(err.kind))?;
-        if self.csum == CsumMode::Verify {
+    pub fn walk(&self, data: &[u8], offsets: &mut Offsets) -> Result<(), DropReason> {
+        walk_into(data, &self.walk, offsets).map_err(|err| DropReason::Malformed(err.kind))
+    }
+
+    /// Whether [`verify`](Self::verify) checks anything (`--csum verify`).
+    #[inline]
+    pub fn verifies(&self) -> bool {
+        self.csum == CsumMode::Verify
+    }
+
+    /// The checksum policy on what arrived: with `--csum verify`, a frame with a bad checksum
+    /// at any layer (or a forbidden zero) is `csum_<layer>`; other modes pass every frame.
+    #[inline]
+    pub fn verify(&self, data: &[u8], offsets: &Offsets) -> Result<(), DropReason> {
+        if self.verifies() {
             let verdicts = checks::verdicts(data, offsets);
             if let Some(layer) = checks::first_failure(data, offsets, &verdicts, &self.zero) {
                 return Err(DropReason::Csum(layer));
@@ -109,9 +142,11 @@ impl Pipeline {
         Ok(())
     }
 
-    /// `--rewrite`, then a rule's rewrite, then `--csum fix|lco`.
+    /// The last stage: `--rewrite`, then a rule's rewrite, then `--csum fix|lco`. `offsets`
+    /// are the frame's as walked; they are walked again after an encapsulation or
+    /// decapsulation where anything still reads them.
     #[inline]
-    fn egress(
+    pub fn egress(
         &self,
         umem: &Umem,
         frame: &mut Frame,

@@ -11,7 +11,8 @@
 //!   Offload from the inner L4 checksum and the headers in between, without reading the
 //!   payload; or left zero where the tunnel allows it (VXLAN over IPv4, RFC 7348 §5).
 
-use std::net::IpAddr;
+use std::fmt;
+use std::net::{AddrParseError, IpAddr};
 use std::str::FromStr;
 
 use umem::{Frame, Umem};
@@ -19,23 +20,31 @@ use umem::{Frame, Umem};
 use crate::stats::DropReason;
 use wire::checks::{self, OuterMode, ZeroPolicy};
 use wire::csum::{update_u16, Checksum};
+use wire::ethernet::{parse_mac, ParseMacError};
 use wire::{
     ethertype, ip_protocol, walk_into, EthernetRepr, GeneveRepr, GreRepr, Ipv4Repr, Ipv6Repr, L3Kind, Offsets, UdpRepr,
     VxlanRepr, WalkConfig,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq)]
+/// A rewrite of a frame (`--rewrite`, or a rule's action).
 pub enum Rewrite {
+    /// `ttl-dec`: the outermost TTL or hop limit minus one.
     TtlDec,
+    /// `decap`: the outer headers of a tunnel removed.
     Decap,
+    /// `encap:...`: new outer headers pushed.
     Encap(Encap),
 }
 
 /// Which tunnel `encap` builds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum EncapKind {
+    /// Ethernet / IP / UDP 4789 / VXLAN (RFC 7348).
     Vxlan,
+    /// Ethernet / IP / UDP 6081 / Geneve (RFC 8926).
     Geneve,
+    /// Ethernet / IP / GRE (RFC 2784, RFC 2890 for the key).
     Gre,
 }
 
@@ -51,38 +60,140 @@ pub enum EncapCsum {
 /// The outer headers `encap` pushes.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Encap {
+    /// Which tunnel.
     pub kind: EncapKind,
     /// VXLAN/Geneve VNI (24 bits), GRE key (32 bits, sent when given).
     pub vni: Option<u32>,
+    /// Outer Ethernet source.
     pub src_mac: [u8; 6],
+    /// Outer Ethernet destination.
     pub dst_mac: [u8; 6],
+    /// Outer IP source (its family is the outer header's).
     pub src_ip: IpAddr,
+    /// Outer IP destination, of the same family.
     pub dst_ip: IpAddr,
+    /// UDP destination port of VXLAN or Geneve.
     pub dst_port: u16,
+    /// Outer TTL or hop limit.
     pub ttl: u8,
+    /// How the outer checksum is made.
     pub csum: EncapCsum,
 }
 
+/// A `--rewrite` (or a rule's `encap ...`) that does not parse; the message shows the form.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RewriteError {
+    /// None of `ttl-dec`, `decap`, `encap:...`.
+    Unknown {
+        /// The text as given.
+        text: String,
+    },
+    /// `encap:` with a tunnel other than vxlan, geneve or gre (`None`: no tunnel named).
+    UnknownTunnel {
+        /// The tunnel named, if any.
+        given: Option<String>,
+    },
+    /// An `encap:` item without `=`.
+    NotKeyValue {
+        /// The item.
+        item: String,
+    },
+    /// A number outside its field.
+    OutOfRange {
+        /// The key (`vni`, `port`, `ttl`, ...).
+        key: String,
+        /// Its value as given.
+        value: String,
+        /// The largest value the field holds.
+        max: u64,
+    },
+    /// `src=` or `dst=` that is not an IP address.
+    BadAddress {
+        /// `src` or `dst`.
+        key: &'static str,
+        /// The value as given.
+        value: String,
+        /// Why it is not an address.
+        source: AddrParseError,
+    },
+    /// `smac=` or `dmac=` that is not a MAC address.
+    BadMac(ParseMacError),
+    /// `csum=` other than `lco` or `zero`.
+    BadCsum {
+        /// The value as given.
+        value: String,
+    },
+    /// A key `encap:` does not know.
+    UnknownKey {
+        /// The key as given.
+        key: String,
+    },
+    /// `src=` or `dst=` missing.
+    MissingAddresses,
+    /// One address IPv4, the other IPv6.
+    MixedFamilies,
+    /// `csum=zero` on a UDP tunnel over IPv6 (RFC 8200 §8.1 forbids a zero UDP checksum).
+    ZeroCsumOverIpv6,
+}
+
+impl fmt::Display for RewriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RewriteError::Unknown { text } => {
+                write!(f, "'{text}': expected ttl-dec, decap or encap:vxlan|geneve|gre,src=IP,dst=IP,...")
+            }
+            RewriteError::UnknownTunnel { given } => {
+                write!(f, "encap: unknown tunnel {:?}: expected vxlan, geneve or gre", given.as_deref())
+            }
+            RewriteError::NotKeyValue { item } => write!(f, "encap: '{item}' should be key=value"),
+            RewriteError::OutOfRange { key, value, max } => write!(f, "encap: {key}={value} is not 0..={max}"),
+            RewriteError::BadAddress { key, value, source } => write!(f, "encap: {key}={value}: {source}"),
+            RewriteError::BadMac(error) => write!(f, "encap: {error}"),
+            RewriteError::BadCsum { value } => write!(f, "encap: csum={value} should be lco or zero"),
+            RewriteError::UnknownKey { key } => {
+                write!(f, "encap: unknown key '{key}' (known: src, dst, vni, smac, dmac, port, ttl, csum)")
+            }
+            RewriteError::MissingAddresses => {
+                f.write_str("encap: give the outer addresses, e.g. encap:vxlan,src=198.18.0.1,dst=198.18.0.2,vni=42")
+            }
+            RewriteError::MixedFamilies => f.write_str("encap: src and dst must both be IPv4 or both IPv6"),
+            RewriteError::ZeroCsumOverIpv6 => {
+                f.write_str("encap: csum=zero is not allowed over IPv6 (RFC 8200 §8.1); use csum=lco")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RewriteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            RewriteError::BadAddress { source, .. } => Some(source),
+            RewriteError::BadMac(error) => Some(error),
+            _ => None,
+        }
+    }
+}
+
 impl FromStr for Rewrite {
-    type Err = String;
+    type Err = RewriteError;
 
     /// `ttl-dec`, `decap`, or
     /// `encap:vxlan|geneve|gre,src=IP,dst=IP[,vni=N][,smac=MAC][,dmac=MAC][,port=N][,ttl=N][,csum=lco|zero]`.
-    fn from_str(text: &str) -> Result<Rewrite, String> {
+    fn from_str(text: &str) -> Result<Rewrite, RewriteError> {
         match text {
             "ttl-dec" => return Ok(Rewrite::TtlDec),
             "decap" => return Ok(Rewrite::Decap),
             _ => {}
         }
         let Some(args) = text.strip_prefix("encap:") else {
-            return Err(format!("'{text}': expected ttl-dec, decap or encap:vxlan|geneve|gre,src=IP,dst=IP,..."));
+            return Err(RewriteError::Unknown { text: text.to_string() });
         };
         let mut items = args.split(',');
         let kind = match items.next() {
             Some("vxlan") => EncapKind::Vxlan,
             Some("geneve") => EncapKind::Geneve,
             Some("gre") => EncapKind::Gre,
-            other => return Err(format!("encap: unknown tunnel {other:?}: expected vxlan, geneve or gre")),
+            other => return Err(RewriteError::UnknownTunnel { given: other.map(str::to_string) }),
         };
         let (mut src_ip, mut dst_ip) = (None, None);
         let mut encap = Encap {
@@ -101,46 +212,50 @@ impl FromStr for Rewrite {
             csum: EncapCsum::Lco,
         };
         for item in items {
-            let (key, value) = item.split_once('=').ok_or_else(|| format!("encap: '{item}' should be key=value"))?;
-            let number = |max: u64| -> Result<u64, String> {
-                value
-                    .parse::<u64>()
-                    .ok()
-                    .filter(|n| *n <= max)
-                    .ok_or_else(|| format!("encap: {key}={value} is not 0..={max}"))
+            let (key, value) =
+                item.split_once('=').ok_or_else(|| RewriteError::NotKeyValue { item: item.to_string() })?;
+            let number = |max: u64| -> Result<u64, RewriteError> {
+                value.parse::<u64>().ok().filter(|n| *n <= max).ok_or_else(|| RewriteError::OutOfRange {
+                    key: key.to_string(),
+                    value: value.to_string(),
+                    max,
+                })
+            };
+            let address = |key: &'static str| {
+                value.parse::<IpAddr>().map_err(|source| RewriteError::BadAddress {
+                    key,
+                    value: value.to_string(),
+                    source,
+                })
             };
             match key {
-                "src" => src_ip = Some(value.parse::<IpAddr>().map_err(|e| format!("encap: src={value}: {e}"))?),
-                "dst" => dst_ip = Some(value.parse::<IpAddr>().map_err(|e| format!("encap: dst={value}: {e}"))?),
+                "src" => src_ip = Some(address("src")?),
+                "dst" => dst_ip = Some(address("dst")?),
                 "vni" | "key" => {
                     encap.vni = Some(number(if kind == EncapKind::Gre { u32::MAX.into() } else { 0xff_ffff })? as u32)
                 }
-                "smac" => encap.src_mac = wire::ethernet::parse_mac(value).map_err(|e| format!("encap: {e}"))?,
-                "dmac" => encap.dst_mac = wire::ethernet::parse_mac(value).map_err(|e| format!("encap: {e}"))?,
+                "smac" => encap.src_mac = parse_mac(value).map_err(RewriteError::BadMac)?,
+                "dmac" => encap.dst_mac = parse_mac(value).map_err(RewriteError::BadMac)?,
                 "port" => encap.dst_port = number(u16::MAX.into())? as u16,
                 "ttl" => encap.ttl = number(255)? as u8,
                 "csum" => {
                     encap.csum = match value {
                         "lco" => EncapCsum::Lco,
                         "zero" => EncapCsum::Zero,
-                        _ => return Err(format!("encap: csum={value} should be lco or zero")),
+                        _ => return Err(RewriteError::BadCsum { value: value.to_string() }),
                     }
                 }
-                _ => {
-                    return Err(format!(
-                        "encap: unknown key '{key}' (known: src, dst, vni, smac, dmac, port, ttl, csum)"
-                    ))
-                }
+                _ => return Err(RewriteError::UnknownKey { key: key.to_string() }),
             }
         }
         let (Some(src), Some(dst)) = (src_ip, dst_ip) else {
-            return Err("encap: give the outer addresses, e.g. encap:vxlan,src=198.18.0.1,dst=198.18.0.2,vni=42".into());
+            return Err(RewriteError::MissingAddresses);
         };
         if src.is_ipv4() != dst.is_ipv4() {
-            return Err("encap: src and dst must both be IPv4 or both IPv6".into());
+            return Err(RewriteError::MixedFamilies);
         }
         if src.is_ipv6() && encap.csum == EncapCsum::Zero && kind != EncapKind::Gre {
-            return Err("encap: csum=zero is not allowed over IPv6 (RFC 8200 §8.1); use csum=lco".into());
+            return Err(RewriteError::ZeroCsumOverIpv6);
         }
         if encap.vni.is_none() && kind != EncapKind::Gre {
             encap.vni = Some(0);
@@ -513,8 +628,13 @@ mod tests {
             ("encap:vxlan,src=1.1.1.1,dst=2.2.2.2,vni=16777216", "vni=16777216"),
             ("encap:vxlan,src=1.1.1.1,dst=2.2.2.2,color=red", "unknown key"),
         ] {
-            let err = spec.parse::<Rewrite>().unwrap_err();
+            let err = spec.parse::<Rewrite>().unwrap_err().to_string();
             assert!(err.contains(expected), "{spec}: {err}");
         }
+        let bad_mac = "encap:vxlan,src=1.1.1.1,dst=2.2.2.2,smac=02:00".parse::<Rewrite>().unwrap_err();
+        assert!(matches!(&bad_mac, RewriteError::BadMac(e) if e.text == "02:00"), "{bad_mac:?}");
+        assert!(std::error::Error::source(&bad_mac).is_some(), "the MAC error is its source");
+        let bad_ip = "encap:vxlan,src=1.1.1,dst=2.2.2.2".parse::<Rewrite>().unwrap_err();
+        assert!(matches!(&bad_ip, RewriteError::BadAddress { key: "src", .. }), "{bad_ip:?}");
     }
 }

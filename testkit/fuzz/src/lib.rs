@@ -24,17 +24,17 @@ use wire::{
 };
 
 /// Every layer name `inspect --json` may print (design.md section 4).
-pub const LAYER_NAMES: [&str; 13] =
+pub(crate) const LAYER_NAMES: [&str; 13] =
     ["eth", "vlan", "ipv4", "ipv6", "udp", "tcp", "icmp", "icmpv6", "vxlan", "gre", "geneve", "sll", "sll2"];
 
 /// The five `csum` keys of `inspect --json` (design.md section 4).
-pub const CSUM_KEYS: [&str; 5] = ["outer_l3", "outer_l4", "tunnel", "inner_l3", "inner_l4"];
+pub(crate) const CSUM_KEYS: [&str; 5] = ["outer_l3", "outer_l4", "tunnel", "inner_l3", "inner_l4"];
 /// The values a `csum` key may have (design.md section 4).
-pub const CSUM_VALUES: [&str; 5] = ["good", "bad", "zero", "absent", "unverifiable"];
+pub(crate) const CSUM_VALUES: [&str; 5] = ["good", "bad", "zero", "absent", "unverifiable"];
 
 /// The walker configurations every frame is walked with: the default, one that decodes
 /// more ports (and puts 4789 in both sets: VXLAN must win), and one that decodes no tunnel.
-pub fn walk_configs() -> [WalkConfig; 3] {
+pub(crate) fn walk_configs() -> [WalkConfig; 3] {
     let default = WalkConfig::default();
     let wide = WalkConfig {
         vxlan_ports: PortSet::from_ports(&[4789, 8472, 0]).expect("3 ports fit"),
@@ -95,7 +95,7 @@ pub fn check_walk(frame: &[u8]) {
 /// The classifier's key from a complete walk's offsets (`pipeline::key::packet_key`): it
 /// reads only where the walker looked, says what the walk found (tunnel, family, ports),
 /// and does not depend on what the key held before.
-pub fn check_packet_key(frame: &[u8], offsets: &Offsets) {
+pub(crate) fn check_packet_key(frame: &[u8], offsets: &Offsets) {
     let mut key = rules::PacketKey::default();
     engine::pipeline::key::packet_key(frame, offsets, &mut key);
     let mut dirty = rules::PacketKey { tunnel: true, has_ports: true, src_port: 7, ..key };
@@ -117,7 +117,7 @@ pub fn check_packet_key(frame: &[u8], offsets: &Offsets) {
 
 /// The same walk result, field by field (`LayerList` compares only the listed layers, not
 /// the unused slots an earlier walk into the same `Offsets` left behind).
-pub fn same(a: &Offsets, b: &Offsets) -> bool {
+pub(crate) fn same(a: &Offsets, b: &Offsets) -> bool {
     a.layers.as_slice() == b.layers.as_slice()
         && a.outer == b.outer
         && a.tunnel == b.tunnel
@@ -127,7 +127,7 @@ pub fn same(a: &Offsets, b: &Offsets) -> bool {
 
 /// Bounds, order and consistency of one walk's offsets. `complete`: the walk succeeded (else
 /// `offsets` is what it filled before the error, and may stop anywhere).
-pub fn check_offsets(frame: &[u8], offsets: &Offsets, config: &WalkConfig, complete: bool) {
+pub(crate) fn check_offsets(frame: &[u8], offsets: &Offsets, config: &WalkConfig, complete: bool) {
     let len = frame.len();
     let layers = offsets.layers.as_slice();
     assert!(layers.len() <= MAX_LAYERS);
@@ -354,7 +354,7 @@ pub fn check_inspect(frame: &[u8]) {
 
 /// Which statuses a layer can have at all, whatever its bytes: `absent` exactly where there is
 /// no checksum to check, `zero` only for UDP, `unverifiable` only for an L4 header of a fragment.
-pub fn check_statuses(offsets: &Offsets, verdicts: &wire::checks::Verdicts) {
+pub(crate) fn check_statuses(offsets: &Offsets, verdicts: &wire::checks::Verdicts) {
     let l3_has = |h: Option<&Headers>| h.and_then(|h| h.l3).is_some_and(|l3| l3.kind == L3Kind::Ipv4);
     let l4_status_ok = |h: Option<&Headers>, status: Status| {
         let Some(l3) = h.and_then(|h| h.l3) else { return status == Status::Absent };
@@ -509,7 +509,7 @@ fn expected_after_fix(
 }
 
 /// The file name the rule targets parse under: every error must name it.
-pub const RULES_FILE: &str = "fuzz.rules";
+pub(crate) const RULES_FILE: &str = "fuzz.rules";
 
 /// At most this many rules are turned into probe packets (a fuzz input of a few KiB has
 /// fewer anyway; the cap keeps one input's checks short).
@@ -679,7 +679,7 @@ fn check_classifiers_agree(set: &rules::RuleSet, data: &[u8]) {
 
 /// The rewrites target `rewrite` applies to every frame: each tunnel kind over IPv4 and IPv6,
 /// with and without an outer checksum, and the two rewrites that do not push headers.
-pub const REWRITES: [&str; 8] = [
+pub(crate) const REWRITES: [&str; 8] = [
     "ttl-dec",
     "decap",
     "encap:vxlan,src=198.18.0.1,dst=198.18.0.2,vni=42",
@@ -837,7 +837,7 @@ pub fn check_args(data: &[u8]) {
                 }
             }
             Ok(_) => {}
-            Err(message) => assert!(!message.is_empty()),
+            Err(error) => assert!(!error.to_string().is_empty()),
         }
         if let Ok(cores) = engine::cores::parse_core_list(line) {
             let online = engine::cores::available_cores();

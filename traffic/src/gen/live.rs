@@ -26,9 +26,11 @@ use std::time::{Duration, Instant};
 use bpf::{Link, TestRunOptions, XdpMode};
 use pmd::netdev;
 
-use super::patch::{distinct_sizes, PatchTable};
-use super::prog::{LiveProgram, Pace};
-use super::{FramePlan, GenConfig, GenReport};
+use crate::gen::config::{GenConfig, GenReport};
+use crate::gen::error::GenError;
+use crate::gen::patch::{distinct_sizes, PatchTable};
+use crate::gen::plan::FramePlan;
+use crate::gen::prog::{LiveProgram, Pace};
 use crate::template::{FrameSize, IMIX};
 
 /// Frames per call when unpaced: large enough that the syscall costs nothing per frame,
@@ -49,33 +51,37 @@ const CATCH_UP: f64 = 50e-6;
 /// An `ifb` device in the generator's namespace, removed when dropped.
 pub struct IdleDevice {
     name: String,
+    /// Its interface index.
     pub ifindex: u32,
 }
 
 impl IdleDevice {
     /// Creates `dpgen<pid>` (with `ip link add NAME type ifb`).
-    pub fn create() -> Result<IdleDevice, String> {
+    pub fn create() -> Result<IdleDevice, GenError> {
         let name = format!("dpgen{}", std::process::id());
         Self::create_named(&name)
     }
 
-    pub fn create_named(name: &str) -> Result<IdleDevice, String> {
+    /// Creates an `ifb` device named `name`.
+    pub fn create_named(name: &str) -> Result<IdleDevice, GenError> {
         let out = Command::new("ip")
             .args(["link", "add", name, "type", "ifb"])
             .output()
-            .map_err(|e| format!("running `ip link add {name} type ifb`: {e}"))?;
+            .map_err(|source| GenError::IdleDeviceCommand { name: name.to_string(), source })?;
         if !out.status.success() {
-            return Err(format!(
-                "ip link add {name} type ifb (the idle device the live engine keeps its program on): {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ));
+            return Err(GenError::IdleDevice {
+                name: name.to_string(),
+                stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            });
         }
         // From here on the guard removes it, also when the lookup fails.
         let mut device = IdleDevice { name: name.to_owned(), ifindex: 0 };
-        device.ifindex = netdev::ifindex(name).map_err(|e| e.to_string())?;
+        device.ifindex = netdev::ifindex(name)
+            .map_err(|e| GenError::IdleDeviceLookup { name: name.to_string(), source: e.into() })?;
         Ok(device)
     }
 
+    /// Its name.
     pub fn name(&self) -> &str {
         &self.name
     }
@@ -151,7 +157,7 @@ fn live_run(
     queue: u32,
     repeat: u32,
     iface: &str,
-) -> Result<(), String> {
+) -> Result<(), GenError> {
     let context = bpf::xdp::XdpMd::for_frame(frame.len(), ifindex, queue).to_bytes();
     let options = TestRunOptions {
         repeat,
@@ -160,28 +166,32 @@ fn live_run(
         batch_size: LIVE_BATCH.min(repeat),
         ..Default::default()
     };
-    program.test_run_with(frame, &options).map(drop).map_err(|e| format!("live frames on {iface}: {e}"))
+    program
+        .test_run_with(frame, &options)
+        .map(drop)
+        .map_err(|source| GenError::LiveRun { iface: iface.to_string(), source })
 }
 
+/// Sends `plan` out of `iface` with live frames, until the count, the duration or `stop`.
 pub fn send_live(
     config: &GenConfig,
     plan: &FramePlan,
     iface: &str,
     ifindex: u32,
     stop: &AtomicBool,
-) -> Result<GenReport, String> {
+) -> Result<GenReport, GenError> {
     let table = PatchTable::build(plan)?;
     let live = LiveProgram::load(table, plan.stream())?;
     // Declared before the link, so dropped after it.
     let idle = IdleDevice::create()?;
-    let _link = Link::attach_xdp(&live.program, idle.ifindex, XdpMode::Generic).map_err(|e| e.to_string())?;
+    let _link = Link::attach_xdp(&live.program, idle.ifindex, XdpMode::Generic)?;
     let xmit_before = xmit_counters(iface);
 
     if distinct_sizes(plan.sizes).iter().any(|&s| live.table().slice_of(s).is_none()) {
-        return Err("the patch table lacks a frame size".into());
+        return Err(GenError::MissingSize);
     }
     let mut bytes = 0u64;
-    let mut run = |call: u64, count: u32| -> Result<(), String> {
+    let mut run = |call: u64, count: u32| -> Result<(), GenError> {
         let size = call_size(plan.sizes, call);
         let slice = live.table().slice_of(size).expect("a slice for every size");
         live.begin_call(slice)?;
@@ -215,10 +225,7 @@ pub fn send_live(
     let probe_start = Instant::now();
     while netdev::tx_packets(iface).unwrap_or(0) == sent_before {
         if probe_start.elapsed() > Duration::from_millis(200) {
-            return Err(format!(
-                "the peer of {iface} took none of {probe} probe frames: it needs an XDP program (start the \
-                 dataplane or the sink on it first) or GRO (ethtool -K PEER gro on)"
-            ));
+            return Err(GenError::PeerTakesNothing { iface: iface.to_string(), probe });
         }
         std::thread::sleep(Duration::from_millis(5));
     }
@@ -307,12 +314,11 @@ pub fn send_live(
 /// The reference for the live engine's benchmark (a bench helper, not a product path,
 /// `gen --engine live-reference`): the bare loop, one 60-byte frame, a 2-instruction
 /// XDP_TX program kept attached to an idle ifb, calls of [`LIVE_CALL`], nothing else.
-pub fn send_reference(config: &GenConfig, iface: &str, ifindex: u32, stop: &AtomicBool) -> Result<GenReport, String> {
+pub fn send_reference(config: &GenConfig, iface: &str, ifindex: u32, stop: &AtomicBool) -> Result<GenReport, GenError> {
     use bpf::{Insn, ProgType, Program, Reg};
-    let program = Program::load(ProgType::Xdp, "gen_xdp_tx", &[Insn::mov64_imm(Reg::R0, bpf::xdp::TX), Insn::exit()])
-        .map_err(|e| e.to_string())?;
+    let program = Program::load(ProgType::Xdp, "gen_xdp_tx", &[Insn::mov64_imm(Reg::R0, bpf::xdp::TX), Insn::exit()])?;
     let idle = IdleDevice::create()?;
-    let _link = Link::attach_xdp(&program, idle.ifindex, XdpMode::Generic).map_err(|e| e.to_string())?;
+    let _link = Link::attach_xdp(&program, idle.ifindex, XdpMode::Generic)?;
     let mut frame = vec![0u8; crate::template::MAX_FRAME];
     let len = config.template.build_into(&mut frame, 60, None, None)?;
     frame.truncate(len);

@@ -16,7 +16,9 @@
 //!
 //! [`apply`] is a plain reference of the program's arithmetic, for the tests.
 
-use crate::gen::FramePlan;
+use crate::gen::error::GenError;
+use crate::gen::plan::FramePlan;
+pub use crate::gen::plan::{bad_num, BAD_DEN};
 use crate::stamp::{Stamp, STAMP_LEN};
 use crate::template::{FrameSize, L4Proto, IMIX, MAX_FRAME};
 
@@ -24,8 +26,6 @@ use crate::template::{FrameSize, L4Proto, IMIX, MAX_FRAME};
 pub const MAX_WORDS: usize = 16;
 /// Patches the table holds, at most (sizes × flows × checksum variants).
 pub const MAX_ENTRIES: usize = 1 << 18;
-/// The bad-checksum share is `bad_num / BAD_DEN` (percent to 4 decimals).
-pub const BAD_DEN: u64 = 1_000_000;
 
 /// The base frame and rewritten words of one frame size.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -46,10 +46,12 @@ pub struct Slice {
 }
 
 impl Slice {
+    /// The frame's length.
     pub fn len(&self) -> usize {
         self.base.len()
     }
 
+    /// Whether the frame is empty.
     pub fn is_empty(&self) -> bool {
         self.base.is_empty()
     }
@@ -60,10 +62,13 @@ impl Slice {
 /// [`FramePlan::bad_layers`]`[k]` wrong.
 #[derive(Clone, Debug)]
 pub struct PatchTable {
+    /// One per distinct frame size, in the order of [`distinct_sizes`].
     pub slices: Vec<Slice>,
     /// Per entry, the words' values in wire order (big-endian bytes), padded with zeros.
     pub values: Vec<[u16; MAX_WORDS]>,
+    /// `--flows`.
     pub flows: u32,
+    /// Checksum variants per flow: all right, then one per bad layer.
     pub variants: u32,
     /// Layers bad checksums take turns over (`variants - 1`, or 0 without --bad-csum).
     pub layers: u32,
@@ -89,15 +94,10 @@ pub fn distinct_sizes(sizes: FrameSize) -> Vec<usize> {
     }
 }
 
-/// The share `percent` as a fraction of [`BAD_DEN`].
-pub fn bad_num(percent: f64) -> u32 {
-    (percent * (BAD_DEN as f64 / 100.0)).round().clamp(0.0, BAD_DEN as f64) as u32
-}
-
 impl PatchTable {
     /// Builds the table for `plan`; errors when it is too large for the live engine or a
     /// frame differs from its base in more than [`MAX_WORDS`] words.
-    pub fn build(plan: &FramePlan) -> Result<PatchTable, String> {
+    pub fn build(plan: &FramePlan) -> Result<PatchTable, GenError> {
         let sizes = distinct_sizes(plan.sizes);
         let layers = if plan.bad.is_some() { plan.bad_layers.len() as u32 } else { 0 };
         let variants = 1 + layers;
@@ -105,11 +105,7 @@ impl PatchTable {
         let per_size = u64::from(flows) * u64::from(variants);
         let entries = per_size * sizes.len() as u64;
         if entries > MAX_ENTRIES as u64 {
-            return Err(format!(
-                "--flows {flows} x {variants} checksum variant(s) x {} size(s) = {entries} frame patches; the live \
-                 engine holds at most {MAX_ENTRIES}: lower --flows (or use --engine af-xdp)",
-                sizes.len()
-            ));
+            return Err(GenError::TooManyPatches { flows, variants, sizes: sizes.len(), entries, max: MAX_ENTRIES });
         }
         let template = plan.template;
         let zero = Stamp { sequenced: true, stream: 0, seq: 0, sent_ns: 0 };
@@ -124,14 +120,14 @@ impl PatchTable {
             // First pass: which words any entry changes; second pass: their values (building
             // twice costs less than holding every frame).
             let mut differ = vec![false; len.div_ceil(2)];
-            let mut each = |f: &mut dyn FnMut(&[u8])| -> Result<(), String> {
+            let mut each = |f: &mut dyn FnMut(&[u8])| -> Result<(), GenError> {
                 for flow in 0..flows {
                     let t = template.for_flow(flow);
                     for variant in 0..variants {
                         let bad = (variant > 0).then(|| plan.bad_layers[variant as usize - 1]);
                         let got = t.build_into(&mut frame, size, bad, Some(&zero))?;
                         if got != len {
-                            return Err(format!("flow {flow} builds a {got}-byte frame where flow 0 has {len} bytes"));
+                            return Err(GenError::FlowLength { flow, got, len });
                         }
                         f(&frame[..len]);
                     }
@@ -153,17 +149,15 @@ impl PatchTable {
                 differ.iter().enumerate().filter(|&(w, d)| *d && 2 * w != csum_at).map(|(w, _)| (2 * w) as u16),
             );
             if offsets.len() > MAX_WORDS {
-                return Err(format!(
-                    "{} frames of {size} bytes differ from flow to flow in {} 16-bit words; the live engine \
-                     rewrites at most {MAX_WORDS}",
-                    template.describe(),
-                    offsets.len()
-                ));
+                return Err(GenError::TooManyWords {
+                    frames: template.describe(),
+                    size,
+                    words: offsets.len(),
+                    max: MAX_WORDS,
+                });
             }
             if offsets.iter().any(|&at| at as usize + 2 > len) {
-                return Err(format!(
-                    "a {len}-byte frame varies in its last, odd byte: the live engine cannot write it"
-                ));
+                return Err(GenError::OddLastByte { len });
             }
             each(&mut |built| {
                 let mut entry = [0u16; MAX_WORDS];
@@ -390,6 +384,8 @@ mod tests {
         let bad = Some(BadCsum { percent: 1.0, layer: None });
         let plan = FramePlan::new(t, FrameSize::Imix, 30_000, bad, true).unwrap();
         let why = PatchTable::build(&plan).unwrap_err();
+        assert!(matches!(why, GenError::TooManyPatches { flows: 30_000, max: MAX_ENTRIES, .. }), "{why:?}");
+        let why = why.to_string();
         assert!(why.contains("at most 262144") && why.contains("--flows 30000"), "{why}");
     }
 

@@ -506,8 +506,11 @@ fn general_words(a: &mut Asm, data: Reg, end: Reg, entry: Reg, cfg: Reg) {
 /// most `lag_fp` / 256 ns of catch-up when a slot comes late.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pace {
+    /// Nanoseconds << 8 between slots.
     pub step_fp: u64,
+    /// Nanoseconds << 8 of catch-up at most.
     pub lag_fp: u64,
+    /// Frames per slot.
     pub burst: u32,
 }
 
@@ -528,6 +531,7 @@ impl Pace {
 pub struct LiveProgram {
     config: Map,
     state: Map,
+    /// The XDP program the live-frames calls run.
     pub program: Program,
     table: PatchTable,
     stream: u16,
@@ -538,42 +542,42 @@ pub struct LiveProgram {
 impl LiveProgram {
     /// Creates the maps, fills the table and loads the program (specialised to the run's
     /// layout where every call shares one).
-    pub fn load(table: PatchTable, stream: u16) -> Result<LiveProgram, String> {
+    pub fn load(table: PatchTable, stream: u16) -> Result<LiveProgram, bpf::Error> {
         let fixed = FixedLayout::of(&table);
         Self::load_with(table, stream, fixed)
     }
 
     /// [`LiveProgram::load`] with the layout given (`None`: the general program).
-    pub fn load_with(table: PatchTable, stream: u16, fixed: Option<FixedLayout>) -> Result<LiveProgram, String> {
-        let err = |e: bpf::Error| e.to_string();
-        let config = Map::create(MapType::Array, "gen_config", 4, CONFIG_SIZE, 1).map_err(err)?;
-        let state = Map::create(MapType::PercpuArray, "gen_state", 4, STATE_SIZE, 1).map_err(err)?;
+    pub fn load_with(table: PatchTable, stream: u16, fixed: Option<FixedLayout>) -> Result<LiveProgram, bpf::Error> {
+        let config = Map::create(MapType::Array, "gen_config", 4, CONFIG_SIZE, 1)?;
+        let state = Map::create(MapType::PercpuArray, "gen_state", 4, STATE_SIZE, 1)?;
         let entries = table.values.len().max(1) as u32;
-        let values = Map::create(MapType::Array, "gen_patches", 4, 2 * MAX_WORDS as u32, entries).map_err(err)?;
+        let values = Map::create(MapType::Array, "gen_patches", 4, 2 * MAX_WORDS as u32, entries)?;
         for (i, words) in table.values.iter().enumerate() {
             let bytes: Vec<u8> = words.iter().flat_map(|w| w.to_ne_bytes()).collect();
-            values.update(&(i as u32).to_ne_bytes(), &bytes).map_err(err)?;
+            values.update(&(i as u32).to_ne_bytes(), &bytes)?;
         }
         let insns = program(config.raw_fd(), state.raw_fd(), values.raw_fd(), fixed.as_ref());
-        let program = Program::load(ProgType::Xdp, "gen_live", &insns).map_err(err)?;
+        let program = Program::load(ProgType::Xdp, "gen_live", &insns)?;
         // The program holds the table map; our fd may go.
         drop(values);
         let current = std::cell::RefCell::new(vec![0u8; CONFIG_SIZE as usize]);
         Ok(LiveProgram { config, state, program, table, stream, current })
     }
 
+    /// The patch table it was loaded with.
     pub fn table(&self) -> &PatchTable {
         &self.table
     }
 
     /// Before a call: points the program at slice `slice` (the size of the call's frames)
     /// and tells it a new call starts (so it reads the clock anew).
-    pub fn begin_call(&self, slice: usize) -> Result<(), String> {
+    pub fn begin_call(&self, slice: usize) -> Result<(), bpf::Error> {
         self.begin_call_paced(slice, None)
     }
 
     /// Like [`LiveProgram::begin_call`], with the program's pacing gate set to `pace`.
-    pub fn begin_call_paced(&self, slice: usize, pace: Option<Pace>) -> Result<(), String> {
+    pub fn begin_call_paced(&self, slice: usize, pace: Option<Pace>) -> Result<(), bpf::Error> {
         let s: &Slice = &self.table.slices[slice];
         let t = &self.table;
         let mut v = self.current.borrow_mut();
@@ -608,29 +612,29 @@ impl LiveProgram {
         v[C_PACE_STEP as usize..][..8].copy_from_slice(&pace.step_fp.to_ne_bytes());
         v[C_PACE_LAG as usize..][..8].copy_from_slice(&pace.lag_fp.to_ne_bytes());
         v[C_PACE_BURST as usize..][..4].copy_from_slice(&pace.burst.max(1).to_ne_bytes());
-        self.config.update(&0u32.to_ne_bytes(), &v).map_err(|e| e.to_string())
+        self.config.update(&0u32.to_ne_bytes(), &v)
     }
 
     /// Sets every CPU's budget (the frames a paced call may send) and returns what the
     /// budgets held before, summed: what the previous call left unsent.
-    pub fn set_budget(&self, frames: u64) -> Result<u64, String> {
+    pub fn set_budget(&self, frames: u64) -> Result<u64, bpf::Error> {
         let mut buf = vec![0u8; self.state.value_buf_len()];
-        self.state.lookup(&0u32.to_ne_bytes(), &mut buf).map_err(|e| e.to_string())?;
+        self.state.lookup(&0u32.to_ne_bytes(), &mut buf)?;
         let mut left = 0;
         for cpu in buf.chunks_exact_mut(STATE_SIZE.next_multiple_of(8) as usize) {
             let field = &mut cpu[S_BUDGET as usize..][..8];
             left += u64::from_ne_bytes((&*field).try_into().expect("8 bytes"));
             field.copy_from_slice(&frames.to_ne_bytes());
         }
-        self.state.update(&0u32.to_ne_bytes(), &buf).map_err(|e| e.to_string())?;
+        self.state.update(&0u32.to_ne_bytes(), &buf)?;
         Ok(left)
     }
 
     /// Frames sent against the budgets [`LiveProgram::set_budget`] gave every CPU: what
     /// each spent, summed (a call runs on one CPU; a thread that moved spends on two).
-    pub fn budget_spent(&self, given: u64) -> Result<u64, String> {
+    pub fn budget_spent(&self, given: u64) -> Result<u64, bpf::Error> {
         let mut buf = vec![0u8; self.state.value_buf_len()];
-        self.state.lookup(&0u32.to_ne_bytes(), &mut buf).map_err(|e| e.to_string())?;
+        self.state.lookup(&0u32.to_ne_bytes(), &mut buf)?;
         Ok(buf
             .chunks_exact(STATE_SIZE.next_multiple_of(8) as usize)
             .map(|b| given.saturating_sub(u64::from_ne_bytes(b[S_BUDGET as usize..][..8].try_into().expect("8 bytes"))))
@@ -638,9 +642,9 @@ impl LiveProgram {
     }
 
     /// Runs the pacing gate turned away (test runs that sent nothing), over all CPUs.
-    pub fn gated(&self) -> Result<u64, String> {
+    pub fn gated(&self) -> Result<u64, bpf::Error> {
         let mut buf = vec![0u8; self.state.value_buf_len()];
-        self.state.lookup(&0u32.to_ne_bytes(), &mut buf).map_err(|e| e.to_string())?;
+        self.state.lookup(&0u32.to_ne_bytes(), &mut buf)?;
         Ok(buf
             .chunks_exact(STATE_SIZE.next_multiple_of(8) as usize)
             .map(|b| u64::from_ne_bytes(b[S_GATED as usize..][..8].try_into().expect("8 bytes")))
@@ -648,9 +652,9 @@ impl LiveProgram {
     }
 
     /// Every CPU's state (index = CPU id).
-    pub fn states(&self) -> Result<Vec<CpuState>, String> {
+    pub fn states(&self) -> Result<Vec<CpuState>, bpf::Error> {
         let mut buf = vec![0u8; self.state.value_buf_len()];
-        self.state.lookup(&0u32.to_ne_bytes(), &mut buf).map_err(|e| e.to_string())?;
+        self.state.lookup(&0u32.to_ne_bytes(), &mut buf)?;
         let field = |b: &[u8], at: i16| u64::from_ne_bytes(b[at as usize..at as usize + 8].try_into().unwrap());
         Ok(buf
             .chunks_exact(STATE_SIZE.next_multiple_of(8) as usize)
@@ -665,7 +669,7 @@ impl LiveProgram {
     }
 
     /// Frames the program has generated, over all CPUs.
-    pub fn generated(&self) -> Result<u64, String> {
+    pub fn generated(&self) -> Result<u64, bpf::Error> {
         Ok(self.states()?.iter().map(|s| s.generated).sum())
     }
 }

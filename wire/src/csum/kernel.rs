@@ -169,6 +169,7 @@ pub(super) fn scalar(bytes: &[u8]) -> u64 {
 
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
+    use crate::csum::kernel::{add_carry, short};
     use std::arch::x86_64::{
         __m256i, _mm256_add_epi64, _mm256_and_si256, _mm256_castsi256_si128, _mm256_extracti128_si256,
         _mm256_loadu_si256, _mm256_set1_epi64x, _mm256_setzero_si256, _mm256_srli_epi64, _mm_add_epi64,
@@ -223,6 +224,6 @@ mod avx2 {
         let acc = _mm256_add_epi64(_mm256_add_epi64(a0, a1), _mm256_add_epi64(a2, a3));
         let half = _mm_add_epi64(_mm256_castsi256_si128(acc), _mm256_extracti128_si256::<1>(acc));
         let lanes = _mm_add_epi64(half, _mm_unpackhi_epi64(half, half));
-        super::add_carry(_mm_cvtsi128_si64(lanes) as u64, super::short(rest.remainder()))
+        add_carry(_mm_cvtsi128_si64(lanes) as u64, short(rest.remainder()))
     }
 }

@@ -1,0 +1,51 @@
+//! The `checked` engine: every frame through the [`Pipeline`] (walk, checksum policy,
+//! `--rewrite`, checksum computation), the failures freed under their drop reason, then the
+//! survivors dropped, reflected or forwarded as in [`Io`].
+
+use umem::Frame;
+use wire::Offsets;
+
+use super::io::Io;
+use super::{Action, ForwardingEngine};
+use crate::pipeline::Pipeline;
+use crate::queues::Queues;
+
+/// The pipeline frame by frame, then `--action` on the burst's survivors.
+pub struct Checked {
+    pipeline: Pipeline,
+    /// Scratch for the walk: no frame allocates.
+    offsets: Offsets,
+    then: Io,
+}
+
+impl Checked {
+    /// An engine running `pipeline` on every frame, then doing `action` with the survivors.
+    pub fn new(action: Action, pipeline: Pipeline) -> Checked {
+        Checked { pipeline, offsets: Offsets::default(), then: Io::new(action) }
+    }
+}
+
+impl ForwardingEngine for Checked {
+    #[inline]
+    fn forward(&mut self, burst: &mut Vec<Frame>, from: usize, queues: &mut Queues<'_>) {
+        let stats = queues.stats();
+        let slot = queues.slot(from);
+        // Survivors move to the front, in order; the rest go back to the pool.
+        let mut kept = 0;
+        for i in 0..burst.len() {
+            match self.pipeline.process(&slot.umem, &mut burst[i], &mut self.offsets) {
+                Ok(()) => {
+                    burst.swap(kept, i);
+                    kept += 1;
+                }
+                Err(reason) => stats.count_drop(reason, 1),
+            }
+        }
+        for frame in burst.drain(kept..) {
+            slot.pool.put(frame);
+        }
+        if !burst.is_empty() {
+            self.then.forward(burst, from, queues);
+        }
+    }
+}

@@ -1,0 +1,71 @@
+//! The classified path as it was before [`super::classified::Classified`]: each frame
+//! walked, checked, looked up and routed before the next one. Kept (hidden) so benchmarks
+//! measure the burst engine against it in one run, and tests check the two decide alike.
+
+use std::sync::Arc;
+
+use pmd::BURST;
+use umem::Frame;
+
+use super::classified::{Routes, RulesHold};
+use super::{Action, ForwardingEngine};
+use crate::pipeline::{Pipeline, Scratch, SharedRules};
+use crate::queues::Queues;
+
+/// The pipeline and the rules, one frame at a time.
+pub struct FrameByFrame {
+    pipeline: Pipeline,
+    rules: RulesHold,
+    routes: Routes,
+    scratch: Scratch,
+    /// Per queue: the frames of this burst that leave through it.
+    out: Vec<Vec<Frame>>,
+}
+
+impl FrameByFrame {
+    /// As [`super::classified::Classified::new`].
+    pub fn new(
+        action: Action,
+        pipeline: Pipeline,
+        shared: Arc<SharedRules>,
+        worker: usize,
+        queue_ports: &[usize],
+    ) -> FrameByFrame {
+        FrameByFrame {
+            pipeline,
+            rules: RulesHold::new(shared, worker),
+            routes: Routes::new(action, queue_ports),
+            scratch: Scratch::default(),
+            out: queue_ports.iter().map(|_| Vec::with_capacity(BURST)).collect(),
+        }
+    }
+}
+
+impl ForwardingEngine for FrameByFrame {
+    fn forward(&mut self, burst: &mut Vec<Frame>, from: usize, queues: &mut Queues<'_>) {
+        self.rules.refresh();
+        let (table, worker) = (self.rules.table(), self.rules.worker());
+        let (stats, fwd_to) = (queues.stats(), queues.fwd_to(from));
+        let slot = queues.slot(from);
+        for mut frame in burst.drain(..) {
+            let to = self
+                .pipeline
+                .process_classified(&slot.umem, &mut frame, &mut self.scratch, table, worker)
+                .and_then(|disposition| self.routes.route(disposition, from, fwd_to, slot.umem.data_mut(&mut frame)));
+            match to {
+                Ok(queue) => self.out[queue].push(frame),
+                Err(reason) => {
+                    stats.count_drop(reason, 1);
+                    slot.pool.put(frame);
+                }
+            }
+        }
+        for (queue, frames) in self.out.iter_mut().enumerate().filter(|(_, frames)| !frames.is_empty()) {
+            queues.transmit(from, queue, frames);
+        }
+    }
+
+    fn idle(&mut self) {
+        self.rules.refresh();
+    }
+}

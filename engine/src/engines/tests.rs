@@ -1,0 +1,371 @@
+//! Each engine over in-memory ports: the counters (drop reasons, rule hits) and the frames
+//! sent are those of the worker before the engines (its per-mode code, kept for the
+//! classified path as [`FrameByFrame`]), on the same frames.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::net::Ipv4Addr;
+use std::sync::{Arc, Mutex};
+
+use pmd::Umems;
+use pmd::{Port, BURST};
+use rules::gen::{self, Style, TraceKind};
+use rules::{PacketKey, RuleSet};
+use testkit::frames::{Checksum, GeneratorFrame};
+use umem::{Frame, PoolCache, Umem, UmemConfig};
+use wire::checks::CsumLayer;
+
+use super::checked::Checked;
+use super::classified::Classified;
+use super::frame_by_frame::FrameByFrame;
+use super::io::Io;
+use super::{Action, ForwardingEngine};
+use crate::pipeline::classify::ClassifierKind;
+use crate::pipeline::{CsumMode, Disposition, Pipeline, Rewrite, RuleTable, SharedRules};
+use crate::queues::PortQueue;
+use crate::stats::{DropReason, Snapshot, WorkerStats};
+use crate::worker::Worker;
+
+/// A port whose receive side plays back what the test put there and whose transmit side
+/// keeps a copy of every frame sent (the frames themselves go back to the pool).
+struct Wire {
+    umem: Arc<Umem>,
+    incoming: VecDeque<Frame>,
+    sent: Arc<Mutex<Vec<Vec<u8>>>>,
+}
+
+impl Port for Wire {
+    fn describe(&self) -> String {
+        "wire".into()
+    }
+    fn umem(&self) -> &Arc<Umem> {
+        &self.umem
+    }
+    fn rx_burst(&mut self, _pool: &mut PoolCache, out: &mut Vec<Frame>, max: usize) -> usize {
+        let n = max.min(self.incoming.len());
+        out.extend(self.incoming.drain(..n));
+        n
+    }
+    fn tx_burst(&mut self, pool: &mut PoolCache, frames: &mut Vec<Frame>) -> usize {
+        let mut sent = self.sent.lock().unwrap();
+        let n = frames.len();
+        for frame in frames.drain(..) {
+            sent.push(self.umem.data(&frame).to_vec());
+            pool.put(frame);
+        }
+        n
+    }
+}
+
+/// What a worker did with some frames.
+#[derive(Debug, PartialEq)]
+struct Outcome {
+    /// Non-zero drop counters by name.
+    drops: BTreeMap<String, u64>,
+    /// Every frame sent, by port, in order.
+    sent: [Vec<Vec<u8>>; 2],
+    /// Rule hits (file order) and no-match count, when there are rules.
+    hits: Option<(Vec<u64>, u64)>,
+}
+
+impl Outcome {
+    fn drops(&self, reason: DropReason) -> u64 {
+        self.drops.get(&reason.name()).copied().unwrap_or(0)
+    }
+}
+
+/// Runs a worker over two ports (queue i is port i, `fwd` pairs them) with the engine
+/// `engine` builds, `frames` arriving on port 0; returns what it did once every frame is
+/// accounted for.
+fn run(frames: &[Vec<u8>], engine: impl FnOnce(&[usize]) -> Box<dyn ForwardingEngine>) -> Outcome {
+    let mut umems = Umems::new(UmemConfig { frame_size: 2048, frame_count: 1024, hugepages: false }).unwrap();
+    let slot = &mut umems.slots[0];
+    let mut incoming = VecDeque::new();
+    for bytes in frames {
+        let mut frame = slot.pool.get().expect("a free frame");
+        assert!(slot.umem.write(&mut frame, bytes));
+        incoming.push_back(frame);
+    }
+    let sent = [Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new()))];
+    let queues = (0..2)
+        .map(|port| {
+            let incoming = if port == 0 { std::mem::take(&mut incoming) } else { VecDeque::new() };
+            let wire = Wire { umem: slot.umem.clone(), incoming, sent: sent[port].clone() };
+            PortQueue { port: Box::new(wire), slot: 0, fwd_to: 1 - port }
+        })
+        .collect();
+    let stats = Arc::new(WorkerStats::new(None, vec![0, 1]));
+    let engine = engine(&stats.queue_ports);
+    let mut worker = Worker::new(queues, umems, engine, stats.clone());
+    while worker.poll_once() > 0 {}
+    let snap = Snapshot::take(&[stats], 2);
+    assert_eq!(snap.rx(), frames.len() as u64);
+    assert_eq!(snap.rx(), snap.tx() + snap.dropped(), "every frame sent or dropped");
+    let report = worker.frame_report();
+    assert_eq!(report.free, report.total, "every frame back in the pool");
+    let drops = DropReason::all().filter(|r| snap.drops[r.index()] != 0).map(|r| (r.name(), snap.drops[r.index()]));
+    let sent = sent.map(|port| std::mem::take(&mut *port.lock().unwrap()));
+    Outcome { drops: drops.collect(), sent, hits: None }
+}
+
+/// The classified engine (burst or frame by frame) over `set`, each run with a fresh table.
+fn run_classified(
+    frames: &[Vec<u8>],
+    set: &RuleSet,
+    pipeline: &Pipeline,
+    default: Disposition,
+    frame_by_frame: bool,
+) -> Outcome {
+    // Three ports to the table, two to the worker: `fwd 2` has no route here.
+    let names = vec![String::new(); 3];
+    let table = RuleTable::build(set.clone(), "t.rules", &names, 1, default, ClassifierKind::Fast).unwrap();
+    let shared = Arc::new(SharedRules::new(table));
+    let held = shared.clone();
+    let mut outcome = run(frames, |queue_ports| {
+        let pipeline = pipeline.clone();
+        if frame_by_frame {
+            Box::new(FrameByFrame::new(Action::Fwd, pipeline, held, 0, queue_ports))
+        } else {
+            Box::new(Classified::new(Action::Fwd, pipeline, held, 0, queue_ports))
+        }
+    });
+    outcome.hits = Some(shared.current().hits());
+    outcome
+}
+
+fn udp(dst_port: u16) -> GeneratorFrame {
+    GeneratorFrame { dst_port, ..GeneratorFrame::udp() }
+}
+
+fn vxlan(dst_port: u16) -> GeneratorFrame {
+    GeneratorFrame { dst_port, ..GeneratorFrame::vxlan() }
+}
+
+fn with_bad(frame: &GeneratorFrame, checksum: Checksum) -> Vec<u8> {
+    GeneratorFrame { bad: Some(checksum), ..*frame }.build()
+}
+
+fn swapped(mut frame: Vec<u8>) -> Vec<u8> {
+    let (dst, src) = frame.split_at_mut(6);
+    dst.swap_with_slice(&mut src[..6]);
+    frame
+}
+
+/// Good and bad frames of every kind a drop reason names: two plain, a tunnel, a bad inner
+/// and a bad outer checksum, a truncated tunnel and a runt.
+fn assorted() -> Vec<Vec<u8>> {
+    let mut truncated = vxlan(9).build();
+    truncated.truncate(40);
+    vec![
+        udp(9).build(),
+        vxlan(9).build(),
+        with_bad(&vxlan(9), Checksum::InnerL4),
+        with_bad(&udp(9), Checksum::OuterL3),
+        truncated,
+        vec![0xff; 10],
+        udp(10).build(),
+    ]
+}
+
+#[test]
+fn io_drops_reflects_or_forwards_every_frame_as_before() {
+    let frames = assorted();
+    let dropped = run(&frames, |_| Box::new(Io::new(Action::Drop)));
+    assert_eq!(dropped.drops, BTreeMap::from([("action".to_string(), 7)]));
+    assert!(dropped.sent.iter().all(Vec::is_empty));
+
+    // Reflect swaps the MACs of all but the runt, which it cannot.
+    let reflected = run(&frames, |_| Box::new(Io::new(Action::Reflect)));
+    assert_eq!(reflected.drops, BTreeMap::from([("runt".to_string(), 1)]));
+    let expected: Vec<Vec<u8>> = frames.iter().filter(|f| f.len() >= 14).cloned().map(swapped).collect();
+    assert_eq!(reflected.sent, [expected, vec![]]);
+
+    // Forwarding reads nothing: even the runt goes.
+    let forwarded = run(&frames, |_| Box::new(Io::new(Action::Fwd)));
+    assert_eq!(forwarded.drops, BTreeMap::new());
+    assert_eq!(forwarded.sent, [vec![], frames.clone()]);
+}
+
+#[test]
+fn checked_drops_each_bad_frame_under_its_reason_as_before() {
+    let frames = assorted();
+    let verify = Pipeline { csum: CsumMode::Verify, ..Pipeline::default() };
+    let outcome = run(&frames, |_| Box::new(Checked::new(Action::Fwd, verify)));
+    // The cut tunnel's IPv4 header says more than the frame holds; the runt has no Ethernet.
+    let expected =
+        [("csum_inner_l4", 1), ("csum_outer_l3", 1), ("malformed_bad_total_length", 1), ("malformed_truncated", 1)];
+    assert_eq!(outcome.drops, expected.map(|(name, n)| (name.to_string(), n)).into());
+    let good = [0, 1, 6].map(|i| frames[i].clone());
+    assert_eq!(outcome.sent, [vec![], good.to_vec()]);
+
+    // `--csum off` lets the bad checksums through, `--rewrite ttl-dec` drops a TTL of 1.
+    let mut last_hop = udp(9);
+    last_hop.ttl = 1;
+    let frames = [frames.clone(), vec![last_hop.build()]].concat();
+    let ttl_dec = Pipeline { rewrite: Some(Rewrite::TtlDec), ..Pipeline::default() };
+    let outcome = run(&frames, |_| Box::new(Checked::new(Action::Reflect, ttl_dec)));
+    let expected = [("malformed_bad_total_length", 1), ("malformed_truncated", 1), ("ttl_expired", 1)];
+    assert_eq!(outcome.drops, expected.map(|(name, n)| (name.to_string(), n)).into());
+    assert_eq!(outcome.sent[0].len(), 5);
+    assert!(outcome.sent[0].iter().all(|frame| frame[..6] == frames[0][6..12]), "MACs swapped");
+}
+
+/// A rule per action, each picked by the inner (or only) UDP destination port.
+fn one_rule_per_action() -> RuleSet {
+    let text = "\
+        ip_proto udp dst_port 53 action drop\n\
+        ip_proto udp dst_port 80 action pass\n\
+        ip_proto udp dst_port 81 action fwd 1\n\
+        ip_proto udp dst_port 82 action fwd 2\n\
+        ip_proto udp dst_port 83 action reflect\n\
+        ip_proto udp dst_port 84 action ttl-dec\n\
+        ip_proto udp dst_port 85 action decap\n\
+        ip_proto udp dst_port 86 action encap vxlan,src=198.18.1.1,dst=198.18.1.2,vni=7\n";
+    rules::parse("t.rules", text).expect("the test's rules parse")
+}
+
+/// Every port of [`one_rule_per_action`] (and 9, which no rule has) as a plain and a tunnel
+/// frame, bad checksums and a TTL of 1 among them, and frames the walker refuses.
+fn mixed_burst() -> Vec<Vec<u8>> {
+    let mut frames = Vec::new();
+    for port in [53, 80, 81, 82, 83, 84, 85, 86, 9] {
+        frames.push(udp(port).build());
+        frames.push(vxlan(port).build());
+    }
+    frames.push(with_bad(&vxlan(80), Checksum::InnerL4));
+    frames.push(with_bad(&vxlan(81), Checksum::OuterL4));
+    frames.push(with_bad(&udp(83), Checksum::OuterL3));
+    let mut last_hop = vxlan(84);
+    last_hop.vxlan.as_mut().unwrap().ttl = 1;
+    frames.push(last_hop.build());
+    let mut truncated = vxlan(80).build();
+    truncated.truncate(45);
+    frames.push(truncated);
+    frames.push(vec![0xff; 10]);
+    assert!(frames.len() <= BURST, "one burst");
+    frames
+}
+
+#[test]
+fn the_burst_engine_decides_every_frame_as_frame_by_frame_classification() {
+    let set = one_rule_per_action();
+    let frames = mixed_burst();
+    for csum in [CsumMode::Verify, CsumMode::Fix, CsumMode::Lco, CsumMode::Off] {
+        for default in [Disposition::Pass, Disposition::Drop] {
+            let pipeline = Pipeline { csum, ..Pipeline::default() };
+            let burst = run_classified(&frames, &set, &pipeline, default, false);
+            let by_frame = run_classified(&frames, &set, &pipeline, default, true);
+            assert_eq!(burst, by_frame, "--csum {csum:?}, default {default:?}");
+        }
+    }
+
+    // And what they decided, for `--csum verify` and `--default drop`.
+    let verify = Pipeline { csum: CsumMode::Verify, ..Pipeline::default() };
+    let outcome = run_classified(&frames, &set, &verify, Disposition::Drop, false);
+    let reasons = [
+        (DropReason::Malformed(wire::ErrorKind::BadTotalLength), 1),
+        (DropReason::Malformed(wire::ErrorKind::Truncated), 1),
+        (DropReason::Csum(CsumLayer::InnerL4), 1),
+        (DropReason::Csum(CsumLayer::OuterL4), 1),
+        (DropReason::Csum(CsumLayer::OuterL3), 1),
+        (DropReason::Rule, 2),
+        (DropReason::NoMatch, 2),
+        (DropReason::NoRoute, 2),
+        (DropReason::TtlExpired, 1),
+        (DropReason::NotApplicable, 1),
+    ];
+    for (reason, n) in reasons {
+        assert_eq!(outcome.drops(reason), n, "{}: {outcome:?}", reason.name());
+    }
+    let total: u64 = reasons.iter().map(|(_, n)| n).sum();
+    assert_eq!(outcome.drops.values().sum::<u64>(), total, "{outcome:?}");
+    // Checked before classified: the bad and malformed frames hit no rule.
+    assert_eq!(outcome.hits, Some((vec![2, 2, 2, 2, 2, 3, 2, 2], 2)));
+    // pass, fwd 1, ttl-dec, decap (of the tunnel), encap: to port 1; reflect: back to 0.
+    assert_eq!((outcome.sent[0].len(), outcome.sent[1].len()), (2, 9));
+}
+
+/// A VXLAN frame whose inner IPv4 5-tuple is `key`'s (TCP or UDP).
+fn vxlan_for(key: &PacketKey) -> Vec<u8> {
+    GeneratorFrame {
+        src_ip: Ipv4Addr::from(key.src_ip as u32),
+        dst_ip: Ipv4Addr::from(key.dst_ip as u32),
+        tcp: key.ip_proto == 6,
+        src_port: key.src_port,
+        dst_port: key.dst_port,
+        ..GeneratorFrame::vxlan()
+    }
+    .build()
+}
+
+#[test]
+fn classbench_sets_classified_in_bursts_hit_the_rules_frame_by_frame_classification_hits() {
+    // A set large enough for the fast classifier's lockstep burst walk (several trees).
+    let generated = gen::rule_set(Style::Acl, 1000, 7);
+    let actions = [rules::Action::Pass, rules::Action::Drop, rules::Action::Fwd(1), rules::Action::Reflect];
+    let set = RuleSet::new(
+        generated
+            .rules
+            .iter()
+            .enumerate()
+            .map(|(i, rule)| rules::Rule { action: actions[i % 4].clone(), ..rule.clone() })
+            .collect(),
+    );
+    let frames: Vec<Vec<u8>> = gen::trace(&set, TraceKind::Mixed, 600, 8)
+        .iter()
+        .filter(|key| matches!(key.ip_proto, 6 | 17))
+        .take(300)
+        .map(vxlan_for)
+        .collect();
+    assert!(frames.len() > 4 * BURST, "several bursts");
+    let verify = Pipeline { csum: CsumMode::Verify, ..Pipeline::default() };
+    let burst = run_classified(&frames, &set, &verify, Disposition::Pass, false);
+    let by_frame = run_classified(&frames, &set, &verify, Disposition::Pass, true);
+    assert_eq!(burst, by_frame);
+    let (hits, unmatched) = burst.hits.clone().unwrap();
+    assert_eq!(hits.iter().sum::<u64>() + unmatched, frames.len() as u64);
+    assert!(hits.iter().filter(|&&n| n > 0).count() > 100, "the frames spread over the rules");
+    assert!(burst.drops(DropReason::Rule) > 0 && !burst.sent[0].is_empty() && !burst.sent[1].is_empty());
+}
+
+#[test]
+fn a_published_table_is_taken_at_the_next_burst() {
+    let table = |text: &str| {
+        let set = rules::parse("t.rules", text).unwrap();
+        RuleTable::build(set, "t.rules", &[String::new(), String::new()], 1, Disposition::Pass, ClassifierKind::Fast)
+            .unwrap()
+    };
+    let shared = Arc::new(SharedRules::new(table("ip_proto udp dst_port 9 action drop\n")));
+    let mut umems = Umems::new(UmemConfig { frame_size: 2048, frame_count: 256, hugepages: false }).unwrap();
+    let slot = &mut umems.slots[0];
+    let sent = [Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new()))];
+    let queues = (0..2)
+        .map(|port| {
+            let wire = Wire { umem: slot.umem.clone(), incoming: VecDeque::new(), sent: sent[port].clone() };
+            PortQueue { port: Box::new(wire), slot: 0, fwd_to: 1 - port }
+        })
+        .collect();
+    let stats = Arc::new(WorkerStats::new(None, vec![0, 1]));
+    let engine = Classified::new(Action::Fwd, Pipeline::default(), shared.clone(), 0, &stats.queue_ports);
+    let mut worker = Worker::new(queues, umems, Box::new(engine), stats.clone());
+    let burst = |worker: &mut Worker| {
+        let slot = &mut worker.umems.slots[0];
+        let mut frames = Vec::new();
+        for _ in 0..3 {
+            let mut frame = slot.pool.get().unwrap();
+            slot.umem.write(&mut frame, &udp(9).build());
+            frames.push(frame);
+        }
+        // The only way in from outside: swap in a port with frames waiting.
+        let wire = Wire { umem: slot.umem.clone(), incoming: frames.into(), sent: sent[0].clone() };
+        worker.queues[0].port = Box::new(wire);
+        assert_eq!(worker.poll_once(), 3);
+    };
+    burst(&mut worker);
+    let old = shared.current();
+    shared.publish(table("ip_proto udp dst_port 9 action pass\n"));
+    burst(&mut worker);
+    let snap = Snapshot::take(&[stats], 2);
+    assert_eq!((snap.drops[DropReason::Rule.index()], snap.ports[1].tx_packets), (3, 3));
+    assert_eq!(old.hits(), (vec![3], 0), "the first burst, by the first table");
+    assert_eq!(shared.current().hits(), (vec![3], 0), "the second burst, by the new one");
+}

@@ -1,0 +1,122 @@
+//! A worker's port queues, their UMEMs and its counters, as a forwarding engine sees them for
+//! one burst: where a frame's bytes are, how to free a frame under a drop reason, and how to
+//! send frames out of a queue (copying them into another UMEM where two ports share none).
+
+use pmd::Port;
+use pmd::{UmemSlot, Umems};
+use umem::Frame;
+
+use crate::stats::{DropReason, WorkerStats};
+
+/// One port queue a worker polls, and where its frames go.
+pub struct PortQueue {
+    /// The port (one queue of it) this worker receives from and sends on.
+    pub port: Box<dyn Port>,
+    /// The worker UMEM (and pool) this queue's frames live in.
+    pub slot: usize,
+    /// Index (in the worker's queues) of the queue `Fwd` transmits on.
+    pub fwd_to: usize,
+}
+
+/// The worker's queues, UMEMs and counters, lent to an engine for one burst.
+pub struct Queues<'w> {
+    ports: &'w mut [PortQueue],
+    umems: &'w mut Umems,
+    stats: &'w WorkerStats,
+    /// Scratch for [`Queues::transmit`] across UMEMs (capacity `BURST`, never grows).
+    copies: &'w mut Vec<Frame>,
+}
+
+impl<'w> Queues<'w> {
+    pub(crate) fn new(
+        ports: &'w mut [PortQueue],
+        umems: &'w mut Umems,
+        stats: &'w WorkerStats,
+        copies: &'w mut Vec<Frame>,
+    ) -> Queues<'w> {
+        Queues { ports, umems, stats, copies }
+    }
+
+    /// How many queues the worker polls (indices `0..count()`).
+    pub fn count(&self) -> usize {
+        self.ports.len()
+    }
+
+    /// The UMEM (frame bytes) and pool (free frames) of `queue`'s frames.
+    #[inline]
+    pub fn slot(&mut self, queue: usize) -> &mut UmemSlot {
+        &mut self.umems.slots[self.ports[queue].slot]
+    }
+
+    /// The worker's counters (drops are counted here; rx and tx by the worker and
+    /// [`Queues::transmit`]).
+    #[inline]
+    pub fn stats(&self) -> &'w WorkerStats {
+        self.stats
+    }
+
+    /// The queue `--action fwd` sends `queue`'s frames to.
+    #[inline]
+    pub fn fwd_to(&self, queue: usize) -> usize {
+        self.ports[queue].fwd_to
+    }
+
+    /// Frees every frame of `frames` (received on `queue`), counted under `reason`.
+    #[inline]
+    pub fn drop_all(&mut self, queue: usize, frames: &mut Vec<Frame>, reason: DropReason) {
+        self.stats.count_drop(reason, frames.len() as u64);
+        self.slot(queue).pool.put_all(frames);
+    }
+
+    /// Sends `frames` (received on queue `from`) on queue `to`; whatever the ring cannot take
+    /// is dropped and counted (`tx_full`). Leaves `frames` empty.
+    #[inline]
+    pub fn transmit(&mut self, from: usize, to: usize, frames: &mut Vec<Frame>) {
+        let from_slot = self.ports[from].slot;
+        let to_slot = self.ports[to].slot;
+        if from_slot != to_slot {
+            self.copy_to_slot(from_slot, to_slot, frames);
+        }
+        let bytes: u64 = frames.iter().map(|f| f.len() as u64).sum();
+        let pool = &mut self.umems.slots[to_slot].pool;
+        let sent = self.ports[to].port.tx_burst(pool, frames);
+        let counters = &self.stats.queues[to];
+        counters.tx_packets.add(sent as u64);
+        if frames.is_empty() {
+            counters.tx_bytes.add(bytes);
+        } else {
+            let unsent_bytes: u64 = frames.iter().map(|f| f.len() as u64).sum();
+            counters.tx_bytes.add(bytes - unsent_bytes);
+            self.stats.count_drop(DropReason::TxFull, frames.len() as u64);
+            pool.put_all(frames);
+        }
+    }
+
+    /// Moves the bytes of `frames` into frames of another UMEM (when the kernel would not let
+    /// two sockets share one); `frames` then holds the copies.
+    fn copy_to_slot(&mut self, from: usize, to: usize, frames: &mut Vec<Frame>) {
+        let (src, dst) = two_slots(&mut self.umems.slots, from, to);
+        for frame in frames.drain(..) {
+            match dst.pool.get() {
+                Some(mut copy) => {
+                    dst.umem.write(&mut copy, src.umem.data(&frame));
+                    self.copies.push(copy);
+                }
+                None => self.stats.count_drop(DropReason::NoFrame, 1),
+            }
+            src.pool.put(frame);
+        }
+        std::mem::swap(frames, self.copies);
+    }
+}
+
+fn two_slots(slots: &mut [UmemSlot], a: usize, b: usize) -> (&mut UmemSlot, &mut UmemSlot) {
+    assert_ne!(a, b);
+    if a < b {
+        let (left, right) = slots.split_at_mut(b);
+        (&mut left[a], &mut right[0])
+    } else {
+        let (left, right) = slots.split_at_mut(a);
+        (&mut right[0], &mut left[b])
+    }
+}
