@@ -25,9 +25,12 @@ UNITS = {"ps": 1e-3, "ns": 1.0, "µs": 1e3, "us": 1e3, "ms": 1e6, "s": 1e9}
 def build(repo, commit, root):
     tree = os.path.join(root, commit[:12])
     subprocess.run(["git", "-C", repo, "worktree", "add", "--detach", "-q", tree, commit], check=True)
+    # One target directory for both: the dependencies build once, and each tree's own crates
+    # get their own hashes (their paths differ), so neither overwrites the other's benches.
+    env = dict(os.environ, CARGO_TARGET_DIR=os.path.join(repo, "target", "compare-commits"))
     out = subprocess.run(
         ["cargo", "bench", "-p", "benches", "--no-run", "--message-format=json"],
-        cwd=tree, check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        cwd=tree, check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,
     ).stdout
     executables = {}
     for line in out.splitlines():
