@@ -18,7 +18,7 @@
 // criterion_group! defines a public function that cannot carry a doc comment.
 #![allow(missing_docs)]
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
@@ -32,7 +32,7 @@ use engine::worker::Worker;
 use pmd::BURST;
 use rules::gen::{self, Style, TraceKind};
 use rules::{PacketKey, RuleSet};
-use traffic::template::{L4Proto, Template, TemplateKind};
+use testkit::frames::GeneratorFrame;
 
 const RULES: usize = 1000;
 
@@ -44,13 +44,16 @@ fn rule_set() -> RuleSet {
 
 /// A VXLAN frame of `--size 64` whose inner IPv4 5-tuple is `key`'s.
 fn vxlan_for(key: &PacketKey) -> Vec<u8> {
-    let mut template = Template::new(TemplateKind::Vxlan, false);
-    template.size = 64;
-    template.plain.src_ip = IpAddr::V4(Ipv4Addr::from(key.src_ip as u32));
-    template.plain.dst_ip = IpAddr::V4(Ipv4Addr::from(key.dst_ip as u32));
-    template.plain.l4 = if key.ip_proto == 6 { L4Proto::Tcp } else { L4Proto::Udp };
-    (template.plain.src_port, template.plain.dst_port) = (key.src_port, key.dst_port);
-    template.build()
+    GeneratorFrame {
+        src_ip: Ipv4Addr::from(key.src_ip as u32),
+        dst_ip: Ipv4Addr::from(key.dst_ip as u32),
+        tcp: key.ip_proto == 6,
+        src_port: key.src_port,
+        dst_port: key.dst_port,
+        size: 64,
+        ..GeneratorFrame::vxlan()
+    }
+    .build()
 }
 
 fn engines(c: &mut Criterion) {

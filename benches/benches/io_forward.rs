@@ -17,7 +17,6 @@ use engine::stats::WorkerStats;
 use engine::worker::{Action, PortQueue, Worker};
 use pmd::mem::MemPort;
 use pmd::{Umems, BURST};
-use traffic::template::UdpTemplate;
 use umem::{Frame, Umem, UmemConfig};
 
 const PRELOAD: usize = 512;
@@ -25,7 +24,7 @@ const PRELOAD: usize = 512;
 /// A worker polling `ports` mem ports, each holding PRELOAD frames.
 fn mem_worker(ports: usize, action: Action) -> Worker {
     let mut umems = Umems::new(UmemConfig { frame_size: 2048, frame_count: 8192, hugepages: false }).unwrap();
-    let frame = UdpTemplate::default().build();
+    let frame = testkit::frames::generator_udp(60);
     let mut queues = Vec::new();
     for index in 0..ports {
         let slot = &mut umems.slots[0];

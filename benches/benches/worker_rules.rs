@@ -21,7 +21,6 @@ use engine::pipeline::classify::ClassifierKind;
 use engine::pipeline::{Disposition, Pipeline, RuleTable, SharedRules};
 use engine::worker::Worker;
 use pmd::BURST;
-use traffic::template::UdpTemplate;
 
 /// N-1 rules that never match the template's flow (198.18.0.1:1024 -> 198.19.0.1:9 UDP),
 /// in the shapes of an ACL (nested destination prefixes, port ranges, protocols), then one
@@ -43,7 +42,7 @@ fn rules_text(n: usize) -> String {
 }
 
 fn worker(rules: Option<(usize, ClassifierKind)>) -> Worker {
-    let frame = UdpTemplate { size: 64, ..Default::default() }.build();
+    let frame = testkit::frames::generator_udp(64);
     let mut worker = match rules {
         None => benches::mem_worker(&frame, Some(Pipeline::default())),
         Some((n, kind)) => {

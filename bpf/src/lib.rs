@@ -203,9 +203,6 @@ pub mod tc {
 }
 
 #[cfg(test)]
-mod testutil;
-
-#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -236,8 +236,8 @@ pub fn tcx_program_ids(ifindex: u32, dir: TcxDirection) -> Result<Vec<u32>, Erro
 mod tests {
     use super::*;
     use crate::insn::{Insn, Reg};
-    use crate::testutil::{root_or_skip, TestNetns};
     use crate::{tc, xdp};
+    use testkit::{require_root, Netns};
 
     fn returning(kind: ProgType, name: &str, action: i32) -> Program {
         Program::load(kind, name, &[Insn::mov64_imm(Reg::R0, action), Insn::exit()]).unwrap()
@@ -245,10 +245,10 @@ mod tests {
 
     #[test]
     fn xdp_link_attaches_and_detaches_on_drop() {
-        if !root_or_skip("xdp_link_attaches_and_detaches_on_drop") {
+        if !require_root("xdp_link_attaches_and_detaches_on_drop") {
             return;
         }
-        let netns = TestNetns::with_veth_pair();
+        let netns = Netns::with_veth_pair("bpf");
         let prog = returning(ProgType::Xdp, "xdp_pass", xdp::PASS);
         let shown_id = format!("prog/xdp id {}", prog.id().unwrap());
 
@@ -264,10 +264,10 @@ mod tests {
 
     #[test]
     fn xdp_link_update_swaps_the_program_and_keeps_the_link() {
-        if !root_or_skip("xdp_link_update_swaps_the_program_and_keeps_the_link") {
+        if !require_root("xdp_link_update_swaps_the_program_and_keeps_the_link") {
             return;
         }
-        let netns = TestNetns::with_veth_pair();
+        let netns = Netns::with_veth_pair("bpf");
         let first = returning(ProgType::Xdp, "first", xdp::PASS);
         let second = returning(ProgType::Xdp, "second", xdp::DROP);
         let third = returning(ProgType::Xdp, "third", xdp::PASS);
@@ -299,10 +299,10 @@ mod tests {
 
     #[test]
     fn second_xdp_attach_reports_the_busy_interface() {
-        if !root_or_skip("second_xdp_attach_reports_the_busy_interface") {
+        if !require_root("second_xdp_attach_reports_the_busy_interface") {
             return;
         }
-        let netns = TestNetns::with_veth_pair();
+        let netns = Netns::with_veth_pair("bpf");
         let first = returning(ProgType::Xdp, "first", xdp::PASS);
         let second = returning(ProgType::Xdp, "second", xdp::DROP);
         netns.run(|| {
@@ -329,10 +329,10 @@ mod tests {
 
     #[test]
     fn generic_mode_attaches() {
-        if !root_or_skip("generic_mode_attaches") {
+        if !require_root("generic_mode_attaches") {
             return;
         }
-        let netns = TestNetns::with_veth_pair();
+        let netns = Netns::with_veth_pair("bpf");
         let prog = returning(ProgType::Xdp, "generic", xdp::PASS);
         let link = netns.run(|| Link::attach_xdp(&prog, crate::ifindex("veth1").unwrap(), XdpMode::Generic).unwrap());
         let details = netns.ip(&["-d", "link", "show", "dev", "veth1"]);
@@ -344,10 +344,10 @@ mod tests {
 
     #[test]
     fn tcx_link_attaches_and_detaches_on_drop() {
-        if !root_or_skip("tcx_link_attaches_and_detaches_on_drop") {
+        if !require_root("tcx_link_attaches_and_detaches_on_drop") {
             return;
         }
-        let netns = TestNetns::with_veth_pair();
+        let netns = Netns::with_veth_pair("bpf");
         let prog = returning(ProgType::SchedCls, "tcx_pass", tc::PASS);
         let next = returning(ProgType::SchedCls, "tcx_next", tc::NEXT);
         let ids = [prog.id().unwrap(), next.id().unwrap()];
@@ -372,10 +372,10 @@ mod tests {
 
     #[test]
     fn wrong_program_kind_or_interface_is_explained() {
-        if !root_or_skip("wrong_program_kind_or_interface_is_explained") {
+        if !require_root("wrong_program_kind_or_interface_is_explained") {
             return;
         }
-        let netns = TestNetns::with_veth_pair();
+        let netns = Netns::with_veth_pair("bpf");
         let xdp_prog = returning(ProgType::Xdp, "x", xdp::PASS);
         let tc_prog = returning(ProgType::SchedCls, "t", tc::PASS);
         netns.run(|| {

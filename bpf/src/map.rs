@@ -320,11 +320,11 @@ pub(crate) fn object_info<T: ObjectInfo>(fd: BorrowedFd<'_>, info: &mut T, opera
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::testutil::root_or_skip;
+    use testkit::require_root;
 
     #[test]
     fn array_update_lookup_round_trip() {
-        if !root_or_skip("array_update_lookup_round_trip") {
+        if !require_root("array_update_lookup_round_trip") {
             return;
         }
         let map = Map::create(MapType::Array, "roundtrip", 4, 8, 4).unwrap();
@@ -343,7 +343,7 @@ mod tests {
 
     #[test]
     fn wrong_lengths_are_refused_before_the_kernel() {
-        if !root_or_skip("wrong_lengths_are_refused_before_the_kernel") {
+        if !require_root("wrong_lengths_are_refused_before_the_kernel") {
             return;
         }
         let map = Map::create(MapType::Array, "lengths", 4, 8, 1).unwrap();
@@ -355,7 +355,7 @@ mod tests {
 
     #[test]
     fn hash_map_delete_and_iterate() {
-        if !root_or_skip("hash_map_delete_and_iterate") {
+        if !require_root("hash_map_delete_and_iterate") {
             return;
         }
         let map = Map::create(MapType::Hash, "hash", 4, 4, 16).unwrap();
@@ -379,7 +379,7 @@ mod tests {
 
     #[test]
     fn per_cpu_values_have_one_slot_per_possible_cpu() {
-        if !root_or_skip("per_cpu_values_have_one_slot_per_possible_cpu") {
+        if !require_root("per_cpu_values_have_one_slot_per_possible_cpu") {
             return;
         }
         let cpus = possible_cpus().unwrap();
@@ -398,7 +398,7 @@ mod tests {
 
     #[test]
     fn special_map_types_can_be_created() {
-        if !root_or_skip("special_map_types_can_be_created") {
+        if !require_root("special_map_types_can_be_created") {
             return;
         }
         Map::create(MapType::XskMap, "xsks", 4, 4, 4).unwrap();

@@ -107,7 +107,7 @@ pub fn ensure_bpffs(dir: &Path) -> Result<(), Error> {
 mod tests {
     use super::*;
     use crate::map::{Map, MapType};
-    use crate::testutil::{root_or_skip, ScratchDir};
+    use testkit::{require_root, TempDir};
 
     /// Runs `test` on a thread with a mount namespace of its own, so the bpffs mounted by
     /// the test never appears on the host and vanishes when the thread ends.
@@ -138,11 +138,11 @@ mod tests {
 
     #[test]
     fn pin_and_get_round_trip_on_a_fresh_bpffs() {
-        if !root_or_skip("pin_and_get_round_trip_on_a_fresh_bpffs") {
+        if !require_root("pin_and_get_round_trip_on_a_fresh_bpffs") {
             return;
         }
-        let scratch = ScratchDir::new("pin");
-        let dir = scratch.path().to_owned();
+        let scratch = TempDir::new("bpf", "pin");
+        let dir = scratch.dir().to_owned();
         in_private_mount_namespace(move || {
             assert!(!is_on_bpffs(&dir));
             ensure_bpffs(&dir).unwrap();
@@ -173,16 +173,16 @@ mod tests {
 
     #[test]
     fn pinning_outside_bpffs_explains_itself() {
-        if !root_or_skip("pinning_outside_bpffs_explains_itself") {
+        if !require_root("pinning_outside_bpffs_explains_itself") {
             return;
         }
-        let scratch = ScratchDir::new("nopin");
+        let scratch = TempDir::new("bpf", "nopin");
         let map = Map::create(MapType::Array, "unpinned", 4, 4, 1).unwrap();
-        let err = pin(map.fd(), &scratch.path().join("map")).unwrap_err();
+        let err = pin(map.fd(), &scratch.dir().join("map")).unwrap_err();
         assert!(matches!(err, Error::NotOnBpffs { .. }), "{err:?}");
         assert!(err.to_string().contains("mount -t bpf bpf /sys/fs/bpf"));
 
-        let plain_file = scratch.path().join("plain");
+        let plain_file = scratch.dir().join("plain");
         std::fs::write(&plain_file, b"not a bpf object").unwrap();
         let err = get_pinned(&plain_file).unwrap_err();
         assert!(matches!(err, Error::NotOnBpffs { .. }), "{err:?}");

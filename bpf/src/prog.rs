@@ -261,8 +261,8 @@ fn load_with_log(kind: ProgType, name: &str, insns: &[Insn], log: Option<&mut [u
 mod tests {
     use super::*;
     use crate::insn::{Reg, Size};
-    use crate::testutil::root_or_skip;
     use crate::xdp;
+    use testkit::require_root;
 
     fn return_action(action: i32) -> Vec<Insn> {
         vec![Insn::mov64_imm(Reg::R0, action), Insn::exit()]
@@ -270,7 +270,7 @@ mod tests {
 
     #[test]
     fn trivial_xdp_program_loads_and_passes() {
-        if !root_or_skip("trivial_xdp_program_loads_and_passes") {
+        if !require_root("trivial_xdp_program_loads_and_passes") {
             return;
         }
         let prog = Program::load(ProgType::Xdp, "xdp_pass", &return_action(xdp::PASS)).unwrap();
@@ -283,7 +283,7 @@ mod tests {
 
     #[test]
     fn test_run_returns_the_modified_frame() {
-        if !root_or_skip("test_run_returns_the_modified_frame") {
+        if !require_root("test_run_returns_the_modified_frame") {
             return;
         }
         // Writes 0x42 into the first byte after a bounds check, then returns XDP_TX.
@@ -307,7 +307,7 @@ mod tests {
 
     #[test]
     fn verifier_rejection_carries_the_log() {
-        if !root_or_skip("verifier_rejection_carries_the_log") {
+        if !require_root("verifier_rejection_carries_the_log") {
             return;
         }
         // Reads packet memory without a bounds check: the verifier must refuse.
@@ -325,7 +325,7 @@ mod tests {
 
     #[test]
     fn uninitialised_return_value_is_a_verifier_error() {
-        if !root_or_skip("uninitialised_return_value_is_a_verifier_error") {
+        if !require_root("uninitialised_return_value_is_a_verifier_error") {
             return;
         }
         let err = Program::load(ProgType::Xdp, "no_r0", &[Insn::exit()]).unwrap_err();
@@ -336,7 +336,7 @@ mod tests {
     fn empty_program_and_short_frame_are_refused_before_the_kernel() {
         let err = Program::load(ProgType::Xdp, "empty", &[]).unwrap_err();
         assert!(matches!(err, Error::InvalidArgument { .. }));
-        if !root_or_skip("empty_program_and_short_frame_are_refused_before_the_kernel") {
+        if !require_root("empty_program_and_short_frame_are_refused_before_the_kernel") {
             return;
         }
         let prog = Program::load(ProgType::Xdp, "p", &return_action(xdp::DROP)).unwrap();
@@ -346,7 +346,7 @@ mod tests {
 
     #[test]
     fn sched_cls_program_runs() {
-        if !root_or_skip("sched_cls_program_runs") {
+        if !require_root("sched_cls_program_runs") {
             return;
         }
         // Returns skb->len, which the test run sets to the frame length.
@@ -357,7 +357,7 @@ mod tests {
 
     #[test]
     fn xdp_context_sets_the_rx_queue() {
-        if !root_or_skip("xdp_context_sets_the_rx_queue") {
+        if !require_root("xdp_context_sets_the_rx_queue") {
             return;
         }
         let insns = [Insn::ldx(Size::W, Reg::R0, Reg::R1, xdp::MD_INGRESS_IFINDEX), Insn::exit()];

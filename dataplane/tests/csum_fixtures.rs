@@ -175,23 +175,6 @@ struct TsharkVerdict {
     status: TsharkStatus,
 }
 
-/// False when tshark cannot run and this is not CI: the caller skips, having said why.
-fn tshark_available(test: &str) -> bool {
-    match Command::new("tshark").arg("--version").output() {
-        Ok(out) if out.status.success() => true,
-        result => {
-            let why = match result {
-                Ok(out) => format!("tshark --version failed: {}", String::from_utf8_lossy(&out.stderr)),
-                Err(e) => format!("tshark not runnable: {e}"),
-            };
-            // CI installs tshark (scripts/ci-deps.sh): a skip there would hide a failure.
-            assert!(std::env::var_os("CI").is_none(), "{test}: {why}; CI must have tshark (scripts/ci-deps.sh)");
-            eprintln!("skipping {test}: {why}; install tshark (scripts/ci-deps.sh) to include it");
-            false
-        }
-    }
-}
-
 /// The command line, kept whole so a failure can show it for running by hand.
 fn tshark_args(capture: &str) -> Vec<String> {
     let mut args: Vec<String> = [
@@ -433,7 +416,7 @@ fn report(failures: &[String], compared: usize, who: &str) {
 /// expected good/bad is one tshark finds.
 #[test]
 fn tshark_agrees_with_the_expected_verdicts() {
-    if !tshark_available("tshark_agrees_with_the_expected_verdicts") {
+    if !testkit::require_tool("tshark_agrees_with_the_expected_verdicts", "tshark") {
         return;
     }
     let expected = expected_frames("csum");
@@ -459,7 +442,7 @@ fn tshark_agrees_with_the_expected_verdicts() {
 
 #[test]
 fn tshark_agrees_with_inspect() {
-    if !tshark_available("tshark_agrees_with_inspect") {
+    if !testkit::require_tool("tshark_agrees_with_inspect", "tshark") {
         return;
     }
     let names: Vec<String> = expected_frames("csum").into_iter().map(|f| f.name).collect();
@@ -473,12 +456,11 @@ fn tshark_agrees_with_inspect() {
 /// and every malformed frame was dropped and counted under its own kind.
 #[test]
 fn csum_fix_repairs_every_checksum_and_drops_malformed_frames() {
-    if !tshark_available("csum_fix_repairs_every_checksum_and_drops_malformed_frames") {
+    if !testkit::require_tool("csum_fix_repairs_every_checksum_and_drops_malformed_frames", "tshark") {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("dataplane-csum-fix-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let (input, output, stats) = (dir.join("in.pcap"), dir.join("out.pcap"), dir.join("stats.jsonl"));
+    let dir = testkit::TempDir::new("csum-fixtures", "fix");
+    let (input, output, stats) = (dir.path("in.pcap"), dir.path("out.pcap"), dir.path("stats.jsonl"));
 
     // Both fixture captures, one after the other, into one input.
     let mut frames = Vec::new();
@@ -533,20 +515,18 @@ fn csum_fix_repairs_every_checksum_and_drops_malformed_frames() {
         }
     }
     assert!(failures.is_empty(), "after --csum fix:\n{}", failures.join("\n"));
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 /// `--csum verify --rewrite encap:...` over every checksum case: the bad ones are dropped,
 /// the rest leave wrapped in a tunnel whose outer checksums (by LCO) tshark finds good.
 #[test]
 fn encapsulated_output_passes_tshark_checks() {
-    if !tshark_available("encapsulated_output_passes_tshark_checks") {
+    if !testkit::require_tool("encapsulated_output_passes_tshark_checks", "tshark") {
         return;
     }
-    let dir = std::env::temp_dir().join(format!("dataplane-encap-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = testkit::TempDir::new("csum-fixtures", "encap");
     // The untunnelled cases (a tunnel in a tunnel is beyond what the tshark placement reads).
-    let input = dir.join("in.pcap");
+    let input = dir.path("in.pcap");
     let expected = expected_frames("csum");
     let mut reader = pcap_file::pcap::PcapReader::new(std::fs::File::open(fixture("csum.pcap")).unwrap()).unwrap();
     let mut writer = pcap_file::pcap::PcapWriter::new(std::fs::File::create(&input).unwrap()).unwrap();
@@ -567,7 +547,7 @@ fn encapsulated_output_passes_tshark_checks() {
         "encap:geneve,src=2001:db8::1,dst=2001:db8::2,vni=7",
         "encap:gre,src=198.18.0.1,dst=198.18.0.2,key=9",
     ] {
-        let output = dir.join("out.pcap");
+        let output = dir.path("out.pcap");
         let out = Command::new(DATAPLANE)
             .args(["run", "--cores", "0", "--stats-interval", "0", "--csum", "verify", "--action", "reflect"])
             .args(["--rewrite", spec, "--port"])
@@ -587,5 +567,4 @@ fn encapsulated_output_passes_tshark_checks() {
         }
         assert!(failures.is_empty(), "{spec}:\n{}", failures.join("\n"));
     }
-    let _ = std::fs::remove_dir_all(dir);
 }

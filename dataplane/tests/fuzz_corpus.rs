@@ -2,16 +2,11 @@
 //! through the same property checks the fuzz targets run, so `cargo test` catches a
 //! regression without libFuzzer and without nightly. See fuzz/README.md.
 //!
-//! The checks live in fuzz/properties.rs and are imported here by path, as the fuzz targets
-//! import them: the fuzz crate depends on dataplane, so dataplane's tests cannot depend on it,
-//! and one file included by both means the fuzzers and this test can never check different
-//! things.
+//! The checks live in the testkit-fuzz crate, which the fuzz targets call too: the fuzzers and
+//! this test can never check different things.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-
-#[path = "../../fuzz/properties.rs"]
-mod properties;
 
 /// Inputs that still violate a property because of a known, not yet fixed library bug, as
 /// (path under fuzz/, reason). `replay_corpus` skips them and `replay_known_bugs` (ignored)
@@ -23,14 +18,14 @@ const KNOWN_BUGS: &[(&str, &str)] = &[];
 /// The check each target directory's inputs go through.
 fn check_for(target: &str) -> fn(&[u8]) {
     match target {
-        "walk" => properties::check_walk,
-        "inspect" => properties::check_inspect,
-        "csum_fix" => properties::check_csum_fix,
-        "rules_text" => properties::check_rules_text,
-        "classbench" => properties::check_classbench,
-        "rewrite" => properties::check_rewrite,
-        "args" => properties::check_args,
-        "capture" => properties::check_capture,
+        "walk" => testkit_fuzz::check_walk,
+        "inspect" => testkit_fuzz::check_inspect,
+        "csum_fix" => testkit_fuzz::check_csum_fix,
+        "rules_text" => testkit_fuzz::check_rules_text,
+        "classbench" => testkit_fuzz::check_classbench,
+        "rewrite" => testkit_fuzz::check_rewrite,
+        "args" => testkit_fuzz::check_args,
+        "capture" => testkit_fuzz::check_capture,
         other => panic!(
             "fuzz/*/{other}: no such fuzz target (walk, inspect, csum_fix, rules_text, classbench, rewrite, args, capture)"
         ),

@@ -25,17 +25,6 @@ fn lock() -> std::sync::MutexGuard<'static, ()> {
     TRAFFIC.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn tshark_available(test: &str) -> bool {
-    match Command::new("tshark").arg("--version").output() {
-        Ok(out) if out.status.success() => true,
-        _ => {
-            assert!(std::env::var_os("CI").is_none(), "{test}: CI must have tshark (scripts/ci-deps.sh)");
-            eprintln!("skipping {test}: tshark not runnable; install it (scripts/ci-deps.sh) to include it");
-            false
-        }
-    }
-}
-
 fn temp(name: &str) -> PathBuf {
     std::env::temp_dir().join(format!("dataplane-zg-{}-{name}", std::process::id()))
 }
@@ -182,7 +171,7 @@ fn live_frames_carry_sequence_numbers_without_holes() {
 #[test]
 fn live_frames_vary_flows_and_bad_checksums_per_frame() {
     if !require_root("live_frames_vary_flows_and_bad_checksums_per_frame")
-        || !tshark_available("live_frames_vary_flows_and_bad_checksums_per_frame")
+        || !testkit::require_tool("live_frames_vary_flows_and_bad_checksums_per_frame", "tshark")
     {
         return;
     }
@@ -240,7 +229,7 @@ fn live_frames_vary_flows_and_bad_checksums_per_frame() {
 #[test]
 fn every_live_template_arrives_with_good_checksums_and_imix_is_exact() {
     if !require_root("every_live_template_arrives_with_good_checksums_and_imix_is_exact")
-        || !tshark_available("every_live_template_arrives_with_good_checksums_and_imix_is_exact")
+        || !testkit::require_tool("every_live_template_arrives_with_good_checksums_and_imix_is_exact", "tshark")
     {
         return;
     }

@@ -4,19 +4,13 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use common::{text, DATAPLANE};
+use common::{text, TempDir, DATAPLANE};
 use wire::checks::verdicts;
 use wire::{walk, WalkConfig};
 use wire::{CsumLayer, Status};
-
-fn tempdir(test: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dataplane-gen-{test}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// `dataplane gen --pcap PATH ARGS...`; returns the frames.
 fn gen_pcap(path: &Path, args: &[&str]) -> Vec<Vec<u8>> {
@@ -60,9 +54,9 @@ fn slot(layer: CsumLayer) -> &'static str {
 
 #[test]
 fn every_template_parses_back_with_every_checksum_good() {
-    let dir = tempdir("good");
+    let dir = TempDir::new("gen-templates", "good");
     for (n, args) in variants().iter().enumerate() {
-        let path = dir.join(format!("good-{n}.pcap"));
+        let path = dir.path(&format!("good-{n}.pcap"));
         let frames = gen_pcap(&path, &strs(args));
         assert_eq!(frames.len(), 24, "{args:?}");
         for (i, frame) in frames.iter().enumerate() {
@@ -80,12 +74,11 @@ fn every_template_parses_back_with_every_checksum_good() {
             assert_eq!(offsets.tunnel.is_some(), is_tunnel, "{args:?}");
         }
     }
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn bad_checksums_are_bad_at_the_layer_asked_for_only() {
-    let dir = tempdir("bad");
+    let dir = TempDir::new("gen-templates", "bad");
     let cases: [(&str, &[&str]); 5] = [
         ("udp", &["outer_l3", "outer_l4"]),
         ("tcp", &["outer_l3", "outer_l4"]),
@@ -95,7 +88,7 @@ fn bad_checksums_are_bad_at_the_layer_asked_for_only() {
     ];
     for (template, layers) in cases {
         for &layer in layers {
-            let path = dir.join(format!("bad-{template}-{layer}.pcap"));
+            let path = dir.path(&format!("bad-{template}-{layer}.pcap"));
             let args = [
                 "--template",
                 template,
@@ -134,7 +127,7 @@ fn bad_checksums_are_bad_at_the_layer_asked_for_only() {
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).contains("no outer_l3 checksum; they have: outer_l4"), "{}", text(&out.stderr));
     // Round robin: half the frames bad, each layer in turn.
-    let frames = gen_pcap(&dir.join("rr.pcap"), &["--template", "vxlan", "--count", "80", "--bad-csum", "50"]);
+    let frames = gen_pcap(&dir.path("rr.pcap"), &["--template", "vxlan", "--count", "80", "--bad-csum", "50"]);
     let mut per_layer = [0usize; 5];
     for frame in &frames {
         let v = verdicts(frame, &walk(frame, &WalkConfig::default()).unwrap());
@@ -144,22 +137,9 @@ fn bad_checksums_are_bad_at_the_layer_asked_for_only() {
     }
     // vxlan over IPv4: outer_l3, outer_l4, inner_l3, inner_l4 take turns; no tunnel checksum.
     assert_eq!(per_layer, [10, 10, 0, 10, 10]);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 // --- tshark -------------------------------------------------------------------------------
-
-/// False when tshark cannot run and this is not CI (the caller skips, having said why).
-fn tshark_available(test: &str) -> bool {
-    match Command::new("tshark").arg("--version").output() {
-        Ok(out) if out.status.success() => true,
-        _ => {
-            assert!(std::env::var_os("CI").is_none(), "{test}: CI must have tshark (scripts/ci-deps.sh)");
-            eprintln!("skipping {test}: tshark not runnable; install it (scripts/ci-deps.sh) to include it");
-            false
-        }
-    }
-}
 
 /// The checksum status fields tshark has (PROTO_CHECKSUM_E_*: 0 bad, 1 good, 2 unverified).
 const STATUS_FIELDS: [&str; 4] =
@@ -213,12 +193,12 @@ fn tshark_statuses(capture: &Path) -> Vec<Vec<(&'static str, String)>> {
 
 #[test]
 fn tshark_finds_every_generated_checksum_good() {
-    if !tshark_available("tshark_finds_every_generated_checksum_good") {
+    if !testkit::require_tool("tshark_finds_every_generated_checksum_good", "tshark") {
         return;
     }
-    let dir = tempdir("tshark-good");
+    let dir = TempDir::new("gen-templates", "tshark-good");
     for (n, args) in variants().iter().enumerate() {
-        let path = dir.join(format!("tshark-{n}.pcap"));
+        let path = dir.path(&format!("tshark-{n}.pcap"));
         let frames = gen_pcap(&path, &strs(args));
         let statuses = tshark_statuses(&path);
         assert_eq!(statuses.len(), frames.len(), "{args:?}");
@@ -229,15 +209,14 @@ fn tshark_finds_every_generated_checksum_good() {
             assert!(tshark.iter().all(|(_, s)| s == "1"), "{args:?} frame {i}: {tshark:?}");
         }
     }
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn tshark_finds_the_bad_checksum_where_it_was_asked_for() {
-    if !tshark_available("tshark_finds_the_bad_checksum_where_it_was_asked_for") {
+    if !testkit::require_tool("tshark_finds_the_bad_checksum_where_it_was_asked_for", "tshark") {
         return;
     }
-    let dir = tempdir("tshark-bad");
+    let dir = TempDir::new("gen-templates", "tshark-bad");
     // (template, layer, tshark field, which occurrence of it: 0 outer, 1 inner)
     let cases = [
         ("udp", "outer_l3", "ip.checksum.status", 0),
@@ -251,7 +230,7 @@ fn tshark_finds_the_bad_checksum_where_it_was_asked_for() {
         ("gre", "inner_l3", "ip.checksum.status", 1),
     ];
     for (template, layer, field, occurrence) in cases {
-        let path = dir.join(format!("tshark-bad-{template}-{layer}.pcap"));
+        let path = dir.path(&format!("tshark-bad-{template}-{layer}.pcap"));
         let args =
             ["--template", template, "--size", "300", "--count", "4", "--bad-csum", "100", "--bad-csum-layer", layer];
         gen_pcap(&path, &args);
@@ -265,5 +244,4 @@ fn tshark_finds_the_bad_checksum_where_it_was_asked_for() {
             assert_eq!(bad, vec![(occurrence, &field)], "{template} {layer} frame {i}: {statuses:?}");
         }
     }
-    let _ = std::fs::remove_dir_all(dir);
 }

@@ -8,7 +8,7 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{last_json, text, DATAPLANE};
+use common::{last_json, text, TempDir, DATAPLANE};
 use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
 use pcap_file::pcapng::blocks::enhanced_packet::EnhancedPacketBlock;
 use pcap_file::pcapng::blocks::interface_description::InterfaceDescriptionBlock;
@@ -83,8 +83,8 @@ fn check_reflected(input: &[Vec<u8>], output: &[Vec<u8>]) {
 
 #[test]
 fn reflecting_a_pcap_swaps_every_mac_and_keeps_the_rest() {
-    let dir = tempdir("pcap");
-    let (input, output) = (dir.join("in.pcap"), dir.join("out.pcap"));
+    let dir = TempDir::new("pcap", "pcap");
+    let (input, output) = (dir.path("in.pcap"), dir.path("out.pcap"));
     let frames = frames();
     write_pcap(&input, &frames);
     let stats = reflect_through(&input, &output);
@@ -92,24 +92,22 @@ fn reflecting_a_pcap_swaps_every_mac_and_keeps_the_rest() {
     assert_eq!(stats["totals"]["rx"], 50);
     assert_eq!(stats["totals"]["tx"], 50);
     assert_eq!(stats["totals"]["dropped"], 0);
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn pcapng_input_works_too() {
-    let dir = tempdir("pcapng");
-    let (input, output) = (dir.join("in.pcapng"), dir.join("out.pcap"));
+    let dir = TempDir::new("pcap", "pcapng");
+    let (input, output) = (dir.path("in.pcapng"), dir.path("out.pcap"));
     let frames = frames();
     write_pcapng(&input, &frames);
     reflect_through(&input, &output);
     check_reflected(&frames, &read_pcap(&output));
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn the_port_refuses_a_capture_that_is_not_ethernet_and_inspect_reads_it() {
-    let dir = tempdir("sll");
-    let path = dir.join("cooked.pcap");
+    let dir = TempDir::new("pcap", "sll");
+    let path = dir.path("cooked.pcap");
     let header = pcap_file::pcap::PcapHeader { datalink: DataLink::LINUX_SLL, ..Default::default() };
     let mut writer = PcapWriter::with_header(File::create(&path).unwrap(), header).unwrap();
     let mut frame = vec![0, 0, 0, 1, 0, 6, 0, 6, 2, 0, 0, 0, 0, 1, 0, 0, 0x08, 0x00];
@@ -145,8 +143,8 @@ fn a_missing_capture_is_a_clear_error() {
 
 #[test]
 fn gen_writes_its_frames_to_a_capture() {
-    let dir = tempdir("gen");
-    let path = dir.join("gen.pcap");
+    let dir = TempDir::new("pcap", "gen");
+    let path = dir.path("gen.pcap");
     let out =
         Command::new(DATAPLANE).args(["gen", "--count", "3", "--size", "128", "--pcap"]).arg(&path).output().unwrap();
     assert!(out.status.success(), "{}", text(&out.stderr));
@@ -161,21 +159,14 @@ fn gen_writes_its_frames_to_a_capture() {
         let stamp = traffic::stamp::Stamp::read(&frame[42..]).expect("a stamp after the UDP header");
         assert_eq!((stamp.seq, stamp.sequenced), (seq as u64, true));
     }
-    let _ = std::fs::remove_dir_all(dir);
-}
-
-fn tempdir(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("dataplane-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
 }
 
 /// A capture's errors start with its path, then the record (a capture has no lines): the
 /// first line of stderr of a truncated file names it.
 #[test]
 fn errors_about_a_capture_start_with_its_path_and_record() {
-    let dir = tempdir("truncated");
-    let path = dir.join("cut.pcap");
+    let dir = TempDir::new("pcap", "truncated");
+    let path = dir.path("cut.pcap");
     write_pcap(&path, &frames()[..3]);
     let len = std::fs::metadata(&path).unwrap().len();
     File::options().write(true).open(&path).unwrap().set_len(len - 10).unwrap();
@@ -189,5 +180,4 @@ fn errors_about_a_capture_start_with_its_path_and_record() {
     std::fs::write(&path, b"no").unwrap();
     let out = Command::new(DATAPLANE).arg("inspect").arg(&path).output().unwrap();
     assert!(text(&out.stderr).starts_with(&format!("{}: not a capture file", path.display())), "{}", text(&out.stderr));
-    let _ = std::fs::remove_dir_all(dir);
 }

@@ -11,7 +11,7 @@ use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{last_json, require_root, text, Lab, TempDir, DATAPLANE};
+use common::{last_json, require_root, text, Lab, LabDataplane, TempDir, DATAPLANE};
 
 /// The tests that send traffic take turns: two of them at once on two cores would starve
 /// each other's workers.
@@ -130,42 +130,20 @@ fn dataplane(args: &[&str]) -> Command {
 /// optionally a bpffs for pins (outside /sys, so `ip netns exec` children see it). All
 /// removed on drop.
 struct Netns {
-    ns: String,
+    netns: testkit::Netns,
     pins: Option<PathBuf>,
 }
 
 impl Netns {
     fn up(tag: &str, ipv6: bool, pins: bool) -> Netns {
-        let ns = format!("dpp{}{tag}", std::process::id());
-        let mut netns = Netns { ns, pins: None };
-        netns.ok(Command::new("ip").args(["netns", "add", &netns.ns]));
+        let netns = testkit::Netns::new(&format!("dpp{tag}"));
         if !ipv6 {
-            // This namespace's own sysctl, not the host's.
-            netns.ok(&mut netns.exec("sysctl", &["-qw", "net.ipv6.conf.all.disable_ipv6=1"]));
-            netns.ok(&mut netns.exec("sysctl", &["-qw", "net.ipv6.conf.default.disable_ipv6=1"]));
+            netns.disable_ipv6();
         }
-        netns.ip(&[
-            "link",
-            "add",
-            "qa",
-            "numtxqueues",
-            "2",
-            "numrxqueues",
-            "2",
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "qb",
-            "numtxqueues",
-            "2",
-            "numrxqueues",
-            "2",
-        ]);
-        netns.ip(&["link", "set", "qa", "up"]);
-        netns.ip(&["link", "set", "qb", "up"]);
+        netns.add_veth_pair("qa", "qb", 2);
+        let mut netns = Netns { netns, pins: None };
         if pins {
-            let dir = std::env::temp_dir().join(format!("dataplane-policy-pins-{}-{tag}", std::process::id()));
+            let dir = std::env::temp_dir().join(testkit::unique_name(&format!("dataplane-policy-pins-{tag}-")));
             std::fs::create_dir_all(&dir).unwrap();
             netns.ok(Command::new("mount").args(["-t", "bpf", "bpf"]).arg(&dir));
             netns.pins = Some(dir);
@@ -179,11 +157,11 @@ impl Netns {
     }
 
     fn ip(&self, args: &[&str]) {
-        self.ok(Command::new("ip").args(["-n", &self.ns]).args(args));
+        self.netns.ip(args);
     }
 
     fn exec(&self, program: &str, args: &[&str]) -> Command {
-        common::netns_exec(&self.ns, program, args)
+        self.netns.command(program, args)
     }
 
     fn dataplane(&self, args: &[&str]) -> Command {
@@ -191,16 +169,15 @@ impl Netns {
     }
 
     fn counter(&self, dev: &str, name: &str) -> u64 {
-        common::ethtool_counter(&self.ns, dev, name)
+        self.netns.ethtool_counter(dev, name)
     }
 
     fn wait_counter(&self, dev: &str, name: &str, at_least: u64, timeout: Duration) -> u64 {
-        common::wait_ethtool_counter(&self.ns, dev, name, at_least, timeout)
+        self.netns.wait_ethtool_counter(dev, name, at_least, timeout)
     }
 
     fn xdp_prog_id(&self, dev: &str) -> Option<u32> {
-        let out = Command::new("ip").args(["-n", &self.ns, "-d", "link", "show", dev]).output().unwrap();
-        let details = text(&out.stdout);
+        let details = self.netns.link_details(dev);
         let after = details.split("prog/xdp id ").nth(1)?;
         after.split_whitespace().next()?.parse().ok()
     }
@@ -219,7 +196,6 @@ impl Netns {
 
 impl Drop for Netns {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
         if let Some(pins) = &self.pins {
             let _ = Command::new("umount").arg(pins).output();
             let _ = std::fs::remove_dir(pins);

@@ -11,30 +11,20 @@ use std::time::{Duration, Instant};
 
 use common::{last_json, require_root, text, Proc, DATAPLANE};
 
-/// A namespace with `qa` <-> `qb`, two transmit and two receive queues each; removed on drop.
-struct Netns(String);
+/// A namespace with `qa` <-> `qb`, two transmit and two receive queues each, IPv6 off (only
+/// the test's frames); removed on drop.
+struct Netns(testkit::Netns);
 
 impl Netns {
     fn up(tag: &str) -> Netns {
-        let netns = Netns(format!("dpq{}{tag}", std::process::id()));
-        run_ok(Command::new("ip").args(["netns", "add", &netns.0]));
-        // This namespace's own sysctl: no IPv6 chatter, only the test's frames.
-        run_ok(&mut netns.exec("sysctl", &["-qw", "net.ipv6.conf.all.disable_ipv6=1"]));
-        run_ok(&mut netns.exec("sysctl", &["-qw", "net.ipv6.conf.default.disable_ipv6=1"]));
-        let queues = ["numtxqueues", "2", "numrxqueues", "2"];
-        let mut add = vec!["-n", &netns.0, "link", "add", "qa"];
-        add.extend(queues);
-        add.extend(["type", "veth", "peer", "name", "qb"]);
-        add.extend(queues);
-        run_ok(Command::new("ip").args(&add));
-        for dev in ["qa", "qb"] {
-            run_ok(Command::new("ip").args(["-n", &netns.0, "link", "set", dev, "up"]));
-        }
-        netns
+        let netns = testkit::Netns::new(&format!("dpq{tag}"));
+        netns.disable_ipv6();
+        netns.add_veth_pair("qa", "qb", 2);
+        Netns(netns)
     }
 
     fn exec(&self, program: &str, args: &[&str]) -> Command {
-        common::netns_exec(&self.0, program, args)
+        self.0.command(program, args)
     }
 
     fn dataplane(&self, args: &[&str]) -> Command {
@@ -42,7 +32,7 @@ impl Netns {
     }
 
     fn wait_counter(&self, dev: &str, name: &str, at_least: u64) -> u64 {
-        common::wait_ethtool_counter(&self.0, dev, name, at_least, Duration::from_secs(10))
+        self.0.wait_ethtool_counter(dev, name, at_least, Duration::from_secs(10))
     }
 
     /// `napi_defer_hard_irqs` and `gro_flush_timeout` of `dev`, read inside the namespace.
@@ -74,8 +64,7 @@ impl Netns {
     }
 
     fn has_xdp(&self, dev: &str) -> bool {
-        let out = Command::new("ip").args(["-n", &self.0, "link", "show", "dev", dev]).output().unwrap();
-        text(&out.stdout).contains("xdp")
+        self.0.has_xdp(dev)
     }
 
     fn wait_xdp(&self, dev: &str) {
@@ -103,10 +92,10 @@ impl Drop for Netns {
     fn drop(&mut self) {
         // A failed test may leave a run's state file (named by the namespace's inode).
         use std::os::unix::fs::MetadataExt;
-        if let Ok(meta) = std::fs::metadata(format!("/run/netns/{}", self.0)) {
+        // (Before the namespace goes: the field drops after this.)
+        if let Ok(meta) = std::fs::metadata(format!("/run/netns/{}", self.0.name())) {
             let _ = std::fs::remove_file(format!("/run/dataplane/qb.{}.busy-poll", meta.ino()));
         }
-        let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
     }
 }
 

@@ -5,11 +5,11 @@
 mod common;
 
 use std::fs::File;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{last_json, text, DATAPLANE};
+use common::{last_json, text, TempDir, DATAPLANE};
 use pcap_file::pcap::{PcapPacket, PcapReader, PcapWriter};
 use serde_json::Value;
 use traffic::template::UdpTemplate;
@@ -17,12 +17,6 @@ use traffic::template::UdpTemplate;
 const VXLAN: &str = "encap:vxlan,src=198.18.0.1,dst=198.18.0.2,vni=7";
 /// Outer Ethernet 14 + IPv4 20 + UDP 8 + VXLAN 8.
 const VXLAN_OVERHEAD: usize = 50;
-
-fn tempdir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("dataplane-{name}-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
-}
 
 /// Runs `dataplane run` with `args`; the final stats JSON line.
 fn run(args: &[&str], stats: &Path) -> Value {
@@ -47,10 +41,10 @@ fn assert_accounted(stats: &Value) {
 
 #[test]
 fn encap_past_a_mem_ports_mtu_is_counted_as_mtu_exceeded() {
-    let dir = tempdir("mtu-mem");
+    let dir = TempDir::new("rewrite-mtu", "mtu-mem");
     // 1464-byte frames make 1500-byte outer IP packets: they fit exactly. One byte more does not.
     for (size, exceeded) in [(1464, 0), (1465, 64), (1514, 64)] {
-        let stats = dir.join(format!("stats-{size}.jsonl"));
+        let stats = dir.path(&format!("stats-{size}.jsonl"));
         let port = format!("mem:preload=64,size={size}");
         let last = run(&["--port", &port, "--action", "drop", "--rewrite", VXLAN, "--duration", "0.5"], &stats);
         assert_eq!(last["totals"]["rx"], 64, "{size}: {last}");
@@ -58,13 +52,12 @@ fn encap_past_a_mem_ports_mtu_is_counted_as_mtu_exceeded() {
         assert_eq!(last["drops"]["action"], 64 - exceeded, "{size}: {last}");
         assert_accounted(&last);
     }
-    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]
 fn encap_past_a_pcap_ports_mtu_drops_only_the_frames_too_long() {
-    let dir = tempdir("mtu-pcap");
-    let (input, output, stats) = (dir.join("in.pcap"), dir.join("out.pcap"), dir.join("stats.jsonl"));
+    let dir = TempDir::new("rewrite-mtu", "mtu-pcap");
+    let (input, output, stats) = (dir.path("in.pcap"), dir.path("out.pcap"), dir.path("stats.jsonl"));
     let sizes = [60, 1000, 1464, 1465, 1500, 1514, 1463];
     let frames: Vec<Vec<u8>> = sizes.iter().map(|&size| UdpTemplate { size, ..Default::default() }.build()).collect();
     let mut writer = PcapWriter::new(File::create(&input).unwrap()).unwrap();
@@ -90,5 +83,4 @@ fn encap_past_a_pcap_ports_mtu_drops_only_the_frames_too_long() {
         assert_eq!(out.len(), inner.len() + VXLAN_OVERHEAD);
         assert_eq!(&out[VXLAN_OVERHEAD..], &inner[..]);
     }
-    let _ = std::fs::remove_dir_all(dir);
 }

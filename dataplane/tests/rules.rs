@@ -247,40 +247,34 @@ fn compile_writes_a_tc_batch_with_one_prio_per_rule() {
 /// A network namespace with one veth pair (`ca` <-> `cb`) and a bpffs for pins mounted
 /// outside /sys (visible inside `ip netns exec`), all removed on drop.
 struct CompileLab {
-    ns: String,
+    netns: testkit::Netns,
     pins: PathBuf,
 }
 
 impl CompileLab {
     fn up(tag: &str) -> CompileLab {
-        let ns = format!("dprc{}{tag}", std::process::id());
-        let pins = std::env::temp_dir().join(format!("dataplane-pins-{}-{tag}", std::process::id()));
-        let lab = CompileLab { ns, pins };
-        let ok = |cmd: &mut Command| {
-            let out = cmd.output().unwrap();
-            assert!(out.status.success(), "{cmd:?}: {}", text(&out.stderr));
-        };
-        ok(Command::new("ip").args(["netns", "add", &lab.ns]));
-        ok(Command::new("ip").args(["-n", &lab.ns, "link", "add", "ca", "type", "veth", "peer", "name", "cb"]));
-        ok(Command::new("ip").args(["-n", &lab.ns, "link", "set", "ca", "up"]));
-        ok(Command::new("ip").args(["-n", &lab.ns, "link", "set", "cb", "up"]));
-        std::fs::create_dir_all(&lab.pins).unwrap();
-        ok(Command::new("mount").args(["-t", "bpf", "bpf"]).arg(&lab.pins));
+        let netns = testkit::Netns::new(&format!("dprc{tag}"));
+        netns.add_veth_pair("ca", "cb", 1);
+        let pins = std::env::temp_dir().join(testkit::unique_name(&format!("dataplane-pins-{tag}-")));
+        std::fs::create_dir_all(&pins).unwrap();
+        let lab = CompileLab { netns, pins };
+        let out = Command::new("mount").args(["-t", "bpf", "bpf"]).arg(&lab.pins).output().unwrap();
+        assert!(out.status.success(), "mount -t bpf bpf {}: {}", lab.pins.display(), text(&out.stderr));
         lab
     }
 
     fn dataplane(&self, args: &[&str]) -> Output {
-        Command::new("ip").args(["netns", "exec", &self.ns, DATAPLANE]).args(args).output().unwrap()
+        self.netns.command(DATAPLANE, args).output().unwrap()
     }
 
     fn link(&self) -> String {
-        text(&Command::new("ip").args(["-n", &self.ns, "-d", "link", "show", "ca"]).output().unwrap().stdout)
+        self.netns.link_details("ca")
     }
 
     fn ingress_filters(&self) -> String {
         text(
             &Command::new("tc")
-                .args(["-n", &self.ns, "filter", "show", "dev", "ca", "ingress"])
+                .args(["-n", self.netns.name(), "filter", "show", "dev", "ca", "ingress"])
                 .output()
                 .unwrap()
                 .stdout,
@@ -290,7 +284,7 @@ impl CompileLab {
 
 impl Drop for CompileLab {
     fn drop(&mut self) {
-        let _ = Command::new("ip").args(["netns", "del", &self.ns]).output();
+        // The namespace goes after this, with the field.
         let _ = Command::new("umount").arg(&self.pins).output();
         let _ = std::fs::remove_dir(&self.pins);
     }

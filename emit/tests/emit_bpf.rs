@@ -7,13 +7,11 @@
 //! The test body runs in a child process started with `ip netns exec`, so it needs no
 //! setns and its bpffs mount (pins) vanishes with it.
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use common::{require_root, run, wait_until, Netns};
+use testkit::{require_root, run, wait_until, Netns};
 
 use bpf::{Insn, Link, ProgType, Program, Reg, TestRunOptions, XdpMode};
 use emit::bpf::frame::{build, FrameShape};
@@ -27,6 +25,8 @@ const FWD: &str = "ebfwd";
 const SINK: &str = "ebsink";
 /// Each frame is sent this many times.
 const COPIES: u32 = 5;
+/// How long a counter may take to show what was sent (an event wait, not a timed assertion).
+const EVENT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The test's namespace, with `TX` <-> `DUT` and `FWD` <-> `SINK`; deleting it (on drop)
 /// deletes the veths and everything attached.
@@ -55,13 +55,13 @@ fn every_bpf_target_counts_and_disposes_at_the_matching_rule() {
     let netns = topology();
     let exe = std::env::current_exe().unwrap();
     let status = Command::new("ip")
-        .args(["netns", "exec", &netns.name])
+        .args(["netns", "exec", netns.name()])
         .arg(exe)
         .args(["--exact", "in_netns_body", "--nocapture", "--test-threads", "1"])
-        .env(NETNS_ENV, &netns.name)
+        .env(NETNS_ENV, netns.name())
         .status()
         .unwrap();
-    assert!(status.success(), "the test body failed in namespace {} (output above)", netns.name);
+    assert!(status.success(), "the test body failed in namespace {} (output above)", netns.name());
 }
 
 fn rule(line: usize, protocol: Protocol, keys: Keys, action: Action) -> Rule {
@@ -212,7 +212,7 @@ fn in_netns_body() {
             send(&sender, &build(key, &FrameShape::default()));
             let counted_at_k = |c: &Counters| c.per_rule[k] == before.per_rule[k] + u64::from(COPIES);
             assert!(
-                wait_until(|| counted_at_k(&read_counters(&opts, target).unwrap())),
+                wait_until(EVENT_TIMEOUT, || counted_at_k(&read_counters(&opts, target).unwrap())),
                 "{target}: rule {k} did not count {COPIES} frames: {:?} -> {:?}",
                 before,
                 read_counters(&opts, target).unwrap()
@@ -226,7 +226,7 @@ fn in_netns_body() {
             }
             match set.rules[k].action {
                 Action::Fwd(_) => assert!(
-                    wait_until(|| rx_packets(SINK) >= forwarded_before + u64::from(COPIES)),
+                    wait_until(EVENT_TIMEOUT, || rx_packets(SINK) >= forwarded_before + u64::from(COPIES)),
                     "{target}: rule {k} forwards, but {SINK} received {} of {COPIES}",
                     rx_packets(SINK) - forwarded_before
                 ),
@@ -243,7 +243,8 @@ fn in_netns_body() {
         let before = read_counters(&opts, target).unwrap();
         send(&sender, &build(&miss, &FrameShape::default()));
         assert!(
-            wait_until(|| read_counters(&opts, target).unwrap().no_match == before.no_match + u64::from(COPIES)),
+            wait_until(EVENT_TIMEOUT, || read_counters(&opts, target).unwrap().no_match
+                == before.no_match + u64::from(COPIES)),
             "{target}: unmatched frames not counted as no match"
         );
         remove(&opts, target).unwrap();
@@ -253,7 +254,10 @@ fn in_netns_body() {
             assert!(!filters.contains("direct-action"), "{target}: filters left behind: {filters}");
         } else {
             let link = run("ip", &["-d", "link", "show", "dev", DUT]);
-            assert!(wait_until(|| !run("ip", &["-d", "link", "show", "dev", DUT]).contains("prog/xdp")), "{link}");
+            assert!(
+                wait_until(EVENT_TIMEOUT, || !run("ip", &["-d", "link", "show", "dev", DUT]).contains("prog/xdp")),
+                "{link}"
+            );
         }
         drop(dut_napi);
     }

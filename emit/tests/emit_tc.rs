@@ -7,13 +7,15 @@
 //! that `drop` redirects to). IPv6 is off in gen and on f0/x0, so nothing but our frames
 //! moves.
 
-mod common;
-
-use common::{frame, require_root, require_tool, wait_until, Netns};
 use emit::{compile_tc, EmitOptions, KernelCaps, Target, Tc, TcBatch};
 use rules::key::IP_FLAG_FRAG;
 use rules::rule::mac_u64;
 use rules::{Action, Classifier, Family, Keys, Linear, Masked, PacketKey, PortMatch, Prefix, Protocol, Rule, RuleSet};
+use testkit::frames::for_key;
+use testkit::{require_root, require_tool, wait_until, Netns};
+
+/// How long a counter may take to show what was sent (an event wait, not a timed assertion).
+const EVENT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 struct Lab {
     gen: Netns,
@@ -26,8 +28,8 @@ fn lab() -> Lab {
     gen.sysctl("net.ipv6.conf.all.disable_ipv6", "1");
     gen.sysctl("net.ipv6.conf.default.disable_ipv6", "1");
     let dut = Netns::new("d");
-    gen.exec(&["ip", "link", "add", "g0", "type", "veth", "peer", "name", "d0", "netns", &dut.name]);
-    gen.exec(&["ip", "link", "add", "s1", "type", "veth", "peer", "name", "f0", "netns", &dut.name]);
+    gen.exec(&["ip", "link", "add", "g0", "type", "veth", "peer", "name", "d0", "netns", dut.name()]);
+    gen.exec(&["ip", "link", "add", "s1", "type", "veth", "peer", "name", "f0", "netns", dut.name()]);
     dut.exec(&["ip", "link", "add", "x0", "type", "veth", "peer", "name", "x1"]);
     for dev in ["f0", "x0", "x1"] {
         dut.sysctl(&format!("net.ipv6.conf.{dev}.disable_ipv6"), "1");
@@ -216,7 +218,7 @@ struct Seen {
 
 fn seen(lab: &Lab, batch: &TcBatch) -> Seen {
     Seen {
-        hits: Tc::in_netns(&lab.dut.name).rule_hits(batch).expect("tc counters"),
+        hits: Tc::in_netns(lab.dut.name()).rule_hits(batch).expect("tc counters"),
         forwarded: lab.gen.rx_packets("s1"),
         passed: lab.dut.ip_in_receives(),
     }
@@ -227,14 +229,14 @@ fn seen(lab: &Lab, batch: &TcBatch) -> Seen {
 fn check_semantics(target: Target, set: &RuleSet, keys: &[(usize, PacketKey)], lab: &Lab, caps: KernelCaps) {
     const COPIES: u64 = 3;
     let batch = compile_tc(set, target, &options(caps)).unwrap_or_else(|e| panic!("{target}: {e}"));
-    Tc::in_netns(&lab.dut.name).apply(&batch.text).unwrap_or_else(|e| panic!("{target}: {e}\n{}", batch.text));
+    Tc::in_netns(lab.dut.name()).apply(&batch.text).unwrap_or_else(|e| panic!("{target}: {e}\n{}", batch.text));
     let linear = Linear::new(set);
     for (want, key) in keys {
         assert_eq!(linear.classify(key), Some(*want), "the test's own key for rule {want}: {key:?}");
         let option_words: &[usize] = if key.family == Family::V4 { &[0, 3] } else { &[0] };
         for &words in option_words {
             let before = seen(lab, &batch);
-            lab.gen.send("g0", &frame(key, words), COPIES as usize);
+            lab.gen.send("g0", &for_key(key, words), COPIES as usize);
             let rule = &set.rules[*want];
             let mut expected = before.clone();
             if let Some(hits) = expected.hits[*want].as_mut() {
@@ -247,7 +249,7 @@ fn check_semantics(target: Target, set: &RuleSet, keys: &[(usize, PacketKey)], l
                 _ => {}
             }
             let mut now = before.clone();
-            let arrived = wait_until(|| {
+            let arrived = wait_until(EVENT_TIMEOUT, || {
                 now = seen(lab, &batch);
                 now == expected
             });
@@ -366,7 +368,7 @@ fn flower_batch_is_valid_tc_syntax() {
     let batch = compile_tc(&set, Target::TcFlower, &options(caps)).expect("flower batch");
     let lab = lab();
     let output = std::process::Command::new("ip")
-        .args(["netns", "exec", &lab.dut.name, "tc", "-force", "-b", "-"])
+        .args(["netns", "exec", lab.dut.name(), "tc", "-force", "-b", "-"])
         .stdin(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()

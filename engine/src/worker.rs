@@ -228,7 +228,7 @@ mod tests {
         let mut umems = Umems::new(UmemConfig { frame_size: 2048, frame_count: 1024, hugepages: false }).unwrap();
         let slot = &mut umems.slots[0];
         let mut port = MemPort::new(slot.umem.clone(), 1024);
-        let frame = traffic::template::UdpTemplate::default().build();
+        let frame = testkit::frames::generator_udp(60);
         for _ in 0..frames {
             assert!(port.inject(&mut slot.pool, &frame));
         }
@@ -298,7 +298,7 @@ mod tests {
         let mut umems = Umems::new(UmemConfig { frame_size: 2048, frame_count: 256, hugepages: false }).unwrap();
         let slot = &mut umems.slots[0];
         let mut inner = MemPort::new(slot.umem.clone(), 256);
-        let frame = traffic::template::UdpTemplate::default().build();
+        let frame = testkit::frames::generator_udp(60);
         for _ in 0..100 {
             assert!(inner.inject(&mut slot.pool, &frame));
         }

@@ -1,9 +1,5 @@
-//! Fuzz target `classbench`: one text file through `properties::check_classbench` (see ../README.md).
+//! Fuzz target `classbench`: one text file through `testkit_fuzz::check_classbench` (see ../README.md).
 #![no_main]
 
-// Shared with dataplane/tests/fuzz_corpus.rs, which replays the corpus through the same checks.
-#[path = "../properties.rs"]
-#[allow(dead_code)]
-mod properties;
-
-libfuzzer_sys::fuzz_target!(|data: &[u8]| properties::check_classbench(data));
+// The checks live in testkit-fuzz; dataplane/tests/fuzz_corpus.rs replays the corpus through them.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| testkit_fuzz::check_classbench(data));

@@ -1,9 +1,5 @@
-//! Fuzz target `csum_fix`: one raw Ethernet frame through `properties::check_csum_fix` (see ../README.md).
+//! Fuzz target `csum_fix`: one raw Ethernet frame through `testkit_fuzz::check_csum_fix` (see ../README.md).
 #![no_main]
 
-// Shared with dataplane/tests/fuzz_corpus.rs, which replays the corpus through the same checks.
-#[path = "../properties.rs"]
-#[allow(dead_code)]
-mod properties;
-
-libfuzzer_sys::fuzz_target!(|frame: &[u8]| properties::check_csum_fix(frame));
+// The checks live in testkit-fuzz; dataplane/tests/fuzz_corpus.rs replays the corpus through them.
+libfuzzer_sys::fuzz_target!(|frame: &[u8]| testkit_fuzz::check_csum_fix(frame));

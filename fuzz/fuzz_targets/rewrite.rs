@@ -1,9 +1,5 @@
-//! Fuzz target `rewrite`: one raw Ethernet frame through `properties::check_rewrite` (see ../README.md).
+//! Fuzz target `rewrite`: one raw Ethernet frame through `testkit_fuzz::check_rewrite` (see ../README.md).
 #![no_main]
 
-// Shared with dataplane/tests/fuzz_corpus.rs, which replays the corpus through the same checks.
-#[path = "../properties.rs"]
-#[allow(dead_code)]
-mod properties;
-
-libfuzzer_sys::fuzz_target!(|data: &[u8]| properties::check_rewrite(data));
+// The checks live in testkit-fuzz; dataplane/tests/fuzz_corpus.rs replays the corpus through them.
+libfuzzer_sys::fuzz_target!(|data: &[u8]| testkit_fuzz::check_rewrite(data));

@@ -57,33 +57,16 @@ fn random_suffix() -> io::Result<[char; 10]> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use std::os::unix::fs::{symlink, PermissionsExt};
-
-    /// A scratch directory for one test, removed on drop (the registry's tests use it too).
-    pub(crate) struct Scratch(pub(crate) PathBuf);
-
-    impl Scratch {
-        pub(crate) fn new(tag: &str) -> Scratch {
-            let path = std::env::temp_dir().join(format!("lab-test-{tag}-{}", std::process::id()));
-            let _ = std::fs::remove_dir_all(&path);
-            std::fs::create_dir(&path).unwrap();
-            Scratch(path)
-        }
-    }
-
-    impl Drop for Scratch {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
-        }
-    }
+    use testkit::TempDir;
 
     #[test]
     fn work_directories_are_private_and_unpredictable() {
-        let scratch = Scratch::new("dir");
-        let a = create_dir(&scratch.0, "dl1").unwrap();
-        let b = create_dir(&scratch.0, "dl1").unwrap();
+        let scratch = TempDir::new("lab", "dir");
+        let a = create_dir(scratch.dir(), "dl1").unwrap();
+        let b = create_dir(scratch.dir(), "dl1").unwrap();
         assert_ne!(a, b, "two runs with one prefix get two directories");
         for dir in [&a, &b] {
             let name = dir.file_name().unwrap().to_str().unwrap();
@@ -96,17 +79,17 @@ pub(crate) mod tests {
 
     #[test]
     fn files_are_never_written_through_a_symlink_or_over_an_existing_file() {
-        let scratch = Scratch::new("file");
-        let victim = scratch.0.join("victim");
+        let scratch = TempDir::new("lab", "file");
+        let victim = scratch.path("victim");
         std::fs::write(&victim, "precious").unwrap();
-        let planted = scratch.0.join("rules");
+        let planted = scratch.path("rules");
         symlink(&victim, &planted).unwrap();
         assert!(write_file(&planted, b"overwritten").is_err(), "a symlink was followed");
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
         assert!(write_file(&victim, b"overwritten").is_err(), "an existing file was opened");
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
 
-        let fresh = scratch.0.join("fresh");
+        let fresh = scratch.path("fresh");
         write_file(&fresh, b"mine").unwrap();
         assert_eq!(std::fs::read_to_string(&fresh).unwrap(), "mine");
         let mode = std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777;

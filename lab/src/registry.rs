@@ -483,7 +483,7 @@ fn old_lab_pid(name: &str) -> Option<u32> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::private::tests::Scratch;
+    use testkit::TempDir;
 
     /// A pid that no longer runs: a child that exited and was reaped.
     fn dead_task() -> Task {
@@ -532,16 +532,16 @@ mod tests {
 
     #[test]
     fn clean_removes_what_a_dead_run_left_and_keeps_a_live_runs_file() {
-        let scratch = Scratch::new("clean");
-        let states = scratch.0.join("state");
+        let scratch = TempDir::new("lab", "clean");
+        let states = scratch.path("state");
         std::fs::create_dir(&states).unwrap();
         // A dead run: its work directory (with a file in it) and a directory a symlink
         // points at, which must not be followed.
-        let work = private::create_dir(&scratch.0, "dl1").unwrap();
+        let work = private::create_dir(scratch.dir(), "dl1").unwrap();
         std::fs::write(work.join("log"), "x").unwrap();
-        let elsewhere = scratch.0.join("elsewhere-tp");
+        let elsewhere = scratch.path("elsewhere-tp");
         std::fs::create_dir(&elsewhere).unwrap();
-        let dpdk_link = scratch.0.join("dl1-tp");
+        let dpdk_link = scratch.path("dl1-tp");
         std::os::unix::fs::symlink(&elsewhere, &dpdk_link).unwrap();
         let dead = State {
             lab: Some(dead_task()),
@@ -553,8 +553,8 @@ mod tests {
         };
         std::fs::write(states.join("1"), dead.render()).unwrap();
         // A live run: this process.
-        let live_work = private::create_dir(&scratch.0, "dl2").unwrap();
-        let live = Registry::create(&states, "dl2", &live_work, &scratch.0.join("dl2-tp")).unwrap();
+        let live_work = private::create_dir(scratch.dir(), "dl2").unwrap();
+        let live = Registry::create(&states, "dl2", &live_work, &scratch.path("dl2-tp")).unwrap();
         live.add_holder(std::process::id(), "not-a-holder").unwrap();
 
         let said = clean(&states);

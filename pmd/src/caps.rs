@@ -198,6 +198,35 @@ pub fn drop_all() -> Result<Dropped, Error> {
     Ok(Dropped { had: before.permitted, bounding_cleared })
 }
 
+/// CAP_NET_ADMIN's number (include/uapi/linux/capability.h): attach programs, bind sockets.
+pub const CAP_NET_ADMIN: u32 = 12;
+/// CAP_BPF's number (include/uapi/linux/capability.h): load programs, create maps.
+pub const CAP_BPF: u32 = 39;
+
+/// Leaves the calling thread with only the capabilities `keep` (by number) in its
+/// effective and permitted sets and none inheritable (capset(2)); the other threads keep
+/// theirs. For checking that something works with exactly the capabilities an error
+/// message names: run it on a scratch thread after this.
+pub fn keep_only(keep: &[u32]) -> io::Result<()> {
+    let mut mask = 0u64;
+    for &cap in keep {
+        if cap >= 64 {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, format!("no capability number {cap} (0..64)")));
+        }
+        mask |= 1 << cap;
+    }
+    let word = |i: u32| (mask >> (32 * i)) as u32;
+    let header = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+    let data = [0, 1].map(|i| CapData { effective: word(i), permitted: word(i), inheritable: 0 });
+    // SAFETY: capset reads one header and the two data words version 3 defines, from memory
+    // we own for the call.
+    let ret = unsafe { libc::syscall(libc::SYS_capset, &header as *const CapHeader, data.as_ptr()) };
+    if ret != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

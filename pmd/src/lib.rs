@@ -53,19 +53,6 @@ pub mod spec;
 mod umems;
 pub mod xdp_prog;
 
-/// Root-only tests skip without root, unless CI is set (CI runs as root, so there a missing
-/// privilege is a failure).
-#[cfg(test)]
-fn root_or_skip(test: &str) -> bool {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
-        return true;
-    }
-    assert!(std::env::var_os("CI").is_none(), "{test} needs root and CI is set, so it must run");
-    eprintln!("skipping {test}: needs root");
-    false
-}
-
 pub use counters::{CounterSource, PortCounters};
 pub use error::{Error, SteerProblem};
 pub use open::{open, OpenWith};

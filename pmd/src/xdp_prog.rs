@@ -526,7 +526,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    use crate::root_or_skip;
+    use testkit::require_root;
 
     // ---- frames ----
 
@@ -680,7 +680,7 @@ mod tests {
 
     #[test]
     fn udp_port_steer_verdicts() {
-        if !root_or_skip("udp_port_steer_verdicts") {
+        if !require_root("udp_port_steer_verdicts") {
             return;
         }
         let (steer, program) = load_tx_on_match("udp:4789");
@@ -720,7 +720,7 @@ mod tests {
 
     #[test]
     fn tcp_proto_and_ethertype_steer_verdicts() {
-        if !root_or_skip("tcp_proto_and_ethertype_steer_verdicts") {
+        if !require_root("tcp_proto_and_ethertype_steer_verdicts") {
             return;
         }
         let tcp80 = ethernet(&[], ETHERTYPE_IPV4, &ipv4(IPPROTO_TCP, 5, 0, &tcp(80)));
@@ -816,7 +816,7 @@ mod tests {
 
     #[test]
     fn generated_code_agrees_with_the_reference_matcher() {
-        if !root_or_skip("generated_code_agrees_with_the_reference_matcher") {
+        if !require_root("generated_code_agrees_with_the_reference_matcher") {
             return;
         }
         let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(64));
@@ -844,7 +844,7 @@ mod tests {
 
     #[test]
     fn xsk_redirect_program_passes_the_verifier() {
-        if !root_or_skip("xsk_redirect_program_passes_the_verifier") {
+        if !require_root("xsk_redirect_program_passes_the_verifier") {
             return;
         }
         let xsks = Map::create(MapType::XskMap, "xsks", 4, 4, 4).unwrap();
@@ -861,7 +861,7 @@ mod tests {
 
     #[test]
     fn uncovered_drop_drops_unsteered_frames_and_queues_without_a_socket() {
-        if !root_or_skip("uncovered_drop_drops_unsteered_frames_and_queues_without_a_socket") {
+        if !require_root("uncovered_drop_drops_unsteered_frames_and_queues_without_a_socket") {
             return;
         }
         let xsks = Map::create(MapType::XskMap, "xsks", 4, 4, 1).unwrap();
@@ -881,7 +881,7 @@ mod tests {
 
     #[test]
     fn counter_counts_packets_and_bytes_and_drops() {
-        if !root_or_skip("counter_counts_packets_and_bytes_and_drops") {
+        if !require_root("counter_counts_packets_and_bytes_and_drops") {
             return;
         }
         let counter = XdpCounter::load().unwrap();
@@ -900,37 +900,13 @@ mod tests {
     /// names; in particular without CAP_PERFMON, which pointer subtraction would need.
     #[test]
     fn programs_load_with_only_cap_bpf_and_cap_net_admin() {
-        if !root_or_skip("programs_load_with_only_cap_bpf_and_cap_net_admin") {
+        if !require_root("programs_load_with_only_cap_bpf_and_cap_net_admin") {
             return;
-        }
-        const CAP_NET_ADMIN: u32 = 12;
-        const CAP_BPF: u32 = 39;
-        const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-        #[repr(C)]
-        struct CapHeader {
-            version: u32,
-            pid: i32,
-        }
-        #[repr(C)]
-        struct CapData {
-            effective: u32,
-            permitted: u32,
-            inheritable: u32,
         }
         // Capabilities are per thread, so dropping them on a scratch thread leaves the rest
         // of the test process as it was.
         std::thread::spawn(|| {
-            let keep = |word: u32| {
-                [CAP_NET_ADMIN, CAP_BPF]
-                    .iter()
-                    .filter(|&&cap| cap / 32 == word)
-                    .fold(0u32, |mask, &cap| mask | 1 << (cap % 32))
-            };
-            let header = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
-            let data = [0, 1].map(|word| CapData { effective: keep(word), permitted: keep(word), inheritable: 0 });
-            // SAFETY: capset reads one header and the two data words version 3 defines.
-            let ret = unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) };
-            assert_eq!(ret, 0, "capset: {}", std::io::Error::last_os_error());
+            crate::caps::keep_only(&[crate::caps::CAP_NET_ADMIN, crate::caps::CAP_BPF]).expect("capset");
 
             let counter = XdpCounter::load().unwrap();
             counter.program().test_run(&udp4(53), 1).unwrap();

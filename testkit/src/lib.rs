@@ -1,21 +1,46 @@
 //! Test support shared by the tests, benches and fuzz targets of every crate (a
-//! dev-dependency only): root checks, and more as the crates' own copies move here.
+//! dev-dependency only, never shipped):
+//!
+//! - privilege and tool checks: [`require_root`], [`require_tool`] (skip with a message,
+//!   but fail under `CI`, where a skipped test would hide a failure);
+//! - guards that clean up on drop, also when the test panics: [`Netns`] (a network
+//!   namespace with its veths), [`Lab`] (the three-namespace topology of
+//!   `scripts/lab-topology.sh`), [`TempDir`], [`Proc`] (a child process);
+//! - commands run inside a namespace ([`netns_exec`]) and the counters tests read there
+//!   ([`ethtool_counter`]);
+//! - [`frames`]: frame builders, written byte by byte without the `wire` crate so they are an
+//!   independent reference for the code that parses them;
+//!
+//! The properties the fuzz targets check are in the crate beside this one, `testkit-fuzz`
+//! (testkit/fuzz): they need most of the workspace, which a crate's own tests should not
+//! build to get a root check.
+//!
+//! ```no_run
+//! #[test]
+//! fn xdp_attaches() {
+//!     if !testkit::require_root("xdp_attaches") {
+//!         return;
+//!     }
+//!     let netns = testkit::Netns::with_veth_pair("xa");
+//!     netns.run(|| { /* veth0 and veth1 are this thread's interfaces */ });
+//! } // the namespace, its veths and whatever was attached to them are gone here
+//! ```
+//!
+//! No unsafe code: setns(2) goes through rustix, signals through kill(1).
 
-/// True when the test may touch the network (veth, namespaces, XDP). Not root: the test is
-/// skipped with a message, unless `CI` is set, where a skipped root test would hide a failure.
-pub fn require_root(test: &str) -> bool {
-    if effective_uid_is_root() {
-        return true;
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!("{test} needs root, and CI must run it: run the tests as root");
-    }
-    eprintln!("skipping {test}: needs root (veth, namespaces, XDP); run as root to include it");
-    false
-}
+// Modules below lib.rs, each using only those further down this list (no import circles):
+// lab uses netns, process and wait; netns uses process and wait; tempdir uses wait.
+pub mod frames;
+mod lab;
+mod netns;
+mod process;
+mod require;
+mod tempdir;
+mod wait;
 
-/// The effective uid from /proc, so no test needs unsafe `geteuid(2)`.
-fn effective_uid_is_root() -> bool {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-    status.lines().find_map(|l| l.strip_prefix("Uid:")).and_then(|l| l.split_whitespace().nth(1)) == Some("0")
-}
+pub use lab::Lab;
+pub use netns::{ethtool_counter, netns_exec, wait_ethtool_counter, Netns};
+pub use process::{kill, run, text, Proc};
+pub use require::{require_root, require_tool};
+pub use tempdir::TempDir;
+pub use wait::{last_core, unique_name, wait_until};

@@ -657,7 +657,7 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    use testkit::require_root as root_or_skip;
+    use testkit::require_root;
 
     #[test]
     fn buckets_hold_their_values() {
@@ -707,7 +707,7 @@ mod tests {
 
     #[test]
     fn bpf_buckets_agree_with_the_reference() {
-        if !root_or_skip("bpf_buckets_agree_with_the_reference") {
+        if !require_root("bpf_buckets_agree_with_the_reference") {
             return;
         }
         let program = bpf_bucket_program_cached();
@@ -737,13 +737,7 @@ mod tests {
     /// Per-CPU state: the test thread stays on one CPU, so one stream's state is in one
     /// slot and the counts are exact.
     fn pin_to_one_cpu() {
-        // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET writes inside it.
-        let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-        // SAFETY: CPU 0 is below CPU_SETSIZE.
-        unsafe { libc::CPU_SET(0, &mut set) };
-        // SAFETY: pid 0 is this thread; set is a valid cpu_set_t of the size given.
-        let ret = unsafe { libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) };
-        assert_eq!(ret, 0, "sched_setaffinity: {}", std::io::Error::last_os_error());
+        assert!(core_affinity::set_for_current(core_affinity::CoreId { id: 0 }), "pinning the test thread to CPU 0");
     }
 
     /// Ethernet (with `vlan` tags) / IPv4 / UDP / payload, the stamp at the payload's start.
@@ -834,7 +828,7 @@ mod tests {
 
     #[test]
     fn loss_reordering_duplicates_and_late_frames_are_counted_exactly() {
-        if !root_or_skip("loss_reordering_duplicates_and_late_frames_are_counted_exactly") {
+        if !require_root("loss_reordering_duplicates_and_late_frames_are_counted_exactly") {
             return;
         }
         pin_to_one_cpu();
@@ -895,7 +889,7 @@ mod tests {
 
     #[test]
     fn sequence_state_agrees_with_the_model() {
-        if !root_or_skip("sequence_state_agrees_with_the_model") {
+        if !require_root("sequence_state_agrees_with_the_model") {
             return;
         }
         pin_to_one_cpu();
@@ -930,7 +924,7 @@ mod tests {
 
     #[test]
     fn latency_is_measured_and_future_send_times_are_invalid() {
-        if !root_or_skip("latency_is_measured_and_future_send_times_are_invalid") {
+        if !require_root("latency_is_measured_and_future_send_times_are_invalid") {
             return;
         }
         pin_to_one_cpu();
@@ -951,7 +945,7 @@ mod tests {
 
     #[test]
     fn latency_can_be_sampled_by_sequence_number() {
-        if !root_or_skip("latency_can_be_sampled_by_sequence_number") {
+        if !require_root("latency_can_be_sampled_by_sequence_number") {
             return;
         }
         pin_to_one_cpu();
@@ -970,36 +964,12 @@ mod tests {
     /// the verifier masks, never into the packet).
     #[test]
     fn sink_program_loads_with_only_cap_bpf_and_cap_net_admin() {
-        if !root_or_skip("sink_program_loads_with_only_cap_bpf_and_cap_net_admin") {
+        if !require_root("sink_program_loads_with_only_cap_bpf_and_cap_net_admin") {
             return;
-        }
-        const CAP_NET_ADMIN: u32 = 12;
-        const CAP_BPF: u32 = 39;
-        const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
-        #[repr(C)]
-        struct CapHeader {
-            version: u32,
-            pid: i32,
-        }
-        #[repr(C)]
-        struct CapData {
-            effective: u32,
-            permitted: u32,
-            inheritable: u32,
         }
         // Capabilities are per thread: a scratch thread drops them.
         std::thread::spawn(|| {
-            let keep = |word: u32| {
-                [CAP_NET_ADMIN, CAP_BPF]
-                    .iter()
-                    .filter(|&&cap| cap / 32 == word)
-                    .fold(0u32, |mask, &cap| mask | 1 << (cap % 32))
-            };
-            let header = CapHeader { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
-            let data = [0, 1].map(|word| CapData { effective: keep(word), permitted: keep(word), inheritable: 0 });
-            // SAFETY: capset reads one header and the two data words version 3 defines.
-            let ret = unsafe { libc::syscall(libc::SYS_capset, &header, data.as_ptr()) };
-            assert_eq!(ret, 0, "capset: {}", std::io::Error::last_os_error());
+            pmd::caps::keep_only(&[pmd::caps::CAP_NET_ADMIN, pmd::caps::CAP_BPF]).expect("capset");
             pin_to_one_cpu();
             for every in [1, 16] {
                 let sink = SinkProgram::load_sampled(&OFFSETS, every).unwrap();
@@ -1016,7 +986,7 @@ mod tests {
 
     #[test]
     fn the_most_candidates_load_and_the_last_one_is_found() {
-        if !root_or_skip("the_most_candidates_load_and_the_last_one_is_found") {
+        if !require_root("the_most_candidates_load_and_the_last_one_is_found") {
             return;
         }
         pin_to_one_cpu();
@@ -1046,7 +1016,7 @@ mod tests {
 
     #[test]
     fn streams_beyond_the_map_count_as_overflow() {
-        if !root_or_skip("streams_beyond_the_map_count_as_overflow") {
+        if !require_root("streams_beyond_the_map_count_as_overflow") {
             return;
         }
         pin_to_one_cpu();
@@ -1062,7 +1032,7 @@ mod tests {
 
     #[test]
     fn no_offsets_counts_everything_as_unsequenced() {
-        if !root_or_skip("no_offsets_counts_everything_as_unsequenced") {
+        if !require_root("no_offsets_counts_everything_as_unsequenced") {
             return;
         }
         let sink = SinkProgram::load(&[]).unwrap();

@@ -1279,6 +1279,66 @@ mod tests {
         assert_eq!(t.build(), UdpTemplate { size: 128, ..Default::default() }.build());
     }
 
+    /// Engine tests and the benches build this frame with testkit (they do not depend on the
+    /// generator): the two must stay the same bytes, or the benches measure another frame.
+    #[test]
+    fn udp_template_is_testkits_generator_frame() {
+        for size in [0, 60, 64, 111, 1464, 1514, 9000] {
+            assert_eq!(
+                UdpTemplate { size, ..Default::default() }.build(),
+                testkit::frames::generator_udp(size),
+                "{size}"
+            );
+        }
+    }
+
+    /// The templates the engine tests and the benches build with testkit, byte for byte, bad
+    /// checksums included.
+    #[test]
+    fn udp_tcp_and_vxlan_templates_are_testkits_generator_frames() {
+        use testkit::frames::{Checksum, GeneratorFrame};
+        let layers = [
+            (None, None),
+            (Some(CsumLayer::OuterL3), Some(Checksum::OuterL3)),
+            (Some(CsumLayer::OuterL4), Some(Checksum::OuterL4)),
+            (Some(CsumLayer::InnerL3), Some(Checksum::InnerL3)),
+            (Some(CsumLayer::InnerL4), Some(Checksum::InnerL4)),
+        ];
+        for kind in [TemplateKind::Udp, TemplateKind::Tcp, TemplateKind::Vxlan] {
+            for size in [0, 64, 111, 1514] {
+                for (tcp, ttl, (src_port, dst_port)) in [(false, 64, (1024, 9)), (true, 1, (53, 80))] {
+                    let mut template = Template::new(kind, false);
+                    let mut ours =
+                        if kind == TemplateKind::Vxlan { GeneratorFrame::vxlan() } else { GeneratorFrame::udp() };
+                    let tcp = match kind {
+                        TemplateKind::Udp => false,
+                        TemplateKind::Tcp => true,
+                        _ => tcp,
+                    };
+                    template.plain.l4 = if tcp { L4Proto::Tcp } else { L4Proto::Udp };
+                    ours.tcp = tcp;
+                    (template.size, ours.size) = (size, size);
+                    (template.plain.ttl, ours.ttl) = (ttl, ttl);
+                    (template.plain.src_port, template.plain.dst_port) = (src_port, dst_port);
+                    (ours.src_port, ours.dst_port) = (src_port, dst_port);
+                    if let (Some(t), Some(o)) = (template.tunnel.as_mut(), ours.vxlan.as_mut()) {
+                        (t.ttl, o.ttl) = (ttl, ttl);
+                    }
+                    for (layer, checksum) in layers {
+                        if layer.is_some_and(|l| !template.csum_layers().contains(&l)) {
+                            continue;
+                        }
+                        let mut frame = vec![0u8; template.frame_len(size)];
+                        let len = template.build_into(&mut frame, size, layer, None).unwrap();
+                        frame.truncate(len);
+                        let built = GeneratorFrame { bad: checksum, ..ours }.build();
+                        assert_eq!(frame, built, "{} size {size} bad {layer:?}", template.describe());
+                    }
+                }
+            }
+        }
+    }
+
     #[test]
     fn checksums_verify() {
         for size in [60, 61, 64, 128, 1514] {

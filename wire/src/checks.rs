@@ -455,8 +455,8 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::test_frames::{all_shapes, ethernet, ipv4, udp};
     use crate::{ethertype, walk, WalkConfig};
+    use testkit::frames::{all_shapes, ethernet, ipv4, udp};
 
     /// The shortcut for IPv4 with TCP or UDP answers as the general code does.
     fn check_shortcut(frame: &[u8], offsets: &Offsets) {

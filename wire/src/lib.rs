@@ -41,9 +41,6 @@ pub mod vlan;
 pub mod vxlan;
 mod walk;
 
-/// Frame builders for tests of this crate and the crates above it.
-#[doc(hidden)]
-pub mod test_frames;
 #[cfg(test)]
 mod walk_tests;
 

@@ -3,7 +3,8 @@
 
 use proptest::prelude::*;
 
-use super::test_frames::*;
+use testkit::frames::*;
+
 use super::*;
 use Layer::*;
 
@@ -238,7 +239,7 @@ fn unknown_l4_is_other() {
 #[test]
 fn ipv4_fragments() {
     let datagram = udp(1, 4789, &[0u8; 100]);
-    let mut first = ipv4_repr(17, 48);
+    let mut first = ipv4_header(17, 48);
     first.more_fragments = true;
     first.dont_fragment = false;
     let frame = ethernet(ethertype::IPV4, &ipv4_from(first, &datagram[..48]));
@@ -249,7 +250,7 @@ fn ipv4_fragments() {
     assert!(o.tunnel.is_none(), "a tunnel in a fragment is not decoded");
     assert_eq!(o.layers.as_slice(), [Eth, Ipv4, Udp]);
 
-    let later = Ipv4Repr { more_fragments: false, fragment_offset: 48, ..first };
+    let later = Ipv4Header { more_fragments: false, fragment_offset: 48, ..first };
     let frame = ethernet(ethertype::IPV4, &ipv4_from(later, &datagram[48..]));
     let o = walk_default(&frame).unwrap();
     assert_eq!((o.outer.l3.unwrap().fragment, o.outer.l4), (Fragment::Later, None));
@@ -399,7 +400,7 @@ fn geneve_malformed() {
 
 #[test]
 fn gre_with_checksum_key_sequence_and_inner_ethernet() {
-    let repr = GreRepr {
+    let repr = GreHeader {
         protocol_type: ethertype::TRANSPARENT_ETHERNET,
         checksum_present: true,
         key: Some(0x1234_5678),
@@ -420,7 +421,7 @@ fn gre_with_checksum_key_sequence_and_inner_ethernet() {
     assert_eq!(o.inner.unwrap().l2.unwrap().offset, 50);
 
     // Key only, carrying IPv4: no inner L2, no checksum.
-    let repr = GreRepr { protocol_type: ethertype::IPV4, checksum_present: false, key: Some(1), sequence: None };
+    let repr = GreHeader { protocol_type: ethertype::IPV4, checksum_present: false, key: Some(1), sequence: None };
     let frame = ethernet(ethertype::IPV4, &ipv4(47, &gre(repr, &ipv4(6, &tcp(1, 2, b"")))));
     let o = walk_default(&frame).unwrap();
     assert_eq!(o.layers.as_slice(), [Eth, Ipv4, Gre, Ipv4, Tcp]);
@@ -437,7 +438,7 @@ fn gre_with_checksum_key_sequence_and_inner_ethernet() {
 
 #[test]
 fn gre_malformed() {
-    let repr = GreRepr { protocol_type: ethertype::IPV4, checksum_present: false, key: None, sequence: None };
+    let repr = GreHeader { protocol_type: ethertype::IPV4, checksum_present: false, key: None, sequence: None };
     let good = ethernet(ethertype::IPV4, &ipv4(47, &gre(repr, &ipv4(6, &tcp(1, 2, b"")))));
     let mut frame = good.clone();
     frame[35] = 0x01; // version 1 (PPTP)

@@ -6,24 +6,7 @@ use super::*;
 use rules::key::{Family, PacketKey, IP_FLAG_FIRSTFRAG, IP_FLAG_FRAG};
 use rules::rule::{mac_u64, Keys, Masked, PortMatch, Prefix, Protocol, Rule};
 use rules::{Classifier, Linear};
-
-/// Root-or-skip: tests that load programs need CAP_BPF; in CI they must run.
-pub(crate) fn root_or_skip(test: &str) -> bool {
-    if effective_uid() == Some(0) {
-        return true;
-    }
-    assert!(std::env::var_os("CI").is_none(), "{test} needs root and CI is set, so it must run");
-    eprintln!("skipping {test}: needs root");
-    false
-}
-
-/// The effective uid, from the second field of `Uid:` in /proc/self/status (real,
-/// effective, saved, fs): no libc call, so this crate keeps no unsafe code.
-fn effective_uid() -> Option<u32> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    let uids = status.lines().find_map(|line| line.strip_prefix("Uid:"))?;
-    uids.split_whitespace().nth(1)?.parse().ok()
-}
+use testkit::require_root;
 
 /// xorshift64*: deterministic, seedable, no dependency.
 pub(crate) struct Rng(u64);
@@ -325,21 +308,21 @@ fn differential(target: BpfTarget, seed: u64, sets: usize, rules: usize, packets
 
 #[test]
 fn xdp_program_agrees_with_linear() {
-    if root_or_skip("xdp_program_agrees_with_linear") {
+    if require_root("xdp_program_agrees_with_linear") {
         differential(BpfTarget::Xdp, 1, 40, 16, 150);
     }
 }
 
 #[test]
 fn tc_program_agrees_with_linear() {
-    if root_or_skip("tc_program_agrees_with_linear") {
+    if require_root("tc_program_agrees_with_linear") {
         differential(BpfTarget::TcBpf, 2, 40, 16, 150);
     }
 }
 
 #[test]
 fn per_rule_programs_agree_with_linear() {
-    if root_or_skip("per_rule_programs_agree_with_linear") {
+    if require_root("per_rule_programs_agree_with_linear") {
         differential(BpfTarget::TcBpfPerRule, 3, 15, 10, 120);
     }
 }
@@ -367,7 +350,7 @@ fn encap_decap_ttl_dec_and_unknown_ports_are_refused() {
 
 #[test]
 fn a_thousand_rules_load_in_every_target() {
-    if !root_or_skip("a_thousand_rules_load_in_every_target") {
+    if !require_root("a_thousand_rules_load_in_every_target") {
         return;
     }
     // The study's worst case: 1000 rules, the last one matching.

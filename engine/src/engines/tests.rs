@@ -3,14 +3,14 @@
 //! classified path as [`FrameByFrame`]), on the same frames.
 
 use std::collections::{BTreeMap, VecDeque};
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::Ipv4Addr;
 use std::sync::{Arc, Mutex};
 
 use pmd::Umems;
 use pmd::{Port, BURST};
 use rules::gen::{self, Style, TraceKind};
 use rules::{PacketKey, RuleSet};
-use traffic::template::{L4Proto, Template, TemplateKind};
+use testkit::frames::{Checksum, GeneratorFrame};
 use umem::{Frame, PoolCache, Umem, UmemConfig};
 use wire::checks::CsumLayer;
 
@@ -132,23 +132,16 @@ fn run_classified(
     outcome
 }
 
-fn udp(dst_port: u16) -> Template {
-    let mut template = Template::new(TemplateKind::Udp, false);
-    template.plain.dst_port = dst_port;
-    template
+fn udp(dst_port: u16) -> GeneratorFrame {
+    GeneratorFrame { dst_port, ..GeneratorFrame::udp() }
 }
 
-fn vxlan(dst_port: u16) -> Template {
-    let mut template = Template::new(TemplateKind::Vxlan, false);
-    template.plain.dst_port = dst_port;
-    template
+fn vxlan(dst_port: u16) -> GeneratorFrame {
+    GeneratorFrame { dst_port, ..GeneratorFrame::vxlan() }
 }
 
-fn with_bad(template: &Template, layer: CsumLayer) -> Vec<u8> {
-    let mut frame = vec![0u8; template.frame_len(template.size)];
-    let len = template.build_into(&mut frame, template.size, Some(layer), None).unwrap();
-    frame.truncate(len);
-    frame
+fn with_bad(frame: &GeneratorFrame, checksum: Checksum) -> Vec<u8> {
+    GeneratorFrame { bad: Some(checksum), ..*frame }.build()
 }
 
 fn swapped(mut frame: Vec<u8>) -> Vec<u8> {
@@ -165,8 +158,8 @@ fn assorted() -> Vec<Vec<u8>> {
     vec![
         udp(9).build(),
         vxlan(9).build(),
-        with_bad(&vxlan(9), CsumLayer::InnerL4),
-        with_bad(&udp(9), CsumLayer::OuterL3),
+        with_bad(&vxlan(9), Checksum::InnerL4),
+        with_bad(&udp(9), Checksum::OuterL3),
         truncated,
         vec![0xff; 10],
         udp(10).build(),
@@ -206,7 +199,7 @@ fn checked_drops_each_bad_frame_under_its_reason_as_before() {
 
     // `--csum off` lets the bad checksums through, `--rewrite ttl-dec` drops a TTL of 1.
     let mut last_hop = udp(9);
-    last_hop.plain.ttl = 1;
+    last_hop.ttl = 1;
     let frames = [frames.clone(), vec![last_hop.build()]].concat();
     let ttl_dec = Pipeline { rewrite: Some(Rewrite::TtlDec), ..Pipeline::default() };
     let outcome = run(&frames, |_| Box::new(Checked::new(Action::Reflect, ttl_dec)));
@@ -238,11 +231,11 @@ fn mixed_burst() -> Vec<Vec<u8>> {
         frames.push(udp(port).build());
         frames.push(vxlan(port).build());
     }
-    frames.push(with_bad(&vxlan(80), CsumLayer::InnerL4));
-    frames.push(with_bad(&vxlan(81), CsumLayer::OuterL4));
-    frames.push(with_bad(&udp(83), CsumLayer::OuterL3));
+    frames.push(with_bad(&vxlan(80), Checksum::InnerL4));
+    frames.push(with_bad(&vxlan(81), Checksum::OuterL4));
+    frames.push(with_bad(&udp(83), Checksum::OuterL3));
     let mut last_hop = vxlan(84);
-    last_hop.tunnel.as_mut().unwrap().ttl = 1;
+    last_hop.vxlan.as_mut().unwrap().ttl = 1;
     frames.push(last_hop.build());
     let mut truncated = vxlan(80).build();
     truncated.truncate(45);
@@ -293,12 +286,15 @@ fn the_burst_engine_decides_every_frame_as_frame_by_frame_classification() {
 
 /// A VXLAN frame whose inner IPv4 5-tuple is `key`'s (TCP or UDP).
 fn vxlan_for(key: &PacketKey) -> Vec<u8> {
-    let mut template = Template::new(TemplateKind::Vxlan, false);
-    template.plain.src_ip = IpAddr::V4(Ipv4Addr::from(key.src_ip as u32));
-    template.plain.dst_ip = IpAddr::V4(Ipv4Addr::from(key.dst_ip as u32));
-    template.plain.l4 = if key.ip_proto == 6 { L4Proto::Tcp } else { L4Proto::Udp };
-    (template.plain.src_port, template.plain.dst_port) = (key.src_port, key.dst_port);
-    template.build()
+    GeneratorFrame {
+        src_ip: Ipv4Addr::from(key.src_ip as u32),
+        dst_ip: Ipv4Addr::from(key.dst_ip as u32),
+        tcp: key.ip_proto == 6,
+        src_port: key.src_port,
+        dst_port: key.dst_port,
+        ..GeneratorFrame::vxlan()
+    }
+    .build()
 }
 
 #[test]

@@ -136,7 +136,7 @@ fn be16(frame: &[u8], offset: usize) -> u16 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use wire::test_frames::*;
+    use testkit::frames::*;
     use wire::{ethertype, walk, WalkConfig};
 
     fn key_of(frame: &[u8]) -> PacketKey {

@@ -492,7 +492,7 @@ fn encap_frame(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use traffic::template::UdpTemplate;
+    use testkit::frames::generator_udp;
     use umem::UmemConfig;
     use wire::checks::{verdicts, CsumLayer, Status};
     use wire::walk;
@@ -524,14 +524,14 @@ mod tests {
             let rewrite: Rewrite = spec.parse().unwrap();
             assert_eq!(rewrite.overhead(), overhead, "{spec}");
             // A frame whose encapsulated IP packet is exactly the MTU fits; one byte more does not.
-            let fits = UdpTemplate { size: 1514 - overhead, ..Default::default() }.build();
+            let fits = generator_udp(1514 - overhead);
             let (umem, mut frame) = frame_in_umem(&fits);
             let config = WalkConfig::default();
             let mut offsets = walk(umem.data(&frame), &config).unwrap();
             let zero = ZeroPolicy::default();
             assert_eq!(rewrite.apply(&umem, &mut frame, &mut offsets, &config, &zero, 1500), Ok(true), "{spec}");
             assert_eq!(frame.len(), 1514, "{spec}");
-            let over = UdpTemplate { size: 1514 - overhead + 1, ..Default::default() }.build();
+            let over = generator_udp(1514 - overhead + 1);
             let (umem, mut frame) = frame_in_umem(&over);
             let mut offsets = walk(umem.data(&frame), &config).unwrap();
             let result = rewrite.apply(&umem, &mut frame, &mut offsets, &config, &zero, 1500);
@@ -539,7 +539,7 @@ mod tests {
             assert_eq!(umem.data(&frame), &over[..], "{spec}: a dropped frame is changed");
         }
         // Ethernet padding is not carried, so it does not count against the MTU.
-        let mut padded = UdpTemplate { size: 1464, ..Default::default() }.build();
+        let mut padded = generator_udp(1464);
         padded.extend_from_slice(&[0; 20]);
         let (umem, mut frame) = frame_in_umem(&padded);
         let config = WalkConfig::default();
@@ -556,7 +556,7 @@ mod tests {
 
     #[test]
     fn ttl_dec_updates_the_header_checksum_incrementally() {
-        let original = UdpTemplate::default().build();
+        let original = generator_udp(60);
         let out = apply("ttl-dec", &original).unwrap();
         assert_eq!(out[22], 63);
         let offsets = walk(&out, &WalkConfig::default()).unwrap();
@@ -569,7 +569,7 @@ mod tests {
 
     #[test]
     fn vxlan_encap_then_decap_gives_back_the_frame() {
-        let original = UdpTemplate { size: 111, ..Default::default() }.build();
+        let original = generator_udp(111);
         let encapped = apply("encap:vxlan,src=198.18.0.1,dst=198.18.0.2,vni=42", &original).unwrap();
         assert_eq!(encapped.len(), original.len() + 50);
         let offsets = walk(&encapped, &WalkConfig::default()).unwrap();
@@ -582,7 +582,7 @@ mod tests {
 
     #[test]
     fn every_tunnel_kind_gets_correct_outer_checksums() {
-        let original = UdpTemplate { size: 200, ..Default::default() }.build();
+        let original = generator_udp(200);
         for spec in [
             "encap:vxlan,src=198.18.0.1,dst=198.18.0.2",
             "encap:vxlan,src=2001:db8::1,dst=2001:db8::2,vni=7",
@@ -602,7 +602,7 @@ mod tests {
 
     #[test]
     fn csum_zero_leaves_the_outer_udp_checksum_out() {
-        let original = UdpTemplate::default().build();
+        let original = generator_udp(60);
         let out = apply("encap:vxlan,src=198.18.0.1,dst=198.18.0.2,csum=zero", &original).unwrap();
         assert_eq!(&out[40..42], &[0, 0]);
         let offsets = walk(&out, &WalkConfig::default()).unwrap();
@@ -614,7 +614,7 @@ mod tests {
 
     #[test]
     fn decap_of_a_plain_frame_is_not_applicable() {
-        assert_eq!(apply("decap", &UdpTemplate::default().build()), Err(DropReason::NotApplicable));
+        assert_eq!(apply("decap", &generator_udp(60)), Err(DropReason::NotApplicable));
     }
 
     #[test]

@@ -273,55 +273,12 @@ impl std::fmt::Debug for XskStatsReader {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::root_or_skip;
-    use std::process::Command;
+    use testkit::{require_root, Netns};
     use umem::UmemConfig;
-
-    /// A network namespace of this test's own with a veth pair, deleted on drop (with the
-    /// veths in it), also when the test fails.
-    struct Netns(String);
-
-    impl Netns {
-        fn with_veth_pair(tag: &str) -> Netns {
-            let name = format!("pmdtest-{tag}-{}", std::process::id());
-            let ip = |args: &[&str]| {
-                let out = Command::new("ip").args(args).output().unwrap();
-                assert!(out.status.success(), "ip {args:?}: {}", String::from_utf8_lossy(&out.stderr));
-            };
-            ip(&["netns", "add", &name]);
-            let netns = Netns(name);
-            ip(&["-n", &netns.0, "link", "add", "veth0", "type", "veth", "peer", "name", "veth1"]);
-            ip(&["-n", &netns.0, "link", "set", "veth0", "up"]);
-            ip(&["-n", &netns.0, "link", "set", "veth1", "up"]);
-            netns
-        }
-
-        /// Runs `f` on a thread inside the namespace.
-        fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-            let handle = std::fs::File::open(format!("/run/netns/{}", self.0)).unwrap();
-            std::thread::scope(|scope| {
-                scope
-                    .spawn(|| {
-                        // SAFETY: setns on an open netns fd changes only this thread's namespace.
-                        let ret = unsafe { libc::setns(handle.as_raw_fd(), libc::CLONE_NEWNET) };
-                        assert_eq!(ret, 0, "setns: {}", io::Error::last_os_error());
-                        f()
-                    })
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
-            })
-        }
-    }
-
-    impl Drop for Netns {
-        fn drop(&mut self) {
-            let _ = Command::new("ip").args(["netns", "del", &self.0]).status();
-        }
-    }
 
     #[test]
     fn a_ring_cannot_be_mapped_twice_nor_a_umem_shared_under_another() {
-        if !root_or_skip("a_ring_cannot_be_mapped_twice_nor_a_umem_shared_under_another") {
+        if !require_root("a_ring_cannot_be_mapped_twice_nor_a_umem_shared_under_another") {
             return;
         }
         crate::netdev::raise_memlock_limit();

@@ -1,19 +1,18 @@
-// The properties the fuzz targets check, shared word for word by the regression test.
-//
-// One file, two users: each fuzz target (fuzz/fuzz_targets/*.rs) and the corpus replay test
-// (dataplane/tests/fuzz_corpus.rs) import it with `#[path = ...] mod properties;`. The fuzz
-// crate depends on dataplane, so dataplane's tests cannot depend on the fuzz crate (and should
-// not build libFuzzer); a module included by path needs neither crate to know the other, and
-// what the fuzzers check and what `cargo test` replays can never drift apart. The file uses
-// only `dataplane`, `rules`, `pmd`, `umem` and `serde_json`, which both crates have.
-//
-// Every input of `walk`, `inspect` and `csum_fix` is one raw Ethernet frame, so a frame from a
-// capture is a seed for any of them and any of their corpus files can be wrapped in a pcap for
-// `dataplane inspect`. The inputs of `rules_text` and `classbench` are text files.
-// Each check runs the frame under several fixed configurations (walker configs, `--csum`
-// modes, zero-checksum policies) rather than spending input bytes on choosing one.
-//
-// A violated property panics with a message saying which one; the replay test adds the file.
+//! The properties the fuzz targets check, shared word for word by the regression test.
+//!
+//! Two users: each fuzz target (fuzz/fuzz_targets/*.rs) and the corpus replay test
+//! (dataplane/tests/fuzz_corpus.rs) call these functions, so what the fuzzers check and what
+//! `cargo test` replays can never drift apart. Beside testkit rather than in it: these checks
+//! use `dataplane` (inspect), `wire`, `engine`, `rules`, `pmd` and `umem`, which a crate's own
+//! tests should not have to build (see Cargo.toml).
+//!
+//! Every input of `walk`, `inspect` and `csum_fix` is one raw Ethernet frame, so a frame from a
+//! capture is a seed for any of them and any of their corpus files can be wrapped in a pcap for
+//! `dataplane inspect`. The inputs of `rules_text` and `classbench` are text files.
+//! Each check runs the frame under several fixed configurations (walker configs, `--csum`
+//! modes, zero-checksum policies) rather than spending input bytes on choosing one.
+//!
+//! A violated property panics with a message saying which one; the replay test adds the file.
 
 use dataplane::inspect::{frame_start, inspect_config, inspect_frame, inspect_frame_from, report_json, report_line};
 use rules::Classifier;
@@ -28,8 +27,9 @@ use wire::{
 pub(crate) const LAYER_NAMES: [&str; 13] =
     ["eth", "vlan", "ipv4", "ipv6", "udp", "tcp", "icmp", "icmpv6", "vxlan", "gre", "geneve", "sll", "sll2"];
 
-/// The five `csum` keys and their possible values (design.md section 4).
+/// The five `csum` keys of `inspect --json` (design.md section 4).
 pub(crate) const CSUM_KEYS: [&str; 5] = ["outer_l3", "outer_l4", "tunnel", "inner_l3", "inner_l4"];
+/// The values a `csum` key may have (design.md section 4).
 pub(crate) const CSUM_VALUES: [&str; 5] = ["good", "bad", "zero", "absent", "unverifiable"];
 
 /// The walker configurations every frame is walked with: the default, one that decodes
@@ -56,7 +56,7 @@ pub(crate) fn walk_configs() -> [WalkConfig; 3] {
 
 /// Target `walk`: [`walk`] and [`walk_into`] never panic, agree with each other, and return
 /// offsets that are inside the frame, ordered, and match the layer list.
-pub(crate) fn check_walk(frame: &[u8]) {
+pub fn check_walk(frame: &[u8]) {
     // Scratch that already holds another walk's result: walk_into must reset it.
     let mut dirty = Offsets::default();
     for config in walk_configs() {
@@ -286,7 +286,7 @@ fn push_headers(layers: &mut Vec<Layer>, headers: &Headers) {
 
 /// Target `inspect`: [`inspect_frame`], [`report_json`] and [`report_line`] never panic, the
 /// report agrees with [`walk`], and the JSON follows design.md section 4.
-pub(crate) fn check_inspect(frame: &[u8]) {
+pub fn check_inspect(frame: &[u8]) {
     let config = WalkConfig::default();
     let report = inspect_frame(frame, &config);
     match walk(frame, &config) {
@@ -402,7 +402,7 @@ fn zero_policies(frame: &[u8], offsets: &Offsets) -> [ZeroPolicy; 2] {
 /// offsets, and leaves nothing `bad`: every checksum present is `good`, except a UDP zero the
 /// policy keeps (`zero`) and a fragment's L4 checksum (`unverifiable`). The fixed frame passes
 /// `--csum verify` under the same policy, and fixing it again changes nothing.
-pub(crate) fn check_csum_fix(frame: &[u8]) {
+pub fn check_csum_fix(frame: &[u8]) {
     let config = WalkConfig::default();
     let Ok(offsets) = walk(frame, &config) else { return };
     let fields = checksum_fields(&offsets);
@@ -519,7 +519,7 @@ const PROBED_RULES: usize = 64;
 /// Never panics; a bad file gets errors that name the file and a line and column inside the
 /// text; a good file prints back (`Display`) as a file that parses to the same rules; and
 /// every classifier answers as the linear reference on packets built around each rule.
-pub(crate) fn check_rules_text(data: &[u8]) {
+pub fn check_rules_text(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     match rules::parse(RULES_FILE, &text) {
         Err(errors) => check_rule_errors(&text, &errors),
@@ -540,7 +540,7 @@ pub(crate) fn check_rules_text(data: &[u8]) {
 /// located; a filter set written back (`gen::write_classbench`) parses to rules that match
 /// exactly the same packets and write back to the same text; classifiers agree with linear
 /// on packets built around each rule and on the input read as a trace.
-pub(crate) fn check_classbench(data: &[u8]) {
+pub fn check_classbench(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     let trace = match rules::parse_trace(RULES_FILE, &text) {
         Ok(keys) => keys,
@@ -701,7 +701,7 @@ pub(crate) const REWRITES: [&str; 8] = [
 ///   headers, the outer IP packet within the MTU; `mtu_exceeded` exactly when it would not
 ///   be, leaving the frame as it was; `no_room` only when the UMEM frame cannot hold it; and
 ///   `decap` of what `encap` made gives the carried frame back, byte for byte.
-pub(crate) fn check_rewrite(frame: &[u8]) {
+pub fn check_rewrite(frame: &[u8]) {
     use engine::pipeline::Rewrite;
     use engine::stats::DropReason;
 
@@ -795,7 +795,7 @@ pub(crate) fn check_rewrite(frame: &[u8]) {
 /// of it: port devargs (`pmd::PortSpec`), `steer=` expressions, `--rewrite` actions, core
 /// and queue lists. No panic; an error is `Err` with a message; what parses is within the
 /// documented bounds, and a steer expression prints back as one that parses to the same.
-pub(crate) fn check_args(data: &[u8]) {
+pub fn check_args(data: &[u8]) {
     use engine::pipeline::rewrite::{EncapKind, Rewrite};
     use pmd::xdp_prog::Steer;
     use pmd::{MemSpec, PortSpec};
@@ -857,7 +857,7 @@ const MAX_CAPTURE_RECORDS: usize = 10_000;
 /// panics, ends, numbers records 0, 1, 2... (errors included), hands out no record over
 /// libpcap's maximum and nothing it did not read, and goes on after a recoverable error
 /// only; every record it yields walks through `inspect` without panicking.
-pub(crate) fn check_capture(data: &[u8]) {
+pub fn check_capture(data: &[u8]) {
     use pmd::capture::{CaptureReader, MAX_RECORD_LEN};
     let Ok(mut reader) = CaptureReader::new(data, "fuzz") else { return };
     let config = inspect_config();
