@@ -17,14 +17,14 @@ import re
 import statistics
 import subprocess
 import sys
-import tempfile
 
 UNITS = {"ps": 1e-3, "ns": 1.0, "µs": 1e3, "us": 1e3, "ms": 1e6, "s": 1e9}
 
 
 def build(repo, commit, root):
     tree = os.path.join(root, commit[:12])
-    subprocess.run(["git", "-C", repo, "worktree", "add", "--detach", "-q", tree, commit], check=True)
+    if not os.path.isdir(tree):
+        subprocess.run(["git", "-C", repo, "worktree", "add", "--detach", "-q", tree, commit], check=True)
     # One target directory for both: the dependencies build once, and each tree's own crates
     # get their own hashes (their paths differ), so neither overwrites the other's benches.
     env = dict(os.environ, CARGO_TARGET_DIR=os.path.join(repo, "target", "compare-commits"))
@@ -42,7 +42,7 @@ def build(repo, commit, root):
 
 
 def run(tree, executable, filter_, seconds):
-    args = [executable, "--bench", "--noplot", "--warm-up-time", "1", "--measurement-time", str(seconds)]
+    args = [executable, "--bench", "--noplot", "--discard-baseline", "--warm-up-time", "1", "--measurement-time", str(seconds)]
     if filter_:
         args.append(filter_)
     out = subprocess.run(args, cwd=os.path.join(tree, "benches"), check=True, stdout=subprocess.PIPE,
@@ -52,10 +52,11 @@ def run(tree, executable, filter_, seconds):
         # `name  time: [low unit median unit high unit]`, or the name on a line of its own.
         one_line = re.match(r"^(\S.*?)\s+time:\s+\[\S+ \S+ (\S+) (\S+)", line)
         continued = re.match(r"^\s+time:\s+\[\S+ \S+ (\S+) (\S+)", line)
-        if one_line:
+        if one_line and one_line.group(3) in UNITS:
             times[one_line.group(1)] = float(one_line.group(2)) * UNITS[one_line.group(3)]
-        elif continued and name:
+        elif continued and name and continued.group(2) in UNITS:
             times[name] = float(continued.group(1)) * UNITS[continued.group(2)]
+            name = None  # a `change:` block's `time:` below is in %, not a time
         elif line and not line[0].isspace() and not line.startswith(("Benchmarking", "Found", "Gnuplot")):
             name = line.strip()
     return times
@@ -72,7 +73,9 @@ def main():
     args = parser.parse_args()
     repo = subprocess.run(["git", "rev-parse", "--show-toplevel"], check=True, stdout=subprocess.PIPE,
                           text=True).stdout.strip()
-    root = tempfile.mkdtemp(prefix="compare-commits-")
+    # Kept between runs (a tree rebuilt from a fresh checkout rebuilds every crate of it).
+    root = os.path.join(repo, "target", "compare-commits", "trees")
+    os.makedirs(root, exist_ok=True)
     trees = []
     try:
         built = []
@@ -98,9 +101,7 @@ def main():
                 o, n = statistics.median(old), statistics.median(new)
                 print(f"| {name} | {o:.1f} | {n:.1f} | {o / n:.3f} |")
     finally:
-        for tree in trees:
-            subprocess.run(["git", "-C", repo, "worktree", "remove", "--force", tree], check=False)
-        subprocess.run(["rm", "-rf", root], check=False)
+        subprocess.run(["git", "-C", repo, "worktree", "prune"], check=False)
 
 
 if __name__ == "__main__":
