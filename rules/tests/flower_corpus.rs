@@ -41,6 +41,10 @@ fn every_line_is_accepted_or_refused_at_a_located_word() {
                 assert_eq!(strip(&again.rules[0]), strip(&set.rules[0]), "line {i}: {line} printed as {printed}");
             }
             Err(errors) => {
+                // FLOWER_REFUSALS=1 lists every refusal (what to support next).
+                if std::env::var_os("FLOWER_REFUSALS").is_some() {
+                    eprintln!("refused\t{}\t{}", errors[0].message, line);
+                }
                 for e in &errors {
                     assert!(e.line == 1 && e.col >= 1 && e.col <= line.chars().count() + 1, "line {i}: {e}");
                     assert!(!e.message.is_empty(), "line {i}");
