@@ -1,10 +1,10 @@
 #!/usr/bin/env python3
 """Criterion benches of two commits, in one run, as ratios (BENCHMARKS.md, "Layout").
 
-Builds the `benches` crate of OLD and NEW in throw-away worktrees, then runs every bench
+Builds the `benches` crate of OLD and NEW in worktrees under target/compare-commits/trees, then runs every bench
 executable of both alternately, ROUNDS times, and prints each benchmark's median time for
-both and the ratio old/new (above 1: NEW is faster). Alternating keeps a noisy machine's
-drift out of the ratio.
+both and the ratio old/new (above 1: NEW is faster). Alternating (and swapping which runs
+first every other round) keeps a noisy machine's drift out of the ratio; use an even ROUNDS.
 
     python3 benches/compare-commits.py OLD NEW [--benches io_forward,csum] [--filter REGEX]
                                        [--rounds 3] [--seconds 3]
@@ -88,7 +88,10 @@ def main():
         samples = {}  # (bench, name) -> ([old times], [new times])
         for round_ in range(args.rounds):
             for bench in args.benches.split(","):
-                for side, (commit, tree, executables) in enumerate(built):
+                # Odd rounds run NEW first: whichever runs second in a pair is often slower
+                # here (measured: up to 1.3x on unchanged code), so the order alternates.
+                sides = list(enumerate(built))
+                for side, (commit, tree, executables) in (sides if round_ % 2 == 0 else sides[::-1]):
                     if bench not in executables:
                         sys.exit(f"{commit} has no bench {bench}")
                     for name, time in run(tree, executables[bench], args.filter, args.seconds).items():
