@@ -45,6 +45,10 @@ pub(crate) fn compile(set: &RuleSet, opts: &EmitOptions) -> Result<TcBatch, Erro
                 continue;
             }
         };
+        if let Some(reason) = not_spelled(rule) {
+            w.refuse(index, rule, reason);
+            continue;
+        }
         let shape = match shape(rule) {
             Ok(shape) => shape,
             Err(why) => {
@@ -57,11 +61,13 @@ pub(crate) fn compile(set: &RuleSet, opts: &EmitOptions) -> Result<TcBatch, Erro
         let vlan = rule.protocol == Protocol::Vlan || k.vlan_id.is_some() || k.vlan_prio.is_some();
         for &l3 in &shape.l3 {
             let prio = w.prio_for(index)?;
-            let protocol = match (vlan, l3) {
-                (true, _) => "802.1q",
-                (false, L3::V4) => "ip",
-                (false, L3::V6) => "ipv6",
-                (false, L3::Any) => "all",
+            let ether = rule.protocol.ether().map(|id| format!("{id:#06x}"));
+            let protocol = match (vlan, l3, ether.as_deref()) {
+                (false, _, Some(id)) => id,
+                (true, _, _) => "802.1q",
+                (false, L3::V4, None) => "ip",
+                (false, L3::V6, None) => "ipv6",
+                (false, L3::Any, None) => "all",
             };
             for &proto in &shape.protos {
                 let keys = keys(rule, vlan, l3, proto);
@@ -78,11 +84,71 @@ pub(crate) fn compile(set: &RuleSet, opts: &EmitOptions) -> Result<TcBatch, Erro
     w.finish()
 }
 
+/// Why the flower batch does not spell a rule the rules accept, if it does not: the QinQ
+/// keys (the batch's VLAN rules say `protocol 802.1q` with an IP `vlan_ethtype` per family),
+/// and VLAN keys under another ethertype.
+fn not_spelled(rule: &Rule) -> Option<String> {
+    let k = &rule.keys;
+    let qinq = [
+        (k.eth_type.is_some(), "vlan_ethtype"),
+        (k.cvlan, "vlan_ethtype"),
+        (k.cvlan_id.is_some(), "cvlan_id"),
+        (k.cvlan_prio.is_some(), "cvlan_prio"),
+        (k.num_of_vlans.is_some(), "num_of_vlans"),
+    ];
+    if let Some(&(_, key)) = qinq.iter().find(|(set, _)| *set) {
+        return Some(format!("the tc-flower batch does not spell `{key}` yet (stacked VLAN tags): use the dataplane"));
+    }
+    let vlan = k.vlan_id.is_some() || k.vlan_prio.is_some();
+    if let (true, Some(id)) = (vlan, rule.protocol.ether()) {
+        return Some(format!(
+            "the tc-flower batch does not spell VLAN keys under protocol {id:#06x} yet (it needs vlan_ethtype)"
+        ));
+    }
+    None
+}
+
+/// `value` or `value/mask`, decimal, as f_flower.c's `flower_parse_u8` reads them.
+fn masked_dec(m: Masked<u8>) -> String {
+    if m.mask == u8::MAX {
+        m.value.to_string()
+    } else {
+        format!("{}/{}", m.value, m.mask)
+    }
+}
+
 /// The flower keys of one (family, ip_proto) variant, in the order tc's parser needs
-/// (`vlan_ethtype` before L3 keys, `ip_proto` before ports).
+/// (`vlan_ethtype` before L3 keys, `ip_proto` before ports and ICMP type and code; the
+/// ARP and MPLS keys after `protocol`, which the batch gives).
 fn keys(rule: &Rule, vlan: bool, l3: L3, proto: Option<u8>) -> Vec<String> {
     let k = &rule.keys;
     let mut keys = Vec::new();
+    if let Some(dev) = k.indev {
+        keys.push(format!("indev {}", dev.name()));
+    }
+    for (word, value) in [
+        ("mpls_label", k.mpls_label),
+        ("mpls_tc", k.mpls_tc.map(u32::from)),
+        ("mpls_bos", k.mpls_bos.map(u32::from)),
+        ("mpls_ttl", k.mpls_ttl.map(u32::from)),
+    ] {
+        if let Some(v) = value {
+            keys.push(format!("{word} {v}"));
+        }
+    }
+    for (word, prefix) in [("arp_sip", k.arp_sip), ("arp_tip", k.arp_tip)] {
+        if let Some(p) = prefix {
+            keys.push(format!("{word} {}", prefix_text(p)));
+        }
+    }
+    if let Some(m) = k.arp_op {
+        keys.push(format!("arp_op {}", masked_dec(m)));
+    }
+    for (word, mac) in [("arp_sha", k.arp_sha), ("arp_tha", k.arp_tha)] {
+        if let Some(m) = mac {
+            keys.push(format!("{word} {}", masked_mac(m)));
+        }
+    }
     if let Some(id) = k.vlan_id {
         keys.push(format!("vlan_id {id}"));
     }
@@ -126,6 +192,11 @@ fn keys(rule: &Rule, vlan: bool, l3: L3, proto: Option<u8>) -> Vec<String> {
     if let Some(m) = k.tcp_flags {
         keys.push(format!("tcp_flags 0x{:03x}/0x{:03x}", m.value & 0x0fff, m.mask & 0x0fff));
     }
+    for (word, masked) in [("type", k.icmp_type), ("code", k.icmp_code)] {
+        if let Some(m) = masked {
+            keys.push(format!("{word} {}", masked_dec(m)));
+        }
+    }
     if let Some(id) = k.enc_key_id {
         keys.push(format!("enc_key_id {id}"));
     }
@@ -136,6 +207,11 @@ fn keys(rule: &Rule, vlan: bool, l3: L3, proto: Option<u8>) -> Vec<String> {
     }
     if let Some(port) = k.enc_dst_port {
         keys.push(format!("enc_dst_port {port}"));
+    }
+    for (word, masked) in [("enc_tos", k.enc_tos), ("enc_ttl", k.enc_ttl)] {
+        if let Some(m) = masked {
+            keys.push(format!("{word} 0x{:02x}/0x{:02x}", m.value, m.mask));
+        }
     }
     keys
 }

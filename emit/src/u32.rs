@@ -48,6 +48,14 @@ pub(crate) fn compile(set: &RuleSet, opts: &EmitOptions) -> Result<TcBatch, Erro
     let mut next_ht = 1;
     for &index in &set.order {
         let rule = &set.rules[index];
+        if let Some(key) = rule.beyond_classic_key() {
+            let reason = format!(
+                "u32 cannot test `{key}`: its matches here are offsets into one VLAN-less IPv4/IPv6 \
+                 header layout (use tc-flower or the dataplane)"
+            );
+            w.refuse(index, rule, reason);
+            continue;
+        }
         let fragment = match check(rule) {
             Ok(fragment) => fragment,
             Err(reason) => {
