@@ -328,6 +328,56 @@ mod tests {
     }
 
     #[test]
+    fn arp_mpls_icmp_and_indev_are_spelled_as_flower_reads_them() {
+        let mut indev = rules::Indev::new("dut1").unwrap();
+        indev.port = 1;
+        let arp = Keys {
+            arp_sip: Some(Prefix::v4([10, 0, 0, 0], 8)),
+            arp_op: Some(Masked::<u8>::exact(1)),
+            arp_tha: Some(Masked::<u64>::new(0x5254_3f00_0000, 0xffff_ff00_0000)),
+            indev: Some(indev),
+            ..Keys::default()
+        };
+        let mpls = Keys { mpls_label: Some(16), mpls_bos: Some(1), ..Keys::default() };
+        let icmp = Keys {
+            ip_proto: Some(58),
+            icmp_type: Some(Masked::<u8>::new(128, 240)),
+            enc_ttl: Some(Masked::<u8>::exact(63)),
+            ..Keys::default()
+        };
+        let set = RuleSet::new(vec![
+            rule(1, Protocol::Ether(0x0806), arp, Action::Drop),
+            rule(2, Protocol::Ether(0x8847), mpls, Action::Drop),
+            rule(3, Protocol::Ipv6, icmp, Action::Drop),
+        ]);
+        let batch = compile_tc(&set, Target::TcFlower, &EmitOptions::new("d", KernelCaps::everything())).unwrap();
+        let filters: Vec<&str> = batch.text.lines().filter(|l| l.starts_with("filter add")).collect();
+        assert_eq!(
+            filters,
+            [
+                "filter add dev d ingress prio 1 protocol 0x0806 flower indev dut1 arp_sip 10.0.0.0/8 arp_op 1 \
+                 arp_tha 52:54:3f:00:00:00/ff:ff:ff:00:00:00 action drop",
+                "filter add dev d ingress prio 2 protocol 0x8847 flower mpls_label 16 mpls_bos 1 action drop",
+                "filter add dev d ingress prio 3 protocol ipv6 flower ip_proto icmpv6 type 128/240 enc_ttl 0x3f/0xff \
+                 action drop",
+            ]
+        );
+    }
+
+    #[test]
+    fn qinq_keys_are_refused_with_the_key() {
+        let keys = Keys { cvlan: true, cvlan_id: Some(5), ..Keys::default() };
+        let set = RuleSet::new(vec![rule(4, Protocol::Vlan, keys, Action::Drop)]);
+        match compile_tc(&set, Target::TcFlower, &EmitOptions::new("d", KernelCaps::everything())) {
+            Err(crate::Error::Refused { refusals, .. }) => {
+                assert_eq!(refusals[0].line, 4);
+                assert!(refusals[0].reason.contains("`vlan_ethtype`"), "{}", refusals[0]);
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
     fn a_kernel_without_flower_still_gets_the_batch_and_the_reason() {
         let caps = KernelCaps { cls_flower: false, act_gact: false, ..KernelCaps::everything() };
         let mut opts = EmitOptions::new("d", caps);

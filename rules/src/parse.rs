@@ -591,7 +591,7 @@ fn set_key(keys: &mut Keys, key: &str, text: &str, notes: &mut Vec<String>) -> R
             keys.indev = Some(Indev::new(text).ok_or_else(|| ValueError::Malformed {
                 what: key.into(),
                 word: text.into(),
-                expected: "an interface name (1 to 15 bytes, no '/', ':' or white space, as tc's check_ifname)",
+                expected: "an interface name (1 to 15 bytes, no '/' or white space, as tc's check_ifname)",
             })?)
         }
         // f_flower.c: `get_u8(.., 10)` for the count, `get_u16`/`get_u8` base 10 for the tag.
@@ -1673,8 +1673,8 @@ mod tests {
             ("protocol mpls_uc mpls_bos 2 action drop", "r.rules:1:27: mpls_bos 2 is out of range 0..=1"),
             ("protocol mpls_uc mpls_tc 0x1 action drop", "r.rules:1:26: mpls_tc expects a decimal number (tc reads it in base 10), found '0x1'"),
             ("protocol 802.1q vlan_ethtype nonsense action drop", "r.rules:1:30: vlan_ethtype expects an ethertype: a name of tc's (ip, ipv6, arp, 802.1q, mpls_uc, ...) or a number (0x hex), found 'nonsense'"),
-            ("indev a/b action drop", "r.rules:1:7: indev expects an interface name (1 to 15 bytes, no '/', ':' or white space, as tc's check_ifname), found 'a/b'"),
-            ("indev abcdefghijklmnop action drop", "r.rules:1:7: indev expects an interface name (1 to 15 bytes, no '/', ':' or white space, as tc's check_ifname), found 'abcdefghijklmnop'"),
+            ("indev a/b action drop", "r.rules:1:7: indev expects an interface name (1 to 15 bytes, no '/' or white space, as tc's check_ifname), found 'a/b'"),
+            ("indev abcdefghijklmnop action drop", "r.rules:1:7: indev expects an interface name (1 to 15 bytes, no '/' or white space, as tc's check_ifname), found 'abcdefghijklmnop'"),
             ("ip 1 action drop", "r.rules:1:4: ip_flags expects frag, nofrag, firstfrag or nofirstfrag (two joined by '/'), found '1' ('ip' is tc's abbreviation of ip_flags)"),
         ];
         for (line, want) in cases {

@@ -61,7 +61,7 @@ impl Indev {
             && name.len() <= IFNAME_MAX
             && name != "."
             && name != ".."
-            && !name.bytes().any(|b| b == b'/' || b == b':' || b.is_ascii_whitespace());
+            && !name.bytes().any(|b| b == b'/' || b.is_ascii_whitespace());
         if !ok {
             return None;
         }

@@ -207,7 +207,7 @@ pub fn unsupported_reason(option: &str) -> Option<&'static str> {
 
 /// lib/ll_proto.c's names (`llproto_names`, compared case-insensitively), in its order: the
 /// first name of a number is the one printed.
-const ETHERTYPE_NAMES: [(u16, &str); 56] = [
+const ETHERTYPE_NAMES: [(u16, &str); 54] = [
     (0x0060, "loop"),
     (0x0200, "pup"),
     (0x0201, "pupat"),
@@ -262,8 +262,6 @@ const ETHERTYPE_NAMES: [(u16, &str); 56] = [
     (0x8902, "cfm"),
     (0x88cc, "lldp"),
     (0x0800, "ipv4"),
-    (0x8906, "fcoe"),
-    (0x88f7, "1588"),
 ];
 
 /// An ethertype (`protocol`, `vlan_ethtype`: lib/ll_proto.c `ll_proto_a2n`, a name compared
