@@ -2179,7 +2179,85 @@ prio 100 action drop
             })
     }
 
+    /// Rules with the keys beyond the classic set, each family under the protocol flower
+    /// requires: ARP, MPLS, QinQ, ICMP; outer TOS/TTL and indev on any of them.
+    fn beyond_classic_strategy() -> impl Strategy<Value = Rule> {
+        let masked_dec = (any::<u8>(), prop_oneof![Just(0xffu8), any::<u8>()]);
+        let arp = (
+            prop_oneof![Just(0x0806u16), Just(0x8035)],
+            proptest::option::of(prefix_strategy(false)),
+            proptest::option::of(prefix_strategy(false)),
+            proptest::option::of((0u8..=2, prop_oneof![Just(0xffu8), any::<u8>()])),
+            proptest::option::of(mac_strategy()),
+            proptest::option::of(mac_strategy()),
+        )
+            .prop_map(|(id, arp_sip, arp_tip, op, arp_sha, arp_tha)| {
+                let arp_op = op.map(|(v, m)| Masked::<u8>::new(v, m));
+                (Protocol::Ether(id), Keys { arp_sip, arp_tip, arp_op, arp_sha, arp_tha, ..Keys::default() })
+            });
+        let mpls = (
+            prop_oneof![Just(0x8847u16), Just(0x8848)],
+            proptest::option::of(0u32..=0xf_ffff),
+            proptest::option::of(0u8..=7),
+            proptest::option::of(0u8..=1),
+            proptest::option::of(any::<u8>()),
+        )
+            .prop_map(|(id, mpls_label, mpls_tc, mpls_bos, mpls_ttl)| {
+                (Protocol::Ether(id), Keys { mpls_label, mpls_tc, mpls_bos, mpls_ttl, ..Keys::default() })
+            });
+        let qinq = (
+            any::<bool>(),
+            proptest::option::of(0u16..=4095),
+            proptest::option::of(0u8..=7),
+            proptest::option::of(prop_oneof![Just(0x0800u16), Just(0x86dd), Just(0x0806), any::<u16>()]),
+            proptest::option::of(0u8..=4),
+        )
+            .prop_map(|(cvlan, cvlan_id, cvlan_prio, eth_type, vlans)| {
+                let eth_type = eth_type.filter(|id| !matches!(id, 0x8100 | 0x88a8));
+                // The customer tag's keys need the TPID (or two tags counted).
+                let cvlan = cvlan || cvlan_id.is_some() || cvlan_prio.is_some();
+                let keys = Keys { cvlan, cvlan_id, cvlan_prio, eth_type, num_of_vlans: vlans, ..Keys::default() };
+                (Protocol::Vlan, keys)
+            });
+        let icmp = (any::<bool>(), proptest::option::of(masked_dec), proptest::option::of(masked_dec)).prop_map(
+            |(v6, icmp_type, icmp_code)| {
+                let masked = |m: Option<(u8, u8)>| m.map(|(v, m)| Masked::<u8>::new(v, m));
+                let (protocol, proto) = if v6 { (Protocol::Ipv6, 58) } else { (Protocol::Ipv4, 1) };
+                let keys = Keys {
+                    ip_proto: Some(proto),
+                    icmp_type: masked(icmp_type),
+                    icmp_code: masked(icmp_code),
+                    ..Keys::default()
+                };
+                (protocol, keys)
+            },
+        );
+        let extra = (
+            proptest::option::of(masked_u8_strategy()),
+            proptest::option::of(masked_u8_strategy()),
+            proptest::option::of("[a-z][a-z0-9_.-]{0,14}"),
+        );
+        (prop_oneof![arp, mpls, qinq, icmp], extra, any::<u32>(), action_strategy()).prop_map(
+            |((protocol, mut keys), (enc_tos, enc_ttl, dev), prio, action)| {
+                keys.enc_tos = enc_tos;
+                keys.enc_ttl = enc_ttl;
+                keys.indev = dev.filter(|name| !is_keyword(name)).and_then(|name| Indev::new(&name));
+                Rule { line: 1, action_col: 0, prio, protocol, keys, action }
+            },
+        )
+    }
+
     proptest! {
+        #[test]
+        fn beyond_classic_keys_display_parses_back_to_the_same_rule(rule in beyond_classic_strategy()) {
+            let line = rule.to_string();
+            let parsed = parse("rt", &line);
+            prop_assert!(parsed.is_ok(), "{line}: {parsed:?}");
+            let mut back = parsed.unwrap().rules.remove(0);
+            back.action_col = rule.action_col;
+            prop_assert_eq!(back, rule, "{}", line);
+        }
+
         #[test]
         fn display_parses_back_to_the_same_rule(rule in rule_strategy()) {
             let line = rule.to_string();

@@ -203,7 +203,7 @@ fn packet() -> impl Strategy<Value = PacketKey> {
                 Family::V6 => 0x86dd,
                 Family::None => not_ip,
             };
-            let num_vlans = if vlan { 1 + (bits >> 60) as u8 & 1 } else { 0 };
+            let num_vlans = if vlan { 1 + ((bits >> 60) as u8 & 1) } else { 0 };
             let address = |base: usize| match family {
                 Family::V4 => u128::from(V4_BASES[base] ^ (noise as u32 & 0x0000_ffff)),
                 Family::V6 => V6_BASES[base] ^ (u128::from(noise) << 40),
