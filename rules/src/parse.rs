@@ -116,7 +116,9 @@ use crate::lex::{
     check_line_length, check_token_lengths, end_col, number, number_in, prefix, read_text, strip_comment, tokenize,
     ParseError, Token, UnknownName, ValueError, MAX_RULES_FILE_BYTES,
 };
-use crate::rule::{Action, Indev, Keys, Masked, PortMatch, Prefix, Protocol, Rule, RuleSet, ETHERTYPE_ARP, ETHERTYPE_MPLS};
+use crate::rule::{
+    Action, Indev, Keys, Masked, PortMatch, Prefix, Protocol, Rule, RuleSet, ETHERTYPE_ARP, ETHERTYPE_MPLS,
+};
 use crate::tc_words::{self, parse_in, Base, NumError};
 
 /// The syntax of a rules file.
@@ -451,7 +453,11 @@ fn ethertype_value(what: &str, text: &str) -> Result<u16, ValueError> {
 fn prefix_v4(what: &str, text: &str) -> Result<Prefix, ValueError> {
     let p = prefix(what, text)?;
     if p.family != Family::V4 {
-        return Err(ValueError::Malformed { what: what.into(), word: text.into(), expected: "an IPv4 address, optionally /LEN" });
+        return Err(ValueError::Malformed {
+            what: what.into(),
+            word: text.into(),
+            expected: "an IPv4 address, optionally /LEN",
+        });
     }
     Ok(p)
 }
@@ -618,7 +624,11 @@ fn set_key(keys: &mut Keys, key: &str, text: &str, notes: &mut Vec<String>) -> R
             let raw = text.split('/').next().unwrap_or(text);
             let value = ARP_OPS.iter().find(|(name, _)| *name == raw).map(|&(_, op)| op).or(raw.parse::<u8>().ok());
             if !matches!(value, Some(0..=2)) {
-                return Err(ValueError::Malformed { what: key.into(), word: text.into(), expected: "request, reply or 0..=2" });
+                return Err(ValueError::Malformed {
+                    what: key.into(),
+                    word: text.into(),
+                    expected: "request, reply or 0..=2",
+                });
             }
             keys.arp_op = Some(op);
         }
@@ -949,7 +959,8 @@ impl<'a> LineParser<'a> {
     fn protocol(&mut self, value: Token<'a>, abbreviated: &str) {
         let text = value.text;
         let Some((id, _)) = tc_words::ethertype(text) else {
-            let known = "ip, ipv6, 802.1q, 802.1ad, all, another ethertype name of tc's (arp, mpls_uc, ...) or a number";
+            let known =
+                "ip, ipv6, 802.1q, 802.1ad, all, another ethertype name of tc's (arp, mpls_uc, ...) or a number";
             self.error(value.col, format!("protocol expects {known}, found '{text}'{abbreviated}"));
             return;
         };
@@ -1116,7 +1127,11 @@ impl<'a> LineParser<'a> {
                     format!("{key} needs `vlan_ethtype 802.1q` or `802.1ad`, or num_of_vlans 2 or more (as in flower)"),
                 ));
             } else if key == "cvlan_ethtype" && !keys.cvlan && self.find("vlan_ethtype").is_some() {
-                errors.push((at.key_col, "cvlan_ethtype after vlan_ethtype names the ethertype twice: vlan_ethtype is not a VLAN TPID".to_string()));
+                errors.push((
+                    at.key_col,
+                    "cvlan_ethtype after vlan_ethtype names the ethertype twice: vlan_ethtype is not a VLAN TPID"
+                        .to_string(),
+                ));
             }
         }
         let eth_type = keys.eth_type.or(match self.protocol {
@@ -1142,7 +1157,8 @@ impl<'a> LineParser<'a> {
                 None
             };
             if let Some(needs) = needs {
-                let given = eth_type.map_or_else(|| " (the rule has no protocol)".to_string(), |id| format!(", not {}", named(id)));
+                let given = eth_type
+                    .map_or_else(|| " (the rule has no protocol)".to_string(), |id| format!(", not {}", named(id)));
                 errors.push((at.key_col, format!("{key} needs {needs} (as in flower){given}")));
             }
         }
@@ -1605,7 +1621,10 @@ mod tests {
         // QinQ: a TPID inside the outer tag announces the customer tag.
         let r = rule("protocol 802.1ad vlan_id 1000 vlan_ethtype 802.1q cvlan_id 100 cvlan_prio 3 cvlan_ethtype ipv4 action drop");
         assert_eq!(r.protocol, Protocol::Vlan);
-        assert_eq!((r.keys.cvlan, r.keys.cvlan_id, r.keys.cvlan_prio, r.keys.eth_type), (true, Some(100), Some(3), Some(0x0800)));
+        assert_eq!(
+            (r.keys.cvlan, r.keys.cvlan_id, r.keys.cvlan_prio, r.keys.eth_type),
+            (true, Some(100), Some(3), Some(0x0800))
+        );
         let k = keys("protocol 802.1q vlan_ethtype 0x800 vlan_id 100 src_ip 10.0.0.1 action drop");
         assert_eq!((k.cvlan, k.eth_type, k.vlan_id), (false, Some(0x0800), Some(100)));
         let k = keys("num_of_vlans 2 cvlan_ethtype 0x800 action drop");
@@ -2182,7 +2201,7 @@ prio 100 action drop
     /// Rules with the keys beyond the classic set, each family under the protocol flower
     /// requires: ARP, MPLS, QinQ, ICMP; outer TOS/TTL and indev on any of them.
     fn beyond_classic_strategy() -> impl Strategy<Value = Rule> {
-        let masked_dec = (any::<u8>(), prop_oneof![Just(0xffu8), any::<u8>()]);
+        let masked_dec = || (any::<u8>(), prop_oneof![Just(0xffu8), any::<u8>()]);
         let arp = (
             prop_oneof![Just(0x0806u16), Just(0x8035)],
             proptest::option::of(prefix_strategy(false)),
@@ -2219,7 +2238,7 @@ prio 100 action drop
                 let keys = Keys { cvlan, cvlan_id, cvlan_prio, eth_type, num_of_vlans: vlans, ..Keys::default() };
                 (Protocol::Vlan, keys)
             });
-        let icmp = (any::<bool>(), proptest::option::of(masked_dec), proptest::option::of(masked_dec)).prop_map(
+        let icmp = (any::<bool>(), proptest::option::of(masked_dec()), proptest::option::of(masked_dec())).prop_map(
             |(v6, icmp_type, icmp_code)| {
                 let masked = |m: Option<(u8, u8)>| m.map(|(v, m)| Masked::<u8>::new(v, m));
                 let (protocol, proto) = if v6 { (Protocol::Ipv6, 58) } else { (Protocol::Ipv4, 1) };

@@ -340,7 +340,10 @@ mod tests {
         assert_eq!(ethertype("0x1234"), Some((0x1234, "")));
         // Newer iproute2 names IPv4 "ipv4" too; "ip" is the name it prints.
         assert_eq!(ethertype("ipv4"), Some((0x800, "ipv4")));
-        assert_eq!((ethertype_name(0x800), ethertype_name(0x8847), ethertype_name(0x1234)), (Some("ip"), Some("mpls_uc"), None));
+        assert_eq!(
+            (ethertype_name(0x800), ethertype_name(0x8847), ethertype_name(0x1234)),
+            (Some("ip"), Some("mpls_uc"), None)
+        );
         assert_eq!(ethertype("MPLS_MC"), Some((0x8848, "mpls_mc")));
         assert_eq!(ethertype("ipv5"), None);
     }

@@ -83,7 +83,10 @@ fn rule() -> impl Strategy<Value = Rule> {
         prop::option::weighted(0.04, 0u16..3),
         any::<bool>(),
         prop::option::weighted(0.04, v4_prefix()),
-        prop::option::weighted(0.04, (0u8..3, prop_oneof![Just(0xffu8), Just(1)]).prop_map(|(v, m)| Masked::<u8>::new(v, m))),
+        prop::option::weighted(
+            0.04,
+            (0u8..3, prop_oneof![Just(0xffu8), Just(1)]).prop_map(|(v, m)| Masked::<u8>::new(v, m)),
+        ),
         prop::option::weighted(0.04, 0u32..3),
         prop::option::weighted(0.04, 0u8..2),
         prop::option::weighted(0.04, (0u8..3).prop_map(Masked::<u8>::exact)),
@@ -100,8 +103,19 @@ fn rule() -> impl Strategy<Value = Rule> {
     (five_tuple, others, beyond, protocol, 1u32..4).prop_map(
         |((src_ip, dst_ip, src_port, dst_port, ip_proto), others, beyond, mut protocol, prio)| {
             let (src_mac, vlan_id, ip_tos, ip_ttl, tcp_flags, ip_flags, enc_key_id, enc_src_ip, enc_dst_port) = others;
-            let (eth_type, num_of_vlans, cvlan_id, cvlan, arp_sip, arp_op, mpls_label, mpls_bos, icmp_type, enc_tos, port) =
-                beyond;
+            let (
+                eth_type,
+                num_of_vlans,
+                cvlan_id,
+                cvlan,
+                arp_sip,
+                arp_op,
+                mpls_label,
+                mpls_bos,
+                icmp_type,
+                enc_tos,
+                port,
+            ) = beyond;
             let indev = port.map(|port| {
                 let mut dev = Indev::new(["eth0", "eth1", "eth2"][usize::from(port)]).expect("a valid name");
                 dev.port = port;
@@ -194,7 +208,12 @@ fn packet() -> impl Strategy<Value = PacketKey> {
         any::<bool>(),
         prop_oneof![Just(6u8), Just(17), Just(1), Just(47)],
     );
-    let rest = (any::<bool>(), any::<bool>(), any::<u64>(), prop_oneof![Just(0x0806u16), Just(0x8035), Just(0x8847), Just(0x88cc)]);
+    let rest = (
+        any::<bool>(),
+        any::<bool>(),
+        any::<u64>(),
+        prop_oneof![Just(0x0806u16), Just(0x8035), Just(0x8847), Just(0x88cc)],
+    );
     (addresses, l4, rest).prop_map(
         |((family, noise, a, b), (sp, dp, random_port, use_random, proto), (vlan, tunnel, bits, not_ip))| {
             // As the walker gives them: the ethertype follows the family, ARP and MPLS have none.

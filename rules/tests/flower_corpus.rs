@@ -91,7 +91,10 @@ fn numbers_and_words_mean_what_they_mean_to_tc() {
     // MPLS by number: the top label stack entry, every field decimal.
     let r = find("protocol 0x8847 parent ffff: flower mpls_label 1 mpls_tc 2 mpls_ttl 3 mpls_bos 0 action drop");
     assert_eq!(r.protocol, Protocol::Ether(0x8847));
-    assert_eq!((r.keys.mpls_label, r.keys.mpls_tc, r.keys.mpls_ttl, r.keys.mpls_bos), (Some(1), Some(2), Some(3), Some(0)));
+    assert_eq!(
+        (r.keys.mpls_label, r.keys.mpls_tc, r.keys.mpls_ttl, r.keys.mpls_bos),
+        (Some(1), Some(2), Some(3), Some(0))
+    );
     let r = find("protocol mpls_uc pref 2 handle 102 flower skip_hw mpls_label 1048575 action drop");
     assert_eq!(r.keys.mpls_label, Some(0xf_ffff));
     // ICMPv6 type and code: decimal, the mask decimal too (flower_parse_u8).
@@ -102,7 +105,8 @@ fn numbers_and_words_mean_what_they_mean_to_tc() {
     let r = find("ingress flower num_of_vlans 1 vlan_prio 5 action drop");
     assert_eq!((r.protocol, r.keys.num_of_vlans, r.keys.vlan_prio), (Protocol::All, Some(1), Some(5)));
     // vlan_ethtype under `protocol ip` is refused as tc refuses it; the lse form with its reason.
-    let line = lines.iter().find(|l| l.starts_with("protocol ip flower vlan_ethtype 0x8100")).expect("a vlan_ethtype line");
+    let line =
+        lines.iter().find(|l| l.starts_with("protocol ip flower vlan_ethtype 0x8100")).expect("a vlan_ethtype line");
     let errors = parse("corpus", line).unwrap_err();
     assert!(errors[0].message.contains("vlan_ethtype needs `protocol 802.1q`"), "{}", errors[0]);
     let line = lines.iter().find(|l| l.contains("flower mpls lse depth 2 label 0 tc 0")).expect("an lse line");

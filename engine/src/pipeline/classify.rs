@@ -213,7 +213,12 @@ impl RuleTable {
                         let named = port_names.iter().filter(|n| !n.is_empty()).cloned().collect();
                         let dev = indev.name().to_string();
                         let problem = ActionProblem::NoSuchIndev { dev, named };
-                        errors.push(ActionError { file: source.to_string(), line: rule.line, col: rule.action_col, problem });
+                        errors.push(ActionError {
+                            file: source.to_string(),
+                            line: rule.line,
+                            col: rule.action_col,
+                            problem,
+                        });
                     }
                 }
             }
