@@ -252,6 +252,8 @@ pub(crate) fn shape(rule: &Rule) -> Result<Shape, NeverMatches> {
         (Protocol::Ipv6, _) => vec![L3::V6],
         (Protocol::All | Protocol::Vlan, true) => vec![L3::V4, L3::V6],
         (Protocol::All | Protocol::Vlan, false) => vec![L3::Any],
+        // ARP, MPLS...: no IP header (the parser refuses IP keys under them).
+        (Protocol::Ether(_), _) => vec![L3::Any],
     };
     for prefix in [k.src_ip, k.dst_ip].into_iter().flatten() {
         let want = if prefix.family == Family::V6 { L3::V6 } else { L3::V4 };
@@ -410,7 +412,12 @@ pub(crate) fn action_notes(w: &mut BatchWriter, set: &RuleSet, opts: &EmitOption
 
 /// Whether a rule tests any key in `enc_*`.
 pub(crate) fn has_enc_keys(k: &Keys) -> bool {
-    k.enc_key_id.is_some() || k.enc_src_ip.is_some() || k.enc_dst_ip.is_some() || k.enc_dst_port.is_some()
+    k.enc_key_id.is_some()
+        || k.enc_src_ip.is_some()
+        || k.enc_dst_ip.is_some()
+        || k.enc_dst_port.is_some()
+        || k.enc_tos.is_some()
+        || k.enc_ttl.is_some()
 }
 
 #[cfg(test)]

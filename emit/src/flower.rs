@@ -45,6 +45,10 @@ pub(crate) fn compile(set: &RuleSet, opts: &EmitOptions) -> Result<TcBatch, Erro
                 continue;
             }
         };
+        if let Some(reason) = not_spelled(rule) {
+            w.refuse(index, rule, reason);
+            continue;
+        }
         let shape = match shape(rule) {
             Ok(shape) => shape,
             Err(why) => {
@@ -57,11 +61,13 @@ pub(crate) fn compile(set: &RuleSet, opts: &EmitOptions) -> Result<TcBatch, Erro
         let vlan = rule.protocol == Protocol::Vlan || k.vlan_id.is_some() || k.vlan_prio.is_some();
         for &l3 in &shape.l3 {
             let prio = w.prio_for(index)?;
-            let protocol = match (vlan, l3) {
-                (true, _) => "802.1q",
-                (false, L3::V4) => "ip",
-                (false, L3::V6) => "ipv6",
-                (false, L3::Any) => "all",
+            let ether = rule.protocol.ether().map(|id| format!("{id:#06x}"));
+            let protocol = match (vlan, l3, ether.as_deref()) {
+                (false, _, Some(id)) => id,
+                (true, _, _) => "802.1q",
+                (false, L3::V4, None) => "ip",
+                (false, L3::V6, None) => "ipv6",
+                (false, L3::Any, None) => "all",
             };
             for &proto in &shape.protos {
                 let keys = keys(rule, vlan, l3, proto);
@@ -78,11 +84,71 @@ pub(crate) fn compile(set: &RuleSet, opts: &EmitOptions) -> Result<TcBatch, Erro
     w.finish()
 }
 
+/// Why the flower batch does not spell a rule the rules accept, if it does not: the QinQ
+/// keys (the batch's VLAN rules say `protocol 802.1q` with an IP `vlan_ethtype` per family),
+/// and VLAN keys under another ethertype.
+fn not_spelled(rule: &Rule) -> Option<String> {
+    let k = &rule.keys;
+    let qinq = [
+        (k.eth_type.is_some(), "vlan_ethtype"),
+        (k.cvlan, "vlan_ethtype"),
+        (k.cvlan_id.is_some(), "cvlan_id"),
+        (k.cvlan_prio.is_some(), "cvlan_prio"),
+        (k.num_of_vlans.is_some(), "num_of_vlans"),
+    ];
+    if let Some(&(_, key)) = qinq.iter().find(|(set, _)| *set) {
+        return Some(format!("the tc-flower batch does not spell `{key}` yet (stacked VLAN tags): use the dataplane"));
+    }
+    let vlan = k.vlan_id.is_some() || k.vlan_prio.is_some();
+    if let (true, Some(id)) = (vlan, rule.protocol.ether()) {
+        return Some(format!(
+            "the tc-flower batch does not spell VLAN keys under protocol {id:#06x} yet (it needs vlan_ethtype)"
+        ));
+    }
+    None
+}
+
+/// `value` or `value/mask`, decimal, as f_flower.c's `flower_parse_u8` reads them.
+fn masked_dec(m: Masked<u8>) -> String {
+    if m.mask == u8::MAX {
+        m.value.to_string()
+    } else {
+        format!("{}/{}", m.value, m.mask)
+    }
+}
+
 /// The flower keys of one (family, ip_proto) variant, in the order tc's parser needs
-/// (`vlan_ethtype` before L3 keys, `ip_proto` before ports).
+/// (`vlan_ethtype` before L3 keys, `ip_proto` before ports and ICMP type and code; the
+/// ARP and MPLS keys after `protocol`, which the batch gives).
 fn keys(rule: &Rule, vlan: bool, l3: L3, proto: Option<u8>) -> Vec<String> {
     let k = &rule.keys;
     let mut keys = Vec::new();
+    if let Some(dev) = k.indev {
+        keys.push(format!("indev {}", dev.name()));
+    }
+    for (word, value) in [
+        ("mpls_label", k.mpls_label),
+        ("mpls_tc", k.mpls_tc.map(u32::from)),
+        ("mpls_bos", k.mpls_bos.map(u32::from)),
+        ("mpls_ttl", k.mpls_ttl.map(u32::from)),
+    ] {
+        if let Some(v) = value {
+            keys.push(format!("{word} {v}"));
+        }
+    }
+    for (word, prefix) in [("arp_sip", k.arp_sip), ("arp_tip", k.arp_tip)] {
+        if let Some(p) = prefix {
+            keys.push(format!("{word} {}", prefix_text(p)));
+        }
+    }
+    if let Some(m) = k.arp_op {
+        keys.push(format!("arp_op {}", masked_dec(m)));
+    }
+    for (word, mac) in [("arp_sha", k.arp_sha), ("arp_tha", k.arp_tha)] {
+        if let Some(m) = mac {
+            keys.push(format!("{word} {}", masked_mac(m)));
+        }
+    }
     if let Some(id) = k.vlan_id {
         keys.push(format!("vlan_id {id}"));
     }
@@ -126,6 +192,11 @@ fn keys(rule: &Rule, vlan: bool, l3: L3, proto: Option<u8>) -> Vec<String> {
     if let Some(m) = k.tcp_flags {
         keys.push(format!("tcp_flags 0x{:03x}/0x{:03x}", m.value & 0x0fff, m.mask & 0x0fff));
     }
+    for (word, masked) in [("type", k.icmp_type), ("code", k.icmp_code)] {
+        if let Some(m) = masked {
+            keys.push(format!("{word} {}", masked_dec(m)));
+        }
+    }
     if let Some(id) = k.enc_key_id {
         keys.push(format!("enc_key_id {id}"));
     }
@@ -136,6 +207,11 @@ fn keys(rule: &Rule, vlan: bool, l3: L3, proto: Option<u8>) -> Vec<String> {
     }
     if let Some(port) = k.enc_dst_port {
         keys.push(format!("enc_dst_port {port}"));
+    }
+    for (word, masked) in [("enc_tos", k.enc_tos), ("enc_ttl", k.enc_ttl)] {
+        if let Some(m) = masked {
+            keys.push(format!("{word} 0x{:02x}/0x{:02x}", m.value, m.mask));
+        }
     }
     keys
 }
@@ -249,6 +325,56 @@ mod tests {
             "filter add dev d ingress prio 2 protocol 802.1q flower vlan_id 7 vlan_ethtype ipv6 ip_proto sctp"
         ));
         assert_eq!(filters[6], "filter add dev d ingress prio 3 protocol ipv6 flower ip_proto icmpv6 action pass");
+    }
+
+    #[test]
+    fn arp_mpls_icmp_and_indev_are_spelled_as_flower_reads_them() {
+        let mut indev = rules::Indev::new("dut1").unwrap();
+        indev.port = 1;
+        let arp = Keys {
+            arp_sip: Some(Prefix::v4([10, 0, 0, 0], 8)),
+            arp_op: Some(Masked::<u8>::exact(1)),
+            arp_tha: Some(Masked::<u64>::new(0x5254_3f00_0000, 0xffff_ff00_0000)),
+            indev: Some(indev),
+            ..Keys::default()
+        };
+        let mpls = Keys { mpls_label: Some(16), mpls_bos: Some(1), ..Keys::default() };
+        let icmp = Keys {
+            ip_proto: Some(58),
+            icmp_type: Some(Masked::<u8>::new(128, 240)),
+            enc_ttl: Some(Masked::<u8>::exact(63)),
+            ..Keys::default()
+        };
+        let set = RuleSet::new(vec![
+            rule(1, Protocol::Ether(0x0806), arp, Action::Drop),
+            rule(2, Protocol::Ether(0x8847), mpls, Action::Drop),
+            rule(3, Protocol::Ipv6, icmp, Action::Drop),
+        ]);
+        let batch = compile_tc(&set, Target::TcFlower, &EmitOptions::new("d", KernelCaps::everything())).unwrap();
+        let filters: Vec<&str> = batch.text.lines().filter(|l| l.starts_with("filter add")).collect();
+        assert_eq!(
+            filters,
+            [
+                "filter add dev d ingress prio 1 protocol 0x0806 flower indev dut1 arp_sip 10.0.0.0/8 arp_op 1 \
+                 arp_tha 52:54:3f:00:00:00/ff:ff:ff:00:00:00 action drop",
+                "filter add dev d ingress prio 2 protocol 0x8847 flower mpls_label 16 mpls_bos 1 action drop",
+                "filter add dev d ingress prio 3 protocol ipv6 flower ip_proto icmpv6 type 128/240 enc_ttl 0x3f/0xff \
+                 action drop",
+            ]
+        );
+    }
+
+    #[test]
+    fn qinq_keys_are_refused_with_the_key() {
+        let keys = Keys { cvlan: true, cvlan_id: Some(5), ..Keys::default() };
+        let set = RuleSet::new(vec![rule(4, Protocol::Vlan, keys, Action::Drop)]);
+        match compile_tc(&set, Target::TcFlower, &EmitOptions::new("d", KernelCaps::everything())) {
+            Err(crate::Error::Refused { refusals, .. }) => {
+                assert_eq!(refusals[0].line, 4);
+                assert!(refusals[0].reason.contains("`vlan_ethtype`"), "{}", refusals[0]);
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
     }
 
     #[test]

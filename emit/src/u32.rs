@@ -48,6 +48,14 @@ pub(crate) fn compile(set: &RuleSet, opts: &EmitOptions) -> Result<TcBatch, Erro
     let mut next_ht = 1;
     for &index in &set.order {
         let rule = &set.rules[index];
+        if let Some(key) = rule.beyond_classic_key() {
+            let reason = format!(
+                "u32 cannot test `{key}`: its matches here are offsets into one VLAN-less IPv4/IPv6 \
+                 header layout (use tc-flower or the dataplane)"
+            );
+            w.refuse(index, rule, reason);
+            continue;
+        }
         let fragment = match check(rule) {
             Ok(fragment) => fragment,
             Err(reason) => {
@@ -402,14 +410,18 @@ mod tests {
             ),
             rule(5, Protocol::Ipv4, Keys::default(), Action::Fwd(3)),
             rule(6, Protocol::Ipv4, Keys::default(), Action::Drop),
+            rule(7, Protocol::Ether(0x0806), Keys::default(), Action::Drop),
+            rule(8, Protocol::Ipv4, Keys { icmp_type: Some(Masked::<u8>::exact(8)), ..Keys::default() }, Action::Drop),
         ]);
         let Err(Error::Refused { refusals, .. }) = compile_tc(&set, Target::TcU32, &lab_opts()) else {
             panic!("expected refusals");
         };
         let lines: Vec<usize> = refusals.iter().map(|r| r.line).collect();
-        assert_eq!(lines, [1, 2, 3, 4, 5]);
+        assert_eq!(lines, [1, 2, 3, 4, 5, 7, 8]);
         assert!(refusals[0].reason.contains("VLAN"));
         assert!(refusals[4].reason.contains("fwd 3"));
+        assert!(refusals[5].reason.contains("u32 cannot test `protocol`"), "{}", refusals[5]);
+        assert!(refusals[6].reason.contains("u32 cannot test `type`"), "{}", refusals[6]);
     }
 
     #[test]

@@ -393,7 +393,21 @@ fn families_of(rule: &Rule) -> [bool; 3] {
         Protocol::Ipv4 => [false, true, false],
         Protocol::Ipv6 => [false, false, true],
         Protocol::All | Protocol::Vlan => [true; 3],
+        // ARP, MPLS, LLDP...: the walker finds no IP header under them.
+        Protocol::Ether(_) => [true, false, false],
     };
+    let beyond_ip = [k.arp_sip, k.arp_tip].iter().any(Option::is_some)
+        || k.arp_op.is_some()
+        || k.arp_sha.is_some()
+        || k.arp_tha.is_some()
+        || [k.mpls_label.is_some(), k.mpls_tc.is_some(), k.mpls_bos.is_some(), k.mpls_ttl.is_some()].contains(&true)
+        || k.eth_type.is_some_and(|id| !matches!(id, 0x0800 | 0x86dd));
+    if beyond_ip {
+        ok = [ok[0], false, false];
+    }
+    if k.icmp_type.is_some() || k.icmp_code.is_some() {
+        ok[0] = false;
+    }
     for prefix in [k.src_ip, k.dst_ip].into_iter().flatten() {
         let slot = family_slot(prefix.family);
         for (index, flag) in ok.iter_mut().enumerate() {
@@ -416,7 +430,7 @@ fn rule_box(rule: &Rule, family: Family) -> ([u64; DIMS], [u64; DIMS], bool) {
             Protocol::All => true,
             Protocol::Ipv4 => family == Family::V4,
             Protocol::Ipv6 => family == Family::V6,
-            Protocol::Vlan => false,
+            Protocol::Vlan | Protocol::Ether(_) => false,
         };
     let mut prefix_range = |p: Option<Prefix>| -> (u64, u64) {
         let Some(p) = p else { return (0, u64::MAX) };

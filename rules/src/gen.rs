@@ -25,7 +25,7 @@ use std::fmt::Write as _;
 
 use crate::key::{Family, PacketKey};
 use crate::lex::UnknownName;
-use crate::rule::{Action, Keys, Masked, PortMatch, Prefix, Protocol, Rule, RuleSet};
+use crate::rule::{Action, Keys, Masked, PortMatch, Prefix, Protocol, Rule, RuleSet, ETHERTYPE_ARP, ETHERTYPE_MPLS};
 
 /// A small deterministic generator (SplitMix64): the same seed gives the same sets on every
 /// machine and Rust version, which a library RNG does not promise.
@@ -358,10 +358,26 @@ fn in_port(port: PortMatch, rng: &mut Rng) -> u16 {
 /// tunnel keys.
 pub fn packet_for_rule(rule: &Rule, rng: &mut Rng) -> PacketKey {
     let k = &rule.keys;
-    let family = match (rule.protocol, k.src_ip.or(k.dst_ip)) {
-        (Protocol::Ipv4, _) => Family::V4,
-        (Protocol::Ipv6, _) => Family::V6,
-        (_, Some(prefix)) => prefix.family,
+    let arp = [k.arp_sip, k.arp_tip].iter().any(Option::is_some)
+        || k.arp_op.is_some()
+        || k.arp_sha.is_some()
+        || k.arp_tha.is_some();
+    let mpls = k.mpls_label.is_some() || k.mpls_tc.is_some() || k.mpls_bos.is_some() || k.mpls_ttl.is_some();
+    // The ethertype after the tags, where the rule names one; the family follows from it.
+    let ethertype = k.eth_type.or(rule.protocol.ether()).or(if arp {
+        Some(0x0806)
+    } else if mpls {
+        Some(0x8847)
+    } else {
+        None
+    });
+    let family = match (rule.protocol, k.src_ip.or(k.dst_ip), ethertype) {
+        (_, _, Some(0x0800)) => Family::V4,
+        (_, _, Some(0x86dd)) => Family::V6,
+        (_, _, Some(_)) => Family::None,
+        (Protocol::Ipv4, _, _) => Family::V4,
+        (Protocol::Ipv6, _, _) => Family::V6,
+        (_, Some(prefix), _) => prefix.family,
         _ if k.ip_proto.is_some() || k.ip_tos.is_some() || k.ip_ttl.is_some() || k.ip_flags.is_some() => Family::V4,
         _ => [Family::V4, Family::V4, Family::V6, Family::None][rng.below(4) as usize],
     };
@@ -398,7 +414,33 @@ pub fn packet_for_rule(rule: &Rule, rng: &mut Rng) -> PacketKey {
         enc_dst_ip: u128::from(rng.next_u64() as u32),
         has_enc_dst_port: rng.chance(50),
         enc_dst_port: 4789,
+        has_cvlan: false,
+        cvlan_id: rng.below(4096) as u16,
+        cvlan_prio: rng.below(8) as u8,
+        num_vlans: 0,
+        ethertype: match family {
+            Family::V4 => 0x0800,
+            Family::V6 => 0x86dd,
+            Family::None => ethertype.unwrap_or([0x0806, 0x8847, 0x88cc][rng.below(3) as usize]),
+        },
+        has_arp: false,
+        arp_op: rng.below(3) as u8,
+        arp_sip: rng.next_u64() as u32,
+        arp_tip: rng.next_u64() as u32,
+        arp_sha: rng.next_u64().to_be_bytes()[2..].try_into().unwrap_or_default(),
+        arp_tha: rng.next_u64().to_be_bytes()[2..].try_into().unwrap_or_default(),
+        has_mpls: false,
+        mpls_lse: rng.next_u64() as u32,
+        has_icmp: family != Family::None && matches!(ip_proto, 1 | 58),
+        icmp_type: rng.next_u64() as u8,
+        icmp_code: rng.next_u64() as u8,
+        enc_tos: rng.next_u64() as u8,
+        enc_ttl: rng.next_u64() as u8,
+        has_in_port: true,
+        in_port: rng.below(4) as u16,
     };
+    key.has_arp = ETHERTYPE_ARP.contains(&key.ethertype);
+    key.has_mpls = ETHERTYPE_MPLS.contains(&key.ethertype);
     if !key.tunnel {
         key.has_enc_key_id = false;
         key.has_enc_dst_port = false;
@@ -406,8 +448,66 @@ pub fn packet_for_rule(rule: &Rule, rng: &mut Rng) -> PacketKey {
         key.enc_src_ip = 0;
         key.enc_dst_ip = 0;
     }
-    if rule.protocol == Protocol::Vlan || k.vlan_id.is_some() || k.vlan_prio.is_some() {
+    if rule.protocol == Protocol::Vlan || k.vlan_id.is_some() || k.vlan_prio.is_some() || k.eth_type.is_some() {
         key.has_vlan = true;
+    }
+    if k.cvlan || k.cvlan_id.is_some() || k.cvlan_prio.is_some() {
+        key.has_cvlan = true;
+    }
+    key.has_vlan |= key.has_cvlan;
+    key.num_vlans = match k.num_of_vlans {
+        Some(n) => {
+            key.has_vlan = n >= 1;
+            key.has_cvlan = n >= 2;
+            n
+        }
+        None => u8::from(key.has_vlan) + u8::from(key.has_cvlan),
+    };
+    key.cvlan_id = k.cvlan_id.unwrap_or(key.cvlan_id);
+    key.cvlan_prio = k.cvlan_prio.unwrap_or(key.cvlan_prio);
+    if let Some(p) = k.arp_sip {
+        key.arp_sip = in_prefix(p, rng) as u32;
+    }
+    if let Some(p) = k.arp_tip {
+        key.arp_tip = in_prefix(p, rng) as u32;
+    }
+    if let Some(m) = k.arp_op {
+        key.arp_op = fill(m, key.arp_op);
+    }
+    if let Some(m) = k.arp_sha {
+        key.arp_sha = mac_bytes(fill(m, rng.next_u64()));
+    }
+    if let Some(m) = k.arp_tha {
+        key.arp_tha = mac_bytes(fill(m, rng.next_u64()));
+    }
+    let lse_field = |lse: u32, value: u32, shift: u32, bits: u32| {
+        let mask = ((1u32 << bits) - 1) << shift;
+        (lse & !mask) | ((value << shift) & mask)
+    };
+    if let Some(label) = k.mpls_label {
+        key.mpls_lse = lse_field(key.mpls_lse, label, 12, 20);
+    }
+    if let Some(tc) = k.mpls_tc {
+        key.mpls_lse = lse_field(key.mpls_lse, tc.into(), 9, 3);
+    }
+    if let Some(bos) = k.mpls_bos {
+        key.mpls_lse = lse_field(key.mpls_lse, bos.into(), 8, 1);
+    }
+    if let Some(ttl) = k.mpls_ttl {
+        key.mpls_lse = lse_field(key.mpls_lse, ttl.into(), 0, 8);
+    }
+    // ICMP only under IP, as the walker finds it (a rule with ICMP keys under ARP, say, is
+    // contradictory: no packet matches it).
+    if let Some(m) = k.icmp_type {
+        key.has_icmp = family != Family::None;
+        key.icmp_type = fill(m, key.icmp_type);
+    }
+    if let Some(m) = k.icmp_code {
+        key.has_icmp = family != Family::None;
+        key.icmp_code = fill(m, key.icmp_code);
+    }
+    if let Some(dev) = k.indev {
+        key.in_port = dev.port;
     }
     if let Some(m) = k.src_mac {
         key.src_mac = mac_bytes(fill(m, rng.next_u64()));
@@ -446,7 +546,12 @@ pub fn packet_for_rule(rule: &Rule, rng: &mut Rng) -> PacketKey {
         key.tcp_flags = fill(m, key.tcp_flags) & 0x0fff;
     }
     let tunnel_keys = [k.enc_src_ip, k.enc_dst_ip];
-    if k.enc_key_id.is_some() || k.enc_dst_port.is_some() || tunnel_keys.iter().any(Option::is_some) {
+    let outer_keys = [k.enc_tos, k.enc_ttl];
+    if k.enc_key_id.is_some()
+        || k.enc_dst_port.is_some()
+        || tunnel_keys.iter().any(Option::is_some)
+        || outer_keys.iter().any(Option::is_some)
+    {
         key.tunnel = true;
         key.enc_family = k.enc_src_ip.or(k.enc_dst_ip).map_or(Family::V4, |p| p.family);
     }
@@ -463,6 +568,12 @@ pub fn packet_for_rule(rule: &Rule, rng: &mut Rng) -> PacketKey {
     if let Some(port) = k.enc_dst_port {
         key.has_enc_dst_port = true;
         key.enc_dst_port = port;
+    }
+    if let Some(m) = k.enc_tos {
+        key.enc_tos = fill(m, key.enc_tos);
+    }
+    if let Some(m) = k.enc_ttl {
+        key.enc_ttl = fill(m, key.enc_ttl);
     }
     key
 }

@@ -33,6 +33,34 @@ pub struct PacketKey {
     pub vlan_id: u16,
     /// Its priority (PCP, 3 bits).
     pub vlan_prio: u8,
+    /// The second (inner, customer) tag of a QinQ stack: flower's `cvlan_*`.
+    pub has_cvlan: bool,
+    /// Its VLAN id (12 bits).
+    pub cvlan_id: u16,
+    /// Its priority (PCP, 3 bits).
+    pub cvlan_prio: u8,
+    /// VLAN tags on the plain headers' Ethernet header (flower's `num_of_vlans`).
+    pub num_vlans: u8,
+    /// The ethertype of the plain headers after their VLAN tags (what `protocol` names, as
+    /// the kernel's flow dissector keeps `n_proto`); without an Ethernet header, that of the
+    /// IP version (0x0800, 0x86dd), else 0.
+    pub ethertype: u16,
+    /// An Ethernet/IPv4 ARP (or RARP) header (RFC 826) follows: the `arp_*` fields are set.
+    pub has_arp: bool,
+    /// The low byte of the ARP opcode (1 request, 2 reply), as the flow dissector keeps it.
+    pub arp_op: u8,
+    /// ARP sender protocol (IPv4) address.
+    pub arp_sip: u32,
+    /// ARP target protocol (IPv4) address.
+    pub arp_tip: u32,
+    /// ARP sender hardware address.
+    pub arp_sha: [u8; 6],
+    /// ARP target hardware address.
+    pub arp_tha: [u8; 6],
+    /// An MPLS label stack (RFC 3032) follows the Ethernet header: `mpls_lse` is set.
+    pub has_mpls: bool,
+    /// The top label stack entry: label (20 bits), TC (3), S (1), TTL (8), RFC 3032 §2.1.
+    pub mpls_lse: u32,
     /// The plain headers' L3.
     pub family: Family,
     /// IPv4 protocol, or the IPv6 upper-layer next header (after extension headers).
@@ -58,6 +86,12 @@ pub struct PacketKey {
     pub has_tcp_flags: bool,
     /// The 12 flag bits of the TCP header (RFC 9293 §3.1 + RFC 3168), FIN = 0x001.
     pub tcp_flags: u16,
+    /// An ICMP or ICMPv6 header (RFC 792, RFC 4443) is present.
+    pub has_icmp: bool,
+    /// Its type.
+    pub icmp_type: u8,
+    /// Its code.
+    pub icmp_code: u8,
     /// The frame is tunnelled (VXLAN, Geneve, GRE, IP-in-IP); `enc_*` describe the outer side.
     pub tunnel: bool,
     /// VXLAN/Geneve VNI or GRE key, when the tunnel has one.
@@ -70,10 +104,18 @@ pub struct PacketKey {
     pub enc_src_ip: u128,
     /// Outer destination address.
     pub enc_dst_ip: u128,
+    /// Outer IPv4 TOS / IPv6 traffic class.
+    pub enc_tos: u8,
+    /// Outer IPv4 TTL / IPv6 hop limit.
+    pub enc_ttl: u8,
     /// Outer UDP destination port of a UDP tunnel.
     pub has_enc_dst_port: bool,
     /// The port (with `has_enc_dst_port`).
     pub enc_dst_port: u16,
+    /// The frame's arrival port is known (the dataplane; not a trace line).
+    pub has_in_port: bool,
+    /// The dataplane port (0-based, `--port` order) the frame arrived on (`indev`).
+    pub in_port: u16,
 }
 
 /// [`PacketKey::ip_flags`]: a fragment (more-fragments set or a non-zero offset).
@@ -91,6 +133,7 @@ impl PacketKey {
             src_ip: u128::from(u32::from_be_bytes(src)),
             dst_ip: u128::from(u32::from_be_bytes(dst)),
             ip_ttl: 64,
+            ethertype: 0x0800,
             has_ports: true,
             src_port,
             dst_port,

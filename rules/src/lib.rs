@@ -68,4 +68,4 @@ pub use linear::Linear;
 pub use parse::{
     parse, parse_as, parse_checked, parse_file, parse_file_checked, parse_file_noted, parse_noted, ActionCheck, Format,
 };
-pub use rule::{Action, Keys, Masked, PortMatch, Prefix, Protocol, Rule, RuleSet};
+pub use rule::{Action, Indev, Keys, Masked, PortMatch, Prefix, Protocol, Rule, RuleSet};

@@ -15,6 +15,71 @@ pub enum Protocol {
     Ipv6,
     /// `802.1q` / `802.1ad`: the plain headers' Ethernet header carries a VLAN tag.
     Vlan,
+    /// Any other ethertype (`arp`, `mpls_uc`, `0x88cc`, ... as lib/ll_proto.c names them):
+    /// the plain headers' ethertype after their VLAN tags ([`PacketKey::ethertype`]). Never
+    /// one of the ethertypes above (the parser gives those their own variant).
+    Ether(u16),
+}
+
+/// The ethertypes of ARP and RARP (RFC 826, RFC 903): flower's `arp_*` keys need one.
+pub const ETHERTYPE_ARP: [u16; 2] = [0x0806, 0x8035];
+/// The ethertypes of MPLS unicast and multicast (RFC 3032 §5): flower's `mpls_*` keys need one.
+pub const ETHERTYPE_MPLS: [u16; 2] = [0x8847, 0x8848];
+
+impl Protocol {
+    /// The ethertype a non-IP, non-VLAN protocol names (`Ether`), else `None`.
+    pub const fn ether(self) -> Option<u16> {
+        match self {
+            Protocol::Ether(id) => Some(id),
+            _ => None,
+        }
+    }
+}
+
+/// The longest interface name (IFNAMSIZ - 1, include/uapi/linux/if.h).
+pub const IFNAME_MAX: usize = 15;
+
+/// flower's `indev NAME`: the interface a frame must have arrived on, and the dataplane port
+/// that is (resolved when the rules are loaded: [`Indev::UNRESOLVED`] until then, which no
+/// frame's port is).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Indev {
+    name: [u8; IFNAME_MAX],
+    len: u8,
+    /// The port whose interface is the name, once resolved.
+    pub port: u16,
+}
+
+impl Indev {
+    /// The port of a name not (yet) resolved: matches no frame.
+    pub const UNRESOLVED: u16 = u16::MAX;
+
+    /// `name` as tc's `check_ifname` accepts it (lib/utils.c: 1..=15 bytes, no `/`, no
+    /// white space, not `.` or `..`), unresolved; `None` otherwise.
+    pub fn new(name: &str) -> Option<Indev> {
+        let ok = !name.is_empty()
+            && name.len() <= IFNAME_MAX
+            && name != "."
+            && name != ".."
+            && !name.bytes().any(|b| b == b'/' || b.is_ascii_whitespace());
+        if !ok {
+            return None;
+        }
+        let mut bytes = [0u8; IFNAME_MAX];
+        bytes[..name.len()].copy_from_slice(name.as_bytes());
+        Some(Indev { name: bytes, len: name.len() as u8, port: Indev::UNRESOLVED })
+    }
+
+    /// The interface name.
+    pub fn name(&self) -> &str {
+        std::str::from_utf8(&self.name[..usize::from(self.len)]).unwrap_or("")
+    }
+}
+
+impl std::fmt::Debug for Indev {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Indev({:?}, port {})", self.name(), self.port)
+    }
 }
 
 /// A value under a mask: matches when `field & mask == value` (`value` is stored pre-masked).
@@ -171,6 +236,45 @@ pub struct Keys {
     pub enc_dst_ip: Option<Prefix>,
     /// Outer UDP destination port.
     pub enc_dst_port: Option<u16>,
+    /// Outer IPv4 TOS / IPv6 traffic class (`enc_tos`).
+    pub enc_tos: Option<Masked<u8>>,
+    /// Outer IPv4 TTL / IPv6 hop limit (`enc_ttl`).
+    pub enc_ttl: Option<Masked<u8>>,
+    /// The ethertype after the plain headers' VLAN tags: `vlan_ethtype X` (X not a VLAN
+    /// TPID) or `cvlan_ethtype X`.
+    pub eth_type: Option<u16>,
+    /// `vlan_ethtype 802.1q|802.1ad`: the outer tag carries a second (customer) tag.
+    pub cvlan: bool,
+    /// The second tag's VLAN id (12 bits).
+    pub cvlan_id: Option<u16>,
+    /// The second tag's priority (3 bits).
+    pub cvlan_prio: Option<u8>,
+    /// How many VLAN tags the plain Ethernet header has.
+    pub num_of_vlans: Option<u8>,
+    /// ARP sender IPv4 prefix.
+    pub arp_sip: Option<Prefix>,
+    /// ARP target IPv4 prefix.
+    pub arp_tip: Option<Prefix>,
+    /// ARP opcode (its low byte), under a mask.
+    pub arp_op: Option<Masked<u8>>,
+    /// ARP sender hardware address, as `src_mac`.
+    pub arp_sha: Option<Masked<u64>>,
+    /// ARP target hardware address, as `src_mac`.
+    pub arp_tha: Option<Masked<u64>>,
+    /// The top MPLS label (20 bits).
+    pub mpls_label: Option<u32>,
+    /// The top MPLS entry's traffic class (3 bits).
+    pub mpls_tc: Option<u8>,
+    /// The top MPLS entry's bottom-of-stack bit.
+    pub mpls_bos: Option<u8>,
+    /// The top MPLS entry's TTL.
+    pub mpls_ttl: Option<u8>,
+    /// ICMP / ICMPv6 type (flower's `type`).
+    pub icmp_type: Option<Masked<u8>>,
+    /// ICMP / ICMPv6 code (flower's `code`).
+    pub icmp_code: Option<Masked<u8>>,
+    /// The interface the frame arrived on.
+    pub indev: Option<Indev>,
 }
 
 /// What a matching rule does with the frame.
@@ -225,6 +329,7 @@ impl Rule {
             Protocol::Ipv4 => key.family == Family::V4,
             Protocol::Ipv6 => key.family == Family::V6,
             Protocol::Vlan => key.has_vlan,
+            Protocol::Ether(id) => key.ethertype == id,
         };
         protocol_ok
             && opt(k.src_mac, |m| key.has_l2 && m.matches(mac_u64(key.src_mac)))
@@ -244,6 +349,103 @@ impl Rule {
             && opt(k.enc_src_ip, |p| key.tunnel && p.contains(key.enc_family, key.enc_src_ip))
             && opt(k.enc_dst_ip, |p| key.tunnel && p.contains(key.enc_family, key.enc_dst_ip))
             && opt(k.enc_dst_port, |port| key.tunnel && key.has_enc_dst_port && key.enc_dst_port == port)
+            && self.matches_beyond_classic(key)
+    }
+
+    /// The keys beyond the classic set ([`Keys::beyond_classic`]).
+    #[inline]
+    fn matches_beyond_classic(&self, key: &PacketKey) -> bool {
+        let k = &self.keys;
+        let mpls = |shift: u32, bits: u32| (key.mpls_lse >> shift) & ((1 << bits) - 1);
+        let v4 = |addr: u32| u128::from(addr);
+        opt(k.enc_tos, |m| key.tunnel && key.enc_family != Family::None && m.matches(key.enc_tos))
+            && opt(k.enc_ttl, |m| key.tunnel && key.enc_family != Family::None && m.matches(key.enc_ttl))
+            && opt(k.eth_type, |id| key.ethertype == id)
+            && (!k.cvlan || key.has_cvlan)
+            && opt(k.cvlan_id, |id| key.has_cvlan && key.cvlan_id == id)
+            && opt(k.cvlan_prio, |prio| key.has_cvlan && key.cvlan_prio == prio)
+            && opt(k.num_of_vlans, |n| key.num_vlans == n)
+            && opt(k.arp_sip, |p| key.has_arp && p.contains(Family::V4, v4(key.arp_sip)))
+            && opt(k.arp_tip, |p| key.has_arp && p.contains(Family::V4, v4(key.arp_tip)))
+            && opt(k.arp_op, |m| key.has_arp && m.matches(key.arp_op))
+            && opt(k.arp_sha, |m| key.has_arp && m.matches(mac_u64(key.arp_sha)))
+            && opt(k.arp_tha, |m| key.has_arp && m.matches(mac_u64(key.arp_tha)))
+            && opt(k.mpls_label, |label| key.has_mpls && mpls(12, 20) == label)
+            && opt(k.mpls_tc, |tc| key.has_mpls && mpls(9, 3) == u32::from(tc))
+            && opt(k.mpls_bos, |bos| key.has_mpls && mpls(8, 1) == u32::from(bos))
+            && opt(k.mpls_ttl, |ttl| key.has_mpls && mpls(0, 8) == u32::from(ttl))
+            && opt(k.icmp_type, |m| key.has_icmp && m.matches(key.icmp_type))
+            && opt(k.icmp_code, |m| key.has_icmp && m.matches(key.icmp_code))
+            && opt(k.indev, |dev| key.has_in_port && key.in_port == dev.port)
+    }
+
+    /// The first key (or `protocol`) of this rule beyond the classic set, by flower's name:
+    /// what an emitter without it refuses.
+    pub fn beyond_classic_key(&self) -> Option<&'static str> {
+        if self.protocol.ether().is_some() {
+            return Some("protocol");
+        }
+        self.keys.beyond_classic_key()
+    }
+}
+
+impl Keys {
+    /// The keys beyond the classic set of flower keys (MACs, one VLAN tag, the IP 5-tuple,
+    /// TOS/TTL, TCP and IP flags, `enc_key_id`/`enc_src_ip`/`enc_dst_ip`/`enc_dst_port`) that
+    /// this rule tests, one bit each in the order of [`Keys::BEYOND_CLASSIC`]; 0 for none.
+    #[inline]
+    pub fn beyond_classic(&self) -> u32 {
+        let bits = [
+            self.enc_tos.is_some(),
+            self.enc_ttl.is_some(),
+            self.eth_type.is_some(),
+            self.cvlan,
+            self.cvlan_id.is_some(),
+            self.cvlan_prio.is_some(),
+            self.num_of_vlans.is_some(),
+            self.arp_sip.is_some(),
+            self.arp_tip.is_some(),
+            self.arp_op.is_some(),
+            self.arp_sha.is_some(),
+            self.arp_tha.is_some(),
+            self.mpls_label.is_some(),
+            self.mpls_tc.is_some(),
+            self.mpls_bos.is_some(),
+            self.mpls_ttl.is_some(),
+            self.icmp_type.is_some(),
+            self.icmp_code.is_some(),
+            self.indev.is_some(),
+        ];
+        bits.iter().enumerate().fold(0, |acc, (i, &set)| acc | (u32::from(set) << i))
+    }
+
+    /// Flower's names of the keys [`Keys::beyond_classic`] counts, bit 0 first.
+    pub const BEYOND_CLASSIC: [&'static str; 19] = [
+        "enc_tos",
+        "enc_ttl",
+        "vlan_ethtype",
+        "vlan_ethtype",
+        "cvlan_id",
+        "cvlan_prio",
+        "num_of_vlans",
+        "arp_sip",
+        "arp_tip",
+        "arp_op",
+        "arp_sha",
+        "arp_tha",
+        "mpls_label",
+        "mpls_tc",
+        "mpls_bos",
+        "mpls_ttl",
+        "type",
+        "code",
+        "indev",
+    ];
+
+    /// The first key [`Keys::beyond_classic`] counts, by flower's name.
+    pub fn beyond_classic_key(&self) -> Option<&'static str> {
+        let bits = self.beyond_classic();
+        (bits != 0).then(|| Keys::BEYOND_CLASSIC[bits.trailing_zeros() as usize])
     }
 }
 

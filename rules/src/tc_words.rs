@@ -185,21 +185,18 @@ pub fn unsupported_reason(option: &str) -> Option<&'static str> {
         "ct_state" | "ct_zone" | "ct_mark" | "ct_label" => {
             "it needs connection tracking, which this dataplane does not do"
         }
-        "indev" => "ingress devices by name are not matched yet (every port's frames are classified alike)",
         "skip_sw" => "skip_sw puts the rule in hardware only, and there is no hardware here (skip_hw is accepted)",
         "hw_tc" => "it names a hardware traffic class, and there is no hardware here",
         "l2_miss" => "it needs the bridge's FDB lookup result, which frames here do not carry",
-        "num_of_vlans" | "vlan_ethtype" | "cvlan_id" | "cvlan_prio" | "cvlan_ethtype" => {
-            "stacked VLANs (QinQ) and the ethertype inside a tag are not matched yet"
+        "mpls" => {
+            "the `mpls lse depth N ...` form (entries below the top of the stack) is not matched: \
+             mpls_label, mpls_tc, mpls_bos and mpls_ttl match the top entry"
         }
-        "mpls" | "mpls_label" | "mpls_tc" | "mpls_bos" | "mpls_ttl" => {
-            "MPLS labels are not parsed by this dataplane yet"
-        }
-        "type" | "code" => "ICMP type and code are not matched yet",
-        "arp_tip" | "arp_sip" | "arp_op" | "arp_tha" | "arp_sha" => "ARP is not matched by this dataplane yet",
         "l2tpv3_sid" | "spi" | "pppoe_sid" | "ppp_proto" | "cfm" => "this protocol is not parsed by this dataplane",
-        "enc_tos" | "enc_ttl" | "geneve_opts" | "vxlan_opts" | "erspan_opts" | "gtp_opts" | "pfcp_opts"
-        | "enc_flags" => "only enc_key_id, enc_src_ip, enc_dst_ip and enc_dst_port are matched on tunnels",
+        "geneve_opts" => "Geneve option TLVs are not matched (the walker steps over them): enc_key_id matches the VNI",
+        "vxlan_opts" => "VXLAN group policy (VXLAN-GBP) is not matched: the walker reads RFC 7348 headers only",
+        "erspan_opts" | "gtp_opts" | "pfcp_opts" => "ERSPAN, GTP and PFCP tunnels are not parsed by this dataplane",
+        "enc_flags" => "the tunnel flags (tuncsum, tundf, tunoam, tuncrit) are not kept by the walker",
         "estimator" => "rate estimators are not kept here",
         "egress" => {
             "rules apply to frames as this dataplane receives them (tc ingress); an egress filter has no counterpart"
@@ -208,30 +205,78 @@ pub fn unsupported_reason(option: &str) -> Option<&'static str> {
     })
 }
 
-/// An ethertype (`protocol`, lib/ll_proto.c's names, compared case-insensitively): the
-/// number, and its tc name.
+/// lib/ll_proto.c's names (`llproto_names`, compared case-insensitively), in its order: the
+/// first name of a number is the one printed.
+const ETHERTYPE_NAMES: [(u16, &str); 54] = [
+    (0x0060, "loop"),
+    (0x0200, "pup"),
+    (0x0201, "pupat"),
+    (0x0800, "ip"),
+    (0x0805, "x25"),
+    (0x0806, "arp"),
+    (0x08ff, "bpq"),
+    (0x0a00, "ieeepup"),
+    (0x0a01, "ieeepupat"),
+    (0x6000, "dec"),
+    (0x6001, "dna_dl"),
+    (0x6002, "dna_rc"),
+    (0x6003, "dna_rt"),
+    (0x6004, "lat"),
+    (0x6005, "diag"),
+    (0x6006, "cust"),
+    (0x6007, "sca"),
+    (0x8035, "rarp"),
+    (0x809b, "atalk"),
+    (0x80f3, "aarp"),
+    (0x8137, "ipx"),
+    (0x86dd, "ipv6"),
+    (0x8863, "ppp_disc"),
+    (0x8864, "ppp_ses"),
+    (0x884c, "atmmpoa"),
+    (0x8884, "atmfate"),
+    (0x0001, "802_3"),
+    (0x0002, "ax25"),
+    (0x0003, "all"),
+    (0x0004, "802_2"),
+    (0x0005, "snap"),
+    (0x0006, "ddcmp"),
+    (0x0007, "wan_ppp"),
+    (0x0008, "ppp_mp"),
+    (0x0009, "localtalk"),
+    (0x000c, "can"),
+    (0x0010, "ppptalk"),
+    (0x0011, "tr_802_2"),
+    (0x0015, "mobitex"),
+    (0x0016, "control"),
+    (0x0017, "irda"),
+    (0x0018, "econet"),
+    (0x88ca, "tipc"),
+    (0x8892, "profinet"),
+    (0x88a2, "aoe"),
+    (0x88a4, "ethercat"),
+    (0x8100, "802.1q"),
+    (0x88a8, "802.1ad"),
+    (0x8847, "mpls_uc"),
+    (0x8848, "mpls_mc"),
+    (0x6558, "teb"),
+    (0x8902, "cfm"),
+    (0x88cc, "lldp"),
+    (0x0800, "ipv4"),
+];
+
+/// An ethertype (`protocol`, `vlan_ethtype`: lib/ll_proto.c `ll_proto_a2n`, a name compared
+/// case-insensitively, else `get_be16(.., 0)`): the number, and its tc name ("" if none).
 pub fn ethertype(text: &str) -> Option<(u16, &'static str)> {
-    const NAMES: [(u16, &str); 14] = [
-        (0x0800, "ip"),
-        (0x0806, "arp"),
-        (0x8035, "rarp"),
-        (0x86dd, "ipv6"),
-        (0x8100, "802.1q"),
-        (0x88a8, "802.1ad"),
-        (0x8847, "mpls_uc"),
-        (0x8848, "mpls_mc"),
-        (0x0003, "all"),
-        (0x8863, "ppp_disc"),
-        (0x8864, "ppp_ses"),
-        (0x88cc, "lldp"),
-        (0x8906, "fcoe"),
-        (0x88f7, "1588"),
-    ];
-    if let Some(&(id, name)) = NAMES.iter().find(|(_, name)| name.eq_ignore_ascii_case(text)) {
+    if let Some(&(id, name)) = ETHERTYPE_NAMES.iter().find(|(_, name)| name.eq_ignore_ascii_case(text)) {
         return Some((id, name));
     }
     let id = u16::try_from(parse_in(text, Base::Auto).ok()?).ok()?;
-    Some((id, NAMES.iter().find(|&&(n, _)| n == id).map_or("", |&(_, name)| name)))
+    Some((id, ethertype_name(id).unwrap_or("")))
+}
+
+/// tc's name of an ethertype (the first of lib/ll_proto.c's), if it has one.
+pub fn ethertype_name(id: u16) -> Option<&'static str> {
+    ETHERTYPE_NAMES.iter().find(|&&(n, _)| n == id).map(|&(_, name)| name)
 }
 
 /// `ip_proto`'s words (f_flower.c `flower_parse_ip_proto`): abbreviations of tcp, udp, sctp,
@@ -293,7 +338,14 @@ mod tests {
         assert_eq!(ethertype("0x8100"), Some((0x8100, "802.1q")));
         assert_eq!(ethertype("2048"), Some((0x800, "ip")));
         assert_eq!(ethertype("0x1234"), Some((0x1234, "")));
-        assert_eq!(ethertype("ipv4"), None);
+        // Newer iproute2 names IPv4 "ipv4" too; "ip" is the name it prints.
+        assert_eq!(ethertype("ipv4"), Some((0x800, "ipv4")));
+        assert_eq!(
+            (ethertype_name(0x800), ethertype_name(0x8847), ethertype_name(0x1234)),
+            (Some("ip"), Some("mpls_uc"), None)
+        );
+        assert_eq!(ethertype("MPLS_MC"), Some((0x8848, "mpls_mc")));
+        assert_eq!(ethertype("ipv5"), None);
     }
 
     #[test]

@@ -8,7 +8,7 @@ use proptest::prelude::*;
 use rules::fast::{Fast, Params};
 use rules::gen::{self, Rng};
 use rules::tss::Tss;
-use rules::{Classifier, Family, Keys, Linear, Masked, PacketKey, PortMatch, Prefix, Protocol, Rule, RuleSet};
+use rules::{Classifier, Family, Indev, Keys, Linear, Masked, PacketKey, PortMatch, Prefix, Protocol, Rule, RuleSet};
 
 const V4_BASES: [u32; 4] = [0x0a00_0000, 0x0a01_0200, 0xc0a8_0000, 0x0000_0000];
 const V6_BASES: [u128; 3] = [0x2001_0db8 << 96, (0x2001_0db8 << 96) | (0xffff << 64) | 1, 0xfe80 << 112];
@@ -76,15 +76,51 @@ fn rule() -> impl Strategy<Value = Rule> {
         prop::option::weighted(0.05, v4_prefix()),
         prop::option::weighted(0.05, prop_oneof![Just(4789u16), Just(6081)]),
     );
+    // The keys beyond the classic set: ARP, MPLS, QinQ, ICMP, outer TOS, arrival port.
+    let beyond = (
+        prop::option::weighted(0.04, prop_oneof![Just(0x0800u16), Just(0x0806), Just(0x8847), Just(0x88cc)]),
+        prop::option::weighted(0.04, 0u8..3),
+        prop::option::weighted(0.04, 0u16..3),
+        any::<bool>(),
+        prop::option::weighted(0.04, v4_prefix()),
+        prop::option::weighted(
+            0.04,
+            (0u8..3, prop_oneof![Just(0xffu8), Just(1)]).prop_map(|(v, m)| Masked::<u8>::new(v, m)),
+        ),
+        prop::option::weighted(0.04, 0u32..3),
+        prop::option::weighted(0.04, 0u8..2),
+        prop::option::weighted(0.04, (0u8..3).prop_map(Masked::<u8>::exact)),
+        prop::option::weighted(0.04, masked_u8()),
+        prop::option::weighted(0.04, 0u16..3),
+    );
     let protocol = prop_oneof![
         6 => Just(Protocol::All),
         2 => Just(Protocol::Ipv4),
         1 => Just(Protocol::Ipv6),
         1 => Just(Protocol::Vlan),
+        1 => prop_oneof![Just(0x0806u16), Just(0x8035), Just(0x8847), Just(0x88cc)].prop_map(Protocol::Ether),
     ];
-    (five_tuple, others, protocol, 1u32..4).prop_map(
-        |((src_ip, dst_ip, src_port, dst_port, ip_proto), others, mut protocol, prio)| {
+    (five_tuple, others, beyond, protocol, 1u32..4).prop_map(
+        |((src_ip, dst_ip, src_port, dst_port, ip_proto), others, beyond, mut protocol, prio)| {
             let (src_mac, vlan_id, ip_tos, ip_ttl, tcp_flags, ip_flags, enc_key_id, enc_src_ip, enc_dst_port) = others;
+            let (
+                eth_type,
+                num_of_vlans,
+                cvlan_id,
+                cvlan,
+                arp_sip,
+                arp_op,
+                mpls_label,
+                mpls_bos,
+                icmp_type,
+                enc_tos,
+                port,
+            ) = beyond;
+            let indev = port.map(|port| {
+                let mut dev = Indev::new(["eth0", "eth1", "eth2"][usize::from(port)]).expect("a valid name");
+                dev.port = port;
+                dev
+            });
             // Mostly keep the protocol consistent with the prefixes (as the parser would
             // require); the contradictory rest must simply never match, in every engine.
             if let Some(p) = src_ip.or(dst_ip) {
@@ -115,6 +151,25 @@ fn rule() -> impl Strategy<Value = Rule> {
                     enc_src_ip,
                     enc_dst_ip: None,
                     enc_dst_port,
+                    enc_tos,
+                    enc_ttl: None,
+                    eth_type,
+                    cvlan: cvlan && cvlan_id.is_some(),
+                    cvlan_id,
+                    cvlan_prio: None,
+                    num_of_vlans,
+                    arp_sip,
+                    arp_tip: None,
+                    arp_op,
+                    arp_sha: src_mac.filter(|_| prio == 2),
+                    arp_tha: None,
+                    mpls_label,
+                    mpls_tc: None,
+                    mpls_bos,
+                    mpls_ttl: None,
+                    icmp_type,
+                    icmp_code: None,
+                    indev,
                 },
                 action: rules::Action::Drop,
             }
@@ -153,9 +208,21 @@ fn packet() -> impl Strategy<Value = PacketKey> {
         any::<bool>(),
         prop_oneof![Just(6u8), Just(17), Just(1), Just(47)],
     );
-    let rest = (any::<bool>(), any::<bool>(), any::<u64>());
+    let rest = (
+        any::<bool>(),
+        any::<bool>(),
+        any::<u64>(),
+        prop_oneof![Just(0x0806u16), Just(0x8035), Just(0x8847), Just(0x88cc)],
+    );
     (addresses, l4, rest).prop_map(
-        |((family, noise, a, b), (sp, dp, random_port, use_random, proto), (vlan, tunnel, bits))| {
+        |((family, noise, a, b), (sp, dp, random_port, use_random, proto), (vlan, tunnel, bits, not_ip))| {
+            // As the walker gives them: the ethertype follows the family, ARP and MPLS have none.
+            let ethertype = match family {
+                Family::V4 => 0x0800,
+                Family::V6 => 0x86dd,
+                Family::None => not_ip,
+            };
+            let num_vlans = if vlan { 1 + ((bits >> 60) as u8 & 1) } else { 0 };
             let address = |base: usize| match family {
                 Family::V4 => u128::from(V4_BASES[base] ^ (noise as u32 & 0x0000_ffff)),
                 Family::V6 => V6_BASES[base] ^ (u128::from(noise) << 40),
@@ -189,6 +256,26 @@ fn packet() -> impl Strategy<Value = PacketKey> {
                 enc_dst_ip: 0,
                 has_enc_dst_port: tunnel,
                 enc_dst_port: 4789,
+                has_cvlan: num_vlans == 2,
+                cvlan_id: (bits >> 10) as u16 & 3,
+                cvlan_prio: 0,
+                num_vlans,
+                ethertype,
+                has_arp: matches!(ethertype, 0x0806 | 0x8035),
+                arp_op: (bits >> 12) as u8 % 3,
+                arp_sip: V4_BASES[a] ^ (noise as u32 & 0x0000_ffff),
+                arp_tip: V4_BASES[b],
+                arp_sha: [0, 1, 2, 3, 4, bits as u8],
+                arp_tha: [0; 6],
+                has_mpls: matches!(ethertype, 0x8847 | 0x8848),
+                mpls_lse: (((bits >> 14) as u32 & 3) << 12) | (((bits >> 16) as u32 & 1) << 8) | 64,
+                has_icmp: family != Family::None && proto == 1,
+                icmp_type: (bits >> 18) as u8 & 3,
+                icmp_code: 0,
+                enc_tos: (bits >> 20) as u8,
+                enc_ttl: 64,
+                has_in_port: bits & 1 == 0,
+                in_port: (bits >> 22) as u16 & 3,
             }
         },
     )

@@ -299,6 +299,31 @@ pub fn gre(header: GreHeader, inner: &[u8]) -> Vec<u8> {
     prepend(&h, inner)
 }
 
+/// An ARP header for IPv4 over Ethernet (RFC 826): hardware type 1, protocol 0x0800,
+/// address lengths 6 and 4, then `op` and the four addresses (28 bytes).
+pub fn arp(op: u16, sha: [u8; 6], spa: [u8; 4], tha: [u8; 6], tpa: [u8; 4]) -> Vec<u8> {
+    let mut h = vec![0, 1, 0x08, 0x00, 6, 4];
+    h.extend_from_slice(&op.to_be_bytes());
+    h.extend_from_slice(&sha);
+    h.extend_from_slice(&spa);
+    h.extend_from_slice(&tha);
+    h.extend_from_slice(&tpa);
+    h
+}
+
+/// An MPLS label stack (RFC 3032 §2.1) of `(label, tc, ttl)` entries, the last one with the
+/// bottom-of-stack bit, then `payload`.
+pub fn mpls(entries: &[(u32, u8, u8)], payload: &[u8]) -> Vec<u8> {
+    let mut stack = Vec::with_capacity(entries.len() * 4 + payload.len());
+    for (i, &(label, tc, ttl)) in entries.iter().enumerate() {
+        let bottom = u32::from(i + 1 == entries.len());
+        let entry = (label & 0xf_ffff) << 12 | u32::from(tc & 7) << 9 | bottom << 8 | u32::from(ttl);
+        stack.extend_from_slice(&entry.to_be_bytes());
+    }
+    stack.extend_from_slice(payload);
+    stack
+}
+
 // ---- whole frames ---------------------------------------------------------------------
 
 /// Pads with zeros to at least `len` bytes, as a NIC pads a short frame.

@@ -229,7 +229,8 @@ fn first_pick(rule: &Rule, base: &PacketKey) -> Result<PacketKey, Contradiction>
     let family = match rule.protocol {
         Protocol::Ipv4 => Some(Family::V4),
         Protocol::Ipv6 => Some(Family::V6),
-        Protocol::All | Protocol::Vlan => None,
+        // ARP, MPLS...: the templates send IP only, so no key of theirs matches (NoKeyOfKind).
+        Protocol::All | Protocol::Vlan | Protocol::Ether(_) => None,
     };
     let prefix_family = match (keys.src_ip, keys.dst_ip) {
         (Some(a), Some(b)) if a.family != b.family => return Err(Contradiction::PrefixFamilies),

@@ -986,6 +986,8 @@ impl Template {
             dst_port: p.dst_port,
             has_tcp_flags: p.l4 == L4Proto::Tcp,
             tcp_flags: if p.l4 == L4Proto::Tcp { p.tcp_flags & 0x0fff } else { 0 },
+            num_vlans: u8::from(p.vlan.is_some()),
+            ethertype: if family_of(p.src_ip) == Family::V6 { 0x86dd } else { 0x0800 },
             ..PacketKey::default()
         };
         if let Some(t) = &self.tunnel {

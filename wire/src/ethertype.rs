@@ -4,6 +4,12 @@
 pub const IPV4: u16 = 0x0800;
 /// ARP (RFC 826).
 pub const ARP: u16 = 0x0806;
+/// RARP (RFC 903): ARP's header, other opcodes.
+pub const RARP: u16 = 0x8035;
+/// MPLS unicast (RFC 3032 §5).
+pub const MPLS_UNICAST: u16 = 0x8847;
+/// MPLS multicast (RFC 5332 §4).
+pub const MPLS_MULTICAST: u16 = 0x8848;
 /// IEEE 802.1Q customer tag.
 pub const VLAN: u16 = 0x8100;
 /// IEEE 802.1ad service tag (QinQ).

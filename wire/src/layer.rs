@@ -26,6 +26,10 @@ pub enum Layer {
     Gre,
     /// Geneve (RFC 8926).
     Geneve,
+    /// ARP or RARP for IPv4 over Ethernet (RFC 826, RFC 903).
+    Arp,
+    /// An MPLS label stack (RFC 3032).
+    Mpls,
     /// Linux cooked capture v1 header (LINKTYPE_LINUX_SLL, 16 bytes).
     LinuxSll,
     /// Linux cooked capture v2 header (LINKTYPE_LINUX_SLL2, 20 bytes).
@@ -47,6 +51,8 @@ impl Layer {
             Layer::Vxlan => "vxlan",
             Layer::Gre => "gre",
             Layer::Geneve => "geneve",
+            Layer::Arp => "arp",
+            Layer::Mpls => "mpls",
             Layer::LinuxSll => "sll",
             Layer::LinuxSll2 => "sll2",
         }

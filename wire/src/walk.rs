@@ -364,11 +364,76 @@ impl L4Info {
     }
 }
 
+/// An ARP or RARP header for IPv4 over Ethernet (RFC 826: hardware type 1, protocol type
+/// 0x0800, address lengths 6 and 4), all [`ArpInfo::LEN`] bytes of it inside the frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ArpInfo {
+    /// Where the ARP header starts in the frame.
+    pub offset: usize,
+}
+
+impl ArpInfo {
+    /// The header's length with 6-byte hardware and 4-byte protocol addresses.
+    pub const LEN: usize = 28;
+
+    /// Offset of the 16-bit opcode (1 request, 2 reply; RARP 3 and 4).
+    #[inline]
+    pub const fn op_offset(&self) -> usize {
+        self.offset + 6
+    }
+
+    /// Offset of the sender hardware address.
+    #[inline]
+    pub const fn sha_offset(&self) -> usize {
+        self.offset + 8
+    }
+
+    /// Offset of the sender protocol (IPv4) address.
+    #[inline]
+    pub const fn spa_offset(&self) -> usize {
+        self.offset + 14
+    }
+
+    /// Offset of the target hardware address.
+    #[inline]
+    pub const fn tha_offset(&self) -> usize {
+        self.offset + 18
+    }
+
+    /// Offset of the target protocol (IPv4) address.
+    #[inline]
+    pub const fn tpa_offset(&self) -> usize {
+        self.offset + 24
+    }
+}
+
+/// Label stack entries the walker reads (the kernel's flow dissector keeps as many,
+/// FLOW_DIS_MPLS_MAX).
+pub const MAX_MPLS_ENTRIES: usize = 7;
+
+/// An MPLS label stack (RFC 3032 §2.1: 4-byte entries, label 20 bits, TC 3, S 1, TTL 8).
+/// What follows the bottom of the stack is not walked: RFC 3032 leaves it to the label's
+/// meaning (no IP is guessed from the first nibble), so a labelled frame has no L3 here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct MplsInfo {
+    /// Where the top entry starts in the frame.
+    pub offset: usize,
+    /// Entries read: up to and including the bottom of the stack, at most
+    /// [`MAX_MPLS_ENTRIES`], at least 1.
+    pub entries: u8,
+    /// The last entry read has the bottom-of-stack bit.
+    pub bottom: bool,
+}
+
 /// One set of headers: the outer ones, or those inside a tunnel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct Headers {
     /// None inside IP-in-IP and GRE or Geneve carrying IP.
     pub l2: Option<L2Info>,
+    /// An Ethernet/IPv4 ARP or RARP header after L2 (any other ARP: None).
+    pub arp: Option<ArpInfo>,
+    /// An MPLS label stack after L2.
+    pub mpls: Option<MplsInfo>,
     /// None for non-IP EtherTypes.
     pub l3: Option<L3Info>,
     /// None for later fragments, IPv6 "no next header", and when a GRE or IP-in-IP tunnel
@@ -617,11 +682,19 @@ impl<'a> Walker<'a> {
     ) -> Result<Option<Start>, WalkError> {
         let (kind, l3_offset) = match start {
             Start::Ip(kind) => (kind, offset),
-            Start::Ethernet => match Start::from_ethertype(self.l2(offset, end, &mut out.l2)?) {
-                Some(Start::Ip(kind)) => (kind, offset + out.l2.map_or(0, |l2| l2.len)),
-                // Not IP (ARP, LLDP, an 802.3 length...): L2 is all there is to walk.
-                _ => return Ok(None),
-            },
+            Start::Ethernet => {
+                let ethertype = self.l2(offset, end, &mut out.l2)?;
+                let after = offset + out.l2.map_or(0, |l2| l2.len);
+                match Start::from_ethertype(ethertype) {
+                    Some(Start::Ip(kind)) => (kind, after),
+                    // Not IP (ARP, MPLS, LLDP, an 802.3 length...): what is read of it is
+                    // kept, and nothing under it is walked.
+                    _ => {
+                        self.not_ip(ethertype, after, end, out);
+                        return Ok(None);
+                    }
+                }
+            }
         };
         let l3 = match kind {
             L3Kind::Ipv4 => self.ipv4(l3_offset, end, &mut out.l3)?,
@@ -629,6 +702,40 @@ impl<'a> Walker<'a> {
         };
         out.l3 = Some(l3);
         self.l4(&l3, tunnel, &mut out.l4)
+    }
+
+    /// What the classifier reads of a non-IP ethertype at `offset`: an Ethernet/IPv4 ARP
+    /// header (RFC 826), or an MPLS label stack (RFC 3032 §2.1). Neither is an error when
+    /// short or of another kind: the frame is then L2 only, as before.
+    fn not_ip(&mut self, ethertype: u16, offset: usize, end: usize, out: &mut Headers) {
+        let region = self.region(offset, end);
+        match ethertype {
+            ethertype::ARP | ethertype::RARP => {
+                let Some(header) = region.get(..ArpInfo::LEN) else { return };
+                // Hardware type 1 (Ethernet), protocol 0x0800, lengths 6 and 4.
+                if header[..6] == [0, 1, 0x08, 0x00, 6, 4] {
+                    self.layers.push(Layer::Arp);
+                    out.arp = Some(ArpInfo { offset });
+                }
+            }
+            ethertype::MPLS_UNICAST | ethertype::MPLS_MULTICAST => {
+                let mut entries = 0;
+                let mut bottom = false;
+                for entry in region.chunks_exact(4).take(MAX_MPLS_ENTRIES) {
+                    entries += 1;
+                    // S, the bottom-of-stack bit: bit 8 of the entry (RFC 3032 §2.1).
+                    if entry[2] & 1 != 0 {
+                        bottom = true;
+                        break;
+                    }
+                }
+                if entries > 0 {
+                    self.layers.push(Layer::Mpls);
+                    out.mpls = Some(MplsInfo { offset, entries, bottom });
+                }
+            }
+            _ => {}
+        }
     }
 
     /// Ethernet and up to [`MAX_VLANS`] tags into `out`; returns the EtherType after them.
@@ -908,6 +1015,8 @@ impl CommonHeaders {
         let l4_offset = self.l4_offset();
         Headers {
             l2: Some(L2Info { offset: self.offset, len: ethernet::HEADER_LEN, vlans: [None; MAX_VLANS] }),
+            arp: None,
+            mpls: None,
             l3: Some(L3Info {
                 kind: L3Kind::Ipv4,
                 offset: l3_offset,

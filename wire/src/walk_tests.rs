@@ -69,6 +69,16 @@ fn check_headers(headers: &Headers, start: usize, limit: usize) -> usize {
         assert_eq!(l2.len, 14 + 4 * l2.vlan_count());
         cursor = l2.offset + l2.len;
     }
+    if let Some(arp) = headers.arp {
+        assert!(arp.offset == cursor && arp.offset + ArpInfo::LEN <= limit, "{arp:?} in {start}..{limit}");
+        assert!(headers.l3.is_none() && headers.mpls.is_none());
+    }
+    if let Some(mpls) = headers.mpls {
+        let entries = usize::from(mpls.entries);
+        assert!((1..=MAX_MPLS_ENTRIES).contains(&entries));
+        assert!(mpls.offset == cursor && mpls.offset + 4 * entries <= limit, "{mpls:?} in {start}..{limit}");
+        assert!(headers.l3.is_none());
+    }
     let Some(l3) = headers.l3 else {
         assert!(headers.l4.is_none());
         return limit;
@@ -145,6 +155,58 @@ fn not_ip_stops_at_l2() {
     let o = walk_default(&frame).unwrap();
     assert_eq!(o.layers.as_slice(), [Eth]);
     assert!(o.outer.l3.is_none());
+}
+
+#[test]
+fn arp_for_ipv4_over_ethernet() {
+    let body = arp(1, [2, 0, 0, 0, 0, 1], [10, 0, 0, 1], [0; 6], [10, 0, 0, 2]);
+    for (ethertype, tags) in [(ethertype::ARP, &[][..]), (ethertype::RARP, &[(0x8100, 7)][..])] {
+        let frame = padded(ethernet_tagged(tags, ethertype, &body), 60);
+        let o = walk_default(&frame).unwrap();
+        let at = 14 + 4 * tags.len();
+        assert_eq!(o.outer.arp, Some(ArpInfo { offset: at }));
+        assert_eq!((o.layers.as_slice().last(), o.layers.len()), (Some(&Arp), 2 + tags.len()));
+        assert_eq!(&frame[o.outer.arp.unwrap().spa_offset()..][..4], [10, 0, 0, 1]);
+        assert!(o.outer.l3.is_none());
+    }
+    // ARP for another hardware or protocol, or a short one: no ARP header, and no error.
+    let mut token_ring = body.clone();
+    token_ring[1] = 6;
+    for other in [token_ring, body[..27].to_vec()] {
+        let o = walk_default(&ethernet(ethertype::ARP, &other)).unwrap();
+        assert_eq!((o.layers.as_slice(), o.outer.arp), ([Eth].as_slice(), None));
+    }
+    // Inside VXLAN, the inner headers carry it.
+    let inner = padded(ethernet(ethertype::ARP, &body), 60);
+    let frame = ethernet(ethertype::IPV4, &ipv4(17, &udp(1, 4789, &vxlan(5, &inner))));
+    let o = walk_default(&frame).unwrap();
+    assert_eq!(o.inner.unwrap().arp.map(|a| a.offset), Some(14 + 20 + 8 + 8 + 14));
+    assert_eq!(o.layers.as_slice(), [Eth, Ipv4, Udp, Vxlan, Eth, Arp]);
+}
+
+#[test]
+fn mpls_label_stack_up_to_the_bottom() {
+    let stack = mpls(&[(100, 5, 64), (200, 0, 1)], &ipv4(17, &udp(1, 2, b"")));
+    let frame = ethernet(ethertype::MPLS_UNICAST, &stack);
+    let o = walk_default(&frame).unwrap();
+    assert_eq!(o.outer.mpls, Some(MplsInfo { offset: 14, entries: 2, bottom: true }));
+    // RFC 3032 leaves what follows to the label: no IP is guessed under it.
+    assert_eq!(o.layers.as_slice(), [Eth, Mpls]);
+    assert!(o.outer.l3.is_none() && o.outer.l4.is_none());
+    assert_eq!(&frame[14..18], [0x00, 0x06, 0x4a, 0x40]);
+    // Multicast, tagged; a stack without a bottom within the frame is read to its end.
+    let frame = ethernet_tagged(&[(0x8100, 3)], ethertype::MPLS_MULTICAST, &mpls(&[(1, 0, 9)], b""));
+    assert_eq!(walk_default(&frame).unwrap().outer.mpls, Some(MplsInfo { offset: 18, entries: 1, bottom: true }));
+    let mut no_bottom = mpls(&[(1, 0, 9), (2, 0, 9)], b"");
+    no_bottom[6] &= !1;
+    let o = walk_default(&ethernet(ethertype::MPLS_UNICAST, &no_bottom)).unwrap();
+    assert_eq!(o.outer.mpls, Some(MplsInfo { offset: 14, entries: 2, bottom: false }));
+    let deep: Vec<(u32, u8, u8)> = (0..9).map(|i| (i, 0, 1)).collect();
+    let o = walk_default(&ethernet(ethertype::MPLS_UNICAST, &mpls(&deep, b""))).unwrap();
+    assert_eq!(o.outer.mpls.map(|m| (m.entries, m.bottom)), Some((MAX_MPLS_ENTRIES as u8, false)));
+    // Fewer than 4 bytes: no entry, no error (the frame is L2 only, as any unknown ethertype).
+    let o = walk_default(&ethernet(ethertype::MPLS_UNICAST, &[0, 0, 1])).unwrap();
+    assert_eq!((o.layers.as_slice(), o.outer.mpls), ([Eth].as_slice(), None));
 }
 
 #[test]

@@ -176,6 +176,8 @@ fn emit_conditions(a: &mut Asm, protocol: &Protocol, k: &Keys, miss: &str) {
             a.jmp_imm(Jmp::Ne, Reg::R1, want, miss);
         }
         Protocol::Vlan => require(a, Slot::HasVlan, miss),
+        // Refused before code is generated (`verdicts`: `Rule::beyond_classic_key`).
+        Protocol::Ether(_) => {}
     }
     if let Some(m) = k.src_mac {
         masked_mac(a, Slot::SrcMac, m, miss);

@@ -168,6 +168,15 @@ pub(crate) fn verdicts(set: &RuleSet, ports: &[String]) -> Result<Vec<Verdict>, 
     let mut verdicts = Vec::with_capacity(set.rules.len());
     let mut refusals = Vec::new();
     for (rule_index, rule) in set.rules.iter().enumerate() {
+        // The program's parser reads Ethernet, one VLAN tag, IPv4/IPv6 and VXLAN only.
+        if let Some(key) = rule.beyond_classic_key() {
+            let reason = format!(
+                "`{key}` is not matched by the eBPF targets (their parser reads Ethernet, one VLAN tag, \
+                 IP, TCP/UDP/SCTP and VXLAN; use tc-flower or the dataplane)"
+            );
+            refusals.push(Refusal { rule_index, line: rule.line, reason });
+            continue;
+        }
         let verdict = match &rule.action {
             Action::Drop => Ok(Verdict::Drop),
             Action::Pass => Ok(Verdict::Pass),

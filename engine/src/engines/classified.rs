@@ -70,6 +70,8 @@ pub struct Routes {
     action: Action,
     /// By port number: this worker's (first) queue of that port.
     port_queue: Vec<Option<usize>>,
+    /// By queue: its port (what `indev` rules test).
+    queue_port: Vec<u16>,
 }
 
 impl Routes {
@@ -80,7 +82,14 @@ impl Routes {
         for (queue, &port) in queue_ports.iter().enumerate() {
             port_queue[port].get_or_insert(queue);
         }
-        Routes { action, port_queue }
+        let queue_port = queue_ports.iter().map(|&port| u16::try_from(port).unwrap_or(u16::MAX)).collect();
+        Routes { action, port_queue, queue_port }
+    }
+
+    /// The port queue `queue` belongs to (`u16::MAX` for none, which no `indev` rule names).
+    #[inline]
+    pub fn port_of(&self, queue: usize) -> u16 {
+        self.queue_port.get(queue).copied().unwrap_or(u16::MAX)
     }
 
     /// The queue a frame received on `from` leaves by (`fwd_to`: where `--action fwd` sends
@@ -150,7 +159,7 @@ impl ForwardingEngine for Classified {
         let slot = queues.slot(from);
         let s = &mut *self.stages;
         // The stages of the module documentation: 1 to 3, then 4.
-        s.prepare(&self.pipeline, &slot.umem, burst);
+        s.prepare(&self.pipeline, &slot.umem, burst, self.routes.port_of(from));
         table.lookup_burst(&s.keys[..s.live], &mut s.matched[..s.live], worker);
         // 5: per frame, as its rule says.
         for (j, &i) in s.live_at[..s.live].iter().enumerate() {
@@ -216,10 +225,11 @@ impl Default for Stages {
 }
 
 impl Stages {
-    /// Stages 1 to 3, frame by frame: walk, checksum policy, key. The frames that pass are in
-    /// play, their keys side by side for `classify_burst`.
+    /// Stages 1 to 3, frame by frame: walk, checksum policy, key (with `in_port`, the port
+    /// the burst arrived on). The frames that pass are in play, their keys side by side for
+    /// `classify_burst`.
     #[inline]
-    fn prepare(&mut self, pipeline: &Pipeline, umem: &Umem, burst: &[Frame]) {
+    fn prepare(&mut self, pipeline: &Pipeline, umem: &Umem, burst: &[Frame], in_port: u16) {
         self.live = 0;
         for (i, frame) in burst.iter().enumerate() {
             let data = umem.data(frame);
@@ -227,7 +237,9 @@ impl Stages {
                 pipeline.walk(data, &mut self.offsets[i]).and_then(|()| pipeline.verify(data, &self.offsets[i]));
             match checked {
                 Ok(()) => {
-                    packet_key(data, &self.offsets[i], &mut self.keys[self.live]);
+                    let key = &mut self.keys[self.live];
+                    packet_key(data, &self.offsets[i], key);
+                    (key.has_in_port, key.in_port) = (true, in_port);
                     self.live_at[self.live] = i;
                     self.live += 1;
                 }

@@ -47,6 +47,7 @@ impl ForwardingEngine for FrameByFrame {
         let (table, worker) = (self.rules.table(), self.rules.worker());
         let (stats, fwd_to) = (queues.stats(), queues.fwd_to(from));
         let slot = queues.slot(from);
+        self.scratch.in_port = Some(self.routes.port_of(from));
         for mut frame in burst.drain(..) {
             let to = self
                 .pipeline

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crossbeam::utils::CachePadded;
-use rules::{Action, Classifier, PacketKey, RuleSet};
+use rules::{Action, Classifier, Indev, PacketKey, RuleSet};
 
 use super::rewrite::{Rewrite, RewriteError};
 use crate::error::SetupError;
@@ -130,6 +130,13 @@ pub enum ActionProblem {
         /// The interfaces of this run's af_xdp ports.
         named: Vec<String>,
     },
+    /// `indev NAME` where no port is that interface (so the rule could never match).
+    NoSuchIndev {
+        /// The interface the rule names.
+        dev: String,
+        /// The interfaces of this run's af_xdp ports.
+        named: Vec<String>,
+    },
     /// `encap ARGS` whose arguments do not parse.
     Encap(RewriteError),
     /// The classifier cannot hold the set (about the whole file).
@@ -147,6 +154,11 @@ impl fmt::Display for ActionProblem {
             ActionProblem::NoSuchDevice { dev, named } => write!(
                 f,
                 "mirred egress redirect dev {dev}: no --port of this run is interface {dev} (its af_xdp ports: {})",
+                if named.is_empty() { "none".to_string() } else { named.join(", ") }
+            ),
+            ActionProblem::NoSuchIndev { dev, named } => write!(
+                f,
+                "indev {dev}: no --port of this run is interface {dev}, so no frame arrives on it (its af_xdp ports: {})",
                 if named.is_empty() { "none".to_string() } else { named.join(", ") }
             ),
             ActionProblem::Encap(error) => write!(f, "{error}"),
@@ -170,7 +182,9 @@ impl std::error::Error for ActionError {
         match &self.problem {
             ActionProblem::Encap(error) => Some(error),
             ActionProblem::Classifier(error) => Some(error),
-            ActionProblem::NoSuchPort { .. } | ActionProblem::NoSuchDevice { .. } => None,
+            ActionProblem::NoSuchPort { .. }
+            | ActionProblem::NoSuchDevice { .. }
+            | ActionProblem::NoSuchIndev { .. } => None,
         }
     }
 }
@@ -180,7 +194,7 @@ impl RuleTable {
     /// ("" for pcap and mem ports) and `workers` workers. All errors at once; nothing is
     /// built unless every rule can be carried out.
     pub fn build(
-        set: RuleSet,
+        mut set: RuleSet,
         source: &str,
         port_names: &[String],
         workers: usize,
@@ -190,6 +204,25 @@ impl RuleTable {
         let ports = port_names.len();
         let mut errors = Vec::new();
         let mut actions = Vec::with_capacity(set.len());
+        for rule in &mut set.rules {
+            // `indev NAME`: the port whose interface is NAME, resolved here as `mirred` is.
+            if let Some(indev) = rule.keys.indev.as_mut() {
+                match port_names.iter().position(|name| name == indev.name()) {
+                    Some(port) => indev.port = u16::try_from(port).unwrap_or(Indev::UNRESOLVED),
+                    None => {
+                        let named = port_names.iter().filter(|n| !n.is_empty()).cloned().collect();
+                        let dev = indev.name().to_string();
+                        let problem = ActionProblem::NoSuchIndev { dev, named };
+                        errors.push(ActionError {
+                            file: source.to_string(),
+                            line: rule.line,
+                            col: rule.action_col,
+                            problem,
+                        });
+                    }
+                }
+            }
+        }
         for rule in &set.rules {
             let error = |problem: ActionProblem| ActionError {
                 file: source.to_string(),
@@ -345,6 +378,9 @@ pub struct Scratch {
     pub offsets: Offsets,
     /// The frame's key.
     pub key: PacketKey,
+    /// The port the frames arrive on, where the caller knows it (`indev` rules match only
+    /// then).
+    pub in_port: Option<u16>,
 }
 
 #[cfg(test)]
@@ -416,6 +452,30 @@ mod tests {
         let set = RuleSet::new(vec![rule(1, Some(80), Action::Redirect("dut1".into()))]);
         let table = RuleTable::build(set, "r.rules", &names(2), 1, Disposition::Pass, ClassifierKind::Linear).unwrap();
         assert_eq!(table.actions[0], RuleAction::to(Disposition::Fwd(1)));
+    }
+
+    #[test]
+    fn indev_is_resolved_to_its_port_at_load_and_an_unknown_name_is_an_error() {
+        let on = |dev: &str| Rule {
+            keys: Keys { indev: Some(Indev::new(dev).expect("a name")), ..Keys::default() },
+            ..rule(2, None, Action::Drop)
+        };
+        let set = RuleSet::new(vec![on("dut1")]);
+        let table = RuleTable::build(set, "r.rules", &names(2), 1, Disposition::Pass, ClassifierKind::Fast).unwrap();
+        let arrived = |port| PacketKey { has_in_port: true, in_port: port, ..key(9) };
+        assert_eq!(table.lookup(&arrived(1), 0).0, Some(0));
+        assert_eq!(table.lookup(&arrived(0), 0).0, None);
+        // A key without an arrival port (a trace line) matches no indev rule.
+        assert_eq!(table.lookup(&key(9), 0).0, None);
+        let set = RuleSet::new(vec![on("eth9")]);
+        let errors = match RuleTable::build(set, "r.rules", &names(2), 1, Disposition::Pass, ClassifierKind::Fast) {
+            Err(errors) => errors,
+            Ok(_) => panic!("built a table with an indev that is no port"),
+        };
+        assert_eq!(
+            errors[0].to_string(),
+            "r.rules:2:20: indev eth9: no --port of this run is interface eth9, so no frame arrives on it (its af_xdp ports: dut0, dut1)"
+        );
     }
 
     #[test]

@@ -5,7 +5,7 @@
 use rules::key::{IP_FLAG_FIRSTFRAG, IP_FLAG_FRAG};
 use rules::{Family, PacketKey};
 
-use wire::{Fragment, Headers, L3Kind, L4Kind, Offsets, TunnelKind};
+use wire::{ethertype, Fragment, Headers, L3Kind, L4Kind, Offsets, TunnelKind};
 
 /// Fills `key` from a frame whose layers are in `offsets`. Everything it reads lies inside
 /// regions the walker checked; a read that would not (impossible by construction) yields 0.
@@ -38,6 +38,17 @@ pub fn packet_key(frame: &[u8], offsets: &Offsets, key: &mut PacketKey) {
         key.enc_family = family(l3.kind);
         key.enc_src_ip = address(frame, l3.kind, l3.src_offset());
         key.enc_dst_ip = address(frame, l3.kind, l3.dst_offset);
+        (key.enc_tos, key.enc_ttl) = tos_ttl(frame, l3.kind, l3.offset);
+    }
+}
+
+/// The IPv4 TOS and TTL, or the IPv6 traffic class and hop limit, of the header at `offset`.
+#[inline]
+fn tos_ttl(frame: &[u8], kind: L3Kind, offset: usize) -> (u8, u8) {
+    match kind {
+        L3Kind::Ipv4 => (byte(frame, offset + 1), byte(frame, offset + 8)),
+        // RFC 8200 §3: the traffic class straddles the first two bytes.
+        L3Kind::Ipv6 => ((be16(frame, offset) >> 4) as u8, byte(frame, offset + 7)),
     }
 }
 
@@ -55,23 +66,40 @@ fn plain_fields(frame: &[u8], headers: &Headers, key: &mut PacketKey) {
             key.vlan_id = tag.id;
             key.vlan_prio = tag.pcp;
         }
+        if let Some(tag) = l2.vlans[1] {
+            key.has_cvlan = true;
+            key.cvlan_id = tag.id;
+            key.cvlan_prio = tag.pcp;
+        }
+        key.num_vlans = l2.vlan_count() as u8;
+        key.ethertype = be16(frame, l2.ethertype_offset());
+    }
+    if let Some(arp) = headers.arp.as_ref() {
+        key.has_arp = true;
+        // The flow dissector keeps the opcode's low byte (flow_dissector_key_arp.op).
+        key.arp_op = byte(frame, arp.op_offset() + 1);
+        key.arp_sha = bytes(frame, arp.sha_offset());
+        key.arp_sip = u32::from_be_bytes(bytes(frame, arp.spa_offset()));
+        key.arp_tha = bytes(frame, arp.tha_offset());
+        key.arp_tip = u32::from_be_bytes(bytes(frame, arp.tpa_offset()));
+    }
+    if let Some(mpls) = headers.mpls.as_ref() {
+        key.has_mpls = true;
+        key.mpls_lse = u32::from_be_bytes(bytes(frame, mpls.offset));
     }
     let Some(l3) = headers.l3.as_ref() else { return };
+    if headers.l2.is_none() {
+        // IP inside IP or GRE: the ethertype the IP version stands for.
+        key.ethertype = match l3.kind {
+            L3Kind::Ipv4 => ethertype::IPV4,
+            L3Kind::Ipv6 => ethertype::IPV6,
+        };
+    }
     key.family = family(l3.kind);
     key.ip_proto = l3.protocol;
     key.src_ip = address(frame, l3.kind, l3.src_offset());
     key.dst_ip = address(frame, l3.kind, l3.dst_offset);
-    match l3.kind {
-        L3Kind::Ipv4 => {
-            key.ip_tos = byte(frame, l3.offset + 1);
-            key.ip_ttl = byte(frame, l3.offset + 8);
-        }
-        L3Kind::Ipv6 => {
-            // RFC 8200 §3: the traffic class straddles the first two bytes.
-            key.ip_tos = (be16(frame, l3.offset) >> 4) as u8;
-            key.ip_ttl = byte(frame, l3.offset + 7);
-        }
-    }
+    (key.ip_tos, key.ip_ttl) = tos_ttl(frame, l3.kind, l3.offset);
     key.ip_flags = match l3.fragment {
         Fragment::NotFragment => 0,
         Fragment::First => IP_FLAG_FRAG | IP_FLAG_FIRSTFRAG,
@@ -93,6 +121,12 @@ fn plain_fields(frame: &[u8], headers: &Headers, key: &mut PacketKey) {
             key.dst_port = be16(frame, l4.offset + 2);
         }
         _ => {}
+    }
+    if matches!(l4.kind, L4Kind::Icmp | L4Kind::Icmpv6) {
+        // Type and code lead both headers (RFC 792, RFC 4443 §2.1); the walker checked them.
+        key.has_icmp = true;
+        key.icmp_type = byte(frame, l4.offset);
+        key.icmp_code = byte(frame, l4.offset + 1);
     }
     if l4.kind == L4Kind::Tcp {
         key.has_tcp_flags = true;
@@ -137,7 +171,7 @@ fn be16(frame: &[u8], offset: usize) -> u16 {
 mod tests {
     use super::*;
     use testkit::frames::*;
-    use wire::{ethertype, walk, WalkConfig};
+    use wire::{walk, WalkConfig};
 
     fn key_of(frame: &[u8]) -> PacketKey {
         let offsets = walk(frame, &WalkConfig::default()).unwrap();
@@ -182,6 +216,43 @@ mod tests {
         let key = key_of(&ethernet(ethertype::IPV4, &ipv4(132, &sctp[..11])));
         assert_eq!((key.has_ports, key.src_port, key.dst_port), (false, 0, 0));
         assert_eq!(key.ip_proto, 132);
+    }
+
+    #[test]
+    fn arp_fields_and_no_ip_family() {
+        let body = arp(2, [2, 0, 0, 0, 0, 1], [10, 0, 0, 1], [2, 0, 0, 0, 0, 2], [10, 0, 0, 2]);
+        let key = key_of(&padded(ethernet_tagged(&[(0x8100, 9)], ethertype::ARP, &body), 60));
+        assert_eq!((key.ethertype, key.family, key.has_arp, key.arp_op), (ethertype::ARP, Family::None, true, 2));
+        assert_eq!((key.arp_sip, key.arp_tip), (0x0a00_0001, 0x0a00_0002));
+        assert_eq!((key.arp_sha, key.arp_tha), ([2, 0, 0, 0, 0, 1], [2, 0, 0, 0, 0, 2]));
+        assert_eq!((key.has_vlan, key.num_vlans, key.has_cvlan), (true, 1, false));
+        // Another hardware type: the ethertype still, no ARP fields.
+        let mut other = body;
+        other[1] = 6;
+        let key = key_of(&padded(ethernet(ethertype::ARP, &other), 60));
+        assert_eq!((key.ethertype, key.has_arp, key.arp_sip), (ethertype::ARP, false, 0));
+    }
+
+    #[test]
+    fn mpls_top_entry_and_no_ip_family() {
+        let frame = ethernet(ethertype::MPLS_UNICAST, &mpls(&[(1000, 3, 64), (16, 0, 1)], &ipv4(17, &udp(1, 2, b""))));
+        let key = key_of(&frame);
+        assert_eq!((key.ethertype, key.family, key.has_mpls), (ethertype::MPLS_UNICAST, Family::None, true));
+        assert_eq!(key.mpls_lse, 1000 << 12 | 3 << 9 | 64);
+        assert!(!key.has_ports && !key.has_arp);
+    }
+
+    #[test]
+    fn qinq_tags_icmp_and_outer_tos() {
+        let frame = ethernet_tagged(&[(0x88a8, 100), (0x8100, 200)], ethertype::IPV4, &ipv4(1, &icmp_echo()));
+        let key = key_of(&frame);
+        assert_eq!((key.has_vlan, key.vlan_id, key.has_cvlan, key.cvlan_id), (true, 100, true, 200));
+        assert_eq!((key.num_vlans, key.ethertype, key.family), (2, ethertype::IPV4, Family::V4));
+        assert_eq!((key.has_icmp, key.icmp_type, key.icmp_code), (true, 8, 0));
+        let key = key_of(&vxlan_frame());
+        let outer = walk(&vxlan_frame(), &WalkConfig::default()).unwrap().outer.l3.unwrap().offset;
+        assert_eq!((key.enc_tos, key.enc_ttl), (vxlan_frame()[outer + 1], vxlan_frame()[outer + 8]));
+        assert!(!key.has_in_port, "the arrival port is the engine's to set");
     }
 
     #[test]

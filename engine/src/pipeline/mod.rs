@@ -93,6 +93,9 @@ impl Pipeline {
         self.walk(umem.data(frame), &mut scratch.offsets)?;
         self.verify(umem.data(frame), &scratch.offsets)?;
         packet_key(umem.data(frame), &scratch.offsets, &mut scratch.key);
+        if let Some(port) = scratch.in_port {
+            (scratch.key.has_in_port, scratch.key.in_port) = (true, port);
+        }
         let (matched, action) = rules.lookup(&scratch.key, worker);
         self.apply_rule(umem, frame, &mut scratch.offsets, matched, action)
     }

@@ -24,8 +24,10 @@ use wire::{
 };
 
 /// Every layer name `inspect --json` may print (design.md section 4).
-pub(crate) const LAYER_NAMES: [&str; 13] =
-    ["eth", "vlan", "ipv4", "ipv6", "udp", "tcp", "icmp", "icmpv6", "vxlan", "gre", "geneve", "sll", "sll2"];
+pub(crate) const LAYER_NAMES: [&str; 15] = [
+    "eth", "vlan", "arp", "mpls", "ipv4", "ipv6", "udp", "tcp", "icmp", "icmpv6", "vxlan", "gre", "geneve", "sll",
+    "sll2",
+];
 
 /// The five `csum` keys of `inspect --json` (design.md section 4).
 pub(crate) const CSUM_KEYS: [&str; 5] = ["outer_l3", "outer_l4", "tunnel", "inner_l3", "inner_l4"];
@@ -205,6 +207,23 @@ fn check_headers(frame: &[u8], headers: &Headers, start: usize, end: usize, whic
         at = l2.offset + l2.len;
         assert!(at <= end, "{which} l2 ends at {at}, past {end}");
     }
+    // ARP and MPLS end the walk: nothing is read under them.
+    if let Some(arp) = &headers.arp {
+        assert_eq!(arp.offset, at, "{which} ARP not right after l2");
+        assert!(arp.offset + wire::ArpInfo::LEN <= end, "{which} ARP header past {end}");
+        assert!(headers.mpls.is_none() && headers.l3.is_none(), "{which} ARP with more headers: {headers:?}");
+    }
+    if let Some(mpls) = &headers.mpls {
+        assert_eq!(mpls.offset, at, "{which} MPLS not right after l2");
+        let entries = usize::from(mpls.entries);
+        assert!((1..=wire::MAX_MPLS_ENTRIES).contains(&entries), "{which} {entries} MPLS entries");
+        assert!(
+            mpls.bottom || entries == wire::MAX_MPLS_ENTRIES || mpls.offset + 4 * entries + 4 > end,
+            "{which} MPLS stack stops before its bottom: {mpls:?}"
+        );
+        assert!(mpls.offset + 4 * entries <= end, "{which} MPLS stack past {end}");
+        assert!(headers.l3.is_none(), "{which} MPLS with an L3 under it");
+    }
     if let Some(l3) = &headers.l3 {
         assert_eq!(l3.offset, at, "{which} l3 not right after l2");
         let min = match l3.kind {
@@ -268,6 +287,12 @@ fn push_headers(layers: &mut Vec<Layer>, headers: &Headers) {
     if let Some(l2) = &headers.l2 {
         layers.push(Layer::Eth);
         layers.extend(std::iter::repeat_n(Layer::Vlan, l2.vlan_count()));
+    }
+    if headers.arp.is_some() {
+        layers.push(Layer::Arp);
+    }
+    if headers.mpls.is_some() {
+        layers.push(Layer::Mpls);
     }
     if let Some(l3) = &headers.l3 {
         layers.push(match l3.kind {
