@@ -39,7 +39,9 @@ const RULES: usize = 1000;
 /// The set, every action `pass`.
 fn rule_set() -> RuleSet {
     let generated = gen::rule_set(Style::Acl, RULES, 1);
-    RuleSet::new(generated.rules.into_iter().map(|rule| rules::Rule { action: rules::Action::Pass, ..rule }).collect())
+    RuleSet::new(
+        generated.rules.into_iter().map(|rule| rules::Rule { actions: vec![rules::Action::Pass], ..rule }).collect(),
+    )
 }
 
 /// A VXLAN frame of `--size 64` whose inner IPv4 5-tuple is `key`'s.

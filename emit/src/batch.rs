@@ -321,6 +321,9 @@ pub(crate) enum Unspellable {
     Rewrite { action: &'static str, target: Target },
     /// `ttl-dec`.
     TtlDec(Target),
+    /// A chain other than 0, an action list, `mirror`, `continue`, `goto` or `police`: what
+    /// only the dataplane's chain interpreter carries out (the reason says which).
+    DataplaneOnly(String),
 }
 
 impl fmt::Display for Unspellable {
@@ -343,12 +346,14 @@ impl fmt::Display for Unspellable {
             Unspellable::TtlDec(target) => {
                 write!(f, "ttl-dec needs act_pedit and act_csum; {target} cannot do it here")
             }
+            Unspellable::DataplaneOnly(why) => f.write_str(why),
         }
     }
 }
 
-/// Spells `action` for this kernel; `Err` says why it cannot be.
-pub(crate) fn action_words(action: &Action, opts: &EmitOptions, target: Target) -> Result<ActionWords, Unspellable> {
+/// Spells `rule`'s action for this kernel; `Err` says why it cannot be.
+pub(crate) fn action_words(rule: &Rule, opts: &EmitOptions, target: Target) -> Result<ActionWords, Unspellable> {
+    let action = rule.single_action().ok_or_else(|| Unspellable::DataplaneOnly(rule.not_single_reason()))?;
     let caps = &opts.caps;
     let mirred = |dev: &str| {
         if !caps.act_mirred {
@@ -389,12 +394,22 @@ pub(crate) fn action_words(action: &Action, opts: &EmitOptions, target: Target) 
         Action::Encap(_) => Err(Unspellable::Rewrite { action: "encap", target }),
         Action::Decap => Err(Unspellable::Rewrite { action: "decap", target }),
         Action::TtlDec => Err(Unspellable::TtlDec(target)),
+        Action::Mirror(_) | Action::Continue | Action::Goto(_) | Action::Police(_) => {
+            Err(Unspellable::DataplaneOnly(rule.not_single_reason()))
+        }
+    }
+}
+
+/// Refuses the rules outside chain 0, which matching in [`RuleSet::order`] never reaches.
+pub(crate) fn refuse_other_chains(w: &mut BatchWriter, set: &RuleSet) {
+    for (index, rule) in set.rules.iter().enumerate().filter(|(_, rule)| rule.chain != 0) {
+        w.refuse(index, rule, rule.not_single_reason());
     }
 }
 
 /// The notes every batch carries about how actions were spelled.
 pub(crate) fn action_notes(w: &mut BatchWriter, set: &RuleSet, opts: &EmitOptions) {
-    let has = |f: fn(&Action) -> bool| set.rules.iter().any(|r| f(&r.action));
+    let has = |f: fn(&Action) -> bool| set.rules.iter().any(|r| r.single_action().is_some_and(f));
     if has(|a| matches!(a, Action::Drop)) {
         if let Some(dev) = &opts.drop_dev {
             w.note(format!("drop is a mirred redirect to {dev} (a dead end)"));

@@ -14,7 +14,9 @@
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
-use crate::batch::{action_notes, action_words, has_enc_keys, shape, BatchWriter, EmitOptions, TcBatch, L3};
+use crate::batch::{
+    action_notes, action_words, has_enc_keys, refuse_other_chains, shape, BatchWriter, EmitOptions, TcBatch, L3,
+};
 use crate::error::Error;
 use crate::target::Target;
 use rules::key::{IP_FLAG_FIRSTFRAG, IP_FLAG_FRAG};
@@ -36,9 +38,10 @@ pub(crate) fn compile(set: &RuleSet, opts: &EmitOptions) -> Result<TcBatch, Erro
         w.note("`protocol 802.1q` matches C-tagged frames only; the rules' vlan protocol also covers 802.1ad");
     }
     action_notes(&mut w, set, opts);
+    refuse_other_chains(&mut w, set);
     for &index in &set.order {
         let rule = &set.rules[index];
-        let action = match action_words(&rule.action, opts, Target::TcFlower) {
+        let action = match action_words(rule, opts, Target::TcFlower) {
             Ok(action) => action,
             Err(reason) => {
                 w.refuse(index, rule, reason);
@@ -277,7 +280,7 @@ mod tests {
     use rules::{Action, Keys};
 
     fn rule(line: usize, protocol: Protocol, keys: Keys, action: Action) -> Rule {
-        Rule { line, action_col: 1, prio: 1, protocol, keys, action }
+        Rule::new(line, 1, protocol, keys, action)
     }
 
     #[test]

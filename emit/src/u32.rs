@@ -22,7 +22,8 @@
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use crate::batch::{
-    action_notes, action_words, has_enc_keys, port_prefixes, shape, BatchWriter, EmitOptions, Shape, TcBatch, L3,
+    action_notes, action_words, has_enc_keys, port_prefixes, refuse_other_chains, shape, BatchWriter, EmitOptions,
+    Shape, TcBatch, L3,
 };
 use crate::error::Error;
 use crate::target::Target;
@@ -45,6 +46,7 @@ pub(crate) fn compile(set: &RuleSet, opts: &EmitOptions) -> Result<TcBatch, Erro
          while the rules' plain keys mean the inner ones (the BPF targets parse VXLAN)",
     );
     action_notes(&mut w, set, opts);
+    refuse_other_chains(&mut w, set);
     let mut next_ht = 1;
     for &index in &set.order {
         let rule = &set.rules[index];
@@ -63,7 +65,7 @@ pub(crate) fn compile(set: &RuleSet, opts: &EmitOptions) -> Result<TcBatch, Erro
                 continue;
             }
         };
-        let action = match action_words(&rule.action, opts, Target::TcU32) {
+        let action = match action_words(rule, opts, Target::TcU32) {
             Ok(action) => action,
             Err(reason) => {
                 w.refuse(index, rule, reason);
@@ -289,7 +291,7 @@ mod tests {
     use rules::{Action, Keys, PortMatch, Prefix};
 
     pub(crate) fn rule(line: usize, protocol: Protocol, keys: Keys, action: Action) -> Rule {
-        Rule { line, action_col: 1, prio: 1, protocol, keys, action }
+        Rule::new(line, 1, protocol, keys, action)
     }
 
     /// This lab's kernel: u32 and mirred, no gact.

@@ -65,7 +65,7 @@ fn every_bpf_target_counts_and_disposes_at_the_matching_rule() {
 }
 
 fn rule(line: usize, protocol: Protocol, keys: Keys, action: Action) -> Rule {
-    Rule { line, action_col: 1, prio: 1, protocol, keys, action }
+    Rule::new(line, 1, protocol, keys, action)
 }
 
 fn v4(a: [u8; 4]) -> u128 {
@@ -224,7 +224,7 @@ fn in_netns_body() {
                     "{target}: frame {k} counted at rule {other}"
                 );
             }
-            match set.rules[k].action {
+            match set.rules[k].actions[0] {
                 Action::Fwd(_) => assert!(
                     wait_until(EVENT_TIMEOUT, || rx_packets(SINK) >= forwarded_before + u64::from(COPIES)),
                     "{target}: rule {k} forwards, but {SINK} received {} of {COPIES}",

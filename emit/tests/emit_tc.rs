@@ -52,7 +52,7 @@ fn options(caps: KernelCaps) -> EmitOptions {
 }
 
 fn rule(line: usize, prio: u32, protocol: Protocol, keys: Keys, action: Action) -> Rule {
-    Rule { line, action_col: 1, prio, protocol, keys, action }
+    Rule::new(line, prio, protocol, keys, action)
 }
 
 fn v4(a: [u8; 4]) -> u128 {
@@ -242,7 +242,7 @@ fn check_semantics(target: Target, set: &RuleSet, keys: &[(usize, PacketKey)], l
             if let Some(hits) = expected.hits[*want].as_mut() {
                 *hits += COPIES;
             }
-            match rule.action {
+            match rule.actions[0] {
                 Action::Fwd(_) => expected.forwarded += COPIES,
                 Action::Pass if key.family == Family::V4 => expected.passed.0 += COPIES,
                 Action::Pass => expected.passed.1 += COPIES,

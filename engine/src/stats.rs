@@ -42,6 +42,10 @@ pub enum DropReason {
     /// The kernel's rx descriptor was refused (outside the UMEM, across a chunk, a bad
     /// length, or a chunk user space already held): counted as received, never read.
     BadDesc,
+    /// A rule's `police` said drop (the frame was beyond the rate, or its conform verdict).
+    Police,
+    /// More than `rules::chain::MAX_JUMPS` gotos for one frame (a loop of chains).
+    ChainLoop,
 }
 
 const FIXED_REASONS: [DropReason; 6] = [
@@ -52,13 +56,15 @@ const FIXED_REASONS: [DropReason; 6] = [
     DropReason::Runt,
     DropReason::NoFrame,
 ];
-const TAIL_REASONS: [DropReason; 6] = [
+const TAIL_REASONS: [DropReason; 8] = [
     DropReason::TtlExpired,
     DropReason::NoRoom,
     DropReason::NotApplicable,
     DropReason::NoRoute,
     DropReason::MtuExceeded,
     DropReason::BadDesc,
+    DropReason::Police,
+    DropReason::ChainLoop,
 ];
 
 impl DropReason {
@@ -95,6 +101,8 @@ impl DropReason {
             DropReason::NoRoute => TAIL + 3,
             DropReason::MtuExceeded => TAIL + 4,
             DropReason::BadDesc => TAIL + 5,
+            DropReason::Police => TAIL + 6,
+            DropReason::ChainLoop => TAIL + 7,
         }
     }
 
@@ -115,6 +123,8 @@ impl DropReason {
             DropReason::NoRoute => "no_route".into(),
             DropReason::MtuExceeded => "mtu_exceeded".into(),
             DropReason::BadDesc => "bad_desc".into(),
+            DropReason::Police => "police".into(),
+            DropReason::ChainLoop => "chain_loop".into(),
         }
     }
 }
@@ -190,6 +200,17 @@ pub struct BusyCounters {
     pub busy_ns: Counter,
 }
 
+/// The copies `mirred mirror` makes: frames sent that were never received, so a worker's
+/// books read rx + mirrored = tx + dropped.
+#[derive(Debug, Default)]
+pub struct MirrorCounters {
+    /// Copies made and queued for transmission.
+    pub mirrored: Counter,
+    /// Copies not made: no free frame, no queue of the port on this worker, or a full
+    /// burst of copies.
+    pub failed: Counter,
+}
+
 /// Everything one worker counts.
 #[derive(Debug)]
 pub struct WorkerStats {
@@ -203,6 +224,8 @@ pub struct WorkerStats {
     pub drops: CachePadded<[Counter; DropReason::COUNT]>,
     /// How the worker spends its polls.
     pub busy: CachePadded<BusyCounters>,
+    /// Mirror copies.
+    pub mirrors: CachePadded<MirrorCounters>,
     /// Set once, when the worker has stopped and handed its frames back.
     pub frames_at_exit: std::sync::OnceLock<FrameReport>,
 }
@@ -214,8 +237,9 @@ impl WorkerStats {
             core,
             queues: queue_ports.iter().map(|_| CachePadded::new(QueueCounters::default())).collect(),
             queue_ports,
-            drops: CachePadded::new(Default::default()),
+            drops: CachePadded::new(std::array::from_fn(|_| Counter::default())),
             busy: CachePadded::new(BusyCounters::default()),
+            mirrors: CachePadded::new(MirrorCounters::default()),
             frames_at_exit: std::sync::OnceLock::new(),
         }
     }
@@ -228,7 +252,7 @@ impl WorkerStats {
 }
 
 /// A summed reading of every worker, taken by the control thread.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Snapshot {
     /// Per port, by port number.
     pub ports: Vec<PortTotals>,
@@ -255,7 +279,7 @@ pub struct PortTotals {
     pub bad_completion: u64,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 /// One worker's counters, summed over its queues.
 pub struct WorkerTotals {
     /// The core it is pinned to.
@@ -274,8 +298,37 @@ pub struct WorkerTotals {
     pub busy_frames: u64,
     /// Wall time inside those polls, in ns.
     pub busy_ns: u64,
+    /// Mirror copies made (frames sent that were not received).
+    pub mirrored: u64,
+    /// Mirror copies that could not be made.
+    pub mirror_failed: u64,
     /// `None` while the worker runs.
     pub frames_at_exit: Option<FrameReport>,
+}
+
+// By hand: arrays of more than 32 elements have no derived `Default`.
+impl Default for Snapshot {
+    fn default() -> Snapshot {
+        Snapshot { ports: Vec::new(), workers: Vec::new(), drops: [0; DropReason::COUNT] }
+    }
+}
+
+impl Default for WorkerTotals {
+    fn default() -> WorkerTotals {
+        WorkerTotals {
+            core: None,
+            rx_packets: 0,
+            tx_packets: 0,
+            drops: [0; DropReason::COUNT],
+            polls: 0,
+            busy_polls: 0,
+            busy_frames: 0,
+            busy_ns: 0,
+            mirrored: 0,
+            mirror_failed: 0,
+            frames_at_exit: None,
+        }
+    }
 }
 
 impl Snapshot {
@@ -289,6 +342,8 @@ impl Snapshot {
                 busy_polls: worker.busy.busy_polls.get(),
                 busy_frames: worker.busy.busy_frames.get(),
                 busy_ns: worker.busy.busy_ns.get(),
+                mirrored: worker.mirrors.mirrored.get(),
+                mirror_failed: worker.mirrors.failed.get(),
                 frames_at_exit: worker.frames_at_exit.get().copied(),
                 ..Default::default()
             };
@@ -325,6 +380,16 @@ impl Snapshot {
     /// Frames dropped, for any reason.
     pub fn dropped(&self) -> u64 {
         self.drops.iter().sum()
+    }
+
+    /// Mirror copies made, over all workers: rx + mirrored = tx + dropped.
+    pub fn mirrored(&self) -> u64 {
+        self.workers.iter().map(|w| w.mirrored).sum()
+    }
+
+    /// Mirror copies that could not be made, over all workers.
+    pub fn mirror_failed(&self) -> u64 {
+        self.workers.iter().map(|w| w.mirror_failed).sum()
     }
 }
 

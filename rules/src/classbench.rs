@@ -59,7 +59,8 @@ pub fn parse_classbench(file: &str, text: &str) -> Result<RuleSet, Vec<ParseErro
                 prio: u32::try_from(rules.len() + 1).unwrap_or(u32::MAX),
                 protocol,
                 keys,
-                action: Action::Drop,
+                chain: 0,
+                actions: vec![Action::Drop],
             }),
             Err((col, message)) => errors.push(ParseError { file: file.to_string(), line, col, message }),
         }
@@ -291,7 +292,10 @@ mod tests {
         let r = &set.rules;
         assert_eq!(r.len(), 4);
         assert_eq!(set.order, [0, 1, 2, 3]);
-        assert_eq!((r[0].line, r[0].prio, r[0].protocol, r[0].action.clone()), (1, 1, Protocol::Ipv4, Action::Drop));
+        assert_eq!(
+            (r[0].line, r[0].prio, r[0].protocol, r[0].actions[0].clone()),
+            (1, 1, Protocol::Ipv4, Action::Drop)
+        );
         assert_eq!(r[0].keys.src_ip, Some(Prefix::v4([1, 2, 3, 0], 24)));
         assert_eq!(r[0].keys.dst_ip, Some(Prefix::v4([5, 6, 0, 0], 16)));
         assert_eq!(r[0].keys.src_port, None);

@@ -239,7 +239,8 @@ pub fn five_tuple_rule(
         prio: 1,
         protocol: Protocol::Ipv4,
         keys: Keys { src_ip: src, dst_ip: dst, src_port, dst_port, ip_proto: proto, ..Keys::default() },
-        action: Action::Drop,
+        chain: 0,
+        actions: vec![Action::Drop],
     }
 }
 

@@ -48,6 +48,7 @@ mod classifier;
 mod error;
 mod lex;
 
+pub mod chain;
 pub mod classbench;
 pub mod fast;
 pub mod gen;
@@ -68,4 +69,4 @@ pub use linear::Linear;
 pub use parse::{
     parse, parse_as, parse_checked, parse_file, parse_file_checked, parse_file_noted, parse_noted, ActionCheck, Format,
 };
-pub use rule::{Action, Indev, Keys, Masked, PortMatch, Prefix, Protocol, Rule, RuleSet};
+pub use rule::{Action, Control, Indev, Keys, Masked, Police, PoliceRate, PortMatch, Prefix, Protocol, Rule, RuleSet};

@@ -117,9 +117,12 @@ use crate::lex::{
     ParseError, Token, UnknownName, ValueError, MAX_RULES_FILE_BYTES,
 };
 use crate::rule::{
-    Action, Indev, Keys, Masked, PortMatch, Prefix, Protocol, Rule, RuleSet, ETHERTYPE_ARP, ETHERTYPE_MPLS,
+    Action, Control, Indev, Keys, Masked, PoliceRate, PortMatch, Prefix, Protocol, Rule, RuleSet, ETHERTYPE_ARP,
+    ETHERTYPE_MPLS,
 };
 use crate::tc_words::{self, parse_in, Base, NumError};
+
+mod actions;
 
 /// The syntax of a rules file.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -197,7 +200,7 @@ pub fn parse_noted<E: fmt::Display>(
         match parse_line(raw) {
             Ok(None) => {}
             Ok(Some(parsed)) => {
-                if let Err(refused) = check(&parsed.action) {
+                if let Some(refused) = parsed.actions.iter().find_map(|action| check(action).err()) {
                     let message = refused.to_string();
                     errors.push(ParseError { file: file.to_string(), line, col: parsed.action_col, message });
                     continue;
@@ -213,9 +216,10 @@ pub fn parse_noted<E: fmt::Display>(
                     line,
                     action_col: parsed.action_col,
                     prio,
+                    chain: parsed.chain,
                     protocol: parsed.protocol,
                     keys: parsed.keys,
-                    action: parsed.action,
+                    actions: parsed.actions,
                 });
             }
             Err(line_errors) => errors.extend(line_errors.into_iter().map(|(col, message)| ParseError {
@@ -315,8 +319,8 @@ pub const KEYS: [&str; 36] = [
 
 const ACTIONS: [&str; 8] = ["drop", "pass", "fwd", "reflect", "encap", "decap", "ttl-dec", "mirred"];
 
-const EXPECTED_ACTION: &str =
-    "drop, pass, fwd PORT, mirred egress redirect dev NAME, reflect, encap SPEC, decap or ttl-dec";
+const EXPECTED_ACTION: &str = "drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, \
+     police, reflect, encap SPEC, decap or ttl-dec";
 
 /// `ip_tos` / `ip_ttl` (f_flower.c `flower_parse_ip_tos_ttl`): the value decimal, else hex;
 /// the mask hex.
@@ -697,9 +701,10 @@ fn did_you_mean<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) -
 /// A rule line before its prio is settled.
 struct ParsedLine {
     prio: Option<u32>,
+    chain: u32,
     protocol: Protocol,
     keys: Keys,
-    action: Action,
+    actions: Vec<Action>,
     action_col: usize,
     /// Warnings (col, message) for `rules check --explain`.
     notes: Vec<(usize, String)>,
@@ -720,9 +725,11 @@ struct LineParser<'a> {
     seen: Vec<&'static str>,
     at: Vec<KeyAt>,
     prio: Option<u32>,
+    chain: u32,
     protocol: Protocol,
     keys: Keys,
-    action: Option<Action>,
+    /// The action list, once read to its end without error.
+    actions: Option<Vec<Action>>,
     action_col: usize,
     /// The word `flower` has been read (tc's abbreviations then prefer flower's keys).
     flower_seen: bool,
@@ -746,9 +753,10 @@ fn parse_line(raw: &str) -> Result<Option<ParsedLine>, Vec<(usize, String)>> {
         seen: Vec::new(),
         at: Vec::new(),
         prio: None,
+        chain: 0,
         protocol: Protocol::All,
         keys: Keys::default(),
-        action: None,
+        actions: None,
         action_col: 0,
         flower_seen: false,
         notes: Vec::new(),
@@ -759,12 +767,13 @@ fn parse_line(raw: &str) -> Result<Option<ParsedLine>, Vec<(usize, String)>> {
     if p.errors.is_empty() {
         p.check_across_keys();
     }
-    match p.action {
-        Some(action) if p.errors.is_empty() => Ok(Some(ParsedLine {
+    match p.actions {
+        Some(actions) if p.errors.is_empty() => Ok(Some(ParsedLine {
             prio: p.prio,
+            chain: p.chain,
             protocol: p.protocol,
             keys: p.keys,
-            action,
+            actions,
             action_col: p.action_col,
             notes: p.notes,
         })),
@@ -869,7 +878,7 @@ impl<'a> LineParser<'a> {
             }
             let option = tc_words::resolve(word, self.flower_seen);
             if word == "actions" || option == Some("action") {
-                self.action(token);
+                self.actions(token);
                 return;
             }
             // What a value's error adds when the word was an abbreviation.
@@ -915,11 +924,14 @@ impl<'a> LineParser<'a> {
                 }
                 "chain" => {
                     let Some(value) = self.value(token, expected_value("chain")) else { continue };
-                    if self.first_time("chain", token) && !matches!(parse_in(value.text, Base::Auto), Ok(0)) {
-                        self.error(
-                            value.col,
-                            format!("chain {} is not supported: rules live in chain 0 (there is no goto)", value.text),
-                        );
+                    if self.first_time("chain", token) {
+                        // tc_filter.c: `get_u32(&chain_index, *argv, 0)`.
+                        let mut notes = Vec::new();
+                        match number_in(word, value.text, u64::from(u32::MAX), Base::Auto, &mut notes) {
+                            Ok(chain) => self.chain = chain as u32,
+                            Err(message) => self.error(value.col, format!("{message}{abbreviated}")),
+                        }
+                        self.notes.extend(notes.into_iter().map(|note| (value.col, note)));
                     }
                 }
                 // tc words that take a value and do not change the rule's meaning here:
@@ -971,132 +983,6 @@ impl<'a> LineParser<'a> {
             0x0003 => Protocol::All,
             other => Protocol::Ether(other),
         };
-    }
-
-    /// The action after the word `action`, then the end of the line.
-    fn action(&mut self, action_word: Token<'a>) {
-        self.action_col = action_word.col;
-        let Some(mut word) = self.next() else {
-            self.error(
-                action_word.col,
-                format!("missing action after '{}' (expected {EXPECTED_ACTION})", action_word.text),
-            );
-            return;
-        };
-        if word.text == "gact" {
-            match self.next() {
-                Some(t) if matches!(t.text, "drop" | "shot" | "pass" | "ok") => word = t,
-                Some(t) => {
-                    self.error(t.col, format!("gact {} is not supported (expected drop or pass/ok)", t.text));
-                    return;
-                }
-                None => {
-                    self.error(end_col(self.content), "gact needs a control action: drop or pass/ok");
-                    return;
-                }
-            }
-        }
-        let action = match word.text {
-            "drop" | "shot" => Action::Drop,
-            "pass" | "ok" => Action::Pass,
-            "reflect" => Action::Reflect,
-            "decap" => Action::Decap,
-            "ttl-dec" => Action::TtlDec,
-            "fwd" => {
-                let Some(port) = self.peek() else {
-                    self.error(word.col, "missing port for fwd (expected the dataplane port number, 0-based)");
-                    return;
-                };
-                self.pos += 1;
-                match number("fwd port", port.text, 0xffff) {
-                    Ok(port) => Action::Fwd(port as u16),
-                    Err(message) => {
-                        self.error(port.col, message.to_string());
-                        return;
-                    }
-                }
-            }
-            "encap" => {
-                let spec = self.content[word.offset + word.text.len()..].trim();
-                self.pos = self.tokens.len();
-                if spec.is_empty() {
-                    self.error(word.col, "missing tunnel spec for encap (expected e.g. vxlan,src=IP,dst=IP,vni=N)");
-                    return;
-                }
-                Action::Encap(spec.to_string())
-            }
-            "mirred" => match self.mirred() {
-                Some(action) => action,
-                None => return,
-            },
-            other => {
-                let hint = did_you_mean(other, ACTIONS);
-                self.error(word.col, format!("unknown action '{other}'{hint} (expected {EXPECTED_ACTION})"));
-                return;
-            }
-        };
-        if let Some(extra) = self.peek() {
-            self.error(
-                extra.col,
-                format!("unexpected '{}' after the action (one action per rule, keys go before it)", extra.text),
-            );
-            return;
-        }
-        self.action = Some(action);
-    }
-
-    /// `mirred egress redirect dev NAME` (tc/m_mirred.c, its words abbreviated as tc
-    /// allows), then an optional control word that changes nothing for a redirect.
-    fn mirred(&mut self) -> Option<Action> {
-        let expected = "expected `mirred egress redirect dev NAME`";
-        let next = |p: &mut Self, what: &str| {
-            let t = p.next();
-            if t.is_none() {
-                p.error(end_col(p.content), format!("mirred: missing {what} ({expected})"));
-            }
-            t
-        };
-        let direction = next(self, "egress")?;
-        if tc_words::matches(direction.text, "ingress") {
-            self.error(
-                direction.col,
-                "mirred ingress (back into a device's receive path) has no counterpart here: frames leave by egress",
-            );
-            return None;
-        }
-        if !tc_words::matches(direction.text, "egress") {
-            self.error(
-                direction.col,
-                format!("mirred expects egress or ingress, found '{}' ({expected})", direction.text),
-            );
-            return None;
-        }
-        let how = next(self, "redirect")?;
-        if tc_words::matches(how.text, "mirror") {
-            self.error(how.col, "mirred mirror (a copy that goes on) is not supported yet: redirect is");
-            return None;
-        }
-        if !tc_words::matches(how.text, "redirect") {
-            self.error(how.col, format!("mirred expects redirect or mirror, found '{}' ({expected})", how.text));
-            return None;
-        }
-        let dev = next(self, "dev")?;
-        if dev.text != "dev" {
-            self.error(dev.col, format!("mirred expects dev NAME, found '{}' ({expected})", dev.text));
-            return None;
-        }
-        let Some(name) = self.next() else {
-            self.error(dev.col, format!("mirred: missing the device name after dev ({expected})"));
-            return None;
-        };
-        // A redirect ends the rule's actions whatever the control word says (tc: stolen).
-        if self
-            .peek()
-            .is_some_and(|t| matches!(t.text, "pipe" | "pass" | "ok" | "continue" | "drop" | "shot" | "reclassify"))
-        {
-            self.pos += 1;
-        }
-        Some(Action::Redirect(name.text.to_string()))
     }
 
     fn find(&self, key: &str) -> Option<&KeyAt> {
@@ -1323,6 +1209,38 @@ impl fmt::Display for Action {
             Action::Encap(spec) => write!(f, "encap {spec}"),
             Action::Decap => f.write_str("decap"),
             Action::TtlDec => f.write_str("ttl-dec"),
+            Action::Mirror(dev) => write!(f, "mirred egress mirror dev {dev}"),
+            Action::Continue => f.write_str("continue"),
+            Action::Goto(chain) => write!(f, "goto chain {chain}"),
+            Action::Police(police) => {
+                f.write_str("police")?;
+                match police.rate {
+                    // Bits, as tc reads a bare rate; bytes, as it reads a bare size.
+                    Some(PoliceRate::Bytes { per_second, burst }) => {
+                        write!(f, " rate {}bit burst {burst}", u128::from(per_second) * 8)?
+                    }
+                    Some(PoliceRate::Packets { per_second, burst }) => {
+                        write!(f, " pkts_rate {per_second} pkts_burst {burst}")?
+                    }
+                    None => {}
+                }
+                if let Some(mtu) = police.mtu {
+                    write!(f, " mtu {mtu}")?;
+                }
+                write!(f, " conform-exceed {}/{}", police.exceed, police.conform)
+            }
+        }
+    }
+}
+
+impl fmt::Display for Control {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Control::Pipe => f.write_str("pipe"),
+            Control::Drop => f.write_str("drop"),
+            Control::Pass => f.write_str("pass"),
+            Control::Continue => f.write_str("continue"),
+            Control::Goto(chain) => write!(f, "goto chain {chain}"),
         }
     }
 }
@@ -1333,6 +1251,9 @@ impl fmt::Display for Action {
 impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "prio {}", self.prio)?;
+        if self.chain != 0 {
+            write!(f, " chain {}", self.chain)?;
+        }
         match self.protocol {
             Protocol::All => {}
             Protocol::Ipv4 => f.write_str(" protocol ip")?,
@@ -1474,7 +1395,10 @@ impl fmt::Display for Rule {
                 write_masked(f, m.value.into(), m.mask.into(), 0xff)?;
             }
         }
-        write!(f, " action {}", self.action)
+        for action in &self.actions {
+            write!(f, " action {action}")?;
+        }
+        Ok(())
     }
 }
 
@@ -1706,20 +1630,25 @@ mod tests {
         let cases = [
             ("ip_proto tcp dst_prot 80 action drop", "r.rules:1:14: unknown key 'dst_prot' (did you mean dst_port?)"),
             ("frobnicate 1 action drop", "r.rules:1:1: unknown key 'frobnicate'"),
-            ("ip_proto udp", "r.rules:1:13: missing action (expected `action drop, pass, fwd PORT, mirred egress redirect dev NAME, reflect, encap SPEC, decap or ttl-dec`)"),
-            ("src_ip 1.2.3.4   # no action", "r.rules:1:15: missing action (expected `action drop, pass, fwd PORT, mirred egress redirect dev NAME, reflect, encap SPEC, decap or ttl-dec`)"),
+            ("ip_proto udp", "r.rules:1:13: missing action (expected `action drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, reflect, encap SPEC, decap or ttl-dec`)"),
+            ("src_ip 1.2.3.4   # no action", "r.rules:1:15: missing action (expected `action drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, reflect, encap SPEC, decap or ttl-dec`)"),
             ("src_ip 1.2.3.4 src_ip 1.2.3.5 action drop", "r.rules:1:16: duplicate key src_ip"),
             ("prio 1 pref 2 action drop", "r.rules:1:8: duplicate key prio"),
             ("src_ip action drop", "r.rules:1:1: missing value for src_ip (expected an IPv4 or IPv6 address, optionally /LEN)"),
             ("src_ip dst_ip 1.2.3.4 action drop", "r.rules:1:1: missing value for src_ip (expected an IPv4 or IPv6 address, optionally /LEN)"),
-            ("action", "r.rules:1:1: missing action after 'action' (expected drop, pass, fwd PORT, mirred egress redirect dev NAME, reflect, encap SPEC, decap or ttl-dec)"),
-            ("action dorp", "r.rules:1:8: unknown action 'dorp' (did you mean drop?) (expected drop, pass, fwd PORT, mirred egress redirect dev NAME, reflect, encap SPEC, decap or ttl-dec)"),
+            ("action", "r.rules:1:1: missing action after 'action' (expected drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, reflect, encap SPEC, decap or ttl-dec)"),
+            ("action dorp", "r.rules:1:8: unknown action 'dorp' (did you mean drop?) (expected drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, reflect, encap SPEC, decap or ttl-dec)"),
             ("action fwd", "r.rules:1:8: missing port for fwd (expected the dataplane port number, 0-based)"),
             ("action fwd eth1", "r.rules:1:12: fwd port expects a number (decimal or 0x hex), found 'eth1'"),
             ("action fwd 70000", "r.rules:1:12: fwd port 70000 is out of range 0..=65535"),
             ("action encap   ", "r.rules:1:8: missing tunnel spec for encap (expected e.g. vxlan,src=IP,dst=IP,vni=N)"),
-            ("action drop src_ip 1.2.3.4", "r.rules:1:13: unexpected 'src_ip' after the action (one action per rule, keys go before it)"),
-            ("action drop action pass", "r.rules:1:13: unexpected 'action' after the action (one action per rule, keys go before it)"),
+            ("action drop src_ip 1.2.3.4", "r.rules:1:13: unexpected 'src_ip' after the action (keys go before the actions)"),
+            ("action drop action", "r.rules:1:13: missing action after 'action' (expected drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, reflect, encap SPEC, decap or ttl-dec)"),
+            ("action goto 1", "r.rules:1:13: goto needs `chain N`"),
+            ("action police rate 1mbit conform-exceed drop", "r.rules:1:8: police: 'rate' requires 'burst' (the bucket's depth) (as tc/m_police.c requires)"),
+            ("action police rate 1mbit burst 1k", "r.rules:1:8: police: without conform-exceed, tc's exceed action is reclassify, which is not supported: write conform-exceed drop[/pipe]"),
+            ("action police rate fast burst 1k conform-exceed drop", "r.rules:1:20: police rate expects a rate as tc reads it (e.g. 50mbit, 1gbit, 100kbps; a bare number is bit/s), found 'fast'"),
+            ("action vlan pop", "r.rules:1:8: action 'vlan' is not supported here: the vlan action (push, pop, modify) is not carried out here yet"),
             ("dst_port 80 action drop", "r.rules:1:1: dst_port needs ip_proto tcp, udp or sctp (as in flower)"),
             ("ip_proto icmp src_port 80 action drop", "r.rules:1:15: src_port needs ip_proto tcp, udp or sctp (as in flower), not icmp"),
             ("ip_proto udp tcp_flags 2 action drop", "r.rules:1:14: tcp_flags needs ip_proto tcp (as in flower), not udp"),
@@ -1727,7 +1656,7 @@ mod tests {
             ("protocol ipv6 src_ip 10.0.0.1 action drop", "r.rules:1:22: src_ip is an IPv4 address but the rule says `protocol ipv6`"),
             ("src_ip 10.0.0.1 dst_ip ::1 action drop", "r.rules:1:24: dst_ip is an IPv6 address but src_ip is IPv4: no packet has both"),
             ("enc_src_ip ::1 enc_dst_ip 10.0.0.1 action drop", "r.rules:1:27: enc_dst_ip is an IPv4 address but enc_src_ip is IPv6: no packet has both"),
-            ("chain 1 action drop", "r.rules:1:7: chain 1 is not supported: rules live in chain 0 (there is no goto)"),
+            ("chain x action drop", "r.rules:1:7: chain expects a number (decimal, 0x hex or 0-prefixed octal, as tc reads it), found 'x'"),
             ("icmp_type 8 action drop", "r.rules:1:1: unknown key 'icmp_type' (flower spells ICMP's type and code `type` and `code`)"),
             ("type 8 action drop", "r.rules:1:1: type needs `protocol ip` with `ip_proto icmp`, or `protocol ipv6` with `ip_proto icmpv6` (as in flower) (the rule has no protocol)"),
             ("protocol ipv6 ip_proto icmp code 0 action drop", "r.rules:1:29: code needs `protocol ip` with `ip_proto icmp`, or `protocol ipv6` with `ip_proto icmpv6` (as in flower), not ipv6"),
@@ -1762,7 +1691,7 @@ vlan_id 4096 vlan_prio 9 action fwd x
             [
                 "r.rules:3:9: vlan_id 5000 is out of range 0..=4095",
                 "r.rules:6:16: duplicate key src_ip",
-                "r.rules:7:13: missing action (expected `action drop, pass, fwd PORT, mirred egress redirect dev NAME, reflect, encap SPEC, decap or ttl-dec`)",
+                "r.rules:7:13: missing action (expected `action drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, reflect, encap SPEC, decap or ttl-dec`)",
                 "r.rules:8:9: vlan_id 4096 is out of range 0..=4095",
                 "r.rules:8:24: vlan_prio 9 is out of range 0..=7",
                 "r.rules:8:37: fwd port expects a number (decimal or 0x hex), found 'x'",
@@ -1778,7 +1707,7 @@ vlan_id 4096 vlan_prio 9 action fwd x
              action encap vxlan,src=10.0.0.1,dst=10.0.0.2,vni=42   # comment\n",
         )
         .into_iter()
-        .map(|r| r.action)
+        .map(|r| r.actions[0].clone())
         .collect();
         assert_eq!(
             actions,
@@ -1833,12 +1762,12 @@ vlan_id 4096 vlan_prio 9 action fwd x
         assert_eq!(r[0].protocol, Protocol::Ipv4);
         assert_eq!(r[0].keys.ip_proto, Some(17));
         assert_eq!(r[0].keys.dst_port, Some(PortMatch::exact(4789)));
-        assert_eq!(r[0].action, Action::Drop);
+        assert_eq!(r[0].actions[0], Action::Drop);
         assert_eq!(r[1].prio, 7);
         assert_eq!(r[1].protocol, Protocol::Ipv6);
-        assert_eq!(r[1].action, Action::Drop);
+        assert_eq!(r[1].actions[0], Action::Drop);
         assert_eq!(
-            (r[2].prio, r[2].protocol, r[2].keys.vlan_id, r[2].action.clone()),
+            (r[2].prio, r[2].protocol, r[2].keys.vlan_id, r[2].actions[0].clone()),
             (7, Protocol::Vlan, Some(10), Action::Pass)
         );
         assert_eq!(r[3].protocol, Protocol::All);
@@ -1849,21 +1778,19 @@ vlan_id 4096 vlan_prio 9 action fwd x
                        ip_proto tcp action mirred egr red dev dut0\n",
         );
         assert_eq!(
-            (r[0].action.clone(), r[1].action.clone()),
+            (r[0].actions[0].clone(), r[1].actions[0].clone()),
             (Action::Redirect("eth1".into()), Action::Redirect("dut0".into()))
         );
         assert_eq!(r[0].to_string(), "prio 1 action mirred egress redirect dev eth1");
-        assert_eq!(
-            error("action mirred egress mirror dev eth1"),
-            "r.rules:1:22: mirred mirror (a copy that goes on) is not supported yet: redirect is"
-        );
+        let r = rules("action mirred egress mirror dev eth1 action mirred egress redirect dev eth2\n");
+        assert_eq!(r[0].actions, [Action::Mirror("eth1".into()), Action::Redirect("eth2".into())]);
         assert_eq!(
             error("action mirred ingress redirect dev eth1"),
             "r.rules:1:15: mirred ingress (back into a device's receive path) has no counterpart here: frames leave by egress"
         );
         assert_eq!(
             error("action mirred egress redirect eth1"),
-            "r.rules:1:31: mirred expects dev NAME, found 'eth1' (expected `mirred egress redirect dev NAME`)"
+            "r.rules:1:31: mirred expects dev NAME, found 'eth1' (expected `mirred egress redirect|mirror dev NAME`)"
         );
         assert_eq!(
             error("tc filter del dev eth0 ingress prio 1"),
@@ -1879,7 +1806,7 @@ vlan_id 4096 vlan_prio 9 action fwd x
         );
         assert_eq!(
             error("tc filter add dev eth0 ingress flower action gact reclassify"),
-            "r.rules:1:51: gact reclassify is not supported (expected drop or pass/ok)"
+            "r.rules:1:51: reclassify (matching again from the start) is not supported: write goto chain N"
         );
     }
 
@@ -2194,7 +2121,7 @@ prio 100 action drop
                 if keys.ip_proto != Some(6) {
                     keys.tcp_flags = None;
                 }
-                Rule { line: 1, action_col: 0, prio, protocol, keys, action }
+                Rule { line: 1, action_col: 0, prio, protocol, keys, chain: 0, actions: vec![action] }
             })
     }
 
@@ -2261,7 +2188,7 @@ prio 100 action drop
                 keys.enc_tos = enc_tos;
                 keys.enc_ttl = enc_ttl;
                 keys.indev = dev.filter(|name| !is_keyword(name)).and_then(|name| Indev::new(&name));
-                Rule { line: 1, action_col: 0, prio, protocol, keys, action }
+                Rule { line: 1, action_col: 0, prio, protocol, keys, chain: 0, actions: vec![action] }
             },
         )
     }

@@ -277,7 +277,11 @@ pub struct Keys {
     pub indev: Option<Indev>,
 }
 
-/// What a matching rule does with the frame.
+/// One action of a rule's list (tc's `action A action B ...`, run in order). Some end the
+/// list and decide the frame's fate ([`Action::ends_list`]: drop, pass, fwd, redirect,
+/// reflect, continue, goto); the others do something and let the next one run (tc's
+/// `pipe`): a list that runs out after them passes the frame, as tc's ingress does with
+/// `TC_ACT_PIPE`.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Action {
     /// Drop it (tc: `drop`, `shot`).
@@ -299,6 +303,103 @@ pub enum Action {
     Decap,
     /// Decrement the IP TTL / hop limit (checksum updated).
     TtlDec,
+    /// tc's `mirred egress mirror dev NAME`: a copy of the frame as it is now leaves by the
+    /// port whose interface is NAME; the frame itself goes on to the next action (tc: pipe).
+    Mirror(String),
+    /// tc's `continue` (`TC_ACT_UNSPEC`): this rule's list ends and matching goes on with the
+    /// next rule of the same chain, on the frame as the actions before left it.
+    Continue,
+    /// tc's `goto chain N`: matching starts again at the first rule of chain N, on the frame
+    /// as the actions before left it.
+    Goto(u32),
+    /// tc's `police`: a token bucket per rule; a frame within the rate gets `conform`, one
+    /// beyond it `exceed`.
+    Police(Police),
+}
+
+impl Action {
+    /// `mirror`, `continue`, `goto` and `police`: the actions only the dataplane's chain
+    /// interpreter carries out.
+    pub fn is_chain_action(&self) -> bool {
+        matches!(self, Action::Mirror(_) | Action::Continue | Action::Goto(_) | Action::Police(_))
+    }
+
+    /// Whether this action ends the rule's list (anything after it would never run).
+    pub fn ends_list(&self) -> bool {
+        match self {
+            Action::Drop
+            | Action::Pass
+            | Action::Fwd(_)
+            | Action::Redirect(_)
+            | Action::Reflect
+            | Action::Continue
+            | Action::Goto(_) => true,
+            Action::Encap(_) | Action::Decap | Action::TtlDec | Action::Mirror(_) => false,
+            // Ends the list only where both verdicts do.
+            Action::Police(police) => police.conform != Control::Pipe && police.exceed != Control::Pipe,
+        }
+    }
+}
+
+/// What happens after an action that lets the frame go on or not: tc's control words
+/// (`action_a2n` in iproute2's tc/tc_util.c).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Control {
+    /// `pipe`: the next action of the list runs.
+    Pipe,
+    /// `drop` / `shot`.
+    Drop,
+    /// `pass` / `ok`: the list ends, the frame goes on as `dataplane run --action` says.
+    Pass,
+    /// `continue`: matching goes on with the next rule of the chain.
+    Continue,
+    /// `goto chain N`.
+    Goto(u32),
+}
+
+impl Control {
+    /// The action a control word stands for at the end of a list (`None` for `pipe`).
+    pub fn as_action(self) -> Option<Action> {
+        match self {
+            Control::Pipe => None,
+            Control::Drop => Some(Action::Drop),
+            Control::Pass => Some(Action::Pass),
+            Control::Continue => Some(Action::Continue),
+            Control::Goto(chain) => Some(Action::Goto(chain)),
+        }
+    }
+}
+
+/// What a policer's bucket counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PoliceRate {
+    /// `rate R burst B`: bytes per second, and the bucket's depth in bytes.
+    Bytes {
+        /// Bytes per second (tc's `rate` is given in bits and read as bytes).
+        per_second: u64,
+        /// The bucket's depth in bytes.
+        burst: u64,
+    },
+    /// `pkts_rate R pkts_burst B`: packets per second, and the depth in packets.
+    Packets {
+        /// Packets per second.
+        per_second: u64,
+        /// The bucket's depth in packets.
+        burst: u64,
+    },
+}
+
+/// tc's `police` action (tc/m_police.c; the kernel's net/sched/act_police.c).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Police {
+    /// The bucket (`None` with only `mtu`: a size check, every frame within it conforms).
+    pub rate: Option<PoliceRate>,
+    /// `mtu BYTES`: a longer frame exceeds whatever the bucket holds.
+    pub mtu: Option<u64>,
+    /// What a frame beyond the rate gets (`conform-exceed EXCEED/...`).
+    pub exceed: Control,
+    /// What a frame within the rate gets (`conform-exceed .../CONFORM`; tc's default: `ok`).
+    pub conform: Control,
 }
 
 /// One rule as written.
@@ -311,15 +412,46 @@ pub struct Rule {
     /// Lower is earlier. A rule without `prio` takes the prio of the rule before it (1 for
     /// the first), so a file without any `prio` is matched in file order.
     pub prio: u32,
+    /// tc's `chain N`: matching starts in chain 0, and reaches another chain only by a
+    /// `goto chain N` action.
+    pub chain: u32,
     /// Which L3 the plain headers must carry.
     pub protocol: Protocol,
     /// What it tests.
     pub keys: Keys,
-    /// What it does.
-    pub action: Action,
+    /// What it does, in order: never empty, and only the last action may end the list
+    /// ([`Action::ends_list`]).
+    pub actions: Vec<Action>,
 }
 
 impl Rule {
+    /// A rule of chain 0 with one action.
+    pub fn new(line: usize, prio: u32, protocol: Protocol, keys: Keys, action: Action) -> Rule {
+        Rule { line, action_col: 1, prio, chain: 0, protocol, keys, actions: vec![action] }
+    }
+
+    /// The one action of a rule of chain 0 that has only one and it is one of the classic
+    /// kind (not `mirror`, `continue`, `goto` or `police`): what the kernel emitters and the
+    /// traffic tools understand. `None` for anything else.
+    pub fn single_action(&self) -> Option<&Action> {
+        match self.actions.as_slice() {
+            [action] if self.chain == 0 && !action.is_chain_action() => Some(action),
+            _ => None,
+        }
+    }
+
+    /// Why [`single_action`](Self::single_action) is `None`, in words for a refusal.
+    pub fn not_single_reason(&self) -> String {
+        if self.chain != 0 {
+            format!("the rule is in chain {} (chains and goto are carried out by the dataplane only)", self.chain)
+        } else if self.actions.len() > 1 {
+            format!("the rule has {} actions (action lists are carried out by the dataplane only)", self.actions.len())
+        } else {
+            let word = self.actions.first().map_or_else(String::new, |a| a.to_string());
+            format!("`{word}` is carried out by the dataplane only")
+        }
+    }
+
     /// The meaning of a rule, which every classifier and emitter must reproduce.
     #[inline]
     pub fn matches(&self, key: &PacketKey) -> bool {
@@ -467,16 +599,38 @@ pub fn mac_u64(mac: [u8; 6]) -> u64 {
 pub struct RuleSet {
     /// In file order; index = the rule's ordinal in the file (what `classify` reports).
     pub rules: Vec<Rule>,
-    /// Rule indices in matching order (lowest prio first, then file order).
+    /// Indices of chain 0's rules in matching order (lowest prio first, then file order):
+    /// where matching starts, and all a classifier built over the set looks at.
     pub order: Vec<usize>,
+    /// Every chain's rules in matching order, chain 0 first, then by chain number.
+    pub chains: Vec<(u32, Vec<usize>)>,
 }
 
 impl RuleSet {
     /// Builds the matching order.
     pub fn new(rules: Vec<Rule>) -> RuleSet {
-        let mut order: Vec<usize> = (0..rules.len()).collect();
-        order.sort_by_key(|&i| rules[i].prio); // stable: file order breaks ties
-        RuleSet { rules, order }
+        let mut all: Vec<usize> = (0..rules.len()).collect();
+        all.sort_by_key(|&i| (rules[i].chain, rules[i].prio)); // stable: file order breaks ties
+        let mut chains: Vec<(u32, Vec<usize>)> = vec![(0, Vec::new())];
+        for i in all {
+            match chains.iter_mut().find(|(chain, _)| *chain == rules[i].chain) {
+                Some((_, order)) => order.push(i),
+                None => chains.push((rules[i].chain, vec![i])),
+            }
+        }
+        let order = chains[0].1.clone();
+        RuleSet { rules, order, chains }
+    }
+
+    /// The rules of `chain` in matching order (empty for a chain without rules).
+    pub fn chain(&self, chain: u32) -> &[usize] {
+        self.chains.iter().find(|(id, _)| *id == chain).map_or(&[], |(_, order)| order.as_slice())
+    }
+
+    /// Whether every rule is in chain 0 with one classic action, so first match in
+    /// [`order`](Self::order) is the whole meaning.
+    pub fn is_single_actions(&self) -> bool {
+        self.rules.iter().all(|rule| rule.single_action().is_some())
     }
 
     /// Rules in the set.

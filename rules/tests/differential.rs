@@ -171,7 +171,8 @@ fn rule() -> impl Strategy<Value = Rule> {
                     icmp_code: None,
                     indev,
                 },
-                action: rules::Action::Drop,
+                chain: 0,
+                actions: vec![rules::Action::Drop],
             }
         },
     )

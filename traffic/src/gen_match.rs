@@ -477,7 +477,7 @@ mod tests {
     use rules::{Action, Keys};
 
     fn rule(line: usize, keys: Keys) -> Rule {
-        Rule { line, action_col: 1, prio: 1, protocol: Protocol::All, keys, action: Action::Drop }
+        Rule::new(line, 1, Protocol::All, keys, Action::Drop)
     }
 
     fn first_match(set: &RuleSet, key: &PacketKey) -> Option<usize> {

@@ -177,7 +177,11 @@ pub(crate) fn verdicts(set: &RuleSet, ports: &[String]) -> Result<Vec<Verdict>, 
             refusals.push(Refusal { rule_index, line: rule.line, reason });
             continue;
         }
-        let verdict = match &rule.action {
+        let Some(action) = rule.single_action() else {
+            refusals.push(Refusal { rule_index, line: rule.line, reason: rule.not_single_reason() });
+            continue;
+        };
+        let verdict = match action {
             Action::Drop => Ok(Verdict::Drop),
             Action::Pass => Ok(Verdict::Pass),
             Action::Reflect => Ok(Verdict::Reflect),
@@ -200,6 +204,7 @@ pub(crate) fn verdicts(set: &RuleSet, ports: &[String]) -> Result<Vec<Verdict>, 
             )),
             Action::Decap => Err("`decap` is not supported by the eBPF targets (use the dataplane)".to_owned()),
             Action::TtlDec => Err("`ttl-dec` is not supported by the eBPF targets (use the dataplane)".to_owned()),
+            Action::Mirror(_) | Action::Continue | Action::Goto(_) | Action::Police(_) => Err(rule.not_single_reason()),
         };
         match verdict {
             Ok(verdict) => verdicts.push(verdict),

@@ -138,7 +138,7 @@ fn random_rule(rng: &mut Rng, line: usize, ports: usize) -> Rule {
         3 if ports > 0 => Action::Fwd(rng.below(ports as u64) as u16),
         _ => Action::Reflect,
     };
-    Rule { line, action_col: 1, prio: 1 + rng.below(3) as u32, protocol, keys: k, action }
+    Rule::new(line, 1 + rng.below(3) as u32, protocol, k, action)
 }
 
 fn random_rule_set(rng: &mut Rng, count: usize, ports: usize) -> RuleSet {
@@ -329,8 +329,7 @@ fn per_rule_programs_agree_with_linear() {
 
 #[test]
 fn encap_decap_ttl_dec_and_unknown_ports_are_refused() {
-    let rule =
-        |line, action| Rule { line, action_col: 1, prio: 1, protocol: Protocol::All, keys: Keys::default(), action };
+    let rule = |line, action| Rule::new(line, 1, Protocol::All, Keys::default(), action);
     let set = RuleSet::new(vec![
         rule(1, Action::Drop),
         rule(2, Action::Encap("vxlan,vni=1".into())),
@@ -370,7 +369,8 @@ fn a_thousand_rules_load_in_every_target() {
                 dst_port: Some(PortMatch::exact(1000 + i as u16)),
                 ..Keys::default()
             },
-            action: Action::Drop,
+            chain: 0,
+            actions: vec![Action::Drop],
         })
         .collect();
     rules[999].keys.dst_ip = Some(Prefix::v4([10, 9, 9, 9], 32));

@@ -8,7 +8,9 @@
 //!    while the frame is in L1: three loops over the burst measured 0.87x of this,
 //!    BENCHMARKS.md "Engines");
 //! 4. one `classify_burst` for those keys (each answer counted in the rule's hit counter);
-//! 5. per frame: its rule's drop, rewrite (and `--csum fix|lco`), and route;
+//! 5. per frame: its rule's drop, rewrite (and `--csum fix|lco`), and route; a rule with
+//!    an action list, a chain or a policer goes through the chain interpreter
+//!    ([`super::actions`]), and its mirror copies join the queues' bursts;
 //! 6. the dropped frames back to the pool under their reason, the rest onto their queues;
 //! 7. one `tx_burst` per queue that has frames.
 //!
@@ -22,6 +24,7 @@ use rules::PacketKey;
 use umem::{Frame, Umem};
 use wire::Offsets;
 
+use super::actions::{carry_out, MirrorOut};
 use super::{swap_macs, Action, ForwardingEngine};
 use crate::pipeline::{packet_key, Disposition, Pipeline, RuleTable, SharedRules};
 use crate::queues::Queues;
@@ -86,6 +89,12 @@ impl Routes {
         Routes { action, port_queue, queue_port }
     }
 
+    /// This worker's (first) queue of `port`, if it has one.
+    #[inline]
+    pub fn queue_of_port(&self, port: usize) -> Option<usize> {
+        self.port_queue.get(port).copied().flatten()
+    }
+
     /// The port queue `queue` belongs to (`u16::MAX` for none, which no `indev` rule names).
     #[inline]
     pub fn port_of(&self, queue: usize) -> u16 {
@@ -145,10 +154,13 @@ impl Classified {
             rules: RulesHold::new(shared, worker),
             routes: Routes::new(action, queue_ports),
             stages: Box::new(Stages::default()),
-            out: queue_ports.iter().map(|_| Vec::with_capacity(BURST)).collect(),
+            out: queue_ports.iter().map(|_| Vec::with_capacity(OUT_CAPACITY)).collect(),
         }
     }
 }
+
+/// Room per queue for a burst's frames and as many mirror copies.
+pub(super) const OUT_CAPACITY: usize = 2 * BURST;
 
 impl ForwardingEngine for Classified {
     fn forward(&mut self, burst: &mut Vec<Frame>, from: usize, queues: &mut Queues<'_>) {
@@ -162,12 +174,21 @@ impl ForwardingEngine for Classified {
         s.prepare(&self.pipeline, &slot.umem, burst, self.routes.port_of(from));
         table.lookup_burst(&s.keys[..s.live], &mut s.matched[..s.live], worker);
         // 5: per frame, as its rule says.
+        let mut mirrors = MirrorOut { out: &mut self.out, routes: &self.routes, stats };
         for (j, &i) in s.live_at[..s.live].iter().enumerate() {
             let (matched, frame) = (s.matched[j], &mut burst[i]);
-            let fate = self
-                .pipeline
-                .apply_rule(&slot.umem, frame, &mut s.offsets[i], matched, table.action(matched))
-                .and_then(|disposition| self.routes.route(disposition, from, fwd_to, slot.umem.data_mut(frame)));
+            let fate = carry_out(
+                &self.pipeline,
+                table,
+                worker,
+                slot,
+                frame,
+                &mut s.offsets[i],
+                &mut s.keys[j],
+                matched,
+                &mut mirrors,
+            )
+            .and_then(|disposition| self.routes.route(disposition, from, fwd_to, slot.umem.data_mut(frame)));
             s.fate[i] = fate.map_or_else(Fate::Drop, Fate::Out);
         }
         // 6 and 7: sort the burst into the pool and the queues, then send.

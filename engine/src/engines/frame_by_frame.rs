@@ -4,10 +4,10 @@
 
 use std::sync::Arc;
 
-use pmd::BURST;
 use umem::Frame;
 
-use super::classified::{Routes, RulesHold};
+use super::actions::{carry_out, MirrorOut};
+use super::classified::{Routes, RulesHold, OUT_CAPACITY};
 use super::{Action, ForwardingEngine};
 use crate::pipeline::{Pipeline, Scratch, SharedRules};
 use crate::queues::Queues;
@@ -36,7 +36,7 @@ impl FrameByFrame {
             rules: RulesHold::new(shared, worker),
             routes: Routes::new(action, queue_ports),
             scratch: Scratch::default(),
-            out: queue_ports.iter().map(|_| Vec::with_capacity(BURST)).collect(),
+            out: queue_ports.iter().map(|_| Vec::with_capacity(OUT_CAPACITY)).collect(),
         }
     }
 }
@@ -48,13 +48,20 @@ impl ForwardingEngine for FrameByFrame {
         let (stats, fwd_to) = (queues.stats(), queues.fwd_to(from));
         let slot = queues.slot(from);
         self.scratch.in_port = Some(self.routes.port_of(from));
+        let mut mirrors = MirrorOut { out: &mut self.out, routes: &self.routes, stats };
         for mut frame in burst.drain(..) {
+            let scratch = &mut self.scratch;
             let to = self
                 .pipeline
-                .process_classified(&slot.umem, &mut frame, &mut self.scratch, table, worker)
+                .prepare(slot.umem.data(&frame), scratch)
+                .and_then(|()| {
+                    let (matched, _) = table.lookup(&scratch.key, worker);
+                    let (offsets, key) = (&mut scratch.offsets, &mut scratch.key);
+                    carry_out(&self.pipeline, table, worker, slot, &mut frame, offsets, key, matched, &mut mirrors)
+                })
                 .and_then(|disposition| self.routes.route(disposition, from, fwd_to, slot.umem.data_mut(&mut frame)));
             match to {
-                Ok(queue) => self.out[queue].push(frame),
+                Ok(queue) => mirrors.out[queue].push(frame),
                 Err(reason) => {
                     stats.count_drop(reason, 1);
                     slot.pool.put(frame);

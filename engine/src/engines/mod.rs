@@ -12,6 +12,7 @@
 //! An engine accounts for every frame it is given: sent (through [`Queues::transmit`]) or
 //! freed under its [`crate::stats::DropReason`].
 
+mod actions;
 pub mod checked;
 pub mod classified;
 #[doc(hidden)]

@@ -307,7 +307,7 @@ fn classbench_sets_classified_in_bursts_hit_the_rules_frame_by_frame_classificat
             .rules
             .iter()
             .enumerate()
-            .map(|(i, rule)| rules::Rule { action: actions[i % 4].clone(), ..rule.clone() })
+            .map(|(i, rule)| rules::Rule { actions: vec![actions[i % 4].clone()], ..rule.clone() })
             .collect(),
     );
     let frames: Vec<Vec<u8>> = gen::trace(&set, TraceKind::Mixed, 600, 8)

@@ -13,8 +13,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crossbeam::utils::CachePadded;
+use rules::chain::ChainLookup;
 use rules::{Action, Classifier, Indev, PacketKey, RuleSet};
 
+use super::police::Policer;
 use super::rewrite::{Rewrite, RewriteError};
 use crate::error::SetupError;
 use crate::stats::Counter;
@@ -47,6 +49,37 @@ impl RuleAction {
     pub const fn to(disposition: Disposition) -> RuleAction {
         RuleAction { disposition, rewrite: None }
     }
+}
+
+/// What one action of a rule's list does here, resolved at load (`steps[i]` is the rule's
+/// `actions[i]`).
+#[derive(Clone, Debug, PartialEq)]
+pub enum Step {
+    /// `drop`, `pass`, `continue`, `goto`: what [`rules::chain::run`] decides itself.
+    Control,
+    /// `fwd`, `mirred redirect`, `reflect`: where the frame goes.
+    Send(Disposition),
+    /// `encap`, `decap`, `ttl-dec`.
+    Rewrite(Rewrite),
+    /// `mirred mirror`: a copy out of this port.
+    Mirror(usize),
+    /// `police`: the table's policer with this number, and what its verdicts lead to.
+    Police {
+        /// The policer's number in the table.
+        policer: usize,
+        /// What a frame within the rate gets.
+        conform: rules::Control,
+        /// What a frame beyond it gets.
+        exceed: rules::Control,
+    },
+}
+
+/// A chain other than 0: its classifier over its own rules, and their indices in the file.
+struct ChainTable {
+    chain: u32,
+    classifier: Box<dyn Classifier>,
+    /// By the classifier's answer: the rule's index in the file.
+    file_index: Vec<usize>,
 }
 
 /// Which classifier a table uses (`--classifier`).
@@ -92,8 +125,17 @@ pub struct RuleTable {
     /// Increases with every reload; the first table is 1.
     pub generation: u64,
     classifier: Box<dyn Classifier>,
-    /// By rule index (file order).
-    actions: Vec<RuleAction>,
+    /// By rule index (file order): the action of a rule of chain 0 with one classic action,
+    /// which the engines carry out without the chain interpreter.
+    actions: Vec<Option<RuleAction>>,
+    /// By rule index: every action of the rule, resolved.
+    steps: Vec<Box<[Step]>>,
+    /// The chains other than 0.
+    chains: Vec<ChainTable>,
+    /// One per `police` action, shared by every worker (a reload starts them full).
+    policers: Vec<Policer>,
+    /// What the policers' clock counts from.
+    clock: std::time::Instant,
     /// When no rule matches (`--default`).
     default: RuleAction,
     /// Per worker: one counter per rule, then one for "no rule matched".
@@ -137,6 +179,13 @@ pub enum ActionProblem {
         /// The interfaces of this run's af_xdp ports.
         named: Vec<String>,
     },
+    /// `mirred egress mirror dev NAME` where no port is that interface.
+    NoSuchMirror {
+        /// The interface the rule names.
+        dev: String,
+        /// The interfaces of this run's af_xdp ports.
+        named: Vec<String>,
+    },
     /// `encap ARGS` whose arguments do not parse.
     Encap(RewriteError),
     /// The classifier cannot hold the set (about the whole file).
@@ -154,6 +203,11 @@ impl fmt::Display for ActionProblem {
             ActionProblem::NoSuchDevice { dev, named } => write!(
                 f,
                 "mirred egress redirect dev {dev}: no --port of this run is interface {dev} (its af_xdp ports: {})",
+                if named.is_empty() { "none".to_string() } else { named.join(", ") }
+            ),
+            ActionProblem::NoSuchMirror { dev, named } => write!(
+                f,
+                "mirred egress mirror dev {dev}: no --port of this run is interface {dev} (its af_xdp ports: {})",
                 if named.is_empty() { "none".to_string() } else { named.join(", ") }
             ),
             ActionProblem::NoSuchIndev { dev, named } => write!(
@@ -184,6 +238,7 @@ impl std::error::Error for ActionError {
             ActionProblem::Classifier(error) => Some(error),
             ActionProblem::NoSuchPort { .. }
             | ActionProblem::NoSuchDevice { .. }
+            | ActionProblem::NoSuchMirror { .. }
             | ActionProblem::NoSuchIndev { .. } => None,
         }
     }
@@ -223,6 +278,8 @@ impl RuleTable {
                 }
             }
         }
+        let mut steps = Vec::with_capacity(set.len());
+        let mut policers = Vec::new();
         for rule in &set.rules {
             let error = |problem: ActionProblem| ActionError {
                 file: source.to_string(),
@@ -230,41 +287,74 @@ impl RuleTable {
                 col: rule.action_col,
                 problem,
             };
-            let action = match &rule.action {
-                Action::Drop => RuleAction::to(Disposition::Drop),
-                Action::Pass => RuleAction::to(Disposition::Pass),
-                Action::Reflect => RuleAction::to(Disposition::Reflect),
-                Action::Fwd(port) if usize::from(*port) < ports => RuleAction::to(Disposition::Fwd(usize::from(*port))),
-                Action::Fwd(port) => {
-                    errors.push(error(ActionProblem::NoSuchPort { port: *port, ports }));
-                    continue;
+            let named = || port_names.iter().filter(|n| !n.is_empty()).cloned().collect();
+            let mut rule_steps = Vec::with_capacity(rule.actions.len());
+            for action in &rule.actions {
+                let step = match action {
+                    Action::Drop | Action::Pass | Action::Continue | Action::Goto(_) => Step::Control,
+                    Action::Reflect => Step::Send(Disposition::Reflect),
+                    Action::Fwd(port) if usize::from(*port) < ports => Step::Send(Disposition::Fwd(usize::from(*port))),
+                    Action::Fwd(port) => {
+                        errors.push(error(ActionProblem::NoSuchPort { port: *port, ports }));
+                        continue;
+                    }
+                    Action::Redirect(dev) => match port_names.iter().position(|name| name == dev) {
+                        Some(port) => Step::Send(Disposition::Fwd(port)),
+                        None => {
+                            errors.push(error(ActionProblem::NoSuchDevice { dev: dev.clone(), named: named() }));
+                            continue;
+                        }
+                    },
+                    Action::Mirror(dev) => match port_names.iter().position(|name| name == dev) {
+                        Some(port) => Step::Mirror(port),
+                        None => {
+                            errors.push(error(ActionProblem::NoSuchMirror { dev: dev.clone(), named: named() }));
+                            continue;
+                        }
+                    },
+                    Action::Decap => Step::Rewrite(Rewrite::Decap),
+                    Action::TtlDec => Step::Rewrite(Rewrite::TtlDec),
+                    Action::Encap(args) => match format!("encap:{args}").parse::<Rewrite>() {
+                        Ok(rewrite) => Step::Rewrite(rewrite),
+                        Err(rewrite_error) => {
+                            errors.push(error(ActionProblem::Encap(rewrite_error)));
+                            continue;
+                        }
+                    },
+                    Action::Police(police) => {
+                        policers.push(Policer::new(police));
+                        Step::Police { policer: policers.len() - 1, conform: police.conform, exceed: police.exceed }
+                    }
+                };
+                rule_steps.push(step);
+            }
+            // The plain path: one classic action of chain 0, its disposition and rewrite.
+            let simple = match (rule.single_action(), rule_steps.as_slice()) {
+                (Some(Action::Drop), _) => Some(RuleAction::to(Disposition::Drop)),
+                (Some(Action::Pass), _) => Some(RuleAction::to(Disposition::Pass)),
+                (Some(_), [Step::Send(disposition)]) => Some(RuleAction::to(*disposition)),
+                (Some(_), [Step::Rewrite(rewrite)]) => {
+                    Some(RuleAction { disposition: Disposition::Pass, rewrite: Some(rewrite.clone()) })
                 }
-                Action::Redirect(dev) => match port_names.iter().position(|name| name == dev) {
-                    Some(port) => RuleAction::to(Disposition::Fwd(port)),
-                    None => {
-                        let named = port_names.iter().filter(|n| !n.is_empty()).cloned().collect();
-                        errors.push(error(ActionProblem::NoSuchDevice { dev: dev.clone(), named }));
-                        continue;
-                    }
-                },
-                Action::Decap => RuleAction { disposition: Disposition::Pass, rewrite: Some(Rewrite::Decap) },
-                Action::TtlDec => RuleAction { disposition: Disposition::Pass, rewrite: Some(Rewrite::TtlDec) },
-                Action::Encap(args) => match format!("encap:{args}").parse::<Rewrite>() {
-                    Ok(rewrite) => RuleAction { disposition: Disposition::Pass, rewrite: Some(rewrite) },
-                    Err(rewrite_error) => {
-                        errors.push(error(ActionProblem::Encap(rewrite_error)));
-                        continue;
-                    }
-                },
+                _ => None,
             };
-            actions.push(action);
+            actions.push(simple);
+            steps.push(rule_steps.into_boxed_slice());
         }
         if !errors.is_empty() {
             return Err(errors);
         }
-        let classifier = build_classifier(&set, kind).map_err(|setup| {
+        let whole_set = |setup| {
             vec![ActionError { file: source.to_string(), line: 0, col: 0, problem: ActionProblem::Classifier(setup) }]
-        })?;
+        };
+        let classifier = build_classifier(&set, kind).map_err(whole_set)?;
+        // One classifier per chain (each over its own rules, as chain 0's over `order`).
+        let mut chains = Vec::new();
+        for (chain, order) in set.chains.iter().filter(|(chain, _)| *chain != 0) {
+            let rules = order.iter().map(|&i| rules::Rule { chain: 0, ..set.rules[i].clone() }).collect();
+            let classifier = build_classifier(&RuleSet::new(rules), kind).map_err(whole_set)?;
+            chains.push(ChainTable { chain: *chain, classifier, file_index: order.clone() });
+        }
         let counters = set.len() + 1;
         let hits = (0..workers.max(1))
             .map(|_| CachePadded::new((0..counters).map(|_| Counter::default()).collect::<Box<[Counter]>>()))
@@ -274,28 +364,24 @@ impl RuleTable {
             generation: 1,
             classifier,
             actions,
+            steps,
+            chains,
+            policers,
+            clock: std::time::Instant::now(),
             default: RuleAction::to(default),
             hits,
             set,
         })
     }
 
-    /// The action for `key` (`None`: no rule matched, here is the default), counted
-    /// against `worker`.
+    /// Chain 0's first match for `key` (`None`: no rule matched), counted against
+    /// `worker`, and its action where it is a plain one (`None`: the rule's list needs
+    /// [`rules::chain::run`]).
     #[inline]
-    pub fn lookup(&self, key: &PacketKey, worker: usize) -> (Option<usize>, &RuleAction) {
+    pub fn lookup(&self, key: &PacketKey, worker: usize) -> (Option<usize>, Option<&RuleAction>) {
         let matched = self.classifier.classify(key);
-        let hits = &self.hits[worker];
-        match matched {
-            Some(index) => {
-                hits[index].add(1);
-                (matched, &self.actions[index])
-            }
-            None => {
-                hits[self.set.len()].add(1);
-                (None, &self.default)
-            }
-        }
+        self.hits[worker][matched.unwrap_or(self.set.len())].add(1);
+        (matched, self.action(matched))
     }
 
     /// [`lookup`](Self::lookup) for a burst, in one classifier call: `matched[i]` answers
@@ -311,10 +397,45 @@ impl RuleTable {
         }
     }
 
-    /// The action of a lookup's answer: the rule's, or the default when none matched.
+    /// The action of a lookup's answer where it is a plain one: the rule's, or the default
+    /// when none matched; `None` where the rule's list needs [`rules::chain::run`]
+    /// (with [`steps`](Self::steps) and a [`Hits`] lookup).
     #[inline]
-    pub fn action(&self, matched: Option<usize>) -> &RuleAction {
-        matched.map_or(&self.default, |index| &self.actions[index])
+    pub fn action(&self, matched: Option<usize>) -> Option<&RuleAction> {
+        match matched {
+            Some(index) => self.actions[index].as_ref(),
+            None => Some(&self.default),
+        }
+    }
+
+    /// The default's action (no rule matched in the chain matching reached).
+    #[inline]
+    pub fn default_action(&self) -> &RuleAction {
+        &self.default
+    }
+
+    /// Rule `rule`'s actions, resolved.
+    #[inline]
+    pub fn steps(&self, rule: usize) -> &[Step] {
+        &self.steps[rule]
+    }
+
+    /// Policer `index` (of a [`Step::Police`]).
+    #[inline]
+    pub fn policer(&self, index: usize) -> &Policer {
+        &self.policers[index]
+    }
+
+    /// The policers' clock: picoseconds since the table was built.
+    #[inline]
+    pub fn now_ps(&self) -> u64 {
+        u64::try_from(self.clock.elapsed().as_nanos().saturating_mul(1000)).unwrap_or(u64::MAX)
+    }
+
+    /// This table's lookups for [`rules::chain::run`], counting hits against `worker`.
+    #[inline]
+    pub fn hits_of(&self, worker: usize) -> Hits<'_> {
+        Hits { table: self, worker }
     }
 
     /// The classifier's short name ("fast", "linear").
@@ -332,6 +453,34 @@ impl RuleTable {
         }
         let unmatched = sums.pop().unwrap_or(0);
         (sums, unmatched)
+    }
+}
+
+/// A table's chain lookups for [`rules::chain::run`]: every rule reached after the first is
+/// counted against the worker, a chain without a match as "no rule matched".
+pub struct Hits<'t> {
+    table: &'t RuleTable,
+    worker: usize,
+}
+
+impl ChainLookup for Hits<'_> {
+    #[inline]
+    fn first_match(&self, chain: u32, key: &PacketKey) -> Option<usize> {
+        let t = self.table;
+        let found = if chain == 0 {
+            t.classifier.classify(key)
+        } else {
+            t.chains.iter().find(|c| c.chain == chain).and_then(|c| c.classifier.classify(key).map(|i| c.file_index[i]))
+        };
+        if found.is_none() {
+            t.hits[self.worker][t.set.len()].add(1);
+        }
+        found
+    }
+
+    #[inline]
+    fn matched(&self, rule: usize) {
+        self.table.hits[self.worker][rule].add(1);
     }
 }
 
@@ -399,8 +548,9 @@ mod tests {
             action_col: 20,
             prio: 1,
             protocol: Protocol::All,
+            chain: 0,
             keys: Keys { dst_port: dst_port.map(PortMatch::exact), ..Keys::default() },
-            action,
+            actions: vec![action],
         }
     }
 
@@ -416,11 +566,11 @@ mod tests {
             rule(3, Some(81), Action::TtlDec),
         ]);
         let table = RuleTable::build(set, "r.rules", &names(2), 2, Disposition::Pass, ClassifierKind::Linear).unwrap();
-        assert_eq!(table.lookup(&key(53), 0), (Some(0), &RuleAction::to(Disposition::Drop)));
-        assert_eq!(table.lookup(&key(80), 1), (Some(1), &RuleAction::to(Disposition::Fwd(1))));
+        assert_eq!(table.lookup(&key(53), 0), (Some(0), Some(&RuleAction::to(Disposition::Drop))));
+        assert_eq!(table.lookup(&key(80), 1), (Some(1), Some(&RuleAction::to(Disposition::Fwd(1)))));
         let (matched, action) = table.lookup(&key(81), 1);
-        assert_eq!((matched, action.rewrite.clone()), (Some(2), Some(Rewrite::TtlDec)));
-        assert_eq!(table.lookup(&key(9), 0), (None, &RuleAction::to(Disposition::Pass)));
+        assert_eq!((matched, action.and_then(|a| a.rewrite.clone())), (Some(2), Some(Rewrite::TtlDec)));
+        assert_eq!(table.lookup(&key(9), 0), (None, Some(&RuleAction::to(Disposition::Pass))));
         table.lookup(&key(80), 0);
         assert_eq!(table.hits(), (vec![1, 2, 1], 1));
     }
@@ -451,7 +601,7 @@ mod tests {
     fn mirred_redirect_goes_to_the_port_with_that_interface() {
         let set = RuleSet::new(vec![rule(1, Some(80), Action::Redirect("dut1".into()))]);
         let table = RuleTable::build(set, "r.rules", &names(2), 1, Disposition::Pass, ClassifierKind::Linear).unwrap();
-        assert_eq!(table.actions[0], RuleAction::to(Disposition::Fwd(1)));
+        assert_eq!(table.actions[0], Some(RuleAction::to(Disposition::Fwd(1))));
     }
 
     #[test]
@@ -490,8 +640,8 @@ mod tests {
         assert_eq!(shared.publish(table(Action::Pass)), 2);
         assert_eq!(shared.generation(), 2);
         let now = shared.current();
-        assert_eq!(now.lookup(&key(1), 0).1.disposition, Disposition::Pass);
+        assert_eq!(now.lookup(&key(1), 0).1.map(|a| a.disposition), Some(Disposition::Pass));
         // The old table stays usable by whoever still holds it.
-        assert_eq!(seen.lookup(&key(1), 0).1.disposition, Disposition::Drop);
+        assert_eq!(seen.lookup(&key(1), 0).1.map(|a| a.disposition), Some(Disposition::Drop));
     }
 }

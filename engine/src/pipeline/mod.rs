@@ -6,11 +6,12 @@ pub mod classify;
 pub mod key;
 #[cfg(test)]
 mod lco_tests;
+pub mod police;
 pub mod rewrite;
 
 use umem::{Frame, Umem};
 
-pub use classify::{Disposition, RuleAction, RuleTable, Scratch, SharedRules};
+pub use classify::{Disposition, RuleAction, RuleTable, Scratch, SharedRules, Step};
 pub use key::packet_key;
 pub use rewrite::Rewrite;
 
@@ -78,26 +79,27 @@ impl Pipeline {
         self.egress(umem, frame, offsets, None)
     }
 
-    /// [`process`](Self::process) with a rule lookup between checking what arrived and
-    /// computing what leaves: the matching rule (or the default) says where the frame goes
-    /// and may rewrite it. The lookup is counted against `worker`'s hit counters.
+    /// What comes before a rule lookup: walk, checksum policy, and the frame's key (with the
+    /// port it arrived on, where `scratch` knows it).
     #[inline]
-    pub fn process_classified(
-        &self,
-        umem: &Umem,
-        frame: &mut Frame,
-        scratch: &mut Scratch,
-        rules: &RuleTable,
-        worker: usize,
-    ) -> Result<Disposition, DropReason> {
-        self.walk(umem.data(frame), &mut scratch.offsets)?;
-        self.verify(umem.data(frame), &scratch.offsets)?;
-        packet_key(umem.data(frame), &scratch.offsets, &mut scratch.key);
+    pub fn prepare(&self, data: &[u8], scratch: &mut Scratch) -> Result<(), DropReason> {
+        self.walk(data, &mut scratch.offsets)?;
+        self.verify(data, &scratch.offsets)?;
+        packet_key(data, &scratch.offsets, &mut scratch.key);
         if let Some(port) = scratch.in_port {
             (scratch.key.has_in_port, scratch.key.in_port) = (true, port);
         }
-        let (matched, action) = rules.lookup(&scratch.key, worker);
-        self.apply_rule(umem, frame, &mut scratch.offsets, matched, action)
+        Ok(())
+    }
+
+    /// `--csum fix|lco` on the frame as it is now (a mirror copy leaves with right sums).
+    #[inline]
+    pub fn compute_checksums(&self, data: &mut [u8], offsets: &Offsets) {
+        match self.csum {
+            CsumMode::Fix => checks::compute(data, offsets, OuterMode::Fix, &self.zero),
+            CsumMode::Lco => checks::compute(data, offsets, OuterMode::Lco, &self.zero),
+            CsumMode::Off | CsumMode::Verify => {}
+        }
     }
 
     /// After the lookup: the rule's drop (`matched`: which rule, `None` for the default),
@@ -164,11 +166,7 @@ impl Pipeline {
                 walk_into(umem.data(frame), &self.walk, offsets).map_err(|err| DropReason::Malformed(err.kind))?;
             }
         }
-        match self.csum {
-            CsumMode::Fix => checks::compute(umem.data_mut(frame), offsets, OuterMode::Fix, &self.zero),
-            CsumMode::Lco => checks::compute(umem.data_mut(frame), offsets, OuterMode::Lco, &self.zero),
-            CsumMode::Off | CsumMode::Verify => {}
-        }
+        self.compute_checksums(umem.data_mut(frame), offsets);
         Ok(())
     }
 }

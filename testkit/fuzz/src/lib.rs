@@ -578,7 +578,7 @@ pub fn check_classbench(data: &[u8]) {
         Ok(set) => set,
         Err(errors) => return check_rule_errors(&text, &errors),
     };
-    assert!(set.rules.iter().all(|rule| rule.action == rules::Action::Drop), "ClassBench rules are drop rules");
+    assert!(set.rules.iter().all(|rule| rule.actions == [rules::Action::Drop]), "ClassBench rules are drop rules");
     let ours = rules::Linear::new(&set);
     // ClassBench orders by line, so the writer wants one prio; IPv6 lines have no ClassBench
     // form to write back.

@@ -1,0 +1,123 @@
+//! A frame's rule carried out, for the classified engines: the plain action of a rule where
+//! it has one (one action of chain 0), else its list through [`rules::chain::run`] with the
+//! effects on the frame made here: rewrites (after which the frame is walked and keyed again,
+//! so a `continue` or `goto` matches what the frame now is), mirror copies and policers.
+//!
+//! Order on a list: the rule's actions in tc's order, then `--rewrite` and the checksum
+//! policy (`--csum fix|lco`) on the frame that leaves; a mirror copy leaves with its
+//! checksums computed as the frame is at that point.
+
+use pmd::UmemSlot;
+use rules::chain::{self, Outcome};
+use rules::{Control, PacketKey};
+use umem::Frame;
+use wire::Offsets;
+
+use super::classified::Routes;
+use crate::pipeline::{packet_key, Disposition, Pipeline, RuleTable, Step};
+use crate::stats::{DropReason, WorkerStats};
+
+/// Where the mirror copies of a burst go: the engine's per-queue output, and how ports map
+/// to this worker's queues.
+pub(super) struct MirrorOut<'a> {
+    /// By queue: the frames of this burst that leave through it (never grown: a copy that
+    /// finds it full is not made).
+    pub out: &'a mut [Vec<Frame>],
+    /// Ports to queues.
+    pub routes: &'a Routes,
+    /// The worker's counters.
+    pub stats: &'a WorkerStats,
+}
+
+/// Carries out what `matched` (chain 0's answer for `key`, `None` for no match) says for
+/// `frame`: where it goes, or why it is dropped.
+#[allow(clippy::too_many_arguments)] // the frame, its walk and key, and what it may touch
+#[inline]
+pub(super) fn carry_out(
+    pipeline: &Pipeline,
+    table: &RuleTable,
+    worker: usize,
+    slot: &mut UmemSlot,
+    frame: &mut Frame,
+    offsets: &mut Offsets,
+    key: &mut PacketKey,
+    matched: Option<usize>,
+    mirrors: &mut MirrorOut<'_>,
+) -> Result<Disposition, DropReason> {
+    if let Some(action) = table.action(matched) {
+        return pipeline.apply_rule(&slot.umem, frame, offsets, matched, action);
+    }
+    let mut now_ps = None;
+    let lookup = table.hits_of(worker);
+    let outcome = chain::run(&table.set, &lookup, key, matched, |rule, index, key| match &table.steps(rule)[index] {
+        Step::Rewrite(rewrite) => {
+            rewrite.apply(&slot.umem, frame, offsets, &pipeline.walk, &pipeline.zero, pipeline.mtu)?;
+            // What follows (a lookup, a mirror copy, the checksums) reads the walk and key.
+            pipeline.walk(slot.umem.data(frame), offsets)?;
+            let arrival = (key.has_in_port, key.in_port);
+            packet_key(slot.umem.data(frame), offsets, key);
+            (key.has_in_port, key.in_port) = arrival;
+            Ok(Control::Pipe)
+        }
+        Step::Mirror(port) => {
+            mirror(pipeline, slot, frame, offsets, *port, mirrors);
+            Ok(Control::Pipe)
+        }
+        Step::Police { policer, conform, exceed } => {
+            let now = *now_ps.get_or_insert_with(|| table.now_ps());
+            Ok(if table.policer(*policer).conforms(frame.len(), now) { *conform } else { *exceed })
+        }
+        // The interpreter decides these itself and never asks.
+        Step::Control | Step::Send(_) => Ok(Control::Pipe),
+    })?;
+    let disposition = match outcome {
+        Outcome::Drop { policed: false, .. } => return Err(DropReason::Rule),
+        Outcome::Drop { policed: true, .. } => return Err(DropReason::Police),
+        Outcome::Loop { .. } => return Err(DropReason::ChainLoop),
+        Outcome::Pass { .. } => Disposition::Pass,
+        Outcome::Send { rule, action } => match table.steps(rule)[action] {
+            Step::Send(disposition) => disposition,
+            _ => return Err(DropReason::NotApplicable), // run answers Send only for a Send step
+        },
+        Outcome::NoMatch { .. } => match table.default_action().disposition {
+            Disposition::Drop => return Err(DropReason::NoMatch),
+            disposition => disposition,
+        },
+    };
+    pipeline.egress(&slot.umem, frame, offsets, None)?;
+    Ok(disposition)
+}
+
+/// A copy of `frame` as it is now, its checksums as `--csum` leaves them, onto the queue of
+/// `port`; counted as mirrored, or as failed where it cannot be made.
+fn mirror(
+    pipeline: &Pipeline,
+    slot: &mut UmemSlot,
+    frame: &mut Frame,
+    offsets: &Offsets,
+    port: usize,
+    mirrors: &mut MirrorOut<'_>,
+) {
+    let counters = &mirrors.stats.mirrors;
+    let Some(queue) = mirrors.routes.queue_of_port(port) else {
+        counters.failed.add(1);
+        return;
+    };
+    let out = &mut mirrors.out[queue];
+    if out.len() == out.capacity() {
+        counters.failed.add(1);
+        return;
+    }
+    let Some(mut copy) = slot.pool.get() else {
+        counters.failed.add(1);
+        return;
+    };
+    pipeline.compute_checksums(slot.umem.data_mut(frame), offsets);
+    if slot.umem.write(&mut copy, slot.umem.data(frame)) {
+        out.push(copy);
+        counters.mirrored.add(1);
+    } else {
+        slot.pool.put(copy);
+        counters.failed.add(1);
+    }
+}

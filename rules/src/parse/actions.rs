@@ -1,0 +1,398 @@
+//! The action list of a rule line: tc's `action A [CONTROL] [action] B ...` (tc/m_action.c
+//! `parse_action`: after one action, the next word starts another, with or without the word
+//! `action`), each action and control word as iproute2 reads it.
+
+use super::{did_you_mean, is_action_word, LineParser, ACTIONS, EXPECTED_ACTION};
+use crate::lex::{end_col, number, number_in, Token};
+use crate::rule::{Action, Control, Police, PoliceRate};
+use crate::tc_words::{self, Base};
+
+/// tc's control words (`action_a2n` in tc/tc_util.c), in its order: a word is read as the
+/// first it abbreviates (`p` is `pass`).
+const CONTROL_WORDS: [&str; 10] =
+    ["continue", "drop", "shot", "pass", "ok", "reclassify", "pipe", "goto", "jump", "trap"];
+
+/// tc actions this dataplane does not carry out, and why.
+fn unsupported_action(kind: &str) -> Option<&'static str> {
+    Some(match kind {
+        "vlan" => "the vlan action (push, pop, modify) is not carried out here yet",
+        "pedit" => "the pedit action (header rewrites) is not carried out here yet",
+        "tunnel_key" => "the tunnel_key action is not carried out here yet (this language's encap and decap are)",
+        "skbedit" => "skbedit sets socket-buffer fields (priority, mark, queue) that frames here do not have",
+        "csum" => "checksums are the dataplane's --csum policy (verify, fix, lco), not a per-rule action",
+        "ct" | "ctinfo" | "connmark" | "nat" => "it needs connection tracking, which this dataplane does not do",
+        "mpls" => "the mpls action (push, pop, modify labels) is not carried out here",
+        "gate" | "sample" | "ife" | "simple" | "xt" | "ipt" | "bpf" | "skbmod" => {
+            "this action has no counterpart in this dataplane"
+        }
+        _ => return None,
+    })
+}
+
+impl<'a> LineParser<'a> {
+    /// The actions after the first word `action`, to the end of the line.
+    pub(super) fn actions(&mut self, action_word: Token<'a>) {
+        self.action_col = action_word.col;
+        let mut list = Vec::new();
+        // The last `action` word, while no action has followed it.
+        let mut announced = Some(action_word);
+        loop {
+            let Some(word) = self.next() else { break };
+            if is_action_word(word.text) {
+                announced = Some(word);
+                continue;
+            }
+            if !self.one_action(word, announced.is_some(), &mut list) {
+                return;
+            }
+            announced = None;
+        }
+        if let Some(word) = announced {
+            self.error(word.col, format!("missing action after '{}' (expected {EXPECTED_ACTION})", word.text));
+            return;
+        }
+        if let Some(end) = list.iter().position(Action::ends_list) {
+            if end + 1 < list.len() {
+                let note = format!(
+                    "the actions after `{}` never run (tc ends a list at its first drop, pass, redirect, continue or goto)",
+                    list[end]
+                );
+                self.notes.push((self.action_col, note));
+            }
+        }
+        self.actions = Some(list);
+    }
+
+    /// One action starting at `word` onto `list` (with the control word after it); false
+    /// after an error. `announced`: the word `action` came right before.
+    fn one_action(&mut self, word: Token<'a>, announced: bool, list: &mut Vec<Action>) -> bool {
+        if let Some(control) = control_word(word.text) {
+            return match self.control(word, control) {
+                Some(control) => {
+                    list.extend(control.as_action());
+                    true
+                }
+                None => false,
+            };
+        }
+        match word.text {
+            "gact" => {
+                let Some(t) = self.next() else {
+                    self.error(
+                        end_col(self.content),
+                        "gact needs a control action: drop, pass/ok, continue, pipe or goto chain N",
+                    );
+                    return false;
+                };
+                match control_word(t.text).and_then(|control| self.control(t, control)) {
+                    Some(control) => list.extend(control.as_action()),
+                    None => {
+                        if control_word(t.text).is_none() {
+                            self.error(t.col, format!("gact {} is not a control action (expected drop, pass/ok, continue, pipe or goto chain N)", t.text));
+                        }
+                        return false;
+                    }
+                }
+            }
+            "reflect" => list.push(Action::Reflect),
+            "decap" => list.push(Action::Decap),
+            "ttl-dec" => list.push(Action::TtlDec),
+            "fwd" => {
+                let Some(port) = self.next() else {
+                    self.error(word.col, "missing port for fwd (expected the dataplane port number, 0-based)");
+                    return false;
+                };
+                match number("fwd port", port.text, 0xffff) {
+                    Ok(port) => list.push(Action::Fwd(port as u16)),
+                    Err(message) => {
+                        self.error(port.col, message.to_string());
+                        return false;
+                    }
+                }
+            }
+            "encap" => {
+                // The spec runs to the next `action` word or the end of the line.
+                let start = word.offset + word.text.len();
+                let end_at = self.tokens[self.pos..].iter().position(|t| is_action_word(t.text));
+                let end = end_at.map_or(self.content.len(), |i| self.tokens[self.pos + i].offset);
+                let spec = self.content[start..end].trim();
+                self.pos = end_at.map_or(self.tokens.len(), |i| self.pos + i);
+                if spec.is_empty() {
+                    self.error(word.col, "missing tunnel spec for encap (expected e.g. vxlan,src=IP,dst=IP,vni=N)");
+                    return false;
+                }
+                list.push(Action::Encap(spec.to_string()));
+                return true;
+            }
+            "mirred" => match self.mirred() {
+                Some(action @ Action::Redirect(_)) => {
+                    list.push(action);
+                    // A redirect ends the list whatever its control word says (tc: stolen).
+                    if self.peek().is_some_and(|t| control_word(t.text).is_some()) {
+                        self.pos += 1;
+                        if self.peek().is_some_and(|t| t.text == "chain") {
+                            self.pos = (self.pos + 2).min(self.tokens.len());
+                        }
+                    }
+                    return true;
+                }
+                Some(action) => list.push(action),
+                None => return false,
+            },
+            "police" => match self.police(word) {
+                Some(police) => {
+                    list.push(Action::Police(police));
+                    return true;
+                }
+                None => return false,
+            },
+            other => {
+                if let Some(reason) = unsupported_action(other) {
+                    self.error(word.col, format!("action '{other}' is not supported here: {reason}"));
+                } else if announced {
+                    let hint = did_you_mean(other, ACTIONS.iter().copied().chain(["police", "goto", "continue"]));
+                    self.error(word.col, format!("unknown action '{other}'{hint} (expected {EXPECTED_ACTION})"));
+                } else {
+                    self.error(word.col, format!("unexpected '{other}' after the action (keys go before the actions)"));
+                }
+                return false;
+            }
+        }
+        // What the action's control word says next (tc: `pipe` unless told).
+        if let Some(t) = self.peek() {
+            if let Some(control) = control_word(t.text) {
+                self.pos += 1;
+                match self.control(t, control) {
+                    Some(control) => list.extend(control.as_action()),
+                    None => return false,
+                }
+            }
+        }
+        true
+    }
+
+    /// The control word `word` (already read, tc's `control`), with `chain N` after `goto`;
+    /// `None` after an error.
+    fn control(&mut self, word: Token<'a>, control: &'static str) -> Option<Control> {
+        Some(match control {
+            "continue" => Control::Continue,
+            "drop" | "shot" => Control::Drop,
+            "pass" | "ok" => Control::Pass,
+            "pipe" => Control::Pipe,
+            "goto" => {
+                match self.next() {
+                    Some(t) if t.text == "chain" => {}
+                    other => {
+                        let col = other.map_or(end_col(self.content), |t| t.col);
+                        self.error(col, "goto needs `chain N`");
+                        return None;
+                    }
+                }
+                let Some(value) = self.next() else {
+                    self.error(end_col(self.content), "goto chain needs the chain's number");
+                    return None;
+                };
+                let mut notes = Vec::new();
+                match number_in("goto chain", value.text, u64::from(u32::MAX), Base::Auto, &mut notes) {
+                    Ok(chain) => Control::Goto(chain as u32),
+                    Err(message) => {
+                        self.error(value.col, message.to_string());
+                        return None;
+                    }
+                }
+            }
+            "reclassify" => {
+                self.error(word.col, "reclassify (matching again from the start) is not supported: write goto chain N");
+                return None;
+            }
+            "jump" => {
+                self.error(word.col, "jump (skipping actions of the list) is not supported");
+                return None;
+            }
+            _ => {
+                self.error(word.col, "trap (to the CPU of a switch) has no counterpart here: there is no hardware");
+                return None;
+            }
+        })
+    }
+
+    /// `mirred egress redirect|mirror dev NAME` (tc/m_mirred.c, its words abbreviated as tc
+    /// allows).
+    fn mirred(&mut self) -> Option<Action> {
+        let expected = "expected `mirred egress redirect|mirror dev NAME`";
+        let next = |p: &mut Self, what: &str| {
+            let t = p.next();
+            if t.is_none() {
+                p.error(end_col(p.content), format!("mirred: missing {what} ({expected})"));
+            }
+            t
+        };
+        let direction = next(self, "egress")?;
+        if tc_words::matches(direction.text, "ingress") {
+            self.error(
+                direction.col,
+                "mirred ingress (back into a device's receive path) has no counterpart here: frames leave by egress",
+            );
+            return None;
+        }
+        if !tc_words::matches(direction.text, "egress") {
+            self.error(
+                direction.col,
+                format!("mirred expects egress or ingress, found '{}' ({expected})", direction.text),
+            );
+            return None;
+        }
+        let how = next(self, "redirect or mirror")?;
+        let mirror = tc_words::matches(how.text, "mirror");
+        if !mirror && !tc_words::matches(how.text, "redirect") {
+            self.error(how.col, format!("mirred expects redirect or mirror, found '{}' ({expected})", how.text));
+            return None;
+        }
+        let dev = next(self, "dev")?;
+        if dev.text == "blockid" {
+            self.error(dev.col, "mirred to a shared block (blockid) is not supported: name a device (dev NAME)");
+            return None;
+        }
+        if dev.text != "dev" {
+            self.error(dev.col, format!("mirred expects dev NAME, found '{}' ({expected})", dev.text));
+            return None;
+        }
+        let Some(name) = self.next() else {
+            self.error(dev.col, format!("mirred: missing the device name after dev ({expected})"));
+            return None;
+        };
+        let name = name.text.to_string();
+        Some(if mirror { Action::Mirror(name) } else { Action::Redirect(name) })
+    }
+
+    /// `police` and its options (tc/m_police.c): `rate R burst B` or `pkts_rate R
+    /// pkts_burst B`, `mtu M`, and what conforming and exceeding frames get (`conform-exceed
+    /// EXCEED[/CONFORM]`, or a control word alone for EXCEED).
+    fn police(&mut self, word: Token<'a>) -> Option<Police> {
+        let mut rate: Option<u64> = None;
+        let mut burst: Option<u64> = None;
+        let (mut pkts_rate, mut pkts_burst, mut mtu) = (None::<u64>, None::<u64>, None::<u64>);
+        let (mut exceed, mut conform) = (None::<Control>, Control::Pass);
+        while let Some(t) = self.peek() {
+            let option = t.text;
+            let reader: fn(&str) -> Option<u64> = match option {
+                "rate" => tc_words::rate_bytes,
+                "burst" | "buffer" | "maxburst" | "mtu" | "minburst" => tc_words::size_bytes,
+                "pkts_rate" | "pkts_burst" => |text| text.parse().ok(),
+                _ if tc_words::matches(option, "burst") => tc_words::size_bytes,
+                "conform-exceed" => {
+                    self.pos += 1;
+                    let Some(value) = self.next() else {
+                        self.error(t.col, "conform-exceed needs EXCEED[/CONFORM] (e.g. drop/pipe)");
+                        return None;
+                    };
+                    let (ex, co) = match value.text.split_once('/') {
+                        Some((ex, co)) => (ex, Some(co)),
+                        None => (value.text, None),
+                    };
+                    exceed = Some(self.control_text(value, ex)?);
+                    if let Some(co) = co {
+                        conform = self.control_text(value, co)?;
+                    }
+                    continue;
+                }
+                "index" | "peakrate" | "avrate" | "overhead" | "linklayer" | "mpu" => {
+                    let why = if option == "index" { "a policer shared by index" } else { "this police option" };
+                    self.error(t.col, format!("police {option}: {why} is not supported (rate/burst, pkts_rate/pkts_burst, mtu and conform-exceed are)"));
+                    return None;
+                }
+                _ => match control_word(option) {
+                    Some(control) => {
+                        self.pos += 1;
+                        exceed = Some(self.control(t, control)?);
+                        continue;
+                    }
+                    None => break,
+                },
+            };
+            self.pos += 1;
+            let Some(value) = self.next() else {
+                self.error(t.col, format!("police {option} needs a value"));
+                return None;
+            };
+            let Some(number) = reader(value.text) else {
+                let expected = match option {
+                    "rate" => "a rate as tc reads it (e.g. 50mbit, 1gbit, 100kbps; a bare number is bit/s)",
+                    o if o.starts_with("pkts") => "a decimal number of packets",
+                    _ => "a size as tc reads it (e.g. 64k, 1500, 1m; a bare number is bytes)",
+                };
+                self.error(value.col, format!("police {option} expects {expected}, found '{}'", value.text));
+                return None;
+            };
+            let slot = match option {
+                "rate" => &mut rate,
+                "mtu" | "minburst" => &mut mtu,
+                "pkts_rate" => &mut pkts_rate,
+                "pkts_burst" => &mut pkts_burst,
+                _ => &mut burst,
+            };
+            if slot.is_some() {
+                self.error(t.col, format!("police: duplicate {option}"));
+                return None;
+            }
+            *slot = Some(number);
+        }
+        let problem = match (rate, burst, pkts_rate, pkts_burst) {
+            (None, _, None, _) if mtu.is_none() => Some("'rate', 'mtu' or 'pkts_rate' must be given"),
+            (None, Some(_), _, _) => Some("'burst' requires 'rate'"),
+            (_, _, None, Some(_)) => Some("'pkts_burst' requires 'pkts_rate'"),
+            (_, _, Some(_), None) => Some("'pkts_rate' requires 'pkts_burst'"),
+            (Some(_), None, _, _) => Some("'rate' requires 'burst' (the bucket's depth)"),
+            (Some(_), _, Some(_), _) => Some("'rate' and 'pkts_rate' are not allowed in the same action"),
+            _ => None,
+        };
+        if let Some(problem) = problem {
+            self.error(word.col, format!("police: {problem} (as tc/m_police.c requires)"));
+            return None;
+        }
+        let Some(exceed) = exceed else {
+            self.error(
+                word.col,
+                "police: without conform-exceed, tc's exceed action is reclassify, which is not supported: \
+                 write conform-exceed drop[/pipe]",
+            );
+            return None;
+        };
+        let rate = match (rate, burst, pkts_rate, pkts_burst) {
+            (Some(per_second), Some(burst), _, _) => Some(PoliceRate::Bytes { per_second, burst }),
+            (_, _, Some(per_second), Some(burst)) => Some(PoliceRate::Packets { per_second, burst }),
+            _ => None,
+        };
+        Some(Police { rate, mtu, exceed, conform })
+    }
+
+    /// One half of `conform-exceed`, a control word (`goto` is not possible there: tc reads
+    /// `goto chain N` only as a whole word sequence).
+    fn control_text(&mut self, at: Token<'a>, text: &str) -> Option<Control> {
+        match control_word(text) {
+            Some("continue") => Some(Control::Continue),
+            Some("drop" | "shot") => Some(Control::Drop),
+            Some("pass" | "ok") => Some(Control::Pass),
+            Some("pipe") => Some(Control::Pipe),
+            Some(other) => {
+                self.error(
+                    at.col,
+                    format!("conform-exceed {other} is not supported (drop, pass/ok, pipe or continue are)"),
+                );
+                None
+            }
+            None => {
+                self.error(
+                    at.col,
+                    format!("conform-exceed expects control words (drop, pass/ok, pipe, continue), found '{text}'"),
+                );
+                None
+            }
+        }
+    }
+}
+
+/// The control word `text` abbreviates, as tc reads it.
+fn control_word(text: &str) -> Option<&'static str> {
+    CONTROL_WORDS.iter().copied().find(|word| tc_words::matches(text, word))
+}
