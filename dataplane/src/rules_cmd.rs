@@ -122,9 +122,24 @@ pub fn classify(args: &ClassifyArgs, out: &mut dyn Write) -> Result<(), CliError
     let mpps = if seconds > 0.0 { lookups / seconds / 1e6 } else { 0.0 };
     let io = |e: std::io::Error| CliError::Other(format!("writing the answers: {e}"));
     if args.json {
+        // With chains or action lists, also where matching ended (rules::chain: every
+        // policer conforming, no rewrite changing the key).
+        let chained = !set.is_single_actions();
         for (index, answer) in answers.iter().enumerate() {
             let rule = answer.map_or(-1, |k| k as i64);
-            writeln!(out, "{}", json!({"index": index, "rule": rule})).map_err(io)?;
+            let mut line = json!({"index": index, "rule": rule});
+            if chained {
+                let (outcome, last) = match rules::chain::decide(&set, &keys[index], |_, _| true) {
+                    rules::chain::Outcome::Drop { rule, .. } => ("drop", rule as i64),
+                    rules::chain::Outcome::Pass { rule } => ("pass", rule as i64),
+                    rules::chain::Outcome::Send { rule, .. } => ("send", rule as i64),
+                    rules::chain::Outcome::NoMatch { .. } => ("no_match", -1),
+                    rules::chain::Outcome::Loop { rule } => ("loop", rule as i64),
+                };
+                line["outcome"] = json!(outcome);
+                line["last_rule"] = json!(last);
+            }
+            writeln!(out, "{line}").map_err(io)?;
         }
         let summary = json!({
             "packets": keys.len(), "repeat": repeat, "seconds": seconds, "mpps": mpps,

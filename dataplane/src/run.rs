@@ -787,6 +787,7 @@ fn stats_json(
             json!({
                 "worker": i, "core": w.core, "rx": w.rx_packets, "tx": w.tx_packets,
                 "drops": drops_json(&w.drops), "busy": busy_json(w),
+                "mirrored": w.mirrored, "mirror_failed": w.mirror_failed,
                 "frames_at_exit": w.frames_at_exit.as_ref().map_or(Value::Null, frame_report_json),
             })
         })
@@ -797,6 +798,7 @@ fn stats_json(
         "interval": dt,
         "totals": {
             "rx": snap.rx(), "tx": snap.tx(), "dropped": snap.dropped(),
+            "mirrored": snap.mirrored(), "mirror_failed": snap.mirror_failed(),
             "rx_pps": rate(snap.rx(), prev.rx()), "tx_pps": rate(snap.tx(), prev.tx()),
         },
         "drops": drops_json(&snap.drops),

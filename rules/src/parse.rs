@@ -6,10 +6,13 @@
 //! tc flower's keys and syntax, one rule per line:
 //!
 //! ```text
-//! line     := [tc-prefix] item* "action" action [# comment]
-//! item     := "prio" N | "protocol" PROTO | "chain" 0 | KEY VALUE | tc-word
+//! line     := [tc-prefix] item* "action" actions [# comment]
+//! item     := "prio" N | "chain" N | "protocol" PROTO | KEY VALUE | tc-word
 //! PROTO    := ip | ipv6 | 802.1q | 802.1ad | all | arp | rarp | mpls_uc | mpls_mc | ... | 0xNNNN
-//! action   := drop | pass | fwd PORT | reflect | encap SPEC | decap | ttl-dec
+//! actions  := action [CONTROL] ( ["action"] action [CONTROL] )*
+//! action   := drop | pass | continue | goto chain N | fwd PORT | reflect | encap SPEC | decap
+//!           | ttl-dec | mirred egress redirect|mirror dev NAME | police POLICE | gact CONTROL
+//! CONTROL  := pipe | continue | pass | ok | drop | shot | goto chain N
 //! ```
 //!
 //! | key            | value                                                      |
@@ -51,6 +54,20 @@
 //! syntax (`encap vxlan,src=10.0.0.1,dst=10.0.0.2,vni=42`; kept as text here, checked by the
 //! dataplane when it loads the rules); `decap`; `ttl-dec`.
 //!
+//! A rule may carry several actions, run in tc's order (tc/m_action.c): after one action the
+//! next word starts another, with or without the word `action`. Between them, tc's control
+//! words say what happens next: `pipe` (the default: the next action), `continue` (on to the
+//! next rule of the same chain), `pass`/`ok` (stop; the frame goes on as `dataplane run
+//! --action` says), `drop`/`shot`, `goto chain N` (on to chain N's rules). A verdict
+//! (`drop`, `fwd`, a redirect, ...) ends the list; an action after it is an error.
+//! `mirred egress mirror dev NAME` sends a copy and goes on; `police rate R burst B
+//! [mtu M] [conform-exceed EXCEED[/CONFORM]]` (or `pkts_rate R pkts_burst B`) is a token
+//! bucket per rule, shared by every worker, with tc's units (`rate 1mbit`, `burst 64k`) and
+//! control words for the frames over and under the rate (tc's default for frames over it is
+//! `reclassify`, which is refused here: write `conform-exceed drop` or `drop`). The actions this dataplane does not carry out (`vlan`,
+//! `pedit`, `tunnel_key`, `ct`, `skbedit`, `csum`, `mpls`, `police index`, ...) are refused
+//! with the word and the reason.
+//!
 //! Comments run from `#` to the end of the line; blank lines are skipped.
 //!
 //! ## Pasted tc lines
@@ -61,12 +78,13 @@
 //! `dev X`, `ingress`, `root`, `parent X`, `block N` (rules here apply to every port, as a
 //! shared block's to its devices), `handle X`, `classid X`, `flowid X`, `flower`, `skip_hw`,
 //! `verbose`; `skip_sw` (hardware only) and `egress` are refused with the reason, as are
-//! flower keys this dataplane does not match; `pref N` is `prio N`; `chain 0` is
-//! accepted (other chains are not: there is no `goto`). `action gact drop|pass|ok`, `action ok`
-//! (= `pass`) and `action shot` (= `drop`) are accepted;
-//! `action mirred egress redirect dev NAME` forwards out of the port whose interface is NAME
-//! (the dataplane resolves it when it loads the rules: a name that is none of its ports is an
-//! error then); `mirred ... mirror` and `mirred ingress` are refused with the reason.
+//! flower keys this dataplane does not match; `pref N` is `prio N`; `chain N` puts the rule
+//! in chain N (chain 0 is where every frame starts; the others are reached by `goto chain
+//! N`). `action gact drop|pass|ok`, `action ok` (= `pass`) and `action shot` (= `drop`) are
+//! accepted; `action mirred egress redirect dev NAME` forwards out of the port whose
+//! interface is NAME and `mirred egress mirror dev NAME` sends a copy there (the dataplane
+//! resolves NAME when it loads the rules: a name that is none of its ports is an error then);
+//! `mirred ingress` and `mirred ... blockid` are refused with the reason.
 //!
 //! # Order: `prio`
 //!

@@ -295,6 +295,63 @@ pub fn ip_proto_word(text: &str) -> Option<u8> {
     }
 }
 
+/// The leading decimal number of `text` (as `strtod` reads one without an exponent) and
+/// the rest.
+fn leading_number(text: &str) -> Option<(f64, &str)> {
+    let end = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
+    let value: f64 = text[..end].parse().ok()?;
+    Some((value, &text[end..]))
+}
+
+/// A rate as tc reads it (`get_rate64` in iproute2's lib/utils_math.c), in bytes per
+/// second: a number and a unit, case-insensitive, bits (`bit`, `kbit`, `mbit`, `gbit`,
+/// `tbit`, `kibit`...) or bytes (`bps`, `kbps`, `mbps`...); a bare number is bits per second.
+pub fn rate_bytes(text: &str) -> Option<u64> {
+    const UNITS: [(&str, f64); 18] = [
+        ("bit", 1.),
+        ("kibit", 1024.),
+        ("kbit", 1e3),
+        ("mibit", 1048576.),
+        ("mbit", 1e6),
+        ("gibit", 1073741824.),
+        ("gbit", 1e9),
+        ("tibit", 1099511627776.),
+        ("tbit", 1e12),
+        ("bps", 8.),
+        ("kibps", 8. * 1024.),
+        ("kbps", 8e3),
+        ("mibps", 8. * 1048576.),
+        ("mbps", 8e6),
+        ("gibps", 8. * 1073741824.),
+        ("gbps", 8e9),
+        ("tibps", 8. * 1099511627776.),
+        ("tbps", 8e12),
+    ];
+    let (value, unit) = leading_number(text)?;
+    let scale = if unit.is_empty() { 1. } else { UNITS.iter().find(|(u, _)| u.eq_ignore_ascii_case(unit))?.1 };
+    let bytes = value * scale / 8.;
+    (bytes.is_finite() && bytes < u64::MAX as f64).then_some(bytes as u64)
+}
+
+/// A size as tc reads it (`get_size64` in lib/utils_math.c), in bytes: a bare number or
+/// `b` is bytes, `k`/`kb`, `m`/`mb`, `g`/`gb` are binary multiples, `kbit`, `mbit`,
+/// `gbit` the same in bits.
+pub fn size_bytes(text: &str) -> Option<u64> {
+    let (value, unit) = leading_number(text)?;
+    let scale = match unit.to_ascii_lowercase().as_str() {
+        "" | "b" => 1.,
+        "k" | "kb" => 1024.,
+        "m" | "mb" => 1048576.,
+        "g" | "gb" => 1073741824.,
+        "kbit" => 128.,
+        "mbit" => 131072.,
+        "gbit" => 134217728.,
+        _ => return None,
+    };
+    let bytes = value * scale;
+    (bytes.is_finite() && bytes < u64::MAX as f64 && bytes.fract() == 0.).then_some(bytes as u64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -356,61 +413,4 @@ mod tests {
         assert_eq!(ip_proto_word("esp"), Some(50));
         assert_eq!(ip_proto_word("17"), None);
     }
-}
-
-/// The leading decimal number of `text` (as `strtod` reads one without an exponent) and
-/// the rest.
-fn leading_number(text: &str) -> Option<(f64, &str)> {
-    let end = text.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(text.len());
-    let value: f64 = text[..end].parse().ok()?;
-    Some((value, &text[end..]))
-}
-
-/// A rate as tc reads it (`get_rate64` in iproute2's lib/utils_math.c), in bytes per
-/// second: a number and a unit, case-insensitive, bits (`bit`, `kbit`, `mbit`, `gbit`,
-/// `tbit`, `kibit`...) or bytes (`bps`, `kbps`, `mbps`...); a bare number is bits per second.
-pub fn rate_bytes(text: &str) -> Option<u64> {
-    const UNITS: [(&str, f64); 18] = [
-        ("bit", 1.),
-        ("kibit", 1024.),
-        ("kbit", 1e3),
-        ("mibit", 1048576.),
-        ("mbit", 1e6),
-        ("gibit", 1073741824.),
-        ("gbit", 1e9),
-        ("tibit", 1099511627776.),
-        ("tbit", 1e12),
-        ("bps", 8.),
-        ("kibps", 8. * 1024.),
-        ("kbps", 8e3),
-        ("mibps", 8. * 1048576.),
-        ("mbps", 8e6),
-        ("gibps", 8. * 1073741824.),
-        ("gbps", 8e9),
-        ("tibps", 8. * 1099511627776.),
-        ("tbps", 8e12),
-    ];
-    let (value, unit) = leading_number(text)?;
-    let scale = if unit.is_empty() { 1. } else { UNITS.iter().find(|(u, _)| u.eq_ignore_ascii_case(unit))?.1 };
-    let bytes = value * scale / 8.;
-    (bytes.is_finite() && bytes < u64::MAX as f64).then_some(bytes as u64)
-}
-
-/// A size as tc reads it (`get_size64` in lib/utils_math.c), in bytes: a bare number or
-/// `b` is bytes, `k`/`kb`, `m`/`mb`, `g`/`gb` are binary multiples, `kbit`, `mbit`,
-/// `gbit` the same in bits.
-pub fn size_bytes(text: &str) -> Option<u64> {
-    let (value, unit) = leading_number(text)?;
-    let scale = match unit.to_ascii_lowercase().as_str() {
-        "" | "b" => 1.,
-        "k" | "kb" => 1024.,
-        "m" | "mb" => 1048576.,
-        "g" | "gb" => 1073741824.,
-        "kbit" => 128.,
-        "mbit" => 131072.,
-        "gbit" => 134217728.,
-        _ => return None,
-    };
-    let bytes = value * scale;
-    (bytes.is_finite() && bytes < u64::MAX as f64 && bytes.fract() == 0.).then_some(bytes as u64)
 }

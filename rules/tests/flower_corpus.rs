@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use rules::{parse, Masked, PortMatch, Prefix, Protocol, Rule};
+use rules::{parse, Action, Control, Masked, Police, PoliceRate, PortMatch, Prefix, Protocol, Rule};
 
 fn corpus() -> Option<Vec<String>> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpora/flower/lines.jsonl");
@@ -116,4 +116,33 @@ fn numbers_and_words_mean_what_they_mean_to_tc() {
     let line = lines.iter().find(|l| l.contains("tcp_flags 0x02/0x3f skip_sw")).expect("a skip_sw line");
     let errors = parse("corpus", line).unwrap_err();
     assert!(errors[0].message.contains("no hardware here"), "{}", errors[0]);
+}
+
+/// Action lists, chains and goto as tc runs them (tc/m_action.c, m_police.c, m_mirred.c).
+#[test]
+fn actions_and_chains_mean_what_they_mean_to_tc() {
+    let Some(lines) = corpus() else { return };
+    let find = |needle: &str| -> Rule {
+        let line = lines.iter().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no corpus line has {needle:?}"));
+        parse("corpus", line).unwrap_or_else(|e| panic!("{line}: {e:?}")).rules[0].clone()
+    };
+    // goto from chain 0, and a filter of a non-zero chain that jumps on.
+    let r = find("pref 1 handle 101 flower skip_hw dst_ip 192.0.0.0/16 action goto chain 1");
+    assert_eq!((r.chain, r.actions.clone()), (0, vec![Action::Goto(1)]));
+    let r = find("ingress chain 1 protocol ip pref 1 handle 102 flower skip_hw action goto chain 2");
+    assert_eq!((r.chain, r.prio, r.actions.clone()), (1, 1, vec![Action::Goto(2)]));
+    // police 80mbit (bits read as bytes per second), burst 16k (KiB), drop/pipe, then a mirror.
+    let r = find("action police rate 80mbit burst 16k conform-exceed drop/pipe action mirred egress mirror dev rp3");
+    let police = Police {
+        rate: Some(PoliceRate::Bytes { per_second: 10_000_000, burst: 16 * 1024 }),
+        mtu: None,
+        exceed: Control::Drop,
+        conform: Control::Pipe,
+    };
+    assert_eq!(r.actions, vec![Action::Police(police), Action::Mirror("rp3".to_string())]);
+    // police shared by index, and chains under skip_sw: refused at the word, with the reason.
+    let line = lines.iter().find(|l| l.contains("conform-exceed drop/ok index 10")).expect("a police index line");
+    let errors = parse("corpus", line).unwrap_err();
+    assert!(errors[0].message.contains("shared by index"), "{}", errors[0]);
+    assert_eq!(errors[0].col, line.find(" index 10").unwrap() + 2, "{}", errors[0]);
 }

@@ -65,6 +65,8 @@ struct Outcome {
     sent: [Vec<Vec<u8>>; 2],
     /// Rule hits (file order) and no-match count, when there are rules.
     hits: Option<(Vec<u64>, u64)>,
+    /// Mirror copies made.
+    mirrored: u64,
 }
 
 impl Outcome {
@@ -99,12 +101,13 @@ fn run(frames: &[Vec<u8>], engine: impl FnOnce(&[usize]) -> Box<dyn ForwardingEn
     while worker.poll_once() > 0 {}
     let snap = Snapshot::take(&[stats], 2);
     assert_eq!(snap.rx(), frames.len() as u64);
-    assert_eq!(snap.rx(), snap.tx() + snap.dropped(), "every frame sent or dropped");
+    assert_eq!(snap.rx() + snap.mirrored(), snap.tx() + snap.dropped(), "every frame (and copy) sent or dropped");
+    assert_eq!(snap.mirror_failed(), 0, "every mirror copy made");
     let report = worker.frame_report();
     assert_eq!(report.free, report.total, "every frame back in the pool");
     let drops = DropReason::all().filter(|r| snap.drops[r.index()] != 0).map(|r| (r.name(), snap.drops[r.index()]));
     let sent = sent.map(|port| std::mem::take(&mut *port.lock().unwrap()));
-    Outcome { drops: drops.collect(), sent, hits: None }
+    Outcome { drops: drops.collect(), sent, hits: None, mirrored: snap.mirrored() }
 }
 
 /// The classified engine (burst or frame by frame) over `set`, each run with a fresh table.
@@ -116,7 +119,7 @@ fn run_classified(
     frame_by_frame: bool,
 ) -> Outcome {
     // Three ports to the table, two to the worker: `fwd 2` has no route here.
-    let names = vec![String::new(); 3];
+    let names: Vec<String> = (0..3).map(|i| format!("dut{i}")).collect();
     let table = RuleTable::build(set.clone(), "t.rules", &names, 1, default, ClassifierKind::Fast).unwrap();
     let shared = Arc::new(SharedRules::new(table));
     let held = shared.clone();
@@ -368,4 +371,46 @@ fn a_published_table_is_taken_at_the_next_burst() {
     assert_eq!((snap.drops[DropReason::Rule.index()], snap.ports[1].tx_packets), (3, 3));
     assert_eq!(old.hits(), (vec![3], 0), "the first burst, by the first table");
     assert_eq!(shared.current().hits(), (vec![3], 0), "the second burst, by the new one");
+}
+
+/// Action lists, chains, `continue` after a rewrite (matching the rewritten frame), mirror
+/// copies, a policer and a loop of gotos: each frame's fate, the burst engine and frame by
+/// frame alike, every copy counted (rx + mirrored = tx + dropped, checked by `run`).
+#[test]
+fn chains_lists_mirrors_and_policers_decide_as_tc_does() {
+    let text = "\
+        prio 1 ip_proto udp dst_port 53 action mirred egress mirror dev dut1 action drop\n\
+        prio 2 ip_proto udp dst_port 80 action goto chain 5\n\
+        prio 3 ip_proto udp dst_port 81 action ttl-dec continue\n\
+        prio 4 ip_proto udp ip_ttl 63 action reflect\n\
+        prio 5 ip_proto udp dst_port 82 action police pkts_rate 1 pkts_burst 2 conform-exceed drop/pipe action fwd 1\n\
+        prio 6 ip_proto udp dst_port 83 action goto chain 7\n\
+        chain 5 ip_proto udp dst_port 80 action mirred egress mirror dev dut0 pipe action fwd 1\n\
+        chain 7 action goto chain 8\n\
+        chain 8 action goto chain 7\n";
+    let set = rules::parse("t.rules", text).expect("the test's rules parse");
+    let mut frames: Vec<Vec<u8>> = [53, 80, 81, 9, 83].iter().map(|&port| udp(port).build()).collect();
+    frames.extend((0..4).map(|_| udp(82).build()));
+    let pipeline = Pipeline { csum: CsumMode::Fix, ..Pipeline::default() };
+    let outcome = run_classified(&frames, &set, &pipeline, Disposition::Pass, false);
+    let by_frame = run_classified(&frames, &set, &pipeline, Disposition::Pass, true);
+    assert_eq!(outcome, by_frame);
+    assert_eq!(outcome.mirrored, 2, "{outcome:?}");
+    assert_eq!(outcome.drops(DropReason::Rule), 1, "53's original");
+    assert_eq!(outcome.drops(DropReason::Police), 2, "two of four beyond a burst of 2");
+    assert_eq!(outcome.drops(DropReason::ChainLoop), 1, "83 between chains 7 and 8");
+    assert_eq!(outcome.drops.values().sum::<u64>(), 4, "{outcome:?}");
+    // To port 0: 80's mirror copy and 81 reflected (matched at TTL 63, after its ttl-dec).
+    // To port 1: 53's mirror copy, 80, 9 (no match: --action fwd), two of the 82s.
+    assert_eq!((outcome.sent[0].len(), outcome.sent[1].len()), (2, 5), "{outcome:?}");
+    let reflected = outcome.sent[0].iter().find(|f| f.len() > 37 && f[36..38] == 81u16.to_be_bytes()).expect("81 back");
+    assert_eq!(reflected[22], 63, "sent with the TTL it was matched at");
+    let mut checked = wire::Offsets::default();
+    wire::walk_into(reflected, &wire::WalkConfig::default(), &mut checked).expect("it walks");
+    let verdicts = wire::checks::verdicts(reflected, &checked);
+    assert!(wire::checks::first_failure(reflected, &checked, &verdicts, &Default::default()).is_none(), "sums fixed");
+    // Hits: each rule reached, the chains' too; one frame (9) matched nothing.
+    let (hits, unmatched) = outcome.hits.expect("rules");
+    assert_eq!(hits[..7], [1, 1, 1, 1, 4, 1, 1], "{hits:?}");
+    assert_eq!(unmatched, 1);
 }

@@ -36,8 +36,7 @@ impl<'a> LineParser<'a> {
         let mut list = Vec::new();
         // The last `action` word, while no action has followed it.
         let mut announced = Some(action_word);
-        loop {
-            let Some(word) = self.next() else { break };
+        while let Some(word) = self.next() {
             if is_action_word(word.text) {
                 announced = Some(word);
                 continue;
