@@ -13,7 +13,7 @@ use rules::{Control, PacketKey};
 use umem::Frame;
 use wire::Offsets;
 
-use super::classified::Routes;
+use super::routes::Routes;
 use crate::pipeline::{packet_key, Disposition, Pipeline, RuleTable, Step};
 use crate::stats::{DropReason, WorkerStats};
 

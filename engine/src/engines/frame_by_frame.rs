@@ -7,7 +7,8 @@ use std::sync::Arc;
 use umem::Frame;
 
 use super::actions::{carry_out, MirrorOut};
-use super::classified::{Routes, RulesHold, OUT_CAPACITY};
+use super::classified::{RulesHold, OUT_CAPACITY};
+use super::routes::Routes;
 use super::{Action, ForwardingEngine};
 use crate::pipeline::{Pipeline, Scratch, SharedRules};
 use crate::queues::Queues;

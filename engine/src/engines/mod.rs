@@ -18,6 +18,7 @@ pub mod classified;
 #[doc(hidden)]
 pub mod frame_by_frame;
 pub mod io;
+mod routes;
 #[cfg(test)]
 mod tests;
 
