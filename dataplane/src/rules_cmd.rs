@@ -129,15 +129,9 @@ pub fn classify(args: &ClassifyArgs, out: &mut dyn Write) -> Result<(), CliError
             let rule = answer.map_or(-1, |k| k as i64);
             let mut line = json!({"index": index, "rule": rule});
             if chained {
-                let (outcome, last) = match rules::chain::decide(&set, &keys[index], |_, _| true) {
-                    rules::chain::Outcome::Drop { rule, .. } => ("drop", rule as i64),
-                    rules::chain::Outcome::Pass { rule } => ("pass", rule as i64),
-                    rules::chain::Outcome::Send { rule, .. } => ("send", rule as i64),
-                    rules::chain::Outcome::NoMatch { .. } => ("no_match", -1),
-                    rules::chain::Outcome::Loop { rule } => ("loop", rule as i64),
-                };
-                line["outcome"] = json!(outcome);
-                line["last_rule"] = json!(last);
+                let outcome = rules::chain::decide(&set, &keys[index], |_, _| true);
+                line["outcome"] = json!(outcome.name());
+                line["last_rule"] = json!(outcome.rule().map_or(-1, |k| k as i64));
             }
             writeln!(out, "{line}").map_err(io)?;
         }

@@ -206,6 +206,29 @@ fn classify_answers_the_first_matching_rule_of_each_trace_packet() {
     assert!(lines[4]["mpps"].as_f64().unwrap() > 0.0);
 }
 
+/// With chains, `--json` also says where matching ended: the goto's target rule, or no match
+/// in the chain it led to.
+#[test]
+fn classify_follows_goto_into_chains() {
+    let dir = TempDir::new("rules", "classify-chains");
+    let rules = dir.file(
+        "chains.rules",
+        "prio 1 ip_proto udp action goto chain 2\nchain 2 ip_proto udp dst_port 53 action drop\n",
+    );
+    let trace = dir.file(
+        "chains.trace",
+        "10.0.0.1 10.0.0.2 1000 53 17\n10.0.0.1 10.0.0.2 1000 54 17\n10.0.0.1 10.0.0.2 1000 53 6\n",
+    );
+    let out = dataplane(&["rules", "classify", rules.to_str().unwrap(), "--trace", trace.to_str().unwrap(), "--json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let lines: Vec<serde_json::Value> = text(&out.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let ends: Vec<(i64, &str, i64)> = lines[..3]
+        .iter()
+        .map(|l| (l["rule"].as_i64().unwrap(), l["outcome"].as_str().unwrap(), l["last_rule"].as_i64().unwrap()))
+        .collect();
+    assert_eq!(ends, vec![(0, "drop", 1), (0, "no_match", -1), (-1, "no_match", -1)]);
+}
+
 #[test]
 fn compile_writes_a_tc_batch_with_one_prio_per_rule() {
     let dir = TempDir::new("rules", "compile");

@@ -61,6 +61,30 @@ pub enum Outcome {
     },
 }
 
+impl Outcome {
+    /// A one-word name of the outcome (`drop`, `pass`, `send`, `no_match`, `loop`).
+    pub fn name(&self) -> &'static str {
+        match self {
+            Outcome::Drop { .. } => "drop",
+            Outcome::Pass { .. } => "pass",
+            Outcome::Send { .. } => "send",
+            Outcome::NoMatch { .. } => "no_match",
+            Outcome::Loop { .. } => "loop",
+        }
+    }
+
+    /// The rule where matching ended, if a rule did end it.
+    pub fn rule(&self) -> Option<usize> {
+        match *self {
+            Outcome::Drop { rule, .. }
+            | Outcome::Pass { rule }
+            | Outcome::Send { rule, .. }
+            | Outcome::Loop { rule } => Some(rule),
+            Outcome::NoMatch { .. } => None,
+        }
+    }
+}
+
 /// The first matching rule of a chain, as a classifier finds it.
 pub trait ChainLookup {
     /// The first rule of `chain` (in [`RuleSet::chain`] order) that matches `key`.

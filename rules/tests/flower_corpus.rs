@@ -23,6 +23,12 @@ fn corpus() -> Option<Vec<String>> {
     )
 }
 
+/// The rule of the first corpus line containing `needle` (which must parse).
+fn rule_of_line_with(lines: &[String], needle: &str) -> Rule {
+    let line = lines.iter().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no corpus line has {needle:?}"));
+    parse("corpus", line).unwrap_or_else(|e| panic!("{line}: {e:?}")).rules[0].clone()
+}
+
 /// Accepted today: a ratchet (raise it when more of tc's words are supported).
 const ACCEPTED_AT_LEAST: usize = 168;
 
@@ -60,10 +66,7 @@ fn every_line_is_accepted_or_refused_at_a_located_word() {
 #[test]
 fn numbers_and_words_mean_what_they_mean_to_tc() {
     let Some(lines) = corpus() else { return };
-    let find = |needle: &str| -> Rule {
-        let line = lines.iter().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no corpus line has {needle:?}"));
-        parse("corpus", line).unwrap_or_else(|e| panic!("{line}: {e:?}")).rules[0].clone()
-    };
+    let find = |needle: &str| rule_of_line_with(&lines, needle);
     // protocol as a number (`get_be16(.., 0)`), ports decimal.
     let r = find("protocol 0x800 ingress prio 10 handle 1 flower skip_hw dst_mac e4:11:22:33:44:50 ip_proto udp");
     assert_eq!((r.protocol, r.prio, r.keys.ip_proto), (Protocol::Ipv4, 10, Some(17)));
@@ -122,10 +125,7 @@ fn numbers_and_words_mean_what_they_mean_to_tc() {
 #[test]
 fn actions_and_chains_mean_what_they_mean_to_tc() {
     let Some(lines) = corpus() else { return };
-    let find = |needle: &str| -> Rule {
-        let line = lines.iter().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("no corpus line has {needle:?}"));
-        parse("corpus", line).unwrap_or_else(|e| panic!("{line}: {e:?}")).rules[0].clone()
-    };
+    let find = |needle: &str| rule_of_line_with(&lines, needle);
     // goto from chain 0, and a filter of a non-zero chain that jumps on.
     let r = find("pref 1 handle 101 flower skip_hw dst_ip 192.0.0.0/16 action goto chain 1");
     assert_eq!((r.chain, r.actions.clone()), (0, vec![Action::Goto(1)]));
