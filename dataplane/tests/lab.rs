@@ -391,16 +391,31 @@ fn kill_mid_trial(tag: &str, args: &[&str], running: &str, expect_pins: bool) {
     let stderr = || std::fs::read_to_string(&log).unwrap_or_default();
 
     // Up: three holders of a point's topology recorded, and the trial's process running.
+    // The trial's processes and their parents, read in one scan: a short-lived run of the
+    // generator (its calibration) may end between two scans.
+    let trial_processes = || -> Vec<(String, Option<u32>)> {
+        let mut found = Vec::new();
+        for pid in pids() {
+            let args = String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default())
+                .replace('\0', " ");
+            let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
+            let ppid = text.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(1)?.parse().ok());
+            if args.contains(running) && args.contains(&format!("{prefix}p")) {
+                found.push((args, ppid));
+            }
+        }
+        found
+    };
     let end = Instant::now() + Duration::from_secs(90);
-    let (holders, napi) = loop {
+    let (holders, napi, trial) = loop {
         if let Some(status) = lab.0.try_wait().unwrap() {
             panic!("the lab ended ({status}) before it could be killed: {}", stderr());
         }
         let (holders, napi) = registry_entries(lab_pid);
         let point: Vec<Task> = holders.into_iter().filter(|h| h.name.starts_with(&format!("{prefix}p1-"))).collect();
-        let trial = lab_processes(&prefix).iter().any(|p| p.contains(running));
-        if point.len() == 3 && trial {
-            break (point, napi);
+        let trial = trial_processes();
+        if point.len() == 3 && !trial.is_empty() {
+            break (point, napi, trial);
         }
         assert!(Instant::now() < end, "no running trial of {prefix} after 90 s: {}", stderr());
         std::thread::sleep(Duration::from_millis(20));
@@ -408,18 +423,9 @@ fn kill_mid_trial(tag: &str, args: &[&str], running: &str, expect_pins: bool) {
     // The death signal is set by setpriv and has to reach the program through nsenter,
     // nice, chrt and taskset: it does only if each of them execs, so the program is still
     // the lab's own child.
-    let mut checked = 0;
-    for pid in pids() {
-        let args = String::from_utf8_lossy(&std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default())
-            .replace('\0', " ");
-        let Ok(text) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else { continue };
-        let ppid: Option<u32> = text.rsplit_once(')').and_then(|(_, r)| r.split_whitespace().nth(1)?.parse().ok());
-        if args.contains(running) && args.contains(&format!("{prefix}p")) {
-            assert_eq!(ppid, Some(lab_pid), "{args}: not the lab's child (a wrapper forked)");
-            checked += 1;
-        }
+    for (args, ppid) in &trial {
+        assert_eq!(*ppid, Some(lab_pid), "{args}: not the lab's child (a wrapper forked)");
     }
-    assert!(checked > 0, "no process with {running:?} and {prefix}p on its command line");
     let mut processes: BTreeSet<Task> = holders.iter().cloned().collect();
     for pid in pids() {
         let environ = std::fs::read(format!("/proc/{pid}/environ")).unwrap_or_default();
