@@ -45,8 +45,6 @@ pub const PACED_CALL_MAX: u32 = 256;
 const PACED_PERIOD: f64 = 1e-3;
 /// Paced: the most test runs in one call (a few ms at the gate's ~40 ns a run).
 const PACED_RUNS_MAX: u32 = 1 << 17;
-/// Paced: a late slot may send this long's worth of frames at once (8 to 128 frames).
-const CATCH_UP: f64 = 50e-6;
 
 /// An `ifb` device in the generator's namespace, removed when dropped.
 pub struct IdleDevice {
@@ -250,8 +248,7 @@ pub fn send_live(
             // The program paces (its gate, see super::prog): user space only hands it a
             // budget of frames per size and runs calls until the budget is spent.
             let burst = config.burst.unwrap_or(1);
-            let lag = if config.burst.is_some() { burst } else { ((rate * CATCH_UP) as u32).clamp(8, 128) };
-            let pace = Pace::new(rate, burst, lag);
+            let pace = Pace::new(rate, burst);
             // Fixed sizes: one budget for the whole run; IMIX: one per call of one size.
             let per_slice =
                 if plan.sizes == FrameSize::Imix { u64::from(per_call) } else { limit.saturating_sub(asked) };

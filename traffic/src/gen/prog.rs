@@ -24,9 +24,12 @@
 //! frames leave evenly spaced at any rate (or in bursts of exactly `--burst`), never in a
 //! call-sized burst, and one large call per millisecond or so replaces one small call per
 //! slot (small calls cost ~0.5 ms of CPU each when the receiver frees the pages on another
-//! core: each call has its own page pool). A slot that comes late sends at most
-//! `C_PACE_LAG` of catch-up; `S_BUDGET` (set by user space before each call) bounds the
-//! frames a call may send, so counts stay exact.
+//! core: each call has its own page pool). A slot late by at most `C_PACE_LAG` (the jitter
+//! of calls and flushes) goes at once. Further behind its schedule (a stall between calls,
+//! time stolen from the VM), the slots go `C_PACE_GAP` apart, closer than one step, until
+//! the schedule is met again: lost time is repaid at a bounded rate, so the average holds
+//! and a stall never turns into a flood; a debt beyond `C_PACE_DEBT` is given up. `S_BUDGET` (set by user space before each call) bounds the frames a call may
+//! send, so counts stay exact.
 //!
 //! Nothing depends on what the recycled page held: every varying byte is written each time,
 //! and the first [`HDR_MAX`] bytes (Ethernet, up to two VLAN tags, the start of the IP
@@ -63,11 +66,14 @@ const C_EPOCH: i16 = 44;
 const C_OFFSETS: i16 = 48;
 /// The slice's first entry (its values), for [`C_SINGLE`] runs.
 const C_ENTRY0: i16 = C_OFFSETS + 2 * MAX_WORDS as i16;
-/// Pacing (u64, 8-aligned): one slot in ns << 8 (0: unpaced), the most catch-up a late
-/// slot may send (ns << 8), and the frames of a slot (u32).
+/// Pacing (u64, 8-aligned, ns << 8): one slot (0: unpaced), the lateness sent at once, the
+/// most a late schedule may still repay, the slots' spacing while it repays, and the frames
+/// of a slot (u32).
 const C_PACE_STEP: i16 = (C_ENTRY0 + 2 * MAX_WORDS as i16 + 7) / 8 * 8;
 const C_PACE_LAG: i16 = C_PACE_STEP + 8;
-const C_PACE_BURST: i16 = C_PACE_LAG + 8;
+const C_PACE_DEBT: i16 = C_PACE_LAG + 8;
+const C_PACE_GAP: i16 = C_PACE_DEBT + 8;
+const C_PACE_BURST: i16 = C_PACE_GAP + 8;
 /// Header bytes to copy from the base (u32, a multiple of 8), then the bytes.
 const C_HDR_LEN: i16 = C_PACE_BURST + 8;
 const C_HDR: i16 = C_HDR_LEN + 8;
@@ -92,13 +98,15 @@ const S_EPOCH: i16 = 64;
 const S_STREAM: i16 = 72;
 /// The stream plus the send time's two 32-bit halves: their part of the stamp's sum.
 const S_CONST_SUM: i16 = 80;
-/// Paced runs: when the next slot is due (ns << 8), frames left in the current slot, frames
-/// this call may still send, and runs the gate turned away.
+/// Paced runs: when the next slot is due by the schedule (ns << 8, 0: not started), frames
+/// left in the current slot, frames this call may still send, runs the gate turned away,
+/// and the earliest the next slot may go (ns << 8: the last slot plus `C_PACE_GAP`).
 const S_NEXT: i16 = 88;
 const S_LEFT: i16 = 96;
 const S_BUDGET: i16 = 104;
 const S_GATED: i16 = 112;
-const STATE_SIZE: u32 = 120;
+const S_EARLIEST: i16 = 120;
+const STATE_SIZE: u32 = 128;
 
 /// Stamped frames per `bpf_ktime_get_ns`: the helper costs ~35 ns here, more than half of
 /// a frame's whole budget at line rate; 64 frames at ~17 Mpps are ~3.8 µs, so at full
@@ -195,19 +203,31 @@ pub fn program(config: RawFd, state: RawFd, table: RawFd, fixed: Option<&FixedLa
         .push(Insn::call(helpers::KTIME_GET_NS))
         .push(Insn::lsh64_imm(Reg::R0, 8))
         .push(Insn::ldx(Size::DW, Reg::R1, st, S_NEXT))
+        // The first slot starts the schedule.
+        .jmp_imm(Jmp::Ne, Reg::R1, 0, "started")
+        .push(Insn::mov64_reg(Reg::R1, Reg::R0))
+        .label("started")
         .jmp_reg(Jmp::Gt, Reg::R1, Reg::R0, "gate_drop")
-        // Due. Late by more than the catch-up allowed: start the schedule again from
-        // now less that much, so a stall never turns into a flood.
+        // Due. A little late (the jitter of calls and flushes): at once. Later: no sooner
+        // than a gap after the last slot, so lost time is repaid at a bounded rate. Later
+        // than may be repaid: the schedule starts again that far back.
         .push(Insn::mov64_reg(Reg::R2, Reg::R0))
         .push(Insn::sub64_reg(Reg::R2, Reg::R1))
         .push(Insn::ldx(Size::DW, Reg::R3, cfg, C_PACE_LAG))
-        .jmp_reg(Jmp::Le, Reg::R2, Reg::R3, "lag_ok")
+        .jmp_reg(Jmp::Le, Reg::R2, Reg::R3, "go")
+        .push(Insn::ldx(Size::DW, Reg::R3, st, S_EARLIEST))
+        .jmp_reg(Jmp::Gt, Reg::R3, Reg::R0, "gate_drop")
+        .push(Insn::ldx(Size::DW, Reg::R3, cfg, C_PACE_DEBT))
+        .jmp_reg(Jmp::Le, Reg::R2, Reg::R3, "go")
         .push(Insn::mov64_reg(Reg::R1, Reg::R0))
         .push(Insn::sub64_reg(Reg::R1, Reg::R3))
-        .label("lag_ok")
+        .label("go")
         .push(Insn::ldx(Size::DW, Reg::R2, cfg, C_PACE_STEP))
         .push(Insn::add64_reg(Reg::R1, Reg::R2))
         .push(Insn::stx(Size::DW, st, S_NEXT, Reg::R1))
+        .push(Insn::ldx(Size::DW, Reg::R2, cfg, C_PACE_GAP))
+        .push(Insn::add64_reg(Reg::R2, Reg::R0))
+        .push(Insn::stx(Size::DW, st, S_EARLIEST, Reg::R2))
         .push(Insn::ldx(Size::W, Reg::R2, cfg, C_PACE_BURST))
         .push(Insn::add64_imm(Reg::R2, -1))
         .push(Insn::stx(Size::DW, st, S_LEFT, Reg::R2))
@@ -502,28 +522,47 @@ fn general_words(a: &mut Asm, data: Reg, end: Reg, entry: Reg, cfg: Reg) {
     a.label("patched");
 }
 
-/// The pacing gate's setting: a slot of `burst` frames every `step_fp` / 256 ns, and at
-/// most `lag_fp` / 256 ns of catch-up when a slot comes late.
+/// The pacing gate's setting: a slot of `burst` frames every `step_fp` / 256 ns; a slot late
+/// by at most `lag_fp` / 256 ns goes at once; further behind, slots go `gap_fp` / 256 ns
+/// apart until the schedule is met, and a debt of more than `debt_fp` / 256 ns is given up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Pace {
     /// Nanoseconds << 8 between slots.
     pub step_fp: u64,
-    /// Nanoseconds << 8 of catch-up at most.
+    /// Nanoseconds << 8 of lateness sent at once.
     pub lag_fp: u64,
+    /// Nanoseconds << 8 the schedule may fall behind and still be repaid.
+    pub debt_fp: u64,
+    /// Nanoseconds << 8 between slots while repaying.
+    pub gap_fp: u64,
     /// Frames per slot.
     pub burst: u32,
 }
 
 impl Pace {
-    /// `rate` frames per second in slots of `burst`; catch-up of at most `lag_frames`
-    /// frames' time (at least one slot).
-    pub fn new(rate: f64, burst: u32, lag_frames: u32) -> Pace {
-        let burst = burst.max(1);
-        let frame_fp = 1e9 * 256.0 / rate.max(1.0);
-        let step_fp = (frame_fp * f64::from(burst)).round().max(1.0) as u64;
+    /// Lateness sent at once, in frames (8 to 128: half the receiving veth's ring): about
+    /// 50 µs, the jitter between calls.
+    const LAG: f64 = 50e-6;
+    /// Lost time beyond that is repaid at this multiple of the rate.
+    pub const REPAY_SPEED: f64 = 2.0;
+    /// The most lost time repaid: longer than a scheduler tick or two (HZ 250: 4 ms) and
+    /// a descheduled vCPU; at least one slot.
+    pub const DEBT_MAX: f64 = 20e-3;
+
+    /// `rate` frames per second in slots of `burst` (a late burst slot goes at once).
+    pub fn new(rate: f64, burst: u32) -> Pace {
+        let rate = rate.max(1.0);
+        let frame_fp = 1e9 * 256.0 / rate;
+        let step_fp = (frame_fp * f64::from(burst.max(1))).round().max(1.0) as u64;
+        let lag_frames = if burst > 1 { burst } else { ((rate * Self::LAG) as u32).clamp(8, 128) };
         let lag_fp = ((frame_fp * f64::from(lag_frames)).round() as u64).max(step_fp);
-        Pace { step_fp, lag_fp, burst }
+        let debt_fp = ((Self::DEBT_MAX * 1e9 * 256.0) as u64).max(lag_fp);
+        let gap_fp = (step_fp as f64 / Self::REPAY_SPEED).round() as u64;
+        Pace { step_fp, lag_fp, debt_fp, gap_fp, burst: burst.max(1) }
     }
+
+    /// No gate (unpaced runs).
+    pub const UNPACED: Pace = Pace { step_fp: 0, lag_fp: 0, debt_fp: 0, gap_fp: 0, burst: 1 };
 }
 
 /// The loaded program with its maps.
@@ -608,9 +647,11 @@ impl LiveProgram {
         v[C_HDR_LEN as usize..][..4].copy_from_slice(&(hdr as u32).to_ne_bytes());
         v[C_HDR as usize..][..HDR_MAX].fill(0);
         v[C_HDR as usize..][..hdr].copy_from_slice(&s.base[..hdr]);
-        let pace = pace.unwrap_or(Pace { step_fp: 0, lag_fp: 0, burst: 1 });
+        let pace = pace.unwrap_or(Pace::UNPACED);
         v[C_PACE_STEP as usize..][..8].copy_from_slice(&pace.step_fp.to_ne_bytes());
         v[C_PACE_LAG as usize..][..8].copy_from_slice(&pace.lag_fp.to_ne_bytes());
+        v[C_PACE_DEBT as usize..][..8].copy_from_slice(&pace.debt_fp.to_ne_bytes());
+        v[C_PACE_GAP as usize..][..8].copy_from_slice(&pace.gap_fp.to_ne_bytes());
         v[C_PACE_BURST as usize..][..4].copy_from_slice(&pace.burst.max(1).to_ne_bytes());
         self.config.update(&0u32.to_ne_bytes(), &v)
     }
@@ -696,6 +737,19 @@ mod tests {
         assert!(fixed.single && fixed.stamp_at.is_some() && fixed.need <= 60, "{fixed:?}");
         let specialised = program(3, 4, 5, Some(&fixed));
         assert!(specialised.len() * 2 < insns.len(), "{} against {}", specialised.len(), insns.len());
+    }
+
+    #[test]
+    fn pace_repays_at_a_bounded_speed_and_gives_up_old_debt() {
+        let pace = Pace::new(1e6, 1);
+        assert_eq!(pace.step_fp, 256_000, "1 µs a frame, in ns << 8");
+        assert_eq!(pace.lag_fp, 50 * 256_000, "50 frames late go at once");
+        assert_eq!(pace.gap_fp, 128_000, "twice the rate while further behind");
+        assert_eq!(pace.debt_fp, 20_000_000 * 256, "20 ms of lost time repaid at most");
+        // Slow: at least 8 frames late go at once, and that much may be repaid.
+        let slow = Pace::new(10.0, 1);
+        assert_eq!((slow.lag_fp, slow.debt_fp), (8 * slow.step_fp, 8 * slow.step_fp));
+        assert_eq!(Pace::new(1e5, 2000).step_fp, 20_000_000 * 256, "bursts of 2000 every 20 ms");
     }
 }
 
