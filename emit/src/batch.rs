@@ -321,6 +321,8 @@ pub(crate) enum Unspellable {
     Rewrite { action: &'static str, target: Target },
     /// `ttl-dec`.
     TtlDec(Target),
+    /// tc's `vlan` action.
+    Vlan(rules::VlanAction),
     /// A chain other than 0, an action list, `mirror`, `continue`, `goto` or `police`: what
     /// only the dataplane's chain interpreter carries out (the reason says which).
     DataplaneOnly(String),
@@ -346,6 +348,10 @@ impl fmt::Display for Unspellable {
             Unspellable::TtlDec(target) => {
                 write!(f, "ttl-dec needs act_pedit and act_csum; {target} cannot do it here")
             }
+            Unspellable::Vlan(vlan) => write!(
+                f,
+                "`{vlan}` needs tc's act_vlan, which these emitters do not write yet; the dataplane carries it out"
+            ),
             Unspellable::DataplaneOnly(why) => f.write_str(why),
         }
     }
@@ -394,6 +400,7 @@ pub(crate) fn action_words(rule: &Rule, opts: &EmitOptions, target: Target) -> R
         Action::Encap(_) => Err(Unspellable::Rewrite { action: "encap", target }),
         Action::Decap => Err(Unspellable::Rewrite { action: "decap", target }),
         Action::TtlDec => Err(Unspellable::TtlDec(target)),
+        Action::Vlan(vlan) => Err(Unspellable::Vlan(*vlan)),
         Action::Mirror(_) | Action::Continue | Action::Goto(_) | Action::Police(_) => {
             Err(Unspellable::DataplaneOnly(rule.not_single_reason()))
         }

@@ -131,9 +131,12 @@ pub fn run<E>(
                 }
                 Action::Continue => Control::Continue,
                 Action::Goto(target) => Control::Goto(*target),
-                Action::Encap(_) | Action::Decap | Action::TtlDec | Action::Mirror(_) | Action::Police(_) => {
-                    act(rule, index, key)?
-                }
+                Action::Encap(_)
+                | Action::Decap
+                | Action::TtlDec
+                | Action::Vlan(_)
+                | Action::Mirror(_)
+                | Action::Police(_) => act(rule, index, key)?,
             };
             let policed = matches!(action, Action::Police(_));
             match control {

@@ -12,6 +12,7 @@
 //! actions  := action [CONTROL] ( ["action"] action [CONTROL] )*
 //! action   := drop | pass | continue | goto chain N | fwd PORT | reflect | encap SPEC | decap
 //!           | ttl-dec | mirred egress redirect|mirror dev NAME | police POLICE | gact CONTROL
+//!           | vlan pop | vlan push|modify [protocol 802.1q|802.1ad] [priority 0..=7] id 0..=4094
 //! CONTROL  := pipe | continue | pass | ok | drop | shot | goto chain N
 //! ```
 //!
@@ -64,9 +65,14 @@
 //! [mtu M] [conform-exceed EXCEED[/CONFORM]]` (or `pkts_rate R pkts_burst B`) is a token
 //! bucket per rule, shared by every worker, with tc's units (`rate 1mbit`, `burst 64k`) and
 //! control words for the frames over and under the rate (tc's default for frames over it is
-//! `reclassify`, which is refused here: write `conform-exceed drop` or `drop`). The actions this dataplane does not carry out (`vlan`,
-//! `pedit`, `tunnel_key`, `ct`, `skbedit`, `csum`, `mpls`, `police index`, ...) are refused
-//! with the word and the reason.
+//! `reclassify`, which is refused here: write `conform-exceed drop` or `drop`). `vlan pop`
+//! removes the outermost tag, `vlan push` puts a new one in front (802.1Q unless told,
+//! priority 0 unless given), `vlan modify` sets the outermost tag's VID, its priority where
+//! given and its TPID (802.1Q unless told), as the kernel's act_vlan does; pop and modify
+//! leave an untagged frame as it is, and the rules after a vlan action match the frame as
+//! it now is. The actions this dataplane does not carry out (`pedit`, `tunnel_key`, `ct`,
+//! `skbedit`, `csum`, `mpls`, `vlan pop_eth`, `police index`, ...) are refused with the word
+//! and the reason.
 //!
 //! Comments run from `#` to the end of the line; blank lines are skipped.
 //!
@@ -135,8 +141,8 @@ use crate::lex::{
     ParseError, Token, UnknownName, ValueError, MAX_RULES_FILE_BYTES,
 };
 use crate::rule::{
-    Action, Control, Indev, Keys, Masked, PoliceRate, PortMatch, Prefix, Protocol, Rule, RuleSet, ETHERTYPE_ARP,
-    ETHERTYPE_MPLS,
+    Action, Control, Indev, Keys, Masked, PoliceRate, PortMatch, Prefix, Protocol, Rule, RuleSet, VlanAction,
+    ETHERTYPE_ARP, ETHERTYPE_MPLS, VLAN_TPIDS,
 };
 use crate::tc_words::{self, parse_in, Base, NumError};
 
@@ -335,10 +341,10 @@ pub const KEYS: [&str; 36] = [
     "enc_ttl",
 ];
 
-const ACTIONS: [&str; 8] = ["drop", "pass", "fwd", "reflect", "encap", "decap", "ttl-dec", "mirred"];
+const ACTIONS: [&str; 9] = ["drop", "pass", "fwd", "reflect", "encap", "decap", "ttl-dec", "mirred", "vlan"];
 
 const EXPECTED_ACTION: &str = "drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, \
-     police, reflect, encap SPEC, decap or ttl-dec";
+     police, vlan pop|push|modify, reflect, encap SPEC, decap or ttl-dec";
 
 /// `ip_tos` / `ip_ttl` (f_flower.c `flower_parse_ip_tos_ttl`): the value decimal, else hex;
 /// the mask hex.
@@ -1227,6 +1233,7 @@ impl fmt::Display for Action {
             Action::Encap(spec) => write!(f, "encap {spec}"),
             Action::Decap => f.write_str("decap"),
             Action::TtlDec => f.write_str("ttl-dec"),
+            Action::Vlan(vlan) => write!(f, "{vlan}"),
             Action::Mirror(dev) => write!(f, "mirred egress mirror dev {dev}"),
             Action::Continue => f.write_str("continue"),
             Action::Goto(chain) => write!(f, "goto chain {chain}"),
@@ -1248,6 +1255,26 @@ impl fmt::Display for Action {
                 write!(f, " conform-exceed {}/{}", police.exceed, police.conform)
             }
         }
+    }
+}
+
+impl fmt::Display for VlanAction {
+    /// As the rule language (and tc) reads it back: protocol only when not 802.1Q,
+    /// priority only where it was given or is not 0.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (mode, tpid, vid, prio) = match *self {
+            VlanAction::Pop => return f.write_str("vlan pop"),
+            VlanAction::Push { tpid, vid, prio } => ("push", tpid, vid, (prio != 0).then_some(prio)),
+            VlanAction::Modify { tpid, vid, prio } => ("modify", tpid, vid, prio),
+        };
+        write!(f, "vlan {mode} id {vid}")?;
+        if tpid != VLAN_TPIDS[0] {
+            write!(f, " protocol {}", tc_words::ethertype_name(tpid).unwrap_or("802.1ad"))?;
+        }
+        if let Some(prio) = prio {
+            write!(f, " priority {prio}")?;
+        }
+        Ok(())
     }
 }
 
@@ -1648,25 +1675,25 @@ mod tests {
         let cases = [
             ("ip_proto tcp dst_prot 80 action drop", "r.rules:1:14: unknown key 'dst_prot' (did you mean dst_port?)"),
             ("frobnicate 1 action drop", "r.rules:1:1: unknown key 'frobnicate'"),
-            ("ip_proto udp", "r.rules:1:13: missing action (expected `action drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, reflect, encap SPEC, decap or ttl-dec`)"),
-            ("src_ip 1.2.3.4   # no action", "r.rules:1:15: missing action (expected `action drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, reflect, encap SPEC, decap or ttl-dec`)"),
+            ("ip_proto udp", "r.rules:1:13: missing action (expected `action drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, reflect, encap SPEC, decap or ttl-dec`)"),
+            ("src_ip 1.2.3.4   # no action", "r.rules:1:15: missing action (expected `action drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, reflect, encap SPEC, decap or ttl-dec`)"),
             ("src_ip 1.2.3.4 src_ip 1.2.3.5 action drop", "r.rules:1:16: duplicate key src_ip"),
             ("prio 1 pref 2 action drop", "r.rules:1:8: duplicate key prio"),
             ("src_ip action drop", "r.rules:1:1: missing value for src_ip (expected an IPv4 or IPv6 address, optionally /LEN)"),
             ("src_ip dst_ip 1.2.3.4 action drop", "r.rules:1:1: missing value for src_ip (expected an IPv4 or IPv6 address, optionally /LEN)"),
-            ("action", "r.rules:1:1: missing action after 'action' (expected drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, reflect, encap SPEC, decap or ttl-dec)"),
-            ("action dorp", "r.rules:1:8: unknown action 'dorp' (did you mean drop?) (expected drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, reflect, encap SPEC, decap or ttl-dec)"),
+            ("action", "r.rules:1:1: missing action after 'action' (expected drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, reflect, encap SPEC, decap or ttl-dec)"),
+            ("action dorp", "r.rules:1:8: unknown action 'dorp' (did you mean drop?) (expected drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, reflect, encap SPEC, decap or ttl-dec)"),
             ("action fwd", "r.rules:1:8: missing port for fwd (expected the dataplane port number, 0-based)"),
             ("action fwd eth1", "r.rules:1:12: fwd port expects a number (decimal or 0x hex), found 'eth1'"),
             ("action fwd 70000", "r.rules:1:12: fwd port 70000 is out of range 0..=65535"),
             ("action encap   ", "r.rules:1:8: missing tunnel spec for encap (expected e.g. vxlan,src=IP,dst=IP,vni=N)"),
             ("action drop src_ip 1.2.3.4", "r.rules:1:13: unexpected 'src_ip' after the action (keys go before the actions)"),
-            ("action drop action", "r.rules:1:13: missing action after 'action' (expected drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, reflect, encap SPEC, decap or ttl-dec)"),
+            ("action drop action", "r.rules:1:13: missing action after 'action' (expected drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, reflect, encap SPEC, decap or ttl-dec)"),
             ("action goto 1", "r.rules:1:13: goto needs `chain N`"),
             ("action police rate 1mbit conform-exceed drop", "r.rules:1:8: police: 'rate' requires 'burst' (the bucket's depth) (as tc/m_police.c requires)"),
             ("action police rate 1mbit burst 1k", "r.rules:1:8: police: without conform-exceed, tc's exceed action is reclassify, which is not supported: write conform-exceed drop[/pipe]"),
             ("action police rate fast burst 1k conform-exceed drop", "r.rules:1:20: police rate expects a rate as tc reads it (e.g. 50mbit, 1gbit, 100kbps; a bare number is bit/s), found 'fast'"),
-            ("action vlan pop", "r.rules:1:8: action 'vlan' is not supported here: the vlan action (push, pop, modify) is not carried out here yet"),
+            ("action pedit ex munge ip ttl set 1", "r.rules:1:8: action 'pedit' is not supported here: the pedit action (header rewrites) is not carried out here yet"),
             ("dst_port 80 action drop", "r.rules:1:1: dst_port needs ip_proto tcp, udp or sctp (as in flower)"),
             ("ip_proto icmp src_port 80 action drop", "r.rules:1:15: src_port needs ip_proto tcp, udp or sctp (as in flower), not icmp"),
             ("ip_proto udp tcp_flags 2 action drop", "r.rules:1:14: tcp_flags needs ip_proto tcp (as in flower), not udp"),
@@ -1709,7 +1736,7 @@ vlan_id 4096 vlan_prio 9 action fwd x
             [
                 "r.rules:3:9: vlan_id 5000 is out of range 0..=4095",
                 "r.rules:6:16: duplicate key src_ip",
-                "r.rules:7:13: missing action (expected `action drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, reflect, encap SPEC, decap or ttl-dec`)",
+                "r.rules:7:13: missing action (expected `action drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, reflect, encap SPEC, decap or ttl-dec`)",
                 "r.rules:8:9: vlan_id 4096 is out of range 0..=4095",
                 "r.rules:8:24: vlan_prio 9 is out of range 0..=7",
                 "r.rules:8:37: fwd port expects a number (decimal or 0x hex), found 'x'",
@@ -1743,6 +1770,57 @@ vlan_id 4096 vlan_prio 9 action fwd x
                 Action::Encap("vxlan,src=10.0.0.1,dst=10.0.0.2,vni=42".to_string()),
             ]
         );
+    }
+
+    #[test]
+    fn vlan_actions_as_tc_reads_them() {
+        let lists: Vec<Vec<Action>> = rules(
+            "action vlan pop\n\
+             action vlan push id 100 priority 5\n\
+             action vlan push id 0x64 protocol 0x88a8\n\
+             action vlan p action vlan pu pr 802.1AD i 10 pipe action vlan m id 300 action fwd 1\n\
+             action vlan modify priority 7 id 11 drop\n",
+        )
+        .into_iter()
+        .map(|r| r.actions)
+        .collect();
+        let push = |tpid, vid, prio| Action::Vlan(VlanAction::Push { tpid, vid, prio });
+        assert_eq!(
+            lists,
+            [
+                vec![Action::Vlan(VlanAction::Pop)],
+                vec![push(0x8100, 100, 5)],
+                vec![push(0x88a8, 100, 0)],
+                vec![
+                    Action::Vlan(VlanAction::Pop),
+                    push(0x88a8, 10, 0),
+                    Action::Vlan(VlanAction::Modify { tpid: 0x8100, vid: 300, prio: None }),
+                    Action::Fwd(1),
+                ],
+                vec![Action::Vlan(VlanAction::Modify { tpid: 0x8100, vid: 11, prio: Some(7) }), Action::Drop],
+            ]
+        );
+        // Printed back as it reads.
+        for line in [
+            "vlan pop",
+            "vlan push id 100 priority 5",
+            "vlan push id 100 protocol 802.1ad",
+            "vlan modify id 0 priority 0",
+        ] {
+            assert_eq!(rules(&format!("action {line}\n"))[0].actions[0].to_string(), line);
+        }
+        for (line, message) in [
+            ("action vlan push", "r.rules:1:13: vlan push: id needs to be set (as tc/m_vlan.c requires)"),
+            ("action vlan push id 4095", "r.rules:1:21: vlan id 4095 is out of range 0..=4094"),
+            ("action vlan modify id 1 priority 8", "r.rules:1:34: vlan priority 8 is out of range 0..=7"),
+            ("action vlan push id 1 protocol ip", "r.rules:1:32: vlan protocol expects 802.1q or 802.1ad (as act_vlan accepts), found 'ip'"),
+            ("action vlan id 1", "r.rules:1:13: vlan id is only valid for push or modify (after the word)"),
+            ("action vlan pop push", "r.rules:1:17: vlan: unexpected 'push': the action is already `pop`"),
+            ("action vlan pop_eth", "r.rules:1:13: vlan pop_eth: removing or adding the Ethernet header itself is not supported (frames here always have one)"),
+            ("action vlan", "r.rules:1:8: vlan needs pop, push or modify (tc/m_vlan.c)"),
+        ] {
+            assert_eq!(error(line), message, "{line}");
+        }
     }
 
     #[test]
@@ -2065,6 +2143,11 @@ prio 100 action drop
             "[a-z0-9=,.:]{1,30}( [a-z0-9=,.]{1,10})?".prop_map(Action::Encap),
             Just(Action::Decap),
             Just(Action::TtlDec),
+            Just(Action::Vlan(VlanAction::Pop)),
+            (prop_oneof![Just(0x8100u16), Just(0x88a8)], 0..=4094u16, 0..=7u8)
+                .prop_map(|(tpid, vid, prio)| Action::Vlan(VlanAction::Push { tpid, vid, prio })),
+            (prop_oneof![Just(0x8100u16), Just(0x88a8)], 0..=4094u16, proptest::option::of(0..=7u8))
+                .prop_map(|(tpid, vid, prio)| Action::Vlan(VlanAction::Modify { tpid, vid, prio })),
         ]
     }
 

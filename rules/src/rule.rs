@@ -303,6 +303,9 @@ pub enum Action {
     Decap,
     /// Decrement the IP TTL / hop limit (checksum updated).
     TtlDec,
+    /// tc's `vlan pop|push|modify`: the outermost 802.1Q / 802.1ad tag removed, pushed or
+    /// changed.
+    Vlan(VlanAction),
     /// tc's `mirred egress mirror dev NAME`: a copy of the frame as it is now leaves by the
     /// port whose interface is NAME; the frame itself goes on to the next action (tc: pipe).
     Mirror(String),
@@ -334,12 +337,42 @@ impl Action {
             | Action::Reflect
             | Action::Continue
             | Action::Goto(_) => true,
-            Action::Encap(_) | Action::Decap | Action::TtlDec | Action::Mirror(_) => false,
+            Action::Encap(_) | Action::Decap | Action::TtlDec | Action::Vlan(_) | Action::Mirror(_) => false,
             // Ends the list only where both verdicts do.
             Action::Police(police) => police.conform != Control::Pipe && police.exceed != Control::Pipe,
         }
     }
 }
+
+/// tc's `vlan` action (tc/m_vlan.c), carried out as the kernel's net/sched/act_vlan.c does:
+/// on the outermost tag (IEEE 802.1Q §9.6: TPID, then the TCI of PCP 3 bits, DEI 1, VID 12).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum VlanAction {
+    /// `pop`: the outermost tag removed; a frame without one goes on unchanged.
+    Pop,
+    /// `push`: a new outermost tag (in front of any the frame has).
+    Push {
+        /// `protocol`: 0x8100 (802.1Q, tc's default) or 0x88a8 (802.1ad).
+        tpid: u16,
+        /// `id`: 0..=4094.
+        vid: u16,
+        /// `priority` (PCP): 0..=7, 0 unless given.
+        prio: u8,
+    },
+    /// `modify`: the outermost tag's VID replaced (and its PCP, when a priority is given; the
+    /// DEI bit is kept) and its TPID set to `tpid`; a frame without a tag goes on unchanged.
+    Modify {
+        /// `protocol`, as for push (act_vlan sets it on modify too, 802.1Q unless given).
+        tpid: u16,
+        /// `id`: 0..=4094.
+        vid: u16,
+        /// `priority`, when given.
+        prio: Option<u8>,
+    },
+}
+
+/// The TPIDs a vlan action may write (act_vlan.c refuses others with EPROTONOSUPPORT).
+pub const VLAN_TPIDS: [u16; 2] = [0x8100, 0x88a8];
 
 /// What happens after an action that lets the frame go on or not: tc's control words
 /// (`action_a2n` in iproute2's tc/tc_util.c).

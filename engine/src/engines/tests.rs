@@ -414,3 +414,28 @@ fn chains_lists_mirrors_and_policers_decide_as_tc_does() {
     assert_eq!(hits[..7], [1, 1, 1, 1, 4, 1, 1], "{hits:?}");
     assert_eq!(unmatched, 1);
 }
+
+/// `vlan` actions on a list: a pop makes the frame untagged for the chain it jumps to (its
+/// key is made again), a push goes out in front of the MACs' ethertype, and the frames'
+/// checksums are untouched (no checksum covers a tag).
+#[test]
+fn vlan_actions_rewrite_the_frame_and_what_later_rules_match() {
+    let text = "\
+        prio 1 protocol 802.1q vlan_id 100 action vlan pop action goto chain 1\n\
+        prio 2 ip_proto udp dst_port 99 action vlan push id 42 priority 5 pipe action fwd 0\n\
+        chain 1 protocol 802.1q action drop\n\
+        chain 1 protocol ip ip_proto udp dst_port 7 action fwd 1\n";
+    let set = rules::parse("t.rules", text).expect("the test's rules parse");
+    let plain = udp(7).build();
+    let tagged = [&plain[..12], &[0x81, 0x00, 0x00, 100], &plain[12..]].concat();
+    let frames = vec![tagged, udp(99).build()];
+    let pipeline = Pipeline { csum: CsumMode::Verify, ..Pipeline::default() };
+    let outcome = run_classified(&frames, &set, &pipeline, Disposition::Drop, false);
+    assert_eq!(outcome, run_classified(&frames, &set, &pipeline, Disposition::Drop, true));
+    assert_eq!(outcome.drops.values().sum::<u64>(), 0, "{outcome:?}");
+    assert_eq!(outcome.sent[1], [plain], "popped, then matched untagged in chain 1");
+    let pushed = &outcome.sent[0][0];
+    let original = udp(99).build();
+    assert_eq!(pushed[12..16], [0x81, 0x00, 0xa0, 42], "802.1Q, PCP 5, VID 42");
+    assert_eq!((&pushed[..12], &pushed[16..]), (&original[..12], &original[12..]));
+}

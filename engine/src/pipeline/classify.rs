@@ -59,7 +59,7 @@ pub enum Step {
     Control,
     /// `fwd`, `mirred redirect`, `reflect`: where the frame goes.
     Send(Disposition),
-    /// `encap`, `decap`, `ttl-dec`.
+    /// `encap`, `decap`, `ttl-dec`, `vlan`.
     Rewrite(Rewrite),
     /// `mirred mirror`: a copy out of this port.
     Mirror(usize),
@@ -314,6 +314,7 @@ impl RuleTable {
                     },
                     Action::Decap => Step::Rewrite(Rewrite::Decap),
                     Action::TtlDec => Step::Rewrite(Rewrite::TtlDec),
+                    Action::Vlan(vlan) => Step::Rewrite(Rewrite::Vlan(*vlan)),
                     Action::Encap(args) => match format!("encap:{args}").parse::<Rewrite>() {
                         Ok(rewrite) => Step::Rewrite(rewrite),
                         Err(rewrite_error) => {

@@ -10,6 +10,9 @@
 //!   of the frame. The outer UDP checksum (or GRE checksum) is computed by Local Checksum
 //!   Offload from the inner L4 checksum and the headers in between, without reading the
 //!   payload; or left zero where the tunnel allows it (VXLAN over IPv4, RFC 7348 §5).
+//! * `vlan pop|push|modify` (a rule's tc action): the outermost 802.1Q / 802.1ad tag
+//!   removed, pushed in front of any others, or given a new VID (and PCP) and TPID, as the
+//!   kernel's act_vlan does. No checksum covers the tags, so none changes.
 
 use std::fmt;
 use std::net::{AddrParseError, IpAddr};
@@ -18,6 +21,7 @@ use std::str::FromStr;
 use umem::{Frame, Umem};
 
 use crate::stats::DropReason;
+use rules::VlanAction;
 use wire::checks::{self, OuterMode, ZeroPolicy};
 use wire::csum::{update_u16, Checksum};
 use wire::ethernet::{parse_mac, ParseMacError};
@@ -35,6 +39,8 @@ pub enum Rewrite {
     Decap,
     /// `encap:...`: new outer headers pushed.
     Encap(Encap),
+    /// A rule's `vlan` action.
+    Vlan(VlanAction),
 }
 
 /// Which tunnel `encap` builds.
@@ -285,6 +291,7 @@ impl Rewrite {
             Rewrite::TtlDec => ttl_dec(umem.data_mut(frame), offsets).map(|()| false),
             Rewrite::Decap => decap(umem, frame, offsets).map(|()| true),
             Rewrite::Encap(encap) => encap_frame(encap, umem, frame, offsets, walk, policy, mtu).map(|()| true),
+            Rewrite::Vlan(vlan) => vlan_frame(*vlan, umem, frame, offsets),
         }
     }
 
@@ -293,7 +300,8 @@ impl Rewrite {
     pub fn overhead(&self) -> usize {
         match self {
             Rewrite::Encap(encap) => 14 + encap.l3_len() + encap.tunnel_len(),
-            Rewrite::TtlDec | Rewrite::Decap => 0,
+            Rewrite::Vlan(VlanAction::Push { .. }) => TAG_LEN,
+            Rewrite::TtlDec | Rewrite::Decap | Rewrite::Vlan(_) => 0,
         }
     }
 }
@@ -342,6 +350,50 @@ fn ttl_dec(data: &mut [u8], offsets: &Offsets) -> Result<(), DropReason> {
         }
     }
     Ok(())
+}
+
+/// An 802.1Q tag: TPID and TCI.
+const TAG_LEN: usize = 4;
+/// The TCI's VID (IEEE 802.1Q §9.6).
+const VID_MASK: u16 = 0x0fff;
+/// The TCI's PCP.
+const PCP_SHIFT: u16 = 13;
+
+/// `vlan pop|push|modify` on the outermost tag, which follows the MAC addresses. Returns
+/// whether the layout changed.
+fn vlan_frame(vlan: VlanAction, umem: &Umem, frame: &mut Frame, offsets: &Offsets) -> Result<bool, DropReason> {
+    let tagged = offsets.outer.l2.is_some_and(|l2| l2.vlan_count() > 0);
+    match vlan {
+        // act_vlan: popping or modifying an untagged frame changes nothing.
+        VlanAction::Pop | VlanAction::Modify { .. } if !tagged => Ok(false),
+        VlanAction::Pop => {
+            umem.data_mut(frame).copy_within(0..12, TAG_LEN);
+            if !umem.adjust_head(frame, -(TAG_LEN as isize)) {
+                return Err(DropReason::NotApplicable);
+            }
+            Ok(true)
+        }
+        VlanAction::Push { tpid, vid, prio } => {
+            if !umem.adjust_head(frame, TAG_LEN as isize) {
+                return Err(DropReason::NoRoom);
+            }
+            let data = umem.data_mut(frame);
+            data.copy_within(TAG_LEN..TAG_LEN + 12, 0);
+            data[12..14].copy_from_slice(&tpid.to_be_bytes());
+            data[14..16].copy_from_slice(&(u16::from(prio) << PCP_SHIFT | vid).to_be_bytes());
+            Ok(true)
+        }
+        VlanAction::Modify { tpid, vid, prio } => {
+            let data = umem.data_mut(frame);
+            let mut tci = u16::from_be_bytes([data[14], data[15]]) & !VID_MASK | vid;
+            if let Some(prio) = prio {
+                tci = tci & !(0b111 << PCP_SHIFT) | u16::from(prio) << PCP_SHIFT;
+            }
+            data[12..14].copy_from_slice(&tpid.to_be_bytes());
+            data[14..16].copy_from_slice(&tci.to_be_bytes());
+            Ok(false)
+        }
+    }
 }
 
 fn decap(umem: &Umem, frame: &mut Frame, offsets: &Offsets) -> Result<(), DropReason> {
@@ -610,6 +662,46 @@ mod tests {
         let gre = apply("encap:gre,src=198.18.0.1,dst=198.18.0.2,csum=zero", &original).unwrap();
         let offsets = walk(&gre, &WalkConfig::default()).unwrap();
         assert!(offsets.tunnel.unwrap().gre_checksum_offset.is_none());
+    }
+
+    #[test]
+    fn vlan_push_modify_pop_as_act_vlan_does() {
+        let plain = generator_udp(60);
+        let (umem, mut frame) = frame_in_umem(&plain);
+        let config = WalkConfig::default();
+        let mut vlan = |action: VlanAction| {
+            let mut offsets = walk(umem.data(&frame), &config).unwrap();
+            let changed =
+                Rewrite::Vlan(action).apply(&umem, &mut frame, &mut offsets, &config, &ZeroPolicy::default(), 1500);
+            let after = walk(umem.data(&frame), &config).unwrap();
+            assert_eq!(all_good(umem.data(&frame)), all_good(&plain), "{action}: no checksum covers a tag");
+            (changed, after.outer.l2.unwrap().vlans.map(|t| t.map(|t| (t.tpid, t.id, t.pcp))))
+        };
+        // Pop and modify of an untagged frame change nothing.
+        assert_eq!(vlan(VlanAction::Pop), (Ok(false), [None, None]));
+        assert_eq!(vlan(VlanAction::Modify { tpid: 0x8100, vid: 5, prio: None }), (Ok(false), [None, None]));
+        // Each push goes in front: the newest tag is the outermost.
+        assert_eq!(
+            vlan(VlanAction::Push { tpid: 0x8100, vid: 100, prio: 3 }),
+            (Ok(true), [Some((0x8100, 100, 3)), None])
+        );
+        assert_eq!(
+            vlan(VlanAction::Push { tpid: 0x88a8, vid: 1000, prio: 0 }),
+            (Ok(true), [Some((0x88a8, 1000, 0)), Some((0x8100, 100, 3))])
+        );
+        // Modify: the outer VID, the PCP only when given, the TPID always (802.1Q unless told).
+        assert_eq!(
+            vlan(VlanAction::Modify { tpid: 0x8100, vid: 7, prio: None }),
+            (Ok(false), [Some((0x8100, 7, 0)), Some((0x8100, 100, 3))])
+        );
+        assert_eq!(
+            vlan(VlanAction::Modify { tpid: 0x88a8, vid: 8, prio: Some(6) }),
+            (Ok(false), [Some((0x88a8, 8, 6)), Some((0x8100, 100, 3))])
+        );
+        // Two pops give the frame back.
+        assert_eq!(vlan(VlanAction::Pop), (Ok(true), [Some((0x8100, 100, 3)), None]));
+        assert_eq!(vlan(VlanAction::Pop), (Ok(true), [None, None]));
+        assert_eq!(umem.data(&frame), plain.as_slice());
     }
 
     #[test]

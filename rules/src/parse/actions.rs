@@ -4,7 +4,7 @@
 
 use super::{did_you_mean, is_action_word, LineParser, ACTIONS, EXPECTED_ACTION};
 use crate::lex::{end_col, number, number_in, Token};
-use crate::rule::{Action, Control, Police, PoliceRate};
+use crate::rule::{Action, Control, Police, PoliceRate, VlanAction, VLAN_TPIDS};
 use crate::tc_words::{self, Base};
 
 /// tc's control words (`action_a2n` in tc/tc_util.c), in its order: a word is read as the
@@ -15,7 +15,6 @@ const CONTROL_WORDS: [&str; 10] =
 /// tc actions this dataplane does not carry out, and why.
 fn unsupported_action(kind: &str) -> Option<&'static str> {
     Some(match kind {
-        "vlan" => "the vlan action (push, pop, modify) is not carried out here yet",
         "pedit" => "the pedit action (header rewrites) is not carried out here yet",
         "tunnel_key" => "the tunnel_key action is not carried out here yet (this language's encap and decap are)",
         "skbedit" => "skbedit sets socket-buffer fields (priority, mark, queue) that frames here do not have",
@@ -136,6 +135,10 @@ impl<'a> LineParser<'a> {
                     return true;
                 }
                 Some(action) => list.push(action),
+                None => return false,
+            },
+            "vlan" => match self.vlan(word) {
+                Some(vlan) => list.push(Action::Vlan(vlan)),
                 None => return false,
             },
             "police" => match self.police(word) {
@@ -262,6 +265,86 @@ impl<'a> LineParser<'a> {
         };
         let name = name.text.to_string();
         Some(if mirror { Action::Mirror(name) } else { Action::Redirect(name) })
+    }
+
+    /// `vlan pop|push|modify` and its options, read as tc/m_vlan.c does (words abbreviated,
+    /// tested in its order: `p` is pop, `pr` protocol), with act_vlan.c's limits.
+    fn vlan(&mut self, word: Token<'a>) -> Option<VlanAction> {
+        const MODES: [&str; 5] = ["pop", "push", "modify", "pop_eth", "push_eth"];
+        const OPTIONS: [&str; 5] = ["id", "protocol", "priority", "dst_mac", "src_mac"];
+        let (mut mode, mut id, mut tpid, mut prio) = (None::<Token<'a>>, None::<u16>, None::<u16>, None::<u8>);
+        while let Some(t) = self.peek() {
+            let text = t.text;
+            if let Some(&m) = MODES.iter().find(|m| tc_words::matches(text, m)) {
+                if let Some(first) = mode {
+                    self.error(t.col, format!("vlan: unexpected '{text}': the action is already `{}`", first.text));
+                    return None;
+                }
+                if m.ends_with("_eth") {
+                    self.error(t.col, format!("vlan {m}: removing or adding the Ethernet header itself is not supported (frames here always have one)"));
+                    return None;
+                }
+                self.pos += 1;
+                mode = Some(Token { text: m, ..t });
+                continue;
+            }
+            let Some(&option) = OPTIONS.iter().find(|o| tc_words::matches(text, o)) else { break };
+            if mode.is_none_or(|m| m.text == "pop") {
+                self.error(t.col, format!("vlan {option} is only valid for push or modify (after the word)"));
+                return None;
+            }
+            if option.ends_with("_mac") {
+                self.error(t.col, format!("vlan {option} is only valid for push_eth"));
+                return None;
+            }
+            self.pos += 1;
+            let Some(value) = self.next() else {
+                self.error(t.col, format!("vlan {option} needs a value"));
+                return None;
+            };
+            if option == "protocol" {
+                match tc_words::ethertype(value.text).map(|(id, _)| id) {
+                    Some(id) if VLAN_TPIDS.contains(&id) => tpid = Some(id),
+                    _ => {
+                        self.error(
+                            value.col,
+                            format!(
+                                "vlan protocol expects 802.1q or 802.1ad (as act_vlan accepts), found '{}'",
+                                value.text
+                            ),
+                        );
+                        return None;
+                    }
+                }
+                continue;
+            }
+            // get_u16(.., 0) / get_u8(.., 0): 0x hex, 0 octal, else decimal.
+            let (what, max) = if option == "id" { ("vlan id", 4094) } else { ("vlan priority", 7) };
+            let mut notes = Vec::new();
+            match number_in(what, value.text, max, Base::Auto, &mut notes) {
+                Ok(n) if option == "id" => id = Some(n as u16),
+                Ok(n) => prio = Some(n as u8),
+                Err(message) => {
+                    self.error(value.col, message.to_string());
+                    return None;
+                }
+            }
+            self.notes.extend(notes.into_iter().map(|note| (value.col, note)));
+        }
+        let Some(mode) = mode else {
+            self.error(word.col, "vlan needs pop, push or modify (tc/m_vlan.c)");
+            return None;
+        };
+        let tpid = tpid.unwrap_or(VLAN_TPIDS[0]);
+        match (mode.text, id) {
+            ("pop", _) => Some(VlanAction::Pop),
+            (_, None) => {
+                self.error(mode.col, format!("vlan {}: id needs to be set (as tc/m_vlan.c requires)", mode.text));
+                None
+            }
+            ("push", Some(vid)) => Some(VlanAction::Push { tpid, vid, prio: prio.unwrap_or(0) }),
+            (_, Some(vid)) => Some(VlanAction::Modify { tpid, vid, prio }),
+        }
     }
 
     /// `police` and its options (tc/m_police.c): `rate R burst B` or `pkts_rate R

@@ -725,7 +725,8 @@ pub(crate) const REWRITES: [&str; 8] = [
 /// - `encap`: the frame up to its IP end (padding left behind) behind exactly the tunnel's
 ///   headers, the outer IP packet within the MTU; `mtu_exceeded` exactly when it would not
 ///   be, leaving the frame as it was; `no_room` only when the UMEM frame cannot hold it; and
-///   `decap` of what `encap` made gives the carried frame back, byte for byte.
+///   `decap` of what `encap` made gives the carried frame back, byte for byte;
+/// - `vlan pop|push|modify`: see [`check_vlan_rewrites`].
 pub fn check_rewrite(frame: &[u8]) {
     use engine::pipeline::Rewrite;
     use engine::stats::DropReason;
@@ -810,8 +811,70 @@ pub fn check_rewrite(frame: &[u8]) {
                     assert_eq!(err.kind, kind);
                     assert!(err.offset >= rewrite.overhead(), "{spec}: encap's own headers are malformed: {err:?}");
                 }
+                (Rewrite::Vlan(_), _) => unreachable!("no --rewrite spells a vlan action"),
                 (_, Err(reason)) => panic!("{spec}: unexpected drop {reason:?}"),
             }
+        }
+    }
+    check_vlan_rewrites(frame, &offsets, &umem, &mut token);
+}
+
+/// The `vlan` actions on `frame` (walked as `offsets`), in `umem`'s frame `token`: pop takes
+/// exactly the outermost tag's 4 bytes out (nothing on an untagged frame), push puts exactly
+/// the new tag after the MACs and pop gives the frame back, modify changes only the tag's
+/// TPID, VID and the PCP it was given (never the DEI bit).
+fn check_vlan_rewrites(frame: &[u8], offsets: &Offsets, umem: &umem::Umem, token: &mut umem::Frame) {
+    use engine::pipeline::Rewrite;
+    use engine::stats::DropReason;
+    use rules::VlanAction;
+
+    let config = walk_configs()[1];
+    let policy = ZeroPolicy::default();
+    let tagged = offsets.outer.l2.is_some_and(|l2| l2.vlan_count() > 0);
+    let actions = [
+        VlanAction::Pop,
+        VlanAction::Push { tpid: 0x88a8, vid: 4094, prio: 5 },
+        VlanAction::Modify { tpid: 0x8100, vid: 7, prio: None },
+        VlanAction::Modify { tpid: 0x88a8, vid: 0, prio: Some(2) },
+    ];
+    for vlan in actions {
+        let head = umem.headroom(token);
+        assert!(umem.adjust_head(token, head as isize));
+        assert!(umem.write(token, frame), "the frame fit before");
+        let mut scratch = *offsets;
+        let result = Rewrite::Vlan(vlan).apply(umem, token, &mut scratch, &config, &policy, 1500);
+        let out = umem.data(token).to_vec();
+        match (vlan, result) {
+            (VlanAction::Pop | VlanAction::Modify { .. }, Ok(false)) if !tagged => assert_eq!(out, frame),
+            (VlanAction::Pop, Ok(true)) => {
+                assert_eq!(out.len() + 4, frame.len(), "{vlan}: length");
+                assert_eq!((&out[..12], &out[12..]), (&frame[..12], &frame[16..]), "{vlan}");
+            }
+            (VlanAction::Push { tpid, vid, prio }, Ok(true)) => {
+                let tci = u16::from(prio) << 13 | vid;
+                assert_eq!(&out[..12], &frame[..12], "{vlan}: the MACs");
+                assert_eq!(&out[12..16], [tpid.to_be_bytes(), tci.to_be_bytes()].concat(), "{vlan}: the tag");
+                assert_eq!(&out[16..], &frame[12..], "{vlan}: the rest");
+                let mut pushed = *offsets;
+                pushed.outer.l2 = walk(&out, &config).ok().and_then(|o| o.outer.l2);
+                if pushed.outer.l2.is_some_and(|l2| l2.vlan_count() > 0) {
+                    let back = Rewrite::Vlan(VlanAction::Pop).apply(umem, token, &mut pushed, &config, &policy, 1500);
+                    assert_eq!((back, umem.data(token)), (Ok(true), frame), "{vlan}: pop of push");
+                }
+            }
+            (VlanAction::Push { .. }, Err(DropReason::NoRoom)) => {
+                assert!(frame.len() + 4 > umem::UmemConfig::default().frame_size as usize, "{vlan}: room");
+            }
+            (VlanAction::Modify { tpid, vid, prio }, Ok(false)) => {
+                assert_eq!(out.len(), frame.len(), "{vlan}: length");
+                assert_eq!((&out[..12], &out[16..]), (&frame[..12], &frame[16..]), "{vlan}: outside the tag");
+                let (old, new) = (u16::from_be_bytes([frame[14], frame[15]]), u16::from_be_bytes([out[14], out[15]]));
+                assert_eq!(u16::from_be_bytes([out[12], out[13]]), tpid, "{vlan}: TPID");
+                assert_eq!(new & 0x0fff, vid, "{vlan}: VID");
+                assert_eq!(new & 0x1000, old & 0x1000, "{vlan}: DEI kept");
+                assert_eq!(new >> 13, prio.map_or(old >> 13, u16::from), "{vlan}: PCP");
+            }
+            (vlan, result) => panic!("{vlan} (tagged: {tagged}): {result:?}"),
         }
     }
 }
