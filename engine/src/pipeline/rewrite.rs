@@ -27,7 +27,7 @@ use wire::csum::{update_u16, Checksum};
 use wire::ethernet::{parse_mac, ParseMacError};
 use wire::{
     ethertype, ip_protocol, walk_into, EthernetRepr, GeneveRepr, GreRepr, Ipv4Repr, Ipv6Repr, L3Kind, Offsets, UdpRepr,
-    VxlanRepr, WalkConfig,
+    VlanHeader, VlanRepr, VxlanRepr, WalkConfig,
 };
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -325,6 +325,9 @@ impl Encap {
     }
 }
 
+/// An 802.1Q / 802.1ad tag: TPID and TCI.
+const TAG_LEN: usize = 4;
+
 fn ttl_dec(data: &mut [u8], offsets: &Offsets) -> Result<(), DropReason> {
     let Some(l3) = offsets.outer.l3 else { return Ok(()) };
     match l3.kind {
@@ -352,22 +355,16 @@ fn ttl_dec(data: &mut [u8], offsets: &Offsets) -> Result<(), DropReason> {
     Ok(())
 }
 
-/// An 802.1Q tag: TPID and TCI.
-const TAG_LEN: usize = 4;
-/// The TCI's VID (IEEE 802.1Q §9.6).
-const VID_MASK: u16 = 0x0fff;
-/// The TCI's PCP.
-const PCP_SHIFT: u16 = 13;
-
-/// `vlan pop|push|modify` on the outermost tag, which follows the MAC addresses. Returns
-/// whether the layout changed.
+/// `vlan pop|push|modify` on the outermost tag, whose TPID follows the MAC addresses.
+/// Returns whether the layout changed.
 fn vlan_frame(vlan: VlanAction, umem: &Umem, frame: &mut Frame, offsets: &Offsets) -> Result<bool, DropReason> {
+    const TPID_AT: usize = 12;
     let tagged = offsets.outer.l2.is_some_and(|l2| l2.vlan_count() > 0);
     match vlan {
         // act_vlan: popping or modifying an untagged frame changes nothing.
         VlanAction::Pop | VlanAction::Modify { .. } if !tagged => Ok(false),
         VlanAction::Pop => {
-            umem.data_mut(frame).copy_within(0..12, TAG_LEN);
+            umem.data_mut(frame).copy_within(0..TPID_AT, TAG_LEN);
             if !umem.adjust_head(frame, -(TAG_LEN as isize)) {
                 return Err(DropReason::NotApplicable);
             }
@@ -378,19 +375,22 @@ fn vlan_frame(vlan: VlanAction, umem: &Umem, frame: &mut Frame, offsets: &Offset
                 return Err(DropReason::NoRoom);
             }
             let data = umem.data_mut(frame);
-            data.copy_within(TAG_LEN..TAG_LEN + 12, 0);
-            data[12..14].copy_from_slice(&tpid.to_be_bytes());
-            data[14..16].copy_from_slice(&(u16::from(prio) << PCP_SHIFT | vid).to_be_bytes());
+            data.copy_within(TAG_LEN..TAG_LEN + TPID_AT, 0);
+            // What followed the MACs (an ethertype or the old outer TPID) now follows the tag.
+            let ethertype = u16::from_be_bytes([data[TPID_AT + TAG_LEN], data[TPID_AT + TAG_LEN + 1]]);
+            data[TPID_AT..TPID_AT + 2].copy_from_slice(&tpid.to_be_bytes());
+            let repr = VlanRepr { pcp: prio, dei: false, vid, ethertype };
+            repr.emit(&mut data[TPID_AT + 2..]).map_err(|_| DropReason::NoRoom)?;
             Ok(true)
         }
         VlanAction::Modify { tpid, vid, prio } => {
             let data = umem.data_mut(frame);
-            let mut tci = u16::from_be_bytes([data[14], data[15]]) & !VID_MASK | vid;
-            if let Some(prio) = prio {
-                tci = tci & !(0b111 << PCP_SHIFT) | u16::from(prio) << PCP_SHIFT;
-            }
-            data[12..14].copy_from_slice(&tpid.to_be_bytes());
-            data[14..16].copy_from_slice(&tci.to_be_bytes());
+            // The walk found the tag, so its 4 bytes are there.
+            let old = VlanHeader::new_checked(&data[TPID_AT + 2..]).map(|tag| VlanRepr::parse(&tag));
+            let old = old.map_err(|_| DropReason::NotApplicable)?;
+            let repr = VlanRepr { vid, pcp: prio.unwrap_or(old.pcp), ..old };
+            data[TPID_AT..TPID_AT + 2].copy_from_slice(&tpid.to_be_bytes());
+            repr.emit(&mut data[TPID_AT + 2..]).map_err(|_| DropReason::NotApplicable)?;
             Ok(false)
         }
     }

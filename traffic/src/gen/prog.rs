@@ -28,8 +28,9 @@
 //! of calls and flushes) goes at once. Further behind its schedule (a stall between calls,
 //! time stolen from the VM), the slots go `C_PACE_GAP` apart, closer than one step, until
 //! the schedule is met again: lost time is repaid at a bounded rate, so the average holds
-//! and a stall never turns into a flood; a debt beyond `C_PACE_DEBT` is given up. `S_BUDGET` (set by user space before each call) bounds the frames a call may
-//! send, so counts stay exact.
+//! and a stall never turns into a flood; a debt beyond `C_PACE_DEBT` is given up.
+//! `S_BUDGET` (set by user space before each call) bounds the frames a call may send, so
+//! counts stay exact.
 //!
 //! Nothing depends on what the recycled page held: every varying byte is written each time,
 //! and the first [`HDR_MAX`] bytes (Ethernet, up to two VLAN tags, the start of the IP
