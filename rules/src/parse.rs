@@ -83,8 +83,10 @@
 //! The tc words that do not change a rule's meaning are skipped: `tc filter add|replace|change`,
 //! `dev X`, `ingress`, `root`, `parent X`, `block N` (rules here apply to every port, as a
 //! shared block's to its devices), `handle X`, `classid X`, `flowid X`, `flower`, `skip_hw`,
-//! `verbose`; `skip_sw` (hardware only) and `egress` are refused with the reason, as are
-//! flower keys this dataplane does not match; `pref N` is `prio N`; `chain N` puts the rule
+//! `verbose`, and `skip_sw` (tc's "in the NIC only": frames reach this dataplane before the
+//! kernel's tc, as they reach a NIC's tables, so it runs the rule; `rules check --explain`
+//! says so); `egress` is refused with the reason, as are flower keys this dataplane does not
+//! match; `pref N` is `prio N`; `chain N` puts the rule
 //! in chain N (chain 0 is where every frame starts; the others are reached by `goto chain
 //! N`). `action gact drop|pass|ok`, `action ok` (= `pass`) and `action shot` (= `drop`) are
 //! accepted; `action mirred egress redirect dev NAME` forwards out of the port whose
@@ -964,6 +966,16 @@ impl<'a> LineParser<'a> {
                     self.value(token, "a value");
                 }
                 "ingress" | "root" | "skip_hw" | "verbose" => {}
+                // tc places a rule in the kernel's software path, the NIC or both; `skip_sw`
+                // and `skip_hw` take one of the two away. This dataplane is neither: frames
+                // reach it before the kernel's tc (as they reach a NIC's tables), so it runs
+                // the rule either way, and says so under `--explain`.
+                "skip_sw" => self.notes.push((
+                    token.col,
+                    "skip_sw: tc would run this rule in the NIC only; this dataplane, which frames reach \
+                     before the kernel's tc, runs it"
+                        .to_string(),
+                )),
                 "u32" | "bpf" | "matchall" | "basic" | "fw" | "route" | "flow" | "cgroup" | "tcindex" | "rsvp" => {
                     self.error(token.col, format!("only flower filters can be read, this is a '{word}' filter"));
                     return;
@@ -1712,7 +1724,6 @@ mod tests {
             ("protocol 802.1q vlan_ethtype ip cvlan_id 3 action drop", "r.rules:1:33: cvlan_id needs `vlan_ethtype 802.1q` or `802.1ad`, or num_of_vlans 2 or more (as in flower)"),
             ("protocol 802.1q vlan_ethtype ip dst_ip 2001:db8::1 action drop", "r.rules:1:40: dst_ip is an IPv6 address but the rule says `protocol ip`"),
             ("protocol mpls_uc mpls lse depth 1 label 0 action drop", "r.rules:1:18: flower key 'mpls' is not supported here: the `mpls lse depth N ...` form (entries below the top of the stack) is not matched: mpls_label, mpls_tc, mpls_bos and mpls_ttl match the top entry"),
-            ("ip_proto tcp skip_sw action drop", "r.rules:1:14: flower key 'skip_sw' is not supported here: skip_sw puts the rule in hardware only, and there is no hardware here (skip_hw is accepted)"),
         ];
         for (line, want) in cases {
             assert_eq!(error(line), want, "{line}");
@@ -1825,7 +1836,8 @@ vlan_id 4096 vlan_prio 9 action fwd x
 
     #[test]
     fn warnings_where_tc_reads_a_number_otherwise() {
-        let text = "ip_proto 17 action drop\nip_proto udp dst_port 53 action drop\nprio 010 ip_proto tcp tcp_flags 12 action pass\n";
+        let text = "ip_proto 17 action drop\nip_proto udp dst_port 53 action drop\nprio 010 ip_proto tcp tcp_flags 12 action pass\n\
+                    flower skip_sw action drop\n";
         let (set, notes) = parse_noted("r.rules", text, &no_check).unwrap();
         assert_eq!(set.rules[0].keys.ip_proto, Some(0x17));
         let notes: Vec<String> = notes.iter().map(ToString::to_string).collect();
@@ -1835,6 +1847,8 @@ vlan_id 4096 vlan_prio 9 action fwd x
                 "r.rules:1:10: warning: ip_proto 17 is 0x17 (23) to tc, which reads it in hex; for UDP write udp",
                 "r.rules:3:6: warning: prio 010 is octal to tc (8)",
                 "r.rules:3:33: warning: tcp_flags 12 is 0x12 (18) to tc, which reads it in hex",
+                "r.rules:4:8: warning: skip_sw: tc would run this rule in the NIC only; this dataplane, which \
+                 frames reach before the kernel's tc, runs it",
             ]
         );
     }
