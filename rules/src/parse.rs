@@ -16,6 +16,10 @@
 //! CONTROL  := pipe | continue | pass | ok | drop | shot | goto chain N
 //! ```
 //!
+//! After each action, tc's action attributes (`cookie HEX`, `hw_stats immediate|delayed|
+//! disabled`, `no_percpu`, the action's own `skip_sw`/`skip_hw`) are read as m_action.c
+//! reads them and not kept: none changes what the action does to a frame.
+//!
 //! | key            | value                                                      |
 //! |----------------|------------------------------------------------------------|
 //! | `src_mac`, `dst_mac` | `aa:bb:cc:dd:ee:ff`, `MAC/MASK-MAC` or `MAC/LEN` (0..=48) |
@@ -1851,6 +1855,27 @@ vlan_id 4096 vlan_prio 9 action fwd x
                  frames reach before the kernel's tc, runs it",
             ]
         );
+    }
+
+    #[test]
+    fn action_attributes_are_read_as_m_action_reads_them() {
+        let r = rules(
+            "action drop cookie 0123456789abcdef0123456789abcdef\n\
+             action drop hw_stats disabled\n\
+             action vlan pop pipe cookie 00ff hw_st imm no_percpu skip_hw skip_sw action fwd 1\n",
+        );
+        assert_eq!(r[0].actions, [Action::Drop]);
+        assert_eq!(r[1].actions, [Action::Drop]);
+        assert_eq!(r[2].actions, [Action::Vlan(VlanAction::Pop), Action::Fwd(1)]);
+        let cases = [
+            ("action drop cookie 123", "r.rules:1:20: cookie 123 is not a hex string of an even number of digits, as tc requires"),
+            ("action drop cookie 0123456789abcdef0123456789abcdef00", "r.rules:1:20: cookie 0123456789abcdef0123456789abcdef00 is not at most 16 bytes (32 digits), as tc requires"),
+            ("action drop cookie", "r.rules:1:19: cookie needs a value (hex, an even number of digits, at most 32)"),
+            ("action drop hw_stats any", "r.rules:1:22: hw_stats expects immediate, delayed or disabled"),
+        ];
+        for (line, want) in cases {
+            assert_eq!(error(line), want, "{line}");
+        }
     }
 
     #[test]

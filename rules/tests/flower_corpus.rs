@@ -30,7 +30,7 @@ fn rule_of_line_with(lines: &[String], needle: &str) -> Rule {
 }
 
 /// Accepted today: a ratchet (raise it when more of tc's words are supported).
-const ACCEPTED_AT_LEAST: usize = 203;
+const ACCEPTED_AT_LEAST: usize = 206;
 
 #[test]
 fn every_line_is_accepted_or_refused_at_a_located_word() {

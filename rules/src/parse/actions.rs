@@ -40,7 +40,7 @@ impl<'a> LineParser<'a> {
                 announced = Some(word);
                 continue;
             }
-            if !self.one_action(word, announced.is_some(), &mut list) {
+            if !self.one_action(word, announced.is_some(), &mut list) || !self.action_attributes() {
                 return;
             }
             announced = None;
@@ -168,6 +168,47 @@ impl<'a> LineParser<'a> {
                     Some(control) => list.extend(control.as_action()),
                     None => return false,
                 }
+            }
+        }
+        true
+    }
+
+    /// What m_action.c reads after every action's own words, in its order: `cookie HEX` (an
+    /// opaque tag of up to 16 bytes that tc hands back in dumps), `hw_stats immediate|delayed|
+    /// disabled` (which hardware counters to keep), `no_percpu` (how the kernel keeps the
+    /// action's counters) and the action's own `skip_sw`/`skip_hw`. None changes what the
+    /// action does to a frame, and this dataplane keeps its own counters, so they are read,
+    /// checked as tc checks them and not kept. False after an error.
+    fn action_attributes(&mut self) -> bool {
+        if self.peek().is_some_and(|t| t.text == "cookie") {
+            self.pos += 1;
+            let Some(value) = self.next() else {
+                self.error(end_col(self.content), "cookie needs a value (hex, an even number of digits, at most 32)");
+                return false;
+            };
+            let hex = value.text.len() % 2 == 0 && value.text.bytes().all(|b| b.is_ascii_hexdigit());
+            if !hex || value.text.len() > 32 {
+                let why = if hex { "at most 16 bytes (32 digits)" } else { "a hex string of an even number of digits" };
+                self.error(value.col, format!("cookie {} is not {why}, as tc requires", value.text));
+                return false;
+            }
+        }
+        if self.peek().is_some_and(|t| tc_words::matches(t.text, "hw_stats")) {
+            self.pos += 1;
+            const KINDS: [&str; 3] = ["immediate", "delayed", "disabled"];
+            let kind = self.next();
+            if !kind.is_some_and(|t| KINDS.iter().any(|k| tc_words::matches(t.text, k))) {
+                let col = kind.map_or(end_col(self.content), |t| t.col);
+                self.error(col, "hw_stats expects immediate, delayed or disabled");
+                return false;
+            }
+        }
+        if self.peek().is_some_and(|t| t.text == "no_percpu") {
+            self.pos += 1;
+        }
+        for _ in 0..2 {
+            if self.peek().is_some_and(|t| t.text == "skip_sw" || t.text == "skip_hw") {
+                self.pos += 1;
             }
         }
         true
