@@ -407,9 +407,10 @@ pub(crate) fn action_words(rule: &Rule, opts: &EmitOptions, target: Target) -> R
     }
 }
 
-/// Refuses the rules outside chain 0, which matching in [`RuleSet::order`] never reaches.
+/// Refuses the rules outside ingress chain 0, which matching in [`RuleSet::order`] never
+/// reaches (the other chains and the egress rules).
 pub(crate) fn refuse_other_chains(w: &mut BatchWriter, set: &RuleSet) {
-    for (index, rule) in set.rules.iter().enumerate().filter(|(_, rule)| rule.chain != 0) {
+    for (index, rule) in set.rules.iter().enumerate().filter(|(_, rule)| rule.chain != 0 || rule.is_egress()) {
         w.refuse(index, rule, rule.not_single_reason());
     }
 }

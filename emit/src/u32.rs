@@ -414,16 +414,22 @@ mod tests {
             rule(6, Protocol::Ipv4, Keys::default(), Action::Drop),
             rule(7, Protocol::Ether(0x0806), Keys::default(), Action::Drop),
             rule(8, Protocol::Ipv4, Keys { icmp_type: Some(Masked::<u8>::exact(8)), ..Keys::default() }, Action::Drop),
+            Rule {
+                hook: rules::Hook::Egress { dev: Some("dut1".into()) },
+                ..rule(9, Protocol::Ipv4, Keys::default(), Action::Drop)
+            },
         ]);
         let Err(Error::Refused { refusals, .. }) = compile_tc(&set, Target::TcU32, &lab_opts()) else {
             panic!("expected refusals");
         };
         let lines: Vec<usize> = refusals.iter().map(|r| r.line).collect();
-        assert_eq!(lines, [1, 2, 3, 4, 5, 7, 8]);
-        assert!(refusals[0].reason.contains("VLAN"));
-        assert!(refusals[4].reason.contains("fwd 3"));
-        assert!(refusals[5].reason.contains("u32 cannot test `protocol`"), "{}", refusals[5]);
-        assert!(refusals[6].reason.contains("u32 cannot test `type`"), "{}", refusals[6]);
+        // The rules outside ingress chain 0 first, then those of chain 0 in order.
+        assert_eq!(lines, [9, 1, 2, 3, 4, 5, 7, 8]);
+        assert!(refusals[0].reason.contains("egress filter (of dev dut1"), "{}", refusals[0]);
+        assert!(refusals[1].reason.contains("VLAN"));
+        assert!(refusals[5].reason.contains("fwd 3"));
+        assert!(refusals[6].reason.contains("u32 cannot test `protocol`"), "{}", refusals[6]);
+        assert!(refusals[7].reason.contains("u32 cannot test `type`"), "{}", refusals[7]);
     }
 
     #[test]

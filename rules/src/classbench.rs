@@ -60,6 +60,7 @@ pub fn parse_classbench(file: &str, text: &str) -> Result<RuleSet, Vec<ParseErro
                 protocol,
                 keys,
                 chain: 0,
+                hook: crate::rule::Hook::Ingress,
                 actions: vec![Action::Drop],
             }),
             Err((col, message)) => errors.push(ParseError { file: file.to_string(), line, col, message }),

@@ -240,6 +240,7 @@ pub fn five_tuple_rule(
         protocol: Protocol::Ipv4,
         keys: Keys { src_ip: src, dst_ip: dst, src_port, dst_port, ip_proto: proto, ..Keys::default() },
         chain: 0,
+        hook: crate::rule::Hook::Ingress,
         actions: vec![Action::Drop],
     }
 }

@@ -7,7 +7,7 @@
 //!
 //! ```text
 //! line     := [tc-prefix] item* "action" actions [# comment]
-//! item     := "prio" N | "chain" N | "protocol" PROTO | KEY VALUE | tc-word
+//! item     := "prio" N | "chain" N | "protocol" PROTO | "egress" | "dev" NAME | KEY VALUE | tc-word
 //! PROTO    := ip | ipv6 | 802.1q | 802.1ad | all | arp | rarp | mpls_uc | mpls_mc | ... | 0xNNNN
 //! actions  := action [CONTROL] ( ["action"] action [CONTROL] )*
 //! action   := drop | pass | continue | goto chain N | fwd PORT | reflect | encap SPEC | decap
@@ -89,14 +89,27 @@
 //! shared block's to its devices), `handle X`, `classid X`, `flowid X`, `flower`, `skip_hw`,
 //! `verbose`, and `skip_sw` (tc's "in the NIC only": frames reach this dataplane before the
 //! kernel's tc, as they reach a NIC's tables, so it runs the rule; `rules check --explain`
-//! says so); `egress` is refused with the reason, as are flower keys this dataplane does not
-//! match; `pref N` is `prio N`; `chain N` puts the rule
+//! says so); flower keys this dataplane does not match are refused with the reason; `pref N` is `prio N`; `chain N` puts the rule
 //! in chain N (chain 0 is where every frame starts; the others are reached by `goto chain
 //! N`). `action gact drop|pass|ok`, `action ok` (= `pass`) and `action shot` (= `drop`) are
 //! accepted; `action mirred egress redirect dev NAME` forwards out of the port whose
 //! interface is NAME and `mirred egress mirror dev NAME` sends a copy there (the dataplane
 //! resolves NAME when it loads the rules: a name that is none of its ports is an error then);
 //! `mirred ingress` and `mirred ... blockid` are refused with the reason.
+//!
+//! ## Egress rules
+//!
+//! `egress` makes a rule one of tc's egress filters: it classifies the frames leaving by
+//! the port whose interface is `dev NAME` (written anywhere on the line, as tc's `dev`; without
+//! `dev`, every port, as a shared block's filters apply to each of its devices), after the
+//! ingress rules decided where they go. Egress rules have chains of their own (a `goto` of
+//! an egress rule leads to egress rules), what none matches goes on (tc passes it), and
+//! `dataplane run` refuses a `dev` that is none of its ports when it loads the rules. The
+//! frame an egress rule sees is the frame as ingress left it (tags pushed, tunnel headers
+//! added), with the port it arrived on for `indev`. A frame redirected by an egress rule
+//! leaves without passing the egress rules of its new port, and mirror copies pass none
+//! (the kernel runs a device's egress filters on both, up to its nesting limit). Without
+//! `egress` (tc's `ingress`), `dev` changes nothing: ingress rules apply to every port.
 //!
 //! # Order: `prio`
 //!
@@ -147,7 +160,7 @@ use crate::lex::{
     ParseError, Token, UnknownName, ValueError, MAX_RULES_FILE_BYTES,
 };
 use crate::rule::{
-    Action, Control, Indev, Keys, Masked, PoliceRate, PortMatch, Prefix, Protocol, Rule, RuleSet, VlanAction,
+    Action, Control, Hook, Indev, Keys, Masked, PoliceRate, PortMatch, Prefix, Protocol, Rule, RuleSet, VlanAction,
     ETHERTYPE_ARP, ETHERTYPE_MPLS, VLAN_TPIDS,
 };
 use crate::tc_words::{self, parse_in, Base, NumError};
@@ -247,6 +260,7 @@ pub fn parse_noted<E: fmt::Display>(
                     action_col: parsed.action_col,
                     prio,
                     chain: parsed.chain,
+                    hook: parsed.hook,
                     protocol: parsed.protocol,
                     keys: parsed.keys,
                     actions: parsed.actions,
@@ -732,6 +746,7 @@ fn did_you_mean<'c>(word: &str, candidates: impl IntoIterator<Item = &'c str>) -
 struct ParsedLine {
     prio: Option<u32>,
     chain: u32,
+    hook: Hook,
     protocol: Protocol,
     keys: Keys,
     actions: Vec<Action>,
@@ -765,6 +780,10 @@ struct LineParser<'a> {
     flower_seen: bool,
     /// Warnings (col, message): where tc reads a number otherwise than as decimal.
     notes: Vec<(usize, String)>,
+    /// `dev NAME`: what an egress rule applies to.
+    dev: Option<String>,
+    /// The word `egress` was read.
+    egress: bool,
 }
 
 /// `Ok(None)` for a blank or comment line; errors as (col, message).
@@ -790,6 +809,8 @@ fn parse_line(raw: &str) -> Result<Option<ParsedLine>, Vec<(usize, String)>> {
         action_col: 0,
         flower_seen: false,
         notes: Vec::new(),
+        dev: None,
+        egress: false,
     };
     if p.tc_prefix() {
         p.items();
@@ -801,6 +822,7 @@ fn parse_line(raw: &str) -> Result<Option<ParsedLine>, Vec<(usize, String)>> {
         Some(actions) if p.errors.is_empty() => Ok(Some(ParsedLine {
             prio: p.prio,
             chain: p.chain,
+            hook: if p.egress { Hook::Egress { dev: p.dev } } else { Hook::Ingress },
             protocol: p.protocol,
             keys: p.keys,
             actions,
@@ -964,11 +986,24 @@ impl<'a> LineParser<'a> {
                         self.notes.extend(notes.into_iter().map(|note| (value.col, note)));
                     }
                 }
+                // `dev NAME`: on an ingress rule it changes nothing (rules apply to every
+                // port); an egress rule applies to the frames leaving by NAME.
+                "dev" => {
+                    let Some(value) = self.value(token, "an interface name") else { continue };
+                    if self.first_time("dev", token) {
+                        if Indev::new(value.text).is_none() {
+                            let why = "1 to 15 bytes, no '/' or white space, not '.' or '..'";
+                            self.error(value.col, format!("dev {} is not an interface name ({why})", value.text));
+                        }
+                        self.dev = Some(value.text.to_string());
+                    }
+                }
                 // tc words that take a value and do not change the rule's meaning here:
                 // `block N` shares a filter among devices, and rules here apply to every port.
-                "dev" | "parent" | "handle" | "classid" | "flowid" | "block" => {
+                "parent" | "handle" | "classid" | "flowid" | "block" => {
                     self.value(token, "a value");
                 }
+                "egress" => self.egress = true,
                 "ingress" | "root" | "skip_hw" | "verbose" => {}
                 // tc places a rule in the kernel's software path, the NIC or both; `skip_sw`
                 // and `skip_hw` take one of the two away. This dataplane is neither: frames
@@ -1311,6 +1346,12 @@ impl fmt::Display for Control {
 /// `ip_flags` with an empty mask (it matches everything).
 impl fmt::Display for Rule {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let Hook::Egress { dev } = &self.hook {
+            if let Some(dev) = dev {
+                write!(f, "dev {dev} ")?;
+            }
+            f.write_str("egress ")?;
+        }
         write!(f, "prio {}", self.prio)?;
         if self.chain != 0 {
             write!(f, " chain {}", self.chain)?;
@@ -1858,6 +1899,38 @@ vlan_id 4096 vlan_prio 9 action fwd x
     }
 
     #[test]
+    fn egress_rules_keep_their_device_and_chains_of_their_own() {
+        let set = parse(
+            "r.rules",
+            "tc filter add dev swp2 egress protocol ip pref 1 handle 101 flower dst_ip 192.0.2.2 action drop\n\
+             egress prio 2 chain 3 action pass\n\
+             tc filter add dev swp1 ingress prio 1 action goto chain 3\n\
+             dev swp1 prio 4 action drop\n",
+        )
+        .unwrap();
+        let hooks: Vec<&Hook> = set.rules.iter().map(|r| &r.hook).collect();
+        let swp2 = Hook::Egress { dev: Some("swp2".into()) };
+        assert_eq!(hooks, [&swp2, &Hook::Egress { dev: None }, &Hook::Ingress, &Hook::Ingress]);
+        // Ingress matching sees only the ingress rules; its chain 3 is empty.
+        assert_eq!((set.order.as_slice(), set.chain(3)), (&[2, 3][..], &[][..]));
+        let (swp2_set, index) = set.egress_of("swp2").unwrap();
+        assert_eq!((index.as_slice(), swp2_set.order.as_slice(), swp2_set.chain(3)), (&[0, 1][..], &[0][..], &[1][..]));
+        assert_eq!(set.egress_of("swp1").unwrap().1, [1], "the rule of every port");
+        assert_eq!(set.rules[0].to_string(), "dev swp2 egress prio 1 protocol ip dst_ip 192.0.2.2 action drop");
+        assert!(set.rules[0].single_action().is_none(), "the kernel emitters leave egress rules to the dataplane");
+        let cases = [
+            (
+                "dev a/b egress action drop",
+                "r.rules:1:5: dev a/b is not an interface name (1 to 15 bytes, no '/' or white space, not '.' or '..')",
+            ),
+            ("dev a dev b egress action drop", "r.rules:1:7: duplicate key dev"),
+        ];
+        for (line, want) in cases {
+            assert_eq!(error(line), want, "{line}");
+        }
+    }
+
+    #[test]
     fn action_attributes_are_read_as_m_action_reads_them() {
         let r = rules(
             "action drop cookie 0123456789abcdef0123456789abcdef\n\
@@ -2261,7 +2334,16 @@ prio 100 action drop
                 if keys.ip_proto != Some(6) {
                     keys.tcp_flags = None;
                 }
-                Rule { line: 1, action_col: 0, prio, protocol, keys, chain: 0, actions: vec![action] }
+                Rule {
+                    line: 1,
+                    action_col: 0,
+                    prio,
+                    protocol,
+                    keys,
+                    chain: 0,
+                    hook: Hook::Ingress,
+                    actions: vec![action],
+                }
             })
     }
 
@@ -2323,12 +2405,18 @@ prio 100 action drop
             proptest::option::of(masked_u8_strategy()),
             proptest::option::of("[a-z][a-z0-9_.-]{0,14}"),
         );
-        (prop_oneof![arp, mpls, qinq, icmp], extra, any::<u32>(), action_strategy()).prop_map(
-            |((protocol, mut keys), (enc_tos, enc_ttl, dev), prio, action)| {
+        // Ingress, or egress of every port or of one device.
+        let hook = prop_oneof![
+            Just(Hook::Ingress),
+            proptest::option::of("[a-z][a-z0-9_.-]{0,14}")
+                .prop_map(|dev| Hook::Egress { dev: dev.filter(|name| !is_keyword(name)) }),
+        ];
+        (prop_oneof![arp, mpls, qinq, icmp], extra, hook, any::<u32>(), action_strategy()).prop_map(
+            |((protocol, mut keys), (enc_tos, enc_ttl, dev), hook, prio, action)| {
                 keys.enc_tos = enc_tos;
                 keys.enc_ttl = enc_ttl;
                 keys.indev = dev.filter(|name| !is_keyword(name)).and_then(|name| Indev::new(&name));
-                Rule { line: 1, action_col: 0, prio, protocol, keys, chain: 0, actions: vec![action] }
+                Rule { line: 1, action_col: 0, prio, protocol, keys, chain: 0, hook, actions: vec![action] }
             },
         )
     }

@@ -435,6 +435,22 @@ pub struct Police {
     pub conform: Control,
 }
 
+/// Where a rule classifies (tc's `ingress` / `egress` of `tc filter add dev X ...`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Hook {
+    /// Frames as they arrive (every port: rules here apply to all of them).
+    #[default]
+    Ingress,
+    /// Frames as they leave: the port whose interface is `dev` (every port for `None`, as a
+    /// shared block's filters apply to each of its devices), after ingress decided where
+    /// they go. Egress rules have chains of their own, as tc's egress block has.
+    Egress {
+        /// The interface (`dev NAME` on the line); resolved to a port when the dataplane
+        /// loads the rules.
+        dev: Option<String>,
+    },
+}
+
 /// One rule as written.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Rule {
@@ -448,6 +464,8 @@ pub struct Rule {
     /// tc's `chain N`: matching starts in chain 0, and reaches another chain only by a
     /// `goto chain N` action.
     pub chain: u32,
+    /// Ingress (the default) or egress.
+    pub hook: Hook,
     /// Which L3 the plain headers must carry.
     pub protocol: Protocol,
     /// What it tests.
@@ -460,7 +478,7 @@ pub struct Rule {
 impl Rule {
     /// A rule of chain 0 with one action.
     pub fn new(line: usize, prio: u32, protocol: Protocol, keys: Keys, action: Action) -> Rule {
-        Rule { line, action_col: 1, prio, chain: 0, protocol, keys, actions: vec![action] }
+        Rule { line, action_col: 1, prio, chain: 0, hook: Hook::Ingress, protocol, keys, actions: vec![action] }
     }
 
     /// The one action of a rule of chain 0 that has only one and it is one of the classic
@@ -468,14 +486,22 @@ impl Rule {
     /// traffic tools understand. `None` for anything else.
     pub fn single_action(&self) -> Option<&Action> {
         match self.actions.as_slice() {
-            [action] if self.chain == 0 && !action.is_chain_action() => Some(action),
+            [action] if self.chain == 0 && !self.is_egress() && !action.is_chain_action() => Some(action),
             _ => None,
         }
     }
 
+    /// Whether the rule classifies frames as they leave.
+    pub fn is_egress(&self) -> bool {
+        matches!(self.hook, Hook::Egress { .. })
+    }
+
     /// Why [`single_action`](Self::single_action) is `None`, in words for a refusal.
     pub fn not_single_reason(&self) -> String {
-        if self.chain != 0 {
+        if let Hook::Egress { dev } = &self.hook {
+            let of = dev.as_ref().map_or_else(|| "every port".to_string(), |dev| format!("dev {dev}"));
+            format!("the rule is an egress filter (of {of}; egress filters are carried out by the dataplane only)")
+        } else if self.chain != 0 {
             format!("the rule is in chain {} (chains and goto are carried out by the dataplane only)", self.chain)
         } else if self.actions.len() > 1 {
             format!("the rule has {} actions (action lists are carried out by the dataplane only)", self.actions.len())
@@ -642,7 +668,9 @@ pub struct RuleSet {
 impl RuleSet {
     /// Builds the matching order.
     pub fn new(rules: Vec<Rule>) -> RuleSet {
-        let mut all: Vec<usize> = (0..rules.len()).collect();
+        // Egress rules are matched by the egress sets the dataplane makes of them
+        // ([`RuleSet::egress_of`]), not here.
+        let mut all: Vec<usize> = (0..rules.len()).filter(|&i| !rules[i].is_egress()).collect();
         all.sort_by_key(|&i| (rules[i].chain, rules[i].prio)); // stable: file order breaks ties
         let mut chains: Vec<(u32, Vec<usize>)> = vec![(0, Vec::new())];
         for i in all {
@@ -653,6 +681,29 @@ impl RuleSet {
         }
         let order = chains[0].1.clone();
         RuleSet { rules, order, chains }
+    }
+
+    /// Whether any rule is an egress filter.
+    pub fn has_egress(&self) -> bool {
+        self.rules.iter().any(Rule::is_egress)
+    }
+
+    /// The egress rules that apply to frames leaving by the interface `dev` (those of `dev`
+    /// and those of every port), as a set of their own whose rules are ingress rules (so its
+    /// chains and classifiers are built as any set's), each with its index in `self`; `None`
+    /// where no egress rule applies to `dev`.
+    pub fn egress_of(&self, dev: &str) -> Option<(RuleSet, Vec<usize>)> {
+        let applies = |rule: &Rule| match &rule.hook {
+            Hook::Egress { dev: None } => true,
+            Hook::Egress { dev: Some(name) } => name == dev,
+            Hook::Ingress => false,
+        };
+        let index: Vec<usize> = (0..self.rules.len()).filter(|&i| applies(&self.rules[i])).collect();
+        if index.is_empty() {
+            return None;
+        }
+        let rules = index.iter().map(|&i| Rule { hook: Hook::Ingress, ..self.rules[i].clone() }).collect();
+        Some((RuleSet::new(rules), index))
     }
 
     /// The rules of `chain` in matching order (empty for a chain without rules).

@@ -197,9 +197,6 @@ pub fn unsupported_reason(option: &str) -> Option<&'static str> {
         "erspan_opts" | "gtp_opts" | "pfcp_opts" => "ERSPAN, GTP and PFCP tunnels are not parsed by this dataplane",
         "enc_flags" => "the tunnel flags (tuncsum, tundf, tunoam, tuncrit) are not kept by the walker",
         "estimator" => "rate estimators are not kept here",
-        "egress" => {
-            "rules apply to frames as this dataplane receives them (tc ingress); an egress filter has no counterpart"
-        }
         _ => return None,
     })
 }

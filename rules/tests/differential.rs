@@ -172,6 +172,7 @@ fn rule() -> impl Strategy<Value = Rule> {
                     indev,
                 },
                 chain: 0,
+                hook: rules::Hook::Ingress,
                 actions: vec![rules::Action::Drop],
             }
         },

@@ -370,6 +370,7 @@ fn a_thousand_rules_load_in_every_target() {
                 ..Keys::default()
             },
             chain: 0,
+            hook: rules::Hook::Ingress,
             actions: vec![Action::Drop],
         })
         .collect();

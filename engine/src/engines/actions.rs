@@ -88,6 +88,38 @@ pub(super) fn carry_out(
     Ok(disposition)
 }
 
+/// The egress stage of a frame that ingress sent to `queue`: where the egress rules of that
+/// queue's port apply (tc's egress filters of the device), the frame is walked and keyed as
+/// it now is (it keeps the port it arrived on, for `indev`) and carried out through them:
+/// `pass` or no match sends it on to `queue`, a redirect elsewhere (without that port's
+/// egress rules: one egress pass per frame), a drop drops it. `pipeline` is the worker's
+/// without `--rewrite`, which ingress already applied. The queue the frame leaves by, or
+/// why it is dropped.
+#[allow(clippy::too_many_arguments)] // as carry_out, and where ingress sent the frame
+#[inline]
+pub(super) fn egress(
+    pipeline: &Pipeline,
+    table: &RuleTable,
+    worker: usize,
+    slot: &mut UmemSlot,
+    frame: &mut Frame,
+    offsets: &mut Offsets,
+    key: &mut PacketKey,
+    (from, fwd_to, queue): (usize, usize, usize),
+    mirrors: &mut MirrorOut<'_>,
+) -> Result<usize, DropReason> {
+    let Some(rules) = table.egress(usize::from(mirrors.routes.port_of(queue))) else { return Ok(queue) };
+    pipeline.walk(slot.umem.data(frame), offsets)?;
+    let arrival = (key.has_in_port, key.in_port);
+    packet_key(slot.umem.data(frame), offsets, key);
+    (key.has_in_port, key.in_port) = arrival;
+    let (matched, _) = rules.lookup(key, worker);
+    match carry_out(pipeline, rules, worker, slot, frame, offsets, key, matched, mirrors)? {
+        Disposition::Pass => Ok(queue),
+        elsewhere => mirrors.routes.route(elsewhere, from, fwd_to, slot.umem.data_mut(frame)),
+    }
+}
+
 /// A copy of `frame` as it is now, its checksums as `--csum` leaves them, onto the queue of
 /// `port`; counted as mirrored, or as failed where it cannot be made.
 fn mirror(

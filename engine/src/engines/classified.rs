@@ -10,7 +10,8 @@
 //! 4. one `classify_burst` for those keys (each answer counted in the rule's hit counter);
 //! 5. per frame: its rule's drop, rewrite (and `--csum fix|lco`), and route; a rule with
 //!    an action list, a chain or a policer goes through the chain interpreter
-//!    ([`super::actions`]), and its mirror copies join the queues' bursts;
+//!    ([`super::actions`]), and its mirror copies join the queues' bursts; where egress
+//!    rules apply to the port it goes to, they decide again ([`super::actions::egress`]);
 //! 6. the dropped frames back to the pool under their reason, the rest onto their queues;
 //! 7. one `tx_burst` per queue that has frames.
 //!
@@ -24,7 +25,7 @@ use rules::PacketKey;
 use umem::{Frame, Umem};
 use wire::Offsets;
 
-use super::actions::{carry_out, MirrorOut};
+use super::actions::{carry_out, egress, MirrorOut};
 use super::routes::Routes;
 use super::{Action, ForwardingEngine};
 use crate::pipeline::{packet_key, Pipeline, RuleTable, SharedRules};
@@ -71,6 +72,8 @@ impl RulesHold {
 /// The pipeline and the rules over whole bursts (see the module documentation).
 pub struct Classified {
     pipeline: Pipeline,
+    /// The pipeline of the egress stage: without `--rewrite`, which ingress applies.
+    egress_pipeline: Pipeline,
     rules: RulesHold,
     routes: Routes,
     stages: Box<Stages>,
@@ -90,6 +93,7 @@ impl Classified {
         queue_ports: &[usize],
     ) -> Classified {
         Classified {
+            egress_pipeline: Pipeline { rewrite: None, ..pipeline.clone() },
             pipeline,
             rules: RulesHold::new(shared, worker),
             routes: Routes::new(action, queue_ports),
@@ -128,7 +132,12 @@ impl ForwardingEngine for Classified {
                 matched,
                 &mut mirrors,
             )
-            .and_then(|disposition| self.routes.route(disposition, from, fwd_to, slot.umem.data_mut(frame)));
+            .and_then(|disposition| self.routes.route(disposition, from, fwd_to, slot.umem.data_mut(frame)))
+            .and_then(|queue| {
+                let (offsets, key) = (&mut s.offsets[i], &mut s.keys[j]);
+                let at = (from, fwd_to, queue);
+                egress(&self.egress_pipeline, table, worker, slot, frame, offsets, key, at, &mut mirrors)
+            });
             s.fate[i] = fate.map_or_else(Fate::Drop, Fate::Out);
         }
         // 6 and 7: sort the burst into the pool and the queues, then send.

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use umem::Frame;
 
-use super::actions::{carry_out, MirrorOut};
+use super::actions::{carry_out, egress, MirrorOut};
 use super::classified::{RulesHold, OUT_CAPACITY};
 use super::routes::Routes;
 use super::{Action, ForwardingEngine};
@@ -16,6 +16,8 @@ use crate::queues::Queues;
 /// The pipeline and the rules, one frame at a time.
 pub struct FrameByFrame {
     pipeline: Pipeline,
+    /// As [`super::classified::Classified`]'s.
+    egress_pipeline: Pipeline,
     rules: RulesHold,
     routes: Routes,
     scratch: Scratch,
@@ -33,6 +35,7 @@ impl FrameByFrame {
         queue_ports: &[usize],
     ) -> FrameByFrame {
         FrameByFrame {
+            egress_pipeline: Pipeline { rewrite: None, ..pipeline.clone() },
             pipeline,
             rules: RulesHold::new(shared, worker),
             routes: Routes::new(action, queue_ports),
@@ -60,7 +63,12 @@ impl ForwardingEngine for FrameByFrame {
                     let (offsets, key) = (&mut scratch.offsets, &mut scratch.key);
                     carry_out(&self.pipeline, table, worker, slot, &mut frame, offsets, key, matched, &mut mirrors)
                 })
-                .and_then(|disposition| self.routes.route(disposition, from, fwd_to, slot.umem.data_mut(&mut frame)));
+                .and_then(|disposition| self.routes.route(disposition, from, fwd_to, slot.umem.data_mut(&mut frame)))
+                .and_then(|queue| {
+                    let (offsets, key) = (&mut scratch.offsets, &mut scratch.key);
+                    let at = (from, fwd_to, queue);
+                    egress(&self.egress_pipeline, table, worker, slot, &mut frame, offsets, key, at, &mut mirrors)
+                });
             match to {
                 Ok(queue) => mirrors.out[queue].push(frame),
                 Err(reason) => {

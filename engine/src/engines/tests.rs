@@ -439,3 +439,43 @@ fn vlan_actions_rewrite_the_frame_and_what_later_rules_match() {
     assert_eq!(pushed[12..16], [0x81, 0x00, 0xa0, 42], "802.1Q, PCP 5, VID 42");
     assert_eq!((&pushed[..12], &pushed[16..]), (&original[..12], &original[12..]));
 }
+
+#[test]
+fn egress_rules_decide_again_on_the_frames_leaving_their_port() {
+    let text = "\
+        prio 1 ip_proto udp dst_port 15 action fwd 0\n\
+        prio 2 ip_proto udp action fwd 1\n\
+        dev dut1 egress prio 1 ip_proto udp dst_port 9 action drop\n\
+        dev dut1 egress prio 2 ip_proto udp dst_port 10 action vlan push id 7 pipe action pass\n\
+        dev dut1 egress prio 3 indev dut0 ip_proto udp dst_port 11 action mirred egress redirect dev dut0\n\
+        egress prio 4 ip_proto udp dst_port 12 action goto chain 3\n\
+        egress prio 5 ip_proto udp dst_port 15 action drop\n\
+        dev dut1 egress chain 3 prio 1 ip_proto udp action drop\n";
+    let set = rules::parse("t.rules", text).expect("the test's rules parse");
+    let frames: Vec<Vec<u8>> = [9, 10, 11, 12, 13, 15].map(|port| udp(port).build()).to_vec();
+    let pipeline = Pipeline { csum: CsumMode::Verify, ..Pipeline::default() };
+    let outcome = run_classified(&frames, &set, &pipeline, Disposition::Drop, false);
+    assert_eq!(outcome, run_classified(&frames, &set, &pipeline, Disposition::Drop, true));
+    // 9 by dut1's rule, 12 by dut1's chain 3, 15 by the rule of every port on dut0.
+    assert_eq!(outcome.drops(DropReason::Rule), 3, "{outcome:?}");
+    let plain = udp(10).build();
+    let tagged = [&plain[..12], &[0x81, 0x00, 0x00, 7], &plain[12..]].concat();
+    assert_eq!(outcome.sent[1], [tagged, udp(13).build()], "10 tagged on the way out, 13 as it came");
+    assert_eq!(outcome.sent[0], [udp(11).build()], "11 redirected back by dut1's egress rule");
+    let (hits, unmatched) = outcome.hits.expect("hits");
+    assert_eq!(hits, [1, 5, 1, 1, 1, 1, 1, 1], "an egress rule counts the frames it matched on every port");
+    assert_eq!(unmatched, 0);
+}
+
+#[test]
+fn an_egress_rule_of_a_device_that_is_no_port_is_an_error_at_load() {
+    let set = rules::parse("t.rules", "dev nope egress prio 1 action drop\n").expect("parses");
+    let names = ["dut0".to_string()];
+    let errors =
+        RuleTable::build(set, "t.rules", &names, 1, Disposition::Pass, ClassifierKind::Fast).err().expect("an error");
+    assert_eq!(
+        errors[0].to_string(),
+        "t.rules:1:24: egress filter of dev nope: no --port of this run is interface nope, so no frame leaves by it \
+         (its af_xdp ports: dut0)"
+    );
+}

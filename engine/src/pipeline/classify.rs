@@ -140,6 +140,16 @@ pub struct RuleTable {
     default: RuleAction,
     /// Per worker: one counter per rule, then one for "no rule matched".
     hits: Vec<CachePadded<Box<[Counter]>>>,
+    /// By port: the table of the egress rules that apply to the frames leaving by it.
+    egress: Vec<Option<EgressTable>>,
+}
+
+/// The egress rules of one port as a table of their own (tc's egress block of a device):
+/// its own chains, policers and default (tc passes what no egress rule matches).
+struct EgressTable {
+    table: Box<RuleTable>,
+    /// By the table's rule index: the rule's index in the file.
+    file_index: Vec<usize>,
 }
 
 /// A rule the dataplane cannot carry out, where it is: `file:line:col: message`.
@@ -174,6 +184,13 @@ pub enum ActionProblem {
     },
     /// `indev NAME` where no port is that interface (so the rule could never match).
     NoSuchIndev {
+        /// The interface the rule names.
+        dev: String,
+        /// The interfaces of this run's af_xdp ports.
+        named: Vec<String>,
+    },
+    /// An egress rule of `dev NAME` where no port is that interface (so no frame leaves by it).
+    NoSuchEgressDev {
         /// The interface the rule names.
         dev: String,
         /// The interfaces of this run's af_xdp ports.
@@ -215,6 +232,11 @@ impl fmt::Display for ActionProblem {
                 "indev {dev}: no --port of this run is interface {dev}, so no frame arrives on it (its af_xdp ports: {})",
                 if named.is_empty() { "none".to_string() } else { named.join(", ") }
             ),
+            ActionProblem::NoSuchEgressDev { dev, named } => write!(
+                f,
+                "egress filter of dev {dev}: no --port of this run is interface {dev}, so no frame leaves by it (its af_xdp ports: {})",
+                if named.is_empty() { "none".to_string() } else { named.join(", ") }
+            ),
             ActionProblem::Encap(error) => write!(f, "{error}"),
             ActionProblem::Classifier(error) => write!(f, "{error}"),
         }
@@ -239,6 +261,7 @@ impl std::error::Error for ActionError {
             ActionProblem::NoSuchPort { .. }
             | ActionProblem::NoSuchDevice { .. }
             | ActionProblem::NoSuchMirror { .. }
+            | ActionProblem::NoSuchEgressDev { .. }
             | ActionProblem::NoSuchIndev { .. } => None,
         }
     }
@@ -259,6 +282,20 @@ impl RuleTable {
         let ports = port_names.len();
         let mut errors = Vec::new();
         let mut actions = Vec::with_capacity(set.len());
+        for rule in &set.rules {
+            if let rules::Hook::Egress { dev: Some(dev) } = &rule.hook {
+                if !port_names.iter().any(|name| name == dev) {
+                    let named = port_names.iter().filter(|n| !n.is_empty()).cloned().collect();
+                    let problem = ActionProblem::NoSuchEgressDev { dev: dev.clone(), named };
+                    errors.push(ActionError {
+                        file: source.to_string(),
+                        line: rule.line,
+                        col: rule.action_col,
+                        problem,
+                    });
+                }
+            }
+        }
         for rule in &mut set.rules {
             // `indev NAME`: the port whose interface is NAME, resolved here as `mirred` is.
             if let Some(indev) = rule.keys.indev.as_mut() {
@@ -360,6 +397,19 @@ impl RuleTable {
         let hits = (0..workers.max(1))
             .map(|_| CachePadded::new((0..counters).map(|_| Counter::default()).collect::<Box<[Counter]>>()))
             .collect();
+        // Every rule was resolved above (errors once, at the rule's line); each port's egress
+        // set is built from those rules again, so only its classifier can fail here.
+        let mut egress = Vec::with_capacity(ports);
+        for name in port_names {
+            let table = match set.egress_of(name) {
+                Some((sub, file_index)) => {
+                    let table = RuleTable::build(sub, source, port_names, workers, Disposition::Pass, kind)?;
+                    Some(EgressTable { table: Box::new(table), file_index })
+                }
+                None => None,
+            };
+            egress.push(table);
+        }
         Ok(RuleTable {
             source: source.to_string(),
             generation: 1,
@@ -371,6 +421,7 @@ impl RuleTable {
             clock: std::time::Instant::now(),
             default: RuleAction::to(default),
             hits,
+            egress,
             set,
         })
     }
@@ -444,7 +495,14 @@ impl RuleTable {
         self.classifier.name()
     }
 
-    /// Hits per rule (file order) summed over workers, and the no-match count.
+    /// The table of the egress rules of the frames leaving by `port`, if any apply there.
+    #[inline]
+    pub fn egress(&self, port: usize) -> Option<&RuleTable> {
+        self.egress.get(port).and_then(|egress| egress.as_ref()).map(|egress| &*egress.table)
+    }
+
+    /// Hits per rule (file order) summed over workers, and the no-match count of ingress
+    /// (an egress rule's hits are those of every port it applies to).
     pub fn hits(&self) -> (Vec<u64>, u64) {
         let mut sums = vec![0u64; self.set.len() + 1];
         for worker in &self.hits {
@@ -453,6 +511,12 @@ impl RuleTable {
             }
         }
         let unmatched = sums.pop().unwrap_or(0);
+        for egress in self.egress.iter().flatten() {
+            let (hits, _) = egress.table.hits();
+            for (local, count) in hits.into_iter().enumerate() {
+                sums[egress.file_index[local]] += count;
+            }
+        }
         (sums, unmatched)
     }
 }
@@ -550,6 +614,7 @@ mod tests {
             prio: 1,
             protocol: Protocol::All,
             chain: 0,
+            hook: rules::Hook::Ingress,
             keys: Keys { dst_port: dst_port.map(PortMatch::exact), ..Keys::default() },
             actions: vec![action],
         }
