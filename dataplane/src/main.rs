@@ -320,7 +320,7 @@ struct RunArgs {
     #[arg(long = "udp6-zero-port", value_name = "PORT")]
     udp6_zero_ports: Vec<u16>,
     /// Rewrite every frame: ttl-dec, decap, or
-    /// encap:vxlan|geneve|gre,src=IP,dst=IP[,vni=N][,smac=MAC][,dmac=MAC][,port=N][,ttl=N][,csum=lco|zero].
+    /// encap:vxlan|geneve|gre,src=IP,dst=IP[,vni=N][,smac=MAC][,dmac=MAC][,port=N][,ttl=N][,tos=N][,csum=lco|zero].
     /// An encapsulated packet longer than the MTU is dropped and counted as mtu_exceeded (never
     /// fragmented): the MTU is the smallest of every port's, an af_xdp port's being its
     /// interface's MTU and a pcap or mem port's 1500.

@@ -323,6 +323,8 @@ pub(crate) enum Unspellable {
     TtlDec(Target),
     /// tc's `vlan` action.
     Vlan(rules::VlanAction),
+    /// tc's `tunnel_key` action.
+    TunnelKey(rules::TunnelKey),
     /// A chain other than 0, an action list, `mirror`, `continue`, `goto` or `police`: what
     /// only the dataplane's chain interpreter carries out (the reason says which).
     DataplaneOnly(String),
@@ -351,6 +353,13 @@ impl fmt::Display for Unspellable {
             Unspellable::Vlan(vlan) => write!(
                 f,
                 "`{vlan}` needs tc's act_vlan, which these emitters do not write yet; the dataplane carries it out"
+            ),
+            // This kernel is built without CONFIG_NET_ACT_TUNNEL_KEY (and the frame would need
+            // a vxlan/geneve device to redirect to as well).
+            Unspellable::TunnelKey(tunnel) => write!(
+                f,
+                "`{tunnel}` needs tc's act_tunnel_key, which this kernel does not have \
+                 (CONFIG_NET_ACT_TUNNEL_KEY is not set); the dataplane carries it out"
             ),
             Unspellable::DataplaneOnly(why) => f.write_str(why),
         }
@@ -401,6 +410,7 @@ pub(crate) fn action_words(rule: &Rule, opts: &EmitOptions, target: Target) -> R
         Action::Decap => Err(Unspellable::Rewrite { action: "decap", target }),
         Action::TtlDec => Err(Unspellable::TtlDec(target)),
         Action::Vlan(vlan) => Err(Unspellable::Vlan(*vlan)),
+        Action::TunnelKey(tunnel) => Err(Unspellable::TunnelKey(*tunnel)),
         Action::Mirror(_) | Action::Continue | Action::Goto(_) | Action::Police(_) => {
             Err(Unspellable::DataplaneOnly(rule.not_single_reason()))
         }

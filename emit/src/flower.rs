@@ -381,6 +381,25 @@ mod tests {
     }
 
     #[test]
+    fn tunnel_key_is_refused_for_want_of_act_tunnel_key() {
+        let set = rules::parse(
+            "t.rules",
+            "action tunnel_key set src_ip 10.0.0.1 dst_ip 10.0.0.2 id 42 action mirred egress redirect dev d\n\
+             prio 2 action tunnel_key unset\n",
+        )
+        .unwrap();
+        match compile_tc(&set, Target::TcFlower, &EmitOptions::new("d", KernelCaps::everything())) {
+            Err(crate::Error::Refused { refusals, .. }) => {
+                let reason = refusals.iter().find(|r| r.line == 2).expect("the unset rule refused").to_string();
+                assert!(reason.contains("`tunnel_key unset` needs tc's act_tunnel_key"), "{reason}");
+                assert!(reason.contains("CONFIG_NET_ACT_TUNNEL_KEY is not set"), "{reason}");
+                assert!(refusals.iter().any(|r| r.line == 1), "{refusals:?}");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
     fn a_kernel_without_flower_still_gets_the_batch_and_the_reason() {
         let caps = KernelCaps { cls_flower: false, act_gact: false, ..KernelCaps::everything() };
         let mut opts = EmitOptions::new("d", caps);

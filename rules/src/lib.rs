@@ -71,5 +71,5 @@ pub use parse::{
 };
 pub use rule::{
     Action, Control, Hook, Indev, Keys, Masked, Police, PoliceRate, PortMatch, Prefix, Protocol, Rule, RuleSet,
-    VlanAction, VLAN_TPIDS,
+    TunnelKey, TunnelSet, VlanAction, GENEVE_PORT, VLAN_TPIDS, VXLAN_PORT,
 };

@@ -306,6 +306,9 @@ pub enum Action {
     /// tc's `vlan pop|push|modify`: the outermost 802.1Q / 802.1ad tag removed, pushed or
     /// changed.
     Vlan(VlanAction),
+    /// tc's `tunnel_key set|unset`: a VXLAN or Geneve header pushed, or the outer headers
+    /// of a tunnelled frame removed (this language's `encap` and `decap`, in tc's words).
+    TunnelKey(TunnelKey),
     /// tc's `mirred egress mirror dev NAME`: a copy of the frame as it is now leaves by the
     /// port whose interface is NAME; the frame itself goes on to the next action (tc: pipe).
     Mirror(String),
@@ -337,7 +340,12 @@ impl Action {
             | Action::Reflect
             | Action::Continue
             | Action::Goto(_) => true,
-            Action::Encap(_) | Action::Decap | Action::TtlDec | Action::Vlan(_) | Action::Mirror(_) => false,
+            Action::Encap(_)
+            | Action::Decap
+            | Action::TtlDec
+            | Action::Vlan(_)
+            | Action::TunnelKey(_)
+            | Action::Mirror(_) => false,
             // Ends the list only where both verdicts do.
             Action::Police(police) => police.conform != Control::Pipe && police.exceed != Control::Pipe,
         }
@@ -373,6 +381,59 @@ pub enum VlanAction {
 
 /// The TPIDs a vlan action may write (act_vlan.c refuses others with EPROTONOSUPPORT).
 pub const VLAN_TPIDS: [u16; 2] = [0x8100, 0x88a8];
+
+/// tc's `tunnel_key` action (tc/m_tunnel_key.c). In the kernel (net/sched/act_tunnel_key.c)
+/// `set` only attaches tunnel metadata that the vxlan or geneve device the frame is then
+/// redirected to turns into headers, and `unset` drops the metadata of a frame that device
+/// already decapsulated. Here frames arrive and leave encapsulated, so the action itself
+/// pushes (`set`) or strips (`unset`) the outer headers: the same bytes on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TunnelKey {
+    /// `unset`: the outer headers of a VXLAN, Geneve, GRE or IP-in-IP frame removed (as
+    /// `decap`; a frame with no tunnel is dropped as not applicable).
+    Unset,
+    /// `set`: Ethernet / IP / UDP / VXLAN (RFC 7348) or Geneve (RFC 8926) pushed.
+    Set(TunnelSet),
+}
+
+/// The outer headers of `tunnel_key set`, as given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct TunnelSet {
+    /// `src_ip`: outer source, IPv4 or IPv6.
+    pub src_ip: std::net::IpAddr,
+    /// `dst_ip`: outer destination, of the same family.
+    pub dst_ip: std::net::IpAddr,
+    /// `id`: the VNI (24 bits); 0 unless given, as the tunnel devices send it.
+    pub id: Option<u32>,
+    /// `dst_port`: the UDP destination port; 6081 means Geneve, any other VXLAN; absent or 0
+    /// is 4789, as a vxlan device's default (RFC 7348 §5).
+    pub dst_port: Option<u16>,
+    /// `tos`: the outer TOS / traffic class byte (0 unless given).
+    pub tos: Option<u8>,
+    /// `ttl`: the outer TTL / hop limit; absent or 0 is the default of 64 (the kernel's
+    /// `ip_default_ttl`).
+    pub ttl: Option<u8>,
+    /// `csum` (tc's default) or `nocsum`: whether the outer UDP checksum is computed or left
+    /// 0 (allowed over IPv4 only, RFC 768, RFC 7348 §5).
+    pub csum: bool,
+}
+
+/// The UDP port that makes `tunnel_key set` a Geneve tunnel (RFC 8926 §3.3).
+pub const GENEVE_PORT: u16 = 6081;
+/// VXLAN's UDP port (RFC 7348 §5), a vxlan device's default.
+pub const VXLAN_PORT: u16 = 4789;
+
+impl TunnelSet {
+    /// Geneve where the destination port is Geneve's, else VXLAN.
+    pub fn is_geneve(&self) -> bool {
+        self.dst_port == Some(GENEVE_PORT)
+    }
+
+    /// The UDP destination port the frame goes out with.
+    pub fn udp_port(&self) -> u16 {
+        self.dst_port.filter(|&port| port != 0).unwrap_or(VXLAN_PORT)
+    }
+}
 
 /// What happens after an action that lets the frame go on or not: tc's control words
 /// (`action_a2n` in iproute2's tc/tc_util.c).

@@ -5,7 +5,10 @@
 
 use std::path::PathBuf;
 
-use rules::{parse, Action, Control, Masked, Police, PoliceRate, PortMatch, Prefix, Protocol, Rule, VlanAction};
+use rules::{
+    parse, Action, Control, Masked, Police, PoliceRate, PortMatch, Prefix, Protocol, Rule, TunnelKey, TunnelSet,
+    VlanAction,
+};
 
 fn corpus() -> Option<Vec<String>> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpora/flower/lines.jsonl");
@@ -30,7 +33,7 @@ fn rule_of_line_with(lines: &[String], needle: &str) -> Rule {
 }
 
 /// Accepted today: a ratchet (raise it when more of tc's words are supported).
-const ACCEPTED_AT_LEAST: usize = 219;
+const ACCEPTED_AT_LEAST: usize = 232;
 
 #[test]
 fn every_line_is_accepted_or_refused_at_a_located_word() {
@@ -78,10 +81,9 @@ fn numbers_and_words_mean_what_they_mean_to_tc() {
     // ip_proto in hex: 1 is 0x1, 0x06 is TCP.
     assert_eq!(find("protocol ip flower ip_proto 1 action drop").keys.ip_proto, Some(1));
     assert_eq!(find("protocol ip flower ip_proto 0x06 action drop").keys.ip_proto, Some(6));
-    // `prot` is tc's abbreviation of protocol (`matches`): refused here for its actions only.
-    let prot = lines.iter().find(|l| l.contains(" prot all prio 5 root flower")).expect("a `prot` line");
-    let errors = parse("corpus", prot).unwrap_err();
-    assert!(errors[0].message.contains("action 'tunnel_key' is not supported here"), "{}", errors[0]);
+    // `prot` is tc's abbreviation of protocol (`matches`).
+    let r = find(" prot all prio 5 root flower");
+    assert_eq!((r.protocol, r.prio, r.keys.enc_key_id), (Protocol::All, 5, Some(100)));
     // protocol as any ethertype (lib/ll_proto.c): ARP by name, its keys as f_flower.c reads
     // them (arp_op by name or decimal, addresses as prefixes, MACs with a /LEN mask).
     let r = find("protocol arp parent ffff: flower indev eth0 arp_op request arp_sip 10.0.0.1 action drop");
@@ -162,4 +164,48 @@ fn actions_and_chains_mean_what_they_mean_to_tc() {
     let r = find("vlan_id 10 action vlan modify id 11 pipe action mirred egress redirect dev enp8s0f0");
     let modify = Action::Vlan(VlanAction::Modify { tpid: 0x8100, vid: 11, prio: None });
     assert_eq!((r.keys.vlan_id, r.actions), (Some(10), vec![modify, Action::Redirect("enp8s0f0".into())]));
+    // tunnel_key set: both addresses, id decimal, no dst_port (4789), csum (tc's default);
+    // tos read decimal, else hex (0x30).
+    let set = |src: [u8; 4], dst: [u8; 4]| TunnelSet {
+        src_ip: src.into(),
+        dst_ip: dst.into(),
+        id: None,
+        dst_port: None,
+        tos: None,
+        ttl: None,
+        csum: true,
+    };
+    let r = find("flower ip_proto icmp action tunnel_key set src_ip 11.11.0.1 dst_ip 11.11.0.2 id 11 action mirred");
+    let tunnel = TunnelSet { id: Some(11), ..set([11, 11, 0, 1], [11, 11, 0, 2]) };
+    assert_eq!(r.actions, [Action::TunnelKey(TunnelKey::Set(tunnel)), Action::Redirect("vxlan0".into())]);
+    assert_eq!((tunnel.udp_port(), tunnel.is_geneve()), (4789, false));
+    let r = find("id 100 dst_port 4789 tos 0x30 action mirred egress redirect dev vxlan_sys_4789");
+    let tunnel =
+        TunnelSet { id: Some(100), dst_port: Some(4789), tos: Some(0x30), ..set([192, 168, 10, 1], [192, 168, 10, 2]) };
+    assert_eq!(r.actions[0], Action::TunnelKey(TunnelKey::Set(tunnel)));
+    // A mirror of the plain frame, then the tunnel, then the redirect, in tc's order.
+    let r = find("action mirred egress mirror dev enp8s0f0_2 pipe action tunnel_key set src_ip 1.1.1.1");
+    let tunnel = TunnelSet { id: Some(100), dst_port: Some(4789), ..set([1, 1, 1, 1], [1, 1, 1, 2]) };
+    assert_eq!(
+        r.actions,
+        [
+            Action::Mirror("enp8s0f0_2".into()),
+            Action::TunnelKey(TunnelKey::Set(tunnel)),
+            Action::Redirect("vxlan1".into())
+        ]
+    );
+    // tunnel_key unset after enc_ keys (the frame still carries the tunnel), `pipe` as tc's default.
+    let r = find("enc_key_id 42 action tunnel_key unset pipe action mirred egress redirect dev enp8s0f0_0");
+    assert_eq!(r.actions, [Action::TunnelKey(TunnelKey::Unset), Action::Redirect("enp8s0f0_0".into())]);
+    // The option TLVs are refused at their word, with the reason.
+    for (needle, word) in [
+        (" erspan_opts 1:2:0:0", "erspan_opts"),
+        (" vxlan_opts 65793", "vxlan_opts"),
+        (" geneve_opts 0102", "geneve_opts"),
+    ] {
+        let line = lines.iter().find(|l| l.contains(needle) && l.contains("tunnel_key")).expect("an opts line");
+        let errors = parse("corpus", line).unwrap_err();
+        assert!(errors[0].message.starts_with(&format!("tunnel_key {word}:")), "{}", errors[0]);
+        assert_eq!(errors[0].col, line.find(needle).unwrap() + 2, "{}", errors[0]);
+    }
 }

@@ -479,3 +479,58 @@ fn an_egress_rule_of_a_device_that_is_no_port_is_an_error_at_load() {
          (its af_xdp ports: dut0)"
     );
 }
+
+/// tc's `tunnel_key set ... action mirred egress redirect dev X` leaves by X's port as the
+/// frame `encap vxlan|geneve,...` makes (the outer UDP checksum right, summed here by
+/// testkit's RFC 1071 code, not the dataplane's); `tunnel_key unset` of that frame gives
+/// the inner frame back, and drops a frame that carries no tunnel (as `decap` does).
+#[test]
+fn tunnel_key_set_is_encap_and_unset_is_decap() {
+    // The plain keys of a tunnelled frame match its inner headers (as flower's on a tunnel
+    // device): the unset rule goes first, or the set rule would match its inner frame.
+    let tc = "\
+        prio 1 enc_key_id 42 enc_dst_port 4789 action tunnel_key unset action mirred egress redirect dev dut0\n\
+        prio 2 ip_proto udp dst_port 99 action tunnel_key set src_ip 198.18.0.1 dst_ip 198.18.0.2 id 42 dst_port 4789 \
+        action mirred egress redirect dev dut1\n\
+        prio 3 ip_proto udp dst_port 98 action tunnel_key set src_ip 2001:db8::1 dst_ip 2001:db8::2 dst_port 6081 \
+        tos 0x30 ttl 9 action mirred egress redirect dev dut1\n\
+        prio 4 ip_proto udp dst_port 7 action tunnel_key unset action fwd 1\n";
+    let spelled = "\
+        prio 1 enc_key_id 42 enc_dst_port 4789 action decap action mirred egress redirect dev dut0\n\
+        prio 2 ip_proto udp dst_port 99 action encap vxlan,src=198.18.0.1,dst=198.18.0.2,vni=42 \
+        action mirred egress redirect dev dut1\n\
+        prio 3 ip_proto udp dst_port 98 action encap geneve,src=2001:db8::1,dst=2001:db8::2,tos=48,ttl=9 \
+        action mirred egress redirect dev dut1\n\
+        prio 4 ip_proto udp dst_port 7 action decap action fwd 1\n";
+    let (tc, spelled) = (rules::parse("t.rules", tc).unwrap(), rules::parse("s.rules", spelled).unwrap());
+    let plain = udp(99).build();
+    let frames = vec![plain.clone(), udp(98).build(), udp(7).build()];
+    let pipeline = Pipeline { csum: CsumMode::Verify, ..Pipeline::default() };
+    let outcome = run_classified(&frames, &tc, &pipeline, Disposition::Drop, false);
+    assert_eq!(outcome, run_classified(&frames, &tc, &pipeline, Disposition::Drop, true));
+    let as_encap = run_classified(&frames, &spelled, &pipeline, Disposition::Drop, false);
+    assert_eq!((&outcome.sent, &outcome.drops), (&as_encap.sent, &as_encap.drops), "the same bytes as encap/decap");
+    assert_eq!(outcome.drops, BTreeMap::from([(DropReason::NotApplicable.name(), 1)]), "unset of a plain frame");
+    let [vxlan, geneve] = [&outcome.sent[1][0], &outcome.sent[1][1]];
+    // Outer IPv4 (RFC 791): TTL 64, UDP, header checksum good; UDP to 4789 (RFC 7348 §5).
+    assert_eq!((&vxlan[12..14], vxlan[22], vxlan[23]), (&[0x08, 0x00][..], 64, 17));
+    assert_eq!(testkit::frames::internet_checksum(&vxlan[14..34]), 0, "IPv4 header checksum");
+    assert_eq!(vxlan[36..38], 4789u16.to_be_bytes());
+    let udp_len = usize::from(u16::from_be_bytes([vxlan[38], vxlan[39]]));
+    assert_eq!(34 + udp_len, vxlan.len());
+    let mut segment = vxlan[34..].to_vec();
+    segment[6..8].fill(0);
+    let sum = testkit::frames::ipv4_l4_checksum([198, 18, 0, 1].into(), [198, 18, 0, 2].into(), 17, &segment);
+    assert_eq!(u16::from_be_bytes([vxlan[40], vxlan[41]]), sum, "outer UDP checksum (tc's csum)");
+    // VXLAN: I flag, VNI 42, then the frame as it came (RFC 7348 §5).
+    assert_eq!(vxlan[42..50], [0x08, 0, 0, 0, 0, 0, 42, 0]);
+    assert_eq!(vxlan[50..], plain[..vxlan.len() - 50]);
+    // Geneve over IPv6: traffic class 0x30, hop limit 9, UDP 6081 (RFC 8926 §3.3).
+    assert_eq!((&geneve[12..14], u16::from_be_bytes([geneve[14], geneve[15]]) >> 4 & 0xff), (&[0x86, 0xdd][..], 0x30));
+    assert_eq!((geneve[20], geneve[21], &geneve[56..58]), (17, 9, &6081u16.to_be_bytes()[..]));
+    // Unset of what set made: the inner frame, out of dut0.
+    let back = run_classified(std::slice::from_ref(vxlan), &tc, &pipeline, Disposition::Drop, false);
+    assert_eq!(back.drops.values().sum::<u64>(), 0, "{back:?}");
+    assert_eq!(back.sent[0], [plain[..vxlan.len() - 50].to_vec()]);
+    assert_eq!(back.hits.expect("rules").0, [1, 0, 0, 0], "matched by its enc_ keys");
+}

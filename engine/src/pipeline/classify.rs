@@ -14,7 +14,7 @@ use std::sync::{Arc, Mutex};
 
 use crossbeam::utils::CachePadded;
 use rules::chain::ChainLookup;
-use rules::{Action, Classifier, Indev, PacketKey, RuleSet};
+use rules::{Action, Classifier, Indev, PacketKey, RuleSet, TunnelKey};
 
 use super::police::Policer;
 use super::rewrite::{Rewrite, RewriteError};
@@ -59,7 +59,7 @@ pub enum Step {
     Control,
     /// `fwd`, `mirred redirect`, `reflect`: where the frame goes.
     Send(Disposition),
-    /// `encap`, `decap`, `ttl-dec`, `vlan`.
+    /// `encap`, `decap`, `ttl-dec`, `vlan`, `tunnel_key`.
     Rewrite(Rewrite),
     /// `mirred mirror`: a copy out of this port.
     Mirror(usize),
@@ -352,6 +352,15 @@ impl RuleTable {
                     Action::Decap => Step::Rewrite(Rewrite::Decap),
                     Action::TtlDec => Step::Rewrite(Rewrite::TtlDec),
                     Action::Vlan(vlan) => Step::Rewrite(Rewrite::Vlan(*vlan)),
+                    // The frame still carries the tunnel the enc_ keys matched: unset strips it.
+                    Action::TunnelKey(TunnelKey::Unset) => Step::Rewrite(Rewrite::Decap),
+                    Action::TunnelKey(TunnelKey::Set(set)) => match Rewrite::tunnel_key(set) {
+                        Ok(rewrite) => Step::Rewrite(rewrite),
+                        Err(rewrite_error) => {
+                            errors.push(error(ActionProblem::Encap(rewrite_error)));
+                            continue;
+                        }
+                    },
                     Action::Encap(args) => match format!("encap:{args}").parse::<Rewrite>() {
                         Ok(rewrite) => Step::Rewrite(rewrite),
                         Err(rewrite_error) => {

@@ -10,6 +10,8 @@
 //!   of the frame. The outer UDP checksum (or GRE checksum) is computed by Local Checksum
 //!   Offload from the inner L4 checksum and the headers in between, without reading the
 //!   payload; or left zero where the tunnel allows it (VXLAN over IPv4, RFC 7348 §5).
+//! * `tunnel_key set|unset` (a rule's tc action): `encap` of VXLAN or Geneve
+//!   ([`Rewrite::tunnel_key`]) and `decap`.
 //! * `vlan pop|push|modify` (a rule's tc action): the outermost 802.1Q / 802.1ad tag
 //!   removed, pushed in front of any others, or given a new VID (and PCP) and TPID, as the
 //!   kernel's act_vlan does. No checksum covers the tags, so none changes.
@@ -21,7 +23,7 @@ use std::str::FromStr;
 use umem::{Frame, Umem};
 
 use crate::stats::DropReason;
-use rules::VlanAction;
+use rules::{TunnelSet, VlanAction};
 use wire::checks::{self, OuterMode, ZeroPolicy};
 use wire::csum::{update_u16, Checksum};
 use wire::ethernet::{parse_mac, ParseMacError};
@@ -82,6 +84,9 @@ pub struct Encap {
     pub dst_port: u16,
     /// Outer TTL or hop limit.
     pub ttl: u8,
+    /// Outer IPv4 TOS or IPv6 traffic class, written as given (0 unless told; the inner
+    /// header's ECN is not copied out, RFC 6040 §4.2's compatibility mode).
+    pub tos: u8,
     /// How the outer checksum is made.
     pub csum: EncapCsum,
 }
@@ -157,7 +162,7 @@ impl fmt::Display for RewriteError {
             RewriteError::BadMac(error) => write!(f, "encap: {error}"),
             RewriteError::BadCsum { value } => write!(f, "encap: csum={value} should be lco or zero"),
             RewriteError::UnknownKey { key } => {
-                write!(f, "encap: unknown key '{key}' (known: src, dst, vni, smac, dmac, port, ttl, csum)")
+                write!(f, "encap: unknown key '{key}' (known: src, dst, vni, smac, dmac, port, ttl, tos, csum)")
             }
             RewriteError::MissingAddresses => {
                 f.write_str("encap: give the outer addresses, e.g. encap:vxlan,src=198.18.0.1,dst=198.18.0.2,vni=42")
@@ -184,7 +189,7 @@ impl FromStr for Rewrite {
     type Err = RewriteError;
 
     /// `ttl-dec`, `decap`, or
-    /// `encap:vxlan|geneve|gre,src=IP,dst=IP[,vni=N][,smac=MAC][,dmac=MAC][,port=N][,ttl=N][,csum=lco|zero]`.
+    /// `encap:vxlan|geneve|gre,src=IP,dst=IP[,vni=N][,smac=MAC][,dmac=MAC][,port=N][,ttl=N][,tos=N][,csum=lco|zero]`.
     fn from_str(text: &str) -> Result<Rewrite, RewriteError> {
         match text {
             "ttl-dec" => return Ok(Rewrite::TtlDec),
@@ -215,6 +220,7 @@ impl FromStr for Rewrite {
                 EncapKind::Gre => 0,
             },
             ttl: 64,
+            tos: 0,
             csum: EncapCsum::Lco,
         };
         for item in items {
@@ -244,6 +250,7 @@ impl FromStr for Rewrite {
                 "dmac" => encap.dst_mac = parse_mac(value).map_err(RewriteError::BadMac)?,
                 "port" => encap.dst_port = number(u16::MAX.into())? as u16,
                 "ttl" => encap.ttl = number(255)? as u8,
+                "tos" => encap.tos = number(255)? as u8,
                 "csum" => {
                     encap.csum = match value {
                         "lco" => EncapCsum::Lco,
@@ -269,6 +276,30 @@ impl FromStr for Rewrite {
         (encap.src_ip, encap.dst_ip) = (src, dst);
         Ok(Rewrite::Encap(encap))
     }
+}
+
+impl Rewrite {
+    /// tc's `tunnel_key set` as the `encap:` rewrite it is (the same frame): VXLAN, or Geneve
+    /// on port 6081; VNI 0, port 4789 and TTL 64 unless given (0 is "not given" for the port
+    /// and the TTL, as the kernel's tunnel devices read them); `nocsum` is `csum=zero`.
+    pub fn tunnel_key(set: &TunnelSet) -> Result<Rewrite, RewriteError> {
+        tunnel_key_spec(set).parse()
+    }
+}
+
+/// The `encap:` spec of `tunnel_key set` (see [`Rewrite::tunnel_key`]).
+pub fn tunnel_key_spec(set: &TunnelSet) -> String {
+    format!(
+        "encap:{},src={},dst={},vni={},port={},ttl={},tos={},csum={}",
+        if set.is_geneve() { "geneve" } else { "vxlan" },
+        set.src_ip,
+        set.dst_ip,
+        set.id.unwrap_or(0),
+        set.udp_port(),
+        set.ttl.filter(|&ttl| ttl != 0).unwrap_or(64),
+        set.tos.unwrap_or(0),
+        if set.csum { "lco" } else { "zero" },
+    )
 }
 
 impl Rewrite {
@@ -486,7 +517,7 @@ fn encap_frame(
             dst_addr: dst,
             protocol,
             ttl: encap.ttl,
-            tos: 0,
+            tos: encap.tos,
             // RFC 6864 §4.1: the ID of an atomic datagram (DF set, never fragmented) has no meaning.
             ident: 0,
             dont_fragment: true,
@@ -500,7 +531,7 @@ fn encap_frame(
             dst_addr: dst,
             next_header: protocol,
             hop_limit: encap.ttl,
-            traffic_class: 0,
+            traffic_class: encap.tos,
             flow_label: 0,
             payload_len: l3_payload,
         }

@@ -2,9 +2,11 @@
 //! `parse_action`: after one action, the next word starts another, with or without the word
 //! `action`), each action and control word as iproute2 reads it.
 
-use super::{did_you_mean, is_action_word, LineParser, ACTIONS, EXPECTED_ACTION};
+use std::net::IpAddr;
+
+use super::{dec_else_hex, did_you_mean, is_action_word, LineParser, ACTIONS, EXPECTED_ACTION};
 use crate::lex::{end_col, number, number_in, Token};
-use crate::rule::{Action, Control, Police, PoliceRate, VlanAction, VLAN_TPIDS};
+use crate::rule::{Action, Control, Police, PoliceRate, TunnelKey, TunnelSet, VlanAction, VLAN_TPIDS};
 use crate::tc_words::{self, Base};
 
 /// tc's control words (`action_a2n` in tc/tc_util.c), in its order: a word is read as the
@@ -16,7 +18,6 @@ const CONTROL_WORDS: [&str; 10] =
 fn unsupported_action(kind: &str) -> Option<&'static str> {
     Some(match kind {
         "pedit" => "the pedit action (header rewrites) is not carried out here yet",
-        "tunnel_key" => "the tunnel_key action is not carried out here yet (this language's encap and decap are)",
         "skbedit" => "skbedit sets socket-buffer fields (priority, mark, queue) that frames here do not have",
         "csum" => "checksums are the dataplane's --csum policy (verify, fix, lco), not a per-rule action",
         "ct" | "ctinfo" | "connmark" | "nat" => "it needs connection tracking, which this dataplane does not do",
@@ -139,6 +140,10 @@ impl<'a> LineParser<'a> {
             },
             "vlan" => match self.vlan(word) {
                 Some(vlan) => list.push(Action::Vlan(vlan)),
+                None => return false,
+            },
+            "tunnel_key" => match self.tunnel_key(word) {
+                Some(tunnel) => list.push(Action::TunnelKey(tunnel)),
                 None => return false,
             },
             "police" => match self.police(word) {
@@ -386,6 +391,171 @@ impl<'a> LineParser<'a> {
             ("push", Some(vid)) => Some(VlanAction::Push { tpid, vid, prio: prio.unwrap_or(0) }),
             (_, Some(vid)) => Some(VlanAction::Modify { tpid, vid, prio }),
         }
+    }
+
+    /// `tunnel_key set|unset` and its options, read as tc/m_tunnel_key.c does: words
+    /// abbreviated and tested in its order (`s` is set, `t` tos, `n` nocsum; `nofrag` whole),
+    /// `id` and `dst_port` decimal, `tos` and `ttl` decimal else hex; with act_tunnel_key.c's
+    /// limits (both addresses, of one family) and what the tunnels here can carry.
+    fn tunnel_key(&mut self, word: Token<'a>) -> Option<TunnelKey> {
+        const WORDS: [&str; 14] = [
+            "unset",
+            "set",
+            "src_ip",
+            "dst_ip",
+            "id",
+            "dst_port",
+            "geneve_opts",
+            "vxlan_opts",
+            "erspan_opts",
+            "tos",
+            "ttl",
+            "csum",
+            "nocsum",
+            "help",
+        ];
+        let mut mode = None::<Token<'a>>;
+        let mut first_option = None::<Token<'a>>;
+        let (mut src, mut dst) = (None::<(IpAddr, Token<'a>)>, None::<(IpAddr, Token<'a>)>);
+        let mut set = TunnelSet {
+            src_ip: IpAddr::from([0, 0, 0, 0]),
+            dst_ip: IpAddr::from([0, 0, 0, 0]),
+            id: None,
+            dst_port: None,
+            tos: None,
+            ttl: None,
+            csum: true,
+        };
+        let mut nocsum = None::<Token<'a>>;
+        while let Some(t) = self.peek() {
+            let text = t.text;
+            let found = if text == "nofrag" {
+                Some("nofrag")
+            } else {
+                WORDS.iter().copied().find(|w| tc_words::matches(text, w))
+            };
+            let Some(option) = found else { break };
+            self.pos += 1;
+            match option {
+                "unset" | "set" => {
+                    if let Some(first) = mode {
+                        self.error(
+                            t.col,
+                            format!("tunnel_key: unexpected '{text}': the action is already `{}`", first.text),
+                        );
+                        return None;
+                    }
+                    mode = Some(Token { text: option, ..t });
+                    continue;
+                }
+                "help" => {
+                    self.error(t.col, "tunnel_key help prints tc's usage; it is no action");
+                    return None;
+                }
+                // RFC 8926 §3.5 option TLVs; VXLAN-GBP; ERSPAN rides on GRE (RFC 1701 framing).
+                "geneve_opts" => {
+                    self.error(t.col, "tunnel_key geneve_opts: Geneve options (RFC 8926 §3.5) are not built here; Geneve goes without options (dst_port 6081)");
+                    return None;
+                }
+                "vxlan_opts" => {
+                    self.error(t.col, "tunnel_key vxlan_opts: the VXLAN Group Policy extension is not built here; VXLAN goes as RFC 7348 has it");
+                    return None;
+                }
+                "erspan_opts" => {
+                    self.error(t.col, "tunnel_key erspan_opts: ERSPAN (over GRE) tunnels are not built by tunnel_key here; tunnel_key builds VXLAN or Geneve");
+                    return None;
+                }
+                _ => {}
+            }
+            first_option.get_or_insert(Token { text: option, ..t });
+            match option {
+                "csum" => nocsum = None,
+                "nocsum" => nocsum = Some(t),
+                // The outer IPv4 header here always says DF and nothing is fragmented (RFC
+                // 7348 §4.3): what nofrag asks for.
+                "nofrag" => {}
+                _ => {
+                    let Some(value) = self.next() else {
+                        self.error(t.col, format!("tunnel_key {option} needs a value"));
+                        return None;
+                    };
+                    if let Err(message) = self.tunnel_value(option, value, &mut set, &mut src, &mut dst) {
+                        self.error(value.col, message);
+                        return None;
+                    }
+                }
+            }
+        }
+        let Some(mode) = mode else {
+            self.error(word.col, "tunnel_key needs set or unset (tc/m_tunnel_key.c)");
+            return None;
+        };
+        if mode.text == "unset" {
+            if let Some(option) = first_option {
+                self.error(option.col, format!("tunnel_key unset takes no {} (only set does)", option.text));
+                return None;
+            }
+            return Some(TunnelKey::Unset);
+        }
+        let (Some((src_ip, _)), Some((dst_ip, dst_token))) = (src, dst) else {
+            self.error(mode.col, "tunnel_key set needs src_ip and dst_ip (as tc/m_tunnel_key.c requires)");
+            return None;
+        };
+        if src_ip.is_ipv4() != dst_ip.is_ipv4() {
+            self.error(
+                dst_token.col,
+                "tunnel_key: src_ip and dst_ip must both be IPv4 or both IPv6 (as act_tunnel_key requires)",
+            );
+            return None;
+        }
+        if let (Some(t), true) = (nocsum, src_ip.is_ipv6()) {
+            self.error(
+                t.col,
+                "tunnel_key nocsum over IPv6: a zero UDP checksum is not sent over IPv6 here (RFC 8200 §8.1)",
+            );
+            return None;
+        }
+        (set.src_ip, set.dst_ip, set.csum) = (src_ip, dst_ip, nocsum.is_none());
+        Some(TunnelKey::Set(set))
+    }
+
+    /// The value of one `tunnel_key` option into `set` (the addresses with their tokens).
+    fn tunnel_value(
+        &mut self,
+        option: &str,
+        value: Token<'a>,
+        set: &mut TunnelSet,
+        src: &mut Option<(IpAddr, Token<'a>)>,
+        dst: &mut Option<(IpAddr, Token<'a>)>,
+    ) -> Result<(), String> {
+        let what = format!("tunnel_key {option}");
+        let mut notes = Vec::new();
+        match option {
+            "src_ip" | "dst_ip" => {
+                let address = value
+                    .text
+                    .parse::<IpAddr>()
+                    .map_err(|_| format!("{what} expects an IPv4 or IPv6 address, found '{}'", value.text))?;
+                *if option == "src_ip" { src } else { dst } = Some((address, value));
+            }
+            // get_be32(.., 10), but a VNI is 24 bits (RFC 7348 §5, RFC 8926 §3.4): the
+            // tunnel devices would drop the top byte.
+            "id" => {
+                let id = number_in(&what, value.text, 0xff_ffff, Base::Dec, &mut notes).map_err(|e| match e {
+                    crate::lex::ValueError::OutOfRange { .. } => format!("{e} (a VNI is 24 bits: RFC 7348 §5)"),
+                    e => e.to_string(),
+                })?;
+                set.id = Some(id as u32);
+            }
+            "dst_port" => {
+                set.dst_port =
+                    Some(number_in(&what, value.text, 0xffff, Base::Dec, &mut notes).map_err(|e| e.to_string())? as u16)
+            }
+            "tos" => set.tos = Some(dec_else_hex(&what, value.text, &mut notes).map_err(|e| e.to_string())?),
+            _ => set.ttl = Some(dec_else_hex(&what, value.text, &mut notes).map_err(|e| e.to_string())?),
+        }
+        self.notes.extend(notes.into_iter().map(|note| (value.col, note)));
+        Ok(())
     }
 
     /// `police` and its options (tc/m_police.c): `rate R burst B` or `pkts_rate R

@@ -726,7 +726,8 @@ pub(crate) const REWRITES: [&str; 8] = [
 ///   headers, the outer IP packet within the MTU; `mtu_exceeded` exactly when it would not
 ///   be, leaving the frame as it was; `no_room` only when the UMEM frame cannot hold it; and
 ///   `decap` of what `encap` made gives the carried frame back, byte for byte;
-/// - `vlan pop|push|modify`: see [`check_vlan_rewrites`].
+/// - `vlan pop|push|modify`: see [`check_vlan_rewrites`];
+/// - `tunnel_key set|unset`: see [`check_tunnel_key_rewrites`].
 pub fn check_rewrite(frame: &[u8]) {
     use engine::pipeline::Rewrite;
     use engine::stats::DropReason;
@@ -817,6 +818,84 @@ pub fn check_rewrite(frame: &[u8]) {
         }
     }
     check_vlan_rewrites(frame, &offsets, &umem, &mut token);
+    check_tunnel_key_rewrites(frame, &offsets, &umem, &mut token);
+}
+
+/// tc's `tunnel_key set` on `frame` (walked as `offsets`), in `umem`'s frame `token`, read
+/// off the wire rather than through the `encap:` spec it becomes: the outer family, TOS,
+/// TTL (64 for 0 or none), UDP port (4789 for 0 or none; 6081 is Geneve, RFC 8926 §3.3),
+/// VNI (RFC 7348 §5), a zero UDP checksum exactly for `nocsum`; and `unset` of the result
+/// gives the carried frame back.
+fn check_tunnel_key_rewrites(frame: &[u8], offsets: &Offsets, umem: &umem::Umem, token: &mut umem::Frame) {
+    use engine::pipeline::Rewrite;
+    use engine::stats::DropReason;
+    use rules::{TunnelKey, TunnelSet};
+
+    let config = walk_configs()[1];
+    let policy = ZeroPolicy::default();
+    let carried = offsets.outer.l3.map_or(frame.len(), |l3| l3.end.min(frame.len()));
+    let v4 = TunnelSet {
+        src_ip: [198, 18, 0, 1].into(),
+        dst_ip: [198, 18, 0, 2].into(),
+        id: Some(0xab_cdef),
+        dst_port: Some(0),
+        tos: Some(0x2e),
+        ttl: Some(0),
+        csum: false,
+    };
+    let v6 = TunnelSet {
+        src_ip: "2001:db8::1".parse().expect("an address"),
+        dst_ip: "2001:db8::2".parse().expect("an address"),
+        id: None,
+        dst_port: Some(6081),
+        tos: None,
+        ttl: Some(3),
+        csum: true,
+    };
+    for set in [v4, v6] {
+        let rewrite = Rewrite::tunnel_key(&set).unwrap_or_else(|e| panic!("{}: {e}", TunnelKey::Set(set)));
+        let head = umem.headroom(token);
+        assert!(umem.adjust_head(token, head as isize));
+        assert!(umem.write(token, frame), "the frame fit before");
+        let mut scratch = *offsets;
+        let result = rewrite.apply(umem, token, &mut scratch, &config, &policy, 1500);
+        let out = umem.data(token).to_vec();
+        match result {
+            Ok(_) => {}
+            // What encap refuses: covered by check_rewrite's encap properties.
+            Err(DropReason::MtuExceeded | DropReason::NoRoom | DropReason::Malformed(_)) => continue,
+            Err(reason) => panic!("{}: unexpected drop {reason:?}", TunnelKey::Set(set)),
+        }
+        let (ethertype, tos, ttl, udp) = if set.src_ip.is_ipv4() {
+            (0x0800, out[15], out[22], 34)
+        } else {
+            (0x86dd, (out[14] << 4) | (out[15] >> 4), out[21], 54)
+        };
+        let word = |at: usize| u16::from_be_bytes([out[at], out[at + 1]]);
+        assert_eq!(word(12), ethertype, "{set:?}: outer family");
+        assert_eq!(tos, set.tos.unwrap_or(0), "{set:?}: tos");
+        assert_eq!(ttl, set.ttl.filter(|&t| t != 0).unwrap_or(64), "{set:?}: ttl");
+        let port = match set.dst_port {
+            Some(0) | None => 4789,
+            Some(port) => port,
+        };
+        assert_eq!(word(udp + 2), port, "{set:?}: UDP port");
+        assert_eq!(word(udp + 6) == 0, !set.csum, "{set:?}: zero UDP checksum exactly for nocsum");
+        let tunnel = &out[udp + 8..udp + 16];
+        let vni = set.id.unwrap_or(0).to_be_bytes();
+        if port == 6081 {
+            // Geneve version 0, no options, carrying Ethernet (RFC 8926 §3.4).
+            assert_eq!(tunnel[..4], [0, 0, 0x65, 0x58], "{set:?}: Geneve header");
+        } else {
+            assert_eq!(tunnel[..4], [0x08, 0, 0, 0], "{set:?}: VXLAN I flag");
+        }
+        assert_eq!(tunnel[4..], [vni[1], vni[2], vni[3], 0], "{set:?}: VNI");
+        assert_eq!(&out[udp + 16..], &frame[..carried], "{set:?}: the inner frame");
+        // `tunnel_key unset` is decap: the carried frame back.
+        let mut outer = walk(&out, &config).unwrap_or_else(|e| panic!("{set:?}: made {e:?}"));
+        let back = Rewrite::Decap.apply(umem, token, &mut outer, &config, &policy, 1500);
+        assert_eq!((back, umem.data(token)), (Ok(true), &frame[..carried]), "{set:?}: unset of set");
+    }
 }
 
 /// The `vlan` actions on `frame` (walked as `offsets`), in `umem`'s frame `token`: pop takes
