@@ -323,6 +323,8 @@ pub(crate) enum Unspellable {
     TtlDec(Target),
     /// tc's `vlan` action.
     Vlan(rules::VlanAction),
+    /// tc's `pedit` or `csum` action (the word).
+    Pedit(&'static str),
     /// A chain other than 0, an action list, `mirror`, `continue`, `goto` or `police`: what
     /// only the dataplane's chain interpreter carries out (the reason says which).
     DataplaneOnly(String),
@@ -351,6 +353,11 @@ impl fmt::Display for Unspellable {
             Unspellable::Vlan(vlan) => write!(
                 f,
                 "`{vlan}` needs tc's act_vlan, which these emitters do not write yet; the dataplane carries it out"
+            ),
+            Unspellable::Pedit(word) => write!(
+                f,
+                "`{word}` needs tc's act_{word}, which this kernel lacks (no CONFIG_NET_ACT_{}); the dataplane carries it out",
+                word.to_ascii_uppercase()
             ),
             Unspellable::DataplaneOnly(why) => f.write_str(why),
         }
@@ -401,6 +408,8 @@ pub(crate) fn action_words(rule: &Rule, opts: &EmitOptions, target: Target) -> R
         Action::Decap => Err(Unspellable::Rewrite { action: "decap", target }),
         Action::TtlDec => Err(Unspellable::TtlDec(target)),
         Action::Vlan(vlan) => Err(Unspellable::Vlan(*vlan)),
+        Action::Pedit(_) => Err(Unspellable::Pedit("pedit")),
+        Action::Csum(_) => Err(Unspellable::Pedit("csum")),
         Action::Mirror(_) | Action::Continue | Action::Goto(_) | Action::Police(_) => {
             Err(Unspellable::DataplaneOnly(rule.not_single_reason()))
         }

@@ -70,6 +70,6 @@ pub use parse::{
     parse, parse_as, parse_checked, parse_file, parse_file_checked, parse_file_noted, parse_noted, ActionCheck, Format,
 };
 pub use rule::{
-    Action, Control, Indev, Keys, Masked, Police, PoliceRate, PortMatch, Prefix, Protocol, Rule, RuleSet, VlanAction,
-    VLAN_TPIDS,
+    Action, Control, Indev, Keys, Masked, Munge, Pedit, PeditCmd, PeditField, PeditHeader, Police, PoliceRate,
+    PortMatch, Prefix, Protocol, Rule, RuleSet, VlanAction, CSUM_WORDS, VLAN_TPIDS,
 };

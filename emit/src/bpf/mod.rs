@@ -205,6 +205,9 @@ pub(crate) fn verdicts(set: &RuleSet, ports: &[String]) -> Result<Vec<Verdict>, 
             Action::Decap => Err("`decap` is not supported by the eBPF targets (use the dataplane)".to_owned()),
             Action::TtlDec => Err("`ttl-dec` is not supported by the eBPF targets (use the dataplane)".to_owned()),
             Action::Vlan(vlan) => Err(format!("`{vlan}` is not supported by the eBPF targets (use the dataplane)")),
+            Action::Pedit(_) | Action::Csum(_) => {
+                Err("`pedit` and `csum` are not supported by the eBPF targets (use the dataplane)".to_owned())
+            }
             Action::Mirror(_) | Action::Continue | Action::Goto(_) | Action::Police(_) => Err(rule.not_single_reason()),
         };
         match verdict {

@@ -811,7 +811,7 @@ pub fn check_rewrite(frame: &[u8]) {
                     assert_eq!(err.kind, kind);
                     assert!(err.offset >= rewrite.overhead(), "{spec}: encap's own headers are malformed: {err:?}");
                 }
-                (Rewrite::Vlan(_), _) => unreachable!("no --rewrite spells a vlan action"),
+                (Rewrite::Vlan(_) | Rewrite::Pedit(_), _) => unreachable!("no --rewrite spells a vlan or pedit action"),
                 (_, Err(reason)) => panic!("{spec}: unexpected drop {reason:?}"),
             }
         }
