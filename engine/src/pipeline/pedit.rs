@@ -220,3 +220,166 @@ impl Place {
         (start, end + (end - self.base) % 2)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use wire::csum::reference::sum16;
+    use wire::{walk, WalkConfig};
+
+    /// Ethernet / IPv4 (no options) / UDP 1024 -> 9 with 4 bytes of data, every byte
+    /// written out, the checksums left 0 (set by `fix`).
+    fn ipv4_udp() -> Vec<u8> {
+        let mut f = vec![
+            0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01, 0x08, 0x00, // Ethernet
+            0x45, 0x00, 0x00, 32, 0x00, 0x01, 0x00, 0x00, 64, 17, 0, 0, // IPv4 .. checksum
+            192, 0, 2, 1, 198, 51, 100, 2, // addresses
+            0x04, 0x00, 0x00, 0x09, 0x00, 12, 0, 0, // UDP
+            0xde, 0xad, 0xbe, 0xef,
+        ];
+        fix(&mut f, 4);
+        f
+    }
+
+    /// Ethernet / IPv6 / TCP 1024 -> 80 (data offset 5, ACK) with 3 bytes of data.
+    fn ipv6_tcp() -> Vec<u8> {
+        let mut f = vec![0x02, 0, 0, 0, 0, 0x02, 0x02, 0, 0, 0, 0, 0x01, 0x86, 0xdd];
+        f.extend([0x60, 0, 0, 0, 0, 23, 6, 64]);
+        f.extend([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        f.extend([0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 2]);
+        f.extend([0x04, 0x00, 0x00, 80, 0, 0, 0, 1, 0, 0, 0, 0, 0x50, 0x10, 0xff, 0xff, 0, 0, 0, 0]);
+        f.extend([1, 2, 3]);
+        fix(&mut f, 6);
+        f
+    }
+
+    /// The checksums of `f` computed in full with the plain RFC 1071 sum (`v`: 4 or 6).
+    fn fix(f: &mut [u8], v: u8) {
+        let ihl = usize::from(f[14] & 0xf) * 4;
+        let (l4, proto) = if v == 4 { (14 + ihl, f[23]) } else { (54, f[20]) };
+        if v == 4 {
+            f[24..26].fill(0);
+            let sum = !sum16(&f[14..14 + ihl]);
+            f[24..26].copy_from_slice(&sum.to_be_bytes());
+        }
+        let at = l4 + if proto == 6 { 16 } else { 6 };
+        f[at..at + 2].fill(0);
+        let len = (f.len() - l4) as u32;
+        let mut pseudo = Vec::new();
+        if v == 4 {
+            pseudo.extend(&f[26..34]);
+            pseudo.extend([0, proto]);
+            pseudo.extend((len as u16).to_be_bytes());
+        } else {
+            pseudo.extend(&f[22..54]);
+            pseudo.extend(len.to_be_bytes());
+            pseudo.extend([0, 0, 0, proto]);
+        }
+        pseudo.extend(&f[l4..]);
+        let sum = !sum16(&pseudo);
+        let sum = if proto == 17 && sum == 0 { 0xffff } else { sum };
+        f[at..at + 2].copy_from_slice(&sum.to_be_bytes());
+    }
+
+    fn pedit(text: &str, frame: &[u8]) -> Result<Vec<u8>, DropReason> {
+        let set = rules::parse("t.rules", &format!("action {text} pipe\n")).expect("the test's pedit parses");
+        let rules::Action::Pedit(p) = &set.rules[0].actions[0] else { panic!("{text}: not a pedit") };
+        let offsets = walk(frame, &WalkConfig::default()).expect("the test's frame walks");
+        let mut out = frame.to_vec();
+        Pedit::from(p).apply(&mut out, &offsets)?;
+        Ok(out)
+    }
+
+    /// `text` on `frame` changes exactly `changes` (offset, new bytes) besides the checksums,
+    /// which equal a full recomputation.
+    fn check(text: &str, frame: &[u8], v: u8, changes: &[(usize, &[u8])]) {
+        let out = pedit(text, frame).unwrap_or_else(|e| panic!("{text}: {e:?}"));
+        let mut want = frame.to_vec();
+        for (at, bytes) in changes {
+            want[*at..at + bytes.len()].copy_from_slice(bytes);
+        }
+        fix(&mut want, v);
+        assert_eq!(out, want, "{text}");
+    }
+
+    #[test]
+    fn each_field_written_and_its_checksums_as_a_full_recompute() {
+        let v4 = ipv4_udp();
+        check("pedit ex munge eth dst set 11:22:33:44:55:66", &v4, 4, &[(0, &[0x11, 0x22, 0x33, 0x44, 0x55, 0x66])]);
+        check("pedit ex munge eth src set aa:bb:cc:dd:ee:ff", &v4, 4, &[(6, &[0xaa, 0xbb, 0xcc, 0xdd, 0xee, 0xff])]);
+        check("pedit munge ip src set 10.1.2.3", &v4, 4, &[(26, &[10, 1, 2, 3])]);
+        check("pedit ex munge ip dst set 1.1.1.1", &v4, 4, &[(30, &[1, 1, 1, 1])]);
+        check("pedit ex munge ip ttl add 0xff", &v4, 4, &[(22, &[63])]);
+        check("pedit ex munge ip ttl decrement", &v4, 4, &[(22, &[63])]);
+        check("pedit munge ip ttl set 5", &v4, 4, &[(22, &[5])]);
+        check("pedit munge ip tos set 0xb8", &v4, 4, &[(15, &[0xb8])]);
+        // retain: only the DSCP bits (ECN kept: 0x03 stays 0x03).
+        let mut ecn = v4.clone();
+        ecn[15] = 0x03;
+        fix(&mut ecn, 4);
+        check("pedit munge ip tos set 0xb8 retain 0xfc", &ecn, 4, &[(15, &[0xbb])]);
+        check("pedit ex munge ip tos invert", &v4, 4, &[(15, &[0xff])]);
+        check("pedit ex munge udp sport set 53", &v4, 4, &[(34, &[0, 53])]);
+        check("pedit ex munge udp dport add 1", &v4, 4, &[(36, &[0, 10])]);
+        check("pedit munge ip dport set 4789", &v4, 4, &[(36, &[0x12, 0xb5])]);
+        check(
+            "pedit ex munge ip src set 10.0.0.1 munge udp dport set 7 munge ip ttl add 0xff",
+            &v4,
+            4,
+            &[(26, &[10, 0, 0, 1]), (36, &[0, 7]), (22, &[63])],
+        );
+        let v6 = ipv6_tcp();
+        let addr = [0x20, 0x01, 0x0d, 0xb8, 0xff, 0xff, 0, 0, 0, 0, 0, 0, 0, 0, 0x12, 0x34];
+        check("pedit ex munge ip6 src set 2001:db8:ffff::1234", &v6, 6, &[(22, &addr)]);
+        check("pedit ex munge ip6 dst set 2001:db8:ffff::1234", &v6, 6, &[(38, &addr)]);
+        check("pedit ex munge ip6 hoplimit add 0xff", &v6, 6, &[(21, &[63])]);
+        check("pedit ex munge tcp dport set 8080", &v6, 6, &[(56, &[0x1f, 0x90])]);
+        check("pedit ex munge tcp sport set 1", &v6, 6, &[(54, &[0, 1])]);
+        check("pedit ex munge tcp flags set 0x18", &v6, 6, &[(67, &[0x18])]);
+    }
+
+    #[test]
+    fn udp_checksum_zero_stays_zero_and_a_computed_zero_goes_out_as_ffff() {
+        let mut none = ipv4_udp();
+        none[40..42].fill(0);
+        let out = pedit("pedit ex munge ip dst set 1.1.1.1 munge udp dport set 7", &none).unwrap();
+        assert_eq!(out[40..42], [0, 0], "RFC 768: no checksum stays none");
+        assert_eq!(!sum16(&out[14..34]), 0, "the IPv4 header checksum still right");
+        // Find a port that makes the full sum 0: the update must send 0xffff.
+        let v4 = ipv4_udp();
+        let sum = u16::from_be_bytes([v4[40], v4[41]]);
+        let dport = u16::from_be_bytes([v4[36], v4[37]]);
+        // One's complement: the port that adds the checksum's value to the sum zeroes it.
+        let (s, c) = dport.overflowing_add(sum);
+        let zeroing = s + u16::from(c);
+        let out = pedit(&format!("pedit ex munge udp dport set {zeroing}"), &v4).unwrap();
+        assert_eq!(out[40..42], [0xff, 0xff], "dport {zeroing}");
+        let mut want = out.clone();
+        fix(&mut want, 4);
+        assert_eq!(out, want);
+    }
+
+    #[test]
+    fn a_header_the_frame_lacks_leaves_it_untouched_and_drops_it() {
+        let (v4, v6) = (ipv4_udp(), ipv6_tcp());
+        for (text, frame) in [
+            ("pedit ex munge ip ttl set 1", &v6),
+            ("pedit ex munge ip6 hoplimit set 1", &v4),
+            ("pedit ex munge tcp dport set 1", &v4),
+            ("pedit ex munge udp dport set 1", &v6),
+            ("pedit munge ip sport set 1", &v6),
+            // The first munge applies, the second does not: neither is written.
+            ("pedit ex munge eth dst set 11:22:33:44:55:66 munge tcp dport set 1", &v4),
+        ] {
+            assert_eq!(pedit(text, frame), Err(DropReason::NotApplicable), "{text}");
+        }
+        // Legacy `ip dport` is at the IPv4 header + 22: not the port behind options.
+        let mut options = ipv4_udp();
+        options[14] = 0x46;
+        options[17] = 36;
+        options.splice(34..34, [1, 1, 1, 1]);
+        fix(&mut options, 4);
+        assert_eq!(pedit("pedit munge ip dport set 1", &options), Err(DropReason::NotApplicable));
+        check("pedit ex munge udp dport set 1", &options, 4, &[(40, &[0, 1])]);
+    }
+}
