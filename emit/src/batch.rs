@@ -325,6 +325,8 @@ pub(crate) enum Unspellable {
     Vlan(rules::VlanAction),
     /// tc's `tunnel_key` action.
     TunnelKey(rules::TunnelKey),
+    /// tc's `pedit` or `csum` action (the word).
+    Pedit(&'static str),
     /// A chain other than 0, an action list, `mirror`, `continue`, `goto` or `police`: what
     /// only the dataplane's chain interpreter carries out (the reason says which).
     DataplaneOnly(String),
@@ -360,6 +362,12 @@ impl fmt::Display for Unspellable {
                 f,
                 "`{tunnel}` needs tc's act_tunnel_key, which this kernel does not have \
                  (CONFIG_NET_ACT_TUNNEL_KEY is not set); the dataplane carries it out"
+
+            ),
+            Unspellable::Pedit(word) => write!(
+                f,
+                "`{word}` needs tc's act_{word}, which this kernel lacks (no CONFIG_NET_ACT_{}); the dataplane carries it out",
+                word.to_ascii_uppercase()
             ),
             Unspellable::DataplaneOnly(why) => f.write_str(why),
         }
@@ -411,6 +419,8 @@ pub(crate) fn action_words(rule: &Rule, opts: &EmitOptions, target: Target) -> R
         Action::TtlDec => Err(Unspellable::TtlDec(target)),
         Action::Vlan(vlan) => Err(Unspellable::Vlan(*vlan)),
         Action::TunnelKey(tunnel) => Err(Unspellable::TunnelKey(*tunnel)),
+        Action::Pedit(_) => Err(Unspellable::Pedit("pedit")),
+        Action::Csum(_) => Err(Unspellable::Pedit("csum")),
         Action::Mirror(_) | Action::Continue | Action::Goto(_) | Action::Police(_) => {
             Err(Unspellable::DataplaneOnly(rule.not_single_reason()))
         }

@@ -131,7 +131,10 @@ pub fn run<E>(
                 }
                 Action::Continue => Control::Continue,
                 Action::Goto(target) => Control::Goto(*target),
+                // The checksums are right already (every rewrite keeps them so).
+                Action::Csum(_) => Control::Pipe,
                 Action::Encap(_)
+                | Action::Pedit(_)
                 | Action::Decap
                 | Action::TtlDec
                 | Action::Vlan(_)

@@ -15,6 +15,10 @@
 //!           | vlan pop | vlan push|modify [protocol 802.1q|802.1ad] [priority 0..=7] id 0..=4094
 //!           | tunnel_key unset | tunnel_key set src_ip IP dst_ip IP [id 0..=16777215]
 //!             [dst_port 0..=65535] [tos 0..=255] [ttl 0..=255] [csum|nocsum] [nofrag]
+//!           | pedit [ex] MUNGE+ | csum [iph|ip4h|ipv4h|icmp|igmp|tcp|udp|sctp|and|or|+]*
+//! MUNGE    := munge HEADER FIELD (set|add VALUE | decrement | clear | invert | preserve) [retain MASK]
+//!   HEADER FIELD := eth src|dst | ip src|dst|tos|dsfield|precedence|ttl | ip sport|dport (without ex)
+//!                 | ip6 src|dst|hoplimit | tcp sport|dport|flags | udp sport|dport    (eth, ip6, tcp, udp: ex)
 //! CONTROL  := pipe | continue | pass | ok | drop | shot | goto chain N
 //! ```
 //!
@@ -85,9 +89,23 @@
 //! what happens anyway (DF, never fragmented); the same frame as `encap vxlan,...`.
 //! `tunnel_key unset` strips the outer headers as `decap` does (flower's `enc_` keys match
 //! frames still encapsulated); a frame with no tunnel is dropped as `decap` drops it.
-//! `geneve_opts`, `vxlan_opts` and `erspan_opts` are refused with the reason. The actions this dataplane does not
-//! carry out (`pedit`, `ct`, `skbedit`, `csum`, `mpls`, `vlan pop_eth`, `police index`, ...)
-//! are refused with the word and the reason.
+//! `geneve_opts`, `vxlan_opts` and `erspan_opts` are refused with the reason.
+//! `pedit [ex] munge ...` rewrites fields of the outermost headers, as tc's
+//! act_pedit finds them, with p_*.c's words and offsets: values as tc reads them (`set`/`add`
+//! numbers `0x` hex, leading-0 octal, else decimal; MAC and IP addresses), `add` wrapping in
+//! the field (`ttl add 0xff` is minus one), `retain MASK` limiting the bits changed; without
+//! `ex` only `ip` fields and `set`, as tc. Unlike tc, which leaves checksums stale for a
+//! later `csum` action, the IPv4 header checksum and the TCP, UDP or ICMPv6 checksum over
+//! the changed bytes (and over the pseudo-header's addresses) are updated incrementally
+//! (RFC 1624 eqn. 3); a UDP checksum of 0 stays 0 (RFC 768), a computed 0 is sent as 0xffff.
+//! A frame without the header a munge names (`ip` on IPv6, `tcp` on UDP) is dropped as
+//! `not_applicable`, untouched (tc would write at the offset anyway). Raw `munge offset` is
+//! refused. `csum ...` is accepted as a no-op, with a warning: checksums are already right
+//! after every rewrite here (it does not repair a frame that arrived with a bad one; `--csum
+//! fix` does); `csum udplite` is refused. As in tc, `pedit` and `csum` without a control
+//! word end the list with `pass`: write `pipe` to go on to the next action. The actions this
+//! dataplane does not carry out (`ct`, `skbedit`, `mpls`, `vlan pop_eth`,
+//! `police index`, ...) are refused with the word and the reason.
 //!
 //! Comments run from `#` to the end of the line; blank lines are skipped.
 //!
@@ -96,7 +114,7 @@
 //! A whole `tc filter add|replace|change ...` line is read as the same rule:
 //! `tc filter add dev eth0 ingress prio 1 protocol ip flower ip_proto udp dst_port 4789 action drop`.
 //! The tc words that do not change a rule's meaning are skipped: `tc filter add|replace|change`,
-//! `dev X`, `ingress`, `root`, `parent X`, `block N` (rules here apply to every port, as a
+//! `dev X` (but see egress rules below), `ingress`, `root`, `parent X`, `block N` (rules here apply to every port, as a
 //! shared block's to its devices), `handle X`, `classid X`, `flowid X`, `flower`, `skip_hw`,
 //! `verbose`, and `skip_sw` (tc's "in the NIC only": frames reach this dataplane before the
 //! kernel's tc, as they reach a NIC's tables, so it runs the rule; `rules check --explain`
@@ -171,8 +189,8 @@ use crate::lex::{
     ParseError, Token, UnknownName, ValueError, MAX_RULES_FILE_BYTES,
 };
 use crate::rule::{
-    Action, Control, Hook, Indev, Keys, Masked, PoliceRate, PortMatch, Prefix, Protocol, Rule, RuleSet, TunnelKey,
-    VlanAction, ETHERTYPE_ARP, ETHERTYPE_MPLS, VLAN_TPIDS,
+    Action, Control, Hook, Indev, Keys, Masked, Munge, Pedit, PeditCmd, PoliceRate, PortMatch, Prefix, Protocol, Rule,
+    RuleSet, TunnelKey, VlanAction, CSUM_WORDS, ETHERTYPE_ARP, ETHERTYPE_MPLS, VLAN_TPIDS,
 };
 use crate::tc_words::{self, parse_in, Base, NumError};
 
@@ -372,11 +390,11 @@ pub const KEYS: [&str; 36] = [
     "enc_ttl",
 ];
 
-const ACTIONS: [&str; 10] =
-    ["drop", "pass", "fwd", "reflect", "encap", "decap", "ttl-dec", "mirred", "vlan", "tunnel_key"];
+const ACTIONS: [&str; 12] =
+    ["drop", "pass", "fwd", "reflect", "encap", "decap", "ttl-dec", "mirred", "vlan", "tunnel_key", "pedit", "csum"];
 
 const EXPECTED_ACTION: &str = "drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, \
-     police, vlan pop|push|modify, tunnel_key set|unset, reflect, encap SPEC, decap or ttl-dec";
+     police, vlan pop|push|modify, tunnel_key set|unset, pedit [ex] munge ..., csum, reflect, encap SPEC, decap or ttl-dec";
 
 /// `ip_tos` / `ip_ttl` (f_flower.c `flower_parse_ip_tos_ttl`): the value decimal, else hex;
 /// the mask hex.
@@ -1304,6 +1322,18 @@ impl fmt::Display for Action {
             Action::TtlDec => f.write_str("ttl-dec"),
             Action::Vlan(vlan) => write!(f, "{vlan}"),
             Action::TunnelKey(tunnel) => write!(f, "{tunnel}"),
+            // `pipe` said: without a control word tc's pedit and csum pass (end the list).
+            Action::Pedit(pedit) => write!(f, "{pedit} pipe"),
+            Action::Csum(flags) => {
+                f.write_str("csum")?;
+                for bit in (0..8).map(|i| 1u8 << i).filter(|bit| flags & bit != 0) {
+                    match CSUM_WORDS.iter().find(|(_, b)| *b == bit) {
+                        Some((word, _)) => write!(f, " {word}")?,
+                        None => write!(f, " {bit:#x}")?,
+                    }
+                }
+                f.write_str(" pipe")
+            }
             Action::Mirror(dev) => write!(f, "mirred egress mirror dev {dev}"),
             Action::Continue => f.write_str("continue"),
             Action::Goto(chain) => write!(f, "goto chain {chain}"),
@@ -1325,6 +1355,44 @@ impl fmt::Display for Action {
                 write!(f, " conform-exceed {}/{}", police.exceed, police.conform)
             }
         }
+    }
+}
+
+impl fmt::Display for Pedit {
+    /// As tc reads it back (without the control word): values in the form p_*.c reads them.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.extended { "pedit ex" } else { "pedit" })?;
+        for munge in &self.munges {
+            write!(f, " {munge}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for Munge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (header, field) = self.field.words();
+        write!(f, "munge {header} {field} ")?;
+        let bytes = self.value.to_be_bytes();
+        match self.cmd {
+            PeditCmd::Invert => f.write_str("invert")?,
+            cmd => {
+                f.write_str(if cmd == PeditCmd::Set { "set " } else { "add " })?;
+                match self.field.width() {
+                    6 => {
+                        let m = &bytes[10..];
+                        write!(f, "{:02x}:{:02x}:{:02x}:{:02x}:{:02x}:{:02x}", m[0], m[1], m[2], m[3], m[4], m[5])?
+                    }
+                    16 => write!(f, "{}", std::net::Ipv6Addr::from(self.value))?,
+                    4 => write!(f, "{}", std::net::Ipv4Addr::from(self.value as u32))?,
+                    _ => write!(f, "{}", self.value)?,
+                }
+            }
+        }
+        if self.retain != self.field.full_retain() {
+            write!(f, " retain {:#x}", self.retain)?;
+        }
+        Ok(())
     }
 }
 
@@ -1560,6 +1628,7 @@ mod tests {
     use crate::key::PacketKey;
     use crate::lex::{MAX_LINE_BYTES, MAX_TOKEN_BYTES};
     use crate::linear::Linear;
+    use crate::rule::PeditField;
     use crate::rule::TunnelSet;
     use proptest::prelude::*;
     use std::net::IpAddr;
@@ -1772,25 +1841,25 @@ mod tests {
         let cases = [
             ("ip_proto tcp dst_prot 80 action drop", "r.rules:1:14: unknown key 'dst_prot' (did you mean dst_port?)"),
             ("frobnicate 1 action drop", "r.rules:1:1: unknown key 'frobnicate'"),
-            ("ip_proto udp", "r.rules:1:13: missing action (expected `action drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, tunnel_key set|unset, reflect, encap SPEC, decap or ttl-dec`)"),
-            ("src_ip 1.2.3.4   # no action", "r.rules:1:15: missing action (expected `action drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, tunnel_key set|unset, reflect, encap SPEC, decap or ttl-dec`)"),
+            ("ip_proto udp", "r.rules:1:13: missing action (expected `action drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, tunnel_key set|unset, pedit [ex] munge ..., csum, reflect, encap SPEC, decap or ttl-dec`)"),
+            ("src_ip 1.2.3.4   # no action", "r.rules:1:15: missing action (expected `action drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, tunnel_key set|unset, pedit [ex] munge ..., csum, reflect, encap SPEC, decap or ttl-dec`)"),
             ("src_ip 1.2.3.4 src_ip 1.2.3.5 action drop", "r.rules:1:16: duplicate key src_ip"),
             ("prio 1 pref 2 action drop", "r.rules:1:8: duplicate key prio"),
             ("src_ip action drop", "r.rules:1:1: missing value for src_ip (expected an IPv4 or IPv6 address, optionally /LEN)"),
             ("src_ip dst_ip 1.2.3.4 action drop", "r.rules:1:1: missing value for src_ip (expected an IPv4 or IPv6 address, optionally /LEN)"),
-            ("action", "r.rules:1:1: missing action after 'action' (expected drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, tunnel_key set|unset, reflect, encap SPEC, decap or ttl-dec)"),
-            ("action dorp", "r.rules:1:8: unknown action 'dorp' (did you mean drop?) (expected drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, tunnel_key set|unset, reflect, encap SPEC, decap or ttl-dec)"),
+            ("action", "r.rules:1:1: missing action after 'action' (expected drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, tunnel_key set|unset, pedit [ex] munge ..., csum, reflect, encap SPEC, decap or ttl-dec)"),
+            ("action dorp", "r.rules:1:8: unknown action 'dorp' (did you mean drop?) (expected drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, tunnel_key set|unset, pedit [ex] munge ..., csum, reflect, encap SPEC, decap or ttl-dec)"),
             ("action fwd", "r.rules:1:8: missing port for fwd (expected the dataplane port number, 0-based)"),
             ("action fwd eth1", "r.rules:1:12: fwd port expects a number (decimal or 0x hex), found 'eth1'"),
             ("action fwd 70000", "r.rules:1:12: fwd port 70000 is out of range 0..=65535"),
             ("action encap   ", "r.rules:1:8: missing tunnel spec for encap (expected e.g. vxlan,src=IP,dst=IP,vni=N)"),
             ("action drop src_ip 1.2.3.4", "r.rules:1:13: unexpected 'src_ip' after the action (keys go before the actions)"),
-            ("action drop action", "r.rules:1:13: missing action after 'action' (expected drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, tunnel_key set|unset, reflect, encap SPEC, decap or ttl-dec)"),
+            ("action drop action", "r.rules:1:13: missing action after 'action' (expected drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, tunnel_key set|unset, pedit [ex] munge ..., csum, reflect, encap SPEC, decap or ttl-dec)"),
             ("action goto 1", "r.rules:1:13: goto needs `chain N`"),
             ("action police rate 1mbit conform-exceed drop", "r.rules:1:8: police: 'rate' requires 'burst' (the bucket's depth) (as tc/m_police.c requires)"),
             ("action police rate 1mbit burst 1k", "r.rules:1:8: police: without conform-exceed, tc's exceed action is reclassify, which is not supported: write conform-exceed drop[/pipe]"),
             ("action police rate fast burst 1k conform-exceed drop", "r.rules:1:20: police rate expects a rate as tc reads it (e.g. 50mbit, 1gbit, 100kbps; a bare number is bit/s), found 'fast'"),
-            ("action pedit ex munge ip ttl set 1", "r.rules:1:8: action 'pedit' is not supported here: the pedit action (header rewrites) is not carried out here yet"),
+            ("action skbedit mark 1", "r.rules:1:8: action 'skbedit' is not supported here: skbedit sets socket-buffer fields (priority, mark, queue) that frames here do not have"),
             ("dst_port 80 action drop", "r.rules:1:1: dst_port needs ip_proto tcp, udp or sctp (as in flower)"),
             ("ip_proto icmp src_port 80 action drop", "r.rules:1:15: src_port needs ip_proto tcp, udp or sctp (as in flower), not icmp"),
             ("ip_proto udp tcp_flags 2 action drop", "r.rules:1:14: tcp_flags needs ip_proto tcp (as in flower), not udp"),
@@ -1832,7 +1901,7 @@ vlan_id 4096 vlan_prio 9 action fwd x
             [
                 "r.rules:3:9: vlan_id 5000 is out of range 0..=4095",
                 "r.rules:6:16: duplicate key src_ip",
-                "r.rules:7:13: missing action (expected `action drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, tunnel_key set|unset, reflect, encap SPEC, decap or ttl-dec`)",
+                "r.rules:7:13: missing action (expected `action drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, tunnel_key set|unset, pedit [ex] munge ..., csum, reflect, encap SPEC, decap or ttl-dec`)",
                 "r.rules:8:9: vlan_id 4096 is out of range 0..=4095",
                 "r.rules:8:24: vlan_prio 9 is out of range 0..=7",
                 "r.rules:8:37: fwd port expects a number (decimal or 0x hex), found 'x'",
@@ -1914,6 +1983,111 @@ vlan_id 4096 vlan_prio 9 action fwd x
             ("action vlan pop push", "r.rules:1:17: vlan: unexpected 'push': the action is already `pop`"),
             ("action vlan pop_eth", "r.rules:1:13: vlan pop_eth: removing or adding the Ethernet header itself is not supported (frames here always have one)"),
             ("action vlan", "r.rules:1:8: vlan needs pop, push or modify (tc/m_vlan.c)"),
+        ] {
+            assert_eq!(error(line), message, "{line}");
+        }
+    }
+
+    #[test]
+    fn pedit_and_csum_as_tc_reads_them() {
+        let munge = |field, cmd, value, retain: Option<u32>| {
+            let retain = retain.unwrap_or(PeditField::full_retain(field));
+            Munge { field, cmd, value, retain }
+        };
+        let pedit = |extended, munges: Vec<Munge>| Action::Pedit(Pedit { extended, munges });
+        use PeditCmd::{Add, Invert, Set};
+        use PeditField::*;
+        let lists: Vec<Vec<Action>> = rules(
+            "action pedit ex munge ip ttl add 0xff pipe action mirred egress redirect dev veth0\n\
+             action pedit ex munge eth dst set 11:22:33:44:55:66 munge ip6 src set 2001:db8::1 munge udp dport set 888\n\
+             action pedit munge ip tos set 4 retain 0xfc pipe action csum ip tcp\n\
+             action pedit e mu ip dst s 10.0.0.1 mu tcp sport se 010 mu ip6 hoplimit d mu tcp flags invert drop\n\
+             action pedit munge ip sport set 0x50 munge ip dsf clear munge ip ttl preserve continue\n\
+             action csum iph and udp or + sctp pass\n",
+        )
+        .into_iter()
+        .map(|r| r.actions)
+        .collect();
+        let ip6 = u128::from("2001:db8::1".parse::<std::net::Ipv6Addr>().unwrap());
+        assert_eq!(
+            lists,
+            [
+                vec![pedit(true, vec![munge(IpTtl, Add, 0xff, None)]), Action::Redirect("veth0".into())],
+                vec![
+                    pedit(
+                        true,
+                        vec![
+                            munge(EthDst, Set, 0x1122_3344_5566, None),
+                            munge(Ip6Src, Set, ip6, None),
+                            munge(UdpDport, Set, 888, None)
+                        ]
+                    ),
+                    Action::Pass
+                ],
+                vec![pedit(false, vec![munge(IpTos, Set, 4, Some(0xfc))]), Action::Csum(1 | 8), Action::Pass],
+                vec![
+                    pedit(
+                        true,
+                        vec![
+                            munge(IpDst, Set, 0x0a00_0001, None),
+                            munge(TcpSport, Set, 8, None),
+                            munge(Ip6HopLimit, Add, 0xff, None),
+                            munge(TcpFlags, Invert, 0, None)
+                        ]
+                    ),
+                    Action::Drop
+                ],
+                vec![
+                    pedit(
+                        false,
+                        vec![
+                            munge(IpSport, Set, 0x50, None),
+                            munge(IpTos, Set, 0, None),
+                            munge(IpTtl, Set, 0, Some(0))
+                        ]
+                    ),
+                    Action::Continue
+                ],
+                vec![Action::Csum(1 | 16 | 64), Action::Pass],
+            ]
+        );
+        // Printed back so that it reads the same (pedit and csum with `pipe`: tc's default is pass).
+        for line in [
+            "pedit ex munge ip ttl add 255 munge eth src set aa:bb:cc:dd:ee:0f pipe",
+            "pedit munge ip tos set 2 retain 0xfc munge ip dst set 1.1.1.1 pipe",
+            "pedit ex munge ip6 dst set 2001:db8::2 munge ip6 hoplimit add 255 munge tcp flags invert pipe",
+            "csum iph tcp udp pipe",
+        ] {
+            assert_eq!(rules(&format!("action {line}\n"))[0].actions[0].to_string(), line);
+        }
+        for (line, message) in [
+            ("action pedit", "r.rules:1:8: pedit needs `munge HEADER FIELD set|add|... VALUE` (tc/m_pedit.c)"),
+            ("action pedit ex munge", "r.rules:1:17: pedit munge needs a header (eth, ip, ip6, tcp or udp) and field"),
+            ("action pedit ex munge offset 10 u8 clear", "r.rules:1:23: pedit munge offset (raw bytes from the IP header) is not supported: a raw write can change lengths, protocols or checksums this dataplane keeps right; name the field (munge ip ttl ...)"),
+            ("action pedit ex munge arp op set 1", "r.rules:1:23: pedit munge arp is not a header tc's pedit knows (expected eth, ip, ip6, tcp, udp or offset)"),
+            ("action pedit munge eth src set 11:22:33:44:55:66", "r.rules:1:20: pedit munge eth needs `pedit ex` (tc/p_eth.c)"),
+            ("action pedit ex munge ip", "r.rules:1:23: pedit munge ip needs a field"),
+            ("action pedit ex munge ip ttl", "r.rules:1:26: pedit munge ip ttl needs set, add, decrement, clear, invert or preserve"),
+            ("action pedit ex munge ip ttl sub 1", "r.rules:1:30: pedit munge ip ttl: expected set, add, decrement, clear, invert or preserve, found 'sub'"),
+            ("action pedit ex munge ip hlim set 1", "r.rules:1:26: pedit munge ip: unknown field 'hlim' (expected src, dst, tos, dsfield, ttl)"),
+            ("action pedit ex munge ip protocol set 6", "r.rules:1:26: pedit munge ip protocol is not supported: it changes how the packet is read"),
+            ("action pedit ex munge ip6 flow_lbl set 1", "r.rules:1:27: pedit munge ip6 flow_lbl is not supported: not carried out here"),
+            ("action pedit ex munge eth type set 0x800", "r.rules:1:27: pedit munge eth type is not supported: it changes how the frame is read"),
+            ("action pedit ex munge ip dport set 80", "r.rules:1:26: pedit ex munge ip dport: a field outside the IP header is named by its own header in pedit ex (munge tcp|udp dport) (tc/p_ip.c)"),
+            ("action pedit munge ip ttl add 1", "r.rules:1:27: pedit munge ip ttl add needs `pedit ex` (without it tc only sets)"),
+            ("action pedit ex munge ip tos decrement", "r.rules:1:30: pedit munge ip tos: decrement is for ttl and hoplimit only (tc/p_ip.c, p_ip6.c)"),
+            ("action pedit ex munge eth dst add 1", "r.rules:1:31: pedit munge eth dst add: a 48-bit add is not supported (tc adds to each 32-bit word apart)"),
+            ("action pedit ex munge ip ttl set", "r.rules:1:30: pedit munge ip ttl set needs a value"),
+            ("action pedit ex munge ip ttl set 256", "r.rules:1:34: pedit munge ip ttl set 256 is out of range 0..=255"),
+            ("action pedit ex munge udp dport set 65536", "r.rules:1:37: pedit munge udp dport set 65536 is out of range 0..=65535"),
+            ("action pedit ex munge ip src set 1.2.3", "r.rules:1:34: pedit munge ip src set expects an IPv4 address, found '1.2.3'"),
+            ("action pedit ex munge ip6 dst set 1.2.3.4", "r.rules:1:35: pedit munge ip6 dst set expects an IPv6 address, found '1.2.3.4'"),
+            ("action pedit ex munge eth src set 11:22", "r.rules:1:35: pedit munge eth src set expects a MAC address aa:bb:cc:dd:ee:ff, found '11:22'"),
+            ("action pedit ex munge ip tos set 1 retain", "r.rules:1:36: pedit munge ip tos: retain needs a mask"),
+            ("action pedit ex munge ip tos set 1 retain 0x1ff", "r.rules:1:43: pedit munge ip tos retain 0x1ff is out of range 0..=255"),
+            ("action pedit ex munge ip6 src set ::1 retain 0xff", "r.rules:1:39: pedit munge ip6 src: retain is not supported for fields longer than 32 bits (as tc says)"),
+            ("action csum udplite", "r.rules:1:13: csum udplite: UDP-Lite checksums are not kept by this dataplane's rewrites"),
+            ("action csum", "r.rules:1:8: csum needs what to update (e.g. csum iph tcp udp) (tc/m_csum.c)"),
         ] {
             assert_eq!(error(line), message, "{line}");
         }
@@ -2402,7 +2576,40 @@ prio 100 action drop
                 .prop_map(|(tpid, vid, prio)| Action::Vlan(VlanAction::Push { tpid, vid, prio })),
             (prop_oneof![Just(0x8100u16), Just(0x88a8)], 0..=4094u16, proptest::option::of(0..=7u8))
                 .prop_map(|(tpid, vid, prio)| Action::Vlan(VlanAction::Modify { tpid, vid, prio })),
+            pedit_strategy().prop_map(Action::Pedit),
+            (any::<u8>()).prop_map(|flags| Action::Csum(flags & 0x5f)),
         ]
+    }
+
+    /// Pedits tc accepts: without `ex` only `ip` fields (its own `sport`/`dport` among them)
+    /// and no add; add only up to 32 bits; retain only up to 32 bits.
+    fn pedit_strategy() -> impl Strategy<Value = Pedit> {
+        let munge = (0..PeditField::ALL.len(), 0..3u8, any::<u128>(), proptest::option::of(any::<u32>()));
+        (any::<bool>(), proptest::collection::vec(munge, 1..4)).prop_map(|(extended, munges)| {
+            let munges = munges
+                .into_iter()
+                .map(|(i, cmd, value, retain)| {
+                    let mut field = PeditField::ALL[i];
+                    let legacy = matches!(field, PeditField::IpSport | PeditField::IpDport);
+                    if !extended && field.words().0 != "ip" {
+                        field = PeditField::ALL[2 + i % 6];
+                    } else if extended && legacy {
+                        field = PeditField::TcpSport;
+                    }
+                    let width = field.width();
+                    let cmd = match cmd {
+                        1 if extended && width <= 4 => PeditCmd::Add,
+                        2 => PeditCmd::Invert,
+                        _ => PeditCmd::Set,
+                    };
+                    let value = if cmd == PeditCmd::Invert { 0 } else { value & (u128::MAX >> (128 - 8 * width)) };
+                    let full = field.full_retain();
+                    let retain = retain.filter(|_| width <= 4).map_or(full, |r| r & full);
+                    Munge { field, cmd, value, retain }
+                })
+                .collect();
+            Pedit { extended, munges }
+        })
     }
 
     /// Rules that the parser accepts: flower's constraints and one family per address pair.

@@ -309,6 +309,11 @@ pub enum Action {
     /// tc's `tunnel_key set|unset`: a VXLAN or Geneve header pushed, or the outer headers
     /// of a tunnelled frame removed (this language's `encap` and `decap`, in tc's words).
     TunnelKey(TunnelKey),
+    /// tc's `pedit [ex] munge ...`: header fields rewritten, checksums kept right.
+    Pedit(Pedit),
+    /// tc's `csum FLAGS` ([`CSUM_WORDS`] bits): a no-op here, since every rewrite keeps the
+    /// checksums right already (see the rules language's notes).
+    Csum(u8),
     /// tc's `mirred egress mirror dev NAME`: a copy of the frame as it is now leaves by the
     /// port whose interface is NAME; the frame itself goes on to the next action (tc: pipe).
     Mirror(String),
@@ -345,6 +350,8 @@ impl Action {
             | Action::TtlDec
             | Action::Vlan(_)
             | Action::TunnelKey(_)
+            | Action::Pedit(_)
+            | Action::Csum(_)
             | Action::Mirror(_) => false,
             // Ends the list only where both verdicts do.
             Action::Police(police) => police.conform != Control::Pipe && police.exceed != Control::Pipe,
@@ -378,6 +385,193 @@ pub enum VlanAction {
         prio: Option<u8>,
     },
 }
+
+/// tc's `pedit` action (tc/m_pedit.c with its header modules p_eth.c, p_ip.c, p_ip6.c,
+/// p_tcp.c, p_udp.c), on the outermost headers as net/sched/act_pedit.c finds them. Unlike
+/// tc, the checksums the fields are under are updated (RFC 1624 eqn. 3).
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Pedit {
+    /// `ex`: tc's extended (header-typed) keys; without it only `ip` fields and `set`.
+    pub extended: bool,
+    /// The `munge` clauses, in order.
+    pub munges: Vec<Munge>,
+}
+
+/// One `munge HEADER FIELD CMD [VALUE] [retain MASK]`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Munge {
+    /// What it changes.
+    pub field: PeditField,
+    /// How.
+    pub cmd: PeditCmd,
+    /// `set`/`add`'s value, the field's bytes as a big-endian number (0 for `invert`).
+    pub value: u128,
+    /// `retain MASK`: the bits of the field that change (all unless given; a field of up to
+    /// 32 bits).
+    pub retain: u32,
+}
+
+/// What a munge does to the field's bits that `retain` lets change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PeditCmd {
+    /// `set V` (`clear`: V = 0; `preserve`: nothing retained).
+    Set,
+    /// `add V`, wrapping in the field's width (`decrement`: add all ones).
+    Add,
+    /// `invert`: the bits flipped.
+    Invert,
+}
+
+/// The fields a munge may name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PeditField {
+    /// `eth dst`.
+    EthDst,
+    /// `eth src`.
+    EthSrc,
+    /// `ip src`.
+    IpSrc,
+    /// `ip dst`.
+    IpDst,
+    /// `ip tos` (also `dsfield`, `precedence`: the same byte to tc).
+    IpTos,
+    /// `ip ttl`.
+    IpTtl,
+    /// Non-extended `ip sport`: tc's 16 bits at the IPv4 header + 20, which are the TCP or
+    /// UDP source port only without IP options (carried out only then).
+    IpSport,
+    /// Non-extended `ip dport`, as `IpSport` at + 22.
+    IpDport,
+    /// `ip6 src`.
+    Ip6Src,
+    /// `ip6 dst`.
+    Ip6Dst,
+    /// `ip6 hoplimit`.
+    Ip6HopLimit,
+    /// `tcp sport`.
+    TcpSport,
+    /// `tcp dport`.
+    TcpDport,
+    /// `tcp flags`.
+    TcpFlags,
+    /// `udp sport`.
+    UdpSport,
+    /// `udp dport`.
+    UdpDport,
+}
+
+/// The header a pedit field is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum PeditHeader {
+    /// Ethernet.
+    Eth,
+    /// IPv4.
+    Ip4,
+    /// IPv6.
+    Ip6,
+    /// TCP.
+    Tcp,
+    /// UDP.
+    Udp,
+    /// TCP or UDP right after an IPv4 header without options (non-extended `ip sport|dport`).
+    Ip4Ports,
+}
+
+impl PeditField {
+    /// Every field.
+    pub const ALL: [PeditField; 16] = [
+        PeditField::EthDst,
+        PeditField::EthSrc,
+        PeditField::IpSrc,
+        PeditField::IpDst,
+        PeditField::IpTos,
+        PeditField::IpTtl,
+        PeditField::IpSport,
+        PeditField::IpDport,
+        PeditField::Ip6Src,
+        PeditField::Ip6Dst,
+        PeditField::Ip6HopLimit,
+        PeditField::TcpSport,
+        PeditField::TcpDport,
+        PeditField::TcpFlags,
+        PeditField::UdpSport,
+        PeditField::UdpDport,
+    ];
+
+    /// Its header, offset in it and width in bytes (tc's p_*.c offsets; `Ip4Ports` fields
+    /// from the transport header).
+    pub const fn place(self) -> (PeditHeader, usize, usize) {
+        use PeditHeader::*;
+        match self {
+            PeditField::EthDst => (Eth, 0, 6),
+            PeditField::EthSrc => (Eth, 6, 6),
+            PeditField::IpSrc => (Ip4, 12, 4),
+            PeditField::IpDst => (Ip4, 16, 4),
+            PeditField::IpTos => (Ip4, 1, 1),
+            PeditField::IpTtl => (Ip4, 8, 1),
+            PeditField::IpSport => (Ip4Ports, 0, 2),
+            PeditField::IpDport => (Ip4Ports, 2, 2),
+            PeditField::Ip6Src => (Ip6, 8, 16),
+            PeditField::Ip6Dst => (Ip6, 24, 16),
+            PeditField::Ip6HopLimit => (Ip6, 7, 1),
+            PeditField::TcpSport => (Tcp, 0, 2),
+            PeditField::TcpDport => (Tcp, 2, 2),
+            PeditField::TcpFlags => (Tcp, 13, 1),
+            PeditField::UdpSport => (Udp, 0, 2),
+            PeditField::UdpDport => (Udp, 2, 2),
+        }
+    }
+
+    /// tc's words for it: header and field.
+    pub const fn words(self) -> (&'static str, &'static str) {
+        match self {
+            PeditField::EthDst => ("eth", "dst"),
+            PeditField::EthSrc => ("eth", "src"),
+            PeditField::IpSrc => ("ip", "src"),
+            PeditField::IpDst => ("ip", "dst"),
+            PeditField::IpTos => ("ip", "tos"),
+            PeditField::IpTtl => ("ip", "ttl"),
+            PeditField::IpSport => ("ip", "sport"),
+            PeditField::IpDport => ("ip", "dport"),
+            PeditField::Ip6Src => ("ip6", "src"),
+            PeditField::Ip6Dst => ("ip6", "dst"),
+            PeditField::Ip6HopLimit => ("ip6", "hoplimit"),
+            PeditField::TcpSport => ("tcp", "sport"),
+            PeditField::TcpDport => ("tcp", "dport"),
+            PeditField::TcpFlags => ("tcp", "flags"),
+            PeditField::UdpSport => ("udp", "sport"),
+            PeditField::UdpDport => ("udp", "dport"),
+        }
+    }
+
+    /// The width in bytes.
+    pub const fn width(self) -> usize {
+        self.place().2
+    }
+
+    /// All of the field's bits, as `retain` holds them (all ones past 32 bits).
+    pub const fn full_retain(self) -> u32 {
+        match self.width() {
+            1 => 0xff,
+            2 => 0xffff,
+            _ => u32::MAX,
+        }
+    }
+}
+
+/// tc's `csum` words (tc/m_csum.c, in its order) and their TCA_CSUM_UPDATE_FLAG_* bits; the
+/// first of each bit is the one printed.
+pub const CSUM_WORDS: [(&str, u8); 9] = [
+    ("iph", 1),
+    ("ip4h", 1),
+    ("ipv4h", 1),
+    ("icmp", 2),
+    ("igmp", 4),
+    ("tcp", 8),
+    ("udp", 16),
+    ("udplite", 32),
+    ("sctp", 64),
+];
 
 /// The TPIDs a vlan action may write (act_vlan.c refuses others with EPROTONOSUPPORT).
 pub const VLAN_TPIDS: [u16; 2] = [0x8100, 0x88a8];

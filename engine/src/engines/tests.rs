@@ -534,3 +534,27 @@ fn tunnel_key_set_is_encap_and_unset_is_decap() {
     assert_eq!(back.sent[0], [plain[..vxlan.len() - 50].to_vec()]);
     assert_eq!(back.hits.expect("rules").0, [1, 0, 0, 0], "matched by its enc_ keys");
 }
+
+/// `pedit` on a list: the fields rewritten with every checksum right (the frames equal ones
+/// built with those fields), a later chain matching the frame as rewritten, and a munge of a
+/// header the frame lacks (IPv6 on IPv4) dropping it as not applicable.
+#[test]
+fn pedit_rewrites_fields_with_right_checksums_and_later_rules_see_them() {
+    let text = "\
+        prio 1 ip_proto udp dst_port 99 action pedit ex munge ip dst set 10.9.8.7 munge udp dport set 7 munge ip ttl add 0xff pipe action goto chain 1\n\
+        prio 2 ip_proto udp dst_port 98 action pedit ex munge ip6 hoplimit set 1 pipe action mirred egress redirect dev dut0\n\
+        prio 3 ip_proto udp dst_port 97 action pedit ex munge udp sport set 5 pipe action csum iph udp pipe action mirred egress redirect dev dut1\n\
+        chain 1 protocol ip dst_ip 10.9.8.7 ip_proto udp dst_port 7 action mirred egress redirect dev dut1\n\
+        chain 1 action drop\n";
+    let set = rules::parse("t.rules", text).expect("the test's rules parse");
+    let frames = vec![udp(99).build(), udp(98).build(), udp(97).build()];
+    let pipeline = Pipeline { csum: CsumMode::Verify, ..Pipeline::default() };
+    let outcome = run_classified(&frames, &set, &pipeline, Disposition::Drop, false);
+    assert_eq!(outcome, run_classified(&frames, &set, &pipeline, Disposition::Drop, true));
+    assert_eq!(outcome.drops, BTreeMap::from([(DropReason::NotApplicable.name(), 1)]), "{outcome:?}");
+    let rewritten =
+        GeneratorFrame { dst_ip: Ipv4Addr::new(10, 9, 8, 7), dst_port: 7, ttl: udp(99).ttl - 1, ..udp(99) }.build();
+    let sport = GeneratorFrame { src_port: 5, ..udp(97) }.build();
+    assert_eq!(outcome.sent[1], [rewritten, sport]);
+    assert!(outcome.sent[0].is_empty());
+}

@@ -59,7 +59,7 @@ pub enum Step {
     Control,
     /// `fwd`, `mirred redirect`, `reflect`: where the frame goes.
     Send(Disposition),
-    /// `encap`, `decap`, `ttl-dec`, `vlan`, `tunnel_key`.
+    /// `encap`, `decap`, `ttl-dec`, `vlan`, `tunnel_key`, `pedit`.
     Rewrite(Rewrite),
     /// `mirred mirror`: a copy out of this port.
     Mirror(usize),
@@ -328,7 +328,8 @@ impl RuleTable {
             let mut rule_steps = Vec::with_capacity(rule.actions.len());
             for action in &rule.actions {
                 let step = match action {
-                    Action::Drop | Action::Pass | Action::Continue | Action::Goto(_) => Step::Control,
+                    // csum: the checksums are right already (every rewrite keeps them so).
+                    Action::Drop | Action::Pass | Action::Continue | Action::Goto(_) | Action::Csum(_) => Step::Control,
                     Action::Reflect => Step::Send(Disposition::Reflect),
                     Action::Fwd(port) if usize::from(*port) < ports => Step::Send(Disposition::Fwd(usize::from(*port))),
                     Action::Fwd(port) => {
@@ -361,6 +362,7 @@ impl RuleTable {
                             continue;
                         }
                     },
+                    Action::Pedit(pedit) => Step::Rewrite(Rewrite::Pedit(pedit.into())),
                     Action::Encap(args) => match format!("encap:{args}").parse::<Rewrite>() {
                         Ok(rewrite) => Step::Rewrite(rewrite),
                         Err(rewrite_error) => {

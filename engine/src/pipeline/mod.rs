@@ -6,6 +6,7 @@ pub mod classify;
 pub mod key;
 #[cfg(test)]
 mod lco_tests;
+pub mod pedit;
 pub mod police;
 pub mod rewrite;
 

@@ -15,6 +15,8 @@
 //! * `vlan pop|push|modify` (a rule's tc action): the outermost 802.1Q / 802.1ad tag
 //!   removed, pushed in front of any others, or given a new VID (and PCP) and TPID, as the
 //!   kernel's act_vlan does. No checksum covers the tags, so none changes.
+//! * `pedit` (a rule's tc action): fields of the outermost headers set, added to or
+//!   inverted, the checksums over them updated incrementally (see [`super::pedit`]).
 
 use std::fmt;
 use std::net::{AddrParseError, IpAddr};
@@ -22,6 +24,7 @@ use std::str::FromStr;
 
 use umem::{Frame, Umem};
 
+use super::pedit::Pedit;
 use crate::stats::DropReason;
 use rules::{TunnelSet, VlanAction};
 use wire::checks::{self, OuterMode, ZeroPolicy};
@@ -43,6 +46,8 @@ pub enum Rewrite {
     Encap(Encap),
     /// A rule's `vlan` action.
     Vlan(VlanAction),
+    /// A rule's `pedit` action.
+    Pedit(Pedit),
 }
 
 /// Which tunnel `encap` builds.
@@ -323,6 +328,7 @@ impl Rewrite {
             Rewrite::Decap => decap(umem, frame, offsets).map(|()| true),
             Rewrite::Encap(encap) => encap_frame(encap, umem, frame, offsets, walk, policy, mtu).map(|()| true),
             Rewrite::Vlan(vlan) => vlan_frame(*vlan, umem, frame, offsets),
+            Rewrite::Pedit(pedit) => pedit.apply(umem.data_mut(frame), offsets).map(|()| false),
         }
     }
 
@@ -332,7 +338,7 @@ impl Rewrite {
         match self {
             Rewrite::Encap(encap) => 14 + encap.l3_len() + encap.tunnel_len(),
             Rewrite::Vlan(VlanAction::Push { .. }) => TAG_LEN,
-            Rewrite::TtlDec | Rewrite::Decap | Rewrite::Vlan(_) => 0,
+            Rewrite::TtlDec | Rewrite::Decap | Rewrite::Vlan(_) | Rewrite::Pedit(_) => 0,
         }
     }
 }

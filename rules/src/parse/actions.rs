@@ -2,11 +2,14 @@
 //! `parse_action`: after one action, the next word starts another, with or without the word
 //! `action`), each action and control word as iproute2 reads it.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-use super::{dec_else_hex, did_you_mean, is_action_word, LineParser, ACTIONS, EXPECTED_ACTION};
+use super::{dec_else_hex, did_you_mean, is_action_word, mac, LineParser, ACTIONS, EXPECTED_ACTION};
 use crate::lex::{end_col, number, number_in, Token};
-use crate::rule::{Action, Control, Police, PoliceRate, TunnelKey, TunnelSet, VlanAction, VLAN_TPIDS};
+use crate::rule::{
+    Action, Control, Munge, Pedit, PeditCmd, PeditField, Police, PoliceRate, TunnelKey, TunnelSet, VlanAction,
+    CSUM_WORDS, VLAN_TPIDS,
+};
 use crate::tc_words::{self, Base};
 
 /// tc's control words (`action_a2n` in tc/tc_util.c), in its order: a word is read as the
@@ -17,9 +20,7 @@ const CONTROL_WORDS: [&str; 10] =
 /// tc actions this dataplane does not carry out, and why.
 fn unsupported_action(kind: &str) -> Option<&'static str> {
     Some(match kind {
-        "pedit" => "the pedit action (header rewrites) is not carried out here yet",
         "skbedit" => "skbedit sets socket-buffer fields (priority, mark, queue) that frames here do not have",
-        "csum" => "checksums are the dataplane's --csum policy (verify, fix, lco), not a per-rule action",
         "ct" | "ctinfo" | "connmark" | "nat" => "it needs connection tracking, which this dataplane does not do",
         "mpls" => "the mpls action (push, pop, modify labels) is not carried out here",
         "gate" | "sample" | "ife" | "simple" | "xt" | "ipt" | "bpf" | "skbmod" => {
@@ -146,6 +147,16 @@ impl<'a> LineParser<'a> {
                 Some(tunnel) => list.push(Action::TunnelKey(tunnel)),
                 None => return false,
             },
+            "pedit" | "csum" => {
+                let action = if word.text == "pedit" { self.pedit(word).map(Action::Pedit) } else { self.csum(word) };
+                let Some(action) = action else { return false };
+                list.push(action);
+                // m_pedit.c and m_csum.c: `pass` (TC_ACT_OK) unless a control word follows.
+                if self.peek().is_none_or(|t| control_word(t.text).is_none()) {
+                    list.push(Action::Pass);
+                    return true;
+                }
+            }
             "police" => match self.police(word) {
                 Some(police) => {
                     list.push(Action::Police(police));
@@ -556,6 +567,237 @@ impl<'a> LineParser<'a> {
         }
         self.notes.extend(notes.into_iter().map(|note| (value.col, note)));
         Ok(())
+    }
+
+    /// `pedit [ex] munge ...` (tc/m_pedit.c `parse_pedit`: `ex` right after the word, then
+    /// one or more `munge`; the words compared as tc does).
+    fn pedit(&mut self, word: Token<'a>) -> Option<Pedit> {
+        let extended = self.peek().is_some_and(|t| tc_words::matches(t.text, "ex"));
+        if extended {
+            self.pos += 1;
+        }
+        let mut munges = Vec::new();
+        while let Some(t) = self.peek().filter(|t| tc_words::matches(t.text, "munge")) {
+            self.pos += 1;
+            munges.push(self.munge(t, extended)?);
+        }
+        if munges.is_empty() {
+            let col = self.peek().map_or(word.col, |t| t.col);
+            self.error(col, "pedit needs `munge HEADER FIELD set|add|... VALUE` (tc/m_pedit.c)");
+            return None;
+        }
+        Some(Pedit { extended, munges })
+    }
+
+    /// One munge after the word `munge` (`at`): a header module's field (p_*.c, whose field
+    /// names are compared exactly but for `dsfield` and `precedence`), its command
+    /// (`parse_cmd`) and value, and `retain`.
+    fn munge(&mut self, at: Token<'a>, extended: bool) -> Option<Munge> {
+        const HEADERS: &str = "eth, ip, ip6, tcp or udp";
+        let Some(header) = self.next() else {
+            self.error(at.col, format!("pedit munge needs a header ({HEADERS}) and field"));
+            return None;
+        };
+        if tc_words::matches(header.text, "offset") {
+            self.error(header.col, "pedit munge offset (raw bytes from the IP header) is not supported: a raw write can change lengths, protocols or checksums this dataplane keeps right; name the field (munge ip ttl ...)");
+            return None;
+        }
+        let h = header.text;
+        if !["eth", "ip", "ip6", "tcp", "udp"].contains(&h) {
+            let why = if h == "icmp" { "is not carried out here" } else { "is not a header tc's pedit knows" };
+            self.error(header.col, format!("pedit munge {h} {why} (expected eth, ip, ip6, tcp, udp or offset)"));
+            return None;
+        }
+        if !extended && h != "ip" {
+            self.error(header.col, format!("pedit munge {h} needs `pedit ex` (tc/p_{h}.c)"));
+            return None;
+        }
+        let Some(name) = self.next() else {
+            self.error(header.col, format!("pedit munge {h} needs a field"));
+            return None;
+        };
+        let f = name.text;
+        let field = match (h, f) {
+            ("eth", "dst") => PeditField::EthDst,
+            ("eth", "src") => PeditField::EthSrc,
+            ("ip", "src") => PeditField::IpSrc,
+            ("ip", "dst") => PeditField::IpDst,
+            ("ip", "tos") => PeditField::IpTos,
+            ("ip", _) if tc_words::matches(f, "dsfield") => PeditField::IpTos,
+            ("ip", "ttl") => PeditField::IpTtl,
+            ("ip", "ihl" | "protocol") => return self.munge_refused(name, h, "it changes how the packet is read"),
+            ("ip", _) if tc_words::matches(f, "precedence") => PeditField::IpTos,
+            ("ip", "nofrag" | "firstfrag" | "ce" | "df" | "mf") => {
+                return self.munge_refused(name, h, "the flag and fragment bits are not carried out here")
+            }
+            ("ip", "sport" | "dport" | "icmp_type" | "icmp_code") if extended => {
+                self.error(name.col, format!("pedit ex munge ip {f}: a field outside the IP header is named by its own header in pedit ex (munge tcp|udp {f}) (tc/p_ip.c)"));
+                return None;
+            }
+            ("ip", "sport") => PeditField::IpSport,
+            ("ip", "dport") => PeditField::IpDport,
+            ("ip", "icmp_type" | "icmp_code") => return self.munge_refused(name, h, "ICMP is not carried out here"),
+            ("ip6", "src") => PeditField::Ip6Src,
+            ("ip6", "dst") => PeditField::Ip6Dst,
+            ("ip6", "hoplimit") => PeditField::Ip6HopLimit,
+            ("ip6", "flow_lbl" | "traffic_class" | "payload_len" | "nexthdr") => {
+                return self.munge_refused(name, h, "not carried out here")
+            }
+            ("eth", "type") => return self.munge_refused(name, h, "it changes how the frame is read"),
+            ("tcp", "sport") => PeditField::TcpSport,
+            ("tcp", "dport") => PeditField::TcpDport,
+            ("tcp", "flags") => PeditField::TcpFlags,
+            ("udp", "sport") => PeditField::UdpSport,
+            ("udp", "dport") => PeditField::UdpDport,
+            _ => {
+                let known = match h {
+                    "eth" => "src, dst",
+                    "ip" if extended => "src, dst, tos, dsfield, ttl",
+                    "ip" => "src, dst, tos, dsfield, ttl, sport, dport",
+                    "ip6" => "src, dst, hoplimit",
+                    "tcp" => "sport, dport, flags",
+                    _ => "sport, dport",
+                };
+                self.error(name.col, format!("pedit munge {h}: unknown field '{f}' (expected {known})"));
+                return None;
+            }
+        };
+        let words = format!("pedit munge {h} {f}");
+        let Some(cmd) = self.next() else {
+            self.error(name.col, format!("{words} needs set, add, decrement, clear, invert or preserve"));
+            return None;
+        };
+        // parse_cmd's order: `s` is set, `d` decrement, `p` preserve.
+        const CMDS: [&str; 6] = ["invert", "set", "add", "decrement", "preserve", "clear"];
+        let Some(&word) = CMDS.iter().find(|c| tc_words::matches(cmd.text, c)) else {
+            self.error(
+                cmd.col,
+                format!("{words}: expected set, add, decrement, clear, invert or preserve, found '{}'", cmd.text),
+            );
+            return None;
+        };
+        let width = field.width();
+        let bits = 8 * width as u32;
+        if matches!(word, "add" | "decrement") && !extended {
+            self.error(cmd.col, format!("{words} {word} needs `pedit ex` (without it tc only sets)"));
+            return None;
+        }
+        if word == "decrement" && !matches!(field, PeditField::IpTtl | PeditField::Ip6HopLimit) {
+            self.error(cmd.col, format!("{words}: decrement is for ttl and hoplimit only (tc/p_ip.c, p_ip6.c)"));
+            return None;
+        }
+        if word == "add" && width > 4 {
+            self.error(
+                cmd.col,
+                format!("{words} add: a {bits}-bit add is not supported (tc adds to each 32-bit word apart)"),
+            );
+            return None;
+        }
+        let mut retain = field.full_retain();
+        let (cmd_kind, value) = match word {
+            "set" | "add" => {
+                let Some(v) = self.next() else {
+                    self.error(cmd.col, format!("{words} {word} needs a value"));
+                    return None;
+                };
+                let value = match width {
+                    6 => mac(v.text).map(u128::from).ok_or("a MAC address aa:bb:cc:dd:ee:ff".to_owned()),
+                    16 => v.text.parse::<Ipv6Addr>().map(u128::from).map_err(|_| "an IPv6 address".to_owned()),
+                    4 => v
+                        .text
+                        .parse::<Ipv4Addr>()
+                        .map(|a| u128::from(u32::from(a)))
+                        .map_err(|_| "an IPv4 address".to_owned()),
+                    _ => {
+                        // get_u32(.., 0), then pack_key8/16's limit.
+                        let mut notes = Vec::new();
+                        let n =
+                            number_in(format!("{words} {word}"), v.text, (1u64 << bits) - 1, Base::Auto, &mut notes);
+                        self.notes.extend(notes.into_iter().map(|note| (v.col, note)));
+                        n.map(u128::from).map_err(|e| e.to_string())
+                    }
+                };
+                match value {
+                    Ok(value) => (if word == "set" { PeditCmd::Set } else { PeditCmd::Add }, value),
+                    Err(message) if width <= 2 => {
+                        self.error(v.col, message);
+                        return None;
+                    }
+                    Err(expected) => {
+                        self.error(v.col, format!("{words} {word} expects {expected}, found '{}'", v.text));
+                        return None;
+                    }
+                }
+            }
+            // Add all ones: minus one, wrapping.
+            "decrement" => (PeditCmd::Add, 0xff),
+            "invert" => (PeditCmd::Invert, 0),
+            "preserve" => {
+                retain = 0;
+                (PeditCmd::Set, 0)
+            }
+            _ => (PeditCmd::Set, 0),
+        };
+        if let Some(t) = self.peek().filter(|t| tc_words::matches(t.text, "retain")) {
+            self.pos += 1;
+            let Some(v) = self.next() else {
+                self.error(t.col, format!("{words}: retain needs a mask"));
+                return None;
+            };
+            if width > 4 {
+                self.error(
+                    t.col,
+                    format!("{words}: retain is not supported for fields longer than 32 bits (as tc says)"),
+                );
+                return None;
+            }
+            let mut notes = Vec::new();
+            match number_in(format!("{words} retain"), v.text, u64::from(field.full_retain()), Base::Auto, &mut notes) {
+                Ok(mask) => retain = mask as u32,
+                Err(message) => {
+                    self.error(v.col, message.to_string());
+                    return None;
+                }
+            }
+            self.notes.extend(notes.into_iter().map(|note| (v.col, note)));
+        }
+        Some(Munge { field, cmd: cmd_kind, value, retain })
+    }
+
+    fn munge_refused<T>(&mut self, name: Token<'a>, header: &str, why: &str) -> Option<T> {
+        self.error(name.col, format!("pedit munge {header} {} is not supported: {why}", name.text));
+        None
+    }
+
+    /// `csum WORD...` (tc/m_csum.c `parse_csum_args`): which checksums tc's act_csum would
+    /// compute again. Here a no-op (noted): every rewrite keeps them right already. Refused
+    /// for UDP-Lite, whose checksum this dataplane does not keep.
+    fn csum(&mut self, word: Token<'a>) -> Option<Action> {
+        let mut flags = 0u8;
+        let mut any = false;
+        while let Some(t) = self.peek() {
+            let text = t.text;
+            if let Some(&(name, bit)) = CSUM_WORDS.iter().find(|(w, _)| tc_words::matches(text, w)) {
+                if name == "udplite" {
+                    self.error(t.col, "csum udplite: UDP-Lite checksums are not kept by this dataplane's rewrites");
+                    return None;
+                }
+                flags |= bit;
+            } else if !["and", "or", "+"].iter().any(|w| tc_words::matches(text, w)) {
+                break;
+            }
+            any = true;
+            self.pos += 1;
+        }
+        if !any && self.peek().is_none() {
+            self.error(word.col, "csum needs what to update (e.g. csum iph tcp udp) (tc/m_csum.c)");
+            return None;
+        }
+        self.notes.push((
+            word.col,
+            "csum does nothing here: the dataplane's rewrites keep every checksum right; it does not repair a frame that arrived with a wrong one, as tc's would (--csum fix does)".to_owned(),
+        ));
+        Some(Action::Csum(flags))
     }
 
     /// `police` and its options (tc/m_police.c): `rate R burst B` or `pkts_rate R

@@ -728,6 +728,7 @@ pub(crate) const REWRITES: [&str; 8] = [
 ///   `decap` of what `encap` made gives the carried frame back, byte for byte;
 /// - `vlan pop|push|modify`: see [`check_vlan_rewrites`];
 /// - `tunnel_key set|unset`: see [`check_tunnel_key_rewrites`].
+/// - `pedit`: see [`check_pedit_rewrites`].
 pub fn check_rewrite(frame: &[u8]) {
     use engine::pipeline::Rewrite;
     use engine::stats::DropReason;
@@ -812,12 +813,13 @@ pub fn check_rewrite(frame: &[u8]) {
                     assert_eq!(err.kind, kind);
                     assert!(err.offset >= rewrite.overhead(), "{spec}: encap's own headers are malformed: {err:?}");
                 }
-                (Rewrite::Vlan(_), _) => unreachable!("no --rewrite spells a vlan action"),
+                (Rewrite::Vlan(_) | Rewrite::Pedit(_), _) => unreachable!("no --rewrite spells a vlan or pedit action"),
                 (_, Err(reason)) => panic!("{spec}: unexpected drop {reason:?}"),
             }
         }
     }
     check_vlan_rewrites(frame, &offsets, &umem, &mut token);
+    check_pedit_rewrites(frame, &offsets, &umem, &mut token);
     check_tunnel_key_rewrites(frame, &offsets, &umem, &mut token);
 }
 
@@ -954,6 +956,78 @@ fn check_vlan_rewrites(frame: &[u8], offsets: &Offsets, umem: &umem::Umem, token
                 assert_eq!(new >> 13, prio.map_or(old >> 13, u16::from), "{vlan}: PCP");
             }
             (vlan, result) => panic!("{vlan} (tagged: {tagged}): {result:?}"),
+        }
+    }
+}
+
+/// The pedits [`check_pedit_rewrites`] carries out: every field, every command.
+const PEDITS: [&str; 6] = [
+    "pedit ex munge eth dst set 11:22:33:44:55:66 munge eth src set 02:00:00:00:00:09",
+    "pedit ex munge ip src set 10.1.2.3 munge ip dst set 203.0.113.9 munge ip ttl add 0xff munge ip tos set 0xb8 retain 0xfc",
+    "pedit munge ip tos invert munge ip dport set 4789 munge ip sport set 0",
+    "pedit ex munge ip6 src set 2001:db8::99 munge ip6 dst set fe80::1 munge ip6 hoplimit decrement",
+    "pedit ex munge tcp sport set 1 munge tcp dport add 1000 munge tcp flags invert",
+    "pedit ex munge udp sport set 0xffff munge udp dport add 0xffff",
+];
+
+/// The `pedit`s of [`PEDITS`] on `frame` (walked as `offsets`): `not_applicable`, the frame
+/// untouched, exactly when a header a munge names is not the outermost one; else the same
+/// length, only the fields and checksum fields changed, and every checksum's verdict as it
+/// was: a right one is still right (the incremental update equals a full recompute; RFC
+/// 1624), a wrong one still wrong, a UDP zero still zero.
+fn check_pedit_rewrites(frame: &[u8], offsets: &Offsets, umem: &umem::Umem, token: &mut umem::Frame) {
+    use engine::pipeline::Rewrite;
+    use engine::stats::DropReason;
+    use rules::{Action, PeditHeader};
+
+    let config = walk_configs()[1];
+    let policy = ZeroPolicy::default();
+    let before = verdicts(frame, offsets);
+    let outer = &offsets.outer;
+    // Where a field of `header` starts, if the frame has it.
+    let base = |header| match (header, outer.l3.map(|l3| (l3.kind, l3.offset)), outer.l4) {
+        (PeditHeader::Eth, ..) => outer.l2.map(|l2| l2.offset),
+        (PeditHeader::Ip4, Some((L3Kind::Ipv4, at)), _) => Some(at),
+        (PeditHeader::Ip6, Some((L3Kind::Ipv6, at)), _) => Some(at),
+        (PeditHeader::Tcp, _, Some(l4)) if l4.kind == L4Kind::Tcp => Some(l4.offset),
+        (PeditHeader::Udp, _, Some(l4)) if l4.kind == L4Kind::Udp => Some(l4.offset),
+        (PeditHeader::Ip4Ports, Some((L3Kind::Ipv4, at)), Some(l4))
+            if l4.offset == at + 20 && matches!(l4.kind, L4Kind::Tcp | L4Kind::Udp) =>
+        {
+            Some(l4.offset)
+        }
+        _ => None,
+    };
+    for text in PEDITS {
+        let set =
+            rules::parse(RULES_FILE, &format!("action {text} pipe\n")).unwrap_or_else(|e| panic!("{text}: {e:?}"));
+        let Action::Pedit(pedit) = &set.rules[0].actions[0] else { unreachable!("{text} is a pedit") };
+        let places: Option<Vec<(usize, usize)>> = pedit
+            .munges
+            .iter()
+            .map(|m| m.field.place())
+            .map(|(header, offset, width)| base(header).map(|at| (at + offset, width)))
+            .collect();
+        let head = umem.headroom(token);
+        assert!(umem.adjust_head(token, head as isize));
+        assert!(umem.write(token, frame), "the frame fit before");
+        let mut scratch = *offsets;
+        let result = Rewrite::Pedit(pedit.into()).apply(umem, token, &mut scratch, &config, &policy, 1500);
+        let out = umem.data(token);
+        let Some(places) = places else {
+            assert_eq!((result, out), (Err(DropReason::NotApplicable), frame), "{text}: a header is missing");
+            continue;
+        };
+        assert_eq!(result, Ok(false), "{text}");
+        assert_eq!(out.len(), frame.len(), "{text}: length");
+        let sums = checksum_fields(offsets);
+        for (i, (a, b)) in frame.iter().zip(out).enumerate() {
+            let field = places.iter().any(|&(at, width)| (at..at + width).contains(&i));
+            assert!(a == b || field || sums.iter().any(|f| (*f..f + 2).contains(&i)), "{text}: byte {i} changed");
+        }
+        let after = verdicts(out, offsets);
+        for layer in CsumLayer::ALL {
+            assert_eq!(after.get(layer), before.get(layer), "{text}: {}", layer.name());
         }
     }
 }
