@@ -139,6 +139,16 @@ fn keys(rule: &Rule, vlan: bool, l3: L3, proto: Option<u8>) -> Vec<String> {
             keys.push(format!("{word} {v}"));
         }
     }
+    if let Some(lses) = &k.mpls_lses {
+        let mut words = vec!["mpls".to_string()];
+        for (i, lse) in lses.iter().enumerate().filter(|(_, lse)| lse.used) {
+            words.push(format!("lse depth {}", i + 1));
+            let fields = [("label", lse.label), ("tc", lse.tc.map(u32::from))];
+            let more = [("bos", lse.bos.map(u32::from)), ("ttl", lse.ttl.map(u32::from))];
+            words.extend(fields.into_iter().chain(more).filter_map(|(word, v)| v.map(|v| format!("{word} {v}"))));
+        }
+        keys.push(words.join(" "));
+    }
     for (word, prefix) in [("arp_sip", k.arp_sip), ("arp_tip", k.arp_tip)] {
         if let Some(p) = prefix {
             keys.push(format!("{word} {}", prefix_text(p)));
@@ -348,10 +358,14 @@ mod tests {
             enc_ttl: Some(Masked::<u8>::exact(63)),
             ..Keys::default()
         };
+        let mut lses = [rules::MplsLse::default(); rules::MPLS_LSE_DEPTH_MAX];
+        lses[1] = rules::MplsLse { used: true, label: Some(22), bos: Some(1), ..rules::MplsLse::default() };
+        let deeper = Keys { mpls_lses: Some(lses), ..Keys::default() };
         let set = RuleSet::new(vec![
             rule(1, Protocol::Ether(0x0806), arp, Action::Drop),
             rule(2, Protocol::Ether(0x8847), mpls, Action::Drop),
             rule(3, Protocol::Ipv6, icmp, Action::Drop),
+            rule(4, Protocol::Ether(0x8847), deeper, Action::Drop),
         ]);
         let batch = compile_tc(&set, Target::TcFlower, &EmitOptions::new("d", KernelCaps::everything())).unwrap();
         let filters: Vec<&str> = batch.text.lines().filter(|l| l.starts_with("filter add")).collect();
@@ -363,6 +377,7 @@ mod tests {
                 "filter add dev d ingress prio 2 protocol 0x8847 flower mpls_label 16 mpls_bos 1 action drop",
                 "filter add dev d ingress prio 3 protocol ipv6 flower ip_proto icmpv6 type 128/240 enc_ttl 0x3f/0xff \
                  action drop",
+                "filter add dev d ingress prio 4 protocol 0x8847 flower mpls lse depth 2 label 22 bos 1 action drop",
             ]
         );
     }

@@ -433,6 +433,8 @@ pub fn packet_for_rule(rule: &Rule, rng: &mut Rng) -> PacketKey {
         arp_tha: rng.next_u64().to_be_bytes()[2..].try_into().unwrap_or_default(),
         has_mpls: false,
         mpls_lse: rng.next_u64() as u32,
+        mpls_entries: 0,
+        mpls_deeper: [0; 6],
         has_icmp: family != Family::None && matches!(ip_proto, 1 | 58),
         icmp_type: rng.next_u64() as u8,
         icmp_code: rng.next_u64() as u8,

@@ -13,6 +13,11 @@ pub enum Family {
     V6,
 }
 
+/// The deepest MPLS label stack entry a key keeps and flower's `mpls lse depth N` names
+/// (the kernel's FLOW_DIS_MPLS_MAX).
+pub const MPLS_LSE_DEPTH_MAX: usize = 7;
+const _: () = assert!(MPLS_LSE_DEPTH_MAX == 6 + 1, "PacketKey::mpls_deeper holds the entries below the top");
+
 /// Addresses are kept as u128: IPv6 as is, IPv4 in the low 32 bits (the family says which).
 ///
 /// "Plain" fields describe the headers the plain keys match: the inner ones on a tunnelled
@@ -61,6 +66,13 @@ pub struct PacketKey {
     pub has_mpls: bool,
     /// The top label stack entry: label (20 bits), TC (3), S (1), TTL (8), RFC 3032 §2.1.
     pub mpls_lse: u32,
+    /// Label stack entries read (1 to [`MPLS_LSE_DEPTH_MAX`]: up to the bottom of the
+    /// stack, as the kernel's flow dissector reads them).
+    pub mpls_entries: u8,
+    /// The entries below the top one (`mpls_deeper[0]` is depth 2), as `mpls_lse`. (The
+    /// length is written out: `MPLS_LSE_DEPTH_MAX - 1` here makes rustc 1.95 fail on struct
+    /// updates of keys in closures; the assertion below keeps the two in step.)
+    pub mpls_deeper: [u32; 6],
     /// The plain headers' L3.
     pub family: Family,
     /// IPv4 protocol, or the IPv6 upper-layer next header (after extension headers).
@@ -124,6 +136,16 @@ pub const IP_FLAG_FRAG: u8 = 0x1;
 pub const IP_FLAG_FIRSTFRAG: u8 = 0x2;
 
 impl PacketKey {
+    /// The label stack entry at `depth` (1 is the top), if the stack has one there.
+    #[inline]
+    pub fn mpls_entry(&self, depth: usize) -> Option<u32> {
+        match depth {
+            _ if !self.has_mpls || depth == 0 || depth > usize::from(self.mpls_entries) => None,
+            1 => Some(self.mpls_lse),
+            _ => self.mpls_deeper.get(depth - 2).copied(),
+        }
+    }
+
     /// A key for a plain IPv4 5-tuple (ClassBench traces, tests). The ports count as present
     /// whatever the protocol, as a ClassBench trace line gives them.
     pub fn ipv4_5tuple(src: [u8; 4], dst: [u8; 4], proto: u8, src_port: u16, dst_port: u16) -> PacketKey {

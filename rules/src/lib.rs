@@ -63,14 +63,14 @@ pub use classbench::{parse_classbench, parse_trace, parse_trace_file};
 pub use classifier::Classifier;
 pub use error::Error;
 pub use fast::{default_classifier, Fast};
-pub use key::{Family, PacketKey};
+pub use key::{Family, PacketKey, MPLS_LSE_DEPTH_MAX};
 pub use lex::{ParseError, UnknownName, MAX_LINE_BYTES, MAX_RULES_FILE_BYTES, MAX_TOKEN_BYTES, MAX_TRACE_FILE_BYTES};
 pub use linear::Linear;
 pub use parse::{
     parse, parse_as, parse_checked, parse_file, parse_file_checked, parse_file_noted, parse_noted, ActionCheck, Format,
 };
 pub use rule::{
-    Action, Control, Hook, Indev, Keys, Masked, Munge, Pedit, PeditCmd, PeditField, PeditHeader, Police, PoliceRate,
-    PortMatch, Prefix, Protocol, Rule, RuleSet, TunnelKey, TunnelSet, VlanAction, CSUM_WORDS, GENEVE_PORT, VLAN_TPIDS,
-    VXLAN_PORT,
+    Action, Control, Hook, Indev, Keys, Masked, MplsLse, Munge, Pedit, PeditCmd, PeditField, PeditHeader, Police,
+    PoliceRate, PortMatch, Prefix, Protocol, Rule, RuleSet, TunnelKey, TunnelSet, VlanAction, CSUM_WORDS, GENEVE_PORT,
+    VLAN_TPIDS, VXLAN_PORT,
 };

@@ -45,6 +45,7 @@
 //! | `vlan_ethtype` | an ethertype (as `protocol`): 802.1q/802.1ad announce a second tag, any other is the ethertype after the tags; needs `protocol 802.1q|802.1ad` or `num_of_vlans` |
 //! | `cvlan_id`, `cvlan_prio`, `cvlan_ethtype` | the second (customer) tag, as `vlan_*`; need `vlan_ethtype 802.1q|802.1ad` or `num_of_vlans 2` |
 //! | `mpls_label`, `mpls_tc`, `mpls_bos`, `mpls_ttl` | the top label stack entry (RFC 3032 §2.1), decimal; need `protocol mpls_uc|mpls_mc` |
+//! | `mpls lse depth N [label L] [tc T] [bos B] [ttl T] [lse ...]` | entries by depth (1 is the top, up to 7), decimal: the stack has an entry at depth N with the fields given; needs `protocol mpls_uc|mpls_mc`, not with the `mpls_*` keys |
 //! | `arp_sip`, `arp_tip` | IPv4 prefix; `arp_op`: `request`, `reply` or 0..=2, optional `/MASK` (decimal); `arp_sha`, `arp_tha`: as `src_mac`; need `protocol arp|rarp` |
 //! | `type`, `code` | ICMP / ICMPv6 type and code, decimal, optional `/MASK` (decimal); need `protocol ip ip_proto icmp` or `protocol ipv6 ip_proto icmpv6` |
 //!
@@ -183,14 +184,14 @@ use std::path::Path;
 use std::str::FromStr;
 
 use crate::classbench::parse_classbench;
-use crate::key::{Family, IP_FLAG_FIRSTFRAG, IP_FLAG_FRAG};
+use crate::key::{Family, IP_FLAG_FIRSTFRAG, IP_FLAG_FRAG, MPLS_LSE_DEPTH_MAX};
 use crate::lex::{
     check_line_length, check_token_lengths, end_col, number, number_in, prefix, read_text, strip_comment, tokenize,
     ParseError, Token, UnknownName, ValueError, MAX_RULES_FILE_BYTES,
 };
 use crate::rule::{
-    Action, Control, Hook, Indev, Keys, Masked, Munge, Pedit, PeditCmd, PoliceRate, PortMatch, Prefix, Protocol, Rule,
-    RuleSet, TunnelKey, VlanAction, CSUM_WORDS, ETHERTYPE_ARP, ETHERTYPE_MPLS, VLAN_TPIDS,
+    Action, Control, Hook, Indev, Keys, Masked, MplsLse, Munge, Pedit, PeditCmd, PoliceRate, PortMatch, Prefix,
+    Protocol, Rule, RuleSet, TunnelKey, VlanAction, CSUM_WORDS, ETHERTYPE_ARP, ETHERTYPE_MPLS, VLAN_TPIDS,
 };
 use crate::tc_words::{self, parse_in, Base, NumError};
 
@@ -1055,6 +1056,11 @@ impl<'a> LineParser<'a> {
                     self.error(token.col, format!("only flower filters can be read, this is a '{word}' filter"));
                     return;
                 }
+                "mpls" => {
+                    if !self.first_time("mpls", token) || !self.mpls_lses(token) {
+                        return;
+                    }
+                }
                 _ if tc_words::unsupported_reason(name).is_some() => {
                     let reason = tc_words::unsupported_reason(name).unwrap_or_default();
                     let what =
@@ -1076,6 +1082,65 @@ impl<'a> LineParser<'a> {
             }
         }
         self.error(end_col(self.content), format!("missing action (expected `action {EXPECTED_ACTION}`)"));
+    }
+
+    /// flower's `mpls lse depth N [label L] [tc T] [bos B] [ttl T] [lse ...]` (f_flower.c
+    /// `flower_parse_mpls`: words by `matches()` in its order, numbers decimal; depth 1 to 7,
+    /// act_flower's FLOW_DIS_MPLS_MAX; a depth named once). False after an error.
+    fn mpls_lses(&mut self, word: Token<'a>) -> bool {
+        const FIELDS: [(&str, u64); 5] = [("depth", 7), ("label", 0xf_ffff), ("tc", 7), ("bos", 1), ("ttl", 0xff)];
+        let mut lses = [MplsLse::default(); MPLS_LSE_DEPTH_MAX];
+        let mut named = false;
+        while let Some(lse_word) = self.peek().filter(|t| tc_words::matches(t.text, "lse")) {
+            self.pos += 1;
+            let (mut depth, mut lse) = (None, MplsLse { used: true, ..MplsLse::default() });
+            while let Some(t) = self.peek() {
+                let Some(&(field, max)) = FIELDS.iter().find(|(field, _)| tc_words::matches(t.text, field)) else {
+                    break;
+                };
+                self.pos += 1;
+                let Some(value) = self.next() else {
+                    self.error(end_col(self.content), format!("mpls lse {field} needs a value"));
+                    return false;
+                };
+                let mut notes = Vec::new();
+                let n = match number_in(format_args!("mpls lse {field}"), value.text, max, Base::Dec, &mut notes) {
+                    Ok(n) => n,
+                    Err(message) => {
+                        self.error(value.col, message.to_string());
+                        return false;
+                    }
+                };
+                match field {
+                    "depth" if n == 0 => {
+                        self.error(value.col, "mpls lse depth counts from 1 (the top entry) to 7");
+                        return false;
+                    }
+                    "depth" => depth = Some((n as usize, value.col)),
+                    "label" => lse.label = Some(n as u32),
+                    "tc" => lse.tc = Some(n as u8),
+                    "bos" => lse.bos = Some(n as u8),
+                    _ => lse.ttl = Some(n as u8),
+                }
+            }
+            let Some((depth, col)) = depth else {
+                self.error(lse_word.col, "mpls lse needs its depth (depth 1..=7, as f_flower.c requires)");
+                return false;
+            };
+            if lses[depth - 1].used {
+                self.error(col, format!("mpls lse depth {depth} is named twice"));
+                return false;
+            }
+            lses[depth - 1] = lse;
+            named = true;
+        }
+        if !named {
+            self.error(word.col, "mpls needs `lse depth N [label L] [tc T] [bos B] [ttl T]` (as f_flower.c reads it)");
+            return false;
+        }
+        self.keys.mpls_lses = Some(lses);
+        self.at.push(KeyAt { key: "mpls", key_col: word.col, value_col: word.col });
+        true
     }
 
     /// `protocol`: an ethertype by tc's name or number (lib/ll_proto.c, `get_be16(.., 0)`).
@@ -1142,7 +1207,7 @@ impl<'a> LineParser<'a> {
             let key = at.key;
             let needs = if key.starts_with("arp_") {
                 (!eth_type.is_some_and(|id| ETHERTYPE_ARP.contains(&id))).then_some("`protocol arp` or `rarp`")
-            } else if key.starts_with("mpls_") {
+            } else if key.starts_with("mpls") {
                 (!eth_type.is_some_and(|id| ETHERTYPE_MPLS.contains(&id))).then_some("`protocol mpls_uc` or `mpls_mc`")
             } else if key == "type" || key == "code" {
                 let icmp = matches!((eth_type, keys.ip_proto), (Some(0x0800), Some(1)) | (Some(0x86dd), Some(58)));
@@ -1167,6 +1232,17 @@ impl<'a> LineParser<'a> {
     /// The rules flower enforces across keys, and address families that could never match.
     fn check_across_keys(&mut self) {
         let keys = self.keys;
+        // act_flower's fl_set_key_mpls: the top entry's keys and `mpls lse` exclude each other.
+        if keys.mpls_lses.is_some() {
+            if let Some(at) = ["mpls_label", "mpls_tc", "mpls_bos", "mpls_ttl"].into_iter().find_map(|k| self.find(k)) {
+                let message = format!(
+                    "{} and `mpls lse` cannot be combined (the kernel refuses both): write the top entry as `lse depth 1`",
+                    at.key
+                );
+                self.error(at.key_col, message);
+                return;
+            }
+        }
         for (key, needs) in [("src_port", "tcp, udp or sctp"), ("dst_port", "tcp, udp or sctp"), ("tcp_flags", "tcp")] {
             let Some(at) = self.find(key) else { continue };
             let col = at.key_col;
@@ -1512,6 +1588,19 @@ impl fmt::Display for Rule {
         for (word, value) in [("mpls_bos", k.mpls_bos), ("mpls_ttl", k.mpls_ttl)] {
             if let Some(v) = value {
                 write!(f, " {word} {v}")?;
+            }
+        }
+        if let Some(lses) = &k.mpls_lses {
+            f.write_str(" mpls")?;
+            for (i, lse) in lses.iter().enumerate().filter(|(_, lse)| lse.used) {
+                write!(f, " lse depth {}", i + 1)?;
+                let fields = [("label", lse.label), ("tc", lse.tc.map(u32::from))];
+                let more = [("bos", lse.bos.map(u32::from)), ("ttl", lse.ttl.map(u32::from))];
+                for (word, value) in fields.into_iter().chain(more) {
+                    if let Some(v) = value {
+                        write!(f, " {word} {v}")?;
+                    }
+                }
             }
         }
         for (word, prefix) in [("arp_sip", k.arp_sip), ("arp_tip", k.arp_tip)] {
@@ -1877,7 +1966,15 @@ mod tests {
             ("protocol ip vlan_ethtype ip action drop", "r.rules:1:13: vlan_ethtype needs `protocol 802.1q` or `802.1ad`, or num_of_vlans 1 or more (as in flower)"),
             ("protocol 802.1q vlan_ethtype ip cvlan_id 3 action drop", "r.rules:1:33: cvlan_id needs `vlan_ethtype 802.1q` or `802.1ad`, or num_of_vlans 2 or more (as in flower)"),
             ("protocol 802.1q vlan_ethtype ip dst_ip 2001:db8::1 action drop", "r.rules:1:40: dst_ip is an IPv6 address but the rule says `protocol ip`"),
-            ("protocol mpls_uc mpls lse depth 1 label 0 action drop", "r.rules:1:18: flower key 'mpls' is not supported here: the `mpls lse depth N ...` form (entries below the top of the stack) is not matched: mpls_label, mpls_tc, mpls_bos and mpls_ttl match the top entry"),
+            ("protocol ip mpls lse depth 1 label 0 action drop", "r.rules:1:13: mpls needs `protocol mpls_uc` or `mpls_mc` (as in flower), not ip"),
+            ("protocol mpls_uc mpls action drop", "r.rules:1:18: mpls needs `lse depth N [label L] [tc T] [bos B] [ttl T]` (as f_flower.c reads it)"),
+            ("protocol mpls_uc mpls lse label 1 action drop", "r.rules:1:23: mpls lse needs its depth (depth 1..=7, as f_flower.c requires)"),
+            ("protocol mpls_uc mpls lse depth 0 action drop", "r.rules:1:33: mpls lse depth counts from 1 (the top entry) to 7"),
+            ("protocol mpls_uc mpls lse depth 8 action drop", "r.rules:1:33: mpls lse depth 8 is out of range 0..=7"),
+            ("protocol mpls_uc mpls lse depth 2 lse depth 2 action drop", "r.rules:1:45: mpls lse depth 2 is named twice"),
+            ("protocol mpls_uc mpls lse depth 1 label 1048576 action drop", "r.rules:1:41: mpls lse label 1048576 is out of range 0..=1048575"),
+            ("protocol mpls_uc mpls lse depth 1 tc 0x1 action drop", "r.rules:1:38: mpls lse tc expects a decimal number (tc reads it in base 10), found '0x1'"),
+            ("protocol mpls_uc mpls_ttl 3 mpls lse depth 2 ttl 4 action drop", "r.rules:1:18: mpls_ttl and `mpls lse` cannot be combined (the kernel refuses both): write the top entry as `lse depth 1`"),
         ];
         for (line, want) in cases {
             assert_eq!(error(line), want, "{line}");
@@ -2187,6 +2284,36 @@ vlan_id 4096 vlan_prio 9 action fwd x
                  frames reach before the kernel's tc, runs it",
             ]
         );
+    }
+
+    #[test]
+    fn mpls_lse_matches_entries_by_depth() {
+        let r = rules(
+            "protocol mpls_uc mpls lse depth 1 label 21 ttl 64 lse depth 2 label 22 bos 1 action drop\n\
+             protocol mpls_mc mpls l dep 3 action drop\n",
+        );
+        let lses = r[0].keys.mpls_lses.expect("lses");
+        assert_eq!(lses[0], MplsLse { used: true, label: Some(21), ttl: Some(64), ..MplsLse::default() });
+        assert_eq!(lses[1], MplsLse { used: true, label: Some(22), bos: Some(1), ..MplsLse::default() });
+        assert!(lses[2..].iter().all(|lse| !lse.used));
+        assert_eq!(
+            r[0].to_string(),
+            "prio 1 protocol mpls_uc mpls lse depth 1 label 21 ttl 64 lse depth 2 label 22 bos 1 action drop"
+        );
+        assert_eq!(r[1].to_string(), "prio 1 protocol mpls_mc mpls lse depth 3 action drop");
+        // RFC 3032 §2.1: label (20 bits), TC (3), S (1), TTL (8).
+        let entry = |label: u32, bos: u32, ttl: u32| label << 12 | bos << 8 | ttl;
+        let stack = |entries: &[u32]| {
+            let mut key = PacketKey { ethertype: 0x8847, has_mpls: true, mpls_lse: entries[0], ..PacketKey::default() };
+            key.mpls_entries = entries.len() as u8;
+            key.mpls_deeper[..entries.len() - 1].copy_from_slice(&entries[1..]);
+            key
+        };
+        assert!(r[0].matches(&stack(&[entry(21, 0, 64), entry(22, 1, 9)])));
+        assert!(!r[0].matches(&stack(&[entry(21, 0, 64), entry(22, 0, 9)])), "bos differs");
+        assert!(!r[0].matches(&stack(&[entry(21, 1, 64)])), "no second entry");
+        let three = PacketKey { ethertype: 0x8848, ..stack(&[entry(1, 0, 1), entry(2, 0, 1), entry(3, 1, 1)]) };
+        assert!(r[1].matches(&three) && !r[1].matches(&PacketKey { ethertype: 0x8848, ..stack(&[entry(1, 1, 1)]) }));
     }
 
     #[test]
@@ -2722,6 +2849,24 @@ prio 100 action drop
             .prop_map(|(id, mpls_label, mpls_tc, mpls_bos, mpls_ttl)| {
                 (Protocol::Ether(id), Keys { mpls_label, mpls_tc, mpls_bos, mpls_ttl, ..Keys::default() })
             });
+        // `mpls lse`: entries at some of the 7 depths, any of their fields.
+        let lse = (
+            any::<bool>(),
+            proptest::option::of(0u32..=0xf_ffff),
+            proptest::option::of(0u8..=7),
+            proptest::option::of(0u8..=1),
+            proptest::option::of(any::<u8>()),
+        )
+            .prop_map(|(used, label, tc, bos, ttl)| MplsLse { used, label, tc, bos, ttl });
+        let lses = (prop_oneof![Just(0x8847u16), Just(0x8848)], proptest::array::uniform7(lse), 0usize..7).prop_map(
+            |(id, mut lses, always)| {
+                lses[always].used = true;
+                for lse in lses.iter_mut().filter(|lse| !lse.used) {
+                    *lse = MplsLse::default();
+                }
+                (Protocol::Ether(id), Keys { mpls_lses: Some(lses), ..Keys::default() })
+            },
+        );
         let qinq = (
             any::<bool>(),
             proptest::option::of(0u16..=4095),
@@ -2760,7 +2905,7 @@ prio 100 action drop
             proptest::option::of("[a-z][a-z0-9_.-]{0,14}")
                 .prop_map(|dev| Hook::Egress { dev: dev.filter(|name| !is_keyword(name)) }),
         ];
-        (prop_oneof![arp, mpls, qinq, icmp], extra, hook, any::<u32>(), action_strategy()).prop_map(
+        (prop_oneof![arp, mpls, lses, qinq, icmp], extra, hook, any::<u32>(), action_strategy()).prop_map(
             |((protocol, mut keys), (enc_tos, enc_ttl, dev), hook, prio, action)| {
                 keys.enc_tos = enc_tos;
                 keys.enc_ttl = enc_ttl;

@@ -1,7 +1,7 @@
 //! One rule: what it tests ([`Keys`]) and what it does ([`Action`]), and its meaning,
 //! [`Rule::matches`], which every classifier and emitter must agree with.
 
-use crate::key::{Family, PacketKey};
+use crate::key::{Family, PacketKey, MPLS_LSE_DEPTH_MAX};
 
 /// `protocol` of a flower rule: which L3 the plain headers carry.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -198,6 +198,34 @@ impl PortMatch {
     }
 }
 
+/// One label stack entry of flower's `mpls lse depth N [label L] [tc T] [bos B] [ttl T]`
+/// (RFC 3032 §2.1): where `used`, the stack has an entry at that depth, with the fields given.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
+pub struct MplsLse {
+    /// The rule names this depth.
+    pub used: bool,
+    /// The label (20 bits).
+    pub label: Option<u32>,
+    /// The traffic class (3 bits).
+    pub tc: Option<u8>,
+    /// The bottom-of-stack bit.
+    pub bos: Option<u8>,
+    /// The TTL.
+    pub ttl: Option<u8>,
+}
+
+impl MplsLse {
+    /// Whether the entry `lse` (label, TC, S, TTL from the top bit down) has the fields given.
+    #[inline]
+    pub fn matches(&self, lse: u32) -> bool {
+        let field = |shift: u32, bits: u32| (lse >> shift) & ((1 << bits) - 1);
+        opt(self.label, |label| field(12, 20) == label)
+            && opt(self.tc, |tc| field(9, 3) == u32::from(tc))
+            && opt(self.bos, |bos| field(8, 1) == u32::from(bos))
+            && opt(self.ttl, |ttl| field(0, 8) == u32::from(ttl))
+    }
+}
+
 /// The keys of one rule; `None` is a wildcard. Plain keys test the plain headers (inner on a
 /// tunnelled frame), `enc_*` keys the outer headers of a tunnel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
@@ -269,6 +297,8 @@ pub struct Keys {
     pub mpls_bos: Option<u8>,
     /// The top MPLS entry's TTL.
     pub mpls_ttl: Option<u8>,
+    /// flower's `mpls lse depth N ...`: label stack entries by depth (`[0]` is the top).
+    pub mpls_lses: Option<[MplsLse; MPLS_LSE_DEPTH_MAX]>,
     /// ICMP / ICMPv6 type (flower's `type`).
     pub icmp_type: Option<Masked<u8>>,
     /// ICMP / ICMPv6 code (flower's `code`).
@@ -820,6 +850,10 @@ impl Rule {
             && opt(k.mpls_tc, |tc| key.has_mpls && mpls(9, 3) == u32::from(tc))
             && opt(k.mpls_bos, |bos| key.has_mpls && mpls(8, 1) == u32::from(bos))
             && opt(k.mpls_ttl, |ttl| key.has_mpls && mpls(0, 8) == u32::from(ttl))
+            && opt(k.mpls_lses.as_ref(), |lses| {
+                let mut named = lses.iter().enumerate().filter(|(_, lse)| lse.used);
+                named.all(|(i, lse)| key.mpls_entry(i + 1).is_some_and(|entry| lse.matches(entry)))
+            })
             && opt(k.icmp_type, |m| key.has_icmp && m.matches(key.icmp_type))
             && opt(k.icmp_code, |m| key.has_icmp && m.matches(key.icmp_code))
             && opt(k.indev, |dev| key.has_in_port && key.in_port == dev.port)
@@ -858,6 +892,7 @@ impl Keys {
             self.mpls_tc.is_some(),
             self.mpls_bos.is_some(),
             self.mpls_ttl.is_some(),
+            self.mpls_lses.is_some(),
             self.icmp_type.is_some(),
             self.icmp_code.is_some(),
             self.indev.is_some(),
@@ -866,7 +901,7 @@ impl Keys {
     }
 
     /// Flower's names of the keys [`Keys::beyond_classic`] counts, bit 0 first.
-    pub const BEYOND_CLASSIC: [&'static str; 19] = [
+    pub const BEYOND_CLASSIC: [&'static str; 20] = [
         "enc_tos",
         "enc_ttl",
         "vlan_ethtype",
@@ -883,6 +918,7 @@ impl Keys {
         "mpls_tc",
         "mpls_bos",
         "mpls_ttl",
+        "mpls",
         "type",
         "code",
         "indev",

@@ -187,10 +187,6 @@ pub fn unsupported_reason(option: &str) -> Option<&'static str> {
         }
         "hw_tc" => "it names a hardware traffic class, and there is no hardware here",
         "l2_miss" => "it needs the bridge's FDB lookup result, which frames here do not carry",
-        "mpls" => {
-            "the `mpls lse depth N ...` form (entries below the top of the stack) is not matched: \
-             mpls_label, mpls_tc, mpls_bos and mpls_ttl match the top entry"
-        }
         "l2tpv3_sid" | "spi" | "pppoe_sid" | "ppp_proto" | "cfm" => "this protocol is not parsed by this dataplane",
         "geneve_opts" => "Geneve option TLVs are not matched (the walker steps over them): enc_key_id matches the VNI",
         "vxlan_opts" => "VXLAN group policy (VXLAN-GBP) is not matched: the walker reads RFC 7348 headers only",

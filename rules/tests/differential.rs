@@ -167,6 +167,12 @@ fn rule() -> impl Strategy<Value = Rule> {
                     mpls_tc: None,
                     mpls_bos,
                     mpls_ttl: None,
+                    // A second label stack entry (flower's `mpls lse depth 2`), on some rules.
+                    mpls_lses: mpls_label.filter(|_| prio == 1).map(|label| {
+                        let mut lses = [rules::MplsLse::default(); rules::MPLS_LSE_DEPTH_MAX];
+                        lses[1] = rules::MplsLse { used: true, label: Some(label & 3), ..rules::MplsLse::default() };
+                        lses
+                    }),
                     icmp_type,
                     icmp_code: None,
                     indev,
@@ -271,6 +277,8 @@ fn packet() -> impl Strategy<Value = PacketKey> {
                 arp_tha: [0; 6],
                 has_mpls: matches!(ethertype, 0x8847 | 0x8848),
                 mpls_lse: (((bits >> 14) as u32 & 3) << 12) | (((bits >> 16) as u32 & 1) << 8) | 64,
+                mpls_entries: 1 + ((bits >> 62) as u8 & 1),
+                mpls_deeper: [((bits >> 56) as u32 & 3) << 12 | 1 << 8 | 64, 0, 0, 0, 0, 0],
                 has_icmp: family != Family::None && proto == 1,
                 icmp_type: (bits >> 18) as u8 & 3,
                 icmp_code: 0,

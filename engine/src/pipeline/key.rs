@@ -86,6 +86,11 @@ fn plain_fields(frame: &[u8], headers: &Headers, key: &mut PacketKey) {
     if let Some(mpls) = headers.mpls.as_ref() {
         key.has_mpls = true;
         key.mpls_lse = u32::from_be_bytes(bytes(frame, mpls.offset));
+        // The walker read `entries` (at most MPLS_LSE_DEPTH_MAX, so the deeper ones fit).
+        key.mpls_entries = mpls.entries;
+        for (depth, entry) in key.mpls_deeper.iter_mut().enumerate().take(usize::from(mpls.entries).saturating_sub(1)) {
+            *entry = u32::from_be_bytes(bytes(frame, mpls.offset + 4 * (depth + 1)));
+        }
     }
     let Some(l3) = headers.l3.as_ref() else { return };
     if headers.l2.is_none() {
@@ -239,6 +244,8 @@ mod tests {
         let key = key_of(&frame);
         assert_eq!((key.ethertype, key.family, key.has_mpls), (ethertype::MPLS_UNICAST, Family::None, true));
         assert_eq!(key.mpls_lse, 1000 << 12 | 3 << 9 | 64);
+        assert_eq!((key.mpls_entries, key.mpls_deeper[0]), (2, 16 << 12 | 1 << 8 | 1), "down to the bottom");
+        assert_eq!((key.mpls_entry(2), key.mpls_entry(3)), (Some(16 << 12 | 1 << 8 | 1), None));
         assert!(!key.has_ports && !key.has_arp);
     }
 
