@@ -202,6 +202,36 @@ fn a_mirred_rule_forwards_to_the_port_it_names() {
     assert_eq!(dut["totals"]["dropped"], 0, "{dut}");
 }
 
+/// tc's vlan action, indev and an egress filter through `dataplane run`: frames arriving on
+/// dut0 get an 802.1Q tag (VID 100) and leave by dut1, whose egress filter matches that tag
+/// and pushes a second one; the sink counts every frame 8 bytes longer (60 + 2 tags).
+#[test]
+fn vlan_push_indev_and_an_egress_filter_act_on_every_frame() {
+    if !require_root("vlan_push_indev_and_an_egress_filter_act_on_every_frame") {
+        return;
+    }
+    let _serial = traffic_lock();
+    let lab = Lab::up("v");
+    let rules = temp_path(&format!("{}.rules", lab.prefix));
+    write_rules(
+        &rules,
+        "tc filter add dev dut0 ingress pref 1 proto ip flower indev dut0 ip_proto udp \
+         action vlan push id 100 pipe action mirred egress redirect dev dut1\n\
+         tc filter add dev dut1 egress pref 1 proto 802.1q flower vlan_id 100 action vlan push protocol 802.1ad id 7\n",
+    );
+    let rules_arg = rules.to_str().unwrap().to_string();
+    let Counted { dut, sink, .. } = run_traffic(
+        &lab,
+        ("sink", "sink0"),
+        &["--port", "af_xdp:iface=dut0", "--port", "af_xdp:iface=dut1", "--action", "drop", "--rules", &rules_arg],
+    );
+    let _ = std::fs::remove_file(&rules);
+    assert_eq!(sink["packets"], 100_000, "sink: {sink}\ndataplane: {dut}");
+    assert_eq!(sink["bytes"], 100_000 * 68, "two tags on every frame: {sink}");
+    assert_eq!(dut["ports"][1]["tx"], 100_000, "{dut}");
+    assert_eq!(dut["totals"]["dropped"], 0, "{dut}");
+}
+
 #[test]
 fn reflect_sends_every_frame_back() {
     if !require_root("reflect_sends_every_frame_back") {
