@@ -22,31 +22,12 @@ use engine::pipeline::{Disposition, Pipeline, RuleTable, SharedRules};
 use engine::worker::Worker;
 use pmd::BURST;
 
-/// N-1 rules that never match the template's flow (198.18.0.1:1024 -> 198.19.0.1:9 UDP),
-/// in the shapes of an ACL (nested destination prefixes, port ranges, protocols), then one
-/// that does.
-fn rules_text(n: usize) -> String {
-    let mut text = String::new();
-    for i in 0..n.saturating_sub(1) {
-        let (a, b) = ((i >> 8) & 0xff, i & 0xff);
-        let line = match i % 4 {
-            0 => format!("ip_proto udp dst_ip 10.{a}.{b}.0/24 dst_port {} action drop\n", 1000 + i % 5000),
-            1 => format!("ip_proto tcp src_ip 172.16.{b}.0/24 dst_port 1024-65535 action drop\n"),
-            2 => format!("ip_proto udp src_ip 192.168.{a}.{b}/32 dst_ip 198.19.0.0/16 action drop\n"),
-            _ => format!("ip_proto udp dst_ip 198.19.{}.0/24 src_port 2000-2999 action drop\n", 1 + b % 254),
-        };
-        text.push_str(&line);
-    }
-    text.push_str("ip_proto udp dst_ip 198.19.0.1/32 dst_port 9 action pass\n");
-    text
-}
-
 fn worker(rules: Option<(usize, ClassifierKind)>) -> Worker {
     let frame = testkit::frames::generator_udp(64);
     let mut worker = match rules {
         None => benches::mem_worker(&frame, Some(Pipeline::default())),
         Some((n, kind)) => {
-            let set = rules::parse("bench.rules", &rules_text(n)).expect("the bench's rules parse");
+            let set = rules::parse("bench.rules", &benches::acl_rules_text(n)).expect("the bench's rules parse");
             let table =
                 RuleTable::build(set, "bench.rules", &["".to_string(), String::new()], 1, Disposition::Drop, kind)
                     .expect("resolvable");

@@ -53,3 +53,29 @@ pub fn prime(worker: &mut Worker) {
         assert_eq!(worker.poll_once(), 2 * BURST);
     }
 }
+
+/// Rule `i` of an ACL that never matches the generator's flow (198.18.0.1:1024 ->
+/// 198.19.0.1:9 UDP): nested destination prefixes, port ranges, protocols, by `i % 4`.
+/// `actions` ends the line (`action drop`).
+pub fn acl_miss_line(i: usize, actions: &str) -> String {
+    let (a, b) = ((i >> 8) & 0xff, i & 0xff);
+    match i % 4 {
+        0 => format!("ip_proto udp dst_ip 10.{a}.{b}.0/24 dst_port {} {actions}\n", 1000 + i % 5000),
+        1 => format!("ip_proto tcp src_ip 172.16.{b}.0/24 dst_port 1024-65535 {actions}\n"),
+        2 => format!("ip_proto udp src_ip 192.168.{a}.{b}/32 dst_ip 198.19.0.0/16 {actions}\n"),
+        _ => format!("ip_proto udp dst_ip 198.19.{}.0/24 src_port 2000-2999 {actions}\n", 1 + b % 254),
+    }
+}
+
+/// The rule that matches the generator's flow, with `actions`.
+pub fn acl_hit_line(actions: &str) -> String {
+    format!("ip_proto udp dst_ip 198.19.0.1/32 dst_port 9 {actions}\n")
+}
+
+/// N-1 rules that never match the generator's flow ([`acl_miss_line`]), then one that
+/// does (`action pass`): the 2016 study's "the last one matching".
+pub fn acl_rules_text(n: usize) -> String {
+    let mut text: String = (0..n.saturating_sub(1)).map(|i| acl_miss_line(i, "action drop")).collect();
+    text.push_str(&acl_hit_line("action pass"));
+    text
+}
