@@ -105,8 +105,11 @@
 //! after every rewrite here (it does not repair a frame that arrived with a bad one; `--csum
 //! fix` does); `csum udplite` is refused. As in tc, `pedit` and `csum` without a control
 //! word end the list with `pass`: write `pipe` to go on to the next action. The actions this
-//! dataplane does not carry out (`ct`, `skbedit`, `mpls`, `vlan pop_eth`,
-//! `police index`, ...) are refused with the word and the reason.
+//! dataplane does not carry out (`ct`, `skbedit`, `mpls`, `vlan pop_eth`, `gate`, ...) are
+//! refused with the word and the reason. `police ... index N` makes one policer of every
+//! `police` with index N (tc's shared action): the first rule that gives it a rate (or an
+//! mtu) defines it, `police index N` alone names it; a second, different definition and an
+//! index no rule defines are errors.
 //!
 //! Comments run from `#` to the end of the line; blank lines are skipped.
 //!
@@ -190,7 +193,7 @@ use crate::lex::{
     ParseError, Token, UnknownName, ValueError, MAX_RULES_FILE_BYTES,
 };
 use crate::rule::{
-    Action, Control, Hook, Indev, Keys, Masked, MplsLse, Munge, Pedit, PeditCmd, PoliceRate, PortMatch, Prefix,
+    Action, Control, Hook, Indev, Keys, Masked, MplsLse, Munge, Pedit, PeditCmd, Police, PoliceRate, PortMatch, Prefix,
     Protocol, Rule, RuleSet, TunnelKey, VlanAction, CSUM_WORDS, ETHERTYPE_ARP, ETHERTYPE_MPLS, VLAN_TPIDS,
 };
 use crate::tc_words::{self, parse_in, Base, NumError};
@@ -304,10 +307,61 @@ pub fn parse_noted<E: fmt::Display>(
             })),
         }
     }
+    bind_shared_policers(file, &mut rules, &mut errors);
     if errors.is_empty() {
         Ok((RuleSet::new(rules), notes))
     } else {
         Err(errors)
+    }
+}
+
+/// tc's `police ... index N`: one policer per index. The first rule that gives N a rate (or
+/// an mtu) defines it; `police index N` alone takes that definition (the kernel binds a
+/// filter to the existing action); a second, different definition is an error (the kernel
+/// would keep the first and ignore it), as is an index no rule defines.
+fn bind_shared_policers(file: &str, rules: &mut [Rule], errors: &mut Vec<ParseError>) {
+    let mut defined: Vec<(u32, Police, usize)> = Vec::new();
+    let is_reference = |p: &Police| p.rate.is_none() && p.mtu.is_none();
+    for rule in rules.iter() {
+        for action in &rule.actions {
+            let Action::Police(police @ Police { index: Some(index), .. }) = action else { continue };
+            if is_reference(police) {
+                continue;
+            }
+            match defined.iter().find(|(i, _, _)| i == index) {
+                Some((_, first, line)) if first != police => errors.push(ParseError {
+                    file: file.to_string(),
+                    line: rule.line,
+                    col: rule.action_col,
+                    message: format!(
+                        "police index {index} is defined again, otherwise than at line {line} (tc would keep that one): write `police index {index}` alone to share it"
+                    ),
+                }),
+                Some(_) => {}
+                None => defined.push((*index, *police, rule.line)),
+            }
+        }
+    }
+    for rule in rules.iter_mut() {
+        let (line, col) = (rule.line, rule.action_col);
+        for action in &mut rule.actions {
+            let Action::Police(police @ Police { index: Some(_), .. }) = action else { continue };
+            if !is_reference(police) {
+                continue;
+            }
+            let index = police.index.unwrap_or_default();
+            match defined.iter().find(|(i, _, _)| *i == index) {
+                Some((_, definition, _)) => *police = *definition,
+                None => errors.push(ParseError {
+                    file: file.to_string(),
+                    line,
+                    col,
+                    message: format!(
+                        "police index {index}: no rule of this file defines it (give one rule its rate and burst, or mtu, with index {index})"
+                    ),
+                }),
+            }
+        }
     }
 }
 
@@ -1428,7 +1482,11 @@ impl fmt::Display for Action {
                 if let Some(mtu) = police.mtu {
                     write!(f, " mtu {mtu}")?;
                 }
-                write!(f, " conform-exceed {}/{}", police.exceed, police.conform)
+                write!(f, " conform-exceed {}/{}", police.exceed, police.conform)?;
+                if let Some(index) = police.index {
+                    write!(f, " index {index}")?;
+                }
+                Ok(())
             }
         }
     }
@@ -2284,6 +2342,29 @@ vlan_id 4096 vlan_prio 9 action fwd x
                  frames reach before the kernel's tc, runs it",
             ]
         );
+    }
+
+    #[test]
+    fn police_index_shares_one_definition() {
+        let r = rules(
+            "ip_proto udp action police rate 1mbit burst 10k conform-exceed drop/pipe i 7 action pass\n\
+             ip_proto tcp action police index 7 action fwd 1\n",
+        );
+        let (Action::Police(first), Action::Police(second)) = (&r[0].actions[0], &r[1].actions[0]) else { panic!() };
+        assert_eq!((first, first.index), (second, Some(7)), "the reference takes the definition");
+        let printed = "prio 1 ip_proto tcp action police rate 1000000bit burst 10240 conform-exceed drop/pipe index 7 action fwd 1";
+        assert_eq!(r[1].to_string(), printed);
+        let cases = [
+            ("action police index 3 action pass", "r.rules:1:1: police index 3: no rule of this file defines it (give one rule its rate and burst, or mtu, with index 3)"),
+            ("action police index 3 conform-exceed drop action pass", "r.rules:1:8: police index 3 alone shares a policer: its verdicts are those of the rule that defines it, give them there"),
+            ("action police index x", "r.rules:1:21: police index expects a decimal number (tc reads it in base 10), found 'x'"),
+        ];
+        for (line, want) in cases {
+            assert_eq!(error(line), want, "{line}");
+        }
+        let twice = "action police mtu 1500 conform-exceed drop index 3 action pass\n\
+                     action police mtu 1400 conform-exceed drop index 3 action pass\n";
+        assert_eq!(errors(twice), ["r.rules:2:1: police index 3 is defined again, otherwise than at line 1 (tc would keep that one): write `police index 3` alone to share it"]);
     }
 
     #[test]

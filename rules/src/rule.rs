@@ -718,6 +718,9 @@ pub struct Police {
     pub exceed: Control,
     /// What a frame within the rate gets (`conform-exceed .../CONFORM`; tc's default: `ok`).
     pub conform: Control,
+    /// `index N`: one policer shared by every rule naming N (tc's action index). A rule may
+    /// name it alone (`police index N`): the file reads it as the rule that defines N has it.
+    pub index: Option<u32>,
 }
 
 /// Where a rule classifies (tc's `ingress` / `egress` of `tc filter add dev X ...`).

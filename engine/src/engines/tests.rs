@@ -558,3 +558,34 @@ fn pedit_rewrites_fields_with_right_checksums_and_later_rules_see_them() {
     assert_eq!(outcome.sent[1], [rewritten, sport]);
     assert!(outcome.sent[0].is_empty());
 }
+
+/// tc's `police ... index N`: the rules naming one index share one bucket (the second rule
+/// names it alone), also across the ingress and egress tables; without an index each rule
+/// has its own.
+#[test]
+fn rules_naming_one_police_index_share_its_bucket() {
+    let shared = "\
+        prio 1 ip_proto udp dst_port 81 action police pkts_rate 1 pkts_burst 2 conform-exceed drop/pipe index 7 action fwd 1\n\
+        prio 2 ip_proto udp dst_port 82 action police index 7 action fwd 1\n\
+        prio 3 ip_proto udp dst_port 83 action fwd 1\n\
+        dev dut1 egress prio 1 ip_proto udp dst_port 83 action police index 7 action pass\n";
+    let apart = "\
+        prio 1 ip_proto udp dst_port 81 action police pkts_rate 1 pkts_burst 2 conform-exceed drop/pipe action fwd 1\n\
+        prio 2 ip_proto udp dst_port 82 action police pkts_rate 1 pkts_burst 2 conform-exceed drop/pipe action fwd 1\n";
+    let frames: Vec<Vec<u8>> = [81, 82, 81, 82, 83].map(|port| udp(port).build()).to_vec();
+    let pipeline = Pipeline::default();
+    let run = |text: &str| {
+        let set = rules::parse("t.rules", text).expect("the test's rules parse");
+        let outcome = run_classified(&frames, &set, &pipeline, Disposition::Drop, false);
+        assert_eq!(outcome, run_classified(&frames, &set, &pipeline, Disposition::Drop, true));
+        outcome
+    };
+    // One bucket of 2 packets (at 1 packet/s nothing refills in the test): 81 and 82 take
+    // it, the second 81 and 82 exceed, and so does 83 at dut1's egress.
+    let outcome = run(shared);
+    assert_eq!(outcome.drops(DropReason::Police), 3, "{outcome:?}");
+    assert_eq!(outcome.sent[1], [udp(81).build(), udp(82).build()]);
+    // Two buckets: every frame conforms.
+    let outcome = run(apart);
+    assert_eq!((outcome.drops(DropReason::Police), outcome.sent[1].len()), (0, 4), "{outcome:?}");
+}

@@ -8,6 +8,7 @@
 //! frame of a burst is classified by one table, none is lost, and the hot path holds no
 //! lock (the mutex is taken once per reload, by each worker, between bursts).
 
+use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -132,8 +133,9 @@ pub struct RuleTable {
     steps: Vec<Box<[Step]>>,
     /// The chains other than 0.
     chains: Vec<ChainTable>,
-    /// One per `police` action, shared by every worker (a reload starts them full).
-    policers: Vec<Policer>,
+    /// One per `police` action (one per index for `police ... index N`, shared with the
+    /// egress tables), shared by every worker (a reload starts them full).
+    policers: Vec<Arc<Policer>>,
     /// What the policers' clock counts from.
     clock: std::time::Instant,
     /// When no rule matches (`--default`).
@@ -272,12 +274,26 @@ impl RuleTable {
     /// ("" for pcap and mem ports) and `workers` workers. All errors at once; nothing is
     /// built unless every rule can be carried out.
     pub fn build(
+        set: RuleSet,
+        source: &str,
+        port_names: &[String],
+        workers: usize,
+        default: Disposition,
+        kind: ClassifierKind,
+    ) -> Result<RuleTable, Vec<ActionError>> {
+        Self::build_sharing(set, source, port_names, workers, default, kind, &mut HashMap::new())
+    }
+
+    /// [`build`](Self::build), the policers of `police ... index N` taken from (or put in)
+    /// `shared_policers`, so the ingress and egress tables of one file share them.
+    fn build_sharing(
         mut set: RuleSet,
         source: &str,
         port_names: &[String],
         workers: usize,
         default: Disposition,
         kind: ClassifierKind,
+        shared_policers: &mut HashMap<u32, Arc<Policer>>,
     ) -> Result<RuleTable, Vec<ActionError>> {
         let ports = port_names.len();
         let mut errors = Vec::new();
@@ -371,7 +387,13 @@ impl RuleTable {
                         }
                     },
                     Action::Police(police) => {
-                        policers.push(Policer::new(police));
+                        let policer = match police.index {
+                            Some(index) => {
+                                shared_policers.entry(index).or_insert_with(|| Arc::new(Policer::new(police))).clone()
+                            }
+                            None => Arc::new(Policer::new(police)),
+                        };
+                        policers.push(policer);
                         Step::Police { policer: policers.len() - 1, conform: police.conform, exceed: police.exceed }
                     }
                 };
@@ -414,7 +436,15 @@ impl RuleTable {
         for name in port_names {
             let table = match set.egress_of(name) {
                 Some((sub, file_index)) => {
-                    let table = RuleTable::build(sub, source, port_names, workers, Disposition::Pass, kind)?;
+                    let table = RuleTable::build_sharing(
+                        sub,
+                        source,
+                        port_names,
+                        workers,
+                        Disposition::Pass,
+                        kind,
+                        shared_policers,
+                    )?;
                     Some(EgressTable { table: Box::new(table), file_index })
                 }
                 None => None,

@@ -83,7 +83,7 @@ mod tests {
     use rules::Control;
 
     fn police(rate: PoliceRate) -> Police {
-        Police { rate: Some(rate), mtu: None, exceed: Control::Drop, conform: Control::Pass }
+        Police { rate: Some(rate), mtu: None, exceed: Control::Drop, conform: Control::Pass, index: None }
     }
 
     #[test]
@@ -103,8 +103,13 @@ mod tests {
     fn packet_rates_count_frames_and_mtu_caps_the_size() {
         let p = Policer::new(&police(PoliceRate::Packets { per_second: 10, burst: 2 }));
         assert!(p.conforms(9000, 0) && p.conforms(64, 0) && !p.conforms(64, 0));
-        let mtu_only =
-            Policer::new(&Police { rate: None, mtu: Some(1500), exceed: Control::Drop, conform: Control::Pass });
+        let mtu_only = Policer::new(&Police {
+            rate: None,
+            mtu: Some(1500),
+            exceed: Control::Drop,
+            conform: Control::Pass,
+            index: None,
+        });
         assert!(mtu_only.conforms(1500, 0) && !mtu_only.conforms(1501, 0));
     }
 

@@ -808,9 +808,27 @@ impl<'a> LineParser<'a> {
         let mut burst: Option<u64> = None;
         let (mut pkts_rate, mut pkts_burst, mut mtu) = (None::<u64>, None::<u64>, None::<u64>);
         let (mut exceed, mut conform) = (None::<Control>, Control::Pass);
+        let mut index = None::<u32>;
         while let Some(t) = self.peek() {
             let option = t.text;
             let reader: fn(&str) -> Option<u64> = match option {
+                // First in m_police.c's order, so `i` is index; `get_u32(.., 10)`.
+                _ if tc_words::matches(option, "index") => {
+                    self.pos += 1;
+                    let Some(value) = self.next() else {
+                        self.error(t.col, "police index needs a value");
+                        return None;
+                    };
+                    let mut notes = Vec::new();
+                    match number_in("police index", value.text, u64::from(u32::MAX), Base::Dec, &mut notes) {
+                        Ok(n) => index = Some(n as u32),
+                        Err(message) => {
+                            self.error(value.col, message.to_string());
+                            return None;
+                        }
+                    }
+                    continue;
+                }
                 "rate" => tc_words::rate_bytes,
                 "burst" | "buffer" | "maxburst" | "mtu" | "minburst" => tc_words::size_bytes,
                 "pkts_rate" | "pkts_burst" => |text| text.parse().ok(),
@@ -831,9 +849,8 @@ impl<'a> LineParser<'a> {
                     }
                     continue;
                 }
-                "index" | "peakrate" | "avrate" | "overhead" | "linklayer" | "mpu" => {
-                    let why = if option == "index" { "a policer shared by index" } else { "this police option" };
-                    self.error(t.col, format!("police {option}: {why} is not supported (rate/burst, pkts_rate/pkts_burst, mtu and conform-exceed are)"));
+                "peakrate" | "avrate" | "overhead" | "linklayer" | "mpu" => {
+                    self.error(t.col, format!("police {option}: this police option is not supported (rate/burst, pkts_rate/pkts_burst, mtu, conform-exceed and index are)"));
                     return None;
                 }
                 _ => match control_word(option) {
@@ -872,8 +889,26 @@ impl<'a> LineParser<'a> {
             }
             *slot = Some(number);
         }
+        if let (Some(index), None, None, None, None) = (index, rate, burst, pkts_rate, mtu) {
+            // A policer defined by another rule of the file (RuleSet::new's caller binds it).
+            if exceed.is_some() {
+                self.error(
+                    word.col,
+                    format!("police index {index} alone shares a policer: its verdicts are those of the rule that defines it, give them there"),
+                );
+                return None;
+            }
+            // Until bound, it pipes (so no "never run" note for the actions after it).
+            return Some(Police {
+                rate: None,
+                mtu: None,
+                exceed: Control::Pipe,
+                conform: Control::Pipe,
+                index: Some(index),
+            });
+        }
         let problem = match (rate, burst, pkts_rate, pkts_burst) {
-            (None, _, None, _) if mtu.is_none() => Some("'rate', 'mtu' or 'pkts_rate' must be given"),
+            (None, _, None, _) if mtu.is_none() => Some("'rate', 'mtu', 'pkts_rate' or 'index' must be given"),
             (None, Some(_), _, _) => Some("'burst' requires 'rate'"),
             (_, _, None, Some(_)) => Some("'pkts_burst' requires 'pkts_rate'"),
             (_, _, Some(_), None) => Some("'pkts_rate' requires 'pkts_burst'"),
@@ -898,7 +933,7 @@ impl<'a> LineParser<'a> {
             (_, _, Some(per_second), Some(burst)) => Some(PoliceRate::Packets { per_second, burst }),
             _ => None,
         };
-        Some(Police { rate, mtu, exceed, conform })
+        Some(Police { rate, mtu, exceed, conform, index })
     }
 
     /// One half of `conform-exceed`, a control word (`goto` is not possible there: tc reads
