@@ -35,8 +35,8 @@ pub struct NapiValues {
 }
 
 impl NapiValues {
-    /// For the run: interrupts stay off for 2 empty polls and 200 µs (the values of
-    /// napi.rst's example and DPDK's af_xdp guide).
+    /// For the run: interrupts stay off for 2 empty polls and 200 µs (the values DPDK's
+    /// af_xdp guide gives for preferred busy polling).
     pub const BUSY_POLL: NapiValues = NapiValues { defer_hard_irqs: 2, gro_flush_timeout: 200_000 };
 }
 

@@ -195,12 +195,13 @@ impl fmt::Display for Steer {
     }
 }
 
-/// What a steering program does with a frame that matches (non-matching frames always
-/// get XDP_PASS).
+/// What a steering program does with a frame that matches (non-matching frames get the
+/// [`Uncovered`] action, XDP_PASS unless told).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum OnMatch {
-    /// `bpf_redirect_map(xskmap, ctx->rx_queue_index, XDP_PASS)`: to the AF_XDP socket of
-    /// the frame's RX queue, or up the stack if that queue has none.
+    /// `bpf_redirect_map(xskmap, ctx->rx_queue_index, UNCOVERED)`: to the AF_XDP socket of
+    /// the frame's RX queue, or the [`Uncovered`] action (XDP_PASS, up the stack, unless
+    /// told) if that queue has none.
     Redirect(RawFd),
     /// Return this XDP action (tests use XDP_TX to tell matches from passes).
     Return(i32),
