@@ -323,6 +323,8 @@ pub(crate) enum Unspellable {
     TtlDec(Target),
     /// tc's `vlan` action.
     Vlan(rules::VlanAction),
+    /// tc's `mpls` action.
+    Mpls(rules::MplsAction),
     /// tc's `tunnel_key` action.
     TunnelKey(rules::TunnelKey),
     /// tc's `pedit` or `csum` action (the word).
@@ -355,6 +357,11 @@ impl fmt::Display for Unspellable {
             Unspellable::Vlan(vlan) => write!(
                 f,
                 "`{vlan}` needs tc's act_vlan, which these emitters do not write yet; the dataplane carries it out"
+            ),
+            Unspellable::Mpls(mpls) => write!(
+                f,
+                "`{mpls}` needs tc's act_mpls, which this kernel does not have \
+                 (CONFIG_NET_ACT_MPLS is not set); the dataplane carries it out"
             ),
             // This kernel is built without CONFIG_NET_ACT_TUNNEL_KEY (and the frame would need
             // a vxlan/geneve device to redirect to as well).
@@ -418,6 +425,7 @@ pub(crate) fn action_words(rule: &Rule, opts: &EmitOptions, target: Target) -> R
         Action::Decap => Err(Unspellable::Rewrite { action: "decap", target }),
         Action::TtlDec => Err(Unspellable::TtlDec(target)),
         Action::Vlan(vlan) => Err(Unspellable::Vlan(*vlan)),
+        Action::Mpls(mpls) => Err(Unspellable::Mpls(*mpls)),
         Action::TunnelKey(tunnel) => Err(Unspellable::TunnelKey(*tunnel)),
         Action::Pedit(_) => Err(Unspellable::Pedit("pedit")),
         Action::Csum(_) => Err(Unspellable::Pedit("csum")),

@@ -415,6 +415,25 @@ mod tests {
     }
 
     #[test]
+    fn mpls_is_refused_for_want_of_act_mpls() {
+        let set = rules::parse(
+            "t.rules",
+            "action mpls push label 123 action mirred egress redirect dev d\n\
+             prio 2 protocol mpls_uc action mpls pop protocol ip\n",
+        )
+        .unwrap();
+        match compile_tc(&set, Target::TcFlower, &EmitOptions::new("d", KernelCaps::everything())) {
+            Err(crate::Error::Refused { refusals, .. }) => {
+                let reason = refusals.iter().find(|r| r.line == 2).expect("the pop rule refused").to_string();
+                assert!(reason.contains("`mpls pop protocol ip` needs tc's act_mpls"), "{reason}");
+                assert!(reason.contains("CONFIG_NET_ACT_MPLS is not set"), "{reason}");
+                assert!(refusals.iter().any(|r| r.line == 1), "{refusals:?}");
+            }
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+    }
+
+    #[test]
     fn a_kernel_without_flower_still_gets_the_batch_and_the_reason() {
         let caps = KernelCaps { cls_flower: false, act_gact: false, ..KernelCaps::everything() };
         let mut opts = EmitOptions::new("d", caps);

@@ -46,6 +46,9 @@ pub enum DropReason {
     Police,
     /// More than `rules::chain::MAX_JUMPS` gotos for one frame (a loop of chains).
     ChainLoop,
+    /// A rule's `mpls dec_ttl` on a top label stack entry whose TTL is 0 or 1 (act_mpls
+    /// drops it; RFC 3032 §2.4.1).
+    MplsTtlExpired,
 }
 
 const FIXED_REASONS: [DropReason; 6] = [
@@ -56,7 +59,7 @@ const FIXED_REASONS: [DropReason; 6] = [
     DropReason::Runt,
     DropReason::NoFrame,
 ];
-const TAIL_REASONS: [DropReason; 8] = [
+const TAIL_REASONS: [DropReason; 9] = [
     DropReason::TtlExpired,
     DropReason::NoRoom,
     DropReason::NotApplicable,
@@ -65,6 +68,7 @@ const TAIL_REASONS: [DropReason; 8] = [
     DropReason::BadDesc,
     DropReason::Police,
     DropReason::ChainLoop,
+    DropReason::MplsTtlExpired,
 ];
 
 impl DropReason {
@@ -103,6 +107,7 @@ impl DropReason {
             DropReason::BadDesc => TAIL + 5,
             DropReason::Police => TAIL + 6,
             DropReason::ChainLoop => TAIL + 7,
+            DropReason::MplsTtlExpired => TAIL + 8,
         }
     }
 
@@ -125,6 +130,7 @@ impl DropReason {
             DropReason::BadDesc => "bad_desc".into(),
             DropReason::Police => "police".into(),
             DropReason::ChainLoop => "chain_loop".into(),
+            DropReason::MplsTtlExpired => "mpls_ttl_expired".into(),
         }
     }
 }

@@ -138,6 +138,7 @@ pub fn run<E>(
                 | Action::Decap
                 | Action::TtlDec
                 | Action::Vlan(_)
+                | Action::Mpls(_)
                 | Action::TunnelKey(_)
                 | Action::Mirror(_)
                 | Action::Police(_) => act(rule, index, key)?,

@@ -13,6 +13,9 @@
 //! action   := drop | pass | continue | goto chain N | fwd PORT | reflect | encap SPEC | decap
 //!           | ttl-dec | mirred egress redirect|mirror dev NAME | police POLICE | gact CONTROL
 //!           | vlan pop | vlan push|modify [protocol 802.1q|802.1ad] [priority 0..=7] id 0..=4094
+//!           | mpls pop protocol PROTO | mpls dec_ttl
+//!           | mpls push [protocol mpls_uc|mpls_mc] label 0..=1048575 [tc 0..=7] [ttl 1..=255] [bos 0|1]
+//!           | mpls modify [label 0..=1048575] [tc 0..=7] [ttl 1..=255] [bos 0|1]
 //!           | tunnel_key unset | tunnel_key set src_ip IP dst_ip IP [id 0..=16777215]
 //!             [dst_port 0..=65535] [tos 0..=255] [ttl 0..=255] [csum|nocsum] [nofrag]
 //!           | pedit [ex] MUNGE+ | csum [iph|ip4h|ipv4h|icmp|igmp|tcp|udp|sctp|and|or|+]*
@@ -104,12 +107,23 @@
 //! refused. `csum ...` is accepted as a no-op, with a warning: checksums are already right
 //! after every rewrite here (it does not repair a frame that arrived with a bad one; `--csum
 //! fix` does); `csum udplite` is refused. As in tc, `pedit` and `csum` without a control
-//! word end the list with `pass`: write `pipe` to go on to the next action. The actions this
-//! dataplane does not carry out (`ct`, `skbedit`, `mpls`, `vlan pop_eth`, `gate`, ...) are
-//! refused with the word and the reason. `police ... index N` makes one policer of every
-//! `police` with index N (tc's shared action): the first rule that gives it a rate (or an
-//! mtu) defines it, `police index N` alone names it; a second, different definition and an
-//! index no rule defines are errors.
+//! word end the list with `pass`: write `pipe` to go on to the next action. `mpls` acts as
+//! the kernel's act_mpls on the top label stack entry (RFC 3032 §2.1), after the Ethernet
+//! header and its VLAN tags: `push` puts a new entry there (ethertype `mpls_uc` unless told;
+//! TC 0 and TTL 255 unless given, act_mpls's default, not the IP TTL; the S bit set where
+//! the frame was not MPLS before, unless `bos` says); `pop` removes the top entry and writes
+//! its `protocol` as the ethertype (as act_mpls does, bottom of the stack or not: an inner
+//! pop says `protocol mpls_uc`), leaving a frame that is not MPLS as it is; `modify` sets
+//! the fields given; `dec_ttl` takes one off the TTL. `modify` and `dec_ttl` drop a frame
+//! that is not MPLS (`not_applicable`) and `dec_ttl` one whose TTL reaches 0
+//! (`mpls_ttl_expired`), as act_mpls drops them; label 3 (implicit null) and TTL 0 are
+//! refused, as tc and act_mpls refuse them. No checksum covers the stack. The words and
+//! numbers are m_mpls.c's (`p` is pop, `t` tc, numbers decimal, 0x hex or 0-octal), and the
+//! control word is `pipe` unless given. The actions this dataplane does not carry out (`ct`,
+//! `skbedit`, `mpls mac_push`, `vlan pop_eth`, `gate`, ...) are refused with the word and
+//! the reason. `police ... index N` makes one policer of every `police` with index N (tc's
+//! shared action): the first rule that gives it a rate (or an mtu) defines it, `police index
+//! N` alone names it; a second, different definition and an index no rule defines are errors.
 //!
 //! Comments run from `#` to the end of the line; blank lines are skipped.
 //!
@@ -193,8 +207,9 @@ use crate::lex::{
     ParseError, Token, UnknownName, ValueError, MAX_RULES_FILE_BYTES,
 };
 use crate::rule::{
-    Action, Control, Hook, Indev, Keys, Masked, MplsLse, Munge, Pedit, PeditCmd, Police, PoliceRate, PortMatch, Prefix,
-    Protocol, Rule, RuleSet, TunnelKey, VlanAction, CSUM_WORDS, ETHERTYPE_ARP, ETHERTYPE_MPLS, VLAN_TPIDS,
+    Action, Control, Hook, Indev, Keys, Masked, MplsAction, MplsLse, Munge, Pedit, PeditCmd, Police, PoliceRate,
+    PortMatch, Prefix, Protocol, Rule, RuleSet, TunnelKey, VlanAction, CSUM_WORDS, ETHERTYPE_ARP, ETHERTYPE_MPLS,
+    VLAN_TPIDS,
 };
 use crate::tc_words::{self, parse_in, Base, NumError};
 
@@ -445,11 +460,24 @@ pub const KEYS: [&str; 36] = [
     "enc_ttl",
 ];
 
-const ACTIONS: [&str; 12] =
-    ["drop", "pass", "fwd", "reflect", "encap", "decap", "ttl-dec", "mirred", "vlan", "tunnel_key", "pedit", "csum"];
+const ACTIONS: [&str; 13] = [
+    "drop",
+    "pass",
+    "fwd",
+    "reflect",
+    "encap",
+    "decap",
+    "ttl-dec",
+    "mirred",
+    "vlan",
+    "mpls",
+    "tunnel_key",
+    "pedit",
+    "csum",
+];
 
 const EXPECTED_ACTION: &str = "drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, \
-     police, vlan pop|push|modify, tunnel_key set|unset, pedit [ex] munge ..., csum, reflect, encap SPEC, decap or ttl-dec";
+     police, vlan pop|push|modify, mpls pop|push|modify|dec_ttl, tunnel_key set|unset, pedit [ex] munge ..., csum, reflect, encap SPEC, decap or ttl-dec";
 
 /// `ip_tos` / `ip_ttl` (f_flower.c `flower_parse_ip_tos_ttl`): the value decimal, else hex;
 /// the mask hex.
@@ -1451,6 +1479,7 @@ impl fmt::Display for Action {
             Action::Decap => f.write_str("decap"),
             Action::TtlDec => f.write_str("ttl-dec"),
             Action::Vlan(vlan) => write!(f, "{vlan}"),
+            Action::Mpls(mpls) => write!(f, "{mpls}"),
             Action::TunnelKey(tunnel) => write!(f, "{tunnel}"),
             // `pipe` said: without a control word tc's pedit and csum pass (end the list).
             Action::Pedit(pedit) => write!(f, "{pedit} pipe"),
@@ -1545,6 +1574,41 @@ impl fmt::Display for VlanAction {
         }
         if let Some(prio) = prio {
             write!(f, " priority {prio}")?;
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Display for MplsAction {
+    /// As the rule language (and tc) reads it back: push's protocol only when not
+    /// `mpls_uc`, its TC and TTL only when not the defaults; numbers in decimal.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (label, tc, ttl, bos) = match *self {
+            MplsAction::DecTtl => return f.write_str("mpls dec_ttl"),
+            MplsAction::Pop { proto } => {
+                return match tc_words::ethertype_name(proto) {
+                    Some(name) => write!(f, "mpls pop protocol {name}"),
+                    None => write!(f, "mpls pop protocol {proto:#06x}"),
+                };
+            }
+            MplsAction::Push { proto, label, tc, ttl, bos } => {
+                f.write_str("mpls push")?;
+                if proto != ETHERTYPE_MPLS[0] {
+                    f.write_str(" protocol mpls_mc")?;
+                }
+                (Some(label), (tc != 0).then_some(tc), (ttl != 255).then_some(ttl), bos)
+            }
+            MplsAction::Modify { label, tc, ttl, bos } => {
+                f.write_str("mpls modify")?;
+                (label, tc, ttl, bos)
+            }
+        };
+        let fields =
+            [("label", label), ("tc", tc.map(u32::from)), ("ttl", ttl.map(u32::from)), ("bos", bos.map(u32::from))];
+        for (word, value) in fields {
+            if let Some(value) = value {
+                write!(f, " {word} {value}")?;
+            }
         }
         Ok(())
     }
@@ -1777,6 +1841,7 @@ mod tests {
     use crate::linear::Linear;
     use crate::rule::PeditField;
     use crate::rule::TunnelSet;
+    use crate::rule::MPLS_LABEL_IMPLICIT_NULL;
     use proptest::prelude::*;
     use std::net::IpAddr;
 
@@ -1988,20 +2053,20 @@ mod tests {
         let cases = [
             ("ip_proto tcp dst_prot 80 action drop", "r.rules:1:14: unknown key 'dst_prot' (did you mean dst_port?)"),
             ("frobnicate 1 action drop", "r.rules:1:1: unknown key 'frobnicate'"),
-            ("ip_proto udp", "r.rules:1:13: missing action (expected `action drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, tunnel_key set|unset, pedit [ex] munge ..., csum, reflect, encap SPEC, decap or ttl-dec`)"),
-            ("src_ip 1.2.3.4   # no action", "r.rules:1:15: missing action (expected `action drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, tunnel_key set|unset, pedit [ex] munge ..., csum, reflect, encap SPEC, decap or ttl-dec`)"),
+            ("ip_proto udp", "r.rules:1:13: missing action (expected `action drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, mpls pop|push|modify|dec_ttl, tunnel_key set|unset, pedit [ex] munge ..., csum, reflect, encap SPEC, decap or ttl-dec`)"),
+            ("src_ip 1.2.3.4   # no action", "r.rules:1:15: missing action (expected `action drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, mpls pop|push|modify|dec_ttl, tunnel_key set|unset, pedit [ex] munge ..., csum, reflect, encap SPEC, decap or ttl-dec`)"),
             ("src_ip 1.2.3.4 src_ip 1.2.3.5 action drop", "r.rules:1:16: duplicate key src_ip"),
             ("prio 1 pref 2 action drop", "r.rules:1:8: duplicate key prio"),
             ("src_ip action drop", "r.rules:1:1: missing value for src_ip (expected an IPv4 or IPv6 address, optionally /LEN)"),
             ("src_ip dst_ip 1.2.3.4 action drop", "r.rules:1:1: missing value for src_ip (expected an IPv4 or IPv6 address, optionally /LEN)"),
-            ("action", "r.rules:1:1: missing action after 'action' (expected drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, tunnel_key set|unset, pedit [ex] munge ..., csum, reflect, encap SPEC, decap or ttl-dec)"),
-            ("action dorp", "r.rules:1:8: unknown action 'dorp' (did you mean drop?) (expected drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, tunnel_key set|unset, pedit [ex] munge ..., csum, reflect, encap SPEC, decap or ttl-dec)"),
+            ("action", "r.rules:1:1: missing action after 'action' (expected drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, mpls pop|push|modify|dec_ttl, tunnel_key set|unset, pedit [ex] munge ..., csum, reflect, encap SPEC, decap or ttl-dec)"),
+            ("action dorp", "r.rules:1:8: unknown action 'dorp' (did you mean drop?) (expected drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, mpls pop|push|modify|dec_ttl, tunnel_key set|unset, pedit [ex] munge ..., csum, reflect, encap SPEC, decap or ttl-dec)"),
             ("action fwd", "r.rules:1:8: missing port for fwd (expected the dataplane port number, 0-based)"),
             ("action fwd eth1", "r.rules:1:12: fwd port expects a number (decimal or 0x hex), found 'eth1'"),
             ("action fwd 70000", "r.rules:1:12: fwd port 70000 is out of range 0..=65535"),
             ("action encap   ", "r.rules:1:8: missing tunnel spec for encap (expected e.g. vxlan,src=IP,dst=IP,vni=N)"),
             ("action drop src_ip 1.2.3.4", "r.rules:1:13: unexpected 'src_ip' after the action (keys go before the actions)"),
-            ("action drop action", "r.rules:1:13: missing action after 'action' (expected drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, tunnel_key set|unset, pedit [ex] munge ..., csum, reflect, encap SPEC, decap or ttl-dec)"),
+            ("action drop action", "r.rules:1:13: missing action after 'action' (expected drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, mpls pop|push|modify|dec_ttl, tunnel_key set|unset, pedit [ex] munge ..., csum, reflect, encap SPEC, decap or ttl-dec)"),
             ("action goto 1", "r.rules:1:13: goto needs `chain N`"),
             ("action police rate 1mbit conform-exceed drop", "r.rules:1:8: police: 'rate' requires 'burst' (the bucket's depth) (as tc/m_police.c requires)"),
             ("action police rate 1mbit burst 1k", "r.rules:1:8: police: without conform-exceed, tc's exceed action is reclassify, which is not supported: write conform-exceed drop[/pipe]"),
@@ -2056,7 +2121,7 @@ vlan_id 4096 vlan_prio 9 action fwd x
             [
                 "r.rules:3:9: vlan_id 5000 is out of range 0..=4095",
                 "r.rules:6:16: duplicate key src_ip",
-                "r.rules:7:13: missing action (expected `action drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, tunnel_key set|unset, pedit [ex] munge ..., csum, reflect, encap SPEC, decap or ttl-dec`)",
+                "r.rules:7:13: missing action (expected `action drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, mpls pop|push|modify|dec_ttl, tunnel_key set|unset, pedit [ex] munge ..., csum, reflect, encap SPEC, decap or ttl-dec`)",
                 "r.rules:8:9: vlan_id 4096 is out of range 0..=4095",
                 "r.rules:8:24: vlan_prio 9 is out of range 0..=7",
                 "r.rules:8:37: fwd port expects a number (decimal or 0x hex), found 'x'",
@@ -2090,6 +2155,75 @@ vlan_id 4096 vlan_prio 9 action fwd x
                 Action::Encap("vxlan,src=10.0.0.1,dst=10.0.0.2,vni=42".to_string()),
             ]
         );
+    }
+
+    #[test]
+    fn mpls_actions_as_tc_reads_them() {
+        let lists: Vec<Vec<Action>> = rules(
+            "action mpls push protocol mpls_uc label 123 action mirred egress redirect dev eth1\n\
+             action mpls pop protocol ipv4\n\
+             action mpls pu pr mpls_mc l 0x10 t 5 tt 010 b 1 pipe action mpls p pr mpls_uc action mpls m tt 9 drop\n\
+             action mpls dec_ttl action mpls d continue\n\
+             action mpls modify label 1048575 bos 0 action fwd 1\n",
+        )
+        .into_iter()
+        .map(|r| r.actions)
+        .collect();
+        let push = |proto, label, tc, ttl, bos| Action::Mpls(MplsAction::Push { proto, label, tc, ttl, bos });
+        let modify = |label, tc, ttl, bos| Action::Mpls(MplsAction::Modify { label, tc, ttl, bos });
+        assert_eq!(
+            lists,
+            [
+                vec![push(0x8847, 123, 0, 255, None), Action::Redirect("eth1".into())],
+                vec![Action::Mpls(MplsAction::Pop { proto: 0x0800 })],
+                vec![
+                    push(0x8848, 16, 5, 8, Some(1)),
+                    Action::Mpls(MplsAction::Pop { proto: 0x8847 }),
+                    modify(None, None, Some(9), None),
+                    Action::Drop,
+                ],
+                vec![Action::Mpls(MplsAction::DecTtl), Action::Mpls(MplsAction::DecTtl), Action::Continue],
+                vec![modify(Some(0xf_ffff), None, None, Some(0)), Action::Fwd(1)],
+            ]
+        );
+        // Printed back as it reads.
+        for line in [
+            "mpls push label 123",
+            "mpls push protocol mpls_mc label 0 tc 7 ttl 1 bos 0",
+            "mpls pop protocol ip",
+            "mpls pop protocol teb",
+            "mpls pop protocol 0x1234",
+            "mpls modify label 5 ttl 64",
+            "mpls modify",
+            "mpls dec_ttl",
+        ] {
+            assert_eq!(rules(&format!("action {line}\n"))[0].actions[0].to_string(), line);
+        }
+        for (line, message) in [
+            ("action mpls", "r.rules:1:8: mpls needs pop, push, modify or dec_ttl (tc/m_mpls.c)"),
+            ("action mpls push", "r.rules:1:13: mpls push: label needs to be set (as tc/m_mpls.c requires)"),
+            ("action mpls pop", "r.rules:1:13: mpls pop: protocol needs to be set (as tc/m_mpls.c requires): the ethertype of what follows the entry"),
+            ("action mpls pop push", "r.rules:1:17: mpls: unexpected 'push': the action is already `pop`"),
+            ("action mpls label 5 push", "r.rules:1:13: mpls label is only valid for push and modify (after the word)"),
+            ("action mpls pop label 5", "r.rules:1:17: mpls label is only valid for push and modify (after the word)"),
+            ("action mpls dec_ttl ttl 5", "r.rules:1:21: mpls ttl is only valid for push and modify (after the word)"),
+            ("action mpls modify protocol ip", "r.rules:1:20: mpls protocol is only valid for push and pop (after the word)"),
+            ("action mpls push label", "r.rules:1:18: mpls label needs a value"),
+            ("action mpls push label 1048576", "r.rules:1:24: mpls label 1048576 is out of range 0..=1048575"),
+            ("action mpls push label 3", "r.rules:1:24: mpls label 3: 3 is the implicit null label, never sent (RFC 3032 §2.1); act_mpls refuses it"),
+            ("action mpls push label x", "r.rules:1:24: mpls label expects a number (decimal, 0x hex or 0-prefixed octal, as tc reads it), found 'x'"),
+            ("action mpls push label 1 tc 8", "r.rules:1:29: mpls tc 8 is out of range 0..=7"),
+            ("action mpls push label 1 ttl 0", "r.rules:1:30: mpls ttl must be >0 and <=255 (as tc/m_mpls.c requires), found '0'"),
+            ("action mpls push label 1 ttl 256", "r.rules:1:30: mpls ttl 256 is out of range 0..=255"),
+            ("action mpls modify bos 2", "r.rules:1:24: mpls bos 2 is out of range 0..=1"),
+            ("action mpls push protocol ip label 1", "r.rules:1:27: mpls push protocol expects mpls_uc or mpls_mc (as tc/m_mpls.c requires), found 'ip'"),
+            ("action mpls pop protocol 0x0004", "r.rules:1:26: mpls pop protocol 0x0004 is not an ethertype (act_mpls wants 0x0600 or more)"),
+            ("action mpls pop protocol nosuch", "r.rules:1:26: mpls protocol expects an ethertype name or number (as tc reads it), found 'nosuch'"),
+            ("action mpls mac_push label 1", "r.rules:1:13: mpls mac_push: a label stack in front of the Ethernet header is not supported (it needs vlan pop_eth first, and frames here always have one)"),
+            ("action mpls index 5", "r.rules:1:13: mpls index: an action shared by index is not supported (write the action out)"),
+        ] {
+            assert_eq!(error(line), message, "{line}");
+        }
     }
 
     #[test]
@@ -2786,6 +2920,24 @@ prio 100 action drop
                 .prop_map(|(tpid, vid, prio)| Action::Vlan(VlanAction::Modify { tpid, vid, prio })),
             pedit_strategy().prop_map(Action::Pedit),
             (any::<u8>()).prop_map(|flags| Action::Csum(flags & 0x5f)),
+            mpls_strategy().prop_map(Action::Mpls),
+        ]
+    }
+
+    /// Mpls actions tc and act_mpls accept: label 20 bits but not 3, TTL not 0, pop's
+    /// protocol an ethertype.
+    fn mpls_strategy() -> impl Strategy<Value = MplsAction> {
+        let label = (0..=0xf_ffffu32).prop_map(|l| if l == MPLS_LABEL_IMPLICIT_NULL { 16 } else { l });
+        let field = |max: u8| proptest::option::of(0..=max);
+        let ttl = proptest::option::of(1..=255u8);
+        prop_oneof![
+            Just(MplsAction::DecTtl),
+            prop_oneof![Just(0x0800u16), Just(0x86dd), Just(0x8847), Just(0x6558), 0x0600..=0xffffu16]
+                .prop_map(|proto| MplsAction::Pop { proto }),
+            (prop_oneof![Just(0x8847u16), Just(0x8848)], label.clone(), 0..=7u8, 1..=255u8, field(1))
+                .prop_map(|(proto, label, tc, ttl, bos)| MplsAction::Push { proto, label, tc, ttl, bos }),
+            (proptest::option::of(label), field(7), ttl, field(1))
+                .prop_map(|(label, tc, ttl, bos)| MplsAction::Modify { label, tc, ttl, bos }),
         ]
     }
 

@@ -336,6 +336,9 @@ pub enum Action {
     /// tc's `vlan pop|push|modify`: the outermost 802.1Q / 802.1ad tag removed, pushed or
     /// changed.
     Vlan(VlanAction),
+    /// tc's `mpls pop|push|modify|dec_ttl`: the top label stack entry removed, pushed or
+    /// changed.
+    Mpls(MplsAction),
     /// tc's `tunnel_key set|unset`: a VXLAN or Geneve header pushed, or the outer headers
     /// of a tunnelled frame removed (this language's `encap` and `decap`, in tc's words).
     TunnelKey(TunnelKey),
@@ -379,6 +382,7 @@ impl Action {
             | Action::Decap
             | Action::TtlDec
             | Action::Vlan(_)
+            | Action::Mpls(_)
             | Action::TunnelKey(_)
             | Action::Pedit(_)
             | Action::Csum(_)
@@ -415,6 +419,53 @@ pub enum VlanAction {
         prio: Option<u8>,
     },
 }
+
+/// tc's `mpls` action (tc/m_mpls.c), carried out as the kernel's net/sched/act_mpls.c does
+/// (with net/core/skbuff.c's `skb_mpls_*`): on the top label stack entry, which follows the
+/// Ethernet header and its VLAN tags (RFC 3032 §2.1: label 20 bits, TC 3, S 1, TTL 8). A
+/// frame "is MPLS" when the ethertype after its tags is 0x8847 or 0x8848.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum MplsAction {
+    /// `pop protocol P`: the top entry removed and the ethertype in front of it set to `proto`
+    /// (`skb_mpls_pop` writes it whether or not the entry was the bottom of the stack: write
+    /// `mpls_uc` for an inner pop). A frame that is not MPLS goes on unchanged.
+    Pop {
+        /// The ethertype of what follows (0x0600 or more, as act_mpls requires).
+        proto: u16,
+    },
+    /// `push`: a new top entry after the Ethernet header and its tags; the ethertype becomes
+    /// `proto`.
+    Push {
+        /// 0x8847 (`mpls_uc`, tc's default) or 0x8848 (`mpls_mc`).
+        proto: u16,
+        /// 20 bits, not 3 (implicit null, which act_mpls refuses).
+        label: u32,
+        /// 0 unless given.
+        tc: u8,
+        /// 1..=255; 255 unless given (act_mpls's `ACT_MPLS_TTL_DEFAULT`, not the IP TTL).
+        ttl: u8,
+        /// When given; else 1 where the frame was not MPLS before, 0 where it was (act_mpls).
+        bos: Option<u8>,
+    },
+    /// `modify`: the given fields of the top entry replaced. A frame that is not MPLS is
+    /// dropped, as act_mpls drops it (`skb_mpls_update_lse` fails).
+    Modify {
+        /// `label`, as for push.
+        label: Option<u32>,
+        /// `tc`.
+        tc: Option<u8>,
+        /// `ttl` (1..=255).
+        ttl: Option<u8>,
+        /// `bos`.
+        bos: Option<u8>,
+    },
+    /// `dec_ttl`: the top entry's TTL minus one; a TTL that reaches 0 (or was 0) drops the
+    /// frame, as does a frame that is not MPLS (act_mpls: `TC_ACT_SHOT`).
+    DecTtl,
+}
+
+/// The implicit null label (RFC 3032 §2.1): never on the wire, and act_mpls refuses it.
+pub const MPLS_LABEL_IMPLICIT_NULL: u32 = 3;
 
 /// tc's `pedit` action (tc/m_pedit.c with its header modules p_eth.c, p_ip.c, p_ip6.c,
 /// p_tcp.c, p_udp.c), on the outermost headers as net/sched/act_pedit.c finds them. Unlike

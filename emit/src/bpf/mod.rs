@@ -205,6 +205,7 @@ pub(crate) fn verdicts(set: &RuleSet, ports: &[String]) -> Result<Vec<Verdict>, 
             Action::Decap => Err("`decap` is not supported by the eBPF targets (use the dataplane)".to_owned()),
             Action::TtlDec => Err("`ttl-dec` is not supported by the eBPF targets (use the dataplane)".to_owned()),
             Action::Vlan(vlan) => Err(format!("`{vlan}` is not supported by the eBPF targets (use the dataplane)")),
+            Action::Mpls(mpls) => Err(format!("`{mpls}` is not supported by the eBPF targets (use the dataplane)")),
             Action::TunnelKey(tunnel) => {
                 Err(format!("`{tunnel}` is not supported by the eBPF targets (use the dataplane)"))
             }

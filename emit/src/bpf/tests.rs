@@ -339,15 +339,17 @@ fn encap_decap_ttl_dec_and_unknown_ports_are_refused() {
         Rule { protocol: Protocol::Ether(0x8847), ..rule(6, Action::Drop) },
         Rule { keys: Keys { num_of_vlans: Some(2), ..Keys::default() }, ..rule(7, Action::Drop) },
         rule(8, Action::TunnelKey(rules::TunnelKey::Unset)),
+        rule(9, Action::Mpls(rules::MplsAction::DecTtl)),
     ]);
     let refusals = verdicts(&set, &["lo".into()]).unwrap_err();
     let lines: Vec<usize> = refusals.iter().map(|r| r.line).collect();
-    assert_eq!(lines, [2, 3, 4, 5, 6, 7, 8]);
+    assert_eq!(lines, [2, 3, 4, 5, 6, 7, 8, 9]);
     assert!(refusals[0].reason.contains("encap"), "{}", refusals[0]);
     assert!(refusals[3].reason.contains("only 1 port"), "{}", refusals[3]);
     assert!(refusals[4].reason.contains("`protocol` is not matched by the eBPF targets"), "{}", refusals[4]);
     assert!(refusals[5].reason.contains("`num_of_vlans`"), "{}", refusals[5]);
     assert!(refusals[6].reason.contains("`tunnel_key unset` is not supported by the eBPF"), "{}", refusals[6]);
+    assert!(refusals[7].reason.contains("`mpls dec_ttl` is not supported by the eBPF"), "{}", refusals[7]);
     let err = load(&set, BpfTarget::Xdp, &BpfOptions::new("lo")).unwrap_err();
     assert!(matches!(err, Error::Refused { target: Target::Xdp, .. }), "{err}");
     assert!(err.to_string().contains("line 3 (rule 2): `decap`"), "{err}");

@@ -589,3 +589,31 @@ fn rules_naming_one_police_index_share_its_bucket() {
     let outcome = run(apart);
     assert_eq!((outcome.drops(DropReason::Police), outcome.sent[1].len()), (0, 4), "{outcome:?}");
 }
+
+/// `mpls` actions on a list (tc-mpls.8's examples): a push goes out after the MACs with the
+/// IP packet behind it untouched, a pop gives the IP frame back for the chain it jumps to
+/// (its key made again), and `dec_ttl` drops an entry whose TTL runs out under its reason.
+#[test]
+fn mpls_actions_rewrite_the_frame_and_what_later_rules_match() {
+    let text = "\
+        prio 1 protocol ip ip_proto udp dst_port 99 action mpls push label 123 action mirred egress redirect dev dut1\n\
+        prio 2 protocol mpls_uc mpls_label 123 action mpls pop protocol ip action goto chain 1\n\
+        prio 3 protocol mpls_uc mpls_label 124 action mpls dec_ttl action mirred egress redirect dev dut1\n\
+        chain 1 protocol ip ip_proto udp dst_port 7 action fwd 0\n\
+        chain 1 action drop\n";
+    let set = rules::parse("t.rules", text).expect("the test's rules parse");
+    // RFC 3032 §2.1: label 20 bits, TC 3, S 1, TTL 8.
+    let labelled = |frame: &[u8], label: u32, ttl: u32| {
+        let entry = (label << 12 | 1 << 8 | ttl).to_be_bytes();
+        [&frame[..12], &[0x88, 0x47], &entry, &frame[14..]].concat()
+    };
+    let (plain, original) = (udp(7).build(), udp(99).build());
+    let frames = vec![original.clone(), labelled(&plain, 123, 64), labelled(&plain, 124, 1), labelled(&plain, 124, 64)];
+    let pipeline = Pipeline { csum: CsumMode::Verify, ..Pipeline::default() };
+    let outcome = run_classified(&frames, &set, &pipeline, Disposition::Drop, false);
+    assert_eq!(outcome, run_classified(&frames, &set, &pipeline, Disposition::Drop, true));
+    assert_eq!(outcome.sent[1], [labelled(&original, 123, 255), labelled(&plain, 124, 63)], "pushed; decremented");
+    assert_eq!(outcome.sent[0], [plain], "popped, then matched as IP in chain 1");
+    assert_eq!(outcome.drops(DropReason::MplsTtlExpired), 1, "{outcome:?}");
+    assert_eq!(outcome.drops.values().sum::<u64>(), 1, "{outcome:?}");
+}

@@ -369,6 +369,7 @@ impl RuleTable {
                     Action::Decap => Step::Rewrite(Rewrite::Decap),
                     Action::TtlDec => Step::Rewrite(Rewrite::TtlDec),
                     Action::Vlan(vlan) => Step::Rewrite(Rewrite::Vlan(*vlan)),
+                    Action::Mpls(mpls) => Step::Rewrite(Rewrite::Mpls(*mpls)),
                     // The frame still carries the tunnel the enc_ keys matched: unset strips it.
                     Action::TunnelKey(TunnelKey::Unset) => Step::Rewrite(Rewrite::Decap),
                     Action::TunnelKey(TunnelKey::Set(set)) => match Rewrite::tunnel_key(set) {

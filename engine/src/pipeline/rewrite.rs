@@ -15,6 +15,10 @@
 //! * `vlan pop|push|modify` (a rule's tc action): the outermost 802.1Q / 802.1ad tag
 //!   removed, pushed in front of any others, or given a new VID (and PCP) and TPID, as the
 //!   kernel's act_vlan does. No checksum covers the tags, so none changes.
+//! * `mpls pop|push|modify|dec_ttl` (a rule's tc action): the top label stack entry, after
+//!   the Ethernet header and its VLAN tags, removed (the ethertype before it set to the
+//!   action's protocol), pushed, changed or its TTL decremented, as the kernel's act_mpls
+//!   does (RFC 3032 §2.1 entries). No checksum covers the stack, so none changes.
 //! * `pedit` (a rule's tc action): fields of the outermost headers set, added to or
 //!   inverted, the checksums over them updated incrementally (see [`super::pedit`]).
 
@@ -26,7 +30,7 @@ use umem::{Frame, Umem};
 
 use super::pedit::Pedit;
 use crate::stats::DropReason;
-use rules::{TunnelSet, VlanAction};
+use rules::{MplsAction, TunnelSet, VlanAction};
 use wire::checks::{self, OuterMode, ZeroPolicy};
 use wire::csum::{update_u16, Checksum};
 use wire::ethernet::{parse_mac, ParseMacError};
@@ -46,6 +50,8 @@ pub enum Rewrite {
     Encap(Encap),
     /// A rule's `vlan` action.
     Vlan(VlanAction),
+    /// A rule's `mpls` action.
+    Mpls(MplsAction),
     /// A rule's `pedit` action.
     Pedit(Pedit),
 }
@@ -328,6 +334,7 @@ impl Rewrite {
             Rewrite::Decap => decap(umem, frame, offsets).map(|()| true),
             Rewrite::Encap(encap) => encap_frame(encap, umem, frame, offsets, walk, policy, mtu).map(|()| true),
             Rewrite::Vlan(vlan) => vlan_frame(*vlan, umem, frame, offsets),
+            Rewrite::Mpls(mpls) => mpls_frame(*mpls, umem, frame, offsets),
             Rewrite::Pedit(pedit) => pedit.apply(umem.data_mut(frame), offsets).map(|()| false),
         }
     }
@@ -338,7 +345,8 @@ impl Rewrite {
         match self {
             Rewrite::Encap(encap) => 14 + encap.l3_len() + encap.tunnel_len(),
             Rewrite::Vlan(VlanAction::Push { .. }) => TAG_LEN,
-            Rewrite::TtlDec | Rewrite::Decap | Rewrite::Vlan(_) | Rewrite::Pedit(_) => 0,
+            Rewrite::Mpls(MplsAction::Push { .. }) => MPLS_LEN,
+            Rewrite::TtlDec | Rewrite::Decap | Rewrite::Vlan(_) | Rewrite::Mpls(_) | Rewrite::Pedit(_) => 0,
         }
     }
 }
@@ -428,6 +436,77 @@ fn vlan_frame(vlan: VlanAction, umem: &Umem, frame: &mut Frame, offsets: &Offset
             let repr = VlanRepr { vid, pcp: prio.unwrap_or(old.pcp), ..old };
             data[TPID_AT..TPID_AT + 2].copy_from_slice(&tpid.to_be_bytes());
             repr.emit(&mut data[TPID_AT + 2..]).map_err(|_| DropReason::NotApplicable)?;
+            Ok(false)
+        }
+    }
+}
+
+/// A label stack entry (RFC 3032 §2.1): label 20 bits, TC 3, S 1, TTL 8.
+const MPLS_LEN: usize = 4;
+
+/// A label stack entry's 32 bits from its fields.
+fn mpls_entry(label: u32, tc: u8, bos: u8, ttl: u8) -> u32 {
+    label << 12 | u32::from(tc) << 9 | u32::from(bos) << 8 | u32::from(ttl)
+}
+
+/// `mpls pop|push|modify|dec_ttl` on the top entry, which follows the Ethernet header and
+/// the tags the walk found (act_mpls works at the MAC header's end). Returns whether the
+/// layout changed.
+fn mpls_frame(mpls: MplsAction, umem: &Umem, frame: &mut Frame, offsets: &Offsets) -> Result<bool, DropReason> {
+    let Some(l2) = offsets.outer.l2 else { return Err(DropReason::NotApplicable) };
+    let (at, ethertype_at) = (l2.offset + l2.len, l2.ethertype_offset());
+    let data = umem.data_mut(frame);
+    let ethertype = u16::from_be_bytes([data[ethertype_at], data[ethertype_at + 1]]);
+    let is_mpls = matches!(ethertype, ethertype::MPLS_UNICAST | ethertype::MPLS_MULTICAST);
+    let top = data.get(at..at + MPLS_LEN).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    match mpls {
+        MplsAction::Push { proto, label, tc, ttl, bos } => {
+            // act_mpls: the S bit set unless the frame was MPLS already (or `bos` says).
+            let entry = mpls_entry(label, tc, bos.unwrap_or(u8::from(!is_mpls)), ttl);
+            if !umem.adjust_head(frame, MPLS_LEN as isize) {
+                return Err(DropReason::NoRoom);
+            }
+            let data = umem.data_mut(frame);
+            data.copy_within(MPLS_LEN..MPLS_LEN + at, 0);
+            data[ethertype_at..ethertype_at + 2].copy_from_slice(&proto.to_be_bytes());
+            data[at..at + MPLS_LEN].copy_from_slice(&entry.to_be_bytes());
+            Ok(true)
+        }
+        // skb_mpls_pop: a frame that is not MPLS is left as it is.
+        MplsAction::Pop { .. } if !is_mpls => Ok(false),
+        // The others (and a pop with no whole entry) fail in act_mpls, which drops the frame.
+        _ if !is_mpls => Err(DropReason::NotApplicable),
+        _ if top.is_none() => Err(DropReason::NotApplicable),
+        MplsAction::Pop { proto } => {
+            // Written whether or not the entry was the bottom of the stack, as act_mpls does.
+            data[ethertype_at..ethertype_at + 2].copy_from_slice(&proto.to_be_bytes());
+            data.copy_within(0..at, MPLS_LEN);
+            if !umem.adjust_head(frame, -(MPLS_LEN as isize)) {
+                return Err(DropReason::NotApplicable);
+            }
+            Ok(true)
+        }
+        MplsAction::Modify { label, tc, ttl, bos } => {
+            let old = top.unwrap_or_default();
+            let field = |value: Option<u32>, shift: u32, mask: u32| match value {
+                Some(v) => v << shift,
+                None => old & mask << shift,
+            };
+            let entry = field(label, 12, 0xf_ffff)
+                | field(tc.map(u32::from), 9, 0b111)
+                | field(bos.map(u32::from), 8, 1)
+                | field(ttl.map(u32::from), 0, 0xff);
+            data[at..at + MPLS_LEN].copy_from_slice(&entry.to_be_bytes());
+            // A new S bit changes how much of the stack the walk reads.
+            Ok((entry ^ old) & 1 << 8 != 0)
+        }
+        MplsAction::DecTtl => {
+            // skb_mpls_dec_ttl drops at 0 after the decrement; a TTL of 0, which it would
+            // wrap to 255, is dropped too (RFC 3032 §2.4.1: never forwarded).
+            if data[at + 3] <= 1 {
+                return Err(DropReason::MplsTtlExpired);
+            }
+            data[at + 3] -= 1;
             Ok(false)
         }
     }
@@ -699,6 +778,63 @@ mod tests {
         let gre = apply("encap:gre,src=198.18.0.1,dst=198.18.0.2,csum=zero", &original).unwrap();
         let offsets = walk(&gre, &WalkConfig::default()).unwrap();
         assert!(offsets.tunnel.unwrap().gre_checksum_offset.is_none());
+    }
+
+    #[test]
+    fn mpls_push_pop_modify_dec_ttl_as_act_mpls_does() {
+        let config = WalkConfig::default();
+        let apply = |umem: &Umem, frame: &mut Frame, action: MplsAction| {
+            let mut offsets = walk(umem.data(frame), &config).unwrap();
+            let result = Rewrite::Mpls(action).apply(umem, frame, &mut offsets, &config, &ZeroPolicy::default(), 1500);
+            (result, umem.data(frame).to_vec())
+        };
+        // RFC 3032 §2.1: label 20 bits, TC 3, S 1, TTL 8, big-endian.
+        let entry = |label: u32, tc: u32, s: u32, ttl: u32| (label << 12 | tc << 9 | s << 8 | ttl).to_be_bytes();
+        let plain = generator_udp(60);
+        let mpls_uc = [0x88, 0x47];
+        let (umem, mut frame) = frame_in_umem(&plain);
+        let push = |label, tc, ttl, bos| MplsAction::Push { proto: 0x8847, label, tc, ttl, bos };
+        let modify = |label, tc, ttl, bos| MplsAction::Modify { label, tc, ttl, bos };
+        // Not MPLS: pop leaves it; modify and dec_ttl drop it (act_mpls: TC_ACT_SHOT).
+        assert_eq!(apply(&umem, &mut frame, MplsAction::Pop { proto: 0x0800 }), (Ok(false), plain.clone()));
+        let not_mpls = Err(DropReason::NotApplicable);
+        assert_eq!(apply(&umem, &mut frame, modify(Some(1), None, None, None)), (not_mpls, plain.clone()));
+        assert_eq!(apply(&umem, &mut frame, MplsAction::DecTtl), (not_mpls, plain.clone()));
+        // Push on IP: the S bit set, TTL 255 (act_mpls's default), after the MACs; the IP
+        // packet (and its checksums) as it was.
+        let one = [&plain[..12], &mpls_uc, &entry(123, 0, 1, 255), &plain[14..]].concat();
+        assert_eq!(apply(&umem, &mut frame, push(123, 0, 255, None)), (Ok(true), one.clone()));
+        // On MPLS: S clear, in front of the old top.
+        let two = [&plain[..12], &mpls_uc, &entry(7, 5, 0, 64), &one[14..]].concat();
+        assert_eq!(apply(&umem, &mut frame, push(7, 5, 64, None)), (Ok(true), two.clone()));
+        // Modify: only the fields given; a new S bit changes what the walk reads.
+        let top = |e: [u8; 4]| [&plain[..12], &mpls_uc, &e, &one[14..]].concat();
+        assert_eq!(apply(&umem, &mut frame, modify(Some(8), None, Some(9), None)), (Ok(false), top(entry(8, 5, 0, 9))));
+        assert_eq!(apply(&umem, &mut frame, modify(None, Some(2), None, Some(1))), (Ok(true), top(entry(8, 2, 1, 9))));
+        assert_eq!(apply(&umem, &mut frame, modify(None, None, None, Some(0))), (Ok(true), top(entry(8, 2, 0, 9))));
+        assert_eq!(apply(&umem, &mut frame, MplsAction::DecTtl), (Ok(false), top(entry(8, 2, 0, 8))));
+        // Pop writes its protocol whatever the S bit (an inner pop says mpls_uc), then back to IP.
+        assert_eq!(apply(&umem, &mut frame, MplsAction::Pop { proto: 0x8847 }), (Ok(true), one.clone()));
+        assert_eq!(apply(&umem, &mut frame, MplsAction::Pop { proto: 0x0800 }), (Ok(true), plain.clone()));
+        assert_eq!(all_good(umem.data(&frame)), all_good(&plain), "no checksum covers the stack");
+        // dec_ttl at 1 (and at 0, which act_mpls would wrap) drops, the frame untouched.
+        for ttl in [1, 0] {
+            let low = [&plain[..12], &mpls_uc, &entry(5, 0, 1, ttl), &plain[14..]].concat();
+            let (umem, mut frame) = frame_in_umem(&low);
+            assert_eq!(apply(&umem, &mut frame, MplsAction::DecTtl), (Err(DropReason::MplsTtlExpired), low));
+        }
+        // MPLS without a whole entry: pop cannot (act_mpls drops).
+        let short = [&plain[..12], &mpls_uc[..], &[0, 0]].concat();
+        let (umem, mut frame) = frame_in_umem(&short);
+        assert_eq!(apply(&umem, &mut frame, MplsAction::Pop { proto: 0x0800 }), (not_mpls, short));
+        // Tagged: the entry goes after the tag (the MAC header's end), whose ethertype says MPLS.
+        let tagged = [&plain[..12], &[0x81, 0x00, 0x00, 100], &plain[12..]].concat();
+        let (umem, mut frame) = frame_in_umem(&tagged);
+        let pushed = [&tagged[..16], &mpls_uc, &entry(1000, 0, 1, 64), &plain[14..]].concat();
+        assert_eq!(apply(&umem, &mut frame, push(1000, 0, 64, None)), (Ok(true), pushed));
+        assert_eq!(apply(&umem, &mut frame, MplsAction::Pop { proto: 0x0800 }), (Ok(true), tagged.clone()));
+        assert_eq!(all_good(umem.data(&frame)), all_good(&tagged));
+        assert_eq!(Rewrite::Mpls(push(1, 0, 1, None)).overhead(), 4);
     }
 
     #[test]

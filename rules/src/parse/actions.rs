@@ -7,8 +7,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::{dec_else_hex, did_you_mean, is_action_word, mac, LineParser, ACTIONS, EXPECTED_ACTION};
 use crate::lex::{end_col, number, number_in, Token};
 use crate::rule::{
-    Action, Control, Munge, Pedit, PeditCmd, PeditField, Police, PoliceRate, TunnelKey, TunnelSet, VlanAction,
-    CSUM_WORDS, VLAN_TPIDS,
+    Action, Control, MplsAction, Munge, Pedit, PeditCmd, PeditField, Police, PoliceRate, TunnelKey, TunnelSet,
+    VlanAction, CSUM_WORDS, ETHERTYPE_MPLS, MPLS_LABEL_IMPLICIT_NULL, VLAN_TPIDS,
 };
 use crate::tc_words::{self, Base};
 
@@ -22,7 +22,6 @@ fn unsupported_action(kind: &str) -> Option<&'static str> {
     Some(match kind {
         "skbedit" => "skbedit sets socket-buffer fields (priority, mark, queue) that frames here do not have",
         "ct" | "ctinfo" | "connmark" | "nat" => "it needs connection tracking, which this dataplane does not do",
-        "mpls" => "the mpls action (push, pop, modify labels) is not carried out here",
         "gate" | "sample" | "ife" | "simple" | "xt" | "ipt" | "bpf" | "skbmod" => {
             "this action has no counterpart in this dataplane"
         }
@@ -141,6 +140,10 @@ impl<'a> LineParser<'a> {
             },
             "vlan" => match self.vlan(word) {
                 Some(vlan) => list.push(Action::Vlan(vlan)),
+                None => return false,
+            },
+            "mpls" => match self.mpls(word) {
+                Some(mpls) => list.push(Action::Mpls(mpls)),
                 None => return false,
             },
             "tunnel_key" => match self.tunnel_key(word) {
@@ -401,6 +404,148 @@ impl<'a> LineParser<'a> {
             }
             ("push", Some(vid)) => Some(VlanAction::Push { tpid, vid, prio: prio.unwrap_or(0) }),
             (_, Some(vid)) => Some(VlanAction::Modify { tpid, vid, prio }),
+        }
+    }
+
+    /// `mpls pop|push|modify|dec_ttl` and its options, read as tc/m_mpls.c does: words
+    /// abbreviated and tested in its order (`p` is pop, `t` tc, `pr` protocol), numbers by
+    /// `get_u32`/`get_u8(.., 0)` (0x hex, 0 octal, else decimal), options only after the
+    /// action word that takes them; with act_mpls.c's limits (label 3 and `pop protocol`
+    /// below 0x0600 refused).
+    fn mpls(&mut self, word: Token<'a>) -> Option<MplsAction> {
+        const WORDS: [&str; 11] =
+            ["pop", "push", "modify", "mac_push", "dec_ttl", "label", "tc", "ttl", "bos", "protocol", "help"];
+        if self.peek().is_some_and(|t| t.text == "index") {
+            let col = self.peek().map_or(word.col, |t| t.col);
+            self.error(col, "mpls index: an action shared by index is not supported (write the action out)");
+            return None;
+        }
+        let mut mode = None::<Token<'a>>;
+        let (mut label, mut tc, mut ttl, mut bos, mut proto) = (None, None, None, None, None::<u16>);
+        while let Some(t) = self.peek() {
+            let Some(&w) = WORDS.iter().find(|w| tc_words::matches(t.text, w)) else { break };
+            if w == "help" {
+                break;
+            }
+            self.pos += 1;
+            if matches!(w, "pop" | "push" | "modify" | "mac_push" | "dec_ttl") {
+                if let Some(first) = mode {
+                    self.error(t.col, format!("mpls: unexpected '{}': the action is already `{}`", t.text, first.text));
+                    return None;
+                }
+                if w == "mac_push" {
+                    self.error(t.col, "mpls mac_push: a label stack in front of the Ethernet header is not supported (it needs vlan pop_eth first, and frames here always have one)");
+                    return None;
+                }
+                mode = Some(Token { text: w, ..t });
+                continue;
+            }
+            let m = mode.map_or("", |m| m.text);
+            let valid = if w == "protocol" { matches!(m, "push" | "pop") } else { matches!(m, "push" | "modify") };
+            if !valid {
+                let which = if w == "protocol" { "push and pop" } else { "push and modify" };
+                self.error(t.col, format!("mpls {w} is only valid for {which} (after the word)"));
+                return None;
+            }
+            let Some(value) = self.next() else {
+                self.error(t.col, format!("mpls {w} needs a value"));
+                return None;
+            };
+            if w == "protocol" {
+                let Some((id, _)) = tc_words::ethertype(value.text) else {
+                    self.error(
+                        value.col,
+                        format!(
+                            "mpls protocol expects an ethertype name or number (as tc reads it), found '{}'",
+                            value.text
+                        ),
+                    );
+                    return None;
+                };
+                if m == "push" && !ETHERTYPE_MPLS.contains(&id) {
+                    self.error(
+                        value.col,
+                        format!(
+                            "mpls push protocol expects mpls_uc or mpls_mc (as tc/m_mpls.c requires), found '{}'",
+                            value.text
+                        ),
+                    );
+                    return None;
+                }
+                // act_mpls: `eth_proto_is_802_3`, an ethertype rather than an 802.3 length.
+                if id < 0x0600 {
+                    self.error(
+                        value.col,
+                        format!("mpls pop protocol {} is not an ethertype (act_mpls wants 0x0600 or more)", value.text),
+                    );
+                    return None;
+                }
+                proto = Some(id);
+                continue;
+            }
+            let (max, what) = match w {
+                "label" => (0xf_ffff, "mpls label"),
+                "tc" => (7, "mpls tc"),
+                "ttl" => (255, "mpls ttl"),
+                _ => (1, "mpls bos"),
+            };
+            let mut notes = Vec::new();
+            let n = match number_in(what, value.text, max, Base::Auto, &mut notes) {
+                Ok(n) => n,
+                Err(message) => {
+                    self.error(value.col, message.to_string());
+                    return None;
+                }
+            };
+            if w == "ttl" && n == 0 {
+                self.error(value.col, "mpls ttl must be >0 and <=255 (as tc/m_mpls.c requires), found '0'");
+                return None;
+            }
+            if w == "label" && n == u64::from(MPLS_LABEL_IMPLICIT_NULL) {
+                self.error(
+                    value.col,
+                    format!(
+                        "mpls label {}: 3 is the implicit null label, never sent (RFC 3032 §2.1); act_mpls refuses it",
+                        value.text
+                    ),
+                );
+                return None;
+            }
+            self.notes.extend(notes.into_iter().map(|note| (value.col, note)));
+            match w {
+                "label" => label = Some(n as u32),
+                "tc" => tc = Some(n as u8),
+                "ttl" => ttl = Some(n as u8),
+                _ => bos = Some(n as u8),
+            }
+        }
+        let Some(mode) = mode else {
+            self.error(word.col, "mpls needs pop, push, modify or dec_ttl (tc/m_mpls.c)");
+            return None;
+        };
+        match mode.text {
+            "pop" => match proto {
+                Some(proto) => Some(MplsAction::Pop { proto }),
+                None => {
+                    self.error(mode.col, "mpls pop: protocol needs to be set (as tc/m_mpls.c requires): the ethertype of what follows the entry");
+                    None
+                }
+            },
+            "push" => match label {
+                Some(label) => Some(MplsAction::Push {
+                    proto: proto.unwrap_or(ETHERTYPE_MPLS[0]),
+                    label,
+                    tc: tc.unwrap_or(0),
+                    ttl: ttl.unwrap_or(255),
+                    bos,
+                }),
+                None => {
+                    self.error(mode.col, "mpls push: label needs to be set (as tc/m_mpls.c requires)");
+                    None
+                }
+            },
+            "modify" => Some(MplsAction::Modify { label, tc, ttl, bos }),
+            _ => Some(MplsAction::DecTtl),
         }
     }
 

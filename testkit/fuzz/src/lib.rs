@@ -727,6 +727,7 @@ pub(crate) const REWRITES: [&str; 8] = [
 ///   be, leaving the frame as it was; `no_room` only when the UMEM frame cannot hold it; and
 ///   `decap` of what `encap` made gives the carried frame back, byte for byte;
 /// - `vlan pop|push|modify`: see [`check_vlan_rewrites`];
+/// - `mpls pop|push|modify|dec_ttl`: see [`check_mpls_rewrites`];
 /// - `tunnel_key set|unset`: see [`check_tunnel_key_rewrites`].
 /// - `pedit`: see [`check_pedit_rewrites`].
 pub fn check_rewrite(frame: &[u8]) {
@@ -813,12 +814,15 @@ pub fn check_rewrite(frame: &[u8]) {
                     assert_eq!(err.kind, kind);
                     assert!(err.offset >= rewrite.overhead(), "{spec}: encap's own headers are malformed: {err:?}");
                 }
-                (Rewrite::Vlan(_) | Rewrite::Pedit(_), _) => unreachable!("no --rewrite spells a vlan or pedit action"),
+                (Rewrite::Vlan(_) | Rewrite::Mpls(_) | Rewrite::Pedit(_), _) => {
+                    unreachable!("no --rewrite spells a vlan, mpls or pedit action")
+                }
                 (_, Err(reason)) => panic!("{spec}: unexpected drop {reason:?}"),
             }
         }
     }
     check_vlan_rewrites(frame, &offsets, &umem, &mut token);
+    check_mpls_rewrites(frame, &offsets, &umem, &mut token);
     check_pedit_rewrites(frame, &offsets, &umem, &mut token);
     check_tunnel_key_rewrites(frame, &offsets, &umem, &mut token);
 }
@@ -956,6 +960,91 @@ fn check_vlan_rewrites(frame: &[u8], offsets: &Offsets, umem: &umem::Umem, token
                 assert_eq!(new >> 13, prio.map_or(old >> 13, u16::from), "{vlan}: PCP");
             }
             (vlan, result) => panic!("{vlan} (tagged: {tagged}): {result:?}"),
+        }
+    }
+}
+
+/// The `mpls` actions on `frame` (walked as `offsets`), in `umem`'s frame `token`, at the end
+/// of the Ethernet header and its tags (`at`): push puts exactly the new entry there (RFC 3032
+/// §2.1; S set where the frame was not MPLS, unless given) and the ethertype before it, and a
+/// pop with the old ethertype gives the frame back; pop takes exactly the top entry out and
+/// writes its protocol, leaving a frame that is not MPLS as it was; modify changes only the
+/// fields given; dec_ttl only the TTL byte, dropping (`mpls_ttl_expired`) exactly a TTL of 0
+/// or 1; modify and dec_ttl drop a frame that is not MPLS (`not_applicable`), untouched.
+fn check_mpls_rewrites(frame: &[u8], offsets: &Offsets, umem: &umem::Umem, token: &mut umem::Frame) {
+    use engine::pipeline::Rewrite;
+    use engine::stats::DropReason;
+    use rules::MplsAction;
+
+    let config = walk_configs()[1];
+    let policy = ZeroPolicy::default();
+    let Some(l2) = offsets.outer.l2 else { return };
+    let at = l2.offset + l2.len;
+    let ethertype = u16::from_be_bytes([frame[at - 2], frame[at - 1]]);
+    let is_mpls = matches!(ethertype, 0x8847 | 0x8848);
+    let top = frame.get(at..at + 4).map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]));
+    let actions = [
+        MplsAction::Pop { proto: 0x0800 },
+        MplsAction::Pop { proto: 0x8847 },
+        MplsAction::Push { proto: 0x8848, label: 0xf_ffff, tc: 7, ttl: 1, bos: None },
+        MplsAction::Push { proto: 0x8847, label: 16, tc: 0, ttl: 255, bos: Some(0) },
+        MplsAction::Modify { label: Some(5), tc: None, ttl: Some(200), bos: Some(1) },
+        MplsAction::Modify { label: None, tc: Some(3), ttl: None, bos: None },
+        MplsAction::DecTtl,
+    ];
+    for mpls in actions {
+        let head = umem.headroom(token);
+        assert!(umem.adjust_head(token, head as isize));
+        assert!(umem.write(token, frame), "the frame fit before");
+        let mut scratch = *offsets;
+        let result = Rewrite::Mpls(mpls).apply(umem, token, &mut scratch, &config, &policy, 1500);
+        let out = umem.data(token).to_vec();
+        let word = |b: &[u8]| u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        match (mpls, result) {
+            (MplsAction::Pop { .. }, Ok(false)) if !is_mpls => assert_eq!(out, frame, "{mpls}"),
+            (_, Err(DropReason::NotApplicable)) if !is_mpls || top.is_none() => {
+                assert!(!matches!(mpls, MplsAction::Push { .. }), "{mpls}: push always applies");
+                assert_eq!(out, frame, "{mpls}: dropped untouched");
+            }
+            (MplsAction::Pop { proto }, Ok(true)) => {
+                assert_eq!(out.len() + 4, frame.len(), "{mpls}: length");
+                assert_eq!(&out[..at - 2], &frame[..at - 2], "{mpls}: the MACs and tags");
+                assert_eq!(out[at - 2..at], proto.to_be_bytes(), "{mpls}: the ethertype");
+                assert_eq!(&out[at..], &frame[at + 4..], "{mpls}: under the top entry");
+            }
+            (MplsAction::Push { proto, label, tc, ttl, bos }, Ok(true)) => {
+                let s = bos.unwrap_or(u8::from(!is_mpls));
+                let entry = label << 12 | u32::from(tc) << 9 | u32::from(s) << 8 | u32::from(ttl);
+                assert_eq!(&out[..at - 2], &frame[..at - 2], "{mpls}: the MACs and tags");
+                assert_eq!(out[at - 2..at], proto.to_be_bytes(), "{mpls}: the ethertype");
+                assert_eq!(word(&out), entry, "{mpls}: the entry");
+                assert_eq!(&out[at + 4..], &frame[at..], "{mpls}: the rest");
+                let mut pushed = walk(&out, &config).expect("a pushed frame walks (nothing under MPLS is read)");
+                let pop = MplsAction::Pop { proto: ethertype };
+                let back = Rewrite::Mpls(pop).apply(umem, token, &mut pushed, &config, &policy, 1500);
+                assert_eq!((back, umem.data(token)), (Ok(true), frame), "{mpls}: pop of push");
+            }
+            (MplsAction::Push { .. }, Err(DropReason::NoRoom)) => {
+                assert!(frame.len() + 4 > umem::UmemConfig::default().frame_size as usize, "{mpls}: room");
+            }
+            (MplsAction::Modify { label, tc, ttl, bos }, Ok(changed)) => {
+                let (old, new) = (top.expect("modified an entry"), word(&out));
+                assert_eq!((&out[..at], &out[at + 4..]), (&frame[..at], &frame[at + 4..]), "{mpls}: outside");
+                assert_eq!(new >> 12, label.unwrap_or(old >> 12), "{mpls}: label");
+                assert_eq!(new >> 9 & 7, tc.map_or(old >> 9 & 7, u32::from), "{mpls}: TC");
+                assert_eq!(new >> 8 & 1, bos.map_or(old >> 8 & 1, u32::from), "{mpls}: S");
+                assert_eq!(new & 0xff, ttl.map_or(old & 0xff, u32::from), "{mpls}: TTL");
+                assert_eq!(changed, (new ^ old) & 0x100 != 0, "{mpls}: layout changed exactly with S");
+            }
+            (MplsAction::DecTtl, Ok(false)) => {
+                assert!(frame[at + 3] >= 2, "{mpls}: a TTL of {} went on", frame[at + 3]);
+                assert_eq!((&out[..at + 3], &out[at + 4..]), (&frame[..at + 3], &frame[at + 4..]), "{mpls}");
+                assert_eq!(out[at + 3], frame[at + 3] - 1, "{mpls}: TTL");
+            }
+            (MplsAction::DecTtl, Err(DropReason::MplsTtlExpired)) => {
+                assert!(frame[at + 3] <= 1 && out == frame, "{mpls}: expired at TTL {}", frame[at + 3]);
+            }
+            (mpls, result) => panic!("{mpls} (ethertype {ethertype:#06x}): {result:?}"),
         }
     }
 }
