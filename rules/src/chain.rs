@@ -126,7 +126,7 @@ pub fn run<E>(
             let control = match action {
                 Action::Drop => return Ok(Outcome::Drop { rule, policed: false }),
                 Action::Pass => return Ok(Outcome::Pass { rule }),
-                Action::Fwd(_) | Action::Redirect(_) | Action::Reflect => {
+                Action::Fwd(_) | Action::Redirect(_) | Action::Reflect | Action::Blockcast { redirect: true, .. } => {
                     return Ok(Outcome::Send { rule, action: index })
                 }
                 Action::Continue => Control::Continue,
@@ -141,6 +141,7 @@ pub fn run<E>(
                 | Action::Mpls(_)
                 | Action::TunnelKey(_)
                 | Action::Mirror(_)
+                | Action::Blockcast { redirect: false, .. }
                 | Action::Police(_) => act(rule, index, key)?,
             };
             let policed = matches!(action, Action::Police(_));

@@ -142,7 +142,11 @@
 //! accepted; `action mirred egress redirect dev NAME` forwards out of the port whose
 //! interface is NAME and `mirred egress mirror dev NAME` sends a copy there (the dataplane
 //! resolves NAME when it loads the rules: a name that is none of its ports is an error then);
-//! `mirred ingress` and `mirred ... blockid` are refused with the reason.
+//! `mirred egress mirror|redirect blockid N` sends to every port of the run but the one the
+//! frame arrived on (act_mirred's blockcast; rules here apply to every port, as a shared
+//! block's filters to its devices, so the block is every port): a mirror copies and goes
+//! on, a redirect copies to all but the last port, which gets the frame (no other port: it
+//! is dropped as `no_route`); `mirred ingress` is refused with the reason.
 //!
 //! ## Egress rules
 //!
@@ -1494,6 +1498,9 @@ impl fmt::Display for Action {
                 f.write_str(" pipe")
             }
             Action::Mirror(dev) => write!(f, "mirred egress mirror dev {dev}"),
+            Action::Blockcast { block, redirect } => {
+                write!(f, "mirred egress {} blockid {block}", if *redirect { "redirect" } else { "mirror" })
+            }
             Action::Continue => f.write_str("continue"),
             Action::Goto(chain) => write!(f, "goto chain {chain}"),
             Action::Police(police) => {
@@ -2479,6 +2486,30 @@ vlan_id 4096 vlan_prio 9 action fwd x
     }
 
     #[test]
+    fn mirred_blockid_is_a_blockcast() {
+        let r = rules(
+            "tc filter add block 22 protocol ip pref 25 flower dst_ip 10.10.10.10/32 action mirred egress redirect blockid 22\n\
+             action mirred egress mirror blockid 0x10 pipe action drop\n",
+        );
+        assert_eq!(r[0].actions, [Action::Blockcast { block: 22, redirect: true }]);
+        assert_eq!(r[1].actions, [Action::Blockcast { block: 16, redirect: false }, Action::Drop]);
+        assert_eq!(
+            r[1].to_string(),
+            "prio 25 action mirred egress mirror blockid 16 action drop",
+            "prio as the line before"
+        );
+        assert!(r[0].single_action().is_none(), "the kernel emitters leave it to the dataplane");
+        let cases = [
+            ("action mirred egress mirror blockid 0", "r.rules:1:37: mirred blockid 0 is no block (blocks are numbered from 1)"),
+            ("action mirred egress mirror blockid", "r.rules:1:29: mirred blockid needs the block's number (1..=4294967295)"),
+            ("action mirred egress mirror blockid x", "r.rules:1:37: mirred blockid expects a number (decimal, 0x hex or 0-prefixed octal, as tc reads it), found 'x'"),
+        ];
+        for (line, want) in cases {
+            assert_eq!(error(line), want, "{line}");
+        }
+    }
+
+    #[test]
     fn police_index_shares_one_definition() {
         let r = rules(
             "ip_proto udp action police rate 1mbit burst 10k conform-exceed drop/pipe i 7 action pass\n\
@@ -2921,6 +2952,7 @@ prio 100 action drop
             pedit_strategy().prop_map(Action::Pedit),
             (any::<u8>()).prop_map(|flags| Action::Csum(flags & 0x5f)),
             mpls_strategy().prop_map(Action::Mpls),
+            (1..=u32::MAX, any::<bool>()).prop_map(|(block, redirect)| Action::Blockcast { block, redirect }),
         ]
     }
 

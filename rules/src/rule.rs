@@ -359,13 +359,27 @@ pub enum Action {
     /// tc's `police`: a token bucket per rule; a frame within the rate gets `conform`, one
     /// beyond it `exceed`.
     Police(Police),
+    /// tc's `mirred egress mirror|redirect blockid N` (act_mirred's blockcast): to every port
+    /// of block N but the one the frame arrived on. Rules here apply to every port (a shared
+    /// block's filters to each of its devices), so the block is every port of the run. A
+    /// mirror sends copies and goes on; a redirect sends copies to all but the last port,
+    /// which gets the frame, and ends the list (no other port: the frame is dropped).
+    Blockcast {
+        /// The block (1..=2^32-1).
+        block: u32,
+        /// `redirect` (the frame goes too) rather than `mirror`.
+        redirect: bool,
+    },
 }
 
 impl Action {
-    /// `mirror`, `continue`, `goto` and `police`: the actions only the dataplane's chain
-    /// interpreter carries out.
+    /// `mirror`, blockcast, `continue`, `goto` and `police`: the actions only the
+    /// dataplane's chain interpreter carries out.
     pub fn is_chain_action(&self) -> bool {
-        matches!(self, Action::Mirror(_) | Action::Continue | Action::Goto(_) | Action::Police(_))
+        matches!(
+            self,
+            Action::Mirror(_) | Action::Blockcast { .. } | Action::Continue | Action::Goto(_) | Action::Police(_)
+        )
     }
 
     /// Whether this action ends the rule's list (anything after it would never run).
@@ -376,6 +390,7 @@ impl Action {
             | Action::Fwd(_)
             | Action::Redirect(_)
             | Action::Reflect
+            | Action::Blockcast { redirect: true, .. }
             | Action::Continue
             | Action::Goto(_) => true,
             Action::Encap(_)
@@ -386,6 +401,7 @@ impl Action {
             | Action::TunnelKey(_)
             | Action::Pedit(_)
             | Action::Csum(_)
+            | Action::Blockcast { redirect: false, .. }
             | Action::Mirror(_) => false,
             // Ends the list only where both verdicts do.
             Action::Police(police) => police.conform != Control::Pipe && police.exceed != Control::Pipe,

@@ -63,6 +63,12 @@ pub(super) fn carry_out(
             mirror(pipeline, slot, frame, offsets, *port, mirrors);
             Ok(Control::Pipe)
         }
+        Step::Blockcast { .. } => {
+            for port in blockcast_ports(table, key) {
+                mirror(pipeline, slot, frame, offsets, port, mirrors);
+            }
+            Ok(Control::Pipe)
+        }
         Step::Police { policer, conform, exceed } => {
             let now = *now_ps.get_or_insert_with(|| table.now_ps());
             Ok(if table.policer(*policer).conforms(frame.len(), now) { *conform } else { *exceed })
@@ -77,6 +83,19 @@ pub(super) fn carry_out(
         Outcome::Pass { .. } => Disposition::Pass,
         Outcome::Send { rule, action } => match table.steps(rule)[action] {
             Step::Send(disposition) => disposition,
+            // Copies out of every other port but the last, which gets the frame.
+            Step::Blockcast { redirect: true } => {
+                let mut ports = blockcast_ports(table, key).peekable();
+                let mut last = None;
+                while let Some(port) = ports.next() {
+                    if ports.peek().is_none() {
+                        last = Some(port);
+                    } else {
+                        mirror(pipeline, slot, frame, offsets, port, mirrors);
+                    }
+                }
+                Disposition::Fwd(last.ok_or(DropReason::NoRoute)?)
+            }
             _ => return Err(DropReason::NotApplicable), // run answers Send only for a Send step
         },
         Outcome::NoMatch { .. } => match table.default_action().disposition {
@@ -118,6 +137,13 @@ pub(super) fn egress(
         Disposition::Pass => Ok(queue),
         elsewhere => mirrors.routes.route(elsewhere, from, fwd_to, slot.umem.data_mut(frame)),
     }
+}
+
+/// The ports a blockcast sends to: every port of the run but the one the frame arrived on
+/// (act_mirred skips the device the packet came from).
+fn blockcast_ports(table: &RuleTable, key: &PacketKey) -> impl Iterator<Item = usize> {
+    let arrival = key.has_in_port.then_some(usize::from(key.in_port));
+    (0..table.ports()).filter(move |&port| Some(port) != arrival)
 }
 
 /// A copy of `frame` as it is now, its checksums as `--csum` leaves them, onto the queue of

@@ -617,3 +617,31 @@ fn mpls_actions_rewrite_the_frame_and_what_later_rules_match() {
     assert_eq!(outcome.drops(DropReason::MplsTtlExpired), 1, "{outcome:?}");
     assert_eq!(outcome.drops.values().sum::<u64>(), 1, "{outcome:?}");
 }
+
+/// tc's `mirred ... blockid N` (act_mirred's blockcast): every port of the run but the one the
+/// frame came in on; mirror sends a copy and goes on, redirect sends the frame.
+#[test]
+fn blockcast_sends_to_every_port_but_the_arrival_one() {
+    let text = "\
+        prio 1 ip_proto udp dst_port 5 action mirred egress mirror blockid 22 pipe action drop\n\
+        prio 2 ip_proto udp dst_port 6 action mirred egress redirect blockid 22\n";
+    let set = rules::parse("t.rules", text).expect("the test's rules parse");
+    let names: Vec<String> = (0..2).map(|i| format!("dut{i}")).collect();
+    let frames = vec![udp(5).build(), udp(6).build()];
+    for frame_by_frame in [false, true] {
+        let table = RuleTable::build(set.clone(), "t.rules", &names, 1, Disposition::Drop, ClassifierKind::Fast)
+            .expect("resolvable");
+        let shared = Arc::new(SharedRules::new(table));
+        let outcome = run(&frames, |queue_ports| {
+            if frame_by_frame {
+                Box::new(FrameByFrame::new(Action::Fwd, Pipeline::default(), shared, 0, queue_ports))
+            } else {
+                Box::new(Classified::new(Action::Fwd, Pipeline::default(), shared, 0, queue_ports))
+            }
+        });
+        // Both arrive on dut0: the copy of 5 and the frame 6 leave by dut1, nothing by dut0.
+        assert_eq!(outcome.sent[1], [udp(5).build(), udp(6).build()], "{outcome:?}");
+        assert!(outcome.sent[0].is_empty(), "{outcome:?}");
+        assert_eq!((outcome.mirrored, outcome.drops(DropReason::Rule)), (1, 1), "{outcome:?}");
+    }
+}

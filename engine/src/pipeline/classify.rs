@@ -64,6 +64,12 @@ pub enum Step {
     Rewrite(Rewrite),
     /// `mirred mirror`: a copy out of this port.
     Mirror(usize),
+    /// `mirred mirror|redirect blockid N`: copies out of every port of the run but the one
+    /// the frame arrived on (with `redirect`, the frame itself out of the last of them).
+    Blockcast {
+        /// The frame goes too, and the list ends.
+        redirect: bool,
+    },
     /// `police`: the table's policer with this number, and what its verdicts lead to.
     Police {
         /// The policer's number in the table.
@@ -144,6 +150,8 @@ pub struct RuleTable {
     hits: Vec<CachePadded<Box<[Counter]>>>,
     /// By port: the table of the egress rules that apply to the frames leaving by it.
     egress: Vec<Option<EgressTable>>,
+    /// The run's ports (what a blockcast sends to).
+    ports: usize,
 }
 
 /// The egress rules of one port as a table of their own (tc's egress block of a device):
@@ -359,6 +367,7 @@ impl RuleTable {
                             continue;
                         }
                     },
+                    Action::Blockcast { redirect, .. } => Step::Blockcast { redirect: *redirect },
                     Action::Mirror(dev) => match port_names.iter().position(|name| name == dev) {
                         Some(port) => Step::Mirror(port),
                         None => {
@@ -464,6 +473,7 @@ impl RuleTable {
             default: RuleAction::to(default),
             hits,
             egress,
+            ports,
             set,
         })
     }
@@ -535,6 +545,12 @@ impl RuleTable {
     /// The classifier's short name ("fast", "linear").
     pub fn classifier_name(&self) -> &'static str {
         self.classifier.name()
+    }
+
+    /// How many ports the run has.
+    #[inline]
+    pub fn ports(&self) -> usize {
+        self.ports
     }
 
     /// The table of the egress rules of the frames leaving by `port`, if any apply there.

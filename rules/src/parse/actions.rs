@@ -124,7 +124,7 @@ impl<'a> LineParser<'a> {
                 return true;
             }
             "mirred" => match self.mirred() {
-                Some(action @ Action::Redirect(_)) => {
+                Some(action @ (Action::Redirect(_) | Action::Blockcast { redirect: true, .. })) => {
                     list.push(action);
                     // A redirect ends the list whatever its control word says (tc: stolen).
                     if self.peek().is_some_and(|t| control_word(t.text).is_some()) {
@@ -312,8 +312,23 @@ impl<'a> LineParser<'a> {
         }
         let dev = next(self, "dev")?;
         if dev.text == "blockid" {
-            self.error(dev.col, "mirred to a shared block (blockid) is not supported: name a device (dev NAME)");
-            return None;
+            // m_mirred.c: `get_u32(.., 0)`, and not 0.
+            let Some(value) = self.next() else {
+                self.error(dev.col, "mirred blockid needs the block's number (1..=4294967295)");
+                return None;
+            };
+            let mut notes = Vec::new();
+            return match number_in("mirred blockid", value.text, u64::from(u32::MAX), Base::Auto, &mut notes) {
+                Ok(0) => {
+                    self.error(value.col, "mirred blockid 0 is no block (blocks are numbered from 1)");
+                    None
+                }
+                Ok(block) => Some(Action::Blockcast { block: block as u32, redirect: !mirror }),
+                Err(message) => {
+                    self.error(value.col, message.to_string());
+                    None
+                }
+            };
         }
         if dev.text != "dev" {
             self.error(dev.col, format!("mirred expects dev NAME, found '{}' ({expected})", dev.text));
