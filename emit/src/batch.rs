@@ -429,9 +429,12 @@ pub(crate) fn action_words(rule: &Rule, opts: &EmitOptions, target: Target) -> R
         Action::TunnelKey(tunnel) => Err(Unspellable::TunnelKey(*tunnel)),
         Action::Pedit(_) => Err(Unspellable::Pedit("pedit")),
         Action::Csum(_) => Err(Unspellable::Pedit("csum")),
-        Action::Mirror(_) | Action::Blockcast { .. } | Action::Continue | Action::Goto(_) | Action::Police(_) => {
-            Err(Unspellable::DataplaneOnly(rule.not_single_reason()))
-        }
+        Action::Mirror(_)
+        | Action::Blockcast { .. }
+        | Action::Continue
+        | Action::Goto(_)
+        | Action::Jump(_)
+        | Action::Police(_) => Err(Unspellable::DataplaneOnly(rule.not_single_reason())),
     }
 }
 

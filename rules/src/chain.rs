@@ -27,6 +27,10 @@ use crate::rule::{Action, Control, RuleSet};
 /// The most `goto`s one frame may take (the kernel's `max_reclassify_loop`, 16).
 pub const MAX_JUMPS: usize = 16;
 
+/// The most `jump`s within one rule's list (act_api.c's `jmp_ttl`, TCA_ACT_MAX_PRIO = 32):
+/// at the last the frame passes.
+pub const MAX_LIST_JUMPS: usize = 32;
+
 /// How matching one frame ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Outcome {
@@ -122,46 +126,64 @@ pub fn run<E>(
     loop {
         let Some(rule) = matched else { return Ok(Outcome::NoMatch { chain }) };
         let mut next = None;
-        for (index, action) in set.rules[rule].actions.iter().enumerate() {
-            let control = match action {
-                Action::Drop => return Ok(Outcome::Drop { rule, policed: false }),
-                Action::Pass => return Ok(Outcome::Pass { rule }),
-                Action::Fwd(_) | Action::Redirect(_) | Action::Reflect | Action::Blockcast { redirect: true, .. } => {
-                    return Ok(Outcome::Send { rule, action: index })
-                }
-                Action::Continue => Control::Continue,
-                Action::Goto(target) => Control::Goto(*target),
-                // The checksums are right already (every rewrite keeps them so).
-                Action::Csum(_) => Control::Pipe,
-                Action::Encap(_)
-                | Action::Pedit(_)
-                | Action::Decap
-                | Action::TtlDec
-                | Action::Vlan(_)
-                | Action::Mpls(_)
-                | Action::TunnelKey(_)
-                | Action::Mirror(_)
-                | Action::Blockcast { redirect: false, .. }
-                | Action::Police(_) => act(rule, index, key)?,
-            };
-            let policed = matches!(action, Action::Police(_));
-            match control {
-                Control::Pipe => continue,
-                Control::Drop => return Ok(Outcome::Drop { rule, policed }),
-                Control::Pass => return Ok(Outcome::Pass { rule }),
-                Control::Continue => {
-                    let order = set.chain(chain);
-                    let after = order.iter().position(|&i| i == rule).map_or(order.len(), |p| p + 1);
-                    next = Some(order[after..].iter().copied().find(|&i| set.rules[i].matches(key)));
-                }
-                Control::Goto(target) => {
-                    jumps += 1;
-                    if jumps > MAX_JUMPS {
-                        return Ok(Outcome::Loop { rule });
+        let actions = &set.rules[rule].actions;
+        // Where the list (re)starts, and the jumps it took (act_api.c allows TCA_ACT_MAX_PRIO).
+        let (mut start, mut list_jumps) = (0usize, 0usize);
+        'list: loop {
+            for (index, action) in actions.iter().enumerate().skip(start) {
+                let control = match action {
+                    Action::Drop => return Ok(Outcome::Drop { rule, policed: false }),
+                    Action::Pass => return Ok(Outcome::Pass { rule }),
+                    Action::Fwd(_)
+                    | Action::Redirect(_)
+                    | Action::Reflect
+                    | Action::Blockcast { redirect: true, .. } => return Ok(Outcome::Send { rule, action: index }),
+                    Action::Continue => Control::Continue,
+                    Action::Goto(target) => Control::Goto(*target),
+                    Action::Jump(to) => Control::Jump(*to),
+                    // The checksums are right already (every rewrite keeps them so).
+                    Action::Csum(_) => Control::Pipe,
+                    Action::Encap(_)
+                    | Action::Pedit(_)
+                    | Action::Decap
+                    | Action::TtlDec
+                    | Action::Vlan(_)
+                    | Action::Mpls(_)
+                    | Action::TunnelKey(_)
+                    | Action::Mirror(_)
+                    | Action::Blockcast { redirect: false, .. }
+                    | Action::Police(_) => act(rule, index, key)?,
+                };
+                let policed = matches!(action, Action::Police(_));
+                match control {
+                    Control::Pipe => continue,
+                    Control::Drop => return Ok(Outcome::Drop { rule, policed }),
+                    Control::Pass => return Ok(Outcome::Pass { rule }),
+                    Control::Continue => {
+                        let order = set.chain(chain);
+                        let after = order.iter().position(|&i| i == rule).map_or(order.len(), |p| p + 1);
+                        next = Some(order[after..].iter().copied().find(|&i| set.rules[i].matches(key)));
                     }
-                    chain = target;
-                    next = Some(lookup.first_match(chain, key));
+                    Control::Goto(target) => {
+                        jumps += 1;
+                        if jumps > MAX_JUMPS {
+                            return Ok(Outcome::Loop { rule });
+                        }
+                        chain = target;
+                        next = Some(lookup.first_match(chain, key));
+                    }
+                    Control::Jump(to) => {
+                        list_jumps += 1;
+                        // The kernel's "faulty opcode" and "faulty graph": the frame passes.
+                        let to = to as usize;
+                        if to == 0 || to >= actions.len() || list_jumps >= MAX_LIST_JUMPS {
+                            return Ok(Outcome::Pass { rule });
+                        }
+                        start = to;
+                        continue 'list;
+                    }
                 }
+                break;
             }
             break;
         }
@@ -242,6 +264,24 @@ mod tests {
     fn gotos_in_a_circle_end_as_a_loop() {
         let text = "action goto chain 1\nchain 1 action goto chain 0\n";
         assert!(matches!(outcome(text, 1), Outcome::Loop { .. }));
+    }
+
+    #[test]
+    fn jump_runs_the_list_again_from_an_action() {
+        // tc counts actions: police (0), vlan pop + drop (1), fwd 1 (2); `jump 2` skips the
+        // first two, to list position 3 here (the drop is an entry of its own).
+        let text =
+            "action police rate 1mbit burst 10k conform-exceed jump 2 / pipe action vlan pop drop action fwd 1\n";
+        let set = parse("t", text).unwrap();
+        let Action::Police(police) = &set.rules[0].actions[0] else { panic!() };
+        assert_eq!((police.exceed, police.conform), (Control::Jump(3), Control::Pipe));
+        assert_eq!(decide(&set, &key(1), |_, _| false), Outcome::Send { rule: 0, action: 3 });
+        assert_eq!(decide(&set, &key(1), |_, _| true), Outcome::Drop { rule: 0, policed: false });
+        // jump 0 and past the end: the kernel's "faulty opcode", the frame passes.
+        assert_eq!(outcome("action vlan pop pipe action jump 0\n", 1), Outcome::Pass { rule: 0 });
+        assert_eq!(outcome("action vlan pop pipe action jump 9 action drop\n", 1), Outcome::Pass { rule: 0 });
+        // Jumping back to itself: after MAX_LIST_JUMPS, the frame passes.
+        assert_eq!(outcome("action vlan pop pipe action jump 1 action drop\n", 1), Outcome::Pass { rule: 0 });
     }
 
     #[test]

@@ -22,7 +22,7 @@
 //! MUNGE    := munge HEADER FIELD (set|add VALUE | decrement | clear | invert | preserve) [retain MASK]
 //!   HEADER FIELD := eth src|dst | ip src|dst|tos|dsfield|precedence|ttl | ip sport|dport (without ex)
 //!                 | ip6 src|dst|hoplimit | tcp sport|dport|flags | udp sport|dport    (eth, ip6, tcp, udp: ex)
-//! CONTROL  := pipe | continue | pass | ok | drop | shot | goto chain N
+//! CONTROL  := pipe | continue | pass | ok | drop | shot | goto chain N | jump N
 //! ```
 //!
 //! After each action, tc's action attributes (`cookie HEX`, `hw_stats immediate|delayed|
@@ -73,8 +73,11 @@
 //! next word starts another, with or without the word `action`. Between them, tc's control
 //! words say what happens next: `pipe` (the default: the next action), `continue` (on to the
 //! next rule of the same chain), `pass`/`ok` (stop; the frame goes on as `dataplane run
-//! --action` says), `drop`/`shot`, `goto chain N` (on to chain N's rules). A verdict
-//! (`drop`, `fwd`, a redirect, ...) ends the list; an action after it is an error.
+//! --action` says), `drop`/`shot`, `goto chain N` (on to chain N's rules), `jump N` (the
+//! list again from tc's action N, the first N skipped, as act_api.c's `tcf_action_exec`;
+//! 0, past the end or a 32nd jump pass the frame; in `conform-exceed` as `jump 1 / pipe`).
+//! A verdict (`drop`, `fwd`, a redirect, ...) ends the list; the actions after it run only
+//! where a jump leads (else `--explain` notes they never run).
 //! `mirred egress mirror dev NAME` sends a copy and goes on; `police rate R burst B
 //! [mtu M] [conform-exceed EXCEED[/CONFORM]]` (or `pkts_rate R pkts_burst B`) is a token
 //! bucket per rule, shared by every worker, with tc's units (`rate 1mbit`, `burst 64k`) and
@@ -1478,6 +1481,7 @@ impl fmt::Display for Action {
             Action::Pass => f.write_str("pass"),
             Action::Fwd(port) => write!(f, "fwd {port}"),
             Action::Reflect => f.write_str("reflect"),
+            Action::Jump(to) => write!(f, "jump {to}"),
             Action::Redirect(dev) => write!(f, "mirred egress redirect dev {dev}"),
             Action::Encap(spec) => write!(f, "encap {spec}"),
             Action::Decap => f.write_str("decap"),
@@ -1518,7 +1522,14 @@ impl fmt::Display for Action {
                 if let Some(mtu) = police.mtu {
                     write!(f, " mtu {mtu}")?;
                 }
-                write!(f, " conform-exceed {}/{}", police.exceed, police.conform)?;
+                // A control with a number (`goto chain N`, `jump N`) needs tc's spaced form.
+                if matches!(police.exceed, Control::Goto(_) | Control::Jump(_))
+                    || matches!(police.conform, Control::Goto(_) | Control::Jump(_))
+                {
+                    write!(f, " conform-exceed {} / {}", police.exceed, police.conform)?;
+                } else {
+                    write!(f, " conform-exceed {}/{}", police.exceed, police.conform)?;
+                }
                 if let Some(index) = police.index {
                     write!(f, " index {index}")?;
                 }
@@ -1648,6 +1659,7 @@ impl fmt::Display for Control {
             Control::Pass => f.write_str("pass"),
             Control::Continue => f.write_str("continue"),
             Control::Goto(chain) => write!(f, "goto chain {chain}"),
+            Control::Jump(to) => write!(f, "jump {to}"),
         }
     }
 }
@@ -2483,6 +2495,31 @@ vlan_id 4096 vlan_prio 9 action fwd x
                  frames reach before the kernel's tc, runs it",
             ]
         );
+    }
+
+    #[test]
+    fn jump_counts_actions_as_tc_does() {
+        let r = rules("action vlan pop continue action jump 2 action fwd 1\naction police mtu 100 conform-exceed jump 2 / goto chain 4 action drop action pass\n");
+        // tc's actions: vlan pop + continue (0), jump 2 (1), fwd 1 (2): jump 2 skips two, to
+        // the fwd, list position 3.
+        assert_eq!(r[0].actions, [Action::Vlan(VlanAction::Pop), Action::Continue, Action::Jump(3), Action::Fwd(1)]);
+        let Action::Police(police) = &r[1].actions[0] else { panic!() };
+        assert_eq!((police.exceed, police.conform), (Control::Jump(2), Control::Goto(4)));
+        assert_eq!(
+            r[1].to_string(),
+            "prio 1 action police mtu 100 conform-exceed jump 2 / goto chain 4 action drop action pass"
+        );
+        let cases = [
+            ("action jump x", "r.rules:1:13: jump expects a decimal number (tc reads it in base 10), found 'x'"),
+            ("action jump", "r.rules:1:12: jump needs the count of actions to skip"),
+            (
+                "action police mtu 100 conform-exceed jump 1 / nope action drop",
+                "r.rules:1:47: conform-exceed expects control words (drop, pass/ok, pipe, continue, goto chain N, jump N), found 'nope'",
+            ),
+        ];
+        for (line, want) in cases {
+            assert_eq!(error(line), want, "{line}");
+        }
     }
 
     #[test]

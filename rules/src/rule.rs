@@ -359,6 +359,8 @@ pub enum Action {
     /// tc's `police`: a token bucket per rule; a frame within the rate gets `conform`, one
     /// beyond it `exceed`.
     Police(Police),
+    /// tc's `jump N` (a gact control): the list runs again from its action N ([`Control::Jump`]).
+    Jump(u32),
     /// tc's `mirred egress mirror|redirect blockid N` (act_mirred's blockcast): to every port
     /// of block N but the one the frame arrived on. Rules here apply to every port (a shared
     /// block's filters to each of its devices), so the block is every port of the run. A
@@ -378,7 +380,12 @@ impl Action {
     pub fn is_chain_action(&self) -> bool {
         matches!(
             self,
-            Action::Mirror(_) | Action::Blockcast { .. } | Action::Continue | Action::Goto(_) | Action::Police(_)
+            Action::Mirror(_)
+                | Action::Blockcast { .. }
+                | Action::Continue
+                | Action::Goto(_)
+                | Action::Jump(_)
+                | Action::Police(_)
         )
     }
 
@@ -392,7 +399,8 @@ impl Action {
             | Action::Reflect
             | Action::Blockcast { redirect: true, .. }
             | Action::Continue
-            | Action::Goto(_) => true,
+            | Action::Goto(_)
+            | Action::Jump(_) => true,
             Action::Encap(_)
             | Action::Decap
             | Action::TtlDec
@@ -404,7 +412,10 @@ impl Action {
             | Action::Blockcast { redirect: false, .. }
             | Action::Mirror(_) => false,
             // Ends the list only where both verdicts do.
-            Action::Police(police) => police.conform != Control::Pipe && police.exceed != Control::Pipe,
+            Action::Police(police) => {
+                let ends = |c: Control| !matches!(c, Control::Pipe | Control::Jump(_));
+                ends(police.conform) && ends(police.exceed)
+            }
         }
     }
 }
@@ -740,6 +751,11 @@ pub enum Control {
     Continue,
     /// `goto chain N`.
     Goto(u32),
+    /// `jump N`: the list runs again from its action N (act_api.c `tcf_action_exec`: the
+    /// first N actions skipped). N is the position in the rule's action list here (the
+    /// parser converts tc's count of actions); 0 or past the end passes the frame, as the
+    /// kernel's "faulty opcode" does.
+    Jump(u32),
 }
 
 impl Control {
@@ -751,6 +767,7 @@ impl Control {
             Control::Pass => Some(Action::Pass),
             Control::Continue => Some(Action::Continue),
             Control::Goto(chain) => Some(Action::Goto(chain)),
+            Control::Jump(to) => Some(Action::Jump(to)),
         }
     }
 }

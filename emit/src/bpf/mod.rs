@@ -212,9 +212,12 @@ pub(crate) fn verdicts(set: &RuleSet, ports: &[String]) -> Result<Vec<Verdict>, 
             Action::Pedit(_) | Action::Csum(_) => {
                 Err("`pedit` and `csum` are not supported by the eBPF targets (use the dataplane)".to_owned())
             }
-            Action::Mirror(_) | Action::Blockcast { .. } | Action::Continue | Action::Goto(_) | Action::Police(_) => {
-                Err(rule.not_single_reason())
-            }
+            Action::Mirror(_)
+            | Action::Blockcast { .. }
+            | Action::Continue
+            | Action::Goto(_)
+            | Action::Jump(_)
+            | Action::Police(_) => Err(rule.not_single_reason()),
         };
         match verdict {
             Ok(verdict) => verdicts.push(verdict),

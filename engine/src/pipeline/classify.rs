@@ -353,7 +353,12 @@ impl RuleTable {
             for action in &rule.actions {
                 let step = match action {
                     // csum: the checksums are right already (every rewrite keeps them so).
-                    Action::Drop | Action::Pass | Action::Continue | Action::Goto(_) | Action::Csum(_) => Step::Control,
+                    Action::Drop
+                    | Action::Pass
+                    | Action::Continue
+                    | Action::Goto(_)
+                    | Action::Jump(_)
+                    | Action::Csum(_) => Step::Control,
                     Action::Reflect => Step::Send(Disposition::Reflect),
                     Action::Fwd(port) if usize::from(*port) < ports => Step::Send(Disposition::Fwd(usize::from(*port))),
                     Action::Fwd(port) => {

@@ -34,6 +34,9 @@ impl<'a> LineParser<'a> {
     pub(super) fn actions(&mut self, action_word: Token<'a>) {
         self.action_col = action_word.col;
         let mut list = Vec::new();
+        // Where each of tc's actions starts in `list` (a control word after an action is an
+        // entry of its own here, not in tc's count).
+        let mut starts = Vec::new();
         // The last `action` word, while no action has followed it.
         let mut announced = Some(action_word);
         while let Some(word) = self.next() {
@@ -41,6 +44,7 @@ impl<'a> LineParser<'a> {
                 announced = Some(word);
                 continue;
             }
+            starts.push(list.len());
             if !self.one_action(word, announced.is_some(), &mut list) || !self.action_attributes() {
                 return;
             }
@@ -50,7 +54,8 @@ impl<'a> LineParser<'a> {
             self.error(word.col, format!("missing action after '{}' (expected {EXPECTED_ACTION})", word.text));
             return;
         }
-        if let Some(end) = list.iter().position(Action::ends_list) {
+        let jumps = self.resolve_jumps(&mut list, &starts);
+        if let Some(end) = list.iter().position(Action::ends_list).filter(|_| !jumps) {
             if end + 1 < list.len() {
                 let note = format!(
                     "the actions after `{}` never run (tc ends a list at its first drop, pass, redirect, continue or goto)",
@@ -192,6 +197,38 @@ impl<'a> LineParser<'a> {
         true
     }
 
+    /// Makes every `jump N` (tc's count of actions to skip from the list's start) the list
+    /// position of action N (`starts[N]`), or past the end (tc passes the frame there);
+    /// whether the list has any jump.
+    fn resolve_jumps(&mut self, list: &mut [Action], starts: &[usize]) -> bool {
+        let end = u32::try_from(list.len()).unwrap_or(u32::MAX);
+        let position = |count: u32| starts.get(count as usize).map_or(end, |&at| u32::try_from(at).unwrap_or(u32::MAX));
+        let mut any = false;
+        let mut fix = |control: &mut Control| {
+            if let Control::Jump(count) = control {
+                *control = Control::Jump(if *count == 0 { 0 } else { position(*count) });
+                any = true;
+            }
+        };
+        for action in list.iter_mut() {
+            match action {
+                Action::Jump(count) => {
+                    let mut control = Control::Jump(*count);
+                    fix(&mut control);
+                    if let Control::Jump(to) = control {
+                        *action = Action::Jump(to);
+                    }
+                }
+                Action::Police(police) => {
+                    fix(&mut police.exceed);
+                    fix(&mut police.conform);
+                }
+                _ => {}
+            }
+        }
+        any
+    }
+
     /// What m_action.c reads after every action's own words, in its order: `cookie HEX` (an
     /// opaque tag of up to 16 bytes that tc hands back in dumps), `hw_stats immediate|delayed|
     /// disabled` (which hardware counters to keep), `no_percpu` (how the kernel keeps the
@@ -267,9 +304,21 @@ impl<'a> LineParser<'a> {
                 self.error(word.col, "reclassify (matching again from the start) is not supported: write goto chain N");
                 return None;
             }
+            // tc_util.c: `get_u32(.., 10)`, at most TC_ACT_EXT_VAL_MASK; the count of tc
+            // actions, made a list position when the list is complete (`resolve_jumps`).
             "jump" => {
-                self.error(word.col, "jump (skipping actions of the list) is not supported");
-                return None;
+                let Some(value) = self.next() else {
+                    self.error(end_col(self.content), "jump needs the count of actions to skip");
+                    return None;
+                };
+                let mut notes = Vec::new();
+                match number_in("jump", value.text, 0x0fff_ffff, Base::Dec, &mut notes) {
+                    Ok(count) => Control::Jump(count as u32),
+                    Err(message) => {
+                        self.error(value.col, message.to_string());
+                        return None;
+                    }
+                }
             }
             _ => {
                 self.error(word.col, "trap (to the CPU of a switch) has no counterpart here: there is no hardware");
@@ -999,13 +1048,29 @@ impl<'a> LineParser<'a> {
                         self.error(t.col, "conform-exceed needs EXCEED[/CONFORM] (e.g. drop/pipe)");
                         return None;
                     };
-                    let (ex, co) = match value.text.split_once('/') {
-                        Some((ex, co)) => (ex, Some(co)),
-                        None => (value.text, None),
-                    };
-                    exceed = Some(self.control_text(value, ex)?);
-                    if let Some(co) = co {
+                    if let Some((ex, co)) = value.text.split_once('/') {
+                        exceed = Some(self.control_text(value, ex)?);
                         conform = self.control_text(value, co)?;
+                        continue;
+                    }
+                    // tc_util.c's spaced form: `EXCEED [/ CONFORM]`, each a whole control word
+                    // with its number (`jump 1 / pipe`, `goto chain 2 / pass`).
+                    let Some(word) = control_word(value.text) else {
+                        self.control_text(value, value.text)?;
+                        return None;
+                    };
+                    exceed = Some(self.control(value, word)?);
+                    if self.peek().is_some_and(|t| t.text == "/") {
+                        self.pos += 1;
+                        let Some(second) = self.next() else {
+                            self.error(end_col(self.content), "conform-exceed: a control word after '/'");
+                            return None;
+                        };
+                        let Some(word) = control_word(second.text) else {
+                            self.control_text(second, second.text)?;
+                            return None;
+                        };
+                        conform = self.control(second, word)?;
                     }
                     continue;
                 }
@@ -1096,8 +1161,8 @@ impl<'a> LineParser<'a> {
         Some(Police { rate, mtu, exceed, conform, index })
     }
 
-    /// One half of `conform-exceed`, a control word (`goto` is not possible there: tc reads
-    /// `goto chain N` only as a whole word sequence).
+    /// One half of `conform-exceed EXCEED/CONFORM`, a control word without a number (tc reads
+    /// `goto chain N` and `jump N` only in the spaced form, `jump 1 / pipe`).
     fn control_text(&mut self, at: Token<'a>, text: &str) -> Option<Control> {
         match control_word(text) {
             Some("continue") => Some(Control::Continue),
@@ -1107,14 +1172,14 @@ impl<'a> LineParser<'a> {
             Some(other) => {
                 self.error(
                     at.col,
-                    format!("conform-exceed {other} is not supported (drop, pass/ok, pipe or continue are)"),
+                    format!("conform-exceed {other} is not supported here (drop, pass/ok, pipe or continue are; `goto chain N` and `jump N` in the spaced form: `jump 1 / pipe`)"),
                 );
                 None
             }
             None => {
                 self.error(
                     at.col,
-                    format!("conform-exceed expects control words (drop, pass/ok, pipe, continue), found '{text}'"),
+                    format!("conform-exceed expects control words (drop, pass/ok, pipe, continue, goto chain N, jump N), found '{text}'"),
                 );
                 None
             }
