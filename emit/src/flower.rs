@@ -149,6 +149,12 @@ fn keys(rule: &Rule, vlan: bool, l3: L3, proto: Option<u8>) -> Vec<String> {
         }
         keys.push(words.join(" "));
     }
+    // f_flower.c `flower_parse_cfm`: `cfm` then its words, after `protocol`.
+    if k.cfm_mdl.is_some() || k.cfm_op.is_some() {
+        let fields = [("mdl", k.cfm_mdl), ("op", k.cfm_op)];
+        let words = fields.iter().filter_map(|(word, v)| v.map(|v| format!(" {word} {v}")));
+        keys.push(format!("cfm{}", words.collect::<String>()));
+    }
     for (word, prefix) in [("arp_sip", k.arp_sip), ("arp_tip", k.arp_tip)] {
         if let Some(p) = prefix {
             keys.push(format!("{word} {}", prefix_text(p)));
@@ -361,11 +367,13 @@ mod tests {
         let mut lses = [rules::MplsLse::default(); rules::MPLS_LSE_DEPTH_MAX];
         lses[1] = rules::MplsLse { used: true, label: Some(22), bos: Some(1), ..rules::MplsLse::default() };
         let deeper = Keys { mpls_lses: Some(lses), ..Keys::default() };
+        let cfm = Keys { cfm_mdl: Some(5), cfm_op: Some(41), ..Keys::default() };
         let set = RuleSet::new(vec![
             rule(1, Protocol::Ether(0x0806), arp, Action::Drop),
             rule(2, Protocol::Ether(0x8847), mpls, Action::Drop),
             rule(3, Protocol::Ipv6, icmp, Action::Drop),
             rule(4, Protocol::Ether(0x8847), deeper, Action::Drop),
+            rule(5, Protocol::Ether(0x8902), cfm, Action::Drop),
         ]);
         let batch = compile_tc(&set, Target::TcFlower, &EmitOptions::new("d", KernelCaps::everything())).unwrap();
         let filters: Vec<&str> = batch.text.lines().filter(|l| l.starts_with("filter add")).collect();
@@ -378,6 +386,7 @@ mod tests {
                 "filter add dev d ingress prio 3 protocol ipv6 flower ip_proto icmpv6 type 128/240 enc_ttl 0x3f/0xff \
                  action drop",
                 "filter add dev d ingress prio 4 protocol 0x8847 flower mpls lse depth 2 label 22 bos 1 action drop",
+                "filter add dev d ingress prio 5 protocol 0x8902 flower cfm mdl 5 op 41 action drop",
             ]
         );
     }

@@ -402,6 +402,8 @@ fn families_of(rule: &Rule) -> [bool; 3] {
         || k.arp_tha.is_some()
         || [k.mpls_label.is_some(), k.mpls_tc.is_some(), k.mpls_bos.is_some(), k.mpls_ttl.is_some()].contains(&true)
         || k.mpls_lses.is_some()
+        || k.cfm_mdl.is_some()
+        || k.cfm_op.is_some()
         || k.eth_type.is_some_and(|id| !matches!(id, 0x0800 | 0x86dd));
     if beyond_ip {
         ok = [ok[0], false, false];

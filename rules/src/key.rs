@@ -73,6 +73,12 @@ pub struct PacketKey {
     /// length is written out: `MPLS_LSE_DEPTH_MAX - 1` here makes rustc 1.95 fail on struct
     /// updates of keys in closures; the assertion below keeps the two in step.)
     pub mpls_deeper: [u32; 6],
+    /// A CFM header (IEEE 802.1Q §21.4.1) follows the Ethernet header: the `cfm_*` fields are set.
+    pub has_cfm: bool,
+    /// Its maintenance domain level: the top 3 bits of the first byte.
+    pub cfm_mdl: u8,
+    /// Its opcode (the second byte: 1 CCM, 3 LBM, 47 DMM, ...).
+    pub cfm_op: u8,
     /// The plain headers' L3.
     pub family: Family,
     /// IPv4 protocol, or the IPv6 upper-layer next header (after extension headers).

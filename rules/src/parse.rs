@@ -46,6 +46,7 @@
 //! | `cvlan_id`, `cvlan_prio`, `cvlan_ethtype` | the second (customer) tag, as `vlan_*`; need `vlan_ethtype 802.1q|802.1ad` or `num_of_vlans 2` |
 //! | `mpls_label`, `mpls_tc`, `mpls_bos`, `mpls_ttl` | the top label stack entry (RFC 3032 §2.1), decimal; need `protocol mpls_uc|mpls_mc` |
 //! | `mpls lse depth N [label L] [tc T] [bos B] [ttl T] [lse ...]` | entries by depth (1 is the top, up to 7), decimal: the stack has an entry at depth N with the fields given; needs `protocol mpls_uc|mpls_mc`, not with the `mpls_*` keys |
+//! | `cfm [mdl N] [op N]` | CFM (IEEE 802.1Q §21.4.1): the MD level 0..=7 (top 3 bits of the first byte) and opcode 0..=255, decimal; needs `protocol cfm` |
 //! | `arp_sip`, `arp_tip` | IPv4 prefix; `arp_op`: `request`, `reply` or 0..=2, optional `/MASK` (decimal); `arp_sha`, `arp_tha`: as `src_mac`; need `protocol arp|rarp` |
 //! | `type`, `code` | ICMP / ICMPv6 type and code, decimal, optional `/MASK` (decimal); need `protocol ip ip_proto icmp` or `protocol ipv6 ip_proto icmpv6` |
 //!
@@ -191,7 +192,8 @@ use crate::lex::{
 };
 use crate::rule::{
     Action, Control, Hook, Indev, Keys, Masked, MplsLse, Munge, Pedit, PeditCmd, PoliceRate, PortMatch, Prefix,
-    Protocol, Rule, RuleSet, TunnelKey, VlanAction, CSUM_WORDS, ETHERTYPE_ARP, ETHERTYPE_MPLS, VLAN_TPIDS,
+    Protocol, Rule, RuleSet, TunnelKey, VlanAction, CSUM_WORDS, ETHERTYPE_ARP, ETHERTYPE_CFM, ETHERTYPE_MPLS,
+    VLAN_TPIDS,
 };
 use crate::tc_words::{self, parse_in, Base, NumError};
 
@@ -1061,6 +1063,11 @@ impl<'a> LineParser<'a> {
                         return;
                     }
                 }
+                "cfm" => {
+                    if !self.first_time("cfm", token) || !self.cfm(token) {
+                        return;
+                    }
+                }
                 _ if tc_words::unsupported_reason(name).is_some() => {
                     let reason = tc_words::unsupported_reason(name).unwrap_or_default();
                     let what =
@@ -1143,6 +1150,38 @@ impl<'a> LineParser<'a> {
         true
     }
 
+    /// flower's `cfm [mdl N] [op N]` (f_flower.c `flower_parse_cfm`: the words compared
+    /// exactly, numbers `get_u8(.., 10)`; the kernel's policy caps the MD level at 7,
+    /// FLOW_DIS_CFM_MDL_MAX). Bare `cfm` is accepted as tc accepts it, and adds nothing to
+    /// `protocol cfm`. False after an error.
+    fn cfm(&mut self, word: Token<'a>) -> bool {
+        let (mut mdl, mut op) = (None, None);
+        while let Some(field) = self.peek().filter(|t| matches!(t.text, "mdl" | "op")) {
+            self.pos += 1;
+            let Some(value) = self.next() else {
+                self.error(end_col(self.content), format!("cfm {} needs a value", field.text));
+                return false;
+            };
+            let (slot, max) = if field.text == "mdl" { (&mut mdl, 7) } else { (&mut op, 0xff) };
+            if slot.is_some() {
+                self.error(field.col, format!("cfm {} is named twice", field.text));
+                return false;
+            }
+            let mut notes = Vec::new();
+            match number_in(format_args!("cfm {}", field.text), value.text, max, Base::Dec, &mut notes) {
+                Ok(n) => *slot = Some(n as u8),
+                Err(message) => {
+                    self.error(value.col, message.to_string());
+                    return false;
+                }
+            }
+        }
+        self.keys.cfm_mdl = mdl;
+        self.keys.cfm_op = op;
+        self.at.push(KeyAt { key: "cfm", key_col: word.col, value_col: word.col });
+        true
+    }
+
     /// `protocol`: an ethertype by tc's name or number (lib/ll_proto.c, `get_be16(.., 0)`).
     fn protocol(&mut self, value: Token<'a>, abbreviated: &str) {
         let text = value.text;
@@ -1209,6 +1248,9 @@ impl<'a> LineParser<'a> {
                 (!eth_type.is_some_and(|id| ETHERTYPE_ARP.contains(&id))).then_some("`protocol arp` or `rarp`")
             } else if key.starts_with("mpls") {
                 (!eth_type.is_some_and(|id| ETHERTYPE_MPLS.contains(&id))).then_some("`protocol mpls_uc` or `mpls_mc`")
+            } else if key == "cfm" {
+                // f_flower.c: "Can't set attribute if ethertype isn't CFM".
+                (eth_type != Some(ETHERTYPE_CFM)).then_some("`protocol cfm`")
             } else if key == "type" || key == "code" {
                 let icmp = matches!((eth_type, keys.ip_proto), (Some(0x0800), Some(1)) | (Some(0x86dd), Some(58)));
                 (!icmp).then_some("`protocol ip` with `ip_proto icmp`, or `protocol ipv6` with `ip_proto icmpv6`")
@@ -1603,6 +1645,14 @@ impl fmt::Display for Rule {
                 }
             }
         }
+        if k.cfm_mdl.is_some() || k.cfm_op.is_some() {
+            f.write_str(" cfm")?;
+            for (word, value) in [("mdl", k.cfm_mdl), ("op", k.cfm_op)] {
+                if let Some(v) = value {
+                    write!(f, " {word} {v}")?;
+                }
+            }
+        }
         for (word, prefix) in [("arp_sip", k.arp_sip), ("arp_tip", k.arp_tip)] {
             if let Some(p) = prefix {
                 write!(f, " {word} ")?;
@@ -1842,6 +1892,15 @@ mod tests {
         assert_eq!(keys("protocol arp arp_op 2/10 action drop").arp_op, Some(Masked::<u8>::new(2, 10)));
         let k = keys("protocol mpls_uc mpls_label 1048575 mpls_tc 7 mpls_bos 1 mpls_ttl 255 action drop");
         assert_eq!((k.mpls_label, k.mpls_tc, k.mpls_bos, k.mpls_ttl), (Some(0xf_ffff), Some(7), Some(1), Some(255)));
+        // CFM: `cfm` then `mdl`/`op` (exact words), decimal; under a tag by vlan_ethtype.
+        let k = keys("protocol cfm cfm mdl 7 op 255 action drop");
+        assert_eq!((k.cfm_mdl, k.cfm_op), (Some(7), Some(255)));
+        let k = keys("tc filter add dev eth0 ingress protocol cfm pref 1 flower cfm op 1 mdl 5 action ok");
+        assert_eq!((k.cfm_mdl, k.cfm_op), (Some(5), Some(1)));
+        let k = keys("protocol 802.1q vlan_ethtype cfm cfm op 3 action drop");
+        assert_eq!((k.eth_type, k.cfm_mdl, k.cfm_op), (Some(0x8902), None, Some(3)));
+        let r = rule("protocol cfm cfm action drop");
+        assert_eq!((r.protocol, r.keys.cfm_mdl, r.keys.cfm_op), (Protocol::Ether(0x8902), None, None));
         // QinQ: a TPID inside the outer tag announces the customer tag.
         let r = rule("protocol 802.1ad vlan_id 1000 vlan_ethtype 802.1q cvlan_id 100 cvlan_prio 3 cvlan_ethtype ipv4 action drop");
         assert_eq!(r.protocol, Protocol::Vlan);
@@ -1869,6 +1928,8 @@ mod tests {
             "protocol 802.1q vlan_ethtype 0x1234 action drop",
             "num_of_vlans 2 cvlan_ethtype 0x800 action drop",
             "protocol mpls_mc mpls_label 5 mpls_bos 0 action drop",
+            "protocol cfm cfm mdl 3 action drop",
+            "protocol cfm cfm op 47 mdl 0 action drop",
             "protocol ip ip_proto icmp type 8 code 0/3 indev dut0 enc_tos 4/fc action drop",
         ] {
             let first = rule(line);
@@ -1974,6 +2035,14 @@ mod tests {
             ("protocol mpls_uc mpls lse depth 2 lse depth 2 action drop", "r.rules:1:45: mpls lse depth 2 is named twice"),
             ("protocol mpls_uc mpls lse depth 1 label 1048576 action drop", "r.rules:1:41: mpls lse label 1048576 is out of range 0..=1048575"),
             ("protocol mpls_uc mpls lse depth 1 tc 0x1 action drop", "r.rules:1:38: mpls lse tc expects a decimal number (tc reads it in base 10), found '0x1'"),
+            ("protocol ip cfm mdl 1 action drop", "r.rules:1:13: cfm needs `protocol cfm` (as in flower), not ip"),
+            ("cfm op 1 action drop", "r.rules:1:1: cfm needs `protocol cfm` (as in flower) (the rule has no protocol)"),
+            ("protocol cfm cfm mdl 8 action drop", "r.rules:1:22: cfm mdl 8 is out of range 0..=7"),
+            ("protocol cfm cfm op 256 action drop", "r.rules:1:21: cfm op 256 is out of range 0..=255"),
+            ("protocol cfm cfm op 0x1 action drop", "r.rules:1:21: cfm op expects a decimal number (tc reads it in base 10), found '0x1'"),
+            ("protocol cfm cfm mdl 1 mdl 2 action drop", "r.rules:1:24: cfm mdl is named twice"),
+            ("protocol cfm cfm mdl 1 cfm op 2 action drop", "r.rules:1:24: duplicate key cfm"),
+            ("protocol cfm cfm mdl", "r.rules:1:21: cfm mdl needs a value"),
             ("protocol mpls_uc mpls_ttl 3 mpls lse depth 2 ttl 4 action drop", "r.rules:1:18: mpls_ttl and `mpls lse` cannot be combined (the kernel refuses both): write the top entry as `lse depth 1`"),
         ];
         for (line, want) in cases {
@@ -2314,6 +2383,17 @@ vlan_id 4096 vlan_prio 9 action fwd x
         assert!(!r[0].matches(&stack(&[entry(21, 1, 64)])), "no second entry");
         let three = PacketKey { ethertype: 0x8848, ..stack(&[entry(1, 0, 1), entry(2, 0, 1), entry(3, 1, 1)]) };
         assert!(r[1].matches(&three) && !r[1].matches(&PacketKey { ethertype: 0x8848, ..stack(&[entry(1, 1, 1)]) }));
+    }
+
+    #[test]
+    fn cfm_matches_level_and_opcode() {
+        let r = rules("protocol cfm cfm mdl 5 op 41 action drop\nprotocol cfm cfm op 1 action drop\n");
+        let pdu =
+            |mdl, op| PacketKey { ethertype: 0x8902, has_cfm: true, cfm_mdl: mdl, cfm_op: op, ..PacketKey::default() };
+        assert!(r[0].matches(&pdu(5, 41)) && !r[0].matches(&pdu(4, 41)) && !r[0].matches(&pdu(5, 1)));
+        assert!(r[1].matches(&pdu(0, 1)) && r[1].matches(&pdu(7, 1)) && !r[1].matches(&pdu(7, 3)));
+        // A CFM ethertype without the header (too short) matches no `cfm` key.
+        assert!(!r[1].matches(&PacketKey { has_cfm: false, ..pdu(0, 1) }));
     }
 
     #[test]
@@ -2867,6 +2947,13 @@ prio 100 action drop
                 (Protocol::Ether(id), Keys { mpls_lses: Some(lses), ..Keys::default() })
             },
         );
+        // CFM: either field or both.
+        let cfm = (proptest::option::of(0u8..=7), proptest::option::of(any::<u8>())).prop_map(|(cfm_mdl, cfm_op)| {
+            (
+                Protocol::Ether(0x8902),
+                Keys { cfm_mdl, cfm_op: cfm_op.or(Some(1).filter(|_| cfm_mdl.is_none())), ..Keys::default() },
+            )
+        });
         let qinq = (
             any::<bool>(),
             proptest::option::of(0u16..=4095),
@@ -2905,7 +2992,7 @@ prio 100 action drop
             proptest::option::of("[a-z][a-z0-9_.-]{0,14}")
                 .prop_map(|dev| Hook::Egress { dev: dev.filter(|name| !is_keyword(name)) }),
         ];
-        (prop_oneof![arp, mpls, lses, qinq, icmp], extra, hook, any::<u32>(), action_strategy()).prop_map(
+        (prop_oneof![arp, mpls, lses, cfm, qinq, icmp], extra, hook, any::<u32>(), action_strategy()).prop_map(
             |((protocol, mut keys), (enc_tos, enc_ttl, dev), hook, prio, action)| {
                 keys.enc_tos = enc_tos;
                 keys.enc_ttl = enc_ttl;

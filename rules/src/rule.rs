@@ -25,6 +25,8 @@ pub enum Protocol {
 pub const ETHERTYPE_ARP: [u16; 2] = [0x0806, 0x8035];
 /// The ethertypes of MPLS unicast and multicast (RFC 3032 §5): flower's `mpls_*` keys need one.
 pub const ETHERTYPE_MPLS: [u16; 2] = [0x8847, 0x8848];
+/// The ethertype of CFM (IEEE 802.1Q §21.4): flower's `cfm` key needs it.
+pub const ETHERTYPE_CFM: u16 = 0x8902;
 
 impl Protocol {
     /// The ethertype a non-IP, non-VLAN protocol names (`Ether`), else `None`.
@@ -299,6 +301,10 @@ pub struct Keys {
     pub mpls_ttl: Option<u8>,
     /// flower's `mpls lse depth N ...`: label stack entries by depth (`[0]` is the top).
     pub mpls_lses: Option<[MplsLse; MPLS_LSE_DEPTH_MAX]>,
+    /// flower's `cfm mdl N`: the CFM maintenance domain level (3 bits).
+    pub cfm_mdl: Option<u8>,
+    /// flower's `cfm op N`: the CFM opcode.
+    pub cfm_op: Option<u8>,
     /// ICMP / ICMPv6 type (flower's `type`).
     pub icmp_type: Option<Masked<u8>>,
     /// ICMP / ICMPv6 code (flower's `code`).
@@ -854,6 +860,8 @@ impl Rule {
                 let mut named = lses.iter().enumerate().filter(|(_, lse)| lse.used);
                 named.all(|(i, lse)| key.mpls_entry(i + 1).is_some_and(|entry| lse.matches(entry)))
             })
+            && opt(k.cfm_mdl, |mdl| key.has_cfm && key.cfm_mdl == mdl)
+            && opt(k.cfm_op, |op| key.has_cfm && key.cfm_op == op)
             && opt(k.icmp_type, |m| key.has_icmp && m.matches(key.icmp_type))
             && opt(k.icmp_code, |m| key.has_icmp && m.matches(key.icmp_code))
             && opt(k.indev, |dev| key.has_in_port && key.in_port == dev.port)
@@ -893,6 +901,8 @@ impl Keys {
             self.mpls_bos.is_some(),
             self.mpls_ttl.is_some(),
             self.mpls_lses.is_some(),
+            self.cfm_mdl.is_some(),
+            self.cfm_op.is_some(),
             self.icmp_type.is_some(),
             self.icmp_code.is_some(),
             self.indev.is_some(),
@@ -901,7 +911,7 @@ impl Keys {
     }
 
     /// Flower's names of the keys [`Keys::beyond_classic`] counts, bit 0 first.
-    pub const BEYOND_CLASSIC: [&'static str; 20] = [
+    pub const BEYOND_CLASSIC: [&'static str; 22] = [
         "enc_tos",
         "enc_ttl",
         "vlan_ethtype",
@@ -919,6 +929,8 @@ impl Keys {
         "mpls_bos",
         "mpls_ttl",
         "mpls",
+        "cfm",
+        "cfm",
         "type",
         "code",
         "indev",

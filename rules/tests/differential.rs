@@ -92,13 +92,15 @@ fn rule() -> impl Strategy<Value = Rule> {
         prop::option::weighted(0.04, (0u8..3).prop_map(Masked::<u8>::exact)),
         prop::option::weighted(0.04, masked_u8()),
         prop::option::weighted(0.04, 0u16..3),
+        // CFM's MD level and opcode.
+        prop::option::weighted(0.04, (prop::option::of(0u8..2), prop::option::of(0u8..3))),
     );
     let protocol = prop_oneof![
         6 => Just(Protocol::All),
         2 => Just(Protocol::Ipv4),
         1 => Just(Protocol::Ipv6),
         1 => Just(Protocol::Vlan),
-        1 => prop_oneof![Just(0x0806u16), Just(0x8035), Just(0x8847), Just(0x88cc)].prop_map(Protocol::Ether),
+        1 => prop_oneof![Just(0x0806u16), Just(0x8035), Just(0x8847), Just(0x88cc), Just(0x8902)].prop_map(Protocol::Ether),
     ];
     (five_tuple, others, beyond, protocol, 1u32..4).prop_map(
         |((src_ip, dst_ip, src_port, dst_port, ip_proto), others, beyond, mut protocol, prio)| {
@@ -115,7 +117,9 @@ fn rule() -> impl Strategy<Value = Rule> {
                 icmp_type,
                 enc_tos,
                 port,
+                cfm,
             ) = beyond;
+            let (cfm_mdl, cfm_op) = cfm.unwrap_or_default();
             let indev = port.map(|port| {
                 let mut dev = Indev::new(["eth0", "eth1", "eth2"][usize::from(port)]).expect("a valid name");
                 dev.port = port;
@@ -173,6 +177,8 @@ fn rule() -> impl Strategy<Value = Rule> {
                         lses[1] = rules::MplsLse { used: true, label: Some(label & 3), ..rules::MplsLse::default() };
                         lses
                     }),
+                    cfm_mdl,
+                    cfm_op,
                     icmp_type,
                     icmp_code: None,
                     indev,
@@ -220,7 +226,7 @@ fn packet() -> impl Strategy<Value = PacketKey> {
         any::<bool>(),
         any::<bool>(),
         any::<u64>(),
-        prop_oneof![Just(0x0806u16), Just(0x8035), Just(0x8847), Just(0x88cc)],
+        prop_oneof![Just(0x0806u16), Just(0x8035), Just(0x8847), Just(0x88cc), Just(0x8902)],
     );
     (addresses, l4, rest).prop_map(
         |((family, noise, a, b), (sp, dp, random_port, use_random, proto), (vlan, tunnel, bits, not_ip))| {
@@ -279,6 +285,9 @@ fn packet() -> impl Strategy<Value = PacketKey> {
                 mpls_lse: (((bits >> 14) as u32 & 3) << 12) | (((bits >> 16) as u32 & 1) << 8) | 64,
                 mpls_entries: 1 + ((bits >> 62) as u8 & 1),
                 mpls_deeper: [((bits >> 56) as u32 & 3) << 12 | 1 << 8 | 64, 0, 0, 0, 0, 0],
+                has_cfm: ethertype == 0x8902,
+                cfm_mdl: (bits >> 44) as u8 & 1,
+                cfm_op: (bits >> 46) as u8 % 3,
                 has_icmp: family != Family::None && proto == 1,
                 icmp_type: (bits >> 18) as u8 & 3,
                 icmp_code: 0,

@@ -30,6 +30,8 @@ pub enum Layer {
     Arp,
     /// An MPLS label stack (RFC 3032).
     Mpls,
+    /// A CFM PDU's common header (IEEE 802.1Q §21.4).
+    Cfm,
     /// Linux cooked capture v1 header (LINKTYPE_LINUX_SLL, 16 bytes).
     LinuxSll,
     /// Linux cooked capture v2 header (LINKTYPE_LINUX_SLL2, 20 bytes).
@@ -53,6 +55,7 @@ impl Layer {
             Layer::Geneve => "geneve",
             Layer::Arp => "arp",
             Layer::Mpls => "mpls",
+            Layer::Cfm => "cfm",
             Layer::LinuxSll => "sll",
             Layer::LinuxSll2 => "sll2",
         }

@@ -425,6 +425,27 @@ pub struct MplsInfo {
     pub bottom: bool,
 }
 
+/// The common header of a CFM PDU (IEEE 802.1Q §21.4.1: MD level in the top 3 bits of the
+/// first byte, version in the low 5, then the opcode): the [`CfmInfo::LEN`] bytes the kernel's
+/// flow dissector reads (`flow_dissector_key_cfm`), inside the frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CfmInfo {
+    /// Where the CFM header starts in the frame.
+    pub offset: usize,
+}
+
+impl CfmInfo {
+    /// MD level/version and opcode: what flower matches (the flags and first TLV offset
+    /// after them are not read).
+    pub const LEN: usize = 2;
+
+    /// Offset of the opcode.
+    #[inline]
+    pub const fn opcode_offset(&self) -> usize {
+        self.offset + 1
+    }
+}
+
 /// One set of headers: the outer ones, or those inside a tunnel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct Headers {
@@ -434,6 +455,8 @@ pub struct Headers {
     pub arp: Option<ArpInfo>,
     /// An MPLS label stack after L2.
     pub mpls: Option<MplsInfo>,
+    /// A CFM header after L2.
+    pub cfm: Option<CfmInfo>,
     /// None for non-IP EtherTypes.
     pub l3: Option<L3Info>,
     /// None for later fragments, IPv6 "no next header", and when a GRE or IP-in-IP tunnel
@@ -705,8 +728,8 @@ impl<'a> Walker<'a> {
     }
 
     /// What the classifier reads of a non-IP ethertype at `offset`: an Ethernet/IPv4 ARP
-    /// header (RFC 826), or an MPLS label stack (RFC 3032 §2.1). Neither is an error when
-    /// short or of another kind: the frame is then L2 only, as before.
+    /// header (RFC 826), an MPLS label stack (RFC 3032 §2.1), or a CFM header (IEEE 802.1Q
+    /// §21.4). None is an error when short or of another kind: the frame is then L2 only.
     fn not_ip(&mut self, ethertype: u16, offset: usize, end: usize, out: &mut Headers) {
         let region = self.region(offset, end);
         match ethertype {
@@ -733,6 +756,11 @@ impl<'a> Walker<'a> {
                     self.layers.push(Layer::Mpls);
                     out.mpls = Some(MplsInfo { offset, entries, bottom });
                 }
+            }
+            // Any version and opcode: the flow dissector reads the two bytes as they are.
+            ethertype::CFM if region.len() >= CfmInfo::LEN => {
+                self.layers.push(Layer::Cfm);
+                out.cfm = Some(CfmInfo { offset });
             }
             _ => {}
         }
@@ -1017,6 +1045,7 @@ impl CommonHeaders {
             l2: Some(L2Info { offset: self.offset, len: ethernet::HEADER_LEN, vlans: [None; MAX_VLANS] }),
             arp: None,
             mpls: None,
+            cfm: None,
             l3: Some(L3Info {
                 kind: L3Kind::Ipv4,
                 offset: l3_offset,

@@ -73,6 +73,10 @@ fn check_headers(headers: &Headers, start: usize, limit: usize) -> usize {
         assert!(arp.offset == cursor && arp.offset + ArpInfo::LEN <= limit, "{arp:?} in {start}..{limit}");
         assert!(headers.l3.is_none() && headers.mpls.is_none());
     }
+    if let Some(cfm) = headers.cfm {
+        assert!(cfm.offset == cursor && cfm.offset + CfmInfo::LEN <= limit, "{cfm:?} in {start}..{limit}");
+        assert!(headers.l3.is_none() && headers.mpls.is_none() && headers.arp.is_none());
+    }
     if let Some(mpls) = headers.mpls {
         let entries = usize::from(mpls.entries);
         assert!((1..=MAX_MPLS_ENTRIES).contains(&entries));
@@ -207,6 +211,26 @@ fn mpls_label_stack_up_to_the_bottom() {
     // Fewer than 4 bytes: no entry, no error (the frame is L2 only, as any unknown ethertype).
     let o = walk_default(&ethernet(ethertype::MPLS_UNICAST, &[0, 0, 1])).unwrap();
     assert_eq!((o.layers.as_slice(), o.outer.mpls), ([Eth].as_slice(), None));
+}
+
+#[test]
+fn cfm_common_header() {
+    // IEEE 802.1Q §21.4.1: MD level 5, version 0, opcode 1 (CCM), flags, first TLV offset 70.
+    let frame = ethernet(ethertype::CFM, &[5 << 5, 1, 0x04, 70]);
+    let o = walk_default(&frame).unwrap();
+    assert_eq!((o.outer.cfm, o.layers.as_slice()), (Some(CfmInfo { offset: 14 }), [Eth, Cfm].as_slice()));
+    assert_eq!(o.outer.cfm.map(|c| c.opcode_offset()), Some(15));
+    assert!(o.outer.l3.is_none() && o.outer.mpls.is_none());
+    // Under a tag; inside VXLAN.
+    let frame = ethernet_tagged(&[(0x8100, 7)], ethertype::CFM, &[3 << 5, 47]);
+    assert_eq!(walk_default(&frame).unwrap().outer.cfm, Some(CfmInfo { offset: 18 }));
+    let inner = ethernet(ethertype::CFM, &[0, 3, 0, 0]);
+    let frame = ethernet(ethertype::IPV4, &ipv4(17, &udp(1, 4789, &vxlan(5, &inner))));
+    let o = walk_default(&frame).unwrap();
+    assert_eq!(o.inner.and_then(|h| h.cfm), Some(CfmInfo { offset: 14 + 20 + 8 + 8 + 14 }));
+    // One byte is no header (the flow dissector needs both): L2 only, no error.
+    let o = walk_default(&ethernet(ethertype::CFM, &[0xa0])).unwrap();
+    assert_eq!((o.layers.as_slice(), o.outer.cfm), ([Eth].as_slice(), None));
 }
 
 #[test]

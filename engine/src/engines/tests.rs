@@ -558,3 +558,29 @@ fn pedit_rewrites_fields_with_right_checksums_and_later_rules_see_them() {
     assert_eq!(outcome.sent[1], [rewritten, sport]);
     assert!(outcome.sent[0].is_empty());
 }
+
+/// An Ethernet frame of `ethertype` carrying `payload`, padded to the 60-byte minimum.
+fn ether_frame(ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut frame = [&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1][..], &ethertype.to_be_bytes(), payload].concat();
+    frame.resize(frame.len().max(60), 0);
+    frame
+}
+
+/// flower's `cfm mdl N op N`: the MD level from the first byte's top 3 bits, the opcode from
+/// the second (IEEE 802.1Q §21.4.1); other CFM PDUs and other frames go past the rules.
+#[test]
+fn cfm_rules_drop_and_forward_by_level_and_opcode() {
+    let text = "\
+        prio 1 protocol cfm cfm mdl 5 op 41 action drop\n\
+        prio 2 protocol cfm cfm op 1 action fwd 0\n";
+    let set = rules::parse("t.rules", text).expect("the test's rules parse");
+    let cfm = |mdl: u8, op: u8| ether_frame(0x8902, &[mdl << 5, op, 0, 4]);
+    let frames = vec![cfm(5, 41), cfm(4, 41), cfm(7, 1), udp(41).build()];
+    let pipeline = Pipeline { csum: CsumMode::Verify, ..Pipeline::default() };
+    let outcome = run_classified(&frames, &set, &pipeline, Disposition::Pass, false);
+    assert_eq!(outcome, run_classified(&frames, &set, &pipeline, Disposition::Pass, true));
+    assert_eq!(outcome.drops(DropReason::Rule), 1, "{outcome:?}");
+    assert_eq!(outcome.sent[0], [cfm(7, 1)], "op 1 at any level");
+    assert_eq!(outcome.sent[1], [cfm(4, 41), udp(41).build()], "level 4 and UDP: no rule");
+    assert_eq!(outcome.hits.expect("rules"), (vec![1, 1], 2));
+}

@@ -92,6 +92,13 @@ fn plain_fields(frame: &[u8], headers: &Headers, key: &mut PacketKey) {
             *entry = u32::from_be_bytes(bytes(frame, mpls.offset + 4 * (depth + 1)));
         }
     }
+    if let Some(cfm) = headers.cfm.as_ref() {
+        // IEEE 802.1Q §21.4.1: the MD level is the first byte's top 3 bits (the kernel keeps
+        // the byte and flower masks it with 0xe0).
+        key.has_cfm = true;
+        key.cfm_mdl = byte(frame, cfm.offset) >> 5;
+        key.cfm_op = byte(frame, cfm.opcode_offset());
+    }
     let Some(l3) = headers.l3.as_ref() else { return };
     if headers.l2.is_none() {
         // IP inside IP or GRE: the ethertype the IP version stands for.
@@ -247,6 +254,18 @@ mod tests {
         assert_eq!((key.mpls_entries, key.mpls_deeper[0]), (2, 16 << 12 | 1 << 8 | 1), "down to the bottom");
         assert_eq!((key.mpls_entry(2), key.mpls_entry(3)), (Some(16 << 12 | 1 << 8 | 1), None));
         assert!(!key.has_ports && !key.has_arp);
+    }
+
+    #[test]
+    fn cfm_level_and_opcode_and_no_ip_family() {
+        // MD level 5, version 1, opcode 47 (DMM), under a tag.
+        let frame = ethernet_tagged(&[(0x8100, 9)], ethertype::CFM, &[5 << 5 | 1, 47, 0, 4]);
+        let key = key_of(&frame);
+        assert_eq!((key.ethertype, key.family, key.has_cfm), (ethertype::CFM, Family::None, true));
+        assert_eq!((key.cfm_mdl, key.cfm_op), (5, 47));
+        assert!(!key.has_mpls && !key.has_arp && !key.has_ports);
+        let key = key_of(&ethernet(ethertype::CFM, &[0xff]));
+        assert_eq!((key.ethertype, key.has_cfm), (ethertype::CFM, false), "one byte is no header");
     }
 
     #[test]

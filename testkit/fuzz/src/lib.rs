@@ -294,6 +294,9 @@ fn push_headers(layers: &mut Vec<Layer>, headers: &Headers) {
     if headers.mpls.is_some() {
         layers.push(Layer::Mpls);
     }
+    if headers.cfm.is_some() {
+        layers.push(Layer::Cfm);
+    }
     if let Some(l3) = &headers.l3 {
         layers.push(match l3.kind {
             L3Kind::Ipv4 => Layer::Ipv4,
