@@ -440,6 +440,8 @@ pub fn packet_for_rule(rule: &Rule, rng: &mut Rng) -> PacketKey {
         has_cfm: false,
         cfm_mdl: rng.below(8) as u8,
         cfm_op: rng.next_u64() as u8,
+        has_l2tpv3: family != Family::None && ip_proto == 115,
+        l2tpv3_sid: k.l2tpv3_sid.unwrap_or(rng.next_u64() as u32),
         has_icmp: family != Family::None && matches!(ip_proto, 1 | 58),
         icmp_type: rng.next_u64() as u8,
         icmp_code: rng.next_u64() as u8,

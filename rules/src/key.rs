@@ -104,6 +104,10 @@ pub struct PacketKey {
     pub has_tcp_flags: bool,
     /// The 12 flag bits of the TCP header (RFC 9293 §3.1 + RFC 3168), FIN = 0x001.
     pub tcp_flags: u16,
+    /// An L2TPv3-over-IP header (IP protocol 115, RFC 3931 §4.1.1.2) with its session id.
+    pub has_l2tpv3: bool,
+    /// The session id: the 32 bits after the IP header (0 is a control message).
+    pub l2tpv3_sid: u32,
     /// An ICMP or ICMPv6 header (RFC 792, RFC 4443) is present.
     pub has_icmp: bool,
     /// Its type.

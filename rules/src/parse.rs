@@ -48,6 +48,7 @@
 //! | `mpls lse depth N [label L] [tc T] [bos B] [ttl T] [lse ...]` | entries by depth (1 is the top, up to 7), decimal: the stack has an entry at depth N with the fields given; needs `protocol mpls_uc|mpls_mc`, not with the `mpls_*` keys |
 //! | `cfm [mdl N] [op N]` | CFM (IEEE 802.1Q §21.4.1): the MD level 0..=7 (top 3 bits of the first byte) and opcode 0..=255, decimal; needs `protocol cfm` |
 //! | `arp_sip`, `arp_tip` | IPv4 prefix; `arp_op`: `request`, `reply` or 0..=2, optional `/MASK` (decimal); `arp_sha`, `arp_tha`: as `src_mac`; need `protocol arp|rarp` |
+//! | `l2tpv3_sid` | 0..=4294967295, decimal: the session id of L2TPv3 over IP (RFC 3931 §4.1.1.2, the 32 bits after the IP header); needs `ip_proto l2tp` |
 //! | `type`, `code` | ICMP / ICMPv6 type and code, decimal, optional `/MASK` (decimal); need `protocol ip ip_proto icmp` or `protocol ipv6 ip_proto icmpv6` |
 //!
 //! Words and numbers are read as tc reads them ([`crate::tc_words`]): every word may be
@@ -354,7 +355,7 @@ pub fn parse_file_checked<E: fmt::Display>(
 // Values
 
 /// The keys, in the order [`Rule`]'s `Display` writes them.
-pub const KEYS: [&str; 36] = [
+pub const KEYS: [&str; 37] = [
     "indev",
     "num_of_vlans",
     "src_mac",
@@ -382,6 +383,7 @@ pub const KEYS: [&str; 36] = [
     "ip_tos",
     "ip_ttl",
     "tcp_flags",
+    "l2tpv3_sid",
     "type",
     "code",
     "ip_flags",
@@ -559,6 +561,9 @@ fn ip_proto_name(proto: u8) -> Option<&'static str> {
         132 => "sctp",
         1 => "icmp",
         58 => "icmpv6",
+        115 => "l2tp",
+        50 => "esp",
+        51 => "ah",
         _ => return None,
     })
 }
@@ -621,6 +626,7 @@ fn expected_value(key: &str) -> &'static str {
         "src_port" | "dst_port" => "a port, PORT/MASK or LO-HI",
         "ip_tos" | "ip_ttl" => "a number 0..=255, optionally /MASK",
         "tcp_flags" => "a number 0..=0xfff, optionally /MASK",
+        "l2tpv3_sid" => "a session id 0..=4294967295",
         "ip_flags" => "frag, nofrag, firstfrag or nofirstfrag",
         "enc_key_id" => "a number 0..=4294967295",
         "enc_dst_port" => "a port 0..=65535",
@@ -721,6 +727,8 @@ fn set_key(keys: &mut Keys, key: &str, text: &str, notes: &mut Vec<String>) -> R
         }
         "arp_sha" => keys.arp_sha = Some(masked_mac(key, text)?),
         "arp_tha" => keys.arp_tha = Some(masked_mac(key, text)?),
+        // f_flower.c `flower_parse_l2tpv3`: `get_be32(.., 10)`.
+        "l2tpv3_sid" => keys.l2tpv3_sid = Some(number_in(key, text, u64::from(u32::MAX), Base::Dec, notes)? as u32),
         "type" => keys.icmp_type = Some(masked_u8_dec(key, text, &[], notes)?),
         "code" => keys.icmp_code = Some(masked_u8_dec(key, text, &[], notes)?),
         _ => unreachable!("set_key is called with names from KEYS"),
@@ -1285,10 +1293,15 @@ impl<'a> LineParser<'a> {
                 return;
             }
         }
-        for (key, needs) in [("src_port", "tcp, udp or sctp"), ("dst_port", "tcp, udp or sctp"), ("tcp_flags", "tcp")] {
+        let port_keys = [("src_port", "tcp, udp or sctp"), ("dst_port", "tcp, udp or sctp"), ("tcp_flags", "tcp")];
+        for (key, needs) in port_keys.into_iter().chain([("l2tpv3_sid", "l2tp")]) {
             let Some(at) = self.find(key) else { continue };
             let col = at.key_col;
-            let allowed: &[u8] = if key == "tcp_flags" { &[6] } else { &[6, 17, 132] };
+            let allowed: &[u8] = match key {
+                "tcp_flags" => &[6],
+                "l2tpv3_sid" => &[115],
+                _ => &[6, 17, 132],
+            };
             match keys.ip_proto {
                 Some(proto) if allowed.contains(&proto) => {}
                 Some(proto) => {
@@ -1710,6 +1723,9 @@ impl fmt::Display for Rule {
                 write!(f, " tcp_flags {value:#x}/{mask:#x}")?;
             }
         }
+        if let Some(sid) = k.l2tpv3_sid {
+            write!(f, " l2tpv3_sid {sid}")?;
+        }
         for (word, masked) in [("type", k.icmp_type), ("code", k.icmp_code)] {
             if let Some(m) = masked {
                 write!(f, " {word} ")?;
@@ -1901,6 +1917,10 @@ mod tests {
         assert_eq!((k.eth_type, k.cfm_mdl, k.cfm_op), (Some(0x8902), None, Some(3)));
         let r = rule("protocol cfm cfm action drop");
         assert_eq!((r.protocol, r.keys.cfm_mdl, r.keys.cfm_op), (Protocol::Ether(0x8902), None, None));
+        // L2TPv3: the session id decimal, under ip_proto l2tp (IPv4 or IPv6).
+        let k = keys("protocol ip ip_proto l2tp l2tpv3_sid 4294967295 action drop");
+        assert_eq!((k.ip_proto, k.l2tpv3_sid), (Some(115), Some(u32::MAX)));
+        assert_eq!(keys("l2tpv3_sid 0 protocol ipv6 ip_proto 73 action drop").l2tpv3_sid, Some(0));
         // QinQ: a TPID inside the outer tag announces the customer tag.
         let r = rule("protocol 802.1ad vlan_id 1000 vlan_ethtype 802.1q cvlan_id 100 cvlan_prio 3 cvlan_ethtype ipv4 action drop");
         assert_eq!(r.protocol, Protocol::Vlan);
@@ -1929,6 +1949,7 @@ mod tests {
             "num_of_vlans 2 cvlan_ethtype 0x800 action drop",
             "protocol mpls_mc mpls_label 5 mpls_bos 0 action drop",
             "protocol cfm cfm mdl 3 action drop",
+            "protocol ipv6 ip_proto l2tp l2tpv3_sid 1234 action drop",
             "protocol cfm cfm op 47 mdl 0 action drop",
             "protocol ip ip_proto icmp type 8 code 0/3 indev dut0 enc_tos 4/fc action drop",
         ] {
@@ -2035,6 +2056,12 @@ mod tests {
             ("protocol mpls_uc mpls lse depth 2 lse depth 2 action drop", "r.rules:1:45: mpls lse depth 2 is named twice"),
             ("protocol mpls_uc mpls lse depth 1 label 1048576 action drop", "r.rules:1:41: mpls lse label 1048576 is out of range 0..=1048575"),
             ("protocol mpls_uc mpls lse depth 1 tc 0x1 action drop", "r.rules:1:38: mpls lse tc expects a decimal number (tc reads it in base 10), found '0x1'"),
+            ("protocol ip ip_proto udp l2tpv3_sid 1 action drop", "r.rules:1:26: l2tpv3_sid needs ip_proto l2tp (as in flower), not udp"),
+            ("protocol ip l2tpv3_sid 1 action drop", "r.rules:1:13: l2tpv3_sid needs ip_proto l2tp (as in flower)"),
+            ("ip_proto l2tp l2tpv3_sid 4294967296 action drop", "r.rules:1:26: l2tpv3_sid 4294967296 is out of range 0..=4294967295"),
+            ("ip_proto l2tp l2tpv3_sid 0x10 action drop", "r.rules:1:26: l2tpv3_sid expects a decimal number (tc reads it in base 10), found '0x10'"),
+            ("ip_proto l2tp l2tpv3_sid 1 l2tpv3_sid 2 action drop", "r.rules:1:28: duplicate key l2tpv3_sid"),
+            ("protocol arp ip_proto l2tp l2tpv3_sid 1 action drop", "r.rules:1:14: ip_proto needs an IP protocol (ip or ipv6) (as in flower), not arp"),
             ("protocol ip cfm mdl 1 action drop", "r.rules:1:13: cfm needs `protocol cfm` (as in flower), not ip"),
             ("cfm op 1 action drop", "r.rules:1:1: cfm needs `protocol cfm` (as in flower) (the rule has no protocol)"),
             ("protocol cfm cfm mdl 8 action drop", "r.rules:1:22: cfm mdl 8 is out of range 0..=7"),
@@ -2383,6 +2410,19 @@ vlan_id 4096 vlan_prio 9 action fwd x
         assert!(!r[0].matches(&stack(&[entry(21, 1, 64)])), "no second entry");
         let three = PacketKey { ethertype: 0x8848, ..stack(&[entry(1, 0, 1), entry(2, 0, 1), entry(3, 1, 1)]) };
         assert!(r[1].matches(&three) && !r[1].matches(&PacketKey { ethertype: 0x8848, ..stack(&[entry(1, 1, 1)]) }));
+    }
+
+    #[test]
+    fn l2tpv3_sid_matches_the_session() {
+        let r = rules("protocol ip ip_proto l2tp l2tpv3_sid 1234 action drop\n");
+        let l2tp = |has, sid| PacketKey {
+            has_l2tpv3: has,
+            l2tpv3_sid: sid,
+            ..PacketKey::ipv4_5tuple([1; 4], [2; 4], 115, 0, 0)
+        };
+        assert!(r[0].matches(&l2tp(true, 1234)) && !r[0].matches(&l2tp(true, 1235)));
+        assert!(!r[0].matches(&l2tp(false, 1234)), "no header, no session");
+        assert_eq!(r[0].to_string(), "prio 1 protocol ip ip_proto l2tp l2tpv3_sid 1234 action drop");
     }
 
     #[test]
@@ -2836,7 +2876,7 @@ prio 100 action drop
                     proptest::option::of(0u16..=4095),
                     proptest::option::of(0u8..=7),
                 );
-                let proto = proptest::option::of(prop_oneof![Just(6u8), Just(17), Just(132), any::<u8>()]);
+                let proto = proptest::option::of(prop_oneof![Just(6u8), Just(17), Just(132), Just(115), any::<u8>()]);
                 let l3 = (
                     proto,
                     proptest::option::of(prefix_strategy(v6)),
@@ -2889,6 +2929,10 @@ prio 100 action drop
                 }
                 if keys.ip_proto != Some(6) {
                     keys.tcp_flags = None;
+                }
+                // An L2TPv3 session on some of the rules that may have one.
+                if keys.ip_proto == Some(115) && prio % 2 == 1 {
+                    keys.l2tpv3_sid = Some(prio.rotate_left(7));
                 }
                 Rule {
                     line: 1,

@@ -305,6 +305,8 @@ pub struct Keys {
     pub cfm_mdl: Option<u8>,
     /// flower's `cfm op N`: the CFM opcode.
     pub cfm_op: Option<u8>,
+    /// flower's `l2tpv3_sid`: the L2TPv3-over-IP session id.
+    pub l2tpv3_sid: Option<u32>,
     /// ICMP / ICMPv6 type (flower's `type`).
     pub icmp_type: Option<Masked<u8>>,
     /// ICMP / ICMPv6 code (flower's `code`).
@@ -862,6 +864,7 @@ impl Rule {
             })
             && opt(k.cfm_mdl, |mdl| key.has_cfm && key.cfm_mdl == mdl)
             && opt(k.cfm_op, |op| key.has_cfm && key.cfm_op == op)
+            && opt(k.l2tpv3_sid, |sid| key.has_l2tpv3 && key.l2tpv3_sid == sid)
             && opt(k.icmp_type, |m| key.has_icmp && m.matches(key.icmp_type))
             && opt(k.icmp_code, |m| key.has_icmp && m.matches(key.icmp_code))
             && opt(k.indev, |dev| key.has_in_port && key.in_port == dev.port)
@@ -903,6 +906,7 @@ impl Keys {
             self.mpls_lses.is_some(),
             self.cfm_mdl.is_some(),
             self.cfm_op.is_some(),
+            self.l2tpv3_sid.is_some(),
             self.icmp_type.is_some(),
             self.icmp_code.is_some(),
             self.indev.is_some(),
@@ -911,7 +915,7 @@ impl Keys {
     }
 
     /// Flower's names of the keys [`Keys::beyond_classic`] counts, bit 0 first.
-    pub const BEYOND_CLASSIC: [&'static str; 22] = [
+    pub const BEYOND_CLASSIC: [&'static str; 23] = [
         "enc_tos",
         "enc_ttl",
         "vlan_ethtype",
@@ -931,6 +935,7 @@ impl Keys {
         "mpls",
         "cfm",
         "cfm",
+        "l2tpv3_sid",
         "type",
         "code",
         "indev",

@@ -56,7 +56,7 @@ fn rule() -> impl Strategy<Value = Rule> {
         prop::option::weighted(0.7, prefix()),
         prop::option::weighted(0.4, port_match()),
         prop::option::weighted(0.5, port_match()),
-        prop::option::weighted(0.5, prop_oneof![Just(6u8), Just(17), Just(1)]),
+        prop::option::weighted(0.5, prop_oneof![Just(6u8), Just(17), Just(1), Just(115)]),
     );
     let others = (
         prop::option::weighted(
@@ -179,6 +179,8 @@ fn rule() -> impl Strategy<Value = Rule> {
                     }),
                     cfm_mdl,
                     cfm_op,
+                    // A session id on some rules (the parser would ask for ip_proto l2tp).
+                    l2tpv3_sid: enc_key_id.filter(|_| prio == 3),
                     icmp_type,
                     icmp_code: None,
                     indev,
@@ -220,7 +222,7 @@ fn packet() -> impl Strategy<Value = PacketKey> {
         0..PORTS.len(),
         any::<u16>(),
         any::<bool>(),
-        prop_oneof![Just(6u8), Just(17), Just(1), Just(47)],
+        prop_oneof![Just(6u8), Just(17), Just(1), Just(47), Just(115)],
     );
     let rest = (
         any::<bool>(),
@@ -242,7 +244,7 @@ fn packet() -> impl Strategy<Value = PacketKey> {
                 Family::V6 => V6_BASES[base] ^ (u128::from(noise) << 40),
                 Family::None => 0,
             };
-            let has_ports = family != Family::None && proto != 1 && proto != 47;
+            let has_ports = family != Family::None && !matches!(proto, 1 | 47 | 115);
             PacketKey {
                 has_l2: true,
                 src_mac: [0, 1, 2, 3, 4, bits as u8],
@@ -285,6 +287,8 @@ fn packet() -> impl Strategy<Value = PacketKey> {
                 mpls_lse: (((bits >> 14) as u32 & 3) << 12) | (((bits >> 16) as u32 & 1) << 8) | 64,
                 mpls_entries: 1 + ((bits >> 62) as u8 & 1),
                 mpls_deeper: [((bits >> 56) as u32 & 3) << 12 | 1 << 8 | 64, 0, 0, 0, 0, 0],
+                has_l2tpv3: family != Family::None && proto == 115,
+                l2tpv3_sid: (bits >> 52) as u32 & 3,
                 has_cfm: ethertype == 0x8902,
                 cfm_mdl: (bits >> 44) as u8 & 1,
                 cfm_op: (bits >> 46) as u8 % 3,

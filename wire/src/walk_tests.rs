@@ -234,6 +234,15 @@ fn cfm_common_header() {
 }
 
 #[test]
+fn l2tpv3_over_ip_is_an_undecoded_l4() {
+    // RFC 3931 §4.1.1.2: the session id right after the IP header; the key reads it there.
+    let frame = ethernet(ethertype::IPV4, &ipv4(115, &[0, 0, 4, 0xd2, 1, 2]));
+    let o = walk_default(&frame).unwrap();
+    assert_eq!(o.outer.l4, Some(L4Info { kind: L4Kind::Other(115), offset: 34, len: 6, complete: true }));
+    assert_eq!(o.layers.as_slice(), [Eth, Ipv4]);
+}
+
+#[test]
 fn ipv4_options() {
     let frame = ethernet(ethertype::IPV4, &ipv4_with_options(6, &[0x94, 0x04, 0, 0, 1, 1, 1, 0], &tcp(1, 2, b"")));
     let o = walk_default(&frame).unwrap();

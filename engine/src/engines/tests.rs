@@ -584,3 +584,24 @@ fn cfm_rules_drop_and_forward_by_level_and_opcode() {
     assert_eq!(outcome.sent[1], [cfm(4, 41), udp(41).build()], "level 4 and UDP: no rule");
     assert_eq!(outcome.hits.expect("rules"), (vec![1, 1], 2));
 }
+
+/// flower's `l2tpv3_sid`: the session id after the IP header (RFC 3931 §4.1.1.2), IPv4 and
+/// IPv6 alike; a session-less L2TP packet (3 bytes) and other sessions go past the rule.
+#[test]
+fn l2tpv3_rules_match_the_session_id() {
+    use testkit::frames::{ethernet, ipv4, ipv6};
+    let set = rules::parse("t.rules", "ip_proto l2tp l2tpv3_sid 1234 action drop\n").expect("the rule parses");
+    let session = |sid: u32| [&sid.to_be_bytes()[..], b"payload"].concat();
+    let v4 = |payload: &[u8]| ethernet(wire::ethertype::IPV4, &ipv4(115, payload));
+    let frames = vec![
+        v4(&session(1234)),
+        ethernet(wire::ethertype::IPV6, &ipv6(115, &session(1234))),
+        v4(&session(1235)),
+        v4(&[0, 0, 4]),
+    ];
+    let pipeline = Pipeline { csum: CsumMode::Verify, ..Pipeline::default() };
+    let outcome = run_classified(&frames, &set, &pipeline, Disposition::Pass, false);
+    assert_eq!(outcome, run_classified(&frames, &set, &pipeline, Disposition::Pass, true));
+    assert_eq!(outcome.drops(DropReason::Rule), 2, "{outcome:?}");
+    assert_eq!(outcome.sent[1], frames[2..], "another session, and none");
+}

@@ -53,6 +53,8 @@ fn tos_ttl(frame: &[u8], kind: L3Kind, offset: usize) -> (u8, u8) {
 }
 
 const IPPROTO_SCTP: u8 = 132;
+/// L2TPv3 over IP (RFC 3931 §4.1.1).
+const IPPROTO_L2TP: u8 = 115;
 /// Source port, destination port, verification tag, checksum (RFC 9260 §3.1).
 const SCTP_COMMON_HEADER_LEN: usize = 12;
 
@@ -133,6 +135,12 @@ fn plain_fields(frame: &[u8], headers: &Headers, key: &mut PacketKey) {
             key.dst_port = be16(frame, l4.offset + 2);
         }
         _ => {}
+    }
+    // RFC 3931 §4.1.1.2: L2TPv3 over IP starts with its 32-bit session id (the walker does
+    // not decode it, so the length is checked here, as for SCTP).
+    if l4.kind == L4Kind::Other(IPPROTO_L2TP) && l4.len >= 4 {
+        key.has_l2tpv3 = true;
+        key.l2tpv3_sid = u32::from_be_bytes(bytes(frame, l4.offset));
     }
     if matches!(l4.kind, L4Kind::Icmp | L4Kind::Icmpv6) {
         // Type and code lead both headers (RFC 792, RFC 4443 §2.1); the walker checked them.
@@ -228,6 +236,22 @@ mod tests {
         let key = key_of(&ethernet(ethertype::IPV4, &ipv4(132, &sctp[..11])));
         assert_eq!((key.has_ports, key.src_port, key.dst_port), (false, 0, 0));
         assert_eq!(key.ip_proto, 132);
+    }
+
+    #[test]
+    fn l2tpv3_session_id_after_the_ip_header() {
+        // Session id 1234, then a cookie-less payload; IPv4 and IPv6 alike.
+        let l2tp = [0, 0, 0x04, 0xd2, 0xaa, 0xbb];
+        let key = key_of(&ethernet(ethertype::IPV4, &ipv4(115, &l2tp)));
+        assert_eq!((key.ip_proto, key.has_l2tpv3, key.l2tpv3_sid), (115, true, 1234));
+        assert!(!key.has_ports);
+        let key = key_of(&ethernet(ethertype::IPV6, &ipv6(115, &l2tp[..4])));
+        assert_eq!((key.family, key.has_l2tpv3, key.l2tpv3_sid), (Family::V6, true, 1234));
+        // Three bytes hold no session id; another protocol's bytes are not one.
+        let key = key_of(&ethernet(ethertype::IPV4, &ipv4(115, &l2tp[..3])));
+        assert_eq!((key.ip_proto, key.has_l2tpv3), (115, false));
+        let key = key_of(&ethernet(ethertype::IPV4, &ipv4(253, &l2tp)));
+        assert!(!key.has_l2tpv3);
     }
 
     #[test]
