@@ -149,6 +149,13 @@ fn keys(rule: &Rule, vlan: bool, l3: L3, proto: Option<u8>) -> Vec<String> {
         }
         keys.push(words.join(" "));
     }
+    // Before the IP keys: f_flower.c reads those under the ethertype `ppp_proto` names.
+    if let Some(sid) = k.pppoe_sid {
+        keys.push(format!("pppoe_sid {sid}"));
+    }
+    if let Some(proto) = k.ppp_proto {
+        keys.push(format!("ppp_proto {proto:#06x}"));
+    }
     // f_flower.c `flower_parse_cfm`: `cfm` then its words, after `protocol`.
     if k.cfm_mdl.is_some() || k.cfm_op.is_some() {
         let fields = [("mdl", k.cfm_mdl), ("op", k.cfm_op)];
@@ -374,6 +381,9 @@ mod tests {
         let deeper = Keys { mpls_lses: Some(lses), ..Keys::default() };
         let cfm = Keys { cfm_mdl: Some(5), cfm_op: Some(41), ..Keys::default() };
         let l2tp = Keys { ip_proto: Some(115), l2tpv3_sid: Some(1234), ..Keys::default() };
+        let dst_ip = Some(Prefix::v4([127, 0, 0, 1], 32));
+        let pppoe =
+            Keys { pppoe_sid: Some(1234), ppp_proto: Some(0x21), ip_proto: Some(17), dst_ip, ..Keys::default() };
         let set = RuleSet::new(vec![
             rule(1, Protocol::Ether(0x0806), arp, Action::Drop),
             rule(2, Protocol::Ether(0x8847), mpls, Action::Drop),
@@ -381,6 +391,7 @@ mod tests {
             rule(4, Protocol::Ether(0x8847), deeper, Action::Drop),
             rule(5, Protocol::Ether(0x8902), cfm, Action::Drop),
             rule(6, Protocol::Ipv4, l2tp, Action::Drop),
+            rule(7, Protocol::Ether(0x8864), pppoe, Action::Drop),
         ]);
         let batch = compile_tc(&set, Target::TcFlower, &EmitOptions::new("d", KernelCaps::everything())).unwrap();
         let filters: Vec<&str> = batch.text.lines().filter(|l| l.starts_with("filter add")).collect();
@@ -395,6 +406,8 @@ mod tests {
                 "filter add dev d ingress prio 4 protocol 0x8847 flower mpls lse depth 2 label 22 bos 1 action drop",
                 "filter add dev d ingress prio 5 protocol 0x8902 flower cfm mdl 5 op 41 action drop",
                 "filter add dev d ingress prio 6 protocol ip flower ip_proto l2tp l2tpv3_sid 1234 action drop",
+                "filter add dev d ingress prio 7 protocol 0x8864 flower pppoe_sid 1234 ppp_proto 0x0021 ip_proto udp \
+                 dst_ip 127.0.0.1/32 action drop",
             ]
         );
     }

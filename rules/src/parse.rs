@@ -48,6 +48,7 @@
 //! | `mpls lse depth N [label L] [tc T] [bos B] [ttl T] [lse ...]` | entries by depth (1 is the top, up to 7), decimal: the stack has an entry at depth N with the fields given; needs `protocol mpls_uc|mpls_mc`, not with the `mpls_*` keys |
 //! | `cfm [mdl N] [op N]` | CFM (IEEE 802.1Q §21.4.1): the MD level 0..=7 (top 3 bits of the first byte) and opcode 0..=255, decimal; needs `protocol cfm` |
 //! | `arp_sip`, `arp_tip` | IPv4 prefix; `arp_op`: `request`, `reply` or 0..=2, optional `/MASK` (decimal); `arp_sha`, `arp_tha`: as `src_mac`; need `protocol arp|rarp` |
+//! | `pppoe_sid`, `ppp_proto` | a PPPoE session (RFC 2516 §5): its id 0..=65535, decimal, and the PPP protocol it carries (RFC 1661 §2: `ip`, `ipv6`, `mpls_uc`, `mpls_mc`, `lcp`, ... as lib/ppp_proto.c names them, or a number); need `protocol ppp_ses` or `vlan_ethtype ppp_ses`. After `ppp_proto ip`/`ipv6`, the IP keys match the session's IP packet (and `mpls_*` after `mpls_uc`/`mpls_mc`) |
 //! | `l2tpv3_sid` | 0..=4294967295, decimal: the session id of L2TPv3 over IP (RFC 3931 §4.1.1.2, the 32 bits after the IP header); needs `ip_proto l2tp` |
 //! | `type`, `code` | ICMP / ICMPv6 type and code, decimal, optional `/MASK` (decimal); need `protocol ip ip_proto icmp` or `protocol ipv6 ip_proto icmpv6` |
 //!
@@ -186,7 +187,7 @@ use std::path::Path;
 use std::str::FromStr;
 
 use crate::classbench::parse_classbench;
-use crate::key::{Family, IP_FLAG_FIRSTFRAG, IP_FLAG_FRAG, MPLS_LSE_DEPTH_MAX};
+use crate::key::{Family, IP_FLAG_FIRSTFRAG, IP_FLAG_FRAG, MPLS_LSE_DEPTH_MAX, PPP_ETHERTYPES};
 use crate::lex::{
     check_line_length, check_token_lengths, end_col, number, number_in, prefix, read_text, strip_comment, tokenize,
     ParseError, Token, UnknownName, ValueError, MAX_RULES_FILE_BYTES,
@@ -194,7 +195,7 @@ use crate::lex::{
 use crate::rule::{
     Action, Control, Hook, Indev, Keys, Masked, MplsLse, Munge, Pedit, PeditCmd, PoliceRate, PortMatch, Prefix,
     Protocol, Rule, RuleSet, TunnelKey, VlanAction, CSUM_WORDS, ETHERTYPE_ARP, ETHERTYPE_CFM, ETHERTYPE_MPLS,
-    VLAN_TPIDS,
+    ETHERTYPE_PPPOE, VLAN_TPIDS,
 };
 use crate::tc_words::{self, parse_in, Base, NumError};
 
@@ -355,7 +356,7 @@ pub fn parse_file_checked<E: fmt::Display>(
 // Values
 
 /// The keys, in the order [`Rule`]'s `Display` writes them.
-pub const KEYS: [&str; 37] = [
+pub const KEYS: [&str; 39] = [
     "indev",
     "num_of_vlans",
     "src_mac",
@@ -384,6 +385,8 @@ pub const KEYS: [&str; 37] = [
     "ip_ttl",
     "tcp_flags",
     "l2tpv3_sid",
+    "pppoe_sid",
+    "ppp_proto",
     "type",
     "code",
     "ip_flags",
@@ -554,6 +557,59 @@ fn prefix_v4(what: &str, text: &str) -> Result<Prefix, ValueError> {
 /// ARP's opcodes by name (f_flower.c `flower_arp_op_from_name`).
 const ARP_OPS: [(&str, u8); 2] = [("request", 1), ("reply", 2)];
 
+/// lib/ppp_proto.c's `ppp_proto_names`, in its order (the first name of a number is printed).
+const PPP_PROTO_NAMES: [(&str, u16); 23] = [
+    ("ip", 0x0021),
+    ("at", 0x0029),
+    ("ipx", 0x002b),
+    ("vjc_comp", 0x002d),
+    ("vjc_uncomp", 0x002f),
+    ("mp", 0x003d),
+    ("ipv6", 0x0057),
+    ("compfrag", 0x00fb),
+    ("comp", 0x00fd),
+    ("mpls_uc", 0x0281),
+    ("mpls_mc", 0x0283),
+    ("ipcp", 0x8021),
+    ("atcp", 0x8029),
+    ("ipxcp", 0x802b),
+    ("ipv6cp", 0x8057),
+    ("ccpfrag", 0x80fb),
+    ("ccp", 0x80fd),
+    ("mplscp", 0x80fd),
+    ("lcp", 0xc021),
+    ("pap", 0xc023),
+    ("lqr", 0xc025),
+    ("chap", 0xc223),
+    ("cbcp", 0xc029),
+];
+
+/// `ppp_proto` (lib/utils.c `proto_a2n` over lib/ppp_proto.c's names): a name, compared
+/// case-insensitively, else a number with C's prefixes.
+fn ppp_proto(text: &str, notes: &mut Vec<String>) -> Result<u16, ValueError> {
+    if let Some(&(_, id)) = PPP_PROTO_NAMES.iter().find(|(name, _)| name.eq_ignore_ascii_case(text)) {
+        return Ok(id);
+    }
+    match parse_in(text, Base::Auto) {
+        Err(NumError::NotNumber) => Err(ValueError::Malformed {
+            what: "ppp_proto".into(),
+            word: text.into(),
+            // f_flower.c's usage text offers `ipv4`, which its table does not have.
+            expected: if text.eq_ignore_ascii_case("ipv4") {
+                "ip (tc's usage text says ipv4, but lib/ppp_proto.c names IPv4 `ip` and tc refuses ipv4)"
+            } else {
+                "ip, ipv6, mpls_uc, mpls_mc, lcp, ... (lib/ppp_proto.c's names) or a number"
+            },
+        }),
+        _ => Ok(number_in("ppp_proto", text, 0xffff, Base::Auto, notes)? as u16),
+    }
+}
+
+/// tc's name of a PPP protocol, if it has one.
+fn ppp_proto_name(id: u16) -> Option<&'static str> {
+    PPP_PROTO_NAMES.iter().find(|&&(_, n)| n == id).map(|&(name, _)| name)
+}
+
 fn ip_proto_name(proto: u8) -> Option<&'static str> {
     Some(match proto {
         6 => "tcp",
@@ -627,6 +683,8 @@ fn expected_value(key: &str) -> &'static str {
         "ip_tos" | "ip_ttl" => "a number 0..=255, optionally /MASK",
         "tcp_flags" => "a number 0..=0xfff, optionally /MASK",
         "l2tpv3_sid" => "a session id 0..=4294967295",
+        "pppoe_sid" => "a session id 0..=65535",
+        "ppp_proto" => "ip, ipv6, mpls_uc, mpls_mc, another PPP protocol name or a number",
         "ip_flags" => "frag, nofrag, firstfrag or nofirstfrag",
         "enc_key_id" => "a number 0..=4294967295",
         "enc_dst_port" => "a port 0..=65535",
@@ -727,6 +785,10 @@ fn set_key(keys: &mut Keys, key: &str, text: &str, notes: &mut Vec<String>) -> R
         }
         "arp_sha" => keys.arp_sha = Some(masked_mac(key, text)?),
         "arp_tha" => keys.arp_tha = Some(masked_mac(key, text)?),
+        // f_flower.c: `get_be16(.., 10)`; lib/ppp_proto.c's names (case-insensitive), else
+        // `get_be16(.., 0)`.
+        "pppoe_sid" => keys.pppoe_sid = Some(number_in(key, text, 0xffff, Base::Dec, notes)? as u16),
+        "ppp_proto" => keys.ppp_proto = Some(ppp_proto(text, notes)?),
         // f_flower.c `flower_parse_l2tpv3`: `get_be32(.., 10)`.
         "l2tpv3_sid" => keys.l2tpv3_sid = Some(number_in(key, text, u64::from(u32::MAX), Base::Dec, notes)? as u32),
         "type" => keys.icmp_type = Some(masked_u8_dec(key, text, &[], notes)?),
@@ -1250,9 +1312,17 @@ impl<'a> LineParser<'a> {
             Protocol::All | Protocol::Vlan => None,
         });
         let named = |id: u16| tc_words::ethertype_name(id).map_or_else(|| format!("{id:#06x}"), str::to_string);
+        // f_flower.c: `ppp_proto` makes the keys after it read under the ethertype of what
+        // the session carries (IP, MPLS).
+        let session = eth_type == Some(ETHERTYPE_PPPOE);
+        let carried = keys.ppp_proto.and_then(|p| PPP_ETHERTYPES.iter().find(|&&(ppp, _)| ppp == p)).map(|&(_, e)| e);
+        let eth_type = if session { carried.or(eth_type) } else { eth_type };
         for at in &self.at {
             let key = at.key;
-            let needs = if key.starts_with("arp_") {
+            let needs = if matches!(key, "pppoe_sid" | "ppp_proto") {
+                // "Can't set "pppoe_sid" if ethertype isn't PPPoE session".
+                (!session).then_some("`protocol ppp_ses` (or `vlan_ethtype ppp_ses`)")
+            } else if key.starts_with("arp_") {
                 (!eth_type.is_some_and(|id| ETHERTYPE_ARP.contains(&id))).then_some("`protocol arp` or `rarp`")
             } else if key.starts_with("mpls") {
                 (!eth_type.is_some_and(|id| ETHERTYPE_MPLS.contains(&id))).then_some("`protocol mpls_uc` or `mpls_mc`")
@@ -1315,9 +1385,11 @@ impl<'a> LineParser<'a> {
             }
         }
         self.check_ethertype_keys();
-        let protocol_family = match (keys.eth_type, self.protocol) {
-            (Some(0x0800), _) | (None, Protocol::Ipv4) => Some((Family::V4, "ip")),
-            (Some(0x86dd), _) | (None, Protocol::Ipv6) => Some((Family::V6, "ipv6")),
+        let protocol_family = match (keys.eth_type, self.protocol, keys.ppp_proto) {
+            (Some(0x0800), _, _) | (None, Protocol::Ipv4, _) => Some((Family::V4, "ip")),
+            (Some(0x86dd), _, _) | (None, Protocol::Ipv6, _) => Some((Family::V6, "ipv6")),
+            (_, _, Some(0x0021)) => Some((Family::V4, "ppp_ses ... ppp_proto ip")),
+            (_, _, Some(0x0057)) => Some((Family::V6, "ppp_ses ... ppp_proto ipv6")),
             _ => None,
         };
         let family_name = |family| if family == Family::V6 { "IPv6" } else { "IPv4" };
@@ -1658,6 +1730,15 @@ impl fmt::Display for Rule {
                 }
             }
         }
+        if let Some(sid) = k.pppoe_sid {
+            write!(f, " pppoe_sid {sid}")?;
+        }
+        if let Some(proto) = k.ppp_proto {
+            match ppp_proto_name(proto) {
+                Some(name) => write!(f, " ppp_proto {name}")?,
+                None => write!(f, " ppp_proto {proto:#06x}")?,
+            }
+        }
         if k.cfm_mdl.is_some() || k.cfm_op.is_some() {
             f.write_str(" cfm")?;
             for (word, value) in [("mdl", k.cfm_mdl), ("op", k.cfm_op)] {
@@ -1921,6 +2002,20 @@ mod tests {
         let k = keys("protocol ip ip_proto l2tp l2tpv3_sid 4294967295 action drop");
         assert_eq!((k.ip_proto, k.l2tpv3_sid), (Some(115), Some(u32::MAX)));
         assert_eq!(keys("l2tpv3_sid 0 protocol ipv6 ip_proto 73 action drop").l2tpv3_sid, Some(0));
+        // PPPoE: the session id decimal; ppp_proto by lib/ppp_proto.c's names (any case) or
+        // a number with C's prefixes; after `ppp_proto ip` the IP keys are the session's.
+        let r = rule("protocol ppp_ses pppoe_sid 65535 ppp_proto IP dst_ip 127.0.0.1 action drop");
+        assert_eq!(
+            (r.protocol, r.keys.pppoe_sid, r.keys.ppp_proto),
+            (Protocol::Ether(0x8864), Some(0xffff), Some(0x21))
+        );
+        assert_eq!(r.keys.dst_ip, Some(Prefix::v4([127, 0, 0, 1], 32)));
+        let k = keys("protocol 802.1q vlan_id 2 vlan_ethtype ppp_ses ppp_proto 0x57 src_ip 2001:db8::1 action drop");
+        assert_eq!((k.eth_type, k.ppp_proto, k.src_ip.map(|p| p.family)), (Some(0x8864), Some(0x57), Some(Family::V6)));
+        assert_eq!(keys("protocol ppp_ses ppp_proto lcp action drop").ppp_proto, Some(0xc021));
+        assert_eq!(keys("protocol ppp_ses ppp_proto 33 action drop").ppp_proto, Some(0x21));
+        let k = keys("protocol ppp_ses ppp_proto mpls_uc mpls_label 5 action drop");
+        assert_eq!((k.ppp_proto, k.mpls_label), (Some(0x281), Some(5)));
         // QinQ: a TPID inside the outer tag announces the customer tag.
         let r = rule("protocol 802.1ad vlan_id 1000 vlan_ethtype 802.1q cvlan_id 100 cvlan_prio 3 cvlan_ethtype ipv4 action drop");
         assert_eq!(r.protocol, Protocol::Vlan);
@@ -1950,6 +2045,9 @@ mod tests {
             "protocol mpls_mc mpls_label 5 mpls_bos 0 action drop",
             "protocol cfm cfm mdl 3 action drop",
             "protocol ipv6 ip_proto l2tp l2tpv3_sid 1234 action drop",
+            "protocol ppp_ses pppoe_sid 1234 ppp_proto ip dst_ip 127.0.0.1 src_ip 127.0.0.2 action drop",
+            "protocol 802.1q vlan_ethtype ppp_ses ppp_proto 0x1234 action drop",
+            "protocol ppp_ses pppoe_sid 0 action drop",
             "protocol cfm cfm op 47 mdl 0 action drop",
             "protocol ip ip_proto icmp type 8 code 0/3 indev dut0 enc_tos 4/fc action drop",
         ] {
@@ -2062,6 +2160,17 @@ mod tests {
             ("ip_proto l2tp l2tpv3_sid 0x10 action drop", "r.rules:1:26: l2tpv3_sid expects a decimal number (tc reads it in base 10), found '0x10'"),
             ("ip_proto l2tp l2tpv3_sid 1 l2tpv3_sid 2 action drop", "r.rules:1:28: duplicate key l2tpv3_sid"),
             ("protocol arp ip_proto l2tp l2tpv3_sid 1 action drop", "r.rules:1:14: ip_proto needs an IP protocol (ip or ipv6) (as in flower), not arp"),
+            ("protocol ip pppoe_sid 1 action drop", "r.rules:1:13: pppoe_sid needs `protocol ppp_ses` (or `vlan_ethtype ppp_ses`) (as in flower), not ip"),
+            ("protocol 802.1q ppp_proto ip action drop", "r.rules:1:17: ppp_proto needs `protocol ppp_ses` (or `vlan_ethtype ppp_ses`) (as in flower) (the rule has no protocol)"),
+            ("protocol ppp_ses pppoe_sid 65536 action drop", "r.rules:1:28: pppoe_sid 65536 is out of range 0..=65535"),
+            ("protocol ppp_ses pppoe_sid 0x10 action drop", "r.rules:1:28: pppoe_sid expects a decimal number (tc reads it in base 10), found '0x10'"),
+            ("protocol ppp_ses ppp_proto ipv4 action drop", "r.rules:1:28: ppp_proto expects ip (tc's usage text says ipv4, but lib/ppp_proto.c names IPv4 `ip` and tc refuses ipv4), found 'ipv4'"),
+            ("protocol ppp_ses ppp_proto ipx6 action drop", "r.rules:1:28: ppp_proto expects ip, ipv6, mpls_uc, mpls_mc, lcp, ... (lib/ppp_proto.c's names) or a number, found 'ipx6'"),
+            ("protocol ppp_ses ppp_proto 0x10000 action drop", "r.rules:1:28: ppp_proto 0x10000 is out of range 0..=65535"),
+            ("protocol ppp_ses dst_ip 10.0.0.1 action drop", "r.rules:1:18: dst_ip needs an IP protocol (ip or ipv6) (as in flower), not ppp_ses"),
+            ("protocol ppp_ses ppp_proto lcp dst_ip 10.0.0.1 action drop", "r.rules:1:32: dst_ip needs an IP protocol (ip or ipv6) (as in flower), not ppp_ses"),
+            ("protocol ppp_ses ppp_proto ipv6 dst_ip 10.0.0.1 action drop", "r.rules:1:40: dst_ip is an IPv4 address but the rule says `protocol ppp_ses ... ppp_proto ipv6`"),
+            ("protocol ppp_ses ppp_proto ip mpls_label 1 action drop", "r.rules:1:31: mpls_label needs `protocol mpls_uc` or `mpls_mc` (as in flower), not ip"),
             ("protocol ip cfm mdl 1 action drop", "r.rules:1:13: cfm needs `protocol cfm` (as in flower), not ip"),
             ("cfm op 1 action drop", "r.rules:1:1: cfm needs `protocol cfm` (as in flower) (the rule has no protocol)"),
             ("protocol cfm cfm mdl 8 action drop", "r.rules:1:22: cfm mdl 8 is out of range 0..=7"),
@@ -2423,6 +2532,40 @@ vlan_id 4096 vlan_prio 9 action fwd x
         assert!(r[0].matches(&l2tp(true, 1234)) && !r[0].matches(&l2tp(true, 1235)));
         assert!(!r[0].matches(&l2tp(false, 1234)), "no header, no session");
         assert_eq!(r[0].to_string(), "prio 1 protocol ip ip_proto l2tp l2tpv3_sid 1234 action drop");
+    }
+
+    #[test]
+    fn pppoe_keys_match_the_session_as_cls_flower_does() {
+        let r = rules(
+            "protocol ppp_ses pppoe_sid 1234 ppp_proto ip dst_ip 127.0.0.1 action drop\n\
+             protocol ppp_ses pppoe_sid 7 action drop\n\
+             protocol ppp_ses action drop\n\
+             protocol ip dst_ip 127.0.0.1 action drop\n\
+             protocol 802.1q vlan_ethtype ip action drop\n",
+        );
+        let ip = PacketKey { has_l2: true, ..PacketKey::ipv4_5tuple([127, 0, 0, 2], [127, 0, 0, 1], 17, 1, 53) };
+        let session = |sid, ppp_proto, ip: PacketKey| PacketKey {
+            ethertype: 0x8864,
+            has_pppoe: true,
+            pppoe_sid: sid,
+            ppp_proto,
+            ..ip
+        };
+        let v4 = session(1234, 0x21, ip);
+        assert!(r[0].matches(&v4) && !r[0].matches(&session(1235, 0x21, ip)));
+        assert!(!r[0].matches(&PacketKey { dst_ip: 9, ..v4 }), "the session's IP");
+        assert!(r[1].matches(&session(7, 0x21, ip)) && r[1].matches(&session(7, 0xc021, PacketKey::default())));
+        // Without PPPoE keys, `protocol ppp_ses` is the flow dissector's n_proto: a session
+        // carrying IP ends on IP, so only the others match (cls_flower.c, fl_set_key_pppoe).
+        assert!(!r[2].matches(&v4) && r[2].matches(&session(1, 0xc021, PacketKey::default())));
+        // A PPPoE frame's protocol is PPPoE, not ip; a tagged one's n_proto is its IP's.
+        assert!(!r[3].matches(&v4) && r[3].matches(&ip));
+        let tagged = PacketKey { has_vlan: true, num_vlans: 1, ..v4 };
+        assert!(r[4].matches(&tagged));
+        assert_eq!(
+            r[0].to_string(),
+            "prio 1 protocol ppp_ses pppoe_sid 1234 ppp_proto ip dst_ip 127.0.0.1 action drop"
+        );
     }
 
     #[test]
@@ -2991,6 +3134,19 @@ prio 100 action drop
                 (Protocol::Ether(id), Keys { mpls_lses: Some(lses), ..Keys::default() })
             },
         );
+        // PPPoE: a session id, a PPP protocol (IPv4 with an address some of the time).
+        let pppoe = (
+            prop_oneof![Just(Protocol::Ether(0x8864)), Just(Protocol::Vlan)],
+            proptest::option::of(any::<u16>()),
+            proptest::option::of(prop_oneof![Just(0x21u16), Just(0x57), Just(0xc021), any::<u16>()]),
+            proptest::option::of(prefix_strategy(false)),
+        )
+            .prop_map(|(protocol, pppoe_sid, ppp_proto, dst_ip)| {
+                let eth_type = (protocol == Protocol::Vlan).then_some(0x8864);
+                let ppp_proto = ppp_proto.or(pppoe_sid.is_none().then_some(0x21));
+                let dst_ip = dst_ip.filter(|_| ppp_proto == Some(0x21));
+                (protocol, Keys { pppoe_sid, ppp_proto, dst_ip, eth_type, ..Keys::default() })
+            });
         // CFM: either field or both.
         let cfm = (proptest::option::of(0u8..=7), proptest::option::of(any::<u8>())).prop_map(|(cfm_mdl, cfm_op)| {
             (
@@ -3036,7 +3192,7 @@ prio 100 action drop
             proptest::option::of("[a-z][a-z0-9_.-]{0,14}")
                 .prop_map(|dev| Hook::Egress { dev: dev.filter(|name| !is_keyword(name)) }),
         ];
-        (prop_oneof![arp, mpls, lses, cfm, qinq, icmp], extra, hook, any::<u32>(), action_strategy()).prop_map(
+        (prop_oneof![arp, mpls, lses, cfm, pppoe, qinq, icmp], extra, hook, any::<u32>(), action_strategy()).prop_map(
             |((protocol, mut keys), (enc_tos, enc_ttl, dev), hook, prio, action)| {
                 keys.enc_tos = enc_tos;
                 keys.enc_ttl = enc_ttl;

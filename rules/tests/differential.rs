@@ -75,10 +75,18 @@ fn rule() -> impl Strategy<Value = Rule> {
         prop::option::weighted(0.05, 0u32..3),
         prop::option::weighted(0.05, v4_prefix()),
         prop::option::weighted(0.05, prop_oneof![Just(4789u16), Just(6081)]),
+        // A PPPoE session's id and PPP protocol.
+        prop::option::weighted(
+            0.08,
+            (prop::option::of(0u16..2), prop::option::of(prop_oneof![Just(0x21u16), Just(0x57), Just(0xc021)])),
+        ),
     );
     // The keys beyond the classic set: ARP, MPLS, QinQ, ICMP, outer TOS, arrival port.
     let beyond = (
-        prop::option::weighted(0.04, prop_oneof![Just(0x0800u16), Just(0x0806), Just(0x8847), Just(0x88cc)]),
+        prop::option::weighted(
+            0.04,
+            prop_oneof![Just(0x0800u16), Just(0x0806), Just(0x8847), Just(0x88cc), Just(0x8864)],
+        ),
         prop::option::weighted(0.04, 0u8..3),
         prop::option::weighted(0.04, 0u16..3),
         any::<bool>(),
@@ -100,11 +108,13 @@ fn rule() -> impl Strategy<Value = Rule> {
         2 => Just(Protocol::Ipv4),
         1 => Just(Protocol::Ipv6),
         1 => Just(Protocol::Vlan),
-        1 => prop_oneof![Just(0x0806u16), Just(0x8035), Just(0x8847), Just(0x88cc), Just(0x8902)].prop_map(Protocol::Ether),
+        1 => prop_oneof![Just(0x0806u16), Just(0x8035), Just(0x8847), Just(0x88cc), Just(0x8902), Just(0x8864)].prop_map(Protocol::Ether),
     ];
     (five_tuple, others, beyond, protocol, 1u32..4).prop_map(
         |((src_ip, dst_ip, src_port, dst_port, ip_proto), others, beyond, mut protocol, prio)| {
-            let (src_mac, vlan_id, ip_tos, ip_ttl, tcp_flags, ip_flags, enc_key_id, enc_src_ip, enc_dst_port) = others;
+            let (src_mac, vlan_id, ip_tos, ip_ttl, tcp_flags, ip_flags, enc_key_id, enc_src_ip, enc_dst_port, pppoe) =
+                others;
+            let (pppoe_sid, ppp_proto) = pppoe.unwrap_or_default();
             let (
                 eth_type,
                 num_of_vlans,
@@ -179,6 +189,8 @@ fn rule() -> impl Strategy<Value = Rule> {
                     }),
                     cfm_mdl,
                     cfm_op,
+                    pppoe_sid,
+                    ppp_proto,
                     // A session id on some rules (the parser would ask for ip_proto l2tp).
                     l2tpv3_sid: enc_key_id.filter(|_| prio == 3),
                     icmp_type,
@@ -228,12 +240,15 @@ fn packet() -> impl Strategy<Value = PacketKey> {
         any::<bool>(),
         any::<bool>(),
         any::<u64>(),
-        prop_oneof![Just(0x0806u16), Just(0x8035), Just(0x8847), Just(0x88cc), Just(0x8902)],
+        prop_oneof![Just(0x0806u16), Just(0x8035), Just(0x8847), Just(0x88cc), Just(0x8902), Just(0x8864)],
     );
     (addresses, l4, rest).prop_map(
         |((family, noise, a, b), (sp, dp, random_port, use_random, proto), (vlan, tunnel, bits, not_ip))| {
             // As the walker gives them: the ethertype follows the family, ARP and MPLS have none.
+            // Some IP packets inside a PPPoE session (the walker goes on into it).
+            let in_pppoe = family != Family::None && (bits >> 61) & 3 == 0;
             let ethertype = match family {
+                _ if in_pppoe => 0x8864,
                 Family::V4 => 0x0800,
                 Family::V6 => 0x86dd,
                 Family::None => not_ip,
@@ -289,6 +304,13 @@ fn packet() -> impl Strategy<Value = PacketKey> {
                 mpls_deeper: [((bits >> 56) as u32 & 3) << 12 | 1 << 8 | 64, 0, 0, 0, 0, 0],
                 has_l2tpv3: family != Family::None && proto == 115,
                 l2tpv3_sid: (bits >> 52) as u32 & 3,
+                has_pppoe: ethertype == 0x8864,
+                pppoe_sid: (bits >> 5) as u16 & 1,
+                ppp_proto: match family {
+                    Family::V4 => 0x21,
+                    Family::V6 => 0x57,
+                    Family::None => 0xc021,
+                },
                 has_cfm: ethertype == 0x8902,
                 cfm_mdl: (bits >> 44) as u8 & 1,
                 cfm_op: (bits >> 46) as u8 % 3,

@@ -10,6 +10,9 @@
 //!   offsets, and no checksum offload or classifier here looks that deep).
 //! - Fragments: a later fragment has no L4 header; a first fragment has one, marked
 //!   incomplete, and its payload (a tunnel, say) is not decoded.
+//! - PPPoE sessions (RFC 2516 §5) are stepped over into the IP or MPLS they carry, inside
+//!   the PPPoE length, where the kernel's flow dissector goes on (version 1, type 1, code 0,
+//!   a valid PPP protocol); any other PPPoE frame is L2 only, as an unknown ethertype.
 //!
 //! [`walk_into`] first tries a shortcut for the frames nearly all traffic is (untagged
 //! Ethernet, IPv4 without options or fragmentation, TCP or UDP, or VXLAN carrying the same):
@@ -38,8 +41,8 @@ use crate::{ethernet, ethertype, ip_protocol, ipv4, ipv6, udp, udp_port, vlan, v
 pub const MAX_PORTS: usize = 8;
 /// VLAN tags the walker accepts in one Ethernet header (802.1ad QinQ: service + customer).
 pub const MAX_VLANS: usize = 2;
-/// Longest layer list: eth vlan vlan ipv6 udp geneve eth vlan vlan ipv6 tcp is 11.
-pub const MAX_LAYERS: usize = 12;
+/// Longest layer list: eth vlan vlan pppoe ipv6 udp geneve eth vlan vlan pppoe ipv6 tcp is 13.
+pub const MAX_LAYERS: usize = 13;
 
 /// A small set of UDP ports, searched linearly (8 compares beat any hashing here).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -446,6 +449,54 @@ impl CfmInfo {
     }
 }
 
+/// PPP protocol numbers the walker goes on into (RFC 1332 IPv4, RFC 5072 IPv6, RFC 3032 §4.3
+/// MPLS), and the ethertype each stands for.
+pub const PPP_PROTOCOLS: [(u16, u16); 4] = [
+    (0x0021, ethertype::IPV4),
+    (0x0057, ethertype::IPV6),
+    (0x0281, ethertype::MPLS_UNICAST),
+    (0x0283, ethertype::MPLS_MULTICAST),
+];
+
+/// The ethertype a PPP protocol number stands for, if the walker goes on into it.
+#[inline]
+pub fn ppp_ethertype(protocol: u16) -> Option<u16> {
+    PPP_PROTOCOLS.iter().find(|&&(ppp, _)| ppp == protocol).map(|&(_, ether)| ether)
+}
+
+/// A PPPoE session header (RFC 2516 §5: version 1, type 1, code 0, session id, length) and
+/// the PPP protocol field after it (RFC 1661 §2; one byte where compressed, §6.5), checked
+/// as the kernel's flow dissector checks them; all of it, and the `length` bytes of payload
+/// it announces, inside the frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PppoeInfo {
+    /// Where the PPPoE header starts in the frame.
+    pub offset: usize,
+    /// 6 plus the PPP protocol field's 1 or 2 bytes.
+    pub header_len: usize,
+    /// The end of the PPPoE payload (`offset` + 6 + length): what follows is padding.
+    pub end: usize,
+    /// The PPP protocol (a compressed one as its 16-bit value, 0x21 for IPv4).
+    pub protocol: u16,
+}
+
+impl PppoeInfo {
+    /// The PPPoE header's own length.
+    pub const HEADER_LEN: usize = 6;
+
+    /// Offset of the 16-bit session id.
+    #[inline]
+    pub const fn session_offset(&self) -> usize {
+        self.offset + 2
+    }
+
+    /// Where the PPP payload (the IP packet) starts.
+    #[inline]
+    pub const fn payload_offset(&self) -> usize {
+        self.offset + self.header_len
+    }
+}
+
 /// One set of headers: the outer ones, or those inside a tunnel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct Headers {
@@ -457,6 +508,8 @@ pub struct Headers {
     pub mpls: Option<MplsInfo>,
     /// A CFM header after L2.
     pub cfm: Option<CfmInfo>,
+    /// A PPPoE session header after L2: the L3 (or MPLS) after it is the PPP payload's.
+    pub pppoe: Option<PppoeInfo>,
     /// None for non-IP EtherTypes.
     pub l3: Option<L3Info>,
     /// None for later fragments, IPv6 "no next header", and when a GRE or IP-in-IP tunnel
@@ -703,13 +756,19 @@ impl<'a> Walker<'a> {
         tunnel: Option<&mut Option<TunnelInfo>>,
         out: &mut Headers,
     ) -> Result<Option<Start>, WalkError> {
-        let (kind, l3_offset) = match start {
-            Start::Ip(kind) => (kind, offset),
+        let (kind, l3_offset, end) = match start {
+            Start::Ip(kind) => (kind, offset, end),
             Start::Ethernet => {
-                let ethertype = self.l2(offset, end, &mut out.l2)?;
-                let after = offset + out.l2.map_or(0, |l2| l2.len);
+                let mut ethertype = self.l2(offset, end, &mut out.l2)?;
+                let (mut after, mut end) = (offset + out.l2.map_or(0, |l2| l2.len), end);
+                if ethertype == ethertype::PPPOE_SESSION {
+                    // The PPP payload, as the flow dissector goes on into it; else L2 only.
+                    let Some(pppoe) = self.pppoe(after, end, &mut out.pppoe) else { return Ok(None) };
+                    ethertype = ppp_ethertype(pppoe.protocol).unwrap_or(0);
+                    (after, end) = (pppoe.payload_offset(), pppoe.end);
+                }
                 match Start::from_ethertype(ethertype) {
-                    Some(Start::Ip(kind)) => (kind, after),
+                    Some(Start::Ip(kind)) => (kind, after, end),
                     // Not IP (ARP, MPLS, LLDP, an 802.3 length...): what is read of it is
                     // kept, and nothing under it is walked.
                     _ => {
@@ -764,6 +823,36 @@ impl<'a> Walker<'a> {
             }
             _ => {}
         }
+    }
+
+    /// A PPPoE session header at `offset` into `out`, if it is one the kernel's flow dissector
+    /// goes past (`is_pppoe_ses_hdr_valid`: version 1, type 1, code 0; `ppp_proto_is_valid`:
+    /// the protocol odd, its high byte even, RFC 1661 §2) and its length fits the frame.
+    /// Anything else is not an error: the frame is then L2 only, as an unknown ethertype.
+    fn pppoe(&mut self, offset: usize, end: usize, out: &mut Option<PppoeInfo>) -> Option<PppoeInfo> {
+        let region = self.region(offset, end);
+        let header = region.get(..PppoeInfo::HEADER_LEN + 2)?;
+        if header[0] != 0x11 || header[1] != 0 {
+            return None;
+        }
+        let length = usize::from(u16::from_be_bytes([header[4], header[5]]));
+        // RFC 1661 §6.5: a protocol whose first byte is odd is the one-byte compressed form.
+        let (protocol, field_len) = match header[6] {
+            first if first & 1 == 1 => (u16::from(first), 1),
+            first => (u16::from_be_bytes([first, header[7]]), 2),
+        };
+        if protocol & 0x0101 != 0x0001 || length < field_len || PppoeInfo::HEADER_LEN + length > region.len() {
+            return None;
+        }
+        self.layers.push(Layer::Pppoe);
+        let info = PppoeInfo {
+            offset,
+            header_len: PppoeInfo::HEADER_LEN + field_len,
+            end: offset + PppoeInfo::HEADER_LEN + length,
+            protocol,
+        };
+        *out = Some(info);
+        Some(info)
     }
 
     /// Ethernet and up to [`MAX_VLANS`] tags into `out`; returns the EtherType after them.
@@ -1046,6 +1135,7 @@ impl CommonHeaders {
             arp: None,
             mpls: None,
             cfm: None,
+            pppoe: None,
             l3: Some(L3Info {
                 kind: L3Kind::Ipv4,
                 offset: l3_offset,

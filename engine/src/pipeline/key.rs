@@ -94,6 +94,12 @@ fn plain_fields(frame: &[u8], headers: &Headers, key: &mut PacketKey) {
             *entry = u32::from_be_bytes(bytes(frame, mpls.offset + 4 * (depth + 1)));
         }
     }
+    if let Some(pppoe) = headers.pppoe.as_ref() {
+        // RFC 2516 §5; the flow dissector keeps the session id and the (widened) PPP protocol.
+        key.has_pppoe = true;
+        key.pppoe_sid = be16(frame, pppoe.session_offset());
+        key.ppp_proto = pppoe.protocol;
+    }
     if let Some(cfm) = headers.cfm.as_ref() {
         // IEEE 802.1Q §21.4.1: the MD level is the first byte's top 3 bits (the kernel keeps
         // the byte and flower masks it with 0xe0).
@@ -278,6 +284,22 @@ mod tests {
         assert_eq!((key.mpls_entries, key.mpls_deeper[0]), (2, 16 << 12 | 1 << 8 | 1), "down to the bottom");
         assert_eq!((key.mpls_entry(2), key.mpls_entry(3)), (Some(16 << 12 | 1 << 8 | 1), None));
         assert!(!key.has_ports && !key.has_arp);
+    }
+
+    #[test]
+    fn pppoe_session_and_the_ip_inside() {
+        // RFC 2516 §5: version/type 0x11, code 0, session 0x1234, length; PPP protocol 0x0021.
+        let ip = ipv4(17, &udp(5, 53, b"q"));
+        let length = (ip.len() + 2) as u16;
+        let session = [&[0x11, 0, 0x12, 0x34][..], &length.to_be_bytes(), &[0x00, 0x21], &ip].concat();
+        let key = key_of(&ethernet_tagged(&[(0x8100, 2)], ethertype::PPPOE_SESSION, &session));
+        assert_eq!((key.ethertype, key.has_pppoe, key.pppoe_sid, key.ppp_proto), (0x8864, true, 0x1234, 0x21));
+        assert_eq!((key.family, key.ip_proto, key.dst_port, key.vlan_id), (Family::V4, 17, 53, 2));
+        assert_eq!(key.n_proto(), ethertype::IPV4, "the flow dissector ends on the IP inside");
+        // LCP: a session, no IP.
+        let lcp = [&[0x11, 0, 0, 7, 0, 6, 0xc0, 0x21][..], &[1, 1, 0, 4]].concat();
+        let key = key_of(&ethernet(ethertype::PPPOE_SESSION, &lcp));
+        assert_eq!((key.has_pppoe, key.ppp_proto, key.family, key.n_proto()), (true, 0xc021, Family::None, 0x8864));
     }
 
     #[test]
