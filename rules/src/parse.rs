@@ -48,7 +48,7 @@
 //! | `mpls lse depth N [label L] [tc T] [bos B] [ttl T] [lse ...]` | entries by depth (1 is the top, up to 7), decimal: the stack has an entry at depth N with the fields given; needs `protocol mpls_uc|mpls_mc`, not with the `mpls_*` keys |
 //! | `cfm [mdl N] [op N]` | CFM (IEEE 802.1Q §21.4.1): the MD level 0..=7 (top 3 bits of the first byte) and opcode 0..=255, decimal; needs `protocol cfm` |
 //! | `arp_sip`, `arp_tip` | IPv4 prefix; `arp_op`: `request`, `reply` or 0..=2, optional `/MASK` (decimal); `arp_sha`, `arp_tha`: as `src_mac`; need `protocol arp|rarp` |
-//! | `pppoe_sid`, `ppp_proto` | a PPPoE session (RFC 2516 §5): its id 0..=65535, decimal, and the PPP protocol it carries (RFC 1661 §2: `ip`, `ipv6`, `mpls_uc`, `mpls_mc`, `lcp`, ... as lib/ppp_proto.c names them, or a number); need `protocol ppp_ses` or `vlan_ethtype ppp_ses`. After `ppp_proto ip`/`ipv6`, the IP keys match the session's IP packet (and `mpls_*` after `mpls_uc`/`mpls_mc`) |
+//! | `pppoe_sid`, `ppp_proto` | a PPPoE session (RFC 2516 §5): its id 0..=65535, decimal, and the PPP protocol it carries (RFC 1661 §2: `ip`, `ipv6`, `mpls_uc`, `mpls_mc`, `lcp`, ... as lib/ppp_proto.c names them, or a number); need `protocol ppp_ses` or `vlan_ethtype ppp_ses`. After `ppp_proto ip`/`ipv6`, the IP keys match the session's IP packet (and `mpls_*` after `mpls_uc`/`mpls_mc`); a rule that does not name the session (`protocol ip`, or IP keys without a protocol) does not see into it, as tc's `protocol ip` does not |
 //! | `l2tpv3_sid` | 0..=4294967295, decimal: the session id of L2TPv3 over IP (RFC 3931 §4.1.1.2, the 32 bits after the IP header); needs `ip_proto l2tp` |
 //! | `type`, `code` | ICMP / ICMPv6 type and code, decimal, optional `/MASK` (decimal); need `protocol ip ip_proto icmp` or `protocol ipv6 ip_proto icmpv6` |
 //!
@@ -2541,7 +2541,8 @@ vlan_id 4096 vlan_prio 9 action fwd x
              protocol ppp_ses pppoe_sid 7 action drop\n\
              protocol ppp_ses action drop\n\
              protocol ip dst_ip 127.0.0.1 action drop\n\
-             protocol 802.1q vlan_ethtype ip action drop\n",
+             protocol 802.1q vlan_ethtype ip action drop\n\
+             ip_proto udp dst_port 53 action drop\n",
         );
         let ip = PacketKey { has_l2: true, ..PacketKey::ipv4_5tuple([127, 0, 0, 2], [127, 0, 0, 1], 17, 1, 53) };
         let session = |sid, ppp_proto, ip: PacketKey| PacketKey {
@@ -2562,6 +2563,8 @@ vlan_id 4096 vlan_prio 9 action fwd x
         assert!(!r[3].matches(&v4) && r[3].matches(&ip));
         let tagged = PacketKey { has_vlan: true, num_vlans: 1, ..v4 };
         assert!(r[4].matches(&tagged));
+        // IP keys see a session's IP only where the rule names the session.
+        assert!(!r[5].matches(&v4) && r[5].matches(&ip));
         assert_eq!(
             r[0].to_string(),
             "prio 1 protocol ppp_ses pppoe_sid 1234 ppp_proto ip dst_ip 127.0.0.1 action drop"

@@ -814,6 +814,11 @@ impl Rule {
     #[inline]
     pub fn matches(&self, key: &PacketKey) -> bool {
         let k = &self.keys;
+        // A PPPoE session's IP is only for rules that name the session (tc writes IP keys
+        // there only after `ppp_proto`); others see the frame as before, without L3.
+        if key.has_pppoe && k.tests_ip() && !self.names_pppoe() {
+            return false;
+        }
         // A PPPoE frame's skb->protocol is PPPoE: `protocol ip` is not it. An ethertype must be
         // both the frame's and the flow dissector's `n_proto`, except that with PPPoE keys
         // flower tests the session instead (cls_flower.c fl_set_key_pppoe).
@@ -879,6 +884,12 @@ impl Rule {
             && opt(k.icmp_type, |m| key.has_icmp && m.matches(key.icmp_type))
             && opt(k.icmp_code, |m| key.has_icmp && m.matches(key.icmp_code))
             && opt(k.indev, |dev| key.has_in_port && key.in_port == dev.port)
+    }
+
+    /// `protocol ppp_ses` or `vlan_ethtype ppp_ses`.
+    #[inline]
+    pub fn names_pppoe(&self) -> bool {
+        self.protocol == Protocol::Ether(ETHERTYPE_PPPOE) || self.keys.eth_type == Some(ETHERTYPE_PPPOE)
     }
 
     /// The first key (or `protocol`) of this rule beyond the classic set, by flower's name:
@@ -955,6 +966,16 @@ impl Keys {
         "code",
         "indev",
     ];
+
+    /// The rule tests the plain IP header or what follows it.
+    #[inline]
+    pub fn tests_ip(&self) -> bool {
+        let l3 = [self.ip_proto.is_some(), self.src_ip.is_some(), self.dst_ip.is_some(), self.ip_tos.is_some()];
+        let more = [self.ip_ttl.is_some(), self.ip_flags.is_some(), self.src_port.is_some(), self.dst_port.is_some()];
+        let l4 =
+            [self.tcp_flags.is_some(), self.icmp_type.is_some(), self.icmp_code.is_some(), self.l2tpv3_sid.is_some()];
+        l3.into_iter().chain(more).chain(l4).any(|set| set)
+    }
 
     /// The rule tests a PPPoE session (`pppoe_sid`, `ppp_proto`).
     #[inline]
