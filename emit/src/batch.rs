@@ -229,6 +229,8 @@ impl fmt::Display for NeverMatches {
     }
 }
 
+/// PPPoE session (RFC 2516 §5).
+const ETHERTYPE_PPPOE: u16 = 0x8864;
 const IPPROTO_TCP: u8 = 6;
 const IPPROTO_UDP: u8 = 17;
 const IPPROTO_SCTP: u8 = 132;
@@ -252,6 +254,12 @@ pub(crate) fn shape(rule: &Rule) -> Result<Shape, NeverMatches> {
         (Protocol::Ipv6, _) => vec![L3::V6],
         (Protocol::All | Protocol::Vlan, true) => vec![L3::V4, L3::V6],
         (Protocol::All | Protocol::Vlan, false) => vec![L3::Any],
+        // A PPPoE session's IP, by `ppp_proto` (the parser asks for it with IP keys).
+        (Protocol::Ether(ETHERTYPE_PPPOE), true) => match k.ppp_proto {
+            Some(0x0021) => vec![L3::V4],
+            Some(0x0057) => vec![L3::V6],
+            _ => vec![L3::V4, L3::V6],
+        },
         // ARP, MPLS...: no IP header (the parser refuses IP keys under them).
         (Protocol::Ether(_), _) => vec![L3::Any],
     };

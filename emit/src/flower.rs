@@ -149,6 +149,19 @@ fn keys(rule: &Rule, vlan: bool, l3: L3, proto: Option<u8>) -> Vec<String> {
         }
         keys.push(words.join(" "));
     }
+    // Before the IP keys: f_flower.c reads those under the ethertype `ppp_proto` names.
+    if let Some(sid) = k.pppoe_sid {
+        keys.push(format!("pppoe_sid {sid}"));
+    }
+    if let Some(proto) = k.ppp_proto {
+        keys.push(format!("ppp_proto {proto:#06x}"));
+    }
+    // f_flower.c `flower_parse_cfm`: `cfm` then its words, after `protocol`.
+    if k.cfm_mdl.is_some() || k.cfm_op.is_some() {
+        let fields = [("mdl", k.cfm_mdl), ("op", k.cfm_op)];
+        let words = fields.iter().filter_map(|(word, v)| v.map(|v| format!(" {word} {v}")));
+        keys.push(format!("cfm{}", words.collect::<String>()));
+    }
     for (word, prefix) in [("arp_sip", k.arp_sip), ("arp_tip", k.arp_tip)] {
         if let Some(p) = prefix {
             keys.push(format!("{word} {}", prefix_text(p)));
@@ -205,6 +218,10 @@ fn keys(rule: &Rule, vlan: bool, l3: L3, proto: Option<u8>) -> Vec<String> {
     if let Some(m) = k.tcp_flags {
         keys.push(format!("tcp_flags 0x{:03x}/0x{:03x}", m.value & 0x0fff, m.mask & 0x0fff));
     }
+    // After ip_proto, which f_flower.c checks it against.
+    if let Some(sid) = k.l2tpv3_sid {
+        keys.push(format!("l2tpv3_sid {sid}"));
+    }
     for (word, masked) in [("type", k.icmp_type), ("code", k.icmp_code)] {
         if let Some(m) = masked {
             keys.push(format!("{word} {}", masked_dec(m)));
@@ -236,6 +253,7 @@ fn proto_name(proto: u8, l3: L3) -> String {
         (132, _) => "sctp".into(),
         (1, L3::V4) => "icmp".into(),
         (58, L3::V6) => "icmpv6".into(),
+        (115, _) => "l2tp".into(),
         // tc reads a number here as hex.
         (p, _) => format!("0x{p:02x}"),
     }
@@ -361,11 +379,19 @@ mod tests {
         let mut lses = [rules::MplsLse::default(); rules::MPLS_LSE_DEPTH_MAX];
         lses[1] = rules::MplsLse { used: true, label: Some(22), bos: Some(1), ..rules::MplsLse::default() };
         let deeper = Keys { mpls_lses: Some(lses), ..Keys::default() };
+        let cfm = Keys { cfm_mdl: Some(5), cfm_op: Some(41), ..Keys::default() };
+        let l2tp = Keys { ip_proto: Some(115), l2tpv3_sid: Some(1234), ..Keys::default() };
+        let dst_ip = Some(Prefix::v4([127, 0, 0, 1], 32));
+        let pppoe =
+            Keys { pppoe_sid: Some(1234), ppp_proto: Some(0x21), ip_proto: Some(17), dst_ip, ..Keys::default() };
         let set = RuleSet::new(vec![
             rule(1, Protocol::Ether(0x0806), arp, Action::Drop),
             rule(2, Protocol::Ether(0x8847), mpls, Action::Drop),
             rule(3, Protocol::Ipv6, icmp, Action::Drop),
             rule(4, Protocol::Ether(0x8847), deeper, Action::Drop),
+            rule(5, Protocol::Ether(0x8902), cfm, Action::Drop),
+            rule(6, Protocol::Ipv4, l2tp, Action::Drop),
+            rule(7, Protocol::Ether(0x8864), pppoe, Action::Drop),
         ]);
         let batch = compile_tc(&set, Target::TcFlower, &EmitOptions::new("d", KernelCaps::everything())).unwrap();
         let filters: Vec<&str> = batch.text.lines().filter(|l| l.starts_with("filter add")).collect();
@@ -378,6 +404,10 @@ mod tests {
                 "filter add dev d ingress prio 3 protocol ipv6 flower ip_proto icmpv6 type 128/240 enc_ttl 0x3f/0xff \
                  action drop",
                 "filter add dev d ingress prio 4 protocol 0x8847 flower mpls lse depth 2 label 22 bos 1 action drop",
+                "filter add dev d ingress prio 5 protocol 0x8902 flower cfm mdl 5 op 41 action drop",
+                "filter add dev d ingress prio 6 protocol ip flower ip_proto l2tp l2tpv3_sid 1234 action drop",
+                "filter add dev d ingress prio 7 protocol 0x8864 flower pppoe_sid 1234 ppp_proto 0x0021 ip_proto udp \
+                 dst_ip 127.0.0.1/32 action drop",
             ]
         );
     }

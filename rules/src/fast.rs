@@ -48,7 +48,7 @@
 
 use crate::classifier::Classifier;
 use crate::key::{Family, PacketKey};
-use crate::rule::{Keys, PortMatch, Prefix, Protocol, Rule, RuleSet};
+use crate::rule::{Keys, PortMatch, Prefix, Protocol, Rule, RuleSet, ETHERTYPE_PPPOE};
 
 const DIMS: usize = 5;
 /// The port value of a packet without ports (above every real port).
@@ -393,6 +393,8 @@ fn families_of(rule: &Rule) -> [bool; 3] {
         Protocol::Ipv4 => [false, true, false],
         Protocol::Ipv6 => [false, false, true],
         Protocol::All | Protocol::Vlan => [true; 3],
+        // A PPPoE session carries IP (the walker goes on into it).
+        Protocol::Ether(ETHERTYPE_PPPOE) => [true; 3],
         // ARP, MPLS, LLDP...: the walker finds no IP header under them.
         Protocol::Ether(_) => [true, false, false],
     };
@@ -402,7 +404,9 @@ fn families_of(rule: &Rule) -> [bool; 3] {
         || k.arp_tha.is_some()
         || [k.mpls_label.is_some(), k.mpls_tc.is_some(), k.mpls_bos.is_some(), k.mpls_ttl.is_some()].contains(&true)
         || k.mpls_lses.is_some()
-        || k.eth_type.is_some_and(|id| !matches!(id, 0x0800 | 0x86dd));
+        || k.cfm_mdl.is_some()
+        || k.cfm_op.is_some()
+        || k.eth_type.is_some_and(|id| !matches!(id, 0x0800 | 0x86dd | ETHERTYPE_PPPOE));
     if beyond_ip {
         ok = [ok[0], false, false];
     }
@@ -891,6 +895,9 @@ impl Fast {
     /// The lookup, counting its work.
     #[inline(always)]
     fn lookup(&self, key: &PacketKey) -> (u32, LookupCost) {
+        if key.has_pppoe {
+            return (self.linear(key), LookupCost::default());
+        }
         let v = point(key);
         let slot = family_slot(key.family);
         let mut cost = LookupCost { trees: self.families[slot].len(), ..LookupCost::default() };
@@ -913,6 +920,13 @@ impl Fast {
             return (best, cost);
         }
         self.lookup_forest(key, &v, slot, cost)
+    }
+
+    /// Every rule in order, for PPPoE frames: their IP is not what `protocol ip` names, so
+    /// the boxes of exact IP rules (and the pruning behind them) do not hold for them.
+    #[cold]
+    fn linear(&self, key: &PacketKey) -> u32 {
+        self.rules.iter().position(|rule| rule.matches(key)).map_or(u32::MAX, |pos| pos as u32)
     }
 
     /// [`Fast::lookup`] in a family of several trees.
@@ -983,7 +997,11 @@ impl Classifier for Fast {
             }
             for lane in 0..lanes {
                 let slot = family_slot(keys[lane].family);
-                out[lane] = self.answer(self.scan_leaves(slot, &nodes[lane], &keys[lane], &v[lane], &mut cost));
+                out[lane] = if keys[lane].has_pppoe {
+                    self.answer(self.linear(&keys[lane]))
+                } else {
+                    self.answer(self.scan_leaves(slot, &nodes[lane], &keys[lane], &v[lane], &mut cost))
+                };
             }
         }
     }

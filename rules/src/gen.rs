@@ -25,7 +25,10 @@ use std::fmt::Write as _;
 
 use crate::key::{Family, PacketKey};
 use crate::lex::UnknownName;
-use crate::rule::{Action, Keys, Masked, PortMatch, Prefix, Protocol, Rule, RuleSet, ETHERTYPE_ARP, ETHERTYPE_MPLS};
+use crate::rule::{
+    Action, Keys, Masked, PortMatch, Prefix, Protocol, Rule, RuleSet, ETHERTYPE_ARP, ETHERTYPE_CFM, ETHERTYPE_MPLS,
+    ETHERTYPE_PPPOE,
+};
 
 /// A small deterministic generator (SplitMix64): the same seed gives the same sets on every
 /// machine and Rust version, which a library RNG does not promise.
@@ -435,6 +438,14 @@ pub fn packet_for_rule(rule: &Rule, rng: &mut Rng) -> PacketKey {
         mpls_lse: rng.next_u64() as u32,
         mpls_entries: 0,
         mpls_deeper: [0; 6],
+        has_pppoe: false,
+        pppoe_sid: k.pppoe_sid.unwrap_or(rng.next_u64() as u16),
+        ppp_proto: k.ppp_proto.unwrap_or(0x0021),
+        has_cfm: false,
+        cfm_mdl: rng.below(8) as u8,
+        cfm_op: rng.next_u64() as u8,
+        has_l2tpv3: family != Family::None && ip_proto == 115,
+        l2tpv3_sid: k.l2tpv3_sid.unwrap_or(rng.next_u64() as u32),
         has_icmp: family != Family::None && matches!(ip_proto, 1 | 58),
         icmp_type: rng.next_u64() as u8,
         icmp_code: rng.next_u64() as u8,
@@ -445,6 +456,8 @@ pub fn packet_for_rule(rule: &Rule, rng: &mut Rng) -> PacketKey {
     };
     key.has_arp = ETHERTYPE_ARP.contains(&key.ethertype);
     key.has_mpls = ETHERTYPE_MPLS.contains(&key.ethertype);
+    key.has_cfm = key.ethertype == ETHERTYPE_CFM;
+    key.has_pppoe = key.ethertype == ETHERTYPE_PPPOE;
     if !key.tunnel {
         key.has_enc_key_id = false;
         key.has_enc_dst_port = false;

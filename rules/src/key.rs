@@ -73,6 +73,19 @@ pub struct PacketKey {
     /// length is written out: `MPLS_LSE_DEPTH_MAX - 1` here makes rustc 1.95 fail on struct
     /// updates of keys in closures; the assertion below keeps the two in step.)
     pub mpls_deeper: [u32; 6],
+    /// A CFM header (IEEE 802.1Q §21.4.1) follows the Ethernet header: the `cfm_*` fields are set.
+    pub has_cfm: bool,
+    /// Its maintenance domain level: the top 3 bits of the first byte.
+    pub cfm_mdl: u8,
+    /// Its opcode (the second byte: 1 CCM, 3 LBM, 47 DMM, ...).
+    pub cfm_op: u8,
+    /// A PPPoE session header (RFC 2516 §5) follows the Ethernet header (`ethertype` is
+    /// 0x8864): the L3 fields are those of the PPP payload.
+    pub has_pppoe: bool,
+    /// Its session id.
+    pub pppoe_sid: u16,
+    /// The PPP protocol (RFC 1661 §2; 0x0021 IPv4, 0x0057 IPv6), a compressed one widened.
+    pub ppp_proto: u16,
     /// The plain headers' L3.
     pub family: Family,
     /// IPv4 protocol, or the IPv6 upper-layer next header (after extension headers).
@@ -98,6 +111,10 @@ pub struct PacketKey {
     pub has_tcp_flags: bool,
     /// The 12 flag bits of the TCP header (RFC 9293 §3.1 + RFC 3168), FIN = 0x001.
     pub tcp_flags: u16,
+    /// An L2TPv3-over-IP header (IP protocol 115, RFC 3931 §4.1.1.2) with its session id.
+    pub has_l2tpv3: bool,
+    /// The session id: the 32 bits after the IP header (0 is a control message).
+    pub l2tpv3_sid: u32,
     /// An ICMP or ICMPv6 header (RFC 792, RFC 4443) is present.
     pub has_icmp: bool,
     /// Its type.
@@ -135,7 +152,21 @@ pub const IP_FLAG_FRAG: u8 = 0x1;
 /// [`PacketKey::ip_flags`]: the first fragment (offset 0, more-fragments set).
 pub const IP_FLAG_FIRSTFRAG: u8 = 0x2;
 
+/// The PPP protocols the kernel's flow dissector goes on into, and the ethertype each
+/// becomes (its `n_proto`): IPv4 (RFC 1332), IPv6 (RFC 5072), MPLS (RFC 3032 §4.3).
+pub const PPP_ETHERTYPES: [(u16, u16); 4] = [(0x0021, 0x0800), (0x0057, 0x86dd), (0x0281, 0x8847), (0x0283, 0x8848)];
+
 impl PacketKey {
+    /// The ethertype the kernel's flow dissector ends on (`n_proto`): inside a PPPoE session,
+    /// that of the PPP payload it goes on into (IP, MPLS), else [`PacketKey::ethertype`].
+    #[inline]
+    pub fn n_proto(&self) -> u16 {
+        if !self.has_pppoe {
+            return self.ethertype;
+        }
+        PPP_ETHERTYPES.iter().find(|&&(ppp, _)| ppp == self.ppp_proto).map_or(self.ethertype, |&(_, ether)| ether)
+    }
+
     /// The label stack entry at `depth` (1 is the top), if the stack has one there.
     #[inline]
     pub fn mpls_entry(&self, depth: usize) -> Option<u32> {

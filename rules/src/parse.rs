@@ -49,7 +49,10 @@
 //! | `cvlan_id`, `cvlan_prio`, `cvlan_ethtype` | the second (customer) tag, as `vlan_*`; need `vlan_ethtype 802.1q|802.1ad` or `num_of_vlans 2` |
 //! | `mpls_label`, `mpls_tc`, `mpls_bos`, `mpls_ttl` | the top label stack entry (RFC 3032 §2.1), decimal; need `protocol mpls_uc|mpls_mc` |
 //! | `mpls lse depth N [label L] [tc T] [bos B] [ttl T] [lse ...]` | entries by depth (1 is the top, up to 7), decimal: the stack has an entry at depth N with the fields given; needs `protocol mpls_uc|mpls_mc`, not with the `mpls_*` keys |
+//! | `cfm [mdl N] [op N]` | CFM (IEEE 802.1Q §21.4.1): the MD level 0..=7 (top 3 bits of the first byte) and opcode 0..=255, decimal; needs `protocol cfm` |
 //! | `arp_sip`, `arp_tip` | IPv4 prefix; `arp_op`: `request`, `reply` or 0..=2, optional `/MASK` (decimal); `arp_sha`, `arp_tha`: as `src_mac`; need `protocol arp|rarp` |
+//! | `pppoe_sid`, `ppp_proto` | a PPPoE session (RFC 2516 §5): its id 0..=65535, decimal, and the PPP protocol it carries (RFC 1661 §2: `ip`, `ipv6`, `mpls_uc`, `mpls_mc`, `lcp`, ... as lib/ppp_proto.c names them, or a number); need `protocol ppp_ses` or `vlan_ethtype ppp_ses`. After `ppp_proto ip`/`ipv6`, the IP keys match the session's IP packet (and `mpls_*` after `mpls_uc`/`mpls_mc`); a rule that does not name the session (`protocol ip`, or IP keys without a protocol) does not see into it, as tc's `protocol ip` does not |
+//! | `l2tpv3_sid` | 0..=4294967295, decimal: the session id of L2TPv3 over IP (RFC 3931 §4.1.1.2, the 32 bits after the IP header); needs `ip_proto l2tp` |
 //! | `type`, `code` | ICMP / ICMPv6 type and code, decimal, optional `/MASK` (decimal); need `protocol ip ip_proto icmp` or `protocol ipv6 ip_proto icmpv6` |
 //!
 //! Words and numbers are read as tc reads them ([`crate::tc_words`]): every word may be
@@ -208,15 +211,15 @@ use std::path::Path;
 use std::str::FromStr;
 
 use crate::classbench::parse_classbench;
-use crate::key::{Family, IP_FLAG_FIRSTFRAG, IP_FLAG_FRAG, MPLS_LSE_DEPTH_MAX};
+use crate::key::{Family, IP_FLAG_FIRSTFRAG, IP_FLAG_FRAG, MPLS_LSE_DEPTH_MAX, PPP_ETHERTYPES};
 use crate::lex::{
     check_line_length, check_token_lengths, end_col, number, number_in, prefix, read_text, strip_comment, tokenize,
     ParseError, Token, UnknownName, ValueError, MAX_RULES_FILE_BYTES,
 };
 use crate::rule::{
     Action, Control, Hook, Indev, Keys, Masked, MplsAction, MplsLse, Munge, Pedit, PeditCmd, Police, PoliceRate,
-    PortMatch, Prefix, Protocol, Rule, RuleSet, TunnelKey, VlanAction, CSUM_WORDS, ETHERTYPE_ARP, ETHERTYPE_MPLS,
-    VLAN_TPIDS,
+    PortMatch, Prefix, Protocol, Rule, RuleSet, TunnelKey, VlanAction, CSUM_WORDS, ETHERTYPE_ARP, ETHERTYPE_CFM,
+    ETHERTYPE_MPLS, ETHERTYPE_PPPOE, VLAN_TPIDS,
 };
 use crate::tc_words::{self, parse_in, Base, NumError};
 
@@ -428,7 +431,7 @@ pub fn parse_file_checked<E: fmt::Display>(
 // Values
 
 /// The keys, in the order [`Rule`]'s `Display` writes them.
-pub const KEYS: [&str; 36] = [
+pub const KEYS: [&str; 39] = [
     "indev",
     "num_of_vlans",
     "src_mac",
@@ -456,6 +459,9 @@ pub const KEYS: [&str; 36] = [
     "ip_tos",
     "ip_ttl",
     "tcp_flags",
+    "l2tpv3_sid",
+    "pppoe_sid",
+    "ppp_proto",
     "type",
     "code",
     "ip_flags",
@@ -639,6 +645,59 @@ fn prefix_v4(what: &str, text: &str) -> Result<Prefix, ValueError> {
 /// ARP's opcodes by name (f_flower.c `flower_arp_op_from_name`).
 const ARP_OPS: [(&str, u8); 2] = [("request", 1), ("reply", 2)];
 
+/// lib/ppp_proto.c's `ppp_proto_names`, in its order (the first name of a number is printed).
+const PPP_PROTO_NAMES: [(&str, u16); 23] = [
+    ("ip", 0x0021),
+    ("at", 0x0029),
+    ("ipx", 0x002b),
+    ("vjc_comp", 0x002d),
+    ("vjc_uncomp", 0x002f),
+    ("mp", 0x003d),
+    ("ipv6", 0x0057),
+    ("compfrag", 0x00fb),
+    ("comp", 0x00fd),
+    ("mpls_uc", 0x0281),
+    ("mpls_mc", 0x0283),
+    ("ipcp", 0x8021),
+    ("atcp", 0x8029),
+    ("ipxcp", 0x802b),
+    ("ipv6cp", 0x8057),
+    ("ccpfrag", 0x80fb),
+    ("ccp", 0x80fd),
+    ("mplscp", 0x80fd),
+    ("lcp", 0xc021),
+    ("pap", 0xc023),
+    ("lqr", 0xc025),
+    ("chap", 0xc223),
+    ("cbcp", 0xc029),
+];
+
+/// `ppp_proto` (lib/utils.c `proto_a2n` over lib/ppp_proto.c's names): a name, compared
+/// case-insensitively, else a number with C's prefixes.
+fn ppp_proto(text: &str, notes: &mut Vec<String>) -> Result<u16, ValueError> {
+    if let Some(&(_, id)) = PPP_PROTO_NAMES.iter().find(|(name, _)| name.eq_ignore_ascii_case(text)) {
+        return Ok(id);
+    }
+    match parse_in(text, Base::Auto) {
+        Err(NumError::NotNumber) => Err(ValueError::Malformed {
+            what: "ppp_proto".into(),
+            word: text.into(),
+            // f_flower.c's usage text offers `ipv4`, which its table does not have.
+            expected: if text.eq_ignore_ascii_case("ipv4") {
+                "ip (tc's usage text says ipv4, but lib/ppp_proto.c names IPv4 `ip` and tc refuses ipv4)"
+            } else {
+                "ip, ipv6, mpls_uc, mpls_mc, lcp, ... (lib/ppp_proto.c's names) or a number"
+            },
+        }),
+        _ => Ok(number_in("ppp_proto", text, 0xffff, Base::Auto, notes)? as u16),
+    }
+}
+
+/// tc's name of a PPP protocol, if it has one.
+fn ppp_proto_name(id: u16) -> Option<&'static str> {
+    PPP_PROTO_NAMES.iter().find(|&&(_, n)| n == id).map(|&(name, _)| name)
+}
+
 fn ip_proto_name(proto: u8) -> Option<&'static str> {
     Some(match proto {
         6 => "tcp",
@@ -646,6 +705,9 @@ fn ip_proto_name(proto: u8) -> Option<&'static str> {
         132 => "sctp",
         1 => "icmp",
         58 => "icmpv6",
+        115 => "l2tp",
+        50 => "esp",
+        51 => "ah",
         _ => return None,
     })
 }
@@ -708,6 +770,9 @@ fn expected_value(key: &str) -> &'static str {
         "src_port" | "dst_port" => "a port, PORT/MASK or LO-HI",
         "ip_tos" | "ip_ttl" => "a number 0..=255, optionally /MASK",
         "tcp_flags" => "a number 0..=0xfff, optionally /MASK",
+        "l2tpv3_sid" => "a session id 0..=4294967295",
+        "pppoe_sid" => "a session id 0..=65535",
+        "ppp_proto" => "ip, ipv6, mpls_uc, mpls_mc, another PPP protocol name or a number",
         "ip_flags" => "frag, nofrag, firstfrag or nofirstfrag",
         "enc_key_id" => "a number 0..=4294967295",
         "enc_dst_port" => "a port 0..=65535",
@@ -808,6 +873,12 @@ fn set_key(keys: &mut Keys, key: &str, text: &str, notes: &mut Vec<String>) -> R
         }
         "arp_sha" => keys.arp_sha = Some(masked_mac(key, text)?),
         "arp_tha" => keys.arp_tha = Some(masked_mac(key, text)?),
+        // f_flower.c: `get_be16(.., 10)`; lib/ppp_proto.c's names (case-insensitive), else
+        // `get_be16(.., 0)`.
+        "pppoe_sid" => keys.pppoe_sid = Some(number_in(key, text, 0xffff, Base::Dec, notes)? as u16),
+        "ppp_proto" => keys.ppp_proto = Some(ppp_proto(text, notes)?),
+        // f_flower.c `flower_parse_l2tpv3`: `get_be32(.., 10)`.
+        "l2tpv3_sid" => keys.l2tpv3_sid = Some(number_in(key, text, u64::from(u32::MAX), Base::Dec, notes)? as u32),
         "type" => keys.icmp_type = Some(masked_u8_dec(key, text, &[], notes)?),
         "code" => keys.icmp_code = Some(masked_u8_dec(key, text, &[], notes)?),
         _ => unreachable!("set_key is called with names from KEYS"),
@@ -1150,6 +1221,11 @@ impl<'a> LineParser<'a> {
                         return;
                     }
                 }
+                "cfm" => {
+                    if !self.first_time("cfm", token) || !self.cfm(token) {
+                        return;
+                    }
+                }
                 _ if tc_words::unsupported_reason(name).is_some() => {
                     let reason = tc_words::unsupported_reason(name).unwrap_or_default();
                     let what =
@@ -1232,6 +1308,38 @@ impl<'a> LineParser<'a> {
         true
     }
 
+    /// flower's `cfm [mdl N] [op N]` (f_flower.c `flower_parse_cfm`: the words compared
+    /// exactly, numbers `get_u8(.., 10)`; the kernel's policy caps the MD level at 7,
+    /// FLOW_DIS_CFM_MDL_MAX). Bare `cfm` is accepted as tc accepts it, and adds nothing to
+    /// `protocol cfm`. False after an error.
+    fn cfm(&mut self, word: Token<'a>) -> bool {
+        let (mut mdl, mut op) = (None, None);
+        while let Some(field) = self.peek().filter(|t| matches!(t.text, "mdl" | "op")) {
+            self.pos += 1;
+            let Some(value) = self.next() else {
+                self.error(end_col(self.content), format!("cfm {} needs a value", field.text));
+                return false;
+            };
+            let (slot, max) = if field.text == "mdl" { (&mut mdl, 7) } else { (&mut op, 0xff) };
+            if slot.is_some() {
+                self.error(field.col, format!("cfm {} is named twice", field.text));
+                return false;
+            }
+            let mut notes = Vec::new();
+            match number_in(format_args!("cfm {}", field.text), value.text, max, Base::Dec, &mut notes) {
+                Ok(n) => *slot = Some(n as u8),
+                Err(message) => {
+                    self.error(value.col, message.to_string());
+                    return false;
+                }
+            }
+        }
+        self.keys.cfm_mdl = mdl;
+        self.keys.cfm_op = op;
+        self.at.push(KeyAt { key: "cfm", key_col: word.col, value_col: word.col });
+        true
+    }
+
     /// `protocol`: an ethertype by tc's name or number (lib/ll_proto.c, `get_be16(.., 0)`).
     fn protocol(&mut self, value: Token<'a>, abbreviated: &str) {
         let text = value.text;
@@ -1292,12 +1400,23 @@ impl<'a> LineParser<'a> {
             Protocol::All | Protocol::Vlan => None,
         });
         let named = |id: u16| tc_words::ethertype_name(id).map_or_else(|| format!("{id:#06x}"), str::to_string);
+        // f_flower.c: `ppp_proto` makes the keys after it read under the ethertype of what
+        // the session carries (IP, MPLS).
+        let session = eth_type == Some(ETHERTYPE_PPPOE);
+        let carried = keys.ppp_proto.and_then(|p| PPP_ETHERTYPES.iter().find(|&&(ppp, _)| ppp == p)).map(|&(_, e)| e);
+        let eth_type = if session { carried.or(eth_type) } else { eth_type };
         for at in &self.at {
             let key = at.key;
-            let needs = if key.starts_with("arp_") {
+            let needs = if matches!(key, "pppoe_sid" | "ppp_proto") {
+                // "Can't set "pppoe_sid" if ethertype isn't PPPoE session".
+                (!session).then_some("`protocol ppp_ses` (or `vlan_ethtype ppp_ses`)")
+            } else if key.starts_with("arp_") {
                 (!eth_type.is_some_and(|id| ETHERTYPE_ARP.contains(&id))).then_some("`protocol arp` or `rarp`")
             } else if key.starts_with("mpls") {
                 (!eth_type.is_some_and(|id| ETHERTYPE_MPLS.contains(&id))).then_some("`protocol mpls_uc` or `mpls_mc`")
+            } else if key == "cfm" {
+                // f_flower.c: "Can't set attribute if ethertype isn't CFM".
+                (eth_type != Some(ETHERTYPE_CFM)).then_some("`protocol cfm`")
             } else if key == "type" || key == "code" {
                 let icmp = matches!((eth_type, keys.ip_proto), (Some(0x0800), Some(1)) | (Some(0x86dd), Some(58)));
                 (!icmp).then_some("`protocol ip` with `ip_proto icmp`, or `protocol ipv6` with `ip_proto icmpv6`")
@@ -1332,10 +1451,15 @@ impl<'a> LineParser<'a> {
                 return;
             }
         }
-        for (key, needs) in [("src_port", "tcp, udp or sctp"), ("dst_port", "tcp, udp or sctp"), ("tcp_flags", "tcp")] {
+        let port_keys = [("src_port", "tcp, udp or sctp"), ("dst_port", "tcp, udp or sctp"), ("tcp_flags", "tcp")];
+        for (key, needs) in port_keys.into_iter().chain([("l2tpv3_sid", "l2tp")]) {
             let Some(at) = self.find(key) else { continue };
             let col = at.key_col;
-            let allowed: &[u8] = if key == "tcp_flags" { &[6] } else { &[6, 17, 132] };
+            let allowed: &[u8] = match key {
+                "tcp_flags" => &[6],
+                "l2tpv3_sid" => &[115],
+                _ => &[6, 17, 132],
+            };
             match keys.ip_proto {
                 Some(proto) if allowed.contains(&proto) => {}
                 Some(proto) => {
@@ -1349,9 +1473,11 @@ impl<'a> LineParser<'a> {
             }
         }
         self.check_ethertype_keys();
-        let protocol_family = match (keys.eth_type, self.protocol) {
-            (Some(0x0800), _) | (None, Protocol::Ipv4) => Some((Family::V4, "ip")),
-            (Some(0x86dd), _) | (None, Protocol::Ipv6) => Some((Family::V6, "ipv6")),
+        let protocol_family = match (keys.eth_type, self.protocol, keys.ppp_proto) {
+            (Some(0x0800), _, _) | (None, Protocol::Ipv4, _) => Some((Family::V4, "ip")),
+            (Some(0x86dd), _, _) | (None, Protocol::Ipv6, _) => Some((Family::V6, "ipv6")),
+            (_, _, Some(0x0021)) => Some((Family::V4, "ppp_ses ... ppp_proto ip")),
+            (_, _, Some(0x0057)) => Some((Family::V6, "ppp_ses ... ppp_proto ipv6")),
             _ => None,
         };
         let family_name = |family| if family == Family::V6 { "IPv6" } else { "IPv4" };
@@ -1744,6 +1870,23 @@ impl fmt::Display for Rule {
                 }
             }
         }
+        if let Some(sid) = k.pppoe_sid {
+            write!(f, " pppoe_sid {sid}")?;
+        }
+        if let Some(proto) = k.ppp_proto {
+            match ppp_proto_name(proto) {
+                Some(name) => write!(f, " ppp_proto {name}")?,
+                None => write!(f, " ppp_proto {proto:#06x}")?,
+            }
+        }
+        if k.cfm_mdl.is_some() || k.cfm_op.is_some() {
+            f.write_str(" cfm")?;
+            for (word, value) in [("mdl", k.cfm_mdl), ("op", k.cfm_op)] {
+                if let Some(v) = value {
+                    write!(f, " {word} {v}")?;
+                }
+            }
+        }
         for (word, prefix) in [("arp_sip", k.arp_sip), ("arp_tip", k.arp_tip)] {
             if let Some(p) = prefix {
                 write!(f, " {word} ")?;
@@ -1800,6 +1943,9 @@ impl fmt::Display for Rule {
             } else {
                 write!(f, " tcp_flags {value:#x}/{mask:#x}")?;
             }
+        }
+        if let Some(sid) = k.l2tpv3_sid {
+            write!(f, " l2tpv3_sid {sid}")?;
         }
         for (word, masked) in [("type", k.icmp_type), ("code", k.icmp_code)] {
             if let Some(m) = masked {
@@ -1984,6 +2130,33 @@ mod tests {
         assert_eq!(keys("protocol arp arp_op 2/10 action drop").arp_op, Some(Masked::<u8>::new(2, 10)));
         let k = keys("protocol mpls_uc mpls_label 1048575 mpls_tc 7 mpls_bos 1 mpls_ttl 255 action drop");
         assert_eq!((k.mpls_label, k.mpls_tc, k.mpls_bos, k.mpls_ttl), (Some(0xf_ffff), Some(7), Some(1), Some(255)));
+        // CFM: `cfm` then `mdl`/`op` (exact words), decimal; under a tag by vlan_ethtype.
+        let k = keys("protocol cfm cfm mdl 7 op 255 action drop");
+        assert_eq!((k.cfm_mdl, k.cfm_op), (Some(7), Some(255)));
+        let k = keys("tc filter add dev eth0 ingress protocol cfm pref 1 flower cfm op 1 mdl 5 action ok");
+        assert_eq!((k.cfm_mdl, k.cfm_op), (Some(5), Some(1)));
+        let k = keys("protocol 802.1q vlan_ethtype cfm cfm op 3 action drop");
+        assert_eq!((k.eth_type, k.cfm_mdl, k.cfm_op), (Some(0x8902), None, Some(3)));
+        let r = rule("protocol cfm cfm action drop");
+        assert_eq!((r.protocol, r.keys.cfm_mdl, r.keys.cfm_op), (Protocol::Ether(0x8902), None, None));
+        // L2TPv3: the session id decimal, under ip_proto l2tp (IPv4 or IPv6).
+        let k = keys("protocol ip ip_proto l2tp l2tpv3_sid 4294967295 action drop");
+        assert_eq!((k.ip_proto, k.l2tpv3_sid), (Some(115), Some(u32::MAX)));
+        assert_eq!(keys("l2tpv3_sid 0 protocol ipv6 ip_proto 73 action drop").l2tpv3_sid, Some(0));
+        // PPPoE: the session id decimal; ppp_proto by lib/ppp_proto.c's names (any case) or
+        // a number with C's prefixes; after `ppp_proto ip` the IP keys are the session's.
+        let r = rule("protocol ppp_ses pppoe_sid 65535 ppp_proto IP dst_ip 127.0.0.1 action drop");
+        assert_eq!(
+            (r.protocol, r.keys.pppoe_sid, r.keys.ppp_proto),
+            (Protocol::Ether(0x8864), Some(0xffff), Some(0x21))
+        );
+        assert_eq!(r.keys.dst_ip, Some(Prefix::v4([127, 0, 0, 1], 32)));
+        let k = keys("protocol 802.1q vlan_id 2 vlan_ethtype ppp_ses ppp_proto 0x57 src_ip 2001:db8::1 action drop");
+        assert_eq!((k.eth_type, k.ppp_proto, k.src_ip.map(|p| p.family)), (Some(0x8864), Some(0x57), Some(Family::V6)));
+        assert_eq!(keys("protocol ppp_ses ppp_proto lcp action drop").ppp_proto, Some(0xc021));
+        assert_eq!(keys("protocol ppp_ses ppp_proto 33 action drop").ppp_proto, Some(0x21));
+        let k = keys("protocol ppp_ses ppp_proto mpls_uc mpls_label 5 action drop");
+        assert_eq!((k.ppp_proto, k.mpls_label), (Some(0x281), Some(5)));
         // QinQ: a TPID inside the outer tag announces the customer tag.
         let r = rule("protocol 802.1ad vlan_id 1000 vlan_ethtype 802.1q cvlan_id 100 cvlan_prio 3 cvlan_ethtype ipv4 action drop");
         assert_eq!(r.protocol, Protocol::Vlan);
@@ -2011,6 +2184,12 @@ mod tests {
             "protocol 802.1q vlan_ethtype 0x1234 action drop",
             "num_of_vlans 2 cvlan_ethtype 0x800 action drop",
             "protocol mpls_mc mpls_label 5 mpls_bos 0 action drop",
+            "protocol cfm cfm mdl 3 action drop",
+            "protocol ipv6 ip_proto l2tp l2tpv3_sid 1234 action drop",
+            "protocol ppp_ses pppoe_sid 1234 ppp_proto ip dst_ip 127.0.0.1 src_ip 127.0.0.2 action drop",
+            "protocol 802.1q vlan_ethtype ppp_ses ppp_proto 0x1234 action drop",
+            "protocol ppp_ses pppoe_sid 0 action drop",
+            "protocol cfm cfm op 47 mdl 0 action drop",
             "protocol ip ip_proto icmp type 8 code 0/3 indev dut0 enc_tos 4/fc action drop",
         ] {
             let first = rule(line);
@@ -2116,6 +2295,31 @@ mod tests {
             ("protocol mpls_uc mpls lse depth 2 lse depth 2 action drop", "r.rules:1:45: mpls lse depth 2 is named twice"),
             ("protocol mpls_uc mpls lse depth 1 label 1048576 action drop", "r.rules:1:41: mpls lse label 1048576 is out of range 0..=1048575"),
             ("protocol mpls_uc mpls lse depth 1 tc 0x1 action drop", "r.rules:1:38: mpls lse tc expects a decimal number (tc reads it in base 10), found '0x1'"),
+            ("protocol ip ip_proto udp l2tpv3_sid 1 action drop", "r.rules:1:26: l2tpv3_sid needs ip_proto l2tp (as in flower), not udp"),
+            ("protocol ip l2tpv3_sid 1 action drop", "r.rules:1:13: l2tpv3_sid needs ip_proto l2tp (as in flower)"),
+            ("ip_proto l2tp l2tpv3_sid 4294967296 action drop", "r.rules:1:26: l2tpv3_sid 4294967296 is out of range 0..=4294967295"),
+            ("ip_proto l2tp l2tpv3_sid 0x10 action drop", "r.rules:1:26: l2tpv3_sid expects a decimal number (tc reads it in base 10), found '0x10'"),
+            ("ip_proto l2tp l2tpv3_sid 1 l2tpv3_sid 2 action drop", "r.rules:1:28: duplicate key l2tpv3_sid"),
+            ("protocol arp ip_proto l2tp l2tpv3_sid 1 action drop", "r.rules:1:14: ip_proto needs an IP protocol (ip or ipv6) (as in flower), not arp"),
+            ("protocol ip pppoe_sid 1 action drop", "r.rules:1:13: pppoe_sid needs `protocol ppp_ses` (or `vlan_ethtype ppp_ses`) (as in flower), not ip"),
+            ("protocol 802.1q ppp_proto ip action drop", "r.rules:1:17: ppp_proto needs `protocol ppp_ses` (or `vlan_ethtype ppp_ses`) (as in flower) (the rule has no protocol)"),
+            ("protocol ppp_ses pppoe_sid 65536 action drop", "r.rules:1:28: pppoe_sid 65536 is out of range 0..=65535"),
+            ("protocol ppp_ses pppoe_sid 0x10 action drop", "r.rules:1:28: pppoe_sid expects a decimal number (tc reads it in base 10), found '0x10'"),
+            ("protocol ppp_ses ppp_proto ipv4 action drop", "r.rules:1:28: ppp_proto expects ip (tc's usage text says ipv4, but lib/ppp_proto.c names IPv4 `ip` and tc refuses ipv4), found 'ipv4'"),
+            ("protocol ppp_ses ppp_proto ipx6 action drop", "r.rules:1:28: ppp_proto expects ip, ipv6, mpls_uc, mpls_mc, lcp, ... (lib/ppp_proto.c's names) or a number, found 'ipx6'"),
+            ("protocol ppp_ses ppp_proto 0x10000 action drop", "r.rules:1:28: ppp_proto 0x10000 is out of range 0..=65535"),
+            ("protocol ppp_ses dst_ip 10.0.0.1 action drop", "r.rules:1:18: dst_ip needs an IP protocol (ip or ipv6) (as in flower), not ppp_ses"),
+            ("protocol ppp_ses ppp_proto lcp dst_ip 10.0.0.1 action drop", "r.rules:1:32: dst_ip needs an IP protocol (ip or ipv6) (as in flower), not ppp_ses"),
+            ("protocol ppp_ses ppp_proto ipv6 dst_ip 10.0.0.1 action drop", "r.rules:1:40: dst_ip is an IPv4 address but the rule says `protocol ppp_ses ... ppp_proto ipv6`"),
+            ("protocol ppp_ses ppp_proto ip mpls_label 1 action drop", "r.rules:1:31: mpls_label needs `protocol mpls_uc` or `mpls_mc` (as in flower), not ip"),
+            ("protocol ip cfm mdl 1 action drop", "r.rules:1:13: cfm needs `protocol cfm` (as in flower), not ip"),
+            ("cfm op 1 action drop", "r.rules:1:1: cfm needs `protocol cfm` (as in flower) (the rule has no protocol)"),
+            ("protocol cfm cfm mdl 8 action drop", "r.rules:1:22: cfm mdl 8 is out of range 0..=7"),
+            ("protocol cfm cfm op 256 action drop", "r.rules:1:21: cfm op 256 is out of range 0..=255"),
+            ("protocol cfm cfm op 0x1 action drop", "r.rules:1:21: cfm op expects a decimal number (tc reads it in base 10), found '0x1'"),
+            ("protocol cfm cfm mdl 1 mdl 2 action drop", "r.rules:1:24: cfm mdl is named twice"),
+            ("protocol cfm cfm mdl 1 cfm op 2 action drop", "r.rules:1:24: duplicate key cfm"),
+            ("protocol cfm cfm mdl", "r.rules:1:21: cfm mdl needs a value"),
             ("protocol mpls_uc mpls_ttl 3 mpls lse depth 2 ttl 4 action drop", "r.rules:1:18: mpls_ttl and `mpls lse` cannot be combined (the kernel refuses both): write the top entry as `lse depth 1`"),
         ];
         for (line, want) in cases {
@@ -2600,6 +2804,67 @@ vlan_id 4096 vlan_prio 9 action fwd x
     }
 
     #[test]
+    fn l2tpv3_sid_matches_the_session() {
+        let r = rules("protocol ip ip_proto l2tp l2tpv3_sid 1234 action drop\n");
+        let l2tp = |has, sid| PacketKey {
+            has_l2tpv3: has,
+            l2tpv3_sid: sid,
+            ..PacketKey::ipv4_5tuple([1; 4], [2; 4], 115, 0, 0)
+        };
+        assert!(r[0].matches(&l2tp(true, 1234)) && !r[0].matches(&l2tp(true, 1235)));
+        assert!(!r[0].matches(&l2tp(false, 1234)), "no header, no session");
+        assert_eq!(r[0].to_string(), "prio 1 protocol ip ip_proto l2tp l2tpv3_sid 1234 action drop");
+    }
+
+    #[test]
+    fn pppoe_keys_match_the_session_as_cls_flower_does() {
+        let r = rules(
+            "protocol ppp_ses pppoe_sid 1234 ppp_proto ip dst_ip 127.0.0.1 action drop\n\
+             protocol ppp_ses pppoe_sid 7 action drop\n\
+             protocol ppp_ses action drop\n\
+             protocol ip dst_ip 127.0.0.1 action drop\n\
+             protocol 802.1q vlan_ethtype ip action drop\n\
+             ip_proto udp dst_port 53 action drop\n",
+        );
+        let ip = PacketKey { has_l2: true, ..PacketKey::ipv4_5tuple([127, 0, 0, 2], [127, 0, 0, 1], 17, 1, 53) };
+        let session = |sid, ppp_proto, ip: PacketKey| PacketKey {
+            ethertype: 0x8864,
+            has_pppoe: true,
+            pppoe_sid: sid,
+            ppp_proto,
+            ..ip
+        };
+        let v4 = session(1234, 0x21, ip);
+        assert!(r[0].matches(&v4) && !r[0].matches(&session(1235, 0x21, ip)));
+        assert!(!r[0].matches(&PacketKey { dst_ip: 9, ..v4 }), "the session's IP");
+        assert!(r[1].matches(&session(7, 0x21, ip)) && r[1].matches(&session(7, 0xc021, PacketKey::default())));
+        // Without PPPoE keys, `protocol ppp_ses` is the flow dissector's n_proto: a session
+        // carrying IP ends on IP, so only the others match (cls_flower.c, fl_set_key_pppoe).
+        assert!(!r[2].matches(&v4) && r[2].matches(&session(1, 0xc021, PacketKey::default())));
+        // A PPPoE frame's protocol is PPPoE, not ip; a tagged one's n_proto is its IP's.
+        assert!(!r[3].matches(&v4) && r[3].matches(&ip));
+        let tagged = PacketKey { has_vlan: true, num_vlans: 1, ..v4 };
+        assert!(r[4].matches(&tagged));
+        // IP keys see a session's IP only where the rule names the session.
+        assert!(!r[5].matches(&v4) && r[5].matches(&ip));
+        assert_eq!(
+            r[0].to_string(),
+            "prio 1 protocol ppp_ses pppoe_sid 1234 ppp_proto ip dst_ip 127.0.0.1 action drop"
+        );
+    }
+
+    #[test]
+    fn cfm_matches_level_and_opcode() {
+        let r = rules("protocol cfm cfm mdl 5 op 41 action drop\nprotocol cfm cfm op 1 action drop\n");
+        let pdu =
+            |mdl, op| PacketKey { ethertype: 0x8902, has_cfm: true, cfm_mdl: mdl, cfm_op: op, ..PacketKey::default() };
+        assert!(r[0].matches(&pdu(5, 41)) && !r[0].matches(&pdu(4, 41)) && !r[0].matches(&pdu(5, 1)));
+        assert!(r[1].matches(&pdu(0, 1)) && r[1].matches(&pdu(7, 1)) && !r[1].matches(&pdu(7, 3)));
+        // A CFM ethertype without the header (too short) matches no `cfm` key.
+        assert!(!r[1].matches(&PacketKey { has_cfm: false, ..pdu(0, 1) }));
+    }
+
+    #[test]
     fn egress_rules_keep_their_device_and_chains_of_their_own() {
         let set = parse(
             "r.rules",
@@ -3058,7 +3323,7 @@ prio 100 action drop
                     proptest::option::of(0u16..=4095),
                     proptest::option::of(0u8..=7),
                 );
-                let proto = proptest::option::of(prop_oneof![Just(6u8), Just(17), Just(132), any::<u8>()]);
+                let proto = proptest::option::of(prop_oneof![Just(6u8), Just(17), Just(132), Just(115), any::<u8>()]);
                 let l3 = (
                     proto,
                     proptest::option::of(prefix_strategy(v6)),
@@ -3111,6 +3376,10 @@ prio 100 action drop
                 }
                 if keys.ip_proto != Some(6) {
                     keys.tcp_flags = None;
+                }
+                // An L2TPv3 session on some of the rules that may have one.
+                if keys.ip_proto == Some(115) && prio % 2 == 1 {
+                    keys.l2tpv3_sid = Some(prio.rotate_left(7));
                 }
                 Rule {
                     line: 1,
@@ -3169,6 +3438,26 @@ prio 100 action drop
                 (Protocol::Ether(id), Keys { mpls_lses: Some(lses), ..Keys::default() })
             },
         );
+        // PPPoE: a session id, a PPP protocol (IPv4 with an address some of the time).
+        let pppoe = (
+            prop_oneof![Just(Protocol::Ether(0x8864)), Just(Protocol::Vlan)],
+            proptest::option::of(any::<u16>()),
+            proptest::option::of(prop_oneof![Just(0x21u16), Just(0x57), Just(0xc021), any::<u16>()]),
+            proptest::option::of(prefix_strategy(false)),
+        )
+            .prop_map(|(protocol, pppoe_sid, ppp_proto, dst_ip)| {
+                let eth_type = (protocol == Protocol::Vlan).then_some(0x8864);
+                let ppp_proto = ppp_proto.or(pppoe_sid.is_none().then_some(0x21));
+                let dst_ip = dst_ip.filter(|_| ppp_proto == Some(0x21));
+                (protocol, Keys { pppoe_sid, ppp_proto, dst_ip, eth_type, ..Keys::default() })
+            });
+        // CFM: either field or both.
+        let cfm = (proptest::option::of(0u8..=7), proptest::option::of(any::<u8>())).prop_map(|(cfm_mdl, cfm_op)| {
+            (
+                Protocol::Ether(0x8902),
+                Keys { cfm_mdl, cfm_op: cfm_op.or(Some(1).filter(|_| cfm_mdl.is_none())), ..Keys::default() },
+            )
+        });
         let qinq = (
             any::<bool>(),
             proptest::option::of(0u16..=4095),
@@ -3207,7 +3496,7 @@ prio 100 action drop
             proptest::option::of("[a-z][a-z0-9_.-]{0,14}")
                 .prop_map(|dev| Hook::Egress { dev: dev.filter(|name| !is_keyword(name)) }),
         ];
-        (prop_oneof![arp, mpls, lses, qinq, icmp], extra, hook, any::<u32>(), action_strategy()).prop_map(
+        (prop_oneof![arp, mpls, lses, cfm, pppoe, qinq, icmp], extra, hook, any::<u32>(), action_strategy()).prop_map(
             |((protocol, mut keys), (enc_tos, enc_ttl, dev), hook, prio, action)| {
                 keys.enc_tos = enc_tos;
                 keys.enc_ttl = enc_ttl;

@@ -25,6 +25,10 @@ pub enum Protocol {
 pub const ETHERTYPE_ARP: [u16; 2] = [0x0806, 0x8035];
 /// The ethertypes of MPLS unicast and multicast (RFC 3032 §5): flower's `mpls_*` keys need one.
 pub const ETHERTYPE_MPLS: [u16; 2] = [0x8847, 0x8848];
+/// The ethertype of PPPoE sessions (RFC 2516 §5): flower's `pppoe_sid` and `ppp_proto` need it.
+pub const ETHERTYPE_PPPOE: u16 = 0x8864;
+/// The ethertype of CFM (IEEE 802.1Q §21.4): flower's `cfm` key needs it.
+pub const ETHERTYPE_CFM: u16 = 0x8902;
 
 impl Protocol {
     /// The ethertype a non-IP, non-VLAN protocol names (`Ether`), else `None`.
@@ -299,6 +303,16 @@ pub struct Keys {
     pub mpls_ttl: Option<u8>,
     /// flower's `mpls lse depth N ...`: label stack entries by depth (`[0]` is the top).
     pub mpls_lses: Option<[MplsLse; MPLS_LSE_DEPTH_MAX]>,
+    /// flower's `cfm mdl N`: the CFM maintenance domain level (3 bits).
+    pub cfm_mdl: Option<u8>,
+    /// flower's `cfm op N`: the CFM opcode.
+    pub cfm_op: Option<u8>,
+    /// flower's `pppoe_sid`: the PPPoE session id.
+    pub pppoe_sid: Option<u16>,
+    /// flower's `ppp_proto`: the PPP protocol of the session's payload.
+    pub ppp_proto: Option<u16>,
+    /// flower's `l2tpv3_sid`: the L2TPv3-over-IP session id.
+    pub l2tpv3_sid: Option<u32>,
     /// ICMP / ICMPv6 type (flower's `type`).
     pub icmp_type: Option<Masked<u8>>,
     /// ICMP / ICMPv6 code (flower's `code`).
@@ -887,12 +901,20 @@ impl Rule {
     #[inline]
     pub fn matches(&self, key: &PacketKey) -> bool {
         let k = &self.keys;
+        // A PPPoE session's IP is only for rules that name the session (tc writes IP keys
+        // there only after `ppp_proto`); others see the frame as before, without L3.
+        if key.has_pppoe && k.tests_ip() && !self.names_pppoe() {
+            return false;
+        }
+        // A PPPoE frame's skb->protocol is PPPoE: `protocol ip` is not it. An ethertype must be
+        // both the frame's and the flow dissector's `n_proto`, except that with PPPoE keys
+        // flower tests the session instead (cls_flower.c fl_set_key_pppoe).
         let protocol_ok = match self.protocol {
             Protocol::All => true,
-            Protocol::Ipv4 => key.family == Family::V4,
-            Protocol::Ipv6 => key.family == Family::V6,
+            Protocol::Ipv4 => key.family == Family::V4 && !key.has_pppoe,
+            Protocol::Ipv6 => key.family == Family::V6 && !key.has_pppoe,
             Protocol::Vlan => key.has_vlan,
-            Protocol::Ether(id) => key.ethertype == id,
+            Protocol::Ether(id) => key.ethertype == id && (self.keys.has_pppoe_keys() || key.n_proto() == id),
         };
         protocol_ok
             && opt(k.src_mac, |m| key.has_l2 && m.matches(mac_u64(key.src_mac)))
@@ -923,7 +945,7 @@ impl Rule {
         let v4 = |addr: u32| u128::from(addr);
         opt(k.enc_tos, |m| key.tunnel && key.enc_family != Family::None && m.matches(key.enc_tos))
             && opt(k.enc_ttl, |m| key.tunnel && key.enc_family != Family::None && m.matches(key.enc_ttl))
-            && opt(k.eth_type, |id| key.ethertype == id)
+            && opt(k.eth_type, |id| if k.has_pppoe_keys() { key.ethertype == id } else { key.n_proto() == id })
             && (!k.cvlan || key.has_cvlan)
             && opt(k.cvlan_id, |id| key.has_cvlan && key.cvlan_id == id)
             && opt(k.cvlan_prio, |prio| key.has_cvlan && key.cvlan_prio == prio)
@@ -941,9 +963,20 @@ impl Rule {
                 let mut named = lses.iter().enumerate().filter(|(_, lse)| lse.used);
                 named.all(|(i, lse)| key.mpls_entry(i + 1).is_some_and(|entry| lse.matches(entry)))
             })
+            && opt(k.cfm_mdl, |mdl| key.has_cfm && key.cfm_mdl == mdl)
+            && opt(k.cfm_op, |op| key.has_cfm && key.cfm_op == op)
+            && opt(k.pppoe_sid, |sid| key.has_pppoe && key.pppoe_sid == sid)
+            && opt(k.ppp_proto, |proto| key.has_pppoe && key.ppp_proto == proto)
+            && opt(k.l2tpv3_sid, |sid| key.has_l2tpv3 && key.l2tpv3_sid == sid)
             && opt(k.icmp_type, |m| key.has_icmp && m.matches(key.icmp_type))
             && opt(k.icmp_code, |m| key.has_icmp && m.matches(key.icmp_code))
             && opt(k.indev, |dev| key.has_in_port && key.in_port == dev.port)
+    }
+
+    /// `protocol ppp_ses` or `vlan_ethtype ppp_ses`.
+    #[inline]
+    pub fn names_pppoe(&self) -> bool {
+        self.protocol == Protocol::Ether(ETHERTYPE_PPPOE) || self.keys.eth_type == Some(ETHERTYPE_PPPOE)
     }
 
     /// The first key (or `protocol`) of this rule beyond the classic set, by flower's name:
@@ -980,6 +1013,11 @@ impl Keys {
             self.mpls_bos.is_some(),
             self.mpls_ttl.is_some(),
             self.mpls_lses.is_some(),
+            self.cfm_mdl.is_some(),
+            self.cfm_op.is_some(),
+            self.l2tpv3_sid.is_some(),
+            self.pppoe_sid.is_some(),
+            self.ppp_proto.is_some(),
             self.icmp_type.is_some(),
             self.icmp_code.is_some(),
             self.indev.is_some(),
@@ -988,7 +1026,7 @@ impl Keys {
     }
 
     /// Flower's names of the keys [`Keys::beyond_classic`] counts, bit 0 first.
-    pub const BEYOND_CLASSIC: [&'static str; 20] = [
+    pub const BEYOND_CLASSIC: [&'static str; 25] = [
         "enc_tos",
         "enc_ttl",
         "vlan_ethtype",
@@ -1006,10 +1044,31 @@ impl Keys {
         "mpls_bos",
         "mpls_ttl",
         "mpls",
+        "cfm",
+        "cfm",
+        "l2tpv3_sid",
+        "pppoe_sid",
+        "ppp_proto",
         "type",
         "code",
         "indev",
     ];
+
+    /// The rule tests the plain IP header or what follows it.
+    #[inline]
+    pub fn tests_ip(&self) -> bool {
+        let l3 = [self.ip_proto.is_some(), self.src_ip.is_some(), self.dst_ip.is_some(), self.ip_tos.is_some()];
+        let more = [self.ip_ttl.is_some(), self.ip_flags.is_some(), self.src_port.is_some(), self.dst_port.is_some()];
+        let l4 =
+            [self.tcp_flags.is_some(), self.icmp_type.is_some(), self.icmp_code.is_some(), self.l2tpv3_sid.is_some()];
+        l3.into_iter().chain(more).chain(l4).any(|set| set)
+    }
+
+    /// The rule tests a PPPoE session (`pppoe_sid`, `ppp_proto`).
+    #[inline]
+    pub fn has_pppoe_keys(&self) -> bool {
+        self.pppoe_sid.is_some() || self.ppp_proto.is_some()
+    }
 
     /// The first key [`Keys::beyond_classic`] counts, by flower's name.
     pub fn beyond_classic_key(&self) -> Option<&'static str> {

@@ -187,7 +187,7 @@ pub fn unsupported_reason(option: &str) -> Option<&'static str> {
         }
         "hw_tc" => "it names a hardware traffic class, and there is no hardware here",
         "l2_miss" => "it needs the bridge's FDB lookup result, which frames here do not carry",
-        "l2tpv3_sid" | "spi" | "pppoe_sid" | "ppp_proto" | "cfm" => "this protocol is not parsed by this dataplane",
+        "spi" => "this protocol is not parsed by this dataplane",
         "geneve_opts" => "Geneve option TLVs are not matched (the walker steps over them): enc_key_id matches the VNI",
         "vxlan_opts" => "VXLAN group policy (VXLAN-GBP) is not matched: the walker reads RFC 7348 headers only",
         "erspan_opts" | "gtp_opts" | "pfcp_opts" => "ERSPAN, GTP and PFCP tunnels are not parsed by this dataplane",

@@ -56,7 +56,7 @@ fn rule() -> impl Strategy<Value = Rule> {
         prop::option::weighted(0.7, prefix()),
         prop::option::weighted(0.4, port_match()),
         prop::option::weighted(0.5, port_match()),
-        prop::option::weighted(0.5, prop_oneof![Just(6u8), Just(17), Just(1)]),
+        prop::option::weighted(0.5, prop_oneof![Just(6u8), Just(17), Just(1), Just(115)]),
     );
     let others = (
         prop::option::weighted(
@@ -75,10 +75,18 @@ fn rule() -> impl Strategy<Value = Rule> {
         prop::option::weighted(0.05, 0u32..3),
         prop::option::weighted(0.05, v4_prefix()),
         prop::option::weighted(0.05, prop_oneof![Just(4789u16), Just(6081)]),
+        // A PPPoE session's id and PPP protocol.
+        prop::option::weighted(
+            0.08,
+            (prop::option::of(0u16..2), prop::option::of(prop_oneof![Just(0x21u16), Just(0x57), Just(0xc021)])),
+        ),
     );
     // The keys beyond the classic set: ARP, MPLS, QinQ, ICMP, outer TOS, arrival port.
     let beyond = (
-        prop::option::weighted(0.04, prop_oneof![Just(0x0800u16), Just(0x0806), Just(0x8847), Just(0x88cc)]),
+        prop::option::weighted(
+            0.04,
+            prop_oneof![Just(0x0800u16), Just(0x0806), Just(0x8847), Just(0x88cc), Just(0x8864)],
+        ),
         prop::option::weighted(0.04, 0u8..3),
         prop::option::weighted(0.04, 0u16..3),
         any::<bool>(),
@@ -92,17 +100,21 @@ fn rule() -> impl Strategy<Value = Rule> {
         prop::option::weighted(0.04, (0u8..3).prop_map(Masked::<u8>::exact)),
         prop::option::weighted(0.04, masked_u8()),
         prop::option::weighted(0.04, 0u16..3),
+        // CFM's MD level and opcode.
+        prop::option::weighted(0.04, (prop::option::of(0u8..2), prop::option::of(0u8..3))),
     );
     let protocol = prop_oneof![
         6 => Just(Protocol::All),
         2 => Just(Protocol::Ipv4),
         1 => Just(Protocol::Ipv6),
         1 => Just(Protocol::Vlan),
-        1 => prop_oneof![Just(0x0806u16), Just(0x8035), Just(0x8847), Just(0x88cc)].prop_map(Protocol::Ether),
+        1 => prop_oneof![Just(0x0806u16), Just(0x8035), Just(0x8847), Just(0x88cc), Just(0x8902), Just(0x8864)].prop_map(Protocol::Ether),
     ];
     (five_tuple, others, beyond, protocol, 1u32..4).prop_map(
         |((src_ip, dst_ip, src_port, dst_port, ip_proto), others, beyond, mut protocol, prio)| {
-            let (src_mac, vlan_id, ip_tos, ip_ttl, tcp_flags, ip_flags, enc_key_id, enc_src_ip, enc_dst_port) = others;
+            let (src_mac, vlan_id, ip_tos, ip_ttl, tcp_flags, ip_flags, enc_key_id, enc_src_ip, enc_dst_port, pppoe) =
+                others;
+            let (pppoe_sid, ppp_proto) = pppoe.unwrap_or_default();
             let (
                 eth_type,
                 num_of_vlans,
@@ -115,7 +127,9 @@ fn rule() -> impl Strategy<Value = Rule> {
                 icmp_type,
                 enc_tos,
                 port,
+                cfm,
             ) = beyond;
+            let (cfm_mdl, cfm_op) = cfm.unwrap_or_default();
             let indev = port.map(|port| {
                 let mut dev = Indev::new(["eth0", "eth1", "eth2"][usize::from(port)]).expect("a valid name");
                 dev.port = port;
@@ -173,6 +187,12 @@ fn rule() -> impl Strategy<Value = Rule> {
                         lses[1] = rules::MplsLse { used: true, label: Some(label & 3), ..rules::MplsLse::default() };
                         lses
                     }),
+                    cfm_mdl,
+                    cfm_op,
+                    pppoe_sid,
+                    ppp_proto,
+                    // A session id on some rules (the parser would ask for ip_proto l2tp).
+                    l2tpv3_sid: enc_key_id.filter(|_| prio == 3),
                     icmp_type,
                     icmp_code: None,
                     indev,
@@ -214,18 +234,21 @@ fn packet() -> impl Strategy<Value = PacketKey> {
         0..PORTS.len(),
         any::<u16>(),
         any::<bool>(),
-        prop_oneof![Just(6u8), Just(17), Just(1), Just(47)],
+        prop_oneof![Just(6u8), Just(17), Just(1), Just(47), Just(115)],
     );
     let rest = (
         any::<bool>(),
         any::<bool>(),
         any::<u64>(),
-        prop_oneof![Just(0x0806u16), Just(0x8035), Just(0x8847), Just(0x88cc)],
+        prop_oneof![Just(0x0806u16), Just(0x8035), Just(0x8847), Just(0x88cc), Just(0x8902), Just(0x8864)],
     );
     (addresses, l4, rest).prop_map(
         |((family, noise, a, b), (sp, dp, random_port, use_random, proto), (vlan, tunnel, bits, not_ip))| {
             // As the walker gives them: the ethertype follows the family, ARP and MPLS have none.
+            // Some IP packets inside a PPPoE session (the walker goes on into it).
+            let in_pppoe = family != Family::None && (bits >> 61) & 3 == 0;
             let ethertype = match family {
+                _ if in_pppoe => 0x8864,
                 Family::V4 => 0x0800,
                 Family::V6 => 0x86dd,
                 Family::None => not_ip,
@@ -236,7 +259,7 @@ fn packet() -> impl Strategy<Value = PacketKey> {
                 Family::V6 => V6_BASES[base] ^ (u128::from(noise) << 40),
                 Family::None => 0,
             };
-            let has_ports = family != Family::None && proto != 1 && proto != 47;
+            let has_ports = family != Family::None && !matches!(proto, 1 | 47 | 115);
             PacketKey {
                 has_l2: true,
                 src_mac: [0, 1, 2, 3, 4, bits as u8],
@@ -279,6 +302,18 @@ fn packet() -> impl Strategy<Value = PacketKey> {
                 mpls_lse: (((bits >> 14) as u32 & 3) << 12) | (((bits >> 16) as u32 & 1) << 8) | 64,
                 mpls_entries: 1 + ((bits >> 62) as u8 & 1),
                 mpls_deeper: [((bits >> 56) as u32 & 3) << 12 | 1 << 8 | 64, 0, 0, 0, 0, 0],
+                has_l2tpv3: family != Family::None && proto == 115,
+                l2tpv3_sid: (bits >> 52) as u32 & 3,
+                has_pppoe: ethertype == 0x8864,
+                pppoe_sid: (bits >> 5) as u16 & 1,
+                ppp_proto: match family {
+                    Family::V4 => 0x21,
+                    Family::V6 => 0x57,
+                    Family::None => 0xc021,
+                },
+                has_cfm: ethertype == 0x8902,
+                cfm_mdl: (bits >> 44) as u8 & 1,
+                cfm_op: (bits >> 46) as u8 % 3,
                 has_icmp: family != Family::None && proto == 1,
                 icmp_type: (bits >> 18) as u8 & 3,
                 icmp_code: 0,

@@ -10,6 +10,10 @@ pub const RARP: u16 = 0x8035;
 pub const MPLS_UNICAST: u16 = 0x8847;
 /// MPLS multicast (RFC 5332 §4).
 pub const MPLS_MULTICAST: u16 = 0x8848;
+/// Connectivity Fault Management (IEEE 802.1Q clause 21, formerly 802.1ag; ITU-T Y.1731).
+pub const CFM: u16 = 0x8902;
+/// PPPoE session stage (RFC 2516 §5): a PPPoE header, then a PPP frame.
+pub const PPPOE_SESSION: u16 = 0x8864;
 /// IEEE 802.1Q customer tag.
 pub const VLAN: u16 = 0x8100;
 /// IEEE 802.1ad service tag (QinQ).

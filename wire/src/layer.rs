@@ -30,6 +30,10 @@ pub enum Layer {
     Arp,
     /// An MPLS label stack (RFC 3032).
     Mpls,
+    /// A CFM PDU's common header (IEEE 802.1Q §21.4).
+    Cfm,
+    /// A PPPoE session header and the PPP protocol field (RFC 2516 §5, RFC 1661 §2).
+    Pppoe,
     /// Linux cooked capture v1 header (LINKTYPE_LINUX_SLL, 16 bytes).
     LinuxSll,
     /// Linux cooked capture v2 header (LINKTYPE_LINUX_SLL2, 20 bytes).
@@ -53,6 +57,8 @@ impl Layer {
             Layer::Geneve => "geneve",
             Layer::Arp => "arp",
             Layer::Mpls => "mpls",
+            Layer::Cfm => "cfm",
+            Layer::Pppoe => "pppoe",
             Layer::LinuxSll => "sll",
             Layer::LinuxSll2 => "sll2",
         }

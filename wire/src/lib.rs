@@ -60,7 +60,7 @@ pub use udp::{UdpPacket, UdpRepr};
 pub use vlan::{VlanHeader, VlanRepr};
 pub use vxlan::{VxlanHeader, VxlanRepr};
 pub use walk::{
-    walk, walk_from_into, walk_into, walk_into_general, ArpInfo, FrameStart, Headers, L2Info, L3Info, L3Kind, L4Info,
-    L4Kind, LayerList, MplsInfo, Offsets, PortSet, TunnelInfo, TunnelKind, VlanTag, WalkConfig, MAX_LAYERS,
-    MAX_MPLS_ENTRIES, MAX_PORTS, MAX_VLANS,
+    ppp_ethertype, walk, walk_from_into, walk_into, walk_into_general, ArpInfo, CfmInfo, FrameStart, Headers, L2Info,
+    L3Info, L3Kind, L4Info, L4Kind, LayerList, MplsInfo, Offsets, PortSet, PppoeInfo, TunnelInfo, TunnelKind, VlanTag,
+    WalkConfig, MAX_LAYERS, MAX_MPLS_ENTRIES, MAX_PORTS, MAX_VLANS, PPP_PROTOCOLS,
 };

@@ -10,6 +10,9 @@
 //!   offsets, and no checksum offload or classifier here looks that deep).
 //! - Fragments: a later fragment has no L4 header; a first fragment has one, marked
 //!   incomplete, and its payload (a tunnel, say) is not decoded.
+//! - PPPoE sessions (RFC 2516 §5) are stepped over into the IP or MPLS they carry, inside
+//!   the PPPoE length, where the kernel's flow dissector goes on (version 1, type 1, code 0,
+//!   a valid PPP protocol); any other PPPoE frame is L2 only, as an unknown ethertype.
 //!
 //! [`walk_into`] first tries a shortcut for the frames nearly all traffic is (untagged
 //! Ethernet, IPv4 without options or fragmentation, TCP or UDP, or VXLAN carrying the same):
@@ -38,8 +41,8 @@ use crate::{ethernet, ethertype, ip_protocol, ipv4, ipv6, udp, udp_port, vlan, v
 pub const MAX_PORTS: usize = 8;
 /// VLAN tags the walker accepts in one Ethernet header (802.1ad QinQ: service + customer).
 pub const MAX_VLANS: usize = 2;
-/// Longest layer list: eth vlan vlan ipv6 udp geneve eth vlan vlan ipv6 tcp is 11.
-pub const MAX_LAYERS: usize = 12;
+/// Longest layer list: eth vlan vlan pppoe ipv6 udp geneve eth vlan vlan pppoe ipv6 tcp is 13.
+pub const MAX_LAYERS: usize = 13;
 
 /// A small set of UDP ports, searched linearly (8 compares beat any hashing here).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -425,6 +428,75 @@ pub struct MplsInfo {
     pub bottom: bool,
 }
 
+/// The common header of a CFM PDU (IEEE 802.1Q §21.4.1: MD level in the top 3 bits of the
+/// first byte, version in the low 5, then the opcode): the [`CfmInfo::LEN`] bytes the kernel's
+/// flow dissector reads (`flow_dissector_key_cfm`), inside the frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct CfmInfo {
+    /// Where the CFM header starts in the frame.
+    pub offset: usize,
+}
+
+impl CfmInfo {
+    /// MD level/version and opcode: what flower matches (the flags and first TLV offset
+    /// after them are not read).
+    pub const LEN: usize = 2;
+
+    /// Offset of the opcode.
+    #[inline]
+    pub const fn opcode_offset(&self) -> usize {
+        self.offset + 1
+    }
+}
+
+/// PPP protocol numbers the walker goes on into (RFC 1332 IPv4, RFC 5072 IPv6, RFC 3032 §4.3
+/// MPLS), and the ethertype each stands for.
+pub const PPP_PROTOCOLS: [(u16, u16); 4] = [
+    (0x0021, ethertype::IPV4),
+    (0x0057, ethertype::IPV6),
+    (0x0281, ethertype::MPLS_UNICAST),
+    (0x0283, ethertype::MPLS_MULTICAST),
+];
+
+/// The ethertype a PPP protocol number stands for, if the walker goes on into it.
+#[inline]
+pub fn ppp_ethertype(protocol: u16) -> Option<u16> {
+    PPP_PROTOCOLS.iter().find(|&&(ppp, _)| ppp == protocol).map(|&(_, ether)| ether)
+}
+
+/// A PPPoE session header (RFC 2516 §5: version 1, type 1, code 0, session id, length) and
+/// the PPP protocol field after it (RFC 1661 §2; one byte where compressed, §6.5), checked
+/// as the kernel's flow dissector checks them; all of it, and the `length` bytes of payload
+/// it announces, inside the frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct PppoeInfo {
+    /// Where the PPPoE header starts in the frame.
+    pub offset: usize,
+    /// 6 plus the PPP protocol field's 1 or 2 bytes.
+    pub header_len: usize,
+    /// The end of the PPPoE payload (`offset` + 6 + length): what follows is padding.
+    pub end: usize,
+    /// The PPP protocol (a compressed one as its 16-bit value, 0x21 for IPv4).
+    pub protocol: u16,
+}
+
+impl PppoeInfo {
+    /// The PPPoE header's own length.
+    pub const HEADER_LEN: usize = 6;
+
+    /// Offset of the 16-bit session id.
+    #[inline]
+    pub const fn session_offset(&self) -> usize {
+        self.offset + 2
+    }
+
+    /// Where the PPP payload (the IP packet) starts.
+    #[inline]
+    pub const fn payload_offset(&self) -> usize {
+        self.offset + self.header_len
+    }
+}
+
 /// One set of headers: the outer ones, or those inside a tunnel.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Default)]
 pub struct Headers {
@@ -434,6 +506,10 @@ pub struct Headers {
     pub arp: Option<ArpInfo>,
     /// An MPLS label stack after L2.
     pub mpls: Option<MplsInfo>,
+    /// A CFM header after L2.
+    pub cfm: Option<CfmInfo>,
+    /// A PPPoE session header after L2: the L3 (or MPLS) after it is the PPP payload's.
+    pub pppoe: Option<PppoeInfo>,
     /// None for non-IP EtherTypes.
     pub l3: Option<L3Info>,
     /// None for later fragments, IPv6 "no next header", and when a GRE or IP-in-IP tunnel
@@ -680,13 +756,19 @@ impl<'a> Walker<'a> {
         tunnel: Option<&mut Option<TunnelInfo>>,
         out: &mut Headers,
     ) -> Result<Option<Start>, WalkError> {
-        let (kind, l3_offset) = match start {
-            Start::Ip(kind) => (kind, offset),
+        let (kind, l3_offset, end) = match start {
+            Start::Ip(kind) => (kind, offset, end),
             Start::Ethernet => {
-                let ethertype = self.l2(offset, end, &mut out.l2)?;
-                let after = offset + out.l2.map_or(0, |l2| l2.len);
+                let mut ethertype = self.l2(offset, end, &mut out.l2)?;
+                let (mut after, mut end) = (offset + out.l2.map_or(0, |l2| l2.len), end);
+                if ethertype == ethertype::PPPOE_SESSION {
+                    // The PPP payload, as the flow dissector goes on into it; else L2 only.
+                    let Some(pppoe) = self.pppoe(after, end, &mut out.pppoe) else { return Ok(None) };
+                    ethertype = ppp_ethertype(pppoe.protocol).unwrap_or(0);
+                    (after, end) = (pppoe.payload_offset(), pppoe.end);
+                }
                 match Start::from_ethertype(ethertype) {
-                    Some(Start::Ip(kind)) => (kind, after),
+                    Some(Start::Ip(kind)) => (kind, after, end),
                     // Not IP (ARP, MPLS, LLDP, an 802.3 length...): what is read of it is
                     // kept, and nothing under it is walked.
                     _ => {
@@ -705,8 +787,8 @@ impl<'a> Walker<'a> {
     }
 
     /// What the classifier reads of a non-IP ethertype at `offset`: an Ethernet/IPv4 ARP
-    /// header (RFC 826), or an MPLS label stack (RFC 3032 §2.1). Neither is an error when
-    /// short or of another kind: the frame is then L2 only, as before.
+    /// header (RFC 826), an MPLS label stack (RFC 3032 §2.1), or a CFM header (IEEE 802.1Q
+    /// §21.4). None is an error when short or of another kind: the frame is then L2 only.
     fn not_ip(&mut self, ethertype: u16, offset: usize, end: usize, out: &mut Headers) {
         let region = self.region(offset, end);
         match ethertype {
@@ -734,8 +816,43 @@ impl<'a> Walker<'a> {
                     out.mpls = Some(MplsInfo { offset, entries, bottom });
                 }
             }
+            // Any version and opcode: the flow dissector reads the two bytes as they are.
+            ethertype::CFM if region.len() >= CfmInfo::LEN => {
+                self.layers.push(Layer::Cfm);
+                out.cfm = Some(CfmInfo { offset });
+            }
             _ => {}
         }
+    }
+
+    /// A PPPoE session header at `offset` into `out`, if it is one the kernel's flow dissector
+    /// goes past (`is_pppoe_ses_hdr_valid`: version 1, type 1, code 0; `ppp_proto_is_valid`:
+    /// the protocol odd, its high byte even, RFC 1661 §2) and its length fits the frame.
+    /// Anything else is not an error: the frame is then L2 only, as an unknown ethertype.
+    fn pppoe(&mut self, offset: usize, end: usize, out: &mut Option<PppoeInfo>) -> Option<PppoeInfo> {
+        let region = self.region(offset, end);
+        let header = region.get(..PppoeInfo::HEADER_LEN + 2)?;
+        if header[0] != 0x11 || header[1] != 0 {
+            return None;
+        }
+        let length = usize::from(u16::from_be_bytes([header[4], header[5]]));
+        // RFC 1661 §6.5: a protocol whose first byte is odd is the one-byte compressed form.
+        let (protocol, field_len) = match header[6] {
+            first if first & 1 == 1 => (u16::from(first), 1),
+            first => (u16::from_be_bytes([first, header[7]]), 2),
+        };
+        if protocol & 0x0101 != 0x0001 || length < field_len || PppoeInfo::HEADER_LEN + length > region.len() {
+            return None;
+        }
+        self.layers.push(Layer::Pppoe);
+        let info = PppoeInfo {
+            offset,
+            header_len: PppoeInfo::HEADER_LEN + field_len,
+            end: offset + PppoeInfo::HEADER_LEN + length,
+            protocol,
+        };
+        *out = Some(info);
+        Some(info)
     }
 
     /// Ethernet and up to [`MAX_VLANS`] tags into `out`; returns the EtherType after them.
@@ -1017,6 +1134,8 @@ impl CommonHeaders {
             l2: Some(L2Info { offset: self.offset, len: ethernet::HEADER_LEN, vlans: [None; MAX_VLANS] }),
             arp: None,
             mpls: None,
+            cfm: None,
+            pppoe: None,
             l3: Some(L3Info {
                 kind: L3Kind::Ipv4,
                 offset: l3_offset,

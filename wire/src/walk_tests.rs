@@ -73,6 +73,15 @@ fn check_headers(headers: &Headers, start: usize, limit: usize) -> usize {
         assert!(arp.offset == cursor && arp.offset + ArpInfo::LEN <= limit, "{arp:?} in {start}..{limit}");
         assert!(headers.l3.is_none() && headers.mpls.is_none());
     }
+    if let Some(pppoe) = headers.pppoe {
+        assert!(pppoe.offset == cursor && pppoe.payload_offset() <= pppoe.end && pppoe.end <= limit, "{pppoe:?}");
+        assert!(headers.l3.is_none_or(|l3| l3.offset == pppoe.payload_offset() && l3.end <= pppoe.end));
+        cursor = pppoe.payload_offset();
+    }
+    if let Some(cfm) = headers.cfm {
+        assert!(cfm.offset == cursor && cfm.offset + CfmInfo::LEN <= limit, "{cfm:?} in {start}..{limit}");
+        assert!(headers.l3.is_none() && headers.mpls.is_none() && headers.arp.is_none());
+    }
     if let Some(mpls) = headers.mpls {
         let entries = usize::from(mpls.entries);
         assert!((1..=MAX_MPLS_ENTRIES).contains(&entries));
@@ -207,6 +216,108 @@ fn mpls_label_stack_up_to_the_bottom() {
     // Fewer than 4 bytes: no entry, no error (the frame is L2 only, as any unknown ethertype).
     let o = walk_default(&ethernet(ethertype::MPLS_UNICAST, &[0, 0, 1])).unwrap();
     assert_eq!((o.layers.as_slice(), o.outer.mpls), ([Eth].as_slice(), None));
+}
+
+/// A PPPoE session header (RFC 2516 §5: version 1, type 1, code 0) for `session`, carrying
+/// PPP protocol `protocol` (RFC 1661 §2) and `payload`.
+fn pppoe(session: u16, protocol: u16, payload: &[u8]) -> Vec<u8> {
+    let length = (payload.len() + 2) as u16;
+    let header = [0x11, 0, (session >> 8) as u8, session as u8, (length >> 8) as u8, length as u8];
+    [&header[..], &protocol.to_be_bytes(), payload].concat()
+}
+
+#[test]
+fn pppoe_session_carries_ip_as_the_flow_dissector_reads_it() {
+    let ip = ipv4(17, &udp(1, 2, b"x"));
+    let frame = padded(ethernet(ethertype::PPPOE_SESSION, &pppoe(0x1234, 0x0021, &ip)), 60);
+    let o = walk_default(&frame).unwrap();
+    assert_eq!(o.layers.as_slice(), [Eth, Pppoe, Ipv4, Udp]);
+    let p = o.outer.pppoe.unwrap();
+    assert_eq!((p.offset, p.header_len, p.end, p.protocol), (14, 8, 22 + ip.len(), 0x21));
+    assert_eq!((p.session_offset(), p.payload_offset()), (16, 22));
+    let l3 = o.outer.l3.unwrap();
+    assert_eq!((l3.offset, l3.end), (22, 22 + ip.len()));
+    assert_eq!(o.outer.l4.map(|l4| l4.offset), Some(42));
+    // IPv6 under a tag; a tunnel inside; MPLS as the flow dissector goes on into it.
+    let v6 = ipv6(6, &tcp(1, 2, b""));
+    let frame = ethernet_tagged(&[(0x8100, 2)], ethertype::PPPOE_SESSION, &pppoe(7, 0x0057, &v6));
+    let o = walk_default(&frame).unwrap();
+    assert_eq!(o.layers.as_slice(), [Eth, Vlan, Pppoe, Ipv6, Tcp]);
+    let vxlan_in = ipv4(17, &udp(1, 4789, &vxlan(5, &udp4_frame(9, b""))));
+    let o = walk_default(&ethernet(ethertype::PPPOE_SESSION, &pppoe(7, 0x21, &vxlan_in))).unwrap();
+    assert_eq!(o.layers.as_slice(), [Eth, Pppoe, Ipv4, Udp, Vxlan, Eth, Ipv4, Udp]);
+    let o = walk_default(&ethernet(ethertype::PPPOE_SESSION, &pppoe(7, 0x0281, &mpls(&[(5, 0, 1)], b"")))).unwrap();
+    assert_eq!(o.outer.mpls, Some(MplsInfo { offset: 22, entries: 1, bottom: true }));
+    // RFC 1661 §6.5: a compressed (one-byte) protocol field.
+    let mut compressed = pppoe(7, 0x21, &ip);
+    compressed.remove(6);
+    compressed[5] -= 1;
+    let o = walk_default(&ethernet(ethertype::PPPOE_SESSION, &compressed)).unwrap();
+    assert_eq!(o.outer.pppoe.map(|p| (p.header_len, p.protocol)), Some((7, 0x21)));
+    assert_eq!(o.outer.l3.map(|l3| l3.offset), Some(21));
+}
+
+#[test]
+fn pppoe_headers_the_flow_dissector_refuses_are_l2_only() {
+    let ip = ipv4(17, &udp(1, 2, b"x"));
+    let good = pppoe(1, 0x21, &ip);
+    let l2_only = |body: &[u8]| {
+        let o = walk_default(&ethernet(ethertype::PPPOE_SESSION, body)).unwrap();
+        (o.layers.as_slice() == [Eth] && o.outer.pppoe.is_none() && o.outer.l3.is_none(), o)
+    };
+    for (what, at, value) in [("version 2", 0, 0x21u8), ("type 2", 0, 0x12), ("code PADT", 1, 0xa7)] {
+        let mut bad = good.clone();
+        bad[at] = value;
+        assert!(l2_only(&bad).0, "{what}");
+    }
+    // An even protocol (0x0020), one whose high byte is odd (0x0121 is compressed 0x01):
+    // not PPP protocols (RFC 1661 §2).
+    let (ok, _) = l2_only(&pppoe(1, 0x0020, &ip));
+    assert!(ok, "even protocol");
+    // LCP: a valid session, nothing walked under it.
+    let o = walk_default(&ethernet(ethertype::PPPOE_SESSION, &pppoe(1, 0xc021, &[1, 1, 0, 4]))).unwrap();
+    assert_eq!((o.layers.as_slice(), o.outer.pppoe.map(|p| p.protocol)), ([Eth, Pppoe].as_slice(), Some(0xc021)));
+    // A length past the frame, or too short for the protocol field; a header cut short.
+    let mut long = good.clone();
+    long[5] += 1;
+    assert!(l2_only(&long).0, "length past the frame");
+    let mut short = good.clone();
+    short[4..6].copy_from_slice(&[0, 1]);
+    assert!(l2_only(&short).0, "length 1");
+    assert!(l2_only(&good[..7]).0, "7 bytes");
+    // The length bounds the IP packet: one that claims more than it is an error.
+    let mut cut = good.clone();
+    cut[5] -= 1;
+    assert!(walk_default(&ethernet(ethertype::PPPOE_SESSION, &cut)).is_err());
+}
+
+#[test]
+fn cfm_common_header() {
+    // IEEE 802.1Q §21.4.1: MD level 5, version 0, opcode 1 (CCM), flags, first TLV offset 70.
+    let frame = ethernet(ethertype::CFM, &[5 << 5, 1, 0x04, 70]);
+    let o = walk_default(&frame).unwrap();
+    assert_eq!((o.outer.cfm, o.layers.as_slice()), (Some(CfmInfo { offset: 14 }), [Eth, Cfm].as_slice()));
+    assert_eq!(o.outer.cfm.map(|c| c.opcode_offset()), Some(15));
+    assert!(o.outer.l3.is_none() && o.outer.mpls.is_none());
+    // Under a tag; inside VXLAN.
+    let frame = ethernet_tagged(&[(0x8100, 7)], ethertype::CFM, &[3 << 5, 47]);
+    assert_eq!(walk_default(&frame).unwrap().outer.cfm, Some(CfmInfo { offset: 18 }));
+    let inner = ethernet(ethertype::CFM, &[0, 3, 0, 0]);
+    let frame = ethernet(ethertype::IPV4, &ipv4(17, &udp(1, 4789, &vxlan(5, &inner))));
+    let o = walk_default(&frame).unwrap();
+    assert_eq!(o.inner.and_then(|h| h.cfm), Some(CfmInfo { offset: 14 + 20 + 8 + 8 + 14 }));
+    // One byte is no header (the flow dissector needs both): L2 only, no error.
+    let o = walk_default(&ethernet(ethertype::CFM, &[0xa0])).unwrap();
+    assert_eq!((o.layers.as_slice(), o.outer.cfm), ([Eth].as_slice(), None));
+}
+
+#[test]
+fn l2tpv3_over_ip_is_an_undecoded_l4() {
+    // RFC 3931 §4.1.1.2: the session id right after the IP header; the key reads it there.
+    let frame = ethernet(ethertype::IPV4, &ipv4(115, &[0, 0, 4, 0xd2, 1, 2]));
+    let o = walk_default(&frame).unwrap();
+    assert_eq!(o.outer.l4, Some(L4Info { kind: L4Kind::Other(115), offset: 34, len: 6, complete: true }));
+    assert_eq!(o.layers.as_slice(), [Eth, Ipv4]);
 }
 
 #[test]

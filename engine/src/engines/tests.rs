@@ -645,3 +645,96 @@ fn blockcast_sends_to_every_port_but_the_arrival_one() {
         assert_eq!((outcome.mirrored, outcome.drops(DropReason::Rule)), (1, 1), "{outcome:?}");
     }
 }
+
+/// An Ethernet frame of `ethertype` carrying `payload`, padded to the 60-byte minimum.
+fn ether_frame(ethertype: u16, payload: &[u8]) -> Vec<u8> {
+    let mut frame = [&[2, 0, 0, 0, 0, 2, 2, 0, 0, 0, 0, 1][..], &ethertype.to_be_bytes(), payload].concat();
+    frame.resize(frame.len().max(60), 0);
+    frame
+}
+
+/// flower's `cfm mdl N op N`: the MD level from the first byte's top 3 bits, the opcode from
+/// the second (IEEE 802.1Q §21.4.1); other CFM PDUs and other frames go past the rules.
+#[test]
+fn cfm_rules_drop_and_forward_by_level_and_opcode() {
+    let text = "\
+        prio 1 protocol cfm cfm mdl 5 op 41 action drop\n\
+        prio 2 protocol cfm cfm op 1 action fwd 0\n";
+    let set = rules::parse("t.rules", text).expect("the test's rules parse");
+    let cfm = |mdl: u8, op: u8| ether_frame(0x8902, &[mdl << 5, op, 0, 4]);
+    let frames = vec![cfm(5, 41), cfm(4, 41), cfm(7, 1), udp(41).build()];
+    let pipeline = Pipeline { csum: CsumMode::Verify, ..Pipeline::default() };
+    let outcome = run_classified(&frames, &set, &pipeline, Disposition::Pass, false);
+    assert_eq!(outcome, run_classified(&frames, &set, &pipeline, Disposition::Pass, true));
+    assert_eq!(outcome.drops(DropReason::Rule), 1, "{outcome:?}");
+    assert_eq!(outcome.sent[0], [cfm(7, 1)], "op 1 at any level");
+    assert_eq!(outcome.sent[1], [cfm(4, 41), udp(41).build()], "level 4 and UDP: no rule");
+    assert_eq!(outcome.hits.expect("rules"), (vec![1, 1], 2));
+}
+
+/// flower's `l2tpv3_sid`: the session id after the IP header (RFC 3931 §4.1.1.2), IPv4 and
+/// IPv6 alike; a session-less L2TP packet (3 bytes) and other sessions go past the rule.
+#[test]
+fn l2tpv3_rules_match_the_session_id() {
+    use testkit::frames::{ethernet, ipv4, ipv6};
+    let set = rules::parse("t.rules", "ip_proto l2tp l2tpv3_sid 1234 action drop\n").expect("the rule parses");
+    let session = |sid: u32| [&sid.to_be_bytes()[..], b"payload"].concat();
+    let v4 = |payload: &[u8]| ethernet(wire::ethertype::IPV4, &ipv4(115, payload));
+    let frames = vec![
+        v4(&session(1234)),
+        ethernet(wire::ethertype::IPV6, &ipv6(115, &session(1234))),
+        v4(&session(1235)),
+        v4(&[0, 0, 4]),
+    ];
+    let pipeline = Pipeline { csum: CsumMode::Verify, ..Pipeline::default() };
+    let outcome = run_classified(&frames, &set, &pipeline, Disposition::Pass, false);
+    assert_eq!(outcome, run_classified(&frames, &set, &pipeline, Disposition::Pass, true));
+    assert_eq!(outcome.drops(DropReason::Rule), 2, "{outcome:?}");
+    assert_eq!(outcome.sent[1], frames[2..], "another session, and none");
+}
+
+/// A PPPoE session frame (RFC 2516 §5) for `session`, carrying `ip` as PPP protocol
+/// 0x0021 (RFC 1332), under the tags given.
+fn pppoe_frame(tags: &[(u16, u16)], session: u16, ip: &[u8]) -> Vec<u8> {
+    let length = (ip.len() + 2) as u16;
+    let body = [&[0x11, 0][..], &session.to_be_bytes(), &length.to_be_bytes(), &[0x00, 0x21], ip].concat();
+    testkit::frames::ethernet_tagged(tags, wire::ethertype::PPPOE_SESSION, &body)
+}
+
+/// flower's `pppoe_sid`/`ppp_proto` with the IP keys of the session's packet, under a tag
+/// and bare (which, as `protocol arp` does, also sees tagged frames); `protocol ip` does not see inside PPPoE; `ttl-dec` works on the session's IP (its
+/// checksum right after), `pedit` of an IP field drops it as not_applicable, untouched.
+#[test]
+fn pppoe_rules_match_the_session_and_its_ip() {
+    use testkit::frames::{ipv4, udp};
+    let text = "\
+        prio 1 protocol 802.1q vlan_id 2 vlan_ethtype ppp_ses pppoe_sid 1234 ppp_proto ip dst_ip 198.19.0.1 action fwd 0\n\
+        prio 2 protocol ppp_ses pppoe_sid 1234 ppp_proto ip dst_ip 198.19.0.1 action drop\n\
+        prio 3 protocol ip dst_ip 198.19.0.1 action drop\n\
+        prio 4 protocol ppp_ses pppoe_sid 9 action ttl-dec pipe action fwd 0\n\
+        prio 5 protocol ppp_ses pppoe_sid 8 action pedit ex munge ip ttl set 5 pipe action fwd 0\n";
+    let set = rules::parse("t.rules", text).expect("the test's rules parse");
+    let ip = ipv4(17, &udp(1, 53, b"query"));
+    let frames = vec![
+        pppoe_frame(&[], 1234, &ip),
+        pppoe_frame(&[(0x8100, 2)], 1234, &ip),
+        pppoe_frame(&[], 77, &ip),
+        pppoe_frame(&[], 9, &ip),
+        pppoe_frame(&[], 8, &ip),
+    ];
+    let pipeline = Pipeline { csum: CsumMode::Verify, ..Pipeline::default() };
+    let outcome = run_classified(&frames, &set, &pipeline, Disposition::Pass, false);
+    assert_eq!(outcome, run_classified(&frames, &set, &pipeline, Disposition::Pass, true));
+    assert_eq!((outcome.drops(DropReason::Rule), outcome.drops(DropReason::NotApplicable)), (1, 1), "{outcome:?}");
+    assert_eq!(outcome.sent[1], [frames[2].clone()], "another session: no rule, not even `protocol ip`");
+    assert_eq!(outcome.sent[0].len(), 2, "{outcome:?}");
+    assert_eq!(outcome.sent[0][0], frames[1], "the tagged session");
+    let decremented = &outcome.sent[0][1];
+    let ttl_at = 14 + 8 + 8;
+    assert_eq!((decremented[ttl_at], frames[3][ttl_at]), (63, 64));
+    let mut checked = wire::Offsets::default();
+    wire::walk_into(decremented, &wire::WalkConfig::default(), &mut checked).expect("it walks");
+    let verdicts = wire::checks::verdicts(decremented, &checked);
+    assert!(wire::checks::first_failure(decremented, &checked, &verdicts, &Default::default()).is_none());
+    assert_eq!(outcome.hits.expect("rules"), (vec![1, 1, 0, 1, 1], 1));
+}

@@ -53,6 +53,8 @@ fn tos_ttl(frame: &[u8], kind: L3Kind, offset: usize) -> (u8, u8) {
 }
 
 const IPPROTO_SCTP: u8 = 132;
+/// L2TPv3 over IP (RFC 3931 §4.1.1).
+const IPPROTO_L2TP: u8 = 115;
 /// Source port, destination port, verification tag, checksum (RFC 9260 §3.1).
 const SCTP_COMMON_HEADER_LEN: usize = 12;
 
@@ -92,6 +94,19 @@ fn plain_fields(frame: &[u8], headers: &Headers, key: &mut PacketKey) {
             *entry = u32::from_be_bytes(bytes(frame, mpls.offset + 4 * (depth + 1)));
         }
     }
+    if let Some(pppoe) = headers.pppoe.as_ref() {
+        // RFC 2516 §5; the flow dissector keeps the session id and the (widened) PPP protocol.
+        key.has_pppoe = true;
+        key.pppoe_sid = be16(frame, pppoe.session_offset());
+        key.ppp_proto = pppoe.protocol;
+    }
+    if let Some(cfm) = headers.cfm.as_ref() {
+        // IEEE 802.1Q §21.4.1: the MD level is the first byte's top 3 bits (the kernel keeps
+        // the byte and flower masks it with 0xe0).
+        key.has_cfm = true;
+        key.cfm_mdl = byte(frame, cfm.offset) >> 5;
+        key.cfm_op = byte(frame, cfm.opcode_offset());
+    }
     let Some(l3) = headers.l3.as_ref() else { return };
     if headers.l2.is_none() {
         // IP inside IP or GRE: the ethertype the IP version stands for.
@@ -126,6 +141,12 @@ fn plain_fields(frame: &[u8], headers: &Headers, key: &mut PacketKey) {
             key.dst_port = be16(frame, l4.offset + 2);
         }
         _ => {}
+    }
+    // RFC 3931 §4.1.1.2: L2TPv3 over IP starts with its 32-bit session id (the walker does
+    // not decode it, so the length is checked here, as for SCTP).
+    if l4.kind == L4Kind::Other(IPPROTO_L2TP) && l4.len >= 4 {
+        key.has_l2tpv3 = true;
+        key.l2tpv3_sid = u32::from_be_bytes(bytes(frame, l4.offset));
     }
     if matches!(l4.kind, L4Kind::Icmp | L4Kind::Icmpv6) {
         // Type and code lead both headers (RFC 792, RFC 4443 §2.1); the walker checked them.
@@ -224,6 +245,22 @@ mod tests {
     }
 
     #[test]
+    fn l2tpv3_session_id_after_the_ip_header() {
+        // Session id 1234, then a cookie-less payload; IPv4 and IPv6 alike.
+        let l2tp = [0, 0, 0x04, 0xd2, 0xaa, 0xbb];
+        let key = key_of(&ethernet(ethertype::IPV4, &ipv4(115, &l2tp)));
+        assert_eq!((key.ip_proto, key.has_l2tpv3, key.l2tpv3_sid), (115, true, 1234));
+        assert!(!key.has_ports);
+        let key = key_of(&ethernet(ethertype::IPV6, &ipv6(115, &l2tp[..4])));
+        assert_eq!((key.family, key.has_l2tpv3, key.l2tpv3_sid), (Family::V6, true, 1234));
+        // Three bytes hold no session id; another protocol's bytes are not one.
+        let key = key_of(&ethernet(ethertype::IPV4, &ipv4(115, &l2tp[..3])));
+        assert_eq!((key.ip_proto, key.has_l2tpv3), (115, false));
+        let key = key_of(&ethernet(ethertype::IPV4, &ipv4(253, &l2tp)));
+        assert!(!key.has_l2tpv3);
+    }
+
+    #[test]
     fn arp_fields_and_no_ip_family() {
         let body = arp(2, [2, 0, 0, 0, 0, 1], [10, 0, 0, 1], [2, 0, 0, 0, 0, 2], [10, 0, 0, 2]);
         let key = key_of(&padded(ethernet_tagged(&[(0x8100, 9)], ethertype::ARP, &body), 60));
@@ -247,6 +284,34 @@ mod tests {
         assert_eq!((key.mpls_entries, key.mpls_deeper[0]), (2, 16 << 12 | 1 << 8 | 1), "down to the bottom");
         assert_eq!((key.mpls_entry(2), key.mpls_entry(3)), (Some(16 << 12 | 1 << 8 | 1), None));
         assert!(!key.has_ports && !key.has_arp);
+    }
+
+    #[test]
+    fn pppoe_session_and_the_ip_inside() {
+        // RFC 2516 §5: version/type 0x11, code 0, session 0x1234, length; PPP protocol 0x0021.
+        let ip = ipv4(17, &udp(5, 53, b"q"));
+        let length = (ip.len() + 2) as u16;
+        let session = [&[0x11, 0, 0x12, 0x34][..], &length.to_be_bytes(), &[0x00, 0x21], &ip].concat();
+        let key = key_of(&ethernet_tagged(&[(0x8100, 2)], ethertype::PPPOE_SESSION, &session));
+        assert_eq!((key.ethertype, key.has_pppoe, key.pppoe_sid, key.ppp_proto), (0x8864, true, 0x1234, 0x21));
+        assert_eq!((key.family, key.ip_proto, key.dst_port, key.vlan_id), (Family::V4, 17, 53, 2));
+        assert_eq!(key.n_proto(), ethertype::IPV4, "the flow dissector ends on the IP inside");
+        // LCP: a session, no IP.
+        let lcp = [&[0x11, 0, 0, 7, 0, 6, 0xc0, 0x21][..], &[1, 1, 0, 4]].concat();
+        let key = key_of(&ethernet(ethertype::PPPOE_SESSION, &lcp));
+        assert_eq!((key.has_pppoe, key.ppp_proto, key.family, key.n_proto()), (true, 0xc021, Family::None, 0x8864));
+    }
+
+    #[test]
+    fn cfm_level_and_opcode_and_no_ip_family() {
+        // MD level 5, version 1, opcode 47 (DMM), under a tag.
+        let frame = ethernet_tagged(&[(0x8100, 9)], ethertype::CFM, &[5 << 5 | 1, 47, 0, 4]);
+        let key = key_of(&frame);
+        assert_eq!((key.ethertype, key.family, key.has_cfm), (ethertype::CFM, Family::None, true));
+        assert_eq!((key.cfm_mdl, key.cfm_op), (5, 47));
+        assert!(!key.has_mpls && !key.has_arp && !key.has_ports);
+        let key = key_of(&ethernet(ethertype::CFM, &[0xff]));
+        assert_eq!((key.ethertype, key.has_cfm), (ethertype::CFM, false), "one byte is no header");
     }
 
     #[test]

@@ -13,7 +13,8 @@
 //! that fragment's addresses updates it there.
 //!
 //! A frame without a header some munge names is dropped as `not_applicable` before any byte
-//! is written (tc would write at the offset anyway). The munges are lowered to byte masks
+//! is written (tc would write at the offset anyway); so is a PPPoE session frame for every
+//! munge but `eth` (act_pedit's network header is the PPPoE header there). The munges are lowered to byte masks
 //! when the rules load; a frame costs no allocation.
 
 use rules::{Munge, PeditCmd, PeditHeader};
@@ -100,8 +101,17 @@ fn pseudo_header_sum(offsets: &Offsets, v6: bool) -> Option<(usize, bool)> {
 impl Key {
     fn place(&self, len: usize, offsets: &Offsets) -> Result<Place, DropReason> {
         let outer = &offsets.outer;
-        let l3 = |kind| outer.l3.filter(|l3| l3.kind == kind).ok_or(DropReason::NotApplicable);
-        let l4 = |kind| outer.l4.filter(|l4| l4.kind == kind).ok_or(DropReason::NotApplicable);
+        // act_pedit finds the network header right after Ethernet, which in a PPPoE session
+        // is the PPPoE header, not the IP packet: tc would write into it.
+        let network = || outer.pppoe.is_none().then_some(()).ok_or(DropReason::NotApplicable);
+        let l3 = |kind| {
+            network()?;
+            outer.l3.filter(|l3| l3.kind == kind).ok_or(DropReason::NotApplicable)
+        };
+        let l4 = |kind| {
+            network()?;
+            outer.l4.filter(|l4| l4.kind == kind).ok_or(DropReason::NotApplicable)
+        };
         let place = match self.header {
             PeditHeader::Eth => {
                 let base = outer.l2.ok_or(DropReason::NotApplicable)?.offset;

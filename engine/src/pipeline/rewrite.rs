@@ -1,6 +1,7 @@
 //! Rewriting actions: the per-packet work that makes "compute" real.
 //!
-//! * `ttl-dec`: the outermost IPv4 TTL or IPv6 hop limit minus one, the IPv4 header checksum
+//! * `ttl-dec`: the outermost IPv4 TTL or IPv6 hop limit (inside a PPPoE session, the
+//!   session's IP packet's; no PPPoE field covers it) minus one, the IPv4 header checksum
 //!   updated incrementally (RFC 1624 Eqn. 3); a frame whose TTL would reach 0 is dropped
 //!   (RFC 791; RFC 8200 §3). Frames without IP pass unchanged.
 //! * `decap`: removes the outer headers of a VXLAN, Geneve, GRE or IP-in-IP frame. Where the
@@ -516,7 +517,9 @@ fn decap(umem: &Umem, frame: &mut Frame, offsets: &Offsets) -> Result<(), DropRe
     let (Some(tunnel), Some(inner)) = (offsets.tunnel, offsets.inner.as_ref()) else {
         return Err(DropReason::NotApplicable);
     };
-    let inner_end = match (inner.l2, inner.l3) {
+    // A PPPoE session ends where its length says (RFC 2516 §5), not at its IP end.
+    let inner_end = match (inner.pppoe, inner.l3) {
+        (Some(pppoe), _) => pppoe.end,
         (_, Some(l3)) => l3.end,
         _ => tunnel.end,
     };
@@ -573,7 +576,9 @@ fn encap_frame(
     mtu: usize,
 ) -> Result<(), DropReason> {
     // Ethernet padding of the inner frame is not part of it: carry only up to its IP end.
-    let inner_len = offsets.outer.l3.map_or(frame.len(), |l3| l3.end.min(frame.len()));
+    // A PPPoE session's payload ends where its length says (RFC 2516 §5), at or past the IP end.
+    let inner_end = offsets.outer.pppoe.map(|p| p.end).or(offsets.outer.l3.map(|l3| l3.end));
+    let inner_len = inner_end.map_or(frame.len(), |end| end.min(frame.len()));
     let ipv6 = encap.src_ip.is_ipv6();
     let l3_len = encap.l3_len();
     let gre_checksum = encap.csum == EncapCsum::Lco;
@@ -746,6 +751,34 @@ mod tests {
         assert_eq!(offsets.tunnel.unwrap().vni, Some(42));
         assert!(all_good(&encapped).iter().all(|(_, s)| *s == "good" || *s == "absent"), "{:?}", all_good(&encapped));
         assert_eq!(apply("decap", &encapped).unwrap(), original);
+    }
+
+    /// A PPPoE session carrying `ip`, with `extra` payload bytes after it inside the session
+    /// (RFC 2516 §5's length counts them) and Ethernet padding after the session.
+    fn pppoe_frame(ip: &[u8], extra: usize, padding: usize) -> Vec<u8> {
+        let length = (2 + ip.len() + extra) as u16;
+        let header = [&[0x11, 0, 0, 5][..], &length.to_be_bytes(), &[0x00, 0x21]].concat();
+        let body = [&header[..], ip, &vec![0xee; extra], &vec![0; padding]].concat();
+        testkit::frames::ethernet(ethertype::PPPOE_SESSION, &body)
+    }
+
+    #[test]
+    fn pppoe_frames_are_rewritten_whole_or_not_at_all() {
+        let ip = testkit::frames::ipv4(17, &testkit::frames::udp(1, 2, b"abc"));
+        // ttl-dec: the session's IP packet, its header checksum right.
+        let out = apply("ttl-dec", &pppoe_frame(&ip, 0, 0)).unwrap();
+        assert_eq!(out[22 + 8], 63);
+        assert!(all_good(&out).iter().all(|(_, s)| *s != "bad"), "{:?}", all_good(&out));
+        // encap carries the whole session (its length's worth), not the padding after it;
+        // decap gives it back.
+        let frame = pppoe_frame(&ip, 3, 10);
+        let encapped = apply("encap:vxlan,src=198.18.0.1,dst=198.18.0.2,vni=42", &frame).unwrap();
+        assert_eq!(encapped.len(), frame.len() - 10 + 50);
+        let offsets = walk(&encapped, &WalkConfig::default()).unwrap();
+        let layers: Vec<&str> = offsets.layers.names().collect();
+        assert_eq!(layers, ["eth", "ipv4", "udp", "vxlan", "eth", "pppoe", "ipv4", "udp"]);
+        assert!(all_good(&encapped).iter().all(|(_, s)| *s != "bad"), "{:?}", all_good(&encapped));
+        assert_eq!(apply("decap", &encapped).unwrap(), frame[..frame.len() - 10]);
     }
 
     #[test]

@@ -24,9 +24,9 @@ use wire::{
 };
 
 /// Every layer name `inspect --json` may print (design.md section 4).
-pub(crate) const LAYER_NAMES: [&str; 15] = [
-    "eth", "vlan", "arp", "mpls", "ipv4", "ipv6", "udp", "tcp", "icmp", "icmpv6", "vxlan", "gre", "geneve", "sll",
-    "sll2",
+pub(crate) const LAYER_NAMES: [&str; 17] = [
+    "eth", "vlan", "pppoe", "arp", "mpls", "cfm", "ipv4", "ipv6", "udp", "tcp", "icmp", "icmpv6", "vxlan", "gre",
+    "geneve", "sll", "sll2",
 ];
 
 /// The five `csum` keys of `inspect --json` (design.md section 4).
@@ -207,6 +207,24 @@ fn check_headers(frame: &[u8], headers: &Headers, start: usize, end: usize, whic
         at = l2.offset + l2.len;
         assert!(at <= end, "{which} l2 ends at {at}, past {end}");
     }
+    let mut end = end;
+    // A PPPoE session (RFC 2516 §5) as the flow dissector accepts it: what it carries is
+    // inside its length.
+    if let Some(pppoe) = &headers.pppoe {
+        assert_eq!(pppoe.offset, at, "{which} PPPoE not right after l2");
+        assert_eq!(frame[at..at + 2], [0x11, 0], "{which} PPPoE version, type and code");
+        let length = usize::from(u16::from_be_bytes([frame[at + 4], frame[at + 5]]));
+        assert_eq!(pppoe.end, at + 6 + length, "{which} PPPoE end");
+        assert!(pppoe.end <= end && matches!(pppoe.header_len, 7 | 8), "{which} {pppoe:?} past {end}");
+        assert_eq!(pppoe.protocol & 0x0101, 0x0001, "{which} PPP protocol {:#x}", pppoe.protocol);
+        assert!(headers.arp.is_none() && headers.cfm.is_none(), "{which} PPPoE with ARP or CFM: {headers:?}");
+        (at, end) = (pppoe.payload_offset(), pppoe.end);
+    }
+    if let Some(cfm) = &headers.cfm {
+        assert_eq!(cfm.offset, at, "{which} CFM not right after l2");
+        assert!(cfm.offset + wire::CfmInfo::LEN <= end, "{which} CFM header past {end}");
+        assert!(headers.mpls.is_none() && headers.l3.is_none(), "{which} CFM with more headers: {headers:?}");
+    }
     // ARP and MPLS end the walk: nothing is read under them.
     if let Some(arp) = &headers.arp {
         assert_eq!(arp.offset, at, "{which} ARP not right after l2");
@@ -288,12 +306,19 @@ fn push_headers(layers: &mut Vec<Layer>, headers: &Headers) {
         layers.push(Layer::Eth);
         layers.extend(std::iter::repeat_n(Layer::Vlan, l2.vlan_count()));
     }
+    if headers.pppoe.is_some() {
+        layers.push(Layer::Pppoe);
+    }
     if headers.arp.is_some() {
         layers.push(Layer::Arp);
     }
     if headers.mpls.is_some() {
         layers.push(Layer::Mpls);
     }
+    if headers.cfm.is_some() {
+        layers.push(Layer::Cfm);
+    }
+
     if let Some(l3) = &headers.l3 {
         layers.push(match l3.kind {
             L3Kind::Ipv4 => Layer::Ipv4,
@@ -1073,9 +1098,11 @@ fn check_pedit_rewrites(frame: &[u8], offsets: &Offsets, umem: &umem::Umem, toke
     let policy = ZeroPolicy::default();
     let before = verdicts(frame, offsets);
     let outer = &offsets.outer;
-    // Where a field of `header` starts, if the frame has it.
+    // Where a field of `header` starts, if the frame has it (in a PPPoE session only `eth`:
+    // act_pedit's network header is the PPPoE header).
     let base = |header| match (header, outer.l3.map(|l3| (l3.kind, l3.offset)), outer.l4) {
         (PeditHeader::Eth, ..) => outer.l2.map(|l2| l2.offset),
+        _ if outer.pppoe.is_some() => None,
         (PeditHeader::Ip4, Some((L3Kind::Ipv4, at)), _) => Some(at),
         (PeditHeader::Ip6, Some((L3Kind::Ipv6, at)), _) => Some(at),
         (PeditHeader::Tcp, _, Some(l4)) if l4.kind == L4Kind::Tcp => Some(l4.offset),
