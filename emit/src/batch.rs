@@ -337,6 +337,8 @@ pub(crate) enum Unspellable {
     TunnelKey(rules::TunnelKey),
     /// tc's `pedit` or `csum` action (the word).
     Pedit(&'static str),
+    /// tc's `gate` action.
+    Gate,
     /// A chain other than 0, an action list, `mirror`, `continue`, `goto` or `police`: what
     /// only the dataplane's chain interpreter carries out (the reason says which).
     DataplaneOnly(String),
@@ -378,6 +380,9 @@ impl fmt::Display for Unspellable {
                 "`{tunnel}` needs tc's act_tunnel_key, which this kernel does not have \
                  (CONFIG_NET_ACT_TUNNEL_KEY is not set); the dataplane carries it out"
 
+            ),
+            Unspellable::Gate => f.write_str(
+                "`gate` needs tc's act_gate, which this kernel lacks (no CONFIG_NET_ACT_GATE); the dataplane carries it out",
             ),
             Unspellable::Pedit(word) => write!(
                 f,
@@ -437,6 +442,7 @@ pub(crate) fn action_words(rule: &Rule, opts: &EmitOptions, target: Target) -> R
         Action::TunnelKey(tunnel) => Err(Unspellable::TunnelKey(*tunnel)),
         Action::Pedit(_) => Err(Unspellable::Pedit("pedit")),
         Action::Csum(_) => Err(Unspellable::Pedit("csum")),
+        Action::Gate(_) => Err(Unspellable::Gate),
         Action::Mirror(_)
         | Action::Blockcast { .. }
         | Action::Continue

@@ -49,6 +49,11 @@ pub enum DropReason {
     /// A rule's `mpls dec_ttl` on a top label stack entry whose TTL is 0 or 1 (act_mpls
     /// drops it; RFC 3032 §2.4.1).
     MplsTtlExpired,
+    /// A rule's `gate` whose entry in force is `close` (802.1Qci; act_gate drops it).
+    GateClosed,
+    /// A rule's `gate` open, but the frame takes the entry's octets over its MAXOCTETS
+    /// (act_gate's overlimit).
+    GateOverlimit,
 }
 
 const FIXED_REASONS: [DropReason; 6] = [
@@ -59,7 +64,7 @@ const FIXED_REASONS: [DropReason; 6] = [
     DropReason::Runt,
     DropReason::NoFrame,
 ];
-const TAIL_REASONS: [DropReason; 9] = [
+const TAIL_REASONS: [DropReason; 11] = [
     DropReason::TtlExpired,
     DropReason::NoRoom,
     DropReason::NotApplicable,
@@ -69,6 +74,8 @@ const TAIL_REASONS: [DropReason; 9] = [
     DropReason::Police,
     DropReason::ChainLoop,
     DropReason::MplsTtlExpired,
+    DropReason::GateClosed,
+    DropReason::GateOverlimit,
 ];
 
 impl DropReason {
@@ -108,6 +115,8 @@ impl DropReason {
             DropReason::Police => TAIL + 6,
             DropReason::ChainLoop => TAIL + 7,
             DropReason::MplsTtlExpired => TAIL + 8,
+            DropReason::GateClosed => TAIL + 9,
+            DropReason::GateOverlimit => TAIL + 10,
         }
     }
 
@@ -131,6 +140,8 @@ impl DropReason {
             DropReason::Police => "police".into(),
             DropReason::ChainLoop => "chain_loop".into(),
             DropReason::MplsTtlExpired => "mpls_ttl_expired".into(),
+            DropReason::GateClosed => "gate_closed".into(),
+            DropReason::GateOverlimit => "gate_overlimit".into(),
         }
     }
 }

@@ -152,7 +152,8 @@ pub fn run<E>(
                     | Action::TunnelKey(_)
                     | Action::Mirror(_)
                     | Action::Blockcast { redirect: false, .. }
-                    | Action::Police(_) => act(rule, index, key)?,
+                    | Action::Police(_)
+                    | Action::Gate(_) => act(rule, index, key)?,
                 };
                 let policed = matches!(action, Action::Police(_));
                 match control {
@@ -201,7 +202,7 @@ pub fn run<E>(
 }
 
 /// The reference: [`run`] rule by rule on a key that no action changes, every policer
-/// conforming as `police` says (`true`: within the rate).
+/// conforming as `police` says (`true`: within the rate), every gate open.
 pub fn decide(set: &RuleSet, key: &PacketKey, mut police: impl FnMut(usize, usize) -> bool) -> Outcome {
     let lookup = Linear(set);
     let first = lookup.first_match(0, key);
@@ -210,6 +211,8 @@ pub fn decide(set: &RuleSet, key: &PacketKey, mut police: impl FnMut(usize, usiz
         Ok::<_, std::convert::Infallible>(match &set.rules[rule].actions[index] {
             Action::Police(p) if police(rule, index) => p.conform,
             Action::Police(p) => p.exceed,
+            // Every gate open (what a schedule says depends on the time).
+            Action::Gate(g) => g.control,
             _ => Control::Pipe,
         })
     });

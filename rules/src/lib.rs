@@ -70,7 +70,7 @@ pub use parse::{
     parse, parse_as, parse_checked, parse_file, parse_file_checked, parse_file_noted, parse_noted, ActionCheck, Format,
 };
 pub use rule::{
-    Action, Control, Hook, Indev, Keys, Masked, MplsAction, MplsLse, Munge, Pedit, PeditCmd, PeditField, PeditHeader,
-    Police, PoliceRate, PortMatch, Prefix, Protocol, Rule, RuleSet, TunnelKey, TunnelSet, VlanAction, CSUM_WORDS,
-    GENEVE_PORT, MPLS_LABEL_IMPLICIT_NULL, VLAN_TPIDS, VXLAN_PORT,
+    Action, Control, Gate, GateClock, GateEntry, Hook, Indev, Keys, Masked, MplsAction, MplsLse, Munge, Pedit,
+    PeditCmd, PeditField, PeditHeader, Police, PoliceRate, PortMatch, Prefix, Protocol, Rule, RuleSet, TunnelKey,
+    TunnelSet, VlanAction, CSUM_WORDS, GENEVE_PORT, MPLS_LABEL_IMPLICIT_NULL, VLAN_TPIDS, VXLAN_PORT,
 };

@@ -19,6 +19,9 @@
 //!           | tunnel_key unset | tunnel_key set src_ip IP dst_ip IP [id 0..=16777215]
 //!             [dst_port 0..=65535] [tos 0..=255] [ttl 0..=255] [csum|nocsum] [nofrag]
 //!           | pedit [ex] MUNGE+ | csum [iph|ip4h|ipv4h|icmp|igmp|tcp|udp|sctp|and|or|+]*
+//!           | gate [index N] [clockid CLOCK_TAI|CLOCK_REALTIME|CLOCK_BOOTTIME|CLOCK_MONOTONIC]
+//!             [base-time T] [cycle-time T] [cycle-time-ext T] [priority N] [flags N] ENTRY+
+//! ENTRY    := sched-entry open|close INTERVAL [IPV [MAXOCTETS]]
 //! MUNGE    := munge HEADER FIELD (set|add VALUE | decrement | clear | invert | preserve) [retain MASK]
 //!   HEADER FIELD := eth src|dst | ip src|dst|tos|dsfield|precedence|ttl | ip sport|dport (without ex)
 //!                 | ip6 src|dst|hoplimit | tcp sport|dport|flags | udp sport|dport    (eth, ip6, tcp, udp: ex)
@@ -125,11 +128,32 @@
 //! (`mpls_ttl_expired`), as act_mpls drops them; label 3 (implicit null) and TTL 0 are
 //! refused, as tc and act_mpls refuse them. No checksum covers the stack. The words and
 //! numbers are m_mpls.c's (`p` is pop, `t` tc, numbers decimal, 0x hex or 0-octal), and the
-//! control word is `pipe` unless given. The actions this dataplane does not carry out (`ct`,
-//! `skbedit`, `mpls mac_push`, `vlan pop_eth`, `gate`, ...) are refused with the word and
-//! the reason. `police ... index N` makes one policer of every `police` with index N (tc's
+//! control word is `pipe` unless given. `gate` is an IEEE 802.1Qci stream gate, as the
+//! kernel's act_gate has it: from `base-time` (ns on `clockid`, CLOCK_TAI unless given; 0
+//! unless given) the entries repeat every `cycle-time` (the sum of the intervals unless
+//! given; a shorter one cuts the list, a longer one holds the last entry, as 802.1Q's list
+//! execution does), and a frame passes to the control word (`pipe` unless given) where the
+//! entry in force is `open`, and is dropped (`gate_closed`) where it is `close`. Until the
+//! schedule starts the gate lets every frame through, as act_gate's pending state does: it
+//! starts at `base-time`, or where that is past when the rules are loaded, at the next cycle
+//! boundary (a reload starts it again, as tc's replace does). MAXOCTETS (bytes; `-1`, any
+//! negative or `0b` is no limit) is what the frames met while the entry is in force may
+//! add up to, counting each frame's bytes after the Ethernet header and an outer VLAN tag
+//! at ingress, its whole length at egress (act_gate's `qdisc_pkt_len`); a frame that takes
+//! the sum over it is dropped (`gate_overlimit`) and still counted, so the gate stays shut
+//! to the end of the entry, as act_gate's running count keeps it. IPV, `priority` and
+//! `flags` are kept but do nothing: only a NIC that offloads the gate reads them (act_gate's
+//! own path ignores them as well), so no frame's priority or queue is set by IPV.
+//! `cycle-time-ext` is kept and does nothing (there is no schedule change to extend).
+//! Times are tc's (`200ms`, `1.5s`, `100us`, `ns`; a bare number is ns; an interval is read
+//! as a number first, so `010` is 8 ns), sizes tc's (`8000000b`, `64k`). The actions this
+//! dataplane does not carry out (`ct`, `skbedit`, `mpls mac_push`, `vlan pop_eth`, ...) are
+//! refused with the word and the reason. `police ... index N` makes one policer of every `police` with index N (tc's
 //! shared action): the first rule that gives it a rate (or an mtu) defines it, `police index
 //! N` alone names it; a second, different definition and an index no rule defines are errors.
+//! `gate ... index N` likewise: the first rule that gives it entries defines it, `gate index
+//! N` alone names it (without options or a control word of its own: the kernel would
+//! ignore them).
 //!
 //! Comments run from `#` to the end of the line; blank lines are skipped.
 //!
@@ -217,9 +241,9 @@ use crate::lex::{
     ParseError, Token, UnknownName, ValueError, MAX_RULES_FILE_BYTES,
 };
 use crate::rule::{
-    Action, Control, Hook, Indev, Keys, Masked, MplsAction, MplsLse, Munge, Pedit, PeditCmd, Police, PoliceRate,
-    PortMatch, Prefix, Protocol, Rule, RuleSet, TunnelKey, VlanAction, CSUM_WORDS, ETHERTYPE_ARP, ETHERTYPE_CFM,
-    ETHERTYPE_MPLS, ETHERTYPE_PPPOE, VLAN_TPIDS,
+    Action, Control, Gate, GateClock, Hook, Indev, Keys, Masked, MplsAction, MplsLse, Munge, Pedit, PeditCmd, Police,
+    PoliceRate, PortMatch, Prefix, Protocol, Rule, RuleSet, TunnelKey, VlanAction, CSUM_WORDS, ETHERTYPE_ARP,
+    ETHERTYPE_CFM, ETHERTYPE_MPLS, ETHERTYPE_PPPOE, VLAN_TPIDS,
 };
 use crate::tc_words::{self, parse_in, Base, NumError};
 
@@ -333,6 +357,7 @@ pub fn parse_noted<E: fmt::Display>(
         }
     }
     bind_shared_policers(file, &mut rules, &mut errors);
+    bind_shared_gates(file, &mut rules, &mut errors);
     if errors.is_empty() {
         Ok((RuleSet::new(rules), notes))
     } else {
@@ -385,6 +410,51 @@ fn bind_shared_policers(file: &str, rules: &mut [Rule], errors: &mut Vec<ParseEr
                         "police index {index}: no rule of this file defines it (give one rule its rate and burst, or mtu, with index {index})"
                     ),
                 }),
+            }
+        }
+    }
+}
+
+/// tc's `gate ... index N`, as [`bind_shared_policers`]: one gate per index, defined by the
+/// first rule that gives it entries; `gate index N` alone takes that definition (the kernel
+/// binds to the existing action); a second, different definition and an index no rule
+/// defines are errors.
+fn bind_shared_gates(file: &str, rules: &mut [Rule], errors: &mut Vec<ParseError>) {
+    let mut defined: Vec<(u32, Gate, usize)> = Vec::new();
+    let error = |rule: &Rule, message: String| ParseError {
+        file: file.to_string(),
+        line: rule.line,
+        col: rule.action_col,
+        message,
+    };
+    for rule in rules.iter() {
+        for action in &rule.actions {
+            let Action::Gate(gate @ Gate { index: Some(index), .. }) = action else { continue };
+            if gate.entries.is_empty() {
+                continue;
+            }
+            match defined.iter().find(|(i, _, _)| i == index) {
+                Some((_, first, line)) if first != gate => errors.push(error(rule, format!(
+                    "gate index {index} is defined again, otherwise than at line {line} (tc would keep that one): write `gate index {index}` alone to share it"
+                ))),
+                Some(_) => {}
+                None => defined.push((*index, gate.clone(), rule.line)),
+            }
+        }
+    }
+    for rule in rules.iter_mut() {
+        let (line, col) = (rule.line, rule.action_col);
+        for action in &mut rule.actions {
+            let Action::Gate(gate @ Gate { index: Some(_), .. }) = action else { continue };
+            if !gate.entries.is_empty() {
+                continue;
+            }
+            let index = gate.index.unwrap_or_default();
+            match defined.iter().find(|(i, _, _)| *i == index) {
+                Some((_, definition, _)) => *gate = definition.clone(),
+                None => errors.push(ParseError { file: file.to_string(), line, col, message: format!(
+                    "gate index {index}: no rule of this file defines it (give one rule its sched-entry list with index {index})"
+                ) }),
             }
         }
     }
@@ -473,7 +543,7 @@ pub const KEYS: [&str; 39] = [
     "enc_ttl",
 ];
 
-const ACTIONS: [&str; 13] = [
+const ACTIONS: [&str; 14] = [
     "drop",
     "pass",
     "fwd",
@@ -487,10 +557,11 @@ const ACTIONS: [&str; 13] = [
     "tunnel_key",
     "pedit",
     "csum",
+    "gate",
 ];
 
 const EXPECTED_ACTION: &str = "drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, \
-     police, vlan pop|push|modify, mpls pop|push|modify|dec_ttl, tunnel_key set|unset, pedit [ex] munge ..., csum, reflect, encap SPEC, decap or ttl-dec";
+     police, vlan pop|push|modify, mpls pop|push|modify|dec_ttl, tunnel_key set|unset, pedit [ex] munge ..., csum, gate sched-entry ..., reflect, encap SPEC, decap or ttl-dec";
 
 /// `ip_tos` / `ip_ttl` (f_flower.c `flower_parse_ip_tos_ttl`): the value decimal, else hex;
 /// the mask hex.
@@ -1633,6 +1704,7 @@ impl fmt::Display for Action {
             }
             Action::Continue => f.write_str("continue"),
             Action::Goto(chain) => write!(f, "goto chain {chain}"),
+            Action::Gate(gate) => write!(f, "{gate}"),
             Action::Police(police) => {
                 f.write_str("police")?;
                 match police.rate {
@@ -1662,6 +1734,45 @@ impl fmt::Display for Action {
                 Ok(())
             }
         }
+    }
+}
+
+impl fmt::Display for Gate {
+    /// As tc reads it back: what differs from tc's defaults, times in ns (a bare number),
+    /// IPV and MAXOCTETS where either is not the wildcard, the control word unless `pipe`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("gate")?;
+        if let Some(index) = self.index {
+            write!(f, " index {index}")?;
+        }
+        if self.clock != GateClock::Tai {
+            write!(f, " clockid CLOCK_{}", self.clock.name())?;
+        }
+        for (word, ns) in [
+            ("base-time", self.base_time as i128),
+            ("cycle-time", self.cycle_time as i128),
+            ("cycle-time-ext", self.cycle_time_ext as i128),
+        ] {
+            if ns != 0 {
+                write!(f, " {word} {ns}")?;
+            }
+        }
+        if self.priority != -1 {
+            write!(f, " priority {}", self.priority)?;
+        }
+        if self.flags != 0 {
+            write!(f, " flags {:#x}", self.flags)?;
+        }
+        for e in &self.entries {
+            write!(f, " sched-entry {} {}", if e.open { "open" } else { "close" }, e.interval)?;
+            if e.ipv != -1 || e.max_octets.is_some() {
+                write!(f, " {} {}", e.ipv, e.max_octets.map_or(-1, i64::from))?;
+            }
+        }
+        if self.control != Control::Pipe {
+            write!(f, " {}", self.control)?;
+        }
+        Ok(())
     }
 }
 
@@ -2004,6 +2115,7 @@ mod tests {
     use crate::key::PacketKey;
     use crate::lex::{MAX_LINE_BYTES, MAX_TOKEN_BYTES};
     use crate::linear::Linear;
+    use crate::rule::GateEntry;
     use crate::rule::PeditField;
     use crate::rule::TunnelSet;
     use crate::rule::MPLS_LABEL_IMPLICIT_NULL;
@@ -2251,20 +2363,20 @@ mod tests {
         let cases = [
             ("ip_proto tcp dst_prot 80 action drop", "r.rules:1:14: unknown key 'dst_prot' (did you mean dst_port?)"),
             ("frobnicate 1 action drop", "r.rules:1:1: unknown key 'frobnicate'"),
-            ("ip_proto udp", "r.rules:1:13: missing action (expected `action drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, mpls pop|push|modify|dec_ttl, tunnel_key set|unset, pedit [ex] munge ..., csum, reflect, encap SPEC, decap or ttl-dec`)"),
-            ("src_ip 1.2.3.4   # no action", "r.rules:1:15: missing action (expected `action drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, mpls pop|push|modify|dec_ttl, tunnel_key set|unset, pedit [ex] munge ..., csum, reflect, encap SPEC, decap or ttl-dec`)"),
+            ("ip_proto udp", "r.rules:1:13: missing action (expected `action drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, mpls pop|push|modify|dec_ttl, tunnel_key set|unset, pedit [ex] munge ..., csum, gate sched-entry ..., reflect, encap SPEC, decap or ttl-dec`)"),
+            ("src_ip 1.2.3.4   # no action", "r.rules:1:15: missing action (expected `action drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, mpls pop|push|modify|dec_ttl, tunnel_key set|unset, pedit [ex] munge ..., csum, gate sched-entry ..., reflect, encap SPEC, decap or ttl-dec`)"),
             ("src_ip 1.2.3.4 src_ip 1.2.3.5 action drop", "r.rules:1:16: duplicate key src_ip"),
             ("prio 1 pref 2 action drop", "r.rules:1:8: duplicate key prio"),
             ("src_ip action drop", "r.rules:1:1: missing value for src_ip (expected an IPv4 or IPv6 address, optionally /LEN)"),
             ("src_ip dst_ip 1.2.3.4 action drop", "r.rules:1:1: missing value for src_ip (expected an IPv4 or IPv6 address, optionally /LEN)"),
-            ("action", "r.rules:1:1: missing action after 'action' (expected drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, mpls pop|push|modify|dec_ttl, tunnel_key set|unset, pedit [ex] munge ..., csum, reflect, encap SPEC, decap or ttl-dec)"),
-            ("action dorp", "r.rules:1:8: unknown action 'dorp' (did you mean drop?) (expected drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, mpls pop|push|modify|dec_ttl, tunnel_key set|unset, pedit [ex] munge ..., csum, reflect, encap SPEC, decap or ttl-dec)"),
+            ("action", "r.rules:1:1: missing action after 'action' (expected drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, mpls pop|push|modify|dec_ttl, tunnel_key set|unset, pedit [ex] munge ..., csum, gate sched-entry ..., reflect, encap SPEC, decap or ttl-dec)"),
+            ("action dorp", "r.rules:1:8: unknown action 'dorp' (did you mean drop?) (expected drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, mpls pop|push|modify|dec_ttl, tunnel_key set|unset, pedit [ex] munge ..., csum, gate sched-entry ..., reflect, encap SPEC, decap or ttl-dec)"),
             ("action fwd", "r.rules:1:8: missing port for fwd (expected the dataplane port number, 0-based)"),
             ("action fwd eth1", "r.rules:1:12: fwd port expects a number (decimal or 0x hex), found 'eth1'"),
             ("action fwd 70000", "r.rules:1:12: fwd port 70000 is out of range 0..=65535"),
             ("action encap   ", "r.rules:1:8: missing tunnel spec for encap (expected e.g. vxlan,src=IP,dst=IP,vni=N)"),
             ("action drop src_ip 1.2.3.4", "r.rules:1:13: unexpected 'src_ip' after the action (keys go before the actions)"),
-            ("action drop action", "r.rules:1:13: missing action after 'action' (expected drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, mpls pop|push|modify|dec_ttl, tunnel_key set|unset, pedit [ex] munge ..., csum, reflect, encap SPEC, decap or ttl-dec)"),
+            ("action drop action", "r.rules:1:13: missing action after 'action' (expected drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, mpls pop|push|modify|dec_ttl, tunnel_key set|unset, pedit [ex] munge ..., csum, gate sched-entry ..., reflect, encap SPEC, decap or ttl-dec)"),
             ("action goto 1", "r.rules:1:13: goto needs `chain N`"),
             ("action police rate 1mbit conform-exceed drop", "r.rules:1:8: police: 'rate' requires 'burst' (the bucket's depth) (as tc/m_police.c requires)"),
             ("action police rate 1mbit burst 1k", "r.rules:1:8: police: without conform-exceed, tc's exceed action is reclassify, which is not supported: write conform-exceed drop[/pipe]"),
@@ -2344,7 +2456,7 @@ vlan_id 4096 vlan_prio 9 action fwd x
             [
                 "r.rules:3:9: vlan_id 5000 is out of range 0..=4095",
                 "r.rules:6:16: duplicate key src_ip",
-                "r.rules:7:13: missing action (expected `action drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, mpls pop|push|modify|dec_ttl, tunnel_key set|unset, pedit [ex] munge ..., csum, reflect, encap SPEC, decap or ttl-dec`)",
+                "r.rules:7:13: missing action (expected `action drop, pass, continue, goto chain N, fwd PORT, mirred egress redirect|mirror dev NAME, police, vlan pop|push|modify, mpls pop|push|modify|dec_ttl, tunnel_key set|unset, pedit [ex] munge ..., csum, gate sched-entry ..., reflect, encap SPEC, decap or ttl-dec`)",
                 "r.rules:8:9: vlan_id 4096 is out of range 0..=4095",
                 "r.rules:8:24: vlan_prio 9 is out of range 0..=7",
                 "r.rules:8:37: fwd port expects a number (decimal or 0x hex), found 'x'",
@@ -2771,6 +2883,78 @@ vlan_id 4096 vlan_prio 9 action fwd x
         let twice = "action police mtu 1500 conform-exceed drop index 3 action pass\n\
                      action police mtu 1400 conform-exceed drop index 3 action pass\n";
         assert_eq!(errors(twice), ["r.rules:2:1: police index 3 is defined again, otherwise than at line 1 (tc would keep that one): write `police index 3` alone to share it"]);
+    }
+
+    #[test]
+    fn gate_reads_as_tc_m_gate_c() {
+        let entry = |open, interval, ipv, max_octets| GateEntry { open, interval, ipv, max_octets };
+        let gate = |r: &Rule| match &r.actions[0] {
+            Action::Gate(gate) => gate.clone(),
+            other => panic!("{other:?}"),
+        };
+        // The man page's line: times with units, -1 the wildcard IPV, 8000000b a size.
+        let r = rules("action gate index 2 clockid CLOCK_TAI base-time 200000000000ns sched-entry open 200000000ns -1 8000000b sched-entry close 100000000ns\n");
+        assert_eq!(
+            gate(&r[0]),
+            Gate {
+                index: Some(2),
+                clock: GateClock::Tai,
+                base_time: 200_000_000_000,
+                cycle_time: 0,
+                cycle_time_ext: 0,
+                priority: -1,
+                flags: 0,
+                entries: vec![entry(true, 200_000_000, -1, Some(8_000_000)), entry(false, 100_000_000, -1, None)],
+                control: Control::Pipe,
+            }
+        );
+        assert_eq!((gate(&r[0]).cycle(), r[0].actions.len()), (300_000_000, 1));
+        // Abbreviations in m_gate.c's order (`c` is cycle-time, `cl` clockid), CLOSE in any
+        // case, the prefix CLOCK_ optional, an interval read as a number first (010 is
+        // octal), IPV and MAXOCTETS wildcards on a close entry, 0b no limit, `0` a limit.
+        let r = rules("action gate i 5 cl realtime b 1.5s c 2ms cycle-time-e 10us sched-entry CLOSE 010 3 100 sched-entry OPEN 1ms 7 0b sched-entry open 1ms -1 0 drop\n");
+        let g = gate(&r[0]);
+        assert_eq!(
+            (g.index, g.clock, g.base_time, g.cycle_time, g.cycle_time_ext),
+            (Some(5), GateClock::Realtime, 1_500_000_000, 2_000_000, 10_000)
+        );
+        assert_eq!(
+            g.entries,
+            [entry(false, 8, -1, None), entry(true, 1_000_000, 7, None), entry(true, 1_000_000, -1, Some(0))]
+        );
+        assert_eq!(g.control, Control::Drop);
+        // A lone `gate index N` takes the definition; printed back as it reads.
+        let r = rules("action gate index 12 sched-entry close 200000000ns clockid CLOCK_BOOTTIME priority 3 flags 0x1 pass\naction gate index 12 action fwd 1\n");
+        assert_eq!(gate(&r[0]), gate(&r[1]));
+        let printed = "prio 1 action gate index 12 clockid CLOCK_BOOTTIME priority 3 flags 0x1 sched-entry close 200000000 pass action fwd 1";
+        assert_eq!(r[1].to_string(), printed);
+        assert_eq!(rules(&format!("{printed}\n"))[0].actions, r[1].actions);
+        for (line, message) in [
+            ("action gate", "r.rules:1:8: gate: must add at least one sched-entry (as tc/m_gate.c requires)"),
+            ("action gate base-time 5", "r.rules:1:8: gate: must add at least one sched-entry (as tc/m_gate.c requires)"),
+            ("action gate sched-entry", "r.rules:1:13: gate sched-entry needs open or close, and an interval"),
+            ("action gate sched-entry opened 5", "r.rules:1:25: gate sched-entry expects open or close, found 'opened'"),
+            ("action gate sched-entry open", "r.rules:1:25: gate sched-entry needs an interval after open or close"),
+            ("action gate sched-entry open 0", "r.rules:1:30: gate sched-entry interval 0: act_gate refuses an empty interval"),
+            ("action gate sched-entry open 5s", "r.rules:1:30: gate sched-entry interval 5s is too large (at most 4294967295 ns)"),
+            ("action gate sched-entry open 5m", "r.rules:1:30: gate sched-entry interval expects a time as tc reads it (e.g. 200ms, 100us; a bare number is ns), found '5m'"),
+            ("action gate sched-entry open 5 1 3g", "r.rules:1:34: gate sched-entry maxoctets 3g is too large (at most 2147483647)"),
+            ("action gate sched-entry open 5 clockid CLOCK_FOO", "r.rules:1:40: gate clockid expects CLOCK_TAI, CLOCK_REALTIME, CLOCK_BOOTTIME or CLOCK_MONOTONIC, found 'CLOCK_FOO'"),
+            ("action gate index x sched-entry open 5", "r.rules:1:19: gate index expects a decimal number 0..=4294967295 (tc reads it in base 10), found 'x'"),
+            ("action gate cycle-time -5 sched-entry open 5", "r.rules:1:24: gate cycle-time -5 is negative (act_gate reads it as unsigned ns)"),
+            ("action gate base-time soon sched-entry open 5", "r.rules:1:23: gate base-time expects a time as tc reads it (e.g. 200ms, 1.5s, 100us; a bare number is ns), found 'soon'"),
+            ("action gate priority high sched-entry open 5", "r.rules:1:22: gate priority expects a 32-bit signed number (decimal, 0x hex or 0-octal), found 'high'"),
+            ("action gate sched-entry open 5 help", "r.rules:1:32: gate help: tc prints its usage here and adds nothing"),
+            ("action gate sched-entry open 5 8000000b", "r.rules:1:32: unexpected '8000000b' after the action (keys go before the actions)"),
+            ("action gate index 3 action pass", "r.rules:1:1: gate index 3: no rule of this file defines it (give one rule its sched-entry list with index 3)"),
+            ("action gate index 3 base-time 1 action pass", "r.rules:1:8: gate index 3 alone shares a gate: its schedule and control word are those of the rule that defines it (the kernel binds to it and ignores these), give them there"),
+            ("action gate index 3 drop", "r.rules:1:8: gate index 3 alone shares a gate: its schedule and control word are those of the rule that defines it (the kernel binds to it and ignores these), give them there"),
+        ] {
+            assert_eq!(error(line), message, "{line}");
+        }
+        let twice =
+            "action gate index 3 sched-entry open 5 action pass\naction gate index 3 sched-entry open 6 action pass\n";
+        assert_eq!(errors(twice), ["r.rules:2:1: gate index 3 is defined again, otherwise than at line 1 (tc would keep that one): write `gate index 3` alone to share it"]);
     }
 
     #[test]
@@ -3255,7 +3439,34 @@ prio 100 action drop
             (any::<u8>()).prop_map(|flags| Action::Csum(flags & 0x5f)),
             mpls_strategy().prop_map(Action::Mpls),
             (1..=u32::MAX, any::<bool>()).prop_map(|(block, redirect)| Action::Blockcast { block, redirect }),
+            gate_strategy().prop_map(Action::Gate),
         ]
+    }
+
+    /// Gates tc and act_gate accept (no index: random rules would define one twice), their
+    /// close entries with the wildcards m_gate.c gives them, the cycle within an i64.
+    fn gate_strategy() -> impl Strategy<Value = Gate> {
+        let entry = (any::<bool>(), 1..=u32::MAX, any::<i32>(), proptest::option::of(0..=i32::MAX as u32)).prop_map(
+            |(open, interval, ipv, max_octets)| GateEntry {
+                open,
+                interval,
+                ipv: if open { ipv } else { -1 },
+                max_octets: max_octets.filter(|_| open),
+            },
+        );
+        let ns = prop_oneof![Just(0u64), 0..=i64::MAX as u64];
+        (0..4usize, any::<i64>(), ns.clone(), ns, any::<i32>(), any::<u32>(), proptest::collection::vec(entry, 1..4))
+            .prop_map(|(clock, base_time, cycle_time, cycle_time_ext, priority, flags, entries)| Gate {
+                index: None,
+                clock: GateClock::ALL[clock].0,
+                base_time,
+                cycle_time,
+                cycle_time_ext,
+                priority,
+                flags,
+                entries,
+                control: Control::Pipe,
+            })
     }
 
     /// Mpls actions tc and act_mpls accept: label 20 bits but not 3, TTL not 0, pop's

@@ -386,6 +386,9 @@ pub enum Action {
         /// `redirect` (the frame goes too) rather than `mirror`.
         redirect: bool,
     },
+    /// tc's `gate`: an IEEE 802.1Qci stream gate on a time schedule; a frame passes an open
+    /// gate (within its octet budget) to the next action, a closed one drops it.
+    Gate(Gate),
 }
 
 impl Action {
@@ -425,6 +428,8 @@ impl Action {
             | Action::Csum(_)
             | Action::Blockcast { redirect: false, .. }
             | Action::Mirror(_) => false,
+            // A closed gate drops; an open one ends the list where its control word does.
+            Action::Gate(gate) => gate.control != Control::Pipe,
             // Ends the list only where both verdicts do.
             Action::Police(police) => {
                 let ends = |c: Control| !matches!(c, Control::Pipe | Control::Jump(_));
@@ -819,6 +824,88 @@ pub struct Police {
     /// `index N`: one policer shared by every rule naming N (tc's action index). A rule may
     /// name it alone (`police index N`): the file reads it as the rule that defines N has it.
     pub index: Option<u32>,
+}
+
+/// The clock a gate's schedule runs on (tc's `clockid`; act_gate accepts these four).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum GateClock {
+    /// `CLOCK_TAI`, tc's default.
+    #[default]
+    Tai,
+    /// `CLOCK_REALTIME`.
+    Realtime,
+    /// `CLOCK_BOOTTIME`.
+    Boottime,
+    /// `CLOCK_MONOTONIC`.
+    Monotonic,
+}
+
+impl GateClock {
+    /// Every clock, with the name tc prints (`get_clock_name` in tc/tc_util.c).
+    pub const ALL: [(GateClock, &'static str); 4] = [
+        (GateClock::Boottime, "BOOTTIME"),
+        (GateClock::Monotonic, "MONOTONIC"),
+        (GateClock::Realtime, "REALTIME"),
+        (GateClock::Tai, "TAI"),
+    ];
+
+    /// tc's name for it (without `CLOCK_`).
+    pub fn name(self) -> &'static str {
+        GateClock::ALL.iter().find(|(c, _)| *c == self).map_or("TAI", |(_, name)| name)
+    }
+}
+
+/// One `sched-entry` of a gate (802.1Qci's stream gate control list entry).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct GateEntry {
+    /// `open` or `close`.
+    pub open: bool,
+    /// How long the entry lasts, in ns (1..=u32::MAX, as act_gate keeps it).
+    pub interval: u32,
+    /// The internal priority value (-1: wildcard). Only hardware offload reads it; act_gate's
+    /// software path, like this dataplane, changes no priority for it. -1 on a close entry.
+    pub ipv: i32,
+    /// How many bytes may pass while the entry is in force (`None`: no limit, tc's -1).
+    /// `None` on a close entry.
+    pub max_octets: Option<u32>,
+}
+
+/// tc's `gate` action (tc/m_gate.c; the kernel's net/sched/act_gate.c): IEEE 802.1Qci
+/// per-stream gating. From `base_time` on the clock `clock`, the entries repeat every
+/// [`cycle`](Gate::cycle) ns; the entry in force says whether the frame passes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Gate {
+    /// `index N`: one gate shared by every rule naming N. A rule may name it alone (`gate
+    /// index N`, no entries): the file reads it as the rule that defines N has it.
+    pub index: Option<u32>,
+    /// `clockid`.
+    pub clock: GateClock,
+    /// `base-time`, ns on `clock` (0 unless given).
+    pub base_time: i64,
+    /// `cycle-time` as given, ns (0: the sum of the intervals, act_gate's default).
+    pub cycle_time: u64,
+    /// `cycle-time-ext`, ns: kept, and as in act_gate's software path without effect (it
+    /// only matters to a schedule change, which tc's gate does not make).
+    pub cycle_time_ext: u64,
+    /// `priority` (-1 unless given): read only by hardware offload.
+    pub priority: i32,
+    /// `flags` (0 unless given): read only by hardware offload.
+    pub flags: u32,
+    /// The `sched-entry`s, in order (empty only in a lone `gate index N`).
+    pub entries: Vec<GateEntry>,
+    /// What a frame the gate lets through gets (tc's control word; `pipe` unless given).
+    pub control: Control,
+}
+
+impl Gate {
+    /// The cycle in ns: `cycle-time`, else the sum of the intervals (act_gate's rule).
+    pub fn cycle(&self) -> u64 {
+        if self.cycle_time != 0 {
+            self.cycle_time
+        } else {
+            self.entries.iter().map(|e| u64::from(e.interval)).sum()
+        }
+    }
 }
 
 /// Where a rule classifies (tc's `ingress` / `egress` of `tc filter add dev X ...`).

@@ -344,6 +344,36 @@ pub fn size_bytes(text: &str) -> Option<u64> {
     (bytes.is_finite() && bytes < u64::MAX as f64 && bytes.fract() == 0.).then_some(bytes as u64)
 }
 
+/// A signed number as `strtol(text, &end, base)` reads it with `*end == 0` required
+/// (`get_s32`/`get_s64`): an optional sign, then digits of the base. `None` if it is not one
+/// or does not fit in an i64.
+pub fn signed_in(text: &str, base: Base) -> Option<i64> {
+    let (negative, digits) = match text.as_bytes().first() {
+        Some(b'-') => (true, &text[1..]),
+        Some(b'+') => (false, &text[1..]),
+        _ => (false, text),
+    };
+    let magnitude = i128::from(parse_in(digits, base).ok()?);
+    i64::try_from(if negative { -magnitude } else { magnitude }).ok()
+}
+
+/// A time as tc reads a 64-bit one (`get_time64` in lib/utils.c), in ns: a non-negative
+/// number and a unit, case-insensitive, `s`/`sec`/`secs`, `ms`/`msec`/`msecs`,
+/// `us`/`usec`/`usecs`, `ns`/`nsec`/`nsecs`; a bare number is ns. Truncated to whole ns
+/// as C's conversion truncates.
+pub fn time_ns(text: &str) -> Option<i64> {
+    let (value, unit) = leading_number(text)?;
+    let scale = match unit.to_ascii_lowercase().as_str() {
+        "" | "ns" | "nsec" | "nsecs" => 1.,
+        "us" | "usec" | "usecs" => 1e3,
+        "ms" | "msec" | "msecs" => 1e6,
+        "s" | "sec" | "secs" => 1e9,
+        _ => return None,
+    };
+    let ns = value * scale;
+    (ns.is_finite() && ns < i64::MAX as f64).then_some(ns as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -358,6 +388,15 @@ mod tests {
         assert_eq!(parse_in("0x806", Base::Auto), Ok(0x806));
         assert_eq!(parse_in("", Base::Dec), Err(NumError::NotNumber));
         assert_eq!(parse_in("08", Base::Auto), Err(NumError::NotNumber));
+        assert_eq!(signed_in("-1", Base::Auto), Some(-1));
+        assert_eq!(signed_in("-0x10", Base::Auto), Some(-16));
+        assert_eq!(signed_in("+7", Base::Dec), Some(7));
+        assert_eq!(signed_in("-", Base::Dec), None);
+        assert_eq!(time_ns("200000000ns"), Some(200_000_000));
+        assert_eq!(time_ns("1.5MS"), Some(1_500_000));
+        assert_eq!(time_ns("2s"), Some(2_000_000_000));
+        assert_eq!(time_ns("1.5"), Some(1));
+        assert_eq!(time_ns("7m"), None);
     }
 
     #[test]

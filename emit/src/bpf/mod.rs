@@ -212,6 +212,9 @@ pub(crate) fn verdicts(set: &RuleSet, ports: &[String]) -> Result<Vec<Verdict>, 
             Action::Pedit(_) | Action::Csum(_) => {
                 Err("`pedit` and `csum` are not supported by the eBPF targets (use the dataplane)".to_owned())
             }
+            // A time schedule (802.1Qci) and an octet budget shared by every CPU: not in the
+            // eBPF verdict programs.
+            Action::Gate(_) => Err("`gate` is not supported by the eBPF targets (use the dataplane)".to_owned()),
             Action::Mirror(_)
             | Action::Blockcast { .. }
             | Action::Continue

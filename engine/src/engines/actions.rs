@@ -1,7 +1,9 @@
 //! A frame's rule carried out, for the classified engines: the plain action of a rule where
 //! it has one (one action of chain 0), else its list through [`rules::chain::run`] with the
 //! effects on the frame made here: rewrites (after which the frame is walked and keyed again,
-//! so a `continue` or `goto` matches what the frame now is), mirror copies and policers.
+//! so a `continue` or `goto` matches what the frame now is), mirror copies, policers and
+//! gates (a closed one drops the frame as `gate_closed`, one over its octets as
+//! `gate_overlimit`).
 //!
 //! Order on a list: the rule's actions in tc's order, then `--rewrite` and the checksum
 //! policy (`--csum fix|lco`) on the frame that leaves; a mirror copy leaves with its
@@ -14,6 +16,7 @@ use umem::Frame;
 use wire::Offsets;
 
 use super::routes::Routes;
+use crate::pipeline::gate::Verdict;
 use crate::pipeline::{packet_key, Disposition, Pipeline, RuleTable, Step};
 use crate::stats::{DropReason, WorkerStats};
 
@@ -73,6 +76,15 @@ pub(super) fn carry_out(
             let now = *now_ps.get_or_insert_with(|| table.now_ps());
             Ok(if table.policer(*policer).conforms(frame.len(), now) { *conform } else { *exceed })
         }
+        Step::Gate { gate, control, egress } => {
+            let gate = table.gate(*gate);
+            let octets = if *egress { frame.len() } else { msdu_len(slot.umem.data(frame)) };
+            match gate.admit(gate.now_ns(), octets) {
+                Verdict::Pending | Verdict::Open => Ok(*control),
+                Verdict::Closed => Err(DropReason::GateClosed),
+                Verdict::OverLimit => Err(DropReason::GateOverlimit),
+            }
+        }
         // The interpreter decides these itself and never asks.
         Step::Control | Step::Send(_) => Ok(Control::Pipe),
     })?;
@@ -105,6 +117,14 @@ pub(super) fn carry_out(
     };
     pipeline.egress(&slot.umem, frame, offsets, None)?;
     Ok(disposition)
+}
+
+/// The octets act_gate counts of a frame at ingress (`skb->len` there): after the MACs and
+/// ethertype, and after an outer VLAN tag, which the kernel takes off before tc sees it.
+#[inline]
+fn msdu_len(data: &[u8]) -> usize {
+    let tagged = matches!(data.get(12..14), Some([0x81, 0x00] | [0x88, 0xa8]));
+    data.len().saturating_sub(if tagged { 18 } else { 14 })
 }
 
 /// The egress stage of a frame that ingress sent to `queue`: where the egress rules of that

@@ -738,3 +738,27 @@ fn pppoe_rules_match_the_session_and_its_ip() {
     assert!(wire::checks::first_failure(decremented, &checked, &verdicts, &Default::default()).is_none());
     assert_eq!(outcome.hits.expect("rules"), (vec![1, 1, 0, 1, 1], 1));
 }
+
+/// `gate` (802.1Qci, act_gate): a schedule whose only entry is `close` drops every frame
+/// under `gate_closed` (its 1 ns cycle starts at once); one whose only entry is `open` lets
+/// every frame on to the next action, for the rules sharing it by index too; an open gate's
+/// control word decides after it.
+#[test]
+fn gates_drop_while_closed_and_pass_while_open() {
+    let text = "\
+        prio 1 ip_proto udp dst_port 7 action gate sched-entry close 1 action fwd 1\n\
+        prio 2 ip_proto udp dst_port 8 action gate index 4 clockid CLOCK_MONOTONIC sched-entry open 1ms action fwd 1\n\
+        prio 3 ip_proto udp dst_port 9 action gate index 4 action fwd 0\n\
+        prio 4 ip_proto udp dst_port 10 action gate sched-entry OPEN 1ms drop\n";
+    let set = rules::parse("t.rules", text).expect("the test's rules parse");
+    let frames = vec![udp(7).build(), udp(8).build(), udp(9).build(), udp(7).build(), udp(10).build()];
+    let pipeline = Pipeline::default();
+    let outcome = run_classified(&frames, &set, &pipeline, Disposition::Drop, false);
+    assert_eq!(outcome, run_classified(&frames, &set, &pipeline, Disposition::Drop, true));
+    assert_eq!((outcome.drops(DropReason::GateClosed), outcome.drops(DropReason::Rule)), (2, 1), "{outcome:?}");
+    assert_eq!(
+        (outcome.sent[1].as_slice(), outcome.sent[0].as_slice()),
+        (&[udp(8).build()][..], &[udp(9).build()][..])
+    );
+    assert_eq!(outcome.drops.values().sum::<u64>(), 3, "{outcome:?}");
+}

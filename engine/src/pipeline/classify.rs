@@ -17,6 +17,7 @@ use crossbeam::utils::CachePadded;
 use rules::chain::ChainLookup;
 use rules::{Action, Classifier, Indev, PacketKey, RuleSet, TunnelKey};
 
+use super::gate::GateState;
 use super::police::Policer;
 use super::rewrite::{Rewrite, RewriteError};
 use crate::error::SetupError;
@@ -79,6 +80,23 @@ pub enum Step {
         /// What a frame beyond it gets.
         exceed: rules::Control,
     },
+    /// `gate`: the table's gate with this number, and what a frame it lets through gets.
+    Gate {
+        /// The gate's number in the table.
+        gate: usize,
+        /// Its control word.
+        control: rules::Control,
+        /// An egress rule's: act_gate counts the whole frame there, at ingress from after the
+        /// Ethernet header (`qdisc_pkt_len`).
+        egress: bool,
+    },
+}
+
+/// The actions shared by index between a file's tables.
+#[derive(Default)]
+struct Shared {
+    policers: HashMap<u32, Arc<Policer>>,
+    gates: HashMap<u32, Arc<GateState>>,
 }
 
 /// A chain other than 0: its classifier over its own rules, and their indices in the file.
@@ -144,6 +162,9 @@ pub struct RuleTable {
     policers: Vec<Arc<Policer>>,
     /// What the policers' clock counts from.
     clock: std::time::Instant,
+    /// One per `gate` action (one per index for `gate ... index N`, shared with the egress
+    /// tables), shared by every worker (a reload starts their schedules again).
+    gates: Vec<Arc<GateState>>,
     /// When no rule matches (`--default`).
     default: RuleAction,
     /// Per worker: one counter per rule, then one for "no rule matched".
@@ -289,11 +310,12 @@ impl RuleTable {
         default: Disposition,
         kind: ClassifierKind,
     ) -> Result<RuleTable, Vec<ActionError>> {
-        Self::build_sharing(set, source, port_names, workers, default, kind, &mut HashMap::new())
+        Self::build_sharing(set, source, port_names, workers, default, kind, &mut Shared::default())
     }
 
-    /// [`build`](Self::build), the policers of `police ... index N` taken from (or put in)
-    /// `shared_policers`, so the ingress and egress tables of one file share them.
+    /// [`build`](Self::build), the policers of `police ... index N` and gates of `gate ...
+    /// index N` taken from (or put in) `shared`, so the ingress and egress tables of one file
+    /// share them.
     fn build_sharing(
         mut set: RuleSet,
         source: &str,
@@ -301,7 +323,7 @@ impl RuleTable {
         workers: usize,
         default: Disposition,
         kind: ClassifierKind,
-        shared_policers: &mut HashMap<u32, Arc<Policer>>,
+        shared: &mut Shared,
     ) -> Result<RuleTable, Vec<ActionError>> {
         let ports = port_names.len();
         let mut errors = Vec::new();
@@ -341,6 +363,7 @@ impl RuleTable {
         }
         let mut steps = Vec::with_capacity(set.len());
         let mut policers = Vec::new();
+        let mut gates = Vec::new();
         for rule in &set.rules {
             let error = |problem: ActionProblem| ActionError {
                 file: source.to_string(),
@@ -404,12 +427,21 @@ impl RuleTable {
                     Action::Police(police) => {
                         let policer = match police.index {
                             Some(index) => {
-                                shared_policers.entry(index).or_insert_with(|| Arc::new(Policer::new(police))).clone()
+                                shared.policers.entry(index).or_insert_with(|| Arc::new(Policer::new(police))).clone()
                             }
                             None => Arc::new(Policer::new(police)),
                         };
                         policers.push(policer);
                         Step::Police { policer: policers.len() - 1, conform: police.conform, exceed: police.exceed }
+                    }
+                    Action::Gate(gate) => {
+                        let make = || Arc::new(GateState::new(gate, GateState::clock_now(gate)));
+                        let state = match gate.index {
+                            Some(index) => shared.gates.entry(index).or_insert_with(make).clone(),
+                            None => make(),
+                        };
+                        gates.push(state);
+                        Step::Gate { gate: gates.len() - 1, control: gate.control, egress: rule.is_egress() }
                     }
                 };
                 rule_steps.push(step);
@@ -451,15 +483,8 @@ impl RuleTable {
         for name in port_names {
             let table = match set.egress_of(name) {
                 Some((sub, file_index)) => {
-                    let table = RuleTable::build_sharing(
-                        sub,
-                        source,
-                        port_names,
-                        workers,
-                        Disposition::Pass,
-                        kind,
-                        shared_policers,
-                    )?;
+                    let table =
+                        RuleTable::build_sharing(sub, source, port_names, workers, Disposition::Pass, kind, shared)?;
                     Some(EgressTable { table: Box::new(table), file_index })
                 }
                 None => None,
@@ -475,6 +500,7 @@ impl RuleTable {
             chains,
             policers,
             clock: std::time::Instant::now(),
+            gates,
             default: RuleAction::to(default),
             hits,
             egress,
@@ -533,6 +559,12 @@ impl RuleTable {
     #[inline]
     pub fn policer(&self, index: usize) -> &Policer {
         &self.policers[index]
+    }
+
+    /// Gate `index` (of a [`Step::Gate`]).
+    #[inline]
+    pub fn gate(&self, index: usize) -> &GateState {
+        &self.gates[index]
     }
 
     /// The policers' clock: picoseconds since the table was built.

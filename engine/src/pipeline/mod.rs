@@ -3,6 +3,7 @@
 //! under the reason the step names, so every frame is accounted for.
 
 pub mod classify;
+pub mod gate;
 pub mod key;
 #[cfg(test)]
 mod lco_tests;

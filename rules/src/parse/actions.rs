@@ -7,8 +7,8 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use super::{dec_else_hex, did_you_mean, is_action_word, mac, LineParser, ACTIONS, EXPECTED_ACTION};
 use crate::lex::{end_col, number, number_in, Token};
 use crate::rule::{
-    Action, Control, MplsAction, Munge, Pedit, PeditCmd, PeditField, Police, PoliceRate, TunnelKey, TunnelSet,
-    VlanAction, CSUM_WORDS, ETHERTYPE_MPLS, MPLS_LABEL_IMPLICIT_NULL, VLAN_TPIDS,
+    Action, Control, Gate, GateClock, GateEntry, MplsAction, Munge, Pedit, PeditCmd, PeditField, Police, PoliceRate,
+    TunnelKey, TunnelSet, VlanAction, CSUM_WORDS, ETHERTYPE_MPLS, MPLS_LABEL_IMPLICIT_NULL, VLAN_TPIDS,
 };
 use crate::tc_words::{self, Base};
 
@@ -22,7 +22,7 @@ fn unsupported_action(kind: &str) -> Option<&'static str> {
     Some(match kind {
         "skbedit" => "skbedit sets socket-buffer fields (priority, mark, queue) that frames here do not have",
         "ct" | "ctinfo" | "connmark" | "nat" => "it needs connection tracking, which this dataplane does not do",
-        "gate" | "sample" | "ife" | "simple" | "xt" | "ipt" | "bpf" | "skbmod" => {
+        "sample" | "ife" | "simple" | "xt" | "ipt" | "bpf" | "skbmod" => {
             "this action has no counterpart in this dataplane"
         }
         _ => return None,
@@ -165,6 +165,13 @@ impl<'a> LineParser<'a> {
                     return true;
                 }
             }
+            "gate" => match self.gate(word) {
+                Some(gate) => {
+                    list.push(Action::Gate(gate));
+                    return true;
+                }
+                None => return false,
+            },
             "police" => match self.police(word) {
                 Some(police) => {
                     list.push(Action::Police(police));
@@ -1007,6 +1014,195 @@ impl<'a> LineParser<'a> {
             "csum does nothing here: the dataplane's rewrites keep every checksum right; it does not repair a frame that arrived with a wrong one, as tc's would (--csum fix does)".to_owned(),
         ));
         Some(Action::Csum(flags))
+    }
+
+    /// `gate` and its options, read as tc/m_gate.c reads them (words abbreviated in its
+    /// order, so `c` is cycle-time and `p` priority; `open`/`close` in any case), with
+    /// act_gate.c's limits, then its control word (`pipe` unless given).
+    fn gate(&mut self, word: Token<'a>) -> Option<Gate> {
+        const OPTIONS: [&str; 9] = [
+            "index",
+            "priority",
+            "base-time",
+            "cycle-time",
+            "cycle-time-ext",
+            "clockid",
+            "flags",
+            "sched-entry",
+            "help",
+        ];
+        let mut gate = Gate {
+            index: None,
+            clock: GateClock::Tai,
+            base_time: 0,
+            cycle_time: 0,
+            cycle_time_ext: 0,
+            priority: -1,
+            flags: 0,
+            entries: Vec::new(),
+            control: Control::Pipe,
+        };
+        let mut given = false; // an option other than index
+        while let Some(t) = self.peek() {
+            let Some(&option) = OPTIONS.iter().find(|o| tc_words::matches(t.text, o)) else { break };
+            self.pos += 1;
+            if option == "help" {
+                self.error(t.col, "gate help: tc prints its usage here and adds nothing");
+                return None;
+            }
+            let Some(value) = self.next() else {
+                let what = if option == "sched-entry" { "open or close, and an interval" } else { "a value" };
+                self.error(t.col, format!("gate {option} needs {what}"));
+                return None;
+            };
+            given |= option != "index";
+            let bad = |this: &mut Self, expected: &str| -> Option<Gate> {
+                this.error(value.col, format!("gate {option} expects {expected}, found '{}'", value.text));
+                None
+            };
+            match option {
+                "index" => match tc_words::parse_in(value.text, Base::Dec).ok().and_then(|n| u32::try_from(n).ok()) {
+                    Some(n) => gate.index = Some(n),
+                    None => return bad(self, "a decimal number 0..=4294967295 (tc reads it in base 10)"),
+                },
+                "priority" => match tc_words::signed_in(value.text, Base::Auto).and_then(|n| i32::try_from(n).ok()) {
+                    Some(n) => gate.priority = n,
+                    None => return bad(self, "a 32-bit signed number (decimal, 0x hex or 0-octal)"),
+                },
+                "flags" => match tc_words::parse_in(value.text, Base::Auto).ok().and_then(|n| u32::try_from(n).ok()) {
+                    Some(n) => gate.flags = n,
+                    None => return bad(self, "a 32-bit number (decimal, 0x hex or 0-octal)"),
+                },
+                "clockid" => {
+                    // get_clockid: `CLOCK_` optional, any case.
+                    let upper = value.text.to_ascii_uppercase();
+                    let name = upper.strip_prefix("CLOCK_").unwrap_or(&upper);
+                    match GateClock::ALL.iter().find(|(_, n)| *n == name) {
+                        Some((clock, _)) => gate.clock = *clock,
+                        None => return bad(self, "CLOCK_TAI, CLOCK_REALTIME, CLOCK_BOOTTIME or CLOCK_MONOTONIC"),
+                    }
+                }
+                "sched-entry" => gate.entries.push(self.gate_entry(value)?),
+                // base-time, cycle-time, cycle-time-ext: get_s64(.., 10), else get_time64.
+                _ => {
+                    let Some(ns) = tc_words::signed_in(value.text, Base::Dec).or_else(|| tc_words::time_ns(value.text))
+                    else {
+                        return bad(self, "a time as tc reads it (e.g. 200ms, 1.5s, 100us; a bare number is ns)");
+                    };
+                    if option == "base-time" {
+                        gate.base_time = ns;
+                        continue;
+                    }
+                    let Ok(ns) = u64::try_from(ns) else {
+                        self.error(
+                            value.col,
+                            format!("gate {option} {} is negative (act_gate reads it as unsigned ns)", value.text),
+                        );
+                        return None;
+                    };
+                    if option == "cycle-time" {
+                        gate.cycle_time = ns;
+                    } else {
+                        gate.cycle_time_ext = ns;
+                    }
+                }
+            }
+        }
+        if let Some(t) = self.peek() {
+            if let Some(control) = control_word(t.text) {
+                self.pos += 1;
+                gate.control = self.control(t, control)?;
+            }
+        }
+        match gate.index {
+            // A gate defined by another rule of the file (RuleSet::new's caller binds it).
+            Some(index) if gate.entries.is_empty() && (given || gate.control != Control::Pipe) => {
+                self.error(word.col, format!("gate index {index} alone shares a gate: its schedule and control word are those of the rule that defines it (the kernel binds to it and ignores these), give them there"));
+                return None;
+            }
+            None if gate.entries.is_empty() => {
+                self.error(word.col, "gate: must add at least one sched-entry (as tc/m_gate.c requires)");
+                return None;
+            }
+            _ => {}
+        }
+        if !gate.entries.is_empty() && gate.cycle() > i64::MAX as u64 {
+            self.error(word.col, "gate: the cycle is longer than 2^63 ns");
+            return None;
+        }
+        Some(gate)
+    }
+
+    /// One `sched-entry open|close INTERVAL [IPV [MAXOCTETS]]` after the word, `state` its
+    /// first value: the interval `get_u32(.., 0)` else `get_time64`, 1..=u32::MAX ns; IPV
+    /// `get_s32(.., 0)`, MAXOCTETS that or `get_size`, each read only where it is one
+    /// (otherwise the word is the next option's, as m_gate.c's PREV_ARG has it), and both
+    /// wildcards on a close entry (m_gate.c sets them so).
+    fn gate_entry(&mut self, state: Token<'a>) -> Option<GateEntry> {
+        let open = if state.text.eq_ignore_ascii_case("open") {
+            true
+        } else if state.text.eq_ignore_ascii_case("close") {
+            false
+        } else {
+            self.error(state.col, format!("gate sched-entry expects open or close, found '{}'", state.text));
+            return None;
+        };
+        let Some(value) = self.next() else {
+            self.error(state.col, "gate sched-entry needs an interval after open or close");
+            return None;
+        };
+        let interval = match tc_words::parse_in(value.text, Base::Auto) {
+            Ok(n) if n <= u64::from(u32::MAX) => Some(n),
+            Ok(_) => None,
+            Err(_) => tc_words::time_ns(value.text).and_then(|n| u64::try_from(n).ok()),
+        };
+        let interval = match interval {
+            Some(0) => {
+                self.error(value.col, "gate sched-entry interval 0: act_gate refuses an empty interval");
+                return None;
+            }
+            Some(n) if n <= u64::from(u32::MAX) => n as u32,
+            Some(_) => {
+                self.error(
+                    value.col,
+                    format!("gate sched-entry interval {} is too large (at most 4294967295 ns)", value.text),
+                );
+                return None;
+            }
+            None => {
+                self.error(value.col, format!("gate sched-entry interval expects a time as tc reads it (e.g. 200ms, 100us; a bare number is ns), found '{}'", value.text));
+                return None;
+            }
+        };
+        let mut entry = GateEntry { open, interval, ipv: -1, max_octets: None };
+        let Some(ipv) =
+            self.peek().and_then(|t| tc_words::signed_in(t.text, Base::Auto)).and_then(|n| i32::try_from(n).ok())
+        else {
+            return Some(entry);
+        };
+        self.pos += 1;
+        entry.ipv = if open { ipv } else { -1 };
+        let Some(t) = self.peek() else { return Some(entry) };
+        let octets = match tc_words::signed_in(t.text, Base::Auto).and_then(|n| i32::try_from(n).ok()) {
+            Some(n) => Some(i64::from(n)),
+            // get_size: 0 leaves the wildcard (m_gate.c takes only a non-zero size).
+            None => tc_words::size_bytes(t.text).filter(|&n| n <= u64::from(u32::MAX)).map(|n| {
+                if n == 0 {
+                    -1
+                } else {
+                    n as i64
+                }
+            }),
+        };
+        let Some(octets) = octets else { return Some(entry) };
+        self.pos += 1;
+        if octets > i64::from(i32::MAX) {
+            self.error(t.col, format!("gate sched-entry maxoctets {} is too large (at most 2147483647)", t.text));
+            return None;
+        }
+        // act_gate counts octets only where the limit is not negative.
+        entry.max_octets = if open { u32::try_from(octets).ok() } else { None };
+        Some(entry)
     }
 
     /// `police` and its options (tc/m_police.c): `rate R burst B` or `pkts_rate R
