@@ -25,9 +25,11 @@ def build(repo, commit, root):
     tree = os.path.join(root, commit[:12])
     if not os.path.isdir(tree):
         subprocess.run(["git", "-C", repo, "worktree", "add", "--detach", "-q", tree, commit], check=True)
-    # One target directory for both: the dependencies build once, and each tree's own crates
-    # get their own hashes (their paths differ), so neither overwrites the other's benches.
-    env = dict(os.environ, CARGO_TARGET_DIR=os.path.join(repo, "target", "compare-commits"))
+    # One target directory per commit: cargo hashes a workspace's own crates by their path
+    # relative to the workspace, so two trees sharing a target directory build the same file
+    # names and the second build overwrites the first's benches (both sides would then run
+    # one binary).
+    env = dict(os.environ, CARGO_TARGET_DIR=os.path.join(repo, "target", "compare-commits", "build-" + commit[:12]))
     out = subprocess.run(
         ["cargo", "bench", "-p", "benches", "--no-run", "--message-format=json"],
         cwd=tree, check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=env,

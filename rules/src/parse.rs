@@ -29,8 +29,9 @@
 //! ```
 //!
 //! After each action, tc's action attributes (`cookie HEX`, `hw_stats immediate|delayed|
-//! disabled`, `no_percpu`, the action's own `skip_sw`/`skip_hw`) are read as m_action.c
-//! reads them and not kept: none changes what the action does to a frame.
+//! disabled`, `no_percpu`, the action's own `skip_hw`) are read as m_action.c reads them and
+//! not kept: none changes what the action does to a frame (an action's `skip_sw`, hardware
+//! only, is refused as a rule's is).
 //!
 //! | key            | value                                                      |
 //! |----------------|------------------------------------------------------------|
@@ -164,9 +165,9 @@
 //! The tc words that do not change a rule's meaning are skipped: `tc filter add|replace|change`,
 //! `dev X` (but see egress rules below), `ingress`, `root`, `parent X`, `block N` (rules here apply to every port, as a
 //! shared block's to its devices), `handle X`, `classid X`, `flowid X`, `flower`, `skip_hw`,
-//! `verbose`, and `skip_sw` (tc's "in the NIC only": frames reach this dataplane before the
-//! kernel's tc, as they reach a NIC's tables, so it runs the rule; `rules check --explain`
-//! says so); flower keys this dataplane does not match are refused with the reason; `pref N` is `prio N`; `chain N` puts the rule
+//! `verbose`; `skip_sw` (in the NIC only: tc itself refuses it on a device that cannot offload
+//! the rule, and this dataplane programs no NIC) and flower keys this dataplane does not match
+//! are refused with the reason; `pref N` is `prio N`; `chain N` puts the rule
 //! in chain N (chain 0 is where every frame starts; the others are reached by `goto chain
 //! N`). `action gact drop|pass|ok`, `action ok` (= `pass`) and `action shot` (= `drop`) are
 //! accepted; `action mirred egress redirect dev NAME` forwards out of the port whose
@@ -1273,16 +1274,6 @@ impl<'a> LineParser<'a> {
                 }
                 "egress" => self.egress = true,
                 "ingress" | "root" | "skip_hw" | "verbose" => {}
-                // tc places a rule in the kernel's software path, the NIC or both; `skip_sw`
-                // and `skip_hw` take one of the two away. This dataplane is neither: frames
-                // reach it before the kernel's tc (as they reach a NIC's tables), so it runs
-                // the rule either way, and says so under `--explain`.
-                "skip_sw" => self.notes.push((
-                    token.col,
-                    "skip_sw: tc would run this rule in the NIC only; this dataplane, which frames reach \
-                     before the kernel's tc, runs it"
-                        .to_string(),
-                )),
                 "u32" | "bpf" | "matchall" | "basic" | "fw" | "route" | "flow" | "cgroup" | "tcindex" | "rsvp" => {
                     self.error(token.col, format!("only flower filters can be read, this is a '{word}' filter"));
                     return;
@@ -2796,8 +2787,7 @@ vlan_id 4096 vlan_prio 9 action fwd x
 
     #[test]
     fn warnings_where_tc_reads_a_number_otherwise() {
-        let text = "ip_proto 17 action drop\nip_proto udp dst_port 53 action drop\nprio 010 ip_proto tcp tcp_flags 12 action pass\n\
-                    flower skip_sw action drop\n";
+        let text = "ip_proto 17 action drop\nip_proto udp dst_port 53 action drop\nprio 010 ip_proto tcp tcp_flags 12 action pass\n";
         let (set, notes) = parse_noted("r.rules", text, &no_check).unwrap();
         assert_eq!(set.rules[0].keys.ip_proto, Some(0x17));
         let notes: Vec<String> = notes.iter().map(ToString::to_string).collect();
@@ -2807,8 +2797,6 @@ vlan_id 4096 vlan_prio 9 action fwd x
                 "r.rules:1:10: warning: ip_proto 17 is 0x17 (23) to tc, which reads it in hex; for UDP write udp",
                 "r.rules:3:6: warning: prio 010 is octal to tc (8)",
                 "r.rules:3:33: warning: tcp_flags 12 is 0x12 (18) to tc, which reads it in hex",
-                "r.rules:4:8: warning: skip_sw: tc would run this rule in the NIC only; this dataplane, which \
-                 frames reach before the kernel's tc, runs it",
             ]
         );
     }
@@ -3085,7 +3073,7 @@ vlan_id 4096 vlan_prio 9 action fwd x
         let r = rules(
             "action drop cookie 0123456789abcdef0123456789abcdef\n\
              action drop hw_stats disabled\n\
-             action vlan pop pipe cookie 00ff hw_st imm no_percpu skip_hw skip_sw action fwd 1\n",
+             action vlan pop pipe cookie 00ff hw_st imm no_percpu skip_hw action fwd 1\n",
         );
         assert_eq!(r[0].actions, [Action::Drop]);
         assert_eq!(r[1].actions, [Action::Drop]);
@@ -3095,6 +3083,8 @@ vlan_id 4096 vlan_prio 9 action fwd x
             ("action drop cookie 0123456789abcdef0123456789abcdef00", "r.rules:1:20: cookie 0123456789abcdef0123456789abcdef00 is not at most 16 bytes (32 digits), as tc requires"),
             ("action drop cookie", "r.rules:1:19: cookie needs a value (hex, an even number of digits, at most 32)"),
             ("action drop hw_stats any", "r.rules:1:22: hw_stats expects immediate, delayed or disabled"),
+            ("action drop skip_sw", "r.rules:1:13: skip_sw puts the action in hardware only, and this dataplane programs no NIC (skip_hw is accepted)"),
+            ("ip_proto tcp skip_sw action drop", "r.rules:1:14: flower key 'skip_sw' is not supported here: skip_sw puts the rule in hardware only (tc refuses it on a device that cannot offload it), and this dataplane programs no NIC (skip_hw is accepted)"),
         ];
         for (line, want) in cases {
             assert_eq!(error(line), want, "{line}");

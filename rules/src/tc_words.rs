@@ -185,6 +185,10 @@ pub fn unsupported_reason(option: &str) -> Option<&'static str> {
         "ct_state" | "ct_zone" | "ct_mark" | "ct_label" => {
             "it needs connection tracking, which this dataplane does not do"
         }
+        "skip_sw" => {
+            "skip_sw puts the rule in hardware only (tc refuses it on a device that cannot offload it), \
+             and this dataplane programs no NIC (skip_hw is accepted)"
+        }
         "hw_tc" => "it names a hardware traffic class, and there is no hardware here",
         "l2_miss" => "it needs the bridge's FDB lookup result, which frames here do not carry",
         "spi" => "this protocol is not parsed by this dataplane",

@@ -239,7 +239,8 @@ impl<'a> LineParser<'a> {
     /// What m_action.c reads after every action's own words, in its order: `cookie HEX` (an
     /// opaque tag of up to 16 bytes that tc hands back in dumps), `hw_stats immediate|delayed|
     /// disabled` (which hardware counters to keep), `no_percpu` (how the kernel keeps the
-    /// action's counters) and the action's own `skip_sw`/`skip_hw`. None changes what the
+    /// action's counters) and the action's own `skip_hw` (`skip_sw`, hardware only, is
+    /// refused as on a rule). None changes what the
     /// action does to a frame, and this dataplane keeps its own counters, so they are read,
     /// checked as tc checks them and not kept. False after an error.
     fn action_attributes(&mut self) -> bool {
@@ -270,8 +271,14 @@ impl<'a> LineParser<'a> {
             self.pos += 1;
         }
         for _ in 0..2 {
-            if self.peek().is_some_and(|t| t.text == "skip_sw" || t.text == "skip_hw") {
-                self.pos += 1;
+            match self.peek() {
+                Some(t) if t.text == "skip_hw" => self.pos += 1,
+                Some(t) if t.text == "skip_sw" => {
+                    let message = "skip_sw puts the action in hardware only, and this dataplane programs no NIC (skip_hw is accepted)";
+                    self.error(t.col, message);
+                    return false;
+                }
+                _ => {}
             }
         }
         true
