@@ -176,6 +176,19 @@ fn fwd_delivers_every_frame_and_the_counters_agree() {
     assert_eq!(dut["ports"][0]["sockets"][0]["xdp"]["rx_dropped"], 0, "{dut}");
 }
 
+/// [`run_traffic`] through a dataplane on dut0 and dut1 with `--action drop` and `rules` (a
+/// rules file of this text, removed after), the sink on sink0.
+fn run_rules(lab: &Lab, rules: &str) -> Counted {
+    let path = temp_path(&format!("{}.rules", lab.prefix));
+    write_rules(&path, rules);
+    let path_arg = path.to_str().unwrap().to_string();
+    let ports = ["--port", "af_xdp:iface=dut0", "--port", "af_xdp:iface=dut1"];
+    let counted =
+        run_traffic(lab, ("sink", "sink0"), &[&ports[..], &["--action", "drop", "--rules", &path_arg]].concat());
+    let _ = std::fs::remove_file(&path);
+    counted
+}
+
 /// A pasted tc line's `mirred egress redirect dev dut1` forwards out of the port whose
 /// interface is dut1; with `--action drop` nothing else would leave.
 #[test]
@@ -185,18 +198,10 @@ fn a_mirred_rule_forwards_to_the_port_it_names() {
     }
     let _serial = traffic_lock();
     let lab = Lab::up("m");
-    let rules = temp_path(&format!("{}.rules", lab.prefix));
-    write_rules(
-        &rules,
+    let Counted { dut, sink, .. } = run_rules(
+        &lab,
         "tc filter add dev dut0 ingress pref 1 proto ip flower ip_proto udp action mirred egress redirect dev dut1\n",
     );
-    let rules_arg = rules.to_str().unwrap().to_string();
-    let Counted { dut, sink, .. } = run_traffic(
-        &lab,
-        ("sink", "sink0"),
-        &["--port", "af_xdp:iface=dut0", "--port", "af_xdp:iface=dut1", "--action", "drop", "--rules", &rules_arg],
-    );
-    let _ = std::fs::remove_file(&rules);
     assert_eq!(sink["packets"], 100_000, "sink: {sink}\ndataplane: {dut}");
     assert_eq!(dut["ports"][1]["tx"], 100_000, "{dut}");
     assert_eq!(dut["totals"]["dropped"], 0, "{dut}");
@@ -212,20 +217,12 @@ fn vlan_push_indev_and_an_egress_filter_act_on_every_frame() {
     }
     let _serial = traffic_lock();
     let lab = Lab::up("v");
-    let rules = temp_path(&format!("{}.rules", lab.prefix));
-    write_rules(
-        &rules,
+    let Counted { dut, sink, .. } = run_rules(
+        &lab,
         "tc filter add dev dut0 ingress pref 1 proto ip flower indev dut0 ip_proto udp \
          action vlan push id 100 pipe action mirred egress redirect dev dut1\n\
          tc filter add dev dut1 egress pref 1 proto 802.1q flower vlan_id 100 action vlan push protocol 802.1ad id 7\n",
     );
-    let rules_arg = rules.to_str().unwrap().to_string();
-    let Counted { dut, sink, .. } = run_traffic(
-        &lab,
-        ("sink", "sink0"),
-        &["--port", "af_xdp:iface=dut0", "--port", "af_xdp:iface=dut1", "--action", "drop", "--rules", &rules_arg],
-    );
-    let _ = std::fs::remove_file(&rules);
     assert_eq!(sink["packets"], 100_000, "sink: {sink}\ndataplane: {dut}");
     assert_eq!(sink["bytes"], 100_000 * 68, "two tags on every frame: {sink}");
     assert_eq!(dut["ports"][1]["tx"], 100_000, "{dut}");

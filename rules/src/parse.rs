@@ -357,8 +357,8 @@ pub fn parse_noted<E: fmt::Display>(
             })),
         }
     }
-    bind_shared_policers(file, &mut rules, &mut errors);
-    bind_shared_gates(file, &mut rules, &mut errors);
+    bind_shared::<Police>(file, &mut rules, &mut errors);
+    bind_shared::<Gate>(file, &mut rules, &mut errors);
     if errors.is_empty() {
         Ok((RuleSet::new(rules), notes))
     } else {
@@ -366,96 +366,108 @@ pub fn parse_noted<E: fmt::Display>(
     }
 }
 
-/// tc's `police ... index N`: one policer per index. The first rule that gives N a rate (or
-/// an mtu) defines it; `police index N` alone takes that definition (the kernel binds a
-/// filter to the existing action); a second, different definition is an error (the kernel
-/// would keep the first and ignore it), as is an index no rule defines.
-fn bind_shared_policers(file: &str, rules: &mut [Rule], errors: &mut Vec<ParseError>) {
-    let mut defined: Vec<(u32, Police, usize)> = Vec::new();
-    let is_reference = |p: &Police| p.rate.is_none() && p.mtu.is_none();
-    for rule in rules.iter() {
-        for action in &rule.actions {
-            let Action::Police(police @ Police { index: Some(index), .. }) = action else { continue };
-            if is_reference(police) {
-                continue;
-            }
-            match defined.iter().find(|(i, _, _)| i == index) {
-                Some((_, first, line)) if first != police => errors.push(ParseError {
-                    file: file.to_string(),
-                    line: rule.line,
-                    col: rule.action_col,
-                    message: format!(
-                        "police index {index} is defined again, otherwise than at line {line} (tc would keep that one): write `police index {index}` alone to share it"
-                    ),
-                }),
-                Some(_) => {}
-                None => defined.push((*index, *police, rule.line)),
-            }
+/// A tc action shared by index (`police ... index N`, `gate ... index N`): the first rule
+/// that defines N (a rate or mtu; a schedule) defines it, and the action naming N alone takes
+/// that definition (the kernel binds a filter to the existing action); a second, different
+/// definition is an error (the kernel would keep the first and ignore it), as is an index no
+/// rule defines.
+trait SharedByIndex: Clone + PartialEq + Sized {
+    /// tc's word for the action.
+    const WORD: &'static str;
+    /// What a definition gives, for the error of an index no rule defines.
+    const DEFINITION: &'static str;
+    /// The action in `action`, if it is this kind.
+    fn of(action: &Action) -> Option<&Self>;
+    /// As [`of`](Self::of), to bind it.
+    fn of_mut(action: &mut Action) -> Option<&mut Self>;
+    /// `index N`, if given.
+    fn index(&self) -> Option<u32>;
+    /// Names an index and defines nothing.
+    fn is_reference(&self) -> bool;
+}
+
+impl SharedByIndex for Police {
+    const WORD: &'static str = "police";
+    const DEFINITION: &'static str = "its rate and burst, or mtu,";
+    fn of(action: &Action) -> Option<&Police> {
+        if let Action::Police(police) = action {
+            Some(police)
+        } else {
+            None
         }
     }
-    for rule in rules.iter_mut() {
-        let (line, col) = (rule.line, rule.action_col);
-        for action in &mut rule.actions {
-            let Action::Police(police @ Police { index: Some(_), .. }) = action else { continue };
-            if !is_reference(police) {
-                continue;
-            }
-            let index = police.index.unwrap_or_default();
-            match defined.iter().find(|(i, _, _)| *i == index) {
-                Some((_, definition, _)) => *police = *definition,
-                None => errors.push(ParseError {
-                    file: file.to_string(),
-                    line,
-                    col,
-                    message: format!(
-                        "police index {index}: no rule of this file defines it (give one rule its rate and burst, or mtu, with index {index})"
-                    ),
-                }),
-            }
+    fn of_mut(action: &mut Action) -> Option<&mut Police> {
+        if let Action::Police(police) = action {
+            Some(police)
+        } else {
+            None
         }
+    }
+    fn index(&self) -> Option<u32> {
+        self.index
+    }
+    fn is_reference(&self) -> bool {
+        self.rate.is_none() && self.mtu.is_none()
     }
 }
 
-/// tc's `gate ... index N`, as [`bind_shared_policers`]: one gate per index, defined by the
-/// first rule that gives it entries; `gate index N` alone takes that definition (the kernel
-/// binds to the existing action); a second, different definition and an index no rule
-/// defines are errors.
-fn bind_shared_gates(file: &str, rules: &mut [Rule], errors: &mut Vec<ParseError>) {
-    let mut defined: Vec<(u32, Gate, usize)> = Vec::new();
-    let error = |rule: &Rule, message: String| ParseError {
-        file: file.to_string(),
-        line: rule.line,
-        col: rule.action_col,
-        message,
-    };
+impl SharedByIndex for Gate {
+    const WORD: &'static str = "gate";
+    const DEFINITION: &'static str = "its sched-entry list";
+    fn of(action: &Action) -> Option<&Gate> {
+        if let Action::Gate(gate) = action {
+            Some(gate)
+        } else {
+            None
+        }
+    }
+    fn of_mut(action: &mut Action) -> Option<&mut Gate> {
+        if let Action::Gate(gate) = action {
+            Some(gate)
+        } else {
+            None
+        }
+    }
+    fn index(&self) -> Option<u32> {
+        self.index
+    }
+    fn is_reference(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
+/// Binds every `T` of the file that names an index to the index's definition
+/// ([`SharedByIndex`]), or reports why it cannot.
+fn bind_shared<T: SharedByIndex>(file: &str, rules: &mut [Rule], errors: &mut Vec<ParseError>) {
+    let word = T::WORD;
+    let error = |line: usize, col: usize, message: String| ParseError { file: file.to_string(), line, col, message };
+    let mut defined: Vec<(u32, T, usize)> = Vec::new();
     for rule in rules.iter() {
-        for action in &rule.actions {
-            let Action::Gate(gate @ Gate { index: Some(index), .. }) = action else { continue };
-            if gate.entries.is_empty() {
-                continue;
-            }
-            match defined.iter().find(|(i, _, _)| i == index) {
-                Some((_, first, line)) if first != gate => errors.push(error(rule, format!(
-                    "gate index {index} is defined again, otherwise than at line {line} (tc would keep that one): write `gate index {index}` alone to share it"
+        for shared in rule.actions.iter().filter_map(T::of).filter(|t| !t.is_reference()) {
+            let Some(index) = shared.index() else { continue };
+            match defined.iter().find(|(i, _, _)| *i == index) {
+                Some((_, first, line)) if first != shared => errors.push(error(rule.line, rule.action_col, format!(
+                    "{word} index {index} is defined again, otherwise than at line {line} (tc would keep that one): write `{word} index {index}` alone to share it"
                 ))),
                 Some(_) => {}
-                None => defined.push((*index, gate.clone(), rule.line)),
+                None => defined.push((index, shared.clone(), rule.line)),
             }
         }
     }
     for rule in rules.iter_mut() {
         let (line, col) = (rule.line, rule.action_col);
-        for action in &mut rule.actions {
-            let Action::Gate(gate @ Gate { index: Some(_), .. }) = action else { continue };
-            if !gate.entries.is_empty() {
-                continue;
-            }
-            let index = gate.index.unwrap_or_default();
+        for shared in rule.actions.iter_mut().filter_map(T::of_mut).filter(|t| t.is_reference()) {
+            let Some(index) = shared.index() else { continue };
             match defined.iter().find(|(i, _, _)| *i == index) {
-                Some((_, definition, _)) => *gate = definition.clone(),
-                None => errors.push(ParseError { file: file.to_string(), line, col, message: format!(
-                    "gate index {index}: no rule of this file defines it (give one rule its sched-entry list with index {index})"
-                ) }),
+                Some((_, definition, _)) => *shared = definition.clone(),
+                None => errors.push(error(
+                    line,
+                    col,
+                    format!(
+                        "{word} index {index}: no rule of this file defines it (give one rule {} with index {index})",
+                        T::DEFINITION
+                    ),
+                )),
             }
         }
     }

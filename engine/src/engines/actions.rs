@@ -123,8 +123,10 @@ pub(super) fn carry_out(
 /// ethertype, and after an outer VLAN tag, which the kernel takes off before tc sees it.
 #[inline]
 fn msdu_len(data: &[u8]) -> usize {
-    let tagged = matches!(data.get(12..14), Some([0x81, 0x00] | [0x88, 0xa8]));
-    data.len().saturating_sub(if tagged { 18 } else { 14 })
+    use wire::{ethernet, ethertype, vlan};
+    let outer = data.get(12..14).map(|b| u16::from_be_bytes([b[0], b[1]]));
+    let tagged = matches!(outer, Some(ethertype::VLAN | ethertype::QINQ));
+    data.len().saturating_sub(ethernet::HEADER_LEN + if tagged { vlan::HEADER_LEN } else { 0 })
 }
 
 /// The egress stage of a frame that ingress sent to `queue`: where the egress rules of that

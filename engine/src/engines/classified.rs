@@ -93,7 +93,7 @@ impl Classified {
         queue_ports: &[usize],
     ) -> Classified {
         Classified {
-            egress_pipeline: Pipeline { rewrite: None, ..pipeline.clone() },
+            egress_pipeline: pipeline.without_rewrite(),
             pipeline,
             rules: RulesHold::new(shared, worker),
             routes: Routes::new(action, queue_ports),

@@ -35,7 +35,7 @@ impl FrameByFrame {
         queue_ports: &[usize],
     ) -> FrameByFrame {
         FrameByFrame {
-            egress_pipeline: Pipeline { rewrite: None, ..pipeline.clone() },
+            egress_pipeline: pipeline.without_rewrite(),
             pipeline,
             rules: RulesHold::new(shared, worker),
             routes: Routes::new(action, queue_ports),

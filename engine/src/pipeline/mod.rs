@@ -68,6 +68,11 @@ impl Default for Pipeline {
 }
 
 impl Pipeline {
+    /// The same pipeline without `--rewrite`: the egress stage's, since ingress applied it.
+    pub fn without_rewrite(&self) -> Pipeline {
+        Pipeline { rewrite: None, ..self.clone() }
+    }
+
     fn computes(&self) -> bool {
         matches!(self.csum, CsumMode::Fix | CsumMode::Lco)
     }
