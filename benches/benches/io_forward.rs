@@ -23,7 +23,8 @@ const PRELOAD: usize = 512;
 
 /// A worker polling `ports` mem ports, each holding PRELOAD frames.
 fn mem_worker(ports: usize, action: Action) -> Worker {
-    let mut umems = Umems::new(UmemConfig { frame_size: 2048, frame_count: 8192, hugepages: false }).unwrap();
+    let mut umems =
+        Umems::new(UmemConfig { frame_size: 2048, frame_count: 8192, hugepages: false, numa_node: None }).unwrap();
     let frame = testkit::frames::generator_udp(60);
     let mut queues = Vec::new();
     for index in 0..ports {
@@ -56,7 +57,8 @@ fn io_forward(c: &mut Criterion) {
     group.bench_function("worker_reflect_macswap", |b| b.iter(|| worker.poll_once()));
 
     // Baseline: the same tokens between two VecDeques, burst by burst.
-    let (_umem, frames) = Umem::create(&UmemConfig { frame_size: 2048, frame_count: 1024, hugepages: false }).unwrap();
+    let (_umem, frames) =
+        Umem::create(&UmemConfig { frame_size: 2048, frame_count: 1024, hugepages: false, numa_node: None }).unwrap();
     let mut frames = frames.into_iter();
     let mut a: VecDeque<Frame> = frames.by_ref().take(PRELOAD).collect();
     let mut b: VecDeque<Frame> = frames.take(PRELOAD).collect();

@@ -31,7 +31,8 @@ pub fn mem_worker(frame: &[u8], pipeline: Option<Pipeline>) -> Worker {
 /// queue 1 port 1, each forwarding to the other), each port preloaded with [`PRELOAD`]
 /// frames taken from `frames` in turn.
 pub fn mem_worker_with(frames: &[Vec<u8>], engine: impl FnOnce(&[usize]) -> Box<dyn ForwardingEngine>) -> Worker {
-    let mut umems = Umems::new(UmemConfig { frame_size: 2048, frame_count: 8192, hugepages: false }).unwrap();
+    let mut umems =
+        Umems::new(UmemConfig { frame_size: 2048, frame_count: 8192, hugepages: false, numa_node: None }).unwrap();
     let mut queues = Vec::new();
     for index in 0..2 {
         let slot = &mut umems.slots[0];

@@ -110,15 +110,58 @@ fn interface_names(ports: &[PortSpec]) -> Vec<String> {
 }
 
 /// Without `--cores`: the last core, or with `queues=all` one worker per queue (the last
-/// cores, as many as there are queues and cores).
-fn default_cores(ports: &[PortSpec]) -> Vec<usize> {
+/// cores, as many as there are queues and cores); on a machine of several memory nodes,
+/// cores of the NIC's node (`numa_node`) where it has any this process may use.
+fn default_cores(ports: &[PortSpec], numa_node: Option<u32>) -> Vec<usize> {
     let all = ports.iter().filter(|p| matches!(p, PortSpec::AfXdp(s) if s.all_queues)).map(|p| p.queues().len()).max();
-    let Some(queues) = all else { return vec![engine::cores::default_core()] };
     let mut available = engine::cores::available_cores();
+    if let Some(node_cpus) = numa_node.and_then(umem::numa::node_cpus) {
+        let on_node: Vec<usize> = available.iter().copied().filter(|core| node_cpus.contains(core)).collect();
+        if !on_node.is_empty() {
+            available = on_node;
+        }
+    }
+    let Some(queues) = all else { return vec![available.iter().copied().max().unwrap_or(0)] };
     available.sort_unstable_by(|a, b| b.cmp(a));
     available.truncate(queues.max(1));
     available.reverse();
     available
+}
+
+/// The memory node of the run's NICs, where placing memory matters: only on a machine of
+/// several nodes, the first AF_XDP port whose device names one. Ports on different nodes get
+/// a line saying the first one's node is used.
+fn nic_numa_node(ports: &[PortSpec]) -> Option<u32> {
+    if umem::numa::node_count() < 2 {
+        return None;
+    }
+    let nodes: Vec<(&str, u32)> = ports
+        .iter()
+        .filter_map(|p| match p {
+            PortSpec::AfXdp(s) => pmd::netdev::numa_node(&s.iface).map(|node| (s.iface.as_str(), node)),
+            _ => None,
+        })
+        .collect();
+    let &(first_iface, node) = nodes.first()?;
+    if let Some((iface, other)) = nodes.iter().find(|(_, n)| *n != node) {
+        eprintln!(
+            "dataplane: {first_iface} is on NUMA node {node} and {iface} on node {other}: the UMEMs and workers go to              node {node}, and {iface}'s frames cross between the nodes"
+        );
+    }
+    eprintln!("dataplane: {first_iface} is on NUMA node {node}: the UMEMs are placed there");
+    Some(node)
+}
+
+/// A line for every worker core that is not on the NIC's node.
+fn warn_cores_off_node(cores: &[usize], node: u32) {
+    let Some(node_cpus) = umem::numa::node_cpus(node) else { return };
+    let off: Vec<usize> = cores.iter().copied().filter(|core| !node_cpus.contains(core)).collect();
+    if !off.is_empty() {
+        eprintln!(
+            "dataplane: core(s) {off:?} are not on NUMA node {node} (the NIC's, cores {}): their frames cross              between the nodes",
+            umem::numa::format_cpulist(&node_cpus)
+        );
+    }
 }
 
 fn queue_list(queues: &[u32]) -> String {
@@ -176,8 +219,12 @@ pub fn run(mut config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, C
             spec.resolve_queues().map_err(|e| e.to_string())?;
         }
     }
+    let numa_node = nic_numa_node(&config.ports);
     if config.cores.is_empty() {
-        config.cores = default_cores(&config.ports);
+        config.cores = default_cores(&config.ports, numa_node);
+    }
+    if let Some(node) = numa_node {
+        warn_cores_off_node(&config.cores, node);
     }
     if config.action == Action::Fwd && config.ports.len() != 2 {
         return Err(format!(
@@ -325,7 +372,7 @@ pub fn run(mut config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, C
     signal_hook::flag::register(signal_hook::consts::SIGHUP, reload.clone())
         .map_err(|e| format!("registering SIGHUP: {e}"))?;
 
-    let umem_config = umem_config_for(&config.ports, cores.len())?;
+    let umem_config = UmemConfig { numa_node, ..umem_config_for(&config.ports, cores.len())? };
     let mut pipeline = config.pipeline.clone();
     pipeline.mtu = egress_mtu(&config.ports);
     if pipeline.rewrite.as_ref().is_some_and(|r| r.overhead() > 0) {
@@ -665,7 +712,7 @@ fn umem_config_for(ports: &[PortSpec], workers: usize) -> Result<UmemConfig, Str
     if usize::try_from(bytes).is_err() || bytes > isize::MAX as u64 {
         return Err(format!("a UMEM of {frames} frames of {frame_size} bytes does not fit this address space"));
     }
-    Ok(UmemConfig { frame_size, frame_count: frames, hugepages })
+    Ok(UmemConfig { frame_size, frame_count: frames, hugepages, numa_node: None })
 }
 
 fn read_kernel(counters: &[KernelCounters]) -> Vec<(usize, u32, PortCounters)> {
@@ -854,6 +901,19 @@ mod tests {
 
     fn ports(specs: &[&str]) -> Vec<PortSpec> {
         specs.iter().map(|s| s.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn default_cores_come_from_the_nics_node() {
+        let one = ports(&["af_xdp:iface=x"]);
+        let available = engine::cores::available_cores();
+        assert_eq!(default_cores(&one, None), vec![*available.iter().max().unwrap()]);
+        // Node 0 holds every core on a one-node machine; a node without usable cores (or
+        // none at all) falls back to every core this process may use.
+        let node0 = umem::numa::node_cpus(0).unwrap_or_default();
+        let chosen = default_cores(&one, Some(0));
+        assert!(node0.is_empty() || node0.contains(&chosen[0]), "{chosen:?} not on node 0 {node0:?}");
+        assert_eq!(default_cores(&one, Some(999)), default_cores(&one, None));
     }
 
     #[test]

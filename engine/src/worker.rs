@@ -225,7 +225,8 @@ mod tests {
 
     /// A worker over one mem port holding `frames` frames, dropping everything.
     fn dropping_worker(frames: usize, idle: IdlePolicy) -> Worker {
-        let mut umems = Umems::new(UmemConfig { frame_size: 2048, frame_count: 1024, hugepages: false }).unwrap();
+        let mut umems =
+            Umems::new(UmemConfig { frame_size: 2048, frame_count: 1024, hugepages: false, numa_node: None }).unwrap();
         let slot = &mut umems.slots[0];
         let mut port = MemPort::new(slot.umem.clone(), 1024);
         let frame = testkit::frames::generator_udp(60);
@@ -295,7 +296,8 @@ mod tests {
 
     #[test]
     fn refused_descriptors_count_as_received_and_dropped_and_nothing_is_unaccounted() {
-        let mut umems = Umems::new(UmemConfig { frame_size: 2048, frame_count: 256, hugepages: false }).unwrap();
+        let mut umems =
+            Umems::new(UmemConfig { frame_size: 2048, frame_count: 256, hugepages: false, numa_node: None }).unwrap();
         let slot = &mut umems.slots[0];
         let mut inner = MemPort::new(slot.umem.clone(), 256);
         let frame = testkit::frames::generator_udp(60);

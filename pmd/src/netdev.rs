@@ -34,6 +34,12 @@ pub fn tx_packets(name: &str) -> Option<u64> {
     read_sys(name, "statistics/tx_packets")?.parse().ok()
 }
 
+/// The memory node of the interface's device (`device/numa_node`); `None` for a virtual
+/// device (veth has no `device` link) or where the firmware gives none (`-1`).
+pub fn numa_node(name: &str) -> Option<u32> {
+    read_sys(name, "device/numa_node")?.parse::<i32>().ok().and_then(|node| u32::try_from(node).ok())
+}
+
 /// Receive queues the kernel uses now (`real_num_rx_queues`).
 pub fn rx_queue_count(name: &str) -> Option<u32> {
     let dir = fs::read_dir(format!("/sys/class/net/{name}/queues")).ok()?;

@@ -584,8 +584,9 @@ fn sink_af_xdp(config: &SinkConfig, stop: &AtomicBool, ready: impl FnOnce()) -> 
     };
     let mut device = AfXdpDevice::open(&spec).map_err(SinkError::port(&config.iface))?;
     let frame_count = queues * 2 * spec.ring_size + 2 * BURST as u32;
-    let mut umems = Umems::new(UmemConfig { frame_size: spec.frame_size, frame_count, hugepages: false })
-        .map_err(SinkError::Umem)?;
+    let mut umems =
+        Umems::new(UmemConfig { frame_size: spec.frame_size, frame_count, hugepages: false, numa_node: None })
+            .map_err(SinkError::Umem)?;
     let mut ports = Vec::new();
     for &queue in &spec.queues {
         ports.push(device.open_queue(queue, &mut umems).map_err(SinkError::port(&config.iface))?);

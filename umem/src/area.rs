@@ -16,11 +16,14 @@ pub struct UmemConfig {
     pub frame_count: u32,
     /// Ask for 2 MiB huge pages; falls back to normal pages with a message.
     pub hugepages: bool,
+    /// Place the frames on this memory node (the NIC's), preferred rather than required;
+    /// `None`: wherever the kernel puts them (the first core that touches them).
+    pub numa_node: Option<u32>,
 }
 
 impl Default for UmemConfig {
     fn default() -> Self {
-        UmemConfig { frame_size: 2048, frame_count: 4096, hugepages: false }
+        UmemConfig { frame_size: 2048, frame_count: 4096, hugepages: false, numa_node: None }
     }
 }
 
@@ -44,6 +47,7 @@ pub struct Umem {
     frame_size: u32,
     frame_count: u32,
     hugepages: bool,
+    numa_node: Option<u32>,
     ledger: FrameLedger,
 }
 
@@ -84,6 +88,15 @@ impl Umem {
             (MmapOptions::new().len(len).map_anon()?, false)
         };
         let base = NonNull::new(map.as_mut_ptr()).expect("mmap never returns null");
+        // Before any page is touched: the pages are placed when first faulted in.
+        let numa_node =
+            config.numa_node.filter(|&node| match crate::numa::prefer_node(base.as_ptr(), map.len(), node) {
+                Ok(()) => true,
+                Err(err) => {
+                    eprintln!("umem: could not place the UMEM on NUMA node {node} ({err}); the kernel places it");
+                    false
+                }
+            });
         let id = NEXT_UMEM_ID.fetch_add(1, Ordering::Relaxed);
         if id == 0 {
             return Err(io::Error::other("more than 2^32 UMEMs created in one process"));
@@ -96,6 +109,7 @@ impl Umem {
             frame_size,
             frame_count: config.frame_count,
             hugepages,
+            numa_node,
             ledger: FrameLedger::new(id, frame_size, config.frame_count),
         };
         let frames =
@@ -142,6 +156,11 @@ impl Umem {
     /// Whether the area really sits on huge pages.
     pub fn hugepages(&self) -> bool {
         self.hugepages
+    }
+
+    /// The memory node the frames were bound to, if one was asked for and the kernel took it.
+    pub fn numa_node(&self) -> Option<u32> {
+        self.numa_node
     }
 
     /// The hand-over bookkeeping the rings of this UMEM share.
@@ -269,6 +288,7 @@ impl std::fmt::Debug for Umem {
             .field("frame_size", &self.frame_size)
             .field("frame_count", &self.frame_count)
             .field("hugepages", &self.hugepages)
+            .field("numa_node", &self.numa_node)
             .finish()
     }
 }
@@ -279,7 +299,8 @@ mod tests {
 
     #[test]
     fn create_hands_out_every_frame_once() {
-        let (umem, frames) = Umem::create(&UmemConfig { frame_size: 2048, frame_count: 8, hugepages: false }).unwrap();
+        let (umem, frames) =
+            Umem::create(&UmemConfig { frame_size: 2048, frame_count: 8, hugepages: false, numa_node: None }).unwrap();
         assert_eq!(umem.len(), 8 * 2048);
         let addrs: Vec<u64> = frames.iter().map(Frame::addr).collect();
         assert_eq!(addrs, (0..8).map(|i| i * 2048).collect::<Vec<_>>());
@@ -360,5 +381,27 @@ mod tests {
         let mut frame = frames.pop().unwrap();
         assert!(umem.write(&mut frame, &[7; 100]));
         assert_eq!(umem.data(&frame), &[7; 100][..]);
+    }
+
+    #[test]
+    fn frames_land_on_the_node_asked_for() {
+        let Some(node) = (0..crate::numa::node_count() as u32).find(|&n| crate::numa::node_cpus(n).is_some()) else {
+            eprintln!("skipped: this kernel shows no NUMA nodes in sysfs");
+            return;
+        };
+        let (umem, mut frames) =
+            Umem::create(&UmemConfig { frame_count: 16, numa_node: Some(node), ..Default::default() }).unwrap();
+        assert_eq!(umem.numa_node(), Some(node));
+        let mut frame = frames.pop().unwrap();
+        assert!(umem.write(&mut frame, &[1; 64]));
+        let page = umem.data(&frame).as_ptr();
+        assert_eq!(crate::numa::node_of_address(page).unwrap(), node);
+    }
+
+    #[test]
+    fn a_node_past_the_mask_is_refused_and_the_umem_still_made() {
+        let (umem, _) =
+            Umem::create(&UmemConfig { frame_count: 4, numa_node: Some(5000), ..Default::default() }).unwrap();
+        assert_eq!(umem.numa_node(), None);
     }
 }

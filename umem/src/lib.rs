@@ -45,6 +45,7 @@
 mod area;
 mod frame;
 mod ledger;
+pub mod numa;
 mod pool;
 pub mod ring;
 pub mod sim;

@@ -46,7 +46,7 @@ proptest! {
         // Half the runs start the ring indices just below 2^32, so they wrap mid-run.
         start in prop_oneof![Just(0u32), (u32::MAX - 64)..=u32::MAX],
     ) {
-        let (umem, all) = Umem::create(&UmemConfig { frame_size: 2048, frame_count: FRAMES, hugepages: false }).unwrap();
+        let (umem, all) = Umem::create(&UmemConfig { frame_size: 2048, frame_count: FRAMES, hugepages: false, numa_node: None }).unwrap();
         let (mut rings, mut kernel) = sim::socket_at(RING, umem.ledger(), start).unwrap();
         let mut pool = PoolCache::owning(all, 2048);
         let mut received: Vec<Frame> = Vec::new();

@@ -39,7 +39,7 @@ proptest! {
         completions in proptest::collection::vec(addr(), 0..40),
         start in prop_oneof![Just(0u32), (u32::MAX - 40)..=u32::MAX],
     ) {
-        let (umem, all) = Umem::create(&UmemConfig { frame_size: 2048, frame_count: FRAMES, hugepages: false }).unwrap();
+        let (umem, all) = Umem::create(&UmemConfig { frame_size: 2048, frame_count: FRAMES, hugepages: false, numa_node: None }).unwrap();
         let (mut rings, mut kernel) = sim::socket_at(64, umem.ledger(), start).unwrap();
         let mut pool = PoolCache::owning(all, 2048);
         // The kernel holds half the frames: 4 in the fill ring (taken), 4 sent on tx.

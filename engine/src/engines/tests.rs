@@ -79,7 +79,8 @@ impl Outcome {
 /// `engine` builds, `frames` arriving on port 0; returns what it did once every frame is
 /// accounted for.
 fn run(frames: &[Vec<u8>], engine: impl FnOnce(&[usize]) -> Box<dyn ForwardingEngine>) -> Outcome {
-    let mut umems = Umems::new(UmemConfig { frame_size: 2048, frame_count: 1024, hugepages: false }).unwrap();
+    let mut umems =
+        Umems::new(UmemConfig { frame_size: 2048, frame_count: 1024, hugepages: false, numa_node: None }).unwrap();
     let slot = &mut umems.slots[0];
     let mut incoming = VecDeque::new();
     for bytes in frames {
@@ -338,7 +339,8 @@ fn a_published_table_is_taken_at_the_next_burst() {
             .unwrap()
     };
     let shared = Arc::new(SharedRules::new(table("ip_proto udp dst_port 9 action drop\n")));
-    let mut umems = Umems::new(UmemConfig { frame_size: 2048, frame_count: 256, hugepages: false }).unwrap();
+    let mut umems =
+        Umems::new(UmemConfig { frame_size: 2048, frame_count: 256, hugepages: false, numa_node: None }).unwrap();
     let slot = &mut umems.slots[0];
     let sent = [Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new()))];
     let queues = (0..2)

@@ -139,8 +139,9 @@ fn send_af_xdp(
     ifindex: u32,
     stop: &AtomicBool,
 ) -> Result<GenReport, GenError> {
-    let (umem, frames) = Umem::create(&UmemConfig { frame_size: 2048, frame_count: 2 * TX_RING, hugepages: false })
-        .map_err(GenError::Umem)?;
+    let (umem, frames) =
+        Umem::create(&UmemConfig { frame_size: 2048, frame_count: 2 * TX_RING, hugepages: false, numa_node: None })
+            .map_err(GenError::Umem)?;
     // The fill ring is required by the kernel even for a socket that only sends.
     let sizes = RingSizes { fill: 64, comp: TX_RING, rx: 0, tx: TX_RING };
     let mut socket =
