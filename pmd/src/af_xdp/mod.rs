@@ -94,6 +94,13 @@ impl AfXdpDevice {
                 return Err(too_large(spec.mb));
             }
             mb = spec.mb.unwrap_or(needs_mb);
+            if mb {
+                eprintln!(
+                    "af_xdp {}: multi-buffer on (MTU {mtu}; {room} bytes per {}-byte chunk): larger frames \
+                     arrive and leave as several chunks",
+                    spec.iface, spec.frame_size
+                );
+            }
         }
         let mut spec = spec.clone();
         spec.mb = Some(mb);
