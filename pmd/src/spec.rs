@@ -11,6 +11,12 @@ use crate::error::Error;
 use crate::netdev;
 use crate::xdp_prog::Steer;
 
+/// `XDP_PACKET_HEADROOM`: the kernel keeps this much room before received data.
+pub(crate) const XDP_PACKET_HEADROOM: u32 = 256;
+
+/// What a frame adds to the MTU here: an Ethernet header and one VLAN tag.
+pub(crate) const ETH_AND_VLAN: u32 = 14 + 4;
+
 /// One `--port` argument, parsed: which driver and its settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum PortSpec {
@@ -69,7 +75,7 @@ impl AfXdpSpec {
     /// Whether a frame of `mtu` (plus Ethernet and one VLAN header) needs more than one
     /// chunk of `frame_size` bytes after the kernel's `XDP_PACKET_HEADROOM`.
     pub fn needs_mb(mtu: u32, frame_size: u32) -> bool {
-        mtu + crate::af_xdp::ETH_AND_VLAN > frame_size - crate::af_xdp::XDP_PACKET_HEADROOM
+        mtu + ETH_AND_VLAN > frame_size - XDP_PACKET_HEADROOM
     }
 
     /// The default `busy_poll` budget (DPDK's net_af_xdp `busy_budget` default).

@@ -25,19 +25,13 @@ use crate::counters::CounterSource;
 use crate::error::Error;
 use crate::netdev;
 use crate::port::{BadDescCount, Port, BURST};
-use crate::spec::{AfXdpSpec, BindMode};
+use crate::spec::{AfXdpSpec, BindMode, ETH_AND_VLAN, XDP_PACKET_HEADROOM};
 use crate::umems::Umems;
 use crate::xdp_prog;
 
 /// `SO_BUSY_POLL` with preferred busy polling: how long one busy poll may spin in the
 /// kernel (xskxceiver's busy-poll test and DPDK's net_af_xdp use 20 µs).
 pub const BUSY_POLL_USECS: u32 = 20;
-
-/// `XDP_PACKET_HEADROOM`: the kernel keeps this much room before received data.
-pub(crate) const XDP_PACKET_HEADROOM: u32 = 256;
-
-/// What a frame adds to the MTU here: an Ethernet header and one VLAN tag.
-pub(crate) const ETH_AND_VLAN: u32 = 14 + 4;
 
 /// An interface prepared for AF_XDP: XSK map and redirect program loaded, attached once
 /// every queue's socket is in the map.
