@@ -225,3 +225,83 @@ fn a_packet_that_does_not_fit_the_tx_ring_whole_waits() {
     pool.put_all(&mut done);
     assert_eq!(pool.len(), 32);
 }
+
+mod property {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// One packet the simulated kernel delivers: how many chunks, and whether one of them
+    /// (by index) is replaced by a descriptor user space must refuse.
+    #[derive(Clone, Debug)]
+    struct Packet {
+        pieces: usize,
+        bad_piece: Option<usize>,
+    }
+
+    fn packet() -> impl Strategy<Value = Packet> {
+        (1usize..=MAX_PIECES + 3, prop::option::weighted(0.2, 0usize..20))
+            .prop_map(|(pieces, bad)| Packet { pieces, bad_piece: bad.filter(|&b| b < pieces) })
+    }
+
+    proptest! {
+        /// Whatever the kernel delivers (packets of 1 to 20 chunks, some with a refused
+        /// chunk) and however the worker cuts its bursts, every good packet of at most
+        /// MAX_PIECES chunks comes out whole, every other one is counted as dropped, and
+        /// every chunk ends back in the pool.
+        #[test]
+        fn gathering_loses_no_chunk_and_hands_out_only_whole_packets(
+            packets in prop::collection::vec(packet(), 1..12),
+            bursts in prop::collection::vec(1u32..8, 1..8),
+        ) {
+            let (umem, frames) = Umem::create(&UmemConfig { frame_count: 512, ..Default::default() }).unwrap();
+            let mut pool = PoolCache::owning(frames, umem.frame_size());
+            pool.enable_chains(512);
+            let (mut rings, mut kernel) = sim::socket(256, umem.ledger()).unwrap();
+            let mut empty = Vec::new();
+            pool.get_many(&mut empty, 256);
+            rings.fill.fill_from(&mut empty, 256);
+            // A chunk user space holds: what a refused descriptor names.
+            let held = pool.get().unwrap();
+            let total: usize = packets.iter().map(|p| p.pieces).sum();
+            let addrs = kernel.take_fill(total as u32);
+            let mut descs = Vec::new();
+            let mut next = 0;
+            for p in &packets {
+                for i in 0..p.pieces {
+                    let addr = if p.bad_piece == Some(i) { held.addr() } else { addrs[next] };
+                    next += 1;
+                    let options = if i + 1 < p.pieces { XDP_PKT_CONTD } else { 0 };
+                    descs.push(XdpDesc { addr, len: 1000, options });
+                }
+            }
+            prop_assert_eq!(kernel.inject_rx(&descs) as usize, descs.len());
+            let mut out = Vec::new();
+            let mut calls = 0;
+            loop {
+                let max = bursts[calls % bursts.len()];
+                calls += 1;
+                let got = rings.rx.receive_packets(&mut out, max, &mut pool);
+                prop_assert!(got.packets <= max as usize);
+                if got.descs == 0 {
+                    break;
+                }
+            }
+            let whole = packets.iter().filter(|p| p.bad_piece.is_none() && p.pieces <= MAX_PIECES);
+            let expected: Vec<usize> = whole.map(|p| p.pieces).collect();
+            prop_assert_eq!(out.iter().map(|f| pool.pieces(f)).collect::<Vec<_>>(), expected.clone());
+            prop_assert!(out.iter().all(|f| pool.packet_len(f) == 1000 * pool.pieces(f)));
+            let mb = rings.rx.mb();
+            let incomplete = packets.iter().filter(|p| p.bad_piece.is_some() && p.pieces > 1).count() as u64;
+            let too_many = packets.iter().filter(|p| p.bad_piece.is_none() && p.pieces > MAX_PIECES).count() as u64;
+            // A refused chunk in a packet of too many makes it incomplete or too long,
+            // whichever comes first; either way it is counted once.
+            prop_assert!(mb.incomplete + mb.too_many >= incomplete + too_many);
+            prop_assert_eq!(mb.packets, expected.iter().filter(|&&n| n > 1).count() as u64);
+            // The refused chunks were never taken; the taken chunks of dropped packets are back.
+            pool.put_all(&mut out);
+            pool.put(held);
+            let refused = packets.iter().filter(|p| p.bad_piece.is_some()).count();
+            prop_assert_eq!(pool.len() + kernel.frames_in_rings() as usize + refused, 512);
+        }
+    }
+}
