@@ -2,7 +2,8 @@
 //! (`mba` <-> `mbd0`, `mbd1` <-> `mbb`, one namespace of its own), frames of 1500, 4000,
 //! 9000 and 9014 bytes sent by trafgen into `mba`, forwarded by `dataplane run --action fwd`
 //! from `mbd0` to `mbd1` with 2048- and 4096-byte chunks, and captured by tcpdump on `mbb`:
-//! every frame arrives, byte for byte, the dataplane's counters add up (received =
+//! every frame arrives, byte for byte (reflected too: back out of `mbd0`, MACs swapped,
+//! captured on `mba`), the dataplane's counters add up (received =
 //! forwarded + drops, multi-buffer packets counted on both sides), and `mb=0` with that MTU
 //! is refused at start, naming the MTU and the chunk size.
 
@@ -95,15 +96,18 @@ fn n(v: &Value) -> u64 {
 }
 
 /// One run at `frame=` `chunk`: send, forward, capture, compare, count.
-fn forward_jumbo_frames(chunk: u32) {
+/// One run at `frame=` `chunk` with `--action` `action` (`fwd`: out of `mbd1`, captured on
+/// `mbb`; `reflect`: back out of `mbd0` with the MACs swapped, captured arriving on `mba`).
+fn forward_jumbo_frames(chunk: u32, action: &str) {
     let _one_at_a_time = TRAFFIC.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let netns = topology();
-    let dir = TempDir::new("jumbo", &format!("mb-{chunk}"));
+    let dir = TempDir::new("jumbo", &format!("mb-{chunk}-{action}"));
+    let reflect = action == "reflect";
     let (config, capture, stats) = (dir.path("frames.cfg"), dir.path("sink.pcap"), dir.path("stats.jsonl"));
     let sent = frames();
     std::fs::write(&config, trafgen_config(&sent)).unwrap();
 
-    let port = |iface: &str| format!("af_xdp:iface={iface},frame={chunk},mode=copy");
+    let port = |iface: &str| format!("af_xdp:iface={iface},frame={chunk}");
     let (p0, p1) = (port("mbd0"), port("mbd1"));
     let args = [
         "run",
@@ -112,7 +116,7 @@ fn forward_jumbo_frames(chunk: u32) {
         "--port",
         &p1,
         "--action",
-        "fwd",
+        action,
         "--cores",
         &dut_core(),
         "--stats-interval",
@@ -124,12 +128,28 @@ fn forward_jumbo_frames(chunk: u32) {
     let attached = testkit::wait_until(Duration::from_secs(5), || netns.ip(&["link", "show", "mbd0"]).contains("xdp"));
     assert!(attached, "the dataplane did not attach to mbd0");
 
-    let filter = "ether src 02:6d:62:00:00:01";
+    let (sink, filter) =
+        if reflect { ("mba", "ether dst 02:6d:62:00:00:01") } else { ("mbb", "ether src 02:6d:62:00:00:01") };
     let capture_arg = capture.to_str().unwrap();
     let tcpdump = Proc::spawn(
         netns.command(
             "tcpdump",
-            &["-i", "mbb", "-s", "0", "-B", "65536", "-U", "-n", "--immediate-mode", "-w", capture_arg, filter],
+            &[
+                "-i",
+                sink,
+                "-Q",
+                "in",
+                "-s",
+                "0",
+                "-B",
+                "65536",
+                "-U",
+                "-n",
+                "--immediate-mode",
+                "-w",
+                capture_arg,
+                filter,
+            ],
         ),
         "tcpdump",
     );
@@ -177,10 +197,11 @@ fn forward_jumbo_frames(chunk: u32) {
     let room = chunk as usize - 256;
     let multi = (SIZES.iter().filter(|&&s| s > room).count() * EACH) as u64;
     let ports = last["ports"].as_array().unwrap();
-    assert_eq!((n(&ports[0]["rx"]), n(&ports[1]["tx"])), (want, want), "{last}");
-    assert_eq!((n(&ports[0]["rx_mb"]), n(&ports[1]["tx_mb"])), (multi, multi), "{last}");
+    let out = if reflect { 0 } else { 1 };
+    assert_eq!((n(&ports[0]["rx"]), n(&ports[out]["tx"])), (want, want), "{last}");
+    assert_eq!((n(&ports[0]["rx_mb"]), n(&ports[out]["tx_mb"])), (multi, multi), "{last}");
     let bytes = (SIZES.iter().sum::<usize>() * EACH) as u64;
-    assert_eq!((n(&ports[0]["rx_bytes"]), n(&ports[1]["tx_bytes"])), (bytes, bytes), "{last}");
+    assert_eq!((n(&ports[0]["rx_bytes"]), n(&ports[out]["tx_bytes"])), (bytes, bytes), "{last}");
     for port in ports {
         assert_eq!((n(&port["bad_desc"]), n(&port["bad_completion"])), (0, 0), "{port}");
     }
@@ -194,7 +215,12 @@ fn forward_jumbo_frames(chunk: u32) {
     let captured = read_pcap(&capture);
     assert_eq!(captured.len(), sent.len() * EACH, "frames captured on mbb");
     for (i, frame) in captured.iter().enumerate() {
-        let expected = &sent[i % sent.len()];
+        let mut expected = sent[i % sent.len()].clone();
+        if reflect {
+            let (dst, src) = expected.split_at_mut(6);
+            dst.swap_with_slice(&mut src[..6]);
+        }
+        let expected = &expected;
         assert_eq!(frame.len(), expected.len(), "frame {i}");
         assert!(frame == expected, "frame {i} ({} bytes) differs from what was sent", frame.len());
     }
@@ -208,7 +234,18 @@ fn jumbo_frames_are_forwarded_whole_with_2048_byte_chunks() {
     {
         return;
     }
-    forward_jumbo_frames(2048);
+    forward_jumbo_frames(2048, "fwd");
+}
+
+#[test]
+fn jumbo_frames_are_reflected_whole() {
+    if !require_root("jumbo_frames_are_reflected_whole")
+        || !require_tool("jumbo reflect", "trafgen")
+        || !require_tool("jumbo reflect", "tcpdump")
+    {
+        return;
+    }
+    forward_jumbo_frames(2048, "reflect");
 }
 
 #[test]
@@ -219,7 +256,7 @@ fn jumbo_frames_are_forwarded_whole_with_4096_byte_chunks() {
     {
         return;
     }
-    forward_jumbo_frames(4096);
+    forward_jumbo_frames(4096, "fwd");
 }
 
 #[test]
