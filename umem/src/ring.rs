@@ -556,15 +556,16 @@ impl TxBatch<'_> {
     }
 
     /// Moves up to `capacity()` frames from the front of `frames` (keeping their order) into
-    /// the ring and publishes them; returns how many moved. Stops at a frame of another UMEM
-    /// (it and those after it stay in `frames`).
+    /// the ring and publishes them; returns how many moved. Stops at a frame of another UMEM,
+    /// and at a multi-buffer head (which only [`TxRing::send_packets_from`] sends whole):
+    /// it and those after it stay in `frames`.
     #[inline]
     pub fn commit_from(self, frames: &mut Vec<Frame>) -> usize {
         let want = self.slots.min(frames.len() as u32) as usize;
         let umem = self.ring.ledger.umem_id();
         let mut n = 0;
         for frame in &frames[..want] {
-            if frame.umem_id() != umem {
+            if frame.umem_id() != umem || frame.has_next() {
                 break;
             }
             self.ring.ledger.to_kernel(frame.addr());

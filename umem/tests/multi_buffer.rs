@@ -195,6 +195,25 @@ fn a_chained_packet_leaves_as_descriptors_with_contd_and_every_chunk_completes()
 }
 
 #[test]
+fn the_single_chunk_send_never_takes_a_chain_apart() {
+    let mut s = setup(16);
+    assert!(s.kernel.receive_packet(&[60]));
+    assert!(s.kernel.receive_packet(&[2048, 100]));
+    let mut out = Vec::new();
+    s.rings.rx.receive_packets(&mut out, 64, &mut s.pool);
+    // A socket without multi-buffer sends the single frame and stops at the chain.
+    assert_eq!(s.rings.tx.send_from(&mut out), 1);
+    assert_eq!(out.len(), 1);
+    assert_eq!(s.pool.pieces(&out[0]), 2);
+    assert_eq!(s.kernel.transmit(64), 1);
+    let mut done = Vec::new();
+    s.rings.comp.complete_into(&mut done, 64);
+    s.pool.put_all(&mut done);
+    s.pool.put_all(&mut out);
+    conserved(&s, &[]);
+}
+
+#[test]
 fn a_packet_that_does_not_fit_the_tx_ring_whole_waits() {
     let (umem, frames) = Umem::create(&UmemConfig { frame_count: 32, ..Default::default() }).unwrap();
     let mut pool = PoolCache::owning(frames, umem.frame_size());
