@@ -97,7 +97,9 @@ fn n(v: &Value) -> u64 {
 
 /// One run at `frame=` `chunk`: send, forward, capture, compare, count.
 /// One run at `frame=` `chunk` with `--action` `action` (`fwd`: out of `mbd1`, captured on
-/// `mbb`; `reflect`: back out of `mbd0` with the MACs swapped, captured arriving on `mba`).
+/// `mbb`; `reflect`: back out of `mbd0` with the MACs swapped, captured arriving on `mba`;
+/// `rules`: `--action drop` with a rule redirecting UDP to `mbd1` and `--csum verify`, so
+/// the classified engine walks, verifies and classifies every packet whole).
 fn forward_jumbo_frames(chunk: u32, action: &str) {
     let _one_at_a_time = TRAFFIC.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let netns = topology();
@@ -109,21 +111,15 @@ fn forward_jumbo_frames(chunk: u32, action: &str) {
 
     let port = |iface: &str| format!("af_xdp:iface={iface},frame={chunk}");
     let (p0, p1) = (port("mbd0"), port("mbd1"));
-    let args = [
-        "run",
-        "--port",
-        &p0,
-        "--port",
-        &p1,
-        "--action",
-        action,
-        "--cores",
-        &dut_core(),
-        "--stats-interval",
-        "0.5",
-        "--stats-json",
-        stats.to_str().unwrap(),
-    ];
+    let rules = dir.path("redirect.rules");
+    std::fs::write(&rules, "protocol ip ip_proto udp action mirred egress redirect dev mbd1\n").unwrap();
+    let rule_args = ["--action", "drop", "--rules", rules.to_str().unwrap(), "--csum", "verify"];
+    let plain_args = ["--action", action];
+    let action_args: &[&str] = if action == "rules" { &rule_args } else { &plain_args };
+    let mut args = vec!["run", "--port", &p0, "--port", &p1];
+    args.extend_from_slice(action_args);
+    let core = dut_core();
+    args.extend_from_slice(&["--cores", &core, "--stats-interval", "0.5", "--stats-json", stats.to_str().unwrap()]);
     let dut = Proc::spawn(netns.command(DATAPLANE, &args), "dataplane run");
     let attached = testkit::wait_until(Duration::from_secs(5), || netns.ip(&["link", "show", "mbd0"]).contains("xdp"));
     assert!(attached, "the dataplane did not attach to mbd0");
@@ -235,6 +231,17 @@ fn jumbo_frames_are_forwarded_whole_with_2048_byte_chunks() {
         return;
     }
     forward_jumbo_frames(2048, "fwd");
+}
+
+#[test]
+fn jumbo_frames_are_verified_and_redirected_by_a_rule_whole() {
+    if !require_root("jumbo_frames_are_verified_and_redirected_by_a_rule_whole")
+        || !require_tool("jumbo rules", "trafgen")
+        || !require_tool("jumbo rules", "tcpdump")
+    {
+        return;
+    }
+    forward_jumbo_frames(2048, "rules");
 }
 
 #[test]
