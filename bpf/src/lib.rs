@@ -44,7 +44,7 @@ pub use insn::{op, Alu, Insn, Jmp, Reg, Size};
 pub use link::{tcx_program_ids, Link, LinkInfo, TcxDirection};
 pub use map::{Map, MapType};
 pub use pin::{ensure_bpffs, get_pinned, pin};
-pub use prog::{ProgType, Program, TestRun, TestRunOptions};
+pub use prog::{LoadFlags, ProgType, Program, TestRun, TestRunOptions};
 pub use xdp_mode::XdpMode;
 
 /// Helper function ids for [`Insn::call`] (`enum bpf_func_id`).

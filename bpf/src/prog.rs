@@ -93,17 +93,33 @@ impl TestRunOptions<'_> {
     pub const XDP_LIVE_FRAMES: u32 = 1 << 1;
 }
 
+/// `prog_flags` of `BPF_PROG_LOAD` (include/uapi/linux/bpf.h).
+pub struct LoadFlags;
+
+impl LoadFlags {
+    /// `BPF_F_XDP_HAS_FRAGS`: an XDP program that copes with multi-buffer frames (it reads
+    /// only the linear head, or uses the frags-aware helpers). Without it a native-XDP veth
+    /// refuses the program once its peer's MTU exceeds a page ("Peer MTU is too large to set
+    /// XDP", drivers/net/veth.c `veth_xdp_set`), and drivers drop multi-buffer frames.
+    pub const XDP_HAS_FRAGS: u32 = 1 << 5;
+}
+
 impl Program {
     /// Loads and verifies `insns` under the license "GPL" (some helpers are GPL-only).
     /// `name` shows up in `bpftool prog` and `ip link`; it is cut to 15 characters and
     /// characters other than `[A-Za-z0-9_.]` become `_`. On rejection the error carries
     /// the verifier log.
     pub fn load(kind: ProgType, name: &str, insns: &[Insn]) -> Result<Program, Error> {
+        Program::load_with_flags(kind, name, insns, 0)
+    }
+
+    /// [`Program::load`] with `prog_flags` ([`LoadFlags`]).
+    pub fn load_with_flags(kind: ProgType, name: &str, insns: &[Insn], flags: u32) -> Result<Program, Error> {
         if insns.is_empty() {
             return Err(Error::InvalidArgument { what: format!("BPF program `{name}` has no instructions") });
         }
         let operation = || format!("load BPF program `{name}`");
-        let first_error = match load_with_log(kind, name, insns, None) {
+        let first_error = match load_with_log(kind, name, insns, flags, None) {
             Ok(fd) => return Ok(Program::new(fd, kind, name)),
             Err(err) => err,
         };
@@ -115,7 +131,7 @@ impl Program {
         // Load again, this time asking the verifier to explain itself. Not done up front
         // because producing the log makes every successful load slower.
         let mut log = vec![0u8; VERIFIER_LOG_SIZE];
-        match load_with_log(kind, name, insns, Some(&mut log)) {
+        match load_with_log(kind, name, insns, flags, Some(&mut log)) {
             Ok(fd) => Ok(Program::new(fd, kind, name)),
             Err(retry_error) => {
                 let log = CStr::from_bytes_until_nul(&log)
@@ -226,7 +242,13 @@ fn len_u32(len: usize, what: &'static str) -> Result<u32, Error> {
     u32::try_from(len).map_err(|_| Error::WrongLength { what, expected: u32::MAX as usize, actual: len })
 }
 
-fn load_with_log(kind: ProgType, name: &str, insns: &[Insn], log: Option<&mut [u8]>) -> io::Result<OwnedFd> {
+fn load_with_log(
+    kind: ProgType,
+    name: &str,
+    insns: &[Insn],
+    prog_flags: u32,
+    log: Option<&mut [u8]>,
+) -> io::Result<OwnedFd> {
     const LICENSE: &CStr = c"GPL";
     let (log_level, log_size, log_buf) = match log {
         Some(buf) => (VERIFIER_LOG_LEVEL, buf.len() as u32, sys::addr(buf.as_ptr())),
@@ -243,6 +265,7 @@ fn load_with_log(kind: ProgType, name: &str, insns: &[Insn], log: Option<&mut [u
             log_size,
             log_buf,
             prog_name: sys::object_name(name),
+            prog_flags,
             ..Default::default()
         };
         // SAFETY: insns points to insn_cnt 8-byte `struct bpf_insn`s (Insn is repr(C) and

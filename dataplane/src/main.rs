@@ -188,7 +188,11 @@ enum CsumArg {
 
 const RUN_EXAMPLES: &str = "\
 Ports (DPDK devargs style, numbered 0, 1, ... in order):
-  af_xdp:iface=NAME[,queues=0-3|all][,mode=auto|copy|zerocopy][,steer=EXPR][,ring=N][,frame=2048|4096][,hugepages=1][,busy_poll=BUDGET]
+  af_xdp:iface=NAME[,queues=0-3|all][,mode=auto|copy|zerocopy][,steer=EXPR][,ring=N][,frame=2048|4096][,hugepages=1][,busy_poll=BUDGET][,mb=0|1]
+      mb=1: multi-buffer (XDP_USE_SG): frames larger than one chunk arrive and leave as several chunks;
+      on by default when the MTU + 18 exceeds frame - 256 (1774 for frame=2048, 3822 for 4096); mb=0 with
+      such an MTU is refused. Multi-buffer packets are forwarded whole and --csum verify|fix|lco and --rules
+      read them whole; --rewrite, rule rewrites and action lists drop them (mb_unparsed)
       queues=all binds every receive queue the interface has, one worker per queue without --cores
       busy_poll=BUDGET: preferred busy polling, BUDGET frames per NAPI poll (default 64; 0: off); sets the
       device's napi_defer_hard_irqs=2 and gro_flush_timeout=200000 for the run and puts them back at exit

@@ -822,6 +822,7 @@ fn stats_json(
                 "rx_pps": rate(p.rx_packets, before.rx_packets),
                 "tx_pps": rate(p.tx_packets, before.tx_packets),
                 "bad_desc": p.bad_desc, "bad_completion": p.bad_completion,
+                "rx_mb": p.rx_mb, "tx_mb": p.tx_mb,
                 "sockets": sockets,
             })
         })
@@ -833,6 +834,7 @@ fn stats_json(
         .map(|(i, w)| {
             json!({
                 "worker": i, "core": w.core, "rx": w.rx_packets, "tx": w.tx_packets,
+                "rx_mb": w.rx_mb, "tx_mb": w.tx_mb,
                 "drops": drops_json(&w.drops), "busy": busy_json(w),
                 "mirrored": w.mirrored, "mirror_failed": w.mirror_failed,
                 "frames_at_exit": w.frames_at_exit.as_ref().map_or(Value::Null, frame_report_json),

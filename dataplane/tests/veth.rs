@@ -417,15 +417,23 @@ fn preflight_refuses_a_busy_interface_and_a_too_large_mtu() {
         let ok = lab.command("dut", "ip", &["link", "set", "dut1", "mtu", mtu]).status().unwrap().success();
         assert!(ok, "setting the MTU of dut1 to {mtu}");
     };
+    // Without multi-buffer (mb=0; by default it turns on for such an MTU, tests/jumbo.rs).
     set_mtu("3000");
-    let out = lab.dataplane("dut", &["run", "--port", "af_xdp:iface=dut1"]).output().unwrap();
+    let out = lab.dataplane("dut", &["run", "--port", "af_xdp:iface=dut1,mb=0"]).output().unwrap();
     let message = text(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{message}");
     assert!(message.contains("MTU of dut1 (3000)") && message.contains("frame=4096"), "{message}");
+    assert!(message.contains("mb=0 turns multi-buffer off"), "{message}");
     set_mtu("9000");
-    let out = lab.dataplane("dut", &["run", "--port", "af_xdp:iface=dut1,frame=4096"]).output().unwrap();
+    let out = lab.dataplane("dut", &["run", "--port", "af_xdp:iface=dut1,frame=4096,mb=0"]).output().unwrap();
     let message = text(&out.stderr);
     assert!(message.contains("MTU of dut1 (9000)") && message.contains("lower the MTU"), "{message}");
+    // Beyond what even multi-buffer holds (17 chunks): refused whatever mb= says.
+    set_mtu("65000");
+    let out = lab.dataplane("dut", &["run", "--port", "af_xdp:iface=dut1"]).output().unwrap();
+    let message = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{message}");
+    assert!(message.contains("MTU of dut1 (65000) is larger than multi-buffer can receive"), "{message}");
     assert!(!lab.has_xdp("dut", "dut1"));
 }
 

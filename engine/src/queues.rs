@@ -4,7 +4,7 @@
 
 use pmd::Port;
 use pmd::{UmemSlot, Umems};
-use umem::Frame;
+use umem::{Frame, PoolCache};
 
 use crate::stats::{DropReason, WorkerStats};
 
@@ -77,16 +77,22 @@ impl<'w> Queues<'w> {
         if from_slot != to_slot {
             self.copy_to_slot(from_slot, to_slot, frames);
         }
-        let bytes: u64 = frames.iter().map(|f| f.len() as u64).sum();
         let pool = &mut self.umems.slots[to_slot].pool;
+        let (bytes, multi) = burst_bytes(pool, frames);
         let sent = self.ports[to].port.tx_burst(pool, frames);
         let counters = &self.stats.queues[to];
         counters.tx_packets.add(sent as u64);
         if frames.is_empty() {
             counters.tx_bytes.add(bytes);
+            if multi > 0 {
+                counters.tx_mb.add(multi);
+            }
         } else {
-            let unsent_bytes: u64 = frames.iter().map(|f| f.len() as u64).sum();
+            let (unsent_bytes, unsent_multi) = burst_bytes(pool, frames);
             counters.tx_bytes.add(bytes - unsent_bytes);
+            if multi > unsent_multi {
+                counters.tx_mb.add(multi - unsent_multi);
+            }
             self.stats.count_drop(DropReason::TxFull, frames.len() as u64);
             pool.put_all(frames);
         }
@@ -97,6 +103,16 @@ impl<'w> Queues<'w> {
     fn copy_to_slot(&mut self, from: usize, to: usize, frames: &mut Vec<Frame>) {
         let (src, dst) = two_slots(&mut self.umems.slots, from, to);
         for frame in frames.drain(..) {
+            if frame.has_next() {
+                // Chunk by chunk into a chain of the other UMEM (rare: UMEMs that differ in
+                // multi-buffer, or a kernel that would not share one).
+                match copy_chain(src, dst, &frame) {
+                    Some(copy) => self.copies.push(copy),
+                    None => self.stats.count_drop(DropReason::MbNoFrame, 1),
+                }
+                src.pool.put(frame);
+                continue;
+            }
             match dst.pool.get() {
                 Some(mut copy) => {
                     dst.umem.write(&mut copy, src.umem.data(&frame));
@@ -108,6 +124,49 @@ impl<'w> Queues<'w> {
         }
         std::mem::swap(frames, self.copies);
     }
+}
+
+/// The bytes of a burst's packets (every chunk of a multi-buffer one, its continuation
+/// chunks kept by `pool`), and how many of them are multi-buffer packets.
+#[inline]
+pub(crate) fn burst_bytes(pool: &PoolCache, frames: &[Frame]) -> (u64, u64) {
+    let mut bytes = 0;
+    let mut multi = 0;
+    for frame in frames {
+        if frame.has_next() {
+            bytes += pool.packet_len(frame) as u64;
+            multi += 1;
+        } else {
+            bytes += frame.len() as u64;
+        }
+    }
+    (bytes, multi)
+}
+
+/// A copy of the multi-buffer packet `head` (of `src`) as a chain of `dst`'s frames, or
+/// `None` (every frame taken given back) when `dst` lacks free frames or chains.
+#[cold]
+fn copy_chain(src: &UmemSlot, dst: &mut UmemSlot, head: &Frame) -> Option<Frame> {
+    if !dst.pool.chains_enabled() {
+        return None;
+    }
+    let mut copy = dst.pool.get()?;
+    dst.umem.write(&mut copy, src.umem.data(head));
+    let mut at = head;
+    while let Some(piece) = src.pool.next(at) {
+        let Some(mut chunk) = dst.pool.get() else {
+            dst.pool.put(copy);
+            return None;
+        };
+        dst.umem.write(&mut chunk, src.umem.data(piece));
+        if let Err(chunk) = dst.pool.append(&mut copy, chunk) {
+            dst.pool.put(chunk);
+            dst.pool.put(copy);
+            return None;
+        }
+        at = piece;
+    }
+    Some(copy)
 }
 
 fn two_slots(slots: &mut [UmemSlot], a: usize, b: usize) -> (&mut UmemSlot, &mut UmemSlot) {

@@ -54,6 +54,17 @@ pub enum DropReason {
     /// A rule's `gate` open, but the frame takes the entry's octets over its MAXOCTETS
     /// (act_gate's overlimit).
     GateOverlimit,
+    /// A multi-buffer packet one of whose chunks the kernel handed back as a refused
+    /// descriptor: dropped whole, its good chunks back to the pool.
+    MbIncomplete,
+    /// A multi-buffer packet of more than `umem::MAX_PIECES` chunks: dropped whole.
+    MbTooMany,
+    /// A multi-buffer packet (several chunks) where the engine parses frames (`--csum`,
+    /// `--rewrite`, `--rules`): see [`crate::pipeline`] for why it is not walked.
+    MbUnparsed,
+    /// A multi-buffer packet to be forwarded into another UMEM (or to a port) that cannot
+    /// hold it: too few free frames for all its chunks, or a port without multi-buffer.
+    MbNoFrame,
 }
 
 const FIXED_REASONS: [DropReason; 6] = [
@@ -64,7 +75,7 @@ const FIXED_REASONS: [DropReason; 6] = [
     DropReason::Runt,
     DropReason::NoFrame,
 ];
-const TAIL_REASONS: [DropReason; 11] = [
+const TAIL_REASONS: [DropReason; 15] = [
     DropReason::TtlExpired,
     DropReason::NoRoom,
     DropReason::NotApplicable,
@@ -76,6 +87,10 @@ const TAIL_REASONS: [DropReason; 11] = [
     DropReason::MplsTtlExpired,
     DropReason::GateClosed,
     DropReason::GateOverlimit,
+    DropReason::MbIncomplete,
+    DropReason::MbTooMany,
+    DropReason::MbUnparsed,
+    DropReason::MbNoFrame,
 ];
 
 impl DropReason {
@@ -117,6 +132,10 @@ impl DropReason {
             DropReason::MplsTtlExpired => TAIL + 8,
             DropReason::GateClosed => TAIL + 9,
             DropReason::GateOverlimit => TAIL + 10,
+            DropReason::MbIncomplete => TAIL + 11,
+            DropReason::MbTooMany => TAIL + 12,
+            DropReason::MbUnparsed => TAIL + 13,
+            DropReason::MbNoFrame => TAIL + 14,
         }
     }
 
@@ -142,6 +161,10 @@ impl DropReason {
             DropReason::MplsTtlExpired => "mpls_ttl_expired".into(),
             DropReason::GateClosed => "gate_closed".into(),
             DropReason::GateOverlimit => "gate_overlimit".into(),
+            DropReason::MbIncomplete => "mb_incomplete".into(),
+            DropReason::MbTooMany => "mb_too_many".into(),
+            DropReason::MbUnparsed => "mb_unparsed".into(),
+            DropReason::MbNoFrame => "mb_no_frame".into(),
         }
     }
 }
@@ -180,6 +203,10 @@ pub struct QueueCounters {
     pub bad_desc: Counter,
     /// Refused completion-ring addresses (each a sent frame that did not come back).
     pub bad_completion: Counter,
+    /// Of `rx_packets`, multi-buffer packets (several UMEM chunks).
+    pub rx_mb: Counter,
+    /// Of `tx_packets`, multi-buffer packets (sent as several descriptors).
+    pub tx_mb: Counter,
 }
 
 /// Where a worker's frames were when it stopped: every one of its UMEMs' frames is free
@@ -294,6 +321,10 @@ pub struct PortTotals {
     pub bad_desc: u64,
     /// Refused completion-ring addresses.
     pub bad_completion: u64,
+    /// Of `rx_packets`, multi-buffer packets.
+    pub rx_mb: u64,
+    /// Of `tx_packets`, multi-buffer packets.
+    pub tx_mb: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -305,6 +336,10 @@ pub struct WorkerTotals {
     pub rx_packets: u64,
     /// Frames sent.
     pub tx_packets: u64,
+    /// Of `rx_packets`, multi-buffer packets.
+    pub rx_mb: u64,
+    /// Of `tx_packets`, multi-buffer packets.
+    pub tx_mb: u64,
     /// Drops per reason (at [`DropReason::index`]).
     pub drops: [u64; DropReason::COUNT],
     /// Every poll of its queues.
@@ -336,6 +371,8 @@ impl Default for WorkerTotals {
             core: None,
             rx_packets: 0,
             tx_packets: 0,
+            rx_mb: 0,
+            tx_mb: 0,
             drops: [0; DropReason::COUNT],
             polls: 0,
             busy_polls: 0,
@@ -372,8 +409,12 @@ impl Snapshot {
                 p.tx_bytes += queue.tx_bytes.get();
                 p.bad_desc += queue.bad_desc.get();
                 p.bad_completion += queue.bad_completion.get();
+                p.rx_mb += queue.rx_mb.get();
+                p.tx_mb += queue.tx_mb.get();
                 totals.rx_packets += queue.rx_packets.get();
                 totals.tx_packets += queue.tx_packets.get();
+                totals.rx_mb += queue.rx_mb.get();
+                totals.tx_mb += queue.tx_mb.get();
             }
             for (slot, counter) in worker.drops.iter().enumerate() {
                 totals.drops[slot] = counter.get();

@@ -147,7 +147,11 @@ impl Worker {
             received += n;
             let counters = &self.stats.queues[index];
             counters.rx_packets.add(n as u64);
-            counters.rx_bytes.add(self.burst.iter().map(|f| f.len() as u64).sum());
+            let (bytes, multi) = crate::queues::burst_bytes(pool, &self.burst);
+            counters.rx_bytes.add(bytes);
+            if multi > 0 {
+                counters.rx_mb.add(multi);
+            }
             let mut queues = Queues::new(&mut self.queues, &mut self.umems, &self.stats, &mut self.copies);
             self.engine.forward(&mut self.burst, index, &mut queues);
             debug_assert!(self.burst.is_empty(), "the engine accounts for every frame of the burst");
@@ -172,14 +176,19 @@ impl Worker {
     fn collect_bad_descs(&mut self) {
         for (index, queue) in self.queues.iter_mut().enumerate() {
             let bad = queue.port.take_bad_descs();
-            if bad.rx == 0 && bad.completion == 0 {
+            if bad == pmd::BadDescCount::default() {
                 continue;
             }
             let counters = &self.stats.queues[index];
-            counters.rx_packets.add(bad.rx);
+            counters.rx_packets.add(bad.rx + bad.mb_incomplete + bad.mb_too_many);
             counters.bad_desc.add(bad.rx);
             counters.bad_completion.add(bad.completion);
             self.stats.count_drop(DropReason::BadDesc, bad.rx);
+            // Multi-buffer packets dropped whole while their chunks were gathered: received
+            // (never handed to the engine) and dropped.
+            counters.rx_mb.add(bad.mb_incomplete + bad.mb_too_many);
+            self.stats.count_drop(DropReason::MbIncomplete, bad.mb_incomplete);
+            self.stats.count_drop(DropReason::MbTooMany, bad.mb_too_many);
         }
     }
 
@@ -304,7 +313,7 @@ mod tests {
         for _ in 0..100 {
             assert!(inner.inject(&mut slot.pool, &frame));
         }
-        let port = RefusingPort { inner, bad: Some(pmd::BadDescCount { rx: 3, completion: 2 }) };
+        let port = RefusingPort { inner, bad: Some(pmd::BadDescCount { rx: 3, completion: 2, ..Default::default() }) };
         let queues = vec![PortQueue { port: Box::new(port), slot: 0, fwd_to: 0 }];
         let stats = Arc::new(WorkerStats::new(None, vec![0]));
         let worker = Worker::new(queues, umems, Box::new(Io::new(Action::Drop)), stats.clone());

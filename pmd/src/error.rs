@@ -124,6 +124,10 @@ pub enum Error {
         room: u32,
         /// Whether a 4096-byte frame would hold the MTU.
         larger_frame_fits: bool,
+        /// `mb=` as written: `Some(false)` (multi-buffer refused by the user), or
+        /// `Some(true)`/`None` when even multi-buffer cannot hold it (more than
+        /// `umem::MAX_PIECES` chunks).
+        mb: Option<bool>,
     },
     /// The process lacks capabilities AF_XDP needs.
     MissingCapabilities {
@@ -477,16 +481,25 @@ impl fmt::Display for Error {
                  (ethtool -l {iface} shows them; ethtool -L changes them)",
                 queue_count.saturating_sub(1)
             ),
-            Error::MtuTooLarge { iface, mtu, frame_size, room, larger_frame_fits } => {
+            Error::MtuTooLarge { iface, mtu, frame_size, room, larger_frame_fits, mb } => {
+                if *mb != Some(false) {
+                    return write!(
+                        f,
+                        "the MTU of {iface} ({mtu}) is larger than multi-buffer can receive: at most {} chunks of \
+                         {room} bytes ({frame_size}-byte frames after the kernel's headroom): lower the MTU",
+                        umem::MAX_PIECES
+                    );
+                }
                 write!(
                     f,
                     "the MTU of {iface} ({mtu}) is larger than a {frame_size}-byte frame can receive ({room} bytes \
-                     after the kernel's headroom, with Ethernet and VLAN headers): "
+                     after the kernel's headroom, with Ethernet and VLAN headers) and mb=0 turns multi-buffer off: \
+                     drop mb=0 (frames then span several chunks), "
                 )?;
                 if *larger_frame_fits {
                     f.write_str("add frame=4096 to the port spec, or lower the MTU")
                 } else {
-                    write!(f, "lower the MTU: ip link set {iface} mtu 1500")
+                    write!(f, "or lower the MTU: ip link set {iface} mtu 1500")
                 }
             }
             Error::MissingCapabilities { missing } => write!(
@@ -659,9 +672,20 @@ mod tests {
             frame_size: 2048,
             room: 1792,
             larger_frame_fits,
+            mb: Some(false),
         };
         assert!(mtu(3000, true).to_string().contains("MTU of dut1 (3000)"));
+        assert!(mtu(3000, true).to_string().contains("mb=0 turns multi-buffer off: drop mb=0"));
         assert!(mtu(3000, true).to_string().ends_with("add frame=4096 to the port spec, or lower the MTU"));
-        assert!(mtu(9000, false).to_string().ends_with("lower the MTU: ip link set dut1 mtu 1500"));
+        assert!(mtu(9000, false).to_string().ends_with("or lower the MTU: ip link set dut1 mtu 1500"));
+        let huge = Error::MtuTooLarge {
+            iface: "dut1".into(),
+            mtu: 65000,
+            frame_size: 2048,
+            room: 1792,
+            larger_frame_fits: false,
+            mb: None,
+        };
+        assert!(huge.to_string().contains("larger than multi-buffer can receive: at most 17 chunks"), "{huge}");
     }
 }

@@ -24,6 +24,10 @@ const SKIP_MESSAGES: u64 = 10;
 /// refused at open, and records that cannot become a frame (another link type on a pcapng
 /// interface, too big for a frame, unreadable) are skipped, reported on stderr and counted,
 /// the count printed at the end.
+///
+/// Jumbo frames: a record larger than one UMEM frame is skipped on receive (as above: the
+/// port does not build multi-buffer chains); a multi-buffer packet sent to the port (from an
+/// `mb=1` AF_XDP port sharing its UMEM) is written whole, as one record of all its chunks.
 pub struct PcapPort {
     umem: Arc<Umem>,
     name: String,
@@ -31,6 +35,8 @@ pub struct PcapPort {
     exhausted: bool,
     skipped: u64,
     writer: Option<PcapWriter<BufWriter<File>>>,
+    /// A multi-buffer packet's chunks, joined for its record (grows to the largest once).
+    joined: Vec<u8>,
 }
 
 /// Reads every Ethernet packet of a pcap or pcapng file into memory: for tests and small
@@ -68,7 +74,15 @@ impl PcapPort {
             return Err(Error::NotEthernet { path: spec.rx.clone(), link });
         }
         let writer = spec.tx.as_deref().map(create_capture).transpose()?;
-        Ok(PcapPort { umem, name: format!("pcap:{}", spec.rx.display()), reader, exhausted: false, skipped: 0, writer })
+        Ok(PcapPort {
+            umem,
+            name: format!("pcap:{}", spec.rx.display()),
+            reader,
+            exhausted: false,
+            skipped: 0,
+            writer,
+            joined: Vec::new(),
+        })
     }
 
     /// Counts a skipped record, and says why for the first few.
@@ -139,7 +153,17 @@ impl Port for PcapPort {
         let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
         for frame in frames.drain(..) {
             if let Some(writer) = &mut self.writer {
-                let data = self.umem.data(&frame);
+                let mut data = self.umem.data(&frame);
+                if frame.has_next() {
+                    self.joined.clear();
+                    self.joined.extend_from_slice(data);
+                    let mut at = &frame;
+                    while let Some(piece) = pool.next(at) {
+                        self.joined.extend_from_slice(self.umem.data(piece));
+                        at = piece;
+                    }
+                    data = &self.joined;
+                }
                 let packet = PcapPacket::new(now, data.len() as u32, data);
                 if let Err(err) = writer.write_packet(&packet) {
                     // A full disk must not look like success: report once, keep counting.

@@ -60,8 +60,9 @@ pub trait Port: Send {
     }
 
     /// Descriptors the kernel handed back that were refused (outside the UMEM, across a
-    /// chunk, a bad length, or a chunk user space already held) since the last call. Not
-    /// for every burst: a worker collects them when idle and at exit.
+    /// chunk, a bad length, or a chunk user space already held) since the last call, and
+    /// the multi-buffer packets dropped whole while gathering them. Not for every burst: a
+    /// worker collects them when idle and at exit.
     fn take_bad_descs(&mut self) -> BadDescCount {
         BadDescCount::default()
     }
@@ -80,4 +81,10 @@ pub struct BadDescCount {
     pub rx: u64,
     /// From the completion ring.
     pub completion: u64,
+    /// Multi-buffer packets dropped whole because one of their chunks was refused (each
+    /// was received: counted as received and dropped, `mb_incomplete`).
+    pub mb_incomplete: u64,
+    /// Multi-buffer packets dropped whole for spanning more than `umem::MAX_PIECES` chunks
+    /// (`mb_too_many`).
+    pub mb_too_many: u64,
 }

@@ -1,6 +1,6 @@
 //! Port specifications in DPDK devargs style:
 //!
-//! * `af_xdp:iface=NAME[,queues=0-3|all][,mode=auto|copy|zerocopy][,steer=EXPR][,ring=N][,frame=2048|4096][,hugepages=1][,busy_poll=BUDGET]`
+//! * `af_xdp:iface=NAME[,queues=0-3|all][,mode=auto|copy|zerocopy][,steer=EXPR][,ring=N][,frame=2048|4096][,hugepages=1][,busy_poll=BUDGET][,mb=0|1]`
 //! * `pcap:rx=IN.pcap[,tx=OUT.pcap]`
 //! * `mem[:depth=N,preload=N,size=N]`
 
@@ -10,6 +10,12 @@ use std::str::FromStr;
 use crate::error::Error;
 use crate::netdev;
 use crate::xdp_prog::Steer;
+
+/// `XDP_PACKET_HEADROOM`: the kernel keeps this much room before received data.
+pub(crate) const XDP_PACKET_HEADROOM: u32 = 256;
+
+/// What a frame adds to the MTU here: an Ethernet header and one VLAN tag.
+pub(crate) const ETH_AND_VLAN: u32 = 14 + 4;
 
 /// One `--port` argument, parsed: which driver and its settings.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -59,9 +65,19 @@ pub struct AfXdpSpec {
     /// veth has no NAPI ids for its queues, and `gro_flush_timeout` there only delays its
     /// NAPI); a device with a bus (a NIC) gets them by default.
     pub busy_poll_given: bool,
+    /// `mb=0|1`: multi-buffer (`XDP_USE_SG`), frames spanning several UMEM chunks. `None`
+    /// (not written): on exactly when the interface's MTU does not fit one chunk after the
+    /// kernel's headroom ([`AfXdpSpec::needs_mb`]).
+    pub mb: Option<bool>,
 }
 
 impl AfXdpSpec {
+    /// Whether a frame of `mtu` (plus Ethernet and one VLAN header) needs more than one
+    /// chunk of `frame_size` bytes after the kernel's `XDP_PACKET_HEADROOM`.
+    pub fn needs_mb(mtu: u32, frame_size: u32) -> bool {
+        mtu + ETH_AND_VLAN > frame_size - XDP_PACKET_HEADROOM
+    }
+
     /// The default `busy_poll` budget (DPDK's net_af_xdp `busy_budget` default).
     pub const DEFAULT_BUSY_POLL_BUDGET: u32 = 64;
 
@@ -164,6 +180,7 @@ impl FromStr for PortSpec {
                     all_queues: false,
                     busy_poll: AfXdpSpec::DEFAULT_BUSY_POLL_BUDGET,
                     busy_poll_given: false,
+                    mb: None,
                 };
                 for (key, value) in pairs {
                     match key {
@@ -195,6 +212,7 @@ impl FromStr for PortSpec {
                             }
                         }
                         "hugepages" => spec.hugepages = parse_bool(value, "hugepages").map_err(|e| e.in_port(text))?,
+                        "mb" => spec.mb = Some(parse_bool(value, "mb").map_err(|e| e.in_port(text))?),
                         "busy_poll" => {
                             spec.busy_poll_given = true;
                             // The kernel takes SO_BUSY_POLL_BUDGET up to U16_MAX (net/core/sock.c).
@@ -211,7 +229,7 @@ impl FromStr for PortSpec {
                             return Err(unknown(
                                 "af_xdp",
                                 key,
-                                "iface, queues, mode, steer, ring, frame, hugepages, busy_poll",
+                                "iface, queues, mode, steer, ring, frame, hugepages, busy_poll, mb",
                             ))
                         }
                     }
@@ -328,6 +346,24 @@ mod tests {
         assert_eq!(spec.mode, BindMode::Copy);
         assert_eq!(spec.steer.to_string(), "udp:4789");
         assert_eq!((spec.ring_size, spec.frame_size, spec.hugepages), (4096, 4096, true));
+        assert_eq!(spec.mb, None, "multi-buffer is decided from the MTU unless written");
+    }
+
+    #[test]
+    fn mb_is_automatic_unless_written() {
+        let mb = |text: &str| match text.parse::<PortSpec>() {
+            Ok(PortSpec::AfXdp(spec)) => Ok(spec.mb),
+            Ok(other) => panic!("{other:?}"),
+            Err(err) => Err(err.to_string()),
+        };
+        assert_eq!(mb("af_xdp:iface=x,mb=1").unwrap(), Some(true));
+        assert_eq!(mb("af_xdp:iface=x,mb=0").unwrap(), Some(false));
+        assert!(mb("af_xdp:iface=x,mb=2").unwrap_err().contains("mb=2 should be 1 or 0"));
+        // 1500 + 18 fits 2048 - 256; 1800 does not, 9000 needs 4096 chunks several times.
+        assert!(!AfXdpSpec::needs_mb(1500, 2048));
+        assert!(AfXdpSpec::needs_mb(1800, 2048));
+        assert!(!AfXdpSpec::needs_mb(3000, 4096));
+        assert!(AfXdpSpec::needs_mb(9000, 4096));
     }
 
     #[test]

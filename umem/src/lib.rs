@@ -54,4 +54,6 @@ pub use area::{Umem, UmemConfig};
 pub use frame::Frame;
 pub use ledger::{BadDesc, BadDescs, FrameLedger};
 pub use pool::{FramePool, PoolCache};
-pub use ring::{CompRing, FillRing, RingRegion, RxRing, TxRing, XdpDesc};
+pub use ring::{
+    CompRing, FillRing, MbRx, RingRegion, RxCount, RxRing, TxCount, TxRing, XdpDesc, MAX_PIECES, XDP_PKT_CONTD,
+};

@@ -45,6 +45,13 @@ impl FramePool {
 
 /// One worker's free frames: a plain vector, no atomics on the hot path. It borrows from and
 /// returns to the shared pool in batches when it runs dry or holds too many.
+///
+/// Multi-buffer packets: the cache also keeps the continuation chunks of the packets its
+/// worker holds (a packet's head [`Frame`] is in a burst, the rest of its chunks here, linked
+/// by chunk index: [`PoolCache::append`], [`PoolCache::next`], [`PoolCache::take_next`]).
+/// Every path that frees a frame already ends in [`PoolCache::put`], and `put` frees the
+/// whole chain, so a dropped multi-buffer packet returns every chunk. Chains exist only
+/// after [`PoolCache::enable_chains`] (the AF_XDP driver calls it for `mb=1` ports).
 #[derive(Debug)]
 pub struct PoolCache {
     local: Vec<Frame>,
@@ -52,6 +59,9 @@ pub struct PoolCache {
     batch: usize,
     high_water: usize,
     frame_size: u32,
+    /// `links[i]`: the chunk after chunk `i` of a held multi-buffer packet (empty until
+    /// [`PoolCache::enable_chains`]).
+    links: Vec<Option<Frame>>,
 }
 
 impl PoolCache {
@@ -65,6 +75,7 @@ impl PoolCache {
             batch,
             high_water: 2 * batch,
             frame_size,
+            links: Vec::new(),
         }
     }
 
@@ -77,6 +88,7 @@ impl PoolCache {
             batch: capacity.max(1),
             high_water: usize::MAX,
             frame_size,
+            links: Vec::new(),
         };
         for frame in frames {
             cache.put(frame);
@@ -93,9 +105,18 @@ impl PoolCache {
         self.local.pop()
     }
 
-    /// Gives a frame back (from a drop, a completion, a failed send).
+    /// Gives a frame back (from a drop, a completion, a failed send); a multi-buffer head
+    /// brings every chunk of its packet with it.
     #[inline]
     pub fn put(&mut self, mut frame: Frame) {
+        if frame.has_next() {
+            self.put_chain(&mut frame);
+        }
+        self.put_one(frame);
+    }
+
+    #[inline]
+    fn put_one(&mut self, mut frame: Frame) {
         frame.reset(self.frame_size);
         // Never reallocates for an owning cache (sized for every frame); a shared cache
         // spills before it grows past its high-water mark.
@@ -103,6 +124,119 @@ impl PoolCache {
         if self.local.len() > self.high_water {
             self.spill();
         }
+    }
+
+    #[cold]
+    fn put_chain(&mut self, head: &mut Frame) {
+        let mut next = self.take_next(head);
+        while let Some(mut piece) = next {
+            next = self.take_next(&mut piece);
+            self.put_one(piece);
+        }
+    }
+
+    /// Makes room to keep the continuation chunks of multi-buffer packets of a UMEM of
+    /// `frame_count` frames (once, at setup; the hot path never allocates).
+    pub fn enable_chains(&mut self, frame_count: u32) {
+        if self.links.len() < frame_count as usize {
+            self.links.resize_with(frame_count as usize, || None);
+        }
+    }
+
+    /// Whether [`PoolCache::enable_chains`] was called.
+    pub fn chains_enabled(&self) -> bool {
+        !self.links.is_empty()
+    }
+
+    #[inline]
+    fn link_index(&self, frame: &Frame) -> usize {
+        (frame.addr() / u64::from(self.frame_size)) as usize
+    }
+
+    /// Appends `piece` to the packet whose head is `head` (after its last chunk). Gives
+    /// `piece` back when chains are not enabled or its chunk is outside them.
+    pub fn append(&mut self, head: &mut Frame, piece: Frame) -> Result<(), Frame> {
+        if piece.has_next() || self.link_index(&piece) >= self.links.len() {
+            return Err(piece);
+        }
+        let head_index = self.link_index(head);
+        if head_index >= self.links.len() {
+            return Err(piece);
+        }
+        let last = if head.has_next() {
+            // `holder`: the link slot holding the packet's last chunk so far.
+            let mut holder = head_index;
+            loop {
+                let Some(frame) = self.links[holder].as_ref() else { unreachable!("a frame with has_next has a link") };
+                if !frame.has_next() {
+                    break;
+                }
+                holder = self.link_index(frame);
+            }
+            let frame = self.links[holder].as_mut().expect("checked in the loop");
+            frame.set_has_next(true);
+            (frame.addr() / u64::from(self.frame_size)) as usize
+        } else {
+            head.set_has_next(true);
+            head_index
+        };
+        self.links[last] = Some(piece);
+        Ok(())
+    }
+
+    /// The chunk after `frame` in its packet, if any.
+    #[inline]
+    pub fn next(&self, frame: &Frame) -> Option<&Frame> {
+        if !frame.has_next() {
+            return None;
+        }
+        self.links.get(self.link_index(frame))?.as_ref()
+    }
+
+    /// The chunk after `frame`, as an exclusive borrow (to write a continuation's bytes).
+    #[inline]
+    pub fn next_mut(&mut self, frame: &Frame) -> Option<&mut Frame> {
+        if !frame.has_next() {
+            return None;
+        }
+        let index = self.link_index(frame);
+        self.links.get_mut(index)?.as_mut()
+    }
+
+    /// Detaches the chunk after `frame` (which then ends its packet) and hands it over,
+    /// with the rest of the chain still behind it.
+    #[inline]
+    pub fn take_next(&mut self, frame: &mut Frame) -> Option<Frame> {
+        if !frame.has_next() {
+            return None;
+        }
+        frame.set_has_next(false);
+        let index = self.link_index(frame);
+        self.links.get_mut(index)?.take()
+    }
+
+    /// Chunks of the packet `head` starts (1 for a single-chunk frame).
+    #[inline]
+    pub fn pieces(&self, head: &Frame) -> usize {
+        let mut n = 1;
+        let mut at = head;
+        while let Some(next) = self.next(at) {
+            n += 1;
+            at = next;
+        }
+        n
+    }
+
+    /// Bytes of the whole packet `head` starts (its own length for a single-chunk frame).
+    #[inline]
+    pub fn packet_len(&self, head: &Frame) -> usize {
+        let mut len = head.len();
+        let mut at = head;
+        while let Some(next) = self.next(at) {
+            len += next.len();
+            at = next;
+        }
+        len
     }
 
     /// Gives back every frame in `frames`.
@@ -172,6 +306,10 @@ impl Drop for PoolCache {
         // Frames held by a dying worker go back to the shared pool, not into the void.
         if let Some(shared) = self.shared.take() {
             for frame in self.local.drain(..) {
+                shared.give(frame);
+            }
+            for mut frame in self.links.drain(..).flatten() {
+                frame.reset(self.frame_size);
                 shared.give(frame);
             }
         }

@@ -40,10 +40,20 @@ use bytemuck::{Pod, Zeroable};
 use memmap2::{MmapOptions, MmapRaw};
 
 use crate::ledger::BadDescs;
-use crate::{Frame, FrameLedger};
+use crate::{Frame, FrameLedger, PoolCache};
 
 /// `XDP_RING_NEED_WAKEUP` from `<linux/if_xdp.h>`: the kernel sleeps until woken by a syscall.
 pub const XDP_RING_NEED_WAKEUP: u32 = 1;
+
+/// `XDP_PKT_CONTD` from `<linux/if_xdp.h>`: in an rx or tx descriptor's `options`, the
+/// packet continues in the next descriptor (multi-buffer, `XDP_USE_SG`).
+pub const XDP_PKT_CONTD: u32 = 1;
+
+/// The most chunks one multi-buffer packet may span, either way: the kernel's copy-mode
+/// transmit refuses a packet of more than `MAX_SKB_FRAGS` (17) descriptors (`xsk_build_skb`,
+/// `-EOVERFLOW`), and a received one of more is dropped here (`too_many`). 17 chunks of 2048
+/// bytes hold any jumbo frame.
+pub const MAX_PIECES: usize = 17;
 
 /// `AF_XDP` from `<linux/socket.h>`.
 const AF_XDP: i32 = 44;
@@ -546,15 +556,16 @@ impl TxBatch<'_> {
     }
 
     /// Moves up to `capacity()` frames from the front of `frames` (keeping their order) into
-    /// the ring and publishes them; returns how many moved. Stops at a frame of another UMEM
-    /// (it and those after it stay in `frames`).
+    /// the ring and publishes them; returns how many moved. Stops at a frame of another UMEM,
+    /// and at a multi-buffer head (which only [`TxRing::send_packets_from`] sends whole):
+    /// it and those after it stay in `frames`.
     #[inline]
     pub fn commit_from(self, frames: &mut Vec<Frame>) -> usize {
         let want = self.slots.min(frames.len() as u32) as usize;
         let umem = self.ring.ledger.umem_id();
         let mut n = 0;
         for frame in &frames[..want] {
-            if frame.umem_id() != umem {
+            if frame.umem_id() != umem || frame.has_next() {
                 break;
             }
             self.ring.ledger.to_kernel(frame.addr());
@@ -568,6 +579,74 @@ impl TxBatch<'_> {
     }
 }
 
+/// What [`TxRing::send_packets_from`] moved.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TxCount {
+    /// Packets (head frames taken from the caller's vector).
+    pub packets: usize,
+    /// Descriptors written (every chunk of every packet; each comes back on the completion
+    /// ring).
+    pub descs: usize,
+    /// Of the packets, those of several chunks.
+    pub multi: usize,
+}
+
+impl TxRing {
+    /// [`TxRing::send_from`] for multi-buffer packets: each packet of `frames` goes whole, as
+    /// one descriptor per chunk (its continuation chunks taken from `pool`), `XDP_PKT_CONTD`
+    /// on all but the last; a packet that does not fit whole waits in `frames` with those
+    /// after it. A packet of more than [`MAX_PIECES`] chunks is never written (the kernel
+    /// would refuse it); it stays in `frames` too.
+    #[inline]
+    pub fn send_packets_from(&mut self, frames: &mut Vec<Frame>, pool: &mut PoolCache) -> TxCount {
+        let want: usize = frames.iter().map(|f| if f.has_next() { pool.pieces(f) } else { 1 }).sum();
+        let slots = self.end.free_slots(want.min(u32::MAX as usize) as u32) as usize;
+        let umem = self.ledger.umem_id();
+        let mut count = TxCount::default();
+        for head in frames.iter_mut() {
+            if head.umem_id() != umem {
+                break;
+            }
+            if !head.has_next() {
+                if count.descs == slots {
+                    break;
+                }
+                self.ledger.to_kernel(head.addr());
+                self.end.write(count.descs as u32, XdpDesc { addr: head.addr(), len: head.len() as u32, options: 0 });
+                count.descs += 1;
+                count.packets += 1;
+                continue;
+            }
+            let pieces = pool.pieces(head);
+            if pieces > MAX_PIECES || count.descs + pieces > slots {
+                break;
+            }
+            let desc = |f: &Frame| XdpDesc {
+                addr: f.addr(),
+                len: f.len() as u32,
+                options: if f.has_next() { XDP_PKT_CONTD } else { 0 },
+            };
+            self.ledger.to_kernel(head.addr());
+            self.end.write(count.descs as u32, desc(head));
+            count.descs += 1;
+            // The continuation tokens go into the ring here; the head's with the drain below.
+            let mut next = pool.take_next(head);
+            while let Some(mut piece) = next {
+                let d = desc(&piece);
+                next = pool.take_next(&mut piece);
+                self.ledger.to_kernel(piece.addr());
+                self.end.write(count.descs as u32, d);
+                count.descs += 1;
+            }
+            count.packets += 1;
+            count.multi += 1;
+        }
+        frames.drain(..count.packets);
+        self.end.publish(count.descs as u32);
+        count
+    }
+}
+
 /// Received frames. User space consumes.
 ///
 /// Every descriptor is checked before it becomes a token (inside the UMEM with checked
@@ -577,18 +656,155 @@ pub struct RxRing {
     end: RingEnd<XdpDesc>,
     ledger: FrameLedger,
     bad: BadDescs,
+    mb: MbRx,
+    /// The rest of a multi-buffer packet already dropped is still to come: its chunks go
+    /// back to the pool until the descriptor without `XDP_PKT_CONTD`.
+    discarding: bool,
 }
 ring_common!(RxRing);
+
+/// Multi-buffer receive counts of one rx ring (cumulative).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct MbRx {
+    /// Packets of several chunks handed out whole.
+    pub packets: u64,
+    /// Packets dropped because a chunk of theirs was a refused descriptor (the chunks that
+    /// were good went back to the pool).
+    pub incomplete: u64,
+    /// Packets dropped because they spanned more than [`MAX_PIECES`] chunks (or came in
+    /// several chunks where chains are not enabled).
+    pub too_many: u64,
+}
+
+/// What [`RxRing::receive_packets`] did.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RxCount {
+    /// Packets moved onto `out`.
+    pub packets: usize,
+    /// Descriptors consumed (each used one fill entry), good or refused.
+    pub descs: u32,
+}
 
 impl RxRing {
     /// An rx ring for the frames of the UMEM `ledger` belongs to; a descriptor the ledger does
     /// not know as the kernel's is refused and counted.
     pub fn new(region: RingRegion<XdpDesc>, ledger: FrameLedger) -> RxRing {
-        RxRing { end: RingEnd::new(Arc::new(region), false), ledger, bad: BadDescs::default() }
+        RxRing::shared(Arc::new(region), ledger)
     }
 
     pub(crate) fn shared(region: Arc<RingRegion<XdpDesc>>, ledger: FrameLedger) -> RxRing {
-        RxRing { end: RingEnd::new(region, false), ledger, bad: BadDescs::default() }
+        RxRing {
+            end: RingEnd::new(region, false),
+            ledger,
+            bad: BadDescs::default(),
+            mb: MbRx::default(),
+            discarding: false,
+        }
+    }
+
+    /// Multi-buffer counts so far.
+    pub fn mb(&self) -> MbRx {
+        self.mb
+    }
+
+    /// Receives up to `max` whole packets onto `out`, gathering multi-buffer ones (`XDP_USE_SG`):
+    /// a descriptor with `XDP_PKT_CONTD` continues in the next, and the continuation chunks
+    /// are appended to the head's chain in `pool` (see [`PoolCache::append`]); `out` gets the
+    /// heads. A packet whose last descriptor is not yet in the ring stays there for the next
+    /// call (the kernel publishes a packet's descriptors together, so that happens only where
+    /// `max` cuts the ring). A packet with a refused descriptor (`incomplete`) or more than
+    /// [`MAX_PIECES`] chunks (`too_many`) is dropped whole, its good chunks back to `pool`,
+    /// and counted in [`RxRing::mb`]; nothing is kept or lost.
+    #[inline]
+    pub fn receive_packets(&mut self, out: &mut Vec<Frame>, max: u32, pool: &mut PoolCache) -> RxCount {
+        let ready = self.end.ready(max.saturating_mul(MAX_PIECES as u32 + 1));
+        // Pass 1 (descriptors only): where the last whole packet within `max` ends.
+        let mut end = 0;
+        let mut packets = 0;
+        let mut pieces = 0;
+        for i in 0..ready {
+            pieces += 1;
+            if self.end.read(i).options & XDP_PKT_CONTD == 0 {
+                end = i + 1;
+                packets += 1;
+                pieces = 0;
+                if packets == max {
+                    break;
+                }
+            } else if pieces > MAX_PIECES {
+                // Dropped anyway: take what there is; the rest is discarded as it comes.
+                end = i + 1;
+            }
+        }
+        // Pass 2: claim and gather.
+        let umem = self.ledger.umem_id();
+        let mut head: Option<Frame> = None;
+        let mut pieces = 0;
+        let mut taken = 0;
+        for i in 0..end {
+            let desc = self.end.read(i);
+            let last = desc.options & XDP_PKT_CONTD == 0;
+            let frame = match self.ledger.claim_rx(desc.addr, desc.len) {
+                Ok(()) => Some(Frame::from_raw(umem, desc.addr, desc.len)),
+                Err(why) => {
+                    self.bad.count(why);
+                    None
+                }
+            };
+            if self.discarding {
+                if let Some(frame) = frame {
+                    pool.put(frame);
+                }
+                self.discarding = !last;
+                continue;
+            }
+            let Some(frame) = frame else {
+                // A refused chunk: a packet of several chunks is incomplete.
+                if let Some(head) = head.take() {
+                    pool.put(head);
+                    self.mb.incomplete += 1;
+                } else if !last {
+                    self.mb.incomplete += 1;
+                }
+                self.discarding = !last;
+                continue;
+            };
+            match head.as_mut() {
+                None if last => {
+                    out.push(frame);
+                    taken += 1;
+                }
+                None => {
+                    head = Some(frame);
+                    pieces = 1;
+                }
+                Some(h) => {
+                    pieces += 1;
+                    let appended = if pieces <= MAX_PIECES { pool.append(h, frame) } else { Err(frame) };
+                    if let Err(frame) = appended {
+                        pool.put(frame);
+                        pool.put(head.take().expect("matched Some"));
+                        self.mb.too_many += 1;
+                        self.discarding = !last;
+                        continue;
+                    }
+                    if last {
+                        out.push(head.take().expect("matched Some"));
+                        taken += 1;
+                        self.mb.packets += 1;
+                    }
+                }
+            }
+        }
+        // Only pass 1's cut of a packet of too many chunks leaves a head here: its rest
+        // follows in the next call.
+        if let Some(head) = head {
+            pool.put(head);
+            self.mb.too_many += 1;
+            self.discarding = true;
+        }
+        self.end.release(end);
+        RxCount { packets: taken, descs: end }
     }
 
     /// Looks at up to `n` received descriptors.

@@ -28,8 +28,10 @@ pub struct SimKernel {
     comp: RingEnd<u64>,
     /// Frames that arrived with no fill entry or no rx slot (`rx_dropped` in XDP_STATISTICS).
     pub rx_dropped: u64,
-    /// Frames sent, in order, as (address, length).
+    /// Frames sent, in order, as (address, length): one entry per descriptor.
     pub sent: Vec<(u64, u32)>,
+    /// The `options` of each entry of `sent` (`XDP_PKT_CONTD` on all but a packet's last).
+    pub sent_options: Vec<u32>,
 }
 
 /// Four heap rings of `entries` each, the user ends and the simulated kernel.
@@ -51,6 +53,7 @@ pub fn socket_at(entries: u32, ledger: &FrameLedger, start: u32) -> io::Result<(
         comp: RingEnd::new(comp.clone(), true),
         rx_dropped: 0,
         sent: Vec::new(),
+        sent_options: Vec::new(),
     };
     let rings = SimRings {
         fill: FillRing::shared(fill, ledger.clone()),
@@ -76,12 +79,34 @@ impl SimKernel {
         n
     }
 
+    /// One multi-buffer packet arrives as `lens.len()` chunks of those lengths, as the
+    /// kernel's `__xsk_rcv` lays it out with `XDP_USE_SG`: one fill entry and one rx slot per
+    /// chunk, `XDP_PKT_CONTD` on all but the last, all published together; a packet that
+    /// does not fit whole is dropped whole (`rx_dropped`). The chunks' bytes are whatever
+    /// the test wrote there before giving them to the fill ring. Returns whether it arrived.
+    pub fn receive_packet(&mut self, lens: &[u32]) -> bool {
+        let n = lens.len() as u32;
+        if n == 0 || self.fill.ready(n) < n || self.rx.free_slots(n) < n {
+            self.rx_dropped += 1;
+            return false;
+        }
+        for (i, &len) in lens.iter().enumerate() {
+            let addr = self.fill.read(i as u32);
+            let options = if i + 1 < lens.len() { crate::XDP_PKT_CONTD } else { 0 };
+            self.rx.write(i as u32, XdpDesc { addr, len, options });
+        }
+        self.fill.release(n);
+        self.rx.publish(n);
+        true
+    }
+
     /// Sends up to `count` frames from the tx ring and completes them. Returns how many.
     pub fn transmit(&mut self, count: u32) -> u32 {
         let n = self.tx.ready(count).min(self.comp.free_slots(count));
         for i in 0..n {
             let desc = self.tx.read(i);
             self.sent.push((desc.addr, desc.len));
+            self.sent_options.push(desc.options);
             self.comp.write(i, desc.addr);
         }
         self.tx.release(n);

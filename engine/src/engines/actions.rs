@@ -50,6 +50,11 @@ pub(super) fn carry_out(
     if let Some(action) = table.action(matched) {
         return pipeline.apply_rule(&slot.umem, frame, offsets, matched, action);
     }
+    // Action lists re-walk and rewrite the frame in place: not for a multi-buffer packet
+    // (see crate::pipeline::multi).
+    if frame.has_next() {
+        return Err(DropReason::MbUnparsed);
+    }
     let mut now_ps = None;
     let lookup = table.hits_of(worker);
     let outcome = chain::run(&table.set, &lookup, key, matched, |rule, index, key| match &table.steps(rule)[index] {
@@ -150,6 +155,9 @@ pub(super) fn egress(
     mirrors: &mut MirrorOut<'_>,
 ) -> Result<usize, DropReason> {
     let Some(rules) = table.egress(usize::from(mirrors.routes.port_of(queue))) else { return Ok(queue) };
+    if frame.has_next() {
+        return Err(DropReason::MbUnparsed);
+    }
     pipeline.walk(slot.umem.data(frame), offsets)?;
     let arrival = (key.has_in_port, key.in_port);
     packet_key(slot.umem.data(frame), offsets, key);

@@ -7,6 +7,7 @@ use wire::Offsets;
 
 use super::io::Io;
 use super::{Action, ForwardingEngine};
+use crate::pipeline::multi::Linear;
 use crate::pipeline::Pipeline;
 use crate::queues::Queues;
 
@@ -15,13 +16,15 @@ pub struct Checked {
     pipeline: Pipeline,
     /// Scratch for the walk: no frame allocates.
     offsets: Offsets,
+    /// The linear copy of a multi-buffer packet ([`crate::pipeline::multi`]).
+    linear: Linear,
     then: Io,
 }
 
 impl Checked {
     /// An engine running `pipeline` on every frame, then doing `action` with the survivors.
     pub fn new(action: Action, pipeline: Pipeline) -> Checked {
-        Checked { pipeline, offsets: Offsets::default(), then: Io::new(action) }
+        Checked { pipeline, offsets: Offsets::default(), linear: Linear::default(), then: Io::new(action) }
     }
 }
 
@@ -33,7 +36,13 @@ impl ForwardingEngine for Checked {
         // Survivors move to the front, in order; the rest go back to the pool.
         let mut kept = 0;
         for i in 0..burst.len() {
-            match self.pipeline.process(&slot.umem, &mut burst[i], &mut self.offsets) {
+            let frame = &mut burst[i];
+            let processed = if frame.has_next() {
+                self.pipeline.process_multi(&slot.umem, &slot.pool, frame, &mut self.offsets, &mut self.linear)
+            } else {
+                self.pipeline.process(&slot.umem, frame, &mut self.offsets)
+            };
+            match processed {
                 Ok(()) => {
                     burst.swap(kept, i);
                     kept += 1;

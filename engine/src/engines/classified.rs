@@ -22,12 +22,13 @@ use std::sync::Arc;
 
 use pmd::BURST;
 use rules::PacketKey;
-use umem::{Frame, Umem};
+use umem::Frame;
 use wire::Offsets;
 
 use super::actions::{carry_out, egress, MirrorOut};
 use super::routes::Routes;
 use super::{Action, ForwardingEngine};
+use crate::pipeline::multi::Linear;
 use crate::pipeline::{packet_key, Pipeline, RuleTable, SharedRules};
 use crate::queues::Queues;
 use crate::stats::DropReason;
@@ -115,7 +116,7 @@ impl ForwardingEngine for Classified {
         let slot = queues.slot(from);
         let s = &mut *self.stages;
         // The stages of the module documentation: 1 to 3, then 4.
-        s.prepare(&self.pipeline, &slot.umem, burst, self.routes.port_of(from));
+        s.prepare(&self.pipeline, slot, burst, self.routes.port_of(from));
         table.lookup_burst(&s.keys[..s.live], &mut s.matched[..s.live], worker);
         // 5: per frame, as its rule says.
         let mut mirrors = MirrorOut { out: &mut self.out, routes: &self.routes, stats };
@@ -179,6 +180,8 @@ struct Stages {
     live: usize,
     keys: [PacketKey; BURST],
     matched: [Option<usize>; BURST],
+    /// The linear copy of a multi-buffer packet.
+    linear: Linear,
 }
 
 impl Default for Stages {
@@ -190,6 +193,7 @@ impl Default for Stages {
             live: 0,
             keys: [PacketKey::default(); BURST],
             matched: [None; BURST],
+            linear: Linear::default(),
         }
     }
 }
@@ -199,10 +203,16 @@ impl Stages {
     /// the burst arrived on). The frames that pass are in play, their keys side by side for
     /// `classify_burst`.
     #[inline]
-    fn prepare(&mut self, pipeline: &Pipeline, umem: &Umem, burst: &[Frame], in_port: u16) {
+    fn prepare(&mut self, pipeline: &Pipeline, slot: &pmd::UmemSlot, burst: &[Frame], in_port: u16) {
         self.live = 0;
         for (i, frame) in burst.iter().enumerate() {
-            let data = umem.data(frame);
+            // A multi-buffer packet is walked and keyed on its linear copy
+            // ([`crate::pipeline::multi`]).
+            let data: &[u8] = if frame.has_next() {
+                self.linear.gather(&slot.umem, &slot.pool, frame)
+            } else {
+                slot.umem.data(frame)
+            };
             let checked =
                 pipeline.walk(data, &mut self.offsets[i]).and_then(|()| pipeline.verify(data, &self.offsets[i]));
             match checked {

@@ -55,9 +55,11 @@ impl ForwardingEngine for FrameByFrame {
         let mut mirrors = MirrorOut { out: &mut self.out, routes: &self.routes, stats };
         for mut frame in burst.drain(..) {
             let scratch = &mut self.scratch;
-            let to = self
-                .pipeline
-                .prepare(slot.umem.data(&frame), scratch)
+            // Multi-buffer packets are the classified engine's business (a linear copy); this
+            // reference engine, kept to measure against, does not take them.
+            let multi = if frame.has_next() { Err(crate::stats::DropReason::MbUnparsed) } else { Ok(()) };
+            let to = multi
+                .and_then(|()| self.pipeline.prepare(slot.umem.data(&frame), scratch))
                 .and_then(|()| {
                     let (matched, _) = table.lookup(&scratch.key, worker);
                     let (offsets, key) = (&mut scratch.offsets, &mut scratch.key);

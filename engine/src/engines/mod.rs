@@ -18,6 +18,8 @@ pub mod classified;
 #[doc(hidden)]
 pub mod frame_by_frame;
 pub mod io;
+#[cfg(test)]
+mod mb_tests;
 mod routes;
 #[cfg(test)]
 mod tests;

@@ -7,11 +7,14 @@ pub mod gate;
 pub mod key;
 #[cfg(test)]
 mod lco_tests;
+pub mod multi;
 pub mod pedit;
 pub mod police;
 pub mod rewrite;
 
-use umem::{Frame, Umem};
+use umem::{Frame, PoolCache, Umem};
+
+use multi::{headers_end, Linear};
 
 pub use classify::{Disposition, RuleAction, RuleTable, Scratch, SharedRules, Step};
 pub use key::packet_key;
@@ -84,6 +87,37 @@ impl Pipeline {
         self.walk(umem.data(frame), offsets)?;
         self.verify(umem.data(frame), offsets)?;
         self.egress(umem, frame, offsets, None)
+    }
+
+    /// [`Pipeline::process`] for a multi-buffer packet (`frame.has_next()`, its other chunks
+    /// in `pool`): walk and checksum policy on its linear copy in `linear`, `--csum fix|lco`
+    /// computed there and the headers written back into the head chunk (see [`multi`] for
+    /// why). With `--rewrite` it is `mb_unparsed`.
+    #[cold]
+    pub fn process_multi(
+        &self,
+        umem: &Umem,
+        pool: &PoolCache,
+        frame: &mut Frame,
+        offsets: &mut Offsets,
+        linear: &mut Linear,
+    ) -> Result<(), DropReason> {
+        if self.rewrite.is_some() {
+            return Err(DropReason::MbUnparsed);
+        }
+        let data = linear.gather(umem, pool, frame);
+        self.walk(data, offsets)?;
+        self.verify(data, offsets)?;
+        if self.computes() {
+            let head = umem.data_mut(frame);
+            if headers_end(offsets) > head.len() {
+                return Err(DropReason::MbUnparsed);
+            }
+            self.compute_checksums(data, offsets);
+            let len = head.len();
+            head.copy_from_slice(&data[..len]);
+        }
+        Ok(())
     }
 
     /// What comes before a rule lookup: walk, checksum policy, and the frame's key (with the
@@ -165,6 +199,11 @@ impl Pipeline {
         offsets: &mut Offsets,
         rule_rewrite: Option<&Rewrite>,
     ) -> Result<(), DropReason> {
+        // A multi-buffer packet is walked on its linear copy, not in place (see [`multi`]):
+        // nothing here may write it.
+        if frame.has_next() && (self.rewrite.is_some() || rule_rewrite.is_some() || self.computes()) {
+            return Err(DropReason::MbUnparsed);
+        }
         let mut rewrites = [self.rewrite.as_ref(), rule_rewrite].into_iter().flatten().peekable();
         while let Some(rewrite) = rewrites.next() {
             let layout_changed = rewrite.apply(umem, frame, offsets, &self.walk, &self.zero, self.mtu)?;

@@ -25,16 +25,13 @@ use crate::counters::CounterSource;
 use crate::error::Error;
 use crate::netdev;
 use crate::port::{BadDescCount, Port, BURST};
-use crate::spec::{AfXdpSpec, BindMode};
+use crate::spec::{AfXdpSpec, BindMode, ETH_AND_VLAN, XDP_PACKET_HEADROOM};
 use crate::umems::Umems;
 use crate::xdp_prog;
 
 /// `SO_BUSY_POLL` with preferred busy polling: how long one busy poll may spin in the
 /// kernel (xskxceiver's busy-poll test and DPDK's net_af_xdp use 20 µs).
 pub const BUSY_POLL_USECS: u32 = 20;
-
-/// `XDP_PACKET_HEADROOM`: the kernel keeps this much room before received data.
-const XDP_PACKET_HEADROOM: u32 = 256;
 
 /// An interface prepared for AF_XDP: XSK map and redirect program loaded, attached once
 /// every queue's socket is in the map.
@@ -71,23 +68,45 @@ impl AfXdpDevice {
         if let Some(&queue) = spec.queues.iter().find(|&&q| q >= queue_count) {
             return Err(Error::QueueOutOfRange { iface: spec.iface.clone(), queue, queue_count });
         }
+        // Multi-buffer: as written, else exactly when one chunk cannot hold an MTU-sized frame.
+        let mut mb = spec.mb.unwrap_or(false);
         if let Some(mtu) = netdev::mtu(&spec.iface) {
-            const ETH_AND_VLAN: u32 = 14 + 4;
             let room = spec.frame_size - XDP_PACKET_HEADROOM;
-            if mtu + ETH_AND_VLAN > room {
-                return Err(Error::MtuTooLarge {
-                    iface: spec.iface.clone(),
-                    mtu,
-                    frame_size: spec.frame_size,
-                    room,
-                    larger_frame_fits: spec.frame_size < 4096 && mtu + ETH_AND_VLAN <= 4096 - XDP_PACKET_HEADROOM,
-                });
+            let needs_mb = AfXdpSpec::needs_mb(mtu, spec.frame_size);
+            let too_large = |mb| Error::MtuTooLarge {
+                iface: spec.iface.clone(),
+                mtu,
+                frame_size: spec.frame_size,
+                room,
+                larger_frame_fits: spec.frame_size < 4096 && !AfXdpSpec::needs_mb(mtu, 4096),
+                mb,
+            };
+            if needs_mb && spec.mb == Some(false) {
+                return Err(too_large(Some(false)));
+            }
+            if needs_mb && mtu + ETH_AND_VLAN > umem::MAX_PIECES as u32 * room {
+                return Err(too_large(spec.mb));
+            }
+            mb = spec.mb.unwrap_or(needs_mb);
+            if mb {
+                eprintln!(
+                    "af_xdp {}: multi-buffer on (MTU {mtu}; {room} bytes per {}-byte chunk): larger frames \
+                     arrive and leave as several chunks",
+                    spec.iface, spec.frame_size
+                );
             }
         }
+        let mut spec = spec.clone();
+        spec.mb = Some(mb);
+        let spec = &spec;
         let max_queue = spec.queues.iter().copied().max().unwrap_or(0);
         let xsk_map = bpf::Map::create(bpf::MapType::XskMap, "xsks", 4, 4, max_queue + 1)?;
         let insns = xdp_prog::xsk_redirect_program_with(xsk_map.raw_fd(), &spec.steer, uncovered);
-        let program = bpf::Program::load(bpf::ProgType::Xdp, "xsk_redirect", &insns)?;
+        // The program reads only the linear head of a frame (every header it steers by is
+        // within the first bytes), so it is sound for multi-buffer frames: say so, or a
+        // native-XDP veth refuses it above a page of MTU and drivers drop such frames.
+        let flags = if mb { bpf::LoadFlags::XDP_HAS_FRAGS } else { 0 };
+        let program = bpf::Program::load_with_flags(bpf::ProgType::Xdp, "xsk_redirect", &insns, flags)?;
         Ok(AfXdpDevice {
             spec: spec.clone(),
             ifindex,
@@ -122,7 +141,12 @@ impl AfXdpDevice {
         &self.spec.iface
     }
 
-    /// The spec the device was opened with (`queues=all` resolved).
+    /// Whether its sockets receive (and send) frames of several chunks (`mb=`, resolved).
+    pub fn multi_buffer(&self) -> bool {
+        self.spec.mb == Some(true)
+    }
+
+    /// The spec the device was opened with (`queues=all` and `mb=` resolved).
     pub fn spec(&self) -> &AfXdpSpec {
         &self.spec
     }
@@ -138,8 +162,10 @@ impl AfXdpDevice {
         let ring = self.spec.ring_size;
         let sizes = RingSizes { fill: ring, comp: ring, rx: ring, tx: ring };
         let mut slot_index = None;
-        // Share a UMEM some socket of this worker registered already.
-        if let Some(index) = umems.slots.iter().position(|s| s.xsk_owner.is_some()) {
+        let mb = self.multi_buffer();
+        // Share a UMEM some socket of this worker registered already, with the same
+        // multi-buffer setting (the kernel takes `XDP_USE_SG` from the UMEM's owner).
+        if let Some(index) = umems.slots.iter().position(|s| s.xsk_owner.as_ref().is_some_and(|o| o.sg() == mb)) {
             let slot = &umems.slots[index];
             let owner = slot.xsk_owner.clone().expect("position() checked");
             match XskSocket::create(&slot.umem, self.ifindex, queue, sizes, BindFlags::Shared(owner)) {
@@ -161,11 +187,28 @@ impl AfXdpDevice {
             Some(index) => index,
             None => match umems.slots.iter().position(|s| s.xsk_owner.is_none()) {
                 Some(index) => index,
-                None => umems.add()?,
+                None => {
+                    if umems.slots.iter().any(|s| s.xsk_owner.is_some()) {
+                        eprintln!(
+                            "af_xdp {}/q{queue}: multi-buffer {} here and not on the worker's other AF_XDP ports: \
+                             this queue gets a UMEM of its own and forwarding to it copies frames",
+                            self.spec.iface,
+                            if mb { "on" } else { "off" }
+                        );
+                    }
+                    umems.add()?
+                }
             },
         };
-        let socket =
-            open_owner_socket(&umems.slots[index].umem, &self.spec.iface, self.ifindex, queue, sizes, self.spec.mode)?;
+        let socket = open_owner_socket_sg(
+            &umems.slots[index].umem,
+            &self.spec.iface,
+            self.ifindex,
+            queue,
+            sizes,
+            self.spec.mode,
+            mb,
+        )?;
         umems.slots[index].xsk_owner = socket.umem_owner();
         self.finish_queue(socket, queue, index, umems)
     }
@@ -186,6 +229,10 @@ impl AfXdpDevice {
         let busy_poll = if self.spec.busy_poll > 0 { self.enable_busy_poll(&socket, queue) } else { BusyPoll::Off };
         let slot = &mut umems.slots[slot_index];
         let name = format!("af_xdp:{}/q{queue}", self.spec.iface);
+        if socket.sg() {
+            // Continuation chunks of the packets the worker holds are kept by its pool.
+            slot.pool.enable_chains(slot.umem.frame_count());
+        }
         let mut port = AfXdpQueue::new(socket, slot.umem.clone(), name);
         port.busy_poll = busy_poll;
         port.prime_fill_ring(&mut slot.pool);
@@ -238,7 +285,21 @@ pub fn open_owner_socket(
     sizes: RingSizes,
     mode: BindMode,
 ) -> Result<XskSocket, Error> {
-    let try_bind = |zerocopy| XskSocket::create(umem, ifindex, queue, sizes, BindFlags::Owner { zerocopy });
+    open_owner_socket_sg(umem, iface, ifindex, queue, sizes, mode, false)
+}
+
+/// [`open_owner_socket`], with `XDP_USE_SG` when `sg` (multi-buffer; copy mode takes it on
+/// every device, zero-copy only where the driver can).
+pub fn open_owner_socket_sg(
+    umem: &Umem,
+    iface: &str,
+    ifindex: u32,
+    queue: u32,
+    sizes: RingSizes,
+    mode: BindMode,
+    sg: bool,
+) -> Result<XskSocket, Error> {
+    let try_bind = |zerocopy| XskSocket::create(umem, ifindex, queue, sizes, BindFlags::Owner { zerocopy, sg });
     let bound = match mode {
         BindMode::Copy => try_bind(false),
         BindMode::ZeroCopy => match try_bind(true) {
@@ -423,7 +484,12 @@ impl Port for AfXdpQueue {
         if self.busy_poll == BusyPoll::On {
             self.socket.kick_rx();
         }
+        let sg = self.socket.sg();
         let (received, consumed) = match &mut self.socket.rx {
+            Some(rx) if sg => {
+                let got = rx.receive_packets(out, max as u32, pool);
+                (got.packets, got.descs)
+            }
             Some(rx) => {
                 let batch = rx.peek(max as u32);
                 let consumed = batch.len();
@@ -445,11 +511,20 @@ impl Port for AfXdpQueue {
     #[inline]
     fn tx_burst(&mut self, pool: &mut PoolCache, frames: &mut Vec<Frame>) -> usize {
         self.reclaim(pool);
-        let sent = match &mut self.socket.tx {
-            Some(tx) => tx.send_from(frames),
-            None => 0,
+        let sg = self.socket.sg();
+        let (sent, descs) = match &mut self.socket.tx {
+            // Each chunk of a multi-buffer packet is a descriptor and comes back on its own.
+            Some(tx) if sg => {
+                let count = tx.send_packets_from(frames, pool);
+                (count.packets, count.descs)
+            }
+            Some(tx) => {
+                let sent = tx.send_from(frames);
+                (sent, sent)
+            }
+            None => (0, 0),
         };
-        self.tx_outstanding += sent;
+        self.tx_outstanding += descs;
         self.kick_tx_if_needed();
         sent
     }
@@ -477,13 +552,18 @@ impl Port for AfXdpQueue {
     }
 
     fn take_bad_descs(&mut self) -> BadDescCount {
+        let mb = self.socket.rx.as_ref().map(|rx| rx.mb()).unwrap_or_default();
         let now = BadDescCount {
             rx: self.socket.rx.as_ref().map_or(0, |rx| rx.bad_descs().total()),
             completion: self.socket.comp.bad_descs().total(),
+            mb_incomplete: mb.incomplete,
+            mb_too_many: mb.too_many,
         };
         let new = BadDescCount {
             rx: now.rx - self.bad_reported.rx,
             completion: now.completion - self.bad_reported.completion,
+            mb_incomplete: now.mb_incomplete - self.bad_reported.mb_incomplete,
+            mb_too_many: now.mb_too_many - self.bad_reported.mb_too_many,
         };
         self.bad_reported = now;
         new

@@ -34,6 +34,8 @@ pub enum BindFlags {
     Owner {
         /// Bind with `XDP_ZEROCOPY` (else `XDP_COPY`).
         zerocopy: bool,
+        /// Bind with `XDP_USE_SG` (multi-buffer); every socket sharing the UMEM inherits it.
+        sg: bool,
     },
     /// Shares the UMEM registered by `owner` (its own fill and completion rings); the
     /// kernel takes copy/zero-copy and need-wakeup from the owner.
@@ -48,6 +50,7 @@ pub enum BindFlags {
 pub struct UmemOwner {
     fd: Arc<OwnedFd>,
     umem_id: u32,
+    sg: bool,
 }
 
 impl UmemOwner {
@@ -59,6 +62,11 @@ impl UmemOwner {
     /// The id of the UMEM ([`Umem::id`]) the owner registered.
     pub fn umem_id(&self) -> u32 {
         self.umem_id
+    }
+
+    /// Whether the owner bound with `XDP_USE_SG`: then so is every socket sharing its UMEM.
+    pub fn sg(&self) -> bool {
+        self.sg
     }
 }
 
@@ -73,6 +81,8 @@ pub struct XskSocket {
     fd: Arc<OwnedFd>,
     /// Set when this socket registered its UMEM.
     registered: Option<u32>,
+    /// Multi-buffer (`XDP_USE_SG`, given or inherited from the UMEM's owner).
+    sg: bool,
     /// Empty frames for the kernel to receive into.
     pub fill: FillRing,
     /// Sent frames the kernel hands back.
@@ -151,8 +161,11 @@ impl XskSocket {
             None
         };
         let (bind_flags, shared_fd) = match &flags {
-            BindFlags::Owner { zerocopy: true } => (sys::XDP_ZEROCOPY | sys::XDP_USE_NEED_WAKEUP, None),
-            BindFlags::Owner { zerocopy: false } => (sys::XDP_COPY | sys::XDP_USE_NEED_WAKEUP, None),
+            BindFlags::Owner { zerocopy, sg } => {
+                let mode = if *zerocopy { sys::XDP_ZEROCOPY } else { sys::XDP_COPY };
+                let sg = if *sg { sys::XDP_USE_SG } else { 0 };
+                (mode | sg | sys::XDP_USE_NEED_WAKEUP, None)
+            }
             BindFlags::Shared(owner) => (sys::XDP_SHARED_UMEM, Some(owner.raw_fd())),
         };
         // A socket closed a moment ago may still hold the queue: the kernel releases its
@@ -169,9 +182,14 @@ impl XskSocket {
         // `struct xdp_options` is one u32 of flags.
         let options: u32 = sys::get_option(fd.as_raw_fd(), sys::XDP_OPTIONS)?;
         let registered = matches!(flags, BindFlags::Owner { .. }).then(|| umem.id());
+        let sg = match &flags {
+            BindFlags::Owner { sg, .. } => *sg,
+            BindFlags::Shared(owner) => owner.sg,
+        };
         Ok(XskSocket {
             fd: Arc::new(fd),
             registered,
+            sg,
             fill,
             comp,
             rx,
@@ -182,7 +200,12 @@ impl XskSocket {
 
     /// For a socket that registered its UMEM: what another socket passes to share it.
     pub fn umem_owner(&self) -> Option<UmemOwner> {
-        self.registered.map(|umem_id| UmemOwner { fd: self.fd.clone(), umem_id })
+        self.registered.map(|umem_id| UmemOwner { fd: self.fd.clone(), umem_id, sg: self.sg })
+    }
+
+    /// Whether frames may span several chunks (`XDP_USE_SG`).
+    pub fn sg(&self) -> bool {
+        self.sg
     }
 
     /// The socket's file descriptor.
@@ -289,7 +312,8 @@ mod tests {
             let (a, _frames_a) = Umem::create(&config).unwrap();
             let (b, _frames_b) = Umem::create(&config).unwrap();
             let sizes = RingSizes { fill: 32, comp: 32, rx: 32, tx: 32 };
-            let owner = XskSocket::create(&a, ifindex, 0, sizes, BindFlags::Owner { zerocopy: false }).unwrap();
+            let owner =
+                XskSocket::create(&a, ifindex, 0, sizes, BindFlags::Owner { zerocopy: false, sg: false }).unwrap();
             let fd = owner.raw_fd();
             let offsets = sys::get_option::<sys::XdpMmapOffsets>(fd, sys::XDP_MMAP_OFFSETS).unwrap();
             let rx = offsets.rx;
@@ -308,7 +332,8 @@ mod tests {
 
             // Once the socket is gone, so are its mappings: a new socket maps its rings.
             drop(owner);
-            let again = XskSocket::create(&a, ifindex, 0, sizes, BindFlags::Owner { zerocopy: false }).unwrap();
+            let again =
+                XskSocket::create(&a, ifindex, 0, sizes, BindFlags::Owner { zerocopy: false, sg: false }).unwrap();
             assert!(again.umem_owner().is_some());
         });
     }

@@ -45,6 +45,10 @@ pub const XDP_COPY: u16 = 1 << 1;
 pub const XDP_ZEROCOPY: u16 = 1 << 2;
 /// Asks the kernel to set `XDP_RING_NEED_WAKEUP` on a ring while it waits for a system call.
 pub const XDP_USE_NEED_WAKEUP: u16 = 1 << 3;
+/// Multi-buffer: a frame larger than one chunk arrives (and may be sent) as several
+/// descriptors, `XDP_PKT_CONTD` on all but the last. Only the socket that registers the UMEM
+/// gives it; sockets sharing the UMEM inherit it (net/xdp/xsk.c `xsk_bind`).
+pub const XDP_USE_SG: u16 = 1 << 4;
 
 /// `XDP_OPTIONS` result bit: the socket runs in zero-copy mode.
 pub const XDP_OPTIONS_ZEROCOPY: u32 = 1 << 0;

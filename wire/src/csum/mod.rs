@@ -84,6 +84,14 @@ impl Sum {
         self.add_native(sum_native(bytes), bytes.len())
     }
 
+    /// Adds several byte strings as one (the chunks of a multi-buffer packet, in order): the
+    /// same sum as [`Sum::add_bytes`] over their concatenation, pieces of odd length
+    /// included. Each piece takes the single-slice fast path; nothing is copied.
+    #[inline]
+    pub fn add_slices<'a>(self, pieces: impl IntoIterator<Item = &'a [u8]>) -> Sum {
+        pieces.into_iter().fold(self, Sum::add_bytes)
+    }
+
     /// Adds a 16-bit value, exactly as `add_bytes(&value.to_be_bytes())` would.
     #[inline]
     pub fn add_u16(self, value: u16) -> Sum {

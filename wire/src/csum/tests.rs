@@ -276,6 +276,32 @@ proptest! {
         assert_all_agree(slice);
     }
 
+    /// A multi-buffer packet: up to 17 chunks of any lengths (odd ones too, as a head chunk
+    /// after an encapsulation can be), summed with `add_slices`, against the plain
+    /// one-slice reference over their concatenation.
+    #[test]
+    fn multi_slice_sum_equals_the_reference_over_the_concatenation(
+        bytes in data(9000),
+        cuts in prop::collection::vec(any::<prop::sample::Index>(), 0..=16),
+        start in any::<u16>(),
+    ) {
+        let mut points: Vec<usize> = cuts.iter().map(|c| c.index(bytes.len() + 1)).collect();
+        points.sort_unstable();
+        let mut pieces = Vec::new();
+        let mut from = 0;
+        for &to in points.iter().chain([&bytes.len()]) {
+            pieces.push(&bytes[from..to]);
+            from = to;
+        }
+        let want = reference::sum16(&bytes);
+        prop_assert_eq!(Sum::new().add_slices(pieces.iter().copied()).fold(), want);
+        // After a running sum (a pseudo-header), as a checksum computation starts.
+        let pseudo = Sum::new().add_u16(start);
+        let mut joined = start.to_be_bytes().to_vec();
+        joined.extend_from_slice(&bytes);
+        prop_assert_eq!(pseudo.add_slices(pieces.iter().copied()), Sum::new().add_bytes(&joined));
+    }
+
     #[test]
     fn split_sums(bytes in data(9000), cuts in prop::collection::vec(any::<prop::sample::Index>(), 1..=3)) {
         let mut points: Vec<usize> = cuts.iter().map(|c| c.index(bytes.len() + 1)).collect();
