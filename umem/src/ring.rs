@@ -45,6 +45,10 @@ use crate::{Frame, FrameLedger};
 /// `XDP_RING_NEED_WAKEUP` from `<linux/if_xdp.h>`: the kernel sleeps until woken by a syscall.
 pub const XDP_RING_NEED_WAKEUP: u32 = 1;
 
+/// `XDP_TX_METADATA` from `<linux/if_xdp.h>`: a tx descriptor option saying the
+/// `struct xsk_tx_metadata` in the bytes just before the frame's data is valid (Linux 6.8+).
+pub const XDP_TX_METADATA: u32 = 1 << 1;
+
 /// `AF_XDP` from `<linux/socket.h>`.
 const AF_XDP: i32 = 44;
 
@@ -504,6 +508,10 @@ impl FillBatch<'_> {
 pub struct TxRing {
     end: RingEnd<XdpDesc>,
     ledger: FrameLedger,
+    /// The UMEM was registered with TX metadata: a frame with a checksum request goes out
+    /// with [`XDP_TX_METADATA`] (its metadata written by the caller). Without it the option
+    /// is never set: the kernel refuses metadata a UMEM has no room for (and stops there).
+    metadata: bool,
 }
 ring_common!(TxRing);
 
@@ -511,11 +519,24 @@ impl TxRing {
     /// A tx ring for the frames of the UMEM `ledger` belongs to; frames of any other UMEM
     /// are refused (left with the caller).
     pub fn new(region: RingRegion<XdpDesc>, ledger: FrameLedger) -> TxRing {
-        TxRing { end: RingEnd::new(Arc::new(region), true), ledger }
+        TxRing { end: RingEnd::new(Arc::new(region), true), ledger, metadata: false }
     }
 
     pub(crate) fn shared(region: Arc<RingRegion<XdpDesc>>, ledger: FrameLedger) -> TxRing {
-        TxRing { end: RingEnd::new(region, true), ledger }
+        TxRing { end: RingEnd::new(region, true), ledger, metadata: false }
+    }
+
+    /// Frames with a [`crate::TxCsum`] request go out with [`XDP_TX_METADATA`] from now on:
+    /// for a socket whose UMEM was registered with `tx_metadata_len`, whose caller writes
+    /// each such frame's `struct xsk_tx_metadata` before sending it.
+    pub fn with_tx_metadata(mut self) -> TxRing {
+        self.metadata = true;
+        self
+    }
+
+    /// Whether checksum requests go out as TX metadata.
+    pub fn tx_metadata(&self) -> bool {
+        self.metadata
     }
 
     /// Claims up to `n` free slots.
@@ -552,13 +573,15 @@ impl TxBatch<'_> {
     pub fn commit_from(self, frames: &mut Vec<Frame>) -> usize {
         let want = self.slots.min(frames.len() as u32) as usize;
         let umem = self.ring.ledger.umem_id();
+        let metadata = self.ring.metadata;
         let mut n = 0;
         for frame in &frames[..want] {
             if frame.umem_id() != umem {
                 break;
             }
             self.ring.ledger.to_kernel(frame.addr());
-            self.ring.end.write(n as u32, XdpDesc { addr: frame.addr(), len: frame.len() as u32, options: 0 });
+            let options = if metadata && frame.tx_csum().is_some() { XDP_TX_METADATA } else { 0 };
+            self.ring.end.write(n as u32, XdpDesc { addr: frame.addr(), len: frame.len() as u32, options });
             n += 1;
         }
         // The tokens of the written slots go with them into the ring.
