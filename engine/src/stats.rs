@@ -180,6 +180,12 @@ pub struct QueueCounters {
     pub bad_desc: Counter,
     /// Refused completion-ring addresses (each a sent frame that did not come back).
     pub bad_completion: Counter,
+    /// Frames sent with a checksum request for the device (`--csum offload` through AF_XDP
+    /// TX metadata).
+    pub tx_csum_offload: Counter,
+    /// Frames whose checksum request this port could not pass on, completed in software
+    /// before sending (a port without TX metadata).
+    pub tx_csum_software: Counter,
 }
 
 /// Where a worker's frames were when it stopped: every one of its UMEMs' frames is free
@@ -294,6 +300,10 @@ pub struct PortTotals {
     pub bad_desc: u64,
     /// Refused completion-ring addresses.
     pub bad_completion: u64,
+    /// Frames sent with a checksum request for the device.
+    pub tx_csum_offload: u64,
+    /// Frames whose checksum request was completed in software before sending.
+    pub tx_csum_software: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -319,6 +329,11 @@ pub struct WorkerTotals {
     pub mirrored: u64,
     /// Mirror copies that could not be made.
     pub mirror_failed: u64,
+    /// Frames sent with a checksum request for the device (`--csum offload`).
+    pub tx_csum_offload: u64,
+    /// Frames whose checksum request was completed in software (a port without TX
+    /// metadata).
+    pub tx_csum_software: u64,
     /// `None` while the worker runs.
     pub frames_at_exit: Option<FrameReport>,
 }
@@ -343,6 +358,8 @@ impl Default for WorkerTotals {
             busy_ns: 0,
             mirrored: 0,
             mirror_failed: 0,
+            tx_csum_offload: 0,
+            tx_csum_software: 0,
             frames_at_exit: None,
         }
     }
@@ -372,8 +389,12 @@ impl Snapshot {
                 p.tx_bytes += queue.tx_bytes.get();
                 p.bad_desc += queue.bad_desc.get();
                 p.bad_completion += queue.bad_completion.get();
+                p.tx_csum_offload += queue.tx_csum_offload.get();
+                p.tx_csum_software += queue.tx_csum_software.get();
                 totals.rx_packets += queue.rx_packets.get();
                 totals.tx_packets += queue.tx_packets.get();
+                totals.tx_csum_offload += queue.tx_csum_offload.get();
+                totals.tx_csum_software += queue.tx_csum_software.get();
             }
             for (slot, counter) in worker.drops.iter().enumerate() {
                 totals.drops[slot] = counter.get();

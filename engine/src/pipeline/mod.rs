@@ -11,7 +11,7 @@ pub mod pedit;
 pub mod police;
 pub mod rewrite;
 
-use umem::{Frame, Umem};
+use umem::{Frame, TxCsum, Umem};
 
 pub use classify::{Disposition, RuleAction, RuleTable, Scratch, SharedRules, Step};
 pub use key::packet_key;
@@ -32,6 +32,13 @@ pub enum CsumMode {
     Lco,
     /// Leave checksums alone.
     Off,
+    /// Every checksum right at the wire, as `Lco`, the work divided as Local Checksum
+    /// Offload describes: the IPv4 header sums here, the innermost UDP or TCP checksum left
+    /// to the device (the frame carries a [`umem::TxCsum`] request, sent as AF_XDP TX
+    /// metadata, or completed in software by [`crate::queues::Queues::transmit`] for a port
+    /// that cannot ask a device), a tunnel's outer one here by LCO from that
+    /// ([`wire::checks::compute_offload`]).
+    Offload,
 }
 
 /// The per-frame processing of one worker (each worker has its own copy).
@@ -74,7 +81,7 @@ impl Pipeline {
     }
 
     fn computes(&self) -> bool {
-        matches!(self.csum, CsumMode::Fix | CsumMode::Lco)
+        matches!(self.csum, CsumMode::Fix | CsumMode::Lco | CsumMode::Offload)
     }
 
     /// Runs one frame through the pipeline. `offsets` is the worker's scratch space, so no
@@ -99,12 +106,19 @@ impl Pipeline {
         Ok(())
     }
 
-    /// `--csum fix|lco` on the frame as it is now (a mirror copy leaves with right sums).
+    /// `--csum fix|lco|offload` on the frame as it is now (a mirror copy leaves with right
+    /// sums). Under `offload` the frame's [`umem::TxCsum`] says what the device completes
+    /// (set or withdrawn here, whatever an earlier call left).
     #[inline]
-    pub fn compute_checksums(&self, data: &mut [u8], offsets: &Offsets) {
+    pub fn compute_checksums(&self, umem: &Umem, frame: &mut Frame, offsets: &Offsets) {
         match self.csum {
-            CsumMode::Fix => checks::compute(data, offsets, OuterMode::Fix, &self.zero),
-            CsumMode::Lco => checks::compute(data, offsets, OuterMode::Lco, &self.zero),
+            CsumMode::Fix => checks::compute(umem.data_mut(frame), offsets, OuterMode::Fix, &self.zero),
+            CsumMode::Lco => checks::compute(umem.data_mut(frame), offsets, OuterMode::Lco, &self.zero),
+            CsumMode::Offload => {
+                let request = checks::compute_offload(umem.data_mut(frame), offsets, &self.zero)
+                    .and_then(|r| TxCsum::new(r.start, r.offset));
+                frame.set_tx_csum(request.unwrap_or(TxCsum::NONE));
+            }
             CsumMode::Off | CsumMode::Verify => {}
         }
     }
@@ -154,7 +168,7 @@ impl Pipeline {
         Ok(())
     }
 
-    /// The last stage: `--rewrite`, then a rule's rewrite, then `--csum fix|lco`. `offsets`
+    /// The last stage: `--rewrite`, then a rule's rewrite, then `--csum fix|lco|offload`. `offsets`
     /// are the frame's as walked; they are walked again after an encapsulation or
     /// decapsulation where anything still reads them.
     #[inline]
@@ -173,7 +187,7 @@ impl Pipeline {
                 walk_into(umem.data(frame), &self.walk, offsets).map_err(|err| DropReason::Malformed(err.kind))?;
             }
         }
-        self.compute_checksums(umem.data_mut(frame), offsets);
+        self.compute_checksums(umem, frame, offsets);
         Ok(())
     }
 }
