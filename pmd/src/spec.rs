@@ -1,6 +1,6 @@
 //! Port specifications in DPDK devargs style:
 //!
-//! * `af_xdp:iface=NAME[,queues=0-3|all][,mode=auto|copy|zerocopy][,steer=EXPR][,ring=N][,frame=2048|4096][,hugepages=1][,busy_poll=BUDGET]`
+//! * `af_xdp:iface=NAME[,queues=0-3|all][,mode=auto|copy|zerocopy][,steer=EXPR][,ring=N][,frame=2048|4096][,hugepages=1][,busy_poll=BUDGET][,tx_sw_csum=1]`
 //! * `pcap:rx=IN.pcap[,tx=OUT.pcap]`
 //! * `mem[:depth=N,preload=N,size=N]`
 
@@ -59,9 +59,26 @@ pub struct AfXdpSpec {
     /// veth has no NAPI ids for its queues, and `gro_flush_timeout` there only delays its
     /// NAPI); a device with a bus (a NIC) gets them by default.
     pub busy_poll_given: bool,
+    /// `tx_sw_csum=1` (for testing): with `--csum offload`, the UMEM is registered with
+    /// `XDP_UMEM_TX_SW_CSUM`, so the kernel completes each requested checksum on the CPU
+    /// as it builds the skb (copy mode), whatever the device offers.
+    pub tx_sw_csum: bool,
+    /// Not a devarg: `--csum offload` sets it. The UMEM is registered with TX metadata so
+    /// frames can ask the device for their L4 checksum.
+    pub tx_csum_offload: bool,
 }
 
 impl AfXdpSpec {
+    /// The TX metadata the socket that registers this port's UMEM asks for.
+    pub fn tx_metadata(&self) -> crate::af_xdp::TxMetadata {
+        use crate::af_xdp::TxMetadata;
+        match (self.tx_csum_offload, self.tx_sw_csum) {
+            (false, _) => TxMetadata::Off,
+            (true, false) => TxMetadata::Checksum,
+            (true, true) => TxMetadata::ChecksumInSoftware,
+        }
+    }
+
     /// The default `busy_poll` budget (DPDK's net_af_xdp `busy_budget` default).
     pub const DEFAULT_BUSY_POLL_BUDGET: u32 = 64;
 
@@ -164,6 +181,8 @@ impl FromStr for PortSpec {
                     all_queues: false,
                     busy_poll: AfXdpSpec::DEFAULT_BUSY_POLL_BUDGET,
                     busy_poll_given: false,
+                    tx_sw_csum: false,
+                    tx_csum_offload: false,
                 };
                 for (key, value) in pairs {
                     match key {
@@ -195,6 +214,9 @@ impl FromStr for PortSpec {
                             }
                         }
                         "hugepages" => spec.hugepages = parse_bool(value, "hugepages").map_err(|e| e.in_port(text))?,
+                        "tx_sw_csum" => {
+                            spec.tx_sw_csum = parse_bool(value, "tx_sw_csum").map_err(|e| e.in_port(text))?
+                        }
                         "busy_poll" => {
                             spec.busy_poll_given = true;
                             // The kernel takes SO_BUSY_POLL_BUDGET up to U16_MAX (net/core/sock.c).
@@ -211,7 +233,7 @@ impl FromStr for PortSpec {
                             return Err(unknown(
                                 "af_xdp",
                                 key,
-                                "iface, queues, mode, steer, ring, frame, hugepages, busy_poll",
+                                "iface, queues, mode, steer, ring, frame, hugepages, busy_poll, tx_sw_csum",
                             ))
                         }
                     }

@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use umem::{Frame, PoolCache, Umem};
 
-pub use socket::{BindFlags, RingSizes, UmemOwner, XskSocket, XskStatsReader};
+pub use socket::{BindFlags, RingSizes, TxMetadata, UmemOwner, XskSocket, XskStatsReader};
 pub use sys::XdpStatistics;
 
 use crate::counters::CounterSource;
@@ -138,8 +138,12 @@ impl AfXdpDevice {
         let ring = self.spec.ring_size;
         let sizes = RingSizes { fill: ring, comp: ring, rx: ring, tx: ring };
         let mut slot_index = None;
-        // Share a UMEM some socket of this worker registered already.
-        if let Some(index) = umems.slots.iter().position(|s| s.xsk_owner.is_some()) {
+        let tx_metadata = self.spec.tx_metadata();
+        // Share a UMEM some socket of this worker registered already, with the TX metadata
+        // this port wants (the registration decides it for every socket on the UMEM).
+        let shares =
+            |s: &crate::umems::UmemSlot| s.xsk_owner.as_ref().is_some_and(|o| o.tx_metadata().0 == tx_metadata);
+        if let Some(index) = umems.slots.iter().position(shares) {
             let slot = &umems.slots[index];
             let owner = slot.xsk_owner.clone().expect("position() checked");
             match XskSocket::create(&slot.umem, self.ifindex, queue, sizes, BindFlags::Shared(owner)) {
@@ -164,8 +168,23 @@ impl AfXdpDevice {
                 None => umems.add()?,
             },
         };
-        let socket =
-            open_owner_socket(&umems.slots[index].umem, &self.spec.iface, self.ifindex, queue, sizes, self.spec.mode)?;
+        if slot_index.is_none()
+            && umems.slots[index].xsk_owner.is_none()
+            && umems.slots.iter().any(|s| s.xsk_owner.is_some())
+        {
+            eprintln!(
+                "af_xdp {}/q{queue}: a UMEM of its own (its TX metadata differs from the other ports'): forwarding                  to it copies frames",
+                self.spec.iface
+            );
+        }
+        let socket = open_owner_socket(
+            &umems.slots[index].umem,
+            &self.spec.iface,
+            self.ifindex,
+            queue,
+            sizes,
+            (self.spec.mode, tx_metadata),
+        )?;
         umems.slots[index].xsk_owner = socket.umem_owner();
         self.finish_queue(socket, queue, index, umems)
     }
@@ -186,10 +205,46 @@ impl AfXdpDevice {
         let busy_poll = if self.spec.busy_poll > 0 { self.enable_busy_poll(&socket, queue) } else { BusyPoll::Off };
         let slot = &mut umems.slots[slot_index];
         let name = format!("af_xdp:{}/q{queue}", self.spec.iface);
+        let offload = self.tx_csum_notice(&socket, &name);
         let mut port = AfXdpQueue::new(socket, slot.umem.clone(), name);
+        if offload {
+            port = port.with_tx_csum_offload();
+        }
         port.busy_poll = busy_poll;
         port.prime_fill_ring(&mut slot.pool);
         Ok((port, slot_index))
+    }
+
+    /// Under `--csum offload`: one line saying how this queue's checksum requests leave,
+    /// and whether they go to the device at all (true) or are completed in software first
+    /// (`--csum lco` for this port).
+    fn tx_csum_notice(&self, socket: &XskSocket, name: &str) -> bool {
+        let (asked, got) = socket.tx_metadata();
+        if asked == TxMetadata::Off {
+            return false;
+        }
+        let why = if let Some(err) = socket.tx_metadata_refused() {
+            format!(
+                "the kernel refused a UMEM with TX metadata ({err}; XDP_UMEM_TX_METADATA_LEN needs Linux 6.11, or                  6.8+ with its stable fix)"
+            )
+        } else if got == TxMetadata::Off {
+            "its UMEM was registered without TX metadata".to_string()
+        } else if socket.zerocopy() {
+            // A zero-copy driver acts on the request only if it implements the metadata
+            // operations (netdev's xsk-features: tx-checksum), which is not asked here.
+            "zero-copy: whether the driver completes TX checksum requests is not checked here (netdev              xsk-features tx-checksum)"
+                .to_string()
+        } else {
+            let by = if got == TxMetadata::ChecksumInSoftware {
+                "the kernel computes each on the CPU (tx_sw_csum=1)"
+            } else {
+                "the skb leaves CHECKSUM_PARTIAL: the device, or skb_checksum_help where it has no checksum offload"
+            };
+            eprintln!("dataplane: {name}: L4 checksums requested through AF_XDP TX metadata; {by}");
+            return true;
+        };
+        eprintln!("dataplane: {name}: no checksum offload: {why}; --csum lco for this port");
+        false
     }
 
     /// Sets the busy-poll options (they need CAP_NET_ADMIN, so here at setup) and tells
@@ -229,16 +284,18 @@ impl AfXdpDevice {
     }
 }
 
-/// Creates the socket that registers `umem`: zero-copy first under `mode=auto`, then copy.
+/// Creates the socket that registers `umem` (with `tx_metadata`): zero-copy first under
+/// `mode=auto`, then copy.
 pub fn open_owner_socket(
     umem: &Umem,
     iface: &str,
     ifindex: u32,
     queue: u32,
     sizes: RingSizes,
-    mode: BindMode,
+    (mode, tx_metadata): (BindMode, TxMetadata),
 ) -> Result<XskSocket, Error> {
-    let try_bind = |zerocopy| XskSocket::create(umem, ifindex, queue, sizes, BindFlags::Owner { zerocopy });
+    let try_bind =
+        |zerocopy| XskSocket::create(umem, ifindex, queue, sizes, BindFlags::Owner { zerocopy, tx_metadata });
     let bound = match mode {
         BindMode::Copy => try_bind(false),
         BindMode::ZeroCopy => match try_bind(true) {
@@ -253,6 +310,16 @@ pub fn open_owner_socket(
         },
     };
     bound.map_err(|source| Error::Bind { iface: iface.to_string(), queue, source })
+}
+
+/// The device's part of a checksum request, done on the CPU (as the kernel's
+/// `skb_checksum_help`), and the request withdrawn.
+#[cold]
+fn complete_in_software(umem: &Umem, frame: &mut Frame) {
+    let request = frame.tx_csum();
+    let request = wire::checks::L4Request { start: request.start(), offset: request.offset() };
+    wire::checks::complete(umem.data_mut(frame), request);
+    frame.set_tx_csum(umem::TxCsum::NONE);
 }
 
 /// Whether the worker drives a queue by preferred busy polling.
@@ -285,6 +352,11 @@ pub struct AfXdpQueue {
     fill_target: u32,
     /// Refused descriptors already handed to the worker by `take_bad_descs`.
     bad_reported: BadDescCount,
+    /// The UMEM has TX metadata: every frame sent needs that much room before its data
+    /// (the kernel refuses a descriptor whose metadata would leave the chunk); 0 otherwise.
+    tx_metadata_len: usize,
+    /// Checksum requests go to the device as TX metadata (copy mode, metadata registered).
+    tx_csum_offload: bool,
 }
 
 impl AfXdpQueue {
@@ -293,6 +365,7 @@ impl AfXdpQueue {
     pub fn new(socket: XskSocket, umem: Arc<Umem>, name: String) -> AfXdpQueue {
         let capacity = socket.fill.size().max(socket.comp.size()) as usize;
         let fill_target = socket.fill.size() / 2;
+        let tx_metadata_len = if socket.tx_metadata().1 == TxMetadata::Off { 0 } else { sys::TX_METADATA_LEN };
         AfXdpQueue {
             busy_poll: BusyPoll::Off,
             socket,
@@ -303,7 +376,55 @@ impl AfXdpQueue {
             fill_outstanding: 0,
             fill_target,
             bad_reported: BadDescCount::default(),
+            tx_metadata_len,
+            tx_csum_offload: false,
         }
+    }
+
+    /// Passes frames' checksum requests to the device as TX metadata. Only for a socket
+    /// whose UMEM has TX metadata (else nothing changes).
+    pub fn with_tx_csum_offload(mut self) -> AfXdpQueue {
+        if self.tx_metadata_len >= sys::TX_METADATA_LEN {
+            self.tx_csum_offload = true;
+            self.socket.tx = self.socket.tx.take().map(umem::TxRing::with_tx_metadata);
+        }
+        self
+    }
+
+    /// Before a burst goes to the tx ring of a UMEM with TX metadata: room for the metadata
+    /// in front of every frame (the data moved further into its chunk where a frame has
+    /// less), then each checksum request written there, last of all, so nothing between
+    /// the engine and the ring (an encapsulation grows into the headroom) can overwrite it.
+    /// A request this port does not pass on, or one the kernel would refuse, is completed
+    /// here instead. Returns how many frames from the front can go (all but a frame that
+    /// fills its chunk, which cannot have the room; it and those after stay).
+    #[inline]
+    fn prepare_tx(&mut self, frames: &mut [Frame]) -> usize {
+        for (i, frame) in frames.iter_mut().enumerate() {
+            if self.tx_metadata_len > 0 && !self.umem.reserve_headroom(frame, self.tx_metadata_len) {
+                return i;
+            }
+            let request = frame.tx_csum();
+            if !request.is_some() {
+                continue;
+            }
+            let fits = request.start() + request.offset() + 2 <= frame.len();
+            if self.tx_csum_offload && fits {
+                let meta = sys::XskTxMetadata {
+                    flags: sys::XDP_TXMD_FLAGS_CHECKSUM,
+                    csum_start: request.start() as u16,
+                    csum_offset: request.offset() as u16,
+                    reserved: 0,
+                    launch_time: 0,
+                };
+                if let Some(room) = self.umem.headroom_mut(frame, sys::TX_METADATA_LEN) {
+                    room.copy_from_slice(bytemuck::bytes_of(&meta));
+                    continue;
+                }
+            }
+            complete_in_software(&self.umem, frame);
+        }
+        frames.len()
     }
 
     /// The socket (its rings, its `XDP_STATISTICS`).
@@ -445,8 +566,21 @@ impl Port for AfXdpQueue {
     #[inline]
     fn tx_burst(&mut self, pool: &mut PoolCache, frames: &mut Vec<Frame>) -> usize {
         self.reclaim(pool);
+        let ready = if self.tx_metadata_len > 0 || frames.iter().any(|f| f.tx_csum().is_some()) {
+            self.prepare_tx(frames)
+        } else {
+            frames.len()
+        };
         let sent = match &mut self.socket.tx {
-            Some(tx) => tx.send_from(frames),
+            Some(tx) if ready == frames.len() => tx.send_from(frames),
+            Some(tx) => {
+                // A frame that cannot have its metadata room: those before it go, it and
+                // the rest stay with the caller (counted as not taken).
+                let mut rest = frames.split_off(ready);
+                let sent = tx.send_from(frames);
+                frames.append(&mut rest);
+                sent
+            }
             None => 0,
         };
         self.tx_outstanding += sent;
@@ -474,6 +608,10 @@ impl Port for AfXdpQueue {
 
     fn zerocopy(&self) -> bool {
         self.socket.zerocopy()
+    }
+
+    fn tx_csum_offload(&self) -> bool {
+        self.tx_csum_offload
     }
 
     fn take_bad_descs(&mut self) -> BadDescCount {
