@@ -39,6 +39,7 @@ use wire::{L3Kind, L4Kind, WalkConfig};
 /// The templates sent, each IPv4 and IPv6.
 const TEMPLATES: [&str; 4] = ["udp", "tcp", "vxlan", "geneve"];
 const PER_CASE: u64 = 40;
+/// Frames of a run of every template.
 const CASES: u64 = 2 * TEMPLATES.len() as u64 * PER_CASE;
 
 /// Wireshark's checksum statuses (PROTO_CHECKSUM_E_* in epan/proto.h).
@@ -61,17 +62,40 @@ struct Run {
     dut: serde_json::Value,
     frames: Vec<Vec<u8>>,
     capture: std::path::PathBuf,
+    /// Frames sent (and expected at the sink).
+    cases: u64,
     _dir: TempDir,
+}
+
+/// What else the dataplane is told, and which templates are sent.
+struct Setup<'a> {
+    completion: Completion,
+    templates: &'a [&'a str],
+    /// Extra `run` arguments (`{dir}` becomes the run's scratch directory).
+    dut_args: &'a [&'a str],
+    /// A rule file written to `{dir}/offload.rules` first.
+    rules: Option<&'a str>,
+}
+
+impl Setup<'_> {
+    fn plain(completion: Completion) -> Setup<'static> {
+        Setup { completion, templates: &TEMPLATES, dut_args: &[], rules: None }
+    }
 }
 
 /// One polling dataplane at a time (see tests/veth.rs: spinning workers sharing a core).
 static TRAFFIC: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
-fn forward(completion: Completion) -> Run {
+fn forward(setup: Setup<'_>) -> Run {
     let _serial = TRAFFIC.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let completion = setup.completion;
+    let cases = 2 * setup.templates.len() as u64 * PER_CASE;
     let lab = Lab::up("of");
     let dir = TempDir::new("csum-offload", &format!("{completion:?}"));
     let (capture, stats) = (dir.path("sink0.pcap"), dir.path("stats.jsonl"));
+    if let Some(rules) = setup.rules {
+        std::fs::write(dir.path("offload.rules"), rules).unwrap();
+    }
     let run = |role: &str, program: &str, args: &[&str]| {
         let out = lab.command(role, program, args).output().unwrap();
         assert!(out.status.success(), "{program} {args:?}: {}", text(&out.stderr));
@@ -92,26 +116,14 @@ fn forward(completion: Completion) -> Run {
     let devargs = if completion == Completion::UmemSwCsum { ",tx_sw_csum=1" } else { "" };
     let (port0, port1) = (format!("af_xdp:iface=dut0{devargs}"), format!("af_xdp:iface=dut1{devargs}"));
     let core = dut_core();
-    let args = [
-        "run",
-        "--cores",
-        &core,
-        "--port",
-        &port0,
-        "--port",
-        &port1,
-        "--action",
-        "fwd",
-        "--csum",
-        "offload",
-        "--stats-interval",
-        "0.2",
-        "--stats-json",
-        stats.to_str().unwrap(),
-    ];
+    let stats_path = stats.to_str().unwrap();
+    let mut args = vec!["run", "--cores", &core, "--port", &port0, "--port", &port1, "--action", "fwd"];
+    args.extend(["--csum", "offload", "--stats-interval", "0.2", "--stats-json", stats_path]);
+    let extra: Vec<String> = setup.dut_args.iter().map(|a| a.replace("{dir}", dir.dir().to_str().unwrap())).collect();
+    args.extend(extra.iter().map(String::as_str));
     let dut = Proc::spawn(lab.dataplane("dut", &args), "dataplane run");
     assert!(lab.wait_xdp("dut", "dut0", true, Duration::from_secs(5)), "the dataplane did not attach to dut0");
-    for template in TEMPLATES {
+    for &template in setup.templates {
         for ipv6 in [false, true] {
             let count = PER_CASE.to_string();
             let mut args = vec!["gen", "--iface", "gen0", "--template", template, "--count", &count, "--rate", "2000"];
@@ -131,7 +143,7 @@ fn forward(completion: Completion) -> Run {
             .and_then(|all| all.lines().rev().find_map(|l| serde_json::from_str::<serde_json::Value>(l).ok()))
     };
     let done = testkit::wait_until(Duration::from_secs(10), || {
-        forwarded().is_some_and(|line| line["ports"][1]["tx"].as_u64() == Some(CASES))
+        forwarded().is_some_and(|line| line["ports"][1]["tx"].as_u64() == Some(cases))
     });
     assert!(done, "not every frame was forwarded: {:?}", forwarded());
     let out = dut.finish(libc::SIGINT, Duration::from_secs(10));
@@ -148,13 +160,13 @@ fn forward(completion: Completion) -> Run {
     }
     // Let the last frames reach the capture.
     let arrived = testkit::wait_until(Duration::from_secs(5), || {
-        pmd::pcap::read_capture(&capture).is_ok_and(|frames| frames.len() as u64 >= CASES)
+        pmd::pcap::read_capture(&capture).is_ok_and(|frames| frames.len() as u64 >= cases)
     });
     let tcpdump = tcpdump.finish(libc::SIGINT, Duration::from_secs(5));
     assert!(arrived, "capture short: {}", text(&tcpdump.stderr));
     let dut = last_json(&std::fs::read_to_string(&stats).unwrap());
     let frames = pmd::pcap::read_capture(&capture).unwrap();
-    Run { dut, frames, capture, _dir: dir }
+    Run { dut, frames, capture, cases, _dir: dir }
 }
 
 /// Each frame's checksum statuses as tshark reads them (`ip`, `udp`, `tcp`), every
@@ -178,21 +190,22 @@ fn tshark_statuses(capture: &Path) -> Vec<Vec<String>> {
 
 /// The dataplane's books: every frame forwarded with a checksum request, none completed
 /// in software.
-fn assert_every_frame_asked_the_device(dut: &serde_json::Value) {
+fn assert_every_frame_asked_the_device(run: &Run) {
+    let (dut, cases) = (&run.dut, run.cases);
     assert_eq!(dut["final"], true, "{dut}");
-    assert_eq!(dut["totals"]["rx"], CASES, "{dut}");
-    assert_eq!(dut["ports"][1]["tx"], CASES, "{dut}");
-    assert_eq!(dut["ports"][1]["tx_csum_offload"], CASES, "{dut}");
-    assert_eq!(dut["workers"][0]["tx_csum_offload"], CASES, "{dut}");
+    assert_eq!(dut["totals"]["rx"], cases, "{dut}");
+    assert_eq!(dut["ports"][1]["tx"], cases, "{dut}");
+    assert_eq!(dut["ports"][1]["tx_csum_offload"], cases, "{dut}");
+    assert_eq!(dut["workers"][0]["tx_csum_offload"], cases, "{dut}");
     assert_eq!(dut["workers"][0]["tx_csum_software"], 0, "{dut}");
     assert_eq!(dut["ports"][1]["sockets"][0]["xdp"]["tx_invalid_descs"], 0, "{dut}");
 }
 
 /// Every checksum of every frame good, by tshark and by the project's own verify.
 fn assert_all_good(run: &Run) {
-    assert_eq!(run.frames.len() as u64, CASES);
+    assert_eq!(run.frames.len() as u64, run.cases);
     let rows = tshark_statuses(&run.capture);
-    assert_eq!(rows.len() as u64, CASES);
+    assert_eq!(rows.len() as u64, run.cases);
     for (i, row) in rows.iter().enumerate() {
         // One status per IPv4 header and per UDP/TCP header, outer and inner.
         let offsets = wire::walk(&run.frames[i], &WalkConfig::default()).unwrap();
@@ -238,8 +251,8 @@ fn offload_with_tx_sw_csum_leaves_every_checksum_good() {
     {
         return;
     }
-    let run = forward(Completion::UmemSwCsum);
-    assert_every_frame_asked_the_device(&run.dut);
+    let run = forward(Setup::plain(Completion::UmemSwCsum));
+    assert_every_frame_asked_the_device(&run);
     assert_all_good(&run);
 }
 
@@ -250,8 +263,8 @@ fn offload_through_a_device_without_checksum_offload_leaves_every_checksum_good(
     {
         return;
     }
-    let run = forward(Completion::DeviceWithoutOffload);
-    assert_every_frame_asked_the_device(&run.dut);
+    let run = forward(Setup::plain(Completion::DeviceWithoutOffload));
+    assert_every_frame_asked_the_device(&run);
     assert_all_good(&run);
 }
 
@@ -262,8 +275,8 @@ fn offload_leaves_only_the_pseudo_header_sum_which_veth_carries_to_its_peer() {
     {
         return;
     }
-    let run = forward(Completion::None);
-    assert_every_frame_asked_the_device(&run.dut);
+    let run = forward(Setup::plain(Completion::None));
+    assert_every_frame_asked_the_device(&run);
     assert_eq!(run.frames.len() as u64, CASES);
     let rows = tshark_statuses(&run.capture);
     let mut tunnels = 0;
@@ -301,4 +314,51 @@ fn offload_leaves_only_the_pseudo_header_sum_which_veth_carries_to_its_peer() {
         assert!(!verdicts.0.contains(&Status::Bad), "frame {i} completed: {verdicts:?}");
     }
     assert_eq!(tunnels, CASES / 2, "VXLAN and Geneve, half the frames");
+}
+
+/// An encapsulation grows each frame into its headroom before the metadata is written in
+/// front of it: the frames leave as VXLAN, the inner (the original) UDP or TCP checksum
+/// left to the kernel (`tx_sw_csum=1`), the outer UDP one by LCO; every checksum good.
+#[test]
+fn offload_after_an_encapsulation_leaves_every_checksum_good() {
+    if !require_root("offload_after_an_encapsulation_leaves_every_checksum_good")
+        || !testkit::require_tool("csum_offload", "tshark")
+    {
+        return;
+    }
+    let run = forward(Setup {
+        completion: Completion::UmemSwCsum,
+        templates: &["udp", "tcp"],
+        dut_args: &["--rewrite", "encap:vxlan,src=198.18.1.1,dst=198.18.1.2,vni=42"],
+        rules: None,
+    });
+    assert_every_frame_asked_the_device(&run);
+    assert_all_good(&run);
+    for (i, frame) in run.frames.iter().enumerate() {
+        let offsets = wire::walk(frame, &WalkConfig::default()).unwrap();
+        assert!(offsets.tunnel.is_some_and(|t| t.kind == wire::TunnelKind::Vxlan), "frame {i} is not VXLAN");
+    }
+}
+
+/// A mirror copy starts at its chunk's first byte: no room for the 24 bytes of metadata, so
+/// the port moves its data further into the chunk before sending (the kernel would refuse
+/// the descriptor: `tx_invalid_descs`). Every copy reaches the sink with its checksums
+/// completed by a device without checksum offload (`skb_checksum_help`).
+#[test]
+fn offload_of_mirror_copies_without_headroom_leaves_every_checksum_good() {
+    if !require_root("offload_of_mirror_copies_without_headroom_leaves_every_checksum_good")
+        || !testkit::require_tool("csum_offload", "tshark")
+    {
+        return;
+    }
+    let run = forward(Setup {
+        completion: Completion::DeviceWithoutOffload,
+        templates: &TEMPLATES,
+        dut_args: &["--rules", "{dir}/offload.rules"],
+        rules: Some("prio 1 action mirred egress mirror dev dut1 pipe action drop\n"),
+    });
+    assert_every_frame_asked_the_device(&run);
+    assert_eq!(run.dut["totals"]["mirrored"], run.cases, "{}", run.dut);
+    assert_eq!(run.dut["drops"]["rule"], run.cases, "the originals: {}", run.dut);
+    assert_all_good(&run);
 }
