@@ -379,6 +379,31 @@ mod tests {
     }
 
     #[test]
+    fn tx_sw_csum_is_a_flag_and_the_tx_metadata_follows_csum_offload() {
+        use crate::af_xdp::TxMetadata;
+        let spec = |text: &str| match text.parse::<PortSpec>() {
+            Ok(PortSpec::AfXdp(spec)) => Ok(spec),
+            Ok(other) => panic!("{other:?}"),
+            Err(err) => Err(err.to_string()),
+        };
+        let plain = spec("af_xdp:iface=x").unwrap();
+        assert!(!plain.tx_sw_csum && !plain.tx_csum_offload);
+        assert_eq!(plain.tx_metadata(), TxMetadata::Off);
+        let mut sw = spec("af_xdp:iface=x,tx_sw_csum=1").unwrap();
+        assert!(sw.tx_sw_csum);
+        assert_eq!(sw.tx_metadata(), TxMetadata::Off, "without --csum offload, no metadata");
+        sw.tx_csum_offload = true;
+        assert_eq!(sw.tx_metadata(), TxMetadata::ChecksumInSoftware);
+        let mut hw = spec("af_xdp:iface=x,tx_sw_csum=0").unwrap();
+        hw.tx_csum_offload = true;
+        assert_eq!(hw.tx_metadata(), TxMetadata::Checksum);
+        let err = spec("af_xdp:iface=x,tx_sw_csum=maybe").unwrap_err();
+        assert!(err.contains("tx_sw_csum") && err.contains("should be 1 or 0"), "{err}");
+        let err = spec("af_xdp:iface=x,tx_csum=1").unwrap_err();
+        assert!(err.contains("tx_sw_csum"), "the known keys are listed: {err}");
+    }
+
+    #[test]
     fn queues_all_is_resolved_from_the_interface() {
         let PortSpec::AfXdp(mut spec) = "af_xdp:iface=lo,queues=all".parse().unwrap() else { panic!() };
         assert!(spec.all_queues);

@@ -399,4 +399,29 @@ mod tests {
             assert!(again.umem_owner().is_some());
         });
     }
+    /// This kernel (6.18) takes a UMEM with TX metadata, with and without
+    /// `XDP_UMEM_TX_SW_CSUM`, and a socket sharing it inherits what the owner registered.
+    #[test]
+    fn a_umem_registers_with_tx_metadata_and_its_sharers_inherit_it() {
+        if !require_root("a_umem_registers_with_tx_metadata_and_its_sharers_inherit_it") {
+            return;
+        }
+        crate::netdev::raise_memlock_limit();
+        let netns = Netns::with_veth_pair("ofmd");
+        netns.run(|| {
+            let ifindex = bpf::ifindex("veth0").unwrap();
+            let peer = bpf::ifindex("veth1").unwrap();
+            let sizes = RingSizes { fill: 32, comp: 32, rx: 32, tx: 32 };
+            for asked in [TxMetadata::Off, TxMetadata::Checksum, TxMetadata::ChecksumInSoftware] {
+                let (umem, _frames) = Umem::create(&UmemConfig { frame_count: 64, ..Default::default() }).unwrap();
+                let flags = BindFlags::Owner { zerocopy: false, tx_metadata: asked };
+                let owner = XskSocket::create(&umem, ifindex, 0, sizes, flags).unwrap();
+                assert_eq!(owner.tx_metadata(), (asked, asked), "registered as asked");
+                assert!(owner.tx_metadata_refused().is_none());
+                let share = BindFlags::Shared(owner.umem_owner().unwrap());
+                let sharer = XskSocket::create(&umem, peer, 0, sizes, share).unwrap();
+                assert_eq!(sharer.tx_metadata(), (asked, asked), "the sharer has the owner's registration");
+            }
+        });
+    }
 }
