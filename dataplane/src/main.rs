@@ -232,8 +232,9 @@ SIGHUP reloads need none. The rule file must then be readable by its owner bits 
 Offload does: IPv4 header sums in software, the innermost UDP/TCP checksum asked of the device
 through AF_XDP TX metadata (csum_start/csum_offset, the pseudo-header sum in the field), a
 tunnel's outer UDP (or GRE) checksum by LCO from that. Each port says at start how its
-requests go; where the kernel refuses TX metadata (before Linux 6.11), in zero-copy mode, and
-on pcap/mem ports, that port computes them in software (lco). Frames with padding after the
+requests go; where the kernel refuses TX metadata (before Linux 6.11), in zero-copy mode on a
+driver whose netdev xsk-features lack tx-checksum, and on pcap/mem ports, that port computes
+them in software (lco). Frames with padding after the
 packet, ICMP and a kept zero UDP checksum are computed in software too. Stats: per worker and
 port, tx_csum_offload (sent with a request) and tx_csum_software (completed in software).
 

@@ -231,9 +231,23 @@ impl AfXdpDevice {
             "its UMEM was registered without TX metadata".to_string()
         } else if socket.zerocopy() {
             // A zero-copy driver acts on the request only if it implements the metadata
-            // operations (netdev's xsk-features: tx-checksum), which is not asked here.
-            "zero-copy: whether the driver completes TX checksum requests is not checked here (netdev              xsk-features tx-checksum)"
-                .to_string()
+            // operations; the kernel says so as netdev's xsk-features (tx-checksum).
+            match crate::genl::xsk_features(self.ifindex) {
+                Ok(features) if features & crate::genl::XSK_FLAGS_TX_CHECKSUM != 0 => {
+                    eprintln!(
+                        "dataplane: {name}: L4 checksums requested through AF_XDP TX metadata; zero-copy: the \
+                         driver completes them (xsk-features tx-checksum)"
+                    );
+                    return true;
+                }
+                Ok(_) => "zero-copy, and the driver does not complete TX checksum requests (its xsk-features \
+                          lack tx-checksum)"
+                    .to_string(),
+                Err(err) => format!(
+                    "zero-copy, and the kernel did not say whether the driver completes TX checksum requests \
+                     (netdev xsk-features: {err})"
+                ),
+            }
         } else {
             let by = if got == TxMetadata::ChecksumInSoftware {
                 "the kernel computes each on the CPU (tx_sw_csum=1)"
