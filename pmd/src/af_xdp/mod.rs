@@ -173,7 +173,8 @@ impl AfXdpDevice {
             && umems.slots.iter().any(|s| s.xsk_owner.is_some())
         {
             eprintln!(
-                "af_xdp {}/q{queue}: a UMEM of its own (its TX metadata differs from the other ports'): forwarding                  to it copies frames",
+                "af_xdp {}/q{queue}: a UMEM of its own (its TX metadata differs from the other ports'): forwarding \
+                 to it copies frames",
                 self.spec.iface
             );
         }
@@ -225,7 +226,8 @@ impl AfXdpDevice {
         }
         let why = if let Some(err) = socket.tx_metadata_refused() {
             format!(
-                "the kernel refused a UMEM with TX metadata ({err}; XDP_UMEM_TX_METADATA_LEN needs Linux 6.11, or                  6.8+ with its stable fix)"
+                "the kernel refused a UMEM with TX metadata ({err}; XDP_UMEM_TX_METADATA_LEN needs Linux 6.11, or \
+                 6.8+ with its stable fix)"
             )
         } else if got == TxMetadata::Off {
             "its UMEM was registered without TX metadata".to_string()
@@ -587,14 +589,9 @@ impl Port for AfXdpQueue {
         };
         let sent = match &mut self.socket.tx {
             Some(tx) if ready == frames.len() => tx.send_from(frames),
-            Some(tx) => {
-                // A frame that cannot have its metadata room: those before it go, it and
-                // the rest stay with the caller (counted as not taken).
-                let mut rest = frames.split_off(ready);
-                let sent = tx.send_from(frames);
-                frames.append(&mut rest);
-                sent
-            }
+            // A frame that cannot have its metadata room: those before it go, it and the
+            // rest stay with the caller (counted as not taken).
+            Some(tx) => tx.reserve(ready as u32).commit_from(frames),
             None => 0,
         };
         self.tx_outstanding += sent;
