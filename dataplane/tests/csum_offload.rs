@@ -24,7 +24,9 @@
 //!   left to the device, not computed by the dataplane.
 //!
 //! In every case the dataplane counts each frame as sent with a checksum request
-//! (`tx_csum_offload`) and none as completed in software.
+//! (`tx_csum_offload`) and none as completed in software. Two more: the request written in
+//! front of frames an encapsulation grew, and of mirror copies with no headroom at all; and
+//! (no root) a pcap port, which cannot ask a device, writing what `--csum lco` writes.
 
 mod common;
 
@@ -361,4 +363,52 @@ fn offload_of_mirror_copies_without_headroom_leaves_every_checksum_good() {
     assert_eq!(run.dut["totals"]["mirrored"], run.cases, "{}", run.dut);
     assert_eq!(run.dut["drops"]["rule"], run.cases, "the originals: {}", run.dut);
     assert_all_good(&run);
+}
+
+/// A pcap port has no device to ask: it says so at start, and what it writes under
+/// `--csum offload` is byte for byte what `--csum lco` writes (every template, each frame
+/// with one wrong checksum going in). No root needed.
+#[test]
+fn a_pcap_port_says_it_cannot_offload_and_writes_what_lco_writes() {
+    let dir = TempDir::new("csum-offload", "pcap");
+    let mut outputs = Vec::new();
+    for template in ["udp", "tcp", "vxlan", "geneve", "gre"] {
+        for ipv6 in [false, true] {
+            let input = dir.path(&format!("{template}-{ipv6}.pcap"));
+            let mut args = vec!["gen", "--pcap", input.to_str().unwrap(), "--template", template, "--count", "12"];
+            args.extend(["--bad-csum", "100", "--size", "300"]);
+            if ipv6 {
+                args.push("--ipv6");
+            }
+            let out = Command::new(DATAPLANE).args(&args).output().unwrap();
+            assert!(out.status.success(), "gen {args:?}: {}", text(&out.stderr));
+            let mut written = Vec::new();
+            for mode in ["lco", "offload"] {
+                let output = dir.path(&format!("{template}-{ipv6}-{mode}.pcap"));
+                let port = format!("pcap:rx={},tx={}", input.display(), output.display());
+                let out = Command::new(DATAPLANE)
+                    .args(["run", "--cores", "0", "--stats-interval", "0", "--action", "reflect", "--csum", mode])
+                    .args(["--port", &port])
+                    .output()
+                    .unwrap();
+                let stderr = text(&out.stderr);
+                assert!(out.status.success(), "{mode}: {stderr}");
+                let notice = format!(
+                    "dataplane: pcap:{}: no device to ask for checksums; --csum lco for this port",
+                    input.display()
+                );
+                assert_eq!(stderr.contains(&notice), mode == "offload", "{mode}: {stderr}");
+                written.push(pmd::pcap::read_capture(&output).unwrap());
+            }
+            assert_eq!(written[0].len(), 12, "{template} {ipv6}");
+            assert_eq!(written[1], written[0], "{template} ipv6={ipv6}: offload wrote other bytes than lco");
+            outputs.extend(written.pop().unwrap());
+        }
+    }
+    // And those bytes have every checksum right (reflect swaps the MACs only).
+    for (i, frame) in outputs.iter().enumerate() {
+        let offsets = wire::walk(frame, &WalkConfig::default()).unwrap();
+        let verdicts = checks::verdicts(frame, &offsets);
+        assert!(!verdicts.0.contains(&Status::Bad), "frame {i}: {verdicts:?}");
+    }
 }
