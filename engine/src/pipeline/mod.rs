@@ -115,8 +115,15 @@ impl Pipeline {
             CsumMode::Fix => checks::compute(umem.data_mut(frame), offsets, OuterMode::Fix, &self.zero),
             CsumMode::Lco => checks::compute(umem.data_mut(frame), offsets, OuterMode::Lco, &self.zero),
             CsumMode::Offload => {
-                let request = checks::compute_offload(umem.data_mut(frame), offsets, &self.zero)
-                    .and_then(|r| TxCsum::new(r.start, r.offset));
+                let data = umem.data_mut(frame);
+                let request = checks::compute_offload(data, offsets, &self.zero).and_then(|r| {
+                    // A request the token cannot carry (none within a 4096-byte chunk): the
+                    // device's part done here.
+                    TxCsum::new(r.start, r.offset).or_else(|| {
+                        checks::complete(data, r);
+                        None
+                    })
+                });
                 frame.set_tx_csum(request.unwrap_or(TxCsum::NONE));
             }
             CsumMode::Off | CsumMode::Verify => {}
