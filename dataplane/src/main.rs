@@ -182,13 +182,16 @@ enum CsumArg {
     Fix,
     /// Compute the inner checksums fully and the outer UDP one by LCO only.
     Lco,
+    /// As lco at the wire, the innermost UDP/TCP checksum left to the device (AF_XDP TX
+    /// metadata); ports without it compute it in software (lco).
+    Offload,
     /// Leave checksums alone.
     Off,
 }
 
 const RUN_EXAMPLES: &str = "\
 Ports (DPDK devargs style, numbered 0, 1, ... in order):
-  af_xdp:iface=NAME[,queues=0-3|all][,mode=auto|copy|zerocopy][,steer=EXPR][,ring=N][,frame=2048|4096][,hugepages=1][,busy_poll=BUDGET][,mb=0|1]
+  af_xdp:iface=NAME[,queues=0-3|all][,mode=auto|copy|zerocopy][,steer=EXPR][,ring=N][,frame=2048|4096][,hugepages=1][,busy_poll=BUDGET][,mb=0|1][,tx_sw_csum=1]
       mb=1: multi-buffer (XDP_USE_SG): frames larger than one chunk arrive and leave as several chunks;
       on by default when the MTU + 18 exceeds frame - 256 (1774 for frame=2048, 3822 for 4096); mb=0 with
       such an MTU is refused. Multi-buffer packets are forwarded whole and --csum verify|fix|lco and --rules
@@ -200,6 +203,8 @@ Ports (DPDK devargs style, numbered 0, 1, ... in order):
       /run/dataplane/IFACE.NETNS.busy-poll); a queue without a NAPI id (veth) says so and polls as usual
       steer=EXPR sends only matching traffic to the dataplane, the rest to the kernel:
       udp:PORT, tcp:PORT, proto:NUM|udp|tcp|..., ethertype:0xNNNN, joined by '+'
+      tx_sw_csum=1 (testing): with --csum offload, the kernel completes each requested checksum on the
+      CPU (XDP_UMEM_TX_SW_CSUM, copy mode) instead of leaving it to the device
   pcap:rx=IN.pcap[,tx=OUT.pcap]     replay a pcap/pcapng file once, write a pcap file
   mem[:depth=N,preload=N,size=N]    in-memory loopback holding `preload` UDP frames
 
@@ -212,6 +217,7 @@ Examples:
   dataplane run --port mem --port mem --action fwd --duration 5
   dataplane run --port pcap:rx=bad-csums.pcap,tx=fixed.pcap --csum fix --action reflect
   dataplane run --port af_xdp:iface=dut0 --port af_xdp:iface=dut1 --csum verify --vxlan-port 8472
+  dataplane run --port af_xdp:iface=eth1 --port af_xdp:iface=eth2 --csum offload --stats-json stats.jsonl
   dataplane run --port af_xdp:iface=dut0 --port af_xdp:iface=dut1 --rewrite encap:vxlan,src=10.0.0.1,dst=10.0.0.2,vni=42
   dataplane run --port af_xdp:iface=dut0 --port af_xdp:iface=dut1 --rules acl.rules --default drop
       (kill -HUP the process to reload acl.rules; a bad file keeps the old rules)
@@ -225,6 +231,16 @@ programs are detached before any socket closes.
 
 After setup (sockets bound, programs attached) run drops every capability: the workers and
 SIGHUP reloads need none. The rule file must then be readable by its owner bits alone.
+
+--csum offload: every checksum right at the wire, as lco, the work divided as Local Checksum
+Offload does: IPv4 header sums in software, the innermost UDP/TCP checksum asked of the device
+through AF_XDP TX metadata (csum_start/csum_offset, the pseudo-header sum in the field), a
+tunnel's outer UDP (or GRE) checksum by LCO from that. Each port says at start how its
+requests go; where the kernel refuses TX metadata (before Linux 6.11), in zero-copy mode on a
+driver whose netdev xsk-features lack tx-checksum, and on pcap/mem ports, that port computes
+them in software (lco). Frames with padding after the
+packet, ICMP and a kept zero UDP checksum are computed in software too. Stats: per worker and
+port, tx_csum_offload (sent with a request) and tx_csum_software (completed in software).
 
 SIGINT/SIGTERM stop the workers and print totals (exit 0). SIGHUP reloads --rules (without
 --rules: a message, nothing else). A worker that dies stops run at once: an error naming it,
@@ -736,6 +752,7 @@ fn cmd_run(args: RunArgs) -> Result<(), CliError> {
             CsumArg::Verify => CsumMode::Verify,
             CsumArg::Fix => CsumMode::Fix,
             CsumArg::Lco => CsumMode::Lco,
+            CsumArg::Offload => CsumMode::Offload,
             CsumArg::Off => CsumMode::Off,
         },
         zero: ZeroPolicy { ipv6_zero_ports: port_set(&args.udp6_zero_ports, PortSet::empty(), "--udp6-zero-port")? },

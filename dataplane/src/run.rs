@@ -21,7 +21,7 @@ use engine::engines::checked::Checked;
 use engine::engines::classified::Classified;
 use engine::engines::ForwardingEngine;
 use engine::pipeline::classify::ClassifierKind;
-use engine::pipeline::{Disposition, Pipeline, RuleTable, SharedRules};
+use engine::pipeline::{CsumMode, Disposition, Pipeline, RuleTable, SharedRules};
 use engine::stats::{DropReason, Snapshot, WorkerStats};
 use engine::worker::{Action, PortQueue, Worker};
 use traffic::template::UdpTemplate;
@@ -213,10 +213,16 @@ pub fn run(mut config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, C
     if config.ports.is_empty() {
         return Err("give at least one --port, e.g. --port af_xdp:iface=veth0".into());
     }
-    // `queues=all`: every receive queue the interface has now.
+    // `queues=all`: every receive queue the interface has now. `--csum offload`: UMEMs with
+    // room for TX metadata.
+    let offload = config.pipeline.csum == CsumMode::Offload;
     for spec in &mut config.ports {
         if let PortSpec::AfXdp(spec) = spec {
             spec.resolve_queues().map_err(|e| e.to_string())?;
+            spec.tx_csum_offload = offload;
+            if spec.tx_sw_csum && !offload {
+                eprintln!("dataplane: {}: tx_sw_csum=1 does nothing without --csum offload", spec.iface);
+            }
         }
     }
     let numa_node = nic_numa_node(&config.ports);
@@ -398,6 +404,13 @@ pub fn run(mut config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, C
             for (j, &queue) in queue_lists[p].iter().enumerate().filter(|(j, _)| j % cores.len() == w) {
                 let with = OpenWith { umems: &mut umems, device: devices[p].as_ref(), preload: &preload };
                 let port = pmd::open(spec, queue, with).map_err(|e| e.to_string())?;
+                if pipeline.csum == CsumMode::Offload && !matches!(spec, PortSpec::AfXdp(_)) && j == 0 && w == 0 {
+                    // (An af_xdp queue said how it goes when it opened.)
+                    eprintln!(
+                        "dataplane: {}: no device to ask for checksums; --csum lco for this port",
+                        port.describe()
+                    );
+                }
                 let slot = umems.slot_of(port.umem()).expect("pmd::open takes frames from the worker's UMEMs");
                 if let Some(reader) = port.counters() {
                     kernel_counters.push(KernelCounters { port: p, queue, reader });
@@ -823,6 +836,7 @@ fn stats_json(
                 "tx_pps": rate(p.tx_packets, before.tx_packets),
                 "bad_desc": p.bad_desc, "bad_completion": p.bad_completion,
                 "rx_mb": p.rx_mb, "tx_mb": p.tx_mb,
+                "tx_csum_offload": p.tx_csum_offload, "tx_csum_software": p.tx_csum_software,
                 "sockets": sockets,
             })
         })
@@ -837,6 +851,7 @@ fn stats_json(
                 "rx_mb": w.rx_mb, "tx_mb": w.tx_mb,
                 "drops": drops_json(&w.drops), "busy": busy_json(w),
                 "mirrored": w.mirrored, "mirror_failed": w.mirror_failed,
+                "tx_csum_offload": w.tx_csum_offload, "tx_csum_software": w.tx_csum_software,
                 "frames_at_exit": w.frames_at_exit.as_ref().map_or(Value::Null, frame_report_json),
             })
         })

@@ -4,7 +4,8 @@
 
 use pmd::Port;
 use pmd::{UmemSlot, Umems};
-use umem::{Frame, PoolCache};
+use umem::{Frame, PoolCache, TxCsum};
+use wire::checks::{self, L4Request};
 
 use crate::stats::{DropReason, WorkerStats};
 
@@ -70,6 +71,10 @@ impl<'w> Queues<'w> {
 
     /// Sends `frames` (received on queue `from`) on queue `to`; whatever the ring cannot take
     /// is dropped and counted (`tx_full`). Leaves `frames` empty.
+    ///
+    /// A frame with a checksum request (`--csum offload`) goes to the port as it is where
+    /// the port passes requests to its device ([`Port::tx_csum_offload`]); otherwise its
+    /// checksum is completed here, in software, first (`--csum lco`'s bytes).
     #[inline]
     pub fn transmit(&mut self, from: usize, to: usize, frames: &mut Vec<Frame>) {
         let from_slot = self.ports[from].slot;
@@ -77,10 +82,23 @@ impl<'w> Queues<'w> {
         if from_slot != to_slot {
             self.copy_to_slot(from_slot, to_slot, frames);
         }
+        let requests = frames.iter().filter(|f| f.tx_csum().is_some()).count() as u64;
+        let counters = &self.stats.queues[to];
+        let offloads = requests > 0 && self.ports[to].port.tx_csum_offload();
+        if requests > 0 && !offloads {
+            let umem = &self.umems.slots[to_slot].umem;
+            for frame in frames.iter_mut().filter(|f| f.tx_csum().is_some()) {
+                complete_in_software(umem, frame);
+            }
+            counters.tx_csum_software.add(requests);
+        }
         let pool = &mut self.umems.slots[to_slot].pool;
         let (bytes, multi) = burst_bytes(pool, frames);
         let sent = self.ports[to].port.tx_burst(pool, frames);
-        let counters = &self.stats.queues[to];
+        if offloads {
+            let unsent = frames.iter().filter(|f| f.tx_csum().is_some()).count() as u64;
+            counters.tx_csum_offload.add(requests - unsent);
+        }
         counters.tx_packets.add(sent as u64);
         if frames.is_empty() {
             counters.tx_bytes.add(bytes);
@@ -116,6 +134,7 @@ impl<'w> Queues<'w> {
             match dst.pool.get() {
                 Some(mut copy) => {
                     dst.umem.write(&mut copy, src.umem.data(&frame));
+                    copy.set_tx_csum(frame.tx_csum());
                     self.copies.push(copy);
                 }
                 None => self.stats.count_drop(DropReason::NoFrame, 1),
@@ -152,6 +171,7 @@ fn copy_chain(src: &UmemSlot, dst: &mut UmemSlot, head: &Frame) -> Option<Frame>
     }
     let mut copy = dst.pool.get()?;
     dst.umem.write(&mut copy, src.umem.data(head));
+    copy.set_tx_csum(head.tx_csum());
     let mut at = head;
     while let Some(piece) = src.pool.next(at) {
         let Some(mut chunk) = dst.pool.get() else {
@@ -167,6 +187,15 @@ fn copy_chain(src: &UmemSlot, dst: &mut UmemSlot, head: &Frame) -> Option<Frame>
         at = piece;
     }
     Some(copy)
+}
+
+/// The device's part of a checksum request, done here (as `skb_checksum_help` would), and
+/// the request withdrawn.
+#[cold]
+fn complete_in_software(umem: &umem::Umem, frame: &mut Frame) {
+    let request = frame.tx_csum();
+    checks::complete(umem.data_mut(frame), L4Request { start: request.start(), offset: request.offset() });
+    frame.set_tx_csum(TxCsum::NONE);
 }
 
 fn two_slots(slots: &mut [UmemSlot], a: usize, b: usize) -> (&mut UmemSlot, &mut UmemSlot) {

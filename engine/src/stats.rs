@@ -207,6 +207,12 @@ pub struct QueueCounters {
     pub rx_mb: Counter,
     /// Of `tx_packets`, multi-buffer packets (sent as several descriptors).
     pub tx_mb: Counter,
+    /// Frames sent with a checksum request for the device (`--csum offload` through AF_XDP
+    /// TX metadata).
+    pub tx_csum_offload: Counter,
+    /// Frames whose checksum request this port could not pass on, completed in software
+    /// before sending (a port without TX metadata).
+    pub tx_csum_software: Counter,
 }
 
 /// Where a worker's frames were when it stopped: every one of its UMEMs' frames is free
@@ -325,6 +331,10 @@ pub struct PortTotals {
     pub rx_mb: u64,
     /// Of `tx_packets`, multi-buffer packets.
     pub tx_mb: u64,
+    /// Frames sent with a checksum request for the device.
+    pub tx_csum_offload: u64,
+    /// Frames whose checksum request was completed in software before sending.
+    pub tx_csum_software: u64,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -354,6 +364,11 @@ pub struct WorkerTotals {
     pub mirrored: u64,
     /// Mirror copies that could not be made.
     pub mirror_failed: u64,
+    /// Frames sent with a checksum request for the device (`--csum offload`).
+    pub tx_csum_offload: u64,
+    /// Frames whose checksum request was completed in software (a port without TX
+    /// metadata).
+    pub tx_csum_software: u64,
     /// `None` while the worker runs.
     pub frames_at_exit: Option<FrameReport>,
 }
@@ -380,6 +395,8 @@ impl Default for WorkerTotals {
             busy_ns: 0,
             mirrored: 0,
             mirror_failed: 0,
+            tx_csum_offload: 0,
+            tx_csum_software: 0,
             frames_at_exit: None,
         }
     }
@@ -415,6 +432,10 @@ impl Snapshot {
                 totals.tx_packets += queue.tx_packets.get();
                 totals.rx_mb += queue.rx_mb.get();
                 totals.tx_mb += queue.tx_mb.get();
+                p.tx_csum_offload += queue.tx_csum_offload.get();
+                p.tx_csum_software += queue.tx_csum_software.get();
+                totals.tx_csum_offload += queue.tx_csum_offload.get();
+                totals.tx_csum_software += queue.tx_csum_software.get();
             }
             for (slot, counter) in worker.drops.iter().enumerate() {
                 totals.drops[slot] = counter.get();

@@ -42,6 +42,7 @@ pub mod capture;
 pub mod clock;
 mod counters;
 mod error;
+pub mod genl;
 pub mod mem;
 pub mod napi;
 pub mod netdev;

@@ -59,6 +59,13 @@ pub trait Port: Send {
         false
     }
 
+    /// Whether the port passes a frame's [`umem::TxCsum`] request to its device (AF_XDP TX
+    /// metadata, `--csum offload`). A port that does not never sees a request: the worker
+    /// completes the checksum in software before handing it the frame.
+    fn tx_csum_offload(&self) -> bool {
+        false
+    }
+
     /// Descriptors the kernel handed back that were refused (outside the UMEM, across a
     /// chunk, a bad length, or a chunk user space already held) since the last call, and
     /// the multi-buffer packets dropped whole while gathering them. Not for every burst: a

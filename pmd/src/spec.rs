@@ -1,6 +1,6 @@
 //! Port specifications in DPDK devargs style:
 //!
-//! * `af_xdp:iface=NAME[,queues=0-3|all][,mode=auto|copy|zerocopy][,steer=EXPR][,ring=N][,frame=2048|4096][,hugepages=1][,busy_poll=BUDGET][,mb=0|1]`
+//! * `af_xdp:iface=NAME[,queues=0-3|all][,mode=auto|copy|zerocopy][,steer=EXPR][,ring=N][,frame=2048|4096][,hugepages=1][,busy_poll=BUDGET][,mb=0|1][,tx_sw_csum=1]`
 //! * `pcap:rx=IN.pcap[,tx=OUT.pcap]`
 //! * `mem[:depth=N,preload=N,size=N]`
 
@@ -69,6 +69,13 @@ pub struct AfXdpSpec {
     /// (not written): on exactly when the interface's MTU does not fit one chunk after the
     /// kernel's headroom ([`AfXdpSpec::needs_mb`]).
     pub mb: Option<bool>,
+    /// `tx_sw_csum=1` (for testing): with `--csum offload`, the UMEM is registered with
+    /// `XDP_UMEM_TX_SW_CSUM`, so the kernel completes each requested checksum on the CPU
+    /// as it builds the skb (copy mode), whatever the device offers.
+    pub tx_sw_csum: bool,
+    /// Not a devarg: `--csum offload` sets it. The UMEM is registered with TX metadata so
+    /// frames can ask the device for their L4 checksum.
+    pub tx_csum_offload: bool,
 }
 
 impl AfXdpSpec {
@@ -76,6 +83,16 @@ impl AfXdpSpec {
     /// chunk of `frame_size` bytes after the kernel's `XDP_PACKET_HEADROOM`.
     pub fn needs_mb(mtu: u32, frame_size: u32) -> bool {
         mtu + ETH_AND_VLAN > frame_size - XDP_PACKET_HEADROOM
+    }
+
+    /// The TX metadata the socket that registers this port's UMEM asks for.
+    pub fn tx_metadata(&self) -> crate::af_xdp::TxMetadata {
+        use crate::af_xdp::TxMetadata;
+        match (self.tx_csum_offload, self.tx_sw_csum) {
+            (false, _) => TxMetadata::Off,
+            (true, false) => TxMetadata::Checksum,
+            (true, true) => TxMetadata::ChecksumInSoftware,
+        }
     }
 
     /// The default `busy_poll` budget (DPDK's net_af_xdp `busy_budget` default).
@@ -181,6 +198,8 @@ impl FromStr for PortSpec {
                     busy_poll: AfXdpSpec::DEFAULT_BUSY_POLL_BUDGET,
                     busy_poll_given: false,
                     mb: None,
+                    tx_sw_csum: false,
+                    tx_csum_offload: false,
                 };
                 for (key, value) in pairs {
                     match key {
@@ -213,6 +232,9 @@ impl FromStr for PortSpec {
                         }
                         "hugepages" => spec.hugepages = parse_bool(value, "hugepages").map_err(|e| e.in_port(text))?,
                         "mb" => spec.mb = Some(parse_bool(value, "mb").map_err(|e| e.in_port(text))?),
+                        "tx_sw_csum" => {
+                            spec.tx_sw_csum = parse_bool(value, "tx_sw_csum").map_err(|e| e.in_port(text))?
+                        }
                         "busy_poll" => {
                             spec.busy_poll_given = true;
                             // The kernel takes SO_BUSY_POLL_BUDGET up to U16_MAX (net/core/sock.c).
@@ -229,7 +251,7 @@ impl FromStr for PortSpec {
                             return Err(unknown(
                                 "af_xdp",
                                 key,
-                                "iface, queues, mode, steer, ring, frame, hugepages, busy_poll, mb",
+                                "iface, queues, mode, steer, ring, frame, hugepages, busy_poll, mb, tx_sw_csum",
                             ))
                         }
                     }
@@ -390,6 +412,31 @@ mod tests {
             let err = budget(&format!("af_xdp:iface=x,{bad}")).unwrap_err();
             assert!(err.contains("should be a NAPI budget from 1 to 65535, or 0"), "{bad}: {err}");
         }
+    }
+
+    #[test]
+    fn tx_sw_csum_is_a_flag_and_the_tx_metadata_follows_csum_offload() {
+        use crate::af_xdp::TxMetadata;
+        let spec = |text: &str| match text.parse::<PortSpec>() {
+            Ok(PortSpec::AfXdp(spec)) => Ok(spec),
+            Ok(other) => panic!("{other:?}"),
+            Err(err) => Err(err.to_string()),
+        };
+        let plain = spec("af_xdp:iface=x").unwrap();
+        assert!(!plain.tx_sw_csum && !plain.tx_csum_offload);
+        assert_eq!(plain.tx_metadata(), TxMetadata::Off);
+        let mut sw = spec("af_xdp:iface=x,tx_sw_csum=1").unwrap();
+        assert!(sw.tx_sw_csum);
+        assert_eq!(sw.tx_metadata(), TxMetadata::Off, "without --csum offload, no metadata");
+        sw.tx_csum_offload = true;
+        assert_eq!(sw.tx_metadata(), TxMetadata::ChecksumInSoftware);
+        let mut hw = spec("af_xdp:iface=x,tx_sw_csum=0").unwrap();
+        hw.tx_csum_offload = true;
+        assert_eq!(hw.tx_metadata(), TxMetadata::Checksum);
+        let err = spec("af_xdp:iface=x,tx_sw_csum=maybe").unwrap_err();
+        assert!(err.contains("tx_sw_csum") && err.contains("should be 1 or 0"), "{err}");
+        let err = spec("af_xdp:iface=x,tx_csum=1").unwrap_err();
+        assert!(err.contains("tx_sw_csum"), "the known keys are listed: {err}");
     }
 
     #[test]

@@ -226,6 +226,38 @@ impl Umem {
         (frame.addr() - frame.chunk_base(self.frame_size)) as usize
     }
 
+    /// The `len` bytes just before the frame's data, in its chunk (where AF_XDP puts a
+    /// frame's TX metadata); `None` when the headroom is shorter (see
+    /// [`Umem::reserve_headroom`]) or the frame is another UMEM's.
+    #[inline]
+    pub fn headroom_mut<'a>(&'a self, frame: &'a mut Frame, len: usize) -> Option<&'a mut [u8]> {
+        if !self.owns(frame) || self.headroom(frame) < len {
+            return None;
+        }
+        // Bounds of the data itself (the assertion of `checked_start`).
+        let start = self.checked_start(frame, frame.len())? - len;
+        // SAFETY: [start, start+len) lies in the frame's own chunk (the headroom is at least
+        // `len` bytes, and `checked_start` proved the chunk is inside the mapping); the
+        // exclusive borrow of the unique token makes this the only user-space reference to
+        // the chunk, and the kernel does not touch a chunk user space holds.
+        Some(unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr().add(start), len) })
+    }
+
+    /// Makes sure at least `len` bytes are free in front of the frame's data, moving the
+    /// data further into its chunk when they are not (as a grow and shrink of `len` with
+    /// [`Umem::adjust_head`] would). Returns false, changing nothing, when the chunk cannot
+    /// hold the data behind that much room.
+    #[inline]
+    pub fn reserve_headroom(&self, frame: &mut Frame, len: usize) -> bool {
+        if !self.owns(frame) {
+            return false;
+        }
+        if self.headroom(frame) >= len {
+            return true;
+        }
+        self.adjust_head(frame, len as isize) && self.adjust_head(frame, -(len as isize))
+    }
+
     /// Grows (`delta > 0`) or shrinks (`delta < 0`) the frame at its front, like the XDP
     /// helper `bpf_xdp_adjust_head`: for a header pushed in front (encapsulation) or
     /// stripped (decapsulation). Growing uses the headroom, and when that is too small moves
@@ -336,6 +368,27 @@ mod tests {
         assert!(!umem.adjust_head(&mut frame, -100), "cannot strip more than there is");
         assert!(!umem.adjust_head(&mut frame, 2048), "cannot grow past the chunk");
         assert_eq!(umem.data(&frame), b"hdr:payload");
+    }
+
+    #[test]
+    fn headroom_is_reserved_by_moving_the_data_only_when_short() {
+        let (umem, mut frames) = Umem::create(&UmemConfig { frame_count: 2, ..Default::default() }).unwrap();
+        let mut frame = frames.pop().unwrap();
+        let base = frame.addr();
+        assert!(umem.write(&mut frame, b"payload"));
+        assert!(umem.headroom_mut(&mut frame, 24).is_none(), "no headroom at the chunk start");
+        assert!(umem.reserve_headroom(&mut frame, 24));
+        assert_eq!((frame.addr() - base, umem.data(&frame)), (24, &b"payload"[..]));
+        umem.headroom_mut(&mut frame, 24).unwrap().copy_from_slice(&[0xaa; 24]);
+        assert_eq!(umem.data(&frame), b"payload", "the headroom is not the data");
+        // Enough room already: nothing moves.
+        assert!(umem.reserve_headroom(&mut frame, 16));
+        assert_eq!(frame.addr() - base, 24);
+        // A frame that fills its chunk has no room to give.
+        let mut full = frames.pop().unwrap();
+        assert!(umem.write(&mut full, &[1; 2048]));
+        assert!(!umem.reserve_headroom(&mut full, 24));
+        assert_eq!(umem.data(&full), &[1; 2048][..]);
     }
 
     #[test]

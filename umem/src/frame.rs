@@ -15,20 +15,70 @@
 /// [`crate::PoolCache`] ([`crate::PoolCache::append`], [`crate::PoolCache::next`]), and the
 /// head says so with [`Frame::has_next`] (the top bit of the length word, so the token stays
 /// 16 bytes and a single-chunk frame pays one bit test where it is freed).
+///
+/// It also carries a [`TxCsum`]: an L4 checksum the device is asked to complete when the
+/// frame is sent (`--csum offload`). Every frame starts without one (received, or fresh
+/// from a pool), and a pool clears it when the frame comes back.
 #[derive(Debug, PartialEq, Eq)]
 pub struct Frame {
     addr: u64,
-    /// Data length in the low 31 bits; [`HAS_NEXT`] on top.
-    len: u32,
+    // A chunk is at most 4096 bytes, so 15 bits hold a frame's length, [`HAS_NEXT`] sits on
+    // top, and the token stays 16 bytes with the checksum request beside it.
+    len: u16,
+    tx_csum: TxCsum,
     umem: u32,
 }
 
 /// The length word's flag: a continuation chunk follows (kept by the pool cache).
-const HAS_NEXT: u32 = 1 << 31;
+const HAS_NEXT: u16 = 1 << 15;
+/// The longest length the word holds: past every chunk, so [`crate::Umem::data`] refuses it.
+const LEN_MAX: usize = (HAS_NEXT - 1) as usize;
+
+/// A request for the device to complete one L4 checksum of a frame at transmit (AF_XDP TX
+/// metadata `XDP_TXMD_FLAGS_CHECKSUM`, or skb `CHECKSUM_PARTIAL`): sum the bytes from
+/// `start` (counted from the frame's first data byte) to the end of the frame and store the
+/// folded complement at `start + offset`, where the pseudo-header sum already sits.
+///
+/// Packed into 16 bits: `start` below 4096 (a frame is at most one chunk of 4096 bytes) and
+/// an even `offset` of 2 to 30 (UDP's is 6, TCP's 16).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct TxCsum(u16);
+
+impl TxCsum {
+    /// No request: the frame's checksums are all in place.
+    pub const NONE: TxCsum = TxCsum(0);
+
+    /// A request for the checksum at `start + offset`, summed from `start`; `None` where it
+    /// cannot be packed (`start` from 4096, `offset` odd, 0 or above 30).
+    pub const fn new(start: usize, offset: usize) -> Option<TxCsum> {
+        if start >= 4096 || offset % 2 == 1 || offset == 0 || offset > 30 {
+            return None;
+        }
+        Some(TxCsum(((start as u16) << 4) | (offset / 2) as u16))
+    }
+
+    /// Whether this is a request at all.
+    #[inline]
+    pub const fn is_some(self) -> bool {
+        self.0 != 0
+    }
+
+    /// Where the sum starts, from the frame's first data byte (`csum_start`).
+    #[inline]
+    pub const fn start(self) -> usize {
+        (self.0 >> 4) as usize
+    }
+
+    /// Where the checksum field is, from `start` (`csum_offset`).
+    #[inline]
+    pub const fn offset(self) -> usize {
+        ((self.0 & 0xf) * 2) as usize
+    }
+}
 
 impl Frame {
     pub(crate) fn from_raw(umem: u32, addr: u64, len: u32) -> Frame {
-        Frame { addr, len: len & !HAS_NEXT, umem }
+        Frame { addr, len: (len as usize).min(LEN_MAX) as u16, tx_csum: TxCsum::NONE, umem }
     }
 
     /// The id of the UMEM this frame belongs to ([`crate::Umem::id`]).
@@ -63,15 +113,28 @@ impl Frame {
     }
 
     /// Sets the data length (of this chunk; a chain stays a chain).
-    /// [`crate::Umem::data`] refuses lengths past the end of the frame.
+    /// [`crate::Umem::data`] refuses lengths past the end of the frame (a length beyond 15
+    /// bits is kept as 32767, which is past every chunk).
     #[inline]
     pub fn set_len(&mut self, len: usize) {
-        self.len = (len as u32 & !HAS_NEXT) | (self.len & HAS_NEXT);
+        self.len = len.min(LEN_MAX) as u16 | (self.len & HAS_NEXT);
     }
 
     #[inline]
     pub(crate) fn set_has_next(&mut self, next: bool) {
         self.len = (self.len & !HAS_NEXT) | if next { HAS_NEXT } else { 0 };
+    }
+
+    /// The L4 checksum the device is asked to complete when the frame is sent.
+    #[inline]
+    pub fn tx_csum(&self) -> TxCsum {
+        self.tx_csum
+    }
+
+    /// Asks for (or, with [`TxCsum::NONE`], withdraws) a checksum completed at transmit.
+    #[inline]
+    pub fn set_tx_csum(&mut self, request: TxCsum) {
+        self.tx_csum = request;
     }
 
     /// Moves the data start within the chunk (the caller checked the bounds).
@@ -92,5 +155,41 @@ impl Frame {
     pub(crate) fn reset(&mut self, frame_size: u32) {
         self.addr = self.chunk_base(frame_size);
         self.len = 0;
+        self.tx_csum = TxCsum::NONE;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_token_stays_16_bytes() {
+        assert_eq!(std::mem::size_of::<Frame>(), 16);
+    }
+
+    #[test]
+    fn a_request_packs_start_and_offset() {
+        for (start, offset) in [(0, 6), (34, 6), (54, 16), (4095, 16), (100, 2), (100, 30)] {
+            let request = TxCsum::new(start, offset).unwrap();
+            assert!(request.is_some());
+            assert_eq!((request.start(), request.offset()), (start, offset));
+        }
+        for (start, offset) in [(4096, 6), (10, 0), (10, 7), (10, 32)] {
+            assert_eq!(TxCsum::new(start, offset), None, "{start}/{offset}");
+        }
+        assert!(!TxCsum::NONE.is_some());
+    }
+
+    #[test]
+    fn a_long_length_saturates_past_every_chunk() {
+        let mut frame = Frame::from_raw(1, 0, 70_000);
+        assert_eq!(frame.len(), LEN_MAX);
+        assert!(!frame.has_next(), "a long length does not spill into the chain flag");
+        frame.set_len(1 << 20);
+        assert_eq!(frame.len(), LEN_MAX);
+        frame.set_has_next(true);
+        frame.set_len(60);
+        assert_eq!((frame.len(), frame.has_next()), (60, true));
     }
 }

@@ -55,6 +55,10 @@ pub const XDP_PKT_CONTD: u32 = 1;
 /// bytes hold any jumbo frame.
 pub const MAX_PIECES: usize = 17;
 
+/// `XDP_TX_METADATA` from `<linux/if_xdp.h>`: a tx descriptor option saying the
+/// `struct xsk_tx_metadata` in the bytes just before the frame's data is valid (Linux 6.8+).
+pub const XDP_TX_METADATA: u32 = 1 << 1;
+
 /// `AF_XDP` from `<linux/socket.h>`.
 const AF_XDP: i32 = 44;
 
@@ -514,6 +518,10 @@ impl FillBatch<'_> {
 pub struct TxRing {
     end: RingEnd<XdpDesc>,
     ledger: FrameLedger,
+    /// The UMEM was registered with TX metadata: a frame with a checksum request goes out
+    /// with [`XDP_TX_METADATA`] (its metadata written by the caller). Without it the option
+    /// is never set: the kernel refuses metadata a UMEM has no room for (and stops there).
+    metadata: bool,
 }
 ring_common!(TxRing);
 
@@ -521,11 +529,24 @@ impl TxRing {
     /// A tx ring for the frames of the UMEM `ledger` belongs to; frames of any other UMEM
     /// are refused (left with the caller).
     pub fn new(region: RingRegion<XdpDesc>, ledger: FrameLedger) -> TxRing {
-        TxRing { end: RingEnd::new(Arc::new(region), true), ledger }
+        TxRing { end: RingEnd::new(Arc::new(region), true), ledger, metadata: false }
     }
 
     pub(crate) fn shared(region: Arc<RingRegion<XdpDesc>>, ledger: FrameLedger) -> TxRing {
-        TxRing { end: RingEnd::new(region, true), ledger }
+        TxRing { end: RingEnd::new(region, true), ledger, metadata: false }
+    }
+
+    /// Frames with a [`crate::TxCsum`] request go out with [`XDP_TX_METADATA`] from now on:
+    /// for a socket whose UMEM was registered with `tx_metadata_len`, whose caller writes
+    /// each such frame's `struct xsk_tx_metadata` before sending it.
+    pub fn with_tx_metadata(mut self) -> TxRing {
+        self.metadata = true;
+        self
+    }
+
+    /// Whether checksum requests go out as TX metadata.
+    pub fn tx_metadata(&self) -> bool {
+        self.metadata
     }
 
     /// Claims up to `n` free slots.
@@ -563,13 +584,15 @@ impl TxBatch<'_> {
     pub fn commit_from(self, frames: &mut Vec<Frame>) -> usize {
         let want = self.slots.min(frames.len() as u32) as usize;
         let umem = self.ring.ledger.umem_id();
+        let metadata = self.ring.metadata;
         let mut n = 0;
         for frame in &frames[..want] {
             if frame.umem_id() != umem || frame.has_next() {
                 break;
             }
             self.ring.ledger.to_kernel(frame.addr());
-            self.ring.end.write(n as u32, XdpDesc { addr: frame.addr(), len: frame.len() as u32, options: 0 });
+            let options = if metadata && frame.tx_csum().is_some() { XDP_TX_METADATA } else { 0 };
+            self.ring.end.write(n as u32, XdpDesc { addr: frame.addr(), len: frame.len() as u32, options });
             n += 1;
         }
         // The tokens of the written slots go with them into the ring.
@@ -595,15 +618,20 @@ impl TxRing {
     /// [`TxRing::send_from`] for multi-buffer packets: each packet of `frames` goes whole, as
     /// one descriptor per chunk (its continuation chunks taken from `pool`), `XDP_PKT_CONTD`
     /// on all but the last; a packet that does not fit whole waits in `frames` with those
-    /// after it. A packet of more than [`MAX_PIECES`] chunks is never written (the kernel
-    /// would refuse it); it stays in `frames` too.
+    /// after it, and so do the packets from `max_packets` on. A packet of more than
+    /// [`MAX_PIECES`] chunks is never written (the kernel would refuse it); it stays in
+    /// `frames` too.
     #[inline]
-    pub fn send_packets_from(&mut self, frames: &mut Vec<Frame>, pool: &mut PoolCache) -> TxCount {
+    pub fn send_packets_from(&mut self, frames: &mut Vec<Frame>, pool: &mut PoolCache, max_packets: usize) -> TxCount {
         let want: usize = frames.iter().map(|f| if f.has_next() { pool.pieces(f) } else { 1 }).sum();
         let slots = self.end.free_slots(want.min(u32::MAX as usize) as u32) as usize;
         let umem = self.ledger.umem_id();
+        let metadata = self.metadata;
+        // A checksum request rides on the packet's first descriptor (`xsk_build_skb` reads
+        // the metadata there only).
+        let request = |f: &Frame| if metadata && f.tx_csum().is_some() { XDP_TX_METADATA } else { 0 };
         let mut count = TxCount::default();
-        for head in frames.iter_mut() {
+        for head in frames.iter_mut().take(max_packets) {
             if head.umem_id() != umem {
                 break;
             }
@@ -612,7 +640,8 @@ impl TxRing {
                     break;
                 }
                 self.ledger.to_kernel(head.addr());
-                self.end.write(count.descs as u32, XdpDesc { addr: head.addr(), len: head.len() as u32, options: 0 });
+                let desc = XdpDesc { addr: head.addr(), len: head.len() as u32, options: request(head) };
+                self.end.write(count.descs as u32, desc);
                 count.descs += 1;
                 count.packets += 1;
                 continue;
@@ -627,7 +656,8 @@ impl TxRing {
                 options: if f.has_next() { XDP_PKT_CONTD } else { 0 },
             };
             self.ledger.to_kernel(head.addr());
-            self.end.write(count.descs as u32, desc(head));
+            let first = XdpDesc { options: desc(head).options | request(head), ..desc(head) };
+            self.end.write(count.descs as u32, first);
             count.descs += 1;
             // The continuation tokens go into the ring here; the head's with the drain below.
             let mut next = pool.take_next(head);

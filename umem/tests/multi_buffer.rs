@@ -181,7 +181,7 @@ fn a_chained_packet_leaves_as_descriptors_with_contd_and_every_chunk_completes()
         v.push(out[1].addr());
         v
     };
-    let sent = s.rings.tx.send_packets_from(&mut out, &mut s.pool);
+    let sent = s.rings.tx.send_packets_from(&mut out, &mut s.pool, usize::MAX);
     assert_eq!((sent.packets, sent.descs, sent.multi), (2, 4, 1));
     assert!(out.is_empty());
     assert_eq!(s.kernel.transmit(64), 4);
@@ -230,7 +230,7 @@ fn a_packet_that_does_not_fit_the_tx_ring_whole_waits() {
         }
         packets.push(head);
     }
-    let sent = rings.tx.send_packets_from(&mut packets, &mut pool);
+    let sent = rings.tx.send_packets_from(&mut packets, &mut pool, usize::MAX);
     assert_eq!((sent.packets, sent.descs), (1, 2), "3 more chunks do not fit 2 slots");
     assert_eq!(packets.len(), 1);
     assert_eq!(pool.pieces(&packets[0]), 3, "the waiting packet keeps its chain");
@@ -238,7 +238,7 @@ fn a_packet_that_does_not_fit_the_tx_ring_whole_waits() {
     let mut done = Vec::new();
     rings.comp.complete_into(&mut done, 4);
     pool.put_all(&mut done);
-    assert_eq!(rings.tx.send_packets_from(&mut packets, &mut pool).descs, 3);
+    assert_eq!(rings.tx.send_packets_from(&mut packets, &mut pool, usize::MAX).descs, 3);
     assert_eq!(kernel.transmit(4), 3);
     rings.comp.complete_into(&mut done, 4);
     pool.put_all(&mut done);

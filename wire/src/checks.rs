@@ -444,6 +444,106 @@ fn fill_l4_full(frame: &mut [u8], headers: &Headers, policy: &ZeroPolicy) -> Opt
     Some(pseudo.negate())
 }
 
+/// The L4 checksum `--csum offload` leaves to the device: the sum runs from `start` (the
+/// L4 header, counted from the frame's first byte) to the end of the frame, and the
+/// checksum goes at `start + offset` (6 for UDP, 16 for TCP), where
+/// [`compute_offload`] put the pseudo-header sum (Linux's `CHECKSUM_PARTIAL`:
+/// `csum_start`, `csum_offset`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct L4Request {
+    /// Where the checksummed bytes start (the L4 header).
+    pub start: usize,
+    /// Where the checksum field is, from `start`.
+    pub offset: usize,
+}
+
+/// `--csum offload`: every checksum of the frame ends right once the device completes the
+/// one returned, the work divided as Local Checksum Offload describes (Linux
+/// `Documentation/networking/checksum-offloads.rst`): the IPv4 header checksums here; the
+/// innermost UDP or TCP checksum left to the device, its field holding the pseudo-header sum
+/// (folded, not inverted: what a driver expects of `CHECKSUM_PARTIAL`); and a tunnel's outer
+/// UDP (or GRE) checksum here by LCO from that, since the completed inner segment will sum to
+/// the negated pseudo-header sum. The outer UDP checksum is always computed, as
+/// [`OuterMode::Lco`] does.
+///
+/// Where the device cannot be asked, this computes everything as [`compute`] does with
+/// [`OuterMode::Lco`] and returns `None`: no UDP or TCP innermost header, a fragment, a UDP
+/// checksum of zero that stays zero (RFC 768, RFC 6935), or bytes after the innermost
+/// packet (Ethernet padding, a UDP length short of its IP payload, a tunnel that carries
+/// more than its inner packet): the device sums to the end of the frame, and LCO needs the
+/// inner packet to end the tunnel. [`complete`] applied to the request gives the bytes
+/// [`compute`] gives.
+pub fn compute_offload(frame: &mut [u8], offsets: &Offsets, policy: &ZeroPolicy) -> Option<L4Request> {
+    let Some(request) = offload_request(frame, offsets, policy) else {
+        compute(frame, offsets, OuterMode::Lco, policy);
+        return None;
+    };
+    let innermost = offsets.inner.as_ref().unwrap_or(&offsets.outer);
+    let (l3, l4) = (innermost.l3.as_ref()?, innermost.l4.as_ref()?);
+    fill_l3(frame, Some(l3));
+    let len = l3.end - l4.offset;
+    let pseudo = l4_pseudo_header(frame, l3, l4, len);
+    write_u16(frame, request.start + request.offset, pseudo.fold());
+    if offsets.inner.is_some() {
+        // The inner segment, once the device has completed it, sums to the negated pseudo-
+        // header sum: the premise of LCO.
+        compute_outer(frame, offsets, OuterMode::Lco, policy, Some(pseudo.negate()));
+    }
+    Some(request)
+}
+
+/// Whether the innermost L4 checksum of the frame can be left to the device (see
+/// [`compute_offload`]), and where.
+fn offload_request(frame: &[u8], offsets: &Offsets, policy: &ZeroPolicy) -> Option<L4Request> {
+    let innermost = offsets.inner.as_ref().unwrap_or(&offsets.outer);
+    let (l3, l4) = (innermost.l3.as_ref()?, innermost.l4.as_ref()?);
+    let offset = match l4.kind {
+        L4Kind::Udp => 6,
+        L4Kind::Tcp => 16,
+        _ => return None,
+    };
+    if l3.fragment.is_fragment() || l3.end != frame.len() || l4.offset + offset + 2 > l3.end {
+        return None;
+    }
+    let field = l4.offset + offset;
+    if l4.kind == L4Kind::Udp {
+        if frame.get(field..field + 2) == Some(&[0, 0]) && zero_allowed(frame, innermost, policy) {
+            return None;
+        }
+        // The UDP length must cover the whole IP payload: the device sums to the end.
+        if l4.offset + l4_segment(frame, l3, l4)?.len() != l3.end {
+            return None;
+        }
+    }
+    if offsets.inner.is_some() {
+        let outer_l3 = offsets.outer.l3.as_ref()?;
+        if outer_l3.fragment.is_fragment() || outer_l3.end != frame.len() {
+            return None;
+        }
+        if let Some(outer_l4) = offsets.outer.l4.as_ref().filter(|l4| l4.kind == L4Kind::Udp) {
+            if outer_l4.offset + l4_segment(frame, outer_l3, outer_l4)?.len() != frame.len() {
+                return None;
+            }
+        }
+    }
+    Some(L4Request { start: l4.offset, offset })
+}
+
+/// Completes a checksum [`compute_offload`] left to the device, in software, as a device (or
+/// the kernel's `skb_checksum_help`) does: the sum of the bytes from `request.start` to the
+/// end of the frame, the pseudo-header sum in the field included, stored inverted (a UDP
+/// result of 0 as 0xffff, RFC 768). For a port that cannot ask a device.
+pub fn complete(frame: &mut [u8], request: L4Request) {
+    let field = request.start + request.offset;
+    let Some(bytes) = frame.get(request.start..) else { return };
+    if field + 2 > frame.len() {
+        return;
+    }
+    let checksum = Sum::new().add_bytes(bytes).checksum();
+    let checksum = if request.offset == 6 { checksum.udp_wire() } else { checksum };
+    write_u16(frame, field, checksum.get());
+}
+
 fn write_u16(frame: &mut [u8], at: usize, value: u16) {
     if let Some(field) = frame.get_mut(at..at + 2) {
         field.copy_from_slice(&value.to_be_bytes());
@@ -456,7 +556,7 @@ mod tests {
 
     use super::*;
     use crate::{ethertype, walk, WalkConfig};
-    use testkit::frames::{all_shapes, ethernet, ipv4, udp};
+    use testkit::frames::{all_shapes, ethernet, ipv4, padded, udp, udp4_frame};
 
     /// The shortcut for IPv4 with TCP or UDP answers as the general code does.
     fn check_shortcut(frame: &[u8], offsets: &Offsets) {
@@ -505,6 +605,123 @@ mod tests {
             );
         }
         assert!(answered >= 2, "the shortcut took {answered} shapes");
+    }
+
+    /// The pseudo-header sum of the innermost L4 header by the plain word loop over the
+    /// pseudo-header's bytes as RFC 768 / RFC 793 §3.1 (IPv4) and RFC 8200 §8.1 (IPv6) lay
+    /// them out.
+    fn reference_pseudo(frame: &[u8], headers: &Headers) -> u16 {
+        let (l3, l4) = (headers.l3.unwrap(), headers.l4.unwrap());
+        let len = l3.end - l4.offset;
+        let mut bytes = Vec::new();
+        match l3.kind {
+            L3Kind::Ipv4 => {
+                bytes.extend_from_slice(&frame[l3.offset + 12..l3.offset + 20]);
+                bytes.extend_from_slice(&[0, l3.protocol]);
+                bytes.extend_from_slice(&(len as u16).to_be_bytes());
+            }
+            L3Kind::Ipv6 => {
+                bytes.extend_from_slice(&frame[l3.offset + 8..l3.offset + 24]);
+                bytes.extend_from_slice(&frame[l3.dst_offset..l3.dst_offset + 16]);
+                bytes.extend_from_slice(&(len as u32).to_be_bytes());
+                bytes.extend_from_slice(&[0, 0, 0, l3.protocol]);
+            }
+        }
+        crate::csum::reference::sum16(&bytes)
+    }
+
+    /// Offload, then the device's part in software, gives what `lco` gives, byte for byte;
+    /// the field the device gets holds the pseudo-header sum of the plain reference.
+    #[test]
+    fn offload_then_completion_is_lco_on_every_shape() {
+        let config = WalkConfig::default();
+        let policy = ZeroPolicy::default();
+        let mut requested = Vec::new();
+        let mut shapes = all_shapes();
+        shapes.push(testkit::frames::vxlan_tcp_frame());
+        shapes.push(ethernet(ethertype::IPV6, &testkit::frames::ipv6(6, &testkit::frames::tcp(7, 8, b"segment"))));
+        for (index, mut frame) in shapes.into_iter().enumerate() {
+            let offsets = walk(&frame, &config).unwrap();
+            for headers in [Some(&offsets.outer), offsets.inner.as_ref()].into_iter().flatten() {
+                if let Some(l4) = headers.l4.filter(|l4| l4.kind == L4Kind::Udp) {
+                    frame[l4.offset + 6] = 1;
+                }
+            }
+            let mut lco = frame.clone();
+            compute(&mut lco, &offsets, OuterMode::Lco, &policy);
+            let mut offload = frame.clone();
+            if let Some(request) = compute_offload(&mut offload, &offsets, &policy) {
+                let innermost = offsets.inner.as_ref().unwrap_or(&offsets.outer);
+                let field = request.start + request.offset;
+                let partial = u16::from_be_bytes([offload[field], offload[field + 1]]);
+                assert_eq!(partial, reference_pseudo(&offload, innermost), "shape {index}");
+                assert_eq!(request.start, innermost.l4.unwrap().offset);
+                let layer = if offsets.inner.is_some() { CsumLayer::InnerL4 } else { CsumLayer::OuterL4 };
+                assert_eq!(verdicts(&offload, &offsets).get(layer), Status::Bad, "only a partial sum, shape {index}");
+                complete(&mut offload, request);
+                requested.push(index);
+            }
+            assert_eq!(offload, lco, "shape {index}");
+            assert!(!verdicts(&offload, &offsets).0.contains(&Status::Bad), "shape {index}");
+        }
+        // UDP/IPv4, VLAN-tagged UDP/IPv6, TCP with IP options, VXLAN, Geneve over IPv4 and
+        // IPv6, GRE with and without checksum, the IP-in-IP kinds, VXLAN with TCP, TCP/IPv6.
+        assert_eq!(requested, vec![0, 4, 5, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16], "which shapes were offloaded");
+    }
+
+    /// Where the device cannot be asked (padding after the packet, a UDP checksum of zero
+    /// that stays zero, ICMP, a fragment), offload computes everything, as lco does.
+    #[test]
+    fn offload_falls_back_to_lco_where_the_device_cannot_be_asked() {
+        let config = WalkConfig::default();
+        let policy = ZeroPolicy::default();
+        let shapes = [
+            padded(udp4_frame(9, b"x"), 60),
+            udp4_frame(9, b"x"), // its UDP checksum is 0 over IPv4: it stays 0
+            ethernet(ethertype::IPV4, &ipv4(1, &testkit::frames::icmp_echo())),
+            ethernet(ethertype::IPV6, &testkit::frames::srv6_fragment_payload()),
+        ];
+        for (index, frame) in shapes.into_iter().enumerate() {
+            let offsets = walk(&frame, &config).unwrap();
+            let mut lco = frame.clone();
+            compute(&mut lco, &offsets, OuterMode::Lco, &policy);
+            let mut offload = frame.clone();
+            assert_eq!(compute_offload(&mut offload, &offsets, &policy), None, "shape {index}");
+            assert_eq!(offload, lco, "shape {index}");
+        }
+    }
+
+    proptest! {
+        /// Any UDP or TCP payload over IPv4 or IPv6, plain or in VXLAN: offload and completion
+        /// give lco's bytes.
+        #[test]
+        fn offload_then_completion_is_lco_for_any_payload(
+            payload in proptest::collection::vec(any::<u8>(), 0..300),
+            tcp in any::<bool>(),
+            v6 in any::<bool>(),
+            tunnel in any::<bool>(),
+        ) {
+            use testkit::frames::{ipv6, tcp as tcp_segment};
+            let l4 = if tcp { tcp_segment(1000, 80, &payload) } else { udp(1000, 53, &payload) };
+            let protocol = if tcp { 6 } else { 17 };
+            let packet = if v6 { ethernet(ethertype::IPV6, &ipv6(protocol, &l4)) } else { ethernet(ethertype::IPV4, &ipv4(protocol, &l4)) };
+            let frame = if tunnel {
+                ethernet(ethertype::IPV4, &ipv4(17, &udp(5555, 4789, &testkit::frames::vxlan(42, &packet))))
+            } else {
+                packet
+            };
+            let offsets = walk(&frame, &WalkConfig::default()).unwrap();
+            let policy = ZeroPolicy::default();
+            let mut lco = frame.clone();
+            compute(&mut lco, &offsets, OuterMode::Lco, &policy);
+            let mut offload = frame.clone();
+            if let Some(request) = compute_offload(&mut offload, &offsets, &policy) {
+                complete(&mut offload, request);
+            } else {
+                prop_assert!(!tcp && !v6, "only a zero IPv4 UDP checksum is kept");
+            }
+            prop_assert_eq!(offload, lco);
+        }
     }
 
     proptest! {

@@ -200,8 +200,10 @@ fn mirror(
         counters.failed.add(1);
         return;
     };
-    pipeline.compute_checksums(slot.umem.data_mut(frame), offsets);
+    pipeline.compute_checksums(&slot.umem, frame, offsets);
     if slot.umem.write(&mut copy, slot.umem.data(frame)) {
+        // The same bytes: the same checksum left to the device.
+        copy.set_tx_csum(frame.tx_csum());
         out.push(copy);
         counters.mirrored.add(1);
     } else {

@@ -65,7 +65,8 @@ fn run(
     frames: &[Vec<u8>],
     engine: impl FnOnce(&[usize]) -> Box<dyn ForwardingEngine>,
 ) -> (BTreeMap<String, u64>, [Vec<Vec<u8>>; 2], Snapshot) {
-    let mut umems = Umems::new(UmemConfig { frame_size: 2048, frame_count: 512, hugepages: false, numa_node: None }).unwrap();
+    let mut umems =
+        Umems::new(UmemConfig { frame_size: 2048, frame_count: 512, hugepages: false, numa_node: None }).unwrap();
     let slot = &mut umems.slots[0];
     slot.pool.enable_chains(512);
     let mut incoming = VecDeque::new();

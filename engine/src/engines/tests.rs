@@ -31,6 +31,10 @@ struct Wire {
     umem: Arc<Umem>,
     incoming: VecDeque<Frame>,
     sent: Arc<Mutex<Vec<Vec<u8>>>>,
+    /// Plays a device that completes checksum requests (AF_XDP TX metadata): it keeps the
+    /// frame as the device would send it, and asks that the frame holds only the partial
+    /// sum there.
+    offload: bool,
 }
 
 impl Port for Wire {
@@ -49,10 +53,20 @@ impl Port for Wire {
         let mut sent = self.sent.lock().unwrap();
         let n = frames.len();
         for frame in frames.drain(..) {
-            sent.push(self.umem.data(&frame).to_vec());
+            let mut bytes = self.umem.data(&frame).to_vec();
+            let request = frame.tx_csum();
+            assert!(self.offload || !request.is_some(), "a request reached a port that cannot pass it on");
+            if request.is_some() {
+                let request = wire::checks::L4Request { start: request.start(), offset: request.offset() };
+                wire::checks::complete(&mut bytes, request);
+            }
+            sent.push(bytes);
             pool.put(frame);
         }
         n
+    }
+    fn tx_csum_offload(&self) -> bool {
+        self.offload
     }
 }
 
@@ -67,6 +81,8 @@ struct Outcome {
     hits: Option<(Vec<u64>, u64)>,
     /// Mirror copies made.
     mirrored: u64,
+    /// Frames sent with a checksum request, and those completed in software instead.
+    csum_requests: (u64, u64),
 }
 
 impl Outcome {
@@ -79,6 +95,11 @@ impl Outcome {
 /// `engine` builds, `frames` arriving on port 0; returns what it did once every frame is
 /// accounted for.
 fn run(frames: &[Vec<u8>], engine: impl FnOnce(&[usize]) -> Box<dyn ForwardingEngine>) -> Outcome {
+    run_on(frames, false, engine)
+}
+
+/// [`run`], the ports completing checksum requests as a device does where `offload`.
+fn run_on(frames: &[Vec<u8>], offload: bool, engine: impl FnOnce(&[usize]) -> Box<dyn ForwardingEngine>) -> Outcome {
     let mut umems =
         Umems::new(UmemConfig { frame_size: 2048, frame_count: 1024, hugepages: false, numa_node: None }).unwrap();
     let slot = &mut umems.slots[0];
@@ -92,7 +113,7 @@ fn run(frames: &[Vec<u8>], engine: impl FnOnce(&[usize]) -> Box<dyn ForwardingEn
     let queues = (0..2)
         .map(|port| {
             let incoming = if port == 0 { std::mem::take(&mut incoming) } else { VecDeque::new() };
-            let wire = Wire { umem: slot.umem.clone(), incoming, sent: sent[port].clone() };
+            let wire = Wire { umem: slot.umem.clone(), incoming, sent: sent[port].clone(), offload };
             PortQueue { port: Box::new(wire), slot: 0, fwd_to: 1 - port }
         })
         .collect();
@@ -108,7 +129,9 @@ fn run(frames: &[Vec<u8>], engine: impl FnOnce(&[usize]) -> Box<dyn ForwardingEn
     assert_eq!(report.free, report.total, "every frame back in the pool");
     let drops = DropReason::all().filter(|r| snap.drops[r.index()] != 0).map(|r| (r.name(), snap.drops[r.index()]));
     let sent = sent.map(|port| std::mem::take(&mut *port.lock().unwrap()));
-    Outcome { drops: drops.collect(), sent, hits: None, mirrored: snap.mirrored() }
+    let w = &snap.workers[0];
+    let csum_requests = (w.tx_csum_offload, w.tx_csum_software);
+    Outcome { drops: drops.collect(), sent, hits: None, mirrored: snap.mirrored(), csum_requests }
 }
 
 /// The classified engine (burst or frame by frame) over `set`, each run with a fresh table.
@@ -119,12 +142,24 @@ fn run_classified(
     default: Disposition,
     frame_by_frame: bool,
 ) -> Outcome {
+    run_classified_on(frames, set, pipeline, default, frame_by_frame, false)
+}
+
+/// [`run_classified`] on ports that complete checksum requests where `offload`.
+fn run_classified_on(
+    frames: &[Vec<u8>],
+    set: &RuleSet,
+    pipeline: &Pipeline,
+    default: Disposition,
+    frame_by_frame: bool,
+    offload: bool,
+) -> Outcome {
     // Three ports to the table, two to the worker: `fwd 2` has no route here.
     let names: Vec<String> = (0..3).map(|i| format!("dut{i}")).collect();
     let table = RuleTable::build(set.clone(), "t.rules", &names, 1, default, ClassifierKind::Fast).unwrap();
     let shared = Arc::new(SharedRules::new(table));
     let held = shared.clone();
-    let mut outcome = run(frames, |queue_ports| {
+    let mut outcome = run_on(frames, offload, |queue_ports| {
         let pipeline = pipeline.clone();
         if frame_by_frame {
             Box::new(FrameByFrame::new(Action::Fwd, pipeline, held, 0, queue_ports))
@@ -253,7 +288,7 @@ fn mixed_burst() -> Vec<Vec<u8>> {
 fn the_burst_engine_decides_every_frame_as_frame_by_frame_classification() {
     let set = one_rule_per_action();
     let frames = mixed_burst();
-    for csum in [CsumMode::Verify, CsumMode::Fix, CsumMode::Lco, CsumMode::Off] {
+    for csum in [CsumMode::Verify, CsumMode::Fix, CsumMode::Lco, CsumMode::Off, CsumMode::Offload] {
         for default in [Disposition::Pass, Disposition::Drop] {
             let pipeline = Pipeline { csum, ..Pipeline::default() };
             let burst = run_classified(&frames, &set, &pipeline, default, false);
@@ -345,7 +380,8 @@ fn a_published_table_is_taken_at_the_next_burst() {
     let sent = [Arc::new(Mutex::new(Vec::new())), Arc::new(Mutex::new(Vec::new()))];
     let queues = (0..2)
         .map(|port| {
-            let wire = Wire { umem: slot.umem.clone(), incoming: VecDeque::new(), sent: sent[port].clone() };
+            let wire =
+                Wire { umem: slot.umem.clone(), incoming: VecDeque::new(), sent: sent[port].clone(), offload: false };
             PortQueue { port: Box::new(wire), slot: 0, fwd_to: 1 - port }
         })
         .collect();
@@ -361,7 +397,7 @@ fn a_published_table_is_taken_at_the_next_burst() {
             frames.push(frame);
         }
         // The only way in from outside: swap in a port with frames waiting.
-        let wire = Wire { umem: slot.umem.clone(), incoming: frames.into(), sent: sent[0].clone() };
+        let wire = Wire { umem: slot.umem.clone(), incoming: frames.into(), sent: sent[0].clone(), offload: false };
         worker.queues[0].port = Box::new(wire);
         assert_eq!(worker.poll_once(), 3);
     };
@@ -763,4 +799,42 @@ fn gates_drop_while_closed_and_pass_while_open() {
         (&[udp(8).build()][..], &[udp(9).build()][..])
     );
     assert_eq!(outcome.drops.values().sum::<u64>(), 3, "{outcome:?}");
+}
+
+/// `--csum offload` sends what `--csum lco` sends once the device has done its part: on
+/// ports that pass requests on (counted as offloaded) and on ports that cannot (completed in
+/// software, counted so), through both engines, rules with rewrites (decap, encap, ttl-dec)
+/// and mirrors among them.
+#[test]
+fn offload_sends_what_lco_sends_once_the_device_has_done_its_part() {
+    let set = one_rule_per_action();
+    let frames = mixed_burst();
+    let lco = Pipeline { csum: CsumMode::Lco, ..Pipeline::default() };
+    let offload = Pipeline { csum: CsumMode::Offload, ..Pipeline::default() };
+    let expected = run_classified(&frames, &set, &lco, Disposition::Pass, false);
+    assert_eq!(expected.csum_requests, (0, 0), "lco asks no device");
+    for by_frame in [false, true] {
+        let on_device = run_classified_on(&frames, &set, &offload, Disposition::Pass, by_frame, true);
+        let in_software = run_classified_on(&frames, &set, &offload, Disposition::Pass, by_frame, false);
+        let sent: usize = expected.sent.iter().map(Vec::len).sum();
+        assert_eq!(on_device.sent, expected.sent, "frame by frame: {by_frame}");
+        assert_eq!(in_software.sent, expected.sent, "frame by frame: {by_frame}");
+        // A frame the device cannot be asked for (an IPv4 UDP checksum of 0 kept, padding)
+        // leaves computed here: not every frame sent carries a request.
+        let (offloaded, software) = on_device.csum_requests;
+        assert!(offloaded > 0 && software == 0, "{:?}", on_device.csum_requests);
+        assert_eq!(in_software.csum_requests, (0, offloaded), "the same frames, completed in software");
+        assert!(offloaded <= sent as u64);
+    }
+
+    // The checked engine (no rules), forwarding everything.
+    let checked = |pipeline: &Pipeline, offload| {
+        let pipeline = pipeline.clone();
+        run_on(&frames, offload, move |_| Box::new(Checked::new(Action::Fwd, pipeline)))
+    };
+    let expected = checked(&lco, false);
+    let on_device = checked(&offload, true);
+    assert_eq!(on_device.sent, expected.sent);
+    assert_eq!(on_device.csum_requests.0, expected.sent[1].len() as u64, "every frame forwarded asked the device");
+    assert_eq!(checked(&offload, false).sent, expected.sent);
 }

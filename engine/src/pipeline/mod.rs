@@ -12,7 +12,7 @@ pub mod pedit;
 pub mod police;
 pub mod rewrite;
 
-use umem::{Frame, PoolCache, Umem};
+use umem::{Frame, PoolCache, TxCsum, Umem};
 
 use multi::{headers_end, Linear};
 
@@ -35,6 +35,13 @@ pub enum CsumMode {
     Lco,
     /// Leave checksums alone.
     Off,
+    /// Every checksum right at the wire, as `Lco`, the work divided as Local Checksum
+    /// Offload describes: the IPv4 header sums here, the innermost UDP or TCP checksum left
+    /// to the device (the frame carries a [`umem::TxCsum`] request, sent as AF_XDP TX
+    /// metadata, or completed in software by [`crate::queues::Queues::transmit`] for a port
+    /// that cannot ask a device), a tunnel's outer one here by LCO from that
+    /// ([`wire::checks::compute_offload`]).
+    Offload,
 }
 
 /// The per-frame processing of one worker (each worker has its own copy).
@@ -77,7 +84,7 @@ impl Pipeline {
     }
 
     fn computes(&self) -> bool {
-        matches!(self.csum, CsumMode::Fix | CsumMode::Lco)
+        matches!(self.csum, CsumMode::Fix | CsumMode::Lco | CsumMode::Offload)
     }
 
     /// Runs one frame through the pipeline. `offsets` is the worker's scratch space, so no
@@ -113,7 +120,10 @@ impl Pipeline {
             if headers_end(offsets) > head.len() {
                 return Err(DropReason::MbUnparsed);
             }
-            self.compute_checksums(data, offsets);
+            // Under offload too, all in software here: a multi-buffer packet carries no
+            // request (what the device would do, LCO does).
+            let outer = if self.csum == CsumMode::Fix { OuterMode::Fix } else { OuterMode::Lco };
+            checks::compute(data, offsets, outer, &self.zero);
             let len = head.len();
             head.copy_from_slice(&data[..len]);
         }
@@ -133,12 +143,26 @@ impl Pipeline {
         Ok(())
     }
 
-    /// `--csum fix|lco` on the frame as it is now (a mirror copy leaves with right sums).
+    /// `--csum fix|lco|offload` on the frame as it is now (a mirror copy leaves with right
+    /// sums). Under `offload` the frame's [`umem::TxCsum`] says what the device completes
+    /// (set or withdrawn here, whatever an earlier call left).
     #[inline]
-    pub fn compute_checksums(&self, data: &mut [u8], offsets: &Offsets) {
+    pub fn compute_checksums(&self, umem: &Umem, frame: &mut Frame, offsets: &Offsets) {
         match self.csum {
-            CsumMode::Fix => checks::compute(data, offsets, OuterMode::Fix, &self.zero),
-            CsumMode::Lco => checks::compute(data, offsets, OuterMode::Lco, &self.zero),
+            CsumMode::Fix => checks::compute(umem.data_mut(frame), offsets, OuterMode::Fix, &self.zero),
+            CsumMode::Lco => checks::compute(umem.data_mut(frame), offsets, OuterMode::Lco, &self.zero),
+            CsumMode::Offload => {
+                let data = umem.data_mut(frame);
+                let request = checks::compute_offload(data, offsets, &self.zero).and_then(|r| {
+                    // A request the token cannot carry (none within a 4096-byte chunk): the
+                    // device's part done here.
+                    TxCsum::new(r.start, r.offset).or_else(|| {
+                        checks::complete(data, r);
+                        None
+                    })
+                });
+                frame.set_tx_csum(request.unwrap_or(TxCsum::NONE));
+            }
             CsumMode::Off | CsumMode::Verify => {}
         }
     }
@@ -188,7 +212,7 @@ impl Pipeline {
         Ok(())
     }
 
-    /// The last stage: `--rewrite`, then a rule's rewrite, then `--csum fix|lco`. `offsets`
+    /// The last stage: `--rewrite`, then a rule's rewrite, then `--csum fix|lco|offload`. `offsets`
     /// are the frame's as walked; they are walked again after an encapsulation or
     /// decapsulation where anything still reads them.
     #[inline]
@@ -212,7 +236,7 @@ impl Pipeline {
                 walk_into(umem.data(frame), &self.walk, offsets).map_err(|err| DropReason::Malformed(err.kind))?;
             }
         }
-        self.compute_checksums(umem.data_mut(frame), offsets);
+        self.compute_checksums(umem, frame, offsets);
         Ok(())
     }
 }

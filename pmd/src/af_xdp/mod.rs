@@ -18,7 +18,7 @@ use std::sync::Arc;
 
 use umem::{Frame, PoolCache, Umem};
 
-pub use socket::{BindFlags, RingSizes, UmemOwner, XskSocket, XskStatsReader};
+pub use socket::{BindFlags, RingSizes, TxMetadata, UmemOwner, XskSocket, XskStatsReader};
 pub use sys::XdpStatistics;
 
 use crate::counters::CounterSource;
@@ -162,10 +162,14 @@ impl AfXdpDevice {
         let ring = self.spec.ring_size;
         let sizes = RingSizes { fill: ring, comp: ring, rx: ring, tx: ring };
         let mut slot_index = None;
-        let mb = self.multi_buffer();
-        // Share a UMEM some socket of this worker registered already, with the same
-        // multi-buffer setting (the kernel takes `XDP_USE_SG` from the UMEM's owner).
-        if let Some(index) = umems.slots.iter().position(|s| s.xsk_owner.as_ref().is_some_and(|o| o.sg() == mb)) {
+        let (mb, tx_metadata) = (self.multi_buffer(), self.spec.tx_metadata());
+        // Share a UMEM some socket of this worker registered already, with the multi-buffer
+        // setting and TX metadata this port wants (the kernel takes `XDP_USE_SG` and the
+        // metadata length from the UMEM's owner, for every socket on it).
+        let shares = |s: &crate::umems::UmemSlot| {
+            s.xsk_owner.as_ref().is_some_and(|o| o.sg() == mb && o.tx_metadata().0 == tx_metadata)
+        };
+        if let Some(index) = umems.slots.iter().position(shares) {
             let slot = &umems.slots[index];
             let owner = slot.xsk_owner.clone().expect("position() checked");
             match XskSocket::create(&slot.umem, self.ifindex, queue, sizes, BindFlags::Shared(owner)) {
@@ -190,10 +194,11 @@ impl AfXdpDevice {
                 None => {
                     if umems.slots.iter().any(|s| s.xsk_owner.is_some()) {
                         eprintln!(
-                            "af_xdp {}/q{queue}: multi-buffer {} here and not on the worker's other AF_XDP ports: \
-                             this queue gets a UMEM of its own and forwarding to it copies frames",
+                            "af_xdp {}/q{queue}: multi-buffer {} and TX metadata {} here differ from the worker's \
+                             other AF_XDP ports: this queue gets a UMEM of its own and forwarding to it copies frames",
                             self.spec.iface,
-                            if mb { "on" } else { "off" }
+                            if mb { "on" } else { "off" },
+                            if tx_metadata == TxMetadata::Off { "off" } else { "on" }
                         );
                     }
                     umems.add()?
@@ -206,7 +211,7 @@ impl AfXdpDevice {
             self.ifindex,
             queue,
             sizes,
-            self.spec.mode,
+            (self.spec.mode, tx_metadata),
             mb,
         )?;
         umems.slots[index].xsk_owner = socket.umem_owner();
@@ -233,10 +238,61 @@ impl AfXdpDevice {
             // Continuation chunks of the packets the worker holds are kept by its pool.
             slot.pool.enable_chains(slot.umem.frame_count());
         }
+        let offload = self.tx_csum_notice(&socket, &name);
         let mut port = AfXdpQueue::new(socket, slot.umem.clone(), name);
+        if offload {
+            port = port.with_tx_csum_offload();
+        }
         port.busy_poll = busy_poll;
         port.prime_fill_ring(&mut slot.pool);
         Ok((port, slot_index))
+    }
+
+    /// Under `--csum offload`: one line saying how this queue's checksum requests leave,
+    /// and whether they go to the device at all (true) or are completed in software first
+    /// (`--csum lco` for this port).
+    fn tx_csum_notice(&self, socket: &XskSocket, name: &str) -> bool {
+        let (asked, got) = socket.tx_metadata();
+        if asked == TxMetadata::Off {
+            return false;
+        }
+        let why = if let Some(err) = socket.tx_metadata_refused() {
+            format!(
+                "the kernel refused a UMEM with TX metadata ({err}; XDP_UMEM_TX_METADATA_LEN needs Linux 6.11, or \
+                 6.8+ with its stable fix)"
+            )
+        } else if got == TxMetadata::Off {
+            "its UMEM was registered without TX metadata".to_string()
+        } else if socket.zerocopy() {
+            // A zero-copy driver acts on the request only if it implements the metadata
+            // operations; the kernel says so as netdev's xsk-features (tx-checksum).
+            match crate::genl::xsk_features(self.ifindex) {
+                Ok(features) if features & crate::genl::XSK_FLAGS_TX_CHECKSUM != 0 => {
+                    eprintln!(
+                        "dataplane: {name}: L4 checksums requested through AF_XDP TX metadata; zero-copy: the \
+                         driver completes them (xsk-features tx-checksum)"
+                    );
+                    return true;
+                }
+                Ok(_) => "zero-copy, and the driver does not complete TX checksum requests (its xsk-features \
+                          lack tx-checksum)"
+                    .to_string(),
+                Err(err) => format!(
+                    "zero-copy, and the kernel did not say whether the driver completes TX checksum requests \
+                     (netdev xsk-features: {err})"
+                ),
+            }
+        } else {
+            let by = if got == TxMetadata::ChecksumInSoftware {
+                "the kernel computes each on the CPU (tx_sw_csum=1)"
+            } else {
+                "the skb leaves CHECKSUM_PARTIAL: the device, or skb_checksum_help where it has no checksum offload"
+            };
+            eprintln!("dataplane: {name}: L4 checksums requested through AF_XDP TX metadata; {by}");
+            return true;
+        };
+        eprintln!("dataplane: {name}: no checksum offload: {why}; --csum lco for this port");
+        false
     }
 
     /// Sets the busy-poll options (they need CAP_NET_ADMIN, so here at setup) and tells
@@ -276,16 +332,17 @@ impl AfXdpDevice {
     }
 }
 
-/// Creates the socket that registers `umem`: zero-copy first under `mode=auto`, then copy.
+/// Creates the socket that registers `umem` (with `tx_metadata`): zero-copy first under
+/// `mode=auto`, then copy.
 pub fn open_owner_socket(
     umem: &Umem,
     iface: &str,
     ifindex: u32,
     queue: u32,
     sizes: RingSizes,
-    mode: BindMode,
+    (mode, tx_metadata): (BindMode, TxMetadata),
 ) -> Result<XskSocket, Error> {
-    open_owner_socket_sg(umem, iface, ifindex, queue, sizes, mode, false)
+    open_owner_socket_sg(umem, iface, ifindex, queue, sizes, (mode, tx_metadata), false)
 }
 
 /// [`open_owner_socket`], with `XDP_USE_SG` when `sg` (multi-buffer; copy mode takes it on
@@ -296,10 +353,11 @@ pub fn open_owner_socket_sg(
     ifindex: u32,
     queue: u32,
     sizes: RingSizes,
-    mode: BindMode,
+    (mode, tx_metadata): (BindMode, TxMetadata),
     sg: bool,
 ) -> Result<XskSocket, Error> {
-    let try_bind = |zerocopy| XskSocket::create(umem, ifindex, queue, sizes, BindFlags::Owner { zerocopy, sg });
+    let try_bind =
+        |zerocopy| XskSocket::create(umem, ifindex, queue, sizes, BindFlags::Owner { zerocopy, sg, tx_metadata });
     let bound = match mode {
         BindMode::Copy => try_bind(false),
         BindMode::ZeroCopy => match try_bind(true) {
@@ -314,6 +372,16 @@ pub fn open_owner_socket_sg(
         },
     };
     bound.map_err(|source| Error::Bind { iface: iface.to_string(), queue, source })
+}
+
+/// The device's part of a checksum request, done on the CPU (as the kernel's
+/// `skb_checksum_help`), and the request withdrawn.
+#[cold]
+fn complete_in_software(umem: &Umem, frame: &mut Frame) {
+    let request = frame.tx_csum();
+    let request = wire::checks::L4Request { start: request.start(), offset: request.offset() };
+    wire::checks::complete(umem.data_mut(frame), request);
+    frame.set_tx_csum(umem::TxCsum::NONE);
 }
 
 /// Whether the worker drives a queue by preferred busy polling.
@@ -346,6 +414,11 @@ pub struct AfXdpQueue {
     fill_target: u32,
     /// Refused descriptors already handed to the worker by `take_bad_descs`.
     bad_reported: BadDescCount,
+    /// The UMEM has TX metadata: every frame sent needs that much room before its data
+    /// (the kernel refuses a descriptor whose metadata would leave the chunk); 0 otherwise.
+    tx_metadata_len: usize,
+    /// Checksum requests go to the device as TX metadata (copy mode, metadata registered).
+    tx_csum_offload: bool,
 }
 
 impl AfXdpQueue {
@@ -354,6 +427,7 @@ impl AfXdpQueue {
     pub fn new(socket: XskSocket, umem: Arc<Umem>, name: String) -> AfXdpQueue {
         let capacity = socket.fill.size().max(socket.comp.size()) as usize;
         let fill_target = socket.fill.size() / 2;
+        let tx_metadata_len = if socket.tx_metadata().1 == TxMetadata::Off { 0 } else { sys::TX_METADATA_LEN };
         AfXdpQueue {
             busy_poll: BusyPoll::Off,
             socket,
@@ -364,7 +438,55 @@ impl AfXdpQueue {
             fill_outstanding: 0,
             fill_target,
             bad_reported: BadDescCount::default(),
+            tx_metadata_len,
+            tx_csum_offload: false,
         }
+    }
+
+    /// Passes frames' checksum requests to the device as TX metadata. Only for a socket
+    /// whose UMEM has TX metadata (else nothing changes).
+    pub fn with_tx_csum_offload(mut self) -> AfXdpQueue {
+        if self.tx_metadata_len >= sys::TX_METADATA_LEN {
+            self.tx_csum_offload = true;
+            self.socket.tx = self.socket.tx.take().map(umem::TxRing::with_tx_metadata);
+        }
+        self
+    }
+
+    /// Before a burst goes to the tx ring of a UMEM with TX metadata: room for the metadata
+    /// in front of every frame (the data moved further into its chunk where a frame has
+    /// less), then each checksum request written there, last of all, so nothing between
+    /// the engine and the ring (an encapsulation grows into the headroom) can overwrite it.
+    /// A request this port does not pass on, or one the kernel would refuse, is completed
+    /// here instead. Returns how many frames from the front can go (all but a frame that
+    /// fills its chunk, which cannot have the room; it and those after stay).
+    #[inline]
+    fn prepare_tx(&mut self, frames: &mut [Frame]) -> usize {
+        for (i, frame) in frames.iter_mut().enumerate() {
+            if self.tx_metadata_len > 0 && !self.umem.reserve_headroom(frame, self.tx_metadata_len) {
+                return i;
+            }
+            let request = frame.tx_csum();
+            if !request.is_some() {
+                continue;
+            }
+            let fits = request.start() + request.offset() + 2 <= frame.len();
+            if self.tx_csum_offload && fits {
+                let meta = sys::XskTxMetadata {
+                    flags: sys::XDP_TXMD_FLAGS_CHECKSUM,
+                    csum_start: request.start() as u16,
+                    csum_offset: request.offset() as u16,
+                    reserved: 0,
+                    launch_time: 0,
+                };
+                if let Some(room) = self.umem.headroom_mut(frame, sys::TX_METADATA_LEN) {
+                    room.copy_from_slice(bytemuck::bytes_of(&meta));
+                    continue;
+                }
+            }
+            complete_in_software(&self.umem, frame);
+        }
+        frames.len()
     }
 
     /// The socket (its rings, its `XDP_STATISTICS`).
@@ -511,15 +633,26 @@ impl Port for AfXdpQueue {
     #[inline]
     fn tx_burst(&mut self, pool: &mut PoolCache, frames: &mut Vec<Frame>) -> usize {
         self.reclaim(pool);
+        let ready = if self.tx_metadata_len > 0 || frames.iter().any(|f| f.tx_csum().is_some()) {
+            self.prepare_tx(frames)
+        } else {
+            frames.len()
+        };
+        // A frame that cannot have its metadata room: those before it go, it and the rest
+        // stay with the caller (counted as not taken).
         let sg = self.socket.sg();
         let (sent, descs) = match &mut self.socket.tx {
             // Each chunk of a multi-buffer packet is a descriptor and comes back on its own.
             Some(tx) if sg => {
-                let count = tx.send_packets_from(frames, pool);
+                let count = tx.send_packets_from(frames, pool, ready);
                 (count.packets, count.descs)
             }
             Some(tx) => {
-                let sent = tx.send_from(frames);
+                let sent = if ready == frames.len() {
+                    tx.send_from(frames)
+                } else {
+                    tx.reserve(ready as u32).commit_from(frames)
+                };
                 (sent, sent)
             }
             None => (0, 0),
@@ -549,6 +682,10 @@ impl Port for AfXdpQueue {
 
     fn zerocopy(&self) -> bool {
         self.socket.zerocopy()
+    }
+
+    fn tx_csum_offload(&self) -> bool {
+        self.tx_csum_offload
     }
 
     fn take_bad_descs(&mut self) -> BadDescCount {

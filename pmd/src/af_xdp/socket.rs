@@ -27,6 +27,20 @@ pub struct RingSizes {
     pub tx: u32,
 }
 
+/// Whether a UMEM is registered with room for TX metadata (`--csum offload`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TxMetadata {
+    /// None: no frame carries metadata.
+    #[default]
+    Off,
+    /// `tx_metadata_len` = `sizeof(struct xsk_tx_metadata)` (`XDP_UMEM_TX_METADATA_LEN`):
+    /// frames may ask for a checksum.
+    Checksum,
+    /// As `Checksum`, with `XDP_UMEM_TX_SW_CSUM`: the kernel completes requested checksums
+    /// on the CPU (copy mode; `tx_sw_csum=1`, for testing).
+    ChecksumInSoftware,
+}
+
 /// How the socket was bound.
 #[derive(Clone, Debug)]
 pub enum BindFlags {
@@ -36,6 +50,9 @@ pub enum BindFlags {
         zerocopy: bool,
         /// Bind with `XDP_USE_SG` (multi-buffer); every socket sharing the UMEM inherits it.
         sg: bool,
+        /// Register the UMEM with TX metadata (a kernel that refuses gets it without: see
+        /// [`XskSocket::tx_metadata`]).
+        tx_metadata: TxMetadata,
     },
     /// Shares the UMEM registered by `owner` (its own fill and completion rings); the
     /// kernel takes copy/zero-copy and need-wakeup from the owner.
@@ -51,6 +68,8 @@ pub struct UmemOwner {
     fd: Arc<OwnedFd>,
     umem_id: u32,
     sg: bool,
+    /// What the owner asked the registration for, and what it got.
+    tx_metadata: (TxMetadata, TxMetadata),
 }
 
 impl UmemOwner {
@@ -68,6 +87,12 @@ impl UmemOwner {
     pub fn sg(&self) -> bool {
         self.sg
     }
+
+    /// The TX metadata the owner asked to register the UMEM with (a socket sharing it gets
+    /// the same), and what the kernel gave.
+    pub fn tx_metadata(&self) -> (TxMetadata, TxMetadata) {
+        self.tx_metadata
+    }
 }
 
 impl std::fmt::Debug for UmemOwner {
@@ -83,6 +108,10 @@ pub struct XskSocket {
     registered: Option<u32>,
     /// Multi-buffer (`XDP_USE_SG`, given or inherited from the UMEM's owner).
     sg: bool,
+    /// The TX metadata its UMEM was registered with: asked for, and got.
+    tx_metadata: (TxMetadata, TxMetadata),
+    /// Why the kernel refused the TX metadata asked for, if it did.
+    tx_metadata_refused: Option<io::Error>,
     /// Empty frames for the kernel to receive into.
     pub fill: FillRing,
     /// Sent frames the kernel hands back.
@@ -111,17 +140,48 @@ impl XskSocket {
             }
         }
         let fd = sys::socket()?;
-        if let BindFlags::Owner { .. } = flags {
-            let reg = sys::XdpUmemReg {
-                addr: umem.as_ptr() as u64,
-                len: umem.len() as u64,
-                chunk_size: umem.frame_size(),
-                headroom: 0,
-                flags: 0,
-                tx_metadata_len: 0,
-            };
-            sys::set_option(&fd, sys::XDP_UMEM_REG, &reg)?;
-        }
+        let mut tx_metadata_refused = None;
+        let tx_metadata = match &flags {
+            BindFlags::Owner { tx_metadata, .. } => {
+                let reg = sys::XdpUmemReg {
+                    addr: umem.as_ptr() as u64,
+                    len: umem.len() as u64,
+                    chunk_size: umem.frame_size(),
+                    headroom: 0,
+                    flags: 0,
+                    tx_metadata_len: 0,
+                };
+                let with_metadata = |software: bool| sys::XdpUmemReg {
+                    flags: sys::XDP_UMEM_TX_METADATA_LEN | if software { sys::XDP_UMEM_TX_SW_CSUM } else { 0 },
+                    tx_metadata_len: sys::TX_METADATA_LEN as u32,
+                    ..reg
+                };
+                // A kernel that does not know the flags refuses them (EINVAL): it gets the
+                // UMEM without metadata, and the caller says so. (One that knows
+                // tx_metadata_len but not the flag, 6.8 to 6.10 without the stable fix, is
+                // not tried: an older one would take the length as padding, silently.)
+                let got = match tx_metadata {
+                    TxMetadata::Off => None,
+                    TxMetadata::Checksum => Some(with_metadata(false)),
+                    TxMetadata::ChecksumInSoftware => Some(with_metadata(true)),
+                }
+                .map(|reg| sys::set_option(&fd, sys::XDP_UMEM_REG, &reg));
+                match got {
+                    Some(Ok(())) => (*tx_metadata, *tx_metadata),
+                    Some(Err(err)) if err.raw_os_error() == Some(libc::EINVAL) => {
+                        tx_metadata_refused = Some(err);
+                        sys::set_option(&fd, sys::XDP_UMEM_REG, &reg)?;
+                        (*tx_metadata, TxMetadata::Off)
+                    }
+                    Some(Err(err)) => return Err(err),
+                    None => {
+                        sys::set_option(&fd, sys::XDP_UMEM_REG, &reg)?;
+                        (TxMetadata::Off, TxMetadata::Off)
+                    }
+                }
+            }
+            BindFlags::Shared(owner) => owner.tx_metadata,
+        };
         // Every socket has its own fill and completion rings, also when sharing a UMEM with a
         // socket on another device or queue.
         sys::set_option(&fd, sys::XDP_UMEM_FILL_RING, &sizes.fill)?;
@@ -161,7 +221,7 @@ impl XskSocket {
             None
         };
         let (bind_flags, shared_fd) = match &flags {
-            BindFlags::Owner { zerocopy, sg } => {
+            BindFlags::Owner { zerocopy, sg, .. } => {
                 let mode = if *zerocopy { sys::XDP_ZEROCOPY } else { sys::XDP_COPY };
                 let sg = if *sg { sys::XDP_USE_SG } else { 0 };
                 (mode | sg | sys::XDP_USE_NEED_WAKEUP, None)
@@ -190,6 +250,8 @@ impl XskSocket {
             fd: Arc::new(fd),
             registered,
             sg,
+            tx_metadata,
+            tx_metadata_refused,
             fill,
             comp,
             rx,
@@ -200,12 +262,28 @@ impl XskSocket {
 
     /// For a socket that registered its UMEM: what another socket passes to share it.
     pub fn umem_owner(&self) -> Option<UmemOwner> {
-        self.registered.map(|umem_id| UmemOwner { fd: self.fd.clone(), umem_id, sg: self.sg })
+        self.registered.map(|umem_id| UmemOwner {
+            fd: self.fd.clone(),
+            umem_id,
+            sg: self.sg,
+            tx_metadata: self.tx_metadata,
+        })
     }
 
     /// Whether frames may span several chunks (`XDP_USE_SG`).
     pub fn sg(&self) -> bool {
         self.sg
+    }
+
+    /// The TX metadata of the socket's UMEM: what was asked for, and what the kernel gave
+    /// ([`TxMetadata::Off`] where it refused: see [`XskSocket::tx_metadata_refused`]).
+    pub fn tx_metadata(&self) -> (TxMetadata, TxMetadata) {
+        self.tx_metadata
+    }
+
+    /// The kernel's answer when it refused to register the UMEM with TX metadata.
+    pub fn tx_metadata_refused(&self) -> Option<&io::Error> {
+        self.tx_metadata_refused.as_ref()
     }
 
     /// The socket's file descriptor.
@@ -312,8 +390,14 @@ mod tests {
             let (a, _frames_a) = Umem::create(&config).unwrap();
             let (b, _frames_b) = Umem::create(&config).unwrap();
             let sizes = RingSizes { fill: 32, comp: 32, rx: 32, tx: 32 };
-            let owner =
-                XskSocket::create(&a, ifindex, 0, sizes, BindFlags::Owner { zerocopy: false, sg: false }).unwrap();
+            let owner = XskSocket::create(
+                &a,
+                ifindex,
+                0,
+                sizes,
+                BindFlags::Owner { zerocopy: false, sg: false, tx_metadata: TxMetadata::Off },
+            )
+            .unwrap();
             let fd = owner.raw_fd();
             let offsets = sys::get_option::<sys::XdpMmapOffsets>(fd, sys::XDP_MMAP_OFFSETS).unwrap();
             let rx = offsets.rx;
@@ -332,9 +416,40 @@ mod tests {
 
             // Once the socket is gone, so are its mappings: a new socket maps its rings.
             drop(owner);
-            let again =
-                XskSocket::create(&a, ifindex, 0, sizes, BindFlags::Owner { zerocopy: false, sg: false }).unwrap();
+            let again = XskSocket::create(
+                &a,
+                ifindex,
+                0,
+                sizes,
+                BindFlags::Owner { zerocopy: false, sg: false, tx_metadata: TxMetadata::Off },
+            )
+            .unwrap();
             assert!(again.umem_owner().is_some());
+        });
+    }
+    /// This kernel (6.18) takes a UMEM with TX metadata, with and without
+    /// `XDP_UMEM_TX_SW_CSUM`, and a socket sharing it inherits what the owner registered.
+    #[test]
+    fn a_umem_registers_with_tx_metadata_and_its_sharers_inherit_it() {
+        if !require_root("a_umem_registers_with_tx_metadata_and_its_sharers_inherit_it") {
+            return;
+        }
+        crate::netdev::raise_memlock_limit();
+        let netns = Netns::with_veth_pair("ofmd");
+        netns.run(|| {
+            let ifindex = bpf::ifindex("veth0").unwrap();
+            let peer = bpf::ifindex("veth1").unwrap();
+            let sizes = RingSizes { fill: 32, comp: 32, rx: 32, tx: 32 };
+            for asked in [TxMetadata::Off, TxMetadata::Checksum, TxMetadata::ChecksumInSoftware] {
+                let (umem, _frames) = Umem::create(&UmemConfig { frame_count: 64, ..Default::default() }).unwrap();
+                let flags = BindFlags::Owner { zerocopy: false, sg: false, tx_metadata: asked };
+                let owner = XskSocket::create(&umem, ifindex, 0, sizes, flags).unwrap();
+                assert_eq!(owner.tx_metadata(), (asked, asked), "registered as asked");
+                assert!(owner.tx_metadata_refused().is_none());
+                let share = BindFlags::Shared(owner.umem_owner().unwrap());
+                let sharer = XskSocket::create(&umem, peer, 0, sizes, share).unwrap();
+                assert_eq!(sharer.tx_metadata(), (asked, asked), "the sharer has the owner's registration");
+            }
         });
     }
 }

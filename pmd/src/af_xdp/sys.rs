@@ -50,6 +50,40 @@ pub const XDP_USE_NEED_WAKEUP: u16 = 1 << 3;
 /// gives it; sockets sharing the UMEM inherit it (net/xdp/xsk.c `xsk_bind`).
 pub const XDP_USE_SG: u16 = 1 << 4;
 
+// `struct xdp_umem_reg` flags.
+/// The kernel completes a requested TX checksum itself, on the CPU (copy mode; meant for
+/// testing, or devices without checksum offload).
+pub const XDP_UMEM_TX_SW_CSUM: u32 = 1 << 1;
+/// `tx_metadata_len` is meant: reserve that many bytes of TX metadata before each frame's
+/// data (Linux 6.11, and 6.8+ stable kernels; without the flag the length is ignored).
+pub const XDP_UMEM_TX_METADATA_LEN: u32 = 1 << 2;
+
+/// `struct xsk_tx_metadata` flag: complete the checksum at `csum_start + csum_offset`.
+pub const XDP_TXMD_FLAGS_CHECKSUM: u64 = 1 << 1;
+
+/// `struct xsk_tx_metadata` (Linux 6.8+), in the `tx_metadata_len` bytes just before a
+/// frame's data when its tx descriptor has `XDP_TX_METADATA`: the request half of its union
+/// (a checksum to complete; `launch_time` for `XDP_TXMD_FLAGS_LAUNCH_TIME`).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Pod, Zeroable)]
+pub struct XskTxMetadata {
+    /// `XDP_TXMD_FLAGS_*`.
+    pub flags: u64,
+    /// Where the checksummed bytes start, from the frame's first data byte.
+    pub csum_start: u16,
+    /// Where the checksum goes, from `csum_start`.
+    pub csum_offset: u16,
+    /// Zero.
+    pub reserved: u32,
+    /// For `XDP_TXMD_FLAGS_LAUNCH_TIME` (unused here).
+    pub launch_time: u64,
+}
+
+/// The `tx_metadata_len` a UMEM is registered with: `sizeof(struct xsk_tx_metadata)` (the
+/// kernel wants a multiple of 8 below 256).
+pub const TX_METADATA_LEN: usize = size_of::<XskTxMetadata>();
+const _: () = assert!(TX_METADATA_LEN == 24 && TX_METADATA_LEN.is_multiple_of(8));
+
 /// `XDP_OPTIONS` result bit: the socket runs in zero-copy mode.
 pub const XDP_OPTIONS_ZEROCOPY: u32 = 1 << 0;
 
@@ -254,5 +288,38 @@ pub fn kick_rx(fd: RawFd) {
     // SAFETY: a zero-length non-blocking recvfrom with null buffers is the documented wakeup.
     unsafe {
         libc::recvfrom(fd, std::ptr::null_mut(), 0, libc::MSG_DONTWAIT, std::ptr::null_mut(), std::ptr::null_mut());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `struct xsk_tx_metadata` as include/uapi/linux/if_xdp.h lays it out: `__u64 flags`,
+    /// then the union's request: `__u16 csum_start`, `__u16 csum_offset`, `__u32 reserved`,
+    /// `__u64 launch_time`; 24 bytes, native byte order.
+    #[test]
+    fn tx_metadata_has_the_kernel_layout() {
+        let meta = XskTxMetadata {
+            flags: XDP_TXMD_FLAGS_CHECKSUM,
+            csum_start: 0x0122,
+            csum_offset: 6,
+            reserved: 0,
+            launch_time: 0x1122_3344_5566_7788,
+        };
+        let bytes = bytemuck::bytes_of(&meta);
+        assert_eq!(bytes.len(), 24);
+        assert_eq!(bytes[0..8], 2u64.to_ne_bytes());
+        assert_eq!(bytes[8..10], 0x0122u16.to_ne_bytes());
+        assert_eq!(bytes[10..12], 6u16.to_ne_bytes());
+        assert_eq!(bytes[12..16], [0; 4]);
+        assert_eq!(bytes[16..24], 0x1122_3344_5566_7788u64.to_ne_bytes());
+        // The flag values of the UAPI header.
+        assert_eq!((XDP_UMEM_TX_SW_CSUM, XDP_UMEM_TX_METADATA_LEN), (2, 4));
+        assert_eq!(umem::ring::XDP_TX_METADATA, 2);
+        // `struct xdp_umem_reg` with tx_metadata_len: 32 bytes, the length last.
+        assert_eq!(size_of::<XdpUmemReg>(), 32);
+        let reg = XdpUmemReg { tx_metadata_len: 24, ..Default::default() };
+        assert_eq!(bytemuck::bytes_of(&reg)[28..32], 24u32.to_ne_bytes());
     }
 }

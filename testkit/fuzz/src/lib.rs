@@ -17,7 +17,9 @@
 use dataplane::inspect::{frame_start, inspect_config, inspect_frame, inspect_frame_from, report_json, report_line};
 use rules::Classifier;
 use serde_json::Value;
-use wire::checks::{compute, first_failure, verdicts, CsumLayer, OuterMode, Status, ZeroPolicy};
+use wire::checks::{
+    complete, compute, compute_offload, first_failure, verdicts, CsumLayer, OuterMode, Status, ZeroPolicy,
+};
 use wire::{
     walk, walk_into, walk_into_general, ErrorKind, Headers, L3Kind, L4Kind, Layer, Offsets, PortSet, TunnelKind,
     WalkConfig, MAX_LAYERS,
@@ -451,7 +453,8 @@ fn zero_policies(frame: &[u8], offsets: &Offsets) -> [ZeroPolicy; 2] {
 /// panic, keeps the length, writes only checksum fields, leaves the frame walking to the same
 /// offsets, and leaves nothing `bad`: every checksum present is `good`, except a UDP zero the
 /// policy keeps (`zero`) and a fragment's L4 checksum (`unverifiable`). The fixed frame passes
-/// `--csum verify` under the same policy, and fixing it again changes nothing.
+/// `--csum verify` under the same policy, and fixing it again changes nothing. `--csum
+/// offload`, its request completed as a device would, gives `lco`'s bytes.
 pub fn check_csum_fix(frame: &[u8]) {
     let config = WalkConfig::default();
     let Ok(offsets) = walk(frame, &config) else { return };
@@ -478,6 +481,16 @@ pub fn check_csum_fix(frame: &[u8]) {
             compute(&mut twice, &offsets, mode, &policy);
             assert_eq!(twice, fixed, "{mode:?}: fixing a fixed frame changed it");
         }
+        // `--csum offload`: once the device has done its part (here in software), lco's bytes;
+        // what the device is asked to do lies inside the frame (the kernel refuses more).
+        let mut lco = frame.to_vec();
+        compute(&mut lco, &offsets, OuterMode::Lco, &policy);
+        let mut offload = frame.to_vec();
+        if let Some(request) = compute_offload(&mut offload, &offsets, &policy) {
+            assert!(request.start + request.offset + 2 <= frame.len(), "offload: {request:?} past the frame");
+            complete(&mut offload, request);
+        }
+        assert_eq!(offload, lco, "offload then completion is not lco under {policy:?}");
     }
 }
 

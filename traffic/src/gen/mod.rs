@@ -16,7 +16,7 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use pmd::af_xdp::{open_owner_socket, RingSizes};
+use pmd::af_xdp::{open_owner_socket, RingSizes, TxMetadata};
 use pmd::netdev;
 use umem::{Frame, Umem, UmemConfig};
 
@@ -144,8 +144,8 @@ fn send_af_xdp(
             .map_err(GenError::Umem)?;
     // The fill ring is required by the kernel even for a socket that only sends.
     let sizes = RingSizes { fill: 64, comp: TX_RING, rx: 0, tx: TX_RING };
-    let mut socket =
-        open_owner_socket(&umem, iface, ifindex, config.queue, sizes, config.mode).map_err(GenError::port(iface))?;
+    let mut socket = open_owner_socket(&umem, iface, ifindex, config.queue, sizes, (config.mode, TxMetadata::Off))
+        .map_err(GenError::port(iface))?;
     let _ = socket.set_tx_budget(BURST as u32 * 4);
 
     let mut free: Vec<Frame> = frames;
