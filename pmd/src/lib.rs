@@ -48,6 +48,7 @@ pub mod netdev;
 mod open;
 pub mod pcap;
 mod port;
+pub mod rx_hints;
 pub mod sched;
 pub mod spec;
 mod umems;

@@ -201,6 +201,24 @@ impl Umem {
         true
     }
 
+    /// The bytes in front of the frame's data, from its chunk's start: where AF_XDP puts the
+    /// XDP program's metadata (it ends right at the data). Empty for a frame of another UMEM.
+    #[inline]
+    pub fn headroom_mut<'a>(&'a self, frame: &'a mut Frame) -> &'a mut [u8] {
+        if !self.owns(frame) {
+            return &mut [];
+        }
+        let base = frame.chunk_base(self.frame_size);
+        let len = self.headroom(frame);
+        // The same bound `checked_start` asserts: the chunk lies inside the mapping.
+        assert!(base + u64::from(self.frame_size) <= self.len as u64, "chunk at {base:#x} overruns the UMEM");
+        // SAFETY: [base, base + len) lies inside the frame's own chunk (len is the distance
+        // from the chunk start to the data, within the chunk) and so inside the mapping; the
+        // exclusive borrow of the unique token makes this the only user-space reference to
+        // the chunk, and the kernel does not touch a chunk user space holds.
+        unsafe { std::slice::from_raw_parts_mut(self.base.as_ptr().add(base as usize), len) }
+    }
+
     /// Bytes free in front of the frame's data (in its chunk).
     #[inline]
     pub fn headroom(&self, frame: &Frame) -> usize {
@@ -295,6 +313,21 @@ mod tests {
         assert_eq!(umem.data(&frame), b"jello");
         assert!(!umem.write(&mut frame, &[0; 4096]), "larger than the frame");
         assert_eq!(umem.room(&frame), 2048);
+    }
+
+    #[test]
+    fn headroom_ends_at_the_data() {
+        let (umem, mut frames) = Umem::create(&UmemConfig { frame_count: 2, ..Default::default() }).unwrap();
+        let mut frame = frames.pop().unwrap();
+        assert!(umem.headroom_mut(&mut frame).is_empty(), "data at the chunk start");
+        assert!(umem.write(&mut frame, b"meta:payload"));
+        assert!(umem.adjust_head(&mut frame, -5));
+        assert_eq!(umem.headroom_mut(&mut frame), b"meta:");
+        umem.headroom_mut(&mut frame)[4] = b'=';
+        assert!(umem.adjust_head(&mut frame, 5));
+        assert_eq!(umem.data(&frame), b"meta=payload");
+        let (_other, mut foreign) = Umem::create(&UmemConfig { frame_count: 1, ..Default::default() }).unwrap();
+        assert!(umem.headroom_mut(&mut foreign[0]).is_empty(), "a frame of another UMEM");
     }
 
     #[test]
