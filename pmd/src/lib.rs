@@ -58,5 +58,5 @@ pub use counters::{CounterSource, PortCounters};
 pub use error::{Error, SteerProblem};
 pub use open::{open, OpenWith};
 pub use port::{BadDescCount, Port, BURST};
-pub use spec::{AfXdpSpec, BindMode, MemSpec, PcapSpec, PortSpec};
+pub use spec::{AfXdpSpec, BindMode, MemSpec, PcapSpec, PortSpec, RxHintsMode};
 pub use umems::{UmemSlot, Umems};

@@ -24,7 +24,7 @@
 //! | 16 | u16 `vlan_proto` | `bpf_xdp_metadata_rx_vlan_tag`, network byte order as the kfunc writes it |
 //! | 18 | u16 `vlan_tci` | |
 //! | 20 | i16 ×3 | each kfunc's return: 0, or `-EOPNOTSUPP` (device has no such op), `-ENODATA` (not for this frame) |
-//! | 26 | u16 `valid` | [`VALID_TIMESTAMP`] (returned 0 and non-zero), [`VALID_HASH`], [`VALID_VLAN`] (returned 0) |
+//! | 26 | u16 `valid` | [`VALID_TIMESTAMP`] (returned 0 and non-zero), [`VALID_HASH`], [`VALID_VLAN`] (returned 0), [`VALID_XDP_TIME`] (no device timestamp: `timestamp` is the program's `CLOCK_MONOTONIC`) |
 //! | 28 | u32 `magic` | [`HINTS_MAGIC`] |
 
 use bpf::Btf;
@@ -40,22 +40,36 @@ pub const HINTS_MAGIC: u32 = 0x6869_6e01;
 /// `valid` bit: `timestamp` holds the device's RX timestamp (the kfunc returned 0 and a
 /// non-zero time: a device without one, such as veth, writes 0).
 pub const VALID_TIMESTAMP: u16 = 1 << 0;
+/// `valid` bit: no device timestamp, so `timestamp` holds the time the program saw the frame
+/// (`bpf_ktime_get_ns`, `CLOCK_MONOTONIC`): later than the wire, earlier than user space.
+pub const VALID_XDP_TIME: u16 = 1 << 3;
 /// `valid` bit: `hash` and `hash_type` hold the device's RSS hash.
 pub const VALID_HASH: u16 = 1 << 1;
 /// `valid` bit: `vlan_proto` and `vlan_tci` hold the VLAN tag the device took off.
 pub const VALID_VLAN: u16 = 1 << 2;
 
-/// Field offsets inside the metadata area, shared by the program that writes them.
-pub(crate) mod offset {
+/// Field offsets inside the metadata area (the table above), shared by the program that
+/// writes them.
+pub mod offset {
+    /// u64: the RX timestamp.
     pub const TIMESTAMP: i16 = 0;
+    /// u32: the RSS hash.
     pub const HASH: i16 = 8;
+    /// u32: its `enum xdp_rss_hash_type`.
     pub const HASH_TYPE: i16 = 12;
+    /// u16, network byte order: the VLAN TPID.
     pub const VLAN_PROTO: i16 = 16;
+    /// u16: the VLAN TCI.
     pub const VLAN_TCI: i16 = 18;
+    /// i16: the timestamp kfunc's return.
     pub const TIMESTAMP_RET: i16 = 20;
+    /// i16: the hash kfunc's return.
     pub const HASH_RET: i16 = 22;
+    /// i16: the vlan tag kfunc's return.
     pub const VLAN_RET: i16 = 24;
+    /// u16: the `VALID_*` bits.
     pub const VALID: i16 = 26;
+    /// u32: [`super::HINTS_MAGIC`].
     pub const MAGIC: i16 = 28;
 }
 
@@ -108,6 +122,8 @@ pub struct RxHints {
     /// The device's RX timestamp (ns on its clock, which is `CLOCK_TAI` when a PTP daemon
     /// keeps it so), when it gave one.
     pub timestamp: Option<u64>,
+    /// Without a device timestamp: `CLOCK_MONOTONIC` when the XDP program ran.
+    pub xdp_time: Option<u64>,
     /// The RSS hash and its `enum xdp_rss_hash_type`.
     pub hash: Option<(u32, u32)>,
     /// The stripped VLAN tag: TPID (e.g. 0x8100) and TCI, host byte order.
@@ -129,6 +145,7 @@ impl RxHints {
         let timestamp = u64::from_ne_bytes(meta[..8].try_into().expect("8 bytes"));
         Some(RxHints {
             timestamp: (valid & VALID_TIMESTAMP != 0).then_some(timestamp),
+            xdp_time: (valid & (VALID_TIMESTAMP | VALID_XDP_TIME) == VALID_XDP_TIME).then_some(timestamp),
             hash: (valid & VALID_HASH != 0).then(|| (u32_at(offset::HASH), u32_at(offset::HASH_TYPE))),
             vlan: (valid & VALID_VLAN != 0)
                 .then(|| (u16::from_be(u16_at(offset::VLAN_PROTO)), u16_at(offset::VLAN_TCI))),
@@ -156,6 +173,8 @@ pub struct HintCounts {
     pub with_metadata: u64,
     /// Frames with a device RX timestamp.
     pub timestamp: u64,
+    /// Frames stamped by the program instead (no device timestamp).
+    pub xdp_time: u64,
     /// Frames with an RSS hash.
     pub hash: u64,
     /// Frames with a stripped VLAN tag.
@@ -168,6 +187,7 @@ impl HintCounts {
     pub fn count(&mut self, hints: &RxHints) {
         self.with_metadata += 1;
         self.timestamp += u64::from(hints.timestamp.is_some());
+        self.xdp_time += u64::from(hints.xdp_time.is_some());
         self.hash += u64::from(hints.hash.is_some());
         self.vlan += u64::from(hints.vlan.is_some());
     }
@@ -177,6 +197,7 @@ impl std::ops::AddAssign for HintCounts {
     fn add_assign(&mut self, other: HintCounts) {
         self.with_metadata += other.with_metadata;
         self.timestamp += other.timestamp;
+        self.xdp_time += other.xdp_time;
         self.hash += other.hash;
         self.vlan += other.vlan;
     }
@@ -208,8 +229,11 @@ mod tests {
         assert_eq!(all.hash, Some((0xdead_beef, 0x0f)));
         assert_eq!(all.vlan, Some((0x8100, 0x2064)));
         assert_eq!(all.returns, [0, -95, -61]);
+        assert_eq!(all.xdp_time, None, "a device timestamp wins");
+        let soft = RxHints::parse(&area(VALID_XDP_TIME, HINTS_MAGIC)).unwrap();
+        assert_eq!((soft.timestamp, soft.xdp_time), (None, Some(1_700_000_000_123_456_789)));
         let none = RxHints::parse(&area(0, HINTS_MAGIC)).unwrap();
-        assert_eq!((none.timestamp, none.hash, none.vlan), (None, None, None));
+        assert_eq!((none.timestamp, none.xdp_time, none.hash, none.vlan), (None, None, None, None));
         assert_eq!(RxHints::parse(&area(VALID_HASH, HINTS_MAGIC)).unwrap().hash, Some((0xdead_beef, 0x0f)));
         assert_eq!(RxHints::parse(&area(VALID_HASH, 0)), None, "no magic, no hints");
         assert_eq!(RxHints::parse(&area(VALID_HASH, HINTS_MAGIC + 1)), None, "another version");
@@ -231,6 +255,8 @@ mod tests {
         counts.count(&RxHints { timestamp: Some(5), vlan: Some((0x8100, 1)), ..RxHints::default() });
         let mut total = counts;
         total += counts;
-        assert_eq!(total, HintCounts { with_metadata: 4, timestamp: 2, hash: 2, vlan: 2 });
+        counts.count(&RxHints { xdp_time: Some(7), ..RxHints::default() });
+        total += counts;
+        assert_eq!(total, HintCounts { with_metadata: 7, timestamp: 3, xdp_time: 1, hash: 3, vlan: 3 });
     }
 }

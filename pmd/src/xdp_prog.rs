@@ -28,7 +28,9 @@ use std::str::FromStr;
 use bpf::{helpers, xdp, Asm, Insn, Jmp, Map, MapType, ProgType, Program, Reg, Size};
 
 use crate::error::{Error, SteerProblem};
-use crate::rx_hints::{offset, HintKfuncs, HINTS_LEN, HINTS_MAGIC, VALID_HASH, VALID_TIMESTAMP, VALID_VLAN};
+use crate::rx_hints::{
+    offset, HintKfuncs, HINTS_LEN, HINTS_MAGIC, VALID_HASH, VALID_TIMESTAMP, VALID_VLAN, VALID_XDP_TIME,
+};
 
 /// Which frames the XSK redirect program sends to the AF_XDP sockets; the rest get
 /// XDP_PASS (go to the kernel), so on a real NIC SSH keeps working.
@@ -455,7 +457,8 @@ pub fn steer_program_hinted(
 /// [`HINTS_LEN`] bytes (`bpf_xdp_adjust_meta`; if the kernel refuses, the frame goes on
 /// without), zeroed, then each kfunc the kernel has called with pointers into it (as the
 /// kernel's selftest progs/xdp_metadata.c does), its return value kept and its `valid` bit
-/// set on success (the timestamp's only when non-zero), and the magic last.
+/// set on success (the timestamp's only when non-zero; without one, the program's own
+/// `bpf_ktime_get_ns` goes there under [`VALID_XDP_TIME`]), and the magic last.
 fn emit_hints(asm: &mut Asm, kfuncs: &HintKfuncs) {
     const META: Reg = Reg::R7; // callee-saved: survives the kfunc calls
     const VALID: Reg = Reg::R8;
@@ -473,8 +476,9 @@ fn emit_hints(asm: &mut Asm, kfuncs: &HintKfuncs) {
         asm.push(Insn::st(Size::DW, META, word, 0));
     }
     asm.push(Insn::mov64_imm(VALID, 0));
-    // (kfunc id, label, out-pointer offsets, return slot, valid bit)
-    let calls: [(Option<u32>, &str, &[i16], i16, u16); 3] = [
+    /// (kfunc id, label, out-pointer offsets, return slot, valid bit)
+    type Call<'a> = (Option<u32>, &'a str, &'a [i16], i16, u16);
+    let calls: [Call; 3] = [
         (kfuncs.timestamp, "ts", &[offset::TIMESTAMP], offset::TIMESTAMP_RET, VALID_TIMESTAMP),
         (kfuncs.hash, "hash", &[offset::HASH, offset::HASH_TYPE], offset::HASH_RET, VALID_HASH),
         (kfuncs.vlan_tag, "vlan", &[offset::VLAN_PROTO, offset::VLAN_TCI], offset::VLAN_RET, VALID_VLAN),
@@ -500,6 +504,13 @@ fn emit_hints(asm: &mut Asm, kfuncs: &HintKfuncs) {
         if bit == VALID_TIMESTAMP {
             // veth and drivers without a stamp for this frame answer 0 with a zero time.
             asm.push(Insn::ldx(Size::DW, SCRATCH, META, offset::TIMESTAMP)).jmp_imm(Jmp::Eq, SCRATCH, 0, &skip);
+            asm.push(Insn::or64_imm(VALID, bit.into())).ja("hint_ts_done").label(&skip);
+            // No device stamp: the time the program saw the frame (CLOCK_MONOTONIC) instead.
+            asm.push(Insn::call(helpers::KTIME_GET_NS))
+                .push(Insn::stx(Size::DW, META, offset::TIMESTAMP, Reg::R0))
+                .push(Insn::or64_imm(VALID, VALID_XDP_TIME.into()))
+                .label("hint_ts_done");
+            continue;
         }
         asm.push(Insn::or64_imm(VALID, bit.into())).label(&skip);
     }

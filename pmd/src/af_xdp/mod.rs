@@ -14,6 +14,7 @@ mod socket;
 pub mod sys;
 
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use umem::{Frame, PoolCache, Umem};
@@ -21,11 +22,12 @@ use umem::{Frame, PoolCache, Umem};
 pub use socket::{BindFlags, RingSizes, UmemOwner, XskSocket, XskStatsReader};
 pub use sys::XdpStatistics;
 
-use crate::counters::CounterSource;
+use crate::counters::{CounterSource, PortCounters};
 use crate::error::Error;
 use crate::netdev;
 use crate::port::{BadDescCount, Port, BURST};
-use crate::spec::{AfXdpSpec, BindMode};
+use crate::rx_hints::{self, HintCounts, HintKfuncs, RxHints};
+use crate::spec::{AfXdpSpec, BindMode, RxHintsMode};
 use crate::umems::Umems;
 use crate::xdp_prog;
 
@@ -47,6 +49,8 @@ pub struct AfXdpDevice {
     uncovered: xdp_prog::Uncovered,
     xsk_map: bpf::Map,
     program: bpf::Program,
+    /// The program reads the device's RX hints (device-bound, [`crate::rx_hints`]).
+    hints: Option<HintKfuncs>,
     link: Option<bpf::Link>,
     xdp_mode: Option<bpf::XdpMode>,
 }
@@ -86,18 +90,58 @@ impl AfXdpDevice {
         }
         let max_queue = spec.queues.iter().copied().max().unwrap_or(0);
         let xsk_map = bpf::Map::create(bpf::MapType::XskMap, "xsks", 4, 4, max_queue + 1)?;
-        let insns = xdp_prog::xsk_redirect_program_with(xsk_map.raw_fd(), &spec.steer, uncovered);
-        let program = bpf::Program::load(bpf::ProgType::Xdp, "xsk_redirect", &insns)?;
-        Ok(AfXdpDevice {
+        let mut device = AfXdpDevice {
             spec: spec.clone(),
             ifindex,
             queue_count,
             uncovered,
+            program: load_redirect(&xsk_map, spec, uncovered, None)?,
             xsk_map,
-            program,
+            hints: None,
             link: None,
             xdp_mode: None,
-        })
+        };
+        if spec.rx_hints != RxHintsMode::Off {
+            match device.load_hinted() {
+                Ok((program, kfuncs)) => {
+                    device.program = program;
+                    device.hints = Some(kfuncs);
+                }
+                Err(reason) => device.no_hints(reason)?,
+            }
+        }
+        Ok(device)
+    }
+
+    /// The redirect program with the hint writer, loaded bound to the device: the kernel's
+    /// BTF must have the metadata kfuncs and the device must take a device-bound program.
+    fn load_hinted(&self) -> Result<(bpf::Program, HintKfuncs), String> {
+        let btf = bpf::Btf::vmlinux().map_err(|err| format!("the kernel's BTF cannot be read ({err})"))?;
+        let kfuncs = HintKfuncs::resolve(&btf);
+        if kfuncs.is_empty() {
+            return Err(format!(
+                "the kernel has no XDP metadata kfuncs ({} and the others came in Linux 6.3)",
+                rx_hints::KFUNC_TIMESTAMP
+            ));
+        }
+        let program = load_redirect(&self.xsk_map, &self.spec, self.uncovered, Some((&kfuncs, self.ifindex)))
+            .map_err(|err| format!("the kernel refused the device-bound program ({err})"))?;
+        Ok((program, kfuncs))
+    }
+
+    /// Without hints: an error under `rx_hints=1`, else the one line that says so.
+    fn no_hints(&mut self, reason: String) -> Result<(), Error> {
+        self.hints = None;
+        if self.spec.rx_hints == RxHintsMode::On {
+            return Err(Error::RxHintsUnavailable { iface: self.spec.iface.clone(), reason });
+        }
+        eprintln!("dataplane: {}: no RX hints: {reason}", self.spec.iface);
+        Ok(())
+    }
+
+    /// The metadata kfuncs the program calls, when it reads RX hints.
+    pub fn rx_hints(&self) -> Option<HintKfuncs> {
+        self.hints
     }
 
     /// The interface's receive queues that get no socket: their frames never reach the
@@ -188,6 +232,9 @@ impl AfXdpDevice {
         let name = format!("af_xdp:{}/q{queue}", self.spec.iface);
         let mut port = AfXdpQueue::new(socket, slot.umem.clone(), name);
         port.busy_poll = busy_poll;
+        if self.hints.is_some() {
+            port.enable_rx_hints();
+        }
         port.prime_fill_ring(&mut slot.pool);
         Ok((port, slot_index))
     }
@@ -220,13 +267,49 @@ impl AfXdpDevice {
 
     /// Attaches the program (driver mode, else generic with a message). Until then the
     /// interface's traffic is untouched.
+    ///
+    /// A program with RX hints is device-bound, which the kernel attaches in driver mode
+    /// only: where that fails, the program without hints is attached instead (with a line
+    /// saying so), or under `rx_hints=1` the attach fails.
     pub fn attach(&mut self) -> Result<bpf::XdpMode, Error> {
+        if let Some(kfuncs) = self.hints {
+            match bpf::Link::attach_xdp(&self.program, self.ifindex, bpf::XdpMode::Driver) {
+                Ok(link) => {
+                    eprintln!(
+                        "dataplane: {}: RX hints on ({}; device-bound program, driver mode)",
+                        self.spec.iface,
+                        kfuncs.names().join(", ")
+                    );
+                    self.link = Some(link);
+                    self.xdp_mode = Some(bpf::XdpMode::Driver);
+                    return Ok(bpf::XdpMode::Driver);
+                }
+                Err(err) => {
+                    self.no_hints(format!("the device-bound program does not attach in driver mode ({err})"))?;
+                    self.program = load_redirect(&self.xsk_map, &self.spec, self.uncovered, None)?;
+                }
+            }
+        }
         let (link, mode) = bpf::Link::attach_xdp_auto(&self.program, self.ifindex)
             .map_err(|source| Error::Attach { iface: self.spec.iface.clone(), source })?;
         self.link = Some(link);
         self.xdp_mode = Some(mode);
         Ok(mode)
     }
+}
+
+/// Loads the redirect program on `xsk_map`; with `hints` (the kfuncs and the device), the
+/// hint writer too, bound to that device.
+fn load_redirect(
+    xsk_map: &bpf::Map,
+    spec: &AfXdpSpec,
+    uncovered: xdp_prog::Uncovered,
+    hints: Option<(&HintKfuncs, u32)>,
+) -> Result<bpf::Program, Error> {
+    let on_match = xdp_prog::OnMatch::Redirect(xsk_map.raw_fd());
+    let insns = xdp_prog::steer_program_hinted(&spec.steer, on_match, uncovered, hints.map(|(kfuncs, _)| kfuncs));
+    let options = hints.map_or_else(bpf::LoadOptions::default, |(_, ifindex)| bpf::LoadOptions::dev_bound(ifindex));
+    Ok(bpf::Program::load_with(bpf::ProgType::Xdp, "xsk_redirect", &insns, &options)?)
 }
 
 /// Creates the socket that registers `umem`: zero-copy first under `mode=auto`, then copy.
@@ -285,6 +368,62 @@ pub struct AfXdpQueue {
     fill_target: u32,
     /// Refused descriptors already handed to the worker by `take_bad_descs`.
     bad_reported: BadDescCount,
+    /// The program writes RX hints: read them in front of every received frame.
+    hints_on: bool,
+    /// The hints of the frames the last `rx_burst` received, in their order.
+    last_hints: Vec<Option<RxHints>>,
+    /// Frames that carried each hint, and their copy for the control thread.
+    hint_counts: HintCounts,
+    shared_hint_counts: Arc<SharedHintCounts>,
+}
+
+/// A queue's [`HintCounts`] where the control thread can read them: one writer (the worker,
+/// plain stores of its running totals after a burst), any readers.
+#[derive(Debug, Default)]
+pub struct SharedHintCounts {
+    with_metadata: AtomicU64,
+    timestamp: AtomicU64,
+    xdp_time: AtomicU64,
+    hash: AtomicU64,
+    vlan: AtomicU64,
+}
+
+impl SharedHintCounts {
+    #[inline]
+    fn publish(&self, counts: &HintCounts) {
+        self.with_metadata.store(counts.with_metadata, Ordering::Relaxed);
+        self.timestamp.store(counts.timestamp, Ordering::Relaxed);
+        self.xdp_time.store(counts.xdp_time, Ordering::Relaxed);
+        self.hash.store(counts.hash, Ordering::Relaxed);
+        self.vlan.store(counts.vlan, Ordering::Relaxed);
+    }
+
+    /// The counts last published.
+    pub fn read(&self) -> HintCounts {
+        HintCounts {
+            with_metadata: self.with_metadata.load(Ordering::Relaxed),
+            timestamp: self.timestamp.load(Ordering::Relaxed),
+            xdp_time: self.xdp_time.load(Ordering::Relaxed),
+            hash: self.hash.load(Ordering::Relaxed),
+            vlan: self.vlan.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// An AF_XDP queue's counters: the kernel's `XDP_STATISTICS`, and with RX hints on, how
+/// many frames carried each.
+#[derive(Debug)]
+struct QueueCounters {
+    xsk: XskStatsReader,
+    hints: Option<Arc<SharedHintCounts>>,
+}
+
+impl CounterSource for QueueCounters {
+    fn read(&self) -> io::Result<PortCounters> {
+        let mut counters = CounterSource::read(&self.xsk)?;
+        counters.rx_hints = self.hints.as_ref().map(|h| h.read());
+        Ok(counters)
+    }
 }
 
 impl AfXdpQueue {
@@ -303,7 +442,52 @@ impl AfXdpQueue {
             fill_outstanding: 0,
             fill_target,
             bad_reported: BadDescCount::default(),
+            hints_on: false,
+            last_hints: Vec::new(),
+            hint_counts: HintCounts::default(),
+            shared_hint_counts: Arc::default(),
         }
+    }
+
+    /// Reads the RX hints the redirect program writes in front of each received frame
+    /// ([`crate::rx_hints`]); only for a socket whose device's program writes them.
+    pub fn enable_rx_hints(&mut self) {
+        self.hints_on = true;
+        let rx_entries = self.socket.rx.as_ref().map_or(0, |rx| rx.size()) as usize;
+        self.last_hints = Vec::with_capacity(rx_entries.max(BURST));
+    }
+
+    /// Whether this queue reads RX hints.
+    pub fn rx_hints_on(&self) -> bool {
+        self.hints_on
+    }
+
+    /// The hints of the frames the last [`Port::rx_burst`] appended, in the same order
+    /// (`None`: that frame had none); empty with hints off.
+    pub fn last_rx_hints(&self) -> &[Option<RxHints>] {
+        &self.last_hints
+    }
+
+    /// Frames that carried each hint so far.
+    pub fn rx_hint_counts(&self) -> HintCounts {
+        self.hint_counts
+    }
+
+    /// Reads and counts the hints of `frames` (just received).
+    #[inline]
+    fn read_hints(&mut self, frames: &mut [Frame]) {
+        self.last_hints.clear();
+        for frame in frames {
+            let hints = rx_hints::take(self.umem.headroom_mut(frame));
+            if let Some(hints) = &hints {
+                self.hint_counts.count(hints);
+            }
+            // Within the capacity reserved (the rx ring's size): no allocation.
+            if self.last_hints.len() < self.last_hints.capacity() {
+                self.last_hints.push(hints);
+            }
+        }
+        self.shared_hint_counts.publish(&self.hint_counts);
     }
 
     /// The socket (its rings, its `XDP_STATISTICS`).
@@ -423,6 +607,7 @@ impl Port for AfXdpQueue {
         if self.busy_poll == BusyPoll::On {
             self.socket.kick_rx();
         }
+        let first = out.len();
         let (received, consumed) = match &mut self.socket.rx {
             Some(rx) => {
                 let batch = rx.peek(max as u32);
@@ -431,6 +616,10 @@ impl Port for AfXdpQueue {
             }
             None => (0, 0),
         };
+        // One branch a burst when hints are off.
+        if self.hints_on && received > 0 {
+            self.read_hints(&mut out[first..]);
+        }
         // Each rx descriptor, good or refused, used up one fill entry; a kernel that
         // returns more than it was given cannot drive the count below zero.
         self.fill_outstanding = self.fill_outstanding.saturating_sub(consumed);
@@ -469,7 +658,8 @@ impl Port for AfXdpQueue {
     }
 
     fn counters(&self) -> Option<Box<dyn CounterSource>> {
-        Some(Box::new(self.socket.stats_reader()))
+        let hints = self.hints_on.then(|| self.shared_hint_counts.clone());
+        Some(Box::new(QueueCounters { xsk: self.socket.stats_reader(), hints }))
     }
 
     fn zerocopy(&self) -> bool {
