@@ -45,6 +45,7 @@ mod error;
 pub mod mem;
 pub mod napi;
 pub mod netdev;
+pub mod netdev_genl;
 mod open;
 pub mod pcap;
 mod port;

@@ -102,6 +102,18 @@ impl HintKfuncs {
         }
     }
 
+    /// Only those a device implements, by its `xdp-rx-metadata-features` mask
+    /// ([`crate::netdev_genl`]).
+    pub fn implemented_by(self, features: u64) -> HintKfuncs {
+        use crate::netdev_genl::{RX_METADATA_HASH, RX_METADATA_TIMESTAMP, RX_METADATA_VLAN_TAG};
+        let keep = |id: Option<u32>, bit: u64| id.filter(|_| features & bit != 0);
+        HintKfuncs {
+            timestamp: keep(self.timestamp, RX_METADATA_TIMESTAMP),
+            hash: keep(self.hash, RX_METADATA_HASH),
+            vlan_tag: keep(self.vlan_tag, RX_METADATA_VLAN_TAG),
+        }
+    }
+
     /// None of them: a program with hints would read nothing.
     pub fn is_empty(&self) -> bool {
         self.timestamp.is_none() && self.hash.is_none() && self.vlan_tag.is_none()
@@ -246,6 +258,15 @@ mod tests {
         assert_eq!(take(&mut headroom).unwrap().hash, Some((0xdead_beef, 0x0f)));
         assert_eq!(take(&mut headroom), None, "the magic was cleared");
         assert_eq!(take(&mut [0u8; HINTS_LEN - 1]), None, "too little headroom");
+    }
+
+    #[test]
+    fn a_device_keeps_only_the_kfuncs_it_implements() {
+        let all = HintKfuncs { timestamp: Some(1), hash: Some(2), vlan_tag: Some(3) };
+        assert_eq!(all.implemented_by(7), all);
+        assert_eq!(all.implemented_by(2), HintKfuncs { hash: Some(2), ..HintKfuncs::default() });
+        assert!(all.implemented_by(0).is_empty());
+        assert_eq!(all.implemented_by(5).names(), ["timestamp", "vlan_tag"]);
     }
 
     #[test]

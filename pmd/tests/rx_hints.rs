@@ -216,3 +216,28 @@ fn rx_hints_off_reads_nothing() {
         device.detach();
     });
 }
+
+/// An ifb device has no XDP metadata ops (the netdev family says so): hints are left off
+/// with a line at start, or under `rx_hints=1` the port does not open, saying why.
+#[test]
+fn a_device_without_metadata_ops_runs_without_hints() {
+    if !require_root("a_device_without_metadata_ops_runs_without_hints") {
+        return;
+    }
+    let netns = Netns::new("hi");
+    netns.ip(&["link", "add", "ifbhi0", "type", "ifb"]);
+    netns.ip(&["link", "set", "ifbhi0", "up"]);
+    netns.run(|| {
+        let device = AfXdpDevice::open(&spec("af_xdp:iface=ifbhi0,mode=copy")).unwrap();
+        assert_eq!(device.rx_hints(), None, "auto: off where unavailable");
+        let err =
+            AfXdpDevice::open(&spec("af_xdp:iface=ifbhi0,mode=copy,rx_hints=1")).err().expect("rx_hints=1 refused");
+        let text = err.to_string();
+        assert!(matches!(err, pmd::Error::RxHintsUnavailable { .. }), "{err:?}");
+        assert!(
+            text.contains("rx_hints=1, but ifbhi0 cannot give RX hints")
+                && text.contains("none of the XDP metadata kfuncs"),
+            "{text}"
+        );
+    });
+}

@@ -124,6 +124,15 @@ impl AfXdpDevice {
                 rx_hints::KFUNC_TIMESTAMP
             ));
         }
+        // Which of them the device implements (Linux 6.8+ says, through the netdev netlink
+        // family): the program calls only those. A kernel that does not say gets all.
+        let kfuncs = match crate::netdev_genl::xdp_rx_metadata_features(self.ifindex) {
+            Ok(Some(0)) => {
+                return Err("its driver implements none of the XDP metadata kfuncs (no xdp_metadata_ops)".into())
+            }
+            Ok(Some(features)) => kfuncs.implemented_by(features),
+            Ok(None) | Err(_) => kfuncs,
+        };
         let program = load_redirect(&self.xsk_map, &self.spec, self.uncovered, Some((&kfuncs, self.ifindex)))
             .map_err(|err| format!("the kernel refused the device-bound program ({err})"))?;
         Ok((program, kfuncs))
