@@ -11,9 +11,7 @@
 //! `void`). Every read is bounds-checked: a short or garbled blob is an error, never a panic.
 
 use std::fmt;
-use std::path::Path;
-
-use crate::error::Error;
+use std::path::{Path, PathBuf};
 
 /// `BTF_MAGIC`.
 const MAGIC: u16 = 0xeb9f;
@@ -109,6 +107,13 @@ impl BtfKind {
 /// Why a blob is not BTF this reader can walk.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum BtfError {
+    /// The file could not be read (for the kernel's: no `CONFIG_DEBUG_INFO_BTF`).
+    Unreadable {
+        /// The file.
+        path: PathBuf,
+        /// The system's error, in words.
+        reason: String,
+    },
     /// Shorter than a header, or a section past the end.
     Truncated {
         /// What did not fit.
@@ -148,6 +153,7 @@ pub enum BtfError {
 impl fmt::Display for BtfError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            BtfError::Unreadable { path, reason } => write!(f, "cannot read {}: {reason}", path.display()),
             BtfError::Truncated { what, needed, len } => {
                 write!(f, "BTF is cut short: the {what} needs {needed} bytes, the blob has {len}")
             }
@@ -186,14 +192,15 @@ pub const VMLINUX_BTF: &str = "/sys/kernel/btf/vmlinux";
 impl Btf {
     /// Reads and parses [`VMLINUX_BTF`]. A kernel without BTF has no such file: the error
     /// says so (kfuncs cannot be called there).
-    pub fn vmlinux() -> Result<Btf, Error> {
+    pub fn vmlinux() -> Result<Btf, BtfError> {
         Btf::from_file(Path::new(VMLINUX_BTF))
     }
 
     /// Reads and parses a BTF file.
-    pub fn from_file(path: &Path) -> Result<Btf, Error> {
-        let bytes = std::fs::read(path).map_err(|source| Error::os(format!("read BTF {}", path.display()), source))?;
-        Btf::parse(&bytes).map_err(|source| Error::Btf { path: path.to_path_buf(), source })
+    pub fn from_file(path: &Path) -> Result<Btf, BtfError> {
+        let bytes = std::fs::read(path)
+            .map_err(|err| BtfError::Unreadable { path: path.to_path_buf(), reason: err.to_string() })?;
+        Btf::parse(&bytes)
     }
 
     /// Parses a BTF blob (either byte order).
@@ -417,6 +424,9 @@ mod tests {
         for len in 0..64 {
             let _ = Btf::parse(&vec![0x9f; len]);
         }
+        let missing = Btf::from_file(Path::new("/nonexistent/btf")).unwrap_err();
+        assert!(matches!(missing, BtfError::Unreadable { .. }), "{missing:?}");
+        assert!(missing.to_string().starts_with("cannot read /nonexistent/btf: "), "{missing}");
     }
 
     #[test]

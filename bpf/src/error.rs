@@ -92,13 +92,6 @@ pub enum Error {
         /// Which argument, and why.
         what: String,
     },
-    /// A BTF blob (the kernel's `/sys/kernel/btf/vmlinux`) that could not be read as BTF.
-    Btf {
-        /// Where it was read from.
-        path: PathBuf,
-        /// What was wrong with it.
-        source: crate::btf::BtfError,
-    },
     /// Any other failure of a system call, with what we were doing.
     Syscall {
         /// What was being done, e.g. `update map xsks`.
@@ -121,7 +114,7 @@ impl Error {
             Error::PinNotFound { .. } => Some(libc::ENOENT),
             Error::PinExists { .. } => Some(libc::EEXIST),
             Error::Syscall { source, .. } => source.raw_os_error(),
-            Error::WrongLength { .. } | Error::InvalidArgument { .. } | Error::Btf { .. } => None,
+            Error::WrongLength { .. } | Error::InvalidArgument { .. } => None,
         }
     }
 
@@ -216,7 +209,6 @@ impl fmt::Display for Error {
                 write!(f, "{what} must be {expected} bytes long, got {actual}")
             }
             Error::InvalidArgument { what } => write!(f, "invalid argument: {what}"),
-            Error::Btf { path, source } => write!(f, "{}: {source}", path.display()),
             Error::Syscall { operation, source } => {
                 write!(f, "{operation} failed: {source}")?;
                 match source.raw_os_error() {
@@ -237,7 +229,6 @@ impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Error::Syscall { source, .. } => Some(source),
-            Error::Btf { source, .. } => Some(source),
             _ => None,
         }
     }

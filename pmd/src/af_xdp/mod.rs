@@ -482,10 +482,13 @@ impl AfXdpQueue {
         self.hint_counts
     }
 
-    /// Reads and counts the hints of `frames` (just received).
+    /// Reads and counts the hints of `frames` (just received; none: the last burst's go).
     #[inline]
     fn read_hints(&mut self, frames: &mut [Frame]) {
         self.last_hints.clear();
+        if frames.is_empty() {
+            return;
+        }
         for frame in frames {
             let hints = rx_hints::take(self.umem.headroom_mut(frame));
             if let Some(hints) = &hints {
@@ -626,7 +629,7 @@ impl Port for AfXdpQueue {
             None => (0, 0),
         };
         // One branch a burst when hints are off.
-        if self.hints_on && received > 0 {
+        if self.hints_on {
             self.read_hints(&mut out[first..]);
         }
         // Each rx descriptor, good or refused, used up one fill entry; a kernel that
