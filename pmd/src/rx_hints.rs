@@ -30,8 +30,8 @@
 use bpf::Btf;
 
 /// Bytes of metadata the program reserves in front of each frame: the struct below. The
-/// kernel takes metadata in 4-byte steps up to 32 bytes on every kernel with the kfuncs
-/// (`xdp_metalen_invalid`), so this is also the most that is portable.
+/// kernel takes metadata in 4-byte steps (`xdp_metalen_invalid`, include/net/xdp.h); 32
+/// bytes is within the limit of every kernel (older ones took no more).
 pub const HINTS_LEN: usize = 32;
 
 /// The last word of the struct: "hint" and the layout version (1) in the low byte.
