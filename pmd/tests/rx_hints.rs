@@ -241,3 +241,51 @@ fn a_device_without_metadata_ops_runs_without_hints() {
         );
     });
 }
+
+/// Frames that reach veth0 as `xdp_frame`s (here: bounced by an XDP_TX program on veth1,
+/// which veth hands to its peer without an skb) have no skb for veth's kfuncs to read: each
+/// answers -ENODATA, and the program's own clock still stamps them.
+#[test]
+fn frames_redirected_into_veth_have_no_skb_and_no_device_hints() {
+    if !require_root("frames_redirected_into_veth_have_no_skb_and_no_device_hints") {
+        return;
+    }
+    let netns = topology();
+    let mac = netns.mac("veth1").map(|b| format!("{b:02x}")).join(":");
+    // A subnet of veth0's own (on one with a local address, the stack would deliver locally).
+    netns.ip(&["addr", "add", "10.79.0.1/24", "dev", "veth0"]);
+    netns.ip(&["neigh", "add", "10.79.0.2", "lladdr", &mac, "dev", "veth0"]);
+    netns.run(|| {
+        let mut device = AfXdpDevice::open(&spec("af_xdp:iface=veth0,mode=copy,rx_hints=1,ring=256")).unwrap();
+        let mut umems = Umems::new(UmemConfig { frame_count: 1024, ..Default::default() }).unwrap();
+        let (mut port, slot) = device.open_queue(0, &mut umems).unwrap();
+        device.attach().unwrap();
+        // veth1 sends back (XDP_TX) whatever reaches it: out of veth1, into veth0.
+        let bounce = {
+            use bpf::{Insn, ProgType, Program, Reg};
+            let insns = [Insn::mov64_imm(Reg::R0, bpf::xdp::TX), Insn::exit()];
+            Program::load(ProgType::Xdp, "bounce", &insns).unwrap()
+        };
+        let _bounce_link =
+            bpf::Link::attach_xdp(&bounce, bpf::ifindex("veth1").unwrap(), bpf::XdpMode::Driver).unwrap();
+        // From veth0's own stack (its transmit path has no XDP) to veth1.
+        let socket = UdpSocket::bind("10.79.0.1:0").unwrap();
+        let sent_ns = pmd::clock::monotonic_ns();
+        for flow in 0..3u16 {
+            socket.send_to(&[2; 32], format!("10.79.0.2:{}", 7000 + flow)).unwrap();
+        }
+        let got = receive(&mut port, &mut umems, slot, 3, Duration::from_secs(5));
+        let received_ns = pmd::clock::monotonic_ns();
+        assert_eq!(got.len(), 3, "every datagram bounced back");
+        let enodata = -(libc::ENODATA as i16);
+        for (frame, hints) in &got {
+            assert_eq!(udp_ports(frame).1 / 1000, 7, "one of ours");
+            let hints = hints.expect("the program's metadata");
+            assert_eq!(hints.returns, [enodata; 3], "no skb: every kfunc -ENODATA");
+            assert_eq!((hints.timestamp, hints.hash, hints.vlan), (None, None, None));
+            let xdp_time = hints.xdp_time.expect("the program's own clock");
+            assert!(sent_ns < xdp_time && xdp_time <= received_ns);
+        }
+        device.detach();
+    });
+}
