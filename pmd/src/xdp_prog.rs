@@ -2,7 +2,9 @@
 //! `bpf` crate (no ELF, no clang):
 //!
 //! - [`xsk_redirect_program`]: sends the frames a [`Steer`] selects to the AF_XDP socket
-//!   of their RX queue and lets everything else (SSH, ARP, ...) go up the kernel stack.
+//!   of their RX queue and lets everything else (SSH, ARP, ...) go up the kernel stack;
+//!   [`steer_program_hinted`] also writes the device's RX hints in front of each steered
+//!   frame ([`crate::rx_hints`]), loaded device-bound.
 //! - [`count_and_drop_program`] / [`XdpCounter`]: the packet sink, counting packets and
 //!   bytes per CPU and dropping.
 //!
