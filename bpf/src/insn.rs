@@ -248,6 +248,10 @@ pub mod op {
 
     /// `src_reg` of a `ld_imm64` whose immediate is a map file descriptor.
     pub const PSEUDO_MAP_FD: u8 = 1;
+
+    /// `src_reg` of a call whose immediate is the BTF id of a kernel function (a kfunc)
+    /// rather than a helper number (`BPF_PSEUDO_KFUNC_CALL`).
+    pub const PSEUDO_KFUNC_CALL: u8 = 2;
 }
 
 use op::*;
@@ -488,6 +492,16 @@ impl Insn {
         Insn::new(CLASS_JMP | JMP_CALL, Reg::R0, Reg::R0, 0, helper)
     }
 
+    /// Calls the kernel function (kfunc) whose `BTF_KIND_FUNC` id in the kernel's BTF is
+    /// `btf_id` ([`crate::Btf::find_func`]): `src_reg` = `BPF_PSEUDO_KFUNC_CALL`, `off` 0 (the
+    /// function is in vmlinux, not in a module's BTF). Arguments in R1-R5, result in R0, R1-R5
+    /// clobbered, as for a helper. The verifier checks the arguments against the function's
+    /// BTF prototype and refuses a kfunc the program type may not call.
+    pub const fn call_kfunc(btf_id: u32) -> Insn {
+        let regs = if cfg!(target_endian = "little") { PSEUDO_KFUNC_CALL << 4 } else { PSEUDO_KFUNC_CALL };
+        Insn { code: CLASS_JMP | JMP_CALL, regs, off: 0, imm: btf_id as i32 }
+    }
+
     /// Returns R0 to the caller.
     pub const fn exit() -> Insn {
         Insn::new(CLASS_JMP | JMP_EXIT, Reg::R0, Reg::R0, 0, 0)
@@ -567,6 +581,11 @@ mod tests {
     fn jump_encodings() {
         assert_eq!(bytes(Insn::exit()), [0x95, 0, 0, 0, 0, 0, 0, 0]);
         assert_eq!(bytes(Insn::call(1)), [0x85, 0, 0, 0, 1, 0, 0, 0]);
+        // `call bpf_xdp_metadata_rx_hash` as llvm-objdump shows a kfunc call: src_reg 2.
+        let kfunc = Insn::call_kfunc(0x0001_e240);
+        assert_eq!(bytes(kfunc), [0x85, 0x20, 0, 0, 0x40, 0xe2, 0x01, 0]);
+        assert_eq!((kfunc.dst(), kfunc.src()), (0, 2));
+        assert!(!kfunc.is_jump());
         assert_eq!(bytes(Insn::ja(-1)), [0x05, 0, 0xff, 0xff, 0, 0, 0, 0]);
         assert_eq!(bytes(Insn::jmp_imm(Jmp::Eq, Reg::R0, 0, 3)), [0x15, 0, 3, 0, 0, 0, 0, 0]);
         assert_eq!(bytes(Insn::jmp_reg(Jmp::Gt, Reg::R4, Reg::R3, 7)), [0x2d, 0x34, 7, 0, 0, 0, 0, 0]);

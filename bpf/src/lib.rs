@@ -25,6 +25,7 @@
 #![allow(unsafe_code)]
 
 mod asm;
+pub mod btf;
 mod cpu;
 mod error;
 mod iface;
@@ -37,6 +38,7 @@ mod sys;
 mod xdp_mode;
 
 pub use asm::{Asm, AsmError};
+pub use btf::{Btf, BtfError, BtfKind};
 pub use cpu::possible_cpus;
 pub use error::Error;
 pub use iface::{ifindex, ifname};
@@ -44,7 +46,7 @@ pub use insn::{op, Alu, Insn, Jmp, Reg, Size};
 pub use link::{tcx_program_ids, Link, LinkInfo, TcxDirection};
 pub use map::{Map, MapType};
 pub use pin::{ensure_bpffs, get_pinned, pin};
-pub use prog::{LoadFlags, ProgType, Program, TestRun, TestRunOptions};
+pub use prog::{LoadOptions, ProgType, Program, TestRun, TestRunOptions};
 pub use xdp_mode::XdpMode;
 
 /// Helper function ids for [`Insn::call`] (`enum bpf_func_id`).

@@ -93,15 +93,30 @@ impl TestRunOptions<'_> {
     pub const XDP_LIVE_FRAMES: u32 = 1 << 1;
 }
 
-/// `prog_flags` of `BPF_PROG_LOAD` (include/uapi/linux/bpf.h).
-pub struct LoadFlags;
+/// Attributes of `BPF_PROG_LOAD` beyond the instructions: `prog_flags` and `prog_ifindex`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    /// `prog_flags`: [`LoadOptions::XDP_HAS_FRAGS`], [`LoadOptions::XDP_DEV_BOUND_ONLY`].
+    pub flags: u32,
+    /// `prog_ifindex`: the device a device-bound program is bound to (0: none).
+    pub ifindex: u32,
+}
 
-impl LoadFlags {
-    /// `BPF_F_XDP_HAS_FRAGS`: an XDP program that copes with multi-buffer frames (it reads
-    /// only the linear head, or uses the frags-aware helpers). Without it a native-XDP veth
-    /// refuses the program once its peer's MTU exceeds a page ("Peer MTU is too large to set
-    /// XDP", drivers/net/veth.c `veth_xdp_set`), and drivers drop multi-buffer frames.
+impl LoadOptions {
+    /// `BPF_F_XDP_HAS_FRAGS`: the XDP program handles multi-buffer frames.
     pub const XDP_HAS_FRAGS: u32 = 1 << 5;
+    /// `BPF_F_XDP_DEV_BOUND_ONLY`: bound to the device `ifindex` (kernel/bpf/offload.c,
+    /// `bpf_prog_dev_bound_init`), not offloaded to it. Only such a program reaches the
+    /// device's own XDP metadata kfuncs (the verifier replaces the generic
+    /// `bpf_xdp_metadata_*` call by the driver's, `bpf_dev_bound_resolve_kfunc`); the
+    /// kernel attaches it only to that device, and only in native (driver) mode.
+    pub const XDP_DEV_BOUND_ONLY: u32 = 1 << 6;
+
+    /// Bound to the device `ifindex` (in the calling thread's network namespace), for the
+    /// device's XDP metadata kfuncs.
+    pub fn dev_bound(ifindex: u32) -> LoadOptions {
+        LoadOptions { flags: LoadOptions::XDP_DEV_BOUND_ONLY, ifindex }
+    }
 }
 
 impl Program {
@@ -110,16 +125,16 @@ impl Program {
     /// characters other than `[A-Za-z0-9_.]` become `_`. On rejection the error carries
     /// the verifier log.
     pub fn load(kind: ProgType, name: &str, insns: &[Insn]) -> Result<Program, Error> {
-        Program::load_with_flags(kind, name, insns, 0)
+        Program::load_with(kind, name, insns, &LoadOptions::default())
     }
 
-    /// [`Program::load`] with `prog_flags` ([`LoadFlags`]).
-    pub fn load_with_flags(kind: ProgType, name: &str, insns: &[Insn], flags: u32) -> Result<Program, Error> {
+    /// [`Program::load`] with flags and a device (e.g. device-bound for metadata kfuncs).
+    pub fn load_with(kind: ProgType, name: &str, insns: &[Insn], options: &LoadOptions) -> Result<Program, Error> {
         if insns.is_empty() {
             return Err(Error::InvalidArgument { what: format!("BPF program `{name}` has no instructions") });
         }
         let operation = || format!("load BPF program `{name}`");
-        let first_error = match load_with_log(kind, name, insns, flags, None) {
+        let first_error = match load_with_log(kind, name, insns, options, None) {
             Ok(fd) => return Ok(Program::new(fd, kind, name)),
             Err(err) => err,
         };
@@ -131,7 +146,7 @@ impl Program {
         // Load again, this time asking the verifier to explain itself. Not done up front
         // because producing the log makes every successful load slower.
         let mut log = vec![0u8; VERIFIER_LOG_SIZE];
-        match load_with_log(kind, name, insns, flags, Some(&mut log)) {
+        match load_with_log(kind, name, insns, options, Some(&mut log)) {
             Ok(fd) => Ok(Program::new(fd, kind, name)),
             Err(retry_error) => {
                 let log = CStr::from_bytes_until_nul(&log)
@@ -246,7 +261,7 @@ fn load_with_log(
     kind: ProgType,
     name: &str,
     insns: &[Insn],
-    prog_flags: u32,
+    options: &LoadOptions,
     log: Option<&mut [u8]>,
 ) -> io::Result<OwnedFd> {
     const LICENSE: &CStr = c"GPL";
@@ -265,7 +280,8 @@ fn load_with_log(
             log_size,
             log_buf,
             prog_name: sys::object_name(name),
-            prog_flags,
+            prog_flags: options.flags,
+            prog_ifindex: options.ifindex,
             ..Default::default()
         };
         // SAFETY: insns points to insn_cnt 8-byte `struct bpf_insn`s (Insn is repr(C) and

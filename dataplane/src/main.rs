@@ -191,12 +191,15 @@ enum CsumArg {
 
 const RUN_EXAMPLES: &str = "\
 Ports (DPDK devargs style, numbered 0, 1, ... in order):
-  af_xdp:iface=NAME[,queues=0-3|all][,mode=auto|copy|zerocopy][,steer=EXPR][,ring=N][,frame=2048|4096][,hugepages=1][,busy_poll=BUDGET][,mb=0|1][,tx_sw_csum=1]
+  af_xdp:iface=NAME[,queues=0-3|all][,mode=auto|copy|zerocopy][,steer=EXPR][,ring=N][,frame=2048|4096][,hugepages=1][,busy_poll=BUDGET][,mb=0|1][,tx_sw_csum=1][,rx_hints=0|1]
       mb=1: multi-buffer (XDP_USE_SG): frames larger than one chunk arrive and leave as several chunks;
       on by default when the MTU + 18 exceeds frame - 256 (1774 for frame=2048, 3822 for 4096); mb=0 with
       such an MTU is refused. Multi-buffer packets are forwarded whole and --csum verify|fix|lco and --rules
       read them whole; --rewrite, rule rewrites and action lists drop them (mb_unparsed)
       queues=all binds every receive queue the interface has, one worker per queue without --cores
+      rx_hints=1: the device's RX timestamp, RSS hash and VLAN tag (XDP metadata kfuncs, a device-bound
+      program in driver mode), counted per socket in the stats JSON (rx_hints); default: on where the
+      kernel and device have them, else off with one line saying why; 0: off
       busy_poll=BUDGET: preferred busy polling, BUDGET frames per NAPI poll (default 64; 0: off); sets the
       device's napi_defer_hard_irqs=2 and gro_flush_timeout=200000 for the run and puts them back at exit
       (after kill -9 too: a helper process, else the next run on that interface from
@@ -287,7 +290,9 @@ Examples:
 --json prints one line: {\"packets\":N,\"delivered\":N,\"bytes\":B,\"seconds\":S,\"pps\":P,
 \"lost\":L,\"reordered\":R,\"duplicates\":D,\"late\":T,\"sequenced\":Q,\"unsequenced\":U,
 \"streams\":N,\"latency_invalid\":I,\"stream_overflow\":O,\"latency_every\":1,\"dropped_by_sink\":0,
-\"latency_ns\":{\"p50\":..,\"p90\":..,\"p99\":..,\"max\":..}} (latency_ns null when no sequenced
+\"latency_ns\":{\"p50\":..,\"p90\":..,\"p99\":..,\"max\":..}}, and with af-xdp \"latency_clock\":{\"rx_timestamp\":N,
+\"xdp_time\":N,\"receive\":N,\"rx_timestamp_implausible\":N}: where each arrival time came from (the
+device's RX timestamp, the redirect program's clock, the sink's own) (latency_ns null when no sequenced
 frame arrived; percentiles are bucket upper bounds, 12.5 % apart with the xdp engine, the
 max is exact). Both engines read the generator's sequenced stamps; the xdp engine does it in
 the kernel at any rate. `lost` counts sequence numbers from 0 to the highest one seen that

@@ -748,6 +748,14 @@ fn xdp_json(s: &PortCounters) -> Value {
         "rx_ring_full": s.rx_ring_full,
         "rx_fill_ring_empty_descs": s.rx_fill_ring_empty_descs,
         "tx_ring_empty_descs": s.tx_ring_empty_descs,
+        // Frames that carried each RX hint (rx_hints devarg); null where hints are off.
+        "rx_hints": s.rx_hints.map_or(Value::Null, |h| json!({
+            "frames_with_metadata": h.with_metadata,
+            "timestamp": h.timestamp,
+            "xdp_time": h.xdp_time,
+            "hash": h.hash,
+            "vlan": h.vlan,
+        })),
     })
 }
 

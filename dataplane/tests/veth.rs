@@ -174,6 +174,14 @@ fn fwd_delivers_every_frame_and_the_counters_agree() {
     assert_eq!(dut["totals"]["dropped"], 0, "{dut}");
     assert_eq!(dut["ports"][0]["rx_bytes"], 100_000 * 60, "{dut}");
     assert_eq!(dut["ports"][0]["sockets"][0]["xdp"]["rx_dropped"], 0, "{dut}");
+    // RX hints, on by default: the generator's AF_XDP copy-mode frames reach dut0 as skbs, so
+    // veth's hash kfunc answers for every one; veth has no device timestamp, so the program
+    // stamped each with its own clock; nothing here carries an offloaded VLAN tag.
+    let hints = &dut["ports"][0]["sockets"][0]["xdp"]["rx_hints"];
+    assert_eq!(hints["frames_with_metadata"], 100_000, "{dut}");
+    assert_eq!((hints["hash"].as_u64(), hints["xdp_time"].as_u64()), (Some(100_000), Some(100_000)), "{dut}");
+    assert_eq!((hints["timestamp"].as_u64(), hints["vlan"].as_u64()), (Some(0), Some(0)), "{dut}");
+    assert_eq!(dut["xdp"]["rx_hints"]["hash"], 100_000, "the totals sum the sockets: {dut}");
 }
 
 /// [`run_traffic`] through a dataplane on dut0 and dut1 with `--action drop` and `rules` (a
@@ -564,6 +572,11 @@ fn the_af_xdp_sink_counts_every_frame_with_no_loss_or_reordering() {
     let (p50, p99, max) =
         (latency["p50"].as_u64().unwrap(), latency["p99"].as_u64().unwrap(), latency["max"].as_u64().unwrap());
     assert!(0 < p50 && p50 <= p99 && p99 <= max, "{sink}");
+    // RX hints on veth: no device timestamp, so every sequenced frame's arrival time is the
+    // redirect program's clock, not the sink's read after the receive.
+    let clock = &sink["latency_clock"];
+    assert_eq!(clock["xdp_time"], 25_000, "{sink}");
+    assert_eq!((clock["rx_timestamp"].as_u64(), clock["receive"].as_u64()), (Some(0), Some(0)), "{sink}");
 }
 
 #[test]

@@ -206,13 +206,15 @@ impl<'a> Dut<'a> {
         cmd.args(["taskset", "-c", &DUT_CORE.to_string()]);
         let pattern = match self.point.target {
             Target::Dataplane => {
-                cmd.arg(&ctx.bin).args(["run", "--port", "af_xdp:iface=dut0"]);
+                // No RX hints: the kernel targets read none, so the comparison stays like for
+                // like (on veth they would add the kfunc calls and a clock read per frame).
+                cmd.arg(&ctx.bin).args(["run", "--port", "af_xdp:iface=dut0,rx_hints=0"]);
                 cmd.args(["--duration", &format!("{:.3}", seconds + CHILD_SLACK_S)]);
                 if dedicated {
                     cmd.args(["--idle", &format!("sleep:{}", ctx.idle_us)]);
                 }
                 if fwd {
-                    cmd.args(["--port", "af_xdp:iface=dut1"]);
+                    cmd.args(["--port", "af_xdp:iface=dut1,rx_hints=0"]);
                 }
                 cmd.args(["--action", self.point.action.name(), "--cores", &DUT_CORE.to_string()]);
                 cmd.args(["--stats-interval", "0", "--stats-json"]).arg(&stats);

@@ -9,6 +9,8 @@
 use std::io;
 use std::ops::AddAssign;
 
+use crate::rx_hints::HintCounts;
+
 /// One reading of a port queue's counters: totals since the queue was opened. The names are
 /// those of the kernel's `struct xdp_statistics`, which the stats JSON prints as they are.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -26,6 +28,9 @@ pub struct PortCounters {
     pub rx_fill_ring_empty_descs: u64,
     /// Times the kernel looked for frames to send and found the tx ring empty.
     pub tx_ring_empty_descs: u64,
+    /// With RX hints on ([`crate::rx_hints`]): frames that carried each hint; `None` when
+    /// the queue reads none.
+    pub rx_hints: Option<HintCounts>,
 }
 
 impl AddAssign for PortCounters {
@@ -36,6 +41,13 @@ impl AddAssign for PortCounters {
         self.rx_ring_full += other.rx_ring_full;
         self.rx_fill_ring_empty_descs += other.rx_fill_ring_empty_descs;
         self.tx_ring_empty_descs += other.tx_ring_empty_descs;
+        self.rx_hints = match (self.rx_hints, other.rx_hints) {
+            (Some(mut mine), Some(theirs)) => {
+                mine += theirs;
+                Some(mine)
+            }
+            (mine, theirs) => mine.or(theirs),
+        };
     }
 }
 

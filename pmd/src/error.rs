@@ -146,6 +146,13 @@ pub enum Error {
         /// Why.
         source: bpf::Error,
     },
+    /// `rx_hints=1`, and the kernel or device cannot give them.
+    RxHintsUnavailable {
+        /// The interface.
+        iface: String,
+        /// Why not, in words (no BTF, no kfuncs, the device-bound load or attach refused).
+        reason: String,
+    },
     /// An AF_XDP socket could not be created or bound.
     Bind {
         /// The interface.
@@ -510,6 +517,11 @@ impl fmt::Display for Error {
             ),
             Error::Bpf { source } => write!(f, "{source}"),
             Error::Attach { iface, source } => write!(f, "cannot attach the XDP program to {iface}: {source}"),
+            Error::RxHintsUnavailable { iface, reason } => write!(
+                f,
+                "rx_hints=1, but {iface} cannot give RX hints: {reason} (rx_hints=0, or leave it out to run \
+                 without them where they are unavailable)"
+            ),
             Error::Bind { iface, queue, source } => {
                 write!(f, "af_xdp {iface}/q{queue}: ")?;
                 bind_advice(f, iface, *queue, source)

@@ -1,6 +1,6 @@
 //! Port specifications in DPDK devargs style:
 //!
-//! * `af_xdp:iface=NAME[,queues=0-3|all][,mode=auto|copy|zerocopy][,steer=EXPR][,ring=N][,frame=2048|4096][,hugepages=1][,busy_poll=BUDGET][,mb=0|1][,tx_sw_csum=1]`
+//! * `af_xdp:iface=NAME[,queues=0-3|all][,mode=auto|copy|zerocopy][,steer=EXPR][,ring=N][,frame=2048|4096][,hugepages=1][,busy_poll=BUDGET][,mb=0|1][,tx_sw_csum=1][,rx_hints=0|1]`
 //! * `pcap:rx=IN.pcap[,tx=OUT.pcap]`
 //! * `mem[:depth=N,preload=N,size=N]`
 
@@ -76,6 +76,21 @@ pub struct AfXdpSpec {
     /// Not a devarg: `--csum offload` sets it. The UMEM is registered with TX metadata so
     /// frames can ask the device for their L4 checksum.
     pub tx_csum_offload: bool,
+    /// `rx_hints=0|1`: the device's RX hints (timestamp, RSS hash, VLAN tag) passed to user
+    /// space in each frame's metadata area ([`crate::rx_hints`]).
+    pub rx_hints: RxHintsMode,
+}
+
+/// `rx_hints=`: whether the redirect program reads the device's RX hints.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum RxHintsMode {
+    /// Not written: on where the kernel and device allow it, else off with a notice.
+    #[default]
+    Auto,
+    /// `rx_hints=1`: on, or the port does not open.
+    On,
+    /// `rx_hints=0`: off (the program writes no metadata; the worker reads none).
+    Off,
 }
 
 impl AfXdpSpec {
@@ -200,6 +215,7 @@ impl FromStr for PortSpec {
                     mb: None,
                     tx_sw_csum: false,
                     tx_csum_offload: false,
+                    rx_hints: RxHintsMode::Auto,
                 };
                 for (key, value) in pairs {
                     match key {
@@ -247,13 +263,18 @@ impl FromStr for PortSpec {
                                     )
                                 })?;
                         }
-                        _ => {
-                            return Err(unknown(
-                                "af_xdp",
-                                key,
-                                "iface, queues, mode, steer, ring, frame, hugepages, busy_poll, mb, tx_sw_csum",
-                            ))
+                        "rx_hints" => {
+                            spec.rx_hints = if parse_bool(value, "rx_hints").map_err(|e| e.in_port(text))? {
+                                RxHintsMode::On
+                            } else {
+                                RxHintsMode::Off
+                            }
                         }
+                        _ => return Err(unknown(
+                            "af_xdp",
+                            key,
+                            "iface, queues, mode, steer, ring, frame, hugepages, busy_poll, mb, tx_sw_csum, rx_hints",
+                        )),
                     }
                 }
                 if spec.iface.is_empty() {
@@ -395,6 +416,21 @@ mod tests {
         assert_eq!("mem".parse::<PortSpec>().unwrap(), PortSpec::Mem(MemSpec::default()));
         let PortSpec::Pcap(p) = "pcap:rx=a.pcap".parse().unwrap() else { panic!() };
         assert_eq!((p.rx, p.tx), (PathBuf::from("a.pcap"), None));
+    }
+
+    #[test]
+    fn rx_hints_are_auto_unless_written() {
+        let mode = |text: &str| match text.parse::<PortSpec>() {
+            Ok(PortSpec::AfXdp(spec)) => Ok(spec.rx_hints),
+            Ok(other) => panic!("{other:?}"),
+            Err(err) => Err(err.to_string()),
+        };
+        assert_eq!(mode("af_xdp:iface=x").unwrap(), RxHintsMode::Auto);
+        assert_eq!(mode("af_xdp:iface=x,rx_hints=1").unwrap(), RxHintsMode::On);
+        assert_eq!(mode("af_xdp:iface=x,rx_hints=0").unwrap(), RxHintsMode::Off);
+        let err = mode("af_xdp:iface=x,rx_hints=maybe").unwrap_err();
+        assert!(err.contains("rx_hints") && err.contains("should be 1 or 0"), "{err}");
+        assert!(mode("af_xdp:iface=x,hints=1").unwrap_err().contains("rx_hints"), "the known keys name it");
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! `bpf` crate (no ELF, no clang):
 //!
 //! - [`xsk_redirect_program`]: sends the frames a [`Steer`] selects to the AF_XDP socket
-//!   of their RX queue and lets everything else (SSH, ARP, ...) go up the kernel stack.
+//!   of their RX queue and lets everything else (SSH, ARP, ...) go up the kernel stack;
+//!   [`steer_program_hinted`] also writes the device's RX hints in front of each steered
+//!   frame ([`crate::rx_hints`]), loaded device-bound.
 //! - [`count_and_drop_program`] / [`XdpCounter`]: the packet sink, counting packets and
 //!   bytes per CPU and dropping.
 //!
@@ -28,6 +30,9 @@ use std::str::FromStr;
 use bpf::{helpers, xdp, Asm, Insn, Jmp, Map, MapType, ProgType, Program, Reg, Size};
 
 use crate::error::{Error, SteerProblem};
+use crate::rx_hints::{
+    offset, HintKfuncs, HINTS_LEN, HINTS_MAGIC, VALID_HASH, VALID_TIMESTAMP, VALID_VLAN, VALID_XDP_TIME,
+};
 
 /// Which frames the XSK redirect program sends to the AF_XDP sockets; the rest get
 /// XDP_PASS (go to the kernel), so on a real NIC SSH keeps working.
@@ -405,6 +410,20 @@ pub fn steer_program(steer: &Steer, on_match: OnMatch) -> Vec<Insn> {
 /// The steering program: `on_match` for frames `steer` selects, `uncovered` for the rest
 /// (and, with [`OnMatch::Redirect`], for frames of queues without a socket).
 pub fn steer_program_with(steer: &Steer, on_match: OnMatch, uncovered: Uncovered) -> Vec<Insn> {
+    steer_program_hinted(steer, on_match, uncovered, None)
+}
+
+/// [`steer_program_with`], and with `hints` the frames that match get an
+/// [`crate::rx_hints::RxHints`] in their metadata area first, filled by those kfuncs (see
+/// [`emit_hints`]). Load such a program device-bound ([`bpf::LoadOptions::dev_bound`]) for
+/// the device's own hints; loaded otherwise, the kfuncs are the kernel's defaults, which
+/// answer `-EOPNOTSUPP`.
+pub fn steer_program_hinted(
+    steer: &Steer,
+    on_match: OnMatch,
+    uncovered: Uncovered,
+    hints: Option<&HintKfuncs>,
+) -> Vec<Insn> {
     let mut asm = Asm::new();
     // Helper calls clobber R1-R5, so the context lives in a callee-saved register.
     asm.push(Insn::mov64_reg(CTX, Reg::R1));
@@ -412,6 +431,9 @@ pub fn steer_program_with(steer: &Steer, on_match: OnMatch, uncovered: Uncovered
         emit_matcher(&mut asm, steer);
     }
     asm.label(MATCHED);
+    if let Some(kfuncs) = hints {
+        emit_hints(&mut asm, kfuncs);
+    }
     match on_match {
         OnMatch::Redirect(xsk_map_fd) => {
             // The low bits of the flags are the action when the queue has no socket (or
@@ -431,6 +453,72 @@ pub fn steer_program_with(steer: &Steer, on_match: OnMatch, uncovered: Uncovered
         asm.label(NOT_MATCHED).push(Insn::mov64_imm(Reg::R0, uncovered.action())).push(Insn::exit());
     }
     asm.finish().expect("the steering program places every label it jumps to")
+}
+
+/// Appends the hint writer, from MATCHED to the action: metadata area of
+/// [`HINTS_LEN`] bytes (`bpf_xdp_adjust_meta`; if the kernel refuses, the frame goes on
+/// without), zeroed, then each kfunc the kernel has called with pointers into it (as the
+/// kernel's selftest progs/xdp_metadata.c does), its return value kept and its `valid` bit
+/// set on success (the timestamp's only when non-zero; without one, the program's own
+/// `bpf_ktime_get_ns` goes there under [`VALID_XDP_TIME`]), and the magic last.
+fn emit_hints(asm: &mut Asm, kfuncs: &HintKfuncs) {
+    const META: Reg = Reg::R7; // callee-saved: survives the kfunc calls
+    const VALID: Reg = Reg::R8;
+    asm.push(Insn::mov64_reg(Reg::R1, CTX))
+        .push(Insn::mov64_imm(Reg::R2, -(HINTS_LEN as i32)))
+        .push(Insn::call(helpers::XDP_ADJUST_META))
+        .jmp_imm(Jmp::Ne, Reg::R0, 0, "hints_done")
+        // adjust_meta changed the packet: pointers are loaded again and checked.
+        .push(Insn::ldx(Size::W, META, CTX, xdp::MD_DATA_META))
+        .push(Insn::ldx(Size::W, Reg::R3, CTX, xdp::MD_DATA))
+        .push(Insn::mov64_reg(SCRATCH, META))
+        .push(Insn::add64_imm(SCRATCH, HINTS_LEN as i32))
+        .jmp_reg(Jmp::Gt, SCRATCH, Reg::R3, "hints_done");
+    for word in (0..HINTS_LEN as i16).step_by(8) {
+        asm.push(Insn::st(Size::DW, META, word, 0));
+    }
+    asm.push(Insn::mov64_imm(VALID, 0));
+    /// (kfunc id, label, out-pointer offsets, return slot, valid bit)
+    type Call<'a> = (Option<u32>, &'a str, &'a [i16], i16, u16);
+    let calls: [Call; 3] = [
+        (kfuncs.timestamp, "ts", &[offset::TIMESTAMP], offset::TIMESTAMP_RET, VALID_TIMESTAMP),
+        (kfuncs.hash, "hash", &[offset::HASH, offset::HASH_TYPE], offset::HASH_RET, VALID_HASH),
+        (kfuncs.vlan_tag, "vlan", &[offset::VLAN_PROTO, offset::VLAN_TCI], offset::VLAN_RET, VALID_VLAN),
+    ];
+    for (id, name, outs, ret_slot, bit) in calls {
+        let ret_reg = |i: usize| [Reg::R2, Reg::R3][i];
+        let Some(id) = id else {
+            // Not in this kernel: as if the device had no such op.
+            asm.push(Insn::st(Size::H, META, ret_slot, -libc::EOPNOTSUPP));
+            continue;
+        };
+        asm.push(Insn::mov64_reg(Reg::R1, CTX));
+        for (i, &out) in outs.iter().enumerate() {
+            asm.push(Insn::mov64_reg(ret_reg(i), META)).push(Insn::add64_imm(ret_reg(i), out.into()));
+        }
+        let skip = format!("hint_{name}_absent");
+        asm.push(Insn::call_kfunc(id)).push(Insn::stx(Size::H, META, ret_slot, Reg::R0)).jmp_imm(
+            Jmp::Ne,
+            Reg::R0,
+            0,
+            &skip,
+        );
+        if bit == VALID_TIMESTAMP {
+            // veth and drivers without a stamp for this frame answer 0 with a zero time.
+            asm.push(Insn::ldx(Size::DW, SCRATCH, META, offset::TIMESTAMP)).jmp_imm(Jmp::Eq, SCRATCH, 0, &skip);
+            asm.push(Insn::or64_imm(VALID, bit.into())).ja("hint_ts_done").label(&skip);
+            // No device stamp: the time the program saw the frame (CLOCK_MONOTONIC) instead.
+            asm.push(Insn::call(helpers::KTIME_GET_NS))
+                .push(Insn::stx(Size::DW, META, offset::TIMESTAMP, Reg::R0))
+                .push(Insn::or64_imm(VALID, VALID_XDP_TIME.into()))
+                .label("hint_ts_done");
+            continue;
+        }
+        asm.push(Insn::or64_imm(VALID, bit.into())).label(&skip);
+    }
+    asm.push(Insn::stx(Size::H, META, offset::VALID, VALID))
+        .push(Insn::st(Size::W, META, offset::MAGIC, HINTS_MAGIC as i32))
+        .label("hints_done");
 }
 
 /// Redirects the frames `steer` selects (all of them if it is empty) to the AF_XDP socket
@@ -858,6 +946,63 @@ mod tests {
             let verdict = program.test_run(&udp4(4789), 1).unwrap().retval;
             assert_eq!(verdict as i32, xdp::PASS, "steer {steer}");
         }
+    }
+
+    fn live_kfuncs() -> HintKfuncs {
+        let kfuncs = HintKfuncs::resolve(&bpf::Btf::vmlinux().expect("CI kernels have BTF"));
+        assert!(kfuncs.timestamp.is_some() && kfuncs.hash.is_some() && kfuncs.vlan_tag.is_some(), "{kfuncs:?}");
+        kfuncs
+    }
+
+    /// Only a device-bound program may call the metadata kfuncs: loaded otherwise, the
+    /// verifier refuses it ("metadata kfuncs require device-bound program"), which is why
+    /// the device's hints are asked for by loading bound to it.
+    #[test]
+    fn hints_need_a_device_bound_program() {
+        if !require_root("hints_need_a_device_bound_program") {
+            return;
+        }
+        let kfuncs = live_kfuncs();
+        let insns = steer_program_hinted(&Steer::default(), OnMatch::Return(xdp::TX), Uncovered::Pass, Some(&kfuncs));
+        let err = Program::load(ProgType::Xdp, "hints_unbound", &insns).unwrap_err();
+        assert!(err.to_string().contains("require device-bound program"), "{err}");
+        // Without hints the program is the one it always was, and loads anywhere.
+        let plain = steer_program_hinted(&Steer::default(), OnMatch::Return(xdp::TX), Uncovered::Pass, None);
+        assert_eq!(plain, steer_program(&Steer::default(), OnMatch::Return(xdp::TX)));
+        let run = Program::load(ProgType::Xdp, "no_hints", &plain).unwrap().test_run(&udp4(1), 1).unwrap();
+        assert_eq!(run.data_out, udp4(1), "no metadata");
+    }
+
+    /// Device-bound to a veth (the device's own kfuncs, veth_xdp_metadata_ops), the redirect
+    /// program with hints passes the verifier, with CAP_BPF and CAP_NET_ADMIN alone (the
+    /// program without hints: `programs_load_with_only_cap_bpf_and_cap_net_admin`).
+    #[test]
+    fn dev_bound_hints_program_loads_on_veth() {
+        if !require_root("dev_bound_hints_program_loads_on_veth") {
+            return;
+        }
+        let kfuncs = live_kfuncs();
+        let netns = testkit::Netns::with_veth_pair("hi");
+        netns.run(|| {
+            let ifindex = bpf::ifindex("veth0").unwrap();
+            std::thread::spawn(move || {
+                crate::caps::keep_only(&[crate::caps::CAP_NET_ADMIN, crate::caps::CAP_BPF]).expect("capset");
+                let xsks = Map::create(MapType::XskMap, "xsks", 4, 4, 1).unwrap();
+                let steer: Steer = "udp:4789+proto:gre".parse().unwrap();
+                let insns =
+                    steer_program_hinted(&steer, OnMatch::Redirect(xsks.raw_fd()), Uncovered::Drop, Some(&kfuncs));
+                let options = bpf::LoadOptions::dev_bound(ifindex);
+                Program::load_with(ProgType::Xdp, "xsk_hints", &insns, &options).unwrap();
+                let insns = steer_program_hinted(&steer, OnMatch::Return(xdp::TX), Uncovered::Pass, Some(&kfuncs));
+                let program = Program::load_with(ProgType::Xdp, "tx_hints", &insns, &options).unwrap();
+                // The kernel test-runs no device-bound program (EINVAL): what the program
+                // writes is checked on a live veth (tests/rx_hints.rs).
+                let err = program.test_run(&udp4(4789), 1).unwrap_err();
+                assert_eq!(err.raw_os_error(), Some(libc::EINVAL), "{err}");
+            })
+            .join()
+            .unwrap();
+        });
     }
 
     #[test]

@@ -227,6 +227,12 @@ impl SinkReport {
             if let Some(l) = &s.latency {
                 json["latency_ns"] = serde_json::json!({"p50": l.p50, "p90": l.p90, "p99": l.p99, "max": l.max});
             }
+            if let Some(c) = &s.latency_clock {
+                json["latency_clock"] = serde_json::json!({
+                    "rx_timestamp": c.rx_timestamp, "xdp_time": c.xdp_time, "receive": c.receive,
+                    "rx_timestamp_implausible": c.rx_timestamp_implausible,
+                });
+            }
         }
         json
     }
@@ -266,6 +272,75 @@ pub struct SequenceReport {
     pub dropped_by_sink: u64,
     /// Latency percentiles (`None`: no sequenced frame arrived).
     pub latency: Option<LatencySummary>,
+    /// af-xdp engine: which clock ended each frame's latency (`None`: the xdp engine, whose
+    /// program reads `bpf_ktime_get_ns` itself).
+    pub latency_clock: Option<LatencyClocks>,
+}
+
+/// Where the af-xdp engine took each frame's arrival time from, counted.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct LatencyClocks {
+    /// The device's RX timestamp (an RX hint), taken as `CLOCK_TAI` (a PHC kept on TAI by
+    /// ptp4l/phc2sys, as the kernel's xdp_hw_metadata tool reads it) and brought to
+    /// `CLOCK_MONOTONIC` by the offset between the two clocks.
+    pub rx_timestamp: u64,
+    /// The redirect program's `CLOCK_MONOTONIC` (an RX hint where the device has no
+    /// timestamp, e.g. veth).
+    pub xdp_time: u64,
+    /// The sink's own clock, read after the receive (no hints, or none for this frame).
+    pub receive: u64,
+    /// Device timestamps not used: later than now or more than a second old once brought
+    /// to `CLOCK_MONOTONIC` (a PHC not kept on TAI); the receive clock was used instead.
+    pub rx_timestamp_implausible: u64,
+}
+
+/// Which clock [`arrival_time`] chose.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ArrivalClock {
+    /// The device's RX timestamp.
+    RxTimestamp,
+    /// The XDP program's clock.
+    XdpTime,
+    /// The receive clock (no usable hint).
+    Receive,
+    /// A device timestamp that was not plausible: the receive clock.
+    RxTimestampImplausible,
+}
+
+/// A device timestamp more than this older than the receive is taken as another clock.
+const RX_TIMESTAMP_MAX_AGE_NS: u64 = 1_000_000_000;
+
+/// The arrival time (`CLOCK_MONOTONIC` ns) of a frame received at `now_ns`, from its RX
+/// hints when they have a time: the device's timestamp (on `CLOCK_TAI`, `tai_minus_mono`
+/// ns ahead of `CLOCK_MONOTONIC`) if it lands within the last second, else the XDP
+/// program's time, else `now_ns`.
+pub fn arrival_time(hints: Option<&pmd::rx_hints::RxHints>, now_ns: u64, tai_minus_mono: i64) -> (u64, ArrivalClock) {
+    let Some(hints) = hints else { return (now_ns, ArrivalClock::Receive) };
+    if let Some(stamp) = hints.timestamp {
+        let mono = stamp as i64 - tai_minus_mono;
+        return match u64::try_from(mono) {
+            Ok(mono) if mono <= now_ns && now_ns - mono <= RX_TIMESTAMP_MAX_AGE_NS => (mono, ArrivalClock::RxTimestamp),
+            _ => (now_ns, ArrivalClock::RxTimestampImplausible),
+        };
+    }
+    match hints.xdp_time {
+        Some(time) if time <= now_ns => (time, ArrivalClock::XdpTime),
+        _ => (now_ns, ArrivalClock::Receive),
+    }
+}
+
+impl LatencyClocks {
+    fn count(&mut self, clock: ArrivalClock) {
+        match clock {
+            ArrivalClock::RxTimestamp => self.rx_timestamp += 1,
+            ArrivalClock::XdpTime => self.xdp_time += 1,
+            ArrivalClock::Receive => self.receive += 1,
+            ArrivalClock::RxTimestampImplausible => {
+                self.rx_timestamp_implausible += 1;
+                self.receive += 1;
+            }
+        }
+    }
 }
 
 /// Latency percentiles, ns: bucket upper bounds (the maximum is exact).
@@ -415,6 +490,7 @@ fn sequence_report(c: &crate::sink_prog::SinkCounts) -> SequenceReport {
         dropped_by_sink: 0,
         latency_every: 1,
         latency,
+        latency_clock: None,
     }
 }
 
@@ -603,6 +679,8 @@ fn sink_af_xdp(config: &SinkConfig, stop: &AtomicBool, ready: impl FnOnce()) -> 
     let mut activity = Activity::default();
     let mut progress = Progress::new(start);
     let mut last_sample = start;
+    let mut clocks = LatencyClocks::default();
+    let mut tai_minus_mono = tai_minus_monotonic();
     while !stop.load(Ordering::Relaxed) && config.duration.is_none_or(|d| start.elapsed() < d) {
         let mut received = 0;
         for (port, slot) in &mut ports {
@@ -613,7 +691,10 @@ fn sink_af_xdp(config: &SinkConfig, stop: &AtomicBool, ready: impl FnOnce()) -> 
             }
             received += n;
             let now = pmd::clock::monotonic_ns();
-            for frame in &frames {
+            // With RX hints (on where the device has them), a frame's arrival is the
+            // device's timestamp or the redirect program's clock, not this read.
+            let hints = port.last_rx_hints();
+            for (i, frame) in frames.iter().enumerate() {
                 let data = slot.umem.data(frame);
                 packets += 1;
                 bytes += data.len() as u64;
@@ -621,7 +702,11 @@ fn sink_af_xdp(config: &SinkConfig, stop: &AtomicBool, ready: impl FnOnce()) -> 
                     Ok(()) => stamp::find(data, &offsets),
                     Err(_) => None,
                 };
-                tracker.observe(stamp, now);
+                let (arrival, clock) = arrival_time(hints.get(i).and_then(Option::as_ref), now, tai_minus_mono);
+                if stamp.is_some_and(|s| s.sequenced) {
+                    clocks.count(clock);
+                }
+                tracker.observe(stamp, arrival);
             }
             slot.pool.put_all(&mut frames);
         }
@@ -630,12 +715,14 @@ fn sink_af_xdp(config: &SinkConfig, stop: &AtomicBool, ready: impl FnOnce()) -> 
         }
         if last_sample.elapsed() >= SAMPLE {
             last_sample = Instant::now();
+            tai_minus_mono = tai_minus_monotonic();
             activity.sample(packets, last_sample);
             progress.maybe_print(config.interval, packets, start);
         }
     }
     activity.sample(packets, Instant::now());
     let mut sequence = tracker.report();
+    sequence.latency_clock = Some(clocks);
     sequence.dropped_by_sink = ports
         .iter()
         .filter_map(|(port, _)| port.socket().stats_reader().read().ok())
@@ -650,6 +737,13 @@ fn sink_af_xdp(config: &SinkConfig, stop: &AtomicBool, ready: impl FnOnce()) -> 
         active_seconds: activity.seconds(),
         sequence: Some(sequence),
     })
+}
+
+/// `CLOCK_TAI` minus `CLOCK_MONOTONIC`, ns: what a TAI device timestamp is ahead by.
+fn tai_minus_monotonic() -> i64 {
+    let mono = pmd::clock::now_ns(pmd::clock::Clock::Monotonic);
+    let tai = pmd::clock::now_ns(pmd::clock::Clock::Tai);
+    tai - mono
 }
 
 /// Sequence numbers within this distance of the highest one seen are remembered, to tell a
@@ -917,6 +1011,36 @@ mod tests {
 
     fn stamp(stream: u16, seq: u64, sent_ns: u64) -> Option<Stamp> {
         Some(Stamp { sequenced: true, stream, seq, sent_ns })
+    }
+
+    #[test]
+    fn arrival_time_prefers_a_plausible_device_timestamp() {
+        use pmd::rx_hints::RxHints;
+        let now = 5_000_000_000u64;
+        let tai_ahead = 37_000_000_000i64;
+        let device = |mono: i64| RxHints { timestamp: Some((mono + tai_ahead) as u64), ..RxHints::default() };
+        assert_eq!(arrival_time(None, now, tai_ahead), (now, ArrivalClock::Receive));
+        assert_eq!(arrival_time(Some(&RxHints::default()), now, tai_ahead), (now, ArrivalClock::Receive));
+        assert_eq!(
+            arrival_time(Some(&device(4_999_000_000)), now, tai_ahead),
+            (4_999_000_000, ArrivalClock::RxTimestamp)
+        );
+        for implausible in [5_000_000_001, 3_000_000_000, -1_000] {
+            assert_eq!(
+                arrival_time(Some(&device(implausible)), now, tai_ahead),
+                (now, ArrivalClock::RxTimestampImplausible),
+                "{implausible}"
+            );
+        }
+        let xdp = RxHints { xdp_time: Some(4_999_999_000), ..RxHints::default() };
+        assert_eq!(arrival_time(Some(&xdp), now, tai_ahead), (4_999_999_000, ArrivalClock::XdpTime));
+        let future = RxHints { xdp_time: Some(now + 1), ..RxHints::default() };
+        assert_eq!(arrival_time(Some(&future), now, tai_ahead), (now, ArrivalClock::Receive));
+        let mut clocks = LatencyClocks::default();
+        for clock in [ArrivalClock::RxTimestamp, ArrivalClock::XdpTime, ArrivalClock::RxTimestampImplausible] {
+            clocks.count(clock);
+        }
+        assert_eq!(clocks, LatencyClocks { rx_timestamp: 1, xdp_time: 1, receive: 1, rx_timestamp_implausible: 1 });
     }
 
     #[test]

@@ -227,7 +227,7 @@ impl Umem {
     }
 
     /// The `len` bytes just before the frame's data, in its chunk (where AF_XDP puts a
-    /// frame's TX metadata); `None` when the headroom is shorter (see
+    /// frame's TX metadata, and a received frame's XDP metadata); `None` when the headroom is shorter (see
     /// [`Umem::reserve_headroom`]) or the frame is another UMEM's.
     #[inline]
     pub fn headroom_mut<'a>(&'a self, frame: &'a mut Frame, len: usize) -> Option<&'a mut [u8]> {
@@ -348,6 +348,22 @@ mod tests {
         assert_eq!(umem.data(&frame), b"jello");
         assert!(!umem.write(&mut frame, &[0; 4096]), "larger than the frame");
         assert_eq!(umem.room(&frame), 2048);
+    }
+
+    #[test]
+    fn headroom_ends_at_the_data() {
+        let (umem, mut frames) = Umem::create(&UmemConfig { frame_count: 2, ..Default::default() }).unwrap();
+        let mut frame = frames.pop().unwrap();
+        assert!(umem.headroom_mut(&mut frame, 1).is_none(), "data at the chunk start");
+        assert!(umem.write(&mut frame, b"meta:payload"));
+        assert!(umem.adjust_head(&mut frame, -5));
+        assert_eq!(umem.headroom_mut(&mut frame, 5).unwrap(), b"meta:");
+        assert_eq!(umem.headroom_mut(&mut frame, 2).unwrap(), b"a:", "the bytes right before the data");
+        umem.headroom_mut(&mut frame, 5).unwrap()[4] = b'=';
+        assert!(umem.adjust_head(&mut frame, 5));
+        assert_eq!(umem.data(&frame), b"meta=payload");
+        let (_other, mut foreign) = Umem::create(&UmemConfig { frame_count: 1, ..Default::default() }).unwrap();
+        assert!(umem.headroom_mut(&mut foreign[0], 0).is_none(), "a frame of another UMEM");
     }
 
     #[test]

@@ -14,6 +14,7 @@ mod socket;
 pub mod sys;
 
 use std::io;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use umem::{Frame, PoolCache, Umem};
@@ -21,11 +22,12 @@ use umem::{Frame, PoolCache, Umem};
 pub use socket::{BindFlags, RingSizes, TxMetadata, UmemOwner, XskSocket, XskStatsReader};
 pub use sys::XdpStatistics;
 
-use crate::counters::CounterSource;
+use crate::counters::{CounterSource, PortCounters};
 use crate::error::Error;
 use crate::netdev;
 use crate::port::{BadDescCount, Port, BURST};
-use crate::spec::{AfXdpSpec, BindMode, ETH_AND_VLAN, XDP_PACKET_HEADROOM};
+use crate::rx_hints::{self, HintCounts, HintKfuncs, RxHints};
+use crate::spec::{AfXdpSpec, BindMode, RxHintsMode, ETH_AND_VLAN, XDP_PACKET_HEADROOM};
 use crate::umems::Umems;
 use crate::xdp_prog;
 
@@ -44,6 +46,8 @@ pub struct AfXdpDevice {
     uncovered: xdp_prog::Uncovered,
     xsk_map: bpf::Map,
     program: bpf::Program,
+    /// The program reads the device's RX hints (device-bound, [`crate::rx_hints`]).
+    hints: Option<HintKfuncs>,
     link: Option<bpf::Link>,
     xdp_mode: Option<bpf::XdpMode>,
 }
@@ -101,22 +105,67 @@ impl AfXdpDevice {
         let spec = &spec;
         let max_queue = spec.queues.iter().copied().max().unwrap_or(0);
         let xsk_map = bpf::Map::create(bpf::MapType::XskMap, "xsks", 4, 4, max_queue + 1)?;
-        let insns = xdp_prog::xsk_redirect_program_with(xsk_map.raw_fd(), &spec.steer, uncovered);
-        // The program reads only the linear head of a frame (every header it steers by is
-        // within the first bytes), so it is sound for multi-buffer frames: say so, or a
-        // native-XDP veth refuses it above a page of MTU and drivers drop such frames.
-        let flags = if mb { bpf::LoadFlags::XDP_HAS_FRAGS } else { 0 };
-        let program = bpf::Program::load_with_flags(bpf::ProgType::Xdp, "xsk_redirect", &insns, flags)?;
-        Ok(AfXdpDevice {
+        let mut device = AfXdpDevice {
             spec: spec.clone(),
             ifindex,
             queue_count,
             uncovered,
+            program: load_redirect(&xsk_map, spec, uncovered, None)?,
             xsk_map,
-            program,
+            hints: None,
             link: None,
             xdp_mode: None,
-        })
+        };
+        if spec.rx_hints != RxHintsMode::Off {
+            match device.load_hinted() {
+                Ok((program, kfuncs)) => {
+                    device.program = program;
+                    device.hints = Some(kfuncs);
+                }
+                Err(reason) => device.no_hints(reason)?,
+            }
+        }
+        Ok(device)
+    }
+
+    /// The redirect program with the hint writer, loaded bound to the device: the kernel's
+    /// BTF must have the metadata kfuncs and the device must take a device-bound program.
+    fn load_hinted(&self) -> Result<(bpf::Program, HintKfuncs), String> {
+        let btf = bpf::Btf::vmlinux().map_err(|err| format!("the kernel's BTF cannot be read ({err})"))?;
+        let kfuncs = HintKfuncs::resolve(&btf);
+        if kfuncs.is_empty() {
+            return Err(format!(
+                "the kernel has no XDP metadata kfuncs ({} and the others came in Linux 6.3)",
+                rx_hints::KFUNC_TIMESTAMP
+            ));
+        }
+        // Which of them the device implements (Linux 6.8+ says, through the netdev netlink
+        // family): the program calls only those. A kernel that does not say gets all.
+        let kfuncs = match crate::netdev_genl::xdp_rx_metadata_features(self.ifindex) {
+            Ok(Some(0)) => {
+                return Err("its driver implements none of the XDP metadata kfuncs (no xdp_metadata_ops)".into())
+            }
+            Ok(Some(features)) => kfuncs.implemented_by(features),
+            Ok(None) | Err(_) => kfuncs,
+        };
+        let program = load_redirect(&self.xsk_map, &self.spec, self.uncovered, Some((&kfuncs, self.ifindex)))
+            .map_err(|err| format!("the kernel refused the device-bound program ({err})"))?;
+        Ok((program, kfuncs))
+    }
+
+    /// Without hints: an error under `rx_hints=1`, else the one line that says so.
+    fn no_hints(&mut self, reason: String) -> Result<(), Error> {
+        self.hints = None;
+        if self.spec.rx_hints == RxHintsMode::On {
+            return Err(Error::RxHintsUnavailable { iface: self.spec.iface.clone(), reason });
+        }
+        eprintln!("dataplane: {}: no RX hints: {reason}", self.spec.iface);
+        Ok(())
+    }
+
+    /// The metadata kfuncs the program calls, when it reads RX hints.
+    pub fn rx_hints(&self) -> Option<HintKfuncs> {
+        self.hints
     }
 
     /// The interface's receive queues that get no socket: their frames never reach the
@@ -244,6 +293,9 @@ impl AfXdpDevice {
             port = port.with_tx_csum_offload();
         }
         port.busy_poll = busy_poll;
+        if self.hints.is_some() {
+            port.enable_rx_hints();
+        }
         port.prime_fill_ring(&mut slot.pool);
         Ok((port, slot_index))
     }
@@ -323,13 +375,55 @@ impl AfXdpDevice {
 
     /// Attaches the program (driver mode, else generic with a message). Until then the
     /// interface's traffic is untouched.
+    ///
+    /// A program with RX hints is device-bound, which the kernel attaches in driver mode
+    /// only: where that fails, the program without hints is attached instead (with a line
+    /// saying so), or under `rx_hints=1` the attach fails.
     pub fn attach(&mut self) -> Result<bpf::XdpMode, Error> {
+        if let Some(kfuncs) = self.hints {
+            match bpf::Link::attach_xdp(&self.program, self.ifindex, bpf::XdpMode::Driver) {
+                Ok(link) => {
+                    eprintln!(
+                        "dataplane: {}: RX hints on ({}; device-bound program, driver mode)",
+                        self.spec.iface,
+                        kfuncs.names().join(", ")
+                    );
+                    self.link = Some(link);
+                    self.xdp_mode = Some(bpf::XdpMode::Driver);
+                    return Ok(bpf::XdpMode::Driver);
+                }
+                Err(err) => {
+                    self.no_hints(format!("the device-bound program does not attach in driver mode ({err})"))?;
+                    self.program = load_redirect(&self.xsk_map, &self.spec, self.uncovered, None)?;
+                }
+            }
+        }
         let (link, mode) = bpf::Link::attach_xdp_auto(&self.program, self.ifindex)
             .map_err(|source| Error::Attach { iface: self.spec.iface.clone(), source })?;
         self.link = Some(link);
         self.xdp_mode = Some(mode);
         Ok(mode)
     }
+}
+
+/// Loads the redirect program on `xsk_map`; with `hints` (the kfuncs and the device), the
+/// hint writer too, bound to that device.
+fn load_redirect(
+    xsk_map: &bpf::Map,
+    spec: &AfXdpSpec,
+    uncovered: xdp_prog::Uncovered,
+    hints: Option<(&HintKfuncs, u32)>,
+) -> Result<bpf::Program, Error> {
+    let on_match = xdp_prog::OnMatch::Redirect(xsk_map.raw_fd());
+    let insns = xdp_prog::steer_program_hinted(&spec.steer, on_match, uncovered, hints.map(|(kfuncs, _)| kfuncs));
+    let mut options = hints.map_or_else(bpf::LoadOptions::default, |(_, ifindex)| bpf::LoadOptions::dev_bound(ifindex));
+    // The program reads only the linear head of a frame (every header it steers by, and
+    // the hints in front of it), so it is sound for multi-buffer frames: say so, or a
+    // native-XDP veth refuses it above a page of MTU and drivers drop such frames.
+    if spec.mb == Some(true) {
+        options.flags |= bpf::LoadOptions::XDP_HAS_FRAGS;
+    }
+    Ok(bpf::Program::load_with(bpf::ProgType::Xdp, "xsk_redirect", &insns, &options)?)
 }
 
 /// Creates the socket that registers `umem` (with `tx_metadata`): zero-copy first under
@@ -419,6 +513,62 @@ pub struct AfXdpQueue {
     tx_metadata_len: usize,
     /// Checksum requests go to the device as TX metadata (copy mode, metadata registered).
     tx_csum_offload: bool,
+    /// The program writes RX hints: read them in front of every received frame.
+    hints_on: bool,
+    /// The hints of the frames the last `rx_burst` received, in their order.
+    last_hints: Vec<Option<RxHints>>,
+    /// Frames that carried each hint, and their copy for the control thread.
+    hint_counts: HintCounts,
+    shared_hint_counts: Arc<SharedHintCounts>,
+}
+
+/// A queue's [`HintCounts`] where the control thread can read them: one writer (the worker,
+/// plain stores of its running totals after a burst), any readers.
+#[derive(Debug, Default)]
+pub struct SharedHintCounts {
+    with_metadata: AtomicU64,
+    timestamp: AtomicU64,
+    xdp_time: AtomicU64,
+    hash: AtomicU64,
+    vlan: AtomicU64,
+}
+
+impl SharedHintCounts {
+    #[inline]
+    fn publish(&self, counts: &HintCounts) {
+        self.with_metadata.store(counts.with_metadata, Ordering::Relaxed);
+        self.timestamp.store(counts.timestamp, Ordering::Relaxed);
+        self.xdp_time.store(counts.xdp_time, Ordering::Relaxed);
+        self.hash.store(counts.hash, Ordering::Relaxed);
+        self.vlan.store(counts.vlan, Ordering::Relaxed);
+    }
+
+    /// The counts last published.
+    pub fn read(&self) -> HintCounts {
+        HintCounts {
+            with_metadata: self.with_metadata.load(Ordering::Relaxed),
+            timestamp: self.timestamp.load(Ordering::Relaxed),
+            xdp_time: self.xdp_time.load(Ordering::Relaxed),
+            hash: self.hash.load(Ordering::Relaxed),
+            vlan: self.vlan.load(Ordering::Relaxed),
+        }
+    }
+}
+
+/// An AF_XDP queue's counters: the kernel's `XDP_STATISTICS`, and with RX hints on, how
+/// many frames carried each.
+#[derive(Debug)]
+struct QueueCounters {
+    xsk: XskStatsReader,
+    hints: Option<Arc<SharedHintCounts>>,
+}
+
+impl CounterSource for QueueCounters {
+    fn read(&self) -> io::Result<PortCounters> {
+        let mut counters = CounterSource::read(&self.xsk)?;
+        counters.rx_hints = self.hints.as_ref().map(|h| h.read());
+        Ok(counters)
+    }
 }
 
 impl AfXdpQueue {
@@ -440,6 +590,10 @@ impl AfXdpQueue {
             bad_reported: BadDescCount::default(),
             tx_metadata_len,
             tx_csum_offload: false,
+            hints_on: false,
+            last_hints: Vec::new(),
+            hint_counts: HintCounts::default(),
+            shared_hint_counts: Arc::default(),
         }
     }
 
@@ -487,6 +641,50 @@ impl AfXdpQueue {
             complete_in_software(&self.umem, frame);
         }
         frames.len()
+    }
+
+    /// Reads the RX hints the redirect program writes in front of each received frame
+    /// ([`crate::rx_hints`]); only for a socket whose device's program writes them.
+    pub fn enable_rx_hints(&mut self) {
+        self.hints_on = true;
+        let rx_entries = self.socket.rx.as_ref().map_or(0, |rx| rx.size()) as usize;
+        self.last_hints = Vec::with_capacity(rx_entries.max(BURST));
+    }
+
+    /// Whether this queue reads RX hints.
+    pub fn rx_hints_on(&self) -> bool {
+        self.hints_on
+    }
+
+    /// The hints of the frames the last [`Port::rx_burst`] appended, in the same order
+    /// (`None`: that frame had none); empty with hints off.
+    pub fn last_rx_hints(&self) -> &[Option<RxHints>] {
+        &self.last_hints
+    }
+
+    /// Frames that carried each hint so far.
+    pub fn rx_hint_counts(&self) -> HintCounts {
+        self.hint_counts
+    }
+
+    /// Reads and counts the hints of `frames` (just received; none: the last burst's go).
+    #[inline]
+    fn read_hints(&mut self, frames: &mut [Frame]) {
+        self.last_hints.clear();
+        if frames.is_empty() {
+            return;
+        }
+        for frame in frames {
+            let hints = self.umem.headroom_mut(frame, rx_hints::HINTS_LEN).and_then(rx_hints::take);
+            if let Some(hints) = &hints {
+                self.hint_counts.count(hints);
+            }
+            // Within the capacity reserved (the rx ring's size): no allocation.
+            if self.last_hints.len() < self.last_hints.capacity() {
+                self.last_hints.push(hints);
+            }
+        }
+        self.shared_hint_counts.publish(&self.hint_counts);
     }
 
     /// The socket (its rings, its `XDP_STATISTICS`).
@@ -607,6 +805,7 @@ impl Port for AfXdpQueue {
             self.socket.kick_rx();
         }
         let sg = self.socket.sg();
+        let first = out.len();
         let (received, consumed) = match &mut self.socket.rx {
             Some(rx) if sg => {
                 let got = rx.receive_packets(out, max as u32, pool);
@@ -619,6 +818,10 @@ impl Port for AfXdpQueue {
             }
             None => (0, 0),
         };
+        // One branch a burst when hints are off.
+        if self.hints_on {
+            self.read_hints(&mut out[first..]);
+        }
         // Each rx descriptor, good or refused, used up one fill entry; a kernel that
         // returns more than it was given cannot drive the count below zero.
         self.fill_outstanding = self.fill_outstanding.saturating_sub(consumed);
@@ -677,7 +880,8 @@ impl Port for AfXdpQueue {
     }
 
     fn counters(&self) -> Option<Box<dyn CounterSource>> {
-        Some(Box::new(self.socket.stats_reader()))
+        let hints = self.hints_on.then(|| self.shared_hint_counts.clone());
+        Some(Box::new(QueueCounters { xsk: self.socket.stats_reader(), hints }))
     }
 
     fn zerocopy(&self) -> bool {

@@ -361,6 +361,7 @@ impl CounterSource for XskStatsReader {
             rx_ring_full: s.rx_ring_full,
             rx_fill_ring_empty_descs: s.rx_fill_ring_empty_descs,
             tx_ring_empty_descs: s.tx_ring_empty_descs,
+            rx_hints: None,
         })
     }
 }
