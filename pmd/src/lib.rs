@@ -42,7 +42,6 @@ pub mod capture;
 pub mod clock;
 mod counters;
 mod error;
-pub mod genl;
 pub mod mem;
 pub mod napi;
 pub mod netdev;

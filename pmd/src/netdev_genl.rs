@@ -1,8 +1,16 @@
 //! The kernel's `netdev` generic-netlink family (Documentation/netlink/specs/netdev.yaml),
-//! asked one thing: which XDP RX metadata kfuncs a device implements
-//! (`xdp-rx-metadata-features`, Linux 6.8+, filled from the driver's `xdp_metadata_ops`).
+//! asked two things of a device (net/core/netdev-genl.c, `netdev_nl_dev_fill`):
+//!
+//! * which XDP RX metadata kfuncs it implements (`xdp-rx-metadata-features`, Linux 6.8+,
+//!   from the driver's `xdp_metadata_ops`), for the RX hints;
+//! * which AF_XDP TX metadata requests its driver acts on in zero-copy mode
+//!   (`xsk-features`, Linux 6.8+: `tx-checksum` where the driver has
+//!   `tmo_request_checksum`), for `--csum offload`. In copy mode the kernel's skb path acts
+//!   on them for every device.
+//!
 //! No netlink library: one request to resolve the family's id, one `dev-get`, each answer
-//! parsed with bounds checks.
+//! parsed with bounds checks (`struct nlmsghdr`, `genlmsghdr`, `nlattr`: netlink.h,
+//! genetlink.h).
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
@@ -13,6 +21,9 @@ pub const RX_METADATA_TIMESTAMP: u64 = 1 << 0;
 pub const RX_METADATA_HASH: u64 = 1 << 1;
 /// The device has `xmo_rx_vlan_tag`.
 pub const RX_METADATA_VLAN_TAG: u64 = 1 << 2;
+/// `NETDEV_XSK_FLAGS_TX_CHECKSUM` (include/uapi/linux/netdev.h): the driver completes the
+/// checksum a TX metadata request asks for.
+pub const XSK_FLAGS_TX_CHECKSUM: u64 = 1 << 1;
 
 const NETLINK_GENERIC: i32 = 16;
 const GENL_ID_CTRL: u16 = 0x10;
@@ -22,6 +33,7 @@ const CTRL_ATTR_FAMILY_NAME: u16 = 2;
 const NETDEV_CMD_DEV_GET: u8 = 1;
 const NETDEV_A_DEV_IFINDEX: u16 = 1;
 const NETDEV_A_DEV_XDP_RX_METADATA_FEATURES: u16 = 5;
+const NETDEV_A_DEV_XSK_FEATURES: u16 = 6;
 const NLM_F_REQUEST: u16 = 1;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_HDR: usize = 16;
@@ -125,6 +137,19 @@ impl GenlSocket {
 /// namespace): a mask of `RX_METADATA_*`. `Ok(None)`: the kernel does not say (no `netdev`
 /// family, or one before Linux 6.8 without the attribute).
 pub fn xdp_rx_metadata_features(ifindex: u32) -> io::Result<Option<u64>> {
+    dev_get_u64(ifindex, NETDEV_A_DEV_XDP_RX_METADATA_FEATURES)
+}
+
+/// The `xsk-features` of interface `ifindex`: `XSK_FLAGS_*` bits. An error where the kernel
+/// does not say (no `netdev` family before Linux 6.3, no attribute before 6.8).
+pub fn xsk_features(ifindex: u32) -> io::Result<u64> {
+    dev_get_u64(ifindex, NETDEV_A_DEV_XSK_FEATURES)?
+        .ok_or_else(|| io::Error::other("the kernel does not report xsk-features (Linux 6.8+)"))
+}
+
+/// A 64-bit attribute of `dev-get` for interface `ifindex`; `Ok(None)` where the kernel has
+/// no `netdev` family or does not send the attribute.
+fn dev_get_u64(ifindex: u32, which: u16) -> io::Result<Option<u64>> {
     let mut socket = GenlSocket::open()?;
     let mut buf = vec![0u8; 8192];
     let len = socket.ask(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, &[(CTRL_ATTR_FAMILY_NAME, b"netdev\0")], &mut buf)?;
@@ -139,7 +164,7 @@ pub fn xdp_rx_metadata_features(ifindex: u32) -> io::Result<Option<u64>> {
     let Some(family) = family else { return Ok(None) };
     let len = socket.ask(family, NETDEV_CMD_DEV_GET, &[(NETDEV_A_DEV_IFINDEX, &ifindex.to_ne_bytes())], &mut buf)?;
     let attrs = reply_attrs(&buf[..len])?;
-    Ok(attrs.iter().find(|(kind, _)| *kind == NETDEV_A_DEV_XDP_RX_METADATA_FEATURES).and_then(|(_, v)| {
+    Ok(attrs.iter().find(|(kind, _)| *kind == which).and_then(|(_, v)| {
         let bytes: [u8; 8] = v.get(..8)?.try_into().ok()?;
         Some(u64::from_ne_bytes(bytes))
     }))
@@ -183,6 +208,23 @@ mod tests {
             assert_eq!(veth, Some(all), "veth_xdp_metadata_ops has all three (Linux 6.8+)");
             assert_eq!(xdp_rx_metadata_features(1).unwrap(), Some(0), "loopback has no xdp_metadata_ops");
             let err = xdp_rx_metadata_features(999_999).unwrap_err();
+            assert_eq!(err.raw_os_error(), Some(libc::ENODEV), "{err}");
+        });
+    }
+
+    /// veth has no `xsk_tx_metadata_ops`: the kernel answers, with no flag set.
+    #[test]
+    fn veth_reports_no_xsk_tx_features() {
+        if !require_root("veth_reports_no_xsk_tx_features") {
+            return;
+        }
+        let netns = Netns::with_veth_pair("ofnl");
+        netns.run(|| {
+            let ifindex = bpf::ifindex("veth0").unwrap();
+            assert_eq!(xsk_features(ifindex).unwrap(), 0);
+            // The attribute numbers are the UAPI's: veth does have XDP features (3).
+            assert_ne!(dev_get_u64(ifindex, 3).unwrap(), Some(0), "xdp-features");
+            let err = xsk_features(1_000_000).unwrap_err();
             assert_eq!(err.raw_os_error(), Some(libc::ENODEV), "{err}");
         });
     }

@@ -318,8 +318,8 @@ impl AfXdpDevice {
         } else if socket.zerocopy() {
             // A zero-copy driver acts on the request only if it implements the metadata
             // operations; the kernel says so as netdev's xsk-features (tx-checksum).
-            match crate::genl::xsk_features(self.ifindex) {
-                Ok(features) if features & crate::genl::XSK_FLAGS_TX_CHECKSUM != 0 => {
+            match crate::netdev_genl::xsk_features(self.ifindex) {
+                Ok(features) if features & crate::netdev_genl::XSK_FLAGS_TX_CHECKSUM != 0 => {
                     eprintln!(
                         "dataplane: {name}: L4 checksums requested through AF_XDP TX metadata; zero-copy: the \
                          driver completes them (xsk-features tx-checksum)"
