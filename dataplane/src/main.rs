@@ -198,8 +198,8 @@ Ports (DPDK devargs style, numbered 0, 1, ... in order):
       read them whole; --rewrite, rule rewrites and action lists drop them (mb_unparsed)
       queues=all binds every receive queue the interface has, one worker per queue without --cores
       rx_hints=1: the device's RX timestamp, RSS hash and VLAN tag (XDP metadata kfuncs, a device-bound
-      program in driver mode), counted per socket in the stats JSON (rx_hints); default: on where the
-      kernel and device have them, else off with one line saying why; 0: off
+      program in driver mode), counted per socket in the stats JSON (rx_hints); an error where the
+      kernel or device lacks them; default 0 for run (they cost: BENCHMARKS.md), auto for sink
       busy_poll=BUDGET: preferred busy polling, BUDGET frames per NAPI poll (default 64; 0: off); sets the
       device's napi_defer_hard_irqs=2 and gro_flush_timeout=200000 for the run and puts them back at exit
       (after kill -9 too: a helper process, else the next run on that interface from

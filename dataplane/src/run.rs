@@ -219,6 +219,12 @@ pub fn run(mut config: RunConfig, stop: Arc<AtomicBool>) -> Result<RunSummary, C
     for spec in &mut config.ports {
         if let PortSpec::AfXdp(spec) = spec {
             spec.resolve_queues().map_err(|e| e.to_string())?;
+            // RX hints only where asked for: nothing in `run` uses them but their counts, and
+            // they cost (veth: the worker's ns per frame x3, the receive 0.63x; BENCHMARKS.md
+            // "RX hints"). The sink, which takes arrival times from them, keeps `auto`.
+            if spec.rx_hints == pmd::RxHintsMode::Auto {
+                spec.rx_hints = pmd::RxHintsMode::Off;
+            }
             spec.tx_csum_offload = offload;
             if spec.tx_sw_csum && !offload {
                 eprintln!("dataplane: {}: tx_sw_csum=1 does nothing without --csum offload", spec.iface);

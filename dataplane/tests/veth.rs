@@ -166,7 +166,7 @@ fn fwd_delivers_every_frame_and_the_counters_agree() {
     let Counted { dut, sink, .. } = run_traffic(
         &lab,
         ("sink", "sink0"),
-        &["--port", "af_xdp:iface=dut0", "--port", "af_xdp:iface=dut1", "--action", "fwd"],
+        &["--port", "af_xdp:iface=dut0,rx_hints=1", "--port", "af_xdp:iface=dut1", "--action", "fwd"],
     );
     assert_eq!(sink["packets"], 100_000, "sink: {sink}\ndataplane: {dut}");
     assert_eq!(dut["ports"][0]["rx"], 100_000, "{dut}");
@@ -174,7 +174,7 @@ fn fwd_delivers_every_frame_and_the_counters_agree() {
     assert_eq!(dut["totals"]["dropped"], 0, "{dut}");
     assert_eq!(dut["ports"][0]["rx_bytes"], 100_000 * 60, "{dut}");
     assert_eq!(dut["ports"][0]["sockets"][0]["xdp"]["rx_dropped"], 0, "{dut}");
-    // RX hints, on by default: the generator's AF_XDP copy-mode frames reach dut0 as skbs, so
+    // RX hints, asked for on dut0 (run's default is off: dut1): the generator's AF_XDP copy-mode frames reach dut0 as skbs, so
     // veth's hash kfunc answers for every one; veth has no device timestamp, so the program
     // stamped each with its own clock; nothing here carries an offloaded VLAN tag.
     let hints = &dut["ports"][0]["sockets"][0]["xdp"]["rx_hints"];
@@ -182,6 +182,7 @@ fn fwd_delivers_every_frame_and_the_counters_agree() {
     assert_eq!((hints["hash"].as_u64(), hints["xdp_time"].as_u64()), (Some(100_000), Some(100_000)), "{dut}");
     assert_eq!((hints["timestamp"].as_u64(), hints["vlan"].as_u64()), (Some(0), Some(0)), "{dut}");
     assert_eq!(dut["xdp"]["rx_hints"]["hash"], 100_000, "the totals sum the sockets: {dut}");
+    assert!(dut["ports"][1]["sockets"][0]["xdp"]["rx_hints"].is_null(), "run's default: no hints: {dut}");
 }
 
 /// [`run_traffic`] through a dataplane on dut0 and dut1 with `--action drop` and `rules` (a
