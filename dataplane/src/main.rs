@@ -195,7 +195,8 @@ Ports (DPDK devargs style, numbered 0, 1, ... in order):
       mb=1: multi-buffer (XDP_USE_SG): frames larger than one chunk arrive and leave as several chunks;
       on by default when the MTU + 18 exceeds frame - 256 (1774 for frame=2048, 3822 for 4096); mb=0 with
       such an MTU is refused. Multi-buffer packets are forwarded whole and --csum verify|fix|lco and --rules
-      read them whole; --rewrite, rule rewrites and action lists drop them (mb_unparsed)
+      read them whole, action lists too; --rewrite, rule rewrites, mirrors and egress rules drop them
+      (mb_unparsed)
       queues=all binds every receive queue the interface has, one worker per queue without --cores
       rx_hints=1: the device's RX timestamp, RSS hash and VLAN tag (XDP metadata kfuncs, a device-bound
       program in driver mode), counted per socket in the stats JSON (rx_hints); an error where the

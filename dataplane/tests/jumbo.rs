@@ -99,7 +99,9 @@ fn n(v: &Value) -> u64 {
 /// One run at `frame=` `chunk` with `--action` `action` (`fwd`: out of `mbd1`, captured on
 /// `mbb`; `reflect`: back out of `mbd0` with the MACs swapped, captured arriving on `mba`;
 /// `rules`: `--action drop` with a rule redirecting UDP to `mbd1` and `--csum verify`, so
-/// the classified engine walks, verifies and classifies every packet whole).
+/// the classified engine walks, verifies and classifies every packet whole; `rule-list`: the
+/// same through an action list, a policer that every frame conforms to (counting whole
+/// packets) piped into the redirect).
 fn forward_jumbo_frames(chunk: u32, action: &str) {
     let _one_at_a_time = TRAFFIC.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let netns = topology();
@@ -112,10 +114,17 @@ fn forward_jumbo_frames(chunk: u32, action: &str) {
     let port = |iface: &str| format!("af_xdp:iface={iface},frame={chunk}");
     let (p0, p1) = (port("mbd0"), port("mbd1"));
     let rules = dir.path("redirect.rules");
-    std::fs::write(&rules, "protocol ip ip_proto udp action mirred egress redirect dev mbd1\n").unwrap();
+    let rule = match action {
+        "rule-list" => {
+            "protocol ip ip_proto udp action police rate 100gbit burst 10m conform-exceed drop/pipe action mirred \
+             egress redirect dev mbd1\n"
+        }
+        _ => "protocol ip ip_proto udp action mirred egress redirect dev mbd1\n",
+    };
+    std::fs::write(&rules, rule).unwrap();
     let rule_args = ["--action", "drop", "--rules", rules.to_str().unwrap(), "--csum", "verify"];
     let plain_args = ["--action", action];
-    let action_args: &[&str] = if action == "rules" { &rule_args } else { &plain_args };
+    let action_args: &[&str] = if action.starts_with("rule") { &rule_args } else { &plain_args };
     let mut args = vec!["run", "--port", &p0, "--port", &p1];
     args.extend_from_slice(action_args);
     let core = dut_core();
@@ -242,6 +251,17 @@ fn jumbo_frames_are_verified_and_redirected_by_a_rule_whole() {
         return;
     }
     forward_jumbo_frames(2048, "rules");
+}
+
+#[test]
+fn jumbo_frames_go_through_an_action_list_whole() {
+    if !require_root("jumbo_frames_go_through_an_action_list_whole")
+        || !require_tool("jumbo rule list", "trafgen")
+        || !require_tool("jumbo rule list", "tcpdump")
+    {
+        return;
+    }
+    forward_jumbo_frames(2048, "rule-list");
 }
 
 #[test]

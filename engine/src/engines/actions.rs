@@ -50,14 +50,15 @@ pub(super) fn carry_out(
     if let Some(action) = table.action(matched) {
         return pipeline.apply_rule(&slot.umem, frame, offsets, matched, action);
     }
-    // Action lists re-walk and rewrite the frame in place: not for a multi-buffer packet
-    // (see crate::pipeline::multi).
-    if frame.has_next() {
-        return Err(DropReason::MbUnparsed);
-    }
+    // A multi-buffer packet was walked on a linear copy (see crate::pipeline::multi): the
+    // steps that rewrite it in place or copy it (a mirror takes one chunk) are not for it;
+    // the others (police, gate, goto, redirect...) are, with its whole length.
+    let multi = frame.has_next();
+    let whole_len = if multi { slot.pool.packet_len(frame) } else { frame.len() };
     let mut now_ps = None;
     let lookup = table.hits_of(worker);
     let outcome = chain::run(&table.set, &lookup, key, matched, |rule, index, key| match &table.steps(rule)[index] {
+        Step::Rewrite(_) | Step::Mirror(_) | Step::Blockcast { .. } if multi => Err(DropReason::MbUnparsed),
         Step::Rewrite(rewrite) => {
             rewrite.apply(&slot.umem, frame, offsets, &pipeline.walk, &pipeline.zero, pipeline.mtu)?;
             // What follows (a lookup, a mirror copy, the checksums) reads the walk and key.
@@ -79,11 +80,11 @@ pub(super) fn carry_out(
         }
         Step::Police { policer, conform, exceed } => {
             let now = *now_ps.get_or_insert_with(|| table.now_ps());
-            Ok(if table.policer(*policer).conforms(frame.len(), now) { *conform } else { *exceed })
+            Ok(if table.policer(*policer).conforms(whole_len, now) { *conform } else { *exceed })
         }
         Step::Gate { gate, control, egress } => {
             let gate = table.gate(*gate);
-            let octets = if *egress { frame.len() } else { msdu_len(slot.umem.data(frame)) };
+            let octets = if *egress { whole_len } else { msdu_len(slot.umem.data(frame), whole_len) };
             match gate.admit(gate.now_ns(), octets) {
                 Verdict::Pending | Verdict::Open => Ok(*control),
                 Verdict::Closed => Err(DropReason::GateClosed),
@@ -101,6 +102,7 @@ pub(super) fn carry_out(
         Outcome::Send { rule, action } => match table.steps(rule)[action] {
             Step::Send(disposition) => disposition,
             // Copies out of every other port but the last, which gets the frame.
+            Step::Blockcast { redirect: true } if multi => return Err(DropReason::MbUnparsed),
             Step::Blockcast { redirect: true } => {
                 let mut ports = blockcast_ports(table, key).peekable();
                 let mut last = None;
@@ -126,12 +128,14 @@ pub(super) fn carry_out(
 
 /// The octets act_gate counts of a frame at ingress (`skb->len` there): after the MACs and
 /// ethertype, and after an outer VLAN tag, which the kernel takes off before tc sees it.
+/// `data` holds the headers, `len` is the whole frame's length (several chunks' for a
+/// multi-buffer packet).
 #[inline]
-fn msdu_len(data: &[u8]) -> usize {
+fn msdu_len(data: &[u8], len: usize) -> usize {
     use wire::{ethernet, ethertype, vlan};
     let outer = data.get(12..14).map(|b| u16::from_be_bytes([b[0], b[1]]));
     let tagged = matches!(outer, Some(ethertype::VLAN | ethertype::QINQ));
-    data.len().saturating_sub(ethernet::HEADER_LEN + if tagged { vlan::HEADER_LEN } else { 0 })
+    len.saturating_sub(ethernet::HEADER_LEN + if tagged { vlan::HEADER_LEN } else { 0 })
 }
 
 /// The egress stage of a frame that ingress sent to `queue`: where the egress rules of that

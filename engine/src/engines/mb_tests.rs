@@ -179,3 +179,32 @@ fn classified_matches_multi_buffer_packets_on_their_linear_copy() {
     assert_eq!(dropped, drops(&[("rule", 1), ("mb_unparsed", 1)]));
     assert_eq!(sent[1], vec![frames[2].clone()]);
 }
+
+#[test]
+fn action_lists_count_multi_buffer_packets_whole_and_refuse_to_copy_them() {
+    let verify = Pipeline { csum: CsumMode::Verify, ..Pipeline::default() };
+    let names: Vec<String> = (0..2).map(|i| format!("dut{i}")).collect();
+    let classified = |text: &str| {
+        let set = rules::parse("t.rules", text).unwrap();
+        let table = RuleTable::build(set, "t.rules", &names, 1, Disposition::Drop, ClassifierKind::Fast).unwrap();
+        Arc::new(SharedRules::new(table))
+    };
+    // A 5000-byte bucket (and no refill to speak of): the first 4000-byte packet conforms,
+    // the second exceeds. Counted by its head chunk alone (1792 bytes) both would pass.
+    let police = classified(
+        "protocol ip ip_proto udp action police rate 8bit burst 5000 conform-exceed drop/pipe action mirred egress \
+         redirect dev dut1\n",
+    );
+    let frames = vec![jumbo(4000, 80).build(), jumbo(4000, 80).build()];
+    let (dropped, sent, _) =
+        run(&frames, |ports| Box::new(Classified::new(Action::Drop, verify.clone(), police, 0, ports)));
+    assert_eq!(dropped, drops(&[("police", 1)]));
+    assert_eq!(sent[1], frames[..1].to_vec(), "the conforming packet, whole");
+
+    // A mirror would copy one chunk of it: counted, not sent half.
+    let mirror = classified("protocol ip ip_proto udp action mirred egress mirror dev dut0 pipe action drop\n");
+    let (dropped, sent, _) =
+        run(&frames[..1], |ports| Box::new(Classified::new(Action::Drop, verify, mirror, 0, ports)));
+    assert_eq!(dropped, drops(&[("mb_unparsed", 1)]));
+    assert!(sent.iter().all(Vec::is_empty));
+}

@@ -15,9 +15,10 @@
 //! sums to make.
 //!
 //! What is not done on a multi-buffer packet: rewrites (`--rewrite`, a rule's pedit, vlan,
-//! mpls, tunnel_key, ...) and rule action lists (chains, mirrors, policers, gates) and
-//! egress rules, which re-walk and resize the frame in place: such a packet is dropped and
-//! counted as `mb_unparsed`, never sent half-rewritten.
+//! mpls, tunnel_key, ...) and egress rules, which re-walk and resize the frame in place,
+//! and mirror copies (a copy takes one chunk): such a packet is dropped and counted as
+//! `mb_unparsed`, never sent half-rewritten. The rest of an action list (police and gate
+//! with the packet's whole length, goto, jump, redirect, pass, drop) is carried out.
 
 use umem::{Frame, PoolCache, Umem, MAX_PIECES};
 use wire::Offsets;
