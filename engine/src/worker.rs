@@ -147,10 +147,10 @@ impl Worker {
             received += n;
             let counters = &self.stats.queues[index];
             counters.rx_packets.add(n as u64);
-            let (bytes, multi) = crate::queues::burst_bytes(pool, &self.burst);
-            counters.rx_bytes.add(bytes);
-            if multi > 0 {
-                counters.rx_mb.add(multi);
+            let burst = crate::queues::tally(pool, &self.burst);
+            counters.rx_bytes.add(burst.bytes);
+            if burst.multi > 0 {
+                counters.rx_mb.add(burst.multi);
             }
             let mut queues = Queues::new(&mut self.queues, &mut self.umems, &self.stats, &mut self.copies);
             self.engine.forward(&mut self.burst, index, &mut queues);
