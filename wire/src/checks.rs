@@ -607,27 +607,10 @@ mod tests {
         assert!(answered >= 2, "the shortcut took {answered} shapes");
     }
 
-    /// The pseudo-header sum of the innermost L4 header by the plain word loop over the
-    /// pseudo-header's bytes as RFC 768 / RFC 793 §3.1 (IPv4) and RFC 8200 §8.1 (IPv6) lay
-    /// them out.
+    /// The pseudo-header sum of the innermost L4 header, by the plain reference.
     fn reference_pseudo(frame: &[u8], headers: &Headers) -> u16 {
         let (l3, l4) = (headers.l3.unwrap(), headers.l4.unwrap());
-        let len = l3.end - l4.offset;
-        let mut bytes = Vec::new();
-        match l3.kind {
-            L3Kind::Ipv4 => {
-                bytes.extend_from_slice(&frame[l3.offset + 12..l3.offset + 20]);
-                bytes.extend_from_slice(&[0, l3.protocol]);
-                bytes.extend_from_slice(&(len as u16).to_be_bytes());
-            }
-            L3Kind::Ipv6 => {
-                bytes.extend_from_slice(&frame[l3.offset + 8..l3.offset + 24]);
-                bytes.extend_from_slice(&frame[l3.dst_offset..l3.dst_offset + 16]);
-                bytes.extend_from_slice(&(len as u32).to_be_bytes());
-                bytes.extend_from_slice(&[0, 0, 0, l3.protocol]);
-            }
-        }
-        crate::csum::reference::sum16(&bytes)
+        crate::csum::reference::pseudo_header_sum(frame, &l3, l4.offset)
     }
 
     /// Offload, then the device's part in software, gives what `lco` gives, byte for byte;

@@ -6,13 +6,14 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
-use pmd::{Port, Umems};
+use pmd::Umems;
 use testkit::frames::{Checksum, GeneratorFrame};
-use umem::{Frame, PoolCache, Umem, UmemConfig};
+use umem::UmemConfig;
 
 use super::checked::Checked;
 use super::classified::Classified;
 use super::io::Io;
+use super::tests::Wire;
 use super::{Action, ForwardingEngine};
 use crate::pipeline::classify::ClassifierKind;
 use crate::pipeline::{CsumMode, Disposition, Pipeline, Rewrite, RuleTable, SharedRules};
@@ -22,42 +23,6 @@ use crate::worker::Worker;
 
 /// Bytes per chunk, as the kernel fills 2048-byte chunks after its 256 bytes of headroom.
 const PIECE: usize = 1792;
-
-/// Plays back chained packets; records every packet sent, its chunks joined.
-struct ChainWire {
-    umem: Arc<Umem>,
-    incoming: VecDeque<Frame>,
-    sent: Arc<Mutex<Vec<Vec<u8>>>>,
-}
-
-impl Port for ChainWire {
-    fn describe(&self) -> String {
-        "chain-wire".into()
-    }
-    fn umem(&self) -> &Arc<Umem> {
-        &self.umem
-    }
-    fn rx_burst(&mut self, _pool: &mut PoolCache, out: &mut Vec<Frame>, max: usize) -> usize {
-        let n = max.min(self.incoming.len());
-        out.extend(self.incoming.drain(..n));
-        n
-    }
-    fn tx_burst(&mut self, pool: &mut PoolCache, frames: &mut Vec<Frame>) -> usize {
-        let mut sent = self.sent.lock().unwrap();
-        let n = frames.len();
-        for frame in frames.drain(..) {
-            let mut bytes = self.umem.data(&frame).to_vec();
-            let mut at = &frame;
-            while let Some(piece) = pool.next(at) {
-                bytes.extend_from_slice(self.umem.data(piece));
-                at = piece;
-            }
-            sent.push(bytes);
-            pool.put(frame);
-        }
-        n
-    }
-}
 
 /// Runs `frames` (each cut into chunks of `PIECE` bytes) through a worker with `engine`
 /// from port 0; returns the drops by name and what each port sent.
@@ -85,7 +50,7 @@ fn run(
     let queues = (0..2)
         .map(|port| {
             let incoming = if port == 0 { std::mem::take(&mut incoming) } else { VecDeque::new() };
-            let wire = ChainWire { umem: slot.umem.clone(), incoming, sent: sent[port].clone() };
+            let wire = Wire { umem: slot.umem.clone(), incoming, sent: sent[port].clone(), offload: false };
             PortQueue { port: Box::new(wire), slot: 0, fwd_to: 1 - port }
         })
         .collect();

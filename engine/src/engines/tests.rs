@@ -26,15 +26,16 @@ use crate::stats::{DropReason, Snapshot, WorkerStats};
 use crate::worker::Worker;
 
 /// A port whose receive side plays back what the test put there and whose transmit side
-/// keeps a copy of every frame sent (the frames themselves go back to the pool).
-struct Wire {
-    umem: Arc<Umem>,
-    incoming: VecDeque<Frame>,
-    sent: Arc<Mutex<Vec<Vec<u8>>>>,
+/// keeps a copy of every frame sent, a multi-buffer packet's chunks joined (the frames
+/// themselves go back to the pool).
+pub(super) struct Wire {
+    pub(super) umem: Arc<Umem>,
+    pub(super) incoming: VecDeque<Frame>,
+    pub(super) sent: Arc<Mutex<Vec<Vec<u8>>>>,
     /// Plays a device that completes checksum requests (AF_XDP TX metadata): it keeps the
     /// frame as the device would send it, and asks that the frame holds only the partial
     /// sum there.
-    offload: bool,
+    pub(super) offload: bool,
 }
 
 impl Port for Wire {
@@ -54,6 +55,11 @@ impl Port for Wire {
         let n = frames.len();
         for frame in frames.drain(..) {
             let mut bytes = self.umem.data(&frame).to_vec();
+            let mut at = &frame;
+            while let Some(piece) = pool.next(at) {
+                bytes.extend_from_slice(self.umem.data(piece));
+                at = piece;
+            }
             let request = frame.tx_csum();
             assert!(self.offload || !request.is_some(), "a request reached a port that cannot pass it on");
             if request.is_some() {

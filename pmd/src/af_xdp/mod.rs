@@ -254,7 +254,7 @@ impl AfXdpDevice {
                 }
             },
         };
-        let socket = open_owner_socket_sg(
+        let socket = open_owner_socket(
             &umems.slots[index].umem,
             &self.spec.iface,
             self.ifindex,
@@ -427,21 +427,9 @@ fn load_redirect(
 }
 
 /// Creates the socket that registers `umem` (with `tx_metadata`): zero-copy first under
-/// `mode=auto`, then copy.
-pub fn open_owner_socket(
-    umem: &Umem,
-    iface: &str,
-    ifindex: u32,
-    queue: u32,
-    sizes: RingSizes,
-    (mode, tx_metadata): (BindMode, TxMetadata),
-) -> Result<XskSocket, Error> {
-    open_owner_socket_sg(umem, iface, ifindex, queue, sizes, (mode, tx_metadata), false)
-}
-
-/// [`open_owner_socket`], with `XDP_USE_SG` when `sg` (multi-buffer; copy mode takes it on
+/// `mode=auto`, then copy; with `XDP_USE_SG` when `sg` (multi-buffer; copy mode takes it on
 /// every device, zero-copy only where the driver can).
-pub fn open_owner_socket_sg(
+pub fn open_owner_socket(
     umem: &Umem,
     iface: &str,
     ifindex: u32,
@@ -836,11 +824,10 @@ impl Port for AfXdpQueue {
     #[inline]
     fn tx_burst(&mut self, pool: &mut PoolCache, frames: &mut Vec<Frame>) -> usize {
         self.reclaim(pool);
-        let ready = if self.tx_metadata_len > 0 || frames.iter().any(|f| f.tx_csum().is_some()) {
-            self.prepare_tx(frames)
-        } else {
-            frames.len()
-        };
+        // Without TX metadata this port does not offload, so its caller completed every
+        // request already ([`Port::tx_csum_offload`]): nothing to prepare.
+        debug_assert!(self.tx_metadata_len > 0 || frames.iter().all(|f| !f.tx_csum().is_some()));
+        let ready = if self.tx_metadata_len > 0 { self.prepare_tx(frames) } else { frames.len() };
         // A frame that cannot have its metadata room: those before it go, it and the rest
         // stay with the caller (counted as not taken).
         let sg = self.socket.sg();

@@ -144,8 +144,9 @@ fn send_af_xdp(
             .map_err(GenError::Umem)?;
     // The fill ring is required by the kernel even for a socket that only sends.
     let sizes = RingSizes { fill: 64, comp: TX_RING, rx: 0, tx: TX_RING };
-    let mut socket = open_owner_socket(&umem, iface, ifindex, config.queue, sizes, (config.mode, TxMetadata::Off))
-        .map_err(GenError::port(iface))?;
+    let mut socket =
+        open_owner_socket(&umem, iface, ifindex, config.queue, sizes, (config.mode, TxMetadata::Off), false)
+            .map_err(GenError::port(iface))?;
     let _ = socket.set_tx_budget(BURST as u32 * 4);
 
     let mut free: Vec<Frame> = frames;
