@@ -4,7 +4,7 @@
 
 use pmd::Port;
 use pmd::{UmemSlot, Umems};
-use umem::{Frame, PoolCache, TxCsum};
+use umem::{BurstSums, Frame, PoolCache, TxCsum};
 use wire::checks::{self, L4Request};
 
 use crate::stats::{DropReason, WorkerStats};
@@ -26,6 +26,15 @@ pub struct Queues<'w> {
     stats: &'w WorkerStats,
     /// Scratch for [`Queues::transmit`] across UMEMs (capacity `BURST`, never grows).
     copies: &'w mut Vec<Frame>,
+    /// The burst as the worker received and counted it (for [`Queues::transmit_received`]).
+    received: Received,
+}
+
+/// A burst as received: how many frames, and their [`Tally`].
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Received {
+    pub frames: usize,
+    pub tally: Tally,
 }
 
 impl<'w> Queues<'w> {
@@ -34,8 +43,9 @@ impl<'w> Queues<'w> {
         umems: &'w mut Umems,
         stats: &'w WorkerStats,
         copies: &'w mut Vec<Frame>,
+        received: Received,
     ) -> Queues<'w> {
-        Queues { ports, umems, stats, copies }
+        Queues { ports, umems, stats, copies, received }
     }
 
     /// How many queues the worker polls (indices `0..count()`).
@@ -77,13 +87,33 @@ impl<'w> Queues<'w> {
     /// checksum is completed here, in software, first (`--csum lco`'s bytes).
     #[inline]
     pub fn transmit(&mut self, from: usize, to: usize, frames: &mut Vec<Frame>) {
+        self.transmit_counted(from, to, frames, None);
+    }
+
+    /// [`Queues::transmit`] of the burst exactly as it was received (every frame, none
+    /// changed in length, no checksum request: `--action fwd` and `reflect` without
+    /// parsing), which the worker has counted already, so it is not counted again.
+    #[inline]
+    pub fn transmit_received(&mut self, from: usize, to: usize, frames: &mut Vec<Frame>) {
+        let received = (frames.len() == self.received.frames).then_some(self.received.tally);
+        self.transmit_counted(from, to, frames, received);
+    }
+
+    #[inline]
+    fn transmit_counted(&mut self, from: usize, to: usize, frames: &mut Vec<Frame>, known: Option<Tally>) {
         let from_slot = self.ports[from].slot;
         let to_slot = self.ports[to].slot;
+        let before = frames.len();
         if from_slot != to_slot {
             self.copy_to_slot(from_slot, to_slot, frames);
         }
-        // One pass over the burst for everything counted of it.
-        let burst = tally(&self.umems.slots[to_slot].pool, frames);
+        // One pass over the burst for everything counted of it, unless that was done at
+        // receive and no copy was lost since.
+        let burst = match known {
+            Some(tally) if frames.len() == before => tally,
+            _ => tally(&self.umems.slots[to_slot].pool, frames),
+        };
+        debug_assert_eq!(burst, tally(&self.umems.slots[to_slot].pool, frames), "a stale tally");
         let requests = burst.requests;
         let counters = &self.stats.queues[to];
         let offloads = requests > 0 && self.ports[to].port.tx_csum_offload();
@@ -149,7 +179,7 @@ impl<'w> Queues<'w> {
 }
 
 /// What is counted of a burst, in one pass over it.
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Tally {
     /// The bytes of its packets (every chunk of a multi-buffer one).
     pub bytes: u64,
@@ -160,18 +190,23 @@ pub(crate) struct Tally {
 }
 
 /// [`Tally`] of `frames` (continuation chunks of multi-buffer packets kept by `pool`).
-/// Branch-free over the burst, so the compiler vectorises it as it did the plain byte sum;
-/// the chains (rare) are walked after, only when there are any.
+/// Branch-free over the burst ([`BurstSums`]); the chains (rare) are walked after, only when
+/// there are any.
 #[inline]
 pub(crate) fn tally(pool: &PoolCache, frames: &[Frame]) -> Tally {
-    // 32-bit sums (cheaper to vectorise than 64-bit ones): a frame's chunk is at most 15
-    // bits long and a burst far below 2^16 frames, so they cannot overflow.
-    debug_assert!(frames.len() < 1 << 16);
-    let (bytes, requests, chained) = frames.iter().fold((0u32, 0u32, 0u32), |(bytes, requests, chained), f| {
-        (bytes + f.len() as u32, requests + u32::from(f.tx_csum().is_some()), chained | u32::from(f.has_next()))
-    });
-    let mut tally = Tally { bytes: u64::from(bytes), multi: 0, requests: u64::from(requests) };
-    if chained != 0 {
+    with_chains(pool, frames, BurstSums::of(frames))
+}
+
+/// [`tally`] of a burst just received (no frame carries a checksum request yet).
+#[inline]
+pub(crate) fn tally_received(pool: &PoolCache, frames: &[Frame]) -> Tally {
+    with_chains(pool, frames, BurstSums::of_received(frames))
+}
+
+#[inline]
+fn with_chains(pool: &PoolCache, frames: &[Frame], sums: BurstSums) -> Tally {
+    let mut tally = Tally { bytes: u64::from(sums.bytes), multi: 0, requests: u64::from(sums.requests) };
+    if sums.chained {
         for frame in frames.iter().filter(|f| f.has_next()) {
             tally.bytes += (pool.packet_len(frame) - frame.len()) as u64;
             tally.multi += 1;

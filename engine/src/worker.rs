@@ -13,7 +13,7 @@ use umem::Frame;
 pub use crate::engines::Action;
 use crate::engines::ForwardingEngine;
 pub use crate::queues::PortQueue;
-use crate::queues::Queues;
+use crate::queues::{Queues, Received};
 use crate::stats::{DropReason, FrameReport, WorkerStats};
 
 /// The environment variable of the test-only fault injection: `DATAPLANE_TEST_PANIC_WORKER=N`
@@ -147,12 +147,13 @@ impl Worker {
             received += n;
             let counters = &self.stats.queues[index];
             counters.rx_packets.add(n as u64);
-            let burst = crate::queues::tally(pool, &self.burst);
-            counters.rx_bytes.add(burst.bytes);
-            if burst.multi > 0 {
-                counters.rx_mb.add(burst.multi);
+            let tally = crate::queues::tally_received(pool, &self.burst);
+            counters.rx_bytes.add(tally.bytes);
+            if tally.multi > 0 {
+                counters.rx_mb.add(tally.multi);
             }
-            let mut queues = Queues::new(&mut self.queues, &mut self.umems, &self.stats, &mut self.copies);
+            let received = Received { frames: n, tally };
+            let mut queues = Queues::new(&mut self.queues, &mut self.umems, &self.stats, &mut self.copies, received);
             self.engine.forward(&mut self.burst, index, &mut queues);
             debug_assert!(self.burst.is_empty(), "the engine accounts for every frame of the burst");
         }

@@ -51,7 +51,7 @@ pub mod ring;
 pub mod sim;
 
 pub use area::{Umem, UmemConfig};
-pub use frame::{Frame, TxCsum};
+pub use frame::{BurstSums, Frame, TxCsum};
 pub use ledger::{BadDesc, BadDescs, FrameLedger};
 pub use pool::{FramePool, PoolCache};
 pub use ring::{

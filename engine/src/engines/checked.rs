@@ -24,7 +24,8 @@ pub struct Checked {
 impl Checked {
     /// An engine running `pipeline` on every frame, then doing `action` with the survivors.
     pub fn new(action: Action, pipeline: Pipeline) -> Checked {
-        Checked { pipeline, offsets: Offsets::default(), linear: Linear::default(), then: Io::new(action) }
+        let then = Io::after(action, pipeline.keeps_lengths_and_requests());
+        Checked { pipeline, offsets: Offsets::default(), linear: Linear::default(), then }
     }
 }
 

@@ -11,12 +11,30 @@ use crate::stats::DropReason;
 #[derive(Clone, Copy, Debug)]
 pub struct Io {
     action: Action,
+    /// The bursts it is given are as the worker received (and counted) them: same lengths,
+    /// no checksum request. Then transmit does not count them again.
+    as_received: bool,
 }
 
 impl Io {
     /// An engine doing `action` with every frame.
     pub fn new(action: Action) -> Io {
-        Io { action }
+        Io { action, as_received: true }
+    }
+
+    /// [`Io`] as the last step of an engine that may have changed its bursts' frames
+    /// (`as_received`: false) or only dropped some of them (true).
+    pub(crate) fn after(action: Action, as_received: bool) -> Io {
+        Io { action, as_received }
+    }
+
+    #[inline]
+    fn transmit(&self, from: usize, to: usize, burst: &mut Vec<Frame>, queues: &mut Queues<'_>) {
+        if self.as_received {
+            queues.transmit_received(from, to, burst);
+        } else {
+            queues.transmit(from, to, burst);
+        }
     }
 }
 
@@ -27,11 +45,11 @@ impl ForwardingEngine for Io {
             Action::Drop => queues.drop_all(from, burst, DropReason::Action),
             Action::Reflect => {
                 swap_all_macs(burst, from, queues);
-                queues.transmit(from, from, burst);
+                self.transmit(from, from, burst, queues);
             }
             Action::Fwd => {
                 let to = queues.fwd_to(from);
-                queues.transmit(from, to, burst);
+                self.transmit(from, to, burst, queues);
             }
         }
     }

@@ -62,6 +62,15 @@ pub struct Pipeline {
     pub mtu: usize,
 }
 
+impl Pipeline {
+    /// Whether every frame leaves as long as it came and without a checksum request: no
+    /// `--rewrite` (which pushes and pops headers) and no `--csum offload`. Then a burst's
+    /// counts at receive hold at transmit too.
+    pub fn keeps_lengths_and_requests(&self) -> bool {
+        self.rewrite.is_none() && self.csum != CsumMode::Offload
+    }
+}
+
 /// The MTU of a port that has none of its own (pcap, mem): Ethernet's 1500 (RFC 894).
 pub const DEFAULT_MTU: usize = 1500;
 
