@@ -45,7 +45,9 @@ impl ForwardingEngine for Checked {
             };
             match processed {
                 Ok(()) => {
-                    burst.swap(kept, i);
+                    if kept != i {
+                        burst.swap(kept, i);
+                    }
                     kept += 1;
                 }
                 Err(reason) => stats.count_drop(reason, 1),
